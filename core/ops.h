@@ -1,0 +1,75 @@
+#ifndef FERRY_CORE_OPS_H_
+#define FERRY_CORE_OPS_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/graph.h"
+
+namespace ferry::core {
+
+// The op vocabulary. Each op is declared once (core/ops/*.cc): its arity and its type
+// inference, which also validates attributes. Client, daemon and every backend use this
+// one declaration. Semantics follow NumPy/MLX.
+//
+// Attribute conventions (the client always sends them normalized):
+//   axes: list of non-negative, distinct axes; an empty list reduces nothing.
+//   keepdims: integer 0 or 1.   shape: list of dims.   dtype: a dtype attribute.
+//
+// Leaves (no inputs)
+//   parameter     index:i                       type as declared by the node
+//   constant      value:tensor                  value's type
+//   full          value:f shape dtype           filled with value
+//   arange        start:f stop:f step:f dtype   (ceil((stop-start)/step),) elements
+// Random (input: key, uint32 (2,); counter-based Philox 4x32-10, see core/philox.h)
+//   random_uniform  low:f high:f shape dtype(floating)
+//   random_normal   loc:f scale:f shape dtype(floating)
+// Unary, same shape. neg abs relu keep the dtype (neg/abs/relu of bool are refused);
+// exp log sqrt rsqrt sin cos tanh sigmoid gelu erf give FloatingResultType(dtype).
+//   neg abs exp log sqrt rsqrt sin cos tanh sigmoid relu gelu erf
+// Binary, broadcasting; the result dtype is PromoteTypes(a, b), except div (floating:
+// FloatingResultType of the promoted type), comparisons and logical ops (bool).
+//   add sub mul div pow maximum minimum equal less greater logical_and logical_or
+// where(cond, x, y)   broadcast of all three; dtype PromoteTypes(x, y); cond is any dtype
+// astype              dtype
+// Reductions (one input): axes keepdims
+//   sum prod (bool -> int32, others keep)   mean (FloatingResultType)   max min (keep)
+// argmax argmin       axis:i keepdims -> uint32
+// matmul(a, b)        NumPy matmul: 1-D operands promoted and squeezed, batch dims
+//                     broadcast; floating dtypes only; dtype PromoteTypes(a, b)
+// reshape             shape (no -1: the client resolves it); same element count
+// transpose           perm: a permutation of the axes
+// broadcast_to        shape
+// slice               start stop strides: one each per axis; a stride is nonzero, and
+//                     start/stop are already clamped as NumPy does for that stride
+// concatenate(x...)   axis:i; same dtype after promotion, equal dims except on axis
+// softmax             axes; FloatingResultType
+// logsumexp           axes keepdims; FloatingResultType
+
+struct OpDef {
+  std::string name;
+  int min_inputs = 0;
+  int max_inputs = 0;  // -1: any number
+  // The output type from the input types and attributes, or INVALID_ARGUMENT with a
+  // message that starts with "[op] ".
+  absl::StatusOr<TensorType> (*infer)(absl::Span<const TensorType> inputs,
+                                      const Attrs& attrs) = nullptr;
+};
+
+// The declaration of `op`, or nullptr for an unknown op.
+const OpDef* FindOp(std::string_view op);
+
+// Every op name, sorted.
+std::vector<std::string> OpNames();
+
+// Checks arity and infers the output type of `op` applied to `inputs`. Errors are
+// INVALID_ARGUMENT and start with "[op] ".
+absl::StatusOr<TensorType> InferOp(std::string_view op, absl::Span<const TensorType> inputs,
+                                   const Attrs& attrs);
+
+}  // namespace ferry::core
+
+#endif  // FERRY_CORE_OPS_H_

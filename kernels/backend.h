@@ -1,0 +1,57 @@
+#ifndef FERRY_KERNELS_BACKEND_H_
+#define FERRY_KERNELS_BACKEND_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/graph.h"
+#include "kernels/tensor.h"
+
+namespace ferry::kernels {
+
+// What a backend tells about its device (reported by GetInfo).
+struct DeviceFacts {
+  std::string backend;  // "cpu", "cuda"
+  std::string name;
+  int64_t memory_bytes = 0;
+  std::string compute_capability;
+  std::string driver_version;
+  std::string runtime_version;
+};
+
+// One kind of device: memory, copies to and from the host, and a kernel per op. Backends
+// compute only; the executor decides what runs when. Thread-safe.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const DeviceFacts& facts() const = 0;
+  virtual MemoryBudget& budget() = 0;
+
+  // An uninitialised tensor of `type`, or RESOURCE_EXHAUSTED past the budget.
+  virtual absl::StatusOr<Tensor> Allocate(const core::TensorType& type) = 0;
+
+  // Copies between host memory and a tensor's bytes [offset, offset + bytes).
+  virtual absl::Status CopyFromHost(const void* src, size_t bytes, const Tensor& dst,
+                                    size_t dst_offset) = 0;
+  virtual absl::Status CopyToHost(const Tensor& src, size_t src_offset, size_t bytes,
+                                  void* dst) = 0;
+
+  // Computes `node` from `inputs` into `out`, which the executor allocated with node.out's
+  // type. The node has passed validation. UNIMPLEMENTED for an op without a kernel here.
+  virtual absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
+                           const Tensor& out) = 0;
+
+  // Waits for queued work (a no-op on the CPU).
+  virtual absl::Status Synchronize() { return absl::OkStatus(); }
+};
+
+// A host tensor copied into the backend's memory, and back.
+absl::StatusOr<Tensor> TensorFromHost(Backend& backend, const core::HostTensor& host);
+absl::StatusOr<core::HostTensor> TensorToHost(Backend& backend, const Tensor& tensor);
+
+}  // namespace ferry::kernels
+
+#endif  // FERRY_KERNELS_BACKEND_H_

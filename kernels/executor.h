@@ -1,0 +1,62 @@
+#ifndef FERRY_KERNELS_EXECUTOR_H_
+#define FERRY_KERNELS_EXECUTOR_H_
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/graph.h"
+#include "core/validate.h"
+#include "kernels/backend.h"
+
+namespace ferry::kernels {
+
+// A validated graph ready to run, with what the executor worked out once for it.
+struct Plan {
+  std::string graph_id;  // core::GraphFingerprint
+  core::Graph graph;
+  std::vector<core::TensorType> parameter_types;
+  // For each node, the index of the last node that reads it (outputs: nodes.size()), so
+  // intermediates are freed as soon as they are dead.
+  std::vector<int32_t> last_use;
+};
+
+// Runs graphs on one backend: validate -> plan -> launch. Plans are cached by fingerprint
+// (LRU, `plan_cache_capacity` entries), shared by every caller. Thread-safe.
+class Executor {
+ public:
+  explicit Executor(Backend& backend, size_t plan_cache_capacity = 1024);
+
+  Backend& backend() { return backend_; }
+
+  // Validates `graph` (INVALID_ARGUMENT naming the node) and returns its plan, from the
+  // cache when the same structure was prepared before.
+  absl::StatusOr<std::shared_ptr<const Plan>> Prepare(core::Graph graph);
+
+  // The cached plan with this id, or nullptr.
+  std::shared_ptr<const Plan> FindPlan(const std::string& graph_id);
+
+  size_t cached_plans();
+
+  // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
+  // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
+  // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
+  absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters);
+
+ private:
+  Backend& backend_;
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
+  std::unordered_map<std::string, std::list<std::shared_ptr<const Plan>>::iterator> plans_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::kernels
+
+#endif  // FERRY_KERNELS_EXECUTOR_H_

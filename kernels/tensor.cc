@@ -1,0 +1,19 @@
+#include "kernels/tensor.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry::kernels {
+
+absl::Status MemoryBudget::Reserve(int64_t bytes) {
+  int64_t used = in_use_.load();
+  while (true) {
+    if (bytes > limit_ - used) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes: ", used,
+                                                       " of ", limit_, " bytes are in use"));
+    }
+    if (in_use_.compare_exchange_weak(used, used + bytes)) return absl::OkStatus();
+  }
+}
+
+}  // namespace ferry::kernels

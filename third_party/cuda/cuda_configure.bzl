@@ -1,0 +1,47 @@
+"""Detects the CUDA toolkit and exposes it as @local_cuda.
+
+Where the toolkit is found (CUDA_PATH, else /usr/local/cuda), @local_cuda//:defs.bzl sets
+CUDA_FOUND = True and @local_cuda//:cuda links cudart, cuBLAS, cuBLASLt and NVRTC. Elsewhere
+CUDA_FOUND = False and //:cuda is an empty library, so the CPU-only build still succeeds.
+"""
+
+def _cuda_configure_impl(ctx):
+    cuda_path = ctx.os.environ.get("CUDA_PATH", "/usr/local/cuda")
+    found = (ctx.path(cuda_path + "/bin/nvcc").exists and
+             ctx.path(cuda_path + "/include/cuda_runtime.h").exists)
+    if found:
+        ctx.symlink(cuda_path + "/include", "include")
+        ctx.file("BUILD", """
+package(default_visibility = ["//visibility:public"])
+
+cc_library(
+    name = "cuda",
+    hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.inl", "include/**/*.cuh"]),
+    includes = ["include"],
+    linkopts = [
+        "-L{p}/lib64",
+        "-lcublasLt",
+        "-lcublas",
+        "-lnvrtc",
+        "-lcudart",
+        "-Wl,-rpath,{p}/lib64",
+    ],
+)
+""".format(p = cuda_path))
+    else:
+        ctx.file("BUILD", """
+package(default_visibility = ["//visibility:public"])
+
+cc_library(name = "cuda")
+""")
+    ctx.file("defs.bzl", "CUDA_FOUND = {}\nCUDA_PATH = \"{}\"\nNVCC = \"{}\"\n".format(
+        found,
+        cuda_path if found else "",
+        cuda_path + "/bin/nvcc" if found else "",
+    ))
+
+cuda_configure = repository_rule(
+    implementation = _cuda_configure_impl,
+    environ = ["CUDA_PATH"],
+    local = True,
+)
