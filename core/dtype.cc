@@ -6,7 +6,7 @@ namespace ferry::core {
 namespace {
 
 struct DTypeFacts {
-  std::string_view name;
+  const char* name;
   size_t size;
 };
 
@@ -28,11 +28,11 @@ const DTypeFacts& Facts(DType dtype) { return kFacts[static_cast<size_t>(dtype)]
 
 size_t SizeOf(DType dtype) { return Facts(dtype).size; }
 
-std::string_view DTypeName(DType dtype) { return Facts(dtype).name; }
+const char* DTypeName(DType dtype) { return Facts(dtype).name; }
 
 std::optional<DType> DTypeFromName(std::string_view name) {
   for (DType dtype : kAllDTypes) {
-    if (DTypeName(dtype) == name) return dtype;
+    if (std::string_view(DTypeName(dtype)) == name) return dtype;
   }
   return std::nullopt;
 }

@@ -29,8 +29,9 @@ inline constexpr DType kAllDTypes[] = {
 // Bytes per element.
 size_t SizeOf(DType dtype);
 
-// "float32", "bfloat16", ... as in NumPy/MLX.
-std::string_view DTypeName(DType dtype);
+// "float32", "bfloat16", ... as in NumPy/MLX. (A C string: this absl's StrCat does not
+// take std::string_view.)
+const char* DTypeName(DType dtype);
 std::optional<DType> DTypeFromName(std::string_view name);
 
 bool IsFloating(DType dtype);  // float16, bfloat16, float32, float64

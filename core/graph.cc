@@ -7,7 +7,7 @@ namespace ferry::core {
 namespace {
 
 template <typename T>
-constexpr std::string_view KindName() {
+constexpr const char* KindName() {
   if constexpr (std::is_same_v<T, int64_t>) return "an integer";
   if constexpr (std::is_same_v<T, double>) return "a number";
   if constexpr (std::is_same_v<T, std::string>) return "a string";

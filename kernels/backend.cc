@@ -1,0 +1,28 @@
+#include "kernels/backend.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry::kernels {
+
+absl::StatusOr<Tensor> TensorFromHost(Backend& backend, const core::HostTensor& host) {
+  absl::StatusOr<Tensor> tensor = backend.Allocate(host.type);
+  if (!tensor.ok()) return tensor.status();
+  if (host.data.size() != tensor->nbytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor ", core::TypeToString(host.type),
+                                                   " needs ", tensor->nbytes(), " bytes, got ",
+                                                   host.data.size()));
+  }
+  absl::Status copied = backend.CopyFromHost(host.data.data(), host.data.size(), *tensor, 0);
+  if (!copied.ok()) return copied;
+  return tensor;
+}
+
+absl::StatusOr<core::HostTensor> TensorToHost(Backend& backend, const Tensor& tensor) {
+  core::HostTensor host{tensor.type, std::string(tensor.nbytes(), '\0')};
+  absl::Status copied = backend.CopyToHost(tensor, 0, host.data.size(), host.data.data());
+  if (!copied.ok()) return copied;
+  return host;
+}
+
+}  // namespace ferry::kernels

@@ -1,0 +1,127 @@
+#include "kernels/executor.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/fingerprint.h"
+
+namespace ferry::kernels {
+namespace {
+
+std::vector<int32_t> LastUses(const core::Graph& graph) {
+  std::vector<int32_t> last_use(graph.nodes.size(), -1);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int32_t input : graph.nodes[i].inputs) last_use[input] = static_cast<int32_t>(i);
+  }
+  for (int32_t output : graph.outputs) {
+    last_use[output] = static_cast<int32_t>(graph.nodes.size());
+  }
+  return last_use;
+}
+
+}  // namespace
+
+Executor::Executor(Backend& backend, size_t plan_cache_capacity)
+    : backend_(backend), capacity_(plan_cache_capacity == 0 ? 1 : plan_cache_capacity) {}
+
+absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph) {
+  std::string graph_id = core::GraphFingerprint(graph);
+  if (std::shared_ptr<const Plan> cached = FindPlan(graph_id)) return cached;
+
+  absl::Status valid = core::ValidateGraph(graph);
+  if (!valid.ok()) return valid;
+  auto plan = std::make_shared<Plan>();
+  plan->graph_id = std::move(graph_id);
+  plan->parameter_types = graph.ParameterTypes();
+  plan->last_use = LastUses(graph);
+  plan->graph = std::move(graph);
+
+  absl::MutexLock lock(&mu_);
+  auto it = plans_.find(plan->graph_id);
+  if (it != plans_.end()) return *it->second;  // prepared meanwhile by another caller
+  lru_.push_front(plan);
+  plans_[plan->graph_id] = lru_.begin();
+  while (lru_.size() > capacity_) {
+    plans_.erase(lru_.back()->graph_id);
+    lru_.pop_back();
+  }
+  return std::shared_ptr<const Plan>(plan);
+}
+
+std::shared_ptr<const Plan> Executor::FindPlan(const std::string& graph_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = plans_.find(graph_id);
+  if (it == plans_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return *it->second;
+}
+
+size_t Executor::cached_plans() {
+  absl::MutexLock lock(&mu_);
+  return lru_.size();
+}
+
+absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
+                                                  std::vector<Tensor> parameters) {
+  const core::Graph& graph = plan.graph;
+  if (parameters.size() != plan.parameter_types.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the graph has ",
+                                                   plan.parameter_types.size(),
+                                                   " parameters but ", parameters.size(),
+                                                   " were bound"));
+  }
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (parameters[i].type != plan.parameter_types[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter ", i, ": bound to ", core::TypeToString(parameters[i].type),
+          " but the graph declares ", core::TypeToString(plan.parameter_types[i])));
+    }
+  }
+
+  std::vector<Tensor> values(graph.nodes.size());
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const core::Node& node = graph.nodes[i];
+    if (plan.last_use[i] < 0) continue;  // dead: nothing reads it
+    if (node.op == "parameter") {
+      values[i] = parameters[std::get<int64_t>(node.attrs.values().at("index"))];
+    } else if (node.op == "constant") {
+      absl::StatusOr<Tensor> constant = TensorFromHost(
+          backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
+      if (!constant.ok()) return constant.status();
+      values[i] = *std::move(constant);
+    } else if (node.op == "reshape" || (node.op == "astype" &&
+                                        values[node.inputs[0]].type.dtype == node.out.dtype)) {
+      // Same bytes, new type: a view, no copy.
+      values[i] = values[node.inputs[0]];
+      values[i].type = node.out;
+    } else {
+      inputs.clear();
+      for (int32_t input : node.inputs) inputs.push_back(values[input]);
+      absl::StatusOr<Tensor> out = backend_.Allocate(node.out);
+      if (!out.ok()) {
+        return absl::Status(out.status().code(), absl::StrCat("node ", i, " (", node.op,
+                                                              "): ", out.status().message()));
+      }
+      absl::Status ran = backend_.Run(node, inputs, *out);
+      if (!ran.ok()) {
+        return absl::Status(ran.code(),
+                            absl::StrCat("node ", i, " (", node.op, "): ", ran.message()));
+      }
+      values[i] = *std::move(out);
+    }
+    for (int32_t input : node.inputs) {
+      if (plan.last_use[input] == static_cast<int32_t>(i)) values[input] = Tensor();
+    }
+  }
+
+  std::vector<Tensor> outputs;
+  outputs.reserve(graph.outputs.size());
+  for (int32_t output : graph.outputs) outputs.push_back(values[output]);
+  absl::Status synced = backend_.Synchronize();
+  if (!synced.ok()) return synced;
+  return outputs;
+}
+
+}  // namespace ferry::kernels
