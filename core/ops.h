@@ -20,13 +20,16 @@ namespace ferry::core {
 //   keepdims: integer 0 or 1.   shape: list of dims.   dtype: a dtype attribute.
 //
 // Leaves (no inputs)
-//   parameter     index:i                       type as declared by the node
+//   parameter     index:i dtype shape           the declared type, carried as attributes
+//                                               so inference needs nothing but the node
 //   constant      value:tensor                  value's type
-//   full          value:f shape dtype           filled with value
-//   arange        start:f stop:f step:f dtype   (ceil((stop-start)/step),) elements
+//   full          value:f shape dtype           filled with value (for an integer dtype
+//                                               the value must be finite and fit in it)
+//   arange        start:f stop:f step:f dtype   (max(0, ceil((stop-start)/step)),) elements;
+//                                               finite values, step != 0, dtype not bool
 // Random (input: key, uint32 (2,); counter-based Philox 4x32-10, see core/philox.h)
-//   random_uniform  low:f high:f shape dtype(floating)
-//   random_normal   loc:f scale:f shape dtype(floating)
+//   random_uniform  low:f high:f shape dtype(floating)    finite, low <= high
+//   random_normal   loc:f scale:f shape dtype(floating)   finite, scale >= 0
 // Unary, same shape. neg abs relu keep the dtype (neg/abs/relu of bool are refused);
 // exp log sqrt rsqrt sin cos tanh sigmoid gelu erf give FloatingResultType(dtype).
 //   neg abs exp log sqrt rsqrt sin cos tanh sigmoid relu gelu erf
@@ -37,26 +40,38 @@ namespace ferry::core {
 // astype              dtype
 // Reductions (one input): axes keepdims
 //   sum prod (bool -> int32, others keep)   mean (FloatingResultType)   max min (keep)
-// argmax argmin       axis:i keepdims -> uint32
+//   max and min refuse to reduce an axis of length 0 (there is no identity).
+// argmax argmin       axis:i keepdims -> uint32; axis of length > 0
 // matmul(a, b)        NumPy matmul: 1-D operands promoted and squeezed, batch dims
 //                     broadcast; floating dtypes only; dtype PromoteTypes(a, b)
 // reshape             shape (no -1: the client resolves it); same element count
 // transpose           perm: a permutation of the axes
 // broadcast_to        shape
 // slice               start stop strides: one each per axis; a stride is nonzero, and
-//                     start/stop are already clamped as NumPy does for that stride
-// concatenate(x...)   axis:i; same dtype after promotion, equal dims except on axis
+//                     start/stop are already clamped as NumPy does for that stride:
+//                     stride > 0: 0 <= start <= dim and 0 <= stop <= dim;
+//                     stride < 0: -1 <= start <= dim - 1 and -1 <= stop <= dim - 1
+//                     (stop -1 means "past index 0"). Output dim on each axis:
+//                     max(0, ceil((stop - start) / stride)).
+// concatenate(x...)   axis:i; rank >= 1; dtype PromoteTypes over all inputs; equal ranks,
+//                     equal dims except on axis
 // softmax             axes; FloatingResultType
 // logsumexp           axes keepdims; FloatingResultType
+//
+// An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
+// the wrong kind, and one it does not know.
 
 struct OpDef {
   std::string name;
   int min_inputs = 0;
   int max_inputs = 0;  // -1: any number
   // The output type from the input types and attributes, or INVALID_ARGUMENT with a
-  // message that starts with "[op] ".
+  // message that starts with "[op] ". Call it through InferOp, which first checks the
+  // arity, the attribute names and the input shapes, and afterwards the result's size.
   absl::StatusOr<TensorType> (*infer)(absl::Span<const TensorType> inputs,
                                       const Attrs& attrs) = nullptr;
+  // The names of the attributes the op takes, sorted.
+  std::vector<std::string> attrs;
 };
 
 // The declaration of `op`, or nullptr for an unknown op.

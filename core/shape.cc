@@ -20,19 +20,23 @@ int64_t NumElements(absl::Span<const int64_t> shape) {
 }
 
 absl::Status CheckShape(absl::Span<const int64_t> shape) {
+  // The product skips zero dims: a shape like (0, 2^62) holds no elements, but its
+  // strides (and any loop over its other dims) would still overflow.
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("shape ", ShapeToString(shape), " has a negative dimension"));
     }
-    if (d != 0 && n > kMaxElements / d) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "shape ", ShapeToString(shape), " has more than 2^48 elements"));
+    if (d > 1 && n > kMaxElements / d) {
+      const bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape ", ShapeToString(shape),
+                       empty ? " has nonzero dimensions whose product exceeds 2^48"
+                             : " has more than 2^48 elements"));
     }
-    n *= d;
+    if (d > 1) n *= d;
   }
-  // A zero dim anywhere makes the product 0; overflow before it is still refused above.
   return absl::OkStatus();
 }
 

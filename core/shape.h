@@ -22,7 +22,8 @@ std::string ShapeToString(absl::Span<const int64_t> shape);
 // The product of the dims; 1 for a scalar. Assumes a shape that passed CheckShape.
 int64_t NumElements(absl::Span<const int64_t> shape);
 
-// INVALID_ARGUMENT if a dim is negative or the element count exceeds kMaxElements.
+// INVALID_ARGUMENT if a dim is negative or the element count exceeds kMaxElements (the
+// count ignoring zero dims, so that strides of an empty array cannot overflow either).
 absl::Status CheckShape(absl::Span<const int64_t> shape);
 
 // Row-major strides, in elements.

@@ -1,0 +1,107 @@
+#include "core/ops.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "core/ops/attrs.h"
+#include "core/ops/registry.h"
+
+namespace ferry::core {
+namespace {
+
+using ops_internal::OpError;
+
+// Built on first use rather than by static initializers, which a static library may drop.
+const std::map<std::string, OpDef, std::less<>>& Table() {
+  static const auto* table = [] {
+    ops_internal::OpTable defs;
+    ops_internal::RegisterLeafOps(defs);
+    ops_internal::RegisterRandomOps(defs);
+    ops_internal::RegisterUnaryOps(defs);
+    ops_internal::RegisterBinaryOps(defs);
+    ops_internal::RegisterWhereOp(defs);
+    ops_internal::RegisterAstypeOp(defs);
+    ops_internal::RegisterReduceOps(defs);
+    ops_internal::RegisterMatmulOp(defs);
+    ops_internal::RegisterLayoutOps(defs);
+    ops_internal::RegisterSoftmaxOps(defs);
+    auto* map = new std::map<std::string, OpDef, std::less<>>();
+    for (OpDef& def : defs) {
+      std::sort(def.attrs.begin(), def.attrs.end());
+      std::string name = def.name;
+      map->emplace(std::move(name), std::move(def));
+    }
+    return map;
+  }();
+  return *table;
+}
+
+std::string Inputs(int n) {
+  if (n == 0) return "no inputs";
+  return n == 1 ? "1 input" : absl::StrCat(n, " inputs");
+}
+
+absl::Status CheckArity(const OpDef& def, int n) {
+  if (def.max_inputs == -1) {
+    if (n >= def.min_inputs) return absl::OkStatus();
+    return OpError(def.name, absl::StrCat("takes at least ", Inputs(def.min_inputs), ", got ", n));
+  }
+  if (n >= def.min_inputs && n <= def.max_inputs) return absl::OkStatus();
+  if (def.min_inputs == def.max_inputs) {
+    return OpError(def.name, absl::StrCat("takes ", Inputs(def.min_inputs), ", got ", n));
+  }
+  return OpError(def.name, absl::StrCat("takes ", def.min_inputs, " to ", Inputs(def.max_inputs),
+                                        ", got ", n));
+}
+
+absl::Status CheckAttrNames(const OpDef& def, const Attrs& attrs) {
+  for (const auto& [name, value] : attrs.values()) {
+    if (!std::binary_search(def.attrs.begin(), def.attrs.end(), name)) {
+      return OpError(def.name, absl::StrCat("unexpected attribute '", name, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const OpDef* FindOp(std::string_view op) {
+  const auto& table = Table();
+  auto it = table.find(op);
+  return it == table.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> OpNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, def] : Table()) names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<TensorType> InferOp(std::string_view op, absl::Span<const TensorType> inputs,
+                                   const Attrs& attrs) {
+  const OpDef* def = FindOp(op);
+  if (def == nullptr) {
+    return OpError(op, absl::StrCat("unknown op '", absl::string_view(op.data(), op.size()), "'"));
+  }
+  if (absl::Status s = CheckArity(*def, static_cast<int>(inputs.size())); !s.ok()) return s;
+  if (absl::Status s = CheckAttrNames(*def, attrs); !s.ok()) return s;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!ops_internal::IsKnownDType(inputs[i].dtype)) {
+      return OpError(
+          op, absl::StrCat("input ", i, " has unknown dtype ", static_cast<int>(inputs[i].dtype)));
+    }
+    if (absl::Status s = CheckShape(inputs[i].shape); !s.ok()) {
+      return OpError(op, absl::StrCat("input ", i, ": ", s.message()));
+    }
+  }
+  absl::StatusOr<TensorType> out = def->infer(inputs, attrs);
+  if (!out.ok()) return out;
+  // Broadcasting or concatenating valid shapes can still multiply past the element limit.
+  if (absl::Status s = CheckShape(out->shape); !s.ok()) {
+    return OpError(op, absl::StrCat("result: ", s.message()));
+  }
+  return out;
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,27 @@
+#ifndef FERRY_CORE_OPS_REGISTRY_H_
+#define FERRY_CORE_OPS_REGISTRY_H_
+
+#include <vector>
+
+#include "core/ops.h"
+
+// Internal to core: each op family adds its declarations to the table that ops.cc builds
+// once, on first use.
+namespace ferry::core::ops_internal {
+
+using OpTable = std::vector<OpDef>;
+
+void RegisterLeafOps(OpTable& table);     // parameter constant full arange
+void RegisterRandomOps(OpTable& table);   // random_uniform random_normal
+void RegisterUnaryOps(OpTable& table);    // neg abs exp ... erf
+void RegisterBinaryOps(OpTable& table);   // add sub ... logical_or
+void RegisterWhereOp(OpTable& table);     // where
+void RegisterAstypeOp(OpTable& table);    // astype
+void RegisterReduceOps(OpTable& table);   // sum prod mean max min argmax argmin
+void RegisterMatmulOp(OpTable& table);    // matmul
+void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate
+void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
+
+}  // namespace ferry::core::ops_internal
+
+#endif  // FERRY_CORE_OPS_REGISTRY_H_

@@ -1,0 +1,497 @@
+#include "core/ops.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace ferry::core {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+TensorType F32(Shape shape) { return {DType::kFloat32, std::move(shape)}; }
+TensorType I32(Shape shape) { return {DType::kInt32, std::move(shape)}; }
+TensorType Of(DType dtype, Shape shape) { return {dtype, std::move(shape)}; }
+
+// "OK", or the message of an INVALID_ARGUMENT (any other code shows in the text).
+std::string Error(const absl::StatusOr<TensorType>& result) {
+  if (result.ok()) return "OK";
+  std::string message(result.status().message());
+  if (result.status().code() != absl::StatusCode::kInvalidArgument) {
+    return absl::StatusCodeToString(result.status().code()) + ": " + message;
+  }
+  return message;
+}
+
+TensorType Infer(std::string_view op, std::vector<TensorType> inputs, const Attrs& attrs = {}) {
+  absl::StatusOr<TensorType> out = InferOp(op, inputs, attrs);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : TensorType{};
+}
+
+std::string Fails(std::string_view op, std::vector<TensorType> inputs, const Attrs& attrs = {}) {
+  return Error(InferOp(op, inputs, attrs));
+}
+
+// ---- The table -------------------------------------------------------------------
+
+TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
+  // clang-format off
+  const std::vector<std::string> expected = {
+      "abs",         "add",         "arange",     "argmax",   "argmin",        "astype",
+      "broadcast_to", "concatenate", "constant",  "cos",      "div",           "equal",
+      "erf",         "exp",         "full",       "gelu",     "greater",       "less",
+      "log",         "logical_and", "logical_or", "logsumexp", "matmul",       "max",
+      "maximum",     "mean",        "min",        "minimum",  "mul",           "neg",
+      "parameter",   "pow",         "prod",       "random_normal", "random_uniform", "relu",
+      "reshape",     "rsqrt",       "sigmoid",    "sin",      "slice",         "softmax",
+      "sqrt",        "sub",         "sum",        "tanh",     "transpose",     "where",
+  };
+  // clang-format on
+  EXPECT_EQ(OpNames(), expected);
+  for (const std::string& name : expected) {
+    const OpDef* def = FindOp(name);
+    ASSERT_NE(def, nullptr) << name;
+    EXPECT_EQ(def->name, name);
+    EXPECT_TRUE(std::is_sorted(def->attrs.begin(), def->attrs.end())) << name;
+  }
+  EXPECT_EQ(FindOp("frobnicate"), nullptr);
+  EXPECT_EQ(FindOp(""), nullptr);
+}
+
+TEST(OpsTest, Arity) {
+  EXPECT_EQ(FindOp("parameter")->max_inputs, 0);
+  EXPECT_EQ(FindOp("random_normal")->min_inputs, 1);
+  EXPECT_EQ(FindOp("where")->min_inputs, 3);
+  EXPECT_EQ(FindOp("concatenate")->min_inputs, 1);
+  EXPECT_EQ(FindOp("concatenate")->max_inputs, -1);
+  EXPECT_EQ(Fails("add", {F32({2})}), "[add] takes 2 inputs, got 1");
+  EXPECT_EQ(Fails("neg", {F32({2}), F32({2})}), "[neg] takes 1 input, got 2");
+  EXPECT_EQ(
+      Fails("full", {F32({2})}, {{"value", 1.0}, {"shape", Ints{2}}, {"dtype", DType::kFloat32}}),
+      "[full] takes no inputs, got 1");
+  EXPECT_EQ(Fails("concatenate", {}, {{"axis", int64_t{0}}}),
+            "[concatenate] takes at least 1 input, got 0");
+}
+
+TEST(OpsTest, UnknownOpAndUnexpectedAttributes) {
+  EXPECT_EQ(Fails("frobnicate", {}), "[frobnicate] unknown op 'frobnicate'");
+  EXPECT_EQ(Fails("add", {F32({2}), F32({2})}, {{"axis", int64_t{0}}}),
+            "[add] unexpected attribute 'axis'");
+  EXPECT_EQ(Fails("softmax", {F32({2})}, {{"axes", Ints{0}}, {"keepdims", int64_t{0}}}),
+            "[softmax] unexpected attribute 'keepdims'");
+}
+
+TEST(OpsTest, InputShapesAndResultSizeAreChecked) {
+  EXPECT_EQ(Fails("neg", {F32({-1})}), "[neg] input 0: shape (-1,) has a negative dimension");
+  EXPECT_EQ(Fails("neg", {Of(static_cast<DType>(42), {2})}), "[neg] input 0 has unknown dtype 42");
+  // Each operand is fine; their broadcast holds 2^60 elements.
+  EXPECT_EQ(Fails("add", {F32({1 << 30, 1}), F32({1, 1 << 30})}),
+            "[add] result: shape (1073741824, 1073741824) has more than 2^48 elements");
+}
+
+// ---- Leaves ----------------------------------------------------------------------
+
+TEST(LeafOpsTest, Parameter) {
+  EXPECT_EQ(Infer("parameter", {},
+                  {{"index", int64_t{0}}, {"dtype", DType::kBFloat16}, {"shape", Ints{2, 3}}}),
+            Of(DType::kBFloat16, {2, 3}));
+  EXPECT_EQ(
+      Infer("parameter", {}, {{"index", int64_t{4}}, {"dtype", DType::kInt64}, {"shape", Ints{}}}),
+      Of(DType::kInt64, {}));
+  EXPECT_EQ(Fails("parameter", {}, {{"dtype", DType::kFloat32}, {"shape", Ints{2}}}),
+            "[parameter] missing attribute 'index'");
+  EXPECT_EQ(
+      Fails("parameter", {}, {{"index", 0.0}, {"dtype", DType::kFloat32}, {"shape", Ints{2}}}),
+      "[parameter] attribute 'index' must be an integer");
+  EXPECT_EQ(Fails("parameter", {},
+                  {{"index", int64_t{-1}}, {"dtype", DType::kFloat32}, {"shape", Ints{2}}}),
+            "[parameter] index -1 is negative");
+  EXPECT_EQ(Fails("parameter", {},
+                  {{"index", int64_t{0}}, {"dtype", DType::kFloat32}, {"shape", Ints{2, -3}}}),
+            "[parameter] shape (2, -3) has a negative dimension");
+  EXPECT_EQ(Fails("parameter", {},
+                  {{"index", int64_t{0}}, {"dtype", std::string("float32")}, {"shape", Ints{2}}}),
+            "[parameter] attribute 'dtype' must be a dtype");
+  EXPECT_EQ(Fails("parameter", {},
+                  {{"index", int64_t{0}}, {"dtype", static_cast<DType>(200)}, {"shape", Ints{2}}}),
+            "[parameter] attribute 'dtype' holds unknown dtype 200");
+}
+
+TEST(LeafOpsTest, Constant) {
+  HostTensor two_floats{F32({2}), std::string(8, '\0')};
+  EXPECT_EQ(Infer("constant", {}, {{"value", two_floats}}), F32({2}));
+  HostTensor scalar{Of(DType::kUInt8, {}), std::string(1, '\x07')};
+  EXPECT_EQ(Infer("constant", {}, {{"value", scalar}}), Of(DType::kUInt8, {}));
+  HostTensor empty{F32({0, 3}), ""};
+  EXPECT_EQ(Infer("constant", {}, {{"value", empty}}), F32({0, 3}));
+
+  HostTensor short_data{F32({2}), std::string(4, '\0')};
+  EXPECT_EQ(Fails("constant", {}, {{"value", short_data}}),
+            "[constant] value has 4 bytes but float32(2,) needs 8");
+  HostTensor negative{F32({-2}), ""};
+  EXPECT_EQ(Fails("constant", {}, {{"value", negative}}),
+            "[constant] value: shape (-2,) has a negative dimension");
+  EXPECT_EQ(Fails("constant", {}, {{"value", int64_t{3}}}),
+            "[constant] attribute 'value' must be a tensor");
+}
+
+TEST(LeafOpsTest, Full) {
+  EXPECT_EQ(Infer("full", {}, {{"value", 1.5}, {"shape", Ints{2, 3}}, {"dtype", DType::kFloat16}}),
+            Of(DType::kFloat16, {2, 3}));
+  // An integer attribute is accepted where a number is expected.
+  EXPECT_EQ(
+      Infer("full", {}, {{"value", int64_t{255}}, {"shape", Ints{}}, {"dtype", DType::kUInt8}}),
+      Of(DType::kUInt8, {}));
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(Infer("full", {}, {{"value", -inf}, {"shape", Ints{4}}, {"dtype", DType::kFloat32}}),
+            F32({4}));
+  EXPECT_EQ(Infer("full", {}, {{"value", 2.0}, {"shape", Ints{1}}, {"dtype", DType::kBool}}),
+            Of(DType::kBool, {1}));
+
+  EXPECT_EQ(Fails("full", {}, {{"value", 300.0}, {"shape", Ints{2}}, {"dtype", DType::kUInt8}}),
+            "[full] value 300 does not fit in uint8");
+  EXPECT_EQ(Fails("full", {}, {{"value", -1.0}, {"shape", Ints{2}}, {"dtype", DType::kUInt32}}),
+            "[full] value -1 does not fit in uint32");
+  EXPECT_EQ(Fails("full", {}, {{"value", NAN}, {"shape", Ints{2}}, {"dtype", DType::kInt32}}),
+            "[full] value nan does not fit in int32");
+  EXPECT_EQ(Fails("full", {}, {{"value", 1.0}, {"shape", Ints{2}}}),
+            "[full] missing attribute 'dtype'");
+  EXPECT_EQ(Fails("full", {}, {{"value", 1.0}, {"shape", int64_t{2}}, {"dtype", DType::kInt32}}),
+            "[full] attribute 'shape' must be a list of integers");
+  EXPECT_EQ(Fails("full", {},
+                  {{"value", 1.0}, {"shape", Ints{1 << 25, 1 << 25}}, {"dtype", DType::kInt32}}),
+            "[full] shape (33554432, 33554432) has more than 2^48 elements");
+}
+
+Attrs Arange(double start, double stop, double step, DType dtype) {
+  return {{"start", start}, {"stop", stop}, {"step", step}, {"dtype", dtype}};
+}
+
+TEST(LeafOpsTest, Arange) {
+  EXPECT_EQ(Infer("arange", {}, Arange(0, 5, 1, DType::kInt32)), I32({5}));
+  EXPECT_EQ(Infer("arange", {}, Arange(0, 1, 0.3, DType::kFloat32)), F32({4}));  // 0 .3 .6 .9
+  EXPECT_EQ(Infer("arange", {}, Arange(5, 0, -2, DType::kInt64)), Of(DType::kInt64, {3}));
+  EXPECT_EQ(Infer("arange", {}, Arange(5, 0, 1, DType::kFloat32)), F32({0}));
+  EXPECT_EQ(Infer("arange", {}, Arange(0, 256, 1, DType::kUInt8)), Of(DType::kUInt8, {256}));
+
+  EXPECT_EQ(Fails("arange", {}, Arange(0, 5, 0, DType::kInt32)), "[arange] step must be nonzero");
+  EXPECT_EQ(Fails("arange", {}, Arange(0, INFINITY, 1, DType::kFloat32)),
+            "[arange] attribute 'stop' must be finite, got inf");
+  EXPECT_EQ(Fails("arange", {}, Arange(0, 1, NAN, DType::kFloat32)),
+            "[arange] attribute 'step' must be finite, got nan");
+  EXPECT_EQ(Fails("arange", {}, Arange(0, 1e20, 1, DType::kFloat32)),
+            "[arange] from 0 to 1e+20 by 1 gives more than 2^48 elements");
+  EXPECT_EQ(Fails("arange", {}, Arange(-1e308, 1e308, 1, DType::kFloat64)),
+            "[arange] from -1e+308 to 1e+308 by 1 gives more than 2^48 elements");
+  EXPECT_EQ(Fails("arange", {}, Arange(0, 2, 1, DType::kBool)),
+            "[arange] dtype bool is not supported");
+  EXPECT_EQ(Fails("arange", {}, Arange(0, 300, 1, DType::kUInt8)),
+            "[arange] values from 0 to 299 do not fit in uint8");
+}
+
+// ---- Random ----------------------------------------------------------------------
+
+const TensorType kKey = Of(DType::kUInt32, {2});
+
+TEST(RandomOpsTest, Types) {
+  EXPECT_EQ(Infer("random_uniform", {kKey},
+                  {{"low", 0.0}, {"high", 1.0}, {"shape", Ints{3, 4}}, {"dtype", DType::kFloat32}}),
+            F32({3, 4}));
+  EXPECT_EQ(Infer("random_normal", {kKey},
+                  {{"loc", 0.0}, {"scale", 1.0}, {"shape", Ints{}}, {"dtype", DType::kBFloat16}}),
+            Of(DType::kBFloat16, {}));
+}
+
+TEST(RandomOpsTest, Errors) {
+  const Attrs uniform = {
+      {"low", 0.0}, {"high", 1.0}, {"shape", Ints{3}}, {"dtype", DType::kFloat32}};
+  EXPECT_EQ(Fails("random_uniform", {I32({2})}, uniform),
+            "[random_uniform] key must be uint32(2,), got int32(2,)");
+  EXPECT_EQ(Fails("random_uniform", {Of(DType::kUInt32, {4})}, uniform),
+            "[random_uniform] key must be uint32(2,), got uint32(4,)");
+  EXPECT_EQ(Fails("random_uniform", {}, uniform), "[random_uniform] takes 1 input, got 0");
+  EXPECT_EQ(Fails("random_uniform", {kKey},
+                  {{"low", 2.0}, {"high", 1.0}, {"shape", Ints{3}}, {"dtype", DType::kFloat32}}),
+            "[random_uniform] low 2 is greater than high 1");
+  EXPECT_EQ(Fails("random_normal", {kKey},
+                  {{"loc", 0.0}, {"scale", 1.0}, {"shape", Ints{3}}, {"dtype", DType::kInt32}}),
+            "[random_normal] dtype must be floating, got int32");
+  EXPECT_EQ(Fails("random_normal", {kKey},
+                  {{"loc", 0.0}, {"scale", -1.0}, {"shape", Ints{3}}, {"dtype", DType::kFloat32}}),
+            "[random_normal] scale -1 is negative");
+  EXPECT_EQ(Fails("random_normal", {kKey},
+                  {{"loc", NAN}, {"scale", 1.0}, {"shape", Ints{3}}, {"dtype", DType::kFloat32}}),
+            "[random_normal] attribute 'loc' must be finite, got nan");
+  EXPECT_EQ(
+      Fails("random_normal", {kKey}, {{"loc", 0.0}, {"scale", 1.0}, {"dtype", DType::kFloat32}}),
+      "[random_normal] missing attribute 'shape'");
+}
+
+// ---- Elementwise -----------------------------------------------------------------
+
+TEST(UnaryOpsTest, KeepOrFloatTheDtype) {
+  EXPECT_EQ(Infer("neg", {I32({2, 3})}), I32({2, 3}));
+  EXPECT_EQ(Infer("abs", {Of(DType::kUInt8, {})}), Of(DType::kUInt8, {}));
+  EXPECT_EQ(Infer("relu", {Of(DType::kFloat16, {0})}), Of(DType::kFloat16, {0}));
+  EXPECT_EQ(Infer("exp", {I32({2})}), F32({2}));
+  EXPECT_EQ(Infer("sqrt", {Of(DType::kBool, {2})}), F32({2}));
+  EXPECT_EQ(Infer("tanh", {Of(DType::kFloat64, {})}), Of(DType::kFloat64, {}));
+  EXPECT_EQ(Infer("erf", {Of(DType::kBFloat16, {1})}), Of(DType::kBFloat16, {1}));
+  for (const char* op : {"log", "rsqrt", "sin", "cos", "sigmoid", "gelu"}) {
+    EXPECT_EQ(Infer(op, {Of(DType::kInt64, {3})}), F32({3})) << op;
+  }
+}
+
+TEST(UnaryOpsTest, RefuseBoolWhereTheResultKeepsIt) {
+  EXPECT_EQ(Fails("neg", {Of(DType::kBool, {2})}), "[neg] is not defined for bool");
+  EXPECT_EQ(Fails("abs", {Of(DType::kBool, {2})}), "[abs] is not defined for bool");
+  EXPECT_EQ(Fails("relu", {Of(DType::kBool, {2})}), "[relu] is not defined for bool");
+}
+
+TEST(BinaryOpsTest, BroadcastAndPromote) {
+  EXPECT_EQ(Infer("add", {F32({2, 3}), F32({3})}), F32({2, 3}));
+  EXPECT_EQ(Infer("mul", {F32({2, 1}), I32({1, 3})}), F32({2, 3}));
+  EXPECT_EQ(Infer("sub", {Of(DType::kUInt32, {}), I32({4})}), Of(DType::kInt64, {4}));
+  EXPECT_EQ(Infer("maximum", {Of(DType::kFloat16, {2}), Of(DType::kBFloat16, {2})}), F32({2}));
+  EXPECT_EQ(Infer("pow", {I32({}), I32({})}), I32({}));
+  EXPECT_EQ(Infer("minimum", {F32({}), F32({0})}), F32({0}));
+}
+
+TEST(BinaryOpsTest, DivIsFloating) {
+  EXPECT_EQ(Infer("div", {I32({2}), I32({2})}), F32({2}));
+  EXPECT_EQ(Infer("div", {Of(DType::kFloat16, {2}), Of(DType::kUInt8, {})}),
+            Of(DType::kFloat16, {2}));
+  EXPECT_EQ(Infer("div", {Of(DType::kFloat64, {}), F32({})}), Of(DType::kFloat64, {}));
+}
+
+TEST(BinaryOpsTest, ComparisonsAndLogicGiveBool) {
+  for (const char* op : {"equal", "less", "greater", "logical_and", "logical_or"}) {
+    EXPECT_EQ(Infer(op, {F32({2, 1}), I32({3})}), Of(DType::kBool, {2, 3})) << op;
+  }
+}
+
+TEST(BinaryOpsTest, ShapeMismatch) {
+  EXPECT_EQ(Fails("add", {F32({2, 3}), F32({4})}),
+            "[add] shapes (2, 3) and (4,) cannot be broadcast together");
+  EXPECT_EQ(Fails("less", {F32({0}), F32({2})}),
+            "[less] shapes (0,) and (2,) cannot be broadcast together");
+}
+
+TEST(WhereOpTest, BroadcastsAllThree) {
+  EXPECT_EQ(Infer("where", {Of(DType::kBool, {2, 1}), F32({3}), I32({})}), F32({2, 3}));
+  EXPECT_EQ(Infer("where", {F32({}), I32({}), Of(DType::kUInt8, {})}), I32({}));
+  EXPECT_EQ(Fails("where", {Of(DType::kBool, {2}), F32({3}), F32({1})}),
+            "[where] shapes (2,), (3,) and (1,) cannot be broadcast together");
+  EXPECT_EQ(Fails("where", {Of(DType::kBool, {1}), F32({3}), F32({2})}),
+            "[where] shapes (1,), (3,) and (2,) cannot be broadcast together");
+}
+
+TEST(AstypeOpTest, TakesTheDtypeAttribute) {
+  EXPECT_EQ(Infer("astype", {F32({2, 3})}, {{"dtype", DType::kUInt8}}), Of(DType::kUInt8, {2, 3}));
+  EXPECT_EQ(Fails("astype", {F32({2})}), "[astype] missing attribute 'dtype'");
+  EXPECT_EQ(Fails("astype", {F32({2})}, {{"dtype", int64_t{7}}}),
+            "[astype] attribute 'dtype' must be a dtype");
+}
+
+// ---- Reductions ------------------------------------------------------------------
+
+Attrs Axes(Ints axes, int64_t keepdims = 0) { return {{"axes", axes}, {"keepdims", keepdims}}; }
+
+TEST(ReduceOpsTest, Shapes) {
+  EXPECT_EQ(Infer("sum", {F32({2, 3, 4})}, Axes({0, 2})), F32({3}));
+  EXPECT_EQ(Infer("sum", {F32({2, 3, 4})}, Axes({2, 0}, 1)), F32({1, 3, 1}));
+  EXPECT_EQ(Infer("sum", {F32({2, 3})}, Axes({})), F32({2, 3}));
+  EXPECT_EQ(Infer("sum", {F32({})}, Axes({})), F32({}));
+  EXPECT_EQ(Infer("sum", {F32({2, 3})}, Axes({0, 1})), F32({}));
+  EXPECT_EQ(Infer("sum", {F32({0, 3})}, Axes({0})), F32({3}));  // an empty sum is 0
+}
+
+TEST(ReduceOpsTest, Dtypes) {
+  EXPECT_EQ(Infer("sum", {Of(DType::kBool, {4})}, Axes({0})), I32({}));
+  EXPECT_EQ(Infer("prod", {Of(DType::kBool, {4})}, Axes({0})), I32({}));
+  EXPECT_EQ(Infer("prod", {Of(DType::kUInt8, {4})}, Axes({0})), Of(DType::kUInt8, {}));
+  EXPECT_EQ(Infer("mean", {I32({4})}, Axes({0})), F32({}));
+  EXPECT_EQ(Infer("mean", {Of(DType::kFloat16, {4})}, Axes({0})), Of(DType::kFloat16, {}));
+  EXPECT_EQ(Infer("max", {Of(DType::kBool, {4})}, Axes({0})), Of(DType::kBool, {}));
+  EXPECT_EQ(Infer("min", {Of(DType::kInt64, {4, 2})}, Axes({1}, 1)), Of(DType::kInt64, {4, 1}));
+}
+
+TEST(ReduceOpsTest, Errors) {
+  EXPECT_EQ(Fails("sum", {F32({2, 3})}, Axes({3})),
+            "[sum] axis 3 is out of range for an array of rank 2");
+  EXPECT_EQ(Fails("sum", {F32({2, 3})}, Axes({-1})),
+            "[sum] axis -1 is negative; axes must be normalized to [0, rank)");
+  EXPECT_EQ(Fails("mean", {F32({2, 3})}, Axes({1, 1})), "[mean] axis 1 appears twice in axes");
+  EXPECT_EQ(Fails("sum", {F32({2, 3})}, Axes({0}, 2)),
+            "[sum] attribute 'keepdims' must be 0 or 1, got 2");
+  EXPECT_EQ(Fails("sum", {F32({2, 3})}, {{"axes", Ints{0}}}), "[sum] missing attribute 'keepdims'");
+  EXPECT_EQ(Fails("sum", {F32({2, 3})}, {{"axes", int64_t{0}}, {"keepdims", int64_t{0}}}),
+            "[sum] attribute 'axes' must be a list of integers");
+  EXPECT_EQ(Fails("max", {F32({0, 3})}, Axes({0})),
+            "[max] cannot reduce axis 0 of length 0 in shape (0, 3)");
+  EXPECT_EQ(Infer("max", {F32({0, 3})}, Axes({1})), F32({0}));  // nothing to reduce per row
+}
+
+TEST(ReduceOpsTest, ArgmaxArgmin) {
+  const Attrs axis1 = {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}};
+  EXPECT_EQ(Infer("argmax", {F32({2, 3})}, axis1), Of(DType::kUInt32, {2}));
+  EXPECT_EQ(Infer("argmin", {I32({2, 3})}, {{"axis", int64_t{0}}, {"keepdims", int64_t{1}}}),
+            Of(DType::kUInt32, {1, 3}));
+  EXPECT_EQ(Fails("argmax", {F32({})}, {{"axis", int64_t{0}}, {"keepdims", int64_t{0}}}),
+            "[argmax] axis 0 is out of range for an array of rank 0");
+  EXPECT_EQ(Fails("argmin", {F32({2, 0})}, axis1),
+            "[argmin] cannot reduce axis 1 of length 0 in shape (2, 0)");
+  EXPECT_EQ(Fails("argmax", {F32({2, 3})}, {{"axes", Ints{1}}, {"keepdims", int64_t{0}}}),
+            "[argmax] unexpected attribute 'axes'");
+}
+
+// ---- Matmul ----------------------------------------------------------------------
+
+TEST(MatmulOpTest, NumpyShapes) {
+  EXPECT_EQ(Infer("matmul", {F32({2, 3}), F32({3, 4})}), F32({2, 4}));
+  EXPECT_EQ(Infer("matmul", {F32({3}), F32({3, 4})}), F32({4}));
+  EXPECT_EQ(Infer("matmul", {F32({2, 3}), F32({3})}), F32({2}));
+  EXPECT_EQ(Infer("matmul", {F32({3}), F32({3})}), F32({}));
+  EXPECT_EQ(Infer("matmul", {F32({5, 1, 2, 3}), F32({4, 3, 6})}), F32({5, 4, 2, 6}));
+  EXPECT_EQ(Infer("matmul", {F32({3}), F32({7, 3, 2})}), F32({7, 2}));
+  EXPECT_EQ(Infer("matmul", {F32({2, 0}), F32({0, 4})}), F32({2, 4}));
+  EXPECT_EQ(Infer("matmul", {Of(DType::kFloat16, {2, 2}), Of(DType::kBFloat16, {2, 2})}),
+            F32({2, 2}));
+}
+
+TEST(MatmulOpTest, Errors) {
+  EXPECT_EQ(Fails("matmul", {F32({2, 3}), F32({4, 5})}),
+            "[matmul] inner dimensions differ: (2, 3) @ (4, 5)");
+  EXPECT_EQ(Fails("matmul", {F32({3}), F32({4})}), "[matmul] inner dimensions differ: (3,) @ (4,)");
+  EXPECT_EQ(Fails("matmul", {F32({}), F32({3})}),
+            "[matmul] operands must have at least one dimension, got () @ (3,)");
+  EXPECT_EQ(Fails("matmul", {I32({2, 2}), F32({2, 2})}),
+            "[matmul] only floating dtypes are supported, got int32 and float32");
+  EXPECT_EQ(Fails("matmul", {F32({2, 2, 3}), F32({3, 3, 4})}),
+            "[matmul] batch dimensions (2,) and (3,) of (2, 2, 3) @ (3, 3, 4) cannot be "
+            "broadcast together");
+}
+
+// ---- Layout ----------------------------------------------------------------------
+
+TEST(LayoutOpsTest, Reshape) {
+  EXPECT_EQ(Infer("reshape", {F32({2, 3})}, {{"shape", Ints{3, 2}}}), F32({3, 2}));
+  EXPECT_EQ(Infer("reshape", {F32({2, 3})}, {{"shape", Ints{6}}}), F32({6}));
+  EXPECT_EQ(Infer("reshape", {F32({1, 1})}, {{"shape", Ints{}}}), F32({}));
+  EXPECT_EQ(Infer("reshape", {F32({0, 3})}, {{"shape", Ints{3, 0, 5}}}), F32({3, 0, 5}));
+  EXPECT_EQ(Fails("reshape", {F32({2, 3})}, {{"shape", Ints{4}}}),
+            "[reshape] cannot reshape (2, 3) (6 elements) to (4,) (4 elements)");
+  EXPECT_EQ(Fails("reshape", {F32({2, 3})}, {{"shape", Ints{-1, 3}}}),
+            "[reshape] shape (-1, 3) has a negative dimension");
+}
+
+TEST(LayoutOpsTest, Transpose) {
+  EXPECT_EQ(Infer("transpose", {F32({2, 3, 4})}, {{"perm", Ints{2, 0, 1}}}), F32({4, 2, 3}));
+  EXPECT_EQ(Infer("transpose", {F32({})}, {{"perm", Ints{}}}), F32({}));
+  EXPECT_EQ(Fails("transpose", {F32({2, 3})}, {{"perm", Ints{0, 0}}}),
+            "[transpose] perm [0, 0] is not a permutation of the axes of an array of rank 2");
+  EXPECT_EQ(Fails("transpose", {F32({2, 3})}, {{"perm", Ints{1, 0, 2}}}),
+            "[transpose] perm [1, 0, 2] is not a permutation of the axes of an array of rank 2");
+  EXPECT_EQ(Fails("transpose", {F32({2, 3})}, {{"perm", Ints{1, -1}}}),
+            "[transpose] perm [1, -1] is not a permutation of the axes of an array of rank 2");
+}
+
+TEST(LayoutOpsTest, BroadcastTo) {
+  EXPECT_EQ(Infer("broadcast_to", {F32({3})}, {{"shape", Ints{2, 3}}}), F32({2, 3}));
+  EXPECT_EQ(Infer("broadcast_to", {I32({2, 1})}, {{"shape", Ints{2, 5}}}), I32({2, 5}));
+  EXPECT_EQ(Infer("broadcast_to", {F32({})}, {{"shape", Ints{0}}}), F32({0}));
+  EXPECT_EQ(Fails("broadcast_to", {F32({2, 3})}, {{"shape", Ints{3, 3}}}),
+            "[broadcast_to] cannot broadcast (2, 3) to (3, 3)");
+  EXPECT_EQ(Fails("broadcast_to", {F32({1, 3})}, {{"shape", Ints{3}}}),
+            "[broadcast_to] cannot broadcast (1, 3) to (3,)");
+  EXPECT_EQ(Fails("broadcast_to", {F32({3})}, {{"shape", Ints{1}}}),
+            "[broadcast_to] cannot broadcast (3,) to (1,)");
+}
+
+Attrs Slice(Ints start, Ints stop, Ints strides) {
+  return {{"start", start}, {"stop", stop}, {"strides", strides}};
+}
+
+TEST(LayoutOpsTest, SliceLengths) {
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({2}, {8}, {2})), F32({3}));     // 2 4 6
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({0}, {10}, {3})), F32({4}));    // 0 3 6 9
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({8}, {2}, {-2})), F32({3}));    // 8 6 4
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({9}, {-1}, {-1})), F32({10}));  // reversed
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({7}, {3}, {1})), F32({0}));
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({3}, {7}, {-1})), F32({0}));
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({10}, {10}, {1})), F32({0}));
+  EXPECT_EQ(Infer("slice", {F32({0})}, Slice({0}, {0}, {1})), F32({0}));
+  EXPECT_EQ(Infer("slice", {F32({0})}, Slice({-1}, {-1}, {-1})), F32({0}));
+  EXPECT_EQ(Infer("slice", {F32({4, 6})}, Slice({1, 0}, {3, 6}, {1, 4})), F32({2, 2}));
+  EXPECT_EQ(Infer("slice", {F32({})}, Slice({}, {}, {})), F32({}));
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({9}, {-1}, {min})), F32({1}));
+  EXPECT_EQ(Infer("slice", {F32({10})}, Slice({0}, {10}, {max})), F32({1}));
+}
+
+TEST(LayoutOpsTest, SliceErrors) {
+  EXPECT_EQ(Fails("slice", {F32({10})}, Slice({0}, {10}, {0})), "[slice] stride on axis 0 is 0");
+  EXPECT_EQ(Fails("slice", {F32({10})}, Slice({11}, {10}, {1})),
+            "[slice] axis 0 of length 10: start 11, stop 10 with stride 1 must satisfy "
+            "0 <= start, stop <= dim");
+  EXPECT_EQ(Fails("slice", {F32({10})}, Slice({-1}, {5}, {1})),
+            "[slice] axis 0 of length 10: start -1, stop 5 with stride 1 must satisfy "
+            "0 <= start, stop <= dim");
+  EXPECT_EQ(Fails("slice", {F32({2, 10})}, Slice({0, 10}, {2, 0}, {1, -1})),
+            "[slice] axis 1 of length 10: start 10, stop 0 with stride -1 must satisfy "
+            "-1 <= start, stop <= dim - 1");
+  EXPECT_EQ(Fails("slice", {F32({10})}, Slice({5}, {-2}, {-1})),
+            "[slice] axis 0 of length 10: start 5, stop -2 with stride -1 must satisfy "
+            "-1 <= start, stop <= dim - 1");
+  EXPECT_EQ(Fails("slice", {F32({2, 3})}, Slice({0}, {2, 3}, {1, 1})),
+            "[slice] attribute 'start' has 1 values for an array of rank 2");
+  EXPECT_EQ(Fails("slice", {F32({2})}, {{"start", Ints{0}}, {"stop", Ints{2}}}),
+            "[slice] missing attribute 'strides'");
+}
+
+TEST(LayoutOpsTest, Concatenate) {
+  const Attrs axis0 = {{"axis", int64_t{0}}};
+  const Attrs axis1 = {{"axis", int64_t{1}}};
+  EXPECT_EQ(Infer("concatenate", {F32({2, 3}), F32({4, 3})}, axis0), F32({6, 3}));
+  EXPECT_EQ(Infer("concatenate", {F32({2, 3}), F32({2, 0}), F32({2, 1})}, axis1), F32({2, 4}));
+  EXPECT_EQ(Infer("concatenate", {I32({2}), F32({1}), Of(DType::kUInt8, {1})}, axis0), F32({4}));
+  EXPECT_EQ(Infer("concatenate", {Of(DType::kUInt32, {1}), I32({1})}, axis0),
+            Of(DType::kInt64, {2}));
+  EXPECT_EQ(Infer("concatenate", {F32({5})}, axis0), F32({5}));
+
+  EXPECT_EQ(Fails("concatenate", {F32({2, 3}), F32({2, 4})}, axis0),
+            "[concatenate] input 1 has shape (2, 4) but input 0 has shape (2, 3); all "
+            "dimensions except axis 0 must match");
+  EXPECT_EQ(Fails("concatenate", {F32({2, 3}), F32({3})}, axis0),
+            "[concatenate] input 1 has rank 1 but input 0 has rank 2");
+  EXPECT_EQ(Fails("concatenate", {F32({}), F32({})}, axis0),
+            "[concatenate] cannot concatenate scalars");
+  EXPECT_EQ(Fails("concatenate", {F32({2}), F32({2})}, axis1),
+            "[concatenate] axis 1 is out of range for an array of rank 1");
+  EXPECT_EQ(Fails("concatenate", {F32({2}), F32({2})}), "[concatenate] missing attribute 'axis'");
+}
+
+// ---- Softmax ---------------------------------------------------------------------
+
+TEST(SoftmaxOpsTest, Softmax) {
+  EXPECT_EQ(Infer("softmax", {I32({2, 3})}, {{"axes", Ints{1}}}), F32({2, 3}));
+  EXPECT_EQ(Infer("softmax", {Of(DType::kFloat16, {2, 3})}, {{"axes", Ints{0, 1}}}),
+            Of(DType::kFloat16, {2, 3}));
+  EXPECT_EQ(Fails("softmax", {F32({2, 3})}, {{"axes", Ints{2}}}),
+            "[softmax] axis 2 is out of range for an array of rank 2");
+}
+
+TEST(SoftmaxOpsTest, Logsumexp) {
+  EXPECT_EQ(Infer("logsumexp", {F32({2, 3})}, Axes({1})), F32({2}));
+  EXPECT_EQ(Infer("logsumexp", {I32({2, 3})}, Axes({1}, 1)), F32({2, 1}));
+  EXPECT_EQ(Infer("logsumexp", {F32({0, 3})}, Axes({0})), F32({3}));  // -inf, not an error
+  EXPECT_EQ(Fails("logsumexp", {F32({2, 3})}, Axes({0, 0})),
+            "[logsumexp] axis 0 appears twice in axes");
+}
+
+}  // namespace
+}  // namespace ferry::core

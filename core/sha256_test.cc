@@ -1,0 +1,47 @@
+#include "core/sha256.h"
+
+#include <string>
+
+#include "core/fingerprint.h"
+#include "gtest/gtest.h"
+
+namespace ferry::core {
+namespace {
+
+std::string HexDigest(std::string_view data) { return FingerprintToHex(Sha256Digest(data)); }
+
+// The FIPS 180-2 / NIST example vectors.
+TEST(Sha256Test, StandardVectors) {
+  EXPECT_EQ(HexDigest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexDigest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HexDigest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(HexDigest(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256Test, PaddingBoundaries) {
+  // 55 bytes fit the length in one block; 56 and 64 need a second.
+  EXPECT_EQ(HexDigest(std::string(55, 'a')),
+            "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  EXPECT_EQ(HexDigest(std::string(56, 'a')),
+            "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  EXPECT_EQ(HexDigest(std::string(64, 'a')),
+            "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
+TEST(Sha256Test, IncrementalEqualsOneShot) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>(i * 7));
+  for (size_t chunk : {1, 3, 63, 64, 65, 999}) {
+    Sha256 sha;
+    for (size_t at = 0; at < data.size(); at += chunk) {
+      sha.Update(std::string_view(data).substr(at, chunk));
+    }
+    const std::array<uint8_t, 32> digest = sha.Finish();
+    EXPECT_EQ(std::string(digest.begin(), digest.end()), Sha256Digest(data)) << chunk;
+  }
+}
+
+}  // namespace
+}  // namespace ferry::core
