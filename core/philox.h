@@ -27,9 +27,8 @@
 // The words and u values are exact on every backend; the double-precision log/cos agree
 // across math libraries to far below float rounding.
 
-#include <stdint.h>
-
 #include <math.h>
+#include <stdint.h>
 
 #ifndef FERRY_HOST_DEVICE
 #if defined(__CUDACC__)

@@ -1,0 +1,47 @@
+// astype, and the dtype conversion the other families use to bring mixed inputs to one
+// compute type. Rules (ConvertTo in dispatch.h): to bool is "not zero"; floating to
+// integer truncates, saturates and maps NaN to 0; integers wrap; floats round to nearest.
+
+#include <cstring>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu {
+
+void CastElements(const void* src, core::DType from, void* dst, core::DType to, int64_t n) {
+  if (from == to) {
+    if (src != dst) std::memmove(dst, src, static_cast<size_t>(n) * core::SizeOf(from));
+    return;
+  }
+  DispatchDType(from, [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    DispatchDType(to, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      const From* in = static_cast<const From*>(src);
+      To* out = static_cast<To*>(dst);
+      for (int64_t i = 0; i < n; ++i) Store(out + i, ConvertTo<To>(Load(in + i)));
+    });
+  });
+}
+
+const void* ElementsAs(const Tensor& tensor, core::DType dtype, std::unique_ptr<char[]>& scratch) {
+  if (tensor.dtype() == dtype) return tensor.raw();
+  const int64_t n = tensor.size();
+  scratch.reset(new char[std::max<size_t>(1, static_cast<size_t>(n) * core::SizeOf(dtype))]);
+  CastElements(tensor.raw(), tensor.dtype(), scratch.get(), dtype, n);
+  return scratch.get();
+}
+
+namespace {
+
+absl::Status Astype(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
+  CastElements(inputs[0].raw(), inputs[0].dtype(), out.raw(), out.dtype(), out.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterAstypeKernels(KernelTable& table) { table["astype"] = &Astype; }
+
+}  // namespace ferry::kernels::cpu

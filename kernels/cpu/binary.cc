@@ -1,0 +1,208 @@
+// Elementwise binary ops with NumPy broadcasting. Inputs are first brought to one compute
+// dtype: the output's for arithmetic (so div of integers divides in float), the promoted
+// input type for comparisons, bool for logical ops. Integer arithmetic wraps; maximum and
+// minimum propagate NaN as NumPy does.
+
+#include <cmath>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu {
+namespace {
+
+enum class Kind { kArithmetic, kComparison, kLogical };
+
+struct Add {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    return WrapAdd(a, b);
+  }
+};
+
+struct Sub {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    return WrapSub(a, b);
+  }
+};
+
+struct Mul {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    return WrapMul(a, b);
+  }
+};
+
+struct Div {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return a / b;
+    } else {
+      return C(0);  // unreachable: div's output type is always floating
+    }
+  }
+};
+
+// Integer powers by squaring, wrapping like multiplication. A negative exponent gives the
+// truncated reciprocal: 1 for a base of 1, +-1 for -1, else 0.
+struct Pow {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C base, C exponent) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return std::pow(base, exponent);
+    } else if constexpr (std::is_same_v<C, bool>) {
+      return base || !exponent;
+    } else {
+      if constexpr (std::is_signed_v<C>) {
+        if (exponent < 0) {
+          if (base == 1) return 1;
+          if (base == -1) return (exponent & 1) ? -1 : 1;
+          return 0;
+        }
+      }
+      WrapType<C> result = 1;
+      WrapType<C> b = static_cast<WrapType<C>>(base);
+      for (auto e = static_cast<WrapType<C>>(exponent); e != 0; e >>= 1) {
+        if (e & 1) result = static_cast<WrapType<C>>(result * b);
+        b = static_cast<WrapType<C>>(b * b);
+      }
+      return static_cast<C>(result);
+    }
+  }
+};
+
+struct Maximum {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    return (a > b || a != a) ? a : b;
+  }
+};
+
+struct Minimum {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    return (a < b || a != a) ? a : b;
+  }
+};
+
+struct Equal {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a == b;
+  }
+};
+
+struct Less {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a < b;
+  }
+};
+
+struct Greater {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a > b;
+  }
+};
+
+struct LogicalAnd {
+  static constexpr Kind kKind = Kind::kLogical;
+  bool operator()(bool a, bool b) const { return a && b; }
+};
+
+struct LogicalOr {
+  static constexpr Kind kKind = Kind::kLogical;
+  bool operator()(bool a, bool b) const { return a || b; }
+};
+
+// out = op(a, b) over out's shape; a and b hold C, out holds O (C, or bool for
+// comparisons). Rows where both inputs are dense or one is a repeated scalar take loops
+// the compiler vectorizes.
+template <typename Op, typename C, typename O>
+void BinaryLoop(const C* a, const C* b, O* out, absl::Span<const int64_t> a_shape,
+                absl::Span<const int64_t> b_shape, absl::Span<const int64_t> out_shape) {
+  const Op op;
+  ForEachRow<3>(
+      out_shape,
+      {core::ContiguousStrides(out_shape), BroadcastStrides(a_shape, out_shape),
+       BroadcastStrides(b_shape, out_shape)},
+      {0, 0, 0},
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& step) {
+        O* o = out + off[0];
+        const C* x = a + off[1];
+        const C* y = b + off[2];
+        if (step[0] == 1 && step[1] == 1 && step[2] == 1) {
+          for (int64_t i = 0; i < n; ++i) Store(o + i, op(Load(x + i), Load(y + i)));
+        } else if (step[0] == 1 && step[1] == 1 && step[2] == 0) {
+          const auto yv = Load(y);
+          for (int64_t i = 0; i < n; ++i) Store(o + i, op(Load(x + i), yv));
+        } else if (step[0] == 1 && step[1] == 0 && step[2] == 1) {
+          const auto xv = Load(x);
+          for (int64_t i = 0; i < n; ++i) Store(o + i, op(xv, Load(y + i)));
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            Store(o + i * step[0], op(Load(x + i * step[1]), Load(y + i * step[2])));
+          }
+        }
+      });
+}
+
+template <typename Op>
+absl::Status BinaryKernel(const core::Node& node, absl::Span<const Tensor> inputs,
+                          const Tensor& out) {
+  const Tensor& a = inputs[0];
+  const Tensor& b = inputs[1];
+  core::DType compute = out.dtype();
+  if constexpr (Op::kKind == Kind::kComparison) compute = core::PromoteTypes(a.dtype(), b.dtype());
+  if constexpr (Op::kKind == Kind::kLogical) compute = core::DType::kBool;
+  if (Op::kKind != Kind::kArithmetic && out.dtype() != core::DType::kBool) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[", node.op, "] must produce bool, not ", DTypeString(out.dtype())));
+  }
+  if (node.op == "div" && !core::IsFloating(out.dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[div] must produce a floating dtype, not ", DTypeString(out.dtype())));
+  }
+  std::unique_ptr<char[]> a_scratch, b_scratch;
+  const void* a_data = ElementsAs(a, compute, a_scratch);
+  const void* b_data = ElementsAs(b, compute, b_scratch);
+  DispatchDType(compute, [&](auto tag) {
+    using C = typename decltype(tag)::type;
+    using O = std::conditional_t<Op::kKind == Kind::kArithmetic, C, bool>;
+    BinaryLoop<Op>(static_cast<const C*>(a_data), static_cast<const C*>(b_data), out.data<O>(),
+                   a.shape(), b.shape(), out.shape());
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterBinaryKernels(KernelTable& table) {
+  table["add"] = &BinaryKernel<Add>;
+  table["sub"] = &BinaryKernel<Sub>;
+  table["mul"] = &BinaryKernel<Mul>;
+  table["div"] = &BinaryKernel<Div>;
+  table["pow"] = &BinaryKernel<Pow>;
+  table["maximum"] = &BinaryKernel<Maximum>;
+  table["minimum"] = &BinaryKernel<Minimum>;
+  table["equal"] = &BinaryKernel<Equal>;
+  table["less"] = &BinaryKernel<Less>;
+  table["greater"] = &BinaryKernel<Greater>;
+  table["logical_and"] = &BinaryKernel<LogicalAnd>;
+  table["logical_or"] = &BinaryKernel<LogicalOr>;
+}
+
+}  // namespace ferry::kernels::cpu

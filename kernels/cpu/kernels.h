@@ -1,0 +1,51 @@
+#ifndef FERRY_KERNELS_CPU_KERNELS_H_
+#define FERRY_KERNELS_CPU_KERNELS_H_
+
+// The CPU backend's kernel table, filled once by one registration function per op family
+// (the file named for the family), and the helpers several families share.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "core/graph.h"
+#include "kernels/tensor.h"
+
+namespace ferry::kernels::cpu {
+
+// Computes `node` from `inputs` into `out` (allocated with node.out's type). The node has
+// passed validation, so arity, dtypes and shapes are as core/ops.h declares.
+using Kernel = absl::Status (*)(const core::Node& node, absl::Span<const Tensor> inputs,
+                                const Tensor& out);
+using KernelTable = absl::flat_hash_map<std::string, Kernel>;
+
+void RegisterUnaryKernels(KernelTable& table);      // unary.cc
+void RegisterBinaryKernels(KernelTable& table);     // binary.cc
+void RegisterWhereKernels(KernelTable& table);      // where.cc
+void RegisterAstypeKernels(KernelTable& table);     // astype.cc
+void RegisterReduceKernels(KernelTable& table);     // reduce.cc
+void RegisterMatmulKernels(KernelTable& table);     // matmul.cc
+void RegisterLayoutKernels(KernelTable& table);     // layout.cc
+void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cc
+void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
+void RegisterRandomKernels(KernelTable& table);     // random.cc
+
+// The table of every kernel above, built on first use.
+const KernelTable& CpuKernels();
+
+// Converts `n` dense elements from `from` to `to` with astype's rules (see ConvertTo in
+// dispatch.h). `src` and `dst` may be the same buffer only when the dtypes have the same
+// size.
+void CastElements(const void* src, core::DType from, void* dst, core::DType to, int64_t n);
+
+// The elements of `tensor` as `dtype`: the tensor's own memory when it has that dtype,
+// else a converted copy kept alive by `scratch`. Scratch is transient host memory, not
+// counted against the backend's budget.
+const void* ElementsAs(const Tensor& tensor, core::DType dtype, std::unique_ptr<char[]>& scratch);
+
+}  // namespace ferry::kernels::cpu
+
+#endif  // FERRY_KERNELS_CPU_KERNELS_H_

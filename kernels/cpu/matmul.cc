@@ -1,0 +1,111 @@
+// matmul with NumPy's rules: a 1-D left operand is a row vector and a 1-D right operand a
+// column vector (their unit dims dropped from the result), batch dims broadcast. Each
+// matrix product is one OpenBLAS gemm: float64 through dgemm, every other dtype through
+// sgemm in float32 (float16 and bfloat16 are widened, multiplied and rounded back).
+
+#include <cblas.h>
+
+#include <climits>
+#include <cstring>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu {
+namespace {
+
+// C = A B for row-major A (m x k), B (k x n), C (m x n), all dense.
+void Gemm(const float* a, const float* b, float* c, int m, int n, int k) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+}
+void Gemm(const double* a, const double* b, double* c, int m, int n, int k) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, k, b, n, 0.0, c, n);
+}
+
+template <typename F>
+void BatchedGemm(const F* a, const F* b, F* c, const core::Shape& a_batch,
+                 const core::Shape& b_batch, const core::Shape& batch, int64_t m, int64_t n,
+                 int64_t k) {
+  std::vector<int64_t> a_strides = BroadcastStrides(a_batch, batch);
+  std::vector<int64_t> b_strides = BroadcastStrides(b_batch, batch);
+  std::vector<int64_t> c_strides = core::ContiguousStrides(batch);
+  bool b_shared = true;  // one right operand for every batch
+  for (int64_t s : b_strides) b_shared = b_shared && s == 0;
+  // With a dense batch of left operands and one shared right operand, the whole batch is
+  // a single taller gemm.
+  if (b_shared && a_strides == c_strides && m * core::NumElements(batch) <= INT_MAX) {
+    Gemm(a, b, c, static_cast<int>(m * core::NumElements(batch)), static_cast<int>(n),
+         static_cast<int>(k));
+    return;
+  }
+  for (int64_t& s : a_strides) s *= m * k;
+  for (int64_t& s : b_strides) s *= k * n;
+  for (int64_t& s : c_strides) s *= m * n;
+  ForEachRow<3>(
+      batch, {c_strides, a_strides, b_strides}, {0, 0, 0},
+      [&](const std::array<int64_t, 3>& off, int64_t rows, const std::array<int64_t, 3>& step) {
+        for (int64_t i = 0; i < rows; ++i) {
+          Gemm(a + off[1] + i * step[1], b + off[2] + i * step[2], c + off[0] + i * step[0],
+               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+        }
+      });
+}
+
+absl::Status Matmul(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const Tensor& a = inputs[0];
+  const Tensor& b = inputs[1];
+  core::Shape a_shape = a.shape();
+  core::Shape b_shape = b.shape();
+  if (a_shape.empty() || b_shape.empty()) {
+    return absl::InvalidArgumentError("[matmul] operands must have at least one dimension");
+  }
+  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
+  if (b_shape.size() == 1) b_shape.push_back(1);
+  const int64_t m = a_shape[a_shape.size() - 2];
+  const int64_t k = a_shape.back();
+  const int64_t n = b_shape.back();
+  if (b_shape[b_shape.size() - 2] != k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[matmul] inner dimensions differ: ", core::ShapeToString(a.shape()), " and ",
+                     core::ShapeToString(b.shape())));
+  }
+  const core::Shape a_batch(a_shape.begin(), a_shape.end() - 2);
+  const core::Shape b_batch(b_shape.begin(), b_shape.end() - 2);
+  absl::StatusOr<core::Shape> batch = core::BroadcastShapes(a_batch, b_batch);
+  if (!batch.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[matmul] ", batch.status().message()));
+  }
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
+    return absl::InvalidArgumentError("[matmul] a dimension exceeds what BLAS can index");
+  }
+  if (out.size() == 0) return absl::OkStatus();
+  if (k == 0) {  // a sum of nothing: zeros, without asking BLAS about empty operands
+    std::memset(out.raw(), 0, out.nbytes());  // zero is all-zero bits in every dtype
+    return absl::OkStatus();
+  }
+  const core::DType compute =
+      out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
+  std::unique_ptr<char[]> a_scratch, b_scratch, c_scratch;
+  const void* a_data = ElementsAs(a, compute, a_scratch);
+  const void* b_data = ElementsAs(b, compute, b_scratch);
+  void* c_data = out.raw();
+  if (out.dtype() != compute) {
+    c_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
+    c_data = c_scratch.get();
+  }
+  if (compute == core::DType::kFloat64) {
+    BatchedGemm(static_cast<const double*>(a_data), static_cast<const double*>(b_data),
+                static_cast<double*>(c_data), a_batch, b_batch, *batch, m, n, k);
+  } else {
+    BatchedGemm(static_cast<const float*>(a_data), static_cast<const float*>(b_data),
+                static_cast<float*>(c_data), a_batch, b_batch, *batch, m, n, k);
+  }
+  if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterMatmulKernels(KernelTable& table) { table["matmul"] = &Matmul; }
+
+}  // namespace ferry::kernels::cpu

@@ -1,0 +1,84 @@
+#ifndef FERRY_KERNELS_CPU_TEST_UTIL_H_
+#define FERRY_KERNELS_CPU_TEST_UTIL_H_
+
+// For the CPU kernel tests: host tensors from plain numbers and back, and one op run
+// through a CPU backend with its output type inferred by core::InferOp, as the executor
+// would see it.
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/graph.h"
+#include "core/ops.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu::testing {
+
+// A host tensor of `dtype` holding `values` converted with astype's rules.
+inline core::HostTensor MakeHost(core::DType dtype, core::Shape shape,
+                                 const std::vector<double>& values) {
+  core::HostTensor host{{dtype, std::move(shape)}, ""};
+  host.data.resize(values.size() * core::SizeOf(dtype));
+  CastElements(values.data(), core::DType::kFloat64, host.data.data(), dtype,
+               static_cast<int64_t>(values.size()));
+  return host;
+}
+
+// The elements of `host` as doubles.
+inline std::vector<double> Values(const core::HostTensor& host) {
+  const int64_t n = core::NumElements(host.type.shape);
+  std::vector<double> values(static_cast<size_t>(n));
+  CastElements(host.data.data(), host.type.dtype, values.data(), core::DType::kFloat64, n);
+  return values;
+}
+
+// The raw elements of `host`, for checks of exact bits and of int64 values.
+template <typename T>
+std::vector<T> Elements(const core::HostTensor& host) {
+  std::vector<T> values(host.data.size() / sizeof(T));
+  std::memcpy(values.data(), host.data.data(), values.size() * sizeof(T));
+  return values;
+}
+
+// Runs `op` on `inputs` with `attrs` in `backend`: the node's type comes from
+// core::InferOp, the inputs are uploaded, the output downloaded.
+inline absl::StatusOr<core::HostTensor> RunOn(Backend& backend, const std::string& op,
+                                              const std::vector<core::HostTensor>& inputs,
+                                              const core::Attrs& attrs = {}) {
+  std::vector<core::TensorType> types;
+  std::vector<Tensor> tensors;
+  for (const core::HostTensor& host : inputs) {
+    types.push_back(host.type);
+    absl::StatusOr<Tensor> tensor = TensorFromHost(backend, host);
+    if (!tensor.ok()) return tensor.status();
+    tensors.push_back(*std::move(tensor));
+  }
+  core::Node node;
+  node.op = op;
+  node.attrs = attrs;
+  absl::StatusOr<core::TensorType> out_type = core::InferOp(op, types, attrs);
+  if (!out_type.ok()) return out_type.status();
+  node.out = *out_type;
+  absl::StatusOr<Tensor> out = backend.Allocate(node.out);
+  if (!out.ok()) return out.status();
+  absl::Status ran = backend.Run(node, tensors, *out);
+  if (!ran.ok()) return ran;
+  return TensorToHost(backend, *out);
+}
+
+// RunOn a fresh CPU backend with 1 GiB of memory.
+inline absl::StatusOr<core::HostTensor> RunOp(const std::string& op,
+                                              const std::vector<core::HostTensor>& inputs,
+                                              const core::Attrs& attrs = {}) {
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+  return RunOn(*backend, op, inputs, attrs);
+}
+
+}  // namespace ferry::kernels::cpu::testing
+
+#endif  // FERRY_KERNELS_CPU_TEST_UTIL_H_
