@@ -1,0 +1,47 @@
+#ifndef FERRY_SERVER_FERRY_SERVICE_H_
+#define FERRY_SERVER_FERRY_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "kernels/executor.h"
+#include "proto/ferry/v1/ferry.grpc.pb.h"
+#include "server/server_options.h"
+#include "server/session_manager.h"
+
+namespace ferry::server {
+
+// The ferry.v1.Ferry service. Each handler decodes its request, calls a plain function
+// returning absl::Status(Or) (execute.h, upload.h, download.h, or the small ones here), and
+// maps the result to a grpc::Status with the same code and message.
+class FerryService final : public v1::Ferry::Service {
+ public:
+  // All three must outlive the service.
+  FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options)
+      : executor_(executor), sessions_(sessions), options_(options) {}
+
+  grpc::Status OpenSession(grpc::ServerContext* context, const v1::OpenSessionRequest* request,
+                           v1::OpenSessionResponse* response) override;
+  grpc::Status CloseSession(grpc::ServerContext* context, const v1::CloseSessionRequest* request,
+                            v1::CloseSessionResponse* response) override;
+  grpc::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadRequest>* reader,
+                      v1::UploadResponse* response) override;
+  grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
+                        grpc::ServerWriter<v1::DownloadResponse>* writer) override;
+  grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
+                       v1::ExecuteResponse* response) override;
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override;
+  grpc::Status GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest* request,
+                       v1::GetInfoResponse* response) override;
+
+ private:
+  void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
+
+  kernels::Executor& executor_;
+  SessionManager& sessions_;
+  const ServerOptions& options_;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_FERRY_SERVICE_H_

@@ -1,0 +1,91 @@
+#include "server/flags.h"
+
+#include <unistd.h>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/validate.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:7070",
+          "host:port to serve on; port 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, the bound port is written to this file once the server is serving "
+          "(atomically, via rename)");
+ABSL_FLAG(std::string, backend, "auto", "cpu, cuda, or auto (the best one this build has)");
+ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
+          "memory for all resident buffers and intermediates together, e.g. 512M, 8G; "
+          "0: half of this machine's RAM");
+ABSL_FLAG(int64_t, lease_seconds, 300,
+          "a session idle this long expires and its buffers are freed");
+ABSL_FLAG(ferry::server::ByteSize, chunk_bytes, ferry::server::ByteSize{1 << 20},
+          "default Upload/Download chunk size");
+ABSL_FLAG(ferry::server::ByteSize, max_inline_bytes, ferry::server::ByteSize{1 << 20},
+          "largest Execute output returned inline in the response");
+ABSL_FLAG(ferry::server::ByteSize, max_message_bytes, ferry::server::ByteSize{64 << 20},
+          "gRPC receive limit: must cover an upload chunk and the largest graph");
+ABSL_FLAG(int64_t, max_graph_nodes, 1 << 20, "largest graph Execute accepts, in nodes");
+ABSL_FLAG(int64_t, graph_cache_size, 1024, "prepared graphs kept, least recently used out");
+ABSL_FLAG(int64_t, drain_seconds, 30,
+          "on SIGTERM/SIGINT, how long in-flight calls may take to finish");
+
+namespace ferry::server {
+namespace {
+
+int64_t HalfOfRam() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return int64_t{1} << 30;
+  return static_cast<int64_t>(pages) * page_size / 2;
+}
+
+absl::Status AtLeast(const char* flag, int64_t value, int64_t minimum) {
+  if (value >= minimum) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", value, " is out of range: it must be at least ", minimum));
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions options;
+  options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory).bytes;
+  if (options.max_memory_bytes == 0) options.max_memory_bytes = HalfOfRam();
+  options.chunk_bytes = absl::GetFlag(FLAGS_chunk_bytes).bytes;
+  options.max_inline_bytes = absl::GetFlag(FLAGS_max_inline_bytes).bytes;
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes).bytes;
+  options.max_graph_nodes = absl::GetFlag(FLAGS_max_graph_nodes);
+  const int64_t lease_seconds = absl::GetFlag(FLAGS_lease_seconds);
+  const int64_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  const int64_t graph_cache_size = absl::GetFlag(FLAGS_graph_cache_size);
+  for (absl::Status status : {
+           AtLeast("lease_seconds", lease_seconds, 1),
+           AtLeast("drain_seconds", drain_seconds, 0),
+           AtLeast("chunk_bytes", options.chunk_bytes, 1),
+           AtLeast("max_inline_bytes", options.max_inline_bytes, 0),
+           AtLeast("max_graph_nodes", options.max_graph_nodes, 1),
+           AtLeast("graph_cache_size", graph_cache_size, 1),
+           // A chunk and its message header must fit under the receive limit.
+           AtLeast("max_message_bytes", options.max_message_bytes, options.chunk_bytes + 64 * 1024),
+       }) {
+    if (!status.ok()) return status;
+  }
+  // The executor validates graphs with core's default limits; a larger flag would
+  // promise clients graphs it then refuses.
+  if (options.max_graph_nodes > core::GraphLimits().max_nodes) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_graph_nodes=", options.max_graph_nodes,
+                                                   " is out of range: at most ",
+                                                   core::GraphLimits().max_nodes));
+  }
+  if (options.max_message_bytes > int64_t{2047} << 20) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_message_bytes=", options.max_message_bytes,
+                     " is out of range: gRPC messages are limited to under 2 GiB"));
+  }
+  options.lease = absl::Seconds(lease_seconds);
+  options.drain = absl::Seconds(drain_seconds);
+  options.graph_cache_size = static_cast<size_t>(graph_cache_size);
+  return options;
+}
+
+}  // namespace ferry::server

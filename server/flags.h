@@ -1,0 +1,33 @@
+#ifndef FERRY_SERVER_FLAGS_H_
+#define FERRY_SERVER_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/flags/declare.h"
+#include "absl/status/statusor.h"
+#include "server/byte_size.h"
+#include "server/server_options.h"
+
+// ferryd's flags, each defined once in flags.cc where its help text lives.
+ABSL_DECLARE_FLAG(std::string, listen);
+ABSL_DECLARE_FLAG(std::string, port_file);
+ABSL_DECLARE_FLAG(std::string, backend);
+ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_memory);
+ABSL_DECLARE_FLAG(int64_t, lease_seconds);
+ABSL_DECLARE_FLAG(ferry::server::ByteSize, chunk_bytes);
+ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_inline_bytes);
+ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_message_bytes);
+ABSL_DECLARE_FLAG(int64_t, max_graph_nodes);
+ABSL_DECLARE_FLAG(int64_t, graph_cache_size);
+ABSL_DECLARE_FLAG(int64_t, drain_seconds);
+
+namespace ferry::server {
+
+// The ServerOptions the parsed flags describe, or INVALID_ARGUMENT naming the flag that is
+// out of range. --max_memory=0 (the default) means half of this machine's RAM.
+absl::StatusOr<ServerOptions> OptionsFromFlags();
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_FLAGS_H_

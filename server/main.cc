@@ -1,0 +1,167 @@
+// ferryd: serves ferry graphs over gRPC (the ferry.v1.Ferry service, grpc.health.v1 and
+// server reflection). See server/flags.cc for its flags.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/executor.h"
+#include "server/byte_size.h"
+#include "server/ferry_service.h"
+#include "server/flags.h"
+#include "server/log.h"
+#include "server/server_options.h"
+#include "server/session_manager.h"
+
+namespace ferry::server {
+namespace {
+
+int g_stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int signal_number) {
+  const int saved_errno = errno;
+  unsigned char byte = static_cast<unsigned char>(signal_number);
+  // Only async-signal-safe calls here; a full pipe means a stop is already pending.
+  ssize_t ignored = write(g_stop_pipe[1], &byte, 1);
+  (void)ignored;
+  errno = saved_errno;
+}
+
+int Fail(absl::string_view message, int code = 2) {
+  LogEvent(absl::StrCat("error: ", message));
+  return code;
+}
+
+absl::StatusOr<std::unique_ptr<kernels::Backend>> MakeBackend(const std::string& name,
+                                                              int64_t memory_limit) {
+  if (name == "cpu" || name == "auto") return kernels::MakeCpuBackend(memory_limit);
+  if (name == "cuda") {
+    return absl::UnimplementedError(
+        "--backend=cuda: this ferryd was built without the CUDA backend");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--backend=", name, " is not a backend: use cpu, cuda or auto"));
+}
+
+// Written beside the target and renamed over it, so a reader never sees half a number.
+absl::Status WritePortFile(const std::string& path, int port) {
+  std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port << "\n";
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temporary));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return absl::InternalError(absl::StrCat("cannot rename ", temporary, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+std::string BoundAddress(const std::string& listen, int port) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+int Run() {
+  absl::StatusOr<ServerOptions> flags = OptionsFromFlags();
+  if (!flags.ok()) return Fail(flags.status().message());
+  const ServerOptions options = *flags;
+  const std::string backend_name = absl::GetFlag(FLAGS_backend);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+
+  // Libraries start threads before main (OpenBLAS does), so a signal mask cannot route
+  // SIGTERM to one thread; a handler that only writes to a pipe works in any thread.
+  if (pipe2(g_stop_pipe, O_CLOEXEC) != 0) return Fail("cannot create the signal pipe", 1);
+  struct sigaction action = {};
+  action.sa_handler = &OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<kernels::Backend>> backend =
+      MakeBackend(backend_name, options.max_memory_bytes);
+  if (!backend.ok()) return Fail(backend.status().message());
+  kernels::Executor executor(**backend, options.graph_cache_size);
+  SessionManager sessions(options.lease);
+  sessions.StartReaper();
+  FerryService service(executor, sessions, options);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::StrCat("cannot listen on ", listen), 1);
+  }
+  if (!port_file.empty()) {
+    if (absl::Status written = WritePortFile(port_file, port); !written.ok()) {
+      server->Shutdown();
+      return Fail(written.message(), 1);
+    }
+  }
+  const kernels::DeviceFacts& facts = (*backend)->facts();
+  LogEvent(absl::StrCat("serving ferry.v1 on ", BoundAddress(listen, port), " with backend ",
+                        facts.backend, " (", facts.name, "), max memory ",
+                        FormatByteSize(options.max_memory_bytes), ", lease ",
+                        absl::FormatDuration(options.lease), ", ", kServerVersion));
+
+  std::thread waiter([&] {
+    unsigned char signal_number = 0;
+    while (read(g_stop_pipe[0], &signal_number, 1) < 0 && errno == EINTR) {
+    }
+    LogEvent(absl::StrCat("got ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+                          "; draining in-flight calls for up to ",
+                          absl::FormatDuration(options.drain)));
+    server->GetHealthCheckService()->SetServingStatus(false);
+    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(options.drain));
+  });
+  server->Wait();
+  waiter.join();
+  LogEvent(absl::StrCat("stopped; ", sessions.num_sessions(), " session(s) were open"));
+  return 0;
+}
+
+}  // namespace
+}  // namespace ferry::server
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "ferryd: runs ferry graphs for remote clients over gRPC.\n"
+      "  ferryd --listen=0.0.0.0:7070 --max_memory=8G");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    return ferry::server::Fail(
+        absl::StrCat("unexpected argument \"", positional[1], "\": ferryd takes only flags"));
+  }
+  return ferry::server::Run();
+}

@@ -1,0 +1,267 @@
+#include "server/session_manager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log.h"
+
+namespace ferry::server {
+namespace {
+
+// 16 bytes from the kernel's CSPRNG as 32 hex digits: unguessable, so one client cannot
+// reach another's session by trying ids.
+std::string NewSessionId() {
+  char bytes[16];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (n > 0) {
+      filled += static_cast<size_t>(n);
+    } else if (errno != EINTR) {
+      break;
+    }
+  }
+  if (filled < sizeof(bytes)) {  // very old kernels: fall back to the device
+    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && filled < sizeof(bytes)) {
+      ssize_t n = ::read(fd, bytes + filled, sizeof(bytes) - filled);
+      if (n <= 0 && errno != EINTR) break;
+      if (n > 0) filled += static_cast<size_t>(n);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  if (filled < sizeof(bytes)) {
+    // Predictable ids would let clients reach each other's buffers: better to stop.
+    LogEvent("fatal: no random bytes from getrandom or /dev/urandom for a session id");
+    std::abort();
+  }
+  return absl::BytesToHexString(absl::string_view(bytes, sizeof(bytes)));
+}
+
+absl::Status UnknownSession(absl::string_view session_id) {
+  return absl::NotFoundError(absl::StrCat("unknown session \"", absl::CHexEscape(session_id),
+                                          "\" (never opened, closed, or its lease expired)"));
+}
+
+std::string Freed(std::pair<int64_t, int64_t> freed) {
+  return absl::StrCat("freed ", freed.first, " buffer", freed.first == 1 ? "" : "s", " (",
+                      freed.second, " bytes)");
+}
+
+}  // namespace
+
+absl::StatusOr<kernels::Tensor> Session::Get(uint64_t buffer_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = buffers_.find(buffer_id);
+  if (it == buffers_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", id_, ": buffer ", buffer_id,
+                                            " is not resident (never uploaded, or released)"));
+  }
+  return it->second;
+}
+
+absl::Status Session::CheckNewId(uint64_t buffer_id) const {
+  if (buffer_id == 0) {
+    return absl::InvalidArgumentError("buffer id 0 is reserved (it means \"do not keep\")");
+  }
+  absl::MutexLock lock(&mu_);
+  if (buffers_.contains(buffer_id)) {
+    return absl::AlreadyExistsError(absl::StrCat("session ", id_, ": buffer ", buffer_id,
+                                                 " is already resident; release it first"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buffers) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id_, " was closed or expired while the call ran"));
+  }
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    uint64_t buffer_id = buffers[i].first;
+    if (buffer_id == 0) {
+      return absl::InvalidArgumentError("buffer id 0 is reserved (it means \"do not keep\")");
+    }
+    bool repeated = std::any_of(buffers.begin(), buffers.begin() + i,
+                                [&](const auto& b) { return b.first == buffer_id; });
+    if (repeated || buffers_.contains(buffer_id)) {
+      return absl::AlreadyExistsError(absl::StrCat("session ", id_, ": buffer ", buffer_id,
+                                                   " is already resident; release it first"));
+    }
+  }
+  for (auto& [buffer_id, tensor] : buffers) {
+    resident_bytes_ += static_cast<int64_t>(tensor.nbytes());
+    buffers_.emplace(buffer_id, std::move(tensor));
+  }
+  return absl::OkStatus();
+}
+
+void Session::Release(absl::Span<const uint64_t> buffer_ids) {
+  std::vector<kernels::Tensor> freed;  // declared first: freed after the lock is dropped
+  absl::MutexLock lock(&mu_);
+  for (uint64_t buffer_id : buffer_ids) {
+    auto it = buffers_.find(buffer_id);
+    if (it == buffers_.end()) continue;
+    resident_bytes_ -= static_cast<int64_t>(it->second.nbytes());
+    freed.push_back(std::move(it->second));
+    buffers_.erase(it);
+  }
+}
+
+int64_t Session::num_buffers() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(buffers_.size());
+}
+
+int64_t Session::resident_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return resident_bytes_;
+}
+
+std::pair<int64_t, int64_t> Session::Close() {
+  absl::flat_hash_map<uint64_t, kernels::Tensor> buffers;
+  std::pair<int64_t, int64_t> freed;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    buffers.swap(buffers_);
+    freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
+    resident_bytes_ = 0;
+  }
+  return freed;  // `buffers` goes here, returning its memory to the backend
+}
+
+SessionRef::~SessionRef() {
+  if (manager_ != nullptr) manager_->Unpin(session_);
+}
+
+SessionManager::SessionManager(absl::Duration lease) : lease_(lease) {}
+
+SessionManager::~SessionManager() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (reaper_.joinable()) reaper_.join();
+  absl::flat_hash_map<std::string, Entry> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    sessions.swap(sessions_);
+  }
+  for (auto& [id, entry] : sessions) entry.session->Close();
+}
+
+void SessionManager::StartReaper() {
+  if (!reaper_.joinable()) reaper_ = std::thread([this] { ReaperLoop(); });
+}
+
+SessionRef SessionManager::Open(absl::string_view client_name) {
+  auto session = std::make_shared<Session>(NewSessionId(), std::string(client_name));
+  absl::MutexLock lock(&mu_);
+  Entry& entry = sessions_[session->id()];
+  entry.session = session;
+  entry.last_use = absl::Now();
+  entry.active_calls = 1;
+  return SessionRef(this, std::move(session));
+}
+
+absl::StatusOr<SessionRef> SessionManager::Acquire(absl::string_view session_id) {
+  std::shared_ptr<Session> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return UnknownSession(session_id);
+    absl::Time now = absl::Now();
+    if (!Expired(it->second, now)) {
+      it->second.last_use = now;
+      ++it->second.active_calls;
+      return SessionRef(this, it->second.session);
+    }
+    expired = std::move(it->second.session);
+    sessions_.erase(it);
+  }
+  LogEvent(absl::StrCat("session ", expired->id(), " expired; ", Freed(expired->Close())));
+  return UnknownSession(session_id);
+}
+
+absl::Status SessionManager::Close(absl::string_view session_id) {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return UnknownSession(session_id);
+    session = std::move(it->second.session);
+    sessions_.erase(it);
+  }
+  LogEvent(absl::StrCat("session ", session->id(), " closed; ", Freed(session->Close())));
+  return absl::OkStatus();
+}
+
+void SessionManager::Unpin(const std::shared_ptr<Session>& session) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session->id());
+  // A session closed during the call is gone from the table; nothing to renew.
+  if (it == sessions_.end() || it->second.session != session) return;
+  it->second.last_use = absl::Now();
+  --it->second.active_calls;
+}
+
+int SessionManager::ReapExpired(absl::Time now) {
+  std::vector<std::shared_ptr<Session>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (Expired(it->second, now)) {
+        expired.push_back(std::move(it->second.session));
+        sessions_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& session : expired) {
+    LogEvent(absl::StrCat("session ", session->id(), " expired after ",
+                          absl::FormatDuration(lease_), " idle; ", Freed(session->Close())));
+  }
+  return static_cast<int>(expired.size());
+}
+
+int64_t SessionManager::num_sessions() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(sessions_.size());
+}
+
+int64_t SessionManager::resident_bytes() const {
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : sessions_) sessions.push_back(entry.session);
+  }
+  int64_t bytes = 0;
+  for (const auto& session : sessions) bytes += session->resident_bytes();
+  return bytes;
+}
+
+void SessionManager::ReaperLoop() {
+  // A few wake-ups per lease, so a session outlives its lease by at most a quarter of it
+  // (capped at a second for long leases).
+  absl::Duration period = std::clamp(lease_ / 4, absl::Milliseconds(10), absl::Seconds(1));
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), period)) break;
+    mu_.Unlock();
+    ReapExpired(absl::Now());
+    mu_.Lock();
+  }
+}
+
+}  // namespace ferry::server

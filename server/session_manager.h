@@ -1,0 +1,144 @@
+#ifndef FERRY_SERVER_SESSION_MANAGER_H_
+#define FERRY_SERVER_SESSION_MANAGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "kernels/tensor.h"
+
+namespace ferry::server {
+
+// One client's session: its resident buffers under client-chosen handles. A session sees
+// only its own buffers; every lookup is by (this session, handle). Thread-safe.
+class Session {
+ public:
+  Session(std::string id, std::string client_name)
+      : id_(std::move(id)), client_name_(std::move(client_name)) {}
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& id() const { return id_; }
+  const std::string& client_name() const { return client_name_; }
+
+  // The resident buffer `buffer_id`, or NOT_FOUND
+  // "session s: buffer 17 is not resident (never uploaded, or released)".
+  absl::StatusOr<kernels::Tensor> Get(uint64_t buffer_id) const;
+
+  // OK when `buffer_id` can name a new buffer: INVALID_ARGUMENT for 0 (reserved), and
+  // ALREADY_EXISTS while a resident buffer holds it.
+  absl::Status CheckNewId(uint64_t buffer_id) const;
+
+  // Makes the tensors resident under their handles, all or none: fails as CheckNewId
+  // does, or FAILED_PRECONDITION once the session was closed or expired.
+  absl::Status Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buffers);
+
+  // Frees the buffers now. Handles that are not resident are ignored, so releasing
+  // twice, or after the session's lease ran out, is harmless.
+  void Release(absl::Span<const uint64_t> buffer_ids);
+
+  int64_t num_buffers() const;
+  int64_t resident_bytes() const;
+
+ private:
+  friend class SessionManager;
+
+  // Frees every buffer and refuses later Puts. Returns (buffers, bytes) freed.
+  std::pair<int64_t, int64_t> Close();
+
+  const std::string id_;
+  const std::string client_name_;
+  mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
+  int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class SessionManager;
+
+// A session pinned for the length of one call: it cannot expire while held, and the
+// lease restarts when it is dropped. Move-only.
+class SessionRef {
+ public:
+  SessionRef(SessionRef&& other) noexcept
+      : manager_(std::exchange(other.manager_, nullptr)), session_(std::move(other.session_)) {}
+  SessionRef& operator=(SessionRef&&) = delete;
+  ~SessionRef();
+
+  Session& operator*() const { return *session_; }
+  Session* operator->() const { return session_.get(); }
+
+ private:
+  friend class SessionManager;
+  SessionRef(SessionManager* manager, std::shared_ptr<Session> session)
+      : manager_(manager), session_(std::move(session)) {}
+
+  SessionManager* manager_;
+  std::shared_ptr<Session> session_;
+};
+
+// The daemon's sessions. Each has a lease of `lease`, renewed by every call that names
+// it; a session idle past its lease is expired and its buffers freed, by the reaper thread
+// or by the next lookup, whichever comes first. Thread-safe.
+class SessionManager {
+ public:
+  explicit SessionManager(absl::Duration lease);
+  ~SessionManager();  // stops the reaper; frees every session's buffers
+  SessionManager(const SessionManager&) = delete;
+  SessionManager& operator=(const SessionManager&) = delete;
+
+  // Starts the thread that frees expired sessions, waking a few times per lease.
+  void StartReaper();
+
+  // A new session with a random 128-bit id (32 hex digits, from the kernel's CSPRNG).
+  SessionRef Open(absl::string_view client_name);
+
+  // The open session `session_id`, pinned and its lease renewed; NOT_FOUND naming it when
+  // it was never opened, was closed, or expired.
+  absl::StatusOr<SessionRef> Acquire(absl::string_view session_id);
+
+  // Closes the session and frees its buffers at once; NOT_FOUND as Acquire.
+  absl::Status Close(absl::string_view session_id);
+
+  // Expires every unpinned session idle for longer than the lease at `now`; returns how
+  // many. The reaper calls this; tests may too.
+  int ReapExpired(absl::Time now);
+
+  absl::Duration lease() const { return lease_; }
+  int64_t num_sessions() const;
+  int64_t resident_bytes() const;  // all sessions' buffers together
+
+ private:
+  friend class SessionRef;
+  struct Entry {
+    std::shared_ptr<Session> session;
+    absl::Time last_use;
+    int active_calls = 0;
+  };
+
+  void Unpin(const std::shared_ptr<Session>& session);
+  bool Expired(const Entry& entry, absl::Time now) const {
+    return entry.active_calls == 0 && now - entry.last_use > lease_;
+  }
+  void ReaperLoop();
+
+  const absl::Duration lease_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread reaper_;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_SESSION_MANAGER_H_

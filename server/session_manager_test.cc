@@ -1,0 +1,128 @@
+#include "server/session_manager.h"
+
+#include <memory>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace ferry::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SessionManagerTest : public ::testing::Test {
+ protected:
+  kernels::Tensor Buffer(int64_t floats) {
+    absl::StatusOr<kernels::Tensor> tensor = backend_->Allocate({core::DType::kFloat32, {floats}});
+    EXPECT_TRUE(tensor.ok()) << tensor.status();
+    return *tensor;
+  }
+
+  std::unique_ptr<kernels::Backend> backend_ = kernels::MakeCpuBackend(1 << 20);
+  SessionManager sessions_{absl::Seconds(10)};
+};
+
+TEST_F(SessionManagerTest, SessionIdsAre32RandomHexDigits) {
+  std::string a = sessions_.Open("a")->id();
+  std::string b = sessions_.Open("b")->id();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+  EXPECT_NE(a, b);
+  EXPECT_EQ(sessions_.num_sessions(), 2);
+}
+
+TEST_F(SessionManagerTest, BuffersAreFoundByHandleWithinTheirSessionOnly) {
+  std::string a = sessions_.Open("a")->id();
+  std::string b = sessions_.Open("b")->id();
+  ASSERT_TRUE((*sessions_.Acquire(a))->Put({{17, Buffer(4)}}).ok());
+  EXPECT_TRUE((*sessions_.Acquire(a))->Get(17).ok());
+  absl::StatusOr<kernels::Tensor> other = (*sessions_.Acquire(b))->Get(17);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other.status().message(),
+            "session " + b + ": buffer 17 is not resident (never uploaded, or released)");
+  EXPECT_EQ(sessions_.resident_bytes(), 16);
+}
+
+TEST_F(SessionManagerTest, HandlesAreNewNonzeroAndPutIsAllOrNone) {
+  SessionRef session = sessions_.Open("a");
+  EXPECT_EQ(session->CheckNewId(0).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(session->Put({{1, Buffer(1)}}).ok());
+  EXPECT_EQ(session->CheckNewId(1).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(session->CheckNewId(2).ok());
+  // 2 is new but 1 is not: neither is stored.
+  absl::Status put = session->Put({{2, Buffer(1)}, {1, Buffer(1)}});
+  EXPECT_EQ(put.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(put.message(), HasSubstr("buffer 1 is already resident"));
+  EXPECT_FALSE(session->Get(2).ok());
+  // The same handle twice in one Put.
+  EXPECT_EQ(session->Put({{3, Buffer(1)}, {3, Buffer(1)}}).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(session->num_buffers(), 1);
+  EXPECT_EQ(backend_->budget().in_use(), 4);
+}
+
+TEST_F(SessionManagerTest, ReleaseFreesMemoryAndIgnoresUnknownHandles) {
+  SessionRef session = sessions_.Open("a");
+  ASSERT_TRUE(session->Put({{1, Buffer(100)}, {2, Buffer(50)}}).ok());
+  EXPECT_EQ(backend_->budget().in_use(), 600);
+  const uint64_t released[] = {1, 99, 1};
+  session->Release(released);
+  EXPECT_EQ(backend_->budget().in_use(), 200);
+  EXPECT_EQ(session->resident_bytes(), 200);
+  EXPECT_FALSE(session->Get(1).ok());
+  EXPECT_TRUE(session->Get(2).ok());
+}
+
+TEST_F(SessionManagerTest, CloseFreesEverythingAndForgetsTheSession) {
+  std::string id;
+  {
+    SessionRef session = sessions_.Open("a");
+    id = session->id();
+    ASSERT_TRUE(session->Put({{1, Buffer(100)}}).ok());
+  }
+  ASSERT_TRUE(sessions_.Close(id).ok());
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+  absl::StatusOr<SessionRef> gone = sessions_.Acquire(id);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(gone.status().message(), HasSubstr("unknown session \"" + id + "\""));
+  EXPECT_EQ(sessions_.Close(id).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SessionManagerTest, IdleSessionsExpirePinnedOnesDoNot) {
+  std::string idle = sessions_.Open("idle")->id();
+  ASSERT_TRUE((*sessions_.Acquire(idle))->Put({{1, Buffer(100)}}).ok());
+  std::string busy = sessions_.Open("busy")->id();
+  absl::StatusOr<SessionRef> pinned = sessions_.Acquire(busy);  // a call in flight
+  ASSERT_TRUE(pinned.ok());
+
+  EXPECT_EQ(sessions_.ReapExpired(absl::Now() + absl::Seconds(5)), 0);  // within the lease
+  EXPECT_EQ(sessions_.ReapExpired(absl::Now() + absl::Seconds(11)), 1);
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+  EXPECT_FALSE(sessions_.Acquire(idle).ok());
+  EXPECT_TRUE(sessions_.Acquire(busy).ok());
+}
+
+TEST_F(SessionManagerTest, PutAfterCloseIsRefused) {
+  SessionRef session = sessions_.Open("a");
+  std::string id = session->id();
+  ASSERT_TRUE(sessions_.Close(id).ok());
+  absl::Status put = session->Put({{1, Buffer(1)}});
+  EXPECT_EQ(put.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+}
+
+TEST(SessionManagerReaper, FreesExpiredSessionsInTheBackground) {
+  SessionManager sessions(absl::Milliseconds(50));
+  sessions.StartReaper();
+  std::string id = sessions.Open("a")->id();
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (sessions.num_sessions() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(sessions.num_sessions(), 0);
+}
+
+}  // namespace
+}  // namespace ferry::server

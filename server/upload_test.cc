@@ -1,0 +1,107 @@
+#include "server/upload.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace ferry::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class UploadTest : public ::testing::Test {
+ protected:
+  void SetUp() override { session_id_ = sessions_.Open("test")->id(); }
+
+  // An upload stream of float32 (2, 3) as buffer 5, declaring `total_bytes`, whose
+  // messages carry `chunks`.
+  absl::StatusOr<v1::UploadResponse> Upload(std::vector<std::string> chunks,
+                                            uint64_t total_bytes = 24) {
+    std::vector<v1::UploadRequest> messages(std::max<size_t>(chunks.size(), 1));
+    messages[0].set_session_id(session_id_);
+    messages[0].set_buffer_id(5);
+    messages[0].mutable_spec()->set_dtype(v1::FLOAT32);
+    messages[0].mutable_spec()->add_shape(2);
+    messages[0].mutable_spec()->add_shape(3);
+    messages[0].set_total_bytes(total_bytes);
+    for (size_t i = 0; i < chunks.size(); ++i) messages[i].set_data(chunks[i]);
+    size_t next = 0;
+    return ReceiveUpload(sessions_, *backend_, [&](v1::UploadRequest* message) {
+      if (next == messages.size()) return false;
+      *message = messages[next++];
+      return true;
+    });
+  }
+
+  std::string Resident() {
+    absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
+    absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(5);
+    if (!tensor.ok()) return "<none>";
+    return std::string(static_cast<const char*>(tensor->raw()), tensor->nbytes());
+  }
+
+  std::unique_ptr<kernels::Backend> backend_ = kernels::MakeCpuBackend(1 << 20);
+  SessionManager sessions_{absl::Seconds(60)};
+  std::string session_id_;
+};
+
+TEST_F(UploadTest, ChunksLandAtTheirRunningOffsets) {
+  absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh", "", "ijklmnopqrst", "uvwx"});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->buffer_id(), 5u);
+  EXPECT_EQ(response->bytes_received(), 24u);
+  EXPECT_EQ(Resident(), "abcdefghijklmnopqrstuvwx");
+}
+
+TEST_F(UploadTest, ShortStreamStoresNothingAndReturnsTheMemory) {
+  absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh", "ijkl"});
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(), "upload of buffer 5 ended after 12 of 24 bytes");
+  EXPECT_EQ(Resident(), "<none>");
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+}
+
+TEST_F(UploadTest, ChunkPastTheDeclaredEnd) {
+  absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefghijklmnopqrst", "uvwxyz"});
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(),
+            "upload of buffer 5: chunk ends at byte 26, past the declared 24 bytes");
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+}
+
+TEST_F(UploadTest, TotalBytesMustMatchTheSpec) {
+  absl::StatusOr<v1::UploadResponse> response = Upload({}, 25);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("total_bytes is 25 but float32(2, 3)"));
+}
+
+TEST_F(UploadTest, PastTheMemoryBudget) {
+  std::vector<v1::UploadRequest> messages(1);
+  messages[0].set_session_id(session_id_);
+  messages[0].set_buffer_id(6);
+  messages[0].mutable_spec()->set_dtype(v1::UINT8);
+  messages[0].mutable_spec()->add_shape(2 << 20);
+  messages[0].set_total_bytes(2 << 20);
+  bool read = false;
+  absl::StatusOr<v1::UploadResponse> response =
+      ReceiveUpload(sessions_, *backend_, [&](v1::UploadRequest* message) {
+        if (read) return false;
+        *message = messages[0];
+        return read = true;
+      });
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(response.status().message(), HasSubstr("upload of buffer 6: "));
+}
+
+TEST_F(UploadTest, EmptyStream) {
+  absl::StatusOr<v1::UploadResponse> response =
+      ReceiveUpload(sessions_, *backend_, [](v1::UploadRequest*) { return false; });
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry::server
