@@ -110,7 +110,7 @@ FERRY_HOST_DEVICE inline double PhiloxNormal(uint64_t index, PhiloxKey key, doub
   const double u1 = static_cast<double>((w.v[0] >> 8) + 1u) * 5.9604644775390625e-08;
   const double u2 = static_cast<double>(PhiloxUnitFloat(w.v[1]));
   const double two_pi = 6.283185307179586476925286766559;
-  const double z = sqrt(-2.0 * log(u1)) * cos(two_pi * u2);
+  const double z = ::sqrt(-2.0 * ::log(u1)) * ::cos(two_pi * u2);  // ::, as in CUDA device code
   return loc + scale * z;
 }
 

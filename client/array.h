@@ -1,0 +1,87 @@
+#ifndef FERRY_CLIENT_ARRAY_H_
+#define FERRY_CLIENT_ARRAY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "client/device.h"
+#include "client/dtype.h"
+
+namespace ferry {
+
+namespace detail {
+struct ArrayNode;
+}  // namespace detail
+
+// An n-dimensional array on a device: a lazy operation on other arrays until evaluated,
+// then a value resident on its device. A shared handle: copies refer to the same array.
+// Its dtype and shape are known as soon as it is built; nothing runs until eval().
+// Arrays are not thread-safe (build and evaluate a graph from one thread at a time);
+// devices are.
+class Array {
+ public:
+  // Internal: arrays are made by the ops in client/ops.h.
+  explicit Array(std::shared_ptr<detail::ArrayNode> node);
+
+  const Shape& shape() const;
+  int64_t shape(int axis) const;  // negative axes count from the end
+  Dtype dtype() const;
+  int ndim() const;
+  int64_t size() const;    // number of elements
+  int64_t nbytes() const;  // size() * bytes per element
+  Device device() const;
+
+  // Whether the value is computed (or was given), so reading it costs no eval.
+  bool is_available() const;
+
+  // Computes the array (one round trip on a remote device) and keeps it on its device.
+  void eval();
+
+  // Evaluates if needed and copies the elements out, row-major. T must be the array's
+  // dtype (see dtype_of); for bool, a std::vector<bool>.
+  template <typename T>
+  std::vector<T> to_vector();
+
+  // The single element of a one-element array; throws unless size() == 1.
+  template <typename T>
+  T item();
+
+  // Internal: the node behind the handle.
+  const std::shared_ptr<detail::ArrayNode>& node() const { return node_; }
+
+ private:
+  // Evaluates and copies all bytes to `dst`, after checking that `dtype` is the array's.
+  void read_bytes(void* dst, Dtype dtype, const char* caller);
+  void require_one_element() const;
+
+  std::shared_ptr<detail::ArrayNode> node_;
+};
+
+// Evaluates several arrays together: one graph, one round trip per device involved.
+void eval(const std::vector<Array>& arrays);
+
+template <typename T>
+std::vector<T> Array::to_vector() {
+  if constexpr (std::is_same_v<T, bool>) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(size()));
+    read_bytes(bytes.data(), bool_, "to_vector");
+    return std::vector<bool>(bytes.begin(), bytes.end());
+  } else {
+    std::vector<T> values(static_cast<size_t>(size()));
+    read_bytes(values.data(), dtype_of<T>(), "to_vector");
+    return values;
+  }
+}
+
+template <typename T>
+T Array::item() {
+  require_one_element();
+  return to_vector<T>()[0];
+}
+
+}  // namespace ferry
+
+#endif  // FERRY_CLIENT_ARRAY_H_

@@ -1,0 +1,59 @@
+#ifndef FERRY_CLIENT_ARRAY_NODE_H_
+#define FERRY_CLIENT_ARRAY_NODE_H_
+
+// Internal to the client library: what an Array handle points at, and the one function
+// every op is built through.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/array.h"
+#include "client/device.h"
+#include "client/device_impl.h"
+#include "client/ops.h"
+#include "core/graph.h"
+
+namespace ferry::detail {
+
+// Lazy: op, inputs and attrs describe how to compute it. Materialized: `buffer` holds the
+// value and the op's inputs are dropped, so evaluated graphs do not keep growing.
+struct ArrayNode {
+  ArrayNode(core::TensorType type, Device device) : type(std::move(type)), device(std::move(device)) {}
+  // Frees long chains of inputs iteratively (a 100k-op chain would overflow the stack).
+  ~ArrayNode();
+
+  bool materialized() const { return buffer != nullptr; }
+  void Materialize(std::shared_ptr<Buffer> value);
+
+  core::TensorType type;
+  Device device;
+  std::string op;
+  std::vector<std::shared_ptr<ArrayNode>> inputs;
+  core::Attrs attrs;
+  std::shared_ptr<Buffer> buffer;  // declared after `device`, so it goes first
+};
+
+// Builds `op` on `inputs`: checks that they share a device and infers the result's type with
+// core::InferOp. Throws ferry::Error(kInvalidArgument, "[op] ...") at once on a bad op.
+Array MakeOp(const std::string& op, const std::vector<Array>& inputs, core::Attrs attrs);
+// For ops without array inputs (full, arange, constant): `device` says where it lives.
+Array MakeLeaf(const std::string& op, core::Attrs attrs, const Device& device);
+
+// An array holding `host`'s value on `device`, ready to use (a graph parameter).
+Array FromHostTensor(core::HostTensor host, const Device& device);
+
+// A scalar `constant` holding `number` converted to `dtype`.
+Array Constant(const Operand& number, Dtype dtype, const Device& device);
+
+// The dtype a number takes when it meets an array of `other` (MLX's weak-scalar rule), and
+// the one it has on its own (int32, float32 or bool).
+Dtype WeakScalarType(const Operand& number, Dtype other);
+Dtype StrongScalarType(const Operand& number);
+
+// Throws the kInvalidArgument error "[op] message".
+[[noreturn]] void ThrowOpError(const std::string& op, const std::string& message);
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_ARRAY_NODE_H_

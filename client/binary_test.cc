@@ -1,0 +1,126 @@
+// Elementwise functions of two operands, scalar promotion and where, on the local device.
+
+#include <cstdint>
+#include <vector>
+
+#include "client/ferry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::FloatNear;
+using ::testing::HasSubstr;
+using ::testing::Pointwise;
+
+TEST(BinaryTest, Arithmetic) {
+  Array a = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  Array b = from_host(std::vector<float>{4, 3, 2, 1}, {2, 2});
+  EXPECT_THAT((a + b).to_vector<float>(), ElementsAre(5, 5, 5, 5));
+  EXPECT_THAT((a - b).to_vector<float>(), ElementsAre(-3, -1, 1, 3));
+  EXPECT_THAT((a * b).to_vector<float>(), ElementsAre(4, 6, 6, 4));
+  EXPECT_THAT((a / b).to_vector<float>(), ElementsAre(0.25, 2.0f / 3, 1.5, 4));
+  EXPECT_THAT(power(a, b).to_vector<float>(), ElementsAre(1, 8, 9, 4));
+  EXPECT_THAT(maximum(a, b).to_vector<float>(), ElementsAre(4, 3, 3, 4));
+  EXPECT_THAT(minimum(a, b).to_vector<float>(), ElementsAre(1, 2, 2, 1));
+}
+
+TEST(BinaryTest, Broadcasting) {
+  Array col = from_host(std::vector<int32_t>{10, 20}, {2, 1});
+  Array row = from_host(std::vector<int32_t>{1, 2, 3}, {3});
+  Array sum = col + row;
+  EXPECT_EQ(sum.shape(), (Shape{2, 3}));
+  EXPECT_THAT(sum.to_vector<int32_t>(), ElementsAre(11, 12, 13, 21, 22, 23));
+  try {
+    col + from_host(std::vector<int32_t>{1, 2, 3}, {3, 1});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("[add]"));
+  }
+}
+
+TEST(BinaryTest, ComparisonsAndLogic) {
+  Array a = from_host(std::vector<int32_t>{1, 2, 3}, {3});
+  Array b = from_host(std::vector<int32_t>{3, 2, 1}, {3});
+  EXPECT_EQ(less(a, b).dtype(), bool_);
+  EXPECT_THAT((a < b).to_vector<bool>(), ElementsAre(true, false, false));
+  EXPECT_THAT((a > b).to_vector<bool>(), ElementsAre(false, false, true));
+  EXPECT_THAT((a == b).to_vector<bool>(), ElementsAre(false, true, false));
+  EXPECT_THAT((a == 3).to_vector<bool>(), ElementsAre(false, false, true));
+  EXPECT_THAT(((a < b) || (a == b)).to_vector<bool>(), ElementsAre(true, true, false));
+  EXPECT_THAT(((a < 3) && (a > 1)).to_vector<bool>(), ElementsAre(false, true, false));
+  EXPECT_THAT(logical_and(a, b).to_vector<bool>(), ElementsAre(true, true, true));
+  EXPECT_THAT((a < 2 || true).to_vector<bool>(), ElementsAre(true, true, true));
+}
+
+TEST(BinaryTest, FloatScalarsTakeAFloatArraysDtype) {
+  Array h = from_host(std::vector<float16_t>{float16_t(1.0f)}, {1});
+  EXPECT_EQ((h + 1.5).dtype(), float16);
+  EXPECT_EQ(static_cast<float>((h + 1.5).item<float16_t>()), 2.5f);
+  Array d = from_host(std::vector<double>{1.0}, {1});
+  EXPECT_EQ((2.0f * d).dtype(), float64);
+  Array f = from_host(std::vector<float>{1.0f}, {1});
+  EXPECT_EQ((f - 0.5).dtype(), float32);
+  EXPECT_EQ((f - 0.5).item<float>(), 0.5f);
+}
+
+TEST(BinaryTest, FloatScalarsMakeIntegerArraysFloat32) {
+  Array i = from_host(std::vector<int64_t>{3}, {1});
+  EXPECT_EQ((i * 0.5).dtype(), float32);
+  EXPECT_EQ((i * 0.5).item<float>(), 1.5f);
+  Array b = from_host(std::vector<bool>{true}, {1});
+  EXPECT_EQ((b + 0.5).dtype(), float32);
+}
+
+TEST(BinaryTest, IntegerScalarsTakeTheArraysDtype) {
+  Array u = from_host(std::vector<uint8_t>{250}, {1});
+  EXPECT_EQ((u + 10).dtype(), uint8);
+  EXPECT_EQ((u + 10).item<uint8_t>(), 4);  // wraps, as uint8 does
+  Array f = from_host(std::vector<float>{1.5f}, {1});
+  EXPECT_EQ((f + 1).dtype(), float32);
+  EXPECT_EQ((f + 1).item<float>(), 2.5f);
+  Array b = from_host(std::vector<bool>{true}, {1});
+  EXPECT_EQ((b + 1).dtype(), int32);
+  EXPECT_EQ((b + 1).item<int32_t>(), 2);
+}
+
+TEST(BinaryTest, TwoNumbersKeepTheirOwnDtypes) {
+  EXPECT_EQ(add(2, 3).dtype(), int32);
+  EXPECT_EQ(add(2, 3).item<int32_t>(), 5);
+  EXPECT_EQ(multiply(2, 0.5).dtype(), float32);
+  EXPECT_EQ(add(2, 3).device(), default_device());
+}
+
+TEST(BinaryTest, ArraysPromote) {
+  Array i = from_host(std::vector<int32_t>{1, 2}, {2});
+  Array f = from_host(std::vector<float>{0.5f, 0.5f}, {2});
+  EXPECT_EQ((i + f).dtype(), float32);
+  Array u = from_host(std::vector<uint32_t>{1, 2}, {2});
+  EXPECT_EQ((i + u).dtype(), int64);
+  EXPECT_EQ((i / i).dtype(), float32);  // divide is floating
+  EXPECT_THAT((i / 2).to_vector<float>(), ElementsAre(0.5, 1));
+}
+
+TEST(BinaryTest, Where) {
+  Array c = from_host(std::vector<bool>{true, false, true}, {3});
+  Array x = from_host(std::vector<float>{1, 2, 3}, {3});
+  Array y = from_host(std::vector<float>{-1, -2, -3}, {3});
+  EXPECT_THAT(where(c, x, y).to_vector<float>(), ElementsAre(1, -2, 3));
+  EXPECT_THAT(where(x > 1.5f, x, 0.0f).to_vector<float>(), ElementsAre(0, 2, 3));
+  EXPECT_EQ(where(c, x, 0).dtype(), float32);
+  EXPECT_THAT(where(c, 1, 0).to_vector<int32_t>(), ElementsAre(1, 0, 1));
+  Array col = from_host(std::vector<bool>{true, false}, {2, 1});
+  EXPECT_THAT(where(col, x, y).to_vector<float>(), ElementsAre(1, 2, 3, -1, -2, -3));
+}
+
+TEST(BinaryTest, Power) {
+  Array x = from_host(std::vector<float>{4, 9}, {2});
+  EXPECT_THAT(power(x, 0.5).to_vector<float>(), Pointwise(FloatNear(1e-6), {2.0f, 3.0f}));
+  EXPECT_THAT(power(2, from_host(std::vector<int32_t>{0, 3}, {2})).to_vector<int32_t>(),
+              ElementsAre(1, 8));
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,135 @@
+// Arrays made from nothing: host data, constants, full, arange; and astype.
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/ops.h"
+#include "core/half.h"
+#include "core/shape.h"
+
+namespace ferry {
+namespace detail {
+namespace {
+
+template <typename T>
+std::string BytesOf(T value) {
+  std::string bytes(sizeof(T), '\0');
+  std::memcpy(bytes.data(), &value, sizeof(T));
+  return bytes;
+}
+
+// Floats convert only to floating dtypes (the weak-scalar rule never asks otherwise), so
+// no out-of-range float-to-integer cast can happen.
+std::string ScalarBytes(const Operand& number, Dtype dtype) {
+  const bool is_float = number.kind() == Operand::Kind::kFloat;
+  const double f = is_float ? number.float_value() : static_cast<double>(number.int_value());
+  const int64_t i = number.int_value();
+  switch (dtype) {
+    case Dtype::kBool:
+      return BytesOf<uint8_t>(is_float ? f != 0 : i != 0);
+    case Dtype::kUInt8:
+      return BytesOf(static_cast<uint8_t>(i));
+    case Dtype::kUInt32:
+      return BytesOf(static_cast<uint32_t>(i));
+    case Dtype::kInt32:
+      return BytesOf(static_cast<int32_t>(i));
+    case Dtype::kInt64:
+      return BytesOf(i);
+    case Dtype::kFloat16:
+      return BytesOf(core::Float16(static_cast<float>(f)).bits);
+    case Dtype::kBFloat16:
+      return BytesOf(core::BFloat16(static_cast<float>(f)).bits);
+    case Dtype::kFloat32:
+      return BytesOf(static_cast<float>(f));
+    case Dtype::kFloat64:
+      return BytesOf(f);
+  }
+  return {};
+}
+
+}  // namespace
+
+Array Constant(const Operand& number, Dtype dtype, const Device& device) {
+  core::HostTensor value{core::TensorType{dtype, {}}, ScalarBytes(number, dtype)};
+  return MakeLeaf("constant", {{"value", std::move(value)}}, device);
+}
+
+Dtype WeakScalarType(const Operand& number, Dtype other) {
+  switch (number.kind()) {
+    case Operand::Kind::kFloat:
+      return core::IsFloating(other) ? other : float32;
+    case Operand::Kind::kInt:
+      return other == bool_ ? int32 : other;
+    default:
+      return bool_;
+  }
+}
+
+Dtype StrongScalarType(const Operand& number) {
+  switch (number.kind()) {
+    case Operand::Kind::kFloat:
+      return float32;
+    case Operand::Kind::kInt:
+      return int32;
+    default:
+      return bool_;
+  }
+}
+
+}  // namespace detail
+
+Array from_host_bytes(const void* data, size_t nbytes, Dtype dtype, const Shape& shape,
+                      Device device) {
+  absl::Status valid = core::CheckShape(shape);
+  if (!valid.ok()) detail::ThrowOpError("from_host", std::string(valid.message()));
+  const core::TensorType type{dtype, shape};
+  const size_t needed = core::NumElements(shape) * core::SizeOf(dtype);
+  if (nbytes != needed) {
+    detail::ThrowOpError("from_host", absl::StrCat("got ", nbytes / core::SizeOf(dtype),
+                                                   " elements for ", core::TypeToString(type),
+                                                   ", which holds ", core::NumElements(shape),
+                                                   "."));
+  }
+  core::HostTensor host{type, std::string(static_cast<const char*>(data), nbytes)};
+  return detail::FromHostTensor(std::move(host), device);
+}
+
+Array from_host(const std::vector<bool>& data, const Shape& shape, Device device) {
+  std::string bytes(data.begin(), data.end());
+  return from_host_bytes(bytes.data(), bytes.size(), bool_, shape, std::move(device));
+}
+
+Array full(const Shape& shape, double value, Dtype dtype, Device device) {
+  return detail::MakeLeaf("full", {{"value", value}, {"shape", shape}, {"dtype", dtype}},
+                          device);
+}
+
+Array zeros(const Shape& shape, Dtype dtype, Device device) {
+  return full(shape, 0.0, dtype, std::move(device));
+}
+
+Array ones(const Shape& shape, Dtype dtype, Device device) {
+  return full(shape, 1.0, dtype, std::move(device));
+}
+
+Array arange(double start, double stop, double step, Dtype dtype, Device device) {
+  return detail::MakeLeaf(
+      "arange", {{"start", start}, {"stop", stop}, {"step", step}, {"dtype", dtype}}, device);
+}
+
+Array arange(double start, double stop, Dtype dtype, Device device) {
+  return arange(start, stop, 1.0, dtype, std::move(device));
+}
+
+Array arange(double stop, Dtype dtype, Device device) {
+  return arange(0.0, stop, 1.0, dtype, std::move(device));
+}
+
+Array astype(const Array& a, Dtype dtype) {
+  return detail::MakeOp("astype", {a}, {{"dtype", dtype}});
+}
+
+}  // namespace ferry

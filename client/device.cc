@@ -1,0 +1,54 @@
+#include "client/device.h"
+
+#include <mutex>
+#include <utility>
+
+#include "client/device_impl.h"
+
+namespace ferry {
+namespace {
+
+std::mutex& DefaultMutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+
+// Never destroyed, so arrays in static storage may outlive main().
+Device*& DefaultSlot() {
+  static Device* device = nullptr;
+  return device;
+}
+
+}  // namespace
+
+Device::Device(std::shared_ptr<detail::DeviceImpl> impl) : impl_(std::move(impl)) {}
+
+std::string Device::description() const { return impl_->description(); }
+DeviceInfo Device::info() const { return impl_->info(); }
+DeviceStats Device::stats() const { return impl_->stats(); }
+
+Device connect(const std::string& address, const ConnectOptions& options) {
+  return Device(detail::ConnectRemoteDevice(address, options));
+}
+
+Device local() {
+  static Device* device = new Device(detail::MakeLocalDevice());
+  return *device;
+}
+
+Device default_device() {
+  std::lock_guard<std::mutex> lock(DefaultMutex());
+  if (DefaultSlot() == nullptr) DefaultSlot() = new Device(local());
+  return *DefaultSlot();
+}
+
+void set_default_device(const Device& device) {
+  std::lock_guard<std::mutex> lock(DefaultMutex());
+  if (DefaultSlot() == nullptr) {
+    DefaultSlot() = new Device(device);
+  } else {
+    *DefaultSlot() = device;
+  }
+}
+
+}  // namespace ferry

@@ -1,0 +1,84 @@
+#ifndef FERRY_CLIENT_DEVICE_H_
+#define FERRY_CLIENT_DEVICE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ferry {
+
+namespace detail {
+class DeviceImpl;
+}  // namespace detail
+
+// What a device is: its backend and hardware, and, for a daemon, the limits of the session.
+struct DeviceInfo {
+  bool remote = false;
+  std::string address;          // "127.0.0.1:7070"; empty for the local device
+  std::string backend;          // "cpu", "cuda"
+  std::string name;             // "CPU (2 threads)", "NVIDIA H100 80GB HBM3"
+  int64_t memory_bytes = 0;
+  std::string server_version;   // remote only
+  uint32_t protocol_version = 0;  // remote only
+  int64_t chunk_bytes = 0;        // remote only: Upload/Download chunk size
+  int64_t max_inline_bytes = 0;   // remote only: results up to this size come back inline
+};
+
+// What a device has done so far, for tests and tuning: each remote call counts once.
+struct DeviceStats {
+  int64_t executes = 0;       // Execute calls (one per eval per device)
+  int64_t graphs_sent = 0;    // executes that shipped the whole graph, not only its id
+  int64_t uploads = 0;        // Upload streams (large host arrays, once each)
+  int64_t upload_bytes = 0;
+  int64_t downloads = 0;      // Download streams (results not already returned inline)
+  int64_t download_bytes = 0;
+  int64_t inline_bytes = 0;   // bytes of parameters bound inline and results returned inline
+  int64_t released = 0;       // buffer ids handed back to the daemon
+  int64_t bytes_sent = 0;     // serialized request bytes, all calls
+  int64_t bytes_received = 0; // serialized response bytes, all calls
+};
+
+struct ConnectOptions {
+  // How long connect() waits for the daemon before giving up with UNAVAILABLE.
+  std::chrono::milliseconds timeout{5000};
+  // Free text the daemon logs with the session.
+  std::string client_name = "ferry client";
+};
+
+// Where arrays live and graphs run: the local device (this process, the CPU backend) or a
+// session on a ferryd daemon. A cheap shared handle: copies refer to the same device, and a
+// remote session closes when the last copy (and the last array on it) goes.
+class Device {
+ public:
+  explicit Device(std::shared_ptr<detail::DeviceImpl> impl);
+
+  // "local (cpu: CPU (2 threads))", "remote 127.0.0.1:7070 (cpu: CPU (2 threads))".
+  std::string description() const;
+  DeviceInfo info() const;
+  DeviceStats stats() const;
+
+  bool operator==(const Device& other) const { return impl_ == other.impl_; }
+  bool operator!=(const Device& other) const { return impl_ != other.impl_; }
+
+  detail::DeviceImpl& impl() const { return *impl_; }
+
+ private:
+  std::shared_ptr<detail::DeviceImpl> impl_;
+};
+
+// Opens a session on the ferryd at `address` ("host:port") at once. Throws Error with
+// UNAVAILABLE naming the address if it cannot be reached within options.timeout, and the
+// daemon's error if it refuses the session (e.g. no common protocol version).
+Device connect(const std::string& address, const ConnectOptions& options = {});
+
+// This process's device: the same executor and CPU kernels ferryd drives. One per process.
+Device local();
+
+// The device ops use when none is given; local() until set_default_device is called.
+Device default_device();
+void set_default_device(const Device& device);
+
+}  // namespace ferry
+
+#endif  // FERRY_CLIENT_DEVICE_H_

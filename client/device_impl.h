@@ -1,0 +1,62 @@
+#ifndef FERRY_CLIENT_DEVICE_IMPL_H_
+#define FERRY_CLIENT_DEVICE_IMPL_H_
+
+// Internal to the client library: what a device must do for the Array layer.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/device.h"
+#include "core/graph.h"
+
+namespace ferry::detail {
+
+// A materialized value on one device: a kernels::Tensor locally, a resident buffer (or
+// host bytes not yet uploaded) on a daemon. Only its own device looks inside.
+class Buffer {
+ public:
+  explicit Buffer(core::TensorType type) : type_(std::move(type)) {}
+  virtual ~Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  const core::TensorType& type() const { return type_; }
+
+ private:
+  core::TensorType type_;
+};
+
+// A device behind ferry::Device. Both implementations run the same core::Graph; errors are
+// thrown as ferry::Error. Thread-safe.
+class DeviceImpl {
+ public:
+  virtual ~DeviceImpl() = default;
+
+  virtual std::string description() const = 0;
+  virtual DeviceInfo info() const = 0;
+  virtual DeviceStats stats() const = 0;
+
+  // A buffer holding `host`'s bytes.
+  virtual std::shared_ptr<Buffer> FromHost(core::HostTensor host) = 0;
+
+  // Makes `buffers` resident, so later executes need not resend them (a daemon uploads
+  // host arrays here: eval() of a host array means "put it on the device"); a no-op where
+  // buffers are always resident.
+  virtual void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) = 0;
+
+  // Runs `graph` with parameter i bound to parameters[i]; one buffer per graph output.
+  virtual std::vector<std::shared_ptr<Buffer>> Execute(
+      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) = 0;
+
+  // Copies the buffer's bytes (exactly its type's size) into `dst`.
+  virtual void Read(Buffer& buffer, void* dst) = 0;
+};
+
+std::shared_ptr<DeviceImpl> MakeLocalDevice();
+std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
+                                                const ConnectOptions& options);
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_DEVICE_IMPL_H_

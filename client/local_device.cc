@@ -1,0 +1,97 @@
+// The in-process device: the executor and CPU backend that ferryd drives, called directly.
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/device_impl.h"
+#include "client/status.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/executor.h"
+
+namespace ferry::detail {
+namespace {
+
+// Host memory is the operating system's to police; the budget only counts.
+constexpr int64_t kLocalMemoryLimit = int64_t{1} << 50;
+
+class LocalBuffer : public Buffer {
+ public:
+  explicit LocalBuffer(kernels::Tensor tensor) : Buffer(tensor.type), tensor_(std::move(tensor)) {}
+  const kernels::Tensor& tensor() const { return tensor_; }
+
+ private:
+  kernels::Tensor tensor_;
+};
+
+class LocalDevice : public DeviceImpl {
+ public:
+  LocalDevice() : backend_(kernels::MakeCpuBackend(kLocalMemoryLimit)), executor_(*backend_) {}
+
+  std::string description() const override {
+    const kernels::DeviceFacts& facts = backend_->facts();
+    return absl::StrCat("local (", facts.backend, ": ", facts.name, ")");
+  }
+
+  DeviceInfo info() const override {
+    const kernels::DeviceFacts& facts = backend_->facts();
+    DeviceInfo info;
+    info.backend = facts.backend;
+    info.name = facts.name;
+    info.memory_bytes = facts.memory_bytes;
+    return info;
+  }
+
+  DeviceStats stats() const override {
+    DeviceStats stats;
+    stats.executes = executes_.load();
+    return stats;
+  }
+
+  std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
+    return std::make_shared<LocalBuffer>(
+        ValueOrThrow(kernels::TensorFromHost(*backend_, host)));
+  }
+
+  void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
+
+  std::vector<std::shared_ptr<Buffer>> Execute(
+      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+    std::shared_ptr<const kernels::Plan> plan = ValueOrThrow(executor_.Prepare(graph));
+    std::vector<kernels::Tensor> tensors;
+    tensors.reserve(parameters.size());
+    for (const std::shared_ptr<Buffer>& buffer : parameters) {
+      tensors.push_back(static_cast<const LocalBuffer&>(*buffer).tensor());
+    }
+    std::vector<kernels::Tensor> outputs =
+        ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
+    ++executes_;
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    buffers.reserve(outputs.size());
+    for (kernels::Tensor& output : outputs) {
+      buffers.push_back(std::make_shared<LocalBuffer>(std::move(output)));
+    }
+    return buffers;
+  }
+
+  void Read(Buffer& buffer, void* dst) override {
+    const kernels::Tensor& tensor = static_cast<LocalBuffer&>(buffer).tensor();
+    ThrowIfError(backend_->CopyToHost(tensor, 0, tensor.nbytes(), dst));
+  }
+
+ private:
+  std::unique_ptr<kernels::Backend> backend_;
+  kernels::Executor executor_;
+  std::atomic<int64_t> executes_{0};
+};
+
+}  // namespace
+
+std::shared_ptr<DeviceImpl> MakeLocalDevice() { return std::make_shared<LocalDevice>(); }
+
+}  // namespace ferry::detail

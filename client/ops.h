@@ -1,0 +1,207 @@
+#ifndef FERRY_CLIENT_OPS_H_
+#define FERRY_CLIENT_OPS_H_
+
+// The operations on arrays, after MLX's. Each builds a lazy array at once, with its dtype
+// and shape worked out by core's inference: a bad call throws ferry::Error
+// (INVALID_ARGUMENT, "[op] ...") at the line that made it, not at eval. Semantics follow
+// NumPy/MLX: broadcasting, type promotion, negative axes counting from the end.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include "client/array.h"
+#include "client/device.h"
+#include "client/dtype.h"
+
+namespace ferry {
+
+// ---- Operands ----------------------------------------------------------------------------
+
+// An array or a C++ number (bool, integer or floating) used as an operand. A number becomes
+// a scalar `constant` whose dtype follows MLX's weak-scalar rule against the array it meets:
+// a float number takes a floating array's dtype and makes an integer or bool array float32;
+// an integer number takes the array's dtype (int32 with a bool array); a bool stays bool.
+class Operand {
+ public:
+  enum class Kind { kArray, kBool, kInt, kFloat };
+
+  Operand(const Array& array) : kind_(Kind::kArray), array_(array) {}  // NOLINT
+  template <typename T, typename = std::enable_if_t<std::is_arithmetic_v<T>>>
+  Operand(T value) {  // NOLINT: numbers convert implicitly, as in MLX
+    if constexpr (std::is_same_v<T, bool>) {
+      kind_ = Kind::kBool;
+      int_ = value ? 1 : 0;
+    } else if constexpr (std::is_integral_v<T>) {
+      kind_ = Kind::kInt;
+      int_ = static_cast<int64_t>(value);
+    } else {
+      kind_ = Kind::kFloat;
+      float_ = static_cast<double>(value);
+    }
+  }
+
+  Kind kind() const { return kind_; }
+  const std::optional<Array>& array() const { return array_; }
+  int64_t int_value() const { return int_; }
+  double float_value() const { return float_; }
+
+ private:
+  Kind kind_;
+  std::optional<Array> array_;
+  int64_t int_ = 0;
+  double float_ = 0;
+};
+
+// ---- Creation (creation.cc) ----------------------------------------------------------------
+
+// An array holding a copy of `data` (row-major, prod(shape) elements of T) on `device`. On a
+// daemon it travels with the evals that use it: inline when small (up to 64 KiB), else
+// uploaded once and kept resident. eval() of the array itself uploads it whatever its size.
+Array from_host_bytes(const void* data, size_t nbytes, Dtype dtype, const Shape& shape,
+                      Device device = default_device());
+template <typename T>
+Array from_host(const T* data, const Shape& shape, Device device = default_device());
+template <typename T>
+Array from_host(const std::vector<T>& data, const Shape& shape, Device device = default_device());
+Array from_host(const std::vector<bool>& data, const Shape& shape,
+                Device device = default_device());
+
+Array full(const Shape& shape, double value, Dtype dtype = float32,
+           Device device = default_device());
+Array zeros(const Shape& shape, Dtype dtype = float32, Device device = default_device());
+Array ones(const Shape& shape, Dtype dtype = float32, Device device = default_device());
+// [start, stop) in steps of `step`: ceil((stop - start) / step) elements.
+Array arange(double start, double stop, double step = 1.0, Dtype dtype = float32,
+             Device device = default_device());
+Array arange(double start, double stop, Dtype dtype, Device device = default_device());
+Array arange(double stop, Dtype dtype = float32, Device device = default_device());
+
+Array astype(const Array& a, Dtype dtype);
+
+// ---- Unary (unary.cc) -----------------------------------------------------------------------
+// negative, abs and relu keep the dtype (not bool); the others compute in float32 unless
+// the input is already floating.
+
+Array negative(const Array& a);
+Array abs(const Array& a);
+Array exp(const Array& a);
+Array log(const Array& a);
+Array sqrt(const Array& a);
+Array rsqrt(const Array& a);
+Array sin(const Array& a);
+Array cos(const Array& a);
+Array tanh(const Array& a);
+Array sigmoid(const Array& a);
+Array relu(const Array& a);
+Array gelu(const Array& a);  // the exact (erf) form
+Array erf(const Array& a);
+
+// ---- Binary (binary.cc) ---------------------------------------------------------------------
+// Broadcasting; the result takes the promoted dtype, except divide (floating), comparisons
+// and logical ops (bool). With two numbers the result lives on default_device().
+
+Array add(const Operand& a, const Operand& b);
+Array subtract(const Operand& a, const Operand& b);
+Array multiply(const Operand& a, const Operand& b);
+Array divide(const Operand& a, const Operand& b);
+Array power(const Operand& a, const Operand& b);
+Array maximum(const Operand& a, const Operand& b);
+Array minimum(const Operand& a, const Operand& b);
+Array equal(const Operand& a, const Operand& b);
+Array less(const Operand& a, const Operand& b);
+Array greater(const Operand& a, const Operand& b);
+Array logical_and(const Operand& a, const Operand& b);
+Array logical_or(const Operand& a, const Operand& b);
+
+// x where `condition` is nonzero, else y; all three broadcast together.
+Array where(const Array& condition, const Operand& x, const Operand& y);
+
+Array operator-(const Array& a);
+Array operator+(const Operand& a, const Operand& b);
+Array operator-(const Operand& a, const Operand& b);
+Array operator*(const Operand& a, const Operand& b);
+Array operator/(const Operand& a, const Operand& b);
+Array operator<(const Operand& a, const Operand& b);
+Array operator>(const Operand& a, const Operand& b);
+Array operator==(const Operand& a, const Operand& b);
+Array operator&&(const Operand& a, const Operand& b);
+Array operator||(const Operand& a, const Operand& b);
+
+// ---- Reductions (reduce.cc) -----------------------------------------------------------------
+// Over all axes, one axis or a list of axes; keepdims leaves reduced axes as size 1.
+// sum and prod of bool give int32; mean computes in float32 unless the input is floating.
+
+Array sum(const Array& a, bool keepdims = false);
+Array sum(const Array& a, int axis, bool keepdims = false);
+Array sum(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array prod(const Array& a, bool keepdims = false);
+Array prod(const Array& a, int axis, bool keepdims = false);
+Array prod(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array mean(const Array& a, bool keepdims = false);
+Array mean(const Array& a, int axis, bool keepdims = false);
+Array mean(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array max(const Array& a, bool keepdims = false);
+Array max(const Array& a, int axis, bool keepdims = false);
+Array max(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array min(const Array& a, bool keepdims = false);
+Array min(const Array& a, int axis, bool keepdims = false);
+Array min(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+
+// Indices (uint32) of the first largest / smallest element along `axis`, or of the
+// flattened array.
+Array argmax(const Array& a, bool keepdims = false);
+Array argmax(const Array& a, int axis, bool keepdims = false);
+Array argmin(const Array& a, bool keepdims = false);
+Array argmin(const Array& a, int axis, bool keepdims = false);
+
+// exp(a) / sum(exp(a)) over the axes (all by default), computed stably.
+Array softmax(const Array& a);
+Array softmax(const Array& a, int axis);
+Array softmax(const Array& a, const std::vector<int>& axes);
+// log(sum(exp(a))) over the axes, computed stably.
+Array logsumexp(const Array& a, bool keepdims = false);
+Array logsumexp(const Array& a, int axis, bool keepdims = false);
+Array logsumexp(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+
+// ---- Linear algebra (linalg.cc) -------------------------------------------------------------
+
+// NumPy matmul: 1-D operands are promoted to matrices and squeezed back, batch dims
+// broadcast. Floating dtypes only.
+Array matmul(const Array& a, const Array& b);
+
+// ---- Layout (layout.cc) ---------------------------------------------------------------------
+
+// Same elements, new shape; one dim may be -1 and is worked out from the others.
+Array reshape(const Array& a, const Shape& shape);
+// Permutes the axes; without `axes`, reverses them.
+Array transpose(const Array& a);
+Array transpose(const Array& a, const std::vector<int>& axes);
+Array broadcast_to(const Array& a, const Shape& shape);
+// a[start:stop:strides] per axis, with Python's rules: negative indices count from the end,
+// out-of-range bounds are clamped, negative strides walk backwards.
+Array slice(const Array& a, const Shape& start, const Shape& stop);
+Array slice(const Array& a, const Shape& start, const Shape& stop, const Shape& strides);
+// Joins arrays along `axis`; they must agree on every other dim.
+Array concatenate(const std::vector<Array>& arrays, int axis = 0);
+
+// ---- Templates -------------------------------------------------------------------------------
+
+template <typename T>
+Array from_host(const T* data, const Shape& shape, Device device) {
+  size_t count = 1;
+  for (int64_t dim : shape) count *= static_cast<size_t>(dim < 0 ? 0 : dim);
+  return from_host_bytes(data, count * sizeof(T), dtype_of<T>(), shape, std::move(device));
+}
+
+template <typename T>
+Array from_host(const std::vector<T>& data, const Shape& shape, Device device) {
+  return from_host_bytes(data.data(), data.size() * sizeof(T), dtype_of<T>(), shape,
+                         std::move(device));
+}
+
+}  // namespace ferry
+
+#endif  // FERRY_CLIENT_OPS_H_

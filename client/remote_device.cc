@@ -1,0 +1,418 @@
+// A session on a ferryd daemon: graphs go out as Execute calls (or just their id once the
+// daemon holds them), large host arrays are uploaded once and stay resident, small ones
+// ride inline unless evaluated explicitly, and results come back inline when small or by
+// Download when read.
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/device_impl.h"
+#include "client/error.h"
+#include "client/status.h"
+#include "core/codec.h"
+#include "core/fingerprint.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/ferry/v1/ferry.grpc.pb.h"
+
+namespace ferry::detail {
+namespace {
+
+// Host arrays up to this size are bound inline on every execute instead of uploaded.
+constexpr size_t kInlineBindingBytes = 64 * 1024;
+constexpr int64_t kDefaultChunkBytes = 1 << 20;
+constexpr uint32_t kProtocolVersion = 1;
+
+Error ToError(const grpc::Status& status, const std::string& address) {
+  const auto code = static_cast<ErrorCode>(status.error_code());
+  if (code == ErrorCode::kUnavailable) {
+    return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ",
+                                    status.error_message()));
+  }
+  return Error(code, status.error_message());
+}
+
+// The connection and the session's mutable bookkeeping, shared with the buffers so they
+// can queue their release when dropped.
+class Session {
+ public:
+  Session(std::string address, std::shared_ptr<grpc::Channel> channel)
+      : address_(std::move(address)),
+        channel_(std::move(channel)),
+        stub_(v1::Ferry::NewStub(channel_)) {}
+
+  const std::string& address() const { return address_; }
+  v1::Ferry::Stub& stub() { return *stub_; }
+  const std::string& id() const { return opened_.session_id(); }
+  const v1::OpenSessionResponse& opened() const { return opened_; }
+  void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
+
+  int64_t chunk_bytes() const {
+    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
+                                              : kDefaultChunkBytes;
+  }
+
+  uint64_t NewBufferId() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return next_buffer_id_++;
+  }
+
+  void QueueRelease(uint64_t buffer_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    releases_.push_back(buffer_id);
+  }
+
+  std::vector<uint64_t> TakeReleases() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.released += static_cast<int64_t>(releases_.size());
+    return std::exchange(releases_, {});
+  }
+
+  bool HoldsGraph(const std::string& graph_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return graphs_.count(graph_id) > 0;
+  }
+  void SetHoldsGraph(const std::string& graph_id, bool holds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (holds) {
+      graphs_.insert(graph_id);
+    } else {
+      graphs_.erase(graph_id);
+    }
+  }
+
+  template <typename F>
+  void UpdateStats(F update) {
+    std::lock_guard<std::mutex> lock(mu_);
+    update(stats_);
+  }
+  DeviceStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+ private:
+  const std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Ferry::Stub> stub_;
+  v1::OpenSessionResponse opened_;
+
+  std::mutex mu_;
+  uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
+  std::vector<uint64_t> releases_;
+  std::unordered_set<std::string> graphs_;  // graph ids the daemon holds for us
+  DeviceStats stats_;
+};
+
+// A value of the session: resident under `id` once the daemon has it (id 0: not yet), with
+// its bytes cached here when known (host data, inline results, finished downloads).
+class RemoteBuffer : public Buffer {
+ public:
+  RemoteBuffer(core::TensorType type, std::shared_ptr<Session> session, uint64_t id,
+               std::optional<std::string> host)
+      : Buffer(std::move(type)), session_(std::move(session)), id_(id), host_(std::move(host)) {}
+
+  ~RemoteBuffer() override {
+    if (id_ != 0) session_->QueueRelease(id_);
+  }
+
+  std::mutex& mu() { return mu_; }
+  uint64_t id() const { return id_; }
+  void set_id(uint64_t id) { id_ = id; }
+  const std::optional<std::string>& host() const { return host_; }
+  void set_host(std::string host) { host_ = std::move(host); }
+
+ private:
+  std::shared_ptr<Session> session_;
+  std::mutex mu_;  // guards id_ and host_ against two evals uploading or reading at once
+  uint64_t id_;
+  std::optional<std::string> host_;
+};
+
+class RemoteDevice : public DeviceImpl {
+ public:
+  explicit RemoteDevice(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+
+  // Closing the session frees every buffer still resident, so no Release is needed.
+  ~RemoteDevice() override {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::CloseSessionRequest request;
+    request.set_session_id(session_->id());
+    v1::CloseSessionResponse response;
+    session_->stub().CloseSession(&context, request, &response);  // best effort
+  }
+
+  std::string description() const override {
+    const v1::DeviceInfo& device = session_->opened().device();
+    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ",
+                        device.name(), ")");
+  }
+
+  DeviceInfo info() const override {
+    const v1::OpenSessionResponse& opened = session_->opened();
+    DeviceInfo info;
+    info.remote = true;
+    info.address = session_->address();
+    info.backend = opened.device().backend();
+    info.name = opened.device().name();
+    info.memory_bytes = opened.device().memory_bytes();
+    info.server_version = opened.server_version();
+    info.protocol_version = opened.protocol_version();
+    info.chunk_bytes = session_->chunk_bytes();
+    info.max_inline_bytes = opened.limits().max_inline_bytes();
+    return info;
+  }
+
+  DeviceStats stats() const override { return session_->stats(); }
+
+  std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
+    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0,
+                                          std::move(host.data));
+  }
+
+  void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
+    for (const std::shared_ptr<Buffer>& buffer : buffers) {
+      auto& remote = static_cast<RemoteBuffer&>(*buffer);
+      std::lock_guard<std::mutex> lock(remote.mu());
+      if (remote.id() == 0) Upload(remote);
+    }
+  }
+
+  std::vector<std::shared_ptr<Buffer>> Execute(
+      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+    v1::ExecuteRequest request;
+    request.set_session_id(session_->id());
+    int64_t inline_bytes = 0;
+    for (const std::shared_ptr<Buffer>& parameter : parameters) {
+      auto& buffer = static_cast<RemoteBuffer&>(*parameter);
+      v1::Binding* binding = request.add_bindings();
+      std::lock_guard<std::mutex> lock(buffer.mu());
+      if (buffer.id() == 0 && buffer.host()->size() <= kInlineBindingBytes) {
+        core::TypeToProto(buffer.type(), binding->mutable_tensor()->mutable_spec());
+        binding->mutable_tensor()->set_data(*buffer.host());
+        inline_bytes += static_cast<int64_t>(buffer.host()->size());
+        continue;
+      }
+      if (buffer.id() == 0) Upload(buffer);
+      binding->set_buffer_id(buffer.id());
+    }
+
+    const std::string graph_id = core::GraphFingerprint(graph);
+    bool ships_graph = !session_->HoldsGraph(graph_id);
+    if (ships_graph) {
+      core::GraphToProto(graph, request.mutable_graph());
+    } else {
+      request.set_graph_id(graph_id);
+    }
+    SetOutputs(graph, request);
+    for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
+
+    v1::ExecuteResponse response;
+    grpc::Status status = Call(request, ships_graph, &response);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND && !ships_graph) {
+      // The daemon no longer holds the graph (evicted, or restarted): ship it once more.
+      // The releases went through with the first request.
+      session_->SetHoldsGraph(graph_id, false);
+      ships_graph = true;
+      request.clear_graph_id();
+      core::GraphToProto(graph, request.mutable_graph());
+      request.clear_release_buffer_ids();
+      SetOutputs(graph, request);
+      status = Call(request, ships_graph, &response);
+    }
+    if (!status.ok()) throw ToError(status, session_->address());
+    session_->SetHoldsGraph(response.graph_id().empty() ? graph_id : response.graph_id(), true);
+
+    if (response.outputs_size() != static_cast<int>(graph.outputs.size())) {
+      throw Error(ErrorCode::kInternal,
+                  absl::StrCat("ferryd returned ", response.outputs_size(),
+                               " outputs for a graph with ", graph.outputs.size()));
+    }
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    buffers.reserve(graph.outputs.size());
+    for (int i = 0; i < response.outputs_size(); ++i) {
+      const v1::OutputResult& result = response.outputs(i);
+      const core::TensorType& type = graph.nodes[graph.outputs[i]].out;
+      const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+      std::optional<std::string> host;
+      if (result.has_data()) {
+        if (result.data().size() != nbytes) {
+          throw Error(ErrorCode::kInternal,
+                      absl::StrCat("ferryd returned ", result.data().size(), " bytes for output ",
+                                   i, " of type ", core::TypeToString(type)));
+        }
+        host = result.data();
+        inline_bytes += static_cast<int64_t>(nbytes);
+      }
+      buffers.push_back(std::make_shared<RemoteBuffer>(
+          type, session_, request.outputs(i).buffer_id(), std::move(host)));
+    }
+    session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += inline_bytes; });
+    return buffers;
+  }
+
+  void Read(Buffer& buffer, void* dst) override {
+    auto& remote = static_cast<RemoteBuffer&>(buffer);
+    std::lock_guard<std::mutex> lock(remote.mu());
+    if (!remote.host().has_value()) remote.set_host(Download(remote));
+    if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
+  }
+
+ private:
+  void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
+    request.clear_outputs();
+    const int64_t inline_limit = session_->opened().limits().max_inline_bytes();
+    for (size_t i = 0; i < graph.outputs.size(); ++i) {
+      v1::OutputRequest* output = request.add_outputs();
+      output->set_buffer_id(session_->NewBufferId());
+      output->set_inline_up_to_bytes(static_cast<uint64_t>(std::max<int64_t>(inline_limit, 0)));
+    }
+  }
+
+  grpc::Status Call(const v1::ExecuteRequest& request, bool ships_graph,
+                    v1::ExecuteResponse* response) {
+    grpc::ClientContext context;
+    grpc::Status status = session_->stub().Execute(&context, request, response);
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.executes;
+      if (ships_graph) ++stats.graphs_sent;
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += static_cast<int64_t>(response->ByteSizeLong());
+    });
+    return status;
+  }
+
+  // Streams the buffer's host bytes to the daemon in chunks; the buffer is resident after.
+  void Upload(RemoteBuffer& buffer) {
+    const std::string& bytes = *buffer.host();
+    const uint64_t id = session_->NewBufferId();
+    const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
+    grpc::ClientContext context;
+    v1::UploadResponse response;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
+        session_->stub().Upload(&context, &response);
+    int64_t sent = 0;
+    size_t offset = 0;
+    do {
+      v1::UploadRequest request;
+      if (offset == 0) {
+        request.set_session_id(session_->id());
+        request.set_buffer_id(id);
+        core::TypeToProto(buffer.type(), request.mutable_spec());
+        request.set_total_bytes(bytes.size());
+      }
+      const size_t n = std::min(chunk, bytes.size() - offset);
+      request.set_data(bytes.data() + offset, n);
+      offset += n;
+      sent += static_cast<int64_t>(request.ByteSizeLong());
+      if (!writer->Write(request)) break;  // the daemon ended the stream; Finish says why
+    } while (offset < bytes.size());
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.uploads;
+      stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      stats.bytes_sent += sent;
+      stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    buffer.set_id(id);
+  }
+
+  std::string Download(RemoteBuffer& buffer) {
+    const size_t nbytes =
+        core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    v1::DownloadRequest request;
+    request.set_session_id(session_->id());
+    request.set_buffer_id(buffer.id());
+    request.set_chunk_bytes(static_cast<uint64_t>(session_->chunk_bytes()));
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
+        session_->stub().Download(&context, request);
+    std::string bytes(nbytes, '\0');
+    v1::DownloadResponse chunk;
+    int64_t received = 0;
+    size_t filled = 0;
+    bool overflow = false;
+    while (reader->Read(&chunk)) {
+      received += static_cast<int64_t>(chunk.ByteSizeLong());
+      if (chunk.offset() > nbytes || chunk.data().size() > nbytes - chunk.offset()) {
+        overflow = true;
+        continue;
+      }
+      std::memcpy(bytes.data() + chunk.offset(), chunk.data().data(), chunk.data().size());
+      filled += chunk.data().size();
+    }
+    grpc::Status status = reader->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.downloads;
+      stats.download_bytes += static_cast<int64_t>(filled);
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += received;
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    if (overflow || filled != nbytes) {
+      throw Error(ErrorCode::kDataLoss,
+                  absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
+                               session_->address(), " gave ", filled, " of ", nbytes, " bytes"));
+    }
+    return bytes;
+  }
+
+  std::shared_ptr<Session> session_;
+};
+
+}  // namespace
+
+std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
+                                                const ConnectOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  auto session = std::make_shared<Session>(
+      address, grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+
+  v1::OpenSessionRequest request;
+  request.set_min_protocol_version(kProtocolVersion);
+  request.set_max_protocol_version(kProtocolVersion);
+  request.set_client_name(options.client_name);
+  v1::OpenSessionResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + options.timeout);
+  context.set_wait_for_ready(true);  // wait for the daemon up to the deadline
+  grpc::Status status = session->stub().OpenSession(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    throw Error(ErrorCode::kUnavailable,
+                absl::StrCat("cannot reach ferryd at ", address, " within ",
+                             options.timeout.count(), " ms: ", status.error_message()));
+  }
+  if (!status.ok()) {
+    throw Error(static_cast<ErrorCode>(status.error_code()),
+                absl::StrCat("ferryd at ", address, " refused the session: ",
+                             status.error_message()));
+  }
+  if (response.protocol_version() != kProtocolVersion) {
+    throw Error(ErrorCode::kFailedPrecondition,
+                absl::StrCat("ferryd at ", address, " chose protocol version ",
+                             response.protocol_version(), "; this client speaks only ",
+                             kProtocolVersion));
+  }
+  session->UpdateStats([&](DeviceStats& stats) {
+    stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+    stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+  });
+  session->set_opened(std::move(response));
+  return std::make_shared<RemoteDevice>(std::move(session));
+}
+
+}  // namespace ferry::detail

@@ -1,0 +1,250 @@
+// ferry's first demo: a small MLP evaluated on a ferryd daemon and checked against the local
+// device. Starts its own ferryd on a free loopback port unless --remote names one.
+//
+//   ./bazelw run //examples:demo
+//   ./bazelw run //examples:demo -- --remote=gpu-node-0:7070
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "client/ferry.h"
+#include "server/ferryd_process.h"
+
+ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
+ABSL_FLAG(int, batches, 5, "forward passes to run");
+
+namespace {
+
+constexpr int kBatch = 256;
+constexpr int kLayers[] = {784, 512, 512, 10};
+
+using Clock = std::chrono::steady_clock;
+
+double MillisSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void Step(const char* name, const std::string& what, double ms) {
+  std::printf("  %-10s %-66s %7.1f ms\n", name, what.c_str(), ms);
+}
+
+std::string Megabytes(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f MB", bytes / 1e6);
+  return text;
+}
+
+std::string Kilobytes(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f KB", bytes / 1e3);
+  return text;
+}
+
+// Bytes of Execute requests between two snapshots: all bytes sent less the uploads.
+int64_t ExecuteBytes(const ferry::DeviceStats& before, const ferry::DeviceStats& after) {
+  return (after.bytes_sent - before.bytes_sent) - (after.upload_bytes - before.upload_bytes);
+}
+
+// Weights and biases of the MLP, on one device.
+struct Mlp {
+  std::vector<ferry::Array> weights, biases;
+};
+
+// He-initialised weights and small biases, drawn on the local device with fixed keys.
+Mlp InitLocal() {
+  Mlp mlp;
+  for (int i = 0; i < 3; ++i) {
+    const int fan_in = kLayers[i], fan_out = kLayers[i + 1];
+    mlp.weights.push_back(ferry::random::normal({fan_in, fan_out}, ferry::float32, 0,
+                                                std::sqrt(2.0 / fan_in), ferry::random::key(i),
+                                                ferry::local()));
+    mlp.biases.push_back(ferry::random::uniform({fan_out}, ferry::float32, -0.1, 0.1,
+                                                ferry::random::key(100 + i), ferry::local()));
+  }
+  std::vector<ferry::Array> all = mlp.weights;
+  all.insert(all.end(), mlp.biases.begin(), mlp.biases.end());
+  ferry::eval(all);
+  return mlp;
+}
+
+// The same arrays, as host data handed to `device`.
+ferry::Array CopyTo(ferry::Array a, const ferry::Device& device) {
+  return ferry::from_host(a.to_vector<float>(), a.shape(), device);
+}
+
+Mlp CopyTo(const Mlp& mlp, const ferry::Device& device) {
+  Mlp copy;
+  for (const ferry::Array& w : mlp.weights) copy.weights.push_back(CopyTo(w, device));
+  for (const ferry::Array& b : mlp.biases) copy.biases.push_back(CopyTo(b, device));
+  return copy;
+}
+
+ferry::Array Forward(const Mlp& mlp, ferry::Array x) {
+  for (int i = 0; i < 3; ++i) {
+    x = ferry::matmul(x, mlp.weights[i]) + mlp.biases[i];
+    if (i < 2) x = ferry::relu(x);
+  }
+  return x;  // logits, (batch, 10)
+}
+
+// Starts ferryd from this program's runfiles, with its log in a file rather than on the
+// terminal (the path is printed).
+std::unique_ptr<ferry::server::FerrydProcess> StartDaemon(const char* argv0,
+                                                          std::string* log_path) {
+  const std::string ferryd = ferry::server::FindFerryd(argv0);
+  if (ferryd.empty()) {
+    std::fprintf(stderr, "demo: cannot find ferryd in the runfiles; use --remote\n");
+    return nullptr;
+  }
+  *log_path = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+              std::string("/ferry-demo-ferryd.log");
+  const int log = open(log_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int saved_stderr = dup(STDERR_FILENO);
+  if (log >= 0) dup2(log, STDERR_FILENO);  // the child inherits it
+  auto daemon = ferry::server::FerrydProcess::Start(ferryd);
+  dup2(saved_stderr, STDERR_FILENO);
+  close(saved_stderr);
+  if (log >= 0) close(log);
+  if (!daemon.ok()) {
+    std::fprintf(stderr, "demo: %s (log: %s)\n", std::string(daemon.status().message()).c_str(),
+                 log_path->c_str());
+    return nullptr;
+  }
+  return *std::move(daemon);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int batches = std::max(1, absl::GetFlag(FLAGS_batches));
+  std::printf("ferry demo: MLP 784-512-512-10, float32, %d forward passes of batch %d\n",
+              batches, kBatch);
+
+  std::unique_ptr<ferry::server::FerrydProcess> daemon;
+  std::string address = absl::GetFlag(FLAGS_remote);
+  Clock::time_point t = Clock::now();
+  if (address.empty()) {
+    std::string log_path;
+    daemon = StartDaemon(argv[0], &log_path);
+    if (daemon == nullptr) return 1;
+    address = daemon->address();
+    Step("daemon", "ferryd on " + address + " (log: " + log_path + ")", MillisSince(t));
+  }
+
+  try {
+    t = Clock::now();
+    ferry::Device remote = ferry::connect(address);
+    Step("connect", remote.description(), MillisSince(t));
+
+    const Mlp local_mlp = InitLocal();
+    const Mlp remote_mlp = CopyTo(local_mlp, remote);
+    std::vector<ferry::Array> params = remote_mlp.weights;
+    params.insert(params.end(), remote_mlp.biases.begin(), remote_mlp.biases.end());
+    int64_t param_bytes = 0;
+    for (const ferry::Array& p : params) param_bytes += p.nbytes();
+    t = Clock::now();
+    ferry::eval(params);  // uploaded now, once, and kept resident on the daemon
+    ferry::DeviceStats stats = remote.stats();
+    Step("weights",
+         std::to_string(params.size()) + " arrays, " + Megabytes(param_bytes) +
+             ", uploaded once (" + std::to_string(stats.uploads) + " Upload streams)",
+         MillisSince(t));
+
+    // Input batches from the host, the same ones for both devices.
+    std::vector<std::vector<float>> inputs;
+    for (int b = 0; b < batches; ++b) {
+      inputs.push_back(ferry::random::uniform({kBatch, kLayers[0]}, ferry::float32, 0, 1,
+                                              ferry::random::key(1000 + b), ferry::local())
+                           .to_vector<float>());
+    }
+
+    std::vector<ferry::Array> remote_logits;
+    double cached_ms = 0;
+    int64_t cached_bytes = 0;
+    for (int b = 0; b < batches; ++b) {
+      const ferry::DeviceStats before = remote.stats();
+      t = Clock::now();
+      ferry::Array logits =
+          Forward(remote_mlp, ferry::from_host(inputs[b], {kBatch, kLayers[0]}, remote));
+      logits.eval();
+      const double ms = MillisSince(t);
+      const ferry::DeviceStats after = remote.stats();
+      remote_logits.push_back(logits);
+      if (b == 0) {
+        Step("forward 1",
+             "upload the batch; Execute carries the graph (" +
+                 Kilobytes(ExecuteBytes(before, after)) + ")",
+             ms);
+      } else {
+        cached_ms += ms;
+        cached_bytes += ExecuteBytes(before, after);
+        if (after.graphs_sent != before.graphs_sent) {
+          std::fprintf(stderr, "demo: forward %d shipped its graph again\n", b + 1);
+          return 1;
+        }
+      }
+    }
+    if (batches > 1) {
+      Step("forward 2+",
+           "upload the batch; Execute carries only the graph id (" +
+               Kilobytes(cached_bytes / (batches - 1)) + "), mean",
+           cached_ms / (batches - 1));
+    }
+
+    const ferry::DeviceStats before_read = remote.stats();
+    t = Clock::now();
+    std::vector<std::vector<float>> remote_values;
+    for (ferry::Array& logits : remote_logits) remote_values.push_back(logits.to_vector<float>());
+    const double read_ms = MillisSince(t);
+    const int64_t downloads = remote.stats().downloads - before_read.downloads;
+    Step("download",
+         downloads == 0 ? "the logits came back inline in the Execute replies"
+                        : "the logits, in " + std::to_string(downloads) + " Download streams",
+         read_ms);
+
+    t = Clock::now();
+    double max_diff = 0;
+    for (int b = 0; b < batches; ++b) {
+      ferry::Array x = ferry::from_host(inputs[b], {kBatch, kLayers[0]}, ferry::local());
+      std::vector<float> expected = Forward(local_mlp, x).to_vector<float>();
+      for (size_t i = 0; i < expected.size(); ++i) {
+        max_diff = std::max(max_diff, static_cast<double>(std::abs(expected[i] - remote_values[b][i])));
+      }
+    }
+    const bool ok = max_diff < 1e-4;
+    char check[96];
+    std::snprintf(check, sizeof(check), "max |remote - local| = %.3g over %d x %d x 10 logits %s",
+                  max_diff, batches, kBatch, ok ? "(< 1e-4: ok)" : "(>= 1e-4: FAILED)");
+    Step("check", check, MillisSince(t));
+
+    stats = remote.stats();
+    std::printf("  %-10s %lld executes (%lld with the graph), %lld uploads, %lld downloads; "
+                "%s sent, %s received\n",
+                "totals",
+                static_cast<long long>(stats.executes), static_cast<long long>(stats.graphs_sent),
+                static_cast<long long>(stats.uploads), static_cast<long long>(stats.downloads),
+                Megabytes(stats.bytes_sent).c_str(), Megabytes(stats.bytes_received).c_str());
+    if (!ok) return 1;
+  } catch (const ferry::Error& e) {
+    std::fprintf(stderr, "demo: %s: %s\n", ferry::ErrorCodeName(e.code()), e.what());
+    return 1;
+  }
+
+  if (daemon != nullptr) {
+    t = Clock::now();
+    const int status = daemon->Stop();
+    Step("stop", "ferryd exited with status " + std::to_string(status), MillisSince(t));
+  }
+  return 0;
+}

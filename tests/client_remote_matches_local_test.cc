@@ -1,0 +1,495 @@
+// The client against a real ferryd over loopback: every op gives on the remote device what
+// it gives on the local one, and the remote device makes the round trips it should (host
+// arrays uploaded once, cached graphs sent by id, one Execute per eval), with the daemon's
+// errors surfacing as ferry::Error.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "client/ferry.h"
+#include "core/ops.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/ferryd_process.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::unique_ptr<server::FerrydProcess> StartFerryd(std::vector<std::string> flags = {}) {
+  const std::string path = server::FindFerryd(nullptr);
+  EXPECT_FALSE(path.empty()) << "ferryd is not in this test's runfiles";
+  auto process = server::FerrydProcess::Start(path, std::move(flags));
+  EXPECT_TRUE(process.ok()) << process.status();
+  return process.ok() ? *std::move(process) : nullptr;
+}
+
+// Every element as a double (exact for every dtype ferry has).
+std::vector<double> Values(Array a) {
+  auto widen = [](const auto& values) { return std::vector<double>(values.begin(), values.end()); };
+  switch (a.dtype()) {
+    case Dtype::kBool:
+      return widen(a.to_vector<bool>());
+    case Dtype::kUInt8:
+      return widen(a.to_vector<uint8_t>());
+    case Dtype::kUInt32:
+      return widen(a.to_vector<uint32_t>());
+    case Dtype::kInt32:
+      return widen(a.to_vector<int32_t>());
+    case Dtype::kInt64:
+      return widen(a.to_vector<int64_t>());
+    case Dtype::kFloat16: {
+      std::vector<double> out;
+      for (float16_t v : a.to_vector<float16_t>()) out.push_back(static_cast<float>(v));
+      return out;
+    }
+    case Dtype::kBFloat16: {
+      std::vector<double> out;
+      for (bfloat16_t v : a.to_vector<bfloat16_t>()) out.push_back(static_cast<float>(v));
+      return out;
+    }
+    case Dtype::kFloat32:
+      return widen(a.to_vector<float>());
+    case Dtype::kFloat64:
+      return widen(a.to_vector<double>());
+  }
+  return {};
+}
+
+// Deterministic host data put on one device: the same seed gives the same arrays on both.
+class Inputs {
+ public:
+  Inputs(Device device, uint32_t seed) : device_(std::move(device)), rng_(seed) {}
+
+  const Device& device() const { return device_; }
+
+  Array Uniform(const Shape& shape, Dtype dtype, double low, double high) {
+    std::uniform_real_distribution<double> dist(low, high);
+    std::vector<double> values(Count(shape));
+    for (double& v : values) v = dist(rng_);
+    return astype(from_host(values, shape, device_), dtype);
+  }
+
+  Array Ints(const Shape& shape, Dtype dtype, int64_t low, int64_t high) {
+    std::uniform_int_distribution<int64_t> dist(low, high);
+    std::vector<int64_t> values(Count(shape));
+    for (int64_t& v : values) v = dist(rng_);
+    return astype(from_host(values, shape, device_), dtype);
+  }
+
+  Array Bools(const Shape& shape) { return astype(Ints(shape, int32, 0, 1), bool_); }
+
+ private:
+  static size_t Count(const Shape& shape) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    return n;
+  }
+
+  Device device_;
+  std::mt19937 rng_;
+};
+
+struct OpCase {
+  // Exact for integer, bool and layout results and for float32 elementwise work (the same
+  // CPU kernels run on both sides); else within 1e-6 relative.
+  bool exact;
+  std::function<Array(Inputs&)> build;
+};
+
+// One computation per op of core::OpNames(); the keys must cover them all.
+const std::map<std::string, OpCase>& Cases() {
+  static const auto* cases = new std::map<std::string, OpCase>{
+      {"full", {true, [](Inputs& in) { return full({3, 4}, 2.5, float16, in.device()); }}},
+      {"arange", {true, [](Inputs& in) { return arange(-3, 7, 0.5, float32, in.device()); }}},
+      {"random_uniform",
+       {true,
+        [](Inputs& in) {
+          return random::uniform({64}, float32, -1, 2, random::key(5), in.device());
+        }}},
+      {"random_normal",
+       {true,
+        [](Inputs& in) {
+          return random::normal({8, 8}, float32, 1, 3, random::key(6), in.device());
+        }}},
+      {"neg", {true, [](Inputs& in) { return -in.Ints({3, 4}, int32, -9, 9); }}},
+      {"abs", {true, [](Inputs& in) { return abs(in.Uniform({3, 4}, float32, -2, 2)); }}},
+      {"exp", {true, [](Inputs& in) { return exp(in.Uniform({3, 4}, float32, -3, 3)); }}},
+      {"log", {true, [](Inputs& in) { return log(in.Uniform({3, 4}, float32, 0.01, 9)); }}},
+      {"sqrt", {false, [](Inputs& in) { return sqrt(in.Uniform({3, 4}, float64, 0, 9)); }}},
+      {"rsqrt", {true, [](Inputs& in) { return rsqrt(in.Uniform({3, 4}, float32, 0.1, 9)); }}},
+      {"sin", {true, [](Inputs& in) { return sin(in.Uniform({3, 4}, float32, -6, 6)); }}},
+      {"cos", {true, [](Inputs& in) { return cos(in.Uniform({3, 4}, float32, -6, 6)); }}},
+      {"tanh", {true, [](Inputs& in) { return tanh(in.Uniform({3, 4}, float32, -3, 3)); }}},
+      {"sigmoid",
+       {true, [](Inputs& in) { return sigmoid(in.Uniform({3, 4}, float32, -5, 5)); }}},
+      {"relu", {true, [](Inputs& in) { return relu(in.Uniform({3, 4}, float16, -2, 2)); }}},
+      {"gelu", {true, [](Inputs& in) { return gelu(in.Uniform({3, 4}, float32, -3, 3)); }}},
+      {"erf", {true, [](Inputs& in) { return erf(in.Uniform({3, 4}, float32, -2, 2)); }}},
+      {"add",
+       {true,
+        [](Inputs& in) {
+          return in.Uniform({3, 4}, float32, -1, 1) + in.Uniform({4}, float32, -1, 1);
+        }}},
+      {"sub",
+       {true,
+        [](Inputs& in) { return in.Ints({2, 3}, int64, -99, 99) - in.Ints({2, 1}, int64, 0, 9); }}},
+      {"mul", {true, [](Inputs& in) { return in.Uniform({5}, float16, -2, 2) * 1.5; }}},
+      {"div",
+       {true,
+        [](Inputs& in) {
+          return in.Uniform({3, 4}, float32, -1, 1) / in.Uniform({3, 4}, float32, 0.5, 2);
+        }}},
+      {"pow",
+       {true,
+        [](Inputs& in) {
+          return power(in.Uniform({3, 4}, float32, 0.1, 3), in.Uniform({3, 4}, float32, -2, 2));
+        }}},
+      {"maximum",
+       {true,
+        [](Inputs& in) {
+          return maximum(in.Ints({3, 4}, int32, -5, 5), in.Ints({3, 4}, int32, -5, 5));
+        }}},
+      {"minimum",
+       {true,
+        [](Inputs& in) { return minimum(in.Uniform({3, 4}, float32, -1, 1), 0.25f); }}},
+      {"equal",
+       {true,
+        [](Inputs& in) { return in.Ints({3, 4}, int32, 0, 2) == in.Ints({4}, int32, 0, 2); }}},
+      {"less",
+       {true,
+        [](Inputs& in) {
+          return in.Uniform({3, 4}, float32, -1, 1) < in.Uniform({3, 4}, float32, -1, 1);
+        }}},
+      {"greater",
+       {true, [](Inputs& in) { return in.Ints({3, 4}, uint8, 0, 255) > 128; }}},
+      {"logical_and", {true, [](Inputs& in) { return in.Bools({3, 4}) && in.Bools({3, 4}); }}},
+      {"logical_or", {true, [](Inputs& in) { return in.Bools({3, 4}) || in.Bools({1, 4}); }}},
+      {"where",
+       {true,
+        [](Inputs& in) {
+          return where(in.Bools({3, 4}), in.Uniform({3, 4}, float32, -1, 1),
+                       in.Uniform({4}, float32, 5, 6));
+        }}},
+      {"astype",
+       {true, [](Inputs& in) { return astype(in.Uniform({3, 4}, float32, -99, 99), int32); }}},
+      {"sum",
+       {false, [](Inputs& in) { return sum(in.Uniform({4, 5, 6}, float32, -1, 1), {0, -1}); }}},
+      {"prod",
+       {false, [](Inputs& in) { return prod(in.Uniform({4, 5}, float32, 0.5, 1.5), 1, true); }}},
+      {"mean",
+       {false, [](Inputs& in) { return mean(in.Uniform({4, 5, 6}, float64, -1, 1), 1); }}},
+      {"max", {true, [](Inputs& in) { return max(in.Uniform({4, 5}, float32, -1, 1), 0); }}},
+      {"min", {true, [](Inputs& in) { return min(in.Ints({4, 5}, int32, -50, 50)); }}},
+      {"argmax",
+       {true, [](Inputs& in) { return argmax(in.Uniform({4, 5}, float32, -1, 1), -1); }}},
+      {"argmin",
+       {true, [](Inputs& in) { return argmin(in.Ints({4, 5}, int64, -9, 9), 0, true); }}},
+      {"matmul",
+       {false,
+        [](Inputs& in) {
+          return matmul(in.Uniform({2, 8, 16}, float32, -1, 1), in.Uniform({16, 4}, float32, -1, 1));
+        }}},
+      {"reshape",
+       {true, [](Inputs& in) { return reshape(in.Ints({4, 6}, int32, 0, 99), {2, -1, 3}); }}},
+      {"transpose",
+       {true,
+        [](Inputs& in) { return transpose(in.Ints({2, 3, 4}, int32, 0, 99), {2, 0, 1}); }}},
+      {"broadcast_to",
+       {true, [](Inputs& in) { return broadcast_to(in.Bools({3, 1}), {2, 3, 4}); }}},
+      {"slice",
+       {true,
+        [](Inputs& in) {
+          return slice(in.Ints({6, 7}, int32, 0, 99), {-1, 1}, {-100, 6}, {-2, 2});
+        }}},
+      {"concatenate",
+       {true,
+        [](Inputs& in) {
+          return concatenate({in.Uniform({2, 3}, float32, -1, 1), in.Ints({2, 1}, int32, 0, 9)},
+                             1);
+        }}},
+      {"softmax",
+       {false, [](Inputs& in) { return softmax(in.Uniform({4, 10}, float32, -5, 5), -1); }}},
+      {"logsumexp",
+       {false, [](Inputs& in) { return logsumexp(in.Uniform({4, 10}, float32, -5, 5), 1); }}},
+  };
+  return *cases;
+}
+
+class RemoteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = StartFerryd().release();
+    ASSERT_NE(daemon_, nullptr);
+    remote_ = new Device(connect(daemon_->address()));
+  }
+  static void TearDownTestSuite() {
+    delete remote_;  // closes the session
+    remote_ = nullptr;
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+
+  static server::FerrydProcess* daemon_;
+  static Device* remote_;
+};
+
+server::FerrydProcess* RemoteTest::daemon_ = nullptr;
+Device* RemoteTest::remote_ = nullptr;
+
+TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
+  for (const std::string& op : core::OpNames()) {
+    if (op == "parameter" || op == "constant") continue;  // in every graph, implicitly
+    SCOPED_TRACE(op);
+    auto found = Cases().find(op);
+    ASSERT_NE(found, Cases().end()) << "no remote-vs-local case for op " << op;
+    Inputs local_inputs(local(), 1234);
+    Inputs remote_inputs(*remote_, 1234);
+    Array expected = found->second.build(local_inputs);
+    Array actual = found->second.build(remote_inputs);
+    EXPECT_EQ(actual.device(), *remote_);
+    ASSERT_EQ(actual.dtype(), expected.dtype());
+    ASSERT_EQ(actual.shape(), expected.shape());
+    std::vector<double> want = Values(expected);
+    std::vector<double> got = Values(actual);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+      } else if (found->second.exact) {
+        EXPECT_EQ(got[i], want[i]) << "element " << i;
+      } else {
+        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
+            << "element " << i;
+      }
+    }
+  }
+}
+
+TEST_F(RemoteTest, DescribesTheDaemon) {
+  EXPECT_THAT(remote_->description(), HasSubstr("remote " + daemon_->address() + " (cpu: "));
+  DeviceInfo info = remote_->info();
+  EXPECT_TRUE(info.remote);
+  EXPECT_EQ(info.address, daemon_->address());
+  EXPECT_EQ(info.protocol_version, 1u);
+  EXPECT_GT(info.chunk_bytes, 0);
+  EXPECT_GT(info.max_inline_bytes, 0);
+}
+
+TEST_F(RemoteTest, LargeHostArraysAreUploadedOnce) {
+  std::vector<float> weights(256 * 256, 0.5f);  // 256 KiB: past the inline limit
+  Array w = from_host(weights, {256, 256}, *remote_);
+  Array x = ones({4, 256}, float32, *remote_);
+  const DeviceStats before = remote_->stats();
+  Array y1 = matmul(x, w);
+  y1.eval();
+  Array y2 = sum(w);
+  y2.eval();
+  Array y3 = matmul(x * 2.0f, w);
+  y3.eval();
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.uploads - before.uploads, 1);
+  EXPECT_EQ(after.upload_bytes - before.upload_bytes, 256 * 256 * 4);
+  EXPECT_EQ(after.executes - before.executes, 3);
+  EXPECT_EQ(y1.to_vector<float>(), std::vector<float>(4 * 256, 128.0f));
+  EXPECT_EQ(y2.item<float>(), 32768.0f);
+  EXPECT_EQ(y3.to_vector<float>()[0], 256.0f);
+}
+
+TEST_F(RemoteTest, SmallHostArraysRideInline) {
+  const DeviceStats before = remote_->stats();
+  Array a = from_host(std::vector<float>{1, 2, 3}, {3}, *remote_);
+  EXPECT_THAT((a * a).to_vector<float>(), ElementsAre(1, 4, 9));
+  EXPECT_THAT((a + a).to_vector<float>(), ElementsAre(2, 4, 6));
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.uploads, before.uploads);
+  EXPECT_EQ(after.downloads, before.downloads);  // the results came back inline
+  EXPECT_EQ(after.executes - before.executes, 2);
+}
+
+TEST_F(RemoteTest, EvaluatingAHostArrayUploadsIt) {
+  Array small = from_host(std::vector<int32_t>{1, 2, 3}, {3}, *remote_);
+  Array empty = from_host(std::vector<float>{}, {0, 2}, *remote_);
+  const DeviceStats before = remote_->stats();
+  eval({small, empty});
+  small.eval();  // already there
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.uploads - before.uploads, 2);
+  EXPECT_EQ(after.executes, before.executes);
+  EXPECT_THAT((small * 2).to_vector<int32_t>(), ElementsAre(2, 4, 6));
+  EXPECT_EQ(sum(empty, 0).to_vector<float>(), (std::vector<float>{0, 0}));
+  EXPECT_EQ(remote_->stats().uploads, after.uploads);
+}
+
+TEST_F(RemoteTest, SecondEvalOfTheSameStructureSendsOnlyTheGraphId) {
+  auto step = [&](float value) {
+    Array x = from_host(std::vector<float>(100, value), {10, 10}, *remote_);
+    Array y = softmax(matmul(x, transpose(x)) * 0.5f, -1);
+    y.eval();
+    return y;
+  };
+  const DeviceStats before = remote_->stats();
+  step(1.0f);
+  const DeviceStats first = remote_->stats();
+  Array y = step(2.0f);
+  const DeviceStats second = remote_->stats();
+  EXPECT_EQ(first.graphs_sent - before.graphs_sent, 1);
+  EXPECT_EQ(second.graphs_sent - first.graphs_sent, 0);
+  EXPECT_EQ(second.executes - first.executes, 1);
+  // Only the id, the binding and the output requests travel the second time.
+  EXPECT_LT(second.bytes_sent - first.bytes_sent, first.bytes_sent - before.bytes_sent);
+  EXPECT_NEAR(y.to_vector<float>()[0], 0.1f, 1e-6);
+}
+
+TEST_F(RemoteTest, ThreeOutputsAreOneExecute) {
+  Array x = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2}, *remote_);
+  Array a = sum(x, 0);
+  Array b = x * 10.0f;
+  Array c = argmax(x, 1);
+  const DeviceStats before = remote_->stats();
+  eval({a, b, c});
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.executes - before.executes, 1);
+  EXPECT_THAT(a.to_vector<float>(), ElementsAre(4, 6));
+  EXPECT_THAT(b.to_vector<float>(), ElementsAre(10, 20, 30, 40));
+  EXPECT_THAT(c.to_vector<uint32_t>(), ElementsAre(1, 1));
+  EXPECT_EQ(remote_->stats().downloads, after.downloads);  // all three came back inline
+  EXPECT_EQ(remote_->stats().executes, after.executes);
+}
+
+TEST_F(RemoteTest, ResultsStayResidentAndFeedLaterEvals) {
+  Array x = random::normal({64, 64}, float32, 0, 1, random::key(9), *remote_);
+  x.eval();
+  const DeviceStats before = remote_->stats();
+  Array y = sum(x * x);
+  const float remote_sum = y.item<float>();
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.uploads, before.uploads);  // x was already on the daemon
+  EXPECT_EQ(after.executes - before.executes, 1);
+  Array local_x = random::normal({64, 64}, float32, 0, 1, random::key(9), local());
+  EXPECT_EQ(remote_sum, sum(local_x * local_x).item<float>());
+}
+
+TEST_F(RemoteTest, LargeResultsAreDownloadedOnceWhenRead) {
+  Array big = ones({512, 1024}, float32, *remote_);  // 2 MiB: past max_inline_bytes
+  big.eval();
+  const DeviceStats before = remote_->stats();
+  std::vector<float> values = big.to_vector<float>();
+  EXPECT_EQ(values.size(), 512u * 1024u);
+  EXPECT_EQ(values.back(), 1.0f);
+  big.to_vector<float>();  // cached now
+  const DeviceStats after = remote_->stats();
+  EXPECT_EQ(after.downloads - before.downloads, 1);
+  EXPECT_EQ(after.download_bytes - before.download_bytes, 512 * 1024 * 4);
+}
+
+TEST_F(RemoteTest, DroppedArraysAreReleasedWithTheNextExecute) {
+  {
+    Array scratch = ones({8}, float32, *remote_);
+    scratch.eval();
+  }
+  const DeviceStats before = remote_->stats();
+  (ones({2}, float32, *remote_) + 1.0f).eval();
+  const DeviceStats after = remote_->stats();
+  EXPECT_GE(after.released - before.released, 1);
+  EXPECT_EQ(after.executes - before.executes, 1);  // no separate Release call
+}
+
+TEST_F(RemoteTest, LongChainsTravelAsOneGraph) {
+  auto chain = [](const Device& device) {
+    Array y = zeros({4}, float32, device);
+    for (int i = 0; i < 10000; ++i) y = y * 0.5f + 1.0f;
+    return y;
+  };
+  const DeviceStats before = remote_->stats();
+  std::vector<float> got = chain(*remote_).to_vector<float>();
+  EXPECT_EQ(remote_->stats().executes - before.executes, 1);
+  EXPECT_EQ(got, chain(local()).to_vector<float>());
+  EXPECT_EQ(got[0], 2.0f);
+}
+
+TEST_F(RemoteTest, TheDefaultDeviceCanBeRemote) {
+  set_default_device(*remote_);
+  Array a = ones({2});
+  Array u = random::uniform({3});  // the global key moves to the daemon by itself
+  set_default_device(local());
+  EXPECT_EQ(a.device(), *remote_);
+  EXPECT_EQ(u.device(), *remote_);
+  EXPECT_EQ(sum(a).item<float>(), 2.0f);
+  EXPECT_EQ(u.to_vector<float>().size(), 3u);
+  EXPECT_EQ(ones({2}).device(), local());
+}
+
+TEST_F(RemoteTest, ArraysOnDifferentDevicesDoNotMix) {
+  Array a = ones({2}, float32, local());
+  Array b = ones({2}, float32, *remote_);
+  try {
+    a + b;
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("[add]"));
+    EXPECT_THAT(e.what(), HasSubstr("local (cpu"));
+    EXPECT_THAT(e.what(), HasSubstr("remote " + daemon_->address()));
+  }
+}
+
+TEST(RemoteErrorsTest, DaemonErrorsKeepTheirCode) {
+  auto daemon = StartFerryd({"--max_memory=1M", "--graph_cache_size=1", "--chunk_bytes=64K"});
+  ASSERT_NE(daemon, nullptr);
+  Device remote = connect(daemon->address());
+  try {
+    zeros({1 << 20}, float32, remote).eval();  // 4 MiB on a daemon with 1 MiB
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted) << e.what();
+  }
+  // The session survives the failed step.
+  EXPECT_EQ((ones({2}, int32, remote) + 1).to_vector<int32_t>(), (std::vector<int32_t>{2, 2}));
+}
+
+TEST(RemoteErrorsTest, ChunkedUploadsAndAnEvictedGraphAreSentAgain) {
+  auto daemon = StartFerryd({"--graph_cache_size=1", "--chunk_bytes=64K"});
+  ASSERT_NE(daemon, nullptr);
+  Device remote = connect(daemon->address());
+  EXPECT_EQ(remote.info().chunk_bytes, 64 << 10);
+  Array w = from_host(std::vector<float>(100000, 2.0f), {100000}, remote);  // 7 chunks
+  auto graph_a = [&] { return sum(w).item<float>(); };
+  auto graph_b = [&] { return max(w).item<float>(); };
+  EXPECT_EQ(graph_a(), 200000.0f);
+  EXPECT_EQ(graph_b(), 2.0f);  // evicts graph a from the daemon's one-entry cache
+  const DeviceStats before = remote.stats();
+  EXPECT_EQ(graph_a(), 200000.0f);  // the id is unknown now: the client ships the graph
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 2);
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 1);
+  EXPECT_EQ(after.uploads, 1);
+}
+
+TEST(RemoteErrorsTest, AStoppedDaemonIsUnavailable) {
+  auto daemon = StartFerryd({"--drain_seconds=0"});
+  ASSERT_NE(daemon, nullptr);
+  const std::string address = daemon->address();
+  Device remote = connect(address);
+  daemon->Stop();
+  try {
+    (ones({2}, float32, remote) * 2.0f).eval();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr(address));
+  }
+}
+
+}  // namespace
+}  // namespace ferry
