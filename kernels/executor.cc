@@ -22,14 +22,21 @@ std::vector<int32_t> LastUses(const core::Graph& graph) {
 
 }  // namespace
 
-Executor::Executor(Backend& backend, size_t plan_cache_capacity)
-    : backend_(backend), capacity_(plan_cache_capacity == 0 ? 1 : plan_cache_capacity) {}
+Executor::Executor(Backend& backend, size_t plan_cache_capacity, core::GraphLimits limits)
+    : backend_(backend),
+      capacity_(plan_cache_capacity == 0 ? 1 : plan_cache_capacity),
+      limits_(limits) {}
+
+absl::Duration Executor::StalledFor() const {
+  if (runs_in_flight_.load() == 0) return absl::ZeroDuration();
+  return absl::Now() - absl::FromUnixNanos(last_progress_ns_.load());
+}
 
 absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph) {
   std::string graph_id = core::GraphFingerprint(graph);
   if (std::shared_ptr<const Plan> cached = FindPlan(graph_id)) return cached;
 
-  absl::Status valid = core::ValidateGraph(graph);
+  absl::Status valid = core::ValidateGraph(graph, limits_);
   if (!valid.ok()) return valid;
   auto plan = std::make_shared<Plan>();
   plan->graph_id = std::move(graph_id);
@@ -79,6 +86,16 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
     }
   }
 
+  // Counts this run in flight until it returns, for StalledFor().
+  struct InFlight {
+    Executor& executor;
+    explicit InFlight(Executor& e) : executor(e) {
+      executor.last_progress_ns_.store(absl::GetCurrentTimeNanos());
+      ++executor.runs_in_flight_;
+    }
+    ~InFlight() { --executor.runs_in_flight_; }
+  } in_flight(*this);
+
   std::vector<Tensor> values(graph.nodes.size());
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
@@ -110,6 +127,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
                             absl::StrCat("node ", i, " (", node.op, "): ", ran.message()));
       }
       values[i] = *std::move(out);
+      last_progress_ns_.store(absl::GetCurrentTimeNanos());
     }
     for (int32_t input : node.inputs) {
       if (plan.last_use[input] == static_cast<int32_t>(i)) values[input] = Tensor();

@@ -1,6 +1,7 @@
 #ifndef FERRY_KERNELS_EXECUTOR_H_
 #define FERRY_KERNELS_EXECUTOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/graph.h"
 #include "core/validate.h"
 #include "kernels/backend.h"
@@ -30,7 +32,8 @@ struct Plan {
 // (LRU, `plan_cache_capacity` entries), shared by every caller. Thread-safe.
 class Executor {
  public:
-  explicit Executor(Backend& backend, size_t plan_cache_capacity = 1024);
+  explicit Executor(Backend& backend, size_t plan_cache_capacity = 1024,
+                    core::GraphLimits limits = {});
 
   Backend& backend() { return backend_; }
 
@@ -48,9 +51,16 @@ class Executor {
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
   absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters);
 
+  // How long the executor has been running graphs without finishing a node: zero when
+  // idle or progressing. A watchdog pings only while this stays below its interval.
+  absl::Duration StalledFor() const;
+
  private:
   Backend& backend_;
   const size_t capacity_;
+  const core::GraphLimits limits_;
+  std::atomic<int> runs_in_flight_{0};
+  std::atomic<int64_t> last_progress_ns_{0};
   absl::Mutex mu_;
   std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   std::unordered_map<std::string, std::list<std::shared_ptr<const Plan>>::iterator> plans_

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -32,9 +34,12 @@
 #include "server/log.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
+#include "server/systemd_notify.h"
 
 namespace ferry::server {
 namespace {
+
+constexpr char kReadinessService[] = "ready";
 
 int g_stop_pipe[2] = {-1, -1};
 
@@ -107,7 +112,8 @@ int Run() {
   absl::StatusOr<std::unique_ptr<kernels::Backend>> backend =
       MakeBackend(backend_name, options.max_memory_bytes);
   if (!backend.ok()) return Fail(backend.status().message());
-  kernels::Executor executor(**backend, options.graph_cache_size);
+  kernels::Executor executor(**backend, options.graph_cache_size,
+                             core::GraphLimits{options.max_graph_nodes});
   SessionManager sessions(options.lease);
   sessions.StartReaper();
   FerryService service(executor, sessions, options);
@@ -130,10 +136,27 @@ int Run() {
     }
   }
   const kernels::DeviceFacts& facts = (*backend)->facts();
-  LogEvent(absl::StrCat("serving ferry.v1 on ", BoundAddress(listen, port), " with backend ",
-                        facts.backend, " (", facts.name, "), max memory ",
-                        FormatByteSize(options.max_memory_bytes), ", lease ",
-                        absl::FormatDuration(options.lease), ", ", kServerVersion));
+  const std::string serving =
+      absl::StrCat("serving ferry.v1 on ", BoundAddress(listen, port), " with backend ",
+                   facts.backend, " (", facts.name, "), max memory ",
+                   FormatByteSize(options.max_memory_bytes), ", lease ",
+                   absl::FormatDuration(options.lease), ", ", kServerVersion);
+  LogEvent(serving);
+  // "" is liveness; "ready" says the backend is up and the daemon is not draining.
+  server->GetHealthCheckService()->SetServingStatus(kReadinessService, true);
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=", serving));
+
+  std::atomic<bool> stopping{false};
+  std::thread watchdog;
+  if (const absl::Duration interval = SystemdWatchdogInterval(); interval > absl::ZeroDuration()) {
+    // Pings only while the executor makes progress, so a hung kernel gets ferryd restarted.
+    watchdog = std::thread([&, interval] {
+      while (!stopping.load()) {
+        if (executor.StalledFor() < interval) NotifySystemd("WATCHDOG=1");
+        absl::SleepFor(std::min(interval / 4, absl::Seconds(1)));
+      }
+    });
+  }
 
   std::thread waiter([&] {
     unsigned char signal_number = 0;
@@ -142,11 +165,14 @@ int Run() {
     LogEvent(absl::StrCat("got ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                           "; draining in-flight calls for up to ",
                           absl::FormatDuration(options.drain)));
+    NotifySystemd("STOPPING=1\nSTATUS=draining in-flight calls");
     server->GetHealthCheckService()->SetServingStatus(false);
     server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(options.drain));
   });
   server->Wait();
   waiter.join();
+  stopping.store(true);
+  if (watchdog.joinable()) watchdog.join();
   LogEvent(absl::StrCat("stopped; ", sessions.num_sessions(), " session(s) were open"));
   return 0;
 }
