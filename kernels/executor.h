@@ -46,6 +46,10 @@ class Executor {
 
   size_t cached_plans();
 
+  // Plan lookups (FindPlan, and Prepare's own) that found a cached plan, and that did not.
+  int64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
+  int64_t cache_misses() const { return cache_misses_.load(std::memory_order_relaxed); }
+
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
@@ -61,6 +65,8 @@ class Executor {
   const core::GraphLimits limits_;
   std::atomic<int> runs_in_flight_{0};
   std::atomic<int64_t> last_progress_ns_{0};
+  std::atomic<int64_t> cache_hits_{0};
+  std::atomic<int64_t> cache_misses_{0};
   absl::Mutex mu_;
   std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   std::unordered_map<std::string, std::list<std::shared_ptr<const Plan>>::iterator> plans_

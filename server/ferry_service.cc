@@ -10,6 +10,7 @@
 #include "server/download.h"
 #include "server/execute.h"
 #include "server/log.h"
+#include "server/rpc_observer.h"
 #include "server/upload.h"
 
 namespace ferry::server {
@@ -66,12 +67,15 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
                                        const v1::OpenSessionRequest* request,
                                        v1::OpenSessionResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<uint32_t> version =
       NegotiateVersion(request->min_protocol_version(), request->max_protocol_version());
   if (!version.ok()) return ToGrpc(version.status());
   SessionRef session = sessions_.Open(request->client_name());
-  LogEvent(absl::StrCat("session ", session->id(), " opened for \"", ForLog(request->client_name()),
-                        "\" at ", ForLog(context->peer()), " (protocol ", *version, ")"));
+  Log(LogLevel::kInfo,
+      absl::StrCat("session ", session->id(), " opened for \"", ForLog(request->client_name()),
+                   "\" at ", ForLog(context->peer()), " (protocol ", *version, ")"),
+      RequestId(*context));
   response->set_session_id(session->id());
   response->set_protocol_version(*version);
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
@@ -80,23 +84,27 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status FerryService::CloseSession(grpc::ServerContext*,
+grpc::Status FerryService::CloseSession(grpc::ServerContext* context,
                                         const v1::CloseSessionRequest* request,
                                         v1::CloseSessionResponse*) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   return ToGrpc(sessions_.Close(request->session_id()));
 }
 
-grpc::Status FerryService::Upload(grpc::ServerContext*,
+grpc::Status FerryService::Upload(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::UploadRequest>* reader,
                                   v1::UploadResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   return ToGrpc(
       ReceiveUpload(sessions_, executor_.backend(),
                     [reader](v1::UploadRequest* message) { return reader->Read(message); }),
       response);
 }
 
-grpc::Status FerryService::Download(grpc::ServerContext*, const v1::DownloadRequest* request,
+grpc::Status FerryService::Download(grpc::ServerContext* context,
+                                    const v1::DownloadRequest* request,
                                     grpc::ServerWriter<v1::DownloadResponse>* writer) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   // Leave room in each message for its header fields under the receive limit clients
   // are told about.
   const int64_t max_chunk = std::max<int64_t>(options_.max_message_bytes - 4096, 1);
@@ -105,23 +113,26 @@ grpc::Status FerryService::Download(grpc::ServerContext*, const v1::DownloadRequ
       [writer](const v1::DownloadResponse& message) { return writer->Write(message); }));
 }
 
-grpc::Status FerryService::Execute(grpc::ServerContext*, const v1::ExecuteRequest* request,
+grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                                    v1::ExecuteResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
   return ToGrpc(server::Execute(**session, executor_, options_, *request), response);
 }
 
-grpc::Status FerryService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
+grpc::Status FerryService::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
                                    v1::ReleaseResponse*) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
   (*session)->Release(request->buffer_ids());
   return grpc::Status::OK;
 }
 
-grpc::Status FerryService::GetInfo(grpc::ServerContext*, const v1::GetInfoRequest* request,
+grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest* request,
                                    v1::GetInfoResponse* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   if (!request->session_id().empty()) {
     absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
     if (!session.ok()) return ToGrpc(session.status());
@@ -136,6 +147,20 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext*, const v1::GetInfoReques
   response->set_resident_bytes(sessions_.resident_bytes());
   response->set_cached_graphs(static_cast<int64_t>(executor_.cached_plans()));
   response->add_features(kFeatureGraphCache);
+  for (const SessionListing& listed : sessions_.List()) {
+    v1::SessionSummary* summary = response->add_session_list();
+    summary->set_id_prefix(listed.id.substr(0, 8));
+    summary->set_client_name(listed.client_name);
+    summary->set_buffers(listed.buffers);
+    summary->set_resident_bytes(listed.resident_bytes);
+    summary->set_idle_ms(absl::ToInt64Milliseconds(listed.idle));
+  }
+  v1::GraphCacheStats* cache = response->mutable_graph_cache();
+  cache->set_hits(executor_.cache_hits());
+  cache->set_misses(executor_.cache_misses());
+  cache->set_entries(static_cast<int64_t>(executor_.cached_plans()));
+  cache->set_capacity(static_cast<int64_t>(options_.graph_cache_size));
+  response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   return grpc::Status::OK;
 }
 

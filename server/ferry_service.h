@@ -3,8 +3,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/time/time.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
+#include "server/auth.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -15,9 +17,10 @@ namespace ferry::server {
 // maps the result to a grpc::Status with the same code and message.
 class FerryService final : public v1::Ferry::Service {
  public:
-  // All three must outlive the service.
-  FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options)
-      : executor_(executor), sessions_(sessions), options_(options) {}
+  // All must outlive the service. With `auth`, every call must carry one of its tokens.
+  FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options,
+               const TokenAuth* auth = nullptr)
+      : executor_(executor), sessions_(sessions), options_(options), auth_(auth) {}
 
   grpc::Status OpenSession(grpc::ServerContext* context, const v1::OpenSessionRequest* request,
                            v1::OpenSessionResponse* response) override;
@@ -36,10 +39,15 @@ class FerryService final : public v1::Ferry::Service {
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
+  grpc::Status Authorize(const grpc::ServerContext& context) const {
+    return auth_ == nullptr ? grpc::Status::OK : auth_->Check(context);
+  }
 
   kernels::Executor& executor_;
   SessionManager& sessions_;
   const ServerOptions& options_;
+  const TokenAuth* const auth_;
+  const absl::Time started_ = absl::Now();
 };
 
 }  // namespace ferry::server

@@ -28,6 +28,19 @@ ABSL_FLAG(int64_t, max_graph_nodes, 1 << 20, "largest graph Execute accepts, in 
 ABSL_FLAG(int64_t, graph_cache_size, 1024, "prepared graphs kept, least recently used out");
 ABSL_FLAG(int64_t, drain_seconds, 30,
           "on SIGTERM/SIGINT, how long in-flight calls may take to finish");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "serve Prometheus metrics over HTTP at /metrics on this port, on --listen's host; "
+          "0: no metrics endpoint");
+ABSL_FLAG(std::string, log_level, "info",
+          "least severe events logged: debug (adds one line per call), info, warning, error");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve gRPC over TLS (needs --tls_key); empty: plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates: clients must present a certificate they signed (mTLS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "file of bearer tokens, one a line: every ferry.v1 call must carry "
+          "'authorization: Bearer <token>' with one of them (health checks need none)");
 
 namespace ferry::server {
 namespace {

@@ -21,6 +21,13 @@ ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_message_bytes);
 ABSL_DECLARE_FLAG(int64_t, max_graph_nodes);
 ABSL_DECLARE_FLAG(int64_t, graph_cache_size);
 ABSL_DECLARE_FLAG(int64_t, drain_seconds);
+// Operations: metrics, logs, TLS and tokens.
+ABSL_DECLARE_FLAG(int32_t, metrics_port);
+ABSL_DECLARE_FLAG(std::string, log_level);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, tls_client_ca);
+ABSL_DECLARE_FLAG(std::string, auth_tokens_file);
 
 namespace ferry::server {
 

@@ -9,9 +9,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -28,10 +28,13 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/executor.h"
+#include "server/auth.h"
 #include "server/byte_size.h"
 #include "server/ferry_service.h"
 #include "server/flags.h"
 #include "server/log.h"
+#include "server/metrics.h"
+#include "server/rpc_observer.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 #include "server/systemd_notify.h"
@@ -53,7 +56,7 @@ void OnStopSignal(int signal_number) {
 }
 
 int Fail(absl::string_view message, int code = 2) {
-  LogEvent(absl::StrCat("error: ", message));
+  Log(LogLevel::kError, message);
   return code;
 }
 
@@ -97,6 +100,23 @@ int Run() {
   const std::string backend_name = absl::GetFlag(FLAGS_backend);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  absl::StatusOr<LogLevel> log_level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!log_level.ok()) return Fail(log_level.status().message());
+  SetLogLevel(*log_level);
+  if (metrics_port < 0 || metrics_port > 65535) {
+    return Fail(absl::StrCat("--metrics_port=", metrics_port, " is out of range: 0 to 65535"));
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                            absl::GetFlag(FLAGS_tls_client_ca));
+  if (!credentials.ok()) return Fail(credentials.status().message());
+  std::unique_ptr<TokenAuth> auth;
+  if (const std::string tokens = absl::GetFlag(FLAGS_auth_tokens_file); !tokens.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuth>> loaded = TokenAuth::FromFile(tokens);
+    if (!loaded.ok()) return Fail(loaded.status().message());
+    auth = *std::move(loaded);
+  }
 
   // Libraries start threads before main (OpenBLAS does), so a signal mask cannot route
   // SIGTERM to one thread; a handler that only writes to a pipe works in any thread.
@@ -116,14 +136,25 @@ int Run() {
                              core::GraphLimits{options.max_graph_nodes});
   SessionManager sessions(options.lease);
   sessions.StartReaper();
-  FerryService service(executor, sessions, options);
+  FerryService service(executor, sessions, options, auth.get());
+  Metrics metrics(sessions, executor);
+  if (metrics_port > 0) {
+    const std::string metrics_address = BoundAddress(listen, metrics_port);
+    if (absl::Status served = metrics.Serve(metrics_address); !served.ok()) {
+      return Fail(served.message(), 1);
+    }
+    LogEvent(absl::StrCat("serving Prometheus metrics on http://", metrics_address, "/metrics"));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(std::make_unique<RpcObserverFactory>(&metrics));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -136,11 +167,13 @@ int Run() {
     }
   }
   const kernels::DeviceFacts& facts = (*backend)->facts();
-  const std::string serving =
-      absl::StrCat("serving ferry.v1 on ", BoundAddress(listen, port), " with backend ",
-                   facts.backend, " (", facts.name, "), max memory ",
-                   FormatByteSize(options.max_memory_bytes), ", lease ",
-                   absl::FormatDuration(options.lease), ", ", kServerVersion);
+  const std::string serving = absl::StrCat(
+      "serving ferry.v1 on ", BoundAddress(listen, port), " with backend ", facts.backend, " (",
+      facts.name, "), max memory ", FormatByteSize(options.max_memory_bytes), ", lease ",
+      absl::FormatDuration(options.lease), auth ? ", bearer tokens required" : "",
+      absl::GetFlag(FLAGS_tls_cert).empty() ? ", plaintext" : ", TLS",
+      absl::GetFlag(FLAGS_tls_client_ca).empty() ? "" : " with client certificates", ", ",
+      kServerVersion);
   LogEvent(serving);
   // "" is liveness; "ready" says the backend is up and the daemon is not draining.
   server->GetHealthCheckService()->SetServingStatus(kReadinessService, true);

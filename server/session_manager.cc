@@ -40,7 +40,7 @@ std::string NewSessionId() {
   }
   if (filled < sizeof(bytes)) {
     // Predictable ids would let clients reach each other's buffers: better to stop.
-    LogEvent("fatal: no random bytes from getrandom or /dev/urandom for a session id");
+    Log(LogLevel::kError, "no random bytes from getrandom or /dev/urandom for a session id");
     std::abort();
   }
   return absl::BytesToHexString(absl::string_view(bytes, sizeof(bytes)));
@@ -249,6 +249,25 @@ int64_t SessionManager::resident_bytes() const {
   int64_t bytes = 0;
   for (const auto& session : sessions) bytes += session->resident_bytes();
   return bytes;
+}
+
+std::vector<SessionListing> SessionManager::List() const {
+  std::vector<std::pair<std::shared_ptr<Session>, absl::Duration>> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const auto& [id, entry] : sessions_) {
+      sessions.emplace_back(entry.session,
+                            entry.active_calls > 0 ? absl::ZeroDuration() : now - entry.last_use);
+    }
+  }
+  std::vector<SessionListing> listing;
+  listing.reserve(sessions.size());
+  for (const auto& [session, idle] : sessions) {
+    listing.push_back({session->id(), session->client_name(), session->num_buffers(),
+                       session->resident_bytes(), idle});
+  }
+  return listing;
 }
 
 void SessionManager::ReaperLoop() {

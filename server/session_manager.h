@@ -66,6 +66,15 @@ class Session {
 
 class SessionManager;
 
+// What GetInfo and ferryctl show of an open session.
+struct SessionListing {
+  std::string id;
+  std::string client_name;
+  int64_t buffers = 0;
+  int64_t resident_bytes = 0;
+  absl::Duration idle;  // zero while a call holds the session
+};
+
 // A session pinned for the length of one call: it cannot expire while held, and the
 // lease restarts when it is dropped. Move-only.
 class SessionRef {
@@ -117,6 +126,9 @@ class SessionManager {
   absl::Duration lease() const { return lease_; }
   int64_t num_sessions() const;
   int64_t resident_bytes() const;  // all sessions' buffers together
+
+  // Every open session, in no particular order.
+  std::vector<SessionListing> List() const;
 
  private:
   friend class SessionRef;

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,12 +82,21 @@ def image_cmd():
     return json.loads(cmds[-1]) if cmds else []
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def starts_and_drains(ferryd, name, flags):
     """Runs ferryd with FLAGS on a loopback port; it must serve, then exit 0 on SIGTERM."""
     check(bool(flags), f"{name}: has flags to try ({flags})")
     with tempfile.TemporaryDirectory(dir=os.environ.get("TEST_TMPDIR")) as tmp:
         port_file = os.path.join(tmp, "port")
         local = [f for f in flags if not f.startswith(("--listen=", "--port_file="))]
+        # A fixed metrics port could be taken on a test machine: keep the flag, pick the port.
+        local = [f"--metrics_port={free_port()}" if f.startswith("--metrics_port=") else f
+                 for f in local]
         command = [ferryd, "--listen=127.0.0.1:0", f"--port_file={port_file}"] + local
         log = open(os.path.join(tmp, "log"), "w+")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,94 @@
+#include "server/auth.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ferry::server {
+namespace {
+
+constexpr absl::string_view kBearer = "Bearer ";
+
+absl::StatusOr<std::string> ReadFile(const char* flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": cannot read"));
+  return contents.str();
+}
+
+// Compares in time that depends only on the lengths, so a caller cannot learn a token
+// byte by byte from response times.
+bool SameToken(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < a.size(); ++i) difference |= a[i] ^ b[i];
+  return difference == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(const std::string& path) {
+  absl::StatusOr<std::string> contents = ReadFile("auth_tokens_file", path);
+  if (!contents.ok()) return contents.status();
+  std::vector<std::string> tokens;
+  for (absl::string_view line : absl::StrSplit(*contents, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty() && line[0] != '#') tokens.emplace_back(line);
+  }
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth_tokens_file=", path, " holds no token (one per line)"));
+  }
+  return std::make_unique<TokenAuth>(std::move(tokens));
+}
+
+grpc::Status TokenAuth::Check(const grpc::ServerContextBase& context) const {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "this ferryd requires a bearer token (authorization: Bearer <token>)");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  bool accepted = false;
+  if (absl::ConsumePrefix(&value, kBearer)) {
+    for (const std::string& token : tokens_) accepted |= SameToken(value, token);
+  }
+  if (!accepted) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not accepted");
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
+  if (cert_file.empty()) {
+    if (!key_file.empty() || !client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_key and --tls_client_ca need --tls_cert (the server's certificate chain)");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (key_file.empty()) return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  absl::StatusOr<std::string> cert = ReadFile("tls_cert", cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile("tls_key", key_file);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile("tls_client_ca", client_ca_file);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,164 @@
+#include "server/metrics.h"
+
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/text_serializer.h"
+
+namespace ferry::server {
+namespace {
+
+// Execute latencies, 100 us to 1 min: a cached decode step up to a large training step.
+const prometheus::Histogram::BucketBoundaries kExecuteBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
+
+}  // namespace
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int index = static_cast<int>(code);
+  return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
+}
+
+namespace {
+
+prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type,
+                                std::vector<prometheus::ClientMetric> metrics) {
+  return prometheus::MetricFamily{std::move(name), std::move(help), type, std::move(metrics)};
+}
+
+prometheus::ClientMetric Gauge(double value,
+                               std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
+}
+
+prometheus::ClientMetric Counter(double value) {
+  prometheus::ClientMetric metric;
+  metric.counter.value = value;
+  return metric;
+}
+
+}  // namespace
+
+// The daemon's state, read at scrape time.
+class Metrics::State : public prometheus::Collectable {
+ public:
+  State(SessionManager& sessions, kernels::Executor& executor)
+      : sessions_(sessions), executor_(executor) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    const kernels::DeviceFacts& facts = executor_.backend().facts();
+    kernels::MemoryBudget& budget = executor_.backend().budget();
+    // One device per daemon today; the label keeps the series apart when there are more.
+    const std::string device = absl::StrCat(facts.backend, ":0");
+    return {
+        Family("ferry_sessions", "Open sessions.", MetricType::Gauge,
+               {Gauge(static_cast<double>(sessions_.num_sessions()))}),
+        Family("ferry_resident_bytes", "Bytes of buffers kept resident for sessions, per device.",
+               MetricType::Gauge,
+               {Gauge(static_cast<double>(sessions_.resident_bytes()), {{"device", device}})}),
+        Family("ferry_device_memory_bytes",
+               "Device memory: the device's total, the daemon's limit (--max_memory), and the "
+               "bytes in use (resident buffers and intermediates).",
+               MetricType::Gauge,
+               {Gauge(static_cast<double>(facts.memory_bytes),
+                      {{"device", device}, {"kind", "total"}}),
+                Gauge(static_cast<double>(budget.limit()), {{"device", device}, {"kind", "limit"}}),
+                Gauge(static_cast<double>(budget.in_use()),
+                      {{"device", device}, {"kind", "in_use"}})}),
+        Family("ferry_graph_cache_hits_total",
+               "Graph lookups that found a prepared plan (by graph_id or fingerprint).",
+               MetricType::Counter, {Counter(static_cast<double>(executor_.cache_hits()))}),
+        Family("ferry_graph_cache_misses_total", "Graph lookups that found no prepared plan.",
+               MetricType::Counter, {Counter(static_cast<double>(executor_.cache_misses()))}),
+        Family("ferry_graph_cache_entries", "Prepared graphs held.", MetricType::Gauge,
+               {Gauge(static_cast<double>(executor_.cached_plans()))}),
+    };
+  }
+
+ private:
+  SessionManager& sessions_;
+  kernels::Executor& executor_;
+};
+
+Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      state_(std::make_shared<State>(sessions, executor)),
+      requests_(prometheus::BuildCounter()
+                    .Name("ferry_rpc_requests_total")
+                    .Help("Finished gRPC calls, by method and status code.")
+                    .Register(*registry_)),
+      bytes_received_(prometheus::BuildCounter()
+                          .Name("ferry_rpc_received_bytes_total")
+                          .Help("Serialized request bytes received, by method.")
+                          .Register(*registry_)),
+      bytes_sent_(prometheus::BuildCounter()
+                      .Name("ferry_rpc_sent_bytes_total")
+                      .Help("Serialized response bytes sent, by method.")
+                      .Register(*registry_)),
+      execute_seconds_(prometheus::BuildHistogram()
+                           .Name("ferry_execute_duration_seconds")
+                           .Help("Execute calls from request to status, in seconds.")
+                           .Register(*registry_)
+                           .Add({}, kExecuteBuckets)) {}
+
+Metrics::~Metrics() = default;
+
+void Metrics::RecordCall(absl::string_view method, grpc::StatusCode code, absl::Duration latency,
+                         int64_t bytes_received, int64_t bytes_sent) {
+  const std::string name(method);
+  requests_.Add({{"method", name}, {"code", StatusCodeName(code)}}).Increment();
+  if (bytes_received > 0) {
+    bytes_received_.Add({{"method", name}}).Increment(static_cast<double>(bytes_received));
+  }
+  if (bytes_sent > 0)
+    bytes_sent_.Add({{"method", name}}).Increment(static_cast<double>(bytes_sent));
+  if (method == "/ferry.v1.Ferry/Execute") {
+    execute_seconds_.Observe(absl::ToDoubleSeconds(latency));
+  }
+}
+
+absl::Status Metrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(state_);
+  return absl::OkStatus();
+}
+
+std::string Metrics::Render() {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& family : state_->Collect()) families.push_back(std::move(family));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace ferry::server
