@@ -44,6 +44,15 @@ struct ConnectOptions {
   std::chrono::milliseconds timeout{5000};
   // Free text the daemon logs with the session.
   std::string client_name = "ferry client";
+
+  // Credentials. With root_certs (PEM) the channel uses TLS, checking the daemon's
+  // certificate against them; client_cert and client_key (PEM) answer a daemon that requires
+  // client certificates (mTLS). A non-empty token is sent as "authorization: Bearer <token>"
+  // on every call (on a plaintext channel too: keep those on trusted networks).
+  std::string root_certs;
+  std::string client_cert;
+  std::string client_key;
+  std::string token;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

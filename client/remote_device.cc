@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -40,14 +42,42 @@ Error ToError(const grpc::Status& status, const std::string& address) {
   return Error(code, status.error_message());
 }
 
+// The credentials `options` describe: TLS when it names root certificates or a client
+// certificate, else plaintext.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ConnectOptions& options) {
+  if (options.root_certs.empty() && options.client_cert.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.root_certs;
+  ssl.pem_cert_chain = options.client_cert;
+  ssl.pem_private_key = options.client_key;
+  return grpc::SslCredentials(ssl);
+}
+
 // The connection and the session's mutable bookkeeping, shared with the buffers so they
 // can queue their release when dropped.
 class Session {
  public:
-  Session(std::string address, std::shared_ptr<grpc::Channel> channel)
+  Session(std::string address, std::shared_ptr<grpc::Channel> channel, std::string token)
       : address_(std::move(address)),
         channel_(std::move(channel)),
-        stub_(v1::Ferry::NewStub(channel_)) {}
+        stub_(v1::Ferry::NewStub(channel_)),
+        token_(std::move(token)) {}
+
+  // Names the call with a fresh x-request-id (the daemon logs it on every line of the call)
+  // and adds the bearer token, if any.
+  void Prepare(grpc::ClientContext& context) {
+    char id[17];
+    uint64_t bits;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      bits = random_();
+    }
+    std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(bits));
+    context.AddMetadata("x-request-id", id);
+    if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+  }
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
@@ -103,7 +133,9 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
+  const std::string token_;
   v1::OpenSessionResponse opened_;
+  std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -144,6 +176,7 @@ class RemoteDevice : public DeviceImpl {
   // Closing the session frees every buffer still resident, so no Release is needed.
   ~RemoteDevice() override {
     grpc::ClientContext context;
+    session_->Prepare(context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::CloseSessionRequest request;
     request.set_session_id(session_->id());
@@ -281,6 +314,7 @@ class RemoteDevice : public DeviceImpl {
   grpc::Status Call(const v1::ExecuteRequest& request, bool ships_graph,
                     v1::ExecuteResponse* response) {
     grpc::ClientContext context;
+    session_->Prepare(context);
     grpc::Status status = session_->stub().Execute(&context, request, response);
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.executes;
@@ -297,6 +331,7 @@ class RemoteDevice : public DeviceImpl {
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
     grpc::ClientContext context;
+    session_->Prepare(context);
     v1::UploadResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
         session_->stub().Upload(&context, &response);
@@ -336,6 +371,7 @@ class RemoteDevice : public DeviceImpl {
     request.set_buffer_id(buffer.id());
     request.set_chunk_bytes(static_cast<uint64_t>(session_->chunk_bytes()));
     grpc::ClientContext context;
+    session_->Prepare(context);
     std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
         session_->stub().Download(&context, request);
     std::string bytes(nbytes, '\0');
@@ -379,7 +415,8 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   auto session = std::make_shared<Session>(
-      address, grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      address, grpc::CreateCustomChannel(address, ChannelCredentials(options), args),
+      options.token);
 
   v1::OpenSessionRequest request;
   request.set_min_protocol_version(kProtocolVersion);
@@ -387,6 +424,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   request.set_client_name(options.client_name);
   v1::OpenSessionResponse response;
   grpc::ClientContext context;
+  session->Prepare(context);
   context.set_deadline(std::chrono::system_clock::now() + options.timeout);
   context.set_wait_for_ready(true);  // wait for the daemon up to the deadline
   grpc::Status status = session->stub().OpenSession(&context, request, &response);

@@ -1,0 +1,177 @@
+// ferryd's transport security and tokens, through the client library: TLS with the daemon's
+// certificate checked against a CA, optional client certificates (mTLS), and bearer tokens
+// on TLS and plaintext ports. Certificates are made with openssl for each run
+// (tests/make_test_certs.sh); each case states what is accepted and what is refused.
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/ferry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/grpc/health/v1/health.grpc.pb.h"
+#include "server/ferryd_process.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "s3cret-token-for-tests";
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/ferry/", path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+class TlsAuth : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = new std::string(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/ferry-tls-certs"));
+    const std::string command = absl::StrCat(Runfile("tests/make_test_certs.sh"), " ", *dir_);
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    std::ofstream(Path("tokens")) << "# one token a line\n\n  other-token  \n" << kToken << "\n";
+  }
+  static void TearDownTestSuite() {
+    std::system(absl::StrCat("rm -rf ", *dir_).c_str());
+    delete dir_;
+  }
+
+  static std::string Path(const std::string& name) { return absl::StrCat(*dir_, "/", name); }
+  static std::string Pem(const std::string& name) { return ReadFile(Path(name)); }
+
+  std::unique_ptr<server::FerrydProcess> Start(std::vector<std::string> flags) {
+    auto process = server::FerrydProcess::Start(server::FindFerryd(nullptr), std::move(flags));
+    EXPECT_TRUE(process.ok()) << process.status();
+    return process.ok() ? *std::move(process) : nullptr;
+  }
+
+  std::vector<std::string> TlsFlags() {
+    return {"--tls_cert=" + Path("server.pem"), "--tls_key=" + Path("server.key")};
+  }
+
+  ConnectOptions Options(const std::string& ca, const std::string& token = "") {
+    ConnectOptions options;
+    options.timeout = std::chrono::milliseconds(2000);  // each refusal waits this long
+    if (!ca.empty()) options.root_certs = Pem(ca);
+    options.token = token;
+    return options;
+  }
+
+  // Connects and evaluates x + 1 on the daemon; the error's code when anything is refused.
+  static std::optional<ErrorCode> Refusal(const std::string& address, const ConnectOptions& options,
+                                          std::string* message) {
+    try {
+      Device device = connect(address, options);
+      Array y = from_host(std::vector<float>{1, 2, 3}, {3}, device) + 1.0f;
+      EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{2, 3, 4}));
+      return std::nullopt;
+    } catch (const Error& error) {
+      *message = error.what();
+      return error.code();
+    }
+  }
+
+  static std::string* dir_;
+};
+
+std::string* TlsAuth::dir_ = nullptr;
+
+TEST_F(TlsAuth, TlsWithTokenAcceptsTheRightTokenOnly) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--auth_tokens_file=" + Path("tokens"));
+  auto daemon = Start(flags);
+  ASSERT_NE(daemon, nullptr);
+  std::string message;
+  EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem", kToken), &message), std::nullopt)
+      << message;
+  EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem", "other-token"), &message), std::nullopt)
+      << message;
+
+  EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem", "wrong"), &message),
+            ErrorCode::kUnauthenticated);
+  EXPECT_THAT(message, HasSubstr("the bearer token is not accepted"));
+  EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem"), &message), ErrorCode::kUnauthenticated);
+  EXPECT_THAT(message, HasSubstr("requires a bearer token"));
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST_F(TlsAuth, AServerCertificateFromAnotherCaIsRefused) {
+  auto daemon = Start(TlsFlags());
+  ASSERT_NE(daemon, nullptr);
+  std::string message;
+  EXPECT_EQ(Refusal(daemon->address(), Options("other_ca.pem"), &message), ErrorCode::kUnavailable);
+  // A plaintext client cannot talk to a TLS port either.
+  EXPECT_EQ(Refusal(daemon->address(), Options(""), &message), ErrorCode::kUnavailable);
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST_F(TlsAuth, MutualTlsNeedsAClientCertificateFromTheClientCa) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--tls_client_ca=" + Path("ca.pem"));
+  auto daemon = Start(flags);
+  ASSERT_NE(daemon, nullptr);
+  std::string message;
+  ConnectOptions options = Options("ca.pem");
+  options.client_cert = Pem("client.pem");
+  options.client_key = Pem("client.key");
+  EXPECT_EQ(Refusal(daemon->address(), options, &message), std::nullopt) << message;
+
+  EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem"), &message), ErrorCode::kUnavailable)
+      << "no client certificate";
+  options.client_cert = Pem("other_client.pem");
+  options.client_key = Pem("other_client.key");
+  EXPECT_EQ(Refusal(daemon->address(), options, &message), ErrorCode::kUnavailable)
+      << "a client certificate from another CA";
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST_F(TlsAuth, TokensOnAPlaintextPortAndHealthStaysOpenForProbes) {
+  auto daemon = Start({"--auth_tokens_file=" + Path("tokens")});
+  ASSERT_NE(daemon, nullptr);
+  std::string message;
+  EXPECT_EQ(Refusal(daemon->address(), Options("", kToken), &message), std::nullopt) << message;
+  EXPECT_EQ(Refusal(daemon->address(), Options("", "wrong"), &message),
+            ErrorCode::kUnauthenticated);
+
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(daemon->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("ready");
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&context, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  health.reset();
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST_F(TlsAuth, IncompleteTlsFlagsOrAnEmptyTokenFileStopTheDaemon) {
+  std::ofstream(Path("empty_tokens")) << "# nothing here\n";
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"--tls_cert=" + Path("server.pem")},
+           {"--tls_client_ca=" + Path("ca.pem")},
+           {"--auth_tokens_file=" + Path("empty_tokens")},
+           {"--tls_cert=" + Path("missing.pem"), "--tls_key=" + Path("server.key")}}) {
+    auto process = server::FerrydProcess::Start(server::FindFerryd(nullptr), flags);
+    EXPECT_FALSE(process.ok()) << flags[0] << " should stop ferryd";
+  }
+}
+
+}  // namespace
+}  // namespace ferry
