@@ -6,6 +6,7 @@ The tests run under Debian's /usr/bin/python3, whose python3-grpcio and python3-
 match the protoc that generates the stubs.
 """
 
+import atexit
 import contextlib
 import importlib
 import os
@@ -31,7 +32,10 @@ def ferryd_path(argument):
 
 
 def scratch_dir(prefix):
-    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TEST_TMPDIR"))
+    """A new directory, removed when the test process exits."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TEST_TMPDIR"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def generate_stubs(out_dir):

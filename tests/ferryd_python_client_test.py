@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""An independent client: Python, gRPC from Debian's python3-grpcio, stubs generated from
+the project's protos by protoc and grpc_python_plugin at test time, nothing of ferry's C++.
+It checks health, opens a session, uploads two matrices in chunks, runs relu(x @ w + b)
+keeping the result resident, downloads it in chunks and compares with NumPy; then reuses the
+graph by id, reads GetInfo's session list and cache figures, and closes the session.
+
+Usage: ferryd_python_client_test.py PATH_TO_FERRYD
+"""
+
+import os
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ferry_py  # noqa: E402
+
+FERRYD = None
+PB = PB_GRPC = HEALTH = HEALTH_GRPC = None
+
+
+class IndependentClient(unittest.TestCase):
+
+    def test_upload_execute_download_matches_numpy(self):
+        import grpc
+        tmp = ferry_py.scratch_dir("ferryd-pyclient-")
+        # Small chunks, so upload and download really stream several messages.
+        with ferry_py.ferryd(FERRYD, ["--chunk_bytes=4096", "--max_memory=256M"],
+                             os.path.join(tmp, "stderr")) as daemon:
+            channel = grpc.insecure_channel(daemon.address)
+            health = HEALTH_GRPC.HealthStub(channel)
+            for service in ("", "ready"):
+                reply = health.Check(HEALTH.HealthCheckRequest(service=service), timeout=10)
+                self.assertEqual(reply.status, HEALTH.HealthCheckResponse.SERVING, service)
+
+            ferry = PB_GRPC.FerryStub(channel)
+            opened = ferry.OpenSession(PB.OpenSessionRequest(
+                min_protocol_version=1, max_protocol_version=1, client_name="python"),
+                timeout=10)
+            self.assertEqual(opened.protocol_version, 1)
+            self.assertEqual(opened.limits.chunk_bytes, 4096)
+            session = opened.session_id
+
+            rng = np.random.default_rng(7)
+            x = rng.standard_normal((64, 48)).astype(np.float32)
+            w = rng.standard_normal((48, 32)).astype(np.float32)
+            b = rng.standard_normal(32).astype(np.float32)
+            for buffer_id, array in ((1, x), (2, w)):
+                reply = ferry.Upload(ferry_py.upload_requests(PB, session, buffer_id, array,
+                                                              chunk_bytes=4096), timeout=30)
+                self.assertEqual(reply.bytes_received, array.nbytes)
+
+            f32 = PB.FLOAT32
+            s = lambda shape: ferry_py.spec(PB, f32, shape)  # noqa: E731
+            graph = PB.Graph(nodes=[
+                ferry_py.parameter(PB, 0, s([64, 48])),
+                ferry_py.parameter(PB, 1, s([48, 32])),
+                ferry_py.constant_f32(PB, b),
+                ferry_py.op(PB, "matmul", [0, 1], s([64, 32])),
+                ferry_py.op(PB, "add", [3, 2], s([64, 32])),
+                ferry_py.op(PB, "relu", [4], s([64, 32])),
+            ], outputs=[5])
+            executed = ferry.Execute(PB.ExecuteRequest(
+                session_id=session, graph=graph,
+                bindings=[PB.Binding(buffer_id=1), PB.Binding(buffer_id=2)],
+                outputs=[PB.OutputRequest(buffer_id=10, inline_up_to_bytes=0)]), timeout=60)
+            self.assertEqual(executed.outputs[0].buffer_id, 10)
+            self.assertFalse(executed.outputs[0].has_data)
+            self.assertEqual(list(executed.outputs[0].spec.shape), [64, 32])
+
+            chunks = list(ferry.Download(PB.DownloadRequest(session_id=session, buffer_id=10),
+                                         timeout=30))
+            self.assertGreater(len(chunks), 1)
+            self.assertEqual(chunks[0].total_bytes, 64 * 32 * 4)
+            data = b"".join(chunk.data for chunk in chunks)
+            got = np.frombuffer(data, dtype="<f4").reshape(64, 32)
+            np.testing.assert_allclose(got, np.maximum(x @ w + b, 0), rtol=1e-5, atol=1e-5)
+
+            # The same graph by id, bound to the result of the first run, inline this time.
+            again = ferry.Execute(PB.ExecuteRequest(
+                session_id=session, graph_id=executed.graph_id,
+                bindings=[PB.Binding(buffer_id=1), PB.Binding(buffer_id=2)],
+                outputs=[PB.OutputRequest(buffer_id=0, inline_up_to_bytes=1 << 20)],
+                release_buffer_ids=[10]), timeout=60)
+            np.testing.assert_array_equal(
+                np.frombuffer(again.outputs[0].data, "<f4").reshape(64, 32), got)
+
+            info = ferry.GetInfo(PB.GetInfoRequest(session_id=session), timeout=10)
+            self.assertEqual(info.sessions, 1)
+            self.assertEqual(info.session_buffers, 2)  # x and w; 10 was released
+            self.assertEqual(info.session_resident_bytes, x.nbytes + w.nbytes)
+            self.assertEqual([(s.id_prefix, s.client_name) for s in info.session_list],
+                             [(session[:8], "python")])
+            self.assertEqual(info.graph_cache.hits, 1)
+            self.assertEqual(info.graph_cache.entries, 1)
+            self.assertEqual(info.graph_cache.capacity, 1024)
+
+            ferry.CloseSession(PB.CloseSessionRequest(session_id=session), timeout=10)
+            with self.assertRaises(grpc.RpcError) as error:
+                ferry.GetInfo(PB.GetInfoRequest(session_id=session), timeout=10)
+            self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
+            channel.close()
+            self.assertEqual(daemon.stop(), 0)
+
+
+if __name__ == "__main__":
+    FERRYD = ferry_py.ferryd_path(sys.argv.pop(1))
+    PB, PB_GRPC, HEALTH, HEALTH_GRPC = ferry_py.generate_stubs(ferry_py.scratch_dir("stubs-"))
+    unittest.main(verbosity=2)
