@@ -135,7 +135,7 @@ TEST(Lifecycle, IdleSessionsExpireAndBusyOnesDoNot) {
 // filled with 1/2048 (which each reproduce it), summed to a scalar: 2048.
 v1::ExecuteRequest SlowGraph(const std::string& session) {
   const int64_t n = 2048;
-  const int kMatmuls = 48;
+  const int kMatmuls = 12;  // about 1 s on an idle 2-core machine; far more under load
   v1::ExecuteRequest request;
   request.set_session_id(session);
   v1::Graph* graph = request.mutable_graph();
@@ -157,7 +157,8 @@ v1::ExecuteRequest SlowGraph(const std::string& session) {
 }
 
 TEST(Lifecycle, SigtermLetsTheInFlightExecuteFinishThenExitsZero) {
-  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd();
+  // A drain long enough for the slow graph on a loaded CI machine.
+  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--drain_seconds=150"});
   ASSERT_NE(daemon, nullptr);
   auto stub = testing::Connect(daemon->address());
   const std::string session = testing::OpenSession(*stub);
@@ -181,7 +182,32 @@ TEST(Lifecycle, SigtermLetsTheInFlightExecuteFinishThenExitsZero) {
   std::vector<float> sum = BytesToFloats(response.outputs(0).data());
   ASSERT_EQ(sum.size(), 1u);
   EXPECT_NEAR(sum[0], 2048.0f, 1.0f);
-  EXPECT_EQ(daemon->Wait(60), 0);
+  EXPECT_EQ(daemon->Wait(180), 0);
+}
+
+// Readiness turns NOT_SERVING the moment SIGTERM arrives (so a load balancer or Kubernetes
+// stops sending work), and a call that never ends (a health Watch) holds the drain only
+// until --drain_seconds, after which ferryd cancels it and exits 0.
+TEST(Lifecycle, SigtermTurnsReadinessNotServingAndTheDrainEndsAtDrainSeconds) {
+  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--drain_seconds=1"});
+  ASSERT_NE(daemon, nullptr);
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(daemon->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("ready");
+  auto watch = health->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  daemon->Signal(SIGTERM);
+  ASSERT_TRUE(watch->Read(&response)) << "the watch ended without a NOT_SERVING";
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(daemon->Wait(60), 0) << "the open watch must not hold ferryd past the drain";
+  while (watch->Read(&response)) {
+  }
+  watch->Finish();
 }
 
 }  // namespace
