@@ -1,0 +1,224 @@
+#include "tools/ferryctl/tensor_file.h"
+
+#include <fstream>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+
+namespace ferry::ctl {
+namespace {
+
+constexpr char kNpyMagic[] = "\x93NUMPY";
+constexpr uint64_t kMaxHeaderBytes = 100 << 20;  // safetensors' own limit
+
+uint64_t ElementSize(v1::DType dtype) {
+  switch (dtype) {
+    case v1::BOOL:
+    case v1::UINT8:
+      return 1;
+    case v1::FLOAT16:
+    case v1::BFLOAT16:
+      return 2;
+    case v1::INT32:
+    case v1::UINT32:
+    case v1::FLOAT32:
+      return 4;
+    case v1::INT64:
+    case v1::FLOAT64:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+uint64_t LittleEndian(const std::string& bytes, size_t offset, int width) {
+  uint64_t value = 0;
+  for (int i = width - 1; i >= 0; --i) {
+    value = (value << 8) | static_cast<unsigned char>(bytes[offset + i]);
+  }
+  return value;
+}
+
+// Sets nbytes from dtype and shape; INVALID_ARGUMENT when the data does not fit the file.
+absl::Status Size(const char* format, FileTensor& tensor, uint64_t file_size) {
+  uint64_t count = 1;
+  for (int64_t dim : tensor.shape) {
+    if (dim < 0) return absl::InvalidArgumentError(absl::StrCat("[", format, "] negative dim"));
+    count *= static_cast<uint64_t>(dim);
+  }
+  tensor.nbytes = count * ElementSize(tensor.dtype);
+  if (tensor.offset > file_size || tensor.nbytes > file_size - tensor.offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[", format, "] ", tensor.name.empty() ? "the array" : "tensor \"" + tensor.name + "\"",
+        " needs ", tensor.nbytes, " bytes at offset ", tensor.offset, " but the file has ",
+        file_size, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// The text after `'key':` in a .npy header dict, up to the next top-level ',' or '}'.
+absl::StatusOr<std::string> NpyField(absl::string_view header, absl::string_view key) {
+  const std::string quoted = absl::StrCat("'", key, "'");
+  size_t at = header.find(quoted);
+  if (at == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("[npy] the header has no ", quoted));
+  }
+  size_t colon = header.find(':', at + quoted.size());
+  if (colon == absl::string_view::npos) return absl::InvalidArgumentError("[npy] bad header");
+  size_t end = colon + 1;
+  int depth = 0;
+  while (end < header.size() && (depth > 0 || (header[end] != ',' && header[end] != '}'))) {
+    if (header[end] == '(') ++depth;
+    if (header[end] == ')') --depth;
+    ++end;
+  }
+  return std::string(absl::StripAsciiWhitespace(header.substr(colon + 1, end - colon - 1)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<FileTensor>> ParseNpy(const std::string& head, uint64_t file_size) {
+  if (head.size() < 10 || head.compare(0, 6, kNpyMagic, 6) != 0) {
+    return absl::InvalidArgumentError("[npy] not a .npy file (no \\x93NUMPY magic)");
+  }
+  const int major = static_cast<unsigned char>(head[6]);
+  const int width = major == 1 ? 2 : 4;
+  if (major < 1 || major > 3) {
+    return absl::InvalidArgumentError(absl::StrCat("[npy] format version ", major, " is unknown"));
+  }
+  const size_t start = 8 + width;
+  if (head.size() < start) return absl::InvalidArgumentError("[npy] the header is cut short");
+  const uint64_t header_length = LittleEndian(head, 8, width);
+  if (head.size() < start + header_length) {
+    return absl::InvalidArgumentError("[npy] the header is cut short");
+  }
+  const absl::string_view header(head.data() + start, header_length);
+
+  absl::StatusOr<std::string> descr = NpyField(header, "descr");
+  if (!descr.ok()) return descr.status();
+  static const auto* const kDtypes = new std::map<std::string, v1::DType>{
+      {"<f4", v1::FLOAT32}, {"<f8", v1::FLOAT64}, {"<f2", v1::FLOAT16}, {"<i4", v1::INT32},
+      {"<i8", v1::INT64},   {"<u4", v1::UINT32},  {"|u1", v1::UINT8},   {"|b1", v1::BOOL}};
+  const std::string name = std::string(
+      absl::StripAsciiWhitespace(absl::StripSuffix(absl::StripPrefix(*descr, "'"), "'")));
+  auto dtype = kDtypes->find(name);
+  if (dtype == kDtypes->end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[npy] dtype ", name,
+        " is not one ferry holds (little-endian float16/32/64, int32/64, uint8/32, bool)"));
+  }
+  absl::StatusOr<std::string> fortran = NpyField(header, "fortran_order");
+  if (!fortran.ok()) return fortran.status();
+  if (*fortran != "False") {
+    return absl::InvalidArgumentError(
+        "[npy] Fortran-order arrays are not supported: save a "
+        "C-order copy (numpy.ascontiguousarray)");
+  }
+  absl::StatusOr<std::string> shape = NpyField(header, "shape");
+  if (!shape.ok()) return shape.status();
+  FileTensor tensor;
+  tensor.dtype = dtype->second;
+  tensor.offset = start + header_length;
+  absl::string_view dims = absl::StripSuffix(absl::StripPrefix(*shape, "("), ")");
+  for (absl::string_view dim : absl::StrSplit(dims, ',', absl::SkipWhitespace())) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(dim), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("[npy] bad shape ", *shape));
+    }
+    tensor.shape.push_back(value);
+  }
+  if (absl::Status sized = Size("npy", tensor, file_size); !sized.ok()) return sized;
+  return std::vector<FileTensor>{tensor};
+}
+
+absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head,
+                                                         uint64_t file_size) {
+  if (head.size() < 8) return absl::InvalidArgumentError("[safetensors] the file is too short");
+  const uint64_t header_length = LittleEndian(head, 0, 8);
+  if (header_length > kMaxHeaderBytes || head.size() < 8 + header_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[safetensors] header of ", header_length, " bytes is cut short or too big"));
+  }
+  nlohmann::ordered_json header = nlohmann::ordered_json::parse(
+      head.begin() + 8, head.begin() + 8 + static_cast<std::ptrdiff_t>(header_length), nullptr,
+      /*allow_exceptions=*/false);
+  if (!header.is_object()) {
+    return absl::InvalidArgumentError("[safetensors] the header is not a JSON object");
+  }
+  static const auto* const kDtypes = new std::map<std::string, v1::DType>{
+      {"F32", v1::FLOAT32},   {"F64", v1::FLOAT64}, {"F16", v1::FLOAT16},
+      {"BF16", v1::BFLOAT16}, {"I32", v1::INT32},   {"I64", v1::INT64},
+      {"U8", v1::UINT8},      {"U32", v1::UINT32},  {"BOOL", v1::BOOL}};
+  std::vector<FileTensor> tensors;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    const auto bad = [&name](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("[safetensors] tensor \"", name, "\": ", why));
+    };
+    if (!entry.is_object() || !entry.contains("dtype") || !entry["dtype"].is_string() ||
+        !entry.contains("shape") || !entry["shape"].is_array() || !entry.contains("data_offsets") ||
+        !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2) {
+      return bad("needs dtype, shape and data_offsets");
+    }
+    auto dtype = kDtypes->find(entry["dtype"].get<std::string>());
+    if (dtype == kDtypes->end()) {
+      return bad(
+          absl::StrCat("dtype ", entry["dtype"].get<std::string>(), " is not one ferry holds"));
+    }
+    FileTensor tensor;
+    tensor.name = name;
+    tensor.dtype = dtype->second;
+    for (const auto& dim : entry["shape"]) {
+      if (!dim.is_number_unsigned()) return bad("shape must hold non-negative integers");
+      tensor.shape.push_back(dim.get<int64_t>());
+    }
+    const auto& offsets = entry["data_offsets"];
+    if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
+      return bad("data_offsets must be non-negative integers");
+    }
+    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    tensor.offset = 8 + header_length + begin;
+    if (absl::Status sized = Size("safetensors", tensor, file_size); !sized.ok()) return sized;
+    if (end < begin || end - begin != tensor.nbytes) {
+      return bad(absl::StrCat("data_offsets [", begin, ", ", end, ") do not hold ",
+                              DescribeTensor(tensor), " (", tensor.nbytes, " bytes)"));
+    }
+    tensors.push_back(std::move(tensor));
+  }
+  return tensors;
+}
+
+absl::StatusOr<std::vector<FileTensor>> ReadTensorIndex(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat("[upload] cannot open ", path));
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  std::string head(std::min<uint64_t>(file_size, 16), '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  uint64_t header_end = 0;
+  const bool npy = head.compare(0, 6, kNpyMagic, 6) == 0;
+  if (npy && head.size() >= 12) {
+    header_end = head[6] == 1 ? 10 + LittleEndian(head, 8, 2) : 12 + LittleEndian(head, 8, 4);
+  } else if (!npy && head.size() >= 8) {
+    header_end = 8 + LittleEndian(head, 0, 8);
+  }
+  header_end = std::min({header_end, file_size, kMaxHeaderBytes + 8});
+  head.resize(header_end);
+  in.seekg(0);
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  if (!in) return absl::DataLossError(absl::StrCat("[upload] cannot read ", path));
+  return npy ? ParseNpy(head, file_size) : ParseSafetensors(head, file_size);
+}
+
+std::string DescribeTensor(const FileTensor& tensor) {
+  std::string dtype = absl::AsciiStrToLower(v1::DType_Name(tensor.dtype));
+  return absl::StrCat(dtype, "[", absl::StrJoin(tensor.shape, ", "), "]");
+}
+
+}  // namespace ferry::ctl
