@@ -49,7 +49,7 @@ class Ferryctl(unittest.TestCase):
             f.write(TOKEN + "\n")
         cls.daemon = ferry_py.Ferryd(
             FERRYD, [f"--auth_tokens_file={cls.tokens}", "--chunk_bytes=64K",
-                     "--max_memory=256M"], os.path.join(cls.tmp, "ferryd.log"))
+                     "--max_memory=256M", "--log_level=debug"], os.path.join(cls.tmp, "ferryd.log"))
 
     @classmethod
     def tearDownClass(cls):
@@ -96,6 +96,10 @@ class Ferryctl(unittest.TestCase):
         hits = int(re.search(r"^hits +(\d+)$", out, re.M).group(1))
         self.assertGreaterEqual(hits, 3, out)  # the timed evals send the graph by id
         self.assertRegex(out, r"entries  \d+ of 1024")
+        # The client library names every call; ferryctl names its own.
+        log = self.daemon.read_log()
+        self.assertRegex(log, r"rpc /ferry\.v1\.Ferry/Execute OK .* request_id=[0-9a-f]{16}\n")
+        self.assertRegex(log, r"rpc /ferry\.v1\.Ferry/GetInfo OK .* request_id=ferryctl-\d+-1\n")
 
     def test_upload_npy_and_safetensors_then_sessions(self):
         x = np.arange(300000, dtype=np.float32).reshape(500, 600) / 7  # 1.1 MiB: many chunks
