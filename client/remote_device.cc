@@ -10,13 +10,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
 #include "client/error.h"
+#include "client/known_graphs.h"
 #include "client/status.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
@@ -30,6 +30,8 @@ namespace {
 constexpr size_t kInlineBindingBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr uint32_t kProtocolVersion = 1;
+// Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
+constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
 
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
@@ -47,7 +49,8 @@ class Session {
   Session(std::string address, std::shared_ptr<grpc::Channel> channel)
       : address_(std::move(address)),
         channel_(std::move(channel)),
-        stub_(v1::Ferry::NewStub(channel_)) {}
+        stub_(v1::Ferry::NewStub(channel_)),
+        graphs_(KnownGraphs::ForDaemon(address_)) {}
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
@@ -76,18 +79,8 @@ class Session {
     return std::exchange(releases_, {});
   }
 
-  bool HoldsGraph(const std::string& graph_id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return graphs_.count(graph_id) > 0;
-  }
-  void SetHoldsGraph(const std::string& graph_id, bool holds) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (holds) {
-      graphs_.insert(graph_id);
-    } else {
-      graphs_.erase(graph_id);
-    }
-  }
+  // The graph ids the daemon holds, shared with every session to the same address.
+  KnownGraphs& graphs() { return *graphs_; }
 
   template <typename F>
   void UpdateStats(F update) {
@@ -103,12 +96,12 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
+  std::shared_ptr<KnownGraphs> graphs_;
   v1::OpenSessionResponse opened_;
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
   std::vector<uint64_t> releases_;
-  std::unordered_set<std::string> graphs_;  // graph ids the daemon holds for us
   DeviceStats stats_;
 };
 
@@ -207,7 +200,7 @@ class RemoteDevice : public DeviceImpl {
     }
 
     const std::string graph_id = core::GraphFingerprint(graph);
-    bool ships_graph = !session_->HoldsGraph(graph_id);
+    bool ships_graph = !session_->graphs().Holds(graph_id);
     if (ships_graph) {
       core::GraphToProto(graph, request.mutable_graph());
     } else {
@@ -217,20 +210,22 @@ class RemoteDevice : public DeviceImpl {
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
 
     v1::ExecuteResponse response;
-    grpc::Status status = Call(request, ships_graph, &response);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND && !ships_graph) {
+    std::string missing_graph;
+    grpc::Status status = Call(request, ships_graph, &response, &missing_graph);
+    if (!ships_graph && missing_graph == graph_id) {
       // The daemon no longer holds the graph (evicted, or restarted): ship it once more.
       // The releases went through with the first request.
-      session_->SetHoldsGraph(graph_id, false);
+      session_->graphs().Forget(graph_id);
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.graphs_resent; });
       ships_graph = true;
       request.clear_graph_id();
       core::GraphToProto(graph, request.mutable_graph());
       request.clear_release_buffer_ids();
       SetOutputs(graph, request);
-      status = Call(request, ships_graph, &response);
+      status = Call(request, ships_graph, &response, &missing_graph);
     }
     if (!status.ok()) throw ToError(status, session_->address());
-    session_->SetHoldsGraph(response.graph_id().empty() ? graph_id : response.graph_id(), true);
+    session_->graphs().Add(response.graph_id().empty() ? graph_id : response.graph_id());
 
     if (response.outputs_size() != static_cast<int>(graph.outputs.size())) {
       throw Error(ErrorCode::kInternal,
@@ -278,11 +273,18 @@ class RemoteDevice : public DeviceImpl {
     }
   }
 
+  // One Execute; `missing_graph` gets the graph_id the daemon said it lacks, if any.
   grpc::Status Call(const v1::ExecuteRequest& request, bool ships_graph,
-                    v1::ExecuteResponse* response) {
+                    v1::ExecuteResponse* response, std::string* missing_graph) {
     grpc::ClientContext context;
     grpc::Status status = session_->stub().Execute(&context, request, response);
+    missing_graph->clear();
+    const auto& trailers = context.GetServerTrailingMetadata();
+    if (auto it = trailers.find(kMissingGraphMetadata); it != trailers.end()) {
+      missing_graph->assign(it->second.data(), it->second.size());
+    }
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.executes;
       if (ships_graph) ++stats.graphs_sent;
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
@@ -319,6 +321,7 @@ class RemoteDevice : public DeviceImpl {
     writer->WritesDone();
     grpc::Status status = writer->Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.uploads;
       stats.upload_bytes += static_cast<int64_t>(bytes.size());
       stats.bytes_sent += sent;
@@ -354,6 +357,7 @@ class RemoteDevice : public DeviceImpl {
     }
     grpc::Status status = reader->Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.downloads;
       stats.download_bytes += static_cast<int64_t>(filled);
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
@@ -408,6 +412,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
                              kProtocolVersion));
   }
   session->UpdateStats([&](DeviceStats& stats) {
+    ++stats.round_trips;
     stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
     stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
   });

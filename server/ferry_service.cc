@@ -105,11 +105,18 @@ grpc::Status FerryService::Download(grpc::ServerContext*, const v1::DownloadRequ
       [writer](const v1::DownloadResponse& message) { return writer->Write(message); }));
 }
 
-grpc::Status FerryService::Execute(grpc::ServerContext*, const v1::ExecuteRequest* request,
+grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                                    v1::ExecuteResponse* response) {
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  return ToGrpc(server::Execute(**session, executor_, options_, *request), response);
+  absl::StatusOr<v1::ExecuteResponse> result =
+      server::Execute(**session, executor_, graphs_, options_, *request);
+  // Tells the client, unmistakably, which graph to send again (NOT_FOUND alone could also
+  // mean an unknown session or buffer).
+  if (std::string missing = MissingGraphId(result.status()); !missing.empty()) {
+    context->AddTrailingMetadata(kMissingGraphMetadata, missing);
+  }
+  return ToGrpc(std::move(result), response);
 }
 
 grpc::Status FerryService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
@@ -134,7 +141,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext*, const v1::GetInfoReques
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
   response->set_sessions(sessions_.num_sessions());
   response->set_resident_bytes(sessions_.resident_bytes());
-  response->set_cached_graphs(static_cast<int64_t>(executor_.cached_plans()));
+  response->set_cached_graphs(graphs_.stats().size);
   response->add_features(kFeatureGraphCache);
   return grpc::Status::OK;
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
+#include "server/graph_cache.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -17,7 +18,13 @@ class FerryService final : public v1::Ferry::Service {
  public:
   // All three must outlive the service.
   FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options)
-      : executor_(executor), sessions_(sessions), options_(options) {}
+      : executor_(executor),
+        sessions_(sessions),
+        options_(options),
+        graphs_(options.graph_cache_size) {}
+
+  // The graphs held for every session, with hit/miss/eviction counts (for metrics).
+  const GraphCache& graph_cache() const { return graphs_; }
 
   grpc::Status OpenSession(grpc::ServerContext* context, const v1::OpenSessionRequest* request,
                            v1::OpenSessionResponse* response) override;
@@ -40,6 +47,7 @@ class FerryService final : public v1::Ferry::Service {
   kernels::Executor& executor_;
   SessionManager& sessions_;
   const ServerOptions& options_;
+  GraphCache graphs_;
 };
 
 }  // namespace ferry::server
