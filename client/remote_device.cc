@@ -17,6 +17,7 @@
 #include "client/device_impl.h"
 #include "client/error.h"
 #include "client/known_graphs.h"
+#include "client/pipeline.h"
 #include "client/status.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
@@ -29,6 +30,7 @@ namespace {
 // Host arrays up to this size are bound inline on every execute instead of uploaded.
 constexpr size_t kInlineBindingBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
+constexpr char kFeaturePipeline[] = "pipeline";
 constexpr uint32_t kProtocolVersion = 1;
 // Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
 constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
@@ -57,6 +59,18 @@ class Session {
   const std::string& id() const { return opened_.session_id(); }
   const v1::OpenSessionResponse& opened() const { return opened_; }
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
+
+  // The session's Pipeline stream, when the daemon offers one: executes, small uploads and
+  // releases go out on it without waiting. Null otherwise (unary calls, one per eval).
+  PipelineStream* pipeline() { return pipeline_.get(); }
+  void OpenPipeline() {
+    const auto& features = opened_.features();
+    if (std::find(features.begin(), features.end(), kFeaturePipeline) == features.end()) return;
+    pipeline_ = std::make_unique<PipelineStream>(*stub_, id(), opened_.limits().pipeline_window(),
+                                                 address_);
+  }
+  // Ends the stream after the daemon has run every step sent.
+  void ClosePipeline() { pipeline_.reset(); }
 
   int64_t chunk_bytes() const {
     return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
@@ -89,7 +103,15 @@ class Session {
   }
   DeviceStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
+    DeviceStats stats = stats_;
+    if (pipeline_ != nullptr) {
+      stats.pipeline_steps = pipeline_->steps_sent();
+      stats.graphs_resent += pipeline_->graphs_resent();
+      stats.graphs_sent += pipeline_->graphs_resent();
+      stats.bytes_sent += pipeline_->bytes_sent();
+      stats.bytes_received += pipeline_->bytes_received();
+    }
+    return stats;
   }
 
  private:
@@ -98,6 +120,7 @@ class Session {
   std::unique_ptr<v1::Ferry::Stub> stub_;
   std::shared_ptr<KnownGraphs> graphs_;
   v1::OpenSessionResponse opened_;
+  std::unique_ptr<PipelineStream> pipeline_;
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -123,11 +146,24 @@ class RemoteBuffer : public Buffer {
   const std::optional<std::string>& host() const { return host_; }
   void set_host(std::string host) { host_ = std::move(host); }
 
+  // The answer of the pipeline step that computes this buffer (output `output` of it),
+  // until it has been looked at; then the step's failure, if it failed.
+  std::optional<StepReply>& pending() { return pending_; }
+  int output() const { return output_; }
+  void set_pending(StepReply reply, int output) {
+    pending_ = std::move(reply);
+    output_ = output;
+  }
+  std::optional<v1::StepFailure>& failure() { return failure_; }
+
  private:
   std::shared_ptr<Session> session_;
   std::mutex mu_;  // guards id_ and host_ against two evals uploading or reading at once
   uint64_t id_;
   std::optional<std::string> host_;
+  std::optional<StepReply> pending_;
+  int output_ = 0;
+  std::optional<v1::StepFailure> failure_;
 };
 
 class RemoteDevice : public DeviceImpl {
@@ -136,6 +172,7 @@ class RemoteDevice : public DeviceImpl {
 
   // Closing the session frees every buffer still resident, so no Release is needed.
   ~RemoteDevice() override {
+    session_->ClosePipeline();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::CloseSessionRequest request;
@@ -180,6 +217,23 @@ class RemoteDevice : public DeviceImpl {
     }
   }
 
+  void Wait(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
+    bool waited = false;
+    for (const std::shared_ptr<Buffer>& buffer : buffers) {
+      auto& remote = static_cast<RemoteBuffer&>(*buffer);
+      std::lock_guard<std::mutex> lock(remote.mu());
+      waited |= remote.pending().has_value();
+      Resolve(remote);
+    }
+    if (waited) session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+  }
+
+  void Synchronize() override {
+    if (session_->pipeline() == nullptr) return;  // unary calls finish before they return
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    session_->pipeline()->Sync();
+  }
+
   std::vector<std::shared_ptr<Buffer>> Execute(
       const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
     v1::ExecuteRequest request;
@@ -200,6 +254,9 @@ class RemoteDevice : public DeviceImpl {
     }
 
     const std::string graph_id = core::GraphFingerprint(graph);
+    if (session_->pipeline() != nullptr) {
+      return ExecuteOnPipeline(graph, graph_id, std::move(request), inline_bytes);
+    }
     bool ships_graph = !session_->graphs().Holds(graph_id);
     if (ships_graph) {
       core::GraphToProto(graph, request.mutable_graph());
@@ -258,11 +315,90 @@ class RemoteDevice : public DeviceImpl {
   void Read(Buffer& buffer, void* dst) override {
     auto& remote = static_cast<RemoteBuffer&>(buffer);
     std::lock_guard<std::mutex> lock(remote.mu());
+    if (remote.pending().has_value()) {
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    }
+    Resolve(remote);
     if (!remote.host().has_value()) remote.set_host(Download(remote));
     if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
   }
 
  private:
+  // Sends the execute on the pipeline and returns at once: the outputs are named by the
+  // handles chosen here, so later evals can use them before the daemon has answered.
+  std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(const core::Graph& graph,
+                                                         const std::string& graph_id,
+                                                         v1::ExecuteRequest request,
+                                                         int64_t inline_bytes) {
+    request.clear_session_id();
+    const bool ships_graph = !session_->graphs().Holds(graph_id);
+    std::shared_ptr<const core::Graph> kept;
+    if (ships_graph) {
+      core::GraphToProto(graph, request.mutable_graph());
+      session_->graphs().Add(graph_id);  // the daemon asks for it again if it loses it
+    } else {
+      request.set_graph_id(graph_id);
+      kept = std::make_shared<core::Graph>(graph);
+    }
+    SetOutputs(graph, request);
+    for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
+    v1::PipelineRequest step;
+    *step.mutable_execute() = std::move(request);
+    step.set_want_reply(true);
+    auto [step_id, reply] = session_->pipeline()->Send(step, std::move(kept));
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.executes;
+      if (ships_graph) ++stats.graphs_sent;
+      stats.inline_bytes += inline_bytes;
+    });
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    buffers.reserve(graph.outputs.size());
+    for (size_t i = 0; i < graph.outputs.size(); ++i) {
+      auto buffer = std::make_shared<RemoteBuffer>(graph.nodes[graph.outputs[i]].out, session_,
+                                                   step.execute().outputs(i).buffer_id(),
+                                                   std::nullopt);
+      buffer->set_pending(*reply, static_cast<int>(i));
+      buffers.push_back(std::move(buffer));
+    }
+    return buffers;
+  }
+
+  // Takes in the answer of the step that computes `buffer`, waiting for it if need be:
+  // its inline bytes, or its failure, thrown now and on every later use. Throws, too, an
+  // earlier step's failure not raised yet. Caller holds buffer.mu().
+  void Resolve(RemoteBuffer& buffer) {
+    if (buffer.failure().has_value()) throw StepError(*buffer.failure());
+    if (!buffer.pending().has_value()) return;
+    const StepReply reply = *std::exchange(buffer.pending(), std::nullopt);
+    const v1::PipelineResponse& response = reply.get();  // throws if the stream broke
+    const int output = buffer.output();
+    PipelineStream& pipeline = *session_->pipeline();
+    if (response.has_failure()) {
+      buffer.failure() = response.failure();
+      pipeline.MarkRaised(response.failure());
+      throw StepError(response.failure());
+    }
+    if (std::optional<v1::StepFailure> earlier = pipeline.TakeFailureBefore(response.step_id())) {
+      throw StepError(*earlier);
+    }
+    const core::TensorType& type = buffer.type();
+    const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+    if (output >= response.execute().outputs_size()) {
+      throw Error(ErrorCode::kInternal,
+                  absl::StrCat("ferryd returned ", response.execute().outputs_size(),
+                               " outputs; output ", output, " is missing"));
+    }
+    const v1::OutputResult& result = response.execute().outputs(output);
+    if (!result.has_data()) return;
+    if (result.data().size() != nbytes) {
+      throw Error(ErrorCode::kInternal,
+                  absl::StrCat("ferryd returned ", result.data().size(), " bytes for output ",
+                               output, " of type ", core::TypeToString(type)));
+    }
+    buffer.set_host(result.data());
+    session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += nbytes; });
+  }
+
   void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
     request.clear_outputs();
     const int64_t inline_limit = session_->opened().limits().max_inline_bytes();
@@ -294,8 +430,24 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // Streams the buffer's host bytes to the daemon in chunks; the buffer is resident after.
+  // Small buffers go as one pipeline step, without waiting; large ones stream in chunks on
+  // their own call (so they never hold up the steps behind them).
   void Upload(RemoteBuffer& buffer) {
     const std::string& bytes = *buffer.host();
+    if (session_->pipeline() != nullptr && bytes.size() <= static_cast<size_t>(session_->chunk_bytes())) {
+      const uint64_t id = session_->NewBufferId();
+      v1::PipelineRequest step;
+      step.mutable_upload()->set_buffer_id(id);
+      core::TypeToProto(buffer.type(), step.mutable_upload()->mutable_tensor()->mutable_spec());
+      step.mutable_upload()->mutable_tensor()->set_data(bytes);
+      session_->pipeline()->Send(std::move(step));
+      session_->UpdateStats([&](DeviceStats& stats) {
+        ++stats.uploads;
+        stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      });
+      buffer.set_id(id);
+      return;
+    }
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
     grpc::ClientContext context;
@@ -417,6 +569,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
     stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
   });
   session->set_opened(std::move(response));
+  session->OpenPipeline();
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 

@@ -1,6 +1,8 @@
 #include "server/ferry_service.h"
 
 #include <algorithm>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -10,12 +12,14 @@
 #include "server/download.h"
 #include "server/execute.h"
 #include "server/log.h"
+#include "server/pipeline.h"
 #include "server/upload.h"
 
 namespace ferry::server {
 namespace {
 
 constexpr char kFeatureGraphCache[] = "graph_cache";
+constexpr char kFeaturePipeline[] = "pipeline";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -61,6 +65,7 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
   limits->set_max_graph_nodes(options_.max_graph_nodes);
   limits->set_lease_seconds(absl::ToInt64Seconds(options_.lease));
   limits->set_max_message_bytes(options_.max_message_bytes);
+  limits->set_pipeline_window(kPipelineWindow);
 }
 
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
@@ -76,6 +81,7 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   response->set_protocol_version(*version);
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
   response->add_features(kFeatureGraphCache);
+  response->add_features(kFeaturePipeline);
   response->set_server_version(kServerVersion);
   return grpc::Status::OK;
 }
@@ -143,6 +149,56 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext*, const v1::GetInfoReques
   response->set_resident_bytes(sessions_.resident_bytes());
   response->set_cached_graphs(graphs_.stats().size);
   response->add_features(kFeatureGraphCache);
+  response->add_features(kFeaturePipeline);
+  return grpc::Status::OK;
+}
+
+grpc::Status FerryService::Pipeline(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::PipelineResponse, v1::PipelineRequest>* stream) {
+  v1::PipelineRequest first;
+  if (!stream->Read(&first)) return grpc::Status::OK;  // the client went away at once
+  if (!first.has_start()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "[pipeline] the first message must be start, naming the session");
+  }
+  const std::string session_id = first.start().session_id();
+  if (absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id); !session.ok()) {
+    return ToGrpc(session.status());
+  }
+  v1::PipelineResponse started;
+  started.set_step_id(first.step_id());
+  started.mutable_started()->set_window(kPipelineWindow);
+  if (!stream->Write(started)) return grpc::Status::OK;
+
+  PipelineInbox inbox(static_cast<size_t>(kPipelineWindow));
+  std::thread reader([stream, &inbox] {
+    v1::PipelineRequest message;
+    while (stream->Read(&message)) {
+      if (!inbox.Push(std::move(message))) break;
+      message.Clear();
+    }
+    inbox.Done();
+  });
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
+  auto fetch_graph = [&](const std::string& graph_id, uint64_t step_id) -> std::optional<v1::Graph> {
+    v1::PipelineResponse ask;
+    ask.set_step_id(step_id);
+    ask.set_graph_missing(graph_id);
+    if (!stream->Write(ask)) return std::nullopt;
+    return inbox.AwaitGraph();
+  };
+  bool client_gone = false;
+  while (std::optional<v1::PipelineRequest> step = inbox.NextStep()) {
+    std::optional<v1::PipelineResponse> reply = steps.Run(*step, fetch_graph);
+    if (reply.has_value() && !stream->Write(*reply)) {
+      client_gone = true;
+      break;
+    }
+  }
+  inbox.Shutdown();
+  if (client_gone) context->TryCancel();  // unblocks the reader's Read
+  reader.join();
   return grpc::Status::OK;
 }
 

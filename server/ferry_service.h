@@ -40,6 +40,11 @@ class FerryService final : public v1::Ferry::Service {
                        v1::ReleaseResponse* response) override;
   grpc::Status GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest* request,
                        v1::GetInfoResponse* response) override;
+  // Runs a stream's steps in order (server/pipeline.h): a reader thread queues them, this
+  // thread runs them and writes the answers.
+  grpc::Status Pipeline(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::PipelineResponse, v1::PipelineRequest>* stream) override;
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
