@@ -57,7 +57,7 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
                                                        const GraphFetcher& fetch_graph) {
   v1::PipelineResponse reply;
   reply.set_step_id(step.step_id());
-  bool answer = step.want_reply();
+  const bool answer = step.want_reply() || step.has_sync() || step.has_read();
   std::optional<v1::StepFailure> failure;
   if (step.step_id() <= last_step_) {
     failure = Fail(step, absl::InvalidArgumentError(absl::StrCat(
@@ -76,10 +76,8 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
         Release(step.release().buffer_ids());
         break;
       case v1::PipelineRequest::kSync:
-        answer = true;
         break;
       case v1::PipelineRequest::kRead:
-        answer = true;
         failure = Read(step, &reply);
         break;
       default:
