@@ -59,6 +59,7 @@ std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
     v1::PipelineRequest sync;
     sync.mutable_sync();
     auto [id, reply] = Send(std::move(sync));
+    ++window_waits_;
     reply->wait();
   }
   const bool answered = step.want_reply() || step.has_sync() || step.has_read();

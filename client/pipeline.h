@@ -62,6 +62,7 @@ class PipelineStream {
   void MarkRaised(const v1::StepFailure& failure);
 
   int64_t steps_sent() const { return steps_sent_.load(); }
+  int64_t window_waits() const { return window_waits_.load(); }
   int64_t graphs_resent() const { return graphs_resent_.load(); }
   int64_t bytes_sent() const { return bytes_sent_.load(); }
   int64_t bytes_received() const { return bytes_received_.load(); }
@@ -92,6 +93,7 @@ class PipelineStream {
   grpc::Status end_;  // the stream's final status, once broken_
 
   std::atomic<int64_t> steps_sent_{0};
+  std::atomic<int64_t> window_waits_{0};
   std::atomic<int64_t> graphs_resent_{0};
   std::atomic<int64_t> bytes_sent_{0};
   std::atomic<int64_t> bytes_received_{0};

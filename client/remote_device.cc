@@ -106,6 +106,7 @@ class Session {
     DeviceStats stats = stats_;
     if (pipeline_ != nullptr) {
       stats.pipeline_steps = pipeline_->steps_sent();
+      stats.round_trips += pipeline_->window_waits();
       stats.graphs_resent += pipeline_->graphs_resent();
       stats.graphs_sent += pipeline_->graphs_resent();
       stats.bytes_sent += pipeline_->bytes_sent();
