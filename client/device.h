@@ -38,9 +38,9 @@ struct DeviceStats {
   int64_t bytes_sent = 0;     // serialized request bytes, all calls
   int64_t bytes_received = 0; // serialized response bytes, all calls
   // Transport (graph cache, pipelining).
-  int64_t round_trips = 0;    // times the client waited for the daemon's answer
-  int64_t graphs_resent = 0;  // graphs shipped again because the daemon no longer held them
-  int64_t pipeline_steps = 0; // steps sent on the Pipeline stream (no wait of their own)
+  int64_t round_trips = 0;     // times the client waited for the daemon's answer
+  int64_t graphs_resent = 0;   // graphs shipped again because the daemon no longer held them
+  int64_t pipeline_steps = 0;  // steps sent on the Pipeline stream (no wait of their own)
 };
 
 struct ConnectOptions {

@@ -11,8 +11,8 @@ Error StepError(const v1::StepFailure& failure) {
   return Error(static_cast<ErrorCode>(failure.code()), failure.message());
 }
 
-PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id,
-                               int64_t window, std::string address)
+PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
+                               std::string address)
     : address_(std::move(address)), window_(window > 0 ? window : 1) {
   stream_ = stub.Pipeline(&context_);
   v1::PipelineRequest start;
@@ -41,8 +41,8 @@ void PipelineStream::ThrowBroken() {
   changed_.wait(lock, [&] { return broken_; });
   const auto code = static_cast<ErrorCode>(end_.error_code());
   if (code == ErrorCode::kUnavailable || code == ErrorCode::kOk) {
-    throw Error(ErrorCode::kUnavailable, absl::StrCat("ferryd at ", address_,
-                                                      " is unavailable: ", end_.error_message()));
+    throw Error(ErrorCode::kUnavailable,
+                absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message()));
   }
   throw Error(code, end_.error_message());
 }
@@ -150,8 +150,7 @@ void PipelineStream::ReadLoop() {
   grpc::Status end = stream_->Finish();
   std::lock_guard<std::mutex> lock(mu_);
   broken_ = true;
-  end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended")
-                  : end;
+  end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended") : end;
   const auto code = static_cast<ErrorCode>(end_.error_code());
   const std::string message =
       code == ErrorCode::kUnavailable

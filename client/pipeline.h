@@ -87,8 +87,8 @@ class PipelineStream {
   uint64_t completed_through_ = 0;
   std::map<uint64_t, std::promise<v1::PipelineResponse>> waiting_;
   std::map<uint64_t, std::shared_ptr<const core::Graph>> graphs_;  // by step, until done
-  std::map<uint64_t, v1::StepFailure> unraised_;  // by the failed step's id
-  std::set<uint64_t> raised_;                     // failed steps already thrown to the user
+  std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
+  std::set<uint64_t> raised_;  // failed steps already thrown to the user
   bool broken_ = false;
   grpc::Status end_;  // the stream's final status, once broken_
 

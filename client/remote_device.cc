@@ -355,9 +355,9 @@ class RemoteDevice : public DeviceImpl {
     std::vector<std::shared_ptr<Buffer>> buffers;
     buffers.reserve(graph.outputs.size());
     for (size_t i = 0; i < graph.outputs.size(); ++i) {
-      auto buffer = std::make_shared<RemoteBuffer>(graph.nodes[graph.outputs[i]].out, session_,
-                                                   step.execute().outputs(i).buffer_id(),
-                                                   std::nullopt);
+      auto buffer =
+          std::make_shared<RemoteBuffer>(graph.nodes[graph.outputs[i]].out, session_,
+                                         step.execute().outputs(i).buffer_id(), std::nullopt);
       buffer->set_pending(*reply, static_cast<int>(i));
       buffers.push_back(std::move(buffer));
     }
@@ -435,7 +435,8 @@ class RemoteDevice : public DeviceImpl {
   // their own call (so they never hold up the steps behind them).
   void Upload(RemoteBuffer& buffer) {
     const std::string& bytes = *buffer.host();
-    if (session_->pipeline() != nullptr && bytes.size() <= static_cast<size_t>(session_->chunk_bytes())) {
+    if (session_->pipeline() != nullptr &&
+        bytes.size() <= static_cast<size_t>(session_->chunk_bytes())) {
       const uint64_t id = session_->NewBufferId();
       v1::PipelineRequest step;
       step.mutable_upload()->set_buffer_id(id);

@@ -181,7 +181,8 @@ grpc::Status FerryService::Pipeline(
     inbox.Done();
   });
   PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
-  auto fetch_graph = [&](const std::string& graph_id, uint64_t step_id) -> std::optional<v1::Graph> {
+  auto fetch_graph = [&](const std::string& graph_id,
+                         uint64_t step_id) -> std::optional<v1::Graph> {
     v1::PipelineResponse ask;
     ask.set_step_id(step_id);
     ask.set_graph_missing(graph_id);

@@ -60,9 +60,9 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
   const bool answer = step.want_reply() || step.has_sync() || step.has_read();
   std::optional<v1::StepFailure> failure;
   if (step.step_id() <= last_step_) {
-    failure = Fail(step, absl::InvalidArgumentError(absl::StrCat(
-                             "[", StepOp(step), "] step id ", step.step_id(),
-                             " is not above the previous step's, ", last_step_)));
+    failure = Fail(step, absl::InvalidArgumentError(
+                             absl::StrCat("[", StepOp(step), "] step id ", step.step_id(),
+                                          " is not above the previous step's, ", last_step_)));
   } else {
     last_step_ = step.step_id();
     switch (step.step_case()) {
@@ -123,9 +123,9 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
   }
   absl::StatusOr<core::HostTensor> host = core::HostTensorFromProto(step.upload().tensor());
   if (!host.ok()) {
-    return Fail(step, absl::Status(host.status().code(),
-                                   absl::StrCat("[upload] buffer ", buffer_id, ": ",
-                                                host.status().message())));
+    return Fail(step,
+                absl::Status(host.status().code(), absl::StrCat("[upload] buffer ", buffer_id, ": ",
+                                                                host.status().message())));
   }
   absl::StatusOr<kernels::Tensor> tensor = kernels::TensorFromHost(executor_.backend(), *host);
   if (!tensor.ok()) return Fail(step, tensor.status());
@@ -151,7 +151,8 @@ std::optional<v1::StepFailure> PipelineSteps::Execute(const v1::PipelineRequest&
     const uint64_t buffer_id = step.execute().outputs(i).buffer_id();
     if (buffer_id == 0) continue;
     if (absl::Status fresh = CheckNewHandle(**session, buffer_id); !fresh.ok()) {
-      return Fail(step, absl::Status(fresh.code(), absl::StrCat("output ", i, ": ", fresh.message())));
+      return Fail(step,
+                  absl::Status(fresh.code(), absl::StrCat("output ", i, ": ", fresh.message())));
     }
   }
   v1::ExecuteRequest request = step.execute();

@@ -57,8 +57,7 @@ class PipelineSteps {
   std::optional<v1::StepFailure> Execute(const v1::PipelineRequest& step,
                                          const GraphFetcher& fetch_graph,
                                          v1::PipelineResponse* reply);
-  std::optional<v1::StepFailure> Read(const v1::PipelineRequest& step,
-                                      v1::PipelineResponse* reply);
+  std::optional<v1::StepFailure> Read(const v1::PipelineRequest& step, v1::PipelineResponse* reply);
   void Release(const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
   // A new failure of `step`.
   static v1::StepFailure Fail(const v1::PipelineRequest& step, const absl::Status& status);

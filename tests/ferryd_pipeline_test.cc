@@ -15,12 +15,12 @@
 namespace ferry {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::BytesToFloats;
 using testing::ConstantF32;
+using ::testing::ElementsAre;
 using testing::F32Tensor;
 using testing::FloatBytes;
+using ::testing::HasSubstr;
 using testing::Op;
 using testing::Parameter;
 using testing::Spec;
@@ -146,8 +146,8 @@ TEST_F(PipelineTest, AFailedStepFailsItsDependentsWithTheOriginalError) {
   v1::PipelineRequest bad = UploadStep(1, 7, {1, 2, 3});
   bad.mutable_upload()->mutable_tensor()->set_data(FloatBytes({1, 2}));
   Send(bad);
-  Send(ExecuteStep(2, 7, 8));  // reads 7
-  Send(ExecuteStep(3, 8, 9));  // reads 8
+  Send(ExecuteStep(2, 7, 8));          // reads 7
+  Send(ExecuteStep(3, 8, 9));          // reads 8
   Send(UploadStep(4, 10, {1, 1, 1}));  // independent: runs
   Send(ReadStep(5, 9));
   v1::PipelineResponse read = Next();
