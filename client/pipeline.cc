@@ -133,6 +133,11 @@ void PipelineStream::ReadLoop() {
       continue;
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (response.step_id() == 0 && response.has_failure()) {  // the daemon ends the stream
+      goodbye_ = grpc::Status(static_cast<grpc::StatusCode>(response.failure().code()),
+                              response.failure().message());
+      continue;
+    }
     if (response.has_failure()) Record(response.failure());
     if (response.has_first_failure()) Record(response.first_failure());
     if (response.completed_through() > completed_through_) {
@@ -148,6 +153,13 @@ void PipelineStream::ReadLoop() {
     changed_.notify_all();
   }
   grpc::Status end = stream_->Finish();
+  if (!goodbye_.ok()) end = goodbye_;
+  // This client never cancels its stream: a cancel came from a daemon going away.
+  if (end.error_code() == grpc::StatusCode::CANCELLED) {
+    end = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("the pipeline stream was cancelled (", end.error_message(),
+                                    ")"));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   broken_ = true;
   end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended") : end;

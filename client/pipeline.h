@@ -90,7 +90,8 @@ class PipelineStream {
   std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
   std::set<uint64_t> raised_;  // failed steps already thrown to the user
   bool broken_ = false;
-  grpc::Status end_;  // the stream's final status, once broken_
+  grpc::Status end_;      // the stream's final status, once broken_
+  grpc::Status goodbye_;  // why the daemon ended the stream, when it said so
 
   std::atomic<int64_t> steps_sent_{0};
   std::atomic<int64_t> window_waits_{0};

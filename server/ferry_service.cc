@@ -172,6 +172,11 @@ grpc::Status FerryService::Pipeline(
   if (!stream->Write(started)) return grpc::Status::OK;
 
   PipelineInbox inbox(static_cast<size_t>(kPipelineWindow));
+  {
+    absl::MutexLock lock(&pipelines_mu_);
+    if (draining_) inbox.Drain();
+    pipelines_.insert(&inbox);
+  }
   std::thread reader([stream, &inbox] {
     v1::PipelineRequest message;
     while (stream->Read(&message)) {
@@ -197,10 +202,30 @@ grpc::Status FerryService::Pipeline(
       break;
     }
   }
+  {
+    absl::MutexLock lock(&pipelines_mu_);
+    pipelines_.erase(&inbox);
+  }
+  const bool draining = inbox.draining();
   inbox.Shutdown();
-  if (client_gone) context->TryCancel();  // unblocks the reader's Read
+  if (draining && !client_gone) {
+    // Said in a message: the cancel that unblocks the reader hides the call's own status.
+    v1::PipelineResponse goodbye;
+    goodbye.mutable_failure()->set_op("pipeline");
+    goodbye.mutable_failure()->set_code(static_cast<int32_t>(grpc::StatusCode::UNAVAILABLE));
+    goodbye.mutable_failure()->set_message(
+        "ferryd is shutting down; steps not answered were not run");
+    stream->Write(goodbye);
+  }
+  if (client_gone || draining) context->TryCancel();  // unblocks the reader's Read
   reader.join();
   return grpc::Status::OK;
+}
+
+void FerryService::Drain() {
+  absl::MutexLock lock(&pipelines_mu_);
+  draining_ = true;
+  for (PipelineInbox* inbox : pipelines_) inbox->Drain();
 }
 
 }  // namespace ferry::server

@@ -3,9 +3,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "server/graph_cache.h"
+#include "server/pipeline.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -22,6 +25,10 @@ class FerryService final : public v1::Ferry::Service {
         sessions_(sessions),
         options_(options),
         graphs_(options.graph_cache_size) {}
+
+  // Call when the daemon starts draining: open Pipeline streams run the steps they hold and
+  // then end with UNAVAILABLE, so they do not keep the daemon up until the drain deadline.
+  void Drain();
 
   // The graphs held for every session, with hit/miss/eviction counts (for metrics).
   const GraphCache& graph_cache() const { return graphs_; }
@@ -53,6 +60,9 @@ class FerryService final : public v1::Ferry::Service {
   SessionManager& sessions_;
   const ServerOptions& options_;
   GraphCache graphs_;
+  absl::Mutex pipelines_mu_;
+  bool draining_ ABSL_GUARDED_BY(pipelines_mu_) = false;
+  absl::flat_hash_set<PipelineInbox*> pipelines_ ABSL_GUARDED_BY(pipelines_mu_);
 };
 
 }  // namespace ferry::server

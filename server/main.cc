@@ -167,6 +167,7 @@ int Run() {
                           absl::FormatDuration(options.drain)));
     NotifySystemd("STOPPING=1\nSTATUS=draining in-flight calls");
     server->GetHealthCheckService()->SetServingStatus(false);
+    service.Drain();  // open Pipeline streams end once their queued steps ran
     server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(options.drain));
   });
   server->Wait();

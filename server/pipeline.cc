@@ -229,7 +229,7 @@ std::optional<v1::PipelineRequest> PipelineInbox::NextStep() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](PipelineInbox* inbox) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inbox->mu_) {
-        return inbox->shutdown_ || inbox->done_ || !inbox->steps_.empty();
+        return inbox->shutdown_ || inbox->done_ || inbox->draining_ || !inbox->steps_.empty();
       },
       this));
   if (shutdown_ || steps_.empty()) return std::nullopt;
@@ -256,6 +256,16 @@ std::optional<v1::Graph> PipelineInbox::AwaitGraph() {
 void PipelineInbox::Done() {
   absl::MutexLock lock(&mu_);
   done_ = true;
+}
+
+void PipelineInbox::Drain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool PipelineInbox::draining() {
+  absl::MutexLock lock(&mu_);
+  return draining_;
 }
 
 void PipelineInbox::Shutdown() {

@@ -90,6 +90,9 @@ class PipelineInbox {
   std::optional<v1::Graph> AwaitGraph();
   void Done();      // the reader saw the end of the stream
   void Shutdown();  // the step thread stops: wakes and refuses everyone
+  // The daemon is draining: NextStep ends once the steps already queued have run.
+  void Drain();
+  bool draining();
 
  private:
   const size_t window_;
@@ -99,6 +102,7 @@ class PipelineInbox {
   bool awaiting_graph_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ferry::server

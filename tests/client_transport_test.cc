@@ -2,6 +2,8 @@
 // (shared by sessions, bounded, safe to lose) and the pipeline (many steps in flight, one
 // round trip for a chain of dependent evals, failures kept and reported).
 
+#include <signal.h>
+
 #include <future>
 #include <memory>
 #include <string>
@@ -193,6 +195,23 @@ TEST(PipelineErrorsTest, StepsPastTheWindowWaitForTheDaemonWithoutDeadlock) {
   Array total = parts[0];
   for (int i = 1; i < 1000; ++i) total = total + parts[i];
   EXPECT_THAT(total.to_vector<float>(), ElementsAre(499500.0f));
+}
+
+TEST(PipelineErrorsTest, AnOpenPipelineDoesNotHoldUpADrainingDaemon) {
+  auto daemon = StartFerryd({"--drain_seconds=60"});
+  ASSERT_NE(daemon, nullptr);
+  Device remote = connect(daemon->address());
+  EXPECT_EQ(SumScaled(remote, 1.0f), 11.0f);  // the stream is open now
+  daemon->Signal(SIGTERM);
+  // Well before the 60 s drain deadline: the stream ended once its steps had run.
+  EXPECT_EQ(daemon->Wait(20), 0);
+  try {
+    SumScaled(remote, 1.0f);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr(daemon->address()));
+  }
 }
 
 }  // namespace
