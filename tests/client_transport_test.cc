@@ -12,7 +12,7 @@
 #include "client/ferry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/ferryd_process.h"
+#include "tests/ferryd_testing.h"
 
 namespace ferry {
 namespace {
@@ -20,13 +20,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::unique_ptr<server::FerrydProcess> StartFerryd(std::vector<std::string> flags = {}) {
-  const std::string path = server::FindFerryd(nullptr);
-  EXPECT_FALSE(path.empty()) << "ferryd is not in this test's runfiles";
-  auto process = server::FerrydProcess::Start(path, std::move(flags));
-  EXPECT_TRUE(process.ok()) << process.status();
-  return process.ok() ? *std::move(process) : nullptr;
-}
+using testing::StartFerryd;
 
 // sum(x * scale) + offset for a 4-element x: one graph structure per `scale`.
 float SumScaled(const Device& device, float scale) {
