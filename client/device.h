@@ -48,6 +48,9 @@ struct ConnectOptions {
   std::chrono::milliseconds timeout{5000};
   // Free text the daemon logs with the session.
   std::string client_name = "ferry client";
+  // Send executes, small uploads and releases on the session's Pipeline stream (when the
+  // daemon offers it), so eval() does not wait; false: one unary call per eval.
+  bool pipeline = true;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

@@ -571,7 +571,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
     stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
   });
   session->set_opened(std::move(response));
-  session->OpenPipeline();
+  if (options.pipeline) session->OpenPipeline();
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 

@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <string>
@@ -110,6 +112,35 @@ TEST_F(PipelineTest, DependentEvalsEndingInOneReadAreOneRoundTrip) {
   EXPECT_EQ(after.pipeline_steps - before.pipeline_steps, 50);
   DeviceStats unused;
   EXPECT_EQ(got, chain(local(), &unused));
+}
+
+TEST(UnaryTest, WithoutThePipelineEveryEvalIsARoundTrip) {
+  auto daemon = StartFerryd();
+  ASSERT_NE(daemon, nullptr);
+  ConnectOptions options;
+  options.pipeline = false;
+  Device unary = connect(daemon->address(), options);
+  Device pipelined = connect(daemon->address());
+  auto chain = [](const Device& device, int n) {
+    Array x = from_host(std::vector<float>{1, 2, 3}, {3}, device);
+    for (int i = 0; i < n; ++i) {
+      x = x * 0.5f + 1.0f;
+      x.eval();
+    }
+    return x.to_vector<float>();
+  };
+  const DeviceStats before = unary.stats();
+  EXPECT_EQ(chain(unary, 20), chain(pipelined, 20));
+  EXPECT_EQ(unary.stats().round_trips - before.round_trips, 20);
+  EXPECT_EQ(unary.stats().pipeline_steps, 0);
+  // For the report only (no assertion on time): 500 dependent evals, each way.
+  for (const Device* device : {&unary, &pipelined}) {
+    const auto start = std::chrono::steady_clock::now();
+    chain(*device, 500);
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    std::printf("500 dependent evals and a read, %s: %.1f ms\n",
+                device == &unary ? "unary" : "pipelined", took.count());
+  }
 }
 
 TEST_F(PipelineTest, AsyncEvalReturnsAFuture) {
