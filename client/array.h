@@ -2,6 +2,7 @@
 #define FERRY_CLIENT_ARRAY_H_
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -60,8 +61,21 @@ class Array {
   std::shared_ptr<detail::ArrayNode> node_;
 };
 
-// Evaluates several arrays together: one graph, one round trip per device involved.
+// Evaluates several arrays together: one graph per device involved. On a daemon this
+// returns once the graph is sent: later evals may use the results at once, and a read
+// (to_vector, item) waits for them, so a chain of dependent evals ending in one read costs
+// one round trip. A failure on the daemon is thrown by the read of an array it affects, or
+// else by the next read or synchronize().
 void eval(const std::vector<Array>& arrays);
+
+// Starts evaluating `arrays` (as eval) and returns a future that is ready once their values
+// are computed; get() throws the failure of the step that computed one of them, or of an
+// earlier step not reported yet. On the local device the work is done before it returns.
+std::future<void> async_eval(const std::vector<Array>& arrays);
+
+// Waits until everything sent to `device` has run; throws the earliest failure on it not
+// reported yet (by a read or an earlier synchronize).
+void synchronize(const Device& device);
 
 template <typename T>
 std::vector<T> Array::to_vector() {

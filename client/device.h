@@ -37,6 +37,10 @@ struct DeviceStats {
   int64_t released = 0;       // buffer ids handed back to the daemon
   int64_t bytes_sent = 0;     // serialized request bytes, all calls
   int64_t bytes_received = 0; // serialized response bytes, all calls
+  // Transport (graph cache, pipelining).
+  int64_t round_trips = 0;     // times the client waited for the daemon's answer
+  int64_t graphs_resent = 0;   // graphs shipped again because the daemon no longer held them
+  int64_t pipeline_steps = 0;  // steps sent on the Pipeline stream (no wait of their own)
 };
 
 struct ConnectOptions {
@@ -53,6 +57,9 @@ struct ConnectOptions {
   std::string client_cert;
   std::string client_key;
   std::string token;
+  // Send executes, small uploads and releases on the session's Pipeline stream (when the
+  // daemon offers it), so eval() does not wait; false: one unary call per eval.
+  bool pipeline = true;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

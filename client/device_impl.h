@@ -51,6 +51,14 @@ class DeviceImpl {
 
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;
+
+  // Waits until `buffers` are computed; throws the failure of the step that computed one,
+  // or of an earlier step not reported yet. Executes may return before their outputs are
+  // computed (a daemon's pipeline); where they do not, there is nothing to wait for.
+  virtual void Wait(const std::vector<std::shared_ptr<Buffer>>&) {}
+
+  // Waits until everything sent so far has run; throws the earliest failure not reported.
+  virtual void Synchronize() {}
 };
 
 std::shared_ptr<DeviceImpl> MakeLocalDevice();

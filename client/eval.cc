@@ -3,6 +3,7 @@
 // outputs and become materialized themselves.
 
 #include <algorithm>
+#include <future>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -91,6 +92,33 @@ void EvalOnDevice(const Device& device, const std::vector<ArrayNode*>& targets) 
 }
 
 }  // namespace
+
+std::future<void> async_eval(const std::vector<Array>& arrays) {
+  std::promise<void> started;
+  try {
+    eval(arrays);
+  } catch (...) {
+    started.set_exception(std::current_exception());
+    return started.get_future();
+  }
+  std::vector<std::pair<Device, std::vector<std::shared_ptr<Buffer>>>> groups;
+  for (const Array& array : arrays) {
+    const std::shared_ptr<ArrayNode>& node = array.node();
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const auto& g) { return g.first == node->device; });
+    if (group == groups.end()) {
+      groups.push_back({node->device, {node->buffer}});
+    } else {
+      group->second.push_back(node->buffer);
+    }
+  }
+  // Holds the buffers (not the arrays, which are not thread-safe) while it waits.
+  return std::async(std::launch::async, [groups = std::move(groups)] {
+    for (const auto& [device, buffers] : groups) device.impl().Wait(buffers);
+  });
+}
+
+void synchronize(const Device& device) { device.impl().Synchronize(); }
 
 void eval(const std::vector<Array>& arrays) {
   // One graph per device, in the order the devices first appear.

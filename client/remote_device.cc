@@ -12,13 +12,14 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
 #include "client/error.h"
+#include "client/known_graphs.h"
+#include "client/pipeline.h"
 #include "client/status.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
@@ -31,7 +32,10 @@ namespace {
 // Host arrays up to this size are bound inline on every execute instead of uploaded.
 constexpr size_t kInlineBindingBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
+constexpr char kFeaturePipeline[] = "pipeline";
 constexpr uint32_t kProtocolVersion = 1;
+// Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
+constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
 
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
@@ -63,7 +67,8 @@ class Session {
       : address_(std::move(address)),
         channel_(std::move(channel)),
         stub_(v1::Ferry::NewStub(channel_)),
-        token_(std::move(token)) {}
+        token_(std::move(token)),
+        graphs_(KnownGraphs::ForDaemon(address_)) {}
 
   // Names the call with a fresh x-request-id (the daemon logs it on every line of the call)
   // and adds the bearer token, if any.
@@ -84,6 +89,19 @@ class Session {
   const std::string& id() const { return opened_.session_id(); }
   const v1::OpenSessionResponse& opened() const { return opened_; }
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
+
+  // The session's Pipeline stream, when the daemon offers one: executes, small uploads and
+  // releases go out on it without waiting. Null otherwise (unary calls, one per eval).
+  PipelineStream* pipeline() { return pipeline_.get(); }
+  void OpenPipeline() {
+    const auto& features = opened_.features();
+    if (std::find(features.begin(), features.end(), kFeaturePipeline) == features.end()) return;
+    pipeline_ = std::make_unique<PipelineStream>(
+        *stub_, id(), opened_.limits().pipeline_window(), address_,
+        [this](grpc::ClientContext& context) { Prepare(context); });
+  }
+  // Ends the stream after the daemon has run every step sent.
+  void ClosePipeline() { pipeline_.reset(); }
 
   int64_t chunk_bytes() const {
     return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
@@ -106,18 +124,8 @@ class Session {
     return std::exchange(releases_, {});
   }
 
-  bool HoldsGraph(const std::string& graph_id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return graphs_.count(graph_id) > 0;
-  }
-  void SetHoldsGraph(const std::string& graph_id, bool holds) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (holds) {
-      graphs_.insert(graph_id);
-    } else {
-      graphs_.erase(graph_id);
-    }
-  }
+  // The graph ids the daemon holds, shared with every session to the same address.
+  KnownGraphs& graphs() { return *graphs_; }
 
   template <typename F>
   void UpdateStats(F update) {
@@ -126,7 +134,16 @@ class Session {
   }
   DeviceStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
+    DeviceStats stats = stats_;
+    if (pipeline_ != nullptr) {
+      stats.pipeline_steps = pipeline_->steps_sent();
+      stats.round_trips += pipeline_->window_waits();
+      stats.graphs_resent += pipeline_->graphs_resent();
+      stats.graphs_sent += pipeline_->graphs_resent();
+      stats.bytes_sent += pipeline_->bytes_sent();
+      stats.bytes_received += pipeline_->bytes_received();
+    }
+    return stats;
   }
 
  private:
@@ -136,11 +153,12 @@ class Session {
   const std::string token_;
   v1::OpenSessionResponse opened_;
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
+  std::shared_ptr<KnownGraphs> graphs_;
+  std::unique_ptr<PipelineStream> pipeline_;
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
   std::vector<uint64_t> releases_;
-  std::unordered_set<std::string> graphs_;  // graph ids the daemon holds for us
   DeviceStats stats_;
 };
 
@@ -162,11 +180,24 @@ class RemoteBuffer : public Buffer {
   const std::optional<std::string>& host() const { return host_; }
   void set_host(std::string host) { host_ = std::move(host); }
 
+  // The answer of the pipeline step that computes this buffer (output `output` of it),
+  // until it has been looked at; then the step's failure, if it failed.
+  std::optional<StepReply>& pending() { return pending_; }
+  int output() const { return output_; }
+  void set_pending(StepReply reply, int output) {
+    pending_ = std::move(reply);
+    output_ = output;
+  }
+  std::optional<v1::StepFailure>& failure() { return failure_; }
+
  private:
   std::shared_ptr<Session> session_;
   std::mutex mu_;  // guards id_ and host_ against two evals uploading or reading at once
   uint64_t id_;
   std::optional<std::string> host_;
+  std::optional<StepReply> pending_;
+  int output_ = 0;
+  std::optional<v1::StepFailure> failure_;
 };
 
 class RemoteDevice : public DeviceImpl {
@@ -175,6 +206,7 @@ class RemoteDevice : public DeviceImpl {
 
   // Closing the session frees every buffer still resident, so no Release is needed.
   ~RemoteDevice() override {
+    session_->ClosePipeline();
     grpc::ClientContext context;
     session_->Prepare(context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -220,6 +252,23 @@ class RemoteDevice : public DeviceImpl {
     }
   }
 
+  void Wait(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
+    bool waited = false;
+    for (const std::shared_ptr<Buffer>& buffer : buffers) {
+      auto& remote = static_cast<RemoteBuffer&>(*buffer);
+      std::lock_guard<std::mutex> lock(remote.mu());
+      waited |= remote.pending().has_value();
+      Resolve(remote);
+    }
+    if (waited) session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+  }
+
+  void Synchronize() override {
+    if (session_->pipeline() == nullptr) return;  // unary calls finish before they return
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    session_->pipeline()->Sync();
+  }
+
   std::vector<std::shared_ptr<Buffer>> Execute(
       const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
     v1::ExecuteRequest request;
@@ -240,7 +289,10 @@ class RemoteDevice : public DeviceImpl {
     }
 
     const std::string graph_id = core::GraphFingerprint(graph);
-    bool ships_graph = !session_->HoldsGraph(graph_id);
+    if (session_->pipeline() != nullptr) {
+      return ExecuteOnPipeline(graph, graph_id, std::move(request), inline_bytes);
+    }
+    bool ships_graph = !session_->graphs().Holds(graph_id);
     if (ships_graph) {
       core::GraphToProto(graph, request.mutable_graph());
     } else {
@@ -250,20 +302,22 @@ class RemoteDevice : public DeviceImpl {
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
 
     v1::ExecuteResponse response;
-    grpc::Status status = Call(request, ships_graph, &response);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND && !ships_graph) {
+    std::string missing_graph;
+    grpc::Status status = Call(request, ships_graph, &response, &missing_graph);
+    if (!ships_graph && missing_graph == graph_id) {
       // The daemon no longer holds the graph (evicted, or restarted): ship it once more.
       // The releases went through with the first request.
-      session_->SetHoldsGraph(graph_id, false);
+      session_->graphs().Forget(graph_id);
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.graphs_resent; });
       ships_graph = true;
       request.clear_graph_id();
       core::GraphToProto(graph, request.mutable_graph());
       request.clear_release_buffer_ids();
       SetOutputs(graph, request);
-      status = Call(request, ships_graph, &response);
+      status = Call(request, ships_graph, &response, &missing_graph);
     }
     if (!status.ok()) throw ToError(status, session_->address());
-    session_->SetHoldsGraph(response.graph_id().empty() ? graph_id : response.graph_id(), true);
+    session_->graphs().Add(response.graph_id().empty() ? graph_id : response.graph_id());
 
     if (response.outputs_size() != static_cast<int>(graph.outputs.size())) {
       throw Error(ErrorCode::kInternal,
@@ -296,11 +350,90 @@ class RemoteDevice : public DeviceImpl {
   void Read(Buffer& buffer, void* dst) override {
     auto& remote = static_cast<RemoteBuffer&>(buffer);
     std::lock_guard<std::mutex> lock(remote.mu());
+    if (remote.pending().has_value()) {
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    }
+    Resolve(remote);
     if (!remote.host().has_value()) remote.set_host(Download(remote));
     if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
   }
 
  private:
+  // Sends the execute on the pipeline and returns at once: the outputs are named by the
+  // handles chosen here, so later evals can use them before the daemon has answered.
+  std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(const core::Graph& graph,
+                                                         const std::string& graph_id,
+                                                         v1::ExecuteRequest request,
+                                                         int64_t inline_bytes) {
+    request.clear_session_id();
+    const bool ships_graph = !session_->graphs().Holds(graph_id);
+    std::shared_ptr<const core::Graph> kept;
+    if (ships_graph) {
+      core::GraphToProto(graph, request.mutable_graph());
+      session_->graphs().Add(graph_id);  // the daemon asks for it again if it loses it
+    } else {
+      request.set_graph_id(graph_id);
+      kept = std::make_shared<core::Graph>(graph);
+    }
+    SetOutputs(graph, request);
+    for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
+    v1::PipelineRequest step;
+    *step.mutable_execute() = std::move(request);
+    step.set_want_reply(true);
+    auto [step_id, reply] = session_->pipeline()->Send(step, std::move(kept));
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.executes;
+      if (ships_graph) ++stats.graphs_sent;
+      stats.inline_bytes += inline_bytes;
+    });
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    buffers.reserve(graph.outputs.size());
+    for (size_t i = 0; i < graph.outputs.size(); ++i) {
+      auto buffer =
+          std::make_shared<RemoteBuffer>(graph.nodes[graph.outputs[i]].out, session_,
+                                         step.execute().outputs(i).buffer_id(), std::nullopt);
+      buffer->set_pending(*reply, static_cast<int>(i));
+      buffers.push_back(std::move(buffer));
+    }
+    return buffers;
+  }
+
+  // Takes in the answer of the step that computes `buffer`, waiting for it if need be:
+  // its inline bytes, or its failure, thrown now and on every later use. Throws, too, an
+  // earlier step's failure not raised yet. Caller holds buffer.mu().
+  void Resolve(RemoteBuffer& buffer) {
+    if (buffer.failure().has_value()) throw StepError(*buffer.failure());
+    if (!buffer.pending().has_value()) return;
+    const StepReply reply = *std::exchange(buffer.pending(), std::nullopt);
+    const v1::PipelineResponse& response = reply.get();  // throws if the stream broke
+    const int output = buffer.output();
+    PipelineStream& pipeline = *session_->pipeline();
+    if (response.has_failure()) {
+      buffer.failure() = response.failure();
+      pipeline.MarkRaised(response.failure());
+      throw StepError(response.failure());
+    }
+    if (std::optional<v1::StepFailure> earlier = pipeline.TakeFailureBefore(response.step_id())) {
+      throw StepError(*earlier);
+    }
+    const core::TensorType& type = buffer.type();
+    const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+    if (output >= response.execute().outputs_size()) {
+      throw Error(ErrorCode::kInternal,
+                  absl::StrCat("ferryd returned ", response.execute().outputs_size(),
+                               " outputs; output ", output, " is missing"));
+    }
+    const v1::OutputResult& result = response.execute().outputs(output);
+    if (!result.has_data()) return;
+    if (result.data().size() != nbytes) {
+      throw Error(ErrorCode::kInternal,
+                  absl::StrCat("ferryd returned ", result.data().size(), " bytes for output ",
+                               output, " of type ", core::TypeToString(type)));
+    }
+    buffer.set_host(result.data());
+    session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += nbytes; });
+  }
+
   void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
     request.clear_outputs();
     const int64_t inline_limit = session_->opened().limits().max_inline_bytes();
@@ -311,12 +444,19 @@ class RemoteDevice : public DeviceImpl {
     }
   }
 
+  // One Execute; `missing_graph` gets the graph_id the daemon said it lacks, if any.
   grpc::Status Call(const v1::ExecuteRequest& request, bool ships_graph,
-                    v1::ExecuteResponse* response) {
+                    v1::ExecuteResponse* response, std::string* missing_graph) {
     grpc::ClientContext context;
     session_->Prepare(context);
     grpc::Status status = session_->stub().Execute(&context, request, response);
+    missing_graph->clear();
+    const auto& trailers = context.GetServerTrailingMetadata();
+    if (auto it = trailers.find(kMissingGraphMetadata); it != trailers.end()) {
+      missing_graph->assign(it->second.data(), it->second.size());
+    }
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.executes;
       if (ships_graph) ++stats.graphs_sent;
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
@@ -326,8 +466,25 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // Streams the buffer's host bytes to the daemon in chunks; the buffer is resident after.
+  // Small buffers go as one pipeline step, without waiting; large ones stream in chunks on
+  // their own call (so they never hold up the steps behind them).
   void Upload(RemoteBuffer& buffer) {
     const std::string& bytes = *buffer.host();
+    if (session_->pipeline() != nullptr &&
+        bytes.size() <= static_cast<size_t>(session_->chunk_bytes())) {
+      const uint64_t id = session_->NewBufferId();
+      v1::PipelineRequest step;
+      step.mutable_upload()->set_buffer_id(id);
+      core::TypeToProto(buffer.type(), step.mutable_upload()->mutable_tensor()->mutable_spec());
+      step.mutable_upload()->mutable_tensor()->set_data(bytes);
+      session_->pipeline()->Send(std::move(step));
+      session_->UpdateStats([&](DeviceStats& stats) {
+        ++stats.uploads;
+        stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      });
+      buffer.set_id(id);
+      return;
+    }
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
     grpc::ClientContext context;
@@ -354,6 +511,7 @@ class RemoteDevice : public DeviceImpl {
     writer->WritesDone();
     grpc::Status status = writer->Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.uploads;
       stats.upload_bytes += static_cast<int64_t>(bytes.size());
       stats.bytes_sent += sent;
@@ -390,6 +548,7 @@ class RemoteDevice : public DeviceImpl {
     }
     grpc::Status status = reader->Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
       ++stats.downloads;
       stats.download_bytes += static_cast<int64_t>(filled);
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
@@ -446,10 +605,12 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
                              kProtocolVersion));
   }
   session->UpdateStats([&](DeviceStats& stats) {
+    ++stats.round_trips;
     stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
     stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
   });
   session->set_opened(std::move(response));
+  if (options.pipeline) session->OpenPipeline();
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 

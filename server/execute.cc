@@ -14,17 +14,15 @@ namespace ferry::server {
 namespace {
 
 absl::StatusOr<std::shared_ptr<const kernels::Plan>> FindGraph(kernels::Executor& executor,
+                                                               GraphCache& graphs,
                                                                const ServerOptions& options,
                                                                const v1::ExecuteRequest& request) {
   if (request.graph().nodes_size() == 0) {
     if (request.graph_id().empty()) {
       return absl::InvalidArgumentError("execute needs a graph or a graph_id");
     }
-    std::shared_ptr<const kernels::Plan> plan = executor.FindPlan(request.graph_id());
-    if (plan == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "unknown graph_id ", core::FingerprintToHex(request.graph_id()), ": send the graph"));
-    }
+    std::shared_ptr<const kernels::Plan> plan = graphs.Find(request.graph_id());
+    if (plan == nullptr) return MissingGraphError(request.graph_id());
     return plan;
   }
   if (request.graph().nodes_size() > options.max_graph_nodes) {
@@ -42,6 +40,7 @@ absl::StatusOr<std::shared_ptr<const kernels::Plan>> FindGraph(kernels::Executor
                      " does not match the graph sent, whose fingerprint is ",
                      core::FingerprintToHex((*plan)->graph_id)));
   }
+  graphs.Insert(*plan);
   return plan;
 }
 
@@ -126,12 +125,13 @@ absl::Status CheckOutputHandles(const Session& session, const kernels::Plan& pla
 }  // namespace
 
 absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor& executor,
-                                            const ServerOptions& options,
+                                            GraphCache& graphs, const ServerOptions& options,
                                             const v1::ExecuteRequest& request) {
   // Released first, even if the rest fails: the client has dropped these arrays.
   session.Release(request.release_buffer_ids());
 
-  absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan = FindGraph(executor, options, request);
+  absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan =
+      FindGraph(executor, graphs, options, request);
   if (!plan.ok()) return plan.status();
   kernels::Backend& backend = executor.backend();
   absl::StatusOr<std::vector<kernels::Tensor>> parameters =

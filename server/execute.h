@@ -4,6 +4,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
+#include "server/graph_cache.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -11,8 +12,9 @@ namespace ferry::server {
 
 // Runs one ExecuteRequest in `session`, in this order:
 //  1. frees release_buffer_ids (handles not resident are ignored);
-//  2. finds the graph: the request's graph, validated and cached by fingerprint, or the
-//     cached graph named by graph_id (NOT_FOUND "unknown graph_id <hex>: send the graph");
+//  2. finds the graph: the request's graph, validated and stored in `graphs` by
+//     fingerprint, or the stored graph named by graph_id (MissingGraphError: NOT_FOUND
+//     "unknown graph_id <hex>: send the graph", with the id as its payload);
 //  3. binds parameter i to bindings[i], a resident buffer or an inline tensor; the count
 //     and each type must match (INVALID_ARGUMENT "parameter 1: bound to float32(3,) but
 //     the graph declares float32(2, 3)");
@@ -22,7 +24,7 @@ namespace ferry::server {
 // Outputs beyond the sent OutputRequests come back inline when at most max_inline_bytes,
 // and are not kept. Nothing is kept when any step fails.
 absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor& executor,
-                                            const ServerOptions& options,
+                                            GraphCache& graphs, const ServerOptions& options,
                                             const v1::ExecuteRequest& request);
 
 }  // namespace ferry::server

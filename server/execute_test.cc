@@ -81,11 +81,12 @@ class ExecuteTest : public ::testing::Test {
   }
 
   absl::StatusOr<v1::ExecuteResponse> Run(const v1::ExecuteRequest& request) {
-    return Execute(*session_, executor_, options_, request);
+    return Execute(*session_, executor_, graphs_, options_, request);
   }
 
   std::unique_ptr<kernels::Backend> backend_ = kernels::MakeCpuBackend(1 << 20);
   kernels::Executor executor_{*backend_};
+  GraphCache graphs_{16};
   ServerOptions options_;
   SessionManager sessions_{absl::Seconds(60)};
   SessionRef session_ = sessions_.Open("test");
@@ -131,6 +132,7 @@ TEST_F(ExecuteTest, GraphIdNamesACachedGraph) {
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(),
             "unknown graph_id abababababababababababababababab: send the graph");
+  EXPECT_EQ(MissingGraphId(unknown.status()), std::string(16, '\xab'));
 
   // A graph and a graph_id that disagree.
   v1::ExecuteRequest both = Request();

@@ -1,6 +1,8 @@
 #include "server/ferry_service.h"
 
 #include <algorithm>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -11,12 +13,14 @@
 #include "server/execute.h"
 #include "server/log.h"
 #include "server/rpc_observer.h"
+#include "server/pipeline.h"
 #include "server/upload.h"
 
 namespace ferry::server {
 namespace {
 
 constexpr char kFeatureGraphCache[] = "graph_cache";
+constexpr char kFeaturePipeline[] = "pipeline";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -62,6 +66,7 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
   limits->set_max_graph_nodes(options_.max_graph_nodes);
   limits->set_lease_seconds(absl::ToInt64Seconds(options_.lease));
   limits->set_max_message_bytes(options_.max_message_bytes);
+  limits->set_pipeline_window(kPipelineWindow);
 }
 
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
@@ -80,6 +85,7 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   response->set_protocol_version(*version);
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
   response->add_features(kFeatureGraphCache);
+  response->add_features(kFeaturePipeline);
   response->set_server_version(kServerVersion);
   return grpc::Status::OK;
 }
@@ -118,7 +124,14 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  return ToGrpc(server::Execute(**session, executor_, options_, *request), response);
+  absl::StatusOr<v1::ExecuteResponse> result =
+      server::Execute(**session, executor_, graphs_, options_, *request);
+  // Tells the client, unmistakably, which graph to send again (NOT_FOUND alone could also
+  // mean an unknown session or buffer).
+  if (std::string missing = MissingGraphId(result.status()); !missing.empty()) {
+    context->AddTrailingMetadata(kMissingGraphMetadata, missing);
+  }
+  return ToGrpc(std::move(result), response);
 }
 
 grpc::Status FerryService::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
@@ -145,7 +158,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
   response->set_sessions(sessions_.num_sessions());
   response->set_resident_bytes(sessions_.resident_bytes());
-  response->set_cached_graphs(static_cast<int64_t>(executor_.cached_plans()));
+  response->set_cached_graphs(graphs_.stats().size);
   response->add_features(kFeatureGraphCache);
   for (const SessionListing& listed : sessions_.List()) {
     v1::SessionSummary* summary = response->add_session_list();
@@ -156,12 +169,90 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     summary->set_idle_ms(absl::ToInt64Milliseconds(listed.idle));
   }
   v1::GraphCacheStats* cache = response->mutable_graph_cache();
-  cache->set_hits(executor_.cache_hits());
-  cache->set_misses(executor_.cache_misses());
-  cache->set_entries(static_cast<int64_t>(executor_.cached_plans()));
-  cache->set_capacity(static_cast<int64_t>(options_.graph_cache_size));
+  const GraphCacheStats graph_stats = graphs_.stats();
+  cache->set_hits(graph_stats.hits);
+  cache->set_misses(graph_stats.misses);
+  cache->set_entries(graph_stats.size);
+  cache->set_capacity(graph_stats.capacity);
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
+  response->add_features(kFeaturePipeline);
   return grpc::Status::OK;
+}
+
+grpc::Status FerryService::Pipeline(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::PipelineResponse, v1::PipelineRequest>* stream) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  v1::PipelineRequest first;
+  if (!stream->Read(&first)) return grpc::Status::OK;  // the client went away at once
+  if (!first.has_start()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "[pipeline] the first message must be start, naming the session");
+  }
+  const std::string session_id = first.start().session_id();
+  if (absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id); !session.ok()) {
+    return ToGrpc(session.status());
+  }
+  v1::PipelineResponse started;
+  started.set_step_id(first.step_id());
+  started.mutable_started()->set_window(kPipelineWindow);
+  if (!stream->Write(started)) return grpc::Status::OK;
+
+  PipelineInbox inbox(static_cast<size_t>(kPipelineWindow));
+  {
+    absl::MutexLock lock(&pipelines_mu_);
+    if (draining_) inbox.Drain();
+    pipelines_.insert(&inbox);
+  }
+  std::thread reader([stream, &inbox] {
+    v1::PipelineRequest message;
+    while (stream->Read(&message)) {
+      if (!inbox.Push(std::move(message))) break;
+      message.Clear();
+    }
+    inbox.Done();
+  });
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
+  auto fetch_graph = [&](const std::string& graph_id,
+                         uint64_t step_id) -> std::optional<v1::Graph> {
+    v1::PipelineResponse ask;
+    ask.set_step_id(step_id);
+    ask.set_graph_missing(graph_id);
+    if (!stream->Write(ask)) return std::nullopt;
+    return inbox.AwaitGraph();
+  };
+  bool client_gone = false;
+  while (std::optional<v1::PipelineRequest> step = inbox.NextStep()) {
+    std::optional<v1::PipelineResponse> reply = steps.Run(*step, fetch_graph);
+    if (reply.has_value() && !stream->Write(*reply)) {
+      client_gone = true;
+      break;
+    }
+  }
+  {
+    absl::MutexLock lock(&pipelines_mu_);
+    pipelines_.erase(&inbox);
+  }
+  const bool draining = inbox.draining();
+  inbox.Shutdown();
+  if (draining && !client_gone) {
+    // Said in a message: the cancel that unblocks the reader hides the call's own status.
+    v1::PipelineResponse goodbye;
+    goodbye.mutable_failure()->set_op("pipeline");
+    goodbye.mutable_failure()->set_code(static_cast<int32_t>(grpc::StatusCode::UNAVAILABLE));
+    goodbye.mutable_failure()->set_message(
+        "ferryd is shutting down; steps not answered were not run");
+    stream->Write(goodbye);
+  }
+  if (client_gone || draining) context->TryCancel();  // unblocks the reader's Read
+  reader.join();
+  return grpc::Status::OK;
+}
+
+void FerryService::Drain() {
+  absl::MutexLock lock(&pipelines_mu_);
+  draining_ = true;
+  for (PipelineInbox* inbox : pipelines_) inbox->Drain();
 }
 
 }  // namespace ferry::server

@@ -3,10 +3,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "server/auth.h"
+#include "server/graph_cache.h"
+#include "server/pipeline.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -20,7 +24,18 @@ class FerryService final : public v1::Ferry::Service {
   // All must outlive the service. With `auth`, every call must carry one of its tokens.
   FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options,
                const TokenAuth* auth = nullptr)
-      : executor_(executor), sessions_(sessions), options_(options), auth_(auth) {}
+      : executor_(executor),
+        sessions_(sessions),
+        options_(options),
+        auth_(auth),
+        graphs_(options.graph_cache_size) {}
+
+  // Call when the daemon starts draining: open Pipeline streams run the steps they hold and
+  // then end with UNAVAILABLE, so they do not keep the daemon up until the drain deadline.
+  void Drain();
+
+  // The graphs held for every session, with hit/miss/eviction counts (for metrics).
+  const GraphCache& graph_cache() const { return graphs_; }
 
   grpc::Status OpenSession(grpc::ServerContext* context, const v1::OpenSessionRequest* request,
                            v1::OpenSessionResponse* response) override;
@@ -36,6 +51,11 @@ class FerryService final : public v1::Ferry::Service {
                        v1::ReleaseResponse* response) override;
   grpc::Status GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest* request,
                        v1::GetInfoResponse* response) override;
+  // Runs a stream's steps in order (server/pipeline.h): a reader thread queues them, this
+  // thread runs them and writes the answers.
+  grpc::Status Pipeline(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::PipelineResponse, v1::PipelineRequest>* stream) override;
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
@@ -48,6 +68,10 @@ class FerryService final : public v1::Ferry::Service {
   const ServerOptions& options_;
   const TokenAuth* const auth_;
   const absl::Time started_ = absl::Now();
+  GraphCache graphs_;
+  absl::Mutex pipelines_mu_;
+  bool draining_ ABSL_GUARDED_BY(pipelines_mu_) = false;
+  absl::flat_hash_set<PipelineInbox*> pipelines_ ABSL_GUARDED_BY(pipelines_mu_);
 };
 
 }  // namespace ferry::server

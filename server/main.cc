@@ -137,7 +137,7 @@ int Run() {
   SessionManager sessions(options.lease);
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());
-  Metrics metrics(sessions, executor);
+  Metrics metrics(sessions, executor, service.graph_cache());
   if (metrics_port > 0) {
     const std::string metrics_address = BoundAddress(listen, metrics_port);
     if (absl::Status served = metrics.Serve(metrics_address); !served.ok()) {
@@ -200,6 +200,7 @@ int Run() {
                           absl::FormatDuration(options.drain)));
     NotifySystemd("STOPPING=1\nSTATUS=draining in-flight calls");
     server->GetHealthCheckService()->SetServingStatus(false);
+    service.Drain();  // open Pipeline streams end once their queued steps ran
     server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(options.drain));
   });
   server->Wait();

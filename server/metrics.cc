@@ -67,13 +67,14 @@ prometheus::ClientMetric Counter(double value) {
 // The daemon's state, read at scrape time.
 class Metrics::State : public prometheus::Collectable {
  public:
-  State(SessionManager& sessions, kernels::Executor& executor)
-      : sessions_(sessions), executor_(executor) {}
+  State(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs)
+      : sessions_(sessions), executor_(executor), graphs_(graphs) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
     const kernels::DeviceFacts& facts = executor_.backend().facts();
     kernels::MemoryBudget& budget = executor_.backend().budget();
+    const GraphCacheStats graph_stats = graphs_.stats();
     // One device per daemon today; the label keeps the series apart when there are more.
     const std::string device = absl::StrCat(facts.backend, ":0");
     return {
@@ -92,23 +93,24 @@ class Metrics::State : public prometheus::Collectable {
                 Gauge(static_cast<double>(budget.in_use()),
                       {{"device", device}, {"kind", "in_use"}})}),
         Family("ferry_graph_cache_hits_total",
-               "Graph lookups that found a prepared plan (by graph_id or fingerprint).",
-               MetricType::Counter, {Counter(static_cast<double>(executor_.cache_hits()))}),
-        Family("ferry_graph_cache_misses_total", "Graph lookups that found no prepared plan.",
-               MetricType::Counter, {Counter(static_cast<double>(executor_.cache_misses()))}),
+               "Executes naming a graph by graph_id that found it held.",
+               MetricType::Counter, {Counter(static_cast<double>(graph_stats.hits))}),
+        Family("ferry_graph_cache_misses_total", "Executes naming a graph by graph_id that did not (the client sends it again).",
+               MetricType::Counter, {Counter(static_cast<double>(graph_stats.misses))}),
         Family("ferry_graph_cache_entries", "Prepared graphs held.", MetricType::Gauge,
-               {Gauge(static_cast<double>(executor_.cached_plans()))}),
+               {Gauge(static_cast<double>(graph_stats.size))}),
     };
   }
 
  private:
   SessionManager& sessions_;
   kernels::Executor& executor_;
+  const GraphCache& graphs_;
 };
 
-Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor)
+Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs)
     : registry_(std::make_shared<prometheus::Registry>()),
-      state_(std::make_shared<State>(sessions, executor)),
+      state_(std::make_shared<State>(sessions, executor, graphs)),
       requests_(prometheus::BuildCounter()
                     .Name("ferry_rpc_requests_total")
                     .Help("Finished gRPC calls, by method and status code.")

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kernels/executor.h"
+#include "server/graph_cache.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
@@ -29,7 +30,7 @@ const char* StatusCodeName(grpc::StatusCode code);
 class Metrics {
  public:
   // Both must outlive the Metrics.
-  Metrics(SessionManager& sessions, kernels::Executor& executor);
+  Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs);
   ~Metrics();
 
   // Records one finished call of `method` ("/ferry.v1.Ferry/Execute").

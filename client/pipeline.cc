@@ -1,0 +1,180 @@
+#include "client/pipeline.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/codec.h"
+
+namespace ferry::detail {
+
+Error StepError(const v1::StepFailure& failure) {
+  return Error(static_cast<ErrorCode>(failure.code()), failure.message());
+}
+
+PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
+                               std::string address,
+                               const std::function<void(grpc::ClientContext&)>& prepare)
+    : address_(std::move(address)), window_(window > 0 ? window : 1) {
+  if (prepare) prepare(context_);
+  stream_ = stub.Pipeline(&context_);
+  v1::PipelineRequest start;
+  start.mutable_start()->set_session_id(session_id);
+  // Not waited for: the daemon's limits came with the session, and a refusal ends the
+  // stream, which the next Send reports.
+  Write(start);
+  reader_ = std::thread([this] { ReadLoop(); });
+}
+
+PipelineStream::~PipelineStream() {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    stream_->WritesDone();
+  }
+  reader_.join();
+}
+
+bool PipelineStream::Write(const v1::PipelineRequest& message) {
+  bytes_sent_ += static_cast<int64_t>(message.ByteSizeLong());
+  return stream_->Write(message);
+}
+
+void PipelineStream::ThrowBroken() {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [&] { return broken_; });
+  const auto code = static_cast<ErrorCode>(end_.error_code());
+  if (code == ErrorCode::kUnavailable || code == ErrorCode::kOk) {
+    throw Error(ErrorCode::kUnavailable,
+                absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message()));
+  }
+  throw Error(code, end_.error_message());
+}
+
+std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
+    v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph) {
+  // Backpressure: past the window, wait for the daemon to catch up before adding more.
+  bool full = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    full = next_step_ - 1 - completed_through_ >= static_cast<uint64_t>(window_);
+  }
+  if (full && !step.has_sync()) {
+    v1::PipelineRequest sync;
+    sync.mutable_sync();
+    auto [id, reply] = Send(std::move(sync));
+    ++window_waits_;
+    reply->wait();
+  }
+  const bool answered = step.want_reply() || step.has_sync() || step.has_read();
+  std::optional<StepReply> reply;
+  uint64_t id = 0;
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (broken_) {
+      lock.unlock();
+      ThrowBroken();
+    }
+    id = next_step_++;
+    step.set_step_id(id);
+    if (answered) reply = waiting_[id].get_future().share();
+    if (graph != nullptr) graphs_[id] = std::move(graph);
+  }
+  ++steps_sent_;
+  if (!Write(step)) {
+    // The reader sees the stream end and records why.
+    ThrowBroken();
+  }
+  return {id, std::move(reply)};
+}
+
+void PipelineStream::Sync() {
+  v1::PipelineRequest sync;
+  sync.mutable_sync();
+  auto [id, reply] = Send(std::move(sync));
+  reply->get();
+  if (std::optional<v1::StepFailure> failure = TakeFailureBefore(id)) throw StepError(*failure);
+}
+
+void PipelineStream::Record(const v1::StepFailure& failure) {
+  if (raised_.count(failure.step_id()) == 0) unraised_.emplace(failure.step_id(), failure);
+}
+
+std::optional<v1::StepFailure> PipelineStream::TakeFailureBefore(uint64_t step_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (unraised_.empty() || unraised_.begin()->first >= step_id) return std::nullopt;
+  v1::StepFailure failure = std::move(unraised_.begin()->second);
+  unraised_.erase(unraised_.begin());
+  raised_.insert(failure.step_id());
+  return failure;
+}
+
+void PipelineStream::MarkRaised(const v1::StepFailure& failure) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unraised_.erase(failure.step_id());
+  raised_.insert(failure.step_id());
+}
+
+void PipelineStream::ReadLoop() {
+  v1::PipelineResponse response;
+  while (stream_->Read(&response)) {
+    bytes_received_ += static_cast<int64_t>(response.ByteSizeLong());
+    if (response.result_case() == v1::PipelineResponse::kGraphMissing) {
+      // The daemon evicted (or never had) a graph sent by id: ship it; the step waits.
+      std::shared_ptr<const core::Graph> graph;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = graphs_.find(response.step_id());
+        if (it != graphs_.end()) graph = it->second;
+      }
+      v1::PipelineRequest answer;
+      if (graph != nullptr) core::GraphToProto(*graph, answer.mutable_graph());
+      // An empty graph, if the client lost it, fails the step instead of stalling it.
+      ++graphs_resent_;
+      std::lock_guard<std::mutex> write_lock(write_mu_);
+      Write(answer);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (response.step_id() == 0 && response.has_failure()) {  // the daemon ends the stream
+      goodbye_ = grpc::Status(static_cast<grpc::StatusCode>(response.failure().code()),
+                              response.failure().message());
+      continue;
+    }
+    if (response.has_failure()) Record(response.failure());
+    if (response.has_first_failure()) Record(response.first_failure());
+    if (response.completed_through() > completed_through_) {
+      completed_through_ = response.completed_through();
+      graphs_.erase(graphs_.begin(), graphs_.upper_bound(completed_through_));
+    }
+    auto it = waiting_.find(response.step_id());
+    if (it != waiting_.end() && !response.has_started()) {
+      it->second.set_value(std::move(response));
+      waiting_.erase(it);
+    }
+    response.Clear();
+    changed_.notify_all();
+  }
+  grpc::Status end = stream_->Finish();
+  if (!goodbye_.ok()) end = goodbye_;
+  // This client never cancels its stream: a cancel came from a daemon going away.
+  if (end.error_code() == grpc::StatusCode::CANCELLED) {
+    end = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("the pipeline stream was cancelled (", end.error_message(),
+                                    ")"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  broken_ = true;
+  end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended") : end;
+  const auto code = static_cast<ErrorCode>(end_.error_code());
+  const std::string message =
+      code == ErrorCode::kUnavailable
+          ? absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message())
+          : end_.error_message();
+  for (auto& [id, promise] : waiting_) {
+    promise.set_exception(std::make_exception_ptr(Error(code, message)));
+  }
+  waiting_.clear();
+  changed_.notify_all();
+}
+
+}  // namespace ferry::detail

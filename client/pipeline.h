@@ -1,0 +1,108 @@
+#ifndef FERRY_CLIENT_PIPELINE_H_
+#define FERRY_CLIENT_PIPELINE_H_
+
+// Internal to the client library: a session's Pipeline stream (proto/ferry/v1/ferry.proto),
+// on which steps go out without waiting for each other.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "client/error.h"
+#include "client/known_graphs.h"
+#include "core/graph.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/ferry/v1/ferry.grpc.pb.h"
+
+namespace ferry::detail {
+
+// The daemon's answer to one step, once it arrives; get() throws Error if the stream broke.
+using StepReply = std::shared_future<v1::PipelineResponse>;
+
+// A failure as the Error the user sees: the daemon's code and message, naming the step.
+Error StepError(const v1::StepFailure& failure);
+
+// One Pipeline stream. Steps are numbered and written in order; a reader thread takes the
+// daemon's answers, fulfils the replies waited for, and sends graphs the daemon asks for.
+// At most `window` steps are unacknowledged: past that, Send first syncs. Failures the
+// daemon reports are kept (the earliest step first) until raised by TakeFailureBefore.
+// Thread-safe.
+class PipelineStream {
+ public:
+  // `prepare` adds the call's metadata (request id, bearer token) before the stream opens.
+  PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
+                 std::string address,
+                 const std::function<void(grpc::ClientContext&)>& prepare = nullptr);
+  // Ends the stream and waits for the daemon to run the steps already sent.
+  ~PipelineStream();
+  PipelineStream(const PipelineStream&) = delete;
+  PipelineStream& operator=(const PipelineStream&) = delete;
+
+  // Sends `step`, numbering it; returns its number and, for steps that are answered (syncs,
+  // reads, want_reply), the answer to come. An execute naming its graph by id passes the
+  // graph, kept until the step is done in case the daemon asks for it. Throws Error
+  // (UNAVAILABLE naming the daemon) once the stream is broken.
+  std::pair<uint64_t, std::optional<StepReply>> Send(
+      v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph = nullptr);
+
+  // Waits for every step sent so far; throws the earliest failure not raised yet.
+  void Sync();
+
+  // The earliest failure reported for a step before `step_id` that was not raised yet, now
+  // counted as raised; nullopt if none. Call it once the answer to `step_id` is in, so the
+  // result does not depend on timing.
+  std::optional<v1::StepFailure> TakeFailureBefore(uint64_t step_id);
+  // Counts `failure` as raised (the caller throws it).
+  void MarkRaised(const v1::StepFailure& failure);
+
+  int64_t steps_sent() const { return steps_sent_.load(); }
+  int64_t window_waits() const { return window_waits_.load(); }
+  int64_t graphs_resent() const { return graphs_resent_.load(); }
+  int64_t bytes_sent() const { return bytes_sent_.load(); }
+  int64_t bytes_received() const { return bytes_received_.load(); }
+
+ private:
+  void ReadLoop();
+  void Record(const v1::StepFailure& failure);  // caller holds mu_
+  // Writes one message; false when the stream is broken.
+  bool Write(const v1::PipelineRequest& message);
+  [[noreturn]] void ThrowBroken();
+
+  const std::string address_;
+  const int64_t window_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>> stream_;
+  std::thread reader_;
+  std::mutex write_mu_;  // one writer at a time; step numbers follow write order
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t next_step_ = 1;
+  uint64_t completed_through_ = 0;
+  std::map<uint64_t, std::promise<v1::PipelineResponse>> waiting_;
+  std::map<uint64_t, std::shared_ptr<const core::Graph>> graphs_;  // by step, until done
+  std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
+  std::set<uint64_t> raised_;  // failed steps already thrown to the user
+  bool broken_ = false;
+  grpc::Status end_;      // the stream's final status, once broken_
+  grpc::Status goodbye_;  // why the daemon ended the stream, when it said so
+
+  std::atomic<int64_t> steps_sent_{0};
+  std::atomic<int64_t> window_waits_{0};
+  std::atomic<int64_t> graphs_resent_{0};
+  std::atomic<int64_t> bytes_sent_{0};
+  std::atomic<int64_t> bytes_received_{0};
+};
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_PIPELINE_H_

@@ -1,0 +1,110 @@
+#ifndef FERRY_SERVER_PIPELINE_H_
+#define FERRY_SERVER_PIPELINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/executor.h"
+#include "proto/ferry/v1/ferry.pb.h"
+#include "server/graph_cache.h"
+#include "server/server_options.h"
+#include "server/session_manager.h"
+
+namespace ferry::server {
+
+// Steps the daemon queues per Pipeline stream before it stops reading (and gRPC's flow
+// control makes the client wait); reported to clients as Limits.pipeline_window.
+inline constexpr int64_t kPipelineWindow = 256;
+
+// The steps of one Pipeline stream, run in order against one session. Not thread-safe:
+// one stream's steps run on one thread.
+//
+// A failed step's output handles are remembered with its failure; a later step that reads
+// one fails with that same failure (the original step id, op and error), and its own
+// outputs inherit it. Handles of failed steps count as taken until released. The first
+// failure of a step that did not ask for an answer is kept and handed out, once, with the
+// answer to the next sync or read.
+class PipelineSteps {
+ public:
+  // Asked when an execute names a graph this daemon does not hold: sends the client
+  // graph_missing for `graph_id` (answering step `step_id`) and returns the graph the client
+  // answers with, or nullopt when the stream ended first.
+  using GraphFetcher =
+      std::function<std::optional<v1::Graph>(const std::string& graph_id, uint64_t step_id)>;
+
+  PipelineSteps(SessionManager& sessions, kernels::Executor& executor, GraphCache& graphs,
+                const ServerOptions& options, std::string session_id)
+      : sessions_(sessions),
+        executor_(executor),
+        graphs_(graphs),
+        options_(options),
+        session_id_(std::move(session_id)) {}
+
+  // Runs `step` and returns the answer to send, if it gets one (syncs, reads, and steps
+  // with want_reply).
+  std::optional<v1::PipelineResponse> Run(const v1::PipelineRequest& step,
+                                          const GraphFetcher& fetch_graph);
+
+ private:
+  // Each returns the step's failure, or nullopt when it succeeded.
+  std::optional<v1::StepFailure> Upload(const v1::PipelineRequest& step);
+  std::optional<v1::StepFailure> Execute(const v1::PipelineRequest& step,
+                                         const GraphFetcher& fetch_graph,
+                                         v1::PipelineResponse* reply);
+  std::optional<v1::StepFailure> Read(const v1::PipelineRequest& step, v1::PipelineResponse* reply);
+  void Release(const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
+  // A new failure of `step`.
+  static v1::StepFailure Fail(const v1::PipelineRequest& step, const absl::Status& status);
+  // OK when `buffer_id` may name a new buffer (not held by a failed step either).
+  absl::Status CheckNewHandle(const Session& session, uint64_t buffer_id) const;
+
+  SessionManager& sessions_;
+  kernels::Executor& executor_;
+  GraphCache& graphs_;
+  const ServerOptions& options_;
+  const std::string session_id_;
+  uint64_t last_step_ = 0;
+  absl::flat_hash_map<uint64_t, v1::StepFailure> failed_handles_;
+  std::optional<v1::StepFailure> first_failure_;
+};
+
+// What a stream's reader thread hands its step thread: the steps in order (at most
+// kPipelineWindow waiting, unless the step thread waits for a graph) and, apart, the graphs
+// the client sends when asked. Thread-safe.
+class PipelineInbox {
+ public:
+  explicit PipelineInbox(size_t window) : window_(window) {}
+
+  // Queues a message; blocks while the window is full. False once Shutdown was called.
+  bool Push(v1::PipelineRequest message);
+  // The next step, or nullopt once the reader is Done and the queue is empty, or Shutdown.
+  std::optional<v1::PipelineRequest> NextStep();
+  // The next graph the client sent; nullopt once the reader is Done or Shutdown. Steps may
+  // queue past the window meanwhile, so the client can always get the graph through.
+  std::optional<v1::Graph> AwaitGraph();
+  void Done();      // the reader saw the end of the stream
+  void Shutdown();  // the step thread stops: wakes and refuses everyone
+  // The daemon is draining: NextStep ends once the steps already queued have run.
+  void Drain();
+  bool draining();
+
+ private:
+  const size_t window_;
+  absl::Mutex mu_;
+  std::deque<v1::PipelineRequest> steps_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::Graph> graphs_ ABSL_GUARDED_BY(mu_);
+  bool awaiting_graph_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_PIPELINE_H_
