@@ -1,9 +1,9 @@
-// Reductions over a list of axes (sum prod mean max min) and over one axis (argmax
+// Reductions over a list of axes (sum prod mean max min all any) and over one axis (argmax
 // argmin). The input is walked once in memory order while each element is folded into the
 // accumulator of its output position, so every axis layout is cache friendly. Floating
 // sums and products accumulate in double, integer ones wrap modulo 2^64 (then to the
-// output's width); max and min propagate NaN. The output layout is the same with or
-// without keepdims, so only the axes matter here.
+// output's width); max and min propagate NaN; all and any read the input as bool. The output layout
+// is the same with or without keepdims, so only the axes matter here.
 
 #include <algorithm>
 #include <cmath>
@@ -15,17 +15,18 @@
 namespace ferry::kernels::cpu {
 namespace {
 
-enum class Reduction { kSum, kProd, kMean, kMax, kMin };
+enum class Reduction { kSum, kProd, kMean, kMax, kMin, kAll, kAny };
 
 // The accumulator, its start value, how an element folds in, and the final value.
 template <Reduction R, typename C>
 struct Fold {
   static constexpr bool kExtremum = R == Reduction::kMax || R == Reduction::kMin;
-  using A = std::conditional_t<kExtremum, C,
+  static constexpr bool kLogical = R == Reduction::kAll || R == Reduction::kAny;
+  using A = std::conditional_t<kExtremum || kLogical, C,
                                std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
 
   static A Init() {
-    if constexpr (R == Reduction::kProd) {
+    if constexpr (R == Reduction::kProd || R == Reduction::kAll) {
       return A(1);
     } else if constexpr (R == Reduction::kMax) {
       if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
@@ -39,7 +40,11 @@ struct Fold {
   }
 
   static A Combine(A acc, C x) {
-    if constexpr (R == Reduction::kMax) {
+    if constexpr (R == Reduction::kAll) {
+      return acc && x;
+    } else if constexpr (R == Reduction::kAny) {
+      return acc || x;
+    } else if constexpr (R == Reduction::kMax) {
       return (x > acc || x != x) ? x : acc;
     } else if constexpr (R == Reduction::kMin) {
       return (x < acc || x != x) ? x : acc;
@@ -199,6 +204,8 @@ void RegisterReduceKernels(KernelTable& table) {
   table["mean"] = &ReduceKernel<Reduction::kMean>;
   table["max"] = &ReduceKernel<Reduction::kMax>;
   table["min"] = &ReduceKernel<Reduction::kMin>;
+  table["all"] = &ReduceKernel<Reduction::kAll>;
+  table["any"] = &ReduceKernel<Reduction::kAny>;
   table["argmax"] = &ArgKernel<true>;
   table["argmin"] = &ArgKernel<false>;
 }
