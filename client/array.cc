@@ -81,9 +81,9 @@ const Shape& Array::shape() const { return node_->type.shape; }
 int64_t Array::shape(int axis) const {
   const int rank = ndim();
   if (axis < -rank || axis >= rank) {
-    throw Error(
-        ErrorCode::kInvalidArgument,
-        absl::StrCat("[shape] axis ", axis, " is out of range for an array of rank ", rank, "."));
+    throw Error(ErrorCode::kInvalidArgument,
+                absl::StrCat("[shape] axis ", axis, " is out of range for an array of rank ",
+                             rank, "."));
   }
   return shape()[axis < 0 ? axis + rank : axis];
 }

@@ -36,10 +36,12 @@ TEST(ArrayTest, HostRoundTripForEveryDtype) {
   ExpectRoundTrip<int64_t>({-(int64_t{1} << 62), -1, 0, int64_t{1} << 62}, int64);
   ExpectRoundTrip<float>({-1.5f, 0.0f, 3.25f, 1e30f}, float32);
   ExpectRoundTrip<double>({-1.5, 0.1, 3.25, 1e300}, float64);
-  ExpectRoundTrip<float16_t>(
-      {float16_t(-1.5f), float16_t(0.0f), float16_t(3.25f), float16_t(65504.0f)}, float16);
-  ExpectRoundTrip<bfloat16_t>(
-      {bfloat16_t(-1.5f), bfloat16_t(0.0f), bfloat16_t(3.25f), bfloat16_t(1e30f)}, bfloat16);
+  ExpectRoundTrip<float16_t>({float16_t(-1.5f), float16_t(0.0f), float16_t(3.25f),
+                              float16_t(65504.0f)},
+                             float16);
+  ExpectRoundTrip<bfloat16_t>({bfloat16_t(-1.5f), bfloat16_t(0.0f), bfloat16_t(3.25f),
+                               bfloat16_t(1e30f)},
+                              bfloat16);
   Array b = from_host(std::vector<bool>{true, false, false, true}, {4});
   EXPECT_EQ(b.dtype(), bool_);
   EXPECT_THAT(b.to_vector<bool>(), ElementsAre(true, false, false, true));

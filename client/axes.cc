@@ -9,14 +9,14 @@ namespace ferry::detail {
 
 int64_t NormalizeAxis(const std::string& op, int64_t axis, int rank) {
   if (axis < -rank || axis >= rank) {
-    ThrowOpError(op,
-                 absl::StrCat("axis ", axis, " is out of range for an array of rank ", rank, "."));
+    ThrowOpError(op, absl::StrCat("axis ", axis, " is out of range for an array of rank ", rank,
+                                  "."));
   }
   return axis < 0 ? axis + rank : axis;
 }
 
-std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>& axes, int rank,
-                                   bool sort) {
+std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>& axes,
+                                   int rank, bool sort) {
   std::vector<int64_t> normalized;
   normalized.reserve(axes.size());
   for (int axis : axes) {

@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -125,17 +127,6 @@ TEST(BinaryTest, Power) {
 }
 
 // ---- part A -------------------------------------------------------------------------
-
-template <typename F>
-std::string BuildError(F&& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(BinaryPartATest, ComparisonsAndOperators) {
   Array a = from_host(std::vector<int32_t>{1, 2, 3}, {3});

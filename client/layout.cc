@@ -83,27 +83,27 @@ Array slice(const Array& a, const Shape& start, const Shape& stop) {
 Array slice(const Array& a, const Shape& start, const Shape& stop, const Shape& strides) {
   const size_t rank = static_cast<size_t>(a.ndim());
   if (start.size() != rank || stop.size() != rank || strides.size() != rank) {
-    detail::ThrowOpError(
-        "slice", absl::StrCat("start, stop and strides need one entry per axis (", rank, "); got ",
-                              start.size(), ", ", stop.size(), " and ", strides.size(), "."));
+    detail::ThrowOpError("slice", absl::StrCat("start, stop and strides need one entry per axis (",
+                                               rank, "); got ", start.size(), ", ", stop.size(),
+                                               " and ", strides.size(), "."));
   }
   Shape starts(rank), stops(rank);
   for (size_t i = 0; i < rank; ++i) {
-    if (strides[i] == 0)
-      detail::ThrowOpError("slice", absl::StrCat("stride of axis ", i, " is 0."));
+    if (strides[i] == 0) detail::ThrowOpError("slice", absl::StrCat("stride of axis ", i, " is 0."));
     const Range range = ClampRange(start[i], stop[i], strides[i], a.shape()[i]);
     starts[i] = range.start;
     stops[i] = range.stop;
   }
-  return detail::MakeOp(
-      "slice", {a},
-      {{"start", std::move(starts)}, {"stop", std::move(stops)}, {"strides", strides}});
+  return detail::MakeOp("slice", {a},
+                        {{"start", std::move(starts)}, {"stop", std::move(stops)},
+                         {"strides", strides}});
 }
 
 Array concatenate(const std::vector<Array>& arrays, int axis) {
   if (arrays.empty()) detail::ThrowOpError("concatenate", "needs at least one array.");
-  return detail::MakeOp("concatenate", arrays,
-                        {{"axis", detail::NormalizeAxis("concatenate", axis, arrays[0].ndim())}});
+  return detail::MakeOp(
+      "concatenate", arrays,
+      {{"axis", detail::NormalizeAxis("concatenate", axis, arrays[0].ndim())}});
 }
 
 // ---- part A: compositions, as MLX builds them ----

@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -61,7 +63,7 @@ TEST(LayoutTest, Slice) {
   EXPECT_THAT(slice(x, {-1}, {-11}, {-1}).to_vector<int32_t>(),
               ElementsAre(9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
   EXPECT_THAT(slice(x, {8}, {2}, {-2}).to_vector<int32_t>(), ElementsAre(8, 6, 4));
-  EXPECT_EQ(slice(x, {5}, {2}).size(), 0);  // empty, not an error
+  EXPECT_EQ(slice(x, {5}, {2}).size(), 0);     // empty, not an error
   EXPECT_EQ(slice(x, {-100}, {-50}).size(), 0);
   Array m = reshape(arange(12, int32), {3, 4});
   Array s = slice(m, {1, 0}, {3, 4}, {1, 2});
@@ -83,17 +85,6 @@ TEST(LayoutTest, Concatenate) {
 }
 
 // ---- part A -------------------------------------------------------------------------
-
-template <typename F>
-std::string BuildError(F&& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
 
 std::vector<int32_t> Ints(Array a) { return a.to_vector<int32_t>(); }
 

@@ -54,7 +54,8 @@ class LocalDevice : public DeviceImpl {
   }
 
   std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
-    return std::make_shared<LocalBuffer>(ValueOrThrow(kernels::TensorFromHost(*backend_, host)));
+    return std::make_shared<LocalBuffer>(
+        ValueOrThrow(kernels::TensorFromHost(*backend_, host)));
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
@@ -67,7 +68,8 @@ class LocalDevice : public DeviceImpl {
     for (const std::shared_ptr<Buffer>& buffer : parameters) {
       tensors.push_back(static_cast<const LocalBuffer&>(*buffer).tensor());
     }
-    std::vector<kernels::Tensor> outputs = ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
+    std::vector<kernels::Tensor> outputs =
+        ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
     ++executes_;
     std::vector<std::shared_ptr<Buffer>> buffers;
     buffers.reserve(outputs.size());

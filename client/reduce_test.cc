@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -105,17 +107,6 @@ TEST(ReduceTest, Logsumexp) {
 }
 
 // ---- part A -------------------------------------------------------------------------
-
-template <typename F>
-std::string BuildError(F&& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(ReducePartATest, AllAny) {
   Array m = from_host(std::vector<int32_t>{1, 0, 2, 3, 4, 5}, {2, 3});

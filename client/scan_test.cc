@@ -5,24 +5,15 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
-
-template <typename F>
-std::string BuildError(F&& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
 
 // [[1, 2, 3],
 //  [4, 5, 6]]

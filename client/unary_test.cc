@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::Pointwise;
@@ -61,18 +63,6 @@ TEST(UnaryTest, IntegersComputeInFloat32) {
 }
 
 // ---- part A -------------------------------------------------------------------------
-
-// The message of the ferry::Error that building an op throws, or "no error".
-template <typename F>
-std::string BuildError(F&& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(UnaryPartATest, RoundingAndSign) {
   Array x = from_host(std::vector<float>{-2.5, -1.5, 0.5, 1.5, 2.5, 2.7}, {6});

@@ -258,7 +258,8 @@ const std::map<std::string, OpCase>& Cases() {
       {"logaddexp",
        {true,
         [](Inputs& in) {
-          return logaddexp(in.Uniform({3, 4}, float32, -50, 50), in.Uniform({3, 4}, float32, -50, 50));
+          return logaddexp(in.Uniform({3, 4}, float32, -50, 50),
+                           in.Uniform({3, 4}, float32, -50, 50));
         }}},
       {"floor_divide",
        {true,
@@ -272,17 +273,25 @@ const std::map<std::string, OpCase>& Cases() {
         }}},
       {"bitwise_and",
        {true,
-        [](Inputs& in) { return in.Ints({3, 4}, int64, -999, 999) & in.Ints({4}, int64, 0, 255); }}},
+        [](Inputs& in) {
+          return in.Ints({3, 4}, int64, -999, 999) & in.Ints({4}, int64, 0, 255);
+        }}},
       {"bitwise_or",
        {true,
-        [](Inputs& in) { return in.Ints({3, 4}, uint8, 0, 255) | in.Ints({3, 4}, uint8, 0, 255); }}},
+        [](Inputs& in) {
+          return in.Ints({3, 4}, uint8, 0, 255) | in.Ints({3, 4}, uint8, 0, 255);
+        }}},
       {"bitwise_xor", {true, [](Inputs& in) { return in.Bools({3, 4}) ^ in.Bools({3, 4}); }}},
       {"left_shift",
        {true,
-        [](Inputs& in) { return in.Ints({3, 4}, int32, -99, 99) << in.Ints({3, 4}, int32, -1, 33); }}},
+        [](Inputs& in) {
+          return in.Ints({3, 4}, int32, -99, 99) << in.Ints({3, 4}, int32, -1, 33);
+        }}},
       {"right_shift",
        {true,
-        [](Inputs& in) { return in.Ints({3, 4}, uint32, 0, 1 << 30) >> in.Ints({4}, uint32, 0, 31); }}},
+        [](Inputs& in) {
+          return in.Ints({3, 4}, uint32, 0, 1 << 30) >> in.Ints({4}, uint32, 0, 31);
+        }}},
       {"all", {true, [](Inputs& in) { return all(in.Ints({4, 5}, int32, 0, 3), 1, true); }}},
       {"any", {true, [](Inputs& in) { return any(in.Bools({4, 5, 2}), {0, -1}); }}},
       {"cumsum",
@@ -295,6 +304,27 @@ const std::map<std::string, OpCase>& Cases() {
        {true, [](Inputs& in) { return cummin(in.Ints({4, 5}, int32, -9, 9), 0, true, false); }}},
   };
   return *cases;
+}
+
+// Builds `op_case` on both devices and compares dtype, shape and every element.
+void ExpectSameResult(const OpCase& op_case, Inputs& local_inputs, Inputs& remote_inputs) {
+  Array expected = op_case.build(local_inputs);
+  Array actual = op_case.build(remote_inputs);
+  EXPECT_EQ(actual.device(), remote_inputs.device());
+  ASSERT_EQ(actual.dtype(), expected.dtype());
+  ASSERT_EQ(actual.shape(), expected.shape());
+  std::vector<double> want = Values(expected);
+  std::vector<double> got = Values(actual);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+    } else if (op_case.exact) {
+      EXPECT_EQ(got[i], want[i]) << "element " << i;
+    } else {
+      EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i]))) << "element " << i;
+    }
+  }
 }
 
 class RemoteTest : public ::testing::Test {
@@ -326,24 +356,7 @@ TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
     ASSERT_NE(found, Cases().end()) << "no remote-vs-local case for op " << op;
     Inputs local_inputs(local(), 1234);
     Inputs remote_inputs(*remote_, 1234);
-    Array expected = found->second.build(local_inputs);
-    Array actual = found->second.build(remote_inputs);
-    EXPECT_EQ(actual.device(), *remote_);
-    ASSERT_EQ(actual.dtype(), expected.dtype());
-    ASSERT_EQ(actual.shape(), expected.shape());
-    std::vector<double> want = Values(expected);
-    std::vector<double> got = Values(actual);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (std::isnan(want[i])) {
-        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
-      } else if (found->second.exact) {
-        EXPECT_EQ(got[i], want[i]) << "element " << i;
-      } else {
-        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
-            << "element " << i;
-      }
-    }
+    ExpectSameResult(found->second, local_inputs, remote_inputs);
   }
 }
 
@@ -451,24 +464,7 @@ TEST_F(RemoteTest, EveryPartACompositeMatchesTheLocalDevice) {
     SCOPED_TRACE(name);
     Inputs local_inputs(local(), 4321);
     Inputs remote_inputs(*remote_, 4321);
-    Array expected = op_case.build(local_inputs);
-    Array actual = op_case.build(remote_inputs);
-    EXPECT_EQ(actual.device(), *remote_);
-    ASSERT_EQ(actual.dtype(), expected.dtype());
-    ASSERT_EQ(actual.shape(), expected.shape());
-    std::vector<double> want = Values(expected);
-    std::vector<double> got = Values(actual);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (std::isnan(want[i])) {
-        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
-      } else if (op_case.exact) {
-        EXPECT_EQ(got[i], want[i]) << "element " << i;
-      } else {
-        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
-            << "element " << i;
-      }
-    }
+    ExpectSameResult(op_case, local_inputs, remote_inputs);
   }
 }
 

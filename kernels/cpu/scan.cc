@@ -1,53 +1,19 @@
 // Scans along one axis: cumsum cumprod cummax cummin, inclusive or exclusive, forwards or
-// reversed. As the reductions: floating sums and products accumulate in double, integer
-// ones wrap modulo 2^64 (then to the output's width), max and min propagate NaN. An
-// exclusive scan writes the running value before folding the element in, starting from
-// the identity.
+// reversed. They fold as the reductions do (fold.h): floating sums and products accumulate
+// in double, integer ones wrap modulo 2^64 (then to the output's width), max and min
+// propagate NaN. An exclusive scan writes the running value before folding the element
+// in, starting from the identity.
 
 #include <algorithm>
 #include <limits>
 #include <memory>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/fold.h"
 #include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cpu {
 namespace {
-
-enum class Scan { kSum, kProd, kMax, kMin };
-
-template <Scan S, typename C>
-struct ScanFold {
-  static constexpr bool kExtremum = S == Scan::kMax || S == Scan::kMin;
-  using A = std::conditional_t<kExtremum, C,
-                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
-
-  static A Init() {
-    if constexpr (S == Scan::kProd) {
-      return A(1);
-    } else if constexpr (S == Scan::kMax) {
-      if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::lowest();
-    } else if constexpr (S == Scan::kMin) {
-      if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::max();
-    } else {
-      return A(0);
-    }
-  }
-
-  static A Combine(A acc, C x) {
-    if constexpr (S == Scan::kMax) {
-      return (x > acc || x != x) ? x : acc;
-    } else if constexpr (S == Scan::kMin) {
-      return (x < acc || x != x) ? x : acc;
-    } else if constexpr (S == Scan::kProd) {
-      return acc * static_cast<A>(x);
-    } else {
-      return acc + static_cast<A>(x);
-    }
-  }
-};
 
 absl::StatusOr<bool> GetFlag(const core::Node& node, const std::string& name) {
   absl::StatusOr<int64_t> value = GetAttr<int64_t>(node, name);
@@ -55,7 +21,7 @@ absl::StatusOr<bool> GetFlag(const core::Node& node, const std::string& name) {
   return *value != 0;
 }
 
-template <Scan S>
+template <Reduction R>
 absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                         const Tensor& out) {
   absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
@@ -79,7 +45,7 @@ absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
   const void* data = ElementsAs(in, out.dtype(), scratch);
   DispatchDType(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using F = ScanFold<S, ComputeType<T>>;
+    using F = Fold<R, ComputeType<T>>;
     using A = typename F::A;
     using C = ComputeType<T>;
     const T* x = static_cast<const T*>(data);
@@ -104,10 +70,10 @@ absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
 }  // namespace
 
 void RegisterScanKernels(KernelTable& table) {
-  table["cumsum"] = &ScanKernel<Scan::kSum>;
-  table["cumprod"] = &ScanKernel<Scan::kProd>;
-  table["cummax"] = &ScanKernel<Scan::kMax>;
-  table["cummin"] = &ScanKernel<Scan::kMin>;
+  table["cumsum"] = &ScanKernel<Reduction::kSum>;
+  table["cumprod"] = &ScanKernel<Reduction::kProd>;
+  table["cummax"] = &ScanKernel<Reduction::kMax>;
+  table["cummin"] = &ScanKernel<Reduction::kMin>;
 }
 
 }  // namespace ferry::kernels::cpu
