@@ -75,4 +75,38 @@ Array operator==(const Operand& a, const Operand& b) { return equal(a, b); }
 Array operator&&(const Operand& a, const Operand& b) { return logical_and(a, b); }
 Array operator||(const Operand& a, const Operand& b) { return logical_or(a, b); }
 
+// ---- part A ----
+
+Array not_equal(const Operand& a, const Operand& b) { return Binary("not_equal", a, b); }
+Array less_equal(const Operand& a, const Operand& b) { return Binary("less_equal", a, b); }
+Array greater_equal(const Operand& a, const Operand& b) { return Binary("greater_equal", a, b); }
+Array arctan2(const Operand& a, const Operand& b) { return Binary("arctan2", a, b); }
+Array logaddexp(const Operand& a, const Operand& b) { return Binary("logaddexp", a, b); }
+Array floor_divide(const Operand& a, const Operand& b) { return Binary("floor_divide", a, b); }
+Array remainder(const Operand& a, const Operand& b) { return Binary("remainder", a, b); }
+Array bitwise_and(const Operand& a, const Operand& b) { return Binary("bitwise_and", a, b); }
+Array bitwise_or(const Operand& a, const Operand& b) { return Binary("bitwise_or", a, b); }
+Array bitwise_xor(const Operand& a, const Operand& b) { return Binary("bitwise_xor", a, b); }
+Array left_shift(const Operand& a, const Operand& b) { return Binary("left_shift", a, b); }
+Array right_shift(const Operand& a, const Operand& b) { return Binary("right_shift", a, b); }
+
+Array clip(const Array& a, const std::optional<Operand>& a_min,
+           const std::optional<Operand>& a_max) {
+  if (!a_min && !a_max) detail::ThrowOpError("clip", "needs a_min, a_max or both.");
+  Array out = a;
+  if (a_min) out = maximum(out, *a_min);
+  if (a_max) out = minimum(out, *a_max);
+  return out;
+}
+
+Array operator!=(const Operand& a, const Operand& b) { return not_equal(a, b); }
+Array operator<=(const Operand& a, const Operand& b) { return less_equal(a, b); }
+Array operator>=(const Operand& a, const Operand& b) { return greater_equal(a, b); }
+Array operator%(const Operand& a, const Operand& b) { return remainder(a, b); }
+Array operator&(const Operand& a, const Operand& b) { return bitwise_and(a, b); }
+Array operator|(const Operand& a, const Operand& b) { return bitwise_or(a, b); }
+Array operator^(const Operand& a, const Operand& b) { return bitwise_xor(a, b); }
+Array operator<<(const Operand& a, const Operand& b) { return left_shift(a, b); }
+Array operator>>(const Operand& a, const Operand& b) { return right_shift(a, b); }
+
 }  // namespace ferry

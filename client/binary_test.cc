@@ -1,15 +1,19 @@
 // Elementwise functions of two operands, scalar promotion and where, on the local device.
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -120,6 +124,78 @@ TEST(BinaryTest, Power) {
   EXPECT_THAT(power(x, 0.5).to_vector<float>(), Pointwise(FloatNear(1e-6), {2.0f, 3.0f}));
   EXPECT_THAT(power(2, from_host(std::vector<int32_t>{0, 3}, {2})).to_vector<int32_t>(),
               ElementsAre(1, 8));
+}
+
+// ---- part A -------------------------------------------------------------------------
+
+TEST(BinaryPartATest, ComparisonsAndOperators) {
+  Array a = from_host(std::vector<int32_t>{1, 2, 3}, {3});
+  EXPECT_THAT((a != 2).to_vector<bool>(), ElementsAre(true, false, true));
+  EXPECT_THAT((a <= 2).to_vector<bool>(), ElementsAre(true, true, false));
+  EXPECT_THAT((a >= 2).to_vector<bool>(), ElementsAre(false, true, true));
+  EXPECT_THAT((a % 2).to_vector<int32_t>(), ElementsAre(1, 0, 1));
+  EXPECT_THAT((a & 6).to_vector<int32_t>(), ElementsAre(0, 2, 2));
+  EXPECT_THAT((a | 4).to_vector<int32_t>(), ElementsAre(5, 6, 7));
+  EXPECT_THAT((a ^ 3).to_vector<int32_t>(), ElementsAre(2, 1, 0));
+  EXPECT_THAT((a << 2).to_vector<int32_t>(), ElementsAre(4, 8, 12));
+  EXPECT_THAT((16 >> a).to_vector<int32_t>(), ElementsAre(8, 4, 2));
+}
+
+TEST(BinaryPartATest, FloorDivideRemainderBroadcastNumPySigns) {
+  Array a = from_host(std::vector<int64_t>{7, -7}, {2, 1});
+  Array b = from_host(std::vector<int64_t>{2, -2, 3}, {3});
+  Array q = floor_divide(a, b);
+  EXPECT_EQ(q.shape(), (Shape{2, 3}));
+  EXPECT_THAT(q.to_vector<int64_t>(), ElementsAre(3, -4, 2, -4, 3, -3));
+  EXPECT_THAT(remainder(a, b).to_vector<int64_t>(), ElementsAre(1, -1, 1, 1, -1, 2));
+  Array f = from_host(std::vector<float>{-5.5f}, {1});
+  EXPECT_THAT(remainder(f, 2).to_vector<float>(), ElementsAre(0.5));
+  EXPECT_THAT(floor_divide(f, 2).to_vector<float>(), ElementsAre(-3));
+}
+
+TEST(BinaryPartATest, Arctan2LogaddexpAndClip) {
+  Array y = from_host(std::vector<float>{1, -1}, {2});
+  EXPECT_THAT(arctan2(y, -1.0f).to_vector<float>(),
+              Pointwise(FloatNear(1e-6), {2.3561945f, -2.3561945f}));
+  EXPECT_EQ(arctan2(from_host(std::vector<int32_t>{1}, {1}), 1).dtype(), float32);
+  EXPECT_THAT(logaddexp(y, y).to_vector<float>(),
+              Pointwise(FloatNear(1e-6), {1.6931472f, -0.3068528f}));
+  Array x = from_host(std::vector<float>{-3, 0.5, 9}, {3});
+  EXPECT_THAT(clip(x, -1.0f, 1.0f).to_vector<float>(), ElementsAre(-1, 0.5, 1));
+  EXPECT_THAT(clip(x, std::nullopt, 0).to_vector<float>(), ElementsAre(-3, 0, 0));
+  EXPECT_THAT(clip(x, 0, std::nullopt).to_vector<float>(), ElementsAre(0, 0.5, 9));
+  Array lo = from_host(std::vector<float>{0, 1, 2}, {3});
+  EXPECT_THAT(clip(x, lo, 5.0f).to_vector<float>(), ElementsAre(0, 1, 5));
+  EXPECT_EQ(BuildError([&] { clip(x, std::nullopt, std::nullopt); }),
+            "[clip] needs a_min, a_max or both.");
+}
+
+TEST(BinaryPartATest, BadArgumentsThrowWhereTheOpIsBuilt) {
+  Array f = ones({2}, float32);
+  Array i = ones({2}, int32);
+  Array t = ones({2}, bool_);
+  EXPECT_EQ(BuildError([&] { bitwise_and(f, i); }),
+            "[bitwise_and] needs integer or bool inputs, got float32 and int32");
+  EXPECT_EQ(BuildError([&] { f << 1; }),
+            "[left_shift] needs integer inputs, got float32 and float32");
+  EXPECT_EQ(BuildError([&] { right_shift(t, t); }),
+            "[right_shift] needs integer inputs, got bool and bool");
+  EXPECT_EQ(BuildError([&] { remainder(t, t); }),
+            "[remainder] needs numeric (not bool) inputs, got bool and bool");
+  EXPECT_EQ(BuildError([&] { not_equal(i, ones({3}, int32)); }),
+            "[not_equal] shapes (2,) and (3,) cannot be broadcast together");
+  EXPECT_THAT((t & t).to_vector<bool>(), ElementsAre(true, true));
+}
+
+TEST(BinaryPartATest, HalfPrecisionComputesInFloat) {
+  Array h = astype(from_host(std::vector<float>{7.5f, -7.5f}, {2}), float16);
+  Array r = remainder(h, 2);
+  EXPECT_EQ(r.dtype(), float16);
+  EXPECT_THAT(astype(r, float32).to_vector<float>(), ElementsAre(1.5, 0.5));
+  Array b = astype(from_host(std::vector<float>{0, 0}, {2}), bfloat16);
+  EXPECT_EQ(logaddexp(b, b).dtype(), bfloat16);
+  EXPECT_THAT(astype(logaddexp(b, b), float32).to_vector<float>(),
+              ElementsAre(0.69140625f, 0.69140625f));
 }
 
 }  // namespace

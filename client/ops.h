@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "client/array.h"
@@ -186,6 +187,130 @@ Array slice(const Array& a, const Shape& start, const Shape& stop);
 Array slice(const Array& a, const Shape& start, const Shape& stop, const Shape& strides);
 // Joins arrays along `axis`; they must agree on every other dim.
 Array concatenate(const std::vector<Array>& arrays, int axis = 0);
+
+// ---- Elementwise, part A (unary.cc, binary.cc) ---------------------------------------------
+// square floor ceil round sign keep the dtype (bool too); round is half to even, as NumPy.
+// log1p expm1 log2 log10 compute in float32 unless the input is floating. isnan isinf
+// logical_not give bool for any dtype. bitwise_invert takes integers or bool.
+
+Array square(const Array& a);
+Array reciprocal(const Array& a);  // 1 / a, floating
+Array log1p(const Array& a);
+Array expm1(const Array& a);
+Array log2(const Array& a);
+Array log10(const Array& a);
+Array floor(const Array& a);
+Array ceil(const Array& a);
+// To `decimals` places (negative: tens, hundreds...); as MLX, round(a * 10^d) * 10^-d.
+Array round(const Array& a, int decimals = 0);
+Array sign(const Array& a);
+Array isnan(const Array& a);
+Array isinf(const Array& a);
+Array logical_not(const Array& a);
+Array bitwise_invert(const Array& a);
+Array silu(const Array& a);      // a * sigmoid(a)
+Array softplus(const Array& a);  // log(1 + exp(a)) = logaddexp(a, 0)
+
+// Broadcasting. not_equal less_equal greater_equal give bool; arctan2 and logaddexp are
+// floating; floor_divide and remainder take the promoted dtype (not bool) with NumPy's
+// signs (the remainder has the divisor's sign; integer division by 0 gives 0); the bitwise
+// ops take integers (and bool, except the shifts).
+Array not_equal(const Operand& a, const Operand& b);
+Array less_equal(const Operand& a, const Operand& b);
+Array greater_equal(const Operand& a, const Operand& b);
+Array arctan2(const Operand& a, const Operand& b);
+Array logaddexp(const Operand& a, const Operand& b);
+Array floor_divide(const Operand& a, const Operand& b);
+Array remainder(const Operand& a, const Operand& b);
+Array bitwise_and(const Operand& a, const Operand& b);
+Array bitwise_or(const Operand& a, const Operand& b);
+Array bitwise_xor(const Operand& a, const Operand& b);
+Array left_shift(const Operand& a, const Operand& b);
+Array right_shift(const Operand& a, const Operand& b);
+// minimum(maximum(a, a_min), a_max); either bound may be left out, not both.
+Array clip(const Array& a, const std::optional<Operand>& a_min,
+           const std::optional<Operand>& a_max);
+
+Array operator!=(const Operand& a, const Operand& b);
+Array operator<=(const Operand& a, const Operand& b);
+Array operator>=(const Operand& a, const Operand& b);
+Array operator%(const Operand& a, const Operand& b);
+Array operator&(const Operand& a, const Operand& b);
+Array operator|(const Operand& a, const Operand& b);
+Array operator^(const Operand& a, const Operand& b);
+Array operator<<(const Operand& a, const Operand& b);
+Array operator>>(const Operand& a, const Operand& b);
+Array operator~(const Array& a);
+
+// ---- Reductions and scans, part A (reduce.cc, scan.cc) --------------------------------------
+// all / any: whether every / some element is nonzero (NaN counts), as bool; over an empty
+// axis, true / false. var / std: the variance and standard deviation with `ddof` delta
+// degrees of freedom (divide by n - ddof), computed as MLX does,
+// mean(square(a - mean(a))) * n / (n - ddof); floating (float32 for integer input).
+
+Array all(const Array& a, bool keepdims = false);
+Array all(const Array& a, int axis, bool keepdims = false);
+Array all(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array any(const Array& a, bool keepdims = false);
+Array any(const Array& a, int axis, bool keepdims = false);
+Array any(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array var(const Array& a, bool keepdims = false, int ddof = 0);
+Array var(const Array& a, int axis, bool keepdims = false, int ddof = 0);
+Array var(const Array& a, const std::vector<int>& axes, bool keepdims = false, int ddof = 0);
+Array std(const Array& a, bool keepdims = false, int ddof = 0);
+Array std(const Array& a, int axis, bool keepdims = false, int ddof = 0);
+Array std(const Array& a, const std::vector<int>& axes, bool keepdims = false, int ddof = 0);
+
+// Running sum / product / max / min along `axis` (without one: of the flattened array), as
+// MLX: `reverse` runs from the end, an exclusive scan (inclusive = false) leaves element i
+// out of result i and starts from the identity. cumsum and cumprod of bool give int32.
+Array cumsum(const Array& a, bool reverse = false, bool inclusive = true);
+Array cumsum(const Array& a, int axis, bool reverse = false, bool inclusive = true);
+Array cumprod(const Array& a, bool reverse = false, bool inclusive = true);
+Array cumprod(const Array& a, int axis, bool reverse = false, bool inclusive = true);
+Array cummax(const Array& a, bool reverse = false, bool inclusive = true);
+Array cummax(const Array& a, int axis, bool reverse = false, bool inclusive = true);
+Array cummin(const Array& a, bool reverse = false, bool inclusive = true);
+Array cummin(const Array& a, int axis, bool reverse = false, bool inclusive = true);
+
+// ---- Layout, part A (layout.cc) ---------------------------------------------------------------
+// Compositions of reshape, transpose, broadcast_to, slice and concatenate, as MLX composes
+// them. Negative axes count from the end.
+
+// Without axes, removes every dim of size 1; an axis given must have size 1.
+Array squeeze(const Array& a);
+Array squeeze(const Array& a, int axis);
+Array squeeze(const Array& a, const std::vector<int>& axes);
+// Inserts dims of size 1 so that they sit at `axes` of the result.
+Array expand_dims(const Array& a, int axis);
+Array expand_dims(const Array& a, const std::vector<int>& axes);
+// Merges the axes start_axis..end_axis (inclusive) into one; a scalar becomes shape (1,).
+Array flatten(const Array& a, int start_axis = 0, int end_axis = -1);
+Array swapaxes(const Array& a, int axis1, int axis2);
+// Moves axis `source` to position `destination`, the others keeping their order.
+Array moveaxis(const Array& a, int source, int destination);
+// Joins arrays of one shape along a new axis.
+Array stack(const std::vector<Array>& arrays, int axis = 0);
+// Into `num_splits` equal parts along `axis` (it must divide the dim), or at `indices`
+// (Python slice rules: a[:i0], a[i0:i1], ..., a[ik:]). As in MLX, split(a, {2}) is the
+// num_splits overload; write split(a, Shape{2}) for indices.
+std::vector<Array> split(const Array& a, int num_splits, int axis = 0);
+std::vector<Array> split(const Array& a, const Shape& indices, int axis = 0);
+// `value` (in a's dtype) before and after each axis: one (before, after) pair per axis, or
+// one pair for all of them.
+Array pad(const Array& a, const std::vector<std::pair<int64_t, int64_t>>& pad_width,
+          double value = 0);
+Array pad(const Array& a, int64_t pad_width, double value = 0);
+// The array repeated reps[i] times along axis i (NumPy's tile: reps and shape are aligned
+// on the right, the shorter padded with ones).
+Array tile(const Array& a, const Shape& reps);
+// Each element repeated `repeats` times along `axis` (without one: of the flattened array).
+Array repeat(const Array& a, int64_t repeats, int axis);
+Array repeat(const Array& a, int64_t repeats);
+// Elements shifted along the axes, wrapping around (without axes: the flattened array).
+Array roll(const Array& a, int64_t shift);
+Array roll(const Array& a, int64_t shift, int axis);
+Array roll(const Array& a, const Shape& shifts, const std::vector<int>& axes);
 
 // ---- Templates -------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 // Reductions over axes, arg-reductions, softmax and logsumexp.
 
+#include <algorithm>
 #include <vector>
 
 #include "client/array_node.h"
@@ -101,6 +102,56 @@ Array logsumexp(const Array& a, int axis, bool keepdims) {
 }
 Array logsumexp(const Array& a, const std::vector<int>& axes, bool keepdims) {
   return ReduceAxes("logsumexp", a, axes, keepdims);
+}
+
+// ---- part A ----
+
+Array all(const Array& a, bool keepdims) { return ReduceAll("all", a, keepdims); }
+Array all(const Array& a, int axis, bool keepdims) { return ReduceAxis("all", a, axis, keepdims); }
+Array all(const Array& a, const std::vector<int>& axes, bool keepdims) {
+  return ReduceAxes("all", a, axes, keepdims);
+}
+
+Array any(const Array& a, bool keepdims) { return ReduceAll("any", a, keepdims); }
+Array any(const Array& a, int axis, bool keepdims) { return ReduceAxis("any", a, axis, keepdims); }
+Array any(const Array& a, const std::vector<int>& axes, bool keepdims) {
+  return ReduceAxes("any", a, axes, keepdims);
+}
+
+namespace {
+
+// MLX's var: the mean square deviation, scaled by n / max(n - ddof, 0) (inf when no degrees
+// of freedom are left, as NumPy's nan/inf). n is known from the shape, so the factor is a
+// number.
+Array Variance(const Array& a, const std::vector<int64_t>& axes, bool keepdims, int ddof) {
+  std::vector<int> int_axes(axes.begin(), axes.end());
+  Array centered = a - mean(a, int_axes, /*keepdims=*/true);
+  Array v = mean(square(centered), int_axes, keepdims);
+  if (ddof == 0) return v;
+  int64_t n = 1;
+  for (int64_t axis : axes) n *= a.shape()[axis];
+  const double dof = std::max<double>(static_cast<double>(n) - ddof, 0.0);
+  return v * (static_cast<double>(n) / dof);
+}
+
+}  // namespace
+
+Array var(const Array& a, bool keepdims, int ddof) {
+  return Variance(a, detail::AllAxes(a.ndim()), keepdims, ddof);
+}
+Array var(const Array& a, int axis, bool keepdims, int ddof) {
+  return Variance(a, {detail::NormalizeAxis("var", axis, a.ndim())}, keepdims, ddof);
+}
+Array var(const Array& a, const std::vector<int>& axes, bool keepdims, int ddof) {
+  return Variance(a, detail::NormalizeAxes("var", axes, a.ndim(), /*sort=*/true), keepdims, ddof);
+}
+
+Array std(const Array& a, bool keepdims, int ddof) { return sqrt(var(a, keepdims, ddof)); }
+Array std(const Array& a, int axis, bool keepdims, int ddof) {
+  return sqrt(var(a, axis, keepdims, ddof));
+}
+Array std(const Array& a, const std::vector<int>& axes, bool keepdims, int ddof) {
+  return sqrt(var(a, axes, keepdims, ddof));
 }
 
 }  // namespace ferry

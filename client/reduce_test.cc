@@ -2,15 +2,18 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -101,6 +104,42 @@ TEST(ReduceTest, Logsumexp) {
               Pointwise(FloatNear(1e-3), {std::log(2.0f), 1000 + std::log(2.0f)}));
   EXPECT_NEAR(logsumexp(x).item<float>(), 1000 + std::log(2.0f), 1e-3);
   EXPECT_EQ(logsumexp(x, {0, 1}, true).shape(), (Shape{1, 1}));
+}
+
+// ---- part A -------------------------------------------------------------------------
+
+TEST(ReducePartATest, AllAny) {
+  Array m = from_host(std::vector<int32_t>{1, 0, 2, 3, 4, 5}, {2, 3});
+  EXPECT_FALSE(all(m).item<bool>());
+  EXPECT_TRUE(any(m).item<bool>());
+  EXPECT_THAT(all(m, 1).to_vector<bool>(), ElementsAre(false, true));
+  EXPECT_THAT(all(m, -2, true).to_vector<bool>(), ElementsAre(true, false, true));
+  EXPECT_EQ(all(m, -2, true).shape(), (Shape{1, 3}));
+  EXPECT_THAT(any(m < 1, {0, 1}).to_vector<bool>(), ElementsAre(true));
+  EXPECT_TRUE(all(zeros({0, 2})).item<bool>());
+  EXPECT_FALSE(any(zeros({0, 2})).item<bool>());
+  // A transposed view: columns become rows.
+  EXPECT_THAT(all(transpose(m), 1).to_vector<bool>(), ElementsAre(true, false, true));
+  EXPECT_EQ(BuildError([&] { any(m, 2); }), "[any] axis 2 is out of range for an array of rank 2.");
+}
+
+TEST(ReducePartATest, VarAndStdWithDdof) {
+  // NumPy: np.var([[1,2,3],[4,5,6]]) = 2.9166667, axis 1: [0.6666667, 0.6666667],
+  // ddof=1 along axis 0: [4.5, 4.5, 4.5]; std ddof=1 of all: 1.8708287.
+  EXPECT_NEAR(var(Matrix()).item<float>(), 2.9166667f, 1e-6);
+  EXPECT_THAT(var(Matrix(), 1).to_vector<float>(),
+              Pointwise(FloatNear(1e-6), {0.6666667f, 0.6666667f}));
+  EXPECT_THAT(var(Matrix(), 0, false, 1).to_vector<float>(), ElementsAre(4.5, 4.5, 4.5));
+  EXPECT_NEAR(std(Matrix(), false, 1).item<float>(), 1.8708287f, 1e-6);
+  EXPECT_EQ(std(Matrix(), {0, 1}, true).shape(), (Shape{1, 1}));
+  Array ints = from_host(std::vector<int32_t>{1, 3}, {2});
+  EXPECT_EQ(var(ints).dtype(), float32);
+  EXPECT_EQ(var(ints).item<float>(), 1);
+  // No degrees of freedom left: inf, as NumPy's division by zero.
+  EXPECT_TRUE(std::isinf(var(ints, false, 2).item<float>()));
+  Array h = astype(Matrix(), float16);
+  EXPECT_EQ(std(h, 1).dtype(), float16);
+  EXPECT_EQ(BuildError([&] { var(Matrix(), {0, -2}); }), "[var] axis -2 appears more than once.");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Elementwise functions of one array.
 
+#include <cmath>
+
 #include "client/array_node.h"
 #include "client/ops.h"
 
@@ -25,5 +27,30 @@ Array gelu(const Array& a) { return Unary("gelu", a); }
 Array erf(const Array& a) { return Unary("erf", a); }
 
 Array operator-(const Array& a) { return negative(a); }
+
+// ---- part A ----
+
+Array square(const Array& a) { return Unary("square", a); }
+Array reciprocal(const Array& a) { return divide(1.0f, a); }  // MLX composes it the same way
+Array log1p(const Array& a) { return Unary("log1p", a); }
+Array expm1(const Array& a) { return Unary("expm1", a); }
+Array log2(const Array& a) { return Unary("log2", a); }
+Array log10(const Array& a) { return Unary("log10", a); }
+Array floor(const Array& a) { return Unary("floor", a); }
+Array ceil(const Array& a) { return Unary("ceil", a); }
+Array round(const Array& a, int decimals) {
+  if (decimals == 0) return Unary("round", a);
+  const double scale = std::pow(10.0, decimals);
+  return Unary("round", a * scale) * (1.0 / scale);
+}
+Array sign(const Array& a) { return Unary("sign", a); }
+Array isnan(const Array& a) { return Unary("isnan", a); }
+Array isinf(const Array& a) { return Unary("isinf", a); }
+Array logical_not(const Array& a) { return Unary("logical_not", a); }
+Array bitwise_invert(const Array& a) { return Unary("bitwise_invert", a); }
+Array silu(const Array& a) { return a * sigmoid(a); }          // as MLX's nn.silu
+Array softplus(const Array& a) { return logaddexp(a, 0.0f); }  // as MLX's nn.softplus
+
+Array operator~(const Array& a) { return bitwise_invert(a); }
 
 }  // namespace ferry

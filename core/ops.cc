@@ -26,6 +26,7 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterMatmulOp(defs);
     ops_internal::RegisterLayoutOps(defs);
     ops_internal::RegisterSoftmaxOps(defs);
+    ops_internal::RegisterScanOps(defs);  // part A
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());

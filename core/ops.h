@@ -58,6 +58,21 @@ namespace ferry::core {
 // softmax             axes; FloatingResultType
 // logsumexp           axes keepdims; FloatingResultType
 //
+// ---- part A ----
+// Unary: square floor ceil round sign keep the dtype (bool too; round is half to even);
+// log1p expm1 log2 log10 give FloatingResultType(dtype); isnan isinf logical_not give
+// bool for any dtype; bitwise_invert keeps an integer or bool dtype (floating refused).
+// Binary, broadcasting: not_equal less_equal greater_equal -> bool; arctan2 logaddexp ->
+// FloatingResultType(promoted); floor_divide remainder -> promoted, not bool (floor and
+// NumPy's sign of the divisor; integer division by 0 gives 0); bitwise_and bitwise_or
+// bitwise_xor -> promoted, integer or bool; left_shift right_shift -> promoted, integer
+// (a count outside [0, bits) shifts everything out: 0, or -1 for a negative signed value
+// shifted right).
+// all any             axes keepdims -> bool, any dtype (empty axes give true / false)
+// cumsum cumprod cummax cummin   axis:i reverse:0/1 inclusive:0/1; rank >= 1; cumsum and
+//                     cumprod of bool give int32, others keep the dtype. Exclusive scans
+//                     start from the identity (0, 1, lowest, highest).
+//
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.
 

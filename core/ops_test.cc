@@ -40,14 +40,20 @@ std::string Fails(std::string_view op, std::vector<TensorType> inputs, const Att
 TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   // clang-format off
   const std::vector<std::string> expected = {
-      "abs",         "add",         "arange",     "argmax",   "argmin",        "astype",
-      "broadcast_to", "concatenate", "constant",  "cos",      "div",           "equal",
-      "erf",         "exp",         "full",       "gelu",     "greater",       "less",
-      "log",         "logical_and", "logical_or", "logsumexp", "matmul",       "max",
-      "maximum",     "mean",        "min",        "minimum",  "mul",           "neg",
-      "parameter",   "pow",         "prod",       "random_normal", "random_uniform", "relu",
-      "reshape",     "rsqrt",       "sigmoid",    "sin",      "slice",         "softmax",
-      "sqrt",        "sub",         "sum",        "tanh",     "transpose",     "where",
+      "abs", "add", "all", "any", "arange", "arctan2",
+      "argmax", "argmin", "astype", "bitwise_and", "bitwise_invert", "bitwise_or",
+      "bitwise_xor", "broadcast_to", "ceil", "concatenate", "constant", "cos",
+      "cummax", "cummin", "cumprod", "cumsum", "div", "equal",
+      "erf", "exp", "expm1", "floor", "floor_divide", "full",
+      "gelu", "greater", "greater_equal", "isinf", "isnan", "left_shift",
+      "less", "less_equal", "log", "log10", "log1p", "log2",
+      "logaddexp", "logical_and", "logical_not", "logical_or", "logsumexp", "matmul",
+      "max", "maximum", "mean", "min", "minimum", "mul",
+      "neg", "not_equal", "parameter", "pow", "prod", "random_normal",
+      "random_uniform", "relu", "remainder", "reshape", "right_shift", "round",
+      "rsqrt", "sigmoid", "sign", "sin", "slice", "softmax",
+      "sqrt", "square", "sub", "sum", "tanh", "transpose",
+      "where",
   };
   // clang-format on
   EXPECT_EQ(OpNames(), expected);
@@ -491,6 +497,75 @@ TEST(SoftmaxOpsTest, Logsumexp) {
   EXPECT_EQ(Infer("logsumexp", {F32({0, 3})}, Axes({0})), F32({3}));  // -inf, not an error
   EXPECT_EQ(Fails("logsumexp", {F32({2, 3})}, Axes({0, 0})),
             "[logsumexp] axis 0 appears twice in axes");
+}
+
+// ---- Part A ----------------------------------------------------------------------
+
+TEST(PartAOpsTest, UnaryDtypes) {
+  for (const char* op : {"square", "floor", "ceil", "round", "sign"}) {
+    EXPECT_EQ(Infer(op, {I32({2})}), I32({2})) << op;
+    EXPECT_EQ(Infer(op, {Of(DType::kBool, {2})}), Of(DType::kBool, {2})) << op;
+    EXPECT_EQ(Infer(op, {Of(DType::kBFloat16, {})}), Of(DType::kBFloat16, {})) << op;
+  }
+  for (const char* op : {"log1p", "expm1", "log2", "log10"}) {
+    EXPECT_EQ(Infer(op, {I32({2})}), F32({2})) << op;
+    EXPECT_EQ(Infer(op, {Of(DType::kFloat16, {2})}), Of(DType::kFloat16, {2})) << op;
+  }
+  for (const char* op : {"isnan", "isinf", "logical_not"}) {
+    EXPECT_EQ(Infer(op, {F32({0, 3})}), Of(DType::kBool, {0, 3})) << op;
+  }
+  EXPECT_EQ(Infer("bitwise_invert", {Of(DType::kUInt8, {2})}), Of(DType::kUInt8, {2}));
+  EXPECT_EQ(Fails("bitwise_invert", {Of(DType::kFloat16, {2})}),
+            "[bitwise_invert] needs an integer or bool input, got float16");
+}
+
+TEST(PartAOpsTest, BinaryDtypes) {
+  for (const char* op : {"not_equal", "less_equal", "greater_equal"}) {
+    EXPECT_EQ(Infer(op, {F32({2, 1}), I32({3})}), Of(DType::kBool, {2, 3})) << op;
+  }
+  EXPECT_EQ(Infer("arctan2", {I32({2}), I32({})}), F32({2}));
+  EXPECT_EQ(Infer("logaddexp", {Of(DType::kBFloat16, {2}), Of(DType::kBFloat16, {2})}),
+            Of(DType::kBFloat16, {2}));
+  EXPECT_EQ(Infer("floor_divide", {I32({2}), Of(DType::kInt64, {2})}), Of(DType::kInt64, {2}));
+  EXPECT_EQ(Infer("remainder", {F32({2}), I32({2})}), F32({2}));
+  EXPECT_EQ(Infer("bitwise_and", {Of(DType::kBool, {2}), Of(DType::kBool, {2})}),
+            Of(DType::kBool, {2}));
+  EXPECT_EQ(Infer("left_shift", {Of(DType::kUInt8, {2}), I32({2})}), I32({2}));
+  EXPECT_EQ(Fails("bitwise_or", {F32({2}), I32({2})}),
+            "[bitwise_or] needs integer or bool inputs, got float32 and int32");
+  EXPECT_EQ(Fails("right_shift", {Of(DType::kBool, {2}), Of(DType::kBool, {2})}),
+            "[right_shift] needs integer inputs, got bool and bool");
+  EXPECT_EQ(Fails("floor_divide", {Of(DType::kBool, {2}), Of(DType::kBool, {2})}),
+            "[floor_divide] needs numeric (not bool) inputs, got bool and bool");
+  EXPECT_EQ(Fails("arctan2", {F32({2}), F32({3})}),
+            "[arctan2] shapes (2,) and (3,) cannot be broadcast together");
+}
+
+TEST(PartAOpsTest, AllAny) {
+  const Attrs attrs{{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}};
+  EXPECT_EQ(Infer("all", {F32({2, 0, 3})}, attrs), Of(DType::kBool, {2, 1, 3}));
+  EXPECT_EQ(
+      Infer("any", {I32({2, 3})}, {{"axes", std::vector<int64_t>{}}, {"keepdims", int64_t{0}}}),
+      Of(DType::kBool, {2, 3}));
+  EXPECT_EQ(Fails("any", {I32({2})}, attrs), "[any] axis 1 is out of range for an array of rank 1");
+}
+
+TEST(PartAOpsTest, Scans) {
+  auto scan = [](int64_t axis, int64_t reverse = 0, int64_t inclusive = 1) {
+    return Attrs{{"axis", axis}, {"reverse", reverse}, {"inclusive", inclusive}};
+  };
+  EXPECT_EQ(Infer("cumsum", {Of(DType::kBool, {2, 3})}, scan(1)), I32({2, 3}));
+  EXPECT_EQ(Infer("cumprod", {Of(DType::kUInt8, {4})}, scan(0, 1, 0)), Of(DType::kUInt8, {4}));
+  EXPECT_EQ(Infer("cummax", {Of(DType::kBool, {0, 3})}, scan(0)), Of(DType::kBool, {0, 3}));
+  EXPECT_EQ(Infer("cummin", {Of(DType::kFloat16, {5})}, scan(0)), Of(DType::kFloat16, {5}));
+  EXPECT_EQ(Fails("cumsum", {F32({})}, scan(0)),
+            "[cumsum] needs an array of rank 1 or more, got a scalar");
+  EXPECT_EQ(Fails("cumsum", {F32({2})}, scan(1)),
+            "[cumsum] axis 1 is out of range for an array of rank 1");
+  EXPECT_EQ(Fails("cummax", {F32({2})}, scan(0, 2)),
+            "[cummax] attribute 'reverse' must be 0 or 1, got 2");
+  EXPECT_EQ(Fails("cummin", {F32({2})}, {{"axis", int64_t{0}}}),
+            "[cummin] missing attribute 'reverse'");
 }
 
 }  // namespace

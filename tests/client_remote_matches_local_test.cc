@@ -222,8 +222,109 @@ const std::map<std::string, OpCase>& Cases() {
        {false, [](Inputs& in) { return softmax(in.Uniform({4, 10}, float32, -5, 5), -1); }}},
       {"logsumexp",
        {false, [](Inputs& in) { return logsumexp(in.Uniform({4, 10}, float32, -5, 5), 1); }}},
+      // ---- part A: elementwise, all/any, scans ----
+      {"square", {true, [](Inputs& in) { return square(in.Ints({3, 4}, int32, -99, 99)); }}},
+      {"log1p", {true, [](Inputs& in) { return log1p(in.Uniform({3, 4}, float32, 0, 9)); }}},
+      {"expm1", {true, [](Inputs& in) { return expm1(in.Uniform({3, 4}, float16, -2, 2)); }}},
+      {"log2", {true, [](Inputs& in) { return log2(in.Uniform({3, 4}, float32, 0.1, 9)); }}},
+      {"log10", {true, [](Inputs& in) { return log10(in.Ints({3, 4}, int32, 1, 999)); }}},
+      {"floor", {true, [](Inputs& in) { return floor(in.Uniform({3, 4}, bfloat16, -9, 9)); }}},
+      {"ceil", {true, [](Inputs& in) { return ceil(in.Uniform({3, 4}, float32, -9, 9)); }}},
+      {"round",
+       {true, [](Inputs& in) { return round(in.Uniform({3, 4}, float32, -9, 9) * 2.0f); }}},
+      {"sign", {true, [](Inputs& in) { return sign(in.Ints({3, 4}, int64, -2, 2)); }}},
+      {"isnan",
+       {true, [](Inputs& in) { return isnan(log(in.Uniform({3, 4}, float32, -1, 1))); }}},
+      {"isinf",
+       {true, [](Inputs& in) { return isinf(1.0f / in.Ints({3, 4}, int32, 0, 2)); }}},
+      {"logical_not", {true, [](Inputs& in) { return logical_not(in.Ints({3, 4}, uint8, 0, 2)); }}},
+      {"bitwise_invert",
+       {true, [](Inputs& in) { return ~in.Ints({3, 4}, int32, -999, 999); }}},
+      {"not_equal",
+       {true,
+        [](Inputs& in) { return in.Ints({3, 4}, int32, 0, 2) != in.Ints({4}, int32, 0, 2); }}},
+      {"less_equal",
+       {true,
+        [](Inputs& in) {
+          return in.Uniform({3, 4}, float32, -1, 1) <= in.Uniform({3, 1}, float32, -1, 1);
+        }}},
+      {"greater_equal",
+       {true, [](Inputs& in) { return in.Ints({3, 4}, uint8, 0, 255) >= 128; }}},
+      {"arctan2",
+       {true,
+        [](Inputs& in) {
+          return arctan2(in.Uniform({3, 4}, float32, -1, 1), in.Uniform({4}, float32, -1, 1));
+        }}},
+      {"logaddexp",
+       {true,
+        [](Inputs& in) {
+          return logaddexp(in.Uniform({3, 4}, float32, -50, 50),
+                           in.Uniform({3, 4}, float32, -50, 50));
+        }}},
+      {"floor_divide",
+       {true,
+        [](Inputs& in) {
+          return floor_divide(in.Ints({3, 4}, int32, -99, 99), in.Ints({4}, int32, -9, 9));
+        }}},
+      {"remainder",
+       {true,
+        [](Inputs& in) {
+          return remainder(in.Uniform({3, 4}, float32, -9, 9), in.Uniform({3, 4}, float32, -3, 3));
+        }}},
+      {"bitwise_and",
+       {true,
+        [](Inputs& in) {
+          return in.Ints({3, 4}, int64, -999, 999) & in.Ints({4}, int64, 0, 255);
+        }}},
+      {"bitwise_or",
+       {true,
+        [](Inputs& in) {
+          return in.Ints({3, 4}, uint8, 0, 255) | in.Ints({3, 4}, uint8, 0, 255);
+        }}},
+      {"bitwise_xor", {true, [](Inputs& in) { return in.Bools({3, 4}) ^ in.Bools({3, 4}); }}},
+      {"left_shift",
+       {true,
+        [](Inputs& in) {
+          return in.Ints({3, 4}, int32, -99, 99) << in.Ints({3, 4}, int32, -1, 33);
+        }}},
+      {"right_shift",
+       {true,
+        [](Inputs& in) {
+          return in.Ints({3, 4}, uint32, 0, 1 << 30) >> in.Ints({4}, uint32, 0, 31);
+        }}},
+      {"all", {true, [](Inputs& in) { return all(in.Ints({4, 5}, int32, 0, 3), 1, true); }}},
+      {"any", {true, [](Inputs& in) { return any(in.Bools({4, 5, 2}), {0, -1}); }}},
+      {"cumsum",
+       {false, [](Inputs& in) { return cumsum(in.Uniform({4, 5}, float32, -1, 1), 1, true); }}},
+      {"cumprod",
+       {true, [](Inputs& in) { return cumprod(in.Ints({4, 5}, int64, -3, 3), 0, false, false); }}},
+      {"cummax",
+       {true, [](Inputs& in) { return cummax(in.Uniform({4, 5}, float16, -1, 1), -1); }}},
+      {"cummin",
+       {true, [](Inputs& in) { return cummin(in.Ints({4, 5}, int32, -9, 9), 0, true, false); }}},
   };
   return *cases;
+}
+
+// Builds `op_case` on both devices and compares dtype, shape and every element.
+void ExpectSameResult(const OpCase& op_case, Inputs& local_inputs, Inputs& remote_inputs) {
+  Array expected = op_case.build(local_inputs);
+  Array actual = op_case.build(remote_inputs);
+  EXPECT_EQ(actual.device(), remote_inputs.device());
+  ASSERT_EQ(actual.dtype(), expected.dtype());
+  ASSERT_EQ(actual.shape(), expected.shape());
+  std::vector<double> want = Values(expected);
+  std::vector<double> got = Values(actual);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+    } else if (op_case.exact) {
+      EXPECT_EQ(got[i], want[i]) << "element " << i;
+    } else {
+      EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i]))) << "element " << i;
+    }
+  }
 }
 
 class RemoteTest : public ::testing::Test {
@@ -255,25 +356,126 @@ TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
     ASSERT_NE(found, Cases().end()) << "no remote-vs-local case for op " << op;
     Inputs local_inputs(local(), 1234);
     Inputs remote_inputs(*remote_, 1234);
-    Array expected = found->second.build(local_inputs);
-    Array actual = found->second.build(remote_inputs);
-    EXPECT_EQ(actual.device(), *remote_);
-    ASSERT_EQ(actual.dtype(), expected.dtype());
-    ASSERT_EQ(actual.shape(), expected.shape());
-    std::vector<double> want = Values(expected);
-    std::vector<double> got = Values(actual);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (std::isnan(want[i])) {
-        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
-      } else if (found->second.exact) {
-        EXPECT_EQ(got[i], want[i]) << "element " << i;
-      } else {
-        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
-            << "element " << i;
-      }
-    }
+    ExpectSameResult(found->second, local_inputs, remote_inputs);
   }
+}
+
+// ---- part A: the client-side compositions (each one is built from core ops) -------------
+
+// One computation per composite of part A.
+const std::map<std::string, OpCase>& PartACompositeCases() {
+  static const auto* cases = new std::map<std::string, OpCase>{
+      {"reciprocal",
+       {true,
+        [](Inputs& in) {
+          return reciprocal(in.Uniform({3, 4}, float32, 0.5, 2));
+        }}},
+      {"round_decimals",
+       {true,
+        [](Inputs& in) {
+          return round(in.Uniform({3, 4}, float32, -9, 9), 2);
+        }}},
+      {"silu",
+       {true,
+        [](Inputs& in) {
+          return silu(in.Uniform({3, 4}, float32, -4, 4));
+        }}},
+      {"softplus",
+       {true,
+        [](Inputs& in) {
+          return softplus(in.Uniform({3, 4}, bfloat16, -4, 4));
+        }}},
+      {"clip",
+       {true,
+        [](Inputs& in) {
+          return clip(in.Uniform({3, 4}, float32, -2, 2), in.Uniform({4}, float32, -1, 0), 0.5f);
+        }}},
+      {"var",
+       {false,
+        [](Inputs& in) {
+          return var(in.Uniform({4, 5}, float32, -1, 1), 1, false, 1);
+        }}},
+      {"std",
+       {false,
+        [](Inputs& in) {
+          return std(in.Uniform({4, 5, 2}, float64, -1, 1), {0, 2}, true);
+        }}},
+      {"squeeze",
+       {true,
+        [](Inputs& in) {
+          return squeeze(in.Ints({1, 3, 1, 4}, int32, 0, 99), 2);
+        }}},
+      {"expand_dims",
+       {true,
+        [](Inputs& in) {
+          return expand_dims(in.Ints({3, 4}, int32, 0, 99), {0, -1});
+        }}},
+      {"flatten",
+       {true,
+        [](Inputs& in) {
+          return flatten(in.Ints({2, 3, 4}, int32, 0, 99), 1);
+        }}},
+      {"swapaxes",
+       {true,
+        [](Inputs& in) {
+          return swapaxes(in.Ints({2, 3, 4}, int32, 0, 99), 0, 2);
+        }}},
+      {"moveaxis",
+       {true,
+        [](Inputs& in) {
+          return moveaxis(in.Ints({2, 3, 4}, int32, 0, 99), 0, -1);
+        }}},
+      {"stack",
+       {true,
+        [](Inputs& in) {
+          return stack({in.Uniform({2, 3}, float32, -1, 1), in.Uniform({2, 3}, float32, -1, 1)}, 1);
+        }}},
+      {"split",
+       {true,
+        [](Inputs& in) {
+          return split(in.Ints({6, 4}, int32, 0, 99), Shape{1, 4}, 0)[1];
+        }}},
+      {"pad",
+       {true,
+        [](Inputs& in) {
+          return pad(in.Ints({2, 3}, int64, 0, 99), {{1, 2}, {0, 1}}, -7);
+        }}},
+      {"tile",
+       {true,
+        [](Inputs& in) {
+          return tile(in.Bools({2, 3}), {2, 1, 2});
+        }}},
+      {"repeat",
+       {true,
+        [](Inputs& in) {
+          return repeat(in.Uniform({2, 3}, float16, -1, 1), 3, 1);
+        }}},
+      {"roll",
+       {true,
+        [](Inputs& in) {
+          return roll(in.Ints({3, 4}, int32, 0, 99), {1, -5}, {0, 1});
+        }}},
+  };
+  return *cases;
+}
+
+TEST_F(RemoteTest, EveryPartACompositeMatchesTheLocalDevice) {
+  for (const auto& [name, op_case] : PartACompositeCases()) {
+    SCOPED_TRACE(name);
+    Inputs local_inputs(local(), 4321);
+    Inputs remote_inputs(*remote_, 4321);
+    ExpectSameResult(op_case, local_inputs, remote_inputs);
+  }
+}
+
+TEST_F(RemoteTest, PartABadArgumentsThrowBeforeAnythingIsSent) {
+  Array f = ones({2}, float32, *remote_);
+  const DeviceStats before = remote_->stats();
+  EXPECT_THROW(bitwise_and(f, f), Error);
+  EXPECT_THROW(cumsum(f, 1), Error);
+  EXPECT_THROW(squeeze(f, 0), Error);
+  EXPECT_THROW(split(f, 3), Error);
+  EXPECT_EQ(remote_->stats().executes, before.executes);
 }
 
 TEST_F(RemoteTest, DescribesTheDaemon) {

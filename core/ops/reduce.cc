@@ -1,4 +1,4 @@
-// Reductions over axes (sum prod mean max min) and along one axis (argmax argmin).
+// Reductions over axes (sum prod mean max min all any) and along one axis (argmax argmin).
 #include <iterator>
 #include <utility>
 
@@ -9,7 +9,7 @@
 namespace ferry::core::ops_internal {
 namespace {
 
-enum class Result { kAccumulated, kFloating, kKept };
+enum class Result { kAccumulated, kFloating, kKept, kBool };
 
 struct ReduceOp {
   const char* name;
@@ -17,11 +17,16 @@ struct ReduceOp {
   bool needs_identity;  // max/min have none, so an empty axis has no answer
 };
 
+// clang-format off
 constexpr ReduceOp kReduceOps[] = {
     {"sum", Result::kAccumulated, false}, {"prod", Result::kAccumulated, false},
     {"mean", Result::kFloating, false},   {"max", Result::kKept, true},
     {"min", Result::kKept, true},
+    // ---- part A ----
+    {"all", Result::kBool, false},
+    {"any", Result::kBool, false},
 };
+// clang-format on
 
 constexpr const char* kArgOps[] = {"argmax", "argmin"};
 
@@ -49,6 +54,7 @@ absl::StatusOr<TensorType> InferReduce(absl::Span<const TensorType> inputs, cons
   DType dtype = x.dtype;
   if (op.result == Result::kAccumulated && dtype == DType::kBool) dtype = DType::kInt32;
   if (op.result == Result::kFloating) dtype = FloatingResultType(dtype);
+  if (op.result == Result::kBool) dtype = DType::kBool;
   return TensorType{dtype, ReduceShape(x.shape, *axes, *keepdims)};
 }
 

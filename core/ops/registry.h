@@ -21,6 +21,8 @@ void RegisterReduceOps(OpTable& table);   // sum prod mean max min argmax argmin
 void RegisterMatmulOp(OpTable& table);    // matmul
 void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate
 void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
+// ---- part A ----
+void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin
 
 }  // namespace ferry::core::ops_internal
 

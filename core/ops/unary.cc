@@ -1,4 +1,5 @@
-// Elementwise ops of one input: the shape stays, the dtype stays or becomes floating.
+// Elementwise ops of one input: the shape stays, the dtype stays or becomes floating (or
+// bool, for the predicates).
 #include <iterator>
 #include <utility>
 
@@ -9,23 +10,70 @@
 namespace ferry::core::ops_internal {
 namespace {
 
+enum class Result {
+  kKept,         // same dtype, bool refused
+  kKeptAny,      // same dtype, bool too
+  kFloating,     // FloatingResultType(dtype)
+  kBool,         // a predicate of any dtype
+  kKeptInteger,  // same dtype, integer or bool only
+};
+
 struct UnaryOp {
   const char* name;
-  bool keeps_dtype;  // else the result is FloatingResultType(dtype)
+  Result result;
 };
 
 constexpr UnaryOp kUnaryOps[] = {
-    {"neg", true},      {"abs", true},    {"relu", true}, {"exp", false}, {"log", false},
-    {"sqrt", false},    {"rsqrt", false}, {"sin", false}, {"cos", false}, {"tanh", false},
-    {"sigmoid", false}, {"gelu", false},  {"erf", false},
+    {"neg", Result::kKept},
+    {"abs", Result::kKept},
+    {"relu", Result::kKept},
+    {"exp", Result::kFloating},
+    {"log", Result::kFloating},
+    {"sqrt", Result::kFloating},
+    {"rsqrt", Result::kFloating},
+    {"sin", Result::kFloating},
+    {"cos", Result::kFloating},
+    {"tanh", Result::kFloating},
+    {"sigmoid", Result::kFloating},
+    {"gelu", Result::kFloating},
+    {"erf", Result::kFloating},
+    // ---- part A ----
+    {"square", Result::kKeptAny},
+    {"log1p", Result::kFloating},
+    {"expm1", Result::kFloating},
+    {"log2", Result::kFloating},
+    {"log10", Result::kFloating},
+    {"floor", Result::kKeptAny},
+    {"ceil", Result::kKeptAny},
+    {"round", Result::kKeptAny},
+    {"sign", Result::kKeptAny},
+    {"isnan", Result::kBool},
+    {"isinf", Result::kBool},
+    {"logical_not", Result::kBool},
+    {"bitwise_invert", Result::kKeptInteger},
 };
 
 template <size_t kIndex>
 absl::StatusOr<TensorType> InferUnary(absl::Span<const TensorType> inputs, const Attrs&) {
   constexpr UnaryOp op = kUnaryOps[kIndex];
   const TensorType& x = inputs[0];
-  if (!op.keeps_dtype) return TensorType{FloatingResultType(x.dtype), x.shape};
-  if (x.dtype == DType::kBool) return OpError(op.name, "is not defined for bool");
+  switch (op.result) {
+    case Result::kFloating:
+      return TensorType{FloatingResultType(x.dtype), x.shape};
+    case Result::kBool:
+      return TensorType{DType::kBool, x.shape};
+    case Result::kKept:
+      if (x.dtype == DType::kBool) return OpError(op.name, "is not defined for bool");
+      return x;
+    case Result::kKeptInteger:
+      if (IsFloating(x.dtype)) {
+        return OpError(op.name,
+                       absl::StrCat("needs an integer or bool input, got ", DTypeName(x.dtype)));
+      }
+      return x;
+    case Result::kKeptAny:
+      break;
+  }
   return x;
 }
 

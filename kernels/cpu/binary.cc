@@ -1,9 +1,12 @@
 // Elementwise binary ops with NumPy broadcasting. Inputs are first brought to one compute
 // dtype: the output's for arithmetic (so div of integers divides in float), the promoted
 // input type for comparisons, bool for logical ops. Integer arithmetic wraps; maximum and
-// minimum propagate NaN as NumPy does.
+// minimum propagate NaN as NumPy does. floor_divide and remainder follow NumPy (floor, and
+// the remainder takes the divisor's sign; an integer division by 0 gives 0); the bitwise
+// ops and shifts work on integers, and shift counts outside [0, bits) shift everything out.
 
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
@@ -11,7 +14,8 @@
 namespace ferry::kernels::cpu {
 namespace {
 
-enum class Kind { kArithmetic, kComparison, kLogical };
+// kInteger: arithmetic that only integer (and bool) dtypes have.
+enum class Kind { kArithmetic, kComparison, kLogical, kInteger };
 
 struct Add {
   static constexpr Kind kKind = Kind::kArithmetic;
@@ -128,6 +132,162 @@ struct LogicalOr {
   bool operator()(bool a, bool b) const { return a || b; }
 };
 
+// ---- part A ----
+
+struct NotEqual {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a != b;
+  }
+};
+
+struct LessEqual {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a <= b;
+  }
+};
+
+struct GreaterEqual {
+  static constexpr Kind kKind = Kind::kComparison;
+  template <typename C>
+  bool operator()(C a, C b) const {
+    return a >= b;
+  }
+};
+
+struct Arctan2 {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return std::atan2(a, b);
+    } else {
+      return C(0);  // unreachable: the output type is always floating
+    }
+  }
+};
+
+// log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|)).
+struct LogAddExp {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      if (a != a || b != b) return std::numeric_limits<C>::quiet_NaN();
+      const C m = a > b ? a : b;
+      if (std::isinf(m)) return m;  // +inf, or both -inf
+      return m + std::log1p(std::exp(-std::fabs(a - b)));
+    } else {
+      return C(0);  // unreachable: the output type is always floating
+    }
+  }
+};
+
+struct FloorDivide {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return std::floor(a / b);
+    } else if constexpr (std::is_same_v<C, bool>) {
+      return a && b;  // unreachable: bool is refused
+    } else {
+      if (b == 0) return C(0);
+      if constexpr (std::is_signed_v<C>) {
+        if (b == -1) return WrapSub(C(0), a);  // the most negative value wraps
+        const C q = a / b;
+        return (a % b != 0 && ((a < 0) != (b < 0))) ? C(q - 1) : q;
+      } else {
+        return a / b;
+      }
+    }
+  }
+};
+
+struct Remainder {
+  static constexpr Kind kKind = Kind::kArithmetic;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      C r = std::fmod(a, b);
+      if (r != 0 && ((r < 0) != (b < 0))) r += b;
+      return r;
+    } else if constexpr (std::is_same_v<C, bool>) {
+      return false;  // unreachable: bool is refused
+    } else {
+      if (b == 0) return C(0);
+      if constexpr (std::is_signed_v<C>) {
+        if (b == -1) return C(0);
+        const C r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? C(r + b) : r;
+      } else {
+        return a % b;
+      }
+    }
+  }
+};
+
+#define FERRY_BITWISE_BINARY(Name, op_token)                \
+  struct Name {                                             \
+    static constexpr Kind kKind = Kind::kInteger;           \
+    template <typename C>                                   \
+    C operator()(C a, C b) const {                          \
+      if constexpr (std::is_integral_v<C>) {                \
+        return static_cast<C>(a op_token b);                \
+      } else {                                              \
+        return C(0); /* unreachable: floating is refused */ \
+      }                                                     \
+    }                                                       \
+  };
+
+FERRY_BITWISE_BINARY(BitwiseAnd, &)
+FERRY_BITWISE_BINARY(BitwiseOr, |)
+FERRY_BITWISE_BINARY(BitwiseXor, ^)
+
+#undef FERRY_BITWISE_BINARY
+
+template <typename C>
+constexpr bool ShiftsOut(C count) {
+  constexpr C kBits = static_cast<C>(sizeof(C) * 8);
+  if constexpr (std::is_signed_v<C>) {
+    if (count < 0) return true;
+  }
+  return count >= kBits;
+}
+
+struct LeftShift {
+  static constexpr Kind kKind = Kind::kInteger;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C> && !std::is_same_v<C, bool>) {
+      if (ShiftsOut(b)) return C(0);
+      return static_cast<C>(static_cast<WrapType<C>>(a) << b);
+    } else {
+      return C(0);  // unreachable: floating and bool are refused
+    }
+  }
+};
+
+// Arithmetic for signed values (the sign fills in), logical for unsigned.
+struct RightShift {
+  static constexpr Kind kKind = Kind::kInteger;
+  template <typename C>
+  C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C> && !std::is_same_v<C, bool>) {
+      if (ShiftsOut(b)) {
+        if constexpr (std::is_signed_v<C>) return a < 0 ? C(-1) : C(0);
+        return C(0);
+      }
+      return static_cast<C>(a >> b);
+    } else {
+      return C(0);  // unreachable: floating and bool are refused
+    }
+  }
+};
+
 // out = op(a, b) over out's shape; a and b hold C, out holds O (C, or bool for
 // comparisons). Rows where both inputs are dense or one is a repeated scalar take loops
 // the compiler vectorizes.
@@ -168,20 +328,26 @@ absl::Status BinaryKernel(const core::Node& node, absl::Span<const Tensor> input
   core::DType compute = out.dtype();
   if constexpr (Op::kKind == Kind::kComparison) compute = core::PromoteTypes(a.dtype(), b.dtype());
   if constexpr (Op::kKind == Kind::kLogical) compute = core::DType::kBool;
-  if (Op::kKind != Kind::kArithmetic && out.dtype() != core::DType::kBool) {
+  constexpr bool kSameTypeOut = Op::kKind == Kind::kArithmetic || Op::kKind == Kind::kInteger;
+  if (!kSameTypeOut && out.dtype() != core::DType::kBool) {
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] must produce bool, not ", DTypeString(out.dtype())));
   }
-  if (node.op == "div" && !core::IsFloating(out.dtype())) {
+  if ((node.op == "div" || node.op == "arctan2" || node.op == "logaddexp") &&
+      !core::IsFloating(out.dtype())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[", node.op, "] must produce a floating dtype, not ", DTypeString(out.dtype())));
+  }
+  if (Op::kKind == Kind::kInteger && core::IsFloating(out.dtype())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("[div] must produce a floating dtype, not ", DTypeString(out.dtype())));
+        absl::StrCat("[", node.op, "] does not apply to ", DTypeString(out.dtype())));
   }
   std::unique_ptr<char[]> a_scratch, b_scratch;
   const void* a_data = ElementsAs(a, compute, a_scratch);
   const void* b_data = ElementsAs(b, compute, b_scratch);
   DispatchDType(compute, [&](auto tag) {
     using C = typename decltype(tag)::type;
-    using O = std::conditional_t<Op::kKind == Kind::kArithmetic, C, bool>;
+    using O = std::conditional_t<kSameTypeOut, C, bool>;
     BinaryLoop<Op>(static_cast<const C*>(a_data), static_cast<const C*>(b_data), out.data<O>(),
                    a.shape(), b.shape(), out.shape());
   });
@@ -203,6 +369,19 @@ void RegisterBinaryKernels(KernelTable& table) {
   table["greater"] = &BinaryKernel<Greater>;
   table["logical_and"] = &BinaryKernel<LogicalAnd>;
   table["logical_or"] = &BinaryKernel<LogicalOr>;
+  // ---- part A ----
+  table["not_equal"] = &BinaryKernel<NotEqual>;
+  table["less_equal"] = &BinaryKernel<LessEqual>;
+  table["greater_equal"] = &BinaryKernel<GreaterEqual>;
+  table["arctan2"] = &BinaryKernel<Arctan2>;
+  table["logaddexp"] = &BinaryKernel<LogAddExp>;
+  table["floor_divide"] = &BinaryKernel<FloorDivide>;
+  table["remainder"] = &BinaryKernel<Remainder>;
+  table["bitwise_and"] = &BinaryKernel<BitwiseAnd>;
+  table["bitwise_or"] = &BinaryKernel<BitwiseOr>;
+  table["bitwise_xor"] = &BinaryKernel<BitwiseXor>;
+  table["left_shift"] = &BinaryKernel<LeftShift>;
+  table["right_shift"] = &BinaryKernel<RightShift>;
 }
 
 }  // namespace ferry::kernels::cpu

@@ -176,5 +176,126 @@ TEST(Binary, LongStridedBroadcastMatchesAnElementwiseLoop) {
   }
 }
 
+// ---- part A -------------------------------------------------------------------------
+
+std::vector<double> BinaryValues(const std::string& op, const core::HostTensor& a,
+                                 const core::HostTensor& b) {
+  return Values(Binary(op, a, b));
+}
+
+TEST(BinaryPartA, Comparisons) {
+  const core::HostTensor a = MakeHost(DType::kFloat32, {4}, {1, 2, 3, kNaN});
+  const core::HostTensor b = MakeHost(DType::kInt32, {1}, {2});
+  const core::HostTensor ne = Binary("not_equal", a, b);
+  EXPECT_EQ(ne.type, (core::TensorType{DType::kBool, {4}}));
+  EXPECT_THAT(Values(ne), ElementsAre(1, 0, 1, 1));
+  EXPECT_THAT(BinaryValues("less_equal", a, b), ElementsAre(1, 1, 0, 0));
+  EXPECT_THAT(BinaryValues("greater_equal", a, b), ElementsAre(0, 1, 1, 0));
+}
+
+TEST(BinaryPartA, Arctan2CoversAllQuadrants) {
+  const core::HostTensor y = MakeHost(DType::kFloat64, {4}, {1, 1, -1, 0});
+  const core::HostTensor x = MakeHost(DType::kFloat64, {4}, {1, -1, -1, -1});
+  EXPECT_THAT(BinaryValues("arctan2", y, x),
+              Pointwise(DoubleNear(1e-15), {M_PI / 4, 3 * M_PI / 4, -3 * M_PI / 4, M_PI}));
+  const core::HostTensor ints =
+      Binary("arctan2", MakeHost(DType::kInt32, {1}, {0}), MakeHost(DType::kInt32, {1}, {1}));
+  EXPECT_EQ(ints.type.dtype, DType::kFloat32);
+}
+
+TEST(BinaryPartA, LogAddExpIsStable) {
+  const core::HostTensor a = MakeHost(DType::kFloat32, {5}, {0, 1000, -kInf, kInf, kNaN});
+  const core::HostTensor b = MakeHost(DType::kFloat32, {5}, {0, 1000, -kInf, 1, 0});
+  const std::vector<double> out = BinaryValues("logaddexp", a, b);
+  EXPECT_NEAR(out[0], std::log(2.0), 1e-7);
+  EXPECT_NEAR(out[1], 1000 + std::log(2.0), 1e-4);
+  EXPECT_EQ(out[2], -kInf);
+  EXPECT_EQ(out[3], kInf);
+  EXPECT_TRUE(std::isnan(out[4]));
+  // float16 computes in float: log(e^0 + e^0) = 0.693..., rounded to 0.6933594.
+  EXPECT_THAT(BinaryValues("logaddexp", MakeHost(DType::kFloat16, {1}, {0}),
+                           MakeHost(DType::kFloat16, {1}, {0})),
+              ElementsAre(0.693359375));
+}
+
+TEST(BinaryPartA, FloorDivideAndRemainderFollowNumPySigns) {
+  // np.floor_divide / np.remainder of [7, -7, 7, -7] by [2, 2, -2, -2].
+  const core::HostTensor a = MakeHost(DType::kInt32, {4}, {7, -7, 7, -7});
+  const core::HostTensor b = MakeHost(DType::kInt32, {4}, {2, 2, -2, -2});
+  EXPECT_THAT(BinaryValues("floor_divide", a, b), ElementsAre(3, -4, -4, 3));
+  EXPECT_THAT(BinaryValues("remainder", a, b), ElementsAre(1, 1, -1, -1));
+  const core::HostTensor af = MakeHost(DType::kFloat32, {4}, {7.5, -7.5, 7.5, -7.5});
+  const core::HostTensor bf = MakeHost(DType::kFloat32, {4}, {2, 2, -2, -2});
+  EXPECT_THAT(BinaryValues("floor_divide", af, bf), ElementsAre(3, -4, -4, 3));
+  EXPECT_THAT(BinaryValues("remainder", af, bf), ElementsAre(1.5, 0.5, -0.5, -1.5));
+  // Integer division by zero gives 0 (NumPy warns and gives 0); the most negative value
+  // divided by -1 wraps instead of trapping.
+  const double min32 = std::numeric_limits<int32_t>::min();
+  const core::HostTensor edge_a = MakeHost(DType::kInt32, {3}, {5, min32, min32});
+  const core::HostTensor edge_b = MakeHost(DType::kInt32, {3}, {0, -1, 3});
+  EXPECT_THAT(BinaryValues("floor_divide", edge_a, edge_b), ElementsAre(0, min32, -715827883));
+  EXPECT_THAT(BinaryValues("remainder", edge_a, edge_b), ElementsAre(0, 0, 1));
+  // Floating division by zero: inf and NaN as IEEE says.
+  const std::vector<double> fz = BinaryValues("floor_divide", MakeHost(DType::kFloat32, {1}, {1}),
+                                              MakeHost(DType::kFloat32, {1}, {0}));
+  EXPECT_EQ(fz[0], kInf);
+  EXPECT_TRUE(std::isnan(BinaryValues("remainder", MakeHost(DType::kFloat32, {1}, {1}),
+                                      MakeHost(DType::kFloat32, {1}, {0}))[0]));
+  // Unsigned: plain.
+  EXPECT_THAT(BinaryValues("remainder", MakeHost(DType::kUInt8, {2}, {200, 7}),
+                           MakeHost(DType::kUInt8, {1}, {6})),
+              ElementsAre(2, 1));
+}
+
+TEST(BinaryPartA, BitwiseOps) {
+  const core::HostTensor a = MakeHost(DType::kInt32, {3}, {12, -1, 0});
+  const core::HostTensor b = MakeHost(DType::kInt32, {3}, {10, 5, 7});
+  EXPECT_THAT(BinaryValues("bitwise_and", a, b), ElementsAre(8, 5, 0));
+  EXPECT_THAT(BinaryValues("bitwise_or", a, b), ElementsAre(14, -1, 7));
+  EXPECT_THAT(BinaryValues("bitwise_xor", a, b), ElementsAre(6, -6, 7));
+  const core::HostTensor bools = Binary("bitwise_xor", MakeHost(DType::kBool, {2}, {1, 1}),
+                                        MakeHost(DType::kBool, {2}, {0, 1}));
+  EXPECT_EQ(bools.type.dtype, DType::kBool);
+  EXPECT_THAT(Values(bools), ElementsAre(1, 0));
+  // uint8 with int32 promotes to int32.
+  const core::HostTensor mixed =
+      Binary("bitwise_or", MakeHost(DType::kUInt8, {1}, {240}), MakeHost(DType::kInt32, {1}, {15}));
+  EXPECT_EQ(mixed.type.dtype, DType::kInt32);
+  EXPECT_THAT(Values(mixed), ElementsAre(255));
+}
+
+TEST(BinaryPartA, ShiftsOutOfRangeShiftEverythingOut) {
+  const core::HostTensor a = MakeHost(DType::kInt32, {5}, {1, -8, -8, 1, 3});
+  const core::HostTensor n = MakeHost(DType::kInt32, {5}, {31, 1, 40, -1, 0});
+  EXPECT_THAT(BinaryValues("left_shift", a, n),
+              ElementsAre(std::numeric_limits<int32_t>::min(), -16, 0, 0, 3));
+  EXPECT_THAT(BinaryValues("right_shift", a, n), ElementsAre(0, -4, -1, 0, 3));
+  EXPECT_THAT(BinaryValues("left_shift", MakeHost(DType::kUInt8, {2}, {255, 1}),
+                           MakeHost(DType::kUInt8, {1}, {4})),
+              ElementsAre(240, 16));
+  EXPECT_THAT(BinaryValues("right_shift", MakeHost(DType::kUInt32, {1}, {4294967295.0}),
+                           MakeHost(DType::kUInt32, {1}, {28})),
+              ElementsAre(15));
+}
+
+TEST(BinaryPartA, RefusesWrongDTypes) {
+  const core::HostTensor f = MakeHost(DType::kFloat32, {1}, {1});
+  const core::HostTensor i = MakeHost(DType::kInt32, {1}, {1});
+  const core::HostTensor t = MakeHost(DType::kBool, {1}, {1});
+  auto message = [](const std::string& op, const core::HostTensor& a, const core::HostTensor& b) {
+    absl::StatusOr<core::HostTensor> out = RunOp(op, {a, b});
+    return out.ok() ? std::string("ok") : std::string(out.status().message());
+  };
+  EXPECT_EQ(message("bitwise_and", f, i),
+            "[bitwise_and] needs integer or bool inputs, got float32 and int32");
+  EXPECT_EQ(message("left_shift", t, t), "[left_shift] needs integer inputs, got bool and bool");
+  EXPECT_EQ(message("remainder", t, t),
+            "[remainder] needs numeric (not bool) inputs, got bool and bool");
+  EXPECT_EQ(message("floor_divide", i, MakeHost(DType::kInt32, {2}, {1, 2})), "ok");
+  EXPECT_EQ(message("not_equal", MakeHost(DType::kInt32, {2}, {1, 2}),
+                    MakeHost(DType::kInt32, {3}, {1, 2, 3})),
+            "[not_equal] shapes (2,) and (3,) cannot be broadcast together");
+}
+
 }  // namespace
 }  // namespace ferry::kernels::cpu

@@ -151,6 +151,7 @@ const KernelTable& CpuKernels() {
     RegisterSoftmaxKernels(*t);
     RegisterGeneratorKernels(*t);
     RegisterRandomKernels(*t);
+    RegisterScanKernels(*t);  // part A
     return t;
   }();
   return *table;

@@ -32,6 +32,8 @@ void RegisterLayoutKernels(KernelTable& table);     // layout.cc
 void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cc
 void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
 void RegisterRandomKernels(KernelTable& table);     // random.cc
+// ---- part A ----
+void RegisterScanKernels(KernelTable& table);  // scan.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

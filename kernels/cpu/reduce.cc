@@ -1,67 +1,20 @@
-// Reductions over a list of axes (sum prod mean max min) and over one axis (argmax
+// Reductions over a list of axes (sum prod mean max min all any) and over one axis (argmax
 // argmin). The input is walked once in memory order while each element is folded into the
 // accumulator of its output position, so every axis layout is cache friendly. Floating
 // sums and products accumulate in double, integer ones wrap modulo 2^64 (then to the
-// output's width); max and min propagate NaN. The output layout is the same with or
-// without keepdims, so only the axes matter here.
+// output's width); max and min propagate NaN; all and any read the input as bool. The
+// output layout is the same with or without keepdims, so only the axes matter here.
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/fold.h"
 #include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cpu {
 namespace {
-
-enum class Reduction { kSum, kProd, kMean, kMax, kMin };
-
-// The accumulator, its start value, how an element folds in, and the final value.
-template <Reduction R, typename C>
-struct Fold {
-  static constexpr bool kExtremum = R == Reduction::kMax || R == Reduction::kMin;
-  using A = std::conditional_t<kExtremum, C,
-                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
-
-  static A Init() {
-    if constexpr (R == Reduction::kProd) {
-      return A(1);
-    } else if constexpr (R == Reduction::kMax) {
-      if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::lowest();
-    } else if constexpr (R == Reduction::kMin) {
-      if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::max();
-    } else {
-      return A(0);
-    }
-  }
-
-  static A Combine(A acc, C x) {
-    if constexpr (R == Reduction::kMax) {
-      return (x > acc || x != x) ? x : acc;
-    } else if constexpr (R == Reduction::kMin) {
-      return (x < acc || x != x) ? x : acc;
-    } else if constexpr (R == Reduction::kProd) {
-      return acc * static_cast<A>(x);
-    } else {
-      return acc + static_cast<A>(x);
-    }
-  }
-
-  static C Finish(A acc, int64_t count) {
-    if constexpr (R == Reduction::kMean) {
-      if constexpr (std::is_floating_point_v<C>) {
-        return static_cast<C>(acc / static_cast<double>(count));
-      } else {
-        return C(0);  // unreachable: mean's output type is floating
-      }
-    } else {
-      return static_cast<C>(acc);
-    }
-  }
-};
 
 template <Reduction R>
 absl::Status ReduceKernel(const core::Node& node, absl::Span<const Tensor> inputs,
@@ -199,6 +152,8 @@ void RegisterReduceKernels(KernelTable& table) {
   table["mean"] = &ReduceKernel<Reduction::kMean>;
   table["max"] = &ReduceKernel<Reduction::kMax>;
   table["min"] = &ReduceKernel<Reduction::kMin>;
+  table["all"] = &ReduceKernel<Reduction::kAll>;
+  table["any"] = &ReduceKernel<Reduction::kAny>;
   table["argmax"] = &ArgKernel<true>;
   table["argmin"] = &ArgKernel<false>;
 }

@@ -159,5 +159,28 @@ TEST(ArgReduce, MiddleAxisAndIntegers) {
   EXPECT_THAT(testing::Elements<uint32_t>(Arg("argmin", x, 1)), ElementsAre(0, 2, 1, 2));
 }
 
+// ---- part A -------------------------------------------------------------------------
+
+TEST(ReducePartA, AllAndAnyAlongAxes) {
+  const core::HostTensor x = MakeHost(DType::kFloat32, {2, 3}, {1, 0, 2, 3, 4, kNaN});
+  const core::HostTensor all_rows = Reduce("all", x, {1});
+  EXPECT_EQ(all_rows.type, (core::TensorType{DType::kBool, {2}}));
+  EXPECT_THAT(Values(all_rows), ElementsAre(0, 1));  // NaN is nonzero, so true
+  EXPECT_THAT(Values(Reduce("any", x, {0}, true)), ElementsAre(1, 1, 1));
+  EXPECT_THAT(Values(Reduce("all", x, {0, 1})), ElementsAre(0));
+  const core::HostTensor zeros = MakeHost(DType::kInt32, {2, 2}, {0, 0, 0, 5});
+  EXPECT_THAT(Values(Reduce("any", zeros, {1})), ElementsAre(0, 1));
+  EXPECT_THAT(Values(Reduce("all", MakeHost(DType::kBool, {3}, {1, 1, 1}), {0})), ElementsAre(1));
+  EXPECT_THAT(Values(Reduce("any", MakeHost(DType::kFloat16, {2}, {0, 0.5}), {0})), ElementsAre(1));
+}
+
+TEST(ReducePartA, EmptyAxesGiveTheIdentity) {
+  const core::HostTensor empty = MakeHost(DType::kFloat32, {2, 0}, {});
+  EXPECT_THAT(Values(Reduce("all", empty, {1})), ElementsAre(1, 1));
+  EXPECT_THAT(Values(Reduce("any", empty, {1})), ElementsAre(0, 0));
+  // No axes: elementwise "not zero".
+  EXPECT_THAT(Values(Reduce("any", MakeHost(DType::kInt32, {2}, {0, 3}), {})), ElementsAre(0, 1));
+}
+
 }  // namespace
 }  // namespace ferry::kernels::cpu

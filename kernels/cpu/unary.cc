@@ -1,6 +1,8 @@
 // Elementwise unary ops. neg, abs and relu keep the dtype (integers wrap: neg and abs of the
 // most negative value give it back); the math functions compute in the floating output
-// type, so an integer input is first converted into the output buffer.
+// type, so an integer input is first converted into the output buffer. The rounding ops,
+// sign and square keep the dtype, bool included; the predicates (isnan isinf logical_not)
+// read any dtype and write bool.
 
 #include <cmath>
 
@@ -10,8 +12,11 @@
 namespace ferry::kernels::cpu {
 namespace {
 
+// The output dtypes an op computes in.
+enum class Domain { kNumeric, kFloating, kAny, kIntegerOrBool };
+
 struct Neg {
-  static constexpr bool kFloatingOnly = false;
+  static constexpr Domain kDomain = Domain::kNumeric;
   template <typename C>
   C operator()(C x) const {
     if constexpr (std::is_floating_point_v<C>) return -x;
@@ -20,7 +25,7 @@ struct Neg {
 };
 
 struct Abs {
-  static constexpr bool kFloatingOnly = false;
+  static constexpr Domain kDomain = Domain::kNumeric;
   template <typename C>
   C operator()(C x) const {
     if constexpr (std::is_floating_point_v<C>) {
@@ -35,20 +40,20 @@ struct Abs {
 
 // max(x, 0) with NaN passed through, as maximum(x, 0) does.
 struct Relu {
-  static constexpr bool kFloatingOnly = false;
+  static constexpr Domain kDomain = Domain::kNumeric;
   template <typename C>
   C operator()(C x) const {
     return x > C(0) || x != x ? x : C(0);
   }
 };
 
-#define FERRY_FLOAT_UNARY(Name, expr)           \
-  struct Name {                                 \
-    static constexpr bool kFloatingOnly = true; \
-    template <typename C>                       \
-    C operator()(C x) const {                   \
-      return expr;                              \
-    }                                           \
+#define FERRY_FLOAT_UNARY(Name, expr)                    \
+  struct Name {                                          \
+    static constexpr Domain kDomain = Domain::kFloating; \
+    template <typename C>                                \
+    C operator()(C x) const {                            \
+      return expr;                                       \
+    }                                                    \
   };
 
 FERRY_FLOAT_UNARY(Exp, std::exp(x))
@@ -63,7 +68,98 @@ FERRY_FLOAT_UNARY(Erf, std::erf(x))
 // The exact form, as MLX's nn.gelu: 0.5 x (1 + erf(x / sqrt 2)).
 FERRY_FLOAT_UNARY(Gelu, C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))))
 
+FERRY_FLOAT_UNARY(Log1p, std::log1p(x))
+FERRY_FLOAT_UNARY(Expm1, std::expm1(x))
+FERRY_FLOAT_UNARY(Log2, std::log2(x))
+FERRY_FLOAT_UNARY(Log10, std::log10(x))
+
 #undef FERRY_FLOAT_UNARY
+
+// Integers (and bool) are whole already, so the rounding ops pass them through.
+#define FERRY_ROUNDING_UNARY(Name, fn)              \
+  struct Name {                                     \
+    static constexpr Domain kDomain = Domain::kAny; \
+    template <typename C>                           \
+    C operator()(C x) const {                       \
+      if constexpr (std::is_floating_point_v<C>) {  \
+        return fn(x);                               \
+      } else {                                      \
+        return x;                                   \
+      }                                             \
+    }                                               \
+  };
+
+FERRY_ROUNDING_UNARY(Floor, std::floor)
+FERRY_ROUNDING_UNARY(Ceil, std::ceil)
+// Half to even, as NumPy: nearbyint in the default rounding mode.
+FERRY_ROUNDING_UNARY(Round, std::nearbyint)
+
+#undef FERRY_ROUNDING_UNARY
+
+struct Square {
+  static constexpr Domain kDomain = Domain::kAny;
+  template <typename C>
+  C operator()(C x) const {
+    if constexpr (std::is_same_v<C, bool>) {
+      return x;
+    } else {
+      return WrapMul(x, x);
+    }
+  }
+};
+
+// -1, 0 or 1; NaN and signed zeros pass through, as in NumPy.
+struct Sign {
+  static constexpr Domain kDomain = Domain::kAny;
+  template <typename C>
+  C operator()(C x) const {
+    if constexpr (std::is_same_v<C, bool> || std::is_unsigned_v<C>) {
+      return x > C(0) ? C(1) : C(0);
+    } else {
+      return x > C(0) ? C(1) : x < C(0) ? C(-1) : x;
+    }
+  }
+};
+
+// ~x for integers; for bool, logical not (as NumPy's invert).
+struct BitwiseInvert {
+  static constexpr Domain kDomain = Domain::kIntegerOrBool;
+  template <typename C>
+  C operator()(C x) const {
+    if constexpr (std::is_same_v<C, bool>) {
+      return !x;
+    } else if constexpr (std::is_integral_v<C>) {
+      return static_cast<C>(~x);
+    } else {
+      return x;  // unreachable: refused by the domain check
+    }
+  }
+};
+
+struct IsNan {
+  template <typename C>
+  bool operator()(C x) const {
+    return x != x;
+  }
+};
+
+struct IsInf {
+  template <typename C>
+  bool operator()(C x) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return std::isinf(x);
+    } else {
+      return false;
+    }
+  }
+};
+
+struct LogicalNot {
+  template <typename C>
+  bool operator()(C x) const {
+    return x == C(0);
+  }
+};
 
 template <typename Op>
 absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs,
@@ -76,7 +172,11 @@ absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs
   }
   return DispatchDType(out.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool> || (Op::kFloatingOnly && !kIsFloating<T>)) {
+    constexpr bool kRefused = (std::is_same_v<T, bool> && Op::kDomain != Domain::kAny &&
+                               Op::kDomain != Domain::kIntegerOrBool) ||
+                              (Op::kDomain == Domain::kFloating && !kIsFloating<T>) ||
+                              (Op::kDomain == Domain::kIntegerOrBool && kIsFloating<T>);
+    if constexpr (kRefused) {
       return absl::InvalidArgumentError(
           absl::StrCat("[", node.op, "] does not apply to ", DTypeString(out.dtype())));
     } else {
@@ -88,6 +188,26 @@ absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs
       return absl::OkStatus();
     }
   });
+}
+
+// A predicate of each element, read in its own dtype, written as bool.
+template <typename Op>
+absl::Status PredicateKernel(const core::Node& node, absl::Span<const Tensor> inputs,
+                             const Tensor& out) {
+  if (out.dtype() != core::DType::kBool) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[", node.op, "] must produce bool, not ", DTypeString(out.dtype())));
+  }
+  const Tensor& in = inputs[0];
+  DispatchDType(in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = in.data<T>();
+    bool* y = out.data<bool>();
+    const Op op;
+    const int64_t n = out.size();
+    for (int64_t i = 0; i < n; ++i) y[i] = op(Load(x + i));
+  });
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -106,6 +226,20 @@ void RegisterUnaryKernels(KernelTable& table) {
   table["sigmoid"] = &UnaryKernel<Sigmoid>;
   table["erf"] = &UnaryKernel<Erf>;
   table["gelu"] = &UnaryKernel<Gelu>;
+  // ---- part A ----
+  table["square"] = &UnaryKernel<Square>;
+  table["log1p"] = &UnaryKernel<Log1p>;
+  table["expm1"] = &UnaryKernel<Expm1>;
+  table["log2"] = &UnaryKernel<Log2>;
+  table["log10"] = &UnaryKernel<Log10>;
+  table["floor"] = &UnaryKernel<Floor>;
+  table["ceil"] = &UnaryKernel<Ceil>;
+  table["round"] = &UnaryKernel<Round>;
+  table["sign"] = &UnaryKernel<Sign>;
+  table["bitwise_invert"] = &UnaryKernel<BitwiseInvert>;
+  table["isnan"] = &PredicateKernel<IsNan>;
+  table["isinf"] = &PredicateKernel<IsInf>;
+  table["logical_not"] = &PredicateKernel<LogicalNot>;
 }
 
 }  // namespace ferry::kernels::cpu

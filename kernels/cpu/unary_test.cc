@@ -115,5 +115,84 @@ TEST(Unary, ScalarsAndEmptyArrays) {
   EXPECT_EQ(empty->type, (core::TensorType{DType::kFloat32, {0, 3}}));
 }
 
+// ---- part A -------------------------------------------------------------------------
+
+TEST(UnaryPartA, LogAndExpVariants) {
+  const core::HostTensor x = MakeHost(DType::kFloat64, {4}, {0, 1e-10, 1, 100});
+  EXPECT_THAT(Unary("log1p", x), Pointwise(DoubleNear(1e-15), {0.0, 9.9999999995e-11, std::log(2.0),
+                                                               std::log(101.0)}));
+  EXPECT_THAT(Unary("expm1", x),
+              Pointwise(DoubleNear(1e-15), {0.0, 1.00000000005e-10, M_E - 1, std::expm1(100.0)}));
+  EXPECT_THAT(Unary("log2", MakeHost(DType::kFloat32, {4}, {1, 8, 0.5, 0})),
+              ElementsAre(0, 3, -1, -kInf));
+  EXPECT_THAT(Unary("log10", MakeHost(DType::kInt32, {3}, {1, 1000, 10})), ElementsAre(0, 3, 1));
+}
+
+TEST(UnaryPartA, RoundingHalfToEven) {
+  const core::HostTensor x =
+      MakeHost(DType::kFloat32, {8}, {-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.6, -2.4});
+  EXPECT_THAT(Unary("round", x), ElementsAre(-2, -2, -0.0, 0, 2, 2, 3, -2));
+  EXPECT_THAT(Unary("floor", x), ElementsAre(-3, -2, -1, 0, 1, 2, 2, -3));
+  EXPECT_THAT(Unary("ceil", x), ElementsAre(-2, -1, -0.0, 1, 2, 3, 3, -2));
+  // Integers are whole: kept as they are, dtype too.
+  absl::StatusOr<core::HostTensor> ints = RunOp("floor", {MakeHost(DType::kInt64, {2}, {-7, 5})});
+  ASSERT_TRUE(ints.ok()) << ints.status();
+  EXPECT_EQ(ints->type.dtype, DType::kInt64);
+  EXPECT_THAT(Values(*ints), ElementsAre(-7, 5));
+  // float16 and bfloat16 compute in float and keep their dtype.
+  EXPECT_THAT(Unary("round", MakeHost(DType::kFloat16, {3}, {0.5, 1.5, -3.25})),
+              ElementsAre(0, 2, -3));
+  EXPECT_THAT(Unary("ceil", MakeHost(DType::kBFloat16, {2}, {1.25, -1.25})), ElementsAre(2, -1));
+}
+
+TEST(UnaryPartA, SquareAndSign) {
+  EXPECT_THAT(Unary("square", MakeHost(DType::kFloat32, {3}, {-3, 0.5, 0})),
+              ElementsAre(9, 0.25, 0));
+  // Integers wrap: 65536^2 = 2^32 is 0 in int32.
+  EXPECT_THAT(Unary("square", MakeHost(DType::kInt32, {3}, {-4, 65536, 46341})),
+              ElementsAre(16, 0, -2147479015));
+  EXPECT_THAT(Unary("square", MakeHost(DType::kBool, {2}, {0, 1})), ElementsAre(0, 1));
+  EXPECT_THAT(Unary("sign", MakeHost(DType::kFloat32, {4}, {-2.5, 0, 7, -0.0})),
+              ElementsAre(-1, 0, 1, 0));
+  EXPECT_TRUE(std::isnan(Unary("sign", MakeHost(DType::kFloat32, {1}, {kNaN}))[0]));
+  EXPECT_THAT(Unary("sign", MakeHost(DType::kInt32, {3}, {-9, 0, 3})), ElementsAre(-1, 0, 1));
+  EXPECT_THAT(Unary("sign", MakeHost(DType::kUInt8, {2}, {0, 200})), ElementsAre(0, 1));
+}
+
+TEST(UnaryPartA, PredicatesGiveBoolForEveryDType) {
+  const core::HostTensor x = MakeHost(DType::kFloat32, {4}, {kNaN, kInf, -kInf, 0});
+  absl::StatusOr<core::HostTensor> nan = RunOp("isnan", {x});
+  ASSERT_TRUE(nan.ok()) << nan.status();
+  EXPECT_EQ(nan->type, (core::TensorType{DType::kBool, {4}}));
+  EXPECT_THAT(Values(*nan), ElementsAre(1, 0, 0, 0));
+  EXPECT_THAT(Unary("isinf", x), ElementsAre(0, 1, 1, 0));
+  EXPECT_THAT(Unary("logical_not", x), ElementsAre(0, 0, 0, 1));
+  EXPECT_THAT(Unary("isnan", MakeHost(DType::kFloat16, {2}, {kNaN, 1})), ElementsAre(1, 0));
+  EXPECT_THAT(Unary("isinf", MakeHost(DType::kBFloat16, {2}, {-kInf, 1})), ElementsAre(1, 0));
+  EXPECT_THAT(Unary("isnan", MakeHost(DType::kInt32, {2}, {0, 1})), ElementsAre(0, 0));
+  EXPECT_THAT(Unary("logical_not", MakeHost(DType::kInt64, {3}, {0, -1, 5})), ElementsAre(1, 0, 0));
+  EXPECT_THAT(Unary("logical_not", MakeHost(DType::kBool, {2}, {0, 1})), ElementsAre(1, 0));
+}
+
+TEST(UnaryPartA, BitwiseInvert) {
+  EXPECT_THAT(Unary("bitwise_invert", MakeHost(DType::kInt32, {3}, {0, 5, -1})),
+              ElementsAre(-1, -6, 0));
+  EXPECT_THAT(Unary("bitwise_invert", MakeHost(DType::kUInt8, {2}, {0, 15})),
+              ElementsAre(255, 240));
+  EXPECT_THAT(Unary("bitwise_invert", MakeHost(DType::kBool, {2}, {0, 1})), ElementsAre(1, 0));
+  absl::StatusOr<core::HostTensor> refused =
+      RunOp("bitwise_invert", {MakeHost(DType::kFloat32, {1}, {1})});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(),
+            "[bitwise_invert] needs an integer or bool input, got float32");
+}
+
+TEST(UnaryPartA, ScalarsAndEmptyArrays) {
+  EXPECT_THAT(Unary("round", MakeHost(DType::kFloat64, {}, {3.5})), ElementsAre(4));
+  absl::StatusOr<core::HostTensor> empty = RunOp("isinf", {MakeHost(DType::kFloat32, {2, 0}, {})});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->type, (core::TensorType{DType::kBool, {2, 0}}));
+}
+
 }  // namespace
 }  // namespace ferry::kernels::cpu

@@ -1,0 +1,183 @@
+// The part A ops against NumPy: inputs and results in testdata/opsa_numpy_cases.txt, written
+// by testdata/opsa_numpy_cases.py (numpy 1.26.4). NumPy is not needed to run this test.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "client/ferry.h"
+#include "core/dtype.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+struct Case {
+  std::string name;
+  Dtype dtype;
+  Shape shape;
+  std::vector<double> a, b;
+  std::string result_dtype;
+  Shape result_shape;
+  std::vector<double> result;
+};
+
+std::vector<double> ParseValues(absl::string_view text) {
+  std::vector<double> values;
+  if (text.empty()) return values;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    double v = 0;
+    if (item == "nan") {
+      v = NAN;
+    } else if (item == "inf") {
+      v = INFINITY;
+    } else if (item == "-inf") {
+      v = -INFINITY;
+    } else {
+      EXPECT_TRUE(absl::SimpleAtod(item, &v)) << item;
+    }
+    values.push_back(v);
+  }
+  return values;
+}
+
+Shape ParseShape(absl::string_view text) {
+  Shape shape;
+  for (double d : ParseValues(text)) shape.push_back(static_cast<int64_t>(d));
+  return shape;
+}
+
+Dtype ParseDtype(absl::string_view name) {
+  for (Dtype dtype : {bool_, uint8, uint32, int32, int64, float16, bfloat16, float32, float64}) {
+    if (core::DTypeName(dtype) == name) return dtype;
+  }
+  ADD_FAILURE() << "unknown dtype " << name;
+  return float32;
+}
+
+std::vector<Case> ReadCases() {
+  std::string path = "client/testdata/opsa_numpy_cases.txt";
+  if (const char* srcdir = std::getenv("TEST_SRCDIR")) {
+    path = std::string(srcdir) + "/ferry/" + path;
+  }
+  std::ifstream file(path);
+  EXPECT_TRUE(file.good()) << "cannot read " << path;
+  std::vector<Case> cases;
+  std::string line;
+  while (std::getline(file, line)) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ';');
+    if (f.size() != 8) {
+      ADD_FAILURE() << "bad line: " << line;
+      continue;
+    }
+    cases.push_back({std::string(f[0]), ParseDtype(f[1]), ParseShape(f[2]), ParseValues(f[3]),
+                     ParseValues(f[4]), std::string(f[5]), ParseShape(f[6]), ParseValues(f[7])});
+  }
+  return cases;
+}
+
+using Build = std::function<Array(const Array& a, const Array& b)>;
+
+// The ferry call that matches each case's NumPy call in the generator.
+const std::map<std::string, Build>& Builds() {
+  static const auto* builds = new std::map<std::string, Build>{
+      {"square", [](const Array& a, const Array&) { return square(a); }},
+      {"square_int", [](const Array& a, const Array&) { return square(a); }},
+      {"floor", [](const Array& a, const Array&) { return floor(a); }},
+      {"ceil", [](const Array& a, const Array&) { return ceil(a); }},
+      {"round", [](const Array& a, const Array&) { return round(a); }},
+      {"sign", [](const Array& a, const Array&) { return sign(a); }},
+      {"log1p", [](const Array& a, const Array&) { return log1p(a); }},
+      {"log2", [](const Array& a, const Array&) { return log2(a); }},
+      {"log10", [](const Array& a, const Array&) { return log10(a); }},
+      {"expm1", [](const Array& a, const Array&) { return expm1(a); }},
+      {"isnan", [](const Array& a, const Array&) { return isnan(a); }},
+      {"isinf", [](const Array& a, const Array&) { return isinf(a); }},
+      {"logical_not", [](const Array& a, const Array&) { return logical_not(a); }},
+      {"bitwise_invert", [](const Array& a, const Array&) { return bitwise_invert(a); }},
+      {"arctan2", [](const Array& a, const Array& b) { return arctan2(a, b); }},
+      {"logaddexp", [](const Array& a, const Array& b) { return logaddexp(a, b); }},
+      {"remainder", [](const Array& a, const Array& b) { return remainder(a, b); }},
+      {"remainder_int", [](const Array& a, const Array& b) { return remainder(a, b); }},
+      {"floor_divide", [](const Array& a, const Array& b) { return floor_divide(a, b); }},
+      {"not_equal", [](const Array& a, const Array& b) { return not_equal(a, b); }},
+      {"less_equal", [](const Array& a, const Array& b) { return less_equal(a, b); }},
+      {"greater_equal", [](const Array& a, const Array& b) { return greater_equal(a, b); }},
+      {"bitwise_and", [](const Array& a, const Array& b) { return bitwise_and(a, b); }},
+      {"bitwise_or", [](const Array& a, const Array& b) { return bitwise_or(a, b); }},
+      {"bitwise_xor", [](const Array& a, const Array& b) { return bitwise_xor(a, b); }},
+      {"left_shift", [](const Array& a, const Array& b) { return left_shift(a, b); }},
+      {"right_shift", [](const Array& a, const Array& b) { return right_shift(a, b); }},
+      {"cumsum", [](const Array& a, const Array&) { return cumsum(a, 1); }},
+      {"cumsum_int", [](const Array& a, const Array&) { return cumsum(a, 1); }},
+      {"cumprod", [](const Array& a, const Array&) { return cumprod(a, 1); }},
+      {"cummax", [](const Array& a, const Array&) { return cummax(a, 1); }},
+      {"cummin", [](const Array& a, const Array&) { return cummin(a, 1); }},
+      {"all", [](const Array& a, const Array&) { return all(a, 1); }},
+      {"any", [](const Array& a, const Array&) { return any(a, 1); }},
+      {"var", [](const Array& a, const Array&) { return var(a, 1, false, 1); }},
+      {"std", [](const Array& a, const Array&) { return std(a, 1, false, 1); }},
+      {"tile",
+       [](const Array& a, const Array&) {
+         return tile(a, {2, 1, 2});
+       }},
+      {"repeat", [](const Array& a, const Array&) { return repeat(a, 2, 1); }},
+      {"roll",
+       [](const Array& a, const Array&) {
+         return roll(a, {1, -5}, {0, 2});
+       }},
+      {"pad",
+       [](const Array& a, const Array&) {
+         return pad(a, {{0, 1}, {2, 0}, {1, 1}}, -1);
+       }},
+      {"moveaxis", [](const Array& a, const Array&) { return moveaxis(a, 0, -1); }},
+      {"swapaxes", [](const Array& a, const Array&) { return swapaxes(a, 0, 2); }},
+      {"stack",
+       [](const Array& a, const Array&) {
+         return stack({a, a + 100}, 2);
+       }},
+      {"split", [](const Array& a, const Array&) { return split(a, Shape{1, 3}, 2)[1]; }},
+  };
+  return *builds;
+}
+
+TEST(OpsNumpyTest, EveryCaseMatchesNumPy) {
+  const std::vector<Case> cases = ReadCases();
+  EXPECT_EQ(cases.size(), Builds().size());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto build = Builds().find(c.name);
+    ASSERT_NE(build, Builds().end()) << "no ferry call for case " << c.name;
+    Array a = astype(from_host(c.a, c.shape), c.dtype);
+    Array b = c.b.empty() ? a : astype(from_host(c.b, c.shape), c.dtype);
+    Array out = build->second(a, b);
+    EXPECT_EQ(core::DTypeName(out.dtype()), c.result_dtype);
+    ASSERT_EQ(out.shape(), c.result_shape);
+    const std::vector<double> got = astype(out, float64).to_vector<double>();
+    ASSERT_EQ(got.size(), c.result.size());
+    // float32 math may differ from NumPy's by an ulp or so; scans and var accumulate in
+    // double here and in float32 there.
+    const double tolerance = core::IsFloating(out.dtype()) ? 4e-6 : 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double want = c.result[i];
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+      } else if (std::isinf(want) || tolerance == 0) {
+        EXPECT_EQ(got[i], want) << "element " << i;
+      } else {
+        EXPECT_NEAR(got[i], want, tolerance * std::max(1.0, std::abs(want))) << "element " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry

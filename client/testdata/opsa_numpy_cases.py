@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Writes opsa_numpy_cases.txt: inputs and NumPy's results for the part A ops.
+
+Run from the repository root with numpy==1.26.4 (pinned: results are what that version
+computes):  python3 client/testdata/opsa_numpy_cases.py > client/testdata/opsa_numpy_cases.txt
+
+One case per line, fields separated by ';':
+  name;dtype;shape;a values;b values (or empty);result dtype;result shape;result values
+Values are comma separated, as Python writes float64 (nan, inf, -inf); shapes are comma
+separated dims (empty for a scalar). Only cases where ferry and NumPy agree on the
+semantics are written (ferry follows MLX where they differ, e.g. int32 log1p is float32).
+"""
+import numpy as np
+
+rng = np.random.default_rng(20261202)
+
+
+def fmt(values):
+    return ",".join(repr(float(v)) for v in np.asarray(values, dtype=np.float64).ravel())
+
+
+def shape_str(shape):
+    return ",".join(str(d) for d in shape)
+
+
+def emit(name, a, b, out):
+    out = np.asarray(out)
+    dtype = {np.bool_: "bool"}.get(out.dtype.type, out.dtype.name)
+    print(";".join([name, a.dtype.name, shape_str(a.shape), fmt(a),
+                    "" if b is None else fmt(b), dtype, shape_str(out.shape), fmt(out)]))
+
+
+def floats(shape, low, high):
+    return rng.uniform(low, high, shape).astype(np.float32)
+
+
+def ints(shape, low, high, dtype=np.int32):
+    return rng.integers(low, high, shape, endpoint=True).astype(dtype)
+
+
+with np.errstate(all="ignore"):
+    x = floats((4, 5), -9, 9)
+    x[0, :4] = [-2.5, -0.5, 0.5, 2.5]  # halves: round goes to even
+    emit("square", x, None, np.square(x))
+    emit("floor", x, None, np.floor(x))
+    emit("ceil", x, None, np.ceil(x))
+    emit("round", x, None, np.round(x))
+    emit("sign", x, None, np.sign(x))
+    p = floats((4, 5), 0, 50)
+    emit("log1p", p, None, np.log1p(p))
+    emit("log2", p, None, np.log2(p))
+    emit("log10", p, None, np.log10(p))
+    small = floats((4, 5), -3, 3)
+    emit("expm1", small, None, np.expm1(small))
+    special = np.array([np.nan, np.inf, -np.inf, 0, -1, 1], dtype=np.float32)
+    emit("isnan", special, None, np.isnan(special))
+    emit("isinf", special, None, np.isinf(special))
+    emit("logical_not", special, None, np.logical_not(special))
+    i = ints((4, 5), -1000, 1000)
+    emit("bitwise_invert", i, None, np.invert(i))
+    emit("square_int", i, None, np.square(i))
+
+    y = floats((4, 5), -9, 9)
+    emit("arctan2", x, y, np.arctan2(x, y))
+    emit("logaddexp", x * 10, y * 10, np.logaddexp(x * 10, y * 10))
+    emit("remainder", x, y, np.remainder(x, y))
+    emit("not_equal", np.round(x), np.round(y), np.not_equal(np.round(x), np.round(y)))
+    emit("less_equal", np.round(x), np.round(y), np.less_equal(np.round(x), np.round(y)))
+    emit("greater_equal", np.round(x), np.round(y), np.greater_equal(np.round(x), np.round(y)))
+    j = ints((4, 5), -9, 9)
+    j[0, 0] = 0  # division by zero gives 0
+    emit("floor_divide", i, j, np.floor_divide(i, j))
+    emit("remainder_int", i, j, np.remainder(i, j))
+    emit("bitwise_and", i, j, np.bitwise_and(i, j))
+    emit("bitwise_or", i, j, np.bitwise_or(i, j))
+    emit("bitwise_xor", i, j, np.bitwise_xor(i, j))
+    counts = ints((4, 5), 0, 40)
+    emit("left_shift", i, counts, np.left_shift(i, counts))
+    emit("right_shift", i, counts, np.right_shift(i, counts))
+
+    # Scans along axis 1, reductions and var/std (ddof 1) along axis 1.
+    s = floats((3, 6), -2, 2)
+    emit("cumsum", s, None, np.cumsum(s, axis=1))
+    emit("cumprod", s, None, np.cumprod(s, axis=1))
+    emit("cummax", s, None, np.maximum.accumulate(s, axis=1))
+    emit("cummin", s, None, np.minimum.accumulate(s, axis=1))
+    k = ints((3, 6), -3, 3, np.int64)
+    emit("cumsum_int", k, None, np.cumsum(k, axis=1))
+    emit("all", k, None, np.all(k, axis=1))
+    emit("any", k, None, np.any(k, axis=1))
+    emit("var", s, None, np.var(s, axis=1, ddof=1))
+    emit("std", s, None, np.std(s, axis=1, ddof=1))
+
+    # Layout on a (2, 3, 4) int32 array.
+    t = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    emit("tile", t, None, np.tile(t, (2, 1, 2)))
+    emit("repeat", t, None, np.repeat(t, 2, axis=1))
+    emit("roll", t, None, np.roll(t, (1, -5), axis=(0, 2)))
+    emit("pad", t, None, np.pad(t, ((0, 1), (2, 0), (1, 1)), constant_values=-1))
+    emit("moveaxis", t, None, np.moveaxis(t, 0, -1))
+    emit("swapaxes", t, None, np.swapaxes(t, 0, 2))
+    emit("stack", t, None, np.stack([t, t + 100], axis=2))
+    emit("split", t, None, np.split(t, [1, 3], axis=2)[1])

@@ -1,0 +1,63 @@
+// Scans along one axis: cumsum cumprod cummax cummin.
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/ops/attrs.h"
+#include "core/ops/registry.h"
+
+namespace ferry::core::ops_internal {
+namespace {
+
+struct ScanOp {
+  const char* name;
+  bool accumulates;  // bool becomes int32, as for sum and prod
+};
+
+constexpr ScanOp kScanOps[] = {
+    {"cumsum", true},
+    {"cumprod", true},
+    {"cummax", false},
+    {"cummin", false},
+};
+
+// A 0/1 integer attribute.
+absl::StatusOr<bool> GetFlag(const char* op, const Attrs& attrs, const std::string& name) {
+  absl::StatusOr<int64_t> value = GetAttr<int64_t>(op, attrs, name);
+  if (!value.ok()) return value.status();
+  if (*value != 0 && *value != 1) {
+    return OpError(op, absl::StrCat("attribute '", name, "' must be 0 or 1, got ", *value));
+  }
+  return *value == 1;
+}
+
+template <size_t kIndex>
+absl::StatusOr<TensorType> InferScan(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  constexpr ScanOp op = kScanOps[kIndex];
+  const TensorType& x = inputs[0];
+  const int rank = static_cast<int>(x.shape.size());
+  if (rank == 0) return OpError(op.name, "needs an array of rank 1 or more, got a scalar");
+  absl::StatusOr<int> axis = GetAxis(op.name, attrs, "axis", rank);
+  if (!axis.ok()) return axis.status();
+  for (const char* flag : {"reverse", "inclusive"}) {
+    if (absl::StatusOr<bool> f = GetFlag(op.name, attrs, flag); !f.ok()) return f.status();
+  }
+  DType dtype = x.dtype;
+  if (op.accumulates && dtype == DType::kBool) dtype = DType::kInt32;
+  return TensorType{dtype, x.shape};
+}
+
+template <size_t... kIndex>
+void Register(OpTable& table, std::index_sequence<kIndex...>) {
+  (table.push_back(
+       {kScanOps[kIndex].name, 1, 1, &InferScan<kIndex>, {"axis", "inclusive", "reverse"}}),
+   ...);
+}
+
+}  // namespace
+
+void RegisterScanOps(OpTable& table) {
+  Register(table, std::make_index_sequence<std::size(kScanOps)>());
+}
+
+}  // namespace ferry::core::ops_internal

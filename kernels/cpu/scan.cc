@@ -1,0 +1,79 @@
+// Scans along one axis: cumsum cumprod cummax cummin, inclusive or exclusive, forwards or
+// reversed. They fold as the reductions do (fold.h): floating sums and products accumulate
+// in double, integer ones wrap modulo 2^64 (then to the output's width), max and min
+// propagate NaN. An exclusive scan writes the running value before folding the element
+// in, starting from the identity.
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/fold.h"
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu {
+namespace {
+
+absl::StatusOr<bool> GetFlag(const core::Node& node, const std::string& name) {
+  absl::StatusOr<int64_t> value = GetAttr<int64_t>(node, name);
+  if (!value.ok()) return value.status();
+  return *value != 0;
+}
+
+template <Reduction R>
+absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
+                        const Tensor& out) {
+  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
+  if (!axis_attr.ok()) return axis_attr.status();
+  absl::StatusOr<bool> reverse = GetFlag(node, "reverse");
+  if (!reverse.ok()) return reverse.status();
+  absl::StatusOr<bool> inclusive = GetFlag(node, "inclusive");
+  if (!inclusive.ok()) return inclusive.status();
+  const Tensor& in = inputs[0];
+  const core::Shape& shape = in.shape();
+  const int rank = static_cast<int>(shape.size());
+  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
+  if (!axis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] ", axis.status().message()));
+  }
+  int64_t outer = 1, n = shape[*axis], inner = 1;
+  for (int d = 0; d < *axis; ++d) outer *= shape[d];
+  for (int d = *axis + 1; d < rank; ++d) inner *= shape[d];
+  if (out.size() == 0) return absl::OkStatus();
+  std::unique_ptr<char[]> scratch;
+  const void* data = ElementsAs(in, out.dtype(), scratch);
+  DispatchDType(out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using F = Fold<R, ComputeType<T>>;
+    using A = typename F::A;
+    using C = ComputeType<T>;
+    const T* x = static_cast<const T*>(data);
+    T* y = out.data<T>();
+    std::unique_ptr<A[]> acc(new A[inner]);  // not std::vector: vector<bool> has no data()
+    for (int64_t o = 0; o < outer; ++o) {
+      std::fill(acc.get(), acc.get() + inner, F::Init());
+      for (int64_t step = 0; step < n; ++step) {
+        const int64_t k = *reverse ? n - 1 - step : step;
+        const int64_t offset = (o * n + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const A before = acc[j];
+          acc[j] = F::Combine(before, Load(x + offset + j));
+          Store(y + offset + j, static_cast<C>(*inclusive ? acc[j] : before));
+        }
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterScanKernels(KernelTable& table) {
+  table["cumsum"] = &ScanKernel<Reduction::kSum>;
+  table["cumprod"] = &ScanKernel<Reduction::kProd>;
+  table["cummax"] = &ScanKernel<Reduction::kMax>;
+  table["cummin"] = &ScanKernel<Reduction::kMin>;
+}
+
+}  // namespace ferry::kernels::cpu
