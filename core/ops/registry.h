@@ -21,6 +21,10 @@ void RegisterReduceOps(OpTable& table);   // sum prod mean max min argmax argmin
 void RegisterMatmulOp(OpTable& table);    // matmul
 void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate
 void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
+// Ops part B (indexing, sorting, convolution; random_bits is in RegisterRandomOps).
+void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... slice_update
+void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition
+void RegisterConvolutionOp(OpTable& table);  // convolution
 
 }  // namespace ferry::core::ops_internal
 

@@ -151,6 +151,9 @@ const KernelTable& CpuKernels() {
     RegisterSoftmaxKernels(*t);
     RegisterGeneratorKernels(*t);
     RegisterRandomKernels(*t);
+    RegisterIndexingKernels(*t);
+    RegisterSortKernels(*t);
+    RegisterConvolutionKernels(*t);
     return t;
   }();
   return *table;

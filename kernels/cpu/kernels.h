@@ -32,6 +32,9 @@ void RegisterLayoutKernels(KernelTable& table);     // layout.cc
 void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cc
 void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
 void RegisterRandomKernels(KernelTable& table);     // random.cc
+void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
+void RegisterSortKernels(KernelTable& table);         // sort.cc
+void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();
