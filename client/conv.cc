@@ -19,8 +19,8 @@ Array conv_general(const Array& input, const Array& weight, const std::vector<in
   auto list = [&](const char* name, const std::vector<int>& values) {
     if (values.size() == 1) return std::vector<int64_t>(spatial, values[0]);
     if (static_cast<int>(values.size()) != spatial) {
-      detail::ThrowOpError(
-          "conv", absl::StrCat(name, " needs 1 or ", spatial, " values, got ", values.size(), "."));
+      detail::ThrowOpError("conv", absl::StrCat(name, " needs one value per spatial dim (", spatial,
+                                                ") or one for all, got ", values.size(), "."));
     }
     return std::vector<int64_t>(values.begin(), values.end());
   };
