@@ -63,7 +63,7 @@ TEST(RandomTest, WithoutAKeyEachCallDrawsAFreshKey) {
 }
 
 TEST(RandomTest, Errors) {
-  EXPECT_THROW(random::uniform({2}, int32), Error);  // floating only
+  EXPECT_THROW(random::uniform({2}, int32), Error);        // floating only
   EXPECT_THROW(random::uniform({2}, float32, 1.0, 0.0), Error);
   EXPECT_THROW(random::normal({2}, float32, 0.0, 1.0, ones({2}, int32)), Error);
   EXPECT_THROW(random::normal({2}, float32, 0.0, 1.0, ones({3}, uint32)), Error);
