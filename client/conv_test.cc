@@ -1,11 +1,11 @@
 // conv1d, conv2d and conv_general on the local device (NumPy comparisons are in
 // opsb_fixtures_test.cc).
 
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -14,17 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string ErrorOf(const std::function<void()>& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::ErrorOf;
 
 TEST(ConvTest, Conv1dByHand) {
   Array x = from_host(std::vector<float>{1, 2, 3, 4}, {1, 4, 1});

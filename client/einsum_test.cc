@@ -3,11 +3,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,17 +16,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string ErrorOf(const std::function<void()>& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::ErrorOf;
 
 Array A() { return from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}); }
 Array B() { return from_host(std::vector<float>{1, 0, 0, 1, 1, 1}, {3, 2}); }

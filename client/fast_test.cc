@@ -2,11 +2,11 @@
 // identities and hand-checked values (NumPy comparisons are in opsb_fixtures_test.cc).
 
 #include <cmath>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,17 +16,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
-
-std::string ErrorOf(const std::function<void()>& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::ErrorOf;
 
 void ExpectAllNear(Array a, Array b, float tolerance = 1e-6f) {
   ASSERT_EQ(a.shape(), b.shape());

@@ -2,11 +2,11 @@
 // the local device: hand-checked values, edge shapes and build-time errors.
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,18 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// The message of the ferry::Error that `build` throws, after checking its code.
-std::string ErrorOf(const std::function<void()>& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::ErrorOf;
 
 Array Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return from_host(values, shape);

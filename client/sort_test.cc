@@ -1,11 +1,11 @@
 // sort, argsort, partition, argpartition and topk on the local device.
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -14,17 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string ErrorOf(const std::function<void()>& build) {
-  try {
-    build();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::ErrorOf;
 
 Array Square() { return from_host(std::vector<float>{3, 1, 2, 0}, {2, 2}); }
 

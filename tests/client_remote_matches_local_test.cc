@@ -300,6 +300,30 @@ const std::map<std::string, OpCase>& Cases() {
   return *cases;
 }
 
+// Builds `op_case` from the same seeded inputs on the local device and on `remote`, and
+// expects the same dtype, shape and values.
+void ExpectSameOnBothDevices(const OpCase& op_case, const Device& remote, uint32_t seed) {
+  Inputs local_inputs(local(), seed);
+  Inputs remote_inputs(remote, seed);
+  Array expected = op_case.build(local_inputs);
+  Array actual = op_case.build(remote_inputs);
+  EXPECT_EQ(actual.device(), remote);
+  ASSERT_EQ(actual.dtype(), expected.dtype());
+  ASSERT_EQ(actual.shape(), expected.shape());
+  std::vector<double> want = Values(expected);
+  std::vector<double> got = Values(actual);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+    } else if (op_case.exact) {
+      EXPECT_EQ(got[i], want[i]) << "element " << i;
+    } else {
+      EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i]))) << "element " << i;
+    }
+  }
+}
+
 class RemoteTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -327,26 +351,7 @@ TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
     SCOPED_TRACE(op);
     auto found = Cases().find(op);
     ASSERT_NE(found, Cases().end()) << "no remote-vs-local case for op " << op;
-    Inputs local_inputs(local(), 1234);
-    Inputs remote_inputs(*remote_, 1234);
-    Array expected = found->second.build(local_inputs);
-    Array actual = found->second.build(remote_inputs);
-    EXPECT_EQ(actual.device(), *remote_);
-    ASSERT_EQ(actual.dtype(), expected.dtype());
-    ASSERT_EQ(actual.shape(), expected.shape());
-    std::vector<double> want = Values(expected);
-    std::vector<double> got = Values(actual);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (std::isnan(want[i])) {
-        EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
-      } else if (found->second.exact) {
-        EXPECT_EQ(got[i], want[i]) << "element " << i;
-      } else {
-        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
-            << "element " << i;
-      }
-    }
+    ExpectSameOnBothDevices(found->second, *remote_, 1234);
   }
 }
 
@@ -436,24 +441,7 @@ TEST_F(RemoteTest, OpsPartBCompositesMatchTheLocalDevice) {
   };
   for (const auto& [name, op_case] : cases) {
     SCOPED_TRACE(name);
-    Inputs local_inputs(local(), 4321);
-    Inputs remote_inputs(*remote_, 4321);
-    Array expected = op_case.build(local_inputs);
-    Array actual = op_case.build(remote_inputs);
-    EXPECT_EQ(actual.device(), *remote_);
-    ASSERT_EQ(actual.dtype(), expected.dtype());
-    ASSERT_EQ(actual.shape(), expected.shape());
-    std::vector<double> want = Values(expected);
-    std::vector<double> got = Values(actual);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (op_case.exact || std::isnan(want[i])) {
-        EXPECT_TRUE(got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i])))
-            << "element " << i << ": " << got[i] << " vs " << want[i];
-      } else {
-        EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i]))) << "element " << i;
-      }
-    }
+    ExpectSameOnBothDevices(op_case, *remote_, 4321);
   }
 }
 
