@@ -123,8 +123,8 @@ Term Contract(const Term& a, const Term& b, const std::string& keep) {
   Shape a_shape = batch_shape, b_shape = batch_shape;
   a_shape.insert(a_shape.end(), {l, k});
   b_shape.insert(b_shape.end(), {k, r});
-  Array product = matmul(reshape(Arrange(a, batch + left + contracted), a_shape),
-                         reshape(Arrange(b, batch + contracted + right), b_shape));
+  Array product = matmul(astype(reshape(Arrange(a, batch + left + contracted), a_shape), dtype),
+                         astype(reshape(Arrange(b, batch + contracted + right), b_shape), dtype));
   return {reshape(product, out_shape), out_labels};
 }
 

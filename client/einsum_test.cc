@@ -15,8 +15,8 @@ namespace ferry {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::ErrorOf;
+using ::testing::HasSubstr;
 
 Array A() { return from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}); }
 Array B() { return from_host(std::vector<float>{1, 0, 0, 1, 1, 1}, {3, 2}); }
@@ -37,6 +37,10 @@ TEST(EinsumTest, IntegersTracesAndElementwise) {
   EXPECT_THAT(einsum("ii", {m}).to_vector<int32_t>(), ElementsAre(5));
   EXPECT_THAT(einsum("ii->i", {m}).to_vector<int32_t>(), ElementsAre(1, 4));
   EXPECT_THAT(einsum("ij,ij->i", {m, m}).to_vector<int32_t>(), ElementsAre(5, 25));
+  // Mixed int32 and float32 operands contract in float32.
+  Array mixed = einsum("ij,jk->ik", {m, astype(m, float32)});
+  EXPECT_EQ(mixed.dtype(), float32);
+  EXPECT_THAT(mixed.to_vector<float>(), ElementsAre(7, 10, 15, 22));
 }
 
 TEST(EinsumTest, BadSubscriptsThrowAtTheCall) {
