@@ -13,27 +13,55 @@ import os
 import mlx.core as mx
 import numpy as np
 
-fx = {}
-for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "opsb_fixtures.txt")):
-    f = line.split(); n = int(f[1]); shape = [int(x) for x in f[2:2+n]]
-    fx[f[0]] = np.array([float(x) for x in f[2+n:]]).reshape(shape)
-A = lambda k: mx.array(fx[k].astype(np.float32))
-def cmp(name, got):
-    got = np.array(got, dtype=np.float64); want = fx[name]
-    print(f"{name:24s} max abs diff {np.abs(got - want).max():.2e}")
-cmp("conv1d.out", mx.conv1d(A("conv1d.x"), A("conv1d.w"), stride=2, padding=1, groups=2))
-cmp("conv2d.out", mx.conv2d(A("conv2d.x"), A("conv2d.w"), stride=(2,1), padding=(1,0), dilation=(1,2)))
-cmp("layer_norm.out", mx.fast.layer_norm(A("norm.x"), A("norm.w"), A("norm.b"), 1e-5))
-cmp("rms_norm.out", mx.fast.rms_norm(A("norm.x"), A("norm.w"), 1e-5))
-cmp("rope.out", mx.fast.rope(A("rope.x"), 6, traditional=False, base=10000.0, scale=0.5, offset=3))
-cmp("rope_traditional.out", mx.fast.rope(A("rope.x"), 6, traditional=True, base=10000.0, scale=0.5, offset=3))
-q,k,v = A("sdpa.q"), A("sdpa.k"), A("sdpa.v")
-cmp("sdpa_causal.out", mx.fast.scaled_dot_product_attention(q,k,v,scale=0.35,mask="causal"))
-cmp("sdpa_mask.out", mx.fast.scaled_dot_product_attention(q,k,v,scale=0.35,mask=A("sdpa.mask")))
-idx = mx.array(fx["index.idx"].astype(np.int32))
-cmp("take.out", mx.take(A("index.x"), idx, axis=0))
-cmp("take_along_axis.out", mx.take_along_axis(A("index.x"), idx, axis=0))
-cmp("put_along_axis.out", mx.put_along_axis(A("index.x"), mx.array(fx["put_along_axis.idx"].astype(np.int32)), A("put_along_axis.upd"), axis=0))
-cmp("einsum.chain", mx.einsum("bij,bjk,k->bi", A("einsum.a"), A("einsum.b"), A("einsum.w")))
-cmp("einsum.trace", mx.einsum("ii", A("einsum.sq")))
-# split / bits structure
+
+def load():
+    fixtures = {}
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opsb_fixtures.txt")
+    for line in open(path):
+        fields = line.split()
+        ndim = int(fields[1])
+        shape = [int(d) for d in fields[2:2 + ndim]]
+        fixtures[fields[0]] = np.array([float(v) for v in fields[2 + ndim:]]).reshape(shape)
+    return fixtures
+
+
+fx = load()
+
+
+def arr(name, dtype=np.float32):
+    return mx.array(fx[name].astype(dtype))
+
+
+def compare(name, got):
+    diff = np.abs(np.array(got, dtype=np.float64) - fx[name]).max()
+    print(f"{name:24s} max abs diff {diff:.2e}")
+
+
+compare("conv1d.out", mx.conv1d(arr("conv1d.x"), arr("conv1d.w"), stride=2, padding=1, groups=2))
+compare("conv2d.out", mx.conv2d(arr("conv2d.x"), arr("conv2d.w"), stride=(2, 1), padding=(1, 0),
+                                dilation=(1, 2)))
+compare("layer_norm.out", mx.fast.layer_norm(arr("norm.x"), arr("norm.w"), arr("norm.b"), 1e-5))
+compare("rms_norm.out", mx.fast.rms_norm(arr("norm.x"), arr("norm.w"), 1e-5))
+for name, traditional in [("rope.out", False), ("rope_traditional.out", True)]:
+    compare(name, mx.fast.rope(arr("rope.x"), 6, traditional=traditional, base=10000.0, scale=0.5,
+                               offset=3))
+q, k, v = arr("sdpa.q"), arr("sdpa.k"), arr("sdpa.v")
+compare("sdpa_causal.out", mx.fast.scaled_dot_product_attention(q, k, v, scale=0.35, mask="causal"))
+compare("sdpa_mask.out",
+        mx.fast.scaled_dot_product_attention(q, k, v, scale=0.35, mask=arr("sdpa.mask")))
+idx = arr("index.idx", np.int32)
+compare("take.out", mx.take(arr("index.x"), idx, axis=0))
+compare("take_along_axis.out", mx.take_along_axis(arr("index.x"), idx, axis=0))
+compare("put_along_axis.out",
+        mx.put_along_axis(arr("index.x"), arr("put_along_axis.idx", np.int32),
+                          arr("put_along_axis.upd"), axis=0))
+compare("sort.out", mx.sort(arr("index.x"), axis=-1))
+compare("argsort.out", mx.argsort(arr("index.x"), axis=0))
+a, b, w = arr("einsum.a"), arr("einsum.b"), arr("einsum.w")
+compare("einsum.bmm", mx.einsum("bij,bjk->bik", a, b))
+compare("einsum.diag", mx.einsum("ii->i", arr("einsum.sq")))
+compare("einsum.trace", mx.einsum("ii", arr("einsum.sq")))
+compare("einsum.outer", mx.einsum("i,j->ij", arr("einsum.u"), w))
+compare("einsum.perm", mx.einsum("ijk->kji", a))
+compare("einsum.reduce", mx.einsum("bij->j", a))
+compare("einsum.chain", mx.einsum("bij,bjk,k->bi", a, b, w))
