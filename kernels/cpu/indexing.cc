@@ -59,6 +59,20 @@ absl::StatusOr<std::vector<int64_t>> SliceStarts(const core::Node& node, const T
   return starts;
 }
 
+// The offsets into an array with `strides` of the elements of a slice of `slice_shape`,
+// row-major: computed once, then shared by every slice a gather or scatter moves.
+std::vector<int64_t> SliceOffsets(const std::vector<int64_t>& strides,
+                                  const core::Shape& slice_shape) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(static_cast<size_t>(core::NumElements(slice_shape)));
+  ForEachRow<1>(
+      slice_shape, {strides}, {0},
+      [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& step) {
+        for (int64_t j = 0; j < n; ++j) offsets.push_back(off[0] + j * step[0]);
+      });
+  return offsets;
+}
+
 absl::Status GatherKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                           const Tensor& out) {
   const Tensor& a = inputs[0];
@@ -69,19 +83,13 @@ absl::Status GatherKernel(const core::Node& node, absl::Span<const Tensor> input
   absl::StatusOr<std::vector<int64_t>> starts =
       SliceStarts(node, a, inputs.subspan(1), index_shape, *sizes);
   if (!starts.ok()) return starts.status();
-  const int64_t slice_size = core::NumElements(*sizes);
-  const std::vector<int64_t> a_strides = core::ContiguousStrides(a.shape());
-  const std::vector<int64_t> dense = core::ContiguousStrides(*sizes);
+  const std::vector<int64_t> offsets = SliceOffsets(core::ContiguousStrides(a.shape()), *sizes);
   return DispatchDType(a.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     const T* x = a.data<T>();
     T* y = out.data<T>();
-    for (size_t i = 0; i < starts->size(); ++i) {
-      ForEachRow<2>(
-          *sizes, {a_strides, dense}, {(*starts)[i], static_cast<int64_t>(i) * slice_size},
-          [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& step) {
-            for (int64_t j = 0; j < n; ++j) y[off[1] + j * step[1]] = x[off[0] + j * step[0]];
-          });
+    for (int64_t start : *starts) {
+      for (int64_t offset : offsets) *y++ = x[start + offset];
     }
     return absl::OkStatus();
   });
@@ -101,40 +109,35 @@ absl::Status ScatterKernel(const core::Node& node, absl::Span<const Tensor> inpu
       SliceStarts(node, a, inputs.subspan(1, inputs.size() - 2), index_shape, slice_shape);
   if (!starts.ok()) return starts.status();
   if (a.nbytes() > 0) std::memcpy(out.raw(), a.raw(), a.nbytes());
-  const int64_t slice_size = core::NumElements(slice_shape);
-  const std::vector<int64_t> a_strides = core::ContiguousStrides(a.shape());
-  const std::vector<int64_t> dense = core::ContiguousStrides(slice_shape);
+  const std::vector<int64_t> offsets =
+      SliceOffsets(core::ContiguousStrides(a.shape()), slice_shape);
   return DispatchDType(a.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     using C = ComputeType<T>;
     const T* u = updates.data<T>();
     T* y = out.data<T>();
-    for (size_t i = 0; i < starts->size(); ++i) {
-      ForEachRow<2>(
-          slice_shape, {a_strides, dense}, {(*starts)[i], static_cast<int64_t>(i) * slice_size},
-          [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& step) {
-            for (int64_t j = 0; j < n; ++j) {
-              T* dst = y + off[0] + j * step[0];
-              const T* src = u + off[1] + j * step[1];
-              if constexpr (kCombine == Combine::kAssign) {
-                *dst = *src;
-              } else {
-                const C have = Load(dst);
-                const C v = Load(src);
-                C result;
-                if constexpr (kCombine == Combine::kAdd) {
-                  result = WrapAdd(have, v);
-                } else if constexpr (kCombine == Combine::kProd) {
-                  result = WrapMul(have, v);
-                } else if constexpr (kCombine == Combine::kMax) {
-                  result = (v > have || v != v) ? v : have;  // NaN propagates
-                } else {
-                  result = (v < have || v != v) ? v : have;
-                }
-                Store(dst, result);
-              }
-            }
-          });
+    for (int64_t start : *starts) {
+      for (int64_t offset : offsets) {
+        T* dst = y + start + offset;
+        const T* src = u++;
+        if constexpr (kCombine == Combine::kAssign) {
+          *dst = *src;
+        } else {
+          const C have = Load(dst);
+          const C v = Load(src);
+          C result;
+          if constexpr (kCombine == Combine::kAdd) {
+            result = WrapAdd(have, v);
+          } else if constexpr (kCombine == Combine::kProd) {
+            result = WrapMul(have, v);
+          } else if constexpr (kCombine == Combine::kMax) {
+            result = (v > have || v != v) ? v : have;  // NaN propagates
+          } else {
+            result = (v < have || v != v) ? v : have;
+          }
+          Store(dst, result);
+        }
+      }
     }
     return absl::OkStatus();
   });
