@@ -14,6 +14,7 @@
 #include "client/device.h"  // IWYU pragma: export
 #include "client/dtype.h"   // IWYU pragma: export
 #include "client/error.h"   // IWYU pragma: export
+#include "client/fast.h"    // IWYU pragma: export
 #include "client/ops.h"     // IWYU pragma: export
 #include "client/random.h"  // IWYU pragma: export
 

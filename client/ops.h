@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -311,6 +312,84 @@ Array repeat(const Array& a, int64_t repeats);
 Array roll(const Array& a, int64_t shift);
 Array roll(const Array& a, int64_t shift, int axis);
 Array roll(const Array& a, const Shape& shifts, const std::vector<int>& axes);
+// ---- Indexing (indexing.cc) -------------------------------------------------------------
+// As MLX: indices are integer arrays, negative indices count from the end, and an index
+// out of range fails the eval ("[gather] index 5 is out of range ...").
+
+// a[..., indices, ...] along `axis`: the axis is replaced by indices' shape. Without an
+// axis, a is flattened first.
+Array take(const Array& a, const Array& indices, int axis);
+Array take(const Array& a, const Array& indices);
+Array take(const Array& a, int64_t index, int axis);
+// Picks along `axis` with indices of a's rank that broadcast with a on the other axes.
+// Without an axis, both are flattened.
+Array take_along_axis(const Array& a, const Array& indices, int axis);
+Array take_along_axis(const Array& a, const Array& indices);
+// a with values (broadcast to indices' shape, cast to a's dtype) written at the indices
+// along `axis`; later duplicates win.
+Array put_along_axis(const Array& a, const Array& indices, const Operand& values, int axis);
+// MLX's gather: out[i..., s...] = a[start + s], start[axes[k]] = indices[k][i...]; the
+// result has shape broadcast(indices) + slice_sizes.
+Array gather(const Array& a, const std::vector<Array>& indices, const std::vector<int>& axes,
+             const Shape& slice_sizes);
+// MLX's scatters: a with updates (shape broadcast(indices) + a slice of a's rank) written
+// or combined at the starts the indices give; for scatter, later duplicates win.
+Array scatter(const Array& a, const std::vector<Array>& indices, const Array& updates,
+              const std::vector<int>& axes);
+Array scatter_add(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes);
+Array scatter_prod(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                   const std::vector<int>& axes);
+Array scatter_max(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes);
+Array scatter_min(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes);
+// src with src[start:stop:strides] (slice's rules) replaced by update, broadcast to the
+// slice's shape and cast to src's dtype.
+Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop);
+Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop,
+                   const Shape& strides);
+
+// ---- Sorting (sort.cc) ---------------------------------------------------------------------
+// Ascending and stable, NaN last; without an axis the array is flattened. The arg forms
+// give uint32 indices. partition puts the element of sorted rank kth (negative counts from
+// the end) in place, smaller ones before it and larger after. topk gives the k largest
+// along the axis (in ascending order here; MLX leaves the order unspecified).
+
+Array sort(const Array& a);
+Array sort(const Array& a, int axis);
+Array argsort(const Array& a);
+Array argsort(const Array& a, int axis);
+Array partition(const Array& a, int kth);
+Array partition(const Array& a, int kth, int axis);
+Array argpartition(const Array& a, int kth);
+Array argpartition(const Array& a, int kth, int axis);
+Array topk(const Array& a, int k);
+Array topk(const Array& a, int k, int axis);
+
+// ---- Convolution (conv.cc) ----------------------------------------------------------------
+// Channels last, as MLX: input (N, spatial..., C_in), weight (C_out, kernel..., C_in/groups),
+// result (N, out..., C_out). Floating dtypes; a 16-bit input is computed in higher
+// precision and rounded once.
+
+Array conv1d(const Array& input, const Array& weight, int stride = 1, int padding = 0,
+             int dilation = 1, int groups = 1);
+Array conv2d(const Array& input, const Array& weight, const std::pair<int, int>& stride = {1, 1},
+             const std::pair<int, int>& padding = {0, 0},
+             const std::pair<int, int>& dilation = {1, 1}, int groups = 1);
+// 1 to 3 spatial dims; each list holds one value per spatial dim, or one for all.
+Array conv_general(const Array& input, const Array& weight, const std::vector<int>& stride,
+                   const std::vector<int>& padding_lo, const std::vector<int>& padding_hi,
+                   const std::vector<int>& kernel_dilation, int groups = 1);
+
+// ---- More linear algebra (linalg.cc, einsum.cc) --------------------------------------------
+
+// alpha * (a @ b) + beta * c; with beta 0, c only shapes the result.
+Array addmm(const Array& c, const Array& a, const Array& b, float alpha = 1.0f, float beta = 1.0f);
+// NumPy's einsum without ellipses: "ij,jk->ik", "bij,bjk->bik", "ij->ji", "i,j->ij",
+// "ii->i", "ii", "ij->i", implicit output ("ij,jk"). Repeated labels in one operand take
+// the diagonal; other labels absent from the output are summed.
+Array einsum(const std::string& subscripts, const std::vector<Array>& operands);
 
 // ---- Templates -------------------------------------------------------------------------------
 

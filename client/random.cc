@@ -1,10 +1,14 @@
 #include "client/random.h"
 
+#include <cfloat>
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/axes.h"
 #include "client/ops.h"
+#include "core/shape.h"
 
 namespace ferry::random {
 namespace {
@@ -81,6 +85,95 @@ Array normal(const Shape& shape, Dtype dtype, double loc, double scale,
 
 Array normal(const Shape& shape, Dtype dtype, Device device) {
   return normal(shape, dtype, 0.0, 1.0, std::nullopt, std::move(device));
+}
+
+// ---- Ops part B ----------------------------------------------------------------------------
+
+Array bits(const Shape& shape, const std::optional<Array>& key, Device device) {
+  return detail::MakeOp("random_bits", {KeyOn(key, device)}, {{"shape", shape}});
+}
+
+Array split(const Array& key, int num) {
+  if (num < 0) detail::ThrowOpError("split", absl::StrCat("num ", num, " is negative."));
+  return detail::MakeOp("random_bits", {key}, {{"shape", Shape{num, 2}}});
+}
+
+std::pair<Array, Array> split(const Array& key) {
+  const Array keys = split(key, 2);
+  return {reshape(slice(keys, {0, 0}, {1, 2}), {2}), reshape(slice(keys, {1, 0}, {2, 2}), {2})};
+}
+
+Array bernoulli(double p, const Shape& shape, const std::optional<Array>& key, Device device) {
+  if (!(p >= 0.0 && p <= 1.0)) {
+    detail::ThrowOpError("bernoulli", absl::StrCat("p ", p, " is not in [0, 1]."));
+  }
+  return uniform(shape, float32, 0.0, 1.0, key, std::move(device)) < p;
+}
+
+Array bernoulli(const Array& p, const std::optional<Shape>& shape,
+                const std::optional<Array>& key) {
+  if (!core::IsFloating(p.dtype())) {
+    detail::ThrowOpError("bernoulli",
+                         absl::StrCat("p must be floating, got ", core::DTypeName(p.dtype()), "."));
+  }
+  const Shape out = shape ? *shape : p.shape();
+  absl::StatusOr<Shape> joined = core::BroadcastShapes(p.shape(), out);
+  if (!joined.ok() || *joined != out) {
+    detail::ThrowOpError("bernoulli",
+                         absl::StrCat("p of shape ", core::ShapeToString(p.shape()),
+                                      " does not broadcast to ", core::ShapeToString(out), "."));
+  }
+  return uniform(out, float32, 0.0, 1.0, key, p.device()) < p;
+}
+
+Array randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype,
+              const std::optional<Array>& key, Device device) {
+  if (!core::IsInteger(dtype)) {
+    detail::ThrowOpError("randint", absl::StrCat("dtype must be an integer type, got ",
+                                                 core::DTypeName(dtype), "."));
+  }
+  if (low >= high) {
+    detail::ThrowOpError("randint",
+                         absl::StrCat("low ", low, " must be less than high ", high, "."));
+  }
+  // Offsets from low are non-negative, so truncation is floor; uniform keeps them below
+  // high - low.
+  const Array offset = astype(
+      uniform(shape, float64, 0.0, static_cast<double>(high - low), key, std::move(device)), int64);
+  return astype(offset + low, dtype);
+}
+
+namespace {
+
+// Gumbel(0, 1) noise: -log(-log(u)), u uniform in [FLT_MIN, 1) so both logs are finite.
+Array Gumbel(const Shape& shape, const std::optional<Array>& key, const Device& device) {
+  return -log(-log(uniform(shape, float32, FLT_MIN, 1.0, key, device)));
+}
+
+}  // namespace
+
+Array categorical(const Array& logits, int axis, const std::optional<Array>& key) {
+  const int64_t ax = detail::NormalizeAxis("categorical", axis, logits.ndim());
+  return argmax(logits + Gumbel(logits.shape(), key, logits.device()), static_cast<int>(ax));
+}
+
+Array categorical(const Array& logits, int axis, int num_samples, const std::optional<Array>& key) {
+  const int64_t ax = detail::NormalizeAxis("categorical", axis, logits.ndim());
+  if (num_samples < 0) {
+    detail::ThrowOpError("categorical", absl::StrCat("num_samples ", num_samples, " is negative."));
+  }
+  // Move the axis last, add a samples axis before it, and draw all samples at once.
+  std::vector<int> perm;
+  for (int d = 0; d < logits.ndim(); ++d) {
+    if (d != ax) perm.push_back(d);
+  }
+  perm.push_back(static_cast<int>(ax));
+  Shape shape;
+  for (int d : perm) shape.push_back(logits.shape()[d]);
+  shape.insert(shape.end() - 1, 1);
+  const Array moved = reshape(transpose(logits, perm), shape);
+  shape[shape.size() - 2] = num_samples;
+  return argmax(moved + Gumbel(shape, key, logits.device()), -1);
 }
 
 }  // namespace ferry::random

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "client/array.h"
 #include "client/device.h"
@@ -29,6 +30,37 @@ Array uniform(const Shape& shape, Dtype dtype, Device device);
 Array normal(const Shape& shape, Dtype dtype = float32, double loc = 0.0, double scale = 1.0,
              const std::optional<Array>& key = std::nullopt, Device device = default_device());
 Array normal(const Shape& shape, Dtype dtype, Device device);
+
+// ---- Ops part B ----------------------------------------------------------------------------
+
+// uint32 words of the counter-based stream (element i: word 0 of Philox block i).
+Array bits(const Shape& shape, const std::optional<Array>& key = std::nullopt,
+           Device device = default_device());
+
+// `num` new keys, shape (num, 2), from `key` (MLX's split: bits of shape (num, 2)); on the
+// key's device. The pair form gives the two rows of split(key, 2).
+Array split(const Array& key, int num);
+std::pair<Array, Array> split(const Array& key);
+
+// true with probability p (in [0, 1]). The array form broadcasts p to `shape` (p's own
+// shape when omitted) and lives on p's device.
+Array bernoulli(double p, const Shape& shape, const std::optional<Array>& key = std::nullopt,
+                Device device = default_device());
+Array bernoulli(const Array& p, const std::optional<Shape>& shape = std::nullopt,
+                const std::optional<Array>& key = std::nullopt);
+
+// Integers uniform in [low, high), of an integer dtype (24 random bits per sample, as
+// uniform's).
+Array randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype = int32,
+              const std::optional<Array>& key = std::nullopt, Device device = default_device());
+
+// Indices (uint32) drawn from the distribution softmax(logits) along `axis`, by the Gumbel
+// trick as MLX: the result drops that axis; with num_samples, a last axis of that many
+// draws is added.
+Array categorical(const Array& logits, int axis = -1,
+                  const std::optional<Array>& key = std::nullopt);
+Array categorical(const Array& logits, int axis, int num_samples,
+                  const std::optional<Array>& key = std::nullopt);
 
 }  // namespace ferry::random
 

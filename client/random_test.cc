@@ -74,5 +74,66 @@ TEST(RandomTest, DeviceOverloads) {
   EXPECT_EQ(random::uniform({3}, float16, local()).dtype(), float16);
 }
 
+// ---- Ops part B: bits, split, bernoulli, randint, categorical --------------------------------
+
+TEST(RandomTest, BitsAndSplitFollowPhilox) {
+  const core::PhiloxKey key = core::PhiloxKeyFromWords(0, 42);
+  std::vector<uint32_t> words = random::bits({4}, random::key(42)).to_vector<uint32_t>();
+  for (uint64_t i = 0; i < words.size(); ++i) EXPECT_EQ(words[i], core::PhiloxBlock(i, key).v[0]);
+  // split's keys are those words, two per key; the pair form gives the same rows.
+  Array keys = random::split(random::key(42), 2);
+  EXPECT_EQ(keys.shape(), (Shape{2, 2}));
+  EXPECT_EQ(keys.to_vector<uint32_t>(), words);
+  auto [first, second] = random::split(random::key(42));
+  EXPECT_THAT(first.to_vector<uint32_t>(), ElementsAre(words[0], words[1]));
+  EXPECT_THAT(second.to_vector<uint32_t>(), ElementsAre(words[2], words[3]));
+  EXPECT_NE(random::uniform({3}, float32, 0, 1, first).to_vector<float>(),
+            random::uniform({3}, float32, 0, 1, second).to_vector<float>());
+}
+
+TEST(RandomTest, BernoulliRates) {
+  EXPECT_EQ(random::bernoulli(0.0, {100}, random::key(1)).to_vector<bool>(),
+            std::vector<bool>(100, false));
+  EXPECT_EQ(random::bernoulli(1.0, {100}, random::key(1)).to_vector<bool>(),
+            std::vector<bool>(100, true));
+  Array b = random::bernoulli(0.25, {20000}, random::key(2));
+  EXPECT_EQ(b.dtype(), bool_);
+  EXPECT_NEAR(mean(astype(b, float32)).item<float>(), 0.25, 0.01);
+  // An array of probabilities broadcasts to the shape.
+  Array p = from_host(std::vector<float>{0, 1}, {2});
+  EXPECT_EQ(random::bernoulli(p, Shape{3, 2}, random::key(3)).to_vector<bool>(),
+            (std::vector<bool>{false, true, false, true, false, true}));
+  EXPECT_THROW(random::bernoulli(1.5, {2}), Error);
+}
+
+TEST(RandomTest, RandintCoversTheHalfOpenRange) {
+  Array r = random::randint(-3, 4, {5000}, int64, random::key(5));
+  EXPECT_EQ(r.dtype(), int64);
+  std::vector<int64_t> values = r.to_vector<int64_t>();
+  std::vector<int> counts(7, 0);
+  for (int64_t v : values) {
+    ASSERT_GE(v, -3);
+    ASSERT_LT(v, 4);
+    ++counts[v + 3];
+  }
+  for (int c : counts) EXPECT_NEAR(c, 5000 / 7.0, 150);  // each about 714
+  EXPECT_EQ(random::randint(0, 10, {2}, uint8, random::key(5)).dtype(), uint8);
+  EXPECT_THROW(random::randint(0, 10, {2}, float32), Error);
+  EXPECT_THROW(random::randint(3, 3, {2}), Error);
+}
+
+TEST(RandomTest, CategoricalFollowsTheLogits) {
+  // p = (0.25, 0.75) along the last axis, 4000 draws from one row.
+  Array logits = from_host(std::vector<float>{0.0f, std::log(3.0f)}, {1, 2});
+  Array draws = random::categorical(logits, -1, 4000, random::key(8));
+  EXPECT_EQ(draws.shape(), (Shape{1, 4000}));
+  EXPECT_EQ(draws.dtype(), uint32);
+  EXPECT_NEAR(mean(astype(draws, float32)).item<float>(), 0.75, 0.02);
+  // A dominant logit along axis 0 wins every time.
+  Array sure = from_host(std::vector<float>{0, 50, 50, 0}, {2, 2});
+  EXPECT_THAT(random::categorical(sure, 0, random::key(9)).to_vector<uint32_t>(),
+              ElementsAre(1, 0));
+}
+
 }  // namespace
 }  // namespace ferry

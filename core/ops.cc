@@ -27,6 +27,9 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterLayoutOps(defs);
     ops_internal::RegisterSoftmaxOps(defs);
     ops_internal::RegisterScanOps(defs);  // part A
+    ops_internal::RegisterIndexingOps(defs);
+    ops_internal::RegisterSortOps(defs);
+    ops_internal::RegisterConvolutionOp(defs);
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());

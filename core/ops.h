@@ -57,6 +57,25 @@ namespace ferry::core {
 //                     equal dims except on axis
 // softmax             axes; FloatingResultType
 // logsumexp           axes keepdims; FloatingResultType
+// -- Part B ------------------------------------------------------------------------------
+// random_bits(key)    shape -> uint32; element i is word 0 of Philox block i
+// gather(a, idx...)   axes (one distinct axis per index array) slice_sizes (one per axis
+//                     of a, 0 <= size <= dim): out[i..., s...] = a[start + s] with
+//                     start[axes[k]] = idx[k][i...] (negative counts from the end) and 0
+//                     elsewhere; shape broadcast(idx...) + slice_sizes. Indices are integers;
+//                     one out of range fails the kernel.
+// scatter scatter_add scatter_prod scatter_max scatter_min (a, idx..., updates)
+//                     axes; updates has a's dtype and shape broadcast(idx...) + slice
+//                     shape (rank of a, dims <= a's); the result is a with each slice
+//                     written (scatter: later wins) or combined at the gather starts.
+// slice_update(src, update)  start stop strides as slice; update has src's dtype and the
+//                     slice's shape; the result is src with the slice replaced.
+// sort argsort        axis; rank >= 1; ascending, stable, NaN last; argsort -> uint32
+// partition argpartition  axis kth (0 <= kth < dim): element kth is in sorted position,
+//                     smaller ones before, larger after (the CPU reference sorts fully)
+// convolution(in, w)  stride padding_lo padding_hi kernel_dilation (one per spatial dim)
+//                     groups; channels last as MLX: in (N, spatial..., C_in), w (C_out,
+//                     kernel..., C_in/groups), same floating dtype; out (N, out..., C_out)
 //
 // ---- part A ----
 // Unary: square floor ceil round sign keep the dtype (bool too; round is half to even);

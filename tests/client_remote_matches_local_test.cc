@@ -302,15 +302,92 @@ const std::map<std::string, OpCase>& Cases() {
        {true, [](Inputs& in) { return cummax(in.Uniform({4, 5}, float16, -1, 1), -1); }}},
       {"cummin",
        {true, [](Inputs& in) { return cummin(in.Ints({4, 5}, int32, -9, 9), 0, true, false); }}},
+      // ---- Ops part B ----
+      {"random_bits",
+       {true,
+        [](Inputs& in) {
+          return random::bits({3, 5}, random::key(21), in.device());
+        }}},
+      {"gather",
+       {true,
+        [](Inputs& in) {
+          return gather(in.Uniform({5, 6}, float32, -1, 1),
+                        {in.Ints({4, 1}, int32, -5, 4), in.Ints({3}, int64, 0, 4)}, {0, 1}, {1, 2});
+        }}},
+      {"scatter",
+       {true,
+        [](Inputs& in) {
+          return scatter(in.Ints({6, 3}, int32, 0, 9), {in.Ints({4}, int32, -6, 5)},
+                         in.Ints({4, 1, 3}, int32, 10, 99), {0});
+        }}},
+      {"scatter_add",
+       {true,
+        [](Inputs& in) {
+          return scatter_add(in.Uniform({6}, float16, -1, 1), {in.Ints({8}, int32, 0, 5)},
+                             in.Uniform({8, 1}, float16, -1, 1), {0});
+        }}},
+      {"scatter_prod",
+       {true,
+        [](Inputs& in) {
+          return scatter_prod(in.Ints({2, 4}, int64, 1, 5), {in.Ints({3}, uint32, 0, 3)},
+                              in.Ints({3, 2, 1}, int64, 1, 5), {1});
+        }}},
+      {"scatter_max",
+       {true,
+        [](Inputs& in) {
+          return scatter_max(in.Uniform({5}, float32, -1, 1), {in.Ints({7}, int32, 0, 4)},
+                             in.Uniform({7, 1}, float32, -1, 1), {0});
+        }}},
+      {"scatter_min",
+       {true,
+        [](Inputs& in) {
+          return scatter_min(in.Uniform({5}, bfloat16, -1, 1), {in.Ints({7}, int32, 0, 4)},
+                             in.Uniform({7, 1}, bfloat16, -1, 1), {0});
+        }}},
+      {"slice_update",
+       {true,
+        [](Inputs& in) {
+          return slice_update(in.Ints({5, 6}, int32, 0, 9), in.Ints({3}, int32, 10, 19), {4, 0},
+                              {0, 6}, {-2, 2});
+        }}},
+      {"sort",
+       {true,
+        [](Inputs& in) {
+          return sort(in.Uniform({4, 7}, float32, -1, 1), 0);
+        }}},
+      {"argsort",
+       {true,
+        [](Inputs& in) {
+          return argsort(in.Ints({3, 9}, int32, 0, 4), -1);
+        }}},
+      {"partition",
+       {true,
+        [](Inputs& in) {
+          return partition(in.Uniform({3, 8}, float16, -1, 1), -3, 1);
+        }}},
+      {"argpartition",
+       {true,
+        [](Inputs& in) {
+          return argpartition(in.Uniform({8, 3}, float32, -1, 1), 2, 0);
+        }}},
+      {"convolution",
+       {false,
+        [](Inputs& in) {
+          return conv2d(in.Uniform({2, 7, 6, 4}, float32, -1, 1),
+                        in.Uniform({6, 3, 2, 2}, float32, -1, 1), {2, 1}, {1, 1}, {1, 2}, 2);
+        }}},
   };
   return *cases;
 }
 
-// Builds `op_case` on both devices and compares dtype, shape and every element.
-void ExpectSameResult(const OpCase& op_case, Inputs& local_inputs, Inputs& remote_inputs) {
+// Builds `op_case` from the same seeded inputs on the local device and on `remote`, and
+// expects the same dtype, shape and values.
+void ExpectSameOnBothDevices(const OpCase& op_case, const Device& remote, uint32_t seed) {
+  Inputs local_inputs(local(), seed);
+  Inputs remote_inputs(remote, seed);
   Array expected = op_case.build(local_inputs);
   Array actual = op_case.build(remote_inputs);
-  EXPECT_EQ(actual.device(), remote_inputs.device());
+  EXPECT_EQ(actual.device(), remote);
   ASSERT_EQ(actual.dtype(), expected.dtype());
   ASSERT_EQ(actual.shape(), expected.shape());
   std::vector<double> want = Values(expected);
@@ -354,9 +431,109 @@ TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
     SCOPED_TRACE(op);
     auto found = Cases().find(op);
     ASSERT_NE(found, Cases().end()) << "no remote-vs-local case for op " << op;
-    Inputs local_inputs(local(), 1234);
-    Inputs remote_inputs(*remote_, 1234);
-    ExpectSameResult(found->second, local_inputs, remote_inputs);
+    ExpectSameOnBothDevices(found->second, *remote_, 1234);
+  }
+}
+
+// ---- Ops part B: the composed ops and functions --------------------------------------------
+
+TEST_F(RemoteTest, OpsPartBCompositesMatchTheLocalDevice) {
+  const std::map<std::string, OpCase> cases = {
+      {"take",
+       {true,
+        [](Inputs& in) {
+          return take(in.Ints({4, 5}, int32, 0, 99), in.Ints({2, 3}, int32, -5, 4), 1);
+        }}},
+      {"take_along_axis",
+       {true,
+        [](Inputs& in) {
+          return take_along_axis(in.Uniform({4, 5}, float32, -1, 1), in.Ints({4, 2}, int32, -5, 4),
+                                 -1);
+        }}},
+      {"put_along_axis",
+       {true,
+        [](Inputs& in) {
+          return put_along_axis(in.Uniform({4, 5}, float32, -1, 1), in.Ints({1, 5}, int32, 0, 3),
+                                in.Uniform({1, 5}, float32, 5, 6), 0);
+        }}},
+      {"topk",
+       {true,
+        [](Inputs& in) {
+          return topk(in.Uniform({3, 9}, float32, -1, 1), 3);
+        }}},
+      {"conv1d",
+       {false,
+        [](Inputs& in) {
+          return conv1d(in.Uniform({2, 9, 3}, float32, -1, 1),
+                        in.Uniform({4, 3, 3}, float32, -1, 1), 2, 1, 1);
+        }}},
+      {"addmm",
+       {false,
+        [](Inputs& in) {
+          return addmm(in.Uniform({4}, float32, -1, 1), in.Uniform({3, 5}, float32, -1, 1),
+                       in.Uniform({5, 4}, float32, -1, 1), 0.5f, 2.0f);
+        }}},
+      {"einsum",
+       {false,
+        [](Inputs& in) {
+          return einsum("bij,bjk,ii->bk", {in.Uniform({2, 3, 4}, float32, -1, 1),
+                                           in.Uniform({2, 4, 5}, float32, -1, 1),
+                                           in.Uniform({3, 3}, float32, -1, 1)});
+        }}},
+      {"layer_norm",
+       {false,
+        [](Inputs& in) {
+          return fast::layer_norm(in.Uniform({3, 16}, bfloat16, -2, 2),
+                                  in.Uniform({16}, float32, 0, 1), in.Uniform({16}, float32, 0, 1));
+        }}},
+      {"rms_norm",
+       {false,
+        [](Inputs& in) {
+          return fast::rms_norm(in.Uniform({3, 16}, float32, -2, 2),
+                                in.Uniform({16}, float32, 0, 1));
+        }}},
+      {"rope",
+       {false,
+        [](Inputs& in) {
+          return fast::rope(in.Uniform({2, 3, 5, 8}, float32, -1, 1), 8, true, 10000.0f, 1.0f, 7);
+        }}},
+      {"scaled_dot_product_attention",
+       {false,
+        [](Inputs& in) {
+          return fast::scaled_dot_product_attention(
+              in.Uniform({1, 4, 3, 8}, float32, -1, 1), in.Uniform({1, 2, 6, 8}, float32, -1, 1),
+              in.Uniform({1, 2, 6, 4}, float32, -1, 1), 0.35f, "causal");
+        }}},
+      {"split", {true, [](Inputs& in) { return random::split(in.Ints({2}, uint32, 0, 1000), 3); }}},
+      {"bernoulli",
+       {true,
+        [](Inputs& in) { return random::bernoulli(0.3, {50}, random::key(31), in.device()); }}},
+      {"randint",
+       {true,
+        [](Inputs& in) {
+          return random::randint(-50, 50, {40}, int32, random::key(32), in.device());
+        }}},
+      {"categorical",
+       {true,
+        [](Inputs& in) {
+          return random::categorical(in.Uniform({3, 6}, float32, -2, 2), -1, 4, random::key(33));
+        }}},
+  };
+  for (const auto& [name, op_case] : cases) {
+    SCOPED_TRACE(name);
+    ExpectSameOnBothDevices(op_case, *remote_, 4321);
+  }
+}
+
+TEST_F(RemoteTest, OpsPartBIndexOutOfRangeFailsOnTheDaemon) {
+  Array a = from_host(std::vector<float>{1, 2, 3}, {3}, *remote_);
+  Array bad = take(a, from_host(std::vector<int32_t>{3}, {1}, *remote_), 0);
+  try {
+    bad.eval();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("index 3 is out of range for axis 0 of length 3"));
   }
 }
 
@@ -462,9 +639,7 @@ const std::map<std::string, OpCase>& PartACompositeCases() {
 TEST_F(RemoteTest, EveryPartACompositeMatchesTheLocalDevice) {
   for (const auto& [name, op_case] : PartACompositeCases()) {
     SCOPED_TRACE(name);
-    Inputs local_inputs(local(), 4321);
-    Inputs remote_inputs(*remote_, 4321);
-    ExpectSameResult(op_case, local_inputs, remote_inputs);
+    ExpectSameOnBothDevices(op_case, *remote_, 4321);
   }
 }
 

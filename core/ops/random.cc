@@ -44,11 +44,23 @@ absl::StatusOr<TensorType> InferNormal(absl::Span<const TensorType> inputs, cons
   return InferGenerated("random_normal", inputs[0], attrs);
 }
 
+// random_bits: uint32 words, element i the first word of Philox block i (core/philox.h).
+absl::StatusOr<TensorType> InferBits(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  const TensorType& key = inputs[0];
+  if (key.dtype != DType::kUInt32 || key.shape != Shape{2}) {
+    return OpError("random_bits", absl::StrCat("key must be uint32(2,), got ", TypeToString(key)));
+  }
+  absl::StatusOr<Shape> shape = GetShape("random_bits", attrs);
+  if (!shape.ok()) return shape.status();
+  return TensorType{DType::kUInt32, *shape};
+}
+
 }  // namespace
 
 void RegisterRandomOps(OpTable& table) {
   table.push_back({"random_uniform", 1, 1, &InferUniform, {"dtype", "high", "low", "shape"}});
   table.push_back({"random_normal", 1, 1, &InferNormal, {"dtype", "loc", "scale", "shape"}});
+  table.push_back({"random_bits", 1, 1, &InferBits, {"shape"}});
 }
 
 }  // namespace ferry::core::ops_internal

@@ -23,6 +23,10 @@ void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slic
 void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
 // ---- part A ----
 void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin
+// Ops part B (indexing, sorting, convolution; random_bits is in RegisterRandomOps).
+void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... slice_update
+void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition
+void RegisterConvolutionOp(OpTable& table);  // convolution
 
 }  // namespace ferry::core::ops_internal
 

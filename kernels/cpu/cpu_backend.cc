@@ -152,6 +152,9 @@ const KernelTable& CpuKernels() {
     RegisterGeneratorKernels(*t);
     RegisterRandomKernels(*t);
     RegisterScanKernels(*t);  // part A
+    RegisterIndexingKernels(*t);
+    RegisterSortKernels(*t);
+    RegisterConvolutionKernels(*t);
     return t;
   }();
   return *table;

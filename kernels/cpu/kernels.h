@@ -34,6 +34,9 @@ void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
 void RegisterRandomKernels(KernelTable& table);     // random.cc
 // ---- part A ----
 void RegisterScanKernels(KernelTable& table);  // scan.cc
+void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
+void RegisterSortKernels(KernelTable& table);         // sort.cc
+void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

@@ -80,11 +80,23 @@ absl::Status RandomKernel(const core::Node& node, absl::Span<const Tensor> input
   });
 }
 
+// random_bits: word 0 of the Philox block of each element's index.
+absl::Status BitsKernel(const core::Node& node, absl::Span<const Tensor> inputs,
+                        const Tensor& out) {
+  absl::StatusOr<core::PhiloxKey> key = ReadKey(node, inputs[0]);
+  if (!key.ok()) return key.status();
+  uint32_t* y = out.data<uint32_t>();
+  const int64_t n = out.size();
+  for (int64_t i = 0; i < n; ++i) y[i] = core::PhiloxBlock(static_cast<uint64_t>(i), *key).v[0];
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterRandomKernels(KernelTable& table) {
   table["random_uniform"] = &RandomKernel<true>;
   table["random_normal"] = &RandomKernel<false>;
+  table["random_bits"] = &BitsKernel;
 }
 
 }  // namespace ferry::kernels::cpu

@@ -141,5 +141,29 @@ TEST(Random, EmptyAndScalarOutputs) {
   EXPECT_THAT(point, ElementsAre(1, 1, 1));
 }
 
+// ---- random_bits (ops part B) ----------------------------------------------------------
+
+TEST(RandomBits, WordZeroOfEachElementsBlock) {
+  absl::StatusOr<core::HostTensor> bits =
+      RunOp("random_bits", {Key(0, 0)}, {{"shape", std::vector<int64_t>{2, 2}}});
+  ASSERT_TRUE(bits.ok()) << bits.status();
+  EXPECT_EQ(bits->type, (core::TensorType{DType::kUInt32, {2, 2}}));
+  const std::vector<uint32_t> words = testing::Elements<uint32_t>(*bits);
+  EXPECT_EQ(words[0], 0x6627e8d5u);  // Random123's known answer for key 0, counter 0
+  const core::PhiloxKey key = core::PhiloxKeyFromWords(7, 9);
+  absl::StatusOr<core::HostTensor> other =
+      RunOp("random_bits", {Key(7, 9)}, {{"shape", std::vector<int64_t>{3}}});
+  ASSERT_TRUE(other.ok()) << other.status();
+  for (uint64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(testing::Elements<uint32_t>(*other)[i], core::PhiloxBlock(i, key).v[0]) << i;
+  }
+}
+
+TEST(RandomBits, RefusesABadKey) {
+  EXPECT_FALSE(
+      core::InferOp("random_bits", {{DType::kUInt32, {3}}}, {{"shape", std::vector<int64_t>{2}}})
+          .ok());
+}
+
 }  // namespace
 }  // namespace ferry::kernels::cpu

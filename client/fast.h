@@ -1,0 +1,40 @@
+#ifndef FERRY_CLIENT_FAST_H_
+#define FERRY_CLIENT_FAST_H_
+
+// Neural-network blocks, after mlx.core.fast. Each is composed of ferry's ops and
+// computes in float32 (float64 stays float64), then returns the input's dtype; bad
+// arguments throw ferry::Error ("[layer_norm] ...") at the line that built them.
+
+#include <optional>
+#include <string>
+
+#include "client/array.h"
+
+namespace ferry::fast {
+
+// (x - mean) / sqrt(var + eps) over the last axis, then * weight + bias (each optional,
+// of shape (x.shape(-1),)). x must be floating.
+Array layer_norm(const Array& x, const std::optional<Array>& weight,
+                 const std::optional<Array>& bias, float eps = 1e-5f);
+
+// x / sqrt(mean(x^2) + eps) over the last axis, then * weight (optional, (x.shape(-1),)).
+Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps = 1e-5f);
+
+// Rotary position embedding of the first `dims` features of x (..., L, D), positions
+// offset..offset+L-1 along axis -2 times `scale`, frequencies base^(-2i/dims) (or 1/freqs
+// when `freqs` (dims/2,) is given). traditional rotates adjacent pairs (x[2i], x[2i+1]);
+// otherwise the halves (x[i], x[i + dims/2]). Features past `dims` pass through.
+Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
+           int offset, const std::optional<Array>& freqs = std::nullopt);
+
+// softmax(q k^T * scale + mask) v for q (B, Hq, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv),
+// Hq a multiple of Hkv (grouped-query attention: each key/value head serves Hq/Hkv query
+// heads). mask_mode "causal" lets query i see keys up to i + S - L; otherwise `mask`, if
+// given, broadcasts to (B, Hq, L, S): bool keeps where true, a floating mask is added.
+Array scaled_dot_product_attention(const Array& queries, const Array& keys, const Array& values,
+                                   float scale, const std::string& mask_mode = "",
+                                   const std::optional<Array>& mask = std::nullopt);
+
+}  // namespace ferry::fast
+
+#endif  // FERRY_CLIENT_FAST_H_

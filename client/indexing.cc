@@ -1,0 +1,263 @@
+// Indexing with arrays, after MLX's ops.cpp: gather and the scatter family map onto their
+// primitives; take, take_along_axis, put_along_axis and slice_update are built on them
+// the way MLX builds them.
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/axes.h"
+#include "client/error.h"
+#include "client/ops.h"
+#include "core/shape.h"
+
+namespace ferry {
+namespace {
+
+void CheckIndices(const std::string& op, const Array& indices) {
+  if (!core::IsInteger(indices.dtype())) {
+    detail::ThrowOpError(
+        op, absl::StrCat("indices must be integers, got ", core::DTypeName(indices.dtype()), "."));
+  }
+}
+
+Shape Broadcast(const std::string& op, const Shape& a, const Shape& b) {
+  absl::StatusOr<Shape> shape = core::BroadcastShapes(a, b);
+  if (!shape.ok()) {
+    detail::ThrowOpError(op, absl::StrCat("shapes ", core::ShapeToString(a), " and ",
+                                          core::ShapeToString(b), " cannot be broadcast."));
+  }
+  return *shape;
+}
+
+std::vector<int64_t> IndexAxes(const std::string& op, const std::vector<int>& axes, int rank,
+                               size_t num_indices) {
+  if (axes.size() != num_indices) {
+    detail::ThrowOpError(op, absl::StrCat("needs one axis per index array; got ", axes.size(),
+                                          " axes for ", num_indices, " arrays."));
+  }
+  return detail::NormalizeAxes(op, axes, rank, /*sort=*/false);
+}
+
+// The index arrays that address every element along the axes other than `axis`: arange
+// over each, shaped to broadcast against `indices` (MLX's take_along_axis).
+std::vector<Array> AlongAxisIndices(const Array& a, const Array& indices, int64_t axis) {
+  std::vector<Array> nd;
+  for (int d = 0; d < a.ndim(); ++d) {
+    if (d == axis) {
+      nd.push_back(indices);
+      continue;
+    }
+    Shape shape(a.ndim(), 1);
+    shape[d] = a.shape()[d];
+    nd.push_back(
+        reshape(arange(0, static_cast<double>(a.shape()[d]), 1, int32, a.device()), shape));
+  }
+  return nd;
+}
+
+Shape WithoutAxis(Shape shape, int64_t axis) {
+  shape.erase(shape.begin() + axis);
+  return shape;
+}
+
+}  // namespace
+
+Array gather(const Array& a, const std::vector<Array>& indices, const std::vector<int>& axes,
+             const Shape& slice_sizes) {
+  for (const Array& idx : indices) CheckIndices("gather", idx);
+  std::vector<Array> inputs = {a};
+  inputs.insert(inputs.end(), indices.begin(), indices.end());
+  return detail::MakeOp("gather", inputs,
+                        {{"axes", IndexAxes("gather", axes, a.ndim(), indices.size())},
+                         {"slice_sizes", slice_sizes}});
+}
+
+Array take(const Array& a, const Array& indices, int axis) {
+  CheckIndices("take", indices);
+  const int64_t ax = detail::NormalizeAxis("take", axis, a.ndim());
+  if (a.shape()[ax] == 0 && indices.size() > 0) {
+    detail::ThrowOpError("take", absl::StrCat("cannot take from axis ", axis, " of length 0."));
+  }
+  if (a.shape()[ax] == 0) {  // nothing to read: the result is empty
+    Shape shape = WithoutAxis(a.shape(), ax);
+    shape.insert(shape.begin() + ax, indices.shape().begin(), indices.shape().end());
+    return zeros(shape, a.dtype(), a.device());
+  }
+  Shape sizes = a.shape();
+  sizes[ax] = 1;
+  Array g = gather(a, {indices}, {static_cast<int>(ax)}, sizes);
+  // (indices..., a with axis 1) -> a[:axis] + indices + a[axis+1:].
+  const int k = indices.ndim();
+  Shape squeezed = indices.shape();
+  const Shape rest = WithoutAxis(a.shape(), ax);
+  squeezed.insert(squeezed.end(), rest.begin(), rest.end());
+  g = reshape(g, squeezed);
+  std::vector<int> perm;
+  for (int d = 0; d < ax; ++d) perm.push_back(k + d);
+  for (int d = 0; d < k; ++d) perm.push_back(d);
+  for (int d = k + static_cast<int>(ax); d < static_cast<int>(squeezed.size()); ++d) {
+    perm.push_back(d);
+  }
+  return transpose(g, perm);
+}
+
+Array take(const Array& a, const Array& indices) { return take(reshape(a, {-1}), indices, 0); }
+
+Array take(const Array& a, int64_t index, int axis) {
+  return take(a, from_host(std::vector<int64_t>{index}, {}, a.device()), axis);
+}
+
+Array take_along_axis(const Array& a, const Array& indices, int axis) {
+  CheckIndices("take_along_axis", indices);
+  if (indices.ndim() != a.ndim()) {
+    detail::ThrowOpError("take_along_axis",
+                         absl::StrCat("indices of rank ", indices.ndim(),
+                                      " do not match an array of rank ", a.ndim(), "."));
+  }
+  const int64_t ax = detail::NormalizeAxis("take_along_axis", axis, a.ndim());
+  // Broadcast a and indices against each other on every axis but `axis`.
+  Shape a_shape = a.shape(), idx_shape = indices.shape();
+  const Shape joined =
+      Broadcast("take_along_axis", WithoutAxis(a.shape(), ax), WithoutAxis(indices.shape(), ax));
+  for (int d = 0, j = 0; d < a.ndim(); ++d) {
+    if (d == ax) continue;
+    a_shape[d] = idx_shape[d] = joined[j++];
+  }
+  const Array src = a_shape == a.shape() ? a : broadcast_to(a, a_shape);
+  const Array idx = idx_shape == indices.shape() ? indices : broadcast_to(indices, idx_shape);
+  if (src.shape()[ax] == 0) {
+    if (idx.size() > 0) {
+      detail::ThrowOpError("take_along_axis",
+                           absl::StrCat("cannot take from axis ", axis, " of length 0."));
+    }
+    return zeros(idx_shape, a.dtype(), a.device());
+  }
+  std::vector<int> axes;
+  for (int d = 0; d < a.ndim(); ++d) axes.push_back(d);
+  Array g = gather(src, AlongAxisIndices(src, idx, ax), axes, Shape(a.ndim(), 1));
+  return reshape(g, idx_shape);
+}
+
+Array take_along_axis(const Array& a, const Array& indices) {
+  return take_along_axis(reshape(a, {-1}), reshape(indices, {-1}), 0);
+}
+
+Array put_along_axis(const Array& a, const Array& indices, const Operand& values, int axis) {
+  CheckIndices("put_along_axis", indices);
+  if (indices.ndim() != a.ndim()) {
+    detail::ThrowOpError("put_along_axis",
+                         absl::StrCat("indices of rank ", indices.ndim(),
+                                      " do not match an array of rank ", a.ndim(), "."));
+  }
+  const int64_t ax = detail::NormalizeAxis("put_along_axis", axis, a.ndim());
+  Shape idx_shape = indices.shape();
+  for (int d = 0; d < a.ndim(); ++d) {
+    if (d == ax) continue;
+    if (idx_shape[d] != a.shape()[d] && idx_shape[d] != 1) {
+      detail::ThrowOpError("put_along_axis",
+                           absl::StrCat("indices of shape ", core::ShapeToString(indices.shape()),
+                                        " do not broadcast against an array of shape ",
+                                        core::ShapeToString(a.shape()), " off axis ", axis, "."));
+    }
+    idx_shape[d] = a.shape()[d];
+  }
+  Array update = values.array() ? astype(*values.array(), a.dtype())
+                                : detail::Constant(values, a.dtype(), a.device());
+  update = broadcast_to(update, Broadcast("put_along_axis", update.shape(), idx_shape));
+  if (update.shape() != idx_shape) {
+    detail::ThrowOpError(
+        "put_along_axis",
+        absl::StrCat("values of shape ", core::ShapeToString(update.shape()),
+                     " do not fit indices of shape ", core::ShapeToString(idx_shape), "."));
+  }
+  Shape upd_shape = idx_shape;
+  upd_shape.insert(upd_shape.end(), a.ndim(), 1);
+  std::vector<int> axes;
+  for (int d = 0; d < a.ndim(); ++d) axes.push_back(d);
+  return scatter(a, AlongAxisIndices(a, indices, ax), reshape(update, upd_shape), axes);
+}
+
+namespace {
+
+Array Scatter(const std::string& op, const Array& a, const std::vector<Array>& indices,
+              const Array& updates, const std::vector<int>& axes) {
+  Shape index_shape;
+  for (const Array& idx : indices) {
+    CheckIndices(op, idx);
+    index_shape = Broadcast(op, index_shape, idx.shape());
+  }
+  const size_t k = index_shape.size();
+  if (updates.ndim() != static_cast<int>(k) + a.ndim()) {
+    detail::ThrowOpError(
+        op, absl::StrCat("updates of rank ", updates.ndim(), " must have the indices' rank (", k,
+                         ") plus the array's (", a.ndim(), ")."));
+  }
+  Shape upd_shape = updates.shape();
+  const Shape lead(upd_shape.begin(), upd_shape.begin() + k);
+  const Shape joined = Broadcast(op, lead, index_shape);
+  std::copy(joined.begin(), joined.end(), upd_shape.begin());
+  Array upd = astype(updates, a.dtype());
+  if (upd_shape != updates.shape()) upd = broadcast_to(upd, upd_shape);
+  std::vector<Array> inputs = {a};
+  inputs.insert(inputs.end(), indices.begin(), indices.end());
+  inputs.push_back(upd);
+  return detail::MakeOp(op, inputs, {{"axes", IndexAxes(op, axes, a.ndim(), indices.size())}});
+}
+
+}  // namespace
+
+Array scatter(const Array& a, const std::vector<Array>& indices, const Array& updates,
+              const std::vector<int>& axes) {
+  return Scatter("scatter", a, indices, updates, axes);
+}
+Array scatter_add(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes) {
+  return Scatter("scatter_add", a, indices, updates, axes);
+}
+Array scatter_prod(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                   const std::vector<int>& axes) {
+  return Scatter("scatter_prod", a, indices, updates, axes);
+}
+Array scatter_max(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes) {
+  return Scatter("scatter_max", a, indices, updates, axes);
+}
+Array scatter_min(const Array& a, const std::vector<Array>& indices, const Array& updates,
+                  const std::vector<int>& axes) {
+  return Scatter("scatter_min", a, indices, updates, axes);
+}
+
+Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop,
+                   const Shape& strides) {
+  Array region = [&] {
+    try {
+      return slice(src, start, stop, strides);  // normalizes the bounds as slice does
+    } catch (const Error& e) {
+      std::string message = e.what();
+      const std::string prefix = "[slice] ";
+      if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+      detail::ThrowOpError("slice_update", message);
+    }
+  }();
+  Array upd = update.array() ? astype(*update.array(), src.dtype())
+                             : detail::Constant(update, src.dtype(), src.device());
+  if (upd.shape() != region.shape()) {
+    absl::StatusOr<Shape> joined = core::BroadcastShapes(upd.shape(), region.shape());
+    if (!joined.ok() || *joined != region.shape()) {
+      detail::ThrowOpError("slice_update",
+                           absl::StrCat("update of shape ", core::ShapeToString(upd.shape()),
+                                        " does not broadcast to the slice's shape ",
+                                        core::ShapeToString(region.shape()), "."));
+    }
+    upd = broadcast_to(upd, region.shape());
+  }
+  return detail::MakeOp("slice_update", {src, upd}, region.node()->attrs);
+}
+
+Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop) {
+  return slice_update(src, update, start, stop, Shape(src.ndim(), 1));
+}
+
+}  // namespace ferry
