@@ -12,20 +12,12 @@
 
 #include "client/ferry.h"
 #include "gtest/gtest.h"
-#include "server/ferryd_process.h"
+#include "tests/ferryd_testing.h"
 
 namespace ferry {
 namespace {
 
 constexpr int kSamples = 256, kIn = 32, kHidden = 64, kSteps = 6;
-
-std::unique_ptr<server::FerrydProcess> StartFerryd() {
-  const std::string path = server::FindFerryd(nullptr);
-  EXPECT_FALSE(path.empty()) << "ferryd is not in this test's runfiles";
-  auto process = server::FerrydProcess::Start(path);
-  EXPECT_TRUE(process.ok()) << process.status();
-  return process.ok() ? *std::move(process) : nullptr;
-}
 
 std::vector<float> Normal(std::mt19937& rng, int64_t n, double scale) {
   std::normal_distribution<float> dist(0, static_cast<float>(scale));
@@ -103,7 +95,7 @@ Trace Train(const Problem& problem, const Device& device) {
 }
 
 TEST(ClientTrainingRemoteTest, EachStepIsOneExecuteWithEverythingResident) {
-  auto ferryd = StartFerryd();
+  auto ferryd = testing::StartFerryd();
   ASSERT_NE(ferryd, nullptr);
   const Problem problem = MakeProblem();
   Device remote = connect(ferryd->address());
@@ -130,7 +122,7 @@ TEST(ClientTrainingRemoteTest, EachStepIsOneExecuteWithEverythingResident) {
 }
 
 TEST(ClientTrainingRemoteTest, RemoteStepsGiveTheLocalNumbers) {
-  auto ferryd = StartFerryd();
+  auto ferryd = testing::StartFerryd();
   ASSERT_NE(ferryd, nullptr);
   const Problem problem = MakeProblem();
   const Trace local_trace = Train(problem, local());
