@@ -1,6 +1,7 @@
 // vjp, grad and value_and_grad: what they return, their errors, and that the backward graph
 // is lazy (nothing runs until eval, and then in one execute).
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -58,6 +59,24 @@ TEST(AutodiffTest, ArgnumsPickTheArguments) {
   auto [loss, grads] = value_and_grad(f, 0)(args);
   EXPECT_FLOAT_EQ(loss.item<float>(), 3 + 8 + 11);
   EXPECT_THAT(Values(grads[0]), ElementsAre(3, 4));
+}
+
+TEST(AutodiffTest, BracedArgnums) {
+  auto f = [](const std::vector<Array>& p) { return sum(p[0] * p[1]); };
+  const std::vector<Array> args = {full({2}, 2.0), full({2}, 5.0)};
+  auto [loss, grads] = value_and_grad(f, {0, 1})(args);
+  EXPECT_FLOAT_EQ(loss.item<float>(), 20);
+  EXPECT_THAT(Values(grad(f, {1, 0})(args)[0]), ElementsAre(2, 2));
+}
+
+TEST(AutodiffTest, GradOfGrad) {
+  // d/dx sum(3 x^2) is 6x: the first gradient is not a scalar, so differentiate its sum.
+  auto second = grad(
+      [](const Array& x) { return sum(grad([](const Array& y) { return sum(y * y * y); })(x)); });
+  EXPECT_THAT(Values(second(from_host(std::vector<float>{1, -2}, {2}))), ElementsAre(6, -12));
+  auto scalar = grad(grad([](const Array& x) { return sin(x) * x; }));
+  // (x sin x)'' = 2 cos x - x sin x
+  EXPECT_NEAR(scalar(full({}, 0.5)).item<float>(), 2 * std::cos(0.5) - 0.5 * std::sin(0.5), 1e-6);
 }
 
 TEST(AutodiffTest, AuxiliaryOutputsRideAlong) {
