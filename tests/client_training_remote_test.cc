@@ -60,10 +60,13 @@ Array Loss(const std::vector<Array>& p, const Array& x, const Array& y) {
 struct Trace {
   std::vector<float> losses;
   std::vector<std::vector<float>> params;
-  std::vector<DeviceStats> stats;  // after the set-up, then after each step
+  std::vector<DeviceStats> stats;              // after the set-up, then after each step
+  std::vector<int64_t> daemon_resident_bytes;  // after each step, when a daemon is watched
 };
 
-Trace Train(const Problem& problem, const Device& device) {
+// Trains on `device`; with `daemon`, also records the bytes it holds resident after each
+// step (all sessions: the test opens one at a time).
+Trace Train(const Problem& problem, const Device& device, v1::Ferry::Stub* daemon = nullptr) {
   Array x = from_host(problem.x, {kSamples, kIn}, device);
   Array y = from_host(problem.y, {kSamples, 1}, device);
   std::vector<Array> params;
@@ -89,6 +92,11 @@ Trace Train(const Problem& problem, const Device& device) {
     eval(outputs);
     trace.stats.push_back(device.stats());
     trace.losses.push_back(loss.item<float>());
+    if (daemon != nullptr) {
+      v1::GetInfoResponse info;
+      EXPECT_TRUE(testing::GetInfo(*daemon, "", &info).ok());
+      trace.daemon_resident_bytes.push_back(info.resident_bytes());
+    }
   }
   for (Array& p : params) trace.params.push_back(p.to_vector<float>());
   return trace;
@@ -99,7 +107,8 @@ TEST(ClientTrainingRemoteTest, EachStepIsOneExecuteWithEverythingResident) {
   ASSERT_NE(ferryd, nullptr);
   const Problem problem = MakeProblem();
   Device remote = connect(ferryd->address());
-  const Trace trace = Train(problem, remote);
+  std::unique_ptr<v1::Ferry::Stub> stub = testing::Connect(ferryd->address());
+  const Trace trace = Train(problem, remote, stub.get());
 
   EXPECT_EQ(trace.stats[0].uploads, 6) << "4 parameters, x and y, each uploaded once";
   for (int step = 1; step <= kSteps; ++step) {
@@ -116,6 +125,13 @@ TEST(ClientTrainingRemoteTest, EachStepIsOneExecuteWithEverythingResident) {
       // An id and the bindings of resident buffers, never the 32 KB of x or the weights.
       EXPECT_LT(after.bytes_sent - before.bytes_sent, 4096);
     }
+  }
+  // The replaced parameters and state are released as the next steps go: what the daemon
+  // holds stops growing once the releases of one step ride along with the next.
+  ASSERT_EQ(trace.daemon_resident_bytes.size(), static_cast<size_t>(kSteps));
+  for (int step = 4; step <= kSteps; ++step) {
+    EXPECT_EQ(trace.daemon_resident_bytes[step - 1], trace.daemon_resident_bytes[2])
+        << "step " << step;
   }
   // The loss decreases under Adam on this smooth problem.
   EXPECT_LT(trace.losses.back(), trace.losses.front());
