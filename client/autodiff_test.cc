@@ -1,6 +1,7 @@
 // vjp, grad and value_and_grad: what they return, their errors, and that the backward graph
 // is lazy (nothing runs until eval, and then in one execute).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "client/array_node.h"
 #include "client/ferry.h"
 #include "client/vjp/registry.h"
+#include "core/ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,7 +30,33 @@ const std::vector<std::string> kOpsWithoutVjpYet = {};
 std::vector<float> Values(const Array& a) { return Array(a).to_vector<float>(); }
 
 TEST(AutodiffTest, EveryCoreOpHasAVjpRuleOrIsListed) {
+  const std::vector<std::string> ops = core::OpNames();
+  for (const std::string& op : ops) {
+    if (core::FindOp(op)->max_inputs == 0) continue;  // leaves have nothing to differentiate
+    const bool listed = std::find(kOpsWithoutVjpYet.begin(), kOpsWithoutVjpYet.end(), op) !=
+                        kOpsWithoutVjpYet.end();
+    if (listed) {
+      EXPECT_EQ(detail::FindVjp(op), nullptr)
+          << "'" << op << "' has a vjp rule now: take it out of kOpsWithoutVjpYet";
+    } else {
+      EXPECT_NE(detail::FindVjp(op), nullptr)
+          << "core op '" << op << "' has no vjp rule: add one in client/vjp/ (or, with a "
+          << "reason, list it in kOpsWithoutVjpYet)";
+    }
+  }
+  for (const std::string& op : kOpsWithoutVjpYet) {
+    EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << "'" << op << "' is no op";
+  }
   EXPECT_EQ(detail::OpsWithoutVjp(), kOpsWithoutVjpYet);
+}
+
+TEST(AutodiffTest, Float16GradientsStayFloat16) {
+  Array x = astype(from_host(std::vector<float>{1, 2}, {2}), float16);
+  Array g = grad([](const Array& v) { return sum(v * v); })(x);
+  EXPECT_EQ(g.dtype(), float16);
+  std::vector<float> values;
+  for (float16_t v : g.to_vector<float16_t>()) values.push_back(static_cast<float>(v));
+  EXPECT_THAT(values, ElementsAre(2, 4));
 }
 
 TEST(AutodiffTest, GradOfOneArray) {
