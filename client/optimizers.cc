@@ -66,6 +66,28 @@ std::vector<Array> Optimizer::update(const std::vector<Array>& params,
   return updated;
 }
 
+void Optimizer::set_learning_rate(double learning_rate) {
+  learning_rate_ = learning_rate;
+  learning_rates_.clear();
+}
+
+Array Optimizer::LearningRate(const Array& like) {
+  if (!learning_rates_.empty() && learning_rates_[0].device() != like.device()) {
+    learning_rates_.clear();
+  }
+  for (const Array& lr : learning_rates_) {
+    if (lr.dtype() == like.dtype()) return lr;
+  }
+  if (like.dtype() == float64) {
+    learning_rates_.push_back(from_host(&learning_rate_, {}, like.device()));
+  } else {
+    const float value = static_cast<float>(learning_rate_);
+    Array lr = from_host(&value, {}, like.device());
+    learning_rates_.push_back(like.dtype() == float32 ? lr : astype(lr, like.dtype()));
+  }
+  return learning_rates_.back();
+}
+
 std::vector<Array> Optimizer::state() const {
   std::vector<Array> all;
   for (const std::vector<Array>& slots : slots_) all.insert(all.end(), slots.begin(), slots.end());
@@ -83,11 +105,11 @@ SGD::SGD(double learning_rate, double momentum, double weight_decay, double damp
 
 Array SGD::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
   Array g = weight_decay_ != 0 ? grad + param * weight_decay_ : grad;
-  if (momentum_ <= 0) return param - g * learning_rate();
+  if (momentum_ <= 0) return param - g * LearningRate(param);
   Array& v = slots[0];
   v = v * momentum_ + (dampening_ > 0 ? g * (1 - dampening_) : g);
   Array step = nesterov_ ? g + v * momentum_ : v;
-  return param - step * learning_rate();
+  return param - step * LearningRate(param);
 }
 
 Adam::Adam(double learning_rate, std::pair<double, double> betas, double eps, bool bias_correction)
@@ -114,9 +136,9 @@ Array Adam::ApplySingle(const Array& param, const Array& grad, std::vector<Array
   Array& v = slots[1];
   m = m * beta1_ + grad * (1 - beta1_);
   v = v * beta2_ + grad * grad * (1 - beta2_);
-  if (!bias_correction_) return param - m * learning_rate() / (sqrt(v) + eps_);
+  if (!bias_correction_) return param - m * LearningRate(param) / (sqrt(v) + eps_);
   const Array& t = step_[0];
-  Array c1 = Like(learning_rate() / (1.0 - power(beta1_, t)), param);
+  Array c1 = LearningRate(param) / Like(1.0 - power(beta1_, t), param);
   Array c2 = Like(rsqrt(1.0 - power(beta2_, t)), param);
   return param - c1 * m / (sqrt(v) * c2 + eps_);
 }
@@ -126,7 +148,7 @@ AdamW::AdamW(double learning_rate, std::pair<double, double> betas, double eps, 
     : Adam("AdamW", learning_rate, betas, eps, bias_correction), weight_decay_(weight_decay) {}
 
 Array AdamW::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
-  return Adam::ApplySingle(param * (1 - learning_rate() * weight_decay_), grad, slots);
+  return Adam::ApplySingle(param * (1.0 - LearningRate(param) * weight_decay_), grad, slots);
 }
 
 }  // namespace ferry::optimizers

@@ -17,8 +17,9 @@
 // binds them by id, so nothing is uploaded again. Evaluate the state with the parameters
 // every step (as in MLX), or its lazy graph grows with each update.
 //
-// Hyperparameters become constants of the step's graph: changing one (a learning-rate
-// schedule) changes the graph, which a daemon then receives once more.
+// The learning rate is a value bound to the step's graph (4 bytes riding inline with each
+// Execute), so a schedule that changes it every step keeps the graph, and a daemon keeps
+// receiving only its id. The other hyperparameters are constants of the graph.
 
 #include <utility>
 #include <vector>
@@ -42,7 +43,8 @@ class Optimizer {
   std::vector<Array> state() const;
 
   double learning_rate() const { return learning_rate_; }
-  void set_learning_rate(double learning_rate) { learning_rate_ = learning_rate; }
+  // Takes effect from the next update, without changing the update's graph.
+  void set_learning_rate(double learning_rate);
 
  protected:
   Optimizer(const char* name, double learning_rate, int slots_per_param)
@@ -55,12 +57,16 @@ class Optimizer {
   // Shared state arrays, listed after the slots by state().
   virtual std::vector<Array> SharedState() const { return {}; }
 
+  // The learning rate as a scalar array in `like`'s dtype, on its device.
+  Array LearningRate(const Array& like);
+
   const char* name_;
 
  private:
   double learning_rate_;
   int slots_per_param_;
   std::vector<std::vector<Array>> slots_;  // per parameter
+  std::vector<Array> learning_rates_;      // one per parameter dtype, on their device
 };
 
 // Stochastic gradient descent: with weight decay g += weight_decay * p; with momentum

@@ -136,6 +136,21 @@ TEST(OptimizersTest, AdamW) {
   ExpectHistory(Train(adamw), AdamByHand(0.01, 0.9, 0.999, 1e-8, false, 0.1));
 }
 
+TEST(OptimizersTest, ChangingTheLearningRateKeepsTheGraph) {
+  optimizers::SGD sgd(0.5);
+  std::vector<Array> params = {from_host(std::vector<float>{1, 2}, {2})};
+  params = sgd.update(params, {ones({2})});
+  EXPECT_THAT(params[0].to_vector<float>(), ElementsAre(0.5, 1.5));
+  sgd.set_learning_rate(0.25);
+  EXPECT_EQ(sgd.learning_rate(), 0.25);
+  params = sgd.update(params, {ones({2})});
+  EXPECT_THAT(params[0].to_vector<float>(), ElementsAre(0.25, 1.25));
+  // float64 parameters get the rate in float64, not a float32 rounding of it.
+  optimizers::SGD precise(0.1);
+  Array p = precise.update({from_host(std::vector<double>{1}, {1})}, {ones({1}, float64)})[0];
+  EXPECT_EQ(p.to_vector<double>()[0], 1 - 0.1);
+}
+
 TEST(OptimizersTest, KeepsTheParameterDtype) {
   optimizers::Adam adam(0.1, {0.9, 0.999}, 1e-8, true);
   Array p = astype(from_host(kParams, {4}), float16);

@@ -1,7 +1,8 @@
 // A training step (forward, backward, Adam update) against a real ferryd over loopback:
 // each step is one Execute, the daemon keeps parameters, optimizer state and data resident
 // (nothing is uploaded after the first eval, and from the third step on only the graph's id
-// travels), and the losses and parameters are the local device's.
+// travels, though the learning rate changes every step), and the losses and parameters are
+// the local device's.
 
 #include <cmath>
 #include <cstdint>
@@ -84,6 +85,7 @@ Trace Train(const Problem& problem, const Device& device, v1::Ferry::Stub* daemo
   Trace trace;
   trace.stats.push_back(device.stats());
   for (int step = 0; step < kSteps; ++step) {
+    adam.set_learning_rate(0.01 / (1 + step));  // a schedule: a bound value, the same graph
     auto [loss, grads] = loss_and_grads(params);
     params = adam.update(params, grads);
     std::vector<Array> outputs = params;
