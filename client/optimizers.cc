@@ -127,6 +127,8 @@ void Adam::BeginStep(const Array& first_param) {
   if (!bias_correction_) return;
   if (step_.empty()) step_.push_back(zeros({}, float32, first_param.device()));
   step_[0] = step_[0] + 1.0f;
+  // Once per step, shared by every parameter.
+  corrections_ = {1.0 - power(beta1_, step_[0]), rsqrt(1.0 - power(beta2_, step_[0]))};
 }
 
 std::vector<Array> Adam::SharedState() const { return step_; }
@@ -137,9 +139,8 @@ Array Adam::ApplySingle(const Array& param, const Array& grad, std::vector<Array
   m = m * beta1_ + grad * (1 - beta1_);
   v = v * beta2_ + grad * grad * (1 - beta2_);
   if (!bias_correction_) return param - m * LearningRate(param) / (sqrt(v) + eps_);
-  const Array& t = step_[0];
-  Array c1 = LearningRate(param) / Like(1.0 - power(beta1_, t), param);
-  Array c2 = Like(rsqrt(1.0 - power(beta2_, t)), param);
+  Array c1 = LearningRate(param) / Like(corrections_[0], param);
+  Array c2 = Like(corrections_[1], param);
   return param - c1 * m / (sqrt(v) * c2 + eps_);
 }
 

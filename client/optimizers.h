@@ -103,7 +103,8 @@ class Adam : public Optimizer {
  private:
   double beta1_, beta2_, eps_;
   bool bias_correction_;
-  std::vector<Array> step_;  // the step count t, float32 (), once bias correction is used
+  std::vector<Array> step_;         // the step count t, float32 (), once bias correction is used
+  std::vector<Array> corrections_;  // this step's 1 - b1^t and 1 / sqrt(1 - b2^t)
 };
 
 // AdamW (Loshchilov and Hutter): Adam after decoupled weight decay,
