@@ -17,5 +17,8 @@
 #include "client/fast.h"    // IWYU pragma: export
 #include "client/ops.h"     // IWYU pragma: export
 #include "client/random.h"  // IWYU pragma: export
+// autodiff
+#include "client/autodiff.h"    // IWYU pragma: export
+#include "client/optimizers.h"  // IWYU pragma: export
 
 #endif  // FERRY_CLIENT_FERRY_H_

@@ -4,9 +4,6 @@
 //   ./bazelw run //examples:demo
 //   ./bazelw run //examples:demo -- --remote=gpu-node-0:7070
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "client/ferry.h"
+#include "examples/local_ferryd.h"
 #include "server/ferryd_process.h"
 
 ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
@@ -97,32 +95,6 @@ ferry::Array Forward(const Mlp& mlp, ferry::Array x) {
   return x;  // logits, (batch, 10)
 }
 
-// Starts ferryd from this program's runfiles, with its log in a file rather than on the
-// terminal (the path is printed).
-std::unique_ptr<ferry::server::FerrydProcess> StartDaemon(const char* argv0,
-                                                          std::string* log_path) {
-  const std::string ferryd = ferry::server::FindFerryd(argv0);
-  if (ferryd.empty()) {
-    std::fprintf(stderr, "demo: cannot find ferryd in the runfiles; use --remote\n");
-    return nullptr;
-  }
-  *log_path = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
-              std::string("/ferry-demo-ferryd.log");
-  const int log = open(log_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const int saved_stderr = dup(STDERR_FILENO);
-  if (log >= 0) dup2(log, STDERR_FILENO);  // the child inherits it
-  auto daemon = ferry::server::FerrydProcess::Start(ferryd);
-  dup2(saved_stderr, STDERR_FILENO);
-  close(saved_stderr);
-  if (log >= 0) close(log);
-  if (!daemon.ok()) {
-    std::fprintf(stderr, "demo: %s (log: %s)\n", std::string(daemon.status().message()).c_str(),
-                 log_path->c_str());
-    return nullptr;
-  }
-  return *std::move(daemon);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,7 +108,7 @@ int main(int argc, char** argv) {
   Clock::time_point t = Clock::now();
   if (address.empty()) {
     std::string log_path;
-    daemon = StartDaemon(argv[0], &log_path);
+    daemon = ferry::examples::StartLocalFerryd(argv[0], "demo", &log_path);
     if (daemon == nullptr) return 1;
     address = daemon->address();
     Step("daemon", "ferryd on " + address + " (log: " + log_path + ")", MillisSince(t));

@@ -1,0 +1,126 @@
+#ifndef FERRY_CLIENT_OPTIMIZERS_H_
+#define FERRY_CLIENT_OPTIMIZERS_H_
+
+// Optimizers after MLX's (mlx.optimizers): update(params, grads) builds the new parameters
+// and the new optimizer state lazily, on the parameters' device, so a training step's
+// forward pass, backward pass and update evaluate as one graph:
+//
+//   ferry::optimizers::Adam adam(1e-3);
+//   auto [loss, grads] = loss_and_grads(params);
+//   params = adam.update(params, grads);
+//   std::vector<ferry::Array> step = params;          // one eval: one Execute remotely
+//   step.push_back(loss);
+//   for (const ferry::Array& s : adam.state()) step.push_back(s);
+//   ferry::eval(step);
+//
+// After that eval, parameters and state are resident buffers on the device; the next step
+// binds them by id, so nothing is uploaded again. Evaluate the state with the parameters
+// every step (as in MLX), or its lazy graph grows with each update.
+//
+// The learning rate is a value bound to the step's graph (4 bytes riding inline with each
+// Execute), so a schedule that changes it every step keeps the graph, and a daemon keeps
+// receiving only its id. The other hyperparameters are constants of the graph.
+
+#include <utility>
+#include <vector>
+
+#include "client/array.h"
+
+namespace ferry::optimizers {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+
+  // The parameters after one step against `grads` (one per parameter, of its shape). The
+  // first call sizes the state for these parameters; later calls must pass the same
+  // number, shapes and dtypes. Throws ferry::Error (kInvalidArgument, "[SGD] ...") when
+  // they differ.
+  std::vector<Array> update(const std::vector<Array>& params, const std::vector<Array>& grads);
+
+  // Every state array (per-parameter slots, then any shared ones such as a step count),
+  // for evaluating together with the new parameters. Empty before the first update.
+  std::vector<Array> state() const;
+
+  double learning_rate() const { return learning_rate_; }
+  // Takes effect from the next update, without changing the update's graph.
+  void set_learning_rate(double learning_rate);
+
+ protected:
+  Optimizer(const char* name, double learning_rate, int slots_per_param)
+      : name_(name), learning_rate_(learning_rate), slots_per_param_(slots_per_param) {}
+
+  // Called once per update, before the parameters: advance shared state (step counts).
+  virtual void BeginStep(const Array& /*first_param*/) {}
+  // The new parameter from the old one, its gradient and its slots (updated in place).
+  virtual Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) = 0;
+  // Shared state arrays, listed after the slots by state().
+  virtual std::vector<Array> SharedState() const { return {}; }
+
+  // The learning rate as a scalar array in `like`'s dtype, on its device.
+  Array LearningRate(const Array& like);
+
+  const char* name_;
+
+ private:
+  double learning_rate_;
+  int slots_per_param_;
+  std::vector<std::vector<Array>> slots_;  // per parameter
+  std::vector<Array> learning_rates_;      // one per parameter dtype, on their device
+};
+
+// Stochastic gradient descent: with weight decay g += weight_decay * p; with momentum
+// v = momentum * v + (1 - dampening) * g and the step is v (or g + momentum * v when
+// nesterov); p -= learning_rate * step.
+class SGD : public Optimizer {
+ public:
+  explicit SGD(double learning_rate, double momentum = 0, double weight_decay = 0,
+               double dampening = 0, bool nesterov = false);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double momentum_, weight_decay_, dampening_;
+  bool nesterov_;
+};
+
+// Adam (Kingma and Ba): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, and
+// p -= lr m / (sqrt(v) + eps). With bias_correction (off by default, as in MLX; on in
+// PyTorch) m and v are divided by 1 - b^t, t counting steps on the device.
+class Adam : public Optimizer {
+ public:
+  explicit Adam(double learning_rate, std::pair<double, double> betas = {0.9, 0.999},
+                double eps = 1e-8, bool bias_correction = false);
+
+ protected:
+  Adam(const char* name, double learning_rate, std::pair<double, double> betas, double eps,
+       bool bias_correction);
+  void BeginStep(const Array& first_param) override;
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+  std::vector<Array> SharedState() const override;
+
+ private:
+  double beta1_, beta2_, eps_;
+  bool bias_correction_;
+  std::vector<Array> step_;         // the step count t, float32 (), once bias correction is used
+  std::vector<Array> corrections_;  // this step's 1 - b1^t and 1 / sqrt(1 - b2^t)
+};
+
+// AdamW (Loshchilov and Hutter): Adam after decoupled weight decay,
+// p *= 1 - learning_rate * weight_decay.
+class AdamW : public Adam {
+ public:
+  explicit AdamW(double learning_rate, std::pair<double, double> betas = {0.9, 0.999},
+                 double eps = 1e-8, double weight_decay = 0.01, bool bias_correction = false);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double weight_decay_;
+};
+
+}  // namespace ferry::optimizers
+
+#endif  // FERRY_CLIENT_OPTIMIZERS_H_

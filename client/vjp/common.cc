@@ -1,0 +1,45 @@
+#include "client/vjp/common.h"
+
+#include "client/error.h"
+#include "client/ops.h"
+
+namespace ferry::detail {
+
+Array SumToShape(const Array& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const int extra = g.ndim() - static_cast<int>(shape.size());
+  std::vector<int> leading;
+  for (int i = 0; i < extra; ++i) leading.push_back(i);
+  Array out = leading.empty() ? g : sum(g, leading);
+  std::vector<int> ones;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1 && out.shape()[i] != 1) ones.push_back(static_cast<int>(i));
+  }
+  return ones.empty() ? out : sum(out, ones, /*keepdims=*/true);
+}
+
+Array ExpandReduced(const Array& g, const Shape& shape, const std::vector<int64_t>& axes,
+                    bool keepdims) {
+  Array out = g;
+  if (!keepdims) {
+    Shape kept = shape;
+    for (int64_t axis : axes) kept[axis] = 1;
+    out = reshape(g, kept);
+  }
+  return out.shape() == shape ? out : broadcast_to(out, shape);
+}
+
+Array ZerosLike(const Array& a) { return zeros(a.shape(), a.dtype(), a.device()); }
+
+template <typename T>
+T GetAttr(const core::Attrs& attrs, const std::string& name) {
+  absl::StatusOr<T> value = attrs.Get<T>(name);
+  if (!value.ok()) throw Error(ErrorCode::kInternal, std::string(value.status().message()));
+  return *std::move(value);
+}
+
+template int64_t GetAttr<int64_t>(const core::Attrs&, const std::string&);
+template Dtype GetAttr<Dtype>(const core::Attrs&, const std::string&);
+template std::vector<int64_t> GetAttr<std::vector<int64_t>>(const core::Attrs&, const std::string&);
+
+}  // namespace ferry::detail

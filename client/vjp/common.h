@@ -1,0 +1,39 @@
+#ifndef FERRY_CLIENT_VJP_COMMON_H_
+#define FERRY_CLIENT_VJP_COMMON_H_
+
+// Internal to the client library: shape plumbing the vjp rules share.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "client/array.h"
+#include "client/dtype.h"
+#include "core/graph.h"
+
+namespace ferry::detail {
+
+// `g`, the cotangent of a value broadcast from `shape`, summed back to `shape`: leading
+// axes summed away, and axes where `shape` has 1 summed with keepdims.
+Array SumToShape(const Array& g, const Shape& shape);
+
+// `g`, the cotangent of a reduction of an array of `shape` over `axes`, broadcast back to
+// `shape` (reinserting the reduced axes first unless `keepdims`).
+Array ExpandReduced(const Array& g, const Shape& shape, const std::vector<int64_t>& axes,
+                    bool keepdims);
+
+Array ZerosLike(const Array& a);
+
+// The attribute `name` of a node being differentiated; throws kInternal if it is missing,
+// which only a bug in the client's own ops can cause.
+template <typename T>
+T GetAttr(const core::Attrs& attrs, const std::string& name);
+
+extern template int64_t GetAttr<int64_t>(const core::Attrs&, const std::string&);
+extern template Dtype GetAttr<Dtype>(const core::Attrs&, const std::string&);
+extern template std::vector<int64_t> GetAttr<std::vector<int64_t>>(const core::Attrs&,
+                                                                   const std::string&);
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_VJP_COMMON_H_

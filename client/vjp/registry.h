@@ -1,0 +1,60 @@
+#ifndef FERRY_CLIENT_VJP_REGISTRY_H_
+#define FERRY_CLIENT_VJP_REGISTRY_H_
+
+// Internal to the client library: the vector-Jacobian product of each op, keyed by op
+// name. A rule gets the op's inputs, its output and the cotangent of that output, and
+// builds (lazily, with the ordinary ops) the cotangent of each input that needs one.
+//
+// Adding an op's rule is one function and one line in its family's Register function
+// (client/vjp/<family>.cc), beside the op's declaration in core/ops/<family>.cc.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/array.h"
+#include "core/graph.h"
+
+namespace ferry::detail {
+
+struct VjpArgs {
+  const std::vector<Array>& inputs;
+  const Array& output;
+  const Array& cotangent;  // the output's shape and dtype
+  const core::Attrs& attrs;
+  // Whether inputs[i] needs a cotangent; a rule may skip building the others.
+  const std::vector<bool>& needs;
+};
+
+// One entry per input: an array of that input's shape (its dtype is fixed up by the
+// caller), or nullopt for "no gradient" (treated as zeros, as MLX does for comparisons,
+// indices and integer inputs).
+using VjpResult = std::vector<std::optional<Array>>;
+using VjpRule = VjpResult (*)(const VjpArgs& args);
+using VjpTable = std::map<std::string, VjpRule, std::less<>>;
+
+// The rule for `op`, or nullptr when it has none.
+VjpRule FindVjp(std::string_view op);
+
+// The ops declared in core (with at least one input) that have no rule, sorted.
+std::vector<std::string> OpsWithoutVjp();
+
+// A rule for ops whose inputs get no gradient (comparisons, indices, random keys).
+VjpResult NoGradient(const VjpArgs& args);
+
+// One per op family; registry.cc calls each once.
+void RegisterUnaryVjps(VjpTable& table);    // neg abs exp ... erf
+void RegisterBinaryVjps(VjpTable& table);   // add sub ... logical_or
+void RegisterWhereVjp(VjpTable& table);     // where
+void RegisterAstypeVjp(VjpTable& table);    // astype
+void RegisterReduceVjps(VjpTable& table);   // sum prod mean max min argmax argmin
+void RegisterMatmulVjp(VjpTable& table);    // matmul
+void RegisterLayoutVjps(VjpTable& table);   // reshape transpose broadcast_to slice concatenate
+void RegisterSoftmaxVjps(VjpTable& table);  // softmax logsumexp
+void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_VJP_REGISTRY_H_

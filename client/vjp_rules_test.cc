@@ -1,0 +1,270 @@
+// Every vector-Jacobian product rule against central finite differences, in float64 on the
+// local device, on random inputs (with broadcasting where the op broadcasts).
+//
+// For f and a random cotangent c, the vjp gives the gradient of L(x) = sum(f(x) * c); each
+// element of it is compared with (L(x + h e_j) - L(x - h e_j)) / 2h, h = 1e-5, within
+// 1e-6 * (1 + |finite difference|). Kinks (abs, relu, max, maximum) are never within h of
+// the random inputs.
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "client/ferry.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using Fn = std::function<Array(const std::vector<Array>&)>;
+
+struct Input {
+  Shape shape;
+  double low = -2;
+  double high = 2;
+};
+
+int64_t Count(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<double> Uniform(std::mt19937& rng, int64_t n, double low, double high) {
+  std::uniform_real_distribution<double> dist(low, high);
+  std::vector<double> values(n);
+  for (double& v : values) v = dist(rng);
+  return values;
+}
+
+// sum(f(x) * c), computed on the host from f's values.
+double Objective(const Fn& f, const std::vector<Input>& inputs,
+                 const std::vector<std::vector<double>>& values, const std::vector<double>& c) {
+  std::vector<Array> arrays;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    arrays.push_back(from_host(values[i], inputs[i].shape));
+  std::vector<double> y = f(arrays).to_vector<double>();
+  double total = 0;
+  for (size_t k = 0; k < y.size(); ++k) total += y[k] * c[k];
+  return total;
+}
+
+void ExpectVjpMatchesFiniteDifferences(const std::string& name, const Fn& f,
+                                       const std::vector<Input>& inputs, uint32_t seed = 7) {
+  SCOPED_TRACE(name);
+  std::mt19937 rng(seed);
+  std::vector<std::vector<double>> values;
+  std::vector<Array> primals;
+  for (const Input& input : inputs) {
+    values.push_back(Uniform(rng, Count(input.shape), input.low, input.high));
+    primals.push_back(from_host(values.back(), input.shape));
+  }
+  const Array probe = f(primals);
+  ASSERT_EQ(probe.dtype(), float64);
+  const std::vector<double> c = Uniform(rng, probe.size(), -1, 1);
+  auto [outputs, grads] = vjp([&](const std::vector<Array>& x) { return std::vector<Array>{f(x)}; },
+                              primals, {from_host(c, probe.shape())});
+  eval(grads);
+
+  constexpr double h = 1e-5;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_EQ(grads[i].shape(), inputs[i].shape) << "input " << i;
+    ASSERT_EQ(grads[i].dtype(), float64) << "input " << i;
+    const std::vector<double> analytic = grads[i].to_vector<double>();
+    for (size_t j = 0; j < values[i].size(); ++j) {
+      std::vector<std::vector<double>> plus = values, minus = values;
+      plus[i][j] += h;
+      minus[i][j] -= h;
+      const double numeric =
+          (Objective(f, inputs, plus, c) - Objective(f, inputs, minus, c)) / (2 * h);
+      EXPECT_NEAR(analytic[j], numeric, 1e-6 * (1 + std::abs(numeric)))
+          << "input " << i << ", element " << j;
+    }
+  }
+}
+
+TEST(VjpRulesTest, Unary) {
+  const std::vector<Input> any = {{{2, 3}}};
+  const std::vector<Input> positive = {{{2, 3}, 0.2, 3}};
+  auto unary = [](Array (*op)(const Array&)) {
+    return [op](const std::vector<Array>& x) { return op(x[0]); };
+  };
+  ExpectVjpMatchesFiniteDifferences("neg", unary(negative), any);
+  ExpectVjpMatchesFiniteDifferences("abs", unary(abs), any);
+  ExpectVjpMatchesFiniteDifferences("exp", unary(exp), any);
+  ExpectVjpMatchesFiniteDifferences("log", unary(log), positive);
+  ExpectVjpMatchesFiniteDifferences("sqrt", unary(sqrt), positive);
+  ExpectVjpMatchesFiniteDifferences("rsqrt", unary(rsqrt), positive);
+  ExpectVjpMatchesFiniteDifferences("sin", unary(sin), any);
+  ExpectVjpMatchesFiniteDifferences("cos", unary(cos), any);
+  ExpectVjpMatchesFiniteDifferences("tanh", unary(tanh), any);
+  ExpectVjpMatchesFiniteDifferences("sigmoid", unary(sigmoid), any);
+  ExpectVjpMatchesFiniteDifferences("relu", unary(relu), any);
+  ExpectVjpMatchesFiniteDifferences("gelu", unary(gelu), any);
+  ExpectVjpMatchesFiniteDifferences("erf", unary(erf), any);
+}
+
+TEST(VjpRulesTest, BinaryWithBroadcasting) {
+  ExpectVjpMatchesFiniteDifferences("add", [](const std::vector<Array>& x) { return x[0] + x[1]; },
+                                    {{{2, 3}}, {{3}}});
+  ExpectVjpMatchesFiniteDifferences("sub", [](const std::vector<Array>& x) { return x[0] - x[1]; },
+                                    {{{2, 1, 3}}, {{4, 1}}});
+  ExpectVjpMatchesFiniteDifferences("mul", [](const std::vector<Array>& x) { return x[0] * x[1]; },
+                                    {{{3, 1}}, {{1, 4}}});
+  ExpectVjpMatchesFiniteDifferences("div", [](const std::vector<Array>& x) { return x[0] / x[1]; },
+                                    {{{2, 3}}, {{3}, 0.5, 2}});
+  ExpectVjpMatchesFiniteDifferences("pow",
+                                    [](const std::vector<Array>& x) { return power(x[0], x[1]); },
+                                    {{{2, 3}, 0.5, 2}, {{3}, -1, 2}});
+  ExpectVjpMatchesFiniteDifferences("maximum",
+                                    [](const std::vector<Array>& x) { return maximum(x[0], x[1]); },
+                                    {{{2, 3}}, {{3}}});
+  ExpectVjpMatchesFiniteDifferences("minimum",
+                                    [](const std::vector<Array>& x) { return minimum(x[0], x[1]); },
+                                    {{{2, 3}}, {{2, 1}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "numbers", [](const std::vector<Array>& x) { return 2.0 - x[0] * 3.0 / (x[0] + 4.0); },
+      {{{4}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "same array twice", [](const std::vector<Array>& x) { return x[0] * x[0] + x[0]; }, {{{3}}});
+}
+
+TEST(VjpRulesTest, Where) {
+  const Array cond = from_host(std::vector<bool>{true, false, true, false, false, true}, {2, 3});
+  ExpectVjpMatchesFiniteDifferences(
+      "where", [&](const std::vector<Array>& x) { return where(cond, x[0], x[1]); },
+      {{{3}}, {{2, 3}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "where on the input", [](const std::vector<Array>& x) { return where(x[0] > 0, x[0], 0.5); },
+      {{{2, 3}}});
+}
+
+TEST(VjpRulesTest, Reductions) {
+  const std::vector<Input> cube = {{{2, 3, 4}}};
+  ExpectVjpMatchesFiniteDifferences(
+      "sum axis", [](const std::vector<Array>& x) { return sum(x[0], 1); }, cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "sum keepdims",
+      [](const std::vector<Array>& x) {
+        return sum(x[0], {0, 2}, true);
+      },
+      cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "sum all", [](const std::vector<Array>& x) { return sum(x[0]); }, cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "mean axes",
+      [](const std::vector<Array>& x) {
+        return mean(x[0], {0, 2});
+      },
+      cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "mean all keepdims", [](const std::vector<Array>& x) { return mean(x[0], true); }, cube);
+  ExpectVjpMatchesFiniteDifferences("prod axis",
+                                    [](const std::vector<Array>& x) { return prod(x[0], -1); },
+                                    {{{3, 4}, 0.5, 1.5}});
+  ExpectVjpMatchesFiniteDifferences(
+      "max axis", [](const std::vector<Array>& x) { return max(x[0], 0); }, cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "max keepdims",
+      [](const std::vector<Array>& x) {
+        return max(x[0], {1, 2}, true);
+      },
+      cube);
+  ExpectVjpMatchesFiniteDifferences(
+      "min all", [](const std::vector<Array>& x) { return min(x[0]); }, cube);
+}
+
+TEST(VjpRulesTest, SoftmaxAndLogsumexp) {
+  const std::vector<Input> logits = {{{2, 5}}};
+  ExpectVjpMatchesFiniteDifferences(
+      "softmax last axis", [](const std::vector<Array>& x) { return softmax(x[0], -1); }, logits);
+  ExpectVjpMatchesFiniteDifferences(
+      "softmax all", [](const std::vector<Array>& x) { return softmax(x[0]); }, logits);
+  ExpectVjpMatchesFiniteDifferences(
+      "logsumexp axis", [](const std::vector<Array>& x) { return logsumexp(x[0], 1); }, logits);
+  ExpectVjpMatchesFiniteDifferences(
+      "logsumexp keepdims",
+      [](const std::vector<Array>& x) {
+        return logsumexp(x[0], {0, 1}, true);
+      },
+      logits);
+}
+
+TEST(VjpRulesTest, Matmul) {
+  auto mm = [](const std::vector<Array>& x) { return matmul(x[0], x[1]); };
+  ExpectVjpMatchesFiniteDifferences("matrices", mm, {{{3, 4}}, {{4, 2}}});
+  ExpectVjpMatchesFiniteDifferences("batched", mm, {{{2, 3, 4}}, {{2, 4, 5}}});
+  ExpectVjpMatchesFiniteDifferences("batch broadcast", mm, {{{2, 1, 3, 4}}, {{3, 4, 2}}});
+  ExpectVjpMatchesFiniteDifferences("matrix with batch", mm, {{{3, 4}}, {{2, 4, 2}}});
+  ExpectVjpMatchesFiniteDifferences("vector @ matrix", mm, {{{4}}, {{4, 3}}});
+  ExpectVjpMatchesFiniteDifferences("batch @ vector", mm, {{{2, 3, 4}}, {{4}}});
+  ExpectVjpMatchesFiniteDifferences("vector @ batch", mm, {{{4}}, {{2, 4, 3}}});
+  ExpectVjpMatchesFiniteDifferences("dot", mm, {{{4}}, {{4}}});
+}
+
+TEST(VjpRulesTest, Layout) {
+  ExpectVjpMatchesFiniteDifferences("reshape",
+                                    [](const std::vector<Array>& x) {
+                                      return reshape(x[0], {3, -1});
+                                    },
+                                    {{{2, 6}}});
+  ExpectVjpMatchesFiniteDifferences("transpose",
+                                    [](const std::vector<Array>& x) {
+                                      return transpose(x[0], {2, 0, 1});
+                                    },
+                                    {{{2, 3, 4}}});
+  ExpectVjpMatchesFiniteDifferences("broadcast_to",
+                                    [](const std::vector<Array>& x) {
+                                      return broadcast_to(x[0], {2, 3, 4});
+                                    },
+                                    {{{3, 1}}});
+  ExpectVjpMatchesFiniteDifferences("slice",
+                                    [](const std::vector<Array>& x) {
+                                      return slice(x[0], {1, 0}, {4, 6});
+                                    },
+                                    {{{5, 6}}});
+  ExpectVjpMatchesFiniteDifferences("slice strided",
+                                    [](const std::vector<Array>& x) {
+                                      return slice(x[0], {1, 0}, {5, 6}, {3, 2});
+                                    },
+                                    {{{5, 6}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "slice reversed", [](const std::vector<Array>& x) { return slice(x[0], {5}, {0}, {-2}); },
+      {{{7}}});
+  ExpectVjpMatchesFiniteDifferences("slice reversed 2-D",
+                                    [](const std::vector<Array>& x) {
+                                      return slice(x[0], {-1, 4}, {-7, 0}, {-1, -3});
+                                    },
+                                    {{{4, 6}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "slice empty", [](const std::vector<Array>& x) { return sum(slice(x[0], {2}, {2})) + 1.0; },
+      {{{3}}});
+  ExpectVjpMatchesFiniteDifferences("concatenate",
+                                    [](const std::vector<Array>& x) {
+                                      return concatenate({x[0], x[1], x[0]}, 1);
+                                    },
+                                    {{{2, 2}}, {{2, 3}}});
+}
+
+TEST(VjpRulesTest, Compositions) {
+  // Cross-entropy of a one-layer softmax classifier.
+  const Array labels = from_host(std::vector<double>{1, 0, 0, 0, 0, 1, 0, 1, 0}, {3, 3});
+  ExpectVjpMatchesFiniteDifferences("cross entropy",
+                                    [&](const std::vector<Array>& p) {
+                                      Array logits = matmul(p[0], p[1]) + p[2];
+                                      return mean(logsumexp(logits, 1) - sum(logits * labels, 1));
+                                    },
+                                    {{{3, 4}}, {{4, 3}}, {{3}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "two-layer tanh net",
+      [](const std::vector<Array>& p) {
+        return sum(tanh(matmul(relu(matmul(p[0], p[1])), p[2])) * sigmoid(p[0]));
+      },
+      {{{2, 3}}, {{3, 4}}, {{4, 3}}});
+}
+
+}  // namespace
+}  // namespace ferry

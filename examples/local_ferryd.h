@@ -1,0 +1,19 @@
+#ifndef FERRY_EXAMPLES_LOCAL_FERRYD_H_
+#define FERRY_EXAMPLES_LOCAL_FERRYD_H_
+
+#include <memory>
+#include <string>
+
+#include "server/ferryd_process.h"
+
+namespace ferry::examples {
+
+// Starts ferryd from the runfiles of the program at `argv0` on a free loopback port, its log
+// going to $TMPDIR/ferry-<program>-ferryd.log (the path is stored in `log_path`) rather than
+// to the terminal. Prints why to stderr and returns null when it cannot.
+std::unique_ptr<server::FerrydProcess> StartLocalFerryd(const char* argv0, const char* program,
+                                                        std::string* log_path);
+
+}  // namespace ferry::examples
+
+#endif  // FERRY_EXAMPLES_LOCAL_FERRYD_H_

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Runs the training example briefly: it starts its own ferryd, trains on both devices and
+# exits non-zero unless the loss decreased on both and they agree.
+set -eu
+out="${TEST_TMPDIR:-/tmp}/train_mlp.out"
+"$1" --steps=25 --points=128 --hidden=16 >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "loss decreased on both: yes" "$out"
+grep -q "1 Execute, graph sent by id, 0 uploads" "$out"
