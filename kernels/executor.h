@@ -26,6 +26,9 @@ struct Plan {
   // For each node, the index of the last node that reads it (outputs: nodes.size()), so
   // intermediates are freed as soon as they are dead.
   std::vector<int32_t> last_use;
+  // What runs, in order, with fused elementwise groups where the backend takes them, and
+  // the values each step frees (see kernels/fusion.h).
+  std::vector<Step> steps;
 };
 
 // Runs graphs on one backend: validate -> plan -> launch. Plans are cached by fingerprint
@@ -46,6 +49,11 @@ class Executor {
 
   size_t cached_plans();
 
+  // Whether plans prepared from now on fuse elementwise chains (when the backend supports
+  // it; on by default). Plans already cached keep theirs. For tests and benchmarks that
+  // compare against the unfused steps.
+  void set_fusion(bool enabled) { fusion_.store(enabled); }
+
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
@@ -59,6 +67,7 @@ class Executor {
   Backend& backend_;
   const size_t capacity_;
   const core::GraphLimits limits_;
+  std::atomic<bool> fusion_{true};
   std::atomic<int> runs_in_flight_{0};
   std::atomic<int64_t> last_progress_ns_{0};
   absl::Mutex mu_;

@@ -129,6 +129,13 @@ class CpuBackend : public Backend {
     return it->second(node, inputs, out);
   }
 
+  bool SupportsFusion() const override { return true; }
+
+  absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs,
+                        const Tensor& out) override {
+    return cpu::RunFused(fused, inputs, out);
+  }
+
  private:
   std::shared_ptr<MemoryBudget> budget_;
   DeviceFacts facts_;
