@@ -182,6 +182,35 @@ TEST(FusionTest, ManyBlocksWithBroadcastMatchUnfused) {
   EXPECT_EQ(unfused.outputs, fused.outputs);
 }
 
+// All-float32 chains take the CPU's fast path; random ops, dense and one-element inputs.
+TEST(FusionTest, Float32ChainsMatchUnfused) {
+  static const char* const kOps[] = {"add", "sub", "mul",  "div", "maximum", "minimum",
+                                     "neg", "abs", "relu", "exp", "tanh"};
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 30; ++trial) {
+    GraphBuilder b;
+    std::vector<int32_t> values = {b.Parameter(DType::kFloat32, {3, 1111}),
+                                   b.Parameter(DType::kFloat32, {3, 1111}),
+                                   b.Parameter(DType::kFloat32, {1, 1})};
+    for (int i = 0; i < 12; ++i) {
+      const std::string op = kOps[std::uniform_int_distribution<size_t>(0, 10)(rng)];
+      std::uniform_int_distribution<size_t> any(0, values.size() - 1);
+      const int32_t a = values.back();
+      const int32_t node =
+          op == "neg" || op == "abs" || op == "relu" || op == "exp" || op == "tanh"
+              ? b.Op(op, {a})
+              : (i % 2 ? b.Op(op, {a, values[any(rng)]}) : b.Op(op, {values[any(rng)], a}));
+      ASSERT_GE(node, 0);
+      values.push_back(node);
+    }
+    b.graph().outputs = {values.back()};
+    Outcome unfused = RunGraph(b.graph(), false, trial);
+    Outcome fused = RunGraph(b.graph(), true, trial);
+    EXPECT_GE(fused.fused_steps, 1);
+    EXPECT_EQ(unfused.outputs, fused.outputs) << "trial " << trial;
+  }
+}
+
 TEST(FusionTest, ValuesReadOutsideAGroupStayOutOfIt) {
   GraphBuilder b;
   const int32_t x = b.Parameter(DType::kFloat32, {8});

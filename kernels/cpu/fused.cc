@@ -4,11 +4,13 @@
 // kernels keeps fused results identical to unfused ones, dtype rules included.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 
@@ -53,6 +55,141 @@ void GatherBroadcast(const Tensor& in, absl::Span<const int64_t> shape, int64_t 
   }
 }
 
+// The float32 fast path: chains of float32 arithmetic (the common case) evaluated in
+// L1-sized blocks by tight loops, without a kernel call per block and op. Each op is the
+// unfused kernel's expression on floats, so results are bit-for-bit the same (comparisons
+// combined with | rather than ||, so the compiler can vectorize them).
+namespace f32 {
+
+constexpr int64_t kBlock = 512;  // 2 KiB per value: every live block stays in L1
+
+enum class Op { kAdd, kSub, kMul, kDiv, kMaximum, kMinimum, kNeg, kAbs, kRelu, kExp, kTanh };
+
+bool Lookup(const std::string& name, Op* op) {
+  static const auto* const ops = new absl::flat_hash_map<std::string, Op>{
+      {"add", Op::kAdd},         {"sub", Op::kSub},         {"mul", Op::kMul},   {"div", Op::kDiv},
+      {"maximum", Op::kMaximum}, {"minimum", Op::kMinimum}, {"neg", Op::kNeg},   {"abs", Op::kAbs},
+      {"relu", Op::kRelu},       {"exp", Op::kExp},         {"tanh", Op::kTanh},
+  };
+  auto it = ops->find(name);
+  if (it == ops->end()) return false;
+  *op = it->second;
+  return true;
+}
+
+// A value within one block: `n` elements at `data`, or one element repeated.
+struct Operand {
+  const float* data;
+  bool scalar;
+};
+
+template <typename F>
+inline void Binary(Operand a, Operand b, float* out, int64_t n, F f) {
+  if (a.scalar && !b.scalar) {
+    const float x = *a.data;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(x, b.data[i]);
+  } else if (b.scalar && !a.scalar) {
+    const float y = *b.data;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a.data[i], y);
+  } else if (a.scalar && b.scalar) {
+    const float v = f(*a.data, *b.data);
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a.data[i], b.data[i]);
+  }
+}
+
+template <typename F>
+inline void Unary(Operand a, float* out, int64_t n, F f) {
+  if (a.scalar) {
+    const float v = f(*a.data);
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a.data[i]);
+  }
+}
+
+void Apply(Op op, Operand a, Operand b, float* out, int64_t n) {
+  switch (op) {
+    case Op::kAdd:
+      return Binary(a, b, out, n, [](float x, float y) { return x + y; });
+    case Op::kSub:
+      return Binary(a, b, out, n, [](float x, float y) { return x - y; });
+    case Op::kMul:
+      return Binary(a, b, out, n, [](float x, float y) { return x * y; });
+    case Op::kDiv:
+      return Binary(a, b, out, n, [](float x, float y) { return x / y; });
+    case Op::kMaximum:
+      return Binary(a, b, out, n, [](float x, float y) { return ((x > y) | (x != x)) ? x : y; });
+    case Op::kMinimum:
+      return Binary(a, b, out, n, [](float x, float y) { return ((x < y) | (x != x)) ? x : y; });
+    case Op::kNeg:
+      return Unary(a, out, n, [](float x) { return -x; });
+    case Op::kAbs:
+      return Unary(a, out, n, [](float x) { return std::fabs(x); });
+    case Op::kRelu:
+      return Unary(a, out, n, [](float x) { return ((x > 0.0f) | (x != x)) ? x : 0.0f; });
+    case Op::kExp:
+      return Unary(a, out, n, [](float x) { return std::exp(x); });
+    case Op::kTanh:
+      return Unary(a, out, n, [](float x) { return std::tanh(x); });
+  }
+}
+
+// Runs the expression when every value is float32, every op is one of Op's and every
+// input is dense or a single element; returns false (having done nothing) otherwise.
+bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const int32_t count = static_cast<int32_t>(expr.nodes.size());
+  const int32_t params = static_cast<int32_t>(inputs.size());
+  const int64_t total = out.size();
+  std::vector<Op> ops(count);
+  std::vector<int32_t> last_reader(count, -1);
+  for (int32_t p = 0; p < params; ++p) {
+    const int64_t size = inputs[p].size();
+    if (inputs[p].dtype() != core::DType::kFloat32 || (size != total && size != 1)) return false;
+  }
+  for (int32_t j = params; j < count; ++j) {
+    const core::Node& node = expr.nodes[j];
+    if (node.out.dtype != core::DType::kFloat32 || !Lookup(node.op, &ops[j])) return false;
+    for (int32_t input : node.inputs) last_reader[input] = j;
+  }
+  // Block buffers for inner values, reused once their last reader has run.
+  std::vector<std::vector<float>> slots;
+  std::vector<int32_t> slot_of(count, -1);
+  std::vector<int32_t> free_slots;
+  for (int32_t j = params; j < count - 1; ++j) {
+    if (free_slots.empty()) {
+      free_slots.push_back(static_cast<int32_t>(slots.size()));
+      slots.emplace_back(kBlock);
+    }
+    slot_of[j] = free_slots.back();
+    free_slots.pop_back();
+    for (int32_t input : expr.nodes[j].inputs) {
+      if (input >= params && last_reader[input] == j) free_slots.push_back(slot_of[input]);
+    }
+  }
+  std::vector<Operand> values(count);
+  float* const result = out.data<float>();
+  for (int64_t start = 0; start < total; start += kBlock) {
+    const int64_t n = std::min(kBlock, total - start);
+    for (int32_t p = 0; p < params; ++p) {
+      const bool scalar = inputs[p].size() == 1;
+      values[p] = {inputs[p].data<float>() + (scalar ? 0 : start), scalar};
+    }
+    for (int32_t j = params; j < count; ++j) {
+      const core::Node& node = expr.nodes[j];
+      float* dst = j == count - 1 ? result + start : slots[slot_of[j]].data();
+      const Operand a = values[node.inputs[0]];
+      const Operand b = node.inputs.size() > 1 ? values[node.inputs[1]] : a;
+      Apply(ops[j], a, b, dst, n);
+      values[j] = {dst, false};
+    }
+  }
+  return true;
+}
+
+}  // namespace f32
+
 }  // namespace
 
 absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, const Tensor& out) {
@@ -64,6 +201,7 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
     return absl::InternalError(
         absl::StrCat("[fused] the expression does not produce ", core::TypeToString(out.type)));
   }
+  if (f32::TryRun(expr, inputs, out)) return absl::OkStatus();
   const KernelTable& table = CpuKernels();
   std::vector<Kernel> kernels(count, nullptr);
   std::vector<int32_t> last_reader(count, -1);
