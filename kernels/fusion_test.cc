@@ -207,7 +207,13 @@ TEST(FusionTest, Float32ChainsMatchUnfused) {
     Outcome unfused = RunGraph(b.graph(), false, trial);
     Outcome fused = RunGraph(b.graph(), true, trial);
     EXPECT_GE(fused.fused_steps, 1);
-    EXPECT_EQ(unfused.outputs, fused.outputs) << "trial " << trial;
+    std::string ops;
+    for (const core::Node& node : b.graph().nodes) {
+      ops += node.op + "(";
+      for (int32_t input : node.inputs) ops += std::to_string(input) + ",";
+      ops += ") ";
+    }
+    EXPECT_TRUE(unfused.outputs == fused.outputs) << "trial " << trial << ": " << ops;
   }
 }
 

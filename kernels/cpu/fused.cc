@@ -165,7 +165,11 @@ bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tens
     slot_of[j] = free_slots.back();
     free_slots.pop_back();
     for (int32_t input : expr.nodes[j].inputs) {
-      if (input >= params && last_reader[input] == j) free_slots.push_back(slot_of[input]);
+      // Once per value, though a node may read it twice (x * x).
+      if (input >= params && last_reader[input] == j) {
+        free_slots.push_back(slot_of[input]);
+        last_reader[input] = -1;
+      }
     }
   }
   std::vector<Operand> values(count);
@@ -230,7 +234,11 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
     slot_of[j] = free_slots.back();
     free_slots.pop_back();
     for (int32_t input : expr.nodes[j].inputs) {
-      if (input >= params && last_reader[input] == j) free_slots.push_back(slot_of[input]);
+      // Once per value, though a node may read it twice (x * x).
+      if (input >= params && last_reader[input] == j) {
+        free_slots.push_back(slot_of[input]);
+        last_reader[input] = -1;
+      }
     }
   }
 
