@@ -28,14 +28,19 @@ namespace {
 
 // Host arrays up to this size are bound inline on every execute instead of uploaded.
 constexpr size_t kInlineBindingBytes = 64 * 1024;
+// Results up to this size come back inside the Execute reply (capped by the daemon's
+// max_inline_bytes); larger ones stay resident until read. Returning every result up to
+// the daemon's 1 MiB made each training step send its weights back, and on a 1 ms link the
+// reply's HTTP/2 flow-control window updates cost about 2 more round trips per step.
+constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr uint32_t kProtocolVersion = 1;
 
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
   if (code == ErrorCode::kUnavailable) {
-    return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ",
-                                    status.error_message()));
+    return Error(code,
+                 absl::StrCat("ferryd at ", address, " is unavailable: ", status.error_message()));
   }
   return Error(code, status.error_message());
 }
@@ -56,8 +61,7 @@ class Session {
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
 
   int64_t chunk_bytes() const {
-    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
-                                              : kDefaultChunkBytes;
+    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes() : kDefaultChunkBytes;
   }
 
   uint64_t NewBufferId() {
@@ -153,8 +157,8 @@ class RemoteDevice : public DeviceImpl {
 
   std::string description() const override {
     const v1::DeviceInfo& device = session_->opened().device();
-    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ",
-                        device.name(), ")");
+    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ", device.name(),
+                        ")");
   }
 
   DeviceInfo info() const override {
@@ -175,8 +179,7 @@ class RemoteDevice : public DeviceImpl {
   DeviceStats stats() const override { return session_->stats(); }
 
   std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
-    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0,
-                                          std::move(host.data));
+    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0, std::move(host.data));
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
@@ -270,7 +273,8 @@ class RemoteDevice : public DeviceImpl {
  private:
   void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
     request.clear_outputs();
-    const int64_t inline_limit = session_->opened().limits().max_inline_bytes();
+    const int64_t inline_limit =
+        std::min(session_->opened().limits().max_inline_bytes(), kInlineResultBytes);
     for (size_t i = 0; i < graph.outputs.size(); ++i) {
       v1::OutputRequest* output = request.add_outputs();
       output->set_buffer_id(session_->NewBufferId());
@@ -397,15 +401,15 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
                              options.timeout.count(), " ms: ", status.error_message()));
   }
   if (!status.ok()) {
-    throw Error(static_cast<ErrorCode>(status.error_code()),
-                absl::StrCat("ferryd at ", address, " refused the session: ",
-                             status.error_message()));
+    throw Error(
+        static_cast<ErrorCode>(status.error_code()),
+        absl::StrCat("ferryd at ", address, " refused the session: ", status.error_message()));
   }
   if (response.protocol_version() != kProtocolVersion) {
-    throw Error(ErrorCode::kFailedPrecondition,
-                absl::StrCat("ferryd at ", address, " chose protocol version ",
-                             response.protocol_version(), "; this client speaks only ",
-                             kProtocolVersion));
+    throw Error(
+        ErrorCode::kFailedPrecondition,
+        absl::StrCat("ferryd at ", address, " chose protocol version ", response.protocol_version(),
+                     "; this client speaks only ", kProtocolVersion));
   }
   session->UpdateStats([&](DeviceStats& stats) {
     stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());

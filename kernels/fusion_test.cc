@@ -217,6 +217,24 @@ TEST(FusionTest, Float32ChainsMatchUnfused) {
   }
 }
 
+// A float32 result past 8 MiB is written with streaming stores; its length is no multiple
+// of the block or of the vector width.
+TEST(FusionTest, LargeFloat32ChainMatchesUnfused) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {3 * (1 << 20) + 5});
+  const int32_t s = b.Parameter(DType::kFloat32, {});
+  int32_t v = b.Op("mul", {x, s});
+  v = b.Op("relu", {v});
+  v = b.Op("sub", {v, x});
+  v = b.Op("maximum", {s, v});
+  b.graph().outputs = {v};
+  Outcome unfused = RunGraph(b.graph(), false, 11);
+  Outcome fused = RunGraph(b.graph(), true, 11);
+  EXPECT_EQ(fused.fused_steps, 1);
+  ASSERT_EQ(fused.outputs.size(), 1u);
+  EXPECT_TRUE(unfused.outputs == fused.outputs);
+}
+
 TEST(FusionTest, ValuesReadOutsideAGroupStayOutOfIt) {
   GraphBuilder b;
   const int32_t x = b.Parameter(DType::kFloat32, {8});

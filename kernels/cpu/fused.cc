@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 
@@ -146,6 +150,18 @@ FERRY_SIMD_CLONES void Apply(Op op, Operand a, Operand b, float* out, int64_t n)
   }
 }
 
+// Copies a block to its place in a large result with non-temporal stores, as memcpy does
+// for large copies: a plain store first reads the destination's cache line from memory,
+// which for a result far bigger than the caches costs a third of the chain's traffic.
+// `dst` is 16-byte aligned.
+void StreamStore(const float* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
 // Runs the expression when every value is float32, every op is one of Op's and every
 // input is dense or a single element; returns false (having done nothing) otherwise.
 bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out) {
@@ -184,6 +200,9 @@ bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tens
   }
   std::vector<Operand> values(count);
   float* const result = out.data<float>();
+  constexpr int64_t kStreamBytes = 8 << 20;  // beyond the caches of most machines
+  const bool stream = total * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(result) % 16 == 0;
+  std::vector<float> tail(stream ? kBlock : 0);
   for (int64_t start = 0; start < total; start += kBlock) {
     const int64_t n = std::min(kBlock, total - start);
     for (int32_t p = 0; p < params; ++p) {
@@ -192,13 +211,17 @@ bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tens
     }
     for (int32_t j = params; j < count; ++j) {
       const core::Node& node = expr.nodes[j];
-      float* dst = j == count - 1 ? result + start : slots[slot_of[j]].data();
+      float* dst = j < count - 1 ? slots[slot_of[j]].data() : stream ? tail.data() : result + start;
       const Operand a = values[node.inputs[0]];
       const Operand b = node.inputs.size() > 1 ? values[node.inputs[1]] : a;
       Apply(ops[j], a, b, dst, n);
       values[j] = {dst, false};
     }
+    if (stream) StreamStore(tail.data(), result + start, n);
   }
+#if defined(__SSE2__)
+  if (stream) _mm_sfence();  // order the streamed stores before whoever reads the result
+#endif
   return true;
 }
 
