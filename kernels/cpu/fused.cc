@@ -59,6 +59,33 @@ void GatherBroadcast(const Tensor& in, absl::Span<const int64_t> shape, int64_t 
   }
 }
 
+// Slots for the inner values of `expr` (every node after the `params` parameters but the
+// last): slot_of[j] for node j, a slot reused once its value's last reader has run.
+// Returns how many slots there are.
+int32_t AssignSlots(const core::Graph& expr, int32_t params, std::vector<int32_t>& slot_of) {
+  const int32_t count = static_cast<int32_t>(expr.nodes.size());
+  std::vector<int32_t> last_reader(count, -1);
+  for (int32_t j = params; j < count; ++j) {
+    for (int32_t input : expr.nodes[j].inputs) last_reader[input] = j;
+  }
+  slot_of.assign(count, -1);
+  std::vector<int32_t> free_slots;
+  int32_t slots = 0;
+  for (int32_t j = params; j < count - 1; ++j) {
+    if (free_slots.empty()) free_slots.push_back(slots++);
+    slot_of[j] = free_slots.back();
+    free_slots.pop_back();
+    for (int32_t input : expr.nodes[j].inputs) {
+      // Once per value, though a node may read it twice (x * x).
+      if (input >= params && last_reader[input] == j) {
+        free_slots.push_back(slot_of[input]);
+        last_reader[input] = -1;
+      }
+    }
+  }
+  return slots;
+}
+
 // The float32 fast path: chains of float32 arithmetic (the common case) evaluated in
 // L1-sized blocks by tight loops, without a kernel call per block and op. Each op is the
 // unfused kernel's expression on floats, so results are bit-for-bit the same (comparisons
@@ -169,7 +196,6 @@ bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tens
   const int32_t params = static_cast<int32_t>(inputs.size());
   const int64_t total = out.size();
   std::vector<Op> ops(count);
-  std::vector<int32_t> last_reader(count, -1);
   for (int32_t p = 0; p < params; ++p) {
     const int64_t size = inputs[p].size();
     if (inputs[p].dtype() != core::DType::kFloat32 || (size != total && size != 1)) return false;
@@ -177,27 +203,10 @@ bool TryRun(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tens
   for (int32_t j = params; j < count; ++j) {
     const core::Node& node = expr.nodes[j];
     if (node.out.dtype != core::DType::kFloat32 || !Lookup(node.op, &ops[j])) return false;
-    for (int32_t input : node.inputs) last_reader[input] = j;
   }
-  // Block buffers for inner values, reused once their last reader has run.
-  std::vector<std::vector<float>> slots;
-  std::vector<int32_t> slot_of(count, -1);
-  std::vector<int32_t> free_slots;
-  for (int32_t j = params; j < count - 1; ++j) {
-    if (free_slots.empty()) {
-      free_slots.push_back(static_cast<int32_t>(slots.size()));
-      slots.emplace_back(kBlock);
-    }
-    slot_of[j] = free_slots.back();
-    free_slots.pop_back();
-    for (int32_t input : expr.nodes[j].inputs) {
-      // Once per value, though a node may read it twice (x * x).
-      if (input >= params && last_reader[input] == j) {
-        free_slots.push_back(slot_of[input]);
-        last_reader[input] = -1;
-      }
-    }
-  }
+  std::vector<int32_t> slot_of;
+  std::vector<std::vector<float>> slots(AssignSlots(expr, params, slot_of),
+                                        std::vector<float>(kBlock));
   std::vector<Operand> values(count);
   float* const result = out.data<float>();
   constexpr int64_t kStreamBytes = 8 << 20;  // beyond the caches of most machines
@@ -241,14 +250,12 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
   if (f32::TryRun(expr, inputs, out)) return absl::OkStatus();
   const KernelTable& table = CpuKernels();
   std::vector<Kernel> kernels(count, nullptr);
-  std::vector<int32_t> last_reader(count, -1);
   for (int32_t j = params; j < count; ++j) {
     auto it = table.find(expr.nodes[j].op);
     if (it == table.end()) {
       return absl::UnimplementedError(absl::StrCat("[", expr.nodes[j].op, "] has no CPU kernel"));
     }
     kernels[j] = it->second;
-    for (int32_t input : expr.nodes[j].inputs) last_reader[input] = j;
   }
 
   // Block buffers: one per input that needs gathering, and slots for inner values, reused
@@ -260,20 +267,9 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
     const int64_t size = inputs[p].size();
     if (size != total && size != 1) gathered[p] = std::make_shared<BlockStorage>(kSlotBytes);
   }
-  std::vector<std::shared_ptr<Storage>> slot_of(count);
-  std::vector<std::shared_ptr<Storage>> free_slots;
-  for (int32_t j = params; j < last; ++j) {
-    if (free_slots.empty()) free_slots.push_back(std::make_shared<BlockStorage>(kSlotBytes));
-    slot_of[j] = free_slots.back();
-    free_slots.pop_back();
-    for (int32_t input : expr.nodes[j].inputs) {
-      // Once per value, though a node may read it twice (x * x).
-      if (input >= params && last_reader[input] == j) {
-        free_slots.push_back(slot_of[input]);
-        last_reader[input] = -1;
-      }
-    }
-  }
+  std::vector<int32_t> slot_of;
+  std::vector<std::shared_ptr<Storage>> slots(AssignSlots(expr, params, slot_of));
+  for (std::shared_ptr<Storage>& slot : slots) slot = std::make_shared<BlockStorage>(kSlotBytes);
 
   std::vector<Tensor> args;
   for (int64_t start = 0; start < total; start += kBlock) {
@@ -297,7 +293,7 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
                       ? Tensor{{out.dtype(), {n}},
                                out.storage,
                                out.offset + static_cast<size_t>(start) * core::SizeOf(out.dtype())}
-                      : Tensor{{node.out.dtype, {n}}, slot_of[j], 0};
+                      : Tensor{{node.out.dtype, {n}}, slots[slot_of[j]], 0};
       args.clear();
       for (int32_t input : node.inputs) args.push_back(values[input]);
       absl::Status ran = kernels[j](node, args, values[j]);
