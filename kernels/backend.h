@@ -42,6 +42,9 @@ class Backend {
 
   // Computes `node` from `inputs` into `out`, which the executor allocated with node.out's
   // type. The node has passed validation. UNIMPLEMENTED for an op without a kernel here.
+  // For an elementwise op (kernels::IsElementwise) `out` may be the very memory of a dying
+  // input of out's shape (the executor works in place), so each element is read before
+  // the same position is written.
   virtual absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
                            const Tensor& out) = 0;
 
