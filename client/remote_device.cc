@@ -39,8 +39,8 @@ constexpr uint32_t kProtocolVersion = 1;
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
   if (code == ErrorCode::kUnavailable) {
-    return Error(code,
-                 absl::StrCat("ferryd at ", address, " is unavailable: ", status.error_message()));
+    return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ",
+                                    status.error_message()));
   }
   return Error(code, status.error_message());
 }
@@ -61,7 +61,8 @@ class Session {
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
 
   int64_t chunk_bytes() const {
-    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes() : kDefaultChunkBytes;
+    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
+                                              : kDefaultChunkBytes;
   }
 
   uint64_t NewBufferId() {
@@ -157,8 +158,8 @@ class RemoteDevice : public DeviceImpl {
 
   std::string description() const override {
     const v1::DeviceInfo& device = session_->opened().device();
-    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ", device.name(),
-                        ")");
+    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ",
+                        device.name(), ")");
   }
 
   DeviceInfo info() const override {
@@ -179,7 +180,8 @@ class RemoteDevice : public DeviceImpl {
   DeviceStats stats() const override { return session_->stats(); }
 
   std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
-    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0, std::move(host.data));
+    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0,
+                                          std::move(host.data));
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
@@ -401,15 +403,15 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
                              options.timeout.count(), " ms: ", status.error_message()));
   }
   if (!status.ok()) {
-    throw Error(
-        static_cast<ErrorCode>(status.error_code()),
-        absl::StrCat("ferryd at ", address, " refused the session: ", status.error_message()));
+    throw Error(static_cast<ErrorCode>(status.error_code()),
+                absl::StrCat("ferryd at ", address, " refused the session: ",
+                             status.error_message()));
   }
   if (response.protocol_version() != kProtocolVersion) {
-    throw Error(
-        ErrorCode::kFailedPrecondition,
-        absl::StrCat("ferryd at ", address, " chose protocol version ", response.protocol_version(),
-                     "; this client speaks only ", kProtocolVersion));
+    throw Error(ErrorCode::kFailedPrecondition,
+                absl::StrCat("ferryd at ", address, " chose protocol version ",
+                             response.protocol_version(), "; this client speaks only ",
+                             kProtocolVersion));
   }
   session->UpdateStats([&](DeviceStats& stats) {
     stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());

@@ -75,15 +75,16 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
                                                   std::vector<Tensor> parameters) {
   const core::Graph& graph = plan.graph;
   if (parameters.size() != plan.parameter_types.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("the graph has ", plan.parameter_types.size(),
+    return absl::InvalidArgumentError(absl::StrCat("the graph has ",
+                                                   plan.parameter_types.size(),
                                                    " parameters but ", parameters.size(),
                                                    " were bound"));
   }
   for (size_t i = 0; i < parameters.size(); ++i) {
     if (parameters[i].type != plan.parameter_types[i]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("parameter ", i, ": bound to ", core::TypeToString(parameters[i].type),
-                       " but the graph declares ", core::TypeToString(plan.parameter_types[i])));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter ", i, ": bound to ", core::TypeToString(parameters[i].type),
+          " but the graph declares ", core::TypeToString(plan.parameter_types[i])));
     }
   }
 
@@ -134,12 +135,12 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
     if (node.op == "parameter") {
       values[i] = parameters[std::get<int64_t>(node.attrs.values().at("index"))];
     } else if (node.op == "constant") {
-      absl::StatusOr<Tensor> constant =
-          TensorFromHost(backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
+      absl::StatusOr<Tensor> constant = TensorFromHost(
+          backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
-    } else if (node.op == "reshape" ||
-               (node.op == "astype" && values[node.inputs[0]].type.dtype == node.out.dtype)) {
+    } else if (node.op == "reshape" || (node.op == "astype" &&
+                                        values[node.inputs[0]].type.dtype == node.out.dtype)) {
       // Same bytes, new type: a view, no copy.
       values[i] = values[node.inputs[0]];
       values[i].type = node.out;

@@ -9,9 +9,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -137,10 +137,11 @@ int Run() {
     }
   }
   const kernels::DeviceFacts& facts = (*backend)->facts();
-  const std::string serving = absl::StrCat(
-      "serving ferry.v1 on ", BoundAddress(listen, port), " with backend ", facts.backend, " (",
-      facts.name, "), max memory ", FormatByteSize(options.max_memory_bytes), ", lease ",
-      absl::FormatDuration(options.lease), ", ", kServerVersion);
+  const std::string serving =
+      absl::StrCat("serving ferry.v1 on ", BoundAddress(listen, port), " with backend ",
+                   facts.backend, " (", facts.name, "), max memory ",
+                   FormatByteSize(options.max_memory_bytes), ", lease ",
+                   absl::FormatDuration(options.lease), ", ", kServerVersion);
   LogEvent(serving);
   // "" is liveness; "ready" says the backend is up and the daemon is not draining.
   server->GetHealthCheckService()->SetServingStatus(kReadinessService, true);
