@@ -31,6 +31,11 @@ namespace {
 
 // Host arrays up to this size are bound inline on every execute instead of uploaded.
 constexpr size_t kInlineBindingBytes = 64 * 1024;
+// Results up to this size come back inside the Execute reply (capped by the daemon's
+// max_inline_bytes); larger ones stay resident until read. Returning every result up to
+// the daemon's 1 MiB made each training step send its weights back, and on a 1 ms link the
+// reply's HTTP/2 flow-control window updates cost about 2 more round trips per step.
+constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr uint32_t kProtocolVersion = 1;
@@ -436,7 +441,8 @@ class RemoteDevice : public DeviceImpl {
 
   void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
     request.clear_outputs();
-    const int64_t inline_limit = session_->opened().limits().max_inline_bytes();
+    const int64_t inline_limit =
+        std::min(session_->opened().limits().max_inline_bytes(), kInlineResultBytes);
     for (size_t i = 0; i < graph.outputs.size(); ++i) {
       v1::OutputRequest* output = request.add_outputs();
       output->set_buffer_id(session_->NewBufferId());

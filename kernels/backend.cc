@@ -5,6 +5,10 @@
 
 namespace ferry::kernels {
 
+absl::Status Backend::RunFused(const FusedExpr&, absl::Span<const Tensor>, const Tensor&) {
+  return absl::UnimplementedError("[fused] this backend runs no fused groups");
+}
+
 absl::StatusOr<Tensor> TensorFromHost(Backend& backend, const core::HostTensor& host) {
   absl::StatusOr<Tensor> tensor = backend.Allocate(host.type);
   if (!tensor.ok()) return tensor.status();

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
+#include "kernels/fusion.h"
 #include "kernels/tensor.h"
 
 namespace ferry::kernels {
@@ -41,8 +42,21 @@ class Backend {
 
   // Computes `node` from `inputs` into `out`, which the executor allocated with node.out's
   // type. The node has passed validation. UNIMPLEMENTED for an op without a kernel here.
+  // For an elementwise op (kernels::IsElementwise) `out` may be the very memory of a dying
+  // input of out's shape (the executor works in place), so each element is read before
+  // the same position is written.
   virtual absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
                            const Tensor& out) = 0;
+
+  // Whether RunFused computes fused elementwise groups. The executor plans fused steps only
+  // for a backend that says so; every other backend gets each node as its own Run.
+  virtual bool SupportsFusion() const { return false; }
+
+  // Computes `fused`'s expression with its parameters bound to `inputs` (which may
+  // broadcast to out's shape) into `out`. `out` may share memory with an input of out's
+  // shape, so elements are read before the same position is written.
+  virtual absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs,
+                                const Tensor& out);
 
   // Waits for queued work (a no-op on the CPU).
   virtual absl::Status Synchronize() { return absl::OkStatus(); }

@@ -1,5 +1,6 @@
 #include "kernels/executor.h"
 
+#include <unordered_map>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -42,6 +43,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
   plan->graph_id = std::move(graph_id);
   plan->parameter_types = graph.ParameterTypes();
   plan->last_use = LastUses(graph);
+  plan->steps = PlanSteps(graph, fusion_.load() && backend_.SupportsFusion());
   plan->graph = std::move(graph);
 
   absl::MutexLock lock(&mu_);
@@ -59,11 +61,7 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
 std::shared_ptr<const Plan> Executor::FindPlan(const std::string& graph_id) {
   absl::MutexLock lock(&mu_);
   auto it = plans_.find(graph_id);
-  if (it == plans_.end()) {
-    cache_misses_.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  cache_hits_.fetch_add(1, std::memory_order_relaxed);
+  if (it == plans_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
   return *it->second;
 }
@@ -101,10 +99,39 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
   } in_flight(*this);
 
   std::vector<Tensor> values(graph.nodes.size());
+  // Buffers freed during this run, by byte size, for later steps to reuse: a chain of
+  // same-size intermediates keeps cycling through two or three buffers.
+  std::unordered_multimap<size_t, std::shared_ptr<Storage>> free_buffers;
+  auto release = [&](int32_t index) {
+    Tensor value = std::move(values[index]);
+    values[index] = Tensor();
+    if (value.storage != nullptr && value.storage.use_count() == 1) {
+      const size_t size = value.storage->size();
+      free_buffers.emplace(size, std::move(value.storage));
+    }
+  };
+  auto allocate = [&](const core::TensorType& type) -> absl::StatusOr<Tensor> {
+    const size_t bytes =
+        static_cast<size_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype);
+    auto it = free_buffers.find(bytes);
+    if (it != free_buffers.end()) {
+      Tensor tensor{type, std::move(it->second), 0};
+      free_buffers.erase(it);
+      return tensor;
+    }
+    absl::StatusOr<Tensor> tensor = backend_.Allocate(type);
+    if (!tensor.ok() && absl::IsResourceExhausted(tensor.status()) && !free_buffers.empty()) {
+      free_buffers.clear();  // kept buffers of other sizes may be what is missing
+      tensor = backend_.Allocate(type);
+    }
+    return tensor;
+  };
+
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+  for (const Step& step : plan.steps) {
+    const int32_t i = step.node;
     const core::Node& node = graph.nodes[i];
-    if (plan.last_use[i] < 0) continue;  // dead: nothing reads it
+    const bool elementwise = step.fused || IsElementwise(node.op);
     if (node.op == "parameter") {
       values[i] = parameters[std::get<int64_t>(node.attrs.values().at("index"))];
     } else if (node.op == "constant") {
@@ -119,23 +146,36 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
       values[i].type = node.out;
     } else {
       inputs.clear();
-      for (int32_t input : node.inputs) inputs.push_back(values[input]);
-      absl::StatusOr<Tensor> out = backend_.Allocate(node.out);
-      if (!out.ok()) {
-        return absl::Status(out.status().code(), absl::StrCat("node ", i, " (", node.op,
-                                                              "): ", out.status().message()));
+      for (int32_t input : step.fused ? step.inputs : node.inputs) inputs.push_back(values[input]);
+      absl::StatusOr<Tensor> out = absl::UnknownError("unset");
+      // An elementwise step may write over a dying input of its own shape and size (in
+      // place): nothing but this step holds its buffer (values and inputs: two owners).
+      const size_t out_bytes =
+          static_cast<size_t>(core::NumElements(node.out.shape)) * core::SizeOf(node.out.dtype);
+      for (int32_t dead : step.release) {
+        const Tensor& value = values[dead];
+        if (elementwise && !out.ok() && value.storage != nullptr && value.offset == 0 &&
+            value.type.shape == node.out.shape && value.storage.use_count() == 2 &&
+            value.storage->size() == out_bytes) {
+          out = Tensor{node.out, value.storage, 0};
+        }
       }
-      absl::Status ran = backend_.Run(node, inputs, *out);
+      if (!out.ok()) out = allocate(node.out);
+      if (!out.ok()) {
+        return absl::Status(out.status().code(),
+                            absl::StrCat("node ", i, " (", node.op, "): ", out.status().message()));
+      }
+      absl::Status ran = step.fused ? backend_.RunFused(step.expr, inputs, *out)
+                                    : backend_.Run(node, inputs, *out);
       if (!ran.ok()) {
-        return absl::Status(ran.code(),
-                            absl::StrCat("node ", i, " (", node.op, "): ", ran.message()));
+        return absl::Status(ran.code(), absl::StrCat("node ", i, " (", step.fused ? "fused " : "",
+                                                     node.op, "): ", ran.message()));
       }
       values[i] = *std::move(out);
       last_progress_ns_.store(absl::GetCurrentTimeNanos());
     }
-    for (int32_t input : node.inputs) {
-      if (plan.last_use[input] == static_cast<int32_t>(i)) values[input] = Tensor();
-    }
+    inputs.clear();
+    for (int32_t dead : step.release) release(dead);
   }
 
   std::vector<Tensor> outputs;

@@ -26,6 +26,9 @@ struct Plan {
   // For each node, the index of the last node that reads it (outputs: nodes.size()), so
   // intermediates are freed as soon as they are dead.
   std::vector<int32_t> last_use;
+  // What runs, in order, with fused elementwise groups where the backend takes them, and
+  // the values each step frees (see kernels/fusion.h).
+  std::vector<Step> steps;
 };
 
 // Runs graphs on one backend: validate -> plan -> launch. Plans are cached by fingerprint
@@ -46,9 +49,10 @@ class Executor {
 
   size_t cached_plans();
 
-  // Plan lookups (FindPlan, and Prepare's own) that found a cached plan, and that did not.
-  int64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
-  int64_t cache_misses() const { return cache_misses_.load(std::memory_order_relaxed); }
+  // Whether plans prepared from now on fuse elementwise chains (when the backend supports
+  // it; on by default). Plans already cached keep theirs. For tests and benchmarks that
+  // compare against the unfused steps.
+  void set_fusion(bool enabled) { fusion_.store(enabled); }
 
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
@@ -63,10 +67,9 @@ class Executor {
   Backend& backend_;
   const size_t capacity_;
   const core::GraphLimits limits_;
+  std::atomic<bool> fusion_{true};
   std::atomic<int> runs_in_flight_{0};
   std::atomic<int64_t> last_progress_ns_{0};
-  std::atomic<int64_t> cache_hits_{0};
-  std::atomic<int64_t> cache_misses_{0};
   absl::Mutex mu_;
   std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   std::unordered_map<std::string, std::list<std::shared_ptr<const Plan>>::iterator> plans_

@@ -12,7 +12,12 @@ absl::Status MemoryBudget::Reserve(int64_t bytes) {
       return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes: ", used,
                                                        " of ", limit_, " bytes are in use"));
     }
-    if (in_use_.compare_exchange_weak(used, used + bytes)) return absl::OkStatus();
+    if (in_use_.compare_exchange_weak(used, used + bytes)) {
+      int64_t peak = peak_.load();
+      while (used + bytes > peak && !peak_.compare_exchange_weak(peak, used + bytes)) {
+      }
+      return absl::OkStatus();
+    }
   }
 }
 

@@ -23,10 +23,14 @@ class MemoryBudget {
 
   int64_t limit() const { return limit_; }
   int64_t in_use() const { return in_use_.load(); }
+  // The most bytes in use at once since construction or the last ResetPeak().
+  int64_t peak() const { return peak_.load(); }
+  void ResetPeak() { peak_.store(in_use_.load()); }
 
  private:
   const int64_t limit_;
   std::atomic<int64_t> in_use_{0};
+  std::atomic<int64_t> peak_{0};
 };
 
 // A block of one backend's memory (host memory for the CPU backend, device memory for

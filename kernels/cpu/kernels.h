@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
+#include "kernels/fusion.h"
 #include "kernels/tensor.h"
 
 namespace ferry::kernels::cpu {
@@ -40,6 +41,9 @@ void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();
+
+// Computes a fused elementwise group into `out` (fused.cc); see Backend::RunFused.
+absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, const Tensor& out);
 
 // Converts `n` dense elements from `from` to `to` with astype's rules (see ConvertTo in
 // dispatch.h). `src` and `dst` may be the same buffer only when the dtypes have the same

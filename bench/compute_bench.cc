@@ -1,0 +1,139 @@
+// The CPU backend against what it should match: matmul against OpenBLAS called directly,
+// and a fused elementwise chain against memcpy (a pass over memory can go no faster).
+
+#include <cblas.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bench/report.h"
+#include "core/ops.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/executor.h"
+
+namespace ferry::bench {
+namespace {
+
+using core::DType;
+
+template <typename T>
+T Check(absl::StatusOr<T> value) {
+  if (!value.ok()) throw std::runtime_error(std::string(value.status().message()));
+  return *std::move(value);
+}
+
+// Appends a node with its type inferred by core.
+int32_t AddNode(core::Graph& graph, const std::string& op, std::vector<int32_t> inputs,
+                core::Attrs attrs = {}) {
+  std::vector<core::TensorType> types;
+  for (int32_t input : inputs) types.push_back(graph.nodes[input].out);
+  core::TensorType out = Check(core::InferOp(op, types, attrs));
+  graph.nodes.push_back(core::Node{op, std::move(inputs), std::move(attrs), out});
+  return static_cast<int32_t>(graph.nodes.size()) - 1;
+}
+
+int32_t AddParameter(core::Graph& graph, int64_t index, const core::TensorType& type) {
+  return AddNode(graph, "parameter", {},
+                 {{"index", index}, {"dtype", type.dtype}, {"shape", type.shape}});
+}
+
+int32_t AddScalar(core::Graph& graph, float value) {
+  core::HostTensor host{{DType::kFloat32, {}}, std::string(sizeof(float), '\0')};
+  std::memcpy(host.data.data(), &value, sizeof(float));
+  return AddNode(graph, "constant", {}, {{"value", host}});
+}
+
+kernels::Tensor RandomTensor(kernels::Backend& backend, const core::TensorType& type) {
+  kernels::Tensor tensor = Check(backend.Allocate(type));
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> value(-1, 1);
+  float* data = tensor.data<float>();
+  for (int64_t i = 0; i < tensor.size(); ++i) data[i] = value(rng);
+  return tensor;
+}
+
+void SgemmBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t n = options.quick ? 256 : 2048;
+  const int repeats = options.quick ? 2 : 7;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  kernels::Executor executor(*backend);
+  const core::TensorType type{DType::kFloat32, {n, n}};
+  core::Graph graph;
+  const int32_t a = AddParameter(graph, 0, type);
+  const int32_t b = AddParameter(graph, 1, type);
+  graph.outputs = {AddNode(graph, "matmul", {a, b})};
+  std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
+  std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type),
+                                             RandomTensor(*backend, type)};
+  const double ferry_s = BestSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+
+  std::vector<float> c(static_cast<size_t>(n * n));
+  const double blas_s = BestSeconds(repeats, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f,
+                parameters[0].data<float>(), n, parameters[1].data<float>(), n, 0.0f, c.data(), n);
+  });
+  const double flops = 2.0 * n * n * n;
+  rows.push_back(MakeRow(absl::StrCat("sgemm ", n, "x", n, " (CPU backend vs OpenBLAS)"),
+                         absl::StrFormat("%.1f GFLOP/s", flops / ferry_s / 1e9),
+                         absl::StrFormat("%.1f GFLOP/s", flops / blas_s / 1e9), blas_s / ferry_s,
+                         false, 0.95));
+}
+
+// y = -(abs(maximum((x * 1.5 + 0.5) - x, 0.1) * 2)) + 1: eight elementwise ops.
+core::Graph ChainGraph(const core::TensorType& type) {
+  core::Graph graph;
+  const int32_t x = AddParameter(graph, 0, type);
+  int32_t v = AddNode(graph, "mul", {x, AddScalar(graph, 1.5f)});
+  v = AddNode(graph, "add", {v, AddScalar(graph, 0.5f)});
+  v = AddNode(graph, "sub", {v, x});
+  v = AddNode(graph, "maximum", {v, AddScalar(graph, 0.1f)});
+  v = AddNode(graph, "mul", {v, AddScalar(graph, 2.0f)});
+  v = AddNode(graph, "abs", {v});
+  v = AddNode(graph, "neg", {v});
+  v = AddNode(graph, "add", {v, AddScalar(graph, 1.0f)});
+  graph.outputs = {v};
+  return graph;
+}
+
+void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t n = options.quick ? (int64_t{1} << 20) : (int64_t{1} << 24);  // 4 or 64 MiB
+  const int repeats = options.quick ? 2 : 11;
+  const core::TensorType type{DType::kFloat32, {n}};
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type)};
+  double seconds[2];
+  for (bool fuse : {true, false}) {
+    kernels::Executor executor(*backend);
+    executor.set_fusion(fuse);
+    std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(ChainGraph(type)));
+    seconds[fuse ? 0 : 1] = MedianSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+  }
+  std::vector<char> dst(bytes, 1);
+  const double memcpy_s =
+      MedianSeconds(repeats, [&] { std::memcpy(dst.data(), parameters[0].raw(), bytes); });
+  // Bandwidth counts bytes read plus bytes written, the same for all three. Times are the
+  // best of several runs: the machine is shared, and slower runs measure the neighbours.
+  const std::string size = absl::StrCat(bytes >> 20, " MiB");
+  rows.push_back(MakeRow(absl::StrCat("fused 8-op elementwise chain, ", size, " (vs memcpy)"),
+                         FormatRate(2.0 * bytes / seconds[0]), FormatRate(2.0 * bytes / memcpy_s),
+                         memcpy_s / seconds[0], false, 0.6));
+  rows.push_back(MakeReportRow(absl::StrCat("fused chain speed-up over unfused, ", size),
+                               FormatSeconds(seconds[0]), FormatSeconds(seconds[1]),
+                               seconds[1] / seconds[0]));
+}
+
+}  // namespace
+
+void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
+  SgemmBenchmark(options, rows);
+  FusedChainBenchmark(options, rows);
+}
+
+}  // namespace ferry::bench

@@ -1,0 +1,51 @@
+#ifndef FERRY_BENCH_LATENCY_RELAY_H_
+#define FERRY_BENCH_LATENCY_RELAY_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ferry::bench {
+
+// A TCP relay on loopback that adds latency, as toxiproxy does: each connection to it is
+// forwarded to 127.0.0.1:`target_port`, and every chunk read from either side is held for
+// `one_way_delay` before it is written to the other, in order. Bandwidth is not limited.
+// The kernel here has no netem, so benchmarks and tests put this between client and daemon
+// to see what a real network's round trips cost.
+class LatencyRelay {
+ public:
+  // Listens on a free loopback port.
+  static absl::StatusOr<std::unique_ptr<LatencyRelay>> Start(
+      int target_port, std::chrono::microseconds one_way_delay);
+
+  ~LatencyRelay();  // closes every connection and joins its threads
+  LatencyRelay(const LatencyRelay&) = delete;
+  LatencyRelay& operator=(const LatencyRelay&) = delete;
+
+  int port() const { return port_; }
+  // "127.0.0.1:PORT".
+  std::string address() const;
+
+ private:
+  struct Connection;
+  LatencyRelay(int listen_fd, int port, int target_port, std::chrono::microseconds delay);
+  void AcceptLoop();
+
+  const int listen_fd_;
+  const int port_;
+  const int target_port_;
+  const std::chrono::microseconds delay_;
+  std::atomic<bool> stopping_{false};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace ferry::bench
+
+#endif  // FERRY_BENCH_LATENCY_RELAY_H_

@@ -1,0 +1,119 @@
+// The network a user really has: a laptop 1 to 30 ms from its cluster. A latency relay
+// between client and ferryd adds the round trip; each action reports how many round trips
+// it costs: (time - its time through the relay with no delay) / added RTT, which is what a
+// protocol controls.
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bench/latency_relay.h"
+#include "bench/report.h"
+#include "bench/transport.h"
+#include "client/ferry.h"
+
+namespace ferry::bench {
+namespace {
+
+// A two-layer MLP trained by hand-written backprop (matmul, transpose, where, sum) with
+// plain SGD: one step is one graph, one eval.
+class Mlp {
+ public:
+  explicit Mlp(Device device) {
+    auto normal = [&](Shape shape, double scale, int key) {
+      return random::normal(shape, float32, 0, scale, random::key(key), device);
+    };
+    x_ = normal({kBatch, kIn}, 1.0, 1);
+    y_ = normal({kBatch, kOut}, 1.0, 2);
+    w1_ = normal({kIn, kHidden}, std::sqrt(2.0 / kIn), 3);
+    b1_ = zeros({kHidden}, float32, device);
+    w2_ = normal({kHidden, kOut}, std::sqrt(2.0 / kHidden), 4);
+    b2_ = zeros({kOut}, float32, device);
+    eval({x_, y_, w1_, b1_, w2_, b2_});
+  }
+
+  // One forward, backward and update; returns the loss before the update.
+  float Step() {
+    Array z1 = matmul(x_, w1_) + b1_;
+    Array h = relu(z1);
+    Array out = matmul(h, w2_) + b2_;
+    Array diff = out - y_;
+    Array loss = mean(diff * diff);
+    Array dout = diff * (2.0f / (kBatch * kOut));
+    Array dw2 = matmul(transpose(h), dout);
+    Array db2 = sum(dout, 0);
+    Array dz1 = where(z1 > 0.0f, matmul(dout, transpose(w2_)), 0.0f);
+    Array dw1 = matmul(transpose(x_), dz1);
+    Array db1 = sum(dz1, 0);
+    w1_ = w1_ - kLearningRate * dw1;
+    b1_ = b1_ - kLearningRate * db1;
+    w2_ = w2_ - kLearningRate * dw2;
+    b2_ = b2_ - kLearningRate * db2;
+    eval({w1_, b1_, w2_, b2_, loss});
+    return loss.item<float>();
+  }
+
+ private:
+  static constexpr int64_t kBatch = 64, kIn = 128, kHidden = 256, kOut = 10;
+  static constexpr float kLearningRate = 0.01f;
+  Array x_{nullptr}, y_{nullptr}, w1_{nullptr}, b1_{nullptr}, w2_{nullptr}, b2_{nullptr};
+};
+
+}  // namespace
+
+void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
+  std::unique_ptr<server::FerrydProcess> ferryd = StartBenchFerryd(options);
+  const std::vector<int> rtts_ms =
+      options.quick ? std::vector<int>{0, 1} : std::vector<int>{0, 1, 30};
+  const int64_t transfer = options.quick ? (int64_t{4} << 20) : (int64_t{256} << 20);
+  std::vector<char> data(static_cast<size_t>(transfer), 3);
+  std::map<std::string, double> at_zero;  // each action's time through the undelayed relay
+  for (int rtt_ms : rtts_ms) {
+    absl::StatusOr<std::unique_ptr<LatencyRelay>> relay =
+        LatencyRelay::Start(ferryd->port(), std::chrono::microseconds(rtt_ms * 500));
+    if (!relay.ok()) throw std::runtime_error(std::string(relay.status().message()));
+    Device device = connect((*relay)->address());
+    const int repeats = options.quick ? 3 : (rtt_ms >= 30 ? 10 : 100);
+    const double rtt_s = rtt_ms / 1e3;
+    auto add = [&](const std::string& what, double seconds, double target_round_trips) {
+      const std::string name = absl::StrCat(what, ", +", rtt_ms, " ms RTT");
+      if (rtt_ms == 0) {
+        at_zero[what] = seconds;
+        rows.push_back(MakeReportRow(name, FormatSeconds(seconds), "no delay", 0));
+        return;
+      }
+      if (target_round_trips <= 0) {
+        // A bulk transfer: what share of it is waiting on the delay is not one number, so
+        // it reports plain time / RTT, and its rate.
+        rows.push_back(MakeReportRow(name, FormatSeconds(seconds),
+                                     absl::StrCat("RTT ", rtt_ms, " ms"), seconds / rtt_s));
+        return;
+      }
+      const double round_trips = (seconds - at_zero[what]) / rtt_s;
+      rows.push_back(MakeRow(name, FormatSeconds(seconds),
+                             absl::StrCat(FormatSeconds(at_zero[what]), " + RTT ", rtt_ms, " ms"),
+                             round_trips, true, target_round_trips));
+    };
+
+    Array x = from_host(SmallInput(), {4}, device);
+    add("small eval", MedianSeconds(repeats, [&] { SmallEval(x); }), 1.3);
+
+    Mlp mlp(device);
+    add("MLP training step (fwd+bwd+SGD)", MedianSeconds(repeats, [&] { mlp.Step(); }), 1.3);
+
+    const double upload_s = MedianSeconds(options.quick ? 1 : 1, [&] {
+      Array a = from_host_bytes(data.data(), data.size(), uint8, {transfer}, device);
+      a.eval();
+    });
+    add(absl::StrCat("upload ", transfer >> 20, " MiB at ", FormatRate(transfer / upload_s)),
+        upload_s, 0);
+  }
+}
+
+}  // namespace ferry::bench

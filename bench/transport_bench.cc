@@ -1,0 +1,235 @@
+// ferryd over loopback against the floor under it: an eval against a bare gRPC ping to the
+// same daemon, a cached graph against a first one, one big graph against its ops one at a
+// time, transfers against raw TCP, and throughput as clients are added.
+
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bench/report.h"
+#include "bench/transport.h"
+#include "client/ferry.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "server/ferryd_process.h"
+
+namespace ferry::bench {
+
+std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options) {
+  const std::string path = server::FindFerryd(options.argv0);
+  absl::StatusOr<std::unique_ptr<server::FerrydProcess>> ferryd =
+      server::FerrydProcess::Start(path, {"--max_memory=12G"});
+  if (!ferryd.ok()) {
+    throw std::runtime_error(
+        absl::StrCat("cannot start ferryd (", path, "): ", ferryd.status().message()));
+  }
+  return *std::move(ferryd);
+}
+
+std::vector<float> SmallInput() { return {1, -2, 3, -4}; }
+
+void SmallEval(const Array& x) {
+  Array y = relu(x * 2.0f + 1.0f);
+  y.eval();
+  if (y.to_vector<float>().size() != 4) throw std::runtime_error("small eval: wrong size");
+}
+
+double PingSeconds(const std::string& address, int repeats) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  return MedianSeconds(repeats, [&] {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, request, &response);
+    if (!status.ok()) throw std::runtime_error("health check: " + status.error_message());
+  });
+}
+
+double TcpLoopbackSeconds(const std::vector<char>& data, std::vector<char>& sink) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listener, 1) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("raw tcp: cannot listen");
+  }
+  const Clock::time_point start = Clock::now();
+  std::thread receiver([&] {
+    int fd = accept(listener, nullptr, nullptr);
+    size_t got = 0;
+    while (got < data.size()) {
+      ssize_t n = recv(fd, sink.data() + got, std::min<size_t>(sink.size() - got, 1 << 20), 0);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    close(fd);
+  });
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw std::runtime_error("raw tcp: cannot connect");
+  }
+  for (size_t sent = 0; sent < data.size();) {
+    ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  receiver.join();
+  const double seconds = SecondsSince(start);
+  close(fd);
+  close(listener);
+  return seconds;
+}
+
+namespace {
+
+void EvalVersusPing(const Options& options, const std::string& address, Device& device,
+                    std::vector<Row>& rows) {
+  const int repeats = options.quick ? 20 : 500;
+  Array x = from_host(SmallInput(), {4}, device);
+  const double eval_s = MedianSeconds(repeats, [&] { SmallEval(x); });
+  const double ping_s = PingSeconds(address, repeats);
+  rows.push_back(MakeRow("small-graph eval round trip (vs gRPC health ping)", FormatSeconds(eval_s),
+                         FormatSeconds(ping_s), eval_s / ping_s, true, 1.3));
+}
+
+// A 200-op chain whose structure the daemon has not seen (a new input length each time)
+// against the same structure again.
+void CachedVersusFirst(const Options& options, Device& device, std::vector<Row>& rows) {
+  const int repeats = options.quick ? 5 : 40;
+  const int ops = 200;
+  auto chain = [&](int64_t length) {
+    std::vector<float> host(static_cast<size_t>(length), 1.0f);
+    Array v = from_host(host, {length}, device);
+    for (int i = 0; i < ops; ++i) v = (i % 2) ? v * 1.0001f : v + 0.001f;
+    v.eval();
+    v.to_vector<float>();
+  };
+  int64_t next_length = 1000;
+  const double first_s = MedianSeconds(repeats, [&] { chain(++next_length); });
+  const double cached_s = MedianSeconds(repeats, [&] { chain(8); });
+  rows.push_back(MakeRow("cached-graph eval, 200 ops (vs first eval of the graph)",
+                         FormatSeconds(cached_s), FormatSeconds(first_s), cached_s / first_s, true,
+                         0.5));
+}
+
+void OneGraphVersusOpAtATime(const Options& options, Device& device, std::vector<Row>& rows) {
+  const int ops = options.quick ? 100 : 1000;
+  Array x = from_host(std::vector<float>(16, 1.0f), {16}, device);
+  auto step = [](const Array& v, int i) { return (i % 2) ? v * 1.0001f : v + 0.001f; };
+  const double graph_s = MedianSeconds(options.quick ? 2 : 5, [&] {
+    Array v = x;
+    for (int i = 0; i < ops; ++i) v = step(v, i);
+    v.eval();
+    v.to_vector<float>();
+  });
+  const Clock::time_point start = Clock::now();
+  Array v = x;
+  for (int i = 0; i < ops; ++i) {
+    v = step(v, i);
+    v.eval();
+  }
+  v.to_vector<float>();
+  const double each_s = SecondsSince(start);
+  rows.push_back(MakeRow(absl::StrCat(ops, "-op graph in one eval (vs one eval per op)"),
+                         FormatSeconds(graph_s), FormatSeconds(each_s), each_s / graph_s, false,
+                         100));
+}
+
+void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
+  std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{16} << 20, int64_t{256} << 20,
+                                int64_t{1} << 30};
+  if (options.quick) sizes = {int64_t{1} << 20, int64_t{4} << 20};
+  for (int64_t size : sizes) {
+    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 2;
+    std::vector<char> data(static_cast<size_t>(size), 7);
+    std::vector<char> sink(static_cast<size_t>(size), 0);
+    const double tcp_s = MedianSeconds(repeats, [&] { TcpLoopbackSeconds(data, sink); });
+    const double up_s = MedianSeconds(repeats, [&] {
+      Array a = from_host_bytes(data.data(), data.size(), uint8, {size}, device);
+      a.eval();
+    });
+    // A result computed on the daemon (a fill: a memset there) and read back: inline in
+    // the eval's reply up to the inline limit, by Download beyond it.
+    const double down_s = MedianSeconds(repeats, [&] {
+      Array z = full({size}, 1.0, uint8, device);
+      std::vector<uint8_t> out = z.to_vector<uint8_t>();
+    });
+    const std::string label = size >= (int64_t{1} << 30) ? absl::StrCat(size >> 30, " GiB")
+                                                         : absl::StrCat(size >> 20, " MiB");
+    rows.push_back(MakeRow(absl::StrCat("upload ", label, " (vs raw TCP over loopback)"),
+                           FormatRate(size / up_s), FormatRate(size / tcp_s), tcp_s / up_s, false,
+                           0.8));
+    rows.push_back(MakeRow(absl::StrCat("download ", label, " (vs raw TCP over loopback)"),
+                           FormatRate(size / down_s), FormatRate(size / tcp_s), tcp_s / down_s,
+                           false, 0.8));
+  }
+}
+
+// Small evals per second from `clients` threads, each with its own session.
+double Throughput(const std::string& address, int clients, double seconds) {
+  std::atomic<int64_t> evals{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  std::atomic<int> ready{0};
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&] {
+      Device device = connect(address);
+      Array x = from_host(SmallInput(), {4}, device);
+      SmallEval(x);
+      ++ready;
+      while (ready.load() < clients) std::this_thread::yield();
+      while (!stop.load()) {
+        SmallEval(x);
+        ++evals;
+      }
+    });
+  }
+  while (ready.load() < clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int64_t before = evals.load();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const int64_t done = evals.load() - before;
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  return done / seconds;
+}
+
+void Concurrency(const Options& options, const std::string& address, std::vector<Row>& rows) {
+  const double seconds = options.quick ? 0.3 : 3;
+  const double one = Throughput(address, 1, seconds);
+  for (int clients : {1, 4, 16}) {
+    const double rate = clients == 1 ? one : Throughput(address, clients, seconds);
+    rows.push_back(MakeReportRow(absl::StrCat("small evals/s with ", clients, " concurrent client",
+                                              clients > 1 ? "s" : "", " (vs 1 client)"),
+                                 absl::StrFormat("%.0f/s", rate), absl::StrFormat("%.0f/s", one),
+                                 rate / one));
+  }
+}
+
+}  // namespace
+
+void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows) {
+  std::unique_ptr<server::FerrydProcess> ferryd = StartBenchFerryd(options);
+  Device device = connect(ferryd->address());
+  EvalVersusPing(options, ferryd->address(), device, rows);
+  CachedVersusFirst(options, device, rows);
+  OneGraphVersusOpAtATime(options, device, rows);
+  Transfers(options, device, rows);
+  Concurrency(options, ferryd->address(), rows);
+}
+
+}  // namespace ferry::bench

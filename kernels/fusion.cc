@@ -1,0 +1,121 @@
+#include "kernels/fusion.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace ferry::kernels {
+
+bool IsElementwise(const std::string& op) {
+  static const auto* const ops = new std::unordered_set<std::string>{
+      "neg",  "abs",     "relu",  "exp",     "log",         "sqrt",       "rsqrt",
+      "sin",  "cos",     "tanh",  "sigmoid", "erf",         "gelu",       "add",
+      "sub",  "mul",     "div",   "pow",     "maximum",     "minimum",    "equal",
+      "less", "greater", "where", "astype",  "logical_and", "logical_or",
+  };
+  return ops->count(op) > 0;
+}
+
+namespace {
+
+// The group's expression: its inputs as parameters, then its members renumbered.
+FusedExpr BuildExpr(const core::Graph& graph, const std::vector<int32_t>& members,
+                    const std::vector<int32_t>& inputs) {
+  FusedExpr fused;
+  std::unordered_map<int32_t, int32_t> index;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    core::Node parameter;
+    parameter.op = "parameter";
+    parameter.out = graph.nodes[inputs[k]].out;
+    parameter.attrs.Set("index", static_cast<int64_t>(k));
+    parameter.attrs.Set("dtype", parameter.out.dtype);
+    parameter.attrs.Set("shape", parameter.out.shape);
+    index[inputs[k]] = static_cast<int32_t>(fused.expr.nodes.size());
+    fused.expr.nodes.push_back(std::move(parameter));
+  }
+  for (int32_t member : members) {
+    core::Node node = graph.nodes[member];
+    for (int32_t& input : node.inputs) input = index.at(input);
+    index[member] = static_cast<int32_t>(fused.expr.nodes.size());
+    fused.expr.nodes.push_back(std::move(node));
+  }
+  fused.expr.outputs = {static_cast<int32_t>(fused.expr.nodes.size()) - 1};
+  return fused;
+}
+
+}  // namespace
+
+std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
+  const int32_t n = static_cast<int32_t>(graph.nodes.size());
+  std::vector<int32_t> readers(n, 0);
+  std::vector<bool> is_output(n, false);
+  for (const core::Node& node : graph.nodes) {
+    for (int32_t input : node.inputs) ++readers[input];
+  }
+  for (int32_t output : graph.outputs) is_output[output] = true;
+
+  // Each node's group root (itself for a root), found walking back from the last node:
+  // an elementwise input joins its reader's group when it has that group's shape and every
+  // one of its readers is already in the group.
+  std::vector<int32_t> root(n, -1);
+  std::vector<int32_t> seen_readers(n, 0);
+  std::vector<int32_t> reader_root(n, -1);  // the readers' common group root; -2: none
+  for (int32_t i = n - 1; i >= 0; --i) {
+    if (root[i] < 0) root[i] = i;
+    const core::Node& node = graph.nodes[i];
+    const bool elementwise = fuse && IsElementwise(node.op);
+    for (int32_t input : node.inputs) {
+      ++seen_readers[input];
+      const int32_t group = elementwise ? root[i] : -2;
+      if (reader_root[input] == -1) {
+        reader_root[input] = group;
+      } else if (reader_root[input] != group) {
+        reader_root[input] = -2;
+      }
+      const core::Node& producer = graph.nodes[input];
+      if (elementwise && root[input] < 0 && !is_output[input] &&
+          seen_readers[input] == readers[input] && reader_root[input] == root[i] &&
+          IsElementwise(producer.op) && producer.out.shape == graph.nodes[root[i]].out.shape) {
+        root[input] = root[i];
+      }
+    }
+  }
+
+  std::vector<std::vector<int32_t>> members(n);
+  for (int32_t i = 0; i < n; ++i) members[root[i]].push_back(i);
+
+  std::vector<Step> steps;
+  std::vector<int32_t> step_of(n, -1);
+  for (int32_t i = 0; i < n; ++i) {
+    if (root[i] != i) continue;
+    if (readers[i] == 0 && !is_output[i]) continue;  // dead: nothing reads it
+    Step step;
+    step.node = i;
+    std::unordered_set<int32_t> inside(members[i].begin(), members[i].end());
+    std::unordered_set<int32_t> seen;
+    for (int32_t member : members[i]) {
+      for (int32_t input : graph.nodes[member].inputs) {
+        if (!inside.count(input) && seen.insert(input).second) step.inputs.push_back(input);
+      }
+    }
+    if (members[i].size() >= 2) {
+      step.fused = true;
+      step.members = members[i];
+      step.expr = BuildExpr(graph, step.members, step.inputs);
+    }
+    step_of[i] = static_cast<int32_t>(steps.size());
+    steps.push_back(std::move(step));
+  }
+
+  // Liveness by step: a value is released after the last step that reads it.
+  std::vector<int32_t> last_step(n, -1);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    for (int32_t input : steps[s].inputs) last_step[input] = static_cast<int32_t>(s);
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    if (last_step[i] >= 0 && !is_output[i]) steps[last_step[i]].release.push_back(i);
+  }
+  return steps;
+}
+
+}  // namespace ferry::kernels

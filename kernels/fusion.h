@@ -1,0 +1,46 @@
+#ifndef FERRY_KERNELS_FUSION_H_
+#define FERRY_KERNELS_FUSION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+
+namespace ferry::kernels {
+
+// A chain of elementwise nodes (unary, binary, where, astype) that all produce one shape,
+// run as one pass over memory. `expr` is a small graph: parameters 0..k-1 are the group's
+// inputs (types as produced outside, which may broadcast to the output's shape), then the
+// group's nodes, inputs renumbered; its single output is the group's result. A backend
+// evaluates it however suits it (the CPU in cache-sized blocks, CUDA as one generated
+// kernel), element by element with the same rules as the unfused kernels.
+struct FusedExpr {
+  core::Graph expr;
+};
+
+// One thing the executor runs: node `node` alone, or, when `fused` is set, the group of
+// nodes `members` (ascending; `node` is the last) as `fused`'s expression over `inputs`.
+struct Step {
+  int32_t node = -1;
+  std::vector<int32_t> members;  // empty unless fused
+  std::vector<int32_t> inputs;   // graph nodes this step reads
+  bool fused = false;
+  FusedExpr expr;
+  // Values whose last reader is this step, freed (or reused) once it has run.
+  std::vector<int32_t> release;
+};
+
+// Whether `op` computes each output element from the same-position elements of its
+// (broadcast) inputs alone.
+bool IsElementwise(const std::string& op);
+
+// The steps that compute `graph`, in an order that respects dependencies. Nodes that
+// nothing reads and that are no output are left out. With `fuse`, maximal groups of two or
+// more elementwise nodes of one output shape, whose inner values nothing else reads,
+// become fused steps; without, every node is its own step.
+std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse);
+
+}  // namespace ferry::kernels
+
+#endif  // FERRY_KERNELS_FUSION_H_

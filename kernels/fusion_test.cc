@@ -1,0 +1,324 @@
+// Fused elementwise groups against the same graphs run node by node, and the executor's
+// memory planning (liveness, buffer reuse, views).
+
+#include "kernels/fusion.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/executor.h"
+
+namespace ferry::kernels {
+namespace {
+
+using core::DType;
+
+// Appends nodes to a graph with their types inferred by core.
+class GraphBuilder {
+ public:
+  int32_t Parameter(DType dtype, core::Shape shape) {
+    core::Node node;
+    node.op = "parameter";
+    node.attrs.Set("index", static_cast<int64_t>(parameters_++));
+    node.attrs.Set("dtype", dtype);
+    node.attrs.Set("shape", shape);
+    node.out = {dtype, shape};
+    return Push(std::move(node));
+  }
+
+  // The new node's index, or -1 when inference refuses it (e.g. relu of bool).
+  int32_t Op(const std::string& op, std::vector<int32_t> inputs, core::Attrs attrs = {}) {
+    std::vector<core::TensorType> types;
+    for (int32_t input : inputs) types.push_back(graph_.nodes[input].out);
+    absl::StatusOr<core::TensorType> out = core::InferOp(op, types, attrs);
+    if (!out.ok()) return -1;
+    return Push(core::Node{op, std::move(inputs), std::move(attrs), *out});
+  }
+
+  core::Graph& graph() { return graph_; }
+
+ private:
+  int32_t Push(core::Node node) {
+    graph_.nodes.push_back(std::move(node));
+    return static_cast<int32_t>(graph_.nodes.size()) - 1;
+  }
+
+  core::Graph graph_;
+  int parameters_ = 0;
+};
+
+// Host values of `type` drawn from [-3, 3], converted with astype's rules.
+Tensor RandomTensor(Backend& backend, const core::TensorType& type, std::mt19937& rng) {
+  const int64_t n = core::NumElements(type.shape);
+  std::uniform_real_distribution<double> value(-3, 3);
+  std::vector<double> values(static_cast<size_t>(n));
+  for (double& v : values) v = value(rng);
+  Tensor tensor = *backend.Allocate(type);
+  cpu::CastElements(values.data(), DType::kFloat64, tensor.raw(), type.dtype, n);
+  return tensor;
+}
+
+std::string Bytes(const Tensor& tensor) {
+  return std::string(static_cast<const char*>(tensor.raw()), tensor.nbytes());
+}
+
+struct Outcome {
+  std::vector<std::string> outputs;
+  int fused_steps = 0;
+};
+
+Outcome RunGraph(const core::Graph& graph, bool fuse, uint32_t seed) {
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+  Executor executor(*backend);
+  executor.set_fusion(fuse);
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = executor.Prepare(graph);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  if (!plan.ok()) return {};
+  std::mt19937 rng(seed);
+  std::vector<Tensor> parameters;
+  for (const core::TensorType& type : (*plan)->parameter_types) {
+    parameters.push_back(RandomTensor(*backend, type, rng));
+  }
+  absl::StatusOr<std::vector<Tensor>> outputs = executor.Run(**plan, parameters);
+  EXPECT_TRUE(outputs.ok()) << outputs.status();
+  Outcome outcome;
+  for (const Step& step : (*plan)->steps) outcome.fused_steps += step.fused;
+  if (outputs.ok()) {
+    for (const Tensor& output : *outputs) outcome.outputs.push_back(Bytes(output));
+  }
+  return outcome;
+}
+
+// A random chain of elementwise ops over inputs of several dtypes that broadcast to
+// (4, 5, 67), each op reading mostly the latest values.
+core::Graph RandomChain(std::mt19937& rng) {
+  static const char* const kUnary[] = {"neg", "abs", "relu", "exp",     "log", "sqrt", "rsqrt",
+                                       "sin", "cos", "tanh", "sigmoid", "erf", "gelu"};
+  static const char* const kBinary[] = {"add",     "sub",         "mul",        "div",
+                                        "maximum", "minimum",     "equal",      "less",
+                                        "greater", "logical_and", "logical_or", "pow"};
+  static const DType kCasts[] = {DType::kFloat32, DType::kFloat16, DType::kInt32,
+                                 DType::kFloat64, DType::kBool,    DType::kBFloat16};
+  GraphBuilder b;
+  std::vector<int32_t> values = {
+      b.Parameter(DType::kFloat32, {4, 5, 67}), b.Parameter(DType::kFloat32, {5, 67}),
+      b.Parameter(DType::kInt32, {4, 1, 67}),   b.Parameter(DType::kFloat16, {67}),
+      b.Parameter(DType::kBool, {4, 5, 67}),    b.Parameter(DType::kFloat64, {}),
+      b.Parameter(DType::kUInt8, {4, 5, 1}),
+  };
+  auto pick = [&] {
+    // Mostly one of the last three values, so chains grow long.
+    std::uniform_int_distribution<size_t> recent(values.size() > 3 ? values.size() - 3 : 0,
+                                                 values.size() - 1);
+    std::uniform_int_distribution<size_t> any(0, values.size() - 1);
+    return values[std::bernoulli_distribution(0.7)(rng) ? recent(rng) : any(rng)];
+  };
+  std::uniform_int_distribution<int> kind(0, 9);
+  const int ops = std::uniform_int_distribution<int>(8, 24)(rng);
+  for (int made = 0; made < ops;) {
+    int32_t node = -1;
+    const int k = kind(rng);
+    if (k < 4) {
+      node = b.Op(kUnary[std::uniform_int_distribution<size_t>(0, 12)(rng)], {pick()});
+    } else if (k < 8) {
+      node = b.Op(kBinary[std::uniform_int_distribution<size_t>(0, 11)(rng)], {pick(), pick()});
+    } else if (k < 9) {
+      node = b.Op("where", {pick(), pick(), pick()});
+    } else {
+      node = b.Op("astype", {pick()},
+                  {{"dtype", kCasts[std::uniform_int_distribution<size_t>(0, 5)(rng)]}});
+    }
+    if (node < 0) continue;
+    values.push_back(node);
+    ++made;
+  }
+  // The last value broadcast to the full shape (so the chain ends in one big group), and a
+  // value from the middle, which must then stay outside any group that reads it.
+  const int32_t full = b.Op("add", {values.back(), values[0]});
+  b.graph().outputs = {full >= 0 ? full : values.back(), values[values.size() / 2 + 3]};
+  return b.graph();
+}
+
+TEST(FusionTest, RandomChainsMatchUnfused) {
+  std::mt19937 rng(20261202);
+  int fused = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    core::Graph graph = RandomChain(rng);
+    Outcome unfused = RunGraph(graph, /*fuse=*/false, trial);
+    Outcome fused_run = RunGraph(graph, /*fuse=*/true, trial);
+    EXPECT_EQ(unfused.fused_steps, 0);
+    fused += fused_run.fused_steps;
+    ASSERT_EQ(unfused.outputs.size(), fused_run.outputs.size()) << "trial " << trial;
+    for (size_t k = 0; k < unfused.outputs.size(); ++k) {
+      EXPECT_EQ(unfused.outputs[k], fused_run.outputs[k]) << "trial " << trial << " output " << k;
+    }
+  }
+  EXPECT_GT(fused, 60);  // nearly every chain fused something
+}
+
+// More elements than one block (8192), with a row-broadcast input and a scalar constant.
+TEST(FusionTest, ManyBlocksWithBroadcastMatchUnfused) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {37, 1001});
+  const int32_t row = b.Parameter(DType::kFloat32, {1001});
+  const int32_t col = b.Parameter(DType::kFloat16, {37, 1});
+  int32_t v = b.Op("mul", {x, row});
+  v = b.Op("add", {v, col});
+  v = b.Op("tanh", {v});
+  v = b.Op("maximum", {v, row});
+  v = b.Op("astype", {v}, {{"dtype", DType::kFloat64}});
+  v = b.Op("sub", {v, x});
+  b.graph().outputs = {v};
+  Outcome unfused = RunGraph(b.graph(), false, 7);
+  Outcome fused = RunGraph(b.graph(), true, 7);
+  EXPECT_EQ(fused.fused_steps, 1);
+  ASSERT_EQ(fused.outputs.size(), 1u);
+  EXPECT_EQ(unfused.outputs, fused.outputs);
+}
+
+// All-float32 chains take the CPU's fast path; random ops, dense and one-element inputs.
+TEST(FusionTest, Float32ChainsMatchUnfused) {
+  static const char* const kOps[] = {"add", "sub", "mul",  "div", "maximum", "minimum",
+                                     "neg", "abs", "relu", "exp", "tanh"};
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 30; ++trial) {
+    GraphBuilder b;
+    std::vector<int32_t> values = {b.Parameter(DType::kFloat32, {3, 1111}),
+                                   b.Parameter(DType::kFloat32, {3, 1111}),
+                                   b.Parameter(DType::kFloat32, {1, 1})};
+    for (int i = 0; i < 12; ++i) {
+      const std::string op = kOps[std::uniform_int_distribution<size_t>(0, 10)(rng)];
+      std::uniform_int_distribution<size_t> any(0, values.size() - 1);
+      const int32_t a = values.back();
+      const int32_t node =
+          op == "neg" || op == "abs" || op == "relu" || op == "exp" || op == "tanh"
+              ? b.Op(op, {a})
+              : (i % 2 ? b.Op(op, {a, values[any(rng)]}) : b.Op(op, {values[any(rng)], a}));
+      ASSERT_GE(node, 0);
+      values.push_back(node);
+    }
+    b.graph().outputs = {values.back()};
+    Outcome unfused = RunGraph(b.graph(), false, trial);
+    Outcome fused = RunGraph(b.graph(), true, trial);
+    EXPECT_GE(fused.fused_steps, 1);
+    std::string ops;
+    for (const core::Node& node : b.graph().nodes) {
+      ops += node.op + "(";
+      for (int32_t input : node.inputs) ops += std::to_string(input) + ",";
+      ops += ") ";
+    }
+    EXPECT_TRUE(unfused.outputs == fused.outputs) << "trial " << trial << ": " << ops;
+  }
+}
+
+// A float32 result past 8 MiB is written with streaming stores; its length is no multiple
+// of the block or of the vector width.
+TEST(FusionTest, LargeFloat32ChainMatchesUnfused) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {3 * (1 << 20) + 5});
+  const int32_t s = b.Parameter(DType::kFloat32, {});
+  int32_t v = b.Op("mul", {x, s});
+  v = b.Op("relu", {v});
+  v = b.Op("sub", {v, x});
+  v = b.Op("maximum", {s, v});
+  b.graph().outputs = {v};
+  Outcome unfused = RunGraph(b.graph(), false, 11);
+  Outcome fused = RunGraph(b.graph(), true, 11);
+  EXPECT_EQ(fused.fused_steps, 1);
+  ASSERT_EQ(fused.outputs.size(), 1u);
+  EXPECT_TRUE(unfused.outputs == fused.outputs);
+}
+
+TEST(FusionTest, ValuesReadOutsideAGroupStayOutOfIt) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {8});
+  const int32_t e = b.Op("exp", {x});
+  const int32_t n = b.Op("neg", {e});
+  const int32_t r = b.Op("relu", {n});
+  const int32_t s = b.Op("sum", {e}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{0}}});
+  b.graph().outputs = {r, s};
+  std::vector<Step> steps = PlanSteps(b.graph(), true);
+  // x, e, [n r] fused, s.
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_FALSE(steps[1].fused);
+  EXPECT_EQ(steps[1].node, e);
+  EXPECT_TRUE(steps[2].fused);
+  EXPECT_EQ(steps[2].members, (std::vector<int32_t>{n, r}));
+  EXPECT_EQ(steps[2].inputs, (std::vector<int32_t>{e}));
+  EXPECT_EQ(steps[3].node, s);
+  // e dies after its last reader, the sum.
+  EXPECT_EQ(steps[3].release, (std::vector<int32_t>{e}));
+}
+
+TEST(FusionTest, ShapesThatDifferAreNotFused) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {3});
+  const int32_t y = b.Parameter(DType::kFloat32, {2, 3});
+  const int32_t e = b.Op("exp", {x});  // (3,): read by a (2, 3) op, so not in its group
+  const int32_t a = b.Op("add", {e, y});
+  const int32_t t = b.Op("tanh", {a});
+  b.graph().outputs = {t};
+  std::vector<Step> steps = PlanSteps(b.graph(), true);
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(steps[2].node, e);
+  EXPECT_FALSE(steps[2].fused);
+  EXPECT_TRUE(steps[3].fused);
+  EXPECT_EQ(steps[3].inputs, (std::vector<int32_t>{e, y}));
+}
+
+// A chain of 200 ops on a 1 MiB value, unfused: with intermediates freed after their last
+// use and buffers reused, the run never holds more than a few values at once.
+TEST(MemoryPlanTest, PeakOfALongChainStaysBounded) {
+  constexpr int64_t kElements = 1 << 18;  // 1 MiB of float32
+  constexpr int64_t kBytes = kElements * 4;
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {kElements});
+  const int32_t bias = b.Parameter(DType::kFloat32, {kElements});
+  int32_t v = x;
+  const char* const kOps[] = {"tanh", "add", "neg", "mul", "abs"};
+  for (int i = 0; i < 200; ++i) {
+    const std::string op = kOps[i % 5];
+    v = (op == "add" || op == "mul") ? b.Op(op, {v, bias}) : b.Op(op, {v});
+  }
+  b.graph().outputs = {v};
+  for (bool fuse : {false, true}) {
+    std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+    Executor executor(*backend);
+    executor.set_fusion(fuse);
+    std::shared_ptr<const Plan> plan = *executor.Prepare(b.graph());
+    std::mt19937 rng(1);
+    std::vector<Tensor> parameters = {RandomTensor(*backend, {DType::kFloat32, {kElements}}, rng),
+                                      RandomTensor(*backend, {DType::kFloat32, {kElements}}, rng)};
+    backend->budget().ResetPeak();
+    absl::StatusOr<std::vector<Tensor>> out = executor.Run(*plan, parameters);
+    ASSERT_TRUE(out.ok()) << out.status();
+    // Two parameters plus at most two values of the chain (fused: only the output).
+    EXPECT_LE(backend->budget().peak(), (fuse ? 3 : 4) * kBytes) << "fuse " << fuse;
+    EXPECT_EQ(backend->budget().in_use(), 3 * kBytes);
+  }
+}
+
+TEST(MemoryPlanTest, ReshapeIsAViewOfItsInput) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {4, 6});
+  const int32_t r = b.Op("reshape", {x}, {{"shape", std::vector<int64_t>{2, 12}}});
+  b.graph().outputs = {r};
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 20);
+  Executor executor(*backend);
+  std::shared_ptr<const Plan> plan = *executor.Prepare(b.graph());
+  std::mt19937 rng(3);
+  Tensor input = RandomTensor(*backend, {DType::kFloat32, {4, 6}}, rng);
+  std::vector<Tensor> out = *executor.Run(*plan, {input});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].storage, input.storage);
+  EXPECT_EQ(out[0].shape(), (core::Shape{2, 12}));
+}
+
+}  // namespace
+}  // namespace ferry::kernels
