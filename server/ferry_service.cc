@@ -109,6 +109,7 @@ grpc::Status FerryService::Execute(grpc::ServerContext*, const v1::ExecuteReques
                                    v1::ExecuteResponse* response) {
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
+  kernels::QueueScope queue((*session)->queue());
   return ToGrpc(server::Execute(**session, executor_, options_, *request), response);
 }
 

@@ -52,7 +52,8 @@ struct Stream {
   void* staging[2] = {nullptr, nullptr};
   cudaEvent_t staged[2] = {nullptr, nullptr};
   int next = 0;
-  const std::atomic<int>* current_generation = nullptr;
+  // The backend's generation, shared so that tensors may outlive the backend.
+  std::shared_ptr<const std::atomic<int>> current_generation;
 
   ~Stream() {
     if (current_generation == nullptr || current_generation->load() != generation) return;
@@ -296,7 +297,7 @@ class CudaBackend : public Backend {
     auto* queue = dynamic_cast<CudaQueue*>(QueueScope::Current());
     if (queue == nullptr) queue = &default_queue_;
     absl::MutexLock lock(&queue->mu);
-    if (queue->stream == nullptr || queue->stream->generation != generation_.load()) {
+    if (queue->stream == nullptr || queue->stream->generation != generation_->load()) {
       absl::StatusOr<std::shared_ptr<Stream>> stream = NewStream();
       if (!stream.ok()) return stream.status();
       queue->stream = *std::move(stream);
@@ -307,8 +308,8 @@ class CudaBackend : public Backend {
   absl::StatusOr<std::shared_ptr<Stream>> NewStream() {
     auto stream = std::make_shared<Stream>();
     stream->device = options_.device;
-    stream->generation = generation_.load();
-    stream->current_generation = &generation_;
+    stream->generation = generation_->load();
+    stream->current_generation = generation_;
     absl::Status created =
         CheckCuda("queue", "create stream",
                   cudaStreamCreateWithFlags(&stream->stream, cudaStreamNonBlocking));
@@ -326,7 +327,7 @@ class CudaBackend : public Backend {
     if (!needs_reset_.load()) return absl::OkStatus();
     cudaDeviceReset();
     cudaSetDevice(options_.device);
-    ++generation_;
+    ++*generation_;
     cudaMemPoolProps props = {};
     props.allocType = cudaMemAllocationTypePinned;
     props.location.type = cudaMemLocationTypeDevice;
@@ -392,7 +393,7 @@ class CudaBackend : public Backend {
   std::shared_ptr<MemoryBudget> budget_;
   absl::Mutex reset_mu_;  // readers: every call; writer: Reset
   cudaMemPool_t pool_;
-  std::atomic<int> generation_{0};
+  std::shared_ptr<std::atomic<int>> generation_ = std::make_shared<std::atomic<int>>(0);
   std::atomic<bool> needs_reset_{false};
   CudaQueue default_queue_;
 };
