@@ -43,6 +43,8 @@ for bin in "${binaries[@]}"; do
     done
 done
 strip --strip-unneeded "$OUT"/bin/* "$OUT"/lib/*.so* 2>/dev/null || true
+# Large files travel xz-compressed (OpenBLAS alone is 35 MiB); run_all.sh unpacks them.
+find "$OUT" -type f -size +1M -print0 | xargs -0 -r xz -T2 -6
 cp bench/cuda/*.py "$OUT/scripts/"
 getconf GNU_LIBC_VERSION | awk '{print $2}' > "$OUT/glibc_version"
 
@@ -54,6 +56,12 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 LOGDIR="${1:-logs}"
 mkdir -p "$LOGDIR"
 LOGDIR="$(cd "$LOGDIR" && pwd)"
+# Unpacked once, beside the bundle when it is writable, else in a temporary directory.
+if [ ! -w "$HERE" ]; then
+  TMP="$(mktemp -d)"; cp -r "$HERE"/. "$TMP"/; HERE="$TMP"
+fi
+find "$HERE" -name '*.xz' -exec xz -d -f {} +
+chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
 export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # cuBLASLt: PyTorch's copy unless FERRY_CUDA_LIB_DIR already says where.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/shape.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cuda {
 
@@ -296,27 +297,12 @@ absl::Status Reshape(Context& ctx, const core::Node& node, absl::Span<const Tens
 
 absl::Status Transpose(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                        const Tensor& out) {
-  absl::StatusOr<std::vector<int64_t>> perm = GetAttr<std::vector<int64_t>>(node, "perm");
-  if (!perm.ok()) return perm.status();
-  const Tensor& in = inputs[0];
-  if (perm->size() != in.shape().size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[transpose] perm has ", perm->size(), " axes for an array of rank ", in.shape().size()));
-  }
-  const std::vector<int64_t> in_strides = core::ContiguousStrides(in.shape());
-  std::vector<int64_t> src_strides(perm->size());
-  for (size_t d = 0; d < perm->size(); ++d) {
-    const int64_t axis = (*perm)[d];
-    if (axis < 0 || axis >= static_cast<int64_t>(in_strides.size())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[transpose] axis ", axis, " is out of range"));
-    }
-    src_strides[d] = in_strides[axis];
-  }
-  absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, in, out.dtype());
+  absl::StatusOr<cpu::StridedSource> source = cpu::TransposeSource(node, inputs[0].shape());
+  if (!source.ok()) return source.status();
+  absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, inputs[0], out.dtype());
   if (!src.ok()) return src.status();
   return CopyStrided(ctx, node.op, out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0,
-                     *src, src_strides, 0, out.dtype());
+                     *src, source->strides, 0, out.dtype());
 }
 
 absl::Status BroadcastTo(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
@@ -335,35 +321,14 @@ absl::Status BroadcastTo(Context& ctx, const core::Node& node, absl::Span<const 
 
 absl::Status Slice(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) {
-  absl::StatusOr<std::vector<int64_t>> start = GetAttr<std::vector<int64_t>>(node, "start");
-  if (!start.ok()) return start.status();
-  absl::StatusOr<std::vector<int64_t>> steps = GetAttr<std::vector<int64_t>>(node, "strides");
-  if (!steps.ok()) return steps.status();
-  const Tensor& in = inputs[0];
-  const size_t rank = in.shape().size();
-  if (start->size() != rank || steps->size() != rank || out.shape().size() != rank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[slice] start and strides need one entry per axis of ", core::ShapeToString(in.shape())));
-  }
-  const std::vector<int64_t> in_strides = core::ContiguousStrides(in.shape());
-  std::vector<int64_t> src_strides(rank);
-  int64_t base = 0;
-  for (size_t d = 0; d < rank; ++d) {
-    const int64_t count = out.shape()[d];
-    const int64_t first = (*start)[d];
-    const int64_t last = first + (count - 1) * (*steps)[d];
-    if (count > 0 && (first < 0 || first >= in.shape()[d] || last < 0 || last >= in.shape()[d])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[slice] axis ", d, " reads outside ", core::ShapeToString(in.shape())));
-    }
-    base += first * in_strides[d];
-    src_strides[d] = count > 1 ? (*steps)[d] * in_strides[d] : 0;
-  }
+  absl::StatusOr<cpu::StridedSource> source =
+      cpu::SliceSource(node, inputs[0].shape(), out.shape());
+  if (!source.ok()) return source.status();
   if (out.size() == 0) return absl::OkStatus();
-  absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, in, out.dtype());
+  absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, inputs[0], out.dtype());
   if (!src.ok()) return src.status();
   return CopyStrided(ctx, node.op, out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0,
-                     *src, src_strides, base, out.dtype());
+                     *src, source->strides, source->base, out.dtype());
 }
 
 absl::Status Concatenate(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
@@ -426,27 +391,6 @@ absl::Status Arange(Context& ctx, const core::Node& node, absl::Span<const Tenso
 
 // ---- random (random.cu) ----
 
-// The largest value of T below `bound` (see kernels/cpu/random.cc).
-template <typename T>
-double LargestBelow(double bound) {
-  using C = cpu::ComputeType<T>;
-  T h;
-  cpu::Store(&h, static_cast<C>(bound));
-  if (static_cast<double>(cpu::Load(&h)) < bound) return cpu::Load(&h);
-  if constexpr (std::is_same_v<T, C>) {
-    return std::nextafter(cpu::Load(&h), -std::numeric_limits<C>::infinity());
-  } else {
-    if (h.bits & 0x8000u) {
-      ++h.bits;
-    } else if (h.bits == 0) {
-      h.bits = 0x8001u;
-    } else {
-      --h.bits;
-    }
-    return cpu::Load(&h);
-  }
-}
-
 template <bool kUniform>
 absl::Status Random(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                     const Tensor& out) {
@@ -466,7 +410,7 @@ absl::Status Random(Context& ctx, const core::Node& node, absl::Span<const Tenso
   double below_b = 0;
   cpu::DispatchDType(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (cpu::kIsFloating<T>) below_b = LargestBelow<T>(*b);
+    if constexpr (cpu::kIsFloating<T>) below_b = cpu::LargestBelow<T>(*b);
   });
   return CheckCuda(node.op, "launch",
                    LaunchRandom(kUniform, out.dtype(), key.data<uint32_t>(), *a, *b,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
 #include "kernels/cuda/cublas_loader.h"
 #include "kernels/cuda/kernels.h"
 
@@ -168,31 +169,13 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
                     const Tensor& out) {
   const Tensor& a = inputs[0];
   const Tensor& b = inputs[1];
-  core::Shape a_shape = a.shape();
-  core::Shape b_shape = b.shape();
-  if (a_shape.empty() || b_shape.empty()) {
-    return absl::InvalidArgumentError("[matmul] operands must have at least one dimension");
-  }
   if (!core::IsFloating(out.dtype())) {
     return absl::InvalidArgumentError(
         absl::StrCat("[matmul] needs a floating dtype, not ", core::DTypeName(out.dtype())));
   }
-  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
-  if (b_shape.size() == 1) b_shape.push_back(1);
-  const int64_t m = a_shape[a_shape.size() - 2];
-  const int64_t k = a_shape.back();
-  const int64_t n = b_shape.back();
-  if (b_shape[b_shape.size() - 2] != k) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[matmul] inner dimensions differ: ", core::ShapeToString(a.shape()), " and ",
-                     core::ShapeToString(b.shape())));
-  }
-  const core::Shape a_batch(a_shape.begin(), a_shape.end() - 2);
-  const core::Shape b_batch(b_shape.begin(), b_shape.end() - 2);
-  absl::StatusOr<core::Shape> batch = core::BroadcastShapes(a_batch, b_batch);
-  if (!batch.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("[matmul] ", batch.status().message()));
-  }
+  absl::StatusOr<cpu::MatmulDims> dims = cpu::GetMatmulDims(a.shape(), b.shape());
+  if (!dims.ok()) return dims.status();
+  const int64_t m = dims->m, n = dims->n, k = dims->k;
   if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
     return absl::InvalidArgumentError("[matmul] a dimension exceeds what cuBLAS can index");
   }
@@ -212,10 +195,10 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
 
   // Batch strides in matrices, merged where possible; the last dim becomes the strided
   // batch, the others are walked here.
-  std::vector<int64_t> a_strides = cpu::BroadcastStrides(a_batch, *batch);
-  std::vector<int64_t> b_strides = cpu::BroadcastStrides(b_batch, *batch);
-  absl::StatusOr<Indexer> ix =
-      MakeIndexer("matmul", *batch, {core::ContiguousStrides(*batch), a_strides, b_strides});
+  absl::StatusOr<Indexer> ix = MakeIndexer(
+      "matmul", dims->batch,
+      {core::ContiguousStrides(dims->batch), cpu::BroadcastStrides(dims->a_batch, dims->batch),
+       cpu::BroadcastStrides(dims->b_batch, dims->batch)});
   if (!ix.ok()) return ix.status();
   Gemm g{m, n, k, 1, 0, 0, 0};
   int64_t outer = 1;
