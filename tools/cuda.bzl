@@ -14,6 +14,9 @@ _NVCC_FLAGS = " ".join([
     "-gencode arch=compute_90,code=sm_90",
     "-gencode arch=compute_90,code=compute_90",
     "-I.",
+    # No contraction into FMA: the same rounding as the CPU reference (kernels here are
+    # memory-bound; matmul goes through cuBLAS).
+    "-fmad=false",
 ])
 
 def cuda_library(name, srcs, hdrs = [], nvcc_hdrs = [], deps = [], **kwargs):

@@ -66,7 +66,7 @@ export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # cuBLASLt: PyTorch's copy unless FERRY_CUDA_LIB_DIR already says where.
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null) \
+  for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null) \
              /usr/local/cuda/lib64 /usr/local/cuda/lib; do
     found="$(find "$dir" -name libcublasLt.so.13 2>/dev/null | head -1)"
     if [ -n "$found" ]; then export FERRY_CUDA_LIB_DIR="$(dirname "$found")"; break; fi

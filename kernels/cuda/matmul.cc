@@ -8,8 +8,10 @@
 // cuBLASLt is column-major: the row-major C = A B is computed as C^T = B^T A^T, i.e. with
 // B as the left operand, no transposes.
 
+#include <algorithm>
 #include <climits>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -78,7 +80,17 @@ struct Gemm {
   int64_t m, n, k;
   int32_t batch;
   int64_t a_stride, b_stride, c_stride;
+  // The byte alignment every A, B and C matrix pointer of the call has (cuBLASLt assumes
+  // 256 unless told, and batches or leading indices may step by less).
+  uint32_t a_align = 256, b_align = 256, c_align = 256;
 };
+
+// The largest power of two, at most 256, that divides `bytes` (0 divides by anything).
+uint32_t AlignmentOf(uint64_t bytes) {
+  if (bytes == 0) return 256;
+  const uint64_t lowest = bytes & (~bytes + 1);
+  return static_cast<uint32_t>(lowest < 256 ? lowest : 256);
+}
 
 class Matmuler {
  public:
@@ -129,6 +141,18 @@ class Matmuler {
       s = CheckLt("preference", lt_.MatmulPreferenceSetAttribute(
                                     d_->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                     &workspace_bytes_, sizeof(workspace_bytes_)));
+    }
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, g.b_align},  // Lt's A is our B
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, g.a_align},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, g.c_align},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, g.c_align},
+    };
+    for (const auto& [attribute, bytes] : alignments) {
+      if (s.ok()) {
+        s = CheckLt("preference", lt_.MatmulPreferenceSetAttribute(d_->preference, attribute,
+                                                                   &bytes, sizeof(bytes)));
+      }
     }
     if (!s.ok()) return s;
     int found = 0;
@@ -213,10 +237,18 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
     g.b_stride = ix->strides[2][last] * k * n;
     for (int d = 0; d < last; ++d) outer *= ix->shape[d];
   }
+  const size_t size = core::SizeOf(out.dtype());
+  g.a_align = AlignmentOf(reinterpret_cast<uintptr_t>(*a_data));
+  g.b_align = AlignmentOf(reinterpret_cast<uintptr_t>(*b_data));
+  g.c_align = AlignmentOf(reinterpret_cast<uintptr_t>(out.raw()));
+  for (int d = 0; d < ix->rank; ++d) {
+    g.c_align = std::min(g.c_align, AlignmentOf(ix->strides[0][d] * m * n * size));
+    g.a_align = std::min(g.a_align, AlignmentOf(ix->strides[1][d] * m * k * size));
+    g.b_align = std::min(g.b_align, AlignmentOf(ix->strides[2][d] * k * n * size));
+  }
   Matmuler matmuler(ctx, **lt, *handle, out.dtype());
   absl::Status prepared = matmuler.Prepare(g);
   if (!prepared.ok()) return prepared;
-  const size_t size = core::SizeOf(out.dtype());
   const auto* a_bytes = static_cast<const char*>(*a_data);
   const auto* b_bytes = static_cast<const char*>(*b_data);
   auto* c_bytes = static_cast<char*>(out.raw());
