@@ -59,6 +59,11 @@ absl::StatusOr<StridedSource> TransposeSource(const core::Node& node, const core
 absl::StatusOr<StridedSource> SliceSource(const core::Node& node, const core::Shape& in,
                                           const core::Shape& out);
 
+// The element offset in concatenate's dense output where each input starts.
+absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
+                                                       absl::Span<const core::Shape> inputs,
+                                                       const core::Shape& out);
+
 // matmul's operands as NumPy reads them (matmul.cc): a 1-D left operand is a row, a 1-D
 // right one a column; (a_batch..., m, k) @ (b_batch..., k, n) with the batches broadcast.
 struct MatmulDims {

@@ -95,27 +95,16 @@ absl::Status Slice(const core::Node& node, absl::Span<const Tensor> inputs, cons
 
 absl::Status Concatenate(const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
-  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
-  if (!axis_attr.ok()) return axis_attr.status();
-  const int rank = static_cast<int>(out.shape().size());
-  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
-  if (!axis.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("[concatenate] ", axis.status().message()));
-  }
+  std::vector<core::Shape> shapes;
+  for (const Tensor& in : inputs) shapes.push_back(in.shape());
+  absl::StatusOr<std::vector<int64_t>> starts = ConcatenateStarts(node, shapes, out.shape());
+  if (!starts.ok()) return starts.status();
   const std::vector<int64_t> out_strides = core::ContiguousStrides(out.shape());
-  int64_t position = 0;  // where the next input starts along the axis
-  for (const Tensor& in : inputs) {
-    if (static_cast<int>(in.shape().size()) != rank ||
-        position + in.shape()[*axis] > out.shape()[*axis]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[concatenate] input ", core::ShapeToString(in.shape()),
-                       " does not fit output ", core::ShapeToString(out.shape())));
-    }
+  for (size_t i = 0; i < inputs.size(); ++i) {
     std::unique_ptr<char[]> scratch;
-    const void* src = ElementsAs(in, out.dtype(), scratch);
-    CopyStrided(out.dtype(), in.shape(), out.raw(), out_strides, position * out_strides[*axis], src,
-                core::ContiguousStrides(in.shape()), 0);
-    position += in.shape()[*axis];
+    const void* src = ElementsAs(inputs[i], out.dtype(), scratch);
+    CopyStrided(out.dtype(), shapes[i], out.raw(), out_strides, (*starts)[i], src,
+                core::ContiguousStrides(shapes[i]), 0);
   }
   return absl::OkStatus();
 }
@@ -173,6 +162,31 @@ absl::StatusOr<StridedSource> SliceSource(const core::Node& node, const core::Sh
     source.strides[d] = count > 1 ? (*steps)[d] * in_strides[d] : 0;
   }
   return source;
+}
+
+absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
+                                                       absl::Span<const core::Shape> inputs,
+                                                       const core::Shape& out) {
+  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
+  if (!axis_attr.ok()) return axis_attr.status();
+  const int rank = static_cast<int>(out.size());
+  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
+  if (!axis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[concatenate] ", axis.status().message()));
+  }
+  const int64_t axis_stride = core::ContiguousStrides(out)[*axis];
+  std::vector<int64_t> starts;
+  int64_t position = 0;  // where the next input starts along the axis
+  for (const core::Shape& in : inputs) {
+    if (static_cast<int>(in.size()) != rank || position + in[*axis] > out[*axis]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[concatenate] input ", core::ShapeToString(in), " does not fit output ",
+                       core::ShapeToString(out)));
+    }
+    starts.push_back(position * axis_stride);
+    position += in[*axis];
+  }
+  return starts;
 }
 
 void RegisterLayoutKernels(KernelTable& table) {

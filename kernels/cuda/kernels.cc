@@ -333,29 +333,17 @@ absl::Status Slice(Context& ctx, const core::Node& node, absl::Span<const Tensor
 
 absl::Status Concatenate(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
-  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
-  if (!axis_attr.ok()) return axis_attr.status();
-  const int rank = static_cast<int>(out.shape().size());
-  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
-  if (!axis.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("[concatenate] ", axis.status().message()));
-  }
+  std::vector<core::Shape> shapes;
+  for (const Tensor& in : inputs) shapes.push_back(in.shape());
+  absl::StatusOr<std::vector<int64_t>> starts = cpu::ConcatenateStarts(node, shapes, out.shape());
+  if (!starts.ok()) return starts.status();
   const std::vector<int64_t> out_strides = core::ContiguousStrides(out.shape());
-  int64_t position = 0;
-  for (const Tensor& in : inputs) {
-    if (static_cast<int>(in.shape().size()) != rank ||
-        position + in.shape()[*axis] > out.shape()[*axis]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[concatenate] input ", core::ShapeToString(in.shape()),
-                       " does not fit output ", core::ShapeToString(out.shape())));
-    }
-    absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, in, out.dtype());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    absl::StatusOr<const void*> src = ctx.ElementsAs(node.op, inputs[i], out.dtype());
     if (!src.ok()) return src.status();
-    absl::Status copied =
-        CopyStrided(ctx, node.op, in.shape(), out.raw(), out_strides, position * out_strides[*axis],
-                    *src, core::ContiguousStrides(in.shape()), 0, out.dtype());
+    absl::Status copied = CopyStrided(ctx, node.op, shapes[i], out.raw(), out_strides, (*starts)[i],
+                                      *src, core::ContiguousStrides(shapes[i]), 0, out.dtype());
     if (!copied.ok()) return copied;
-    position += in.shape()[*axis];
   }
   return absl::OkStatus();
 }
