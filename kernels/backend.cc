@@ -4,6 +4,15 @@
 #include "absl/strings/str_cat.h"
 
 namespace ferry::kernels {
+namespace {
+
+thread_local Queue* current_queue = nullptr;
+
+}  // namespace
+
+QueueScope::QueueScope(Queue* queue) : previous_(current_queue) { current_queue = queue; }
+QueueScope::~QueueScope() { current_queue = previous_; }
+Queue* QueueScope::Current() { return current_queue; }
 
 absl::Status Backend::RunFused(const FusedExpr&, absl::Span<const Tensor>, const Tensor&) {
   return absl::UnimplementedError("[fused] this backend runs no fused groups");

@@ -22,6 +22,29 @@ struct DeviceFacts {
   std::string runtime_version;
 };
 
+// An ordered queue of a backend's work (a CUDA stream): the daemon gives each session one,
+// so sessions do not wait on each other. Backends that run synchronously have none.
+class Queue {
+ public:
+  virtual ~Queue() = default;
+};
+
+// Binds `queue` to this thread while alive: the backend calls the thread makes go to that
+// queue (nullptr: the backend's default queue). Scopes nest; the previous binding returns.
+class QueueScope {
+ public:
+  explicit QueueScope(Queue* queue);
+  ~QueueScope();
+  QueueScope(const QueueScope&) = delete;
+  QueueScope& operator=(const QueueScope&) = delete;
+
+  // The queue bound to this thread, or nullptr.
+  static Queue* Current();
+
+ private:
+  Queue* previous_;
+};
+
 // One kind of device: memory, copies to and from the host, and a kernel per op. Backends
 // compute only; the executor decides what runs when. Thread-safe.
 class Backend {
@@ -58,8 +81,13 @@ class Backend {
   virtual absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs,
                                 const Tensor& out);
 
-  // Waits for queued work (a no-op on the CPU).
+  // Waits for the work queued on this thread's queue (a no-op on the CPU). A fault in that
+  // work is INTERNAL.
   virtual absl::Status Synchronize() { return absl::OkStatus(); }
+
+  // A new queue for one client's work (see QueueScope), or nullptr where work is not
+  // queued (the CPU).
+  virtual std::shared_ptr<Queue> NewQueue() { return nullptr; }
 };
 
 // A host tensor copied into the backend's memory, and back.

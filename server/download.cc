@@ -13,6 +13,7 @@ absl::Status SendDownload(SessionManager& sessions, kernels::Backend& backend,
                           absl::FunctionRef<bool(const v1::DownloadResponse&)> write) {
   absl::StatusOr<SessionRef> session = sessions.Acquire(request.session_id());
   if (!session.ok()) return session.status();
+  kernels::QueueScope queue((*session)->queue());
   absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(request.buffer_id());
   if (!tensor.ok()) return tensor.status();
 

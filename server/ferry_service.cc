@@ -124,6 +124,7 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
+  kernels::QueueScope queue((*session)->queue());
   absl::StatusOr<v1::ExecuteResponse> result =
       server::Execute(**session, executor_, graphs_, options_, *request);
   // Tells the client, unmistakably, which graph to send again (NOT_FOUND alone could also
@@ -190,9 +191,10 @@ grpc::Status FerryService::Pipeline(
                         "[pipeline] the first message must be start, naming the session");
   }
   const std::string session_id = first.start().session_id();
-  if (absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id); !session.ok()) {
-    return ToGrpc(session.status());
-  }
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
+  if (!session.ok()) return ToGrpc(session.status());
+  // The steps run on this thread, on the session's device queue.
+  kernels::QueueScope queue((*session)->queue());
   v1::PipelineResponse started;
   started.set_step_id(first.step_id());
   started.mutable_started()->set_window(kPipelineWindow);

@@ -12,10 +12,15 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:7070",
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound port is written to this file once the server is serving "
           "(atomically, via rename)");
-ABSL_FLAG(std::string, backend, "auto", "cpu, cuda, or auto (the best one this build has)");
+ABSL_FLAG(std::string, backend, "auto",
+          "cpu, cuda, or auto (cuda when this build has it and a GPU is usable, else cpu)");
+ABSL_FLAG(int32_t, device, 0, "with --backend=cuda or auto: the CUDA device ordinal to serve");
+ABSL_FLAG(bool, allow_tf32, false,
+          "with the CUDA backend: let float32 matmul use TF32 tensor cores (faster, about "
+          "3 significant digits per product)");
 ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
           "memory for all resident buffers and intermediates together, e.g. 512M, 8G; "
-          "0: half of this machine's RAM");
+          "0: half of this machine's RAM (the CUDA backend: all of the GPU's memory)");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
 ABSL_FLAG(ferry::server::ByteSize, chunk_bytes, ferry::server::ByteSize{1 << 20},

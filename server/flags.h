@@ -13,6 +13,8 @@
 ABSL_DECLARE_FLAG(std::string, listen);
 ABSL_DECLARE_FLAG(std::string, port_file);
 ABSL_DECLARE_FLAG(std::string, backend);
+ABSL_DECLARE_FLAG(int32_t, device);
+ABSL_DECLARE_FLAG(bool, allow_tf32);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_memory);
 ABSL_DECLARE_FLAG(int64_t, lease_seconds);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, chunk_bytes);

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/executor.h"
 #include "server/auth.h"
 #include "server/byte_size.h"
@@ -61,15 +62,29 @@ int Fail(absl::string_view message, int code = 2) {
   return code;
 }
 
+// --backend: cpu; cuda (or fail saying why); auto: cuda when usable, else cpu with the
+// reason logged. The CUDA budget is --max_memory when given, else the GPU's memory.
 absl::StatusOr<std::unique_ptr<kernels::Backend>> MakeBackend(const std::string& name,
                                                               int64_t memory_limit) {
-  if (name == "cpu" || name == "auto") return kernels::MakeCpuBackend(memory_limit);
-  if (name == "cuda") {
-    return absl::UnimplementedError(
-        "--backend=cuda: this ferryd was built without the CUDA backend");
+  if (name == "cpu") return kernels::MakeCpuBackend(memory_limit);
+  if (name != "cuda" && name != "auto") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend=", name, " is not a backend: use cpu, cuda or auto"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--backend=", name, " is not a backend: use cpu, cuda or auto"));
+  kernels::CudaOptions cuda;
+  cuda.device = absl::GetFlag(FLAGS_device);
+  cuda.memory_limit_bytes = absl::GetFlag(FLAGS_max_memory).bytes;
+  cuda.allow_tf32 = absl::GetFlag(FLAGS_allow_tf32);
+  absl::StatusOr<std::unique_ptr<kernels::Backend>> backend = kernels::MakeCudaBackend(cuda);
+  if (backend.ok() || name == "cuda") {
+    if (!backend.ok()) {
+      return absl::Status(backend.status().code(),
+                          absl::StrCat("--backend=cuda: ", backend.status().message()));
+    }
+    return backend;
+  }
+  LogEvent(absl::StrCat("--backend=auto: using the CPU (", backend.status().message(), ")"));
+  return kernels::MakeCpuBackend(memory_limit);
 }
 
 // Written beside the target and renamed over it, so a reader never sees half a number.
@@ -136,6 +151,7 @@ int Run() {
   kernels::Executor executor(**backend, options.graph_cache_size,
                              core::GraphLimits{options.max_graph_nodes});
   SessionManager sessions(options.lease);
+  sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());
   Metrics metrics(sessions, executor, service.graph_cache());
@@ -170,7 +186,7 @@ int Run() {
   const kernels::DeviceFacts& facts = (*backend)->facts();
   const std::string serving = absl::StrCat(
       "serving ferry.v1 on ", BoundAddress(listen, port), " with backend ", facts.backend, " (",
-      facts.name, "), max memory ", FormatByteSize(options.max_memory_bytes), ", lease ",
+      facts.name, "), max memory ", FormatByteSize((*backend)->budget().limit()), ", lease ",
       absl::FormatDuration(options.lease), auth ? ", bearer tokens required" : "",
       absl::GetFlag(FLAGS_tls_cert).empty() ? ", plaintext" : ", TLS",
       absl::GetFlag(FLAGS_tls_client_ca).empty() ? "" : " with client certificates", ", ",

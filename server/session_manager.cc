@@ -166,6 +166,7 @@ void SessionManager::StartReaper() {
 
 SessionRef SessionManager::Open(absl::string_view client_name) {
   auto session = std::make_shared<Session>(NewSessionId(), std::string(client_name));
+  if (queue_factory_) session->queue_ = queue_factory_();
   absl::MutexLock lock(&mu_);
   Entry& entry = sessions_[session->id()];
   entry.session = session;

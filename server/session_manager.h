@@ -2,6 +2,7 @@
 #define FERRY_SERVER_SESSION_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "kernels/backend.h"
 #include "kernels/tensor.h"
 
 namespace ferry::server {
@@ -50,6 +52,10 @@ class Session {
   int64_t num_buffers() const;
   int64_t resident_bytes() const;
 
+  // The backend queue (a CUDA stream) this session's work runs on; nullptr on the CPU.
+  // Handlers bind it with kernels::QueueScope.
+  kernels::Queue* queue() const { return queue_.get(); }
+
  private:
   friend class SessionManager;
 
@@ -58,6 +64,7 @@ class Session {
 
   const std::string id_;
   const std::string client_name_;
+  std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
@@ -109,6 +116,11 @@ class SessionManager {
   // Starts the thread that frees expired sessions, waking a few times per lease.
   void StartReaper();
 
+  // Gives each new session its own backend queue (call before serving).
+  void SetQueueFactory(std::function<std::shared_ptr<kernels::Queue>()> factory) {
+    queue_factory_ = std::move(factory);
+  }
+
   // A new session with a random 128-bit id (32 hex digits, from the kernel's CSPRNG).
   SessionRef Open(absl::string_view client_name);
 
@@ -145,6 +157,7 @@ class SessionManager {
   void ReaperLoop();
 
   const absl::Duration lease_;
+  std::function<std::shared_ptr<kernels::Queue>()> queue_factory_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -28,6 +28,7 @@ absl::StatusOr<v1::UploadResponse> ReceiveUpload(SessionManager& sessions,
   }
   absl::StatusOr<SessionRef> session = sessions.Acquire(message.session_id());
   if (!session.ok()) return session.status();
+  kernels::QueueScope queue((*session)->queue());
   const uint64_t buffer_id = message.buffer_id();
   if (absl::Status fresh = (*session)->CheckNewId(buffer_id); !fresh.ok()) {
     return Prefixed(buffer_id, fresh);

@@ -93,7 +93,8 @@ TEST(Lifecycle, OpenSessionReportsTheDaemonsFlags) {
 
 TEST(Lifecycle, BadFlagsStopTheDaemonWithAClearError) {
   std::string path = server::FindFerryd(nullptr);
-  auto cuda = server::FerrydProcess::Start(path, {"--backend=cuda"});
+  // No machine has a CUDA device 99, whether or not it has a GPU.
+  auto cuda = server::FerrydProcess::Start(path, {"--backend=cuda", "--device=99"});
   EXPECT_FALSE(cuda.ok());
   EXPECT_THAT(std::string(cuda.status().message()), HasSubstr("exited with status 2"));
   auto memory = server::FerrydProcess::Start(path, {"--max_memory=lots"});

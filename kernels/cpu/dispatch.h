@@ -140,6 +140,28 @@ inline C WrapMul(C a, C b) {
   return static_cast<C>(static_cast<WrapType<C>>(a) * static_cast<WrapType<C>>(b));
 }
 
+// The largest value of T below `bound`: T's rounding of it, stepped down when that is not
+// below. 16-bit floats step by their bits (sign-magnitude, like IEEE ordering).
+template <typename T>
+ComputeType<T> LargestBelow(double bound) {
+  using C = ComputeType<T>;
+  T h;
+  Store(&h, static_cast<C>(bound));
+  if (static_cast<double>(Load(&h)) < bound) return Load(&h);
+  if constexpr (std::is_same_v<T, C>) {
+    return std::nextafter(Load(&h), -std::numeric_limits<C>::infinity());
+  } else {
+    if (h.bits & 0x8000u) {
+      ++h.bits;
+    } else if (h.bits == 0) {
+      h.bits = 0x8001u;
+    } else {
+      --h.bits;
+    }
+    return Load(&h);
+  }
+}
+
 // Strides, in elements, that read a dense tensor of shape `in` as if broadcast to `out`
 // (NumPy rules, aligned on the right): 0 along dimensions it repeats.
 inline std::vector<int64_t> BroadcastStrides(absl::Span<const int64_t> in,

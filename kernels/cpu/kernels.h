@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
 #include "kernels/fusion.h"
@@ -54,6 +56,30 @@ void CastElements(const void* src, core::DType from, void* dst, core::DType to, 
 // else a converted copy kept alive by `scratch`. Scratch is transient host memory, not
 // counted against the backend's budget.
 const void* ElementsAs(const Tensor& tensor, core::DType dtype, std::unique_ptr<char[]>& scratch);
+
+// Where each element of a transpose or slice output reads its dense input: element strides
+// per output axis and a base offset (layout.cc; the CUDA backend uses them too).
+// INVALID_ARGUMENT "[op] ..." for attributes that do not fit the shapes.
+struct StridedSource {
+  std::vector<int64_t> strides;
+  int64_t base = 0;
+};
+absl::StatusOr<StridedSource> TransposeSource(const core::Node& node, const core::Shape& in);
+absl::StatusOr<StridedSource> SliceSource(const core::Node& node, const core::Shape& in,
+                                          const core::Shape& out);
+
+// The element offset in concatenate's dense output where each input starts.
+absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
+                                                       absl::Span<const core::Shape> inputs,
+                                                       const core::Shape& out);
+
+// matmul's operands as NumPy reads them (matmul.cc): a 1-D left operand is a row, a 1-D
+// right one a column; (a_batch..., m, k) @ (b_batch..., k, n) with the batches broadcast.
+struct MatmulDims {
+  int64_t m = 0, n = 0, k = 0;
+  core::Shape a_batch, b_batch, batch;
+};
+absl::StatusOr<MatmulDims> GetMatmulDims(const core::Shape& a, const core::Shape& b);
 
 }  // namespace ferry::kernels::cpu
 

@@ -59,27 +59,12 @@ absl::Status Reshape(const core::Node&, absl::Span<const Tensor> inputs, const T
 }
 
 absl::Status Transpose(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  absl::StatusOr<std::vector<int64_t>> perm = GetAttr<std::vector<int64_t>>(node, "perm");
-  if (!perm.ok()) return perm.status();
-  const Tensor& in = inputs[0];
-  if (perm->size() != in.shape().size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[transpose] perm has ", perm->size(), " axes for an array of rank ", in.shape().size()));
-  }
-  const std::vector<int64_t> in_strides = core::ContiguousStrides(in.shape());
-  std::vector<int64_t> src_strides(perm->size());
-  for (size_t d = 0; d < perm->size(); ++d) {
-    const int64_t axis = (*perm)[d];
-    if (axis < 0 || axis >= static_cast<int64_t>(in_strides.size())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[transpose] axis ", axis, " is out of range"));
-    }
-    src_strides[d] = in_strides[axis];
-  }
+  absl::StatusOr<StridedSource> source = TransposeSource(node, inputs[0].shape());
+  if (!source.ok()) return source.status();
   std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(in, out.dtype(), scratch);
+  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
   CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, src,
-              std::move(src_strides), 0);
+              std::move(source->strides), 0);
   return absl::OkStatus();
 }
 
@@ -97,71 +82,112 @@ absl::Status BroadcastTo(const core::Node&, absl::Span<const Tensor> inputs, con
   return absl::OkStatus();
 }
 
-// start and strides are per axis, already clamped by the client as NumPy does for the
-// stride's sign; the output shape says how many elements each axis takes.
 absl::Status Slice(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  absl::StatusOr<std::vector<int64_t>> start = GetAttr<std::vector<int64_t>>(node, "start");
-  if (!start.ok()) return start.status();
-  absl::StatusOr<std::vector<int64_t>> steps = GetAttr<std::vector<int64_t>>(node, "strides");
-  if (!steps.ok()) return steps.status();
-  const Tensor& in = inputs[0];
-  const size_t rank = in.shape().size();
-  if (start->size() != rank || steps->size() != rank || out.shape().size() != rank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[slice] start and strides need one entry per axis of ", core::ShapeToString(in.shape())));
-  }
-  const std::vector<int64_t> in_strides = core::ContiguousStrides(in.shape());
-  std::vector<int64_t> src_strides(rank);
-  int64_t base = 0;
-  for (size_t d = 0; d < rank; ++d) {
-    const int64_t count = out.shape()[d];
-    const int64_t first = (*start)[d];
-    const int64_t last = first + (count - 1) * (*steps)[d];
-    if (count > 0 && (first < 0 || first >= in.shape()[d] || last < 0 || last >= in.shape()[d])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[slice] axis ", d, " reads outside ", core::ShapeToString(in.shape())));
-    }
-    base += first * in_strides[d];
-    // A stride only matters where the axis takes more than one element (and a huge one
-    // there cannot be multiplied without overflow).
-    src_strides[d] = count > 1 ? (*steps)[d] * in_strides[d] : 0;
-  }
+  absl::StatusOr<StridedSource> source = SliceSource(node, inputs[0].shape(), out.shape());
+  if (!source.ok()) return source.status();
   if (out.size() == 0) return absl::OkStatus();
   std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(in, out.dtype(), scratch);
+  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
   CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, src,
-              std::move(src_strides), base);
+              std::move(source->strides), source->base);
   return absl::OkStatus();
 }
 
 absl::Status Concatenate(const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
-  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
-  if (!axis_attr.ok()) return axis_attr.status();
-  const int rank = static_cast<int>(out.shape().size());
-  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
-  if (!axis.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("[concatenate] ", axis.status().message()));
-  }
+  std::vector<core::Shape> shapes;
+  for (const Tensor& in : inputs) shapes.push_back(in.shape());
+  absl::StatusOr<std::vector<int64_t>> starts = ConcatenateStarts(node, shapes, out.shape());
+  if (!starts.ok()) return starts.status();
   const std::vector<int64_t> out_strides = core::ContiguousStrides(out.shape());
-  int64_t position = 0;  // where the next input starts along the axis
-  for (const Tensor& in : inputs) {
-    if (static_cast<int>(in.shape().size()) != rank ||
-        position + in.shape()[*axis] > out.shape()[*axis]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[concatenate] input ", core::ShapeToString(in.shape()),
-                       " does not fit output ", core::ShapeToString(out.shape())));
-    }
+  for (size_t i = 0; i < inputs.size(); ++i) {
     std::unique_ptr<char[]> scratch;
-    const void* src = ElementsAs(in, out.dtype(), scratch);
-    CopyStrided(out.dtype(), in.shape(), out.raw(), out_strides, position * out_strides[*axis], src,
-                core::ContiguousStrides(in.shape()), 0);
-    position += in.shape()[*axis];
+    const void* src = ElementsAs(inputs[i], out.dtype(), scratch);
+    CopyStrided(out.dtype(), shapes[i], out.raw(), out_strides, (*starts)[i], src,
+                core::ContiguousStrides(shapes[i]), 0);
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<StridedSource> TransposeSource(const core::Node& node, const core::Shape& in) {
+  absl::StatusOr<std::vector<int64_t>> perm = GetAttr<std::vector<int64_t>>(node, "perm");
+  if (!perm.ok()) return perm.status();
+  if (perm->size() != in.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("[transpose] perm has ", perm->size(),
+                                                   " axes for an array of rank ", in.size()));
+  }
+  const std::vector<int64_t> in_strides = core::ContiguousStrides(in);
+  StridedSource source;
+  source.strides.resize(perm->size());
+  for (size_t d = 0; d < perm->size(); ++d) {
+    const int64_t axis = (*perm)[d];
+    if (axis < 0 || axis >= static_cast<int64_t>(in_strides.size())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[transpose] axis ", axis, " is out of range"));
+    }
+    source.strides[d] = in_strides[axis];
+  }
+  return source;
+}
+
+// start and strides are per axis, already clamped by the client as NumPy does for the
+// stride's sign; the output shape says how many elements each axis takes.
+absl::StatusOr<StridedSource> SliceSource(const core::Node& node, const core::Shape& in,
+                                          const core::Shape& out) {
+  absl::StatusOr<std::vector<int64_t>> start = GetAttr<std::vector<int64_t>>(node, "start");
+  if (!start.ok()) return start.status();
+  absl::StatusOr<std::vector<int64_t>> steps = GetAttr<std::vector<int64_t>>(node, "strides");
+  if (!steps.ok()) return steps.status();
+  const size_t rank = in.size();
+  if (start->size() != rank || steps->size() != rank || out.size() != rank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[slice] start and strides need one entry per axis of ", core::ShapeToString(in)));
+  }
+  const std::vector<int64_t> in_strides = core::ContiguousStrides(in);
+  StridedSource source;
+  source.strides.resize(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    const int64_t count = out[d];
+    const int64_t first = (*start)[d];
+    const int64_t last = first + (count - 1) * (*steps)[d];
+    if (count > 0 && (first < 0 || first >= in[d] || last < 0 || last >= in[d])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[slice] axis ", d, " reads outside ", core::ShapeToString(in)));
+    }
+    source.base += first * in_strides[d];
+    // A stride only matters where the axis takes more than one element (and a huge one
+    // there cannot be multiplied without overflow).
+    source.strides[d] = count > 1 ? (*steps)[d] * in_strides[d] : 0;
+  }
+  return source;
+}
+
+absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
+                                                       absl::Span<const core::Shape> inputs,
+                                                       const core::Shape& out) {
+  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
+  if (!axis_attr.ok()) return axis_attr.status();
+  const int rank = static_cast<int>(out.size());
+  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
+  if (!axis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[concatenate] ", axis.status().message()));
+  }
+  const int64_t axis_stride = core::ContiguousStrides(out)[*axis];
+  std::vector<int64_t> starts;
+  int64_t position = 0;  // where the next input starts along the axis
+  for (const core::Shape& in : inputs) {
+    if (static_cast<int>(in.size()) != rank || position + in[*axis] > out[*axis]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[concatenate] input ", core::ShapeToString(in), " does not fit output ",
+                       core::ShapeToString(out)));
+    }
+    starts.push_back(position * axis_stride);
+    position += in[*axis];
+  }
+  return starts;
+}
 
 void RegisterLayoutKernels(KernelTable& table) {
   table["reshape"] = &Reshape;

@@ -54,27 +54,11 @@ void BatchedGemm(const F* a, const F* b, F* c, const core::Shape& a_batch,
 absl::Status Matmul(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
   const Tensor& a = inputs[0];
   const Tensor& b = inputs[1];
-  core::Shape a_shape = a.shape();
-  core::Shape b_shape = b.shape();
-  if (a_shape.empty() || b_shape.empty()) {
-    return absl::InvalidArgumentError("[matmul] operands must have at least one dimension");
-  }
-  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
-  if (b_shape.size() == 1) b_shape.push_back(1);
-  const int64_t m = a_shape[a_shape.size() - 2];
-  const int64_t k = a_shape.back();
-  const int64_t n = b_shape.back();
-  if (b_shape[b_shape.size() - 2] != k) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[matmul] inner dimensions differ: ", core::ShapeToString(a.shape()), " and ",
-                     core::ShapeToString(b.shape())));
-  }
-  const core::Shape a_batch(a_shape.begin(), a_shape.end() - 2);
-  const core::Shape b_batch(b_shape.begin(), b_shape.end() - 2);
-  absl::StatusOr<core::Shape> batch = core::BroadcastShapes(a_batch, b_batch);
-  if (!batch.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("[matmul] ", batch.status().message()));
-  }
+  absl::StatusOr<MatmulDims> dims = GetMatmulDims(a.shape(), b.shape());
+  if (!dims.ok()) return dims.status();
+  const int64_t m = dims->m, n = dims->n, k = dims->k;
+  const core::Shape& a_batch = dims->a_batch;
+  const core::Shape& b_batch = dims->b_batch;
   if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
     return absl::InvalidArgumentError("[matmul] a dimension exceeds what BLAS can index");
   }
@@ -95,16 +79,43 @@ absl::Status Matmul(const core::Node&, absl::Span<const Tensor> inputs, const Te
   }
   if (compute == core::DType::kFloat64) {
     BatchedGemm(static_cast<const double*>(a_data), static_cast<const double*>(b_data),
-                static_cast<double*>(c_data), a_batch, b_batch, *batch, m, n, k);
+                static_cast<double*>(c_data), a_batch, b_batch, dims->batch, m, n, k);
   } else {
     BatchedGemm(static_cast<const float*>(a_data), static_cast<const float*>(b_data),
-                static_cast<float*>(c_data), a_batch, b_batch, *batch, m, n, k);
+                static_cast<float*>(c_data), a_batch, b_batch, dims->batch, m, n, k);
   }
   if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<MatmulDims> GetMatmulDims(const core::Shape& a, const core::Shape& b) {
+  core::Shape a_shape = a;
+  core::Shape b_shape = b;
+  if (a_shape.empty() || b_shape.empty()) {
+    return absl::InvalidArgumentError("[matmul] operands must have at least one dimension");
+  }
+  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
+  if (b_shape.size() == 1) b_shape.push_back(1);
+  MatmulDims dims;
+  dims.m = a_shape[a_shape.size() - 2];
+  dims.k = a_shape.back();
+  dims.n = b_shape.back();
+  if (b_shape[b_shape.size() - 2] != dims.k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[matmul] inner dimensions differ: ", core::ShapeToString(a), " and ",
+                     core::ShapeToString(b)));
+  }
+  dims.a_batch.assign(a_shape.begin(), a_shape.end() - 2);
+  dims.b_batch.assign(b_shape.begin(), b_shape.end() - 2);
+  absl::StatusOr<core::Shape> batch = core::BroadcastShapes(dims.a_batch, dims.b_batch);
+  if (!batch.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[matmul] ", batch.status().message()));
+  }
+  dims.batch = *std::move(batch);
+  return dims;
+}
 
 void RegisterMatmulKernels(KernelTable& table) { table["matmul"] = &Matmul; }
 

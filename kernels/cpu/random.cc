@@ -20,28 +20,6 @@ absl::StatusOr<core::PhiloxKey> ReadKey(const core::Node& node, const Tensor& ke
   return core::PhiloxKeyFromWords(words[0], words[1]);
 }
 
-// The largest value of T below `bound`: T's rounding of it, stepped down when that is not
-// below. 16-bit floats step by their bits (sign-magnitude, like IEEE ordering).
-template <typename T>
-ComputeType<T> LargestBelow(double bound) {
-  using C = ComputeType<T>;
-  T h;
-  Store(&h, static_cast<C>(bound));
-  if (static_cast<double>(Load(&h)) < bound) return Load(&h);
-  if constexpr (std::is_same_v<T, C>) {
-    return std::nextafter(Load(&h), -std::numeric_limits<C>::infinity());
-  } else {
-    if (h.bits & 0x8000u) {
-      ++h.bits;
-    } else if (h.bits == 0) {
-      h.bits = 0x8001u;
-    } else {
-      --h.bits;
-    }
-    return Load(&h);
-  }
-}
-
 // Fills `out` with PhiloxUniform(i, key, a, b) or PhiloxNormal(i, key, a, b) rounded to
 // the output dtype. Rounding can carry a uniform sample up to `high`; such a sample becomes
 // the largest value below it, so the interval stays [low, high) in every dtype.

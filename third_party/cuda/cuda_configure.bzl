@@ -1,7 +1,11 @@
 """Detects the CUDA toolkit and exposes it as @local_cuda.
 
 Where the toolkit is found (CUDA_PATH, else /usr/local/cuda), @local_cuda//:defs.bzl sets
-CUDA_FOUND = True and @local_cuda//:cuda links cudart, cuBLAS, cuBLASLt and NVRTC. Elsewhere
+CUDA_FOUND = True and @local_cuda//:cuda links the CUDA runtime (libcudart.so, found
+through an rpath; tools/gpu_bundle.sh ships it). cuBLAS and
+cuBLASLt are not linked: kernels/cuda/cublas_loader.cc dlopens them on first use, because
+linking them adds ~100 KiB of static TLS to every thread (breaking small-stack threads such
+as civetweb's in prometheus-cpp). Elsewhere
 CUDA_FOUND = False and //:cuda is an empty library, so the CPU-only build still succeeds.
 """
 
@@ -20,9 +24,6 @@ cc_library(
     includes = ["include"],
     linkopts = [
         "-L{p}/lib64",
-        "-lcublasLt",
-        "-lcublas",
-        "-lnvrtc",
         "-lcudart",
         "-Wl,-rpath,{p}/lib64",
     ],

@@ -1,0 +1,72 @@
+"""ferry's CUDA backend against MLX (the mlx-cuda-13 wheel) on the workloads of
+elementwise_bench: an elementwise chain, softmax, and an MLP forward.
+
+Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG
+Prints RATIO lines (MLX time / ferry time: above 1 means ferry is faster). Skips cleanly
+without mlx or a GPU. The mlx-cuda-13 wheel is larger than the 64 MiB a GPU machine run can
+carry; install it there (pip install mlx-cuda-13) where the network allows.
+"""
+import re
+import sys
+import time
+
+
+def ferry_ms(path):
+    results = {}
+    with open(path) as log:
+        for line in log:
+            m = re.match(r"RESULT (mlx_\S+) (\S+) ms", line)
+            if m:
+                results[m.group(1)] = float(m.group(2))
+    return results
+
+
+def time_ms(mx, fn, *args):
+    mx.eval(fn(*args))
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 0.3 or reps < 3:
+        mx.eval(fn(*args))
+        reps += 1
+    return (time.perf_counter() - start) / reps * 1e3
+
+
+def main():
+    try:
+        import mlx.core as mx
+        import mlx.nn as nn
+    except ImportError:
+        print("SKIP mlx is not installed (pip install mlx-cuda-13)")
+        return 0
+    if hasattr(mx, "cuda") and not mx.cuda.is_available():
+        print("SKIP mlx sees no GPU")
+        return 0
+    mx.set_default_device(mx.gpu)
+    ferry = ferry_ms(sys.argv[1])
+    x = mx.zeros((4096, 4096), dtype=mx.float32)
+    theirs = {
+        "mlx_chain_f32_4096": time_ms(mx, lambda v: mx.sigmoid(mx.tanh(mx.exp(v * v))), x),
+        "mlx_softmax_f32_4096": time_ms(mx, lambda v: mx.softmax(v, axis=1), x),
+    }
+    for name, dtype in (("mlx_mlp_float32", mx.float32), ("mlx_mlp_float16", mx.float16)):
+        dims = [1024, 4096, 4096, 1024]
+        ws = [mx.zeros((dims[i], dims[i + 1]), dtype=dtype) for i in range(3)]
+        bs = [mx.zeros((dims[i + 1],), dtype=dtype) for i in range(3)]
+
+        def mlp(v, ws=ws, bs=bs):
+            for i in range(3):
+                v = v @ ws[i] + bs[i]
+                if i < 2:
+                    v = nn.gelu(v)
+            return v
+
+        theirs[name] = time_ms(mx, mlp, mx.zeros((256, 1024), dtype=dtype))
+    for name, mlx_ms in sorted(theirs.items()):
+        print(f"RESULT {name}_mlx {mlx_ms:.4g} ms")
+        if name in ferry:
+            print(f"RATIO {name}_mlx_over_ferry {mlx_ms / ferry[name]:.3f} "
+                  f"(mlx {mlx_ms:.4g} ms vs ferry {ferry[name]:.4g} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+// Elementwise binary ops with broadcasting, computed as kernels/cpu/binary.cc does: inputs
+// already hold the compute dtype, integers wrap, maximum and minimum propagate NaN.
+
+#include "kernels/cuda/device.cuh"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+constexpr bool IsPredicate(BinaryOp op) {
+  return op == BinaryOp::kEqual || op == BinaryOp::kLess || op == BinaryOp::kGreater ||
+         op == BinaryOp::kLogicalAnd || op == BinaryOp::kLogicalOr;
+}
+
+template <typename C>
+__device__ __forceinline__ C IntegerPow(C base, C exponent) {
+  if constexpr (std::is_same_v<C, bool>) {
+    return base || !exponent;
+  } else {
+    if constexpr (std::is_signed_v<C>) {
+      if (exponent < 0) {
+        if (base == 1) return 1;
+        if (base == -1) return (exponent & 1) ? -1 : 1;
+        return 0;
+      }
+    }
+    WrapType<C> result = 1;
+    WrapType<C> b = static_cast<WrapType<C>>(base);
+    for (auto e = static_cast<WrapType<C>>(exponent); e != 0; e >>= 1) {
+      if (e & 1) result = static_cast<WrapType<C>>(result * b);
+      b = static_cast<WrapType<C>>(b * b);
+    }
+    return static_cast<C>(result);
+  }
+}
+
+template <BinaryOp kOp, typename C>
+__device__ __forceinline__ auto Apply(C a, C b) {
+  if constexpr (kOp == BinaryOp::kAdd) {
+    return WrapAdd(a, b);
+  } else if constexpr (kOp == BinaryOp::kSub) {
+    return WrapSub(a, b);
+  } else if constexpr (kOp == BinaryOp::kMul) {
+    return WrapMul(a, b);
+  } else if constexpr (kOp == BinaryOp::kDiv) {
+    return a / b;
+  } else if constexpr (kOp == BinaryOp::kPow) {
+    if constexpr (std::is_floating_point_v<C>) {
+      return C(pow(a, b));
+    } else {
+      return IntegerPow(a, b);
+    }
+  } else if constexpr (kOp == BinaryOp::kMaximum) {
+    return (a > b || a != a) ? a : b;
+  } else if constexpr (kOp == BinaryOp::kMinimum) {
+    return (a < b || a != a) ? a : b;
+  } else if constexpr (kOp == BinaryOp::kEqual) {
+    return a == b;
+  } else if constexpr (kOp == BinaryOp::kLess) {
+    return a < b;
+  } else if constexpr (kOp == BinaryOp::kGreater) {
+    return a > b;
+  } else if constexpr (kOp == BinaryOp::kLogicalAnd) {
+    return static_cast<bool>(a) && static_cast<bool>(b);
+  } else {
+    return static_cast<bool>(a) || static_cast<bool>(b);
+  }
+}
+
+template <BinaryOp kOp, typename T, typename O>
+__global__ void BinaryKernel(const T* a, const T* b, O* out, Indexer ix, int64_t n) {
+  const bool dense =
+      ix.rank == 1 && ix.strides[0][0] == 1 && ix.strides[1][0] == 1 && ix.strides[2][0] == 1;
+  FERRY_GRID_LOOP(i, n) {
+    if (dense) {
+      Store(out + i, Apply<kOp>(Load(a + i), Load(b + i)));
+    } else {
+      int64_t off[3];
+      Offsets(ix, i, off);
+      Store(out + off[0], Apply<kOp>(Load(a + off[1]), Load(b + off[2])));
+    }
+  }
+}
+
+template <BinaryOp kOp>
+cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out, const Indexer& ix,
+                   int64_t n, cudaStream_t stream) {
+  return DispatchDType(compute, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using O = std::conditional_t<IsPredicate(kOp), bool, T>;
+    constexpr bool kLogical = kOp == BinaryOp::kLogicalAnd || kOp == BinaryOp::kLogicalOr;
+    if constexpr ((kOp == BinaryOp::kDiv && !kIsFloating<T>) ||
+                  (kLogical && !std::is_same_v<T, bool>)) {
+      return cudaErrorInvalidValue;  // the caller converts to a floating or bool dtype first
+    } else {
+      BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
+          static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), ix, n);
+      return cudaGetLastError();
+    }
+  });
+}
+
+}  // namespace
+
+cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const void* b, void* out,
+                         const Indexer& ix, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  switch (op) {
+    case BinaryOp::kAdd:
+      return Launch<BinaryOp::kAdd>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kSub:
+      return Launch<BinaryOp::kSub>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kMul:
+      return Launch<BinaryOp::kMul>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kDiv:
+      return Launch<BinaryOp::kDiv>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kPow:
+      return Launch<BinaryOp::kPow>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kMaximum:
+      return Launch<BinaryOp::kMaximum>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kMinimum:
+      return Launch<BinaryOp::kMinimum>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kEqual:
+      return Launch<BinaryOp::kEqual>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLess:
+      return Launch<BinaryOp::kLess>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kGreater:
+      return Launch<BinaryOp::kGreater>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLogicalAnd:
+      return Launch<BinaryOp::kLogicalAnd>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLogicalOr:
+      return Launch<BinaryOp::kLogicalOr>(compute, a, b, out, ix, n, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ferry::kernels::cuda

@@ -1,0 +1,52 @@
+#ifndef FERRY_KERNELS_CUDA_CUBLAS_LOADER_H_
+#define FERRY_KERNELS_CUDA_CUBLAS_LOADER_H_
+
+// cuBLASLt, loaded with dlopen on first use instead of linked: linking libcublasLt adds
+// ~100 KiB of static TLS to every thread of the process, which breaks libraries that run
+// small-stack threads (prometheus-cpp's civetweb server fails to start). A dlopened
+// library's TLS is allocated lazily, per thread that uses it.
+
+#include <cublasLt.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ferry::kernels::cuda {
+
+// The cuBLASLt entry points ferry calls.
+struct CublasLt {
+  std::string path;  // the library that was loaded
+  decltype(&cublasLtCreate) Create;
+  decltype(&cublasLtDestroy) Destroy;
+  decltype(&cublasLtGetVersion) GetVersion;
+  decltype(&cublasLtMatmulDescCreate) MatmulDescCreate;
+  decltype(&cublasLtMatmulDescDestroy) MatmulDescDestroy;
+  decltype(&cublasLtMatmulDescSetAttribute) MatmulDescSetAttribute;
+  decltype(&cublasLtMatrixLayoutCreate) MatrixLayoutCreate;
+  decltype(&cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy;
+  decltype(&cublasLtMatrixLayoutSetAttribute) MatrixLayoutSetAttribute;
+  decltype(&cublasLtMatmulPreferenceCreate) MatmulPreferenceCreate;
+  decltype(&cublasLtMatmulPreferenceDestroy) MatmulPreferenceDestroy;
+  decltype(&cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute;
+  decltype(&cublasLtMatmulAlgoGetHeuristic) MatmulAlgoGetHeuristic;
+  decltype(&cublasLtMatmul) Matmul;
+};
+
+// The places LoadCublasLt tries, in order: $FERRY_CUDA_LIB_DIR/libcublasLt.so.13 when that
+// variable is set (then only there), else the loader's search path (LD_LIBRARY_PATH, the
+// system's), then the toolkit's lib64 this ferry was built against.
+std::vector<std::string> CublasLtCandidates();
+
+// cuBLASLt loaded from the first candidate that opens and has every entry point, or
+// FAILED_PRECONDITION listing each candidate and why it failed. Loaded once per process;
+// later calls return the same result.
+absl::StatusOr<const CublasLt*> LoadCublasLt();
+
+// As LoadCublasLt, from `candidates`, without caching (the library stays loaded).
+absl::StatusOr<CublasLt> LoadCublasLtFrom(const std::vector<std::string>& candidates);
+
+}  // namespace ferry::kernels::cuda
+
+#endif  // FERRY_KERNELS_CUDA_CUBLAS_LOADER_H_

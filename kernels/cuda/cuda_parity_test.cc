@@ -1,0 +1,294 @@
+// Every op on random inputs, on the GPU and on the CPU reference, compared with per-dtype
+// tolerances:
+//   bool and integers: exact.   random_*: bit-exact (both run core/philox.h), except
+//   float64 random_normal: 1e-14 (CUDA's and glibc's double log/cos).
+//   float64: 1e-12 relative.   float32: 2e-6 (elementwise math may differ by ~2 ulp).
+//   float16: 2e-3 (2 ulp).     bfloat16: 1.6e-2 (2 ulp).
+// with abs tolerance equal to the relative one near zero, and looser for accumulations:
+// matmul scales by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by sqrt(count).
+// Skips without a GPU.
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/test_util.h"
+#include "kernels/cuda/test_util.h"
+
+namespace ferry::kernels {
+namespace {
+
+using core::DType;
+using cpu::testing::MakeHost;
+using cpu::testing::RunOn;
+using cpu::testing::Values;
+
+struct Input {
+  DType dtype;
+  core::Shape shape;
+  double low = -4, high = 4;
+};
+
+struct Case {
+  std::string op;
+  std::vector<Input> inputs;
+  core::Attrs attrs;
+  double scale = 1;  // tolerance multiplier for accumulating ops
+};
+
+double Tolerance(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return 1e-12;
+    case DType::kFloat32:
+      return 2e-6;
+    case DType::kFloat16:
+      return 2e-3;
+    case DType::kBFloat16:
+      return 1.6e-2;
+    default:
+      return 0;
+  }
+}
+
+core::HostTensor RandomHost(const Input& input, std::mt19937_64& rng) {
+  const int64_t n = core::NumElements(input.shape);
+  std::vector<double> values(static_cast<size_t>(n));
+  std::uniform_real_distribution<double> real(input.low, input.high);
+  for (double& v : values) {
+    v = real(rng);
+    if (!core::IsFloating(input.dtype)) v = std::round(v);
+  }
+  return MakeHost(input.dtype, input.shape, values);
+}
+
+class CudaParityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Backend>> backend = cuda::testing::MakeTestBackend(0);
+    if (!backend.ok()) GTEST_SKIP() << "no GPU: " << backend.status();
+    gpu_ = *std::move(backend);
+  }
+
+  void Check(const Case& c) {
+    SCOPED_TRACE(c.op);
+    std::mt19937_64 rng(std::hash<std::string>()(c.op) ^ c.inputs.size());
+    std::vector<core::HostTensor> inputs;
+    for (const Input& input : c.inputs) inputs.push_back(RandomHost(input, rng));
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, c.op, inputs, c.attrs);
+    ASSERT_TRUE(want.ok()) << want.status();
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, c.op, inputs, c.attrs);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->type, want->type);
+    const std::vector<double> w = Values(*want), g = Values(*got);
+    double tol = Tolerance(want->type.dtype) * c.scale;
+    if (c.op == "matmul" && want->type.dtype == DType::kFloat32 &&
+        std::getenv("FERRY_TEST_TF32") != nullptr) {
+      tol = 2e-3 * c.scale;
+    }
+    int reported = 0;
+    for (size_t i = 0; i < w.size() && reported < 5; ++i) {
+      const bool same = (std::isnan(w[i]) && std::isnan(g[i])) || w[i] == g[i] ||
+                        std::abs(w[i] - g[i]) <= tol * std::max(1.0, std::abs(w[i]));
+      if (!same) {
+        ++reported;
+        ADD_FAILURE() << c.op << " " << core::TypeToString(want->type) << " element " << i
+                      << ": cpu " << w[i] << ", cuda " << g[i] << " (tolerance " << tol << ")";
+      }
+    }
+  }
+
+  std::unique_ptr<Backend> cpu_ = MakeCpuBackend(int64_t{4} << 30);
+  std::unique_ptr<Backend> gpu_;
+};
+
+constexpr DType kFloats[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64};
+constexpr DType kNumbers[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64,
+                              DType::kInt32,   DType::kInt64,   DType::kUInt8,    DType::kUInt32};
+
+TEST_F(CudaParityTest, Unary) {
+  for (const char* op : {"neg", "abs", "relu"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 5, 7}, 0, 9}}});
+    for (DType t : kFloats) Check({op, {{t, {3, 5, 7}}}});
+  }
+  for (const char* op : {"exp", "sin", "cos", "tanh", "sigmoid", "gelu", "erf"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 5, 7}}}});
+    Check({op, {{DType::kInt32, {17}}}});
+  }
+  for (const char* op : {"log", "sqrt", "rsqrt"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 5, 7}, 0.01, 50}}});
+    Check({op, {{DType::kUInt8, {17}, 1, 200}}});
+  }
+}
+
+TEST_F(CudaParityTest, Binary) {
+  for (const char* op : {"add", "sub", "mul", "maximum", "minimum", "equal", "less", "greater"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -50, 50}, {t, {5, 1}, -50, 50}}});
+    Check({op, {{DType::kFloat16, {4, 6}}, {DType::kInt32, {6}}}});
+  }
+  for (DType t : kNumbers) Check({"div", {{t, {3, 4}, 1, 9}, {t, {4}, 1, 9}}});
+  for (DType t : kFloats) Check({"pow", {{t, {3, 4}, 0.1, 3}, {t, {3, 4}, -2, 2}}});
+  for (DType t : {DType::kInt32, DType::kInt64, DType::kUInt8}) {
+    Check({"pow", {{t, {20}, -3, 3}, {t, {20}, 0, 9}}});
+  }
+  for (const char* op : {"logical_and", "logical_or"}) {
+    Check({op, {{DType::kBool, {3, 1, 7}, 0, 1}, {DType::kBool, {5, 7}, 0, 1}}});
+    Check({op, {{DType::kFloat32, {8}, -1, 1}, {DType::kInt32, {8}, -1, 1}}});
+  }
+}
+
+TEST_F(CudaParityTest, WhereAndAstype) {
+  Check(
+      {"where",
+       {{DType::kBool, {3, 1, 7}, 0, 1}, {DType::kFloat32, {5, 7}}, {DType::kFloat16, {3, 5, 1}}}});
+  Check({"where", {{DType::kInt32, {4}, -1, 1}, {DType::kInt64, {4}}, {DType::kUInt8, {1}, 0, 9}}});
+  for (DType from : core::kAllDTypes) {
+    for (DType to : core::kAllDTypes) {
+      core::Attrs attrs;
+      attrs.Set("dtype", to);
+      Check({"astype", {{from, {33}, -300, 300}}, attrs});
+    }
+  }
+}
+
+core::Attrs Axes(std::vector<int64_t> axes, int64_t keepdims) {
+  core::Attrs attrs;
+  attrs.Set("axes", axes);
+  attrs.Set("keepdims", keepdims);
+  return attrs;
+}
+
+TEST_F(CudaParityTest, Reductions) {
+  for (const char* op : {"sum", "mean", "max", "min", "prod"}) {
+    const bool prod = std::string(op) == "prod";
+    for (DType t : kNumbers) {
+      for (const auto& axes : std::vector<std::vector<int64_t>>{{1}, {0, 2}, {}, {0, 1, 2}}) {
+        Input x{t, {6, 70, 5}, prod ? 0.9 : -20.0, prod ? 1.1 : 20.0};
+        if (prod && !core::IsFloating(t)) x = {t, {6, 70, 5}, 0, 2};
+        Check({op, {x}, Axes(axes, axes.size() == 1), 20});
+      }
+    }
+  }
+  Check({"sum", {{DType::kBool, {6, 70}, 0, 1}}, Axes({1}, 0)});
+  Check({"sum", {{DType::kFloat32, {3, 100000}}}, Axes({1}, 0), 50});
+  for (const char* op : {"argmax", "argmin"}) {
+    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt32, DType::kUInt8}) {
+      for (int64_t axis : {0, 1, 2}) {
+        core::Attrs attrs;
+        attrs.Set("axis", axis);
+        attrs.Set("keepdims", int64_t{0});
+        Check({op, {{t, {6, 300, 5}, -3, 3}}, attrs});  // ties: the first index must win
+      }
+    }
+  }
+}
+
+TEST_F(CudaParityTest, SoftmaxAndLogsumexp) {
+  for (DType t :
+       {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64, DType::kInt32}) {
+    core::Attrs last;
+    last.Set("axes", std::vector<int64_t>{2});
+    Check({"softmax", {{t, {4, 3, 2000}, -10, 10}}, last, 4});
+    core::Attrs two;
+    two.Set("axes", std::vector<int64_t>{0, 2});
+    Check({"softmax", {{t, {4, 3, 5}, -10, 10}}, two, 4});
+    Check({"logsumexp", {{t, {4, 3, 700}, -10, 10}}, Axes({2}, 1), 4});
+    Check({"logsumexp", {{t, {4, 3, 7}, -10, 10}}, Axes({0, 1}, 0), 4});
+  }
+}
+
+TEST_F(CudaParityTest, Matmul) {
+  struct Shapes {
+    core::Shape a, b;
+  };
+  const std::vector<Shapes> shapes = {
+      {{3, 4, 5}, {5, 6}}, {{2, 1, 4, 5}, {3, 5, 6}},    {{5}, {5, 6}},           {{3, 4, 5}, {5}},
+      {{7, 64}, {64, 33}}, {{2, 3, 4, 8}, {2, 3, 8, 2}}, {{129, 257}, {257, 65}},
+  };
+  for (DType t : kFloats) {
+    for (const Shapes& s : shapes) {
+      const double k = static_cast<double>(s.a.back());
+      Check({"matmul", {{t, s.a, -1, 1}, {t, s.b, -1, 1}}, {}, std::sqrt(k) * 4});
+    }
+  }
+  Check({"matmul", {{DType::kFloat16, {4, 5}}, {DType::kFloat32, {5, 3}}}, {}, 10});
+  Check({"matmul", {{DType::kFloat32, {3, 0}}, {DType::kFloat32, {0, 4}}}});
+}
+
+TEST_F(CudaParityTest, Layout) {
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt64, DType::kUInt8, DType::kBool}) {
+    core::Attrs perm;
+    perm.Set("perm", std::vector<int64_t>{2, 0, 1});
+    Check({"transpose", {{t, {3, 5, 7}, 0, 1}}, perm});
+    core::Attrs to;
+    to.Set("shape", std::vector<int64_t>{2, 3, 5, 7});
+    Check({"broadcast_to", {{t, {3, 1, 7}, 0, 1}}, to});
+    core::Attrs shape;
+    shape.Set("shape", std::vector<int64_t>{7, 15});
+    Check({"reshape", {{t, {3, 5, 7}, 0, 1}}, shape});
+    core::Attrs slice;
+    slice.Set("start", std::vector<int64_t>{2, 0, 6});
+    slice.Set("stop", std::vector<int64_t>{-1, 5, 0});
+    slice.Set("strides", std::vector<int64_t>{-1, 2, -3});
+    Check({"slice", {{t, {3, 5, 7}, 0, 1}}, slice});
+  }
+  core::Attrs axis;
+  axis.Set("axis", int64_t{1});
+  Check({"concatenate",
+         {{DType::kFloat32, {3, 2, 4}}, {DType::kFloat16, {3, 5, 4}}, {DType::kInt32, {3, 1, 4}}},
+         axis});
+}
+
+TEST_F(CudaParityTest, GeneratorsAndRandom) {
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kInt32, DType::kUInt8,
+                  DType::kBool, DType::kFloat64}) {
+    core::Attrs full;
+    full.Set("value", 3.14159);
+    full.Set("shape", std::vector<int64_t>{4, 9});
+    full.Set("dtype", t);
+    Check({"full", {}, full});
+    if (t == DType::kBool) continue;
+    core::Attrs arange;
+    arange.Set("start", 0.5);
+    arange.Set("stop", 100.0);
+    arange.Set("step", 0.75);
+    arange.Set("dtype", t == DType::kUInt8 ? DType::kInt64 : t);
+    Check({"arange", {}, arange});
+  }
+  for (DType t : kFloats) {
+    core::HostTensor key = MakeHost(DType::kUInt32, {2}, {12345, 678});
+    core::Attrs uniform;
+    uniform.Set("low", -2.0);
+    uniform.Set("high", 3.0);
+    uniform.Set("shape", std::vector<int64_t>{4099});
+    uniform.Set("dtype", t);
+    core::Attrs normal;
+    normal.Set("loc", 1.0);
+    normal.Set("scale", 2.0);
+    normal.Set("shape", std::vector<int64_t>{4099});
+    normal.Set("dtype", t);
+    for (const auto& [op, attrs] :
+         {std::pair{"random_uniform", uniform}, std::pair{"random_normal", normal}}) {
+      absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {key}, attrs);
+      absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {key}, attrs);
+      ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+      // Bit-identical: the same Philox words, the same double arithmetic (no FMA on
+      // either side). Only the normal's double log/cos may differ by an ulp between CUDA's
+      // and glibc's math, which rounding to the narrower floats hides.
+      if (std::string(op) == "random_normal" && t == DType::kFloat64) {
+        const std::vector<double> w = Values(*want), g = Values(*got);
+        for (size_t i = 0; i < w.size(); ++i) {
+          ASSERT_NEAR(g[i], w[i], 1e-14 * std::max(1.0, std::abs(w[i]))) << i;
+        }
+      } else {
+        EXPECT_TRUE(got->data == want->data) << op << " " << core::DTypeName(t);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry::kernels

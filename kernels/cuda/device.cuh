@@ -1,0 +1,173 @@
+#ifndef FERRY_KERNELS_CUDA_DEVICE_CUH_
+#define FERRY_KERNELS_CUDA_DEVICE_CUH_
+
+// What every CUDA kernel shares, in device code: one dtype dispatch over the device element
+// types, loads and stores that read 16-bit floats as float (as the CPU backend does), the
+// astype conversion rules, and the strided indexing of launch.h.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cuda/launch.h"
+
+namespace ferry::kernels::cuda {
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+// Calls f(TypeTag<T>{}) with T the device type that stores `dtype`.
+template <typename F>
+__host__ decltype(auto) DispatchDType(core::DType dtype, F&& f) {
+  switch (dtype) {
+    case core::DType::kBool:
+      return f(TypeTag<bool>{});
+    case core::DType::kUInt8:
+      return f(TypeTag<uint8_t>{});
+    case core::DType::kUInt32:
+      return f(TypeTag<uint32_t>{});
+    case core::DType::kInt32:
+      return f(TypeTag<int32_t>{});
+    case core::DType::kInt64:
+      return f(TypeTag<int64_t>{});
+    case core::DType::kFloat16:
+      return f(TypeTag<__half>{});
+    case core::DType::kBFloat16:
+      return f(TypeTag<__nv_bfloat16>{});
+    case core::DType::kFloat32:
+      return f(TypeTag<float>{});
+    case core::DType::kFloat64:
+      break;
+  }
+  return f(TypeTag<double>{});
+}
+
+template <typename T>
+inline constexpr bool kIsHalf = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
+// The type an element computes in: float for the 16-bit floats, else itself.
+template <typename T>
+using ComputeType = std::conditional_t<kIsHalf<T>, float, T>;
+
+template <typename T>
+inline constexpr bool kIsFloating = std::is_floating_point_v<ComputeType<T>>;
+
+template <typename T>
+__device__ __forceinline__ ComputeType<T> Load(const T* p) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return *reinterpret_cast<const uint8_t*>(p) != 0;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(*p);
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return __bfloat162float(*p);
+  } else {
+    return *p;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void Store(T* p, ComputeType<T> v) {
+  if constexpr (std::is_same_v<T, __half>) {
+    *p = __float2half_rn(v);
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    *p = __float2bfloat16_rn(v);
+  } else {
+    *p = v;
+  }
+}
+
+// astype's rules (kernels/cpu/dispatch.h ConvertTo): to bool is "not zero"; floating to
+// integer truncates, saturates and maps NaN to 0; integers wrap; floats round to nearest.
+template <typename To, typename From>
+__device__ __forceinline__ ComputeType<To> ConvertTo(From value) {
+  using C = ComputeType<To>;
+  if constexpr (std::is_same_v<To, bool>) {
+    return value != From(0);
+  } else if constexpr (std::is_integral_v<C> && std::is_floating_point_v<From>) {
+    if (value != value) return 0;
+    const double t = trunc(static_cast<double>(value));
+    if (t <= static_cast<double>(std::numeric_limits<C>::min())) {
+      return std::numeric_limits<C>::min();
+    }
+    if (t >= static_cast<double>(std::numeric_limits<C>::max())) {
+      return std::numeric_limits<C>::max();
+    }
+    return static_cast<C>(t);
+  } else {
+    return static_cast<C>(value);
+  }
+}
+
+// Unsigned (wrapping) arithmetic for integers, as on the CPU; plain arithmetic for floats.
+template <typename C, bool = std::is_integral_v<C> && !std::is_same_v<C, bool>>
+struct Wrapping {
+  using type = C;
+};
+template <typename C>
+struct Wrapping<C, true> {
+  using type = std::make_unsigned_t<C>;
+};
+template <typename C>
+using WrapType = typename Wrapping<C>::type;
+
+template <typename C>
+__device__ __forceinline__ C WrapAdd(C a, C b) {
+  return static_cast<C>(static_cast<WrapType<C>>(a) + static_cast<WrapType<C>>(b));
+}
+template <typename C>
+__device__ __forceinline__ C WrapSub(C a, C b) {
+  return static_cast<C>(static_cast<WrapType<C>>(a) - static_cast<WrapType<C>>(b));
+}
+template <typename C>
+__device__ __forceinline__ C WrapMul(C a, C b) {
+  return static_cast<C>(static_cast<WrapType<C>>(a) * static_cast<WrapType<C>>(b));
+}
+
+// Element offsets of up to kMaxOperands operands at row-major position `index` of the
+// indexer's shape.
+template <int N>
+__device__ __forceinline__ void Offsets(const Indexer& ix, int64_t index, int64_t (&off)[N]) {
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = ix.rank - 1; d >= 0; --d) {
+    const int64_t size = ix.shape[d];
+    const int64_t i = index % size;
+    index /= size;
+    for (int k = 0; k < N; ++k) off[k] += i * ix.strides[k][d];
+  }
+}
+
+// Combines every thread's `value` of the block with `merge` (associative); thread 0 gets
+// the result. `shared` holds blockDim.x values; blockDim.x is a power of two.
+template <typename A, typename M>
+__device__ __forceinline__ A BlockReduce(A value, A* shared, M merge) {
+  shared[threadIdx.x] = value;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) shared[threadIdx.x] = merge(shared[threadIdx.x], shared[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const A result = shared[0];
+  __syncthreads();  // shared is reused by the next group
+  return result;
+}
+
+// A grid-stride loop's bounds: enough blocks of kThreads to cover n, capped.
+inline constexpr int kThreads = 256;
+inline unsigned GridFor(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536);
+}
+
+#define FERRY_GRID_LOOP(i, n)                                                            \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+}  // namespace ferry::kernels::cuda
+
+#endif  // FERRY_KERNELS_CUDA_DEVICE_CUH_

@@ -1,0 +1,78 @@
+#ifndef FERRY_KERNELS_CUDA_KERNELS_H_
+#define FERRY_KERNELS_CUDA_KERNELS_H_
+
+// The CUDA backend's kernel table (host side): one registration function per op family,
+// each turning a node into launches of its .cu file (launch.h).
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/graph.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/tensor.h"
+
+namespace ferry::kernels::cuda {
+
+// What a kernel gets besides its node and tensors: the stream to queue on, scratch device
+// memory (freed in stream order when the context goes) and the matmul settings.
+class Context {
+ public:
+  Context(cudaStream_t stream, cudaMemPool_t pool, bool allow_tf32)
+      : stream_(stream), pool_(pool), allow_tf32_(allow_tf32) {}
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+  bool allow_tf32() const { return allow_tf32_; }
+
+  // `bytes` of device memory, or RESOURCE_EXHAUSTED "[op] ..." naming the size.
+  absl::StatusOr<void*> Scratch(const std::string& op, size_t bytes);
+
+  // The elements of `tensor` as `dtype`: its own memory, or a converted scratch copy.
+  absl::StatusOr<const void*> ElementsAs(const std::string& op, const Tensor& tensor,
+                                         core::DType dtype);
+
+ private:
+  cudaStream_t stream_;
+  cudaMemPool_t pool_;
+  bool allow_tf32_;
+  std::vector<void*> scratch_;
+};
+
+using Kernel = absl::Status (*)(Context& context, const core::Node& node,
+                                absl::Span<const Tensor> inputs, const Tensor& out);
+using KernelTable = absl::flat_hash_map<std::string, Kernel>;
+
+// Defined in kernels.cc (matmul: matmul.cc); their device code is in the .cu named.
+void RegisterUnaryKernels(KernelTable& table);      // unary.cu
+void RegisterBinaryKernels(KernelTable& table);     // binary.cu
+void RegisterWhereKernels(KernelTable& table);      // where.cu
+void RegisterAstypeKernels(KernelTable& table);     // astype.cu
+void RegisterReduceKernels(KernelTable& table);     // reduce.cu
+void RegisterLayoutKernels(KernelTable& table);     // layout.cu
+void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cu
+void RegisterGeneratorKernels(KernelTable& table);  // generators.cu
+void RegisterRandomKernels(KernelTable& table);     // random.cu
+void RegisterMatmulKernels(KernelTable& table);     // matmul.cc (cuBLASLt)
+
+// Every kernel above, built on first use. Needs no GPU.
+const KernelTable& CudaKernels();
+
+// OK for cudaSuccess, else INTERNAL "[op] <what>: <CUDA's error>".
+absl::Status CheckCuda(const std::string& op, const char* what, cudaError_t error);
+
+// An indexer over `shape` for operands with `strides` (elements): size-1 dims dropped,
+// dims contiguous for every operand merged. UNIMPLEMENTED "[op] ..." past kMaxDims.
+absl::StatusOr<Indexer> MakeIndexer(const std::string& op, absl::Span<const int64_t> shape,
+                                    const std::vector<std::vector<int64_t>>& strides);
+
+}  // namespace ferry::kernels::cuda
+
+#endif  // FERRY_KERNELS_CUDA_KERNELS_H_

@@ -1,0 +1,117 @@
+#ifndef FERRY_KERNELS_CUDA_LAUNCH_H_
+#define FERRY_KERNELS_CUDA_LAUNCH_H_
+
+// The launchers of the CUDA kernels, one family per .cu file (named as kernels/cpu/*.cc).
+// Plain C++ (no absl), so nvcc and the host compiler both read it. Every launcher queues
+// its work on `stream` and returns the launch's error (cudaSuccess when queued); the
+// caller has checked types and shapes, as core/ops.h declares them.
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ferry::kernels::cuda {
+
+inline constexpr int kMaxDims = 8;      // after merging dims contiguous for every operand
+inline constexpr int kMaxOperands = 4;  // where: out, cond, x, y
+
+// Row-major positions of `shape` mapped to element offsets of up to kMaxOperands operands:
+// position p has offset sum_d index_d(p) * strides[k][d] in operand k (0 to broadcast,
+// negative to walk backwards). rank 0 is one element at offset 0.
+struct Indexer {
+  int rank = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxOperands][kMaxDims] = {};
+};
+
+enum class UnaryOp {
+  kNeg,
+  kAbs,
+  kRelu,
+  kExp,
+  kLog,
+  kSqrt,
+  kRsqrt,
+  kSin,
+  kCos,
+  kTanh,
+  kSigmoid,
+  kGelu,
+  kErf
+};
+enum class BinaryOp {
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMaximum,
+  kMinimum,
+  kEqual,
+  kLess,
+  kGreater,
+  kLogicalAnd,
+  kLogicalOr
+};
+enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
+
+// unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype`.
+cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
+                        cudaStream_t stream);
+
+// binary.cu: out = op(a, b) over ix (operands 0 out, 1 a, 2 b). a and b hold `compute`; out
+// holds `compute` for arithmetic and bool for comparisons and logical ops.
+cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const void* b, void* out,
+                         const Indexer& ix, int64_t n, cudaStream_t stream);
+
+// where.cu: out = cond ? x : y over ix (operands 0 out, 1 cond, 2 x, 3 y); cond is bool, x,
+// y and out hold `dtype`.
+cudaError_t LaunchWhere(core::DType dtype, const void* cond, const void* x, const void* y,
+                        void* out, const Indexer& ix, int64_t n, cudaStream_t stream);
+
+// astype.cu: n dense elements converted from `from` to `to` with astype's rules.
+cudaError_t LaunchCast(core::DType from, const void* src, core::DType to, void* dst, int64_t n,
+                       cudaStream_t stream);
+
+// layout.cu: dst[offset 0] = src[offset 1] over ix, elements of `element_size` bytes
+// (1, 2, 4 or 8).
+cudaError_t LaunchCopy(int element_size, const void* src, void* dst, const Indexer& ix, int64_t n,
+                       cudaStream_t stream);
+
+// generators.cu: n copies of one element of `element_size` bytes; start + i * step (in
+// double, then astype's rules).
+cudaError_t LaunchFill(int element_size, uint64_t element_bits, void* dst, int64_t n,
+                       cudaStream_t stream);
+cudaError_t LaunchArange(core::DType dtype, double start, double step, void* dst, int64_t n,
+                         cudaStream_t stream);
+
+// random.cu: core/philox.h's PhiloxUniform(i, key, a, b) or PhiloxNormal(...) rounded to
+// `dtype` (floating). `key` is the device's uint32 (2,) key. Uniform samples that round to
+// `b` or above become `below_b` when `cap` (low < high).
+cudaError_t LaunchRandom(bool uniform, core::DType dtype, const uint32_t* key, double a, double b,
+                         bool cap, double below_b, void* dst, int64_t n, cudaStream_t stream);
+
+// reduce.cu: `outputs` groups; group g starts at offset(kept, g) of x (operand 0) and adds
+// offset(reduced, j) for its `count` elements j. y is dense: y[g]. x and y hold `dtype`.
+cudaError_t LaunchReduce(ReduceOp op, core::DType dtype, const void* x, void* y,
+                         const Indexer& kept, const Indexer& reduced, int64_t outputs,
+                         int64_t count, cudaStream_t stream);
+// The index (along the reduced range) of the first max or min; NaN beats every number.
+cudaError_t LaunchArgReduce(bool max, core::DType dtype, const void* x, uint32_t* y,
+                            const Indexer& kept, const Indexer& reduced, int64_t outputs,
+                            int64_t count, cudaStream_t stream);
+
+// softmax.cu: groups as LaunchReduce. softmax writes y at x's offsets (same dense shape);
+// logsumexp writes y[g]. `dtype` is floating.
+cudaError_t LaunchSoftmax(bool logsumexp, core::DType dtype, const void* x, void* y,
+                          const Indexer& kept, const Indexer& reduced, int64_t outputs,
+                          int64_t count, cudaStream_t stream);
+
+// fault.cu (tests only): a kernel that writes through a wild pointer.
+cudaError_t LaunchFault(cudaStream_t stream);
+
+}  // namespace ferry::kernels::cuda
+
+#endif  // FERRY_KERNELS_CUDA_LAUNCH_H_

@@ -1,0 +1,27 @@
+#ifndef FERRY_KERNELS_CUDA_TEST_UTIL_H_
+#define FERRY_KERNELS_CUDA_TEST_UTIL_H_
+
+// For the CUDA tests: a backend on GPU 0, or the reason there is none (tests skip with it).
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/cuda_backend.h"
+
+namespace ferry::kernels::cuda::testing {
+
+// A CUDA backend with `memory_limit_bytes` (0: the device's memory); FERRY_TEST_TF32=1
+// allows TF32 matmul.
+inline absl::StatusOr<std::unique_ptr<Backend>> MakeTestBackend(int64_t memory_limit_bytes) {
+  CudaOptions options;
+  options.memory_limit_bytes = memory_limit_bytes;
+  const char* tf32 = std::getenv("FERRY_TEST_TF32");
+  options.allow_tf32 = tf32 != nullptr && std::string(tf32) == "1";
+  return MakeCudaBackend(options);
+}
+
+}  // namespace ferry::kernels::cuda::testing
+
+#endif  // FERRY_KERNELS_CUDA_TEST_UTIL_H_

@@ -1,0 +1,106 @@
+// Elementwise unary ops, computed as kernels/cpu/unary.cc does: integers wrap, 16-bit
+// floats compute in float. The caller converts integer inputs of math functions first.
+
+#include "kernels/cuda/device.cuh"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+template <UnaryOp kOp, typename C>
+__device__ __forceinline__ C Apply(C x) {
+  if constexpr (kOp == UnaryOp::kNeg) {
+    if constexpr (std::is_floating_point_v<C>) {
+      return -x;
+    } else {
+      return WrapSub(C(0), x);
+    }
+  } else if constexpr (kOp == UnaryOp::kAbs) {
+    if constexpr (std::is_floating_point_v<C>) {
+      return fabs(x);
+    } else if constexpr (std::is_signed_v<C>) {
+      return x < 0 ? WrapSub(C(0), x) : x;
+    } else {
+      return x;
+    }
+  } else if constexpr (kOp == UnaryOp::kRelu) {
+    return x > C(0) || x != x ? x : C(0);
+  } else if constexpr (kOp == UnaryOp::kExp) {
+    return exp(x);
+  } else if constexpr (kOp == UnaryOp::kLog) {
+    return log(x);
+  } else if constexpr (kOp == UnaryOp::kSqrt) {
+    return sqrt(x);
+  } else if constexpr (kOp == UnaryOp::kRsqrt) {
+    return C(1) / sqrt(x);
+  } else if constexpr (kOp == UnaryOp::kSin) {
+    return sin(x);
+  } else if constexpr (kOp == UnaryOp::kCos) {
+    return cos(x);
+  } else if constexpr (kOp == UnaryOp::kTanh) {
+    return tanh(x);
+  } else if constexpr (kOp == UnaryOp::kSigmoid) {
+    return C(1) / (C(1) + exp(-x));
+  } else if constexpr (kOp == UnaryOp::kErf) {
+    return erf(x);
+  } else {
+    return C(0.5) * x * (C(1) + erf(x * C(0.70710678118654752440)));
+  }
+}
+
+template <UnaryOp kOp, typename T>
+__global__ void UnaryKernel(const T* x, T* y, int64_t n) {
+  FERRY_GRID_LOOP(i, n) { Store(y + i, Apply<kOp>(Load(x + i))); }
+}
+
+template <UnaryOp kOp>
+cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t n, cudaStream_t stream) {
+  constexpr bool kMath = kOp != UnaryOp::kNeg && kOp != UnaryOp::kAbs && kOp != UnaryOp::kRelu;
+  return DispatchDType(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, bool> || (kMath && !kIsFloating<T>)) {
+      return cudaErrorInvalidValue;  // refused by the caller before
+    } else {
+      UnaryKernel<kOp, T>
+          <<<GridFor(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y), n);
+      return cudaGetLastError();
+    }
+  });
+}
+
+}  // namespace
+
+cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
+                        cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  switch (op) {
+    case UnaryOp::kNeg:
+      return Launch<UnaryOp::kNeg>(dtype, x, y, n, stream);
+    case UnaryOp::kAbs:
+      return Launch<UnaryOp::kAbs>(dtype, x, y, n, stream);
+    case UnaryOp::kRelu:
+      return Launch<UnaryOp::kRelu>(dtype, x, y, n, stream);
+    case UnaryOp::kExp:
+      return Launch<UnaryOp::kExp>(dtype, x, y, n, stream);
+    case UnaryOp::kLog:
+      return Launch<UnaryOp::kLog>(dtype, x, y, n, stream);
+    case UnaryOp::kSqrt:
+      return Launch<UnaryOp::kSqrt>(dtype, x, y, n, stream);
+    case UnaryOp::kRsqrt:
+      return Launch<UnaryOp::kRsqrt>(dtype, x, y, n, stream);
+    case UnaryOp::kSin:
+      return Launch<UnaryOp::kSin>(dtype, x, y, n, stream);
+    case UnaryOp::kCos:
+      return Launch<UnaryOp::kCos>(dtype, x, y, n, stream);
+    case UnaryOp::kTanh:
+      return Launch<UnaryOp::kTanh>(dtype, x, y, n, stream);
+    case UnaryOp::kSigmoid:
+      return Launch<UnaryOp::kSigmoid>(dtype, x, y, n, stream);
+    case UnaryOp::kGelu:
+      return Launch<UnaryOp::kGelu>(dtype, x, y, n, stream);
+    case UnaryOp::kErf:
+      return Launch<UnaryOp::kErf>(dtype, x, y, n, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ferry::kernels::cuda

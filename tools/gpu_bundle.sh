@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds the CUDA tests and benchmarks here and packs them, with every shared library a GPU
+# machine may lack, into .gpu_bundle/ (gitignored) for a machine that has only the NVIDIA
+# driver, Python and PyTorch (whose wheels carry cuBLAS). Then, there:
+#   .gpu_bundle/run_all.sh LOGDIR
+# runs every CUDA test and benchmark and writes one log per binary plus LOGDIR/summary.txt.
+#
+# Not bundled: libcuda/libnvidia-* (the driver's) and cuBLAS/cuBLASLt (500+ MiB; the
+# backend dlopens them, and run_all.sh points FERRY_CUDA_LIB_DIR at PyTorch's copy).
+# glibc is bundled separately (lib/glibc) and used, through its own loader, only when the
+# machine's glibc is older than this one's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=.gpu_bundle
+TESTS=(cuda_parity_test cuda_memory_test cuda_fault_test cuda_devices_test
+       cuda_op_coverage_test cublas_loader_test)
+BENCHES=(matmul_bench elementwise_bench copy_bench)
+
+targets=()
+for t in "${TESTS[@]}"; do targets+=("//kernels/cuda:$t"); done
+for b in "${BENCHES[@]}"; do targets+=("//bench/cuda:$b"); done
+targets+=(//server:ferryd)
+./bazelw build "${targets[@]}"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/bin" "$OUT/lib/glibc" "$OUT/scripts"
+binaries=()
+for t in "${TESTS[@]}"; do binaries+=("bazel-bin/kernels/cuda/$t"); done
+for b in "${BENCHES[@]}"; do binaries+=("bazel-bin/bench/cuda/$b"); done
+binaries+=(bazel-bin/server/ferryd)
+for bin in "${binaries[@]}"; do
+  cp -L "$bin" "$OUT/bin/"
+  chmod u+w "$OUT/bin/$(basename "$bin")"
+  # Every library ldd resolves, except the driver's; glibc's apart.
+  ldd "$bin" | awk '/=> \// {print $1, $3} /^\t\/lib64\/ld-linux/ {print "ld-linux-x86-64.so.2", $1}' |
+    while read -r name path; do
+      case "$name" in
+        libcuda.so*|libnvidia*) continue ;;
+        libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|ld-linux*|libresolv.so.*)
+          cp -Ln "$path" "$OUT/lib/glibc/$name" ;;
+        *) cp -Ln "$path" "$OUT/lib/$name" ;;
+      esac
+    done
+done
+strip --strip-unneeded "$OUT"/bin/* "$OUT"/lib/*.so* 2>/dev/null || true
+# Large files travel xz-compressed (OpenBLAS alone is 35 MiB); run_all.sh unpacks them.
+find "$OUT" -type f -size +1M -print0 | xargs -0 -r xz -T2 -6
+cp bench/cuda/*.py "$OUT/scripts/"
+getconf GNU_LIBC_VERSION | awk '{print $2}' > "$OUT/glibc_version"
+
+cat > "$OUT/run_all.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs every CUDA test and benchmark of this bundle; logs go to LOGDIR (default ./logs).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+LOGDIR="${1:-logs}"
+mkdir -p "$LOGDIR"
+LOGDIR="$(cd "$LOGDIR" && pwd)"
+# Unpacked once, beside the bundle when it is writable, else in a temporary directory.
+if [ ! -w "$HERE" ]; then
+  TMP="$(mktemp -d)"; cp -r "$HERE"/. "$TMP"/; HERE="$TMP"
+fi
+find "$HERE" -name '*.xz' -exec xz -d -f {} +
+chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
+export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# cuBLASLt: PyTorch's copy unless FERRY_CUDA_LIB_DIR already says where.
+if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
+  for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null) \
+             /usr/local/cuda/lib64 /usr/local/cuda/lib; do
+    found="$(find "$dir" -name libcublasLt.so.13 2>/dev/null | head -1)"
+    if [ -n "$found" ]; then export FERRY_CUDA_LIB_DIR="$(dirname "$found")"; break; fi
+  done
+fi
+echo "FERRY_CUDA_LIB_DIR=${FERRY_CUDA_LIB_DIR:-<none found>}" | tee "$LOGDIR/summary.txt"
+nvidia-smi -L >> "$LOGDIR/summary.txt" 2>&1 || true
+
+# The bundle's glibc only when this machine's is older than the one it was built with.
+RUNNER=()
+mine="$(getconf GNU_LIBC_VERSION | awk '{print $2}')"
+built="$(cat "$HERE/glibc_version")"
+if [ "$(printf '%s\n%s\n' "$built" "$mine" | sort -V | head -1)" != "$built" ]; then
+  RUNNER=("$HERE/lib/glibc/ld-linux-x86-64.so.2" --library-path "$HERE/lib/glibc:$LD_LIBRARY_PATH")
+  echo "glibc $mine < $built: running through the bundled loader" | tee -a "$LOGDIR/summary.txt"
+fi
+
+run() {  # run NAME TIMEOUT BINARY ARGS...
+  local name="$1" limit="$2"; shift 2
+  local start=$SECONDS
+  timeout "$limit" "${RUNNER[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
+  local rc=$?
+  printf '%-28s rc=%-3s %4ss\n' "$name" "$rc" "$((SECONDS - start))" | tee -a "$LOGDIR/summary.txt"
+}
+
+for t in cuda_devices_test cublas_loader_test cuda_op_coverage_test cuda_parity_test \
+         cuda_memory_test cuda_fault_test; do
+  run "$t" 300 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
+done
+FERRY_TEST_TF32=1 run cuda_parity_test_tf32 120 "$HERE/bin/cuda_parity_test" \
+  --gtest_filter='*Matmul*'
+for b in copy_bench elementwise_bench matmul_bench; do
+  run "$b" 300 "$HERE/bin/$b"
+done
+# ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
+run ferryd_cuda_smoke 10 "$HERE/bin/ferryd" --backend=cuda --listen=127.0.0.1:0
+run torch_matmul_compare 300 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log"
+run mlx_compare 300 python3 "$HERE/scripts/mlx_compare.py" "$LOGDIR/elementwise_bench.log"
+grep -h -E '^(RATIO|SKIP|DEVICE)' "$LOGDIR"/*.log >> "$LOGDIR/summary.txt" 2>/dev/null
+grep -h -E '^\[  (FAILED|SKIPPED|PASSED) ' "$LOGDIR"/*_test.log >> "$LOGDIR/summary.txt" 2>/dev/null
+echo "logs in $LOGDIR"
+RUN
+chmod +x "$OUT/run_all.sh"
+du -sh "$OUT"
+size=$(du -sm "$OUT" | cut -f1)
+if [ "$size" -ge 64 ]; then echo "bundle is ${size} MiB, over the 64 MiB carry limit" >&2; exit 1; fi
