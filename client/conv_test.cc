@@ -14,7 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ErrorOf;
+using testing::BuildError;
 
 TEST(ConvTest, Conv1dByHand) {
   Array x = from_host(std::vector<float>{1, 2, 3, 4}, {1, 4, 1});

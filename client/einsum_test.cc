@@ -15,7 +15,7 @@ namespace ferry {
 namespace {
 
 using ::testing::ElementsAre;
-using testing::ErrorOf;
+using testing::BuildError;
 using ::testing::HasSubstr;
 
 Array A() { return from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}); }

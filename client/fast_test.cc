@@ -16,7 +16,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
-using testing::ErrorOf;
+using testing::BuildError;
 
 void ExpectAllNear(Array a, Array b, float tolerance = 1e-6f) {
   ASSERT_EQ(a.shape(), b.shape());

@@ -15,7 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ErrorOf;
+using testing::BuildError;
 
 Array Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return from_host(values, shape);

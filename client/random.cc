@@ -99,7 +99,7 @@ Array split(const Array& key, int num) {
 }
 
 std::pair<Array, Array> split(const Array& key) {
-  const Array keys = split(key, 2);
+  const Array keys = random::split(key, 2);
   return {reshape(slice(keys, {0, 0}, {1, 2}), {2}), reshape(slice(keys, {1, 0}, {2, 2}), {2})};
 }
 

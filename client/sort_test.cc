@@ -14,7 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::ErrorOf;
+using testing::BuildError;
 
 Array Square() { return from_host(std::vector<float>{3, 1, 2, 0}, {2, 2}); }
 

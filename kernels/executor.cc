@@ -139,8 +139,11 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
           backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
-    } else if (node.op == "reshape" || (node.op == "astype" &&
-                                        values[node.inputs[0]].type.dtype == node.out.dtype)) {
+    } else if (!step.fused &&
+               (node.op == "reshape" ||
+                (node.op == "astype" && values[node.inputs[0]].type.dtype == node.out.dtype))) {
+      // (A fused group's root is computed from the group's inputs: its own node inputs are
+      // members that never get a value.)
       // Same bytes, new type: a view, no copy.
       values[i] = values[node.inputs[0]];
       values[i].type = node.out;

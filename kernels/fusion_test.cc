@@ -256,6 +256,28 @@ TEST(FusionTest, ValuesReadOutsideAGroupStayOutOfIt) {
   EXPECT_EQ(steps[3].release, (std::vector<int32_t>{e}));
 }
 
+TEST(FusionTest, AFusedAstypeRootIsComputedNotViewed) {
+  // float32 -> float16 -> float32 fuses into one group whose root, an astype to float32,
+  // must run the group rather than alias its input (a member, which has no value).
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {4});
+  const int32_t h = b.Op("astype", {x}, {{"dtype", DType::kFloat16}});
+  const int32_t f = b.Op("astype", {h}, {{"dtype", DType::kFloat32}});
+  const int32_t s = b.Op("sum", {f}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{0}}});
+  b.graph().outputs = {s};
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 20);
+  Executor executor(*backend);
+  std::shared_ptr<const Plan> plan = *executor.Prepare(b.graph());
+  std::vector<float> values = {1.5f, -2.0f, 0.25f, 4.0f};
+  Tensor input = *backend->Allocate({DType::kFloat32, {4}});
+  ASSERT_TRUE(backend->CopyFromHost(values.data(), 16, input, 0).ok());
+  absl::StatusOr<std::vector<Tensor>> out = executor.Run(*plan, {input});
+  ASSERT_TRUE(out.ok()) << out.status();
+  float sum = 0;
+  ASSERT_TRUE(backend->CopyToHost((*out)[0], 0, 4, &sum).ok());
+  EXPECT_EQ(sum, 3.75f);
+}
+
 TEST(FusionTest, ShapesThatDifferAreNotFused) {
   GraphBuilder b;
   const int32_t x = b.Parameter(DType::kFloat32, {3});

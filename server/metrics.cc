@@ -93,9 +93,10 @@ class Metrics::State : public prometheus::Collectable {
                 Gauge(static_cast<double>(budget.in_use()),
                       {{"device", device}, {"kind", "in_use"}})}),
         Family("ferry_graph_cache_hits_total",
-               "Executes naming a graph by graph_id that found it held.",
-               MetricType::Counter, {Counter(static_cast<double>(graph_stats.hits))}),
-        Family("ferry_graph_cache_misses_total", "Executes naming a graph by graph_id that did not (the client sends it again).",
+               "Executes naming a graph by graph_id that found it held.", MetricType::Counter,
+               {Counter(static_cast<double>(graph_stats.hits))}),
+        Family("ferry_graph_cache_misses_total",
+               "Executes naming a graph by graph_id that did not (the client sends it again).",
                MetricType::Counter, {Counter(static_cast<double>(graph_stats.misses))}),
         Family("ferry_graph_cache_entries", "Prepared graphs held.", MetricType::Gauge,
                {Gauge(static_cast<double>(graph_stats.size))}),
@@ -146,14 +147,10 @@ void Metrics::RecordCall(absl::string_view method, grpc::StatusCode code, absl::
 }
 
 absl::Status Metrics::Serve(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
-  }
-  exposer_->RegisterCollectable(registry_);
-  exposer_->RegisterCollectable(state_);
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> server =
+      MetricsHttpServer::Start(address, [this] { return Render(); });
+  if (!server.ok()) return server.status();
+  http_ = *std::move(server);
   return absl::OkStatus();
 }
 

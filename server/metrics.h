@@ -11,8 +11,8 @@
 #include "absl/time/time.h"
 #include "kernels/executor.h"
 #include "server/graph_cache.h"
+#include "server/metrics_http.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -53,7 +53,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& bytes_received_;
   prometheus::Family<prometheus::Counter>& bytes_sent_;
   prometheus::Histogram& execute_seconds_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;  // last: stops before the rest goes
 };
 
 }  // namespace ferry::server

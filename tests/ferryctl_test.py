@@ -98,7 +98,8 @@ class Ferryctl(unittest.TestCase):
         self.assertRegex(out, r"entries  \d+ of 1024")
         # The client library names every call; ferryctl names its own.
         log = self.daemon.read_log()
-        self.assertRegex(log, r"rpc /ferry\.v1\.Ferry/Execute OK .* request_id=[0-9a-f]{16}\n")
+        # (the bench's evals travel on the session's Pipeline stream)
+        self.assertRegex(log, r"rpc /ferry\.v1\.Ferry/Pipeline OK .* request_id=[0-9a-f]{16}\n")
         self.assertRegex(log, r"rpc /ferry\.v1\.Ferry/GetInfo OK .* request_id=ferryctl-\d+-1\n")
 
     def test_upload_npy_and_safetensors_then_sessions(self):
