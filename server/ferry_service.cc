@@ -225,7 +225,9 @@ grpc::Status FerryService::Pipeline(
   };
   bool client_gone = false;
   while (std::optional<v1::PipelineRequest> step = inbox.NextStep()) {
+    const absl::Time started = absl::Now();
     std::optional<v1::PipelineResponse> reply = steps.Run(*step, fetch_graph);
+    if (step->has_execute() && execute_observer_) execute_observer_(absl::Now() - started);
     if (reply.has_value() && !stream->Write(*reply)) {
       client_gone = true;
       break;

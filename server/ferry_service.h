@@ -3,6 +3,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -33,6 +35,12 @@ class FerryService final : public v1::Ferry::Service {
   // Call when the daemon starts draining: open Pipeline streams run the steps they hold and
   // then end with UNAVAILABLE, so they do not keep the daemon up until the drain deadline.
   void Drain();
+
+  // Called with the duration of every execute step run on a Pipeline stream (unary
+  // Execute calls are timed by the RPC interceptor). Set before serving.
+  void set_execute_observer(std::function<void(absl::Duration)> observer) {
+    execute_observer_ = std::move(observer);
+  }
 
   // The graphs held for every session, with hit/miss/eviction counts (for metrics).
   const GraphCache& graph_cache() const { return graphs_; }
@@ -69,6 +77,7 @@ class FerryService final : public v1::Ferry::Service {
   const TokenAuth* const auth_;
   const absl::Time started_ = absl::Now();
   GraphCache graphs_;
+  std::function<void(absl::Duration)> execute_observer_;
   absl::Mutex pipelines_mu_;
   bool draining_ ABSL_GUARDED_BY(pipelines_mu_) = false;
   absl::flat_hash_set<PipelineInbox*> pipelines_ ABSL_GUARDED_BY(pipelines_mu_);

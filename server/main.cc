@@ -155,6 +155,8 @@ int Run() {
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());
   Metrics metrics(sessions, executor, service.graph_cache());
+  service.set_execute_observer(
+      [&metrics](absl::Duration latency) { metrics.RecordExecute(latency); });
   if (metrics_port > 0) {
     const std::string metrics_address = BoundAddress(listen, metrics_port);
     if (absl::Status served = metrics.Serve(metrics_address); !served.ok()) {

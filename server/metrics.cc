@@ -124,11 +124,13 @@ Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor, const Gr
                       .Name("ferry_rpc_sent_bytes_total")
                       .Help("Serialized response bytes sent, by method.")
                       .Register(*registry_)),
-      execute_seconds_(prometheus::BuildHistogram()
-                           .Name("ferry_execute_duration_seconds")
-                           .Help("Execute calls from request to status, in seconds.")
-                           .Register(*registry_)
-                           .Add({}, kExecuteBuckets)) {}
+      execute_seconds_(
+          prometheus::BuildHistogram()
+              .Name("ferry_execute_duration_seconds")
+              .Help(
+                  "Executes (unary calls and Pipeline steps), from request to status, in seconds.")
+              .Register(*registry_)
+              .Add({}, kExecuteBuckets)) {}
 
 Metrics::~Metrics() = default;
 
@@ -141,9 +143,11 @@ void Metrics::RecordCall(absl::string_view method, grpc::StatusCode code, absl::
   }
   if (bytes_sent > 0)
     bytes_sent_.Add({{"method", name}}).Increment(static_cast<double>(bytes_sent));
-  if (method == "/ferry.v1.Ferry/Execute") {
-    execute_seconds_.Observe(absl::ToDoubleSeconds(latency));
-  }
+  if (method == "/ferry.v1.Ferry/Execute") RecordExecute(latency);
+}
+
+void Metrics::RecordExecute(absl::Duration latency) {
+  execute_seconds_.Observe(absl::ToDoubleSeconds(latency));
 }
 
 absl::Status Metrics::Serve(const std::string& address) {

@@ -37,6 +37,9 @@ class Metrics {
   void RecordCall(absl::string_view method, grpc::StatusCode code, absl::Duration latency,
                   int64_t bytes_received, int64_t bytes_sent);
 
+  // Records one execute run as a Pipeline step.
+  void RecordExecute(absl::Duration latency);
+
   // Serves GET /metrics over HTTP on `address` ("0.0.0.0:9464"). UNAVAILABLE when it
   // cannot listen there.
   absl::Status Serve(const std::string& address);
