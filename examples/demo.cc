@@ -100,8 +100,8 @@ ferry::Array Forward(const Mlp& mlp, ferry::Array x) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int batches = std::max(1, absl::GetFlag(FLAGS_batches));
-  std::printf("ferry demo: MLP 784-512-512-10, float32, %d forward passes of batch %d\n",
-              batches, kBatch);
+  std::printf("ferry demo: MLP 784-512-512-10, float32, %d forward passes of batch %d\n", batches,
+              kBatch);
 
   std::unique_ptr<ferry::server::FerrydProcess> daemon;
   std::string address = absl::GetFlag(FLAGS_remote);
@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
     for (const ferry::Array& p : params) param_bytes += p.nbytes();
     t = Clock::now();
     ferry::eval(params);  // uploaded now, once, and kept resident on the daemon
+    ferry::synchronize(remote);
     ferry::DeviceStats stats = remote.stats();
     Step("weights",
          std::to_string(params.size()) + " arrays, " + Megabytes(param_bytes) +
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
       remote_logits.push_back(logits);
       if (b == 0) {
         Step("forward 1",
-             "upload the batch; Execute carries the graph (" +
+             "sent the batch and an execute carrying the graph (" +
                  Kilobytes(ExecuteBytes(before, after)) + ")",
              ms);
       } else {
@@ -169,10 +170,16 @@ int main(int argc, char** argv) {
     }
     if (batches > 1) {
       Step("forward 2+",
-           "upload the batch; Execute carries only the graph id (" +
+           "sent the batch and an execute naming the graph id (" +
                Kilobytes(cached_bytes / (batches - 1)) + "), mean",
            cached_ms / (batches - 1));
     }
+
+    // eval() does not wait: the steps went out back to back on the session's Pipeline stream.
+    t = Clock::now();
+    ferry::synchronize(remote);
+    Step("run", "waited for the " + std::to_string(batches) + " forward passes (one round trip)",
+         MillisSince(t));
 
     const ferry::DeviceStats before_read = remote.stats();
     t = Clock::now();
@@ -180,8 +187,8 @@ int main(int argc, char** argv) {
     for (ferry::Array& logits : remote_logits) remote_values.push_back(logits.to_vector<float>());
     const double read_ms = MillisSince(t);
     const int64_t downloads = remote.stats().downloads - before_read.downloads;
-    Step("download",
-         downloads == 0 ? "the logits came back inline in the Execute replies"
+    Step("read",
+         downloads == 0 ? "the logits, inline in the daemon's replies"
                         : "the logits, in " + std::to_string(downloads) + " Download streams",
          read_ms);
 
@@ -191,7 +198,8 @@ int main(int argc, char** argv) {
       ferry::Array x = ferry::from_host(inputs[b], {kBatch, kLayers[0]}, ferry::local());
       std::vector<float> expected = Forward(local_mlp, x).to_vector<float>();
       for (size_t i = 0; i < expected.size(); ++i) {
-        max_diff = std::max(max_diff, static_cast<double>(std::abs(expected[i] - remote_values[b][i])));
+        max_diff =
+            std::max(max_diff, static_cast<double>(std::abs(expected[i] - remote_values[b][i])));
       }
     }
     const bool ok = max_diff < 1e-4;
@@ -201,12 +209,12 @@ int main(int argc, char** argv) {
     Step("check", check, MillisSince(t));
 
     stats = remote.stats();
-    std::printf("  %-10s %lld executes (%lld with the graph), %lld uploads, %lld downloads; "
-                "%s sent, %s received\n",
-                "totals",
-                static_cast<long long>(stats.executes), static_cast<long long>(stats.graphs_sent),
-                static_cast<long long>(stats.uploads), static_cast<long long>(stats.downloads),
-                Megabytes(stats.bytes_sent).c_str(), Megabytes(stats.bytes_received).c_str());
+    std::printf(
+        "  %-10s %lld executes (%lld with the graph), %lld uploads, %lld downloads; "
+        "%s sent, %s received\n",
+        "totals", static_cast<long long>(stats.executes), static_cast<long long>(stats.graphs_sent),
+        static_cast<long long>(stats.uploads), static_cast<long long>(stats.downloads),
+        Megabytes(stats.bytes_sent).c_str(), Megabytes(stats.bytes_received).c_str());
     if (!ok) return 1;
   } catch (const ferry::Error& e) {
     std::fprintf(stderr, "demo: %s: %s\n", ferry::ErrorCodeName(e.code()), e.what());
