@@ -238,6 +238,36 @@ TEST(AutodiffTest, AnOpWithoutARuleThrowsNamingIt) {
   }
 }
 
+TEST(AutodiffTest, ScatterProdHasNoGradientAsInMlx) {
+  const Array indices = from_host(std::vector<int32_t>{1}, {1});
+  auto f = [&](const Array& v) { return sum(scatter_prod(v, {indices}, ones({1, 1}), {0})); };
+  try {
+    grad(f)(ones({3}));
+    FAIL() << "scatter_prod has no rule";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_THAT(e.what(), HasSubstr("[vjp] no gradient for op 'scatter_prod'"));
+  }
+  // Only a differentiated input needs the rule.
+  EXPECT_THAT(Values(grad([&](const Array& v) {
+                return sum(scatter_prod(ones({3}), {indices}, ones({1, 1}), {0}) * v);
+              })(ones({3}))),
+              ElementsAre(1, 1, 1));
+}
+
+TEST(AutodiffTest, CumprodThroughZerosAndScatterAddDuplicates) {
+  auto dcumprod = grad([](const Array& v) { return sum(cumprod(v)); });
+  // d/dx of x0 + x0 x1 + x0 x1 x2 at (2, 0, 3): 1 + 0 + 0, x0 + x0 x2, 0.
+  EXPECT_THAT(Values(dcumprod(from_host(std::vector<float>{2, 0, 3}, {3}))), ElementsAre(1, 8, 0));
+  EXPECT_THAT(Values(dcumprod(from_host(std::vector<float>{0, 0, 3}, {3}))), ElementsAre(1, 0, 0));
+  const Array twice = from_host(std::vector<int32_t>{0, 2, 0}, {3});
+  auto updates_grad = grad([&](const Array& u) {
+    Array y = scatter_add(zeros({3}), {twice}, reshape(u, {3, 1}), {0});
+    return sum(y * from_host(std::vector<float>{10, 20, 30}, {3}));
+  });
+  EXPECT_THAT(Values(updates_grad(ones({3}))), ElementsAre(10, 30, 10));
+}
+
 TEST(AutodiffTest, TheBackwardGraphIsLazyAndEvaluatesInOneExecute) {
   Device device = local();
   Array w = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2});
