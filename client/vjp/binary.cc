@@ -51,6 +51,25 @@ Array MinA(const Array& a, const Array& b, const Array&, const Array& g) {
 Array MinB(const Array& a, const Array& b, const Array&, const Array& g) {
   return where(a > b, g, 0);
 }
+// ---- vjp2: the binary ops of part A ----
+// d/da atan2(a, b) = b / (a^2 + b^2), d/db = -a / (a^2 + b^2).
+Array Arctan2A(const Array& a, const Array& b, const Array&, const Array& g) {
+  return g * b / (a * a + b * b);
+}
+Array Arctan2B(const Array& a, const Array& b, const Array&, const Array& g) {
+  return negative(g * a / (a * a + b * b));
+}
+// d/da log(e^a + e^b) = e^(a - y).
+Array LogAddExpA(const Array& a, const Array&, const Array& y, const Array& g) {
+  return g * exp(a - y);
+}
+Array LogAddExpB(const Array&, const Array& b, const Array& y, const Array& g) {
+  return g * exp(b - y);
+}
+// remainder(a, b) = a - b floor(a / b), the floor's derivative taken as 0 (as MLX).
+Array RemainderB(const Array& a, const Array& b, const Array&, const Array& g) {
+  return negative(g * floor_divide(a, b));
+}
 
 }  // namespace
 
@@ -63,6 +82,14 @@ void RegisterBinaryVjps(VjpTable& table) {
   table["maximum"] = &Binary<MaxA, MaxB>;
   table["minimum"] = &Binary<MinA, MinB>;
   for (const char* op : {"equal", "less", "greater", "logical_and", "logical_or"}) {
+    table[op] = &NoGradient;
+  }
+  // vjp2
+  table["arctan2"] = &Binary<Arctan2A, Arctan2B>;
+  table["logaddexp"] = &Binary<LogAddExpA, LogAddExpB>;
+  table["remainder"] = &Binary<Same, RemainderB>;
+  for (const char* op : {"not_equal", "less_equal", "greater_equal", "floor_divide", "bitwise_and",
+                         "bitwise_or", "bitwise_xor", "left_shift", "right_shift"}) {
     table[op] = &NoGradient;
   }
 }

@@ -31,6 +31,27 @@ Array ExpandReduced(const Array& g, const Shape& shape, const std::vector<int64_
 
 Array ZerosLike(const Array& a) { return zeros(a.shape(), a.dtype(), a.device()); }
 
+Array PositionsAlong(const Shape& shape, int axis, const Device& device) {
+  Shape column(shape.size(), 1);
+  column[axis] = shape[axis];
+  Array positions = reshape(arange(0, static_cast<double>(shape[axis]), 1, int32, device), column);
+  return positions.shape() == shape ? positions : broadcast_to(positions, shape);
+}
+
+Array AddAlongAxis(const Shape& shape, const Array& indices, const Array& values, int axis) {
+  std::vector<Array> coordinates;
+  std::vector<int> axes;
+  for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
+    coordinates.push_back(d == axis ? indices
+                                    : PositionsAlong(indices.shape(), d, values.device()));
+    axes.push_back(d);
+  }
+  Shape slices = values.shape();
+  slices.insert(slices.end(), shape.size(), 1);
+  return scatter_add(zeros(shape, values.dtype(), values.device()), coordinates,
+                     reshape(values, slices), axes);
+}
+
 template <typename T>
 T GetAttr(const core::Attrs& attrs, const std::string& name) {
   absl::StatusOr<T> value = attrs.Get<T>(name);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/array.h"
+#include "client/device.h"
 #include "client/dtype.h"
 #include "core/graph.h"
 
@@ -23,6 +24,13 @@ Array ExpandReduced(const Array& g, const Shape& shape, const std::vector<int64_
                     bool keepdims);
 
 Array ZerosLike(const Array& a);
+
+// Each position's index along `axis` (int32), broadcast to `shape`.
+Array PositionsAlong(const Shape& shape, int axis, const Device& device);
+
+// Zeros of `shape` (values' dtype) with values[j] added at position indices[j] along `axis`;
+// indices and values have `shape` but on `axis`. Duplicate indices add up.
+Array AddAlongAxis(const Shape& shape, const Array& indices, const Array& values, int axis);
 
 // The attribute `name` of a node being differentiated; throws kInternal if it is missing,
 // which only a bug in the client's own ops can cause.

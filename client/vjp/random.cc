@@ -7,6 +7,7 @@ namespace ferry::detail {
 void RegisterRandomVjps(VjpTable& table) {
   table["random_uniform"] = &NoGradient;
   table["random_normal"] = &NoGradient;
+  table["random_bits"] = &NoGradient;
 }
 
 }  // namespace ferry::detail

@@ -1,7 +1,7 @@
 // Vector-Jacobian products of the reductions over axes. The cotangent is broadcast back
 // over the reduced axes; max and min share it equally among the elements that attain the
 // extreme (as MLX does), and prod divides out each element without dividing by zero.
-// argmax and argmin have no gradient.
+// argmax, argmin, all and any have no gradient.
 
 #include <vector>
 
@@ -73,6 +73,8 @@ void RegisterReduceVjps(VjpTable& table) {
   table["min"] = &Extreme;
   table["argmax"] = &NoGradient;
   table["argmin"] = &NoGradient;
+  table["all"] = &NoGradient;  // vjp2: bool results
+  table["any"] = &NoGradient;
 }
 
 }  // namespace ferry::detail

@@ -17,6 +17,10 @@ const VjpTable& Table() {
     RegisterLayoutVjps(*t);
     RegisterSoftmaxVjps(*t);
     RegisterRandomVjps(*t);
+    RegisterScanVjps(*t);
+    RegisterSortVjps(*t);
+    RegisterIndexingVjps(*t);
+    RegisterConvolutionVjp(*t);
     return t;
   }();
   return *table;

@@ -53,7 +53,12 @@ void RegisterReduceVjps(VjpTable& table);   // sum prod mean max min argmax argm
 void RegisterMatmulVjp(VjpTable& table);    // matmul
 void RegisterLayoutVjps(VjpTable& table);   // reshape transpose broadcast_to slice concatenate
 void RegisterSoftmaxVjps(VjpTable& table);  // softmax logsumexp
-void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal
+void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal random_bits
+// vjp2
+void RegisterScanVjps(VjpTable& table);        // cumsum cumprod cummax cummin
+void RegisterSortVjps(VjpTable& table);        // sort argsort partition argpartition
+void RegisterIndexingVjps(VjpTable& table);    // gather scatter* slice_update
+void RegisterConvolutionVjp(VjpTable& table);  // convolution
 
 }  // namespace ferry::detail
 

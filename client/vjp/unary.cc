@@ -40,6 +40,12 @@ Array Gelu(const Array& x, const Array&, const Array& g) {
 Array Erf(const Array& x, const Array&, const Array& g) {
   return g * (exp(negative(x * x)) * (2.0 / std::sqrt(M_PI)));
 }
+// ---- vjp2: the unary ops of part A ----
+Array Square(const Array& x, const Array&, const Array& g) { return g * (2.0 * x); }
+Array Log1p(const Array& x, const Array&, const Array& g) { return g / (x + 1.0); }
+Array Expm1(const Array&, const Array& y, const Array& g) { return g * (y + 1.0); }
+Array Log2(const Array& x, const Array&, const Array& g) { return g / (x * M_LN2); }
+Array Log10(const Array& x, const Array&, const Array& g) { return g / (x * M_LN10); }
 
 }  // namespace
 
@@ -57,6 +63,17 @@ void RegisterUnaryVjps(VjpTable& table) {
   table["relu"] = &Unary<Relu>;
   table["gelu"] = &Unary<Gelu>;
   table["erf"] = &Unary<Erf>;
+  // vjp2
+  table["square"] = &Unary<Square>;
+  table["log1p"] = &Unary<Log1p>;
+  table["expm1"] = &Unary<Expm1>;
+  table["log2"] = &Unary<Log2>;
+  table["log10"] = &Unary<Log10>;
+  // Piecewise constant or not floating: no gradient, as in MLX.
+  for (const char* op :
+       {"floor", "ceil", "round", "sign", "isnan", "isinf", "logical_not", "bitwise_invert"}) {
+    table[op] = &NoGradient;
+  }
 }
 
 }  // namespace ferry::detail
