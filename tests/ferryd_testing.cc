@@ -87,7 +87,9 @@ grpc::Status Download(v1::Ferry::Stub& stub, const std::string& session, uint64_
     data->append(message.data());
   }
   grpc::Status status = reader->Finish();
-  if (status.ok()) EXPECT_EQ(data->size(), total);
+  if (status.ok()) {
+    EXPECT_EQ(data->size(), total);
+  }
   return status;
 }
 
