@@ -124,6 +124,78 @@ TEST_F(CudaParityTest, Unary) {
   }
 }
 
+constexpr DType kIntegers[] = {DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt32};
+
+TEST_F(CudaParityTest, UnaryPartA) {
+  for (const char* op : {"log1p", "expm1", "log2", "log10"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 5, 7}, 0.01, 5}}});
+    Check({op, {{DType::kInt32, {17}, 1, 9}}});
+  }
+  for (const char* op : {"floor", "ceil", "round", "sign", "square"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 5, 7}, -9, 9}}});
+    Check({op, {{DType::kBool, {9}, 0, 1}}});
+  }
+  // Halves exactly: round must go to even on both sides.
+  for (DType t : kFloats) Check({"round", {{t, {64}, -8, 8}}, {}, 1});
+  for (DType t : kIntegers) Check({"bitwise_invert", {{t, {33}, -100, 100}}});
+  Check({"bitwise_invert", {{DType::kBool, {9}, 0, 1}}});
+  for (const char* op : {"isnan", "isinf", "logical_not"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 5, 7}, -2, 2}}});
+    Check({op, {{DType::kBool, {9}, 0, 1}}});
+  }
+}
+
+TEST_F(CudaParityTest, RoundHalfToEvenAndNonFinite) {
+  // Values the random inputs rarely hit: halves, NaN, infinities, signed zero.
+  const std::vector<double> special = {0.5,      1.5,       2.5,  -0.5, -2.5, NAN,
+                                       INFINITY, -INFINITY, -0.0, 0.0,  3.7,  -3.7};
+  for (DType t : kFloats) {
+    core::HostTensor x = MakeHost(t, {12}, special);
+    for (const char* op : {"round", "floor", "ceil", "sign", "isnan", "isinf", "log1p"}) {
+      absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {x}, {});
+      absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {x}, {});
+      ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+      EXPECT_TRUE(got->data == want->data) << op << " " << core::DTypeName(t);
+    }
+    core::HostTensor y =
+        MakeHost(t, {12}, {1, -1, 0, INFINITY, -INFINITY, NAN, 2, -2, 3, -3, 0.5, -INFINITY});
+    for (const char* op : {"logaddexp", "remainder", "floor_divide", "arctan2"}) {
+      absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {x, y}, {});
+      absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {x, y}, {});
+      ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+      const std::vector<double> w = Values(*want), g = Values(*got);
+      for (size_t i = 0; i < w.size(); ++i) {
+        EXPECT_TRUE((std::isnan(w[i]) && std::isnan(g[i])) || w[i] == g[i] ||
+                    std::abs(w[i] - g[i]) <= Tolerance(t) * std::max(1.0, std::abs(w[i])))
+            << op << " " << core::DTypeName(t) << " " << i << ": " << w[i] << " vs " << g[i];
+      }
+    }
+  }
+}
+
+TEST_F(CudaParityTest, BinaryPartA) {
+  for (const char* op : {"not_equal", "less_equal", "greater_equal"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -5, 5}, {t, {5, 1}, -5, 5}}});
+    Check({op, {{DType::kFloat16, {4, 6}}, {DType::kInt32, {6}}}});
+    Check({op, {{DType::kBool, {8}, 0, 1}, {DType::kBool, {8}, 0, 1}}});
+  }
+  for (const char* op : {"arctan2", "logaddexp"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 1, 7}, -20, 20}, {t, {5, 1}, -20, 20}}});
+  }
+  // Integer division by 0 (inputs include 0), mixed signs, the divisor's sign for remainder.
+  for (const char* op : {"floor_divide", "remainder"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -50, 50}, {t, {5, 1}, -4, 4}}, {}, 2});
+  }
+  for (const char* op : {"bitwise_and", "bitwise_or", "bitwise_xor"}) {
+    for (DType t : kIntegers) Check({op, {{t, {3, 1, 7}, -300, 300}, {t, {5, 1}, -300, 300}}});
+    Check({op, {{DType::kBool, {8}, 0, 1}, {DType::kBool, {8}, 0, 1}}});
+  }
+  // Counts past the bit width and negative counts shift everything out.
+  for (const char* op : {"left_shift", "right_shift"}) {
+    for (DType t : kIntegers) Check({op, {{t, {3, 1, 7}, -300, 300}, {t, {5, 1}, -3, 70}}});
+  }
+}
+
 TEST_F(CudaParityTest, Binary) {
   for (const char* op : {"add", "sub", "mul", "maximum", "minimum", "equal", "less", "greater"}) {
     for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -50, 50}, {t, {5, 1}, -50, 50}}});

@@ -90,8 +90,23 @@ namespace {
 template <UnaryOp kOp>
 absl::Status Unary(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) {
-  constexpr bool kMath = kOp != UnaryOp::kNeg && kOp != UnaryOp::kAbs && kOp != UnaryOp::kRelu;
-  if (out.dtype() == core::DType::kBool || (kMath && !core::IsFloating(out.dtype()))) {
+  if constexpr (kOp == UnaryOp::kIsNan || kOp == UnaryOp::kIsInf ||
+                kOp == UnaryOp::kLogicalNot) {  // each element in its own dtype, bool out
+    if (out.dtype() != core::DType::kBool) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
+    }
+    return CheckCuda(
+        node.op, "launch",
+        LaunchUnary(kOp, inputs[0].dtype(), inputs[0].raw(), out.raw(), out.size(), ctx.stream()));
+  }
+  constexpr UnaryDomain kDomain = UnaryDomainOf(kOp);
+  const core::DType t = out.dtype();
+  const bool refused = (t == core::DType::kBool && kDomain != UnaryDomain::kAny &&
+                        kDomain != UnaryDomain::kIntegerOrBool) ||
+                       (kDomain == UnaryDomain::kFloating && !core::IsFloating(t)) ||
+                       (kDomain == UnaryDomain::kIntegerOrBool && core::IsFloating(t));
+  if (refused) {
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] does not apply to ", core::DTypeName(out.dtype())));
   }
@@ -108,8 +123,9 @@ absl::Status Binary(Context& ctx, const core::Node& node, absl::Span<const Tenso
                     const Tensor& out) {
   const Tensor& a = inputs[0];
   const Tensor& b = inputs[1];
-  constexpr bool kComparison =
-      kOp == BinaryOp::kEqual || kOp == BinaryOp::kLess || kOp == BinaryOp::kGreater;
+  constexpr bool kComparison = kOp == BinaryOp::kEqual || kOp == BinaryOp::kLess ||
+                               kOp == BinaryOp::kGreater || kOp == BinaryOp::kNotEqual ||
+                               kOp == BinaryOp::kLessEqual || kOp == BinaryOp::kGreaterEqual;
   constexpr bool kLogical = kOp == BinaryOp::kLogicalAnd || kOp == BinaryOp::kLogicalOr;
   core::DType compute = out.dtype();
   if (kComparison) compute = core::PromoteTypes(a.dtype(), b.dtype());
@@ -118,9 +134,16 @@ absl::Status Binary(Context& ctx, const core::Node& node, absl::Span<const Tenso
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
   }
-  if (kOp == BinaryOp::kDiv && !core::IsFloating(out.dtype())) {
+  if ((kOp == BinaryOp::kDiv || kOp == BinaryOp::kArctan2 || kOp == BinaryOp::kLogAddExp) &&
+      !core::IsFloating(out.dtype())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[", node.op, "] must produce a floating dtype, not ", core::DTypeName(out.dtype())));
+  }
+  if (((kOp >= BinaryOp::kBitwiseAnd) && core::IsFloating(out.dtype())) ||
+      ((kOp == BinaryOp::kFloorDivide || kOp == BinaryOp::kRemainder) &&
+       out.dtype() == core::DType::kBool)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("[div] must produce a floating dtype, not ", core::DTypeName(out.dtype())));
+        absl::StrCat("[", node.op, "] does not apply to ", core::DTypeName(out.dtype())));
   }
   absl::StatusOr<const void*> a_data = ctx.ElementsAs(node.op, a, compute);
   if (!a_data.ok()) return a_data.status();
@@ -421,6 +444,19 @@ void RegisterUnaryKernels(KernelTable& table) {
   table["sigmoid"] = &Unary<UnaryOp::kSigmoid>;
   table["gelu"] = &Unary<UnaryOp::kGelu>;
   table["erf"] = &Unary<UnaryOp::kErf>;
+  table["log1p"] = &Unary<UnaryOp::kLog1p>;
+  table["expm1"] = &Unary<UnaryOp::kExpm1>;
+  table["log2"] = &Unary<UnaryOp::kLog2>;
+  table["log10"] = &Unary<UnaryOp::kLog10>;
+  table["square"] = &Unary<UnaryOp::kSquare>;
+  table["floor"] = &Unary<UnaryOp::kFloor>;
+  table["ceil"] = &Unary<UnaryOp::kCeil>;
+  table["round"] = &Unary<UnaryOp::kRound>;
+  table["sign"] = &Unary<UnaryOp::kSign>;
+  table["bitwise_invert"] = &Unary<UnaryOp::kBitwiseInvert>;
+  table["isnan"] = &Unary<UnaryOp::kIsNan>;
+  table["isinf"] = &Unary<UnaryOp::kIsInf>;
+  table["logical_not"] = &Unary<UnaryOp::kLogicalNot>;
 }
 
 void RegisterBinaryKernels(KernelTable& table) {
@@ -436,6 +472,18 @@ void RegisterBinaryKernels(KernelTable& table) {
   table["greater"] = &Binary<BinaryOp::kGreater>;
   table["logical_and"] = &Binary<BinaryOp::kLogicalAnd>;
   table["logical_or"] = &Binary<BinaryOp::kLogicalOr>;
+  table["not_equal"] = &Binary<BinaryOp::kNotEqual>;
+  table["less_equal"] = &Binary<BinaryOp::kLessEqual>;
+  table["greater_equal"] = &Binary<BinaryOp::kGreaterEqual>;
+  table["arctan2"] = &Binary<BinaryOp::kArctan2>;
+  table["logaddexp"] = &Binary<BinaryOp::kLogAddExp>;
+  table["floor_divide"] = &Binary<BinaryOp::kFloorDivide>;
+  table["remainder"] = &Binary<BinaryOp::kRemainder>;
+  table["bitwise_and"] = &Binary<BinaryOp::kBitwiseAnd>;
+  table["bitwise_or"] = &Binary<BinaryOp::kBitwiseOr>;
+  table["bitwise_xor"] = &Binary<BinaryOp::kBitwiseXor>;
+  table["left_shift"] = &Binary<BinaryOp::kLeftShift>;
+  table["right_shift"] = &Binary<BinaryOp::kRightShift>;
 }
 
 void RegisterWhereKernels(KernelTable& table) { table["where"] = &Where; }

@@ -39,8 +39,50 @@ enum class UnaryOp {
   kTanh,
   kSigmoid,
   kGelu,
-  kErf
+  kErf,
+  // floating only
+  kLog1p,
+  kExpm1,
+  kLog2,
+  kLog10,
+  // every dtype, bool included, kept
+  kSquare,
+  kFloor,
+  kCeil,
+  kRound,
+  kSign,
+  // integers and bool
+  kBitwiseInvert,
+  // predicates: any input dtype, bool out
+  kIsNan,
+  kIsInf,
+  kLogicalNot
 };
+// The dtypes a unary op accepts (kernels/cpu/unary.cc's domains): kNumeric all but bool,
+// kFloating the floating ones, kAny all, kIntegerOrBool no floating one. Predicates: any.
+enum class UnaryDomain { kNumeric, kFloating, kAny, kIntegerOrBool };
+constexpr UnaryDomain UnaryDomainOf(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kNeg:
+    case UnaryOp::kAbs:
+    case UnaryOp::kRelu:
+      return UnaryDomain::kNumeric;
+    case UnaryOp::kSquare:
+    case UnaryOp::kFloor:
+    case UnaryOp::kCeil:
+    case UnaryOp::kRound:
+    case UnaryOp::kSign:
+    case UnaryOp::kIsNan:
+    case UnaryOp::kIsInf:
+    case UnaryOp::kLogicalNot:
+      return UnaryDomain::kAny;
+    case UnaryOp::kBitwiseInvert:
+      return UnaryDomain::kIntegerOrBool;
+    default:
+      return UnaryDomain::kFloating;
+  }
+}
+
 enum class BinaryOp {
   kAdd,
   kSub,
@@ -53,16 +95,30 @@ enum class BinaryOp {
   kLess,
   kGreater,
   kLogicalAnd,
-  kLogicalOr
+  kLogicalOr,
+  kNotEqual,
+  kLessEqual,
+  kGreaterEqual,
+  kArctan2,
+  kLogAddExp,
+  kFloorDivide,
+  kRemainder,
+  kBitwiseAnd,
+  kBitwiseOr,
+  kBitwiseXor,
+  kLeftShift,
+  kRightShift
 };
 enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
 
-// unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype`.
+// unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype` (the predicates read
+// `dtype` and write bool). y may be x: each thread reads element i before writing it.
 cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
                         cudaStream_t stream);
 
 // binary.cu: out = op(a, b) over ix (operands 0 out, 1 a, 2 b). a and b hold `compute`; out
-// holds `compute` for arithmetic and bool for comparisons and logical ops.
+// holds `compute` for arithmetic and bool for comparisons and logical ops. out may be a or b
+// (same shape, in-place reuse): each thread reads its inputs before writing that element.
 cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const void* b, void* out,
                          const Indexer& ix, int64_t n, cudaStream_t stream);
 
