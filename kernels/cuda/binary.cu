@@ -11,9 +11,8 @@ namespace {
 
 constexpr bool IsPredicate(BinaryOp op) {
   return op == BinaryOp::kEqual || op == BinaryOp::kLess || op == BinaryOp::kGreater ||
-         op == BinaryOp::kLogicalAnd || op == BinaryOp::kLogicalOr ||
-         op == BinaryOp::kNotEqual || op == BinaryOp::kLessEqual ||
-         op == BinaryOp::kGreaterEqual;
+         op == BinaryOp::kLogicalAnd || op == BinaryOp::kLogicalOr || op == BinaryOp::kNotEqual ||
+         op == BinaryOp::kLessEqual || op == BinaryOp::kGreaterEqual;
 }
 
 template <typename C>
@@ -172,8 +171,7 @@ cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out,
     constexpr bool kIntegerOnly = kOp >= BinaryOp::kBitwiseAnd;  // bitwise ops and shifts
     constexpr bool kNoBool = kOp == BinaryOp::kFloorDivide || kOp == BinaryOp::kRemainder;
     if constexpr ((kFloatingOnly && !kIsFloating<T>) || (kIntegerOnly && kIsFloating<T>) ||
-                  (kNoBool && std::is_same_v<T, bool>) ||
-                  (kLogical && !std::is_same_v<T, bool>)) {
+                  (kNoBool && std::is_same_v<T, bool>) || (kLogical && !std::is_same_v<T, bool>)) {
       return cudaErrorInvalidValue;  // the caller converts to a floating or bool dtype first
     } else {
       BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(

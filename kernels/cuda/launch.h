@@ -110,6 +110,8 @@ enum class BinaryOp {
   kRightShift
 };
 enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
+enum class ScanOp { kSum, kProd, kMax, kMin };
+enum class ScatterOp { kAssign, kAdd, kProd, kMax, kMin };
 
 // unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype` (the predicates read
 // `dtype` and write bool). y may be x: each thread reads element i before writing it.
@@ -164,6 +166,46 @@ cudaError_t LaunchArgReduce(bool max, core::DType dtype, const void* x, uint32_t
 cudaError_t LaunchSoftmax(bool logsumexp, core::DType dtype, const void* x, void* y,
                           const Indexer& kept, const Indexer& reduced, int64_t outputs,
                           int64_t count, cudaStream_t stream);
+
+// scan.cu: y = the scan of x (dense, both of `dtype`) along the middle axis of
+// (outer, n, inner); inclusive or exclusive, forwards or reversed. y may be x.
+cudaError_t LaunchScan(ScanOp op, core::DType dtype, const void* x, void* y, int64_t outer,
+                       int64_t n, int64_t inner, bool reverse, bool inclusive, cudaStream_t stream);
+
+// random.cu: y[i] = word 0 of core/philox.h's block i under `key` (uint32 (2,) on the device).
+cudaError_t LaunchRandomBits(const uint32_t* key, uint32_t* y, int64_t n, cudaStream_t stream);
+
+// indexing.cu. Slice starts: for position p < count of the index shape, the index
+// values[offset(ix, p)] (negative counts from `dim`) adds index * stride to starts[p]; an
+// index with index + slice > dim instead lowers *bad to p (atomicMin).
+cudaError_t LaunchSliceStarts(const int64_t* values, const Indexer& ix, int64_t count, int64_t dim,
+                              int64_t slice, int64_t stride, int64_t* starts,
+                              unsigned long long* bad, cudaStream_t stream);
+// out[s * slice_n + j] = a[starts[s] + offset(slice, j)] for n = count * slice_n elements.
+cudaError_t LaunchGather(int element_size, const void* a, void* out, const int64_t* starts,
+                         const Indexer& slice, int64_t slice_n, int64_t n, cudaStream_t stream);
+// out[starts[s] + offset(slice, j)] combined with updates[s * slice_n + j], slices s in
+// order per position j (deterministic); `serial`: one thread, the CPU's loop order.
+cudaError_t LaunchScatter(ScatterOp op, core::DType dtype, void* out, const void* updates,
+                          const int64_t* starts, int64_t count, const Indexer& slice,
+                          int64_t slice_n, bool serial, cudaStream_t stream);
+
+// sort.cu: each row along the middle axis of (outer, n, inner) of x sorted stably, NaN
+// last: out gets the values (`dtype`) or, with `indices`, their positions (uint32).
+// `order` is scratch of outer * inner * padded uint32; padded: a power of two >= n.
+cudaError_t LaunchSort(bool indices, core::DType dtype, const void* x, void* out, uint32_t* order,
+                       int64_t outer, int64_t n, int64_t inner, int64_t padded,
+                       cudaStream_t stream);
+
+// conv.cu: convolution of x (batch, spatial..., c_in) with k (c_out, spatial..., c_in /
+// groups) into y (batch, spatial..., c_out), all of floating `dtype`; spatial dims padded
+// to 3 with extent 1, stride 1, padding 0, dilation 1. total: y's elements.
+struct ConvShape {
+  int64_t stride[3], lo[3], dil[3], in_dim[3], k_dim[3], out_dim[3];
+  int64_t c_in, c_out, groups;
+};
+cudaError_t LaunchConvolution(core::DType dtype, const void* x, const void* k, void* y,
+                              const ConvShape& shape, int64_t total, cudaStream_t stream);
 
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);

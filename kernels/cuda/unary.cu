@@ -58,8 +58,7 @@ __device__ __forceinline__ C Apply(C x) {
     } else {
       return WrapMul(x, x);
     }
-  } else if constexpr (kOp == UnaryOp::kFloor || kOp == UnaryOp::kCeil ||
-                       kOp == UnaryOp::kRound) {
+  } else if constexpr (kOp == UnaryOp::kFloor || kOp == UnaryOp::kCeil || kOp == UnaryOp::kRound) {
     if constexpr (std::is_floating_point_v<C>) {
       // rint: half to even in the default rounding mode, as the CPU's nearbyint.
       return kOp == UnaryOp::kFloor ? floor(x) : kOp == UnaryOp::kCeil ? ceil(x) : rint(x);

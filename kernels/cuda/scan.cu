@@ -1,0 +1,101 @@
+// Scans along one axis (cumsum cumprod cummax cummin), computed as kernels/cpu/scan.cc
+// does: one thread per column walks the axis in order, so the rounding is the CPU's.
+// Floating sums and products accumulate in double, integer ones wrap modulo 2^64, max and
+// min propagate NaN; an exclusive scan writes the running value before folding in.
+
+#include "kernels/cuda/device.cuh"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+template <ScanOp R, typename C>
+struct ScanFold {
+  static constexpr bool kExtremum = R == ScanOp::kMax || R == ScanOp::kMin;
+  using A = std::conditional_t<kExtremum, C,
+                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
+
+  __device__ static A Init() {
+    if constexpr (R == ScanOp::kProd) {
+      return A(1);
+    } else if constexpr (R == ScanOp::kMax) {
+      if constexpr (std::is_floating_point_v<C>) {
+        return -std::numeric_limits<C>::infinity();
+      } else {
+        return std::numeric_limits<C>::lowest();
+      }
+    } else if constexpr (R == ScanOp::kMin) {
+      if constexpr (std::is_floating_point_v<C>) {
+        return std::numeric_limits<C>::infinity();
+      } else {
+        return std::numeric_limits<C>::max();
+      }
+    } else {
+      return A(0);
+    }
+  }
+
+  __device__ static A Combine(A acc, C x) {
+    if constexpr (R == ScanOp::kMax) {
+      return (x > acc || x != x) ? x : acc;
+    } else if constexpr (R == ScanOp::kMin) {
+      return (x < acc || x != x) ? x : acc;
+    } else if constexpr (R == ScanOp::kProd) {
+      return acc * static_cast<A>(x);
+    } else {
+      return acc + static_cast<A>(x);
+    }
+  }
+};
+
+// y may be x: each element is read before it is written, by the same thread.
+template <ScanOp R, typename T>
+__global__ void ScanKernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool reverse,
+                           bool inclusive) {
+  using C = ComputeType<T>;
+  using F = ScanFold<R, C>;
+  using A = typename F::A;
+  FERRY_GRID_LOOP(column, outer * inner) {
+    const int64_t o = column / inner;
+    const int64_t j = column % inner;
+    A acc = F::Init();
+    for (int64_t step = 0; step < n; ++step) {
+      const int64_t k = reverse ? n - 1 - step : step;
+      const int64_t offset = (o * n + k) * inner + j;
+      const A before = acc;
+      acc = F::Combine(before, Load(x + offset));
+      Store(y + offset, static_cast<C>(inclusive ? acc : before));
+    }
+  }
+}
+
+template <ScanOp R>
+cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t outer, int64_t n,
+                   int64_t inner, bool reverse, bool inclusive, cudaStream_t stream) {
+  return DispatchDType(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ScanKernel<R, T><<<GridFor(outer * inner), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), outer, n, inner, reverse, inclusive);
+    return cudaGetLastError();
+  });
+}
+
+}  // namespace
+
+cudaError_t LaunchScan(ScanOp op, core::DType dtype, const void* x, void* y, int64_t outer,
+                       int64_t n, int64_t inner, bool reverse, bool inclusive,
+                       cudaStream_t stream) {
+  if (outer * n * inner == 0) return cudaSuccess;
+  switch (op) {
+    case ScanOp::kSum:
+      return Launch<ScanOp::kSum>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
+    case ScanOp::kProd:
+      return Launch<ScanOp::kProd>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
+    case ScanOp::kMax:
+      return Launch<ScanOp::kMax>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
+    case ScanOp::kMin:
+      return Launch<ScanOp::kMin>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ferry::kernels::cuda
