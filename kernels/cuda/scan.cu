@@ -4,55 +4,24 @@
 // min propagate NaN; an exclusive scan writes the running value before folding in.
 
 #include "kernels/cuda/device.cuh"
+#include "kernels/cuda/fold.cuh"
 
 namespace ferry::kernels::cuda {
 namespace {
 
-template <ScanOp R, typename C>
-struct ScanFold {
-  static constexpr bool kExtremum = R == ScanOp::kMax || R == ScanOp::kMin;
-  using A = std::conditional_t<kExtremum, C,
-                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
-
-  __device__ static A Init() {
-    if constexpr (R == ScanOp::kProd) {
-      return A(1);
-    } else if constexpr (R == ScanOp::kMax) {
-      if constexpr (std::is_floating_point_v<C>) {
-        return -std::numeric_limits<C>::infinity();
-      } else {
-        return std::numeric_limits<C>::lowest();
-      }
-    } else if constexpr (R == ScanOp::kMin) {
-      if constexpr (std::is_floating_point_v<C>) {
-        return std::numeric_limits<C>::infinity();
-      } else {
-        return std::numeric_limits<C>::max();
-      }
-    } else {
-      return A(0);
-    }
-  }
-
-  __device__ static A Combine(A acc, C x) {
-    if constexpr (R == ScanOp::kMax) {
-      return (x > acc || x != x) ? x : acc;
-    } else if constexpr (R == ScanOp::kMin) {
-      return (x < acc || x != x) ? x : acc;
-    } else if constexpr (R == ScanOp::kProd) {
-      return acc * static_cast<A>(x);
-    } else {
-      return acc + static_cast<A>(x);
-    }
-  }
-};
+// The reduction that folds as scan R does.
+template <ScanOp R>
+inline constexpr ReduceOp kFoldOf = R == ScanOp::kSum    ? ReduceOp::kSum
+                                    : R == ScanOp::kProd ? ReduceOp::kProd
+                                    : R == ScanOp::kMax  ? ReduceOp::kMax
+                                                         : ReduceOp::kMin;
 
 // y may be x: each element is read before it is written, by the same thread.
 template <ScanOp R, typename T>
 __global__ void ScanKernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool reverse,
                            bool inclusive) {
   using C = ComputeType<T>;
-  using F = ScanFold<R, C>;
+  using F = Fold<kFoldOf<R>, C>;
   using A = typename F::A;
   FERRY_GRID_LOOP(column, outer * inner) {
     const int64_t o = column / inner;
@@ -62,7 +31,7 @@ __global__ void ScanKernel(const T* x, T* y, int64_t outer, int64_t n, int64_t i
       const int64_t k = reverse ? n - 1 - step : step;
       const int64_t offset = (o * n + k) * inner + j;
       const A before = acc;
-      acc = F::Combine(before, Load(x + offset));
+      acc = F::Merge(before, static_cast<A>(Load(x + offset)));
       Store(y + offset, static_cast<C>(inclusive ? acc : before));
     }
   }
