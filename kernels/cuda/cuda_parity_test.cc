@@ -6,6 +6,9 @@
 //   float16: 2e-3 (2 ulp).     bfloat16: 1.6e-2 (2 ulp).
 // with abs tolerance equal to the relative one near zero, and looser for accumulations:
 // matmul scales by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by sqrt(count).
+// Ops that move or compare elements (gather, scatter, slice_update, sort, predicates,
+// random_bits) and integer results are exact; scans and convolution accumulate in the CPU's
+// order (scaled tolerance only for the float rounding of libm-free sums: 8x and 2x).
 // Skips without a GPU.
 
 #include <cmath>
