@@ -1,4 +1,6 @@
 // astype, and the conversion other families use to bring inputs to one compute dtype.
+// dst may be src (in-place reuse needs equal shape and bytes, so equal element sizes):
+// each thread reads element i before writing it.
 
 #include "kernels/cuda/device.cuh"
 

@@ -1,5 +1,8 @@
 // Elementwise binary ops with broadcasting, computed as kernels/cpu/binary.cc does: inputs
-// already hold the compute dtype, integers wrap, maximum and minimum propagate NaN.
+// already hold the compute dtype, integers wrap, maximum and minimum propagate NaN;
+// floor_divide and remainder follow NumPy (an integer division by 0 gives 0), shift counts
+// outside [0, bits) shift everything out. Each thread reads a[i] and b[i] before writing
+// out[i], so out may be a or b (the executor's in-place reuse).
 
 #include "kernels/cuda/device.cuh"
 
@@ -8,7 +11,17 @@ namespace {
 
 constexpr bool IsPredicate(BinaryOp op) {
   return op == BinaryOp::kEqual || op == BinaryOp::kLess || op == BinaryOp::kGreater ||
-         op == BinaryOp::kLogicalAnd || op == BinaryOp::kLogicalOr;
+         op == BinaryOp::kLogicalAnd || op == BinaryOp::kLogicalOr || op == BinaryOp::kNotEqual ||
+         op == BinaryOp::kLessEqual || op == BinaryOp::kGreaterEqual;
+}
+
+template <typename C>
+__device__ __forceinline__ bool ShiftsOut(C count) {
+  constexpr C kBits = static_cast<C>(sizeof(C) * 8);
+  if constexpr (std::is_signed_v<C>) {
+    if (count < 0) return true;
+  }
+  return count >= kBits;
 }
 
 template <typename C>
@@ -61,8 +74,73 @@ __device__ __forceinline__ auto Apply(C a, C b) {
     return a > b;
   } else if constexpr (kOp == BinaryOp::kLogicalAnd) {
     return static_cast<bool>(a) && static_cast<bool>(b);
-  } else {
+  } else if constexpr (kOp == BinaryOp::kLogicalOr) {
     return static_cast<bool>(a) || static_cast<bool>(b);
+  } else if constexpr (kOp == BinaryOp::kNotEqual) {
+    return a != b;
+  } else if constexpr (kOp == BinaryOp::kLessEqual) {
+    return a <= b;
+  } else if constexpr (kOp == BinaryOp::kGreaterEqual) {
+    return a >= b;
+  } else if constexpr (kOp == BinaryOp::kArctan2) {
+    return C(atan2(a, b));
+  } else if constexpr (kOp == BinaryOp::kLogAddExp) {
+    // max + log1p(exp(-|a - b|)), as the CPU: NaN in, NaN out; infinities pass.
+    if (a != a || b != b) return C(NAN);
+    const C m = a > b ? a : b;
+    if (isinf(m)) return m;
+    return C(m + log1p(exp(-fabs(a - b))));
+  } else if constexpr (kOp == BinaryOp::kFloorDivide) {
+    if constexpr (std::is_floating_point_v<C>) {
+      return C(floor(a / b));
+    } else {
+      if (b == 0) return C(0);
+      if constexpr (std::is_signed_v<C>) {
+        if (b == -1) return WrapSub(C(0), a);  // the most negative value wraps
+        const C q = a / b;
+        return (a % b != 0 && ((a < 0) != (b < 0))) ? C(q - 1) : q;
+      } else {
+        return C(a / b);
+      }
+    }
+  } else if constexpr (kOp == BinaryOp::kRemainder) {
+    if constexpr (std::is_floating_point_v<C>) {
+      C r = fmod(a, b);
+      if (r != 0 && ((r < 0) != (b < 0))) r += b;
+      return r;
+    } else {
+      if (b == 0) return C(0);
+      if constexpr (std::is_signed_v<C>) {
+        if (b == -1) return C(0);
+        const C r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? C(r + b) : r;
+      } else {
+        return C(a % b);
+      }
+    }
+  } else if constexpr (kOp == BinaryOp::kBitwiseAnd) {
+    return static_cast<C>(a & b);
+  } else if constexpr (kOp == BinaryOp::kBitwiseOr) {
+    return static_cast<C>(a | b);
+  } else if constexpr (kOp == BinaryOp::kBitwiseXor) {
+    return static_cast<C>(a ^ b);
+  } else if constexpr (kOp == BinaryOp::kLeftShift) {
+    if constexpr (std::is_same_v<C, bool>) {
+      return false;  // as the CPU
+    } else {
+      if (ShiftsOut(b)) return C(0);
+      return static_cast<C>(static_cast<WrapType<C>>(a) << b);
+    }
+  } else {
+    if constexpr (std::is_same_v<C, bool>) {
+      return false;
+    } else {
+      if (ShiftsOut(b)) {
+        if constexpr (std::is_signed_v<C>) return a < 0 ? C(-1) : C(0);
+        return C(0);
+      }
+      return static_cast<C>(a >> b);  // arithmetic for signed values, logical for unsigned
+    }
   }
 }
 
@@ -88,8 +166,12 @@ cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out,
     using T = typename decltype(tag)::type;
     using O = std::conditional_t<IsPredicate(kOp), bool, T>;
     constexpr bool kLogical = kOp == BinaryOp::kLogicalAnd || kOp == BinaryOp::kLogicalOr;
-    if constexpr ((kOp == BinaryOp::kDiv && !kIsFloating<T>) ||
-                  (kLogical && !std::is_same_v<T, bool>)) {
+    constexpr bool kFloatingOnly =
+        kOp == BinaryOp::kDiv || kOp == BinaryOp::kArctan2 || kOp == BinaryOp::kLogAddExp;
+    constexpr bool kIntegerOnly = kOp >= BinaryOp::kBitwiseAnd;  // bitwise ops and shifts
+    constexpr bool kNoBool = kOp == BinaryOp::kFloorDivide || kOp == BinaryOp::kRemainder;
+    if constexpr ((kFloatingOnly && !kIsFloating<T>) || (kIntegerOnly && kIsFloating<T>) ||
+                  (kNoBool && std::is_same_v<T, bool>) || (kLogical && !std::is_same_v<T, bool>)) {
       return cudaErrorInvalidValue;  // the caller converts to a floating or bool dtype first
     } else {
       BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
@@ -129,6 +211,30 @@ cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const 
       return Launch<BinaryOp::kLogicalAnd>(compute, a, b, out, ix, n, stream);
     case BinaryOp::kLogicalOr:
       return Launch<BinaryOp::kLogicalOr>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kNotEqual:
+      return Launch<BinaryOp::kNotEqual>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLessEqual:
+      return Launch<BinaryOp::kLessEqual>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kGreaterEqual:
+      return Launch<BinaryOp::kGreaterEqual>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kArctan2:
+      return Launch<BinaryOp::kArctan2>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLogAddExp:
+      return Launch<BinaryOp::kLogAddExp>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kFloorDivide:
+      return Launch<BinaryOp::kFloorDivide>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kRemainder:
+      return Launch<BinaryOp::kRemainder>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kBitwiseAnd:
+      return Launch<BinaryOp::kBitwiseAnd>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kBitwiseOr:
+      return Launch<BinaryOp::kBitwiseOr>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kBitwiseXor:
+      return Launch<BinaryOp::kBitwiseXor>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kLeftShift:
+      return Launch<BinaryOp::kLeftShift>(compute, a, b, out, ix, n, stream);
+    case BinaryOp::kRightShift:
+      return Launch<BinaryOp::kRightShift>(compute, a, b, out, ix, n, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -6,11 +6,15 @@
 //   float16: 2e-3 (2 ulp).     bfloat16: 1.6e-2 (2 ulp).
 // with abs tolerance equal to the relative one near zero, and looser for accumulations:
 // matmul scales by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by sqrt(count).
+// Ops that move or compare elements (gather, scatter, slice_update, sort, predicates,
+// random_bits) and integer results are exact; scans and convolution accumulate in the CPU's
+// order (scaled tolerance only for the float rounding of libm-free sums: 8x and 2x).
 // Skips without a GPU.
 
 #include <cmath>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -124,6 +128,78 @@ TEST_F(CudaParityTest, Unary) {
   }
 }
 
+constexpr DType kIntegers[] = {DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt32};
+
+TEST_F(CudaParityTest, UnaryPartA) {
+  for (const char* op : {"log1p", "expm1", "log2", "log10"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 5, 7}, 0.01, 5}}});
+    Check({op, {{DType::kInt32, {17}, 1, 9}}});
+  }
+  for (const char* op : {"floor", "ceil", "round", "sign", "square"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 5, 7}, -9, 9}}});
+    Check({op, {{DType::kBool, {9}, 0, 1}}});
+  }
+  // Halves exactly: round must go to even on both sides.
+  for (DType t : kFloats) Check({"round", {{t, {64}, -8, 8}}, {}, 1});
+  for (DType t : kIntegers) Check({"bitwise_invert", {{t, {33}, -100, 100}}});
+  Check({"bitwise_invert", {{DType::kBool, {9}, 0, 1}}});
+  for (const char* op : {"isnan", "isinf", "logical_not"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 5, 7}, -2, 2}}});
+    Check({op, {{DType::kBool, {9}, 0, 1}}});
+  }
+}
+
+TEST_F(CudaParityTest, RoundHalfToEvenAndNonFinite) {
+  // Values the random inputs rarely hit: halves, NaN, infinities, signed zero.
+  const std::vector<double> special = {0.5,      1.5,       2.5,  -0.5, -2.5, NAN,
+                                       INFINITY, -INFINITY, -0.0, 0.0,  3.7,  -3.7};
+  for (DType t : kFloats) {
+    core::HostTensor x = MakeHost(t, {12}, special);
+    for (const char* op : {"round", "floor", "ceil", "sign", "isnan", "isinf", "log1p"}) {
+      absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {x}, {});
+      absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {x}, {});
+      ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+      EXPECT_TRUE(got->data == want->data) << op << " " << core::DTypeName(t);
+    }
+    core::HostTensor y =
+        MakeHost(t, {12}, {1, -1, 0, INFINITY, -INFINITY, NAN, 2, -2, 3, -3, 0.5, -INFINITY});
+    for (const char* op : {"logaddexp", "remainder", "floor_divide", "arctan2"}) {
+      absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {x, y}, {});
+      absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {x, y}, {});
+      ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+      const std::vector<double> w = Values(*want), g = Values(*got);
+      for (size_t i = 0; i < w.size(); ++i) {
+        EXPECT_TRUE((std::isnan(w[i]) && std::isnan(g[i])) || w[i] == g[i] ||
+                    std::abs(w[i] - g[i]) <= Tolerance(t) * std::max(1.0, std::abs(w[i])))
+            << op << " " << core::DTypeName(t) << " " << i << ": " << w[i] << " vs " << g[i];
+      }
+    }
+  }
+}
+
+TEST_F(CudaParityTest, BinaryPartA) {
+  for (const char* op : {"not_equal", "less_equal", "greater_equal"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -5, 5}, {t, {5, 1}, -5, 5}}});
+    Check({op, {{DType::kFloat16, {4, 6}}, {DType::kInt32, {6}}}});
+    Check({op, {{DType::kBool, {8}, 0, 1}, {DType::kBool, {8}, 0, 1}}});
+  }
+  for (const char* op : {"arctan2", "logaddexp"}) {
+    for (DType t : kFloats) Check({op, {{t, {3, 1, 7}, -20, 20}, {t, {5, 1}, -20, 20}}});
+  }
+  // Integer division by 0 (inputs include 0), mixed signs, the divisor's sign for remainder.
+  for (const char* op : {"floor_divide", "remainder"}) {
+    for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -50, 50}, {t, {5, 1}, -4, 4}}, {}, 2});
+  }
+  for (const char* op : {"bitwise_and", "bitwise_or", "bitwise_xor"}) {
+    for (DType t : kIntegers) Check({op, {{t, {3, 1, 7}, -300, 300}, {t, {5, 1}, -300, 300}}});
+    Check({op, {{DType::kBool, {8}, 0, 1}, {DType::kBool, {8}, 0, 1}}});
+  }
+  // Counts past the bit width and negative counts shift everything out.
+  for (const char* op : {"left_shift", "right_shift"}) {
+    for (DType t : kIntegers) Check({op, {{t, {3, 1, 7}, -300, 300}, {t, {5, 1}, -3, 70}}});
+  }
+}
+
 TEST_F(CudaParityTest, Binary) {
   for (const char* op : {"add", "sub", "mul", "maximum", "minimum", "equal", "less", "greater"}) {
     for (DType t : kNumbers) Check({op, {{t, {3, 1, 7}, -50, 50}, {t, {5, 1}, -50, 50}}});
@@ -184,6 +260,163 @@ TEST_F(CudaParityTest, Reductions) {
       }
     }
   }
+}
+
+TEST_F(CudaParityTest, AllAnyAndScans) {
+  for (const char* op : {"all", "any"}) {
+    for (DType t : {DType::kBool, DType::kFloat32, DType::kInt32, DType::kFloat16}) {
+      // Mostly-true and mostly-false inputs, so both answers occur.
+      Check({op, {{t, {6, 70, 5}, 0, 1.3}}, Axes({1}, 0)});
+      Check({op, {{t, {6, 7, 5}, 0, 0.7}}, Axes({0, 2}, 1)});
+      Check({op, {{t, {6, 0, 5}, 0, 1}}, Axes({1}, 0)});  // empty: all true, any false
+    }
+  }
+  for (const char* op : {"cumsum", "cumprod", "cummax", "cummin"}) {
+    const bool prod = std::string(op) == "cumprod";
+    for (DType t : kNumbers) {
+      for (int64_t axis : {0, 1, -1}) {
+        for (int64_t flags = 0; flags < 4; ++flags) {
+          core::Attrs attrs;
+          attrs.Set("axis", axis);
+          attrs.Set("reverse", flags & 1);
+          attrs.Set("inclusive", (flags >> 1) & 1);
+          Input x{t, {5, 40, 3}, prod ? 0.8 : -9.0, prod ? 1.2 : 9.0};
+          if (prod && !core::IsFloating(t)) x = {t, {5, 40, 3}, 0, 2};
+          Check({op, {x}, attrs, 8});
+        }
+      }
+    }
+    core::Attrs attrs;
+    attrs.Set("axis", int64_t{0});
+    attrs.Set("reverse", int64_t{0});
+    attrs.Set("inclusive", int64_t{0});
+    Check({op, {{DType::kBool, {9, 2}, 0, 1}}, attrs});
+  }
+}
+
+TEST_F(CudaParityTest, GatherScatterSliceUpdate) {
+  using Ints = std::vector<int64_t>;
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt64, DType::kUInt8, DType::kBool}) {
+    core::Attrs rows;
+    rows.Set("axes", Ints{0});
+    rows.Set("slice_sizes", Ints{1, 5, 7});
+    // Negative indices count from the end.
+    Check({"gather", {{t, {6, 5, 7}, 0, 1}, {DType::kInt32, {4, 3}, -6, 5}}, rows});
+    core::Attrs two;
+    two.Set("axes", Ints{2, 0});
+    two.Set("slice_sizes", Ints{2, 3, 1});
+    Check({"gather",
+           {{t, {6, 5, 7}, 0, 1}, {DType::kInt64, {9}, -7, 6}, {DType::kUInt8, {1}, 0, 4}},
+           two});
+  }
+  // Duplicates are likely (20 updates into 6 rows): later wins / the CPU's order.
+  for (const char* op : {"scatter", "scatter_add", "scatter_prod", "scatter_max", "scatter_min"}) {
+    for (DType t : kNumbers) {
+      core::Attrs axes;
+      axes.Set("axes", Ints{0});
+      Check(
+          {op, {{t, {6, 5}, 0, 3}, {DType::kInt32, {20}, -6, 5}, {t, {20, 1, 5}, 0, 3}}, axes, 4});
+      // Overlapping slices (3 rows long along the indexed axis): the serial path.
+      Check({op, {{t, {6, 5}, 0, 3}, {DType::kInt32, {7}, 0, 3}, {t, {7, 3, 5}, 0, 3}}, axes, 4});
+    }
+    core::Attrs both;
+    both.Set("axes", Ints{1, 0});
+    Check({op,
+           {{DType::kFloat32, {6, 5}},
+            {DType::kInt64, {4, 1}, -5, 4},
+            {DType::kInt32, {3}, 0, 5},
+            {DType::kFloat32, {4, 3, 1, 1}}},
+           both});
+  }
+  for (DType t : {DType::kFloat32, DType::kBFloat16, DType::kInt32, DType::kBool}) {
+    core::Attrs slice;
+    slice.Set("start", Ints{2, 0, 6});
+    slice.Set("stop", Ints{-1, 5, 0});
+    slice.Set("strides", Ints{-1, 2, -3});
+    Check({"slice_update", {{t, {3, 5, 7}, 0, 1}, {t, {3, 3, 2}, 0, 1}}, slice});
+  }
+}
+
+TEST_F(CudaParityTest, OutOfRangeIndicesFailLikeTheCpu) {
+  core::HostTensor a = MakeHost(DType::kFloat32, {3, 4}, std::vector<double>(12, 1.0));
+  core::HostTensor idx = MakeHost(DType::kInt32, {4}, {0, 2, 3, -9});
+  core::HostTensor upd = MakeHost(DType::kFloat32, {4, 1, 4}, std::vector<double>(16, 2.0));
+  core::Attrs gather;
+  gather.Set("axes", std::vector<int64_t>{0});
+  gather.Set("slice_sizes", std::vector<int64_t>{1, 4});
+  core::Attrs axes;
+  axes.Set("axes", std::vector<int64_t>{0});
+  for (const auto& [op, inputs, attrs] :
+       {std::tuple{"gather", std::vector<core::HostTensor>{a, idx}, gather},
+        std::tuple{"scatter_add", std::vector<core::HostTensor>{a, idx, upd}, axes}}) {
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, inputs, attrs);
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, inputs, attrs);
+    ASSERT_FALSE(want.ok());
+    ASSERT_FALSE(got.ok()) << op;
+    EXPECT_EQ(got.status().code(), want.status().code()) << got.status();
+    EXPECT_EQ(got.status().message(), want.status().message());
+  }
+}
+
+TEST_F(CudaParityTest, Sort) {
+  for (const char* op : {"sort", "argsort", "partition", "argpartition"}) {
+    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64,
+                    DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool}) {
+      for (int64_t axis : {0, 1, 2}) {
+        core::Attrs attrs;
+        attrs.Set("axis", axis);
+        if (std::string(op).find("partition") != std::string::npos) attrs.Set("kth", int64_t{2});
+        // Few distinct values: many ties, so stability shows in argsort.
+        Check({op, {{t, {5, 37, 3}, -3, 3}}, attrs});
+      }
+    }
+  }
+  // NaN last, NaNs and equal keys in their original order.
+  core::HostTensor x =
+      MakeHost(DType::kFloat32, {9}, {NAN, 1, -0.0, NAN, 0.0, -INFINITY, 1, INFINITY, -2});
+  core::Attrs attrs;
+  attrs.Set("axis", int64_t{0});
+  for (const char* op : {"sort", "argsort"}) {
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, {x}, attrs);
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, {x}, attrs);
+    ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+    EXPECT_TRUE(got->data == want->data) << op;
+  }
+}
+
+TEST_F(CudaParityTest, Convolution) {
+  using Ints = std::vector<int64_t>;
+  struct Conv {
+    core::Shape in, w;
+    Ints stride, lo, hi, dilation;
+    int64_t groups;
+  };
+  const std::vector<Conv> convs = {
+      {{2, 17, 3}, {4, 3, 3}, {1}, {1}, {1}, {1}, 1},
+      {{2, 9, 8, 4}, {6, 3, 2, 2}, {2, 1}, {1, 0}, {0, 1}, {1, 2}, 2},
+      {{1, 5, 6, 4, 3}, {2, 2, 3, 2, 3}, {1, 2, 1}, {0, 1, 1}, {1, 0, 0}, {2, 1, 1}, 1},
+  };
+  for (DType t : kFloats) {
+    for (const Conv& c : convs) {
+      core::Attrs attrs;
+      attrs.Set("stride", c.stride);
+      attrs.Set("padding_lo", c.lo);
+      attrs.Set("padding_hi", c.hi);
+      attrs.Set("kernel_dilation", c.dilation);
+      attrs.Set("groups", c.groups);
+      Check({"convolution", {{t, c.in, -1, 1}, {t, c.w, -1, 1}}, attrs, 2});
+    }
+  }
+}
+
+TEST_F(CudaParityTest, RandomBits) {
+  core::HostTensor key = MakeHost(DType::kUInt32, {2}, {12345, 678});
+  core::Attrs attrs;
+  attrs.Set("shape", std::vector<int64_t>{3, 1031});
+  absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, "random_bits", {key}, attrs);
+  absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, "random_bits", {key}, attrs);
+  ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+  EXPECT_TRUE(got->data == want->data);
 }
 
 TEST_F(CudaParityTest, SoftmaxAndLogsumexp) {

@@ -90,8 +90,23 @@ namespace {
 template <UnaryOp kOp>
 absl::Status Unary(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) {
-  constexpr bool kMath = kOp != UnaryOp::kNeg && kOp != UnaryOp::kAbs && kOp != UnaryOp::kRelu;
-  if (out.dtype() == core::DType::kBool || (kMath && !core::IsFloating(out.dtype()))) {
+  if constexpr (kOp == UnaryOp::kIsNan || kOp == UnaryOp::kIsInf ||
+                kOp == UnaryOp::kLogicalNot) {  // each element in its own dtype, bool out
+    if (out.dtype() != core::DType::kBool) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
+    }
+    return CheckCuda(
+        node.op, "launch",
+        LaunchUnary(kOp, inputs[0].dtype(), inputs[0].raw(), out.raw(), out.size(), ctx.stream()));
+  }
+  constexpr UnaryDomain kDomain = UnaryDomainOf(kOp);
+  const core::DType t = out.dtype();
+  const bool refused = (t == core::DType::kBool && kDomain != UnaryDomain::kAny &&
+                        kDomain != UnaryDomain::kIntegerOrBool) ||
+                       (kDomain == UnaryDomain::kFloating && !core::IsFloating(t)) ||
+                       (kDomain == UnaryDomain::kIntegerOrBool && core::IsFloating(t));
+  if (refused) {
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] does not apply to ", core::DTypeName(out.dtype())));
   }
@@ -108,8 +123,9 @@ absl::Status Binary(Context& ctx, const core::Node& node, absl::Span<const Tenso
                     const Tensor& out) {
   const Tensor& a = inputs[0];
   const Tensor& b = inputs[1];
-  constexpr bool kComparison =
-      kOp == BinaryOp::kEqual || kOp == BinaryOp::kLess || kOp == BinaryOp::kGreater;
+  constexpr bool kComparison = kOp == BinaryOp::kEqual || kOp == BinaryOp::kLess ||
+                               kOp == BinaryOp::kGreater || kOp == BinaryOp::kNotEqual ||
+                               kOp == BinaryOp::kLessEqual || kOp == BinaryOp::kGreaterEqual;
   constexpr bool kLogical = kOp == BinaryOp::kLogicalAnd || kOp == BinaryOp::kLogicalOr;
   core::DType compute = out.dtype();
   if (kComparison) compute = core::PromoteTypes(a.dtype(), b.dtype());
@@ -118,9 +134,16 @@ absl::Status Binary(Context& ctx, const core::Node& node, absl::Span<const Tenso
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
   }
-  if (kOp == BinaryOp::kDiv && !core::IsFloating(out.dtype())) {
+  if ((kOp == BinaryOp::kDiv || kOp == BinaryOp::kArctan2 || kOp == BinaryOp::kLogAddExp) &&
+      !core::IsFloating(out.dtype())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[", node.op, "] must produce a floating dtype, not ", core::DTypeName(out.dtype())));
+  }
+  if (((kOp >= BinaryOp::kBitwiseAnd) && core::IsFloating(out.dtype())) ||
+      ((kOp == BinaryOp::kFloorDivide || kOp == BinaryOp::kRemainder) &&
+       out.dtype() == core::DType::kBool)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("[div] must produce a floating dtype, not ", core::DTypeName(out.dtype())));
+        absl::StrCat("[", node.op, "] does not apply to ", core::DTypeName(out.dtype())));
   }
   absl::StatusOr<const void*> a_data = ctx.ElementsAs(node.op, a, compute);
   if (!a_data.ok()) return a_data.status();
@@ -269,6 +292,60 @@ absl::Status Softmax(Context& ctx, const core::Node& node, absl::Span<const Tens
                                  groups->reduced, groups->outputs, groups->count, ctx.stream()));
 }
 
+// all and any: the elements as bool ("not zero", NaN is true), then max (any) or min (all)
+// of those bytes; an empty all is true, as the CPU's fold starts.
+template <bool kAll>
+absl::Status AllAny(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                    const Tensor& out) {
+  absl::StatusOr<std::vector<int64_t>> axes = GetAttr<std::vector<int64_t>>(node, "axes");
+  if (!axes.ok()) return axes.status();
+  absl::StatusOr<Groups> groups = MakeGroups(node, inputs[0].shape(), *axes);
+  if (!groups.ok()) return groups.status();
+  if (out.dtype() != core::DType::kBool) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
+  }
+  if (out.size() == 0) return absl::OkStatus();
+  if (groups->count == 0) {
+    return CheckCuda(node.op, "launch",
+                     LaunchFill(1, kAll ? 1 : 0, out.raw(), out.size(), ctx.stream()));
+  }
+  absl::StatusOr<const void*> x = ctx.ElementsAs(node.op, inputs[0], core::DType::kBool);
+  if (!x.ok()) return x.status();
+  return CheckCuda(
+      node.op, "launch",
+      LaunchReduce(kAll ? ReduceOp::kMin : ReduceOp::kMax, core::DType::kUInt8, *x, out.raw(),
+                   groups->kept, groups->reduced, groups->outputs, groups->count, ctx.stream()));
+}
+
+// ---- scans (scan.cu) ----
+
+template <ScanOp kOp>
+absl::Status Scan(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                  const Tensor& out) {
+  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
+  if (!axis_attr.ok()) return axis_attr.status();
+  absl::StatusOr<int64_t> reverse = GetAttr<int64_t>(node, "reverse");
+  if (!reverse.ok()) return reverse.status();
+  absl::StatusOr<int64_t> inclusive = GetAttr<int64_t>(node, "inclusive");
+  if (!inclusive.ok()) return inclusive.status();
+  const core::Shape& shape = inputs[0].shape();
+  const int rank = static_cast<int>(shape.size());
+  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, rank);
+  if (!axis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] ", axis.status().message()));
+  }
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < *axis; ++d) outer *= shape[d];
+  for (int d = *axis + 1; d < rank; ++d) inner *= shape[d];
+  if (out.size() == 0) return absl::OkStatus();
+  absl::StatusOr<const void*> x = ctx.ElementsAs(node.op, inputs[0], out.dtype());
+  if (!x.ok()) return x.status();
+  return CheckCuda(node.op, "launch",
+                   LaunchScan(kOp, out.dtype(), *x, out.raw(), outer, shape[*axis], inner,
+                              *reverse != 0, *inclusive != 0, ctx.stream()));
+}
+
 // ---- layout (layout.cu) ----
 
 absl::Status CopyStrided(Context& ctx, const std::string& op, const core::Shape& shape, void* dst,
@@ -348,6 +425,227 @@ absl::Status Concatenate(Context& ctx, const core::Node& node, absl::Span<const 
   return absl::OkStatus();
 }
 
+// ---- gather, scatter (indexing.cu), slice_update (layout.cu) ----
+
+// The element offsets into `a` at which the slices start (a scratch array of one int64 per
+// position of index_shape), after checking every index on the device; `overlap` says
+// whether a slice spans more than one element along an indexed axis.
+absl::StatusOr<const int64_t*> SliceStarts(Context& ctx, const core::Node& node, const Tensor& a,
+                                           absl::Span<const Tensor> indices,
+                                           const core::Shape& index_shape,
+                                           const std::vector<int64_t>& slice_shape, bool* overlap) {
+  absl::StatusOr<std::vector<int64_t>> axes = GetAttr<std::vector<int64_t>>(node, "axes");
+  if (!axes.ok()) return axes.status();
+  const std::vector<int64_t> a_strides = core::ContiguousStrides(a.shape());
+  const int64_t count = core::NumElements(index_shape);
+  const size_t k_count = indices.size();
+  absl::StatusOr<void*> starts = ctx.Scratch(node.op, count * sizeof(int64_t));
+  if (!starts.ok()) return starts.status();
+  absl::StatusOr<void*> bad = ctx.Scratch(node.op, k_count * sizeof(uint64_t));
+  if (!bad.ok()) return bad.status();
+  absl::Status status = CheckCuda(
+      node.op, "clear", cudaMemsetAsync(*starts, 0, count * sizeof(int64_t), ctx.stream()));
+  if (status.ok()) {
+    status = CheckCuda(node.op, "clear",
+                       cudaMemsetAsync(*bad, 0xff, k_count * sizeof(uint64_t), ctx.stream()));
+  }
+  if (!status.ok()) return status;
+  *overlap = false;
+  std::vector<const int64_t*> values(k_count);
+  std::vector<std::vector<int64_t>> strides(k_count);
+  for (size_t k = 0; k < k_count; ++k) {
+    const int64_t axis = (*axes)[k];
+    *overlap = *overlap || slice_shape[axis] > 1;
+    absl::StatusOr<const void*> v = ctx.ElementsAs(node.op, indices[k], core::DType::kInt64);
+    if (!v.ok()) return v.status();
+    values[k] = static_cast<const int64_t*>(*v);
+    strides[k] = BroadcastStrides(indices[k].shape(), index_shape);
+    absl::StatusOr<Indexer> ix = MakeIndexer(node.op, index_shape, {strides[k]});
+    if (!ix.ok()) return ix.status();
+    status = CheckCuda(node.op, "launch",
+                       LaunchSliceStarts(values[k], *ix, count, a.shape()[axis], slice_shape[axis],
+                                         a_strides[axis], static_cast<int64_t*>(*starts),
+                                         static_cast<unsigned long long*>(*bad) + k, ctx.stream()));
+    if (!status.ok()) return status;
+  }
+  // The check needs the answer now: one small copy back and a wait.
+  std::vector<uint64_t> first_bad(k_count);
+  status = CheckCuda(node.op, "check indices",
+                     cudaMemcpyAsync(first_bad.data(), *bad, k_count * sizeof(uint64_t),
+                                     cudaMemcpyDeviceToHost, ctx.stream()));
+  if (status.ok())
+    status = CheckCuda(node.op, "check indices", cudaStreamSynchronize(ctx.stream()));
+  if (!status.ok()) return status;
+  for (size_t k = 0; k < k_count; ++k) {
+    if (first_bad[k] == ~uint64_t{0}) continue;
+    // The offending value, at position first_bad[k] of the broadcast index shape.
+    int64_t p = static_cast<int64_t>(first_bad[k]), offset = 0;
+    for (int d = static_cast<int>(index_shape.size()) - 1; d >= 0; --d) {
+      offset += (p % index_shape[d]) * strides[k][d];
+      p /= index_shape[d];
+    }
+    int64_t given = 0;
+    status =
+        CheckCuda(node.op, "check indices",
+                  cudaMemcpy(&given, values[k] + offset, sizeof(int64_t), cudaMemcpyDeviceToHost));
+    if (!status.ok()) return status;
+    const int64_t axis = (*axes)[k];
+    const int64_t slice = slice_shape[axis];
+    const int64_t dim = a.shape()[axis];
+    return absl::InvalidArgumentError(
+        slice == 1 ? absl::StrCat("[", node.op, "] index ", given, " is out of range for axis ",
+                                  axis, " of length ", dim)
+                   : absl::StrCat("[", node.op, "] index ", given, " with a slice of ", slice,
+                                  " is out of range for axis ", axis, " of length ", dim));
+  }
+  return static_cast<const int64_t*>(*starts);
+}
+
+absl::Status Gather(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                    const Tensor& out) {
+  const Tensor& a = inputs[0];
+  absl::StatusOr<std::vector<int64_t>> sizes = GetAttr<std::vector<int64_t>>(node, "slice_sizes");
+  if (!sizes.ok()) return sizes.status();
+  const size_t lead = out.shape().size() - a.shape().size();
+  const core::Shape index_shape(out.shape().begin(), out.shape().begin() + lead);
+  bool overlap = false;
+  absl::StatusOr<const int64_t*> starts =
+      SliceStarts(ctx, node, a, inputs.subspan(1), index_shape, *sizes, &overlap);
+  if (!starts.ok()) return starts.status();
+  const int64_t slice_n = core::NumElements(*sizes);
+  if (out.size() == 0 || slice_n == 0) return absl::OkStatus();
+  absl::StatusOr<Indexer> slice =
+      MakeIndexer(node.op, *sizes, {core::ContiguousStrides(a.shape())});
+  if (!slice.ok()) return slice.status();
+  return CheckCuda(node.op, "launch",
+                   LaunchGather(static_cast<int>(core::SizeOf(a.dtype())), a.raw(), out.raw(),
+                                *starts, *slice, slice_n, out.size(), ctx.stream()));
+}
+
+// The result starts as a copy of `a` (nothing to copy when the executor reused a's buffer).
+absl::Status CopyInto(Context& ctx, const core::Node& node, const Tensor& a, const Tensor& out) {
+  if (a.raw() == out.raw() || a.nbytes() == 0) return absl::OkStatus();
+  return CheckCuda(
+      node.op, "copy",
+      cudaMemcpyAsync(out.raw(), a.raw(), a.nbytes(), cudaMemcpyDeviceToDevice, ctx.stream()));
+}
+
+template <ScatterOp kOp>
+absl::Status Scatter(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                     const Tensor& out) {
+  const Tensor& a = inputs[0];
+  const Tensor& updates = inputs.back();
+  const size_t lead = updates.shape().size() - a.shape().size();
+  const core::Shape index_shape(updates.shape().begin(), updates.shape().begin() + lead);
+  const std::vector<int64_t> slice_shape(updates.shape().begin() + lead, updates.shape().end());
+  bool overlap = false;
+  absl::StatusOr<const int64_t*> starts = SliceStarts(
+      ctx, node, a, inputs.subspan(1, inputs.size() - 2), index_shape, slice_shape, &overlap);
+  if (!starts.ok()) return starts.status();
+  absl::Status copied = CopyInto(ctx, node, a, out);
+  if (!copied.ok()) return copied;
+  const int64_t slice_n = core::NumElements(slice_shape);
+  if (updates.size() == 0) return absl::OkStatus();
+  absl::StatusOr<Indexer> slice =
+      MakeIndexer(node.op, slice_shape, {core::ContiguousStrides(a.shape())});
+  if (!slice.ok()) return slice.status();
+  return CheckCuda(
+      node.op, "launch",
+      LaunchScatter(kOp, a.dtype(), out.raw(), updates.raw(), *starts,
+                    core::NumElements(index_shape), *slice, slice_n, overlap, ctx.stream()));
+}
+
+absl::Status SliceUpdate(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                         const Tensor& out) {
+  const Tensor& src = inputs[0];
+  const Tensor& update = inputs[1];
+  absl::StatusOr<std::vector<int64_t>> start = GetAttr<std::vector<int64_t>>(node, "start");
+  if (!start.ok()) return start.status();
+  absl::StatusOr<std::vector<int64_t>> strides = GetAttr<std::vector<int64_t>>(node, "strides");
+  if (!strides.ok()) return strides.status();
+  absl::Status copied = CopyInto(ctx, node, src, out);
+  if (!copied.ok()) return copied;
+  std::vector<int64_t> out_strides = core::ContiguousStrides(src.shape());
+  int64_t base = 0;
+  for (size_t d = 0; d < out_strides.size(); ++d) {
+    base += (*start)[d] * out_strides[d];
+    out_strides[d] *= (*strides)[d];
+  }
+  return CopyStrided(ctx, node.op, update.shape(), out.raw(), out_strides, base, update.raw(),
+                     core::ContiguousStrides(update.shape()), 0, out.dtype());
+}
+
+// ---- sort, argsort, partition, argpartition (sort.cu) ----
+
+// partition sorts fully, as the CPU: its contract holds and both backends agree exactly.
+template <bool kIndices>
+absl::Status Sort(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                  const Tensor& out) {
+  const Tensor& in = inputs[0];
+  absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
+  if (!axis_attr.ok()) return axis_attr.status();
+  const core::Shape& shape = in.shape();
+  absl::StatusOr<int> axis = core::NormalizeAxis(*axis_attr, static_cast<int>(shape.size()));
+  if (!axis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] ", axis.status().message()));
+  }
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < *axis; ++d) outer *= shape[d];
+  for (size_t d = static_cast<size_t>(*axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+  const int64_t n = shape[*axis];
+  if (out.size() == 0) return absl::OkStatus();
+  int64_t padded = 1;
+  while (padded < n) padded <<= 1;
+  absl::StatusOr<void*> order =
+      ctx.Scratch(node.op, static_cast<size_t>(outer * inner * padded) * sizeof(uint32_t));
+  if (!order.ok()) return order.status();
+  return CheckCuda(
+      node.op, "launch",
+      LaunchSort(kIndices, in.dtype(), in.raw(), out.raw(), static_cast<uint32_t*>(*order), outer,
+                 n, inner, padded, ctx.stream()));
+}
+
+// ---- convolution (conv.cu) ----
+
+absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                         const Tensor& out) {
+  const Tensor& in = inputs[0];
+  const Tensor& w = inputs[1];
+  if (!core::IsFloating(in.dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[convolution] needs a floating dtype, not ", core::DTypeName(in.dtype())));
+  }
+  const int spatial = static_cast<int>(in.shape().size()) - 2;
+  absl::StatusOr<int64_t> groups = GetAttr<int64_t>(node, "groups");
+  if (!groups.ok()) return groups.status();
+  ConvShape s;
+  for (int d = 0; d < 3; ++d) {
+    s.stride[d] = s.dil[d] = 1;
+    s.lo[d] = 0;
+    s.in_dim[d] = s.k_dim[d] = s.out_dim[d] = 1;
+  }
+  const char* names[3] = {"stride", "padding_lo", "kernel_dilation"};
+  int64_t* targets[3] = {s.stride, s.lo, s.dil};
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::vector<int64_t>> list = GetAttr<std::vector<int64_t>>(node, names[i]);
+    if (!list.ok()) return list.status();
+    for (int d = 0; d < spatial; ++d) targets[i][d] = (*list)[d];
+  }
+  for (int d = 0; d < spatial; ++d) {
+    s.in_dim[d] = in.shape()[d + 1];
+    s.k_dim[d] = w.shape()[d + 1];
+    s.out_dim[d] = out.shape()[d + 1];
+  }
+  s.c_in = in.shape().back();
+  s.c_out = out.shape().back();
+  s.groups = *groups;
+  absl::StatusOr<const void*> k = ctx.ElementsAs(node.op, w, in.dtype());
+  if (!k.ok()) return k.status();
+  return CheckCuda(
+      node.op, "launch",
+      LaunchConvolution(in.dtype(), in.raw(), *k, out.raw(), s, out.size(), ctx.stream()));
+}
+
 // ---- generators (generators.cu) ----
 
 absl::Status Full(Context& ctx, const core::Node& node, absl::Span<const Tensor>,
@@ -405,7 +703,45 @@ absl::Status Random(Context& ctx, const core::Node& node, absl::Span<const Tenso
                                 kUniform && *a < *b, below_b, out.raw(), out.size(), ctx.stream()));
 }
 
+absl::Status RandomBits(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                        const Tensor& out) {
+  const Tensor& key = inputs[0];
+  if (key.dtype() != core::DType::kUInt32 || key.shape() != core::Shape{2}) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[", node.op, "] the key must be uint32(2,), not ", core::TypeToString(key.type)));
+  }
+  return CheckCuda(
+      node.op, "launch",
+      LaunchRandomBits(key.data<uint32_t>(), out.data<uint32_t>(), out.size(), ctx.stream()));
+}
+
 }  // namespace
+
+void RegisterIndexingKernels(KernelTable& table) {
+  table["gather"] = &Gather;
+  table["scatter"] = &Scatter<ScatterOp::kAssign>;
+  table["scatter_add"] = &Scatter<ScatterOp::kAdd>;
+  table["scatter_prod"] = &Scatter<ScatterOp::kProd>;
+  table["scatter_max"] = &Scatter<ScatterOp::kMax>;
+  table["scatter_min"] = &Scatter<ScatterOp::kMin>;
+  table["slice_update"] = &SliceUpdate;
+}
+
+void RegisterSortKernels(KernelTable& table) {
+  table["sort"] = &Sort<false>;
+  table["argsort"] = &Sort<true>;
+  table["partition"] = &Sort<false>;
+  table["argpartition"] = &Sort<true>;
+}
+
+void RegisterConvolutionKernels(KernelTable& table) { table["convolution"] = &Convolution; }
+
+void RegisterScanKernels(KernelTable& table) {
+  table["cumsum"] = &Scan<ScanOp::kSum>;
+  table["cumprod"] = &Scan<ScanOp::kProd>;
+  table["cummax"] = &Scan<ScanOp::kMax>;
+  table["cummin"] = &Scan<ScanOp::kMin>;
+}
 
 void RegisterUnaryKernels(KernelTable& table) {
   table["neg"] = &Unary<UnaryOp::kNeg>;
@@ -421,6 +757,19 @@ void RegisterUnaryKernels(KernelTable& table) {
   table["sigmoid"] = &Unary<UnaryOp::kSigmoid>;
   table["gelu"] = &Unary<UnaryOp::kGelu>;
   table["erf"] = &Unary<UnaryOp::kErf>;
+  table["log1p"] = &Unary<UnaryOp::kLog1p>;
+  table["expm1"] = &Unary<UnaryOp::kExpm1>;
+  table["log2"] = &Unary<UnaryOp::kLog2>;
+  table["log10"] = &Unary<UnaryOp::kLog10>;
+  table["square"] = &Unary<UnaryOp::kSquare>;
+  table["floor"] = &Unary<UnaryOp::kFloor>;
+  table["ceil"] = &Unary<UnaryOp::kCeil>;
+  table["round"] = &Unary<UnaryOp::kRound>;
+  table["sign"] = &Unary<UnaryOp::kSign>;
+  table["bitwise_invert"] = &Unary<UnaryOp::kBitwiseInvert>;
+  table["isnan"] = &Unary<UnaryOp::kIsNan>;
+  table["isinf"] = &Unary<UnaryOp::kIsInf>;
+  table["logical_not"] = &Unary<UnaryOp::kLogicalNot>;
 }
 
 void RegisterBinaryKernels(KernelTable& table) {
@@ -436,6 +785,18 @@ void RegisterBinaryKernels(KernelTable& table) {
   table["greater"] = &Binary<BinaryOp::kGreater>;
   table["logical_and"] = &Binary<BinaryOp::kLogicalAnd>;
   table["logical_or"] = &Binary<BinaryOp::kLogicalOr>;
+  table["not_equal"] = &Binary<BinaryOp::kNotEqual>;
+  table["less_equal"] = &Binary<BinaryOp::kLessEqual>;
+  table["greater_equal"] = &Binary<BinaryOp::kGreaterEqual>;
+  table["arctan2"] = &Binary<BinaryOp::kArctan2>;
+  table["logaddexp"] = &Binary<BinaryOp::kLogAddExp>;
+  table["floor_divide"] = &Binary<BinaryOp::kFloorDivide>;
+  table["remainder"] = &Binary<BinaryOp::kRemainder>;
+  table["bitwise_and"] = &Binary<BinaryOp::kBitwiseAnd>;
+  table["bitwise_or"] = &Binary<BinaryOp::kBitwiseOr>;
+  table["bitwise_xor"] = &Binary<BinaryOp::kBitwiseXor>;
+  table["left_shift"] = &Binary<BinaryOp::kLeftShift>;
+  table["right_shift"] = &Binary<BinaryOp::kRightShift>;
 }
 
 void RegisterWhereKernels(KernelTable& table) { table["where"] = &Where; }
@@ -450,6 +811,8 @@ void RegisterReduceKernels(KernelTable& table) {
   table["min"] = &Reduce<ReduceOp::kMin>;
   table["argmax"] = &ArgReduce<true>;
   table["argmin"] = &ArgReduce<false>;
+  table["all"] = &AllAny<true>;
+  table["any"] = &AllAny<false>;
 }
 
 void RegisterSoftmaxKernels(KernelTable& table) {
@@ -473,6 +836,7 @@ void RegisterGeneratorKernels(KernelTable& table) {
 void RegisterRandomKernels(KernelTable& table) {
   table["random_uniform"] = &Random<true>;
   table["random_normal"] = &Random<false>;
+  table["random_bits"] = &RandomBits;
 }
 
 const KernelTable& CudaKernels() {
@@ -488,6 +852,10 @@ const KernelTable& CudaKernels() {
     RegisterSoftmaxKernels(*t);
     RegisterGeneratorKernels(*t);
     RegisterRandomKernels(*t);
+    RegisterScanKernels(*t);
+    RegisterIndexingKernels(*t);
+    RegisterSortKernels(*t);
+    RegisterConvolutionKernels(*t);
     return t;
   }();
   return *table;

@@ -51,16 +51,20 @@ using Kernel = absl::Status (*)(Context& context, const core::Node& node,
 using KernelTable = absl::flat_hash_map<std::string, Kernel>;
 
 // Defined in kernels.cc (matmul: matmul.cc); their device code is in the .cu named.
-void RegisterUnaryKernels(KernelTable& table);      // unary.cu
-void RegisterBinaryKernels(KernelTable& table);     // binary.cu
-void RegisterWhereKernels(KernelTable& table);      // where.cu
-void RegisterAstypeKernels(KernelTable& table);     // astype.cu
-void RegisterReduceKernels(KernelTable& table);     // reduce.cu
-void RegisterLayoutKernels(KernelTable& table);     // layout.cu
-void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cu
-void RegisterGeneratorKernels(KernelTable& table);  // generators.cu
-void RegisterRandomKernels(KernelTable& table);     // random.cu
-void RegisterMatmulKernels(KernelTable& table);     // matmul.cc (cuBLASLt)
+void RegisterUnaryKernels(KernelTable& table);        // unary.cu
+void RegisterBinaryKernels(KernelTable& table);       // binary.cu
+void RegisterWhereKernels(KernelTable& table);        // where.cu
+void RegisterAstypeKernels(KernelTable& table);       // astype.cu
+void RegisterReduceKernels(KernelTable& table);       // reduce.cu
+void RegisterLayoutKernels(KernelTable& table);       // layout.cu
+void RegisterSoftmaxKernels(KernelTable& table);      // softmax.cu
+void RegisterGeneratorKernels(KernelTable& table);    // generators.cu
+void RegisterRandomKernels(KernelTable& table);       // random.cu
+void RegisterScanKernels(KernelTable& table);         // scan.cu
+void RegisterIndexingKernels(KernelTable& table);     // indexing.cu (slice_update: layout.cu)
+void RegisterSortKernels(KernelTable& table);         // sort.cu
+void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
+void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
 
 // Every kernel above, built on first use. Needs no GPU.
 const KernelTable& CudaKernels();

@@ -39,8 +39,50 @@ enum class UnaryOp {
   kTanh,
   kSigmoid,
   kGelu,
-  kErf
+  kErf,
+  // floating only
+  kLog1p,
+  kExpm1,
+  kLog2,
+  kLog10,
+  // every dtype, bool included, kept
+  kSquare,
+  kFloor,
+  kCeil,
+  kRound,
+  kSign,
+  // integers and bool
+  kBitwiseInvert,
+  // predicates: any input dtype, bool out
+  kIsNan,
+  kIsInf,
+  kLogicalNot
 };
+// The dtypes a unary op accepts (kernels/cpu/unary.cc's domains): kNumeric all but bool,
+// kFloating the floating ones, kAny all, kIntegerOrBool no floating one. Predicates: any.
+enum class UnaryDomain { kNumeric, kFloating, kAny, kIntegerOrBool };
+constexpr UnaryDomain UnaryDomainOf(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kNeg:
+    case UnaryOp::kAbs:
+    case UnaryOp::kRelu:
+      return UnaryDomain::kNumeric;
+    case UnaryOp::kSquare:
+    case UnaryOp::kFloor:
+    case UnaryOp::kCeil:
+    case UnaryOp::kRound:
+    case UnaryOp::kSign:
+    case UnaryOp::kIsNan:
+    case UnaryOp::kIsInf:
+    case UnaryOp::kLogicalNot:
+      return UnaryDomain::kAny;
+    case UnaryOp::kBitwiseInvert:
+      return UnaryDomain::kIntegerOrBool;
+    default:
+      return UnaryDomain::kFloating;
+  }
+}
+
 enum class BinaryOp {
   kAdd,
   kSub,
@@ -53,16 +95,32 @@ enum class BinaryOp {
   kLess,
   kGreater,
   kLogicalAnd,
-  kLogicalOr
+  kLogicalOr,
+  kNotEqual,
+  kLessEqual,
+  kGreaterEqual,
+  kArctan2,
+  kLogAddExp,
+  kFloorDivide,
+  kRemainder,
+  kBitwiseAnd,
+  kBitwiseOr,
+  kBitwiseXor,
+  kLeftShift,
+  kRightShift
 };
 enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
+enum class ScanOp { kSum, kProd, kMax, kMin };
+enum class ScatterOp { kAssign, kAdd, kProd, kMax, kMin };
 
-// unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype`.
+// unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype` (the predicates read
+// `dtype` and write bool). y may be x: each thread reads element i before writing it.
 cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
                         cudaStream_t stream);
 
 // binary.cu: out = op(a, b) over ix (operands 0 out, 1 a, 2 b). a and b hold `compute`; out
-// holds `compute` for arithmetic and bool for comparisons and logical ops.
+// holds `compute` for arithmetic and bool for comparisons and logical ops. out may be a or b
+// (same shape, in-place reuse): each thread reads its inputs before writing that element.
 cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const void* b, void* out,
                          const Indexer& ix, int64_t n, cudaStream_t stream);
 
@@ -108,6 +166,46 @@ cudaError_t LaunchArgReduce(bool max, core::DType dtype, const void* x, uint32_t
 cudaError_t LaunchSoftmax(bool logsumexp, core::DType dtype, const void* x, void* y,
                           const Indexer& kept, const Indexer& reduced, int64_t outputs,
                           int64_t count, cudaStream_t stream);
+
+// scan.cu: y = the scan of x (dense, both of `dtype`) along the middle axis of
+// (outer, n, inner); inclusive or exclusive, forwards or reversed. y may be x.
+cudaError_t LaunchScan(ScanOp op, core::DType dtype, const void* x, void* y, int64_t outer,
+                       int64_t n, int64_t inner, bool reverse, bool inclusive, cudaStream_t stream);
+
+// random.cu: y[i] = word 0 of core/philox.h's block i under `key` (uint32 (2,) on the device).
+cudaError_t LaunchRandomBits(const uint32_t* key, uint32_t* y, int64_t n, cudaStream_t stream);
+
+// indexing.cu. Slice starts: for position p < count of the index shape, the index
+// values[offset(ix, p)] (negative counts from `dim`) adds index * stride to starts[p]; an
+// index with index + slice > dim instead lowers *bad to p (atomicMin).
+cudaError_t LaunchSliceStarts(const int64_t* values, const Indexer& ix, int64_t count, int64_t dim,
+                              int64_t slice, int64_t stride, int64_t* starts,
+                              unsigned long long* bad, cudaStream_t stream);
+// out[s * slice_n + j] = a[starts[s] + offset(slice, j)] for n = count * slice_n elements.
+cudaError_t LaunchGather(int element_size, const void* a, void* out, const int64_t* starts,
+                         const Indexer& slice, int64_t slice_n, int64_t n, cudaStream_t stream);
+// out[starts[s] + offset(slice, j)] combined with updates[s * slice_n + j], slices s in
+// order per position j (deterministic); `serial`: one thread, the CPU's loop order.
+cudaError_t LaunchScatter(ScatterOp op, core::DType dtype, void* out, const void* updates,
+                          const int64_t* starts, int64_t count, const Indexer& slice,
+                          int64_t slice_n, bool serial, cudaStream_t stream);
+
+// sort.cu: each row along the middle axis of (outer, n, inner) of x sorted stably, NaN
+// last: out gets the values (`dtype`) or, with `indices`, their positions (uint32).
+// `order` is scratch of outer * inner * padded uint32; padded: a power of two >= n.
+cudaError_t LaunchSort(bool indices, core::DType dtype, const void* x, void* out, uint32_t* order,
+                       int64_t outer, int64_t n, int64_t inner, int64_t padded,
+                       cudaStream_t stream);
+
+// conv.cu: convolution of x (batch, spatial..., c_in) with k (c_out, spatial..., c_in /
+// groups) into y (batch, spatial..., c_out), all of floating `dtype`; spatial dims padded
+// to 3 with extent 1, stride 1, padding 0, dilation 1. total: y's elements.
+struct ConvShape {
+  int64_t stride[3], lo[3], dil[3], in_dim[3], k_dim[3], out_dim[3];
+  int64_t c_in, c_out, groups;
+};
+cudaError_t LaunchConvolution(core::DType dtype, const void* x, const void* k, void* y,
+                              const ConvShape& shape, int64_t total, cudaStream_t stream);
 
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);

@@ -39,7 +39,18 @@ cudaError_t Launch(core::DType dtype, const uint32_t* key, double a, double b, b
   });
 }
 
+__global__ void RandomBitsKernel(const uint32_t* key_words, uint32_t* y, int64_t n) {
+  const core::PhiloxKey key = core::PhiloxKeyFromWords(key_words[0], key_words[1]);
+  FERRY_GRID_LOOP(i, n) { y[i] = core::PhiloxBlock(static_cast<uint64_t>(i), key).v[0]; }
+}
+
 }  // namespace
+
+cudaError_t LaunchRandomBits(const uint32_t* key, uint32_t* y, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  RandomBitsKernel<<<GridFor(n), kThreads, 0, stream>>>(key, y, n);
+  return cudaGetLastError();
+}
 
 cudaError_t LaunchRandom(bool uniform, core::DType dtype, const uint32_t* key, double a, double b,
                          bool cap, double below_b, void* dst, int64_t n, cudaStream_t stream) {

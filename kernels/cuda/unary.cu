@@ -1,5 +1,7 @@
 // Elementwise unary ops, computed as kernels/cpu/unary.cc does: integers wrap, 16-bit
 // floats compute in float. The caller converts integer inputs of math functions first.
+// Every kernel reads element i before writing element i in the same thread, so y may be x
+// (the executor's in-place reuse).
 
 #include "kernels/cuda/device.cuh"
 
@@ -42,6 +44,41 @@ __device__ __forceinline__ C Apply(C x) {
     return C(1) / (C(1) + exp(-x));
   } else if constexpr (kOp == UnaryOp::kErf) {
     return erf(x);
+  } else if constexpr (kOp == UnaryOp::kLog1p) {
+    return log1p(x);
+  } else if constexpr (kOp == UnaryOp::kExpm1) {
+    return expm1(x);
+  } else if constexpr (kOp == UnaryOp::kLog2) {
+    return log2(x);
+  } else if constexpr (kOp == UnaryOp::kLog10) {
+    return log10(x);
+  } else if constexpr (kOp == UnaryOp::kSquare) {
+    if constexpr (std::is_same_v<C, bool>) {
+      return x;
+    } else {
+      return WrapMul(x, x);
+    }
+  } else if constexpr (kOp == UnaryOp::kFloor || kOp == UnaryOp::kCeil || kOp == UnaryOp::kRound) {
+    if constexpr (std::is_floating_point_v<C>) {
+      // rint: half to even in the default rounding mode, as the CPU's nearbyint.
+      return kOp == UnaryOp::kFloor ? floor(x) : kOp == UnaryOp::kCeil ? ceil(x) : rint(x);
+    } else {
+      return x;
+    }
+  } else if constexpr (kOp == UnaryOp::kSign) {
+    if constexpr (std::is_same_v<C, bool> || std::is_unsigned_v<C>) {
+      return x > C(0) ? C(1) : C(0);
+    } else {
+      return x > C(0) ? C(1) : x < C(0) ? C(-1) : x;  // NaN and signed zeros pass through
+    }
+  } else if constexpr (kOp == UnaryOp::kBitwiseInvert) {
+    if constexpr (std::is_same_v<C, bool>) {
+      return !x;
+    } else if constexpr (std::is_integral_v<C>) {
+      return static_cast<C>(~x);
+    } else {
+      return x;  // refused by the caller
+    }
   } else {
     return C(0.5) * x * (C(1) + erf(x * C(0.70710678118654752440)));
   }
@@ -52,12 +89,42 @@ __global__ void UnaryKernel(const T* x, T* y, int64_t n) {
   FERRY_GRID_LOOP(i, n) { Store(y + i, Apply<kOp>(Load(x + i))); }
 }
 
+template <UnaryOp kOp, typename T>
+__global__ void PredicateKernel(const T* x, bool* y, int64_t n) {
+  FERRY_GRID_LOOP(i, n) {
+    const auto v = Load(x + i);
+    if constexpr (kOp == UnaryOp::kIsNan) {
+      y[i] = v != v;
+    } else if constexpr (kOp == UnaryOp::kIsInf) {
+      if constexpr (std::is_floating_point_v<decltype(v)>) {
+        y[i] = isinf(v);
+      } else {
+        y[i] = false;
+      }
+    } else {
+      y[i] = v == decltype(v)(0);
+    }
+  }
+}
+
+constexpr bool IsPredicate(UnaryOp op) {
+  return op == UnaryOp::kIsNan || op == UnaryOp::kIsInf || op == UnaryOp::kLogicalNot;
+}
+
 template <UnaryOp kOp>
 cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t n, cudaStream_t stream) {
-  constexpr bool kMath = kOp != UnaryOp::kNeg && kOp != UnaryOp::kAbs && kOp != UnaryOp::kRelu;
+  constexpr UnaryDomain kDomain = UnaryDomainOf(kOp);
+  constexpr bool kMath = kDomain == UnaryDomain::kFloating;
   return DispatchDType(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool> || (kMath && !kIsFloating<T>)) {
+    if constexpr (IsPredicate(kOp)) {
+      PredicateKernel<kOp, T>
+          <<<GridFor(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<bool*>(y), n);
+      return cudaGetLastError();
+    } else if constexpr ((std::is_same_v<T, bool> && kDomain != UnaryDomain::kAny &&
+                          kDomain != UnaryDomain::kIntegerOrBool) ||
+                         (kMath && !kIsFloating<T>) ||
+                         (kDomain == UnaryDomain::kIntegerOrBool && kIsFloating<T>)) {
       return cudaErrorInvalidValue;  // refused by the caller before
     } else {
       UnaryKernel<kOp, T>
@@ -99,6 +166,32 @@ cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, i
       return Launch<UnaryOp::kGelu>(dtype, x, y, n, stream);
     case UnaryOp::kErf:
       return Launch<UnaryOp::kErf>(dtype, x, y, n, stream);
+    case UnaryOp::kLog1p:
+      return Launch<UnaryOp::kLog1p>(dtype, x, y, n, stream);
+    case UnaryOp::kExpm1:
+      return Launch<UnaryOp::kExpm1>(dtype, x, y, n, stream);
+    case UnaryOp::kLog2:
+      return Launch<UnaryOp::kLog2>(dtype, x, y, n, stream);
+    case UnaryOp::kLog10:
+      return Launch<UnaryOp::kLog10>(dtype, x, y, n, stream);
+    case UnaryOp::kSquare:
+      return Launch<UnaryOp::kSquare>(dtype, x, y, n, stream);
+    case UnaryOp::kFloor:
+      return Launch<UnaryOp::kFloor>(dtype, x, y, n, stream);
+    case UnaryOp::kCeil:
+      return Launch<UnaryOp::kCeil>(dtype, x, y, n, stream);
+    case UnaryOp::kRound:
+      return Launch<UnaryOp::kRound>(dtype, x, y, n, stream);
+    case UnaryOp::kSign:
+      return Launch<UnaryOp::kSign>(dtype, x, y, n, stream);
+    case UnaryOp::kBitwiseInvert:
+      return Launch<UnaryOp::kBitwiseInvert>(dtype, x, y, n, stream);
+    case UnaryOp::kIsNan:
+      return Launch<UnaryOp::kIsNan>(dtype, x, y, n, stream);
+    case UnaryOp::kIsInf:
+      return Launch<UnaryOp::kIsInf>(dtype, x, y, n, stream);
+    case UnaryOp::kLogicalNot:
+      return Launch<UnaryOp::kLogicalNot>(dtype, x, y, n, stream);
   }
   return cudaErrorInvalidValue;
 }

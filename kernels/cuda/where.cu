@@ -1,4 +1,6 @@
 // where(cond, x, y) with broadcasting; cond is already bool, x and y hold the output dtype.
+// out may be cond, x or y (the executor's in-place reuse needs out's shape, so the same
+// offsets): each thread reads its three inputs before writing that element.
 
 #include "kernels/cuda/device.cuh"
 
