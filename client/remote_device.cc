@@ -20,6 +20,7 @@
 #include "client/error.h"
 #include "client/known_graphs.h"
 #include "client/pipeline.h"
+#include "client/shared_memory.h"
 #include "client/status.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
@@ -38,6 +39,10 @@ constexpr size_t kInlineBindingBytes = 64 * 1024;
 constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr char kFeaturePipeline[] = "pipeline";
+constexpr char kFeatureSharedMemory[] = "shared_memory";
+// The first shared region's size; it grows to the largest transfer. Pages are only
+// allocated when touched.
+constexpr size_t kInitialSharedBytes = size_t{64} << 20;
 constexpr uint32_t kProtocolVersion = 1;
 // Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
 constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
@@ -108,6 +113,59 @@ class Session {
   // Ends the stream after the daemon has run every step sent.
   void ClosePipeline() { pipeline_.reset(); }
 
+  // Same-host transfers, when asked for and the daemon offers them.
+  void EnableSharedMemory() {
+    const auto& features = opened_.features();
+    shared_memory_ = SharedRegion::Supported() &&
+                     std::find(features.begin(), features.end(), kFeatureSharedMemory) !=
+                         features.end();
+  }
+  // Held for a whole shared-memory transfer: one region serves one transfer at a time.
+  std::mutex& shared_mu() { return shared_mu_; }
+  // The staging region, registered with the daemon and at least `bytes` large; null when
+  // shared memory is off or the daemon could not map a region (then gRPC carries the
+  // bytes from here on). Call with shared_mu() held.
+  SharedRegion* StagingRegion(size_t bytes) {
+    if (!shared_memory_) return nullptr;
+    if (region_ != nullptr && region_->size() >= bytes) return region_.get();
+    const size_t size =
+        std::max(bytes, region_ != nullptr ? 2 * region_->size() : kInitialSharedBytes);
+    if (region_ != nullptr) {
+      v1::UnregisterSharedMemoryRequest request;
+      request.set_session_id(id());
+      request.set_name(region_->name());
+      v1::UnregisterSharedMemoryResponse response;
+      grpc::ClientContext context;
+      Prepare(context);
+      stub_->UnregisterSharedMemory(&context, request, &response);  // best effort
+      region_.reset();
+    }
+    std::unique_ptr<SharedRegion> fresh;
+    try {
+      fresh = SharedRegion::Create(size);
+    } catch (const Error&) {
+      shared_memory_ = false;  // e.g. /dev/shm full: gRPC still works
+      return nullptr;
+    }
+    v1::RegisterSharedMemoryRequest request;
+    request.set_session_id(id());
+    request.set_name(fresh->name());
+    request.set_size_bytes(fresh->size());
+    request.set_nonce(fresh->nonce());
+    v1::RegisterSharedMemoryResponse response;
+    grpc::ClientContext context;
+    Prepare(context);
+    grpc::Status status = stub_->RegisterSharedMemory(&context, request, &response);
+    UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) {
+      shared_memory_ = false;  // another host, or another user: gRPC carries the bytes
+      return nullptr;
+    }
+    fresh->Unlink();  // the daemon has it mapped; nothing stays in /dev/shm
+    region_ = std::move(fresh);
+    return region_.get();
+  }
+
   int64_t chunk_bytes() const {
     return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
                                               : kDefaultChunkBytes;
@@ -160,6 +218,9 @@ class Session {
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
   std::shared_ptr<KnownGraphs> graphs_;
   std::unique_ptr<PipelineStream> pipeline_;
+  std::mutex shared_mu_;
+  bool shared_memory_ = false;             // guarded by shared_mu_ after connect
+  std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -491,6 +552,7 @@ class RemoteDevice : public DeviceImpl {
       buffer.set_id(id);
       return;
     }
+    if (UploadShared(buffer)) return;
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
     grpc::ClientContext context;
@@ -527,9 +589,88 @@ class RemoteDevice : public DeviceImpl {
     buffer.set_id(id);
   }
 
+  // Same host: the bytes go through the session's shared region (one memcpy here, one
+  // copy into the tensor there). False when shared memory is not in use.
+  bool UploadShared(RemoteBuffer& buffer) {
+    const std::string& bytes = *buffer.host();
+    std::lock_guard<std::mutex> lock(session_->shared_mu());
+    SharedRegion* region = session_->StagingRegion(bytes.size());
+    if (region == nullptr) return false;
+    std::memcpy(region->data(), bytes.data(), bytes.size());
+    const uint64_t id = session_->NewBufferId();
+    v1::UploadRequest request;
+    request.set_session_id(session_->id());
+    request.set_buffer_id(id);
+    core::TypeToProto(buffer.type(), request.mutable_spec());
+    request.set_total_bytes(bytes.size());
+    request.set_shared_memory_name(region->name());
+    request.set_shared_memory_offset(0);
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    v1::UploadResponse response;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
+        session_->stub().Upload(&context, &response);
+    writer->Write(request);
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.uploads;
+      ++stats.shared_memory_transfers;
+      stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    buffer.set_id(id);
+    return true;
+  }
+
+  std::optional<std::string> DownloadShared(RemoteBuffer& buffer, size_t nbytes) {
+    std::lock_guard<std::mutex> lock(session_->shared_mu());
+    SharedRegion* region = session_->StagingRegion(nbytes);
+    if (region == nullptr) return std::nullopt;
+    v1::DownloadRequest request;
+    request.set_session_id(session_->id());
+    request.set_buffer_id(buffer.id());
+    request.set_shared_memory_name(region->name());
+    request.set_shared_memory_offset(0);
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
+        session_->stub().Download(&context, request);
+    v1::DownloadResponse answer;
+    int64_t received = 0;
+    uint64_t total_bytes = 0;
+    bool unexpected_data = false;
+    while (reader->Read(&answer)) {
+      received += static_cast<int64_t>(answer.ByteSizeLong());
+      if (answer.total_bytes() != 0) total_bytes = answer.total_bytes();
+      unexpected_data = unexpected_data || !answer.data().empty();
+    }
+    grpc::Status status = reader->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.downloads;
+      ++stats.shared_memory_transfers;
+      stats.download_bytes += static_cast<int64_t>(nbytes);
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += received;
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    if (unexpected_data || (nbytes > 0 && total_bytes != nbytes)) {
+      throw Error(ErrorCode::kDataLoss,
+                  absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
+                               session_->address(), " through shared memory gave ", total_bytes,
+                               " of ", nbytes, " bytes"));
+    }
+    return std::string(region->data(), nbytes);
+  }
+
   std::string Download(RemoteBuffer& buffer) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    if (std::optional<std::string> shared = DownloadShared(buffer, nbytes)) return *shared;
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
@@ -617,6 +758,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   });
   session->set_opened(std::move(response));
   if (options.pipeline) session->OpenPipeline();
+  if (options.shared_memory) session->EnableSharedMemory();
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 
