@@ -38,6 +38,8 @@ constexpr size_t kInlineBindingBytes = 64 * 1024;
 // reply's HTTP/2 flow-control window updates cost about 2 more round trips per step.
 constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
+constexpr int kBulkFrameBytes = (1 << 24) - 1;  // the largest HTTP/2 allows
+constexpr int kBulkWindowBytes = 8 << 20;
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 // The first shared region's size; it grows to the largest transfer. Pages are only
@@ -73,10 +75,12 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ConnectOption
 // can queue their release when dropped.
 class Session {
  public:
-  Session(std::string address, std::shared_ptr<grpc::Channel> channel, std::string token)
+  Session(std::string address, std::shared_ptr<grpc::Channel> channel,
+          std::shared_ptr<grpc::Channel> bulk_channel, std::string token)
       : address_(std::move(address)),
         channel_(std::move(channel)),
         stub_(v1::Ferry::NewStub(channel_)),
+        bulk_stub_(v1::Ferry::NewStub(bulk_channel)),
         token_(std::move(token)),
         graphs_(KnownGraphs::ForDaemon(address_)) {}
 
@@ -96,6 +100,9 @@ class Session {
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
+  // Upload and Download streams: their own connection, so a large transfer never queues
+  // a small execute behind its frames.
+  v1::Ferry::Stub& bulk_stub() { return *bulk_stub_; }
   const std::string& id() const { return opened_.session_id(); }
   const v1::OpenSessionResponse& opened() const { return opened_; }
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
@@ -213,6 +220,7 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
+  std::unique_ptr<v1::Ferry::Stub> bulk_stub_;
   const std::string token_;
   v1::OpenSessionResponse opened_;
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
@@ -420,6 +428,9 @@ class RemoteDevice : public DeviceImpl {
       session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
     }
     Resolve(remote);
+    // Through shared memory: straight from the region into `dst`, no host copy kept (a
+    // second read is one more local copy on the daemon's side, not a network transfer).
+    if (!remote.host().has_value() && DownloadShared(remote, dst)) return;
     if (!remote.host().has_value()) remote.set_host(Download(remote));
     if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
   }
@@ -559,7 +570,7 @@ class RemoteDevice : public DeviceImpl {
     session_->Prepare(context);
     v1::UploadResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
-        session_->stub().Upload(&context, &response);
+        session_->bulk_stub().Upload(&context, &response);
     int64_t sent = 0;
     size_t offset = 0;
     do {
@@ -609,7 +620,7 @@ class RemoteDevice : public DeviceImpl {
     session_->Prepare(context);
     v1::UploadResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
-        session_->stub().Upload(&context, &response);
+        session_->bulk_stub().Upload(&context, &response);
     writer->Write(request);
     writer->WritesDone();
     grpc::Status status = writer->Finish();
@@ -626,10 +637,15 @@ class RemoteDevice : public DeviceImpl {
     return true;
   }
 
-  std::optional<std::string> DownloadShared(RemoteBuffer& buffer, size_t nbytes) {
+  // Same host: the daemon copies the buffer into the session's shared region and this
+  // copies it on into `dst` (nbytes of the buffer's size). False when shared memory is not
+  // in use.
+  bool DownloadShared(RemoteBuffer& buffer, void* dst) {
+    const size_t nbytes =
+        core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
     std::lock_guard<std::mutex> lock(session_->shared_mu());
     SharedRegion* region = session_->StagingRegion(nbytes);
-    if (region == nullptr) return std::nullopt;
+    if (region == nullptr) return false;
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
@@ -638,7 +654,7 @@ class RemoteDevice : public DeviceImpl {
     grpc::ClientContext context;
     session_->Prepare(context);
     std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
-        session_->stub().Download(&context, request);
+        session_->bulk_stub().Download(&context, request);
     v1::DownloadResponse answer;
     int64_t received = 0;
     uint64_t total_bytes = 0;
@@ -664,13 +680,13 @@ class RemoteDevice : public DeviceImpl {
                                session_->address(), " through shared memory gave ", total_bytes,
                                " of ", nbytes, " bytes"));
     }
-    return std::string(region->data(), nbytes);
+    if (nbytes > 0) std::memcpy(dst, region->data(), nbytes);
+    return true;
   }
 
   std::string Download(RemoteBuffer& buffer) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
-    if (std::optional<std::string> shared = DownloadShared(buffer, nbytes)) return *shared;
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
@@ -678,7 +694,7 @@ class RemoteDevice : public DeviceImpl {
     grpc::ClientContext context;
     session_->Prepare(context);
     std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
-        session_->stub().Download(&context, request);
+        session_->bulk_stub().Download(&context, request);
     std::string bytes(nbytes, '\0');
     v1::DownloadResponse chunk;
     int64_t received = 0;
@@ -720,9 +736,18 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  // Bulk transfers: large HTTP/2 frames and a deep per-stream window, so a chunk is not cut
+  // into 16 KiB frames nor waits for window updates on loopback; a connection of its own
+  // (a local subchannel pool) so it never shares one with executes.
+  grpc::ChannelArguments bulk_args = args;
+  bulk_args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, kBulkFrameBytes);
+  bulk_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kBulkWindowBytes);
+  bulk_args.SetInt(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, kBulkWindowBytes);
+  bulk_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = ChannelCredentials(options);
   auto session = std::make_shared<Session>(
-      address, grpc::CreateCustomChannel(address, ChannelCredentials(options), args),
-      options.token);
+      address, grpc::CreateCustomChannel(address, credentials, args),
+      grpc::CreateCustomChannel(address, credentials, bulk_args), options.token);
 
   v1::OpenSessionRequest request;
   request.set_min_protocol_version(kProtocolVersion);
