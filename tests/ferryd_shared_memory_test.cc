@@ -123,6 +123,19 @@ grpc::Status SharedDownload(v1::Ferry::Stub& stub, const std::string& session, u
   return reader->Finish();
 }
 
+// Opens a session and says whether the daemon offered "shared_memory"; its id in `session`.
+bool OffersSharedMemory(v1::Ferry::Stub& stub, std::string* session) {
+  v1::OpenSessionRequest request;
+  request.set_min_protocol_version(1);
+  request.set_max_protocol_version(1);
+  v1::OpenSessionResponse opened;
+  grpc::ClientContext context;
+  EXPECT_TRUE(stub.OpenSession(&context, request, &opened).ok());
+  *session = opened.session_id();
+  return std::find(opened.features().begin(), opened.features().end(), "shared_memory") !=
+         opened.features().end();
+}
+
 // Whether the daemon `pid` has `name` mapped (its /proc maps name the /dev/shm file).
 bool Mapped(pid_t pid, const std::string& name) {
   std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
@@ -168,14 +181,9 @@ class SharedMemoryTest : public ::testing::Test {
 server::FerrydProcess* SharedMemoryTest::daemon_ = nullptr;
 
 TEST_F(SharedMemoryTest, OpenSessionAdvertisesTheFeature) {
-  v1::OpenSessionRequest request;
-  request.set_min_protocol_version(1);
-  request.set_max_protocol_version(1);
-  v1::OpenSessionResponse response;
-  grpc::ClientContext context;
-  ASSERT_TRUE(stub_->OpenSession(&context, request, &response).ok());
-  EXPECT_NE(std::find(response.features().begin(), response.features().end(), "shared_memory"),
-            response.features().end());
+  std::string session;
+  EXPECT_TRUE(OffersSharedMemory(*stub_, &session));
+  EXPECT_FALSE(session.empty());
 }
 
 TEST_F(SharedMemoryTest, UploadAndDownloadAreByteExact) {
@@ -304,16 +312,10 @@ TEST(SharedMemoryDisabledTest, RefusedCleanlyAndNotAdvertised) {
   std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd();
   ASSERT_NE(daemon, nullptr);
   std::unique_ptr<v1::Ferry::Stub> stub = testing::Connect(daemon->address());
-  v1::OpenSessionRequest request;
-  request.set_min_protocol_version(1);
-  request.set_max_protocol_version(1);
-  v1::OpenSessionResponse opened;
-  grpc::ClientContext context;
-  ASSERT_TRUE(stub->OpenSession(&context, request, &opened).ok());
-  EXPECT_EQ(std::find(opened.features().begin(), opened.features().end(), "shared_memory"),
-            opened.features().end());
+  std::string session;
+  EXPECT_FALSE(OffersSharedMemory(*stub, &session));
   TestRegion region(4096, "off");
-  grpc::Status status = Register(*stub, opened.session_id(), region.name(), 4096, region.nonce());
+  grpc::Status status = Register(*stub, session, region.name(), 4096, region.nonce());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find("--shared_memory"), std::string::npos);
   EXPECT_FALSE(Mapped(daemon->pid(), region.name()));
