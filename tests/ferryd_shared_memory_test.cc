@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -306,6 +308,24 @@ TEST_F(SharedMemoryTest, SessionCloseUnmapsItsRegions) {
   // The name is free to register in a new session.
   const std::string next = testing::OpenSession(*stub_);
   EXPECT_TRUE(Register(*stub_, next, region.name(), 1 << 16, region.nonce()).ok());
+}
+
+TEST(SharedMemoryLeaseTest, ExpiryUnmapsTheRegions) {
+  std::unique_ptr<server::FerrydProcess> daemon =
+      testing::StartFerryd({"--shared_memory", "--lease_seconds=1"});
+  ASSERT_NE(daemon, nullptr);
+  std::unique_ptr<v1::Ferry::Stub> stub = testing::Connect(daemon->address());
+  const std::string session = testing::OpenSession(*stub);
+  TestRegion region(1 << 16, "lease");
+  ASSERT_TRUE(Register(*stub, session, region.name(), 1 << 16, region.nonce()).ok());
+  ASSERT_TRUE(Mapped(daemon->pid(), region.name()));
+  // The reaper wakes a few times per lease; wait for it rather than for a fixed time.
+  for (int i = 0; i < 300 && Mapped(daemon->pid(), region.name()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(Mapped(daemon->pid(), region.name()));
+  EXPECT_EQ(Unregister(*stub, session, region.name()).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(daemon->Stop(), 0);
 }
 
 TEST(SharedMemoryDisabledTest, RefusedCleanlyAndNotAdvertised) {
