@@ -29,7 +29,7 @@ namespace ferry::bench {
 std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options) {
   const std::string path = server::FindFerryd(options.argv0);
   absl::StatusOr<std::unique_ptr<server::FerrydProcess>> ferryd =
-      server::FerrydProcess::Start(path, {"--max_memory=12G"});
+      server::FerrydProcess::Start(path, {"--max_memory=12G", "--shared_memory"});
   if (!ferryd.ok()) {
     throw std::runtime_error(
         absl::StrCat("cannot start ferryd (", path, "): ", ferryd.status().message()));
@@ -189,6 +189,44 @@ void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
   }
 }
 
+// The same-host fast path (ConnectOptions::shared_memory) against a plain memcpy of the
+// same bytes: an upload is the client's copy into the region and the daemon's copy out.
+void SharedMemoryTransfers(const Options& options, const std::string& address,
+                           std::vector<Row>& rows) {
+  ConnectOptions connect_options;
+  connect_options.shared_memory = true;
+  Device device = connect(address, connect_options);
+  std::vector<int64_t> sizes = {int64_t{16} << 20, int64_t{256} << 20};
+  if (options.quick) sizes = {int64_t{4} << 20};
+  for (int64_t size : sizes) {
+    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
+    std::vector<char> data(static_cast<size_t>(size), 7);
+    std::vector<char> sink(static_cast<size_t>(size), 0);
+    const double memcpy_s = MedianSeconds(repeats, [&] {
+      std::memcpy(sink.data(), data.data(), data.size());
+      if (sink[data.size() / 2] != 7) throw std::runtime_error("memcpy: wrong byte");
+    });
+    const double up_s = MedianSeconds(repeats, [&] {
+      Array a = from_host_bytes(data.data(), data.size(), uint8, {size}, device);
+      a.eval();
+    });
+    const double down_s = MedianSeconds(repeats, [&] {
+      Array z = full({size}, 1.0, uint8, device);
+      std::vector<uint8_t> out = z.to_vector<uint8_t>();
+    });
+    if (device.stats().shared_memory_transfers == 0) {
+      throw std::runtime_error("shared memory: no transfer went through the region");
+    }
+    const std::string label = absl::StrCat(size >> 20, " MiB");
+    rows.push_back(MakeRow(absl::StrCat("shared-memory upload ", label, " (vs memcpy)"),
+                           FormatRate(size / up_s), FormatRate(size / memcpy_s), memcpy_s / up_s,
+                           false, 0.5));
+    rows.push_back(MakeRow(absl::StrCat("shared-memory download ", label, " (vs memcpy)"),
+                           FormatRate(size / down_s), FormatRate(size / memcpy_s),
+                           memcpy_s / down_s, false, 0.5));
+  }
+}
+
 // Small evals per second from `clients` threads, each with its own session.
 double Throughput(const std::string& address, int clients, double seconds) {
   std::atomic<int64_t> evals{0};
@@ -238,6 +276,7 @@ void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows) {
   CachedVersusFirst(options, device, rows);
   OneGraphVersusOpAtATime(options, ferryd->address(), device, rows);
   Transfers(options, device, rows);
+  SharedMemoryTransfers(options, ferryd->address(), rows);
   Concurrency(options, ferryd->address(), rows);
 }
 

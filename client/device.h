@@ -41,6 +41,8 @@ struct DeviceStats {
   int64_t round_trips = 0;     // times the client waited for the daemon's answer
   int64_t graphs_resent = 0;   // graphs shipped again because the daemon no longer held them
   int64_t pipeline_steps = 0;  // steps sent on the Pipeline stream (no wait of their own)
+  // Same-host transfers (ConnectOptions::shared_memory).
+  int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region
 };
 
 struct ConnectOptions {
@@ -60,6 +62,11 @@ struct ConnectOptions {
   // Send executes, small uploads and releases on the session's Pipeline stream (when the
   // daemon offers it), so eval() does not wait; false: one unary call per eval.
   bool pipeline = true;
+  // Same host only: large uploads and downloads go through a POSIX shared-memory region the
+  // daemon maps (one memcpy on each side), when the daemon offers it (ferryd
+  // --shared_memory). Falls back to gRPC when it does not, or cannot map the region (the
+  // daemon is on another host). The daemon must run as the same user (the region is 0600).
+  bool shared_memory = false;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

@@ -20,6 +20,7 @@
 #include "client/error.h"
 #include "client/known_graphs.h"
 #include "client/pipeline.h"
+#include "client/shared_memory.h"
 #include "client/status.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
@@ -37,7 +38,13 @@ constexpr size_t kInlineBindingBytes = 64 * 1024;
 // reply's HTTP/2 flow-control window updates cost about 2 more round trips per step.
 constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
+constexpr int kBulkFrameBytes = (1 << 24) - 1;  // the largest HTTP/2 allows
+constexpr int kBulkWindowBytes = 8 << 20;
 constexpr char kFeaturePipeline[] = "pipeline";
+constexpr char kFeatureSharedMemory[] = "shared_memory";
+// The first shared region's size; it grows to the largest transfer. Pages are only
+// allocated when touched.
+constexpr size_t kInitialSharedBytes = size_t{64} << 20;
 constexpr uint32_t kProtocolVersion = 1;
 // Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
 constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
@@ -68,10 +75,12 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ConnectOption
 // can queue their release when dropped.
 class Session {
  public:
-  Session(std::string address, std::shared_ptr<grpc::Channel> channel, std::string token)
+  Session(std::string address, std::shared_ptr<grpc::Channel> channel,
+          std::shared_ptr<grpc::Channel> bulk_channel, std::string token)
       : address_(std::move(address)),
         channel_(std::move(channel)),
         stub_(v1::Ferry::NewStub(channel_)),
+        bulk_stub_(v1::Ferry::NewStub(bulk_channel)),
         token_(std::move(token)),
         graphs_(KnownGraphs::ForDaemon(address_)) {}
 
@@ -91,6 +100,9 @@ class Session {
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
+  // Upload and Download streams: their own connection, so a large transfer never queues
+  // a small execute behind its frames.
+  v1::Ferry::Stub& bulk_stub() { return *bulk_stub_; }
   const std::string& id() const { return opened_.session_id(); }
   const v1::OpenSessionResponse& opened() const { return opened_; }
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
@@ -107,6 +119,59 @@ class Session {
   }
   // Ends the stream after the daemon has run every step sent.
   void ClosePipeline() { pipeline_.reset(); }
+
+  // Same-host transfers, when asked for and the daemon offers them.
+  void EnableSharedMemory() {
+    const auto& features = opened_.features();
+    shared_memory_ = SharedRegion::Supported() &&
+                     std::find(features.begin(), features.end(), kFeatureSharedMemory) !=
+                         features.end();
+  }
+  // Held for a whole shared-memory transfer: one region serves one transfer at a time.
+  std::mutex& shared_mu() { return shared_mu_; }
+  // The staging region, registered with the daemon and at least `bytes` large; null when
+  // shared memory is off or the daemon could not map a region (then gRPC carries the
+  // bytes from here on). Call with shared_mu() held.
+  SharedRegion* StagingRegion(size_t bytes) {
+    if (!shared_memory_) return nullptr;
+    if (region_ != nullptr && region_->size() >= bytes) return region_.get();
+    const size_t size =
+        std::max(bytes, region_ != nullptr ? 2 * region_->size() : kInitialSharedBytes);
+    if (region_ != nullptr) {
+      v1::UnregisterSharedMemoryRequest request;
+      request.set_session_id(id());
+      request.set_name(region_->name());
+      v1::UnregisterSharedMemoryResponse response;
+      grpc::ClientContext context;
+      Prepare(context);
+      stub_->UnregisterSharedMemory(&context, request, &response);  // best effort
+      region_.reset();
+    }
+    std::unique_ptr<SharedRegion> fresh;
+    try {
+      fresh = SharedRegion::Create(size);
+    } catch (const Error&) {
+      shared_memory_ = false;  // e.g. /dev/shm full: gRPC still works
+      return nullptr;
+    }
+    v1::RegisterSharedMemoryRequest request;
+    request.set_session_id(id());
+    request.set_name(fresh->name());
+    request.set_size_bytes(fresh->size());
+    request.set_nonce(fresh->nonce());
+    v1::RegisterSharedMemoryResponse response;
+    grpc::ClientContext context;
+    Prepare(context);
+    grpc::Status status = stub_->RegisterSharedMemory(&context, request, &response);
+    UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) {
+      shared_memory_ = false;  // another host, or another user: gRPC carries the bytes
+      return nullptr;
+    }
+    fresh->Unlink();  // the daemon has it mapped; nothing stays in /dev/shm
+    region_ = std::move(fresh);
+    return region_.get();
+  }
 
   int64_t chunk_bytes() const {
     return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
@@ -155,11 +220,15 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
+  std::unique_ptr<v1::Ferry::Stub> bulk_stub_;
   const std::string token_;
   v1::OpenSessionResponse opened_;
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
   std::shared_ptr<KnownGraphs> graphs_;
   std::unique_ptr<PipelineStream> pipeline_;
+  std::mutex shared_mu_;
+  bool shared_memory_ = false;             // guarded by shared_mu_ after connect
+  std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -359,6 +428,9 @@ class RemoteDevice : public DeviceImpl {
       session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
     }
     Resolve(remote);
+    // Through shared memory: straight from the region into `dst`, no host copy kept (a
+    // second read is one more local copy on the daemon's side, not a network transfer).
+    if (!remote.host().has_value() && DownloadShared(remote, dst)) return;
     if (!remote.host().has_value()) remote.set_host(Download(remote));
     if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
   }
@@ -491,13 +563,14 @@ class RemoteDevice : public DeviceImpl {
       buffer.set_id(id);
       return;
     }
+    if (UploadShared(buffer)) return;
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
     grpc::ClientContext context;
     session_->Prepare(context);
     v1::UploadResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
-        session_->stub().Upload(&context, &response);
+        session_->bulk_stub().Upload(&context, &response);
     int64_t sent = 0;
     size_t offset = 0;
     do {
@@ -527,6 +600,90 @@ class RemoteDevice : public DeviceImpl {
     buffer.set_id(id);
   }
 
+  // Same host: the bytes go through the session's shared region (one memcpy here, one
+  // copy into the tensor there). False when shared memory is not in use.
+  bool UploadShared(RemoteBuffer& buffer) {
+    const std::string& bytes = *buffer.host();
+    std::lock_guard<std::mutex> lock(session_->shared_mu());
+    SharedRegion* region = session_->StagingRegion(bytes.size());
+    if (region == nullptr) return false;
+    std::memcpy(region->data(), bytes.data(), bytes.size());
+    const uint64_t id = session_->NewBufferId();
+    v1::UploadRequest request;
+    request.set_session_id(session_->id());
+    request.set_buffer_id(id);
+    core::TypeToProto(buffer.type(), request.mutable_spec());
+    request.set_total_bytes(bytes.size());
+    request.set_shared_memory_name(region->name());
+    request.set_shared_memory_offset(0);
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    v1::UploadResponse response;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
+        session_->bulk_stub().Upload(&context, &response);
+    writer->Write(request);
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.uploads;
+      ++stats.shared_memory_transfers;
+      stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    buffer.set_id(id);
+    return true;
+  }
+
+  // Same host: the daemon copies the buffer into the session's shared region and this
+  // copies it on into `dst` (nbytes of the buffer's size). False when shared memory is not
+  // in use.
+  bool DownloadShared(RemoteBuffer& buffer, void* dst) {
+    const size_t nbytes =
+        core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    std::lock_guard<std::mutex> lock(session_->shared_mu());
+    SharedRegion* region = session_->StagingRegion(nbytes);
+    if (region == nullptr) return false;
+    v1::DownloadRequest request;
+    request.set_session_id(session_->id());
+    request.set_buffer_id(buffer.id());
+    request.set_shared_memory_name(region->name());
+    request.set_shared_memory_offset(0);
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
+        session_->bulk_stub().Download(&context, request);
+    v1::DownloadResponse answer;
+    int64_t received = 0;
+    uint64_t total_bytes = 0;
+    bool unexpected_data = false;
+    while (reader->Read(&answer)) {
+      received += static_cast<int64_t>(answer.ByteSizeLong());
+      if (answer.total_bytes() != 0) total_bytes = answer.total_bytes();
+      unexpected_data = unexpected_data || !answer.data().empty();
+    }
+    grpc::Status status = reader->Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.downloads;
+      ++stats.shared_memory_transfers;
+      stats.download_bytes += static_cast<int64_t>(nbytes);
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += received;
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    if (unexpected_data || (nbytes > 0 && total_bytes != nbytes)) {
+      throw Error(ErrorCode::kDataLoss,
+                  absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
+                               session_->address(), " through shared memory gave ", total_bytes,
+                               " of ", nbytes, " bytes"));
+    }
+    if (nbytes > 0) std::memcpy(dst, region->data(), nbytes);
+    return true;
+  }
+
   std::string Download(RemoteBuffer& buffer) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
@@ -537,7 +694,7 @@ class RemoteDevice : public DeviceImpl {
     grpc::ClientContext context;
     session_->Prepare(context);
     std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
-        session_->stub().Download(&context, request);
+        session_->bulk_stub().Download(&context, request);
     std::string bytes(nbytes, '\0');
     v1::DownloadResponse chunk;
     int64_t received = 0;
@@ -579,9 +736,18 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  // Bulk transfers: large HTTP/2 frames and a deep per-stream window, so a chunk is not cut
+  // into 16 KiB frames nor waits for window updates on loopback; a connection of its own
+  // (a local subchannel pool) so it never shares one with executes.
+  grpc::ChannelArguments bulk_args = args;
+  bulk_args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, kBulkFrameBytes);
+  bulk_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kBulkWindowBytes);
+  bulk_args.SetInt(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, kBulkWindowBytes);
+  bulk_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = ChannelCredentials(options);
   auto session = std::make_shared<Session>(
-      address, grpc::CreateCustomChannel(address, ChannelCredentials(options), args),
-      options.token);
+      address, grpc::CreateCustomChannel(address, credentials, args),
+      grpc::CreateCustomChannel(address, credentials, bulk_args), options.token);
 
   v1::OpenSessionRequest request;
   request.set_min_protocol_version(kProtocolVersion);
@@ -617,6 +783,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   });
   session->set_opened(std::move(response));
   if (options.pipeline) session->OpenPipeline();
+  if (options.shared_memory) session->EnableSharedMemory();
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 

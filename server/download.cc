@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "server/shared_memory.h"
 
 namespace ferry::server {
 
@@ -26,6 +27,23 @@ absl::Status SendDownload(SessionManager& sessions, kernels::Backend& backend,
   v1::DownloadResponse response;
   core::TypeToProto(tensor->type, response.mutable_spec());
   response.set_total_bytes(total_bytes);
+  if (!request.shared_memory_name().empty()) {
+    // Same host: one copy from the tensor into the client's region.
+    absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
+        (*session)->Region(request.shared_memory_name());
+    if (!region.ok()) return region.status();
+    absl::StatusOr<char*> target = (*region)->Span(request.shared_memory_offset(), total_bytes);
+    if (!target.ok()) return target.status();
+    if (total_bytes > 0) {
+      absl::Status copied = backend.CopyToHost(*tensor, 0, total_bytes, *target);
+      if (!copied.ok()) return copied;
+    }
+    if (!write(response)) {
+      return absl::CancelledError(absl::StrCat("download of buffer ", request.buffer_id(),
+                                               ": the client went away"));
+    }
+    return absl::OkStatus();
+  }
   uint64_t offset = 0;
   do {
     const uint64_t bytes = std::min(chunk, total_bytes - offset);

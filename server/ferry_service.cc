@@ -14,6 +14,7 @@
 #include "server/log.h"
 #include "server/rpc_observer.h"
 #include "server/pipeline.h"
+#include "server/shared_memory_rpc.h"
 #include "server/upload.h"
 
 namespace ferry::server {
@@ -21,6 +22,7 @@ namespace {
 
 constexpr char kFeatureGraphCache[] = "graph_cache";
 constexpr char kFeaturePipeline[] = "pipeline";
+constexpr char kFeatureSharedMemory[] = "shared_memory";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -86,6 +88,7 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
   response->add_features(kFeatureGraphCache);
   response->add_features(kFeaturePipeline);
+  if (options_.shared_memory) response->add_features(kFeatureSharedMemory);
   response->set_server_version(kServerVersion);
   return grpc::Status::OK;
 }
@@ -177,6 +180,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
   cache->set_capacity(graph_stats.capacity);
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   response->add_features(kFeaturePipeline);
+  if (options_.shared_memory) response->add_features(kFeatureSharedMemory);
   return grpc::Status::OK;
 }
 
@@ -251,6 +255,20 @@ grpc::Status FerryService::Pipeline(
   if (client_gone || draining) context->TryCancel();  // unblocks the reader's Read
   reader.join();
   return grpc::Status::OK;
+}
+
+grpc::Status FerryService::RegisterSharedMemory(grpc::ServerContext* context,
+                                                const v1::RegisterSharedMemoryRequest* request,
+                                                v1::RegisterSharedMemoryResponse*) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  return ToGrpc(server::RegisterSharedMemory(sessions_, options_.shared_memory, *request));
+}
+
+grpc::Status FerryService::UnregisterSharedMemory(grpc::ServerContext* context,
+                                                  const v1::UnregisterSharedMemoryRequest* request,
+                                                  v1::UnregisterSharedMemoryResponse*) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  return ToGrpc(server::UnregisterSharedMemory(sessions_, *request));
 }
 
 void FerryService::Drain() {

@@ -64,6 +64,12 @@ class FerryService final : public v1::Ferry::Service {
   grpc::Status Pipeline(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::PipelineResponse, v1::PipelineRequest>* stream) override;
+  grpc::Status RegisterSharedMemory(grpc::ServerContext* context,
+                                    const v1::RegisterSharedMemoryRequest* request,
+                                    v1::RegisterSharedMemoryResponse* response) override;
+  grpc::Status UnregisterSharedMemory(grpc::ServerContext* context,
+                                      const v1::UnregisterSharedMemoryRequest* request,
+                                      v1::UnregisterSharedMemoryResponse* response) override;
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;

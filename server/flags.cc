@@ -29,6 +29,9 @@ ABSL_FLAG(ferry::server::ByteSize, max_inline_bytes, ferry::server::ByteSize{1 <
           "largest Execute output returned inline in the response");
 ABSL_FLAG(ferry::server::ByteSize, max_message_bytes, ferry::server::ByteSize{64 << 20},
           "gRPC receive limit: must cover an upload chunk and the largest graph");
+ABSL_FLAG(bool, shared_memory, false,
+          "let clients on this host register POSIX shared-memory regions for uploads and "
+          "downloads (feature \"shared_memory\")");
 ABSL_FLAG(int64_t, max_graph_nodes, 1 << 20, "largest graph Execute accepts, in nodes");
 ABSL_FLAG(int64_t, graph_cache_size, 1024, "prepared graphs kept, least recently used out");
 ABSL_FLAG(int64_t, drain_seconds, 30,
@@ -73,6 +76,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_inline_bytes = absl::GetFlag(FLAGS_max_inline_bytes).bytes;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes).bytes;
   options.max_graph_nodes = absl::GetFlag(FLAGS_max_graph_nodes);
+  options.shared_memory = absl::GetFlag(FLAGS_shared_memory);
   const int64_t lease_seconds = absl::GetFlag(FLAGS_lease_seconds);
   const int64_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   const int64_t graph_cache_size = absl::GetFlag(FLAGS_graph_cache_size);

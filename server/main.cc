@@ -175,6 +175,11 @@ int Run() {
   observers.push_back(std::make_unique<RpcObserverFactory>(&metrics));
   builder.experimental().SetInterceptorCreators(std::move(observers));
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  // Bulk transfers: large HTTP/2 frames and a deep per-stream window (see the README's
+  // Transport section), so chunks are neither cut small nor wait on window updates.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, (1 << 24) - 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("cannot listen on ", listen), 1);

@@ -24,6 +24,7 @@ struct ServerOptions {
   absl::Duration lease = absl::Seconds(300);
   absl::Duration drain = absl::Seconds(30);
   size_t graph_cache_size = 1024;
+  bool shared_memory = false;  // same-host transfers through client-registered regions
 };
 
 }  // namespace ferry::server

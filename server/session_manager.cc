@@ -127,12 +127,62 @@ int64_t Session::resident_bytes() const {
   return resident_bytes_;
 }
 
+absl::Status Session::AddRegion(std::shared_ptr<SharedMemoryRegion> region) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("[shared_memory] session ", id_, " is closed"));
+  }
+  if (regions_.contains(region->name())) {
+    return absl::AlreadyExistsError(absl::StrCat("[shared_memory] region ", region->name(),
+                                                 " is already registered in session ", id_));
+  }
+  if (regions_.size() >= kMaxRegions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("[shared_memory] session ", id_, " has ", regions_.size(),
+                     " regions registered, the most a session may"));
+  }
+  const std::string name = region->name();
+  regions_.emplace(name, std::move(region));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> Session::Region(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = regions_.find(name);
+  if (it == regions_.end()) {
+    return absl::NotFoundError(absl::StrCat("[shared_memory] region ", name,
+                                            " is not registered in session ", id_));
+  }
+  return it->second;
+}
+
+absl::Status Session::RemoveRegion(absl::string_view name) {
+  std::shared_ptr<SharedMemoryRegion> region;  // unmapped here, outside the lock
+  absl::MutexLock lock(&mu_);
+  auto it = regions_.find(name);
+  if (it == regions_.end()) {
+    return absl::NotFoundError(absl::StrCat("[shared_memory] region ", name,
+                                            " is not registered in session ", id_));
+  }
+  region = std::move(it->second);
+  regions_.erase(it);
+  return absl::OkStatus();
+}
+
+int64_t Session::num_regions() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(regions_.size());
+}
+
 std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers;
+  absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions;
   std::pair<int64_t, int64_t> freed;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
+    regions.swap(regions_);
     buffers.swap(buffers_);
     freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
     resident_bytes_ = 0;

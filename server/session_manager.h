@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "kernels/backend.h"
 #include "kernels/tensor.h"
+#include "server/shared_memory.h"
 
 namespace ferry::server {
 
@@ -56,6 +57,16 @@ class Session {
   // Handlers bind it with kernels::QueueScope.
   kernels::Queue* queue() const { return queue_.get(); }
 
+  // Shared-memory regions the client registered (same-host transfers), unmapped when the
+  // session closes or expires. AddRegion fails with ALREADY_EXISTS for a registered name,
+  // RESOURCE_EXHAUSTED past kMaxRegions, FAILED_PRECONDITION once closed.
+  static constexpr size_t kMaxRegions = 16;
+  absl::Status AddRegion(std::shared_ptr<SharedMemoryRegion> region);
+  // NOT_FOUND "[shared_memory] region /x is not registered in session s".
+  absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> Region(absl::string_view name) const;
+  absl::Status RemoveRegion(absl::string_view name);
+  int64_t num_regions() const;
+
  private:
   friend class SessionManager;
 
@@ -69,6 +80,8 @@ class Session {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
+      ABSL_GUARDED_BY(mu_);
 };
 
 class SessionManager;

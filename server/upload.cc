@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/shape.h"
+#include "server/shared_memory.h"
 
 namespace ferry::server {
 namespace {
@@ -51,7 +52,32 @@ absl::StatusOr<v1::UploadResponse> ReceiveUpload(SessionManager& sessions,
 
   const std::string session_id = message.session_id();
   uint64_t received = 0;
-  for (int64_t index = 0;; ++index) {
+  const bool shared = !message.shared_memory_name().empty();
+  if (shared) {
+    // Same host: one copy from the client's region into the tensor, no data on the stream.
+    absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
+        (*session)->Region(message.shared_memory_name());
+    if (!region.ok()) return Prefixed(buffer_id, region.status());
+    absl::StatusOr<char*> source = (*region)->Span(message.shared_memory_offset(), total_bytes);
+    if (!source.ok()) return Prefixed(buffer_id, source.status());
+    if (!message.data().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "upload of buffer ", buffer_id, ": data comes from shared memory or the stream, not both"));
+    }
+    if (total_bytes > 0) {
+      absl::Status copied = backend.CopyFromHost(*source, total_bytes, *tensor, 0);
+      if (!copied.ok()) return Prefixed(buffer_id, copied);
+    }
+    received = total_bytes;
+    while (read(&message)) {
+      if (!message.data().empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "upload of buffer ", buffer_id,
+            ": data comes from shared memory or the stream, not both"));
+      }
+    }
+  }
+  for (int64_t index = 0; !shared; ++index) {
     if (index > 0) {
       message.Clear();
       if (!read(&message)) break;

@@ -1,0 +1,110 @@
+#include "server/shared_memory.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry::server {
+namespace {
+
+constexpr size_t kMaxNameChars = 200;
+
+absl::Status Error(absl::StatusCode code, absl::string_view message) {
+  return absl::Status(code, absl::StrCat("[shared_memory] ", message));
+}
+
+}  // namespace
+
+absl::Status CheckSharedMemoryName(absl::string_view name) {
+  bool ok = name.size() >= 2 && name.size() <= kMaxNameChars + 1 && name[0] == '/' &&
+            name != "/." && name != "/..";
+  for (size_t i = 1; ok && i < name.size(); ++i) {
+    const char c = name[i];
+    ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  }
+  if (ok) return absl::OkStatus();
+  return Error(absl::StatusCode::kInvalidArgument,
+               absl::StrCat("region name \"", absl::CHexEscape(name.substr(0, kMaxNameChars)),
+                            "\" is not \"/\" followed by 1-200 of [A-Za-z0-9._-]"));
+}
+
+absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> SharedMemoryRegion::Open(
+    absl::string_view name, uint64_t size_bytes, absl::string_view nonce) {
+  if (absl::Status valid = CheckSharedMemoryName(name); !valid.ok()) return valid;
+  if (size_bytes < kNonceBytes) {
+    return Error(absl::StatusCode::kInvalidArgument,
+                 absl::StrCat("region ", name, " of ", size_bytes, " bytes: at least ", kNonceBytes,
+                              " are needed"));
+  }
+  if (nonce.size() != kNonceBytes) {
+    return Error(absl::StatusCode::kInvalidArgument,
+                 absl::StrCat("the nonce of region ", name, " has ", nonce.size(), " bytes, not ",
+                              kNonceBytes));
+  }
+  const std::string path(name);
+  const int fd = shm_open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const int error = errno;
+    const absl::StatusCode code = error == ENOENT   ? absl::StatusCode::kNotFound
+                                  : error == EACCES ? absl::StatusCode::kPermissionDenied
+                                                    : absl::StatusCode::kInternal;
+    return Error(code, absl::StrCat("cannot open region ", name,
+                                    " on the daemon's host: ", std::strerror(error),
+                                    error == ENOENT ? " (is the client on another host?)" : ""));
+  }
+  struct stat info {};
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+      static_cast<uint64_t>(info.st_size) < size_bytes) {
+    close(fd);
+    return Error(absl::StatusCode::kOutOfRange,
+                 absl::StrCat("region ", name, " has ", static_cast<int64_t>(info.st_size),
+                              " bytes, fewer than the ", size_bytes, " registered"));
+  }
+  void* data = mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) {
+    const int error = errno;
+    close(fd);
+    return Error(absl::StatusCode::kResourceExhausted,
+                 absl::StrCat("cannot map region ", name, ": ", std::strerror(error)));
+  }
+  std::shared_ptr<SharedMemoryRegion> region(
+      new SharedMemoryRegion(path, fd, static_cast<char*>(data), size_bytes));
+  if (std::memcmp(region->data_, nonce.data(), kNonceBytes) != 0) {
+    return Error(absl::StatusCode::kFailedPrecondition,
+                 absl::StrCat("region ", name,
+                              " does not start with the client's nonce: it is not the client's "
+                              "region (is the client on another host?)"));
+  }
+  return region;
+}
+
+SharedMemoryRegion::~SharedMemoryRegion() {
+  munmap(data_, size_);
+  close(fd_);
+}
+
+absl::StatusOr<char*> SharedMemoryRegion::Span(uint64_t offset, uint64_t bytes) const {
+  if (offset > size_ || bytes > size_ - offset) {
+    return Error(absl::StatusCode::kOutOfRange,
+                 absl::StrCat("bytes [", offset, ", ", offset + bytes, ") are not inside region ",
+                              name_, " of ", size_, " bytes"));
+  }
+  struct stat info {};
+  if (fstat(fd_, &info) != 0 || static_cast<uint64_t>(info.st_size) < offset + bytes) {
+    return Error(absl::StatusCode::kOutOfRange,
+                 absl::StrCat("region ", name_, " shrank to ", static_cast<int64_t>(info.st_size),
+                              " bytes after it was registered"));
+  }
+  return data_ + offset;
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,64 @@
+#ifndef FERRY_SERVER_SHARED_MEMORY_H_
+#define FERRY_SERVER_SHARED_MEMORY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ferry::server {
+
+// A client's POSIX shared-memory region, mapped into the daemon (the same-host fast path
+// for Upload and Download). Unmapped when the last reference goes: a transfer in flight
+// keeps it mapped past an Unregister or the session's end.
+class SharedMemoryRegion {
+ public:
+  // Bytes at the region's start that must equal the nonce the client registered with:
+  // only a process that can write this very region (so on this host) passes.
+  static constexpr size_t kNonceBytes = 16;
+
+  // Opens and maps `name` read-write. Errors, all with "[shared_memory]" in front:
+  //   INVALID_ARGUMENT a name not of the form "/" then 1-200 of [A-Za-z0-9._-], a size of 0,
+  //                    or a nonce not of kNonceBytes bytes;
+  //   NOT_FOUND        no such region on the daemon's host (the client is elsewhere);
+  //   PERMISSION_DENIED the daemon's user may not open it;
+  //   OUT_OF_RANGE     the region is smaller than `size_bytes`;
+  //   FAILED_PRECONDITION the region does not start with `nonce` (another host's region of
+  //                    the same name, or a stale one).
+  static absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> Open(absl::string_view name,
+                                                                  uint64_t size_bytes,
+                                                                  absl::string_view nonce);
+
+  ~SharedMemoryRegion();
+  SharedMemoryRegion(const SharedMemoryRegion&) = delete;
+  SharedMemoryRegion& operator=(const SharedMemoryRegion&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint64_t size() const { return size_; }
+
+  // The region's bytes [offset, offset + bytes), or OUT_OF_RANGE when they are not all
+  // inside it, or when the client shrank the region after registering it (checked here, so
+  // a copy does not fault; a client that shrinks it during a copy is its own user's risk).
+  absl::StatusOr<char*> Span(uint64_t offset, uint64_t bytes) const;
+
+ private:
+  SharedMemoryRegion(std::string name, int fd, char* data, uint64_t size)
+      : name_(std::move(name)), fd_(fd), data_(data), size_(size) {}
+
+  const std::string name_;
+  const int fd_;
+  char* const data_;
+  const uint64_t size_;
+};
+
+// OK for a name of the form "/" then 1-200 of [A-Za-z0-9._-] (no other slash, not "/." or
+// "/.."), else INVALID_ARGUMENT.
+absl::Status CheckSharedMemoryName(absl::string_view name);
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_SHARED_MEMORY_H_
