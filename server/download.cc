@@ -28,19 +28,18 @@ absl::Status SendDownload(SessionManager& sessions, kernels::Backend& backend,
   core::TypeToProto(tensor->type, response.mutable_spec());
   response.set_total_bytes(total_bytes);
   if (!request.shared_memory_name().empty()) {
-    // Same host: one copy from the tensor into the client's region.
+    // Same host: the bytes go into the client's region, none on the stream.
     absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
         (*session)->Region(request.shared_memory_name());
     if (!region.ok()) return region.status();
-    absl::StatusOr<char*> target = (*region)->Span(request.shared_memory_offset(), total_bytes);
-    if (!target.ok()) return target.status();
-    if (total_bytes > 0) {
-      absl::Status copied = backend.CopyToHost(*tensor, 0, total_bytes, *target);
-      if (!copied.ok()) return copied;
-    }
+    absl::Status copied = (*region)->CopyIn(request.shared_memory_offset(), total_bytes,
+                                            [&](char* chunk, uint64_t at, uint64_t bytes) {
+                                              return backend.CopyToHost(*tensor, at, bytes, chunk);
+                                            });
+    if (!copied.ok()) return copied;
     if (!write(response)) {
-      return absl::CancelledError(absl::StrCat("download of buffer ", request.buffer_id(),
-                                               ": the client went away"));
+      return absl::CancelledError(
+          absl::StrCat("download of buffer ", request.buffer_id(), ": the client went away"));
     }
     return absl::OkStatus();
   }

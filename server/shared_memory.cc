@@ -1,13 +1,18 @@
 #include "server/shared_memory.h"
 
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -17,6 +22,42 @@ namespace ferry::server {
 namespace {
 
 constexpr size_t kMaxNameChars = 200;
+// Copies go through a bounce buffer this size, small enough to stay in cache.
+constexpr uint64_t kBounceBytes = uint64_t{1} << 20;
+
+// Where a SIGBUS raised by this thread's guarded copy returns to; null outside one.
+// (volatile: the stores around the memcpy must not be merged away.)
+thread_local sigjmp_buf* volatile guarded_copy_exit = nullptr;
+
+void OnSigbus(int signal_number, siginfo_t*, void*) {
+  if (guarded_copy_exit != nullptr) siglongjmp(*guarded_copy_exit, 1);
+  // Not ours: die as the default action would.
+  ::signal(signal_number, SIG_DFL);
+  ::raise(signal_number);
+}
+
+// memcpy that returns false instead of crashing when a page of the region is gone (the
+// client truncated it). Only the memcpy runs under the guard, so the jump skips no
+// destructor and leaves no lock held.
+bool GuardedMemcpy(void* dst, const void* src, size_t bytes) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction action {};
+    action.sa_sigaction = OnSigbus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGBUS, &action, nullptr);
+  });
+  sigjmp_buf exit;
+  if (sigsetjmp(exit, 1) != 0) {
+    guarded_copy_exit = nullptr;
+    return false;
+  }
+  guarded_copy_exit = &exit;
+  std::memcpy(dst, src, bytes);
+  guarded_copy_exit = nullptr;
+  return true;
+}
 
 absl::Status Error(absl::StatusCode code, absl::string_view message) {
   return absl::Status(code, absl::StrCat("[shared_memory] ", message));
@@ -105,6 +146,40 @@ absl::StatusOr<char*> SharedMemoryRegion::Span(uint64_t offset, uint64_t bytes) 
                               " bytes after it was registered"));
   }
   return data_ + offset;
+}
+
+absl::Status SharedMemoryRegion::Shrank() const {
+  struct stat info {};
+  fstat(fd_, &info);
+  return Error(absl::StatusCode::kOutOfRange,
+               absl::StrCat("region ", name_, " shrank to ", static_cast<int64_t>(info.st_size),
+                            " bytes during the copy"));
+}
+
+absl::Status SharedMemoryRegion::CopyOut(uint64_t offset, uint64_t bytes,
+                                         const ChunkSink& sink) const {
+  absl::StatusOr<char*> start = Span(offset, bytes);
+  if (!start.ok()) return start.status();
+  std::vector<char> bounce(std::min(bytes, kBounceBytes));
+  for (uint64_t at = 0; at < bytes; at += bounce.size()) {
+    const uint64_t n = std::min<uint64_t>(bounce.size(), bytes - at);
+    if (!GuardedMemcpy(bounce.data(), *start + at, n)) return Shrank();
+    if (absl::Status sunk = sink(bounce.data(), at, n); !sunk.ok()) return sunk;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryRegion::CopyIn(uint64_t offset, uint64_t bytes,
+                                        const ChunkSource& source) const {
+  absl::StatusOr<char*> start = Span(offset, bytes);
+  if (!start.ok()) return start.status();
+  std::vector<char> bounce(std::min(bytes, kBounceBytes));
+  for (uint64_t at = 0; at < bytes; at += bounce.size()) {
+    const uint64_t n = std::min<uint64_t>(bounce.size(), bytes - at);
+    if (absl::Status filled = source(bounce.data(), at, n); !filled.ok()) return filled;
+    if (!GuardedMemcpy(*start + at, bounce.data(), n)) return Shrank();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ferry::server

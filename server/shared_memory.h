@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,12 +41,21 @@ class SharedMemoryRegion {
   const std::string& name() const { return name_; }
   uint64_t size() const { return size_; }
 
-  // The region's bytes [offset, offset + bytes), or OUT_OF_RANGE when they are not all
-  // inside it, or when the client shrank the region after registering it (checked here, so
-  // a copy does not fault; a client that shrinks it during a copy is its own user's risk).
-  absl::StatusOr<char*> Span(uint64_t offset, uint64_t bytes) const;
+  // Streams the region's bytes [offset, offset + bytes) to `sink` in chunks (a chunk's
+  // bytes, and where it starts relative to `offset`), or fills them from `source` likewise.
+  // OUT_OF_RANGE when the bytes are not all inside the region, or when the client shrinks
+  // the region before or during the copy: the region is only ever touched by a copy that
+  // turns the resulting SIGBUS into that status, so a client cannot take the daemon down.
+  using ChunkSink = std::function<absl::Status(const char* chunk, uint64_t at, uint64_t bytes)>;
+  using ChunkSource = std::function<absl::Status(char* chunk, uint64_t at, uint64_t bytes)>;
+  absl::Status CopyOut(uint64_t offset, uint64_t bytes, const ChunkSink& sink) const;
+  absl::Status CopyIn(uint64_t offset, uint64_t bytes, const ChunkSource& source) const;
 
  private:
+  // Checks the range as the copies promise, and returns where it starts.
+  absl::StatusOr<char*> Span(uint64_t offset, uint64_t bytes) const;
+  absl::Status Shrank() const;
+
   SharedMemoryRegion(std::string name, int fd, char* data, uint64_t size)
       : name_(std::move(name)), fd_(fd), data_(data), size_(size) {}
 

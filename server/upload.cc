@@ -54,26 +54,27 @@ absl::StatusOr<v1::UploadResponse> ReceiveUpload(SessionManager& sessions,
   uint64_t received = 0;
   const bool shared = !message.shared_memory_name().empty();
   if (shared) {
-    // Same host: one copy from the client's region into the tensor, no data on the stream.
+    // Same host: the bytes come from the client's region, none on the stream.
     absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
         (*session)->Region(message.shared_memory_name());
     if (!region.ok()) return Prefixed(buffer_id, region.status());
-    absl::StatusOr<char*> source = (*region)->Span(message.shared_memory_offset(), total_bytes);
-    if (!source.ok()) return Prefixed(buffer_id, source.status());
     if (!message.data().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "upload of buffer ", buffer_id, ": data comes from shared memory or the stream, not both"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("upload of buffer ", buffer_id,
+                       ": data comes from shared memory or the stream, not both"));
     }
-    if (total_bytes > 0) {
-      absl::Status copied = backend.CopyFromHost(*source, total_bytes, *tensor, 0);
-      if (!copied.ok()) return Prefixed(buffer_id, copied);
-    }
+    absl::Status copied =
+        (*region)->CopyOut(message.shared_memory_offset(), total_bytes,
+                           [&](const char* chunk, uint64_t at, uint64_t bytes) {
+                             return backend.CopyFromHost(chunk, bytes, *tensor, at);
+                           });
+    if (!copied.ok()) return Prefixed(buffer_id, copied);
     received = total_bytes;
     while (read(&message)) {
       if (!message.data().empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "upload of buffer ", buffer_id,
-            ": data comes from shared memory or the stream, not both"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("upload of buffer ", buffer_id,
+                         ": data comes from shared memory or the stream, not both"));
       }
     }
   }
