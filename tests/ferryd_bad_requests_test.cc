@@ -35,23 +35,8 @@ using ::testing::HasSubstr;
     EXPECT_THAT(s_.error_message(), HasSubstr(fragment));                     \
   } while (0)
 
-class BadRequestTest : public ::testing::Test {
+class BadRequestTest : public testing::FerrydSuiteTest {
  protected:
-  static void SetUpTestSuite() { daemon_ = testing::StartFerryd().release(); }
-  static void TearDownTestSuite() {
-    if (daemon_ != nullptr) {
-      EXPECT_EQ(daemon_->Stop(), 0);
-    }
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = testing::Connect(daemon_->address());
-    session_ = testing::OpenSession(*stub_);
-  }
-
   // After every bad request: the daemon still runs and answers.
   void TearDown() override {
     ASSERT_NE(daemon_, nullptr);
@@ -87,13 +72,7 @@ class BadRequestTest : public ::testing::Test {
     return testing::Upload(*stub_, session.empty() ? session_ : session, buffer_id, spec, data,
                            1 << 20, total_bytes);
   }
-
-  static server::FerrydProcess* daemon_;
-  std::unique_ptr<v1::Ferry::Stub> stub_;
-  std::string session_;
 };
-
-server::FerrydProcess* BadRequestTest::daemon_ = nullptr;
 
 const std::string k24Bytes = FloatBytes({1, 2, 3, 4, 5, 6});
 

@@ -152,35 +152,11 @@ std::string Pattern(size_t n) {
   return bytes;
 }
 
-class SharedMemoryTest : public ::testing::Test {
+class SharedMemoryTest : public testing::FerrydSuiteTest {
  protected:
-  static void SetUpTestSuite() { daemon_ = testing::StartFerryd({"--shared_memory"}).release(); }
-  static void TearDownTestSuite() {
-    if (daemon_ != nullptr) {
-      EXPECT_EQ(daemon_->Stop(), 0);
-    }
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = testing::Connect(daemon_->address());
-    session_ = testing::OpenSession(*stub_);
-  }
-  void TearDown() override {
-    grpc::ClientContext context;
-    v1::CloseSessionRequest request;
-    request.set_session_id(session_);
-    v1::CloseSessionResponse response;
-    stub_->CloseSession(&context, request, &response);  // some tests closed it already
-  }
-
-  static server::FerrydProcess* daemon_;
-  std::unique_ptr<v1::Ferry::Stub> stub_;
-  std::string session_;
+  static void SetUpTestSuite() { StartDaemon({"--shared_memory"}); }
+  void TearDown() override { CloseSession(); }  // some tests closed it already
 };
-
-server::FerrydProcess* SharedMemoryTest::daemon_ = nullptr;
 
 TEST_F(SharedMemoryTest, OpenSessionAdvertisesTheFeature) {
   std::string session;

@@ -186,4 +186,32 @@ std::vector<float> BytesToFloats(const std::string& bytes) {
   return values;
 }
 
+server::FerrydProcess* FerrydSuiteTest::daemon_ = nullptr;
+
+void FerrydSuiteTest::StartDaemon(std::vector<std::string> flags) {
+  daemon_ = StartFerryd(std::move(flags)).release();
+}
+
+void FerrydSuiteTest::TearDownTestSuite() {
+  if (daemon_ != nullptr) {
+    EXPECT_EQ(daemon_->Stop(), 0);
+  }
+  delete daemon_;
+  daemon_ = nullptr;
+}
+
+void FerrydSuiteTest::SetUp() {
+  ASSERT_NE(daemon_, nullptr);
+  stub_ = Connect(daemon_->address());
+  session_ = OpenSession(*stub_);
+}
+
+grpc::Status FerrydSuiteTest::CloseSession() {
+  grpc::ClientContext context;
+  v1::CloseSessionRequest request;
+  request.set_session_id(session_);
+  v1::CloseSessionResponse response;
+  return stub_->CloseSession(&context, request, &response);
+}
+
 }  // namespace ferry::testing

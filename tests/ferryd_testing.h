@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "server/ferryd_process.h"
 
@@ -53,6 +54,24 @@ v1::Tensor F32Tensor(const std::vector<float>& values, std::initializer_list<int
 
 std::string FloatBytes(const std::vector<float>& values);
 std::vector<float> BytesToFloats(const std::string& bytes);
+
+// One ferryd for the whole suite and a fresh session per test. A suite whose daemon needs
+// flags defines its own static SetUpTestSuite() calling StartDaemon(flags).
+class FerrydSuiteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { StartDaemon({}); }
+  static void StartDaemon(std::vector<std::string> flags);
+  static void TearDownTestSuite();  // stops the daemon, expecting exit status 0
+
+  void SetUp() override;  // connects stub_ and opens session_
+
+  // Closes this test's session, freeing its buffers now rather than at lease expiry.
+  grpc::Status CloseSession();
+
+  static server::FerrydProcess* daemon_;
+  std::unique_ptr<v1::Ferry::Stub> stub_;
+  std::string session_;
+};
 
 }  // namespace ferry::testing
 

@@ -32,43 +32,15 @@ using ::testing::ElementsAre;
 
 constexpr int64_t kMiB = 1 << 20;
 
-class TransferTest : public ::testing::Test {
+class TransferTest : public testing::FerrydSuiteTest {
  protected:
-  static void SetUpTestSuite() { daemon_ = testing::StartFerryd().release(); }
-  static void TearDownTestSuite() {
-    if (daemon_ != nullptr) {
-      EXPECT_EQ(daemon_->Stop(), 0);
-    }
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = testing::Connect(daemon_->address());
-    session_ = testing::OpenSession(*stub_);
-  }
-
-  // Frees this test's buffers now rather than at lease expiry.
-  void TearDown() override {
-    grpc::ClientContext context;
-    v1::CloseSessionRequest request;
-    request.set_session_id(session_);
-    v1::CloseSessionResponse response;
-    EXPECT_TRUE(stub_->CloseSession(&context, request, &response).ok());
-  }
+  void TearDown() override { EXPECT_TRUE(CloseSession().ok()); }
 
   grpc::Status Execute(const v1::ExecuteRequest& request, v1::ExecuteResponse* response) {
     grpc::ClientContext context;
     return stub_->Execute(&context, request, response);
   }
-
-  static server::FerrydProcess* daemon_;
-  std::unique_ptr<v1::Ferry::Stub> stub_;
-  std::string session_;
 };
-
-server::FerrydProcess* TransferTest::daemon_ = nullptr;
 
 // splitmix64: every byte differs from its neighbours, so a misplaced chunk shows.
 std::string PseudoRandomBytes(size_t size, uint64_t seed) {
