@@ -66,9 +66,9 @@ Array MakeLeaf(const std::string& op, core::Attrs attrs, const Device& device) {
   return Array(std::move(node));
 }
 
-Array FromHostTensor(core::HostTensor host, const Device& device) {
-  auto node = std::make_shared<ArrayNode>(host.type, device);
-  node->buffer = device.impl().FromHost(std::move(host));
+Array FromHostBytes(const core::TensorType& type, const void* data, const Device& device) {
+  auto node = std::make_shared<ArrayNode>(type, device);
+  node->buffer = device.impl().FromHostBytes(type, data);
   return Array(std::move(node));
 }
 
@@ -81,9 +81,9 @@ const Shape& Array::shape() const { return node_->type.shape; }
 int64_t Array::shape(int axis) const {
   const int rank = ndim();
   if (axis < -rank || axis >= rank) {
-    throw Error(ErrorCode::kInvalidArgument,
-                absl::StrCat("[shape] axis ", axis, " is out of range for an array of rank ",
-                             rank, "."));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("[shape] axis ", axis, " is out of range for an array of rank ", rank, "."));
   }
   return shape()[axis < 0 ? axis + rank : axis];
 }
@@ -106,6 +106,16 @@ void Array::read_bytes(void* dst, Dtype dtype, const char* caller) {
   if (!is_available()) eval();
   if (size() == 0) return;
   node_->device.impl().Read(*node_->buffer, dst);
+}
+
+void Array::copy_to(void* dst, size_t nbytes) {
+  if (nbytes != static_cast<size_t>(this->nbytes())) {
+    throw Error(ErrorCode::kInvalidArgument,
+                absl::StrCat("[copy_to] the array has ", this->nbytes(), " bytes (",
+                             core::DTypeName(dtype()), core::ShapeToString(shape()),
+                             "); got room for ", nbytes, "."));
+  }
+  read_bytes(dst, dtype(), "copy_to");
 }
 
 void Array::require_one_element() const {

@@ -46,6 +46,10 @@ class Array {
   template <typename T>
   std::vector<T> to_vector();
 
+  // Evaluates if needed and copies the array's bytes, row-major, into caller-owned memory
+  // (a reused or pinned buffer, a NumPy array's data); `nbytes` must equal nbytes().
+  void copy_to(void* dst, size_t nbytes);
+
   // The single element of a one-element array; throws unless size() == 1.
   template <typename T>
   T item();

@@ -19,7 +19,8 @@ namespace ferry::detail {
 // Lazy: op, inputs and attrs describe how to compute it. Materialized: `buffer` holds the
 // value and the op's inputs are dropped, so evaluated graphs do not keep growing.
 struct ArrayNode {
-  ArrayNode(core::TensorType type, Device device) : type(std::move(type)), device(std::move(device)) {}
+  ArrayNode(core::TensorType type, Device device)
+      : type(std::move(type)), device(std::move(device)) {}
   // Frees long chains of inputs iteratively (a 100k-op chain would overflow the stack).
   ~ArrayNode();
 
@@ -40,8 +41,9 @@ Array MakeOp(const std::string& op, const std::vector<Array>& inputs, core::Attr
 // For ops without array inputs (full, arange, constant): `device` says where it lives.
 Array MakeLeaf(const std::string& op, core::Attrs attrs, const Device& device);
 
-// An array holding `host`'s value on `device`, ready to use (a graph parameter).
-Array FromHostTensor(core::HostTensor host, const Device& device);
+// An array holding a copy of the bytes of `type` at `data` on `device`, ready to use (a
+// graph parameter).
+Array FromHostBytes(const core::TensorType& type, const void* data, const Device& device);
 
 // A scalar `constant` holding `number` converted to `dtype`.
 Array Constant(const Operand& number, Dtype dtype, const Device& device);

@@ -88,13 +88,12 @@ Array from_host_bytes(const void* data, size_t nbytes, Dtype dtype, const Shape&
   const core::TensorType type{dtype, shape};
   const size_t needed = core::NumElements(shape) * core::SizeOf(dtype);
   if (nbytes != needed) {
-    detail::ThrowOpError("from_host", absl::StrCat("got ", nbytes / core::SizeOf(dtype),
-                                                   " elements for ", core::TypeToString(type),
-                                                   ", which holds ", core::NumElements(shape),
-                                                   "."));
+    detail::ThrowOpError(
+        "from_host",
+        absl::StrCat("got ", nbytes / core::SizeOf(dtype), " elements for ",
+                     core::TypeToString(type), ", which holds ", core::NumElements(shape), "."));
   }
-  core::HostTensor host{type, std::string(static_cast<const char*>(data), nbytes)};
-  return detail::FromHostTensor(std::move(host), device);
+  return detail::FromHostBytes(type, data, device);
 }
 
 Array from_host(const std::vector<bool>& data, const Shape& shape, Device device) {
@@ -103,8 +102,7 @@ Array from_host(const std::vector<bool>& data, const Shape& shape, Device device
 }
 
 Array full(const Shape& shape, double value, Dtype dtype, Device device) {
-  return detail::MakeLeaf("full", {{"value", value}, {"shape", shape}, {"dtype", dtype}},
-                          device);
+  return detail::MakeLeaf("full", {{"value", value}, {"shape", shape}, {"dtype", dtype}}, device);
 }
 
 Array zeros(const Shape& shape, Dtype dtype, Device device) {

@@ -37,8 +37,9 @@ class DeviceImpl {
   virtual DeviceInfo info() const = 0;
   virtual DeviceStats stats() const = 0;
 
-  // A buffer holding `host`'s bytes.
-  virtual std::shared_ptr<Buffer> FromHost(core::HostTensor host) = 0;
+  // A buffer holding a copy of the bytes of `type` at `data`, which the caller keeps only
+  // for the call (a daemon uploads a large array here, straight from `data`).
+  virtual std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) = 0;
 
   // Makes `buffers` resident, so later executes need not resend them (a daemon uploads
   // host arrays here: eval() of a host array means "put it on the device"); a no-op where

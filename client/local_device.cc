@@ -53,9 +53,10 @@ class LocalDevice : public DeviceImpl {
     return stats;
   }
 
-  std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
-    return std::make_shared<LocalBuffer>(
-        ValueOrThrow(kernels::TensorFromHost(*backend_, host)));
+  std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) override {
+    kernels::Tensor tensor = ValueOrThrow(backend_->Allocate(type));
+    ThrowIfError(backend_->CopyFromHost(data, tensor.nbytes(), tensor, 0));
+    return std::make_shared<LocalBuffer>(std::move(tensor));
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
@@ -68,8 +69,7 @@ class LocalDevice : public DeviceImpl {
     for (const std::shared_ptr<Buffer>& buffer : parameters) {
       tensors.push_back(static_cast<const LocalBuffer&>(*buffer).tensor());
     }
-    std::vector<kernels::Tensor> outputs =
-        ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
+    std::vector<kernels::Tensor> outputs = ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
     ++executes_;
     std::vector<std::shared_ptr<Buffer>> buffers;
     buffers.reserve(outputs.size());

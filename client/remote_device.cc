@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/bulk_call.h"
 #include "client/device_impl.h"
 #include "client/error.h"
 #include "client/known_graphs.h"
 #include "client/pipeline.h"
 #include "client/shared_memory.h"
 #include "client/status.h"
+#include "core/bytes_field.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
 #include "grpcpp/grpcpp.h"
@@ -40,6 +42,11 @@ constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr int kBulkFrameBytes = (1 << 24) - 1;  // the largest HTTP/2 allows
 constexpr int kBulkWindowBytes = 8 << 20;
+// Payload per Upload/Download message: large enough that per-message work vanishes, and
+// the payload is never copied into a message, so size costs no memory.
+constexpr int64_t kBulkChunkBytes = 16 << 20;
+constexpr char kUploadMethod[] = "/ferry.v1.Ferry/Upload";
+constexpr char kDownloadMethod[] = "/ferry.v1.Ferry/Download";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 // The first shared region's size; it grows to the largest transfer. Pages are only
@@ -52,8 +59,8 @@ constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
   if (code == ErrorCode::kUnavailable) {
-    return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ",
-                                    status.error_message()));
+    return Error(code,
+                 absl::StrCat("ferryd at ", address, " is unavailable: ", status.error_message()));
   }
   return Error(code, status.error_message());
 }
@@ -80,7 +87,7 @@ class Session {
       : address_(std::move(address)),
         channel_(std::move(channel)),
         stub_(v1::Ferry::NewStub(channel_)),
-        bulk_stub_(v1::Ferry::NewStub(bulk_channel)),
+        bulk_stub_(std::make_unique<grpc::GenericStub>(std::move(bulk_channel))),
         token_(std::move(token)),
         graphs_(KnownGraphs::ForDaemon(address_)) {}
 
@@ -100,9 +107,9 @@ class Session {
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
-  // Upload and Download streams: their own connection, so a large transfer never queues
-  // a small execute behind its frames.
-  v1::Ferry::Stub& bulk_stub() { return *bulk_stub_; }
+  // Upload and Download streams (raw messages, client/bulk_call.h): their own connection,
+  // so a large transfer never queues a small execute behind its frames.
+  grpc::GenericStub& bulk_stub() { return *bulk_stub_; }
   const std::string& id() const { return opened_.session_id(); }
   const v1::OpenSessionResponse& opened() const { return opened_; }
   void set_opened(v1::OpenSessionResponse opened) { opened_ = std::move(opened); }
@@ -123,9 +130,8 @@ class Session {
   // Same-host transfers, when asked for and the daemon offers them.
   void EnableSharedMemory() {
     const auto& features = opened_.features();
-    shared_memory_ = SharedRegion::Supported() &&
-                     std::find(features.begin(), features.end(), kFeatureSharedMemory) !=
-                         features.end();
+    shared_memory_ = SharedRegion::Supported() && std::find(features.begin(), features.end(),
+                                                            kFeatureSharedMemory) != features.end();
   }
   // Held for a whole shared-memory transfer: one region serves one transfer at a time.
   std::mutex& shared_mu() { return shared_mu_; }
@@ -174,8 +180,19 @@ class Session {
   }
 
   int64_t chunk_bytes() const {
-    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes()
-                                              : kDefaultChunkBytes;
+    return opened_.limits().chunk_bytes() > 0 ? opened_.limits().chunk_bytes() : kDefaultChunkBytes;
+  }
+  // Payload bytes per Upload or Download message, under the daemon's message limit.
+  size_t bulk_chunk_bytes() const {
+    const int64_t limit = opened_.limits().max_message_bytes();
+    return static_cast<size_t>(limit > 0 ? std::min(kBulkChunkBytes, limit - 4096)
+                                         : kBulkChunkBytes);
+  }
+  // Whether a host array this large is streamed by Upload (else it rides a pipeline step or
+  // is bound inline).
+  bool StreamsUpload(size_t bytes) const {
+    return bytes > kInlineBindingBytes &&
+           (pipeline_ == nullptr || bytes > static_cast<size_t>(chunk_bytes()));
   }
 
   uint64_t NewBufferId() {
@@ -220,14 +237,14 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
-  std::unique_ptr<v1::Ferry::Stub> bulk_stub_;
+  std::unique_ptr<grpc::GenericStub> bulk_stub_;
   const std::string token_;
   v1::OpenSessionResponse opened_;
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
   std::shared_ptr<KnownGraphs> graphs_;
   std::unique_ptr<PipelineStream> pipeline_;
   std::mutex shared_mu_;
-  bool shared_memory_ = false;             // guarded by shared_mu_ after connect
+  bool shared_memory_ = false;            // guarded by shared_mu_ after connect
   std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
 
   std::mutex mu_;
@@ -292,8 +309,8 @@ class RemoteDevice : public DeviceImpl {
 
   std::string description() const override {
     const v1::DeviceInfo& device = session_->opened().device();
-    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ",
-                        device.name(), ")");
+    return absl::StrCat("remote ", session_->address(), " (", device.backend(), ": ", device.name(),
+                        ")");
   }
 
   DeviceInfo info() const override {
@@ -313,9 +330,17 @@ class RemoteDevice : public DeviceImpl {
 
   DeviceStats stats() const override { return session_->stats(); }
 
-  std::shared_ptr<Buffer> FromHost(core::HostTensor host) override {
-    return std::make_shared<RemoteBuffer>(std::move(host.type), session_, 0,
-                                          std::move(host.data));
+  // A small array is kept here until an eval needs it (bound inline, or one pipeline
+  // step); a large one is uploaded now, straight from the caller's memory: no host copy is
+  // made or kept (reading it back downloads it).
+  std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) override {
+    const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+    if (!session_->StreamsUpload(nbytes)) {
+      return std::make_shared<RemoteBuffer>(type, session_, 0,
+                                            std::string(static_cast<const char*>(data), nbytes));
+    }
+    const uint64_t id = UploadBytes(type, static_cast<const char*>(data), nbytes);
+    return std::make_shared<RemoteBuffer>(type, session_, id, std::nullopt);
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
@@ -428,11 +453,14 @@ class RemoteDevice : public DeviceImpl {
       session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
     }
     Resolve(remote);
-    // Through shared memory: straight from the region into `dst`, no host copy kept (a
-    // second read is one more local copy on the daemon's side, not a network transfer).
-    if (!remote.host().has_value() && DownloadShared(remote, dst)) return;
-    if (!remote.host().has_value()) remote.set_host(Download(remote));
-    if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
+    // A resident result goes straight into `dst`, from the shared region or from the
+    // slices gRPC read it into; no host copy is kept (it may be large, and a second read
+    // is one more transfer, as PyTorch's .cpu() is).
+    if (remote.host().has_value()) {
+      if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
+      return;
+    }
+    if (!DownloadShared(remote, dst)) Download(remote, static_cast<char*>(dst));
   }
 
  private:
@@ -543,13 +571,12 @@ class RemoteDevice : public DeviceImpl {
     return status;
   }
 
-  // Streams the buffer's host bytes to the daemon in chunks; the buffer is resident after.
-  // Small buffers go as one pipeline step, without waiting; large ones stream in chunks on
-  // their own call (so they never hold up the steps behind them).
+  // Puts the buffer's host bytes on the daemon; the buffer is resident after. Small
+  // buffers go as one pipeline step, without waiting; large ones stream on their own call
+  // (so they never hold up the steps behind them).
   void Upload(RemoteBuffer& buffer) {
     const std::string& bytes = *buffer.host();
-    if (session_->pipeline() != nullptr &&
-        bytes.size() <= static_cast<size_t>(session_->chunk_bytes())) {
+    if (!session_->StreamsUpload(bytes.size()) && session_->pipeline() != nullptr) {
       const uint64_t id = session_->NewBufferId();
       v1::PipelineRequest step;
       step.mutable_upload()->set_buffer_id(id);
@@ -563,78 +590,144 @@ class RemoteDevice : public DeviceImpl {
       buffer.set_id(id);
       return;
     }
-    if (UploadShared(buffer)) return;
+    buffer.set_id(UploadBytes(buffer.type(), bytes.data(), bytes.size()));
+  }
+
+  // Makes `nbytes` at `data` a new resident buffer of `type` and returns its id: through
+  // the shared region when in use, else an Upload stream whose messages carry `data`
+  // itself (no copy on this side).
+  uint64_t UploadBytes(const core::TensorType& type, const char* data, size_t nbytes) {
+    if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) return *id;
     const uint64_t id = session_->NewBufferId();
-    const size_t chunk = static_cast<size_t>(session_->chunk_bytes());
+    const size_t chunk = session_->bulk_chunk_bytes();
+    BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
     grpc::ClientContext context;
     session_->Prepare(context);
-    v1::UploadResponse response;
-    std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
-        session_->bulk_stub().Upload(&context, &response);
+    BulkCall call(session_->bulk_stub(), context, kUploadMethod);
     int64_t sent = 0;
     size_t offset = 0;
     do {
-      v1::UploadRequest request;
+      v1::UploadRequest header;
       if (offset == 0) {
-        request.set_session_id(session_->id());
-        request.set_buffer_id(id);
-        core::TypeToProto(buffer.type(), request.mutable_spec());
-        request.set_total_bytes(bytes.size());
+        header.set_session_id(session_->id());
+        header.set_buffer_id(id);
+        core::TypeToProto(type, header.mutable_spec());
+        header.set_total_bytes(nbytes);
       }
-      const size_t n = std::min(chunk, bytes.size() - offset);
-      request.set_data(bytes.data() + offset, n);
+      const size_t n = std::min(chunk, nbytes - offset);
+      std::string prefix = header.SerializeAsString();
+      if (n > 0) prefix += core::BytesFieldPrefix(v1::UploadRequest::kDataFieldNumber, n);
+      grpc::Slice slices[2] = {grpc::Slice(prefix), grpc::Slice()};
+      if (n > 0) slices[1] = borrowed.Borrow(data + offset, n);
+      grpc::ByteBuffer message(slices, n > 0 ? 2 : 1);
+      sent += static_cast<int64_t>(prefix.size() + n);
       offset += n;
-      sent += static_cast<int64_t>(request.ByteSizeLong());
-      if (!writer->Write(request)) break;  // the daemon ended the stream; Finish says why
-    } while (offset < bytes.size());
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
+      if (!call.Write(message)) break;  // the daemon ended the stream; Finish says why
+    } while (offset < nbytes);
+    call.WritesDone();
+    grpc::ByteBuffer reply;
+    v1::UploadResponse response;
+    int64_t received = 0;
+    while (call.Read(&reply)) {
+      received += static_cast<int64_t>(reply.Length());
+      grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
+    }
+    grpc::Status status = call.Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
       ++stats.uploads;
-      stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      stats.upload_bytes += static_cast<int64_t>(nbytes);
       stats.bytes_sent += sent;
-      stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+      stats.bytes_received += received;
     });
     if (!status.ok()) throw ToError(status, session_->address());
-    buffer.set_id(id);
+    return id;
   }
 
   // Same host: the bytes go through the session's shared region (one memcpy here, one
-  // copy into the tensor there). False when shared memory is not in use.
-  bool UploadShared(RemoteBuffer& buffer) {
-    const std::string& bytes = *buffer.host();
+  // copy into the tensor there). Nothing when shared memory is not in use.
+  std::optional<uint64_t> UploadShared(const core::TensorType& type, const char* data,
+                                       size_t nbytes) {
     std::lock_guard<std::mutex> lock(session_->shared_mu());
-    SharedRegion* region = session_->StagingRegion(bytes.size());
-    if (region == nullptr) return false;
-    std::memcpy(region->data(), bytes.data(), bytes.size());
+    SharedRegion* region = session_->StagingRegion(nbytes);
+    if (region == nullptr) return std::nullopt;
+    if (nbytes > 0) std::memcpy(region->data(), data, nbytes);
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(id);
-    core::TypeToProto(buffer.type(), request.mutable_spec());
-    request.set_total_bytes(bytes.size());
+    core::TypeToProto(type, request.mutable_spec());
+    request.set_total_bytes(nbytes);
     request.set_shared_memory_name(region->name());
     request.set_shared_memory_offset(0);
     grpc::ClientContext context;
     session_->Prepare(context);
-    v1::UploadResponse response;
-    std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer =
-        session_->bulk_stub().Upload(&context, &response);
-    writer->Write(request);
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
+    BulkCall call(session_->bulk_stub(), context, kUploadMethod);
+    grpc::Slice wire(request.SerializeAsString());
+    call.Write(grpc::ByteBuffer(&wire, 1));
+    call.WritesDone();
+    grpc::ByteBuffer reply;
+    int64_t received = 0;
+    while (call.Read(&reply)) received += static_cast<int64_t>(reply.Length());
+    grpc::Status status = call.Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
       ++stats.uploads;
       ++stats.shared_memory_transfers;
-      stats.upload_bytes += static_cast<int64_t>(bytes.size());
+      stats.upload_bytes += static_cast<int64_t>(nbytes);
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
-      stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
+      stats.bytes_received += received;
     });
     if (!status.ok()) throw ToError(status, session_->address());
-    buffer.set_id(id);
-    return true;
+    return id;
+  }
+
+  // Reads one Download stream of the buffer, handing each message's header and payload
+  // pieces to `take`; the total of the messages' bytes. Throws the call's failure.
+  template <typename Take>
+  int64_t DownloadMessages(const v1::DownloadRequest& request, Take take) {
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    BulkCall call(session_->bulk_stub(), context, kDownloadMethod);
+    grpc::Slice wire(request.SerializeAsString());
+    call.Write(grpc::ByteBuffer(&wire, 1));
+    call.WritesDone();
+    grpc::ByteBuffer message;
+    int64_t received = 0;
+    bool malformed = false;
+    std::vector<grpc::Slice> slices;
+    std::vector<core::ByteSpan> pieces;
+    while (call.Read(&message)) {
+      received += static_cast<int64_t>(message.Length());
+      slices.clear();
+      pieces.clear();
+      message.Dump(&slices);
+      for (const grpc::Slice& slice : slices) {
+        pieces.push_back({reinterpret_cast<const char*>(slice.begin()), slice.size()});
+      }
+      absl::StatusOr<core::SplitMessage> split =
+          core::SplitBytesField(pieces, v1::DownloadResponse::kDataFieldNumber);
+      v1::DownloadResponse header;
+      if (!split.ok() || !header.ParseFromString(split->rest)) {
+        malformed = true;
+        continue;
+      }
+      take(header, *split);
+    }
+    grpc::Status status = call.Finish();
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.downloads;
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += received;
+    });
+    if (!status.ok()) throw ToError(status, session_->address());
+    if (malformed) {
+      throw Error(ErrorCode::kDataLoss,
+                  absl::StrCat("download of buffer ", request.buffer_id(), " from ferryd at ",
+                               session_->address(), ": a message was not a DownloadResponse"));
+    }
+    return received;
   }
 
   // Same host: the daemon copies the buffer into the session's shared region and this
@@ -651,79 +744,58 @@ class RemoteDevice : public DeviceImpl {
     request.set_buffer_id(buffer.id());
     request.set_shared_memory_name(region->name());
     request.set_shared_memory_offset(0);
-    grpc::ClientContext context;
-    session_->Prepare(context);
-    std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
-        session_->bulk_stub().Download(&context, request);
-    v1::DownloadResponse answer;
-    int64_t received = 0;
     uint64_t total_bytes = 0;
     bool unexpected_data = false;
-    while (reader->Read(&answer)) {
-      received += static_cast<int64_t>(answer.ByteSizeLong());
-      if (answer.total_bytes() != 0) total_bytes = answer.total_bytes();
-      unexpected_data = unexpected_data || !answer.data().empty();
-    }
-    grpc::Status status = reader->Finish();
+    DownloadMessages(request,
+                     [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
+                       if (header.total_bytes() != 0) total_bytes = header.total_bytes();
+                       unexpected_data = unexpected_data || payload.field_bytes != 0;
+                     });
     session_->UpdateStats([&](DeviceStats& stats) {
-      ++stats.round_trips;
-      ++stats.downloads;
       ++stats.shared_memory_transfers;
       stats.download_bytes += static_cast<int64_t>(nbytes);
-      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
-      stats.bytes_received += received;
     });
-    if (!status.ok()) throw ToError(status, session_->address());
     if (unexpected_data || (nbytes > 0 && total_bytes != nbytes)) {
-      throw Error(ErrorCode::kDataLoss,
-                  absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
-                               session_->address(), " through shared memory gave ", total_bytes,
-                               " of ", nbytes, " bytes"));
+      throw Error(
+          ErrorCode::kDataLoss,
+          absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ", session_->address(),
+                       " through shared memory gave ", total_bytes, " of ", nbytes, " bytes"));
     }
     if (nbytes > 0) std::memcpy(dst, region->data(), nbytes);
     return true;
   }
 
-  std::string Download(RemoteBuffer& buffer) {
+  // Streams the buffer into `dst` (its type's size): each payload piece is copied once,
+  // from the slice gRPC read it into.
+  void Download(RemoteBuffer& buffer, char* dst) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
-    request.set_chunk_bytes(static_cast<uint64_t>(session_->chunk_bytes()));
-    grpc::ClientContext context;
-    session_->Prepare(context);
-    std::unique_ptr<grpc::ClientReader<v1::DownloadResponse>> reader =
-        session_->bulk_stub().Download(&context, request);
-    std::string bytes(nbytes, '\0');
-    v1::DownloadResponse chunk;
-    int64_t received = 0;
+    request.set_chunk_bytes(session_->bulk_chunk_bytes());
     size_t filled = 0;
     bool overflow = false;
-    while (reader->Read(&chunk)) {
-      received += static_cast<int64_t>(chunk.ByteSizeLong());
-      if (chunk.offset() > nbytes || chunk.data().size() > nbytes - chunk.offset()) {
-        overflow = true;
-        continue;
-      }
-      std::memcpy(bytes.data() + chunk.offset(), chunk.data().data(), chunk.data().size());
-      filled += chunk.data().size();
-    }
-    grpc::Status status = reader->Finish();
-    session_->UpdateStats([&](DeviceStats& stats) {
-      ++stats.round_trips;
-      ++stats.downloads;
-      stats.download_bytes += static_cast<int64_t>(filled);
-      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
-      stats.bytes_received += received;
-    });
-    if (!status.ok()) throw ToError(status, session_->address());
+    DownloadMessages(
+        request, [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
+          if (header.offset() > nbytes || payload.field_bytes > nbytes - header.offset()) {
+            overflow = true;
+            return;
+          }
+          char* at = dst + header.offset();
+          for (const core::ByteSpan& piece : payload.field) {
+            std::memcpy(at, piece.data, piece.size);
+            at += piece.size;
+          }
+          filled += payload.field_bytes;
+        });
+    session_->UpdateStats(
+        [&](DeviceStats& stats) { stats.download_bytes += static_cast<int64_t>(filled); });
     if (overflow || filled != nbytes) {
       throw Error(ErrorCode::kDataLoss,
                   absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
                                session_->address(), " gave ", filled, " of ", nbytes, " bytes"));
     }
-    return bytes;
   }
 
   std::shared_ptr<Session> session_;
@@ -766,15 +838,15 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
                              options.timeout.count(), " ms: ", status.error_message()));
   }
   if (!status.ok()) {
-    throw Error(static_cast<ErrorCode>(status.error_code()),
-                absl::StrCat("ferryd at ", address, " refused the session: ",
-                             status.error_message()));
+    throw Error(
+        static_cast<ErrorCode>(status.error_code()),
+        absl::StrCat("ferryd at ", address, " refused the session: ", status.error_message()));
   }
   if (response.protocol_version() != kProtocolVersion) {
-    throw Error(ErrorCode::kFailedPrecondition,
-                absl::StrCat("ferryd at ", address, " chose protocol version ",
-                             response.protocol_version(), "; this client speaks only ",
-                             kProtocolVersion));
+    throw Error(
+        ErrorCode::kFailedPrecondition,
+        absl::StrCat("ferryd at ", address, " chose protocol version ", response.protocol_version(),
+                     "; this client speaks only ", kProtocolVersion));
   }
   session->UpdateStats([&](DeviceStats& stats) {
     ++stats.round_trips;

@@ -62,6 +62,9 @@ class Backend {
                                     size_t dst_offset) = 0;
   virtual absl::Status CopyToHost(const Tensor& src, size_t src_offset, size_t bytes,
                                   void* dst) = 0;
+  // Whether a tensor's raw() is ordinary host memory, which transfers may then read and
+  // write in place instead of through CopyFromHost/CopyToHost.
+  virtual bool HostAddressable() const { return false; }
 
   // Computes `node` from `inputs` into `out`, which the executor allocated with node.out's
   // type. The node has passed validation. UNIMPLEMENTED for an op without a kernel here.

@@ -1,17 +1,34 @@
 #include "server/download.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/bytes_field.h"
 #include "core/codec.h"
 #include "server/shared_memory.h"
 
 namespace ferry::server {
+namespace {
 
-absl::Status SendDownload(SessionManager& sessions, kernels::Backend& backend,
-                          const v1::DownloadRequest& request, int64_t default_chunk_bytes,
-                          int64_t max_chunk_bytes,
-                          absl::FunctionRef<bool(const v1::DownloadResponse&)> write) {
+// A slice over bytes of `tensor`'s own memory that keeps the storage alive until gRPC
+// lets go of it (a release or an in-place step cannot reuse it meanwhile: both wait for
+// the last owner).
+grpc::Slice TensorSlice(const kernels::Tensor& tensor, uint64_t offset, uint64_t bytes) {
+  auto* owner = new std::shared_ptr<kernels::Storage>(tensor.storage);
+  return grpc::Slice(
+      static_cast<char*>(tensor.raw()) + offset, bytes,
+      [](void* kept) { delete static_cast<std::shared_ptr<kernels::Storage>*>(kept); }, owner);
+}
+
+grpc::Slice StringSlice(const std::string& bytes) { return grpc::Slice(bytes); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
+    SessionManager& sessions, kernels::Backend& backend, const v1::DownloadRequest& request,
+    int64_t default_chunk_bytes, int64_t max_chunk_bytes) {
   absl::StatusOr<SessionRef> session = sessions.Acquire(request.session_id());
   if (!session.ok()) return session.status();
   kernels::QueueScope queue((*session)->queue());
@@ -22,47 +39,57 @@ absl::Status SendDownload(SessionManager& sessions, kernels::Backend& backend,
                                               : static_cast<uint64_t>(default_chunk_bytes);
   chunk =
       std::clamp<uint64_t>(chunk, 1, static_cast<uint64_t>(std::max<int64_t>(max_chunk_bytes, 1)));
-  const uint64_t total_bytes = tensor->nbytes();
-
-  v1::DownloadResponse response;
-  core::TypeToProto(tensor->type, response.mutable_spec());
-  response.set_total_bytes(total_bytes);
-  if (!request.shared_memory_name().empty()) {
+  const bool shared = !request.shared_memory_name().empty();
+  if (shared) {
     // Same host: the bytes go into the client's region, none on the stream.
     absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
         (*session)->Region(request.shared_memory_name());
     if (!region.ok()) return region.status();
-    absl::Status copied = (*region)->CopyIn(request.shared_memory_offset(), total_bytes,
-                                            [&](char* chunk, uint64_t at, uint64_t bytes) {
-                                              return backend.CopyToHost(*tensor, at, bytes, chunk);
-                                            });
+    const uint64_t total_bytes = tensor->nbytes();
+    absl::Status copied =
+        backend.HostAddressable()
+            ? (*region)->CopyInFrom(request.shared_memory_offset(), total_bytes,
+                                    static_cast<const char*>(tensor->raw()))
+            : (*region)->CopyIn(request.shared_memory_offset(), total_bytes,
+                                [&](char* chunk, uint64_t at, uint64_t bytes) {
+                                  return backend.CopyToHost(*tensor, at, bytes, chunk);
+                                });
     if (!copied.ok()) return copied;
-    if (!write(response)) {
-      return absl::CancelledError(
-          absl::StrCat("download of buffer ", request.buffer_id(), ": the client went away"));
-    }
-    return absl::OkStatus();
   }
-  uint64_t offset = 0;
-  do {
-    const uint64_t bytes = std::min(chunk, total_bytes - offset);
-    response.set_offset(offset);
-    std::string* data = response.mutable_data();
-    data->resize(bytes);
-    if (bytes > 0) {
-      absl::Status copied = backend.CopyToHost(*tensor, offset, bytes, data->data());
-      if (!copied.ok()) return copied;
-    }
-    if (!write(response)) {
-      return absl::CancelledError(absl::StrCat("download of buffer ", request.buffer_id(),
-                                               " stopped at byte ", offset,
-                                               ": the client went away"));
-    }
-    offset += bytes;
-    response.clear_spec();
-    response.clear_total_bytes();
-  } while (offset < total_bytes);
-  return absl::OkStatus();
+  return std::unique_ptr<DownloadSender>(
+      new DownloadSender(*std::move(session), backend, *std::move(tensor), chunk, shared));
+}
+
+absl::StatusOr<std::optional<grpc::ByteBuffer>> DownloadSender::Next() {
+  const uint64_t total_bytes = tensor_.nbytes();
+  if (sent_first_ && (shared_ || offset_ >= total_bytes)) return std::nullopt;
+  v1::DownloadResponse header;
+  if (!sent_first_) {
+    core::TypeToProto(tensor_.type, header.mutable_spec());
+    header.set_total_bytes(total_bytes);
+  }
+  sent_first_ = true;
+  const uint64_t bytes = shared_ ? 0 : std::min(chunk_bytes_, total_bytes - offset_);
+  header.set_offset(offset_);
+  std::string prefix = header.SerializeAsString();
+  if (bytes == 0) {
+    grpc::Slice only = StringSlice(prefix);
+    return grpc::ByteBuffer(&only, 1);
+  }
+  prefix += core::BytesFieldPrefix(v1::DownloadResponse::kDataFieldNumber, bytes);
+  grpc::Slice slices[2] = {StringSlice(prefix), grpc::Slice()};
+  if (backend_.HostAddressable()) {
+    slices[1] = TensorSlice(tensor_, offset_, bytes);
+  } else {
+    kernels::QueueScope queue(session_->queue());
+    grpc::Slice staging(static_cast<size_t>(bytes));
+    absl::Status copied =
+        backend_.CopyToHost(tensor_, offset_, bytes, const_cast<uint8_t*>(staging.begin()));
+    if (!copied.ok()) return copied;
+    slices[1] = std::move(staging);
+  }
+  offset_ += bytes;
+  return grpc::ByteBuffer(slices, 2);
 }
 
 }  // namespace ferry::server

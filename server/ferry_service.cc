@@ -1,19 +1,22 @@
 #include "server/ferry_service.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/bytes_field.h"
 #include "server/download.h"
 #include "server/execute.h"
 #include "server/log.h"
-#include "server/rpc_observer.h"
 #include "server/pipeline.h"
+#include "server/rpc_observer.h"
 #include "server/shared_memory_rpc.h"
 #include "server/upload.h"
 
@@ -51,6 +54,95 @@ absl::StatusOr<uint32_t> NegotiateVersion(uint32_t client_min, uint32_t client_m
 
 // Client-controlled text, made safe to put on one log line.
 std::string ForLog(absl::string_view text) { return absl::CHexEscape(text.substr(0, 200)); }
+
+// Feeds an Upload call's messages, as received, to an UploadReceiver; a refused call
+// (`refused` not OK) ends at once.
+class UploadReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  UploadReactor(std::unique_ptr<UploadReceiver> receiver, grpc::ByteBuffer* response,
+                const grpc::Status& refused)
+      : receiver_(std::move(receiver)), response_(response) {
+    if (!refused.ok()) {
+      Finish(refused);
+      return;
+    }
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client's last message, or the call broke (then Finish says why)
+      absl::StatusOr<v1::UploadResponse> result = receiver_->Finish();
+      if (!result.ok()) {
+        Finish(ToGrpc(result.status()));
+        return;
+      }
+      grpc::Slice reply(result->SerializeAsString());
+      *response_ = grpc::ByteBuffer(&reply, 1);
+      Finish(grpc::Status::OK);
+      return;
+    }
+    std::vector<grpc::Slice> slices;
+    message_.Dump(&slices);
+    std::vector<core::ByteSpan> pieces;
+    pieces.reserve(slices.size());
+    for (const grpc::Slice& slice : slices) {
+      pieces.push_back({reinterpret_cast<const char*>(slice.begin()), slice.size()});
+    }
+    absl::Status received = receiver_->Receive(pieces);
+    message_.Clear();
+    if (!received.ok()) {
+      Finish(ToGrpc(received));
+      return;
+    }
+    StartRead(&message_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  std::unique_ptr<UploadReceiver> receiver_;
+  grpc::ByteBuffer* response_;
+  grpc::ByteBuffer message_;
+};
+
+// Writes a DownloadSender's messages one after another; a refused call ends at once.
+class DownloadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  DownloadReactor(std::unique_ptr<DownloadSender> sender, const grpc::Status& refused)
+      : sender_(std::move(sender)) {
+    if (!refused.ok()) {
+      Finish(refused);
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download: the client went away"));
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    absl::StatusOr<std::optional<grpc::ByteBuffer>> next = sender_->Next();
+    if (!next.ok()) {
+      Finish(ToGrpc(next.status()));
+    } else if (!next->has_value()) {
+      Finish(grpc::Status::OK);
+    } else {
+      message_ = **std::move(next);
+      StartWrite(&message_);
+    }
+  }
+
+  std::unique_ptr<DownloadSender> sender_;
+  grpc::ByteBuffer message_;
+};
 
 }  // namespace
 
@@ -100,26 +192,34 @@ grpc::Status FerryService::CloseSession(grpc::ServerContext* context,
   return ToGrpc(sessions_.Close(request->session_id()));
 }
 
-grpc::Status FerryService::Upload(grpc::ServerContext* context,
-                                  grpc::ServerReader<v1::UploadRequest>* reader,
-                                  v1::UploadResponse* response) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
-  return ToGrpc(
-      ReceiveUpload(sessions_, executor_.backend(),
-                    [reader](v1::UploadRequest* message) { return reader->Read(message); }),
-      response);
+grpc::ServerReadReactor<grpc::ByteBuffer>* FerryService::Upload(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) {
+    return new UploadReactor(nullptr, response, denied);
+  }
+  return new UploadReactor(std::make_unique<UploadReceiver>(sessions_, executor_.backend()),
+                           response, grpc::Status::OK);
 }
 
-grpc::Status FerryService::Download(grpc::ServerContext* context,
-                                    const v1::DownloadRequest* request,
-                                    grpc::ServerWriter<v1::DownloadResponse>* writer) {
-  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+grpc::ServerWriteReactor<grpc::ByteBuffer>* FerryService::Download(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) {
+    return new DownloadReactor(nullptr, denied);
+  }
+  v1::DownloadRequest parsed;
+  grpc::ByteBuffer copy = *request;  // shares the slices; Deserialize consumes its argument
+  if (!grpc::SerializationTraits<v1::DownloadRequest>::Deserialize(&copy, &parsed).ok()) {
+    return new DownloadReactor(nullptr,
+                               grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "the request is not a ferry.v1.DownloadRequest"));
+  }
   // Leave room in each message for its header fields under the receive limit clients
   // are told about.
   const int64_t max_chunk = std::max<int64_t>(options_.max_message_bytes - 4096, 1);
-  return ToGrpc(SendDownload(
-      sessions_, executor_.backend(), *request, options_.chunk_bytes, max_chunk,
-      [writer](const v1::DownloadResponse& message) { return writer->Write(message); }));
+  absl::StatusOr<std::unique_ptr<DownloadSender>> sender = DownloadSender::Start(
+      sessions_, executor_.backend(), parsed, options_.chunk_bytes, max_chunk);
+  if (!sender.ok()) return new DownloadReactor(nullptr, ToGrpc(sender.status()));
+  return new DownloadReactor(*std::move(sender), grpc::Status::OK);
 }
 
 grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,

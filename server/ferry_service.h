@@ -18,10 +18,15 @@
 
 namespace ferry::server {
 
+// Upload and Download take and give raw messages (gRPC's callback API), so a payload moves
+// between the socket's buffers and the tensor without a parsed copy in between.
+using FerryServiceBase = v1::Ferry::WithRawCallbackMethod_Upload<
+    v1::Ferry::WithRawCallbackMethod_Download<v1::Ferry::Service>>;
+
 // The ferry.v1.Ferry service. Each handler decodes its request, calls a plain function
 // returning absl::Status(Or) (execute.h, upload.h, download.h, or the small ones here), and
 // maps the result to a grpc::Status with the same code and message.
-class FerryService final : public v1::Ferry::Service {
+class FerryService final : public FerryServiceBase {
  public:
   // All must outlive the service. With `auth`, every call must carry one of its tokens.
   FerryService(kernels::Executor& executor, SessionManager& sessions, const ServerOptions& options,
@@ -49,10 +54,10 @@ class FerryService final : public v1::Ferry::Service {
                            v1::OpenSessionResponse* response) override;
   grpc::Status CloseSession(grpc::ServerContext* context, const v1::CloseSessionRequest* request,
                             v1::CloseSessionResponse* response) override;
-  grpc::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadRequest>* reader,
-                      v1::UploadResponse* response) override;
-  grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
-                        grpc::ServerWriter<v1::DownloadResponse>* writer) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Upload(grpc::CallbackServerContext* context,
+                                                    grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Download(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                        v1::ExecuteResponse* response) override;
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
@@ -73,7 +78,7 @@ class FerryService final : public v1::Ferry::Service {
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
-  grpc::Status Authorize(const grpc::ServerContext& context) const {
+  grpc::Status Authorize(const grpc::ServerContextBase& context) const {
     return auth_ == nullptr ? grpc::Status::OK : auth_->Check(context);
   }
 

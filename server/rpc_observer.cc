@@ -17,6 +17,10 @@ using grpc::experimental::InterceptionHookPoints;
 // Only Ferry's own messages are known to be protobuf objects here; the health service
 // passes raw byte buffers through interceptors.
 constexpr absl::string_view kFerryMethodPrefix = "/ferry.v1.Ferry/";
+// Ferry's methods served with raw messages (grpc::ByteBuffer; see ferry_service.h).
+bool IsRawMethod(absl::string_view method) {
+  return method == "/ferry.v1.Ferry/Upload" || method == "/ferry.v1.Ferry/Download";
+}
 
 LogLevel LevelFor(grpc::StatusCode code) {
   switch (code) {
@@ -41,22 +45,17 @@ class RpcObserver : public grpc::experimental::Interceptor {
       : info_(info),
         metrics_(metrics),
         method_(info->method()),
-        counts_bytes_(absl::StartsWith(method_, kFerryMethodPrefix)) {}
+        counts_bytes_(absl::StartsWith(method_, kFerryMethodPrefix)),
+        raw_(IsRawMethod(method_)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         counts_bytes_) {
-      if (const void* message = methods->GetRecvMessage()) {
-        received_ += static_cast<int64_t>(
-            static_cast<const google::protobuf::MessageLite*>(message)->ByteSizeLong());
-      }
+      if (const void* message = methods->GetRecvMessage()) received_ += Bytes(message);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE) &&
         counts_bytes_) {
-      if (const void* message = methods->GetSendMessage()) {
-        sent_ += static_cast<int64_t>(
-            static_cast<const google::protobuf::MessageLite*>(message)->ByteSizeLong());
-      }
+      if (const void* message = methods->GetSendMessage()) sent_ += Bytes(message);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       Finish(methods->GetSendStatus());
@@ -65,6 +64,12 @@ class RpcObserver : public grpc::experimental::Interceptor {
   }
 
  private:
+  int64_t Bytes(const void* message) const {
+    if (raw_) return static_cast<int64_t>(static_cast<const grpc::ByteBuffer*>(message)->Length());
+    return static_cast<int64_t>(
+        static_cast<const google::protobuf::MessageLite*>(message)->ByteSizeLong());
+  }
+
   void Finish(const grpc::Status& status) {
     const absl::Duration latency = absl::Now() - start_;
     if (metrics_ != nullptr) {
@@ -85,6 +90,7 @@ class RpcObserver : public grpc::experimental::Interceptor {
   Metrics* metrics_;
   const std::string method_;
   const bool counts_bytes_;
+  const bool raw_;
   const absl::Time start_ = absl::Now();
   int64_t received_ = 0;
   int64_t sent_ = 0;

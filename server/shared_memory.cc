@@ -182,4 +182,19 @@ absl::Status SharedMemoryRegion::CopyIn(uint64_t offset, uint64_t bytes,
   return absl::OkStatus();
 }
 
+absl::Status SharedMemoryRegion::CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const {
+  absl::StatusOr<char*> start = Span(offset, bytes);
+  if (!start.ok()) return start.status();
+  if (bytes > 0 && !GuardedMemcpy(dst, *start, bytes)) return Shrank();
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryRegion::CopyInFrom(uint64_t offset, uint64_t bytes,
+                                            const char* src) const {
+  absl::StatusOr<char*> start = Span(offset, bytes);
+  if (!start.ok()) return start.status();
+  if (bytes > 0 && !GuardedMemcpy(*start, src, bytes)) return Shrank();
+  return absl::OkStatus();
+}
+
 }  // namespace ferry::server

@@ -50,6 +50,10 @@ class SharedMemoryRegion {
   using ChunkSource = std::function<absl::Status(char* chunk, uint64_t at, uint64_t bytes)>;
   absl::Status CopyOut(uint64_t offset, uint64_t bytes, const ChunkSink& sink) const;
   absl::Status CopyIn(uint64_t offset, uint64_t bytes, const ChunkSource& source) const;
+  // The same straight from or into host memory the caller owns (a host-addressable
+  // backend's tensor): one guarded copy, no chunks.
+  absl::Status CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const;
+  absl::Status CopyInFrom(uint64_t offset, uint64_t bytes, const char* src) const;
 
  private:
   // Checks the range as the copies promise, and returns where it starts.

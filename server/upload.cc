@@ -1,7 +1,7 @@
 #include "server/upload.h"
 
-#include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -12,108 +12,120 @@
 namespace ferry::server {
 namespace {
 
-// `status` with "upload of buffer N: " in front, keeping its code.
-absl::Status Prefixed(uint64_t buffer_id, const absl::Status& status) {
-  return absl::Status(status.code(),
-                      absl::StrCat("upload of buffer ", buffer_id, ": ", status.message()));
+absl::Status BothSources(uint64_t buffer_id) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "upload of buffer ", buffer_id, ": data comes from shared memory or the stream, not both"));
 }
 
 }  // namespace
 
-absl::StatusOr<v1::UploadResponse> ReceiveUpload(SessionManager& sessions,
-                                                 kernels::Backend& backend,
-                                                 absl::FunctionRef<bool(v1::UploadRequest*)> read) {
-  v1::UploadRequest message;
-  if (!read(&message)) {
-    return absl::InvalidArgumentError("upload stream ended before its first message");
+// `status` with "upload of buffer N: " in front, keeping its code.
+absl::Status UploadReceiver::Prefixed(const absl::Status& status) const {
+  return absl::Status(status.code(),
+                      absl::StrCat("upload of buffer ", buffer_id_, ": ", status.message()));
+}
+
+absl::Status UploadReceiver::Receive(absl::Span<const core::ByteSpan> message) {
+  absl::StatusOr<core::SplitMessage> split =
+      core::SplitBytesField(message, v1::UploadRequest::kDataFieldNumber);
+  if (!split.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload message ", messages_, ": ", split.status().message()));
   }
-  absl::StatusOr<SessionRef> session = sessions.Acquire(message.session_id());
+  v1::UploadRequest header;
+  if (!header.ParseFromString(split->rest)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload message ", messages_, " is not a ferry.v1.UploadRequest"));
+  }
+  const int64_t index = messages_++;
+  if (index == 0) {
+    if (absl::Status started = Start(header, split->field_bytes); !started.ok()) return started;
+  } else if ((!header.session_id().empty() && header.session_id() != session_id_) ||
+             (header.buffer_id() != 0 && header.buffer_id() != buffer_id_)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upload of buffer ", buffer_id_, ": message ", index, " names buffer ", header.buffer_id(),
+        " of session ", header.session_id(), "; one upload stream carries one buffer"));
+  }
+  if (split->field_bytes == 0) return absl::OkStatus();
+  if (shared_) return BothSources(buffer_id_);
+  if (split->field_bytes > total_bytes_ - received_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upload of buffer ", buffer_id_, ": chunk ends at byte ", received_ + split->field_bytes,
+        ", past the declared ", total_bytes_, " bytes"));
+  }
+  kernels::QueueScope queue((*session_)->queue());
+  for (const core::ByteSpan& piece : split->field) {
+    absl::Status copied = backend_.CopyFromHost(piece.data, piece.size, *tensor_, received_);
+    if (!copied.ok()) return Prefixed(copied);
+    received_ += piece.size;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_bytes) {
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(first.session_id());
   if (!session.ok()) return session.status();
-  kernels::QueueScope queue((*session)->queue());
-  const uint64_t buffer_id = message.buffer_id();
-  if (absl::Status fresh = (*session)->CheckNewId(buffer_id); !fresh.ok()) {
-    return Prefixed(buffer_id, fresh);
+  session_.emplace(*std::move(session));
+  kernels::QueueScope queue((*session_)->queue());
+  session_id_ = first.session_id();
+  buffer_id_ = first.buffer_id();
+  if (absl::Status fresh = (*session_)->CheckNewId(buffer_id_); !fresh.ok()) {
+    return Prefixed(fresh);
   }
-  absl::StatusOr<core::TensorType> type = core::TypeFromProto(message.spec());
-  if (!type.ok()) return Prefixed(buffer_id, type.status());
-  if (absl::Status shape = core::CheckShape(type->shape); !shape.ok()) {
-    return Prefixed(buffer_id, shape);
-  }
-  const uint64_t total_bytes = message.total_bytes();
+  absl::StatusOr<core::TensorType> type = core::TypeFromProto(first.spec());
+  if (!type.ok()) return Prefixed(type.status());
+  if (absl::Status shape = core::CheckShape(type->shape); !shape.ok()) return Prefixed(shape);
+  total_bytes_ = first.total_bytes();
   const uint64_t spec_bytes =
       static_cast<uint64_t>(core::NumElements(type->shape)) * core::SizeOf(type->dtype);
-  if (total_bytes != spec_bytes) {
+  if (total_bytes_ != spec_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("upload of buffer ", buffer_id, ": total_bytes is ", total_bytes, " but ",
+        absl::StrCat("upload of buffer ", buffer_id_, ": total_bytes is ", total_bytes_, " but ",
                      core::TypeToString(*type), " has ", spec_bytes, " bytes"));
   }
-  absl::StatusOr<kernels::Tensor> tensor = backend.Allocate(*type);
-  if (!tensor.ok()) return Prefixed(buffer_id, tensor.status());
+  absl::StatusOr<kernels::Tensor> tensor = backend_.Allocate(*type);
+  if (!tensor.ok()) return Prefixed(tensor.status());
+  tensor_ = *std::move(tensor);
+  if (first.shared_memory_name().empty()) return absl::OkStatus();
 
-  const std::string session_id = message.session_id();
-  uint64_t received = 0;
-  const bool shared = !message.shared_memory_name().empty();
-  if (shared) {
-    // Same host: the bytes come from the client's region, none on the stream.
-    absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
-        (*session)->Region(message.shared_memory_name());
-    if (!region.ok()) return Prefixed(buffer_id, region.status());
-    if (!message.data().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("upload of buffer ", buffer_id,
-                       ": data comes from shared memory or the stream, not both"));
-    }
-    absl::Status copied =
-        (*region)->CopyOut(message.shared_memory_offset(), total_bytes,
-                           [&](const char* chunk, uint64_t at, uint64_t bytes) {
-                             return backend.CopyFromHost(chunk, bytes, *tensor, at);
-                           });
-    if (!copied.ok()) return Prefixed(buffer_id, copied);
-    received = total_bytes;
-    while (read(&message)) {
-      if (!message.data().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("upload of buffer ", buffer_id,
-                         ": data comes from shared memory or the stream, not both"));
-      }
-    }
+  // Same host: the bytes come from the client's region, none on the stream.
+  shared_ = true;
+  if (data_bytes != 0) return BothSources(buffer_id_);
+  absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
+      (*session_)->Region(first.shared_memory_name());
+  if (!region.ok()) return Prefixed(region.status());
+  absl::Status copied =
+      backend_.HostAddressable()
+          ? (*region)->CopyOutTo(first.shared_memory_offset(), total_bytes_,
+                                 static_cast<char*>(tensor_->raw()))
+          : (*region)->CopyOut(first.shared_memory_offset(), total_bytes_,
+                               [&](const char* chunk, uint64_t at, uint64_t bytes) {
+                                 return backend_.CopyFromHost(chunk, bytes, *tensor_, at);
+                               });
+  if (!copied.ok()) return Prefixed(copied);
+  received_ = total_bytes_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::UploadResponse> UploadReceiver::Finish() {
+  if (messages_ == 0) {
+    return absl::InvalidArgumentError("upload stream ended before its first message");
   }
-  for (int64_t index = 0; !shared; ++index) {
-    if (index > 0) {
-      message.Clear();
-      if (!read(&message)) break;
-      if ((!message.session_id().empty() && message.session_id() != session_id) ||
-          (message.buffer_id() != 0 && message.buffer_id() != buffer_id)) {
-        return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id, ": message ",
-                                                       index, " names buffer ", message.buffer_id(),
-                                                       " of session ", message.session_id(),
-                                                       "; one upload stream carries one buffer"));
-      }
-    }
-    const std::string& data = message.data();
-    if (data.size() > total_bytes - received) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("upload of buffer ", buffer_id, ": chunk ends at byte ",
-                       received + data.size(), ", past the declared ", total_bytes, " bytes"));
-    }
-    if (!data.empty()) {
-      absl::Status copied = backend.CopyFromHost(data.data(), data.size(), *tensor, received);
-      if (!copied.ok()) return Prefixed(buffer_id, copied);
-      received += data.size();
-    }
+  if (received_ != total_bytes_) {
+    tensor_.reset();  // its memory goes back now, not when the call is torn down
+    return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, " ended after ",
+                                                   received_, " of ", total_bytes_, " bytes"));
   }
-  if (received != total_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id, " ended after ",
-                                                   received, " of ", total_bytes, " bytes"));
-  }
+  kernels::QueueScope queue((*session_)->queue());
   std::vector<std::pair<uint64_t, kernels::Tensor>> buffers;
-  buffers.emplace_back(buffer_id, *std::move(tensor));
-  if (absl::Status stored = (*session)->Put(std::move(buffers)); !stored.ok()) {
-    return Prefixed(buffer_id, stored);
+  buffers.emplace_back(buffer_id_, *std::move(tensor_));
+  tensor_.reset();
+  if (absl::Status stored = (*session_)->Put(std::move(buffers)); !stored.ok()) {
+    return Prefixed(stored);
   }
   v1::UploadResponse response;
-  response.set_buffer_id(buffer_id);
-  response.set_bytes_received(received);
+  response.set_buffer_id(buffer_id_);
+  response.set_bytes_received(received_);
   return response;
 }
 

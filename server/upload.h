@@ -1,26 +1,56 @@
 #ifndef FERRY_SERVER_UPLOAD_H_
 #define FERRY_SERVER_UPLOAD_H_
 
-#include "absl/functional/function_ref.h"
+#include <cstdint>
+#include <optional>
+#include <string>
+
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/bytes_field.h"
 #include "kernels/backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/session_manager.h"
 
 namespace ferry::server {
 
-// Receives one Upload stream; `read` yields its messages in order and returns false at
-// its end. The first message names the session, the buffer (a new nonzero handle), its
-// spec and total_bytes, which must equal the spec's byte count; every message's data is
-// written at the running offset. The buffer becomes resident only when exactly
-// total_bytes arrived; otherwise nothing is stored and the error says how far it got:
+// Receives one Upload stream, a serialized UploadRequest at a time, in the pieces gRPC
+// hands over: a message's data goes from those pieces straight into the tensor, never
+// through a parsed copy. The first message names the session, the buffer (a new nonzero
+// handle), its spec and total_bytes, which must equal the spec's byte count; every
+// message's data is written at the running offset (or, with shared_memory_name, all the
+// bytes come from the client's region). The buffer becomes resident in Finish, only when
+// exactly total_bytes arrived; otherwise nothing is stored and the error says how far it
+// got:
 //   INVALID_ARGUMENT "upload of buffer 5: chunk ends at byte 300, past the declared 256 bytes"
 //   INVALID_ARGUMENT "upload of buffer 5 ended after 128 of 256 bytes"
 // plus NOT_FOUND for an unknown session, ALREADY_EXISTS for a resident handle, and
-// RESOURCE_EXHAUSTED when the buffer does not fit the daemon's memory.
-absl::StatusOr<v1::UploadResponse> ReceiveUpload(SessionManager& sessions,
-                                                 kernels::Backend& backend,
-                                                 absl::FunctionRef<bool(v1::UploadRequest*)> read);
+// RESOURCE_EXHAUSTED when the buffer does not fit the daemon's memory. After an error the
+// stream is over: call neither method again.
+class UploadReceiver {
+ public:
+  UploadReceiver(SessionManager& sessions, kernels::Backend& backend)
+      : sessions_(sessions), backend_(backend) {}
+
+  absl::Status Receive(absl::Span<const core::ByteSpan> message);
+  // After the stream's last message.
+  absl::StatusOr<v1::UploadResponse> Finish();
+
+ private:
+  absl::Status Start(const v1::UploadRequest& first, size_t data_bytes);
+  absl::Status Prefixed(const absl::Status& status) const;
+
+  SessionManager& sessions_;
+  kernels::Backend& backend_;
+  int64_t messages_ = 0;
+  std::optional<SessionRef> session_;
+  std::string session_id_;
+  uint64_t buffer_id_ = 0;
+  uint64_t total_bytes_ = 0;
+  uint64_t received_ = 0;
+  bool shared_ = false;  // the bytes came from a shared-memory region
+  std::optional<kernels::Tensor> tensor_;
+};
 
 }  // namespace ferry::server
 

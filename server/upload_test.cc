@@ -29,12 +29,21 @@ class UploadTest : public ::testing::Test {
     messages[0].mutable_spec()->add_shape(3);
     messages[0].set_total_bytes(total_bytes);
     for (size_t i = 0; i < chunks.size(); ++i) messages[i].set_data(chunks[i]);
-    size_t next = 0;
-    return ReceiveUpload(sessions_, *backend_, [&](v1::UploadRequest* message) {
-      if (next == messages.size()) return false;
-      *message = messages[next++];
-      return true;
-    });
+    return Receive(messages);
+  }
+
+  // Feeds `messages`, serialized and each cut in two pieces as gRPC may hand them over,
+  // to a receiver; the first error, or Finish's answer.
+  absl::StatusOr<v1::UploadResponse> Receive(const std::vector<v1::UploadRequest>& messages) {
+    UploadReceiver receiver(sessions_, *backend_);
+    for (const v1::UploadRequest& message : messages) {
+      const std::string wire = message.SerializeAsString();
+      const size_t cut = wire.size() / 2;
+      const core::ByteSpan pieces[] = {{wire.data(), cut}, {wire.data() + cut, wire.size() - cut}};
+      absl::Status received = receiver.Receive(pieces);
+      if (!received.ok()) return received;
+    }
+    return receiver.Finish();
   }
 
   std::string Resident() {
@@ -86,20 +95,22 @@ TEST_F(UploadTest, PastTheMemoryBudget) {
   messages[0].mutable_spec()->set_dtype(v1::UINT8);
   messages[0].mutable_spec()->add_shape(2 << 20);
   messages[0].set_total_bytes(2 << 20);
-  bool read = false;
-  absl::StatusOr<v1::UploadResponse> response =
-      ReceiveUpload(sessions_, *backend_, [&](v1::UploadRequest* message) {
-        if (read) return false;
-        *message = messages[0];
-        return read = true;
-      });
+  absl::StatusOr<v1::UploadResponse> response = Receive(messages);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(response.status().message(), HasSubstr("upload of buffer 6: "));
 }
 
+TEST_F(UploadTest, MalformedMessage) {
+  UploadReceiver receiver(sessions_, *backend_);
+  const std::string garbage = "\x2a\x7f";  // data field, 127 bytes announced, none there
+  const core::ByteSpan pieces[] = {{garbage.data(), garbage.size()}};
+  absl::Status received = receiver.Receive(pieces);
+  EXPECT_EQ(received.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(received.message(), HasSubstr("upload message 0: malformed message"));
+}
+
 TEST_F(UploadTest, EmptyStream) {
-  absl::StatusOr<v1::UploadResponse> response =
-      ReceiveUpload(sessions_, *backend_, [](v1::UploadRequest*) { return false; });
+  absl::StatusOr<v1::UploadResponse> response = Receive({});
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
 }
 

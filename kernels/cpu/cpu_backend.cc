@@ -160,6 +160,8 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
 
+  bool HostAddressable() const override { return true; }
+
   absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) override {
     const cpu::KernelTable& kernels = cpu::CpuKernels();
