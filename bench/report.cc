@@ -21,6 +21,14 @@ double MedianSeconds(int repeats, const std::function<void()>& f) {
   return times[times.size() / 2];
 }
 
+double MedianOfMeasured(int repeats, const std::function<double()>& f) {
+  f();
+  std::vector<double> times;
+  for (int i = 0; i < std::max(1, repeats); ++i) times.push_back(f());
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 double BestSeconds(int repeats, const std::function<void()>& f) {
   f();
   double best = 1e30;

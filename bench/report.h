@@ -20,6 +20,10 @@ inline double SecondsSince(Clock::time_point start) {
 // Runs `f` `repeats` times (after one untimed warm-up) and returns the median seconds.
 double MedianSeconds(int repeats, const std::function<void()>& f);
 
+// Like MedianSeconds, for work that needs untimed set-up each time: `f` times its own
+// measured part and returns those seconds.
+double MedianOfMeasured(int repeats, const std::function<double()>& f);
+
 // The fastest of `repeats` runs (after a warm-up): for compute on a machine other processes
 // load, where slower runs measure the interference rather than the code.
 double BestSeconds(int repeats, const std::function<void()>& f);

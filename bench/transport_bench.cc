@@ -159,6 +159,32 @@ void OneGraphVersusOpAtATime(const Options& options, const std::string& address,
                          100));
 }
 
+// Seconds until the daemon holds `data` as an array (a large one streams as it is made; a
+// small one rides the pipeline, so wait for the daemon to have run that step).
+double UploadSeconds(int repeats, const std::vector<char>& data, Device& device) {
+  return MedianSeconds(repeats, [&] {
+    Array a = from_host_bytes(data.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
+                              device);
+    a.eval();
+    synchronize(device);
+  });
+}
+
+// Seconds to read a result the daemon has computed (a fill, untimed) into `sink`, memory
+// the caller reuses as the raw TCP and memcpy baselines do.
+double DownloadSeconds(int repeats, std::vector<char>& sink, Device& device) {
+  return MedianOfMeasured(repeats, [&] {
+    Array z = full({static_cast<int64_t>(sink.size())}, 1.0, uint8, device);
+    z.eval();
+    synchronize(device);
+    const Clock::time_point start = Clock::now();
+    z.copy_to(sink.data(), sink.size());
+    const double seconds = SecondsSince(start);
+    if (sink[sink.size() / 2] != 1) throw std::runtime_error("download: wrong byte");
+    return seconds;
+  });
+}
+
 void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
   std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{16} << 20, int64_t{256} << 20,
                                 int64_t{1} << 30};
@@ -168,16 +194,8 @@ void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
     std::vector<char> data(static_cast<size_t>(size), 7);
     std::vector<char> sink(static_cast<size_t>(size), 0);
     const double tcp_s = MedianSeconds(repeats, [&] { TcpLoopbackSeconds(data, sink); });
-    const double up_s = MedianSeconds(repeats, [&] {
-      Array a = from_host_bytes(data.data(), data.size(), uint8, {size}, device);
-      a.eval();
-    });
-    // A result computed on the daemon (a fill: a memset there) and read back: inline in
-    // the eval's reply up to the inline limit, by Download beyond it.
-    const double down_s = MedianSeconds(repeats, [&] {
-      Array z = full({size}, 1.0, uint8, device);
-      std::vector<uint8_t> out = z.to_vector<uint8_t>();
-    });
+    const double up_s = UploadSeconds(repeats, data, device);
+    const double down_s = DownloadSeconds(repeats, sink, device);
     const std::string label = size >= (int64_t{1} << 30) ? absl::StrCat(size >> 30, " GiB")
                                                          : absl::StrCat(size >> 20, " MiB");
     rows.push_back(MakeRow(absl::StrCat("upload ", label, " (vs raw TCP over loopback)"),
@@ -206,14 +224,8 @@ void SharedMemoryTransfers(const Options& options, const std::string& address,
       std::memcpy(sink.data(), data.data(), data.size());
       if (sink[data.size() / 2] != 7) throw std::runtime_error("memcpy: wrong byte");
     });
-    const double up_s = MedianSeconds(repeats, [&] {
-      Array a = from_host_bytes(data.data(), data.size(), uint8, {size}, device);
-      a.eval();
-    });
-    const double down_s = MedianSeconds(repeats, [&] {
-      Array z = full({size}, 1.0, uint8, device);
-      std::vector<uint8_t> out = z.to_vector<uint8_t>();
-    });
+    const double up_s = UploadSeconds(repeats, data, device);
+    const double down_s = DownloadSeconds(repeats, sink, device);
     if (device.stats().shared_memory_transfers == 0) {
       throw std::runtime_error("shared memory: no transfer went through the region");
     }

@@ -593,10 +593,34 @@ class RemoteDevice : public DeviceImpl {
     buffer.set_id(UploadBytes(buffer.type(), bytes.data(), bytes.size()));
   }
 
+  // Frees the buffers dropped since the last execute before a large upload adds to the
+  // daemon's memory (a loop of uploads alone would otherwise pile them up): a pipeline
+  // step that needs no answer, or a Release call.
+  void SendReleases() {
+    std::vector<uint64_t> ids = session_->TakeReleases();
+    if (ids.empty()) return;
+    v1::ReleaseRequest release;
+    for (uint64_t id : ids) release.add_buffer_ids(id);
+    if (session_->pipeline() != nullptr) {
+      v1::PipelineRequest step;
+      *step.mutable_release() = std::move(release);
+      session_->pipeline()->Send(std::move(step));
+      return;
+    }
+    release.set_session_id(session_->id());
+    v1::ReleaseResponse response;
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    grpc::Status status = session_->stub().Release(&context, release, &response);
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) throw ToError(status, session_->address());
+  }
+
   // Makes `nbytes` at `data` a new resident buffer of `type` and returns its id: through
   // the shared region when in use, else an Upload stream whose messages carry `data`
   // itself (no copy on this side).
   uint64_t UploadBytes(const core::TensorType& type, const char* data, size_t nbytes) {
+    SendReleases();
     if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) return *id;
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = session_->bulk_chunk_bytes();

@@ -757,17 +757,22 @@ TEST_F(RemoteTest, ResultsStayResidentAndFeedLaterEvals) {
   EXPECT_EQ(remote_sum, sum(local_x * local_x).item<float>());
 }
 
-TEST_F(RemoteTest, LargeResultsAreDownloadedOnceWhenRead) {
+// A large result streams straight into the reader's memory and no host copy is kept (it
+// may be gigabytes): each read is one download, as PyTorch's .cpu() is.
+TEST_F(RemoteTest, LargeResultsAreDownloadedWhenRead) {
   Array big = ones({512, 1024}, float32, *remote_);  // 2 MiB: past max_inline_bytes
   big.eval();
   const DeviceStats before = remote_->stats();
   std::vector<float> values = big.to_vector<float>();
   EXPECT_EQ(values.size(), 512u * 1024u);
   EXPECT_EQ(values.back(), 1.0f);
-  big.to_vector<float>();  // cached now
+  std::vector<float> again(values.size(), 0.0f);
+  big.copy_to(again.data(), again.size() * sizeof(float));
+  EXPECT_EQ(again, values);
   const DeviceStats after = remote_->stats();
-  EXPECT_EQ(after.downloads - before.downloads, 1);
-  EXPECT_EQ(after.download_bytes - before.download_bytes, 512 * 1024 * 4);
+  EXPECT_EQ(after.downloads - before.downloads, 2);
+  EXPECT_EQ(after.download_bytes - before.download_bytes, 2 * 512 * 1024 * 4);
+  EXPECT_THROW(big.copy_to(again.data(), 4), Error);  // room for one float, not 512 Ki
 }
 
 TEST_F(RemoteTest, DroppedArraysAreReleasedWithTheNextExecute) {
