@@ -21,7 +21,8 @@ SimdLevel BestSimdLevel();
 // `level`'s instructions (at most BestSimdLevel()) when every value is float32, every op
 // is add, sub, mul, div, maximum, minimum, neg, abs, relu, exp or tanh, and every input
 // has out's size or a single element. Returns false, having done nothing, otherwise.
-// Results are the same bits as the unfused kernels'.
+// Results are the unfused kernels' bit for bit, but for which NaN an add or mul of two NaNs
+// gives (x86 returns the first operand's, and compilers order those operands freely).
 bool RunFusedFloat32(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out,
                      SimdLevel level);
 

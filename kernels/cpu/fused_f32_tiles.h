@@ -128,7 +128,8 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
           for (int k = 0; k < kVecs; ++k) StoreVec<Isa>(p + k * kLanes, acc[k]);
           break;
         // Each op is the unfused kernel's float expression (comparisons combined with |
-        // rather than ||, which vectors need), so results are the same bits.
+        // rather than ||, which vectors need), so results are the same bits (see
+        // RunFusedFloat32 for NaNs).
         case Op::kAdd:
           Binary<Isa>(acc, p, ins->reverse, [](Vec x, Vec y) { return x + y; });
           break;
