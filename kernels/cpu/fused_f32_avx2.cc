@@ -3,7 +3,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 
-// Every header before the pragma, so only this file's own functions use AVX2.
+// Every header before the pragma, which holds to the end of the file (templates are
+// instantiated there), so only this file's own functions use AVX2.
 #include <immintrin.h>
 
 #include <cmath>
@@ -11,7 +12,6 @@
 #include <cstdint>
 #include <cstring>
 
-#pragma GCC push_options
 #pragma GCC target("avx2")
 
 #include "kernels/cpu/fused_f32_tiles.h"
@@ -34,7 +34,5 @@ void RunTilesAvx2(const Instr* code, size_t size, int64_t start, int64_t end, fl
 }
 
 }  // namespace ferry::kernels::cpu::f32
-
-#pragma GCC pop_options
 
 #endif

@@ -78,22 +78,44 @@ FERRY_F32_INLINE void StoreVec(float* p, typename Isa::Vec v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
-template <class Isa, typename F>
-FERRY_F32_INLINE void Binary(typename Isa::Vec* acc, const float* p, bool reverse, F f) {
+// One op on vectors: the unfused kernel's float expression (comparisons combined with |
+// rather than ||, which vectors need), so results are the same bits (see RunFusedFloat32
+// for NaNs). Unary ops ignore `y`.
+template <class Isa, Op kOp>
+FERRY_F32_INLINE typename Isa::Vec Compute(typename Isa::Vec x, typename Isa::Vec y) {
+  using Vec = typename Isa::Vec;
+  const Vec zero = {};
+  if constexpr (kOp == Op::kAdd) return x + y;
+  if constexpr (kOp == Op::kSub) return x - y;
+  if constexpr (kOp == Op::kMul) return x * y;
+  if constexpr (kOp == Op::kDiv) return x / y;
+  if constexpr (kOp == Op::kMaximum) return ((x > y) | (x != x)) ? x : y;
+  if constexpr (kOp == Op::kMinimum) return ((x < y) | (x != x)) ? x : y;
+  if constexpr (kOp == Op::kNeg) return -x;
+  if constexpr (kOp == Op::kAbs) return (Vec)((typename Isa::Mask)x & 0x7fffffff);
+  if constexpr (kOp == Op::kRelu) return ((x > zero) | (x != x)) ? x : zero;
+}
+
+template <class Isa, Op kOp>
+FERRY_F32_INLINE void Binary(typename Isa::Vec* acc, const float* p, bool reverse) {
   constexpr int kVecs = kTile / Isa::kLanes;
   if (reverse) {
 #pragma GCC unroll 16
-    for (int k = 0; k < kVecs; ++k) acc[k] = f(LoadVec<Isa>(p + k * Isa::kLanes), acc[k]);
+    for (int k = 0; k < kVecs; ++k) {
+      acc[k] = Compute<Isa, kOp>(LoadVec<Isa>(p + k * Isa::kLanes), acc[k]);
+    }
   } else {
 #pragma GCC unroll 16
-    for (int k = 0; k < kVecs; ++k) acc[k] = f(acc[k], LoadVec<Isa>(p + k * Isa::kLanes));
+    for (int k = 0; k < kVecs; ++k) {
+      acc[k] = Compute<Isa, kOp>(acc[k], LoadVec<Isa>(p + k * Isa::kLanes));
+    }
   }
 }
 
-template <class Isa, typename F>
-FERRY_F32_INLINE void Unary(typename Isa::Vec* acc, F f) {
+template <class Isa, Op kOp>
+FERRY_F32_INLINE void Unary(typename Isa::Vec* acc) {
 #pragma GCC unroll 16
-  for (int k = 0; k < kTile / Isa::kLanes; ++k) acc[k] = f(acc[k]);
+  for (int k = 0; k < kTile / Isa::kLanes; ++k) acc[k] = Compute<Isa, kOp>(acc[k], acc[k]);
 }
 
 // exp and tanh call the C library per element, as the unfused kernels do (bit for bit the
@@ -110,7 +132,6 @@ __attribute__((noinline)) void Transcendental(Op op, float* values) {
 template <class Isa>
 void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float* out, bool stream) {
   using Vec = typename Isa::Vec;
-  using Mask = typename Isa::Mask;
   constexpr int kLanes = Isa::kLanes;
   constexpr int kVecs = kTile / kLanes;
   const Instr* const code_end = code + size;
@@ -127,42 +148,32 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
 #pragma GCC unroll 16
           for (int k = 0; k < kVecs; ++k) StoreVec<Isa>(p + k * kLanes, acc[k]);
           break;
-        // Each op is the unfused kernel's float expression (comparisons combined with |
-        // rather than ||, which vectors need), so results are the same bits (see
-        // RunFusedFloat32 for NaNs).
         case Op::kAdd:
-          Binary<Isa>(acc, p, ins->reverse, [](Vec x, Vec y) { return x + y; });
+          Binary<Isa, Op::kAdd>(acc, p, ins->reverse);
           break;
         case Op::kSub:
-          Binary<Isa>(acc, p, ins->reverse, [](Vec x, Vec y) { return x - y; });
+          Binary<Isa, Op::kSub>(acc, p, ins->reverse);
           break;
         case Op::kMul:
-          Binary<Isa>(acc, p, ins->reverse, [](Vec x, Vec y) { return x * y; });
+          Binary<Isa, Op::kMul>(acc, p, ins->reverse);
           break;
         case Op::kDiv:
-          Binary<Isa>(acc, p, ins->reverse, [](Vec x, Vec y) { return x / y; });
+          Binary<Isa, Op::kDiv>(acc, p, ins->reverse);
           break;
         case Op::kMaximum:
-          Binary<Isa>(acc, p, ins->reverse,
-                      [](Vec x, Vec y) { return ((x > y) | (x != x)) ? x : y; });
+          Binary<Isa, Op::kMaximum>(acc, p, ins->reverse);
           break;
         case Op::kMinimum:
-          Binary<Isa>(acc, p, ins->reverse,
-                      [](Vec x, Vec y) { return ((x < y) | (x != x)) ? x : y; });
+          Binary<Isa, Op::kMinimum>(acc, p, ins->reverse);
           break;
         case Op::kNeg:
-          Unary<Isa>(acc, [](Vec x) { return -x; });
+          Unary<Isa, Op::kNeg>(acc);
           break;
         case Op::kAbs:
-          Unary<Isa>(acc, [](Vec x) {
-            return reinterpret_cast<Vec>(reinterpret_cast<Mask>(x) & 0x7fffffff);
-          });
+          Unary<Isa, Op::kAbs>(acc);
           break;
         case Op::kRelu:
-          Unary<Isa>(acc, [](Vec x) {
-            const Vec zero = {};
-            return ((x > zero) | (x != x)) ? x : zero;
-          });
+          Unary<Isa, Op::kRelu>(acc);
           break;
         case Op::kExp:
         case Op::kTanh: {
