@@ -1,7 +1,8 @@
 // A fused elementwise group, evaluated in blocks of a few thousand elements: each member
 // runs its ordinary kernel over one block at a time, so intermediates live in a handful of
 // cache-resident block buffers and memory is read and written once. Using the members' own
-// kernels keeps fused results identical to unfused ones, dtype rules included.
+// kernels keeps fused results identical to unfused ones, dtype rules included. Chains of
+// float32 arithmetic take a faster path first (fused_f32.h).
 
 #include <algorithm>
 #include <cstdint>
