@@ -1,0 +1,31 @@
+#ifndef FERRY_KERNELS_CPU_FUSED_F32_H_
+#define FERRY_KERNELS_CPU_FUSED_F32_H_
+
+// The fused group's fast path for the common case: chains of float32 arithmetic over
+// dense or single-element inputs, compiled to a small program that evaluates the whole
+// chain per tile of vector registers (fused_f32_tiles.h). RunFused tries it first.
+
+#include "absl/types/span.h"
+#include "core/graph.h"
+#include "kernels/tensor.h"
+
+namespace ferry::kernels::cpu {
+
+// The vector instruction sets the fast path is built for; each includes the one before.
+enum class SimdLevel { kBaseline, kAvx2, kAvx512 };
+
+// The widest level both this build and this CPU have.
+SimdLevel BestSimdLevel();
+
+// Computes the fused expression `expr` (see FusedExpr) from `inputs` into `out` with
+// `level`'s instructions (at most BestSimdLevel()) when every value is float32, every op
+// is add, sub, mul, div, maximum, minimum, neg, abs, relu, exp or tanh, and every input
+// has out's size or a single element. Returns false, having done nothing, otherwise.
+// Results are the unfused kernels' bit for bit, but for which NaN an add or mul of two NaNs
+// gives (x86 returns the first operand's, and compilers order those operands freely).
+bool RunFusedFloat32(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out,
+                     SimdLevel level);
+
+}  // namespace ferry::kernels::cpu
+
+#endif  // FERRY_KERNELS_CPU_FUSED_F32_H_
