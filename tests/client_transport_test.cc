@@ -239,5 +239,33 @@ TEST(PipelineErrorsTest, AnOpenPipelineDoesNotHoldUpADrainingDaemon) {
   }
 }
 
+// A large array goes up when it is made, straight from the caller's memory, in several
+// messages; the caller may reuse that memory at once; a read streams it back into memory
+// the caller owns. Byte-exact at a size that is no multiple of anything.
+TEST(BulkTransferTest, LargeArraysRoundTripByteExactWithoutAHostCopy) {
+  auto daemon = StartFerryd();
+  ASSERT_NE(daemon, nullptr);
+  Device remote = connect(daemon->address());
+  const size_t size = (size_t{40} << 20) + 3;  // three 16 MiB messages, the last one short
+  std::vector<uint8_t> sent(size);
+  uint32_t state = 12345;
+  for (uint8_t& byte : sent)
+    byte = static_cast<uint8_t>((state = state * 1103515245u + 12345u) >> 24);
+  std::vector<uint8_t> scratch = sent;
+  Array a = from_host_bytes(scratch.data(), size, uint8, {static_cast<int64_t>(size)}, remote);
+  EXPECT_EQ(remote.stats().uploads, 1);          // already uploaded
+  std::fill(scratch.begin(), scratch.end(), 0);  // the array does not see this
+  std::vector<uint8_t> back(size, 7);
+  a.copy_to(back.data(), back.size());
+  EXPECT_TRUE(back == sent);
+  // And through a computation: the daemon's result streams back the same way.
+  std::vector<uint8_t> doubled = (a + a).to_vector<uint8_t>();
+  ASSERT_EQ(doubled.size(), size);
+  for (size_t i = 0; i < size; i += 4093) {
+    ASSERT_EQ(doubled[i], static_cast<uint8_t>(2 * sent[i])) << "at byte " << i;
+  }
+  EXPECT_EQ(remote.stats().downloads, 2);
+}
+
 }  // namespace
 }  // namespace ferry
