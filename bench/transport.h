@@ -23,8 +23,22 @@ void SmallEval(const Array& x);
 // Median seconds of a grpc.health.v1 Check to `address` on a channel of its own.
 double PingSeconds(const std::string& address, int repeats);
 
-// Seconds to send `data` over a fresh loopback TCP connection into `sink`.
-double TcpLoopbackSeconds(const std::vector<char>& data, std::vector<char>& sink);
+// A connected loopback TCP socket pair: the floor under gRPC transfers.
+class TcpLoopback {
+ public:
+  TcpLoopback();
+  ~TcpLoopback();
+  TcpLoopback(const TcpLoopback&) = delete;
+  TcpLoopback& operator=(const TcpLoopback&) = delete;
+
+  // Seconds to send `data` into `sink` (as large) through the connection.
+  double Seconds(const std::vector<char>& data, std::vector<char>& sink);
+
+ private:
+  int listener_ = -1;
+  int sender_ = -1;
+  int receiver_ = -1;
+};
 
 }  // namespace ferry::bench
 
