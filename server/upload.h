@@ -50,6 +50,7 @@ class UploadReceiver {
   uint64_t received_ = 0;
   bool shared_ = false;  // the bytes came from a shared-memory region
   std::optional<kernels::Tensor> tensor_;
+  std::string gathered_;  // payload pieces not yet copied to a device
 };
 
 }  // namespace ferry::server

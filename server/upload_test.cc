@@ -100,6 +100,76 @@ TEST_F(UploadTest, PastTheMemoryBudget) {
   EXPECT_THAT(response.status().message(), HasSubstr("upload of buffer 6: "));
 }
 
+// The CPU backend seen as a device: its memory is not host-addressable, and it records the
+// size of every copy from the host.
+class DeviceLikeBackend : public kernels::Backend {
+ public:
+  explicit DeviceLikeBackend(kernels::Backend& cpu) : cpu_(cpu) {}
+  const kernels::DeviceFacts& facts() const override { return cpu_.facts(); }
+  kernels::MemoryBudget& budget() override { return cpu_.budget(); }
+  absl::StatusOr<kernels::Tensor> Allocate(const core::TensorType& type) override {
+    return cpu_.Allocate(type);
+  }
+  absl::Status CopyFromHost(const void* src, size_t bytes, const kernels::Tensor& dst,
+                            size_t dst_offset) override {
+    copies.push_back(bytes);
+    return cpu_.CopyFromHost(src, bytes, dst, dst_offset);
+  }
+  absl::Status CopyToHost(const kernels::Tensor& src, size_t src_offset, size_t bytes,
+                          void* dst) override {
+    return cpu_.CopyToHost(src, src_offset, bytes, dst);
+  }
+  absl::Status Run(const core::Node& node, absl::Span<const kernels::Tensor> inputs,
+                   const kernels::Tensor& out) override {
+    return cpu_.Run(node, inputs, out);
+  }
+  std::vector<size_t> copies;
+
+ private:
+  kernels::Backend& cpu_;
+};
+
+TEST(UploadToADeviceTest, PiecesAreGatheredIntoLargeCopies) {
+  std::unique_ptr<kernels::Backend> cpu = kernels::MakeCpuBackend(int64_t{64} << 20);
+  DeviceLikeBackend device(*cpu);
+  SessionManager sessions(absl::Seconds(60));
+  const std::string session_id = sessions.Open("test")->id();
+  const size_t total = size_t{10} << 20;
+  std::string payload(total, '\0');
+  for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>(i * 7 + i / 4096);
+  UploadReceiver receiver(sessions, device);
+  for (int m = 0; m < 2; ++m) {  // two messages of 5 MiB, each in 64 KiB pieces
+    v1::UploadRequest message;
+    if (m == 0) {
+      message.set_session_id(session_id);
+      message.set_buffer_id(9);
+      message.mutable_spec()->set_dtype(v1::UINT8);
+      message.mutable_spec()->add_shape(static_cast<int64_t>(total));
+      message.set_total_bytes(total);
+    }
+    message.set_data(payload.substr(m * total / 2, total / 2));
+    const std::string wire = message.SerializeAsString();
+    std::vector<core::ByteSpan> pieces;
+    for (size_t at = 0; at < wire.size(); at += 65536) {
+      pieces.push_back({wire.data() + at, std::min<size_t>(65536, wire.size() - at)});
+    }
+    ASSERT_TRUE(receiver.Receive(pieces).ok());
+  }
+  ASSERT_TRUE(receiver.Finish().ok());
+  // Per message: one copy once 4 MiB are gathered (a piece may take it past), one for the
+  // rest at the message's end.
+  ASSERT_EQ(device.copies.size(), 4u);
+  for (int first : {0, 2}) {
+    EXPECT_GE(device.copies[first], size_t{4} << 20);
+    EXPECT_LT(device.copies[first], (size_t{4} << 20) + 65536);
+    EXPECT_EQ(device.copies[first] + device.copies[first + 1], total / 2);
+  }
+  absl::StatusOr<SessionRef> session = sessions.Acquire(session_id);
+  absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(9);
+  ASSERT_TRUE(tensor.ok());
+  EXPECT_EQ(std::string(static_cast<const char*>(tensor->raw()), total), payload);
+}
+
 TEST_F(UploadTest, MalformedMessage) {
   UploadReceiver receiver(sessions_, *backend_);
   const std::string garbage = "\x2a\x7f";  // data field, 127 bytes announced, none there
