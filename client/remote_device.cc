@@ -675,7 +675,7 @@ class RemoteDevice : public DeviceImpl {
     std::lock_guard<std::mutex> lock(session_->shared_mu());
     SharedRegion* region = session_->StagingRegion(nbytes);
     if (region == nullptr) return std::nullopt;
-    if (nbytes > 0) std::memcpy(region->data(), data, nbytes);
+    CopyInHalves(region->data(), data, nbytes);
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_session_id(session_->id());
@@ -785,7 +785,7 @@ class RemoteDevice : public DeviceImpl {
           absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ", session_->address(),
                        " through shared memory gave ", total_bytes, " of ", nbytes, " bytes"));
     }
-    if (nbytes > 0) std::memcpy(dst, region->data(), nbytes);
+    CopyInHalves(dst, region->data(), nbytes);
     return true;
   }
 
