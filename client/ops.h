@@ -60,8 +60,11 @@ class Operand {
 // ---- Creation (creation.cc) ----------------------------------------------------------------
 
 // An array holding a copy of `data` (row-major, prod(shape) elements of T) on `device`. On a
-// daemon it travels with the evals that use it: inline when small (up to 64 KiB), else
-// uploaded once and kept resident. eval() of the array itself uploads it whatever its size.
+// daemon a small one travels with the evals that use it (inline up to 64 KiB, else one
+// pipeline step; eval() of the array itself uploads it), and a large one (past the daemon's
+// chunk_bytes, 1 MiB by default) is uploaded here, straight from `data`, and kept resident
+// with no copy on this side: `data` may be reused once this returns, and the call throws
+// if the daemon cannot take it (UNAVAILABLE, RESOURCE_EXHAUSTED).
 Array from_host_bytes(const void* data, size_t nbytes, Dtype dtype, const Shape& shape,
                       Device device = default_device());
 template <typename T>
