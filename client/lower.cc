@@ -1,29 +1,34 @@
 #include "client/lower.h"
 
 #include <algorithm>
-#include <string>
+#include <tuple>
 #include <utility>
 #include <variant>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace ferry::detail {
 namespace {
 
-// A scalar-sized constant's identity: its dtype, shape and bytes. Constants this small are
-// the numbers in `x * 2 + 1`, which every step of a chain makes anew.
-constexpr size_t kDedupeConstantBytes = 64;
+// Constants up to this size are shared by value: the numbers in `x * 2 + 1`, which every
+// step of a chain makes anew.
+constexpr size_t kSharedConstantBytes = 64;
 
-std::string ConstantKey(const core::HostTensor& value) {
-  const int64_t head[2] = {static_cast<int64_t>(value.type.dtype),
-                           static_cast<int64_t>(value.type.shape.size())};
-  std::string key(reinterpret_cast<const char*>(head), sizeof(head));
-  key.append(reinterpret_cast<const char*>(value.type.shape.data()),
-             value.type.shape.size() * sizeof(int64_t));
-  key.append(value.data);
-  return key;
-}
+// A small constant's identity: its dtype, shape and bytes. Keys point into the nodes'
+// attributes, which outlive the lowering.
+struct ConstantHash {
+  size_t operator()(const core::HostTensor* value) const {
+    return absl::Hash<std::tuple<int, absl::Span<const int64_t>, absl::string_view>>()(
+        {static_cast<int>(value->type.dtype), value->type.shape, value->data});
+  }
+};
+struct ConstantEq {
+  bool operator()(const core::HostTensor* a, const core::HostTensor* b) const { return *a == *b; }
+};
 
 struct GraphBuild {
   explicit GraphBuild(LoweredGraph& lowered) : graph(*lowered.graph), lowered(lowered) {}
@@ -31,9 +36,9 @@ struct GraphBuild {
   core::Graph& graph;
   LoweredGraph& lowered;
   absl::flat_hash_map<const ArrayNode*, int32_t> index;  // node -> its graph node
-  // Equal small constants share one graph node (see ConstantKey): a 1000-op chain of
-  // `v * c` lowers to 1000 nodes, not 2000, and so hashes, ships and runs in half the work.
-  absl::flat_hash_map<std::string, int32_t> constants;
+  // Equal small constants share one graph node: a 1000-op chain of `v * c` lowers to 1000
+  // nodes, not 2000, and so hashes, ships and runs in half the work.
+  absl::flat_hash_map<const core::HostTensor*, int32_t, ConstantHash, ConstantEq> constants;
   // The targets: each keeps a node of its own, so no two outputs name the same node.
   absl::flat_hash_set<const ArrayNode*> targets;
 };
@@ -58,11 +63,11 @@ int32_t SharedConstant(GraphBuild& build, const ArrayNode& node) {
     return -1;
   }
   const auto* value = std::get_if<core::HostTensor>(&node.attrs.values().begin()->second);
-  if (value == nullptr || value->data.size() > kDedupeConstantBytes || value->type != node.type) {
+  if (value == nullptr || value->data.size() > kSharedConstantBytes || value->type != node.type) {
     return -1;
   }
-  auto [it, added] = build.constants.try_emplace(ConstantKey(*value),
-                                                 static_cast<int32_t>(build.graph.nodes.size()));
+  auto [it, added] =
+      build.constants.try_emplace(value, static_cast<int32_t>(build.graph.nodes.size()));
   return added ? -1 : it->second;
 }
 
