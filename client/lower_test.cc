@@ -3,7 +3,7 @@
 
 #include "client/lower.h"
 
-#include <cmath>
+#include <string>
 #include <vector>
 
 #include "client/array_node.h"
@@ -41,15 +41,21 @@ TEST(LowerTest, ChainSharesItsScalars) {
 TEST(LowerTest, ConstantsThatDifferStayApart) {
   Array x = from_host(std::vector<float>{1, 2}, {2});
   Array h = astype(x, float16);
-  // Another value, another dtype (2 as float16), another shape (a [2] constant).
-  Array y = x * 2.0f + x * 3.0f + astype(h * 2.0f, float32) +
-            x * detail::FromHostTensor({{float32, {2}}, std::string(8, '\0')}, x.device());
+  // Beside 2 as a float32 scalar: another value, another dtype (2 as float16), another
+  // shape (the same bytes as a [1] constant).
+  const float two = 2.0f;
+  Array shaped = detail::MakeLeaf(
+      "constant",
+      {{"value", core::HostTensor{{float32, {1}},
+                                  std::string(reinterpret_cast<const char*>(&two), sizeof(two))}}},
+      x.device());
+  Array y = x * 2.0f + x * 3.0f + astype(h * 2.0f, float32) + x * shaped;
   Array z = x * full({2}, 2.0, float32);
   detail::LoweredGraph lowered = detail::Lower({y.node().get(), z.node().get()});
-  EXPECT_EQ(CountOp(*lowered.graph, "constant"), 3);  // 2 and 3 in float32, 2 in float16
-  EXPECT_EQ(lowered.parameters.size(), 2u);           // x and the [2] host array
+  EXPECT_EQ(CountOp(*lowered.graph, "constant"), 4);
+  EXPECT_EQ(lowered.parameters.size(), 1u);
   eval({y, z});
-  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{7, 14}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{9, 18}));
   EXPECT_EQ(z.to_vector<float>(), (std::vector<float>{2, 4}));
 }
 
