@@ -53,8 +53,16 @@ std::string ScalarBytes(const Operand& number, Dtype dtype) {
 }  // namespace
 
 Array Constant(const Operand& number, Dtype dtype, const Device& device) {
+  // Built directly rather than through MakeLeaf: the value is well-formed by construction,
+  // and a chain of `x * 2 + 1` makes one per op, so inference would be a third of its cost.
   core::HostTensor value{core::TensorType{dtype, {}}, ScalarBytes(number, dtype)};
-  return MakeLeaf("constant", {{"value", std::move(value)}}, device);
+  if (value.data.empty()) {  // not a known dtype: inference says so
+    return MakeLeaf("constant", {{"value", std::move(value)}}, device);
+  }
+  auto node = std::make_shared<ArrayNode>(value.type, device);
+  node->op = "constant";
+  node->attrs.Set("value", std::move(value));
+  return Array(std::move(node));
 }
 
 Dtype WeakScalarType(const Operand& number, Dtype other) {

@@ -47,8 +47,10 @@ class DeviceImpl {
   virtual void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) = 0;
 
   // Runs `graph` with parameter i bound to parameters[i]; one buffer per graph output.
+  // Shared, so a daemon's device can keep it (for a resend) without copying it.
   virtual std::vector<std::shared_ptr<Buffer>> Execute(
-      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) = 0;
+      std::shared_ptr<const core::Graph> graph,
+      const std::vector<std::shared_ptr<Buffer>>& parameters) = 0;
 
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;

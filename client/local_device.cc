@@ -62,8 +62,9 @@ class LocalDevice : public DeviceImpl {
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
 
   std::vector<std::shared_ptr<Buffer>> Execute(
-      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
-    std::shared_ptr<const kernels::Plan> plan = ValueOrThrow(executor_.Prepare(graph));
+      std::shared_ptr<const core::Graph> graph,
+      const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+    std::shared_ptr<const kernels::Plan> plan = ValueOrThrow(executor_.Prepare(*graph));
     std::vector<kernels::Tensor> tensors;
     tensors.reserve(parameters.size());
     for (const std::shared_ptr<Buffer>& buffer : parameters) {

@@ -369,7 +369,9 @@ class RemoteDevice : public DeviceImpl {
   }
 
   std::vector<std::shared_ptr<Buffer>> Execute(
-      const core::Graph& graph, const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+      std::shared_ptr<const core::Graph> shared_graph,
+      const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+    const core::Graph& graph = *shared_graph;
     v1::ExecuteRequest request;
     request.set_session_id(session_->id());
     int64_t inline_bytes = 0;
@@ -389,7 +391,7 @@ class RemoteDevice : public DeviceImpl {
 
     const std::string graph_id = core::GraphFingerprint(graph);
     if (session_->pipeline() != nullptr) {
-      return ExecuteOnPipeline(graph, graph_id, std::move(request), inline_bytes);
+      return ExecuteOnPipeline(std::move(shared_graph), graph_id, std::move(request), inline_bytes);
     }
     bool ships_graph = !session_->graphs().Holds(graph_id);
     if (ships_graph) {
@@ -466,10 +468,10 @@ class RemoteDevice : public DeviceImpl {
  private:
   // Sends the execute on the pipeline and returns at once: the outputs are named by the
   // handles chosen here, so later evals can use them before the daemon has answered.
-  std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(const core::Graph& graph,
-                                                         const std::string& graph_id,
-                                                         v1::ExecuteRequest request,
-                                                         int64_t inline_bytes) {
+  std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(
+      std::shared_ptr<const core::Graph> shared_graph, const std::string& graph_id,
+      v1::ExecuteRequest request, int64_t inline_bytes) {
+    const core::Graph& graph = *shared_graph;
     request.clear_session_id();
     const bool ships_graph = !session_->graphs().Holds(graph_id);
     std::shared_ptr<const core::Graph> kept;
@@ -478,7 +480,7 @@ class RemoteDevice : public DeviceImpl {
       session_->graphs().Add(graph_id);  // the daemon asks for it again if it loses it
     } else {
       request.set_graph_id(graph_id);
-      kept = std::make_shared<core::Graph>(graph);
+      kept = shared_graph;  // no copy: the graph is not changed after lowering
     }
     SetOutputs(graph, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);

@@ -45,17 +45,24 @@ uint8_t DTypeCode(DType dtype) {
 }
 
 // The canonical encoding: fixed-width little-endian integers, length-prefixed strings and
-// lists, so that no two different graphs encode to the same bytes.
+// lists, so that no two different graphs encode to the same bytes. Gathered in a buffer
+// and hashed a few kilobytes at a time: a graph is mostly fields of a few bytes each.
 class Encoder {
  public:
-  explicit Encoder(Sha256& sha) : sha_(sha) {}
+  std::array<uint8_t, 32> Finish() {
+    Flush();
+    return sha_.Finish();
+  }
 
-  void U8(uint8_t v) { sha_.Update(&v, 1); }
+  void U8(uint8_t v) {
+    if (size_ == sizeof(buffer_)) Flush();
+    buffer_[size_++] = v;
+  }
 
   void U64(uint64_t v) {
-    uint8_t bytes[8];
-    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(v >> (8 * i));
-    sha_.Update(bytes, 8);
+    if (size_ + 8 > sizeof(buffer_)) Flush();
+    for (int i = 0; i < 8; ++i) buffer_[size_ + i] = static_cast<uint8_t>(v >> (8 * i));
+    size_ += 8;
   }
 
   void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
@@ -68,7 +75,7 @@ class Encoder {
 
   void String(const std::string& s) {
     U64(s.size());
-    sha_.Update(s);
+    Bytes(s.data(), s.size());
   }
 
   void Ints(const std::vector<int64_t>& values) {
@@ -111,14 +118,30 @@ class Encoder {
   }
 
  private:
-  Sha256& sha_;
+  void Bytes(const char* data, size_t size) {
+    if (size_ + size > sizeof(buffer_)) Flush();
+    if (size > sizeof(buffer_)) {
+      sha_.Update(data, size);
+      return;
+    }
+    std::memcpy(buffer_ + size_, data, size);
+    size_ += size;
+  }
+
+  void Flush() {
+    sha_.Update(buffer_, size_);
+    size_ = 0;
+  }
+
+  Sha256 sha_;
+  uint8_t buffer_[4096];
+  size_t size_ = 0;
 };
 
 }  // namespace
 
 std::string GraphFingerprint(const Graph& graph) {
-  Sha256 sha;
-  Encoder enc(sha);
+  Encoder enc;
   enc.String("ferry.graph.v1");
   enc.U64(graph.nodes.size());
   for (const Node& node : graph.nodes) {
@@ -135,7 +158,7 @@ std::string GraphFingerprint(const Graph& graph) {
   }
   enc.U64(graph.outputs.size());
   for (int32_t output : graph.outputs) enc.I64(output);
-  const std::array<uint8_t, 32> digest = sha.Finish();
+  const std::array<uint8_t, 32> digest = enc.Finish();
   return std::string(digest.begin(), digest.begin() + 16);
 }
 

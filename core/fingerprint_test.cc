@@ -97,6 +97,25 @@ TEST(FingerprintTest, EveryStructuralChangeChangesIt) {
   }
 }
 
+// Pins the encoding and the hash: a daemon and a client of another build must name the
+// same graph alike (the daemon checks a resent graph against the id it was named by).
+TEST(FingerprintTest, StableAcrossBuilds) {
+  EXPECT_EQ(FingerprintToHex(GraphFingerprint(Example())), "a83a7351c08278047da98c49cfeb8086");
+  // A graph whose encoding spans many SHA-256 blocks.
+  Graph chain;
+  chain.nodes.push_back(Parameter(0, F32({16})));
+  for (int i = 0; i < 500; ++i) {
+    const int32_t last = static_cast<int32_t>(chain.nodes.size()) - 1;
+    chain.nodes.push_back({"constant",
+                           {},
+                           {{"value", HostTensor{F32({}), std::string(4, static_cast<char>(i))}}},
+                           F32({})});
+    chain.nodes.push_back({i % 2 ? "mul" : "add", {last, last + 1}, {}, F32({16})});
+  }
+  chain.outputs = {static_cast<int32_t>(chain.nodes.size()) - 1};
+  EXPECT_EQ(FingerprintToHex(GraphFingerprint(chain)), "32a2eb85478cfe8c1ccb8c48346e9e82");
+}
+
 TEST(FingerprintTest, StringBoundariesAreUnambiguous) {
   Graph a;
   a.nodes.push_back({"ab", {}, {{"c", int64_t{1}}}, F32({})});

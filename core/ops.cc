@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
 #include "core/ops/registry.h"
@@ -71,9 +72,14 @@ absl::Status CheckAttrNames(const OpDef& def, const Attrs& attrs) {
 }  // namespace
 
 const OpDef* FindOp(std::string_view op) {
-  const auto& table = Table();
-  auto it = table.find(op);
-  return it == table.end() ? nullptr : &it->second;
+  // Hashed: every op a client builds and every node a daemon validates looks here.
+  static const auto* index = [] {
+    auto* index = new absl::flat_hash_map<std::string_view, const OpDef*>();
+    for (const auto& [name, def] : Table()) index->emplace(name, &def);
+    return index;
+  }();
+  auto it = index->find(op);
+  return it == index->end() ? nullptr : it->second;
 }
 
 std::vector<std::string> OpNames() {

@@ -1,23 +1,16 @@
 #include "core/sha256.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+
+#include "core/sha256_rounds.h"
+#include "core/sha256_x86.h"
 
 namespace ferry::core {
 namespace {
 
-// FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the cube roots
-// of the first 64 primes.
-constexpr uint32_t kRound[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
+using sha256_internal::kRound;
 
 // Section 5.3.3: the first 32 bits of the fractional parts of the square roots of the
 // first 8 primes.
@@ -27,11 +20,10 @@ constexpr uint32_t kInitial[8] = {
 
 constexpr uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-}  // namespace
+std::atomic<bool> use_portable{false};
 
-Sha256::Sha256() { std::memcpy(state_.data(), kInitial, sizeof(kInitial)); }
-
-void Sha256::Compress(const uint8_t* block) {
+// One 64-byte block, section 6.2.2.
+void CompressPortable(uint32_t* state, const uint8_t* block) {
   uint32_t w[64];
   for (int t = 0; t < 16; ++t) {
     w[t] = (uint32_t{block[4 * t]} << 24) | (uint32_t{block[4 * t + 1]} << 16) |
@@ -42,8 +34,8 @@ void Sha256::Compress(const uint8_t* block) {
     const uint32_t s1 = Rotr(w[t - 2], 17) ^ Rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
-  uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+  uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
   for (int t = 0; t < 64; ++t) {
     const uint32_t sum1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
     const uint32_t choose = (e & f) ^ (~e & g);
@@ -60,30 +52,55 @@ void Sha256::Compress(const uint8_t* block) {
     b = a;
     a = t1 + t2;
   }
-  state_[0] += a;
-  state_[1] += b;
-  state_[2] += c;
-  state_[3] += d;
-  state_[4] += e;
-  state_[5] += f;
-  state_[6] += g;
-  state_[7] += h;
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
+}
+
+}  // namespace
+
+Sha256::Sha256() { std::memcpy(state_.data(), kInitial, sizeof(kInitial)); }
+
+bool Sha256::Accelerated() {
+  static const bool supported = sha256_x86::Supported();
+  return supported && !use_portable.load(std::memory_order_relaxed);
+}
+
+void Sha256::UsePortableForTesting(bool portable) { use_portable.store(portable); }
+
+void Sha256::Compress(const uint8_t* blocks, size_t count) {
+  if (Accelerated()) {
+    sha256_x86::Compress(state_.data(), blocks, count);
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) CompressPortable(state_.data(), blocks + 64 * i);
 }
 
 void Sha256::Update(const void* data, size_t size) {
   const auto* bytes = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
-  while (size > 0) {
+  if (buffered_ > 0) {
     const size_t take = std::min(size, buffer_.size() - buffered_);
     std::memcpy(buffer_.data() + buffered_, bytes, take);
     buffered_ += take;
     bytes += take;
     size -= take;
-    if (buffered_ == buffer_.size()) {
-      Compress(buffer_.data());
-      buffered_ = 0;
-    }
+    if (buffered_ < buffer_.size()) return;
+    Compress(buffer_.data(), 1);
+    buffered_ = 0;
   }
+  // Whole blocks straight from the input; the tail waits in buffer_.
+  const size_t whole = size / buffer_.size();
+  if (whole > 0) Compress(bytes, whole);
+  bytes += whole * buffer_.size();
+  size -= whole * buffer_.size();
+  if (size > 0) std::memcpy(buffer_.data(), bytes, size);
+  buffered_ = size;
 }
 
 std::array<uint8_t, 32> Sha256::Finish() {

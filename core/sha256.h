@@ -20,8 +20,15 @@ class Sha256 {
   // The 32-byte digest. The object is spent afterwards.
   std::array<uint8_t, 32> Finish();
 
+  // Whether this CPU's SHA instructions (x86-64 SHA extensions) compress the blocks; the
+  // digest is the same either way.
+  static bool Accelerated();
+  // For tests: compress in portable code even where the CPU could do it.
+  static void UsePortableForTesting(bool portable);
+
  private:
-  void Compress(const uint8_t* block);
+  // Compresses `count` consecutive 64-byte blocks into state_.
+  void Compress(const uint8_t* blocks, size_t count);
 
   std::array<uint32_t, 8> state_;
   std::array<uint8_t, 64> buffer_;

@@ -1,0 +1,133 @@
+#include "client/lower.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace ferry::detail {
+namespace {
+
+// Constants up to this size are shared by value: the numbers in `x * 2 + 1`, which every
+// step of a chain makes anew.
+constexpr size_t kSharedConstantBytes = 64;
+
+// A small constant's identity: its dtype, shape and bytes. Keys point into the nodes'
+// attributes, which outlive the lowering.
+struct ConstantHash {
+  size_t operator()(const core::HostTensor* value) const {
+    return absl::Hash<std::tuple<int, absl::Span<const int64_t>, absl::string_view>>()(
+        {static_cast<int>(value->type.dtype), value->type.shape, value->data});
+  }
+};
+struct ConstantEq {
+  bool operator()(const core::HostTensor* a, const core::HostTensor* b) const { return *a == *b; }
+};
+
+struct GraphBuild {
+  explicit GraphBuild(LoweredGraph& lowered) : graph(*lowered.graph), lowered(lowered) {}
+
+  core::Graph& graph;
+  LoweredGraph& lowered;
+  absl::flat_hash_map<const ArrayNode*, int32_t> index;  // node -> its graph node
+  // Equal small constants share one graph node: a 1000-op chain of `v * c` lowers to 1000
+  // nodes, not 2000, and so hashes, ships and runs in half the work.
+  absl::flat_hash_map<const core::HostTensor*, int32_t, ConstantHash, ConstantEq> constants;
+  // The targets: each keeps a node of its own, so no two outputs name the same node.
+  absl::flat_hash_set<const ArrayNode*> targets;
+};
+
+int32_t AddParameter(GraphBuild& build, const ArrayNode& node) {
+  core::Node parameter;
+  parameter.op = "parameter";
+  parameter.attrs.Set("index", static_cast<int64_t>(build.lowered.parameters.size()));
+  parameter.attrs.Set("dtype", node.type.dtype);
+  parameter.attrs.Set("shape", node.type.shape);
+  parameter.out = node.type;
+  build.lowered.parameters.push_back(node.buffer);
+  build.graph.nodes.push_back(std::move(parameter));
+  return static_cast<int32_t>(build.graph.nodes.size() - 1);
+}
+
+// The graph node of an equal constant already lowered, or -1 (and `node` is recorded as
+// the one to share if it is a small constant that is not a target).
+int32_t SharedConstant(GraphBuild& build, const ArrayNode& node) {
+  if (node.op != "constant" || node.attrs.values().size() != 1 ||
+      node.attrs.values().begin()->first != "value" || build.targets.contains(&node)) {
+    return -1;
+  }
+  const auto* value = std::get_if<core::HostTensor>(&node.attrs.values().begin()->second);
+  if (value == nullptr || value->data.size() > kSharedConstantBytes || value->type != node.type) {
+    return -1;
+  }
+  auto [it, added] =
+      build.constants.try_emplace(value, static_cast<int32_t>(build.graph.nodes.size()));
+  return added ? -1 : it->second;
+}
+
+// Appends `root` and every node it needs that is not yet in the graph, inputs first. An
+// explicit stack (node, next input to visit) keeps 100k-op chains off the call stack.
+void AddReachable(GraphBuild& build, ArrayNode* root) {
+  if (build.index.contains(root)) return;
+  std::vector<std::pair<ArrayNode*, size_t>> stack = {{root, 0}};
+  while (!stack.empty()) {
+    ArrayNode* node = stack.back().first;
+    if (node->materialized()) {
+      build.index[node] = AddParameter(build, *node);
+      stack.pop_back();
+      continue;
+    }
+    size_t& next = stack.back().second;
+    if (next < node->inputs.size()) {
+      ArrayNode* input = node->inputs[next++].get();
+      if (!build.index.contains(input)) stack.push_back({input, 0});
+      continue;
+    }
+    stack.pop_back();
+    if (const int32_t shared = SharedConstant(build, *node); shared >= 0) {
+      build.index[node] = shared;
+      continue;
+    }
+    core::Node out;
+    out.op = node->op;
+    out.attrs = node->attrs;
+    out.out = node->type;
+    out.inputs.reserve(node->inputs.size());
+    for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
+      out.inputs.push_back(build.index.at(input.get()));
+    }
+    build.index[node] = static_cast<int32_t>(build.graph.nodes.size());
+    build.graph.nodes.push_back(std::move(out));
+  }
+}
+
+}  // namespace
+
+LoweredGraph Lower(const std::vector<ArrayNode*>& targets) {
+  LoweredGraph lowered;
+  lowered.graph = std::make_shared<core::Graph>();
+  GraphBuild build(lowered);
+  build.targets.insert(targets.begin(), targets.end());
+  for (ArrayNode* target : targets) {
+    if (target->materialized()) {
+      lowered.available.push_back(target->buffer);
+      continue;
+    }
+    if (std::find(lowered.outputs.begin(), lowered.outputs.end(), target) !=
+        lowered.outputs.end()) {
+      continue;
+    }
+    AddReachable(build, target);
+    build.graph.outputs.push_back(build.index.at(target));
+    lowered.outputs.push_back(target);
+  }
+  return lowered;
+}
+
+}  // namespace ferry::detail
