@@ -42,9 +42,11 @@ constexpr int64_t kInlineResultBytes = 64 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr int kBulkFrameBytes = (1 << 24) - 1;  // the largest HTTP/2 allows
 constexpr int kBulkWindowBytes = 8 << 20;
-// Payload per Upload/Download message: large enough that per-message work vanishes, and
-// the payload is never copied into a message, so size costs no memory.
-constexpr int64_t kBulkChunkBytes = 16 << 20;
+// Payload per Upload/Download message: a message is handed over only once all of it has
+// arrived, so smaller messages let the receiver copy one while the next is on the wire;
+// 4 MiB moved 16 MiB-1 GiB downloads from 0.4-0.66 to 0.53-0.99 of raw TCP against 16 MiB
+// messages (1 MiB measured the same as 4).
+constexpr int64_t kBulkChunkBytes = 4 << 20;
 constexpr char kUploadMethod[] = "/ferry.v1.Ferry/Upload";
 constexpr char kDownloadMethod[] = "/ferry.v1.Ferry/Download";
 constexpr char kFeaturePipeline[] = "pipeline";

@@ -246,7 +246,7 @@ TEST(BulkTransferTest, LargeArraysRoundTripByteExactWithoutAHostCopy) {
   auto daemon = StartFerryd();
   ASSERT_NE(daemon, nullptr);
   Device remote = connect(daemon->address());
-  const size_t size = (size_t{40} << 20) + 3;  // three 16 MiB messages, the last one short
+  const size_t size = (size_t{40} << 20) + 3;  // eleven 4 MiB messages, the last one short
   std::vector<uint8_t> sent(size);
   uint32_t state = 12345;
   for (uint8_t& byte : sent)
