@@ -10,15 +10,11 @@
 namespace ferry::bench {
 
 double MedianSeconds(int repeats, const std::function<void()>& f) {
-  f();
-  std::vector<double> times;
-  for (int i = 0; i < std::max(1, repeats); ++i) {
+  return MedianOfMeasured(repeats, [&] {
     const Clock::time_point start = Clock::now();
     f();
-    times.push_back(SecondsSince(start));
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+    return SecondsSince(start);
+  });
 }
 
 double MedianOfMeasured(int repeats, const std::function<double()>& f) {

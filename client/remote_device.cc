@@ -25,6 +25,7 @@
 #include "client/status.h"
 #include "core/bytes_field.h"
 #include "core/codec.h"
+#include "core/copy_in_halves.h"
 #include "core/fingerprint.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
@@ -57,6 +58,11 @@ constexpr size_t kInitialSharedBytes = size_t{64} << 20;
 constexpr uint32_t kProtocolVersion = 1;
 // Trailing metadata naming the graph_id an Execute failed for lack of (server/graph_cache.h).
 constexpr char kMissingGraphMetadata[] = "ferry-missing-graph-id-bin";
+
+bool Memcpy(char* dst, const char* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+  return true;
+}
 
 Error ToError(const grpc::Status& status, const std::string& address) {
   const auto code = static_cast<ErrorCode>(status.error_code());
@@ -679,7 +685,7 @@ class RemoteDevice : public DeviceImpl {
     std::lock_guard<std::mutex> lock(session_->shared_mu());
     SharedRegion* region = session_->StagingRegion(nbytes);
     if (region == nullptr) return std::nullopt;
-    CopyInHalves(region->data(), data, nbytes);
+    core::CopyInHalves(region->data(), data, nbytes, Memcpy);
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_session_id(session_->id());
@@ -789,7 +795,7 @@ class RemoteDevice : public DeviceImpl {
           absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ", session_->address(),
                        " through shared memory gave ", total_bytes, " of ", nbytes, " bytes"));
     }
-    CopyInHalves(dst, region->data(), nbytes);
+    core::CopyInHalves(static_cast<char*>(dst), region->data(), nbytes, Memcpy);
     return true;
   }
 

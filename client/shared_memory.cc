@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
@@ -89,19 +88,5 @@ SharedRegion::~SharedRegion() = default;
 void SharedRegion::Unlink() {}
 
 #endif
-
-void CopyInHalves(void* dst, const void* src, size_t bytes) {
-  constexpr size_t kSplitBytes = size_t{8} << 20;
-  if (bytes < kSplitBytes) {
-    if (bytes > 0) std::memcpy(dst, src, bytes);
-    return;
-  }
-  const size_t half = (bytes / 2) & ~size_t{4095};
-  std::thread second([=] {
-    std::memcpy(static_cast<char*>(dst) + half, static_cast<const char*>(src) + half, bytes - half);
-  });
-  std::memcpy(dst, src, half);
-  second.join();
-}
 
 }  // namespace ferry::detail

@@ -46,11 +46,6 @@ class SharedRegion {
   bool linked_ = true;
 };
 
-// memcpy into or out of a region, in two halves at once from 8 MiB on (the second on a
-// thread of its own): one thread's copy does not reach the memory's bandwidth, and the
-// daemon waits meanwhile.
-void CopyInHalves(void* dst, const void* src, size_t bytes);
-
 }  // namespace ferry::detail
 
 #endif  // FERRY_CLIENT_SHARED_MEMORY_H_

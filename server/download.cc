@@ -22,8 +22,6 @@ grpc::Slice TensorSlice(const kernels::Tensor& tensor, uint64_t offset, uint64_t
       [](void* kept) { delete static_cast<std::shared_ptr<kernels::Storage>*>(kept); }, owner);
 }
 
-grpc::Slice StringSlice(const std::string& bytes) { return grpc::Slice(bytes); }
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
@@ -73,11 +71,11 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> DownloadSender::Next() {
   header.set_offset(offset_);
   std::string prefix = header.SerializeAsString();
   if (bytes == 0) {
-    grpc::Slice only = StringSlice(prefix);
+    grpc::Slice only(prefix);
     return grpc::ByteBuffer(&only, 1);
   }
   prefix += core::BytesFieldPrefix(v1::DownloadResponse::kDataFieldNumber, bytes);
-  grpc::Slice slices[2] = {StringSlice(prefix), grpc::Slice()};
+  grpc::Slice slices[2] = {grpc::Slice(prefix), grpc::Slice()};
   if (backend_.HostAddressable()) {
     slices[1] = TensorSlice(tensor_, offset_, bytes);
   } else {

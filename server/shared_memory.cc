@@ -11,13 +11,13 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/copy_in_halves.h"
 
 namespace ferry::server {
 namespace {
@@ -25,8 +25,6 @@ namespace {
 constexpr size_t kMaxNameChars = 200;
 // Copies go through a bounce buffer this size, small enough to stay in cache.
 constexpr uint64_t kBounceBytes = uint64_t{1} << 20;
-// Copies from this size on are split between two threads.
-constexpr uint64_t kParallelCopyBytes = uint64_t{8} << 20;
 
 // Where a SIGBUS raised by this thread's guarded copy returns to; null outside one.
 // (volatile: the stores around the memcpy must not be merged away.)
@@ -60,19 +58,6 @@ bool GuardedMemcpy(void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
   guarded_copy_exit = nullptr;
   return true;
-}
-
-// A large copy runs in two halves at once, the second on a thread of its own (each under
-// its own guard): the client waits meanwhile, so its core is free, and one thread's
-// memcpy does not reach the memory's bandwidth.
-bool GuardedMemcpyInHalves(char* dst, const char* src, uint64_t bytes) {
-  if (bytes < kParallelCopyBytes) return bytes == 0 || GuardedMemcpy(dst, src, bytes);
-  const uint64_t half = (bytes / 2) & ~uint64_t{4095};
-  bool second_ok = false;
-  std::thread second([&] { second_ok = GuardedMemcpy(dst + half, src + half, bytes - half); });
-  const bool first_ok = GuardedMemcpy(dst, src, half);
-  second.join();
-  return first_ok && second_ok;
 }
 
 absl::Status Error(absl::StatusCode code, absl::string_view message) {
@@ -201,7 +186,7 @@ absl::Status SharedMemoryRegion::CopyIn(uint64_t offset, uint64_t bytes,
 absl::Status SharedMemoryRegion::CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const {
   absl::StatusOr<char*> start = Span(offset, bytes);
   if (!start.ok()) return start.status();
-  if (!GuardedMemcpyInHalves(dst, *start, bytes)) return Shrank();
+  if (!core::CopyInHalves(dst, *start, bytes, GuardedMemcpy)) return Shrank();
   return absl::OkStatus();
 }
 
@@ -209,7 +194,7 @@ absl::Status SharedMemoryRegion::CopyInFrom(uint64_t offset, uint64_t bytes,
                                             const char* src) const {
   absl::StatusOr<char*> start = Span(offset, bytes);
   if (!start.ok()) return start.status();
-  if (!GuardedMemcpyInHalves(*start, src, bytes)) return Shrank();
+  if (!core::CopyInHalves(*start, src, bytes, GuardedMemcpy)) return Shrank();
   return absl::OkStatus();
 }
 
