@@ -43,6 +43,8 @@ struct DeviceStats {
   int64_t pipeline_steps = 0;  // steps sent on the Pipeline stream (no wait of their own)
   // Same-host transfers (ConnectOptions::shared_memory).
   int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region
+  // Uploads and downloads on the bulk channel (ConnectOptions::bulk_channel).
+  int64_t bulk_channel_transfers = 0;
 };
 
 struct ConnectOptions {
@@ -67,6 +69,11 @@ struct ConnectOptions {
   // --shared_memory). Falls back to gRPC when it does not, or cannot map the region (the
   // daemon is on another host). The daemon must run as the same user (the region is 0600).
   bool shared_memory = false;
+  // Large uploads and downloads (those that would take an Upload or Download call) go on a
+  // plain TCP connection beside gRPC, straight between the socket and the array's memory,
+  // when the daemon offers it (feature "bulk_tcp": a plaintext daemon not started with
+  // --bulk_port=-1). Never with TLS. Falls back to gRPC when the connection cannot be made.
+  bool bulk_channel = true;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

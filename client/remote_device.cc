@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/bulk_call.h"
+#include "client/bulk_socket.h"
 #include "client/device_impl.h"
 #include "client/error.h"
 #include "client/known_graphs.h"
@@ -52,6 +53,9 @@ constexpr char kUploadMethod[] = "/ferry.v1.Ferry/Upload";
 constexpr char kDownloadMethod[] = "/ferry.v1.Ferry/Download";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
+constexpr char kFeatureBulkTcp[] = "bulk_tcp";
+// A bulk port that does not answer (a firewall) costs at most this once per session.
+constexpr std::chrono::milliseconds kBulkConnectTimeout{2000};
 // The first shared region's size; it grows to the largest transfer. Pages are only
 // allocated when touched.
 constexpr size_t kInitialSharedBytes = size_t{64} << 20;
@@ -141,6 +145,23 @@ class Session {
     shared_memory_ = SharedRegion::Supported() && std::find(features.begin(), features.end(),
                                                             kFeatureSharedMemory) != features.end();
   }
+  // The bulk channel, when the daemon offers one and it can be reached; else gRPC carries
+  // the bytes (a firewalled port, a unix-socket target).
+  void OpenBulkChannel(std::chrono::milliseconds timeout) {
+    const auto& features = opened_.features();
+    if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
+    std::string why;
+    bulk_socket_ = BulkSocket::Connect(address_, opened_.bulk_channel(), id(), timeout, &why);
+    if (bulk_socket_ == nullptr) {
+      std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
+                   address_.c_str(), why.c_str());
+    }
+  }
+  // Null when there is no bulk channel or its connection broke.
+  BulkSocket* bulk_socket() {
+    return bulk_socket_ != nullptr && !bulk_socket_->broken() ? bulk_socket_.get() : nullptr;
+  }
+
   // Held for a whole shared-memory transfer: one region serves one transfer at a time.
   std::mutex& shared_mu() { return shared_mu_; }
   // The staging region, registered with the daemon and at least `bytes` large; null when
@@ -254,6 +275,7 @@ class Session {
   std::mutex shared_mu_;
   bool shared_memory_ = false;            // guarded by shared_mu_ after connect
   std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
+  std::unique_ptr<BulkSocket> bulk_socket_;  // set once, at connect
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -470,7 +492,8 @@ class RemoteDevice : public DeviceImpl {
       if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
       return;
     }
-    if (!DownloadShared(remote, dst)) Download(remote, static_cast<char*>(dst));
+    if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst))) return;
+    Download(remote, static_cast<char*>(dst));
   }
 
  private:
@@ -632,6 +655,7 @@ class RemoteDevice : public DeviceImpl {
   uint64_t UploadBytes(const core::TensorType& type, const char* data, size_t nbytes) {
     SendReleases();
     if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) return *id;
+    if (std::optional<uint64_t> id = UploadBulk(type, data, nbytes)) return *id;
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = session_->bulk_chunk_bytes();
     BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
@@ -714,6 +738,49 @@ class RemoteDevice : public DeviceImpl {
     });
     if (!status.ok()) throw ToError(status, session_->address());
     return id;
+  }
+
+  // The bulk channel: from `data` to the socket, and the daemon's answer. Nothing when
+  // there is no bulk channel, or when its connection broke during this upload (gRPC then
+  // carries it: the daemon keeps no part of an upload that did not finish).
+  std::optional<uint64_t> UploadBulk(const core::TensorType& type, const char* data,
+                                     size_t nbytes) {
+    BulkSocket* bulk = session_->bulk_socket();
+    if (bulk == nullptr) return std::nullopt;
+    const uint64_t id = session_->NewBufferId();
+    v1::UploadRequest request;
+    request.set_buffer_id(id);
+    core::TypeToProto(type, request.mutable_spec());
+    request.set_total_bytes(nbytes);
+    absl::Status status = bulk->Upload(request, data);
+    if (!status.ok() && bulk->broken()) return std::nullopt;
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.uploads;
+      ++stats.bulk_channel_transfers;
+      stats.upload_bytes += static_cast<int64_t>(nbytes);
+    });
+    ThrowIfError(status);
+    return id;
+  }
+
+  // The bulk channel: from the socket straight into `dst`. False when there is no bulk
+  // channel, or its connection broke during this download (gRPC then reads it again).
+  bool DownloadBulk(RemoteBuffer& buffer, char* dst) {
+    BulkSocket* bulk = session_->bulk_socket();
+    if (bulk == nullptr) return false;
+    const size_t nbytes =
+        core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    absl::Status status = bulk->Download(buffer.id(), dst, nbytes);
+    if (!status.ok() && bulk->broken()) return false;
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      ++stats.downloads;
+      ++stats.bulk_channel_transfers;
+      stats.download_bytes += static_cast<int64_t>(nbytes);
+    });
+    ThrowIfError(status);
+    return true;
   }
 
   // Reads one Download stream of the buffer, handing each message's header and payload
@@ -890,6 +957,10 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   session->set_opened(std::move(response));
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
+  // Never beside TLS: the bulk channel's bytes are not encrypted.
+  if (options.bulk_channel && options.root_certs.empty() && options.client_cert.empty()) {
+    session->OpenBulkChannel(std::min(options.timeout, kBulkConnectTimeout));
+  }
   return std::make_shared<RemoteDevice>(std::move(session));
 }
 

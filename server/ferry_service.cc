@@ -26,6 +26,7 @@ namespace {
 constexpr char kFeatureGraphCache[] = "graph_cache";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
+constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -163,6 +164,13 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
   limits->set_pipeline_window(kPipelineWindow);
 }
 
+void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* features) const {
+  features->Add(kFeatureGraphCache);
+  features->Add(kFeaturePipeline);
+  if (options_.shared_memory) features->Add(kFeatureSharedMemory);
+  if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
+}
+
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
                                        const v1::OpenSessionRequest* request,
                                        v1::OpenSessionResponse* response) {
@@ -178,9 +186,11 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   response->set_session_id(session->id());
   response->set_protocol_version(*version);
   DescribeDaemon(response->mutable_device(), response->mutable_limits());
-  response->add_features(kFeatureGraphCache);
-  response->add_features(kFeaturePipeline);
-  if (options_.shared_memory) response->add_features(kFeatureSharedMemory);
+  AddFeatures(response->mutable_features());
+  if (bulk_port_ > 0) {
+    response->mutable_bulk_channel()->set_port(static_cast<uint32_t>(bulk_port_));
+    response->mutable_bulk_channel()->set_ticket(session->bulk_ticket());
+  }
   response->set_server_version(kServerVersion);
   return grpc::Status::OK;
 }
@@ -263,7 +273,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
   response->set_sessions(sessions_.num_sessions());
   response->set_resident_bytes(sessions_.resident_bytes());
   response->set_cached_graphs(graphs_.stats().size);
-  response->add_features(kFeatureGraphCache);
+  AddFeatures(response->mutable_features());
   for (const SessionListing& listed : sessions_.List()) {
     v1::SessionSummary* summary = response->add_session_list();
     summary->set_id_prefix(listed.id.substr(0, 8));
@@ -279,8 +289,6 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
   cache->set_entries(graph_stats.size);
   cache->set_capacity(graph_stats.capacity);
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
-  response->add_features(kFeaturePipeline);
-  if (options_.shared_memory) response->add_features(kFeatureSharedMemory);
   return grpc::Status::OK;
 }
 

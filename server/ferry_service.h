@@ -47,6 +47,9 @@ class FerryService final : public FerryServiceBase {
     execute_observer_ = std::move(observer);
   }
 
+  // Offers the bulk channel listening on `port` (feature "bulk_tcp"). Set before serving.
+  void set_bulk_port(int port) { bulk_port_ = port; }
+
   // The graphs held for every session, with hit/miss/eviction counts (for metrics).
   const GraphCache& graph_cache() const { return graphs_; }
 
@@ -78,6 +81,8 @@ class FerryService final : public FerryServiceBase {
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
+  // The optional features this daemon offers, as OpenSession and GetInfo list them.
+  void AddFeatures(google::protobuf::RepeatedPtrField<std::string>* features) const;
   grpc::Status Authorize(const grpc::ServerContextBase& context) const {
     return auth_ == nullptr ? grpc::Status::OK : auth_->Check(context);
   }
@@ -89,6 +94,7 @@ class FerryService final : public FerryServiceBase {
   const absl::Time started_ = absl::Now();
   GraphCache graphs_;
   std::function<void(absl::Duration)> execute_observer_;
+  int bulk_port_ = 0;  // 0: no bulk channel
   absl::Mutex pipelines_mu_;
   bool draining_ ABSL_GUARDED_BY(pipelines_mu_) = false;
   absl::flat_hash_set<PipelineInbox*> pipelines_ ABSL_GUARDED_BY(pipelines_mu_);

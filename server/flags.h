@@ -20,6 +20,7 @@ ABSL_DECLARE_FLAG(int64_t, lease_seconds);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, chunk_bytes);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_inline_bytes);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_message_bytes);
+ABSL_DECLARE_FLAG(int32_t, bulk_port);
 ABSL_DECLARE_FLAG(int64_t, max_graph_nodes);
 ABSL_DECLARE_FLAG(int64_t, graph_cache_size);
 ABSL_DECLARE_FLAG(int64_t, drain_seconds);

@@ -16,34 +16,34 @@
 namespace ferry::server {
 namespace {
 
-// 16 bytes from the kernel's CSPRNG as 32 hex digits: unguessable, so one client cannot
-// reach another's session by trying ids.
-std::string NewSessionId() {
-  char bytes[16];
+// `size` bytes from the kernel's CSPRNG: session ids and bulk tickets must be unguessable,
+// so one client cannot reach another's session by trying them.
+std::string SecretBytes(size_t size) {
+  std::string bytes(size, '\0');
   size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+  while (filled < size) {
+    ssize_t n = getrandom(bytes.data() + filled, size - filled, 0);
     if (n > 0) {
       filled += static_cast<size_t>(n);
     } else if (errno != EINTR) {
       break;
     }
   }
-  if (filled < sizeof(bytes)) {  // very old kernels: fall back to the device
+  if (filled < size) {  // very old kernels: fall back to the device
     int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    while (fd >= 0 && filled < sizeof(bytes)) {
-      ssize_t n = ::read(fd, bytes + filled, sizeof(bytes) - filled);
+    while (fd >= 0 && filled < size) {
+      ssize_t n = ::read(fd, bytes.data() + filled, size - filled);
       if (n <= 0 && errno != EINTR) break;
       if (n > 0) filled += static_cast<size_t>(n);
     }
     if (fd >= 0) ::close(fd);
   }
-  if (filled < sizeof(bytes)) {
+  if (filled < size) {
     // Predictable ids would let clients reach each other's buffers: better to stop.
     Log(LogLevel::kError, "no random bytes from getrandom or /dev/urandom for a session id");
     std::abort();
   }
-  return absl::BytesToHexString(absl::string_view(bytes, sizeof(bytes)));
+  return bytes;
 }
 
 absl::Status UnknownSession(absl::string_view session_id) {
@@ -215,7 +215,9 @@ void SessionManager::StartReaper() {
 }
 
 SessionRef SessionManager::Open(absl::string_view client_name) {
-  auto session = std::make_shared<Session>(NewSessionId(), std::string(client_name));
+  // The id is 16 secret bytes as 32 hex digits.
+  auto session = std::make_shared<Session>(absl::BytesToHexString(SecretBytes(16)),
+                                           std::string(client_name), SecretBytes(16));
   if (queue_factory_) session->queue_ = queue_factory_();
   absl::MutexLock lock(&mu_);
   Entry& entry = sessions_[session->id()];

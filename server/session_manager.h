@@ -26,13 +26,17 @@ namespace ferry::server {
 // only its own buffers; every lookup is by (this session, handle). Thread-safe.
 class Session {
  public:
-  Session(std::string id, std::string client_name)
-      : id_(std::move(id)), client_name_(std::move(client_name)) {}
+  Session(std::string id, std::string client_name, std::string bulk_ticket = "")
+      : id_(std::move(id)),
+        client_name_(std::move(client_name)),
+        bulk_ticket_(std::move(bulk_ticket)) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   const std::string& id() const { return id_; }
   const std::string& client_name() const { return client_name_; }
+  // With the id, admits a connection of this session to the bulk channel (16 secret bytes).
+  const std::string& bulk_ticket() const { return bulk_ticket_; }
 
   // The resident buffer `buffer_id`, or NOT_FOUND
   // "session s: buffer 17 is not resident (never uploaded, or released)".
@@ -75,6 +79,7 @@ class Session {
 
   const std::string id_;
   const std::string client_name_;
+  const std::string bulk_ticket_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

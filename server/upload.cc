@@ -27,6 +27,13 @@ absl::Status UploadReceiver::Prefixed(const absl::Status& status) const {
                       absl::StrCat("upload of buffer ", buffer_id_, ": ", status.message()));
 }
 
+absl::Status UploadReceiver::CheckRoom(size_t bytes) const {
+  if (bytes <= total_bytes_ - received_) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_,
+                                                 ": chunk ends at byte ", received_ + bytes,
+                                                 ", past the declared ", total_bytes_, " bytes"));
+}
+
 absl::Status UploadReceiver::Receive(absl::Span<const core::ByteSpan> message) {
   absl::StatusOr<core::SplitMessage> split =
       core::SplitBytesField(message, v1::UploadRequest::kDataFieldNumber);
@@ -50,20 +57,14 @@ absl::Status UploadReceiver::Receive(absl::Span<const core::ByteSpan> message) {
   }
   if (split->field_bytes == 0) return absl::OkStatus();
   if (shared_) return BothSources(buffer_id_);
-  if (split->field_bytes > total_bytes_ - received_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "upload of buffer ", buffer_id_, ": chunk ends at byte ", received_ + split->field_bytes,
-        ", past the declared ", total_bytes_, " bytes"));
-  }
-  kernels::QueueScope queue((*session_)->queue());
+  if (absl::Status room = CheckRoom(split->field_bytes); !room.ok()) return room;
   if (backend_.HostAddressable()) {
     for (const core::ByteSpan& piece : split->field) {
-      absl::Status copied = backend_.CopyFromHost(piece.data, piece.size, *tensor_, received_);
-      if (!copied.ok()) return Prefixed(copied);
-      received_ += piece.size;
+      if (absl::Status copied = Append(piece.data, piece.size); !copied.ok()) return copied;
     }
     return absl::OkStatus();
   }
+  kernels::QueueScope queue((*session_)->queue());
   // A device copy has a fixed cost per call: gather gRPC's pieces (often 64 KiB) into
   // runs of kDeviceCopyBytes first.
   size_t left = split->field_bytes;
@@ -78,6 +79,25 @@ absl::Status UploadReceiver::Receive(absl::Span<const core::ByteSpan> message) {
     gathered_.clear();
   }
   return absl::OkStatus();
+}
+
+absl::Status UploadReceiver::Begin(const v1::UploadRequest& first) {
+  ++messages_;
+  return Start(first, 0);
+}
+
+absl::Status UploadReceiver::Append(const char* data, size_t bytes) {
+  if (absl::Status room = CheckRoom(bytes); !room.ok()) return room;
+  kernels::QueueScope queue((*session_)->queue());
+  absl::Status copied = backend_.CopyFromHost(data, bytes, *tensor_, received_);
+  if (!copied.ok()) return Prefixed(copied);
+  received_ += bytes;
+  return absl::OkStatus();
+}
+
+char* UploadReceiver::HostCursor() {
+  if (!backend_.HostAddressable() || !tensor_.has_value()) return nullptr;
+  return static_cast<char*>(tensor_->raw()) + received_;
 }
 
 absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_bytes) {

@@ -36,9 +36,22 @@ class UploadReceiver {
   // After the stream's last message.
   absl::StatusOr<v1::UploadResponse> Finish();
 
+  // For a transport that reads the raw bytes itself (the bulk channel): `first` is the
+  // only message, without data; then the bytes go in with Append, or are written at
+  // HostCursor and counted with Advance, and Finish ends it as above.
+  absl::Status Begin(const v1::UploadRequest& first);
+  absl::Status Append(const char* data, size_t bytes);
+  // Where the next bytes go in the tensor's own memory; null unless the backend is
+  // host-addressable. At most total_bytes - received bytes may be written there.
+  char* HostCursor();
+  void Advance(size_t bytes) { received_ += bytes; }
+  uint64_t total_bytes() const { return total_bytes_; }
+  uint64_t received() const { return received_; }
+
  private:
   absl::Status Start(const v1::UploadRequest& first, size_t data_bytes);
   absl::Status Prefixed(const absl::Status& status) const;
+  absl::Status CheckRoom(size_t bytes) const;
 
   SessionManager& sessions_;
   kernels::Backend& backend_;

@@ -1,0 +1,187 @@
+#include "client/bulk_socket.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/stream_socket.h"
+
+namespace ferry::detail {
+namespace {
+
+// Connects to one address within `timeout`; -1 with `why` set otherwise.
+int ConnectWithin(const addrinfo& address, std::chrono::milliseconds timeout, std::string* why) {
+  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        address.ai_protocol);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return -1;
+  }
+  int error = 0;
+  if (connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
+    error = errno;
+    if (error == EINPROGRESS) {
+      pollfd writable{fd, POLLOUT, 0};
+      const int ready = poll(&writable, 1, static_cast<int>(timeout.count()));
+      socklen_t length = sizeof(error);
+      if (ready <= 0) {
+        error = ETIMEDOUT;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+        error = errno;
+      }
+    }
+  }
+  if (error != 0) {
+    *why = std::strerror(error);
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+absl::Status FromAnswer(const v1::BulkResponse& answer) {
+  return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+}
+
+}  // namespace
+
+std::optional<std::string> TargetHost(const std::string& target) {
+  absl::string_view rest = target;
+  if (absl::StartsWith(rest, "unix:") || absl::StartsWith(rest, "unix-abstract:")) {
+    return std::nullopt;
+  }
+  for (absl::string_view scheme : {"dns:///", "dns:", "ipv4:", "ipv6:"}) {
+    if (absl::ConsumePrefix(&rest, scheme)) break;
+  }
+  if (absl::StartsWith(rest, "[")) {
+    const size_t close = rest.find(']');
+    if (close == absl::string_view::npos) return std::nullopt;
+    return std::string(rest.substr(1, close - 1));
+  }
+  const size_t colon = rest.rfind(':');
+  const absl::string_view host = colon == absl::string_view::npos ? rest : rest.substr(0, colon);
+  if (host.empty() || host.find(':') != absl::string_view::npos) return std::nullopt;
+  return std::string(host);
+}
+
+std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
+                                                const v1::BulkChannel& channel,
+                                                const std::string& session_id,
+                                                std::chrono::milliseconds timeout,
+                                                std::string* why) {
+  const std::optional<std::string> host = TargetHost(target);
+  if (!host.has_value() || channel.port() == 0 || channel.port() > 65535) {
+    *why = absl::StrCat("no bulk channel address for target ", target);
+    return nullptr;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(channel.port());
+  if (int err = getaddrinfo(host->c_str(), port.c_str(), &hints, &found); err != 0) {
+    *why = absl::StrCat("cannot resolve ", *host, ": ", gai_strerror(err));
+    return nullptr;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ConnectWithin(*a, timeout, why);
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    *why = absl::StrCat("cannot connect to ", *host, ":", port, ": ", *why);
+    return nullptr;
+  }
+  std::unique_ptr<BulkSocket> socket(new BulkSocket(fd));
+  // The hello's answer must come within `timeout` too; transfers then wait as long as
+  // they take.
+  timeval limit{static_cast<time_t>(timeout.count() / 1000),
+                static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  v1::BulkHello hello;
+  hello.set_session_id(session_id);
+  hello.set_ticket(channel.ticket());
+  v1::BulkResponse answer;
+  absl::Status status = core::SendAll(fd, core::kBulkMagic, sizeof(core::kBulkMagic));
+  if (status.ok()) status = core::SendMessage(fd, hello);
+  if (status.ok()) status = core::ReceiveMessage(fd, &answer);
+  if (status.ok()) status = FromAnswer(answer);
+  if (!status.ok()) {
+    *why = std::string(status.message());
+    return nullptr;
+  }
+  timeval forever{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &forever, sizeof(forever));
+  return socket;
+}
+
+BulkSocket::~BulkSocket() { close(fd_); }
+
+bool BulkSocket::broken() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return broken_;
+}
+
+absl::Status BulkSocket::Broke(absl::Status status) {
+  broken_ = true;
+  shutdown(fd_, SHUT_RDWR);
+  return status;
+}
+
+absl::Status BulkSocket::ReadAnswer(v1::BulkResponse* answer) {
+  if (absl::Status received = core::ReceiveMessage(fd_, answer); !received.ok()) {
+    return Broke(received);
+  }
+  return FromAnswer(*answer);
+}
+
+absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
+  v1::BulkRequest bulk;
+  v1::UploadRequest* header = bulk.mutable_upload();
+  header->set_buffer_id(request.buffer_id());
+  *header->mutable_spec() = request.spec();
+  header->set_total_bytes(request.total_bytes());
+  absl::Status sent = core::SendMessage(fd_, bulk);
+  if (sent.ok()) sent = core::SendAll(fd_, data, request.total_bytes());
+  if (!sent.ok()) return Broke(sent);
+  v1::BulkResponse answer;
+  return ReadAnswer(&answer);
+}
+
+absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
+  v1::BulkRequest bulk;
+  bulk.mutable_download()->set_buffer_id(buffer_id);
+  if (absl::Status sent = core::SendMessage(fd_, bulk); !sent.ok()) return Broke(sent);
+  v1::BulkResponse answer;
+  if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;
+  const uint64_t total_bytes = answer.download().total_bytes();
+  if (total_bytes != bytes) {
+    // The bytes that follow cannot be placed; the stream is out of step from here.
+    return Broke(absl::DataLossError(absl::StrCat("bulk channel: buffer ", buffer_id, " has ",
+                                                  total_bytes, " bytes; expected ", bytes)));
+  }
+  if (absl::Status received = core::ReceiveAll(fd_, dst, bytes); !received.ok()) {
+    return Broke(received);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ferry::detail

@@ -1,0 +1,60 @@
+#ifndef FERRY_CLIENT_BULK_SOCKET_H_
+#define FERRY_CLIENT_BULK_SOCKET_H_
+
+// Internal to the client library: a session's bulk channel (feature "bulk_tcp"; the wire
+// format is in ferry.proto, "Bulk channel").
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "proto/ferry/v1/ferry.pb.h"
+
+namespace ferry::detail {
+
+// "host" of a gRPC target ("host:port", "[::1]:port", "dns:///host:port", "ipv4:..."); none
+// for targets without one (unix sockets).
+std::optional<std::string> TargetHost(const std::string& target);
+
+// One TCP connection to ferryd's bulk port, admitted for one session, that carries its
+// large transfers one at a time: an upload goes from the caller's memory to the socket, a
+// download from the socket into the reader's memory, with no copy in between. Thread-safe
+// (transfers take turns). After a broken connection every call fails with UNAVAILABLE.
+class BulkSocket {
+ public:
+  // Connects to `channel.port` on the host of `target` within `timeout` and presents the
+  // session's ticket. Null, with the reason in `why`, when that fails.
+  static std::unique_ptr<BulkSocket> Connect(const std::string& target,
+                                             const v1::BulkChannel& channel,
+                                             const std::string& session_id,
+                                             std::chrono::milliseconds timeout, std::string* why);
+  ~BulkSocket();
+  BulkSocket(const BulkSocket&) = delete;
+  BulkSocket& operator=(const BulkSocket&) = delete;
+
+  // Makes `request.total_bytes()` bytes at `data` a resident buffer of the session, as
+  // `request` (buffer_id, spec, total_bytes) describes; the daemon's error otherwise.
+  absl::Status Upload(const v1::UploadRequest& request, const char* data);
+  // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`.
+  absl::Status Download(uint64_t buffer_id, char* dst, size_t bytes);
+
+  bool broken() const;
+
+ private:
+  explicit BulkSocket(int fd) : fd_(fd) {}
+  // The answer to a request, or the connection's failure (then the socket is broken).
+  absl::Status ReadAnswer(v1::BulkResponse* answer);
+  absl::Status Broke(absl::Status status);
+
+  const int fd_;
+  mutable std::mutex mu_;
+  bool broken_ = false;  // guarded by mu_
+};
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_BULK_SOCKET_H_

@@ -1,0 +1,34 @@
+#ifndef FERRY_CORE_STREAM_SOCKET_H_
+#define FERRY_CORE_STREAM_SOCKET_H_
+
+// Whole byte runs and length-prefixed messages over a blocking stream socket: the bulk
+// channel's framing (proto/ferry/v1/ferry.proto, "Bulk channel"), shared by the client and
+// ferryd. A message is its little-endian uint32 length, then its bytes.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "google/protobuf/message_lite.h"
+
+namespace ferry::core {
+
+// What a client sends first, before its BulkHello.
+inline constexpr char kBulkMagic[8] = {'F', 'E', 'R', 'R', 'Y', 'B', 'K', '1'};
+// No hello, request or answer comes near this; a larger length means a broken peer.
+inline constexpr uint32_t kMaxBulkMessageBytes = 1 << 20;
+
+// Sends all `bytes` (short writes and EINTR retried; never SIGPIPE). UNAVAILABLE naming
+// how far it got when the peer is gone.
+absl::Status SendAll(int fd, const void* data, size_t bytes);
+// Receives exactly `bytes`. UNAVAILABLE naming how far it got on end of stream or error
+// (DEADLINE_EXCEEDED when the socket's receive timeout ran out).
+absl::Status ReceiveAll(int fd, void* data, size_t bytes);
+
+absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message);
+// INVALID_ARGUMENT when the length passes kMaxBulkMessageBytes or the bytes do not parse.
+absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message);
+
+}  // namespace ferry::core
+
+#endif  // FERRY_CORE_STREAM_SOCKET_H_

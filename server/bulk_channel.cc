@@ -1,0 +1,260 @@
+#include "server/bulk_channel.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/codec.h"
+#include "core/stream_socket.h"
+#include "server/log.h"
+#include "server/tcp_listener.h"
+#include "server/upload.h"
+
+namespace ferry::server {
+namespace {
+
+// A client that connects and says nothing is dropped after this long.
+constexpr int kHelloTimeoutSeconds = 10;
+// Staging for backends whose memory the host cannot address (a device copy per run).
+constexpr size_t kStagingBytes = size_t{4} << 20;
+
+void SetReceiveTimeout(int fd, int seconds) {
+  timeval timeout{seconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+}
+
+// Compares in time independent of where the bytes differ, so a ticket cannot be guessed a
+// byte at a time.
+bool SameSecret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return differ == 0;
+}
+
+v1::BulkResponse Answer(const absl::Status& status) {
+  v1::BulkResponse answer;
+  answer.set_code(static_cast<int32_t>(status.code()));
+  answer.set_message(std::string(status.message()));
+  return answer;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BulkChannelServer>> BulkChannelServer::Start(
+    const std::string& address, SessionManager& sessions, kernels::Backend& backend,
+    Observer observer) {
+  absl::StatusOr<TcpListener> listener = ListenTcp(address, "the bulk channel");
+  if (!listener.ok()) return listener.status();
+  return std::unique_ptr<BulkChannelServer>(new BulkChannelServer(
+      listener->fd, listener->port, sessions, backend, std::move(observer)));
+}
+
+BulkChannelServer::BulkChannelServer(int listen_fd, int port, SessionManager& sessions,
+                                     kernels::Backend& backend, Observer observer)
+    : listen_fd_(listen_fd),
+      port_(port),
+      sessions_(sessions),
+      backend_(backend),
+      observer_(std::move(observer)) {
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+}
+
+BulkChannelServer::~BulkChannelServer() {
+  stopping_ = true;
+  acceptor_.join();
+  close(listen_fd_);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& connection : connections_) shutdown(connection->fd, SHUT_RDWR);
+  for (auto& connection : connections_) {
+    connection->thread.join();
+    close(connection->fd);
+  }
+}
+
+void BulkChannelServer::AcceptLoop() {
+  while (!stopping_) {
+    pollfd ready{listen_fd_, POLLIN, 0};
+    if (poll(&ready, 1, 200) <= 0) continue;  // wakes to notice stopping_
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));  // a vanished client ends
+    std::lock_guard<std::mutex> lock(mu_);
+    // Threads that finished are joined here, so they never pile up.
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      if (!(*it)->done) {
+        ++it;
+        continue;
+      }
+      (*it)->thread.join();
+      close((*it)->fd);
+      it = connections_.erase(it);
+    }
+    if (connections_.size() >= kMaxConnections) {
+      Log(LogLevel::kWarning, absl::StrCat("bulk channel: ", kMaxConnections,
+                                           " connections open; refusing another"));
+      close(fd);
+      continue;
+    }
+    auto connection = std::make_unique<Connection>();
+    connection->fd = fd;
+    Connection* raw = connection.get();
+    connection->thread = std::thread([this, raw] {
+      Serve(raw->fd);
+      shutdown(raw->fd, SHUT_RDWR);  // the peer sees the end now; the fd closes when reaped
+      raw->done = true;
+    });
+    connections_.push_back(std::move(connection));
+  }
+}
+
+absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
+  char magic[sizeof(core::kBulkMagic)];
+  if (absl::Status got = core::ReceiveAll(fd, magic, sizeof(magic)); !got.ok()) return got;
+  if (!std::equal(magic, magic + sizeof(magic), core::kBulkMagic)) {
+    return absl::InvalidArgumentError("bulk channel: the peer is not a ferry client");
+  }
+  v1::BulkHello hello;
+  absl::Status status = core::ReceiveMessage(fd, &hello);
+  if (!status.ok()) return status;
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(hello.session_id());
+  if (!session.ok()) {
+    status = session.status();
+  } else if ((*session)->bulk_ticket().empty() ||
+             !SameSecret((*session)->bulk_ticket(), hello.ticket())) {
+    status = absl::PermissionDeniedError(absl::StrCat(
+        "bulk channel: wrong ticket for session ", hello.session_id().substr(0, 8), "..."));
+  }
+  core::SendMessage(fd, Answer(status)).IgnoreError();
+  if (!status.ok()) return status;
+  return hello.session_id();
+}
+
+void BulkChannelServer::Serve(int fd) {
+  SetReceiveTimeout(fd, kHelloTimeoutSeconds);
+  absl::StatusOr<std::string> session_id = Hello(fd);
+  if (!session_id.ok()) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("bulk channel: refused a connection: ", session_id.status().message()));
+    return;
+  }
+  SetReceiveTimeout(fd, 0);  // a session's connection may stay idle between transfers
+  Log(LogLevel::kDebug,
+      absl::StrCat("bulk channel: session ", session_id->substr(0, 8), "... connected"));
+  while (!stopping_) {
+    v1::BulkRequest request;
+    absl::Status received = core::ReceiveMessage(fd, &request);
+    if (!received.ok()) {
+      // A message that does not parse leaves nothing to resynchronize on: say why and close.
+      if (received.code() == absl::StatusCode::kInvalidArgument) {
+        core::SendMessage(fd, Answer(received)).IgnoreError();
+      }
+      return;
+    }
+    bool open = true;
+    switch (request.kind_case()) {
+      case v1::BulkRequest::kUpload:
+        open = Upload(fd, *session_id, request.upload());
+        break;
+      case v1::BulkRequest::kDownload:
+        open = Download(fd, *session_id, request.download());
+        break;
+      default:
+        open = core::SendMessage(fd, Answer(absl::InvalidArgumentError(
+                                         "bulk channel: a request with neither upload nor "
+                                         "download")))
+                   .ok();
+    }
+    if (!open) return;
+  }
+}
+
+bool BulkChannelServer::Upload(int fd, const std::string& session_id,
+                               const v1::UploadRequest& request) {
+  const absl::Time start = absl::Now();
+  v1::UploadRequest first;
+  first.set_session_id(session_id);
+  first.set_buffer_id(request.buffer_id());
+  *first.mutable_spec() = request.spec();
+  first.set_total_bytes(request.total_bytes());
+  UploadReceiver receiver(sessions_, backend_);
+  absl::Status status = receiver.Begin(first);
+  // The bytes are on the wire whatever the verdict: an accepted upload reads them into its
+  // tensor, a refused one reads past them so the next request is where it should be.
+  uint64_t left = request.total_bytes();
+  std::string staging;
+  while (left > 0) {
+    if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
+      if (!core::ReceiveAll(fd, cursor, left).ok()) return false;
+      receiver.Advance(left);
+      break;
+    }
+    const size_t run = static_cast<size_t>(std::min<uint64_t>(left, kStagingBytes));
+    staging.resize(run);
+    if (!core::ReceiveAll(fd, staging.data(), run).ok()) return false;
+    if (status.ok()) status = receiver.Append(staging.data(), run);
+    left -= run;
+  }
+  absl::StatusOr<v1::UploadResponse> done =
+      status.ok() ? receiver.Finish() : absl::StatusOr<v1::UploadResponse>(status);
+  v1::BulkResponse answer = Answer(done.status());
+  if (done.ok()) *answer.mutable_upload() = *done;
+  Observe("bulk/Upload", done.status(), start, static_cast<int64_t>(request.total_bytes()), 0);
+  return core::SendMessage(fd, answer).ok();
+}
+
+bool BulkChannelServer::Download(int fd, const std::string& session_id,
+                                 const v1::DownloadRequest& request) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
+  absl::StatusOr<kernels::Tensor> tensor =
+      session.ok() ? (*session)->Get(request.buffer_id()) : session.status();
+  v1::BulkResponse answer = Answer(tensor.status());
+  if (tensor.ok()) {
+    core::TypeToProto(tensor->type, answer.mutable_download()->mutable_spec());
+    answer.mutable_download()->set_total_bytes(tensor->nbytes());
+  }
+  if (!core::SendMessage(fd, answer).ok()) return false;
+  if (!tensor.ok()) {
+    Observe("bulk/Download", tensor.status(), start, 0, 0);
+    return true;
+  }
+  // The tensor held here keeps its storage: no release or in-place step reuses it meanwhile.
+  const uint64_t total_bytes = tensor->nbytes();
+  absl::Status sent;
+  if (backend_.HostAddressable()) {
+    sent = core::SendAll(fd, tensor->raw(), total_bytes);
+  } else {
+    kernels::QueueScope queue((*session)->queue());
+    std::string staging(static_cast<size_t>(std::min<uint64_t>(total_bytes, kStagingBytes)), '\0');
+    for (uint64_t at = 0; at < total_bytes && sent.ok(); at += staging.size()) {
+      const uint64_t run = std::min<uint64_t>(total_bytes - at, staging.size());
+      sent = backend_.CopyToHost(*tensor, at, run, staging.data());
+      if (sent.ok()) sent = core::SendAll(fd, staging.data(), run);
+    }
+  }
+  Observe("bulk/Download", sent, start, 0, static_cast<int64_t>(total_bytes));
+  if (!sent.ok()) {
+    // The answer promised the bytes; a short stream is all that can say it failed.
+    Log(LogLevel::kWarning, absl::StrCat("bulk channel: download of buffer ", request.buffer_id(),
+                                         " stopped: ", sent.message()));
+    return false;
+  }
+  return true;
+}
+
+void BulkChannelServer::Observe(absl::string_view method, const absl::Status& status,
+                                absl::Time start, int64_t received, int64_t sent) {
+  if (observer_) observer_(method, status.code(), absl::Now() - start, received, sent);
+}
+
+}  // namespace ferry::server

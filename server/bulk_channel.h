@@ -1,0 +1,82 @@
+#ifndef FERRY_SERVER_BULK_CHANNEL_H_
+#define FERRY_SERVER_BULK_CHANNEL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kernels/backend.h"
+#include "proto/ferry/v1/ferry.pb.h"
+#include "server/session_manager.h"
+
+namespace ferry::server {
+
+// ferryd's bulk channel (feature "bulk_tcp"; the wire format is in ferry.proto, "Bulk
+// channel"): a plain TCP listener beside the gRPC port. Each connection belongs to one
+// session (its hello names the session and its ticket) and carries that session's large
+// uploads and downloads one at a time, between the socket and the tensor's own memory on a
+// host-addressable backend (through a 4 MiB staging buffer on a device). A thread per
+// connection; a connection whose session closed is answered NOT_FOUND, as gRPC calls are.
+class BulkChannelServer {
+ public:
+  // What each finished transfer reports: method ("bulk/Upload", "bulk/Download"), status,
+  // time taken and bytes in and out (Metrics::RecordCall).
+  using Observer = std::function<void(absl::string_view method, absl::StatusCode code,
+                                      absl::Duration latency, int64_t bytes_received,
+                                      int64_t bytes_sent)>;
+
+  // Listens on `address` ("0.0.0.0:0": any free port) and serves until destroyed.
+  static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(const std::string& address,
+                                                                  SessionManager& sessions,
+                                                                  kernels::Backend& backend,
+                                                                  Observer observer = nullptr);
+  ~BulkChannelServer();  // closes the listener and every connection, joins their threads
+  BulkChannelServer(const BulkChannelServer&) = delete;
+  BulkChannelServer& operator=(const BulkChannelServer&) = delete;
+
+  int port() const { return port_; }
+
+  // Connections served at once; more are closed as they arrive.
+  static constexpr int kMaxConnections = 256;
+
+ private:
+  struct Connection {
+    int fd;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  BulkChannelServer(int listen_fd, int port, SessionManager& sessions, kernels::Backend& backend,
+                    Observer observer);
+  void AcceptLoop();
+  void Serve(int fd);
+  // The session the hello names, once its ticket matches; the answer has been sent.
+  absl::StatusOr<std::string> Hello(int fd);
+  // False when the connection is broken and must close.
+  bool Upload(int fd, const std::string& session_id, const v1::UploadRequest& request);
+  bool Download(int fd, const std::string& session_id, const v1::DownloadRequest& request);
+  void Observe(absl::string_view method, const absl::Status& status, absl::Time start,
+               int64_t received, int64_t sent);
+
+  const int listen_fd_;
+  const int port_;
+  SessionManager& sessions_;
+  kernels::Backend& backend_;
+  const Observer observer_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_
+  std::thread acceptor_;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_BULK_CHANNEL_H_
