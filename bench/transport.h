@@ -3,8 +3,10 @@
 
 // Pieces of the transport benchmarks the network benchmarks reuse.
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/report.h"
@@ -23,7 +25,9 @@ void SmallEval(const Array& x);
 // Median seconds of a grpc.health.v1 Check to `address` on a channel of its own.
 double PingSeconds(const std::string& address, int repeats);
 
-// A connected loopback TCP socket pair: the floor under gRPC transfers.
+// A connected loopback TCP socket pair with a receiver thread: the floor under ferry's
+// transfers. A transfer is what an upload is at its leanest: a size, the bytes, received
+// whole into memory the receiver reuses, and a one-byte acknowledgement.
 class TcpLoopback {
  public:
   TcpLoopback();
@@ -31,13 +35,17 @@ class TcpLoopback {
   TcpLoopback(const TcpLoopback&) = delete;
   TcpLoopback& operator=(const TcpLoopback&) = delete;
 
-  // Seconds to send `data` into `sink` (as large) through the connection.
+  // Seconds to send `data` into `sink` (as large) and have it acknowledged.
   double Seconds(const std::vector<char>& data, std::vector<char>& sink);
 
  private:
+  void Receive();
+
   int listener_ = -1;
   int sender_ = -1;
   int receiver_ = -1;
+  std::atomic<char*> sink_{nullptr};
+  std::thread receiver_thread_;
 };
 
 }  // namespace ferry::bench

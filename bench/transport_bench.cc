@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "bench/report.h"
 #include "bench/transport.h"
 #include "client/ferry.h"
+#include "core/stream_socket.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/ferryd_process.h"
 
@@ -74,31 +76,39 @@ TcpLoopback::TcpLoopback() {
   }
   receiver_ = accept(listener_, nullptr, nullptr);
   if (receiver_ < 0) throw std::runtime_error("raw tcp: cannot accept");
+  const int one = 1;  // as the bulk channel's sockets
+  setsockopt(sender_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(receiver_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  receiver_thread_ = std::thread([this] { Receive(); });
 }
 
 TcpLoopback::~TcpLoopback() {
+  shutdown(sender_, SHUT_WR);  // the receiver sees the end and stops
+  receiver_thread_.join();
   close(sender_);
   close(receiver_);
   close(listener_);
 }
 
-double TcpLoopback::Seconds(const std::vector<char>& data, std::vector<char>& sink) {
-  const Clock::time_point start = Clock::now();
-  std::thread receiver([&] {
-    size_t got = 0;
-    while (got < data.size()) {
-      ssize_t n =
-          recv(receiver_, sink.data() + got, std::min<size_t>(data.size() - got, 1 << 20), 0);
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-  });
-  for (size_t sent = 0; sent < data.size();) {
-    ssize_t n = send(sender_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
+void TcpLoopback::Receive() {
+  uint64_t size = 0;
+  while (core::ReceiveAll(receiver_, &size, sizeof(size)).ok() &&
+         core::ReceiveAll(receiver_, sink_.load(), size).ok()) {
+    const char ack = 1;
+    if (!core::SendAll(receiver_, &ack, 1).ok()) return;
   }
-  receiver.join();
+}
+
+double TcpLoopback::Seconds(const std::vector<char>& data, std::vector<char>& sink) {
+  sink_.store(sink.data());
+  const Clock::time_point start = Clock::now();
+  const uint64_t size = data.size();
+  char ack = 0;
+  if (!core::SendAll(sender_, &size, sizeof(size)).ok() ||
+      !core::SendAll(sender_, data.data(), data.size()).ok() ||
+      !core::ReceiveAll(sender_, &ack, 1).ok()) {
+    throw std::runtime_error("raw tcp: the connection broke");
+  }
   return SecondsSince(start);
 }
 

@@ -149,7 +149,8 @@ absl::Status BulkSocket::ReadAnswer(v1::BulkResponse* answer) {
   return FromAnswer(*answer);
 }
 
-absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* data) {
+absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* data,
+                               const std::vector<uint64_t>& releases, bool for_pipeline) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
   v1::BulkRequest bulk;
@@ -157,9 +158,12 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
   header->set_buffer_id(request.buffer_id());
   *header->mutable_spec() = request.spec();
   header->set_total_bytes(request.total_bytes());
+  for (uint64_t id : releases) bulk.add_release_buffer_ids(id);
+  bulk.set_for_pipeline(for_pipeline);
   absl::Status sent = core::SendMessage(fd_, bulk);
   if (sent.ok()) sent = core::SendAll(fd_, data, request.total_bytes());
   if (!sent.ok()) return Broke(sent);
+  if (for_pipeline) return absl::OkStatus();
   v1::BulkResponse answer;
   return ReadAnswer(&answer);
 }

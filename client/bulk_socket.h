@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "proto/ferry/v1/ferry.pb.h"
@@ -37,8 +38,11 @@ class BulkSocket {
   BulkSocket& operator=(const BulkSocket&) = delete;
 
   // Makes `request.total_bytes()` bytes at `data` a resident buffer of the session, as
-  // `request` (buffer_id, spec, total_bytes) describes; the daemon's error otherwise.
-  absl::Status Upload(const v1::UploadRequest& request, const char* data);
+  // `request` (buffer_id, spec, total_bytes) describes, after releasing `releases`; the
+  // daemon's error otherwise. `for_pipeline`: returns once the bytes are sent, without an
+  // answer (a PipelineUpload step with bulk_channel takes the buffer).
+  absl::Status Upload(const v1::UploadRequest& request, const char* data,
+                      const std::vector<uint64_t>& releases, bool for_pipeline);
   // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`.
   absl::Status Download(uint64_t buffer_id, char* dst, size_t bytes);
 

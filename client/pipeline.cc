@@ -95,6 +95,11 @@ void PipelineStream::Sync() {
   if (std::optional<v1::StepFailure> failure = TakeFailureBefore(id)) throw StepError(*failure);
 }
 
+bool PipelineStream::Idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_step_ - 1 == completed_through_;
+}
+
 void PipelineStream::Record(const v1::StepFailure& failure) {
   if (raised_.count(failure.step_id()) == 0) unraised_.emplace(failure.step_id(), failure);
 }

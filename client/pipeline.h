@@ -56,6 +56,9 @@ class PipelineStream {
 
   // Waits for every step sent so far; throws the earliest failure not raised yet.
   void Sync();
+  // Whether every step sent so far is known to have run (no step could still read a
+  // buffer released behind the stream's back).
+  bool Idle();
 
   // The earliest failure reported for a step before `step_id` that was not raised yet, now
   // counted as raised; nullopt if none. Call it once the answer to `step_id` is in, so the

@@ -162,6 +162,11 @@ class Session {
     return bulk_socket_ != nullptr && !bulk_socket_->broken() ? bulk_socket_.get() : nullptr;
   }
 
+  // Whether transfers go through a shared region (asked for, offered, and not given up).
+  bool SharedMemoryOn() {
+    std::lock_guard<std::mutex> lock(shared_mu_);
+    return shared_memory_;
+  }
   // Held for a whole shared-memory transfer: one region serves one transfer at a time.
   std::mutex& shared_mu() { return shared_mu_; }
   // The staging region, registered with the daemon and at least `bytes` large; null when
@@ -217,11 +222,12 @@ class Session {
     return static_cast<size_t>(limit > 0 ? std::min(kBulkChunkBytes, limit - 4096)
                                          : kBulkChunkBytes);
   }
-  // Whether a host array this large is streamed by Upload (else it rides a pipeline step or
-  // is bound inline).
+  // Whether a host array this large is uploaded from the caller's memory when made (on the
+  // bulk channel, or an Upload call), else kept to ride a pipeline step or be bound inline.
   bool StreamsUpload(size_t bytes) const {
     return bytes > kInlineBindingBytes &&
-           (pipeline_ == nullptr || bytes > static_cast<size_t>(chunk_bytes()));
+           (pipeline_ == nullptr || bulk_socket_ != nullptr ||
+            bytes > static_cast<size_t>(chunk_bytes()));
   }
 
   uint64_t NewBufferId() {
@@ -653,9 +659,9 @@ class RemoteDevice : public DeviceImpl {
   // the shared region when in use, else an Upload stream whose messages carry `data`
   // itself (no copy on this side).
   uint64_t UploadBytes(const core::TensorType& type, const char* data, size_t nbytes) {
+    if (std::optional<uint64_t> id = UploadBulk(type, data, nbytes)) return *id;
     SendReleases();
     if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) return *id;
-    if (std::optional<uint64_t> id = UploadBulk(type, data, nbytes)) return *id;
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = session_->bulk_chunk_bytes();
     BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
@@ -740,22 +746,45 @@ class RemoteDevice : public DeviceImpl {
     return id;
   }
 
-  // The bulk channel: from `data` to the socket, and the daemon's answer. Nothing when
-  // there is no bulk channel, or when its connection broke during this upload (gRPC then
-  // carries it: the daemon keeps no part of an upload that did not finish).
+  // The bulk channel: from `data` to the socket. With a pipeline nothing waits: the bytes
+  // go unanswered and an upload step names them, in order with the steps around it;
+  // without one, the daemon answers. Nothing when there is no bulk channel (or the caller
+  // asked for shared memory and has it), or when its connection broke during this upload
+  // (gRPC then carries it: the daemon keeps no part of an upload that did not finish).
   std::optional<uint64_t> UploadBulk(const core::TensorType& type, const char* data,
                                      size_t nbytes) {
     BulkSocket* bulk = session_->bulk_socket();
-    if (bulk == nullptr) return std::nullopt;
+    if (bulk == nullptr || session_->SharedMemoryOn()) return std::nullopt;
+    // Dropped buffers go first, so their memory can take the upload (a 1 GiB tensor
+    // otherwise faults in fresh pages): with the upload itself when no pipeline step could
+    // still read them, else as a step of their own.
+    std::vector<uint64_t> releases;
+    PipelineStream* pipeline = session_->pipeline();
+    if (pipeline == nullptr || pipeline->Idle()) {
+      releases = session_->TakeReleases();
+    } else {
+      SendReleases();
+    }
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_buffer_id(id);
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
-    absl::Status status = bulk->Upload(request, data);
-    if (!status.ok() && bulk->broken()) return std::nullopt;
+    absl::Status status = bulk->Upload(request, data, releases, pipeline != nullptr);
+    if (!status.ok() && bulk->broken()) {
+      // Releasing twice is harmless: they go again with the next step or call.
+      for (uint64_t released : releases) session_->QueueRelease(released);
+      return std::nullopt;
+    }
+    if (pipeline != nullptr) {
+      v1::PipelineRequest step;
+      step.mutable_upload()->set_buffer_id(id);
+      *step.mutable_upload()->mutable_tensor()->mutable_spec() = request.spec();
+      step.mutable_upload()->set_bulk_channel(true);
+      pipeline->Send(std::move(step));
+    }
     session_->UpdateStats([&](DeviceStats& stats) {
-      ++stats.round_trips;
+      if (pipeline == nullptr) ++stats.round_trips;
       ++stats.uploads;
       ++stats.bulk_channel_transfers;
       stats.upload_bytes += static_cast<int64_t>(nbytes);

@@ -163,7 +163,8 @@ void BulkChannelServer::Serve(int fd) {
     bool open = true;
     switch (request.kind_case()) {
       case v1::BulkRequest::kUpload:
-        open = Upload(fd, *session_id, request.upload());
+        Release(*session_id, request.release_buffer_ids());
+        open = Upload(fd, *session_id, request.upload(), request.for_pipeline());
         break;
       case v1::BulkRequest::kDownload:
         open = Download(fd, *session_id, request.download());
@@ -178,12 +179,30 @@ void BulkChannelServer::Serve(int fd) {
   }
 }
 
+void BulkChannelServer::Release(const std::string& session_id,
+                                const google::protobuf::RepeatedField<uint64_t>& buffer_ids) {
+  if (buffer_ids.empty()) return;
+  // An unknown session is the upload's to report.
+  if (absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id); session.ok()) {
+    (*session)->Release(absl::MakeConstSpan(buffer_ids.data(), buffer_ids.size()));
+  }
+}
+
 bool BulkChannelServer::Upload(int fd, const std::string& session_id,
-                               const v1::UploadRequest& request) {
+                               const v1::UploadRequest& request, bool for_pipeline) {
   const absl::Time start = absl::Now();
+  const uint64_t buffer_id = request.buffer_id();
+  // For a pipeline step: the step that names the buffer waits for what arrives here.
+  std::optional<SessionRef> waiting;
+  if (for_pipeline) {
+    if (absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id); session.ok()) {
+      waiting.emplace(*std::move(session));
+      (*waiting)->StartArrival(buffer_id);
+    }
+  }
   v1::UploadRequest first;
   first.set_session_id(session_id);
-  first.set_buffer_id(request.buffer_id());
+  first.set_buffer_id(buffer_id);
   *first.mutable_spec() = request.spec();
   first.set_total_bytes(request.total_bytes());
   UploadReceiver receiver(sessions_, backend_);
@@ -192,23 +211,36 @@ bool BulkChannelServer::Upload(int fd, const std::string& session_id,
   // tensor, a refused one reads past them so the next request is where it should be.
   uint64_t left = request.total_bytes();
   std::string staging;
-  while (left > 0) {
+  absl::Status received;
+  while (left > 0 && received.ok()) {
     if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
-      if (!core::ReceiveAll(fd, cursor, left).ok()) return false;
-      receiver.Advance(left);
+      received = core::ReceiveAll(fd, cursor, left);
+      if (received.ok()) receiver.Advance(left);
       break;
     }
     const size_t run = static_cast<size_t>(std::min<uint64_t>(left, kStagingBytes));
     staging.resize(run);
-    if (!core::ReceiveAll(fd, staging.data(), run).ok()) return false;
-    if (status.ok()) status = receiver.Append(staging.data(), run);
+    received = core::ReceiveAll(fd, staging.data(), run);
+    if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
     left -= run;
+  }
+  if (!received.ok()) {
+    if (waiting.has_value()) (*waiting)->PutArrival(buffer_id, received);
+    Observe("bulk/Upload", received, start, 0, 0);
+    return false;
+  }
+  Observe("bulk/Upload", status, start, static_cast<int64_t>(request.total_bytes()), 0);
+  if (for_pipeline) {
+    if (waiting.has_value()) {
+      (*waiting)->PutArrival(buffer_id, status.ok() ? receiver.FinishTensor()
+                                                    : absl::StatusOr<kernels::Tensor>(status));
+    }
+    return true;
   }
   absl::StatusOr<v1::UploadResponse> done =
       status.ok() ? receiver.Finish() : absl::StatusOr<v1::UploadResponse>(status);
   v1::BulkResponse answer = Answer(done.status());
   if (done.ok()) *answer.mutable_upload() = *done;
-  Observe("bulk/Upload", done.status(), start, static_cast<int64_t>(request.total_bytes()), 0);
   return core::SendMessage(fd, answer).ok();
 }
 

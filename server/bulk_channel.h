@@ -7,6 +7,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -60,8 +61,12 @@ class BulkChannelServer {
   void Serve(int fd);
   // The session the hello names, once its ticket matches; the answer has been sent.
   absl::StatusOr<std::string> Hello(int fd);
-  // False when the connection is broken and must close.
-  bool Upload(int fd, const std::string& session_id, const v1::UploadRequest& request);
+  void Release(const std::string& session_id,
+               const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
+  // False when the connection is broken and must close. `for_pipeline`: no answer; the
+  // session's pipeline step takes the result (Session::TakeArrival).
+  bool Upload(int fd, const std::string& session_id, const v1::UploadRequest& request,
+              bool for_pipeline);
   bool Download(int fd, const std::string& session_id, const v1::DownloadRequest& request);
   void Observe(absl::string_view method, const absl::Status& status, absl::Time start,
                int64_t received, int64_t sent);

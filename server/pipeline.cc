@@ -53,6 +53,10 @@ absl::Status PipelineSteps::CheckNewHandle(const Session& session, uint64_t buff
   return session.CheckNewId(buffer_id);
 }
 
+// The client sends a bulk upload's bytes before its step, so they are on their way by the
+// time the step runs; this only bounds the wait when they never come (a broken client).
+constexpr absl::Duration kBulkAnnounceTimeout = absl::Seconds(30);
+
 std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest& step,
                                                        const GraphFetcher& fetch_graph) {
   v1::PipelineResponse reply;
@@ -114,6 +118,36 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
   return reply;
 }
 
+absl::StatusOr<kernels::Tensor> PipelineSteps::FromStep(const v1::PipelineUpload& upload) {
+  absl::StatusOr<core::HostTensor> host = core::HostTensorFromProto(upload.tensor());
+  if (!host.ok()) {
+    return absl::Status(host.status().code(), absl::StrCat("[upload] buffer ", upload.buffer_id(),
+                                                           ": ", host.status().message()));
+  }
+  return kernels::TensorFromHost(executor_.backend(), *host);
+}
+
+absl::StatusOr<kernels::Tensor> PipelineSteps::FromBulkChannel(Session& session,
+                                                               const v1::PipelineUpload& upload) {
+  const uint64_t buffer_id = upload.buffer_id();
+  absl::StatusOr<core::TensorType> type = core::TypeFromProto(upload.tensor().spec());
+  if (!type.ok()) {
+    return absl::Status(type.status().code(), absl::StrCat("[upload] buffer ", buffer_id, ": ",
+                                                           type.status().message()));
+  }
+  absl::StatusOr<kernels::Tensor> tensor = session.TakeArrival(buffer_id, kBulkAnnounceTimeout);
+  if (!tensor.ok()) {
+    return absl::Status(tensor.status().code(),
+                        absl::StrCat("[upload] on the bulk channel: ", tensor.status().message()));
+  }
+  if (!(tensor->type == *type)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[upload] buffer ", buffer_id, ": the bulk channel brought ",
+        core::TypeToString(tensor->type), " but the step declares ", core::TypeToString(*type)));
+  }
+  return tensor;
+}
+
 std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& step) {
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
   if (!session.ok()) return Fail(step, session.status());
@@ -121,13 +155,9 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
   if (absl::Status fresh = CheckNewHandle(**session, buffer_id); !fresh.ok()) {
     return Fail(step, absl::Status(fresh.code(), absl::StrCat("[upload] ", fresh.message())));
   }
-  absl::StatusOr<core::HostTensor> host = core::HostTensorFromProto(step.upload().tensor());
-  if (!host.ok()) {
-    return Fail(step,
-                absl::Status(host.status().code(), absl::StrCat("[upload] buffer ", buffer_id, ": ",
-                                                                host.status().message())));
-  }
-  absl::StatusOr<kernels::Tensor> tensor = kernels::TensorFromHost(executor_.backend(), *host);
+  absl::StatusOr<kernels::Tensor> tensor = step.upload().bulk_channel()
+                                              ? FromBulkChannel(**session, step.upload())
+                                              : FromStep(step.upload());
   if (!tensor.ok()) return Fail(step, tensor.status());
   if (absl::Status stored = (*session)->Put({{buffer_id, *std::move(tensor)}}); !stored.ok()) {
     return Fail(step, stored);

@@ -54,6 +54,10 @@ class PipelineSteps {
  private:
   // Each returns the step's failure, or nullopt when it succeeded.
   std::optional<v1::StepFailure> Upload(const v1::PipelineRequest& step);
+  // An upload step's tensor: from its own bytes, or from the session's bulk channel.
+  absl::StatusOr<kernels::Tensor> FromStep(const v1::PipelineUpload& upload);
+  absl::StatusOr<kernels::Tensor> FromBulkChannel(Session& session,
+                                                  const v1::PipelineUpload& upload);
   std::optional<v1::StepFailure> Execute(const v1::PipelineRequest& step,
                                          const GraphFetcher& fetch_graph,
                                          v1::PipelineResponse* reply);

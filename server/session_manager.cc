@@ -175,15 +175,53 @@ int64_t Session::num_regions() const {
   return static_cast<int64_t>(regions_.size());
 }
 
+void Session::StartArrival(uint64_t buffer_id) {
+  absl::MutexLock lock(&mu_);
+  if (!closed_) arrivals_[buffer_id].reset();
+}
+
+void Session::PutArrival(uint64_t buffer_id, absl::StatusOr<kernels::Tensor> tensor) {
+  absl::MutexLock lock(&mu_);
+  if (!closed_) arrivals_[buffer_id] = std::move(tensor);
+}
+
+absl::StatusOr<kernels::Tensor> Session::TakeArrival(uint64_t buffer_id,
+                                                     absl::Duration announce_timeout) {
+  absl::MutexLock lock(&mu_);
+  auto announced = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closed_ || arrivals_.contains(buffer_id);
+  };
+  auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = arrivals_.find(buffer_id);
+    return closed_ || it == arrivals_.end() || it->second.has_value();
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&announced), announce_timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("buffer ", buffer_id, ": no upload of it began on the bulk channel within ",
+                     absl::FormatDuration(announce_timeout)));
+  }
+  mu_.Await(absl::Condition(&arrived));
+  auto it = arrivals_.find(buffer_id);
+  if (closed_ || it == arrivals_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id_, " closed before buffer ", buffer_id, " arrived"));
+  }
+  absl::StatusOr<kernels::Tensor> tensor = std::move(*it->second);
+  arrivals_.erase(it);
+  return tensor;
+}
+
 std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers;
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions;
+  absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
   std::pair<int64_t, int64_t> freed;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
     regions.swap(regions_);
     buffers.swap(buffers_);
+    arrivals.swap(arrivals_);
     freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
     resident_bytes_ = 0;
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -54,6 +55,15 @@ class Session {
   // twice, or after the session's lease ran out, is harmless.
   void Release(absl::Span<const uint64_t> buffer_ids);
 
+  // Uploads on the bulk channel for a pipeline step (BulkRequest.for_pipeline): the
+  // channel says one is coming (StartArrival) and hands over the tensor or why it could not
+  // be received (PutArrival); the step takes it, waiting up to `announce_timeout` for the
+  // channel to start on it and then as long as the bytes take. FAILED_PRECONDITION once the
+  // session is closed, DEADLINE_EXCEEDED when nothing was announced in time.
+  void StartArrival(uint64_t buffer_id);
+  void PutArrival(uint64_t buffer_id, absl::StatusOr<kernels::Tensor> tensor);
+  absl::StatusOr<kernels::Tensor> TakeArrival(uint64_t buffer_id, absl::Duration announce_timeout);
+
   int64_t num_buffers() const;
   int64_t resident_bytes() const;
 
@@ -86,6 +96,9 @@ class Session {
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
+      ABSL_GUARDED_BY(mu_);
+  // By buffer id: announced (nullopt) or arrived (the tensor, or why not).
+  absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals_
       ABSL_GUARDED_BY(mu_);
 };
 

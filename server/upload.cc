@@ -145,7 +145,7 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::UploadResponse> UploadReceiver::Finish() {
+absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
   if (messages_ == 0) {
     return absl::InvalidArgumentError("upload stream ended before its first message");
   }
@@ -154,10 +154,17 @@ absl::StatusOr<v1::UploadResponse> UploadReceiver::Finish() {
     return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, " ended after ",
                                                    received_, " of ", total_bytes_, " bytes"));
   }
+  kernels::Tensor tensor = *std::move(tensor_);
+  tensor_.reset();
+  return tensor;
+}
+
+absl::StatusOr<v1::UploadResponse> UploadReceiver::Finish() {
+  absl::StatusOr<kernels::Tensor> tensor = FinishTensor();
+  if (!tensor.ok()) return tensor.status();
   kernels::QueueScope queue((*session_)->queue());
   std::vector<std::pair<uint64_t, kernels::Tensor>> buffers;
-  buffers.emplace_back(buffer_id_, *std::move(tensor_));
-  tensor_.reset();
+  buffers.emplace_back(buffer_id_, *std::move(tensor));
   if (absl::Status stored = (*session_)->Put(std::move(buffers)); !stored.ok()) {
     return Prefixed(stored);
   }

@@ -35,6 +35,8 @@ class UploadReceiver {
   absl::Status Receive(absl::Span<const core::ByteSpan> message);
   // After the stream's last message.
   absl::StatusOr<v1::UploadResponse> Finish();
+  // As Finish, but hands the tensor over instead of making it resident.
+  absl::StatusOr<kernels::Tensor> FinishTensor();
 
   // For a transport that reads the raw bytes itself (the bulk channel): `first` is the
   // only message, without data; then the bytes go in with Append, or are written at

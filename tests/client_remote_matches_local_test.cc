@@ -665,9 +665,9 @@ TEST_F(RemoteTest, DescribesTheDaemon) {
 
 TEST_F(RemoteTest, LargeHostArraysAreUploadedOnce) {
   std::vector<float> weights(256 * 256, 0.5f);  // 256 KiB: past the inline limit
-  Array w = from_host(weights, {256, 256}, *remote_);
-  Array x = ones({4, 256}, float32, *remote_);
   const DeviceStats before = remote_->stats();
+  Array w = from_host(weights, {256, 256}, *remote_);  // uploaded here or at the first eval
+  Array x = ones({4, 256}, float32, *remote_);
   Array y1 = matmul(x, w);
   y1.eval();
   Array y2 = sum(w);

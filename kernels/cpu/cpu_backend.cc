@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -41,16 +42,26 @@ class BlockCache {
     return block;
   }
 
+  // The block just freed displaces others (smallest first) when the cache is full: a loop
+  // allocates again what it has just freed (a 1 GiB upload after the last one's release).
   void Give(void* block, size_t padded) {
-    if (padded >= kMinCachedBytes) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (bytes_ + padded <= capacity_) {
-        blocks_.emplace(padded, block);
-        bytes_ += padded;
-        return;
-      }
+    if (padded < kMinCachedBytes || padded > capacity_) {
+      std::free(block);
+      return;
     }
-    std::free(block);
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (bytes_ + padded > capacity_) {
+        auto smallest = blocks_.begin();
+        evicted.push_back(smallest->second);
+        bytes_ -= smallest->first;
+        blocks_.erase(smallest);
+      }
+      blocks_.emplace(padded, block);
+      bytes_ += padded;
+    }
+    for (void* old : evicted) std::free(old);  // munmap outside the lock
   }
 
  private:
