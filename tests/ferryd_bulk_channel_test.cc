@@ -268,6 +268,70 @@ TEST_F(BulkChannelTest, AMalformedFrameOrAVanishedClientLeavesTheDaemonServing) 
   EXPECT_FALSE(testing::Download(*stub_, opened_.session_id(), 11, &received).ok());
 }
 
+// A pipeline upload step names bytes sent unanswered on the bulk channel, and waits for
+// them; what the channel refused becomes the step's failure.
+TEST_F(BulkChannelTest, PipelineStepsTakeUploadsFromTheBulkChannel) {
+  RawBulk bulk(opened_.bulk_channel().port());
+  ASSERT_EQ(bulk.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
+  grpc::ClientContext context;
+  auto stream = stub_->Pipeline(&context);
+  v1::PipelineRequest start;
+  start.mutable_start()->set_session_id(opened_.session_id());
+  ASSERT_TRUE(stream->Write(start));
+  v1::PipelineResponse response;
+  ASSERT_TRUE(stream->Read(&response));  // started
+
+  auto send_bytes = [&](uint64_t buffer_id, const v1::TensorSpec& spec, const std::string& data) {
+    v1::BulkRequest request;
+    request.set_for_pipeline(true);
+    request.mutable_upload()->set_buffer_id(buffer_id);
+    *request.mutable_upload()->mutable_spec() = spec;
+    request.mutable_upload()->set_total_bytes(data.size());
+    ASSERT_TRUE(core::SendMessage(bulk.fd(), request).ok());
+    ASSERT_TRUE(core::SendAll(bulk.fd(), data.data(), data.size()).ok());
+  };
+  auto step = [&](uint64_t step_id, uint64_t buffer_id, const v1::TensorSpec& spec) {
+    v1::PipelineRequest upload;
+    upload.set_step_id(step_id);
+    upload.mutable_upload()->set_buffer_id(buffer_id);
+    *upload.mutable_upload()->mutable_tensor()->mutable_spec() = spec;
+    upload.mutable_upload()->set_bulk_channel(true);
+    return upload;
+  };
+
+  // The step before its bytes, and bytes before their step: both wait for each other.
+  const std::string first = Pattern(3 << 20);
+  ASSERT_TRUE(stream->Write(step(1, 21, Spec(v1::UINT8, {3 << 20}))));
+  send_bytes(21, Spec(v1::UINT8, {3 << 20}), first);
+  const std::string second = Pattern(4096);
+  send_bytes(22, Spec(v1::INT32, {1024}), second);
+  ASSERT_TRUE(stream->Write(step(2, 22, Spec(v1::INT32, {1024}))));
+  // Refused by the channel (wrong byte count), then declared differently by its step.
+  send_bytes(23, Spec(v1::FLOAT32, {4}), "abc");
+  ASSERT_TRUE(stream->Write(step(3, 23, Spec(v1::FLOAT32, {4}))));
+  send_bytes(24, Spec(v1::UINT8, {4}), "abcd");
+  ASSERT_TRUE(stream->Write(step(4, 24, Spec(v1::INT32, {1}))));
+  v1::PipelineRequest sync;
+  sync.set_step_id(5);
+  sync.mutable_sync();
+  ASSERT_TRUE(stream->Write(sync));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.step_id(), 5u);
+  EXPECT_EQ(response.completed_through(), 5u);
+  EXPECT_EQ(response.first_failure().step_id(), 3u);
+  EXPECT_THAT(response.first_failure().message(), HasSubstr("total_bytes is 3"));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  std::string received;
+  ASSERT_EQ(bulk.Download(21, &received).code(), 0);
+  EXPECT_TRUE(received == first);
+  ASSERT_EQ(bulk.Download(22, &received).code(), 0);
+  EXPECT_TRUE(received == second);
+  EXPECT_EQ(bulk.Download(23, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(bulk.Download(24, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
+}
+
 TEST(BulkChannelOffTest, PortMinusOneTurnsItOff) {
   std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--bulk_port=-1"});
   ASSERT_NE(daemon, nullptr);
