@@ -44,6 +44,9 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
   plan->parameter_types = graph.ParameterTypes();
   plan->last_use = LastUses(graph);
   plan->steps = PlanSteps(graph, fusion_.load() && backend_.SupportsFusion());
+  for (Step& step : plan->steps) {
+    if (step.fused) step.expr.compiled = backend_.CompileFused(step.expr);
+  }
   plan->graph = std::move(graph);
 
   absl::MutexLock lock(&mu_);

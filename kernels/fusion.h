@@ -2,12 +2,19 @@
 #define FERRY_KERNELS_FUSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/graph.h"
 
 namespace ferry::kernels {
+
+// What a backend works out once for a fused expression; each backend derives its own.
+class CompiledFused {
+ public:
+  virtual ~CompiledFused() = default;
+};
 
 // A chain of elementwise nodes (unary, binary, where, astype) that all produce one shape,
 // run as one pass over memory. `expr` is a small graph: parameters 0..k-1 are the group's
@@ -17,6 +24,8 @@ namespace ferry::kernels {
 // kernel), element by element with the same rules as the unfused kernels.
 struct FusedExpr {
   core::Graph expr;
+  // The backend's compiled form of `expr` (Backend::CompileFused), made with the plan.
+  std::shared_ptr<const CompiledFused> compiled;
 };
 
 // One thing the executor runs: node `node` alone, or, when `fused` is set, the group of
