@@ -28,6 +28,15 @@ struct FusedExpr {
   std::shared_ptr<const CompiledFused> compiled;
 };
 
+// How the executor computes a step's value, decided when the plan is made so that a run
+// compares no op names.
+enum class StepKind {
+  kParameter,  // the bound parameter `parameter`
+  kConstant,   // the node's value, copied to the device
+  kView,       // reshape, or astype to the same dtype: the input's bytes under a new type
+  kKernel,     // the backend runs the node, or the fused expression
+};
+
 // One thing the executor runs: node `node` alone, or, when `fused` is set, the group of
 // nodes `members` (ascending; `node` is the last) as `fused`'s expression over `inputs`.
 struct Step {
@@ -36,6 +45,9 @@ struct Step {
   std::vector<int32_t> inputs;   // graph nodes this step reads
   bool fused = false;
   FusedExpr expr;
+  StepKind kind = StepKind::kKernel;
+  int64_t parameter = -1;    // kParameter: which parameter
+  bool elementwise = false;  // fused or IsElementwise: may write over a dying input
   // Values whose last reader is this step, freed (or reused) once it has run.
   std::vector<int32_t> release;
 };
