@@ -78,6 +78,13 @@ class Backend {
   // for a backend that says so; every other backend gets each node as its own Run.
   virtual bool SupportsFusion() const { return false; }
 
+  // What RunFused can work out once for `fused` instead of on every call (the ops, a
+  // compiled program), which the executor keeps in the plan as `fused.compiled`; null when
+  // nothing is worth keeping. RunFused still takes an expression without it.
+  virtual std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused) const {
+    return nullptr;
+  }
+
   // Computes `fused`'s expression with its parameters bound to `inputs` (which may
   // broadcast to out's shape) into `out`. `out` may share memory with an input of out's
   // shape, so elements are read before the same position is written.

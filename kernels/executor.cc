@@ -44,6 +44,9 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
   plan->parameter_types = graph.ParameterTypes();
   plan->last_use = LastUses(graph);
   plan->steps = PlanSteps(graph, fusion_.load() && backend_.SupportsFusion());
+  for (Step& step : plan->steps) {
+    if (step.fused) step.expr.compiled = backend_.CompileFused(step.expr);
+  }
   plan->graph = std::move(graph);
 
   absl::MutexLock lock(&mu_);
@@ -131,19 +134,14 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
   for (const Step& step : plan.steps) {
     const int32_t i = step.node;
     const core::Node& node = graph.nodes[i];
-    const bool elementwise = step.fused || IsElementwise(node.op);
-    if (node.op == "parameter") {
-      values[i] = parameters[std::get<int64_t>(node.attrs.values().at("index"))];
-    } else if (node.op == "constant") {
+    if (step.kind == StepKind::kParameter) {
+      values[i] = parameters[step.parameter];
+    } else if (step.kind == StepKind::kConstant) {
       absl::StatusOr<Tensor> constant = TensorFromHost(
           backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
-    } else if (!step.fused &&
-               (node.op == "reshape" ||
-                (node.op == "astype" && values[node.inputs[0]].type.dtype == node.out.dtype))) {
-      // (A fused group's root is computed from the group's inputs: its own node inputs are
-      // members that never get a value.)
+    } else if (step.kind == StepKind::kView) {
       // Same bytes, new type: a view, no copy.
       values[i] = values[node.inputs[0]];
       values[i].type = node.out;
@@ -157,7 +155,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
           static_cast<size_t>(core::NumElements(node.out.shape)) * core::SizeOf(node.out.dtype);
       for (int32_t dead : step.release) {
         const Tensor& value = values[dead];
-        if (elementwise && !out.ok() && value.storage != nullptr && value.offset == 0 &&
+        if (step.elementwise && !out.ok() && value.storage != nullptr && value.offset == 0 &&
             value.type.shape == node.out.shape && value.storage.use_count() == 2 &&
             value.storage->size() == out_bytes) {
           out = Tensor{node.out, value.storage, 0};

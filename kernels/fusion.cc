@@ -43,6 +43,25 @@ FusedExpr BuildExpr(const core::Graph& graph, const std::vector<int32_t>& member
   return fused;
 }
 
+// The step's kind (and parameter index), from its node; node inputs' dtypes are the ones
+// their values will have, since the graph passed validation.
+void SetKind(const core::Graph& graph, Step& step) {
+  const core::Node& node = graph.nodes[step.node];
+  step.elementwise = step.fused || IsElementwise(node.op);
+  if (node.op == "parameter") {
+    step.kind = StepKind::kParameter;
+    step.parameter = std::get<int64_t>(node.attrs.values().at("index"));
+  } else if (node.op == "constant") {
+    step.kind = StepKind::kConstant;
+  } else if (!step.fused &&
+             (node.op == "reshape" ||
+              (node.op == "astype" && graph.nodes[node.inputs[0]].out.dtype == node.out.dtype))) {
+    // (A fused group's root is computed from the group's inputs: its own node inputs are
+    // members that never get a value.)
+    step.kind = StepKind::kView;
+  }
+}
+
 }  // namespace
 
 std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
@@ -103,6 +122,7 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
       step.members = members[i];
       step.expr = BuildExpr(graph, step.members, step.inputs);
     }
+    SetKind(graph, step);
     step_of[i] = static_cast<int32_t>(steps.size());
     steps.push_back(std::move(step));
   }

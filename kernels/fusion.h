@@ -2,12 +2,19 @@
 #define FERRY_KERNELS_FUSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/graph.h"
 
 namespace ferry::kernels {
+
+// What a backend works out once for a fused expression; each backend derives its own.
+class CompiledFused {
+ public:
+  virtual ~CompiledFused() = default;
+};
 
 // A chain of elementwise nodes (unary, binary, where, astype) that all produce one shape,
 // run as one pass over memory. `expr` is a small graph: parameters 0..k-1 are the group's
@@ -17,6 +24,17 @@ namespace ferry::kernels {
 // kernel), element by element with the same rules as the unfused kernels.
 struct FusedExpr {
   core::Graph expr;
+  // The backend's compiled form of `expr` (Backend::CompileFused), made with the plan.
+  std::shared_ptr<const CompiledFused> compiled;
+};
+
+// How the executor computes a step's value, decided when the plan is made so that a run
+// compares no op names.
+enum class StepKind {
+  kParameter,  // the bound parameter `parameter`
+  kConstant,   // the node's value, copied to the device
+  kView,       // reshape, or astype to the same dtype: the input's bytes under a new type
+  kKernel,     // the backend runs the node, or the fused expression
 };
 
 // One thing the executor runs: node `node` alone, or, when `fused` is set, the group of
@@ -27,6 +45,9 @@ struct Step {
   std::vector<int32_t> inputs;   // graph nodes this step reads
   bool fused = false;
   FusedExpr expr;
+  StepKind kind = StepKind::kKernel;
+  int64_t parameter = -1;    // kParameter: which parameter
+  bool elementwise = false;  // fused or IsElementwise: may write over a dying input
   // Values whose last reader is this step, freed (or reused) once it has run.
   std::vector<int32_t> release;
 };

@@ -342,5 +342,31 @@ TEST(MemoryPlanTest, ReshapeIsAViewOfItsInput) {
   EXPECT_EQ(out[0].shape(), (core::Shape{2, 12}));
 }
 
+// What each step does is decided with the plan: parameters bind, reshape and a same-dtype
+// astype are views, everything else runs a kernel (a fused group as one).
+TEST(FusionTest, StepsKnowTheirKind) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {4, 6});
+  const int32_t y = b.Parameter(DType::kFloat32, {4, 6});
+  const int32_t same = b.Op("astype", {y}, {{"dtype", DType::kFloat32}});
+  const int32_t wide = b.Op("astype", {same}, {{"dtype", DType::kFloat64}});
+  const int32_t r = b.Op("reshape", {x}, {{"shape", std::vector<int64_t>{2, 12}}});
+  const int32_t e = b.Op("exp", {b.Op("neg", {r})});
+  b.graph().outputs = {same, wide, e};  // `same` an output, so no group takes it
+  const std::vector<Step> steps = PlanSteps(b.graph(), /*fuse=*/true);
+  std::vector<std::pair<int32_t, StepKind>> kinds;
+  for (const Step& step : steps) kinds.push_back({step.node, step.kind});
+  EXPECT_EQ(kinds, (std::vector<std::pair<int32_t, StepKind>>{{x, StepKind::kParameter},
+                                                              {y, StepKind::kParameter},
+                                                              {same, StepKind::kView},
+                                                              {wide, StepKind::kKernel},
+                                                              {r, StepKind::kView},
+                                                              {e, StepKind::kKernel}}));
+  EXPECT_EQ(steps[1].parameter, 1);
+  EXPECT_TRUE(steps.back().fused && steps.back().elementwise);
+  EXPECT_TRUE(steps[3].elementwise);   // astype to float64, alone
+  EXPECT_FALSE(steps[4].elementwise);  // reshape
+}
+
 }  // namespace
 }  // namespace ferry::kernels

@@ -199,6 +199,10 @@ class CpuBackend : public Backend {
 
   bool SupportsFusion() const override { return true; }
 
+  std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused) const override {
+    return cpu::CompileFused(fused);
+  }
+
   absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs,
                         const Tensor& out) override {
     return cpu::RunFused(fused, inputs, out);

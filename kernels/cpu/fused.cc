@@ -83,7 +83,40 @@ int32_t AssignSlots(const core::Graph& expr, int32_t params, std::vector<int32_t
   return slots;
 }
 
+// What RunFused works out once per expression: the fast path's program where it applies,
+// and for the general path each member's kernel and the block slots of inner values.
+struct CpuCompiledFused final : CompiledFused {
+  int32_t params = 0;
+  std::shared_ptr<const Float32Program> float32;
+  absl::Status missing_kernel;  // UNIMPLEMENTED when a member has no kernel
+  std::vector<Kernel> kernels;  // per node; null for the parameters
+  std::vector<int32_t> slot_of;
+  int32_t slots = 0;
+};
+
 }  // namespace
+
+std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused) {
+  const core::Graph& expr = fused.expr;
+  const int32_t count = static_cast<int32_t>(expr.nodes.size());
+  auto compiled = std::make_shared<CpuCompiledFused>();
+  int32_t& params = compiled->params;
+  while (params < count && expr.nodes[params].op == "parameter") ++params;
+  compiled->float32 = CompileFloat32(expr);
+  const KernelTable& table = CpuKernels();
+  compiled->kernels.assign(count, nullptr);
+  for (int32_t j = params; j < count; ++j) {
+    auto it = table.find(expr.nodes[j].op);
+    if (it == table.end()) {
+      compiled->missing_kernel =
+          absl::UnimplementedError(absl::StrCat("[", expr.nodes[j].op, "] has no CPU kernel"));
+      break;
+    }
+    compiled->kernels[j] = it->second;
+  }
+  compiled->slots = AssignSlots(expr, params, compiled->slot_of);
+  return compiled;
+}
 
 absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, const Tensor& out) {
   const core::Graph& expr = fused.expr;
@@ -94,16 +127,24 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
     return absl::InternalError(
         absl::StrCat("[fused] the expression does not produce ", core::TypeToString(out.type)));
   }
-  if (RunFusedFloat32(expr, inputs, out, BestSimdLevel())) return absl::OkStatus();
-  const KernelTable& table = CpuKernels();
-  std::vector<Kernel> kernels(count, nullptr);
-  for (int32_t j = params; j < count; ++j) {
-    auto it = table.find(expr.nodes[j].op);
-    if (it == table.end()) {
-      return absl::UnimplementedError(absl::StrCat("[", expr.nodes[j].op, "] has no CPU kernel"));
-    }
-    kernels[j] = it->second;
+  // A plan's expression comes compiled (Executor::Prepare); any other is compiled here.
+  std::shared_ptr<const CompiledFused> compiled_here;
+  const auto* compiled = dynamic_cast<const CpuCompiledFused*>(fused.compiled.get());
+  if (compiled == nullptr) {
+    compiled_here = CompileFused(fused);
+    compiled = static_cast<const CpuCompiledFused*>(compiled_here.get());
   }
+  if (compiled->params != params) {
+    return absl::InternalError(absl::StrCat("[fused] the expression has ", compiled->params,
+                                            " parameters but ", params, " inputs were given"));
+  }
+  if (compiled->float32 != nullptr &&
+      RunFloat32(*compiled->float32, inputs, out, BestSimdLevel())) {
+    return absl::OkStatus();
+  }
+  if (!compiled->missing_kernel.ok()) return compiled->missing_kernel;
+  const std::vector<Kernel>& kernels = compiled->kernels;
+  const std::vector<int32_t>& slot_of = compiled->slot_of;
 
   // Block buffers: one per input that needs gathering, and slots for inner values, reused
   // once the value's last reader has run.
@@ -114,8 +155,7 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
     const int64_t size = inputs[p].size();
     if (size != total && size != 1) gathered[p] = std::make_shared<BlockStorage>(kSlotBytes);
   }
-  std::vector<int32_t> slot_of;
-  std::vector<std::shared_ptr<Storage>> slots(AssignSlots(expr, params, slot_of));
+  std::vector<std::shared_ptr<Storage>> slots(compiled->slots);
   for (std::shared_ptr<Storage>& slot : slots) slot = std::make_shared<BlockStorage>(kSlotBytes);
 
   std::vector<Tensor> args;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,19 @@
 #include "kernels/cpu/fused_f32_tiles.h"
 
 namespace ferry::kernels::cpu {
+
+// The code with its operands named rather than placed: each call binds them to its own
+// inputs and tiles (f32::Bind), so a plan compiles once.
+struct Float32Program {
+  int64_t size = 0;                        // elements of the result
+  std::vector<bool> scalar;                // per parameter: a single element, read from a tile
+  std::vector<int32_t> scalar_tile_input;  // per scalar tile (the first tiles): its parameter
+  int32_t tiles = 0;                       // scalar tiles, then spill slots
+  std::vector<f32::Instr> code;            // bases unset
+  std::vector<int32_t> operand_input;      // per instruction: the dense parameter read, or -1
+  std::vector<int32_t> operand_tile;       // per instruction: the tile read, or -1
+};
+
 namespace f32 {
 
 namespace {
@@ -65,21 +79,20 @@ struct alignas(64) Tile {
   float v[kTile];
 };
 
-// A compiled chain: its code, and the tiles its operands other than dense inputs live in
-// (repeated scalars, then spill slots).
+// A program bound to one call's inputs: its code, and the tiles its operands other than
+// dense inputs live in (repeated scalars, then spill slots).
 struct Program {
   std::vector<Instr> code;
   std::vector<Tile> tiles;
 };
 
-// Compiles `expr` with the ops `ops` (one per node after the parameters). Node j's value is
-// in the accumulator right after its op runs; it is spilled to a slot only when a node
-// other than j + 1 reads it (or j + 1 reads it twice), and slots are reused once their
+// Compiles `expr` with the ops `ops` (one per node after the `params` parameters). Node j's
+// value is in the accumulator right after its op runs; it is spilled to a slot only when a
+// node other than j + 1 reads it (or j + 1 reads it twice), and slots are reused once their
 // value's last reader has run.
-Program Compile(const core::Graph& expr, absl::Span<const Tensor> inputs,
-                const std::vector<Op>& ops) {
+void Compile(const core::Graph& expr, int32_t params, const std::vector<Op>& ops,
+             Float32Program& program) {
   const int32_t count = static_cast<int32_t>(expr.nodes.size());
-  const int32_t params = static_cast<int32_t>(inputs.size());
   std::vector<int32_t> last_reader(count, -1);
   std::vector<bool> spilled(count, false);
   for (int32_t j = params; j < count; ++j) {
@@ -92,27 +105,22 @@ Program Compile(const core::Graph& expr, absl::Span<const Tensor> inputs,
     }
   }
 
-  // Where each value lives: a dense input's data, or the index of its tile in `tiles`.
-  std::vector<float*> data(count, nullptr);
+  // Where each value lives: a dense input (operand_input), or its tile.
   std::vector<int32_t> tile_of(count, -1);
   int32_t tiles = 0;
-  std::vector<float> scalars;
   for (int32_t p = 0; p < params; ++p) {
-    if (inputs[p].size() == 1) {
+    if (program.scalar[p]) {
       tile_of[p] = tiles++;
-      scalars.push_back(*inputs[p].data<float>());
-    } else {
-      data[p] = inputs[p].data<float>();
+      program.scalar_tile_input.push_back(p);
     }
   }
-  const int32_t first_slot = tiles;
   std::vector<int32_t> free_slots;
 
-  Program program;
-  std::vector<int32_t> code_tile;  // per instruction: its operand's tile, or -1
   auto emit = [&](Op op, int32_t value, bool reverse) {
-    program.code.push_back({op, reverse, data[value], data[value] != nullptr ? 1 : 0});
-    code_tile.push_back(tile_of[value]);
+    const bool dense = value < params && !program.scalar[value];
+    program.code.push_back({op, reverse, nullptr, dense ? 1 : 0});
+    program.operand_input.push_back(dense ? value : -1);
+    program.operand_tile.push_back(tile_of[value]);
   };
   for (int32_t j = params; j < count; ++j) {
     const std::vector<int32_t>& in = expr.nodes[j].inputs;
@@ -120,7 +128,8 @@ Program Compile(const core::Graph& expr, absl::Span<const Tensor> inputs,
     if (in.size() == 1) {
       if (in[0] != held) emit(Op::kLoad, in[0], false);
       program.code.push_back({ops[j]});
-      code_tile.push_back(-1);
+      program.operand_input.push_back(-1);
+      program.operand_tile.push_back(-1);
     } else if (in[0] == held) {
       emit(ops[j], in[1], false);
     } else if (in[1] == held) {
@@ -142,37 +151,41 @@ Program Compile(const core::Graph& expr, absl::Span<const Tensor> inputs,
       emit(Op::kSpill, j, false);
     }
   }
-
-  program.tiles.resize(static_cast<size_t>(tiles));
-  for (int32_t s = 0; s < first_slot; ++s) {
-    std::fill(program.tiles[s].v, program.tiles[s].v + kTile, scalars[s]);
-  }
-  for (size_t i = 0; i < program.code.size(); ++i) {
-    if (code_tile[i] >= 0) program.code[i].base = program.tiles[code_tile[i]].v;
-  }
-  return program;
+  program.tiles = tiles;
 }
 
-// The last `n` < kTile elements: the program again, its dense inputs read from zero-padded
-// copies of their last elements and its result written to a tile, then copied out.
-void RunTail(const Program& program, TileRunner run, int64_t start, int64_t n, float* result) {
-  std::vector<Instr> code = program.code;
-  std::vector<Tile> copies(code.size());
-  absl::flat_hash_map<const float*, float*> copy_of;
-  for (size_t i = 0; i < code.size(); ++i) {
-    Instr& ins = code[i];
-    if (ins.step == 0) continue;
-    auto [it, inserted] = copy_of.try_emplace(ins.base, copies[i].v);
-    if (inserted) {
-      std::fill(copies[i].v, copies[i].v + kTile, 0.0f);
-      std::copy(ins.base + start, ins.base + start + n, copies[i].v);
-    }
-    ins.base = it->second;
-    ins.step = 0;
+// `program` with its operands placed: scalars and spill slots in tiles, dense inputs at
+// their data, or with `tail` > 0 (the last elements, fewer than a tile) in tiles holding
+// zero-padded copies of their elements [start, start + tail).
+Program Bind(const Float32Program& program, absl::Span<const Tensor> inputs, int64_t start = 0,
+             int64_t tail = 0) {
+  Program bound;
+  bound.code = program.code;
+  const size_t params = inputs.size();
+  bound.tiles.resize(static_cast<size_t>(program.tiles) + (tail > 0 ? params : 0));
+  for (size_t s = 0; s < program.scalar_tile_input.size(); ++s) {
+    const float scalar = *inputs[program.scalar_tile_input[s]].data<float>();
+    std::fill(bound.tiles[s].v, bound.tiles[s].v + kTile, scalar);
   }
-  Tile out;
-  run(code.data(), code.size(), 0, kTile, out.v, false);
-  std::copy(out.v, out.v + n, result + start);
+  if (tail > 0) {
+    for (size_t p = 0; p < params; ++p) {
+      if (program.scalar[p]) continue;
+      const float* data = inputs[p].data<float>() + start;
+      std::copy(data, data + tail, bound.tiles[program.tiles + p].v);
+    }
+  }
+  for (size_t i = 0; i < bound.code.size(); ++i) {
+    const int32_t input = program.operand_input[i];
+    if (input >= 0 && tail > 0) {
+      bound.code[i].base = bound.tiles[program.tiles + input].v;
+      bound.code[i].step = 0;
+    } else if (input >= 0) {
+      bound.code[i].base = inputs[input].data<float>();
+    } else if (program.operand_tile[i] >= 0) {
+      bound.code[i].base = bound.tiles[program.operand_tile[i]].v;
+    }
+  }
+  return bound;
 }
 
 }  // namespace
@@ -192,22 +205,42 @@ SimdLevel BestSimdLevel() {
 #endif
 }
 
-bool RunFusedFloat32(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out,
-                     SimdLevel level) {
-  using f32::kTile;
+std::shared_ptr<const Float32Program> CompileFloat32(const core::Graph& expr) {
   const int32_t count = static_cast<int32_t>(expr.nodes.size());
-  const int32_t params = static_cast<int32_t>(inputs.size());
-  const int64_t total = out.size();
+  int32_t params = 0;
+  while (params < count && expr.nodes[params].op == "parameter") ++params;
+  if (params == count) return nullptr;
+  auto program = std::make_shared<Float32Program>();
+  program->size = core::NumElements(expr.nodes.back().out.shape);
   for (int32_t p = 0; p < params; ++p) {
-    const int64_t size = inputs[p].size();
-    if (inputs[p].dtype() != core::DType::kFloat32 || (size != total && size != 1)) return false;
+    const core::TensorType& type = expr.nodes[p].out;
+    const int64_t size = core::NumElements(type.shape);
+    if (type.dtype != core::DType::kFloat32 || (size != program->size && size != 1)) return nullptr;
+    program->scalar.push_back(size == 1);
   }
   std::vector<f32::Op> ops(count);
   for (int32_t j = params; j < count; ++j) {
     const core::Node& node = expr.nodes[j];
-    if (node.out.dtype != core::DType::kFloat32 || !f32::Lookup(node.op, &ops[j])) return false;
+    if (node.out.dtype != core::DType::kFloat32 || !f32::Lookup(node.op, &ops[j])) return nullptr;
   }
-  const f32::Program program = f32::Compile(expr, inputs, ops);
+  f32::Compile(expr, params, ops, *program);
+  return program;
+}
+
+bool RunFloat32(const Float32Program& program, absl::Span<const Tensor> inputs, const Tensor& out,
+                SimdLevel level) {
+  using f32::kTile;
+  const int64_t total = program.size;
+  if (out.dtype() != core::DType::kFloat32 || out.size() != total ||
+      inputs.size() != program.scalar.size()) {
+    return false;
+  }
+  for (size_t p = 0; p < inputs.size(); ++p) {
+    if (inputs[p].dtype() != core::DType::kFloat32 ||
+        inputs[p].size() != (program.scalar[p] ? 1 : total)) {
+      return false;
+    }
+  }
   const f32::TileRunner run = f32::Runner(std::min(level, BestSimdLevel()));
   float* const result = out.data<float>();
   // Past the caches of most machines a plain store first reads the result's line from
@@ -215,12 +248,27 @@ bool RunFusedFloat32(const core::Graph& expr, absl::Span<const Tensor> inputs, c
   constexpr int64_t kStreamBytes = 8 << 20;
   const bool stream = total * 4 >= kStreamBytes && reinterpret_cast<uintptr_t>(result) % 64 == 0;
   const int64_t whole = total - total % kTile;
-  run(program.code.data(), program.code.size(), 0, whole, result, stream);
+  if (whole > 0) {
+    const f32::Program bound = f32::Bind(program, inputs);
+    run(bound.code.data(), bound.code.size(), 0, whole, result, stream);
 #if defined(__SSE2__)
-  if (stream) _mm_sfence();  // order the streamed stores before whoever reads the result
+    if (stream) _mm_sfence();  // order the streamed stores before whoever reads the result
 #endif
-  if (whole < total) f32::RunTail(program, run, whole, total - whole, result);
+  }
+  if (whole < total) {
+    // The last elements: the program over padded copies, its result written to a tile.
+    const f32::Program bound = f32::Bind(program, inputs, whole, total - whole);
+    f32::Tile last;
+    run(bound.code.data(), bound.code.size(), 0, kTile, last.v, false);
+    std::copy(last.v, last.v + (total - whole), result + whole);
+  }
   return true;
+}
+
+bool RunFusedFloat32(const core::Graph& expr, absl::Span<const Tensor> inputs, const Tensor& out,
+                     SimdLevel level) {
+  const std::shared_ptr<const Float32Program> program = CompileFloat32(expr);
+  return program != nullptr && RunFloat32(*program, inputs, out, level);
 }
 
 }  // namespace ferry::kernels::cpu

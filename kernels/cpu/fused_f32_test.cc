@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -216,6 +217,44 @@ TEST(FusedFloat32Test, LargeChainWithStreamingStoresMatchesUnfused) {
   v = chain.Op("add", {w, v});
   v = chain.Op("relu", {v});
   ExpectMatchesUnfused(chain.expr(), 3, Describe(chain.expr()));
+}
+
+// A plan compiles its chain once; each call binds the program to its own inputs, both for
+// whole tiles and for the padded tail.
+TEST(FusedFloat32Test, OneProgramRunsOnEachCallsInputs) {
+  Chain chain(130);
+  const int32_t x = chain.Parameter(false);
+  const int32_t s = chain.Parameter(true);
+  const int32_t y = chain.Parameter(false);
+  const int32_t w = chain.Op("mul", {x, s});
+  int32_t v = chain.Op("sub", {y, w});
+  v = chain.Op("tanh", {v});
+  v = chain.Op("add", {w, v});
+  chain.Op("maximum", {v, s});
+  const std::shared_ptr<const Float32Program> program = CompileFloat32(chain.expr());
+  ASSERT_NE(program, nullptr);
+
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+  std::mt19937 rng(7);
+  for (int call = 0; call < 3; ++call) {
+    std::vector<Tensor> inputs;
+    for (int32_t p : {x, s, y})
+      inputs.push_back(RandomTensor(*backend, chain.expr().nodes[p].out, rng));
+    const std::string expected = Unfused(*backend, chain.expr(), inputs);
+    for (SimdLevel level : kLevels) {
+      if (level > BestSimdLevel()) continue;
+      Tensor out = *backend->Allocate(chain.expr().nodes.back().out);
+      ASSERT_TRUE(RunFloat32(*program, inputs, out, level));
+      EXPECT_EQ(FirstDifference(Bytes(out), expected), "") << LevelName(level) << " call " << call;
+    }
+  }
+
+  // Inputs of other sizes than the program's parameters are refused.
+  const std::vector<Tensor> swapped = {RandomTensor(*backend, {DType::kFloat32, {}}, rng),
+                                       RandomTensor(*backend, {DType::kFloat32, {130}}, rng),
+                                       RandomTensor(*backend, {DType::kFloat32, {130}}, rng)};
+  Tensor out = *backend->Allocate(chain.expr().nodes.back().out);
+  EXPECT_FALSE(RunFloat32(*program, swapped, out, BestSimdLevel()));
 }
 
 TEST(FusedFloat32Test, OtherExpressionsAreLeftToTheGeneralPath) {

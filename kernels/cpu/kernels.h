@@ -44,6 +44,9 @@ void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();
 
+// What RunFused works out once for `fused` (fused.cc); see Backend::CompileFused.
+std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused);
+
 // Computes a fused elementwise group into `out` (fused.cc); see Backend::RunFused.
 absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, const Tensor& out);
 
