@@ -15,8 +15,10 @@
 
 namespace ferry::bench {
 
-// A ferryd from the runfiles on a free loopback port; throws if it cannot start.
-std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options);
+// A ferryd from the runfiles on a free loopback port, with `flags` added; throws if it
+// cannot start.
+std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options,
+                                                        std::vector<std::string> flags = {});
 
 // relu(x * 2 + 1) of a 4-element x, evaluated and read back: the smallest useful eval.
 std::vector<float> SmallInput();

@@ -28,10 +28,13 @@
 
 namespace ferry::bench {
 
-std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options) {
+std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options,
+                                                        std::vector<std::string> flags) {
   const std::string path = server::FindFerryd(options.argv0);
+  flags.push_back("--max_memory=12G");
+  flags.push_back("--shared_memory");
   absl::StatusOr<std::unique_ptr<server::FerrydProcess>> ferryd =
-      server::FerrydProcess::Start(path, {"--max_memory=12G", "--shared_memory"});
+      server::FerrydProcess::Start(path, std::move(flags));
   if (!ferryd.ok()) {
     throw std::runtime_error(
         absl::StrCat("cannot start ferryd (", path, "): ", ferryd.status().message()));

@@ -78,13 +78,21 @@ std::optional<std::string> TargetHost(const std::string& target) {
 }
 
 std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
+                                                const std::string& address,
                                                 const v1::BulkChannel& channel,
                                                 const std::string& session_id,
                                                 std::chrono::milliseconds timeout,
                                                 std::string* why) {
-  const std::optional<std::string> host = TargetHost(target);
-  if (!host.has_value() || channel.port() == 0 || channel.port() > 65535) {
-    *why = absl::StrCat("no bulk channel address for target ", target);
+  std::optional<std::string> host = TargetHost(address.empty() ? target : address);
+  std::string port = std::to_string(channel.port());
+  if (!address.empty()) {
+    const size_t colon = address.rfind(':');
+    if (colon != std::string::npos) port = address.substr(colon + 1);
+  } else if (channel.port() == 0 || channel.port() > 65535) {
+    host.reset();
+  }
+  if (!host.has_value()) {
+    *why = absl::StrCat("no bulk channel address for ", address.empty() ? target : address);
     return nullptr;
   }
   addrinfo hints{};
@@ -92,7 +100,6 @@ std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  const std::string port = std::to_string(channel.port());
   if (int err = getaddrinfo(host->c_str(), port.c_str(), &hints, &found); err != 0) {
     *why = absl::StrCat("cannot resolve ", *host, ": ", gai_strerror(err));
     return nullptr;

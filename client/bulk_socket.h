@@ -27,9 +27,10 @@ std::optional<std::string> TargetHost(const std::string& target);
 // (transfers take turns). After a broken connection every call fails with UNAVAILABLE.
 class BulkSocket {
  public:
-  // Connects to `channel.port` on the host of `target` within `timeout` and presents the
-  // session's ticket. Null, with the reason in `why`, when that fails.
-  static std::unique_ptr<BulkSocket> Connect(const std::string& target,
+  // Connects to `channel.port` on the host of `target` (or to `address`, "host:port", when
+  // not empty) within `timeout` and presents the session's ticket. Null, with the reason in
+  // `why`, when that fails.
+  static std::unique_ptr<BulkSocket> Connect(const std::string& target, const std::string& address,
                                              const v1::BulkChannel& channel,
                                              const std::string& session_id,
                                              std::chrono::milliseconds timeout, std::string* why);

@@ -74,6 +74,10 @@ struct ConnectOptions {
   // when the daemon offers it (feature "bulk_tcp": a plaintext daemon not started with
   // --bulk_port=-1). Never with TLS. Falls back to gRPC when the connection cannot be made.
   bool bulk_channel = true;
+  // "host:port" that reaches the daemon's bulk channel when a proxy or port-forward stands
+  // between (as `kubectl port-forward` does for the gRPC port); empty: the port the daemon
+  // names, on the host of the gRPC address.
+  std::string bulk_address;
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

@@ -147,11 +147,12 @@ class Session {
   }
   // The bulk channel, when the daemon offers one and it can be reached; else gRPC carries
   // the bytes (a firewalled port, a unix-socket target).
-  void OpenBulkChannel(std::chrono::milliseconds timeout) {
+  void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout) {
     const auto& features = opened_.features();
     if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
     std::string why;
-    bulk_socket_ = BulkSocket::Connect(address_, opened_.bulk_channel(), id(), timeout, &why);
+    bulk_socket_ =
+        BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout, &why);
     if (bulk_socket_ == nullptr) {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address_.c_str(), why.c_str());
@@ -988,7 +989,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   if (options.shared_memory) session->EnableSharedMemory();
   // Never beside TLS: the bulk channel's bytes are not encrypted.
   if (options.bulk_channel && options.root_certs.empty() && options.client_cert.empty()) {
-    session->OpenBulkChannel(std::min(options.timeout, kBulkConnectTimeout));
+    session->OpenBulkChannel(options.bulk_address, std::min(options.timeout, kBulkConnectTimeout));
   }
   return std::make_shared<RemoteDevice>(std::move(session));
 }
