@@ -22,6 +22,7 @@ OLDEST_KUBERNETES = "1.27.0"
 NAMESPACE = "ferry"
 GRPC_PORT = 7070
 METRICS_PORT = 9090
+BULK_PORT = 7071
 DEFAULT_DRAIN_SECONDS = 30  # ferryd's --drain_seconds default
 
 
@@ -256,8 +257,11 @@ def check_pod_template(template, label):
           f"{label}: CUDA_CACHE_PATH ({cache}) is on a writable volume")
 
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    check(ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT},
-          f"{label}: ports grpc {GRPC_PORT} and metrics {METRICS_PORT} ({ports})")
+    check(ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "bulk": BULK_PORT},
+          f"{label}: ports grpc {GRPC_PORT}, metrics {METRICS_PORT} and bulk {BULK_PORT} "
+          f"({ports})")
+    check(flag_value(args, "bulk_port") == str(BULK_PORT),
+          f"{label}: the bulk channel is on the fixed port {BULK_PORT}")
     annotations = template["metadata"].get("annotations", {})
     check(annotations.get("prometheus.io/scrape") == "true" and
           annotations.get("prometheus.io/port") == str(METRICS_PORT),
@@ -298,9 +302,10 @@ def check_service(objects, pod_template, label):
           f"{label}: the Service selects ferryd's pods")
     container_ports = {p["name"] for p in pod_template["spec"]["containers"][0]["ports"]}
     ports = {p["port"]: p.get("targetPort") for p in spec.get("ports", [])}
-    check(set(ports) == {GRPC_PORT, METRICS_PORT} and set(ports.values()) <= container_ports,
-          f"{label}: the Service exposes {GRPC_PORT} and {METRICS_PORT} onto named container "
-          f"ports ({ports})")
+    check(set(ports) == {GRPC_PORT, METRICS_PORT, BULK_PORT} and
+          set(ports.values()) <= container_ports,
+          f"{label}: the Service exposes {GRPC_PORT}, {METRICS_PORT} and {BULK_PORT} onto named "
+          f"container ports ({ports})")
 
 
 def main():
