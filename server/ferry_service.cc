@@ -305,7 +305,7 @@ grpc::Status FerryService::Pipeline(
   const std::string session_id = first.start().session_id();
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
   if (!session.ok()) return ToGrpc(session.status());
-  // The steps run on this thread, on the session's device queue.
+  // Steps run on this thread (or the reader's), on the session's device queue.
   kernels::QueueScope queue((*session)->queue());
   v1::PipelineResponse started;
   started.set_step_id(first.step_id());
@@ -318,29 +318,60 @@ grpc::Status FerryService::Pipeline(
     if (draining_) inbox.Drain();
     pipelines_.insert(&inbox);
   }
-  std::thread reader([stream, &inbox] {
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
+  // Runs a step and writes its answer; false when the client is gone. Either thread runs
+  // steps, one at a time (PipelineInbox), so answers are written one at a time too.
+  auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
+    const absl::Time begun = absl::Now();
+    std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch);
+    if (step.has_execute() && execute_observer_) execute_observer_(absl::Now() - begun);
+    const bool written = !reply.has_value() || stream->Write(*reply);
+    inbox.Finished();
+    return written;
+  };
+  auto ask_for_graph = [stream](const std::string& graph_id, uint64_t step_id) {
+    v1::PipelineResponse ask;
+    ask.set_step_id(step_id);
+    ask.set_graph_missing(graph_id);
+    return stream->Write(ask);
+  };
+  // The reader runs a step itself when the stream is idle (PipelineInbox::ClaimIdle); a
+  // graph that step asks for it then reads itself, queueing the steps that come first.
+  kernels::Queue* const device_queue = (*session)->queue();
+  std::thread reader([&] {
+    kernels::QueueScope reader_queue(device_queue);
+    bool stream_ended = false;
+    auto read_graph = [&](const std::string& graph_id,
+                          uint64_t step_id) -> std::optional<v1::Graph> {
+      if (!ask_for_graph(graph_id, step_id)) return std::nullopt;
+      v1::PipelineRequest message;
+      while (stream->Read(&message)) {
+        if (message.has_graph()) return std::move(*message.mutable_graph());
+        if (!inbox.PushNow(std::move(message))) return std::nullopt;
+        message.Clear();
+      }
+      stream_ended = true;
+      return std::nullopt;
+    };
     v1::PipelineRequest message;
-    while (stream->Read(&message)) {
-      if (!inbox.Push(std::move(message))) break;
+    while (!stream_ended && stream->Read(&message)) {
+      if (inbox.ClaimIdle(message)) {
+        if (!run(message, read_graph)) break;
+      } else if (!inbox.Push(std::move(message))) {
+        break;
+      }
       message.Clear();
     }
     inbox.Done();
   });
-  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
   auto fetch_graph = [&](const std::string& graph_id,
                          uint64_t step_id) -> std::optional<v1::Graph> {
-    v1::PipelineResponse ask;
-    ask.set_step_id(step_id);
-    ask.set_graph_missing(graph_id);
-    if (!stream->Write(ask)) return std::nullopt;
+    if (!ask_for_graph(graph_id, step_id)) return std::nullopt;
     return inbox.AwaitGraph();
   };
   bool client_gone = false;
   while (std::optional<v1::PipelineRequest> step = inbox.NextStep()) {
-    const absl::Time started = absl::Now();
-    std::optional<v1::PipelineResponse> reply = steps.Run(*step, fetch_graph);
-    if (step->has_execute() && execute_observer_) execute_observer_(absl::Now() - started);
-    if (reply.has_value() && !stream->Write(*reply)) {
+    if (!run(*step, fetch_graph)) {
       client_gone = true;
       break;
     }

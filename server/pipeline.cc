@@ -255,17 +255,43 @@ bool PipelineInbox::Push(v1::PipelineRequest message) {
   return true;
 }
 
+bool PipelineInbox::PushNow(v1::PipelineRequest message) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return false;
+  if (message.has_graph()) {
+    graphs_.push_back(std::move(*message.mutable_graph()));
+  } else {
+    steps_.push_back(std::move(message));
+  }
+  return true;
+}
+
+bool PipelineInbox::ClaimIdle(const v1::PipelineRequest& message) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_ || draining_ || running_ || !steps_.empty() || message.has_graph()) return false;
+  running_ = true;
+  return true;
+}
+
 std::optional<v1::PipelineRequest> PipelineInbox::NextStep() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](PipelineInbox* inbox) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inbox->mu_) {
-        return inbox->shutdown_ || inbox->done_ || inbox->draining_ || !inbox->steps_.empty();
+        return inbox->shutdown_ ||
+               (!inbox->running_ &&
+                (inbox->done_ || inbox->draining_ || !inbox->steps_.empty()));
       },
       this));
   if (shutdown_ || steps_.empty()) return std::nullopt;
   v1::PipelineRequest step = std::move(steps_.front());
   steps_.pop_front();
+  running_ = true;
   return step;
+}
+
+void PipelineInbox::Finished() {
+  absl::MutexLock lock(&mu_);
+  running_ = false;
 }
 
 std::optional<v1::Graph> PipelineInbox::AwaitGraph() {

@@ -87,8 +87,18 @@ class PipelineInbox {
 
   // Queues a message; blocks while the window is full. False once Shutdown was called.
   bool Push(v1::PipelineRequest message);
+  // Queues a message past the window: the reader, while a step it runs waits for a graph.
+  bool PushNow(v1::PipelineRequest message);
+  // Whether the reader may run `message` itself, now: a step, with none queued or running,
+  // and not draining. Saves the hand-off to the step thread (a wake-up that, on a busy
+  // machine, waits for a time slice) when the stream is idle, as a unary call has none.
+  // When true the caller runs it and calls Finished.
+  bool ClaimIdle(const v1::PipelineRequest& message);
   // The next step, or nullopt once the reader is Done and the queue is empty, or Shutdown.
+  // Waits while the reader runs a step; the caller runs it and calls Finished.
   std::optional<v1::PipelineRequest> NextStep();
+  // The step claimed by ClaimIdle or NextStep has run and its answer is written.
+  void Finished();
   // The next graph the client sent; nullopt once the reader is Done or Shutdown. Steps may
   // queue past the window meanwhile, so the client can always get the graph through.
   std::optional<v1::Graph> AwaitGraph();
@@ -104,6 +114,7 @@ class PipelineInbox {
   std::deque<v1::PipelineRequest> steps_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Graph> graphs_ ABSL_GUARDED_BY(mu_);
   bool awaiting_graph_ ABSL_GUARDED_BY(mu_) = false;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;  // a step is being run (and answered)
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
