@@ -77,12 +77,9 @@ std::optional<std::string> TargetHost(const std::string& target) {
   return std::string(host);
 }
 
-std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
-                                                const std::string& address,
-                                                const v1::BulkChannel& channel,
-                                                const std::string& session_id,
-                                                std::chrono::milliseconds timeout,
-                                                std::string* why) {
+std::unique_ptr<BulkSocket> BulkSocket::Connect(
+    const std::string& target, const std::string& address, const v1::BulkChannel& channel,
+    const std::string& session_id, std::chrono::milliseconds timeout, std::string* why) {
   std::optional<std::string> host = TargetHost(address.empty() ? target : address);
   std::string port = std::to_string(channel.port());
   if (!address.empty()) {
@@ -157,7 +154,7 @@ absl::Status BulkSocket::ReadAnswer(v1::BulkResponse* answer) {
 }
 
 absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* data,
-                               const std::vector<uint64_t>& releases, bool for_pipeline) {
+                                const std::vector<uint64_t>& releases, bool for_pipeline) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
   v1::BulkRequest bulk;

@@ -13,8 +13,8 @@ namespace {
 
 absl::Status Broken(const char* what, size_t done, size_t bytes, int error) {
   const std::string why = error == 0 ? "the peer closed the connection" : std::strerror(error);
-  const std::string at = absl::StrCat("bulk channel: ", what, " stopped after ", done, " of ",
-                                      bytes, " bytes: ", why);
+  const std::string at =
+      absl::StrCat("bulk channel: ", what, " stopped after ", done, " of ", bytes, " bytes: ", why);
   if (error == EAGAIN || error == EWOULDBLOCK) return absl::DeadlineExceededError(at);
   return absl::UnavailableError(at);
 }
@@ -68,12 +68,11 @@ absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message) {
   if (absl::Status received = ReceiveAll(fd, prefix, sizeof(prefix)); !received.ok()) {
     return received;
   }
-  const uint32_t size = uint32_t{prefix[0]} | uint32_t{prefix[1]} << 8 |
-                        uint32_t{prefix[2]} << 16 | uint32_t{prefix[3]} << 24;
+  const uint32_t size = uint32_t{prefix[0]} | uint32_t{prefix[1]} << 8 | uint32_t{prefix[2]} << 16 |
+                        uint32_t{prefix[3]} << 24;
   if (size > kMaxBulkMessageBytes) {
     return absl::InvalidArgumentError(absl::StrCat("bulk channel: a message of ", size,
-                                                   " bytes; the limit is ",
-                                                   kMaxBulkMessageBytes));
+                                                   " bytes; the limit is ", kMaxBulkMessageBytes));
   }
   std::string bytes(size, '\0');
   if (absl::Status received = ReceiveAll(fd, bytes.data(), size); !received.ok()) return received;

@@ -53,8 +53,8 @@ absl::StatusOr<std::unique_ptr<BulkChannelServer>> BulkChannelServer::Start(
     Observer observer) {
   absl::StatusOr<TcpListener> listener = ListenTcp(address, "the bulk channel");
   if (!listener.ok()) return listener.status();
-  return std::unique_ptr<BulkChannelServer>(new BulkChannelServer(
-      listener->fd, listener->port, sessions, backend, std::move(observer)));
+  return std::unique_ptr<BulkChannelServer>(
+      new BulkChannelServer(listener->fd, listener->port, sessions, backend, std::move(observer)));
 }
 
 BulkChannelServer::BulkChannelServer(int listen_fd, int port, SessionManager& sessions,
@@ -100,8 +100,8 @@ void BulkChannelServer::AcceptLoop() {
       it = connections_.erase(it);
     }
     if (connections_.size() >= kMaxConnections) {
-      Log(LogLevel::kWarning, absl::StrCat("bulk channel: ", kMaxConnections,
-                                           " connections open; refusing another"));
+      Log(LogLevel::kWarning,
+          absl::StrCat("bulk channel: ", kMaxConnections, " connections open; refusing another"));
       close(fd);
       continue;
     }
@@ -131,8 +131,8 @@ absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
     status = session.status();
   } else if ((*session)->bulk_ticket().empty() ||
              !SameSecret((*session)->bulk_ticket(), hello.ticket())) {
-    status = absl::PermissionDeniedError(absl::StrCat(
-        "bulk channel: wrong ticket for session ", hello.session_id().substr(0, 8), "..."));
+    status = absl::PermissionDeniedError(absl::StrCat("bulk channel: wrong ticket for session ",
+                                                      hello.session_id().substr(0, 8), "..."));
   }
   core::SendMessage(fd, Answer(status)).IgnoreError();
   if (!status.ok()) return status;

@@ -30,9 +30,9 @@ class BulkChannelServer {
  public:
   // What each finished transfer reports: method ("bulk/Upload", "bulk/Download"), status,
   // time taken and bytes in and out (Metrics::RecordCall).
-  using Observer = std::function<void(absl::string_view method, absl::StatusCode code,
-                                      absl::Duration latency, int64_t bytes_received,
-                                      int64_t bytes_sent)>;
+  using Observer =
+      std::function<void(absl::string_view method, absl::StatusCode code, absl::Duration latency,
+                         int64_t bytes_received, int64_t bytes_sent)>;
 
   // Listens on `address` ("0.0.0.0:0": any free port) and serves until destroyed.
   static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(const std::string& address,

@@ -18,7 +18,9 @@ namespace ferry::server {
 namespace {
 
 // Best effort: a scraper that went away gets nothing.
-void Send(int fd, const std::string& bytes) { core::SendAll(fd, bytes.data(), bytes.size()).IgnoreError(); }
+void Send(int fd, const std::string& bytes) {
+  core::SendAll(fd, bytes.data(), bytes.size()).IgnoreError();
+}
 
 std::string Reply(const std::string& status, const std::string& type, const std::string& body) {
   return absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,

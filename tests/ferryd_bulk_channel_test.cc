@@ -160,8 +160,8 @@ TEST_F(BulkChannelTest, UploadsAndDownloadsByteExactBesideGrpc) {
 
   // Up over gRPC, down on the bulk channel, on the same connection.
   const std::string small = Pattern(1000);
-  ASSERT_TRUE(testing::Upload(*stub_, opened_.session_id(), 8, Spec(v1::UINT8, {10, 100}), small)
-                  .ok());
+  ASSERT_TRUE(
+      testing::Upload(*stub_, opened_.session_id(), 8, Spec(v1::UINT8, {10, 100}), small).ok());
   std::string received;
   v1::BulkResponse down = bulk.Download(8, &received);
   ASSERT_EQ(down.code(), 0) << down.message();
@@ -227,8 +227,7 @@ TEST_F(BulkChannelTest, TheTicketAdmitsOnlyItsOwnSession) {
   }
   {
     // A session's connection cannot read another session's buffers.
-    ASSERT_TRUE(
-        testing::Upload(*stub_, other.session_id(), 5, Spec(v1::UINT8, {3}), "xyz").ok());
+    ASSERT_TRUE(testing::Upload(*stub_, other.session_id(), 5, Spec(v1::UINT8, {3}), "xyz").ok());
     RawBulk bulk(opened_.bulk_channel().port());
     ASSERT_EQ(bulk.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
     std::string received;
@@ -372,8 +371,8 @@ TEST_F(BulkChannelTest, TheClientMovesLargeArraysOnItByDefault) {
   ConnectOptions off;
   off.bulk_channel = false;
   Device plain = connect(daemon_->address(), off);
-  Array c = from_host_bytes(data.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
-                            plain);
+  Array c =
+      from_host_bytes(data.data(), data.size(), uint8, {static_cast<int64_t>(data.size())}, plain);
   EXPECT_EQ(c.to_vector<uint8_t>().size(), data.size());
   EXPECT_EQ(plain.stats().bulk_channel_transfers, 0);
 }
