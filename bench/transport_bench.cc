@@ -211,7 +211,7 @@ void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
                                 int64_t{1} << 30};
   if (options.quick) sizes = {int64_t{1} << 20, int64_t{4} << 20};
   for (int64_t size : sizes) {
-    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 2;
+    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
     std::vector<char> data(static_cast<size_t>(size), 7);
     std::vector<char> sink(static_cast<size_t>(size), 0);
     const double tcp_s = MedianOfMeasured(repeats, [&] { return tcp.Seconds(data, sink); });

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,12 +23,17 @@ namespace {
 
 // A client that connects and says nothing is dropped after this long.
 constexpr int kHelloTimeoutSeconds = 10;
+// An idle connection checks this often that its session is still open (a client that
+// vanished without closing its socket leaves no thread behind once its lease runs out),
+// and a transfer that receives nothing for this long is dropped.
+constexpr int kIdleSeconds = 30;
 // Staging for backends whose memory the host cannot address (a device copy per run).
 constexpr size_t kStagingBytes = size_t{4} << 20;
 
-void SetReceiveTimeout(int fd, int seconds) {
+void SetTimeouts(int fd, int seconds) {
   timeval timeout{seconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 }
 
 // Compares in time independent of where the bytes differ, so a ticket cannot be guessed a
@@ -140,17 +146,24 @@ absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
 }
 
 void BulkChannelServer::Serve(int fd) {
-  SetReceiveTimeout(fd, kHelloTimeoutSeconds);
+  SetTimeouts(fd, kHelloTimeoutSeconds);
   absl::StatusOr<std::string> session_id = Hello(fd);
   if (!session_id.ok()) {
     Log(LogLevel::kInfo,
         absl::StrCat("bulk channel: refused a connection: ", session_id.status().message()));
     return;
   }
-  SetReceiveTimeout(fd, 0);  // a session's connection may stay idle between transfers
+  SetTimeouts(fd, kIdleSeconds);
   Log(LogLevel::kDebug,
       absl::StrCat("bulk channel: session ", session_id->substr(0, 8), "... connected"));
   while (!stopping_) {
+    pollfd readable{fd, POLLIN, 0};
+    const int ready = poll(&readable, 1, kIdleSeconds * 1000);
+    if (ready < 0 && errno != EINTR) return;
+    if (ready <= 0) {
+      if (!sessions_.IsOpen(*session_id)) return;  // closed or expired: nothing more to carry
+      continue;
+    }
     v1::BulkRequest request;
     absl::Status received = core::ReceiveMessage(fd, &request);
     if (!received.ok()) {

@@ -326,6 +326,12 @@ int SessionManager::ReapExpired(absl::Time now) {
   return static_cast<int>(expired.size());
 }
 
+bool SessionManager::IsOpen(absl::string_view session_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  return it != sessions_.end() && !Expired(it->second, absl::Now());
+}
+
 int64_t SessionManager::num_sessions() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int64_t>(sessions_.size());

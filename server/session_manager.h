@@ -167,6 +167,9 @@ class SessionManager {
   int ReapExpired(absl::Time now);
 
   absl::Duration lease() const { return lease_; }
+  // Whether `session_id` is open and unexpired, without renewing its lease (a watcher's
+  // question, not a use).
+  bool IsOpen(absl::string_view session_id) const;
   int64_t num_sessions() const;
   int64_t resident_bytes() const;  // all sessions' buffers together
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -329,6 +330,22 @@ TEST_F(BulkChannelTest, PipelineStepsTakeUploadsFromTheBulkChannel) {
   EXPECT_TRUE(received == second);
   EXPECT_EQ(bulk.Download(23, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
   EXPECT_EQ(bulk.Download(24, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
+}
+
+// A connection whose session is gone is closed by the daemon (within its 30 s idle check),
+// so a client that vanished without closing its socket leaves no thread behind.
+TEST_F(BulkChannelTest, ClosingTheSessionEndsItsIdleConnections) {
+  const v1::OpenSessionResponse other = Open(*stub_);
+  RawBulk bulk(other.bulk_channel().port());
+  ASSERT_EQ(bulk.Hello(other.session_id(), other.bulk_channel().ticket()).code(), 0);
+  grpc::ClientContext context;
+  v1::CloseSessionRequest close;
+  close.set_session_id(other.session_id());
+  v1::CloseSessionResponse closed;
+  ASSERT_TRUE(stub_->CloseSession(&context, close, &closed).ok());
+  timeval limit{45, 0};
+  setsockopt(bulk.fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  EXPECT_TRUE(bulk.Closed());
 }
 
 TEST(BulkChannelOffTest, PortMinusOneTurnsItOff) {
