@@ -130,12 +130,12 @@ absl::StatusOr<kernels::Tensor> PipelineSteps::FromStep(const v1::PipelineUpload
 absl::StatusOr<kernels::Tensor> PipelineSteps::FromBulkChannel(Session& session,
                                                                const v1::PipelineUpload& upload) {
   const uint64_t buffer_id = upload.buffer_id();
+  absl::StatusOr<kernels::Tensor> tensor = session.TakeArrival(buffer_id, kBulkAnnounceTimeout);
   absl::StatusOr<core::TensorType> type = core::TypeFromProto(upload.tensor().spec());
   if (!type.ok()) {
     return absl::Status(type.status().code(), absl::StrCat("[upload] buffer ", buffer_id, ": ",
                                                            type.status().message()));
   }
-  absl::StatusOr<kernels::Tensor> tensor = session.TakeArrival(buffer_id, kBulkAnnounceTimeout);
   if (!tensor.ok()) {
     return absl::Status(tensor.status().code(),
                         absl::StrCat("[upload] on the bulk channel: ", tensor.status().message()));
@@ -152,12 +152,14 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
   if (!session.ok()) return Fail(step, session.status());
   const uint64_t buffer_id = step.upload().buffer_id();
+  // A bulk upload's tensor is taken whatever the verdict, so none stays parked.
+  std::optional<absl::StatusOr<kernels::Tensor>> from_bulk;
+  if (step.upload().bulk_channel()) from_bulk = FromBulkChannel(**session, step.upload());
   if (absl::Status fresh = CheckNewHandle(**session, buffer_id); !fresh.ok()) {
     return Fail(step, absl::Status(fresh.code(), absl::StrCat("[upload] ", fresh.message())));
   }
-  absl::StatusOr<kernels::Tensor> tensor = step.upload().bulk_channel()
-                                              ? FromBulkChannel(**session, step.upload())
-                                              : FromStep(step.upload());
+  absl::StatusOr<kernels::Tensor> tensor =
+      from_bulk.has_value() ? *std::move(from_bulk) : FromStep(step.upload());
   if (!tensor.ok()) return Fail(step, tensor.status());
   if (absl::Status stored = (*session)->Put({{buffer_id, *std::move(tensor)}}); !stored.ok()) {
     return Fail(step, stored);
