@@ -23,6 +23,7 @@ struct DeviceInfo {
   uint32_t protocol_version = 0;  // remote only
   int64_t chunk_bytes = 0;        // remote only: Upload/Download chunk size
   int64_t max_inline_bytes = 0;   // remote only: results up to this size come back inline
+  bool bulk_channel = false;      // remote only: large transfers take the bulk channel now
 };
 
 // What a device has done so far, for tests and tuning: each remote call counts once.

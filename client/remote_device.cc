@@ -362,6 +362,7 @@ class RemoteDevice : public DeviceImpl {
     info.protocol_version = opened.protocol_version();
     info.chunk_bytes = session_->chunk_bytes();
     info.max_inline_bytes = opened.limits().max_inline_bytes();
+    info.bulk_channel = session_->bulk_socket() != nullptr;
     return info;
   }
 

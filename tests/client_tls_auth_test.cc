@@ -16,6 +16,7 @@
 #include "client/ferry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "server/ferryd_process.h"
 
@@ -108,6 +109,32 @@ TEST_F(TlsAuth, TlsWithTokenAcceptsTheRightTokenOnly) {
   EXPECT_THAT(message, HasSubstr("the bearer token is not accepted"));
   EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem"), &message), ErrorCode::kUnauthenticated);
   EXPECT_THAT(message, HasSubstr("requires a bearer token"));
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+// The bulk channel's bytes are not encrypted: a TLS daemon does not offer it, and every
+// byte of a large transfer goes over the TLS channel.
+TEST_F(TlsAuth, NoBulkChannelBesideTls) {
+  auto daemon = Start(TlsFlags());
+  ASSERT_NE(daemon, nullptr);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = Pem("ca.pem");
+  auto stub = v1::Ferry::NewStub(grpc::CreateChannel(daemon->address(), grpc::SslCredentials(ssl)));
+  grpc::ClientContext context;
+  v1::OpenSessionRequest request;
+  request.set_min_protocol_version(1);
+  request.set_max_protocol_version(1);
+  v1::OpenSessionResponse opened;
+  ASSERT_TRUE(stub->OpenSession(&context, request, &opened).ok());
+  EXPECT_THAT(opened.features(), ::testing::Not(::testing::Contains("bulk_tcp")));
+  EXPECT_FALSE(opened.has_bulk_channel());
+
+  Device device = connect(daemon->address(), Options("ca.pem"));
+  EXPECT_FALSE(device.info().bulk_channel);
+  std::vector<uint8_t> data(3 << 20, 9);
+  Array a = from_host(data, {static_cast<int64_t>(data.size())}, device);
+  EXPECT_EQ(a.to_vector<uint8_t>(), data);
+  EXPECT_EQ(device.stats().bulk_channel_transfers, 0);
   EXPECT_EQ(daemon->Stop(), 0);
 }
 

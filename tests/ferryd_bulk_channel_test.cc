@@ -365,6 +365,7 @@ TEST(BulkChannelOffTest, PortMinusOneTurnsItOff) {
   ASSERT_EQ(back.size(), data.size());
   EXPECT_EQ(std::memcmp(back.data(), data.data(), data.size()), 0);
   EXPECT_EQ(device.stats().bulk_channel_transfers, 0);
+  EXPECT_FALSE(device.info().bulk_channel);
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
@@ -383,6 +384,7 @@ TEST_F(BulkChannelTest, TheClientMovesLargeArraysOnItByDefault) {
   }
   // The upload and both reads.
   EXPECT_EQ(device.stats().bulk_channel_transfers, 3);
+  EXPECT_TRUE(device.info().bulk_channel);
 
   // Opted out: gRPC carries them.
   ConnectOptions off;
@@ -392,6 +394,7 @@ TEST_F(BulkChannelTest, TheClientMovesLargeArraysOnItByDefault) {
       from_host_bytes(data.data(), data.size(), uint8, {static_cast<int64_t>(data.size())}, plain);
   EXPECT_EQ(c.to_vector<uint8_t>().size(), data.size());
   EXPECT_EQ(plain.stats().bulk_channel_transfers, 0);
+  EXPECT_FALSE(plain.info().bulk_channel);
 }
 
 }  // namespace
