@@ -129,12 +129,14 @@ TEST_F(TlsAuth, NoBulkChannelBesideTls) {
   EXPECT_THAT(opened.features(), ::testing::Not(::testing::Contains("bulk_tcp")));
   EXPECT_FALSE(opened.has_bulk_channel());
 
-  Device device = connect(daemon->address(), Options("ca.pem"));
-  EXPECT_FALSE(device.info().bulk_channel);
-  std::vector<uint8_t> data(3 << 20, 9);
-  Array a = from_host(data, {static_cast<int64_t>(data.size())}, device);
-  EXPECT_EQ(a.to_vector<uint8_t>(), data);
-  EXPECT_EQ(device.stats().bulk_channel_transfers, 0);
+  {
+    Device device = connect(daemon->address(), Options("ca.pem"));
+    EXPECT_FALSE(device.info().bulk_channel);
+    std::vector<uint8_t> data(3 << 20, 9);
+    Array a = from_host(data, {static_cast<int64_t>(data.size())}, device);
+    EXPECT_EQ(a.to_vector<uint8_t>(), data);
+    EXPECT_EQ(device.stats().bulk_channel_transfers, 0);
+  }
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
