@@ -19,38 +19,36 @@ absl::Status Broken(const char* what, size_t done, size_t bytes, int error) {
   return absl::UnavailableError(at);
 }
 
-}  // namespace
-
-absl::Status SendAll(int fd, const void* data, size_t bytes) {
-  const char* at = static_cast<const char*>(data);
-  size_t sent = 0;
-  while (sent < bytes) {
-    ssize_t n = ::send(fd, at + sent, bytes - sent, MSG_NOSIGNAL);
+// Repeats `step(bytes done so far)` (a send or recv of the rest) until all `bytes` are
+// done, retrying EINTR; the error says how far it got.
+template <typename Step>
+absl::Status WholeRun(const char* what, size_t bytes, Step step) {
+  size_t done = 0;
+  while (done < bytes) {
+    const ssize_t n = step(done);
     if (n > 0) {
-      sent += static_cast<size_t>(n);
+      done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else {
-      return Broken("send", sent, bytes, n < 0 ? errno : 0);
+      return Broken(what, done, bytes, n < 0 ? errno : 0);
     }
   }
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status SendAll(int fd, const void* data, size_t bytes) {
+  const char* at = static_cast<const char*>(data);
+  return WholeRun("send", bytes,
+                  [&](size_t done) { return ::send(fd, at + done, bytes - done, MSG_NOSIGNAL); });
+}
+
 absl::Status ReceiveAll(int fd, void* data, size_t bytes) {
   char* at = static_cast<char*>(data);
-  size_t received = 0;
-  while (received < bytes) {
-    ssize_t n = ::recv(fd, at + received, bytes - received, MSG_WAITALL);
-    if (n > 0) {
-      received += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      return Broken("receive", received, bytes, n < 0 ? errno : 0);
-    }
-  }
-  return absl::OkStatus();
+  return WholeRun("receive", bytes,
+                  [&](size_t done) { return ::recv(fd, at + done, bytes - done, MSG_WAITALL); });
 }
 
 absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message) {

@@ -40,7 +40,7 @@ std::string SecretBytes(size_t size) {
   }
   if (filled < size) {
     // Predictable ids would let clients reach each other's buffers: better to stop.
-    Log(LogLevel::kError, "no random bytes from getrandom or /dev/urandom for a session id");
+    Log(LogLevel::kError, "no random bytes from getrandom or /dev/urandom for a session id or ticket");
     std::abort();
   }
   return bytes;

@@ -47,8 +47,6 @@ class UploadReceiver {
   // host-addressable. At most total_bytes - received bytes may be written there.
   char* HostCursor();
   void Advance(size_t bytes) { received_ += bytes; }
-  uint64_t total_bytes() const { return total_bytes_; }
-  uint64_t received() const { return received_; }
 
  private:
   absl::Status Start(const v1::UploadRequest& first, size_t data_bytes);
