@@ -377,8 +377,9 @@ class RemoteDevice : public DeviceImpl {
       return std::make_shared<RemoteBuffer>(type, session_, 0,
                                             std::string(static_cast<const char*>(data), nbytes));
     }
-    const uint64_t id = UploadBytes(type, static_cast<const char*>(data), nbytes);
-    return std::make_shared<RemoteBuffer>(type, session_, id, std::nullopt);
+    auto buffer = std::make_shared<RemoteBuffer>(type, session_, 0, std::nullopt);
+    UploadBytes(*buffer, static_cast<const char*>(data), nbytes);
+    return buffer;
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
@@ -562,6 +563,7 @@ class RemoteDevice : public DeviceImpl {
     if (std::optional<v1::StepFailure> earlier = pipeline.TakeFailureBefore(response.step_id())) {
       throw StepError(*earlier);
     }
+    if (!response.has_execute()) return;  // an upload step: its buffer is resident now
     const core::TensorType& type = buffer.type();
     const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
     if (output >= response.execute().outputs_size()) {
@@ -631,7 +633,7 @@ class RemoteDevice : public DeviceImpl {
       buffer.set_id(id);
       return;
     }
-    buffer.set_id(UploadBytes(buffer.type(), bytes.data(), bytes.size()));
+    UploadBytes(buffer, bytes.data(), bytes.size());
   }
 
   // Frees the buffers dropped since the last execute before a large upload adds to the
@@ -657,13 +659,17 @@ class RemoteDevice : public DeviceImpl {
     if (!status.ok()) throw ToError(status, session_->address());
   }
 
-  // Makes `nbytes` at `data` a new resident buffer of `type` and returns its id: through
-  // the shared region when in use, else an Upload stream whose messages carry `data`
-  // itself (no copy on this side).
-  uint64_t UploadBytes(const core::TensorType& type, const char* data, size_t nbytes) {
-    if (std::optional<uint64_t> id = UploadBulk(type, data, nbytes)) return *id;
+  // Makes `nbytes` at `data` the daemon's copy of `buffer` (its type), under a new id: on
+  // the bulk channel, through the shared region when in use, else an Upload stream whose
+  // messages carry `data` itself (no copy on this side).
+  void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes) {
+    if (UploadBulk(buffer, data, nbytes)) return;
     SendReleases();
-    if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) return *id;
+    const core::TensorType& type = buffer.type();
+    if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) {
+      buffer.set_id(*id);
+      return;
+    }
     const uint64_t id = session_->NewBufferId();
     const size_t chunk = session_->bulk_chunk_bytes();
     BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
@@ -707,7 +713,7 @@ class RemoteDevice : public DeviceImpl {
       stats.bytes_received += received;
     });
     if (!status.ok()) throw ToError(status, session_->address());
-    return id;
+    buffer.set_id(id);
   }
 
   // Same host: the bytes go through the session's shared region (one memcpy here, one
@@ -753,10 +759,12 @@ class RemoteDevice : public DeviceImpl {
   // without one, the daemon answers. Nothing when there is no bulk channel (or the caller
   // asked for shared memory and has it), or when its connection broke during this upload
   // (gRPC then carries it: the daemon keeps no part of an upload that did not finish).
-  std::optional<uint64_t> UploadBulk(const core::TensorType& type, const char* data,
-                                     size_t nbytes) {
+  // On a pipeline the buffer is pending until its step answers: a read waits for that, so
+  // it never asks for the bytes before the step has made them resident.
+  bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes) {
     BulkSocket* bulk = session_->bulk_socket();
-    if (bulk == nullptr || session_->SharedMemoryOn()) return std::nullopt;
+    if (bulk == nullptr || session_->SharedMemoryOn()) return false;
+    const core::TensorType& type = buffer.type();
     // Dropped buffers go first, so their memory can take the upload (a 1 GiB tensor
     // otherwise faults in fresh pages): with the upload itself when no pipeline step could
     // still read them, else as a step of their own.
@@ -776,14 +784,16 @@ class RemoteDevice : public DeviceImpl {
     if (!status.ok() && bulk->broken()) {
       // Releasing twice is harmless: they go again with the next step or call.
       for (uint64_t released : releases) session_->QueueRelease(released);
-      return std::nullopt;
+      return false;
     }
     if (pipeline != nullptr) {
       v1::PipelineRequest step;
       step.mutable_upload()->set_buffer_id(id);
       *step.mutable_upload()->mutable_tensor()->mutable_spec() = request.spec();
       step.mutable_upload()->set_bulk_channel(true);
-      pipeline->Send(std::move(step));
+      step.set_want_reply(true);
+      std::optional<StepReply> reply = pipeline->Send(std::move(step)).second;
+      buffer.set_pending(*reply, 0);
     }
     session_->UpdateStats([&](DeviceStats& stats) {
       if (pipeline == nullptr) ++stats.round_trips;
@@ -792,7 +802,8 @@ class RemoteDevice : public DeviceImpl {
       stats.upload_bytes += static_cast<int64_t>(nbytes);
     });
     ThrowIfError(status);
-    return id;
+    buffer.set_id(id);
+    return true;
   }
 
   // The bulk channel: from the socket straight into `dst`. False when there is no bulk
