@@ -53,6 +53,7 @@ cat > "$OUT/run_all.sh" <<'RUN'
 # Runs every CUDA test and benchmark of this bundle; logs go to LOGDIR (default ./logs).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+MLX_INSTALL="$HERE/../.mlx_bundle/2/install.sh"  # tools/mlx_bundle.sh's second piece
 LOGDIR="${1:-logs}"
 mkdir -p "$LOGDIR"
 LOGDIR="$(cd "$LOGDIR" && pwd)"
@@ -104,6 +105,11 @@ done
 # ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
 run ferryd_cuda_smoke 10 "$HERE/bin/ferryd" --backend=cuda --listen=127.0.0.1:0
 run torch_matmul_compare 300 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log"
+# MLX, when tools/mlx_bundle.sh's pieces came along (the first kept by the previous run).
+if [ -x "$MLX_INSTALL" ] && mlx_site="$("$MLX_INSTALL" 2>>"$LOGDIR/summary.txt")"; then
+  export PYTHONPATH="$mlx_site${PYTHONPATH:+:$PYTHONPATH}"
+  echo "MLX installed in $mlx_site" >> "$LOGDIR/summary.txt"
+fi
 run mlx_compare 300 python3 "$HERE/scripts/mlx_compare.py" "$LOGDIR/elementwise_bench.log"
 grep -h -E '^(RATIO|SKIP|DEVICE)' "$LOGDIR"/*.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -E '^\[  (FAILED|SKIPPED|PASSED) ' "$LOGDIR"/*_test.log >> "$LOGDIR/summary.txt" 2>/dev/null
