@@ -19,6 +19,9 @@ struct DeviceInfo {
   std::string backend;          // "cpu", "cuda"
   std::string name;             // "CPU (2 threads)", "NVIDIA H100 80GB HBM3"
   int64_t memory_bytes = 0;
+  std::string compute_capability;  // CUDA only: "9.0"
+  std::string driver_version;      // CUDA only: the driver's CUDA version, "13.0"
+  std::string runtime_version;     // CUDA only: the CUDA runtime ferry runs, "13.0"
   std::string server_version;   // remote only
   uint32_t protocol_version = 0;  // remote only
   int64_t chunk_bytes = 0;        // remote only: Upload/Download chunk size

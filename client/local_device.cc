@@ -44,6 +44,9 @@ class LocalDevice : public DeviceImpl {
     info.backend = facts.backend;
     info.name = facts.name;
     info.memory_bytes = facts.memory_bytes;
+    info.compute_capability = facts.compute_capability;
+    info.driver_version = facts.driver_version;
+    info.runtime_version = facts.runtime_version;
     return info;
   }
 

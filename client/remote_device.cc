@@ -358,6 +358,9 @@ class RemoteDevice : public DeviceImpl {
     info.backend = opened.device().backend();
     info.name = opened.device().name();
     info.memory_bytes = opened.device().memory_bytes();
+    info.compute_capability = opened.device().compute_capability();
+    info.driver_version = opened.device().driver_version();
+    info.runtime_version = opened.device().runtime_version();
     info.server_version = opened.server_version();
     info.protocol_version = opened.protocol_version();
     info.chunk_bytes = session_->chunk_bytes();

@@ -15,10 +15,12 @@ OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test)
 BENCHES=(matmul_bench elementwise_bench copy_bench)
+REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
 
 targets=()
 for t in "${TESTS[@]}"; do targets+=("//kernels/cuda:$t"); done
 for b in "${BENCHES[@]}"; do targets+=("//bench/cuda:$b"); done
+for t in "${REMOTE_TESTS[@]}"; do targets+=("//tests:$t"); done
 targets+=(//server:ferryd)
 ./bazelw build "${targets[@]}"
 
@@ -27,6 +29,7 @@ mkdir -p "$OUT/bin" "$OUT/lib/glibc" "$OUT/scripts"
 binaries=()
 for t in "${TESTS[@]}"; do binaries+=("bazel-bin/kernels/cuda/$t"); done
 for b in "${BENCHES[@]}"; do binaries+=("bazel-bin/bench/cuda/$b"); done
+for t in "${REMOTE_TESTS[@]}"; do binaries+=("bazel-bin/tests/$t"); done
 binaries+=(bazel-bin/server/ferryd)
 for bin in "${binaries[@]}"; do
   cp -L "$bin" "$OUT/bin/"
@@ -85,16 +88,30 @@ if [ "$(printf '%s\n%s\n' "$built" "$mine" | sort -V | head -1)" != "$built" ]; 
   echo "glibc $mine < $built: running through the bundled loader" | tee -a "$LOGDIR/summary.txt"
 fi
 
+# The remote tests start ferryd from their runfiles (server::FindFerryd), through the
+# bundled loader too when the tests need it.
+mkdir -p "$HERE/runfiles/ferry/server"
+if [ ${#RUNNER[@]} -eq 0 ]; then
+  ln -sf "$HERE/bin/ferryd" "$HERE/runfiles/ferry/server/ferryd"
+else
+  printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${RUNNER[*]}" "$HERE/bin/ferryd" \
+    > "$HERE/runfiles/ferry/server/ferryd"
+  chmod +x "$HERE/runfiles/ferry/server/ferryd"
+fi
+export RUNFILES_DIR="$HERE/runfiles"
+
 run() {  # run NAME TIMEOUT BINARY ARGS...
   local name="$1" limit="$2"; shift 2
   local start=$SECONDS
-  timeout "$limit" "${RUNNER[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
+  local runner=("${RUNNER[@]}")
+  [ "$1" = python3 ] && runner=()  # the machine's own Python, with its own libraries
+  timeout "$limit" "${runner[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
   local rc=$?
   printf '%-28s rc=%-3s %4ss\n' "$name" "$rc" "$((SECONDS - start))" | tee -a "$LOGDIR/summary.txt"
 }
 
 for t in cuda_devices_test cublas_loader_test cuda_op_coverage_test cuda_parity_test \
-         cuda_memory_test cuda_fault_test; do
+         cuda_memory_test cuda_fault_test client_remote_cuda_test; do
   run "$t" 300 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
 done
 FERRY_TEST_TF32=1 run cuda_parity_test_tf32 120 "$HERE/bin/cuda_parity_test" \

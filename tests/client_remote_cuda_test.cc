@@ -1,0 +1,249 @@
+// The client against a ferryd serving on the GPU (--backend=cuda), over real gRPC: every op
+// and composite gives what the local CPU device gives (within each dtype's tolerance), the
+// daemon describes its GPU, large arrays cross the bulk channel, gRPC and shared memory
+// intact, fused chains and a training loop match, two sessions on one GPU keep their own
+// data, and an eval past the daemon's GPU memory budget fails alone with RESOURCE_EXHAUSTED.
+// Skips, saying why, where ferryd cannot serve on a GPU (no GPU, or a build without CUDA).
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/ferry.h"
+#include "core/ops.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/ferryd_process.h"
+#include "tests/remote_op_cases.h"
+
+namespace ferry {
+namespace {
+
+using testing::CoreOpCases;
+using testing::DaemonKernels;
+using testing::ExpectSameOnBothDevices;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using testing::PartACompositeCases;
+using testing::PartBCompositeCases;
+
+// A ferryd on the GPU with `flags`, or null with `why` saying why there is none.
+std::unique_ptr<server::FerrydProcess> StartCudaFerryd(std::vector<std::string> flags,
+                                                       std::string* why) {
+  const std::string path = server::FindFerryd(nullptr);
+  if (path.empty()) {
+    *why = "ferryd is not in this test's runfiles";
+    return nullptr;
+  }
+  flags.insert(flags.begin(), "--backend=cuda");
+  auto process = server::FerrydProcess::Start(path, flags);
+  if (!process.ok()) {
+    *why = absl::StrCat("ferryd --backend=cuda does not start here (no GPU, or no CUDA in this ",
+                        "build): ", process.status().ToString());
+    return nullptr;
+  }
+  return *std::move(process);
+}
+
+// Distinct, exactly representable floats: i mod 2^20, offset by the tensor's seed.
+std::vector<float> Pattern(size_t n, float seed) {
+  std::vector<float> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = seed + static_cast<float>(i & 0xFFFFF);
+  return values;
+}
+
+class RemoteCudaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = StartCudaFerryd({"--shared_memory"}, why_).release();
+    if (daemon_ != nullptr) remote_ = new Device(connect(daemon_->address()));
+  }
+  static void TearDownTestSuite() {
+    delete remote_;
+    remote_ = nullptr;
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override {
+    if (daemon_ == nullptr) GTEST_SKIP() << *why_;
+  }
+
+  static server::FerrydProcess* daemon_;
+  static Device* remote_;
+  static std::string* why_;
+};
+
+server::FerrydProcess* RemoteCudaTest::daemon_ = nullptr;
+Device* RemoteCudaTest::remote_ = nullptr;
+std::string* RemoteCudaTest::why_ = new std::string;
+
+TEST_F(RemoteCudaTest, DescribesTheGpu) {
+  const DeviceInfo info = remote_->info();
+  EXPECT_EQ(info.backend, "cuda");
+  EXPECT_THAT(info.name, HasSubstr("NVIDIA"));
+  EXPECT_THAT(info.compute_capability, MatchesRegex("[0-9]+\\.[0-9]+"));
+  EXPECT_THAT(info.driver_version, MatchesRegex("[0-9]+\\.[0-9]+"));
+  EXPECT_THAT(info.runtime_version, MatchesRegex("[0-9]+\\.[0-9]+"));
+  EXPECT_GT(info.memory_bytes, int64_t{1} << 30);
+  EXPECT_THAT(remote_->description(), HasSubstr("(cuda: NVIDIA"));
+  std::printf("DEVICE %s, compute capability %s, %.1f GiB, driver %s, runtime %s\n",
+              info.name.c_str(), info.compute_capability.c_str(),
+              static_cast<double>(info.memory_bytes) / (1 << 30), info.driver_version.c_str(),
+              info.runtime_version.c_str());
+}
+
+TEST_F(RemoteCudaTest, EveryOpMatchesTheLocalCpu) {
+  for (const std::string& op : core::OpNames()) {
+    if (op == "parameter" || op == "constant") continue;  // in every graph, implicitly
+    SCOPED_TRACE(op);
+    auto found = CoreOpCases().find(op);
+    ASSERT_NE(found, CoreOpCases().end()) << "no remote-vs-local case for op " << op;
+    ExpectSameOnBothDevices(found->second, *remote_, 1234, DaemonKernels::kOther);
+  }
+}
+
+TEST_F(RemoteCudaTest, EveryCompositeMatchesTheLocalCpu) {
+  for (const auto* cases : {&PartACompositeCases(), &PartBCompositeCases()}) {
+    for (const auto& [name, op_case] : *cases) {
+      SCOPED_TRACE(name);
+      ExpectSameOnBothDevices(op_case, *remote_, 4321, DaemonKernels::kOther);
+    }
+  }
+}
+
+// Uploads then reads back 2x of an array of `n` floats through `device`; returns the stats
+// delta so callers can check which path the bytes took.
+DeviceStats RoundTrip(const Device& device, size_t n) {
+  const std::vector<float> values = Pattern(n, 3);
+  const DeviceStats before = device.stats();
+  Array x = from_host(values, {static_cast<int64_t>(n)}, device);
+  std::vector<float> doubled = (x * 2.0f).to_vector<float>();
+  EXPECT_EQ(doubled.size(), n);
+  size_t wrong = 0;
+  for (size_t i = 0; i < n && i < doubled.size(); ++i) wrong += doubled[i] != 2 * values[i];
+  EXPECT_EQ(wrong, 0u) << "of " << n << " elements";
+  DeviceStats after = device.stats();
+  after.uploads -= before.uploads;
+  after.downloads -= before.downloads;
+  after.bulk_channel_transfers -= before.bulk_channel_transfers;
+  after.shared_memory_transfers -= before.shared_memory_transfers;
+  return after;
+}
+
+// 64 MiB plus an odd tail: more than the staging buffers hold, and not a multiple of them.
+constexpr size_t kLargeFloats = (size_t{16} << 20) + 3;
+
+TEST_F(RemoteCudaTest, LargeArraysCrossTheBulkChannelIntact) {
+  ASSERT_TRUE(remote_->info().bulk_channel);
+  const DeviceStats moved = RoundTrip(*remote_, kLargeFloats);
+  EXPECT_EQ(moved.bulk_channel_transfers, 2) << "one upload, one download";
+}
+
+TEST_F(RemoteCudaTest, LargeArraysCrossGrpcIntact) {
+  ConnectOptions options;
+  options.bulk_channel = false;
+  Device grpc_only = connect(daemon_->address(), options);
+  const DeviceStats moved = RoundTrip(grpc_only, kLargeFloats);
+  EXPECT_EQ(moved.bulk_channel_transfers, 0);
+  EXPECT_EQ(moved.uploads, 1);
+  EXPECT_EQ(moved.downloads, 1);
+}
+
+TEST_F(RemoteCudaTest, LargeArraysCrossSharedMemoryIntact) {
+  ConnectOptions options;
+  options.shared_memory = true;
+  Device same_host = connect(daemon_->address(), options);
+  const DeviceStats moved = RoundTrip(same_host, kLargeFloats);
+  EXPECT_EQ(moved.shared_memory_transfers, 2);
+}
+
+TEST_F(RemoteCudaTest, FusedChainsMatchTheLocalCpu) {
+  // Long elementwise chains over broadcast inputs, in each floating dtype: the daemon plans
+  // them as fused groups wherever its backend fuses.
+  for (Dtype dtype : {float32, float16, bfloat16, float64}) {
+    SCOPED_TRACE(static_cast<int>(dtype));
+    testing::OpCase chain{false, [dtype](testing::Inputs& in) {
+                            Array x = in.Uniform({257, 129}, dtype, -2, 2);
+                            Array row = in.Uniform({129}, dtype, 0.5, 1.5);
+                            Array y = sigmoid(tanh(exp(x * row) - 1.0f) * 3.0f) + x;
+                            return where(y > 0.5f, y * y, abs(y) + row);
+                          }};
+    ExpectSameOnBothDevices(chain, *remote_, 77, DaemonKernels::kOther);
+  }
+}
+
+TEST_F(RemoteCudaTest, TrainingMatchesTheLocalCpu) {
+  // A small MLP under plain gradient descent, the same data and start on both devices.
+  auto train = [](const Device& device) {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0, 0.5f);
+    auto host = [&](const Shape& shape) {
+      std::vector<float> values(shape[0] * (shape.size() > 1 ? shape[1] : 1));
+      for (float& v : values) v = normal(rng);
+      return from_host(values, shape, device);
+    };
+    Array x = host({128, 16}), y = host({128, 1});
+    std::vector<Array> params = {host({16, 32}), host({32}), host({32, 1}), host({1})};
+    auto loss_and_grads = value_and_grad(
+        [&](const std::vector<Array>& p) {
+          Array error = matmul(tanh(matmul(x, p[0]) + p[1]), p[2]) + p[3] - y;
+          return mean(error * error);
+        },
+        std::vector<int>{0, 1, 2, 3});
+    std::vector<float> losses;
+    for (int step = 0; step < 5; ++step) {
+      auto [loss, grads] = loss_and_grads(params);
+      for (size_t i = 0; i < params.size(); ++i) params[i] = params[i] - grads[i] * 0.1f;
+      losses.push_back(loss.item<float>());
+    }
+    return losses;
+  };
+  const std::vector<float> want = train(local());
+  const std::vector<float> got = train(*remote_);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * want[i]) << i;
+  EXPECT_LT(got.back(), got.front());
+}
+
+TEST_F(RemoteCudaTest, TwoSessionsKeepTheirOwnData) {
+  // Each session works on its own CUDA stream; interleaved evals never see the other's data.
+  Device other = connect(daemon_->address());
+  Array a = from_host(Pattern(1 << 20, 1), {1 << 20}, *remote_);
+  Array b = from_host(Pattern(1 << 20, 5), {1 << 20}, other);
+  for (int i = 0; i < 8; ++i) {
+    a = a + 1.0f;
+    b = b - 1.0f;
+    a.eval();
+    b.eval();
+  }
+  EXPECT_EQ(a.to_vector<float>(), Pattern(1 << 20, 9));  // exact: integers below 2^24
+  EXPECT_EQ(b.to_vector<float>(), Pattern(1 << 20, -3));
+}
+
+TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
+  std::string why;
+  auto daemon = StartCudaFerryd({"--max_memory=256M"}, &why);
+  if (daemon == nullptr) GTEST_SKIP() << why;
+  Device gpu = connect(daemon->address());
+  Array big = zeros({int64_t{100} << 20}, float32, gpu);  // 400 MiB
+  Array total = sum(big + 1.0f);
+  try {
+    total.item<float>();
+    ADD_FAILURE() << "no error past a 256 MiB budget";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("419430400")) << "names the size asked for";
+  }
+  EXPECT_NO_THROW(synchronize(gpu));  // reported once
+  // The session and the daemon go on.
+  Array small = ones({1 << 20}, float32, gpu);
+  EXPECT_EQ(sum(small).item<float>(), static_cast<float>(1 << 20));
+}
+
+}  // namespace
+}  // namespace ferry
