@@ -274,7 +274,7 @@ TEST_F(CudaParityTest, AllAnyAndScans) {
   for (const char* op : {"cumsum", "cumprod", "cummax", "cummin"}) {
     const bool prod = std::string(op) == "cumprod";
     for (DType t : kNumbers) {
-      for (int64_t axis : {0, 1, -1}) {
+      for (int64_t axis : {0, 1, 2}) {
         for (int64_t flags = 0; flags < 4; ++flags) {
           core::Attrs attrs;
           attrs.Set("axis", axis);
