@@ -2,12 +2,15 @@
 #define FERRY_KERNELS_CUDA_TEST_UTIL_H_
 
 // For the CUDA tests: a backend on GPU 0, or the reason there is none (tests skip with it).
+// Built with FERRY_CUDA_TESTS_ON_CPU, the CPU backend instead: a test then checks its own
+// cases and tolerances against the reference, on machines without a GPU.
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace ferry::kernels::cuda::testing {
@@ -15,6 +18,10 @@ namespace ferry::kernels::cuda::testing {
 // A CUDA backend with `memory_limit_bytes` (0: the device's memory); FERRY_TEST_TF32=1
 // allows TF32 matmul.
 inline absl::StatusOr<std::unique_ptr<Backend>> MakeTestBackend(int64_t memory_limit_bytes) {
+#ifdef FERRY_CUDA_TESTS_ON_CPU
+  // The tests' own expectations, checked with the CPU standing in for the GPU.
+  return MakeCpuBackend(memory_limit_bytes > 0 ? memory_limit_bytes : int64_t{4} << 30);
+#endif
   CudaOptions options;
   options.memory_limit_bytes = memory_limit_bytes;
   const char* tf32 = std::getenv("FERRY_TEST_TF32");
