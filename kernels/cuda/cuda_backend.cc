@@ -327,6 +327,7 @@ class CudaBackend : public Backend {
     if (!needs_reset_.load()) return absl::OkStatus();
     cudaDeviceReset();
     cudaSetDevice(options_.device);
+    cuda::ForgetCublasLtHandles();
     ++*generation_;
     cudaMemPoolProps props = {};
     props.allocType = cudaMemAllocationTypePinned;

@@ -1,5 +1,5 @@
 // A kernel fault fails the call that meets it with INTERNAL; the backend then resets the
-// device and keeps serving. Skips without a GPU.
+// device and keeps serving, elementwise kernels and cuBLASLt alike. Skips without a GPU.
 
 #include <string>
 
@@ -20,6 +20,10 @@ TEST(CudaFaultTest, FaultIsInternalAndTheBackendKeepsServing) {
   absl::StatusOr<Tensor> before =
       TensorFromHost(**backend, MakeHost(core::DType::kFloat32, {2}, {1, 2}));
   ASSERT_TRUE(before.ok()) << before.status();
+  const core::HostTensor a = MakeHost(core::DType::kFloat32, {2, 2}, {1, 2, 3, 4});
+  const core::HostTensor b = MakeHost(core::DType::kFloat32, {2, 2}, {5, 6, 7, 8});
+  absl::StatusOr<core::HostTensor> product = RunOn(**backend, "matmul", {a, b});
+  ASSERT_TRUE(product.ok()) << product.status();  // cuBLASLt's handle now exists
 
   absl::Status injected = InjectCudaFaultForTest(**backend);
   absl::Status synced = injected.ok() ? (*backend)->Synchronize() : injected;
@@ -37,6 +41,10 @@ TEST(CudaFaultTest, FaultIsInternalAndTheBackendKeepsServing) {
       {MakeHost(core::DType::kFloat32, {2}, {3, 4}), MakeHost(core::DType::kFloat32, {2}, {5, 6})});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(Values(*out), (std::vector<double>{15, 24}));
+  // cuBLASLt too: its handle belonged to the context the reset destroyed.
+  product = RunOn(**backend, "matmul", {a, b});
+  ASSERT_TRUE(product.ok()) << product.status();
+  EXPECT_EQ(Values(*product), (std::vector<double>{19, 22, 43, 50}));
 }
 
 }  // namespace

@@ -66,6 +66,10 @@ void RegisterSortKernels(KernelTable& table);         // sort.cu
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
 
+// Drops the cuBLASLt handles made so far: a device reset destroyed the context they were
+// made in, so the next matmul makes a new one (matmul.cc).
+void ForgetCublasLtHandles();
+
 // Every kernel above, built on first use. Needs no GPU.
 const KernelTable& CudaKernels();
 

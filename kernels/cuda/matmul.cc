@@ -31,19 +31,23 @@ absl::Status CheckLt(const char* what, cublasStatus_t status) {
       absl::StrCat("[matmul] cuBLASLt ", what, " failed with status ", static_cast<int>(status)));
 }
 
-// One cuBLASLt handle per device, created on first use.
-absl::StatusOr<cublasLtHandle_t> Handle(const CublasLt& lt) {
-  static absl::Mutex mu(absl::kConstInit);
+// One cuBLASLt handle per device, created on first use (and again after a reset).
+ABSL_CONST_INIT absl::Mutex handles_mu(absl::kConstInit);
+absl::flat_hash_map<int, cublasLtHandle_t>& Handles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handles_mu) {
   static auto* handles = new absl::flat_hash_map<int, cublasLtHandle_t>;
+  return *handles;
+}
+
+absl::StatusOr<cublasLtHandle_t> Handle(const CublasLt& lt) {
   int device = 0;
   cudaGetDevice(&device);
-  absl::MutexLock lock(&mu);
-  auto it = handles->find(device);
-  if (it != handles->end()) return it->second;
+  absl::MutexLock lock(&handles_mu);
+  auto it = Handles().find(device);
+  if (it != Handles().end()) return it->second;
   cublasLtHandle_t handle = nullptr;
   absl::Status created = CheckLt("create", lt.Create(&handle));
   if (!created.ok()) return created;
-  (*handles)[device] = handle;
+  Handles()[device] = handle;
   return handle;
 }
 
@@ -270,6 +274,12 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
 }
 
 }  // namespace
+
+void ForgetCublasLtHandles() {
+  // Not destroyed: their context is gone with the reset, and each holds little host memory.
+  absl::MutexLock lock(&handles_mu);
+  Handles().clear();
+}
 
 void RegisterMatmulKernels(KernelTable& table) { table["matmul"] = &Matmul; }
 
