@@ -12,8 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
-TESTS=(cuda_parity_test cuda_memory_test cuda_fault_test cuda_devices_test
-       cuda_op_coverage_test cublas_loader_test)
+TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
+       cuda_op_coverage_test cublas_loader_test fused_kernel_test)
 BENCHES=(matmul_bench elementwise_bench copy_bench)
 REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
 
@@ -110,8 +110,8 @@ run() {  # run NAME TIMEOUT BINARY ARGS...
   printf '%-28s rc=%-3s %4ss\n' "$name" "$rc" "$((SECONDS - start))" | tee -a "$LOGDIR/summary.txt"
 }
 
-for t in cuda_devices_test cublas_loader_test cuda_op_coverage_test cuda_parity_test \
-         cuda_memory_test cuda_fault_test client_remote_cuda_test; do
+for t in cuda_devices_test cublas_loader_test fused_kernel_test cuda_op_coverage_test \
+         cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test client_remote_cuda_test; do
   run "$t" 300 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
 done
 FERRY_TEST_TF32=1 run cuda_parity_test_tf32 120 "$HERE/bin/cuda_parity_test" \

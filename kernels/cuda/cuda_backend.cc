@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "kernels/cuda/fused.h"
 #include "kernels/cuda/kernels.h"
 
 namespace ferry::kernels {
@@ -115,9 +118,12 @@ class CudaStorage : public Storage {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const CudaOptions& options, DeviceFacts facts, cudaMemPool_t pool)
+  CudaBackend(const CudaOptions& options, DeviceFacts facts, cudaMemPool_t pool, int major,
+              int minor)
       : options_(options),
         facts_(std::move(facts)),
+        major_(major),
+        minor_(minor),
         budget_(std::make_shared<MemoryBudget>(options.memory_limit_bytes)),
         pool_(pool) {}
 
@@ -270,6 +276,44 @@ class CudaBackend : public Backend {
     return Fail(node.op, "launch", cudaPeekAtLastError(), entered->get());
   }
 
+  bool SupportsFusion() const override { return true; }
+
+  // A kernel generated for the group and compiled with NVRTC, or null (RunFused then runs
+  // the group op by op) when the generator does not cover it or NVRTC is missing.
+  std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused) const override {
+    std::string why;
+    std::shared_ptr<const cuda::FusedKernel> kernel =
+        cuda::CompileFusedKernel(fused.expr, major_, minor_, &why);
+    if (kernel == nullptr && !why.empty()) {
+      absl::MutexLock lock(&fusion_mu_);
+      if (fusion_notes_.insert(why).second && fusion_notes_.size() <= 8) {
+        std::fprintf(stderr, "ferry cuda: a fused group runs op by op: %s\n", why.c_str());
+      }
+    }
+    return kernel;
+  }
+
+  absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs,
+                        const Tensor& out) override {
+    if (const auto* kernel = dynamic_cast<const cuda::FusedKernel*>(fused.compiled.get())) {
+      absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
+      if (!entered.ok()) return entered.status();
+      absl::ReaderMutexLock lock(&reset_mu_);
+      if (absl::Status ok = CheckTensor("fused", out, 0, 0); !ok.ok()) return ok;
+      for (const Tensor& input : inputs) {
+        if (absl::Status ok = CheckTensor("fused", input, 0, 0); !ok.ok()) return ok;
+      }
+      const cudaError_t launched =
+          kernel->Launch(inputs, out, (*entered)->stream, generation_->load());
+      if (launched == cudaSuccess || IsSticky(launched)) {
+        return Fail("fused", "launch", launched, entered->get());
+      }
+      // The kernel could not be loaded or launched here: the group runs op by op instead.
+      cudaGetLastError();
+    }
+    return RunOpByOp(fused, inputs, out);
+  }
+
   absl::Status Synchronize() override {
     absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
     if (!entered.ok()) return entered.status();
@@ -286,6 +330,34 @@ class CudaBackend : public Backend {
   }
 
  private:
+  // A fused group as its nodes' own kernels, through temporaries; `out` is written last, so
+  // it may share memory with an input.
+  absl::Status RunOpByOp(const FusedExpr& fused, absl::Span<const Tensor> inputs,
+                         const Tensor& out) {
+    const std::vector<core::Node>& nodes = fused.expr.nodes;
+    std::vector<Tensor> values(nodes.size());
+    size_t params = 0;
+    for (; params < nodes.size() && nodes[params].op == "parameter"; ++params) {
+      if (params >= inputs.size()) {
+        return absl::InternalError("[fused] fewer inputs than the group's parameters");
+      }
+      values[params] = inputs[params];
+    }
+    for (size_t j = params; j < nodes.size(); ++j) {
+      if (j + 1 == nodes.size()) {
+        values[j] = out;
+      } else {
+        absl::StatusOr<Tensor> temporary = Allocate(nodes[j].out);
+        if (!temporary.ok()) return temporary.status();
+        values[j] = *std::move(temporary);
+      }
+      std::vector<Tensor> operands;
+      for (int32_t input : nodes[j].inputs) operands.push_back(values[input]);
+      if (absl::Status ran = Run(nodes[j], operands, values[j]); !ran.ok()) return ran;
+    }
+    return absl::OkStatus();
+  }
+
   // Makes this thread use the device, resets it first if a fault was seen, and returns
   // the stream of the thread's queue (made in the current generation).
   absl::StatusOr<std::shared_ptr<Stream>> Enter() {
@@ -391,10 +463,13 @@ class CudaBackend : public Backend {
 
   const CudaOptions options_;
   const DeviceFacts facts_;
+  const int major_, minor_;  // compute capability, for the fused kernels NVRTC compiles
   std::shared_ptr<MemoryBudget> budget_;
   absl::Mutex reset_mu_;  // readers: every call; writer: Reset
   cudaMemPool_t pool_;
   std::shared_ptr<std::atomic<int>> generation_ = std::make_shared<std::atomic<int>>(0);
+  mutable absl::Mutex fusion_mu_;
+  mutable absl::flat_hash_set<std::string> fusion_notes_ ABSL_GUARDED_BY(fusion_mu_);
   std::atomic<bool> needs_reset_{false};
   CudaQueue default_queue_;
 };
@@ -458,7 +533,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaOptions& opti
     return absl::UnavailableError(absl::StrCat("cannot create a memory pool on CUDA device ",
                                                options.device, ": ", cudaGetErrorString(error)));
   }
-  auto backend = std::make_unique<CudaBackend>(resolved, std::move(facts), pool);
+  auto backend =
+      std::make_unique<CudaBackend>(resolved, std::move(facts), pool, prop.major, prop.minor);
   if (absl::Status ok = backend->Init(); !ok.ok()) return ok;
   return std::unique_ptr<Backend>(std::move(backend));
 }

@@ -15,6 +15,12 @@
 
 namespace ferry::kernels::cuda::testing {
 
+#ifdef FERRY_CUDA_TESTS_ON_CPU
+inline constexpr bool kCpuStandsIn = true;
+#else
+inline constexpr bool kCpuStandsIn = false;
+#endif
+
 // A CUDA backend with `memory_limit_bytes` (0: the device's memory); FERRY_TEST_TF32=1
 // allows TF32 matmul.
 inline absl::StatusOr<std::unique_ptr<Backend>> MakeTestBackend(int64_t memory_limit_bytes) {

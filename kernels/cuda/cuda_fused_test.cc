@@ -1,0 +1,193 @@
+// Fused elementwise groups on the GPU: the generated kernel gives what the group's own
+// kernels give one op at a time, bit for bit (the same formulas and compiler flags), and the
+// CPU's results within float32's tolerance (2e-6 relative: CUDA's and glibc's math functions
+// differ by an ulp or two); it may write over an input; groups the generator declines run op
+// by op. Skips without a GPU.
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/test_util.h"
+#include "kernels/cuda/test_util.h"
+#include "kernels/fusion.h"
+
+namespace ferry::kernels {
+namespace {
+
+using core::DType;
+using cpu::testing::MakeHost;
+using cpu::testing::Values;
+
+core::Node Parameter(int64_t index, DType dtype, core::Shape shape) {
+  core::Node node;
+  node.op = "parameter";
+  node.attrs.Set("index", index);
+  node.out = {dtype, std::move(shape)};
+  return node;
+}
+
+core::Node Op(const std::string& op, std::vector<int32_t> inputs, DType dtype,
+              const core::Shape& shape) {
+  return core::Node{op, std::move(inputs), {}, {dtype, shape}};
+}
+
+struct Group {
+  std::string name;
+  core::Graph expr;
+};
+
+// Groups over x (33, 257) of `dtype`, a row (257,), a column (33, 1) and a scalar.
+std::vector<Group> Groups(DType dtype) {
+  const core::Shape out = {33, 257};
+  auto with_params = [&](std::vector<core::Node> ops) {
+    core::Graph g;
+    g.nodes = {Parameter(0, dtype, out), Parameter(1, dtype, {257}), Parameter(2, dtype, {33, 1}),
+               Parameter(3, dtype, {})};
+    for (core::Node& node : ops) g.nodes.push_back(std::move(node));
+    g.outputs = {static_cast<int32_t>(g.nodes.size()) - 1};
+    return g;
+  };
+  std::vector<Group> groups;
+  for (const char* op : {"neg",    "abs",   "relu",    "exp",   "log",   "sqrt",  "rsqrt", "sin",
+                         "cos",    "tanh",  "sigmoid", "erf",   "log1p", "expm1", "log2",  "log10",
+                         "square", "floor", "ceil",    "round", "sign",  "gelu"}) {
+    // op(x * row) + column: log and sqrt of negatives give NaN on both sides alike.
+    groups.push_back({op, with_params({Op("mul", {0, 1}, dtype, out), Op(op, {4}, dtype, out),
+                                       Op("add", {5, 2}, dtype, out)})});
+  }
+  for (const char* op : {"add", "sub", "mul", "div", "pow", "maximum", "minimum"}) {
+    groups.push_back({op, with_params({Op(op, {0, 1}, dtype, out), Op(op, {4, 3}, dtype, out)})});
+  }
+  groups.push_back({"where", with_params({Op("greater", {0, 2}, DType::kBool, out),
+                                          Op("square", {0}, dtype, out), Op("neg", {1}, dtype, out),
+                                          Op("where", {4, 5, 6}, dtype, out)})});
+  groups.push_back({"bool result", with_params({Op("less_equal", {0, 1}, DType::kBool, out),
+                                                Op("logical_not", {4}, DType::kBool, out)})});
+  return groups;
+}
+
+class CudaFusedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Backend>> backend = cuda::testing::MakeTestBackend(0);
+    if (!backend.ok()) GTEST_SKIP() << "no GPU: " << backend.status();
+    gpu_ = *std::move(backend);
+  }
+
+  std::vector<core::HostTensor> RandomInputs(const core::Graph& expr, std::mt19937_64& rng) {
+    std::uniform_real_distribution<double> real(-3, 3);
+    std::vector<core::HostTensor> inputs;
+    for (const core::Node& node : expr.nodes) {
+      if (node.op != "parameter") break;
+      std::vector<double> values(static_cast<size_t>(core::NumElements(node.out.shape)));
+      for (double& v : values) v = real(rng);
+      inputs.push_back(MakeHost(node.out.dtype, node.out.shape, values));
+    }
+    return inputs;
+  }
+
+  // `fused` on `backend` (compiled there unless `op_by_op`), into a new tensor or, with
+  // `in_place`, into input 0's memory.
+  std::vector<double> Run(Backend& backend, const core::Graph& expr,
+                          const std::vector<core::HostTensor>& host, bool op_by_op,
+                          bool in_place = false) {
+    FusedExpr fused{expr, nullptr};
+    if (!op_by_op) fused.compiled = backend.CompileFused(fused);
+    std::vector<Tensor> inputs;
+    for (const core::HostTensor& h : host) {
+      absl::StatusOr<Tensor> t = TensorFromHost(backend, h);
+      EXPECT_TRUE(t.ok()) << t.status();
+      if (!t.ok()) return {};
+      inputs.push_back(*t);
+    }
+    Tensor out;
+    if (in_place) {
+      out = inputs[0];
+      out.type = expr.nodes.back().out;
+    } else {
+      absl::StatusOr<Tensor> allocated = backend.Allocate(expr.nodes.back().out);
+      EXPECT_TRUE(allocated.ok()) << allocated.status();
+      if (!allocated.ok()) return {};
+      out = *allocated;
+    }
+    absl::Status ran = backend.RunFused(fused, inputs, out);
+    EXPECT_TRUE(ran.ok()) << ran;
+    absl::StatusOr<core::HostTensor> result = TensorToHost(backend, out);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? Values(*result) : std::vector<double>{};
+  }
+
+  std::unique_ptr<Backend> cpu_ = MakeCpuBackend(int64_t{1} << 30);
+  std::unique_ptr<Backend> gpu_;
+};
+
+bool Same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+TEST_F(CudaFusedTest, Float32GroupsGiveTheOpsResultsBitForBitAndTheCpusClosely) {
+  std::mt19937_64 rng(7);
+  for (const Group& group : Groups(DType::kFloat32)) {
+    SCOPED_TRACE(group.name);
+    const std::vector<core::HostTensor> inputs = RandomInputs(group.expr, rng);
+    if (!cuda::testing::kCpuStandsIn) {
+      EXPECT_NE(gpu_->CompileFused(FusedExpr{group.expr, nullptr}), nullptr)
+          << "the generator covers this group";
+    }
+    const std::vector<double> fused = Run(*gpu_, group.expr, inputs, false);
+    const std::vector<double> ops = Run(*gpu_, group.expr, inputs, true);
+    const std::vector<double> cpu = Run(*cpu_, group.expr, inputs, false);
+    ASSERT_EQ(fused.size(), cpu.size());
+    ASSERT_EQ(ops.size(), cpu.size());
+    int reported = 0;
+    for (size_t i = 0; i < cpu.size() && reported < 5; ++i) {
+      const bool close = Same(fused[i], cpu[i]) ||
+                         std::abs(fused[i] - cpu[i]) <= 2e-6 * std::max(1.0, std::abs(cpu[i]));
+      if (!Same(fused[i], ops[i]) || !close) {
+        ++reported;
+        ADD_FAILURE() << "element " << i << ": fused " << fused[i] << ", op by op " << ops[i]
+                      << ", cpu " << cpu[i];
+      }
+    }
+  }
+}
+
+TEST_F(CudaFusedTest, AGroupMayWriteOverItsInput) {
+  std::mt19937_64 rng(8);
+  for (const Group& group : Groups(DType::kFloat32)) {
+    if (group.name == "bool result") continue;  // its result is not of input 0's type
+    SCOPED_TRACE(group.name);
+    const std::vector<core::HostTensor> inputs = RandomInputs(group.expr, rng);
+    const std::vector<double> apart = Run(*gpu_, group.expr, inputs, false);
+    const std::vector<double> over = Run(*gpu_, group.expr, inputs, false, /*in_place=*/true);
+    ASSERT_EQ(apart.size(), over.size());
+    for (size_t i = 0; i < apart.size(); ++i) ASSERT_TRUE(Same(apart[i], over[i])) << i;
+  }
+}
+
+TEST_F(CudaFusedTest, GroupsTheGeneratorDeclinesRunOpByOp) {
+  std::mt19937_64 rng(9);
+  for (DType dtype : {DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+    for (const Group& group : Groups(dtype)) {
+      SCOPED_TRACE(group.name + " " + core::DTypeName(dtype));
+      if (!cuda::testing::kCpuStandsIn) {
+        EXPECT_EQ(gpu_->CompileFused(FusedExpr{group.expr, nullptr}), nullptr);
+      }
+      const std::vector<core::HostTensor> inputs = RandomInputs(group.expr, rng);
+      const std::vector<double> gpu = Run(*gpu_, group.expr, inputs, false);
+      const std::vector<double> cpu = Run(*cpu_, group.expr, inputs, false);
+      ASSERT_EQ(gpu.size(), cpu.size());
+      const double tolerance = dtype == DType::kFloat64 ? 1e-12 : 1.6e-2;
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        ASSERT_TRUE(Same(gpu[i], cpu[i]) ||
+                    std::abs(gpu[i] - cpu[i]) <= tolerance * std::max(1.0, std::abs(cpu[i])))
+            << "element " << i << ": cuda " << gpu[i] << ", cpu " << cpu[i];
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry::kernels

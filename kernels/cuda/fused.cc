@@ -1,0 +1,223 @@
+#include "kernels/cuda/fused.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/cuda/nvrtc_loader.h"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+// Float32 formulas, each as unary.cu / binary.cu computes it for float ("x", "a", "b").
+const absl::flat_hash_map<std::string, std::string>& UnaryFormulas() {
+  static const auto* formulas = new absl::flat_hash_map<std::string, std::string>{
+      {"neg", "-x"},
+      {"abs", "fabsf(x)"},
+      {"relu", "(x > 0.0f || x != x) ? x : 0.0f"},
+      {"exp", "expf(x)"},
+      {"log", "logf(x)"},
+      {"sqrt", "sqrtf(x)"},
+      {"rsqrt", "1.0f / sqrtf(x)"},
+      {"sin", "sinf(x)"},
+      {"cos", "cosf(x)"},
+      {"tanh", "tanhf(x)"},
+      {"sigmoid", "1.0f / (1.0f + expf(-x))"},
+      {"erf", "erff(x)"},
+      {"log1p", "log1pf(x)"},
+      {"expm1", "expm1f(x)"},
+      {"log2", "log2f(x)"},
+      {"log10", "log10f(x)"},
+      {"square", "x * x"},
+      {"floor", "floorf(x)"},
+      {"ceil", "ceilf(x)"},
+      {"round", "rintf(x)"},
+      {"sign", "x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x"},
+      {"gelu", "0.5f * x * (1.0f + erff(x * 0.70710678118654752440f))"},
+  };
+  return *formulas;
+}
+
+const absl::flat_hash_map<std::string, std::string>& BinaryFormulas() {
+  static const auto* formulas = new absl::flat_hash_map<std::string, std::string>{
+      {"add", "a + b"},
+      {"sub", "a - b"},
+      {"mul", "a * b"},
+      {"div", "a / b"},
+      {"pow", "powf(a, b)"},
+      {"maximum", "(a > b || a != a) ? a : b"},
+      {"minimum", "(a < b || a != a) ? a : b"},
+  };
+  return *formulas;
+}
+
+// Comparisons of two float32 values, giving bool.
+const absl::flat_hash_map<std::string, std::string>& Comparisons() {
+  static const auto* formulas = new absl::flat_hash_map<std::string, std::string>{
+      {"equal", "a == b"},      {"not_equal", "a != b"}, {"less", "a < b"},
+      {"less_equal", "a <= b"}, {"greater", "a > b"},    {"greater_equal", "a >= b"},
+  };
+  return *formulas;
+}
+
+bool IsFloat32(const core::Node& node) { return node.out.dtype == core::DType::kFloat32; }
+bool IsBool(const core::Node& node) { return node.out.dtype == core::DType::kBool; }
+
+// The expression that reads parameter `p` (of `shape`) at output element `i` of `out`:
+// dense when the shapes agree, else through each broadcast dimension's coordinate.
+std::string ParameterIndex(const core::Shape& shape, const core::Shape& out) {
+  if (shape == out) return "i";
+  const size_t rank = out.size();
+  const size_t offset = rank - shape.size();
+  std::vector<std::string> terms;
+  int64_t out_stride = 1, in_stride = 1;
+  for (size_t d = rank; d-- > 0;) {
+    const int64_t in_dim = d >= offset ? shape[d - offset] : 1;
+    if (in_dim != 1) {
+      terms.push_back(
+          absl::StrCat("(i / ", out_stride, "LL % ", out[d], "LL) * ", in_stride, "LL"));
+    }
+    in_stride *= in_dim;
+    out_stride *= out[d];
+  }
+  return terms.empty() ? "0" : absl::StrJoin(terms, " + ");
+}
+
+}  // namespace
+
+std::string FusedKernelSource(const core::Graph& expr) {
+  const int32_t count = static_cast<int32_t>(expr.nodes.size());
+  int32_t params = 0;
+  while (params < count && expr.nodes[params].op == "parameter") ++params;
+  if (params == count || expr.outputs.size() != 1 || expr.outputs[0] != count - 1) return "";
+  const core::Shape& out = expr.nodes.back().out.shape;
+  for (const core::Node& node : expr.nodes) {
+    if (!IsFloat32(node) && !IsBool(node)) return "";
+  }
+  std::vector<std::string> arguments, body;
+  for (int32_t p = 0; p < params; ++p) {
+    const core::Node& node = expr.nodes[p];
+    if (node.out.shape.size() > out.size()) return "";
+    const char* type = IsFloat32(node) ? "float" : "unsigned char";
+    arguments.push_back(absl::StrCat("const ", type, "* in_", p));
+    const std::string index = ParameterIndex(node.out.shape, out);
+    body.push_back(IsFloat32(node)
+                       ? absl::StrCat("const float v", p, " = in_", p, "[", index, "];")
+                       : absl::StrCat("const bool v", p, " = in_", p, "[", index, "] != 0;"));
+  }
+  for (int32_t j = params; j < count; ++j) {
+    const core::Node& node = expr.nodes[j];
+    const std::vector<int32_t>& in = node.inputs;
+    auto operand = [&](size_t k) { return absl::StrCat("v", in[k]); };
+    auto input_is = [&](size_t k, bool float32) {
+      return k < in.size() && (float32 ? IsFloat32(expr.nodes[in[k]]) : IsBool(expr.nodes[in[k]]));
+    };
+    std::string value;
+    if (auto u = UnaryFormulas().find(node.op);
+        u != UnaryFormulas().end() && in.size() == 1 && IsFloat32(node) && input_is(0, true)) {
+      value = absl::StrCat("[&] { const float x = ", operand(0), "; return ", u->second, "; }()");
+    } else if (auto b = BinaryFormulas().find(node.op); b != BinaryFormulas().end() &&
+                                                        in.size() == 2 && IsFloat32(node) &&
+                                                        input_is(0, true) && input_is(1, true)) {
+      value = absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1), "; return ",
+                           b->second, "; }()");
+    } else if (auto c = Comparisons().find(node.op); c != Comparisons().end() && in.size() == 2 &&
+                                                     IsBool(node) && input_is(0, true) &&
+                                                     input_is(1, true)) {
+      value = absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1), "; return ",
+                           c->second, "; }()");
+    } else if (node.op == "where" && in.size() == 3 && input_is(0, false) &&
+               input_is(1, IsFloat32(node)) && input_is(2, IsFloat32(node))) {
+      value = absl::StrCat(operand(0), " ? ", operand(1), " : ", operand(2));
+    } else if ((node.op == "logical_and" || node.op == "logical_or") && in.size() == 2 &&
+               IsBool(node) && input_is(0, false) && input_is(1, false)) {
+      value = absl::StrCat(operand(0), node.op == "logical_and" ? " && " : " || ", operand(1));
+    } else if (node.op == "logical_not" && in.size() == 1 && IsBool(node) && input_is(0, false)) {
+      value = absl::StrCat("!", operand(0));
+    } else {
+      return "";
+    }
+    body.push_back(
+        absl::StrCat("const ", IsFloat32(node) ? "float" : "bool", " v", j, " = ", value, ";"));
+  }
+  const bool float_out = IsFloat32(expr.nodes.back());
+  arguments.push_back(float_out ? "float* out" : "unsigned char* out");
+  arguments.push_back("long long n");
+  // Each thread reads element i of every input before writing element i of out, so out
+  // may be an input's memory (the executor's in-place reuse).
+  return absl::StrCat("extern \"C\" __global__ void __launch_bounds__(256) ferry_fused(",
+                      absl::StrJoin(arguments, ", "), ") {\n",
+                      "  for (long long i = blockIdx.x * 256LL + threadIdx.x; i < n;"
+                      " i += (long long)gridDim.x * 256LL) {\n    ",
+                      absl::StrJoin(body, "\n    "),
+                      "\n    out[i] = ", float_out ? "" : "(unsigned char)", "v", count - 1,
+                      ";\n  }\n}\n");
+}
+
+cudaError_t FusedKernel::Launch(absl::Span<const Tensor> inputs, const Tensor& out,
+                                cudaStream_t stream, int64_t generation) const {
+  cudaKernel_t kernel = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (loaded_generation_ != generation) {
+      // A reset unloaded the library this kernel came from; the old handle is not used.
+      cudaLibrary_t library = nullptr;
+      cudaError_t loaded =
+          cudaLibraryLoadData(&library, cubin_.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+      if (loaded == cudaSuccess) loaded = cudaLibraryGetKernel(&kernel_, library, "ferry_fused");
+      if (loaded != cudaSuccess) return loaded;
+      loaded_generation_ = generation;
+    }
+    kernel = kernel_;
+  }
+  long long n = out.size();
+  if (n == 0) return cudaSuccess;
+  std::vector<void*> pointers;
+  for (const Tensor& input : inputs) pointers.push_back(input.raw());
+  void* result = out.raw();
+  std::vector<void*> arguments;
+  for (void*& pointer : pointers) arguments.push_back(&pointer);
+  arguments.push_back(&result);
+  arguments.push_back(&n);
+  const long long blocks = std::min<long long>((n + 255) / 256, 1 << 20);
+  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
+                          dim3(static_cast<unsigned>(blocks)), dim3(256), arguments.data(), 0,
+                          stream);
+}
+
+std::shared_ptr<const FusedKernel> CompileFusedKernel(const core::Graph& expr, int major, int minor,
+                                                      std::string* why) {
+  std::string source = FusedKernelSource(expr);
+  if (source.empty()) {
+    *why = "a value or op the generator does not cover";
+    return nullptr;
+  }
+  // The same group recurs in many graphs (each training step's, each model's layers): its
+  // kernel is compiled once per process and GPU generation (NVRTC takes tens of ms).
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* compiled = new absl::flat_hash_map<std::string, std::shared_ptr<const FusedKernel>>;
+  const std::string key = absl::StrCat(major, ".", minor, "\n", source);
+  {
+    absl::MutexLock lock(&mu);
+    if (auto it = compiled->find(key); it != compiled->end()) return it->second;
+  }
+  absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
+  if (!nvrtc.ok()) {
+    *why = std::string(nvrtc.status().message());
+    return nullptr;
+  }
+  absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, major, minor);
+  if (!cubin.ok()) {
+    *why = std::string(cubin.status().message());
+    return nullptr;
+  }
+  auto kernel = std::make_shared<const FusedKernel>(std::move(source), *std::move(cubin));
+  absl::MutexLock lock(&mu);
+  if (compiled->size() >= 4096) compiled->clear();  // a bound, not an LRU: rarely reached
+  compiled->emplace(key, kernel);
+  return kernel;
+}
+
+}  // namespace ferry::kernels::cuda

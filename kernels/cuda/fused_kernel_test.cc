@@ -1,0 +1,129 @@
+// The fused groups' generated kernels, without a GPU: what the generator writes for a chain,
+// where it declines, and that NVRTC compiles what it writes for each GPU generation ferry
+// targets. (Their results against the CPU are cuda_parity_test's and the remote tests',
+// on a GPU.)
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/cuda/fused.h"
+#include "kernels/cuda/nvrtc_loader.h"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+using core::DType;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+core::Node Parameter(int64_t index, DType dtype, core::Shape shape) {
+  core::Node node;
+  node.op = "parameter";
+  node.attrs.Set("index", index);
+  node.out = {dtype, std::move(shape)};
+  return node;
+}
+
+core::Node Op(const std::string& op, std::vector<int32_t> inputs, DType dtype, core::Shape shape) {
+  return core::Node{op, std::move(inputs), {}, {dtype, std::move(shape)}};
+}
+
+// sigmoid(tanh(x * row) - 1) + scalar over x (257, 129), row (129,), scalar ().
+core::Graph Chain() {
+  core::Graph g;
+  const core::Shape out = {257, 129};
+  g.nodes = {Parameter(0, DType::kFloat32, out),       Parameter(1, DType::kFloat32, {129}),
+             Parameter(2, DType::kFloat32, {}),        Op("mul", {0, 1}, DType::kFloat32, out),
+             Op("tanh", {3}, DType::kFloat32, out),    Op("sub", {4, 2}, DType::kFloat32, out),
+             Op("sigmoid", {5}, DType::kFloat32, out), Op("add", {6, 2}, DType::kFloat32, out)};
+  g.outputs = {7};
+  return g;
+}
+
+// where(x > col, x * x, -x) over x (4, 5) and a column col (4, 1): a bool inside.
+core::Graph WhereChain() {
+  core::Graph g;
+  const core::Shape out = {4, 5};
+  g.nodes = {
+      Parameter(0, DType::kFloat32, out),       Parameter(1, DType::kFloat32, {4, 1}),
+      Op("greater", {0, 1}, DType::kBool, out), Op("square", {0}, DType::kFloat32, out),
+      Op("neg", {0}, DType::kFloat32, out),     Op("where", {2, 3, 4}, DType::kFloat32, out)};
+  g.outputs = {5};
+  return g;
+}
+
+TEST(FusedKernelTest, AChainIsOneLoopWithBroadcastIndexing) {
+  const std::string source = FusedKernelSource(Chain());
+  EXPECT_THAT(source, HasSubstr("extern \"C\" __global__"));
+  EXPECT_THAT(source, HasSubstr("const float v0 = in_0[i];"));                        // dense
+  EXPECT_THAT(source, HasSubstr("const float v1 = in_1[(i / 1LL % 129LL) * 1LL];"));  // row
+  EXPECT_THAT(source, HasSubstr("const float v2 = in_2[0];"));                        // scalar
+  EXPECT_THAT(source, HasSubstr("tanhf(x)"));
+  EXPECT_THAT(source, HasSubstr("1.0f / (1.0f + expf(-x))"));  // unary.cu's sigmoid
+  EXPECT_THAT(source, HasSubstr("out[i] = v7;"));
+}
+
+TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
+  const std::string source = FusedKernelSource(WhereChain());
+  EXPECT_THAT(source, HasSubstr("const float v1 = in_1[(i / 5LL % 4LL) * 1LL];"));
+  EXPECT_THAT(source, HasSubstr("const bool v2 ="));
+  EXPECT_THAT(source, HasSubstr("v2 ? v3 : v4"));
+}
+
+TEST(FusedKernelTest, DeclinesWhatItDoesNotGenerate) {
+  core::Graph half = Chain();
+  for (core::Node& node : half.nodes) node.out.dtype = DType::kFloat16;
+  EXPECT_EQ(FusedKernelSource(half), "") << "float16 rounds after each op: left to the ops";
+  core::Graph unknown = Chain();
+  unknown.nodes[4].op = "arctan2";
+  EXPECT_EQ(FusedKernelSource(unknown), "");
+  core::Graph mixed = WhereChain();
+  mixed.nodes[1].out.dtype = DType::kInt32;
+  EXPECT_EQ(FusedKernelSource(mixed), "");
+}
+
+TEST(FusedKernelTest, NvrtcCompilesTheKernelsForEveryTarget) {
+  absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
+  if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
+  for (const core::Graph& graph : {Chain(), WhereChain()}) {
+    const std::string source = FusedKernelSource(graph);
+    for (auto [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 0}, {9, 0}}) {
+      absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, major, minor);
+      ASSERT_TRUE(cubin.ok()) << "sm_" << major << minor << ": " << cubin.status() << "\n"
+                              << source;
+      EXPECT_GT(cubin->size(), 256u);
+      EXPECT_EQ(cubin->substr(0, 4),
+                "\x7f"
+                "ELF")
+          << "a cubin is an ELF image";
+    }
+  }
+}
+
+TEST(FusedKernelTest, NvrtcErrorsCarryItsLog) {
+  absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
+  if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
+  absl::StatusOr<std::string> cubin =
+      CompileToCubin(**nvrtc, "__global__ void k() { undeclared(); }", 9, 0);
+  ASSERT_FALSE(cubin.ok());
+  EXPECT_EQ(cubin.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cubin.status().message()), HasSubstr("undeclared"));
+  EXPECT_THAT(std::string(cubin.status().message()), Not(HasSubstr("ferry_fused(")));
+}
+
+TEST(FusedKernelTest, CompileFusedKernelKeepsTheSourceAndSaysWhyNot) {
+  std::string why;
+  if (!LoadNvrtc().ok()) GTEST_SKIP() << LoadNvrtc().status();
+  std::shared_ptr<const FusedKernel> kernel = CompileFusedKernel(Chain(), 9, 0, &why);
+  ASSERT_NE(kernel, nullptr) << why;
+  EXPECT_EQ(kernel->source(), FusedKernelSource(Chain()));
+  core::Graph half = Chain();
+  for (core::Node& node : half.nodes) node.out.dtype = DType::kFloat16;
+  EXPECT_EQ(CompileFusedKernel(half, 9, 0, &why), nullptr);
+  EXPECT_THAT(why, HasSubstr("does not cover"));
+}
+
+}  // namespace
+}  // namespace ferry::kernels::cuda
