@@ -6,7 +6,8 @@
 # runs every CUDA test and benchmark and writes one log per binary plus LOGDIR/summary.txt.
 #
 # Not bundled: libcuda/libnvidia-* (the driver's) and cuBLAS/cuBLASLt (500+ MiB; the
-# backend dlopens them, and run_all.sh points FERRY_CUDA_LIB_DIR at PyTorch's copy).
+# backend dlopens them, as it does NVRTC, and run_all.sh points FERRY_CUDA_LIB_DIR at
+# PyTorch's copies).
 # glibc is bundled separately (lib/glibc) and used, through its own loader, only when the
 # machine's glibc is older than this one's.
 set -euo pipefail
@@ -68,13 +69,21 @@ find "$HERE" -name '*.xz' -exec xz -d -f {} +
 chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
 export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# cuBLASLt: PyTorch's copy unless FERRY_CUDA_LIB_DIR already says where.
+# cuBLASLt and NVRTC: PyTorch's copies (its nvidia-* wheels) unless FERRY_CUDA_LIB_DIR
+# already says where; their directories, colon-separated.
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null) \
-             /usr/local/cuda/lib64 /usr/local/cuda/lib; do
-    found="$(find "$dir" -name libcublasLt.so.13 2>/dev/null | head -1)"
-    if [ -n "$found" ]; then export FERRY_CUDA_LIB_DIR="$(dirname "$found")"; break; fi
+  dirs=""
+  for library in libcublasLt.so.13 libnvrtc.so.13; do
+    for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null) \
+               /usr/local/cuda/lib64 /usr/local/cuda/lib; do
+      found="$(find "$dir" -name "$library" 2>/dev/null | head -1)"
+      if [ -n "$found" ]; then
+        case ":$dirs:" in *":$(dirname "$found"):"*) ;; *) dirs="${dirs:+$dirs:}$(dirname "$found")" ;; esac
+        break
+      fi
+    done
   done
+  [ -n "$dirs" ] && export FERRY_CUDA_LIB_DIR="$dirs"
 fi
 echo "FERRY_CUDA_LIB_DIR=${FERRY_CUDA_LIB_DIR:-<none found>}" | tee "$LOGDIR/summary.txt"
 nvidia-smi -L >> "$LOGDIR/summary.txt" 2>&1 || true

@@ -30,9 +30,12 @@ void Node(kernels::Backend& backend, const std::string& name, const core::Node& 
   Ratio(name + "_vs_memcpy", gbps, memcpy_gbps);
 }
 
-// Runs `graph` on fresh parameters of its declared types; prints milliseconds per run.
-void Graph(kernels::Backend& backend, const std::string& name, core::Graph graph) {
+// Runs `graph` on fresh parameters of its declared types; prints milliseconds per run and
+// returns the seconds.
+double Graph(kernels::Backend& backend, const std::string& name, core::Graph graph,
+             bool fusion = true) {
   kernels::Executor executor(backend);
+  executor.set_fusion(fusion);
   absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan = executor.Prepare(graph);
   Check(plan.status());
   std::vector<kernels::Tensor> parameters;
@@ -45,6 +48,7 @@ void Graph(kernels::Backend& backend, const std::string& name, core::Graph graph
   const double seconds = SecondsPerCall([&] { Check(executor.Run(**plan, parameters).status()); },
                                         [&] { Check(backend.Synchronize()); });
   Result(name, seconds * 1e3, "ms");
+  return seconds;
 }
 
 core::Attrs AxesAttr(std::vector<int64_t> axes) {
@@ -91,7 +95,13 @@ void Run() {
     v = AddNode(chain, "tanh", {v});
     v = AddNode(chain, "sigmoid", {v});
     chain.outputs = {v};
-    Graph(*backend, "mlx_chain_f32_4096", chain);
+    const double fused = Graph(*backend, "mlx_chain_f32_4096", chain);
+    const double op_by_op = Graph(*backend, "chain_f32_4096_unfused", chain, /*fusion=*/false);
+    Ratio("chain_f32_4096_fusion_speedup", op_by_op, fused);
+    // One read and one write of 64 MiB: against the device copy of the same bytes.
+    const double chain_bytes = 2.0 * 4096 * 4096 * 4;
+    Result("chain_f32_4096", chain_bytes / fused / 1e9, "GB/s");
+    Ratio("chain_f32_4096_vs_memcpy", chain_bytes / fused / 1e9, memcpy_gbps);
   }
   {
     core::Graph softmax;

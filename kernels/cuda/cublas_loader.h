@@ -34,9 +34,7 @@ struct CublasLt {
   decltype(&cublasLtMatmul) Matmul;
 };
 
-// The places LoadCublasLt tries, in order: $FERRY_CUDA_LIB_DIR/libcublasLt.so.13 when that
-// variable is set (then only there), else the loader's search path (LD_LIBRARY_PATH, the
-// system's), then the toolkit's lib64 this ferry was built against.
+// The places LoadCublasLt tries: LibraryCandidates("libcublasLt.so.13").
 std::vector<std::string> CublasLtCandidates();
 
 // cuBLASLt loaded from the first candidate that opens and has every entry point, or

@@ -37,6 +37,14 @@ TEST(CublasLoaderTest, EnvironmentOverrideIsTheOnlyCandidate) {
   EXPECT_EQ(candidates[0], "/opt/somewhere/libcublasLt.so.13");
 }
 
+TEST(CublasLoaderTest, TheOverrideMayNameSeveralDirectories) {
+  setenv("FERRY_CUDA_LIB_DIR", "/opt/a:/opt/b", 1);
+  const std::vector<std::string> candidates = CublasLtCandidates();
+  unsetenv("FERRY_CUDA_LIB_DIR");
+  EXPECT_EQ(candidates,
+            (std::vector<std::string>{"/opt/a/libcublasLt.so.13", "/opt/b/libcublasLt.so.13"}));
+}
+
 TEST(CublasLoaderTest, ToolkitLibraryLoadsWithoutAGpu) {
   // dlopen needs no device; this only checks the toolkit this build used has every symbol.
   absl::StatusOr<CublasLt> lt = LoadCublasLtFrom(CublasLtCandidates());

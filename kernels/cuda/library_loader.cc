@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 #ifndef FERRY_CUDA_LIB64
 #define FERRY_CUDA_LIB64 "/usr/local/cuda/lib64"
@@ -12,8 +13,12 @@
 namespace ferry::kernels::cuda {
 
 std::vector<std::string> LibraryCandidates(const std::string& library) {
-  if (const char* dir = std::getenv("FERRY_CUDA_LIB_DIR"); dir != nullptr && *dir != '\0') {
-    return {absl::StrCat(dir, "/", library)};
+  if (const char* dirs = std::getenv("FERRY_CUDA_LIB_DIR"); dirs != nullptr && *dirs != '\0') {
+    std::vector<std::string> candidates;
+    for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
+      candidates.push_back(absl::StrCat(dir, "/", library));
+    }
+    return candidates;
   }
   return {library, absl::StrCat(FERRY_CUDA_LIB64, "/", library)};
 }

@@ -15,8 +15,8 @@
 
 namespace ferry::kernels::cuda {
 
-// The places `library` ("libcublasLt.so.13") is looked for, in order:
-// $FERRY_CUDA_LIB_DIR/<library> when that variable is set (then only there), else the
+// The places `library` ("libcublasLt.so.13") is looked for, in order: each directory of
+// $FERRY_CUDA_LIB_DIR (colon-separated) when that variable is set (then only there), else the
 // loader's search path (LD_LIBRARY_PATH, the system's), then the toolkit's lib64 this ferry
 // was built against.
 std::vector<std::string> LibraryCandidates(const std::string& library);
