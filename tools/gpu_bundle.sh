@@ -55,10 +55,15 @@ getconf GNU_LIBC_VERSION | awk '{print $2}' > "$OUT/glibc_version"
 cat > "$OUT/run_all.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs every CUDA test and benchmark of this bundle; logs go to LOGDIR (default ./logs).
+# With RESULTS_DIR (the device tool's $OUT, which returns at most 8 files), also leaves there
+# summary.txt, failures.txt (each failed check with a few lines of context) and logs.tar.gz.
+# The whole run keeps within RUN_ALL_BUDGET_S seconds (default 540, under one call's 600).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 MLX_INSTALL="$HERE/../.mlx_bundle/2/install.sh"  # tools/mlx_bundle.sh's second piece
 LOGDIR="${1:-logs}"
+RESULTS_DIR="${2:-}"
+DEADLINE=$((SECONDS + ${RUN_ALL_BUDGET_S:-540}))
 mkdir -p "$LOGDIR"
 LOGDIR="$(cd "$LOGDIR" && pwd)"
 # Unpacked once, beside the bundle when it is writable, else in a temporary directory.
@@ -112,6 +117,12 @@ export RUNFILES_DIR="$HERE/runfiles"
 run() {  # run NAME TIMEOUT BINARY ARGS...
   local name="$1" limit="$2"; shift 2
   local start=$SECONDS
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    printf '%-28s not run: the budget is spent\n' "$name" | tee -a "$LOGDIR/summary.txt"
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local runner=("${RUNNER[@]}")
   [ "$1" = python3 ] && runner=()  # the machine's own Python, with its own libraries
   timeout "$limit" "${runner[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
@@ -139,6 +150,13 @@ fi
 run mlx_compare 300 python3 "$HERE/scripts/mlx_compare.py" "$LOGDIR/elementwise_bench.log"
 grep -h -E '^(RATIO|SKIP|DEVICE)' "$LOGDIR"/*.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -E '^\[  (FAILED|SKIPPED|PASSED) ' "$LOGDIR"/*_test.log >> "$LOGDIR/summary.txt" 2>/dev/null
+grep -h -B1 -A6 ': Failure' "$LOGDIR"/*.log 2>/dev/null | head -400 > "$LOGDIR/failures.txt"
+if [ -n "$RESULTS_DIR" ]; then
+  mkdir -p "$RESULTS_DIR"
+  cp "$LOGDIR/summary.txt" "$LOGDIR/failures.txt" "$RESULTS_DIR/"
+  tar -C "$(dirname "$LOGDIR")" -czf "$RESULTS_DIR/logs.tar.gz" "$(basename "$LOGDIR")"
+fi
+cat "$LOGDIR/summary.txt"
 echo "logs in $LOGDIR"
 RUN
 chmod +x "$OUT/run_all.sh"
