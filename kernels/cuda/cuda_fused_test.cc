@@ -21,19 +21,8 @@ namespace {
 using core::DType;
 using cpu::testing::MakeHost;
 using cpu::testing::Values;
-
-core::Node Parameter(int64_t index, DType dtype, core::Shape shape) {
-  core::Node node;
-  node.op = "parameter";
-  node.attrs.Set("index", index);
-  node.out = {dtype, std::move(shape)};
-  return node;
-}
-
-core::Node Op(const std::string& op, std::vector<int32_t> inputs, DType dtype,
-              const core::Shape& shape) {
-  return core::Node{op, std::move(inputs), {}, {dtype, shape}};
-}
+using cuda::testing::OpNode;
+using cuda::testing::ParameterNode;
 
 struct Group {
   std::string name;
@@ -45,8 +34,8 @@ std::vector<Group> Groups(DType dtype) {
   const core::Shape out = {33, 257};
   auto with_params = [&](std::vector<core::Node> ops) {
     core::Graph g;
-    g.nodes = {Parameter(0, dtype, out), Parameter(1, dtype, {257}), Parameter(2, dtype, {33, 1}),
-               Parameter(3, dtype, {})};
+    g.nodes = {ParameterNode(0, dtype, out), ParameterNode(1, dtype, {257}),
+               ParameterNode(2, dtype, {33, 1}), ParameterNode(3, dtype, {})};
     for (core::Node& node : ops) g.nodes.push_back(std::move(node));
     g.outputs = {static_cast<int32_t>(g.nodes.size()) - 1};
     return g;
@@ -56,17 +45,20 @@ std::vector<Group> Groups(DType dtype) {
                          "cos",    "tanh",  "sigmoid", "erf",   "log1p", "expm1", "log2",  "log10",
                          "square", "floor", "ceil",    "round", "sign",  "gelu"}) {
     // op(x * row) + column: log and sqrt of negatives give NaN on both sides alike.
-    groups.push_back({op, with_params({Op("mul", {0, 1}, dtype, out), Op(op, {4}, dtype, out),
-                                       Op("add", {5, 2}, dtype, out)})});
+    groups.push_back(
+        {op, with_params({OpNode("mul", {0, 1}, dtype, out), OpNode(op, {4}, dtype, out),
+                          OpNode("add", {5, 2}, dtype, out)})});
   }
   for (const char* op : {"add", "sub", "mul", "div", "pow", "maximum", "minimum"}) {
-    groups.push_back({op, with_params({Op(op, {0, 1}, dtype, out), Op(op, {4, 3}, dtype, out)})});
+    groups.push_back(
+        {op, with_params({OpNode(op, {0, 1}, dtype, out), OpNode(op, {4, 3}, dtype, out)})});
   }
-  groups.push_back({"where", with_params({Op("greater", {0, 2}, DType::kBool, out),
-                                          Op("square", {0}, dtype, out), Op("neg", {1}, dtype, out),
-                                          Op("where", {4, 5, 6}, dtype, out)})});
-  groups.push_back({"bool result", with_params({Op("less_equal", {0, 1}, DType::kBool, out),
-                                                Op("logical_not", {4}, DType::kBool, out)})});
+  groups.push_back(
+      {"where",
+       with_params({OpNode("greater", {0, 2}, DType::kBool, out), OpNode("square", {0}, dtype, out),
+                    OpNode("neg", {1}, dtype, out), OpNode("where", {4, 5, 6}, dtype, out)})});
+  groups.push_back({"bool result", with_params({OpNode("less_equal", {0, 1}, DType::kBool, out),
+                                                OpNode("logical_not", {4}, DType::kBool, out)})});
   return groups;
 }
 

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/fused.h"
 #include "kernels/cuda/nvrtc_loader.h"
+#include "kernels/cuda/test_util.h"
 
 namespace ferry::kernels::cuda {
 namespace {
@@ -17,27 +18,18 @@ namespace {
 using core::DType;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-core::Node Parameter(int64_t index, DType dtype, core::Shape shape) {
-  core::Node node;
-  node.op = "parameter";
-  node.attrs.Set("index", index);
-  node.out = {dtype, std::move(shape)};
-  return node;
-}
-
-core::Node Op(const std::string& op, std::vector<int32_t> inputs, DType dtype, core::Shape shape) {
-  return core::Node{op, std::move(inputs), {}, {dtype, std::move(shape)}};
-}
+using testing::OpNode;
+using testing::ParameterNode;
 
 // sigmoid(tanh(x * row) - 1) + scalar over x (257, 129), row (129,), scalar ().
 core::Graph Chain() {
   core::Graph g;
   const core::Shape out = {257, 129};
-  g.nodes = {Parameter(0, DType::kFloat32, out),       Parameter(1, DType::kFloat32, {129}),
-             Parameter(2, DType::kFloat32, {}),        Op("mul", {0, 1}, DType::kFloat32, out),
-             Op("tanh", {3}, DType::kFloat32, out),    Op("sub", {4, 2}, DType::kFloat32, out),
-             Op("sigmoid", {5}, DType::kFloat32, out), Op("add", {6, 2}, DType::kFloat32, out)};
+  g.nodes = {
+      ParameterNode(0, DType::kFloat32, out),       ParameterNode(1, DType::kFloat32, {129}),
+      ParameterNode(2, DType::kFloat32, {}),        OpNode("mul", {0, 1}, DType::kFloat32, out),
+      OpNode("tanh", {3}, DType::kFloat32, out),    OpNode("sub", {4, 2}, DType::kFloat32, out),
+      OpNode("sigmoid", {5}, DType::kFloat32, out), OpNode("add", {6, 2}, DType::kFloat32, out)};
   g.outputs = {7};
   return g;
 }
@@ -46,10 +38,12 @@ core::Graph Chain() {
 core::Graph WhereChain() {
   core::Graph g;
   const core::Shape out = {4, 5};
-  g.nodes = {
-      Parameter(0, DType::kFloat32, out),       Parameter(1, DType::kFloat32, {4, 1}),
-      Op("greater", {0, 1}, DType::kBool, out), Op("square", {0}, DType::kFloat32, out),
-      Op("neg", {0}, DType::kFloat32, out),     Op("where", {2, 3, 4}, DType::kFloat32, out)};
+  g.nodes = {ParameterNode(0, DType::kFloat32, out),
+             ParameterNode(1, DType::kFloat32, {4, 1}),
+             OpNode("greater", {0, 1}, DType::kBool, out),
+             OpNode("square", {0}, DType::kFloat32, out),
+             OpNode("neg", {0}, DType::kFloat32, out),
+             OpNode("where", {2, 3, 4}, DType::kFloat32, out)};
   g.outputs = {5};
   return g;
 }

@@ -8,8 +8,11 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/graph.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
 
@@ -33,6 +36,21 @@ inline absl::StatusOr<std::unique_ptr<Backend>> MakeTestBackend(int64_t memory_l
   const char* tf32 = std::getenv("FERRY_TEST_TF32");
   options.allow_tf32 = tf32 != nullptr && std::string(tf32) == "1";
   return MakeCudaBackend(options);
+}
+
+// Nodes of hand-written fused expressions (see FusedExpr): parameter `index`, and `op` over
+// earlier nodes `inputs`, each with its result type.
+inline core::Node ParameterNode(int64_t index, core::DType dtype, core::Shape shape) {
+  core::Node node;
+  node.op = "parameter";
+  node.attrs.Set("index", index);
+  node.out = {dtype, std::move(shape)};
+  return node;
+}
+
+inline core::Node OpNode(const std::string& op, std::vector<int32_t> inputs, core::DType dtype,
+                         core::Shape shape) {
+  return core::Node{op, std::move(inputs), {}, {dtype, std::move(shape)}};
 }
 
 }  // namespace ferry::kernels::cuda::testing
