@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/stream_socket.h"
@@ -140,6 +141,8 @@ absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
     status = absl::PermissionDeniedError(absl::StrCat("bulk channel: wrong ticket for session ",
                                                       hello.session_id().substr(0, 8), "..."));
   }
+  // Counted before the answer: a pipeline step sent after it finds the connection open.
+  if (status.ok()) (*session)->BulkConnected();
   core::SendMessage(fd, Answer(status)).IgnoreError();
   if (!status.ok()) return status;
   return hello.session_id();
@@ -153,6 +156,11 @@ void BulkChannelServer::Serve(int fd) {
         absl::StrCat("bulk channel: refused a connection: ", session_id.status().message()));
     return;
   }
+  absl::Cleanup disconnected = [&] {
+    if (absl::StatusOr<SessionRef> session = sessions_.Acquire(*session_id); session.ok()) {
+      (*session)->BulkDisconnected();
+    }
+  };
   SetTimeouts(fd, kIdleSeconds);
   Log(LogLevel::kDebug,
       absl::StrCat("bulk channel: session ", session_id->substr(0, 8), "... connected"));

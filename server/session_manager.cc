@@ -40,7 +40,8 @@ std::string SecretBytes(size_t size) {
   }
   if (filled < size) {
     // Predictable ids would let clients reach each other's buffers: better to stop.
-    Log(LogLevel::kError, "no random bytes from getrandom or /dev/urandom for a session id or ticket");
+    Log(LogLevel::kError,
+        "no random bytes from getrandom or /dev/urandom for a session id or ticket");
     std::abort();
   }
   return bytes;
@@ -151,8 +152,8 @@ absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> Session::Region(absl::string
   absl::MutexLock lock(&mu_);
   auto it = regions_.find(name);
   if (it == regions_.end()) {
-    return absl::NotFoundError(absl::StrCat("[shared_memory] region ", name,
-                                            " is not registered in session ", id_));
+    return absl::NotFoundError(
+        absl::StrCat("[shared_memory] region ", name, " is not registered in session ", id_));
   }
   return it->second;
 }
@@ -162,8 +163,8 @@ absl::Status Session::RemoveRegion(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   auto it = regions_.find(name);
   if (it == regions_.end()) {
-    return absl::NotFoundError(absl::StrCat("[shared_memory] region ", name,
-                                            " is not registered in session ", id_));
+    return absl::NotFoundError(
+        absl::StrCat("[shared_memory] region ", name, " is not registered in session ", id_));
   }
   region = std::move(it->second);
   regions_.erase(it);
@@ -189,7 +190,7 @@ absl::StatusOr<kernels::Tensor> Session::TakeArrival(uint64_t buffer_id,
                                                      absl::Duration announce_timeout) {
   absl::MutexLock lock(&mu_);
   auto announced = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closed_ || arrivals_.contains(buffer_id);
+    return closed_ || arrivals_.contains(buffer_id) || bulk_connections_ == 0;
   };
   auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = arrivals_.find(buffer_id);
@@ -200,6 +201,10 @@ absl::StatusOr<kernels::Tensor> Session::TakeArrival(uint64_t buffer_id,
         absl::StrCat("buffer ", buffer_id, ": no upload of it began on the bulk channel within ",
                      absl::FormatDuration(announce_timeout)));
   }
+  if (!closed_ && !arrivals_.contains(buffer_id)) {
+    return absl::UnavailableError(
+        absl::StrCat("buffer ", buffer_id, ": the bulk connection closed before its upload began"));
+  }
   mu_.Await(absl::Condition(&arrived));
   auto it = arrivals_.find(buffer_id);
   if (closed_ || it == arrivals_.end()) {
@@ -209,6 +214,16 @@ absl::StatusOr<kernels::Tensor> Session::TakeArrival(uint64_t buffer_id,
   absl::StatusOr<kernels::Tensor> tensor = std::move(*it->second);
   arrivals_.erase(it);
   return tensor;
+}
+
+void Session::BulkConnected() {
+  absl::MutexLock lock(&mu_);
+  ++bulk_connections_;
+}
+
+void Session::BulkDisconnected() {
+  absl::MutexLock lock(&mu_);
+  --bulk_connections_;
 }
 
 std::pair<int64_t, int64_t> Session::Close() {

@@ -59,10 +59,14 @@ class Session {
   // channel says one is coming (StartArrival) and hands over the tensor or why it could not
   // be received (PutArrival); the step takes it, waiting up to `announce_timeout` for the
   // channel to start on it and then as long as the bytes take. FAILED_PRECONDITION once the
-  // session is closed, DEADLINE_EXCEEDED when nothing was announced in time.
+  // session is closed, DEADLINE_EXCEEDED when nothing was announced in time, UNAVAILABLE at
+  // once when no bulk connection of the session is open (it broke before the upload began).
   void StartArrival(uint64_t buffer_id);
   void PutArrival(uint64_t buffer_id, absl::StatusOr<kernels::Tensor> tensor);
   absl::StatusOr<kernels::Tensor> TakeArrival(uint64_t buffer_id, absl::Duration announce_timeout);
+  // The bulk connections of this session that are open (after their hello, until they end).
+  void BulkConnected();
+  void BulkDisconnected();
 
   int64_t num_buffers() const;
   int64_t resident_bytes() const;
@@ -98,6 +102,7 @@ class Session {
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
       ABSL_GUARDED_BY(mu_);
   // By buffer id: announced (nullopt) or arrived (the tensor, or why not).
+  int bulk_connections_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals_
       ABSL_GUARDED_BY(mu_);
 };

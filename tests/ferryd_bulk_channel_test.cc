@@ -332,6 +332,41 @@ TEST_F(BulkChannelTest, PipelineStepsTakeUploadsFromTheBulkChannel) {
   EXPECT_EQ(bulk.Download(24, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
 }
 
+TEST_F(BulkChannelTest, AStepWhoseBulkConnectionBrokeFailsAtOnce) {
+  {
+    RawBulk bulk(opened_.bulk_channel().port());
+    ASSERT_EQ(bulk.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
+  }  // closed before any upload began
+  grpc::ClientContext context;
+  auto stream = stub_->Pipeline(&context);
+  v1::PipelineRequest start;
+  start.mutable_start()->set_session_id(opened_.session_id());
+  ASSERT_TRUE(stream->Write(start));
+  v1::PipelineResponse response;
+  ASSERT_TRUE(stream->Read(&response));  // started
+  const absl::Time begin = absl::Now();
+  // The daemon may not have seen the close yet: the step still must not wait out the
+  // 30 s announce limit.
+  v1::PipelineRequest upload;
+  upload.set_step_id(1);
+  upload.mutable_upload()->set_buffer_id(31);
+  *upload.mutable_upload()->mutable_tensor()->mutable_spec() = Spec(v1::UINT8, {16});
+  upload.mutable_upload()->set_bulk_channel(true);
+  ASSERT_TRUE(stream->Write(upload));
+  v1::PipelineRequest sync;
+  sync.set_step_id(2);
+  sync.mutable_sync();
+  ASSERT_TRUE(stream->Write(sync));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_LT(absl::Now() - begin, absl::Seconds(10));
+  EXPECT_EQ(response.first_failure().step_id(), 1u);
+  EXPECT_EQ(response.first_failure().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(response.first_failure().message(),
+              HasSubstr("the bulk connection closed before its upload began"));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 // A connection whose session is gone is closed by the daemon (within its 30 s idle check),
 // so a client that vanished without closing its socket leaves no thread behind.
 TEST_F(BulkChannelTest, ClosingTheSessionEndsItsIdleConnections) {
