@@ -51,19 +51,19 @@ absl::Status ReceiveAll(int fd, void* data, size_t bytes) {
                   [&](size_t done) { return ::recv(fd, at + done, bytes - done, MSG_WAITALL); });
 }
 
-absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message) {
+absl::Status SendMessage(ByteStream& stream, const google::protobuf::MessageLite& message) {
   const size_t size = message.ByteSizeLong();
   std::string frame(4 + size, '\0');
   for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((size >> (8 * i)) & 0xff);
   if (!message.SerializeToArray(frame.data() + 4, static_cast<int>(size))) {
     return absl::InternalError("bulk channel: cannot serialize a message");
   }
-  return SendAll(fd, frame.data(), frame.size());
+  return stream.Send(frame.data(), frame.size());
 }
 
-absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message) {
+absl::Status ReceiveMessage(ByteStream& stream, google::protobuf::MessageLite* message) {
   unsigned char prefix[4];
-  if (absl::Status received = ReceiveAll(fd, prefix, sizeof(prefix)); !received.ok()) {
+  if (absl::Status received = stream.Receive(prefix, sizeof(prefix)); !received.ok()) {
     return received;
   }
   const uint32_t size = uint32_t{prefix[0]} | uint32_t{prefix[1]} << 8 | uint32_t{prefix[2]} << 16 |
@@ -73,12 +73,24 @@ absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message) {
                                                    " bytes; the limit is ", kMaxBulkMessageBytes));
   }
   std::string bytes(size, '\0');
-  if (absl::Status received = ReceiveAll(fd, bytes.data(), size); !received.ok()) return received;
+  if (absl::Status received = stream.Receive(bytes.data(), size); !received.ok()) {
+    return received;
+  }
   if (!message->ParseFromString(bytes)) {
     return absl::InvalidArgumentError(
         absl::StrCat("bulk channel: ", size, " bytes that are not a ", message->GetTypeName()));
   }
   return absl::OkStatus();
+}
+
+absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message) {
+  ByteStream plain(fd);
+  return SendMessage(plain, message);
+}
+
+absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message) {
+  ByteStream plain(fd);
+  return ReceiveMessage(plain, message);
 }
 
 }  // namespace ferry::core

@@ -25,8 +25,32 @@ absl::Status SendAll(int fd, const void* data, size_t bytes);
 // (DEADLINE_EXCEEDED when the socket's receive timeout ran out).
 absl::Status ReceiveAll(int fd, void* data, size_t bytes);
 
-absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message);
+// A connected stream of bytes over the socket `fd` (which it does not own): plain, or TLS
+// (core/tls_stream.h) where the gRPC port speaks TLS.
+class ByteStream {
+ public:
+  explicit ByteStream(int fd) : fd_(fd) {}
+  virtual ~ByteStream() = default;
+  ByteStream(const ByteStream&) = delete;
+  ByteStream& operator=(const ByteStream&) = delete;
+
+  int fd() const { return fd_; }
+  // As SendAll and ReceiveAll, over this stream.
+  virtual absl::Status Send(const void* data, size_t bytes) { return SendAll(fd_, data, bytes); }
+  virtual absl::Status Receive(void* data, size_t bytes) { return ReceiveAll(fd_, data, bytes); }
+  // Whether received bytes wait to be read here (TLS decrypts whole records), which a poll
+  // of fd() would not see.
+  virtual bool Buffered() const { return false; }
+
+ private:
+  const int fd_;
+};
+
+absl::Status SendMessage(ByteStream& stream, const google::protobuf::MessageLite& message);
 // INVALID_ARGUMENT when the length passes kMaxBulkMessageBytes or the bytes do not parse.
+absl::Status ReceiveMessage(ByteStream& stream, google::protobuf::MessageLite* message);
+// The same on a plain socket.
+absl::Status SendMessage(int fd, const google::protobuf::MessageLite& message);
 absl::Status ReceiveMessage(int fd, google::protobuf::MessageLite* message);
 
 }  // namespace ferry::core
