@@ -77,9 +77,12 @@ std::optional<std::string> TargetHost(const std::string& target) {
   return std::string(host);
 }
 
-std::unique_ptr<BulkSocket> BulkSocket::Connect(
-    const std::string& target, const std::string& address, const v1::BulkChannel& channel,
-    const std::string& session_id, std::chrono::milliseconds timeout, std::string* why) {
+std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
+                                                const std::string& address,
+                                                const v1::BulkChannel& channel,
+                                                const std::string& session_id,
+                                                std::chrono::milliseconds timeout,
+                                                const core::TlsContext* tls, std::string* why) {
   std::optional<std::string> host = TargetHost(address.empty() ? target : address);
   std::string port = std::to_string(channel.port());
   if (!address.empty()) {
@@ -110,19 +113,31 @@ std::unique_ptr<BulkSocket> BulkSocket::Connect(
     *why = absl::StrCat("cannot connect to ", *host, ":", port, ": ", *why);
     return nullptr;
   }
-  std::unique_ptr<BulkSocket> socket(new BulkSocket(fd));
-  // The hello's answer must come within `timeout` too; transfers then wait as long as
-  // they take.
+  // The handshake and the hello's answer must come within `timeout` too; transfers then
+  // wait as long as they take.
   timeval limit{static_cast<time_t>(timeout.count() / 1000),
                 static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  absl::StatusOr<std::unique_ptr<core::ByteStream>> stream = std::make_unique<core::ByteStream>(fd);
+  if (tls != nullptr) {
+    const std::optional<std::string> named = TargetHost(target);
+    stream = named.has_value() ? tls->Connect(fd, *named)
+                               : absl::InvalidArgumentError("no host to check the certificate");
+  }
+  if (!stream.ok()) {
+    close(fd);
+    *why = std::string(stream.status().message());
+    return nullptr;
+  }
+  std::unique_ptr<BulkSocket> socket(new BulkSocket(fd, *std::move(stream)));
   v1::BulkHello hello;
   hello.set_session_id(session_id);
   hello.set_ticket(channel.ticket());
   v1::BulkResponse answer;
-  absl::Status status = core::SendAll(fd, core::kBulkMagic, sizeof(core::kBulkMagic));
-  if (status.ok()) status = core::SendMessage(fd, hello);
-  if (status.ok()) status = core::ReceiveMessage(fd, &answer);
+  core::ByteStream& out = *socket->stream_;
+  absl::Status status = out.Send(core::kBulkMagic, sizeof(core::kBulkMagic));
+  if (status.ok()) status = core::SendMessage(out, hello);
+  if (status.ok()) status = core::ReceiveMessage(out, &answer);
   if (status.ok()) status = FromAnswer(answer);
   if (!status.ok()) {
     *why = std::string(status.message());
@@ -133,7 +148,10 @@ std::unique_ptr<BulkSocket> BulkSocket::Connect(
   return socket;
 }
 
-BulkSocket::~BulkSocket() { close(fd_); }
+BulkSocket::~BulkSocket() {
+  stream_.reset();  // TLS says goodbye before the socket closes
+  close(fd_);
+}
 
 bool BulkSocket::broken() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -147,7 +165,7 @@ absl::Status BulkSocket::Broke(absl::Status status) {
 }
 
 absl::Status BulkSocket::ReadAnswer(v1::BulkResponse* answer) {
-  if (absl::Status received = core::ReceiveMessage(fd_, answer); !received.ok()) {
+  if (absl::Status received = core::ReceiveMessage(*stream_, answer); !received.ok()) {
     return Broke(received);
   }
   return FromAnswer(*answer);
@@ -164,8 +182,8 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
   header->set_total_bytes(request.total_bytes());
   for (uint64_t id : releases) bulk.add_release_buffer_ids(id);
   bulk.set_for_pipeline(for_pipeline);
-  absl::Status sent = core::SendMessage(fd_, bulk);
-  if (sent.ok()) sent = core::SendAll(fd_, data, request.total_bytes());
+  absl::Status sent = core::SendMessage(*stream_, bulk);
+  if (sent.ok()) sent = stream_->Send(data, request.total_bytes());
   if (!sent.ok()) return Broke(sent);
   if (for_pipeline) return absl::OkStatus();
   v1::BulkResponse answer;
@@ -177,7 +195,7 @@ absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes) {
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
   v1::BulkRequest bulk;
   bulk.mutable_download()->set_buffer_id(buffer_id);
-  if (absl::Status sent = core::SendMessage(fd_, bulk); !sent.ok()) return Broke(sent);
+  if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
   v1::BulkResponse answer;
   if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;
   const uint64_t total_bytes = answer.download().total_bytes();
@@ -186,7 +204,7 @@ absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes) {
     return Broke(absl::DataLossError(absl::StrCat("bulk channel: buffer ", buffer_id, " has ",
                                                   total_bytes, " bytes; expected ", bytes)));
   }
-  if (absl::Status received = core::ReceiveAll(fd_, dst, bytes); !received.ok()) {
+  if (absl::Status received = stream_->Receive(dst, bytes); !received.ok()) {
     return Broke(received);
   }
   return absl::OkStatus();

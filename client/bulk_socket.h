@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/stream_socket.h"
+#include "core/tls_stream.h"
 #include "proto/ferry/v1/ferry.pb.h"
 
 namespace ferry::detail {
@@ -21,19 +23,21 @@ namespace ferry::detail {
 // for targets without one (unix sockets).
 std::optional<std::string> TargetHost(const std::string& target);
 
-// One TCP connection to ferryd's bulk port, admitted for one session, that carries its
-// large transfers one at a time: an upload goes from the caller's memory to the socket, a
-// download from the socket into the reader's memory, with no copy in between. Thread-safe
-// (transfers take turns). After a broken connection every call fails with UNAVAILABLE.
+// One TCP connection (in TLS beside a TLS gRPC channel) to ferryd's bulk port, admitted for one
+// session, that carries its large transfers one at a time: an upload goes from the caller's memory
+// to the socket, a download from the socket into the reader's memory, with no copy in between.
+// Thread-safe (transfers take turns). After a broken connection every call fails with UNAVAILABLE.
 class BulkSocket {
  public:
   // Connects to `channel.port` on the host of `target` (or to `address`, "host:port", when
-  // not empty) within `timeout` and presents the session's ticket. Null, with the reason in
-  // `why`, when that fails.
+  // not empty) within `timeout`, completes a TLS handshake with `tls` when given (the
+  // daemon's certificate must name the host of `target`, as for gRPC), and presents the
+  // session's ticket. Null, with the reason in `why`, when that fails.
   static std::unique_ptr<BulkSocket> Connect(const std::string& target, const std::string& address,
                                              const v1::BulkChannel& channel,
                                              const std::string& session_id,
-                                             std::chrono::milliseconds timeout, std::string* why);
+                                             std::chrono::milliseconds timeout,
+                                             const core::TlsContext* tls, std::string* why);
   ~BulkSocket();
   BulkSocket(const BulkSocket&) = delete;
   BulkSocket& operator=(const BulkSocket&) = delete;
@@ -50,12 +54,14 @@ class BulkSocket {
   bool broken() const;
 
  private:
-  explicit BulkSocket(int fd) : fd_(fd) {}
+  BulkSocket(int fd, std::unique_ptr<core::ByteStream> stream)
+      : fd_(fd), stream_(std::move(stream)) {}
   // The answer to a request, or the connection's failure (then the socket is broken).
   absl::Status ReadAnswer(v1::BulkResponse* answer);
   absl::Status Broke(absl::Status status);
 
   const int fd_;
+  std::unique_ptr<core::ByteStream> stream_;  // over fd_: plain or TLS
   mutable std::mutex mu_;
   bool broken_ = false;  // guarded by mu_
 };

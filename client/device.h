@@ -76,7 +76,8 @@ struct ConnectOptions {
   // Large uploads and downloads (those that would take an Upload or Download call) go on a
   // plain TCP connection beside gRPC, straight between the socket and the array's memory,
   // when the daemon offers it (feature "bulk_tcp": a plaintext daemon not started with
-  // --bulk_port=-1). Never with TLS. Falls back to gRPC when the connection cannot be made.
+  // --bulk_port=-1), in TLS with the channel's credentials when those are TLS. Falls back to
+  // gRPC when the connection cannot be made.
   bool bulk_channel = true;
   // "host:port" that reaches the daemon's bulk channel when a proxy or port-forward stands
   // between (as `kubectl port-forward` does for the gRPC port); empty: the port the daemon

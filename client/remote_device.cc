@@ -147,12 +147,14 @@ class Session {
   }
   // The bulk channel, when the daemon offers one and it can be reached; else gRPC carries
   // the bytes (a firewalled port, a unix-socket target).
-  void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout) {
+  // Beside a TLS channel it speaks TLS too, with `tls` (the same roots and certificate).
+  void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout,
+                       const core::TlsContext* tls) {
     const auto& features = opened_.features();
     if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
     std::string why;
     bulk_socket_ =
-        BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout, &why);
+        BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout, tls, &why);
     if (bulk_socket_ == nullptr) {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address_.c_str(), why.c_str());
@@ -226,9 +228,8 @@ class Session {
   // Whether a host array this large is uploaded from the caller's memory when made (on the
   // bulk channel, or an Upload call), else kept to ride a pipeline step or be bound inline.
   bool StreamsUpload(size_t bytes) const {
-    return bytes > kInlineBindingBytes &&
-           (pipeline_ == nullptr || bulk_socket_ != nullptr ||
-            bytes > static_cast<size_t>(chunk_bytes()));
+    return bytes > kInlineBindingBytes && (pipeline_ == nullptr || bulk_socket_ != nullptr ||
+                                           bytes > static_cast<size_t>(chunk_bytes()));
   }
 
   uint64_t NewBufferId() {
@@ -280,8 +281,8 @@ class Session {
   std::shared_ptr<KnownGraphs> graphs_;
   std::unique_ptr<PipelineStream> pipeline_;
   std::mutex shared_mu_;
-  bool shared_memory_ = false;            // guarded by shared_mu_ after connect
-  std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
+  bool shared_memory_ = false;               // guarded by shared_mu_ after connect
+  std::unique_ptr<SharedRegion> region_;     // guarded by shared_mu_
   std::unique_ptr<BulkSocket> bulk_socket_;  // set once, at connect
 
   std::mutex mu_;
@@ -1002,9 +1003,18 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   session->set_opened(std::move(response));
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
-  // Never beside TLS: the bulk channel's bytes are not encrypted.
-  if (options.bulk_channel && options.root_certs.empty() && options.client_cert.empty()) {
-    session->OpenBulkChannel(options.bulk_address, std::min(options.timeout, kBulkConnectTimeout));
+  if (options.bulk_channel) {
+    const std::chrono::milliseconds timeout = std::min(options.timeout, kBulkConnectTimeout);
+    if (options.root_certs.empty() && options.client_cert.empty()) {
+      session->OpenBulkChannel(options.bulk_address, timeout, nullptr);
+    } else if (absl::StatusOr<std::shared_ptr<core::TlsContext>> tls = core::TlsContext::ForClient(
+                   options.root_certs, options.client_cert, options.client_key);
+               tls.ok()) {
+      session->OpenBulkChannel(options.bulk_address, timeout, tls->get());
+    } else {
+      std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
+                   address.c_str(), std::string(tls.status().message()).c_str());
+    }
   }
   return std::make_shared<RemoteDevice>(std::move(session));
 }

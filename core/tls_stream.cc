@@ -184,7 +184,11 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::ForClient(const std::str
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new: " + OpenSslErrors());
   std::shared_ptr<TlsContext> context(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (absl::Status ok = Trust(ctx, root_certs, "root certificates"); !ok.ok()) return ok;
+  if (root_certs.empty()) {
+    SSL_CTX_set_default_verify_paths(ctx);  // the system's roots, as gRPC falls back to
+  } else if (absl::Status ok = Trust(ctx, root_certs, "root certificates"); !ok.ok()) {
+    return ok;
+  }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (!cert_chain.empty()) {
     if (absl::Status ok = UseIdentity(ctx, cert_chain, private_key); !ok.ok()) return ok;

@@ -21,8 +21,8 @@ class TlsContext {
   static absl::StatusOr<std::shared_ptr<TlsContext>> ForServer(const std::string& cert_chain,
                                                                const std::string& private_key,
                                                                const std::string& client_ca);
-  // The client's side: the roots the daemon's certificate must chain to, and an optional
-  // client certificate and key.
+  // The client's side: the roots the daemon's certificate must chain to (empty: the
+  // system's), and an optional client certificate and key.
   static absl::StatusOr<std::shared_ptr<TlsContext>> ForClient(const std::string& root_certs,
                                                                const std::string& cert_chain,
                                                                const std::string& private_key);

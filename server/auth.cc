@@ -91,4 +91,23 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(options);
 }
 
+absl::StatusOr<std::shared_ptr<const core::TlsContext>> MakeBulkTlsContext(
+    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
+  if (cert_file.empty()) return nullptr;
+  absl::StatusOr<std::string> cert = ReadFile("tls_cert", cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile("tls_key", key_file);
+  if (!key.ok()) return key.status();
+  std::string ca;
+  if (!client_ca_file.empty()) {
+    absl::StatusOr<std::string> read = ReadFile("tls_client_ca", client_ca_file);
+    if (!read.ok()) return read.status();
+    ca = *std::move(read);
+  }
+  absl::StatusOr<std::shared_ptr<core::TlsContext>> context =
+      core::TlsContext::ForServer(*cert, *key, ca);
+  if (!context.ok()) return context.status();
+  return std::shared_ptr<const core::TlsContext>(*std::move(context));
+}
+
 }  // namespace ferry::server

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/tls_stream.h"
 
 namespace ferry::server {
 
@@ -38,6 +39,12 @@ class TokenAuth {
 // certificate signed by that CA (mTLS). INVALID_ARGUMENT naming the flag for an incomplete
 // combination or an unreadable file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
+
+// The bulk channel's TLS, from the same flags: null when `cert_file` is empty (plaintext,
+// as the gRPC port), else the daemon's certificate and key, requiring client certificates
+// from `client_ca_file` when given. INVALID_ARGUMENT as MakeServerCredentials.
+absl::StatusOr<std::shared_ptr<const core::TlsContext>> MakeBulkTlsContext(
     const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
 
 }  // namespace ferry::server

@@ -57,20 +57,22 @@ v1::BulkResponse Answer(const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<BulkChannelServer>> BulkChannelServer::Start(
     const std::string& address, SessionManager& sessions, kernels::Backend& backend,
-    Observer observer) {
+    Observer observer, std::shared_ptr<const core::TlsContext> tls) {
   absl::StatusOr<TcpListener> listener = ListenTcp(address, "the bulk channel");
   if (!listener.ok()) return listener.status();
-  return std::unique_ptr<BulkChannelServer>(
-      new BulkChannelServer(listener->fd, listener->port, sessions, backend, std::move(observer)));
+  return std::unique_ptr<BulkChannelServer>(new BulkChannelServer(
+      listener->fd, listener->port, sessions, backend, std::move(observer), std::move(tls)));
 }
 
 BulkChannelServer::BulkChannelServer(int listen_fd, int port, SessionManager& sessions,
-                                     kernels::Backend& backend, Observer observer)
+                                     kernels::Backend& backend, Observer observer,
+                                     std::shared_ptr<const core::TlsContext> tls)
     : listen_fd_(listen_fd),
       port_(port),
       sessions_(sessions),
       backend_(backend),
-      observer_(std::move(observer)) {
+      observer_(std::move(observer)),
+      tls_(std::move(tls)) {
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -124,14 +126,14 @@ void BulkChannelServer::AcceptLoop() {
   }
 }
 
-absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
+absl::StatusOr<std::string> BulkChannelServer::Hello(core::ByteStream& stream) {
   char magic[sizeof(core::kBulkMagic)];
-  if (absl::Status got = core::ReceiveAll(fd, magic, sizeof(magic)); !got.ok()) return got;
+  if (absl::Status got = stream.Receive(magic, sizeof(magic)); !got.ok()) return got;
   if (!std::equal(magic, magic + sizeof(magic), core::kBulkMagic)) {
     return absl::InvalidArgumentError("bulk channel: the peer is not a ferry client");
   }
   v1::BulkHello hello;
-  absl::Status status = core::ReceiveMessage(fd, &hello);
+  absl::Status status = core::ReceiveMessage(stream, &hello);
   if (!status.ok()) return status;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(hello.session_id());
   if (!session.ok()) {
@@ -143,14 +145,24 @@ absl::StatusOr<std::string> BulkChannelServer::Hello(int fd) {
   }
   // Counted before the answer: a pipeline step sent after it finds the connection open.
   if (status.ok()) (*session)->BulkConnected();
-  core::SendMessage(fd, Answer(status)).IgnoreError();
+  core::SendMessage(stream, Answer(status)).IgnoreError();
   if (!status.ok()) return status;
   return hello.session_id();
 }
 
 void BulkChannelServer::Serve(int fd) {
   SetTimeouts(fd, kHelloTimeoutSeconds);
-  absl::StatusOr<std::string> session_id = Hello(fd);
+  // Beside a TLS gRPC port the bulk channel speaks TLS too, with the same certificates.
+  absl::StatusOr<std::unique_ptr<core::ByteStream>> stream =
+      tls_ != nullptr ? tls_->Accept(fd)
+                      : absl::StatusOr<std::unique_ptr<core::ByteStream>>(
+                            std::make_unique<core::ByteStream>(fd));
+  if (!stream.ok()) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("bulk channel: refused a connection: ", stream.status().message()));
+    return;
+  }
+  absl::StatusOr<std::string> session_id = Hello(**stream);
   if (!session_id.ok()) {
     Log(LogLevel::kInfo,
         absl::StrCat("bulk channel: refused a connection: ", session_id.status().message()));
@@ -166,18 +178,18 @@ void BulkChannelServer::Serve(int fd) {
       absl::StrCat("bulk channel: session ", session_id->substr(0, 8), "... connected"));
   while (!stopping_) {
     pollfd readable{fd, POLLIN, 0};
-    const int ready = poll(&readable, 1, kIdleSeconds * 1000);
+    const int ready = (*stream)->Buffered() ? 1 : poll(&readable, 1, kIdleSeconds * 1000);
     if (ready < 0 && errno != EINTR) return;
     if (ready <= 0) {
       if (!sessions_.IsOpen(*session_id)) return;  // closed or expired: nothing more to carry
       continue;
     }
     v1::BulkRequest request;
-    absl::Status received = core::ReceiveMessage(fd, &request);
+    absl::Status received = core::ReceiveMessage(**stream, &request);
     if (!received.ok()) {
       // A message that does not parse leaves nothing to resynchronize on: say why and close.
       if (received.code() == absl::StatusCode::kInvalidArgument) {
-        core::SendMessage(fd, Answer(received)).IgnoreError();
+        core::SendMessage(**stream, Answer(received)).IgnoreError();
       }
       return;
     }
@@ -185,15 +197,15 @@ void BulkChannelServer::Serve(int fd) {
     switch (request.kind_case()) {
       case v1::BulkRequest::kUpload:
         Release(*session_id, request.release_buffer_ids());
-        open = Upload(fd, *session_id, request.upload(), request.for_pipeline());
+        open = Upload(**stream, *session_id, request.upload(), request.for_pipeline());
         break;
       case v1::BulkRequest::kDownload:
-        open = Download(fd, *session_id, request.download());
+        open = Download(**stream, *session_id, request.download());
         break;
       default:
-        open = core::SendMessage(fd, Answer(absl::InvalidArgumentError(
-                                         "bulk channel: a request with neither upload nor "
-                                         "download")))
+        open = core::SendMessage(**stream, Answer(absl::InvalidArgumentError(
+                                             "bulk channel: a request with neither upload nor "
+                                             "download")))
                    .ok();
     }
     if (!open) return;
@@ -209,7 +221,7 @@ void BulkChannelServer::Release(const std::string& session_id,
   }
 }
 
-bool BulkChannelServer::Upload(int fd, const std::string& session_id,
+bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& session_id,
                                const v1::UploadRequest& request, bool for_pipeline) {
   const absl::Time start = absl::Now();
   const uint64_t buffer_id = request.buffer_id();
@@ -235,13 +247,13 @@ bool BulkChannelServer::Upload(int fd, const std::string& session_id,
   absl::Status received;
   while (left > 0 && received.ok()) {
     if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
-      received = core::ReceiveAll(fd, cursor, left);
+      received = stream.Receive(cursor, left);
       if (received.ok()) receiver.Advance(left);
       break;
     }
     const size_t run = static_cast<size_t>(std::min<uint64_t>(left, kStagingBytes));
     staging.resize(run);
-    received = core::ReceiveAll(fd, staging.data(), run);
+    received = stream.Receive(staging.data(), run);
     if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
     left -= run;
   }
@@ -262,10 +274,10 @@ bool BulkChannelServer::Upload(int fd, const std::string& session_id,
       status.ok() ? receiver.Finish() : absl::StatusOr<v1::UploadResponse>(status);
   v1::BulkResponse answer = Answer(done.status());
   if (done.ok()) *answer.mutable_upload() = *done;
-  return core::SendMessage(fd, answer).ok();
+  return core::SendMessage(stream, answer).ok();
 }
 
-bool BulkChannelServer::Download(int fd, const std::string& session_id,
+bool BulkChannelServer::Download(core::ByteStream& stream, const std::string& session_id,
                                  const v1::DownloadRequest& request) {
   const absl::Time start = absl::Now();
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
@@ -276,7 +288,7 @@ bool BulkChannelServer::Download(int fd, const std::string& session_id,
     core::TypeToProto(tensor->type, answer.mutable_download()->mutable_spec());
     answer.mutable_download()->set_total_bytes(tensor->nbytes());
   }
-  if (!core::SendMessage(fd, answer).ok()) return false;
+  if (!core::SendMessage(stream, answer).ok()) return false;
   if (!tensor.ok()) {
     Observe("bulk/Download", tensor.status(), start, 0, 0);
     return true;
@@ -285,14 +297,14 @@ bool BulkChannelServer::Download(int fd, const std::string& session_id,
   const uint64_t total_bytes = tensor->nbytes();
   absl::Status sent;
   if (backend_.HostAddressable()) {
-    sent = core::SendAll(fd, tensor->raw(), total_bytes);
+    sent = stream.Send(tensor->raw(), total_bytes);
   } else {
     kernels::QueueScope queue((*session)->queue());
     std::string staging(static_cast<size_t>(std::min<uint64_t>(total_bytes, kStagingBytes)), '\0');
     for (uint64_t at = 0; at < total_bytes && sent.ok(); at += staging.size()) {
       const uint64_t run = std::min<uint64_t>(total_bytes - at, staging.size());
       sent = backend_.CopyToHost(*tensor, at, run, staging.data());
-      if (sent.ok()) sent = core::SendAll(fd, staging.data(), run);
+      if (sent.ok()) sent = stream.Send(staging.data(), run);
     }
   }
   Observe("bulk/Download", sent, start, 0, static_cast<int64_t>(total_bytes));

@@ -14,6 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/stream_socket.h"
+#include "core/tls_stream.h"
 #include "kernels/backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/session_manager.h"
@@ -21,9 +23,9 @@
 namespace ferry::server {
 
 // ferryd's bulk channel (feature "bulk_tcp"; the wire format is in ferry.proto, "Bulk
-// channel"): a plain TCP listener beside the gRPC port. Each connection belongs to one
-// session (its hello names the session and its ticket) and carries that session's large
-// uploads and downloads one at a time, between the socket and the tensor's own memory on a
+// channel"): a TCP listener beside the gRPC port, speaking TLS when that port does. Each connection
+// belongs to one session (its hello names the session and its ticket) and carries that session's
+// large uploads and downloads one at a time, between the socket and the tensor's own memory on a
 // host-addressable backend (through a 4 MiB staging buffer on a device). A thread per
 // connection; a connection whose session closed is answered NOT_FOUND, as gRPC calls are.
 class BulkChannelServer {
@@ -34,11 +36,11 @@ class BulkChannelServer {
       std::function<void(absl::string_view method, absl::StatusCode code, absl::Duration latency,
                          int64_t bytes_received, int64_t bytes_sent)>;
 
-  // Listens on `address` ("0.0.0.0:0": any free port) and serves until destroyed.
-  static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(const std::string& address,
-                                                                  SessionManager& sessions,
-                                                                  kernels::Backend& backend,
-                                                                  Observer observer = nullptr);
+  // Listens on `address` ("0.0.0.0:0": any free port) and serves until destroyed; each
+  // connection first completes a TLS handshake with `tls` when given.
+  static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(
+      const std::string& address, SessionManager& sessions, kernels::Backend& backend,
+      Observer observer = nullptr, std::shared_ptr<const core::TlsContext> tls = nullptr);
   ~BulkChannelServer();  // closes the listener and every connection, joins their threads
   BulkChannelServer(const BulkChannelServer&) = delete;
   BulkChannelServer& operator=(const BulkChannelServer&) = delete;
@@ -56,18 +58,19 @@ class BulkChannelServer {
   };
 
   BulkChannelServer(int listen_fd, int port, SessionManager& sessions, kernels::Backend& backend,
-                    Observer observer);
+                    Observer observer, std::shared_ptr<const core::TlsContext> tls);
   void AcceptLoop();
   void Serve(int fd);
   // The session the hello names, once its ticket matches; the answer has been sent.
-  absl::StatusOr<std::string> Hello(int fd);
+  absl::StatusOr<std::string> Hello(core::ByteStream& stream);
   void Release(const std::string& session_id,
                const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
   // False when the connection is broken and must close. `for_pipeline`: no answer; the
   // session's pipeline step takes the result (Session::TakeArrival).
-  bool Upload(int fd, const std::string& session_id, const v1::UploadRequest& request,
-              bool for_pipeline);
-  bool Download(int fd, const std::string& session_id, const v1::DownloadRequest& request);
+  bool Upload(core::ByteStream& stream, const std::string& session_id,
+              const v1::UploadRequest& request, bool for_pipeline);
+  bool Download(core::ByteStream& stream, const std::string& session_id,
+                const v1::DownloadRequest& request);
   void Observe(absl::string_view method, const absl::Status& status, absl::Time start,
                int64_t received, int64_t sent);
 
@@ -76,6 +79,7 @@ class BulkChannelServer {
   SessionManager& sessions_;
   kernels::Backend& backend_;
   const Observer observer_;
+  const std::shared_ptr<const core::TlsContext> tls_;  // null: plain TCP
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_

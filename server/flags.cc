@@ -33,9 +33,9 @@ ABSL_FLAG(bool, shared_memory, false,
           "let clients on this host register POSIX shared-memory regions for uploads and "
           "downloads (feature \"shared_memory\")");
 ABSL_FLAG(int32_t, bulk_port, 0,
-          "port of the bulk channel (plain TCP beside gRPC for large transfers, feature "
-          "\"bulk_tcp\"), on --listen's host; 0: any free port, -1: off. Always off with "
-          "--tls_cert: its bytes are not encrypted");
+          "port of the bulk channel (TCP beside gRPC for large transfers, feature "
+          "\"bulk_tcp\"; in TLS with --tls_cert), on --listen's host; 0: any free port, "
+          "-1: off");
 ABSL_FLAG(int64_t, max_graph_nodes, 1 << 20, "largest graph Execute accepts, in nodes");
 ABSL_FLAG(int64_t, graph_cache_size, 1024, "prepared graphs kept, least recently used out");
 ABSL_FLAG(int64_t, drain_seconds, 30,

@@ -33,8 +33,8 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/executor.h"
 #include "server/auth.h"
-#include "server/byte_size.h"
 #include "server/bulk_channel.h"
+#include "server/byte_size.h"
 #include "server/ferry_service.h"
 #include "server/flags.h"
 #include "server/log.h"
@@ -168,26 +168,31 @@ int Run() {
     LogEvent(absl::StrCat("serving Prometheus metrics on http://", metrics_address, "/metrics"));
   }
 
-  // The bulk channel: large transfers on plain TCP beside gRPC. Not with TLS, whose promise
-  // of encryption its bytes would break; the daemon serves without it if it cannot listen.
+  // The bulk channel: large transfers on TCP beside gRPC, in TLS with the same certificates
+  // when gRPC is; the daemon serves without it if it cannot listen.
   std::unique_ptr<BulkChannelServer> bulk;
   const int bulk_port = absl::GetFlag(FLAGS_bulk_port);
   if (bulk_port < -1 || bulk_port > 65535) {
     return Fail(absl::StrCat("--bulk_port=", bulk_port, " is out of range: -1 (off) to 65535"));
   }
-  if (bulk_port >= 0 && absl::GetFlag(FLAGS_tls_cert).empty()) {
+  absl::StatusOr<std::shared_ptr<const core::TlsContext>> bulk_tls =
+      MakeBulkTlsContext(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                         absl::GetFlag(FLAGS_tls_client_ca));
+  if (!bulk_tls.ok()) return Fail(bulk_tls.status().message());
+  if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(
         BoundAddress(listen, bulk_port), sessions, **backend,
         [&metrics](absl::string_view method, absl::StatusCode code, absl::Duration latency,
                    int64_t received, int64_t sent) {
           metrics.RecordCall(method, static_cast<grpc::StatusCode>(code), latency, received, sent);
-        });
+        },
+        *bulk_tls);
     if (started.ok()) {
       bulk = *std::move(started);
       service.set_bulk_port(bulk->port());
     } else {
-      Log(LogLevel::kWarning, absl::StrCat("no bulk channel (transfers go over gRPC): ",
-                                           started.status().message()));
+      Log(LogLevel::kWarning,
+          absl::StrCat("no bulk channel (transfers go over gRPC): ", started.status().message()));
     }
   }
 

@@ -3,7 +3,11 @@
 // on TLS and plaintext ports. Certificates are made with openssl for each run
 // (tests/make_test_certs.sh); each case states what is accepted and what is refused.
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ferry.h"
+#include "core/stream_socket.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
@@ -114,7 +119,8 @@ TEST_F(TlsAuth, TlsWithTokenAcceptsTheRightTokenOnly) {
 
 // The bulk channel's bytes are not encrypted: a TLS daemon does not offer it, and every
 // byte of a large transfer goes over the TLS channel.
-TEST_F(TlsAuth, NoBulkChannelBesideTls) {
+// Large transfers take the bulk channel beside TLS too, in TLS with the same certificates.
+TEST_F(TlsAuth, TheBulkChannelBesideTlsIsTls) {
   auto daemon = Start(TlsFlags());
   ASSERT_NE(daemon, nullptr);
   grpc::SslCredentialsOptions ssl;
@@ -126,16 +132,36 @@ TEST_F(TlsAuth, NoBulkChannelBesideTls) {
   request.set_max_protocol_version(1);
   v1::OpenSessionResponse opened;
   ASSERT_TRUE(stub->OpenSession(&context, request, &opened).ok());
-  EXPECT_THAT(opened.features(), ::testing::Not(::testing::Contains("bulk_tcp")));
-  EXPECT_FALSE(opened.has_bulk_channel());
+  EXPECT_THAT(opened.features(), ::testing::Contains("bulk_tcp"));
+  ASSERT_TRUE(opened.has_bulk_channel());
+
+  // A plaintext hello on the TLS port gets no answer: the connection just ends.
+  {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(opened.bulk_channel().port()));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    v1::BulkHello hello;
+    hello.set_session_id(opened.session_id());
+    hello.set_ticket(opened.bulk_channel().ticket());
+    core::SendAll(fd, core::kBulkMagic, sizeof(core::kBulkMagic)).IgnoreError();
+    core::SendMessage(fd, hello).IgnoreError();
+    v1::BulkResponse answer;
+    EXPECT_FALSE(core::ReceiveMessage(fd, &answer).ok());
+    close(fd);
+  }
 
   {
     Device device = connect(daemon->address(), Options("ca.pem"));
-    EXPECT_FALSE(device.info().bulk_channel);
-    std::vector<uint8_t> data(3 << 20, 9);
+    EXPECT_TRUE(device.info().bulk_channel);
+    std::vector<uint8_t> data(3 << 20);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + i / 4096);
     Array a = from_host(data, {static_cast<int64_t>(data.size())}, device);
+    EXPECT_EQ((a + uint8_t{1}).to_vector<uint8_t>()[12345], static_cast<uint8_t>(data[12345] + 1));
     EXPECT_EQ(a.to_vector<uint8_t>(), data);
-    EXPECT_EQ(device.stats().bulk_channel_transfers, 0);
+    EXPECT_GE(device.stats().bulk_channel_transfers, 2) << "the upload and a download";
   }
   EXPECT_EQ(daemon->Stop(), 0);
 }
@@ -160,6 +186,14 @@ TEST_F(TlsAuth, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   options.client_cert = Pem("client.pem");
   options.client_key = Pem("client.key");
   EXPECT_EQ(Refusal(daemon->address(), options, &message), std::nullopt) << message;
+  {
+    // The bulk channel asks for the client certificate too.
+    Device device = connect(daemon->address(), options);
+    EXPECT_TRUE(device.info().bulk_channel);
+    std::vector<float> data(1 << 20, 2.5f);
+    EXPECT_EQ(from_host(data, {1 << 20}, device).to_vector<float>(), data);
+    EXPECT_GE(device.stats().bulk_channel_transfers, 2);
+  }
 
   EXPECT_EQ(Refusal(daemon->address(), Options("ca.pem"), &message), ErrorCode::kUnavailable)
       << "no client certificate";
