@@ -15,32 +15,32 @@ class DeviceImpl;
 // What a device is: its backend and hardware, and, for a daemon, the limits of the session.
 struct DeviceInfo {
   bool remote = false;
-  std::string address;          // "127.0.0.1:7070"; empty for the local device
-  std::string backend;          // "cpu", "cuda"
-  std::string name;             // "CPU (2 threads)", "NVIDIA H100 80GB HBM3"
+  std::string address;  // "127.0.0.1:7070"; empty for the local device
+  std::string backend;  // "cpu", "cuda"
+  std::string name;     // "CPU (2 threads)", "NVIDIA H100 80GB HBM3"
   int64_t memory_bytes = 0;
   std::string compute_capability;  // CUDA only: "9.0"
   std::string driver_version;      // CUDA only: the driver's CUDA version, "13.0"
   std::string runtime_version;     // CUDA only: the CUDA runtime ferry runs, "13.0"
-  std::string server_version;   // remote only
-  uint32_t protocol_version = 0;  // remote only
-  int64_t chunk_bytes = 0;        // remote only: Upload/Download chunk size
-  int64_t max_inline_bytes = 0;   // remote only: results up to this size come back inline
-  bool bulk_channel = false;      // remote only: large transfers take the bulk channel now
+  std::string server_version;      // remote only
+  uint32_t protocol_version = 0;   // remote only
+  int64_t chunk_bytes = 0;         // remote only: Upload/Download chunk size
+  int64_t max_inline_bytes = 0;    // remote only: results up to this size come back inline
+  bool bulk_channel = false;       // remote only: large transfers take the bulk channel now
 };
 
 // What a device has done so far, for tests and tuning: each remote call counts once.
 struct DeviceStats {
-  int64_t executes = 0;       // Execute calls (one per eval per device)
-  int64_t graphs_sent = 0;    // executes that shipped the whole graph, not only its id
-  int64_t uploads = 0;        // Upload streams (large host arrays, once each)
+  int64_t executes = 0;     // Execute calls (one per eval per device)
+  int64_t graphs_sent = 0;  // executes that shipped the whole graph, not only its id
+  int64_t uploads = 0;      // Upload streams (large host arrays, once each)
   int64_t upload_bytes = 0;
-  int64_t downloads = 0;      // Download streams (results not already returned inline)
+  int64_t downloads = 0;  // Download streams (results not already returned inline)
   int64_t download_bytes = 0;
-  int64_t inline_bytes = 0;   // bytes of parameters bound inline and results returned inline
-  int64_t released = 0;       // buffer ids handed back to the daemon
-  int64_t bytes_sent = 0;     // serialized request bytes, all calls
-  int64_t bytes_received = 0; // serialized response bytes, all calls
+  int64_t inline_bytes = 0;    // bytes of parameters bound inline and results returned inline
+  int64_t released = 0;        // buffer ids handed back to the daemon
+  int64_t bytes_sent = 0;      // serialized request bytes of all calls, and bulk-channel bytes
+  int64_t bytes_received = 0;  // serialized response bytes of all calls, and bulk-channel bytes
   // Transport (graph cache, pipelining).
   int64_t round_trips = 0;     // times the client waited for the daemon's answer
   int64_t graphs_resent = 0;   // graphs shipped again because the daemon no longer held them

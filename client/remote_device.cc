@@ -804,6 +804,7 @@ class RemoteDevice : public DeviceImpl {
       ++stats.uploads;
       ++stats.bulk_channel_transfers;
       stats.upload_bytes += static_cast<int64_t>(nbytes);
+      stats.bytes_sent += static_cast<int64_t>(nbytes);
     });
     ThrowIfError(status);
     buffer.set_id(id);
@@ -824,6 +825,7 @@ class RemoteDevice : public DeviceImpl {
       ++stats.downloads;
       ++stats.bulk_channel_transfers;
       stats.download_bytes += static_cast<int64_t>(nbytes);
+      stats.bytes_received += static_cast<int64_t>(nbytes);
     });
     ThrowIfError(status);
     return true;

@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
     ferry::DeviceStats stats = remote.stats();
     Step("weights",
          std::to_string(params.size()) + " arrays, " + Megabytes(param_bytes) +
-             ", uploaded once (" + std::to_string(stats.uploads) + " Upload streams)",
+             ", uploaded once (" + std::to_string(stats.uploads) + " uploads, " +
+             std::to_string(stats.bulk_channel_transfers) + " on the bulk channel)",
          MillisSince(t));
 
     // Input batches from the host, the same ones for both devices.
