@@ -6,6 +6,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <climits>
@@ -27,6 +29,38 @@ std::string OpenSslErrors() {
   }
   return text.empty() ? "no detail from OpenSSL" : text;
 }
+
+// OpenSSL writes to the socket with write(2), which raises SIGPIPE when the peer is gone:
+// that would end a client program that does not ignore it. While one is alive, this thread
+// holds SIGPIPE blocked, and one raised meanwhile is taken off the queue (the write fails
+// with EPIPE, which is all the caller needs).
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  ~SigpipeBlocked() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec now{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t pipe_, previous_;
+  bool was_pending_ = false;
+};
 
 struct BioFree {
   void operator()(BIO* bio) const { BIO_free(bio); }
@@ -84,11 +118,13 @@ class TlsStream : public ByteStream {
  public:
   TlsStream(int fd, SSL* ssl) : ByteStream(fd), ssl_(ssl) {}
   ~TlsStream() override {
+    SigpipeBlocked quiet;
     SSL_shutdown(ssl_);  // best effort: the peer may be gone
     SSL_free(ssl_);
   }
 
   absl::Status Send(const void* data, size_t bytes) override {
+    SigpipeBlocked quiet;
     const char* at = static_cast<const char*>(data);
     size_t done = 0;
     while (done < bytes) {
@@ -140,7 +176,11 @@ class TlsStream : public ByteStream {
 
 absl::StatusOr<std::unique_ptr<ByteStream>> Handshake(SSL* ssl, int fd, bool accept) {
   SSL_set_fd(ssl, fd);
-  const int result = accept ? SSL_accept(ssl) : SSL_connect(ssl);
+  int result = 0;
+  {
+    SigpipeBlocked quiet;
+    result = accept ? SSL_accept(ssl) : SSL_connect(ssl);
+  }
   if (result == 1) return std::unique_ptr<ByteStream>(new TlsStream(fd, ssl));
   const int error = SSL_get_error(ssl, result);
   const int saved_errno = errno;

@@ -97,6 +97,12 @@ TEST_F(TlsStreamTest, BytesCrossBothWaysIntact) {
   absl::Status ended = (*client)->Receive(pong, 1);
   EXPECT_EQ(ended.code(), absl::StatusCode::kUnavailable) << ended;
   EXPECT_THAT(std::string(ended.message()), HasSubstr("closed"));
+  // Writing to a peer that is gone fails; it does not raise SIGPIPE (which, not ignored
+  // here, would end this test program).
+  close(fds_[0]);
+  fds_[0] = -1;
+  absl::Status failed = (*client)->Send(sent.data(), sent.size());
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
 }
 
 TEST_F(TlsStreamTest, TheClientRefusesAServerItsRootsDoNotVouchFor) {
