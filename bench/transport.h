@@ -11,6 +11,8 @@
 
 #include "bench/report.h"
 #include "client/ferry.h"
+#include "core/stream_socket.h"
+#include "core/tls_stream.h"
 #include "server/ferryd_process.h"
 
 namespace ferry::bench {
@@ -29,10 +31,12 @@ double PingSeconds(const std::string& address, int repeats);
 
 // A connected loopback TCP socket pair with a receiver thread: the floor under ferry's
 // transfers. A transfer is what an upload is at its leanest: a size, the bytes, received
-// whole into memory the receiver reuses, and a one-byte acknowledgement.
+// whole into memory the receiver reuses, and a one-byte acknowledgement. With TLS contexts,
+// the same over an OpenSSL session of the pair (the floor under TLS transfers).
 class TcpLoopback {
  public:
-  TcpLoopback();
+  TcpLoopback(const core::TlsContext* server_tls = nullptr,
+              const core::TlsContext* client_tls = nullptr);
   ~TcpLoopback();
   TcpLoopback(const TcpLoopback&) = delete;
   TcpLoopback& operator=(const TcpLoopback&) = delete;
@@ -46,6 +50,7 @@ class TcpLoopback {
   int listener_ = -1;
   int sender_ = -1;
   int receiver_ = -1;
+  std::unique_ptr<core::ByteStream> send_stream_, receive_stream_;
   std::atomic<char*> sink_{nullptr};
   std::thread receiver_thread_;
 };

@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -23,6 +26,7 @@
 #include "bench/transport.h"
 #include "client/ferry.h"
 #include "core/stream_socket.h"
+#include "core/tls_stream.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/ferryd_process.h"
 
@@ -62,7 +66,7 @@ double PingSeconds(const std::string& address, int repeats) {
   });
 }
 
-TcpLoopback::TcpLoopback() {
+TcpLoopback::TcpLoopback(const core::TlsContext* server_tls, const core::TlsContext* client_tls) {
   listener_ = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -82,12 +86,30 @@ TcpLoopback::TcpLoopback() {
   const int one = 1;  // as the bulk channel's sockets
   setsockopt(sender_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   setsockopt(receiver_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (server_tls != nullptr && client_tls != nullptr) {
+    std::thread accepting([&] {
+      absl::StatusOr<std::unique_ptr<core::ByteStream>> accepted = server_tls->Accept(receiver_);
+      if (accepted.ok()) receive_stream_ = *std::move(accepted);
+    });
+    absl::StatusOr<std::unique_ptr<core::ByteStream>> connected =
+        client_tls->Connect(sender_, "127.0.0.1");
+    accepting.join();
+    if (!connected.ok() || receive_stream_ == nullptr) {
+      throw std::runtime_error("raw tls: the handshake failed");
+    }
+    send_stream_ = *std::move(connected);
+  } else {
+    send_stream_ = std::make_unique<core::ByteStream>(sender_);
+    receive_stream_ = std::make_unique<core::ByteStream>(receiver_);
+  }
   receiver_thread_ = std::thread([this] { Receive(); });
 }
 
 TcpLoopback::~TcpLoopback() {
   shutdown(sender_, SHUT_WR);  // the receiver sees the end and stops
   receiver_thread_.join();
+  send_stream_.reset();
+  receive_stream_.reset();
   close(sender_);
   close(receiver_);
   close(listener_);
@@ -95,10 +117,10 @@ TcpLoopback::~TcpLoopback() {
 
 void TcpLoopback::Receive() {
   uint64_t size = 0;
-  while (core::ReceiveAll(receiver_, &size, sizeof(size)).ok() &&
-         core::ReceiveAll(receiver_, sink_.load(), size).ok()) {
+  while (receive_stream_->Receive(&size, sizeof(size)).ok() &&
+         receive_stream_->Receive(sink_.load(), size).ok()) {
     const char ack = 1;
-    if (!core::SendAll(receiver_, &ack, 1).ok()) return;
+    if (!receive_stream_->Send(&ack, 1).ok()) return;
   }
 }
 
@@ -107,9 +129,8 @@ double TcpLoopback::Seconds(const std::vector<char>& data, std::vector<char>& si
   const Clock::time_point start = Clock::now();
   const uint64_t size = data.size();
   char ack = 0;
-  if (!core::SendAll(sender_, &size, sizeof(size)).ok() ||
-      !core::SendAll(sender_, data.data(), data.size()).ok() ||
-      !core::ReceiveAll(sender_, &ack, 1).ok()) {
+  if (!send_stream_->Send(&size, sizeof(size)).ok() ||
+      !send_stream_->Send(data.data(), data.size()).ok() || !send_stream_->Receive(&ack, 1).ok()) {
     throw std::runtime_error("raw tcp: the connection broke");
   }
   return SecondsSince(start);
@@ -260,6 +281,56 @@ void SharedMemoryTransfers(const Options& options, const std::string& address,
   }
 }
 
+// The bulk channel beside a TLS gRPC port (a daemon of its own, with throwaway certificates
+// from tests/make_test_certs.sh) against the same bytes over a raw OpenSSL session on
+// loopback with the same certificates.
+void TlsTransfers(const Options& options, std::vector<Row>& rows) {
+  const std::string script = server::FindRunfile(options.argv0, "ferry/tests/make_test_certs.sh");
+  char dir_template[] = "/tmp/ferry-bench-certs-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  if (script.empty() || dir == nullptr ||
+      std::system(absl::StrCat(script, " ", dir).c_str()) != 0) {
+    throw std::runtime_error("tls: cannot make the test certificates (needs openssl)");
+  }
+  auto read = [&](const char* name) {
+    std::ifstream in(absl::StrCat(dir, "/", name));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  absl::StatusOr<std::shared_ptr<core::TlsContext>> server_tls =
+      core::TlsContext::ForServer(read("server.pem"), read("server.key"), "");
+  absl::StatusOr<std::shared_ptr<core::TlsContext>> client_tls =
+      core::TlsContext::ForClient(read("ca.pem"), "", "");
+  if (!server_tls.ok() || !client_tls.ok()) throw std::runtime_error("tls: unusable certificates");
+  std::unique_ptr<server::FerrydProcess> ferryd =
+      StartBenchFerryd(options, {absl::StrCat("--tls_cert=", dir, "/server.pem"),
+                                 absl::StrCat("--tls_key=", dir, "/server.key")});
+  ConnectOptions connect_options;
+  connect_options.root_certs = read("ca.pem");
+  Device device = connect(ferryd->address(), connect_options);
+  TcpLoopback tls(server_tls->get(), client_tls->get());
+  std::vector<int64_t> sizes = {int64_t{16} << 20, int64_t{256} << 20};
+  if (options.quick) sizes = {int64_t{4} << 20};
+  for (int64_t size : sizes) {
+    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
+    std::vector<char> data(static_cast<size_t>(size), 7);
+    std::vector<char> sink(static_cast<size_t>(size), 0);
+    const double raw_s = MedianOfMeasured(repeats, [&] { return tls.Seconds(data, sink); });
+    const double up_s = UploadSeconds(repeats, data, device);
+    const double down_s = DownloadSeconds(repeats, sink, device);
+    const std::string label = absl::StrCat(size >> 20, " MiB");
+    rows.push_back(MakeRow(absl::StrCat("TLS upload ", label, " (vs raw TLS over loopback)"),
+                           FormatRate(size / up_s), FormatRate(size / raw_s), raw_s / up_s, false,
+                           0.8));
+    rows.push_back(MakeRow(absl::StrCat("TLS download ", label, " (vs raw TLS over loopback)"),
+                           FormatRate(size / down_s), FormatRate(size / raw_s), raw_s / down_s,
+                           false, 0.8));
+  }
+  if (device.stats().bulk_channel_transfers == 0) {
+    throw std::runtime_error("tls: no transfer took the bulk channel");
+  }
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
+}
+
 // Small evals per second from `clients` threads, each with its own session.
 double Throughput(const std::string& address, int clients, double seconds) {
   std::atomic<int64_t> evals{0};
@@ -310,6 +381,7 @@ void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows) {
   OneGraphVersusOpAtATime(options, ferryd->address(), device, rows);
   Transfers(options, device, rows);
   SharedMemoryTransfers(options, ferryd->address(), rows);
+  TlsTransfers(options, rows);
   Concurrency(options, ferryd->address(), rows);
 }
 

@@ -154,23 +154,29 @@ int FerrydProcess::Stop(int timeout_seconds) {
   return ShellStatus(exit_status_);
 }
 
-std::string FindFerryd(const char* argv0) {
+std::string FindRunfile(const char* argv0, const std::string& path) {
   std::vector<std::string> candidates;
   for (const char* variable : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
     const char* dir = getenv(variable);
-    if (dir != nullptr && *dir != '\0') candidates.push_back(absl::StrCat(dir, "/", kRunfilesPath));
+    if (dir != nullptr && *dir != '\0') candidates.push_back(absl::StrCat(dir, "/", path));
   }
   if (argv0 != nullptr && *argv0 != '\0') {
-    std::string self = argv0;
-    candidates.push_back(absl::StrCat(self, ".runfiles/", kRunfilesPath));
-    size_t slash = self.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : self.substr(0, slash);
-    candidates.push_back(dir + "/../server/ferryd");
+    candidates.push_back(absl::StrCat(argv0, ".runfiles/", path));
   }
-  for (const std::string& path : candidates) {
-    if (IsExecutable(path)) return path;
+  for (const std::string& candidate : candidates) {
+    if (IsExecutable(candidate)) return candidate;
   }
   return "";
+}
+
+std::string FindFerryd(const char* argv0) {
+  if (std::string found = FindRunfile(argv0, kRunfilesPath); !found.empty()) return found;
+  if (argv0 == nullptr || *argv0 == '\0') return "";
+  const std::string self = argv0;
+  const size_t slash = self.rfind('/');
+  const std::string beside =
+      (slash == std::string::npos ? "." : self.substr(0, slash)) + "/../server/ferryd";
+  return IsExecutable(beside) ? beside : "";
 }
 
 }  // namespace ferry::server

@@ -58,9 +58,13 @@ class FerrydProcess {
   int exit_status_ = 0;
 };
 
-// The ferryd binary in this program's Bazel runfiles: $RUNFILES_DIR, then $TEST_SRCDIR,
-// then `argv0`.runfiles (each + "/ferry/server/ferryd"), then beside a bazel-bin tree
-// (dirname(argv0)/../server/ferryd). "" when none exists. `argv0` may be null.
+// The executable `path` ("ferry/tests/make_test_certs.sh") in this program's Bazel
+// runfiles: under $RUNFILES_DIR, then $TEST_SRCDIR, then `argv0`.runfiles. "" when none
+// exists. `argv0` may be null.
+std::string FindRunfile(const char* argv0, const std::string& path);
+
+// The ferryd binary: FindRunfile(argv0, "ferry/server/ferryd"), else beside a bazel-bin
+// tree (dirname(argv0)/../server/ferryd). "" when none exists.
 std::string FindFerryd(const char* argv0);
 
 }  // namespace ferry::server
