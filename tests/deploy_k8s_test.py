@@ -252,9 +252,10 @@ def check_pod_template(template, label):
           volumes.get(shm[0]["name"], {}).get("emptyDir", {}).get("medium") == "Memory",
           f"{label}: /dev/shm is an emptyDir with medium: Memory")
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
-    cache = env.get("CUDA_CACHE_PATH", "")
-    check(any(cache.startswith(m["mountPath"] + "/") for m in c.get("volumeMounts", [])),
-          f"{label}: CUDA_CACHE_PATH ({cache}) is on a writable volume")
+    for variable in ("CUDA_CACHE_PATH", "FERRY_KERNEL_CACHE_DIR"):
+        cache = env.get(variable, "")
+        check(any(cache.startswith(m["mountPath"] + "/") for m in c.get("volumeMounts", [])),
+              f"{label}: {variable} ({cache}) is on a writable volume")
 
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check(ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "bulk": BULK_PORT},

@@ -1,11 +1,13 @@
 #include "kernels/cuda/fused.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cuda/cubin_cache.h"
 #include "kernels/cuda/nvrtc_loader.h"
 
 namespace ferry::kernels::cuda {
@@ -208,10 +210,21 @@ std::shared_ptr<const FusedKernel> CompileFusedKernel(const core::Graph& expr, i
     *why = std::string(nvrtc.status().message());
     return nullptr;
   }
-  absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, major, minor);
-  if (!cubin.ok()) {
-    *why = std::string(cubin.status().message());
-    return nullptr;
+  int nvrtc_major = 0, nvrtc_minor = 0;
+  (*nvrtc)->Version(&nvrtc_major, &nvrtc_minor);
+  const std::string compiler =
+      absl::StrCat("nvrtc ", nvrtc_major, ".", nvrtc_minor, " sm_", major, minor);
+  const std::string cache_dir = CubinCacheDir();
+  absl::StatusOr<std::string> cubin;
+  if (std::optional<std::string> cached = LoadCubin(cache_dir, compiler, source)) {
+    cubin = *std::move(cached);
+  } else {
+    cubin = CompileToCubin(**nvrtc, source, major, minor);
+    if (!cubin.ok()) {
+      *why = std::string(cubin.status().message());
+      return nullptr;
+    }
+    StoreCubin(cache_dir, compiler, source, *cubin);  // a cache: failing to store is fine
   }
   auto kernel = std::make_shared<const FusedKernel>(std::move(source), *std::move(cubin));
   absl::MutexLock lock(&mu);

@@ -3,11 +3,15 @@
 // targets. (Their results against the CPU are cuda_parity_test's and the remote tests',
 // on a GPU.)
 
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cuda/cubin_cache.h"
 #include "kernels/cuda/fused.h"
 #include "kernels/cuda/nvrtc_loader.h"
 #include "kernels/cuda/test_util.h"
@@ -117,6 +121,60 @@ TEST(FusedKernelTest, CompileFusedKernelKeepsTheSourceAndSaysWhyNot) {
   for (core::Node& node : half.nodes) node.out.dtype = DType::kFloat16;
   EXPECT_EQ(CompileFusedKernel(half, 9, 0, &why), nullptr);
   EXPECT_THAT(why, HasSubstr("does not cover"));
+}
+
+TEST(CubinCacheTest, AnEntryServesOnlyItsExactSourceAndCompiler) {
+  const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/cubins/a/b");
+  const std::string source = FusedKernelSource(Chain());
+  EXPECT_EQ(LoadCubin(dir, "nvrtc 13.0 sm_90", source), std::nullopt);
+  ASSERT_TRUE(StoreCubin(dir, "nvrtc 13.0 sm_90", source,
+                         "\x7f"
+                         "ELF cubin bytes"));
+  EXPECT_EQ(LoadCubin(dir, "nvrtc 13.0 sm_90", source),
+            "\x7f"
+            "ELF cubin bytes");
+  EXPECT_EQ(LoadCubin(dir, "nvrtc 13.0 sm_80", source), std::nullopt);
+  EXPECT_EQ(LoadCubin(dir, "nvrtc 13.0 sm_90", source + " "), std::nullopt);
+  EXPECT_EQ(LoadCubin("", "nvrtc 13.0 sm_90", source), std::nullopt) << "no directory: no cache";
+  EXPECT_FALSE(StoreCubin("/proc/no-such/dir", "c", source, "x"));
+}
+
+TEST(CubinCacheTest, TheDirectoryFollowsTheEnvironment) {
+  setenv("FERRY_KERNEL_CACHE_DIR", "/var/cache/ferryd", 1);
+  EXPECT_EQ(CubinCacheDir(), "/var/cache/ferryd");
+  setenv("FERRY_KERNEL_CACHE_DIR", "off", 1);
+  EXPECT_EQ(CubinCacheDir(), "");
+  unsetenv("FERRY_KERNEL_CACHE_DIR");
+  setenv("XDG_CACHE_HOME", "/xdg", 1);
+  EXPECT_EQ(CubinCacheDir(), "/xdg/ferry/kernels");
+  unsetenv("XDG_CACHE_HOME");
+  const std::string home = std::getenv("HOME") != nullptr ? std::getenv("HOME") : "";
+  setenv("HOME", "/home/someone", 1);
+  EXPECT_EQ(CubinCacheDir(), "/home/someone/.cache/ferry/kernels");
+  setenv("HOME", home.c_str(), 1);
+}
+
+TEST(CubinCacheTest, CompiledKernelsAreStoredForTheNextProcess) {
+  if (!LoadNvrtc().ok()) GTEST_SKIP() << LoadNvrtc().status();
+  const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/cubins/compiled");
+  setenv("FERRY_KERNEL_CACHE_DIR", dir.c_str(), 1);
+  core::Graph graph = WhereChain();
+  graph.nodes[0].out.shape = graph.nodes.back().out.shape = {4, 7};  // a source of its own
+  for (core::Node& node : graph.nodes) {
+    if (node.out.shape == core::Shape{4, 5}) node.out.shape = {4, 7};
+  }
+  std::string why;
+  std::shared_ptr<const FusedKernel> kernel = CompileFusedKernel(graph, 8, 0, &why);
+  unsetenv("FERRY_KERNEL_CACHE_DIR");
+  ASSERT_NE(kernel, nullptr) << why;
+  int major = 0, minor = 0;
+  (*LoadNvrtc())->Version(&major, &minor);
+  const std::optional<std::string> stored =
+      LoadCubin(dir, absl::StrCat("nvrtc ", major, ".", minor, " sm_80"), kernel->source());
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->substr(0, 4),
+            "\x7f"
+            "ELF");
 }
 
 }  // namespace
