@@ -226,27 +226,35 @@ double DownloadSeconds(int repeats, std::vector<char>& sink, Device& device) {
   });
 }
 
+// Upload and download rows, one pair per size, through `device` against `baseline` (a
+// transfer on a raw connection, plain or TLS, called `against` in the rows' names).
+void TransferRows(const Options& options, const std::string& prefix, const std::string& against,
+                  TcpLoopback& baseline, Device& device, const std::vector<int64_t>& sizes,
+                  std::vector<Row>& rows) {
+  for (int64_t size : sizes) {
+    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
+    std::vector<char> data(static_cast<size_t>(size), 7);
+    std::vector<char> sink(static_cast<size_t>(size), 0);
+    const double raw_s = MedianOfMeasured(repeats, [&] { return baseline.Seconds(data, sink); });
+    const double up_s = UploadSeconds(repeats, data, device);
+    const double down_s = DownloadSeconds(repeats, sink, device);
+    const std::string label = size >= (int64_t{1} << 30) ? absl::StrCat(size >> 30, " GiB")
+                                                         : absl::StrCat(size >> 20, " MiB");
+    rows.push_back(MakeRow(absl::StrCat(prefix, "upload ", label, " (vs ", against, ")"),
+                           FormatRate(size / up_s), FormatRate(size / raw_s), raw_s / up_s, false,
+                           0.8));
+    rows.push_back(MakeRow(absl::StrCat(prefix, "download ", label, " (vs ", against, ")"),
+                           FormatRate(size / down_s), FormatRate(size / raw_s), raw_s / down_s,
+                           false, 0.8));
+  }
+}
+
 void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
   TcpLoopback tcp;  // one warm connection, as the gRPC channel is
   std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{16} << 20, int64_t{256} << 20,
                                 int64_t{1} << 30};
   if (options.quick) sizes = {int64_t{1} << 20, int64_t{4} << 20};
-  for (int64_t size : sizes) {
-    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
-    std::vector<char> data(static_cast<size_t>(size), 7);
-    std::vector<char> sink(static_cast<size_t>(size), 0);
-    const double tcp_s = MedianOfMeasured(repeats, [&] { return tcp.Seconds(data, sink); });
-    const double up_s = UploadSeconds(repeats, data, device);
-    const double down_s = DownloadSeconds(repeats, sink, device);
-    const std::string label = size >= (int64_t{1} << 30) ? absl::StrCat(size >> 30, " GiB")
-                                                         : absl::StrCat(size >> 20, " MiB");
-    rows.push_back(MakeRow(absl::StrCat("upload ", label, " (vs raw TCP over loopback)"),
-                           FormatRate(size / up_s), FormatRate(size / tcp_s), tcp_s / up_s, false,
-                           0.8));
-    rows.push_back(MakeRow(absl::StrCat("download ", label, " (vs raw TCP over loopback)"),
-                           FormatRate(size / down_s), FormatRate(size / tcp_s), tcp_s / down_s,
-                           false, 0.8));
-  }
+  TransferRows(options, "", "raw TCP over loopback", tcp, device, sizes, rows);
 }
 
 // The same-host fast path (ConnectOptions::shared_memory) against a plain memcpy of the
@@ -310,21 +318,7 @@ void TlsTransfers(const Options& options, std::vector<Row>& rows) {
   TcpLoopback tls(server_tls->get(), client_tls->get());
   std::vector<int64_t> sizes = {int64_t{16} << 20, int64_t{256} << 20};
   if (options.quick) sizes = {int64_t{4} << 20};
-  for (int64_t size : sizes) {
-    const int repeats = size <= (int64_t{16} << 20) ? (options.quick ? 2 : 10) : 3;
-    std::vector<char> data(static_cast<size_t>(size), 7);
-    std::vector<char> sink(static_cast<size_t>(size), 0);
-    const double raw_s = MedianOfMeasured(repeats, [&] { return tls.Seconds(data, sink); });
-    const double up_s = UploadSeconds(repeats, data, device);
-    const double down_s = DownloadSeconds(repeats, sink, device);
-    const std::string label = absl::StrCat(size >> 20, " MiB");
-    rows.push_back(MakeRow(absl::StrCat("TLS upload ", label, " (vs raw TLS over loopback)"),
-                           FormatRate(size / up_s), FormatRate(size / raw_s), raw_s / up_s, false,
-                           0.8));
-    rows.push_back(MakeRow(absl::StrCat("TLS download ", label, " (vs raw TLS over loopback)"),
-                           FormatRate(size / down_s), FormatRate(size / raw_s), raw_s / down_s,
-                           false, 0.8));
-  }
+  TransferRows(options, "TLS ", "raw TLS over loopback", tls, device, sizes, rows);
   if (device.stats().bulk_channel_transfers == 0) {
     throw std::runtime_error("tls: no transfer took the bulk channel");
   }

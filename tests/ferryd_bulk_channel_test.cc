@@ -129,6 +129,20 @@ class BulkChannelTest : public testing::FerrydSuiteTest {
   }
   void TearDown() override { EXPECT_TRUE(CloseSession().ok()); }
 
+  // The session's Pipeline stream, started (null, having failed the test, if it is not).
+  std::unique_ptr<grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>>
+  StartPipeline(grpc::ClientContext& context) {
+    auto stream = stub_->Pipeline(&context);
+    v1::PipelineRequest start;
+    start.mutable_start()->set_session_id(opened_.session_id());
+    v1::PipelineResponse started;
+    if (!stream->Write(start) || !stream->Read(&started)) {
+      ADD_FAILURE() << "the pipeline did not start";
+      return nullptr;
+    }
+    return stream;
+  }
+
   v1::OpenSessionResponse opened_;
 };
 
@@ -274,12 +288,9 @@ TEST_F(BulkChannelTest, PipelineStepsTakeUploadsFromTheBulkChannel) {
   RawBulk bulk(opened_.bulk_channel().port());
   ASSERT_EQ(bulk.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
   grpc::ClientContext context;
-  auto stream = stub_->Pipeline(&context);
-  v1::PipelineRequest start;
-  start.mutable_start()->set_session_id(opened_.session_id());
-  ASSERT_TRUE(stream->Write(start));
+  auto stream = StartPipeline(context);
+  ASSERT_NE(stream, nullptr);
   v1::PipelineResponse response;
-  ASSERT_TRUE(stream->Read(&response));  // started
 
   auto send_bytes = [&](uint64_t buffer_id, const v1::TensorSpec& spec, const std::string& data) {
     v1::BulkRequest request;
@@ -338,12 +349,9 @@ TEST_F(BulkChannelTest, AStepWhoseBulkConnectionBrokeFailsAtOnce) {
     ASSERT_EQ(bulk.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
   }  // closed before any upload began
   grpc::ClientContext context;
-  auto stream = stub_->Pipeline(&context);
-  v1::PipelineRequest start;
-  start.mutable_start()->set_session_id(opened_.session_id());
-  ASSERT_TRUE(stream->Write(start));
+  auto stream = StartPipeline(context);
+  ASSERT_NE(stream, nullptr);
   v1::PipelineResponse response;
-  ASSERT_TRUE(stream->Read(&response));  // started
   const absl::Time begin = absl::Now();
   // The daemon may not have seen the close yet: the step still must not wait out the
   // 30 s announce limit.
