@@ -36,6 +36,9 @@ ABSL_FLAG(int32_t, bulk_port, 0,
           "port of the bulk channel (TCP beside gRPC for large transfers, feature "
           "\"bulk_tcp\"; in TLS with --tls_cert), on --listen's host; 0: any free port, "
           "-1: off");
+ABSL_FLAG(bool, fusion, true,
+          "run each chain of elementwise ops as one pass over memory (one generated kernel per "
+          "group on CUDA); false: every op its own kernel");
 ABSL_FLAG(int64_t, max_graph_nodes, 1 << 20, "largest graph Execute accepts, in nodes");
 ABSL_FLAG(int64_t, graph_cache_size, 1024, "prepared graphs kept, least recently used out");
 ABSL_FLAG(int64_t, drain_seconds, 30,
@@ -81,6 +84,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes).bytes;
   options.max_graph_nodes = absl::GetFlag(FLAGS_max_graph_nodes);
   options.shared_memory = absl::GetFlag(FLAGS_shared_memory);
+  options.fusion = absl::GetFlag(FLAGS_fusion);
   const int64_t lease_seconds = absl::GetFlag(FLAGS_lease_seconds);
   const int64_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   const int64_t graph_cache_size = absl::GetFlag(FLAGS_graph_cache_size);

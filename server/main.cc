@@ -153,6 +153,7 @@ int Run() {
   if (!backend.ok()) return Fail(backend.status().message());
   kernels::Executor executor(**backend, options.graph_cache_size,
                              core::GraphLimits{options.max_graph_nodes});
+  executor.set_fusion(options.fusion);
   SessionManager sessions(options.lease);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
   sessions.StartReaper();
@@ -228,7 +229,8 @@ int Run() {
       absl::FormatDuration(options.lease), auth ? ", bearer tokens required" : "",
       absl::GetFlag(FLAGS_tls_cert).empty() ? ", plaintext" : ", TLS",
       absl::GetFlag(FLAGS_tls_client_ca).empty() ? "" : " with client certificates",
-      bulk ? absl::StrCat(", bulk channel on port ", bulk->port()) : "", ", ", kServerVersion);
+      bulk ? absl::StrCat(", bulk channel on port ", bulk->port()) : "",
+      options.fusion ? "" : ", fusion off", ", ", kServerVersion);
   LogEvent(serving);
   // "" is liveness; "ready" says the backend is up and the daemon is not draining.
   server->GetHealthCheckService()->SetServingStatus(kReadinessService, true);

@@ -25,6 +25,7 @@ struct ServerOptions {
   absl::Duration drain = absl::Seconds(30);
   size_t graph_cache_size = 1024;
   bool shared_memory = false;  // same-host transfers through client-registered regions
+  bool fusion = true;          // elementwise chains as fused groups (Executor::set_fusion)
 };
 
 }  // namespace ferry::server

@@ -282,6 +282,25 @@ TEST_F(RemoteTest, ArraysOnDifferentDevicesDoNotMix) {
   }
 }
 
+TEST(RemoteFusionTest, AnUnfusedDaemonGivesTheSameResults) {
+  // --fusion=false: every op its own kernel; the fused groups' results are the same bits.
+  auto fused = StartFerryd();
+  auto unfused = StartFerryd({"--fusion=false"});
+  ASSERT_NE(fused, nullptr);
+  ASSERT_NE(unfused, nullptr);
+  auto chain = [](const Device& device) {
+    std::vector<float> values(4096);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.01f * i) * 3;
+    Array x = from_host(values, {64, 64}, device);
+    Array row = from_host(std::vector<float>(values.begin(), values.begin() + 64), {64}, device);
+    Array y = tanh(exp(x * row) - 1.0f) * 2.0f + x;
+    return where(y > 0.5f, y * y, abs(y) + row).to_vector<float>();
+  };
+  const std::vector<float> want = chain(connect(fused->address()));
+  EXPECT_EQ(chain(connect(unfused->address())), want);
+  EXPECT_EQ(chain(local()), want);
+}
+
 TEST(RemoteErrorsTest, DaemonErrorsKeepTheirCode) {
   auto daemon = StartFerryd({"--max_memory=1M", "--graph_cache_size=1", "--chunk_bytes=64K"});
   ASSERT_NE(daemon, nullptr);
