@@ -45,6 +45,7 @@ class SigpipeBlocked {
     pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
   }
   ~SigpipeBlocked() {
+    const int saved_errno = errno;  // the caller's, from the write, outlives this
     sigset_t pending;
     sigpending(&pending);
     if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
@@ -53,6 +54,7 @@ class SigpipeBlocked {
       }
     }
     pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    errno = saved_errno;
   }
   SigpipeBlocked(const SigpipeBlocked&) = delete;
   SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
@@ -126,34 +128,34 @@ class TlsStream : public ByteStream {
   absl::Status Send(const void* data, size_t bytes) override {
     SigpipeBlocked quiet;
     const char* at = static_cast<const char*>(data);
-    size_t done = 0;
-    while (done < bytes) {
-      const int run = static_cast<int>(std::min<size_t>(bytes - done, INT_MAX / 2));
-      const int n = SSL_write(ssl_, at + done, run);
-      if (n <= 0) return Broken("send", done, bytes, n);
-      done += static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
+    return Whole("send", bytes,
+                 [&](size_t done, int run) { return SSL_write(ssl_, at + done, run); });
   }
 
   absl::Status Receive(void* data, size_t bytes) override {
     char* at = static_cast<char*>(data);
-    size_t done = 0;
-    while (done < bytes) {
-      const int run = static_cast<int>(std::min<size_t>(bytes - done, INT_MAX / 2));
-      const int n = SSL_read(ssl_, at + done, run);
-      if (n <= 0) return Broken("receive", done, bytes, n);
-      done += static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
+    return Whole("receive", bytes,
+                 [&](size_t done, int run) { return SSL_read(ssl_, at + done, run); });
   }
 
   bool Buffered() const override { return SSL_pending(ssl_) > 0; }
 
  private:
+  // Repeats `step(bytes done so far, run)` (an SSL_write or SSL_read of up to `run` bytes)
+  // until all `bytes` are done; the error says how far it got.
+  template <typename Step>
+  absl::Status Whole(const char* what, size_t bytes, Step step) {
+    for (size_t done = 0; done < bytes;) {
+      const int n = step(done, static_cast<int>(std::min<size_t>(bytes - done, INT_MAX / 2)));
+      if (n <= 0) return Broken(what, done, bytes, n);
+      done += static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Broken(const char* what, size_t done, size_t bytes, int result) {
+    const int saved_errno = errno;  // before any other call can change it
     const int error = SSL_get_error(ssl_, result);
-    const int saved_errno = errno;
     std::string why;
     if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && saved_errno == 0)) {
       why = "the peer closed the connection";
@@ -181,9 +183,9 @@ absl::StatusOr<std::unique_ptr<ByteStream>> Handshake(SSL* ssl, int fd, bool acc
     SigpipeBlocked quiet;
     result = accept ? SSL_accept(ssl) : SSL_connect(ssl);
   }
+  const int saved_errno = errno;
   if (result == 1) return std::unique_ptr<ByteStream>(new TlsStream(fd, ssl));
   const int error = SSL_get_error(ssl, result);
-  const int saved_errno = errno;
   std::string why = OpenSslErrors();
   const long verify = SSL_get_verify_result(ssl);
   if (verify != X509_V_OK) {
