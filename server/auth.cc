@@ -65,35 +65,17 @@ grpc::Status TokenAuth::Check(const grpc::ServerContextBase& context) const {
   return grpc::Status::OK;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
+absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_file,
+                                                        const std::string& key_file,
+                                                        const std::string& client_ca_file) {
   if (cert_file.empty()) {
     if (!key_file.empty() || !client_ca_file.empty()) {
       return absl::InvalidArgumentError(
           "--tls_key and --tls_client_ca need --tls_cert (the server's certificate chain)");
     }
-    return grpc::InsecureServerCredentials();
+    return TransportSecurity{grpc::InsecureServerCredentials(), nullptr};
   }
   if (key_file.empty()) return absl::InvalidArgumentError("--tls_cert needs --tls_key");
-  absl::StatusOr<std::string> cert = ReadFile("tls_cert", cert_file);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile("tls_key", key_file);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(
-      client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile("tls_client_ca", client_ca_file);
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
-  }
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(options);
-}
-
-absl::StatusOr<std::shared_ptr<const core::TlsContext>> MakeBulkTlsContext(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
-  if (cert_file.empty()) return nullptr;
   absl::StatusOr<std::string> cert = ReadFile("tls_cert", cert_file);
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadFile("tls_key", key_file);
@@ -104,10 +86,15 @@ absl::StatusOr<std::shared_ptr<const core::TlsContext>> MakeBulkTlsContext(
     if (!read.ok()) return read.status();
     ca = *std::move(read);
   }
-  absl::StatusOr<std::shared_ptr<core::TlsContext>> context =
+  grpc::SslServerCredentialsOptions options(
+      ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = ca;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  absl::StatusOr<std::shared_ptr<core::TlsContext>> bulk =
       core::TlsContext::ForServer(*cert, *key, ca);
-  if (!context.ok()) return context.status();
-  return std::shared_ptr<const core::TlsContext>(*std::move(context));
+  if (!bulk.ok()) return bulk.status();
+  return TransportSecurity{grpc::SslServerCredentials(options), *std::move(bulk)};
 }
 
 }  // namespace ferry::server

@@ -34,18 +34,19 @@ class TokenAuth {
   std::vector<std::string> tokens_;
 };
 
-// The daemon's transport credentials: plaintext when `cert_file` is empty, else TLS with that
-// certificate chain and `key_file`; with `client_ca_file`, clients must present a
-// certificate signed by that CA (mTLS). INVALID_ARGUMENT naming the flag for an incomplete
-// combination or an unreadable file.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
+// How the daemon's ports are secured, from one reading of the TLS flags' files.
+struct TransportSecurity {
+  std::shared_ptr<grpc::ServerCredentials> grpc;
+  std::shared_ptr<const core::TlsContext> bulk;  // the bulk channel's TLS; null: plain TCP
+};
 
-// The bulk channel's TLS, from the same flags: null when `cert_file` is empty (plaintext,
-// as the gRPC port), else the daemon's certificate and key, requiring client certificates
-// from `client_ca_file` when given. INVALID_ARGUMENT as MakeServerCredentials.
-absl::StatusOr<std::shared_ptr<const core::TlsContext>> MakeBulkTlsContext(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
+// Plaintext for both ports when `cert_file` is empty, else TLS with that certificate chain
+// and `key_file`; with `client_ca_file`, clients must present a certificate signed by that
+// CA (mTLS). INVALID_ARGUMENT naming the flag for an incomplete combination, an unreadable
+// file or unusable PEM.
+absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_file,
+                                                        const std::string& key_file,
+                                                        const std::string& client_ca_file);
 
 }  // namespace ferry::server
 

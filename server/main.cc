@@ -126,10 +126,10 @@ int Run() {
   if (metrics_port < 0 || metrics_port > 65535) {
     return Fail(absl::StrCat("--metrics_port=", metrics_port, " is out of range: 0 to 65535"));
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+  absl::StatusOr<TransportSecurity> security =
+      MakeTransportSecurity(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                             absl::GetFlag(FLAGS_tls_client_ca));
-  if (!credentials.ok()) return Fail(credentials.status().message());
+  if (!security.ok()) return Fail(security.status().message());
   std::unique_ptr<TokenAuth> auth;
   if (const std::string tokens = absl::GetFlag(FLAGS_auth_tokens_file); !tokens.empty()) {
     absl::StatusOr<std::unique_ptr<TokenAuth>> loaded = TokenAuth::FromFile(tokens);
@@ -176,10 +176,6 @@ int Run() {
   if (bulk_port < -1 || bulk_port > 65535) {
     return Fail(absl::StrCat("--bulk_port=", bulk_port, " is out of range: -1 (off) to 65535"));
   }
-  absl::StatusOr<std::shared_ptr<const core::TlsContext>> bulk_tls =
-      MakeBulkTlsContext(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-                         absl::GetFlag(FLAGS_tls_client_ca));
-  if (!bulk_tls.ok()) return Fail(bulk_tls.status().message());
   if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(
         BoundAddress(listen, bulk_port), sessions, **backend,
@@ -187,7 +183,7 @@ int Run() {
                    int64_t received, int64_t sent) {
           metrics.RecordCall(method, static_cast<grpc::StatusCode>(code), latency, received, sent);
         },
-        *bulk_tls);
+        security->bulk);
     if (started.ok()) {
       bulk = *std::move(started);
       service.set_bulk_port(bulk->port());
@@ -201,7 +197,7 @@ int Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, *credentials, &port);
+  builder.AddListeningPort(listen, security->grpc, &port);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
   observers.push_back(std::make_unique<RpcObserverFactory>(&metrics));
