@@ -78,9 +78,9 @@ export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # already says where; their directories, colon-separated.
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
   dirs=""
+  sites="$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null)"
   for library in libcublasLt.so.13 libnvrtc.so.13; do
-    for dir in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null) \
-               /usr/local/cuda/lib64 /usr/local/cuda/lib; do
+    for dir in $sites /usr/local/cuda/lib64 /usr/local/cuda/lib; do
       found="$(find "$dir" -name "$library" 2>/dev/null | head -1)"
       if [ -n "$found" ]; then
         case ":$dirs:" in *":$(dirname "$found"):"*) ;; *) dirs="${dirs:+$dirs:}$(dirname "$found")" ;; esac
