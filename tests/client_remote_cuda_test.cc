@@ -41,11 +41,19 @@ constexpr char kBackendFlag[] = "--backend=cpu";
 constexpr bool kOnCpu = false;
 constexpr char kBackendFlag[] = "--backend=cuda";
 #endif
+// Built with FERRY_CUDA_EMULATED, the daemon is ferryd_emulated: its CUDA backend runs on
+// the CUDA emulator (kernels/cuda/emulator).
+#ifdef FERRY_CUDA_EMULATED
+constexpr bool kEmulated = true;
+#else
+constexpr bool kEmulated = false;
+#endif
 
 // A ferryd on the GPU with `flags`, or null with `why` saying why there is none.
 std::unique_ptr<server::FerrydProcess> StartCudaFerryd(std::vector<std::string> flags,
                                                        std::string* why) {
-  const std::string path = server::FindFerryd(nullptr);
+  const std::string path = kEmulated ? server::FindRunfile(nullptr, "ferry/server/ferryd_emulated")
+                                     : server::FindFerryd(nullptr);
   if (path.empty()) {
     *why = "ferryd is not in this test's runfiles";
     return nullptr;
@@ -97,12 +105,13 @@ TEST_F(RemoteCudaTest, DescribesTheGpu) {
   if (kOnCpu) GTEST_SKIP() << "the CPU stands in for the GPU in this build";
   const DeviceInfo info = remote_->info();
   EXPECT_EQ(info.backend, "cuda");
-  EXPECT_THAT(info.name, HasSubstr("NVIDIA"));
+  EXPECT_THAT(info.name, HasSubstr(kEmulated ? "CUDA emulator" : "NVIDIA"));
   EXPECT_THAT(info.compute_capability, MatchesRegex("[0-9]+\\.[0-9]+"));
   EXPECT_THAT(info.driver_version, MatchesRegex("[0-9]+\\.[0-9]+"));
   EXPECT_THAT(info.runtime_version, MatchesRegex("[0-9]+\\.[0-9]+"));
   EXPECT_GT(info.memory_bytes, int64_t{1} << 30);
-  EXPECT_THAT(remote_->description(), HasSubstr("(cuda: NVIDIA"));
+  EXPECT_THAT(remote_->description(),
+              HasSubstr(kEmulated ? "(cuda: CUDA emulator" : "(cuda: NVIDIA"));
   std::printf("DEVICE %s, compute capability %s, %.1f GiB, driver %s, runtime %s\n",
               info.name.c_str(), info.compute_capability.c_str(),
               static_cast<double>(info.memory_bytes) / (1 << 30), info.driver_version.c_str(),

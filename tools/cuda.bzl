@@ -50,3 +50,38 @@ def cuda_library(name, srcs, hdrs = [], nvcc_hdrs = [], deps = [], **kwargs):
         deps = deps + ["@local_cuda//:cuda"],
         **kwargs
     )
+
+def cuda_emulated_library(name, srcs, hdrs = [], deps = [], **kwargs):
+    """The .cu files of `srcs` as host C++ for the CUDA emulator (kernels/cuda/emulator).
+
+    Each is rewritten by the emulator's translate.py and compiled by the host compiler; link
+    the result with //kernels/cuda/emulator instead of the CUDA runtime. For tests on
+    machines without a GPU. Without the toolkit (CUDA_FOUND false) `name` is empty.
+
+    Args:
+      name: the cc_library.
+      srcs: .cu files.
+      hdrs: this package's headers the .cu files include.
+      deps: cc deps of the library.
+      **kwargs: passed to the cc_library.
+    """
+    translated = []
+    if CUDA_FOUND:
+        for src in srcs:
+            out = src[:-len(".cu")] + ".emulated.cc"
+            native.genrule(
+                name = name + "_" + src[:-len(".cu")].replace("/", "_"),
+                srcs = [src],
+                outs = [out],
+                tools = ["//kernels/cuda/emulator:translate.py"],
+                cmd = "python3 $(location //kernels/cuda/emulator:translate.py) $< $@",
+            )
+            translated.append(out)
+    native.cc_library(
+        name = name,
+        testonly = True,
+        srcs = translated,
+        hdrs = hdrs,
+        deps = deps + (["//kernels/cuda/emulator"] if CUDA_FOUND else []),
+        **kwargs
+    )

@@ -56,7 +56,7 @@ std::vector<Group> Groups(DType dtype) {
   groups.push_back(
       {"where",
        with_params({OpNode("greater", {0, 2}, DType::kBool, out), OpNode("square", {0}, dtype, out),
-                    OpNode("neg", {1}, dtype, out), OpNode("where", {4, 5, 6}, dtype, out)})});
+                    OpNode("neg", {1}, dtype, {257}), OpNode("where", {4, 5, 6}, dtype, out)})});
   groups.push_back({"bool result", with_params({OpNode("less_equal", {0, 1}, DType::kBool, out),
                                                 OpNode("logical_not", {4}, DType::kBool, out)})});
   return groups;

@@ -5,8 +5,9 @@ CUDA_FOUND = True and @local_cuda//:cuda links the CUDA runtime (libcudart.so, f
 through an rpath; tools/gpu_bundle.sh ships it). cuBLAS and
 cuBLASLt are not linked: kernels/cuda/cublas_loader.cc dlopens them on first use, because
 linking them adds ~100 KiB of static TLS to every thread (breaking small-stack threads such
-as civetweb's in prometheus-cpp). Elsewhere
-CUDA_FOUND = False and //:cuda is an empty library, so the CPU-only build still succeeds.
+as civetweb's in prometheus-cpp). @local_cuda//:headers
+is the headers without the runtime. Elsewhere
+CUDA_FOUND = False and both are empty libraries, so the CPU-only build still succeeds.
 """
 
 def _cuda_configure_impl(ctx):
@@ -18,10 +19,16 @@ def _cuda_configure_impl(ctx):
         ctx.file("BUILD", """
 package(default_visibility = ["//visibility:public"])
 
+# The headers alone, for code that must not link the runtime (the CUDA emulator's).
 cc_library(
-    name = "cuda",
+    name = "headers",
     hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.inl", "include/**/*.cuh"]),
     includes = ["include"],
+)
+
+cc_library(
+    name = "cuda",
+    deps = [":headers"],
     linkopts = [
         "-L{p}/lib64",
         "-lcudart",
@@ -34,6 +41,8 @@ cc_library(
 package(default_visibility = ["//visibility:public"])
 
 cc_library(name = "cuda")
+
+cc_library(name = "headers")
 """)
     ctx.file("defs.bzl", "CUDA_FOUND = {}\nCUDA_PATH = \"{}\"\nNVCC = \"{}\"\n".format(
         found,
