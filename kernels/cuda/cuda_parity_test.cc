@@ -260,6 +260,17 @@ TEST_F(CudaParityTest, Reductions) {
   }
   Check({"sum", {{DType::kBool, {6, 70}, 0, 1}}, Axes({1}, 0)});
   Check({"sum", {{DType::kFloat32, {3, 100000}}}, Axes({1}, 0), 50});
+  // Many adjacent outputs over strided elements: the column kernel, with a partial block.
+  for (const char* op : {"sum", "mean", "max", "prod"}) {
+    const bool prod = std::string(op) == "prod";
+    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt32, DType::kFloat64}) {
+      Input x{t, {130, 1100}, prod ? 0.99 : -20.0, prod ? 1.01 : 20.0};
+      if (prod && !core::IsFloating(t)) x = {t, {130, 1100}, 0, 1};
+      Check({op, {x}, Axes({0}, 0), 20});
+      x.shape = {3, 70, 700};
+      Check({op, {x}, Axes({1}, 1), 20});
+    }
+  }
   for (const char* op : {"argmax", "argmin"}) {
     for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt32, DType::kUInt8}) {
       for (int64_t axis : {0, 1, 2}) {

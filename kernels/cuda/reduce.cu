@@ -1,7 +1,8 @@
 // Reductions, computed as kernels/cpu/reduce.cc does: floating sums and products
 // accumulate in double, integer ones wrap modulo 2^64, max and min propagate NaN; argmax
 // and argmin give the first extreme index, a NaN counting as beyond every number. A group
-// of few elements takes one thread, a longer one a block.
+// of few elements takes one thread, a longer one a block, and many groups side by side in
+// memory a block of columns.
 
 #include "kernels/cuda/device.cuh"
 #include "kernels/cuda/fold.cuh"
@@ -47,6 +48,45 @@ __global__ void ReduceBlockKernel(const T* x, T* y, Indexer kept, Indexer reduce
   }
 }
 
+// Reductions whose neighbouring outputs are neighbours in memory and whose reduced elements
+// are not (a sum over axis 0 of a matrix): one block per kColumns outputs, so a warp reads
+// 32 adjacent elements at once, and its kColumnRows rows of threads split the reduced range.
+// (A block per output would read one element per 32-byte sector.)
+constexpr int kColumns = 32;
+constexpr int kColumnRows = 32;
+constexpr int64_t kColumnsFrom = 1024;  // fewer outputs keep more blocks busy one per output
+
+template <ReduceOp R, typename T>
+__global__ void ReduceColumnsKernel(const T* x, T* y, Indexer kept, Indexer reduced,
+                                    int64_t outputs, int64_t count) {
+  using F = Fold<R, ComputeType<T>>;
+  using A = typename F::A;
+  __shared__ A partial[kColumnRows][kColumns + 1];
+  const int64_t g = blockIdx.x * int64_t{kColumns} + threadIdx.x;
+  A acc = F::Init();
+  if (g < outputs) {
+    int64_t base[1], off[1];
+    Offsets(kept, g, base);
+    for (int64_t j = threadIdx.y; j < count; j += kColumnRows) {
+      Offsets(reduced, j, off);
+      acc = F::Merge(acc, static_cast<A>(Load(x + base[0] + off[0])));
+    }
+  }
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && g < outputs) {
+    for (int r = 1; r < kColumnRows; ++r) acc = F::Merge(acc, partial[r][threadIdx.x]);
+    Store(y + g, F::Finish(acc, count));
+  }
+}
+
+bool IsColumnReduction(const Indexer& kept, const Indexer& reduced, int64_t outputs,
+                       int64_t count) {
+  return outputs >= kColumnsFrom && outputs / kColumns < INT32_MAX &&
+         count >= kThreadPerGroupBelow && kept.rank > 0 && kept.strides[0][kept.rank - 1] == 1 &&
+         reduced.rank > 0 && reduced.strides[0][reduced.rank - 1] != 1;
+}
+
 unsigned BlocksFor(int64_t groups) {
   return static_cast<unsigned>(groups < (1 << 20) ? (groups > 0 ? groups : 1) : (1 << 20));
 }
@@ -59,7 +99,11 @@ cudaError_t Launch(core::DType dtype, const void* x, void* y, const Indexer& kep
     if constexpr (std::is_same_v<T, bool> || (R == ReduceOp::kMean && !kIsFloating<T>)) {
       return cudaErrorInvalidValue;  // the caller converts to the output dtype first
     } else {
-      if (count < kThreadPerGroupBelow) {
+      if (IsColumnReduction(kept, reduced, outputs, count)) {
+        const auto blocks = static_cast<unsigned>((outputs + kColumns - 1) / kColumns);
+        ReduceColumnsKernel<R, T><<<blocks, dim3(kColumns, kColumnRows), 0, stream>>>(
+            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+      } else if (count < kThreadPerGroupBelow) {
         ReduceThreadKernel<R, T><<<GridFor(outputs), kThreads, 0, stream>>>(
             static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
       } else {

@@ -59,9 +59,11 @@ cudaError_t Allocate(void** ptr, size_t size) {
   State& s = Global();
   std::lock_guard<std::mutex> lock(s.mu);
   if (size > kDeviceBytes - s.allocated) return Fail(cudaErrorMemoryAllocation);
-  const size_t rounded = (std::max<size_t>(size, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
-  if (p == nullptr) return Fail(cudaErrorMemoryAllocation);
+  // The exact size (not rounded up), so that AddressSanitizer flags a kernel's overrun.
+  void* p = nullptr;
+  if (posix_memalign(&p, kAlignment, std::max<size_t>(size, 1)) != 0) {
+    return Fail(cudaErrorMemoryAllocation);
+  }
   s.allocations[static_cast<const char*>(p)] = size;
   s.allocated += size;
   *ptr = p;
