@@ -13,6 +13,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/cpu/dispatch.h"
@@ -58,6 +59,8 @@ struct Descriptors {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulPreference_t preference = nullptr;
   explicit Descriptors(const CublasLt& l) : lt(l) {}
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
   ~Descriptors() {
     if (preference != nullptr) lt.MatmulPreferenceDestroy(preference);
     if (c != nullptr) lt.MatrixLayoutDestroy(c);
@@ -96,17 +99,43 @@ uint32_t AlignmentOf(uint64_t bytes) {
   return static_cast<uint32_t>(lowest < 256 ? lowest : 256);
 }
 
-class Matmuler {
+// A prepared problem: its descriptors and the algorithm cuBLASLt's heuristic chose. The
+// heuristic costs tens of microseconds, as long as a small product itself, so plans are
+// kept per problem (MatmulPlans) and shared by every stream; cuBLASLt only reads them.
+class MatmulPlan {
  public:
-  Matmuler(Context& ctx, const CublasLt& lt, cublasLtHandle_t handle, core::DType dtype)
-      : ctx_(ctx), lt_(lt), handle_(handle), dtype_(dtype) {}
+  // What selects a plan: the device, the dtype and TF32, the problem, the workspace.
+  struct Key {
+    int device;
+    core::DType dtype;
+    bool tf32;
+    Gemm g;
+    size_t workspace_bytes;
 
-  absl::Status Prepare(const Gemm& g) {
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.device, k.dtype, k.tf32, k.g.m, k.g.n, k.g.k, k.g.batch,
+                        k.g.a_stride, k.g.b_stride, k.g.c_stride, k.g.a_align, k.g.b_align,
+                        k.g.c_align, k.workspace_bytes);
+    }
+    friend bool operator==(const Key& x, const Key& y) {
+      return x.device == y.device && x.dtype == y.dtype && x.tf32 == y.tf32 && x.g.m == y.g.m &&
+             x.g.n == y.g.n && x.g.k == y.g.k && x.g.batch == y.g.batch &&
+             x.g.a_stride == y.g.a_stride && x.g.b_stride == y.g.b_stride &&
+             x.g.c_stride == y.g.c_stride && x.g.a_align == y.g.a_align &&
+             x.g.b_align == y.g.b_align && x.g.c_align == y.g.c_align &&
+             x.workspace_bytes == y.workspace_bytes;
+    }
+  };
+
+  MatmulPlan(const CublasLt& lt, cublasLtHandle_t handle) : lt_(lt), handle_(handle), d_(lt) {}
+
+  absl::Status Prepare(const Key& key) {
+    const Gemm& g = key.g;
     cudaDataType_t data = CUDA_R_32F;
-    cublasComputeType_t compute =
-        ctx_.allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    cublasComputeType_t compute = key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     cudaDataType_t scale = CUDA_R_32F;
-    switch (dtype_) {
+    switch (key.dtype) {
       case core::DType::kFloat16:
         data = CUDA_R_16F;
         compute = CUBLAS_COMPUTE_32F;
@@ -124,26 +153,23 @@ class Matmuler {
         break;
     }
     double_scale_ = scale == CUDA_R_64F;
-    d_ = std::make_unique<Descriptors>(lt_);
-    absl::Status s = CheckLt("create op", lt_.MatmulDescCreate(&d_->op, compute, scale));
+    workspace_bytes_ = key.workspace_bytes;
+    absl::Status s = CheckLt("create op", lt_.MatmulDescCreate(&d_.op, compute, scale));
     if (!s.ok()) return s;
     // Column-major view: left = B^T (n x k, ld n), right = A^T (k x m, ld k), C^T (n x m).
-    s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_->a, data, g.n, g.k, g.n));
-    if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_->b, data, g.k, g.m, g.k));
-    if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_->c, data, g.n, g.m, g.n));
+    s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.a, data, g.n, g.k, g.n));
+    if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.b, data, g.k, g.m, g.k));
+    if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.c, data, g.n, g.m, g.n));
     if (s.ok() && g.batch > 1) {
-      s = SetBatch(lt_, d_->a, g.batch, g.b_stride);
-      if (s.ok()) s = SetBatch(lt_, d_->b, g.batch, g.a_stride);
-      if (s.ok()) s = SetBatch(lt_, d_->c, g.batch, g.c_stride);
+      s = SetBatch(lt_, d_.a, g.batch, g.b_stride);
+      if (s.ok()) s = SetBatch(lt_, d_.b, g.batch, g.a_stride);
+      if (s.ok()) s = SetBatch(lt_, d_.c, g.batch, g.c_stride);
     }
     if (!s.ok()) return s;
-    absl::StatusOr<void*> workspace = ctx_.Scratch("matmul", kWorkspaceBytes);
-    workspace_bytes_ = workspace.ok() ? kWorkspaceBytes : 0;  // no workspace: fewer algorithms
-    workspace_ = workspace.ok() ? *workspace : nullptr;
-    s = CheckLt("preference", lt_.MatmulPreferenceCreate(&d_->preference));
+    s = CheckLt("preference", lt_.MatmulPreferenceCreate(&d_.preference));
     if (s.ok()) {
       s = CheckLt("preference", lt_.MatmulPreferenceSetAttribute(
-                                    d_->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                    d_.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                     &workspace_bytes_, sizeof(workspace_bytes_)));
     }
     const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
@@ -154,44 +180,67 @@ class Matmuler {
     };
     for (const auto& [attribute, bytes] : alignments) {
       if (s.ok()) {
-        s = CheckLt("preference", lt_.MatmulPreferenceSetAttribute(d_->preference, attribute,
-                                                                   &bytes, sizeof(bytes)));
+        s = CheckLt("preference", lt_.MatmulPreferenceSetAttribute(d_.preference, attribute, &bytes,
+                                                                   sizeof(bytes)));
       }
     }
     if (!s.ok()) return s;
     int found = 0;
-    s = CheckLt("heuristic", lt_.MatmulAlgoGetHeuristic(handle_, d_->op, d_->a, d_->b, d_->c, d_->c,
-                                                        d_->preference, 1, &algo_, &found));
+    s = CheckLt("heuristic", lt_.MatmulAlgoGetHeuristic(handle_, d_.op, d_.a, d_.b, d_.c, d_.c,
+                                                        d_.preference, 1, &algo_, &found));
     if (!s.ok()) return s;
     if (found == 0) {
       return absl::InternalError(absl::StrCat("[matmul] cuBLASLt has no algorithm for ", g.m, "x",
                                               g.k, " @ ", g.k, "x", g.n, " in ",
-                                              core::DTypeName(dtype_)));
+                                              core::DTypeName(key.dtype)));
     }
     return absl::OkStatus();
   }
 
-  absl::Status Run(const void* a, const void* b, void* c) {
+  // C = A B on `stream`; `workspace` holds the key's workspace_bytes.
+  absl::Status Run(const void* a, const void* b, void* c, void* workspace,
+                   cudaStream_t stream) const {
     const float one_f = 1, zero_f = 0;
     const double one_d = 1, zero_d = 0;
     const void* alpha = double_scale_ ? static_cast<const void*>(&one_d) : &one_f;
     const void* beta = double_scale_ ? static_cast<const void*>(&zero_d) : &zero_f;
-    return CheckLt("matmul",
-                   lt_.Matmul(handle_, d_->op, alpha, b, d_->a, a, d_->b, beta, c, d_->c, c, d_->c,
-                              &algo_.algo, workspace_, workspace_bytes_, ctx_.stream()));
+    return CheckLt("matmul", lt_.Matmul(handle_, d_.op, alpha, b, d_.a, a, d_.b, beta, c, d_.c, c,
+                                        d_.c, &algo_.algo, workspace, workspace_bytes_, stream));
   }
 
  private:
-  Context& ctx_;
   const CublasLt& lt_;
   cublasLtHandle_t handle_;
-  core::DType dtype_;
-  std::unique_ptr<Descriptors> d_;
+  Descriptors d_;
   cublasLtMatmulHeuristicResult_t algo_ = {};
-  void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   bool double_scale_ = false;
 };
+
+// The plans made so far; emptied when full (a workload has few shapes) and on a device
+// reset, whose handles the plans name.
+constexpr size_t kMaxPlans = 1024;
+ABSL_CONST_INIT absl::Mutex plans_mu(absl::kConstInit);
+absl::flat_hash_map<MatmulPlan::Key, std::shared_ptr<const MatmulPlan>>& Plans()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(plans_mu) {
+  static auto* plans = new absl::flat_hash_map<MatmulPlan::Key, std::shared_ptr<const MatmulPlan>>;
+  return *plans;
+}
+
+absl::StatusOr<std::shared_ptr<const MatmulPlan>> PlanFor(const CublasLt& lt,
+                                                          cublasLtHandle_t handle,
+                                                          const MatmulPlan::Key& key) {
+  {
+    absl::MutexLock lock(&plans_mu);
+    auto it = Plans().find(key);
+    if (it != Plans().end()) return it->second;
+  }
+  auto plan = std::make_shared<MatmulPlan>(lt, handle);
+  if (absl::Status prepared = plan->Prepare(key); !prepared.ok()) return prepared;
+  absl::MutexLock lock(&plans_mu);
+  if (Plans().size() >= kMaxPlans) Plans().clear();
+  return Plans().try_emplace(key, std::move(plan)).first->second;
+}
 
 absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                     const Tensor& out) {
@@ -250,9 +299,12 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
     g.a_align = std::min(g.a_align, AlignmentOf(ix->strides[1][d] * m * k * size));
     g.b_align = std::min(g.b_align, AlignmentOf(ix->strides[2][d] * k * n * size));
   }
-  Matmuler matmuler(ctx, **lt, *handle, out.dtype());
-  absl::Status prepared = matmuler.Prepare(g);
-  if (!prepared.ok()) return prepared;
+  absl::StatusOr<void*> workspace = ctx.Scratch("matmul", kWorkspaceBytes);
+  MatmulPlan::Key key{0, out.dtype(), ctx.allow_tf32() && out.dtype() == core::DType::kFloat32, g,
+                      workspace.ok() ? kWorkspaceBytes : 0};  // no workspace: fewer algorithms
+  cudaGetDevice(&key.device);
+  absl::StatusOr<std::shared_ptr<const MatmulPlan>> plan = PlanFor(**lt, *handle, key);
+  if (!plan.ok()) return plan.status();
   const auto* a_bytes = static_cast<const char*>(*a_data);
   const auto* b_bytes = static_cast<const char*>(*b_data);
   auto* c_bytes = static_cast<char*>(out.raw());
@@ -267,7 +319,8 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
       b_off += i * ix->strides[2][d] * k * n;
     }
     absl::Status ran =
-        matmuler.Run(a_bytes + a_off * size, b_bytes + b_off * size, c_bytes + c_off * size);
+        (*plan)->Run(a_bytes + a_off * size, b_bytes + b_off * size, c_bytes + c_off * size,
+                     workspace.ok() ? *workspace : nullptr, ctx.stream());
     if (!ran.ok()) return ran;
   }
   return absl::OkStatus();
@@ -277,6 +330,10 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
 
 void ForgetCublasLtHandles() {
   // Not destroyed: their context is gone with the reset, and each holds little host memory.
+  {
+    absl::MutexLock lock(&plans_mu);
+    Plans().clear();
+  }
   absl::MutexLock lock(&handles_mu);
   Handles().clear();
 }
