@@ -81,6 +81,7 @@ def cuda_emulated_library(name, srcs, hdrs = [], deps = [], **kwargs):
         name = name,
         testonly = True,
         srcs = translated,
+        copts = ["-Wno-unknown-pragmas"],  # nvcc's #pragma unroll
         hdrs = hdrs,
         deps = deps + (["//kernels/cuda/emulator"] if CUDA_FOUND else []),
         **kwargs

@@ -9,7 +9,7 @@ namespace {
 
 template <typename From, typename To>
 __global__ void CastKernel(const From* src, To* dst, int64_t n) {
-  FERRY_GRID_LOOP(i, n) { Store(dst + i, ConvertTo<To>(Load(src + i))); }
+  DenseMap(n, dst, src, [](ComputeType<From> v) { return ConvertTo<To>(v); });
 }
 
 }  // namespace
@@ -25,8 +25,8 @@ cudaError_t LaunchCast(core::DType from, const void* src, core::DType to, void* 
     using From = typename decltype(from_tag)::type;
     return DispatchDType(to, [&](auto to_tag) {
       using To = typename decltype(to_tag)::type;
-      CastKernel<From, To><<<GridFor(n), kThreads, 0, stream>>>(static_cast<const From*>(src),
-                                                                static_cast<To*>(dst), n);
+      CastKernel<From, To><<<GridFor(PacksOf(n, kPack<From, To>)), kThreads, 0, stream>>>(
+          static_cast<const From*>(src), static_cast<To*>(dst), n);
       return cudaGetLastError();
     });
   });

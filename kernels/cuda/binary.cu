@@ -144,18 +144,21 @@ __device__ __forceinline__ auto Apply(C a, C b) {
   }
 }
 
+bool IsDense(const Indexer& ix) {
+  return ix.rank == 1 && ix.strides[0][0] == 1 && ix.strides[1][0] == 1 && ix.strides[2][0] == 1;
+}
+
+template <BinaryOp kOp, typename T, typename O>
+__global__ void DenseBinaryKernel(const T* a, const T* b, O* out, int64_t n) {
+  DenseMap(n, out, a, b, [](ComputeType<T> x, ComputeType<T> y) { return Apply<kOp>(x, y); });
+}
+
 template <BinaryOp kOp, typename T, typename O>
 __global__ void BinaryKernel(const T* a, const T* b, O* out, Indexer ix, int64_t n) {
-  const bool dense =
-      ix.rank == 1 && ix.strides[0][0] == 1 && ix.strides[1][0] == 1 && ix.strides[2][0] == 1;
   FERRY_GRID_LOOP(i, n) {
-    if (dense) {
-      Store(out + i, Apply<kOp>(Load(a + i), Load(b + i)));
-    } else {
-      int64_t off[3];
-      Offsets(ix, i, off);
-      Store(out + off[0], Apply<kOp>(Load(a + off[1]), Load(b + off[2])));
-    }
+    int64_t off[3];
+    Offsets(ix, i, off);
+    Store(out + off[0], Apply<kOp>(Load(a + off[1]), Load(b + off[2])));
   }
 }
 
@@ -174,8 +177,13 @@ cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out,
                   (kNoBool && std::is_same_v<T, bool>) || (kLogical && !std::is_same_v<T, bool>)) {
       return cudaErrorInvalidValue;  // the caller converts to a floating or bool dtype first
     } else {
-      BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
-          static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), ix, n);
+      if (IsDense(ix)) {
+        DenseBinaryKernel<kOp, T, O><<<GridFor(PacksOf(n, kPack<T, O>)), kThreads, 0, stream>>>(
+            static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), n);
+      } else {
+        BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
+            static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), ix, n);
+      }
       return cudaGetLastError();
     }
   });

@@ -86,25 +86,24 @@ __device__ __forceinline__ C Apply(C x) {
 
 template <UnaryOp kOp, typename T>
 __global__ void UnaryKernel(const T* x, T* y, int64_t n) {
-  FERRY_GRID_LOOP(i, n) { Store(y + i, Apply<kOp>(Load(x + i))); }
+  DenseMap(n, y, x, [](ComputeType<T> v) { return Apply<kOp>(v); });
 }
 
 template <UnaryOp kOp, typename T>
 __global__ void PredicateKernel(const T* x, bool* y, int64_t n) {
-  FERRY_GRID_LOOP(i, n) {
-    const auto v = Load(x + i);
+  DenseMap(n, y, x, [](ComputeType<T> v) -> bool {
     if constexpr (kOp == UnaryOp::kIsNan) {
-      y[i] = v != v;
+      return v != v;
     } else if constexpr (kOp == UnaryOp::kIsInf) {
       if constexpr (std::is_floating_point_v<decltype(v)>) {
-        y[i] = isinf(v);
+        return isinf(v);
       } else {
-        y[i] = false;
+        return false;
       }
     } else {
-      y[i] = v == decltype(v)(0);
+      return v == decltype(v)(0);
     }
-  }
+  });
 }
 
 constexpr bool IsPredicate(UnaryOp op) {
@@ -118,8 +117,8 @@ cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t n, cudaStr
   return DispatchDType(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (IsPredicate(kOp)) {
-      PredicateKernel<kOp, T>
-          <<<GridFor(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<bool*>(y), n);
+      PredicateKernel<kOp, T><<<GridFor(PacksOf(n, kPack<T, bool>)), kThreads, 0, stream>>>(
+          static_cast<const T*>(x), static_cast<bool*>(y), n);
       return cudaGetLastError();
     } else if constexpr ((std::is_same_v<T, bool> && kDomain != UnaryDomain::kAny &&
                           kDomain != UnaryDomain::kIntegerOrBool) ||
@@ -127,8 +126,8 @@ cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t n, cudaStr
                          (kDomain == UnaryDomain::kIntegerOrBool && kIsFloating<T>)) {
       return cudaErrorInvalidValue;  // refused by the caller before
     } else {
-      UnaryKernel<kOp, T>
-          <<<GridFor(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y), n);
+      UnaryKernel<kOp, T><<<GridFor(PacksOf(n, kPack<T>)), kThreads, 0, stream>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), n);
       return cudaGetLastError();
     }
   });
