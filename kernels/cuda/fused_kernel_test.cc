@@ -52,20 +52,40 @@ core::Graph WhereChain() {
   return g;
 }
 
+// x * y + scalar over x and y (1027,) (not a multiple of 4) and a scalar: nothing
+// broadcasts along a dimension.
+core::Graph DenseChain() {
+  core::Graph g;
+  const core::Shape out = {1027};
+  g.nodes = {ParameterNode(0, DType::kFloat32, out), ParameterNode(1, DType::kFloat32, out),
+             ParameterNode(2, DType::kFloat32, {}), OpNode("mul", {0, 1}, DType::kFloat32, out),
+             OpNode("add", {3, 2}, DType::kFloat32, out)};
+  g.outputs = {4};
+  return g;
+}
+
 TEST(FusedKernelTest, AChainIsOneLoopWithBroadcastIndexing) {
   const std::string source = FusedKernelSource(Chain());
   EXPECT_THAT(source, HasSubstr("extern \"C\" __global__"));
-  EXPECT_THAT(source, HasSubstr("const float v0 = in_0[i];"));                        // dense
-  EXPECT_THAT(source, HasSubstr("const float v1 = in_1[(i / 1LL % 129LL) * 1LL];"));  // row
-  EXPECT_THAT(source, HasSubstr("const float v2 = in_2[0];"));                        // scalar
+  EXPECT_THAT(source, HasSubstr("ferry_element(in_0[i], "));                  // dense
+  EXPECT_THAT(source, HasSubstr("in_1[(i / 1LL % 129LL) * 1LL], in_2[0])"));  // row, scalar
   EXPECT_THAT(source, HasSubstr("tanhf(x)"));
   EXPECT_THAT(source, HasSubstr("1.0f / (1.0f + expf(-x))"));  // unary.cu's sigmoid
-  EXPECT_THAT(source, HasSubstr("out[i] = v7;"));
+  EXPECT_THAT(source, HasSubstr("return v7;"));
+  EXPECT_THAT(source, Not(HasSubstr("float4"))) << "the row broadcasts: no pack path";
+}
+
+TEST(FusedKernelTest, DenseOperandsAndScalarsTakeFourElementsAtATime) {
+  const std::string source = FusedKernelSource(DenseChain());
+  EXPECT_THAT(source, HasSubstr("reinterpret_cast<const float4*>(in_0)[q]"));
+  EXPECT_THAT(source, HasSubstr("const float s2 = in_2[0];"));
+  EXPECT_THAT(source, HasSubstr("r.w = ferry_element(p0.w, p1.w, s2);"));
+  EXPECT_THAT(source, HasSubstr("out[i] = ferry_element(in_0[i], in_1[i], in_2[0]);"));
 }
 
 TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
   const std::string source = FusedKernelSource(WhereChain());
-  EXPECT_THAT(source, HasSubstr("const float v1 = in_1[(i / 5LL % 4LL) * 1LL];"));
+  EXPECT_THAT(source, HasSubstr("in_1[(i / 5LL % 4LL) * 1LL]"));
   EXPECT_THAT(source, HasSubstr("const bool v2 ="));
   EXPECT_THAT(source, HasSubstr("v2 ? v3 : v4"));
 }
@@ -85,7 +105,7 @@ TEST(FusedKernelTest, DeclinesWhatItDoesNotGenerate) {
 TEST(FusedKernelTest, NvrtcCompilesTheKernelsForEveryTarget) {
   absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
   if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
-  for (const core::Graph& graph : {Chain(), WhereChain()}) {
+  for (const core::Graph& graph : {Chain(), DenseChain(), WhereChain()}) {
     const std::string source = FusedKernelSource(graph);
     for (auto [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 0}, {9, 0}}) {
       absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, major, minor);
