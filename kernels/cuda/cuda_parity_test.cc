@@ -451,6 +451,11 @@ TEST_F(CudaParityTest, SoftmaxAndLogsumexp) {
     Check({"softmax", {{t, {4, 3, 5}, -10, 10}}, two, 4});
     Check({"logsumexp", {{t, {4, 3, 700}, -10, 10}}, Axes({2}, 1), 4});
     Check({"logsumexp", {{t, {4, 3, 7}, -10, 10}}, Axes({0, 1}, 0), 4});
+    core::Attrs last_of_two;
+    last_of_two.Set("axes", std::vector<int64_t>{1});
+    // Longer than a block keeps in registers (8192 elements): x is read three times.
+    Check({"softmax", {{t, {2, 9000}, -10, 10}}, last_of_two, 4});
+    Check({"logsumexp", {{t, {2, 9000}, -10, 10}}, Axes({1}, 0), 4});
   }
 }
 

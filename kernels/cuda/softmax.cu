@@ -44,6 +44,57 @@ __global__ void SoftmaxKernel(const T* x, T* y, Indexer kept, Indexer reduced, i
   }
 }
 
+// Groups of up to blockDim.x * kCached elements stay in registers between the passes: x is
+// read once and exp computed once per element (the same values as SoftmaxKernel).
+constexpr int kCached = 32;
+
+template <bool kLogSumExp, typename T>
+__global__ void CachedSoftmaxKernel(const T* x, T* y, Indexer kept, Indexer reduced,
+                                    int64_t outputs, int64_t count) {
+  using C = ComputeType<T>;
+  __shared__ double shared[kThreads];
+  for (int64_t g = blockIdx.x; g < outputs; g += gridDim.x) {
+    int64_t base[1], off[1];
+    Offsets(kept, g, base);
+    C v[kCached];
+    C m = -std::numeric_limits<C>::infinity();
+#pragma unroll
+    for (int k = 0; k < kCached; ++k) {
+      const int64_t j = threadIdx.x + int64_t{k} * blockDim.x;
+      if (j < count) {
+        Offsets(reduced, j, off);
+        v[k] = Load(x + base[0] + off[0]);
+        if (v[k] > m || v[k] != v[k]) m = v[k];
+      }
+    }
+    const double dm = BlockReduce(static_cast<double>(m), shared,
+                                  [](double a, double b) { return (b > a || b != b) ? b : a; });
+    m = static_cast<C>(dm);
+    if (!isfinite(m)) m = C(0);
+    double sum = 0;
+#pragma unroll
+    for (int k = 0; k < kCached; ++k) {
+      if (threadIdx.x + int64_t{k} * blockDim.x < count) {
+        v[k] = exp(v[k] - m);
+        sum += static_cast<double>(v[k]);
+      }
+    }
+    sum = BlockReduce(sum, shared, [](double a, double b) { return a + b; });
+    if constexpr (kLogSumExp) {
+      if (threadIdx.x == 0) Store(y + g, static_cast<C>(log(sum) + static_cast<double>(m)));
+    } else {
+#pragma unroll
+      for (int k = 0; k < kCached; ++k) {
+        const int64_t j = threadIdx.x + int64_t{k} * blockDim.x;
+        if (j < count) {
+          Offsets(reduced, j, off);
+          Store(y + base[0] + off[0], static_cast<C>(static_cast<double>(v[k]) / sum));
+        }
+      }
+    }
+  }
+}
+
 template <bool kLogSumExp>
 cudaError_t Launch(core::DType dtype, const void* x, void* y, const Indexer& kept,
                    const Indexer& reduced, int64_t outputs, int64_t count, cudaStream_t stream) {
@@ -55,8 +106,13 @@ cudaError_t Launch(core::DType dtype, const void* x, void* y, const Indexer& kep
       const unsigned blocks =
           static_cast<unsigned>(outputs < (1 << 20) ? (outputs > 0 ? outputs : 1) : (1 << 20));
       const unsigned threads = count < 1024 ? 64 : kThreads;
-      SoftmaxKernel<kLogSumExp, T><<<blocks, threads, 0, stream>>>(
-          static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+      if (count <= int64_t{threads} * kCached) {
+        CachedSoftmaxKernel<kLogSumExp, T><<<blocks, threads, 0, stream>>>(
+            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+      } else {
+        SoftmaxKernel<kLogSumExp, T><<<blocks, threads, 0, stream>>>(
+            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+      }
       return cudaGetLastError();
     }
   });
