@@ -81,7 +81,9 @@ def cuda_emulated_library(name, srcs, hdrs = [], deps = [], **kwargs):
         name = name,
         testonly = True,
         srcs = translated,
-        copts = ["-Wno-unknown-pragmas"],  # nvcc's #pragma unroll
+        # nvcc's #pragma unroll; and no contraction into FMA, as nvcc's -fmad=false and the
+        # emulated NVRTC's fused kernels (emulator/nvrtc.cc), which match these bit for bit.
+        copts = ["-Wno-unknown-pragmas", "-ffp-contract=off"],
         hdrs = hdrs,
         deps = deps + (["//kernels/cuda/emulator"] if CUDA_FOUND else []),
         **kwargs

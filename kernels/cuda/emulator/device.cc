@@ -18,17 +18,21 @@ namespace {
 constexpr size_t kStackBytes = size_t{128} << 10;
 constexpr unsigned kMaxBlockThreads = 1024;
 
+// A fiber runs one emulated thread after another: started once, it loops, so a thread
+// costs two context switches, not a new context.
 struct Fiber {
   ucontext_t context;
   std::unique_ptr<char[]> stack = std::make_unique<char[]>(kStackBytes);
   ThreadIndex index;
-  bool done = false;
+  bool done = true;
+  bool started = false;
 };
 
-struct BlockRun {
-  ucontext_t scheduler;
+struct Scheduler {
+  ucontext_t context;
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
+  std::vector<std::unique_ptr<Fiber>> fibers;
 };
 
 // __shared__ arrays are statics and a block's fibers share one thread: one grid at a time.
@@ -37,19 +41,21 @@ std::mutex& GridMutex() {
   return *mu;
 }
 
-thread_local BlockRun* run = nullptr;
-thread_local std::vector<std::unique_ptr<Fiber>>* fibers = nullptr;
+thread_local Scheduler* scheduler = nullptr;
 
 void FiberMain() {
-  (*run->body)();
-  run->current->done = true;  // returns to run->scheduler (uc_link)
+  for (;;) {
+    (*scheduler->body)();
+    scheduler->current->done = true;
+    swapcontext(&scheduler->current->context, &scheduler->context);
+  }
 }
 
 }  // namespace
 
-const ThreadIndex& Current() { return run->current->index; }
+const ThreadIndex& Current() { return scheduler->current->index; }
 
-void SyncThreads() { swapcontext(&run->current->context, &run->scheduler); }
+void SyncThreads() { swapcontext(&scheduler->current->context, &scheduler->context); }
 
 bool RunGrid(dim3 grid, dim3 block, const std::function<void()>& body) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
@@ -59,17 +65,15 @@ bool RunGrid(dim3 grid, dim3 block, const std::function<void()>& body) {
     return false;
   }
   std::lock_guard<std::mutex> lock(GridMutex());
-  if (fibers == nullptr) fibers = new std::vector<std::unique_ptr<Fiber>>;
-  while (fibers->size() < threads) fibers->push_back(std::make_unique<Fiber>());
-  BlockRun block_run;
-  block_run.body = &body;
-  BlockRun* outer = run;
-  run = &block_run;
+  if (scheduler == nullptr) scheduler = new Scheduler;  // one per thread, kept
+  Scheduler& s = *scheduler;
+  s.body = &body;
+  while (s.fibers.size() < threads) s.fibers.push_back(std::make_unique<Fiber>());
   for (unsigned bz = 0; bz < grid.z; ++bz) {
     for (unsigned by = 0; by < grid.y; ++by) {
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         for (uint64_t t = 0; t < threads; ++t) {
-          Fiber& f = *(*fibers)[t];
+          Fiber& f = *s.fibers[t];
           f.index.thread = {static_cast<unsigned>(t % block.x),
                             static_cast<unsigned>(t / block.x % block.y),
                             static_cast<unsigned>(t / (uint64_t{block.x} * block.y))};
@@ -77,27 +81,29 @@ bool RunGrid(dim3 grid, dim3 block, const std::function<void()>& body) {
           f.index.block_dim = block;
           f.index.grid_dim = grid;
           f.done = false;
-          getcontext(&f.context);
-          f.context.uc_stack.ss_sp = f.stack.get();
-          f.context.uc_stack.ss_size = kStackBytes;
-          f.context.uc_link = &block_run.scheduler;
-          makecontext(&f.context, FiberMain, 0);
+          if (!f.started) {
+            getcontext(&f.context);
+            f.context.uc_stack.ss_sp = f.stack.get();
+            f.context.uc_stack.ss_size = kStackBytes;
+            f.context.uc_link = nullptr;  // FiberMain never returns
+            makecontext(&f.context, FiberMain, 0);
+            f.started = true;
+          }
         }
         // Each pass runs every live thread to its next barrier (or its end).
         for (bool live = true; live;) {
           live = false;
           for (uint64_t t = 0; t < threads; ++t) {
-            Fiber& f = *(*fibers)[t];
+            Fiber& f = *s.fibers[t];
             if (f.done) continue;
-            block_run.current = &f;
-            swapcontext(&block_run.scheduler, &f.context);
+            s.current = &f;
+            swapcontext(&s.context, &f.context);
             live = live || !f.done;
           }
         }
       }
     }
   }
-  run = outer;
   return true;
 }
 

@@ -1,22 +1,49 @@
 // The CUDA runtime API functions ferry's CUDA backend calls, for the CUDA emulator: one
-// device whose memory is host memory, streams and events that complete work as it is
-// queued (a valid order of any CUDA program that synchronizes correctly), and no module
-// loading (fused kernels fall back to their ops). Device memory is tracked so that copies
-// and frees outside a live allocation fail as on a GPU rather than corrupting the test.
+// device whose memory is host memory, and streams and events that complete work as it is
+// queued (a valid order of any CUDA program that synchronizes correctly). Device memory is
+// tracked so that copies and frees outside a live allocation fail as on a GPU rather than
+// corrupting the test. The "cubins" it loads are shared objects that the emulator's NVRTC
+// (nvrtc.cc) compiled from a kernel's source: fused groups run their generated kernels.
 
+// clang-format off
+#include "kernels/cuda/emulator/device.h"  // first: its CUDA qualifiers go before the headers'
+// clang-format on
 #include "kernels/cuda/emulator/runtime.h"
 
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 
 struct CUstream_st {};
 struct CUevent_st {};
 struct CUmemPoolHandle_st {};
+
+// A kernel of a loaded library: its entry, ferry_emulator_launch_<name> (nvrtc.cc).
+struct CUkern_st {
+  int (*launch)(dim3 grid, dim3 block, void** args);
+};
+
+// A loaded library: a shared object, dlopened from a memfd that stays open while the object
+// is mapped, so that its name (/proc/self/fd/N) is never another's, which dlopen would take
+// for it.
+struct CUlib_st {
+  void* handle;
+  int fd;
+  std::map<std::string, std::unique_ptr<CUkern_st>> kernels;  // by name, as looked up
+};
 
 namespace ferry::cuda_emulator {
 namespace {
@@ -29,6 +56,8 @@ struct State {
   std::map<const char*, size_t> allocations;  // device memory: start -> bytes
   size_t allocated = 0;
   int device = 0;
+  std::set<cudaLibrary_t> libraries;  // loaded
+  std::set<const void*> kernels;      // of loaded libraries: what cudaLaunchKernel may launch
 };
 
 State& Global() {
@@ -94,6 +123,41 @@ cudaError_t Copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) 
   return cudaSuccess;
 }
 
+// The size of the ELF shared object at `code` (where its last header table, section or
+// segment ends), or 0 if it is none: a real cubin is an ELF executable for the GPU (EM_CUDA).
+size_t SharedObjectSize(const void* code) {
+  const auto* base = static_cast<const unsigned char*>(code);
+  const auto* elf = static_cast<const Elf64_Ehdr*>(code);
+  if (std::memcmp(elf->e_ident, ELFMAG, SELFMAG) != 0 || elf->e_ident[EI_CLASS] != ELFCLASS64 ||
+      elf->e_type != ET_DYN || elf->e_machine == EM_CUDA) {
+    return 0;
+  }
+  size_t end = std::max<size_t>(elf->e_shoff + size_t{elf->e_shnum} * elf->e_shentsize,
+                                elf->e_phoff + size_t{elf->e_phnum} * elf->e_phentsize);
+  for (int i = 0; i < elf->e_shnum; ++i) {
+    const auto* section = reinterpret_cast<const Elf64_Shdr*>(base + elf->e_shoff) + i;
+    if (section->sh_type != SHT_NOBITS) end = std::max(end, section->sh_offset + section->sh_size);
+  }
+  for (int i = 0; i < elf->e_phnum; ++i) {
+    const auto* segment = reinterpret_cast<const Elf64_Phdr*>(base + elf->e_phoff) + i;
+    end = std::max(end, segment->p_offset + segment->p_filesz);
+  }
+  return end;
+}
+
+// Unloads `library`, which is no longer in State.
+void Close(cudaLibrary_t library) {
+  dlclose(library->handle);
+  // dlclose may keep the object mapped (a unique symbol does): then its fd stays open.
+  const std::string path = "/proc/self/fd/" + std::to_string(library->fd);
+  if (void* still = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD); still != nullptr) {
+    dlclose(still);
+  } else {
+    close(library->fd);
+  }
+  delete library;
+}
+
 }  // namespace
 
 void SetLastError(cudaError_t error) {
@@ -121,6 +185,16 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "invalid device ordinal";
     case cudaErrorNotSupported:
       return "operation not supported (by the CUDA emulator)";
+    case cudaErrorInvalidKernelImage:
+      return "device kernel image is invalid (the CUDA emulator loads its NVRTC's only)";
+    case cudaErrorSymbolNotFound:
+      return "named symbol not found";
+    case cudaErrorInvalidDeviceFunction:
+      return "invalid device function";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle";
+    case cudaErrorOperatingSystem:
+      return "OS call failed or operation not supported on this OS";
     default:
       return "unknown error (CUDA emulator)";
   }
@@ -188,7 +262,17 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceReset(void) { return cudaSuccess; }
+// Unloads every library, as CUDA's reset does with the context: their kernels launch no more.
+cudaError_t cudaDeviceReset(void) {
+  std::set<cudaLibrary_t> libraries;
+  {
+    std::lock_guard<std::mutex> lock(Global().mu);
+    libraries.swap(Global().libraries);
+    Global().kernels.clear();
+  }
+  for (cudaLibrary_t library : libraries) ferry::cuda_emulator::Close(library);
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** ptr, size_t size) {
@@ -275,17 +359,90 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return event != nullptr ? cudaSuccess : Fail(cudaErrorInvalidValue);
 }
 
-// Fused kernels are cubins for a real GPU: the backend runs their ops instead.
-cudaError_t cudaLibraryLoadData(cudaLibrary_t*, const void*, cudaJitOption*, void**, unsigned int,
-                                cudaLibraryOption*, void**, unsigned int) {
-  return Fail(cudaErrorNotSupported);
+// A library is a shared object from the emulator's NVRTC; a real cubin is refused (the
+// backend then runs a fused group's ops instead). Its kernels run on this process's scheduler
+// (device.cc), which ferry_emulator_bind hands it.
+cudaError_t cudaLibraryLoadData(cudaLibrary_t* library, const void* code, cudaJitOption*, void**,
+                                unsigned int, cudaLibraryOption*, void**, unsigned int) {
+  if (library == nullptr || code == nullptr) return Fail(cudaErrorInvalidValue);
+  const size_t size = ferry::cuda_emulator::SharedObjectSize(code);
+  if (size == 0) return Fail(cudaErrorInvalidKernelImage);
+  const int fd = memfd_create("ferry-emulated-kernel", MFD_CLOEXEC);
+  if (fd < 0) return Fail(cudaErrorOperatingSystem);
+  const char* bytes = static_cast<const char*>(code);
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = write(fd, bytes + done, size - done);
+    if (n <= 0) {
+      close(fd);
+      return Fail(cudaErrorOperatingSystem);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  using Bind =
+      void (*)(decltype(&ferry::cuda_emulator::Current), decltype(&ferry::cuda_emulator::RunGrid),
+               decltype(&ferry::cuda_emulator::SyncThreads));
+  const auto bind =
+      handle != nullptr ? reinterpret_cast<Bind>(dlsym(handle, "ferry_emulator_bind")) : nullptr;
+  if (bind == nullptr) {
+    // The emulator's NVRTC made it, so this is the emulator's fault: say why.
+    std::fprintf(stderr, "CUDA emulator: cannot load a kernel library: %s\n",
+                 handle == nullptr ? dlerror() : "no ferry_emulator_bind");
+    if (handle != nullptr) dlclose(handle);
+    close(fd);
+    return Fail(cudaErrorInvalidKernelImage);
+  }
+  bind(&ferry::cuda_emulator::Current, &ferry::cuda_emulator::RunGrid,
+       &ferry::cuda_emulator::SyncThreads);
+  *library = new CUlib_st{handle, fd, {}};
+  std::lock_guard<std::mutex> lock(Global().mu);
+  Global().libraries.insert(*library);
+  return cudaSuccess;
 }
-cudaError_t cudaLibraryUnload(cudaLibrary_t) { return Fail(cudaErrorNotSupported); }
-cudaError_t cudaLibraryGetKernel(cudaKernel_t*, cudaLibrary_t, const char*) {
-  return Fail(cudaErrorNotSupported);
+
+cudaError_t cudaLibraryUnload(cudaLibrary_t library) {
+  {
+    std::lock_guard<std::mutex> lock(Global().mu);
+    if (Global().libraries.erase(library) == 0) return Fail(cudaErrorInvalidResourceHandle);
+    for (const auto& [name, kernel] : library->kernels) Global().kernels.erase(kernel.get());
+  }
+  ferry::cuda_emulator::Close(library);
+  return cudaSuccess;
 }
-cudaError_t cudaLaunchKernel(const void*, dim3, dim3, void**, size_t, cudaStream_t) {
-  return Fail(cudaErrorNotSupported);
+
+cudaError_t cudaLibraryGetKernel(cudaKernel_t* kernel, cudaLibrary_t library, const char* name) {
+  if (kernel == nullptr || library == nullptr || name == nullptr) {
+    return Fail(cudaErrorInvalidValue);
+  }
+  std::lock_guard<std::mutex> lock(Global().mu);
+  if (Global().libraries.count(library) == 0) return Fail(cudaErrorInvalidResourceHandle);
+  std::unique_ptr<CUkern_st>& found = library->kernels[name];
+  if (found == nullptr) {
+    const std::string entry = std::string("ferry_emulator_launch_") + name;
+    void* launch = dlsym(library->handle, entry.c_str());
+    if (launch == nullptr) {
+      library->kernels.erase(name);
+      return Fail(cudaErrorSymbolNotFound);
+    }
+    found = std::make_unique<CUkern_st>(
+        CUkern_st{reinterpret_cast<int (*)(dim3, dim3, void**)>(launch)});
+    Global().kernels.insert(found.get());
+  }
+  *kernel = found.get();
+  return cudaSuccess;
+}
+
+// `func` is a cudaKernel_t (as FusedKernel::Launch passes it) of a loaded library; the
+// emulator's own kernels launch through device.h's Launch. Dynamic shared memory is unused.
+cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t,
+                             cudaStream_t) {
+  {
+    std::lock_guard<std::mutex> lock(Global().mu);
+    if (Global().kernels.count(func) == 0) return Fail(cudaErrorInvalidDeviceFunction);
+  }
+  // The entry returns the launch's error, already set as the last error (RunGrid).
+  return static_cast<cudaError_t>(static_cast<const CUkern_st*>(func)->launch(grid, block, args));
 }
 
 }  // extern "C"
