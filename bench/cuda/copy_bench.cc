@@ -8,10 +8,12 @@
 
 #include "bench/cuda/bench_util.h"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace ferry;
+  bench::ParseFlags(argc, argv);
   std::unique_ptr<kernels::Backend> backend = bench::CudaBackendOrSkip();
-  const size_t bytes = size_t{256} << 20;
+  // --quick: two whole staging buffers (8 MiB) and a part of one.
+  const size_t bytes = bench::Quick() ? (size_t{17} << 20) + 12345 : size_t{256} << 20;
   absl::StatusOr<kernels::Tensor> tensor =
       backend->Allocate({core::DType::kUInt8, {static_cast<int64_t>(bytes)}});
   bench::Check(tensor.status());

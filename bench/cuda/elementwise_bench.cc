@@ -59,7 +59,9 @@ core::Attrs AxesAttr(std::vector<int64_t> axes) {
 
 void Run() {
   std::unique_ptr<kernels::Backend> backend = CudaBackendOrSkip();
-  const int64_t n = int64_t{1} << 26;  // 64 Mi float32: 256 MiB per operand
+  // 64 Mi float32, 256 MiB per operand, seen as an 8192 x 8192 matrix too (--quick: 256^2).
+  const int64_t side = Quick() ? 256 : 8192;
+  const int64_t n = side * side;
   const core::TensorType vec{core::DType::kFloat32, {n}};
   absl::StatusOr<kernels::Tensor> x = backend->Allocate(vec);
   absl::StatusOr<kernels::Tensor> y = backend->Allocate(vec);
@@ -73,47 +75,50 @@ void Run() {
 
   Node(*backend, "add_f32", {"add", {0, 1}, {}, vec}, {*x, *y}, 3 * bytes, memcpy_gbps);
   Node(*backend, "exp_f32", {"exp", {0}, {}, vec}, {*x}, 2 * bytes, memcpy_gbps);
-  const core::TensorType matrix{core::DType::kFloat32, {8192, 8192}};
+  const core::TensorType matrix{core::DType::kFloat32, {side, side}};
   kernels::Tensor rows = *x;
   rows.type = matrix;
   for (int64_t axis : {1, 0}) {
     core::Attrs attrs = AxesAttr({axis});
     attrs.Set("keepdims", int64_t{0});
     Node(*backend, absl::StrCat("sum_axis", axis, "_f32"),
-         {"sum", {0}, attrs, {core::DType::kFloat32, {8192}}}, {rows}, bytes, memcpy_gbps);
+         {"sum", {0}, attrs, {core::DType::kFloat32, {side}}}, {rows}, bytes, memcpy_gbps);
   }
   Node(*backend, "softmax_rows_f32", {"softmax", {0}, AxesAttr({1}), matrix}, {rows}, 2 * bytes,
        memcpy_gbps);
 
-  // The MLX comparison's workloads.
+  // The MLX comparison's workloads (mlx_compare.py times the same; --quick shrinks them).
+  const int64_t square = Quick() ? 128 : 4096;
   {
     core::Graph chain;
-    const core::TensorType t{core::DType::kFloat32, {4096, 4096}};
+    const core::TensorType t{core::DType::kFloat32, {square, square}};
     int32_t v = AddParameter(chain, 0, t);
     v = AddNode(chain, "mul", {v, v});
     v = AddNode(chain, "exp", {v});
     v = AddNode(chain, "tanh", {v});
     v = AddNode(chain, "sigmoid", {v});
     chain.outputs = {v};
-    const double fused = Graph(*backend, "mlx_chain_f32_4096", chain);
-    const double op_by_op = Graph(*backend, "chain_f32_4096_unfused", chain, /*fusion=*/false);
-    Ratio("chain_f32_4096_fusion_speedup", op_by_op, fused);
-    // One read and one write of 64 MiB: against the device copy of the same bytes.
-    const double chain_bytes = 2.0 * 4096 * 4096 * 4;
-    Result("chain_f32_4096", chain_bytes / fused / 1e9, "GB/s");
-    Ratio("chain_f32_4096_vs_memcpy", chain_bytes / fused / 1e9, memcpy_gbps);
+    const std::string name = absl::StrCat("chain_f32_", square);
+    const double fused = Graph(*backend, "mlx_" + name, chain);
+    const double op_by_op = Graph(*backend, name + "_unfused", chain, /*fusion=*/false);
+    Ratio(name + "_fusion_speedup", op_by_op, fused);
+    // One read and one write of the matrix (64 MiB): against the device copy of the same bytes.
+    const double chain_bytes = 2.0 * square * square * 4;
+    Result(name, chain_bytes / fused / 1e9, "GB/s");
+    Ratio(name + "_vs_memcpy", chain_bytes / fused / 1e9, memcpy_gbps);
   }
   {
     core::Graph softmax;
-    int32_t v = AddParameter(softmax, 0, {core::DType::kFloat32, {4096, 4096}});
+    int32_t v = AddParameter(softmax, 0, {core::DType::kFloat32, {square, square}});
     softmax.outputs = {AddNode(softmax, "softmax", {v}, AxesAttr({1}))};
-    Graph(*backend, "mlx_softmax_f32_4096", softmax);
+    Graph(*backend, absl::StrCat("mlx_softmax_f32_", square), softmax);
   }
   for (core::DType dtype : {core::DType::kFloat32, core::DType::kFloat16}) {
-    // batch 256, 1024 -> 4096 -> 4096 -> 1024, gelu between.
+    // batch 256, 1024 -> 4096 -> 4096 -> 1024, gelu between (--quick: a 32nd of each).
+    const int64_t scale = Quick() ? 32 : 1;
     core::Graph mlp;
-    int32_t v = AddParameter(mlp, 0, {dtype, {256, 1024}});
-    const int64_t dims[] = {1024, 4096, 4096, 1024};
+    const int64_t dims[] = {1024 / scale, 4096 / scale, 4096 / scale, 1024 / scale};
+    int32_t v = AddParameter(mlp, 0, {dtype, {256 / scale, dims[0]}});
     for (int layer = 0; layer < 3; ++layer) {
       int32_t w = AddParameter(mlp, 1 + 2 * layer, {dtype, {dims[layer], dims[layer + 1]}});
       int32_t b = AddParameter(mlp, 2 + 2 * layer, {dtype, {dims[layer + 1]}});
@@ -128,7 +133,8 @@ void Run() {
 }  // namespace
 }  // namespace ferry::bench
 
-int main() {
+int main(int argc, char** argv) {
+  ferry::bench::ParseFlags(argc, argv);
   ferry::bench::Run();
   return 0;
 }

@@ -80,13 +80,16 @@ void Bench(kernels::Backend& backend, Cublas* cublas, core::DType dtype, bool tf
 }  // namespace
 }  // namespace ferry::bench
 
-int main() {
+int main(int argc, char** argv) {
   using ferry::core::DType;
+  ferry::bench::ParseFlags(argc, argv);
   std::unique_ptr<ferry::kernels::Backend> strict = ferry::bench::CudaBackendOrSkip(false);
   std::unique_ptr<ferry::kernels::Backend> tf32 = ferry::bench::CudaBackendOrSkip(true);
   ferry::bench::Cublas cublas;
   ferry::bench::Cublas* baseline = ferry::bench::LoadCublas(cublas) ? &cublas : nullptr;
-  for (int64_t n : {1024, 4096, 8192}) {
+  const std::vector<int64_t> sizes =
+      ferry::bench::Quick() ? std::vector<int64_t>{64} : std::vector<int64_t>{1024, 4096, 8192};
+  for (int64_t n : sizes) {
     ferry::bench::Bench(*strict, baseline, DType::kFloat32, false, n);
     ferry::bench::Bench(*tf32, baseline, DType::kFloat32, true, n);
     ferry::bench::Bench(*strict, baseline, DType::kFloat16, false, n);
