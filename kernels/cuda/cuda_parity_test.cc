@@ -464,8 +464,18 @@ TEST_F(CudaParityTest, Matmul) {
     core::Shape a, b;
   };
   const std::vector<Shapes> shapes = {
-      {{3, 4, 5}, {5, 6}}, {{2, 1, 4, 5}, {3, 5, 6}},    {{5}, {5, 6}},           {{3, 4, 5}, {5}},
-      {{7, 64}, {64, 33}}, {{2, 3, 4, 8}, {2, 3, 8, 2}}, {{129, 257}, {257, 65}},
+      {{3, 4, 5}, {5, 6}},
+      {{2, 1, 4, 5}, {3, 5, 6}},
+      {{5}, {5, 6}},
+      {{3, 4, 5}, {5}},
+      {{7, 64}, {64, 33}},
+      {{2, 3, 4, 8}, {2, 3, 8, 2}},
+      {{129, 257}, {257, 65}},
+      // Problems that differ in k alone, or in the batch alone, need plans of their own.
+      {{4, 6}, {6, 5}},
+      {{4, 9}, {9, 5}},
+      {{2, 4, 6}, {2, 6, 5}},
+      {{3, 4, 6}, {3, 6, 5}},
   };
   for (DType t : kFloats) {
     for (const Shapes& s : shapes) {

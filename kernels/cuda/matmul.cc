@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <climits>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -112,20 +113,15 @@ class MatmulPlan {
     Gemm g;
     size_t workspace_bytes;
 
+    auto Tie() const {
+      return std::tie(device, dtype, tf32, g.m, g.n, g.k, g.batch, g.a_stride, g.b_stride,
+                      g.c_stride, g.a_align, g.b_align, g.c_align, workspace_bytes);
+    }
     template <typename H>
     friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.device, k.dtype, k.tf32, k.g.m, k.g.n, k.g.k, k.g.batch,
-                        k.g.a_stride, k.g.b_stride, k.g.c_stride, k.g.a_align, k.g.b_align,
-                        k.g.c_align, k.workspace_bytes);
+      return H::combine(std::move(h), k.Tie());
     }
-    friend bool operator==(const Key& x, const Key& y) {
-      return x.device == y.device && x.dtype == y.dtype && x.tf32 == y.tf32 && x.g.m == y.g.m &&
-             x.g.n == y.g.n && x.g.k == y.g.k && x.g.batch == y.g.batch &&
-             x.g.a_stride == y.g.a_stride && x.g.b_stride == y.g.b_stride &&
-             x.g.c_stride == y.g.c_stride && x.g.a_align == y.g.a_align &&
-             x.g.b_align == y.g.b_align && x.g.c_align == y.g.c_align &&
-             x.workspace_bytes == y.workspace_bytes;
-    }
+    friend bool operator==(const Key& x, const Key& y) { return x.Tie() == y.Tie(); }
   };
 
   MatmulPlan(const CublasLt& lt, cublasLtHandle_t handle) : lt_(lt), handle_(handle), d_(lt) {}
