@@ -126,6 +126,8 @@ class CudaBackend : public Backend {
         minor_(minor),
         budget_(std::make_shared<MemoryBudget>(options.memory_limit_bytes)),
         pool_(pool) {}
+  // Tensors may outlive the backend: CUDA releases the pool once their memory is freed.
+  ~CudaBackend() override { cudaMemPoolDestroy(pool_); }
 
   absl::Status Init() { return NewStream().status(); }
 
