@@ -1,8 +1,9 @@
 // Fused elementwise groups on the GPU: the generated kernel gives what the group's own
-// kernels give one op at a time, bit for bit (the same formulas and compiler flags), and the
-// CPU's results within float32's tolerance (2e-6 relative: CUDA's and glibc's math functions
-// differ by an ulp or two); it may write over an input; groups the generator declines run op
-// by op. Skips without a GPU.
+// kernels give one op at a time, bit for bit (the same formulas and compiler flags; float16
+// and bfloat16 rounded after each op as they are), and the CPU's results within the dtype's
+// tolerance (float32: 2e-6 relative, CUDA's and glibc's math functions differ by an ulp or
+// two); it may write over an input; groups the generator declines run op by op. Skips
+// without a GPU.
 
 #include <cmath>
 #include <random>
@@ -182,24 +183,85 @@ TEST_F(CudaFusedTest, AGroupMayWriteOverItsInput) {
   }
 }
 
-TEST_F(CudaFusedTest, GroupsTheGeneratorDeclinesRunOpByOp) {
-  std::mt19937_64 rng(9);
-  for (DType dtype : {DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+// float16 and bfloat16 groups compute in float and round each op's result to the dtype, as
+// the ops' own kernels do: bit for bit theirs, within the dtype's rounding of the CPU's.
+TEST_F(CudaFusedTest, HalfGroupsGiveTheOpsResultsBitForBit) {
+  std::mt19937_64 rng(10);
+  for (DType dtype : {DType::kFloat16, DType::kBFloat16}) {
     for (const Group& group : Groups(dtype)) {
       SCOPED_TRACE(group.name + " " + core::DTypeName(dtype));
       if (!cuda::testing::kCpuStandsIn) {
-        EXPECT_EQ(gpu_->CompileFused(FusedExpr{group.expr, nullptr}), nullptr);
+        EXPECT_NE(gpu_->CompileFused(FusedExpr{group.expr, nullptr}), nullptr);
       }
       const std::vector<core::HostTensor> inputs = RandomInputs(group.expr, rng);
-      const std::vector<double> gpu = Run(*gpu_, group.expr, inputs, false);
+      const std::vector<double> fused = Run(*gpu_, group.expr, inputs, false);
+      const std::vector<double> ops = Run(*gpu_, group.expr, inputs, true);
       const std::vector<double> cpu = Run(*cpu_, group.expr, inputs, false);
-      ASSERT_EQ(gpu.size(), cpu.size());
-      const double tolerance = dtype == DType::kFloat64 ? 1e-12 : 1.6e-2;
+      ASSERT_EQ(fused.size(), cpu.size());
+      ASSERT_EQ(ops.size(), cpu.size());
       for (size_t i = 0; i < cpu.size(); ++i) {
-        ASSERT_TRUE(Same(gpu[i], cpu[i]) ||
-                    std::abs(gpu[i] - cpu[i]) <= tolerance * std::max(1.0, std::abs(cpu[i])))
-            << "element " << i << ": cuda " << gpu[i] << ", cpu " << cpu[i];
+        ASSERT_TRUE(Same(fused[i], ops[i]))
+            << "element " << i << ": fused " << fused[i] << ", op by op " << ops[i];
+        ASSERT_TRUE(Same(fused[i], cpu[i]) ||
+                    std::abs(fused[i] - cpu[i]) <= 1.6e-2 * std::max(1.0, std::abs(cpu[i])))
+            << "element " << i << ": fused " << fused[i] << ", cpu " << cpu[i];
       }
+    }
+  }
+}
+
+// The rounding at the edges of float16 and bfloat16: products and sums from 2^-40 to 2^40
+// (subnormal halves, overflow to infinity, ties), infinities and NaN.
+TEST_F(CudaFusedTest, HalfRoundingAtTheEdgesIsTheOps) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> exponent(-20, 20);
+  std::uniform_int_distribution<int> pick(0, 99);
+  const core::Shape shape = {4099};
+  for (DType dtype : {DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(core::DTypeName(dtype));
+    core::Graph expr;
+    expr.nodes = {ParameterNode(0, dtype, shape), ParameterNode(1, dtype, shape),
+                  ParameterNode(2, dtype, shape), OpNode("mul", {0, 1}, dtype, shape),
+                  OpNode("add", {3, 2}, dtype, shape)};
+    expr.outputs = {4};
+    std::vector<core::HostTensor> inputs;
+    for (int p = 0; p < 3; ++p) {
+      std::vector<double> values(4099);
+      for (double& v : values) {
+        const int special = pick(rng);
+        v = special == 0   ? INFINITY
+            : special == 1 ? -INFINITY
+            : special == 2
+                ? NAN
+                : (pick(rng) % 2 ? 1.0 : -1.0) * std::exp2(exponent(rng) * (p == 2 ? 2 : 1));
+      }
+      inputs.push_back(MakeHost(dtype, shape, values));
+    }
+    const std::vector<double> fused = Run(*gpu_, expr, inputs, false);
+    const std::vector<double> ops = Run(*gpu_, expr, inputs, true);
+    ASSERT_EQ(fused.size(), ops.size());
+    for (size_t i = 0; i < ops.size(); ++i) {
+      ASSERT_TRUE(Same(fused[i], ops[i]))
+          << "element " << i << ": fused " << fused[i] << ", op by op " << ops[i];
+    }
+  }
+}
+
+TEST_F(CudaFusedTest, GroupsTheGeneratorDeclinesRunOpByOp) {
+  std::mt19937_64 rng(9);
+  for (const Group& group : Groups(DType::kFloat64)) {
+    SCOPED_TRACE(group.name);
+    if (!cuda::testing::kCpuStandsIn) {
+      EXPECT_EQ(gpu_->CompileFused(FusedExpr{group.expr, nullptr}), nullptr);
+    }
+    const std::vector<core::HostTensor> inputs = RandomInputs(group.expr, rng);
+    const std::vector<double> gpu = Run(*gpu_, group.expr, inputs, false);
+    const std::vector<double> cpu = Run(*cpu_, group.expr, inputs, false);
+    ASSERT_EQ(gpu.size(), cpu.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      ASSERT_TRUE(Same(gpu[i], cpu[i]) ||
+                  std::abs(gpu[i] - cpu[i]) <= 1e-12 * std::max(1.0, std::abs(cpu[i])))
+          << "element " << i << ": cuda " << gpu[i] << ", cpu " << cpu[i];
     }
   }
 }

@@ -64,8 +64,75 @@ const absl::flat_hash_map<std::string, std::string>& Comparisons() {
   return *formulas;
 }
 
-bool IsFloat32(const core::Node& node) { return node.out.dtype == core::DType::kFloat32; }
 bool IsBool(const core::Node& node) { return node.out.dtype == core::DType::kBool; }
+
+// How a group's floating dtype is stored (its values are computed in float, as the prebuilt
+// kernels compute float16 and bfloat16: each op's result rounded to the dtype).
+struct Storage {
+  const char* element;  // the C type of one element in memory
+  const char* pack;     // four of them, read or written in one access
+  int pack_bytes;
+  const char* load;   // float from `element`: "" or a function of the generated source
+  const char* store;  // `element` from float
+};
+
+Storage StorageOf(core::DType dtype) {
+  switch (dtype) {
+    case core::DType::kFloat16:
+      return {"unsigned short", "ushort4", 8, "ferry_from_half", "ferry_to_half"};
+    case core::DType::kBFloat16:
+      return {"unsigned short", "ushort4", 8, "ferry_from_bfloat16", "ferry_to_bfloat16"};
+    case core::DType::kBool:
+      return {"unsigned char", "uchar4", 4, "", "(unsigned char)"};
+    default:
+      return {"float", "float4", 16, "", ""};
+  }
+}
+
+// Conversions between float and float16/bfloat16 bits, rounding to nearest even as
+// __float2half_rn and __float2bfloat16_rn do (NaN becomes 0x7fff, as there), in integer
+// arithmetic: the same source for NVRTC on every architecture and for the CUDA emulator.
+constexpr char kHalfConversions[] =
+    R"(__device__ __forceinline__ float ferry_bits_float(unsigned int u) {
+  union { unsigned int u; float f; } v;
+  v.u = u;
+  return v.f;
+}
+__device__ __forceinline__ unsigned int ferry_float_bits(float f) {
+  union { unsigned int u; float f; } v;
+  v.f = f;
+  return v.u;
+}
+__device__ __forceinline__ float ferry_from_half(unsigned short h) {
+  const unsigned int sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0x1fu) return ferry_bits_float(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return ferry_bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  const float subnormal = (float)mantissa * 5.9604644775390625e-8f;  // mantissa * 2^-24, exact
+  return sign ? -subnormal : subnormal;
+}
+__device__ __forceinline__ unsigned short ferry_to_half(float f) {
+  const unsigned int u = ferry_float_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return 0x7fffu;
+  if (a >= 0x47800000u) return (unsigned short)(sign | 0x7c00u);  // 2^16 and up: infinity
+  if (a < 0x38800000u) {
+    // Below 2^-14, a subnormal half: adding 0.5 puts its ten bits at the bottom of the
+    // float's mantissa, rounded to nearest even by the addition itself.
+    return (unsigned short)(sign | (ferry_float_bits(ferry_bits_float(a) + 0.5f) - 0x3f000000u));
+  }
+  // Rebias the exponent and round the 13 dropped bits to nearest even (a carry may reach
+  // the exponent, up to infinity).
+  return (unsigned short)(sign | ((a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13));
+}
+__device__ __forceinline__ float ferry_from_bfloat16(unsigned short h) {
+  return ferry_bits_float((unsigned int)h << 16);
+}
+__device__ __forceinline__ unsigned short ferry_to_bfloat16(float f) {
+  const unsigned int u = ferry_float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;
+  return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+)";
 
 // The expression that reads parameter `p` (of `shape`) at output element `i` of `out`:
 // dense when the shapes agree, else through each broadcast dimension's coordinate.
@@ -95,10 +162,27 @@ std::string FusedKernelSource(const core::Graph& expr) {
   while (params < count && expr.nodes[params].op == "parameter") ++params;
   if (params == count || expr.outputs.size() != 1 || expr.outputs[0] != count - 1) return "";
   const core::Shape& out = expr.nodes.back().out.shape;
+  // The group's one floating dtype (its values are that or bool).
+  std::optional<core::DType> floating;
   for (const core::Node& node : expr.nodes) {
-    if (!IsFloat32(node) && !IsBool(node)) return "";
+    if (IsBool(node)) continue;
+    if (node.out.dtype != core::DType::kFloat32 && node.out.dtype != core::DType::kFloat16 &&
+        node.out.dtype != core::DType::kBFloat16) {
+      return "";
+    }
+    if (floating.has_value() && *floating != node.out.dtype) return "";
+    floating = node.out.dtype;
   }
-  auto type_of = [&](int32_t j) { return IsFloat32(expr.nodes[j]) ? "float" : "bool"; };
+  const bool half = floating.has_value() && *floating != core::DType::kFloat32;
+  auto is_float = [&](int32_t j) { return !IsBool(expr.nodes[j]); };
+  auto type_of = [&](int32_t j) { return is_float(j) ? "float" : "bool"; };
+  auto storage_of = [&](int32_t j) { return StorageOf(expr.nodes[j].out.dtype); };
+  // An op's float result, rounded to a half dtype as the op's own kernel stores it.
+  auto rounded = [&](std::string value) {
+    if (!half) return value;
+    const Storage h = StorageOf(*floating);
+    return absl::StrCat(h.load, "(", h.store, "(", value, "))");
+  };
   // ferry_element computes one output element from its parameters' values.
   std::vector<std::string> values, body;
   for (int32_t p = 0; p < params; ++p) {
@@ -109,25 +193,26 @@ std::string FusedKernelSource(const core::Graph& expr) {
     const core::Node& node = expr.nodes[j];
     const std::vector<int32_t>& in = node.inputs;
     auto operand = [&](size_t k) { return absl::StrCat("v", in[k]); };
-    auto input_is = [&](size_t k, bool float32) {
-      return k < in.size() && (float32 ? IsFloat32(expr.nodes[in[k]]) : IsBool(expr.nodes[in[k]]));
+    auto input_is = [&](size_t k, bool float_value) {
+      return k < in.size() && is_float(in[k]) == float_value;
     };
     std::string value;
     if (auto u = UnaryFormulas().find(node.op);
-        u != UnaryFormulas().end() && in.size() == 1 && IsFloat32(node) && input_is(0, true)) {
-      value = absl::StrCat("[&] { const float x = ", operand(0), "; return ", u->second, "; }()");
+        u != UnaryFormulas().end() && in.size() == 1 && is_float(j) && input_is(0, true)) {
+      value = rounded(
+          absl::StrCat("[&] { const float x = ", operand(0), "; return ", u->second, "; }()"));
     } else if (auto b = BinaryFormulas().find(node.op); b != BinaryFormulas().end() &&
-                                                        in.size() == 2 && IsFloat32(node) &&
+                                                        in.size() == 2 && is_float(j) &&
                                                         input_is(0, true) && input_is(1, true)) {
-      value = absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1), "; return ",
-                           b->second, "; }()");
+      value = rounded(absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1),
+                                   "; return ", b->second, "; }()"));
     } else if (auto c = Comparisons().find(node.op); c != Comparisons().end() && in.size() == 2 &&
                                                      IsBool(node) && input_is(0, true) &&
                                                      input_is(1, true)) {
       value = absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1), "; return ",
                            c->second, "; }()");
     } else if (node.op == "where" && in.size() == 3 && input_is(0, false) &&
-               input_is(1, IsFloat32(node)) && input_is(2, IsFloat32(node))) {
+               input_is(1, is_float(j)) && input_is(2, is_float(j))) {
       value = absl::StrCat(operand(0), " ? ", operand(1), " : ", operand(2));
     } else if ((node.op == "logical_and" || node.op == "logical_or") && in.size() == 2 &&
                IsBool(node) && input_is(0, false) && input_is(1, false)) {
@@ -139,71 +224,77 @@ std::string FusedKernelSource(const core::Graph& expr) {
     }
     body.push_back(absl::StrCat("const ", type_of(j), " v", j, " = ", value, ";"));
   }
-  const bool float_out = IsFloat32(expr.nodes.back());
-  const char* out_type = float_out ? "float" : "unsigned char";
+  const Storage out_storage = storage_of(count - 1);
+  auto stored = [&](const std::string& value) {
+    return *out_storage.store == '\0' ? value : absl::StrCat(out_storage.store, "(", value, ")");
+  };
   std::string source =
-      absl::StrCat("__device__ __forceinline__ ", type_of(count - 1), " ferry_element(",
-                   absl::StrJoin(values, ", "), ") {\n  ", absl::StrJoin(body, "\n  "),
-                   "\n  return v", count - 1, ";\n}\n\n");
+      absl::StrCat(half ? kHalfConversions : "", "__device__ __forceinline__ ", type_of(count - 1),
+                   " ferry_element(", absl::StrJoin(values, ", "), ") {\n  ",
+                   absl::StrJoin(body, "\n  "), "\n  return v", count - 1, ";\n}\n\n");
 
   // The kernel's arguments, each parameter's value at element i, and, where no parameter
   // broadcasts along a dimension (each is dense or a single element), the pack path: four
-  // elements per thread and step in one 16-byte (float) or 4-byte (bool) access per operand.
+  // elements per thread and step in one access per operand (16 bytes of float, 8 of a half
+  // dtype, 4 of bool).
+  auto loaded = [&](int32_t p, const std::string& element) {
+    const Storage st = storage_of(p);
+    if (IsBool(expr.nodes[p])) return absl::StrCat(element, " != 0");
+    return *st.load != '\0' ? absl::StrCat(st.load, "(", element, ")") : element;
+  };
   std::vector<std::string> arguments, at_i, in_pack, aligned;
   bool packs = true;
   for (int32_t p = 0; p < params; ++p) {
-    const core::Node& node = expr.nodes[p];
-    const bool f = IsFloat32(node);
-    arguments.push_back(absl::StrCat("const ", f ? "float" : "unsigned char", "* in_", p));
-    const std::string index = ParameterIndex(node.out.shape, out);
-    at_i.push_back(absl::StrCat("in_", p, "[", index, "]", f ? "" : " != 0"));
+    const Storage st = storage_of(p);
+    arguments.push_back(absl::StrCat("const ", st.element, "* in_", p));
+    const std::string index = ParameterIndex(expr.nodes[p].out.shape, out);
+    at_i.push_back(loaded(p, absl::StrCat("in_", p, "[", index, "]")));
     if (index == "i") {
-      aligned.push_back(absl::StrCat("(unsigned long long)in_", p, " % ", f ? 16 : 4, " == 0"));
-      in_pack.push_back(absl::StrCat("const ", f ? "float4" : "uchar4", " p", p,
-                                     " = reinterpret_cast<const ", f ? "float4" : "uchar4",
-                                     "*>(in_", p, ")[q];"));
+      aligned.push_back(absl::StrCat("(unsigned long long)in_", p, " % ", st.pack_bytes, " == 0"));
+      in_pack.push_back(absl::StrCat("const ", st.pack, " p", p, " = reinterpret_cast<const ",
+                                     st.pack, "*>(in_", p, ")[q];"));
     } else if (index == "0") {
-      in_pack.push_back(absl::StrCat("const ", f ? "float" : "bool", " s", p, " = in_", p, "[0]",
-                                     f ? "" : " != 0", ";"));
+      in_pack.push_back(absl::StrCat("const ", type_of(p), " s", p, " = ",
+                                     loaded(p, absl::StrCat("in_", p, "[0]")), ";"));
     } else {
       packs = false;
     }
   }
-  arguments.push_back(absl::StrCat(out_type, "* out"));
+  arguments.push_back(absl::StrCat(out_storage.element, "* out"));
   arguments.push_back("long long n");
   absl::StrAppend(&source, "extern \"C\" __global__ void __launch_bounds__(256) ferry_fused(",
                   absl::StrJoin(arguments, ", "), ") {\n  long long start = 0;\n");
   // Each thread reads element i (or pack q) of every input before writing it to out, so out
   // may be an input's memory (the executor's in-place reuse).
   if (packs) {
-    aligned.push_back(absl::StrCat("(unsigned long long)out % ", float_out ? 16 : 4, " == 0"));
+    aligned.push_back(absl::StrCat("(unsigned long long)out % ", out_storage.pack_bytes, " == 0"));
     std::string lanes;
     for (const char* lane : {"x", "y", "z", "w"}) {
       std::vector<std::string> lane_values;
       for (int32_t p = 0; p < params; ++p) {
-        const std::string index = ParameterIndex(expr.nodes[p].out.shape, out);
-        if (index == "i") {
-          lane_values.push_back(
-              absl::StrCat("p", p, ".", lane, IsFloat32(expr.nodes[p]) ? "" : " != 0"));
+        if (ParameterIndex(expr.nodes[p].out.shape, out) == "i") {
+          lane_values.push_back(loaded(p, absl::StrCat("p", p, ".", lane)));
         } else {
           lane_values.push_back(absl::StrCat("s", p));
         }
       }
-      absl::StrAppend(&lanes, "      r.", lane, " = ", float_out ? "" : "(unsigned char)",
-                      "ferry_element(", absl::StrJoin(lane_values, ", "), ");\n");
+      absl::StrAppend(&lanes, "      r.", lane, " = ",
+                      stored(absl::StrCat("ferry_element(", absl::StrJoin(lane_values, ", "), ")")),
+                      ";\n");
     }
     absl::StrAppend(&source, "  if (", absl::StrJoin(aligned, " && "), ") {\n",
                     "    for (long long q = blockIdx.x * 256LL + threadIdx.x; q < n / 4;"
                     " q += (long long)gridDim.x * 256LL) {\n      ",
-                    absl::StrJoin(in_pack, "\n      "), "\n      ", float_out ? "float4" : "uchar4",
-                    " r;\n", lanes, "      reinterpret_cast<", float_out ? "float4" : "uchar4",
-                    "*>(out)[q] = r;\n", "    }\n    start = n / 4 * 4;\n  }\n");
+                    absl::StrJoin(in_pack, "\n      "), "\n      ", out_storage.pack, " r;\n",
+                    lanes, "      reinterpret_cast<", out_storage.pack, "*>(out)[q] = r;\n",
+                    "    }\n    start = n / 4 * 4;\n  }\n");
   }
-  absl::StrAppend(&source,
-                  "  for (long long i = start + blockIdx.x * 256LL + threadIdx.x; i < n;"
-                  " i += (long long)gridDim.x * 256LL) {\n",
-                  "    out[i] = ", float_out ? "" : "(unsigned char)", "ferry_element(",
-                  absl::StrJoin(at_i, ", "), ");\n  }\n}\n");
+  absl::StrAppend(
+      &source,
+      "  for (long long i = start + blockIdx.x * 256LL + threadIdx.x; i < n;"
+      " i += (long long)gridDim.x * 256LL) {\n",
+      "    out[i] = ", stored(absl::StrCat("ferry_element(", absl::StrJoin(at_i, ", "), ")")),
+      ";\n  }\n}\n");
   return source;
 }
 

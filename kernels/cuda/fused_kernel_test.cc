@@ -83,6 +83,28 @@ TEST(FusedKernelTest, DenseOperandsAndScalarsTakeFourElementsAtATime) {
   EXPECT_THAT(source, HasSubstr("out[i] = ferry_element(in_0[i], in_1[i], in_2[0]);"));
 }
 
+// `graph` with every float32 value made `dtype`.
+core::Graph WithFloats(core::Graph graph, DType dtype) {
+  for (core::Node& node : graph.nodes) {
+    if (node.out.dtype == DType::kFloat32) node.out.dtype = dtype;
+  }
+  return graph;
+}
+
+TEST(FusedKernelTest, HalfDtypesComputeInFloatAndRoundAfterEachOp) {
+  const std::string half = FusedKernelSource(WithFloats(Chain(), DType::kFloat16));
+  EXPECT_THAT(half, HasSubstr("const unsigned short* in_0"));
+  EXPECT_THAT(half, HasSubstr("ferry_element(ferry_from_half(in_0[i]), "));
+  EXPECT_THAT(half, HasSubstr("const float v4 = ferry_from_half(ferry_to_half([&] { const float "
+                              "x = v3; return tanhf(x); }()));"));
+  EXPECT_THAT(half, HasSubstr("out[i] = ferry_to_half(ferry_element("));
+  const std::string dense = FusedKernelSource(WithFloats(DenseChain(), DType::kBFloat16));
+  EXPECT_THAT(dense, HasSubstr("reinterpret_cast<const ushort4*>(in_0)[q]"));
+  EXPECT_THAT(dense, HasSubstr("(unsigned long long)in_0 % 8 == 0"));
+  EXPECT_THAT(dense, HasSubstr("r.w = ferry_to_bfloat16(ferry_element(ferry_from_bfloat16(p0.w), "
+                               "ferry_from_bfloat16(p1.w), s2));"));
+}
+
 TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
   const std::string source = FusedKernelSource(WhereChain());
   EXPECT_THAT(source, HasSubstr("in_1[(i / 5LL % 4LL) * 1LL]"));
@@ -91,9 +113,10 @@ TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
 }
 
 TEST(FusedKernelTest, DeclinesWhatItDoesNotGenerate) {
-  core::Graph half = Chain();
-  for (core::Node& node : half.nodes) node.out.dtype = DType::kFloat16;
-  EXPECT_EQ(FusedKernelSource(half), "") << "float16 rounds after each op: left to the ops";
+  EXPECT_EQ(FusedKernelSource(WithFloats(Chain(), DType::kFloat64)), "");
+  core::Graph two_floats = WithFloats(Chain(), DType::kFloat16);
+  two_floats.nodes[2].out.dtype = DType::kBFloat16;
+  EXPECT_EQ(FusedKernelSource(two_floats), "") << "one floating dtype per group";
   core::Graph unknown = Chain();
   unknown.nodes[4].op = "arctan2";
   EXPECT_EQ(FusedKernelSource(unknown), "");
@@ -105,7 +128,9 @@ TEST(FusedKernelTest, DeclinesWhatItDoesNotGenerate) {
 TEST(FusedKernelTest, NvrtcCompilesTheKernelsForEveryTarget) {
   absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
   if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
-  for (const core::Graph& graph : {Chain(), DenseChain(), WhereChain()}) {
+  for (const core::Graph& graph :
+       {Chain(), DenseChain(), WhereChain(), WithFloats(Chain(), DType::kFloat16),
+        WithFloats(DenseChain(), DType::kBFloat16), WithFloats(WhereChain(), DType::kFloat16)}) {
     const std::string source = FusedKernelSource(graph);
     for (auto [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 0}, {9, 0}}) {
       absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, major, minor);
@@ -137,9 +162,7 @@ TEST(FusedKernelTest, CompileFusedKernelKeepsTheSourceAndSaysWhyNot) {
   std::shared_ptr<const FusedKernel> kernel = CompileFusedKernel(Chain(), 9, 0, &why);
   ASSERT_NE(kernel, nullptr) << why;
   EXPECT_EQ(kernel->source(), FusedKernelSource(Chain()));
-  core::Graph half = Chain();
-  for (core::Node& node : half.nodes) node.out.dtype = DType::kFloat16;
-  EXPECT_EQ(CompileFusedKernel(half, 9, 0, &why), nullptr);
+  EXPECT_EQ(CompileFusedKernel(WithFloats(Chain(), DType::kFloat64), 9, 0, &why), nullptr);
   EXPECT_THAT(why, HasSubstr("does not cover"));
 }
 
