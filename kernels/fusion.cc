@@ -77,6 +77,7 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
   // an elementwise input joins its reader's group when it has that group's shape and every
   // one of its readers is already in the group.
   std::vector<int32_t> root(n, -1);
+  std::vector<int32_t> group_size(n, 1);  // by root
   std::vector<int32_t> seen_readers(n, 0);
   std::vector<int32_t> reader_root(n, -1);  // the readers' common group root; -2: none
   for (int32_t i = n - 1; i >= 0; --i) {
@@ -94,8 +95,10 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
       const core::Node& producer = graph.nodes[input];
       if (elementwise && root[input] < 0 && !is_output[input] &&
           seen_readers[input] == readers[input] && reader_root[input] == root[i] &&
-          IsElementwise(producer.op) && producer.out.shape == graph.nodes[root[i]].out.shape) {
+          IsElementwise(producer.op) && producer.out.shape == graph.nodes[root[i]].out.shape &&
+          group_size[root[i]] < kMaxFusedNodes) {
         root[input] = root[i];
+        ++group_size[root[i]];
       }
     }
   }

@@ -56,10 +56,15 @@ struct Step {
 // (broadcast) inputs alone.
 bool IsElementwise(const std::string& op);
 
+// The most nodes one fused group holds: a longer chain becomes several groups. A generated
+// GPU kernel compiles in about 6 ms per op (NVRTC), so a group of a graph's 10^5 ops would
+// hold up its plan for minutes.
+inline constexpr int32_t kMaxFusedNodes = 128;
+
 // The steps that compute `graph`, in an order that respects dependencies. Nodes that
 // nothing reads and that are no output are left out. With `fuse`, maximal groups of two or
-// more elementwise nodes of one output shape, whose inner values nothing else reads,
-// become fused steps; without, every node is its own step.
+// more (at most kMaxFusedNodes) elementwise nodes of one output shape, whose inner values
+// nothing else reads, become fused steps; without, every node is its own step.
 std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse);
 
 }  // namespace ferry::kernels

@@ -278,6 +278,26 @@ TEST(FusionTest, AFusedAstypeRootIsComputedNotViewed) {
   EXPECT_EQ(sum, 3.75f);
 }
 
+TEST(FusionTest, ALongChainBecomesGroupsOfAtMostTheLimit) {
+  GraphBuilder b;
+  int32_t v = b.Parameter(DType::kFloat32, {16});
+  const int32_t length = 2 * kMaxFusedNodes + 5;
+  for (int32_t i = 0; i < length; ++i) v = b.Op(i % 2 ? "tanh" : "exp", {v});
+  b.graph().outputs = {v};
+  std::vector<Step> steps = PlanSteps(b.graph(), true);
+  // The parameter, then the chain from its end: two full groups and the five first ops.
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(steps[1].members.size(), 5u);
+  EXPECT_EQ(steps[2].members.size(), static_cast<size_t>(kMaxFusedNodes));
+  EXPECT_EQ(steps[3].members.size(), static_cast<size_t>(kMaxFusedNodes));
+  EXPECT_EQ(steps[3].inputs, (std::vector<int32_t>{steps[2].node}));
+  EXPECT_EQ(steps[3].node, v);
+
+  const Outcome fused = RunGraph(b.graph(), true, 3);
+  EXPECT_EQ(fused.fused_steps, 3);
+  EXPECT_EQ(fused.outputs, RunGraph(b.graph(), false, 3).outputs);
+}
+
 TEST(FusionTest, ShapesThatDifferAreNotFused) {
   GraphBuilder b;
   const int32_t x = b.Parameter(DType::kFloat32, {3});
