@@ -44,8 +44,13 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
   plan->parameter_types = graph.ParameterTypes();
   plan->last_use = LastUses(graph);
   plan->steps = PlanSteps(graph, fusion_.load() && backend_.SupportsFusion());
+  // Groups left when the compile budget is spent run op by op (set_fused_compile_budget).
+  const absl::Time compile_deadline =
+      absl::Now() + absl::Nanoseconds(fused_compile_budget_ns_.load());
   for (Step& step : plan->steps) {
-    if (step.fused) step.expr.compiled = backend_.CompileFused(step.expr);
+    if (step.fused && absl::Now() < compile_deadline) {
+      step.expr.compiled = backend_.CompileFused(step.expr);
+    }
   }
   plan->graph = std::move(graph);
 
@@ -78,16 +83,15 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
                                                   std::vector<Tensor> parameters) {
   const core::Graph& graph = plan.graph;
   if (parameters.size() != plan.parameter_types.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("the graph has ",
-                                                   plan.parameter_types.size(),
+    return absl::InvalidArgumentError(absl::StrCat("the graph has ", plan.parameter_types.size(),
                                                    " parameters but ", parameters.size(),
                                                    " were bound"));
   }
   for (size_t i = 0; i < parameters.size(); ++i) {
     if (parameters[i].type != plan.parameter_types[i]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter ", i, ": bound to ", core::TypeToString(parameters[i].type),
-          " but the graph declares ", core::TypeToString(plan.parameter_types[i])));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter ", i, ": bound to ", core::TypeToString(parameters[i].type),
+                       " but the graph declares ", core::TypeToString(plan.parameter_types[i])));
     }
   }
 
@@ -137,8 +141,8 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
     if (step.kind == StepKind::kParameter) {
       values[i] = parameters[step.parameter];
     } else if (step.kind == StepKind::kConstant) {
-      absl::StatusOr<Tensor> constant = TensorFromHost(
-          backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
+      absl::StatusOr<Tensor> constant =
+          TensorFromHost(backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
     } else if (step.kind == StepKind::kView) {

@@ -54,6 +54,13 @@ class Executor {
   // compare against the unfused steps.
   void set_fusion(bool enabled) { fusion_.store(enabled); }
 
+  // How long one Prepare may spend compiling its fused groups (Backend::CompileFused: NVRTC
+  // takes tens of ms a group unless its kernel cache has it); the groups left when it is
+  // spent run op by op, so that no graph holds up its first run for minutes. 10 s unless set.
+  void set_fused_compile_budget(absl::Duration budget) {
+    fused_compile_budget_ns_.store(absl::ToInt64Nanoseconds(budget));
+  }
+
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
@@ -68,6 +75,7 @@ class Executor {
   const size_t capacity_;
   const core::GraphLimits limits_;
   std::atomic<bool> fusion_{true};
+  std::atomic<int64_t> fused_compile_budget_ns_{int64_t{10} * 1000 * 1000 * 1000};
   std::atomic<int> runs_in_flight_{0};
   std::atomic<int64_t> last_progress_ns_{0};
   absl::Mutex mu_;

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "core/ops.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/kernels.h"
@@ -296,6 +298,66 @@ TEST(FusionTest, ALongChainBecomesGroupsOfAtMostTheLimit) {
   const Outcome fused = RunGraph(b.graph(), true, 3);
   EXPECT_EQ(fused.fused_steps, 3);
   EXPECT_EQ(fused.outputs, RunGraph(b.graph(), false, 3).outputs);
+}
+
+// The CPU backend, with a CompileFused that takes 50 ms, as NVRTC may.
+class SlowCompilingBackend : public Backend {
+ public:
+  const DeviceFacts& facts() const override { return cpu_->facts(); }
+  MemoryBudget& budget() override { return cpu_->budget(); }
+  absl::StatusOr<Tensor> Allocate(const core::TensorType& type) override {
+    return cpu_->Allocate(type);
+  }
+  absl::Status CopyFromHost(const void* src, size_t bytes, const Tensor& dst,
+                            size_t offset) override {
+    return cpu_->CopyFromHost(src, bytes, dst, offset);
+  }
+  absl::Status CopyToHost(const Tensor& src, size_t offset, size_t bytes, void* dst) override {
+    return cpu_->CopyToHost(src, offset, bytes, dst);
+  }
+  absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
+                   const Tensor& out) override {
+    return cpu_->Run(node, inputs, out);
+  }
+  bool SupportsFusion() const override { return true; }
+  std::shared_ptr<const CompiledFused> CompileFused(const FusedExpr& fused) const override {
+    absl::SleepFor(absl::Milliseconds(50));
+    ++compiled;
+    return std::make_shared<const CompiledFused>();
+  }
+
+  mutable std::atomic<int> compiled{0};
+
+ private:
+  std::unique_ptr<Backend> cpu_ = MakeCpuBackend(int64_t{1} << 20);
+};
+
+TEST(FusionTest, CompilingStopsWhenThePlansBudgetIsSpent) {
+  // Eight groups, each ended by a sum that keeps the next out of it.
+  GraphBuilder b;
+  int32_t v = b.Parameter(DType::kFloat32, {4});
+  for (int group = 0; group < 8; ++group) {
+    v = b.Op("tanh", {b.Op("exp", {b.Op("add", {v, v})})});
+    const int32_t sum =
+        b.Op("sum", {v}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{0}}});
+    ASSERT_GE(sum, 0);
+    v = b.Op("add", {v, sum});
+  }
+  b.graph().outputs = {v};
+  SlowCompilingBackend backend;
+  Executor executor(backend);
+  executor.set_fused_compile_budget(absl::Milliseconds(120));
+  absl::StatusOr<std::shared_ptr<const Plan>> plan = executor.Prepare(b.graph());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  int fused = 0, compiled = 0;
+  for (const Step& step : (*plan)->steps) {
+    fused += step.fused;
+    compiled += step.expr.compiled != nullptr;
+  }
+  EXPECT_GE(fused, 8);
+  EXPECT_GE(compiled, 1);  // 50 ms each: at most 3 start within 120 ms
+  EXPECT_LE(compiled, 3) << "compiling went on past the budget";
+  EXPECT_EQ(backend.compiled.load(), compiled);
 }
 
 TEST(FusionTest, ShapesThatDifferAreNotFused) {
