@@ -145,6 +145,48 @@ TEST(FusedKernelTest, NvrtcCompilesTheKernelsForEveryTarget) {
   }
 }
 
+// One group using every op the generator writes, per floating dtype: NVRTC (not only the
+// emulator's host compiler, which the GPU tests run on in CI) accepts every formula.
+TEST(FusedKernelTest, NvrtcCompilesEveryFormula) {
+  absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
+  if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
+  for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    SCOPED_TRACE(core::DTypeName(dtype));
+    const core::Shape out = {7, 9};
+    core::Graph g;
+    g.nodes = {ParameterNode(0, dtype, out), ParameterNode(1, dtype, {9}),
+               ParameterNode(2, DType::kBool, out)};
+    int32_t v = 0;
+    auto add = [&](core::Node node) {
+      g.nodes.push_back(std::move(node));
+      return static_cast<int32_t>(g.nodes.size()) - 1;
+    };
+    for (const char* op :
+         {"neg",    "abs",   "relu",    "exp",   "log",   "sqrt",  "rsqrt", "sin",
+          "cos",    "tanh",  "sigmoid", "erf",   "log1p", "expm1", "log2",  "log10",
+          "square", "floor", "ceil",    "round", "sign",  "gelu"}) {
+      v = add(OpNode(op, {v}, dtype, out));
+    }
+    for (const char* op : {"add", "sub", "mul", "div", "pow", "maximum", "minimum"}) {
+      v = add(OpNode(op, {v, 1}, dtype, out));
+    }
+    int32_t test = 2;
+    for (const char* op :
+         {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}) {
+      const int32_t c = add(OpNode(op, {v, 1}, DType::kBool, out));
+      test = add(OpNode(std::string(op) == "less" ? "logical_or" : "logical_and", {test, c},
+                        DType::kBool, out));
+    }
+    test = add(OpNode("logical_not", {test}, DType::kBool, out));
+    v = add(OpNode("where", {test, v, 0}, dtype, out));
+    g.outputs = {v};
+    const std::string source = FusedKernelSource(g);
+    ASSERT_NE(source, "") << "the generator covers every op of the group";
+    absl::StatusOr<std::string> cubin = CompileToCubin(**nvrtc, source, 9, 0);
+    EXPECT_TRUE(cubin.ok()) << cubin.status() << "\n" << source;
+  }
+}
+
 TEST(FusedKernelTest, NvrtcErrorsCarryItsLog) {
   absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
   if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
