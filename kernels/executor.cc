@@ -1,5 +1,8 @@
 #include "kernels/executor.h"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -19,6 +22,34 @@ std::vector<int32_t> LastUses(const core::Graph& graph) {
     last_use[output] = static_cast<int32_t>(graph.nodes.size());
   }
   return last_use;
+}
+
+// Compiles the fused steps' groups (Backend::CompileFused) until `deadline`: the first
+// alone, and, when that took a compiler's time (NVRTC: tens of ms; the CPU's is a lookup),
+// the rest on up to 8 threads, as a plan's groups are independent.
+void CompileFusedSteps(const Backend& backend, std::vector<Step>& steps, absl::Time deadline) {
+  std::vector<Step*> fused;
+  for (Step& step : steps) {
+    if (step.fused) fused.push_back(&step);
+  }
+  if (fused.empty() || absl::Now() >= deadline) return;
+  const absl::Time start = absl::Now();
+  fused[0]->expr.compiled = backend.CompileFused(fused[0]->expr);
+  const bool slow = absl::Now() - start > absl::Milliseconds(2);
+  std::atomic<size_t> next{1};
+  auto compile_rest = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < fused.size() && absl::Now() < deadline;) {
+      fused[i]->expr.compiled = backend.CompileFused(fused[i]->expr);
+    }
+  };
+  const size_t threads =
+      slow ? std::min<size_t>(
+                 {8, std::max(1u, std::thread::hardware_concurrency()), fused.size() - 1})
+           : 1;
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(compile_rest);
+  compile_rest();
+  for (std::thread& helper : helpers) helper.join();
 }
 
 }  // namespace
@@ -45,13 +76,8 @@ absl::StatusOr<std::shared_ptr<const Plan>> Executor::Prepare(core::Graph graph)
   plan->last_use = LastUses(graph);
   plan->steps = PlanSteps(graph, fusion_.load() && backend_.SupportsFusion());
   // Groups left when the compile budget is spent run op by op (set_fused_compile_budget).
-  const absl::Time compile_deadline =
-      absl::Now() + absl::Nanoseconds(fused_compile_budget_ns_.load());
-  for (Step& step : plan->steps) {
-    if (step.fused && absl::Now() < compile_deadline) {
-      step.expr.compiled = backend_.CompileFused(step.expr);
-    }
-  }
+  CompileFusedSteps(backend_, plan->steps,
+                    absl::Now() + absl::Nanoseconds(fused_compile_budget_ns_.load()));
   plan->graph = std::move(graph);
 
   absl::MutexLock lock(&mu_);

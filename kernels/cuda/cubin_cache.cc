@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -75,7 +77,9 @@ bool StoreCubin(const std::string& dir, const std::string& compiler, const std::
                 const std::string& cubin) {
   if (dir.empty() || !MakeDirs(dir)) return false;
   const std::string path = EntryPath(dir, compiler, source);
-  const std::string temporary = absl::StrCat(path, ".", getpid(), ".tmp");
+  // Unique per process and call: a plan's groups compile on several threads.
+  static std::atomic<uint64_t> stores{0};
+  const std::string temporary = absl::StrCat(path, ".", getpid(), ".", stores++, ".tmp");
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << Header(compiler, source) << cubin;
