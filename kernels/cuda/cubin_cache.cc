@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
