@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "kernels/cuda/cubin_cache.h"
 #include "kernels/cuda/nvrtc_loader.h"
 
@@ -64,6 +65,22 @@ const absl::flat_hash_map<std::string, std::string>& Comparisons() {
   return *formulas;
 }
 
+// A float32 formula as the same op's kernel computes it in double: double functions and
+// constants (expf -> exp, 1.0f -> 1.0).
+std::string DoubleFormula(const std::string& text) {
+  return absl::StrReplaceAll(
+      text, {{"fabsf(", "fabs("},   {"expf(", "exp("},
+             {"logf(", "log("},     {"sqrtf(", "sqrt("},
+             {"sinf(", "sin("},     {"cosf(", "cos("},
+             {"tanhf(", "tanh("},   {"erff(", "erf("},
+             {"log1pf(", "log1p("}, {"expm1f(", "expm1("},
+             {"log2f(", "log2("},   {"log10f(", "log10("},
+             {"floorf(", "floor("}, {"ceilf(", "ceil("},
+             {"rintf(", "rint("},   {"powf(", "pow("},
+             {"0.0f", "0.0"},       {"1.0f", "1.0"},
+             {"0.5f", "0.5"},       {"0.70710678118654752440f", "0.70710678118654752440"}});
+}
+
 bool IsBool(const core::Node& node) { return node.out.dtype == core::DType::kBool; }
 
 // How a group's floating dtype is stored (its values are computed in float, as the prebuilt
@@ -84,6 +101,8 @@ Storage StorageOf(core::DType dtype) {
       return {"unsigned short", "ushort4", 8, "ferry_from_bfloat16", "ferry_to_bfloat16"};
     case core::DType::kBool:
       return {"unsigned char", "uchar4", 4, "", "(unsigned char)"};
+    case core::DType::kFloat64:
+      return {"double", "", 0, "", ""};  // no pack path: 32 bytes have no vector type
     default:
       return {"float", "float4", 16, "", ""};
   }
@@ -167,15 +186,19 @@ std::string FusedKernelSource(const core::Graph& expr) {
   for (const core::Node& node : expr.nodes) {
     if (IsBool(node)) continue;
     if (node.out.dtype != core::DType::kFloat32 && node.out.dtype != core::DType::kFloat16 &&
-        node.out.dtype != core::DType::kBFloat16) {
+        node.out.dtype != core::DType::kBFloat16 && node.out.dtype != core::DType::kFloat64) {
       return "";
     }
     if (floating.has_value() && *floating != node.out.dtype) return "";
     floating = node.out.dtype;
   }
-  const bool half = floating.has_value() && *floating != core::DType::kFloat32;
+  const bool half = floating == core::DType::kFloat16 || floating == core::DType::kBFloat16;
   auto is_float = [&](int32_t j) { return !IsBool(expr.nodes[j]); };
-  auto type_of = [&](int32_t j) { return is_float(j) ? "float" : "bool"; };
+  // Values compute in float (float64: double, with the formulas' double functions).
+  const bool wide = floating == core::DType::kFloat64;
+  const char* compute = wide ? "double" : "float";
+  auto formula = [&](const std::string& text) { return wide ? DoubleFormula(text) : text; };
+  auto type_of = [&](int32_t j) { return is_float(j) ? compute : "bool"; };
   auto storage_of = [&](int32_t j) { return StorageOf(expr.nodes[j].out.dtype); };
   // An op's float result, rounded to a half dtype as the op's own kernel stores it.
   auto rounded = [&](std::string value) {
@@ -199,18 +222,18 @@ std::string FusedKernelSource(const core::Graph& expr) {
     std::string value;
     if (auto u = UnaryFormulas().find(node.op);
         u != UnaryFormulas().end() && in.size() == 1 && is_float(j) && input_is(0, true)) {
-      value = rounded(
-          absl::StrCat("[&] { const float x = ", operand(0), "; return ", u->second, "; }()"));
+      value = rounded(absl::StrCat("[&] { const ", compute, " x = ", operand(0), "; return ",
+                                   formula(u->second), "; }()"));
     } else if (auto b = BinaryFormulas().find(node.op); b != BinaryFormulas().end() &&
                                                         in.size() == 2 && is_float(j) &&
                                                         input_is(0, true) && input_is(1, true)) {
-      value = rounded(absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1),
-                                   "; return ", b->second, "; }()"));
+      value = rounded(absl::StrCat("[&] { const ", compute, " a = ", operand(0),
+                                   ", b = ", operand(1), "; return ", formula(b->second), "; }()"));
     } else if (auto c = Comparisons().find(node.op); c != Comparisons().end() && in.size() == 2 &&
                                                      IsBool(node) && input_is(0, true) &&
                                                      input_is(1, true)) {
-      value = absl::StrCat("[&] { const float a = ", operand(0), ", b = ", operand(1), "; return ",
-                           c->second, "; }()");
+      value = absl::StrCat("[&] { const ", compute, " a = ", operand(0), ", b = ", operand(1),
+                           "; return ", c->second, "; }()");
     } else if (node.op == "where" && in.size() == 3 && input_is(0, false) &&
                input_is(1, is_float(j)) && input_is(2, is_float(j))) {
       value = absl::StrCat(operand(0), " ? ", operand(1), " : ", operand(2));
@@ -236,7 +259,7 @@ std::string FusedKernelSource(const core::Graph& expr) {
   // The kernel's arguments, each parameter's value at element i, and, where no parameter
   // broadcasts along a dimension (each is dense or a single element), the pack path: four
   // elements per thread and step in one access per operand (16 bytes of float, 8 of a half
-  // dtype, 4 of bool).
+  // dtype, 4 of bool; float64 groups have none).
   auto loaded = [&](int32_t p, const std::string& element) {
     const Storage st = storage_of(p);
     if (IsBool(expr.nodes[p])) return absl::StrCat(element, " != 0");
@@ -249,11 +272,11 @@ std::string FusedKernelSource(const core::Graph& expr) {
     arguments.push_back(absl::StrCat("const ", st.element, "* in_", p));
     const std::string index = ParameterIndex(expr.nodes[p].out.shape, out);
     at_i.push_back(loaded(p, absl::StrCat("in_", p, "[", index, "]")));
-    if (index == "i") {
+    if (index == "i" && st.pack_bytes > 0) {
       aligned.push_back(absl::StrCat("(unsigned long long)in_", p, " % ", st.pack_bytes, " == 0"));
       in_pack.push_back(absl::StrCat("const ", st.pack, " p", p, " = reinterpret_cast<const ",
                                      st.pack, "*>(in_", p, ")[q];"));
-    } else if (index == "0") {
+    } else if (index == "0" && st.pack_bytes > 0) {
       in_pack.push_back(absl::StrCat("const ", type_of(p), " s", p, " = ",
                                      loaded(p, absl::StrCat("in_", p, "[0]")), ";"));
     } else {
@@ -266,7 +289,7 @@ std::string FusedKernelSource(const core::Graph& expr) {
                   absl::StrJoin(arguments, ", "), ") {\n  long long start = 0;\n");
   // Each thread reads element i (or pack q) of every input before writing it to out, so out
   // may be an input's memory (the executor's in-place reuse).
-  if (packs) {
+  if (packs && out_storage.pack_bytes > 0) {
     aligned.push_back(absl::StrCat("(unsigned long long)out % ", out_storage.pack_bytes, " == 0"));
     std::string lanes;
     for (const char* lane : {"x", "y", "z", "w"}) {

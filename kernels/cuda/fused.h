@@ -24,8 +24,8 @@ namespace ferry::kernels::cuda {
 
 // The CUDA source of `extern "C" __global__ void ferry_fused(in_0, ..., out, n)`, which
 // computes `expr` (see FusedExpr) element by element, its inputs broadcast by index
-// arithmetic fixed for their shapes; empty when the values are not all of one of float32,
-// float16 or bfloat16, or bool, or an op is one it does not generate.
+// arithmetic fixed for their shapes; empty when the values are not all of one floating
+// dtype (float32, float16, bfloat16, float64) or bool, or an op is one it does not generate.
 std::string FusedKernelSource(const core::Graph& expr);
 
 // A fused group's kernel, compiled; loaded into the device on first launch (and again after

@@ -105,6 +105,16 @@ TEST(FusedKernelTest, HalfDtypesComputeInFloatAndRoundAfterEachOp) {
                                "ferry_from_bfloat16(p1.w), s2));"));
 }
 
+TEST(FusedKernelTest, Float64ComputesInDoubleWithoutPacks) {
+  const std::string source = FusedKernelSource(WithFloats(DenseChain(), DType::kFloat64));
+  EXPECT_THAT(source, HasSubstr("const double* in_0"));
+  EXPECT_THAT(source, Not(HasSubstr("q < n / 4")));
+  const std::string chain = FusedKernelSource(WithFloats(Chain(), DType::kFloat64));
+  EXPECT_THAT(chain, HasSubstr("return tanh(x);"));
+  EXPECT_THAT(chain, HasSubstr("1.0 / (1.0 + exp(-x))"));
+  EXPECT_THAT(chain, Not(HasSubstr("f(")));
+}
+
 TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
   const std::string source = FusedKernelSource(WhereChain());
   EXPECT_THAT(source, HasSubstr("in_1[(i / 5LL % 4LL) * 1LL]"));
@@ -113,7 +123,7 @@ TEST(FusedKernelTest, AColumnIsIndexedByItsRow) {
 }
 
 TEST(FusedKernelTest, DeclinesWhatItDoesNotGenerate) {
-  EXPECT_EQ(FusedKernelSource(WithFloats(Chain(), DType::kFloat64)), "");
+  EXPECT_EQ(FusedKernelSource(WithFloats(Chain(), DType::kInt32)), "");
   core::Graph two_floats = WithFloats(Chain(), DType::kFloat16);
   two_floats.nodes[2].out.dtype = DType::kBFloat16;
   EXPECT_EQ(FusedKernelSource(two_floats), "") << "one floating dtype per group";
@@ -150,7 +160,7 @@ TEST(FusedKernelTest, NvrtcCompilesTheKernelsForEveryTarget) {
 TEST(FusedKernelTest, NvrtcCompilesEveryFormula) {
   absl::StatusOr<const Nvrtc*> nvrtc = LoadNvrtc();
   if (!nvrtc.ok()) GTEST_SKIP() << nvrtc.status();
-  for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
     SCOPED_TRACE(core::DTypeName(dtype));
     const core::Shape out = {7, 9};
     core::Graph g;
@@ -204,7 +214,7 @@ TEST(FusedKernelTest, CompileFusedKernelKeepsTheSourceAndSaysWhyNot) {
   std::shared_ptr<const FusedKernel> kernel = CompileFusedKernel(Chain(), 9, 0, &why);
   ASSERT_NE(kernel, nullptr) << why;
   EXPECT_EQ(kernel->source(), FusedKernelSource(Chain()));
-  EXPECT_EQ(CompileFusedKernel(WithFloats(Chain(), DType::kFloat64), 9, 0, &why), nullptr);
+  EXPECT_EQ(CompileFusedKernel(WithFloats(Chain(), DType::kInt32), 9, 0, &why), nullptr);
   EXPECT_THAT(why, HasSubstr("does not cover"));
 }
 
