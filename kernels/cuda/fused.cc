@@ -83,14 +83,14 @@ std::string DoubleFormula(const std::string& text) {
 
 bool IsBool(const core::Node& node) { return node.out.dtype == core::DType::kBool; }
 
-// How a group's floating dtype is stored (its values are computed in float, as the prebuilt
-// kernels compute float16 and bfloat16: each op's result rounded to the dtype).
+// How a dtype's elements are stored, and read or written four at a time (float16 and
+// bfloat16 are computed in float, as the prebuilt kernels do: each op's result rounded).
 struct Storage {
   const char* element;  // the C type of one element in memory
   const char* pack;     // four of them, read or written in one access
-  int pack_bytes;
-  const char* load;   // float from `element`: "" or a function of the generated source
-  const char* store;  // `element` from float
+  int pack_bytes;       // 0: no such access (float64)
+  const char* load;     // float from `element`: "" or a function of the generated source
+  const char* store;    // `element` from float
 };
 
 Storage StorageOf(core::DType dtype) {
@@ -201,10 +201,10 @@ std::string FusedKernelSource(const core::Graph& expr) {
   auto type_of = [&](int32_t j) { return is_float(j) ? compute : "bool"; };
   auto storage_of = [&](int32_t j) { return StorageOf(expr.nodes[j].out.dtype); };
   // An op's float result, rounded to a half dtype as the op's own kernel stores it.
+  const Storage half_storage = StorageOf(half ? *floating : core::DType::kFloat32);
   auto rounded = [&](std::string value) {
     if (!half) return value;
-    const Storage h = StorageOf(*floating);
-    return absl::StrCat(h.load, "(", h.store, "(", value, "))");
+    return absl::StrCat(half_storage.load, "(", half_storage.store, "(", value, "))");
   };
   // ferry_element computes one output element from its parameters' values.
   std::vector<std::string> values, body;
@@ -265,18 +265,20 @@ std::string FusedKernelSource(const core::Graph& expr) {
     if (IsBool(expr.nodes[p])) return absl::StrCat(element, " != 0");
     return *st.load != '\0' ? absl::StrCat(st.load, "(", element, ")") : element;
   };
-  std::vector<std::string> arguments, at_i, in_pack, aligned;
-  bool packs = true;
+  std::vector<std::string> arguments, at_i, in_pack, aligned, indices;
+  bool packs = out_storage.pack_bytes > 0;
   for (int32_t p = 0; p < params; ++p) {
     const Storage st = storage_of(p);
     arguments.push_back(absl::StrCat("const ", st.element, "* in_", p));
-    const std::string index = ParameterIndex(expr.nodes[p].out.shape, out);
+    const std::string& index = indices.emplace_back(ParameterIndex(expr.nodes[p].out.shape, out));
     at_i.push_back(loaded(p, absl::StrCat("in_", p, "[", index, "]")));
-    if (index == "i" && st.pack_bytes > 0) {
+    if (st.pack_bytes == 0) {
+      packs = false;
+    } else if (index == "i") {
       aligned.push_back(absl::StrCat("(unsigned long long)in_", p, " % ", st.pack_bytes, " == 0"));
       in_pack.push_back(absl::StrCat("const ", st.pack, " p", p, " = reinterpret_cast<const ",
                                      st.pack, "*>(in_", p, ")[q];"));
-    } else if (index == "0" && st.pack_bytes > 0) {
+    } else if (index == "0") {
       in_pack.push_back(absl::StrCat("const ", type_of(p), " s", p, " = ",
                                      loaded(p, absl::StrCat("in_", p, "[0]")), ";"));
     } else {
@@ -289,13 +291,13 @@ std::string FusedKernelSource(const core::Graph& expr) {
                   absl::StrJoin(arguments, ", "), ") {\n  long long start = 0;\n");
   // Each thread reads element i (or pack q) of every input before writing it to out, so out
   // may be an input's memory (the executor's in-place reuse).
-  if (packs && out_storage.pack_bytes > 0) {
+  if (packs) {
     aligned.push_back(absl::StrCat("(unsigned long long)out % ", out_storage.pack_bytes, " == 0"));
     std::string lanes;
     for (const char* lane : {"x", "y", "z", "w"}) {
       std::vector<std::string> lane_values;
       for (int32_t p = 0; p < params; ++p) {
-        if (ParameterIndex(expr.nodes[p].out.shape, out) == "i") {
+        if (indices[p] == "i") {
           lane_values.push_back(loaded(p, absl::StrCat("p", p, ".", lane)));
         } else {
           lane_values.push_back(absl::StrCat("s", p));
