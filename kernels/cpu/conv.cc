@@ -1,93 +1,189 @@
-// convolution, channels last as MLX (see core/ops.h): a direct loop accumulating in double,
-// the numerical reference for faster backends.
+// convolution, channels last as MLX (see core/ops.h), lowered to matrix products as
+// kernels/conv_geometry.h lays out: a pass fills a band of the lowered matrix and one
+// OpenBLAS gemm per group multiplies it by the group's weights. float64 runs in float64,
+// the other dtypes in float32 (float16 and bfloat16 widened and rounded back, as matmul).
 
-#include <array>
+#include <cblas.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels/conv_geometry.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cpu {
 namespace {
 
-constexpr int kMaxSpatial = 3;
+// C (m x n, ldc) = A (m x k, lda) B^T with B n x k (ldb), all row-major.
+void GemmTransposedB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m,
+                     int n, int k) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
+              ldc);
+}
+void GemmTransposedB(const double* a, int lda, const double* b, int ldb, double* c, int ldc,
+                     int m, int n, int k) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c,
+              ldc);
+}
+
+// Rows [row0, row0 + rows) of the lowered matrix of x into `lowered` (dense, groups x depth
+// columns a row); taps in the padding are zeros.
+template <typename F>
+void Lower(const ConvGeometry& g, const F* x, int64_t row0, int64_t rows, F* lowered) {
+  const int64_t cin_g = g.c_in / g.groups;
+  const int64_t depth = LoweredDepth(g);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rest = row0 + r;
+    const int64_t o2 = rest % g.out_dim[2];
+    rest /= g.out_dim[2];
+    const int64_t o1 = rest % g.out_dim[1];
+    rest /= g.out_dim[1];
+    const int64_t o0 = rest % g.out_dim[0];
+    const int64_t n = rest / g.out_dim[0];
+    F* row = lowered + r * g.groups * depth;
+    int64_t tap = 0;
+    for (int64_t k0 = 0; k0 < g.k_dim[0]; ++k0) {
+      const int64_t i0 = o0 * g.stride[0] - g.lo[0] + k0 * g.dil[0];
+      for (int64_t k1 = 0; k1 < g.k_dim[1]; ++k1) {
+        const int64_t i1 = o1 * g.stride[1] - g.lo[1] + k1 * g.dil[1];
+        for (int64_t k2 = 0; k2 < g.k_dim[2]; ++k2, ++tap) {
+          const int64_t i2 = o2 * g.stride[2] - g.lo[2] + k2 * g.dil[2];
+          const bool inside = i0 >= 0 && i0 < g.in_dim[0] && i1 >= 0 && i1 < g.in_dim[1] &&
+                              i2 >= 0 && i2 < g.in_dim[2];
+          const F* src =
+              x + (((n * g.in_dim[0] + i0) * g.in_dim[1] + i1) * g.in_dim[2] + i2) * g.c_in;
+          for (int64_t group = 0; group < g.groups; ++group) {
+            F* dst = row + group * depth + tap * cin_g;
+            if (inside) {
+              std::memcpy(dst, src + group * cin_g, cin_g * sizeof(F));
+            } else {
+              std::fill(dst, dst + cin_g, F{0});
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// y = convolution of x with w, all dense in the compute type F.
+template <typename F>
+void LoweredConvolution(const ConvGeometry& g, const F* x, const F* w, F* y) {
+  const int64_t rows = LoweredRows(g);
+  const int64_t depth = LoweredDepth(g);
+  const int64_t cout_g = g.c_out / g.groups;
+  const bool identity = LoweringIsIdentity(g);
+  const int64_t per_pass = identity ? rows : LoweredRowsPerPass(g, sizeof(F));
+  std::unique_ptr<F[]> lowered(identity ? nullptr : new F[per_pass * g.groups * depth]);
+  for (int64_t row0 = 0; row0 < rows; row0 += per_pass) {
+    const int64_t band = std::min(per_pass, rows - row0);
+    const F* a = x + row0 * g.c_in;
+    if (!identity) {
+      Lower(g, x, row0, band, lowered.get());
+      a = lowered.get();
+    }
+    for (int64_t group = 0; group < g.groups; ++group) {
+      GemmTransposedB(a + group * depth, static_cast<int>(g.groups * depth),
+                      w + group * cout_g * depth, static_cast<int>(depth),
+                      y + row0 * g.c_out + group * cout_g, static_cast<int>(g.c_out),
+                      static_cast<int>(band), static_cast<int>(cout_g), static_cast<int>(depth));
+    }
+  }
+}
 
 absl::Status ConvolutionKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                                const Tensor& out) {
   const Tensor& in = inputs[0];
   const Tensor& w = inputs[1];
-  const int spatial = static_cast<int>(in.shape().size()) - 2;
-  absl::StatusOr<int64_t> groups = GetAttr<int64_t>(node, "groups");
-  if (!groups.ok()) return groups.status();
-  // Every attribute and extent padded to 3 spatial dims with neutral values.
-  std::array<int64_t, kMaxSpatial> stride{1, 1, 1}, lo{0, 0, 0}, dil{1, 1, 1};
-  std::array<int64_t, kMaxSpatial> in_dim{1, 1, 1}, k_dim{1, 1, 1}, out_dim{1, 1, 1};
-  const char* names[3] = {"stride", "padding_lo", "kernel_dilation"};
-  std::array<int64_t, kMaxSpatial>* targets[3] = {&stride, &lo, &dil};
-  for (int i = 0; i < 3; ++i) {
-    absl::StatusOr<std::vector<int64_t>> list = GetAttr<std::vector<int64_t>>(node, names[i]);
-    if (!list.ok()) return list.status();
-    for (int d = 0; d < spatial; ++d) (*targets[i])[d] = (*list)[d];
+  if (!core::IsFloating(in.dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[convolution] needs a floating dtype, not ", DTypeString(in.dtype())));
   }
-  for (int d = 0; d < spatial; ++d) {
-    in_dim[d] = in.shape()[d + 1];
-    k_dim[d] = w.shape()[d + 1];
-    out_dim[d] = out.shape()[d + 1];
+  absl::StatusOr<ConvGeometry> g = GetConvGeometry(node, in.shape(), w.shape(), out.shape());
+  if (!g.ok()) return g.status();
+  if (out.size() == 0) return absl::OkStatus();
+  const int64_t depth = LoweredDepth(*g);
+  if (depth == 0) {  // no input channels: sums of nothing
+    std::memset(out.raw(), 0, out.nbytes());
+    return absl::OkStatus();
   }
-  const int64_t batch = in.shape()[0];
-  const int64_t c_in = in.shape().back();
-  const int64_t c_out = out.shape().back();
-  const int64_t cin_g = c_in / *groups;
-  const int64_t cout_g = c_out / *groups;
-  return DispatchDType(in.dtype(), [&](auto tag) -> absl::Status {
-    using T = typename decltype(tag)::type;
-    if constexpr (!kIsFloating<T>) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("[convolution] needs a floating dtype, not ", DTypeString(in.dtype())));
-    } else {
-      const T* x = in.data<T>();
-      const T* k = w.data<T>();
-      T* y = out.data<T>();
-      int64_t at = 0;
-      for (int64_t n = 0; n < batch; ++n) {
-        for (int64_t o0 = 0; o0 < out_dim[0]; ++o0) {
-          for (int64_t o1 = 0; o1 < out_dim[1]; ++o1) {
-            for (int64_t o2 = 0; o2 < out_dim[2]; ++o2) {
-              for (int64_t co = 0; co < c_out; ++co, ++at) {
-                const int64_t g = co / cout_g;
-                double acc = 0;
-                for (int64_t k0 = 0; k0 < k_dim[0]; ++k0) {
-                  const int64_t i0 = o0 * stride[0] - lo[0] + k0 * dil[0];
-                  if (i0 < 0 || i0 >= in_dim[0]) continue;
-                  for (int64_t k1 = 0; k1 < k_dim[1]; ++k1) {
-                    const int64_t i1 = o1 * stride[1] - lo[1] + k1 * dil[1];
-                    if (i1 < 0 || i1 >= in_dim[1]) continue;
-                    for (int64_t k2 = 0; k2 < k_dim[2]; ++k2) {
-                      const int64_t i2 = o2 * stride[2] - lo[2] + k2 * dil[2];
-                      if (i2 < 0 || i2 >= in_dim[2]) continue;
-                      const T* xs =
-                          x + (((n * in_dim[0] + i0) * in_dim[1] + i1) * in_dim[2] + i2) * c_in +
-                          g * cin_g;
-                      const T* ks =
-                          k + (((co * k_dim[0] + k0) * k_dim[1] + k1) * k_dim[2] + k2) * cin_g;
-                      for (int64_t ci = 0; ci < cin_g; ++ci) {
-                        acc +=
-                            static_cast<double>(Load(xs + ci)) * static_cast<double>(Load(ks + ci));
-                      }
-                    }
-                  }
-                }
-                Store(y + at, static_cast<ComputeType<T>>(acc));
-              }
-            }
-          }
-        }
-      }
-      return absl::OkStatus();
-    }
-  });
+  if (g->groups * depth > INT_MAX || g->c_out > INT_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[convolution] ", g->groups * depth, " lowered columns or ", g->c_out,
+                     " output channels exceed what BLAS can index"));
+  }
+  const core::DType compute =
+      in.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
+  std::unique_ptr<char[]> x_scratch, w_scratch, y_scratch;
+  const void* x = ElementsAs(in, compute, x_scratch);
+  const void* k = ElementsAs(w, compute, w_scratch);
+  void* y = out.raw();
+  if (out.dtype() != compute) {
+    y_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
+    y = y_scratch.get();
+  }
+  if (compute == core::DType::kFloat64) {
+    LoweredConvolution(*g, static_cast<const double*>(x), static_cast<const double*>(k),
+                       static_cast<double*>(y));
+  } else {
+    LoweredConvolution(*g, static_cast<const float*>(x), static_cast<const float*>(k),
+                       static_cast<float*>(y));
+  }
+  if (y != out.raw()) CastElements(y, compute, out.raw(), out.dtype(), out.size());
+  return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<ConvGeometry> GetConvGeometry(const core::Node& node, const core::Shape& x,
+                                             const core::Shape& w, const core::Shape& y) {
+  const int spatial = static_cast<int>(x.size()) - 2;
+  if (spatial < 1 || spatial > kConvSpatialDims || w.size() != x.size() ||
+      y.size() != x.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[convolution] shapes ", core::ShapeToString(x), ", ", core::ShapeToString(w), " -> ",
+        core::ShapeToString(y), " do not have 1 to 3 spatial dims alike"));
+  }
+  absl::StatusOr<int64_t> groups = GetAttr<int64_t>(node, "groups");
+  if (!groups.ok()) return groups.status();
+  ConvGeometry g;
+  for (int d = 0; d < kConvSpatialDims; ++d) {
+    g.stride[d] = g.dil[d] = 1;
+    g.lo[d] = 0;
+    g.in_dim[d] = g.k_dim[d] = g.out_dim[d] = 1;
+  }
+  const char* names[3] = {"stride", "padding_lo", "kernel_dilation"};
+  int64_t* targets[3] = {g.stride, g.lo, g.dil};
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::vector<int64_t>> list = GetAttr<std::vector<int64_t>>(node, names[i]);
+    if (!list.ok()) return list.status();
+    if (list->size() != static_cast<size_t>(spatial)) {
+      return absl::InvalidArgumentError(absl::StrCat("[convolution] '", names[i], "' has ",
+                                                     list->size(), " values for ", spatial,
+                                                     " spatial dims"));
+    }
+    for (int d = 0; d < spatial; ++d) targets[i][d] = (*list)[d];
+  }
+  for (int d = 0; d < spatial; ++d) {
+    g.in_dim[d] = x[d + 1];
+    g.k_dim[d] = w[d + 1];
+    g.out_dim[d] = y[d + 1];
+  }
+  g.batch = x[0];
+  g.c_in = x.back();
+  g.c_out = y.back();
+  g.groups = *groups;
+  if (g.groups < 1 || g.c_in % g.groups != 0 || g.c_out % g.groups != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("[convolution] groups ", g.groups,
+                                                   " must divide ", g.c_in, " input and ",
+                                                   g.c_out, " output channels"));
+  }
+  return g;
+}
 
 void RegisterConvolutionKernels(KernelTable& table) { table["convolution"] = &ConvolutionKernel; }
 

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
+#include "kernels/conv_geometry.h"
 #include "kernels/fusion.h"
 #include "kernels/tensor.h"
 
@@ -83,6 +84,11 @@ struct MatmulDims {
   core::Shape a_batch, b_batch, batch;
 };
 absl::StatusOr<MatmulDims> GetMatmulDims(const core::Shape& a, const core::Shape& b);
+
+// A convolution node's geometry from its attributes and shapes (conv.cc), for every
+// backend; INVALID_ARGUMENT "[convolution] ..." when they do not fit together.
+absl::StatusOr<ConvGeometry> GetConvGeometry(const core::Node& node, const core::Shape& x,
+                                             const core::Shape& w, const core::Shape& y);
 
 }  // namespace ferry::kernels::cpu
 

@@ -5,10 +5,10 @@
 //   float64: 1e-12 relative.   float32: 2e-6 (elementwise math may differ by ~2 ulp).
 //   float16: 2e-3 (2 ulp).     bfloat16: 1.6e-2 (2 ulp).
 // with abs tolerance equal to the relative one near zero, and looser for accumulations:
-// matmul scales by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by sqrt(count).
-// Ops that move or compare elements (gather, scatter, slice_update, sort, predicates,
-// random_bits) and integer results are exact; scans and convolution accumulate in the CPU's
-// order (scaled tolerance only for the float rounding of libm-free sums: 8x and 2x).
+// matmul and convolution scale by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by
+// sqrt(count). Ops that move or compare elements (gather, scatter, slice_update, sort,
+// predicates, random_bits) and integer results are exact; scans accumulate in the CPU's
+// order (scaled tolerance only for the float rounding of libm-free sums: 8x).
 // Skips without a GPU.
 
 #include <cmath>
@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kernels/conv_geometry.h"
 #include "kernels/cpu/test_util.h"
 #include "kernels/cuda/test_util.h"
 
@@ -89,7 +90,7 @@ class CudaParityTest : public ::testing::Test {
     ASSERT_EQ(got->type, want->type);
     const std::vector<double> w = Values(*want), g = Values(*got);
     double tol = Tolerance(want->type.dtype) * c.scale;
-    if (c.op == "matmul" && want->type.dtype == DType::kFloat32 &&
+    if ((c.op == "matmul" || c.op == "convolution") && want->type.dtype == DType::kFloat32 &&
         std::getenv("FERRY_TEST_TF32") != nullptr) {
       tol = 2e-3 * c.scale;
     }
@@ -416,18 +417,28 @@ TEST_F(CudaParityTest, Convolution) {
       {{2, 17, 3}, {4, 3, 3}, {1}, {1}, {1}, {1}, 1},
       {{2, 9, 8, 4}, {6, 3, 2, 2}, {2, 1}, {1, 0}, {0, 1}, {1, 2}, 2},
       {{1, 5, 6, 4, 3}, {2, 2, 3, 2, 3}, {1, 2, 1}, {0, 1, 1}, {1, 0, 0}, {2, 1, 1}, 1},
+      // A 1x1 kernel multiplies x itself; depthwise (12 groups) runs the direct kernel.
+      {{3, 5, 4, 8}, {6, 1, 1, 4}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 2},
+      {{2, 7, 6, 12}, {12, 3, 3, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 12},
   };
-  for (DType t : kFloats) {
-    for (const Conv& c : convs) {
-      core::Attrs attrs;
-      attrs.Set("stride", c.stride);
-      attrs.Set("padding_lo", c.lo);
-      attrs.Set("padding_hi", c.hi);
-      attrs.Set("kernel_dilation", c.dilation);
-      attrs.Set("groups", c.groups);
-      Check({"convolution", {{t, c.in, -1, 1}, {t, c.w, -1, 1}}, attrs, 2});
+  auto check_all = [&] {
+    for (DType t : kFloats) {
+      for (const Conv& c : convs) {
+        core::Attrs attrs;
+        attrs.Set("stride", c.stride);
+        attrs.Set("padding_lo", c.lo);
+        attrs.Set("padding_hi", c.hi);
+        attrs.Set("kernel_dilation", c.dilation);
+        attrs.Set("groups", c.groups);
+        const double depth = static_cast<double>(core::NumElements(c.w) / c.w[0]);
+        Check({"convolution", {{t, c.in, -1, 1}, {t, c.w, -1, 1}}, attrs, std::sqrt(depth) * 4});
+      }
     }
-  }
+  };
+  check_all();
+  SetLoweringBudgetForTesting(1000);  // a few rows of the lowered matrix a pass
+  check_all();
+  SetLoweringBudgetForTesting(0);
 }
 
 TEST_F(CudaParityTest, RandomBits) {

@@ -4,14 +4,18 @@
 
 #include "kernels/cuda/kernels.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/shape.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda/gemm.h"
 
 namespace ferry::kernels::cuda {
 
@@ -605,7 +609,11 @@ absl::Status Sort(Context& ctx, const core::Node& node, absl::Span<const Tensor>
                  n, inner, padded, ctx.stream()));
 }
 
-// ---- convolution (conv.cu) ----
+// ---- convolution (conv.cu, products through gemm.h) ----
+
+// Past this many groups the direct kernel runs: each group of a lowered convolution is a
+// product of its own, and many small products cost more in launches than they save.
+constexpr int64_t kMaxLoweredGroups = 8;
 
 absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
@@ -615,35 +623,61 @@ absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const 
     return absl::InvalidArgumentError(
         absl::StrCat("[convolution] needs a floating dtype, not ", core::DTypeName(in.dtype())));
   }
-  const int spatial = static_cast<int>(in.shape().size()) - 2;
-  absl::StatusOr<int64_t> groups = GetAttr<int64_t>(node, "groups");
-  if (!groups.ok()) return groups.status();
-  ConvShape s;
-  for (int d = 0; d < 3; ++d) {
-    s.stride[d] = s.dil[d] = 1;
-    s.lo[d] = 0;
-    s.in_dim[d] = s.k_dim[d] = s.out_dim[d] = 1;
+  absl::StatusOr<ConvGeometry> g = cpu::GetConvGeometry(node, in.shape(), w.shape(), out.shape());
+  if (!g.ok()) return g.status();
+  if (out.size() == 0) return absl::OkStatus();
+  const int64_t depth = LoweredDepth(*g);
+  if (depth == 0) {  // no input channels: sums of nothing
+    return CheckCuda(node.op, "zero fill",
+                     cudaMemsetAsync(out.raw(), 0, out.nbytes(), ctx.stream()));
   }
-  const char* names[3] = {"stride", "padding_lo", "kernel_dilation"};
-  int64_t* targets[3] = {s.stride, s.lo, s.dil};
-  for (int i = 0; i < 3; ++i) {
-    absl::StatusOr<std::vector<int64_t>> list = GetAttr<std::vector<int64_t>>(node, names[i]);
-    if (!list.ok()) return list.status();
-    for (int d = 0; d < spatial; ++d) targets[i][d] = (*list)[d];
-  }
-  for (int d = 0; d < spatial; ++d) {
-    s.in_dim[d] = in.shape()[d + 1];
-    s.k_dim[d] = w.shape()[d + 1];
-    s.out_dim[d] = out.shape()[d + 1];
-  }
-  s.c_in = in.shape().back();
-  s.c_out = out.shape().back();
-  s.groups = *groups;
   absl::StatusOr<const void*> k = ctx.ElementsAs(node.op, w, in.dtype());
   if (!k.ok()) return k.status();
-  return CheckCuda(
-      node.op, "launch",
-      LaunchConvolution(in.dtype(), in.raw(), *k, out.raw(), s, out.size(), ctx.stream()));
+  if (g->groups > kMaxLoweredGroups) {
+    return CheckCuda(node.op, "launch",
+                     LaunchConvolution(in.dtype(), in.raw(), *k, out.raw(), *g, ctx.stream()));
+  }
+  const size_t size = core::SizeOf(in.dtype());
+  const int64_t rows = LoweredRows(*g);
+  const bool identity = LoweringIsIdentity(*g);
+  const int64_t per_pass =
+      identity ? std::min<int64_t>(rows, INT_MAX) : LoweredRowsPerPass(*g, size);
+  void* lowered = nullptr;
+  if (!identity) {
+    absl::StatusOr<void*> band = ctx.Scratch(node.op, per_pass * g->groups * depth * size);
+    if (!band.ok()) return band.status();
+    lowered = *band;
+  }
+  const int64_t cout_g = g->c_out / g->groups;
+  Gemm gemm;
+  gemm.n = cout_g;
+  gemm.k = depth;
+  gemm.lda = g->groups * depth;
+  gemm.ldb = depth;
+  gemm.ldc = g->c_out;
+  gemm.b_transposed = true;
+  const auto* x_bytes = static_cast<const char*>(in.raw());
+  const auto* k_bytes = static_cast<const char*>(*k);
+  auto* y_bytes = static_cast<char*>(out.raw());
+  std::vector<GemmOperands> calls(static_cast<size_t>(g->groups));
+  for (int64_t row0 = 0; row0 < rows; row0 += per_pass) {
+    gemm.m = std::min(per_pass, rows - row0);
+    const char* a = x_bytes + row0 * g->c_in * size;
+    if (!identity) {
+      absl::Status lowered_ok = CheckCuda(
+          node.op, "lowering",
+          LaunchConvolutionLowering(in.dtype(), in.raw(), lowered, *g, row0, gemm.m, ctx.stream()));
+      if (!lowered_ok.ok()) return lowered_ok;
+      a = static_cast<const char*>(lowered);
+    }
+    for (int64_t group = 0; group < g->groups; ++group) {
+      calls[group] = {a + group * depth * size, k_bytes + group * cout_g * depth * size,
+                      y_bytes + (row0 * g->c_out + group * cout_g) * size};
+    }
+    absl::Status ran = RunGemms(ctx, node.op, in.dtype(), gemm, calls);
+    if (!ran.ok()) return ran;
+  }
+  return absl::OkStatus();
 }
 
 // ---- generators (generators.cu) ----

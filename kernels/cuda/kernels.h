@@ -66,8 +66,8 @@ void RegisterSortKernels(KernelTable& table);         // sort.cu
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
 
-// Drops the cuBLASLt handles made so far: a device reset destroyed the context they were
-// made in, so the next matmul makes a new one (matmul.cc).
+// Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
+// they were made in, so the next product makes new ones (gemm.cc).
 void ForgetCublasLtHandles();
 
 // Every kernel above, built on first use. Needs no GPU.

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/conv_geometry.h"
 
 namespace ferry::kernels::cuda {
 
@@ -197,15 +198,16 @@ cudaError_t LaunchSort(bool indices, core::DType dtype, const void* x, void* out
                        int64_t outer, int64_t n, int64_t inner, int64_t padded,
                        cudaStream_t stream);
 
-// conv.cu: convolution of x (batch, spatial..., c_in) with k (c_out, spatial..., c_in /
-// groups) into y (batch, spatial..., c_out), all of floating `dtype`; spatial dims padded
-// to 3 with extent 1, stride 1, padding 0, dilation 1. total: y's elements.
-struct ConvShape {
-  int64_t stride[3], lo[3], dil[3], in_dim[3], k_dim[3], out_dim[3];
-  int64_t c_in, c_out, groups;
-};
+// conv.cu, over kernels/conv_geometry.h, all of floating `dtype`:
+// rows [row0, row0 + rows) of x's lowered matrix into `lowered` (dense, a row of
+// groups x LoweredDepth elements), taps in the padding zero;
+cudaError_t LaunchConvolutionLowering(core::DType dtype, const void* x, void* lowered,
+                                      const ConvGeometry& g, int64_t row0, int64_t rows,
+                                      cudaStream_t stream);
+// or the whole convolution of x with k into y directly, a thread per output element
+// summing in double (for many small groups, where products per group cost more).
 cudaError_t LaunchConvolution(core::DType dtype, const void* x, const void* k, void* y,
-                              const ConvShape& shape, int64_t total, cudaStream_t stream);
+                              const ConvGeometry& g, cudaStream_t stream);
 
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);

@@ -1,0 +1,45 @@
+#ifndef FERRY_KERNELS_CONV_GEOMETRY_H_
+#define FERRY_KERNELS_CONV_GEOMETRY_H_
+
+// A convolution's geometry, channels last as MLX (core/ops.h): x (batch, spatial..., c_in),
+// w (c_out, spatial..., c_in / groups), y (batch, spatial..., c_out). Spatial dims are padded
+// to three with extent 1, stride 1, padding 0 and dilation 1, so every kernel loops over
+// three. Plain C++: nvcc reads it too (kernels/cuda/launch.h).
+//
+// Backends run a convolution lowered to matrix products ("im2col"): a lowered matrix has a
+// row per output position (batch x output extents) and, per group, a column per kernel tap
+// and input channel of the group, laid out [group][k0][k1][k2][channel]; group g of y is
+// then lowered[:, group g] @ w_g^T, w_g being the group's c_out / groups rows of w.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ferry::kernels {
+
+inline constexpr int kConvSpatialDims = 3;
+
+struct ConvGeometry {
+  int64_t stride[kConvSpatialDims], lo[kConvSpatialDims], dil[kConvSpatialDims];
+  int64_t in_dim[kConvSpatialDims], k_dim[kConvSpatialDims], out_dim[kConvSpatialDims];
+  int64_t batch, c_in, c_out, groups;
+};
+
+// Rows of the lowered matrix: batch x output positions.
+int64_t LoweredRows(const ConvGeometry& g);
+
+// Columns of one group of the lowered matrix: kernel taps x input channels of the group.
+int64_t LoweredDepth(const ConvGeometry& g);
+
+// Whether x itself is the lowered matrix: a 1x1 kernel at stride 1 without padding.
+bool LoweringIsIdentity(const ConvGeometry& g);
+
+// How many rows of the lowered matrix one pass builds: as many as fit in the lowering
+// budget (64 MiB of `element_bytes` elements), at least one, at most every row.
+int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes);
+
+// Tests shrink the budget to run several passes; 0 restores the default.
+void SetLoweringBudgetForTesting(size_t bytes);
+
+}  // namespace ferry::kernels
+
+#endif  // FERRY_KERNELS_CONV_GEOMETRY_H_
