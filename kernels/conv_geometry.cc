@@ -6,8 +6,7 @@
 namespace ferry::kernels {
 namespace {
 
-constexpr size_t kLoweringBudgetBytes = size_t{64} << 20;
-std::atomic<size_t> lowering_budget{kLoweringBudgetBytes};
+std::atomic<size_t> budget_cap_for_testing{0};
 
 }  // namespace
 
@@ -28,16 +27,18 @@ bool LoweringIsIdentity(const ConvGeometry& g) {
   return true;
 }
 
-int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes) {
+int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes, size_t budget_bytes) {
   const int64_t rows = LoweredRows(g);
   const int64_t row_bytes = g.groups * LoweredDepth(g) * static_cast<int64_t>(element_bytes);
   if (rows == 0 || row_bytes == 0) return rows;
-  const int64_t fit = static_cast<int64_t>(lowering_budget.load()) / row_bytes;
+  const size_t cap = budget_cap_for_testing.load();
+  if (cap != 0) budget_bytes = std::min(budget_bytes, cap);
+  const int64_t fit = static_cast<int64_t>(budget_bytes) / row_bytes;
   return std::clamp<int64_t>(fit, 1, rows);
 }
 
 void SetLoweringBudgetForTesting(size_t bytes) {
-  lowering_budget.store(bytes == 0 ? kLoweringBudgetBytes : bytes);
+  budget_cap_for_testing.store(bytes);
 }
 
 }  // namespace ferry::kernels

@@ -33,11 +33,12 @@ int64_t LoweredDepth(const ConvGeometry& g);
 // Whether x itself is the lowered matrix: a 1x1 kernel at stride 1 without padding.
 bool LoweringIsIdentity(const ConvGeometry& g);
 
-// How many rows of the lowered matrix one pass builds: as many as fit in the lowering
-// budget (64 MiB of `element_bytes` elements), at least one, at most every row.
-int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes);
+// How many rows of the lowered matrix one pass builds: as many as fit in `budget_bytes` of
+// `element_bytes` elements, at least one, at most every row. The CPU keeps a pass in its
+// caches; the GPU's passes are large, for products that fill the device.
+int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes, size_t budget_bytes);
 
-// Tests shrink the budget to run several passes; 0 restores the default.
+// Tests cap every budget to run several passes; 0 removes the cap.
 void SetLoweringBudgetForTesting(size_t bytes);
 
 }  // namespace ferry::kernels

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test fused_kernel_test)
-BENCHES=(matmul_bench elementwise_bench copy_bench)
+BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench)
 REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
 
 targets=()
@@ -139,13 +139,14 @@ done
 run client_remote_cuda_test 180 "$HERE/bin/client_remote_cuda_test" \
   --gtest_output="xml:$LOGDIR/client_remote_cuda_test.xml"
 FERRY_TEST_TF32=1 run cuda_parity_test_tf32 60 "$HERE/bin/cuda_parity_test" \
-  --gtest_filter='*Matmul*'
-for b in copy_bench elementwise_bench matmul_bench; do
+  --gtest_filter='*Matmul*:*Convolution*'
+for b in copy_bench elementwise_bench matmul_bench conv_bench; do
   run "$b" 120 "$HERE/bin/$b"
 done
 # ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
 run ferryd_cuda_smoke 10 "$HERE/bin/ferryd" --backend=cuda --listen=127.0.0.1:0
-run torch_matmul_compare 180 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log"
+run torch_compare 180 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log" \
+  "$LOGDIR/conv_bench.log"
 # MLX, when tools/mlx_bundle.sh's pieces came along (the first kept by the previous run).
 if [ -x "$MLX_INSTALL" ] && mlx_site="$("$MLX_INSTALL" 2>>"$LOGDIR/summary.txt")"; then
   export PYTHONPATH="$mlx_site${PYTHONPATH:+:$PYTHONPATH}"

@@ -8,8 +8,10 @@ import re
 import sys
 
 GROUPS = [
-    ("matmul vs cuBLAS direct", r"_vs_cublas$"),
-    ("matmul vs PyTorch", r"_vs_torch"),
+    ("matmul vs cuBLAS direct", r"^matmul_.*_vs_cublas$"),
+    ("matmul vs PyTorch", r"^matmul_.*_vs_torch"),
+    ("convolution vs its lowered product in cuBLAS", r"^conv_.*_vs_cublas$"),
+    ("convolution vs PyTorch (cuDNN)", r"^conv_.*_vs_torch"),
     ("memory-bound ops vs device copy", r"_vs_memcpy$"),
     ("transfers vs cudaMemcpy from pinned memory", r"_vs_pinned_memcpy$"),
     ("fusion", r"fusion_speedup$"),

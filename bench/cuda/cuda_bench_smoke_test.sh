@@ -23,4 +23,6 @@ expect copy_bench_emulated 4 2
 expect elementwise_bench_emulated 12 7
 # 4 products of one size (ferry only: the emulator has no plain cuBLAS for the baseline).
 expect matmul_bench_emulated 4 0
+# 2 layers (a 3x3 and a 1x1) in 4 settings, ferry only as above.
+expect conv_bench_emulated 8 0
 echo "PASS"

@@ -1,37 +1,58 @@
-"""matmul TFLOP/s of ferry's CUDA backend (from matmul_bench's log) against PyTorch.
+"""Products of ferry's CUDA backend (matmul_bench's and conv_bench's logs) against PyTorch on
+the same GPU: matmul against torch.matmul (cuBLAS), 2-D convolution against
+torch.nn.functional.conv2d on channels-last tensors (cuDNN), in TFLOP/s.
 
-Usage: python3 torch_compare.py MATMUL_BENCH_LOG
-Prints one RATIO line per size and dtype (ferry / torch). Skips cleanly without torch or a GPU.
+Usage: python3 torch_compare.py BENCH_LOG...
+Prints one RATIO line per result (ferry / torch). Skips cleanly without torch or a GPU.
 """
 import re
 import sys
 import time
 
+MATMUL = re.compile(r"matmul_(\w+?)(_tf32)?_(\d+)$")
+CONV = re.compile(r"conv_(\w+?)(_tf32)?_n(\d+)_h(\d+)_c(\d+)_k(\d+)_r(\d+)_s(\d+)$")
 
-def ferry_results(path):
+
+def ferry_results(paths):
     results = {}
-    with open(path) as log:
-        for line in log:
-            m = re.match(r"RESULT (matmul_\S+?) (\S+) TFLOP/s", line)
-            if m and not m.group(1).endswith("_cublas"):
-                results[m.group(1)] = float(m.group(2))
+    for path in paths:
+        with open(path) as log:
+            for line in log:
+                m = re.match(r"RESULT ((?:matmul|conv)_\S+?) (\S+) TFLOP/s", line)
+                if m and not m.group(1).endswith("_cublas"):
+                    results[m.group(1)] = float(m.group(2))
     return results
 
 
-def torch_tflops(torch, dtype, tf32, n):
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    a = torch.zeros((n, n), dtype=dtype, device="cuda")
-    b = torch.zeros((n, n), dtype=dtype, device="cuda")
-    torch.matmul(a, b)
+def tflops(torch, flops, run):
+    run()
     torch.cuda.synchronize()
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < 0.3 or reps < 3:
-        torch.matmul(a, b)
+        run()
         reps += 1
         if reps % 8 == 0:
             torch.cuda.synchronize()
     torch.cuda.synchronize()
-    return 2.0 * n**3 * reps / (time.perf_counter() - start) / 1e12
+    return flops * reps / (time.perf_counter() - start) / 1e12
+
+
+def torch_matmul(torch, dtype, n):
+    a = torch.zeros((n, n), dtype=dtype, device="cuda")
+    b = torch.zeros((n, n), dtype=dtype, device="cuda")
+    return tflops(torch, 2.0 * n**3, lambda: torch.matmul(a, b))
+
+
+def torch_conv(torch, dtype, batch, size, c_in, c_out, taps, stride):
+    x = torch.zeros((batch, c_in, size, size), dtype=dtype, device="cuda")
+    w = torch.zeros((c_out, c_in, taps, taps), dtype=dtype, device="cuda")
+    x = x.to(memory_format=torch.channels_last)
+    w = w.to(memory_format=torch.channels_last)
+    pad = taps // 2
+    out = (size + 2 * pad - taps) // stride + 1
+    flops = 2.0 * batch * out * out * c_out * taps * taps * c_in
+    conv = torch.nn.functional.conv2d
+    return tflops(torch, flops, lambda: conv(x, w, stride=stride, padding=pad))
 
 
 def main():
@@ -43,15 +64,21 @@ def main():
     if not torch.cuda.is_available():
         print("SKIP torch sees no GPU")
         return 0
-    ferry = ferry_results(sys.argv[1])
+    ferry = ferry_results(sys.argv[1:])
     if not ferry:
-        print("SKIP no ferry matmul results in", sys.argv[1])
+        print("SKIP no ferry matmul or conv results in", " ".join(sys.argv[1:]))
         return 0
+    torch.backends.cudnn.benchmark = True  # cuDNN's best algorithm for each shape
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     for name, value in sorted(ferry.items()):
-        m = re.match(r"matmul_(\w+?)(_tf32)?_(\d+)$", name)
-        dtype, tf32, n = dtypes[m.group(1)], bool(m.group(2)), int(m.group(3))
-        theirs = torch_tflops(torch, dtype, tf32, n)
+        m = MATMUL.match(name) or CONV.match(name)
+        dtype, tf32 = dtypes[m.group(1)], bool(m.group(2))
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        if name.startswith("matmul_"):
+            theirs = torch_matmul(torch, dtype, int(m.group(3)))
+        else:
+            theirs = torch_conv(torch, dtype, *(int(g) for g in m.groups()[2:]))
         print(f"RESULT {name}_torch {theirs:.4g} TFLOP/s")
         print(f"RATIO {name}_vs_torch {value / theirs:.3f} (ferry {value:.4g} vs torch {theirs:.4g})")
     return 0

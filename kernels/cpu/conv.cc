@@ -18,6 +18,9 @@
 namespace ferry::kernels::cpu {
 namespace {
 
+// A pass's lowered band stays in the caches (a 3x3 layer of 64 channels: 1800 rows).
+constexpr size_t kPassBytes = size_t{4} << 20;
+
 // C (m x n, ldc) = A (m x k, lda) B^T with B n x k (ldb), all row-major.
 void GemmTransposedB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m,
                      int n, int k) {
@@ -77,7 +80,7 @@ void LoweredConvolution(const ConvGeometry& g, const F* x, const F* w, F* y) {
   const int64_t depth = LoweredDepth(g);
   const int64_t cout_g = g.c_out / g.groups;
   const bool identity = LoweringIsIdentity(g);
-  const int64_t per_pass = identity ? rows : LoweredRowsPerPass(g, sizeof(F));
+  const int64_t per_pass = identity ? rows : LoweredRowsPerPass(g, sizeof(F), kPassBytes);
   std::unique_ptr<F[]> lowered(identity ? nullptr : new F[per_pass * g.groups * depth]);
   for (int64_t row0 = 0; row0 < rows; row0 += per_pass) {
     const int64_t band = std::min(per_pass, rows - row0);

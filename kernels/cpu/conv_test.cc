@@ -189,7 +189,7 @@ TEST(Convolution, PointwiseKernelsMultiplyTheInputItself) {
 }
 
 TEST(Convolution, ManyPassesGiveTheSameResult) {
-  // A budget of a few rows per pass, and one too small for a single row.
+  // A cap of a few rows per pass, and one too small for a single row.
   for (size_t budget : {size_t{1000}, size_t{1}}) {
     SetLoweringBudgetForTesting(budget);
     ExpectMatchesDirect({{2, 9, 8, 4}, {6, 3, 2, 2}, {2, 1}, {1, 0}, {0, 1}, {1, 2}, 2});
@@ -200,10 +200,12 @@ TEST(Convolution, ManyPassesGiveTheSameResult) {
                           {8, 1, 1}, 4,         4,         2,         1};
   EXPECT_EQ(LoweredRows(g), 32);
   EXPECT_EQ(LoweredDepth(g), 12);
-  SetLoweringBudgetForTesting(12 * 4 * 5 + 1);
-  EXPECT_EQ(LoweredRowsPerPass(g, 4), 5);
+  EXPECT_EQ(LoweredRowsPerPass(g, 4, 12 * 4 * 5 + 1), 5);
+  EXPECT_EQ(LoweredRowsPerPass(g, 4, 1), 1);
+  EXPECT_EQ(LoweredRowsPerPass(g, 4, size_t{1} << 20), 32);
+  SetLoweringBudgetForTesting(12 * 4 * 2);
+  EXPECT_EQ(LoweredRowsPerPass(g, 4, size_t{1} << 20), 2);
   SetLoweringBudgetForTesting(0);
-  EXPECT_EQ(LoweredRowsPerPass(g, 4), 32);
 }
 
 TEST(Convolution, InferenceRefusesBadArguments) {

@@ -614,6 +614,8 @@ absl::Status Sort(Context& ctx, const core::Node& node, absl::Span<const Tensor>
 // Past this many groups the direct kernel runs: each group of a lowered convolution is a
 // product of its own, and many small products cost more in launches than they save.
 constexpr int64_t kMaxLoweredGroups = 8;
+// A pass's lowered band: rows enough for products that fill the GPU.
+constexpr size_t kPassBytes = size_t{64} << 20;
 
 absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
@@ -641,7 +643,7 @@ absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const 
   const int64_t rows = LoweredRows(*g);
   const bool identity = LoweringIsIdentity(*g);
   const int64_t per_pass =
-      identity ? std::min<int64_t>(rows, INT_MAX) : LoweredRowsPerPass(*g, size);
+      identity ? std::min<int64_t>(rows, INT_MAX) : LoweredRowsPerPass(*g, size, kPassBytes);
   void* lowered = nullptr;
   if (!identity) {
     absl::StatusOr<void*> band = ctx.Scratch(node.op, per_pass * g->groups * depth * size);
