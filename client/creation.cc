@@ -134,6 +134,25 @@ Array arange(double stop, Dtype dtype, Device device) {
   return arange(0.0, stop, 1.0, dtype, std::move(device));
 }
 
+// As NumPy: start + i * step for i < num, the last value exactly stop.
+Array linspace(double start, double stop, int64_t num, Dtype dtype, Device device) {
+  if (num < 0) {
+    detail::ThrowOpError("linspace", absl::StrCat("needs num >= 0, got ", num, "."));
+  }
+  if (!core::IsFloating(dtype)) {
+    detail::ThrowOpError("linspace",
+                         absl::StrCat("needs a floating dtype, got ", core::DTypeName(dtype), "."));
+  }
+  if (num == 1) return full({1}, start, dtype, std::move(device));
+  // In float32 (float64 stays) and rounded once: float16 counts exactly only to 2048.
+  const Dtype compute = dtype == float64 ? float64 : float32;
+  const double step = (stop - start) / static_cast<double>(num - 1);
+  const Array index = arange(static_cast<double>(num), compute, device);
+  const Array values = index * full({}, step, compute, device) + full({}, start, compute, device);
+  const Array last = index == static_cast<double>(num - 1);
+  return astype(where(last, full({}, stop, compute, device), values), dtype);
+}
+
 Array astype(const Array& a, Dtype dtype) {
   return detail::MakeOp("astype", {a}, {{"dtype", dtype}});
 }

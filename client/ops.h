@@ -394,6 +394,62 @@ Array addmm(const Array& c, const Array& a, const Array& b, float alpha = 1.0f, 
 // the diagonal; other labels absent from the output are summed.
 Array einsum(const std::string& subscripts, const std::vector<Array>& operands);
 
+// ---- Composed ops, part C ------------------------------------------------------------------
+// Built from the ops above (so every backend and autodiff have them at once), with NumPy's
+// and MLX's semantics.
+
+// Trigonometric and hyperbolic functions (trig.cc); integers and bool compute in float32.
+// tan is sin / cos; the inverse functions go through arctan2, log1p and sqrt in forms that
+// keep their precision near 0 and 1; sinh and cosh overflow where exp does (|a| > 88.7 in
+// float32, NumPy at 89.4).
+Array tan(const Array& a);
+Array arcsin(const Array& a);
+Array arccos(const Array& a);
+Array arctan(const Array& a);
+Array sinh(const Array& a);
+Array cosh(const Array& a);
+Array arcsinh(const Array& a);
+Array arccosh(const Array& a);
+Array arctanh(const Array& a);
+
+// Comparisons with tolerance (compare.cc). isclose: |a - b| <= atol + rtol * |b|
+// elementwise (infinities close only to themselves, NaN to nothing unless equal_nan), bool.
+// allclose and array_equal reduce to one bool; array_equal is false for different shapes.
+Array isclose(const Array& a, const Array& b, double rtol = 1e-5, double atol = 1e-8,
+              bool equal_nan = false);
+Array allclose(const Array& a, const Array& b, double rtol = 1e-5, double atol = 1e-8,
+               bool equal_nan = false);
+Array array_equal(const Array& a, const Array& b, bool equal_nan = false);
+// NaN to `nan`, infinities to `posinf`/`neginf` (default: the dtype's largest finite values);
+// integers and bool unchanged.
+Array nan_to_num(const Array& a, double nan = 0.0, std::optional<double> posinf = std::nullopt,
+                 std::optional<double> neginf = std::nullopt);
+
+// Matrices from nothing and triangles (triangular.cc). k shifts the diagonal: k > 0 above
+// the main one, k < 0 below. tril and triu act on the last two axes (at least two).
+Array eye(int64_t n, int64_t m, int64_t k = 0, Dtype dtype = float32,
+          Device device = default_device());
+Array eye(int64_t n, Dtype dtype = float32, Device device = default_device());
+Array identity(int64_t n, Dtype dtype = float32, Device device = default_device());
+// Ones at and below diagonal k of an n x m matrix, zeros above.
+Array tri(int64_t n, int64_t m, int64_t k = 0, Dtype dtype = float32,
+          Device device = default_device());
+Array tril(const Array& a, int64_t k = 0);  // zeros above diagonal k
+Array triu(const Array& a, int64_t k = 0);  // zeros below diagonal k
+
+// `num` evenly spaced values from start to stop, both included (creation.cc); floating.
+Array linspace(double start, double stop, int64_t num = 50, Dtype dtype = float32,
+               Device device = default_device());
+
+// Products over chosen axes (linalg.cc), floating as matmul. tensordot sums a's axes_a
+// against b's axes_b (or a's last `axes` against b's first), the result keeps a's other
+// axes then b's; inner sums over both last axes; outer multiplies the flattened operands.
+Array tensordot(const Array& a, const Array& b, int axes = 2);
+Array tensordot(const Array& a, const Array& b, const std::vector<int>& axes_a,
+                const std::vector<int>& axes_b);
+Array inner(const Array& a, const Array& b);
+Array outer(const Array& a, const Array& b);
+
 // ---- Templates -------------------------------------------------------------------------------
 
 template <typename T>

@@ -33,6 +33,7 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using testing::PartACompositeCases;
 using testing::PartBCompositeCases;
+using testing::PartCCompositeCases;
 
 #ifdef FERRY_CUDA_TESTS_ON_CPU
 constexpr bool kOnCpu = true;
@@ -129,7 +130,8 @@ TEST_F(RemoteCudaTest, EveryOpMatchesTheLocalCpu) {
 }
 
 TEST_F(RemoteCudaTest, EveryCompositeMatchesTheLocalCpu) {
-  for (const auto* cases : {&PartACompositeCases(), &PartBCompositeCases()}) {
+  for (const auto* cases :
+       {&PartACompositeCases(), &PartBCompositeCases(), &PartCCompositeCases()}) {
     for (const auto& [name, op_case] : *cases) {
       SCOPED_TRACE(name);
       ExpectSameOnBothDevices(op_case, *remote_, 4321, DaemonKernels::kOther);

@@ -30,6 +30,7 @@ using testing::ExpectSameOnBothDevices;
 using ::testing::HasSubstr;
 using testing::PartACompositeCases;
 using testing::PartBCompositeCases;
+using testing::PartCCompositeCases;
 
 std::unique_ptr<server::FerrydProcess> StartFerryd(std::vector<std::string> flags = {}) {
   const std::string path = server::FindFerryd(nullptr);
@@ -94,6 +95,13 @@ TEST_F(RemoteTest, OpsPartBIndexOutOfRangeFailsOnTheDaemon) {
 // ---- part A: the client-side compositions (each one is built from core ops) -------------
 TEST_F(RemoteTest, EveryPartACompositeMatchesTheLocalDevice) {
   for (const auto& [name, op_case] : PartACompositeCases()) {
+    SCOPED_TRACE(name);
+    ExpectSameOnBothDevices(op_case, *remote_, 4321);
+  }
+}
+
+TEST_F(RemoteTest, EveryPartCCompositeMatchesTheLocalDevice) {
+  for (const auto& [name, op_case] : PartCCompositeCases()) {
     SCOPED_TRACE(name);
     ExpectSameOnBothDevices(op_case, *remote_, 4321);
   }

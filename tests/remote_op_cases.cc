@@ -413,6 +413,61 @@ const std::map<std::string, OpCase>& PartBCompositeCases() {
   return *cases;
 }
 
+const std::map<std::string, OpCase>& PartCCompositeCases() {
+  static const auto* cases = new std::map<std::string, OpCase>{
+      {"trig",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 4}, float32, -0.9, 0.9);
+          return tan(x) + arcsin(x) + arccos(x) + arctan(x) + arctanh(x);
+        }}},
+      {"hyperbolic",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 4}, float16, -3, 3);
+          return sinh(x) + cosh(x) + arcsinh(x) + arccosh(abs(x) + 1.0);
+        }}},
+      {"isclose",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 4}, float32, -1, 1);
+          return isclose(x, x + in.Uniform({3, 4}, float32, -1e-5, 1e-5), 1e-5, 1e-6);
+        }}},
+      {"allclose",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({5}, float64, -1, 1);
+          return stack({allclose(x, x + 1e-9), array_equal(x, x)});
+        }}},
+      {"nan_to_num",
+       {true,
+        [](Inputs& in) {
+          return nan_to_num(log(in.Uniform({3, 4}, bfloat16, -1, 1)));
+        }}},
+      {"tril_triu",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Ints({2, 3, 4}, int32, -9, 9);
+          return tril(x, 1) - triu(x, -1) + eye(3, 4, 1, int32, in.device());
+        }}},
+      {"linspace",
+       {true, [](Inputs& in) { return linspace(-2, 5, 9, float32, in.device()); }}},
+      {"tensordot",
+       {false,
+        [](Inputs& in) {
+          return tensordot(in.Uniform({2, 3, 4}, float32, -1, 1),
+                           in.Uniform({4, 3, 5}, float32, -1, 1), {1, 2}, {1, 0});
+        }}},
+      {"inner_outer",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({3, 4}, float32, -1, 1);
+          return inner(a, a) + outer(slice(a, {0, 0}, {1, 3}), slice(a, {1, 0}, {2, 3}));
+        }}},
+  };
+  return *cases;
+}
+
 const std::map<std::string, OpCase>& PartACompositeCases() {
   static const auto* cases = new std::map<std::string, OpCase>{
       {"reciprocal",

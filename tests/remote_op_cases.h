@@ -65,6 +65,9 @@ const std::map<std::string, OpCase>& CoreOpCases();
 const std::map<std::string, OpCase>& PartBCompositeCases();
 // One per composite of ops part A (the client-side compositions of core ops).
 const std::map<std::string, OpCase>& PartACompositeCases();
+// The composites of ops part C (trig, tolerance comparisons, triangles, linspace,
+// tensordot), several to a case.
+const std::map<std::string, OpCase>& PartCCompositeCases();
 
 // Which kernels the daemon runs, against the local device's CPU kernels.
 enum class DaemonKernels {

@@ -7,7 +7,8 @@ computes):  python3 client/testdata/opsa_numpy_cases.py > client/testdata/opsa_n
 One case per line, fields separated by ';':
   name;dtype;shape;a values;b values (or empty);result dtype;result shape;result values
 Values are comma separated, as Python writes float64 (nan, inf, -inf); shapes are comma
-separated dims (empty for a scalar). Only cases where ferry and NumPy agree on the
+separated dims (empty for a scalar). NumPy's float32 functions may round an ulp apart on
+other machines (their SIMD paths); the file keeps the lines as first written. Only cases where ferry and NumPy agree on the
 semantics are written (ferry follows MLX where they differ, e.g. int32 log1p is float32).
 """
 import numpy as np
@@ -101,3 +102,48 @@ with np.errstate(all="ignore"):
     emit("swapaxes", t, None, np.swapaxes(t, 0, 2))
     emit("stack", t, None, np.stack([t, t + 100], axis=2))
     emit("split", t, None, np.split(t, [1, 3], axis=2)[1])
+
+    # Part C: ops composed of others (client/trig.cc, compare.cc, triangular.cc, creation.cc,
+    # linalg.cc). Cases without an input of their own (eye, tri, linspace) carry a dummy.
+    t = floats((4, 5), -1.4, 1.4)
+    emit("tan", t, None, np.tan(t))
+    u = floats((4, 5), -0.999, 0.999)
+    u[0, :5] = [-1, 0, 1, 1e-4, -0.99999]
+    emit("arcsin", u, None, np.arcsin(u))
+    emit("arccos", u, None, np.arccos(u))
+    emit("arctanh", u, None, np.arctanh(u))
+    emit("arctan", x * 10, None, np.arctan(x * 10))
+    h = floats((4, 5), -5, 5)
+    h[0, :2] = [1e-4, -3e-6]
+    emit("sinh", h, None, np.sinh(h))
+    emit("cosh", h, None, np.cosh(h))
+    w = floats((4, 5), -50, 50)
+    w[0, :4] = [1e30, -1e30, 1e-5, 0]
+    emit("arcsinh", w, None, np.arcsinh(w))
+    c = floats((4, 5), 1, 50)
+    c[0, :3] = [1, 1.0001, 1e30]
+    emit("arccosh", c, None, np.arccosh(c))
+    near_a = np.array([1, 1, np.inf, np.inf, -np.inf, np.nan, np.nan, 0, 1e-9, 100],
+                      dtype=np.float32)
+    near_b = np.array([1 + 1e-6, 1 + 1e-4, np.inf, -np.inf, 5, np.nan, 1, 1e-9, 0, 100.01],
+                      dtype=np.float32)
+    emit("isclose", near_a, near_b, np.isclose(near_a, near_b))
+    emit("isclose_equal_nan", near_a, near_b, np.isclose(near_a, near_b, equal_nan=True))
+    emit("allclose", near_a, near_b, np.allclose(near_a, near_b))
+    emit("allclose_equal_nan", near_a[5:6], near_a[5:6], np.allclose(near_a[5:6], near_a[5:6],
+                                                                      equal_nan=True))
+    emit("array_equal", near_a, near_a, np.array_equal(near_a, near_a))
+    emit("array_equal_equal_nan", near_a, near_a, np.array_equal(near_a, near_a, equal_nan=True))
+    emit("nan_to_num", special, None, np.nan_to_num(special))
+    emit("nan_to_num_values", special, None,
+         np.nan_to_num(special, nan=-1, posinf=7, neginf=-7))
+    emit("tril", x, None, np.tril(x, 1))
+    emit("triu", x, None, np.triu(x, -1))
+    dummy = np.zeros(1, dtype=np.float32)
+    emit("eye", dummy, None, np.eye(3, 5, k=1, dtype=np.float32))
+    emit("tri", dummy, None, np.tri(4, 3, k=-1, dtype=np.float32))
+    emit("linspace", dummy, None, np.linspace(-1, 2, 7, dtype=np.float32))
+    emit("outer", x[0], y[0], np.outer(x[0], y[0]))
+    emit("inner", x, y, np.inner(x, y))
+    emit("tensordot", x, y, np.tensordot(x, y, axes=([0], [0])))
+    emit("tensordot_all", x, y, np.tensordot(x, y, axes=2))

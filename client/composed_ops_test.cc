@@ -1,0 +1,136 @@
+// The composed ops of ops.h part C beyond their NumPy cases (ops_numpy_test.cc): dtypes,
+// edges, errors, and gradients through the compositions.
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "client/ferry.h"
+#include "client/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::FloatNear;
+using ::testing::HasSubstr;
+using ::testing::Pointwise;
+using testing::BuildError;
+
+TEST(TrigTest, IntegersComputeInFloat32AndHalvesStayHalves) {
+  const Array ints = from_host(std::vector<int32_t>{0, 1}, {2});
+  for (auto f : {&tan, &arcsin, &arccos, &arctan, &sinh, &cosh, &arcsinh, &arccosh, &arctanh}) {
+    EXPECT_EQ(f(ints).dtype(), float32);
+    EXPECT_EQ(f(astype(ints, float16)).dtype(), float16);
+  }
+  EXPECT_THAT(arcsin(ints).to_vector<float>(), Pointwise(FloatNear(1e-6), std::vector<float>{0.0f, M_PI / 2}));
+}
+
+TEST(TrigTest, InverseFunctionsOutsideTheirDomainGiveNaNAndPoles) {
+  const Array x = from_host(std::vector<float>{-1, 1, 1.5f}, {3});
+  const std::vector<float> atanh = arctanh(x).to_vector<float>();
+  EXPECT_EQ(atanh[0], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(atanh[1], std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(atanh[2]));
+  EXPECT_TRUE(std::isnan(arcsin(x).to_vector<float>()[2]));
+  EXPECT_TRUE(std::isnan(arccosh(from_host(std::vector<float>{0.5f}, {1})).item<float>()));
+}
+
+TEST(TrigTest, GradientsFlowThroughTheCompositions) {
+  // d/dx arcsin = 1 / sqrt(1 - x^2); d/dx arctanh = 1 / (1 - x^2); d/dx sinh = cosh.
+  const Array x = from_host(std::vector<float>{0.5f}, {1});
+  auto derivative = [&](Array (*f)(const Array&)) {
+    return grad([f](const Array& v) { return sum(f(v)); })(x).item<float>();
+  };
+  EXPECT_NEAR(derivative(&arcsin), 1 / std::sqrt(0.75), 1e-5);
+  EXPECT_NEAR(derivative(&arccos), -1 / std::sqrt(0.75), 1e-5);
+  EXPECT_NEAR(derivative(&arctan), 1 / 1.25, 1e-5);
+  EXPECT_NEAR(derivative(&arctanh), 1 / 0.75, 1e-5);
+  EXPECT_NEAR(derivative(&sinh), std::cosh(0.5), 1e-5);
+  EXPECT_NEAR(derivative(&cosh), std::sinh(0.5), 1e-5);
+  EXPECT_NEAR(derivative(&arcsinh), 1 / std::sqrt(1.25), 1e-5);
+  EXPECT_NEAR(derivative(&tan), 1 / (std::cos(0.5) * std::cos(0.5)), 1e-5);
+}
+
+TEST(CompareTest, ArrayEqualOfDifferentShapesIsFalse) {
+  const Array a = zeros({2, 3});
+  EXPECT_FALSE(array_equal(a, zeros({3, 2})).item<bool>());
+  EXPECT_TRUE(array_equal(a, zeros({2, 3}, int32)).item<bool>());  // values, not dtypes
+  EXPECT_FALSE(allclose(a, a + 1e-3).item<bool>());
+  EXPECT_TRUE(allclose(a, a + 1e-3, 0, 1e-2).item<bool>());
+}
+
+TEST(CompareTest, NanToNumUsesEachDtypesLargestFiniteValue) {
+  const Array x = from_host(std::vector<float>{NAN, INFINITY, -INFINITY, 2}, {4});
+  EXPECT_THAT(astype(nan_to_num(astype(x, float16)), float32).to_vector<float>(),
+              ElementsAre(0, 65504, -65504, 2));
+  EXPECT_THAT(nan_to_num(astype(x, float64)).to_vector<double>(),
+              ElementsAre(0, std::numeric_limits<double>::max(),
+                          std::numeric_limits<double>::lowest(), 2));
+  const Array ints = from_host(std::vector<int32_t>{1, 2}, {2});
+  EXPECT_EQ(nan_to_num(ints).dtype(), int32);
+}
+
+TEST(TriangularTest, MasksTheLastTwoAxesOfABatch) {
+  const Array x = reshape(arange(1, 9, int32), {2, 2, 2});
+  EXPECT_THAT(tril(x).to_vector<int32_t>(), ElementsAre(1, 0, 3, 4, 5, 0, 7, 8));
+  EXPECT_THAT(triu(x).to_vector<int32_t>(), ElementsAre(1, 2, 0, 4, 5, 6, 0, 8));
+  EXPECT_THAT(triu(x, 1).to_vector<int32_t>(), ElementsAre(0, 2, 0, 0, 0, 6, 0, 0));
+  EXPECT_EQ(tril(x).dtype(), int32);
+  EXPECT_THAT(eye(2, bool_).to_vector<bool>(), ElementsAre(true, false, false, true));
+  EXPECT_THAT(identity(2, int32).to_vector<int32_t>(), ElementsAre(1, 0, 0, 1));
+  EXPECT_EQ(eye(0).shape(), (Shape{0, 0}));
+}
+
+TEST(TriangularTest, RefusesWhatHasNoTriangle) {
+  EXPECT_THAT(BuildError([] { tril(zeros({3})); }),
+              HasSubstr("[tril] needs at least 2 dimensions, got 1."));
+  EXPECT_THAT(BuildError([] { eye(-1, 2); }), HasSubstr("[eye] needs non-negative extents"));
+  EXPECT_THAT(BuildError([] { tri(2, -3); }), HasSubstr("[tri] needs non-negative extents"));
+}
+
+TEST(LinspaceTest, EndpointsAndCounts) {
+  EXPECT_THAT(linspace(0, 1, 5).to_vector<float>(), ElementsAre(0, 0.25, 0.5, 0.75, 1));
+  EXPECT_THAT(linspace(3, 9, 1).to_vector<float>(), ElementsAre(3));
+  EXPECT_EQ(linspace(3, 9, 0).shape(), (Shape{0}));
+  // float16 counts past 2048 exactly in float32 and rounds once: the last value is stop.
+  const std::vector<float> halves = astype(linspace(0, 4096, 4097, float16), float32)
+                                        .to_vector<float>();
+  EXPECT_EQ(halves[2049], 2048);  // a tie, to the even 2048
+  EXPECT_EQ(halves[2051], 2052);  // a tie, to the even 2052
+  EXPECT_EQ(halves[2050], 2050);
+  EXPECT_EQ(halves.back(), 4096);
+  EXPECT_THAT(BuildError([] { linspace(0, 1, -1); }), HasSubstr("[linspace] needs num >= 0"));
+  EXPECT_THAT(BuildError([] { linspace(0, 1, 3, int32); }),
+              HasSubstr("[linspace] needs a floating dtype, got int32"));
+}
+
+TEST(TensordotTest, SumsTheNamedAxesAndKeepsTheRestInOrder) {
+  const Array a = astype(reshape(arange(24, int32), {2, 3, 4}), float32);
+  const Array b = astype(reshape(arange(12, int32), {4, 3}), float32);
+  // Sum a's axes 1 and 2 against b's axes 1 and 0: result (2,).
+  Array c = tensordot(a, b, {1, 2}, {1, 0});
+  EXPECT_EQ(c.shape(), (Shape{2}));
+  Array reference = sum(a * expand_dims(transpose(b), 0), std::vector<int>{1, 2});
+  EXPECT_THAT(c.to_vector<float>(), Pointwise(FloatNear(1e-3), reference.to_vector<float>()));
+  EXPECT_EQ(tensordot(a, b, 1).shape(), (Shape{2, 3, 3}));
+  EXPECT_EQ(tensordot(a, b, 0).shape(), (Shape{2, 3, 4, 4, 3}));
+  EXPECT_THAT(BuildError([&] { tensordot(a, b, std::vector<int>{0}, std::vector<int>{0}); }),
+              HasSubstr("[tensordot] axis 0 of a (2) does not match axis 0 of b (4)."));
+  EXPECT_THAT(BuildError([&] { tensordot(a, b, std::vector<int>{0, 1}, std::vector<int>{0}); }),
+              HasSubstr("[tensordot] sums 2 axes of a against 1 of b."));
+  EXPECT_THAT(BuildError([&] { tensordot(a, b, 3); }),
+              HasSubstr("[tensordot] cannot sum 3 axes of arrays of rank 3 and 2."));
+}
+
+TEST(TensordotTest, InnerOfScalarsMultipliesAndOuterFlattens) {
+  const Array v = from_host(std::vector<float>{1, 2}, {2});
+  EXPECT_THAT(inner(v, full({}, 3.0f)).to_vector<float>(), ElementsAre(3, 6));
+  EXPECT_FLOAT_EQ(inner(v, v).item<float>(), 5);
+  EXPECT_EQ(outer(reshape(v, {1, 2}), v).shape(), (Shape{2, 2}));
+}
+
+}  // namespace
+}  // namespace ferry
