@@ -33,6 +33,8 @@ struct ArrayNode {
   std::vector<std::shared_ptr<ArrayNode>> inputs;
   core::Attrs attrs;
   std::shared_ptr<Buffer> buffer;  // declared after `device`, so it goes first
+  // Made by stop_gradient: autodiff takes it as a constant (it lowers as a plain reshape).
+  bool stops_gradient = false;
 };
 
 // Builds `op` on `inputs`: checks that they share a device and infers the result's type with

@@ -47,7 +47,7 @@ Tape Record(const std::vector<Array>& outputs, const std::unordered_set<const Ar
     while (!stack.empty()) {
       const NodePtr node = stack.back().first;
       size_t& next = stack.back().second;
-      const bool is_leaf = leaves.count(node.get()) > 0;
+      const bool is_leaf = leaves.count(node.get()) > 0 || node->stops_gradient;
       if (!is_leaf && next < node->inputs.size()) {
         const NodePtr& input = node->inputs[next++];
         if (visited.insert(input.get()).second) stack.push_back({input, 0});
@@ -288,6 +288,13 @@ std::function<Array(const std::vector<Array>&)> grad(
 std::function<Array(const Array&)> grad(const std::function<Array(const Array&)>& fun) {
   auto inner = value_and_grad(fun);
   return [inner](const Array& primal) { return inner(primal).second; };
+}
+
+// A node of its own (a reshape to the same shape), so only this use of `a` stops gradients.
+Array stop_gradient(const Array& a) {
+  Array same = detail::MakeOp("reshape", {a}, {{"shape", a.shape()}});
+  same.node()->stops_gradient = true;
+  return same;
 }
 
 }  // namespace ferry

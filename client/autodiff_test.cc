@@ -165,6 +165,22 @@ TEST(AutodiffTest, NoGradientThroughComparisonsIndicesAndIntegers) {
   EXPECT_THAT(Values(g[1]), ElementsAre(2, 3));
 }
 
+TEST(AutodiffTest, StopGradientIsAConstantToAutodiffAndTheSameValue) {
+  Array x = from_host(std::vector<float>{1, 2}, {2});
+  // d/dx [x * stop(x)] = stop(x) = x, not 2x; the other uses of x still carry gradient.
+  auto f = [](const Array& v) { return sum(v * stop_gradient(v) + v); };
+  EXPECT_THAT(Values(grad(f)(x)), ElementsAre(2, 3));
+  EXPECT_THAT(Values(stop_gradient(x * 3.0f)), ElementsAre(3, 6));
+  // Wholly stopped: zeros of the argument's type, as for an unused argument.
+  auto g = [](const Array& v) { return sum(stop_gradient(v * v)); };
+  EXPECT_THAT(Values(grad(g)(x)), ElementsAre(0, 0));
+  // Second order: the stopped factor stays constant there too.
+  auto h = [](const Array& v) { return sum(grad([](const Array& u) {
+                                             return sum(u * u * stop_gradient(u));
+                                           })(v)); };
+  EXPECT_THAT(Values(grad(h)(x)), ElementsAre(2, 4));  // d/dx 2x * c = 2c
+}
+
 TEST(AutodiffTest, AstypeGradientConvertsBack) {
   Array x = from_host(std::vector<double>{1, 2}, {2});
   Array g = grad([](const Array& v) { return sum(astype(v, float32) * 4.0f); })(x);

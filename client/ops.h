@@ -441,6 +441,9 @@ Array triu(const Array& a, int64_t k = 0);  // zeros below diagonal k
 Array linspace(double start, double stop, int64_t num = 50, Dtype dtype = float32,
                Device device = default_device());
 
+// `a` unchanged, as a constant to autodiff: no gradient flows back through it (autodiff.cc).
+Array stop_gradient(const Array& a);
+
 // Products over chosen axes (linalg.cc), floating as matmul. tensordot sums a's axes_a
 // against b's axes_b (or a's last `axes` against b's first), the result keeps a's other
 // axes then b's; inner sums over both last axes; outer multiplies the flattened operands.

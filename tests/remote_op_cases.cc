@@ -452,6 +452,11 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
         }}},
       {"linspace",
        {true, [](Inputs& in) { return linspace(-2, 5, 9, float32, in.device()); }}},
+      {"stop_gradient",
+       {true,
+        [](Inputs& in) {
+          return stop_gradient(in.Uniform({3, 4}, float32, -1, 1)) * 2.0;
+        }}},
       {"tensordot",
        {false,
         [](Inputs& in) {
