@@ -1,5 +1,5 @@
-// conv1d, conv2d and conv_general on the local device (NumPy comparisons are in
-// opsb_fixtures_test.cc).
+// conv1d, conv2d, conv_general and the transposed convolutions on the local device (NumPy
+// comparisons are in opsb_fixtures_test.cc).
 
 #include <string>
 #include <vector>
@@ -13,7 +13,9 @@ namespace ferry {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::FloatNear;
 using ::testing::HasSubstr;
+using ::testing::Pointwise;
 using testing::BuildError;
 
 TEST(ConvTest, Conv1dByHand) {
@@ -63,6 +65,43 @@ TEST(ConvTest, BadArgumentsThrowAtTheCall) {
                 conv_general(x, zeros({2, 2, 3}), {1, 1}, {0}, {0}, {1});
               }),
               HasSubstr("[conv] stride needs one value per spatial dim (1) or one for all, got 2"));
+}
+
+TEST(ConvTransposeTest, ScattersEachInputThroughTheKernel) {
+  // Input i adds w[k] x[i] at i * 2 + k - 1: [1, 2, 3 + 10, 20, 30] at positions -1..3,
+  // of which the padding leaves 0..2, and an output_padding of 1 keeps position 3.
+  Array x = from_host(std::vector<float>{1, 10}, {1, 2, 1});
+  Array w = from_host(std::vector<float>{1, 2, 3}, {1, 3, 1});
+  EXPECT_THAT(conv_transpose1d(x, w, 2, 1).to_vector<float>(), ElementsAre(2, 13, 20));
+  EXPECT_THAT(conv_transpose1d(x, w, 2, 1, 1, 1).to_vector<float>(), ElementsAre(2, 13, 20, 30));
+  EXPECT_THAT(conv_transpose1d(x, w, 2).to_vector<float>(), ElementsAre(1, 2, 13, 20, 30));
+}
+
+// With the channel axes of conv's weight swapped, conv_transpose is conv's adjoint:
+// <conv(x, w), y> = <x, conv_transpose(y, w^T)>, and autodiff through it gives conv back.
+TEST(ConvTransposeTest, IsTheAdjointOfConvolution) {
+  Array x = random::uniform({2, 9, 3}, float32, -1, 1, random::key(1));
+  Array w = random::uniform({4, 3, 3}, float32, -1, 1, random::key(2));
+  Array y = random::uniform({2, 5, 4}, float32, -1, 1, random::key(3));
+  Array wt = swapaxes(w, 0, -1);  // (3, 3, 4)
+  const float forward = sum(conv1d(x, w, 2, 1) * y).item<float>();
+  const float adjoint = sum(x * conv_transpose1d(y, wt, 2, 1)).item<float>();
+  EXPECT_NEAR(forward, adjoint, 1e-4);
+  auto inner_with_x = [&](const Array& v) { return sum(conv_transpose1d(v, wt, 2, 1) * x); };
+  EXPECT_THAT(grad(inner_with_x)(y).to_vector<float>(),
+              Pointwise(FloatNear(1e-5), conv1d(x, w, 2, 1).to_vector<float>()));
+}
+
+TEST(ConvTransposeTest, BadArgumentsThrowAtTheCall) {
+  Array x = zeros({1, 4, 3});
+  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 2, 0, 1, 2); }),
+              HasSubstr("[conv_transpose] output_padding 2 must be smaller than the stride 2."));
+  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 0); }),
+              HasSubstr("[conv_transpose] stride must be at least 1, got 0."));
+  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 1, 3); }),
+              HasSubstr("would give an output of length -1"));
+  EXPECT_THAT(BuildError([&] { conv_transpose2d(x, zeros({2, 2, 3})); }),
+              HasSubstr("[conv_transpose2d] input and weight must have rank 4"));
 }
 
 }  // namespace

@@ -385,6 +385,24 @@ Array conv_general(const Array& input, const Array& weight, const std::vector<in
                    const std::vector<int>& padding_lo, const std::vector<int>& padding_hi,
                    const std::vector<int>& kernel_dilation, int groups = 1);
 
+// Transposed convolutions, as MLX (conv_transpose.cc): weight (C_out, kernel...,
+// C_in/groups); input element i of an axis adds w[k] * x[i] to output i * stride +
+// k * dilation - padding, so the result is (in - 1) * stride - 2 * padding +
+// dilation * (kernel - 1) + 1 + output_padding long; 0 <= output_padding < stride.
+// Composed as a convolution of the input spread `stride` apart with the kernel flipped.
+Array conv_transpose1d(const Array& input, const Array& weight, int stride = 1, int padding = 0,
+                       int dilation = 1, int output_padding = 0, int groups = 1);
+Array conv_transpose2d(const Array& input, const Array& weight,
+                       const std::pair<int, int>& stride = {1, 1},
+                       const std::pair<int, int>& padding = {0, 0},
+                       const std::pair<int, int>& dilation = {1, 1},
+                       const std::pair<int, int>& output_padding = {0, 0}, int groups = 1);
+// 1 to 3 spatial dims; each list holds one value per spatial dim, or one for all.
+Array conv_transpose_general(const Array& input, const Array& weight,
+                             const std::vector<int>& stride, const std::vector<int>& padding,
+                             const std::vector<int>& dilation,
+                             const std::vector<int>& output_padding, int groups = 1);
+
 // ---- More linear algebra (linalg.cc, einsum.cc) --------------------------------------------
 
 // alpha * (a @ b) + beta * c; with beta 0, c only shapes the result.

@@ -83,6 +83,19 @@ TEST(OpsBFixtures, Conv2dInBFloat16ComputesInFloat) {
   ExpectClose(out, "conv2d.out", 3e-2);
 }
 
+TEST(OpsBFixtures, ConvTransposeWithStridePaddingGroupsAndOutputPadding) {
+  ExpectClose(conv_transpose1d(Input("conv_transpose1d.x"), Input("conv_transpose1d.w"), 2, 1, 1,
+                               1, 2),
+              "conv_transpose1d.out");
+  ExpectClose(conv_transpose2d(Input("conv_transpose2d.x"), Input("conv_transpose2d.w"), {2, 1},
+                               {0, 1}, {1, 2}, {1, 0}),
+              "conv_transpose2d.out");
+  // Padding past the kernel's span.
+  ExpectClose(conv_transpose_general(Input("conv_transpose_cropped.x"),
+                                     Input("conv_transpose_cropped.w"), {3}, {2}, {1}, {2}),
+              "conv_transpose_cropped.out");
+}
+
 TEST(OpsBFixtures, LayerNormAndRmsNorm) {
   ExpectClose(fast::layer_norm(Input("norm.x"), Input("norm.w"), Input("norm.b"), 1e-5f),
               "layer_norm.out");

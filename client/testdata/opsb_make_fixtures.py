@@ -129,6 +129,39 @@ put("einsum.perm", np.einsum("ijk->kji", a))
 put("einsum.reduce", np.einsum("bij->j", a))
 put("einsum.chain", np.einsum("bij,bjk,k->bi", a, b, w))
 
+
+def conv_transpose(x, w, stride, pad, dil, out_pad, groups):
+    """MLX's conv_transpose: x[i] adds w[k] @ x[i] to out[i * s + k * d - p]; w (Co, *K, Ci/groups)."""
+    spatial = x.ndim - 2
+    n, ci, co = x.shape[0], x.shape[-1], w.shape[0]
+    cig, cog = ci // groups, co // groups
+    ins, ksz = x.shape[1:-1], w.shape[1:-1]
+    full = [(ins[d] - 1) * stride[d] + dil[d] * (ksz[d] - 1) + 1 + out_pad[d] for d in range(spatial)]
+    buf = np.zeros([n] + full + [co])
+    for pos in np.ndindex(*ins):
+        for kpos in np.ndindex(*ksz):
+            idx = tuple(pos[d] * stride[d] + kpos[d] * dil[d] for d in range(spatial))
+            for g in range(groups):
+                wk = w[(slice(g * cog, (g + 1) * cog),) + kpos]  # (cog, cig)
+                buf[(slice(None),) + idx + (slice(g * cog, (g + 1) * cog),)] += (
+                    x[(slice(None),) + pos + (slice(g * cig, (g + 1) * cig),)] @ wk.T)
+    crop = tuple(slice(pad[d], full[d] - pad[d]) for d in range(spatial))
+    return buf[(slice(None),) + crop]
+
+
+# conv_transpose1d: stride 2, padding 1, output_padding 1, groups 2.
+x = f32(2, 5, 4); w = f32(6, 3, 2)
+put("conv_transpose1d.x", x); put("conv_transpose1d.w", w)
+put("conv_transpose1d.out", conv_transpose(x, w, [2], [1], [1], [1], 2))
+# conv_transpose2d: stride (2, 1), padding (0, 1), dilation (1, 2), output_padding (1, 0).
+x = f32(1, 3, 4, 3); w = f32(2, 2, 3, 3)
+put("conv_transpose2d.x", x); put("conv_transpose2d.w", w)
+put("conv_transpose2d.out", conv_transpose(x, w, [2, 1], [0, 1], [1, 2], [1, 0], 1))
+# Padding past the kernel's span (2 > 1): the spread input is cropped.
+x = f32(1, 6, 2); w = f32(3, 2, 2)
+put("conv_transpose_cropped.x", x); put("conv_transpose_cropped.w", w)
+put("conv_transpose_cropped.out", conv_transpose(x, w, [3], [2], [1], [2], 1))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opsb_fixtures.txt")
 with open(path, "w") as f:
     f.write("\n".join(lines) + "\n")
