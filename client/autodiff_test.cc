@@ -175,9 +175,9 @@ TEST(AutodiffTest, StopGradientIsAConstantToAutodiffAndTheSameValue) {
   auto g = [](const Array& v) { return sum(stop_gradient(v * v)); };
   EXPECT_THAT(Values(grad(g)(x)), ElementsAre(0, 0));
   // Second order: the stopped factor stays constant there too.
-  auto h = [](const Array& v) { return sum(grad([](const Array& u) {
-                                             return sum(u * u * stop_gradient(u));
-                                           })(v)); };
+  auto h = [](const Array& v) {
+    return sum(grad([](const Array& u) { return sum(u * u * stop_gradient(u)); })(v));
+  };
   EXPECT_THAT(Values(grad(h)(x)), ElementsAre(2, 4));  // d/dx 2x * c = 2c
 }
 

@@ -13,11 +13,11 @@
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
 using ::testing::Pointwise;
-using testing::BuildError;
 
 TEST(TrigTest, IntegersComputeInFloat32AndHalvesStayHalves) {
   const Array ints = from_host(std::vector<int32_t>{0, 1}, {2});
@@ -25,7 +25,8 @@ TEST(TrigTest, IntegersComputeInFloat32AndHalvesStayHalves) {
     EXPECT_EQ(f(ints).dtype(), float32);
     EXPECT_EQ(f(astype(ints, float16)).dtype(), float16);
   }
-  EXPECT_THAT(arcsin(ints).to_vector<float>(), Pointwise(FloatNear(1e-6), std::vector<float>{0.0f, M_PI / 2}));
+  EXPECT_THAT(arcsin(ints).to_vector<float>(),
+              Pointwise(FloatNear(1e-6), std::vector<float>{0.0f, M_PI / 2}));
 }
 
 TEST(TrigTest, InverseFunctionsOutsideTheirDomainGiveNaNAndPoles) {
@@ -66,9 +67,9 @@ TEST(CompareTest, NanToNumUsesEachDtypesLargestFiniteValue) {
   const Array x = from_host(std::vector<float>{NAN, INFINITY, -INFINITY, 2}, {4});
   EXPECT_THAT(astype(nan_to_num(astype(x, float16)), float32).to_vector<float>(),
               ElementsAre(0, 65504, -65504, 2));
-  EXPECT_THAT(nan_to_num(astype(x, float64)).to_vector<double>(),
-              ElementsAre(0, std::numeric_limits<double>::max(),
-                          std::numeric_limits<double>::lowest(), 2));
+  EXPECT_THAT(
+      nan_to_num(astype(x, float64)).to_vector<double>(),
+      ElementsAre(0, std::numeric_limits<double>::max(), std::numeric_limits<double>::lowest(), 2));
   const Array ints = from_host(std::vector<int32_t>{1, 2}, {2});
   EXPECT_EQ(nan_to_num(ints).dtype(), int32);
 }
@@ -96,8 +97,8 @@ TEST(LinspaceTest, EndpointsAndCounts) {
   EXPECT_THAT(linspace(3, 9, 1).to_vector<float>(), ElementsAre(3));
   EXPECT_EQ(linspace(3, 9, 0).shape(), (Shape{0}));
   // float16 counts past 2048 exactly in float32 and rounds once: the last value is stop.
-  const std::vector<float> halves = astype(linspace(0, 4096, 4097, float16), float32)
-                                        .to_vector<float>();
+  const std::vector<float> halves =
+      astype(linspace(0, 4096, 4097, float16), float32).to_vector<float>();
   EXPECT_EQ(halves[2049], 2048);  // a tie, to the even 2048
   EXPECT_EQ(halves[2051], 2052);  // a tie, to the even 2052
   EXPECT_EQ(halves[2050], 2050);
@@ -119,7 +120,9 @@ TEST(TensordotTest, SumsTheNamedAxesAndKeepsTheRestInOrder) {
   EXPECT_EQ(tensordot(a, b, 0).shape(), (Shape{2, 3, 4, 4, 3}));
   EXPECT_THAT(BuildError([&] { tensordot(a, b, std::vector<int>{0}, std::vector<int>{0}); }),
               HasSubstr("[tensordot] axis 0 of a (2) does not match axis 0 of b (4)."));
-  EXPECT_THAT(BuildError([&] { tensordot(a, b, std::vector<int>{0, 1}, std::vector<int>{0}); }),
+  EXPECT_THAT(BuildError([&] {
+                tensordot(a, b, std::vector<int>{0, 1}, std::vector<int>{0});
+              }),
               HasSubstr("[tensordot] sums 2 axes of a against 1 of b."));
   EXPECT_THAT(BuildError([&] { tensordot(a, b, 3); }),
               HasSubstr("[tensordot] cannot sum 3 axes of arrays of rank 3 and 2."));

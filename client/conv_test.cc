@@ -12,11 +12,11 @@
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
 using ::testing::Pointwise;
-using testing::BuildError;
 
 TEST(ConvTest, Conv1dByHand) {
   Array x = from_host(std::vector<float>{1, 2, 3, 4}, {1, 4, 1});
@@ -94,13 +94,21 @@ TEST(ConvTransposeTest, IsTheAdjointOfConvolution) {
 
 TEST(ConvTransposeTest, BadArgumentsThrowAtTheCall) {
   Array x = zeros({1, 4, 3});
-  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 2, 0, 1, 2); }),
+  EXPECT_THAT(BuildError([&] {
+                conv_transpose1d(x, zeros({2, 2, 3}), 2, 0, 1, 2);
+              }),
               HasSubstr("[conv_transpose] output_padding 2 must be smaller than the stride 2."));
-  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 0); }),
+  EXPECT_THAT(BuildError([&] {
+                conv_transpose1d(x, zeros({2, 2, 3}), 0);
+              }),
               HasSubstr("[conv_transpose] stride must be at least 1, got 0."));
-  EXPECT_THAT(BuildError([&] { conv_transpose1d(x, zeros({2, 2, 3}), 1, 3); }),
+  EXPECT_THAT(BuildError([&] {
+                conv_transpose1d(x, zeros({2, 2, 3}), 1, 3);
+              }),
               HasSubstr("would give an output of length -1"));
-  EXPECT_THAT(BuildError([&] { conv_transpose2d(x, zeros({2, 2, 3})); }),
+  EXPECT_THAT(BuildError([&] {
+                conv_transpose2d(x, zeros({2, 2, 3}));
+              }),
               HasSubstr("[conv_transpose2d] input and weight must have rank 4"));
 }
 

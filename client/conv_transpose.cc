@@ -32,8 +32,8 @@ Array conv_transpose_general(const Array& input, const Array& weight,
     for (int d = 0; d < spatial; ++d) {
       out.push_back(values.size() == 1 ? values[0] : values[d]);
       if (out.back() < least) {
-        detail::ThrowOpError(op, absl::StrCat(name, " must be at least ", least, ", got ",
-                                              out.back(), "."));
+        detail::ThrowOpError(
+            op, absl::StrCat(name, " must be at least ", least, ", got ", out.back(), "."));
       }
     }
     return out;
@@ -56,8 +56,7 @@ Array conv_transpose_general(const Array& input, const Array& weight,
     const int64_t length = (in - 1) * s[i] - 2 * p[i] + d[i] * (taps - 1) + 1 + extra[i];
     if (in < 1 || taps < 1 || length < 1) {
       detail::ThrowOpError(op, absl::StrCat("spatial axis ", i, " of length ", in, " with ", taps,
-                                            " taps would give an output of length ", length,
-                                            "."));
+                                            " taps would give an output of length ", length, "."));
     }
     spread[i + 1] = (in - 1) * s[i] + 1;
     steps[i + 1] = s[i];
@@ -74,8 +73,8 @@ Array conv_transpose_general(const Array& input, const Array& weight,
   crop_to.back() = spread.back();
   Array x = input;
   if (spread != input.shape()) {
-    x = slice_update(zeros(spread, input.dtype(), input.device()), input,
-                     Shape(input.ndim(), 0), spread, steps);
+    x = slice_update(zeros(spread, input.dtype(), input.device()), input, Shape(input.ndim(), 0),
+                     spread, steps);
   }
   if (crop_from != Shape(input.ndim(), 0) || crop_to != spread) x = slice(x, crop_from, crop_to);
   const Array flipped = slice(weight, flip_from, flip_to, flip_steps);

@@ -40,9 +40,10 @@ Array tensordot(const Array& a, const Array& b, const std::vector<int>& axes_a,
   int64_t k = 1;
   for (size_t i = 0; i < sum_a.size(); ++i) {
     if (a.shape()[sum_a[i]] != b.shape()[sum_b[i]]) {
-      detail::ThrowOpError("tensordot", absl::StrCat("axis ", sum_a[i], " of a (", a.shape()[sum_a[i]],
-                                                     ") does not match axis ", sum_b[i], " of b (",
-                                                     b.shape()[sum_b[i]], ")."));
+      detail::ThrowOpError(
+          "tensordot",
+          absl::StrCat("axis ", sum_a[i], " of a (", a.shape()[sum_a[i]], ") does not match axis ",
+                       sum_b[i], " of b (", b.shape()[sum_b[i]], ")."));
     }
     k *= a.shape()[sum_a[i]];
   }

@@ -84,9 +84,9 @@ TEST(OpsBFixtures, Conv2dInBFloat16ComputesInFloat) {
 }
 
 TEST(OpsBFixtures, ConvTransposeWithStridePaddingGroupsAndOutputPadding) {
-  ExpectClose(conv_transpose1d(Input("conv_transpose1d.x"), Input("conv_transpose1d.w"), 2, 1, 1,
-                               1, 2),
-              "conv_transpose1d.out");
+  ExpectClose(
+      conv_transpose1d(Input("conv_transpose1d.x"), Input("conv_transpose1d.w"), 2, 1, 1, 1, 2),
+      "conv_transpose1d.out");
   ExpectClose(conv_transpose2d(Input("conv_transpose2d.x"), Input("conv_transpose2d.w"), {2, 1},
                                {0, 1}, {1, 2}, {1, 0}),
               "conv_transpose2d.out");

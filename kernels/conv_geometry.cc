@@ -37,8 +37,6 @@ int64_t LoweredRowsPerPass(const ConvGeometry& g, size_t element_bytes, size_t b
   return std::clamp<int64_t>(fit, 1, rows);
 }
 
-void SetLoweringBudgetForTesting(size_t bytes) {
-  budget_cap_for_testing.store(bytes);
-}
+void SetLoweringBudgetForTesting(size_t bytes) { budget_cap_for_testing.store(bytes); }
 
 }  // namespace ferry::kernels

@@ -450,14 +450,13 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
           const Array x = in.Ints({2, 3, 4}, int32, -9, 9);
           return tril(x, 1) - triu(x, -1) + eye(3, 4, 1, int32, in.device());
         }}},
-      {"linspace",
-       {true, [](Inputs& in) { return linspace(-2, 5, 9, float32, in.device()); }}},
+      {"linspace", {true, [](Inputs& in) { return linspace(-2, 5, 9, float32, in.device()); }}},
       {"conv_transpose2d",
        {false,
         [](Inputs& in) {
           return conv_transpose2d(in.Uniform({2, 3, 4, 4}, float32, -1, 1),
-                                  in.Uniform({6, 3, 2, 2}, float32, -1, 1), {2, 1}, {1, 0},
-                                  {1, 2}, {1, 0}, 2);
+                                  in.Uniform({6, 3, 2, 2}, float32, -1, 1), {2, 1}, {1, 0}, {1, 2},
+                                  {1, 0}, 2);
         }}},
       {"stop_gradient",
        {true,

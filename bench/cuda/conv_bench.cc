@@ -58,15 +58,15 @@ void Bench(kernels::Backend& backend, const CublasBaseline* cublas, core::DType 
   absl::StatusOr<kernels::Tensor> lowered = backend.Allocate({dtype, {m, k}});
   Check(lowered.status());
   cudaMemset(lowered->raw(), 0, lowered->nbytes());
-  const double direct = flops /
-                        SecondsPerCall(
-                            [&] {
-                              cublas->Gemm(dtype, tf32, static_cast<int>(m), static_cast<int>(n),
-                                           static_cast<int>(k), lowered->raw(), w->raw(), true,
-                                           y->raw());
-                            },
-                            [] { cudaDeviceSynchronize(); }) /
-                        1e12;
+  const double direct =
+      flops /
+      SecondsPerCall(
+          [&] {
+            cublas->Gemm(dtype, tf32, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                         lowered->raw(), w->raw(), true, y->raw());
+          },
+          [] { cudaDeviceSynchronize(); }) /
+      1e12;
   Result(name + "_cublas", direct, "TFLOP/s");
   Ratio(name + "_vs_cublas", ferry, direct);
 }
@@ -83,11 +83,10 @@ int main(int argc, char** argv) {
   using Layer = ferry::bench::Layer;
   // ResNet-50 at batch 32: a 3x3 layer of each stage, a 1x1 projection, the 7x7 stem.
   const std::vector<Layer> layers =
-      ferry::bench::Quick()
-          ? std::vector<Layer>{{1, 8, 8, 8, 3, 1}, {1, 8, 8, 8, 1, 1}}
-          : std::vector<Layer>{{32, 56, 64, 64, 3, 1},  {32, 28, 128, 128, 3, 1},
-                               {32, 14, 256, 256, 3, 1}, {32, 7, 512, 512, 3, 1},
-                               {32, 56, 256, 64, 1, 1},  {32, 224, 3, 64, 7, 2}};
+      ferry::bench::Quick() ? std::vector<Layer>{{1, 8, 8, 8, 3, 1}, {1, 8, 8, 8, 1, 1}}
+                            : std::vector<Layer>{{32, 56, 64, 64, 3, 1},   {32, 28, 128, 128, 3, 1},
+                                                 {32, 14, 256, 256, 3, 1}, {32, 7, 512, 512, 3, 1},
+                                                 {32, 56, 256, 64, 1, 1},  {32, 224, 3, 64, 7, 2}};
   for (const Layer& layer : layers) {
     ferry::bench::Bench(*strict, baseline, DType::kFloat32, false, layer);
     ferry::bench::Bench(*tf32, baseline, DType::kFloat32, true, layer);

@@ -24,13 +24,11 @@ constexpr size_t kPassBytes = size_t{4} << 20;
 // C (m x n, ldc) = A (m x k, lda) B^T with B n x k (ldb), all row-major.
 void GemmTransposedB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m,
                      int n, int k) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-              ldc);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
-void GemmTransposedB(const double* a, int lda, const double* b, int ldb, double* c, int ldc,
-                     int m, int n, int k) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c,
-              ldc);
+void GemmTransposedB(const double* a, int lda, const double* b, int ldb, double* c, int ldc, int m,
+                     int n, int k) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 // Rows [row0, row0 + rows) of the lowered matrix of x into `lowered` (dense, groups x depth
@@ -115,9 +113,9 @@ absl::Status ConvolutionKernel(const core::Node& node, absl::Span<const Tensor> 
     return absl::OkStatus();
   }
   if (g->groups * depth > INT_MAX || g->c_out > INT_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[convolution] ", g->groups * depth, " lowered columns or ", g->c_out,
-                     " output channels exceed what BLAS can index"));
+    return absl::InvalidArgumentError(absl::StrCat("[convolution] ", g->groups * depth,
+                                                   " lowered columns or ", g->c_out,
+                                                   " output channels exceed what BLAS can index"));
   }
   const core::DType compute =
       in.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
@@ -145,11 +143,10 @@ absl::Status ConvolutionKernel(const core::Node& node, absl::Span<const Tensor> 
 absl::StatusOr<ConvGeometry> GetConvGeometry(const core::Node& node, const core::Shape& x,
                                              const core::Shape& w, const core::Shape& y) {
   const int spatial = static_cast<int>(x.size()) - 2;
-  if (spatial < 1 || spatial > kConvSpatialDims || w.size() != x.size() ||
-      y.size() != x.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[convolution] shapes ", core::ShapeToString(x), ", ", core::ShapeToString(w), " -> ",
-        core::ShapeToString(y), " do not have 1 to 3 spatial dims alike"));
+  if (spatial < 1 || spatial > kConvSpatialDims || w.size() != x.size() || y.size() != x.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[convolution] shapes ", core::ShapeToString(x), ", ", core::ShapeToString(w),
+                     " -> ", core::ShapeToString(y), " do not have 1 to 3 spatial dims alike"));
   }
   absl::StatusOr<int64_t> groups = GetAttr<int64_t>(node, "groups");
   if (!groups.ok()) return groups.status();
@@ -182,8 +179,8 @@ absl::StatusOr<ConvGeometry> GetConvGeometry(const core::Node& node, const core:
   g.groups = *groups;
   if (g.groups < 1 || g.c_in % g.groups != 0 || g.c_out % g.groups != 0) {
     return absl::InvalidArgumentError(absl::StrCat("[convolution] groups ", g.groups,
-                                                   " must divide ", g.c_in, " input and ",
-                                                   g.c_out, " output channels"));
+                                                   " must divide ", g.c_in, " input and ", g.c_out,
+                                                   " output channels"));
   }
   return g;
 }

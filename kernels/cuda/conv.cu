@@ -33,8 +33,7 @@ __global__ void LowerKernel(const T* x, T* lowered, ConvGeometry g, int64_t row0
     const int64_t i0 = o0 * g.stride[0] - g.lo[0] + k0 * g.dil[0];
     const int64_t i1 = o1 * g.stride[1] - g.lo[1] + k1 * g.dil[1];
     const int64_t i2 = o2 * g.stride[2] - g.lo[2] + k2 * g.dil[2];
-    if (i0 >= 0 && i0 < g.in_dim[0] && i1 >= 0 && i1 < g.in_dim[1] && i2 >= 0 &&
-        i2 < g.in_dim[2]) {
+    if (i0 >= 0 && i0 < g.in_dim[0] && i1 >= 0 && i1 < g.in_dim[1] && i2 >= 0 && i2 < g.in_dim[2]) {
       lowered[at] = x[(((n * g.in_dim[0] + i0) * g.in_dim[1] + i1) * g.in_dim[2] + i2) * g.c_in +
                       group * cin_g + ci];
     } else {

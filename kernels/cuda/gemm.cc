@@ -175,14 +175,17 @@ class MatmulPlan {
     }
     if (!s.ok()) return s;
     int found = 0;
-    s = CheckLt("heuristic", lt_.MatmulAlgoGetHeuristic(handle_, d_.op, d_.a, d_.b, d_.c, d_.c,
-                                                        d_.preference, 1, &algo_, &found));
-    if (!s.ok()) return s;
-    if (found == 0) {
-      return absl::InternalError(absl::StrCat("cuBLASLt has no algorithm for ", g.m, "x",
-                                              g.k, " @ ", g.k, "x", g.n, " in ",
-                                              core::DTypeName(key.dtype)));
+    const cublasStatus_t heuristic = lt_.MatmulAlgoGetHeuristic(
+        handle_, d_.op, d_.a, d_.b, d_.c, d_.c, d_.preference, 1, &algo_, &found);
+    if (heuristic == CUBLAS_STATUS_NOT_SUPPORTED ||
+        (heuristic == CUBLAS_STATUS_SUCCESS && found == 0)) {
+      return absl::UnimplementedError(
+          absl::StrCat("cuBLASLt has no algorithm for ", g.m, "x", g.k, " @ ", g.k, "x", g.n,
+                       " in ", core::DTypeName(key.dtype), " (leading dimensions ", g.lda, ", ",
+                       g.ldb, ", ", g.ldc, g.b_transposed ? ", right operand transposed)" : ")"));
     }
+    s = CheckLt("heuristic", heuristic);
+    if (!s.ok()) return s;
     return absl::OkStatus();
   }
 

@@ -36,7 +36,8 @@ struct GemmOperands {
 };
 
 // Queues `gemm` of `dtype` on ctx's stream once per entry of `calls`, all through one plan.
-// INTERNAL "[op] cuBLASLt ..." when cuBLASLt fails, INVALID_ARGUMENT past what it indexes.
+// UNIMPLEMENTED "[op] cuBLASLt has no algorithm ..." when its heuristic offers none for the
+// problem, INTERNAL "[op] cuBLASLt ..." when it fails, INVALID_ARGUMENT past what it indexes.
 absl::Status RunGemms(Context& ctx, const std::string& op, core::DType dtype, const Gemm& gemm,
                       absl::Span<const GemmOperands> calls);
 
