@@ -108,6 +108,14 @@ inline void Result(const std::string& name, double value, const char* unit) {
   std::printf("RESULT %s %.4g %s\n", name.c_str(), value, unit);
 }
 
+// TFLOP/s of `flops` per call of `run` (`sync` waits for it), printed as RESULT `name`.
+inline double Tflops(const std::string& name, double flops, const std::function<void()>& run,
+                     const std::function<void()>& sync) {
+  const double tflops = flops / SecondsPerCall(run, sync) / 1e12;
+  Result(name, tflops, "TFLOP/s");
+  return tflops;
+}
+
 inline void Ratio(const std::string& name, double ferry, double baseline) {
   std::printf("RATIO %s %.3f (ferry %.4g vs baseline %.4g)\n", name.c_str(), ferry / baseline,
               ferry, baseline);

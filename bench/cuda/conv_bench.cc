@@ -48,26 +48,21 @@ void Bench(kernels::Backend& backend, const CublasBaseline* cublas, core::DType 
   const std::string name =
       absl::StrCat("conv_", core::DTypeName(dtype), tf32 ? "_tf32" : "", "_n", l.batch, "_h",
                    l.size, "_c", l.c_in, "_k", l.c_out, "_r", l.taps, "_s", l.stride);
-  const double ferry = flops /
-                       SecondsPerCall([&] { Check(backend.Run(node, inputs, *y)); },
-                                      [&] { Check(backend.Synchronize()); }) /
-                       1e12;
-  Result(name, ferry, "TFLOP/s");
+  const double ferry = Tflops(
+      name, flops, [&] { Check(backend.Run(node, inputs, *y)); },
+      [&] { Check(backend.Synchronize()); });
   if (cublas == nullptr) return;
   // The lowered matrix, as the backend would build it (its contents do not matter here).
   absl::StatusOr<kernels::Tensor> lowered = backend.Allocate({dtype, {m, k}});
   Check(lowered.status());
   cudaMemset(lowered->raw(), 0, lowered->nbytes());
-  const double direct =
-      flops /
-      SecondsPerCall(
-          [&] {
-            cublas->Gemm(dtype, tf32, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                         lowered->raw(), w->raw(), true, y->raw());
-          },
-          [] { cudaDeviceSynchronize(); }) /
-      1e12;
-  Result(name + "_cublas", direct, "TFLOP/s");
+  const double direct = Tflops(
+      name + "_cublas", flops,
+      [&] {
+        cublas->Gemm(dtype, tf32, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                     lowered->raw(), w->raw(), true, y->raw());
+      },
+      [] { cudaDeviceSynchronize(); });
   Ratio(name + "_vs_cublas", ferry, direct);
 }
 

@@ -27,20 +27,15 @@ void Bench(kernels::Backend& backend, const CublasBaseline* cublas, core::DType 
   const double flops = 2.0 * n * n * n;
   const std::string name =
       absl::StrCat("matmul_", core::DTypeName(dtype), tf32 ? "_tf32" : "", "_", n);
-  const double ferry = flops /
-                       SecondsPerCall([&] { Check(backend.Run(node, inputs, *c)); },
-                                      [&] { Check(backend.Synchronize()); }) /
-                       1e12;
-  Result(name, ferry, "TFLOP/s");
+  const double ferry = Tflops(
+      name, flops, [&] { Check(backend.Run(node, inputs, *c)); },
+      [&] { Check(backend.Synchronize()); });
   if (cublas == nullptr) return;
   const int dim = static_cast<int>(n);
-  const double direct =
-      flops /
-      SecondsPerCall(
-          [&] { cublas->Gemm(dtype, tf32, dim, dim, dim, a->raw(), b->raw(), false, c->raw()); },
-          [] { cudaDeviceSynchronize(); }) /
-      1e12;
-  Result(name + "_cublas", direct, "TFLOP/s");
+  const double direct = Tflops(
+      name + "_cublas", flops,
+      [&] { cublas->Gemm(dtype, tf32, dim, dim, dim, a->raw(), b->raw(), false, c->raw()); },
+      [] { cudaDeviceSynchronize(); });
   Ratio(name + "_vs_cublas", ferry, direct);
 }
 

@@ -38,29 +38,17 @@ void Lower(const ConvGeometry& g, const F* x, int64_t row0, int64_t rows, F* low
   const int64_t cin_g = g.c_in / g.groups;
   const int64_t depth = LoweredDepth(g);
   for (int64_t r = 0; r < rows; ++r) {
-    int64_t rest = row0 + r;
-    const int64_t o2 = rest % g.out_dim[2];
-    rest /= g.out_dim[2];
-    const int64_t o1 = rest % g.out_dim[1];
-    rest /= g.out_dim[1];
-    const int64_t o0 = rest % g.out_dim[0];
-    const int64_t n = rest / g.out_dim[0];
+    const ConvPosition p = PositionOfRow(g, row0 + r);
     F* row = lowered + r * g.groups * depth;
     int64_t tap = 0;
     for (int64_t k0 = 0; k0 < g.k_dim[0]; ++k0) {
-      const int64_t i0 = o0 * g.stride[0] - g.lo[0] + k0 * g.dil[0];
       for (int64_t k1 = 0; k1 < g.k_dim[1]; ++k1) {
-        const int64_t i1 = o1 * g.stride[1] - g.lo[1] + k1 * g.dil[1];
         for (int64_t k2 = 0; k2 < g.k_dim[2]; ++k2, ++tap) {
-          const int64_t i2 = o2 * g.stride[2] - g.lo[2] + k2 * g.dil[2];
-          const bool inside = i0 >= 0 && i0 < g.in_dim[0] && i1 >= 0 && i1 < g.in_dim[1] &&
-                              i2 >= 0 && i2 < g.in_dim[2];
-          const F* src =
-              x + (((n * g.in_dim[0] + i0) * g.in_dim[1] + i1) * g.in_dim[2] + i2) * g.c_in;
+          const int64_t at = TapOffset(g, p, k0, k1, k2);
           for (int64_t group = 0; group < g.groups; ++group) {
             F* dst = row + group * depth + tap * cin_g;
-            if (inside) {
-              std::memcpy(dst, src + group * cin_g, cin_g * sizeof(F));
+            if (at >= 0) {
+              std::memcpy(dst, x + at + group * cin_g, cin_g * sizeof(F));
             } else {
               std::fill(dst, dst + cin_g, F{0});
             }

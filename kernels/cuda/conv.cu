@@ -16,13 +16,7 @@ __global__ void LowerKernel(const T* x, T* lowered, ConvGeometry g, int64_t row0
   const int64_t width = g.groups * depth;
   FERRY_GRID_LOOP(at, total) {
     const int64_t column = at % width;
-    int64_t rest = row0 + at / width;
-    const int64_t o2 = rest % g.out_dim[2];
-    rest /= g.out_dim[2];
-    const int64_t o1 = rest % g.out_dim[1];
-    rest /= g.out_dim[1];
-    const int64_t o0 = rest % g.out_dim[0];
-    const int64_t n = rest / g.out_dim[0];
+    const ConvPosition p = PositionOfRow(g, row0 + at / width);
     const int64_t group = column / depth;
     const int64_t ci = column % cin_g;
     int64_t tap = column % depth / cin_g;
@@ -30,12 +24,9 @@ __global__ void LowerKernel(const T* x, T* lowered, ConvGeometry g, int64_t row0
     tap /= g.k_dim[2];
     const int64_t k1 = tap % g.k_dim[1];
     const int64_t k0 = tap / g.k_dim[1];
-    const int64_t i0 = o0 * g.stride[0] - g.lo[0] + k0 * g.dil[0];
-    const int64_t i1 = o1 * g.stride[1] - g.lo[1] + k1 * g.dil[1];
-    const int64_t i2 = o2 * g.stride[2] - g.lo[2] + k2 * g.dil[2];
-    if (i0 >= 0 && i0 < g.in_dim[0] && i1 >= 0 && i1 < g.in_dim[1] && i2 >= 0 && i2 < g.in_dim[2]) {
-      lowered[at] = x[(((n * g.in_dim[0] + i0) * g.in_dim[1] + i1) * g.in_dim[2] + i2) * g.c_in +
-                      group * cin_g + ci];
+    const int64_t from = TapOffset(g, p, k0, k1, k2);
+    if (from >= 0) {
+      lowered[at] = x[from + group * cin_g + ci];
     } else {
       Store(lowered + at, ComputeType<T>(0));
     }
@@ -43,34 +34,20 @@ __global__ void LowerKernel(const T* x, T* lowered, ConvGeometry g, int64_t row0
 }
 
 template <typename T>
-__global__ void DirectKernel(const T* x, const T* k, T* y, ConvGeometry s, int64_t total) {
-  const int64_t cin_g = s.c_in / s.groups;
-  const int64_t cout_g = s.c_out / s.groups;
+__global__ void DirectKernel(const T* x, const T* k, T* y, ConvGeometry g, int64_t total) {
+  const int64_t cin_g = g.c_in / g.groups;
+  const int64_t cout_g = g.c_out / g.groups;
   FERRY_GRID_LOOP(at, total) {
-    int64_t rest = at;
-    const int64_t co = rest % s.c_out;
-    rest /= s.c_out;
-    const int64_t o2 = rest % s.out_dim[2];
-    rest /= s.out_dim[2];
-    const int64_t o1 = rest % s.out_dim[1];
-    rest /= s.out_dim[1];
-    const int64_t o0 = rest % s.out_dim[0];
-    const int64_t n = rest / s.out_dim[0];
-    const int64_t g = co / cout_g;
+    const int64_t co = at % g.c_out;
+    const ConvPosition p = PositionOfRow(g, at / g.c_out);
+    const T* ks = k + co * g.k_dim[0] * g.k_dim[1] * g.k_dim[2] * cin_g;
     double acc = 0;
-    for (int64_t k0 = 0; k0 < s.k_dim[0]; ++k0) {
-      const int64_t i0 = o0 * s.stride[0] - s.lo[0] + k0 * s.dil[0];
-      if (i0 < 0 || i0 >= s.in_dim[0]) continue;
-      for (int64_t k1 = 0; k1 < s.k_dim[1]; ++k1) {
-        const int64_t i1 = o1 * s.stride[1] - s.lo[1] + k1 * s.dil[1];
-        if (i1 < 0 || i1 >= s.in_dim[1]) continue;
-        for (int64_t k2 = 0; k2 < s.k_dim[2]; ++k2) {
-          const int64_t i2 = o2 * s.stride[2] - s.lo[2] + k2 * s.dil[2];
-          if (i2 < 0 || i2 >= s.in_dim[2]) continue;
-          const T* xs = x +
-                        (((n * s.in_dim[0] + i0) * s.in_dim[1] + i1) * s.in_dim[2] + i2) * s.c_in +
-                        g * cin_g;
-          const T* ks = k + (((co * s.k_dim[0] + k0) * s.k_dim[1] + k1) * s.k_dim[2] + k2) * cin_g;
+    for (int64_t k0 = 0; k0 < g.k_dim[0]; ++k0) {
+      for (int64_t k1 = 0; k1 < g.k_dim[1]; ++k1) {
+        for (int64_t k2 = 0; k2 < g.k_dim[2]; ++k2, ks += cin_g) {
+          const int64_t from = TapOffset(g, p, k0, k1, k2);
+          if (from < 0) continue;
+          const T* xs = x + from + co / cout_g * cin_g;
           for (int64_t ci = 0; ci < cin_g; ++ci) {
             acc += static_cast<double>(Load(xs + ci)) * static_cast<double>(Load(ks + ci));
           }
