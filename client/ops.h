@@ -403,6 +403,30 @@ Array conv_transpose_general(const Array& input, const Array& weight,
                              const std::vector<int>& dilation,
                              const std::vector<int>& output_padding, int groups = 1);
 
+// ---- Pooling (pooling.cc) -----------------------------------------------------------------
+// Channels last, as MLX's nn.MaxPool and nn.AvgPool: x (N, spatial..., C). Each output takes
+// the max or the mean of a window of `kernel` taps, windows `stride` apart (by default the
+// kernel: windows side by side), over x padded by `padding` on both sides of each spatial
+// axis (at most half the kernel): max pads with -inf (the lowest value for integers), so
+// padding never wins; avg pads with zeros and divides by the whole window (PyTorch's
+// count_include_pad). avg computes float16 and bfloat16 in float32 and integers as float32.
+Array max_pool1d(const Array& x, int kernel, std::optional<int> stride = std::nullopt,
+                 int padding = 0);
+Array max_pool2d(const Array& x, const std::pair<int, int>& kernel,
+                 std::optional<std::pair<int, int>> stride = std::nullopt,
+                 const std::pair<int, int>& padding = {0, 0});
+Array avg_pool1d(const Array& x, int kernel, std::optional<int> stride = std::nullopt,
+                 int padding = 0);
+Array avg_pool2d(const Array& x, const std::pair<int, int>& kernel,
+                 std::optional<std::pair<int, int>> stride = std::nullopt,
+                 const std::pair<int, int>& padding = {0, 0});
+// 1 to 3 spatial dims; each list holds one value per spatial dim, or one for all; an empty
+// stride is the kernel.
+Array max_pool_general(const Array& x, const std::vector<int>& kernel,
+                       const std::vector<int>& stride, const std::vector<int>& padding);
+Array avg_pool_general(const Array& x, const std::vector<int>& kernel,
+                       const std::vector<int>& stride, const std::vector<int>& padding);
+
 // ---- More linear algebra (linalg.cc, einsum.cc) --------------------------------------------
 
 // alpha * (a @ b) + beta * c; with beta 0, c only shapes the result.

@@ -458,6 +458,13 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
                                   in.Uniform({6, 3, 2, 2}, float32, -1, 1), {2, 1}, {1, 0}, {1, 2},
                                   {1, 0}, 2);
         }}},
+      {"pooling",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({2, 5, 6, 3}, float32, -1, 1);
+          return max_pool2d(x, {3, 2}, std::make_pair(2, 2), {1, 1}) +
+                 avg_pool2d(x, {3, 2}, std::make_pair(2, 2), {1, 1});
+        }}},
       {"stop_gradient",
        {true,
         [](Inputs& in) {
