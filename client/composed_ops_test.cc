@@ -135,5 +135,74 @@ TEST(TensordotTest, InnerOfScalarsMultipliesAndOuterFlattens) {
   EXPECT_EQ(outer(reshape(v, {1, 2}), v).shape(), (Shape{2, 2}));
 }
 
+TEST(DiagonalTest, AxesOffsetsAndErrors) {
+  Array m = reshape(arange(12, int32), {3, 4});
+  EXPECT_THAT(diagonal(m).to_vector<int32_t>(), ElementsAre(0, 5, 10));
+  EXPECT_THAT(diagonal(m, 1).to_vector<int32_t>(), ElementsAre(1, 6, 11));
+  EXPECT_THAT(diagonal(m, -1).to_vector<int32_t>(), ElementsAre(4, 9));
+  EXPECT_EQ(diagonal(m, 4).shape(), (Shape{0}));
+  EXPECT_THAT(diag(from_host(std::vector<int32_t>{1, 2}, {2}), 1).to_vector<int32_t>(),
+              ElementsAre(0, 1, 0, 0, 0, 2, 0, 0, 0));
+  EXPECT_THAT(BuildError([] { diagonal(zeros({3})); }),
+              HasSubstr("[diagonal] needs at least 2 dimensions, got 1."));
+  EXPECT_THAT(BuildError([] {
+                diagonal(zeros({3, 3}), 0, 1, -1);
+              }),
+              HasSubstr("[diagonal] axis1 and axis2 are both axis 1."));
+  EXPECT_THAT(BuildError([] {
+                diag(zeros({2, 2, 2}));
+              }),
+              HasSubstr("[diag] needs a 1-D or 2-D array, got rank 3."));
+}
+
+TEST(GridTest, MeshgridAndKron) {
+  const Array x = from_host(std::vector<int32_t>{1, 2, 3}, {3});
+  const Array y = from_host(std::vector<int32_t>{7, 8}, {2});
+  std::vector<Array> xy = meshgrid({x, y});
+  EXPECT_EQ(xy[0].shape(), (Shape{2, 3}));
+  EXPECT_THAT(xy[1].to_vector<int32_t>(), ElementsAre(7, 7, 7, 8, 8, 8));
+  std::vector<Array> sparse = meshgrid({x, y}, true, "ij");
+  EXPECT_EQ(sparse[0].shape(), (Shape{3, 1}));
+  EXPECT_EQ(sparse[1].shape(), (Shape{1, 2}));
+  EXPECT_THAT(BuildError([&] { meshgrid({x}, false, "yx"); }),
+              HasSubstr("[meshgrid] indexing must be \"xy\" or \"ij\", got \"yx\"."));
+  // kron of shapes (2,) and (2, 2): (1, 2) against (2, 2) gives (2, 4).
+  Array k =
+      kron(from_host(std::vector<int32_t>{1, 10}, {2}), reshape(arange(4, int32), {2, 2}));
+  EXPECT_EQ(k.shape(), (Shape{2, 4}));
+  EXPECT_THAT(k.to_vector<int32_t>(), ElementsAre(0, 1, 0, 10, 2, 3, 20, 30));
+}
+
+TEST(NormTest, DtypesGradientsAndWhatNeedsSingularValues) {
+  const Array ints = from_host(std::vector<int32_t>{3, -4}, {2});
+  EXPECT_EQ(linalg::norm(ints).dtype(), float32);
+  EXPECT_FLOAT_EQ(linalg::norm(ints).item<float>(), 5);
+  EXPECT_FLOAT_EQ(linalg::norm(ints, 1.0).item<float>(), 7);
+  EXPECT_EQ(linalg::norm(zeros({2, 3}), std::nullopt, true).shape(), (Shape{1, 1}));
+  EXPECT_EQ(linalg::norm(zeros({2, 3}), 1.0, std::vector<int>{0, 1}, true).shape(), (Shape{1, 1}));
+  // d|x|/dx = x / |x|: gradient clipping's building block.
+  const Array v = from_host(std::vector<float>{3, 4}, {2});
+  EXPECT_THAT(grad([](const Array& a) { return linalg::norm(a); })(v).to_vector<float>(),
+              Pointwise(FloatNear(1e-6), std::vector<float>{0.6f, 0.8f}));
+  try {
+    linalg::norm(zeros({2, 2}), "nuc");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_THAT(e.what(), HasSubstr("[norm] the nuclear matrix norm needs singular values"));
+  }
+  EXPECT_THROW(linalg::norm(zeros({2, 2}), 2.0), Error);
+  EXPECT_THAT(BuildError([] {
+                linalg::norm(zeros({2, 2, 2}), 2.0);
+              }),
+              HasSubstr("[norm] with an order needs axes, or a 1-D or 2-D array; got rank 3."));
+  EXPECT_THAT(BuildError([] {
+                linalg::norm(zeros({2, 2, 2}), std::vector<int>{0, 1, 2});
+              }),
+              HasSubstr("[norm] takes 1 (vector) or 2 (matrix) axes, got 3."));
+  EXPECT_THAT(BuildError([] { linalg::norm(zeros({2}), "fro"); }),
+              HasSubstr("[norm] order \"fro\" is a matrix norm; it needs 2 axes."));
+}
+
 }  // namespace
 }  // namespace ferry

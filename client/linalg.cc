@@ -1,11 +1,15 @@
 // Linear algebra.
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/axes.h"
+#include "client/error.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -94,4 +98,88 @@ Array inner(const Array& a, const Array& b) {
 
 Array outer(const Array& a, const Array& b) { return reshape(a, {-1, 1}) * reshape(b, {1, -1}); }
 
+namespace linalg {
+namespace {
+
+Array Floating(const Array& a) { return core::IsFloating(a.dtype()) ? a : astype(a, float32); }
+
+// The axes a norm reduces: those given, or every axis of a 1-D or 2-D array.
+std::vector<int> NormAxes(const Array& a, const std::optional<std::vector<int>>& axes) {
+  if (axes) {
+    if (axes->size() != 1 && axes->size() != 2) {
+      detail::ThrowOpError(
+          "norm", absl::StrCat("takes 1 (vector) or 2 (matrix) axes, got ", axes->size(), "."));
+    }
+    detail::NormalizeAxes("norm", *axes, a.ndim(), false);  // throws on bad or repeated axes
+    return *axes;
+  }
+  if (a.ndim() != 1 && a.ndim() != 2) {
+    detail::ThrowOpError("norm", absl::StrCat("with an order needs axes, or a 1-D or 2-D array; "
+                                              "got rank ",
+                                              a.ndim(), "."));
+  }
+  return a.ndim() == 1 ? std::vector<int>{0} : std::vector<int>{0, 1};
+}
+
+[[noreturn]] void NeedsSingularValues(const std::string& ord) {
+  throw Error(ErrorCode::kUnimplemented,
+              absl::StrCat("[norm] the ", ord,
+                           " matrix norm needs singular values (svd), which "
+                           "ferry does not have yet."));
+}
+
+// Sums |a| along `summed` and then takes the max or min along `other` (the induced 1 and
+// inf norms), keeping `keepdims`.
+Array SumThenExtreme(const Array& a, int summed, int other, bool largest, bool keepdims) {
+  const Array sums = sum(abs(a), summed, true);
+  const Array extreme = largest ? max(sums, other, true) : min(sums, other, true);
+  return keepdims ? extreme : squeeze(extreme, std::vector<int>{summed, other});
+}
+
+}  // namespace
+
+Array norm(const Array& a, const std::optional<std::vector<int>>& axes, bool keepdims) {
+  const Array x = Floating(a);
+  if (!axes) {
+    const Array all = sqrt(sum(square(x), keepdims));
+    return all;
+  }
+  NormAxes(a, axes);
+  return sqrt(sum(square(x), *axes, keepdims));
+}
+
+Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& axes, bool keepdims) {
+  const Array x = Floating(a);
+  const std::vector<int> reduced = NormAxes(a, axes);
+  const double inf = std::numeric_limits<double>::infinity();
+  if (reduced.size() == 1) {
+    const int axis = reduced[0];
+    if (ord == inf) return max(abs(x), axis, keepdims);
+    if (ord == -inf) return min(abs(x), axis, keepdims);
+    if (ord == 0) return astype(sum(x != 0.0, axis, keepdims), x.dtype());
+    if (ord == 1) return sum(abs(x), axis, keepdims);
+    if (ord == 2) return sqrt(sum(square(x), axis, keepdims));
+    return power(sum(power(abs(x), ord), axis, keepdims), 1.0 / ord);
+  }
+  const int rows = reduced[0], cols = reduced[1];
+  if (ord == 1 || ord == -1) return SumThenExtreme(x, rows, cols, ord == 1, keepdims);
+  if (ord == inf || ord == -inf) return SumThenExtreme(x, cols, rows, ord == inf, keepdims);
+  if (ord == 2 || ord == -2) NeedsSingularValues(absl::StrCat(ord));
+  detail::ThrowOpError("norm", absl::StrCat("has no matrix norm of order ", ord, "."));
+}
+
+Array norm(const Array& a, const std::string& ord, const std::optional<std::vector<int>>& axes,
+           bool keepdims) {
+  const std::vector<int> reduced = NormAxes(a, axes);
+  if (reduced.size() != 2) {
+    detail::ThrowOpError("norm", absl::StrCat("order \"", ord,
+                                              "\" is a matrix norm; it needs 2 "
+                                              "axes."));
+  }
+  if (ord == "fro") return sqrt(sum(square(Floating(a)), reduced, keepdims));
+  if (ord == "nuc") NeedsSingularValues("nuclear");
+  detail::ThrowOpError("norm", absl::StrCat("has no matrix norm \"", ord, "\"."));
+}
+
+}  // namespace linalg
 }  // namespace ferry

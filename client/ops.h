@@ -483,6 +483,18 @@ Array triu(const Array& a, int64_t k = 0);  // zeros below diagonal k
 Array linspace(double start, double stop, int64_t num = 50, Dtype dtype = float32,
                Device device = default_device());
 
+// Diagonals and grids (diagonal.cc). diagonal: the elements a[..., i, i + offset] of axes
+// axis1 and axis2, which are removed, the diagonal becoming the last axis (NumPy's order).
+// diag: the k-th diagonal of a 2-D array, or the square matrix with a 1-D array on its
+// diagonal k. meshgrid: coordinate arrays of 1-D (flattened) inputs, "xy" (Cartesian: the
+// first two outputs' axes swapped) or "ij" (matrix) indexing; sparse keeps them unbroadcast.
+// kron: the Kronecker product, shapes aligned on the right.
+Array diagonal(const Array& a, int offset = 0, int axis1 = 0, int axis2 = 1);
+Array diag(const Array& a, int k = 0);
+std::vector<Array> meshgrid(const std::vector<Array>& arrays, bool sparse = false,
+                            const std::string& indexing = "xy");
+Array kron(const Array& a, const Array& b);
+
 // `a` unchanged, as a constant to autodiff: no gradient flows back through it (autodiff.cc).
 Array stop_gradient(const Array& a);
 
@@ -494,6 +506,23 @@ Array tensordot(const Array& a, const Array& b, const std::vector<int>& axes_a,
                 const std::vector<int>& axes_b);
 Array inner(const Array& a, const Array& b);
 Array outer(const Array& a, const Array& b);
+
+namespace linalg {
+
+// Norms as NumPy's and MLX's linalg.norm, in float32 unless a is floating (linalg.cc).
+// Without ord: the 2-norm of the flattened axes (Frobenius for matrices). With one axis (or
+// a 1-D a), ord is a vector norm: inf max|a|, -inf min|a|, 0 the count of nonzeros, p
+// (sum |a|^p)^(1/p). With two axes (or a 2-D a): 1 / -1 the max / min column sum of |a|,
+// inf / -inf the max / min row sum, "fro" the Frobenius norm; 2, -2 and "nuc" need singular
+// values, which ferry has not yet, and throw UNIMPLEMENTED.
+Array norm(const Array& a, const std::optional<std::vector<int>>& axes = std::nullopt,
+           bool keepdims = false);
+Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& axes = std::nullopt,
+           bool keepdims = false);
+Array norm(const Array& a, const std::string& ord,
+           const std::optional<std::vector<int>>& axes = std::nullopt, bool keepdims = false);
+
+}  // namespace linalg
 
 // ---- Templates -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -176,6 +177,33 @@ const std::map<std::string, Build>& Builds() {
       {"inner", [](const Array& a, const Array& b) { return inner(a, b); }},
       {"tensordot", [](const Array& a, const Array& b) { return tensordot(a, b, {0}, {0}); }},
       {"tensordot_all", [](const Array& a, const Array& b) { return tensordot(a, b); }},
+      {"diagonal", [](const Array& a, const Array&) { return diagonal(a, 1, 2, 0); }},
+      {"diagonal_below", [](const Array& a, const Array&) { return diagonal(a, -2); }},
+      {"diag_vector", [](const Array& a, const Array&) { return diag(a, -1); }},
+      {"diag_matrix", [](const Array& a, const Array&) { return diag(a, 2); }},
+      {"kron", [](const Array& a, const Array& b) { return kron(a, b); }},
+      {"meshgrid_xy",
+       [](const Array& a, const Array& b) { return meshgrid({a, slice(b, {0}, {4})})[0]; }},
+      {"meshgrid_ij",
+       [](const Array& a, const Array& b) {
+         return meshgrid({a, slice(b, {0}, {4})}, false, "ij")[1];
+       }},
+      {"norm", [](const Array& a, const Array&) { return linalg::norm(a); }},
+      {"norm_vector_3",
+       [](const Array& a, const Array&) { return linalg::norm(a, 3.0, std::vector<int>{1}); }},
+      {"norm_vector_inf",
+       [](const Array& a, const Array&) {
+         return linalg::norm(a, std::numeric_limits<double>::infinity(), std::vector<int>{-1});
+       }},
+      {"norm_vector_0",
+       [](const Array& a, const Array&) { return linalg::norm(a, 0.0, std::vector<int>{0}); }},
+      {"norm_matrix_1",
+       [](const Array& a, const Array&) { return linalg::norm(a, 1.0, std::vector<int>{1, 2}); }},
+      {"norm_matrix_neg_inf",
+       [](const Array& a, const Array&) {
+         return linalg::norm(a, -std::numeric_limits<double>::infinity(), std::vector<int>{2, 0});
+       }},
+      {"norm_fro", [](const Array& a, const Array&) { return linalg::norm(a, "fro"); }},
   };
   return *builds;
 }

@@ -145,16 +145,45 @@ Array randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype,
 
 namespace {
 
-// Gumbel(0, 1) noise: -log(-log(u)), u uniform in [FLT_MIN, 1) so both logs are finite.
-Array Gumbel(const Shape& shape, const std::optional<Array>& key, const Device& device) {
-  return -log(-log(uniform(shape, float32, FLT_MIN, 1.0, key, device)));
+// Half dtypes draw in float32 and round once.
+Dtype DrawDtype(const char* op, Dtype dtype) {
+  if (!core::IsFloating(dtype)) {
+    detail::ThrowOpError(op,
+                         absl::StrCat("needs a floating dtype, got ", core::DTypeName(dtype), "."));
+  }
+  return dtype == float64 ? float64 : float32;
 }
 
 }  // namespace
 
+Array gumbel(const Shape& shape, Dtype dtype, const std::optional<Array>& key, Device device) {
+  const Dtype draw = DrawDtype("gumbel", dtype);
+  const double tiny = draw == float64 ? DBL_MIN : FLT_MIN;  // both logs stay finite
+  return astype(-log(-log(uniform(shape, draw, tiny, 1.0, key, std::move(device)))), dtype);
+}
+
+Array laplace(const Shape& shape, Dtype dtype, double loc, double scale,
+              const std::optional<Array>& key, Device device) {
+  const Dtype draw = DrawDtype("laplace", dtype);
+  const double low = -1.0 + (draw == float64 ? DBL_EPSILON : FLT_EPSILON);  // log1p(-1) = -inf
+  const Array u = uniform(shape, draw, low, 1.0, key, std::move(device));
+  return astype(-sign(u) * log1p(-abs(u)) * scale + loc, dtype);
+}
+
+Array permutation(int64_t n, const std::optional<Array>& key, Device device) {
+  if (n < 0) detail::ThrowOpError("permutation", absl::StrCat("n ", n, " is negative."));
+  return argsort(bits({n}, key, std::move(device)));
+}
+
+Array permutation(const Array& x, int axis, const std::optional<Array>& key) {
+  const int64_t ax = detail::NormalizeAxis("permutation", axis, x.ndim());
+  return take(x, permutation(x.shape()[ax], key, x.device()), static_cast<int>(ax));
+}
+
 Array categorical(const Array& logits, int axis, const std::optional<Array>& key) {
   const int64_t ax = detail::NormalizeAxis("categorical", axis, logits.ndim());
-  return argmax(logits + Gumbel(logits.shape(), key, logits.device()), static_cast<int>(ax));
+  return argmax(logits + gumbel(logits.shape(), float32, key, logits.device()),
+                static_cast<int>(ax));
 }
 
 Array categorical(const Array& logits, int axis, int num_samples, const std::optional<Array>& key) {
@@ -173,7 +202,7 @@ Array categorical(const Array& logits, int axis, int num_samples, const std::opt
   shape.insert(shape.end() - 1, 1);
   const Array moved = reshape(transpose(logits, perm), shape);
   shape[shape.size() - 2] = num_samples;
-  return argmax(moved + Gumbel(shape, key, logits.device()), -1);
+  return argmax(moved + gumbel(shape, float32, key, logits.device()), -1);
 }
 
 }  // namespace ferry::random

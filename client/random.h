@@ -62,6 +62,22 @@ Array categorical(const Array& logits, int axis = -1,
 Array categorical(const Array& logits, int axis, int num_samples,
                   const std::optional<Array>& key = std::nullopt);
 
+// Gumbel(0, 1) samples, -log(-log(u)) with u uniform in [the smallest normal, 1): finite.
+// dtype must be floating (float16 and bfloat16 drawn in float32 and rounded).
+Array gumbel(const Shape& shape, Dtype dtype = float32,
+             const std::optional<Array>& key = std::nullopt, Device device = default_device());
+
+// Laplace samples with mean `loc` and scale `scale` (variance 2 scale^2), by the inverse
+// CDF of a uniform in (-1, 1), as MLX. dtype must be floating.
+Array laplace(const Shape& shape, Dtype dtype = float32, double loc = 0.0, double scale = 1.0,
+              const std::optional<Array>& key = std::nullopt, Device device = default_device());
+
+// A random ordering of 0..n-1 (uint32), the argsort of random bits; or `x` shuffled along
+// `axis` with one.
+Array permutation(int64_t n, const std::optional<Array>& key = std::nullopt,
+                  Device device = default_device());
+Array permutation(const Array& x, int axis = 0, const std::optional<Array>& key = std::nullopt);
+
 }  // namespace ferry::random
 
 #endif  // FERRY_CLIENT_RANDOM_H_

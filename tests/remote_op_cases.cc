@@ -465,6 +465,29 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
           return max_pool2d(x, {3, 2}, std::make_pair(2, 2), {1, 1}) +
                  avg_pool2d(x, {3, 2}, std::make_pair(2, 2), {1, 1});
         }}},
+      {"diagonal_kron_norm",
+       {false,
+        [](Inputs& in) {
+          const Array m = in.Uniform({3, 4}, float32, -1, 1);
+          return concatenate({flatten(diag(diagonal(kron(m, m), 2))),
+                              reshape(linalg::norm(m, 1.0), {1}),
+                              flatten(linalg::norm(m, 3.0, std::vector<int>{1}, true))});
+        }}},
+      {"meshgrid",
+       {true,
+        [](Inputs& in) {
+          const std::vector<Array> grid =
+              meshgrid({in.Ints({4}, int32, 0, 9), in.Ints({3}, int32, 0, 9)});
+          return grid[0] * 10 + grid[1];
+        }}},
+      {"random_more",
+       {true,
+        [](Inputs& in) {
+          const Array key = random::key(11);
+          return astype(random::permutation(6, key, in.device()), float32) +
+                 random::gumbel({6}, float32, key, in.device()) +
+                 random::laplace({6}, float32, 1.0, 2.0, key, in.device());
+        }}},
       {"stop_gradient",
        {true,
         [](Inputs& in) {
