@@ -269,7 +269,7 @@ absl::Status RunGemms(Context& ctx, const std::string& op, core::DType dtype, co
   if (!lt.ok()) return lt.status();
   absl::StatusOr<cublasLtHandle_t> handle = Handle(**lt);
   if (!handle.ok()) return named(handle.status());
-  absl::StatusOr<void*> workspace = ctx.Scratch(op, kWorkspaceBytes);
+  absl::StatusOr<void*> workspace = ctx.Workspace(op, kWorkspaceBytes);
   MatmulPlan::Key key{0, dtype, ctx.allow_tf32() && dtype == core::DType::kFloat32, gemm};
   key.workspace_bytes = workspace.ok() ? kWorkspaceBytes : 0;  // none: fewer algorithms
   cudaGetDevice(&key.device);

@@ -39,6 +39,15 @@ absl::StatusOr<void*> Context::Scratch(const std::string& op, size_t bytes) {
   return p;
 }
 
+absl::StatusOr<void*> Context::Workspace(const std::string& op, size_t bytes) {
+  if (workspace_ != nullptr && workspace_bytes_ >= bytes) return workspace_;
+  absl::StatusOr<void*> made = Scratch(op, bytes);
+  if (!made.ok()) return made;
+  workspace_ = *made;
+  workspace_bytes_ = bytes;
+  return workspace_;
+}
+
 absl::StatusOr<const void*> Context::ElementsAs(const std::string& op, const Tensor& tensor,
                                                 core::DType dtype) {
   if (tensor.dtype() == dtype) return static_cast<const void*>(tensor.raw());

@@ -35,6 +35,10 @@ class Context {
   // `bytes` of device memory, or RESOURCE_EXHAUSTED "[op] ..." naming the size.
   absl::StatusOr<void*> Scratch(const std::string& op, size_t bytes);
 
+  // Scratch for cuBLASLt's workspace, allocated on the first call and shared by the
+  // context's later products (a convolution runs one per pass and group).
+  absl::StatusOr<void*> Workspace(const std::string& op, size_t bytes);
+
   // The elements of `tensor` as `dtype`: its own memory, or a converted scratch copy.
   absl::StatusOr<const void*> ElementsAs(const std::string& op, const Tensor& tensor,
                                          core::DType dtype);
@@ -44,6 +48,8 @@ class Context {
   cudaMemPool_t pool_;
   bool allow_tf32_;
   std::vector<void*> scratch_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
 };
 
 using Kernel = absl::Status (*)(Context& context, const core::Node& node,
