@@ -441,6 +441,23 @@ TEST_F(CudaParityTest, Convolution) {
   SetLoweringBudgetForTesting(0);
 }
 
+// One row of the lowered matrix a pass: 300 passes, each a lowering and a product on the
+// context's one cuBLASLt workspace.
+TEST_F(CudaParityTest, ConvolutionOfManyPasses) {
+  core::Attrs attrs;
+  attrs.Set("stride", std::vector<int64_t>{1});
+  attrs.Set("padding_lo", std::vector<int64_t>{1});
+  attrs.Set("padding_hi", std::vector<int64_t>{1});
+  attrs.Set("kernel_dilation", std::vector<int64_t>{1});
+  attrs.Set("groups", int64_t{1});
+  SetLoweringBudgetForTesting(1);
+  Check({"convolution",
+         {{DType::kFloat32, {3, 100, 4}, -1, 1}, {DType::kFloat32, {5, 3, 4}, -1, 1}},
+         attrs,
+         std::sqrt(12.0) * 4});
+  SetLoweringBudgetForTesting(0);
+}
+
 TEST_F(CudaParityTest, RandomBits) {
   core::HostTensor key = MakeHost(DType::kUInt32, {2}, {12345, 678});
   core::Attrs attrs;
