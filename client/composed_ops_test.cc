@@ -14,6 +14,7 @@ namespace ferry {
 namespace {
 
 using testing::BuildError;
+using ::testing::DoubleNear;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -167,8 +168,7 @@ TEST(GridTest, MeshgridAndKron) {
   EXPECT_THAT(BuildError([&] { meshgrid({x}, false, "yx"); }),
               HasSubstr("[meshgrid] indexing must be \"xy\" or \"ij\", got \"yx\"."));
   // kron of shapes (2,) and (2, 2): (1, 2) against (2, 2) gives (2, 4).
-  Array k =
-      kron(from_host(std::vector<int32_t>{1, 10}, {2}), reshape(arange(4, int32), {2, 2}));
+  Array k = kron(from_host(std::vector<int32_t>{1, 10}, {2}), reshape(arange(4, int32), {2, 2}));
   EXPECT_EQ(k.shape(), (Shape{2, 4}));
   EXPECT_THAT(k.to_vector<int32_t>(), ElementsAre(0, 1, 0, 10, 2, 3, 20, 30));
 }
@@ -202,6 +202,32 @@ TEST(NormTest, DtypesGradientsAndWhatNeedsSingularValues) {
               HasSubstr("[norm] takes 1 (vector) or 2 (matrix) axes, got 3."));
   EXPECT_THAT(BuildError([] { linalg::norm(zeros({2}), "fro"); }),
               HasSubstr("[norm] order \"fro\" is a matrix norm; it needs 2 axes."));
+}
+
+TEST(ErfinvTest, InvertsErfToTheDtypesPrecision) {
+  // erfinv(0.5) = 0.47693627620446987338 (Mathematica).
+  EXPECT_NEAR(erfinv(full({}, 0.5)).item<float>(), 0.4769362762f, 2e-7);
+  EXPECT_NEAR(erfinv(full({}, 0.5, float64)).item<double>(), 0.47693627620446987338, 1e-15);
+  std::vector<double> ys;
+  for (int i = -999; i <= 999; i += 37) ys.push_back(i / 1000.0);
+  const Array y = from_host(ys, {static_cast<int64_t>(ys.size())});
+  EXPECT_THAT(erf(erfinv(astype(y, float32))).to_vector<float>(),
+              Pointwise(FloatNear(3e-7), std::vector<float>(ys.begin(), ys.end())));
+  EXPECT_THAT(erf(erfinv(y)).to_vector<double>(), Pointwise(DoubleNear(2e-16), ys));
+  const std::vector<float> edges =
+      erfinv(from_host(std::vector<float>{-1, 1, 1.5f, 0}, {4})).to_vector<float>();
+  EXPECT_EQ(edges[0], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(edges[1], std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(edges[2]));
+  EXPECT_EQ(edges[3], 0);
+  EXPECT_EQ(erfinv(from_host(std::vector<int32_t>{0}, {1})).dtype(), float32);
+  // d/dy erfinv(y) = sqrt(pi) / 2 exp(erfinv(y)^2).
+  const double z = 0.47693627620446987338;
+  EXPECT_NEAR(grad([](const Array& v) { return sum(erfinv(v)); })(full({1}, 0.5)).item<float>(),
+              std::sqrt(M_PI) / 2 * std::exp(z * z), 1e-5);
+  EXPECT_NEAR(
+      grad([](const Array& v) { return sum(erfinv(v)); })(zeros({1}, float64)).item<double>(),
+      std::sqrt(M_PI) / 2, 1e-12);
 }
 
 }  // namespace

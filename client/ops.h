@@ -454,6 +454,12 @@ Array arcsinh(const Array& a);
 Array arccosh(const Array& a);
 Array arctanh(const Array& a);
 
+// The inverse of erf (trig.cc), by Giles' approximation ("Approximating the erfinv
+// function", GPU Computing Gems, 2010, as MLX): float32 within a few ulps; float64 refined
+// by two Newton steps on erf up to |erfinv| ~ 3.8 (|a| < 1 - 1e-7), ~1e-7 relative beyond.
+// +-inf at +-1, NaN past them.
+Array erfinv(const Array& a);
+
 // Comparisons with tolerance (compare.cc). isclose: |a - b| <= atol + rtol * |b|
 // elementwise (infinities close only to themselves, NaN to nothing unless equal_nan), bool.
 // allclose and array_equal reduce to one bool; array_equal is false for different shapes.

@@ -1,6 +1,7 @@
 #include "client/random.h"
 
 #include <cfloat>
+#include <cmath>
 #include <mutex>
 #include <vector>
 
@@ -168,6 +169,19 @@ Array laplace(const Shape& shape, Dtype dtype, double loc, double scale,
   const double low = -1.0 + (draw == float64 ? DBL_EPSILON : FLT_EPSILON);  // log1p(-1) = -inf
   const Array u = uniform(shape, draw, low, 1.0, key, std::move(device));
   return astype(-sign(u) * log1p(-abs(u)) * scale + loc, dtype);
+}
+
+Array truncated_normal(double lower, double upper, const Shape& shape, Dtype dtype,
+                       const std::optional<Array>& key, Device device) {
+  const Dtype draw = DrawDtype("truncated_normal", dtype);
+  if (!(lower < upper)) {
+    detail::ThrowOpError("truncated_normal",
+                         absl::StrCat("needs lower < upper, got ", lower, " and ", upper, "."));
+  }
+  const double root2 = std::sqrt(2.0);
+  const Array u = uniform(shape, draw, std::erf(lower / root2), std::erf(upper / root2), key,
+                          std::move(device));
+  return astype(clip(erfinv(u) * root2, lower, upper), dtype);
 }
 
 Array permutation(int64_t n, const std::optional<Array>& key, Device device) {

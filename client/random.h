@@ -62,6 +62,12 @@ Array categorical(const Array& logits, int axis = -1,
 Array categorical(const Array& logits, int axis, int num_samples,
                   const std::optional<Array>& key = std::nullopt);
 
+// Standard normal samples truncated to [lower, upper], as MLX: erfinv of a uniform between
+// the bounds' erf values, clipped to the bounds. dtype must be floating.
+Array truncated_normal(double lower, double upper, const Shape& shape, Dtype dtype = float32,
+                       const std::optional<Array>& key = std::nullopt,
+                       Device device = default_device());
+
 // Gumbel(0, 1) samples, -log(-log(u)) with u uniform in [the smallest normal, 1): finite.
 // dtype must be floating (float16 and bfloat16 drawn in float32 and rounded).
 Array gumbel(const Shape& shape, Dtype dtype = float32,

@@ -181,5 +181,16 @@ TEST(RandomTest, PermutationsHoldEveryIndexOnce) {
   }
 }
 
+TEST(RandomTest, TruncatedNormalStaysInItsBoundsWithTheTruncatedMean) {
+  // Mean of N(0, 1) truncated to [-1, 2]: (phi(-1) - phi(2)) / (Phi(2) - Phi(-1)) = 0.22964.
+  Array samples = random::truncated_normal(-1, 2, {200000}, float32, random::key(12));
+  const std::vector<float> v = samples.to_vector<float>();
+  EXPECT_GE(*std::min_element(v.begin(), v.end()), -1.0f);
+  EXPECT_LE(*std::max_element(v.begin(), v.end()), 2.0f);
+  EXPECT_NEAR(Moments(samples).first, 0.22964, 0.01);
+  EXPECT_EQ(random::truncated_normal(0, 1, {3}, float16, random::key(1)).dtype(), float16);
+  EXPECT_THROW(random::truncated_normal(1, 1, {3}), Error);
+}
+
 }  // namespace
 }  // namespace ferry

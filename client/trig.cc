@@ -1,6 +1,10 @@
-// Trigonometric and hyperbolic functions composed of the elementwise ops (ops.h, part C).
+// Trigonometric and hyperbolic functions, and erfinv, composed of the elementwise ops
+// (ops.h, part C).
 
 #include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <optional>
 
 #include "client/ops.h"
 #include "core/dtype.h"
@@ -70,6 +74,47 @@ Array arccosh(const Array& a) {
 Array arctanh(const Array& a) {
   const Array x = Floating(a);
   return log1p(2.0 * x / (1.0 - x)) * 0.5;
+}
+
+namespace {
+
+// p(w) by Horner's rule, coefficients from the highest power.
+Array Polynomial(const Array& w, std::initializer_list<double> coefficients) {
+  std::optional<Array> p;
+  for (double c : coefficients) p = p ? *p * w + c : full({}, c, w.dtype(), w.device());
+  return *p;
+}
+
+}  // namespace
+
+Array erfinv(const Array& a) {
+  const Array x = Floating(a);
+  const Array w = -log((1.0 - x) * (1.0 + x));
+  const Array central =
+      Polynomial(w - 2.5, {2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                           0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941});
+  // Only used past w = 5; the floor keeps sqrt's derivative finite where it is not.
+  const Array tail =
+      Polynomial(sqrt(maximum(w, 5.0)) - 3.0,
+                 {-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                  -0.0076224613, 0.00943887047, 1.00167406, 2.83297682});
+  Array z = where(w < 5.0, central, tail) * x;
+  if (x.dtype() == float64) {
+    // Newton on erf(z) = x: z -= (erf(z) - x) / (2 / sqrt(pi) exp(-z^2)), up to |z| ~ 3.8,
+    // past which erf's rounding over its tiny slope would outweigh the step. The other
+    // elements step from 0, so no infinity reaches the gradient.
+    const Array refine = w < 16.0;
+    const double two_over_root_pi = 2.0 / std::sqrt(M_PI);
+    for (int step = 0; step < 2; ++step) {
+      const Array from = where(refine, z, 0.0);
+      const Array error = erf(from) - where(refine, x, 0.0);
+      z = z - error / (exp(-square(from)) * two_over_root_pi);
+    }
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  const Array pole =
+      where(x > 0.0, full({}, inf, x.dtype(), x.device()), full({}, -inf, x.dtype(), x.device()));
+  return where(abs(x) == 1.0, pole, z);
 }
 
 }  // namespace ferry

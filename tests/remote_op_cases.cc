@@ -488,6 +488,12 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
                  random::gumbel({6}, float32, key, in.device()) +
                  random::laplace({6}, float32, 1.0, 2.0, key, in.device());
         }}},
+      {"erfinv",
+       {true,
+        [](Inputs& in) {
+          return erfinv(in.Uniform({3, 4}, float64, -0.999, 0.999)) +
+                 random::truncated_normal(-1, 2, {3, 4}, float64, random::key(4), in.device());
+        }}},
       {"stop_gradient",
        {true,
         [](Inputs& in) {
