@@ -1,9 +1,12 @@
 // einsum over existing ops, as NumPy's subscripts describe: repeated labels within an
 // operand take a diagonal (gather), labels used nowhere else are summed out, and pairs of
 // operands contract left to right through one batched matmul each (multiply and sum for
-// non-floating dtypes). Ellipses are not supported.
+// non-floating dtypes). An ellipsis stands for the dims an operand has beyond its labels,
+// broadcast across operands (aligned on the right) and given letters the subscripts leave
+// unused.
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <string>
 #include <utility>
@@ -128,6 +131,54 @@ Term Contract(const Term& a, const Term& b, const std::string& keep) {
   return {reshape(product, out_shape), out_labels};
 }
 
+// Each operand's "..." replaced by letters for its broadcast extra dims (the operand
+// broadcast to them), and the output's too; an implicit output starts with them (NumPy).
+void ExpandEllipses(const std::string& subscripts, std::vector<std::string>& labels,
+                    std::vector<Array>& arrays, std::string& output, bool implicit) {
+  std::vector<size_t> at(labels.size(), std::string::npos);
+  Shape extra;  // the broadcast shape of every ellipsis
+  for (size_t i = 0; i < labels.size(); ++i) {
+    at[i] = labels[i].find("...");
+    if (at[i] == std::string::npos) continue;
+    const int named = static_cast<int>(labels[i].size()) - 3;
+    if (labels[i].find("...", at[i] + 1) != std::string::npos || named > arrays[i].ndim()) {
+      Fail(absl::StrCat("operand ", i, " of rank ", arrays[i].ndim(), " does not fit subscripts '",
+                        labels[i], "'."));
+    }
+    const Shape own(arrays[i].shape().begin() + at[i],
+                    arrays[i].shape().begin() + at[i] + (arrays[i].ndim() - named));
+    absl::StatusOr<Shape> both = core::BroadcastShapes(extra, own);
+    if (!both.ok()) {
+      Fail(absl::StrCat("the dims under '...' do not broadcast: ", core::ShapeToString(extra),
+                        " and ", core::ShapeToString(own), "."));
+    }
+    extra = *both;
+  }
+  std::string letters;
+  for (char c = 'A'; letters.size() < extra.size() && c <= 'z'; ++c) {
+    if (std::isalpha(static_cast<unsigned char>(c)) && !Has(subscripts, c)) letters += c;
+  }
+  if (letters.size() < extra.size()) Fail("the ellipsis needs more letters than are unused.");
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (at[i] == std::string::npos) continue;
+    const int own = arrays[i].ndim() - (static_cast<int>(labels[i].size()) - 3);
+    const Shape& shape = arrays[i].shape();
+    Shape padded(shape.begin(), shape.begin() + at[i]), target = padded;
+    padded.insert(padded.end(), extra.size() - own, 1);
+    padded.insert(padded.end(), shape.begin() + at[i], shape.end());
+    target.insert(target.end(), extra.begin(), extra.end());
+    target.insert(target.end(), shape.begin() + at[i] + own, shape.end());
+    arrays[i] = broadcast_to(reshape(arrays[i], padded), target);
+    labels[i].replace(at[i], 3, letters);
+  }
+  const size_t out_at = output.find("...");
+  if (out_at != std::string::npos) {
+    output.replace(out_at, 3, letters);
+  } else if (implicit) {
+    output = letters + output;
+  }
+}
+
 }  // namespace
 
 Array einsum(const std::string& subscripts, const std::vector<Array>& operands) {
@@ -136,7 +187,6 @@ Array einsum(const std::string& subscripts, const std::vector<Array>& operands) 
   for (char c : subscripts) {
     if (c != ' ') spec += c;
   }
-  if (spec.find("...") != std::string::npos) Fail("ellipsis ('...') is not supported.");
   const size_t arrow = spec.find("->");
   std::string inputs = spec.substr(0, arrow);
   std::vector<std::string> labels;
@@ -150,6 +200,12 @@ Array einsum(const std::string& subscripts, const std::vector<Array>& operands) 
     Fail(absl::StrCat("subscripts '", subscripts, "' name ", labels.size(), " operands, got ",
                       operands.size(), "."));
   }
+  std::vector<Array> arrays = operands;
+  const bool implicit = arrow == std::string::npos;
+  std::string output = implicit ? "" : spec.substr(arrow + 2);
+  if (spec.find('.') != std::string::npos) {
+    ExpandEllipses(subscripts, labels, arrays, output, implicit);
+  }
   std::map<char, int> count;
   for (size_t i = 0; i < labels.size(); ++i) {
     for (char c : labels[i]) {
@@ -159,18 +215,16 @@ Array einsum(const std::string& subscripts, const std::vector<Array>& operands) 
       }
       ++count[c];
     }
-    if (static_cast<int>(labels[i].size()) != operands[i].ndim()) {
-      Fail(absl::StrCat("operand ", i, " has rank ", operands[i].ndim(), " but subscripts '",
+    if (static_cast<int>(labels[i].size()) != arrays[i].ndim()) {
+      Fail(absl::StrCat("operand ", i, " has rank ", arrays[i].ndim(), " but subscripts '",
                         labels[i], "'."));
     }
   }
-  std::string output;
-  if (arrow == std::string::npos) {  // implicit: the labels used once, sorted
+  if (implicit) {  // the labels used once, sorted, after the ellipsis's
     for (const auto& [c, n] : count) {
-      if (n == 1) output += c;
+      if (n == 1 && !Has(output, c)) output += c;
     }
   } else {
-    output = spec.substr(arrow + 2);
     for (size_t i = 0; i < output.size(); ++i) {
       if (!count.count(output[i]) || output.find(output[i]) != i) {
         Fail(absl::StrCat("output subscript '", std::string(1, output[i]),
@@ -180,7 +234,7 @@ Array einsum(const std::string& subscripts, const std::vector<Array>& operands) 
   }
   std::vector<Term> terms;
   for (size_t i = 0; i < operands.size(); ++i) {
-    Term t{operands[i], labels[i]};
+    Term t{arrays[i], labels[i]};
     for (bool again = true; again;) {  // take diagonals until every label is distinct
       again = false;
       for (size_t p = 0; p < t.labels.size() && !again; ++p) {

@@ -14,8 +14,9 @@
 namespace ferry {
 namespace {
 
-using ::testing::ElementsAre;
 using testing::BuildError;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 Array A() { return from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}); }
@@ -54,7 +55,19 @@ TEST(EinsumTest, BadSubscriptsThrowAtTheCall) {
                 einsum("ij,jk->ik", {A(), A()});
               }),
               HasSubstr("[einsum] label 'j' has dims 3 and 2"));
-  EXPECT_THAT(BuildError([] { einsum("...ij->ij", {A()}); }), HasSubstr("[einsum] ellipsis"));
+  EXPECT_THAT(BuildError([] { einsum("...ijk->i", {A()}); }),
+              HasSubstr("[einsum] operand 0 of rank 2 does not fit subscripts '...ijk'"));
+  EXPECT_THAT(BuildError([] {
+                einsum("...i,...i", {zeros({2, 3}), zeros({4, 3})});
+              }),
+              HasSubstr("[einsum] the dims under '...' do not broadcast: (2,) and (4,)."));
+}
+
+TEST(EinsumTest, AnEmptyEllipsisIsNoDims) {
+  EXPECT_THAT(einsum("...ij->ij", {A()}).to_vector<float>(),
+              ElementsAreArray(A().to_vector<float>()));
+  // Implicit output: the ellipsis's dims first, then the labels used once.
+  EXPECT_EQ(einsum("i...", {zeros({2, 3, 4})}).shape(), (Shape{3, 4, 2}));
 }
 
 TEST(AddmmTest, ScalesBothTerms) {

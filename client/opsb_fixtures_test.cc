@@ -150,5 +150,12 @@ TEST(OpsBFixtures, Einsum) {
   ExpectClose(einsum("bij,bjk,k->bi", {a, b, w}), "einsum.chain");
 }
 
+TEST(OpsBFixtures, EinsumWithEllipses) {
+  Array a = Input("einsum.ea"), b = Input("einsum.eb");
+  ExpectClose(einsum("...ij,...jk->...ik", {a, b}), "einsum.ellipsis_bmm");
+  ExpectClose(einsum("...ij,jk", {a, take(b, 0, 0)}), "einsum.ellipsis_implicit");
+  ExpectClose(einsum("...ij->...", {a}), "einsum.ellipsis_sum");
+}
+
 }  // namespace
 }  // namespace ferry

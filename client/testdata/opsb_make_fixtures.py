@@ -162,6 +162,13 @@ x = f32(1, 6, 2); w = f32(3, 2, 2)
 put("conv_transpose_cropped.x", x); put("conv_transpose_cropped.w", w)
 put("conv_transpose_cropped.out", conv_transpose(x, w, [3], [2], [1], [2], 1))
 
+# einsum with ellipses: batch dims broadcast (2, 1) against (5,), an implicit output, a sum.
+ea = f32(2, 1, 3, 4); eb = f32(5, 4, 2)
+put("einsum.ea", ea); put("einsum.eb", eb)
+put("einsum.ellipsis_bmm", np.einsum("...ij,...jk->...ik", ea, eb))
+put("einsum.ellipsis_implicit", np.einsum("...ij,jk", ea, eb[0]))
+put("einsum.ellipsis_sum", np.einsum("...ij->...", ea))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opsb_fixtures.txt")
 with open(path, "w") as f:
     f.write("\n".join(lines) + "\n")
