@@ -1,4 +1,4 @@
-// conv1d, conv2d and conv_general: channels-last convolutions on MLX's Convolution
+// conv1d, conv2d, conv3d and conv_general: channels-last convolutions on MLX's Convolution
 // primitive (input (N, spatial..., C_in), weight (C_out, kernel..., C_in / groups)).
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +57,26 @@ Array conv2d(const Array& input, const Array& weight, const std::pair<int, int>&
   }
   return conv_general(input, weight, {stride.first, stride.second}, {padding.first, padding.second},
                       {padding.first, padding.second}, {dilation.first, dilation.second}, groups);
+}
+
+namespace {
+
+std::vector<int> Triple(const std::tuple<int, int, int>& t) {
+  return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+}
+
+}  // namespace
+
+Array conv3d(const Array& input, const Array& weight, const std::tuple<int, int, int>& stride,
+             const std::tuple<int, int, int>& padding, const std::tuple<int, int, int>& dilation,
+             int groups) {
+  if (input.ndim() != 5 || weight.ndim() != 5) {
+    detail::ThrowOpError("conv3d", absl::StrCat("input and weight must have rank 5 (N, D, H, W, "
+                                                "C), got ",
+                                                input.ndim(), " and ", weight.ndim(), "."));
+  }
+  return conv_general(input, weight, Triple(stride), Triple(padding), Triple(padding),
+                      Triple(dilation), groups);
 }
 
 }  // namespace ferry

@@ -92,6 +92,25 @@ TEST(ConvTransposeTest, IsTheAdjointOfConvolution) {
               Pointwise(FloatNear(1e-5), conv1d(x, w, 2, 1).to_vector<float>()));
 }
 
+TEST(ConvTest, ThreeDimensionalFormsAreTheGeneralOnes) {
+  Array x = random::uniform({1, 4, 5, 3, 2}, float32, -1, 1, random::key(4));
+  Array w = random::uniform({3, 2, 3, 2, 2}, float32, -1, 1, random::key(5));
+  EXPECT_THAT(
+      conv3d(x, w, {2, 1, 1}, {1, 0, 1}, {1, 1, 2}).to_vector<float>(),
+      Pointwise(FloatNear(1e-6),
+                conv_general(x, w, {2, 1, 1}, {1, 0, 1}, {1, 0, 1}, {1, 1, 2}).to_vector<float>()));
+  Array y = random::uniform({1, 2, 3, 2, 2}, float32, -1, 1, random::key(6));
+  EXPECT_THAT(
+      conv_transpose3d(y, w, {2, 1, 2}, {0, 1, 0}, {1, 1, 1}, {1, 0, 0}).to_vector<float>(),
+      Pointwise(
+          FloatNear(1e-6),
+          conv_transpose_general(y, w, {2, 1, 2}, {0, 1, 0}, {1}, {1, 0, 0}).to_vector<float>()));
+  EXPECT_THAT(BuildError([&] {
+                conv3d(zeros({1, 4, 3}), w);
+              }),
+              HasSubstr("[conv3d] input and weight must have rank 5"));
+}
+
 TEST(ConvTransposeTest, BadArgumentsThrowAtTheCall) {
   Array x = zeros({1, 4, 3});
   EXPECT_THAT(BuildError([&] {

@@ -1,5 +1,5 @@
-// conv_transpose1d, conv_transpose2d and conv_transpose_general, composed as MLX composes
-// them: a convolution at stride 1 of the input spread `stride` apart (zeros between), with
+// conv_transpose1d, conv_transpose2d, conv_transpose3d and conv_transpose_general, composed as MLX
+// composes them: a convolution at stride 1 of the input spread `stride` apart (zeros between), with
 // the kernel flipped in space and padded dilation * (kernel - 1) - padding on each side
 // (plus output_padding at the end). The convolution's own gradient brings autodiff.
 
@@ -104,6 +104,23 @@ Array conv_transpose2d(const Array& input, const Array& weight, const std::pair<
   return conv_transpose_general(input, weight, {stride.first, stride.second},
                                 {padding.first, padding.second}, {dilation.first, dilation.second},
                                 {output_padding.first, output_padding.second}, groups);
+}
+
+Array conv_transpose3d(const Array& input, const Array& weight,
+                       const std::tuple<int, int, int>& stride,
+                       const std::tuple<int, int, int>& padding,
+                       const std::tuple<int, int, int>& dilation,
+                       const std::tuple<int, int, int>& output_padding, int groups) {
+  if (input.ndim() != 5 || weight.ndim() != 5) {
+    detail::ThrowOpError("conv_transpose3d",
+                         absl::StrCat("input and weight must have rank 5 (N, D, H, W, C), got ",
+                                      input.ndim(), " and ", weight.ndim(), "."));
+  }
+  auto triple = [](const std::tuple<int, int, int>& t) {
+    return std::vector<int>{std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+  };
+  return conv_transpose_general(input, weight, triple(stride), triple(padding), triple(dilation),
+                                triple(output_padding), groups);
 }
 
 }  // namespace ferry

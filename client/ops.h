@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -380,6 +381,10 @@ Array conv1d(const Array& input, const Array& weight, int stride = 1, int paddin
 Array conv2d(const Array& input, const Array& weight, const std::pair<int, int>& stride = {1, 1},
              const std::pair<int, int>& padding = {0, 0},
              const std::pair<int, int>& dilation = {1, 1}, int groups = 1);
+Array conv3d(const Array& input, const Array& weight,
+             const std::tuple<int, int, int>& stride = {1, 1, 1},
+             const std::tuple<int, int, int>& padding = {0, 0, 0},
+             const std::tuple<int, int, int>& dilation = {1, 1, 1}, int groups = 1);
 // 1 to 3 spatial dims; each list holds one value per spatial dim, or one for all.
 Array conv_general(const Array& input, const Array& weight, const std::vector<int>& stride,
                    const std::vector<int>& padding_lo, const std::vector<int>& padding_hi,
@@ -397,6 +402,11 @@ Array conv_transpose2d(const Array& input, const Array& weight,
                        const std::pair<int, int>& padding = {0, 0},
                        const std::pair<int, int>& dilation = {1, 1},
                        const std::pair<int, int>& output_padding = {0, 0}, int groups = 1);
+Array conv_transpose3d(const Array& input, const Array& weight,
+                       const std::tuple<int, int, int>& stride = {1, 1, 1},
+                       const std::tuple<int, int, int>& padding = {0, 0, 0},
+                       const std::tuple<int, int, int>& dilation = {1, 1, 1},
+                       const std::tuple<int, int, int>& output_padding = {0, 0, 0}, int groups = 1);
 // 1 to 3 spatial dims; each list holds one value per spatial dim, or one for all.
 Array conv_transpose_general(const Array& input, const Array& weight,
                              const std::vector<int>& stride, const std::vector<int>& padding,
