@@ -125,7 +125,9 @@ run() {  # run NAME TIMEOUT BINARY ARGS...
   [ "$limit" -gt "$left" ] && limit=$left
   local runner=("${RUNNER[@]}")
   [ "$1" = python3 ] && runner=()  # the machine's own Python, with its own libraries
-  timeout "$limit" "${runner[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
+  # A fresh TEST_TMPDIR each, as Bazel gives a test (a cache test must start empty).
+  TEST_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-$name.XXXXXX")" \
+    timeout "$limit" "${runner[@]}" "$@" > "$LOGDIR/$name.log" 2>&1
   local rc=$?
   printf '%-28s rc=%-3s %4ss\n' "$name" "$rc" "$((SECONDS - start))" | tee -a "$LOGDIR/summary.txt"
 }
