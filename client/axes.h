@@ -16,8 +16,14 @@ int64_t NormalizeAxis(const std::string& op, int64_t axis, int rank);
 
 // Each axis normalized; throws on a repeated axis. Sorted when the order carries no
 // meaning (reductions), so equal requests give equal graphs.
-std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>& axes,
-                                   int rank, bool sort);
+std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>& axes, int rank,
+                                   bool sort);
+
+// Per-spatial-dim arguments of convolutions and pooling: one value per spatial dim, or one
+// standing for all, each at least `least`; else throws "[op] stride needs one value per
+// spatial dim (2) or one for all, got 3." or "[op] stride must be at least 1, got 0."
+std::vector<int64_t> SpatialValues(const std::string& op, const std::string& name,
+                                   const std::vector<int>& values, int spatial, int least);
 
 // 0, 1, ..., rank - 1.
 std::vector<int64_t> AllAxes(int rank);

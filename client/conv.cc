@@ -1,8 +1,13 @@
 // conv1d, conv2d, conv3d and conv_general: channels-last convolutions on MLX's Convolution
 // primitive (input (N, spatial..., C_in), weight (C_out, kernel..., C_in / groups)).
 
+#include <limits>
+#include <tuple>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/axes.h"
 #include "client/ops.h"
 
 namespace ferry {
@@ -16,13 +21,9 @@ Array conv_general(const Array& input, const Array& weight, const std::vector<in
                                               "got rank ",
                                               input.ndim(), "."));
   }
+  // Zero and negative values are left to core, which names the attribute.
   auto list = [&](const char* name, const std::vector<int>& values) {
-    if (values.size() == 1) return std::vector<int64_t>(spatial, values[0]);
-    if (static_cast<int>(values.size()) != spatial) {
-      detail::ThrowOpError("conv", absl::StrCat(name, " needs one value per spatial dim (", spatial,
-                                                ") or one for all, got ", values.size(), "."));
-    }
-    return std::vector<int64_t>(values.begin(), values.end());
+    return detail::SpatialValues("conv", name, values, spatial, std::numeric_limits<int>::min());
   };
   if (!core::IsFloating(input.dtype()) || !core::IsFloating(weight.dtype())) {
     detail::ThrowOpError("conv", absl::StrCat("input and weight must be floating, got ",

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/axes.h"
 #include "client/ops.h"
 
 namespace ferry {
@@ -24,19 +25,7 @@ Array conv_transpose_general(const Array& input, const Array& weight,
                                           input.ndim(), " and ", weight.ndim(), "."));
   }
   auto list = [&](const char* name, const std::vector<int>& values, int least) {
-    if (values.size() != 1 && static_cast<int>(values.size()) != spatial) {
-      detail::ThrowOpError(op, absl::StrCat(name, " needs one value per spatial dim (", spatial,
-                                            ") or one for all, got ", values.size(), "."));
-    }
-    std::vector<int64_t> out;
-    for (int d = 0; d < spatial; ++d) {
-      out.push_back(values.size() == 1 ? values[0] : values[d]);
-      if (out.back() < least) {
-        detail::ThrowOpError(
-            op, absl::StrCat(name, " must be at least ", least, ", got ", out.back(), "."));
-      }
-    }
-    return out;
+    return detail::SpatialValues(op, name, values, spatial, least);
   };
   const std::vector<int64_t> s = list("stride", stride, 1), p = list("padding", padding, 0),
                              d = list("dilation", dilation, 1),

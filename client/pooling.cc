@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/axes.h"
 #include "client/ops.h"
 
 namespace ferry {
@@ -37,19 +38,7 @@ Array Pool(const char* op, Fold fold, const Array& x, const std::vector<int>& ke
         op, absl::StrCat("x must have rank 3 to 5 (N, spatial..., C), got rank ", x.ndim(), "."));
   }
   auto list = [&](const char* name, const std::vector<int>& values, int least) {
-    if (values.size() != 1 && static_cast<int>(values.size()) != spatial) {
-      detail::ThrowOpError(op, absl::StrCat(name, " needs one value per spatial dim (", spatial,
-                                            ") or one for all, got ", values.size(), "."));
-    }
-    std::vector<int64_t> out;
-    for (int d = 0; d < spatial; ++d) {
-      out.push_back(values.size() == 1 ? values[0] : values[d]);
-      if (out.back() < least) {
-        detail::ThrowOpError(
-            op, absl::StrCat(name, " must be at least ", least, ", got ", out.back(), "."));
-      }
-    }
-    return out;
+    return detail::SpatialValues(op, name, values, spatial, least);
   };
   const std::vector<int64_t> k = list("kernel", kernel, 1);
   const std::vector<int64_t> s = stride.empty() ? k : list("stride", stride, 1);
