@@ -57,6 +57,10 @@ Array MakeOp(const std::string& op, const std::vector<Array>& inputs, core::Attr
   return Array(std::move(node));
 }
 
+Array AsFloating(const Array& a) {
+  return core::IsFloating(a.dtype()) ? a : MakeOp("astype", {a}, {{"dtype", Dtype::kFloat32}});
+}
+
 Array MakeLeaf(const std::string& op, core::Attrs attrs, const Device& device) {
   absl::StatusOr<core::TensorType> type = core::InferOp(op, {}, attrs);
   if (!type.ok()) throw Error(ErrorCode::kInvalidArgument, std::string(type.status().message()));

@@ -55,6 +55,10 @@ Array Constant(const Operand& number, Dtype dtype, const Device& device);
 Dtype WeakScalarType(const Operand& number, Dtype other);
 Dtype StrongScalarType(const Operand& number);
 
+// `a` as it is when floating, else converted to float32 (how math on integers and bool
+// computes, as the unary ops do).
+Array AsFloating(const Array& a);
+
 // Throws the kInvalidArgument error "[op] message".
 [[noreturn]] void ThrowOpError(const std::string& op, const std::string& message);
 

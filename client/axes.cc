@@ -31,6 +31,14 @@ std::vector<int64_t> SpatialValues(const std::string& op, const std::string& nam
   return out;
 }
 
+std::vector<int> SpatialList(const std::pair<int, int>& values) {
+  return {values.first, values.second};
+}
+
+std::vector<int> SpatialList(const std::tuple<int, int, int>& values) {
+  return {std::get<0>(values), std::get<1>(values), std::get<2>(values)};
+}
+
 std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>& axes, int rank,
                                    bool sort) {
   std::vector<int64_t> normalized;

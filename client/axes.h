@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace ferry::detail {
@@ -24,6 +26,10 @@ std::vector<int64_t> NormalizeAxes(const std::string& op, const std::vector<int>
 // spatial dim (2) or one for all, got 3." or "[op] stride must be at least 1, got 0."
 std::vector<int64_t> SpatialValues(const std::string& op, const std::string& name,
                                    const std::vector<int>& values, int spatial, int least);
+
+// The values of a 2-D or 3-D form's pair or triple, as the general form's list.
+std::vector<int> SpatialList(const std::pair<int, int>& values);
+std::vector<int> SpatialList(const std::tuple<int, int, int>& values);
 
 // 0, 1, ..., rank - 1.
 std::vector<int64_t> AllAxes(int rank);

@@ -56,17 +56,9 @@ Array conv2d(const Array& input, const Array& weight, const std::pair<int, int>&
                                                 "got ",
                                                 input.ndim(), " and ", weight.ndim(), "."));
   }
-  return conv_general(input, weight, {stride.first, stride.second}, {padding.first, padding.second},
-                      {padding.first, padding.second}, {dilation.first, dilation.second}, groups);
+  return conv_general(input, weight, detail::SpatialList(stride), detail::SpatialList(padding),
+                      detail::SpatialList(padding), detail::SpatialList(dilation), groups);
 }
-
-namespace {
-
-std::vector<int> Triple(const std::tuple<int, int, int>& t) {
-  return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
-}
-
-}  // namespace
 
 Array conv3d(const Array& input, const Array& weight, const std::tuple<int, int, int>& stride,
              const std::tuple<int, int, int>& padding, const std::tuple<int, int, int>& dilation,
@@ -76,8 +68,8 @@ Array conv3d(const Array& input, const Array& weight, const std::tuple<int, int,
                                                 "C), got ",
                                                 input.ndim(), " and ", weight.ndim(), "."));
   }
-  return conv_general(input, weight, Triple(stride), Triple(padding), Triple(padding),
-                      Triple(dilation), groups);
+  return conv_general(input, weight, detail::SpatialList(stride), detail::SpatialList(padding),
+                      detail::SpatialList(padding), detail::SpatialList(dilation), groups);
 }
 
 }  // namespace ferry

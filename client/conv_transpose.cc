@@ -90,9 +90,9 @@ Array conv_transpose2d(const Array& input, const Array& weight, const std::pair<
                          absl::StrCat("input and weight must have rank 4 (N, H, W, C), got ",
                                       input.ndim(), " and ", weight.ndim(), "."));
   }
-  return conv_transpose_general(input, weight, {stride.first, stride.second},
-                                {padding.first, padding.second}, {dilation.first, dilation.second},
-                                {output_padding.first, output_padding.second}, groups);
+  return conv_transpose_general(input, weight, detail::SpatialList(stride),
+                                detail::SpatialList(padding), detail::SpatialList(dilation),
+                                detail::SpatialList(output_padding), groups);
 }
 
 Array conv_transpose3d(const Array& input, const Array& weight,
@@ -105,11 +105,9 @@ Array conv_transpose3d(const Array& input, const Array& weight,
                          absl::StrCat("input and weight must have rank 5 (N, D, H, W, C), got ",
                                       input.ndim(), " and ", weight.ndim(), "."));
   }
-  auto triple = [](const std::tuple<int, int, int>& t) {
-    return std::vector<int>{std::get<0>(t), std::get<1>(t), std::get<2>(t)};
-  };
-  return conv_transpose_general(input, weight, triple(stride), triple(padding), triple(dilation),
-                                triple(output_padding), groups);
+  return conv_transpose_general(input, weight, detail::SpatialList(stride),
+                                detail::SpatialList(padding), detail::SpatialList(dilation),
+                                detail::SpatialList(output_padding), groups);
 }
 
 }  // namespace ferry

@@ -101,8 +101,6 @@ Array outer(const Array& a, const Array& b) { return reshape(a, {-1, 1}) * resha
 namespace linalg {
 namespace {
 
-Array Floating(const Array& a) { return core::IsFloating(a.dtype()) ? a : astype(a, float32); }
-
 // The axes a norm reduces: those given, or every axis of a 1-D or 2-D array.
 std::vector<int> NormAxes(const Array& a, const std::optional<std::vector<int>>& axes) {
   if (axes) {
@@ -139,17 +137,14 @@ Array SumThenExtreme(const Array& a, int summed, int other, bool largest, bool k
 }  // namespace
 
 Array norm(const Array& a, const std::optional<std::vector<int>>& axes, bool keepdims) {
-  const Array x = Floating(a);
-  if (!axes) {
-    const Array all = sqrt(sum(square(x), keepdims));
-    return all;
-  }
+  const Array x = detail::AsFloating(a);
+  if (!axes) return sqrt(sum(square(x), keepdims));
   NormAxes(a, axes);
   return sqrt(sum(square(x), *axes, keepdims));
 }
 
 Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& axes, bool keepdims) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   const std::vector<int> reduced = NormAxes(a, axes);
   const double inf = std::numeric_limits<double>::infinity();
   if (reduced.size() == 1) {
@@ -176,7 +171,7 @@ Array norm(const Array& a, const std::string& ord, const std::optional<std::vect
                                               "\" is a matrix norm; it needs 2 "
                                               "axes."));
   }
-  if (ord == "fro") return sqrt(sum(square(Floating(a)), reduced, keepdims));
+  if (ord == "fro") return sqrt(sum(square(detail::AsFloating(a)), reduced, keepdims));
   if (ord == "nuc") NeedsSingularValues("nuclear");
   detail::ThrowOpError("norm", absl::StrCat("has no matrix norm \"", ord, "\"."));
 }

@@ -91,8 +91,6 @@ Array Pool(const char* op, Fold fold, const Array& x, const std::vector<int>& ke
   return core::IsFloating(x.dtype()) ? astype(mean, x.dtype()) : mean;
 }
 
-std::vector<int> Pair(const std::pair<int, int>& p) { return {p.first, p.second}; }
-
 const Array& WithRank(const char* op, const Array& x, int rank) {
   if (x.ndim() != rank) {
     detail::ThrowOpError(op, absl::StrCat("x must have rank ", rank, ", got ", x.ndim(), "."));
@@ -119,8 +117,8 @@ Array max_pool1d(const Array& x, int kernel, std::optional<int> stride, int padd
 
 Array max_pool2d(const Array& x, const std::pair<int, int>& kernel,
                  std::optional<std::pair<int, int>> stride, const std::pair<int, int>& padding) {
-  return Pool("max_pool2d", Fold::kMax, WithRank("max_pool2d", x, 4), Pair(kernel),
-              Pair(stride.value_or(kernel)), Pair(padding));
+  return Pool("max_pool2d", Fold::kMax, WithRank("max_pool2d", x, 4), detail::SpatialList(kernel),
+              detail::SpatialList(stride.value_or(kernel)), detail::SpatialList(padding));
 }
 
 Array avg_pool1d(const Array& x, int kernel, std::optional<int> stride, int padding) {
@@ -130,8 +128,8 @@ Array avg_pool1d(const Array& x, int kernel, std::optional<int> stride, int padd
 
 Array avg_pool2d(const Array& x, const std::pair<int, int>& kernel,
                  std::optional<std::pair<int, int>> stride, const std::pair<int, int>& padding) {
-  return Pool("avg_pool2d", Fold::kMean, WithRank("avg_pool2d", x, 4), Pair(kernel),
-              Pair(stride.value_or(kernel)), Pair(padding));
+  return Pool("avg_pool2d", Fold::kMean, WithRank("avg_pool2d", x, 4), detail::SpatialList(kernel),
+              detail::SpatialList(stride.value_or(kernel)), detail::SpatialList(padding));
 }
 
 }  // namespace ferry

@@ -6,14 +6,12 @@
 #include <limits>
 #include <optional>
 
+#include "client/array_node.h"
 #include "client/ops.h"
 #include "core/dtype.h"
 
 namespace ferry {
 namespace {
-
-// Integers and bool compute in float32, as the unary ops do.
-Array Floating(const Array& a) { return core::IsFloating(a.dtype()) ? a : astype(a, float32); }
 
 // Past this the squares below overflow float32; there asinh(x) = log(2x) to the last bit.
 constexpr double kLarge = 268435456.0;  // 2^28
@@ -27,34 +25,34 @@ Array Cofactor(const Array& x) { return sqrt((1.0 - x) * (1.0 + x)); }
 Array tan(const Array& a) { return sin(a) / cos(a); }
 
 Array arcsin(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return arctan2(x, Cofactor(x));
 }
 
 Array arccos(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return arctan2(Cofactor(x), x);
 }
 
 Array arctan(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return arctan2(x, 1.0);
 }
 
 // expm1 keeps the precision near 0 that exp(x) - exp(-x) would cancel away.
 Array sinh(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return (expm1(x) - expm1(-x)) * 0.5;
 }
 
 Array cosh(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return (exp(x) + exp(-x)) * 0.5;
 }
 
 // asinh(|x|) = log1p(|x| + x^2 / (1 + sqrt(1 + x^2))), odd; log(2|x|) for huge |x|.
 Array arcsinh(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   const Array m = abs(x);
   const Array small = log1p(m + square(m) / (1.0 + sqrt(1.0 + square(m))));
   const Array large = log(m) + kLn2;
@@ -64,7 +62,7 @@ Array arcsinh(const Array& a) {
 
 // acosh(x) = log1p((x - 1) + sqrt((x - 1)(x + 1))), log(2x) for huge x; NaN below 1.
 Array arccosh(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   const Array t = x - 1.0;
   const Array small = log1p(t + sqrt(t * (x + 1.0)));
   return where(x > kLarge, log(x) + kLn2, small);
@@ -72,7 +70,7 @@ Array arccosh(const Array& a) {
 
 // atanh(x) = log1p(2x / (1 - x)) / 2: +-inf at +-1, NaN beyond.
 Array arctanh(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   return log1p(2.0 * x / (1.0 - x)) * 0.5;
 }
 
@@ -88,7 +86,7 @@ Array Polynomial(const Array& w, std::initializer_list<double> coefficients) {
 }  // namespace
 
 Array erfinv(const Array& a) {
-  const Array x = Floating(a);
+  const Array x = detail::AsFloating(a);
   const Array w = -log((1.0 - x) * (1.0 + x));
   const Array central =
       Polynomial(w - 2.5, {2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/conv_geometry.h"
+#include "kernels/cpu/blas_operands.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 
@@ -105,24 +106,8 @@ absl::Status ConvolutionKernel(const core::Node& node, absl::Span<const Tensor> 
                                                    " lowered columns or ", g->c_out,
                                                    " output channels exceed what BLAS can index"));
   }
-  const core::DType compute =
-      in.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
-  std::unique_ptr<char[]> x_scratch, w_scratch, y_scratch;
-  const void* x = ElementsAs(in, compute, x_scratch);
-  const void* k = ElementsAs(w, compute, w_scratch);
-  void* y = out.raw();
-  if (out.dtype() != compute) {
-    y_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
-    y = y_scratch.get();
-  }
-  if (compute == core::DType::kFloat64) {
-    LoweredConvolution(*g, static_cast<const double*>(x), static_cast<const double*>(k),
-                       static_cast<double*>(y));
-  } else {
-    LoweredConvolution(*g, static_cast<const float*>(x), static_cast<const float*>(k),
-                       static_cast<float*>(y));
-  }
-  if (y != out.raw()) CastElements(y, compute, out.raw(), out.dtype(), out.size());
+  WithBlasOperands(in, w, out,
+                   [&](const auto* x, const auto* k, auto* y) { LoweredConvolution(*g, x, k, y); });
   return absl::OkStatus();
 }
 

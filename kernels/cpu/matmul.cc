@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 
+#include "kernels/cpu/blas_operands.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 
@@ -67,24 +68,9 @@ absl::Status Matmul(const core::Node&, absl::Span<const Tensor> inputs, const Te
     std::memset(out.raw(), 0, out.nbytes());  // zero is all-zero bits in every dtype
     return absl::OkStatus();
   }
-  const core::DType compute =
-      out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
-  std::unique_ptr<char[]> a_scratch, b_scratch, c_scratch;
-  const void* a_data = ElementsAs(a, compute, a_scratch);
-  const void* b_data = ElementsAs(b, compute, b_scratch);
-  void* c_data = out.raw();
-  if (out.dtype() != compute) {
-    c_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
-    c_data = c_scratch.get();
-  }
-  if (compute == core::DType::kFloat64) {
-    BatchedGemm(static_cast<const double*>(a_data), static_cast<const double*>(b_data),
-                static_cast<double*>(c_data), a_batch, b_batch, dims->batch, m, n, k);
-  } else {
-    BatchedGemm(static_cast<const float*>(a_data), static_cast<const float*>(b_data),
-                static_cast<float*>(c_data), a_batch, b_batch, dims->batch, m, n, k);
-  }
-  if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
+  WithBlasOperands(a, b, out, [&](const auto* a_data, const auto* b_data, auto* c_data) {
+    BatchedGemm(a_data, b_data, c_data, a_batch, b_batch, dims->batch, m, n, k);
+  });
   return absl::OkStatus();
 }
 

@@ -1,0 +1,41 @@
+#ifndef FERRY_KERNELS_CPU_BLAS_OPERANDS_H_
+#define FERRY_KERNELS_CPU_BLAS_OPERANDS_H_
+
+// The dtype rule of the CPU's BLAS products (matmul, convolution): float64 through dgemm,
+// every other floating dtype through sgemm in float32, operands widened first and the
+// result rounded back once.
+
+#include <memory>
+
+#include "kernels/cpu/kernels.h"
+
+namespace ferry::kernels::cpu {
+
+// Calls product(a, b, c) with a and b as dense float (double for a float64 `out`) arrays,
+// converted copies where their dtype differs, and c where the result goes: `out` itself, or
+// a scratch array rounded into it afterwards.
+template <typename Product>
+void WithBlasOperands(const Tensor& a, const Tensor& b, const Tensor& out, Product&& product) {
+  const core::DType compute =
+      out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
+  std::unique_ptr<char[]> a_scratch, b_scratch, c_scratch;
+  const void* a_data = ElementsAs(a, compute, a_scratch);
+  const void* b_data = ElementsAs(b, compute, b_scratch);
+  void* c_data = out.raw();
+  if (out.dtype() != compute) {
+    c_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
+    c_data = c_scratch.get();
+  }
+  if (compute == core::DType::kFloat64) {
+    product(static_cast<const double*>(a_data), static_cast<const double*>(b_data),
+            static_cast<double*>(c_data));
+  } else {
+    product(static_cast<const float*>(a_data), static_cast<const float*>(b_data),
+            static_cast<float*>(c_data));
+  }
+  if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
+}
+
+}  // namespace ferry::kernels::cpu
+
+#endif  // FERRY_KERNELS_CPU_BLAS_OPERANDS_H_
