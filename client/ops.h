@@ -266,9 +266,11 @@ Array std(const Array& a, bool keepdims = false, int ddof = 0);
 Array std(const Array& a, int axis, bool keepdims = false, int ddof = 0);
 Array std(const Array& a, const std::vector<int>& axes, bool keepdims = false, int ddof = 0);
 
-// Running sum / product / max / min along `axis` (without one: of the flattened array), as
-// MLX: `reverse` runs from the end, an exclusive scan (inclusive = false) leaves element i
-// out of result i and starts from the identity. cumsum and cumprod of bool give int32.
+// Running sum / product / max / min / log-sum-exp along `axis` (without one: of the
+// flattened array), as MLX: `reverse` runs from the end, an exclusive scan (inclusive =
+// false) leaves element i out of result i and starts from the identity (-inf for
+// logcumsumexp). cumsum and cumprod of bool give int32; logcumsumexp gives a floating dtype
+// and never overflows where exp would.
 Array cumsum(const Array& a, bool reverse = false, bool inclusive = true);
 Array cumsum(const Array& a, int axis, bool reverse = false, bool inclusive = true);
 Array cumprod(const Array& a, bool reverse = false, bool inclusive = true);
@@ -277,6 +279,8 @@ Array cummax(const Array& a, bool reverse = false, bool inclusive = true);
 Array cummax(const Array& a, int axis, bool reverse = false, bool inclusive = true);
 Array cummin(const Array& a, bool reverse = false, bool inclusive = true);
 Array cummin(const Array& a, int axis, bool reverse = false, bool inclusive = true);
+Array logcumsumexp(const Array& a, bool reverse = false, bool inclusive = true);
+Array logcumsumexp(const Array& a, int axis, bool reverse = false, bool inclusive = true);
 
 // ---- Layout, part A (layout.cc) ---------------------------------------------------------------
 // Compositions of reshape, transpose, broadcast_to, slice and concatenate, as MLX composes

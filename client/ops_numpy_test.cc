@@ -122,6 +122,7 @@ const std::map<std::string, Build>& Builds() {
       {"cumprod", [](const Array& a, const Array&) { return cumprod(a, 1); }},
       {"cummax", [](const Array& a, const Array&) { return cummax(a, 1); }},
       {"cummin", [](const Array& a, const Array&) { return cummin(a, 1); }},
+      {"logcumsumexp", [](const Array& a, const Array&) { return logcumsumexp(a, 1); }},
       {"all", [](const Array& a, const Array&) { return all(a, 1); }},
       {"any", [](const Array& a, const Array&) { return any(a, 1); }},
       {"var", [](const Array& a, const Array&) { return var(a, 1, false, 1); }},

@@ -1,4 +1,4 @@
-// Scans along one axis: cumsum cumprod cummax cummin.
+// Scans along one axis: cumsum cumprod cummax cummin logcumsumexp.
 
 #include "client/array_node.h"
 #include "client/axes.h"
@@ -47,6 +47,12 @@ Array cummin(const Array& a, bool reverse, bool inclusive) {
 }
 Array cummin(const Array& a, int axis, bool reverse, bool inclusive) {
   return Scan("cummin", a, axis, reverse, inclusive);
+}
+Array logcumsumexp(const Array& a, bool reverse, bool inclusive) {
+  return ScanFlat("logcumsumexp", a, reverse, inclusive);
+}
+Array logcumsumexp(const Array& a, int axis, bool reverse, bool inclusive) {
+  return Scan("logcumsumexp", a, axis, reverse, inclusive);
 }
 
 }  // namespace ferry

@@ -1,5 +1,6 @@
-// cumsum, cumprod, cummax and cummin on the local device.
+// cumsum, cumprod, cummax, cummin and logcumsumexp on the local device.
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@ namespace {
 
 using testing::BuildError;
 using ::testing::ElementsAre;
+using ::testing::FloatNear;
 
 // [[1, 2, 3],
 //  [4, 5, 6]]
@@ -50,6 +52,21 @@ TEST(ScanTest, MaxMinOnViewsAndDtypes) {
   EXPECT_EQ(cumsum(h, 0).dtype(), bfloat16);
   EXPECT_THAT(astype(cumsum(h, 0), float32).to_vector<float>(), ElementsAre(3, 1, 4, 4, 6, 13));
   EXPECT_EQ(cumsum(zeros({0, 4}), 1).shape(), (Shape{0, 4}));
+}
+
+TEST(ScanTest, LogcumsumexpStaysFiniteAndFloating) {
+  // exp(1000) overflows float32; the running log-sum does not.
+  Array x = from_host(std::vector<float>{1000, 1000, -1000}, {3});
+  EXPECT_THAT(logcumsumexp(x).to_vector<float>(),
+              ElementsAre(1000, FloatNear(1000 + std::log(2.0f), 1e-3),
+                          FloatNear(1000 + std::log(2.0f), 1e-3)));
+  EXPECT_THAT(logcumsumexp(x, 0, /*reverse=*/true, /*inclusive=*/false).to_vector<float>(),
+              ElementsAre(FloatNear(1000, 1e-3), -1000, -INFINITY));
+  EXPECT_EQ(logcumsumexp(Matrix(), 1).dtype(), float32);
+  EXPECT_EQ(logcumsumexp(astype(Matrix(), float16), 1).dtype(), float16);
+  // Against its definition on small values.
+  Array m = astype(Matrix(), float32);
+  EXPECT_TRUE(allclose(logcumsumexp(m, 0), log(cumsum(exp(m), 0))).item<bool>());
 }
 
 TEST(ScanTest, BadArgumentsThrowWhereTheOpIsBuilt) {

@@ -335,6 +335,22 @@ TEST(VjpRulesTest, Scans) {
   }
   ExpectVjpMatchesFiniteDifferences(
       "cummax flattened", [](const std::vector<Array>& x) { return cummax(x[0]); }, grid);
+  for (bool reverse : {false, true}) {
+    for (bool inclusive : {true, false}) {
+      // An exclusive scan's first result is -inf, which gets no gradient.
+      ExpectVjpMatchesFiniteDifferences(
+          "logcumsumexp",
+          [=](const std::vector<Array>& x) {
+            Array y = logcumsumexp(x[0], 1, reverse, inclusive);
+            return where(isinf(y), 0.0, y);
+          },
+          grid);
+    }
+  }
+  // Large values: exp(x) alone would overflow float32.
+  ExpectVjpMatchesFiniteDifferences(
+      "logcumsumexp of large values",
+      [](const std::vector<Array>& x) { return logcumsumexp(x[0] * 100.0 + 200.0, 0); }, grid);
 }
 
 TEST(VjpRulesTest, SortAndPartition) {

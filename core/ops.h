@@ -88,9 +88,10 @@ namespace ferry::core {
 // (a count outside [0, bits) shifts everything out: 0, or -1 for a negative signed value
 // shifted right).
 // all any             axes keepdims -> bool, any dtype (empty axes give true / false)
-// cumsum cumprod cummax cummin   axis:i reverse:0/1 inclusive:0/1; rank >= 1; cumsum and
-//                     cumprod of bool give int32, others keep the dtype. Exclusive scans
-//                     start from the identity (0, 1, lowest, highest).
+// cumsum cumprod cummax cummin logcumsumexp   axis:i reverse:0/1 inclusive:0/1; rank >= 1;
+//                     cumsum and cumprod of bool give int32, logcumsumexp gives
+//                     FloatingResultType, others keep the dtype. Exclusive scans start from
+//                     the identity (0, 1, lowest, highest, -inf).
 //
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.

@@ -64,6 +64,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
       "scatter_prod", "slice_update", "sort",
   };
   expected.insert(expected.end(), part_b.begin(), part_b.end());
+  expected.push_back("logcumsumexp");
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(OpNames(), expected);
   for (const std::string& name : expected) {
@@ -567,6 +568,9 @@ TEST(PartAOpsTest, Scans) {
   EXPECT_EQ(Infer("cumprod", {Of(DType::kUInt8, {4})}, scan(0, 1, 0)), Of(DType::kUInt8, {4}));
   EXPECT_EQ(Infer("cummax", {Of(DType::kBool, {0, 3})}, scan(0)), Of(DType::kBool, {0, 3}));
   EXPECT_EQ(Infer("cummin", {Of(DType::kFloat16, {5})}, scan(0)), Of(DType::kFloat16, {5}));
+  EXPECT_EQ(Infer("logcumsumexp", {Of(DType::kBFloat16, {5})}, scan(0)), Of(DType::kBFloat16, {5}));
+  EXPECT_EQ(Infer("logcumsumexp", {Of(DType::kInt32, {2, 5})}, scan(1, 1, 0)), F32({2, 5}));
+  EXPECT_EQ(Infer("logcumsumexp", {Of(DType::kFloat64, {3})}, scan(0)), Of(DType::kFloat64, {3}));
   EXPECT_EQ(Fails("cumsum", {F32({})}, scan(0)),
             "[cumsum] needs an array of rank 1 or more, got a scalar");
   EXPECT_EQ(Fails("cumsum", {F32({2})}, scan(1)),

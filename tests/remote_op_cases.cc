@@ -250,6 +250,9 @@ const std::map<std::string, OpCase>& CoreOpCases() {
        {true, [](Inputs& in) { return cummax(in.Uniform({4, 5}, float16, -1, 1), -1); }}},
       {"cummin",
        {true, [](Inputs& in) { return cummin(in.Ints({4, 5}, int32, -9, 9), 0, true, false); }}},
+      {"logcumsumexp",
+       {false,
+        [](Inputs& in) { return logcumsumexp(in.Uniform({4, 5}, float32, -50, 50), 1, true); }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,

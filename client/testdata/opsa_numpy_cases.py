@@ -163,3 +163,6 @@ with np.errstate(all="ignore"):
     emit("norm_matrix_1", t3, None, np.linalg.norm(t3, 1, axis=(1, 2)))
     emit("norm_matrix_neg_inf", t3, None, np.linalg.norm(t3, -np.inf, axis=(2, 0)))
     emit("norm_fro", x, None, np.linalg.norm(x, "fro"))
+    # logcumsumexp is logaddexp accumulated; values far apart check there is no overflow.
+    wide = floats((3, 6), -300, 300)
+    emit("logcumsumexp", wide, None, np.logaddexp.accumulate(wide.astype(np.float64), axis=1).astype(np.float32))

@@ -55,7 +55,7 @@ void RegisterLayoutVjps(VjpTable& table);   // reshape transpose broadcast_to sl
 void RegisterSoftmaxVjps(VjpTable& table);  // softmax logsumexp
 void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal random_bits
 // vjp2
-void RegisterScanVjps(VjpTable& table);        // cumsum cumprod cummax cummin
+void RegisterScanVjps(VjpTable& table);        // cumsum cumprod cummax cummin logcumsumexp
 void RegisterSortVjps(VjpTable& table);        // sort argsort partition argpartition
 void RegisterIndexingVjps(VjpTable& table);    // gather scatter* slice_update
 void RegisterConvolutionVjp(VjpTable& table);  // convolution

@@ -1,7 +1,10 @@
 // Vector-Jacobian products of the scans along one axis, after MLX's Scan::vjp. cumsum's
 // cotangent is the scan of g the other way; cumprod's divides out each element, with the
 // first zero of a scan handled apart so that zeros give no NaN; cummax and cummin send
-// each g[j] to the element that attained result j.
+// each g[j] to the element that attained result j; logcumsumexp's is a log-space scan of g
+// the other way.
+
+#include <limits>
 
 #include "client/ops.h"
 #include "client/vjp/common.h"
@@ -43,6 +46,23 @@ VjpResult Cumprod(const VjpArgs& args) {
   return {where(first_zero, suffix(with_one), where(before == 0, 0, ordinary))};
 }
 
+// d y_j / d x_i is exp(x_i - y_j) for each result j that scanned element i, so the
+// cotangent is exp(x_i) times the scan of g_j exp(-y_j) the other way. Summed in log space
+// (as TensorFlow's rule): positive and negative g apart, log(|g|) - y scanned by
+// logcumsumexp, so nothing overflows.
+VjpResult Logcumsumexp(const VjpArgs& args) {
+  const Array& x = args.inputs[0];
+  const Array& y = args.output;
+  const Array& g = args.cotangent;
+  const ScanAttrs s = GetScan(args);
+  constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
+  auto part = [&](const Array& cond, const Array& magnitude) {
+    Array terms = where(cond, log(magnitude) - y, kMinusInf);
+    return exp(logcumsumexp(terms, s.axis, !s.reverse, s.inclusive) + x);
+  };
+  return {part(g > 0, g) - part(g < 0, -g)};
+}
+
 // The element that attains result j is the last new extreme up to j (before j for an
 // exclusive scan): x_l equals the inclusive scan at l, scanning positions with the same
 // direction. An exclusive scan's first result is the identity and takes no gradient.
@@ -74,6 +94,7 @@ void RegisterScanVjps(VjpTable& table) {
   table["cumprod"] = &Cumprod;
   table["cummax"] = &CumExtreme<Cummax>;
   table["cummin"] = &CumExtreme<Cummin>;
+  table["logcumsumexp"] = &Logcumsumexp;
 }
 
 }  // namespace ferry::detail

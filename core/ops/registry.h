@@ -22,7 +22,7 @@ void RegisterMatmulOp(OpTable& table);    // matmul
 void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate
 void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
 // ---- part A ----
-void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin
+void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin logcumsumexp
 // Ops part B (indexing, sorting, convolution; random_bits is in RegisterRandomOps).
 void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... slice_update
 void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition

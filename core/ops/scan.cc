@@ -1,4 +1,4 @@
-// Scans along one axis: cumsum cumprod cummax cummin.
+// Scans along one axis: cumsum cumprod cummax cummin logcumsumexp.
 #include <iterator>
 #include <utility>
 
@@ -9,16 +9,21 @@
 namespace ferry::core::ops_internal {
 namespace {
 
+enum class Result {
+  kKept,
+  kAccumulated,  // bool becomes int32, as for sum and prod
+  kFloating,     // FloatingResultType, as for logsumexp
+};
+
 struct ScanOp {
   const char* name;
-  bool accumulates;  // bool becomes int32, as for sum and prod
+  Result result;
 };
 
 constexpr ScanOp kScanOps[] = {
-    {"cumsum", true},
-    {"cumprod", true},
-    {"cummax", false},
-    {"cummin", false},
+    {"cumsum", Result::kAccumulated},    {"cumprod", Result::kAccumulated},
+    {"cummax", Result::kKept},           {"cummin", Result::kKept},
+    {"logcumsumexp", Result::kFloating},
 };
 
 // A 0/1 integer attribute.
@@ -43,7 +48,8 @@ absl::StatusOr<TensorType> InferScan(absl::Span<const TensorType> inputs, const 
     if (absl::StatusOr<bool> f = GetFlag(op.name, attrs, flag); !f.ok()) return f.status();
   }
   DType dtype = x.dtype;
-  if (op.accumulates && dtype == DType::kBool) dtype = DType::kInt32;
+  if (op.result == Result::kAccumulated && dtype == DType::kBool) dtype = DType::kInt32;
+  if (op.result == Result::kFloating) dtype = FloatingResultType(dtype);
   return TensorType{dtype, x.shape};
 }
 

@@ -1,10 +1,11 @@
-// Scans along one axis: cumsum cumprod cummax cummin, inclusive or exclusive, forwards or
-// reversed. They fold as the reductions do (fold.h): floating sums and products accumulate
-// in double, integer ones wrap modulo 2^64 (then to the output's width), max and min
-// propagate NaN. An exclusive scan writes the running value before folding the element
-// in, starting from the identity.
+// Scans along one axis: cumsum cumprod cummax cummin logcumsumexp, inclusive or exclusive,
+// forwards or reversed. They fold as the reductions do (fold.h): floating sums and products
+// accumulate in double, integer ones wrap modulo 2^64 (then to the output's width), max and
+// min propagate NaN; logcumsumexp adds exponentials in log space, in double. An exclusive
+// scan writes the running value before folding the element in, starting from the identity.
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
 
@@ -15,13 +16,37 @@
 namespace ferry::kernels::cpu {
 namespace {
 
+template <Reduction R>
+struct ReductionFold {
+  template <typename C>
+  using Of = Fold<R, C>;
+};
+
+// log(exp(acc) + exp(x)) as the logaddexp kernel computes it (binary.cc), in double:
+// max + log1p(exp(-|acc - x|)); NaN propagates, infinities pass. Only floating outputs
+// reach it (logcumsumexp's type is floating).
+struct LogAddExpFold {
+  template <typename C>
+  struct Of {
+    using A = double;
+    static A Init() { return -std::numeric_limits<double>::infinity(); }
+    static A Combine(A acc, C element) {
+      const double x = static_cast<double>(element);
+      if (acc != acc || x != x) return std::numeric_limits<double>::quiet_NaN();
+      const double m = acc > x ? acc : x;
+      if (std::isinf(m)) return m;  // +inf, or both -inf
+      return m + std::log1p(std::exp(-std::fabs(acc - x)));
+    }
+  };
+};
+
 absl::StatusOr<bool> GetFlag(const core::Node& node, const std::string& name) {
   absl::StatusOr<int64_t> value = GetAttr<int64_t>(node, name);
   if (!value.ok()) return value.status();
   return *value != 0;
 }
 
-template <Reduction R>
+template <typename FoldFamily>
 absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                         const Tensor& out) {
   absl::StatusOr<int64_t> axis_attr = GetAttr<int64_t>(node, "axis");
@@ -45,7 +70,7 @@ absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
   const void* data = ElementsAs(in, out.dtype(), scratch);
   DispatchDType(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using F = Fold<R, ComputeType<T>>;
+    using F = typename FoldFamily::template Of<ComputeType<T>>;
     using A = typename F::A;
     using C = ComputeType<T>;
     const T* x = static_cast<const T*>(data);
@@ -70,10 +95,11 @@ absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
 }  // namespace
 
 void RegisterScanKernels(KernelTable& table) {
-  table["cumsum"] = &ScanKernel<Reduction::kSum>;
-  table["cumprod"] = &ScanKernel<Reduction::kProd>;
-  table["cummax"] = &ScanKernel<Reduction::kMax>;
-  table["cummin"] = &ScanKernel<Reduction::kMin>;
+  table["cumsum"] = &ScanKernel<ReductionFold<Reduction::kSum>>;
+  table["cumprod"] = &ScanKernel<ReductionFold<Reduction::kProd>>;
+  table["cummax"] = &ScanKernel<ReductionFold<Reduction::kMax>>;
+  table["cummin"] = &ScanKernel<ReductionFold<Reduction::kMin>>;
+  table["logcumsumexp"] = &ScanKernel<LogAddExpFold>;
 }
 
 }  // namespace ferry::kernels::cpu

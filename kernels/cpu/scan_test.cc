@@ -9,6 +9,7 @@ namespace ferry::kernels::cpu {
 namespace {
 
 using core::DType;
+using ::testing::DoubleNear;
 using ::testing::ElementsAre;
 using testing::MakeHost;
 using testing::RunOp;
@@ -85,6 +86,35 @@ TEST(Scan, DtypesBoolIntegersAndHalfPrecision) {
       Scan("cumprod", MakeHost(DType::kBFloat16, {3}, {2, 0.5, -3}), ScanAttrs(0));
   EXPECT_EQ(bf.type.dtype, DType::kBFloat16);
   EXPECT_THAT(Values(bf), ElementsAre(2, 1, -3));
+}
+
+TEST(Scan, LogcumsumexpAsMLX) {
+  // mx.logcumsumexp([1., 2., 3.], reverse=..., inclusive=...).
+  const core::HostTensor x = MakeHost(DType::kFloat32, {3}, {1, 2, 3});
+  EXPECT_THAT(Values(Scan("logcumsumexp", x, ScanAttrs(0))),
+              ElementsAre(1, DoubleNear(2.31326, 1e-5), DoubleNear(3.40761, 1e-5)));
+  EXPECT_THAT(Values(Scan("logcumsumexp", x, ScanAttrs(0, false, false))),
+              ElementsAre(-kInf, 1, DoubleNear(2.31326, 1e-5)));
+  EXPECT_THAT(Values(Scan("logcumsumexp", x, ScanAttrs(0, true))),
+              ElementsAre(DoubleNear(3.40761, 1e-5), DoubleNear(3.31326, 1e-5), 3));
+  // No overflow where exp would, -inf adds nothing, NaN propagates.
+  EXPECT_THAT(
+      Values(Scan("logcumsumexp", MakeHost(DType::kFloat32, {2}, {1000, 1000}), ScanAttrs(0))),
+      ElementsAre(1000, DoubleNear(1000 + std::log(2.0), 1e-3)));
+  const std::vector<double> special = Values(
+      Scan("logcumsumexp", MakeHost(DType::kFloat32, {4}, {-kInf, 2, kNaN, 3}), ScanAttrs(0)));
+  EXPECT_EQ(special[0], -kInf);
+  EXPECT_EQ(special[1], 2);
+  EXPECT_TRUE(std::isnan(special[2]) && std::isnan(special[3]));
+  // Integers give float32; float16 rounds each running value once.
+  const core::HostTensor ints =
+      Scan("logcumsumexp", MakeHost(DType::kInt32, {2}, {0, 0}), ScanAttrs(0));
+  EXPECT_EQ(ints.type.dtype, DType::kFloat32);
+  EXPECT_THAT(Values(ints), ElementsAre(0, DoubleNear(std::log(2.0), 1e-7)));
+  const core::HostTensor half =
+      Scan("logcumsumexp", MakeHost(DType::kFloat16, {2}, {0, 0}), ScanAttrs(0));
+  EXPECT_EQ(half.type.dtype, DType::kFloat16);
+  EXPECT_THAT(Values(half), ElementsAre(0, 0.693359375));  // log 2 in float16
 }
 
 TEST(Scan, EmptyAndMiddleAxes) {

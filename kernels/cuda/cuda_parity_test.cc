@@ -293,9 +293,9 @@ TEST_F(CudaParityTest, AllAnyAndScans) {
       Check({op, {{t, {6, 0, 5}, 0, 1}}, Axes({1}, 0)});  // empty: all true, any false
     }
   }
-  for (const char* op : {"cumsum", "cumprod", "cummax", "cummin"}) {
+  for (const char* op : {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"}) {
     const bool prod = std::string(op) == "cumprod";
-    for (DType t : kNumbers) {
+    for (DType t : kNumbers) {  // logcumsumexp of integers gives float32
       for (int64_t axis : {0, 1, 2}) {
         for (int64_t flags = 0; flags < 4; ++flags) {
           core::Attrs attrs;

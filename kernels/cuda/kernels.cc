@@ -790,6 +790,7 @@ void RegisterScanKernels(KernelTable& table) {
   table["cumprod"] = &Scan<ScanOp::kProd>;
   table["cummax"] = &Scan<ScanOp::kMax>;
   table["cummin"] = &Scan<ScanOp::kMin>;
+  table["logcumsumexp"] = &Scan<ScanOp::kLogAddExp>;
 }
 
 void RegisterUnaryKernels(KernelTable& table) {

@@ -111,7 +111,7 @@ enum class BinaryOp {
   kRightShift
 };
 enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
-enum class ScanOp { kSum, kProd, kMax, kMin };
+enum class ScanOp { kSum, kProd, kMax, kMin, kLogAddExp };
 enum class ScatterOp { kAssign, kAdd, kProd, kMax, kMin };
 
 // unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype` (the predicates read

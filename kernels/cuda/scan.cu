@@ -1,7 +1,8 @@
-// Scans along one axis (cumsum cumprod cummax cummin), computed as kernels/cpu/scan.cc
-// does: one thread per column walks the axis in order, so the rounding is the CPU's.
-// Floating sums and products accumulate in double, integer ones wrap modulo 2^64, max and
-// min propagate NaN; an exclusive scan writes the running value before folding in.
+// Scans along one axis (cumsum cumprod cummax cummin logcumsumexp), computed as
+// kernels/cpu/scan.cc does: one thread per column walks the axis in order, so the rounding
+// is the CPU's. Floating sums and products accumulate in double, integer ones wrap modulo
+// 2^64, max and min propagate NaN, logcumsumexp adds exponentials in log space in double;
+// an exclusive scan writes the running value before folding in.
 
 #include "kernels/cuda/device.cuh"
 #include "kernels/cuda/fold.cuh"
@@ -16,12 +17,29 @@ inline constexpr ReduceOp kFoldOf = R == ScanOp::kSum    ? ReduceOp::kSum
                                     : R == ScanOp::kMax  ? ReduceOp::kMax
                                                          : ReduceOp::kMin;
 
+// log(exp(acc) + exp(x)) in double, as the CPU's LogAddExpFold: NaN propagates,
+// infinities pass. Only floating outputs reach it.
+template <typename C>
+struct LogAddExpFold {
+  using A = double;
+  __device__ static A Init() { return -INFINITY; }
+  __device__ static A Merge(A acc, A x) {
+    if (acc != acc || x != x) return NAN;
+    const double m = acc > x ? acc : x;
+    if (isinf(m)) return m;
+    return m + log1p(exp(-fabs(acc - x)));
+  }
+};
+
+template <ScanOp R, typename C>
+using ScanFold = std::conditional_t<R == ScanOp::kLogAddExp, LogAddExpFold<C>, Fold<kFoldOf<R>, C>>;
+
 // y may be x: each element is read before it is written, by the same thread.
 template <ScanOp R, typename T>
 __global__ void ScanKernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool reverse,
                            bool inclusive) {
   using C = ComputeType<T>;
-  using F = Fold<kFoldOf<R>, C>;
+  using F = ScanFold<R, C>;
   using A = typename F::A;
   FERRY_GRID_LOOP(column, outer * inner) {
     const int64_t o = column / inner;
@@ -63,6 +81,8 @@ cudaError_t LaunchScan(ScanOp op, core::DType dtype, const void* x, void* y, int
       return Launch<ScanOp::kMax>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
     case ScanOp::kMin:
       return Launch<ScanOp::kMin>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
+    case ScanOp::kLogAddExp:
+      return Launch<ScanOp::kLogAddExp>(dtype, x, y, outer, n, inner, reverse, inclusive, stream);
   }
   return cudaErrorInvalidValue;
 }
