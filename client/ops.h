@@ -544,6 +544,23 @@ Array norm(const Array& a, const std::string& ord,
 
 }  // namespace linalg
 
+// ---- Quantization (quantized.cc) --------------------------------------------------------------
+// MLX's affine quantization. Every `group_size` (32, 64 or 128) consecutive elements of a
+// row of w (floating, rank >= 2) share a scale s and a bias b (the group's min and its
+// range / (2^bits - 1) for 1 bit; past that the edge of larger magnitude, with the scale
+// adjusted so that edge is exact); each element becomes q = round((w - b) / s), clipped to
+// [0, 2^bits - 1], in `bits` (1 to 6, or 8) bits, packed
+// from the low bits of uint32 words up as one bit stream (3, 5 and 6-bit elements straddle
+// words). quantize returns (wq, scales, biases): wq has K * bits / 32 words per row, scales
+// and biases K / group_size values in w's dtype. Results match MLX's bit for bit.
+std::tuple<Array, Array, Array> quantize(const Array& w, int group_size = 64, int bits = 4);
+// s * q + b per element, in the scales' dtype.
+Array dequantize(const Array& wq, const Array& scales, const Array& biases, int group_size = 64,
+                 int bits = 4);
+// x @ dequantize(w).T (transpose) or x @ dequantize(w), batch dims broadcast as matmul.
+Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
+                       bool transpose = true, int group_size = 64, int bits = 4);
+
 // ---- Templates -------------------------------------------------------------------------------
 
 template <typename T>

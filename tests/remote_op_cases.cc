@@ -514,6 +514,22 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
           const Array a = in.Uniform({3, 4}, float32, -1, 1);
           return inner(a, a) + outer(slice(a, {0, 0}, {1, 3}), slice(a, {1, 0}, {2, 3}));
         }}},
+      {"quantize",
+       {true,
+        [](Inputs& in) {
+          auto [wq, scales, biases] = quantize(in.Uniform({3, 128}, bfloat16, -2, 2), 64, 6);
+          return wq;
+        }}},
+      {"quantized_matmul",
+       {false,
+        [](Inputs& in) {
+          auto [wq, scales, biases] = quantize(in.Uniform({5, 64}, float32, -1, 1), 32, 3);
+          Array y = quantized_matmul(in.Uniform({2, 4, 64}, float32, -1, 1), wq, scales, biases,
+                                     true, 32, 3);
+          Array yt = quantized_matmul(in.Uniform({4, 5}, float32, -1, 1), wq, scales, biases, false,
+                                      32, 3);
+          return concatenate({flatten(y), flatten(yt)});
+        }}},
   };
   return *cases;
 }

@@ -1,0 +1,224 @@
+// Affine quantization, composed as MLX's fallback computes it (the same float ops in w's
+// dtype, so results match MLX's bit for bit). Packing is one code path for every width:
+// `bits` elements fill whole words every period of P = lcm(bits, 32) / bits elements
+// (W = P * bits / 32 words), so each word of a period is a fixed sum of shifted elements
+// and each element a fixed OR of at most two shifted words; the shifts are constants.
+
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/ops.h"
+#include "core/dtype.h"
+#include "core/shape.h"
+
+namespace ferry {
+namespace {
+
+// The elements and words of one packing period.
+struct Period {
+  int elements;
+  int words;
+};
+
+Period PeriodOf(int bits) {
+  const int bit_count = std::lcm(bits, 32);
+  return {bit_count / bits, bit_count / 32};
+}
+
+void CheckGroupAndBits(const char* op, int group_size, int bits) {
+  if (group_size != 32 && group_size != 64 && group_size != 128) {
+    detail::ThrowOpError(op,
+                         absl::StrCat("group_size must be 32, 64 or 128, got ", group_size, "."));
+  }
+  if (bits < 1 || bits > 8 || bits == 7) {
+    detail::ThrowOpError(op, absl::StrCat("bits must be 1, 2, 3, 4, 5, 6 or 8, got ", bits, "."));
+  }
+}
+
+// a with its last axis split into (count, size).
+Array SplitLast(const Array& a, int64_t size) {
+  Shape shape = a.shape();
+  shape.back() /= size;
+  shape.push_back(size);
+  return reshape(a, shape);
+}
+
+// a with its last two axes merged.
+Array MergeLast(const Array& a) {
+  Shape shape(a.shape().begin(), a.shape().end() - 1);
+  shape.back() *= a.shape().back();
+  return reshape(a, shape);
+}
+
+Array UInt32Constant(const std::vector<uint32_t>& values, const Shape& shape, const Device& on) {
+  return from_host(values, shape, on);
+}
+
+// q (..., K) of uint32 values below 2^bits, packed into (..., K * bits / 32) words.
+Array Pack(const Array& q, int bits) {
+  const Period period = PeriodOf(bits);
+  // Word j of a period takes element i shifted left by o_i - 32 j (it starts in word j) or
+  // right by 32 j - o_i (it started in word j - 1); a shift of 32 leaves nothing (right_shift
+  // of a count past the width gives 0), for elements elsewhere.
+  std::vector<uint32_t> left(period.words * period.elements, 0);
+  std::vector<uint32_t> right(period.words * period.elements, 32);
+  for (int j = 0; j < period.words; ++j) {
+    for (int i = 0; i < period.elements; ++i) {
+      const int offset = i * bits - 32 * j;
+      const int k = j * period.elements + i;
+      if (offset >= 0 && offset < 32) {
+        left[k] = offset;
+        right[k] = 0;
+      } else if (offset < 0 && offset + bits > 0) {
+        right[k] = -offset;
+      }
+    }
+  }
+  const Shape matrix = {period.words, period.elements};
+  Array elements = expand_dims(SplitLast(q, period.elements), -2);  // (..., periods, 1, P)
+  Array parts = left_shift(right_shift(elements, UInt32Constant(right, matrix, q.device())),
+                           UInt32Constant(left, matrix, q.device()));
+  return MergeLast(sum(parts, -1));  // disjoint bits: the sum is their OR
+}
+
+// words (..., K * bits / 32) unpacked into (..., K) uint32 values.
+Array Unpack(const Array& words, int bits) {
+  const Period period = PeriodOf(bits);
+  const uint32_t mask = (uint32_t{1} << bits) - 1;
+  Array grouped = SplitLast(words, period.words);  // (..., periods, W)
+  if (period.words == 1) {  // bits divides 32: no element straddles two words
+    std::vector<uint32_t> shifts(period.elements);
+    for (int i = 0; i < period.elements; ++i) shifts[i] = i * bits;
+    Array values =
+        right_shift(grouped, UInt32Constant(shifts, {period.elements}, words.device())) & mask;
+    return MergeLast(values);
+  }
+  // Element i starts at bit o_i of the period: word o_i / 32 shifted right by o_i % 32, OR the
+  // next word shifted left by 32 - o_i % 32 when it straddles (a shift of 32 gives 0).
+  std::vector<int32_t> low_word(period.elements), high_word(period.elements);
+  std::vector<uint32_t> low_shift(period.elements), high_shift(period.elements);
+  for (int i = 0; i < period.elements; ++i) {
+    const int offset = i * bits;
+    low_word[i] = offset / 32;
+    low_shift[i] = offset % 32;
+    const bool straddles = offset % 32 + bits > 32;
+    high_word[i] = straddles ? offset / 32 + 1 : offset / 32;
+    high_shift[i] = straddles ? 32 - offset % 32 : 32;
+  }
+  const Shape p = {period.elements};
+  const Device& on = words.device();
+  Array low =
+      right_shift(take(grouped, from_host(low_word, p, on), -1), UInt32Constant(low_shift, p, on));
+  Array high =
+      left_shift(take(grouped, from_host(high_word, p, on), -1), UInt32Constant(high_shift, p, on));
+  return MergeLast((low | high) & mask);
+}
+
+void CheckQuantized(const char* op, const Array& wq, const Array& scales, const Array& biases,
+                    int group_size, int bits) {
+  CheckGroupAndBits(op, group_size, bits);
+  if (wq.dtype() != uint32) {
+    detail::ThrowOpError(op, absl::StrCat("the quantized matrix must be uint32, got ",
+                                          core::DTypeName(wq.dtype()), "."));
+  }
+  if (!core::IsFloating(scales.dtype()) || !core::IsFloating(biases.dtype())) {
+    detail::ThrowOpError(op, "scales and biases must be floating.");
+  }
+  const int64_t elements = wq.ndim() >= 2 ? wq.shape().back() * 32 / bits : 0;
+  if (wq.ndim() < 2 || elements % group_size != 0) {
+    detail::ThrowOpError(op, absl::StrCat("the quantized matrix ", core::ShapeToString(wq.shape()),
+                                          " must have rank 2 or more and rows of whole groups: ",
+                                          elements, " elements per row at bits=", bits,
+                                          " is not a multiple of group_size=", group_size, "."));
+  }
+  Shape expected = wq.shape();
+  expected.back() = elements / group_size;
+  if (scales.shape() != expected || biases.shape() != expected) {
+    detail::ThrowOpError(
+        op, absl::StrCat("scales ", core::ShapeToString(scales.shape()), " and biases ",
+                         core::ShapeToString(biases.shape()), " do not fit the quantized matrix ",
+                         core::ShapeToString(wq.shape()), " with group_size=", group_size,
+                         " and bits=", bits, " (expected ", core::ShapeToString(expected), ")."));
+  }
+}
+
+// s * q + b in `dtype`.
+Array Dequantize(const Array& wq, const Array& scales, const Array& biases, int group_size,
+                 int bits, Dtype dtype) {
+  Array values = SplitLast(astype(Unpack(wq, bits), dtype), group_size);
+  return MergeLast(values * expand_dims(astype(scales, dtype), -1) +
+                   expand_dims(astype(biases, dtype), -1));
+}
+
+}  // namespace
+
+std::tuple<Array, Array, Array> quantize(const Array& w, int group_size, int bits) {
+  CheckGroupAndBits("quantize", group_size, bits);
+  if (!core::IsFloating(w.dtype())) {
+    detail::ThrowOpError("quantize",
+                         absl::StrCat("w must be floating, got ", core::DTypeName(w.dtype()), "."));
+  }
+  if (w.ndim() < 2 || w.shape().back() % group_size != 0) {
+    detail::ThrowOpError(
+        "quantize", absl::StrCat("w must have rank 2 or more and a last dim divisible by "
+                                 "group_size ",
+                                 group_size, ", got shape ", core::ShapeToString(w.shape()), "."));
+  }
+  const double levels = (1 << bits) - 1;
+  // 16-bit floats are quantized in float32 (their scales and biases rounded at the end), as
+  // MLX's kernels do.
+  const Dtype dtype = w.dtype();
+  Array groups =
+      SplitLast(dtype == float16 || dtype == bfloat16 ? astype(w, float32) : w, group_size);
+  Array w_max = max(groups, -1, /*keepdims=*/true);
+  Array w_min = min(groups, -1, /*keepdims=*/true);
+  Array scales = maximum((w_max - w_min) / levels, 1e-7);
+  Array biases = w_min;
+  if (bits > 1) {
+    // The bias is the group's edge of larger magnitude, and the scale is adjusted so that
+    // the edge is exactly q0 levels from it: the edge is represented without error.
+    Array mask = abs(w_min) > abs(w_max);
+    scales = where(mask, scales, -scales);
+    Array edge = where(mask, w_min, w_max);
+    Array q0 = round(edge / scales);
+    scales = where(q0 != 0, edge / q0, scales);
+    biases = where(q0 == 0, 0, edge);
+  }
+  Array q = astype(clip(round((groups - biases) / scales), 0, levels), uint32);
+  return {Pack(MergeLast(q), bits), astype(squeeze(scales, -1), dtype),
+          astype(squeeze(biases, -1), dtype)};
+}
+
+Array dequantize(const Array& wq, const Array& scales, const Array& biases, int group_size,
+                 int bits) {
+  CheckQuantized("dequantize", wq, scales, biases, group_size, bits);
+  return Dequantize(wq, scales, biases, group_size, bits, scales.dtype());
+}
+
+Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
+                       bool transpose, int group_size, int bits) {
+  CheckQuantized("quantized_matmul", wq, scales, biases, group_size, bits);
+  const int64_t columns = wq.shape().back() * 32 / bits;  // of the dequantized matrix
+  const int64_t rows = wq.shape()[wq.ndim() - 2];
+  const int64_t inner = transpose ? columns : rows;
+  if (x.ndim() < 1 || x.shape().back() != inner) {
+    detail::ThrowOpError(
+        "quantized_matmul",
+        absl::StrCat("x's last dim must be ", inner, " (the dequantized matrix is (", rows, ", ",
+                     columns, ")", transpose ? ", transposed" : "", "), got shape ",
+                     core::ShapeToString(x.shape()), "."));
+  }
+  // As MLX's kernels: 16-bit operands are multiplied in float32 with the weights
+  // dequantized in float32, and the result rounded once.
+  const Dtype result = core::PromoteTypes(x.dtype(), scales.dtype());
+  const Dtype compute = result == float16 || result == bfloat16 ? float32 : result;
+  Array w = Dequantize(wq, scales, biases, group_size, bits, compute);
+  return astype(matmul(astype(x, compute), transpose ? swapaxes(w, -1, -2) : w), result);
+}
+
+}  // namespace ferry

@@ -1,0 +1,212 @@
+// quantize, dequantize and quantized_matmul against MLX: testdata/quantized_mlx_cases.txt,
+// written by testdata/quantized_mlx_cases.py with mlx 0.32.4 (not needed to run this test).
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "client/ferry.h"
+#include "client/testing.h"
+#include "core/dtype.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using testing::BuildError;
+
+struct Fixture {
+  Dtype dtype;
+  Shape shape;
+  std::vector<double> values;
+
+  Array ToArray() const { return astype(from_host(values, shape), dtype); }
+};
+
+Dtype ParseDtype(absl::string_view name) {
+  for (Dtype dtype : {uint32, float16, bfloat16, float32}) {
+    if (core::DTypeName(dtype) == name) return dtype;
+  }
+  ADD_FAILURE() << "unknown dtype " << name;
+  return float32;
+}
+
+// "case/array" -> its fixture.
+std::map<std::string, Fixture> ReadFixtures() {
+  std::string path = "client/testdata/quantized_mlx_cases.txt";
+  if (const char* srcdir = std::getenv("TEST_SRCDIR")) {
+    path = std::string(srcdir) + "/ferry/" + path;
+  }
+  std::ifstream file(path);
+  EXPECT_TRUE(file.good()) << "cannot read " << path;
+  std::map<std::string, Fixture> fixtures;
+  std::string line;
+  while (std::getline(file, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ';');
+    if (f.size() != 4) {
+      ADD_FAILURE() << "bad line: " << line.substr(0, 80);
+      continue;
+    }
+    Fixture fixture{ParseDtype(f[1]), {}, {}};
+    for (absl::string_view d : absl::StrSplit(f[2], ',', absl::SkipEmpty())) {
+      int64_t dim = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(d, &dim)) << d;
+      fixture.shape.push_back(dim);
+    }
+    for (absl::string_view v : absl::StrSplit(f[3], ',')) {
+      double value = 0;
+      EXPECT_TRUE(absl::SimpleAtod(v, &value)) << v;
+      fixture.values.push_back(value);
+    }
+    fixtures[f[0]] = fixture;
+  }
+  return fixtures;
+}
+
+// The case names: "bits4_group64_float32" and the like.
+std::vector<std::string> CaseNames(const std::map<std::string, Fixture>& fixtures) {
+  std::vector<std::string> names;
+  for (const auto& [name, fixture] : fixtures) {
+    const std::string prefix = name.substr(0, name.find('/'));
+    if (name == prefix + "/w") names.push_back(prefix);
+  }
+  return names;
+}
+
+int Field(const std::string& name, const std::string& key) {
+  const size_t at = name.find(key) + key.size();
+  return std::stoi(name.substr(at, name.find('_', at) - at));
+}
+
+void ExpectValues(const Array& got, const Fixture& want, double tolerance) {
+  ASSERT_EQ(got.dtype(), want.dtype);
+  ASSERT_EQ(got.shape(), want.shape);
+  const std::vector<double> values = astype(got, float64).to_vector<double>();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (tolerance == 0) {
+      ASSERT_EQ(values[i], want.values[i]) << "element " << i;
+    } else {
+      ASSERT_NEAR(values[i], want.values[i], tolerance * std::max(1.0, std::abs(want.values[i])))
+          << "element " << i;
+    }
+  }
+}
+
+TEST(QuantizedTest, QuantizeAndDequantizeMatchMLXBitForBit) {
+  const std::map<std::string, Fixture> fixtures = ReadFixtures();
+  const std::vector<std::string> names = CaseNames(fixtures);
+  EXPECT_EQ(names.size(), 12u);
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const int bits = Field(name, "bits");
+    const int group_size = Field(name, "group");
+    auto [wq, scales, biases] = quantize(fixtures.at(name + "/w").ToArray(), group_size, bits);
+    ExpectValues(wq, fixtures.at(name + "/wq"), 0);
+    ExpectValues(scales, fixtures.at(name + "/scales"), 0);
+    ExpectValues(biases, fixtures.at(name + "/biases"), 0);
+    // From MLX's own quantized arrays, so a packing error cannot cancel out.
+    Array deq =
+        dequantize(fixtures.at(name + "/wq").ToArray(), fixtures.at(name + "/scales").ToArray(),
+                   fixtures.at(name + "/biases").ToArray(), group_size, bits);
+    ExpectValues(deq, fixtures.at(name + "/deq"), 0);
+  }
+}
+
+// Against MLX's results in float32. MLX's CPU kernel accumulates 16-bit products in 16
+// bits (0.75 off in bfloat16 on sums of 256); ferry multiplies in float32 and rounds once,
+// as MLX's GPU kernels do, so 16-bit cases are held to the float64 product instead.
+TEST(QuantizedTest, QuantizedMatmulMatchesMLX) {
+  const std::map<std::string, Fixture> fixtures = ReadFixtures();
+  for (const std::string& name : CaseNames(fixtures)) {
+    SCOPED_TRACE(name);
+    const int bits = Field(name, "bits");
+    const int group_size = Field(name, "group");
+    Array wq = fixtures.at(name + "/wq").ToArray();
+    Array scales = fixtures.at(name + "/scales").ToArray();
+    Array biases = fixtures.at(name + "/biases").ToArray();
+    for (bool transpose : {true, false}) {
+      Array x = fixtures.at(name + (transpose ? "/x" : "/xt")).ToArray();
+      Array y = quantized_matmul(x, wq, scales, biases, transpose, group_size, bits);
+      Fixture want = fixtures.at(name + (transpose ? "/y" : "/yt"));
+      if (scales.dtype() == float32) {
+        ExpectValues(y, want, 1e-5);  // sums of up to 256 products, in another order
+        continue;
+      }
+      Array w = dequantize(wq, astype(scales, float64), astype(biases, float64), group_size, bits);
+      Array exact = matmul(astype(x, float64), transpose ? swapaxes(w, -1, -2) : w);
+      want.values = astype(astype(exact, want.dtype), float64).to_vector<double>();  // rounded once
+      ExpectValues(y, want, 1.0 / 128);  // an ulp of bfloat16
+    }
+  }
+}
+
+TEST(QuantizedTest, RoundTripErrorIsWithinAStep) {
+  Array w = random::normal({8, 256}, float32, 0, 1, random::key(3));
+  for (int bits : {2, 3, 4, 6, 8}) {
+    auto [wq, scales, biases] = quantize(w, 64, bits);
+    EXPECT_EQ(wq.shape(), (Shape{8, 256 * bits / 32}));
+    EXPECT_EQ(scales.shape(), (Shape{8, 4}));
+    Array error = abs(dequantize(wq, scales, biases, 64, bits) - w);
+    // Half a step, but for the far edge of a group: the step is fitted to the near one.
+    Array step = repeat(abs(scales), 64, 1);
+    EXPECT_TRUE(all(error <= step * 1.0001f).item<bool>()) << bits;
+    EXPECT_LT(mean(error / step).item<float>(), 0.3f) << bits;
+  }
+}
+
+TEST(QuantizedTest, GradientFlowsToXScalesAndBiases) {
+  Array w = random::normal({4, 64}, float32, 0, 1, random::key(5));
+  auto [wq, scales, biases] = quantize(w, 32, 4);
+  Array x = random::normal({3, 64}, float32, 0, 1, random::key(6));
+  auto loss = [&](const std::vector<Array>& args) {
+    return sum(quantized_matmul(args[0], wq, args[1], args[2], true, 32, 4));
+  };
+  std::vector<Array> grads = grad(loss, {0, 1, 2})({x, scales, biases});
+  Array deq = dequantize(wq, scales, biases, 32, 4);
+  // d/dx sum(x @ w.T) is w's rows summed; a group's bias adds to its 32 weights, each of
+  // which multiplies a column of x.
+  EXPECT_TRUE(allclose(grads[0], broadcast_to(sum(deq, 0), {3, 64}), 1e-5, 1e-5).item<bool>());
+  Array per_group = sum(reshape(sum(x, 0), {2, 32}), 1);
+  EXPECT_TRUE(allclose(grads[2], broadcast_to(per_group, {4, 2}), 1e-5, 1e-5).item<bool>());
+  EXPECT_EQ(grads[1].shape(), (Shape{4, 2}));
+}
+
+TEST(QuantizedTest, BadArgumentsThrowWhereTheOpIsBuilt) {
+  Array w = zeros({3, 128});
+  EXPECT_EQ(BuildError([&] { quantize(w, 16); }),
+            "[quantize] group_size must be 32, 64 or 128, got 16.");
+  EXPECT_EQ(BuildError([&] { quantize(w, 64, 7); }),
+            "[quantize] bits must be 1, 2, 3, 4, 5, 6 or 8, got 7.");
+  EXPECT_EQ(BuildError([&] {
+              quantize(zeros({3, 100}));
+            }),
+            "[quantize] w must have rank 2 or more and a last dim divisible by group_size 64, "
+            "got shape (3, 100).");
+  EXPECT_EQ(BuildError([&] { quantize(astype(w, int32)); }),
+            "[quantize] w must be floating, got int32.");
+  auto [wq, scales, biases] = quantize(w);
+  EXPECT_EQ(BuildError([&] { dequantize(astype(wq, int32), scales, biases); }),
+            "[dequantize] the quantized matrix must be uint32, got int32.");
+  EXPECT_EQ(BuildError([&] { dequantize(wq, scales, biases, 32); }),
+            "[dequantize] scales (3, 2) and biases (3, 2) do not fit the quantized matrix "
+            "(3, 16) with group_size=32 and bits=4 (expected (3, 4)).");
+  EXPECT_EQ(BuildError([&] { dequantize(wq, scales, biases, 128, 8); }),
+            "[dequantize] the quantized matrix (3, 16) must have rank 2 or more and rows of "
+            "whole groups: 64 elements per row at bits=8 is not a multiple of group_size=128.");
+  EXPECT_EQ(BuildError([&] {
+              quantized_matmul(ones({2, 100}), wq, scales, biases);
+            }),
+            "[quantized_matmul] x's last dim must be 128 (the dequantized matrix is (3, 128), "
+            "transposed), got shape (2, 100).");
+}
+
+}  // namespace
+}  // namespace ferry
