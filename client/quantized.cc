@@ -1,5 +1,7 @@
-// Affine quantization, composed as MLX's fallback computes it (the same float ops in w's
-// dtype, so results match MLX's bit for bit). Packing is one code path for every width:
+// Affine quantization as MLX's. quantize and dequantize are composed of ordinary ops, with
+// MLX's arithmetic (so results match MLX's bit for bit); quantized_matmul of a matrix is
+// the backends' op (core/ops.h), of a batch of matrices composed. Packing is one code path
+// for every width:
 // `bits` elements fill whole words every period of P = lcm(bits, 32) / bits elements
 // (W = P * bits / 32 words), so each word of a period is a fixed sum of shifted elements
 // and each element a fixed OR of at most two shifted words; the shifts are constants.
@@ -213,12 +215,21 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
                      columns, ")", transpose ? ", transposed" : "", "), got shape ",
                      core::ShapeToString(x.shape()), "."));
   }
-  // As MLX's kernels: 16-bit operands are multiplied in float32 with the weights
-  // dequantized in float32, and the result rounded once.
-  const Dtype result = core::PromoteTypes(x.dtype(), scales.dtype());
+  const Dtype scale_dtype = core::PromoteTypes(scales.dtype(), biases.dtype());
+  const Array a = detail::AsFloating(x);
+  if (wq.ndim() == 2) {  // the backends' kernel
+    return detail::MakeOp("quantized_matmul",
+                          {a, wq, astype(scales, scale_dtype), astype(biases, scale_dtype)},
+                          {{"bits", int64_t{bits}},
+                           {"group_size", int64_t{group_size}},
+                           {"transpose", int64_t{transpose ? 1 : 0}}});
+  }
+  // A batch of matrices: composed, with the kernel's arithmetic (16-bit operands multiply in
+  // float32 with the weights dequantized in float32, and the result is rounded once).
+  const Dtype result = core::PromoteTypes(a.dtype(), scale_dtype);
   const Dtype compute = result == float16 || result == bfloat16 ? float32 : result;
   Array w = Dequantize(wq, scales, biases, group_size, bits, compute);
-  return astype(matmul(astype(x, compute), transpose ? swapaxes(w, -1, -2) : w), result);
+  return astype(matmul(astype(a, compute), transpose ? swapaxes(w, -1, -2) : w), result);
 }
 
 }  // namespace ferry

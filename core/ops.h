@@ -76,6 +76,14 @@ namespace ferry::core {
 // convolution(in, w)  stride padding_lo padding_hi kernel_dilation (one per spatial dim)
 //                     groups; channels last as MLX: in (N, spatial..., C_in), w (C_out,
 //                     kernel..., C_in/groups), same floating dtype; out (N, out..., C_out)
+// quantized_matmul(x, wq, scales, biases)  bits group_size transpose: wq a uint32 (R, W)
+//                     matrix of MLX's affine quantization (element k of row r is bits
+//                     [k*bits, (k+1)*bits) of the row's words, low bits first), dequantized
+//                     to w (R, C = W*32/bits) with w = s*q + b per group of group_size
+//                     (32, 64, 128) along a row; scales and biases (R, C/group_size), one
+//                     floating dtype. out = x @ w^T (transpose; x (..., C) -> (..., R)) or
+//                     x @ w (x (..., R) -> (..., C)), x floating, dtype promote(x, scales);
+//                     16-bit operands compute in float32.
 //
 // ---- part A ----
 // Unary: square floor ceil round sign keep the dtype (bool too; round is half to even);

@@ -65,6 +65,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   };
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
+  expected.push_back("quantized_matmul");
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(OpNames(), expected);
   for (const std::string& name : expected) {
@@ -579,6 +580,39 @@ TEST(PartAOpsTest, Scans) {
             "[cummax] attribute 'reverse' must be 0 or 1, got 2");
   EXPECT_EQ(Fails("cummin", {F32({2})}, {{"axis", int64_t{0}}}),
             "[cummin] missing attribute 'reverse'");
+}
+
+TEST(QuantizedOpsTest, QuantizedMatmul) {
+  auto attrs = [](int64_t bits, int64_t group_size, int64_t transpose) {
+    return Attrs{{"bits", bits}, {"group_size", group_size}, {"transpose", transpose}};
+  };
+  const TensorType wq = Of(DType::kUInt32, {6, 12});  // 4 bits: 6 x 96, 3 groups of 32
+  const TensorType s = Of(DType::kFloat16, {6, 3});
+  EXPECT_EQ(Infer("quantized_matmul", {F32({2, 5, 96}), wq, s, s}, attrs(4, 32, 1)),
+            F32({2, 5, 6}));
+  EXPECT_EQ(Infer("quantized_matmul", {Of(DType::kFloat16, {4, 6}), wq, s, s}, attrs(4, 32, 0)),
+            Of(DType::kFloat16, {4, 96}));
+  // 3 bits: 12 words hold 128 elements, 4 groups of 32.
+  EXPECT_EQ(Infer("quantized_matmul", {F32({128}), wq, F32({6, 4}), F32({6, 4})}, attrs(3, 32, 1)),
+            F32({6}));
+  EXPECT_EQ(Fails("quantized_matmul", {F32({2, 96}), wq, s, s}, attrs(7, 32, 1)),
+            "[quantized_matmul] bits must be 1, 2, 3, 4, 5, 6 or 8, got 7");
+  EXPECT_EQ(Fails("quantized_matmul", {F32({2, 96}), wq, s, s}, attrs(4, 48, 1)),
+            "[quantized_matmul] group_size must be 32, 64 or 128, got 48");
+  EXPECT_EQ(
+      Fails("quantized_matmul", {F32({2, 96}), wq, s, s}, attrs(4, 64, 1)),
+      "[quantized_matmul] rows of 96 elements ((6, 12) at bits=4) are not whole groups of 64");
+  EXPECT_EQ(Fails("quantized_matmul", {F32({2, 96}), I32({6, 12}), s, s}, attrs(4, 32, 1)),
+            "[quantized_matmul] the quantized matrix must be a uint32 matrix, got int32 (6, 12)");
+  EXPECT_EQ(Fails("quantized_matmul", {F32({2, 96}), wq, s, F32({6, 3})}, attrs(4, 32, 1)),
+            "[quantized_matmul] scales and biases must both be floating of shape (6, 3) and one "
+            "dtype, got float16 (6, 3) and float32 (6, 3)");
+  EXPECT_EQ(Fails("quantized_matmul", {F32({2, 95}), wq, s, s}, attrs(4, 32, 1)),
+            "[quantized_matmul] x must be floating with a last dim of 96 (the matrix is 6 x 96, "
+            "transposed), got float32 (2, 95)");
+  EXPECT_EQ(Fails("quantized_matmul", {I32({2, 6}), wq, s, s}, attrs(4, 32, 0)),
+            "[quantized_matmul] x must be floating with a last dim of 6 (the matrix is 6 x 96), "
+            "got int32 (2, 6)");
 }
 
 }  // namespace

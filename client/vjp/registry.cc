@@ -21,6 +21,7 @@ const VjpTable& Table() {
     RegisterSortVjps(*t);
     RegisterIndexingVjps(*t);
     RegisterConvolutionVjp(*t);
+    RegisterQuantizedVjp(*t);
     return t;
   }();
   return *table;

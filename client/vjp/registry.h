@@ -58,6 +58,7 @@ void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal rand
 void RegisterScanVjps(VjpTable& table);        // cumsum cumprod cummax cummin logcumsumexp
 void RegisterSortVjps(VjpTable& table);        // sort argsort partition argpartition
 void RegisterIndexingVjps(VjpTable& table);    // gather scatter* slice_update
+void RegisterQuantizedVjp(VjpTable& table);    // quantized_matmul
 void RegisterConvolutionVjp(VjpTable& table);  // convolution
 
 }  // namespace ferry::detail

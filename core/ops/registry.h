@@ -27,6 +27,7 @@ void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin logcumsum
 void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... slice_update
 void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition
 void RegisterConvolutionOp(OpTable& table);  // convolution
+void RegisterQuantizedOps(OpTable& table);   // quantized_matmul
 
 }  // namespace ferry::core::ops_internal
 

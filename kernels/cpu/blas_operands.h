@@ -1,15 +1,30 @@
 #ifndef FERRY_KERNELS_CPU_BLAS_OPERANDS_H_
 #define FERRY_KERNELS_CPU_BLAS_OPERANDS_H_
 
-// The dtype rule of the CPU's BLAS products (matmul, convolution): float64 through dgemm,
-// every other floating dtype through sgemm in float32, operands widened first and the
-// result rounded back once.
+// The CPU's BLAS products (matmul, convolution, quantized_matmul): one gemm call, and the
+// dtype rule: float64 through dgemm, every other floating dtype through sgemm in float32,
+// operands widened first and the result rounded back once.
+
+#include <cblas.h>
 
 #include <memory>
 
 #include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cpu {
+
+// C (m x n, ldc) = A (m x k, lda) B + beta C, row-major, B stored k x n (ldb) or, when
+// b_transposed, n x k.
+inline void Gemm(const float* a, int lda, const float* b, int ldb, bool b_transposed, float* c,
+                 int ldc, int m, int n, int k, float beta = 0.0f) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, m, n, k,
+              1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void Gemm(const double* a, int lda, const double* b, int ldb, bool b_transposed,
+                 double* c, int ldc, int m, int n, int k, double beta = 0.0) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, m, n, k,
+              1.0, a, lda, b, ldb, beta, c, ldc);
+}
 
 // Calls product(a, b, c) with a and b as dense float (double for a float64 `out`) arrays,
 // converted copies where their dtype differs, and c where the result goes: `out` itself, or

@@ -3,8 +3,6 @@
 // OpenBLAS gemm per group multiplies it by the group's weights. float64 runs in float64,
 // the other dtypes in float32 (float16 and bfloat16 widened and rounded back, as matmul).
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -21,16 +19,6 @@ namespace {
 
 // A pass's lowered band stays in the caches (a 3x3 layer of 64 channels: 1800 rows).
 constexpr size_t kPassBytes = size_t{4} << 20;
-
-// C (m x n, ldc) = A (m x k, lda) B^T with B n x k (ldb), all row-major.
-void GemmTransposedB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m,
-                     int n, int k) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-void GemmTransposedB(const double* a, int lda, const double* b, int ldb, double* c, int ldc, int m,
-                     int n, int k) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
-}
 
 // Rows [row0, row0 + rows) of the lowered matrix of x into `lowered` (dense, groups x depth
 // columns a row); taps in the padding are zeros.
@@ -77,10 +65,10 @@ void LoweredConvolution(const ConvGeometry& g, const F* x, const F* w, F* y) {
       a = lowered.get();
     }
     for (int64_t group = 0; group < g.groups; ++group) {
-      GemmTransposedB(a + group * depth, static_cast<int>(g.groups * depth),
-                      w + group * cout_g * depth, static_cast<int>(depth),
-                      y + row0 * g.c_out + group * cout_g, static_cast<int>(g.c_out),
-                      static_cast<int>(band), static_cast<int>(cout_g), static_cast<int>(depth));
+      Gemm(a + group * depth, static_cast<int>(g.groups * depth), w + group * cout_g * depth,
+           static_cast<int>(depth), /*b_transposed=*/true, y + row0 * g.c_out + group * cout_g,
+           static_cast<int>(g.c_out), static_cast<int>(band), static_cast<int>(cout_g),
+           static_cast<int>(depth));
     }
   }
 }

@@ -235,6 +235,7 @@ const KernelTable& CpuKernels() {
     RegisterIndexingKernels(*t);
     RegisterSortKernels(*t);
     RegisterConvolutionKernels(*t);
+    RegisterQuantizedKernels(*t);
     return t;
   }();
   return *table;

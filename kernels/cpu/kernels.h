@@ -41,6 +41,7 @@ void RegisterScanKernels(KernelTable& table);  // scan.cc
 void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
 void RegisterSortKernels(KernelTable& table);         // sort.cc
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
+void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

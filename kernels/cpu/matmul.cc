@@ -3,8 +3,6 @@
 // matrix product is one OpenBLAS gemm: float64 through dgemm, every other dtype through
 // sgemm in float32 (float16 and bfloat16 are widened, multiplied and rounded back).
 
-#include <cblas.h>
-
 #include <climits>
 #include <cstring>
 
@@ -16,11 +14,9 @@ namespace ferry::kernels::cpu {
 namespace {
 
 // C = A B for row-major A (m x k), B (k x n), C (m x n), all dense.
-void Gemm(const float* a, const float* b, float* c, int m, int n, int k) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-}
-void Gemm(const double* a, const double* b, double* c, int m, int n, int k) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, k, b, n, 0.0, c, n);
+template <typename F>
+void DenseGemm(const F* a, const F* b, F* c, int m, int n, int k) {
+  Gemm(a, k, b, n, /*b_transposed=*/false, c, n, m, n, k);
 }
 
 template <typename F>
@@ -35,8 +31,8 @@ void BatchedGemm(const F* a, const F* b, F* c, const core::Shape& a_batch,
   // With a dense batch of left operands and one shared right operand, the whole batch is
   // a single taller gemm.
   if (b_shared && a_strides == c_strides && m * core::NumElements(batch) <= INT_MAX) {
-    Gemm(a, b, c, static_cast<int>(m * core::NumElements(batch)), static_cast<int>(n),
-         static_cast<int>(k));
+    DenseGemm(a, b, c, static_cast<int>(m * core::NumElements(batch)), static_cast<int>(n),
+              static_cast<int>(k));
     return;
   }
   for (int64_t& s : a_strides) s *= m * k;
@@ -46,8 +42,9 @@ void BatchedGemm(const F* a, const F* b, F* c, const core::Shape& a_batch,
       batch, {c_strides, a_strides, b_strides}, {0, 0, 0},
       [&](const std::array<int64_t, 3>& off, int64_t rows, const std::array<int64_t, 3>& step) {
         for (int64_t i = 0; i < rows; ++i) {
-          Gemm(a + off[1] + i * step[1], b + off[2] + i * step[2], c + off[0] + i * step[0],
-               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k));
+          DenseGemm(a + off[1] + i * step[1], b + off[2] + i * step[2],
+                    c + off[0] + i * step[0], static_cast<int>(m), static_cast<int>(n),
+                    static_cast<int>(k));
         }
       });
 }
