@@ -179,6 +179,15 @@ TEST(QuantizedTest, GradientFlowsToXScalesAndBiases) {
   EXPECT_EQ(grads[1].shape(), (Shape{4, 2}));
 }
 
+TEST(QuantizedTest, EmptyMatricesGiveEmptyOrZeroProducts) {
+  Array wq = zeros({0, 16}, uint32);
+  Array s = zeros({0, 2});
+  EXPECT_EQ(quantized_matmul(ones({3, 128}), wq, s, s, true, 64, 4).shape(), (Shape{3, 0}));
+  Array y = quantized_matmul(ones({3, 0}), wq, s, s, false, 64, 4);
+  EXPECT_EQ(y.shape(), (Shape{3, 128}));
+  EXPECT_TRUE(all(y == 0).item<bool>());
+}
+
 TEST(QuantizedTest, BadArgumentsThrowWhereTheOpIsBuilt) {
   Array w = zeros({3, 128});
   EXPECT_EQ(BuildError([&] { quantize(w, 16); }),

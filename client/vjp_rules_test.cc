@@ -353,6 +353,20 @@ TEST(VjpRulesTest, Scans) {
       [](const std::vector<Array>& x) { return logcumsumexp(x[0] * 100.0 + 200.0, 0); }, grid);
 }
 
+TEST(VjpRulesTest, QuantizedMatmul) {
+  // The packed words are constants; x, the scales and the biases vary.
+  auto [wq, scales, biases] =
+      quantize(random::normal({4, 64}, float32, 0, 1, random::key(8)), 32, 3);
+  for (bool transpose : {true, false}) {
+    ExpectVjpMatchesFiniteDifferences(
+        transpose ? "quantized_matmul" : "quantized_matmul not transposed",
+        [wq = wq, transpose](const std::vector<Array>& x) {
+          return quantized_matmul(x[0], wq, x[1], x[2], transpose, 32, 3);
+        },
+        {{{3, transpose ? 64 : 4}}, {{4, 2}, 0.1, 0.5}, {{4, 2}}});
+  }
+}
+
 TEST(VjpRulesTest, SortAndPartition) {
   const std::vector<Input> grid = {{{3, 5}}};
   ExpectVjpMatchesFiniteDifferences(

@@ -253,6 +253,16 @@ const std::map<std::string, OpCase>& CoreOpCases() {
       {"logcumsumexp",
        {false,
         [](Inputs& in) { return logcumsumexp(in.Uniform({4, 5}, float32, -50, 50), 1, true); }}},
+      {"quantized_matmul",
+       {false,
+        [](Inputs& in) {
+          auto [wq, scales, biases] = quantize(in.Uniform({5, 64}, float32, -1, 1), 32, 3);
+          Array y = quantized_matmul(in.Uniform({2, 6, 64}, float32, -1, 1), wq, scales, biases,
+                                     true, 32, 3);
+          Array yt = quantized_matmul(in.Uniform({4, 5}, float32, -1, 1), wq, scales, biases, false,
+                                      32, 3);
+          return concatenate({flatten(y), flatten(yt)});
+        }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,
@@ -520,15 +530,11 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
           auto [wq, scales, biases] = quantize(in.Uniform({3, 128}, bfloat16, -2, 2), 64, 6);
           return wq;
         }}},
-      {"quantized_matmul",
+      {"quantized_matmul_batched",
        {false,
         [](Inputs& in) {
-          auto [wq, scales, biases] = quantize(in.Uniform({5, 64}, float32, -1, 1), 32, 3);
-          Array y = quantized_matmul(in.Uniform({2, 4, 64}, float32, -1, 1), wq, scales, biases,
-                                     true, 32, 3);
-          Array yt = quantized_matmul(in.Uniform({4, 5}, float32, -1, 1), wq, scales, biases, false,
-                                      32, 3);
-          return concatenate({flatten(y), flatten(yt)});
+          auto [wq, scales, biases] = quantize(in.Uniform({2, 5, 64}, bfloat16, -1, 1), 64, 4);
+          return quantized_matmul(in.Uniform({2, 3, 64}, bfloat16, -1, 1), wq, scales, biases);
         }}},
   };
   return *cases;

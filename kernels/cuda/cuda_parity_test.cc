@@ -515,6 +515,46 @@ TEST_F(CudaParityTest, Matmul) {
   Check({"matmul", {{DType::kFloat32, {3, 0}}, {DType::kFloat32, {0, 4}}}});
 }
 
+TEST_F(CudaParityTest, QuantizedMatmul) {
+  // Rows of x: 1 and 5 take the vector kernels, 20 the dequantized matrix and cuBLASLt.
+  constexpr int64_t kRows = 40, kColumns = 128;
+  for (DType t : kFloats) {
+    for (int64_t bits : {2, 3, 4, 8}) {
+      for (int64_t group_size : {32, 64}) {
+        for (int64_t transpose : {1, 0}) {
+          for (int64_t m : {1, 5, 20}) {
+            core::Attrs attrs;
+            attrs.Set("bits", bits);
+            attrs.Set("group_size", group_size);
+            attrs.Set("transpose", transpose);
+            const int64_t inner = transpose ? kColumns : kRows;
+            const core::Shape groups = {kRows, kColumns / group_size};
+            Check({"quantized_matmul",
+                   {{t, {m, inner}, -1, 1},
+                    {DType::kUInt32, {kRows, kColumns * bits / 32}, 0, 4294967295.0},
+                    {t, groups, 0.01, 0.1},
+                    {t, groups, -0.5, 0.5}},
+                   attrs,
+                   std::sqrt(static_cast<double>(inner)) * 4});
+          }
+        }
+      }
+    }
+  }
+  // A batch of rows, and x of another dtype than the scales.
+  core::Attrs attrs;
+  attrs.Set("bits", int64_t{6});
+  attrs.Set("group_size", int64_t{32});
+  attrs.Set("transpose", int64_t{1});
+  Check({"quantized_matmul",
+         {{DType::kFloat16, {2, 7, 64}},
+          {DType::kUInt32, {9, 12}, 0, 4294967295.0},
+          {DType::kFloat32, {9, 2}, 0.01, 0.1},
+          {DType::kFloat32, {9, 2}, -0.5, 0.5}},
+         attrs,
+         32});
+}
+
 TEST_F(CudaParityTest, Layout) {
   for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt64, DType::kUInt8, DType::kBool}) {
     core::Attrs perm;

@@ -695,6 +695,80 @@ absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const 
   return absl::OkStatus();
 }
 
+// ---- quantized_matmul (quantized.cu, products through gemm.h) ----
+
+// A few rows of x (decoding's batch of vectors) are multiplied reading the packed words; more
+// rows dequantize the matrix once into scratch, in the output's dtype (16-bit weights are
+// rounded once, for the tensor cores), and multiply it through cuBLASLt. Where cuBLASLt has
+// no algorithm or the scratch does not fit, the vector kernels take the rows 8 at a time.
+absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                             const Tensor& out) {
+  absl::StatusOr<int64_t> bits = GetAttr<int64_t>(node, "bits");
+  if (!bits.ok()) return bits.status();
+  absl::StatusOr<int64_t> group_size = GetAttr<int64_t>(node, "group_size");
+  if (!group_size.ok()) return group_size.status();
+  absl::StatusOr<int64_t> transpose = GetAttr<int64_t>(node, "transpose");
+  if (!transpose.ok()) return transpose.status();
+  const core::DType dtype = out.dtype();
+  const Tensor& wq = inputs[1];
+  QuantizedMatrix q;
+  q.words = static_cast<const uint32_t*>(wq.raw());
+  q.rows = wq.shape()[0];
+  q.words_per_row = wq.shape()[1];
+  q.bits = static_cast<int>(*bits);
+  q.group_size = static_cast<int>(*group_size);
+  q.columns = q.words_per_row * 32 / q.bits;
+  const int64_t inner = *transpose ? q.columns : q.rows;
+  const int64_t width = *transpose ? q.rows : q.columns;  // of the result
+  if (out.size() == 0) return absl::OkStatus();
+  if (inner == 0) {  // sums of nothing
+    return CheckCuda(node.op, "zero fill",
+                     cudaMemsetAsync(out.raw(), 0, out.nbytes(), ctx.stream()));
+  }
+  const int64_t m = inputs[0].size() / inner;
+  absl::StatusOr<const void*> x = ctx.ElementsAs(node.op, inputs[0], dtype);
+  if (!x.ok()) return x.status();
+  absl::StatusOr<const void*> scales = ctx.ElementsAs(node.op, inputs[2], dtype);
+  if (!scales.ok()) return scales.status();
+  absl::StatusOr<const void*> biases = ctx.ElementsAs(node.op, inputs[3], dtype);
+  if (!biases.ok()) return biases.status();
+  q.scales = *scales;
+  q.biases = *biases;
+  const size_t size = core::SizeOf(dtype);
+  if (m > kQuantizedVectorRows && m <= INT_MAX && q.rows <= INT_MAX && q.columns <= INT_MAX) {
+    absl::StatusOr<void*> w = ctx.Scratch(node.op, q.rows * q.columns * size);
+    if (w.ok()) {
+      absl::Status dequantized =
+          CheckCuda(node.op, "launch", LaunchDequantize(dtype, q, *w, ctx.stream()));
+      if (!dequantized.ok()) return dequantized;
+      Gemm gemm;
+      gemm.m = m;
+      gemm.n = width;
+      gemm.k = inner;
+      gemm.lda = inner;
+      gemm.ldb = q.columns;
+      gemm.ldc = width;
+      gemm.b_transposed = *transpose != 0;
+      const GemmOperands call = {*x, *w, out.raw()};
+      absl::Status ran = RunGemms(ctx, node.op, dtype, gemm, {&call, 1});
+      if (!absl::IsUnimplemented(ran)) return ran;
+    } else if (!absl::IsResourceExhausted(w.status())) {
+      return w.status();
+    }
+  }
+  const auto* x_bytes = static_cast<const char*>(*x);
+  auto* y_bytes = static_cast<char*>(out.raw());
+  for (int64_t row0 = 0; row0 < m; row0 += kQuantizedVectorRows) {
+    const int64_t rows = std::min(kQuantizedVectorRows, m - row0);
+    absl::Status ran =
+        CheckCuda(node.op, "launch",
+                  LaunchQuantizedVectors(dtype, x_bytes + row0 * inner * size, q, *transpose != 0,
+                                         rows, y_bytes + row0 * width * size, ctx.stream()));
+    if (!ran.ok()) return ran;
+  }
+  return absl::OkStatus();
+}
+
 // ---- generators (generators.cu) ----
 
 absl::Status Full(Context& ctx, const core::Node& node, absl::Span<const Tensor>,
@@ -784,6 +858,8 @@ void RegisterSortKernels(KernelTable& table) {
 }
 
 void RegisterConvolutionKernels(KernelTable& table) { table["convolution"] = &Convolution; }
+
+void RegisterQuantizedKernels(KernelTable& table) { table["quantized_matmul"] = &QuantizedMatmul; }
 
 void RegisterScanKernels(KernelTable& table) {
   table["cumsum"] = &Scan<ScanOp::kSum>;
@@ -906,6 +982,7 @@ const KernelTable& CudaKernels() {
     RegisterIndexingKernels(*t);
     RegisterSortKernels(*t);
     RegisterConvolutionKernels(*t);
+    RegisterQuantizedKernels(*t);
     return t;
   }();
   return *table;

@@ -71,6 +71,7 @@ void RegisterIndexingKernels(KernelTable& table);     // indexing.cu (slice_upda
 void RegisterSortKernels(KernelTable& table);         // sort.cu
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
+void RegisterQuantizedKernels(KernelTable& table);    // quantized.cu (and cuBLASLt)
 
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).

@@ -209,6 +209,26 @@ cudaError_t LaunchConvolutionLowering(core::DType dtype, const void* x, void* lo
 cudaError_t LaunchConvolution(core::DType dtype, const void* x, const void* k, void* y,
                               const ConvGeometry& g, cudaStream_t stream);
 
+// quantized.cu: quantized_matmul (core/ops.h) with a matrix of `rows` x `columns` packed in
+// MLX's affine quantization (kernels/quantized_packing.h). x, scales, biases and y hold
+// `dtype` (floating); sums are in float (double for float64).
+struct QuantizedMatrix {
+  const uint32_t* words;  // rows x words_per_row
+  const void* scales;     // rows x (columns / group_size)
+  const void* biases;
+  int64_t rows, columns, words_per_row;
+  int group_size, bits;
+};
+// The matrix dequantized into w (rows x columns of `dtype`), for a product through cuBLASLt.
+cudaError_t LaunchDequantize(core::DType dtype, const QuantizedMatrix& q, void* w,
+                             cudaStream_t stream);
+// y (m x rows) = x (m x columns) @ w^T, or (!transpose) y (m x columns) = x (m x rows) @ w,
+// reading the packed words as it goes; for m up to kQuantizedVectorRows (a batch of vectors,
+// as in decoding), where dequantizing the whole matrix would cost more than the product.
+inline constexpr int64_t kQuantizedVectorRows = 8;
+cudaError_t LaunchQuantizedVectors(core::DType dtype, const void* x, const QuantizedMatrix& q,
+                                   bool transpose, int64_t m, void* y, cudaStream_t stream);
+
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);
 
