@@ -1,6 +1,7 @@
 // The CPU backend against what it should match: matmul against OpenBLAS called directly, a
-// convolution against OpenBLAS on its lowered product alone, and a fused elementwise chain
-// against memcpy (a pass over memory can go no faster).
+// convolution against OpenBLAS on its lowered product alone, a 4-bit quantized_matmul
+// against OpenBLAS on the same layer in float32, and a fused elementwise chain against memcpy
+// (a pass over memory can go no faster).
 
 #include <cblas.h>
 
@@ -125,6 +126,51 @@ void ConvolutionBenchmark(const Options& options, std::vector<Row>& rows) {
                          false, 0.8));
 }
 
+// A 4-bit linear layer (group size 64) against the same layer unquantized, OpenBLAS on its
+// float32 weights: for one row of x (decoding) both are bound by reading the weights, which
+// quantization makes 7x smaller; for 64 rows the product's work dominates and the quantized
+// layer also unpacks every weight once (in one thread, OpenBLAS in all).
+void QuantizedMatmulBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t n = options.quick ? 512 : 4096;
+  const int repeats = options.quick ? 2 : 9;
+  constexpr int64_t kBits = 4, kGroup = 64;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  const core::TensorType wq_type{DType::kUInt32, {n, n * kBits / 32}};
+  const core::TensorType groups_type{DType::kFloat32, {n, n / kGroup}};
+  kernels::Tensor wq = Check(backend->Allocate(wq_type));
+  std::mt19937 rng(2);
+  for (int64_t i = 0; i < wq.size(); ++i) wq.data<uint32_t>()[i] = rng();
+  kernels::Tensor scales = RandomTensor(*backend, groups_type);
+  kernels::Tensor biases = RandomTensor(*backend, groups_type);
+  const core::TensorType w_type{DType::kFloat32, {n, n}};
+  kernels::Tensor w = RandomTensor(*backend, w_type);  // the float layer's weights
+  for (int64_t m : {int64_t{1}, int64_t{64}}) {
+    kernels::Executor executor(*backend);
+    const core::TensorType x_type{DType::kFloat32, {m, n}};
+    core::Graph graph;
+    const int32_t x = AddParameter(graph, 0, x_type);
+    graph.outputs = {
+        AddNode(graph, "quantized_matmul",
+                {x, AddParameter(graph, 1, wq_type), AddParameter(graph, 2, groups_type),
+                 AddParameter(graph, 3, groups_type)},
+                {{"bits", kBits}, {"group_size", kGroup}, {"transpose", int64_t{1}}})};
+    std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
+    std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, x_type), wq, scales, biases};
+    const double ferry_s = BestSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+    std::vector<float> y(static_cast<size_t>(m * n));
+    const double blas_s = BestSeconds(repeats, [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, n, 1.0f,
+                  parameters[0].data<float>(), n, w.data<float>(), n, 0.0f, y.data(), n);
+    });
+    const double flops = 2.0 * m * n * n;
+    rows.push_back(MakeRow(absl::StrCat("quantized_matmul 4-bit ", m, "x", n, " @ ", n, "x", n,
+                                        "^T (vs OpenBLAS on float32 weights)"),
+                           absl::StrFormat("%.1f GFLOP/s", flops / ferry_s / 1e9),
+                           absl::StrFormat("%.1f GFLOP/s", flops / blas_s / 1e9), blas_s / ferry_s,
+                           false, m == 1 ? 1.0 : 0.6));
+  }
+}
+
 // y = -(abs(maximum((x * 1.5 + 0.5) - x, 0.1) * 2)) + 1: eight elementwise ops.
 core::Graph ChainGraph(const core::TensorType& type) {
   core::Graph graph;
@@ -176,6 +222,7 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
 void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
   SgemmBenchmark(options, rows);
   ConvolutionBenchmark(options, rows);
+  QuantizedMatmulBenchmark(options, rows);
   FusedChainBenchmark(options, rows);
 }
 

@@ -137,13 +137,35 @@ TEST(QuantizedTest, QuantizedMatmulMatchesMLX) {
       Array y = quantized_matmul(x, wq, scales, biases, transpose, group_size, bits);
       Fixture want = fixtures.at(name + (transpose ? "/y" : "/yt"));
       if (scales.dtype() == float32) {
-        ExpectValues(y, want, 1e-5);  // sums of up to 256 products, in another order
+        // Sums of up to 256 products in another order (by group, s * sum(x q) + b * sum(x),
+        // for widths dividing 32) and cancelling: a few ulps of the terms' magnitude.
+        ExpectValues(y, want, 5e-5);
         continue;
       }
       Array w = dequantize(wq, astype(scales, float64), astype(biases, float64), group_size, bits);
       Array exact = matmul(astype(x, float64), transpose ? swapaxes(w, -1, -2) : w);
       want.values = astype(astype(exact, want.dtype), float64).to_vector<double>();  // rounded once
       ExpectValues(y, want, 1.0 / 128);  // an ulp of bfloat16
+    }
+  }
+}
+
+// The kernels' paths (a few rows or many, plane order or not, each width) against the
+// float64 product of the dequantized matrix.
+TEST(QuantizedTest, EveryPathAgreesWithTheDequantizedProduct) {
+  Array w = random::normal({24, 128}, float32, 0, 1, random::key(9));
+  for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
+    auto [wq, scales, biases] = quantize(w, 32, bits);
+    Array exact = dequantize(wq, astype(scales, float64), astype(biases, float64), 32, bits);
+    for (int64_t m : {1, 8, 9, 40}) {
+      for (bool transpose : {true, false}) {
+        SCOPED_TRACE(::testing::Message()
+                     << bits << " bits, " << m << " rows, transpose " << transpose);
+        Array x = random::uniform({m, transpose ? 128 : 24}, float32, -1, 1, random::key(m));
+        Array y = quantized_matmul(x, wq, scales, biases, transpose, 32, bits);
+        Array want = matmul(astype(x, float64), transpose ? swapaxes(exact, 0, 1) : exact);
+        EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-4).item<bool>());
+      }
     }
   }
 }
