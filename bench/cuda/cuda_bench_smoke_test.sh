@@ -25,4 +25,6 @@ expect elementwise_bench_emulated 12 7
 expect matmul_bench_emulated 4 0
 # 2 layers (a 3x3 and a 1x1) in 4 settings, ferry only as above.
 expect conv_bench_emulated 8 0
+# 3 row counts in 2 dtypes, each TFLOP/s and ms, ferry only as above.
+expect quantized_bench_emulated 12 0
 echo "PASS"

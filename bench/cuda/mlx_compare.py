@@ -1,7 +1,8 @@
 """ferry's CUDA backend against MLX (the mlx-cuda-13 wheel) on the workloads of
-elementwise_bench: an elementwise chain, softmax, and an MLP forward.
+elementwise_bench (an elementwise chain, softmax, and an MLP forward) and quantized_bench
+(a 4-bit quantized_matmul, group size 64).
 
-Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG
+Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG [QUANTIZED_BENCH_LOG ...]
 Prints RATIO lines (MLX time / ferry time: above 1 means ferry is faster). Skips cleanly
 without mlx or a GPU. On the device machine MLX comes from tools/mlx_bundle.sh (the wheels
 are larger than one run may carry); .gpu_bundle/run_all.sh installs it and runs this.
@@ -11,13 +12,17 @@ import sys
 import time
 
 
-def ferry_ms(path):
+def ferry_ms(paths):
     results = {}
-    with open(path) as log:
-        for line in log:
-            m = re.match(r"RESULT (mlx_\S+) (\S+) ms", line)
-            if m:
-                results[m.group(1)] = float(m.group(2))
+    for path in paths:
+        try:
+            with open(path) as log:
+                for line in log:
+                    m = re.match(r"RESULT (mlx_\S+) (\S+) ms", line)
+                    if m:
+                        results[m.group(1)] = float(m.group(2))
+        except OSError as error:
+            print(f"NOTE {path}: {error}")
     return results
 
 
@@ -44,7 +49,7 @@ def main():
         print("SKIP mlx sees no GPU")
         return 0
     mx.set_default_device(mx.gpu)
-    ferry = ferry_ms(sys.argv[1])
+    ferry = ferry_ms(sys.argv[1:])
     x = mx.zeros((4096, 4096), dtype=mx.float32)
     def chain(v):
         return mx.sigmoid(mx.tanh(mx.exp(v * v)))
@@ -68,6 +73,17 @@ def main():
             return v
 
         theirs[name] = time_ms(mx, mlp, mx.zeros((256, 1024), dtype=dtype))
+    # The quantized layers quantized_bench ran: x (m, n) @ w^T, w (n, n) in 4 bits.
+    for name in ferry:
+        m = re.match(r"mlx_qmm_(\w+?)_m(\d+)_n(\d+)$", name)
+        if not m:
+            continue
+        dtype = getattr(mx, m.group(1))
+        rows, n = int(m.group(2)), int(m.group(3))
+        wq, scales, biases = mx.quantize(mx.zeros((n, n), dtype=dtype), group_size=64, bits=4)
+        x = mx.zeros((rows, n), dtype=dtype)
+        theirs[name] = time_ms(mx, lambda v, wq=wq, s=scales, b=biases: mx.quantized_matmul(
+            v, wq, s, b, transpose=True, group_size=64, bits=4), x)
     for name, mlx_ms in sorted(theirs.items()):
         print(f"RESULT {name}_mlx {mlx_ms:.4g} ms")
         ours = ferry.get(name.removesuffix("_compiled"))
