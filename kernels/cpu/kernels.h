@@ -37,7 +37,7 @@ void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cc
 void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
 void RegisterRandomKernels(KernelTable& table);     // random.cc
 // ---- part A ----
-void RegisterScanKernels(KernelTable& table);  // scan.cc
+void RegisterScanKernels(KernelTable& table);         // scan.cc
 void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
 void RegisterSortKernels(KernelTable& table);         // sort.cc
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
@@ -85,6 +85,16 @@ struct MatmulDims {
   core::Shape a_batch, b_batch, batch;
 };
 absl::StatusOr<MatmulDims> GetMatmulDims(const core::Shape& a, const core::Shape& b);
+
+// quantized_matmul's matrix (wq's shape and the node's attributes, as core checked them),
+// shared with the CUDA backend (quantized_matmul.cc).
+struct QuantizedMatmulDims {
+  int64_t rows, columns, words_per_row, groups_per_row;
+  int group_size, bits;
+  bool transpose;
+};
+absl::StatusOr<QuantizedMatmulDims> GetQuantizedMatmulDims(const core::Node& node,
+                                                           const core::Shape& wq_shape);
 
 // A convolution node's geometry from its attributes and shapes (conv.cc), for every
 // backend; INVALID_ARGUMENT "[convolution] ..." when they do not fit together.

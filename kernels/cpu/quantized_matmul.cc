@@ -21,10 +21,7 @@ namespace {
 
 constexpr size_t kPanelBytes = size_t{4} << 20;
 
-struct Quantization {
-  int64_t rows, columns, words_per_row, groups_per_row;
-  int group_size, bits;
-};
+using Quantization = QuantizedMatmulDims;
 
 // Row elements s * q + b for kBits dividing 32: a word never straddles a group (groups are
 // multiples of 32 elements), so each word takes one scale and bias.
@@ -226,20 +223,10 @@ absl::Status QuantizedMatmul(const core::Node& node, absl::Span<const Tensor> in
                              const Tensor& out) {
   const Tensor& x = inputs[0];
   const Tensor& wq = inputs[1];
-  absl::StatusOr<int64_t> bits = GetAttr<int64_t>(node, "bits");
-  if (!bits.ok()) return bits.status();
-  absl::StatusOr<int64_t> group_size = GetAttr<int64_t>(node, "group_size");
-  if (!group_size.ok()) return group_size.status();
-  absl::StatusOr<int64_t> transpose = GetAttr<int64_t>(node, "transpose");
-  if (!transpose.ok()) return transpose.status();
-  Quantization q;
-  q.rows = wq.shape()[0];
-  q.words_per_row = wq.shape()[1];
-  q.bits = static_cast<int>(*bits);
-  q.group_size = static_cast<int>(*group_size);
-  q.columns = q.words_per_row * 32 / q.bits;
-  q.groups_per_row = q.columns / q.group_size;
-  const int64_t inner = *transpose ? q.columns : q.rows;
+  absl::StatusOr<Quantization> dims = GetQuantizedMatmulDims(node, wq.shape());
+  if (!dims.ok()) return dims.status();
+  const Quantization& q = *dims;
+  const int64_t inner = q.transpose ? q.columns : q.rows;
   const int64_t m = inner == 0 ? 0 : x.size() / inner;
   if (m > INT_MAX || q.rows > INT_MAX || q.columns > INT_MAX) {
     return absl::InvalidArgumentError("[quantized_matmul] a dimension exceeds what BLAS can index");
@@ -256,12 +243,31 @@ absl::Status QuantizedMatmul(const core::Node& node, absl::Span<const Tensor> in
     const core::DType compute =
         std::is_same_v<F, double> ? core::DType::kFloat64 : core::DType::kFloat32;
     const F* biases = static_cast<const F*>(ElementsAs(inputs[3], compute, scratch));
-    QuantizedProduct(x_data, words, scales, biases, q, *transpose != 0, m, y);
+    QuantizedProduct(x_data, words, scales, biases, q, q.transpose, m, y);
   });
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<QuantizedMatmulDims> GetQuantizedMatmulDims(const core::Node& node,
+                                                           const core::Shape& wq_shape) {
+  absl::StatusOr<int64_t> bits = GetAttr<int64_t>(node, "bits");
+  if (!bits.ok()) return bits.status();
+  absl::StatusOr<int64_t> group_size = GetAttr<int64_t>(node, "group_size");
+  if (!group_size.ok()) return group_size.status();
+  absl::StatusOr<int64_t> transpose = GetAttr<int64_t>(node, "transpose");
+  if (!transpose.ok()) return transpose.status();
+  QuantizedMatmulDims q;
+  q.rows = wq_shape[0];
+  q.words_per_row = wq_shape[1];
+  q.bits = static_cast<int>(*bits);
+  q.group_size = static_cast<int>(*group_size);
+  q.columns = q.words_per_row * 32 / q.bits;
+  q.groups_per_row = q.columns / q.group_size;
+  q.transpose = *transpose != 0;
+  return q;
+}
 
 void RegisterQuantizedKernels(KernelTable& table) { table["quantized_matmul"] = &QuantizedMatmul; }
 

@@ -703,23 +703,20 @@ absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const 
 // no algorithm or the scratch does not fit, the vector kernels take the rows 8 at a time.
 absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                              const Tensor& out) {
-  absl::StatusOr<int64_t> bits = GetAttr<int64_t>(node, "bits");
-  if (!bits.ok()) return bits.status();
-  absl::StatusOr<int64_t> group_size = GetAttr<int64_t>(node, "group_size");
-  if (!group_size.ok()) return group_size.status();
-  absl::StatusOr<int64_t> transpose = GetAttr<int64_t>(node, "transpose");
-  if (!transpose.ok()) return transpose.status();
   const core::DType dtype = out.dtype();
   const Tensor& wq = inputs[1];
+  absl::StatusOr<cpu::QuantizedMatmulDims> dims = cpu::GetQuantizedMatmulDims(node, wq.shape());
+  if (!dims.ok()) return dims.status();
   QuantizedMatrix q;
   q.words = static_cast<const uint32_t*>(wq.raw());
-  q.rows = wq.shape()[0];
-  q.words_per_row = wq.shape()[1];
-  q.bits = static_cast<int>(*bits);
-  q.group_size = static_cast<int>(*group_size);
-  q.columns = q.words_per_row * 32 / q.bits;
-  const int64_t inner = *transpose ? q.columns : q.rows;
-  const int64_t width = *transpose ? q.rows : q.columns;  // of the result
+  q.rows = dims->rows;
+  q.columns = dims->columns;
+  q.words_per_row = dims->words_per_row;
+  q.bits = dims->bits;
+  q.group_size = dims->group_size;
+  const bool transpose = dims->transpose;
+  const int64_t inner = transpose ? q.columns : q.rows;
+  const int64_t width = transpose ? q.rows : q.columns;  // of the result
   if (out.size() == 0) return absl::OkStatus();
   if (inner == 0) {  // sums of nothing
     return CheckCuda(node.op, "zero fill",
@@ -748,7 +745,7 @@ absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<co
       gemm.lda = inner;
       gemm.ldb = q.columns;
       gemm.ldc = width;
-      gemm.b_transposed = *transpose != 0;
+      gemm.b_transposed = transpose;
       const GemmOperands call = {*x, *w, out.raw()};
       absl::Status ran = RunGemms(ctx, node.op, dtype, gemm, {&call, 1});
       if (!absl::IsUnimplemented(ran)) return ran;
@@ -762,8 +759,8 @@ absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<co
     const int64_t rows = std::min(kQuantizedVectorRows, m - row0);
     absl::Status ran =
         CheckCuda(node.op, "launch",
-                  LaunchQuantizedVectors(dtype, x_bytes + row0 * inner * size, q, *transpose != 0,
-                                         rows, y_bytes + row0 * width * size, ctx.stream()));
+                  LaunchQuantizedVectors(dtype, x_bytes + row0 * inner * size, q, transpose, rows,
+                                         y_bytes + row0 * width * size, ctx.stream()));
     if (!ran.ok()) return ran;
   }
   return absl::OkStatus();
