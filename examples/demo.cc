@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -208,6 +209,65 @@ int main(int argc, char** argv) {
     std::snprintf(check, sizeof(check), "max |remote - local| = %.3g over %d x %d x 10 logits %s",
                   max_diff, batches, kBatch, ok ? "(< 1e-4: ok)" : "(>= 1e-4: FAILED)");
     Step("check", check, MillisSince(t));
+
+    // The same MLP with its two large layers in 4 bits (MLX's affine quantization, group size
+    // 64 along each layer's outputs), quantized on the daemon and multiplied there packed;
+    // checked against the local device running the same packed layers.
+    t = Clock::now();
+    int64_t packed_bytes = 0, float_bytes = 0;
+    std::vector<ferry::Array> remote_packed, local_packed;  // (wq, scales, biases) per layer
+    for (int i = 0; i < 2; ++i) {
+      auto [wq, scales, biases] = ferry::quantize(remote_mlp.weights[i], 64, 4);
+      for (const ferry::Array& a : {wq, scales, biases}) {
+        remote_packed.push_back(a);
+        packed_bytes += a.nbytes();
+      }
+      float_bytes += remote_mlp.weights[i].nbytes();
+    }
+    local_packed.push_back(ferry::from_host(remote_packed[0].to_vector<uint32_t>(),
+                                            remote_packed[0].shape(), ferry::local()));
+    for (size_t k = 1; k < remote_packed.size(); ++k) {
+      local_packed.push_back(k % 3 == 0 ? ferry::from_host(remote_packed[k].to_vector<uint32_t>(),
+                                                           remote_packed[k].shape(), ferry::local())
+                                        : CopyTo(remote_packed[k], ferry::local()));
+    }
+    auto quantized_forward = [&](const Mlp& mlp, const std::vector<ferry::Array>& packed,
+                                 ferry::Array h) {
+      for (int i = 0; i < 3; ++i) {
+        h = i < 2 ? ferry::quantized_matmul(h, packed[3 * i], packed[3 * i + 1], packed[3 * i + 2],
+                                            /*transpose=*/false, 64, 4)
+                  : ferry::matmul(h, mlp.weights[i]);
+        h = h + mlp.biases[i];
+        if (i < 2) h = ferry::relu(h);
+      }
+      return h;
+    };
+    const std::vector<float> quantized =
+        quantized_forward(remote_mlp, remote_packed,
+                          ferry::from_host(inputs[0], {kBatch, kLayers[0]}, remote))
+            .to_vector<float>();
+    const double quantized_ms = MillisSince(t);
+    const std::vector<float> quantized_local =
+        quantized_forward(local_mlp, local_packed,
+                          ferry::from_host(inputs[0], {kBatch, kLayers[0]}, ferry::local()))
+            .to_vector<float>();
+    double off_float = 0, off_local = 0;
+    for (size_t i = 0; i < quantized.size(); ++i) {
+      off_float =
+          std::max(off_float, static_cast<double>(std::abs(quantized[i] - remote_values[0][i])));
+      off_local =
+          std::max(off_local, static_cast<double>(std::abs(quantized[i] - quantized_local[i])));
+    }
+    char quantized_what[96];
+    std::snprintf(quantized_what, sizeof(quantized_what),
+                  "layers 1-2 in 4 bits, %s not %s: logits up to %.2g off float's",
+                  Megabytes(packed_bytes).c_str(), Megabytes(float_bytes).c_str(), off_float);
+    Step("quantized", quantized_what, quantized_ms);
+    const bool close = off_local < 1e-4;
+    std::snprintf(check, sizeof(check), "max |remote - local| = %.3g, the 4-bit MLP %s", off_local,
+                  close ? "(< 1e-4: ok)" : "(>= 1e-4: FAILED)");
+    Step("check", check, 0);
+    if (!close) return 1;
 
     stats = remote.stats();
     std::printf(
