@@ -157,7 +157,7 @@ TEST(QuantizedTest, EveryPathAgreesWithTheDequantizedProduct) {
   for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
     auto [wq, scales, biases] = quantize(w, 32, bits);
     Array exact = dequantize(wq, astype(scales, float64), astype(biases, float64), 32, bits);
-    for (int64_t m : {1, 8, 9, 40}) {
+    for (int64_t m : {1, 2, 3, 8, 40}) {
       for (bool transpose : {true, false}) {
         SCOPED_TRACE(::testing::Message()
                      << bits << " bits, " << m << " rows, transpose " << transpose);

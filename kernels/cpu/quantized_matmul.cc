@@ -1,5 +1,5 @@
 // quantized_matmul (core/ops.h), in float32 (float64 for float64 operands) as matmul. x @ w^T
-// at a width dividing 32 (1, 2, 4, 8 bits) runs in bit-plane order (Planes): up to 8 rows of
+// at a width dividing 32 (1, 2, 4, 8 bits) runs in bit-plane order (Planes): up to 2 rows of
 // x (decoding) read the packed words directly, more multiply dequantized panels through
 // OpenBLAS. Otherwise the matrix is dequantized a panel of rows at a time in its own order
 // (4 MiB: bigger products for OpenBLAS, still in cache): words of widths dividing 32 with shifts
@@ -84,8 +84,11 @@ struct Planes {
   }
 };
 
-// Rows of x up to which x @ w^T reads the packed words rather than dequantizing panels.
-constexpr int64_t kVectorRows = 8;
+// Rows of x up to which x @ w^T reads the packed words rather than dequantizing panels:
+// reading them costs a pass of multiply-adds per row of x (one thread), dequantizing about
+// two such passes once, after which OpenBLAS's product is cheap (measured: 8 rows ran 9.6
+// GFLOP/s reading the words, even decoding each word once for all 8).
+constexpr int64_t kVectorRows = 2;
 
 // A few rows of x @ w^T, nothing dequantized: per word, the planes' sum of x q; a group's
 // sum is then s * sum(x q) + b * sum(x).
