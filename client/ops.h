@@ -549,15 +549,18 @@ Array norm(const Array& a, const std::string& ord,
 // row of w (floating, rank >= 2) share a scale s and a bias b (the group's min and its
 // range / (2^bits - 1) for 1 bit; past that the edge of larger magnitude, with the scale
 // adjusted so that edge is exact); each element becomes q = round((w - b) / s), clipped to
-// [0, 2^bits - 1], in `bits` (1 to 6, or 8) bits, packed
-// from the low bits of uint32 words up as one bit stream (3, 5 and 6-bit elements straddle
-// words). quantize returns (wq, scales, biases): wq has K * bits / 32 words per row, scales
-// and biases K / group_size values in w's dtype. Results match MLX's bit for bit.
+// [0, 2^bits - 1], in `bits` (1 to 6, or 8) bits, packed from the low bits of uint32 words up
+// as one bit stream (3, 5 and 6-bit elements straddle words). quantize returns (wq, scales,
+// biases): wq has K * bits / 32 words per row, scales and biases K / group_size values in
+// w's dtype (16-bit floats are quantized in float32). Results match MLX's bit for bit.
 std::tuple<Array, Array, Array> quantize(const Array& w, int group_size = 64, int bits = 4);
 // s * q + b per element, in the scales' dtype.
 Array dequantize(const Array& wq, const Array& scales, const Array& biases, int group_size = 64,
                  int bits = 4);
-// x @ dequantize(w).T (transpose) or x @ dequantize(w), batch dims broadcast as matmul.
+// x @ dequantize(w).T (transpose) or x @ dequantize(w), batch dims broadcast as matmul, in
+// the promoted dtype of x and the scales (16-bit operands multiply in float32). A matrix w
+// runs the backends' kernel, which reads the packed words; gradients reach x, scales and
+// biases.
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
 
