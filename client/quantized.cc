@@ -57,10 +57,6 @@ Array MergeLast(const Array& a) {
   return reshape(a, shape);
 }
 
-Array UInt32Constant(const std::vector<uint32_t>& values, const Shape& shape, const Device& on) {
-  return from_host(values, shape, on);
-}
-
 // q (..., K) of uint32 values below 2^bits, packed into (..., K * bits / 32) words.
 Array Pack(const Array& q, int bits) {
   const Period period = PeriodOf(bits);
@@ -83,8 +79,8 @@ Array Pack(const Array& q, int bits) {
   }
   const Shape matrix = {period.words, period.elements};
   Array elements = expand_dims(SplitLast(q, period.elements), -2);  // (..., periods, 1, P)
-  Array parts = left_shift(right_shift(elements, UInt32Constant(right, matrix, q.device())),
-                           UInt32Constant(left, matrix, q.device()));
+  Array parts = left_shift(right_shift(elements, from_host(right, matrix, q.device())),
+                           from_host(left, matrix, q.device()));
   return MergeLast(sum(parts, -1));  // disjoint bits: the sum is their OR
 }
 
@@ -97,7 +93,7 @@ Array Unpack(const Array& words, int bits) {
     std::vector<uint32_t> shifts(period.elements);
     for (int i = 0; i < period.elements; ++i) shifts[i] = i * bits;
     Array values =
-        right_shift(grouped, UInt32Constant(shifts, {period.elements}, words.device())) & mask;
+        right_shift(grouped, from_host(shifts, {period.elements}, words.device())) & mask;
     return MergeLast(values);
   }
   // Element i starts at bit o_i of the period: word o_i / 32 shifted right by o_i % 32, OR the
@@ -115,9 +111,9 @@ Array Unpack(const Array& words, int bits) {
   const Shape p = {period.elements};
   const Device& on = words.device();
   Array low =
-      right_shift(take(grouped, from_host(low_word, p, on), -1), UInt32Constant(low_shift, p, on));
+      right_shift(take(grouped, from_host(low_word, p, on), -1), from_host(low_shift, p, on));
   Array high =
-      left_shift(take(grouped, from_host(high_word, p, on), -1), UInt32Constant(high_shift, p, on));
+      left_shift(take(grouped, from_host(high_word, p, on), -1), from_host(high_shift, p, on));
   return MergeLast((low | high) & mask);
 }
 

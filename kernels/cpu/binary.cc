@@ -170,16 +170,12 @@ struct Arctan2 {
   }
 };
 
-// log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|)).
 struct LogAddExp {
   static constexpr Kind kKind = Kind::kArithmetic;
   template <typename C>
   C operator()(C a, C b) const {
     if constexpr (std::is_floating_point_v<C>) {
-      if (a != a || b != b) return std::numeric_limits<C>::quiet_NaN();
-      const C m = a > b ? a : b;
-      if (std::isinf(m)) return m;  // +inf, or both -inf
-      return m + std::log1p(std::exp(-std::fabs(a - b)));
+      return AddInLogSpace(a, b);
     } else {
       return C(0);  // unreachable: the output type is always floating
     }

@@ -140,6 +140,16 @@ inline C WrapMul(C a, C b) {
   return static_cast<C>(static_cast<WrapType<C>>(a) * static_cast<WrapType<C>>(b));
 }
 
+// log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|)); NaN in, NaN out;
+// infinities pass. logaddexp and logcumsumexp compute it.
+template <typename F>
+inline F AddInLogSpace(F a, F b) {
+  if (a != a || b != b) return std::numeric_limits<F>::quiet_NaN();
+  const F m = a > b ? a : b;
+  if (std::isinf(m)) return m;  // +inf, or both -inf
+  return m + std::log1p(std::exp(-std::fabs(a - b)));
+}
+
 // The largest value of T below `bound`: T's rounding of it, stepped down when that is not
 // below. 16-bit floats step by their bits (sign-magnitude, like IEEE ordering).
 template <typename T>

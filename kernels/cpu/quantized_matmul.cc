@@ -23,6 +23,28 @@ constexpr size_t kPanelBytes = size_t{4} << 20;
 
 using Quantization = QuantizedMatmulDims;
 
+// Calls f(std::integral_constant<int, bits>) and returns true for the widths dividing 32
+// (1, 2, 4, 8), whose elements never straddle words; false for the others.
+template <typename Fn>
+bool WithAlignedBits(int bits, Fn&& f) {
+  switch (bits) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      return true;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      return true;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      return true;
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Row elements s * q + b for kBits dividing 32: a word never straddles a group (groups are
 // multiples of 32 elements), so each word takes one scale and bias.
 template <int kBits, typename F>
@@ -44,20 +66,13 @@ void DequantizeAlignedRow(const uint32_t* words, const F* scales, const F* biase
 template <typename F>
 void DequantizeRow(const uint32_t* words, const F* scales, const F* biases, const Quantization& q,
                    F* out) {
-  switch (q.bits) {
-    case 1:
-      return DequantizeAlignedRow<1>(words, scales, biases, q, out);
-    case 2:
-      return DequantizeAlignedRow<2>(words, scales, biases, q, out);
-    case 4:
-      return DequantizeAlignedRow<4>(words, scales, biases, q, out);
-    case 8:
-      return DequantizeAlignedRow<8>(words, scales, biases, q, out);
-    default:
-      for (int64_t k = 0; k < q.columns; ++k) {
-        const int64_t group = k / q.group_size;
-        out[k] = scales[group] * static_cast<F>(PackedElement(words, k, q.bits)) + biases[group];
-      }
+  const bool aligned = WithAlignedBits(q.bits, [&](auto bits) {
+    DequantizeAlignedRow<decltype(bits)::value>(words, scales, biases, q, out);
+  });
+  if (aligned) return;
+  for (int64_t k = 0; k < q.columns; ++k) {
+    const int64_t group = k / q.group_size;
+    out[k] = scales[group] * static_cast<F>(PackedElement(words, k, q.bits)) + biases[group];
   }
 }
 
@@ -177,22 +192,9 @@ template <typename F>
 bool PlaneOrderProduct(const F* x, const uint32_t* wq, const F* scales, const F* biases,
                        const Quantization& q, bool transpose, int64_t m, F* out) {
   if (!transpose) return false;
-  switch (q.bits) {
-    case 1:
-      PlaneProduct<1>(x, wq, scales, biases, q, m, out);
-      return true;
-    case 2:
-      PlaneProduct<2>(x, wq, scales, biases, q, m, out);
-      return true;
-    case 4:
-      PlaneProduct<4>(x, wq, scales, biases, q, m, out);
-      return true;
-    case 8:
-      PlaneProduct<8>(x, wq, scales, biases, q, m, out);
-      return true;
-    default:
-      return false;
-  }
+  return WithAlignedBits(q.bits, [&](auto bits) {
+    PlaneProduct<decltype(bits)::value>(x, wq, scales, biases, q, m, out);
+  });
 }
 
 // out = x @ w^T (transpose; x m x columns) or x @ w (x m x rows), all dense in F.

@@ -5,7 +5,6 @@
 // scan writes the running value before folding the element in, starting from the identity.
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <memory>
 
@@ -22,21 +21,14 @@ struct ReductionFold {
   using Of = Fold<R, C>;
 };
 
-// log(exp(acc) + exp(x)) as the logaddexp kernel computes it (binary.cc), in double:
-// max + log1p(exp(-|acc - x|)); NaN propagates, infinities pass. Only floating outputs
-// reach it (logcumsumexp's type is floating).
+// log(exp(acc) + exp(x)) as the logaddexp kernel computes it (AddInLogSpace), in double.
+// Only floating outputs reach it (logcumsumexp's type is floating).
 struct LogAddExpFold {
   template <typename C>
   struct Of {
     using A = double;
     static A Init() { return -std::numeric_limits<double>::infinity(); }
-    static A Combine(A acc, C element) {
-      const double x = static_cast<double>(element);
-      if (acc != acc || x != x) return std::numeric_limits<double>::quiet_NaN();
-      const double m = acc > x ? acc : x;
-      if (std::isinf(m)) return m;  // +inf, or both -inf
-      return m + std::log1p(std::exp(-std::fabs(acc - x)));
-    }
+    static A Combine(A acc, C element) { return AddInLogSpace(acc, static_cast<double>(element)); }
   };
 };
 

@@ -85,11 +85,7 @@ __device__ __forceinline__ auto Apply(C a, C b) {
   } else if constexpr (kOp == BinaryOp::kArctan2) {
     return C(atan2(a, b));
   } else if constexpr (kOp == BinaryOp::kLogAddExp) {
-    // max + log1p(exp(-|a - b|)), as the CPU: NaN in, NaN out; infinities pass.
-    if (a != a || b != b) return C(NAN);
-    const C m = a > b ? a : b;
-    if (isinf(m)) return m;
-    return C(m + log1p(exp(-fabs(a - b))));
+    return AddInLogSpace(a, b);
   } else if constexpr (kOp == BinaryOp::kFloorDivide) {
     if constexpr (std::is_floating_point_v<C>) {
       return C(floor(a / b));

@@ -130,6 +130,16 @@ __device__ __forceinline__ C WrapMul(C a, C b) {
   return static_cast<C>(static_cast<WrapType<C>>(a) * static_cast<WrapType<C>>(b));
 }
 
+// log(exp(a) + exp(b)) as the CPU's AddInLogSpace (kernels/cpu/dispatch.h): max +
+// log1p(exp(-|a - b|)); NaN in, NaN out; infinities pass. logaddexp and logcumsumexp use it.
+template <typename F>
+__device__ __forceinline__ F AddInLogSpace(F a, F b) {
+  if (a != a || b != b) return F(NAN);
+  const F m = a > b ? a : b;
+  if (isinf(m)) return m;
+  return F(m + log1p(exp(-fabs(a - b))));
+}
+
 // Element offsets of up to kMaxOperands operands at row-major position `index` (below the
 // shape's element count) of the indexer's shape. A 64-bit division costs tens of
 // instructions on a GPU, more than the memory traffic of a strided kernel: positions and

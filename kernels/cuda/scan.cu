@@ -17,18 +17,13 @@ inline constexpr ReduceOp kFoldOf = R == ScanOp::kSum    ? ReduceOp::kSum
                                     : R == ScanOp::kMax  ? ReduceOp::kMax
                                                          : ReduceOp::kMin;
 
-// log(exp(acc) + exp(x)) in double, as the CPU's LogAddExpFold: NaN propagates,
-// infinities pass. Only floating outputs reach it.
+// log(exp(acc) + exp(x)) in double, as the CPU's LogAddExpFold. Only floating outputs
+// reach it.
 template <typename C>
 struct LogAddExpFold {
   using A = double;
   __device__ static A Init() { return -INFINITY; }
-  __device__ static A Merge(A acc, A x) {
-    if (acc != acc || x != x) return NAN;
-    const double m = acc > x ? acc : x;
-    if (isinf(m)) return m;
-    return m + log1p(exp(-fabs(acc - x)));
-  }
+  __device__ static A Merge(A acc, A x) { return AddInLogSpace(acc, x); }
 };
 
 template <ScanOp R, typename C>
