@@ -32,6 +32,7 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterSortOps(defs);
     ops_internal::RegisterConvolutionOp(defs);
     ops_internal::RegisterQuantizedOps(defs);
+    ops_internal::RegisterLinalgOps(defs);
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());

@@ -84,6 +84,21 @@ namespace ferry::core {
 //                     floating dtype. out = x @ w^T (transpose; x (..., C) -> (..., R)) or
 //                     x @ w (x (..., R) -> (..., C)), x floating, dtype promote(x, scales);
 //                     16-bit operands compute in float32.
+// Linear algebra on the last two axes (a batch of matrices; floating, 16-bit computed in
+// float32). A matrix a kernel cannot factor fails the kernel with INVALID_ARGUMENT naming it.
+// cholesky(a)         upper: a (..., n, n) symmetric positive definite (only the lower, or
+//                     upper, triangle is read) -> L with a = L L^T (or U with a = U^T U),
+//                     zeros in the other triangle
+// solve(a, b)         a (..., n, n), b (..., n, k) with the same batch -> x with a x = b;
+//                     dtype promote(a, b); a singular a fails
+// solve_triangular(a, b)  upper: as solve with a lower (upper) triangular; the other
+//                     triangle is not read
+// qr(a)               a (..., m, n) -> (..., size): Q (m, k) then R (k, n), k = min(m, n),
+//                     packed as core/linalg_layout.h says
+// svd(a)              compute_uv: -> U (m, m), S (k) descending, Vt (n, n), packed; S only
+//                     without compute_uv
+// eigh(a)             upper compute_vectors: a (..., n, n) symmetric (one triangle read) ->
+//                     eigenvalues (n) ascending then eigenvectors as columns (n, n), packed
 //
 // ---- part A ----
 // Unary: square floor ceil round sign keep the dtype (bool too; round is half to even);

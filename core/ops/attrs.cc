@@ -61,13 +61,17 @@ absl::StatusOr<Shape> GetShape(std::string_view op, const Attrs& attrs) {
   return shape;
 }
 
-absl::StatusOr<bool> GetKeepdims(std::string_view op, const Attrs& attrs) {
-  absl::StatusOr<int64_t> keepdims = GetAttr<int64_t>(op, attrs, "keepdims");
-  if (!keepdims.ok()) return keepdims.status();
-  if (*keepdims != 0 && *keepdims != 1) {
-    return OpError(op, absl::StrCat("attribute 'keepdims' must be 0 or 1, got ", *keepdims));
+absl::StatusOr<bool> GetFlag(std::string_view op, const Attrs& attrs, const std::string& name) {
+  absl::StatusOr<int64_t> value = GetAttr<int64_t>(op, attrs, name);
+  if (!value.ok()) return value.status();
+  if (*value != 0 && *value != 1) {
+    return OpError(op, absl::StrCat("attribute '", name, "' must be 0 or 1, got ", *value));
   }
-  return *keepdims == 1;
+  return *value == 1;
+}
+
+absl::StatusOr<bool> GetKeepdims(std::string_view op, const Attrs& attrs) {
+  return GetFlag(op, attrs, "keepdims");
 }
 
 namespace {

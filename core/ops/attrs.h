@@ -35,6 +35,9 @@ absl::StatusOr<DType> GetDType(std::string_view op, const Attrs& attrs);
 // A shape attribute ("shape") that passes CheckShape.
 absl::StatusOr<Shape> GetShape(std::string_view op, const Attrs& attrs);
 
+// An integer attribute that must be 0 or 1.
+absl::StatusOr<bool> GetFlag(std::string_view op, const Attrs& attrs, const std::string& name);
+
 // "keepdims": 0 or 1.
 absl::StatusOr<bool> GetKeepdims(std::string_view op, const Attrs& attrs);
 

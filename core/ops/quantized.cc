@@ -18,16 +18,13 @@ absl::StatusOr<TensorType> InferQuantizedMatmul(absl::Span<const TensorType> inp
   if (!bits.ok()) return bits.status();
   absl::StatusOr<int64_t> group_size = GetAttr<int64_t>(kOp, attrs, "group_size");
   if (!group_size.ok()) return group_size.status();
-  absl::StatusOr<int64_t> transpose = GetAttr<int64_t>(kOp, attrs, "transpose");
+  absl::StatusOr<bool> transpose = GetFlag(kOp, attrs, "transpose");
   if (!transpose.ok()) return transpose.status();
   if (*bits < 1 || *bits > 8 || *bits == 7) {
     return OpError(kOp, absl::StrCat("bits must be 1, 2, 3, 4, 5, 6 or 8, got ", *bits));
   }
   if (*group_size != 32 && *group_size != 64 && *group_size != 128) {
     return OpError(kOp, absl::StrCat("group_size must be 32, 64 or 128, got ", *group_size));
-  }
-  if (*transpose != 0 && *transpose != 1) {
-    return OpError(kOp, absl::StrCat("attribute 'transpose' must be 0 or 1, got ", *transpose));
   }
   if (wq.dtype != DType::kUInt32 || wq.shape.size() != 2) {
     return OpError(kOp, absl::StrCat("the quantized matrix must be a uint32 matrix, got ",

@@ -26,16 +26,6 @@ constexpr ScanOp kScanOps[] = {
     {"logcumsumexp", Result::kFloating},
 };
 
-// A 0/1 integer attribute.
-absl::StatusOr<bool> GetFlag(const char* op, const Attrs& attrs, const std::string& name) {
-  absl::StatusOr<int64_t> value = GetAttr<int64_t>(op, attrs, name);
-  if (!value.ok()) return value.status();
-  if (*value != 0 && *value != 1) {
-    return OpError(op, absl::StrCat("attribute '", name, "' must be 0 or 1, got ", *value));
-  }
-  return *value == 1;
-}
-
 template <size_t kIndex>
 absl::StatusOr<TensorType> InferScan(absl::Span<const TensorType> inputs, const Attrs& attrs) {
   constexpr ScanOp op = kScanOps[kIndex];

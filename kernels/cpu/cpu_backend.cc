@@ -236,6 +236,7 @@ const KernelTable& CpuKernels() {
     RegisterSortKernels(*t);
     RegisterConvolutionKernels(*t);
     RegisterQuantizedKernels(*t);
+    RegisterLinalgKernels(*t);
     return t;
   }();
   return *table;

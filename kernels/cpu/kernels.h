@@ -42,6 +42,7 @@ void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
 void RegisterSortKernels(KernelTable& table);         // sort.cc
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc
+void RegisterLinalgKernels(KernelTable& table);       // linalg.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

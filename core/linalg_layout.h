@@ -1,0 +1,60 @@
+#ifndef FERRY_CORE_LINALG_LAYOUT_H_
+#define FERRY_CORE_LINALG_LAYOUT_H_
+
+// The factorizations with several results (qr, svd, eigh) give one array whose last axis
+// holds each matrix's results back to back, row-major; every backend writes and the client
+// reads them through these offsets.
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
+namespace ferry::core {
+
+// One result of a factorization: `rows` x `cols` elements (a vector has rows == 1) starting
+// `offset` elements into a matrix's packed results.
+struct LinalgPart {
+  int64_t offset, rows, cols;
+};
+
+// The parts of one matrix's results, in order, and their total size.
+struct LinalgLayout {
+  std::vector<LinalgPart> parts;
+  int64_t size = 0;
+};
+
+inline LinalgLayout MakeLinalgLayout(std::initializer_list<std::pair<int64_t, int64_t>> shapes) {
+  LinalgLayout layout;
+  for (const auto& [rows, cols] : shapes) {
+    layout.parts.push_back({layout.size, rows, cols});
+    layout.size += rows * cols;
+  }
+  return layout;
+}
+
+// qr of an m x n matrix: Q (m x k) then R (k x n), k = min(m, n) (NumPy's "reduced").
+inline LinalgLayout QrLayout(int64_t m, int64_t n) {
+  const int64_t k = std::min(m, n);
+  return MakeLinalgLayout({{m, k}, {k, n}});
+}
+
+// svd of an m x n matrix: U (m x m), S (k, descending), Vt (n x n); S alone without
+// compute_uv.
+inline LinalgLayout SvdLayout(int64_t m, int64_t n, bool compute_uv) {
+  const int64_t k = std::min(m, n);
+  if (!compute_uv) return MakeLinalgLayout({{1, k}});
+  return MakeLinalgLayout({{m, m}, {1, k}, {n, n}});
+}
+
+// eigh of an n x n symmetric matrix: the eigenvalues (n, ascending), then the eigenvectors
+// as the columns of an n x n matrix; the eigenvalues alone without compute_vectors.
+inline LinalgLayout EighLayout(int64_t n, bool compute_vectors) {
+  if (!compute_vectors) return MakeLinalgLayout({{1, n}});
+  return MakeLinalgLayout({{1, n}, {n, n}});
+}
+
+}  // namespace ferry::core
+
+#endif  // FERRY_CORE_LINALG_LAYOUT_H_

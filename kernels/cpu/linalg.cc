@@ -1,0 +1,288 @@
+// cholesky, solve, solve_triangular, qr, svd and eigh through OpenBLAS's LAPACK, one matrix
+// of the batch at a time, in float32 (float64 for float64) as matmul. LAPACK is column-major:
+// a row-major matrix is its transpose to it, which the calls below use where they can.
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/linalg_layout.h"
+#include "kernels/cpu/blas_operands.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/lapack.h"
+
+namespace ferry::kernels::cpu {
+namespace {
+
+// The matrices of an array whose last two axes are rows x cols.
+struct Matrices {
+  int64_t count, rows, cols;
+};
+
+Matrices GetMatrices(const core::Shape& shape) {
+  const size_t rank = shape.size();
+  const int64_t rows = shape[rank - 2], cols = shape[rank - 1];
+  return {rows * cols == 0 ? core::NumElements(core::Shape(shape.begin(), shape.end() - 2))
+                           : core::NumElements(shape) / (rows * cols),
+          rows, cols};
+}
+
+absl::Status CheckLapackDims(const core::Node& node, const Matrices& m) {
+  if (m.rows > INT_MAX / std::max<int64_t>(m.cols, 1) || m.cols > INT_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] a ", m.rows, " x ", m.cols,
+                                                   " matrix exceeds what LAPACK can index"));
+  }
+  return absl::OkStatus();
+}
+
+// "[op] matrix i of the batch ..." (or "the matrix" for one), for a matrix LAPACK refused.
+absl::Status MatrixError(const core::Node& node, int64_t index, int64_t count,
+                         const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "[", node.op, "] ",
+      count == 1 ? "the matrix" : absl::StrCat("matrix ", index, " of the batch"), " ", what));
+}
+
+// dst (cols x rows) = src (rows x cols)^T, both dense row-major.
+template <typename F>
+void TransposeInto(const F* src, int64_t rows, int64_t cols, F* dst) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
+  }
+}
+
+template <typename F>
+void SetIdentity(F* a, int64_t n) {
+  std::fill(a, a + n * n, F{0});
+  for (int64_t i = 0; i < n; ++i) a[i * n + i] = F{1};
+}
+
+// LAPACK's workspace query answer as a count.
+template <typename F>
+int WorkspaceSize(F answer) {
+  return std::max(1, static_cast<int>(answer));
+}
+
+// Runs `factor(x, y)` with x and y one dtype (see WithBlasOperands), and returns its status.
+template <typename Factor>
+absl::Status WithOperand(const Tensor& a, const Tensor& out, Factor&& factor) {
+  absl::Status status;
+  // The second operand is a again: a converted copy only for 16-bit inputs, which are rare.
+  WithBlasOperands(a, a, out, [&](const auto* x, const auto*, auto* y) { status = factor(x, y); });
+  return status;
+}
+
+absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  const Matrices m = GetMatrices(inputs[0].shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int n = static_cast<int>(m.rows);
+  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+    std::memcpy(y, x, static_cast<size_t>(m.count * n * n) * sizeof(*x));
+    for (int64_t b = 0; b < m.count; ++b) {
+      auto* l = y + b * n * n;
+      // Row-major lower is column-major upper.
+      const int info = lapack::potrf(*upper ? 'L' : 'U', n, l, std::max(n, 1));
+      if (info > 0) {
+        return MatrixError(node, b, m.count,
+                           absl::StrCat("is not positive definite (its leading minor of order ",
+                                        info, " is not)"));
+      }
+      for (int i = 0; i < n; ++i) {
+        for (int j = 0; j < n; ++j) {
+          if (*upper ? j < i : j > i) l[i * n + j] = 0;
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Solve(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const Matrices m = GetMatrices(out.shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
+  absl::Status status;
+  WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
+    std::vector<F> lu(static_cast<size_t>(n) * n), rhs(static_cast<size_t>(n) * k);
+    std::vector<int> pivots(static_cast<size_t>(n));
+    for (int64_t i = 0; i < m.count && status.ok(); ++i) {
+      // Row-major a is column-major a^T: factor a^T and solve with its transpose.
+      std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
+      if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
+          info > 0) {
+        status = MatrixError(node, i, m.count,
+                             absl::StrCat("is singular (U[", info - 1, ", ", info - 1,
+                                          "] of its LU factorization is zero)"));
+        break;
+      }
+      if (k == 0 || n == 0) continue;
+      TransposeInto(b + i * n * k, n, k, rhs.data());
+      lapack::getrs('T', n, k, lu.data(), n, pivots.data(), rhs.data(), n);
+      TransposeInto(rhs.data(), k, n, x + i * n * k);
+    }
+  });
+  return status;
+}
+
+void Trsm(bool upper, int n, int k, const float* a, float* b) {
+  cblas_strsm(CblasRowMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, CblasNonUnit,
+              n, k, 1.0f, a, std::max(n, 1), b, std::max(k, 1));
+}
+void Trsm(bool upper, int n, int k, const double* a, double* b) {
+  cblas_dtrsm(CblasRowMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, CblasNonUnit,
+              n, k, 1.0, a, std::max(n, 1), b, std::max(k, 1));
+}
+
+absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> inputs,
+                             const Tensor& out) {
+  absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  const Matrices m = GetMatrices(out.shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
+  absl::Status status;
+  WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
+    std::copy(b, b + m.count * n * k, x);
+    for (int64_t i = 0; i < m.count && status.ok(); ++i) {
+      const auto* t = a + i * n * n;
+      for (int d = 0; d < n; ++d) {
+        if (t[d * n + d] == 0) {
+          status = MatrixError(node, i, m.count,
+                               absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
+          break;
+        }
+      }
+      if (status.ok() && k > 0) Trsm(*upper != 0, n, k, t, x + i * n * k);
+    }
+  });
+  return status;
+}
+
+absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const Matrices m = GetMatrices(inputs[0].shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
+  const int k = std::min(rows, cols);
+  const core::LinalgLayout layout = core::QrLayout(rows, cols);
+  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    if (k == 0) return absl::OkStatus();  // Q and R are empty
+    const int lda = rows;
+    std::vector<F> a(static_cast<size_t>(rows) * cols), tau(static_cast<size_t>(k));
+    F query_qr = 0, query_q = 0;
+    lapack::geqrf(rows, cols, a.data(), lda, tau.data(), &query_qr, -1);
+    lapack::orgqr(rows, k, k, a.data(), lda, tau.data(), &query_q, -1);
+    std::vector<F> work(static_cast<size_t>(WorkspaceSize(std::max(query_qr, query_q))));
+    for (int64_t b = 0; b < m.count; ++b) {
+      TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
+      lapack::geqrf(rows, cols, a.data(), lda, tau.data(), work.data(),
+                    static_cast<int>(work.size()));
+      F* q = y + b * layout.size + layout.parts[0].offset;
+      F* r = y + b * layout.size + layout.parts[1].offset;
+      for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < cols; ++j) r[i * cols + j] = j < i ? F{0} : a[j * lda + i];
+      }
+      lapack::orgqr(rows, k, k, a.data(), lda, tau.data(), work.data(),
+                    static_cast<int>(work.size()));
+      TransposeInto(a.data(), k, rows, q);  // the first k columns, row-major
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  absl::StatusOr<int64_t> compute_uv = GetAttr<int64_t>(node, "compute_uv");
+  if (!compute_uv.ok()) return compute_uv.status();
+  const Matrices m = GetMatrices(inputs[0].shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
+  const int k = std::min(rows, cols);
+  const core::LinalgLayout layout = core::SvdLayout(rows, cols, *compute_uv != 0);
+  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    // Row-major a is column-major a^T = V S U^T: LAPACK's U is our V (its column-major
+    // layout our Vt, row-major) and its Vt our U. No copies beyond the one gesdd overwrites.
+    const char jobz = *compute_uv ? 'A' : 'N';
+    const int lda = std::max(cols, 1);
+    std::vector<F> a(static_cast<size_t>(rows) * cols), dummy(1);
+    std::vector<int> iwork(static_cast<size_t>(8 * std::max(k, 1)));
+    F query = 0;
+    if (k > 0) {
+      lapack::gesdd(jobz, cols, rows, a.data(), lda, dummy.data(), dummy.data(), lda, dummy.data(),
+                    std::max(rows, 1), &query, -1, iwork.data());
+    }
+    std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
+    for (int64_t b = 0; b < m.count; ++b) {
+      F* packed = y + b * layout.size;
+      F* u = *compute_uv ? packed + layout.parts[0].offset : dummy.data();
+      F* s = packed + layout.parts[*compute_uv ? 1 : 0].offset;
+      F* vt = *compute_uv ? packed + layout.parts[2].offset : dummy.data();
+      if (k == 0) {  // as NumPy: identities around no singular values
+        if (*compute_uv) {
+          SetIdentity(u, rows);
+          SetIdentity(vt, cols);
+        }
+        continue;
+      }
+      std::copy(x + b * rows * cols, x + (b + 1) * rows * cols, a.begin());
+      const int info =
+          lapack::gesdd(jobz, cols, rows, a.data(), lda, s, vt, lda, u, std::max(rows, 1),
+                        work.data(), static_cast<int>(work.size()), iwork.data());
+      if (info > 0) return MatrixError(node, b, m.count, "did not converge");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  absl::StatusOr<int64_t> vectors = GetAttr<int64_t>(node, "compute_vectors");
+  if (!vectors.ok()) return vectors.status();
+  const Matrices m = GetMatrices(inputs[0].shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int n = static_cast<int>(m.rows);
+  const core::LinalgLayout layout = core::EighLayout(n, *vectors != 0);
+  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    if (n == 0) return absl::OkStatus();
+    // Row-major a is column-major a^T = a with the triangles swapped.
+    const char jobz = *vectors ? 'V' : 'N', uplo = *upper ? 'L' : 'U';
+    std::vector<F> a(static_cast<size_t>(n) * n);
+    F query = 0;
+    int iquery = 0;
+    lapack::syevd(jobz, uplo, n, a.data(), n, y, &query, -1, &iquery, -1);
+    std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
+    std::vector<int> iwork(static_cast<size_t>(std::max(iquery, 1)));
+    for (int64_t b = 0; b < m.count; ++b) {
+      F* packed = y + b * layout.size;
+      std::copy(x + b * n * n, x + (b + 1) * n * n, a.begin());
+      const int info = lapack::syevd(jobz, uplo, n, a.data(), n, packed, work.data(),
+                                     static_cast<int>(work.size()), iwork.data(),
+                                     static_cast<int>(iwork.size()));
+      if (info > 0) return MatrixError(node, b, m.count, "did not converge");
+      // Column-major eigenvectors are columns; row-major wants them as columns too.
+      if (*vectors) TransposeInto(a.data(), n, n, packed + layout.parts[1].offset);
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
+void RegisterLinalgKernels(KernelTable& table) {
+  table["cholesky"] = &Cholesky;
+  table["solve"] = &Solve;
+  table["solve_triangular"] = &SolveTriangular;
+  table["qr"] = &Qr;
+  table["svd"] = &Svd;
+  table["eigh"] = &Eigh;
+}
+
+}  // namespace ferry::kernels::cpu
