@@ -173,7 +173,7 @@ TEST(GridTest, MeshgridAndKron) {
   EXPECT_THAT(k.to_vector<int32_t>(), ElementsAre(0, 1, 0, 10, 2, 3, 20, 30));
 }
 
-TEST(NormTest, DtypesGradientsAndWhatNeedsSingularValues) {
+TEST(NormTest, DtypesGradientsSingularValueNormsAndErrors) {
   const Array ints = from_host(std::vector<int32_t>{3, -4}, {2});
   EXPECT_EQ(linalg::norm(ints).dtype(), float32);
   EXPECT_FLOAT_EQ(linalg::norm(ints).item<float>(), 5);
@@ -184,14 +184,13 @@ TEST(NormTest, DtypesGradientsAndWhatNeedsSingularValues) {
   const Array v = from_host(std::vector<float>{3, 4}, {2});
   EXPECT_THAT(grad([](const Array& a) { return linalg::norm(a); })(v).to_vector<float>(),
               Pointwise(FloatNear(1e-6), std::vector<float>{0.6f, 0.8f}));
-  try {
-    linalg::norm(zeros({2, 2}), "nuc");
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-    EXPECT_THAT(e.what(), HasSubstr("[norm] the nuclear matrix norm needs singular values"));
-  }
-  EXPECT_THROW(linalg::norm(zeros({2, 2}), 2.0), Error);
+  // The singular value norms: diag(3, -4) has singular values 4 and 3.
+  const Array d = from_host(std::vector<float>{3, 0, 0, -4}, {2, 2});
+  EXPECT_FLOAT_EQ(linalg::norm(d, 2.0).item<float>(), 4);
+  EXPECT_FLOAT_EQ(linalg::norm(d, -2.0).item<float>(), 3);
+  EXPECT_FLOAT_EQ(linalg::norm(d, "nuc").item<float>(), 7);
+  EXPECT_EQ(linalg::norm(zeros({2, 3, 4}), 2.0, std::vector<int>{0, 2}, true).shape(),
+            (Shape{1, 3, 1}));
   EXPECT_THAT(BuildError([] {
                 linalg::norm(zeros({2, 2, 2}), 2.0);
               }),

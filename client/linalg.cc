@@ -119,11 +119,22 @@ std::vector<int> NormAxes(const Array& a, const std::optional<std::vector<int>>&
   return a.ndim() == 1 ? std::vector<int>{0} : std::vector<int>{0, 1};
 }
 
-[[noreturn]] void NeedsSingularValues(const std::string& ord) {
-  throw Error(ErrorCode::kUnimplemented,
-              absl::StrCat("[norm] the ", ord,
-                           " matrix norm needs singular values (svd), which "
-                           "ferry does not have yet."));
+// The largest (ord 2), smallest (-2) or summed ("nuc") singular values of the matrices on
+// axes rows and cols, keeping `keepdims`.
+Array SingularValueNorm(const Array& x, int rows, int cols, const std::string& ord,
+                        bool keepdims) {
+  const int rank = x.ndim();
+  rows = rows < 0 ? rows + rank : rows;
+  cols = cols < 0 ? cols + rank : cols;
+  std::vector<int> order;
+  for (int d = 0; d < rank; ++d) {
+    if (d != rows && d != cols) order.push_back(d);
+  }
+  order.push_back(rows);
+  order.push_back(cols);
+  const Array s = svd(transpose(x, order), false)[0];
+  Array norm = ord == "2" ? max(s, -1) : ord == "-2" ? min(s, -1) : sum(s, -1);
+  return keepdims ? expand_dims(norm, {std::min(rows, cols), std::max(rows, cols)}) : norm;
 }
 
 // Sums |a| along `summed` and then takes the max or min along `other` (the induced 1 and
@@ -159,7 +170,7 @@ Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& ax
   const int rows = reduced[0], cols = reduced[1];
   if (ord == 1 || ord == -1) return SumThenExtreme(x, rows, cols, ord == 1, keepdims);
   if (ord == inf || ord == -inf) return SumThenExtreme(x, cols, rows, ord == inf, keepdims);
-  if (ord == 2 || ord == -2) NeedsSingularValues(absl::StrCat(ord));
+  if (ord == 2 || ord == -2) return SingularValueNorm(x, rows, cols, ord == 2 ? "2" : "-2", keepdims);
   detail::ThrowOpError("norm", absl::StrCat("has no matrix norm of order ", ord, "."));
 }
 
@@ -172,7 +183,9 @@ Array norm(const Array& a, const std::string& ord, const std::optional<std::vect
                                               "axes."));
   }
   if (ord == "fro") return sqrt(sum(square(detail::AsFloating(a)), reduced, keepdims));
-  if (ord == "nuc") NeedsSingularValues("nuclear");
+  if (ord == "nuc") {
+    return SingularValueNorm(detail::AsFloating(a), reduced[0], reduced[1], ord, keepdims);
+  }
   detail::ThrowOpError("norm", absl::StrCat("has no matrix norm \"", ord, "\"."));
 }
 

@@ -533,14 +533,43 @@ namespace linalg {
 // Without ord: the 2-norm of the flattened axes (Frobenius for matrices). With one axis (or
 // a 1-D a), ord is a vector norm: inf max|a|, -inf min|a|, 0 the count of nonzeros, p
 // (sum |a|^p)^(1/p). With two axes (or a 2-D a): 1 / -1 the max / min column sum of |a|,
-// inf / -inf the max / min row sum, "fro" the Frobenius norm; 2, -2 and "nuc" need singular
-// values, which ferry has not yet, and throw UNIMPLEMENTED.
+// inf / -inf the max / min row sum, "fro" the Frobenius norm, 2 / -2 the largest / smallest
+// singular value and "nuc" their sum (through svd).
 Array norm(const Array& a, const std::optional<std::vector<int>>& axes = std::nullopt,
            bool keepdims = false);
 Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& axes = std::nullopt,
            bool keepdims = false);
 Array norm(const Array& a, const std::string& ord,
            const std::optional<std::vector<int>>& axes = std::nullopt, bool keepdims = false);
+
+// Decompositions and solves of the matrices on the last two axes (decompositions.cc, solve.cc),
+// in a's floating dtype (float32 for integers; 16-bit compute in float32) as NumPy's and
+// MLX's linalg. A matrix that cannot be factored (not positive definite, singular) fails its
+// eval with INVALID_ARGUMENT naming it.
+
+// L with a = L L^T (or U with a = U^T U); reads only that triangle of a.
+Array cholesky(const Array& a, bool upper = false);
+// Q (..., m, k) with orthonormal columns and upper triangular R (..., k, n), k = min(m, n).
+std::pair<Array, Array> qr(const Array& a);
+// {U (..., m, m), S (..., k) descending, Vt (..., n, n)} with a = U[:, :k] diag(S) Vt[:k];
+// {S} without compute_uv.
+std::vector<Array> svd(const Array& a, bool compute_uv = true);
+// Eigenvalues (..., n) ascending and eigenvectors (columns of (..., n, n)) of symmetric a,
+// read from its lower ("L") or upper ("U") triangle.
+std::pair<Array, Array> eigh(const Array& a, const std::string& uplo = "L");
+Array eigvalsh(const Array& a, const std::string& uplo = "L");
+
+// x with a x = b: a (..., n, n), b (..., n, k) or a vector (n,), batches broadcast.
+Array solve(const Array& a, const Array& b);
+// The same with a lower (upper) triangular; the other triangle is not read.
+Array solve_triangular(const Array& a, const Array& b, bool upper = false);
+Array inv(const Array& a);
+Array tri_inv(const Array& a, bool upper = false);
+// a^-1 from a's Cholesky factor (cholesky(a, upper)).
+Array cholesky_inv(const Array& factor, bool upper = false);
+// The Moore-Penrose pseudo-inverse (..., n, m), through svd; singular values below
+// max(m, n) * eps * max(S) count as zero (NumPy's default).
+Array pinv(const Array& a);
 
 }  // namespace linalg
 

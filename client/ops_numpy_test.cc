@@ -205,6 +205,27 @@ const std::map<std::string, Build>& Builds() {
          return linalg::norm(a, -std::numeric_limits<double>::infinity(), std::vector<int>{2, 0});
        }},
       {"norm_fro", [](const Array& a, const Array&) { return linalg::norm(a, "fro"); }},
+      {"linalg_inv", [](const Array& a, const Array&) { return linalg::inv(a); }},
+      {"linalg_inv_float64", [](const Array& a, const Array&) { return linalg::inv(a); }},
+      {"linalg_solve", [](const Array& a, const Array& b) { return linalg::solve(a, b); }},
+      {"linalg_solve_triangular",
+       [](const Array& a, const Array& b) { return linalg::solve_triangular(a, b); }},
+      {"linalg_tri_inv_upper", [](const Array& a, const Array&) { return linalg::tri_inv(a, true); }},
+      {"linalg_cholesky", [](const Array& a, const Array&) { return linalg::cholesky(a); }},
+      {"linalg_cholesky_upper",
+       [](const Array& a, const Array&) { return linalg::cholesky(a, true); }},
+      {"linalg_cholesky_inv",
+       [](const Array& a, const Array&) { return linalg::cholesky_inv(linalg::cholesky(a)); }},
+      {"linalg_eigvalsh", [](const Array& a, const Array&) { return linalg::eigvalsh(a); }},
+      {"linalg_eigvalsh_upper",
+       [](const Array& a, const Array&) { return linalg::eigvalsh(a, "U"); }},
+      {"linalg_svdvals", [](const Array& a, const Array&) { return linalg::svd(a, false)[0]; }},
+      {"linalg_pinv", [](const Array& a, const Array&) { return linalg::pinv(a); }},
+      {"norm_matrix_2",
+       [](const Array& a, const Array&) { return linalg::norm(a, 2.0, std::vector<int>{1, 2}); }},
+      {"norm_matrix_neg_2",
+       [](const Array& a, const Array&) { return linalg::norm(a, -2.0, std::vector<int>{2, 0}); }},
+      {"norm_nuc", [](const Array& a, const Array&) { return linalg::norm(a, "nuc"); }},
   };
   return *builds;
 }

@@ -166,3 +166,24 @@ with np.errstate(all="ignore"):
     # logcumsumexp is logaddexp accumulated; values far apart check there is no overflow.
     wide = floats((3, 6), -300, 300)
     emit("logcumsumexp", wide, None, np.logaddexp.accumulate(wide.astype(np.float64), axis=1).astype(np.float32))
+    # Linear algebra (LAPACK in float32 on both sides); well-conditioned matrices, and only
+    # results without a sign choice (qr, svd and eigh vectors are checked by their invariants).
+    sq = floats((3, 4, 4), -1, 1) + 4 * np.eye(4, dtype=np.float32)
+    rhs = floats((3, 4, 4), -2, 2)
+    spd = (np.einsum("bij,bkj->bik", sq, sq) + np.eye(4, dtype=np.float32)).astype(np.float32)
+    emit("linalg_inv", sq, None, np.linalg.inv(sq))
+    emit("linalg_inv_float64", sq.astype(np.float64), None, np.linalg.inv(sq.astype(np.float64)))
+    emit("linalg_solve", sq, rhs, np.linalg.solve(sq, rhs))
+    emit("linalg_solve_triangular", sq, rhs, np.linalg.solve(np.tril(sq), rhs))
+    emit("linalg_tri_inv_upper", sq, None, np.linalg.inv(np.triu(sq)))
+    emit("linalg_cholesky", spd, None, np.linalg.cholesky(spd))
+    emit("linalg_cholesky_upper", spd, None, np.swapaxes(np.linalg.cholesky(spd), -1, -2))
+    emit("linalg_cholesky_inv", spd, None, np.linalg.inv(spd))
+    emit("linalg_eigvalsh", spd - 8 * np.eye(4, dtype=np.float32), None,
+         np.linalg.eigvalsh(spd - 8 * np.eye(4, dtype=np.float32)))
+    emit("linalg_eigvalsh_upper", sq, None, np.linalg.eigvalsh(sq, UPLO="U"))
+    emit("linalg_svdvals", t3, None, np.linalg.svd(t3, compute_uv=False))
+    emit("linalg_pinv", x, None, np.linalg.pinv(x))
+    emit("norm_matrix_2", t3, None, np.linalg.norm(t3, 2, axis=(1, 2)))
+    emit("norm_matrix_neg_2", t3, None, np.linalg.norm(t3, -2, axis=(2, 0)))
+    emit("norm_nuc", x, None, np.linalg.norm(x, "nuc"))
