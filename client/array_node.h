@@ -13,6 +13,7 @@
 #include "client/device_impl.h"
 #include "client/ops.h"
 #include "core/graph.h"
+#include "core/linalg_layout.h"
 
 namespace ferry::detail {
 
@@ -58,6 +59,11 @@ Dtype StrongScalarType(const Operand& number);
 // `a` as it is when floating, else converted to float32 (how math on integers and bool
 // computes, as the unary ops do).
 Array AsFloating(const Array& a);
+
+// Result `index` of a factorization packed on the last axis of `packed` as `layout` says
+// (core/linalg_layout.h): (..., rows, cols), or (..., cols) for a vector (decompositions.cc).
+Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, int index,
+                       bool vector);
 
 // Throws the kInvalidArgument error "[op] message".
 [[noreturn]] void ThrowOpError(const std::string& op, const std::string& message);

@@ -11,12 +11,10 @@
 #include "core/linalg_layout.h"
 #include "core/shape.h"
 
-namespace ferry::linalg {
-namespace {
+namespace ferry::detail {
 
-// Result `index` of `layout` from `packed` (..., layout.size): (..., rows, cols), or
-// (..., cols) for a vector.
-Array Unpack(const Array& packed, const core::LinalgLayout& layout, int index, bool vector) {
+Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, int index,
+                       bool vector) {
   const core::LinalgPart& part = layout.parts[index];
   Shape start(packed.ndim(), 0), stop = packed.shape();
   start.back() = part.offset;
@@ -26,6 +24,13 @@ Array Unpack(const Array& packed, const core::LinalgLayout& layout, int index, b
   shape.push_back(part.cols);
   return reshape(slice(packed, start, stop), shape);
 }
+
+}  // namespace ferry::detail
+
+namespace ferry::linalg {
+namespace {
+
+using detail::UnpackLinalgPart;
 
 // The last two dims of a matrix batch, checked: rank >= 2 (and square when asked).
 std::pair<int64_t, int64_t> MatrixDims(const char* op, const Array& a, bool square) {
@@ -56,7 +61,7 @@ std::pair<Array, Array> qr(const Array& a) {
   const auto [m, n] = MatrixDims("qr", a, false);
   const Array packed = detail::MakeOp("qr", {detail::AsFloating(a)}, {});
   const core::LinalgLayout layout = core::QrLayout(m, n);
-  return {Unpack(packed, layout, 0, false), Unpack(packed, layout, 1, false)};
+  return {UnpackLinalgPart(packed, layout, 0, false), UnpackLinalgPart(packed, layout, 1, false)};
 }
 
 std::vector<Array> svd(const Array& a, bool compute_uv) {
@@ -64,9 +69,9 @@ std::vector<Array> svd(const Array& a, bool compute_uv) {
   const Array packed =
       detail::MakeOp("svd", {detail::AsFloating(a)}, {{"compute_uv", int64_t{compute_uv}}});
   const core::LinalgLayout layout = core::SvdLayout(m, n, compute_uv);
-  if (!compute_uv) return {Unpack(packed, layout, 0, true)};
-  return {Unpack(packed, layout, 0, false), Unpack(packed, layout, 1, true),
-          Unpack(packed, layout, 2, false)};
+  if (!compute_uv) return {UnpackLinalgPart(packed, layout, 0, true)};
+  return {UnpackLinalgPart(packed, layout, 0, false), UnpackLinalgPart(packed, layout, 1, true),
+          UnpackLinalgPart(packed, layout, 2, false)};
 }
 
 std::pair<Array, Array> eigh(const Array& a, const std::string& uplo) {
@@ -75,7 +80,7 @@ std::pair<Array, Array> eigh(const Array& a, const std::string& uplo) {
       "eigh", {detail::AsFloating(a)},
       {{"upper", int64_t{ReadsUpper("eigh", uplo)}}, {"compute_vectors", int64_t{1}}});
   const core::LinalgLayout layout = core::EighLayout(n, true);
-  return {Unpack(packed, layout, 0, true), Unpack(packed, layout, 1, false)};
+  return {UnpackLinalgPart(packed, layout, 0, true), UnpackLinalgPart(packed, layout, 1, false)};
 }
 
 Array eigvalsh(const Array& a, const std::string& uplo) {

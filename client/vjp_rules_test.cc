@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "core/shape.h"
 #include "gtest/gtest.h"
 
 namespace ferry {
@@ -364,6 +365,96 @@ TEST(VjpRulesTest, QuantizedMatmul) {
           return quantized_matmul(x[0], wq, x[1], x[2], transpose, 32, 3);
         },
         {{{3, transpose ? 64 : 4}}, {{4, 2}, 0.1, 0.5}, {{4, 2}}});
+  }
+}
+
+// Matrices kept well conditioned (a shifted diagonal) so differences of h stay linear.
+Array Shifted(const Array& a, double shift) { return a + eye(a.shape().back(), float64) * shift; }
+
+// Each column (the last axis) times the sign of its first element: the vectors of eigh, svd
+// and qr up to sign, so the check does not depend on LAPACK's choice staying put.
+Array SignFixed(const Array& vectors) {
+  Shape stop = vectors.shape();
+  stop[stop.size() - 2] = 1;
+  return vectors * stop_gradient(sign(slice(vectors, Shape(vectors.ndim(), 0), stop)));
+}
+
+TEST(VjpRulesTest, Solves) {
+  ExpectVjpMatchesFiniteDifferences(
+      "solve", [](const std::vector<Array>& x) { return linalg::solve(Shifted(x[0], 4), x[1]); },
+      {{{2, 3, 3}}, {{2, 3, 2}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "solve with a vector and a broadcast batch",
+      [](const std::vector<Array>& x) { return linalg::solve(Shifted(x[0], 4), x[1]); },
+      {{{2, 3, 3}}, {{3}}});
+  for (bool upper : {false, true}) {
+    ExpectVjpMatchesFiniteDifferences(upper ? "solve_triangular upper" : "solve_triangular lower",
+                                      [upper](const std::vector<Array>& x) {
+                                        return linalg::solve_triangular(Shifted(x[0], 4), x[1],
+                                                                        upper);
+                                      },
+                                      {{{2, 3, 3}}, {{2, 3, 2}}});
+  }
+  ExpectVjpMatchesFiniteDifferences(
+      "inv", [](const std::vector<Array>& x) { return linalg::inv(Shifted(x[0], 4)); }, {{{3, 3}}});
+}
+
+TEST(VjpRulesTest, Cholesky) {
+  for (bool upper : {false, true}) {
+    ExpectVjpMatchesFiniteDifferences(
+        upper ? "cholesky upper" : "cholesky lower",
+        [upper](const std::vector<Array>& x) { return linalg::cholesky(Shifted(x[0], 8), upper); },
+        {{{2, 3, 3}}});
+  }
+}
+
+TEST(VjpRulesTest, Eigh) {
+  for (const char* uplo : {"L", "U"}) {
+    ExpectVjpMatchesFiniteDifferences(std::string("eigh values and vectors ") + uplo,
+                                      [uplo](const std::vector<Array>& x) {
+                                        auto [w, v] = linalg::eigh(x[0], uplo);
+                                        return concatenate({expand_dims(w, -2), SignFixed(v)}, -2);
+                                      },
+                                      {{{2, 4, 4}}});
+  }
+  ExpectVjpMatchesFiniteDifferences(
+      "eigvalsh", [](const std::vector<Array>& x) { return linalg::eigvalsh(x[0]); }, {{{4, 4}}});
+}
+
+TEST(VjpRulesTest, Svd) {
+  for (const Shape& shape : {Shape{4, 3}, Shape{3, 4}, Shape{2, 3, 3}}) {
+    const int64_t k = std::min(shape[shape.size() - 2], shape.back());
+    ExpectVjpMatchesFiniteDifferences(
+        "svd " + core::ShapeToString(shape),
+        [k](const std::vector<Array>& x) {
+          std::vector<Array> usv = linalg::svd(x[0]);
+          // The first k columns of U and rows of Vt: the rest are any completion.
+          Shape u_stop = usv[0].shape(), vt_stop = usv[2].shape();
+          u_stop.back() = k;
+          vt_stop[vt_stop.size() - 2] = k;
+          const Array u = SignFixed(slice(usv[0], Shape(usv[0].ndim(), 0), u_stop));
+          const Array v =
+              SignFixed(swapaxes(slice(usv[2], Shape(usv[2].ndim(), 0), vt_stop), -1, -2));
+          return concatenate({reshape(u, {-1}), reshape(usv[1], {-1}), reshape(v, {-1})}, 0);
+        },
+        {{shape}});
+    ExpectVjpMatchesFiniteDifferences(
+        "singular values " + core::ShapeToString(shape),
+        [](const std::vector<Array>& x) { return linalg::svd(x[0], false)[0]; }, {{shape}});
+  }
+  ExpectVjpMatchesFiniteDifferences(
+      "nuclear norm", [](const std::vector<Array>& x) { return linalg::norm(x[0], "nuc"); },
+      {{{3, 4}}});
+}
+
+TEST(VjpRulesTest, Qr) {
+  for (const Shape& shape : {Shape{4, 3}, Shape{3, 3}, Shape{2, 3, 5}}) {
+    ExpectVjpMatchesFiniteDifferences("qr " + core::ShapeToString(shape),
+                                      [](const std::vector<Array>& x) {
+                                        auto [q, r] = linalg::qr(x[0]);
+                                        return concatenate({reshape(q, {-1}), reshape(r, {-1})}, 0);
+                                      },
+                                      {{shape}});
   }
 }
 

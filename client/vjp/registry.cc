@@ -22,6 +22,7 @@ const VjpTable& Table() {
     RegisterIndexingVjps(*t);
     RegisterConvolutionVjp(*t);
     RegisterQuantizedVjp(*t);
+    RegisterLinalgVjps(*t);
     return t;
   }();
   return *table;
