@@ -92,6 +92,20 @@ TEST_F(RemoteTest, OpsPartBIndexOutOfRangeFailsOnTheDaemon) {
   }
 }
 
+TEST_F(RemoteTest, AMatrixTheDaemonCannotFactorIsNamedAndTheSessionGoesOn) {
+  Array batch = from_host(std::vector<float>{4, 0, 0, 4, 1, 2, 2, 1}, {2, 2, 2}, *remote_);
+  try {
+    linalg::cholesky(batch).to_vector<float>();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("[cholesky] matrix 1 of the batch is not positive definite "
+                                    "(its leading minor of order 2 is not)"));
+  }
+  EXPECT_THAT(linalg::cholesky(slice(batch, {0, 0, 0}, {1, 2, 2})).to_vector<float>(),
+              ElementsAre(2, 0, 0, 2));
+}
+
 // ---- part A: the client-side compositions (each one is built from core ops) -------------
 TEST_F(RemoteTest, EveryPartACompositeMatchesTheLocalDevice) {
   for (const auto& [name, op_case] : PartACompositeCases()) {

@@ -263,6 +263,51 @@ const std::map<std::string, OpCase>& CoreOpCases() {
                                       32, 3);
           return concatenate({flatten(y), flatten(yt)});
         }}},
+      // Linear algebra in float64 on well-conditioned matrices; vectors as absolute values,
+      // since another backend may choose the other sign of each.
+      {"cholesky",
+       {false,
+        [](Inputs& in) {
+          const Array x = in.Uniform({2, 4, 4}, float64, -1, 1);
+          const Array a = matmul(x, swapaxes(x, -1, -2)) + eye(4, float64, in.device()) * 4.0;
+          return concatenate({linalg::cholesky(a), linalg::cholesky(a, true)});
+        }}},
+      {"solve",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({2, 4, 4}, float64, -1, 1) + eye(4, float64, in.device()) * 4.0;
+          return linalg::solve(a, in.Uniform({2, 4, 3}, float64, -1, 1));
+        }}},
+      {"solve_triangular",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({4, 4}, float64, -1, 1) + eye(4, float64, in.device()) * 4.0;
+          const Array b = in.Uniform({4, 2}, float64, -1, 1);
+          return concatenate({linalg::solve_triangular(a, b), linalg::solve_triangular(a, b, true)});
+        }}},
+      {"qr",
+       {false,
+        [](Inputs& in) {
+          auto [q, r] = linalg::qr(in.Uniform({2, 5, 3}, float64, -1, 1));
+          auto [q_wide, r_wide] = linalg::qr(in.Uniform({3, 5}, float64, -1, 1));
+          return concatenate({flatten(abs(q)), flatten(abs(r)), flatten(abs(q_wide)),
+                              flatten(abs(r_wide))});
+        }}},
+      {"svd",
+       {false,
+        [](Inputs& in) {
+          const std::vector<Array> usv = linalg::svd(in.Uniform({2, 4, 4}, float64, -1, 1));
+          const Array s_only = linalg::svd(in.Uniform({3, 6}, float32, -1, 1), false)[0];
+          return concatenate({flatten(abs(usv[0])), flatten(usv[1]), flatten(abs(usv[2])),
+                              astype(s_only, float64)});
+        }}},
+      {"eigh",
+       {false,
+        [](Inputs& in) {
+          const Array x = in.Uniform({2, 4, 4}, float64, -1, 1);
+          auto [w, v] = linalg::eigh(x, "U");
+          return concatenate({flatten(w), flatten(abs(v)), flatten(linalg::eigvalsh(x))});
+        }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,

@@ -1,0 +1,135 @@
+// The linalg decompositions and solves as the client sees them: result shapes and dtypes,
+// broadcasting, the inverses built on the solves, and errors at build time and at eval.
+// Their numbers are checked against NumPy (ops_numpy_test), their vjps by finite differences
+// (vjp_rules_test) and the kernels by their invariants (kernels/cpu/linalg_test).
+
+#include <vector>
+
+#include "client/ferry.h"
+#include "client/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using testing::BuildError;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pointwise;
+
+TEST(DecompositionsTest, ResultShapesFollowNumPy) {
+  const Array tall = zeros({2, 5, 3}), wide = zeros({3, 5});
+  auto [q, r] = linalg::qr(tall);
+  EXPECT_EQ(q.shape(), (Shape{2, 5, 3}));
+  EXPECT_EQ(r.shape(), (Shape{2, 3, 3}));
+  auto [q_wide, r_wide] = linalg::qr(wide);
+  EXPECT_EQ(q_wide.shape(), (Shape{3, 3}));
+  EXPECT_EQ(r_wide.shape(), (Shape{3, 5}));
+  const std::vector<Array> usv = linalg::svd(tall);
+  ASSERT_EQ(usv.size(), 3u);
+  EXPECT_EQ(usv[0].shape(), (Shape{2, 5, 5}));
+  EXPECT_EQ(usv[1].shape(), (Shape{2, 3}));
+  EXPECT_EQ(usv[2].shape(), (Shape{2, 3, 3}));
+  const std::vector<Array> s = linalg::svd(wide, false);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].shape(), (Shape{3}));
+  auto [w, v] = linalg::eigh(zeros({4, 2, 2}));
+  EXPECT_EQ(w.shape(), (Shape{4, 2}));
+  EXPECT_EQ(v.shape(), (Shape{4, 2, 2}));
+  EXPECT_EQ(linalg::eigvalsh(zeros({2, 2})).shape(), (Shape{2}));
+}
+
+TEST(DecompositionsTest, IntegersComputeInFloat32AndDtypesAreKept) {
+  const Array diagonal = from_host(std::vector<int32_t>{4, 0, 0, 9}, {2, 2});
+  Array l = linalg::cholesky(diagonal);
+  EXPECT_EQ(l.dtype(), float32);
+  EXPECT_THAT(l.to_vector<float>(), ElementsAre(2, 0, 0, 3));
+  EXPECT_EQ(linalg::eigvalsh(astype(diagonal, bfloat16)).dtype(), bfloat16);
+  EXPECT_EQ(linalg::inv(astype(diagonal, float64)).dtype(), float64);
+  EXPECT_THAT(astype(linalg::eigvalsh(astype(diagonal, float16)), float32).to_vector<float>(),
+              ElementsAre(4, 9));
+}
+
+TEST(SolveTest, BatchesBroadcastAndAVectorStaysAVector) {
+  const Array a = from_host(std::vector<double>{2, 0, 0, 4, 1, 0, 0, 1}, {2, 2, 2});
+  const Array vector = from_host(std::vector<double>{2, 4}, {2});
+  Array x = linalg::solve(a, vector);
+  EXPECT_EQ(x.shape(), (Shape{2, 2}));
+  EXPECT_THAT(x.to_vector<double>(), ElementsAre(1, 1, 2, 4));
+  const Array columns = linalg::solve(slice(a, {0, 0, 0}, {1, 2, 2}), ones({3, 2, 5}, float64));
+  EXPECT_EQ(columns.shape(), (Shape{3, 2, 5}));
+  EXPECT_EQ(linalg::solve(a, ones({2, 3}, float32)).dtype(), float64);
+}
+
+TEST(SolveTest, InversesSolveAgainstTheIdentity) {
+  const Array a = from_host(std::vector<double>{4, 7, 2, 6}, {2, 2});
+  EXPECT_THAT(linalg::inv(a).to_vector<double>(),
+              Pointwise(DoubleNear(1e-15), std::vector<double>{0.6, -0.7, -0.2, 0.4}));
+  // Only the named triangle is read: the 7 (above) and the 2 (below) are ignored in turn.
+  EXPECT_THAT(linalg::tri_inv(a).to_vector<double>(),
+              Pointwise(DoubleNear(1e-15), std::vector<double>{0.25, 0, -1.0 / 12, 1.0 / 6}));
+  EXPECT_THAT(linalg::tri_inv(a, true).to_vector<double>(),
+              Pointwise(DoubleNear(1e-15), std::vector<double>{0.25, -7.0 / 24, 0, 1.0 / 6}));
+  const Array spd = from_host(std::vector<double>{4, 2, 2, 3}, {2, 2});
+  for (bool upper : {false, true}) {
+    EXPECT_THAT(linalg::cholesky_inv(linalg::cholesky(spd, upper), upper).to_vector<double>(),
+                Pointwise(DoubleNear(1e-15), std::vector<double>{0.375, -0.25, -0.25, 0.5}));
+  }
+}
+
+TEST(SolveTest, PinvOfARankDeficientMatrixDropsTheZeroSingularValue) {
+  // Rank 1: pinv(u v^T) = v u^T / (|u|^2 |v|^2).
+  const Array a = from_host(std::vector<double>{1, 2, 3, 2, 4, 6}, {2, 3});
+  Array p = linalg::pinv(a);
+  EXPECT_EQ(p.shape(), (Shape{3, 2}));
+  EXPECT_THAT(p.to_vector<double>(),
+              Pointwise(DoubleNear(1e-14), std::vector<double>{1 / 70.0, 2 / 70.0, 2 / 70.0,
+                                                               4 / 70.0, 3 / 70.0, 6 / 70.0}));
+  EXPECT_EQ(linalg::pinv(zeros({0, 3})).shape(), (Shape{3, 0}));
+}
+
+TEST(LinalgErrorsTest, BadShapesThrowWhenBuilt) {
+  EXPECT_EQ(BuildError([] {
+              linalg::cholesky(zeros({2, 3}));
+            }),
+            "[cholesky] needs square matrices (an array of rank >= 2), got shape (2, 3).");
+  EXPECT_EQ(BuildError([] { linalg::qr(zeros({3})); }),
+            "[qr] needs matrices (an array of rank >= 2), got shape (3,).");
+  EXPECT_EQ(BuildError([] {
+              linalg::eigh(zeros({2, 2}), "X");
+            }),
+            "[eigh] UPLO must be \"L\" or \"U\", got \"X\".");
+  EXPECT_EQ(BuildError([] {
+              linalg::solve(zeros({3, 3}), zeros({2}));
+            }),
+            "[solve] b must have 3 rows to match a (3, 3), got shape (2,).");
+  EXPECT_EQ(BuildError([] {
+              linalg::solve(zeros({2, 3, 3}), zeros({4, 3, 1}));
+            }),
+            "[solve] the batches of a (2, 3, 3) and b (4, 3, 1) do not broadcast.");
+  EXPECT_EQ(BuildError([] { linalg::inv(zeros({3})); }),
+            "[inv] a must be square matrices (rank >= 2), got shape (3,).");
+}
+
+TEST(LinalgErrorsTest, AMatrixThatCannotBeFactoredFailsItsEval) {
+  const Array batch = from_host(std::vector<float>{1, 0, 0, 1, 1, 2, 2, 1}, {2, 2, 2});
+  try {
+    linalg::cholesky(batch).to_vector<float>();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("[cholesky] matrix 1 of the batch is not positive definite"));
+  }
+  try {
+    linalg::inv(from_host(std::vector<float>{1, 2, 2, 4}, {2, 2})).to_vector<float>();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("[solve] the matrix is singular"));
+  }
+}
+
+}  // namespace
+}  // namespace ferry
