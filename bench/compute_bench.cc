@@ -1,7 +1,8 @@
 // The CPU backend against what it should match: matmul against OpenBLAS called directly, a
 // convolution against OpenBLAS on its lowered product alone, a 4-bit quantized_matmul
-// against OpenBLAS on the same layer in float32, and a fused elementwise chain against memcpy
-// (a pass over memory can go no faster).
+// against OpenBLAS on the same layer in float32, the factorizations against OpenBLAS's
+// LAPACK called directly, and a fused elementwise chain against memcpy (a pass over memory can
+// go no faster).
 
 #include <cblas.h>
 
@@ -17,6 +18,7 @@
 #include "bench/report.h"
 #include "core/ops.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/lapack.h"
 #include "kernels/executor.h"
 
 namespace ferry::bench {
@@ -174,6 +176,104 @@ void QuantizedMatmulBenchmark(const Options& options, std::vector<Row>& rows) {
   }
 }
 
+// cholesky, solve (64 right-hand sides), eigh and svd of one float32 matrix against the
+// LAPACK routine each calls, on a copy of the input as LAPACK overwrites it: the ratio is
+// what the executor and the row-major layout (transposed copies for solve and eigh) cost.
+void LinalgBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int n = options.quick ? 96 : 1024, small = options.quick ? 64 : 512;
+  const int repeats = options.quick ? 2 : 5;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  // Symmetric positive definite inputs: r r^T + n I.
+  auto spd = [&](int size) {
+    const core::TensorType type{DType::kFloat32, {size, size}};
+    kernels::Tensor r = RandomTensor(*backend, type);
+    kernels::Tensor a = Check(backend->Allocate(type));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, size, size, size, 1.0f, r.data<float>(),
+                size, r.data<float>(), size, 0.0f, a.data<float>(), size);
+    for (int i = 0; i < size; ++i) a.data<float>()[i * size + i] += static_cast<float>(size);
+    return a;
+  };
+  auto run = [&](const std::string& op, core::Attrs attrs, std::vector<kernels::Tensor> inputs) {
+    kernels::Executor executor(*backend);
+    core::Graph graph;
+    std::vector<int32_t> parameters;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      parameters.push_back(AddParameter(graph, static_cast<int64_t>(i), inputs[i].type));
+    }
+    graph.outputs = {AddNode(graph, op, parameters, std::move(attrs))};
+    std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
+    return BestSeconds(repeats, [&] { Check(executor.Run(*plan, inputs)); });
+  };
+  auto add_row = [&](const std::string& name, double flops, double ferry_s, double lapack_s) {
+    rows.push_back(MakeRow(
+        absl::StrCat(name, " (vs LAPACK)"), absl::StrFormat("%.1f GFLOP/s", flops / ferry_s / 1e9),
+        absl::StrFormat("%.1f GFLOP/s", flops / lapack_s / 1e9), lapack_s / ferry_s, false, 0.85));
+  };
+  const kernels::Tensor a = spd(n), a_small = spd(small);
+  std::vector<float> work(static_cast<size_t>(n) * n);
+  {
+    const double ferry_s = run("cholesky", {{"upper", int64_t{0}}}, {a});
+    const double lapack_s = BestSeconds(repeats, [&] {
+      std::memcpy(work.data(), a.raw(), a.nbytes());
+      kernels::cpu::lapack::potrf('U', n, work.data(), n);
+    });
+    add_row(absl::StrCat("cholesky ", n, "x", n), n * double{n} * n / 3, ferry_s, lapack_s);
+  }
+  {
+    const int k = 64;
+    const kernels::Tensor b = RandomTensor(*backend, {DType::kFloat32, {n, k}});
+    const double ferry_s = run("solve", {}, {a, b});
+    std::vector<float> rhs(static_cast<size_t>(n) * k);
+    std::vector<int> pivots(static_cast<size_t>(n));
+    const double lapack_s = BestSeconds(repeats, [&] {
+      std::memcpy(work.data(), a.raw(), a.nbytes());
+      std::memcpy(rhs.data(), b.raw(), b.nbytes());
+      kernels::cpu::lapack::getrf(n, n, work.data(), n, pivots.data());
+      kernels::cpu::lapack::getrs('T', n, k, work.data(), n, pivots.data(), rhs.data(), n);
+    });
+    add_row(absl::StrCat("solve ", n, "x", n, " @ ", n, "x", k),
+            2.0 * n * double{n} * n / 3 + 2.0 * n * double{n} * k, ferry_s, lapack_s);
+  }
+  {
+    const double ferry_s =
+        run("eigh", {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}}, {a_small});
+    std::vector<float> w(static_cast<size_t>(small));
+    float query = 0;
+    int iquery = 0;
+    kernels::cpu::lapack::syevd('V', 'U', small, work.data(), small, w.data(), &query, -1, &iquery,
+                                -1);
+    std::vector<float> lwork(static_cast<size_t>(query));
+    std::vector<int> iwork(static_cast<size_t>(iquery));
+    const double lapack_s = BestSeconds(repeats, [&] {
+      std::memcpy(work.data(), a_small.raw(), a_small.nbytes());
+      kernels::cpu::lapack::syevd('V', 'U', small, work.data(), small, w.data(), lwork.data(),
+                                  static_cast<int>(lwork.size()), iwork.data(),
+                                  static_cast<int>(iwork.size()));
+    });
+    // syevd with vectors: about 9 n^3 flops (Golub and Van Loan).
+    add_row(absl::StrCat("eigh ", small, "x", small), 9.0 * small * small * small, ferry_s,
+            lapack_s);
+  }
+  {
+    const double ferry_s = run("svd", {{"compute_uv", int64_t{1}}}, {a_small});
+    std::vector<float> s(static_cast<size_t>(small)), u(work.size()), vt(work.size());
+    std::vector<int> iwork(static_cast<size_t>(8 * small));
+    float query = 0;
+    kernels::cpu::lapack::gesdd('A', small, small, work.data(), small, s.data(), u.data(), small,
+                                vt.data(), small, &query, -1, iwork.data());
+    std::vector<float> lwork(static_cast<size_t>(query));
+    const double lapack_s = BestSeconds(repeats, [&] {
+      std::memcpy(work.data(), a_small.raw(), a_small.nbytes());
+      kernels::cpu::lapack::gesdd('A', small, small, work.data(), small, s.data(), u.data(), small,
+                                  vt.data(), small, lwork.data(), static_cast<int>(lwork.size()),
+                                  iwork.data());
+    });
+    // gesdd with vectors of a square matrix: about 22 n^3 flops.
+    add_row(absl::StrCat("svd ", small, "x", small), 22.0 * small * small * small, ferry_s,
+            lapack_s);
+  }
+}
+
 // y = -(abs(maximum((x * 1.5 + 0.5) - x, 0.1) * 2)) + 1: eight elementwise ops.
 core::Graph ChainGraph(const core::TensorType& type) {
   core::Graph graph;
@@ -226,6 +326,7 @@ void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
   SgemmBenchmark(options, rows);
   ConvolutionBenchmark(options, rows);
   QuantizedMatmulBenchmark(options, rows);
+  LinalgBenchmark(options, rows);
   FusedChainBenchmark(options, rows);
 }
 

@@ -92,10 +92,9 @@ absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, c
                            absl::StrCat("is not positive definite (its leading minor of order ",
                                         info, " is not)"));
       }
-      for (int i = 0; i < n; ++i) {
-        for (int j = 0; j < n; ++j) {
-          if (*upper ? j < i : j > i) l[i * n + j] = 0;
-        }
+      for (int i = 0; i < n; ++i) {  // the other triangle
+        auto* row = l + i * n;
+        *upper ? std::fill(row, row + i, 0) : std::fill(row + i + 1, row + n, 0);
       }
     }
     return absl::OkStatus();
