@@ -90,6 +90,20 @@ TEST(SolveTest, PinvOfARankDeficientMatrixDropsTheZeroSingularValue) {
   EXPECT_EQ(linalg::pinv(zeros({0, 3})).shape(), (Shape{3, 0}));
 }
 
+TEST(CrossTest, TwoVectorsGetAZeroThirdComponentAndBatchesBroadcast) {
+  // As MLX (NumPy returns only the z component for two 2-vectors).
+  Array planar = linalg::cross(from_host(std::vector<float>{1, 2}, {2}),
+                               from_host(std::vector<float>{3, 4}, {2}));
+  EXPECT_THAT(planar.to_vector<float>(), ElementsAre(0, 0, -2));
+  EXPECT_EQ(linalg::cross(ones({2, 3, 1}), ones({3, 4}), -2).shape(), (Shape{2, 3, 4}));
+  Array ints = linalg::cross(from_host(std::vector<int32_t>{1, 0, 0}, {3}),
+                             from_host(std::vector<int32_t>{0, 1, 0}, {3}));
+  EXPECT_EQ(ints.dtype(), int32);
+  EXPECT_THAT(ints.to_vector<int32_t>(), ElementsAre(0, 0, 1));
+  EXPECT_EQ(BuildError([] { linalg::cross(ones({4}), ones({3})); }),
+            "[cross] a must have length 2 or 3 along axis -1, got shape (4,).");
+}
+
 TEST(LinalgErrorsTest, BadShapesThrowWhenBuilt) {
   EXPECT_EQ(BuildError([] {
               linalg::cholesky(zeros({2, 3}));

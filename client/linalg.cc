@@ -121,8 +121,7 @@ std::vector<int> NormAxes(const Array& a, const std::optional<std::vector<int>>&
 
 // The largest (ord 2), smallest (-2) or summed ("nuc") singular values of the matrices on
 // axes rows and cols, keeping `keepdims`.
-Array SingularValueNorm(const Array& x, int rows, int cols, const std::string& ord,
-                        bool keepdims) {
+Array SingularValueNorm(const Array& x, int rows, int cols, const std::string& ord, bool keepdims) {
   const int rank = x.ndim();
   rows = rows < 0 ? rows + rank : rows;
   cols = cols < 0 ? cols + rank : cols;
@@ -170,7 +169,8 @@ Array norm(const Array& a, double ord, const std::optional<std::vector<int>>& ax
   const int rows = reduced[0], cols = reduced[1];
   if (ord == 1 || ord == -1) return SumThenExtreme(x, rows, cols, ord == 1, keepdims);
   if (ord == inf || ord == -inf) return SumThenExtreme(x, cols, rows, ord == inf, keepdims);
-  if (ord == 2 || ord == -2) return SingularValueNorm(x, rows, cols, ord == 2 ? "2" : "-2", keepdims);
+  if (ord == 2 || ord == -2)
+    return SingularValueNorm(x, rows, cols, ord == 2 ? "2" : "-2", keepdims);
   detail::ThrowOpError("norm", absl::StrCat("has no matrix norm of order ", ord, "."));
 }
 
@@ -187,6 +187,41 @@ Array norm(const Array& a, const std::string& ord, const std::optional<std::vect
     return SingularValueNorm(detail::AsFloating(a), reduced[0], reduced[1], ord, keepdims);
   }
   detail::ThrowOpError("norm", absl::StrCat("has no matrix norm \"", ord, "\"."));
+}
+
+// a x b along `axis` (each of length 2 or 3; 2-vectors have a zero third component, as
+// MLX's and NumPy's), batch axes broadcast; the result has length 3 there.
+Array cross(const Array& a, const Array& b, int axis) {
+  auto components = [axis](const char* name, const Array& v) {
+    const int64_t normalized = detail::NormalizeAxis("cross", axis, v.ndim());
+    const int64_t length = v.shape()[normalized];
+    if (length != 2 && length != 3) {
+      detail::ThrowOpError(
+          "cross", absl::StrCat(name, " must have length 2 or 3 along axis ", axis, ", got shape ",
+                                core::ShapeToString(v.shape()), "."));
+    }
+    std::vector<Array> parts;
+    for (int64_t i = 0; i < 3; ++i) {
+      const Array first = take(v, 0, static_cast<int>(normalized));
+      parts.push_back(i == 0       ? first
+                      : i < length ? take(v, i, static_cast<int>(normalized))
+                                   : zeros(first.shape(), v.dtype(), v.device()));
+    }
+    return std::make_pair(parts, static_cast<int>(normalized - v.ndim()));  // from the end
+  };
+  const auto [u, u_axis] = components("a", a);
+  const auto [v, v_axis] = components("b", b);
+  if (u_axis != v_axis) {
+    detail::ThrowOpError(
+        "cross",
+        absl::StrCat("axis ", axis, " of a ", core::ShapeToString(a.shape()), " and b ",
+                     core::ShapeToString(b.shape()), " is not the same axis from the end."));
+  }
+  const std::vector<Array> result = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2],
+                                     u[0] * v[1] - u[1] * v[0]};
+  std::vector<Array> expanded;
+  for (const Array& c : result) expanded.push_back(expand_dims(c, u_axis));
+  return concatenate(expanded, u_axis);
 }
 
 }  // namespace linalg

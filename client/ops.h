@@ -565,6 +565,9 @@ Array solve(const Array& a, const Array& b);
 Array solve_triangular(const Array& a, const Array& b, bool upper = false);
 Array inv(const Array& a);
 Array tri_inv(const Array& a, bool upper = false);
+// a x b along `axis` (length 2 or 3 in each; a 2-vector's third component is 0), batch
+// axes broadcast; length 3 there in the result.
+Array cross(const Array& a, const Array& b, int axis = -1);
 // a^-1 from a's Cholesky factor (cholesky(a, upper)).
 Array cholesky_inv(const Array& factor, bool upper = false);
 // The Moore-Penrose pseudo-inverse (..., n, m), through svd; singular values below

@@ -226,6 +226,7 @@ const std::map<std::string, Build>& Builds() {
       {"norm_matrix_neg_2",
        [](const Array& a, const Array&) { return linalg::norm(a, -2.0, std::vector<int>{2, 0}); }},
       {"norm_nuc", [](const Array& a, const Array&) { return linalg::norm(a, "nuc"); }},
+      {"linalg_cross", [](const Array& a, const Array& b) { return linalg::cross(a, b); }},
   };
   return *builds;
 }

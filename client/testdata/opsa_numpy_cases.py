@@ -187,3 +187,5 @@ with np.errstate(all="ignore"):
     emit("norm_matrix_2", t3, None, np.linalg.norm(t3, 2, axis=(1, 2)))
     emit("norm_matrix_neg_2", t3, None, np.linalg.norm(t3, -2, axis=(2, 0)))
     emit("norm_nuc", x, None, np.linalg.norm(x, "nuc"))
+    v3 = floats((4, 3), -2, 2)
+    emit("linalg_cross", v3, v3[::-1].copy(), np.cross(v3, v3[::-1]))
