@@ -65,6 +65,10 @@ Array AsFloating(const Array& a);
 Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, int index,
                        bool vector);
 
+// The first `count` columns (last axis) or rows (the axis before) of a batch of matrices.
+Array LeadingColumns(const Array& a, int64_t count);
+Array LeadingRows(const Array& a, int64_t count);
+
 // Throws the kInvalidArgument error "[op] message".
 [[noreturn]] void ThrowOpError(const std::string& op, const std::string& message);
 

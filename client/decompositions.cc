@@ -25,11 +25,25 @@ Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, in
   return reshape(slice(packed, start, stop), shape);
 }
 
+Array LeadingColumns(const Array& a, int64_t count) {
+  Shape stop = a.shape();
+  stop.back() = count;
+  return slice(a, Shape(a.ndim(), 0), stop);
+}
+
+Array LeadingRows(const Array& a, int64_t count) {
+  Shape stop = a.shape();
+  stop[stop.size() - 2] = count;
+  return slice(a, Shape(a.ndim(), 0), stop);
+}
+
 }  // namespace ferry::detail
 
 namespace ferry::linalg {
 namespace {
 
+using detail::LeadingColumns;
+using detail::LeadingRows;
 using detail::UnpackLinalgPart;
 
 // The last two dims of a matrix batch, checked: rank >= 2 (and square when asked).
@@ -50,7 +64,55 @@ bool ReadsUpper(const char* op, const std::string& uplo) {
   return uplo == "U";
 }
 
+// a's LU factorization packed (core/linalg_layout.h), in float32 or float64.
+Array PackedLu(const char* op, const Array& a, bool square) {
+  MatrixDims(op, a, square);
+  return detail::MakeOp("lu", {detail::AsFloating(a)}, {});
+}
+
+// The diagonal of U and the sign of the row permutation (+1 or -1, in U's dtype).
+std::pair<Array, Array> DiagonalAndPermutationSign(const Array& a, const char* op) {
+  const Array packed = PackedLu(op, a, true);
+  const int64_t n = a.shape().back();
+  const core::LinalgLayout layout = core::LuLayout(n, n);
+  const Array u_diagonal = diagonal(UnpackLinalgPart(packed, layout, 0, false), 0, -2, -1);
+  const Array pivots = UnpackLinalgPart(packed, layout, 1, true);
+  const Array swaps =
+      sum(astype(pivots != arange(static_cast<double>(n), pivots.dtype(), a.device()), int32), -1);
+  return {u_diagonal, astype(1 - (swaps % 2) * 2, packed.dtype())};
+}
+
 }  // namespace
+
+std::vector<Array> lu(const Array& a) {
+  const Array packed = PackedLu("lu", a, false);
+  const int64_t m = a.shape()[a.ndim() - 2], n = a.shape().back(), k = std::min(m, n);
+  const core::LinalgLayout layout = core::LuLayout(m, n);
+  const Array factors = UnpackLinalgPart(packed, layout, 0, false);
+  const Dtype dtype = detail::AsFloating(a).dtype();
+  const Array l = tril(LeadingColumns(factors, k), -1) + eye(m, k, 0, factors.dtype(), a.device());
+  return {astype(UnpackLinalgPart(packed, layout, 2, true), uint32), astype(l, dtype),
+          astype(triu(LeadingRows(factors, k)), dtype)};
+}
+
+std::pair<Array, Array> lu_factor(const Array& a) {
+  const Array packed = PackedLu("lu_factor", a, false);
+  const core::LinalgLayout layout = core::LuLayout(a.shape()[a.ndim() - 2], a.shape().back());
+  return {astype(UnpackLinalgPart(packed, layout, 0, false), detail::AsFloating(a).dtype()),
+          astype(UnpackLinalgPart(packed, layout, 1, true), uint32)};
+}
+
+Array det(const Array& a) {
+  const auto [u_diagonal, sign] = DiagonalAndPermutationSign(a, "det");
+  return astype(prod(u_diagonal, -1) * sign, detail::AsFloating(a).dtype());
+}
+
+std::pair<Array, Array> slogdet(const Array& a) {
+  const auto [u_diagonal, sign] = DiagonalAndPermutationSign(a, "slogdet");
+  const Dtype dtype = detail::AsFloating(a).dtype();
+  return {astype(prod(ferry::sign(u_diagonal), -1) * sign, dtype),
+          astype(sum(log(abs(u_diagonal)), -1), dtype)};
+}
 
 Array cholesky(const Array& a, bool upper) {
   MatrixDims("cholesky", a, true);

@@ -3,6 +3,7 @@
 // Their numbers are checked against NumPy (ops_numpy_test), their vjps by finite differences
 // (vjp_rules_test) and the kernels by their invariants (kernels/cpu/linalg_test).
 
+#include <cmath>
 #include <vector>
 
 #include "client/ferry.h"
@@ -16,6 +17,7 @@ namespace {
 using testing::BuildError;
 using ::testing::DoubleNear;
 using ::testing::ElementsAre;
+using ::testing::FloatNear;
 using ::testing::HasSubstr;
 using ::testing::Pointwise;
 
@@ -88,6 +90,48 @@ TEST(SolveTest, PinvOfARankDeficientMatrixDropsTheZeroSingularValue) {
               Pointwise(DoubleNear(1e-14), std::vector<double>{1 / 70.0, 2 / 70.0, 2 / 70.0,
                                                                4 / 70.0, 3 / 70.0, 6 / 70.0}));
   EXPECT_EQ(linalg::pinv(zeros({0, 3})).shape(), (Shape{3, 0}));
+}
+
+TEST(LuTest, AsMlx) {
+  // MLX 0.32.4: lu([[1, 2], [3, 4]]) = P [1, 0], L [[1, 0], [1/3, 1]], U [[3, 4], [0, 2/3]];
+  // lu_factor: LU [[3, 4], [1/3, 2/3]], pivots [1, 1].
+  const Array a = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  std::vector<Array> plu = linalg::lu(a);
+  ASSERT_EQ(plu.size(), 3u);
+  EXPECT_EQ(plu[0].dtype(), uint32);
+  EXPECT_THAT(plu[0].to_vector<uint32_t>(), ElementsAre(1, 0));
+  EXPECT_THAT(plu[1].to_vector<float>(), Pointwise(FloatNear(1e-7), {1.f, 0.f, 1 / 3.f, 1.f}));
+  EXPECT_THAT(plu[2].to_vector<float>(), Pointwise(FloatNear(1e-6), {3.f, 4.f, 0.f, 2 / 3.f}));
+  auto [factors, pivots] = linalg::lu_factor(a);
+  EXPECT_THAT(factors.to_vector<float>(), Pointwise(FloatNear(1e-6), {3.f, 4.f, 1 / 3.f, 2 / 3.f}));
+  EXPECT_THAT(pivots.to_vector<uint32_t>(), ElementsAre(1, 1));
+  // Wide and 16-bit: MLX gives P [0, 1], L [[1, 0], [1, 1]], U [[1, 1, 1], [0, 0, 0]].
+  std::vector<Array> wide = linalg::lu(ones({2, 3}, bfloat16));
+  EXPECT_EQ(wide[1].dtype(), bfloat16);
+  EXPECT_EQ(wide[1].shape(), (Shape{2, 2}));
+  EXPECT_EQ(wide[2].shape(), (Shape{2, 3}));
+  EXPECT_THAT(wide[0].to_vector<uint32_t>(), ElementsAre(0, 1));
+  EXPECT_THAT(astype(wide[2], float32).to_vector<float>(), ElementsAre(1, 1, 1, 0, 0, 0));
+}
+
+TEST(DeterminantTest, SignsFromPivotsAndSingularMatrices) {
+  // A row swap: det [[0, 1], [1, 0]] = -1.
+  Array swap = from_host(std::vector<double>{0, 1, 1, 0}, {2, 2});
+  EXPECT_THAT(linalg::det(swap).to_vector<double>(), ElementsAre(-1));
+  auto [sign, logabsdet] = linalg::slogdet(from_host(std::vector<double>{1, 2, 2, 4}, {2, 2}));
+  EXPECT_THAT(sign.to_vector<double>(), ElementsAre(0));
+  EXPECT_THAT(logabsdet.to_vector<double>(), ElementsAre(-INFINITY));
+  // 1e-30 I (60 x 60): det underflows to 0, slogdet does not.
+  Array tiny = eye(60, float32) * 1e-30f;
+  EXPECT_THAT(linalg::det(tiny).to_vector<float>(), ElementsAre(0));
+  auto [tiny_sign, tiny_log] = linalg::slogdet(tiny);
+  EXPECT_THAT(tiny_sign.to_vector<float>(), ElementsAre(1));
+  EXPECT_NEAR(tiny_log.item<float>(), 60 * std::log(1e-30), 1e-2);
+  EXPECT_THAT(linalg::det(zeros({3, 0, 0})).to_vector<float>(), ElementsAre(1, 1, 1));
+  EXPECT_EQ(BuildError([] {
+              linalg::det(zeros({2, 3}));
+            }),
+            "[det] needs square matrices (an array of rank >= 2), got shape (2, 3).");
 }
 
 TEST(CrossTest, TwoVectorsGetAZeroThirdComponentAndBatchesBroadcast) {

@@ -559,6 +559,15 @@ std::vector<Array> svd(const Array& a, bool compute_uv = true);
 std::pair<Array, Array> eigh(const Array& a, const std::string& uplo = "L");
 Array eigvalsh(const Array& a, const std::string& uplo = "L");
 
+// LU with partial pivoting, as MLX's: {P, L (..., m, k), U (..., k, n)} with row j of a equal
+// to row P[j] of L U (P uint32); lu_factor gives LAPACK's (LU, pivots) (uint32, 0-based). A
+// singular a is factored too. Gradients for square a.
+std::vector<Array> lu(const Array& a);
+std::pair<Array, Array> lu_factor(const Array& a);
+// The determinant, and (sign, log |det|) for when it would overflow (NumPy's, through lu).
+Array det(const Array& a);
+std::pair<Array, Array> slogdet(const Array& a);
+
 // x with a x = b: a (..., n, n), b (..., n, k) or a vector (n,), batches broadcast.
 Array solve(const Array& a, const Array& b);
 // The same with a lower (upper) triangular; the other triangle is not read.

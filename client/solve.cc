@@ -98,11 +98,8 @@ Array pinv(const Array& a) {
   const Array cutoff = max(s, -1, true) * (static_cast<double>(std::max(m, n)) * eps);
   const Array inverse_s = where(s > cutoff, 1.0 / s, 0.0);
   // Only the first k columns of U and rows of Vt meet a singular value.
-  Shape u_stop = usv[0].shape(), vt_stop = usv[2].shape();
-  u_stop.back() = k;
-  vt_stop[vt_stop.size() - 2] = k;
-  const Array u = slice(usv[0], Shape(usv[0].ndim(), 0), u_stop);
-  const Array vt = slice(usv[2], Shape(usv[2].ndim(), 0), vt_stop);
+  const Array u = detail::LeadingColumns(usv[0], k);
+  const Array vt = detail::LeadingRows(usv[2], k);
   return matmul(swapaxes(vt, -1, -2) * expand_dims(inverse_s, -2), swapaxes(u, -1, -2));
 }
 

@@ -458,6 +458,23 @@ TEST(VjpRulesTest, Qr) {
   }
 }
 
+TEST(VjpRulesTest, LuAndDeterminants) {
+  ExpectVjpMatchesFiniteDifferences("lu",
+                                    [](const std::vector<Array>& x) {
+                                      std::vector<Array> plu = linalg::lu(x[0]);
+                                      return concatenate({flatten(plu[1]), flatten(plu[2])});
+                                    },
+                                    {{{2, 4, 4}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "lu_factor", [](const std::vector<Array>& x) { return linalg::lu_factor(x[0]).first; },
+      {{{3, 3}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "det", [](const std::vector<Array>& x) { return linalg::det(x[0]); }, {{{2, 3, 3}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "slogdet", [](const std::vector<Array>& x) { return linalg::slogdet(x[0]).second; },
+      {{{3, 3}}});
+}
+
 TEST(VjpRulesTest, SortAndPartition) {
   const std::vector<Input> grid = {{{3, 5}}};
   ExpectVjpMatchesFiniteDifferences(

@@ -55,6 +55,14 @@ inline LinalgLayout EighLayout(int64_t n, bool compute_vectors) {
   return MakeLinalgLayout({{1, n}, {n, n}});
 }
 
+// lu of an m x n matrix (a = P L U, partial pivoting): L (unit diagonal, not stored) and U
+// together as LAPACK's m x n LU, then its k pivots (row i was swapped with row pivots[i],
+// 0-based), then MLX's permutation (m): row j of a is row perm[j] of L U. Indices are
+// stored as exact floating values.
+inline LinalgLayout LuLayout(int64_t m, int64_t n) {
+  return MakeLinalgLayout({{m, n}, {1, std::min(m, n)}, {1, m}});
+}
+
 }  // namespace ferry::core
 
 #endif  // FERRY_CORE_LINALG_LAYOUT_H_

@@ -99,6 +99,9 @@ namespace ferry::core {
 //                     without compute_uv
 // eigh(a)             upper compute_vectors: a (..., n, n) symmetric (one triangle read) ->
 //                     eigenvalues (n) ascending then eigenvectors as columns (n, n), packed
+// lu(a)               a (..., m, n) -> LU (m, n) (L's unit diagonal implied), pivots (k),
+//                     permutation (m), packed, in float64 for float64 and float32 otherwise
+//                     (indices as exact values); a singular a is factored too
 //
 // ---- part A ----
 // Unary: square floor ceil round sign keep the dtype (bool too; round is half to even);

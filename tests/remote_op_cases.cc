@@ -308,6 +308,15 @@ const std::map<std::string, OpCase>& CoreOpCases() {
           auto [w, v] = linalg::eigh(x, "U");
           return concatenate({flatten(w), flatten(abs(v)), flatten(linalg::eigvalsh(x))});
         }}},
+      {"lu",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({2, 4, 4}, float64, -1, 1);
+          std::vector<Array> plu = linalg::lu(a);
+          std::vector<Array> wide = linalg::lu(in.Uniform({3, 5}, float32, -1, 1));
+          return concatenate({astype(flatten(plu[0]), float64), flatten(plu[1]), flatten(plu[2]),
+                              linalg::det(a), astype(flatten(wide[2]), float64)});
+        }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,

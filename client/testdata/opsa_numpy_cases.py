@@ -189,3 +189,6 @@ with np.errstate(all="ignore"):
     emit("norm_nuc", x, None, np.linalg.norm(x, "nuc"))
     v3 = floats((4, 3), -2, 2)
     emit("linalg_cross", v3, v3[::-1].copy(), np.cross(v3, v3[::-1]))
+    emit("linalg_det", sq, None, np.linalg.det(sq))
+    emit("linalg_slogdet", sq - 4 * np.eye(4, dtype=np.float32), None,
+         np.linalg.slogdet(sq - 4 * np.eye(4, dtype=np.float32))[1])

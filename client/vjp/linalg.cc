@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/error.h"
 #include "client/ops.h"
 #include "client/vjp/common.h"
 #include "client/vjp/registry.h"
 #include "core/linalg_layout.h"
+#include "core/shape.h"
 
 namespace ferry::detail {
 namespace {
@@ -32,18 +35,6 @@ Array OneTriangle(const Array& g, bool upper) {
 Array OffDiagonalQuotient(const Array& x, const Array& e) {
   const Array mask = Diagonal(e);
   return where(mask, 0.0, x / where(mask, 1.0, e));
-}
-
-// Columns (first `count`) of the last axis, and rows (first `count`) of the one before.
-Array FirstColumns(const Array& a, int64_t count) {
-  Shape stop = a.shape();
-  stop.back() = count;
-  return slice(a, Shape(a.ndim(), 0), stop);
-}
-Array FirstRows(const Array& a, int64_t count) {
-  Shape stop = a.shape();
-  stop[stop.size() - 2] = count;
-  return slice(a, Shape(a.ndim(), 0), stop);
 }
 
 VjpResult Solve(const VjpArgs& args) {
@@ -106,14 +97,14 @@ VjpResult Svd(const VjpArgs& args) {
   } else {
     usv = linalg::svd(a, true);
   }
-  const Array u = FirstColumns(usv[0], k);
+  const Array u = LeadingColumns(usv[0], k);
   const Array& s = usv[1];
-  const Array v = T(FirstRows(usv[2], k));
+  const Array v = T(LeadingRows(usv[2], k));
   const Array s_row = expand_dims(s, -2);  // scales columns
   Array inner = where(eye(k, bool_, a.device()), expand_dims(gs, -1), 0.0);
   if (!uv) return {matmul(matmul(u, inner), T(v))};
-  const Array gu = FirstColumns(UnpackLinalgPart(args.cotangent, layout, 0, false), k);
-  const Array gv = T(FirstRows(UnpackLinalgPart(args.cotangent, layout, 2, false), k));
+  const Array gu = LeadingColumns(UnpackLinalgPart(args.cotangent, layout, 0, false), k);
+  const Array gv = T(LeadingRows(UnpackLinalgPart(args.cotangent, layout, 2, false), k));
   const Array s2 = square(s);
   const Array e = expand_dims(s2, -2) - expand_dims(s2, -1);
   const Array utgu = matmul(T(u), gu);
@@ -160,6 +151,30 @@ VjpResult Qr(const VjpArgs& args) {
   return {concatenate({gx, matmul(q, gv)}, -1)};
 }
 
+// Square a = P L U (PyTorch's rule): gA = P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T, with
+// gL and gU the parts of LU's cotangent below and on or above the diagonal. The pivots and
+// the permutation take none.
+VjpResult Lu(const VjpArgs& args) {
+  const Array& a = args.inputs[0];
+  const int64_t m = a.shape()[a.ndim() - 2], n = a.shape().back();
+  if (m != n) {
+    throw Error(ErrorCode::kUnimplemented,
+                absl::StrCat("[lu] gradients need square matrices, got shape ",
+                             core::ShapeToString(a.shape()), "."));
+  }
+  const core::LinalgLayout layout = core::LuLayout(n, n);
+  const Array factors = UnpackLinalgPart(args.output, layout, 0, false);
+  const Array g = UnpackLinalgPart(args.cotangent, layout, 0, false);
+  const Array l = tril(factors, -1) + eye(n, factors.dtype(), a.device());
+  const Array u = triu(factors);
+  const Array phi = tril(matmul(T(l), tril(g, -1)), -1) + triu(matmul(triu(g), T(u)));
+  const Array left = linalg::solve_triangular(T(l), phi, true);   // L^-T phi
+  const Array x = T(linalg::solve_triangular(u, T(left), true));  // (L^-T phi) U^-T
+  // Row j of a is row perm[j] of L U, so its cotangent is row perm[j] of x.
+  const Array perm = astype(UnpackLinalgPart(args.output, layout, 2, true), uint32);
+  return {take_along_axis(x, broadcast_to(expand_dims(perm, -1), x.shape()), -2)};
+}
+
 }  // namespace
 
 void RegisterLinalgVjps(VjpTable& table) {
@@ -169,6 +184,7 @@ void RegisterLinalgVjps(VjpTable& table) {
   table["eigh"] = &Eigh;
   table["svd"] = &Svd;
   table["qr"] = &Qr;
+  table["lu"] = &Lu;
 }
 
 }  // namespace ferry::detail

@@ -86,6 +86,16 @@ absl::StatusOr<TensorType> InferEigh(absl::Span<const TensorType> inputs, const 
                     PackedShape(a.shape, EighLayout(a.shape.back(), *compute_vectors).size)};
 }
 
+// Pivots and the permutation are indices, exact in float32 and float64 but not in 16 bits:
+// every dtype but float64 gives float32.
+absl::StatusOr<TensorType> InferLu(absl::Span<const TensorType> inputs, const Attrs&) {
+  const TensorType& a = inputs[0];
+  if (absl::Status s = CheckMatrices("lu", "a", a, false); !s.ok()) return s;
+  const size_t rank = a.shape.size();
+  return TensorType{a.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32,
+                    PackedShape(a.shape, LuLayout(a.shape[rank - 2], a.shape[rank - 1]).size)};
+}
+
 }  // namespace
 
 void RegisterLinalgOps(OpTable& table) {
@@ -95,6 +105,7 @@ void RegisterLinalgOps(OpTable& table) {
   table.push_back({"qr", 1, 1, &InferQr, {}});
   table.push_back({"svd", 1, 1, &InferSvd, {"compute_uv"}});
   table.push_back({"eigh", 1, 1, &InferEigh, {"compute_vectors", "upper"}});
+  table.push_back({"lu", 1, 1, &InferLu, {}});
 }
 
 }  // namespace ferry::core::ops_internal

@@ -1,4 +1,4 @@
-// cholesky, solve, solve_triangular, qr, svd and eigh through OpenBLAS's LAPACK, one matrix
+// cholesky, solve, solve_triangular, qr, svd, eigh and lu through OpenBLAS's LAPACK, one matrix
 // of the batch at a time, in float32 (float64 for float64) as matmul. LAPACK is column-major:
 // a row-major matrix is its transpose to it, which the calls below use where they can.
 
@@ -273,6 +273,36 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
   });
 }
 
+absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const Matrices m = GetMatrices(inputs[0].shape());
+  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
+  const int k = std::min(rows, cols);
+  const core::LinalgLayout layout = core::LuLayout(rows, cols);
+  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    std::vector<F> a(static_cast<size_t>(rows) * cols);
+    std::vector<int> pivots(static_cast<size_t>(k)), order(static_cast<size_t>(rows));
+    for (int64_t b = 0; b < m.count; ++b) {
+      F* packed = y + b * layout.size;
+      // A zero pivot (a singular a) still completes the factorization, as NumPy's and MLX's.
+      if (k > 0) {
+        TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
+        lapack::getrf(rows, cols, a.data(), std::max(rows, 1), pivots.data());
+        TransposeInto(a.data(), cols, rows, packed + layout.parts[0].offset);
+      }
+      // order[i]: the row of a that row i of L U is; the permutation is its inverse.
+      for (int i = 0; i < rows; ++i) order[i] = i;
+      for (int i = 0; i < k; ++i) {
+        std::swap(order[i], order[pivots[i] - 1]);
+        packed[layout.parts[1].offset + i] = static_cast<F>(pivots[i] - 1);
+      }
+      for (int i = 0; i < rows; ++i) packed[layout.parts[2].offset + order[i]] = static_cast<F>(i);
+    }
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace
 
 void RegisterLinalgKernels(KernelTable& table) {
@@ -282,6 +312,7 @@ void RegisterLinalgKernels(KernelTable& table) {
   table["qr"] = &Qr;
   table["svd"] = &Svd;
   table["eigh"] = &Eigh;
+  table["lu"] = &Lu;
 }
 
 }  // namespace ferry::kernels::cpu

@@ -264,6 +264,56 @@ TEST(EighTest, EigenvectorsDiagonalizeAndValuesAscend) {
   }
 }
 
+class LuTest : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+TEST_P(LuTest, RowsOfLUInThePermutedOrderGiveTheInput) {
+  const auto [m, n] = GetParam();
+  const int k = std::min(m, n);
+  const Matrix a = RandomValues(2 * m * n, 9);
+  const auto lu = RunOp("lu", {MakeHost(DType::kFloat64, {2, m, n}, a)});
+  ASSERT_TRUE(lu.ok()) << lu.status();
+  const core::LinalgLayout layout = core::LuLayout(m, n);
+  ASSERT_EQ(lu->type.shape, (core::Shape{2, layout.size}));
+  const Matrix packed = Values(*lu);
+  for (int b = 0; b < 2; ++b) {
+    const double* factors = packed.data() + b * layout.size;
+    const double* pivots = factors + layout.parts[1].offset;
+    const double* perm = factors + layout.parts[2].offset;
+    Matrix l(static_cast<size_t>(m) * k, 0.0), u(static_cast<size_t>(k) * n, 0.0);
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < k; ++j) l[i * k + j] = i == j ? 1.0 : i > j ? factors[i * n + j] : 0.0;
+    }
+    for (int i = 0; i < k; ++i) {
+      for (int j = i; j < n; ++j) u[i * n + j] = factors[i * n + j];
+    }
+    const Matrix product = Product(l.data(), u.data(), m, k, n);
+    Matrix permuted(product.size());  // row j of a is row perm[j] of L U
+    for (int j = 0; j < m; ++j) {
+      for (int c = 0; c < n; ++c) permuted[j * n + c] = product[perm[j] * n + c];
+    }
+    ExpectNear(permuted, Matrix(a.begin() + b * m * n, a.begin() + (b + 1) * m * n), 1e-12);
+    for (int i = 0; i < m; ++i) {  // partial pivoting: |L| <= 1
+      for (int j = 0; j < k; ++j) EXPECT_LE(std::abs(l[i * k + j]), 1.0);
+    }
+    for (int i = 0; i < k; ++i) {
+      EXPECT_GE(pivots[i], i);
+      EXPECT_LT(pivots[i], m);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LuTest,
+                         ::testing::Values(std::make_pair(4, 4), std::make_pair(5, 3),
+                                           std::make_pair(3, 5)));
+
+TEST(LuTest, SixteenBitInputsGiveFloat32AndASingularMatrixIsFactored) {
+  const auto lu = RunOp("lu", {MakeHost(DType::kBFloat16, {2, 2}, {1, 2, 2, 4})});
+  ASSERT_TRUE(lu.ok()) << lu.status();
+  EXPECT_EQ(lu->type.dtype, DType::kFloat32);
+  // LU = [[2, 4], [0.5, 0]], pivots [1, 1], permutation [1, 0].
+  ExpectNear(Values(*lu), {2, 4, 0.5, 0, 1, 1, 1, 0}, 0.0);
+}
+
 TEST(LinalgTest, ShapesAreCheckedWhenTheOpIsBuilt) {
   EXPECT_EQ(core::InferOp("cholesky", {{DType::kFloat32, {2, 3}}}, {{"upper", int64_t{0}}})
                 .status()
