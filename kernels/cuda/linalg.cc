@@ -82,6 +82,19 @@ class Job {
     return static_cast<T*>(*p);
   }
 
+  // `count` devInfo slots, zeroed: a call skipped (nothing to solve) reports nothing.
+  absl::StatusOr<int*> Infos(int64_t count) {
+    absl::StatusOr<int*> info = Scratch<int>(count);
+    if (!info.ok()) return info.status();
+    if (absl::Status s = CheckCuda(
+            op_, "zero devInfo",
+            cudaMemsetAsync(*info, 0, static_cast<size_t>(count) * sizeof(int), stream()));
+        !s.ok()) {
+      return s;
+    }
+    return info;
+  }
+
   // The elements of `tensor` in the compute dtype (its own memory: not to be written).
   absl::StatusOr<const void*> Input(const Tensor& tensor) {
     return ctx_.ElementsAs(op_, tensor, compute_);
@@ -180,7 +193,7 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
     }
     absl::StatusOr<F*> work = job.Scratch<F>(lwork);
     if (!work.ok()) return work.status();
-    absl::StatusOr<int*> info = job.Scratch<int>(m->count);
+    absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s =
@@ -246,7 +259,7 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
     absl::StatusOr<int*> pivots = job.Scratch<int>(m->count * n);
     if (!pivots.ok()) return pivots.status();
     // getrf's devInfo, then getrs's (which only ever reports a bad argument).
-    absl::StatusOr<int*> info = job.Scratch<int>(2 * m->count);
+    absl::StatusOr<int*> info = job.Infos(2 * m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       F* lu_b = *lu + b * nn;
@@ -295,7 +308,7 @@ absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<co
   if (!a.ok()) return a.status();
   absl::StatusOr<const void*> b = job.Input(inputs[1]);
   if (!b.ok()) return b.status();
-  absl::StatusOr<int*> info = job.Scratch<int>(m->count);
+  absl::StatusOr<int*> info = job.Infos(m->count);
   if (!info.ok()) return info.status();
   if (absl::Status s = CheckCuda(
           node.op, "launch", LaunchFindZeroDiagonal(compute, *a, m->count, n, *info, ctx.stream()));
@@ -367,7 +380,7 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
     const int lwork = std::max(lwork_qr, lwork_q);
     absl::StatusOr<F*> work = job.Scratch<F>(lwork);
     if (!work.ok()) return work.status();
-    absl::StatusOr<int*> info = job.Scratch<int>(2 * m->count);
+    absl::StatusOr<int*> info = job.Infos(2 * m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s = CheckSolver(node.op, "geqrf",
@@ -490,7 +503,7 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
     if (!work.ok()) return work.status();
     absl::StatusOr<F*> rwork = job.Scratch<F>(k);  // the unconverged superdiagonal
     if (!rwork.ok()) return rwork.status();
-    absl::StatusOr<int*> info = job.Scratch<int>(m->count);
+    absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     const signed char job_uv = uv ? 'A' : 'N';
     for (int64_t b = 0; b < m->count; ++b) {
@@ -564,7 +577,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
     }
     absl::StatusOr<F*> work = job.Scratch<F>(lwork);
     if (!work.ok()) return work.status();
-    absl::StatusOr<int*> info = job.Scratch<int>(m->count);
+    absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       // The eigenvalues, ascending, straight into their part.
