@@ -82,6 +82,31 @@ class Job {
     return static_cast<T*>(*p);
   }
 
+  // What an op starts from: its inputs in the compute dtype, where its result goes
+  // (Output), and cuSOLVER bound to the stream when `solver`.
+  struct Operands {
+    std::vector<const void*> in;
+    void* out;
+    Solver solver;
+  };
+  absl::StatusOr<Operands> Start(absl::Span<const Tensor> inputs, const Tensor& out, bool solver) {
+    Operands operands{{}, nullptr, {nullptr, nullptr}};
+    if (solver) {
+      absl::StatusOr<Solver> made = SolverFor(op_, stream());
+      if (!made.ok()) return made.status();
+      operands.solver = *made;
+    }
+    for (const Tensor& input : inputs) {
+      absl::StatusOr<const void*> in = Input(input);
+      if (!in.ok()) return in.status();
+      operands.in.push_back(*in);
+    }
+    absl::StatusOr<void*> result = Output(out);
+    if (!result.ok()) return result.status();
+    operands.out = *result;
+    return operands;
+  }
+
   // `count` devInfo slots, zeroed: a call skipped (nothing to solve) reports nothing.
   absl::StatusOr<int*> Infos(int64_t count) {
     absl::StatusOr<int*> info = Scratch<int>(count);
@@ -109,6 +134,14 @@ class Job {
     if (result == out.raw()) return absl::OkStatus();
     return CheckCuda(op_, "convert",
                      LaunchCast(compute_, result, out.dtype(), out.raw(), out.size(), stream()));
+  }
+
+  // CheckInfo, then Finish.
+  template <typename What>
+  absl::Status Finish(const int* info, int64_t count, int64_t matrices, What&& what,
+                      const void* result, const Tensor& out) {
+    if (absl::Status s = CheckInfo(info, count, matrices, what); !s.ok()) return s;
+    return Finish(result, out);
   }
 
   absl::Status Copy(const void* src, void* dst, int64_t elements) {
@@ -171,23 +204,22 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
   const int n = static_cast<int>(m->rows);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<Solver> solver = SolverFor(node.op, ctx.stream());
-  if (!solver.ok()) return solver.status();
-  absl::StatusOr<const void*> x = job.Input(inputs[0]);
-  if (!x.ok()) return x.status();
-  absl::StatusOr<void*> y = job.Output(out);
-  if (!y.ok()) return y.status();
-  if (absl::Status s = job.Copy(*x, *y, out.size()); !s.ok()) return s;
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
+  if (absl::Status s = job.Copy(x, y, out.size()); !s.ok()) return s;
   // Row-major lower is column-major upper.
   const cublasFillMode_t uplo = *upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
   absl::Status status = WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
-    F* a = static_cast<F*>(*y);
+    F* a = static_cast<F*>(y);
     int lwork = 0;
     if (absl::Status s =
             CheckSolver(node.op, "potrf_bufferSize",
-                        Pick<F>(solver->api->SpotrfBufferSize, solver->api->DpotrfBufferSize)(
-                            solver->handle, uplo, n, a, n, &lwork));
+                        Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
+                            solver.handle, uplo, n, a, n, &lwork));
         !s.ok()) {
       return s;
     }
@@ -198,8 +230,8 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s =
               CheckSolver(node.op, "potrf",
-                          Pick<F>(solver->api->Spotrf, solver->api->Dpotrf)(
-                              solver->handle, uplo, n, a + b * n * n, n, *work, lwork, *info + b));
+                          Pick<F>(solver.api->Spotrf, solver.api->Dpotrf)(
+                              solver.handle, uplo, n, a + b * n * n, n, *work, lwork, *info + b));
           !s.ok()) {
         return s;
       }
@@ -211,12 +243,12 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
   });
   if (!status.ok()) return status;
   if (absl::Status s = CheckCuda(node.op, "launch",
-                                 LaunchZeroTriangle(compute, *y, m->count, n, n, int64_t{n} * n,
+                                 LaunchZeroTriangle(compute, y, m->count, n, n, int64_t{n} * n,
                                                     *upper != 0, ctx.stream()));
       !s.ok()) {
     return s;
   }
-  return job.Finish(*y, out);
+  return job.Finish(y, out);
 }
 
 absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
@@ -228,29 +260,27 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
   const int n = static_cast<int>(m->rows), k = static_cast<int>(m->cols);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<Solver> solver = SolverFor(node.op, ctx.stream());
-  if (!solver.ok()) return solver.status();
-  absl::StatusOr<const void*> a = job.Input(inputs[0]);
-  if (!a.ok()) return a.status();
-  absl::StatusOr<const void*> rhs = job.Input(inputs[1]);
-  if (!rhs.ok()) return rhs.status();
-  absl::StatusOr<void*> y = job.Output(out);
-  if (!y.ok()) return y.status();
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* a = o->in[0];
+  const void* rhs = o->in[1];
+  void* y = o->out;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t nn = int64_t{n} * n, nk = int64_t{n} * k;
     // Row-major a is column-major a^T: factor a^T and solve with its transpose.
     absl::StatusOr<F*> lu = job.Scratch<F>(m->count * nn);
     if (!lu.ok()) return lu.status();
-    if (absl::Status s = job.Copy(*a, *lu, m->count * nn); !s.ok()) return s;
+    if (absl::Status s = job.Copy(a, *lu, m->count * nn); !s.ok()) return s;
     absl::StatusOr<F*> x = job.Scratch<F>(std::max<int64_t>(m->count * nk, 1));
     if (!x.ok()) return x.status();
-    if (absl::Status s = job.Transpose(*rhs, nk, k, *x, nk, m->count, k, n); !s.ok()) return s;
+    if (absl::Status s = job.Transpose(rhs, nk, k, *x, nk, m->count, k, n); !s.ok()) return s;
     int lwork = 0;
     if (absl::Status s =
             CheckSolver(node.op, "getrf_bufferSize",
-                        Pick<F>(solver->api->SgetrfBufferSize, solver->api->DgetrfBufferSize)(
-                            solver->handle, n, n, *lu, n, &lwork));
+                        Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+                            solver.handle, n, n, *lu, n, &lwork));
         !s.ok()) {
       return s;
     }
@@ -266,15 +296,15 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
       int* pivots_b = *pivots + b * n;
       if (absl::Status s =
               CheckSolver(node.op, "getrf",
-                          Pick<F>(solver->api->Sgetrf, solver->api->Dgetrf)(
-                              solver->handle, n, n, lu_b, n, *work, pivots_b, *info + b));
+                          Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
+                              solver.handle, n, n, lu_b, n, *work, pivots_b, *info + b));
           !s.ok()) {
         return s;
       }
       if (k == 0) continue;
       if (absl::Status s = CheckSolver(node.op, "getrs",
-                                       Pick<F>(solver->api->Sgetrs, solver->api->Dgetrs)(
-                                           solver->handle, CUBLAS_OP_T, n, k, lu_b, n, pivots_b,
+                                       Pick<F>(solver.api->Sgetrs, solver.api->Dgetrs)(
+                                           solver.handle, CUBLAS_OP_T, n, k, lu_b, n, pivots_b,
                                            *x + b * nk, n, *info + m->count + b));
           !s.ok()) {
         return s;
@@ -289,8 +319,8 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
       return s;
     }
     if (k == 0) return absl::OkStatus();
-    if (absl::Status s = job.Transpose(*x, nk, n, *y, nk, m->count, n, k); !s.ok()) return s;
-    return job.Finish(*y, out);
+    if (absl::Status s = job.Transpose(*x, nk, n, y, nk, m->count, n, k); !s.ok()) return s;
+    return job.Finish(y, out);
   });
 }
 
@@ -304,14 +334,14 @@ absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<co
   const int64_t n = m->rows, k = m->cols;
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<const void*> a = job.Input(inputs[0]);
-  if (!a.ok()) return a.status();
-  absl::StatusOr<const void*> b = job.Input(inputs[1]);
-  if (!b.ok()) return b.status();
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, false);
+  if (!o.ok()) return o.status();
+  const void* a = o->in[0];
+  const void* b = o->in[1];
   absl::StatusOr<int*> info = job.Infos(m->count);
   if (!info.ok()) return info.status();
   if (absl::Status s = CheckCuda(
-          node.op, "launch", LaunchFindZeroDiagonal(compute, *a, m->count, n, *info, ctx.stream()));
+          node.op, "launch", LaunchFindZeroDiagonal(compute, a, m->count, n, *info, ctx.stream()));
       !s.ok()) {
     return s;
   }
@@ -324,16 +354,15 @@ absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<co
     return s;
   }
   if (out.size() == 0) return absl::OkStatus();
-  absl::StatusOr<void*> x = job.Output(out);
-  if (!x.ok()) return x.status();
-  if (absl::Status s = job.Copy(*b, *x, out.size()); !s.ok()) return s;
+  void* x = o->out;
+  if (absl::Status s = job.Copy(b, x, out.size()); !s.ok()) return s;
   if (absl::Status s = CheckCuda(
           node.op, "launch",
-          LaunchTriangularSolve(compute, *a, *x, m->count, n, k, *upper != 0, ctx.stream()));
+          LaunchTriangularSolve(compute, a, x, m->count, n, k, *upper != 0, ctx.stream()));
       !s.ok()) {
     return s;
   }
-  return job.Finish(*x, out);
+  return job.Finish(x, out);
 }
 
 absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
@@ -346,18 +375,17 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
   const core::LinalgLayout layout = core::QrLayout(rows, cols);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<Solver> solver = SolverFor(node.op, ctx.stream());
-  if (!solver.ok()) return solver.status();
-  absl::StatusOr<const void*> x = job.Input(inputs[0]);
-  if (!x.ok()) return x.status();
-  absl::StatusOr<void*> y = job.Output(out);
-  if (!y.ok()) return y.status();
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t size = int64_t{rows} * cols;
     absl::StatusOr<F*> a = job.Scratch<F>(m->count * size);  // column-major copies
     if (!a.ok()) return a.status();
-    if (absl::Status s = job.Transpose(*x, size, cols, *a, size, m->count, cols, rows); !s.ok()) {
+    if (absl::Status s = job.Transpose(x, size, cols, *a, size, m->count, cols, rows); !s.ok()) {
       return s;
     }
     absl::StatusOr<F*> tau = job.Scratch<F>(m->count * k);
@@ -365,15 +393,15 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
     int lwork_qr = 0, lwork_q = 0;
     if (absl::Status s =
             CheckSolver(node.op, "geqrf_bufferSize",
-                        Pick<F>(solver->api->SgeqrfBufferSize, solver->api->DgeqrfBufferSize)(
-                            solver->handle, rows, cols, *a, rows, &lwork_qr));
+                        Pick<F>(solver.api->SgeqrfBufferSize, solver.api->DgeqrfBufferSize)(
+                            solver.handle, rows, cols, *a, rows, &lwork_qr));
         !s.ok()) {
       return s;
     }
     if (absl::Status s =
             CheckSolver(node.op, "orgqr_bufferSize",
-                        Pick<F>(solver->api->SorgqrBufferSize, solver->api->DorgqrBufferSize)(
-                            solver->handle, rows, k, k, *a, rows, *tau, &lwork_q));
+                        Pick<F>(solver.api->SorgqrBufferSize, solver.api->DorgqrBufferSize)(
+                            solver.handle, rows, k, k, *a, rows, *tau, &lwork_q));
         !s.ok()) {
       return s;
     }
@@ -384,15 +412,15 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s = CheckSolver(node.op, "geqrf",
-                                       Pick<F>(solver->api->Sgeqrf, solver->api->Dgeqrf)(
-                                           solver->handle, rows, cols, *a + b * size, rows,
+                                       Pick<F>(solver.api->Sgeqrf, solver.api->Dgeqrf)(
+                                           solver.handle, rows, cols, *a + b * size, rows,
                                            *tau + b * k, *work, lwork, *info + b));
           !s.ok()) {
         return s;
       }
     }
     // R: the upper triangle of the first k rows, before orgqr overwrites it.
-    F* r = static_cast<F*>(*y) + layout.parts[1].offset;
+    F* r = static_cast<F*>(y) + layout.parts[1].offset;
     if (absl::Status s = job.Transpose(*a, size, rows, r, layout.size, m->count, k, cols);
         !s.ok()) {
       return s;
@@ -405,26 +433,23 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
     }
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s = CheckSolver(node.op, "orgqr",
-                                       Pick<F>(solver->api->Sorgqr, solver->api->Dorgqr)(
-                                           solver->handle, rows, k, k, *a + b * size, rows,
+                                       Pick<F>(solver.api->Sorgqr, solver.api->Dorgqr)(
+                                           solver.handle, rows, k, k, *a + b * size, rows,
                                            *tau + b * k, *work, lwork, *info + m->count + b));
           !s.ok()) {
         return s;
       }
     }
     // Q: the first k columns.
-    F* q = static_cast<F*>(*y) + layout.parts[0].offset;
+    F* q = static_cast<F*>(y) + layout.parts[0].offset;
     if (absl::Status s = job.Transpose(*a, size, rows, q, layout.size, m->count, rows, k);
         !s.ok()) {
       return s;
     }
     // Both only ever report a bad argument.
-    if (absl::Status s = job.CheckInfo(*info, 2 * m->count, m->count,
-                                       [](int) { return std::string("could not be factored"); });
-        !s.ok()) {
-      return s;
-    }
-    return job.Finish(*y, out);
+    return job.Finish(
+        *info, 2 * m->count, m->count, [](int) { return std::string("could not be factored"); }, y,
+        out);
   });
 }
 
@@ -441,11 +466,14 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
   const core::LinalgLayout layout = core::SvdLayout(rows, cols, uv);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<void*> y = job.Output(out);
-  if (!y.ok()) return y.status();
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, k > 0);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
   if (k == 0) {  // as NumPy: identities around no singular values (uv, else out is empty)
     for (const auto& [part, n] : {std::pair{0, rows}, std::pair{2, cols}}) {
-      void* p = static_cast<char*>(*y) + layout.parts[part].offset * core::SizeOf(compute);
+      void* p = static_cast<char*>(y) + layout.parts[part].offset * core::SizeOf(compute);
       if (absl::Status s =
               CheckCuda(node.op, "launch",
                         LaunchIdentity(compute, p, m->count, n, layout.size, ctx.stream()));
@@ -453,16 +481,12 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
         return s;
       }
     }
-    return job.Finish(*y, out);
+    return job.Finish(y, out);
   }
-  absl::StatusOr<Solver> solver = SolverFor(node.op, ctx.stream());
-  if (!solver.ok()) return solver.status();
-  absl::StatusOr<const void*> x = job.Input(inputs[0]);
-  if (!x.ok()) return x.status();
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t size = int64_t{rows} * cols;
-    F* packed = static_cast<F*>(*y);
+    F* packed = static_cast<F*>(y);
     const int64_t s_offset = layout.parts[uv ? 1 : 0].offset;
     // cuSOLVER's gesvd needs m >= n. A wide (or square) row-major a is the tall column-major
     // a^T = V S U^T: gesvd's U, column-major, is our Vt and its Vt our U, written in place.
@@ -471,8 +495,8 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
     const int gm = wide ? cols : rows, gn = wide ? rows : cols;
     absl::StatusOr<F*> a = job.Scratch<F>(m->count * size);
     if (!a.ok()) return a.status();
-    absl::Status copied = wide ? job.Copy(*x, *a, m->count * size)
-                               : job.Transpose(*x, size, cols, *a, size, m->count, cols, rows);
+    absl::Status copied = wide ? job.Copy(x, *a, m->count * size)
+                               : job.Transpose(x, size, cols, *a, size, m->count, cols, rows);
     if (!copied.ok()) return copied;
     F* u = nullptr;  // gesvd's U (gm x gm) and Vt (gn x gn), each matrix's at a stride
     F* vt = nullptr;
@@ -494,8 +518,8 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
     int lwork = 0;
     if (absl::Status s =
             CheckSolver(node.op, "gesvd_bufferSize",
-                        Pick<F>(solver->api->SgesvdBufferSize, solver->api->DgesvdBufferSize)(
-                            solver->handle, gm, gn, &lwork));
+                        Pick<F>(solver.api->SgesvdBufferSize, solver.api->DgesvdBufferSize)(
+                            solver.handle, gm, gn, &lwork));
         !s.ok()) {
       return s;
     }
@@ -509,8 +533,8 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s = CheckSolver(
               node.op, "gesvd",
-              Pick<F>(solver->api->Sgesvd, solver->api->Dgesvd)(
-                  solver->handle, job_uv, job_uv, gm, gn, *a + b * size, gm,
+              Pick<F>(solver.api->Sgesvd, solver.api->Dgesvd)(
+                  solver.handle, job_uv, job_uv, gm, gn, *a + b * size, gm,
                   packed + b * layout.size + s_offset, uv ? u + b * u_stride : nullptr, gm,
                   uv ? vt + b * vt_stride : nullptr, gn, *work, lwork, *rwork, *info + b));
           !s.ok()) {
@@ -529,12 +553,8 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
         return s;
       }
     }
-    if (absl::Status s = job.CheckInfo(*info, m->count, m->count,
-                                       [](int) { return std::string("did not converge"); });
-        !s.ok()) {
-      return s;
-    }
-    return job.Finish(*y, out);
+    return job.Finish(
+        *info, m->count, m->count, [](int) { return std::string("did not converge"); }, y, out);
   });
 }
 
@@ -551,27 +571,26 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
   const core::LinalgLayout layout = core::EighLayout(n, *vectors != 0);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<Solver> solver = SolverFor(node.op, ctx.stream());
-  if (!solver.ok()) return solver.status();
-  absl::StatusOr<const void*> x = job.Input(inputs[0]);
-  if (!x.ok()) return x.status();
-  absl::StatusOr<void*> y = job.Output(out);
-  if (!y.ok()) return y.status();
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
   // Row-major a is column-major a^T = a with the triangles swapped.
   const cusolverEigMode_t mode = *vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   const cublasFillMode_t uplo = *upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t nn = int64_t{n} * n;
-    F* packed = static_cast<F*>(*y);
+    F* packed = static_cast<F*>(y);
     absl::StatusOr<F*> a = job.Scratch<F>(m->count * nn);
     if (!a.ok()) return a.status();
-    if (absl::Status s = job.Copy(*x, *a, m->count * nn); !s.ok()) return s;
+    if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
     int lwork = 0;
     if (absl::Status s =
             CheckSolver(node.op, "syevd_bufferSize",
-                        Pick<F>(solver->api->SsyevdBufferSize, solver->api->DsyevdBufferSize)(
-                            solver->handle, mode, uplo, n, *a, n, packed, &lwork));
+                        Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
+                            solver.handle, mode, uplo, n, *a, n, packed, &lwork));
         !s.ok()) {
       return s;
     }
@@ -583,8 +602,8 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
       // The eigenvalues, ascending, straight into their part.
       if (absl::Status s = CheckSolver(
               node.op, "syevd",
-              Pick<F>(solver->api->Ssyevd, solver->api->Dsyevd)(
-                  solver->handle, mode, uplo, n, *a + b * nn, n,
+              Pick<F>(solver.api->Ssyevd, solver.api->Dsyevd)(
+                  solver.handle, mode, uplo, n, *a + b * nn, n,
                   packed + b * layout.size + layout.parts[0].offset, *work, lwork, *info + b));
           !s.ok()) {
         return s;
@@ -598,12 +617,8 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
         return s;
       }
     }
-    if (absl::Status s = job.CheckInfo(*info, m->count, m->count,
-                                       [](int) { return std::string("did not converge"); });
-        !s.ok()) {
-      return s;
-    }
-    return job.Finish(*y, out);
+    return job.Finish(
+        *info, m->count, m->count, [](int) { return std::string("did not converge"); }, y, out);
   });
 }
 
