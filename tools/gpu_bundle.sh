@@ -5,16 +5,16 @@
 #   .gpu_bundle/run_all.sh LOGDIR
 # runs every CUDA test and benchmark and writes one log per binary plus LOGDIR/summary.txt.
 #
-# Not bundled: libcuda/libnvidia-* (the driver's) and cuBLAS/cuBLASLt (500+ MiB; the
-# backend dlopens them, as it does NVRTC, and run_all.sh points FERRY_CUDA_LIB_DIR at
-# PyTorch's copies).
+# Not bundled: libcuda/libnvidia-* (the driver's), cuBLAS/cuBLASLt (500+ MiB) and cuSOLVER
+# (140 MiB, with cuSPARSE and nvJitLink beside it): the backend dlopens them, as it does
+# NVRTC, and run_all.sh points FERRY_CUDA_LIB_DIR at PyTorch's copies.
 # glibc is bundled separately (lib/glibc) and used, through its own loader, only when the
 # machine's glibc is older than this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
-       cuda_op_coverage_test cublas_loader_test fused_kernel_test)
+       cuda_op_coverage_test cublas_loader_test cusolver_loader_test fused_kernel_test)
 BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench)
 REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
 
@@ -74,12 +74,12 @@ find "$HERE" -name '*.xz' -exec xz -d -f {} +
 chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
 export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# cuBLASLt and NVRTC: PyTorch's copies (its nvidia-* wheels) unless FERRY_CUDA_LIB_DIR
-# already says where; their directories, colon-separated.
-if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  dirs=""
-  sites="$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null)"
-  for library in libcublasLt.so.13 libnvrtc.so.13; do
+# cuBLASLt, cuSOLVER and NVRTC: PyTorch's copies (its nvidia-* wheels) unless
+# FERRY_CUDA_LIB_DIR already says where; their directories, colon-separated.
+sites="$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null)"
+library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, once each
+  local dirs="" library dir found
+  for library in "$@"; do
     for dir in $sites /usr/local/cuda/lib64 /usr/local/cuda/lib; do
       found="$(find "$dir" -name "$library" 2>/dev/null | head -1)"
       if [ -n "$found" ]; then
@@ -88,9 +88,18 @@ if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
       fi
     done
   done
+  echo "$dirs"
+}
+if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
+  dirs="$(library_dirs libcublasLt.so.13 libcusolver.so.12 libnvrtc.so.13)"
   [ -n "$dirs" ] && export FERRY_CUDA_LIB_DIR="$dirs"
 fi
+# libcusolver.so.12 needs these at dlopen; its RUNPATH ($ORIGIN) finds them only where a
+# wheel puts them beside it, so their directories go on the loader's path too.
+solver_deps="$(library_dirs libcublas.so.13 libcublasLt.so.13 libcusparse.so.12 libnvJitLink.so.13)"
+[ -n "$solver_deps" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$solver_deps"
 echo "FERRY_CUDA_LIB_DIR=${FERRY_CUDA_LIB_DIR:-<none found>}" | tee "$LOGDIR/summary.txt"
+echo "cuSOLVER's dependencies from: ${solver_deps:-<none found>}" | tee -a "$LOGDIR/summary.txt"
 nvidia-smi -L >> "$LOGDIR/summary.txt" 2>&1 || true
 
 # The bundle's glibc only when this machine's is older than the one it was built with.
@@ -134,7 +143,7 @@ run() {  # run NAME TIMEOUT BINARY ARGS...
 
 # Limits far above what each needs on a GPU (seconds; the emulator runs all of them in CI
 # in about a minute), so that one that hangs leaves time for the rest.
-for t in cuda_devices_test cublas_loader_test fused_kernel_test cuda_op_coverage_test \
+for t in cuda_devices_test cublas_loader_test cusolver_loader_test fused_kernel_test cuda_op_coverage_test \
          cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test; do
   run "$t" 120 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
 done

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/cuda/fused.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/solver.h"
 
 namespace ferry::kernels {
 namespace {
@@ -62,6 +63,7 @@ struct Stream {
     if (current_generation == nullptr || current_generation->load() != generation) return;
     cudaSetDevice(device);
     cudaStreamSynchronize(stream);
+    cuda::ForgetCusolverHandle(stream);
     for (int i = 0; i < 2; ++i) {
       if (staging[i] != nullptr) cudaFreeHost(staging[i]);
       if (staged[i] != nullptr) cudaEventDestroy(staged[i]);
@@ -402,6 +404,7 @@ class CudaBackend : public Backend {
     cudaDeviceReset();
     cudaSetDevice(options_.device);
     cuda::ForgetCublasLtHandles();
+    cuda::ForgetCusolverHandles();
     ++*generation_;
     cudaMemPoolProps props = {};
     props.allocType = cudaMemAllocationTypePinned;

@@ -9,6 +9,7 @@
 // sqrt(count). Ops that move or compare elements (gather, scatter, slice_update, sort,
 // predicates, random_bits) and integer results are exact; scans accumulate in the CPU's
 // order (scaled tolerance only for the float rounding of libm-free sums: 8x).
+// Linear algebra: its own tolerances and comparison (LinalgTolerance below).
 // Skips without a GPU.
 
 #include <cmath>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/linalg_layout.h"
 #include "gtest/gtest.h"
 #include "kernels/conv_geometry.h"
 #include "kernels/cpu/test_util.h"
@@ -624,6 +626,258 @@ TEST_F(CudaParityTest, GeneratorsAndRandom) {
         EXPECT_TRUE(got->data == want->data) << op << " " << core::DTypeName(t);
       }
     }
+  }
+}
+
+// ---- linear algebra ----
+// Inputs made well-posed (symmetric positive definite for cholesky, diagonally dominant for
+// the solves), compared with LinalgTolerance: cholesky and the solves elementwise; qr, svd
+// and eigh after each GPU column of Q, U or the eigenvectors (with its row of R or Vt) is
+// flipped to the CPU's sign, since either is a valid result. U's columns and Vt's rows
+// past min(m, n) span a null space in any basis: the GPU's are checked orthonormal instead.
+
+enum class MatrixKind { kGeneral, kSymmetric, kSpd, kDominant };
+
+// Random matrices of `shape` (last two axes) of `kind`, entries about [-1, 1].
+core::HostTensor RandomMatrices(DType dtype, const core::Shape& shape, MatrixKind kind,
+                                std::mt19937_64& rng) {
+  const int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  std::vector<double> v(static_cast<size_t>(core::NumElements(shape)));
+  std::uniform_real_distribution<double> real(-1, 1);
+  for (double& x : v) x = real(rng);
+  const int64_t n = rows;
+  for (size_t b = 0; rows * cols > 0 && b < v.size(); b += rows * cols) {
+    double* a = v.data() + b;
+    if (kind == MatrixKind::kSymmetric) {
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < i; ++j) a[j * n + i] = a[i * n + j];
+      }
+    } else if (kind == MatrixKind::kSpd) {  // B B^T / n + I
+      std::vector<double> bt(a, a + n * n);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double sum = 0;
+          for (int64_t l = 0; l < n; ++l) sum += bt[i * n + l] * bt[j * n + l];
+          a[i * n + j] = sum / static_cast<double>(n) + (i == j ? 1 : 0);
+        }
+      }
+    } else if (kind == MatrixKind::kDominant) {
+      for (int64_t i = 0; i < n; ++i) a[i * n + i] += (a[i * n + i] < 0 ? -1 : 1) * 2;
+    }
+  }
+  return MakeHost(dtype, shape, v);
+}
+
+double LinalgTolerance(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return 1e-10;
+    case DType::kFloat32:
+      return 1e-4;
+    default:
+      return 2 * Tolerance(dtype);  // float32 results rounded once: an ulp either way
+  }
+}
+
+// `count` packed results of `size` elements; flips the GPU's column (or row) `index` of the
+// part at `offset` (rows x cols) where it points against the CPU's; returns the sign used.
+double Align(const std::vector<double>& want, std::vector<double>& got, int64_t offset,
+             int64_t rows, int64_t cols, int64_t index, bool column) {
+  const int64_t length = column ? rows : cols;
+  auto at = [&](int64_t e) { return offset + (column ? e * cols + index : index * cols + e); };
+  double dot = 0;
+  for (int64_t e = 0; e < length; ++e) dot += want[at(e)] * got[at(e)];
+  const double sign = dot < 0 ? -1 : 1;
+  for (int64_t e = 0; e < length; ++e) got[at(e)] *= sign;
+  return sign;
+}
+
+void Flip(std::vector<double>& v, int64_t offset, int64_t cols, int64_t row, double sign) {
+  for (int64_t e = 0; e < cols; ++e) v[offset + row * cols + e] *= sign;
+}
+
+// An n x n matrix with orthonormal columns, to `tol`; then its columns (or rows) from
+// `first` on zeroed in both results, as they are compared no further.
+void CheckNullSpace(std::vector<double>& want, std::vector<double>& got, int64_t offset, int64_t n,
+                    int64_t first, bool columns, double tol) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double dot = 0;
+      for (int64_t l = 0; l < n; ++l) dot += got[offset + l * n + i] * got[offset + l * n + j];
+      EXPECT_NEAR(dot, i == j ? 1 : 0, tol * n) << "columns " << i << ", " << j;
+    }
+  }
+  for (int64_t i = first; i < n; ++i) {
+    for (int64_t e = 0; e < n; ++e) {
+      const int64_t at = offset + (columns ? e * n + i : i * n + e);
+      want[at] = got[at] = 0;
+    }
+  }
+}
+
+class CudaLinalgParityTest : public CudaParityTest {
+ protected:
+  // Runs `op` on both backends; compares as the section's comment says.
+  void CheckLinalg(const std::string& op, const std::vector<core::HostTensor>& inputs,
+                   const core::Attrs& attrs = {}) {
+    const core::Shape& shape = inputs[0].type.shape;
+    SCOPED_TRACE(absl::StrCat(op, " ", core::TypeToString(inputs.back().type), " ",
+                              core::TypeToString(inputs[0].type)));
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, inputs, attrs);
+    ASSERT_TRUE(want.ok()) << want.status();
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, inputs, attrs);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->type, want->type);
+    std::vector<double> w = Values(*want), g = Values(*got);
+    const double tol = LinalgTolerance(want->type.dtype);
+    const int64_t m = shape[shape.size() - 2], n = shape.back(), k = std::min(m, n);
+    const int64_t count = core::NumElements(core::Shape(shape.begin(), shape.end() - 2));
+    auto flag = [&attrs](const char* name) {
+      absl::StatusOr<int64_t> value = attrs.Get<int64_t>(name);
+      return value.ok() && *value != 0;
+    };
+    for (int64_t b = 0; b < count; ++b) {
+      if (op == "qr") {
+        const core::LinalgLayout l = core::QrLayout(m, n);
+        const int64_t base = b * l.size;
+        for (int64_t i = 0; i < k; ++i) {
+          const double sign = Align(w, g, base + l.parts[0].offset, m, k, i, true);
+          Flip(g, base + l.parts[1].offset, n, i, sign);
+        }
+      } else if (op == "svd" && flag("compute_uv")) {
+        const core::LinalgLayout l = core::SvdLayout(m, n, true);
+        const int64_t base = b * l.size;
+        for (int64_t i = 0; i < k; ++i) {
+          const double sign = Align(w, g, base + l.parts[0].offset, m, m, i, true);
+          Flip(g, base + l.parts[2].offset, n, i, sign);
+        }
+        if (k == 0) continue;  // identities, compared as they are
+        CheckNullSpace(w, g, base + l.parts[0].offset, m, k, true, tol);
+        CheckNullSpace(w, g, base + l.parts[2].offset, n, k, false, tol);
+      } else if (op == "eigh" && flag("compute_vectors")) {
+        const core::LinalgLayout l = core::EighLayout(n, true);
+        for (int64_t i = 0; i < n; ++i) {
+          Align(w, g, b * l.size + l.parts[1].offset, n, n, i, true);
+        }
+      }
+    }
+    int reported = 0;
+    for (size_t i = 0; i < w.size() && reported < 5; ++i) {
+      if (std::abs(w[i] - g[i]) > tol * std::max(1.0, std::abs(w[i]))) {
+        ++reported;
+        ADD_FAILURE() << op << " element " << i << ": cpu " << w[i] << ", cuda " << g[i]
+                      << " (tolerance " << tol << ")";
+      }
+    }
+  }
+
+  // Runs `op` on both backends, expecting the same failure.
+  void CheckSameError(const std::string& op, const std::vector<core::HostTensor>& inputs,
+                      const core::Attrs& attrs = {}) {
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, inputs, attrs);
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, inputs, attrs);
+    ASSERT_FALSE(want.ok()) << op;
+    ASSERT_FALSE(got.ok()) << op;
+    EXPECT_EQ(got.status(), want.status());
+  }
+
+  std::mt19937_64 rng_{2024};
+};
+
+core::Attrs Flag(const char* name, int64_t value) {
+  core::Attrs attrs;
+  attrs.Set(name, value);
+  return attrs;
+}
+
+constexpr DType kLinalgFloats[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16};
+const std::vector<core::Shape> kSquareShapes = {
+    {4, 4}, {2, 3, 5, 5}, {1, 33, 33}, {0, 3, 3}, {2, 0, 0}};
+const std::vector<core::Shape> kMatrixShapes = {{3, 4, 4}, {2, 6, 3}, {2, 3, 6},
+                                                {1, 1, 7}, {2, 0, 3}, {3, 0}};
+
+TEST_F(CudaLinalgParityTest, Cholesky) {
+  for (DType t : kLinalgFloats) {
+    for (const core::Shape& shape : kSquareShapes) {
+      for (int64_t upper : {0, 1}) {
+        // The triangle not read holds noise: the GPU must not read it either.
+        core::HostTensor a = RandomMatrices(t, shape, MatrixKind::kSpd, rng_);
+        const int64_t n = shape.back();
+        std::vector<double> v = Values(a);
+        for (size_t e = 0; n > 0 && e < v.size(); ++e) {
+          const int64_t i = static_cast<int64_t>(e) / n % n, j = static_cast<int64_t>(e) % n;
+          if (upper ? i > j : j > i) v[e] = 5;
+        }
+        CheckLinalg("cholesky", {MakeHost(t, shape, v)}, Flag("upper", upper));
+      }
+    }
+  }
+}
+
+TEST_F(CudaLinalgParityTest, SolveAndSolveTriangular) {
+  for (DType t : kLinalgFloats) {
+    for (const core::Shape& shape : kSquareShapes) {
+      for (int64_t columns : {1, 3, 0}) {
+        core::Shape b_shape = shape;
+        b_shape.back() = columns;
+        core::HostTensor a = RandomMatrices(t, shape, MatrixKind::kDominant, rng_);
+        core::HostTensor b = RandomMatrices(t, b_shape, MatrixKind::kGeneral, rng_);
+        CheckLinalg("solve", {a, b});
+        for (int64_t upper : {0, 1}) {
+          CheckLinalg("solve_triangular", {a, b}, Flag("upper", upper));
+        }
+      }
+    }
+  }
+  // Mixed dtypes solve in the promoted one; bfloat16 rounds once from float32.
+  CheckLinalg("solve", {RandomMatrices(DType::kFloat64, {2, 4, 4}, MatrixKind::kDominant, rng_),
+                        RandomMatrices(DType::kFloat32, {2, 4, 2}, MatrixKind::kGeneral, rng_)});
+  CheckLinalg("solve", {RandomMatrices(DType::kBFloat16, {3, 3}, MatrixKind::kDominant, rng_),
+                        RandomMatrices(DType::kBFloat16, {3, 2}, MatrixKind::kGeneral, rng_)});
+}
+
+TEST_F(CudaLinalgParityTest, QrSvdEigh) {
+  for (DType t : kLinalgFloats) {
+    for (const core::Shape& shape : kMatrixShapes) {
+      CheckLinalg("qr", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
+      for (int64_t uv : {1, 0}) {
+        CheckLinalg("svd", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)},
+                    Flag("compute_uv", uv));
+      }
+    }
+    for (const core::Shape& shape : kSquareShapes) {
+      for (int64_t upper : {0, 1}) {
+        for (int64_t vectors : {1, 0}) {
+          core::Attrs attrs = Flag("upper", upper);
+          attrs.Set("compute_vectors", vectors);
+          // Not symmetric: each backend must read the same triangle.
+          CheckLinalg("eigh", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)}, attrs);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaLinalgParityTest, MatricesThatCannotBeFactoredFailLikeTheCpu) {
+  for (DType t : kLinalgFloats) {
+    // Matrix 1 of 3 has a negative diagonal element 1: its leading minor of order 2 is not
+    // positive.
+    std::vector<double> spd = Values(RandomMatrices(t, {3, 4, 4}, MatrixKind::kSpd, rng_));
+    spd[16 + 5] = -1;
+    CheckSameError("cholesky", {MakeHost(t, {3, 4, 4}, spd)}, Flag("upper", 0));
+    CheckSameError("cholesky", {MakeHost(t, {3, 4, 4}, spd)}, Flag("upper", 1));
+    // Matrix 1 has a zero row 1 (exactly singular: U[1, 1] is zero) and a zero diagonal
+    // element 1.
+    std::vector<double> a = Values(RandomMatrices(t, {3, 4, 4}, MatrixKind::kDominant, rng_));
+    for (int j = 0; j < 4; ++j) a[16 + 4 + j] = 0;
+    core::HostTensor b = RandomMatrices(t, {3, 4, 2}, MatrixKind::kGeneral, rng_);
+    CheckSameError("solve", {MakeHost(t, {3, 4, 4}, a), b});
+    CheckSameError("solve_triangular", {MakeHost(t, {3, 4, 4}, a), b}, Flag("upper", 1));
+    // One matrix: "the matrix", and no columns to solve for.
+    core::HostTensor one = MakeHost(t, {4, 4}, std::vector<double>(a.begin() + 16, a.begin() + 32));
+    CheckSameError("solve", {one, RandomMatrices(t, {4, 0}, MatrixKind::kGeneral, rng_)});
+    CheckSameError("solve_triangular", {one, RandomMatrices(t, {4, 0}, MatrixKind::kGeneral, rng_)},
+                   Flag("upper", 0));
   }
 }
 

@@ -980,6 +980,7 @@ const KernelTable& CudaKernels() {
     RegisterSortKernels(*t);
     RegisterConvolutionKernels(*t);
     RegisterQuantizedKernels(*t);
+    RegisterLinalgKernels(*t);
     return t;
   }();
   return *table;

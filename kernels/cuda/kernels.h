@@ -72,6 +72,7 @@ void RegisterSortKernels(KernelTable& table);         // sort.cu
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
 void RegisterQuantizedKernels(KernelTable& table);    // quantized.cu (and cuBLASLt)
+void RegisterLinalgKernels(KernelTable& table);       // linalg.cc: cuSOLVER and linalg.cu
 
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).

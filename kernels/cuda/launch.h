@@ -229,6 +229,23 @@ inline constexpr int64_t kQuantizedVectorRows = 8;
 cudaError_t LaunchQuantizedVectors(core::DType dtype, const void* x, const QuantizedMatrix& q,
                                    bool transpose, int64_t m, void* y, cudaStream_t stream);
 
+// linalg.cu: around cuSOLVER, on `count` dense row-major matrices `stride` elements apart, of
+// `dtype` float32 or float64 (what the linear algebra computes in).
+// Zeroes the elements below the diagonal of each rows x cols matrix (keep_upper), or above.
+cudaError_t LaunchZeroTriangle(core::DType dtype, void* a, int64_t count, int64_t rows,
+                               int64_t cols, int64_t stride, bool keep_upper, cudaStream_t stream);
+// Writes the n x n identity into each matrix.
+cudaError_t LaunchIdentity(core::DType dtype, void* a, int64_t count, int64_t n, int64_t stride,
+                           cudaStream_t stream);
+// info[b] = 1 + the first d with a_b[d, d] == 0, else 0, for n x n matrices n * n apart (as
+// cuSOLVER's devInfo, so that one read-back serves both).
+cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t count, int64_t n,
+                                   int* info, cudaStream_t stream);
+// x_b (n x k) = a_b^-1 x_b in place, a_b (n x n) lower (or upper) triangular, its other
+// triangle not read; a_b n * n apart, x_b n * k apart.
+cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
+                                  int64_t n, int64_t k, bool upper, cudaStream_t stream);
+
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);
 

@@ -1,0 +1,636 @@
+// cholesky, solve, solve_triangular, qr, svd and eigh: cuSOLVER (solver.h) one matrix of the
+// batch at a time, with linalg.cu's kernels around it, as kernels/cpu/linalg.cc does with
+// LAPACK: in float32 (float64 for float64), 16-bit inputs converted and the result rounded
+// once. cuSOLVER is column-major: a row-major matrix is its transpose to it, which the calls
+// below use where they can. Each op reads cuSOLVER's devInfo back once (a stream
+// synchronization) to fail a matrix it cannot factor with the CPU's message.
+
+#include <algorithm>
+#include <climits>
+#include <type_traits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/linalg_layout.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cuda/kernels.h"
+#include "kernels/cuda/solver.h"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+using core::DType;
+
+// The matrices of an array whose last two axes are rows x cols.
+struct Batch {
+  int64_t count, rows, cols;
+};
+
+absl::StatusOr<Batch> GetBatch(const std::string& op, const core::Shape& shape) {
+  const size_t rank = shape.size();
+  const Batch batch{core::NumElements(core::Shape(shape.begin(), shape.end() - 2)), shape[rank - 2],
+                    shape[rank - 1]};
+  if (batch.rows > INT_MAX / std::max<int64_t>(batch.cols, 1) || batch.cols > INT_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("[", op, "] a ", batch.rows, " x ", batch.cols,
+                                                   " matrix exceeds what cuSOLVER can index"));
+  }
+  return batch;
+}
+
+// "[op] matrix i of the batch ..." (or "the matrix" for one), as the CPU says it.
+absl::Status MatrixError(const std::string& op, int64_t index, int64_t count,
+                         const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "[", op, "] ", count == 1 ? "the matrix" : absl::StrCat("matrix ", index, " of the batch"),
+      " ", what));
+}
+
+// cuSOLVER's float or double function of a pair.
+template <typename F, typename S, typename D>
+auto Pick(S single, D dbl) {
+  if constexpr (std::is_same_v<F, double>) {
+    return dbl;
+  } else {
+    return single;
+  }
+}
+
+// Runs body(F{}) with F the type `dtype` computes in.
+template <typename Body>
+absl::Status WithComputeType(DType dtype, Body&& body) {
+  if (dtype == DType::kFloat64) return body(double{});
+  return body(float{});
+}
+
+DType ComputeDType(DType dtype) {
+  return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+}
+
+// What an op needs besides cuSOLVER: typed scratch, copies and the devInfo read-back.
+class Job {
+ public:
+  Job(Context& ctx, const core::Node& node, DType compute)
+      : ctx_(ctx), op_(node.op), compute_(compute), size_(core::SizeOf(compute)) {}
+
+  const std::string& op() const { return op_; }
+  cudaStream_t stream() const { return ctx_.stream(); }
+
+  template <typename T>
+  absl::StatusOr<T*> Scratch(int64_t count) {
+    absl::StatusOr<void*> p = ctx_.Scratch(op_, static_cast<size_t>(count) * sizeof(T));
+    if (!p.ok()) return p.status();
+    return static_cast<T*>(*p);
+  }
+
+  // What an op starts from: its inputs in the compute dtype, where its result goes
+  // (Output), and cuSOLVER bound to the stream when `solver`.
+  struct Operands {
+    std::vector<const void*> in;
+    void* out;
+    Solver solver;
+  };
+  absl::StatusOr<Operands> Start(absl::Span<const Tensor> inputs, const Tensor& out, bool solver) {
+    Operands operands{{}, nullptr, {nullptr, nullptr}};
+    if (solver) {
+      absl::StatusOr<Solver> made = SolverFor(op_, stream());
+      if (!made.ok()) return made.status();
+      operands.solver = *made;
+    }
+    for (const Tensor& input : inputs) {
+      absl::StatusOr<const void*> in = Input(input);
+      if (!in.ok()) return in.status();
+      operands.in.push_back(*in);
+    }
+    absl::StatusOr<void*> result = Output(out);
+    if (!result.ok()) return result.status();
+    operands.out = *result;
+    return operands;
+  }
+
+  // `count` devInfo slots, zeroed: a call skipped (nothing to solve) reports nothing.
+  absl::StatusOr<int*> Infos(int64_t count) {
+    absl::StatusOr<int*> info = Scratch<int>(count);
+    if (!info.ok()) return info.status();
+    if (absl::Status s = CheckCuda(
+            op_, "zero devInfo",
+            cudaMemsetAsync(*info, 0, static_cast<size_t>(count) * sizeof(int), stream()));
+        !s.ok()) {
+      return s;
+    }
+    return info;
+  }
+
+  // The elements of `tensor` in the compute dtype (its own memory: not to be written).
+  absl::StatusOr<const void*> Input(const Tensor& tensor) {
+    return ctx_.ElementsAs(op_, tensor, compute_);
+  }
+
+  // Where the result goes in the compute dtype: `out`, or scratch that Finish rounds into it.
+  absl::StatusOr<void*> Output(const Tensor& out) {
+    if (out.dtype() == compute_) return out.raw();
+    return ctx_.Scratch(op_, out.size() * size_);
+  }
+  absl::Status Finish(const void* result, const Tensor& out) {
+    if (result == out.raw()) return absl::OkStatus();
+    return CheckCuda(op_, "convert",
+                     LaunchCast(compute_, result, out.dtype(), out.raw(), out.size(), stream()));
+  }
+
+  // CheckInfo, then Finish.
+  template <typename What>
+  absl::Status Finish(const int* info, int64_t count, int64_t matrices, What&& what,
+                      const void* result, const Tensor& out) {
+    if (absl::Status s = CheckInfo(info, count, matrices, what); !s.ok()) return s;
+    return Finish(result, out);
+  }
+
+  absl::Status Copy(const void* src, void* dst, int64_t elements) {
+    return CheckCuda(op_, "copy",
+                     cudaMemcpyAsync(dst, src, static_cast<size_t>(elements) * size_,
+                                     cudaMemcpyDeviceToDevice, stream()));
+  }
+
+  // `count` row-major rows x cols matrices into dst (dst_stride elements apart) from src read
+  // column-major with leading dimension src_ld (src_stride apart): dst[i][j] = src[j*ld + i].
+  absl::Status Transpose(const void* src, int64_t src_stride, int64_t src_ld, void* dst,
+                         int64_t dst_stride, int64_t count, int64_t rows, int64_t cols) {
+    absl::StatusOr<Indexer> ix =
+        MakeIndexer(op_, {count, rows, cols}, {{dst_stride, cols, 1}, {src_stride, 1, src_ld}});
+    if (!ix.ok()) return ix.status();
+    return CheckCuda(
+        op_, "transpose",
+        LaunchCopy(static_cast<int>(size_), src, dst, *ix, count * rows * cols, stream()));
+  }
+
+  // cuSOLVER's devInfo of `count` calls, read back (waiting for the stream): the first call
+  // with info > 0 fails with MatrixError(its index, what(info)); info < 0 (a bad argument,
+  // ferry's mistake) is INTERNAL.
+  template <typename What>
+  absl::Status CheckInfo(const int* info, int64_t count, int64_t matrices, What&& what) {
+    std::vector<int> host(static_cast<size_t>(count));
+    if (absl::Status s = CheckCuda(op_, "read devInfo",
+                                   cudaMemcpyAsync(host.data(), info, host.size() * sizeof(int),
+                                                   cudaMemcpyDeviceToHost, stream()));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckCuda(op_, "synchronize", cudaStreamSynchronize(stream())); !s.ok()) {
+      return s;
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      if (host[i] < 0) {
+        return absl::InternalError(absl::StrCat("[", op_, "] cuSOLVER refused argument ", -host[i],
+                                                " for matrix ", i % matrices));
+      }
+      if (host[i] > 0) return MatrixError(op_, i % matrices, matrices, what(host[i]));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  Context& ctx_;
+  std::string op_;
+  DType compute_;
+  size_t size_;
+};
+
+absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                      const Tensor& out) {
+  absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  if (!m.ok()) return m.status();
+  if (out.size() == 0) return absl::OkStatus();
+  const int n = static_cast<int>(m->rows);
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
+  if (absl::Status s = job.Copy(x, y, out.size()); !s.ok()) return s;
+  // Row-major lower is column-major upper.
+  const cublasFillMode_t uplo = *upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+  absl::Status status = WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    F* a = static_cast<F*>(y);
+    int lwork = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "potrf_bufferSize",
+                        Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
+                            solver.handle, uplo, n, a, n, &lwork));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<int*> info = job.Infos(m->count);
+    if (!info.ok()) return info.status();
+    for (int64_t b = 0; b < m->count; ++b) {
+      if (absl::Status s =
+              CheckSolver(node.op, "potrf",
+                          Pick<F>(solver.api->Spotrf, solver.api->Dpotrf)(
+                              solver.handle, uplo, n, a + b * n * n, n, *work, lwork, *info + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return job.CheckInfo(*info, m->count, m->count, [](int order) {
+      return absl::StrCat("is not positive definite (its leading minor of order ", order,
+                          " is not)");
+    });
+  });
+  if (!status.ok()) return status;
+  if (absl::Status s = CheckCuda(node.op, "launch",
+                                 LaunchZeroTriangle(compute, y, m->count, n, n, int64_t{n} * n,
+                                                    *upper != 0, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  return job.Finish(y, out);
+}
+
+absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                   const Tensor& out) {
+  absl::StatusOr<Batch> m = GetBatch(node.op, out.shape());
+  if (!m.ok()) return m.status();
+  // A singular matrix fails even when b has no columns, as on the CPU.
+  if (m->count == 0 || m->rows == 0) return absl::OkStatus();
+  const int n = static_cast<int>(m->rows), k = static_cast<int>(m->cols);
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* a = o->in[0];
+  const void* rhs = o->in[1];
+  void* y = o->out;
+  return WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    const int64_t nn = int64_t{n} * n, nk = int64_t{n} * k;
+    // Row-major a is column-major a^T: factor a^T and solve with its transpose.
+    absl::StatusOr<F*> lu = job.Scratch<F>(m->count * nn);
+    if (!lu.ok()) return lu.status();
+    if (absl::Status s = job.Copy(a, *lu, m->count * nn); !s.ok()) return s;
+    absl::StatusOr<F*> x = job.Scratch<F>(std::max<int64_t>(m->count * nk, 1));
+    if (!x.ok()) return x.status();
+    if (absl::Status s = job.Transpose(rhs, nk, k, *x, nk, m->count, k, n); !s.ok()) return s;
+    int lwork = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "getrf_bufferSize",
+                        Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+                            solver.handle, n, n, *lu, n, &lwork));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<int*> pivots = job.Scratch<int>(m->count * n);
+    if (!pivots.ok()) return pivots.status();
+    // getrf's devInfo, then getrs's (which only ever reports a bad argument).
+    absl::StatusOr<int*> info = job.Infos(2 * m->count);
+    if (!info.ok()) return info.status();
+    for (int64_t b = 0; b < m->count; ++b) {
+      F* lu_b = *lu + b * nn;
+      int* pivots_b = *pivots + b * n;
+      if (absl::Status s =
+              CheckSolver(node.op, "getrf",
+                          Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
+                              solver.handle, n, n, lu_b, n, *work, pivots_b, *info + b));
+          !s.ok()) {
+        return s;
+      }
+      if (k == 0) continue;
+      if (absl::Status s = CheckSolver(node.op, "getrs",
+                                       Pick<F>(solver.api->Sgetrs, solver.api->Dgetrs)(
+                                           solver.handle, CUBLAS_OP_T, n, k, lu_b, n, pivots_b,
+                                           *x + b * nk, n, *info + m->count + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (absl::Status s = job.CheckInfo(*info, 2 * m->count, m->count,
+                                       [](int d) {
+                                         return absl::StrCat("is singular (U[", d - 1, ", ", d - 1,
+                                                             "] of its LU factorization is zero)");
+                                       });
+        !s.ok()) {
+      return s;
+    }
+    if (k == 0) return absl::OkStatus();
+    if (absl::Status s = job.Transpose(*x, nk, n, y, nk, m->count, n, k); !s.ok()) return s;
+    return job.Finish(y, out);
+  });
+}
+
+absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                             const Tensor& out) {
+  absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  absl::StatusOr<Batch> m = GetBatch(node.op, out.shape());
+  if (!m.ok()) return m.status();
+  if (m->count == 0 || m->rows == 0) return absl::OkStatus();
+  const int64_t n = m->rows, k = m->cols;
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, false);
+  if (!o.ok()) return o.status();
+  const void* a = o->in[0];
+  const void* b = o->in[1];
+  absl::StatusOr<int*> info = job.Infos(m->count);
+  if (!info.ok()) return info.status();
+  if (absl::Status s = CheckCuda(
+          node.op, "launch", LaunchFindZeroDiagonal(compute, a, m->count, n, *info, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = job.CheckInfo(*info, m->count, m->count,
+                                     [](int d) {
+                                       return absl::StrCat("is singular (its diagonal element ",
+                                                           d - 1, " is zero)");
+                                     });
+      !s.ok()) {
+    return s;
+  }
+  if (out.size() == 0) return absl::OkStatus();
+  void* x = o->out;
+  if (absl::Status s = job.Copy(b, x, out.size()); !s.ok()) return s;
+  if (absl::Status s = CheckCuda(
+          node.op, "launch",
+          LaunchTriangularSolve(compute, a, x, m->count, n, k, *upper != 0, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  return job.Finish(x, out);
+}
+
+absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                const Tensor& out) {
+  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  if (!m.ok()) return m.status();
+  const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
+  const int k = std::min(rows, cols);
+  if (m->count == 0 || k == 0) return absl::OkStatus();  // Q and R are empty
+  const core::LinalgLayout layout = core::QrLayout(rows, cols);
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
+  return WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    const int64_t size = int64_t{rows} * cols;
+    absl::StatusOr<F*> a = job.Scratch<F>(m->count * size);  // column-major copies
+    if (!a.ok()) return a.status();
+    if (absl::Status s = job.Transpose(x, size, cols, *a, size, m->count, cols, rows); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> tau = job.Scratch<F>(m->count * k);
+    if (!tau.ok()) return tau.status();
+    int lwork_qr = 0, lwork_q = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "geqrf_bufferSize",
+                        Pick<F>(solver.api->SgeqrfBufferSize, solver.api->DgeqrfBufferSize)(
+                            solver.handle, rows, cols, *a, rows, &lwork_qr));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            CheckSolver(node.op, "orgqr_bufferSize",
+                        Pick<F>(solver.api->SorgqrBufferSize, solver.api->DorgqrBufferSize)(
+                            solver.handle, rows, k, k, *a, rows, *tau, &lwork_q));
+        !s.ok()) {
+      return s;
+    }
+    const int lwork = std::max(lwork_qr, lwork_q);
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<int*> info = job.Infos(2 * m->count);
+    if (!info.ok()) return info.status();
+    for (int64_t b = 0; b < m->count; ++b) {
+      if (absl::Status s = CheckSolver(node.op, "geqrf",
+                                       Pick<F>(solver.api->Sgeqrf, solver.api->Dgeqrf)(
+                                           solver.handle, rows, cols, *a + b * size, rows,
+                                           *tau + b * k, *work, lwork, *info + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    // R: the upper triangle of the first k rows, before orgqr overwrites it.
+    F* r = static_cast<F*>(y) + layout.parts[1].offset;
+    if (absl::Status s = job.Transpose(*a, size, rows, r, layout.size, m->count, k, cols);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckCuda(
+            node.op, "launch",
+            LaunchZeroTriangle(compute, r, m->count, k, cols, layout.size, true, ctx.stream()));
+        !s.ok()) {
+      return s;
+    }
+    for (int64_t b = 0; b < m->count; ++b) {
+      if (absl::Status s = CheckSolver(node.op, "orgqr",
+                                       Pick<F>(solver.api->Sorgqr, solver.api->Dorgqr)(
+                                           solver.handle, rows, k, k, *a + b * size, rows,
+                                           *tau + b * k, *work, lwork, *info + m->count + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    // Q: the first k columns.
+    F* q = static_cast<F*>(y) + layout.parts[0].offset;
+    if (absl::Status s = job.Transpose(*a, size, rows, q, layout.size, m->count, rows, k);
+        !s.ok()) {
+      return s;
+    }
+    // Both only ever report a bad argument.
+    return job.Finish(
+        *info, 2 * m->count, m->count, [](int) { return std::string("could not be factored"); }, y,
+        out);
+  });
+}
+
+absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                 const Tensor& out) {
+  absl::StatusOr<int64_t> compute_uv = cpu::GetAttr<int64_t>(node, "compute_uv");
+  if (!compute_uv.ok()) return compute_uv.status();
+  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  if (!m.ok()) return m.status();
+  const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
+  const int k = std::min(rows, cols);
+  if (out.size() == 0) return absl::OkStatus();
+  const bool uv = *compute_uv != 0;
+  const core::LinalgLayout layout = core::SvdLayout(rows, cols, uv);
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, k > 0);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
+  if (k == 0) {  // as NumPy: identities around no singular values (uv, else out is empty)
+    for (const auto& [part, n] : {std::pair{0, rows}, std::pair{2, cols}}) {
+      void* p = static_cast<char*>(y) + layout.parts[part].offset * core::SizeOf(compute);
+      if (absl::Status s =
+              CheckCuda(node.op, "launch",
+                        LaunchIdentity(compute, p, m->count, n, layout.size, ctx.stream()));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return job.Finish(y, out);
+  }
+  return WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    const int64_t size = int64_t{rows} * cols;
+    F* packed = static_cast<F*>(y);
+    const int64_t s_offset = layout.parts[uv ? 1 : 0].offset;
+    // cuSOLVER's gesvd needs m >= n. A wide (or square) row-major a is the tall column-major
+    // a^T = V S U^T: gesvd's U, column-major, is our Vt and its Vt our U, written in place.
+    // A tall a is transposed to column-major first, and gesvd's U and Vt transposed back.
+    const bool wide = cols >= rows;
+    const int gm = wide ? cols : rows, gn = wide ? rows : cols;
+    absl::StatusOr<F*> a = job.Scratch<F>(m->count * size);
+    if (!a.ok()) return a.status();
+    absl::Status copied = wide ? job.Copy(x, *a, m->count * size)
+                               : job.Transpose(x, size, cols, *a, size, m->count, cols, rows);
+    if (!copied.ok()) return copied;
+    F* u = nullptr;  // gesvd's U (gm x gm) and Vt (gn x gn), each matrix's at a stride
+    F* vt = nullptr;
+    int64_t u_stride = 0, vt_stride = 0;
+    if (uv && wide) {
+      u = packed + layout.parts[2].offset;
+      vt = packed + layout.parts[0].offset;
+      u_stride = vt_stride = layout.size;
+    } else if (uv) {
+      absl::StatusOr<F*> u_scratch = job.Scratch<F>(m->count * gm * gm);
+      if (!u_scratch.ok()) return u_scratch.status();
+      absl::StatusOr<F*> vt_scratch = job.Scratch<F>(m->count * gn * gn);
+      if (!vt_scratch.ok()) return vt_scratch.status();
+      u = *u_scratch;
+      vt = *vt_scratch;
+      u_stride = int64_t{gm} * gm;
+      vt_stride = int64_t{gn} * gn;
+    }
+    int lwork = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "gesvd_bufferSize",
+                        Pick<F>(solver.api->SgesvdBufferSize, solver.api->DgesvdBufferSize)(
+                            solver.handle, gm, gn, &lwork));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<F*> rwork = job.Scratch<F>(k);  // the unconverged superdiagonal
+    if (!rwork.ok()) return rwork.status();
+    absl::StatusOr<int*> info = job.Infos(m->count);
+    if (!info.ok()) return info.status();
+    const signed char job_uv = uv ? 'A' : 'N';
+    for (int64_t b = 0; b < m->count; ++b) {
+      if (absl::Status s = CheckSolver(
+              node.op, "gesvd",
+              Pick<F>(solver.api->Sgesvd, solver.api->Dgesvd)(
+                  solver.handle, job_uv, job_uv, gm, gn, *a + b * size, gm,
+                  packed + b * layout.size + s_offset, uv ? u + b * u_stride : nullptr, gm,
+                  uv ? vt + b * vt_stride : nullptr, gn, *work, lwork, *rwork, *info + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (uv && !wide) {
+      if (absl::Status s = job.Transpose(u, u_stride, gm, packed + layout.parts[0].offset,
+                                         layout.size, m->count, gm, gm);
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = job.Transpose(vt, vt_stride, gn, packed + layout.parts[2].offset,
+                                         layout.size, m->count, gn, gn);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return job.Finish(
+        *info, m->count, m->count, [](int) { return std::string("did not converge"); }, y, out);
+  });
+}
+
+absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                  const Tensor& out) {
+  absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
+  if (!upper.ok()) return upper.status();
+  absl::StatusOr<int64_t> vectors = cpu::GetAttr<int64_t>(node, "compute_vectors");
+  if (!vectors.ok()) return vectors.status();
+  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  if (!m.ok()) return m.status();
+  const int n = static_cast<int>(m->rows);
+  if (m->count == 0 || n == 0) return absl::OkStatus();
+  const core::LinalgLayout layout = core::EighLayout(n, *vectors != 0);
+  const DType compute = ComputeDType(out.dtype());
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  const void* x = o->in[0];
+  void* y = o->out;
+  // Row-major a is column-major a^T = a with the triangles swapped.
+  const cusolverEigMode_t mode = *vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const cublasFillMode_t uplo = *upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+  return WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    const int64_t nn = int64_t{n} * n;
+    F* packed = static_cast<F*>(y);
+    absl::StatusOr<F*> a = job.Scratch<F>(m->count * nn);
+    if (!a.ok()) return a.status();
+    if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
+    int lwork = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "syevd_bufferSize",
+                        Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
+                            solver.handle, mode, uplo, n, *a, n, packed, &lwork));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<int*> info = job.Infos(m->count);
+    if (!info.ok()) return info.status();
+    for (int64_t b = 0; b < m->count; ++b) {
+      // The eigenvalues, ascending, straight into their part.
+      if (absl::Status s = CheckSolver(
+              node.op, "syevd",
+              Pick<F>(solver.api->Ssyevd, solver.api->Dsyevd)(
+                  solver.handle, mode, uplo, n, *a + b * nn, n,
+                  packed + b * layout.size + layout.parts[0].offset, *work, lwork, *info + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    // The eigenvectors, columns of the column-major result, are columns row-major too.
+    if (*vectors) {
+      if (absl::Status s = job.Transpose(*a, nn, n, packed + layout.parts[1].offset, layout.size,
+                                         m->count, n, n);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return job.Finish(
+        *info, m->count, m->count, [](int) { return std::string("did not converge"); }, y, out);
+  });
+}
+
+}  // namespace
+
+void RegisterLinalgKernels(KernelTable& table) {
+  table["cholesky"] = &Cholesky;
+  table["solve"] = &Solve;
+  table["solve_triangular"] = &SolveTriangular;
+  table["qr"] = &Qr;
+  table["svd"] = &Svd;
+  table["eigh"] = &Eigh;
+}
+
+}  // namespace ferry::kernels::cuda

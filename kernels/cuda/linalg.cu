@@ -1,0 +1,115 @@
+// The device code of the linear algebra ops beside cuSOLVER (linalg.cc): the triangles and
+// identities it leaves to the caller, and solve_triangular, which cuSOLVER lacks (it has no
+// trsm, and cuBLAS proper is not loaded).
+
+#include "kernels/cuda/device.cuh"
+
+namespace ferry::kernels::cuda {
+namespace {
+
+template <typename F>
+__global__ void ZeroTriangleKernel(F* a, int64_t count, int64_t rows, int64_t cols, int64_t stride,
+                                   bool keep_upper) {
+  FERRY_GRID_LOOP(e, count * rows * cols) {
+    const int64_t b = e / (rows * cols), i = e / cols % rows, j = e % cols;
+    if (keep_upper ? j < i : j > i) a[b * stride + i * cols + j] = F{0};
+  }
+}
+
+template <typename F>
+__global__ void IdentityKernel(F* a, int64_t count, int64_t n, int64_t stride) {
+  FERRY_GRID_LOOP(e, count * n * n) {
+    const int64_t b = e / (n * n), i = e / n % n, j = e % n;
+    a[b * stride + i * n + j] = i == j ? F{1} : F{0};
+  }
+}
+
+template <typename F>
+__global__ void FindZeroDiagonalKernel(const F* a, int64_t count, int64_t n, int* info) {
+  FERRY_GRID_LOOP(b, count) {
+    int first = 0;
+    for (int64_t d = n - 1; d >= 0; --d) {
+      if (a[b * n * n + d * n + d] == F{0}) first = static_cast<int>(d + 1);
+    }
+    info[b] = first;
+  }
+}
+
+// One thread per right-hand side (matrix b, column c): substitution down (lower) or up
+// (upper) the column. Neighbouring threads read neighbouring columns, so x's loads coalesce
+// and a's are broadcast within a matrix.
+template <typename F>
+__global__ void TriangularSolveKernel(const F* a, F* x, int64_t count, int64_t n, int64_t k,
+                                      bool upper) {
+  FERRY_GRID_LOOP(e, count * k) {
+    const int64_t b = e / k, c = e % k;
+    const F* t = a + b * n * n;
+    F* col = x + b * n * k + c;
+    for (int64_t step = 0; step < n; ++step) {
+      const int64_t i = upper ? n - 1 - step : step;
+      F sum = col[i * k];
+      if (upper) {
+        for (int64_t j = i + 1; j < n; ++j) sum -= t[i * n + j] * col[j * k];
+      } else {
+        for (int64_t j = 0; j < i; ++j) sum -= t[i * n + j] * col[j * k];
+      }
+      col[i * k] = sum / t[i * n + i];
+    }
+  }
+}
+
+// Calls f(F{}) with F float or double, the types the linear algebra computes in.
+template <typename Body>
+cudaError_t WithFloat(core::DType dtype, Body&& body) {
+  if (dtype == core::DType::kFloat64) return body(double{});
+  return body(float{});
+}
+
+}  // namespace
+
+cudaError_t LaunchZeroTriangle(core::DType dtype, void* a, int64_t count, int64_t rows,
+                               int64_t cols, int64_t stride, bool keep_upper, cudaStream_t stream) {
+  const int64_t n = count * rows * cols;
+  if (n == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    ZeroTriangleKernel<F><<<GridFor(n), kThreads, 0, stream>>>(static_cast<F*>(a), count, rows,
+                                                               cols, stride, keep_upper);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchIdentity(core::DType dtype, void* a, int64_t count, int64_t n, int64_t stride,
+                           cudaStream_t stream) {
+  if (count * n == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    IdentityKernel<F>
+        <<<GridFor(count * n * n), kThreads, 0, stream>>>(static_cast<F*>(a), count, n, stride);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t count, int64_t n,
+                                   int* info, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    FindZeroDiagonalKernel<F>
+        <<<GridFor(count), kThreads, 0, stream>>>(static_cast<const F*>(a), count, n, info);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
+                                  int64_t n, int64_t k, bool upper, cudaStream_t stream) {
+  if (count * n * k == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    TriangularSolveKernel<F><<<GridFor(count * k), kThreads, 0, stream>>>(
+        static_cast<const F*>(a), static_cast<F*>(x), count, n, k, upper);
+    return cudaGetLastError();
+  });
+}
+
+}  // namespace ferry::kernels::cuda
