@@ -858,6 +858,22 @@ TEST_F(CudaLinalgParityTest, QrSvdEigh) {
   }
 }
 
+TEST_F(CudaLinalgParityTest, Lu) {
+  // Partial pivoting picks the same rows on both backends for random inputs (no near ties).
+  for (DType t : kLinalgFloats) {
+    for (const core::Shape& shape : kMatrixShapes) {
+      CheckLinalg("lu", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
+    }
+    for (const core::Shape& shape : kSquareShapes) {
+      CheckLinalg("lu", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
+    }
+    // A zero row: singular, factored all the same.
+    std::vector<double> a = Values(RandomMatrices(t, {4, 4}, MatrixKind::kGeneral, rng_));
+    for (int j = 0; j < 4; ++j) a[4 + j] = 0;
+    CheckLinalg("lu", {MakeHost(t, {4, 4}, a)});
+  }
+}
+
 TEST_F(CudaLinalgParityTest, MatricesThatCannotBeFactoredFailLikeTheCpu) {
   for (DType t : kLinalgFloats) {
     // Matrix 1 of 3 has a negative diagonal element 1: its leading minor of order 2 is not

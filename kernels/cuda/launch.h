@@ -245,6 +245,12 @@ cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t cou
 // triangle not read; a_b n * n apart, x_b n * k apart.
 cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
                                   int64_t n, int64_t k, bool upper, cudaStream_t stream);
+// lu's pivots and permutation (core/linalg_layout.h) from getrf's 1-based ipiv (k per matrix,
+// k apart; null when k is 0): into each packed matrix (stride apart) at pivots_at and perm_at.
+// `order` is scratch for count * rows ints.
+cudaError_t LaunchLuPermutation(core::DType dtype, const int* ipiv, int* order, void* packed,
+                                int64_t count, int64_t rows, int64_t k, int64_t stride,
+                                int64_t pivots_at, int64_t perm_at, cudaStream_t stream);
 
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);

@@ -1,4 +1,4 @@
-// cholesky, solve, solve_triangular, qr, svd and eigh: cuSOLVER (solver.h) one matrix of the
+// cholesky, solve, solve_triangular, qr, svd, eigh and lu: cuSOLVER (solver.h) one matrix of the
 // batch at a time, with linalg.cu's kernels around it, as kernels/cpu/linalg.cc does with
 // LAPACK: in float32 (float64 for float64), 16-bit inputs converted and the result rounded
 // once. cuSOLVER is column-major: a row-major matrix is its transpose to it, which the calls
@@ -622,6 +622,72 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
   });
 }
 
+// getrf on column-major copies; a zero pivot (a singular a) is not an error, as on the CPU.
+absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                const Tensor& out) {
+  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  if (!m.ok()) return m.status();
+  if (out.size() == 0) return absl::OkStatus();
+  const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
+  const int k = std::min(rows, cols);
+  const core::LinalgLayout layout = core::LuLayout(rows, cols);
+  const DType compute = out.dtype();  // float32 or float64, as core declares
+  Job job(ctx, node, compute);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, k > 0);
+  if (!o.ok()) return o.status();
+  const Solver& solver = o->solver;
+  void* y = o->out;
+  absl::StatusOr<int*> pivots = job.Scratch<int>(std::max<int64_t>(m->count * k, 1));
+  if (!pivots.ok()) return pivots.status();
+  absl::Status factored = WithComputeType(compute, [&](auto zero) -> absl::Status {
+    using F = decltype(zero);
+    if (k == 0) return absl::OkStatus();
+    const int64_t size = int64_t{rows} * cols;
+    F* packed = static_cast<F*>(y);
+    absl::StatusOr<F*> a = job.Scratch<F>(m->count * size);  // column-major copies
+    if (!a.ok()) return a.status();
+    if (absl::Status s = job.Transpose(o->in[0], size, cols, *a, size, m->count, cols, rows);
+        !s.ok()) {
+      return s;
+    }
+    int lwork = 0;
+    if (absl::Status s =
+            CheckSolver(node.op, "getrf_bufferSize",
+                        Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+                            solver.handle, rows, cols, *a, rows, &lwork));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
+    if (!work.ok()) return work.status();
+    absl::StatusOr<int*> info = job.Infos(m->count);
+    if (!info.ok()) return info.status();
+    for (int64_t b = 0; b < m->count; ++b) {
+      if (absl::Status s = CheckSolver(node.op, "getrf",
+                                       Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
+                                           solver.handle, rows, cols, *a + b * size, rows, *work,
+                                           *pivots + b * k, *info + b));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return job.Transpose(*a, size, rows, packed + layout.parts[0].offset, layout.size, m->count,
+                         rows, cols);
+  });
+  if (!factored.ok()) return factored;
+  absl::StatusOr<int*> order = job.Scratch<int>(m->count * rows);
+  if (!order.ok()) return order.status();
+  if (absl::Status s =
+          CheckCuda(node.op, "launch",
+                    LaunchLuPermutation(compute, k > 0 ? *pivots : nullptr, *order, y, m->count,
+                                        rows, k, layout.size, layout.parts[1].offset,
+                                        layout.parts[2].offset, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  return job.Finish(y, out);
+}
+
 }  // namespace
 
 void RegisterLinalgKernels(KernelTable& table) {
@@ -631,6 +697,7 @@ void RegisterLinalgKernels(KernelTable& table) {
   table["qr"] = &Qr;
   table["svd"] = &Svd;
   table["eigh"] = &Eigh;
+  table["lu"] = &Lu;
 }
 
 }  // namespace ferry::kernels::cuda

@@ -1,6 +1,6 @@
-// The device code of the linear algebra ops beside cuSOLVER (linalg.cc): the triangles and
-// identities it leaves to the caller, and solve_triangular, which cuSOLVER lacks (it has no
-// trsm, and cuBLAS proper is not loaded).
+// The device code of the linear algebra ops beside cuSOLVER (linalg.cc): the triangles,
+// identities and lu's permutation it leaves to the caller, and solve_triangular, which cuSOLVER
+// lacks (it has no trsm, and cuBLAS proper is not loaded).
 
 #include "kernels/cuda/device.cuh"
 
@@ -58,6 +58,27 @@ __global__ void TriangularSolveKernel(const F* a, F* x, int64_t count, int64_t n
   }
 }
 
+// One thread per matrix: the row swaps in order give which row of a each row of L U is
+// (order), and the permutation is its inverse.
+template <typename F>
+__global__ void LuPermutationKernel(const int* ipiv, int* order, F* packed, int64_t count,
+                                    int64_t rows, int64_t k, int64_t stride, int64_t pivots_at,
+                                    int64_t perm_at) {
+  FERRY_GRID_LOOP(b, count) {
+    int* o = order + b * rows;
+    F* p = packed + b * stride;
+    for (int64_t i = 0; i < rows; ++i) o[i] = static_cast<int>(i);
+    for (int64_t i = 0; i < k; ++i) {
+      const int pivot = ipiv[b * k + i] - 1;
+      const int swapped = o[i];
+      o[i] = o[pivot];
+      o[pivot] = swapped;
+      p[pivots_at + i] = static_cast<F>(pivot);
+    }
+    for (int64_t i = 0; i < rows; ++i) p[perm_at + o[i]] = static_cast<F>(i);
+  }
+}
+
 // Calls f(F{}) with F float or double, the types the linear algebra computes in.
 template <typename Body>
 cudaError_t WithFloat(core::DType dtype, Body&& body) {
@@ -108,6 +129,18 @@ cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int
     using F = decltype(zero);
     TriangularSolveKernel<F><<<GridFor(count * k), kThreads, 0, stream>>>(
         static_cast<const F*>(a), static_cast<F*>(x), count, n, k, upper);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchLuPermutation(core::DType dtype, const int* ipiv, int* order, void* packed,
+                                int64_t count, int64_t rows, int64_t k, int64_t stride,
+                                int64_t pivots_at, int64_t perm_at, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    LuPermutationKernel<F><<<GridFor(count), kThreads, 0, stream>>>(
+        ipiv, order, static_cast<F*>(packed), count, rows, k, stride, pivots_at, perm_at);
     return cudaGetLastError();
   });
 }
