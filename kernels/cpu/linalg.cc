@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -58,6 +59,22 @@ template <typename F>
 void SetIdentity(F* a, int64_t n) {
   std::fill(a, a + n * n, F{0});
   for (int64_t i = 0; i < n; ++i) a[i * n + i] = F{1};
+}
+
+// LAPACK's SVD can loop forever on an infinity (and its eigensolvers are not promised to do
+// better), so those ops refuse non-finite input first, as PyTorch's do. Reads the triangle a
+// matrix op reads: all of it, or (triangle -1 / 1) the lower / upper one.
+constexpr char kNonFinite[] = "has a non-finite element (NaN or infinity)";
+
+template <typename F>
+bool AllFinite(const F* a, int64_t rows, int64_t cols, int triangle) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t begin = triangle == 1 ? i : 0, end = triangle == -1 ? i + 1 : cols;
+    for (int64_t j = begin; j < end; ++j) {
+      if (!std::isfinite(a[i * cols + j])) return false;
+    }
+  }
+  return true;
 }
 
 // LAPACK's workspace query answer as a count.
@@ -229,6 +246,9 @@ absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const 
         }
         continue;
       }
+      if (!AllFinite(x + b * rows * cols, rows, cols, 0)) {
+        return MatrixError(node, b, m.count, kNonFinite);
+      }
       std::copy(x + b * rows * cols, x + (b + 1) * rows * cols, a.begin());
       const int info =
           lapack::gesdd(jobz, cols, rows, a.data(), lda, s, vt, lda, u, std::max(rows, 1),
@@ -261,6 +281,9 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
     std::vector<int> iwork(static_cast<size_t>(std::max(iquery, 1)));
     for (int64_t b = 0; b < m.count; ++b) {
       F* packed = y + b * layout.size;
+      if (!AllFinite(x + b * n * n, n, n, *upper ? 1 : -1)) {
+        return MatrixError(node, b, m.count, kNonFinite);
+      }
       std::copy(x + b * n * n, x + (b + 1) * n * n, a.begin());
       const int info = lapack::syevd(jobz, uplo, n, a.data(), n, packed, work.data(),
                                      static_cast<int>(work.size()), iwork.data(),

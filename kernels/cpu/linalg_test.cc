@@ -314,6 +314,49 @@ TEST(LuTest, SixteenBitInputsGiveFloat32AndASingularMatrixIsFactored) {
   ExpectNear(Values(*lu), {2, 4, 0.5, 0, 1, 1, 1, 0}, 0.0);
 }
 
+// A client may send anything: NaN and infinity must give an answer (NaNs or an error), not a
+// hang or a crash of the daemon.
+TEST(LinalgTest, NanAndInfinityEndWithAnAnswer) {
+  const double nan = std::nan(""), inf = INFINITY;
+  for (const Matrix& values :
+       {Matrix{nan, 1, 1, nan, 2, 0, 1, 0, 3}, Matrix{inf, 1, 1, 1, -inf, 0, 1, 0, 3}}) {
+    const core::HostTensor a = MakeHost(DType::kFloat32, {3, 3}, values);
+    for (const auto& [op, attrs] : std::vector<std::pair<std::string, core::Attrs>>{
+             {"cholesky", {{"upper", int64_t{0}}}},
+             {"qr", {}},
+             {"svd", {{"compute_uv", int64_t{1}}}},
+             {"svd", {{"compute_uv", int64_t{0}}}},
+             {"eigh", {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}}},
+             {"lu", {}}}) {
+      const absl::StatusOr<core::HostTensor> result = RunOp(op, {a}, attrs);
+      if (!result.ok()) EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+    }
+    for (const char* op : {"solve", "solve_triangular"}) {
+      core::Attrs attrs;
+      if (std::string(op) == "solve_triangular") attrs = {{"upper", int64_t{1}}};
+      const absl::StatusOr<core::HostTensor> result = RunOp(op, {a, a}, attrs);
+      if (!result.ok()) EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+    }
+  }
+}
+
+TEST(LinalgTest, SvdAndEighRefuseNonFiniteElementsInWhatTheyRead) {
+  const Matrix with_inf = {1, 0, 0, 1, 2, 0, 0, 0, 3, 0, 0, INFINITY};  // matrix 2: (1, 1)
+  const auto svd =
+      RunOp("svd", {MakeHost(DType::kFloat32, {3, 2, 2}, with_inf)}, {{"compute_uv", int64_t{0}}});
+  ASSERT_EQ(svd.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(svd.status().message(),
+            "[svd] matrix 2 of the batch has a non-finite element (NaN or infinity)");
+  // eigh reads one triangle: a NaN in the other is no concern.
+  const core::HostTensor upper_nan = MakeHost(DType::kFloat32, {2, 2}, {1, std::nan(""), 0, 1});
+  EXPECT_TRUE(
+      RunOp("eigh", {upper_nan}, {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}}).ok());
+  EXPECT_EQ(RunOp("eigh", {upper_nan}, {{"upper", int64_t{1}}, {"compute_vectors", int64_t{0}}})
+                .status()
+                .message(),
+            "[eigh] the matrix has a non-finite element (NaN or infinity)");
+}
+
 TEST(LinalgTest, ShapesAreCheckedWhenTheOpIsBuilt) {
   EXPECT_EQ(core::InferOp("cholesky", {{DType::kFloat32, {2, 3}}}, {{"upper", int64_t{0}}})
                 .status()

@@ -889,6 +889,14 @@ TEST_F(CudaLinalgParityTest, MatricesThatCannotBeFactoredFailLikeTheCpu) {
     core::HostTensor b = RandomMatrices(t, {3, 4, 2}, MatrixKind::kGeneral, rng_);
     CheckSameError("solve", {MakeHost(t, {3, 4, 4}, a), b});
     CheckSameError("solve_triangular", {MakeHost(t, {3, 4, 4}, a), b}, Flag("upper", 1));
+    // A NaN or an infinity where svd and eigh read: refused before the solver runs.
+    std::vector<double> general = Values(RandomMatrices(t, {3, 4, 4}, MatrixKind::kGeneral, rng_));
+    general[16 + 6] = INFINITY;  // matrix 1, row 1, column 2: above the diagonal
+    general[32 + 4] = NAN;       // matrix 2, row 1, column 0: below it
+    CheckSameError("svd", {MakeHost(t, {3, 4, 4}, general)}, Flag("compute_uv", 1));
+    core::Attrs eigh_attrs = Flag("upper", 1);
+    eigh_attrs.Set("compute_vectors", int64_t{1});
+    CheckSameError("eigh", {MakeHost(t, {3, 4, 4}, general)}, eigh_attrs);
     // One matrix: "the matrix", and no columns to solve for.
     core::HostTensor one = MakeHost(t, {4, 4}, std::vector<double>(a.begin() + 16, a.begin() + 32));
     CheckSameError("solve", {one, RandomMatrices(t, {4, 0}, MatrixKind::kGeneral, rng_)});

@@ -245,6 +245,10 @@ cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t cou
 // triangle not read; a_b n * n apart, x_b n * k apart.
 cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
                                   int64_t n, int64_t k, bool upper, cudaStream_t stream);
+// info[b] = 1 when matrix b (rows x cols) has a NaN or an infinity in the part an op reads:
+// all of it (triangle 0), its lower (-1) or upper (1) triangle; info must start zeroed.
+cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count, int64_t rows,
+                                int64_t cols, int triangle, int* info, cudaStream_t stream);
 // lu's pivots and permutation (core/linalg_layout.h) from getrf's 1-based ipiv (k per matrix,
 // k apart; null when k is 0): into each packed matrix (stride apart) at pivots_at and perm_at.
 // `order` is scratch for count * rows ints.

@@ -66,6 +66,10 @@ DType ComputeDType(DType dtype) {
   return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
+// cuSOLVER's SVD, like LAPACK's, is not promised to end on an infinity: svd and eigh refuse
+// non-finite input first, with the CPU's message.
+constexpr char kNonFinite[] = "has a non-finite element (NaN or infinity)";
+
 // What an op needs besides cuSOLVER: typed scratch, copies and the devInfo read-back.
 class Job {
  public:
@@ -142,6 +146,19 @@ class Job {
                       const void* result, const Tensor& out) {
     if (absl::Status s = CheckInfo(info, count, matrices, what); !s.ok()) return s;
     return Finish(result, out);
+  }
+
+  // Fails the first matrix with a NaN or infinity where it is read (LaunchFindNonFinite).
+  absl::Status CheckFinite(const void* a, int64_t count, int64_t rows, int64_t cols, int triangle) {
+    absl::StatusOr<int*> bad = Infos(count);
+    if (!bad.ok()) return bad.status();
+    if (absl::Status s = CheckCuda(
+            op_, "launch",
+            LaunchFindNonFinite(compute_, a, count, rows, cols, triangle, *bad, stream()));
+        !s.ok()) {
+      return s;
+    }
+    return CheckInfo(*bad, count, count, [](int) { return std::string(kNonFinite); });
   }
 
   absl::Status Copy(const void* src, void* dst, int64_t elements) {
@@ -483,6 +500,7 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
     }
     return job.Finish(y, out);
   }
+  if (absl::Status s = job.CheckFinite(x, m->count, rows, cols, 0); !s.ok()) return s;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t size = int64_t{rows} * cols;
@@ -576,6 +594,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
   const Solver& solver = o->solver;
   const void* x = o->in[0];
   void* y = o->out;
+  if (absl::Status s = job.CheckFinite(x, m->count, n, n, *upper ? 1 : -1); !s.ok()) return s;
   // Row-major a is column-major a^T = a with the triangles swapped.
   const cusolverEigMode_t mode = *vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   const cublasFillMode_t uplo = *upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;

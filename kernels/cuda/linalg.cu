@@ -35,6 +35,16 @@ __global__ void FindZeroDiagonalKernel(const F* a, int64_t count, int64_t n, int
   }
 }
 
+template <typename F>
+__global__ void FindNonFiniteKernel(const F* a, int64_t count, int64_t rows, int64_t cols,
+                                    int triangle, int* info) {
+  FERRY_GRID_LOOP(e, count * rows * cols) {
+    const int64_t i = e / cols % rows, j = e % cols;
+    const bool read = triangle == 0 || (triangle == 1 ? j >= i : j <= i);
+    if (read && !isfinite(a[e])) info[e / (rows * cols)] = 1;  // every writer writes 1
+  }
+}
+
 // One thread per right-hand side (matrix b, column c): substitution down (lower) or up
 // (upper) the column. Neighbouring threads read neighbouring columns, so x's loads coalesce
 // and a's are broadcast within a matrix.
@@ -129,6 +139,18 @@ cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int
     using F = decltype(zero);
     TriangularSolveKernel<F><<<GridFor(count * k), kThreads, 0, stream>>>(
         static_cast<const F*>(a), static_cast<F*>(x), count, n, k, upper);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count, int64_t rows,
+                                int64_t cols, int triangle, int* info, cudaStream_t stream) {
+  const int64_t n = count * rows * cols;
+  if (n == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    FindNonFiniteKernel<F><<<GridFor(n), kThreads, 0, stream>>>(static_cast<const F*>(a), count,
+                                                                rows, cols, triangle, info);
     return cudaGetLastError();
   });
 }
