@@ -829,6 +829,14 @@ TEST_F(CudaLinalgParityTest, SolveAndSolveTriangular) {
       }
     }
   }
+  // Past one block of 128 rows: the blocked solve's products and updates, both directions.
+  // In float64: a random triangle of 300 rows is ill-conditioned enough that float32's
+  // different summation orders part by 1e-4.
+  for (DType t : {DType::kFloat64}) {
+    core::HostTensor a = RandomMatrices(t, {2, 300, 300}, MatrixKind::kDominant, rng_);
+    core::HostTensor b = RandomMatrices(t, {2, 300, 5}, MatrixKind::kGeneral, rng_);
+    for (int64_t upper : {0, 1}) CheckLinalg("solve_triangular", {a, b}, Flag("upper", upper));
+  }
   // Mixed dtypes solve in the promoted one; bfloat16 rounds once from float32.
   CheckLinalg("solve", {RandomMatrices(DType::kFloat64, {2, 4, 4}, MatrixKind::kDominant, rng_),
                         RandomMatrices(DType::kFloat32, {2, 4, 2}, MatrixKind::kGeneral, rng_)});

@@ -241,10 +241,15 @@ cudaError_t LaunchIdentity(core::DType dtype, void* a, int64_t count, int64_t n,
 // cuSOLVER's devInfo, so that one read-back serves both).
 cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t count, int64_t n,
                                    int* info, cudaStream_t stream);
-// x_b (n x k) = a_b^-1 x_b in place, a_b (n x n) lower (or upper) triangular, its other
-// triangle not read; a_b n * n apart, x_b n * k apart.
-cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
-                                  int64_t n, int64_t k, bool upper, cudaStream_t stream);
+// x_b (n x k, dense rows) = a_b^-1 x_b in place, a_b (n x n, rows lda apart) lower (or
+// upper) triangular, its other triangle not read; a_b a_stride apart, x_b x_stride apart. A
+// thread per column: for the diagonal blocks of linalg.cc's blocked solve.
+cudaError_t LaunchTriangularBlockSolve(core::DType dtype, const void* a, int64_t a_stride,
+                                       int64_t lda, void* x, int64_t x_stride, int64_t count,
+                                       int64_t n, int64_t k, bool upper, cudaStream_t stream);
+// x_b -= t_b for `count` blocks of `size` dense elements, x_b x_stride apart, t_b size apart.
+cudaError_t LaunchSubtract(core::DType dtype, void* x, int64_t x_stride, const void* t,
+                           int64_t count, int64_t size, cudaStream_t stream);
 // info[b] = 1 when matrix b (rows x cols) has a NaN or an infinity in the part an op reads:
 // all of it (triangle 0), its lower (-1) or upper (1) triangle; info must start zeroed.
 cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count, int64_t rows,

@@ -45,26 +45,35 @@ __global__ void FindNonFiniteKernel(const F* a, int64_t count, int64_t rows, int
   }
 }
 
-// One thread per right-hand side (matrix b, column c): substitution down (lower) or up
-// (upper) the column. Neighbouring threads read neighbouring columns, so x's loads coalesce
-// and a's are broadcast within a matrix.
+// One thread per right-hand side (matrix b, column c) of a diagonal block: substitution down
+// (lower) or up (upper) the column. Neighbouring threads read neighbouring columns, so x's
+// loads coalesce and a's are broadcast within a matrix.
 template <typename F>
-__global__ void TriangularSolveKernel(const F* a, F* x, int64_t count, int64_t n, int64_t k,
+__global__ void TriangularSolveKernel(const F* a, int64_t a_stride, int64_t lda, F* x,
+                                      int64_t x_stride, int64_t count, int64_t n, int64_t k,
                                       bool upper) {
   FERRY_GRID_LOOP(e, count * k) {
     const int64_t b = e / k, c = e % k;
-    const F* t = a + b * n * n;
-    F* col = x + b * n * k + c;
+    const F* t = a + b * a_stride;
+    F* col = x + b * x_stride + c;
     for (int64_t step = 0; step < n; ++step) {
       const int64_t i = upper ? n - 1 - step : step;
       F sum = col[i * k];
       if (upper) {
-        for (int64_t j = i + 1; j < n; ++j) sum -= t[i * n + j] * col[j * k];
+        for (int64_t j = i + 1; j < n; ++j) sum -= t[i * lda + j] * col[j * k];
       } else {
-        for (int64_t j = 0; j < i; ++j) sum -= t[i * n + j] * col[j * k];
+        for (int64_t j = 0; j < i; ++j) sum -= t[i * lda + j] * col[j * k];
       }
-      col[i * k] = sum / t[i * n + i];
+      col[i * k] = sum / t[i * lda + i];
     }
+  }
+}
+
+template <typename F>
+__global__ void SubtractKernel(F* x, int64_t x_stride, const F* t, int64_t count, int64_t size) {
+  FERRY_GRID_LOOP(e, count * size) {
+    const int64_t b = e / size;
+    x[b * x_stride + e % size] -= t[e];
   }
 }
 
@@ -132,13 +141,25 @@ cudaError_t LaunchFindZeroDiagonal(core::DType dtype, const void* a, int64_t cou
   });
 }
 
-cudaError_t LaunchTriangularSolve(core::DType dtype, const void* a, void* x, int64_t count,
-                                  int64_t n, int64_t k, bool upper, cudaStream_t stream) {
+cudaError_t LaunchTriangularBlockSolve(core::DType dtype, const void* a, int64_t a_stride,
+                                       int64_t lda, void* x, int64_t x_stride, int64_t count,
+                                       int64_t n, int64_t k, bool upper, cudaStream_t stream) {
   if (count * n * k == 0) return cudaSuccess;
   return WithFloat(dtype, [&](auto zero) {
     using F = decltype(zero);
     TriangularSolveKernel<F><<<GridFor(count * k), kThreads, 0, stream>>>(
-        static_cast<const F*>(a), static_cast<F*>(x), count, n, k, upper);
+        static_cast<const F*>(a), a_stride, lda, static_cast<F*>(x), x_stride, count, n, k, upper);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchSubtract(core::DType dtype, void* x, int64_t x_stride, const void* t,
+                           int64_t count, int64_t size, cudaStream_t stream) {
+  if (count * size == 0) return cudaSuccess;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    SubtractKernel<F><<<GridFor(count * size), kThreads, 0, stream>>>(
+        static_cast<F*>(x), x_stride, static_cast<const F*>(t), count, size);
     return cudaGetLastError();
   });
 }
