@@ -27,4 +27,6 @@ expect matmul_bench_emulated 4 0
 expect conv_bench_emulated 8 0
 # 3 row counts in 2 dtypes, each TFLOP/s and ms, ferry only as above.
 expect quantized_bench_emulated 12 0
+# cholesky, lu, eigh, svd: ferry and cuSOLVER (the emulator's stand-in) each, and 4 ratios.
+expect linalg_bench_emulated 8 4
 echo "PASS"

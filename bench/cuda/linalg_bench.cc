@@ -1,0 +1,161 @@
+// The linear algebra ops through the CUDA backend against the cuSOLVER routine each calls,
+// called directly on the same float32 matrix (copied first, as both overwrite it): the ratio
+// is what ferry adds (row-major transposes, the packing, the devInfo read-back). Prints
+// RESULT and RATIO lines; SKIP without a GPU.
+
+#include <cuda_runtime_api.h>
+#include <cusolverDn.h>
+
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/cuda/bench_util.h"
+#include "kernels/cuda/cusolver_loader.h"
+
+namespace ferry::bench {
+namespace {
+
+using kernels::cuda::Cusolver;
+
+void CheckSolver(cusolverStatus_t status, const char* what) {
+  if (status != CUSOLVER_STATUS_SUCCESS) {
+    Check(absl::InternalError(absl::StrCat("cuSOLVER ", what, " failed: ", status)));
+  }
+}
+
+// An n x n symmetric positive definite float32 matrix on the device: n I plus noise.
+kernels::Tensor SpdMatrix(kernels::Backend& backend, int64_t n) {
+  std::vector<float> host(static_cast<size_t>(n * n));
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> noise(-1, 1);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j <= i; ++j) {
+      host[i * n + j] = host[j * n + i] = noise(rng) + (i == j ? static_cast<float>(n) : 0.0f);
+    }
+  }
+  absl::StatusOr<kernels::Tensor> a = backend.Allocate({core::DType::kFloat32, {n, n}});
+  Check(a.status());
+  cudaMemcpy(a->raw(), host.data(), a->nbytes(), cudaMemcpyHostToDevice);
+  return *a;
+}
+
+// Device scratch of `bytes`, freed at exit (a benchmark runs once).
+template <typename T>
+T* Scratch(int64_t count) {
+  void* p = nullptr;
+  cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T));
+  return static_cast<T*>(p);
+}
+
+// Runs `op` of `a` through the backend, then `direct` (cuSOLVER on a copy of a), both as
+// GFLOP/s of `flops`.
+void Bench(kernels::Backend& backend, const Cusolver* api, cusolverDnHandle_t handle,
+           const std::string& op, const core::Attrs& attrs, const kernels::Tensor& a, double flops,
+           const std::function<void(float* copy)>& direct) {
+  absl::StatusOr<core::TensorType> type = core::InferOp(op, {a.type}, attrs);
+  Check(type.status());
+  absl::StatusOr<kernels::Tensor> out = backend.Allocate(*type);
+  Check(out.status());
+  core::Node node{op, {0}, attrs, *type};
+  const std::string name = absl::StrCat("linalg_", op, "_float32_", a.shape()[0]);
+  const double ferry = Tflops(
+      name, flops, [&] { Check(backend.Run(node, {a}, *out)); },
+      [&] { Check(backend.Synchronize()); });
+  if (api == nullptr) return;
+  float* copy = Scratch<float>(a.size());
+  const double baseline = Tflops(
+      name + "_cusolver", flops,
+      [&] {
+        cudaMemcpyAsync(copy, a.raw(), a.nbytes(), cudaMemcpyDeviceToDevice, nullptr);
+        direct(copy);
+      },
+      [] { cudaDeviceSynchronize(); });
+  Ratio(name + "_vs_cusolver", ferry, baseline);
+  cudaFree(copy);
+}
+
+}  // namespace
+}  // namespace ferry::bench
+
+int main(int argc, char** argv) {
+  using ferry::bench::Scratch;
+  ferry::bench::ParseFlags(argc, argv);
+  std::unique_ptr<ferry::kernels::Backend> backend = ferry::bench::CudaBackendOrSkip(false);
+  absl::StatusOr<const ferry::kernels::cuda::Cusolver*> loaded =
+      ferry::kernels::cuda::LoadCusolver();
+  const ferry::kernels::cuda::Cusolver* api = loaded.ok() ? *loaded : nullptr;
+  if (api == nullptr)
+    std::printf("NOTE no direct cuSOLVER: %s\n", loaded.status().ToString().c_str());
+  cusolverDnHandle_t handle = nullptr;
+  if (api != nullptr) ferry::bench::CheckSolver(api->Create(&handle), "create");
+  const bool quick = ferry::bench::Quick();
+  const int big = quick ? 64 : 4096, small = quick ? 48 : 1024;
+  int* info = Scratch<int>(1);
+  const ferry::kernels::Tensor a = ferry::bench::SpdMatrix(*backend, big);
+  const ferry::kernels::Tensor b = ferry::bench::SpdMatrix(*backend, small);
+  const double n = big, s = small;
+  auto buffer = [](int lwork) { return Scratch<float>(lwork); };
+
+  ferry::core::Attrs lower;
+  lower.Set("upper", int64_t{0});
+  int lwork = 0;
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(
+        api->SpotrfBufferSize(handle, CUBLAS_FILL_MODE_UPPER, big, nullptr, big, &lwork),
+        "potrf_bufferSize");
+  }
+  float* work = buffer(lwork);
+  ferry::bench::Bench(*backend, api, handle, "cholesky", lower, a, n * n * n / 3, [&](float* copy) {
+    api->Spotrf(handle, CUBLAS_FILL_MODE_UPPER, big, copy, big, work, lwork, info);
+  });
+  cudaFree(work);
+
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(api->SgetrfBufferSize(handle, big, big, nullptr, big, &lwork),
+                              "getrf_bufferSize");
+  }
+  work = buffer(lwork);
+  int* pivots = Scratch<int>(big);
+  ferry::bench::Bench(*backend, api, handle, "lu", {}, a, 2 * n * n * n / 3, [&](float* copy) {
+    api->Sgetrf(handle, big, big, copy, big, work, pivots, info);
+  });
+  cudaFree(work);
+
+  ferry::core::Attrs eigh;
+  eigh.Set("upper", int64_t{0});
+  eigh.Set("compute_vectors", int64_t{1});
+  float* values = Scratch<float>(small);
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(
+        api->SsyevdBufferSize(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, small,
+                              nullptr, small, values, &lwork),
+        "syevd_bufferSize");
+  }
+  work = buffer(lwork);
+  // syevd with vectors: about 9 n^3 flops (Golub and Van Loan).
+  ferry::bench::Bench(*backend, api, handle, "eigh", eigh, b, 9 * s * s * s, [&](float* copy) {
+    api->Ssyevd(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, small, copy, small,
+                values, work, lwork, info);
+  });
+  cudaFree(work);
+
+  ferry::core::Attrs svd;
+  svd.Set("compute_uv", int64_t{1});
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(api->SgesvdBufferSize(handle, small, small, &lwork),
+                              "gesvd_bufferSize");
+  }
+  work = buffer(lwork);
+  float* u = Scratch<float>(int64_t{small} * small);
+  float* vt = Scratch<float>(int64_t{small} * small);
+  float* rwork = Scratch<float>(small);
+  // gesvd with both sets of vectors: about 22 n^3 flops.
+  ferry::bench::Bench(*backend, api, handle, "svd", svd, b, 22 * s * s * s, [&](float* copy) {
+    api->Sgesvd(handle, 'A', 'A', small, small, copy, small, values, u, small, vt, small, work,
+                lwork, rwork, info);
+  });
+  if (api != nullptr) api->Destroy(handle);
+  return 0;
+}
