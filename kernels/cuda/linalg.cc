@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -110,6 +111,17 @@ class Job {
     if (!result.ok()) return result.status();
     operands.out = *result;
     return operands;
+  }
+
+  // A cuSOLVER call's workspace: its size from `query(&lwork)` (a *_bufferSize function), then
+  // that many elements of scratch.
+  template <typename T, typename Query>
+  absl::StatusOr<std::pair<T*, int>> Workspace(const char* what, Query&& query) {
+    int lwork = 0;
+    if (absl::Status s = CheckSolver(op_, what, query(&lwork)); !s.ok()) return s;
+    absl::StatusOr<T*> work = Scratch<T>(lwork);
+    if (!work.ok()) return work.status();
+    return std::make_pair(*work, lwork);
   }
 
   // `count` devInfo slots, zeroed: a call skipped (nothing to solve) reports nothing.
@@ -233,23 +245,20 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
   absl::Status status = WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     F* a = static_cast<F*>(y);
-    int lwork = 0;
-    if (absl::Status s =
-            CheckSolver(node.op, "potrf_bufferSize",
-                        Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
-                            solver.handle, uplo, n, a, n, &lwork));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
-    if (!work.ok()) return work.status();
+    absl::StatusOr<std::pair<F*, int>> workspace =
+        job.Workspace<F>("potrf_bufferSize", [&](int* lwork) {
+          return Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
+              solver.handle, uplo, n, a, n, lwork);
+        });
+    if (!workspace.ok()) return workspace.status();
+    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s =
               CheckSolver(node.op, "potrf",
                           Pick<F>(solver.api->Spotrf, solver.api->Dpotrf)(
-                              solver.handle, uplo, n, a + b * n * n, n, *work, lwork, *info + b));
+                              solver.handle, uplo, n, a + b * n * n, n, work, lwork, *info + b));
           !s.ok()) {
         return s;
       }
@@ -294,16 +303,13 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
     absl::StatusOr<F*> x = job.Scratch<F>(std::max<int64_t>(m->count * nk, 1));
     if (!x.ok()) return x.status();
     if (absl::Status s = job.Transpose(rhs, nk, k, *x, nk, m->count, k, n); !s.ok()) return s;
-    int lwork = 0;
-    if (absl::Status s =
-            CheckSolver(node.op, "getrf_bufferSize",
-                        Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
-                            solver.handle, n, n, *lu, n, &lwork));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
-    if (!work.ok()) return work.status();
+    absl::StatusOr<std::pair<F*, int>> workspace =
+        job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
+          return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+              solver.handle, n, n, *lu, n, lwork);
+        });
+    if (!workspace.ok()) return workspace.status();
+    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> pivots = job.Scratch<int>(m->count * n);
     if (!pivots.ok()) return pivots.status();
     // getrf's devInfo, then getrs's (which only ever reports a bad argument).
@@ -315,7 +321,7 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
       if (absl::Status s =
               CheckSolver(node.op, "getrf",
                           Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
-                              solver.handle, n, n, lu_b, n, *work, pivots_b, *info + b));
+                              solver.handle, n, n, lu_b, n, work, pivots_b, *info + b));
           !s.ok()) {
         return s;
       }
@@ -589,16 +595,13 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
       u_stride = int64_t{gm} * gm;
       vt_stride = int64_t{gn} * gn;
     }
-    int lwork = 0;
-    if (absl::Status s =
-            CheckSolver(node.op, "gesvd_bufferSize",
-                        Pick<F>(solver.api->SgesvdBufferSize, solver.api->DgesvdBufferSize)(
-                            solver.handle, gm, gn, &lwork));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
-    if (!work.ok()) return work.status();
+    absl::StatusOr<std::pair<F*, int>> workspace =
+        job.Workspace<F>("gesvd_bufferSize", [&](int* lwork) {
+          return Pick<F>(solver.api->SgesvdBufferSize, solver.api->DgesvdBufferSize)(solver.handle,
+                                                                                     gm, gn, lwork);
+        });
+    if (!workspace.ok()) return workspace.status();
+    const auto [work, lwork] = *workspace;
     absl::StatusOr<F*> rwork = job.Scratch<F>(k);  // the unconverged superdiagonal
     if (!rwork.ok()) return rwork.status();
     absl::StatusOr<int*> info = job.Infos(m->count);
@@ -610,7 +613,7 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
               Pick<F>(solver.api->Sgesvd, solver.api->Dgesvd)(
                   solver.handle, job_uv, job_uv, gm, gn, *a + b * size, gm,
                   packed + b * layout.size + s_offset, uv ? u + b * u_stride : nullptr, gm,
-                  uv ? vt + b * vt_stride : nullptr, gn, *work, lwork, *rwork, *info + b));
+                  uv ? vt + b * vt_stride : nullptr, gn, work, lwork, *rwork, *info + b));
           !s.ok()) {
         return s;
       }
@@ -661,16 +664,13 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
     absl::StatusOr<F*> a = job.Scratch<F>(m->count * nn);
     if (!a.ok()) return a.status();
     if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
-    int lwork = 0;
-    if (absl::Status s =
-            CheckSolver(node.op, "syevd_bufferSize",
-                        Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
-                            solver.handle, mode, uplo, n, *a, n, packed, &lwork));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
-    if (!work.ok()) return work.status();
+    absl::StatusOr<std::pair<F*, int>> workspace =
+        job.Workspace<F>("syevd_bufferSize", [&](int* lwork) {
+          return Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
+              solver.handle, mode, uplo, n, *a, n, packed, lwork);
+        });
+    if (!workspace.ok()) return workspace.status();
+    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
@@ -679,7 +679,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
               node.op, "syevd",
               Pick<F>(solver.api->Ssyevd, solver.api->Dsyevd)(
                   solver.handle, mode, uplo, n, *a + b * nn, n,
-                  packed + b * layout.size + layout.parts[0].offset, *work, lwork, *info + b));
+                  packed + b * layout.size + layout.parts[0].offset, work, lwork, *info + b));
           !s.ok()) {
         return s;
       }
@@ -725,22 +725,19 @@ absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
         !s.ok()) {
       return s;
     }
-    int lwork = 0;
-    if (absl::Status s =
-            CheckSolver(node.op, "getrf_bufferSize",
-                        Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
-                            solver.handle, rows, cols, *a, rows, &lwork));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<F*> work = job.Scratch<F>(lwork);
-    if (!work.ok()) return work.status();
+    absl::StatusOr<std::pair<F*, int>> workspace =
+        job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
+          return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+              solver.handle, rows, cols, *a, rows, lwork);
+        });
+    if (!workspace.ok()) return workspace.status();
+    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
     for (int64_t b = 0; b < m->count; ++b) {
       if (absl::Status s = CheckSolver(node.op, "getrf",
                                        Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
-                                           solver.handle, rows, cols, *a + b * size, rows, *work,
+                                           solver.handle, rows, cols, *a + b * size, rows, work,
                                            *pivots + b * k, *info + b));
           !s.ok()) {
         return s;
