@@ -217,7 +217,8 @@ void LinalgBenchmark(const Options& options, std::vector<Row>& rows) {
       std::memcpy(work.data(), a.raw(), a.nbytes());
       kernels::cpu::lapack::potrf('U', n, work.data(), n);
     });
-    add_row(absl::StrCat("cholesky ", n, "x", n), n * double{n} * n / 3, ferry_s, lapack_s);
+    add_row(absl::StrCat("cholesky ", n, "x", n), n * static_cast<double>(n) * n / 3, ferry_s,
+            lapack_s);
   }
   {
     const int k = 64;
@@ -232,7 +233,8 @@ void LinalgBenchmark(const Options& options, std::vector<Row>& rows) {
       kernels::cpu::lapack::getrs('T', n, k, work.data(), n, pivots.data(), rhs.data(), n);
     });
     add_row(absl::StrCat("solve ", n, "x", n, " @ ", n, "x", k),
-            2.0 * n * double{n} * n / 3 + 2.0 * n * double{n} * k, ferry_s, lapack_s);
+            2.0 * n * static_cast<double>(n) * n / 3 + 2.0 * n * static_cast<double>(n) * k,
+            ferry_s, lapack_s);
   }
   {
     const double ferry_s =

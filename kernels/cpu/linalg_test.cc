@@ -329,13 +329,17 @@ TEST(LinalgTest, NanAndInfinityEndWithAnAnswer) {
              {"eigh", {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}}},
              {"lu", {}}}) {
       const absl::StatusOr<core::HostTensor> result = RunOp(op, {a}, attrs);
-      if (!result.ok()) EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+      if (!result.ok()) {
+        EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+      }
     }
     for (const char* op : {"solve", "solve_triangular"}) {
       core::Attrs attrs;
       if (std::string(op) == "solve_triangular") attrs = {{"upper", int64_t{1}}};
       const absl::StatusOr<core::HostTensor> result = RunOp(op, {a, a}, attrs);
-      if (!result.ok()) EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+      if (!result.ok()) {
+        EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << op;
+      }
     }
   }
 }
