@@ -14,6 +14,7 @@ GROUPS = [
     ("convolution vs PyTorch (cuDNN)", r"^conv_.*_vs_torch"),
     ("4-bit quantized_matmul vs cuBLAS on the 16-bit weights", r"^qmm4_.*_vs_cublas_unquantized$"),
     ("linear algebra vs cuSOLVER called directly", r"^linalg_.*_vs_cusolver$"),
+    ("linear algebra vs PyTorch (torch.linalg)", r"^linalg_.*_vs_torch$"),
     ("memory-bound ops vs device copy", r"_vs_memcpy$"),
     ("transfers vs cudaMemcpy from pinned memory", r"_vs_pinned_memcpy$"),
     ("fusion", r"fusion_speedup$"),

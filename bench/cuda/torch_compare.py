@@ -1,6 +1,7 @@
-"""Products of ferry's CUDA backend (matmul_bench's and conv_bench's logs) against PyTorch on
-the same GPU: matmul against torch.matmul (cuBLAS), 2-D convolution against
-torch.nn.functional.conv2d on channels-last tensors (cuDNN), in TFLOP/s.
+"""Products of ferry's CUDA backend (matmul_bench's, conv_bench's and linalg_bench's logs)
+against PyTorch on the same GPU: matmul against torch.matmul (cuBLAS), 2-D convolution against
+torch.nn.functional.conv2d on channels-last tensors (cuDNN), and the factorizations against
+torch.linalg (cuSOLVER or MAGMA, as PyTorch picks), in TFLOP/s.
 
 Usage: python3 torch_compare.py BENCH_LOG...
 Prints one RATIO line per result (ferry / torch). Skips cleanly without torch or a GPU.
@@ -11,6 +12,9 @@ import time
 
 MATMUL = re.compile(r"matmul_(\w+?)(_tf32)?_(\d+)$")
 CONV = re.compile(r"conv_(\w+?)(_tf32)?_n(\d+)_h(\d+)_c(\d+)_k(\d+)_r(\d+)_s(\d+)$")
+LINALG = re.compile(r"linalg_(\w+?)_(float32)_(\d+)$")
+# The flop counts linalg_bench uses, per op, as multiples of n^3.
+LINALG_FLOPS = {"cholesky": 1 / 3, "lu": 2 / 3, "eigh": 9, "svd": 22}
 
 
 def ferry_results(paths):
@@ -18,8 +22,8 @@ def ferry_results(paths):
     for path in paths:
         with open(path) as log:
             for line in log:
-                m = re.match(r"RESULT ((?:matmul|conv)_\S+?) (\S+) TFLOP/s", line)
-                if m and not m.group(1).endswith("_cublas"):
+                m = re.match(r"RESULT ((?:matmul|conv|linalg)_\S+?) (\S+) TFLOP/s", line)
+                if m and not m.group(1).endswith(("_cublas", "_cusolver")):
                     results[m.group(1)] = float(m.group(2))
     return results
 
@@ -55,6 +59,19 @@ def torch_conv(torch, dtype, batch, size, c_in, c_out, taps, stride):
     return tflops(torch, flops, lambda: conv(x, w, stride=stride, padding=pad))
 
 
+def torch_linalg(torch, op, n):
+    # The inputs linalg_bench factors: n I plus symmetric noise (positive definite).
+    noise = torch.rand((n, n), device="cuda") * 2 - 1
+    a = torch.tril(noise) + torch.tril(noise, -1).T + n * torch.eye(n, device="cuda")
+    run = {
+        "cholesky": lambda: torch.linalg.cholesky(a),
+        "lu": lambda: torch.linalg.lu_factor(a),
+        "eigh": lambda: torch.linalg.eigh(a),
+        "svd": lambda: torch.linalg.svd(a, full_matrices=True),
+    }[op]
+    return tflops(torch, LINALG_FLOPS[op] * n**3, run)
+
+
 def main():
     try:
         import torch
@@ -66,11 +83,17 @@ def main():
         return 0
     ferry = ferry_results(sys.argv[1:])
     if not ferry:
-        print("SKIP no ferry matmul or conv results in", " ".join(sys.argv[1:]))
+        print("SKIP no ferry matmul, conv or linalg results in", " ".join(sys.argv[1:]))
         return 0
     torch.backends.cudnn.benchmark = True  # cuDNN's best algorithm for each shape
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     for name, value in sorted(ferry.items()):
+        if name.startswith("linalg_"):
+            m = LINALG.match(name)
+            theirs = torch_linalg(torch, m.group(1), int(m.group(3)))
+            print(f"RESULT {name}_torch {theirs:.4g} TFLOP/s")
+            print(f"RATIO {name}_vs_torch {value / theirs:.3f} (ferry {value:.4g} vs torch {theirs:.4g})")
+            continue
         m = MATMUL.match(name) or CONV.match(name)
         dtype, tf32 = dtypes[m.group(1)], bool(m.group(2))
         torch.backends.cuda.matmul.allow_tf32 = tf32
