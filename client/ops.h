@@ -561,7 +561,7 @@ Array eigvalsh(const Array& a, const std::string& uplo = "L");
 
 // LU with partial pivoting, as MLX's: {P, L (..., m, k), U (..., k, n)} with row j of a equal
 // to row P[j] of L U (P uint32); lu_factor gives LAPACK's (LU, pivots) (uint32, 0-based). A
-// singular a is factored too. Gradients for square a.
+// singular a is factored too.
 std::vector<Array> lu(const Array& a);
 std::pair<Array, Array> lu_factor(const Array& a);
 // The determinant, and (sign, log |det|) for when it would overflow (NumPy's, through lu).

@@ -465,9 +465,11 @@ TEST(VjpRulesTest, LuAndDeterminants) {
                                       return concatenate({flatten(plu[1]), flatten(plu[2])});
                                     },
                                     {{{2, 4, 4}}});
-  ExpectVjpMatchesFiniteDifferences(
-      "lu_factor", [](const std::vector<Array>& x) { return linalg::lu_factor(x[0]).first; },
-      {{{3, 3}}});
+  for (const Shape& shape : {Shape{3, 3}, Shape{2, 5, 3}, Shape{3, 5}}) {
+    ExpectVjpMatchesFiniteDifferences(
+        "lu_factor " + core::ShapeToString(shape),
+        [](const std::vector<Array>& x) { return linalg::lu_factor(x[0]).first; }, {{shape}});
+  }
   ExpectVjpMatchesFiniteDifferences(
       "det", [](const std::vector<Array>& x) { return linalg::det(x[0]); }, {{{2, 3, 3}}});
   ExpectVjpMatchesFiniteDifferences(

@@ -7,14 +7,11 @@
 #include <algorithm>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "client/array_node.h"
-#include "client/error.h"
 #include "client/ops.h"
 #include "client/vjp/common.h"
 #include "client/vjp/registry.h"
 #include "core/linalg_layout.h"
-#include "core/shape.h"
 
 namespace ferry::detail {
 namespace {
@@ -151,25 +148,48 @@ VjpResult Qr(const VjpArgs& args) {
   return {concatenate({gx, matmul(q, gv)}, -1)};
 }
 
-// Square a = P L U (PyTorch's rule): gA = P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T, with
-// gL and gU the parts of LU's cotangent below and on or above the diagonal. The pivots and
-// the permutation take none.
+// a = P L U with L (m, k) unit lower and U (k, n) upper (PyTorch's rule; gL and gU are the
+// parts of LU's cotangent below and on or above the diagonal). Square: gA = P L^-T (tril(L^T
+// gL, -1) + triu(gU U^T)) U^-T. Wide (m < n, U = [U1 U2]): gA = P L^-T [tril(L^T gL - gU U^T,
+// -1) U1^-T + triu(gU1), gU2]. Tall (m > n, L = [L1; L2]): gA = P [L1^-T triu(gU U^T - L^T gL)
+// + tril(gL1, -1); gL2] U^-T. The pivots and the permutation take none.
 VjpResult Lu(const VjpArgs& args) {
   const Array& a = args.inputs[0];
-  const int64_t m = a.shape()[a.ndim() - 2], n = a.shape().back();
-  if (m != n) {
-    throw Error(ErrorCode::kUnimplemented,
-                absl::StrCat("[lu] gradients need square matrices, got shape ",
-                             core::ShapeToString(a.shape()), "."));
-  }
-  const core::LinalgLayout layout = core::LuLayout(n, n);
+  const int64_t m = a.shape()[a.ndim() - 2], n = a.shape().back(), k = std::min(m, n);
+  const core::LinalgLayout layout = core::LuLayout(m, n);
   const Array factors = UnpackLinalgPart(args.output, layout, 0, false);
   const Array g = UnpackLinalgPart(args.cotangent, layout, 0, false);
-  const Array l = tril(factors, -1) + eye(n, factors.dtype(), a.device());
-  const Array u = triu(factors);
-  const Array phi = tril(matmul(T(l), tril(g, -1)), -1) + triu(matmul(triu(g), T(u)));
-  const Array left = linalg::solve_triangular(T(l), phi, true);   // L^-T phi
-  const Array x = T(linalg::solve_triangular(u, T(left), true));  // (L^-T phi) U^-T
+  const Array l = tril(LeadingColumns(factors, k), -1) + eye(m, k, 0, factors.dtype(), a.device());
+  const Array u = triu(LeadingRows(factors, k));
+  const Array gl = tril(LeadingColumns(g, k), -1);
+  const Array gu = triu(LeadingRows(g, k));
+  // x M^-1 for a triangular M: (M^-T x^T)^T.
+  auto right_solve = [](const Array& x, const Array& mat, bool upper) {
+    return T(linalg::solve_triangular(T(mat), T(x), !upper));
+  };
+  auto cotangent = [&]() -> Array {
+    if (m == n) {
+      const Array phi = tril(matmul(T(l), gl), -1) + triu(matmul(gu, T(u)));
+      return right_solve(linalg::solve_triangular(T(l), phi, true), T(u), false);
+    }
+    if (m < n) {
+      const Array u1 = LeadingColumns(u, k);
+      const Array inner = right_solve(tril(matmul(T(l), gl) - matmul(gu, T(u)), -1), T(u1), false);
+      Shape start(g.ndim(), 0);
+      start.back() = k;
+      const Array gu2 = slice(gu, start, gu.shape());
+      return linalg::solve_triangular(T(l), concatenate({inner + LeadingColumns(gu, k), gu2}, -1),
+                                      true);
+    }
+    const Array l1 = LeadingRows(l, k);
+    const Array inner =
+        linalg::solve_triangular(T(l1), triu(matmul(gu, T(u)) - matmul(T(l), gl)), true);
+    Shape start(g.ndim(), 0);
+    start[start.size() - 2] = k;
+    const Array gl2 = slice(gl, start, gl.shape());
+    return right_solve(concatenate({inner + LeadingRows(gl, k), gl2}, -2), T(u), false);
+  };
+  const Array x = cotangent();
   // Row j of a is row perm[j] of L U, so its cotangent is row perm[j] of x.
   const Array perm = astype(UnpackLinalgPart(args.output, layout, 2, true), uint32);
   return {take_along_axis(x, broadcast_to(expand_dims(perm, -1), x.shape()), -2)};
