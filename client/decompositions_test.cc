@@ -65,6 +65,29 @@ TEST(SolveTest, BatchesBroadcastAndAVectorStaysAVector) {
   EXPECT_EQ(linalg::solve(a, ones({2, 3}, float32)).dtype(), float64);
 }
 
+TEST(SolveTest, OneMatrixForABatchOfRightHandSidesGivesEachItsSolution) {
+  // Factored once with the batch's columns side by side; each entry as if solved alone.
+  Array a = from_host(std::vector<double>{4, 1, 0, 2, 5, 1, 0, 1, 3}, {3, 3});
+  Array b = reshape(arange(24.0, float64), {2, 2, 3, 2});
+  Array lower = tril(a);
+  for (bool triangular : {false, true}) {
+    SCOPED_TRACE(triangular);
+    Array x = triangular ? linalg::solve_triangular(lower, b) : linalg::solve(a, b);
+    ASSERT_EQ(x.shape(), (Shape{2, 2, 3, 2}));
+    const std::vector<double> got = x.to_vector<double>();
+    for (int i = 0; i < 4; ++i) {
+      Array entry = reshape(slice(reshape(b, {4, 3, 2}), {i, 0, 0}, {i + 1, 3, 2}), {3, 2});
+      const std::vector<double> want =
+          (triangular ? linalg::solve_triangular(lower, entry) : linalg::solve(a, entry))
+              .to_vector<double>();
+      for (int e = 0; e < 6; ++e) EXPECT_NEAR(got[i * 6 + e], want[e], 1e-12) << i << " " << e;
+    }
+  }
+  // a's extra batch axes of 1 stay in the result's shape, as broadcasting gives.
+  EXPECT_EQ(linalg::solve(reshape(a, {1, 1, 3, 3}), ones({4, 3, 1}, float64)).shape(),
+            (Shape{1, 4, 3, 1}));
+}
+
 TEST(SolveTest, InversesSolveAgainstTheIdentity) {
   const Array a = from_host(std::vector<double>{4, 7, 2, 6}, {2, 2});
   EXPECT_THAT(linalg::inv(a).to_vector<double>(),

@@ -37,9 +37,33 @@ Array SolveOp(const char* op, const Array& a, const Array& b, core::Attrs attrs)
         op, absl::StrCat("the batches of a ", core::ShapeToString(a.shape()), " and b ",
                          core::ShapeToString(b.shape()), " do not broadcast."));
   }
+  const int64_t k = rhs.shape().back();
+  if (core::NumElements(a_batch) == 1 && core::NumElements(b_batch) > 1) {
+    // One matrix for a batch of right-hand sides: factor it once, with the batch's columns
+    // side by side (n, batch * k), rather than a copy of it per batch entry.
+    const int batch_rank = static_cast<int>(b_batch.size());
+    std::vector<int> rows_first = {batch_rank};
+    for (int d = 0; d < batch_rank; ++d) rows_first.push_back(d);
+    rows_first.push_back(batch_rank + 1);
+    const Array columns = reshape(transpose(detail::AsFloating(rhs), rows_first), {n, -1});
+    const Array x =
+        detail::MakeOp(op, {reshape(detail::AsFloating(a), {n, n}), columns}, std::move(attrs));
+    Shape split = {n};
+    split.insert(split.end(), b_batch.begin(), b_batch.end());
+    split.push_back(k);
+    std::vector<int> back;
+    for (int d = 1; d <= batch_rank; ++d) back.push_back(d);
+    back.insert(back.end(), {0, batch_rank + 1});
+    Array result = transpose(reshape(x, split), back);
+    // a's own (all 1) batch axes, when it has more than b.
+    Shape shape = *batch;
+    shape.insert(shape.end(), {n, k});
+    result = reshape(result, shape);
+    return vector ? squeeze(result, -1) : result;
+  }
   Shape a_shape = *batch, b_shape = *batch;
   a_shape.insert(a_shape.end(), {n, n});
-  b_shape.insert(b_shape.end(), {n, rhs.shape().back()});
+  b_shape.insert(b_shape.end(), {n, k});
   const Array x = detail::MakeOp(op,
                                  {broadcast_to(detail::AsFloating(a), a_shape),
                                   broadcast_to(detail::AsFloating(rhs), b_shape)},

@@ -387,6 +387,10 @@ TEST(VjpRulesTest, Solves) {
       "solve with a vector and a broadcast batch",
       [](const std::vector<Array>& x) { return linalg::solve(Shifted(x[0], 4), x[1]); },
       {{{2, 3, 3}}, {{3}}});
+  ExpectVjpMatchesFiniteDifferences(
+      "solve with one matrix for a batch of right-hand sides",
+      [](const std::vector<Array>& x) { return linalg::solve(Shifted(x[0], 4), x[1]); },
+      {{{3, 3}}, {{2, 3, 2}}});
   for (bool upper : {false, true}) {
     ExpectVjpMatchesFiniteDifferences(upper ? "solve_triangular upper" : "solve_triangular lower",
                                       [upper](const std::vector<Array>& x) {
