@@ -157,4 +157,9 @@ Array astype(const Array& a, Dtype dtype) {
   return detail::MakeOp("astype", {a}, {{"dtype", dtype}});
 }
 
+Array view(const Array& a, Dtype dtype) {
+  if (dtype == a.dtype()) return a;
+  return detail::MakeOp("view", {a}, {{"dtype", dtype}});
+}
+
 }  // namespace ferry

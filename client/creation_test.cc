@@ -1,4 +1,4 @@
-// full, zeros, ones, arange and astype on the local device.
+// full, zeros, ones, arange, astype and view on the local device.
 
 #include <cstdint>
 #include <vector>
@@ -50,6 +50,33 @@ TEST(CreationTest, Astype) {
   EXPECT_EQ(static_cast<float>(astype(a, float16).to_vector<float16_t>()[2]), 2.69921875f);
   Array i = from_host(std::vector<int32_t>{7, -1}, {2});
   EXPECT_THAT(astype(i, float32).to_vector<float>(), ElementsAre(7, -1));
+}
+
+TEST(CreationTest, ViewReadsTheSameBytesAsAnotherDtype) {
+  Array one = from_host(std::vector<float>{1.0f, -2.0f}, {2});
+  EXPECT_THAT(view(one, int32).to_vector<int32_t>(), ElementsAre(0x3f800000, -0x40000000));
+  Array bytes = view(one, uint8);  // little-endian: 1.0f is 00 00 80 3f
+  EXPECT_EQ(bytes.shape(), (Shape{8}));
+  EXPECT_THAT(bytes.to_vector<uint8_t>(), ElementsAre(0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0));
+  EXPECT_EQ(view(view(one, uint8), float32).to_vector<float>(), one.to_vector<float>());
+  EXPECT_EQ(view(zeros({2, 4}, float32), int64).shape(), (Shape{2, 2}));
+  try {
+    view(zeros({3}, float32), int64);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("[view] cannot view float32 (3,) as int64"));
+  }
+  try {
+    view(zeros({4}, uint8), bool_);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("[view] cannot read uint8 bytes as bool"));
+  }
+  // No gradient through a reinterpretation; the same dtype is no op at all.
+  Array x = from_host(std::vector<float>{3.0f}, {1});
+  EXPECT_THAT(grad([](const Array& v) { return sum(astype(view(v, int32), float32)) + sum(v); })(x)
+                  .to_vector<float>(),
+              ElementsAre(1.0f));
 }
 
 }  // namespace

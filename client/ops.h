@@ -86,6 +86,9 @@ Array arange(double start, double stop, Dtype dtype, Device device = default_dev
 Array arange(double stop, Dtype dtype = float32, Device device = default_device());
 
 Array astype(const Array& a, Dtype dtype);
+// The same bytes read as `dtype`, as NumPy's and MLX's view: a dtype of another size scales
+// the last axis (float32 (4, 6) as uint8 is (4, 24)); no gradient flows through.
+Array view(const Array& a, Dtype dtype);
 
 // ---- Unary (unary.cc) -----------------------------------------------------------------------
 // negative, abs and relu keep the dtype (not bool); the others compute in float32 unless

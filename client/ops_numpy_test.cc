@@ -227,6 +227,9 @@ const std::map<std::string, Build>& Builds() {
        [](const Array& a, const Array&) { return linalg::norm(a, -2.0, std::vector<int>{2, 0}); }},
       {"norm_nuc", [](const Array& a, const Array&) { return linalg::norm(a, "nuc"); }},
       {"linalg_cross", [](const Array& a, const Array& b) { return linalg::cross(a, b); }},
+      {"view_float32_as_int32", [](const Array& a, const Array&) { return view(a, int32); }},
+      {"view_float32_as_uint8", [](const Array& a, const Array&) { return view(a, uint8); }},
+      {"view_float16_as_int32", [](const Array& a, const Array&) { return view(a, int32); }},
       {"linalg_det", [](const Array& a, const Array&) { return linalg::det(a); }},
       {"linalg_slogdet", [](const Array& a, const Array&) { return linalg::slogdet(a).second; }},
   };

@@ -38,6 +38,8 @@ namespace ferry::core {
 //   add sub mul div pow maximum minimum equal less greater logical_and logical_or
 // where(cond, x, y)   broadcast of all three; dtype PromoteTypes(x, y); cond is any dtype
 // astype              dtype
+// view                dtype: the same bytes read as dtype; another size scales the last
+//                     axis (whose bytes must divide evenly); only bool views as bool
 // Reductions (one input): axes keepdims
 //   sum prod (bool -> int32, others keep)   mean (FloatingResultType)   max min (keep)
 //   max and min refuse to reduce an axis of length 0 (there is no identity).

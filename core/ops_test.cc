@@ -66,7 +66,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
-  for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu"}) {
+  for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());

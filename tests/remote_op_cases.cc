@@ -317,6 +317,13 @@ const std::map<std::string, OpCase>& CoreOpCases() {
           return concatenate({astype(flatten(plu[0]), float64), flatten(plu[1]), flatten(plu[2]),
                               linalg::det(a), astype(flatten(wide[2]), float64)});
         }}},
+      {"view",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 4}, float32, -100, 100);
+          return concatenate({flatten(view(x, int32)), flatten(view(view(x, uint8), int32)),
+                              flatten(view(in.Ints({2, 8}, int32, -9, 9), int64))});
+        }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,

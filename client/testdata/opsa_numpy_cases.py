@@ -192,3 +192,7 @@ with np.errstate(all="ignore"):
     emit("linalg_det", sq, None, np.linalg.det(sq))
     emit("linalg_slogdet", sq - 4 * np.eye(4, dtype=np.float32), None,
          np.linalg.slogdet(sq - 4 * np.eye(4, dtype=np.float32))[1])
+    emit("view_float32_as_int32", x, None, x.view(np.int32))
+    emit("view_float32_as_uint8", x, None, x.view(np.uint8))
+    halves = floats((3, 4), -2, 2).astype(np.float16)
+    emit("view_float16_as_int32", halves, None, halves.view(np.int32))

@@ -10,6 +10,10 @@ VjpResult Astype(const VjpArgs& args) { return {args.cotangent}; }
 
 }  // namespace
 
-void RegisterAstypeVjp(VjpTable& table) { table["astype"] = &Astype; }
+// view reads bits as another dtype: nothing to differentiate (same dtype is no op at all).
+void RegisterAstypeVjp(VjpTable& table) {
+  table["astype"] = &Astype;
+  table["view"] = &NoGradient;
+}
 
 }  // namespace ferry::detail

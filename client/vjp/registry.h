@@ -48,7 +48,7 @@ VjpResult NoGradient(const VjpArgs& args);
 void RegisterUnaryVjps(VjpTable& table);    // neg abs exp ... erf
 void RegisterBinaryVjps(VjpTable& table);   // add sub ... logical_or
 void RegisterWhereVjp(VjpTable& table);     // where
-void RegisterAstypeVjp(VjpTable& table);    // astype
+void RegisterAstypeVjp(VjpTable& table);    // astype view
 void RegisterReduceVjps(VjpTable& table);   // sum prod mean max min argmax argmin
 void RegisterMatmulVjp(VjpTable& table);    // matmul
 void RegisterLayoutVjps(VjpTable& table);   // reshape transpose broadcast_to slice concatenate

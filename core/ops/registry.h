@@ -16,7 +16,7 @@ void RegisterRandomOps(OpTable& table);   // random_uniform random_normal
 void RegisterUnaryOps(OpTable& table);    // neg abs exp ... erf
 void RegisterBinaryOps(OpTable& table);   // add sub ... logical_or
 void RegisterWhereOp(OpTable& table);     // where
-void RegisterAstypeOp(OpTable& table);    // astype
+void RegisterAstypeOp(OpTable& table);    // astype view
 void RegisterReduceOps(OpTable& table);   // sum prod mean max min argmax argmin
 void RegisterMatmulOp(OpTable& table);    // matmul
 void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate

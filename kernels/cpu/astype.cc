@@ -1,4 +1,4 @@
-// astype, and the dtype conversion the other families use to bring mixed inputs to one
+// astype and view, and the dtype conversion the other families use to bring mixed inputs to one
 // compute type. Rules (ConvertTo in dispatch.h): to bool is "not zero"; floating to
 // integer truncates, saturates and maps NaN to 0; integers wrap; floats round to nearest.
 
@@ -40,8 +40,17 @@ absl::Status Astype(const core::Node&, absl::Span<const Tensor> inputs, const Te
   return absl::OkStatus();
 }
 
+// view: the bytes as they are.
+absl::Status View(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
+  std::memcpy(out.raw(), inputs[0].raw(), out.nbytes());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-void RegisterAstypeKernels(KernelTable& table) { table["astype"] = &Astype; }
+void RegisterAstypeKernels(KernelTable& table) {
+  table["astype"] = &Astype;
+  table["view"] = &View;
+}
 
 }  // namespace ferry::kernels::cpu

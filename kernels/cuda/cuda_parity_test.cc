@@ -240,6 +240,12 @@ TEST_F(CudaParityTest, WhereAndAstype) {
       attrs.Set("dtype", to);
       Check({"astype", {{from, {33}, -300, 300}}, attrs});
     }
+    // view's bytes, read back as integers (exact): 8 elements of any size fill whole ones.
+    for (DType to : {DType::kUInt8, DType::kInt32, DType::kUInt32, DType::kInt64}) {
+      core::Attrs attrs;
+      attrs.Set("dtype", to);
+      Check({"view", {{from, {3, 8}, -300, 300}}, attrs});
+    }
   }
 }
 

@@ -202,6 +202,14 @@ absl::Status Astype(Context& ctx, const core::Node& node, absl::Span<const Tenso
                               out.size(), ctx.stream()));
 }
 
+// view: the bytes as they are, copied on the stream.
+absl::Status View(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                  const Tensor& out) {
+  return CheckCuda(node.op, "copy",
+                   cudaMemcpyAsync(out.raw(), inputs[0].raw(), out.nbytes(),
+                                   cudaMemcpyDeviceToDevice, ctx.stream()));
+}
+
 // ---- reductions and softmax (reduce.cu, softmax.cu) ----
 
 // How a list of axes splits `shape` into groups: the kept and reduced indexers of launch.h.
@@ -924,7 +932,10 @@ void RegisterBinaryKernels(KernelTable& table) {
 
 void RegisterWhereKernels(KernelTable& table) { table["where"] = &Where; }
 
-void RegisterAstypeKernels(KernelTable& table) { table["astype"] = &Astype; }
+void RegisterAstypeKernels(KernelTable& table) {
+  table["astype"] = &Astype;
+  table["view"] = &View;
+}
 
 void RegisterReduceKernels(KernelTable& table) {
   table["sum"] = &Reduce<ReduceOp::kSum>;
