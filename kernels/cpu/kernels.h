@@ -97,6 +97,22 @@ struct QuantizedMatmulDims {
 absl::StatusOr<QuantizedMatmulDims> GetQuantizedMatmulDims(const core::Node& node,
                                                            const core::Shape& wq_shape);
 
+// The matrices of a linear algebra op's array (linalg.cc), for every backend: its last two
+// axes are rows x cols, the others a batch of `count`; INVALID_ARGUMENT "[op] a R x C matrix
+// exceeds what the solvers can index" past their 32-bit sizes.
+struct MatrixBatch {
+  int64_t count, rows, cols;
+};
+absl::StatusOr<MatrixBatch> GetMatrixBatch(const std::string& op, const core::Shape& shape);
+
+// INVALID_ARGUMENT "[op] matrix i of the batch <what>" ("the matrix" for one): a matrix a
+// factorization refused, in the same words on every backend.
+absl::Status MatrixError(const std::string& op, int64_t index, int64_t count,
+                         const std::string& what);
+
+// What svd and eigh refuse first (LAPACK's SVD can loop forever on an infinity).
+inline constexpr char kNonFiniteMatrix[] = "has a non-finite element (NaN or infinity)";
+
 // A convolution node's geometry from its attributes and shapes (conv.cc), for every
 // backend; INVALID_ARGUMENT "[convolution] ..." when they do not fit together.
 absl::StatusOr<ConvGeometry> GetConvGeometry(const core::Node& node, const core::Shape& x,

@@ -18,35 +18,6 @@
 namespace ferry::kernels::cpu {
 namespace {
 
-// The matrices of an array whose last two axes are rows x cols.
-struct Matrices {
-  int64_t count, rows, cols;
-};
-
-Matrices GetMatrices(const core::Shape& shape) {
-  const size_t rank = shape.size();
-  const int64_t rows = shape[rank - 2], cols = shape[rank - 1];
-  return {rows * cols == 0 ? core::NumElements(core::Shape(shape.begin(), shape.end() - 2))
-                           : core::NumElements(shape) / (rows * cols),
-          rows, cols};
-}
-
-absl::Status CheckLapackDims(const core::Node& node, const Matrices& m) {
-  if (m.rows > INT_MAX / std::max<int64_t>(m.cols, 1) || m.cols > INT_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] a ", m.rows, " x ", m.cols,
-                                                   " matrix exceeds what LAPACK can index"));
-  }
-  return absl::OkStatus();
-}
-
-// "[op] matrix i of the batch ..." (or "the matrix" for one), for a matrix LAPACK refused.
-absl::Status MatrixError(const core::Node& node, int64_t index, int64_t count,
-                         const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "[", node.op, "] ",
-      count == 1 ? "the matrix" : absl::StrCat("matrix ", index, " of the batch"), " ", what));
-}
-
 // dst (cols x rows) = src (rows x cols)^T, both dense row-major.
 template <typename F>
 void TransposeInto(const F* src, int64_t rows, int64_t cols, F* dst) {
@@ -64,8 +35,6 @@ void SetIdentity(F* a, int64_t n) {
 // LAPACK's SVD can loop forever on an infinity (and its eigensolvers are not promised to do
 // better), so those ops refuse non-finite input first, as PyTorch's do. Reads the triangle a
 // matrix op reads: all of it, or (triangle -1 / 1) the lower / upper one.
-constexpr char kNonFinite[] = "has a non-finite element (NaN or infinity)";
-
 template <typename F>
 bool AllFinite(const F* a, int64_t rows, int64_t cols, int triangle) {
   for (int64_t i = 0; i < rows; ++i) {
@@ -95,8 +64,9 @@ absl::Status WithOperand(const Tensor& a, const Tensor& out, Factor&& factor) {
 absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
   absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
   if (!upper.ok()) return upper.status();
-  const Matrices m = GetMatrices(inputs[0].shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows);
   return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     std::memcpy(y, x, static_cast<size_t>(m.count * n * n) * sizeof(*x));
@@ -105,7 +75,7 @@ absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, c
       // Row-major lower is column-major upper.
       const int info = lapack::potrf(*upper ? 'L' : 'U', n, l, std::max(n, 1));
       if (info > 0) {
-        return MatrixError(node, b, m.count,
+        return MatrixError(node.op, b, m.count,
                            absl::StrCat("is not positive definite (its leading minor of order ",
                                         info, " is not)"));
       }
@@ -119,8 +89,9 @@ absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, c
 }
 
 absl::Status Solve(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  const Matrices m = GetMatrices(out.shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, out.shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
   absl::Status status;
   WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
@@ -132,7 +103,7 @@ absl::Status Solve(const core::Node& node, absl::Span<const Tensor> inputs, cons
       std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
       if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
           info > 0) {
-        status = MatrixError(node, i, m.count,
+        status = MatrixError(node.op, i, m.count,
                              absl::StrCat("is singular (U[", info - 1, ", ", info - 1,
                                           "] of its LU factorization is zero)"));
         break;
@@ -159,8 +130,9 @@ absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> in
                              const Tensor& out) {
   absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
   if (!upper.ok()) return upper.status();
-  const Matrices m = GetMatrices(out.shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, out.shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
   absl::Status status;
   WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
@@ -169,7 +141,7 @@ absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> in
       const auto* t = a + i * n * n;
       for (int d = 0; d < n; ++d) {
         if (t[d * n + d] == 0) {
-          status = MatrixError(node, i, m.count,
+          status = MatrixError(node.op, i, m.count,
                                absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
           break;
         }
@@ -181,8 +153,9 @@ absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> in
 }
 
 absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  const Matrices m = GetMatrices(inputs[0].shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::QrLayout(rows, cols);
@@ -215,8 +188,9 @@ absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const T
 absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
   absl::StatusOr<int64_t> compute_uv = GetAttr<int64_t>(node, "compute_uv");
   if (!compute_uv.ok()) return compute_uv.status();
-  const Matrices m = GetMatrices(inputs[0].shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::SvdLayout(rows, cols, *compute_uv != 0);
@@ -247,13 +221,13 @@ absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const 
         continue;
       }
       if (!AllFinite(x + b * rows * cols, rows, cols, 0)) {
-        return MatrixError(node, b, m.count, kNonFinite);
+        return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
       }
       std::copy(x + b * rows * cols, x + (b + 1) * rows * cols, a.begin());
       const int info =
           lapack::gesdd(jobz, cols, rows, a.data(), lda, s, vt, lda, u, std::max(rows, 1),
                         work.data(), static_cast<int>(work.size()), iwork.data());
-      if (info > 0) return MatrixError(node, b, m.count, "did not converge");
+      if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
     }
     return absl::OkStatus();
   });
@@ -264,8 +238,9 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
   if (!upper.ok()) return upper.status();
   absl::StatusOr<int64_t> vectors = GetAttr<int64_t>(node, "compute_vectors");
   if (!vectors.ok()) return vectors.status();
-  const Matrices m = GetMatrices(inputs[0].shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows);
   const core::LinalgLayout layout = core::EighLayout(n, *vectors != 0);
   return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
@@ -282,13 +257,13 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
     for (int64_t b = 0; b < m.count; ++b) {
       F* packed = y + b * layout.size;
       if (!AllFinite(x + b * n * n, n, n, *upper ? 1 : -1)) {
-        return MatrixError(node, b, m.count, kNonFinite);
+        return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
       }
       std::copy(x + b * n * n, x + (b + 1) * n * n, a.begin());
       const int info = lapack::syevd(jobz, uplo, n, a.data(), n, packed, work.data(),
                                      static_cast<int>(work.size()), iwork.data(),
                                      static_cast<int>(iwork.size()));
-      if (info > 0) return MatrixError(node, b, m.count, "did not converge");
+      if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
       // Column-major eigenvectors are columns; row-major wants them as columns too.
       if (*vectors) TransposeInto(a.data(), n, n, packed + layout.parts[1].offset);
     }
@@ -297,8 +272,9 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
 }
 
 absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  const Matrices m = GetMatrices(inputs[0].shape());
-  if (absl::Status s = CheckLapackDims(node, m); !s.ok()) return s;
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const MatrixBatch& m = *batch;
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::LuLayout(rows, cols);
@@ -327,6 +303,24 @@ absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const T
 }
 
 }  // namespace
+
+absl::StatusOr<MatrixBatch> GetMatrixBatch(const std::string& op, const core::Shape& shape) {
+  const size_t rank = shape.size();
+  const MatrixBatch batch{core::NumElements(core::Shape(shape.begin(), shape.end() - 2)),
+                          shape[rank - 2], shape[rank - 1]};
+  if (batch.rows > INT_MAX / std::max<int64_t>(batch.cols, 1) || batch.cols > INT_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("[", op, "] a ", batch.rows, " x ", batch.cols,
+                                                   " matrix exceeds what the solvers can index"));
+  }
+  return batch;
+}
+
+absl::Status MatrixError(const std::string& op, int64_t index, int64_t count,
+                         const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "[", op, "] ", count == 1 ? "the matrix" : absl::StrCat("matrix ", index, " of the batch"),
+      " ", what));
+}
 
 void RegisterLinalgKernels(KernelTable& table) {
   table["cholesky"] = &Cholesky;

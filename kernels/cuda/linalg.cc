@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/linalg_layout.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernels.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/solver.h"
@@ -23,29 +24,9 @@ namespace {
 
 using core::DType;
 
-// The matrices of an array whose last two axes are rows x cols.
-struct Batch {
-  int64_t count, rows, cols;
-};
-
-absl::StatusOr<Batch> GetBatch(const std::string& op, const core::Shape& shape) {
-  const size_t rank = shape.size();
-  const Batch batch{core::NumElements(core::Shape(shape.begin(), shape.end() - 2)), shape[rank - 2],
-                    shape[rank - 1]};
-  if (batch.rows > INT_MAX / std::max<int64_t>(batch.cols, 1) || batch.cols > INT_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("[", op, "] a ", batch.rows, " x ", batch.cols,
-                                                   " matrix exceeds what cuSOLVER can index"));
-  }
-  return batch;
-}
-
-// "[op] matrix i of the batch ..." (or "the matrix" for one), as the CPU says it.
-absl::Status MatrixError(const std::string& op, int64_t index, int64_t count,
-                         const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "[", op, "] ", count == 1 ? "the matrix" : absl::StrCat("matrix ", index, " of the batch"),
-      " ", what));
-}
+using cpu::GetMatrixBatch;
+using cpu::MatrixBatch;
+using cpu::MatrixError;
 
 // cuSOLVER's float or double function of a pair.
 template <typename F, typename S, typename D>
@@ -67,10 +48,6 @@ absl::Status WithComputeType(DType dtype, Body&& body) {
 DType ComputeDType(DType dtype) {
   return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
-
-// cuSOLVER's SVD, like LAPACK's, is not promised to end on an infinity: svd and eigh refuse
-// non-finite input first, with the CPU's message.
-constexpr char kNonFinite[] = "has a non-finite element (NaN or infinity)";
 
 // What an op needs besides cuSOLVER: typed scratch, copies and the devInfo read-back.
 class Job {
@@ -171,7 +148,7 @@ class Job {
         !s.ok()) {
       return s;
     }
-    return CheckInfo(*bad, count, count, [](int) { return std::string(kNonFinite); });
+    return CheckInfo(*bad, count, count, [](int) { return std::string(cpu::kNonFiniteMatrix); });
   }
 
   absl::Status Copy(const void* src, void* dst, int64_t elements) {
@@ -228,7 +205,7 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
                       const Tensor& out) {
   absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
   if (!upper.ok()) return upper.status();
-  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, inputs[0].shape());
   if (!m.ok()) return m.status();
   if (out.size() == 0) return absl::OkStatus();
   const int n = static_cast<int>(m->rows);
@@ -280,7 +257,7 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
 
 absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) {
-  absl::StatusOr<Batch> m = GetBatch(node.op, out.shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, out.shape());
   if (!m.ok()) return m.status();
   // A singular matrix fails even when b has no columns, as on the CPU.
   if (m->count == 0 || m->rows == 0) return absl::OkStatus();
@@ -409,7 +386,7 @@ absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<co
                              const Tensor& out) {
   absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
   if (!upper.ok()) return upper.status();
-  absl::StatusOr<Batch> m = GetBatch(node.op, out.shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, out.shape());
   if (!m.ok()) return m.status();
   if (m->count == 0 || m->rows == 0) return absl::OkStatus();
   const int64_t n = m->rows, k = m->cols;
@@ -446,7 +423,7 @@ absl::Status SolveTriangular(Context& ctx, const core::Node& node, absl::Span<co
 
 absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                 const Tensor& out) {
-  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, inputs[0].shape());
   if (!m.ok()) return m.status();
   const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
   const int k = std::min(rows, cols);
@@ -536,7 +513,7 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
                  const Tensor& out) {
   absl::StatusOr<int64_t> compute_uv = cpu::GetAttr<int64_t>(node, "compute_uv");
   if (!compute_uv.ok()) return compute_uv.status();
-  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, inputs[0].shape());
   if (!m.ok()) return m.status();
   const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
   const int k = std::min(rows, cols);
@@ -641,7 +618,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
   if (!upper.ok()) return upper.status();
   absl::StatusOr<int64_t> vectors = cpu::GetAttr<int64_t>(node, "compute_vectors");
   if (!vectors.ok()) return vectors.status();
-  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, inputs[0].shape());
   if (!m.ok()) return m.status();
   const int n = static_cast<int>(m->rows);
   if (m->count == 0 || n == 0) return absl::OkStatus();
@@ -700,7 +677,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
 // getrf on column-major copies; a zero pivot (a singular a) is not an error, as on the CPU.
 absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                 const Tensor& out) {
-  absl::StatusOr<Batch> m = GetBatch(node.op, inputs[0].shape());
+  absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, inputs[0].shape());
   if (!m.ok()) return m.status();
   if (out.size() == 0) return absl::OkStatus();
   const int rows = static_cast<int>(m->rows), cols = static_cast<int>(m->cols);
