@@ -21,6 +21,19 @@ Array T(const Array& a) { return swapaxes(a, -1, -2); }
 // The identity as a bool mask of a's last two (square) axes.
 Array Diagonal(const Array& a) { return eye(a.shape().back(), bool_, a.device()); }
 
+// The columns (last axis) or rows (the axis before) of a batch of matrices from `start` on:
+// what LeadingColumns and LeadingRows leave.
+Array ColumnsFrom(const Array& a, int64_t start) {
+  Shape begin(a.ndim(), 0);
+  begin.back() = start;
+  return slice(a, begin, a.shape());
+}
+Array RowsFrom(const Array& a, int64_t start) {
+  Shape begin(a.ndim(), 0);
+  begin[begin.size() - 2] = start;
+  return slice(a, begin, a.shape());
+}
+
 // The gradient of a function that reads only the lower (upper) triangle of its argument,
 // from G, its gradient as a function of a symmetric argument: G + G^T off the diagonal.
 Array OneTriangle(const Array& g, bool upper) {
@@ -137,14 +150,9 @@ VjpResult Qr(const VjpArgs& args) {
   const Array gq = UnpackLinalgPart(args.cotangent, layout, 0, false);
   const Array gr = UnpackLinalgPart(args.cotangent, layout, 1, false);
   if (m >= n) return {QrSquareOrTall(q, r, gq, gr)};
-  auto columns = [](const Array& x, int64_t start, int64_t stop) {
-    Shape begin(x.ndim(), 0), end = x.shape();
-    begin.back() = start;
-    end.back() = stop;
-    return slice(x, begin, end);
-  };
-  const Array y = columns(a, m, n), gv = columns(gr, m, n);
-  const Array gx = QrSquareOrTall(q, columns(r, 0, m), gq + matmul(y, T(gv)), columns(gr, 0, m));
+  const Array y = ColumnsFrom(a, m), gv = ColumnsFrom(gr, m);
+  const Array gx =
+      QrSquareOrTall(q, LeadingColumns(r, m), gq + matmul(y, T(gv)), LeadingColumns(gr, m));
   return {concatenate({gx, matmul(q, gv)}, -1)};
 }
 
@@ -175,18 +183,14 @@ VjpResult Lu(const VjpArgs& args) {
     if (m < n) {
       const Array u1 = LeadingColumns(u, k);
       const Array inner = right_solve(tril(matmul(T(l), gl) - matmul(gu, T(u)), -1), T(u1), false);
-      Shape start(g.ndim(), 0);
-      start.back() = k;
-      const Array gu2 = slice(gu, start, gu.shape());
+      const Array gu2 = ColumnsFrom(gu, k);
       return linalg::solve_triangular(T(l), concatenate({inner + LeadingColumns(gu, k), gu2}, -1),
                                       true);
     }
     const Array l1 = LeadingRows(l, k);
     const Array inner =
         linalg::solve_triangular(T(l1), triu(matmul(gu, T(u)) - matmul(T(l), gl)), true);
-    Shape start(g.ndim(), 0);
-    start[start.size() - 2] = k;
-    const Array gl2 = slice(gl, start, gl.shape());
+    const Array gl2 = RowsFrom(gl, k);
     return right_solve(concatenate({inner + LeadingRows(gl, k), gl2}, -2), T(u), false);
   };
   const Array x = cotangent();
