@@ -107,6 +107,27 @@ TEST(BinaryTest, ArraysPromote) {
   EXPECT_THAT((i / 2).to_vector<float>(), ElementsAre(0.5, 1));
 }
 
+TEST(BinaryTest, EveryIntegerWidthPromotesAsMlx) {
+  Array i8 = from_host(std::vector<int8_t>{-100, 50}, {2});
+  Array u8 = from_host(std::vector<uint8_t>{200, 250}, {2});
+  EXPECT_EQ((i8 + u8).dtype(), int16);  // the narrowest signed type holding both
+  EXPECT_THAT((i8 + u8).to_vector<int16_t>(), ElementsAre(100, 300));
+  EXPECT_EQ((i8 + 1).dtype(), int8);
+  EXPECT_EQ((i8 * 2.5).dtype(), float32);
+  Array u16 = from_host(std::vector<uint16_t>{1, 65535}, {2});
+  EXPECT_EQ((u16 + i8).dtype(), int32);
+  EXPECT_THAT((-u16).to_vector<uint16_t>(), ElementsAre(65535, 1));  // wraps
+  Array u64 = from_host(std::vector<uint64_t>{uint64_t{1} << 40, 3}, {2});
+  EXPECT_EQ((u64 + i8).dtype(), float32);  // no integer type holds both, as MLX
+  EXPECT_THAT((u64 + i8).to_vector<float>(), ElementsAre(1099511627776.0f - 100, 53));
+  // sum and prod widen to 32 bits; cumsum keeps the dtype and wraps.
+  Array hundreds = from_host(std::vector<int8_t>{100, 100}, {2});
+  EXPECT_EQ(sum(hundreds).item<int32_t>(), 200);
+  EXPECT_THAT(cumsum(hundreds).to_vector<int8_t>(), ElementsAre(100, -56));
+  EXPECT_EQ(prod(u16).dtype(), uint32);
+  EXPECT_EQ(prod(u16).item<uint32_t>(), 65535u);
+}
+
 TEST(BinaryTest, Where) {
   Array c = from_host(std::vector<bool>{true, false, true}, {3});
   Array x = from_host(std::vector<float>{1, 2, 3}, {3});

@@ -32,8 +32,16 @@ std::string ScalarBytes(const Operand& number, Dtype dtype) {
       return BytesOf<uint8_t>(is_float ? f != 0 : i != 0);
     case Dtype::kUInt8:
       return BytesOf(static_cast<uint8_t>(i));
+    case Dtype::kUInt16:
+      return BytesOf(static_cast<uint16_t>(i));
     case Dtype::kUInt32:
       return BytesOf(static_cast<uint32_t>(i));
+    case Dtype::kUInt64:
+      return BytesOf(static_cast<uint64_t>(i));
+    case Dtype::kInt8:
+      return BytesOf(static_cast<int8_t>(i));
+    case Dtype::kInt16:
+      return BytesOf(static_cast<int16_t>(i));
     case Dtype::kInt32:
       return BytesOf(static_cast<int32_t>(i));
     case Dtype::kInt64:

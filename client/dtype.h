@@ -15,7 +15,11 @@ using Dtype = core::DType;
 
 inline constexpr Dtype bool_ = Dtype::kBool;
 inline constexpr Dtype uint8 = Dtype::kUInt8;
+inline constexpr Dtype uint16 = Dtype::kUInt16;
 inline constexpr Dtype uint32 = Dtype::kUInt32;
+inline constexpr Dtype uint64 = Dtype::kUInt64;
+inline constexpr Dtype int8 = Dtype::kInt8;
+inline constexpr Dtype int16 = Dtype::kInt16;
 inline constexpr Dtype int32 = Dtype::kInt32;
 inline constexpr Dtype int64 = Dtype::kInt64;
 inline constexpr Dtype float16 = Dtype::kFloat16;
@@ -37,8 +41,16 @@ constexpr Dtype dtype_of() {
     return bool_;
   } else if constexpr (std::is_same_v<T, uint8_t>) {
     return uint8;
+  } else if constexpr (std::is_same_v<T, uint16_t>) {
+    return uint16;
   } else if constexpr (std::is_same_v<T, uint32_t>) {
     return uint32;
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    return uint64;
+  } else if constexpr (std::is_same_v<T, int8_t>) {
+    return int8;
+  } else if constexpr (std::is_same_v<T, int16_t>) {
+    return int16;
   } else if constexpr (std::is_same_v<T, int32_t>) {
     return int32;
   } else if constexpr (std::is_same_v<T, int64_t>) {

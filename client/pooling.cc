@@ -21,6 +21,10 @@ enum class Fold { kMax, kMean };
 double Lowest(Dtype dtype) {
   if (core::IsFloating(dtype)) return -std::numeric_limits<double>::infinity();
   switch (dtype) {
+    case int8:
+      return std::numeric_limits<int8_t>::lowest();
+    case int16:
+      return std::numeric_limits<int16_t>::lowest();
     case int32:
       return std::numeric_limits<int32_t>::lowest();
     case int64:

@@ -94,8 +94,16 @@ v1::DType DTypeToProto(DType dtype) {
       return v1::BOOL;
     case DType::kUInt8:
       return v1::UINT8;
+    case DType::kUInt16:
+      return v1::UINT16;
     case DType::kUInt32:
       return v1::UINT32;
+    case DType::kUInt64:
+      return v1::UINT64;
+    case DType::kInt8:
+      return v1::INT8;
+    case DType::kInt16:
+      return v1::INT16;
     case DType::kInt32:
       return v1::INT32;
     case DType::kInt64:
@@ -118,8 +126,16 @@ absl::StatusOr<DType> DTypeFromProto(int dtype) {
       return DType::kBool;
     case v1::UINT8:
       return DType::kUInt8;
+    case v1::UINT16:
+      return DType::kUInt16;
     case v1::UINT32:
       return DType::kUInt32;
+    case v1::UINT64:
+      return DType::kUInt64;
+    case v1::INT8:
+      return DType::kInt8;
+    case v1::INT16:
+      return DType::kInt16;
     case v1::INT32:
       return DType::kInt32;
     case v1::INT64:

@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <array>
 
 namespace ferry::core {
@@ -10,10 +11,14 @@ struct DTypeFacts {
   size_t size;
 };
 
-constexpr std::array<DTypeFacts, 9> kFacts = {{
+constexpr std::array<DTypeFacts, 13> kFacts = {{
     {"bool", 1},
     {"uint8", 1},
+    {"uint16", 2},
     {"uint32", 4},
+    {"uint64", 8},
+    {"int8", 1},
+    {"int16", 2},
     {"int32", 4},
     {"int64", 8},
     {"float16", 2},
@@ -38,17 +43,15 @@ std::optional<DType> DTypeFromName(std::string_view name) {
 }
 
 bool IsFloating(DType dtype) {
-  return dtype == DType::kFloat16 || dtype == DType::kBFloat16 ||
-         dtype == DType::kFloat32 || dtype == DType::kFloat64;
+  return dtype == DType::kFloat16 || dtype == DType::kBFloat16 || dtype == DType::kFloat32 ||
+         dtype == DType::kFloat64;
 }
 
-bool IsInteger(DType dtype) {
-  return dtype == DType::kUInt8 || dtype == DType::kUInt32 || dtype == DType::kInt32 ||
-         dtype == DType::kInt64;
-}
+bool IsInteger(DType dtype) { return dtype != DType::kBool && !IsFloating(dtype); }
 
 bool IsUnsigned(DType dtype) {
-  return dtype == DType::kBool || dtype == DType::kUInt8 || dtype == DType::kUInt32;
+  return dtype == DType::kBool || dtype == DType::kUInt8 || dtype == DType::kUInt16 ||
+         dtype == DType::kUInt32 || dtype == DType::kUInt64;
 }
 
 DType PromoteTypes(DType a, DType b) {
@@ -62,10 +65,17 @@ DType PromoteTypes(DType a, DType b) {
   // Both are bool or integers.
   if (a == DType::kBool) return b;
   if (b == DType::kBool) return a;
-  if (a == DType::kUInt8) return b;
-  if (b == DType::kUInt8) return a;
-  if (a == DType::kInt64 || b == DType::kInt64) return DType::kInt64;
-  return DType::kInt64;  // uint32 with int32: the only integer type holding both
+  if (IsUnsigned(a) == IsUnsigned(b)) return SizeOf(a) >= SizeOf(b) ? a : b;
+  const DType u = IsUnsigned(a) ? a : b, s = IsUnsigned(a) ? b : a;
+  if (u == DType::kUInt64) return DType::kFloat32;  // no integer type holds both
+  switch (std::max(2 * SizeOf(u), SizeOf(s))) {
+    case 2:
+      return DType::kInt16;
+    case 4:
+      return DType::kInt32;
+    default:
+      return DType::kInt64;
+  }
 }
 
 DType FloatingResultType(DType dtype) { return IsFloating(dtype) ? dtype : DType::kFloat32; }

@@ -12,7 +12,11 @@ namespace ferry::core {
 enum class DType : uint8_t {
   kBool,
   kUInt8,
+  kUInt16,
   kUInt32,
+  kUInt64,
+  kInt8,
+  kInt16,
   kInt32,
   kInt64,
   kFloat16,
@@ -22,8 +26,9 @@ enum class DType : uint8_t {
 };
 
 inline constexpr DType kAllDTypes[] = {
-    DType::kBool,    DType::kUInt8,    DType::kUInt32,  DType::kInt32,   DType::kInt64,
-    DType::kFloat16, DType::kBFloat16, DType::kFloat32, DType::kFloat64,
+    DType::kBool,     DType::kUInt8,   DType::kUInt16,  DType::kUInt32, DType::kUInt64,
+    DType::kInt8,     DType::kInt16,   DType::kInt32,   DType::kInt64,  DType::kFloat16,
+    DType::kBFloat16, DType::kFloat32, DType::kFloat64,
 };
 
 // Bytes per element.
@@ -35,12 +40,13 @@ const char* DTypeName(DType dtype);
 std::optional<DType> DTypeFromName(std::string_view name);
 
 bool IsFloating(DType dtype);  // float16, bfloat16, float32, float64
-bool IsInteger(DType dtype);   // uint8, uint32, int32, int64 (not bool)
-bool IsUnsigned(DType dtype);  // bool, uint8, uint32
+bool IsInteger(DType dtype);   // the signed and unsigned integers (not bool)
+bool IsUnsigned(DType dtype);  // bool and the unsigned integers
 
-// The dtype of a binary op's result, following MLX: bool < uint8 < uint32/int32 < int64,
-// any integer with a float gives the float, float16 with bfloat16 gives float32, and
-// uint32 with int32 gives int64.
+// The dtype of a binary op's result, following MLX: bool gives way to anything; two
+// integers of one signedness give the wider; unsigned with signed gives the narrowest
+// signed type holding both (uint64 with a signed integer: float32, as MLX); any integer
+// with a float gives the float; float16 with bfloat16 gives float32.
 DType PromoteTypes(DType a, DType b);
 
 // The dtype math functions (exp, sqrt, ...) compute in: floats keep theirs, others float32.

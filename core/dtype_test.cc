@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -7,27 +8,33 @@
 namespace ferry::core {
 namespace {
 
-constexpr DType b = DType::kBool, u8 = DType::kUInt8, u32 = DType::kUInt32, i32 = DType::kInt32,
+constexpr DType b = DType::kBool, u8 = DType::kUInt8, u16 = DType::kUInt16, u32 = DType::kUInt32,
+                u64 = DType::kUInt64, i8 = DType::kInt8, i16 = DType::kInt16, i32 = DType::kInt32,
                 i64 = DType::kInt64, f16 = DType::kFloat16, bf16 = DType::kBFloat16,
                 f32 = DType::kFloat32, f64 = DType::kFloat64;
 
 TEST(DTypeTest, PromotionTableFollowsMlx) {
-  // Rows and columns in kAllDTypes order: bool u8 u32 i32 i64 f16 bf16 f32 f64.
+  // Rows and columns in kAllDTypes order; the table is MLX 0.32's, printed by adding arrays.
   // clang-format off
-  const DType expected[9][9] = {
-      {b, u8, u32, i32, i64, f16, bf16, f32, f64},
-      {u8, u8, u32, i32, i64, f16, bf16, f32, f64},
-      {u32, u32, u32, i64, i64, f16, bf16, f32, f64},
-      {i32, i32, i64, i32, i64, f16, bf16, f32, f64},
-      {i64, i64, i64, i64, i64, f16, bf16, f32, f64},
-      {f16, f16, f16, f16, f16, f16, f32, f32, f64},
-      {bf16, bf16, bf16, bf16, bf16, f32, bf16, f32, f64},
-      {f32, f32, f32, f32, f32, f32, f32, f32, f64},
-      {f64, f64, f64, f64, f64, f64, f64, f64, f64},
+  const DType expected[13][13] = {
+      {b, u8, u16, u32, u64, i8, i16, i32, i64, f16, bf16, f32, f64},
+      {u8, u8, u16, u32, u64, i16, i16, i32, i64, f16, bf16, f32, f64},
+      {u16, u16, u16, u32, u64, i32, i32, i32, i64, f16, bf16, f32, f64},
+      {u32, u32, u32, u32, u64, i64, i64, i64, i64, f16, bf16, f32, f64},
+      {u64, u64, u64, u64, u64, f32, f32, f32, f32, f16, bf16, f32, f64},
+      {i8, i16, i32, i64, f32, i8, i16, i32, i64, f16, bf16, f32, f64},
+      {i16, i16, i32, i64, f32, i16, i16, i32, i64, f16, bf16, f32, f64},
+      {i32, i32, i32, i64, f32, i32, i32, i32, i64, f16, bf16, f32, f64},
+      {i64, i64, i64, i64, f32, i64, i64, i64, i64, f16, bf16, f32, f64},
+      {f16, f16, f16, f16, f16, f16, f16, f16, f16, f16, f32, f32, f64},
+      {bf16, bf16, bf16, bf16, bf16, bf16, bf16, bf16, bf16, f32, bf16, f32, f64},
+      {f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f64},
+      {f64, f64, f64, f64, f64, f64, f64, f64, f64, f64, f64, f64, f64},
   };
   // clang-format on
-  for (int i = 0; i < 9; ++i) {
-    for (int j = 0; j < 9; ++j) {
+  static_assert(std::size(kAllDTypes) == 13);
+  for (int i = 0; i < 13; ++i) {
+    for (int j = 0; j < 13; ++j) {
       EXPECT_EQ(PromoteTypes(kAllDTypes[i], kAllDTypes[j]), expected[i][j])
           << DTypeName(kAllDTypes[i]) << " with " << DTypeName(kAllDTypes[j]);
     }
@@ -36,6 +43,8 @@ TEST(DTypeTest, PromotionTableFollowsMlx) {
 
 TEST(DTypeTest, NotablePromotionsSpelledOut) {
   EXPECT_EQ(PromoteTypes(u32, i32), i64);
+  EXPECT_EQ(PromoteTypes(u8, i8), i16);
+  EXPECT_EQ(PromoteTypes(u64, i8), f32);
   EXPECT_EQ(PromoteTypes(f16, bf16), f32);
   EXPECT_EQ(PromoteTypes(i64, f16), f16);
   EXPECT_EQ(PromoteTypes(b, b), b);
@@ -55,7 +64,11 @@ TEST(DTypeTest, NamesRoundTrip) {
 TEST(DTypeTest, Sizes) {
   EXPECT_EQ(SizeOf(b), 1u);
   EXPECT_EQ(SizeOf(u8), 1u);
+  EXPECT_EQ(SizeOf(u16), 2u);
   EXPECT_EQ(SizeOf(u32), 4u);
+  EXPECT_EQ(SizeOf(u64), 8u);
+  EXPECT_EQ(SizeOf(i8), 1u);
+  EXPECT_EQ(SizeOf(i16), 2u);
   EXPECT_EQ(SizeOf(i32), 4u);
   EXPECT_EQ(SizeOf(i64), 8u);
   EXPECT_EQ(SizeOf(f16), 2u);
@@ -71,6 +84,10 @@ TEST(DTypeTest, Categories) {
   EXPECT_TRUE(IsInteger(u32));
   EXPECT_TRUE(IsUnsigned(u32));
   EXPECT_FALSE(IsUnsigned(i32));
+  EXPECT_TRUE(IsUnsigned(u64));
+  EXPECT_FALSE(IsUnsigned(i8));
+  EXPECT_TRUE(IsInteger(i16));
+  EXPECT_FALSE(IsInteger(f64));
   EXPECT_TRUE(IsFloating(bf16));
   EXPECT_FALSE(IsInteger(f16));
 }

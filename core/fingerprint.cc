@@ -40,6 +40,14 @@ uint8_t DTypeCode(DType dtype) {
       return 8;
     case DType::kUInt32:
       return 9;
+    case DType::kUInt16:
+      return 10;
+    case DType::kUInt64:
+      return 11;
+    case DType::kInt8:
+      return 12;
+    case DType::kInt16:
+      return 13;
   }
   return 0;
 }

@@ -66,7 +66,8 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
-  for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view"}) {
+  for (const char* op :
+       {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -332,7 +333,12 @@ TEST(ReduceOpsTest, Shapes) {
 TEST(ReduceOpsTest, Dtypes) {
   EXPECT_EQ(Infer("sum", {Of(DType::kBool, {4})}, Axes({0})), I32({}));
   EXPECT_EQ(Infer("prod", {Of(DType::kBool, {4})}, Axes({0})), I32({}));
-  EXPECT_EQ(Infer("prod", {Of(DType::kUInt8, {4})}, Axes({0})), Of(DType::kUInt8, {}));
+  // As MLX: integers narrower than 32 bits accumulate in 32 bits of their signedness.
+  EXPECT_EQ(Infer("prod", {Of(DType::kUInt8, {4})}, Axes({0})), Of(DType::kUInt32, {}));
+  EXPECT_EQ(Infer("sum", {Of(DType::kInt8, {4})}, Axes({0})), I32({}));
+  EXPECT_EQ(Infer("sum", {Of(DType::kUInt16, {4})}, Axes({0})), Of(DType::kUInt32, {}));
+  EXPECT_EQ(Infer("sum", {Of(DType::kInt16, {4})}, Axes({0})), I32({}));
+  EXPECT_EQ(Infer("sum", {Of(DType::kUInt64, {4})}, Axes({0})), Of(DType::kUInt64, {}));
   EXPECT_EQ(Infer("mean", {I32({4})}, Axes({0})), F32({}));
   EXPECT_EQ(Infer("mean", {Of(DType::kFloat16, {4})}, Axes({0})), Of(DType::kFloat16, {}));
   EXPECT_EQ(Infer("max", {Of(DType::kBool, {4})}, Axes({0})), Of(DType::kBool, {}));

@@ -71,6 +71,30 @@ TEST_F(RemoteTest, EveryOpMatchesTheLocalDevice) {
   }
 }
 
+// Every dtype's bytes cross the wire both ways unchanged, and the daemon computes with each
+// as the local device does: wrapping arithmetic, MLX's widening sums, sorts, casts.
+TEST_F(RemoteTest, EveryDtypeTravelsAndComputesAsLocally) {
+  const std::vector<double> values = {-3, 0, 1.5, 100, 250, -129, 70000, 5};
+  for (Dtype dtype : core::kAllDTypes) {
+    SCOPED_TRACE(core::DTypeName(dtype));
+    auto run = [&](const Device& device) {
+      Array x = astype(from_host(values, {2, 4}, device), dtype);
+      std::vector<Array> outs = {x, sum(x, 1), sort(x, 1), astype(x, float32)};
+      if (dtype != bool_) outs.push_back(x * x + x);
+      std::vector<std::vector<double>> got;
+      for (const Array& out : outs) got.push_back(testing::Values(out));
+      return got;
+    };
+    EXPECT_EQ(run(*remote_), run(local()));
+  }
+  const uint64_t top = ~uint64_t{0};
+  Array wide = from_host(std::vector<uint64_t>{top, top - 1}, {2}, *remote_);
+  EXPECT_THAT((wide + 1).to_vector<uint64_t>(), ElementsAre(0, top));
+  Array narrow = from_host(std::vector<int8_t>{-128, 127}, {2}, *remote_);
+  EXPECT_THAT((narrow - 1).to_vector<int8_t>(), ElementsAre(127, 126));
+  EXPECT_THAT(sum(narrow).to_vector<int32_t>(), ElementsAre(-1));
+}
+
 // ---- Ops part B: the composed ops and functions --------------------------------------------
 
 TEST_F(RemoteTest, OpsPartBCompositesMatchTheLocalDevice) {

@@ -32,8 +32,16 @@ std::vector<double> Values(Array a) {
       return widen(a.to_vector<bool>());
     case Dtype::kUInt8:
       return widen(a.to_vector<uint8_t>());
+    case Dtype::kUInt16:
+      return widen(a.to_vector<uint16_t>());
     case Dtype::kUInt32:
       return widen(a.to_vector<uint32_t>());
+    case Dtype::kUInt64:
+      return widen(a.to_vector<uint64_t>());
+    case Dtype::kInt8:
+      return widen(a.to_vector<int8_t>());
+    case Dtype::kInt16:
+      return widen(a.to_vector<int16_t>());
     case Dtype::kInt32:
       return widen(a.to_vector<int32_t>());
     case Dtype::kInt64:

@@ -196,3 +196,38 @@ with np.errstate(all="ignore"):
     emit("view_float32_as_uint8", x, None, x.view(np.uint8))
     halves = floats((3, 4), -2, 2).astype(np.float16)
     emit("view_float16_as_int32", halves, None, halves.view(np.int32))
+
+    # The integer dtypes beyond uint8/uint32/int32/int64: wrapping arithmetic, division and
+    # shifts at each width (shift counts past the width included), comparisons, sorts.
+    # A generator of their own, so adding them left the lines above as they were.
+    int_rng = np.random.default_rng(20261203)
+    for dtype in (np.int8, np.int16, np.uint16, np.uint64):
+        info = np.iinfo(dtype)
+        top = min(int(info.max), 2**53 - 1)  # exact in the file's float64 values
+        low = max(int(info.min), -(2**53))
+        a = int_rng.integers(low, top, (4, 5), endpoint=True).astype(dtype)
+        b = int_rng.integers(low, top, (4, 5), endpoint=True).astype(dtype)
+        a[0, :2] = [low, top]
+        b[0, :3] = [low, 0, 1]  # 0: integer division by zero gives 0
+        emit("add_int", a, b, a + b)
+        emit("subtract_int", a, b, a - b)
+        emit("multiply_int", a, b, a * b)
+        emit("square_int", a, None, np.square(a))
+        emit("abs_int", a, None, np.abs(a))
+        emit("floor_divide", a, b, np.floor_divide(a, b))
+        emit("remainder_int", a, b, np.remainder(a, b))
+        emit("bitwise_and", a, b, np.bitwise_and(a, b))
+        emit("bitwise_or", a, b, np.bitwise_or(a, b))
+        emit("bitwise_xor", a, b, np.bitwise_xor(a, b))
+        emit("bitwise_invert", a, None, np.invert(a))
+        counts = int_rng.integers(0, info.bits + 8, (4, 5), endpoint=True).astype(dtype)
+        emit("left_shift", a, counts, np.left_shift(a, counts))
+        emit("right_shift", a, counts, np.right_shift(a, counts))
+        emit("maximum_int", a, b, np.maximum(a, b))
+        emit("minimum_int", a, b, np.minimum(a, b))
+        emit("less_equal", a, b, np.less_equal(a, b))
+        emit("not_equal", a, a[::-1].copy(), np.not_equal(a, a[::-1]))
+        emit("cummax", a, None, np.maximum.accumulate(a, axis=1))
+        emit("cummin", a, None, np.minimum.accumulate(a, axis=1))
+        emit("sort_int", a, None, np.sort(a, axis=-1))
+        emit("astype_float32", a, None, a.astype(np.float32))

@@ -14,8 +14,16 @@ bool FitsIn(DType dtype, double value) {
   switch (dtype) {
     case DType::kUInt8:
       return value > -1.0 && value < 256.0;
+    case DType::kUInt16:
+      return value > -1.0 && value < 65536.0;
     case DType::kUInt32:
       return value > -1.0 && value < 4294967296.0;
+    case DType::kUInt64:
+      return value > -1.0 && value < 18446744073709551616.0;
+    case DType::kInt8:
+      return value > -129.0 && value < 128.0;
+    case DType::kInt16:
+      return value > -32769.0 && value < 32768.0;
     case DType::kInt32:
       return value > -2147483649.0 && value < 2147483648.0;
     case DType::kInt64:

@@ -30,6 +30,14 @@ constexpr ReduceOp kReduceOps[] = {
 
 constexpr const char* kArgOps[] = {"argmax", "argmin"};
 
+// sum's and prod's dtype, as MLX: bool and the integers narrower than 32 bits widen to 32
+// bits of their signedness (bool as int32); the rest keep theirs.
+DType AccumulatedType(DType dtype) {
+  if (dtype == DType::kBool) return DType::kInt32;
+  if (!IsInteger(dtype) || SizeOf(dtype) >= 4) return dtype;
+  return IsUnsigned(dtype) ? DType::kUInt32 : DType::kInt32;
+}
+
 absl::Status CheckNotEmpty(const char* op, const Shape& shape, int axis) {
   if (shape[axis] != 0) return absl::OkStatus();
   return OpError(op, absl::StrCat("cannot reduce axis ", axis, " of length 0 in shape ",
@@ -52,7 +60,7 @@ absl::StatusOr<TensorType> InferReduce(absl::Span<const TensorType> inputs, cons
     }
   }
   DType dtype = x.dtype;
-  if (op.result == Result::kAccumulated && dtype == DType::kBool) dtype = DType::kInt32;
+  if (op.result == Result::kAccumulated) dtype = AccumulatedType(dtype);
   if (op.result == Result::kFloating) dtype = FloatingResultType(dtype);
   if (op.result == Result::kBool) dtype = DType::kBool;
   return TensorType{dtype, ReduceShape(x.shape, *axes, *keepdims)};

@@ -30,8 +30,8 @@ struct TypeTag {
   using type = T;
 };
 
-// Calls f(TypeTag<T>{}) with T the C++ type that stores `dtype`: bool, uint8_t, uint32_t,
-// int32_t, int64_t, core::Float16, core::BFloat16, float, double. Every branch of f must
+// Calls f(TypeTag<T>{}) with T the C++ type that stores `dtype`: bool, the <cstdint>
+// integers, core::Float16, core::BFloat16, float, double. Every branch of f must
 // return the same type.
 template <typename F>
 decltype(auto) DispatchDType(core::DType dtype, F&& f) {
@@ -40,8 +40,16 @@ decltype(auto) DispatchDType(core::DType dtype, F&& f) {
       return f(TypeTag<bool>{});
     case core::DType::kUInt8:
       return f(TypeTag<uint8_t>{});
+    case core::DType::kUInt16:
+      return f(TypeTag<uint16_t>{});
     case core::DType::kUInt32:
       return f(TypeTag<uint32_t>{});
+    case core::DType::kUInt64:
+      return f(TypeTag<uint64_t>{});
+    case core::DType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case core::DType::kInt16:
+      return f(TypeTag<int16_t>{});
     case core::DType::kInt32:
       return f(TypeTag<int32_t>{});
     case core::DType::kInt64:

@@ -114,7 +114,8 @@ class CudaParityTest : public ::testing::Test {
 
 constexpr DType kFloats[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64};
 constexpr DType kNumbers[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64,
-                              DType::kInt32,   DType::kInt64,   DType::kUInt8,    DType::kUInt32};
+                              DType::kInt8,    DType::kInt16,   DType::kInt32,    DType::kInt64,
+                              DType::kUInt8,   DType::kUInt16,  DType::kUInt32,   DType::kUInt64};
 
 TEST_F(CudaParityTest, Unary) {
   for (const char* op : {"neg", "abs", "relu"}) {
@@ -131,7 +132,8 @@ TEST_F(CudaParityTest, Unary) {
   }
 }
 
-constexpr DType kIntegers[] = {DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt32};
+constexpr DType kIntegers[] = {DType::kInt8,  DType::kInt16,  DType::kInt32,  DType::kInt64,
+                               DType::kUInt8, DType::kUInt16, DType::kUInt32, DType::kUInt64};
 
 TEST_F(CudaParityTest, UnaryPartA) {
   for (const char* op : {"log1p", "expm1", "log2", "log10"}) {
@@ -241,7 +243,8 @@ TEST_F(CudaParityTest, WhereAndAstype) {
       Check({"astype", {{from, {33}, -300, 300}}, attrs});
     }
     // view's bytes, read back as integers (exact): 8 elements of any size fill whole ones.
-    for (DType to : {DType::kUInt8, DType::kInt32, DType::kUInt32, DType::kInt64}) {
+    for (DType to : {DType::kUInt8, DType::kInt16, DType::kInt32, DType::kUInt32, DType::kInt64,
+                     DType::kUInt64}) {
       core::Attrs attrs;
       attrs.Set("dtype", to);
       Check({"view", {{from, {3, 8}, -300, 300}}, attrs});

@@ -31,8 +31,16 @@ __host__ decltype(auto) DispatchDType(core::DType dtype, F&& f) {
       return f(TypeTag<bool>{});
     case core::DType::kUInt8:
       return f(TypeTag<uint8_t>{});
+    case core::DType::kUInt16:
+      return f(TypeTag<uint16_t>{});
     case core::DType::kUInt32:
       return f(TypeTag<uint32_t>{});
+    case core::DType::kUInt64:
+      return f(TypeTag<uint64_t>{});
+    case core::DType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case core::DType::kInt16:
+      return f(TypeTag<int16_t>{});
     case core::DType::kInt32:
       return f(TypeTag<int32_t>{});
     case core::DType::kInt64:

@@ -21,15 +21,19 @@ uint64_t ElementSize(v1::DType dtype) {
   switch (dtype) {
     case v1::BOOL:
     case v1::UINT8:
+    case v1::INT8:
       return 1;
     case v1::FLOAT16:
     case v1::BFLOAT16:
+    case v1::UINT16:
+    case v1::INT16:
       return 2;
     case v1::INT32:
     case v1::UINT32:
     case v1::FLOAT32:
       return 4;
     case v1::INT64:
+    case v1::UINT64:
     case v1::FLOAT64:
       return 8;
     default:
@@ -104,7 +108,8 @@ absl::StatusOr<std::vector<FileTensor>> ParseNpy(const std::string& head, uint64
   if (!descr.ok()) return descr.status();
   static const auto* const kDtypes = new std::map<std::string, v1::DType>{
       {"<f4", v1::FLOAT32}, {"<f8", v1::FLOAT64}, {"<f2", v1::FLOAT16}, {"<i4", v1::INT32},
-      {"<i8", v1::INT64},   {"<u4", v1::UINT32},  {"|u1", v1::UINT8},   {"|b1", v1::BOOL}};
+      {"<i8", v1::INT64},   {"<u4", v1::UINT32},  {"|u1", v1::UINT8},   {"|b1", v1::BOOL},
+      {"<i2", v1::INT16},   {"|i1", v1::INT8},    {"<u2", v1::UINT16},  {"<u8", v1::UINT64}};
   const std::string name = std::string(
       absl::StripAsciiWhitespace(absl::StripSuffix(absl::StripPrefix(*descr, "'"), "'")));
   auto dtype = kDtypes->find(name);
@@ -152,9 +157,10 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head
     return absl::InvalidArgumentError("[safetensors] the header is not a JSON object");
   }
   static const auto* const kDtypes = new std::map<std::string, v1::DType>{
-      {"F32", v1::FLOAT32},   {"F64", v1::FLOAT64}, {"F16", v1::FLOAT16},
-      {"BF16", v1::BFLOAT16}, {"I32", v1::INT32},   {"I64", v1::INT64},
-      {"U8", v1::UINT8},      {"U32", v1::UINT32},  {"BOOL", v1::BOOL}};
+      {"F32", v1::FLOAT32}, {"F64", v1::FLOAT64}, {"F16", v1::FLOAT16}, {"BF16", v1::BFLOAT16},
+      {"I32", v1::INT32},   {"I64", v1::INT64},   {"U8", v1::UINT8},    {"U32", v1::UINT32},
+      {"BOOL", v1::BOOL},   {"I8", v1::INT8},     {"I16", v1::INT16},   {"U16", v1::UINT16},
+      {"U64", v1::UINT64}};
   std::vector<FileTensor> tensors;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,6 +54,21 @@ TEST(TensorFile, NpyScalarAndOneDim) {
   tensors = ParseNpy(vector, vector.size());
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   EXPECT_THAT((*tensors)[0].shape, ElementsAre(5));
+}
+
+TEST(TensorFile, NpyEveryIntegerWidth) {
+  const std::pair<const char*, const char*> kinds[] = {
+      {"|i1", "int8[3]"}, {"<i2", "int16[3]"}, {"<u2", "uint16[3]"}, {"<u8", "uint64[3]"}};
+  for (const auto& [descr, described] : kinds) {
+    const size_t size = descr[2] == '1' ? 1 : descr[2] == '2' ? 2 : 8;
+    std::string file =
+        Npy(std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (3,), }",
+            3 * size);
+    auto tensors = ParseNpy(file, file.size());
+    ASSERT_TRUE(tensors.ok()) << tensors.status();
+    EXPECT_EQ((*tensors)[0].nbytes, 3 * size);
+    EXPECT_EQ(DescribeTensor((*tensors)[0]), described);
+  }
 }
 
 TEST(TensorFile, NpyRefusals) {
