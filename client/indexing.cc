@@ -2,6 +2,8 @@
 // primitives; take, take_along_axis, put_along_axis and slice_update are built on them
 // the way MLX builds them.
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -107,6 +109,46 @@ Array take(const Array& a, const Array& indices) { return take(reshape(a, {-1}),
 
 Array take(const Array& a, int64_t index, int axis) {
   return take(a, from_host(std::vector<int64_t>{index}, {}, a.device()), axis);
+}
+
+Array as_strided(const Array& a, const Shape& shape, const Shape& strides, int64_t offset) {
+  if (strides.size() != shape.size()) {
+    detail::ThrowOpError("as_strided",
+                         absl::StrCat("shape ", core::ShapeToString(shape), " and strides ",
+                                      core::ShapeToString(strides), " differ in length."));
+  }
+  // The lowest and highest flat positions read; MLX reads whatever memory they name, here
+  // they must lie inside a.
+  int64_t low = offset, high = offset;
+  bool empty = false, overflow = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] < 0) {
+      detail::ThrowOpError("as_strided",
+                           absl::StrCat("shape ", core::ShapeToString(shape), " is negative."));
+    }
+    empty = empty || shape[d] == 0;
+    int64_t reach = 0;
+    overflow =
+        overflow || __builtin_mul_overflow(std::max<int64_t>(shape[d] - 1, 0), strides[d], &reach);
+    overflow =
+        overflow || __builtin_add_overflow(reach < 0 ? low : high, reach, reach < 0 ? &low : &high);
+  }
+  if (!empty && (overflow || low < 0 || high >= a.size())) {
+    detail::ThrowOpError("as_strided",
+                         absl::StrCat("shape ", core::ShapeToString(shape), " with strides ",
+                                      core::ShapeToString(strides), " from offset ", offset,
+                                      " reads outside the ", a.size(), " elements of the array."));
+  }
+  // Each position as offset + sum of index * stride, one broadcast arange per axis.
+  Array position = full({}, static_cast<double>(offset), int64, a.device());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    Shape along(shape.size(), 1);
+    along[d] = shape[d];
+    position =
+        position +
+        reshape(arange(static_cast<double>(shape[d]), int64, a.device()) * strides[d], along);
+  }
+  return take(a, broadcast_to(position, shape));
 }
 
 Array take_along_axis(const Array& a, const Array& indices, int axis) {

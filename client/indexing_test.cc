@@ -13,9 +13,9 @@
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BuildError;
 
 Array Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return from_host(values, shape);
@@ -112,6 +112,38 @@ TEST(GatherTest, ElementsAndWindows) {
               HasSubstr("[gather] needs one axis per index array"));
 }
 
+TEST(AsStridedTest, SlidingWindowsTransposesAndBroadcasts) {
+  Array a = arange(10, int32);
+  // Overlapping windows of 4, one element apart, starting at 1.
+  EXPECT_THAT(as_strided(a, {3, 4}, {1, 1}, 1).to_vector<int32_t>(),
+              ElementsAre(1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6));
+  Array m = reshape(arange(6, float32), {2, 3});
+  EXPECT_THAT(as_strided(m, {3, 2}, {1, 3}).to_vector<float>(), ElementsAre(0, 3, 1, 4, 2, 5));
+  EXPECT_THAT(as_strided(m, {2, 2}, {0, -1}, 5).to_vector<float>(), ElementsAre(5, 4, 5, 4));
+  EXPECT_EQ(as_strided(m, {0, 7}, {100, 100}).shape(), (Shape{0, 7}));  // reads nothing
+  EXPECT_EQ(as_strided(m, {}, {}, 4).item<float>(), 4);
+  // Gradients add up where windows overlap.
+  auto [outputs, grads] = vjp(
+      [](const std::vector<Array>& x) {
+        return std::vector<Array>{as_strided(x[0], {3, 2}, {1, 1})};
+      },
+      {arange(4, float32)}, {ones({3, 2})});
+  EXPECT_THAT(grads[0].to_vector<float>(), ElementsAre(1, 2, 2, 1));
+}
+
+TEST(AsStridedTest, PositionsOutsideTheArrayThrow) {
+  Array a = arange(10, int32);
+  EXPECT_THAT(BuildError([&] {
+                as_strided(a, {3, 4}, {2, 1}, 4);
+              }),
+              HasSubstr("[as_strided] shape (3, 4) with strides (2, 1) from offset 4 reads "
+                        "outside the 10 elements of the array."));
+  EXPECT_THAT(BuildError([&] { as_strided(a, {2}, {-1}); }), HasSubstr("reads outside"));
+  EXPECT_THAT(BuildError([&] { as_strided(a, {2}, {int64_t{1} << 62}); }),
+              HasSubstr("reads outside"));
+  EXPECT_THAT(BuildError([&] { as_strided(a, {2, 2}, {1}); }), HasSubstr("differ in length"));
+}
+
 TEST(ScatterTest, AddAccumulatesDuplicatesAndScatterKeepsTheLast) {
   Array idx = Ints({0, 0, 2}, {3});
   Array upd = from_host(std::vector<float>{1, 2, 3}, {3, 1});
@@ -148,7 +180,8 @@ TEST(WhereTest, BroadcastsConditionValuesAndNumbers) {
   Array out = where(cond, from_host(std::vector<float>{1, 2, 3}, {3}), 0.5f);
   EXPECT_EQ(out.shape(), (Shape{2, 3}));
   EXPECT_THAT(out.to_vector<float>(), ElementsAre(1, 2, 3, 0.5, 0.5, 0.5));
-  EXPECT_THAT(BuildError([&] { where(cond, zeros({3}), zeros({4})); }), HasSubstr("[where] shapes"));
+  EXPECT_THAT(BuildError([&] { where(cond, zeros({3}), zeros({4})); }),
+              HasSubstr("[where] shapes"));
 }
 
 }  // namespace

@@ -332,6 +332,10 @@ Array roll(const Array& a, const Shape& shifts, const std::vector<int>& axes);
 Array take(const Array& a, const Array& indices, int axis);
 Array take(const Array& a, const Array& indices);
 Array take(const Array& a, int64_t index, int axis);
+// The elements of a's row-major data at offset + sum(index[d] * strides[d]) for each index
+// of `shape`, as MLX's as_strided (a gather, not a view: writes to it do not alias a).
+// Every position must lie inside a, or it throws INVALID_ARGUMENT.
+Array as_strided(const Array& a, const Shape& shape, const Shape& strides, int64_t offset = 0);
 // Picks along `axis` with indices of a's rank that broadcast with a on the other axes.
 // Without an axis, both are flattened.
 Array take_along_axis(const Array& a, const Array& indices, int axis);

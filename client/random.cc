@@ -157,6 +157,35 @@ Dtype DrawDtype(const char* op, Dtype dtype) {
 
 }  // namespace
 
+Array multivariate_normal(const Array& mean, const Array& cov, const Shape& shape, Dtype dtype,
+                          const std::optional<Array>& key) {
+  constexpr char op[] = "multivariate_normal";
+  const Dtype work = DrawDtype(op, dtype);  // 16-bit dtypes draw and factor in float32
+  if (mean.ndim() < 1 || cov.ndim() < 2 || cov.shape().back() != cov.shape()[cov.ndim() - 2] ||
+      cov.shape().back() != mean.shape().back()) {
+    detail::ThrowOpError(op, absl::StrCat("mean (..., n) and cov (..., n, n) do not fit: mean ",
+                                          core::ShapeToString(mean.shape()), ", cov ",
+                                          core::ShapeToString(cov.shape()), "."));
+  }
+  const int64_t n = mean.shape().back();
+  const Shape mean_batch(mean.shape().begin(), mean.shape().end() - 1);
+  const Shape cov_batch(cov.shape().begin(), cov.shape().end() - 2);
+  absl::StatusOr<Shape> batch = core::BroadcastShapes(mean_batch, cov_batch);
+  if (batch.ok()) batch = core::BroadcastShapes(*batch, shape);
+  if (!batch.ok()) {
+    detail::ThrowOpError(op, absl::StrCat("shape ", core::ShapeToString(shape), ", mean ",
+                                          core::ShapeToString(mean.shape()), " and cov ",
+                                          core::ShapeToString(cov.shape()), " do not broadcast."));
+  }
+  batch->push_back(n);
+  // z @ U sqrt(S) Vt has covariance V S Vt = cov for a symmetric positive semi-definite
+  // cov, as MLX draws it.
+  const std::vector<Array> usv = linalg::svd(astype(cov, work));
+  const Array root = matmul(usv[0] * expand_dims(sqrt(usv[1]), -2), usv[2]);
+  const Array z = normal(*batch, work, 0.0, 1.0, key, mean.device());
+  return astype(astype(mean, work) + squeeze(matmul(expand_dims(z, -2), root), -2), dtype);
+}
+
 Array gumbel(const Shape& shape, Dtype dtype, const std::optional<Array>& key, Device device) {
   const Dtype draw = DrawDtype("gumbel", dtype);
   const double tiny = draw == float64 ? DBL_MIN : FLT_MIN;  // both logs stay finite

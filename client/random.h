@@ -49,6 +49,12 @@ Array bernoulli(double p, const Shape& shape, const std::optional<Array>& key = 
 Array bernoulli(const Array& p, const std::optional<Shape>& shape = std::nullopt,
                 const std::optional<Array>& key = std::nullopt);
 
+// Samples of the normal distributions with means `mean` (..., n) and covariances `cov`
+// (..., n, n, symmetric positive semi-definite), of shape broadcast(shape, mean's and cov's
+// batches) + (n,), as MLX: z @ U sqrt(S) Vt from cov's SVD. dtype must be floating.
+Array multivariate_normal(const Array& mean, const Array& cov, const Shape& shape = {},
+                          Dtype dtype = float32, const std::optional<Array>& key = std::nullopt);
+
 // Integers uniform in [low, high), of an integer dtype (24 random bits per sample, as
 // uniform's).
 Array randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype = int32,

@@ -192,5 +192,32 @@ TEST(RandomTest, TruncatedNormalStaysInItsBoundsWithTheTruncatedMean) {
   EXPECT_THROW(random::truncated_normal(1, 1, {3}), Error);
 }
 
+TEST(RandomTest, MultivariateNormalHasItsMeanAndCovariance) {
+  // 100k samples: standard errors below 0.01 for each mean and covariance entry.
+  Array mean = from_host(std::vector<float>{1, -2, 0.5}, {3});
+  Array cov = from_host(std::vector<float>{2, 0.6, 0, 0.6, 1, -0.3, 0, -0.3, 0.5}, {3, 3});
+  Array x = random::multivariate_normal(mean, cov, {100000}, float32, random::key(21));
+  ASSERT_EQ(x.shape(), (Shape{100000, 3}));
+  Array centred = x - ::ferry::mean(x, 0);
+  const std::vector<float> got_mean = ::ferry::mean(x, 0).to_vector<float>();
+  const std::vector<float> got_cov =
+      (matmul(transpose(centred), centred) / 100000.0).to_vector<float>();
+  const std::vector<float> want_mean = mean.to_vector<float>(), want_cov = cov.to_vector<float>();
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(got_mean[i], want_mean[i], 0.03) << i;
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(got_cov[i], want_cov[i], 0.04) << i;
+}
+
+TEST(RandomTest, MultivariateNormalBroadcastsItsBatches) {
+  Array means = zeros({4, 1, 2});
+  Array covs = broadcast_to(eye(2), {5, 2, 2});
+  EXPECT_EQ(random::multivariate_normal(means, covs, {}, float32, random::key(1)).shape(),
+            (Shape{4, 5, 2}));
+  EXPECT_EQ(random::multivariate_normal(zeros({2}), eye(2), {7}, float16, random::key(1)).dtype(),
+            float16);
+  EXPECT_THROW(random::multivariate_normal(zeros({3}), eye(2)), Error);
+  EXPECT_THROW(random::multivariate_normal(zeros({2}), eye(2), {}, int32), Error);
+  EXPECT_THROW(random::multivariate_normal(zeros({3, 2}), eye(2), {4}), Error);
+}
+
 }  // namespace
 }  // namespace ferry

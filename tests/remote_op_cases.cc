@@ -526,6 +526,19 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
         [](Inputs& in) {
           return nan_to_num(log(in.Uniform({3, 4}, bfloat16, -1, 1)));
         }}},
+      {"as_strided",
+       {true,
+        [](Inputs& in) {
+          return as_strided(in.Uniform({4, 5}, float32, -1, 1), {3, 4, 2}, {5, 1, 2}, 1);
+        }}},
+      {"multivariate_normal",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({3, 3}, float32, -1, 1);
+          const Array cov = matmul(a, transpose(a)) + eye(3, float32, in.device()) * 0.5;
+          return random::multivariate_normal(in.Uniform({2, 1, 3}, float32, -1, 1), cov, {4},
+                                             float32, random::key(3));
+        }}},
       {"tril_triu",
        {true,
         [](Inputs& in) {
