@@ -1,6 +1,9 @@
 // Arrays made from nothing: host data, constants, full, arange; and astype.
 
+#include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -159,6 +162,47 @@ Array linspace(double start, double stop, int64_t num, Dtype dtype, Device devic
   const Array values = index * full({}, step, compute, device) + full({}, start, compute, device);
   const Array last = index == static_cast<double>(num - 1);
   return astype(where(last, full({}, stop, compute, device), values), dtype);
+}
+
+Array zeros_like(const Array& a, std::optional<Dtype> dtype) {
+  return zeros(a.shape(), dtype.value_or(a.dtype()), a.device());
+}
+Array ones_like(const Array& a, std::optional<Dtype> dtype) {
+  return ones(a.shape(), dtype.value_or(a.dtype()), a.device());
+}
+Array full_like(const Array& a, double value, std::optional<Dtype> dtype) {
+  return full(a.shape(), value, dtype.value_or(a.dtype()), a.device());
+}
+
+namespace {
+
+// A cosine-sum window sum_k coefficients[k] * cos(2 pi k n / (M - 1)), signs alternating.
+Array CosineWindow(int M, std::initializer_list<double> coefficients, Device device) {
+  if (M < 1) return zeros({0}, float32, std::move(device));
+  if (M == 1) return ones({1}, float32, std::move(device));
+  const Array phase = arange(M, float32, device) * (2.0 * M_PI / (M - 1));
+  Array window = zeros({M}, float32, device);
+  double sign = 1;
+  int k = 0;
+  for (double c : coefficients) {
+    window = window + (k == 0 ? full({}, c, float32, device) : cos(phase * k) * (sign * c));
+    sign = -sign;
+    ++k;
+  }
+  return window;
+}
+
+}  // namespace
+
+Array hanning(int M, Device device) { return CosineWindow(M, {0.5, 0.5}, std::move(device)); }
+Array hamming(int M, Device device) { return CosineWindow(M, {0.54, 0.46}, std::move(device)); }
+Array blackman(int M, Device device) {
+  return CosineWindow(M, {0.42, 0.5, 0.08}, std::move(device));
+}
+Array bartlett(int M, Device device) {
+  if (M < 1) return zeros({0}, float32, std::move(device));
+  if (M == 1) return ones({1}, float32, std::move(device));
+  return 1.0 - abs(arange(M, float32, device) * (2.0 / (M - 1)) - 1.0);
 }
 
 Array astype(const Array& a, Dtype dtype) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,11 @@ Array kron(const Array& a, const Array& b) {
     merged.push_back(a_shape[d] * b_shape[d]);
   }
   return reshape(reshape(a, a_spread) * reshape(b, b_spread), merged);
+}
+
+Array trace(const Array& a, int offset, int axis1, int axis2, std::optional<Dtype> dtype) {
+  const Array total = sum(diagonal(a, offset, axis1, axis2), -1);
+  return dtype.has_value() ? astype(total, *dtype) : total;
 }
 
 }  // namespace ferry

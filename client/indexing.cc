@@ -17,6 +17,12 @@
 namespace ferry {
 namespace {
 
+// `update` as an array of src's dtype on src's device.
+Array InDtypeOf(const Operand& update, const Array& src) {
+  return update.array() ? astype(*update.array(), src.dtype())
+                        : detail::Constant(update, src.dtype(), src.device());
+}
+
 void CheckIndices(const std::string& op, const Array& indices) {
   if (!core::IsInteger(indices.dtype())) {
     detail::ThrowOpError(
@@ -186,39 +192,54 @@ Array take_along_axis(const Array& a, const Array& indices) {
   return take_along_axis(reshape(a, {-1}), reshape(indices, {-1}), 0);
 }
 
-Array put_along_axis(const Array& a, const Array& indices, const Operand& values, int axis) {
-  CheckIndices("put_along_axis", indices);
+namespace {
+
+using ScatterFn = Array (*)(const Array&, const std::vector<Array>&, const Array&,
+                            const std::vector<int>&);
+
+// values (broadcast to indices' shape, cast to a's dtype) combined into a at the indices
+// along `axis` by `scatter_fn`.
+Array ScatterAlongAxis(const char* op, ScatterFn scatter_fn, const Array& a, const Array& indices,
+                       const Operand& values, int axis) {
+  CheckIndices(op, indices);
   if (indices.ndim() != a.ndim()) {
-    detail::ThrowOpError("put_along_axis",
-                         absl::StrCat("indices of rank ", indices.ndim(),
-                                      " do not match an array of rank ", a.ndim(), "."));
+    detail::ThrowOpError(op, absl::StrCat("indices of rank ", indices.ndim(),
+                                          " do not match an array of rank ", a.ndim(), "."));
   }
-  const int64_t ax = detail::NormalizeAxis("put_along_axis", axis, a.ndim());
+  const int64_t ax = detail::NormalizeAxis(op, axis, a.ndim());
   Shape idx_shape = indices.shape();
   for (int d = 0; d < a.ndim(); ++d) {
     if (d == ax) continue;
     if (idx_shape[d] != a.shape()[d] && idx_shape[d] != 1) {
-      detail::ThrowOpError("put_along_axis",
+      detail::ThrowOpError(op,
                            absl::StrCat("indices of shape ", core::ShapeToString(indices.shape()),
                                         " do not broadcast against an array of shape ",
                                         core::ShapeToString(a.shape()), " off axis ", axis, "."));
     }
     idx_shape[d] = a.shape()[d];
   }
-  Array update = values.array() ? astype(*values.array(), a.dtype())
-                                : detail::Constant(values, a.dtype(), a.device());
-  update = broadcast_to(update, Broadcast("put_along_axis", update.shape(), idx_shape));
+  Array update = InDtypeOf(values, a);
+  update = broadcast_to(update, Broadcast(op, update.shape(), idx_shape));
   if (update.shape() != idx_shape) {
     detail::ThrowOpError(
-        "put_along_axis",
-        absl::StrCat("values of shape ", core::ShapeToString(update.shape()),
-                     " do not fit indices of shape ", core::ShapeToString(idx_shape), "."));
+        op, absl::StrCat("values of shape ", core::ShapeToString(update.shape()),
+                         " do not fit indices of shape ", core::ShapeToString(idx_shape), "."));
   }
   Shape upd_shape = idx_shape;
   upd_shape.insert(upd_shape.end(), a.ndim(), 1);
   std::vector<int> axes;
   for (int d = 0; d < a.ndim(); ++d) axes.push_back(d);
-  return scatter(a, AlongAxisIndices(a, indices, ax), reshape(update, upd_shape), axes);
+  return scatter_fn(a, AlongAxisIndices(a, indices, ax), reshape(update, upd_shape), axes);
+}
+
+}  // namespace
+
+Array put_along_axis(const Array& a, const Array& indices, const Operand& values, int axis) {
+  return ScatterAlongAxis("put_along_axis", &scatter, a, indices, values, axis);
+}
+
+Array scatter_add_axis(const Array& a, const Array& indices, const Operand& values, int axis) {
+  return ScatterAlongAxis("scatter_add_axis", &scatter_add, a, indices, values, axis);
 }
 
 namespace {
@@ -271,20 +292,37 @@ Array scatter_min(const Array& a, const std::vector<Array>& indices, const Array
   return Scatter("scatter_min", a, indices, updates, axes);
 }
 
+namespace {
+
+// src[start:stop:strides], with slice's errors named for `op`.
+Array Region(const char* op, const Array& src, const Shape& start, const Shape& stop,
+             const Shape& strides) {
+  try {
+    return slice(src, start, stop, strides);  // normalizes the bounds as slice does
+  } catch (const Error& e) {
+    std::string message = e.what();
+    const std::string prefix = "[slice] ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    detail::ThrowOpError(op, message);
+  }
+}
+
+// src with its slice replaced by combine(slice, update).
+Array SliceUpdateWith(const char* op, Array (*combine)(const Operand&, const Operand&),
+                      const Array& src, const Operand& update, const Shape& start,
+                      const Shape& stop, const Shape& strides) {
+  const Shape steps = strides.empty() ? Shape(src.ndim(), 1) : strides;
+  const Array region = Region(op, src, start, stop, steps);
+  return slice_update(src, astype(combine(region, InDtypeOf(update, src)), src.dtype()), start,
+                      stop, steps);
+}
+
+}  // namespace
+
 Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop,
                    const Shape& strides) {
-  Array region = [&] {
-    try {
-      return slice(src, start, stop, strides);  // normalizes the bounds as slice does
-    } catch (const Error& e) {
-      std::string message = e.what();
-      const std::string prefix = "[slice] ";
-      if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
-      detail::ThrowOpError("slice_update", message);
-    }
-  }();
-  Array upd = update.array() ? astype(*update.array(), src.dtype())
-                             : detail::Constant(update, src.dtype(), src.device());
+  Array region = Region("slice_update", src, start, stop, strides);
+  Array upd = InDtypeOf(update, src);
   if (upd.shape() != region.shape()) {
     absl::StatusOr<Shape> joined = core::BroadcastShapes(upd.shape(), region.shape());
     if (!joined.ok() || *joined != region.shape()) {
@@ -300,6 +338,43 @@ Array slice_update(const Array& src, const Operand& update, const Shape& start, 
 
 Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop) {
   return slice_update(src, update, start, stop, Shape(src.ndim(), 1));
+}
+
+Array slice_update_add(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides) {
+  return SliceUpdateWith("slice_update_add", &add, src, update, start, stop, strides);
+}
+Array slice_update_prod(const Array& src, const Operand& update, const Shape& start,
+                        const Shape& stop, const Shape& strides) {
+  return SliceUpdateWith("slice_update_prod", &multiply, src, update, start, stop, strides);
+}
+Array slice_update_max(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides) {
+  return SliceUpdateWith("slice_update_max", &maximum, src, update, start, stop, strides);
+}
+Array slice_update_min(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides) {
+  return SliceUpdateWith("slice_update_min", &minimum, src, update, start, stop, strides);
+}
+
+Array masked_scatter(const Array& a, const Array& mask, const Array& src) {
+  if (mask.dtype() != bool_) {
+    detail::ThrowOpError("masked_scatter", absl::StrCat("mask must be bool, got ",
+                                                        core::DTypeName(mask.dtype()), "."));
+  }
+  if (Broadcast("masked_scatter", mask.shape(), a.shape()) != a.shape()) {
+    detail::ThrowOpError(
+        "masked_scatter",
+        absl::StrCat("mask of shape ", core::ShapeToString(mask.shape()),
+                     " does not broadcast to a's shape ", core::ShapeToString(a.shape()), "."));
+  }
+  if (src.size() == 0) detail::ThrowOpError("masked_scatter", "src has no elements.");
+  // The k-th true position reads src's k-th element; a src too short fails the eval with
+  // gather's "index ... is out of range".
+  const Array where_true = broadcast_to(mask, a.shape());
+  const Array position = cumsum(astype(reshape(where_true, {-1}), int64), 0) - 1;
+  const Array picked = take(reshape(src, {-1}), maximum(position, 0), 0);
+  return where(where_true, reshape(astype(picked, a.dtype()), a.shape()), a);
 }
 
 }  // namespace ferry

@@ -83,27 +83,27 @@ Array slice(const Array& a, const Shape& start, const Shape& stop) {
 Array slice(const Array& a, const Shape& start, const Shape& stop, const Shape& strides) {
   const size_t rank = static_cast<size_t>(a.ndim());
   if (start.size() != rank || stop.size() != rank || strides.size() != rank) {
-    detail::ThrowOpError("slice", absl::StrCat("start, stop and strides need one entry per axis (",
-                                               rank, "); got ", start.size(), ", ", stop.size(),
-                                               " and ", strides.size(), "."));
+    detail::ThrowOpError(
+        "slice", absl::StrCat("start, stop and strides need one entry per axis (", rank, "); got ",
+                              start.size(), ", ", stop.size(), " and ", strides.size(), "."));
   }
   Shape starts(rank), stops(rank);
   for (size_t i = 0; i < rank; ++i) {
-    if (strides[i] == 0) detail::ThrowOpError("slice", absl::StrCat("stride of axis ", i, " is 0."));
+    if (strides[i] == 0)
+      detail::ThrowOpError("slice", absl::StrCat("stride of axis ", i, " is 0."));
     const Range range = ClampRange(start[i], stop[i], strides[i], a.shape()[i]);
     starts[i] = range.start;
     stops[i] = range.stop;
   }
-  return detail::MakeOp("slice", {a},
-                        {{"start", std::move(starts)}, {"stop", std::move(stops)},
-                         {"strides", strides}});
+  return detail::MakeOp(
+      "slice", {a},
+      {{"start", std::move(starts)}, {"stop", std::move(stops)}, {"strides", strides}});
 }
 
 Array concatenate(const std::vector<Array>& arrays, int axis) {
   if (arrays.empty()) detail::ThrowOpError("concatenate", "needs at least one array.");
-  return detail::MakeOp(
-      "concatenate", arrays,
-      {{"axis", detail::NormalizeAxis("concatenate", axis, arrays[0].ndim())}});
+  return detail::MakeOp("concatenate", arrays,
+                        {{"axis", detail::NormalizeAxis("concatenate", axis, arrays[0].ndim())}});
 }
 
 // ---- part A: compositions, as MLX builds them ----
@@ -327,6 +327,95 @@ Array roll(const Array& a, const Shape& shifts, const std::vector<int>& axes) {
                       static_cast<int>(at));
   }
   return out;
+}
+
+// ---- Part D ---------------------------------------------------------------------------------
+
+Array atleast_1d(const Array& a) { return a.ndim() >= 1 ? a : reshape(a, {1}); }
+
+Array atleast_2d(const Array& a) {
+  if (a.ndim() >= 2) return a;
+  return reshape(a, {1, a.ndim() == 1 ? a.shape()[0] : 1});
+}
+
+Array atleast_3d(const Array& a) {  // NumPy's: (n) -> (1, n, 1), (m, n) -> (m, n, 1)
+  if (a.ndim() >= 3) return a;
+  if (a.ndim() == 2) return reshape(a, {a.shape()[0], a.shape()[1], 1});
+  return reshape(a, {1, a.ndim() == 1 ? a.shape()[0] : 1, 1});
+}
+
+namespace {
+
+std::vector<Array> EachOf(const std::vector<Array>& arrays, Array (*f)(const Array&)) {
+  std::vector<Array> out;
+  out.reserve(arrays.size());
+  for (const Array& a : arrays) out.push_back(f(a));
+  return out;
+}
+
+}  // namespace
+
+std::vector<Array> atleast_1d(const std::vector<Array>& arrays) {
+  return EachOf(arrays, &atleast_1d);
+}
+std::vector<Array> atleast_2d(const std::vector<Array>& arrays) {
+  return EachOf(arrays, &atleast_2d);
+}
+std::vector<Array> atleast_3d(const std::vector<Array>& arrays) {
+  return EachOf(arrays, &atleast_3d);
+}
+
+std::vector<Array> broadcast_arrays(const std::vector<Array>& arrays) {
+  Shape shape;
+  for (const Array& a : arrays) {
+    absl::StatusOr<Shape> joined = core::BroadcastShapes(shape, a.shape());
+    if (!joined.ok()) {
+      detail::ThrowOpError("broadcast_arrays",
+                           absl::StrCat("shapes ", core::ShapeToString(shape), " and ",
+                                        core::ShapeToString(a.shape()), " cannot be broadcast."));
+    }
+    shape = *std::move(joined);
+  }
+  std::vector<Array> out;
+  out.reserve(arrays.size());
+  for (const Array& a : arrays) out.push_back(broadcast_to(a, shape));
+  return out;
+}
+
+Array flip(const Array& a) {
+  std::vector<int> axes(a.ndim());
+  for (int i = 0; i < a.ndim(); ++i) axes[i] = i;
+  return flip(a, axes);
+}
+
+Array flip(const Array& a, int axis) { return flip(a, std::vector<int>{axis}); }
+
+Array flip(const Array& a, const std::vector<int>& axes) {
+  Shape start(a.ndim(), 0), stop = a.shape(), strides(a.ndim(), 1);
+  for (int64_t axis : detail::NormalizeAxes("flip", axes, a.ndim(), /*sort=*/true)) {
+    start[axis] = a.shape()[axis] - 1;  // a[dim - 1 : -dim - 1 : -1], Python's a[::-1]
+    stop[axis] = -a.shape()[axis] - 1;
+    strides[axis] = -1;
+  }
+  return slice(a, start, stop, strides);
+}
+
+std::vector<Array> unstack(const Array& a, int axis) {
+  const int64_t at = detail::NormalizeAxis("unstack", axis, a.ndim());
+  std::vector<Array> parts;
+  parts.reserve(static_cast<size_t>(a.shape()[at]));
+  for (int64_t i = 0; i < a.shape()[at]; ++i) {
+    parts.push_back(squeeze(SliceAxis(a, at, i, i + 1), static_cast<int>(at)));
+  }
+  return parts;
+}
+
+Array matrix_transpose(const Array& a) {
+  if (a.ndim() < 2) {
+    detail::ThrowOpError("matrix_transpose", absl::StrCat("needs at least 2 dims, got shape ",
+                                                          core::ShapeToString(a.shape()), "."));
+  }
+  return swapaxes(a, -1, -2);
 }
 
 }  // namespace ferry

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,7 @@
 #include "client/axes.h"
 #include "client/error.h"
 #include "client/ops.h"
+#include "core/dtype.h"
 #include "core/shape.h"
 
 namespace ferry {
@@ -30,6 +33,65 @@ Array addmm(const Array& c, const Array& a, const Array& b, float alpha, float b
                                                core::ShapeToString(product.shape()), "."));
   }
   return astype(broadcast_to(product, *shape), core::PromoteTypes(product.dtype(), c.dtype()));
+}
+
+Array hadamard_transform(const Array& a, std::optional<float> scale) {
+  const int64_t n = a.ndim() == 0 ? 0 : a.shape().back();
+  if (n < 1 || (n & (n - 1)) != 0) {
+    detail::ThrowOpError("hadamard_transform",
+                         absl::StrCat("the last axis must be a power of two long, got shape ",
+                                      core::ShapeToString(a.shape()), "."));
+  }
+  // Sylvester's butterfly: log2(n) rounds of (x0 + x1, x0 - x1) over halves h apart, in
+  // float32 for 16-bit floats and integers (float64 stays), rounded once.
+  const Dtype compute = a.dtype() == float64 ? float64 : float32;
+  Shape rows(a.shape().begin(), a.shape().end() - 1);
+  Array x = astype(a, compute);
+  for (int64_t h = 1; h < n; h *= 2) {
+    Shape halves = rows;
+    halves.insert(halves.end(), {n / (2 * h), 2, h});
+    const std::vector<Array> pair = split(reshape(x, halves), 2, -2);
+    x = reshape(concatenate({pair[0] + pair[1], pair[0] - pair[1]}, -2), a.shape());
+  }
+  const double factor = scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(n));
+  return astype(x * factor, core::FloatingResultType(a.dtype()));
+}
+
+Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_indices,
+                const std::optional<Array>& rhs_indices) {
+  if (a.ndim() < 2 || b.ndim() < 2 || a.shape().back() != b.shape()[b.ndim() - 2]) {
+    detail::ThrowOpError(
+        "gather_mm",
+        absl::StrCat("needs matrices (..., M, K) and (..., K, N), got ",
+                     core::ShapeToString(a.shape()), " and ", core::ShapeToString(b.shape()), "."));
+  }
+  // Each operand's matrices in one batch axis, picked by its indices (all of them, in
+  // their batch shape, without).
+  auto pick = [](const Array& x, const std::optional<Array>& indices, const char* name) {
+    const Shape batch(x.shape().begin(), x.shape().end() - 2);
+    const int64_t count = core::NumElements(batch);
+    Array index = indices.has_value() ? *indices : reshape(arange(count, int64, x.device()), batch);
+    if (!core::IsInteger(index.dtype())) {
+      detail::ThrowOpError("gather_mm", absl::StrCat(name, " must be integers, got ",
+                                                     core::DTypeName(index.dtype()), "."));
+    }
+    const Shape matrix(x.shape().end() - 2, x.shape().end());
+    return std::make_pair(reshape(x, {count, matrix[0], matrix[1]}), index);
+  };
+  auto [a_matrices, a_index] = pick(a, lhs_indices, "lhs_indices");
+  auto [b_matrices, b_index] = pick(b, rhs_indices, "rhs_indices");
+  absl::StatusOr<Shape> batch = core::BroadcastShapes(a_index.shape(), b_index.shape());
+  if (!batch.ok()) {
+    detail::ThrowOpError("gather_mm",
+                         absl::StrCat("the batches ", core::ShapeToString(a_index.shape()), " and ",
+                                      core::ShapeToString(b_index.shape()), " do not broadcast."));
+  }
+  auto gathered = [&](const Array& matrices, const Array& index) {
+    return take(matrices, reshape(broadcast_to(index, *batch), {-1}), 0);
+  };
+  Shape out_shape = *batch;
+  out_shape.insert(out_shape.end(), {a.shape()[a.ndim() - 2], b.shape().back()});
+  return reshape(matmul(gathered(a_matrices, a_index), gathered(b_matrices, b_index)), out_shape);
 }
 
 // One matmul: a's free axes then its summed ones, against b's summed then free ones.

@@ -592,6 +592,98 @@ Array pinv(const Array& a);
 
 }  // namespace linalg
 
+// ---- Composed ops, part D -------------------------------------------------------------------
+// The rest of MLX's ops.h that composes from the ops above (MLX's signatures and dtypes).
+
+// Arrays shaped like `a` (creation.cc), in a's dtype unless one is given, on a's device.
+Array zeros_like(const Array& a, std::optional<Dtype> dtype = std::nullopt);
+Array ones_like(const Array& a, std::optional<Dtype> dtype = std::nullopt);
+Array full_like(const Array& a, double value, std::optional<Dtype> dtype = std::nullopt);
+// The window functions of NumPy and MLX (creation.cc), float32 of length M (M <= 0: empty;
+// M == 1: [1]): Hann 0.5 - 0.5 cos(2 pi n / (M - 1)), Hamming 0.54 - 0.46 cos(...),
+// Blackman 0.42 - 0.5 cos(...) + 0.08 cos(2 ...), Bartlett the triangle.
+Array hanning(int M, Device device = default_device());
+Array hamming(int M, Device device = default_device());
+Array blackman(int M, Device device = default_device());
+Array bartlett(int M, Device device = default_device());
+
+// Elementwise (unary.cc). isfinite, isposinf, isneginf give bool (integers: finite);
+// trunc rounds toward zero, keeping the dtype; degrees and radians convert angles
+// (integers compute in float32); positive is a itself.
+Array isfinite(const Array& a);
+Array isposinf(const Array& a);
+Array isneginf(const Array& a);
+Array trunc(const Array& a);
+Array degrees(const Array& a);
+Array radians(const Array& a);
+Array positive(const Array& a);
+
+// Layout (layout.cc). atleast_Nd prepends (and for 3-D of a matrix, appends) axes of size 1
+// as NumPy; broadcast_arrays broadcasts all to their common shape; flip reverses the axes
+// given (all without any); unstack splits along `axis` and drops it; matrix_transpose swaps
+// the last two axes.
+Array atleast_1d(const Array& a);
+Array atleast_2d(const Array& a);
+Array atleast_3d(const Array& a);
+std::vector<Array> atleast_1d(const std::vector<Array>& arrays);
+std::vector<Array> atleast_2d(const std::vector<Array>& arrays);
+std::vector<Array> atleast_3d(const std::vector<Array>& arrays);
+std::vector<Array> broadcast_arrays(const std::vector<Array>& arrays);
+Array flip(const Array& a);
+Array flip(const Array& a, int axis);
+Array flip(const Array& a, const std::vector<int>& axes);
+std::vector<Array> unstack(const Array& a, int axis = 0);
+Array matrix_transpose(const Array& a);
+
+// Reductions (reduce.cc). count_nonzero: int32 counts; median: the middle element of the
+// sorted axes (the mean of the two middle ones for an even count), floating (integers in
+// float32), NaN where the axes hold one; number_of_elements: the product of the sizes of
+// `axes` (of the other axes when inverted) as a scalar of `dtype`.
+Array count_nonzero(const Array& a, bool keepdims = false);
+Array count_nonzero(const Array& a, int axis, bool keepdims = false);
+Array count_nonzero(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array median(const Array& a, bool keepdims = false);
+Array median(const Array& a, int axis, bool keepdims = false);
+Array median(const Array& a, const std::vector<int>& axes, bool keepdims = false);
+Array number_of_elements(const Array& a, const std::vector<int>& axes, bool inverted,
+                         Dtype dtype = int32);
+// The sum of diagonal `offset` of axes axis1 and axis2 (diagonal.cc), in sum's dtype or
+// the one given.
+Array trace(const Array& a, int offset = 0, int axis1 = 0, int axis2 = 1,
+            std::optional<Dtype> dtype = std::nullopt);
+
+// Indexing (indexing.cc). scatter_add_axis adds values (broadcast to indices' shape) at the
+// indices along `axis`, duplicates accumulating; masked_scatter writes src's elements, in
+// row-major order, where mask (broadcast to a's shape) is true (NumPy's place), src
+// holding at least as many; slice_update_add/prod/max/min combine update with the slice
+// instead of replacing it.
+Array scatter_add_axis(const Array& a, const Array& indices, const Operand& values, int axis);
+Array masked_scatter(const Array& a, const Array& mask, const Array& src);
+Array slice_update_add(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides = {});
+Array slice_update_prod(const Array& src, const Operand& update, const Shape& start,
+                        const Shape& stop, const Shape& strides = {});
+Array slice_update_max(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides = {});
+Array slice_update_min(const Array& src, const Operand& update, const Shape& start,
+                       const Shape& stop, const Shape& strides = {});
+
+// Where each value would go in the 1-D ascending `sorted_sequence` (sort.cc): the count of
+// elements below it ("left") or at or below it ("right"), uint32, shaped as values.
+// Compares every pair, so it suits sequences of thousands rather than millions.
+Array searchsorted(const Array& sorted_sequence, const Array& values,
+                   const std::string& side = "left");
+
+// Products (linalg.cc). hadamard_transform: the last axis (a power of two long) times the
+// Sylvester-Hadamard matrix, scaled by `scale` (1 / sqrt(n) by default), floating
+// (integers in float32). gather_mm: matmul of a's and b's matrices picked by lhs_indices
+// and rhs_indices over their batch axes (flattened; all of them without indices), the
+// index arrays broadcast with each other to the result's batch shape, as MLX.
+Array hadamard_transform(const Array& a, std::optional<float> scale = std::nullopt);
+Array gather_mm(const Array& a, const Array& b,
+                const std::optional<Array>& lhs_indices = std::nullopt,
+                const std::optional<Array>& rhs_indices = std::nullopt);
+
 // ---- Quantization (quantized.cc) --------------------------------------------------------------
 // MLX's affine quantization. Every `group_size` (32, 64 or 128) consecutive elements of a
 // row of w (floating, rank >= 2) share a scale s and a bias b (the group's min and its

@@ -1,11 +1,13 @@
 // Reductions over axes, arg-reductions, softmax and logsumexp.
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "client/array_node.h"
 #include "client/axes.h"
 #include "client/ops.h"
+#include "core/dtype.h"
 
 namespace ferry {
 namespace {
@@ -152,6 +154,65 @@ Array std(const Array& a, int axis, bool keepdims, int ddof) {
 }
 Array std(const Array& a, const std::vector<int>& axes, bool keepdims, int ddof) {
   return sqrt(var(a, axes, keepdims, ddof));
+}
+
+// ---- Part D ---------------------------------------------------------------------------------
+
+Array count_nonzero(const Array& a, bool keepdims) { return sum(a != 0, keepdims); }
+Array count_nonzero(const Array& a, int axis, bool keepdims) { return sum(a != 0, axis, keepdims); }
+Array count_nonzero(const Array& a, const std::vector<int>& axes, bool keepdims) {
+  return sum(a != 0, axes, keepdims);
+}
+
+namespace {
+
+// The reduced axes moved last and merged, sorted (NaN last), and the middle read off.
+Array Median(const Array& a, const std::vector<int64_t>& axes, bool keepdims) {
+  std::vector<int> order;
+  Shape rows, kept_dims = a.shape();
+  int64_t count = 1;
+  for (int d = 0; d < a.ndim(); ++d) {
+    if (std::find(axes.begin(), axes.end(), d) != axes.end()) continue;
+    order.push_back(d);
+    rows.push_back(a.shape()[d]);
+  }
+  for (int64_t d : axes) {
+    order.push_back(static_cast<int>(d));
+    count *= a.shape()[d];
+    kept_dims[d] = 1;
+  }
+  if (count == 0) detail::ThrowOpError("median", "cannot take the median of no elements.");
+  rows.push_back(count);
+  const Array x = astype(reshape(transpose(a, order), rows), core::FloatingResultType(a.dtype()));
+  const Array sorted = sort(x, -1);
+  const int64_t mid = count / 2;
+  Array m = count % 2 == 1 ? take(sorted, mid, -1)
+                           : (take(sorted, mid - 1, -1) + take(sorted, mid, -1)) * 0.5;
+  m = where(any(isnan(x), -1), std::numeric_limits<double>::quiet_NaN(), m);
+  return keepdims ? reshape(m, kept_dims) : m;
+}
+
+}  // namespace
+
+Array median(const Array& a, bool keepdims) {
+  return Median(a, detail::AllAxes(a.ndim()), keepdims);
+}
+Array median(const Array& a, int axis, bool keepdims) {
+  return Median(a, {detail::NormalizeAxis("median", axis, a.ndim())}, keepdims);
+}
+Array median(const Array& a, const std::vector<int>& axes, bool keepdims) {
+  return Median(a, detail::NormalizeAxes("median", axes, a.ndim(), /*sort=*/true), keepdims);
+}
+
+Array number_of_elements(const Array& a, const std::vector<int>& axes, bool inverted, Dtype dtype) {
+  const std::vector<int64_t> chosen =
+      detail::NormalizeAxes("number_of_elements", axes, a.ndim(), /*sort=*/true);
+  double count = 1;
+  for (int d = 0; d < a.ndim(); ++d) {
+    const bool in = std::find(chosen.begin(), chosen.end(), d) != chosen.end();
+    if (in != inverted) count *= static_cast<double>(a.shape()[d]);
+  }
+  return full({}, count, dtype, a.device());
 }
 
 }  // namespace ferry

@@ -1,9 +1,13 @@
 // Sorting along an axis (or the flattened array), and topk built on partition as MLX does.
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/axes.h"
 #include "client/ops.h"
+#include "core/dtype.h"
+#include "core/shape.h"
 
 namespace ferry {
 namespace {
@@ -56,6 +60,28 @@ Array topk(const Array& a, int k, int axis) {
   start[ax] = n - k;
   if (k == 0) return slice(a, start, stop);
   return slice(partition(a, static_cast<int>(n - k), static_cast<int>(ax)), start, stop);
+}
+
+Array searchsorted(const Array& sorted_sequence, const Array& values, const std::string& side) {
+  if (side != "left" && side != "right") {
+    detail::ThrowOpError("searchsorted",
+                         absl::StrCat("side must be \"left\" or \"right\", got \"", side, "\"."));
+  }
+  if (sorted_sequence.ndim() != 1) {
+    detail::ThrowOpError("searchsorted",
+                         absl::StrCat("sorted_sequence must be 1-D, got shape ",
+                                      core::ShapeToString(sorted_sequence.shape()), "."));
+  }
+  // Counts of the elements before each value, in sort's order (NaN last, after every number).
+  const Array v = expand_dims(values, -1);
+  Array before = side == "left" ? sorted_sequence < v : sorted_sequence <= v;
+  if (core::IsFloating(core::PromoteTypes(sorted_sequence.dtype(), values.dtype()))) {
+    const Array nan_value = isnan(v);
+    before = logical_or(before, side == "left"
+                                    ? logical_and(nan_value, logical_not(isnan(sorted_sequence)))
+                                    : nan_value);
+  }
+  return astype(sum(before, -1), uint32);
 }
 
 }  // namespace ferry

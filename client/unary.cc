@@ -1,9 +1,11 @@
 // Elementwise functions of one array.
 
 #include <cmath>
+#include <limits>
 
 #include "client/array_node.h"
 #include "client/ops.h"
+#include "core/dtype.h"
 
 namespace ferry {
 namespace {
@@ -52,5 +54,27 @@ Array silu(const Array& a) { return a * sigmoid(a); }          // as MLX's nn.si
 Array softplus(const Array& a) { return logaddexp(a, 0.0f); }  // as MLX's nn.softplus
 
 Array operator~(const Array& a) { return bitwise_invert(a); }
+
+// ---- Part D: composed, as MLX composes them -------------------------------------------------
+
+Array isfinite(const Array& a) {
+  if (!core::IsFloating(a.dtype())) return ones_like(a, bool_);
+  return logical_not(logical_or(isnan(a), isinf(a)));
+}
+Array isposinf(const Array& a) {
+  if (!core::IsFloating(a.dtype())) return zeros_like(a, bool_);
+  return a == std::numeric_limits<double>::infinity();
+}
+Array isneginf(const Array& a) {
+  if (!core::IsFloating(a.dtype())) return zeros_like(a, bool_);
+  return a == -std::numeric_limits<double>::infinity();
+}
+Array trunc(const Array& a) {
+  if (!core::IsFloating(a.dtype())) return a;
+  return where(a < 0.0, ceil(a), floor(a));
+}
+Array degrees(const Array& a) { return a * (180.0 / M_PI); }
+Array radians(const Array& a) { return a * (M_PI / 180.0); }
+Array positive(const Array& a) { return a; }
 
 }  // namespace ferry

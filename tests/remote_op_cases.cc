@@ -526,6 +526,24 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
         [](Inputs& in) {
           return nan_to_num(log(in.Uniform({3, 4}, bfloat16, -1, 1)));
         }}},
+      {"median_hadamard_searchsorted",
+       {true,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 8}, float32, -1, 1);
+          const Array sorted = sort(flatten(x));
+          return concatenate({median(x, 1), flatten(hadamard_transform(x)),
+                              flatten(astype(searchsorted(sorted, x), float32))});
+        }}},
+      {"gather_mm_masked_scatter",
+       {false,
+        [](Inputs& in) {
+          const Array a = in.Uniform({3, 2, 4}, float32, -1, 1);
+          const Array b = in.Uniform({5, 4, 3}, float32, -1, 1);
+          const Array product =
+              gather_mm(a, b, in.Ints({2, 1}, int32, 0, 2), in.Ints({4}, uint32, 0, 4));
+          const Array mask = in.Uniform({2, 4, 2, 3}, float32, -1, 1) > 0.0;
+          return masked_scatter(product, mask, in.Uniform({48}, float32, 5, 6));
+        }}},
       {"as_strided",
        {true,
         [](Inputs& in) {
