@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -93,6 +94,18 @@ TEST_F(RemoteTest, EveryDtypeTravelsAndComputesAsLocally) {
   Array narrow = from_host(std::vector<int8_t>{-128, 127}, {2}, *remote_);
   EXPECT_THAT((narrow - 1).to_vector<int8_t>(), ElementsAre(127, 126));
   EXPECT_THAT(sum(narrow).to_vector<int32_t>(), ElementsAre(-1));
+}
+
+// A checkpoint loads straight onto the daemon, one upload per tensor.
+TEST_F(RemoteTest, LoadsACheckpointOntoTheDaemon) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/remote_checkpoint.safetensors";
+  Array w = reshape(arange(12, float32), {3, 4});
+  save_safetensors(path, {{"w", w}, {"b", astype(arange(4, float32), bfloat16)}});
+  auto [arrays, metadata] = load_safetensors(path, *remote_);
+  EXPECT_EQ(arrays.at("w").device(), *remote_);
+  Array y = matmul(ones({2, 3}, float32, *remote_), arrays.at("w")) + arrays.at("b");
+  EXPECT_THAT(y.to_vector<float>(), ElementsAre(12, 16, 20, 24, 12, 16, 20, 24));
 }
 
 // ---- Ops part B: the composed ops and functions --------------------------------------------

@@ -31,9 +31,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "client/ferry.h"
+#include "core/codec.h"
+#include "core/tensor_file.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
-#include "tools/ferryctl/tensor_file.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:7070", "the ferryd to talk to, host:port");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -53,6 +54,10 @@ ABSL_FLAG(uint64_t, first_buffer_id, 1, "upload: buffer id of the first tensor; 
 
 namespace ferry::ctl {
 namespace {
+
+using core::DescribeTensor;
+using core::FileTensor;
+using core::ReadTensorIndex;
 
 using Clock = std::chrono::steady_clock;
 
@@ -319,7 +324,7 @@ int Upload(Connection& connection, const std::string& path) {
       if (sent == 0) {
         request.set_session_id(session);
         request.set_buffer_id(buffer_id);
-        request.mutable_spec()->set_dtype(tensor.dtype);
+        request.mutable_spec()->set_dtype(core::DTypeToProto(tensor.dtype));
         for (int64_t dim : tensor.shape) request.mutable_spec()->add_shape(dim);
         request.set_total_bytes(tensor.nbytes);
       }

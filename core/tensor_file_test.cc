@@ -1,13 +1,15 @@
-#include "tools/ferryctl/tensor_file.h"
+#include "core/tensor_file.h"
 
 #include <cstring>
+#include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace ferry::ctl {
+namespace ferry::core {
 namespace {
 
 using ::testing::ElementsAre;
@@ -36,7 +38,7 @@ TEST(TensorFile, NpyFloat32Matrix) {
   auto tensors = ParseNpy(file, file.size());
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_EQ(tensors->size(), 1u);
-  EXPECT_EQ((*tensors)[0].dtype, v1::FLOAT32);
+  EXPECT_EQ((*tensors)[0].dtype, DType::kFloat32);
   EXPECT_THAT((*tensors)[0].shape, ElementsAre(2, 3));
   EXPECT_EQ((*tensors)[0].offset, file.size() - 24);  // headers pad the data to 64 bytes
   EXPECT_EQ((*tensors)[0].offset % 64, 0u);
@@ -95,7 +97,7 @@ TEST(TensorFile, SafetensorsInFileOrderSkippingMetadata) {
   EXPECT_EQ((*tensors)[0].name, "w");
   EXPECT_EQ((*tensors)[0].offset, data_start);
   EXPECT_EQ((*tensors)[1].name, "b");
-  EXPECT_EQ((*tensors)[1].dtype, v1::BFLOAT16);
+  EXPECT_EQ((*tensors)[1].dtype, DType::kBFloat16);
   EXPECT_EQ((*tensors)[1].offset, data_start + 16);
   EXPECT_EQ((*tensors)[1].nbytes, 6u);
 }
@@ -118,5 +120,36 @@ TEST(TensorFile, SafetensorsRefusals) {
               HasSubstr("not a JSON object"));
 }
 
+TEST(TensorFile, WrittenHeadersParseBack) {
+  absl::StatusOr<std::string> npy = NpyHeader(DType::kInt16, {2, 3});
+  ASSERT_TRUE(npy.ok()) << npy.status();
+  EXPECT_EQ(npy->size() % 64, 0u);  // as NumPy pads it
+  EXPECT_THAT(*npy, HasSubstr("{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), }"));
+  std::string file = *npy + std::string(12, '\0');
+  auto tensors = ParseNpy(file, file.size());
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  EXPECT_EQ(DescribeTensor((*tensors)[0]), "int16[2, 3]");
+  EXPECT_EQ((*tensors)[0].offset, npy->size());
+  EXPECT_THAT(*NpyHeader(DType::kFloat32, {5}), HasSubstr("'shape': (5,)"));
+  EXPECT_THAT(*NpyHeader(DType::kFloat32, {}), HasSubstr("'shape': ()"));
+  EXPECT_THAT(NpyHeader(DType::kBFloat16, {1}).status().ToString(),
+              HasSubstr("NumPy has no bfloat16 dtype"));
+
+  std::vector<FileTensor> written = {{"b", DType::kBFloat16, {3}, 0, 0},
+                                     {"w", DType::kUInt64, {2, 2}, 0, 0}};
+  const std::string header = SafetensorsHeader(written, {{"step", "7"}});
+  EXPECT_EQ(header.size() % 8, 0u);
+  EXPECT_EQ(written[0].offset, header.size());
+  EXPECT_EQ(written[1].offset, header.size() + 6);
+  std::map<std::string, std::string> metadata;
+  std::string st = header + std::string(38, '\0');
+  auto parsed = ParseSafetensors(st, st.size(), &metadata);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ(DescribeTensor((*parsed)[1]), "uint64[2, 2]");
+  EXPECT_EQ((*parsed)[1].offset, written[1].offset);
+  EXPECT_THAT(metadata, ElementsAre(std::pair<const std::string, std::string>("step", "7")));
+}
+
 }  // namespace
-}  // namespace ferry::ctl
+}  // namespace ferry::core

@@ -1,7 +1,8 @@
-#include "tools/ferryctl/tensor_file.h"
+#include "core/tensor_file.h"
 
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -11,34 +12,37 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
-namespace ferry::ctl {
+namespace ferry::core {
 namespace {
 
 constexpr char kNpyMagic[] = "\x93NUMPY";
 constexpr uint64_t kMaxHeaderBytes = 100 << 20;  // safetensors' own limit
 
-uint64_t ElementSize(v1::DType dtype) {
-  switch (dtype) {
-    case v1::BOOL:
-    case v1::UINT8:
-    case v1::INT8:
-      return 1;
-    case v1::FLOAT16:
-    case v1::BFLOAT16:
-    case v1::UINT16:
-    case v1::INT16:
-      return 2;
-    case v1::INT32:
-    case v1::UINT32:
-    case v1::FLOAT32:
-      return 4;
-    case v1::INT64:
-    case v1::UINT64:
-    case v1::FLOAT64:
-      return 8;
-    default:
-      return 0;
+// The dtypes by their names in each format, for reading and (inverted) for writing.
+const std::map<std::string, DType>& NpyDtypes() {
+  static const auto* const dtypes = new std::map<std::string, DType>{
+      {"|b1", DType::kBool},    {"|u1", DType::kUInt8},   {"<u2", DType::kUInt16},
+      {"<u4", DType::kUInt32},  {"<u8", DType::kUInt64},  {"|i1", DType::kInt8},
+      {"<i2", DType::kInt16},   {"<i4", DType::kInt32},   {"<i8", DType::kInt64},
+      {"<f2", DType::kFloat16}, {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64}};
+  return *dtypes;
+}
+
+const std::map<std::string, DType>& SafetensorsDtypes() {
+  static const auto* const dtypes = new std::map<std::string, DType>{
+      {"BOOL", DType::kBool},   {"U8", DType::kUInt8},      {"U16", DType::kUInt16},
+      {"U32", DType::kUInt32},  {"U64", DType::kUInt64},    {"I8", DType::kInt8},
+      {"I16", DType::kInt16},   {"I32", DType::kInt32},     {"I64", DType::kInt64},
+      {"F16", DType::kFloat16}, {"BF16", DType::kBFloat16}, {"F32", DType::kFloat32},
+      {"F64", DType::kFloat64}};
+  return *dtypes;
+}
+
+std::optional<std::string> NameIn(const std::map<std::string, DType>& names, DType dtype) {
+  for (const auto& [name, d] : names) {
+    if (d == dtype) return name;
   }
+  return std::nullopt;
 }
 
 uint64_t LittleEndian(const std::string& bytes, size_t offset, int width) {
@@ -56,7 +60,7 @@ absl::Status Size(const char* format, FileTensor& tensor, uint64_t file_size) {
     if (dim < 0) return absl::InvalidArgumentError(absl::StrCat("[", format, "] negative dim"));
     count *= static_cast<uint64_t>(dim);
   }
-  tensor.nbytes = count * ElementSize(tensor.dtype);
+  tensor.nbytes = count * SizeOf(tensor.dtype);
   if (tensor.offset > file_size || tensor.nbytes > file_size - tensor.offset) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[", format, "] ", tensor.name.empty() ? "the array" : "tensor \"" + tensor.name + "\"",
@@ -106,17 +110,14 @@ absl::StatusOr<std::vector<FileTensor>> ParseNpy(const std::string& head, uint64
 
   absl::StatusOr<std::string> descr = NpyField(header, "descr");
   if (!descr.ok()) return descr.status();
-  static const auto* const kDtypes = new std::map<std::string, v1::DType>{
-      {"<f4", v1::FLOAT32}, {"<f8", v1::FLOAT64}, {"<f2", v1::FLOAT16}, {"<i4", v1::INT32},
-      {"<i8", v1::INT64},   {"<u4", v1::UINT32},  {"|u1", v1::UINT8},   {"|b1", v1::BOOL},
-      {"<i2", v1::INT16},   {"|i1", v1::INT8},    {"<u2", v1::UINT16},  {"<u8", v1::UINT64}};
+  const std::map<std::string, DType>& dtypes = NpyDtypes();
   const std::string name = std::string(
       absl::StripAsciiWhitespace(absl::StripSuffix(absl::StripPrefix(*descr, "'"), "'")));
-  auto dtype = kDtypes->find(name);
-  if (dtype == kDtypes->end()) {
+  auto dtype = dtypes.find(name);
+  if (dtype == dtypes.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[npy] dtype ", name,
-        " is not one ferry holds (little-endian float16/32/64, int32/64, uint8/32, bool)"));
+        " is not one ferry holds (little-endian bool, integers of 8 to 64 bits, float16/32/64)"));
   }
   absl::StatusOr<std::string> fortran = NpyField(header, "fortran_order");
   if (!fortran.ok()) return fortran.status();
@@ -142,8 +143,8 @@ absl::StatusOr<std::vector<FileTensor>> ParseNpy(const std::string& head, uint64
   return std::vector<FileTensor>{tensor};
 }
 
-absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head,
-                                                         uint64_t file_size) {
+absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(
+    const std::string& head, uint64_t file_size, std::map<std::string, std::string>* metadata) {
   if (head.size() < 8) return absl::InvalidArgumentError("[safetensors] the file is too short");
   const uint64_t header_length = LittleEndian(head, 0, 8);
   if (header_length > kMaxHeaderBytes || head.size() < 8 + header_length) {
@@ -156,14 +157,22 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head
   if (!header.is_object()) {
     return absl::InvalidArgumentError("[safetensors] the header is not a JSON object");
   }
-  static const auto* const kDtypes = new std::map<std::string, v1::DType>{
-      {"F32", v1::FLOAT32}, {"F64", v1::FLOAT64}, {"F16", v1::FLOAT16}, {"BF16", v1::BFLOAT16},
-      {"I32", v1::INT32},   {"I64", v1::INT64},   {"U8", v1::UINT8},    {"U32", v1::UINT32},
-      {"BOOL", v1::BOOL},   {"I8", v1::INT8},     {"I16", v1::INT16},   {"U16", v1::UINT16},
-      {"U64", v1::UINT64}};
+  const std::map<std::string, DType>& dtypes = SafetensorsDtypes();
   std::vector<FileTensor> tensors;
   for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!entry.is_object()) {
+        return absl::InvalidArgumentError("[safetensors] __metadata__ is not a JSON object");
+      }
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("[safetensors] __metadata__ \"", key, "\" is not a string"));
+        }
+        if (metadata != nullptr) (*metadata)[key] = value.get<std::string>();
+      }
+      continue;
+    }
     const auto bad = [&name](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat("[safetensors] tensor \"", name, "\": ", why));
     };
@@ -172,8 +181,8 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head
         !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2) {
       return bad("needs dtype, shape and data_offsets");
     }
-    auto dtype = kDtypes->find(entry["dtype"].get<std::string>());
-    if (dtype == kDtypes->end()) {
+    auto dtype = dtypes.find(entry["dtype"].get<std::string>());
+    if (dtype == dtypes.end()) {
       return bad(
           absl::StrCat("dtype ", entry["dtype"].get<std::string>(), " is not one ferry holds"));
     }
@@ -200,9 +209,10 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(const std::string& head
   return tensors;
 }
 
-absl::StatusOr<std::vector<FileTensor>> ReadTensorIndex(const std::string& path) {
+absl::StatusOr<std::vector<FileTensor>> ReadTensorIndex(
+    const std::string& path, std::map<std::string, std::string>* metadata) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return absl::NotFoundError(absl::StrCat("[upload] cannot open ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   std::string head(std::min<uint64_t>(file_size, 16), '\0');
@@ -218,13 +228,58 @@ absl::StatusOr<std::vector<FileTensor>> ReadTensorIndex(const std::string& path)
   head.resize(header_end);
   in.seekg(0);
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  if (!in) return absl::DataLossError(absl::StrCat("[upload] cannot read ", path));
-  return npy ? ParseNpy(head, file_size) : ParseSafetensors(head, file_size);
+  if (!in) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return npy ? ParseNpy(head, file_size) : ParseSafetensors(head, file_size, metadata);
 }
 
 std::string DescribeTensor(const FileTensor& tensor) {
-  std::string dtype = absl::AsciiStrToLower(v1::DType_Name(tensor.dtype));
-  return absl::StrCat(dtype, "[", absl::StrJoin(tensor.shape, ", "), "]");
+  return absl::StrCat(DTypeName(tensor.dtype), "[", absl::StrJoin(tensor.shape, ", "), "]");
 }
 
-}  // namespace ferry::ctl
+absl::StatusOr<std::string> NpyHeader(DType dtype, const std::vector<int64_t>& shape) {
+  std::optional<std::string> descr = NameIn(NpyDtypes(), dtype);
+  if (!descr.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("[npy] NumPy has no ", DTypeName(dtype), " dtype: save it as .safetensors"));
+  }
+  std::string dims = absl::StrJoin(shape, ", ");
+  if (shape.size() == 1) dims += ",";
+  std::string dict =
+      absl::StrCat("{'descr': '", *descr, "', 'fortran_order': False, 'shape': (", dims, "), }");
+  // Version 1: magic, 2 version bytes, a 2-byte length, then the dict padded with spaces
+  // and a newline to a multiple of 64 bytes, as NumPy writes it.
+  const size_t unpadded = 10 + dict.size() + 1;
+  dict.append((64 - unpadded % 64) % 64, ' ');
+  dict += '\n';
+  std::string header(kNpyMagic, 6);
+  header += '\x01';
+  header += '\x00';
+  header += static_cast<char>(dict.size() & 0xff);
+  header += static_cast<char>(dict.size() >> 8);
+  return header + dict;
+}
+
+std::string SafetensorsHeader(std::vector<FileTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t at = 0;
+  for (FileTensor& tensor : tensors) {
+    uint64_t count = 1;
+    for (int64_t dim : tensor.shape) count *= static_cast<uint64_t>(dim);
+    tensor.nbytes = count * SizeOf(tensor.dtype);
+    header[tensor.name] = {{"dtype", *NameIn(SafetensorsDtypes(), tensor.dtype)},
+                           {"shape", tensor.shape},
+                           {"data_offsets", {at, at + tensor.nbytes}}};
+    tensor.offset = at;
+    at += tensor.nbytes;
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
+  for (FileTensor& tensor : tensors) tensor.offset += out.size() + json.size();
+  return out + json;
+}
+
+}  // namespace ferry::core
