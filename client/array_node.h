@@ -5,6 +5,7 @@
 // every op is built through.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,13 @@ Array AsFloating(const Array& a);
 // (core/linalg_layout.h): (..., rows, cols), or (..., cols) for a vector (decompositions.cc).
 Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, int index,
                        bool vector);
+
+// For gather_mm and gather_qmm: the batch index of x's matrices (its axes before the last
+// two), the given integer `indices` or, without, every matrix in x's batch shape; and the
+// matrices those indices pick, broadcast to `batch`, as one batch axis.
+Array MatrixIndices(const std::string& op, const char* name, const Array& x,
+                    const std::optional<Array>& indices);
+Array PickMatrices(const Array& x, const Array& index, const Shape& batch);
 
 // The first `count` columns (last axis) or rows (the axis before) of a batch of matrices.
 Array LeadingColumns(const Array& a, int64_t count);

@@ -181,6 +181,58 @@ TEST(GatherMmTest, MatchesMatmulOfThePickedMatrices) {
               HasSubstr("lhs_indices must be integers"));
 }
 
+TEST(SegmentedMmTest, EachSegmentOfTheInnerAxis) {
+  Array a = reshape(arange(12, float32), {2, 6});
+  Array segments = from_host(std::vector<int32_t>{0, 2, 2, 6, 3, 3}, {3, 2});
+  Array out = segmented_mm(a, ones({6, 3}), segments);
+  ASSERT_EQ(out.shape(), (Shape{3, 2, 3}));  // MLX's example
+  EXPECT_THAT(out.to_vector<float>(),
+              ElementsAre(1, 1, 1, 13, 13, 13, 14, 14, 14, 38, 38, 38, 0, 0, 0, 0, 0, 0));
+  EXPECT_THAT(BuildError([&] {
+                segmented_mm(a, ones({6, 3}), ones({3, 2}));
+              }),
+              HasSubstr("integer segments"));
+}
+
+TEST(BlockMaskedMmTest, BoolMasksZeroBlocksAndOthersScale) {
+  Array a = random::normal({4, 6}, float32, 0, 1, random::key(7));
+  Array b = random::normal({6, 4}, float32, 0, 1, random::key(8));
+  // Blocks of 4: a has 1 x 2 blocks, the second masked (its inner columns 4 and 5).
+  Array mask_lhs = from_host(std::vector<bool>{true, false}, {1, 2});
+  Array kept = slice_update(a, 0.0, {0, 4}, {4, 6});
+  Array want = matmul(kept, b);
+  EXPECT_THAT(block_masked_mm(a, b, 4, std::nullopt, mask_lhs).to_vector<float>(),
+              Pointwise(FloatNear(1e-5), want.to_vector<float>()));
+  // An infinity in a masked block stays out.
+  Array with_inf = slice_update(a, std::numeric_limits<double>::infinity(), {0, 5}, {1, 6});
+  EXPECT_THAT(block_masked_mm(with_inf, b, 4, std::nullopt, mask_lhs).to_vector<float>(),
+              Pointwise(FloatNear(1e-5), want.to_vector<float>()));
+  Array half = full({1, 1}, 0.5);
+  EXPECT_THAT(block_masked_mm(a, b, 4, half).to_vector<float>(),
+              Pointwise(FloatNear(1e-5), (matmul(a, b) * 0.5).to_vector<float>()));
+  EXPECT_THAT(BuildError([&] {
+                block_masked_mm(a, b, 4, std::nullopt, ones({2, 2}, bool_));
+              }),
+              HasSubstr("mask_lhs must end in (1, 2) blocks of 4"));
+}
+
+TEST(GatherQmmTest, MatchesQuantizedMatmulOfThePickedExperts) {
+  Array experts = random::normal({3, 8, 64}, float32, 0, 1, random::key(9));
+  auto [wq, scales, biases] = quantize(experts, 32, 4);
+  Array x = random::normal({2, 1, 64}, float32, 0, 1, random::key(10));
+  Array rhs = from_host(std::vector<uint32_t>{2, 0}, {2});
+  Array out = gather_qmm(x, wq, scales, biases, std::nullopt, rhs, true, 32, 4);
+  ASSERT_EQ(out.shape(), (Shape{2, 1, 8}));
+  std::vector<float> want;
+  for (int i = 0; i < 2; ++i) {
+    const int e = i == 0 ? 2 : 0;
+    Array one = quantized_matmul(take(x, i, 0), take(wq, e, 0), take(scales, e, 0),
+                                 take(biases, e, 0), true, 32, 4);
+    for (float v : one.to_vector<float>()) want.push_back(v);
+  }
+  EXPECT_THAT(out.to_vector<float>(), Pointwise(FloatNear(1e-4), want));
+}
+
 TEST(ComposedDGradientTest, FlowThroughTheCompositions) {
   // gather_mm: each matrix of b collects the products it took part in.
   Array a = ones({2, 1, 2});

@@ -57,6 +57,41 @@ Array hadamard_transform(const Array& a, std::optional<float> scale) {
   return astype(x * factor, core::FloatingResultType(a.dtype()));
 }
 
+namespace detail {
+
+Array MatrixIndices(const std::string& op, const char* name, const Array& x,
+                    const std::optional<Array>& indices) {
+  if (indices.has_value()) {
+    if (!core::IsInteger(indices->dtype())) {
+      ThrowOpError(op, absl::StrCat(name, " must be integers, got ",
+                                    core::DTypeName(indices->dtype()), "."));
+    }
+    return *indices;
+  }
+  const Shape batch(x.shape().begin(), x.shape().end() - 2);
+  return reshape(arange(static_cast<double>(core::NumElements(batch)), int64, x.device()), batch);
+}
+
+Array PickMatrices(const Array& x, const Array& index, const Shape& batch) {
+  const Shape matrix(x.shape().end() - 2, x.shape().end());
+  return take(reshape(x, {-1, matrix[0], matrix[1]}), reshape(broadcast_to(index, batch), {-1}), 0);
+}
+
+}  // namespace detail
+
+namespace {
+
+Shape IndexBatch(const char* op, const Array& lhs, const Array& rhs) {
+  absl::StatusOr<Shape> batch = core::BroadcastShapes(lhs.shape(), rhs.shape());
+  if (!batch.ok()) {
+    detail::ThrowOpError(op, absl::StrCat("the batches ", core::ShapeToString(lhs.shape()), " and ",
+                                          core::ShapeToString(rhs.shape()), " do not broadcast."));
+  }
+  return *batch;
+}
+
+}  // namespace
+
 Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_indices,
                 const std::optional<Array>& rhs_indices) {
   if (a.ndim() < 2 || b.ndim() < 2 || a.shape().back() != b.shape()[b.ndim() - 2]) {
@@ -65,33 +100,72 @@ Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_
         absl::StrCat("needs matrices (..., M, K) and (..., K, N), got ",
                      core::ShapeToString(a.shape()), " and ", core::ShapeToString(b.shape()), "."));
   }
-  // Each operand's matrices in one batch axis, picked by its indices (all of them, in
-  // their batch shape, without).
-  auto pick = [](const Array& x, const std::optional<Array>& indices, const char* name) {
-    const Shape batch(x.shape().begin(), x.shape().end() - 2);
-    const int64_t count = core::NumElements(batch);
-    Array index = indices.has_value() ? *indices : reshape(arange(count, int64, x.device()), batch);
-    if (!core::IsInteger(index.dtype())) {
-      detail::ThrowOpError("gather_mm", absl::StrCat(name, " must be integers, got ",
-                                                     core::DTypeName(index.dtype()), "."));
-    }
-    const Shape matrix(x.shape().end() - 2, x.shape().end());
-    return std::make_pair(reshape(x, {count, matrix[0], matrix[1]}), index);
-  };
-  auto [a_matrices, a_index] = pick(a, lhs_indices, "lhs_indices");
-  auto [b_matrices, b_index] = pick(b, rhs_indices, "rhs_indices");
-  absl::StatusOr<Shape> batch = core::BroadcastShapes(a_index.shape(), b_index.shape());
-  if (!batch.ok()) {
-    detail::ThrowOpError("gather_mm",
-                         absl::StrCat("the batches ", core::ShapeToString(a_index.shape()), " and ",
-                                      core::ShapeToString(b_index.shape()), " do not broadcast."));
-  }
-  auto gathered = [&](const Array& matrices, const Array& index) {
-    return take(matrices, reshape(broadcast_to(index, *batch), {-1}), 0);
-  };
-  Shape out_shape = *batch;
+  const Array lhs = detail::MatrixIndices("gather_mm", "lhs_indices", a, lhs_indices);
+  const Array rhs = detail::MatrixIndices("gather_mm", "rhs_indices", b, rhs_indices);
+  const Shape batch = IndexBatch("gather_mm", lhs, rhs);
+  Shape out_shape = batch;
   out_shape.insert(out_shape.end(), {a.shape()[a.ndim() - 2], b.shape().back()});
-  return reshape(matmul(gathered(a_matrices, a_index), gathered(b_matrices, b_index)), out_shape);
+  return reshape(matmul(detail::PickMatrices(a, lhs, batch), detail::PickMatrices(b, rhs, batch)),
+                 out_shape);
+}
+
+Array segmented_mm(const Array& a, const Array& b, const Array& segments) {
+  if (a.ndim() != 2 || b.ndim() != 2 || a.shape()[1] != b.shape()[0] || segments.ndim() < 1 ||
+      segments.shape().back() != 2 || !core::IsInteger(segments.dtype())) {
+    detail::ThrowOpError(
+        "segmented_mm",
+        absl::StrCat("needs a (M, K), b (K, N) and integer segments (..., 2), got ",
+                     core::ShapeToString(a.shape()), ", ", core::ShapeToString(b.shape()), " and ",
+                     core::DTypeName(segments.dtype()), core::ShapeToString(segments.shape()),
+                     "."));
+  }
+  // Each segment [start, end) of the inner axis as a mask over a's columns.
+  const Array k = arange(static_cast<double>(a.shape()[1]), int64, a.device());
+  Shape lo(segments.ndim(), 0), hi = segments.shape();
+  hi.back() = 1;
+  const Array first = slice(segments, lo, hi);
+  lo.back() = 1;
+  hi.back() = 2;
+  const Array last = slice(segments, lo, hi);
+  const Array inside = logical_and(k >= first, k < last);  // (..., K)
+  return matmul(where(expand_dims(inside, -2), a, zeros({}, a.dtype(), a.device())), b);
+}
+
+Array block_masked_mm(const Array& a, const Array& b, int block_size,
+                      const std::optional<Array>& mask_out, const std::optional<Array>& mask_lhs,
+                      const std::optional<Array>& mask_rhs) {
+  constexpr char op[] = "block_masked_mm";
+  if (block_size < 1) {
+    detail::ThrowOpError(op, absl::StrCat("block_size must be positive, got ", block_size, "."));
+  }
+  if (a.ndim() < 2 || b.ndim() < 2 || a.shape().back() != b.shape()[b.ndim() - 2]) {
+    detail::ThrowOpError(op, absl::StrCat("needs matrices (..., M, K) and (..., K, N), got ",
+                                          core::ShapeToString(a.shape()), " and ",
+                                          core::ShapeToString(b.shape()), "."));
+  }
+  // A block mask spread to the elements it covers: bool masks zero (even an infinity),
+  // others scale.
+  auto apply = [&](const Array& x, const std::optional<Array>& mask, const char* name) {
+    if (!mask.has_value()) return x;
+    const int64_t rows = x.shape()[x.ndim() - 2], cols = x.shape().back();
+    const int64_t block_rows = (rows + block_size - 1) / block_size;
+    const int64_t block_cols = (cols + block_size - 1) / block_size;
+    if (mask->ndim() < 2 || mask->shape()[mask->ndim() - 2] != block_rows ||
+        mask->shape().back() != block_cols) {
+      detail::ThrowOpError(
+          op, absl::StrCat(name, " must end in (", block_rows, ", ", block_cols, ") blocks of ",
+                           block_size, ", got shape ", core::ShapeToString(mask->shape()), "."));
+    }
+    Array spread = repeat(repeat(*mask, block_size, -2), block_size, -1);
+    Shape lo(spread.ndim(), 0), hi = spread.shape();
+    hi[hi.size() - 2] = rows;
+    hi.back() = cols;
+    spread = slice(spread, lo, hi);
+    if (mask->dtype() == bool_) return where(spread, x, zeros({}, x.dtype(), x.device()));
+    return x * spread;
+  };
+  return apply(matmul(apply(a, mask_lhs, "mask_lhs"), apply(b, mask_rhs, "mask_rhs")), mask_out,
+               "mask_out");
 }
 
 // One matmul: a's free axes then its summed ones, against b's summed then free ones.

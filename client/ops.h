@@ -683,6 +683,17 @@ Array hadamard_transform(const Array& a, std::optional<float> scale = std::nullo
 Array gather_mm(const Array& a, const Array& b,
                 const std::optional<Array>& lhs_indices = std::nullopt,
                 const std::optional<Array>& rhs_indices = std::nullopt);
+// a (M, K) @ b (K, N) over each segment [start, end) of the inner axis: segments (..., 2)
+// of integers give a result (..., M, N), as MLX.
+Array segmented_mm(const Array& a, const Array& b, const Array& segments);
+// a @ b with blocks of block_size x block_size masked, as MLX: mask_lhs (..., ceil(M / bs),
+// ceil(K / bs)), mask_rhs (..., ceil(K / bs), ceil(N / bs)), mask_out (..., ceil(M / bs),
+// ceil(N / bs)); a bool mask zeroes its blocks, another dtype scales them. Any block_size
+// (MLX takes 32 and 64).
+Array block_masked_mm(const Array& a, const Array& b, int block_size = 64,
+                      const std::optional<Array>& mask_out = std::nullopt,
+                      const std::optional<Array>& mask_lhs = std::nullopt,
+                      const std::optional<Array>& mask_rhs = std::nullopt);
 
 // ---- Quantization (quantized.cc) --------------------------------------------------------------
 // MLX's affine quantization. Every `group_size` (32, 64 or 128) consecutive elements of a
@@ -703,6 +714,14 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 // biases.
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
+// quantized_matmul of x's matrices picked by lhs_indices against the quantized matrices
+// (wq, scales, biases alike) picked by rhs_indices, as gather_mm picks them (MLX's
+// gather_qmm in affine mode: a mixture of experts' quantized layers). Composed: the picked
+// words are copied before the product.
+Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,
+                 const std::optional<Array>& lhs_indices = std::nullopt,
+                 const std::optional<Array>& rhs_indices = std::nullopt, bool transpose = true,
+                 int group_size = 64, int bits = 4);
 
 // ---- Templates -------------------------------------------------------------------------------
 

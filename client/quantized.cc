@@ -228,4 +228,33 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
   return astype(matmul(astype(a, compute), transpose ? swapaxes(w, -1, -2) : w), result);
 }
 
+Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,
+                 const std::optional<Array>& lhs_indices, const std::optional<Array>& rhs_indices,
+                 bool transpose, int group_size, int bits) {
+  constexpr char op[] = "gather_qmm";
+  if (x.ndim() < 2 || wq.ndim() < 2 || scales.ndim() != wq.ndim() || biases.ndim() != wq.ndim()) {
+    detail::ThrowOpError(
+        op, absl::StrCat("needs x (..., M, K) and wq, scales, biases of one rank "
+                         "(..., rows, words), got ",
+                         core::ShapeToString(x.shape()), ", ", core::ShapeToString(wq.shape()),
+                         ", ", core::ShapeToString(scales.shape()), ", ",
+                         core::ShapeToString(biases.shape()), "."));
+  }
+  const Array lhs = detail::MatrixIndices(op, "lhs_indices", x, lhs_indices);
+  const Array rhs = detail::MatrixIndices(op, "rhs_indices", wq, rhs_indices);
+  absl::StatusOr<Shape> batch = core::BroadcastShapes(lhs.shape(), rhs.shape());
+  if (!batch.ok()) {
+    detail::ThrowOpError(op, absl::StrCat("the batches ", core::ShapeToString(lhs.shape()), " and ",
+                                          core::ShapeToString(rhs.shape()), " do not broadcast."));
+  }
+  // One quantized product per picked pair: x's matrices against the picked rows of words.
+  const Array product =
+      quantized_matmul(detail::PickMatrices(x, lhs, *batch), detail::PickMatrices(wq, rhs, *batch),
+                       detail::PickMatrices(scales, rhs, *batch),
+                       detail::PickMatrices(biases, rhs, *batch), transpose, group_size, bits);
+  Shape out_shape = *batch;
+  out_shape.insert(out_shape.end(), product.shape().end() - 2, product.shape().end());
+  return reshape(product, out_shape);
+}
+
 }  // namespace ferry
