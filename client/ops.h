@@ -714,6 +714,22 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 // biases.
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
+// MLX's signatures with a mode: "affine" (biases needed; group_size and bits default to 64
+// and 4) as above, or a floating-point mode of MLX's for checkpoints it quantized:
+// "mxfp4", "mxfp8" (groups of 32) and "nvfp4" (groups of 16), whose elements are E2M1
+// (4 bits) or E4M3 (8 bits) codes packed in uint32 words, with one uint8 scale per group:
+// 2^(s - 127) (E8M0) for the mx modes, an E4M3 value for nvfp4; no biases. group_size and
+// bits, when given, must be the mode's. Floating modes dequantize in float32, exactly, and
+// round once to `dtype` (bfloat16 by default, as MLX); their product is composed
+// (dequantize, then matmul in float32 for 16-bit x) and has x's dtype. quantize does not
+// take them yet, nor nvfp4's global scale.
+Array dequantize(const Array& wq, const Array& scales, const std::optional<Array>& biases,
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
+                 std::optional<Dtype> dtype = std::nullopt);
+Array quantized_matmul(const Array& x, const Array& wq, const Array& scales,
+                       const std::optional<Array>& biases, bool transpose,
+                       std::optional<int> group_size, std::optional<int> bits,
+                       const std::string& mode);
 // quantized_matmul of x's matrices picked by lhs_indices against the quantized matrices
 // (wq, scales, biases alike) picked by rhs_indices, as gather_mm picks them (MLX's
 // gather_qmm in affine mode: a mixture of experts' quantized layers). Composed: the picked

@@ -6,8 +6,11 @@
 // (W = P * bits / 32 words), so each word of a period is a fixed sum of shifted elements
 // and each element a fixed OR of at most two shifted words; the shifts are constants.
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -226,6 +229,131 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
   const Dtype compute = result == float16 || result == bfloat16 ? float32 : result;
   Array w = Dequantize(wq, scales, biases, group_size, bits, compute);
   return astype(matmul(astype(a, compute), transpose ? swapaxes(w, -1, -2) : w), result);
+}
+
+// ---- MLX's floating-point modes --------------------------------------------------------------
+
+namespace {
+
+struct FloatMode {
+  const char* name;
+  int group_size;
+  int bits;
+  bool power_of_two_scales;  // E8M0 scales (the mx modes), else E4M3 (nvfp4)
+};
+
+constexpr FloatMode kFloatModes[] = {
+    {"mxfp4", 32, 4, true}, {"mxfp8", 32, 8, true}, {"nvfp4", 16, 4, false}};
+
+// The value of each E4M3 code (OCP's "FN" variant: no infinities, 0x7f and 0xff NaN).
+float E4m3(uint32_t code) {
+  const float sign = (code & 0x80) ? -1.0f : 1.0f;
+  const int exponent = static_cast<int>((code >> 3) & 0xf), mantissa = static_cast<int>(code & 7);
+  if (exponent == 15 && mantissa == 7) return std::numeric_limits<float>::quiet_NaN();
+  if (exponent == 0) return sign * std::ldexp(mantissa / 8.0f, -6);
+  return sign * std::ldexp(1.0f + mantissa / 8.0f, exponent - 7);
+}
+
+// Every code's value, for a take: E2M1 (4 bits) or E4M3 (8 bits) elements, E8M0 or E4M3
+// scales (E8M0 255 is NaN).
+Array CodeTable(int bits, bool power_of_two, const Device& device) {
+  std::vector<float> values;
+  if (bits == 4) {
+    values = {0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0f, -0.5, -1, -1.5, -2, -3, -4, -6};
+  } else {
+    for (uint32_t code = 0; code < 256; ++code) {
+      values.push_back(!power_of_two ? E4m3(code)
+                       : code == 255 ? std::numeric_limits<float>::quiet_NaN()
+                                     : std::ldexp(1.0f, static_cast<int>(code) - 127));
+    }
+  }
+  return from_host(values, {static_cast<int64_t>(values.size())}, device);
+}
+
+const FloatMode& GetFloatMode(const char* op, const std::string& mode,
+                              std::optional<int> group_size, std::optional<int> bits) {
+  for (const FloatMode& m : kFloatModes) {
+    if (mode != m.name) continue;
+    if (group_size.value_or(m.group_size) != m.group_size || bits.value_or(m.bits) != m.bits) {
+      detail::ThrowOpError(op, absl::StrCat("mode \"", mode, "\" takes group_size ", m.group_size,
+                                            " and bits ", m.bits, "."));
+    }
+    return m;
+  }
+  detail::ThrowOpError(op, absl::StrCat("mode must be \"affine\", \"mxfp4\", \"mxfp8\" or "
+                                        "\"nvfp4\", got \"",
+                                        mode, "\"."));
+}
+
+// The codes' values times their groups' scales, in float32 (exact: a product of a 2- or
+// 4-bit mantissa and a power of two or a 4-bit one).
+Array DequantizeFloat(const char* op, const FloatMode& mode, const Array& wq, const Array& scales) {
+  if (wq.dtype() != uint32 || scales.dtype() != uint8) {
+    detail::ThrowOpError(
+        op,
+        absl::StrCat("mode \"", mode.name, "\" needs uint32 words and uint8 scales, got ",
+                     core::DTypeName(wq.dtype()), " and ", core::DTypeName(scales.dtype()), "."));
+  }
+  const int64_t elements = wq.ndim() >= 2 ? wq.shape().back() * 32 / mode.bits : 0;
+  Shape expected = wq.shape();
+  if (!expected.empty()) expected.back() = elements / mode.group_size;
+  if (wq.ndim() < 2 || elements % mode.group_size != 0 || scales.shape() != expected) {
+    detail::ThrowOpError(
+        op, absl::StrCat("scales ", core::ShapeToString(scales.shape()),
+                         " do not fit the quantized matrix ", core::ShapeToString(wq.shape()),
+                         " in mode \"", mode.name, "\" (groups of ", mode.group_size, ")."));
+  }
+  const Array values = take(CodeTable(mode.bits, false, wq.device()), Unpack(wq, mode.bits));
+  const Array scale = take(CodeTable(8, mode.power_of_two_scales, wq.device()), scales);
+  return MergeLast(SplitLast(values, mode.group_size) * expand_dims(scale, -1));
+}
+
+}  // namespace
+
+Array dequantize(const Array& wq, const Array& scales, const std::optional<Array>& biases,
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
+                 std::optional<Dtype> dtype) {
+  if (mode == "affine") {
+    if (!biases.has_value()) detail::ThrowOpError("dequantize", "mode \"affine\" needs biases.");
+    const Array w = dequantize(wq, scales, *biases, group_size.value_or(64), bits.value_or(4));
+    return dtype.has_value() ? astype(w, *dtype) : w;
+  }
+  const FloatMode& m = GetFloatMode("dequantize", mode, group_size, bits);
+  if (biases.has_value()) {
+    detail::ThrowOpError("dequantize", absl::StrCat("mode \"", mode, "\" takes no biases."));
+  }
+  return astype(DequantizeFloat("dequantize", m, wq, scales), dtype.value_or(bfloat16));
+}
+
+Array quantized_matmul(const Array& x, const Array& wq, const Array& scales,
+                       const std::optional<Array>& biases, bool transpose,
+                       std::optional<int> group_size, std::optional<int> bits,
+                       const std::string& mode) {
+  if (mode == "affine") {
+    if (!biases.has_value()) {
+      detail::ThrowOpError("quantized_matmul", "mode \"affine\" needs biases.");
+    }
+    return quantized_matmul(x, wq, scales, *biases, transpose, group_size.value_or(64),
+                            bits.value_or(4));
+  }
+  const FloatMode& m = GetFloatMode("quantized_matmul", mode, group_size, bits);
+  if (biases.has_value()) {
+    detail::ThrowOpError("quantized_matmul", absl::StrCat("mode \"", mode, "\" takes no biases."));
+  }
+  const Array w = DequantizeFloat("quantized_matmul", m, wq, scales);
+  const int64_t inner = w.shape()[transpose ? w.ndim() - 1 : w.ndim() - 2];
+  if (x.ndim() < 1 || x.shape().back() != inner) {
+    detail::ThrowOpError(
+        "quantized_matmul",
+        absl::StrCat("x's last dim must be ", inner, " (the dequantized matrix is ",
+                     core::ShapeToString(w.shape()), transpose ? ", transposed" : "",
+                     "), got shape ", core::ShapeToString(x.shape()), "."));
+  }
+  // As the affine batch path: 16-bit x multiplies in float32, rounded once.
+  const Array a = detail::AsFloating(x);
+  const Dtype compute = a.dtype() == float64 ? float64 : float32;
+  return astype(matmul(astype(a, compute), astype(transpose ? swapaxes(w, -1, -2) : w, compute)),
+                a.dtype());
 }
 
 Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,

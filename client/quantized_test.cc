@@ -239,5 +239,60 @@ TEST(QuantizedTest, BadArgumentsThrowWhereTheOpIsBuilt) {
             "transposed), got shape (2, 100).");
 }
 
+// MLX's floating-point modes against what MLX 0.32.4 computed (a .safetensors fixture
+// written by MLX itself): codes and scales decode exactly, products within float32 rounding.
+TEST(QuantizedTest, FloatingPointModesMatchMLX) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const std::string path = (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) +
+                           "client/testdata/quantized_fp_modes_mlx.safetensors";
+  auto [mlx, metadata] = load_safetensors(path);
+  for (const std::string mode : {"mxfp4", "mxfp8", "nvfp4"}) {
+    SCOPED_TRACE(mode);
+    Array wq = mlx.at(mode + ".wq"), scales = mlx.at(mode + ".scales");
+    Array w = dequantize(wq, scales, std::nullopt, std::nullopt, std::nullopt, mode, float32);
+    EXPECT_TRUE(array_equal(w, mlx.at(mode + ".dequantized")).item<bool>());
+    EXPECT_EQ(dequantize(wq, scales, std::nullopt, std::nullopt, std::nullopt, mode).dtype(),
+              bfloat16);  // MLX's default where scales say nothing
+    Array y = quantized_matmul(mlx.at("x"), wq, scales, std::nullopt, true, std::nullopt,
+                               std::nullopt, mode);
+    EXPECT_TRUE(allclose(y, mlx.at(mode + ".x_wt"), 1e-5, 1e-5).item<bool>());
+  }
+  Array y = quantized_matmul(mlx.at("x2"), mlx.at("mxfp8.wq"), mlx.at("mxfp8.scales"), std::nullopt,
+                             false, 32, 8, "mxfp8");
+  EXPECT_TRUE(allclose(y, mlx.at("mxfp8.x2_w"), 1e-5, 1e-5).item<bool>());
+  // The affine mode through the same signature.
+  auto [awq, ascales, abiases] = quantize(mlx.at("w"), 64, 4);
+  EXPECT_TRUE(array_equal(dequantize(awq, ascales, abiases, 64, 4, "affine"),
+                          dequantize(awq, ascales, abiases, 64, 4))
+                  .item<bool>());
+}
+
+TEST(QuantizedTest, FloatingPointModesRefuseWhatTheyDoNotTake) {
+  Array wq = zeros({2, 8}, uint32), scales = zeros({2, 2}, uint8);
+  EXPECT_THAT(BuildError([&] { dequantize(wq, scales, std::nullopt, 64, std::nullopt, "mxfp4"); }),
+              ::testing::HasSubstr("mode \"mxfp4\" takes group_size 32 and bits 4."));
+  EXPECT_THAT(BuildError([&] {
+                dequantize(wq, scales, zeros({2, 2}), std::nullopt, std::nullopt, "mxfp4");
+              }),
+              ::testing::HasSubstr("takes no biases"));
+  EXPECT_THAT(
+      BuildError([&] { dequantize(wq, scales, std::nullopt, std::nullopt, std::nullopt, "fp3"); }),
+      ::testing::HasSubstr("mode must be"));
+  EXPECT_THAT(BuildError([&] {
+                dequantize(wq, zeros({2, 2}), std::nullopt, std::nullopt, std::nullopt, "mxfp4");
+              }),
+              ::testing::HasSubstr("needs uint32 words and uint8 scales"));
+  EXPECT_THAT(
+      BuildError([&] {
+        dequantize(wq, zeros({2, 4}, uint8), std::nullopt, std::nullopt, std::nullopt, "mxfp4");
+      }),
+      ::testing::HasSubstr("do not fit the quantized matrix"));
+  EXPECT_THAT(BuildError([&] {
+                quantized_matmul(ones({1, 32}), wq, scales, std::nullopt, true, std::nullopt,
+                                 std::nullopt, "mxfp4");
+              }),
+              ::testing::HasSubstr("x's last dim must be 64"));
+}
+
 }  // namespace
 }  // namespace ferry
