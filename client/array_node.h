@@ -72,6 +72,8 @@ Array UnpackLinalgPart(const Array& packed, const core::LinalgLayout& layout, in
 Array MatrixIndices(const std::string& op, const char* name, const Array& x,
                     const std::optional<Array>& indices);
 Array PickMatrices(const Array& x, const Array& index, const Shape& batch);
+// The batch both index arrays broadcast to; throws "[op] the batches ... do not broadcast."
+Shape IndexBatch(const std::string& op, const Array& lhs, const Array& rhs);
 
 // The first `count` columns (last axis) or rows (the axis before) of a batch of matrices.
 Array LeadingColumns(const Array& a, int64_t count);

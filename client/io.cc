@@ -95,20 +95,18 @@ void save_safetensors(std::string path, std::unordered_map<std::string, Array> a
                       const std::unordered_map<std::string, std::string>& metadata) {
   if (!absl::EndsWith(path, ".safetensors")) path += ".safetensors";
   std::vector<core::FileTensor> tensors;
+  std::vector<Array> all;  // evaluated as one graph before any is read
   for (const auto& [name, a] : arrays) {
     if (name.empty() || name == "__metadata__") {
       detail::ThrowIfError(absl::InvalidArgumentError(
           absl::StrCat("[save_safetensors] \"", name, "\" cannot name an array")));
     }
     tensors.push_back({name, a.dtype(), a.shape(), 0, 0});
+    all.push_back(a);
   }
   std::sort(tensors.begin(), tensors.end(),
             [](const core::FileTensor& x, const core::FileTensor& y) { return x.name < y.name; });
-  eval([&] {
-    std::vector<Array> all;
-    for (const auto& [name, a] : arrays) all.push_back(a);
-    return all;
-  }());
+  eval(all);
   const std::string header = core::SafetensorsHeader(
       tensors, std::map<std::string, std::string>(metadata.begin(), metadata.end()));
   std::ofstream out = Create(path);

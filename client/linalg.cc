@@ -77,20 +77,16 @@ Array PickMatrices(const Array& x, const Array& index, const Shape& batch) {
   return take(reshape(x, {-1, matrix[0], matrix[1]}), reshape(broadcast_to(index, batch), {-1}), 0);
 }
 
-}  // namespace detail
-
-namespace {
-
-Shape IndexBatch(const char* op, const Array& lhs, const Array& rhs) {
+Shape IndexBatch(const std::string& op, const Array& lhs, const Array& rhs) {
   absl::StatusOr<Shape> batch = core::BroadcastShapes(lhs.shape(), rhs.shape());
   if (!batch.ok()) {
-    detail::ThrowOpError(op, absl::StrCat("the batches ", core::ShapeToString(lhs.shape()), " and ",
-                                          core::ShapeToString(rhs.shape()), " do not broadcast."));
+    ThrowOpError(op, absl::StrCat("the batches ", core::ShapeToString(lhs.shape()), " and ",
+                                  core::ShapeToString(rhs.shape()), " do not broadcast."));
   }
   return *batch;
 }
 
-}  // namespace
+}  // namespace detail
 
 Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_indices,
                 const std::optional<Array>& rhs_indices) {
@@ -102,7 +98,7 @@ Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_
   }
   const Array lhs = detail::MatrixIndices("gather_mm", "lhs_indices", a, lhs_indices);
   const Array rhs = detail::MatrixIndices("gather_mm", "rhs_indices", b, rhs_indices);
-  const Shape batch = IndexBatch("gather_mm", lhs, rhs);
+  const Shape batch = detail::IndexBatch("gather_mm", lhs, rhs);
   Shape out_shape = batch;
   out_shape.insert(out_shape.end(), {a.shape()[a.ndim() - 2], b.shape().back()});
   return reshape(matmul(detail::PickMatrices(a, lhs, batch), detail::PickMatrices(b, rhs, batch)),

@@ -148,6 +148,18 @@ void CheckQuantized(const char* op, const Array& wq, const Array& scales, const 
   }
 }
 
+// x's last dim against the dequantized (rows, columns) matrix it multiplies.
+void CheckX(const Array& x, int64_t rows, int64_t columns, bool transpose) {
+  const int64_t inner = transpose ? columns : rows;
+  if (x.ndim() < 1 || x.shape().back() != inner) {
+    detail::ThrowOpError(
+        "quantized_matmul",
+        absl::StrCat("x's last dim must be ", inner, " (the dequantized matrix is (", rows, ", ",
+                     columns, ")", transpose ? ", transposed" : "", "), got shape ",
+                     core::ShapeToString(x.shape()), "."));
+  }
+}
+
 // s * q + b in `dtype`.
 Array Dequantize(const Array& wq, const Array& scales, const Array& biases, int group_size,
                  int bits, Dtype dtype) {
@@ -204,16 +216,7 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose, int group_size, int bits) {
   CheckQuantized("quantized_matmul", wq, scales, biases, group_size, bits);
-  const int64_t columns = wq.shape().back() * 32 / bits;  // of the dequantized matrix
-  const int64_t rows = wq.shape()[wq.ndim() - 2];
-  const int64_t inner = transpose ? columns : rows;
-  if (x.ndim() < 1 || x.shape().back() != inner) {
-    detail::ThrowOpError(
-        "quantized_matmul",
-        absl::StrCat("x's last dim must be ", inner, " (the dequantized matrix is (", rows, ", ",
-                     columns, ")", transpose ? ", transposed" : "", "), got shape ",
-                     core::ShapeToString(x.shape()), "."));
-  }
+  CheckX(x, wq.shape()[wq.ndim() - 2], wq.shape().back() * 32 / bits, transpose);
   const Dtype scale_dtype = core::PromoteTypes(scales.dtype(), biases.dtype());
   const Array a = detail::AsFloating(x);
   if (wq.ndim() == 2) {  // the backends' kernel
@@ -341,14 +344,7 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales,
     detail::ThrowOpError("quantized_matmul", absl::StrCat("mode \"", mode, "\" takes no biases."));
   }
   const Array w = DequantizeFloat("quantized_matmul", m, wq, scales);
-  const int64_t inner = w.shape()[transpose ? w.ndim() - 1 : w.ndim() - 2];
-  if (x.ndim() < 1 || x.shape().back() != inner) {
-    detail::ThrowOpError(
-        "quantized_matmul",
-        absl::StrCat("x's last dim must be ", inner, " (the dequantized matrix is ",
-                     core::ShapeToString(w.shape()), transpose ? ", transposed" : "",
-                     "), got shape ", core::ShapeToString(x.shape()), "."));
-  }
+  CheckX(x, w.shape()[w.ndim() - 2], w.shape().back(), transpose);
   // As the affine batch path: 16-bit x multiplies in float32, rounded once.
   const Array a = detail::AsFloating(x);
   const Dtype compute = a.dtype() == float64 ? float64 : float32;
@@ -370,17 +366,13 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
   }
   const Array lhs = detail::MatrixIndices(op, "lhs_indices", x, lhs_indices);
   const Array rhs = detail::MatrixIndices(op, "rhs_indices", wq, rhs_indices);
-  absl::StatusOr<Shape> batch = core::BroadcastShapes(lhs.shape(), rhs.shape());
-  if (!batch.ok()) {
-    detail::ThrowOpError(op, absl::StrCat("the batches ", core::ShapeToString(lhs.shape()), " and ",
-                                          core::ShapeToString(rhs.shape()), " do not broadcast."));
-  }
+  const Shape batch = detail::IndexBatch(op, lhs, rhs);
   // One quantized product per picked pair: x's matrices against the picked rows of words.
   const Array product =
-      quantized_matmul(detail::PickMatrices(x, lhs, *batch), detail::PickMatrices(wq, rhs, *batch),
-                       detail::PickMatrices(scales, rhs, *batch),
-                       detail::PickMatrices(biases, rhs, *batch), transpose, group_size, bits);
-  Shape out_shape = *batch;
+      quantized_matmul(detail::PickMatrices(x, lhs, batch), detail::PickMatrices(wq, rhs, batch),
+                       detail::PickMatrices(scales, rhs, batch),
+                       detail::PickMatrices(biases, rhs, batch), transpose, group_size, bits);
+  Shape out_shape = batch;
   out_shape.insert(out_shape.end(), product.shape().end() - 2, product.shape().end());
   return reshape(product, out_shape);
 }
