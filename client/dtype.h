@@ -1,6 +1,7 @@
 #ifndef FERRY_CLIENT_DTYPE_H_
 #define FERRY_CLIENT_DTYPE_H_
 
+#include <complex>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,7 @@ inline constexpr Dtype float16 = Dtype::kFloat16;
 inline constexpr Dtype bfloat16 = Dtype::kBFloat16;
 inline constexpr Dtype float32 = Dtype::kFloat32;
 inline constexpr Dtype float64 = Dtype::kFloat64;
+inline constexpr Dtype complex64 = Dtype::kComplex64;
 
 // Host types of the 16-bit floats (bits in memory, arithmetic in float).
 using float16_t = core::Float16;
@@ -63,6 +65,8 @@ constexpr Dtype dtype_of() {
     return float32;
   } else if constexpr (std::is_same_v<T, double>) {
     return float64;
+  } else if constexpr (std::is_same_v<T, std::complex<float>>) {
+    return complex64;
   } else {
     static_assert(!sizeof(T), "ferry has no dtype for this host type");
   }

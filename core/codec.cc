@@ -116,6 +116,8 @@ v1::DType DTypeToProto(DType dtype) {
       return v1::FLOAT32;
     case DType::kFloat64:
       return v1::FLOAT64;
+    case DType::kComplex64:
+      return v1::COMPLEX64;
   }
   return v1::DTYPE_UNSPECIFIED;
 }
@@ -148,6 +150,8 @@ absl::StatusOr<DType> DTypeFromProto(int dtype) {
       return DType::kFloat32;
     case v1::FLOAT64:
       return DType::kFloat64;
+    case v1::COMPLEX64:
+      return DType::kComplex64;
     case v1::DTYPE_UNSPECIFIED:
       return absl::InvalidArgumentError("dtype is unspecified");
   }

@@ -11,7 +11,7 @@ struct DTypeFacts {
   size_t size;
 };
 
-constexpr std::array<DTypeFacts, 13> kFacts = {{
+constexpr std::array<DTypeFacts, 14> kFacts = {{
     {"bool", 1},
     {"uint8", 1},
     {"uint16", 2},
@@ -25,6 +25,7 @@ constexpr std::array<DTypeFacts, 13> kFacts = {{
     {"bfloat16", 2},
     {"float32", 4},
     {"float64", 8},
+    {"complex64", 8},
 }};
 
 const DTypeFacts& Facts(DType dtype) { return kFacts[static_cast<size_t>(dtype)]; }
@@ -47,7 +48,11 @@ bool IsFloating(DType dtype) {
          dtype == DType::kFloat64;
 }
 
-bool IsInteger(DType dtype) { return dtype != DType::kBool && !IsFloating(dtype); }
+bool IsInteger(DType dtype) {
+  return dtype != DType::kBool && !IsFloating(dtype) && !IsComplex(dtype);
+}
+
+bool IsComplex(DType dtype) { return dtype == DType::kComplex64; }
 
 bool IsUnsigned(DType dtype) {
   return dtype == DType::kBool || dtype == DType::kUInt8 || dtype == DType::kUInt16 ||
@@ -56,6 +61,7 @@ bool IsUnsigned(DType dtype) {
 
 DType PromoteTypes(DType a, DType b) {
   if (a == b) return a;
+  if (IsComplex(a) || IsComplex(b)) return DType::kComplex64;
   if (IsFloating(a) || IsFloating(b)) {
     if (!IsFloating(a)) return b;
     if (!IsFloating(b)) return a;
@@ -78,6 +84,8 @@ DType PromoteTypes(DType a, DType b) {
   }
 }
 
-DType FloatingResultType(DType dtype) { return IsFloating(dtype) ? dtype : DType::kFloat32; }
+DType FloatingResultType(DType dtype) {
+  return IsFloating(dtype) || IsComplex(dtype) ? dtype : DType::kFloat32;
+}
 
 }  // namespace ferry::core

@@ -23,12 +23,13 @@ enum class DType : uint8_t {
   kBFloat16,
   kFloat32,
   kFloat64,
+  kComplex64,  // float32 real part, then float32 imaginary part
 };
 
 inline constexpr DType kAllDTypes[] = {
     DType::kBool,     DType::kUInt8,   DType::kUInt16,  DType::kUInt32, DType::kUInt64,
     DType::kInt8,     DType::kInt16,   DType::kInt32,   DType::kInt64,  DType::kFloat16,
-    DType::kBFloat16, DType::kFloat32, DType::kFloat64,
+    DType::kBFloat16, DType::kFloat32, DType::kFloat64, DType::kComplex64,
 };
 
 // Bytes per element.
@@ -41,15 +42,18 @@ std::optional<DType> DTypeFromName(std::string_view name);
 
 bool IsFloating(DType dtype);  // float16, bfloat16, float32, float64
 bool IsInteger(DType dtype);   // the signed and unsigned integers (not bool)
+bool IsComplex(DType dtype);   // complex64
 bool IsUnsigned(DType dtype);  // bool and the unsigned integers
 
 // The dtype of a binary op's result, following MLX: bool gives way to anything; two
 // integers of one signedness give the wider; unsigned with signed gives the narrowest
 // signed type holding both (uint64 with a signed integer: float32, as MLX); any integer
-// with a float gives the float; float16 with bfloat16 gives float32.
+// with a float gives the float; float16 with bfloat16 gives float32; complex64 with
+// anything gives complex64.
 DType PromoteTypes(DType a, DType b);
 
-// The dtype math functions (exp, sqrt, ...) compute in: floats keep theirs, others float32.
+// The dtype math functions (exp, sqrt, ...) compute in: floats and complex64 keep theirs,
+// others float32.
 DType FloatingResultType(DType dtype);
 
 }  // namespace ferry::core

@@ -48,6 +48,8 @@ uint8_t DTypeCode(DType dtype) {
       return 12;
     case DType::kInt16:
       return 13;
+    case DType::kComplex64:
+      return 14;
   }
   return 0;
 }

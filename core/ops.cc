@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
 #include "core/ops/registry.h"
@@ -33,6 +34,7 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterConvolutionOp(defs);
     ops_internal::RegisterQuantizedOps(defs);
     ops_internal::RegisterLinalgOps(defs);
+    ops_internal::RegisterComplexOps(defs);
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());
@@ -42,6 +44,28 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     return map;
   }();
   return *table;
+}
+
+// The ops with complex64 kernels (every backend has them); any other op refuses a complex64
+// input or result here, so its kernels never meet one.
+bool TakesComplex(std::string_view op) {
+  static const auto* const ops = new absl::flat_hash_set<std::string_view>{
+      "parameter", "constant",  "astype",  "neg",        "abs",       "square",    "exp",
+      "log",       "sqrt",      "sin",     "cos",        "isnan",     "isinf",     "real",
+      "imag",      "conjugate", "add",     "sub",        "mul",       "div",       "equal",
+      "not_equal", "sum",       "prod",    "mean",       "reshape",   "transpose", "broadcast_to",
+      "slice",     "concatenate", "where", "gather",     "scatter",   "slice_update", "fft",
+  };
+  return ops->contains(op);
+}
+
+absl::Status CheckComplex(std::string_view op, absl::Span<const TensorType> inputs,
+                          const TensorType& out) {
+  if (TakesComplex(op)) return absl::OkStatus();
+  bool complex = IsComplex(out.dtype);
+  for (const TensorType& input : inputs) complex = complex || IsComplex(input.dtype);
+  if (!complex) return absl::OkStatus();
+  return OpError(op, "does not support complex64");
 }
 
 std::string Inputs(int n) {
@@ -109,6 +133,7 @@ absl::StatusOr<TensorType> InferOp(std::string_view op, absl::Span<const TensorT
   }
   absl::StatusOr<TensorType> out = def->infer(inputs, attrs);
   if (!out.ok()) return out;
+  if (absl::Status s = CheckComplex(op, inputs, *out); !s.ok()) return s;
   // Broadcasting or concatenating valid shapes can still multiply past the element limit.
   if (absl::Status s = CheckShape(out->shape); !s.ok()) {
     return OpError(op, absl::StrCat("result: ", s.message()));

@@ -121,6 +121,19 @@ namespace ferry::core {
 //                     FloatingResultType, others keep the dtype. Exclusive scans start from
 //                     the identity (0, 1, lowest, highest, -inf).
 //
+// ---- complex64 ----
+// Only these ops take or give complex64; every other refuses it: parameter constant astype
+// neg abs square exp log sqrt sin cos isnan isinf add sub mul div equal not_equal sum prod
+// mean reshape transpose broadcast_to slice concatenate where gather scatter slice_update,
+// and: abs of complex64 gives float32 (the magnitude); astype to a real dtype takes the
+// real part (to bool: either part not zero), from one gives a zero imaginary part.
+// real imag           complex64 -> float32        conjugate   complex64 -> complex64
+// fft                 axis:i n:i inverse:0/1 real:0/1, the DFT along axis (forward
+//                     exp(-2 pi i jk/n); the inverse scales by 1/n): real 0 complex64 ->
+//                     complex64 with dim n; real 1 forward (rfft) float32 dim n ->
+//                     complex64 dim n/2+1; real 1 inverse (irfft) complex64 dim n/2+1 ->
+//                     float32 dim n (the imaginary parts of bins 0 and n/2 are not read)
+//
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.
 

@@ -67,7 +67,8 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
   for (const char* op :
-       {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view"}) {
+       {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view", "real", "imag",
+        "conjugate", "fft"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -559,6 +560,50 @@ TEST(PartAOpsTest, BinaryDtypes) {
             "[floor_divide] needs numeric (not bool) inputs, got bool and bool");
   EXPECT_EQ(Fails("arctan2", {F32({2}), F32({3})}),
             "[arctan2] shapes (2,) and (3,) cannot be broadcast together");
+}
+
+TEST(ComplexOpsTest, ArithmeticKeepsComplexAndAbsGivesItsMagnitude) {
+  const TensorType c = Of(DType::kComplex64, {2, 3});
+  EXPECT_EQ(Infer("add", {c, F32({3})}), c);
+  EXPECT_EQ(Infer("div", {I32({3}), c}), c);
+  EXPECT_EQ(Infer("equal", {c, c}), Of(DType::kBool, {2, 3}));
+  EXPECT_EQ(Infer("exp", {c}), c);
+  EXPECT_EQ(Infer("abs", {c}), F32({2, 3}));
+  EXPECT_EQ(Infer("sum", {c}, {{"axes", Ints{1}}, {"keepdims", int64_t{0}}}),
+            Of(DType::kComplex64, {2}));
+  EXPECT_EQ(Infer("astype", {c}, {{"dtype", DType::kFloat16}}), Of(DType::kFloat16, {2, 3}));
+  EXPECT_EQ(Infer("real", {c}), F32({2, 3}));
+  EXPECT_EQ(Infer("conjugate", {c}), c);
+  EXPECT_EQ(Fails("imag", {F32({2})}), "[imag] needs a complex64 input, got float32");
+}
+
+TEST(ComplexOpsTest, OpsWithoutComplexKernelsRefuseIt) {
+  const TensorType c = Of(DType::kComplex64, {2});
+  EXPECT_EQ(Fails("maximum", {c, c}), "[maximum] does not support complex64");
+  EXPECT_EQ(Fails("sort", {c}, {{"axis", int64_t{0}}}), "[sort] does not support complex64");
+  EXPECT_EQ(Fails("matmul", {Of(DType::kComplex64, {2, 2}), F32({2, 2})}),
+            "[matmul] only floating dtypes are supported, got complex64 and float32");
+  EXPECT_EQ(Fails("full", {}, {{"value", 1.0}, {"shape", Ints{2}}, {"dtype", DType::kComplex64}}),
+            "[full] does not support complex64");
+}
+
+TEST(ComplexOpsTest, FftShapes) {
+  auto attrs = [](int64_t axis, int64_t n, int64_t inverse, int64_t real) {
+    return Attrs{{"axis", axis}, {"n", n}, {"inverse", inverse}, {"real", real}};
+  };
+  EXPECT_EQ(Infer("fft", {Of(DType::kComplex64, {3, 8})}, attrs(1, 8, 0, 0)),
+            Of(DType::kComplex64, {3, 8}));
+  EXPECT_EQ(Infer("fft", {F32({7, 2})}, attrs(0, 7, 0, 1)), Of(DType::kComplex64, {4, 2}));
+  EXPECT_EQ(Infer("fft", {Of(DType::kComplex64, {5})}, attrs(0, 8, 1, 1)), F32({8}));
+  EXPECT_EQ(Infer("fft", {Of(DType::kComplex64, {5})}, attrs(0, 9, 1, 1)), F32({9}));
+  EXPECT_EQ(Fails("fft", {F32({8})}, attrs(0, 8, 0, 0)),
+            "[fft] needs a complex64 input, got float32");
+  EXPECT_EQ(Fails("fft", {Of(DType::kComplex64, {6})}, attrs(0, 8, 1, 1)),
+            "[fft] axis 0 has 6 elements, the transform of n = 8 needs 5");
+  EXPECT_EQ(Fails("fft", {Of(DType::kComplex64, {0})}, attrs(0, 0, 0, 0)),
+            "[fft] n must be at least 1, got 0");
+  EXPECT_EQ(Fails("fft", {Of(DType::kComplex64, {})}, attrs(0, 1, 0, 0)),
+            "[fft] axis 0 is out of range for an array of rank 0");
 }
 
 TEST(PartAOpsTest, AllAny) {

@@ -18,6 +18,15 @@ bool IsElementwise(const std::string& op) {
 
 namespace {
 
+// Whether `node` reads or writes complex64, which the generated fused kernels do not compute.
+bool TouchesComplex(const core::Graph& graph, const core::Node& node) {
+  if (core::IsComplex(node.out.dtype)) return true;
+  for (int32_t input : node.inputs) {
+    if (core::IsComplex(graph.nodes[input].out.dtype)) return true;
+  }
+  return false;
+}
+
 // The group's expression: its inputs as parameters, then its members renumbered.
 FusedExpr BuildExpr(const core::Graph& graph, const std::vector<int32_t>& members,
                     const std::vector<int32_t>& inputs) {
@@ -83,7 +92,7 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
   for (int32_t i = n - 1; i >= 0; --i) {
     if (root[i] < 0) root[i] = i;
     const core::Node& node = graph.nodes[i];
-    const bool elementwise = fuse && IsElementwise(node.op);
+    const bool elementwise = fuse && IsElementwise(node.op) && !TouchesComplex(graph, node);
     for (int32_t input : node.inputs) {
       ++seen_readers[input];
       const int32_t group = elementwise ? root[i] : -2;
@@ -95,7 +104,8 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
       const core::Node& producer = graph.nodes[input];
       if (elementwise && root[input] < 0 && !is_output[input] &&
           seen_readers[input] == readers[input] && reader_root[input] == root[i] &&
-          IsElementwise(producer.op) && producer.out.shape == graph.nodes[root[i]].out.shape &&
+          IsElementwise(producer.op) && !TouchesComplex(graph, producer) &&
+          producer.out.shape == graph.nodes[root[i]].out.shape &&
           group_size[root[i]] < kMaxFusedNodes) {
         root[input] = root[i];
         ++group_size[root[i]];

@@ -64,7 +64,8 @@ inline constexpr int32_t kMaxFusedNodes = 128;
 // The steps that compute `graph`, in an order that respects dependencies. Nodes that
 // nothing reads and that are no output are left out. With `fuse`, maximal groups of two or
 // more (at most kMaxFusedNodes) elementwise nodes of one output shape, whose inner values
-// nothing else reads, become fused steps; without, every node is its own step.
+// nothing else reads and none of which reads or writes complex64, become fused steps;
+// without, every node is its own step.
 std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse);
 
 }  // namespace ferry::kernels

@@ -29,6 +29,7 @@ void RegisterSortOps(OpTable& table);        // sort argsort partition argpartit
 void RegisterConvolutionOp(OpTable& table);  // convolution
 void RegisterQuantizedOps(OpTable& table);   // quantized_matmul
 void RegisterLinalgOps(OpTable& table);  // cholesky solve solve_triangular qr svd eigh lu
+void RegisterComplexOps(OpTable& table);  // real imag conjugate fft
 
 }  // namespace ferry::core::ops_internal
 

@@ -16,6 +16,7 @@ enum class Result {
   kFloating,     // FloatingResultType(dtype)
   kBool,         // a predicate of any dtype
   kKeptInteger,  // same dtype, integer or bool only
+  kMagnitude,    // as kKept, but complex64 gives float32
 };
 
 struct UnaryOp {
@@ -25,7 +26,7 @@ struct UnaryOp {
 
 constexpr UnaryOp kUnaryOps[] = {
     {"neg", Result::kKept},
-    {"abs", Result::kKept},
+    {"abs", Result::kMagnitude},
     {"relu", Result::kKept},
     {"exp", Result::kFloating},
     {"log", Result::kFloating},
@@ -62,6 +63,9 @@ absl::StatusOr<TensorType> InferUnary(absl::Span<const TensorType> inputs, const
       return TensorType{FloatingResultType(x.dtype), x.shape};
     case Result::kBool:
       return TensorType{DType::kBool, x.shape};
+    case Result::kMagnitude:
+      if (IsComplex(x.dtype)) return TensorType{DType::kFloat32, x.shape};
+      [[fallthrough]];
     case Result::kKept:
       if (x.dtype == DType::kBool) return OpError(op.name, "is not defined for bool");
       return x;

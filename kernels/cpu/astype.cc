@@ -14,6 +14,31 @@ void CastElements(const void* src, core::DType from, void* dst, core::DType to, 
     if (src != dst) std::memmove(dst, src, static_cast<size_t>(n) * core::SizeOf(from));
     return;
   }
+  if (from == core::DType::kComplex64) {
+    // The real part, as NumPy and MLX; to bool, either part not zero.
+    const Complex64* in = static_cast<const Complex64*>(src);
+    DispatchDType(to, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      To* out = static_cast<To*>(dst);
+      for (int64_t i = 0; i < n; ++i) {
+        if constexpr (std::is_same_v<To, bool>) {
+          out[i] = in[i] != Complex64(0);
+        } else {
+          Store(out + i, ConvertTo<To>(in[i].real()));
+        }
+      }
+    });
+    return;
+  }
+  if (to == core::DType::kComplex64) {
+    Complex64* out = static_cast<Complex64*>(dst);
+    DispatchDType(from, [&](auto from_tag) {
+      using From = typename decltype(from_tag)::type;
+      const From* in = static_cast<const From*>(src);
+      for (int64_t i = 0; i < n; ++i) out[i] = Complex64(static_cast<float>(Load(in + i)));
+    });
+    return;
+  }
   DispatchDType(from, [&](auto from_tag) {
     using From = typename decltype(from_tag)::type;
     DispatchDType(to, [&](auto to_tag) {

@@ -18,6 +18,7 @@ namespace {
 enum class Kind { kArithmetic, kComparison, kLogical, kInteger };
 
 struct Add {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kArithmetic;
   template <typename C>
   C operator()(C a, C b) const {
@@ -26,6 +27,7 @@ struct Add {
 };
 
 struct Sub {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kArithmetic;
   template <typename C>
   C operator()(C a, C b) const {
@@ -34,6 +36,7 @@ struct Sub {
 };
 
 struct Mul {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kArithmetic;
   template <typename C>
   C operator()(C a, C b) const {
@@ -42,10 +45,11 @@ struct Mul {
 };
 
 struct Div {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kArithmetic;
   template <typename C>
   C operator()(C a, C b) const {
-    if constexpr (std::is_floating_point_v<C>) {
+    if constexpr (std::is_floating_point_v<C> || kIsComplex<C>) {
       return a / b;
     } else {
       return C(0);  // unreachable: div's output type is always floating
@@ -99,6 +103,7 @@ struct Minimum {
 };
 
 struct Equal {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kComparison;
   template <typename C>
   bool operator()(C a, C b) const {
@@ -135,6 +140,7 @@ struct LogicalOr {
 // ---- part A ----
 
 struct NotEqual {
+  static constexpr bool kComplex = true;
   static constexpr Kind kKind = Kind::kComparison;
   template <typename C>
   bool operator()(C a, C b) const {
@@ -330,7 +336,7 @@ absl::Status BinaryKernel(const core::Node& node, absl::Span<const Tensor> input
         absl::StrCat("[", node.op, "] must produce bool, not ", DTypeString(out.dtype())));
   }
   if ((node.op == "div" || node.op == "arctan2" || node.op == "logaddexp") &&
-      !core::IsFloating(out.dtype())) {
+      !core::IsFloating(out.dtype()) && !(node.op == "div" && core::IsComplex(out.dtype()))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[", node.op, "] must produce a floating dtype, not ", DTypeString(out.dtype())));
   }
@@ -341,12 +347,17 @@ absl::Status BinaryKernel(const core::Node& node, absl::Span<const Tensor> input
   std::unique_ptr<char[]> a_scratch, b_scratch;
   const void* a_data = ElementsAs(a, compute, a_scratch);
   const void* b_data = ElementsAs(b, compute, b_scratch);
-  DispatchDType(compute, [&](auto tag) {
+  auto run = [&](auto tag) {
     using C = typename decltype(tag)::type;
     using O = std::conditional_t<kSameTypeOut, C, bool>;
     BinaryLoop<Op>(static_cast<const C*>(a_data), static_cast<const C*>(b_data), out.data<O>(),
                    a.shape(), b.shape(), out.shape());
-  });
+  };
+  if constexpr (kTakesComplex<Op>) {
+    DispatchWithComplex(compute, run);
+  } else {
+    DispatchDType(compute, run);
+  }
   return absl::OkStatus();
 }
 

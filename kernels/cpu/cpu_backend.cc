@@ -237,6 +237,8 @@ const KernelTable& CpuKernels() {
     RegisterConvolutionKernels(*t);
     RegisterQuantizedKernels(*t);
     RegisterLinalgKernels(*t);
+    RegisterComplexKernels(*t);
+    RegisterFftKernels(*t);
     return t;
   }();
   return *table;

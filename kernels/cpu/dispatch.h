@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -32,10 +33,14 @@ struct TypeTag {
 
 // Calls f(TypeTag<T>{}) with T the C++ type that stores `dtype`: bool, the <cstdint>
 // integers, core::Float16, core::BFloat16, float, double. Every branch of f must
-// return the same type.
+// return the same type. complex64 comes as its bits, uint64_t: right for the kernels that
+// only move elements (gather, where, scatter); core refuses complex64 to every op without
+// a complex kernel, and those route it through DispatchWithComplex.
 template <typename F>
 decltype(auto) DispatchDType(core::DType dtype, F&& f) {
   switch (dtype) {
+    case core::DType::kComplex64:
+      return f(TypeTag<uint64_t>{});
     case core::DType::kBool:
       return f(TypeTag<bool>{});
     case core::DType::kUInt8:
@@ -65,6 +70,26 @@ decltype(auto) DispatchDType(core::DType dtype, F&& f) {
   }
   return f(TypeTag<double>{});
 }
+
+using Complex64 = std::complex<float>;
+
+template <typename T>
+inline constexpr bool kIsComplex = std::is_same_v<T, Complex64>;
+
+// DispatchDType, with complex64 as std::complex<float>: for kernels whose every branch
+// computes with complex numbers too.
+template <typename F>
+decltype(auto) DispatchWithComplex(core::DType dtype, F&& f) {
+  if (dtype == core::DType::kComplex64) return f(TypeTag<Complex64>{});
+  return DispatchDType(dtype, std::forward<F>(f));
+}
+
+// Whether an elementwise functor Op computes with complex numbers too (it says so with a
+// kComplex member).
+template <typename Op, typename = void>
+inline constexpr bool kTakesComplex = false;
+template <typename Op>
+inline constexpr bool kTakesComplex<Op, std::void_t<decltype(Op::kComplex)>> = Op::kComplex;
 
 // The type a stored element is computed in: float for the 16-bit floats, else itself.
 template <typename T>

@@ -2,9 +2,11 @@
 #define FERRY_KERNELS_CPU_FOLD_H_
 
 // How the reductions (reduce.cc) and the scans (scan.cc) fold elements into a running
-// value: floating sums and products in double, integer ones wrapping in uint64_t, max and
+// value: floating sums and products in double (complex ones in complex<double>), integer
+// ones wrapping in uint64_t, max and
 // min propagating NaN, all and any as bool.
 
+#include <complex>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -18,8 +20,11 @@ template <Reduction R, typename C>
 struct Fold {
   static constexpr bool kExtremum = R == Reduction::kMax || R == Reduction::kMin;
   static constexpr bool kLogical = R == Reduction::kAll || R == Reduction::kAny;
-  using A = std::conditional_t<kExtremum || kLogical, C,
-                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
+  static constexpr bool kComplex = std::is_same_v<C, std::complex<float>>;
+  using A = std::conditional_t<
+      kExtremum || kLogical, C,
+      std::conditional_t<kComplex, std::complex<double>,
+                         std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>>;
 
   static A Init() {
     if constexpr (R == Reduction::kProd || R == Reduction::kAll) {
@@ -53,7 +58,7 @@ struct Fold {
 
   static C Finish(A acc, int64_t count) {
     if constexpr (R == Reduction::kMean) {
-      if constexpr (std::is_floating_point_v<C>) {
+      if constexpr (std::is_floating_point_v<C> || kComplex) {
         return static_cast<C>(acc / static_cast<double>(count));
       } else {
         return C(0);  // unreachable: mean's output type is floating

@@ -43,6 +43,8 @@ void RegisterSortKernels(KernelTable& table);         // sort.cc
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
 void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc
+void RegisterComplexKernels(KernelTable& table);      // complex.cc
+void RegisterFftKernels(KernelTable& table);          // fft.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

@@ -48,7 +48,7 @@ absl::Status ReduceKernel(const core::Node& node, absl::Span<const Tensor> input
   }
   std::unique_ptr<char[]> scratch;
   const void* data = ElementsAs(in, out.dtype(), scratch);
-  DispatchDType(out.dtype(), [&](auto tag) {
+  auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     using F = Fold<R, ComputeType<T>>;
     using A = typename F::A;
@@ -78,7 +78,12 @@ absl::Status ReduceKernel(const core::Node& node, absl::Span<const Tensor> input
         });
     T* y = out.data<T>();
     for (int64_t i = 0; i < outputs; ++i) Store(y + i, F::Finish(acc[i], count));
-  });
+  };
+  if constexpr (R == Reduction::kSum || R == Reduction::kProd || R == Reduction::kMean) {
+    DispatchWithComplex(out.dtype(), run);
+  } else {
+    DispatchDType(out.dtype(), run);
+  }
   return absl::OkStatus();
 }
 

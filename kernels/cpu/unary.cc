@@ -5,6 +5,7 @@
 // read any dtype and write bool.
 
 #include <cmath>
+#include <complex>
 
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
@@ -16,10 +17,11 @@ namespace {
 enum class Domain { kNumeric, kFloating, kAny, kIntegerOrBool };
 
 struct Neg {
+  static constexpr bool kComplex = true;
   static constexpr Domain kDomain = Domain::kNumeric;
   template <typename C>
   C operator()(C x) const {
-    if constexpr (std::is_floating_point_v<C>) return -x;
+    if constexpr (std::is_floating_point_v<C> || kIsComplex<C>) return -x;
     return WrapSub(C(0), x);
   }
 };
@@ -56,12 +58,23 @@ struct Relu {
     }                                                    \
   };
 
-FERRY_FLOAT_UNARY(Exp, std::exp(x))
-FERRY_FLOAT_UNARY(Log, std::log(x))
-FERRY_FLOAT_UNARY(Sqrt, std::sqrt(x))
+// The ones complex64 takes as well (std::complex's functions, principal branches).
+#define FERRY_FLOAT_OR_COMPLEX_UNARY(Name, expr)         \
+  struct Name {                                          \
+    static constexpr bool kComplex = true;               \
+    static constexpr Domain kDomain = Domain::kFloating; \
+    template <typename C>                                \
+    C operator()(C x) const {                            \
+      return expr;                                       \
+    }                                                    \
+  };
+
+FERRY_FLOAT_OR_COMPLEX_UNARY(Exp, std::exp(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Log, std::log(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Sqrt, std::sqrt(x))
 FERRY_FLOAT_UNARY(Rsqrt, C(1) / std::sqrt(x))
-FERRY_FLOAT_UNARY(Sin, std::sin(x))
-FERRY_FLOAT_UNARY(Cos, std::cos(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Sin, std::sin(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Cos, std::cos(x))
 FERRY_FLOAT_UNARY(Tanh, std::tanh(x))
 FERRY_FLOAT_UNARY(Sigmoid, C(1) / (C(1) + std::exp(-x)))
 FERRY_FLOAT_UNARY(Erf, std::erf(x))
@@ -74,6 +87,7 @@ FERRY_FLOAT_UNARY(Log2, std::log2(x))
 FERRY_FLOAT_UNARY(Log10, std::log10(x))
 
 #undef FERRY_FLOAT_UNARY
+#undef FERRY_FLOAT_OR_COMPLEX_UNARY
 
 // Integers (and bool) are whole already, so the rounding ops pass them through.
 #define FERRY_ROUNDING_UNARY(Name, fn)              \
@@ -97,6 +111,7 @@ FERRY_ROUNDING_UNARY(Round, std::nearbyint)
 #undef FERRY_ROUNDING_UNARY
 
 struct Square {
+  static constexpr bool kComplex = true;
   static constexpr Domain kDomain = Domain::kAny;
   template <typename C>
   C operator()(C x) const {
@@ -148,6 +163,8 @@ struct IsInf {
   bool operator()(C x) const {
     if constexpr (std::is_floating_point_v<C>) {
       return std::isinf(x);
+    } else if constexpr (kIsComplex<C>) {
+      return std::isinf(x.real()) || std::isinf(x.imag());
     } else {
       return false;
     }
@@ -165,17 +182,27 @@ template <typename Op>
 absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
   const Tensor& in = inputs[0];
+  if constexpr (std::is_same_v<Op, Abs>) {
+    if (in.dtype() == core::DType::kComplex64) {  // the magnitude, as float32
+      const Complex64* x = in.data<Complex64>();
+      float* y = out.data<float>();
+      for (int64_t i = 0; i < out.size(); ++i) y[i] = std::abs(x[i]);
+      return absl::OkStatus();
+    }
+  }
   const void* src = in.raw();
   if (in.dtype() != out.dtype()) {
     CastElements(in.raw(), in.dtype(), out.raw(), out.dtype(), out.size());
     src = out.raw();
   }
-  return DispatchDType(out.dtype(), [&](auto tag) -> absl::Status {
+  auto run = [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
-    constexpr bool kRefused = (std::is_same_v<T, bool> && Op::kDomain != Domain::kAny &&
-                               Op::kDomain != Domain::kIntegerOrBool) ||
-                              (Op::kDomain == Domain::kFloating && !kIsFloating<T>) ||
-                              (Op::kDomain == Domain::kIntegerOrBool && kIsFloating<T>);
+    constexpr bool kRefused = kIsComplex<T>
+                                  ? !kTakesComplex<Op>
+                                  : (std::is_same_v<T, bool> && Op::kDomain != Domain::kAny &&
+                                     Op::kDomain != Domain::kIntegerOrBool) ||
+                                        (Op::kDomain == Domain::kFloating && !kIsFloating<T>) ||
+                                        (Op::kDomain == Domain::kIntegerOrBool && kIsFloating<T>);
     if constexpr (kRefused) {
       return absl::InvalidArgumentError(
           absl::StrCat("[", node.op, "] does not apply to ", DTypeString(out.dtype())));
@@ -187,7 +214,12 @@ absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs
       for (int64_t i = 0; i < n; ++i) Store(y + i, op(Load(x + i)));
       return absl::OkStatus();
     }
-  });
+  };
+  if constexpr (kTakesComplex<Op>) {
+    return DispatchWithComplex(out.dtype(), run);
+  } else {
+    return DispatchDType(out.dtype(), run);
+  }
 }
 
 // A predicate of each element, read in its own dtype, written as bool.
@@ -199,7 +231,7 @@ absl::Status PredicateKernel(const core::Node& node, absl::Span<const Tensor> in
         absl::StrCat("[", node.op, "] must produce bool, not ", DTypeString(out.dtype())));
   }
   const Tensor& in = inputs[0];
-  DispatchDType(in.dtype(), [&](auto tag) {
+  DispatchWithComplex(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = in.data<T>();
     bool* y = out.data<bool>();
