@@ -1,6 +1,7 @@
 // Arrays made from nothing: host data, constants, full, arange; and astype.
 
 #include <cmath>
+#include <complex>
 #include <cstring>
 #include <initializer_list>
 #include <optional>
@@ -27,7 +28,8 @@ std::string BytesOf(T value) {
 // Floats convert only to floating dtypes (the weak-scalar rule never asks otherwise), so
 // no out-of-range float-to-integer cast can happen.
 std::string ScalarBytes(const Operand& number, Dtype dtype) {
-  const bool is_float = number.kind() == Operand::Kind::kFloat;
+  const bool is_float =
+      number.kind() == Operand::Kind::kFloat || number.kind() == Operand::Kind::kComplex;
   const double f = is_float ? number.float_value() : static_cast<double>(number.int_value());
   const int64_t i = number.int_value();
   switch (dtype) {
@@ -57,6 +59,9 @@ std::string ScalarBytes(const Operand& number, Dtype dtype) {
       return BytesOf(static_cast<float>(f));
     case Dtype::kFloat64:
       return BytesOf(f);
+    case Dtype::kComplex64:
+      return BytesOf(std::complex<float>(static_cast<float>(f),
+                                         static_cast<float>(number.imag_value())));
   }
   return {};
 }
@@ -79,9 +84,11 @@ Array Constant(const Operand& number, Dtype dtype, const Device& device) {
 Dtype WeakScalarType(const Operand& number, Dtype other) {
   switch (number.kind()) {
     case Operand::Kind::kFloat:
-      return core::IsFloating(other) ? other : float32;
+      return core::IsFloating(other) || core::IsComplex(other) ? other : float32;
     case Operand::Kind::kInt:
       return other == bool_ ? int32 : other;
+    case Operand::Kind::kComplex:
+      return complex64;
     default:
       return bool_;
   }
@@ -93,6 +100,8 @@ Dtype StrongScalarType(const Operand& number) {
       return float32;
     case Operand::Kind::kInt:
       return int32;
+    case Operand::Kind::kComplex:
+      return complex64;
     default:
       return bool_;
   }
@@ -121,6 +130,8 @@ Array from_host(const std::vector<bool>& data, const Shape& shape, Device device
 }
 
 Array full(const Shape& shape, double value, Dtype dtype, Device device) {
+  // Made real and converted: `full` has no complex kernel, and the value is real.
+  if (core::IsComplex(dtype)) return astype(full(shape, value, float32, std::move(device)), dtype);
   return detail::MakeLeaf("full", {{"value", value}, {"shape", shape}, {"dtype", dtype}}, device);
 }
 

@@ -15,6 +15,7 @@
 #include "client/dtype.h"   // IWYU pragma: export
 #include "client/error.h"   // IWYU pragma: export
 #include "client/fast.h"    // IWYU pragma: export
+#include "client/fft.h"     // IWYU pragma: export
 #include "client/io.h"      // IWYU pragma: export
 #include "client/ops.h"     // IWYU pragma: export
 #include "client/random.h"  // IWYU pragma: export

@@ -18,7 +18,15 @@
 
 namespace ferry {
 
-Array matmul(const Array& a, const Array& b) { return detail::MakeOp("matmul", {a, b}, {}); }
+Array matmul(const Array& a, const Array& b) {
+  if (!core::IsComplex(a.dtype()) && !core::IsComplex(b.dtype())) {
+    return detail::MakeOp("matmul", {a, b}, {});
+  }
+  // (ar + i ai)(br + i bi) from four float32 products.
+  const Array ar = astype(real(a), float32), ai = astype(imag(a), float32);
+  const Array br = astype(real(b), float32), bi = astype(imag(b), float32);
+  return complex(matmul(ar, br) - matmul(ai, bi), matmul(ar, bi) + matmul(ai, br));
+}
 
 // Composed, so it needs no kernel of its own; a fused kernel can come with a GPU backend.
 Array addmm(const Array& c, const Array& a, const Array& b, float alpha, float beta) {

@@ -6,6 +6,7 @@
 // (INVALID_ARGUMENT, "[op] ...") at the line that made it, not at eval. Semantics follow
 // NumPy/MLX: broadcasting, type promotion, negative axes counting from the end.
 
+#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -23,13 +24,14 @@ namespace ferry {
 
 // ---- Operands ----------------------------------------------------------------------------
 
-// An array or a C++ number (bool, integer or floating) used as an operand. A number becomes
-// a scalar `constant` whose dtype follows MLX's weak-scalar rule against the array it meets:
-// a float number takes a floating array's dtype and makes an integer or bool array float32;
-// an integer number takes the array's dtype (int32 with a bool array); a bool stays bool.
+// An array or a C++ number (bool, integer, floating or std::complex) used as an operand. A
+// number becomes a scalar `constant` whose dtype follows MLX's weak-scalar rule against the
+// array it meets: a float number takes a floating or complex64 array's dtype and makes an
+// integer or bool array float32; an integer number takes the array's dtype (int32 with a
+// bool array); a bool stays bool; a complex number makes complex64.
 class Operand {
  public:
-  enum class Kind { kArray, kBool, kInt, kFloat };
+  enum class Kind { kArray, kBool, kInt, kFloat, kComplex };
 
   Operand(const Array& array) : kind_(Kind::kArray), array_(array) {}  // NOLINT
   template <typename T, typename = std::enable_if_t<std::is_arithmetic_v<T>>>
@@ -46,16 +48,24 @@ class Operand {
     }
   }
 
+  template <typename T>
+  Operand(std::complex<T> value)  // NOLINT: as MLX's Python complex scalars
+      : kind_(Kind::kComplex),
+        float_(static_cast<double>(value.real())),
+        imag_(static_cast<double>(value.imag())) {}
+
   Kind kind() const { return kind_; }
   const std::optional<Array>& array() const { return array_; }
   int64_t int_value() const { return int_; }
-  double float_value() const { return float_; }
+  double float_value() const { return float_; }  // the real part of a complex number
+  double imag_value() const { return imag_; }
 
  private:
   Kind kind_;
   std::optional<Array> array_;
   int64_t int_ = 0;
   double float_ = 0;
+  double imag_ = 0;
 };
 
 // ---- Creation (creation.cc) ----------------------------------------------------------------
@@ -178,7 +188,7 @@ Array logsumexp(const Array& a, const std::vector<int>& axes, bool keepdims = fa
 // ---- Linear algebra (linalg.cc) -------------------------------------------------------------
 
 // NumPy matmul: 1-D operands are promoted to matrices and squeezed back, batch dims
-// broadcast. Floating dtypes only.
+// broadcast. Floating or complex64 dtypes (complex64 as four real products).
 Array matmul(const Array& a, const Array& b);
 
 // ---- Layout (layout.cc) ---------------------------------------------------------------------
@@ -738,6 +748,20 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
                  const std::optional<Array>& lhs_indices = std::nullopt,
                  const std::optional<Array>& rhs_indices = std::nullopt, bool transpose = true,
                  int group_size = 64, int bits = 4);
+
+// ---- complex64 (complex.cc; the Fourier transforms are in fft.h) -----------------------------
+
+// complex64 arrays come from host std::complex<float> data, complex numbers (x * 1if),
+// astype, or these. Arithmetic (+ - * /), == and !=, abs (the magnitude, float32), square,
+// exp, log, sqrt, sin, cos, isnan, isinf, sum, prod, mean, matmul and the layout and
+// indexing ops take them; the others throw. The real and imaginary parts, as float32; of a
+// real array, the array itself and zeros of its dtype (as MLX).
+Array real(const Array& a);
+Array imag(const Array& a);
+// The complex conjugate; a real array is its own.
+Array conjugate(const Array& a);
+// real + i imag, broadcast, as complex64.
+Array complex(const Array& real, const Array& imag);
 
 // ---- Templates -------------------------------------------------------------------------------
 

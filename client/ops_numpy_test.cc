@@ -89,10 +89,55 @@ std::vector<Case> ReadCases() {
 
 using Build = std::function<Array(const Array& a, const Array& b)>;
 
+Array Z(const Array& re, const Array& im) { return complex(re, im); }
+// A complex64 array's float32 (real, imaginary) pairs, as NumPy's .view(np.float32).
+Array Pairs(const Array& z) { return view(z, float32); }
+
 // The ferry call that matches each case's NumPy call in the generator.
 const std::map<std::string, Build>& Builds() {
   static const auto* builds = new std::map<std::string, Build>{
       {"square", [](const Array& a, const Array&) { return square(a); }},
+      // complex64: z = a + ib, w = b + ia; complex results compared as float32 pairs.
+      {"complex_multiply", [](const Array& a, const Array& b) { return Pairs(Z(a, b) * Z(b, a)); }},
+      {"complex_divide", [](const Array& a, const Array& b) { return Pairs(Z(a, b) / Z(b, a)); }},
+      {"complex_exp", [](const Array& a, const Array& b) { return Pairs(exp(Z(a, b))); }},
+      {"complex_log", [](const Array& a, const Array& b) { return Pairs(log(Z(a, b))); }},
+      {"complex_sqrt", [](const Array& a, const Array& b) { return Pairs(sqrt(Z(a, b))); }},
+      {"complex_abs", [](const Array& a, const Array& b) { return abs(Z(a, b)); }},
+      {"complex_sum", [](const Array& a, const Array& b) { return Pairs(sum(Z(a, b), 1)); }},
+      {"complex_mean", [](const Array& a, const Array& b) { return Pairs(mean(Z(a, b), 0)); }},
+      {"complex_conjugate", [](const Array& a, const Array& b) { return Pairs(conjugate(Z(a, b))); }},
+      {"complex_astype_float32",
+       [](const Array& a, const Array& b) { return astype(Z(a, b), float32); }},
+      {"complex_matmul",
+       [](const Array& a, const Array& b) { return Pairs(matmul(Z(a, b), Z(b, a))); }},
+      {"fft", [](const Array& a, const Array& b) { return Pairs(fft::fft(Z(a, b))); }},
+      {"ifft", [](const Array& a, const Array& b) { return Pairs(fft::ifft(Z(a, b))); }},
+      {"fft_n_axis0", [](const Array& a, const Array& b) { return Pairs(fft::fft(Z(a, b), 5, 0)); }},
+      {"fft_cut", [](const Array& a, const Array& b) { return Pairs(fft::fft(Z(a, b), 6, -1)); }},
+      {"fft2", [](const Array& a, const Array& b) { return Pairs(fft::fft2(Z(a, b))); }},
+      {"ifftn", [](const Array& a, const Array& b) { return Pairs(fft::ifftn(Z(a, b))); }},
+      {"fft_ortho",
+       [](const Array& a, const Array& b) {
+         return Pairs(fft::fft(Z(a, b), -1, fft::FFTNorm::kOrtho));
+       }},
+      {"ifft_forward",
+       [](const Array& a, const Array& b) {
+         return Pairs(fft::ifft(Z(a, b), -1, fft::FFTNorm::kForward));
+       }},
+      {"rfft", [](const Array& a, const Array&) { return Pairs(fft::rfft(a)); }},
+      {"rfft_n", [](const Array& a, const Array&) { return Pairs(fft::rfft(a, 12, -1)); }},
+      {"rfft2", [](const Array& a, const Array&) { return Pairs(fft::rfft2(a)); }},
+      {"rfftn_ortho",
+       [](const Array& a, const Array&) { return Pairs(fft::rfftn(a, fft::FFTNorm::kOrtho)); }},
+      {"irfft", [](const Array& a, const Array& b) { return fft::irfft(Z(a, b)); }},
+      {"irfft_odd", [](const Array& a, const Array& b) { return fft::irfft(Z(a, b), 9, -1); }},
+      {"irfft2", [](const Array& a, const Array& b) { return fft::irfft2(Z(a, b)); }},
+      {"irfftn_s",
+       [](const Array& a, const Array& b) { return fft::irfftn(Z(a, b), {4, 6}, {-2, -1}); }},
+      {"rfft_prime", [](const Array& a, const Array&) { return Pairs(fft::rfft(a)); }},
+      {"fftshift", [](const Array& a, const Array&) { return fft::fftshift(a); }},
+      {"ifftshift_axis", [](const Array& a, const Array&) { return fft::ifftshift(a, {1}); }},
       {"square_int", [](const Array& a, const Array&) { return square(a); }},
       {"add_int", [](const Array& a, const Array& b) { return a + b; }},
       {"subtract_int", [](const Array& a, const Array& b) { return a - b; }},

@@ -123,7 +123,7 @@ namespace ferry::core {
 //
 // ---- complex64 ----
 // Only these ops take or give complex64; every other refuses it: parameter constant astype
-// neg abs square exp log sqrt sin cos isnan isinf add sub mul div equal not_equal sum prod
+// view neg abs square exp log sqrt sin cos isnan isinf add sub mul div equal not_equal sum prod
 // mean reshape transpose broadcast_to slice concatenate where gather scatter slice_update,
 // and: abs of complex64 gives float32 (the magnitude); astype to a real dtype takes the
 // real part (to bool: either part not zero), from one gives a zero imaginary part.
