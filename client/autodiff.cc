@@ -27,7 +27,9 @@ using NodePtr = std::shared_ptr<ArrayNode>;
   throw Error(code, absl::StrCat("[", caller, "] ", message));
 }
 
-bool IsFloating(const ArrayNode& node) { return core::IsFloating(node.type.dtype); }
+bool IsFloating(const ArrayNode& node) {
+  return core::IsFloating(node.type.dtype) || core::IsComplex(node.type.dtype);
+}
 
 // The nodes reachable from the outputs without passing a leaf that depend on a node of
 // `wrt` (those included), inputs before the nodes that use them. An explicit stack keeps long

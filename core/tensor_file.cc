@@ -24,7 +24,8 @@ const std::map<std::string, DType>& NpyDtypes() {
       {"|b1", DType::kBool},    {"|u1", DType::kUInt8},   {"<u2", DType::kUInt16},
       {"<u4", DType::kUInt32},  {"<u8", DType::kUInt64},  {"|i1", DType::kInt8},
       {"<i2", DType::kInt16},   {"<i4", DType::kInt32},   {"<i8", DType::kInt64},
-      {"<f2", DType::kFloat16}, {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64}};
+      {"<f2", DType::kFloat16}, {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64},
+      {"<c8", DType::kComplex64}};
   return *dtypes;
 }
 
@@ -34,7 +35,7 @@ const std::map<std::string, DType>& SafetensorsDtypes() {
       {"U32", DType::kUInt32},  {"U64", DType::kUInt64},    {"I8", DType::kInt8},
       {"I16", DType::kInt16},   {"I32", DType::kInt32},     {"I64", DType::kInt64},
       {"F16", DType::kFloat16}, {"BF16", DType::kBFloat16}, {"F32", DType::kFloat32},
-      {"F64", DType::kFloat64}};
+      {"F64", DType::kFloat64}, {"C64", DType::kComplex64}};
   return *dtypes;
 }
 

@@ -80,7 +80,8 @@ TEST_F(RemoteTest, EveryDtypeTravelsAndComputesAsLocally) {
     SCOPED_TRACE(core::DTypeName(dtype));
     auto run = [&](const Device& device) {
       Array x = astype(from_host(values, {2, 4}, device), dtype);
-      std::vector<Array> outs = {x, sum(x, 1), sort(x, 1), astype(x, float32)};
+      std::vector<Array> outs = {x, sum(x, 1), astype(x, float32)};
+      if (!core::IsComplex(dtype)) outs.push_back(sort(x, 1));  // complex64 has no order
       if (dtype != bool_) outs.push_back(x * x + x);
       std::vector<std::vector<double>> got;
       for (const Array& out : outs) got.push_back(testing::Values(out));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 
 #include "gtest/gtest.h"
 
@@ -13,6 +14,7 @@ double OtherKernelsTolerance(Dtype dtype) {
     case Dtype::kFloat64:
       return 1e-11;
     case Dtype::kFloat32:
+    case Dtype::kComplex64:  // each part, as float32
       return 1e-5;
     case Dtype::kFloat16:
       return 2e-3;
@@ -60,6 +62,14 @@ std::vector<double> Values(Array a) {
       return widen(a.to_vector<float>());
     case Dtype::kFloat64:
       return widen(a.to_vector<double>());
+    case Dtype::kComplex64: {  // real, imaginary, real, ...
+      std::vector<double> out;
+      for (std::complex<float> v : a.to_vector<std::complex<float>>()) {
+        out.push_back(v.real());
+        out.push_back(v.imag());
+      }
+      return out;
+    }
   }
   return {};
 }
@@ -331,6 +341,35 @@ const std::map<std::string, OpCase>& CoreOpCases() {
           const Array x = in.Uniform({3, 4}, float32, -100, 100);
           return concatenate({flatten(view(x, int32)), flatten(view(view(x, uint8), int32)),
                               flatten(view(in.Ints({2, 8}, int32, -9, 9), int64))});
+        }}},
+      // ---- complex64 ----
+      {"real",
+       {true,
+        [](Inputs& in) {
+          return real(complex(in.Uniform({3, 4}, float32, -9, 9), in.Uniform({4}, float32, -9, 9)));
+        }}},
+      {"imag",
+       {true,
+        [](Inputs& in) {
+          const Array z = complex(in.Uniform({3, 4}, float32, -9, 9), in.Uniform({3, 4}, int32, -9, 9));
+          return imag(z * z - z);
+        }}},
+      {"conjugate",
+       {false,
+        [](Inputs& in) {
+          const Array z = complex(in.Uniform({2, 5}, float32, -3, 3), in.Uniform({2, 5}, float32, -3, 3));
+          return concatenate({flatten(exp(conjugate(z)) / (z + 2.0f)), flatten(sum(z, 0)),
+                              flatten(mean(z, 1)), flatten(astype(abs(z), complex64)),
+                              flatten(sqrt(where(abs(z) > 1.0f, z, log(z))))});
+        }}},
+      {"fft",
+       {false,
+        [](Inputs& in) {
+          const Array x = in.Uniform({3, 12}, float32, -1, 1);
+          const Array spectrum = fft::rfft(x);
+          return concatenate({flatten(fft::fft2(astype(x, complex64))), flatten(spectrum),
+                              astype(flatten(fft::irfft(spectrum * spectrum, 12, -1)), complex64),
+                              flatten(fft::fft(astype(x, complex64), 7, 0))});
         }}},
       // ---- Ops part B ----
       {"random_bits",

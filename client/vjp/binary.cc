@@ -24,11 +24,13 @@ VjpResult Binary(const VjpArgs& args) {
 
 Array Same(const Array&, const Array&, const Array&, const Array& g) { return g; }
 Array Negated(const Array&, const Array&, const Array&, const Array& g) { return negative(g); }
-Array MulA(const Array&, const Array& b, const Array&, const Array& g) { return g * b; }
-Array MulB(const Array& a, const Array&, const Array&, const Array& g) { return g * a; }
-Array DivA(const Array&, const Array& b, const Array&, const Array& g) { return g / b; }
+// Complex operands take the derivative's conjugate (the cotangent is dL/dRe + i dL/dIm);
+// conjugate is the identity on real arrays.
+Array MulA(const Array&, const Array& b, const Array&, const Array& g) { return g * conjugate(b); }
+Array MulB(const Array& a, const Array&, const Array&, const Array& g) { return g * conjugate(a); }
+Array DivA(const Array&, const Array& b, const Array&, const Array& g) { return g / conjugate(b); }
 Array DivB(const Array&, const Array& b, const Array& y, const Array& g) {
-  return negative(g * y / b);
+  return negative(g * conjugate(y / b));
 }
 Array PowA(const Array& a, const Array& b, const Array&, const Array& g) {
   return g * b * power(a, b - 1.0);

@@ -23,6 +23,7 @@ const VjpTable& Table() {
     RegisterConvolutionVjp(*t);
     RegisterQuantizedVjp(*t);
     RegisterLinalgVjps(*t);
+    RegisterComplexVjps(*t);
     return t;
   }();
   return *table;

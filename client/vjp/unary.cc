@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "client/ops.h"
+#include "core/dtype.h"
 #include "client/vjp/registry.h"
 
 namespace ferry::detail {
@@ -15,17 +16,24 @@ VjpResult Unary(const VjpArgs& args) {
   return {kGrad(args.inputs[0], args.output, args.cotangent)};
 }
 
+// The rules of the ops complex64 takes use the derivative's conjugate (the cotangent is
+// dL/dRe + i dL/dIm, as MLX); conjugate is the identity on real arrays.
 Array Neg(const Array&, const Array&, const Array& g) { return negative(g); }
-Array Abs(const Array& x, const Array&, const Array& g) {
+Array Abs(const Array& x, const Array& y, const Array& g) {
+  if (core::IsComplex(x.dtype())) {  // g z / |z|, and 0 at 0
+    return where(y == 0.0f, 0.0f, astype(g, complex64) * x / astype(y, complex64));
+  }
   return where(x > 0, g, where(x < 0, negative(g), 0));
 }
-Array Exp(const Array&, const Array& y, const Array& g) { return g * y; }
-Array Log(const Array& x, const Array&, const Array& g) { return g / x; }
-Array Sqrt(const Array&, const Array& y, const Array& g) { return g * 0.5 / y; }
+Array Exp(const Array&, const Array& y, const Array& g) { return g * conjugate(y); }
+Array Log(const Array& x, const Array&, const Array& g) { return g / conjugate(x); }
+Array Sqrt(const Array&, const Array& y, const Array& g) { return g * 0.5 / conjugate(y); }
 // d/dx x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2.
 Array Rsqrt(const Array&, const Array& y, const Array& g) { return g * -0.5 * (y * y * y); }
-Array Sin(const Array& x, const Array&, const Array& g) { return g * cos(x); }
-Array Cos(const Array& x, const Array&, const Array& g) { return negative(g * sin(x)); }
+Array Sin(const Array& x, const Array&, const Array& g) { return g * conjugate(cos(x)); }
+Array Cos(const Array& x, const Array&, const Array& g) {
+  return negative(g * conjugate(sin(x)));
+}
 Array Tanh(const Array&, const Array& y, const Array& g) { return g * (1.0 - y * y); }
 Array Sigmoid(const Array&, const Array& y, const Array& g) { return g * (y * (1.0 - y)); }
 Array Relu(const Array& x, const Array&, const Array& g) { return where(x > 0, g, 0); }
@@ -41,7 +49,7 @@ Array Erf(const Array& x, const Array&, const Array& g) {
   return g * (exp(negative(x * x)) * (2.0 / std::sqrt(M_PI)));
 }
 // ---- vjp2: the unary ops of part A ----
-Array Square(const Array& x, const Array&, const Array& g) { return g * (2.0 * x); }
+Array Square(const Array& x, const Array&, const Array& g) { return g * (2.0 * conjugate(x)); }
 Array Log1p(const Array& x, const Array&, const Array& g) { return g / (x + 1.0); }
 Array Expm1(const Array&, const Array& y, const Array& g) { return g * (y + 1.0); }
 Array Log2(const Array& x, const Array&, const Array& g) { return g / (x * M_LN2); }
