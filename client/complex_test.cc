@@ -3,10 +3,17 @@
 
 #include <cmath>
 #include <complex>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
 #include <vector>
+
+#include "absl/strings/str_split.h"
 
 #include "client/ferry.h"
 #include "client/testing.h"
+#include "core/dtype.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -166,6 +173,91 @@ TEST(FftTest, GradientsAreMlxs) {
           .to_vector<float>();
   const std::vector<float> want = {1.3f, 2.79036f, -2.28421f, -0.969887f, 0.663738f};
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(rfft_grad[i], want[i], 1e-5f) << i;
+}
+
+// stft_mlx_cases.txt: name -> (shape, values), complex64 arrays as float32 pairs.
+std::map<std::string, std::pair<Shape, std::vector<float>>> ReadStftCases() {
+  std::string path = "client/testdata/stft_mlx_cases.txt";
+  if (const char* srcdir = std::getenv("TEST_SRCDIR")) path = std::string(srcdir) + "/ferry/" + path;
+  std::ifstream file(path);
+  EXPECT_TRUE(file.good()) << "cannot read " << path;
+  std::map<std::string, std::pair<Shape, std::vector<float>>> cases;
+  std::string line;
+  while (std::getline(file, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ';');
+    if (fields.size() != 4) continue;
+    Shape shape;
+    for (absl::string_view d : absl::StrSplit(fields[2], ',', absl::SkipEmpty())) {
+      shape.push_back(std::stoll(std::string(d)));
+    }
+    std::vector<float> values;
+    for (absl::string_view v : absl::StrSplit(fields[3], ',')) values.push_back(std::stof(std::string(v)));
+    cases[fields[0]] = {shape, values};
+  }
+  return cases;
+}
+
+void ExpectMatches(const Array& got, const std::pair<Shape, std::vector<float>>& want,
+                   float tolerance) {
+  Array values = core::IsComplex(got.dtype()) ? view(got, float32) : got;
+  ASSERT_EQ(values.shape(), want.first);
+  const std::vector<float> actual = values.to_vector<float>();
+  for (size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_NEAR(actual[i], want.second[i], tolerance) << "element " << i;
+  }
+}
+
+TEST(FftTest, StftAndIstftAreMlxs) {
+  const auto cases = ReadStftCases();
+  ASSERT_EQ(cases.size(), 13u);
+  auto input = [&](const std::string& name) {
+    const auto& [shape, values] = cases.at(name);
+    return from_host(values, shape);
+  };
+  const Array hann6 = from_host(std::vector<float>{0, 0.3454915f, 0.9045085f, 0.9045085f,
+                                                   0.3454915f, 0},
+                                {6});
+  {
+    SCOPED_TRACE("hann_reflect");
+    Array S = fft::stft(input("hann_reflect/x"), 8, 3, 6, hann6);
+    ExpectMatches(S, cases.at("hann_reflect/S"), 1e-5f);
+    ExpectMatches(fft::istft(S, 8, 3, 6, hann6), cases.at("hann_reflect/y"), 1e-5f);
+  }
+  {
+    SCOPED_TRACE("plain_uncentered");
+    Array S = fft::stft(input("plain_uncentered/x"), 8, 2, std::nullopt, std::nullopt, false);
+    ExpectMatches(S, cases.at("plain_uncentered/S"), 1e-5f);
+    ExpectMatches(fft::istft(S, std::nullopt, 2, std::nullopt, std::nullopt, false,
+                             fft::FFTNorm::kBackward, std::nullopt, 15),
+                  cases.at("plain_uncentered/y"), 1e-5f);
+  }
+  {
+    SCOPED_TRACE("odd_edge");
+    const Array hann5 = slice(hann6, {0}, {5});
+    Array S = fft::stft(input("odd_edge/x"), 7, 3, 5, hann5, true, "edge");
+    ExpectMatches(S, cases.at("odd_edge/S"), 1e-5f);
+    ExpectMatches(fft::istft(S, 7, 3, 5, hann5, true, fft::FFTNorm::kBackward, std::nullopt, 25),
+                  cases.at("odd_edge/y"), 1e-5f);
+  }
+  {
+    SCOPED_TRACE("complex_constant");
+    Array z = complex(input("complex_constant/x_re"), input("complex_constant/x_im"));
+    Array S = fft::stft(z, 4, 2, std::nullopt, std::nullopt, true, "constant",
+                        fft::FFTNorm::kOrtho);
+    ExpectMatches(S, cases.at("complex_constant/S"), 1e-5f);
+    ExpectMatches(fft::istft(S, std::nullopt, 2, std::nullopt, std::nullopt, true,
+                             fft::FFTNorm::kOrtho, false),
+                  cases.at("complex_constant/y"), 1e-5f);
+  }
+  Array x = zeros({2, 10}, float32);
+  EXPECT_THAT(BuildError([&] { fft::stft(x, 8, 0); }),
+              HasSubstr("[stft] needs n_fft >= 1, hop_length >= 1 and 1 <= win_length <= n_fft"));
+  EXPECT_THAT(BuildError([&] { fft::stft(x, 8, 2, 4, ones({5}, float32)); }),
+              HasSubstr("[stft] needs a window of shape (4,), got (5,)."));
+  EXPECT_THAT(BuildError([&] { fft::stft(x, 32); }),
+              HasSubstr("[stft] reflect padding of n_fft / 2 = 16 needs more than 16 samples"));
+  EXPECT_THAT(BuildError([&] { fft::stft(x, 4, 1, 4, std::nullopt, true, "wrap"); }),
+              HasSubstr("[stft] pad_mode must be"));
 }
 
 TEST(FftTest, BadArgumentsThrowAtTheCall) {

@@ -4,6 +4,7 @@
 
 #include "client/fft.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -141,7 +142,124 @@ Array Shift(const std::string& op, const Array& a, const std::vector<int>& axes,
   return roll(a, shifts, axes);
 }
 
+// Checks stft's and istft's framing and returns the window, centered in n_fft zeros.
+Array PaddedWindow(const std::string& op, int n_fft, int hop, int win,
+                   const std::optional<Array>& window, const Device& device) {
+  if (n_fft < 1 || hop < 1 || win < 1 || win > n_fft) {
+    detail::ThrowOpError(op, absl::StrCat("needs n_fft >= 1, hop_length >= 1 and 1 <= "
+                                          "win_length <= n_fft, got n_fft ", n_fft,
+                                          ", hop_length ", hop, ", win_length ", win, "."));
+  }
+  Array w = window.has_value() ? *window : ones({win}, float32, device);
+  if (w.ndim() != 1 || w.shape(0) != win) {
+    detail::ThrowOpError(op, absl::StrCat("needs a window of shape (", win, ",), got ",
+                                          core::ShapeToString(w.shape()), "."));
+  }
+  const int left = (n_fft - win) / 2;
+  return pad(w, {{left, n_fft - win - left}});
+}
+
+// x's last axis with p samples added at each end.
+Array PadEnds(const Array& x, int64_t p, const std::string& mode) {
+  const int64_t length = x.shape(-1);
+  const int last = x.ndim() - 1;
+  auto part = [&](int64_t start, int64_t stop) {
+    Shape begin(x.ndim(), 0), end = x.shape();
+    begin[last] = start;
+    end[last] = stop;
+    return slice(x, begin, end);
+  };
+  if (mode == "constant") {
+    std::vector<std::pair<int64_t, int64_t>> widths(x.ndim(), {0, 0});
+    widths[last] = {p, p};
+    return pad(x, widths);
+  }
+  if (mode == "edge") {
+    return concatenate({repeat(part(0, 1), p, last), x, repeat(part(length - 1, length), p, last)},
+                       last);
+  }
+  if (mode != "reflect") {
+    detail::ThrowOpError("stft", absl::StrCat("pad_mode must be \"reflect\", \"constant\" or "
+                                              "\"edge\", got \"", mode, "\"."));
+  }
+  if (length <= p) {
+    detail::ThrowOpError("stft", absl::StrCat("reflect padding of n_fft / 2 = ", p,
+                                              " needs more than ", p, " samples, got ", length,
+                                              "."));
+  }
+  return concatenate({flip(part(1, p + 1), last), x, flip(part(length - p - 1, length - 1), last)},
+                     last);
+}
+
 }  // namespace
+
+Array stft(const Array& x, int n_fft, std::optional<int> hop_length,
+           std::optional<int> win_length, const std::optional<Array>& window, bool center,
+           const std::string& pad_mode, FFTNorm norm, std::optional<bool> onesided) {
+  if (x.ndim() == 0) detail::ThrowOpError("stft", "needs an array of at least one dimension.");
+  const int hop = hop_length.value_or(n_fft / 4), win = win_length.value_or(n_fft);
+  const Array w = PaddedWindow("stft", n_fft, hop, win, window, x.device());
+  const bool half = onesided.value_or(!core::IsComplex(x.dtype()));
+  const Array padded = center ? PadEnds(x, n_fft / 2, pad_mode) : x;
+  const int64_t length = padded.shape(-1);
+  if (length < n_fft) {
+    detail::ThrowOpError("stft", absl::StrCat("needs at least n_fft = ", n_fft,
+                                              " samples (after centering), got ", length, "."));
+  }
+  const int64_t frames = 1 + (length - n_fft) / hop;
+  const Array starts = reshape(arange(static_cast<double>(frames), int32, x.device()) * hop,
+                               {frames, 1});
+  const Array index = starts + arange(n_fft, int32, x.device());
+  const Array windowed = take(padded, index, -1) * w;  // (..., frames, n_fft)
+  const Array spectrum = half ? rfft(windowed, -1, norm) : fft(windowed, -1, norm);
+  return swapaxes(spectrum, -1, -2);
+}
+
+Array istft(const Array& stft_matrix, std::optional<int> n_fft, std::optional<int> hop_length,
+            std::optional<int> win_length, const std::optional<Array>& window, bool center,
+            FFTNorm norm, std::optional<bool> onesided, std::optional<int> length) {
+  if (stft_matrix.ndim() < 2) {
+    detail::ThrowOpError("istft", "needs an array of at least two dimensions (n_freq, n_frames).");
+  }
+  const bool half = onesided.value_or(true);
+  const int n_freq = static_cast<int>(stft_matrix.shape(-2));
+  const int size = n_fft.value_or(half ? 2 * (n_freq - 1) : n_freq);
+  const int hop = hop_length.value_or(size / 4), win = win_length.value_or(size);
+  const Device device = stft_matrix.device();
+  const Array w = PaddedWindow("istft", size, hop, win, window, device);
+  const Array spectra = swapaxes(stft_matrix, -1, -2);  // (..., frames, n_freq)
+  const Array frames = (half ? irfft(spectra, size, -1, norm) : real(ifft(spectra, -1, norm))) * w;
+  const int64_t count = frames.shape(-2);
+  const int64_t total = size + hop * (count - 1);
+  // Overlap-add: frame f's sample t lands at f * hop + t.
+  const Array starts =
+      reshape(arange(static_cast<double>(count), int32, device) * hop, {count, 1});
+  const Array positions = flatten(starts + arange(size, int32, device));
+  Shape out_shape(frames.shape().begin(), frames.shape().end() - 2);
+  Shape flat_shape = out_shape;
+  flat_shape.push_back(count * size);
+  out_shape.push_back(total);
+  const Array signal = scatter_add_axis(zeros(out_shape, float32, device),
+                                        broadcast_to(positions, flat_shape),
+                                        reshape(frames, flat_shape), -1);
+  const Array envelope = scatter_add_axis(zeros({total}, float32, device), positions,
+                                          flatten(broadcast_to(square(w), {count, size})), 0);
+  const Array nonzero = envelope > 1e-11f;
+  Array y = where(nonzero, signal / where(nonzero, envelope, 1.0f), 0.0f);
+  const int64_t start = center ? size / 2 : 0;
+  const int64_t stop = length.has_value() ? start + *length : total - start;
+  const int last = y.ndim() - 1;
+  Shape begin(y.ndim(), 0), end = y.shape();
+  begin[last] = start;
+  end[last] = std::min(stop, total);
+  y = slice(y, begin, end);
+  if (stop > total) {
+    std::vector<std::pair<int64_t, int64_t>> widths(y.ndim(), {0, 0});
+    widths[last].second = stop - total;
+    y = pad(y, widths);
+  }
+  return y;
+}
 
 Array fftn(const Array& a, const Shape& n, const std::vector<int>& axes, FFTNorm norm) {
   return Complex("fftn", a, &n, axes, false, norm);

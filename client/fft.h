@@ -10,6 +10,8 @@
 //   Array spectrum = ferry::fft::rfft(signal);          // (..., n/2 + 1) complex64
 //   Array back = ferry::fft::irfft(spectrum, n);        // (..., n) float32
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "client/array.h"
@@ -65,6 +67,27 @@ Array irfft2(const Array& a, const Shape& n, const std::vector<int>& axes,
              FFTNorm norm = FFTNorm::kBackward);
 Array irfft2(const Array& a, const std::vector<int>& axes = {-2, -1},
              FFTNorm norm = FFTNorm::kBackward);
+
+// The short-time Fourier transform of x's last axis, as MLX's: frames of n_fft samples
+// every hop_length (default n_fft / 4), each multiplied by `window` (win_length long, default
+// ones; centered and zero-padded to n_fft) and transformed (rfft when onesided, the default
+// for a real x) -> (..., n_freq, n_frames) complex64. With center, n_fft / 2 samples are
+// first padded at each end by pad_mode: "reflect", "constant" (zeros) or "edge".
+Array stft(const Array& x, int n_fft = 2048, std::optional<int> hop_length = std::nullopt,
+           std::optional<int> win_length = std::nullopt,
+           const std::optional<Array>& window = std::nullopt, bool center = true,
+           const std::string& pad_mode = "reflect", FFTNorm norm = FFTNorm::kBackward,
+           std::optional<bool> onesided = std::nullopt);
+// Its inverse: each frame's inverse transform (real, float32), windowed and overlap-added,
+// divided by the overlap-added squared window (0 where that vanishes), the centering padding
+// taken off, then cut or zero-padded to `length`. n_fft defaults to 2 (n_freq - 1) when
+// onesided (the default), else n_freq.
+Array istft(const Array& stft_matrix, std::optional<int> n_fft = std::nullopt,
+            std::optional<int> hop_length = std::nullopt,
+            std::optional<int> win_length = std::nullopt,
+            const std::optional<Array>& window = std::nullopt, bool center = true,
+            FFTNorm norm = FFTNorm::kBackward, std::optional<bool> onesided = std::nullopt,
+            std::optional<int> length = std::nullopt);
 
 // Rolls the zero frequency to the middle of each axis (all by default), and back.
 Array fftshift(const Array& a);
