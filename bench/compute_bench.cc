@@ -1,10 +1,13 @@
 // The CPU backend against what it should match: matmul against OpenBLAS called directly, a
 // convolution against OpenBLAS on its lowered product alone, a 4-bit quantized_matmul
 // against OpenBLAS on the same layer in float32, the factorizations against OpenBLAS's
-// LAPACK called directly, and a fused elementwise chain against memcpy (a pass over memory can
-// go no faster).
+// LAPACK called directly, a fused elementwise chain against memcpy (a pass over memory can
+// go no faster), and the FFT against FFTW.
 
 #include <cblas.h>
+#include <fftw3.h>
+
+#include <cmath>
 
 #include <cstring>
 #include <memory>
@@ -322,6 +325,49 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
                                seconds[1] / seconds[0]));
 }
 
+// Batches of complex64 FFTs along the last axis against FFTW's single-precision plan for the
+// same batch (FFTW_MEASURE, one thread, as the CPU kernel runs): a power of two and a length of
+// radices 2 and 5 (1000 = 4 2 5 5 5).
+void FftBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t batch = options.quick ? 8 : 512;
+  const int repeats = options.quick ? 2 : 9;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  for (int64_t n : {int64_t{1024}, int64_t{1000}}) {
+    const core::TensorType type{DType::kComplex64, {batch, n}};
+    const size_t floats = static_cast<size_t>(2 * batch * n);
+    // FFTW_MEASURE plans on (and overwrites) its arrays, so it plans before they are filled.
+    std::vector<float> fftw_in(floats), fftw_out(floats);
+    int length = static_cast<int>(n);
+    fftwf_plan plan = fftwf_plan_many_dft(
+        1, &length, static_cast<int>(batch), reinterpret_cast<fftwf_complex*>(fftw_in.data()),
+        nullptr, 1, length, reinterpret_cast<fftwf_complex*>(fftw_out.data()), nullptr, 1, length,
+        FFTW_FORWARD, FFTW_MEASURE);
+    kernels::Tensor input = Check(backend->Allocate(type));
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> value(-1, 1);
+    float* data = static_cast<float*>(input.raw());
+    for (size_t i = 0; i < floats; ++i) fftw_in[i] = data[i] = value(rng);
+    core::Graph graph;
+    const int32_t x = AddParameter(graph, 0, type);
+    graph.outputs = {AddNode(graph, "fft", {x},
+                             {{"axis", int64_t{1}}, {"n", n}, {"inverse", int64_t{0}},
+                              {"real", int64_t{0}}})};
+    kernels::Executor executor(*backend);
+    std::shared_ptr<const kernels::Plan> ferry_plan = Check(executor.Prepare(graph));
+    std::vector<kernels::Tensor> parameters = {input};
+    const double ferry_s =
+        MedianThreadCpuSeconds(repeats, [&] { Check(executor.Run(*ferry_plan, parameters)); });
+    const double fftw_s = MedianThreadCpuSeconds(repeats, [&] { fftwf_execute(plan); });
+    fftwf_destroy_plan(plan);
+    // 5 n log2 n flops per transform: the usual figure of merit for FFT speed.
+    const double flops = 5.0 * batch * n * std::log2(static_cast<double>(n));
+    rows.push_back(MakeReportRow(
+        absl::StrCat("fft ", batch, " x ", n, " complex64 (CPU backend vs FFTW)"),
+        absl::StrFormat("%.2f GFLOP/s", flops / ferry_s / 1e9),
+        absl::StrFormat("%.2f GFLOP/s", flops / fftw_s / 1e9), fftw_s / ferry_s));
+  }
+}
+
 }  // namespace
 
 void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
@@ -330,6 +376,7 @@ void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
   QuantizedMatmulBenchmark(options, rows);
   LinalgBenchmark(options, rows);
   FusedChainBenchmark(options, rows);
+  FftBenchmark(options, rows);
 }
 
 }  // namespace ferry::bench
