@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test cusolver_loader_test fused_kernel_test)
-BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench)
+BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench)
 REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
 
 targets=()
@@ -91,7 +91,7 @@ library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, on
   echo "$dirs"
 }
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  dirs="$(library_dirs libcublasLt.so.13 libcusolver.so.12 libnvrtc.so.13)"
+  dirs="$(library_dirs libcublasLt.so.13 libcusolver.so.12 libnvrtc.so.13 libcufft.so.12)"
   [ -n "$dirs" ] && export FERRY_CUDA_LIB_DIR="$dirs"
 fi
 # libcusolver.so.12 needs these at dlopen; its RUNPATH ($ORIGIN) finds them only where a
@@ -151,7 +151,7 @@ run client_remote_cuda_test 180 "$HERE/bin/client_remote_cuda_test" \
   --gtest_output="xml:$LOGDIR/client_remote_cuda_test.xml"
 FERRY_TEST_TF32=1 run cuda_parity_test_tf32 60 "$HERE/bin/cuda_parity_test" \
   --gtest_filter='*Matmul*:*Convolution*'
-for b in copy_bench elementwise_bench matmul_bench conv_bench quantized_bench linalg_bench; do
+for b in copy_bench elementwise_bench matmul_bench conv_bench quantized_bench linalg_bench fft_bench; do
   run "$b" 120 "$HERE/bin/$b"
 done
 # ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
