@@ -157,7 +157,7 @@ done
 # ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
 run ferryd_cuda_smoke 10 "$HERE/bin/ferryd" --backend=cuda --listen=127.0.0.1:0
 run torch_compare 180 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log" \
-  "$LOGDIR/conv_bench.log" "$LOGDIR/linalg_bench.log"
+  "$LOGDIR/conv_bench.log" "$LOGDIR/linalg_bench.log" "$LOGDIR/fft_bench.log"
 # MLX, when tools/mlx_bundle.sh's pieces came along (the first kept by the previous run).
 if [ -x "$MLX_INSTALL" ] && mlx_site="$("$MLX_INSTALL" 2>>"$LOGDIR/summary.txt")"; then
   export PYTHONPATH="$mlx_site${PYTHONPATH:+:$PYTHONPATH}"

@@ -1,11 +1,13 @@
-"""Products of ferry's CUDA backend (matmul_bench's, conv_bench's and linalg_bench's logs)
-against PyTorch on the same GPU: matmul against torch.matmul (cuBLAS), 2-D convolution against
-torch.nn.functional.conv2d on channels-last tensors (cuDNN), and the factorizations against
-torch.linalg (cuSOLVER or MAGMA, as PyTorch picks), in TFLOP/s.
+"""Products of ferry's CUDA backend (matmul_bench's, conv_bench's, linalg_bench's and
+fft_bench's logs) against PyTorch on the same GPU: matmul against torch.matmul (cuBLAS), 2-D
+convolution against torch.nn.functional.conv2d on channels-last tensors (cuDNN), the
+factorizations against torch.linalg (cuSOLVER or MAGMA, as PyTorch picks), and the FFTs
+against torch.fft (cuFFT), in TFLOP/s.
 
 Usage: python3 torch_compare.py BENCH_LOG...
 Prints one RATIO line per result (ferry / torch). Skips cleanly without torch or a GPU.
 """
+import math
 import re
 import sys
 import time
@@ -13,6 +15,7 @@ import time
 MATMUL = re.compile(r"matmul_(\w+?)(_tf32)?_(\d+)$")
 CONV = re.compile(r"conv_(\w+?)(_tf32)?_n(\d+)_h(\d+)_c(\d+)_k(\d+)_r(\d+)_s(\d+)$")
 LINALG = re.compile(r"linalg_(\w+?)_(float32)_(\d+)$")
+FFT = re.compile(r"(fft_complex64|rfft)_(\d+)x(\d+)$")
 # The flop counts linalg_bench uses, per op, as multiples of n^3.
 LINALG_FLOPS = {"cholesky": 1 / 3, "lu": 2 / 3, "eigh": 9, "svd": 22}
 
@@ -22,8 +25,8 @@ def ferry_results(paths):
     for path in paths:
         with open(path) as log:
             for line in log:
-                m = re.match(r"RESULT ((?:matmul|conv|linalg)_\S+?) (\S+) TFLOP/s", line)
-                if m and not m.group(1).endswith(("_cublas", "_cusolver")):
+                m = re.match(r"RESULT ((?:matmul|conv|linalg|fft|rfft)_\S+?) (\S+) TFLOP/s", line)
+                if m and not m.group(1).endswith(("_cublas", "_cusolver", "_cufft")):
                     results[m.group(1)] = float(m.group(2))
     return results
 
@@ -72,6 +75,14 @@ def torch_linalg(torch, op, n):
     return tflops(torch, LINALG_FLOPS[op] * n**3, run)
 
 
+def torch_fft(torch, kind, batch, n):
+    # fft_bench's measure: 5 n log2 n flops per complex transform, half for a real one.
+    real = kind == "rfft"
+    x = torch.rand((batch, n), device="cuda", dtype=torch.float32 if real else torch.complex64)
+    run = (lambda: torch.fft.rfft(x)) if real else (lambda: torch.fft.fft(x))
+    return tflops(torch, (2.5 if real else 5.0) * batch * n * math.log2(n), run)
+
+
 def main():
     try:
         import torch
@@ -83,14 +94,18 @@ def main():
         return 0
     ferry = ferry_results(sys.argv[1:])
     if not ferry:
-        print("SKIP no ferry matmul, conv or linalg results in", " ".join(sys.argv[1:]))
+        print("SKIP no ferry matmul, conv, linalg or fft results in", " ".join(sys.argv[1:]))
         return 0
     torch.backends.cudnn.benchmark = True  # cuDNN's best algorithm for each shape
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     for name, value in sorted(ferry.items()):
-        if name.startswith("linalg_"):
+        if name.startswith("linalg_") or FFT.match(name):
             m = LINALG.match(name)
-            theirs = torch_linalg(torch, m.group(1), int(m.group(3)))
+            if m:
+                theirs = torch_linalg(torch, m.group(1), int(m.group(3)))
+            else:
+                m = FFT.match(name)
+                theirs = torch_fft(torch, m.group(1), int(m.group(2)), int(m.group(3)))
             print(f"RESULT {name}_torch {theirs:.4g} TFLOP/s")
             print(f"RATIO {name}_vs_torch {value / theirs:.3f} (ferry {value:.4g} vs torch {theirs:.4g})")
             continue
