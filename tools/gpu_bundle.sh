@@ -164,7 +164,7 @@ if [ -x "$MLX_INSTALL" ] && mlx_site="$("$MLX_INSTALL" 2>>"$LOGDIR/summary.txt")
   echo "MLX installed in $mlx_site" >> "$LOGDIR/summary.txt"
 fi
 run mlx_compare 180 python3 "$HERE/scripts/mlx_compare.py" "$LOGDIR/elementwise_bench.log" \
-  "$LOGDIR/quantized_bench.log"
+  "$LOGDIR/quantized_bench.log" "$LOGDIR/fft_bench.log"
 grep -h -E '^(RATIO|SKIP|DEVICE)' "$LOGDIR"/*.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -E '^\[  (FAILED|SKIPPED|PASSED) ' "$LOGDIR"/*_test.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -B1 -A6 ': Failure' "$LOGDIR"/*.log 2>/dev/null | head -400 > "$LOGDIR/failures.txt"

@@ -73,6 +73,7 @@ void Bench(kernels::Backend& backend, const Cufft* cufft, int64_t batch, int64_t
   const double ferry = Tflops(
       name, flops, [&] { Check(backend.Run(node, {x}, *out)); },
       [&] { Check(backend.Synchronize()); });
+  Result("mlx_" + name, flops / (ferry * 1e12) * 1e3, "ms");  // for mlx_compare.py
   if (cufft == nullptr) return;
   cufftHandle plan;
   int length = static_cast<int>(n);

@@ -1,8 +1,8 @@
 """ferry's CUDA backend against MLX (the mlx-cuda-13 wheel) on the workloads of
-elementwise_bench (an elementwise chain, softmax, and an MLP forward) and quantized_bench
-(a 4-bit quantized_matmul, group size 64).
+elementwise_bench (an elementwise chain, softmax, and an MLP forward), quantized_bench
+(a 4-bit quantized_matmul, group size 64) and fft_bench (batched FFTs).
 
-Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG [QUANTIZED_BENCH_LOG ...]
+Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG [QUANTIZED_BENCH_LOG FFT_BENCH_LOG ...]
 Prints RATIO lines (MLX time / ferry time: above 1 means ferry is faster). Skips cleanly
 without mlx or a GPU. On the device machine MLX comes from tools/mlx_bundle.sh (the wheels
 are larger than one run may carry); .gpu_bundle/run_all.sh installs it and runs this.
@@ -84,6 +84,18 @@ def main():
         x = mx.zeros((rows, n), dtype=dtype)
         theirs[name] = time_ms(mx, lambda v, wq=wq, s=scales, b=biases: mx.quantized_matmul(
             v, wq, s, b, transpose=True, group_size=64, bits=4), x)
+    # The transforms fft_bench ran, as mlx_fft_complex64_BxN and mlx_rfft_BxN.
+    for name in ferry:
+        m = re.match(r"mlx_(fft_complex64|rfft)_(\d+)x(\d+)$", name)
+        if not m:
+            continue
+        real = m.group(1) == "rfft"
+        shape = (int(m.group(2)), int(m.group(3)))
+        try:
+            theirs[name] = time_ms(mx, mx.fft.rfft if real else mx.fft.fft,
+                                   mx.zeros(shape, dtype=mx.float32 if real else mx.complex64))
+        except Exception as error:  # an MLX without FFTs on this backend
+            print(f"NOTE mlx {name}: {error!r}")
     for name, mlx_ms in sorted(theirs.items()):
         print(f"RESULT {name}_mlx {mlx_ms:.4g} ms")
         ours = ferry.get(name.removesuffix("_compiled"))
