@@ -152,4 +152,17 @@ Array eigvalsh(const Array& a, const std::string& uplo) {
       {{"upper", int64_t{ReadsUpper("eigvalsh", uplo)}}, {"compute_vectors", int64_t{0}}});
 }
 
+std::pair<Array, Array> eig(const Array& a) {
+  const int64_t n = MatrixDims("eig", a, true).first;
+  const Array packed =
+      detail::MakeOp("eig", {detail::AsFloating(a)}, {{"compute_vectors", int64_t{1}}});
+  const core::LinalgLayout layout = core::EighLayout(n, true);
+  return {UnpackLinalgPart(packed, layout, 0, true), UnpackLinalgPart(packed, layout, 1, false)};
+}
+
+Array eigvals(const Array& a) {
+  MatrixDims("eigvals", a, true);
+  return detail::MakeOp("eig", {detail::AsFloating(a)}, {{"compute_vectors", int64_t{0}}});
+}
+
 }  // namespace ferry::linalg

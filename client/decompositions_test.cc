@@ -4,6 +4,7 @@
 // (vjp_rules_test) and the kernels by their invariants (kernels/cpu/linalg_test).
 
 #include <cmath>
+#include <complex>
 #include <vector>
 
 #include "client/ferry.h"
@@ -135,6 +136,33 @@ TEST(LuTest, AsMlx) {
   EXPECT_EQ(wide[2].shape(), (Shape{2, 3}));
   EXPECT_THAT(wide[0].to_vector<uint32_t>(), ElementsAre(0, 1));
   EXPECT_THAT(astype(wide[2], float32).to_vector<float>(), ElementsAre(1, 1, 1, 0, 0, 0));
+}
+
+TEST(EigTest, AsMlxAndNumPy) {
+  // MLX 0.32.4 (and NumPy 1.26.4) on the CPU: eig([[1, 2, 0], [-2, 1, 3], [0.5, 0, 2]]).
+  using c64 = std::complex<float>;
+  const Array a = from_host(std::vector<float>{1, 2, 0, -2, 1, 3, 0.5f, 0, 2}, {3, 3});
+  auto [values, vectors] = linalg::eig(a);
+  EXPECT_EQ(values.dtype(), complex64);
+  EXPECT_EQ(vectors.shape(), (Shape{3, 3}));
+  const std::vector<c64> want_values = {{0.758124f, 2.15853f}, {0.758124f, -2.15853f},
+                                        {2.48375f, 0}};
+  const std::vector<c64> want_vectors = {
+      {0.0747431f, 0.667019f},  {0.0747431f, -0.667019f}, {0.617958f, 0},
+      {-0.72893f, 0},           {-0.72893f, 0},           {0.458448f, 0},
+      {0.108599f, -0.0797942f}, {0.108599f, 0.0797942f},  {0.638713f, 0}};
+  const std::vector<c64> got_values = values.to_vector<c64>();
+  const std::vector<c64> got_vectors = vectors.to_vector<c64>();
+  for (int i = 0; i < 3; ++i) EXPECT_LT(std::abs(got_values[i] - want_values[i]), 1e-5f) << i;
+  for (int i = 0; i < 9; ++i) EXPECT_LT(std::abs(got_vectors[i] - want_vectors[i]), 1e-5f) << i;
+  // A v = w v for each column, on a random batch in float64 too.
+  const Array batch = random::normal({4, 6, 6}, float64, 0.0, 1.0, random::key(3));
+  auto [w, v] = linalg::eig(batch);
+  const Array residual = abs(matmul(batch, v) - v * expand_dims(w, -2));
+  EXPECT_LT(max(residual).item<float>(), 1e-4f);
+  EXPECT_THAT(linalg::eigvals(from_host(std::vector<float>{2, 0, 0, 3}, {2, 2})).to_vector<c64>(),
+              ElementsAre(c64(2), c64(3)));
+  EXPECT_THAT(BuildError([&] { linalg::eig(zeros({2, 3}, float32)); }), HasSubstr("[eig]"));
 }
 
 TEST(DeterminantTest, SignsFromPivotsAndSingularMatrices) {

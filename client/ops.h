@@ -575,6 +575,10 @@ std::vector<Array> svd(const Array& a, bool compute_uv = true);
 // read from its lower ("L") or upper ("U") triangle.
 std::pair<Array, Array> eigh(const Array& a, const std::string& uplo = "L");
 Array eigvalsh(const Array& a, const std::string& uplo = "L");
+// Eigenvalues (..., n) and eigenvectors (columns of (..., n, n), unit norm) of a general
+// square a, complex64, in LAPACK's order (MLX's, NumPy's): conjugate pairs side by side.
+std::pair<Array, Array> eig(const Array& a);
+Array eigvals(const Array& a);
 
 // LU with partial pivoting, as MLX's: {P, L (..., m, k), U (..., k, n)} with row j of a equal
 // to row P[j] of L U (P uint32); lu_factor gives LAPACK's (LU, pivots) (uint32, 0-based). A

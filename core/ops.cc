@@ -54,7 +54,7 @@ bool TakesComplex(std::string_view op) {
       "log",       "sqrt",      "sin",     "cos",        "isnan",     "isinf",     "real",
       "imag",      "conjugate", "add",     "sub",        "mul",       "div",       "equal",
       "not_equal", "sum",       "prod",    "mean",       "reshape",   "transpose", "broadcast_to",
-      "slice",     "concatenate", "where", "gather",     "scatter",   "slice_update", "fft",
+      "slice",     "concatenate", "where", "gather",     "scatter",   "slice_update", "fft",       "eig",
   };
   return ops->contains(op);
 }

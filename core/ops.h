@@ -101,6 +101,9 @@ namespace ferry::core {
 //                     without compute_uv
 // eigh(a)             upper compute_vectors: a (..., n, n) symmetric (one triangle read) ->
 //                     eigenvalues (n) ascending then eigenvectors as columns (n, n), packed
+// eig(a)              compute_vectors: a (..., n, n) -> complex64 eigenvalues (n) then
+//                     eigenvectors as columns (n, n), packed as eigh's, LAPACK's geev order
+//                     and normalization (unit norm, largest component real)
 // lu(a)               a (..., m, n) -> LU (m, n) (L's unit diagonal implied), pivots (k),
 //                     permutation (m), packed, in float64 for float64 and float32 otherwise
 //                     (indices as exact values); a singular a is factored too
@@ -124,8 +127,8 @@ namespace ferry::core {
 // ---- complex64 ----
 // Only these ops take or give complex64; every other refuses it: parameter constant astype
 // view neg abs square exp log sqrt sin cos isnan isinf add sub mul div equal not_equal sum prod
-// mean reshape transpose broadcast_to slice concatenate where gather scatter slice_update,
-// and: abs of complex64 gives float32 (the magnitude); astype to a real dtype takes the
+// mean reshape transpose broadcast_to slice concatenate where gather scatter slice_update
+// eig, and: abs of complex64 gives float32 (the magnitude); astype to a real dtype takes the
 // real part (to bool: either part not zero), from one gives a zero imaginary part.
 // real imag           complex64 -> float32        conjugate   complex64 -> complex64
 // fft                 axis:i n:i inverse:0/1 real:0/1, the DFT along axis (forward

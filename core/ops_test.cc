@@ -68,7 +68,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("quantized_matmul");
   for (const char* op :
        {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view", "real", "imag",
-        "conjugate", "fft"}) {
+        "conjugate", "fft", "eig"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());

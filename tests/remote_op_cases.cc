@@ -371,6 +371,13 @@ const std::map<std::string, OpCase>& CoreOpCases() {
                               astype(flatten(fft::irfft(spectrum * spectrum, 12, -1)), complex64),
                               flatten(fft::fft(astype(x, complex64), 7, 0))});
         }}},
+      {"eig",
+       {false,
+        [](Inputs& in) {
+          auto [values, vectors] = linalg::eig(in.Uniform({2, 5, 5}, float32, -1, 1));
+          return concatenate({flatten(values), flatten(vectors),
+                              linalg::eigvals(in.Uniform({4, 4}, float64, -1, 1))});
+        }}},
       // ---- Ops part B ----
       {"random_bits",
        {true,

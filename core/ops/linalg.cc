@@ -86,6 +86,16 @@ absl::StatusOr<TensorType> InferEigh(absl::Span<const TensorType> inputs, const 
                     PackedShape(a.shape, EighLayout(a.shape.back(), *compute_vectors).size)};
 }
 
+// A general real matrix's eigenvalues are complex (conjugate pairs), and so its eigenvectors.
+absl::StatusOr<TensorType> InferEig(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  absl::StatusOr<bool> compute_vectors = GetFlag("eig", attrs, "compute_vectors");
+  if (!compute_vectors.ok()) return compute_vectors.status();
+  const TensorType& a = inputs[0];
+  if (absl::Status s = CheckMatrices("eig", "a", a, true); !s.ok()) return s;
+  return TensorType{DType::kComplex64,
+                    PackedShape(a.shape, EighLayout(a.shape.back(), *compute_vectors).size)};
+}
+
 // Pivots and the permutation are indices, exact in float32 and float64 but not in 16 bits:
 // every dtype but float64 gives float32.
 absl::StatusOr<TensorType> InferLu(absl::Span<const TensorType> inputs, const Attrs&) {
@@ -106,6 +116,7 @@ void RegisterLinalgOps(OpTable& table) {
   table.push_back({"svd", 1, 1, &InferSvd, {"compute_uv"}});
   table.push_back({"eigh", 1, 1, &InferEigh, {"compute_vectors", "upper"}});
   table.push_back({"lu", 1, 1, &InferLu, {}});
+  table.push_back({"eig", 1, 1, &InferEig, {"compute_vectors"}});
 }
 
 }  // namespace ferry::core::ops_internal

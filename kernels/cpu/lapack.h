@@ -37,6 +37,12 @@ void ssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const i
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
              double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t,
              size_t);
+void sgeev_(const char* jobvl, const char* jobvr, const int* n, float* a, const int* lda, float* wr,
+            float* wi, float* vl, const int* ldvl, float* vr, const int* ldvr, float* work,
+            const int* lwork, int* info, size_t, size_t);
+void dgeev_(const char* jobvl, const char* jobvr, const int* n, double* a, const int* lda,
+            double* wr, double* wi, double* vl, const int* ldvl, double* vr, const int* ldvr,
+            double* work, const int* lwork, int* info, size_t, size_t);
 }
 
 namespace ferry::kernels::cpu::lapack {
@@ -123,6 +129,22 @@ inline int syevd(char jobz, char uplo, int n, double* a, int lda, double* w, dou
                  int lwork, int* iwork, int liwork) {
   int info = 0;
   dsyevd_(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+  return info;
+}
+
+// Right eigenvectors only (jobvr), none on the left.
+inline int geev(char jobvr, int n, float* a, int lda, float* wr, float* wi, float* vr, int ldvr,
+                float* work, int lwork) {
+  int info = 0, one = 1;
+  const char jobvl = 'N';
+  sgeev_(&jobvl, &jobvr, &n, a, &lda, wr, wi, nullptr, &one, vr, &ldvr, work, &lwork, &info, 1, 1);
+  return info;
+}
+inline int geev(char jobvr, int n, double* a, int lda, double* wr, double* wi, double* vr,
+                int ldvr, double* work, int lwork) {
+  int info = 0, one = 1;
+  const char jobvl = 'N';
+  dgeev_(&jobvl, &jobvr, &n, a, &lda, wr, wi, nullptr, &one, vr, &ldvr, work, &lwork, &info, 1, 1);
   return info;
 }
 

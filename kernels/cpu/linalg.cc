@@ -1,4 +1,4 @@
-// cholesky, solve, solve_triangular, qr, svd, eigh and lu through OpenBLAS's LAPACK, one matrix
+// cholesky, solve, solve_triangular, qr, svd, eigh, eig and lu through OpenBLAS's LAPACK, one matrix
 // of the batch at a time, in float32 (float64 for float64) as matmul. LAPACK is column-major:
 // a row-major matrix is its transpose to it, which the calls below use where they can.
 
@@ -271,6 +271,58 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
   });
 }
 
+// One general matrix's eigenvalues and right eigenvectors by geev, written as complex64. geev stores a complex conjugate pair's vectors as two
+// real columns: re then im.
+template <typename F>
+absl::Status EigOf(const core::Node& node, const F* x, const MatrixBatch& m, int n,
+                   bool vectors, Complex64* y) {
+  const core::LinalgLayout layout = core::EighLayout(n, vectors);
+  if (n == 0) return absl::OkStatus();
+  const char jobvr = vectors ? 'V' : 'N';
+  std::vector<F> a(static_cast<size_t>(n) * n), wr(n), wi(n), vr(vectors ? n * n : 1);
+  F query = 0;
+  lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n, &query, -1);
+  std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
+  for (int64_t b = 0; b < m.count; ++b) {
+    if (!AllFinite(x + b * n * n, n, n, 0)) return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+    TransposeInto(x + b * n * n, n, n, a.data());  // column-major a
+    const int info = lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n,
+                                  work.data(), static_cast<int>(work.size()));
+    if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
+    Complex64* packed = y + b * layout.size;
+    for (int j = 0; j < n; ++j) packed[j] = Complex64(wr[j], wi[j]);
+    if (!vectors) continue;
+    Complex64* v = packed + layout.parts[1].offset;  // row-major, eigenvectors as columns
+    for (int j = 0; j < n; ++j) {
+      const F* re = vr.data() + j * n;
+      if (wi[j] == 0) {
+        for (int i = 0; i < n; ++i) v[i * n + j] = Complex64(re[i], 0);
+        continue;
+      }
+      const F* im = re + n;  // the pair j, j + 1
+      for (int i = 0; i < n; ++i) {
+        v[i * n + j] = Complex64(re[i], im[i]);
+        v[i * n + j + 1] = Complex64(re[i], -im[i]);
+      }
+      ++j;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Eig(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  absl::StatusOr<int64_t> vectors = GetAttr<int64_t>(node, "compute_vectors");
+  if (!vectors.ok()) return vectors.status();
+  absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
+  if (!batch.ok()) return batch.status();
+  const int n = static_cast<int>(batch->rows);
+  // In double whatever the dtype, as NumPy: sgeev may return an eigenvector negated
+  // (equally valid), and MLX's and NumPy's results are dgeev's.
+  std::unique_ptr<char[]> scratch;
+  const double* x = static_cast<const double*>(ElementsAs(inputs[0], core::DType::kFloat64, scratch));
+  return EigOf(node, x, *batch, n, *vectors != 0, out.data<Complex64>());
+}
+
 absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
   absl::StatusOr<MatrixBatch> batch = GetMatrixBatch(node.op, inputs[0].shape());
   if (!batch.ok()) return batch.status();
@@ -329,6 +381,7 @@ void RegisterLinalgKernels(KernelTable& table) {
   table["qr"] = &Qr;
   table["svd"] = &Svd;
   table["eigh"] = &Eigh;
+  table["eig"] = &Eig;
   table["lu"] = &Lu;
 }
 

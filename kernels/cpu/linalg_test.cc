@@ -327,6 +327,7 @@ TEST(LinalgTest, NanAndInfinityEndWithAnAnswer) {
              {"svd", {{"compute_uv", int64_t{1}}}},
              {"svd", {{"compute_uv", int64_t{0}}}},
              {"eigh", {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}}},
+             {"eig", {{"compute_vectors", int64_t{1}}}},
              {"lu", {}}}) {
       const absl::StatusOr<core::HostTensor> result = RunOp(op, {a}, attrs);
       if (!result.ok()) {
