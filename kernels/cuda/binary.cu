@@ -2,8 +2,10 @@
 // already hold the compute dtype, integers wrap, maximum and minimum propagate NaN;
 // floor_divide and remainder follow NumPy (an integer division by 0 gives 0), shift counts
 // outside [0, bits) shift everything out. Each thread reads a[i] and b[i] before writing
-// out[i], so out may be a or b (the executor's in-place reuse).
+// out[i], so out may be a or b (the executor's in-place reuse). complex64 takes add, sub,
+// mul, div, equal and not_equal.
 
+#include "kernels/cuda/complex.cuh"
 #include "kernels/cuda/device.cuh"
 
 namespace ferry::kernels::cuda {
@@ -48,7 +50,22 @@ __device__ __forceinline__ C IntegerPow(C base, C exponent) {
 
 template <BinaryOp kOp, typename C>
 __device__ __forceinline__ auto Apply(C a, C b) {
-  if constexpr (kOp == BinaryOp::kAdd) {
+  if constexpr (kIsComplex<C>) {
+    static_assert(BinaryTakesComplex(kOp));
+    if constexpr (kOp == BinaryOp::kAdd) {
+      return a + b;
+    } else if constexpr (kOp == BinaryOp::kSub) {
+      return a - b;
+    } else if constexpr (kOp == BinaryOp::kMul) {
+      return a * b;
+    } else if constexpr (kOp == BinaryOp::kDiv) {
+      return a / b;
+    } else if constexpr (kOp == BinaryOp::kEqual) {
+      return a == b;
+    } else {
+      return a != b;
+    }
+  } else if constexpr (kOp == BinaryOp::kAdd) {
     return WrapAdd(a, b);
   } else if constexpr (kOp == BinaryOp::kSub) {
     return WrapSub(a, b);
@@ -158,12 +175,32 @@ __global__ void BinaryKernel(const T* a, const T* b, O* out, Indexer ix, int64_t
   }
 }
 
+template <BinaryOp kOp, typename T>
+cudaError_t LaunchTyped(const void* a, const void* b, void* out, const Indexer& ix, int64_t n,
+                        cudaStream_t stream) {
+  using O = std::conditional_t<IsPredicate(kOp), bool, T>;
+  if (IsDense(ix)) {
+    DenseBinaryKernel<kOp, T, O><<<GridFor(PacksOf(n, kPack<T, O>)), kThreads, 0, stream>>>(
+        static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), n);
+  } else {
+    BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
+        static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), ix, n);
+  }
+  return cudaGetLastError();
+}
+
 template <BinaryOp kOp>
 cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out, const Indexer& ix,
                    int64_t n, cudaStream_t stream) {
+  if (compute == core::DType::kComplex64) {
+    if constexpr (BinaryTakesComplex(kOp)) {
+      return LaunchTyped<kOp, Complex64>(a, b, out, ix, n, stream);
+    } else {
+      return cudaErrorInvalidValue;  // refused by core
+    }
+  }
   return DispatchDType(compute, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using O = std::conditional_t<IsPredicate(kOp), bool, T>;
     constexpr bool kLogical = kOp == BinaryOp::kLogicalAnd || kOp == BinaryOp::kLogicalOr;
     constexpr bool kFloatingOnly =
         kOp == BinaryOp::kDiv || kOp == BinaryOp::kArctan2 || kOp == BinaryOp::kLogAddExp;
@@ -173,14 +210,7 @@ cudaError_t Launch(core::DType compute, const void* a, const void* b, void* out,
                   (kNoBool && std::is_same_v<T, bool>) || (kLogical && !std::is_same_v<T, bool>)) {
       return cudaErrorInvalidValue;  // the caller converts to a floating or bool dtype first
     } else {
-      if (IsDense(ix)) {
-        DenseBinaryKernel<kOp, T, O><<<GridFor(PacksOf(n, kPack<T, O>)), kThreads, 0, stream>>>(
-            static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), n);
-      } else {
-        BinaryKernel<kOp, T, O><<<GridFor(n), kThreads, 0, stream>>>(
-            static_cast<const T*>(a), static_cast<const T*>(b), static_cast<O*>(out), ix, n);
-      }
-      return cudaGetLastError();
+      return LaunchTyped<kOp, T>(a, b, out, ix, n, stream);
     }
   });
 }

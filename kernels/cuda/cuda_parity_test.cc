@@ -243,6 +243,8 @@ TEST_F(CudaParityTest, WhereAndAstype) {
       Check({"astype", {{from, {33}, -300, 300}}, attrs});
     }
     // view's bytes, read back as integers (exact): 8 elements of any size fill whole ones.
+    // (core refuses view of complex64.)
+    if (from == DType::kComplex64) continue;
     for (DType to : {DType::kUInt8, DType::kInt16, DType::kInt32, DType::kUInt32, DType::kInt64,
                      DType::kUInt64}) {
       core::Attrs attrs;
@@ -634,6 +636,274 @@ TEST_F(CudaParityTest, GeneratorsAndRandom) {
       } else {
         EXPECT_TRUE(got->data == want->data) << op << " " << core::DTypeName(t);
       }
+    }
+  }
+}
+
+// ---- complex64 ----
+// Random complex inputs (both parts uniform in [low, high]) on both backends. A complex
+// result's parts are each held to tol * max(1, |w|), |w| the CPU element's modulus (fft:
+// the largest modulus of the whole result, as an FFT's error is relative to the signal);
+// real results as Check. Tolerances: exact for astype, parts, conjugate and moves;
+// float32's 2e-6 for elementwise arithmetic and math (the GPU computes in float, glibc's
+// complex functions partly in higher precision: a few ulp), 8e-6 for sums, products and
+// means (both accumulate in complex double; the GPU in another order); fft 1e-5 * log2(n)
+// (float passes against the CPU's double ones).
+
+core::HostTensor RandomComplex(const core::Shape& shape, std::mt19937_64& rng, double low = -4,
+                               double high = 4, bool whole = false) {
+  std::vector<float> parts(2 * static_cast<size_t>(core::NumElements(shape)));
+  std::uniform_real_distribution<double> real(low, high);
+  for (float& v : parts) v = static_cast<float>(whole ? std::round(real(rng)) : real(rng));
+  core::HostTensor host{{DType::kComplex64, shape}, ""};
+  host.data.assign(reinterpret_cast<const char*>(parts.data()), parts.size() * sizeof(float));
+  return host;
+}
+
+core::HostTensor ComplexHost(const core::Shape& shape, const std::vector<float>& parts) {
+  core::HostTensor host{{DType::kComplex64, shape}, ""};
+  host.data.assign(reinterpret_cast<const char*>(parts.data()), parts.size() * sizeof(float));
+  return host;
+}
+
+core::HostTensor RandomReal(DType dtype, const core::Shape& shape, std::mt19937_64& rng,
+                            double low = -4, double high = 4) {
+  return RandomHost({dtype, shape, low, high}, rng);
+}
+
+class CudaComplexParityTest : public CudaParityTest {
+ protected:
+  void CheckComplex(const std::string& op, const std::vector<core::HostTensor>& inputs,
+                    const core::Attrs& attrs, double tol, bool whole_result = false) {
+    std::string types;
+    for (const core::HostTensor& input : inputs) {
+      absl::StrAppend(&types, " ", core::TypeToString(input.type));
+    }
+    SCOPED_TRACE(op + types);
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, op, inputs, attrs);
+    ASSERT_TRUE(want.ok()) << want.status();
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, op, inputs, attrs);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->type, want->type);
+    auto near = [tol](double w, double g, double magnitude) {
+      return (std::isnan(w) && std::isnan(g)) || w == g ||
+             std::abs(w - g) <= tol * std::max(1.0, magnitude);
+    };
+    int reported = 0;
+    if (want->type.dtype != DType::kComplex64) {
+      const std::vector<double> w = Values(*want), g = Values(*got);
+      for (size_t i = 0; i < w.size() && reported < 5; ++i) {
+        if (!near(w[i], g[i], std::abs(w[i]))) {
+          ++reported;
+          ADD_FAILURE() << "element " << i << ": cpu " << w[i] << ", cuda " << g[i];
+        }
+      }
+      return;
+    }
+    const std::vector<float> w = cpu::testing::Elements<float>(*want);
+    const std::vector<float> g = cpu::testing::Elements<float>(*got);
+    double largest = 0;
+    for (size_t i = 0; i < w.size(); i += 2)
+      largest = std::max<double>(largest, std::hypot(w[i], w[i + 1]));
+    for (size_t i = 0; i < w.size() && reported < 5; i += 2) {
+      const double magnitude = whole_result ? largest : std::hypot(w[i], w[i + 1]);
+      if (!near(w[i], g[i], magnitude) || !near(w[i + 1], g[i + 1], magnitude)) {
+        ++reported;
+        ADD_FAILURE() << "element " << i / 2 << ": cpu (" << w[i] << ", " << w[i + 1] << "), cuda ("
+                      << g[i] << ", " << g[i + 1] << ") (tolerance " << tol << ")";
+      }
+    }
+  }
+
+  std::mt19937_64 rng_{97};
+};
+
+constexpr double kFloatTolerance = 2e-6;
+
+TEST_F(CudaComplexParityTest, Arithmetic) {
+  for (const char* op : {"add", "sub", "mul", "div", "equal", "not_equal"}) {
+    // Whole-number parts in [-2, 2]: equal elements occur, and divisions by zero.
+    CheckComplex(op, {RandomComplex({3, 1, 7}, rng_), RandomComplex({5, 1}, rng_)}, {},
+                 kFloatTolerance);
+    CheckComplex(
+        op, {RandomComplex({4, 9}, rng_, -2, 2, true), RandomComplex({4, 9}, rng_, -2, 2, true)},
+        {}, kFloatTolerance);
+    // Mixed with real dtypes: those become complex64 first.
+    CheckComplex(op, {RandomComplex({4, 6}, rng_), RandomReal(DType::kFloat16, {6}, rng_, 1, 4)},
+                 {}, kFloatTolerance);
+    CheckComplex(op, {RandomReal(DType::kInt32, {4, 1}, rng_, 1, 9), RandomComplex({4, 6}, rng_)},
+                 {}, kFloatTolerance);
+  }
+  // A dense run long enough for the packed loop and its tail.
+  CheckComplex("mul", {RandomComplex({1001}, rng_), RandomComplex({1001}, rng_)}, {},
+               kFloatTolerance);
+  // Infinities and zeros as C99's Annex G: over zero, over and of an infinity.
+  CheckComplex("div",
+               {ComplexHost({5}, {1, 2, 0, 0, INFINITY, 1, 2, 3, NAN, 1}),
+                ComplexHost({5}, {0, 0, 0, 0, 1, 2, -INFINITY, 1, 0, 0})},
+               {}, 0);
+  // Divisors of very different part sizes: both branches of the quotient.
+  CheckComplex("div",
+               {RandomComplex({6}, rng_),
+                ComplexHost({6}, {1e-3f, 3, 3, 1e-3f, -1e4f, 2, 2, -1e4f, 0.5f, -0.25f, 0, 1})},
+               {}, kFloatTolerance);
+}
+
+TEST_F(CudaComplexParityTest, MathFunctions) {
+  for (const char* op : {"neg", "square", "exp", "sin", "cos", "abs"}) {
+    CheckComplex(op, {RandomComplex({3, 5, 7}, rng_)}, {}, kFloatTolerance);
+  }
+  for (const char* op : {"log", "sqrt"}) {
+    CheckComplex(op, {RandomComplex({3, 5, 7}, rng_, -50, 50)}, {}, kFloatTolerance);
+    // Every quadrant, the axes and zero (log: -inf), along the branch cut (negative reals).
+    CheckComplex(op,
+                 {ComplexHost({8}, {1, 0, -1, 0, 0, 1, 0, -1, -4, 1e-3f, -4, -1e-3f, 0, 0, 3, -4})},
+                 {}, kFloatTolerance);
+  }
+  const std::vector<float> special = {NAN, 0, 0, NAN, INFINITY, 1, 1, -INFINITY, 2, 3, -0.0f, 0};
+  for (const char* op : {"isnan", "isinf"}) {
+    CheckComplex(op, {ComplexHost({6}, special)}, {}, 0);
+    CheckComplex(op, {RandomComplex({40}, rng_)}, {}, 0);
+  }
+}
+
+TEST_F(CudaComplexParityTest, SumsAndMeans) {
+  for (const char* op : {"sum", "mean", "prod"}) {
+    const bool prod = std::string(op) == "prod";
+    // prod's factors near the unit circle, so that the product stays finite.
+    const double low = prod ? -0.75 : -4, high = prod ? 0.75 : 4;
+    for (const auto& axes : std::vector<std::vector<int64_t>>{{1}, {0, 2}, {}, {0, 1, 2}}) {
+      CheckComplex(op, {RandomComplex({6, 70, 5}, rng_, low, high)}, Axes(axes, axes.size() == 1),
+                   4 * kFloatTolerance);
+    }
+    // The column kernel (many adjacent outputs over strided elements).
+    CheckComplex(op, {RandomComplex({130, 1100}, rng_, low, high)}, Axes({0}, 0),
+                 4 * kFloatTolerance);
+  }
+  CheckComplex("sum", {RandomComplex({2, 5000}, rng_)}, Axes({1}, 0), 4 * kFloatTolerance);
+}
+
+TEST_F(CudaComplexParityTest, AstypeBothWays) {
+  const core::HostTensor special =
+      ComplexHost({6}, {0, 0, 0, -2, 3.7f, 0, NAN, 0, -300.5f, 9, 1e20f, -1});
+  core::Attrs to_complex;
+  to_complex.Set("dtype", DType::kComplex64);
+  for (DType t : core::kAllDTypes) {
+    core::Attrs attrs;
+    attrs.Set("dtype", t);
+    CheckComplex("astype", {RandomComplex({33}, rng_, -300, 300)}, attrs, 0);
+    CheckComplex("astype", {special}, attrs, 0);
+    CheckComplex("astype", {RandomReal(t, {33}, rng_, -300, 300)}, to_complex, 0);
+  }
+}
+
+TEST_F(CudaComplexParityTest, PartsAndConjugate) {
+  for (const char* op : {"real", "imag", "conjugate"}) {
+    CheckComplex(op, {RandomComplex({3, 5, 7}, rng_)}, {}, 0);
+    CheckComplex(op, {RandomComplex({1}, rng_)}, {}, 0);
+  }
+}
+
+TEST_F(CudaComplexParityTest, Moves) {
+  // where with a real branch (converted to complex64), broadcasting.
+  CheckComplex("where",
+               {RandomReal(DType::kBool, {3, 1, 7}, rng_, 0, 1), RandomComplex({5, 7}, rng_),
+                RandomReal(DType::kFloat32, {3, 5, 1}, rng_)},
+               {}, 0);
+  using Ints = std::vector<int64_t>;
+  core::Attrs rows;
+  rows.Set("axes", Ints{0});
+  rows.Set("slice_sizes", Ints{1, 5, 7});
+  CheckComplex("gather",
+               {RandomComplex({6, 5, 7}, rng_), RandomReal(DType::kInt32, {4, 3}, rng_, -6, 5)},
+               rows, 0);
+  core::Attrs axis;
+  axis.Set("axis", int64_t{1});
+  CheckComplex("concatenate",
+               {RandomComplex({3, 2, 4}, rng_), RandomComplex({3, 5, 4}, rng_),
+                RandomComplex({3, 1, 4}, rng_)},
+               axis, 0);
+  core::Attrs perm;
+  perm.Set("perm", Ints{2, 0, 1});
+  CheckComplex("transpose", {RandomComplex({3, 5, 7}, rng_)}, perm, 0);
+  core::Attrs axes;
+  axes.Set("axes", Ints{0});
+  CheckComplex("scatter",
+               {RandomComplex({6, 5}, rng_), RandomReal(DType::kInt32, {4}, rng_, -6, 5),
+                RandomComplex({4, 1, 5}, rng_)},
+               axes, 0);
+  core::Attrs slice;
+  slice.Set("start", Ints{2, 0, 6});
+  slice.Set("stop", Ints{-1, 5, 0});
+  slice.Set("strides", Ints{-1, 2, -3});
+  CheckComplex("slice_update", {RandomComplex({3, 5, 7}, rng_), RandomComplex({3, 3, 2}, rng_)},
+               slice, 0);
+}
+
+core::Attrs FftAttrs(int64_t axis, int64_t n, bool inverse, bool real) {
+  core::Attrs attrs;
+  attrs.Set("axis", axis);
+  attrs.Set("n", n);
+  attrs.Set("inverse", int64_t{inverse});
+  attrs.Set("real", int64_t{real});
+  return attrs;
+}
+
+double FftTolerance(int64_t n) { return 1e-5 * std::max(1.0, std::log2(static_cast<double>(n))); }
+
+// Lengths: 1, powers of 2 (radix 4 and 2 passes), mixes of 3, 5 and 7, the prime 97 (one
+// looping pass), 22 and 121 (a looping pass after others), 1000.
+const std::vector<int64_t> kFftLengths = {1,  2,   4, 8,  64, 256, 6,   12,
+                                          15, 105, 7, 97, 22, 121, 1000};
+
+TEST_F(CudaComplexParityTest, FftComplex) {
+  for (int64_t n : kFftLengths) {
+    for (bool inverse : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("n ", n, inverse ? " inverse" : ""));
+      CheckComplex("fft", {RandomComplex({3, n}, rng_, -1, 1)}, FftAttrs(1, n, inverse, false),
+                   FftTolerance(n), true);
+    }
+  }
+  // Not the last axis: lines strided by the dims after it.
+  for (int64_t n : {8, 15, 97}) {
+    CheckComplex("fft", {RandomComplex({2, n, 5}, rng_, -1, 1)}, FftAttrs(1, n, false, false),
+                 FftTolerance(n), true);
+    CheckComplex("fft", {RandomComplex({n, 3}, rng_, -1, 1)}, FftAttrs(0, n, true, false),
+                 FftTolerance(n), true);
+  }
+}
+
+TEST_F(CudaComplexParityTest, RfftAndIrfft) {
+  for (int64_t n : kFftLengths) {
+    SCOPED_TRACE(absl::StrCat("n ", n));
+    CheckComplex("fft", {RandomReal(DType::kFloat32, {3, n}, rng_, -1, 1)},
+                 FftAttrs(1, n, false, true), FftTolerance(n), true);
+    // irfft reads bins 0 .. n / 2; the imaginary parts of bins 0 and n / 2 do not count.
+    CheckComplex("fft", {RandomComplex({3, n / 2 + 1}, rng_, -1, 1)}, FftAttrs(1, n, true, true),
+                 FftTolerance(n), true);
+  }
+  for (int64_t n : {8, 15, 97}) {
+    CheckComplex("fft", {RandomReal(DType::kFloat32, {2, n, 5}, rng_, -1, 1)},
+                 FftAttrs(1, n, false, true), FftTolerance(n), true);
+    CheckComplex("fft", {RandomComplex({n / 2 + 1, 4}, rng_, -1, 1)}, FftAttrs(0, n, true, true),
+                 FftTolerance(n), true);
+  }
+}
+
+// A forward transform and its inverse give the input back, on the GPU alone.
+TEST_F(CudaComplexParityTest, FftRoundTrip) {
+  for (int64_t n : {16, 105, 97}) {
+    core::HostTensor x = RandomComplex({2, n}, rng_, -1, 1);
+    absl::StatusOr<core::HostTensor> spectrum =
+        RunOn(*gpu_, "fft", {x}, FftAttrs(1, n, false, false));
+    ASSERT_TRUE(spectrum.ok()) << spectrum.status();
+    absl::StatusOr<core::HostTensor> back =
+        RunOn(*gpu_, "fft", {*spectrum}, FftAttrs(1, n, true, false));
+    ASSERT_TRUE(back.ok()) << back.status();
+    const std::vector<float> want = cpu::testing::Elements<float>(x);
+    const std::vector<float> got = cpu::testing::Elements<float>(*back);
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_NEAR(got[i], want[i], FftTolerance(n)) << "n " << n << ", part " << i;
     }
   }
 }

@@ -23,10 +23,15 @@ struct TypeTag {
   using type = T;
 };
 
-// Calls f(TypeTag<T>{}) with T the device type that stores `dtype`.
+// Calls f(TypeTag<T>{}) with T the device type that stores `dtype`. complex64 comes as its
+// bits, uint64_t, as on the CPU (kernels/cpu/dispatch.h): right for the kernels that only
+// move elements; core refuses complex64 to every op without a complex kernel, and those
+// launch their complex64 kernels before they dispatch (complex.cuh).
 template <typename F>
 __host__ decltype(auto) DispatchDType(core::DType dtype, F&& f) {
   switch (dtype) {
+    case core::DType::kComplex64:
+      return f(TypeTag<uint64_t>{});
     case core::DType::kBool:
       return f(TypeTag<bool>{});
     case core::DType::kUInt8:

@@ -2,8 +2,10 @@
 #define FERRY_KERNELS_CUDA_FOLD_CUH_
 
 // How the reductions and scans fold elements (as kernels/cpu/fold.h): the accumulator type,
-// its start value, the merge, and the final value.
+// its start value, the merge, and the final value. Floating sums and products accumulate
+// in double, complex64 ones in Complex<double>, integer ones in uint64_t.
 
+#include "kernels/cuda/complex.cuh"
 #include "kernels/cuda/device.cuh"
 
 namespace ferry::kernels::cuda {
@@ -11,8 +13,10 @@ namespace ferry::kernels::cuda {
 template <ReduceOp R, typename C>
 struct Fold {
   static constexpr bool kExtremum = R == ReduceOp::kMax || R == ReduceOp::kMin;
-  using A = std::conditional_t<kExtremum, C,
-                               std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>;
+  using A = std::conditional_t<
+      kExtremum, C,
+      std::conditional_t<kIsComplex<C>, Complex<double>,
+                         std::conditional_t<std::is_floating_point_v<C>, double, uint64_t>>>;
 
   __device__ static A Init() {
     if constexpr (R == ReduceOp::kProd) {
@@ -49,7 +53,7 @@ struct Fold {
 
   __device__ static C Finish(A acc, int64_t count) {
     if constexpr (R == ReduceOp::kMean) {
-      if constexpr (std::is_floating_point_v<C>) {
+      if constexpr (std::is_floating_point_v<C> || kIsComplex<C>) {
         return static_cast<C>(acc / static_cast<double>(count));
       } else {
         return C(0);  // unreachable: mean's output type is floating

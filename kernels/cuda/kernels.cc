@@ -113,6 +113,15 @@ absl::Status Unary(Context& ctx, const core::Node& node, absl::Span<const Tensor
         node.op, "launch",
         LaunchUnary(kOp, inputs[0].dtype(), inputs[0].raw(), out.raw(), out.size(), ctx.stream()));
   }
+  if (inputs[0].dtype() == core::DType::kComplex64) {  // abs: its magnitude, float32
+    if (!UnaryTakesComplex(kOp)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[", node.op, "] does not apply to complex64"));
+    }
+    return CheckCuda(node.op, "launch",
+                     LaunchUnary(kOp, core::DType::kComplex64, inputs[0].raw(), out.raw(),
+                                 out.size(), ctx.stream()));
+  }
   constexpr UnaryDomain kDomain = UnaryDomainOf(kOp);
   const core::DType t = out.dtype();
   const bool refused = (t == core::DType::kBool && kDomain != UnaryDomain::kAny &&
@@ -147,8 +156,11 @@ absl::Status Binary(Context& ctx, const core::Node& node, absl::Span<const Tenso
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] must produce bool, not ", core::DTypeName(out.dtype())));
   }
+  if (core::IsComplex(compute) && !BinaryTakesComplex(kOp)) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] does not apply to complex64"));
+  }
   if ((kOp == BinaryOp::kDiv || kOp == BinaryOp::kArctan2 || kOp == BinaryOp::kLogAddExp) &&
-      !core::IsFloating(out.dtype())) {
+      !core::IsFloating(out.dtype()) && !(kOp == BinaryOp::kDiv && core::IsComplex(out.dtype()))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "[", node.op, "] must produce a floating dtype, not ", core::DTypeName(out.dtype())));
   }
@@ -259,6 +271,9 @@ absl::Status Reduce(Context& ctx, const core::Node& node, absl::Span<const Tenso
     return absl::InvalidArgumentError(absl::StrCat("[", node.op,
                                                    "] cannot reduce over an empty axis of shape ",
                                                    core::ShapeToString(inputs[0].shape())));
+  }
+  if (core::IsComplex(out.dtype()) && (kOp == ReduceOp::kMax || kOp == ReduceOp::kMin)) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] does not apply to complex64"));
   }
   if (out.dtype() == core::DType::kBool) {  // max/min of bool: as uint8, same bytes
     absl::StatusOr<const void*> x = ctx.ElementsAs(node.op, inputs[0], core::DType::kBool);
@@ -774,6 +789,52 @@ absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<co
   return absl::OkStatus();
 }
 
+// ---- real, imag, conjugate (complex.cu) ----
+
+template <ComplexPart kPart>
+absl::Status Part(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                  const Tensor& out) {
+  if (inputs[0].dtype() != core::DType::kComplex64) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] needs a complex64 input, not ",
+                                                   core::DTypeName(inputs[0].dtype())));
+  }
+  return CheckCuda(node.op, "launch",
+                   LaunchComplexPart(kPart, inputs[0].raw(), out.raw(), out.size(), ctx.stream()));
+}
+
+// ---- fft (fft.cu) ----
+
+absl::Status Fft(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                 const Tensor& out) {
+  absl::StatusOr<int64_t> axis = GetAttr<int64_t>(node, "axis");
+  absl::StatusOr<int64_t> n = GetAttr<int64_t>(node, "n");
+  absl::StatusOr<int64_t> inverse = GetAttr<int64_t>(node, "inverse");
+  absl::StatusOr<int64_t> real = GetAttr<int64_t>(node, "real");
+  for (const absl::Status& s : {axis.status(), n.status(), inverse.status(), real.status()}) {
+    if (!s.ok()) return s;
+  }
+  const core::Shape& shape = inputs[0].shape();
+  FftProblem p;
+  p.outer = p.inner = 1;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < *axis) p.outer *= shape[d];
+    if (d > *axis) p.inner *= shape[d];
+  }
+  p.n = *n;
+  p.in_dim = shape[*axis];
+  p.out_dim = out.shape()[*axis];
+  p.inverse = *inverse != 0;
+  p.real = *real != 0;
+  if (out.size() == 0) return absl::OkStatus();
+  const size_t bytes = static_cast<size_t>(p.outer * p.inner * p.n) * sizeof(float) * 2;
+  absl::StatusOr<void*> a = ctx.Scratch(node.op, bytes);
+  if (!a.ok()) return a.status();
+  absl::StatusOr<void*> b = ctx.Scratch(node.op, bytes);
+  if (!b.ok()) return b.status();
+  return CheckCuda(node.op, "launch",
+                   LaunchFft(p, inputs[0].raw(), out.raw(), *a, *b, ctx.stream()));
+}
+
 // ---- generators (generators.cu) ----
 
 absl::Status Full(Context& ctx, const core::Node& node, absl::Span<const Tensor>,
@@ -962,6 +1023,14 @@ void RegisterLayoutKernels(KernelTable& table) {
   table["concatenate"] = &Concatenate;
 }
 
+void RegisterComplexKernels(KernelTable& table) {
+  table["real"] = &Part<ComplexPart::kReal>;
+  table["imag"] = &Part<ComplexPart::kImag>;
+  table["conjugate"] = &Part<ComplexPart::kConjugate>;
+}
+
+void RegisterFftKernels(KernelTable& table) { table["fft"] = &Fft; }
+
 void RegisterGeneratorKernels(KernelTable& table) {
   table["full"] = &Full;
   table["arange"] = &Arange;
@@ -992,6 +1061,8 @@ const KernelTable& CudaKernels() {
     RegisterConvolutionKernels(*t);
     RegisterQuantizedKernels(*t);
     RegisterLinalgKernels(*t);
+    RegisterComplexKernels(*t);
+    RegisterFftKernels(*t);
     return t;
   }();
   return *table;

@@ -73,6 +73,8 @@ void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
 void RegisterQuantizedKernels(KernelTable& table);    // quantized.cu (and cuBLASLt)
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc: cuSOLVER and linalg.cu
+void RegisterComplexKernels(KernelTable& table);      // complex.cu
+void RegisterFftKernels(KernelTable& table);          // fft.cu
 
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).

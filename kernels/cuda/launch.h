@@ -84,6 +84,25 @@ constexpr UnaryDomain UnaryDomainOf(UnaryOp op) {
   }
 }
 
+// The unary ops complex64 takes (kernels/cpu/unary.cc's kComplex): abs gives float32.
+constexpr bool UnaryTakesComplex(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kNeg:
+    case UnaryOp::kAbs:
+    case UnaryOp::kSquare:
+    case UnaryOp::kExp:
+    case UnaryOp::kLog:
+    case UnaryOp::kSqrt:
+    case UnaryOp::kSin:
+    case UnaryOp::kCos:
+    case UnaryOp::kIsNan:
+    case UnaryOp::kIsInf:
+      return true;
+    default:
+      return false;
+  }
+}
+
 enum class BinaryOp {
   kAdd,
   kSub,
@@ -110,16 +129,23 @@ enum class BinaryOp {
   kLeftShift,
   kRightShift
 };
-enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };
+// The binary ops complex64 takes (kernels/cpu/binary.cc's kComplex).
+constexpr bool BinaryTakesComplex(BinaryOp op) {
+  return op == BinaryOp::kAdd || op == BinaryOp::kSub || op == BinaryOp::kMul ||
+         op == BinaryOp::kDiv || op == BinaryOp::kEqual || op == BinaryOp::kNotEqual;
+}
+enum class ReduceOp { kSum, kProd, kMean, kMax, kMin };  // complex64: sum, prod, mean
 enum class ScanOp { kSum, kProd, kMax, kMin, kLogAddExp };
 enum class ScatterOp { kAssign, kAdd, kProd, kMax, kMin };
 
 // unary.cu: y[i] = op(x[i]) for n dense elements, both of `dtype` (the predicates read
-// `dtype` and write bool). y may be x: each thread reads element i before writing it.
+// `dtype` and write bool; abs of complex64 writes float32). y may be x: each thread reads
+// element i before writing it.
 cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
                         cudaStream_t stream);
 
-// binary.cu: out = op(a, b) over ix (operands 0 out, 1 a, 2 b). a and b hold `compute`; out
+// binary.cu: out = op(a, b) over ix (operands 0 out, 1 a, 2 b). a and b hold `compute`
+// (complex64 for add, sub, mul, div, equal and not_equal only); out
 // holds `compute` for arithmetic and bool for comparisons and logical ops. out may be a or b
 // (same shape, in-place reuse): each thread reads its inputs before writing that element.
 cudaError_t LaunchBinary(BinaryOp op, core::DType compute, const void* a, const void* b, void* out,
@@ -260,6 +286,24 @@ cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count,
 cudaError_t LaunchLuPermutation(core::DType dtype, const int* ipiv, int* order, void* packed,
                                 int64_t count, int64_t rows, int64_t k, int64_t stride,
                                 int64_t pivots_at, int64_t perm_at, cudaStream_t stream);
+
+// complex.cu: y[i] = part(x[i]) for n dense complex64 elements: the real or imaginary part
+// (y float32), or the conjugate (y complex64; y may be x).
+enum class ComplexPart { kReal, kImag, kConjugate };
+cudaError_t LaunchComplexPart(ComplexPart part, const void* x, void* y, int64_t n,
+                              cudaStream_t stream);
+
+// fft.cu: the fft op (core/ops.h) on x, dense, of shape (outer, in_dim, inner) with y dense
+// of shape (outer, out_dim, inner): the n-point DFT of every line along the middle axis, as
+// kernels/fft_plan.h's passes, one launch each. x is float32 when `real` and not `inverse`
+// (rfft), else complex64; y is float32 when `real` and `inverse` (irfft), else complex64.
+// `a` and `b` are scratch of outer * inner * n complex64 elements each.
+struct FftProblem {
+  int64_t outer, inner, n, in_dim, out_dim;
+  bool inverse, real;
+};
+cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a, void* b,
+                      cudaStream_t stream);
 
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);

@@ -2,7 +2,8 @@
 // accumulate in double, integer ones wrap modulo 2^64, max and min propagate NaN; argmax
 // and argmin give the first extreme index, a NaN counting as beyond every number. A group
 // of few elements takes one thread, a longer one a block, and many groups side by side in
-// memory a block of columns.
+// memory a block of columns. complex64 takes sum, prod and mean, accumulating in
+// Complex<double> (fold.cuh).
 
 #include "kernels/cuda/device.cuh"
 #include "kernels/cuda/fold.cuh"
@@ -91,26 +92,39 @@ unsigned BlocksFor(int64_t groups) {
   return static_cast<unsigned>(groups < (1 << 20) ? (groups > 0 ? groups : 1) : (1 << 20));
 }
 
+template <ReduceOp R, typename T>
+cudaError_t LaunchTyped(const void* x, void* y, const Indexer& kept, const Indexer& reduced,
+                        int64_t outputs, int64_t count, cudaStream_t stream) {
+  if (IsColumnReduction(kept, reduced, outputs, count)) {
+    const auto blocks = static_cast<unsigned>((outputs + kColumns - 1) / kColumns);
+    ReduceColumnsKernel<R, T><<<blocks, dim3(kColumns, kColumnRows), 0, stream>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+  } else if (count < kThreadPerGroupBelow) {
+    ReduceThreadKernel<R, T><<<GridFor(outputs), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+  } else {
+    ReduceBlockKernel<R, T><<<BlocksFor(outputs), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
+  }
+  return cudaGetLastError();
+}
+
 template <ReduceOp R>
 cudaError_t Launch(core::DType dtype, const void* x, void* y, const Indexer& kept,
                    const Indexer& reduced, int64_t outputs, int64_t count, cudaStream_t stream) {
+  if (dtype == core::DType::kComplex64) {
+    if constexpr (R == ReduceOp::kSum || R == ReduceOp::kProd || R == ReduceOp::kMean) {
+      return LaunchTyped<R, Complex64>(x, y, kept, reduced, outputs, count, stream);
+    } else {
+      return cudaErrorInvalidValue;  // refused by core
+    }
+  }
   return DispatchDType(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool> || (R == ReduceOp::kMean && !kIsFloating<T>)) {
       return cudaErrorInvalidValue;  // the caller converts to the output dtype first
     } else {
-      if (IsColumnReduction(kept, reduced, outputs, count)) {
-        const auto blocks = static_cast<unsigned>((outputs + kColumns - 1) / kColumns);
-        ReduceColumnsKernel<R, T><<<blocks, dim3(kColumns, kColumnRows), 0, stream>>>(
-            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
-      } else if (count < kThreadPerGroupBelow) {
-        ReduceThreadKernel<R, T><<<GridFor(outputs), kThreads, 0, stream>>>(
-            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
-      } else {
-        ReduceBlockKernel<R, T><<<BlocksFor(outputs), kThreads, 0, stream>>>(
-            static_cast<const T*>(x), static_cast<T*>(y), kept, reduced, outputs, count);
-      }
-      return cudaGetLastError();
+      return LaunchTyped<R, T>(x, y, kept, reduced, outputs, count, stream);
     }
   });
 }

@@ -1,8 +1,10 @@
 // Elementwise unary ops, computed as kernels/cpu/unary.cc does: integers wrap, 16-bit
 // floats compute in float. The caller converts integer inputs of math functions first.
 // Every kernel reads element i before writing element i in the same thread, so y may be x
-// (the executor's in-place reuse).
+// (the executor's in-place reuse). complex64 takes neg, abs (its magnitude, as float32),
+// square, exp, log, sqrt, sin, cos (principal branches, as std::complex) and the predicates.
 
+#include "kernels/cuda/complex.cuh"
 #include "kernels/cuda/device.cuh"
 
 namespace ferry::kernels::cuda {
@@ -106,6 +108,88 @@ __global__ void PredicateKernel(const T* x, bool* y, int64_t n) {
   });
 }
 
+template <UnaryOp kOp>
+__device__ __forceinline__ Complex64 ApplyComplex(Complex64 z) {
+  const float x = z.re, y = z.im;
+  if constexpr (kOp == UnaryOp::kNeg) {
+    return -z;
+  } else if constexpr (kOp == UnaryOp::kSquare) {
+    return z * z;
+  } else if constexpr (kOp == UnaryOp::kExp) {
+    const float r = expf(x);
+    return {r * cosf(y), r * sinf(y)};
+  } else if constexpr (kOp == UnaryOp::kLog) {
+    return {logf(hypotf(x, y)), atan2f(y, x)};
+  } else if constexpr (kOp == UnaryOp::kSqrt) {
+    // t = sqrt((|x| + |z|) / 2) is the larger part's magnitude; no cancellation either way.
+    if (x == 0.0f && y == 0.0f) return {0.0f, y};
+    const float t = sqrtf((fabsf(x) + hypotf(x, y)) * 0.5f);
+    if (x >= 0.0f) return {t, y / (2.0f * t)};
+    return {fabsf(y) / (2.0f * t), copysignf(t, y)};
+  } else if constexpr (kOp == UnaryOp::kSin) {
+    return {sinf(x) * coshf(y), cosf(x) * sinhf(y)};
+  } else {
+    static_assert(kOp == UnaryOp::kCos);
+    return {cosf(x) * coshf(y), -(sinf(x) * sinhf(y))};
+  }
+}
+
+__global__ void ComplexAbsKernel(const Complex64* x, float* y, int64_t n) {
+  DenseMap(n, y, x, [](Complex64 z) { return hypotf(z.re, z.im); });
+}
+
+template <UnaryOp kOp>
+__global__ void ComplexUnaryKernel(const Complex64* x, void* y, int64_t n) {
+  if constexpr (kOp == UnaryOp::kIsNan || kOp == UnaryOp::kIsInf) {
+    DenseMap(n, static_cast<bool*>(y), x, [](Complex64 z) -> bool {
+      if constexpr (kOp == UnaryOp::kIsNan) {
+        return z != z;
+      } else {
+        return isinf(z.re) || isinf(z.im);
+      }
+    });
+  } else {
+    DenseMap(n, static_cast<Complex64*>(y), x, [](Complex64 z) { return ApplyComplex<kOp>(z); });
+  }
+}
+
+template <UnaryOp kOp>
+cudaError_t LaunchComplex(const void* x, void* y, int64_t n, cudaStream_t stream) {
+  ComplexUnaryKernel<kOp><<<GridFor(PacksOf(n, kPack<Complex64>)), kThreads, 0, stream>>>(
+      static_cast<const Complex64*>(x), y, n);
+  return cudaGetLastError();
+}
+
+// The ops complex64 takes (core refuses it to the others).
+cudaError_t LaunchComplexUnary(UnaryOp op, const void* x, void* y, int64_t n, cudaStream_t stream) {
+  switch (op) {
+    case UnaryOp::kAbs:
+      ComplexAbsKernel<<<GridFor(PacksOf(n, kPack<Complex64>)), kThreads, 0, stream>>>(
+          static_cast<const Complex64*>(x), static_cast<float*>(y), n);
+      return cudaGetLastError();
+    case UnaryOp::kNeg:
+      return LaunchComplex<UnaryOp::kNeg>(x, y, n, stream);
+    case UnaryOp::kSquare:
+      return LaunchComplex<UnaryOp::kSquare>(x, y, n, stream);
+    case UnaryOp::kExp:
+      return LaunchComplex<UnaryOp::kExp>(x, y, n, stream);
+    case UnaryOp::kLog:
+      return LaunchComplex<UnaryOp::kLog>(x, y, n, stream);
+    case UnaryOp::kSqrt:
+      return LaunchComplex<UnaryOp::kSqrt>(x, y, n, stream);
+    case UnaryOp::kSin:
+      return LaunchComplex<UnaryOp::kSin>(x, y, n, stream);
+    case UnaryOp::kCos:
+      return LaunchComplex<UnaryOp::kCos>(x, y, n, stream);
+    case UnaryOp::kIsNan:
+      return LaunchComplex<UnaryOp::kIsNan>(x, y, n, stream);
+    case UnaryOp::kIsInf:
+      return LaunchComplex<UnaryOp::kIsInf>(x, y, n, stream);
+    default:
+      return cudaErrorInvalidValue;  // refused by core
+  }
+}
+
 constexpr bool IsPredicate(UnaryOp op) {
   return op == UnaryOp::kIsNan || op == UnaryOp::kIsInf || op == UnaryOp::kLogicalNot;
 }
@@ -138,6 +222,7 @@ cudaError_t Launch(core::DType dtype, const void* x, void* y, int64_t n, cudaStr
 cudaError_t LaunchUnary(UnaryOp op, core::DType dtype, const void* x, void* y, int64_t n,
                         cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
+  if (dtype == core::DType::kComplex64) return LaunchComplexUnary(op, x, y, n, stream);
   switch (op) {
     case UnaryOp::kNeg:
       return Launch<UnaryOp::kNeg>(dtype, x, y, n, stream);

@@ -84,6 +84,7 @@ T atomicAdd(T* address, T value) {
 // CUDA's device math is overloaded for float in the global namespace.
 using std::atan2;
 using std::ceil;
+using std::copysign;
 using std::cos;
 using std::erf;
 using std::exp;
@@ -106,5 +107,17 @@ using std::sin;
 using std::sqrt;
 using std::tanh;
 using std::trunc;
+
+// sin(pi x) and cos(pi x), exact at multiples of 1/2 as CUDA's: x less its nearest
+// multiple of 1/2 (exact), in double, turned by that many quarter turns.
+inline void sincospif(float x, float* s, float* c) {
+  const double quarters = std::nearbyint(2.0 * x);
+  const double f = M_PI * (static_cast<double>(x) - 0.5 * quarters);
+  const double sf = std::sin(f), cf = std::cos(f);
+  const double sq[4] = {sf, cf, -sf, -cf}, cq[4] = {cf, -sf, -cf, sf};
+  const int q = static_cast<int>(std::fmod(quarters, 4.0) + 4.0) % 4;
+  *s = static_cast<float>(sq[q]);
+  *c = static_cast<float>(cq[q]);
+}
 
 #endif  // FERRY_KERNELS_CUDA_EMULATOR_DEVICE_H_
