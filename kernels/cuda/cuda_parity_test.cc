@@ -243,8 +243,6 @@ TEST_F(CudaParityTest, WhereAndAstype) {
       Check({"astype", {{from, {33}, -300, 300}}, attrs});
     }
     // view's bytes, read back as integers (exact): 8 elements of any size fill whole ones.
-    // (core refuses view of complex64.)
-    if (from == DType::kComplex64) continue;
     for (DType to : {DType::kUInt8, DType::kInt16, DType::kInt32, DType::kUInt32, DType::kInt64,
                      DType::kUInt64}) {
       core::Attrs attrs;
@@ -1140,6 +1138,25 @@ TEST_F(CudaLinalgParityTest, QrSvdEigh) {
           // Not symmetric: each backend must read the same triangle.
           CheckLinalg("eigh", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)}, attrs);
         }
+      }
+    }
+  }
+}
+
+TEST_F(CudaLinalgParityTest, EigIsTheCpusComputedOnTheHost) {
+  for (DType t : kLinalgFloats) {
+    for (const core::Shape& shape : kSquareShapes) {
+      for (int64_t vectors : {1, 0}) {
+        const std::vector<core::HostTensor> a = {
+            RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)};
+        SCOPED_TRACE(core::TypeToString(a[0].type));
+        const core::Attrs attrs = Flag("compute_vectors", vectors);
+        absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, "eig", a, attrs);
+        ASSERT_TRUE(want.ok()) << want.status();
+        absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, "eig", a, attrs);
+        ASSERT_TRUE(got.ok()) << got.status();
+        EXPECT_EQ(got->type, want->type);
+        EXPECT_TRUE(got->data == want->data);
       }
     }
   }

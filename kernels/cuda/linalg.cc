@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -674,6 +675,38 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
   });
 }
 
+// eig runs the CPU backend's kernel (LAPACK's dgeev) on a host copy, as PyTorch's CUDA eig
+// does its QR iterations on the host (MAGMA's geev) and MLX has eig on the CPU only: results
+// equal the CPU backend's to the bit, where a GPU geev (cuSOLVER 12.6's Xgeev) may pick
+// other, equally valid, eigenvector phases. The session's stream waits for the copies.
+absl::Status Eig(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
+                 const Tensor& out) {
+  const Tensor& a = inputs[0];
+  if (out.size() == 0) return absl::OkStatus();
+  std::vector<char> host_in(std::max<size_t>(a.nbytes(), 1)), host_out(out.nbytes());
+  const Tensor host_a{a.type, std::make_shared<Storage>(host_in.data(), host_in.size())};
+  const Tensor host_result{out.type, std::make_shared<Storage>(host_out.data(), host_out.size())};
+  if (absl::Status s = CheckCuda(node.op, "copy to the host",
+                                 cudaMemcpyAsync(host_in.data(), a.raw(), a.nbytes(),
+                                                 cudaMemcpyDeviceToHost, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckCuda(node.op, "synchronize", cudaStreamSynchronize(ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = cpu::CpuKernels().at("eig")(node, {host_a}, host_result); !s.ok()) return s;
+  if (absl::Status s = CheckCuda(node.op, "copy to the device",
+                                 cudaMemcpyAsync(out.raw(), host_out.data(), out.nbytes(),
+                                                 cudaMemcpyHostToDevice, ctx.stream()));
+      !s.ok()) {
+    return s;
+  }
+  // host_out goes when this returns.
+  return CheckCuda(node.op, "synchronize", cudaStreamSynchronize(ctx.stream()));
+}
+
 // getrf on column-major copies; a zero pivot (a singular a) is not an error, as on the CPU.
 absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                 const Tensor& out) {
@@ -747,6 +780,7 @@ void RegisterLinalgKernels(KernelTable& table) {
   table["svd"] = &Svd;
   table["eigh"] = &Eigh;
   table["lu"] = &Lu;
+  table["eig"] = &Eig;
 }
 
 }  // namespace ferry::kernels::cuda
