@@ -8,7 +8,6 @@
 #include <fftw3.h>
 
 #include <cmath>
-
 #include <cstring>
 #include <memory>
 #include <random>
@@ -349,9 +348,9 @@ void FftBenchmark(const Options& options, std::vector<Row>& rows) {
     for (size_t i = 0; i < floats; ++i) fftw_in[i] = data[i] = value(rng);
     core::Graph graph;
     const int32_t x = AddParameter(graph, 0, type);
-    graph.outputs = {AddNode(graph, "fft", {x},
-                             {{"axis", int64_t{1}}, {"n", n}, {"inverse", int64_t{0}},
-                              {"real", int64_t{0}}})};
+    graph.outputs = {
+        AddNode(graph, "fft", {x},
+                {{"axis", int64_t{1}}, {"n", n}, {"inverse", int64_t{0}}, {"real", int64_t{0}}})};
     kernels::Executor executor(*backend);
     std::shared_ptr<const kernels::Plan> ferry_plan = Check(executor.Prepare(graph));
     std::vector<kernels::Tensor> parameters = {input};
@@ -361,10 +360,10 @@ void FftBenchmark(const Options& options, std::vector<Row>& rows) {
     fftwf_destroy_plan(plan);
     // 5 n log2 n flops per transform: the usual figure of merit for FFT speed.
     const double flops = 5.0 * batch * n * std::log2(static_cast<double>(n));
-    rows.push_back(MakeReportRow(
-        absl::StrCat("fft ", batch, " x ", n, " complex64 (CPU backend vs FFTW)"),
-        absl::StrFormat("%.2f GFLOP/s", flops / ferry_s / 1e9),
-        absl::StrFormat("%.2f GFLOP/s", flops / fftw_s / 1e9), fftw_s / ferry_s));
+    rows.push_back(
+        MakeReportRow(absl::StrCat("fft ", batch, " x ", n, " complex64 (CPU backend vs FFTW)"),
+                      absl::StrFormat("%.2f GFLOP/s", flops / ferry_s / 1e9),
+                      absl::StrFormat("%.2f GFLOP/s", flops / fftw_s / 1e9), fftw_s / ferry_s));
   }
 }
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-
 #include "client/ferry.h"
 #include "client/testing.h"
 #include "core/dtype.h"
@@ -34,8 +33,8 @@ std::vector<c64> Ramp(int n) {
 void ExpectNear(const std::vector<c64>& got, const std::vector<c64>& want, float tolerance) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_LT(std::abs(got[i] - want[i]), tolerance) << "element " << i << ": " << got[i]
-                                                     << " vs " << want[i];
+    EXPECT_LT(std::abs(got[i] - want[i]), tolerance)
+        << "element " << i << ": " << got[i] << " vs " << want[i];
   }
 }
 
@@ -78,7 +77,8 @@ TEST(ComplexTest, MatmulOfComplexAndRealOperands) {
 
 TEST(ComplexTest, OpsWithoutComplexKernelsSaySo) {
   Array z = from_host(std::vector<c64>{{1, 2}}, {1});
-  EXPECT_THAT(BuildError([&] { maximum(z, z); }), HasSubstr("[maximum] does not support complex64"));
+  EXPECT_THAT(BuildError([&] { maximum(z, z); }),
+              HasSubstr("[maximum] does not support complex64"));
   EXPECT_THAT(BuildError([&] { sort(z); }), HasSubstr("does not support complex64"));
   EXPECT_THAT(BuildError([&] { cumsum(z, 0); }), HasSubstr("does not support complex64"));
 }
@@ -102,8 +102,8 @@ TEST(FftTest, TransformsInvertEachOther) {
 TEST(FftTest, ImpulseAndConstant) {
   Array impulse = from_host(std::vector<float>{1, 0, 0, 0, 0}, {5});
   ExpectNear(fft::fft(impulse).to_vector<c64>(), std::vector<c64>(5, c64(1)), 1e-6f);
-  ExpectNear(fft::rfft(ones({6}, float32)).to_vector<c64>(),
-             {c64(6), c64(0), c64(0), c64(0)}, 1e-6f);
+  ExpectNear(fft::rfft(ones({6}, float32)).to_vector<c64>(), {c64(6), c64(0), c64(0), c64(0)},
+             1e-6f);
   EXPECT_THAT(fft::fftshift(arange(5, int32)).to_vector<int32_t>(), ElementsAre(3, 4, 0, 1, 2));
   EXPECT_THAT(fft::ifftshift(arange(5, int32)).to_vector<int32_t>(), ElementsAre(2, 3, 4, 0, 1));
 }
@@ -127,25 +127,23 @@ TEST(FftTest, GradientsAreMlxs) {
   ExpectNear(grad_of([&](const Array& v) { return sum(imag(v) * slice(ramp, {0}, {4})); }, z)
                  .to_vector<c64>(),
              {c64(0, 1), c64(0, 2), c64(0, 3), c64(0, 4)}, 1e-6f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(real(conjugate(v) * w)); }, z)
-                 .to_vector<c64>(),
-             w.to_vector<c64>(), 1e-6f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(real(fft::fft(v) * w)); }, z)
-                 .to_vector<c64>(),
-             {c64(2, -0.7f), c64(1.6f, 3.3f), c64(-3.4f, 0.7f), c64(1, 0.7f)}, 1e-5f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(real(fft::ifft(v) * w)); }, z)
-                 .to_vector<c64>(),
-             {c64(0.5f, -0.175f), c64(0.25f, 0.175f), c64(-0.85f, 0.175f), c64(0.4f, 0.825f)},
-             1e-5f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(fft::irfft(v) * ramp); }, z)
-                 .to_vector<c64>(),
+  ExpectNear(
+      grad_of([&](const Array& v) { return sum(real(conjugate(v) * w)); }, z).to_vector<c64>(),
+      w.to_vector<c64>(), 1e-6f);
+  ExpectNear(
+      grad_of([&](const Array& v) { return sum(real(fft::fft(v) * w)); }, z).to_vector<c64>(),
+      {c64(2, -0.7f), c64(1.6f, 3.3f), c64(-3.4f, 0.7f), c64(1, 0.7f)}, 1e-5f);
+  ExpectNear(
+      grad_of([&](const Array& v) { return sum(real(fft::ifft(v) * w)); }, z).to_vector<c64>(),
+      {c64(0.5f, -0.175f), c64(0.25f, 0.175f), c64(-0.85f, 0.175f), c64(0.4f, 0.825f)}, 1e-5f);
+  ExpectNear(grad_of([&](const Array& v) { return sum(fft::irfft(v) * ramp); }, z).to_vector<c64>(),
              {c64(3.5f), c64(-1, 1.73205f), c64(-1, 0.57735f), c64(-0.5f)}, 1e-5f);
   ExpectNear(grad_of([&](const Array& v) { return sum(real(v * w * v)); }, z).to_vector<c64>(),
              {c64(4.6f, 0.8f), c64(13, 1), c64(-1.5f, -0.5f), c64(-3.2f, -0.6f)}, 1e-5f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(imag(w / v)); }, z).to_vector<c64>(),
-             {c64(-0.072f, 0.196f), c64(-0.16f, -0.13f), c64(-4.48f, -0.64f),
-              c64(-0.136f, -0.052f)},
-             1e-5f);
+  ExpectNear(
+      grad_of([&](const Array& v) { return sum(imag(w / v)); }, z).to_vector<c64>(),
+      {c64(-0.072f, 0.196f), c64(-0.16f, -0.13f), c64(-4.48f, -0.64f), c64(-0.136f, -0.052f)},
+      1e-5f);
   ExpectNear(grad_of([&](const Array& v) { return sum(real(exp(v) * w)); }, z).to_vector<c64>(),
              {c64(2.13237f, -1.87272f), c64(30.1552f, 28.3767f), c64(-2.00537f, -1.18957f),
               c64(0.0284092f, -0.0943409f)},
@@ -155,11 +153,11 @@ TEST(FftTest, GradientsAreMlxs) {
              {c64(0.447214f, 0.894427f), c64(1.89737f, -0.632456f), c64(2.68328f, 1.34164f),
               c64(-3.57771f, 1.78885f)},
              1e-5f);
-  ExpectNear(grad_of([&](const Array& v) { return sum(real(sqrt(v) * w + log(v))); }, z)
-                 .to_vector<c64>(),
-             {c64(0.109541f, 0.737169f), c64(0.832561f, -0.328847f), c64(1.10279f, -0.00449586f),
-              c64(-0.281139f, 0.412433f)},
-             1e-5f);
+  ExpectNear(
+      grad_of([&](const Array& v) { return sum(real(sqrt(v) * w + log(v))); }, z).to_vector<c64>(),
+      {c64(0.109541f, 0.737169f), c64(0.832561f, -0.328847f), c64(1.10279f, -0.00449586f),
+       c64(-0.281139f, 0.412433f)},
+      1e-5f);
   ExpectNear(grad_of(
                  [&](const Array& v) {
                    return sum(real(matmul(reshape(v, {2, 2}), reshape(w, {2, 2}))));
@@ -178,7 +176,8 @@ TEST(FftTest, GradientsAreMlxs) {
 // stft_mlx_cases.txt: name -> (shape, values), complex64 arrays as float32 pairs.
 std::map<std::string, std::pair<Shape, std::vector<float>>> ReadStftCases() {
   std::string path = "client/testdata/stft_mlx_cases.txt";
-  if (const char* srcdir = std::getenv("TEST_SRCDIR")) path = std::string(srcdir) + "/ferry/" + path;
+  if (const char* srcdir = std::getenv("TEST_SRCDIR"))
+    path = std::string(srcdir) + "/ferry/" + path;
   std::ifstream file(path);
   EXPECT_TRUE(file.good()) << "cannot read " << path;
   std::map<std::string, std::pair<Shape, std::vector<float>>> cases;
@@ -191,7 +190,8 @@ std::map<std::string, std::pair<Shape, std::vector<float>>> ReadStftCases() {
       shape.push_back(std::stoll(std::string(d)));
     }
     std::vector<float> values;
-    for (absl::string_view v : absl::StrSplit(fields[3], ',')) values.push_back(std::stof(std::string(v)));
+    for (absl::string_view v : absl::StrSplit(fields[3], ','))
+      values.push_back(std::stof(std::string(v)));
     cases[fields[0]] = {shape, values};
   }
   return cases;
@@ -214,9 +214,8 @@ TEST(FftTest, StftAndIstftAreMlxs) {
     const auto& [shape, values] = cases.at(name);
     return from_host(values, shape);
   };
-  const Array hann6 = from_host(std::vector<float>{0, 0.3454915f, 0.9045085f, 0.9045085f,
-                                                   0.3454915f, 0},
-                                {6});
+  const Array hann6 =
+      from_host(std::vector<float>{0, 0.3454915f, 0.9045085f, 0.9045085f, 0.3454915f, 0}, {6});
   {
     SCOPED_TRACE("hann_reflect");
     Array S = fft::stft(input("hann_reflect/x"), 8, 3, 6, hann6);
@@ -242,8 +241,8 @@ TEST(FftTest, StftAndIstftAreMlxs) {
   {
     SCOPED_TRACE("complex_constant");
     Array z = complex(input("complex_constant/x_re"), input("complex_constant/x_im"));
-    Array S = fft::stft(z, 4, 2, std::nullopt, std::nullopt, true, "constant",
-                        fft::FFTNorm::kOrtho);
+    Array S =
+        fft::stft(z, 4, 2, std::nullopt, std::nullopt, true, "constant", fft::FFTNorm::kOrtho);
     ExpectMatches(S, cases.at("complex_constant/S"), 1e-5f);
     ExpectMatches(fft::istft(S, std::nullopt, 2, std::nullopt, std::nullopt, true,
                              fft::FFTNorm::kOrtho, false),
@@ -266,7 +265,9 @@ TEST(FftTest, BadArgumentsThrowAtTheCall) {
               HasSubstr("[rfftn] needs a real input, got complex64."));
   EXPECT_THAT(BuildError([&] { fft::fft(zeros({}, float32)); }),
               HasSubstr("[fftn] needs an array of at least one dimension."));
-  EXPECT_THAT(BuildError([&] { fft::fftn(x, {4}, {0, 1}); }),
+  EXPECT_THAT(BuildError([&] {
+                fft::fftn(x, {4}, {0, 1});
+              }),
               HasSubstr("[fftn] got 1 lengths for 2 axes; they must match."));
   EXPECT_THAT(BuildError([&] { fft::fft(x, 0, -1); }),
               HasSubstr("[fftn] needs transform lengths of at least 1, got (0,)."));

@@ -60,8 +60,8 @@ std::string ScalarBytes(const Operand& number, Dtype dtype) {
     case Dtype::kFloat64:
       return BytesOf(f);
     case Dtype::kComplex64:
-      return BytesOf(std::complex<float>(static_cast<float>(f),
-                                         static_cast<float>(number.imag_value())));
+      return BytesOf(
+          std::complex<float>(static_cast<float>(f), static_cast<float>(number.imag_value())));
   }
   return {};
 }

@@ -145,8 +145,8 @@ TEST(EigTest, AsMlxAndNumPy) {
   auto [values, vectors] = linalg::eig(a);
   EXPECT_EQ(values.dtype(), complex64);
   EXPECT_EQ(vectors.shape(), (Shape{3, 3}));
-  const std::vector<c64> want_values = {{0.758124f, 2.15853f}, {0.758124f, -2.15853f},
-                                        {2.48375f, 0}};
+  const std::vector<c64> want_values = {
+      {0.758124f, 2.15853f}, {0.758124f, -2.15853f}, {2.48375f, 0}};
   const std::vector<c64> want_vectors = {
       {0.0747431f, 0.667019f},  {0.0747431f, -0.667019f}, {0.617958f, 0},
       {-0.72893f, 0},           {-0.72893f, 0},           {0.458448f, 0},

@@ -68,11 +68,9 @@ Array Resize(const Array& a, int64_t axis, int64_t size) {
 }
 
 Array Transform(const Array& a, int64_t axis, int64_t n, bool inverse, bool real) {
-  return detail::MakeOp("fft", {a},
-                        {{"axis", axis},
-                         {"n", n},
-                         {"inverse", int64_t{inverse}},
-                         {"real", int64_t{real}}});
+  return detail::MakeOp(
+      "fft", {a},
+      {{"axis", axis}, {"n", n}, {"inverse", int64_t{inverse}}, {"real", int64_t{real}}});
 }
 
 // The norm's factor on top of the inverse's 1/N.
@@ -95,8 +93,8 @@ Array Complex(const std::string& op, const Array& a, const Shape* n, const std::
   const Request request = Check(op, a, n, axes, Kind::kComplex);
   Array x = astype(a, complex64);
   for (size_t k = 0; k < request.axes.size(); ++k) {
-    x = Transform(Resize(x, request.axes[k], request.n[k]), request.axes[k], request.n[k],
-                  inverse, false);
+    x = Transform(Resize(x, request.axes[k], request.n[k]), request.axes[k], request.n[k], inverse,
+                  false);
   }
   return Scale(x, request.n, inverse, norm);
 }
@@ -147,8 +145,8 @@ Array PaddedWindow(const std::string& op, int n_fft, int hop, int win,
                    const std::optional<Array>& window, const Device& device) {
   if (n_fft < 1 || hop < 1 || win < 1 || win > n_fft) {
     detail::ThrowOpError(op, absl::StrCat("needs n_fft >= 1, hop_length >= 1 and 1 <= "
-                                          "win_length <= n_fft, got n_fft ", n_fft,
-                                          ", hop_length ", hop, ", win_length ", win, "."));
+                                          "win_length <= n_fft, got n_fft ",
+                                          n_fft, ", hop_length ", hop, ", win_length ", win, "."));
   }
   Array w = window.has_value() ? *window : ones({win}, float32, device);
   if (w.ndim() != 1 || w.shape(0) != win) {
@@ -180,12 +178,13 @@ Array PadEnds(const Array& x, int64_t p, const std::string& mode) {
   }
   if (mode != "reflect") {
     detail::ThrowOpError("stft", absl::StrCat("pad_mode must be \"reflect\", \"constant\" or "
-                                              "\"edge\", got \"", mode, "\"."));
+                                              "\"edge\", got \"",
+                                              mode, "\"."));
   }
   if (length <= p) {
-    detail::ThrowOpError("stft", absl::StrCat("reflect padding of n_fft / 2 = ", p,
-                                              " needs more than ", p, " samples, got ", length,
-                                              "."));
+    detail::ThrowOpError("stft",
+                         absl::StrCat("reflect padding of n_fft / 2 = ", p, " needs more than ", p,
+                                      " samples, got ", length, "."));
   }
   return concatenate({flip(part(1, p + 1), last), x, flip(part(length - p - 1, length - 1), last)},
                      last);
@@ -193,9 +192,9 @@ Array PadEnds(const Array& x, int64_t p, const std::string& mode) {
 
 }  // namespace
 
-Array stft(const Array& x, int n_fft, std::optional<int> hop_length,
-           std::optional<int> win_length, const std::optional<Array>& window, bool center,
-           const std::string& pad_mode, FFTNorm norm, std::optional<bool> onesided) {
+Array stft(const Array& x, int n_fft, std::optional<int> hop_length, std::optional<int> win_length,
+           const std::optional<Array>& window, bool center, const std::string& pad_mode,
+           FFTNorm norm, std::optional<bool> onesided) {
   if (x.ndim() == 0) detail::ThrowOpError("stft", "needs an array of at least one dimension.");
   const int hop = hop_length.value_or(n_fft / 4), win = win_length.value_or(n_fft);
   const Array w = PaddedWindow("stft", n_fft, hop, win, window, x.device());
@@ -207,8 +206,8 @@ Array stft(const Array& x, int n_fft, std::optional<int> hop_length,
                                               " samples (after centering), got ", length, "."));
   }
   const int64_t frames = 1 + (length - n_fft) / hop;
-  const Array starts = reshape(arange(static_cast<double>(frames), int32, x.device()) * hop,
-                               {frames, 1});
+  const Array starts =
+      reshape(arange(static_cast<double>(frames), int32, x.device()) * hop, {frames, 1});
   const Array index = starts + arange(n_fft, int32, x.device());
   const Array windowed = take(padded, index, -1) * w;  // (..., frames, n_fft)
   const Array spectrum = half ? rfft(windowed, -1, norm) : fft(windowed, -1, norm);
@@ -232,16 +231,15 @@ Array istft(const Array& stft_matrix, std::optional<int> n_fft, std::optional<in
   const int64_t count = frames.shape(-2);
   const int64_t total = size + hop * (count - 1);
   // Overlap-add: frame f's sample t lands at f * hop + t.
-  const Array starts =
-      reshape(arange(static_cast<double>(count), int32, device) * hop, {count, 1});
+  const Array starts = reshape(arange(static_cast<double>(count), int32, device) * hop, {count, 1});
   const Array positions = flatten(starts + arange(size, int32, device));
   Shape out_shape(frames.shape().begin(), frames.shape().end() - 2);
   Shape flat_shape = out_shape;
   flat_shape.push_back(count * size);
   out_shape.push_back(total);
-  const Array signal = scatter_add_axis(zeros(out_shape, float32, device),
-                                        broadcast_to(positions, flat_shape),
-                                        reshape(frames, flat_shape), -1);
+  const Array signal =
+      scatter_add_axis(zeros(out_shape, float32, device), broadcast_to(positions, flat_shape),
+                       reshape(frames, flat_shape), -1);
   const Array envelope = scatter_add_axis(zeros({total}, float32, device), positions,
                                           flatten(broadcast_to(square(w), {count, size})), 0);
   const Array nonzero = envelope > 1e-11f;
@@ -276,9 +274,7 @@ Array ifftn(const Array& a, const std::vector<int>& axes, FFTNorm norm) {
 }
 Array ifftn(const Array& a, FFTNorm norm) { return ifftn(a, Every(a), norm); }
 Array fft(const Array& a, int n, int axis, FFTNorm norm) { return fftn(a, {n}, {axis}, norm); }
-Array fft(const Array& a, int axis, FFTNorm norm) {
-  return fftn(a, std::vector<int>{axis}, norm);
-}
+Array fft(const Array& a, int axis, FFTNorm norm) { return fftn(a, std::vector<int>{axis}, norm); }
 Array ifft(const Array& a, int n, int axis, FFTNorm norm) { return ifftn(a, {n}, {axis}, norm); }
 Array ifft(const Array& a, int axis, FFTNorm norm) {
   return ifftn(a, std::vector<int>{axis}, norm);
@@ -314,9 +310,7 @@ Array rfft(const Array& a, int n, int axis, FFTNorm norm) { return rfftn(a, {n},
 Array rfft(const Array& a, int axis, FFTNorm norm) {
   return rfftn(a, std::vector<int>{axis}, norm);
 }
-Array irfft(const Array& a, int n, int axis, FFTNorm norm) {
-  return irfftn(a, {n}, {axis}, norm);
-}
+Array irfft(const Array& a, int n, int axis, FFTNorm norm) { return irfftn(a, {n}, {axis}, norm); }
 Array irfft(const Array& a, int axis, FFTNorm norm) {
   return irfftn(a, std::vector<int>{axis}, norm);
 }

@@ -27,8 +27,8 @@ enum class DType : uint8_t {
 };
 
 inline constexpr DType kAllDTypes[] = {
-    DType::kBool,     DType::kUInt8,   DType::kUInt16,  DType::kUInt32, DType::kUInt64,
-    DType::kInt8,     DType::kInt16,   DType::kInt32,   DType::kInt64,  DType::kFloat16,
+    DType::kBool,     DType::kUInt8,   DType::kUInt16,  DType::kUInt32,    DType::kUInt64,
+    DType::kInt8,     DType::kInt16,   DType::kInt32,   DType::kInt64,     DType::kFloat16,
     DType::kBFloat16, DType::kFloat32, DType::kFloat64, DType::kComplex64,
 };
 

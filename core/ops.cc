@@ -50,11 +50,12 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
 // input or result here, so its kernels never meet one.
 bool TakesComplex(std::string_view op) {
   static const auto* const ops = new absl::flat_hash_set<std::string_view>{
-      "parameter", "constant",  "astype", "view",  "neg",        "abs",       "square",    "exp",
-      "log",       "sqrt",      "sin",     "cos",        "isnan",     "isinf",     "real",
-      "imag",      "conjugate", "add",     "sub",        "mul",       "div",       "equal",
-      "not_equal", "sum",       "prod",    "mean",       "reshape",   "transpose", "broadcast_to",
-      "slice",     "concatenate", "where", "gather",     "scatter",   "slice_update", "fft",       "eig",
+      "parameter",    "constant",  "astype",      "view",  "neg",    "abs",     "square",
+      "exp",          "log",       "sqrt",        "sin",   "cos",    "isnan",   "isinf",
+      "real",         "imag",      "conjugate",   "add",   "sub",    "mul",     "div",
+      "equal",        "not_equal", "sum",         "prod",  "mean",   "reshape", "transpose",
+      "broadcast_to", "slice",     "concatenate", "where", "gather", "scatter", "slice_update",
+      "fft",          "eig",
   };
   return ops->contains(op);
 }

@@ -66,9 +66,8 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
-  for (const char* op :
-       {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view", "real", "imag",
-        "conjugate", "fft", "eig"}) {
+  for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view",
+                         "real", "imag", "conjugate", "fft", "eig"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());

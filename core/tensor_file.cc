@@ -21,10 +21,10 @@ constexpr uint64_t kMaxHeaderBytes = 100 << 20;  // safetensors' own limit
 // The dtypes by their names in each format, for reading and (inverted) for writing.
 const std::map<std::string, DType>& NpyDtypes() {
   static const auto* const dtypes = new std::map<std::string, DType>{
-      {"|b1", DType::kBool},    {"|u1", DType::kUInt8},   {"<u2", DType::kUInt16},
-      {"<u4", DType::kUInt32},  {"<u8", DType::kUInt64},  {"|i1", DType::kInt8},
-      {"<i2", DType::kInt16},   {"<i4", DType::kInt32},   {"<i8", DType::kInt64},
-      {"<f2", DType::kFloat16}, {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64},
+      {"|b1", DType::kBool},     {"|u1", DType::kUInt8},   {"<u2", DType::kUInt16},
+      {"<u4", DType::kUInt32},   {"<u8", DType::kUInt64},  {"|i1", DType::kInt8},
+      {"<i2", DType::kInt16},    {"<i4", DType::kInt32},   {"<i8", DType::kInt64},
+      {"<f2", DType::kFloat16},  {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64},
       {"<c8", DType::kComplex64}};
   return *dtypes;
 }

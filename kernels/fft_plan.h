@@ -16,6 +16,14 @@
 
 namespace ferry::kernels {
 
+// One fft node's geometry: lines of the transformed axis, `outer` blocks of them `inner`
+// apart (the product of the dims before and after the axis), n points each; the input has
+// in_dim elements along the axis and the output out_dim (they differ for rfft and irfft).
+struct FftProblem {
+  int64_t outer, inner, n, in_dim, out_dim;
+  bool inverse, real;
+};
+
 // n's radices, 4s first, then 2, 3, 5, 7, then the other prime factors ascending; none
 // for n = 1.
 inline std::vector<int64_t> FftRadices(int64_t n) {

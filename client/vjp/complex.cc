@@ -32,8 +32,9 @@ VjpResult Fft(const VjpArgs& args) {
   const bool real = std::get<int64_t>(args.attrs.values().at("real")) != 0;
   const Array& g = args.cotangent;
   const double count = static_cast<double>(n);
-  if (!real) return {inverse ? Dft(g, axis, n, false, false) * (1.0 / count)
-                             : Dft(g, axis, n, true, false) * count};
+  if (!real)
+    return {inverse ? Dft(g, axis, n, false, false) * (1.0 / count)
+                    : Dft(g, axis, n, true, false) * count};
   if (!inverse) {  // rfft: the adjoint of keeping bins 0..n/2 is padding with zeros
     std::vector<std::pair<int64_t, int64_t>> widths(g.ndim(), {0, 0});
     widths[axis].second = n - g.shape(static_cast<int>(axis));

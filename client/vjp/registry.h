@@ -60,8 +60,8 @@ void RegisterSortVjps(VjpTable& table);        // sort argsort partition argpart
 void RegisterIndexingVjps(VjpTable& table);    // gather scatter* slice_update
 void RegisterQuantizedVjp(VjpTable& table);    // quantized_matmul
 void RegisterConvolutionVjp(VjpTable& table);  // convolution
-void RegisterLinalgVjps(VjpTable& table);  // cholesky solve solve_triangular qr svd eigh lu
-void RegisterComplexVjps(VjpTable& table);  // real imag conjugate fft
+void RegisterLinalgVjps(VjpTable& table);      // cholesky solve solve_triangular qr svd eigh lu
+void RegisterComplexVjps(VjpTable& table);     // real imag conjugate fft
 
 }  // namespace ferry::detail
 

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "client/ops.h"
-#include "core/dtype.h"
 #include "client/vjp/registry.h"
+#include "core/dtype.h"
 
 namespace ferry::detail {
 namespace {
@@ -31,9 +31,7 @@ Array Sqrt(const Array&, const Array& y, const Array& g) { return g * 0.5 / conj
 // d/dx x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2.
 Array Rsqrt(const Array&, const Array& y, const Array& g) { return g * -0.5 * (y * y * y); }
 Array Sin(const Array& x, const Array&, const Array& g) { return g * conjugate(cos(x)); }
-Array Cos(const Array& x, const Array&, const Array& g) {
-  return negative(g * conjugate(sin(x)));
-}
+Array Cos(const Array& x, const Array&, const Array& g) { return negative(g * conjugate(sin(x))); }
 Array Tanh(const Array&, const Array& y, const Array& g) { return g * (1.0 - y * y); }
 Array Sigmoid(const Array&, const Array& y, const Array& g) { return g * (y * (1.0 - y)); }
 Array Relu(const Array& x, const Array&, const Array& g) { return where(x > 0, g, 0); }

@@ -41,14 +41,13 @@ absl::StatusOr<TensorType> InferFft(absl::Span<const TensorType> inputs, const A
   const bool real_input = *real && !*inverse;
   const DType in_dtype = real_input ? DType::kFloat32 : DType::kComplex64;
   if (x.dtype != in_dtype) {
-    return OpError("fft", absl::StrCat("needs a ", DTypeName(in_dtype), " input, got ",
-                                       DTypeName(x.dtype)));
+    return OpError(
+        "fft", absl::StrCat("needs a ", DTypeName(in_dtype), " input, got ", DTypeName(x.dtype)));
   }
   const int64_t in_dim = *real && *inverse ? *n / 2 + 1 : *n;
   if (x.shape[*axis] != in_dim) {
     return OpError("fft", absl::StrCat("axis ", *axis, " has ", x.shape[*axis],
-                                       " elements, the transform of n = ", *n, " needs ",
-                                       in_dim));
+                                       " elements, the transform of n = ", *n, " needs ", in_dim));
   }
   TensorType out = x;
   out.dtype = *real && *inverse ? DType::kFloat32 : DType::kComplex64;

@@ -28,8 +28,8 @@ void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... s
 void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition
 void RegisterConvolutionOp(OpTable& table);  // convolution
 void RegisterQuantizedOps(OpTable& table);   // quantized_matmul
-void RegisterLinalgOps(OpTable& table);  // cholesky solve ... eigh lu eig
-void RegisterComplexOps(OpTable& table);  // real imag conjugate fft
+void RegisterLinalgOps(OpTable& table);      // cholesky solve ... eigh lu eig
+void RegisterComplexOps(OpTable& table);     // real imag conjugate fft
 
 }  // namespace ferry::core::ops_internal
 

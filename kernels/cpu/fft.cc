@@ -115,43 +115,33 @@ void TransformLine(std::vector<ComplexD>& a, std::vector<ComplexD>& b,
 }
 
 absl::Status Fft(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
-  absl::StatusOr<int64_t> axis = GetAttr<int64_t>(node, "axis");
-  absl::StatusOr<int64_t> n = GetAttr<int64_t>(node, "n");
-  absl::StatusOr<int64_t> inverse = GetAttr<int64_t>(node, "inverse");
-  absl::StatusOr<int64_t> real = GetAttr<int64_t>(node, "real");
-  for (const absl::Status& s : {axis.status(), n.status(), inverse.status(), real.status()}) {
-    if (!s.ok()) return s;
-  }
   const Tensor& in = inputs[0];
-  const core::Shape& in_shape = in.shape();
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < static_cast<int64_t>(in_shape.size()); ++d) {
-    if (d < *axis) outer *= in_shape[d];
-    if (d > *axis) inner *= in_shape[d];
-  }
-  const int64_t in_dim = in_shape[*axis], out_dim = out.shape()[*axis];
-  const bool real_in = *real && !*inverse, real_out = *real && *inverse;
-  const double sign = *inverse ? 1.0 : -1.0;
-  const double scale = *inverse ? 1.0 / static_cast<double>(*n) : 1.0;
-  const std::vector<Pass> passes = MakePasses(*n, sign);
-  std::vector<ComplexD> a(*n), b(*n);
+  absl::StatusOr<FftProblem> problem = GetFftProblem(node, in.shape(), out.shape());
+  if (!problem.ok()) return problem.status();
+  const auto [outer, inner, n, in_dim, out_dim, inverse, real] = *problem;
+  const bool real_in = real && !inverse, real_out = real && inverse;
+  const double sign = inverse ? 1.0 : -1.0;
+  const double scale = inverse ? 1.0 / static_cast<double>(n) : 1.0;
+  const std::vector<Pass> passes = MakePasses(n, sign);
+  std::vector<ComplexD> a(n), b(n);
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
       const int64_t in_base = o * in_dim * inner + i, out_base = o * out_dim * inner + i;
       if (real_in) {
         const float* x = in.data<float>() + in_base;
-        for (int64_t t = 0; t < *n; ++t) a[t] = x[t * inner];
+        for (int64_t t = 0; t < n; ++t) a[t] = x[t * inner];
       } else {
         const Complex64* x = in.data<Complex64>() + in_base;
         for (int64_t t = 0; t < in_dim; ++t) a[t] = ComplexD(x[t * inner]);
         // irfft: the bins above n/2 mirror those below (the real part is all that is kept,
         // so the imaginary parts of bins 0 and n/2 drop out by themselves).
-        for (int64_t t = in_dim; t < *n; ++t) a[t] = std::conj(a[*n - t]);
+        for (int64_t t = in_dim; t < n; ++t) a[t] = std::conj(a[n - t]);
       }
       TransformLine(a, b, passes, sign);
       if (real_out) {
         float* y = out.data<float>() + out_base;
-        for (int64_t t = 0; t < out_dim; ++t) y[t * inner] = static_cast<float>(a[t].real() * scale);
+        for (int64_t t = 0; t < out_dim; ++t)
+          y[t * inner] = static_cast<float>(a[t].real() * scale);
       } else {
         Complex64* y = out.data<Complex64>() + out_base;
         for (int64_t t = 0; t < out_dim; ++t) {
@@ -165,6 +155,23 @@ absl::Status Fft(const core::Node& node, absl::Span<const Tensor> inputs, const 
 }
 
 }  // namespace
+
+absl::StatusOr<FftProblem> GetFftProblem(const core::Node& node, const core::Shape& in,
+                                         const core::Shape& out) {
+  absl::StatusOr<int64_t> axis = GetAttr<int64_t>(node, "axis");
+  absl::StatusOr<int64_t> n = GetAttr<int64_t>(node, "n");
+  absl::StatusOr<int64_t> inverse = GetAttr<int64_t>(node, "inverse");
+  absl::StatusOr<int64_t> real = GetAttr<int64_t>(node, "real");
+  for (const absl::Status& s : {axis.status(), n.status(), inverse.status(), real.status()}) {
+    if (!s.ok()) return s;
+  }
+  FftProblem p{1, 1, *n, in[*axis], out[*axis], *inverse != 0, *real != 0};
+  for (int64_t d = 0; d < static_cast<int64_t>(in.size()); ++d) {
+    if (d < *axis) p.outer *= in[d];
+    if (d > *axis) p.inner *= in[d];
+  }
+  return p;
+}
 
 void RegisterFftKernels(KernelTable& table) { table["fft"] = &Fft; }
 

@@ -16,8 +16,8 @@ namespace {
 
 using core::DType;
 using testing::Elements;
-using testing::RunOp;
 using ::testing::ElementsAre;
+using testing::RunOp;
 
 core::Attrs FftAttrs(int64_t axis, int64_t n, bool inverse, bool real) {
   return {{"axis", axis}, {"n", n}, {"inverse", int64_t{inverse}}, {"real", int64_t{real}}};

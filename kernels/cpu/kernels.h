@@ -15,6 +15,7 @@
 #include "absl/types/span.h"
 #include "core/graph.h"
 #include "kernels/conv_geometry.h"
+#include "kernels/fft_plan.h"
 #include "kernels/fusion.h"
 #include "kernels/tensor.h"
 
@@ -75,6 +76,11 @@ struct StridedSource {
 absl::StatusOr<StridedSource> TransposeSource(const core::Node& node, const core::Shape& in);
 absl::StatusOr<StridedSource> SliceSource(const core::Node& node, const core::Shape& in,
                                           const core::Shape& out);
+
+// An fft node's attributes and shapes as kernels/fft_plan.h's FftProblem (fft.cc; the CUDA
+// backend uses it too).
+absl::StatusOr<FftProblem> GetFftProblem(const core::Node& node, const core::Shape& in,
+                                         const core::Shape& out);
 
 // The element offset in concatenate's dense output where each input starts.
 absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,

@@ -140,8 +140,8 @@ inline int geev(char jobvr, int n, float* a, int lda, float* wr, float* wi, floa
   sgeev_(&jobvl, &jobvr, &n, a, &lda, wr, wi, nullptr, &one, vr, &ldvr, work, &lwork, &info, 1, 1);
   return info;
 }
-inline int geev(char jobvr, int n, double* a, int lda, double* wr, double* wi, double* vr,
-                int ldvr, double* work, int lwork) {
+inline int geev(char jobvr, int n, double* a, int lda, double* wr, double* wi, double* vr, int ldvr,
+                double* work, int lwork) {
   int info = 0, one = 1;
   const char jobvl = 'N';
   dgeev_(&jobvl, &jobvr, &n, a, &lda, wr, wi, nullptr, &one, vr, &ldvr, work, &lwork, &info, 1, 1);

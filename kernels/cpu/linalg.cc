@@ -1,6 +1,7 @@
-// cholesky, solve, solve_triangular, qr, svd, eigh, eig and lu through OpenBLAS's LAPACK, one matrix
-// of the batch at a time, in float32 (float64 for float64) as matmul. LAPACK is column-major:
-// a row-major matrix is its transpose to it, which the calls below use where they can.
+// cholesky, solve, solve_triangular, qr, svd, eigh, eig and lu through OpenBLAS's LAPACK, one
+// matrix of the batch at a time, in float32 (float64 for float64) as matmul. LAPACK is
+// column-major: a row-major matrix is its transpose to it, which the calls below use where they
+// can.
 
 #include <algorithm>
 #include <climits>
@@ -271,11 +272,11 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
   });
 }
 
-// One general matrix's eigenvalues and right eigenvectors by geev, written as complex64. geev stores a complex conjugate pair's vectors as two
-// real columns: re then im.
+// One general matrix's eigenvalues and right eigenvectors by geev, written as complex64. geev
+// stores a complex conjugate pair's vectors as two real columns: re then im.
 template <typename F>
-absl::Status EigOf(const core::Node& node, const F* x, const MatrixBatch& m, int n,
-                   bool vectors, Complex64* y) {
+absl::Status EigOf(const core::Node& node, const F* x, const MatrixBatch& m, int n, bool vectors,
+                   Complex64* y) {
   const core::LinalgLayout layout = core::EighLayout(n, vectors);
   if (n == 0) return absl::OkStatus();
   const char jobvr = vectors ? 'V' : 'N';
@@ -284,7 +285,8 @@ absl::Status EigOf(const core::Node& node, const F* x, const MatrixBatch& m, int
   lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n, &query, -1);
   std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
   for (int64_t b = 0; b < m.count; ++b) {
-    if (!AllFinite(x + b * n * n, n, n, 0)) return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+    if (!AllFinite(x + b * n * n, n, n, 0))
+      return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
     TransposeInto(x + b * n * n, n, n, a.data());  // column-major a
     const int info = lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n,
                                   work.data(), static_cast<int>(work.size()));
@@ -319,7 +321,8 @@ absl::Status Eig(const core::Node& node, absl::Span<const Tensor> inputs, const 
   // In double whatever the dtype, as NumPy: sgeev may return an eigenvector negated
   // (equally valid), and MLX's and NumPy's results are dgeev's.
   std::unique_ptr<char[]> scratch;
-  const double* x = static_cast<const double*>(ElementsAs(inputs[0], core::DType::kFloat64, scratch));
+  const double* x =
+      static_cast<const double*>(ElementsAs(inputs[0], core::DType::kFloat64, scratch));
   return EigOf(node, x, *batch, n, *vectors != 0, out.data<Complex64>());
 }
 

@@ -806,25 +806,9 @@ absl::Status Part(Context& ctx, const core::Node& node, absl::Span<const Tensor>
 
 absl::Status Fft(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                  const Tensor& out) {
-  absl::StatusOr<int64_t> axis = GetAttr<int64_t>(node, "axis");
-  absl::StatusOr<int64_t> n = GetAttr<int64_t>(node, "n");
-  absl::StatusOr<int64_t> inverse = GetAttr<int64_t>(node, "inverse");
-  absl::StatusOr<int64_t> real = GetAttr<int64_t>(node, "real");
-  for (const absl::Status& s : {axis.status(), n.status(), inverse.status(), real.status()}) {
-    if (!s.ok()) return s;
-  }
-  const core::Shape& shape = inputs[0].shape();
-  FftProblem p;
-  p.outer = p.inner = 1;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < *axis) p.outer *= shape[d];
-    if (d > *axis) p.inner *= shape[d];
-  }
-  p.n = *n;
-  p.in_dim = shape[*axis];
-  p.out_dim = out.shape()[*axis];
-  p.inverse = *inverse != 0;
-  p.real = *real != 0;
+  absl::StatusOr<FftProblem> problem = cpu::GetFftProblem(node, inputs[0].shape(), out.shape());
+  if (!problem.ok()) return problem.status();
+  const FftProblem& p = *problem;
   if (out.size() == 0) return absl::OkStatus();
   const size_t bytes = static_cast<size_t>(p.outer * p.inner * p.n) * sizeof(float) * 2;
   absl::StatusOr<void*> a = ctx.Scratch(node.op, bytes);

@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "kernels/conv_geometry.h"
+#include "kernels/fft_plan.h"
 
 namespace ferry::kernels::cuda {
 
@@ -298,10 +299,6 @@ cudaError_t LaunchComplexPart(ComplexPart part, const void* x, void* y, int64_t 
 // kernels/fft_plan.h's passes, one launch each. x is float32 when `real` and not `inverse`
 // (rfft), else complex64; y is float32 when `real` and `inverse` (irfft), else complex64.
 // `a` and `b` are scratch of outer * inner * n complex64 elements each.
-struct FftProblem {
-  int64_t outer, inner, n, in_dim, out_dim;
-  bool inverse, real;
-};
 cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a, void* b,
                       cudaStream_t stream);
 
