@@ -399,6 +399,27 @@ TEST(FusionTest, ShapesThatDifferAreNotFused) {
   EXPECT_EQ(steps[3].inputs, (std::vector<int32_t>{e, y}));
 }
 
+TEST(FusionTest, ComplexNodesAreNotFused) {
+  // The generated kernels compute in real dtypes; complex64 nodes run their own kernels,
+  // while the real chain after them still fuses.
+  GraphBuilder b;
+  const int32_t z = b.Parameter(DType::kComplex64, {4});
+  const int32_t e = b.Op("exp", {z});
+  const int32_t m = b.Op("mul", {e, z});
+  const int32_t r = b.Op("abs", {m});  // complex64 in, float32 out
+  const int32_t t = b.Op("tanh", {r});
+  const int32_t u = b.Op("sigmoid", {t});
+  b.graph().outputs = {u};
+  std::vector<Step> steps = PlanSteps(b.graph(), true);
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_FALSE(steps[1].fused);
+  EXPECT_FALSE(steps[2].fused);
+  EXPECT_FALSE(steps[3].fused);
+  EXPECT_EQ(steps[3].node, r);
+  EXPECT_TRUE(steps[4].fused);
+  EXPECT_EQ(steps[4].members, (std::vector<int32_t>{t, u}));
+}
+
 // A chain of 200 ops on a 1 MiB value, unfused: with intermediates freed after their last
 // use and buffers reused, the run never holds more than a few values at once.
 TEST(MemoryPlanTest, PeakOfALongChainStaysBounded) {
