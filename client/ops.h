@@ -753,6 +753,12 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
                  const std::optional<Array>& rhs_indices = std::nullopt, bool transpose = true,
                  int group_size = 64, int bits = 4);
 
+// MLX's FP8: to_fp8 gives each element's E4M3 code (OCP's "FN": bias 7, largest 448, no
+// infinities) as uint8, rounded to nearest, ties to even, saturating at +-448 (NaN too, as
+// MLX); from_fp8 reads uint8 codes back as `dtype` (0x7f and 0xff are NaN).
+Array to_fp8(const Array& x);
+Array from_fp8(const Array& x, Dtype dtype);
+
 // ---- complex64 (complex.cc; the Fourier transforms are in fft.h) -----------------------------
 
 // complex64 arrays come from host std::complex<float> data, complex numbers (x * 1if),

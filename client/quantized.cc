@@ -377,4 +377,41 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
   return reshape(product, out_shape);
 }
 
+// E4M3 by arithmetic rather than a search of the 256 codes, so it stays one pass over
+// memory: the magnitude (saturated at 448; NaN counts as 448, as MLX) is rounded half to
+// even at its binade's quantum, 2^(e - 3) for e >= -6 and 2^-9 below (subnormals), which is
+// exact in float32; then its exponent and top three mantissa bits are the code.
+Array to_fp8(const Array& x) {
+  if (!core::IsFloating(x.dtype())) {
+    detail::ThrowOpError(
+        "to_fp8", absl::StrCat("needs a floating input, got ", core::DTypeName(x.dtype()), "."));
+  }
+  const Array xf = astype(x, float32);
+  const Array sign = right_shift(view(xf, uint32), 31);  // -0.0 keeps its sign
+  const Array magnitude = abs(xf);
+  const Array a = where(isnan(magnitude), 448.0f, minimum(magnitude, 448.0f));
+  const Array exponent =
+      maximum(astype(right_shift(view(a, uint32), 23), int32) - 127, -6);  // a's binade
+  const Array quantum = view(astype(left_shift(exponent + (127 - 3), 23), uint32), float32);
+  const Array r = round(a / quantum) * quantum;
+  const Array r_bits = view(r, uint32);
+  const Array normal =
+      left_shift(right_shift(r_bits, 23) - (127 - 7), 3) | (right_shift(r_bits, 20) & 7);
+  const Array subnormal = astype(r * 512.0f, uint32);
+  const Array code = where(r < 0.015625f, subnormal, normal) | left_shift(sign, 7);
+  return astype(code, uint8);
+}
+
+Array from_fp8(const Array& x, Dtype dtype) {
+  if (x.dtype() != uint8) {
+    detail::ThrowOpError(
+        "from_fp8", absl::StrCat("needs uint8 E4M3 codes, got ", core::DTypeName(x.dtype()), "."));
+  }
+  if (!core::IsFloating(dtype)) {
+    detail::ThrowOpError("from_fp8",
+                         absl::StrCat("needs a floating dtype, got ", core::DTypeName(dtype), "."));
+  }
+  return astype(take(CodeTable(8, false, x.device()), astype(x, int32), 0), dtype);
+}
+
 }  // namespace ferry

@@ -1,6 +1,7 @@
 // quantize, dequantize and quantized_matmul against MLX: testdata/quantized_mlx_cases.txt,
 // written by testdata/quantized_mlx_cases.py with mlx 0.32.4 (not needed to run this test).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +23,8 @@ namespace ferry {
 namespace {
 
 using testing::BuildError;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 struct Fixture {
   Dtype dtype;
@@ -292,6 +295,68 @@ TEST(QuantizedTest, FloatingPointModesRefuseWhatTheyDoNotTake) {
                                  std::nullopt, "mxfp4");
               }),
               ::testing::HasSubstr("x's last dim must be 64"));
+}
+
+// The E4M3 code nearest to v (ties to the even code), by searching all of them: the
+// definition to_fp8's arithmetic must meet (and MLX 0.32.4's to_fp8 meets, for every
+// float16, checked by the same search in Python).
+uint8_t NearestE4m3(float v, const std::vector<float>& values) {
+  const float a = std::isnan(v) ? 448.0f : std::min(std::fabs(v), 448.0f);
+  int best = 0;
+  for (int code = 1; code < 127; ++code) {
+    const float d = std::fabs(values[code] - a), best_d = std::fabs(values[best] - a);
+    if (d < best_d || (d == best_d && code % 2 == 0)) best = code;
+  }
+  return static_cast<uint8_t>(best | (std::signbit(v) ? 0x80 : 0));  // -NaN too, as MLX
+}
+
+TEST(Fp8Test, CodesAreMlxs) {
+  // mx.to_fp8 of these, printed by MLX 0.32.4: ties go to even, subnormals from 2^-9,
+  // saturation at 448 (NaN too).
+  const std::vector<float> x = {0.0f, -0.0f, 1.0f,  1.0625f, 1.125f,   1.1875f, 448,      460,
+                                464,  1000,  -1000, NAN,     INFINITY, 0x1p-9f, 0x1p-10f, 0x3p-10f};
+  EXPECT_THAT(to_fp8(from_host(x, {16})).to_vector<uint8_t>(),
+              ElementsAre(0, 128, 56, 56, 57, 58, 126, 126, 126, 126, 254, 126, 126, 1, 0, 2));
+  EXPECT_THAT(
+      to_fp8(astype(from_host(std::vector<float>{1, 2}, {2}), float16)).to_vector<uint8_t>(),
+      ElementsAre(56, 64));
+}
+
+TEST(Fp8Test, EveryCodeRoundTripsAndEveryHalfRoundsToTheNearest) {
+  std::vector<uint8_t> codes(256);
+  for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>(i);
+  const std::vector<float> values = from_fp8(from_host(codes, {256}), float32).to_vector<float>();
+  EXPECT_EQ(values[56], 1.0f);
+  EXPECT_EQ(values[126], 448.0f);
+  EXPECT_EQ(values[1], 0x1p-9f);
+  EXPECT_TRUE(std::isnan(values[127]) && std::isnan(values[255]));
+  // Every finite code comes back as itself.
+  std::vector<float> finite;
+  std::vector<uint8_t> finite_codes;
+  for (int i = 0; i < 256; ++i) {
+    if (i == 127 || i == 255) continue;
+    finite.push_back(values[i]);
+    finite_codes.push_back(static_cast<uint8_t>(i));
+  }
+  EXPECT_EQ(to_fp8(from_host(finite, {254})).to_vector<uint8_t>(), finite_codes);
+  // Every float16, against the definition.
+  std::vector<uint16_t> bits(65536);
+  for (int i = 0; i < 65536; ++i) bits[i] = static_cast<uint16_t>(i);
+  const Array halves = view(from_host(bits, {65536}), float16);
+  const std::vector<uint8_t> got = to_fp8(halves).to_vector<uint8_t>();
+  std::vector<float> as_float = astype(halves, float32).to_vector<float>();
+  int wrong = 0;
+  for (int i = 0; i < 65536; ++i) {
+    if (got[i] != NearestE4m3(as_float[i], values) && ++wrong <= 5) {
+      ADD_FAILURE() << "float16 " << as_float[i] << ": got code " << int{got[i]};
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(from_fp8(from_host(std::vector<uint8_t>{56}, {1}), bfloat16).dtype(), bfloat16);
+  EXPECT_THAT(BuildError([] { to_fp8(arange(3, int32)); }),
+              HasSubstr("[to_fp8] needs a floating input, got int32."));
+  EXPECT_THAT(BuildError([] { from_fp8(arange(3, int32), float32); }),
+              HasSubstr("[from_fp8] needs uint8 E4M3 codes, got int32."));
 }
 
 }  // namespace

@@ -590,6 +590,13 @@ const std::map<std::string, OpCase>& PartCCompositeCases() {
           const Array mask = in.Uniform({2, 4, 2, 3}, float32, -1, 1) > 0.0;
           return masked_scatter(product, mask, in.Uniform({48}, float32, 5, 6));
         }}},
+      {"to_fp8_from_fp8",
+       {true,
+        [](Inputs& in) {
+          const Array codes = to_fp8(in.Uniform({4, 16}, float32, -500, 500) *
+                                     in.Uniform({4, 1}, float32, 1e-4, 1));
+          return from_fp8(codes, float32);
+        }}},
       {"as_strided",
        {true,
         [](Inputs& in) {
