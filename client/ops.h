@@ -735,8 +735,11 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
 // 2^(s - 127) (E8M0) for the mx modes, an E4M3 value for nvfp4; no biases. group_size and
 // bits, when given, must be the mode's. Floating modes dequantize in float32, exactly, and
 // round once to `dtype` (bfloat16 by default, as MLX); their product is composed
-// (dequantize, then matmul in float32 for 16-bit x) and has x's dtype. quantize does not
-// take them yet, nor nvfp4's global scale.
+// (dequantize, then matmul in float32 for 16-bit x) and has x's dtype. quantize in a
+// floating-point mode returns {wq, scales} (in "affine", {wq, scales, biases}), equal to
+// MLX's; nvfp4's global scale is not taken.
+std::vector<Array> quantize(const Array& w, std::optional<int> group_size, std::optional<int> bits,
+                            const std::string& mode);
 Array dequantize(const Array& wq, const Array& scales, const std::optional<Array>& biases,
                  std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
                  std::optional<Dtype> dtype = std::nullopt);

@@ -311,7 +311,69 @@ Array DequantizeFloat(const char* op, const FloatMode& mode, const Array& wq, co
   return MergeLast(SplitLast(values, mode.group_size) * expand_dims(scale, -1));
 }
 
+// E2M1 codes of x as MLX's quantize writes them: to the nearest of 0, 0.5, 1, 1.5, 2, 3, 4,
+// 6 (multiples of the binade's quantum: 0.5 below 2, 1 below 4, 2 up to 6), a tie toward
+// zero (MLX's rule, unlike to_fp8's ties to even), saturating at 6; a value that rounds to
+// zero is +0.
+Array ToE2m1(const Array& x) {
+  const Array a = minimum(abs(x), 6.0f);
+  const Array quantum = where(a < 2.0f, 0.5f, where(a < 4.0f, 1.0f, 2.0f));
+  const Array r = ceil(a / quantum - 0.5f) * quantum;  // exact: a / quantum < 4
+  const Array magnitude =
+      astype(where(r < 2.0f, r * 2.0f, where(r < 4.0f, r + 2.0f, r * 0.5f + 4.0f)), uint32);
+  return magnitude | astype(where((magnitude != 0u) && (x < 0.0f), 8, 0), uint32);
+}
+
+// MLX's quantize in a floating-point mode: each group's scale makes its largest magnitude
+// fit the element format (6 for E2M1, 448 for E4M3): 2^ceil(log2(amax / 6 or 448)) as E8M0
+// for the mx modes (2^0 for a zero group), E4M3(amax / 6) for nvfp4; elements are the
+// codes of w / scale (0 where the scale is 0).
+std::vector<Array> QuantizeFloat(const FloatMode& mode, const Array& w) {
+  // As MLX, amax / 6 (or 448) and w / scale are rounded to w's dtype (a 16-bit float), then
+  // encoded from float32.
+  auto in_w_dtype = [&](const Array& a) { return astype(astype(a, w.dtype()), float32); };
+  const Array groups = SplitLast(astype(w, float32), mode.group_size);
+  const Array amax = max(abs(groups), -1, /*keepdims=*/true);
+  const float largest = mode.bits == 4 ? 6.0f : 448.0f;
+  const Array y = in_w_dtype(amax / largest);
+  Array scale_codes = to_fp8(y);  // nvfp4's
+  if (mode.power_of_two_scales) {
+    // ceil(log2(y)) from y's bits, exactly: its exponent, plus one unless y is a power of 2.
+    const Array y_bits = view(y, uint32);
+    const Array exponent = astype(right_shift(y_bits, 23), int32) +
+                           astype((y_bits & 0x7fffffu) != 0u, int32);  // + 127 biased
+    scale_codes = astype(where(amax > 0.0f, clip(exponent, 0, 254), 127), uint8);
+  }
+  const Array scales =
+      take(CodeTable(8, mode.power_of_two_scales, w.device()), astype(scale_codes, int32));
+  const Array x =
+      where(scales == 0.0f, 0.0f, in_w_dtype(groups / where(scales == 0.0f, 1.0f, scales)));
+  const Array codes = mode.bits == 8 ? astype(to_fp8(x), uint32) : ToE2m1(x);
+  return {Pack(MergeLast(codes), mode.bits), squeeze(scale_codes, -1)};
+}
+
 }  // namespace
+
+std::vector<Array> quantize(const Array& w, std::optional<int> group_size, std::optional<int> bits,
+                            const std::string& mode) {
+  if (mode == "affine") {
+    auto [wq, scales, biases] = quantize(w, group_size.value_or(64), bits.value_or(4));
+    return {wq, scales, biases};
+  }
+  const FloatMode& m = GetFloatMode("quantize", mode, group_size, bits);
+  if (!core::IsFloating(w.dtype())) {
+    detail::ThrowOpError("quantize",
+                         absl::StrCat("w must be floating, got ", core::DTypeName(w.dtype()), "."));
+  }
+  if (w.ndim() < 2 || w.shape().back() % m.group_size != 0) {
+    detail::ThrowOpError(
+        "quantize",
+        absl::StrCat("w must have rank 2 or more and a last dim divisible by "
+                     "group_size ",
+                     m.group_size, ", got shape ", core::ShapeToString(w.shape()), "."));
+  }
+  return QuantizeFloat(m, w);
+}
 
 Array dequantize(const Array& wq, const Array& scales, const std::optional<Array>& biases,
                  std::optional<int> group_size, std::optional<int> bits, const std::string& mode,

@@ -270,6 +270,33 @@ TEST(QuantizedTest, FloatingPointModesMatchMLX) {
                   .item<bool>());
 }
 
+TEST(QuantizedTest, QuantizeInFloatingPointModesIsMlxs) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const std::string path = (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) +
+                           "client/testdata/quantize_fp_modes_mlx.safetensors";
+  auto [mlx, metadata] = load_safetensors(path);
+  for (const std::string mode : {"mxfp4", "mxfp8", "nvfp4"}) {
+    for (const std::string suffix : {"", ".bf16"}) {
+      SCOPED_TRACE(mode + suffix);
+      std::vector<Array> q =
+          quantize(mlx.at(suffix.empty() ? "w" : "w_bf16"), std::nullopt, std::nullopt, mode);
+      ASSERT_EQ(q.size(), 2u);
+      EXPECT_EQ(q[1].dtype(), uint8);
+      EXPECT_EQ(q[0].to_vector<uint32_t>(), mlx.at(mode + suffix + ".wq").to_vector<uint32_t>());
+      EXPECT_EQ(q[1].to_vector<uint8_t>(), mlx.at(mode + suffix + ".scales").to_vector<uint8_t>());
+    }
+  }
+  EXPECT_EQ(quantize(zeros({2, 64}, float32), 64, 4, "affine").size(), 3u);
+  EXPECT_THAT(BuildError([] {
+                quantize(zeros({2, 64}, float32), 64, 4, "mxfp4");
+              }),
+              HasSubstr("mode \"mxfp4\" takes group_size 32 and bits 4."));
+  EXPECT_THAT(BuildError([] {
+                quantize(zeros({2, 48}, float32), std::nullopt, 8, "mxfp8");
+              }),
+              HasSubstr("last dim divisible by group_size 32"));
+}
+
 TEST(QuantizedTest, FloatingPointModesRefuseWhatTheyDoNotTake) {
   Array wq = zeros({2, 8}, uint32), scales = zeros({2, 2}, uint8);
   EXPECT_THAT(BuildError([&] { dequantize(wq, scales, std::nullopt, 64, std::nullopt, "mxfp4"); }),

@@ -162,6 +162,7 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(
   std::vector<FileTensor> tensors;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
+      if (entry.is_null()) continue;  // MLX writes null when there is none
       if (!entry.is_object()) {
         return absl::InvalidArgumentError("[safetensors] __metadata__ is not a JSON object");
       }

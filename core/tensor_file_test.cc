@@ -102,6 +102,16 @@ TEST(TensorFile, SafetensorsInFileOrderSkippingMetadata) {
   EXPECT_EQ((*tensors)[1].nbytes, 6u);
 }
 
+TEST(TensorFile, SafetensorsNullMetadataAsMlxWritesIt) {
+  std::string file =
+      Safetensors(R"({"__metadata__":null,"z":{"dtype":"C64","shape":[2],"data_offsets":[0,16]}})",
+                  16);
+  auto tensors = ParseSafetensors(file, file.size());
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  ASSERT_EQ(tensors->size(), 1u);
+  EXPECT_EQ((*tensors)[0].dtype, DType::kComplex64);
+}
+
 TEST(TensorFile, SafetensorsRefusals) {
   std::string wrong_size =
       Safetensors(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 8);
