@@ -57,6 +57,9 @@ Array Constant(const Operand& number, Dtype dtype, const Device& device);
 Dtype WeakScalarType(const Operand& number, Dtype other);
 Dtype StrongScalarType(const Operand& number);
 
+// Core's one-axis `fft` op on `a` (fft.cc; the transforms and their vjp build on it).
+Array FftAlongAxis(const Array& a, int64_t axis, int64_t n, bool inverse, bool real);
+
 // `a` as it is when floating, else converted to float32 (how math on integers and bool
 // computes, as the unary ops do).
 Array AsFloating(const Array& a);

@@ -67,12 +67,6 @@ Array Resize(const Array& a, int64_t axis, int64_t size) {
   return pad(a, widths);
 }
 
-Array Transform(const Array& a, int64_t axis, int64_t n, bool inverse, bool real) {
-  return detail::MakeOp(
-      "fft", {a},
-      {{"axis", axis}, {"n", n}, {"inverse", int64_t{inverse}}, {"real", int64_t{real}}});
-}
-
 // The norm's factor on top of the inverse's 1/N.
 Array Scale(const Array& x, const Shape& n, bool inverse, FFTNorm norm) {
   double count = 1;
@@ -93,8 +87,8 @@ Array Complex(const std::string& op, const Array& a, const Shape* n, const std::
   const Request request = Check(op, a, n, axes, Kind::kComplex);
   Array x = astype(a, complex64);
   for (size_t k = 0; k < request.axes.size(); ++k) {
-    x = Transform(Resize(x, request.axes[k], request.n[k]), request.axes[k], request.n[k], inverse,
-                  false);
+    x = detail::FftAlongAxis(Resize(x, request.axes[k], request.n[k]), request.axes[k],
+                             request.n[k], inverse, false);
   }
   return Scale(x, request.n, inverse, norm);
 }
@@ -103,10 +97,11 @@ Array RealForward(const std::string& op, const Array& a, const Shape* n,
                   const std::vector<int>& axes, FFTNorm norm) {
   const Request request = Check(op, a, n, axes, Kind::kReal);
   const int64_t last = request.axes.back(), last_n = request.n.back();
-  Array x = Transform(Resize(astype(a, float32), last, last_n), last, last_n, false, true);
+  Array x =
+      detail::FftAlongAxis(Resize(astype(a, float32), last, last_n), last, last_n, false, true);
   for (size_t k = 0; k + 1 < request.axes.size(); ++k) {
-    x = Transform(Resize(x, request.axes[k], request.n[k]), request.axes[k], request.n[k], false,
-                  false);
+    x = detail::FftAlongAxis(Resize(x, request.axes[k], request.n[k]), request.axes[k],
+                             request.n[k], false, false);
   }
   return Scale(x, request.n, false, norm);
 }
@@ -116,11 +111,11 @@ Array RealInverse(const std::string& op, const Array& a, const Shape* n,
   const Request request = Check(op, a, n, axes, Kind::kRealInverse);
   Array x = astype(a, complex64);
   for (size_t k = 0; k + 1 < request.axes.size(); ++k) {
-    x = Transform(Resize(x, request.axes[k], request.n[k]), request.axes[k], request.n[k], true,
-                  false);
+    x = detail::FftAlongAxis(Resize(x, request.axes[k], request.n[k]), request.axes[k],
+                             request.n[k], true, false);
   }
   const int64_t last = request.axes.back(), last_n = request.n.back();
-  x = Transform(Resize(x, last, last_n / 2 + 1), last, last_n, true, true);
+  x = detail::FftAlongAxis(Resize(x, last, last_n / 2 + 1), last, last_n, true, true);
   return Scale(x, request.n, true, norm);
 }
 
@@ -337,3 +332,12 @@ Array ifftshift(const Array& a, const std::vector<int>& axes) {
 }
 
 }  // namespace ferry::fft
+
+namespace ferry::detail {
+
+Array FftAlongAxis(const Array& a, int64_t axis, int64_t n, bool inverse, bool real) {
+  return MakeOp("fft", {a},
+                {{"axis", axis}, {"n", n}, {"inverse", int64_t{inverse}}, {"real", int64_t{real}}});
+}
+
+}  // namespace ferry::detail

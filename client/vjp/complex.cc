@@ -20,11 +20,6 @@ VjpResult Imag(const VjpArgs& args) {
 
 VjpResult Conjugate(const VjpArgs& args) { return {conjugate(args.cotangent)}; }
 
-Array Dft(const Array& x, int64_t axis, int64_t n, bool inverse, bool real) {
-  return MakeOp("fft", {x},
-                {{"axis", axis}, {"n", n}, {"inverse", int64_t{inverse}}, {"real", int64_t{real}}});
-}
-
 VjpResult Fft(const VjpArgs& args) {
   const int64_t axis = std::get<int64_t>(args.attrs.values().at("axis"));
   const int64_t n = std::get<int64_t>(args.attrs.values().at("n"));
@@ -33,12 +28,12 @@ VjpResult Fft(const VjpArgs& args) {
   const Array& g = args.cotangent;
   const double count = static_cast<double>(n);
   if (!real)
-    return {inverse ? Dft(g, axis, n, false, false) * (1.0 / count)
-                    : Dft(g, axis, n, true, false) * count};
+    return {inverse ? FftAlongAxis(g, axis, n, false, false) * (1.0 / count)
+                    : FftAlongAxis(g, axis, n, true, false) * count};
   if (!inverse) {  // rfft: the adjoint of keeping bins 0..n/2 is padding with zeros
     std::vector<std::pair<int64_t, int64_t>> widths(g.ndim(), {0, 0});
     widths[axis].second = n - g.shape(static_cast<int>(axis));
-    return {ferry::real(Dft(pad(g, widths), axis, n, true, false) * count)};
+    return {ferry::real(FftAlongAxis(pad(g, widths), axis, n, true, false) * count)};
   }
   // irfft: bins 1..(n-1)/2 stand for themselves and their mirror images, so count twice.
   const int64_t bins = n / 2 + 1;
@@ -47,7 +42,7 @@ VjpResult Fft(const VjpArgs& args) {
   if (n % 2 == 0) weights[bins - 1] = 1.0f / static_cast<float>(n);
   Shape shape(g.ndim(), 1);
   shape[axis] = bins;
-  return {Dft(g, axis, n, false, true) * from_host(weights, shape, g.device())};
+  return {FftAlongAxis(g, axis, n, false, true) * from_host(weights, shape, g.device())};
 }
 
 }  // namespace
