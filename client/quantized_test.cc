@@ -153,23 +153,42 @@ TEST(QuantizedTest, QuantizedMatmulMatchesMLX) {
   }
 }
 
-// The kernels' paths (a few rows or many, plane order or not, each width) against the
+// The kernels' paths (dequantized in registers or panels for OpenBLAS past 256 rows of x,
+// widths dividing 32 or not, float32 or float64, word counts that fill no whole vector) against the
 // float64 product of the dequantized matrix.
 TEST(QuantizedTest, EveryPathAgreesWithTheDequantizedProduct) {
-  Array w = random::normal({24, 128}, float32, 0, 1, random::key(9));
+  Array w = random::normal({24, 160}, float32, 0, 1, random::key(9));
   for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
     auto [wq, scales, biases] = quantize(w, 32, bits);
     Array exact = dequantize(wq, astype(scales, float64), astype(biases, float64), 32, bits);
-    for (int64_t m : {1, 2, 3, 8, 40}) {
+    for (int64_t m : {1, 2, 3, 8, 11, 16, 17, 40, 300}) {
       for (bool transpose : {true, false}) {
-        SCOPED_TRACE(::testing::Message()
-                     << bits << " bits, " << m << " rows, transpose " << transpose);
-        Array x = random::uniform({m, transpose ? 128 : 24}, float32, -1, 1, random::key(m));
-        Array y = quantized_matmul(x, wq, scales, biases, transpose, 32, bits);
-        Array want = matmul(astype(x, float64), transpose ? swapaxes(exact, 0, 1) : exact);
-        EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-4).item<bool>());
+        for (Dtype dtype : {float32, float64}) {
+          SCOPED_TRACE(::testing::Message()
+                       << bits << " bits, " << m << " rows, transpose " << transpose
+                       << (dtype == float64 ? ", float64" : ", float32"));
+          Array x = random::uniform({m, transpose ? 160 : 24}, dtype, -1, 1, random::key(m));
+          Array y = quantized_matmul(x, wq, scales, biases, transpose, 32, bits);
+          Array want = matmul(astype(x, float64), transpose ? swapaxes(exact, 0, 1) : exact);
+          EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-4).item<bool>());
+        }
       }
     }
+  }
+}
+
+// Big enough that the rows of w are split among the cores (each part a million
+// multiply-adds or more).
+TEST(QuantizedTest, ProductsSplitAmongCoresAgreeWithTheDequantizedProduct) {
+  Array w = random::normal({2048, 1024}, float32, 0, 1, random::key(3));
+  auto [wq, scales, biases] = quantize(w, 64, 4);
+  Array exact = dequantize(wq, astype(scales, float64), astype(biases, float64), 64, 4);
+  for (int64_t m : {1, 5, 33}) {
+    SCOPED_TRACE(::testing::Message() << m << " rows");
+    Array x = random::uniform({m, 1024}, float32, -1, 1, random::key(m));
+    Array y = quantized_matmul(x, wq, scales, biases, true, 64, 4);
+    Array want = matmul(astype(x, float64), swapaxes(exact, 0, 1));
+    EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-3).item<bool>());
   }
 }
 

@@ -56,7 +56,7 @@ void RunTilesBaseline(const Instr* code, size_t size, int64_t start, int64_t end
 }
 
 TileRunner Runner(SimdLevel level) {
-#if defined(FERRY_F32_X86_BUILDS)
+#if defined(FERRY_X86_SIMD_BUILDS)
   if (level == SimdLevel::kAvx512) return RunTilesAvx512;
   if (level == SimdLevel::kAvx2) return RunTilesAvx2;
 #endif
@@ -190,20 +190,6 @@ Program Bind(const Float32Program& program, absl::Span<const Tensor> inputs, int
 
 }  // namespace
 }  // namespace f32
-
-SimdLevel BestSimdLevel() {
-#if defined(FERRY_F32_X86_BUILDS)
-  static const SimdLevel level = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
-    if (__builtin_cpu_supports("avx2")) return SimdLevel::kAvx2;
-    return SimdLevel::kBaseline;
-  }();
-  return level;
-#else
-  return SimdLevel::kBaseline;
-#endif
-}
 
 std::shared_ptr<const Float32Program> CompileFloat32(const core::Graph& expr) {
   const int32_t count = static_cast<int32_t>(expr.nodes.size());

@@ -9,15 +9,10 @@
 
 #include "absl/types/span.h"
 #include "core/graph.h"
+#include "kernels/cpu/simd_level.h"
 #include "kernels/tensor.h"
 
 namespace ferry::kernels::cpu {
-
-// The vector instruction sets the fast path is built for; each includes the one before.
-enum class SimdLevel { kBaseline, kAvx2, kAvx512 };
-
-// The widest level both this build and this CPU have.
-SimdLevel BestSimdLevel();
 
 // A fused expression compiled for the fast path, once, to run on every call's inputs.
 struct Float32Program;

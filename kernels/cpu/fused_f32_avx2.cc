@@ -1,7 +1,9 @@
 // The tile loop (fused_f32_tiles.h) built for AVX2: 8 floats per register. Called only on
 // CPUs that have AVX2 (see BestSimdLevel).
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include "kernels/cpu/simd_level.h"
+
+#if defined(FERRY_X86_SIMD_BUILDS)
 
 // Every header before the pragma, which holds to the end of the file (templates are
 // instantiated there), so only this file's own functions use AVX2.

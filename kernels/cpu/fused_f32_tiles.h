@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/simd_level.h"
+
 namespace ferry::kernels::cpu::f32 {
 
 constexpr int64_t kTile = 64;  // floats per tile: 4 AVX-512, 8 AVX2 or 16 SSE registers
@@ -54,8 +56,7 @@ using TileRunner = void (*)(const Instr* code, size_t size, int64_t start, int64
 
 // The AVX2 and AVX-512 builds (fused_f32_avx2.cc, fused_f32_avx512.cc), only for GCC on
 // x86-64; call one only on a CPU that has its instructions.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FERRY_F32_X86_BUILDS 1
+#if defined(FERRY_X86_SIMD_BUILDS)
 void RunTilesAvx2(const Instr* code, size_t size, int64_t start, int64_t end, float* out,
                   bool stream);
 void RunTilesAvx512(const Instr* code, size_t size, int64_t start, int64_t end, float* out,
