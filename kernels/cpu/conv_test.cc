@@ -178,6 +178,8 @@ TEST(Convolution, LoweredMatchesTheDefinitionOnRandomInputs) {
       {{1, 5, 6, 4, 3}, {2, 2, 3, 2, 3}, {1, 2, 1}, {0, 1, 1}, {1, 0, 0}, {2, 1, 1}, 1});
   // Depthwise: a group per channel.
   ExpectMatchesDirect({{2, 7, 7, 6}, {6, 3, 3, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 6});
+  // Big enough that each pass is lowered in parts, one per core (when there are two).
+  ExpectMatchesDirect({{4, 20, 20, 16}, {8, 3, 3, 16}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1});
 }
 
 TEST(Convolution, PointwiseKernelsMultiplyTheInputItself) {
