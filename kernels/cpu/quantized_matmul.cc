@@ -1,10 +1,10 @@
 // quantized_matmul (core/ops.h), in float32 (float64 for float64 operands) as matmul. x @ w^T
-// at a width dividing 32 (1, 2, 4, 8 bits) runs quantized_matmul_loops.h's loops, in the
-// widest vectors the CPU has, rows of w split among its cores: up to 256 rows of x
-// dequantize the words in registers, more multiply dequantized panels through OpenBLAS.
-// Otherwise the matrix is dequantized a panel of rows at a time in its own order (4 MiB:
-// bigger products for OpenBLAS, still in cache): words of widths dividing 32 with shifts the
-// compiler knows, 3, 5 and 6 bits element by element.
+// runs quantized_matmul_loops.h's loops, in the widest vectors the CPU has, rows of w split
+// among its cores: up to 256 rows of x (any number at 3, 5 and 6 bits) dequantize the words
+// in registers; more multiply panels dequantized in bit-plane order through OpenBLAS. x @ w
+// dequantizes the matrix a panel of rows at a time in its own order (4 MiB: bigger products
+// for OpenBLAS, still in cache): words of widths dividing 32 with shifts the compiler knows,
+// 3, 5 and 6 bits element by element.
 
 #include <algorithm>
 #include <climits>
@@ -98,13 +98,14 @@ constexpr int64_t kDotRows = 256;
 // Work (multiply-adds) below which a part of a loop is not worth a thread.
 constexpr int64_t kWorkPerThread = int64_t{1} << 20;
 
-// x @ w^T at a width dividing 32; false, having done nothing, for other widths.
+// x @ w^T through the vector loops; false, having done nothing, where they do not apply
+// (x @ w, or many rows at a width not dividing 32).
 template <typename F>
-bool AlignedWidthProduct(const F* x, const uint32_t* wq, const F* scales, const F* biases,
-                         const Quantization& q, bool transpose, int64_t m, F* out) {
+bool VectorLoopsProduct(const F* x, const uint32_t* wq, const F* scales, const F* biases,
+                        const Quantization& q, bool transpose, int64_t m, F* out) {
   const QuantizedLoops<F> loops = QuantizedLoopsFor<F>(q.bits);
   if (!transpose || loops.dots == nullptr) return false;
-  if (m <= kDotRows) {
+  if (m <= kDotRows || loops.dequantize == nullptr) {
     ForRowsInParallel(q.rows, kWorkPerThread / (q.columns * m), [&](int64_t begin, int64_t end) {
       loops.dots(x, m, wq, scales, biases, q, begin, end, out, q.rows);
     });
@@ -140,7 +141,7 @@ bool AlignedWidthProduct(const F* x, const uint32_t* wq, const F* scales, const 
 template <typename F>
 void QuantizedProduct(const F* x, const uint32_t* wq, const F* scales, const F* biases,
                       const Quantization& q, bool transpose, int64_t m, F* out) {
-  if (AlignedWidthProduct(x, wq, scales, biases, q, transpose, m, out)) return;
+  if (VectorLoopsProduct(x, wq, scales, biases, q, transpose, m, out)) return;
   const int64_t per_panel =
       std::max<int64_t>(1, static_cast<int64_t>(kPanelBytes / (q.columns * sizeof(F))));
   std::unique_ptr<F[]> panel(new F[std::min(per_panel, q.rows) * q.columns]);

@@ -1,13 +1,13 @@
 #ifndef FERRY_KERNELS_CPU_QUANTIZED_MATMUL_LOOPS_H_
 #define FERRY_KERNELS_CPU_QUANTIZED_MATMUL_LOOPS_H_
 
-// quantized_matmul's inner loops for x @ w^T at a width dividing 32 (1, 2, 4, 8 bits), where
-// no element straddles words:
-// - Dots: each lane of a vector is a row of w. A vector of words (word w of kLanes rows, by
-//   an in-register transpose) is dequantized in registers, element by element, and
-//   multiplied by x's element (a broadcast) into each row of x's accumulator: nothing
-//   dequantized goes to memory, no horizontal sums, and x's tile stays in L1.
-// - Dequantize: rows of w dequantized in bit-plane order (plane j holds the elements at bits
+// quantized_matmul's inner loops for x @ w^T:
+// - Dots, at every width: each lane of a vector is a row of w. A vector of words (word w of
+//   kLanes rows, by an in-register transpose) is dequantized in registers, element by
+//   element, and multiplied by x's element (a broadcast) into each row of x's accumulator:
+//   nothing dequantized goes to memory, no horizontal sums, and x's tile stays in L1.
+// - Dequantize, at widths dividing 32 (no element straddles words): rows of w dequantized in
+// bit-plane order (plane j holds the elements at bits
 //   [j * bits, (j + 1) * bits) of the words, so a vector of words shifted by one amount is a
 //   vector of elements) for OpenBLAS to multiply by x in the same order.
 //
@@ -138,10 +138,27 @@ void GroupsByLane(const typename Isa::F* values, const QuantizedMatmulDims& q, i
   }
 }
 
+// Element e (below 32) of a period: kBits words holding 32 elements, element e at bits
+// [e * kBits, (e + 1) * kBits), which may straddle two words (3, 5, 6 and 7 bits). With e
+// known once the caller's loop is unrolled, the shifts are constants.
+template <class Isa, int kBits>
+FERRY_QLOOPS_INLINE typename Isa::Vec PeriodElement(const typename Isa::Words* period, int e) {
+  typedef uint32_t Unsigned __attribute__((vector_size(sizeof(typename Isa::Words))));
+  constexpr uint32_t kMask = static_cast<uint32_t>((uint64_t{1} << kBits) - 1);
+  const int bit = e * kBits, word = bit / 32, shift = bit % 32;
+  Unsigned value = reinterpret_cast<const Unsigned&>(period[word]) >> shift;
+  if (shift + kBits > 32)
+    value |= reinterpret_cast<const Unsigned&>(period[word + 1]) << (32 - shift);
+  value &= kMask;
+  return __builtin_convertvector(reinterpret_cast<const typename Isa::Words&>(value),
+                                 typename Isa::Vec);
+}
+
 // A block of kLanes rows of w (`rows` of them real, the rest repeating the last) against
-// kRows rows of x (packed) over the words [w0, w1): adds row i of x times the block's rows
-// to acc[i]. Each vector of words (word w of every row, by an in-register transpose) is
-// dequantized element by element and multiplied by x's element (a broadcast).
+// kRows rows of x (packed) over the words [w0, w1) (whole periods): adds row i of x times
+// the block's rows to acc[i]. Words go kLanes periods at a time through in-register
+// transposes (word w of every row in one vector); each element is dequantized in registers
+// and multiplied by x's element (a broadcast).
 template <class Isa, int kBits, int kRows>
 FERRY_QLOOPS_INLINE void BlockDots(const typename Isa::F* packed_x, const uint32_t* block_words,
                                    int64_t words, int rows, const typename Isa::F* scales,
@@ -150,33 +167,37 @@ FERRY_QLOOPS_INLINE void BlockDots(const typename Isa::F* packed_x, const uint32
   using F = typename Isa::F;
   using Vec = typename Isa::Vec;
   using Words = typename Isa::Words;
-  constexpr int kPerWord = 32 / kBits;
   constexpr int kLanes = Isa::kLanes;
+  constexpr int kStep = kBits * kLanes;  // words: kLanes periods
   Vec acc[kRows];
 #pragma GCC unroll 16
   for (int i = 0; i < kRows; ++i) acc[i] = Load<Isa>(acc_out + i * kLanes);
-  for (int64_t w = w0; w < w1; w += kLanes) {
-    const int count = static_cast<int>(std::min<int64_t>(kLanes, w1 - w));
-    Words by_word[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      const uint32_t* row = block_words + std::min(l, rows - 1) * words + w;
-      if (count == kLanes) {
-        std::memcpy(&by_word[l], row, sizeof(Words));
-      } else {
-        by_word[l] = Words{};
-        std::memcpy(&by_word[l], row, count * sizeof(uint32_t));
+  Words by_word[kStep];
+  for (int64_t w = w0; w < w1; w += kStep) {
+    const int64_t count = std::min<int64_t>(kStep, w1 - w);
+    for (int64_t t = 0; t < count; t += kLanes) {
+      const int64_t n = std::min<int64_t>(kLanes, count - t);
+      for (int l = 0; l < kLanes; ++l) {
+        const uint32_t* row = block_words + std::min(l, rows - 1) * words + w + t;
+        if (n == kLanes) {
+          std::memcpy(&by_word[t + l], row, sizeof(Words));
+        } else {
+          by_word[t + l] = Words{};
+          std::memcpy(&by_word[t + l], row, n * sizeof(uint32_t));
+        }
       }
+      Transpose<Isa>(by_word + t);
     }
-    Transpose<Isa>(by_word);
-    for (int u = 0; u < count; ++u) {
-      const int64_t group = (w + u) >> group_shift;
+    for (int64_t p = 0; p < count / kBits; ++p) {
+      const int64_t period = (w + p * kBits) / kBits;  // 32 columns from period * 32
+      const int64_t group = period >> group_shift;
       const Vec s = Load<Isa>(scales + group * kLanes), b = Load<Isa>(biases + group * kLanes);
-      const F* xw = packed_x + (w + u) * kPerWord * kRows;
+      const F* xp = packed_x + period * 32 * kRows;
 #pragma GCC unroll 32
-      for (int j = 0; j < kPerWord; ++j) {
-        const Vec value = s * Elements<Isa, kBits>(by_word[u], j) + b;
+      for (int e = 0; e < 32; ++e) {
+        const Vec value = s * PeriodElement<Isa, kBits>(by_word + p * kBits, e) + b;
 #pragma GCC unroll 16
-        for (int i = 0; i < kRows; ++i) acc[i] += xw[j * kRows + i] * value;
+        for (int i = 0; i < kRows; ++i) acc[i] += xp[e * kRows + i] * value;
       }
     }
   }
@@ -191,16 +212,16 @@ void ChunkDots(const typename Isa::F* x, int64_t m, int64_t i0, const uint32_t* 
                const QuantizedMatmulDims& q, int64_t row_begin, int64_t row_end,
                typename Isa::F* out, int64_t out_stride) {
   using F = typename Isa::F;
-  constexpr int kPerWord = 32 / kBits;
   constexpr int kLanes = Isa::kLanes;
+  constexpr int kStep = kBits * kLanes;
   const int64_t words = q.words_per_row;
   const int64_t blocks = (row_end - row_begin + kLanes - 1) / kLanes;
-  int group_shift = 0;  // words per group: a power of two
-  while ((int64_t{1} << group_shift) < q.group_size / kPerWord) ++group_shift;
-  // x's tile: about 16 KiB of its packed columns, to stay in L1 while every block of rows
-  // of w passes.
+  int group_shift = 0;  // periods per group: a power of two
+  while ((32 << group_shift) < q.group_size) ++group_shift;
+  // x's tile: about 16 KiB of its packed columns (at least a step's), to stay in L1 while
+  // every block of rows of w passes.
   const int64_t tile_words =
-      std::max<int64_t>(1, 16384 / (kPerWord * kRows * sizeof(F) * kLanes)) * kLanes;
+      std::max<int64_t>(1, 16384 / (32 * kRows * sizeof(F) * kLanes)) * kStep;
   std::unique_ptr<F[]> packed_x(new F[q.columns * kRows]);
   std::unique_ptr<F[]> acc(new F[blocks * kRows * kLanes]());
   PackColumns<F, kRows>(x, m, q.columns, i0, packed_x.get());
@@ -299,7 +320,7 @@ void Dequantize(const uint32_t* wq, const typename Isa::F* scales, const typenam
   }
 }
 
-// The loops for `bits` (null where it does not divide 32).
+// The loops for `bits`: dots for every width from 1 to 8, dequantize for those dividing 32.
 template <class Isa>
 QuantizedLoops<typename Isa::F> ForBits(int bits) {
   switch (bits) {
@@ -307,8 +328,14 @@ QuantizedLoops<typename Isa::F> ForBits(int bits) {
       return {&Dots<Isa, 1>, &Dequantize<Isa, 1>};
     case 2:
       return {&Dots<Isa, 2>, &Dequantize<Isa, 2>};
+    case 3:
+      return {&Dots<Isa, 3>, nullptr};
     case 4:
       return {&Dots<Isa, 4>, &Dequantize<Isa, 4>};
+    case 5:
+      return {&Dots<Isa, 5>, nullptr};
+    case 6:
+      return {&Dots<Isa, 6>, nullptr};
     case 8:
       return {&Dots<Isa, 8>, &Dequantize<Isa, 8>};
     default:

@@ -74,6 +74,7 @@ void ExpectLoopsAgree(const QuantizedLoops<F>& loops, const Problem& p, int64_t 
       ASSERT_NEAR(got, want, tolerance * magnitude) << "x row " << i << ", w row " << r;
     }
   }
+  if (loops.dequantize == nullptr) return;  // widths not dividing 32
   // Dequantized in plane order: element j of word w at j * words + w.
   std::vector<F> panel((row_end - row_begin) * q.columns);
   loops.dequantize(p.words.data(), scales.data(), biases.data(), q, row_begin, row_end,
@@ -100,7 +101,7 @@ TEST(QuantizedMatmulLoopsTest, EveryBuildAgreesWithTheDequantizedProduct) {
       std::printf("not tested on this CPU: level %d\n", static_cast<int>(level));
       continue;
     }
-    for (int bits : {1, 2, 4, 8}) {
+    for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
       for (int group_size : {32, 64, 128}) {
         const int64_t columns = group_size == 32 ? 160 : 2 * group_size;
         for (int64_t m : {1, 2, 3, 5, 9, 16, 17, 35}) {
@@ -119,11 +120,30 @@ TEST(QuantizedMatmulLoopsTest, EveryBuildAgreesWithTheDequantizedProduct) {
   }
 }
 
-TEST(QuantizedMatmulLoopsTest, WidthsNotDividing32HaveNone) {
-  for (int bits : {3, 5, 6}) {
-    EXPECT_EQ(Float32QuantizedLoops(bits, BestSimdLevel()).dots, nullptr);
-    EXPECT_EQ(Float64QuantizedLoops(bits).dequantize, nullptr);
+// Rows long enough that x's tile (about 16 KiB of it) passes over w several times, the last
+// time over less than a whole step of words.
+TEST(QuantizedMatmulLoopsTest, LongRowsTakeSeveralTiles) {
+  for (SimdLevel level : kLevels) {
+    if (level > BestSimdLevel()) continue;
+    for (int bits : {3, 4, 6}) {
+      for (int64_t m : {1, 17}) {
+        SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << ", " << bits
+                                          << " bits, " << m << " rows of x");
+        const Problem p = RandomProblem(bits, 32, 19, 4096 + 96, m);
+        ExpectLoopsAgree(Float32QuantizedLoops(bits, level), p, 0, 19, 1e-6);
+      }
+    }
   }
+}
+
+TEST(QuantizedMatmulLoopsTest, OnlyWidthsDividing32DequantizeInPlaneOrder) {
+  for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
+    const bool divides = 32 % bits == 0;
+    EXPECT_NE(Float32QuantizedLoops(bits, BestSimdLevel()).dots, nullptr);
+    EXPECT_EQ(Float32QuantizedLoops(bits, BestSimdLevel()).dequantize != nullptr, divides);
+    EXPECT_EQ(Float64QuantizedLoops(bits).dequantize != nullptr, divides);
+  }
+  EXPECT_EQ(Float32QuantizedLoops(7, BestSimdLevel()).dots, nullptr);
 }
 
 }  // namespace
