@@ -28,6 +28,7 @@ void ArrayNode::Materialize(std::shared_ptr<Buffer> value) {
   attrs = core::Attrs();
   std::vector<std::shared_ptr<ArrayNode>> dropped = std::move(inputs);
   inputs.clear();
+  custom_vjp.reset();  // a value is a constant to autodiff, as its dropped inputs say
   // `dropped` goes here; a chain it alone held is freed through ~ArrayNode's loop.
 }
 

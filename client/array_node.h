@@ -4,6 +4,7 @@
 // Internal to the client library: what an Array handle points at, and the one function
 // every op is built through.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 #include "core/linalg_layout.h"
 
 namespace ferry::detail {
+
+struct CustomVjp;
 
 // Lazy: op, inputs and attrs describe how to compute it. Materialized: `buffer` holds the
 // value and the op's inputs are dropped, so evaluated graphs do not keep growing.
@@ -37,6 +40,20 @@ struct ArrayNode {
   std::shared_ptr<Buffer> buffer;  // declared after `device`, so it goes first
   // Made by stop_gradient: autodiff takes it as a constant (it lowers as a plain reshape).
   bool stops_gradient = false;
+  // Made by custom_vjp for output `custom_output` of a function: autodiff takes its gradient
+  // from the user's rule, straight to the function's primals (it lowers as a plain reshape).
+  std::shared_ptr<const CustomVjp> custom_vjp;
+  size_t custom_output = 0;
+};
+
+// A function's primals and outputs, and the rule giving the primals' cotangents from the
+// outputs' (custom_vjp in client/autodiff.h).
+struct CustomVjp {
+  std::vector<std::shared_ptr<ArrayNode>> primals;
+  std::vector<Array> outputs;
+  std::function<std::vector<Array>(const std::vector<Array>&, const std::vector<Array>&,
+                                   const std::vector<Array>&)>
+      rule;
 };
 
 // Builds `op` on `inputs`: checks that they share a device and infers the result's type with

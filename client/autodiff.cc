@@ -21,6 +21,7 @@ namespace ferry {
 namespace {
 
 using detail::ArrayNode;
+using detail::CustomVjp;
 using NodePtr = std::shared_ptr<ArrayNode>;
 
 [[noreturn]] void Throw(const char* caller, ErrorCode code, const std::string& message) {
@@ -39,6 +40,11 @@ struct Tape {
   std::unordered_set<const ArrayNode*> on_path;
 };
 
+// The nodes a node's gradient flows to: a custom_vjp output's go to its function's primals.
+const std::vector<NodePtr>& GradientInputs(const ArrayNode& node) {
+  return node.custom_vjp != nullptr ? node.custom_vjp->primals : node.inputs;
+}
+
 Tape Record(const std::vector<Array>& outputs, const std::unordered_set<const ArrayNode*>& wrt,
             const std::unordered_set<const ArrayNode*>& leaves) {
   Tape tape;
@@ -50,14 +56,15 @@ Tape Record(const std::vector<Array>& outputs, const std::unordered_set<const Ar
       const NodePtr node = stack.back().first;
       size_t& next = stack.back().second;
       const bool is_leaf = leaves.count(node.get()) > 0 || node->stops_gradient;
-      if (!is_leaf && next < node->inputs.size()) {
-        const NodePtr& input = node->inputs[next++];
+      const std::vector<NodePtr>& inputs = GradientInputs(*node);
+      if (!is_leaf && next < inputs.size()) {
+        const NodePtr& input = inputs[next++];
         if (visited.insert(input.get()).second) stack.push_back({input, 0});
         continue;
       }
       bool depends = wrt.count(node.get()) > 0;
-      for (size_t i = 0; !is_leaf && !depends && i < node->inputs.size(); ++i) {
-        depends = tape.on_path.count(node->inputs[i].get()) > 0;
+      for (size_t i = 0; !is_leaf && !depends && i < inputs.size(); ++i) {
+        depends = tape.on_path.count(inputs[i].get()) > 0;
       }
       if (depends) {
         tape.on_path.insert(node.get());
@@ -79,6 +86,39 @@ Array FitCotangent(const ArrayNode& node, size_t i, const Array& cotangent) {
                        core::ShapeToString(input.type.shape)));
   }
   return cotangent.dtype() == input.type.dtype ? cotangent : astype(cotangent, input.type.dtype);
+}
+
+// The cotangents a custom_vjp rule gives its function's primals from that of output
+// `node.custom_output` (the others' zero: a VJP is linear in the cotangents, so the outputs'
+// contributions add up to the rule's answer for all of them at once).
+std::vector<std::pair<const ArrayNode*, Array>> CustomCotangents(const ArrayNode& node,
+                                                                 const Array& cotangent) {
+  const CustomVjp& custom = *node.custom_vjp;
+  std::vector<Array> primals, cotangents;
+  for (const NodePtr& primal : custom.primals) primals.emplace_back(primal);
+  for (size_t i = 0; i < custom.outputs.size(); ++i) {
+    cotangents.push_back(i == node.custom_output ? cotangent : zeros_like(custom.outputs[i]));
+  }
+  const std::vector<Array> result = custom.rule(primals, cotangents, custom.outputs);
+  if (result.size() != primals.size()) {
+    Throw("custom_vjp", ErrorCode::kInvalidArgument,
+          absl::StrCat("the vjp function returned ", result.size(), " cotangents for ",
+                       primals.size(), " primals; return one per primal."));
+  }
+  std::vector<std::pair<const ArrayNode*, Array>> gradients;
+  for (size_t i = 0; i < result.size(); ++i) {
+    const ArrayNode& primal = *custom.primals[i];
+    if (result[i].shape() != primal.type.shape) {
+      Throw("custom_vjp", ErrorCode::kInvalidArgument,
+            absl::StrCat("the vjp function gave primal ", i, " a cotangent of shape ",
+                         core::ShapeToString(result[i].shape()), " for a primal of shape ",
+                         core::ShapeToString(primal.type.shape), "."));
+    }
+    gradients.emplace_back(&primal, result[i].dtype() == primal.type.dtype
+                                        ? result[i]
+                                        : astype(result[i], primal.type.dtype));
+  }
+  return gradients;
 }
 
 // The cotangents of `wrt` given those of the outputs. Every one of the function's
@@ -117,6 +157,12 @@ std::vector<Array> Backward(const std::vector<Array>& inputs, const std::vector<
     const Array cotangent = found->second;
     cotangent_of.erase(found);         // an interior node's cotangent is needed only here
     if (!IsFloating(*node)) continue;  // integer and bool values carry no gradient
+    if (node->custom_vjp != nullptr) {
+      for (const auto& [primal, gradient] : CustomCotangents(*node, cotangent)) {
+        if (tape.on_path.count(primal) > 0 && IsFloating(*primal)) accumulate(primal, gradient);
+      }
+      continue;
+    }
 
     std::vector<bool> needs(node->inputs.size());
     bool any = false;
@@ -290,6 +336,79 @@ std::function<Array(const std::vector<Array>&)> grad(
 std::function<Array(const Array&)> grad(const std::function<Array(const Array&)>& fun) {
   auto inner = value_and_grad(fun);
   return [inner](const Array& primal) { return inner(primal).second; };
+}
+
+std::pair<std::vector<Array>, std::vector<Array>> jvp(
+    const std::function<std::vector<Array>(const std::vector<Array>&)>& fun,
+    const std::vector<Array>& primals, const std::vector<Array>& tangents) {
+  if (tangents.size() != primals.size()) {
+    Throw("jvp", ErrorCode::kInvalidArgument,
+          absl::StrCat("got ", tangents.size(), " tangents for ", primals.size(),
+                       " primals; pass one per primal."));
+  }
+  for (size_t i = 0; i < primals.size(); ++i) {
+    if (tangents[i].shape() != primals[i].shape()) {
+      Throw("jvp", ErrorCode::kInvalidArgument,
+            absl::StrCat("tangent ", i, " has shape ", core::ShapeToString(tangents[i].shape()),
+                         " but primal ", i, " has shape ", core::ShapeToString(primals[i].shape()),
+                         "."));
+    }
+  }
+  const std::vector<Array> inputs = DistinctPrimals(primals);
+  std::vector<Array> outputs = fun(inputs);
+  for (const std::vector<Array>* arrays :
+       {&inputs, static_cast<const std::vector<Array>*>(&outputs)}) {
+    for (const Array& a : *arrays) {
+      if (core::IsComplex(a.node()->type.dtype)) {
+        Throw("jvp", ErrorCode::kUnimplemented,
+              "complex primals and outputs are not supported yet; take vjp instead.");
+      }
+    }
+  }
+  // J t is the VJP of u -> J^T u, which is linear in u: placeholders of any value stand for
+  // u, and a second reverse pass from J^T u back to them with t as the cotangent gives J t.
+  std::vector<Array> placeholders;
+  for (const Array& output : outputs) {
+    placeholders.push_back(zeros(output.shape(), output.dtype(), output.device()));
+  }
+  placeholders = DistinctPrimals(placeholders);
+  const std::vector<Array> transposed = Backward(inputs, inputs, outputs, placeholders);
+  std::vector<Array> output_tangents = Backward(placeholders, placeholders, transposed, tangents);
+  return {std::move(outputs), std::move(output_tangents)};
+}
+
+std::pair<Array, Array> jvp(const std::function<Array(const Array&)>& fun, const Array& primal,
+                            const Array& tangent) {
+  auto [outputs, tangents] =
+      jvp([&](const std::vector<Array>& p) { return std::vector<Array>{fun(p[0])}; }, {primal},
+          {tangent});
+  return {outputs[0], tangents[0]};
+}
+
+std::function<std::vector<Array>(const std::vector<Array>&)> custom_vjp(
+    std::function<std::vector<Array>(const std::vector<Array>&)> fun, CustomVjpFn fun_vjp) {
+  return [fun = std::move(fun), fun_vjp = std::move(fun_vjp)](const std::vector<Array>& primals) {
+    std::vector<Array> outputs = fun(primals);
+    auto custom = std::make_shared<CustomVjp>();
+    for (const Array& primal : primals) custom->primals.push_back(primal.node());
+    custom->outputs = outputs;
+    custom->rule = fun_vjp;
+    std::vector<Array> marked;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      Array same = detail::MakeOp("reshape", {outputs[i]}, {{"shape", outputs[i].shape()}});
+      same.node()->custom_vjp = custom;
+      same.node()->custom_output = i;
+      marked.push_back(std::move(same));
+    }
+    return marked;
+  };
+}
+
+std::function<std::vector<Array>(const std::vector<Array>&)> checkpoint(
+    std::function<std::vector<Array>(const std::vector<Array>&)> fun) {
+  return custom_vjp(
+      fun, [fun](const std::vector<Array>& primals, const std::vector<Array>& cotangents,
+                 const std::vector<Array>&) { return vjp(fun, primals, cotangents).second; });
 }
 
 // A node of its own (a reshape to the same shape), so only this use of `a` stops gradients.

@@ -61,6 +61,34 @@ std::function<Array(const std::vector<Array>&)> grad(
     const std::function<Array(const std::vector<Array>&)>& fun, int argnum = 0);
 std::function<Array(const Array&)> grad(const std::function<Array(const Array&)>& fun);
 
+// The outputs of fun(primals), and the Jacobian-vector product of fun at primals with the
+// tangents (one per primal, of its shape): the tangent of each output. Computed as the VJP
+// of the VJP (which is linear in its cotangent), so it needs the vjp rules of the ops in
+// fun's backward graph too; each op's forward-mode rule (as MLX has) would save that pass.
+// Real dtypes only: complex primals or outputs throw kUnimplemented.
+std::pair<std::vector<Array>, std::vector<Array>> jvp(
+    const std::function<std::vector<Array>(const std::vector<Array>&)>& fun,
+    const std::vector<Array>& primals, const std::vector<Array>& tangents);
+std::pair<Array, Array> jvp(const std::function<Array(const Array&)>& fun, const Array& primal,
+                            const Array& tangent);
+
+// fun with its VJP given by fun_vjp(primals, cotangents, outputs), which returns one
+// cotangent per primal (of its shape), instead of by the ops fun is built of: a
+// straight-through estimator, a clipped or numerically safer gradient. fun_vjp must be
+// linear in the cotangents (any VJP is): an output's gradient is asked for on its own,
+// the other outputs' cotangents zero, and the answers are added.
+using CustomVjpFn = std::function<std::vector<Array>(const std::vector<Array>& primals,
+                                                     const std::vector<Array>& cotangents,
+                                                     const std::vector<Array>& outputs)>;
+std::function<std::vector<Array>(const std::vector<Array>&)> custom_vjp(
+    std::function<std::vector<Array>(const std::vector<Array>&)> fun, CustomVjpFn fun_vjp);
+
+// fun, whose backward pass recomputes fun's intermediates from its primals rather than use
+// the forward pass's (gradient checkpointing, as MLX's checkpoint): the forward's are then
+// needed only until the forward pass has used them. Same values and gradients as fun.
+std::function<std::vector<Array>(const std::vector<Array>&)> checkpoint(
+    std::function<std::vector<Array>(const std::vector<Array>&)> fun);
+
 }  // namespace ferry
 
 #endif  // FERRY_CLIENT_AUTODIFF_H_

@@ -19,6 +19,7 @@
 #include "client/io.h"      // IWYU pragma: export
 #include "client/ops.h"     // IWYU pragma: export
 #include "client/random.h"  // IWYU pragma: export
+#include "client/vmap.h"    // IWYU pragma: export
 // autodiff
 #include "client/autodiff.h"    // IWYU pragma: export
 #include "client/optimizers.h"  // IWYU pragma: export
