@@ -1,0 +1,56 @@
+// One line's transform at every instruction set this CPU has, against the DFT's definition
+// summed naively in double: the first pass's vectors of j, later passes' vectors of k, and
+// the values of k left over when s is no multiple of a vector.
+
+#include "kernels/cpu/fft_line.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+namespace ferry::kernels::cpu {
+namespace {
+
+constexpr SimdLevel kLevels[] = {SimdLevel::kBaseline, SimdLevel::kAvx2, SimdLevel::kAvx512};
+
+TEST(FftLine, EveryBuildMatchesTheDefinition) {
+  for (SimdLevel level : kLevels) {
+    if (level > BestSimdLevel()) {
+      std::printf("not tested on this CPU: level %d\n", static_cast<int>(level));
+      continue;
+    }
+    for (int64_t n : {1, 2, 3, 5, 8, 12, 16, 20, 36, 60, 64, 125, 128, 243, 256, 343, 1000,
+                      1024, 1331}) {
+      for (bool inverse : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << ", n = " << n
+                                          << (inverse ? " inverse" : ""));
+        std::mt19937 rng(static_cast<uint32_t>(n));
+        std::uniform_real_distribution<double> uniform(-1, 1);
+        std::vector<double> re(n), im(n), scratch(2 * n);
+        for (int64_t t = 0; t < n; ++t) {
+          re[t] = uniform(rng);
+          im[t] = uniform(rng);
+        }
+        const std::vector<double> x_re = re, x_im = im;
+        TransformLine(MakeFftLinePlan(n, inverse), re.data(), im.data(), scratch.data(), level);
+        const double sign = inverse ? 1 : -1;
+        for (int64_t k = 0; k < n; ++k) {
+          std::complex<double> want = 0;
+          for (int64_t t = 0; t < n; ++t) {
+            want += std::complex<double>(x_re[t], x_im[t]) *
+                    std::polar(1.0, sign * 2 * M_PI * static_cast<double>((t * k) % n) / n);
+          }
+          ASSERT_LT(std::abs(std::complex<double>(re[k], im[k]) - want), 1e-12 * n)
+              << "bin " << k;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry::kernels::cpu
