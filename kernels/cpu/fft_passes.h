@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "kernels/cpu/fft_line.h"
+#include "kernels/cpu/simd_memory.h"
 
 namespace ferry::kernels::cpu::fft_passes {
 
@@ -23,18 +24,6 @@ struct OneLane {
   static constexpr int kLanes = 1;
   using Vec = double;
 };
-
-template <class Lanes>
-FERRY_FFT_INLINE typename Lanes::Vec Load(const double* p) {
-  typename Lanes::Vec v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <class Lanes>
-FERRY_FFT_INLINE void Store(double* p, typename Lanes::Vec v) {
-  std::memcpy(p, &v, sizeof(v));
-}
 
 template <class Lanes>
 struct Cx {
@@ -112,18 +101,19 @@ FERRY_FFT_INLINE void TwiddledButterflies(const FftPass& pass, int64_t m, double
     v = v_here;
     bins = bins_here;
   }
-  v[0] = {Load<Lanes>(in_re + j), Load<Lanes>(in_im + j)};
+  v[0] = {LoadVector<Lanes>(in_re + j), LoadVector<Lanes>(in_im + j)};
   for (int64_t r = 1; r < radix; ++r) {
-    const Cx<Lanes> x = {Load<Lanes>(in_re + j + r * m), Load<Lanes>(in_im + j + r * m)};
-    const Cx<Lanes> w = {Load<Lanes>(pass.twiddle_re.data() + r * s + k),
-                         Load<Lanes>(pass.twiddle_im.data() + r * s + k)};
+    const Cx<Lanes> x = {LoadVector<Lanes>(in_re + j + r * m),
+                         LoadVector<Lanes>(in_im + j + r * m)};
+    const Cx<Lanes> w = {LoadVector<Lanes>(pass.twiddle_re.data() + r * s + k),
+                         LoadVector<Lanes>(pass.twiddle_im.data() + r * s + k)};
     v[r] = Mul(x, w);
   }
   Butterfly<Lanes, kRadix>(pass, sign, v, bins);
   const int64_t base = block * radix + k;
   for (int64_t q = 0; q < radix; ++q) {
-    Store<Lanes>(out_re + base + q * s, bins[q].re);
-    Store<Lanes>(out_im + base + q * s, bins[q].im);
+    StoreVector<Lanes>(out_re + base + q * s, bins[q].re);
+    StoreVector<Lanes>(out_im + base + q * s, bins[q].im);
   }
 }
 
@@ -162,9 +152,9 @@ void PassOfRadix(const FftPass& pass, int64_t n, double sign, const double* in_r
       Cx<Isa> v_here[kRadix != 0 ? kRadix : 1], bins_here[kRadix != 0 ? kRadix : 1];
       Cx<Isa>* vj = kRadix != 0 ? v_here : v.data;  // in registers for a known radix
       Cx<Isa>* bj = kRadix != 0 ? bins_here : bins.data;
-      vj[0] = {Load<Isa>(in_re + j), Load<Isa>(in_im + j)};
+      vj[0] = {LoadVector<Isa>(in_re + j), LoadVector<Isa>(in_im + j)};
       for (int64_t r = 1; r < radix; ++r) {
-        const Cx<Isa> x = {Load<Isa>(in_re + j + r * m), Load<Isa>(in_im + j + r * m)};
+        const Cx<Isa> x = {LoadVector<Isa>(in_re + j + r * m), LoadVector<Isa>(in_im + j + r * m)};
         vj[r] = s == 1 ? x : Mul(x, twiddles.data[r]);
       }
       Butterfly<Isa, kRadix>(pass, sign, vj, bj);

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/cpu/simd_level.h"
+#include "kernels/cpu/simd_memory.h"
 
 namespace ferry::kernels::cpu::f32 {
 
@@ -67,18 +68,6 @@ void RunTilesAvx512(const Instr* code, size_t size, int64_t start, int64_t end, 
 
 // `Isa` names a vector type `Vec` of kLanes floats, a same-sized int32 vector `Mask`, and
 // Stream(float* aligned, Vec), a non-temporal store.
-template <class Isa>
-FERRY_F32_INLINE typename Isa::Vec LoadVec(const float* p) {
-  typename Isa::Vec v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <class Isa>
-FERRY_F32_INLINE void StoreVec(float* p, typename Isa::Vec v) {
-  std::memcpy(p, &v, sizeof(v));
-}
-
 // One op on vectors: the unfused kernel's float expression (comparisons combined with |
 // rather than ||, which vectors need), so results are the same bits (see RunFusedFloat32
 // for NaNs). Unary ops ignore `y`.
@@ -103,12 +92,12 @@ FERRY_F32_INLINE void Binary(typename Isa::Vec* acc, const float* p, bool revers
   if (reverse) {
 #pragma GCC unroll 16
     for (int k = 0; k < kVecs; ++k) {
-      acc[k] = Compute<Isa, kOp>(LoadVec<Isa>(p + k * Isa::kLanes), acc[k]);
+      acc[k] = Compute<Isa, kOp>(LoadVector<Isa>(p + k * Isa::kLanes), acc[k]);
     }
   } else {
 #pragma GCC unroll 16
     for (int k = 0; k < kVecs; ++k) {
-      acc[k] = Compute<Isa, kOp>(acc[k], LoadVec<Isa>(p + k * Isa::kLanes));
+      acc[k] = Compute<Isa, kOp>(acc[k], LoadVector<Isa>(p + k * Isa::kLanes));
     }
   }
 }
@@ -143,11 +132,11 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
       switch (ins->op) {
         case Op::kLoad:
 #pragma GCC unroll 16
-          for (int k = 0; k < kVecs; ++k) acc[k] = LoadVec<Isa>(p + k * kLanes);
+          for (int k = 0; k < kVecs; ++k) acc[k] = LoadVector<Isa>(p + k * kLanes);
           break;
         case Op::kSpill:
 #pragma GCC unroll 16
-          for (int k = 0; k < kVecs; ++k) StoreVec<Isa>(p + k * kLanes, acc[k]);
+          for (int k = 0; k < kVecs; ++k) StoreVector<Isa>(p + k * kLanes, acc[k]);
           break;
         case Op::kAdd:
           Binary<Isa, Op::kAdd>(acc, p, ins->reverse);
@@ -180,10 +169,10 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
         case Op::kTanh: {
           float values[kTile];
 #pragma GCC unroll 16
-          for (int k = 0; k < kVecs; ++k) StoreVec<Isa>(values + k * kLanes, acc[k]);
+          for (int k = 0; k < kVecs; ++k) StoreVector<Isa>(values + k * kLanes, acc[k]);
           Transcendental<Isa>(ins->op, values);
 #pragma GCC unroll 16
-          for (int k = 0; k < kVecs; ++k) acc[k] = LoadVec<Isa>(values + k * kLanes);
+          for (int k = 0; k < kVecs; ++k) acc[k] = LoadVector<Isa>(values + k * kLanes);
           break;
         }
       }
@@ -194,7 +183,7 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
       for (int k = 0; k < kVecs; ++k) Isa::Stream(dst + k * kLanes, acc[k]);
     } else {
 #pragma GCC unroll 16
-      for (int k = 0; k < kVecs; ++k) StoreVec<Isa>(dst + k * kLanes, acc[k]);
+      for (int k = 0; k < kVecs; ++k) StoreVector<Isa>(dst + k * kLanes, acc[k]);
     }
   }
 }

@@ -26,6 +26,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/simd_level.h"
+#include "kernels/cpu/simd_memory.h"
 
 namespace ferry::kernels::cpu {
 
@@ -60,18 +61,6 @@ QuantizedLoops<float> QuantizedLoopsAvx512(int bits);
 namespace quantized_loops {
 
 #define FERRY_QLOOPS_INLINE __attribute__((always_inline)) inline
-
-template <class Isa>
-FERRY_QLOOPS_INLINE typename Isa::Vec Load(const typename Isa::F* p) {
-  typename Isa::Vec v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <class Isa>
-FERRY_QLOOPS_INLINE void Store(typename Isa::F* p, typename Isa::Vec v) {
-  std::memcpy(p, &v, sizeof(v));
-}
 
 // The elements at bits [j * kBits, (j + 1) * kBits) of each word, as F.
 template <class Isa, int kBits>
@@ -171,7 +160,7 @@ FERRY_QLOOPS_INLINE void BlockDots(const typename Isa::F* packed_x, const uint32
   constexpr int kStep = kBits * kLanes;  // words: kLanes periods
   Vec acc[kRows];
 #pragma GCC unroll 16
-  for (int i = 0; i < kRows; ++i) acc[i] = Load<Isa>(acc_out + i * kLanes);
+  for (int i = 0; i < kRows; ++i) acc[i] = LoadVector<Isa>(acc_out + i * kLanes);
   Words by_word[kStep];
   for (int64_t w = w0; w < w1; w += kStep) {
     const int64_t count = std::min<int64_t>(kStep, w1 - w);
@@ -191,7 +180,8 @@ FERRY_QLOOPS_INLINE void BlockDots(const typename Isa::F* packed_x, const uint32
     for (int64_t p = 0; p < count / kBits; ++p) {
       const int64_t period = (w + p * kBits) / kBits;  // 32 columns from period * 32
       const int64_t group = period >> group_shift;
-      const Vec s = Load<Isa>(scales + group * kLanes), b = Load<Isa>(biases + group * kLanes);
+      const Vec s = LoadVector<Isa>(scales + group * kLanes),
+                b = LoadVector<Isa>(biases + group * kLanes);
       const F* xp = packed_x + period * 32 * kRows;
 #pragma GCC unroll 32
       for (int e = 0; e < 32; ++e) {
@@ -202,7 +192,7 @@ FERRY_QLOOPS_INLINE void BlockDots(const typename Isa::F* packed_x, const uint32
     }
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < kRows; ++i) Store<Isa>(acc_out + i * kLanes, acc[i]);
+  for (int i = 0; i < kRows; ++i) StoreVector<Isa>(acc_out + i * kLanes, acc[i]);
 }
 
 // Dots for kRows rows of x at a time, rows [i0, i0 + kRows) (those past m are zero).
@@ -304,10 +294,10 @@ void Dequantize(const uint32_t* wq, const typename Isa::F* scales, const typenam
     for (; w + kLanes <= words; w += kLanes) {
       typename Isa::Words packed;
       std::memcpy(&packed, row + w, sizeof(packed));
-      const Vec s = Load<Isa>(word_scale.get() + w), b = Load<Isa>(word_bias.get() + w);
+      const Vec s = LoadVector<Isa>(word_scale.get() + w), b = LoadVector<Isa>(word_bias.get() + w);
 #pragma GCC unroll 32
       for (int j = 0; j < kPerWord; ++j) {
-        Store<Isa>(dst + j * words + w, s * Elements<Isa, kBits>(packed, j) + b);
+        StoreVector<Isa>(dst + j * words + w, s * Elements<Isa, kBits>(packed, j) + b);
       }
     }
     for (; w < words; ++w) {  // the last words, fewer than a vector
