@@ -1,0 +1,79 @@
+// MLX's transforms on a real ferryd over loopback: per-example gradients (vmap of grad), a
+// Jacobian-vector product and a checkpointed layer's gradients each evaluate in one Execute
+// and give the local device's numbers.
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "client/ferry.h"
+#include "gtest/gtest.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry {
+namespace {
+
+std::vector<float> Normal(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0, 1);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+// The three transforms on `device`, evaluated together; returns every result flattened.
+std::vector<std::vector<float>> RunTransforms(const Device& device) {
+  Array w = from_host(Normal(12, 1), {4, 3}, device);
+  Array xs = from_host(Normal(20, 2), {5, 4}, device);
+  Array ys = from_host(Normal(15, 3), {5, 3}, device);
+  auto loss = [](const std::vector<Array>& p) {  // p: w, one x, its y
+    return sum(square(tanh(matmul(p[1], p[0])) - p[2]));
+  };
+  // One gradient of w per example.
+  Array per_example = vmap(
+      [&](const std::vector<Array>& e) {
+        return std::vector<Array>{grad(loss)({w, e[0], e[1]})};
+      },
+      {0, 0})({xs, ys})[0];
+  // The directional derivative of the batch loss along t.
+  Array t = from_host(Normal(12, 4), {4, 3}, device);
+  auto [value, derivative] =
+      jvp([&](const Array& v) { return sum(square(tanh(matmul(xs, v)) - ys)); }, w, t);
+  // The batch loss's gradient through a checkpointed layer.
+  auto layer = checkpoint(
+      [](const std::vector<Array>& p) { return std::vector<Array>{tanh(matmul(p[1], p[0]))}; });
+  Array checkpointed = grad([&](const std::vector<Array>& p) {
+    return sum(square(layer({p[0], xs})[0] - ys));
+  })({w});
+  eval({per_example, value, derivative, checkpointed});
+  return {per_example.to_vector<float>(), value.to_vector<float>(), derivative.to_vector<float>(),
+          checkpointed.to_vector<float>()};
+}
+
+TEST(ClientTransformsRemoteTest, OneExecuteAndTheLocalNumbers) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  Device remote = connect(ferryd->address());
+  const DeviceStats before = remote.stats();
+  const std::vector<std::vector<float>> got = RunTransforms(remote);
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 1);
+  const std::vector<std::vector<float>> want = RunTransforms(default_device());
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].size(), want[i].size()) << "result " << i;
+    for (size_t j = 0; j < want[i].size(); ++j) {
+      EXPECT_NEAR(got[i][j], want[i][j], 1e-5 * (1 + std::abs(want[i][j])))
+          << "result " << i << ", element " << j;
+    }
+  }
+  // Both are of the batch loss: the derivative along t is the gradient (through the
+  // checkpoint) dotted with t.
+  const std::vector<float> t = Normal(12, 4);
+  double dot = 0;
+  for (size_t j = 0; j < t.size(); ++j) dot += got[3][j] * t[j];
+  EXPECT_NEAR(got[2][0], dot, 1e-4 * (1 + std::abs(dot)));
+}
+
+}  // namespace
+}  // namespace ferry
