@@ -236,35 +236,43 @@ void ChunkDots(const typename Isa::F* x, int64_t m, int64_t i0, const uint32_t* 
   }
 }
 
+// Rows of w Dots takes at a time: bounds the scales and biases it rearranges (a language
+// model's output layer has 100k+ rows) and keeps those rows' words in cache for every chunk
+// of rows of x.
+inline constexpr int64_t kDotStretchRows = 512;
+
 template <class Isa, int kBits>
 void Dots(const typename Isa::F* x, int64_t m, const uint32_t* wq, const typename Isa::F* scales,
           const typename Isa::F* biases, const QuantizedMatmulDims& q, int64_t row_begin,
           int64_t row_end, typename Isa::F* out, int64_t out_stride) {
   using F = typename Isa::F;
   constexpr int kLanes = Isa::kLanes;
-  const int64_t by_lane = (row_end - row_begin + kLanes - 1) / kLanes * q.groups_per_row * kLanes;
+  const int64_t by_lane = (kDotStretchRows + kLanes - 1) / kLanes * q.groups_per_row * kLanes;
   std::unique_ptr<F[]> scales_by_lane(new F[by_lane]), biases_by_lane(new F[by_lane]);
-  GroupsByLane<Isa>(scales, q, row_begin, row_end, scales_by_lane.get());
-  GroupsByLane<Isa>(biases, q, row_begin, row_end, biases_by_lane.get());
-  for (int64_t i0 = 0; i0 < m;) {
-    // As many rows of x as the registers hold, else the fewest that cover the rest.
-    const int64_t rest = m - i0;
-    auto chunk = [&](auto rows) {
-      constexpr int kRows = decltype(rows)::value;
-      ChunkDots<Isa, kBits, kRows>(x, m, i0, wq, scales_by_lane.get(), biases_by_lane.get(), q,
-                                   row_begin, row_end, out, out_stride);
-      i0 += kRows;
-    };
-    if (rest == 1) {
-      chunk(std::integral_constant<int, 1>{});
-    } else if (rest == 2) {
-      chunk(std::integral_constant<int, 2>{});
-    } else if (rest <= 4) {
-      chunk(std::integral_constant<int, 4>{});
-    } else if (rest <= 8 || Isa::kRows == 8) {
-      chunk(std::integral_constant<int, 8>{});
-    } else {
-      chunk(std::integral_constant<int, Isa::kRows>{});
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kDotStretchRows) {
+    const int64_t r1 = std::min(row_end, r0 + kDotStretchRows);
+    GroupsByLane<Isa>(scales, q, r0, r1, scales_by_lane.get());
+    GroupsByLane<Isa>(biases, q, r0, r1, biases_by_lane.get());
+    for (int64_t i0 = 0; i0 < m;) {
+      // As many rows of x as the registers hold, else the fewest that cover the rest.
+      const int64_t rest = m - i0;
+      auto chunk = [&](auto rows) {
+        constexpr int kRows = decltype(rows)::value;
+        ChunkDots<Isa, kBits, kRows>(x, m, i0, wq, scales_by_lane.get(), biases_by_lane.get(), q,
+                                     r0, r1, out, out_stride);
+        i0 += kRows;
+      };
+      if (rest == 1) {
+        chunk(std::integral_constant<int, 1>{});
+      } else if (rest == 2) {
+        chunk(std::integral_constant<int, 2>{});
+      } else if (rest <= 4) {
+        chunk(std::integral_constant<int, 4>{});
+      } else if (rest <= 8 || Isa::kRows == 8) {
+        chunk(std::integral_constant<int, 8>{});
+      } else {
+        chunk(std::integral_constant<int, Isa::kRows>{});
+      }
     }
   }
 }

@@ -136,6 +136,16 @@ TEST(QuantizedMatmulLoopsTest, LongRowsTakeSeveralTiles) {
   }
 }
 
+// More rows than Dots takes at a time (kDotStretchRows), from a row that starts no stretch.
+TEST(QuantizedMatmulLoopsTest, ManyRowsTakeSeveralStretches) {
+  for (SimdLevel level : kLevels) {
+    if (level > BestSimdLevel()) continue;
+    SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level));
+    const Problem p = RandomProblem(4, 64, 2 * kDotStretchRows + 77, 128, 3);
+    ExpectLoopsAgree(Float32QuantizedLoops(4, level), p, 5, p.q.rows, 1e-6);
+  }
+}
+
 TEST(QuantizedMatmulLoopsTest, OnlyWidthsDividing32DequantizeInPlaneOrder) {
   for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
     const bool divides = 32 % bits == 0;
