@@ -58,6 +58,11 @@ QuantizedLoops<double> Float64QuantizedLoops(int bits);
 QuantizedLoops<float> QuantizedLoopsAvx2(int bits);
 QuantizedLoops<float> QuantizedLoopsAvx512(int bits);
 
+// Rows of w Dots takes at a time: bounds the scales and biases it rearranges (a language
+// model's output layer has 100k+ rows) and keeps those rows' words in cache for every chunk
+// of rows of x.
+inline constexpr int64_t kDotStretchRows = 512;
+
 namespace quantized_loops {
 
 #define FERRY_QLOOPS_INLINE __attribute__((always_inline)) inline
@@ -235,11 +240,6 @@ void ChunkDots(const typename Isa::F* x, int64_t m, int64_t i0, const uint32_t* 
     }
   }
 }
-
-// Rows of w Dots takes at a time: bounds the scales and biases it rearranges (a language
-// model's output layer has 100k+ rows) and keeps those rows' words in cache for every chunk
-// of rows of x.
-inline constexpr int64_t kDotStretchRows = 512;
 
 template <class Isa, int kBits>
 void Dots(const typename Isa::F* x, int64_t m, const uint32_t* wq, const typename Isa::F* scales,
