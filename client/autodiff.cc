@@ -406,9 +406,22 @@ std::function<std::vector<Array>(const std::vector<Array>&)> custom_vjp(
 
 std::function<std::vector<Array>(const std::vector<Array>&)> checkpoint(
     std::function<std::vector<Array>(const std::vector<Array>&)> fun) {
-  return custom_vjp(
-      fun, [fun](const std::vector<Array>& primals, const std::vector<Array>& cotangents,
-                 const std::vector<Array>&) { return vjp(fun, primals, cotangents).second; });
+  return custom_vjp(fun, [fun](const std::vector<Array>& primals,
+                               const std::vector<Array>& cotangents, const std::vector<Array>&) {
+    // The recomputation waits for the cotangents, so it runs in the backward pass.
+    return vjp(fun, depends(primals, cotangents), cotangents).second;
+  });
+}
+
+std::vector<Array> depends(const std::vector<Array>& inputs,
+                           const std::vector<Array>& dependencies) {
+  std::vector<Array> ordered;
+  for (const Array& input : inputs) {
+    std::vector<Array> operands = {input};
+    operands.insert(operands.end(), dependencies.begin(), dependencies.end());
+    ordered.push_back(detail::MakeOp("depends", operands, {}));
+  }
+  return ordered;
 }
 
 // A node of its own (a reshape to the same shape), so only this use of `a` stops gradients.

@@ -535,6 +535,13 @@ Array kron(const Array& a, const Array& b);
 // `a` unchanged, as a constant to autodiff: no gradient flows back through it (autodiff.cc).
 Array stop_gradient(const Array& a);
 
+// The inputs unchanged (views, no copies), each computed only after every one of
+// `dependencies` is: an order for the graph, as MLX's depends (checkpoint recomputes its
+// function only once the cotangents exist). The dependencies are computed, not kept: eval
+// them too to read them. Gradients flow to the inputs, none to the dependencies.
+std::vector<Array> depends(const std::vector<Array>& inputs,
+                           const std::vector<Array>& dependencies);
+
 // Products over chosen axes (linalg.cc), floating as matmul. tensordot sums a's axes_a
 // against b's axes_b (or a's last `axes` against b's first), the result keeps a's other
 // axes then b's; inner sums over both last axes; outer multiplies the flattened operands.

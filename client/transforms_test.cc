@@ -178,6 +178,25 @@ TEST(CheckpointTest, RecomputesTheFunctionForTheBackwardPass) {
   EXPECT_TRUE(Close(grads[1], plain_grads[1]));
 }
 
+// depends: the inputs' values, and every dependency computed first (so one that fails
+// fails the eval).
+TEST(DependsTest, GivesTheInputsAndComputesTheDependencies) {
+  Array x = from_host(std::vector<float>{1, 2, 3}, {3});
+  Array fine = exp(x);
+  std::vector<Array> out = depends({x * 2.0f, x}, {fine, sum(x)});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_THAT(Values(out[0]), ElementsAre(2, 4, 6));
+  EXPECT_THAT(Values(out[1]), ElementsAre(1, 2, 3));
+  Array failing = take(x, from_host(std::vector<int32_t>{7}, {1}), 0);  // out of range
+  EXPECT_THROW(Values(depends({x}, {failing})[0]), Error);
+  // Gradients reach the inputs, none the dependencies.
+  auto grads =
+      grad([](const std::vector<Array>& p) { return sum(depends({p[0] * p[0]}, {p[1]})[0]); },
+           {0, 1})({x, ones({2})});
+  EXPECT_THAT(Values(grads[0]), ElementsAre(2, 4, 6));
+  EXPECT_THAT(Values(grads[1]), ElementsAre(0, 0));
+}
+
 TEST(VmapTest, MapsOverTheFirstAxisByDefault) {
   Array x = reshape(arange(6.0), {2, 3});
   Array y = vmap([](const Array& row) { return sum(row * row); })(x);

@@ -55,7 +55,7 @@ bool TakesComplex(std::string_view op) {
       "real",         "imag",      "conjugate",   "add",   "sub",    "mul",     "div",
       "equal",        "not_equal", "sum",         "prod",  "mean",   "reshape", "transpose",
       "broadcast_to", "slice",     "concatenate", "where", "gather", "scatter", "slice_update",
-      "fft",          "eig",
+      "fft",          "eig",       "depends",
   };
   return ops->contains(op);
 }

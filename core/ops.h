@@ -47,6 +47,8 @@ namespace ferry::core {
 // matmul(a, b)        NumPy matmul: 1-D operands promoted and squeezed, batch dims
 //                     broadcast; floating dtypes only; dtype PromoteTypes(a, b)
 // reshape             shape (no -1: the client resolves it); same element count
+// depends(x, d...)    x itself (a view, its type), computed only once d... are: they order
+//                     the graph (checkpoint recomputes after the cotangents); any dtypes
 // transpose           perm: a permutation of the axes
 // broadcast_to        shape
 // slice               start stop strides: one each per axis; a stride is nonzero, and
@@ -127,7 +129,7 @@ namespace ferry::core {
 // ---- complex64 ----
 // Only these ops take or give complex64; every other refuses it: parameter constant astype
 // view neg abs square exp log sqrt sin cos isnan isinf add sub mul div equal not_equal sum prod
-// mean reshape transpose broadcast_to slice concatenate where gather scatter slice_update
+// mean reshape depends transpose broadcast_to slice concatenate where gather scatter slice_update
 // eig, and: abs of complex64 gives float32 (the magnitude); astype to a real dtype takes the
 // real part (to bool: either part not zero), from one gives a zero imaginary part.
 // real imag           complex64 -> float32        conjugate   complex64 -> complex64

@@ -67,7 +67,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
   for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view",
-                         "real", "imag", "conjugate", "fft", "eig"}) {
+                         "real", "imag", "conjugate", "fft", "eig", "depends"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -404,6 +404,10 @@ TEST(MatmulOpTest, Errors) {
 // ---- Layout ----------------------------------------------------------------------
 
 TEST(LayoutOpsTest, Reshape) {
+  // depends: its first input, whatever the others are.
+  EXPECT_EQ(Infer("depends", {F32({2, 3})}), F32({2, 3}));
+  EXPECT_EQ(Infer("depends", {F32({2, 3}), Of(DType::kInt32, {7}), F32({})}), F32({2, 3}));
+  EXPECT_EQ(Fails("depends", {}), "[depends] takes at least 1 input, got 0");
   EXPECT_EQ(Infer("reshape", {F32({2, 3})}, {{"shape", Ints{3, 2}}}), F32({3, 2}));
   EXPECT_EQ(Infer("reshape", {F32({2, 3})}, {{"shape", Ints{6}}}), F32({6}));
   EXPECT_EQ(Infer("reshape", {F32({1, 1})}, {{"shape", Ints{}}}), F32({}));

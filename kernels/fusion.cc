@@ -63,7 +63,7 @@ void SetKind(const core::Graph& graph, Step& step) {
   } else if (node.op == "constant") {
     step.kind = StepKind::kConstant;
   } else if (!step.fused &&
-             (node.op == "reshape" ||
+             (node.op == "reshape" || node.op == "depends" ||
               (node.op == "astype" && graph.nodes[node.inputs[0]].out.dtype == node.out.dtype))) {
     // (A fused group's root is computed from the group's inputs: its own node inputs are
     // members that never get a value.)

@@ -168,6 +168,12 @@ const std::map<std::string, OpCase>& CoreOpCases() {
         }}},
       {"reshape",
        {true, [](Inputs& in) { return reshape(in.Ints({4, 6}, int32, 0, 99), {2, -1, 3}); }}},
+      {"depends",
+       {true,
+        [](Inputs& in) {
+          Array x = in.Uniform({3, 4}, float32, -1, 1);
+          return depends({x}, {in.Ints({5}, int32, 0, 9), exp(x)})[0] * 2.0;
+        }}},
       {"transpose",
        {true,
         [](Inputs& in) { return transpose(in.Ints({2, 3, 4}, int32, 0, 99), {2, 0, 1}); }}},

@@ -14,6 +14,13 @@ namespace {
 
 VjpResult Reshape(const VjpArgs& args) { return {reshape(args.cotangent, args.inputs[0].shape())}; }
 
+// depends: the value is its first input's; the dependencies only order the graph.
+VjpResult Depends(const VjpArgs& args) {
+  VjpResult result(args.inputs.size());
+  result[0] = args.cotangent;
+  return result;
+}
+
 VjpResult Transpose(const VjpArgs& args) {
   const std::vector<int64_t> perm = GetAttr<std::vector<int64_t>>(args.attrs, "perm");
   std::vector<int> inverse(perm.size());
@@ -104,6 +111,7 @@ VjpResult Concatenate(const VjpArgs& args) {
 
 void RegisterLayoutVjps(VjpTable& table) {
   table["reshape"] = &Reshape;
+  table["depends"] = &Depends;
   table["transpose"] = &Transpose;
   table["broadcast_to"] = &BroadcastTo;
   table["slice"] = &Slice;

@@ -45,13 +45,14 @@ std::vector<std::string> OpsWithoutVjp();
 VjpResult NoGradient(const VjpArgs& args);
 
 // One per op family; registry.cc calls each once.
-void RegisterUnaryVjps(VjpTable& table);    // neg abs exp ... erf
-void RegisterBinaryVjps(VjpTable& table);   // add sub ... logical_or
-void RegisterWhereVjp(VjpTable& table);     // where
-void RegisterAstypeVjp(VjpTable& table);    // astype view
-void RegisterReduceVjps(VjpTable& table);   // sum prod mean max min argmax argmin
-void RegisterMatmulVjp(VjpTable& table);    // matmul
-void RegisterLayoutVjps(VjpTable& table);   // reshape transpose broadcast_to slice concatenate
+void RegisterUnaryVjps(VjpTable& table);   // neg abs exp ... erf
+void RegisterBinaryVjps(VjpTable& table);  // add sub ... logical_or
+void RegisterWhereVjp(VjpTable& table);    // where
+void RegisterAstypeVjp(VjpTable& table);   // astype view
+void RegisterReduceVjps(VjpTable& table);  // sum prod mean max min argmax argmin
+void RegisterMatmulVjp(VjpTable& table);   // matmul
+void RegisterLayoutVjps(
+    VjpTable& table);  // reshape depends transpose broadcast_to slice concatenate
 void RegisterSoftmaxVjps(VjpTable& table);  // softmax logsumexp
 void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal random_bits
 // vjp2

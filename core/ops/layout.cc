@@ -1,4 +1,4 @@
-// Ops that move elements without computing: reshape transpose broadcast_to slice
+// Ops that move elements without computing: reshape depends transpose broadcast_to slice
 // concatenate.
 #include <limits>
 
@@ -26,6 +26,10 @@ absl::StatusOr<TensorType> InferReshape(absl::Span<const TensorType> inputs, con
                                 " elements) to ", ShapeToString(*shape), " (", to, " elements)"));
   }
   return TensorType{x.dtype, *shape};
+}
+
+absl::StatusOr<TensorType> InferDepends(absl::Span<const TensorType> inputs, const Attrs&) {
+  return inputs[0];
 }
 
 absl::StatusOr<TensorType> InferTranspose(absl::Span<const TensorType> inputs, const Attrs& attrs) {
@@ -151,6 +155,7 @@ absl::StatusOr<TensorType> InferConcatenate(absl::Span<const TensorType> inputs,
 
 void RegisterLayoutOps(OpTable& table) {
   table.push_back({"reshape", 1, 1, &InferReshape, {"shape"}});
+  table.push_back({"depends", 1, -1, &InferDepends, {}});
   table.push_back({"transpose", 1, 1, &InferTranspose, {"perm"}});
   table.push_back({"broadcast_to", 1, 1, &InferBroadcastTo, {"shape"}});
   table.push_back({"slice", 1, 1, &InferSlice, {"start", "stop", "strides"}});

@@ -191,6 +191,7 @@ absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
 
 void RegisterLayoutKernels(KernelTable& table) {
   table["reshape"] = &Reshape;
+  table["depends"] = &Reshape;  // the first input's bytes (the executor makes it a view)
   table["transpose"] = &Transpose;
   table["broadcast_to"] = &BroadcastTo;
   table["slice"] = &Slice;

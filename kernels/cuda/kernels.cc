@@ -1001,6 +1001,7 @@ void RegisterSoftmaxKernels(KernelTable& table) {
 
 void RegisterLayoutKernels(KernelTable& table) {
   table["reshape"] = &Reshape;
+  table["depends"] = &Reshape;  // the first input's bytes (the executor makes it a view)
   table["transpose"] = &Transpose;
   table["broadcast_to"] = &BroadcastTo;
   table["slice"] = &Slice;
