@@ -356,8 +356,7 @@ std::pair<std::vector<Array>, std::vector<Array>> jvp(
   }
   const std::vector<Array> inputs = DistinctPrimals(primals);
   std::vector<Array> outputs = fun(inputs);
-  for (const std::vector<Array>* arrays :
-       {&inputs, static_cast<const std::vector<Array>*>(&outputs)}) {
+  for (const std::vector<Array>* arrays : {&inputs, &std::as_const(outputs)}) {
     for (const Array& a : *arrays) {
       if (core::IsComplex(a.node()->type.dtype)) {
         Throw("jvp", ErrorCode::kUnimplemented,
