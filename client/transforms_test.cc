@@ -216,12 +216,53 @@ TEST(VmapTest, UnmappedInputsAndOtherAxes) {
   EXPECT_THAT(Values(z), ElementsAre(0, 30, 1, 40, 2, 50));
 }
 
-// Per-example gradients: grad inside vmap, one gradient per row.
+// One call of fun, traced on the first example and rebuilt for the batch, when every op has
+// a batching rule; each example's result as fun gives it alone.
+TEST(VmapTest, OpsWithRulesAreBatchedFromOneTrace) {
+  int calls = 0;
+  Array w = random::normal({4, 3}, float32, 0, 1, random::key(20));
+  auto f = [&](const std::vector<Array>& p) {
+    ++calls;
+    Array h = softmax(matmul(p[0], w), -1);                              // (2, 3)
+    Array t = transpose(concatenate({h, slice(h, {0, 0}, {2, 1})}, 1));  // (4, 2)
+    Array r = reshape(cumsum(t, 0), {8}) * p[1];                         // p[1] unmapped scalar
+    Array mask = greater(r, 0.1f);
+    Array picked = where(mask, astype(r, float32), broadcast_to(sum(h), {8}));
+    return std::vector<Array>{depends({picked}, {max(h, 0)})[0], sum(square(h), {0})};
+  };
+  Array xs = random::normal({5, 2, 4}, float32, 0, 1, random::key(21));
+  Array scale = full({}, 1.5f);
+  std::vector<Array> batched = vmap(f, {0, -1}, {0, 1})({xs, scale});
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(batched[0].shape(), (Shape{5, 8}));
+  ASSERT_EQ(batched[1].shape(), (Shape{3, 5}));
+  for (int64_t i = 0; i < 5; ++i) {
+    std::vector<Array> one = f({take(xs, i, 0), scale});
+    EXPECT_TRUE(Close(take(batched[0], i, 0), one[0])) << i;
+    EXPECT_TRUE(Close(take(batched[1], i, 1), one[1])) << i;
+  }
+}
+
+// An op without a batching rule (view) makes vmap call fun once per example.
+TEST(VmapTest, AnOpWithoutARuleUnrolls) {
+  int calls = 0;
+  Array xs = reshape(arange(6.0), {3, 2});
+  Array y = vmap([&](const Array& row) {
+    ++calls;
+    return astype(view(row, int32), float32) * 0.0f + row;
+  })(xs);
+  EXPECT_EQ(calls, 3);
+  EXPECT_THAT(Values(y), ElementsAre(0, 1, 2, 3, 4, 5));
+}
+
+// Per-example gradients: grad inside vmap, one gradient per row, from one trace.
 TEST(VmapTest, PerExampleGradients) {
+  int calls = 0;
   Array w = from_host(std::vector<float>{1, 2}, {2});
   Array xs = from_host(std::vector<float>{1, 0, 0, 3, 2, 2}, {3, 2});
   auto per_example = vmap(
       [&](const std::vector<Array>& p) {
+        ++calls;
         auto g = grad([&](const std::vector<Array>& q) { return square(sum(q[0] * p[0])); });
         return std::vector<Array>{g({w})};
       },
@@ -229,6 +270,7 @@ TEST(VmapTest, PerExampleGradients) {
   Array grads = per_example({xs})[0];
   // d/dw (w . x)^2 = 2 (w . x) x
   EXPECT_THAT(Values(grads), ElementsAre(2, 0, 0, 36, 24, 24));
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(VmapTest, BadAxesThrowNamingVmap) {

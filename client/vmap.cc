@@ -1,13 +1,17 @@
-// vmap, unrolled: fun called once per index of the mapped axis, its results stacked.
+// vmap: fun traced on the first example and its graph rebuilt for the whole batch
+// (vmap_batching.h), or, where an op has no batching rule, called once per example and its
+// results stacked.
 
 #include "client/vmap.h"
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/ops.h"
+#include "client/vmap_batching.h"
 #include "core/shape.h"
 
 namespace ferry {
@@ -51,35 +55,54 @@ std::function<std::vector<Array>(const std::vector<Array>&)> vmap(
       Throw(absl::StrCat("got ", axes.size(), " in_axes for ", inputs.size(), " inputs."));
     }
     const int64_t n = MappedSize(inputs, axes);
-    std::vector<std::vector<Array>> results;  // [output][index]
-    for (int64_t index = 0; index < n; ++index) {
+    // Traced on the first example; rebuilt for the batch when every op has a rule, else fun
+    // runs once per example.
+    std::vector<Array> first;
+    std::unordered_map<const detail::ArrayNode*, Array> sources;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (axes[i] < 0) {
+        first.push_back(inputs[i]);
+        continue;
+      }
+      first.push_back(take(inputs[i], 0, axes[i]));
+      sources.emplace(first.back().node().get(), moveaxis(inputs[i], axes[i], 0));
+    }
+    const std::vector<Array> traced = fun(first);
+    if (!out_axes.empty() && out_axes.size() != traced.size()) {
+      Throw(absl::StrCat("got ", out_axes.size(), " out_axes for ", traced.size(), " outputs."));
+    }
+    for (size_t k = 0; k < traced.size(); ++k) {
+      const int axis = out_axes.empty() ? 0 : out_axes[k];
+      const int ndim = static_cast<int>(traced[k].ndim());
+      if (axis < 0 || axis > ndim) {
+        Throw(absl::StrCat("out_axes[", k, "] is ", axis, " but output ", k, " has ", ndim,
+                           " dimensions before mapping (so 0 to ", ndim, ")."));
+      }
+    }
+    auto out_axis = [&](size_t k) { return out_axes.empty() ? 0 : out_axes[k]; };
+    if (std::optional<std::vector<Array>> batched = detail::BatchTrace(traced, sources, n)) {
+      std::vector<Array> moved;
+      for (size_t k = 0; k < batched->size(); ++k) {
+        moved.push_back(moveaxis((*batched)[k], 0, out_axis(k)));
+      }
+      return moved;
+    }
+    std::vector<std::vector<Array>> results(traced.size());  // [output][index]
+    for (size_t k = 0; k < traced.size(); ++k) results[k].push_back(traced[k]);
+    for (int64_t index = 1; index < n; ++index) {
       std::vector<Array> args;
       for (size_t i = 0; i < inputs.size(); ++i) {
         args.push_back(axes[i] < 0 ? inputs[i] : take(inputs[i], index, axes[i]));
       }
       std::vector<Array> outputs = fun(args);
-      if (index == 0) {
-        results.resize(outputs.size());
-        if (!out_axes.empty() && out_axes.size() != outputs.size()) {
-          Throw(
-              absl::StrCat("got ", out_axes.size(), " out_axes for ", outputs.size(), " outputs."));
-        }
-      } else if (outputs.size() != results.size()) {
+      if (outputs.size() != results.size()) {
         Throw(absl::StrCat("fun returned ", outputs.size(), " outputs at index ", index, " and ",
                            results.size(), " at index 0."));
       }
       for (size_t k = 0; k < outputs.size(); ++k) results[k].push_back(std::move(outputs[k]));
     }
     std::vector<Array> stacked;
-    for (size_t k = 0; k < results.size(); ++k) {
-      const int axis = out_axes.empty() ? 0 : out_axes[k];
-      const int ndim = static_cast<int>(results[k][0].ndim());
-      if (axis < 0 || axis > ndim) {
-        Throw(absl::StrCat("out_axes[", k, "] is ", axis, " but output ", k, " has ", ndim,
-                           " dimensions before mapping (so 0 to ", ndim, ")."));
-      }
-      stacked.push_back(stack(results[k], axis));
-    }
+    for (size_t k = 0; k < results.size(); ++k) stacked.push_back(stack(results[k], out_axis(k)));
     return stacked;
   };
 }

@@ -5,10 +5,13 @@
 //
 // vmap(fun, in_axes, out_axes)(inputs) maps fun over an axis of its inputs: each input
 // with in_axes[i] >= 0 is sliced along that axis (all those axes of one size n), the others
-// passed whole, and output k stacks fun's n results along out_axes[k] (0 by default). It is
-// unrolled: the graph holds n copies of fun's graph, which the daemon evaluates in one
-// execute (and caches, so the next call of the same shapes only ships parameters); MLX
-// instead batches each op with a rule of its own.
+// passed whole, and output k stacks fun's n results along out_axes[k] (0 by default). fun
+// runs once, on the first example, and the graph it builds is rebuilt for all n at once, op
+// by op, by batching rules (vmap_batching.h: elementwise ops, reductions, scans and sorts,
+// reshape, transpose, broadcast_to, slice, concatenate, matmul of matrices, depends), as MLX
+// batches its primitives. Where an op on the way has no rule, fun is called once per
+// example instead (n copies of its graph, still evaluated in one execute). fun must not
+// eval what it builds from its inputs (as for grad).
 
 #include <functional>
 #include <vector>
