@@ -213,6 +213,45 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
   return Dequantize(wq, scales, biases, group_size, bits, scales.dtype());
 }
 
+namespace {
+
+// Up to this many matrices in a batch (a mixture of experts' picks for a token, say), one
+// product each through the backends' kernel, which never dequantizes the words to memory;
+// more share one dequantization and matmul.
+constexpr int64_t kPerMatrixProducts = 16;
+
+// quantized_matmul of a batch of matrices (wq of rank > 2) as one kernel product per
+// matrix, or nullopt for more than kPerMatrixProducts of them (or x a vector).
+std::optional<Array> PerMatrixProducts(const Array& x, const Array& wq, const Array& scales,
+                                       const Array& biases, bool transpose, int group_size,
+                                       int bits) {
+  if (x.ndim() < 2) return std::nullopt;
+  const Shape x_batch(x.shape().begin(), x.shape().end() - 2);
+  const Shape w_batch(wq.shape().begin(), wq.shape().end() - 2);
+  absl::StatusOr<Shape> batch = core::BroadcastShapes(x_batch, w_batch);
+  if (!batch.ok()) return std::nullopt;  // the composed path reports it
+  const int64_t count = core::NumElements(*batch);
+  if (count == 0 || count > kPerMatrixProducts) return std::nullopt;
+  // Each operand broadcast to the batch and flattened to (count, its matrix).
+  auto flat = [&](const Array& a) {
+    Shape full = *batch, matrices = {count};
+    full.insert(full.end(), a.shape().end() - 2, a.shape().end());
+    matrices.insert(matrices.end(), a.shape().end() - 2, a.shape().end());
+    return reshape(broadcast_to(a, full), matrices);
+  };
+  const Array xs = flat(x), ws = flat(wq), ss = flat(scales), bs = flat(biases);
+  std::vector<Array> products;
+  for (int64_t i = 0; i < count; ++i) {
+    products.push_back(quantized_matmul(take(xs, i, 0), take(ws, i, 0), take(ss, i, 0),
+                                        take(bs, i, 0), transpose, group_size, bits));
+  }
+  Shape out = *batch;
+  out.insert(out.end(), products[0].shape().begin(), products[0].shape().end());
+  return reshape(stack(products, 0), out);
+}
+
+}  // namespace
+
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose, int group_size, int bits) {
   CheckQuantized("quantized_matmul", wq, scales, biases, group_size, bits);
@@ -226,8 +265,14 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
                            {"group_size", int64_t{group_size}},
                            {"transpose", int64_t{transpose ? 1 : 0}}});
   }
-  // A batch of matrices: composed, with the kernel's arithmetic (16-bit operands multiply in
-  // float32 with the weights dequantized in float32, and the result is rounded once).
+  if (std::optional<Array> product =
+          PerMatrixProducts(a, wq, astype(scales, scale_dtype), astype(biases, scale_dtype),
+                            transpose, group_size, bits)) {
+    return *product;
+  }
+  // A larger batch of matrices: composed, with the kernel's arithmetic (16-bit operands
+  // multiply in float32 with the weights dequantized in float32, and the result is rounded
+  // once).
   const Dtype result = core::PromoteTypes(a.dtype(), scale_dtype);
   const Dtype compute = result == float16 || result == bfloat16 ? float32 : result;
   Array w = Dequantize(wq, scales, biases, group_size, bits, compute);

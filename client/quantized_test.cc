@@ -192,6 +192,28 @@ TEST(QuantizedTest, ProductsSplitAmongCoresAgreeWithTheDequantizedProduct) {
   }
 }
 
+// A batch of quantized matrices: up to 16 go through the kernel one matrix each (x and wq
+// batches broadcast first), more through one dequantization; both are the dequantized
+// product, and so are the gradients that reach x.
+TEST(QuantizedTest, BatchesOfMatricesSmallAndLarge) {
+  for (int64_t experts : {3, 20}) {
+    SCOPED_TRACE(::testing::Message() << experts << " matrices");
+    Array w = random::normal({experts, 8, 64}, float32, 0, 1, random::key(30));
+    auto [wq, scales, biases] = quantize(w, 32, 4);
+    Array exact = dequantize(wq, astype(scales, float64), astype(biases, float64), 32, 4);
+    Array x = random::uniform({2, 1, 5, 64}, float32, -1, 1, random::key(31));  // batch (2, E)
+    Array y = quantized_matmul(x, wq, scales, biases, true, 32, 4);
+    ASSERT_EQ(y.shape(), (Shape{2, experts, 5, 8}));
+    Array want = matmul(astype(x, float64), swapaxes(exact, -1, -2));
+    EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-4).item<bool>());
+    Array dx = grad([&](const Array& v) {
+      return sum(quantized_matmul(v, wq, scales, biases, true, 32, 4));
+    })(x);
+    Array want_dx = sum(matmul(ones({2, experts, 5, 8}, float64), exact), 1, true);
+    EXPECT_TRUE(allclose(astype(dx, float64), want_dx, 1e-5, 1e-4).item<bool>());
+  }
+}
+
 TEST(QuantizedTest, RoundTripErrorIsWithinAStep) {
   Array w = random::normal({8, 256}, float32, 0, 1, random::key(3));
   for (int bits : {2, 3, 4, 6, 8}) {
