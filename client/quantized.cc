@@ -237,7 +237,7 @@ std::optional<Array> PerMatrixProducts(const Array& x, const Array& wq, const Ar
     Shape full = *batch, matrices = {count};
     full.insert(full.end(), a.shape().end() - 2, a.shape().end());
     matrices.insert(matrices.end(), a.shape().end() - 2, a.shape().end());
-    return reshape(broadcast_to(a, full), matrices);
+    return reshape(a.shape() == full ? a : broadcast_to(a, full), matrices);
   };
   const Array xs = flat(x), ws = flat(wq), ss = flat(scales), bs = flat(biases);
   std::vector<Array> products;
