@@ -243,6 +243,20 @@ TEST(VmapTest, OpsWithRulesAreBatchedFromOneTrace) {
   }
 }
 
+// A quantized layer on a batch of inputs: the batch joins x's rows, one trace.
+TEST(VmapTest, QuantizedLayerBatchesItsInput) {
+  int calls = 0;
+  auto [wq, scales, biases] = quantize(random::normal({8, 64}, float32, 0, 1, random::key(22)));
+  auto layer = [&](const Array& x) {
+    ++calls;
+    return quantized_matmul(x, wq, scales, biases);
+  };
+  Array xs = random::normal({6, 3, 64}, float32, 0, 1, random::key(23));
+  Array y = vmap(layer, 0, 0)(xs);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(Close(y, layer(xs)));
+}
+
 // An op without a batching rule (view) makes vmap call fun once per example.
 TEST(VmapTest, AnOpWithoutARuleUnrolls) {
   int calls = 0;

@@ -85,6 +85,13 @@ std::optional<Array> Rule(const ArrayNode& node, const std::vector<Value>& input
     }
     return MakeOp(op, operands, node.attrs);
   }
+  if (op == "quantized_matmul") {  // x's batch becomes more rows; a batched matrix unrolls
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      if (inputs[i].batched) return std::nullopt;
+    }
+    return MakeOp(op, {inputs[0].array, inputs[1].array, inputs[2].array, inputs[3].array},
+                  node.attrs);
+  }
   if (op == "depends") {
     std::vector<Array> operands;
     for (const Value& v : inputs) operands.push_back(v.array);
