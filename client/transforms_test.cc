@@ -243,6 +243,20 @@ TEST(VmapTest, OpsWithRulesAreBatchedFromOneTrace) {
   }
 }
 
+// Lookups of batched indices in an unmapped table (an embedding): one trace.
+TEST(VmapTest, IndicesIntoAnUnmappedTableAreBatched) {
+  int calls = 0;
+  Array table = reshape(arange(12.0), {6, 2});
+  auto embed = [&](const Array& ids) {
+    ++calls;
+    return sum(take(table, ids, 0), 0);
+  };
+  Array ids = from_host(std::vector<int32_t>{0, 1, 5, 5, 2, 3}, {3, 2});
+  Array y = vmap(embed)(ids);
+  EXPECT_EQ(calls, 1);
+  EXPECT_THAT(Values(y), ElementsAre(2, 4, 20, 22, 10, 12));
+}
+
 // A quantized layer on a batch of inputs: the batch joins x's rows, one trace.
 TEST(VmapTest, QuantizedLayerBatchesItsInput) {
   int calls = 0;

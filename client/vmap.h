@@ -9,9 +9,9 @@
 // runs once, on the first example, and the graph it builds is rebuilt for all n at once, op
 // by op, by batching rules (vmap_batching.h: elementwise ops, reductions, scans and sorts,
 // reshape, transpose, broadcast_to, slice, concatenate, matmul of matrices, quantized_matmul
-// of a batched x, depends), as MLX batches its primitives. Where an op on the way has no rule, fun
-// is called once per example instead (n copies of its graph, still evaluated in one execute). fun
-// must not eval what it builds from its inputs (as for grad).
+// of a batched x, gather of batched indices, depends), as MLX batches its primitives. Where an op
+// on the way has no rule, fun is called once per example instead (n copies of its graph, still
+// evaluated in one execute). fun must not eval what it builds from its inputs (as for grad).
 
 #include <functional>
 #include <vector>

@@ -85,6 +85,16 @@ std::optional<Array> Rule(const ArrayNode& node, const std::vector<Value>& input
     }
     return MakeOp(op, operands, node.attrs);
   }
+  if (op == "gather" && !inputs[0].batched) {  // batched indices into an unbatched array
+    size_t to = 0;
+    for (size_t i = 1; i < inputs.size(); ++i) to = std::max(to, example_rank(i));
+    std::vector<Array> operands = {inputs[0].array};
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      operands.push_back(inputs[i].batched ? Lift(inputs[i].array, example_rank(i), to)
+                                           : inputs[i].array);
+    }
+    return MakeOp(op, operands, node.attrs);
+  }
   if (op == "quantized_matmul") {  // x's batch becomes more rows; a batched matrix unrolls
     for (size_t i = 1; i < inputs.size(); ++i) {
       if (inputs[i].batched) return std::nullopt;
