@@ -2,10 +2,10 @@
 #define FERRY_CLIENT_VMAP_BATCHING_H_
 
 // Internal to vmap: rebuilding a function's graph, traced once on one example, for every
-// example at once. Each op on the path from the example's inputs is rebuilt by a batching
-// rule with the batch on axis 0 (elementwise ops, reductions and scans, layout ops, matmul,
-// quantized_matmul of a batched x, gather of batched indices, depends); an op without a rule makes
-// the whole rebuild give up, and vmap unrolls instead.
+// example at once. Each op on the path from the example's inputs is rebuilt by a batching rule
+// with the batch on axis 0 (elementwise ops, reductions and scans, layout ops, matmul,
+// quantized_matmul of a batched x, gather of batched indices, depends); an op without a rule
+// makes the whole rebuild give up, and vmap unrolls instead.
 
 #include <optional>
 #include <unordered_map>
