@@ -2,14 +2,16 @@
 #define FERRY_KERNELS_CPU_QUANTIZED_MATMUL_LOOPS_H_
 
 // quantized_matmul's inner loops for x @ w^T:
-// - Dots, at every width: each lane of a vector is a row of w. A vector of words (word w of
-//   kLanes rows, by an in-register transpose) is dequantized in registers, element by
-//   element, and multiplied by x's element (a broadcast) into each row of x's accumulator:
-//   nothing dequantized goes to memory, no horizontal sums, and x's tile stays in L1.
+// - Dots, at every width from 1 to 8: each lane of a vector is a row of w. A vector of words
+//   (word w of kLanes rows, by an in-register transpose) is dequantized in registers, element
+//   by element, and multiplied by x's element (a broadcast) into each row of x's
+//   accumulator: nothing dequantized goes to memory, no horizontal sums, and x's tile stays
+//   in L1. Words go in periods of `bits` words (32 elements), so elements that straddle two
+//   words (3, 5, 6 bits) are read with constant shifts too.
 // - Dequantize, at widths dividing 32 (no element straddles words): rows of w dequantized in
-// bit-plane order (plane j holds the elements at bits
-//   [j * bits, (j + 1) * bits) of the words, so a vector of words shifted by one amount is a
-//   vector of elements) for OpenBLAS to multiply by x in the same order.
+//   bit-plane order (plane j holds the elements at bits [j * bits, (j + 1) * bits) of the
+//   words, so a vector of words shifted by one amount is a vector of elements) for OpenBLAS
+//   to multiply by x in the same order.
 //
 // Everything is a template over `Isa`, compiled once per instruction set: at the baseline in
 // quantized_matmul_loops.cc, and in quantized_matmul_avx2.cc / _avx512.cc after their
@@ -49,8 +51,8 @@ struct QuantizedLoops {
   PlaneDequantizeFn<F> dequantize = nullptr;
 };
 
-// The loops for `bits` (null for a width that does not divide 32): float32's built for
-// `level` or, when this CPU lacks it, BestSimdLevel(); float64's at the baseline.
+// The loops for `bits` (dequantize null where it does not divide 32, both for 7): float32's
+// built for `level` or, when this CPU lacks it, BestSimdLevel(); float64's at the baseline.
 QuantizedLoops<float> Float32QuantizedLoops(int bits, SimdLevel level);
 QuantizedLoops<double> Float64QuantizedLoops(int bits);
 
