@@ -731,7 +731,7 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
                  int bits = 4);
 // x @ dequantize(w).T (transpose) or x @ dequantize(w), batch dims broadcast as matmul, in
 // the promoted dtype of x and the scales (16-bit operands multiply in float32). A matrix w,
-// and each of a batch of up to 16, runs the backends' kernel, which reads the packed words
+// and each of a batch of up to 256, runs the backends' kernel, which reads the packed words
 // (larger batches are dequantized and multiplied); gradients reach x, scales and biases.
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);

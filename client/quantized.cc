@@ -215,10 +215,11 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 
 namespace {
 
-// Up to this many matrices in a batch (a mixture of experts' picks for a token, say), one
-// product each through the backends' kernel, which never dequantizes the words to memory;
-// more share one dequantization and matmul.
-constexpr int64_t kPerMatrixProducts = 16;
+// Up to this many matrices in a batch (a mixture of experts' picks for a few tokens), one
+// product each through the backends' kernel, which never dequantizes the words to memory
+// (8 experts of 1024 x 2048 for one token: 0.6 ms each against 37 ms dequantized, CPU); more
+// share one dequantization and matmul, which keeps the graph small.
+constexpr int64_t kPerMatrixProducts = 256;
 
 // quantized_matmul of a batch of matrices (wq of rank > 2) as one kernel product per
 // matrix, or nullopt for more than kPerMatrixProducts of them (or x a vector).
@@ -474,6 +475,25 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
   const Array lhs = detail::MatrixIndices(op, "lhs_indices", x, lhs_indices);
   const Array rhs = detail::MatrixIndices(op, "rhs_indices", wq, rhs_indices);
   const Shape batch = detail::IndexBatch(op, lhs, rhs);
+  const int64_t count = core::NumElements(batch);
+  if (count > 0 && count <= kPerMatrixProducts) {
+    // A few pairs (a token's experts): each picked matrix copied once and multiplied alone.
+    auto matrices = [](const Array& a) {
+      return reshape(a, {-1, a.shape()[a.ndim() - 2], a.shape().back()});
+    };
+    const Array x3 = matrices(x), w3 = matrices(wq), s3 = matrices(scales), b3 = matrices(biases);
+    const Array lhs_flat = reshape(broadcast_to(lhs, batch), {-1});
+    const Array rhs_flat = reshape(broadcast_to(rhs, batch), {-1});
+    std::vector<Array> products;
+    for (int64_t i = 0; i < count; ++i) {
+      const Array l = take(lhs_flat, i, 0), r = take(rhs_flat, i, 0);
+      products.push_back(quantized_matmul(take(x3, l, 0), take(w3, r, 0), take(s3, r, 0),
+                                          take(b3, r, 0), transpose, group_size, bits));
+    }
+    Shape out_shape = batch;
+    out_shape.insert(out_shape.end(), products[0].shape().begin(), products[0].shape().end());
+    return reshape(stack(products, 0), out_shape);
+  }
   // One quantized product per picked pair: x's matrices against the picked rows of words.
   const Array product =
       quantized_matmul(detail::PickMatrices(x, lhs, batch), detail::PickMatrices(wq, rhs, batch),

@@ -192,11 +192,11 @@ TEST(QuantizedTest, ProductsSplitAmongCoresAgreeWithTheDequantizedProduct) {
   }
 }
 
-// A batch of quantized matrices: up to 16 go through the kernel one matrix each (x and wq
+// A batch of quantized matrices: up to 256 go through the kernel one matrix each (x and wq
 // batches broadcast first), more through one dequantization; both are the dequantized
 // product, and so are the gradients that reach x.
 TEST(QuantizedTest, BatchesOfMatricesSmallAndLarge) {
-  for (int64_t experts : {3, 20}) {
+  for (int64_t experts : {3, 130}) {
     SCOPED_TRACE(::testing::Message() << experts << " matrices");
     Array w = random::normal({experts, 8, 64}, float32, 0, 1, random::key(30));
     auto [wq, scales, biases] = quantize(w, 32, 4);

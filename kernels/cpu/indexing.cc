@@ -83,13 +83,35 @@ absl::Status GatherKernel(const core::Node& node, absl::Span<const Tensor> input
   absl::StatusOr<std::vector<int64_t>> starts =
       SliceStarts(node, a, inputs.subspan(1), index_shape, *sizes);
   if (!starts.ok()) return starts.status();
-  const std::vector<int64_t> offsets = SliceOffsets(core::ContiguousStrides(a.shape()), *sizes);
+  // A slice is runs of contiguous elements: the trailing axes it spans whole and the axis
+  // before them (spanned in part) make one run, copied at once (a whole expert's matrix for
+  // a mixture of experts' gather); the axes before that give the runs' offsets.
+  const std::vector<int64_t> a_strides = core::ContiguousStrides(a.shape());
+  size_t outer = sizes->size();
+  int64_t run = 1;
+  while (outer > 0) {
+    --outer;
+    run *= (*sizes)[outer];
+    if ((*sizes)[outer] != a.shape()[outer]) break;
+  }
+  const core::Shape outer_shape(sizes->begin(), sizes->begin() + outer);
+  const std::vector<int64_t> offsets =
+      outer == 0 ? std::vector<int64_t>{0}
+                 : SliceOffsets(std::vector<int64_t>(a_strides.begin(), a_strides.begin() + outer),
+                                outer_shape);
   return DispatchDType(a.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     const T* x = a.data<T>();
     T* y = out.data<T>();
     for (int64_t start : *starts) {
-      for (int64_t offset : offsets) *y++ = x[start + offset];
+      for (int64_t offset : offsets) {
+        if (run == 1) {
+          *y++ = x[start + offset];
+        } else {
+          std::memcpy(y, x + start + offset, run * sizeof(T));
+          y += run;
+        }
+      }
     }
     return absl::OkStatus();
   });

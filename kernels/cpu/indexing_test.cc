@@ -49,6 +49,32 @@ TEST(Gather, SlicesWiderThanOne) {
   EXPECT_THAT(Values(*out), ElementsAre(1, 2, 3, 4));
 }
 
+// Slices copied as runs of contiguous elements (trailing axes spanned whole, and the axis
+// before them in part), against the element-by-element definition.
+TEST(Gather, PartlySpannedAxesAgreeWithTheDefinition) {
+  std::vector<double> a(3 * 4 * 5);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<double>(i);
+  for (const Ints& sizes : {Ints{1, 4, 5}, Ints{1, 2, 5}, Ints{2, 4, 3}, Ints{1, 3, 2}}) {
+    SCOPED_TRACE(::testing::Message() << sizes[0] << "x" << sizes[1] << "x" << sizes[2]);
+    // Starts along axis 1 at 0 and at the last position the slice fits.
+    const int64_t last = 4 - sizes[1];
+    absl::StatusOr<core::HostTensor> out =
+        RunOp("gather",
+              {MakeHost(DType::kFloat32, {3, 4, 5}, a), MakeHost(DType::kInt32, {2}, {0, last})},
+              {{"axes", Ints{1}}, {"slice_sizes", sizes}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    std::vector<double> want;
+    for (int64_t start : {int64_t{0}, last}) {
+      for (int64_t i = 0; i < sizes[0]; ++i) {
+        for (int64_t j = 0; j < sizes[1]; ++j) {
+          for (int64_t k = 0; k < sizes[2]; ++k) want.push_back(a[(i * 4 + start + j) * 5 + k]);
+        }
+      }
+    }
+    EXPECT_EQ(Values(*out), want);
+  }
+}
+
 TEST(Gather, ScalarAndEmptyIndices) {
   absl::StatusOr<core::HostTensor> scalar =
       RunOp("gather", {MakeHost(DType::kBool, {3}, {0, 1, 0}), MakeHost(DType::kInt32, {}, {1})},
