@@ -364,13 +364,13 @@ std::pair<std::vector<Array>, std::vector<Array>> jvp(
       }
     }
   }
-  // J t is the VJP of u -> J^T u, which is linear in u: placeholders of any value stand for
-  // u, and a second reverse pass from J^T u back to them with t as the cotangent gives J t.
+  // J t is the VJP of u -> J^T u, which is linear in u: placeholders of any value (fresh
+  // nodes, one per output) stand for u, and a second reverse pass from J^T u back to them
+  // with t as the cotangent gives J t.
   std::vector<Array> placeholders;
   for (const Array& output : outputs) {
     placeholders.push_back(zeros(output.shape(), output.dtype(), output.device()));
   }
-  placeholders = DistinctPrimals(placeholders);
   const std::vector<Array> transposed = Backward(inputs, inputs, outputs, placeholders);
   std::vector<Array> output_tangents = Backward(placeholders, placeholders, transposed, tangents);
   return {std::move(outputs), std::move(output_tangents)};

@@ -221,6 +221,16 @@ namespace {
 // share one dequantization and matmul, which keeps the graph small.
 constexpr int64_t kPerMatrixProducts = 256;
 
+// product(i) for each i < count, stacked into `batch` followed by a product's shape.
+template <typename Product>
+Array StackedProducts(const Shape& batch, int64_t count, Product product) {
+  std::vector<Array> products;
+  for (int64_t i = 0; i < count; ++i) products.push_back(product(i));
+  Shape out = batch;
+  out.insert(out.end(), products[0].shape().begin(), products[0].shape().end());
+  return reshape(stack(products, 0), out);
+}
+
 // quantized_matmul of a batch of matrices (wq of rank > 2) as one kernel product per
 // matrix, or nullopt for more than kPerMatrixProducts of them (or x a vector).
 std::optional<Array> PerMatrixProducts(const Array& x, const Array& wq, const Array& scales,
@@ -241,14 +251,10 @@ std::optional<Array> PerMatrixProducts(const Array& x, const Array& wq, const Ar
     return reshape(a.shape() == full ? a : broadcast_to(a, full), matrices);
   };
   const Array xs = flat(x), ws = flat(wq), ss = flat(scales), bs = flat(biases);
-  std::vector<Array> products;
-  for (int64_t i = 0; i < count; ++i) {
-    products.push_back(quantized_matmul(take(xs, i, 0), take(ws, i, 0), take(ss, i, 0),
-                                        take(bs, i, 0), transpose, group_size, bits));
-  }
-  Shape out = *batch;
-  out.insert(out.end(), products[0].shape().begin(), products[0].shape().end());
-  return reshape(stack(products, 0), out);
+  return StackedProducts(*batch, count, [&](int64_t i) {
+    return quantized_matmul(take(xs, i, 0), take(ws, i, 0), take(ss, i, 0), take(bs, i, 0),
+                            transpose, group_size, bits);
+  });
 }
 
 }  // namespace
@@ -484,15 +490,11 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
     const Array x3 = matrices(x), w3 = matrices(wq), s3 = matrices(scales), b3 = matrices(biases);
     const Array lhs_flat = reshape(broadcast_to(lhs, batch), {-1});
     const Array rhs_flat = reshape(broadcast_to(rhs, batch), {-1});
-    std::vector<Array> products;
-    for (int64_t i = 0; i < count; ++i) {
+    return StackedProducts(batch, count, [&](int64_t i) {
       const Array l = take(lhs_flat, i, 0), r = take(rhs_flat, i, 0);
-      products.push_back(quantized_matmul(take(x3, l, 0), take(w3, r, 0), take(s3, r, 0),
-                                          take(b3, r, 0), transpose, group_size, bits));
-    }
-    Shape out_shape = batch;
-    out_shape.insert(out_shape.end(), products[0].shape().begin(), products[0].shape().end());
-    return reshape(stack(products, 0), out_shape);
+      return quantized_matmul(take(x3, l, 0), take(w3, r, 0), take(s3, r, 0), take(b3, r, 0),
+                              transpose, group_size, bits);
+    });
   }
   // One quantized product per picked pair: x's matrices against the picked rows of words.
   const Array product =

@@ -55,31 +55,32 @@ std::function<std::vector<Array>(const std::vector<Array>&)> vmap(
       Throw(absl::StrCat("got ", axes.size(), " in_axes for ", inputs.size(), " inputs."));
     }
     const int64_t n = MappedSize(inputs, axes);
+    auto example = [&](int64_t index) {
+      std::vector<Array> args;
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        args.push_back(axes[i] < 0 ? inputs[i] : take(inputs[i], index, axes[i]));
+      }
+      return args;
+    };
     // Traced on the first example; rebuilt for the batch when every op has a rule, else fun
     // runs once per example.
-    std::vector<Array> first;
+    const std::vector<Array> first = example(0);
     std::unordered_map<const detail::ArrayNode*, Array> sources;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if (axes[i] < 0) {
-        first.push_back(inputs[i]);
-        continue;
-      }
-      first.push_back(take(inputs[i], 0, axes[i]));
-      sources.emplace(first.back().node().get(), moveaxis(inputs[i], axes[i], 0));
+      if (axes[i] >= 0) sources.emplace(first[i].node().get(), moveaxis(inputs[i], axes[i], 0));
     }
     const std::vector<Array> traced = fun(first);
     if (!out_axes.empty() && out_axes.size() != traced.size()) {
       Throw(absl::StrCat("got ", out_axes.size(), " out_axes for ", traced.size(), " outputs."));
     }
+    auto out_axis = [&](size_t k) { return out_axes.empty() ? 0 : out_axes[k]; };
     for (size_t k = 0; k < traced.size(); ++k) {
-      const int axis = out_axes.empty() ? 0 : out_axes[k];
       const int ndim = static_cast<int>(traced[k].ndim());
-      if (axis < 0 || axis > ndim) {
-        Throw(absl::StrCat("out_axes[", k, "] is ", axis, " but output ", k, " has ", ndim,
+      if (out_axis(k) < 0 || out_axis(k) > ndim) {
+        Throw(absl::StrCat("out_axes[", k, "] is ", out_axis(k), " but output ", k, " has ", ndim,
                            " dimensions before mapping (so 0 to ", ndim, ")."));
       }
     }
-    auto out_axis = [&](size_t k) { return out_axes.empty() ? 0 : out_axes[k]; };
     if (std::optional<std::vector<Array>> batched = detail::BatchTrace(traced, sources, n)) {
       std::vector<Array> moved;
       for (size_t k = 0; k < batched->size(); ++k) {
@@ -90,11 +91,7 @@ std::function<std::vector<Array>(const std::vector<Array>&)> vmap(
     std::vector<std::vector<Array>> results(traced.size());  // [output][index]
     for (size_t k = 0; k < traced.size(); ++k) results[k].push_back(traced[k]);
     for (int64_t index = 1; index < n; ++index) {
-      std::vector<Array> args;
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        args.push_back(axes[i] < 0 ? inputs[i] : take(inputs[i], index, axes[i]));
-      }
-      std::vector<Array> outputs = fun(args);
+      std::vector<Array> outputs = fun(example(index));
       if (outputs.size() != results.size()) {
         Throw(absl::StrCat("fun returned ", outputs.size(), " outputs at index ", index, " and ",
                            results.size(), " at index 0."));

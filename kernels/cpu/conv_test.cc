@@ -148,8 +148,10 @@ void ExpectMatchesDirect(const RandomConv& c) {
     const core::HostTensor xt = MakeHost(t, c.x, x), wt = MakeHost(t, c.w, w);
     x = Values(xt);
     w = Values(wt);
-    const core::Attrs attrs = {{"stride", c.stride},   {"padding_lo", c.lo},
-                               {"padding_hi", c.hi},   {"kernel_dilation", c.dilation},
+    const core::Attrs attrs = {{"stride", c.stride},
+                               {"padding_lo", c.lo},
+                               {"padding_hi", c.hi},
+                               {"kernel_dilation", c.dilation},
                                {"groups", c.groups}};
     absl::StatusOr<core::HostTensor> got = RunOp("convolution", {xt, wt}, attrs);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -199,7 +201,7 @@ TEST(Convolution, ManyPassesGiveTheSameResult) {
   }
   SetLoweringBudgetForTesting(0);
   const ConvGeometry g = {{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {10, 1, 1}, {3, 1, 1},
-                          {8, 1, 1}, 4,         4,         2,         1};
+                          {8, 1, 1}, 4,         4,         2,          1};
   EXPECT_EQ(LoweredRows(g), 32);
   EXPECT_EQ(LoweredDepth(g), 12);
   EXPECT_EQ(LoweredRowsPerPass(g, 4, 12 * 4 * 5 + 1), 5);

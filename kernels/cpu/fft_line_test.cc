@@ -12,21 +12,17 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/test_util.h"
+
 namespace ferry::kernels::cpu {
 namespace {
 
-constexpr SimdLevel kLevels[] = {SimdLevel::kBaseline, SimdLevel::kAvx2, SimdLevel::kAvx512};
-
 TEST(FftLine, EveryBuildMatchesTheDefinition) {
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) {
-      std::printf("not tested on this CPU: level %d\n", static_cast<int>(level));
-      continue;
-    }
-    for (int64_t n : {1, 2, 3, 5, 8, 12, 16, 20, 36, 60, 64, 125, 128, 243, 256, 343, 1000,
-                      1024, 1331}) {
+  for (SimdLevel level : testing::SimdLevelsOfThisCpu()) {
+    for (int64_t n :
+         {1, 2, 3, 5, 8, 12, 16, 20, 36, 60, 64, 125, 128, 243, 256, 343, 1000, 1024, 1331}) {
       for (bool inverse : {false, true}) {
-        SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << ", n = " << n
+        SCOPED_TRACE(::testing::Message() << testing::SimdLevelName(level) << ", n = " << n
                                           << (inverse ? " inverse" : ""));
         std::mt19937 rng(static_cast<uint32_t>(n));
         std::uniform_real_distribution<double> uniform(-1, 1);
@@ -44,8 +40,7 @@ TEST(FftLine, EveryBuildMatchesTheDefinition) {
             want += std::complex<double>(x_re[t], x_im[t]) *
                     std::polar(1.0, sign * 2 * M_PI * static_cast<double>((t * k) % n) / n);
           }
-          ASSERT_LT(std::abs(std::complex<double>(re[k], im[k]) - want), 1e-12 * n)
-              << "bin " << k;
+          ASSERT_LT(std::abs(std::complex<double>(re[k], im[k]) - want), 1e-12 * n) << "bin " << k;
         }
       }
     }

@@ -17,25 +17,15 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/test_util.h"
 
 namespace ferry::kernels::cpu {
 namespace {
 
 using core::DType;
 
-constexpr SimdLevel kLevels[] = {SimdLevel::kBaseline, SimdLevel::kAvx2, SimdLevel::kAvx512};
-
-const char* LevelName(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kBaseline:
-      return "baseline";
-    case SimdLevel::kAvx2:
-      return "avx2";
-    case SimdLevel::kAvx512:
-      return "avx512";
-  }
-  return "?";
-}
+using testing::SimdLevelName;
+using testing::SimdLevelsOfThisCpu;
 
 // A fused expression over `n` elements: parameters (dense or scalar), then ops.
 class Chain {
@@ -136,11 +126,10 @@ void ExpectMatchesUnfused(const core::Graph& expr, uint32_t seed, const std::str
     if (node.op == "parameter") inputs.push_back(RandomTensor(*backend, node.out, rng));
   }
   const std::string expected = Unfused(*backend, expr, inputs);
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) continue;
+  for (SimdLevel level : SimdLevelsOfThisCpu()) {
     Tensor out = *backend->Allocate(expr.nodes.back().out);
     ASSERT_TRUE(RunFusedFloat32(expr, inputs, out, level)) << what;
-    EXPECT_EQ(FirstDifference(Bytes(out), expected), "") << LevelName(level) << ": " << what;
+    EXPECT_EQ(FirstDifference(Bytes(out), expected), "") << SimdLevelName(level) << ": " << what;
   }
 }
 
@@ -161,9 +150,7 @@ TEST(FusedFloat32Test, BestLevelIsTheCpus) {
 #else
   EXPECT_EQ(BestSimdLevel(), SimdLevel::kBaseline);
 #endif
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) std::printf("not tested on this CPU: %s\n", LevelName(level));
-  }
+  SimdLevelsOfThisCpu();  // prints the levels this CPU leaves untested
 }
 
 TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
@@ -241,11 +228,11 @@ TEST(FusedFloat32Test, OneProgramRunsOnEachCallsInputs) {
     for (int32_t p : {x, s, y})
       inputs.push_back(RandomTensor(*backend, chain.expr().nodes[p].out, rng));
     const std::string expected = Unfused(*backend, chain.expr(), inputs);
-    for (SimdLevel level : kLevels) {
-      if (level > BestSimdLevel()) continue;
+    for (SimdLevel level : SimdLevelsOfThisCpu()) {
       Tensor out = *backend->Allocate(chain.expr().nodes.back().out);
       ASSERT_TRUE(RunFloat32(*program, inputs, out, level));
-      EXPECT_EQ(FirstDifference(Bytes(out), expected), "") << LevelName(level) << " call " << call;
+      EXPECT_EQ(FirstDifference(Bytes(out), expected), "")
+          << SimdLevelName(level) << " call " << call;
     }
   }
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/test_util.h"
 #include "kernels/quantized_packing.h"
 
 namespace ferry::kernels::cpu {
@@ -90,23 +91,17 @@ void ExpectLoopsAgree(const QuantizedLoops<F>& loops, const Problem& p, int64_t 
   }
 }
 
-constexpr SimdLevel kLevels[] = {SimdLevel::kBaseline, SimdLevel::kAvx2, SimdLevel::kAvx512};
-
 // Rows that fill no whole vector, word counts that fill none (160 columns: 5 to 40 words),
 // every chunk of rows of x (1, 2, 4, 8, 16 and what is left), groups of fewer words than a
 // vector and of more.
 TEST(QuantizedMatmulLoopsTest, EveryBuildAgreesWithTheDequantizedProduct) {
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) {
-      std::printf("not tested on this CPU: level %d\n", static_cast<int>(level));
-      continue;
-    }
+  for (SimdLevel level : testing::SimdLevelsOfThisCpu()) {
     for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
       for (int group_size : {32, 64, 128}) {
         const int64_t columns = group_size == 32 ? 160 : 2 * group_size;
         for (int64_t m : {1, 2, 3, 5, 9, 16, 17, 35}) {
           SCOPED_TRACE(::testing::Message()
-                       << "level " << static_cast<int>(level) << ", " << bits << " bits, group "
+                       << testing::SimdLevelName(level) << ", " << bits << " bits, group "
                        << group_size << ", " << m << " rows of x");
           const Problem p = RandomProblem(bits, group_size, 37, columns, m);
           ExpectLoopsAgree(Float32QuantizedLoops(bits, level), p, 0, 37, 1e-6);
@@ -123,11 +118,10 @@ TEST(QuantizedMatmulLoopsTest, EveryBuildAgreesWithTheDequantizedProduct) {
 // Rows long enough that x's tile (about 16 KiB of it) passes over w several times, the last
 // time over less than a whole step of words.
 TEST(QuantizedMatmulLoopsTest, LongRowsTakeSeveralTiles) {
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) continue;
+  for (SimdLevel level : testing::SimdLevelsOfThisCpu()) {
     for (int bits : {3, 4, 6}) {
       for (int64_t m : {1, 17}) {
-        SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << ", " << bits
+        SCOPED_TRACE(::testing::Message() << testing::SimdLevelName(level) << ", " << bits
                                           << " bits, " << m << " rows of x");
         const Problem p = RandomProblem(bits, 32, 19, 4096 + 96, m);
         ExpectLoopsAgree(Float32QuantizedLoops(bits, level), p, 0, 19, 1e-6);
@@ -138,9 +132,8 @@ TEST(QuantizedMatmulLoopsTest, LongRowsTakeSeveralTiles) {
 
 // More rows than Dots takes at a time (kDotStretchRows), from a row that starts no stretch.
 TEST(QuantizedMatmulLoopsTest, ManyRowsTakeSeveralStretches) {
-  for (SimdLevel level : kLevels) {
-    if (level > BestSimdLevel()) continue;
-    SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level));
+  for (SimdLevel level : testing::SimdLevelsOfThisCpu()) {
+    SCOPED_TRACE(::testing::Message() << testing::SimdLevelName(level));
     const Problem p = RandomProblem(4, 64, 2 * kDotStretchRows + 77, 128, 3);
     ExpectLoopsAgree(Float32QuantizedLoops(4, level), p, 5, p.q.rows, 1e-6);
   }

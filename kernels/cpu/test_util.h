@@ -5,6 +5,7 @@
 // through a CPU backend with its output type inferred by core::InferOp, as the executor
 // would see it.
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,8 +17,35 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/simd_level.h"
 
 namespace ferry::kernels::cpu::testing {
+
+inline const char* SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kBaseline:
+      return "baseline";
+    case SimdLevel::kAvx2:
+      return "avx2";
+    case SimdLevel::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+// The instruction sets the hot loops are built for (simd_level.h) that this CPU has, for
+// tests that run every build; the others are printed as not tested.
+inline std::vector<SimdLevel> SimdLevelsOfThisCpu() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel level : {SimdLevel::kBaseline, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level <= BestSimdLevel()) {
+      levels.push_back(level);
+    } else {
+      std::printf("not tested on this CPU: %s\n", SimdLevelName(level));
+    }
+  }
+  return levels;
+}
 
 // A host tensor of `dtype` holding `values` converted with astype's rules.
 inline core::HostTensor MakeHost(core::DType dtype, core::Shape shape,
