@@ -35,6 +35,7 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterQuantizedOps(defs);
     ops_internal::RegisterLinalgOps(defs);
     ops_internal::RegisterComplexOps(defs);
+    ops_internal::RegisterCollectiveOps(defs);
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());
@@ -50,12 +51,13 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
 // input or result here, so its kernels never meet one.
 bool TakesComplex(std::string_view op) {
   static const auto* const ops = new absl::flat_hash_set<std::string_view>{
-      "parameter",    "constant",  "astype",      "view",  "neg",    "abs",     "square",
-      "exp",          "log",       "sqrt",        "sin",   "cos",    "isnan",   "isinf",
-      "real",         "imag",      "conjugate",   "add",   "sub",    "mul",     "div",
-      "equal",        "not_equal", "sum",         "prod",  "mean",   "reshape", "transpose",
-      "broadcast_to", "slice",     "concatenate", "where", "gather", "scatter", "slice_update",
-      "fft",          "eig",       "depends",
+      "parameter",   "constant", "astype",  "view",       "neg",          "abs",
+      "square",      "exp",      "log",     "sqrt",       "sin",          "cos",
+      "isnan",       "isinf",    "real",    "imag",       "conjugate",    "add",
+      "sub",         "mul",      "div",     "equal",      "not_equal",    "sum",
+      "prod",        "mean",     "reshape", "transpose",  "broadcast_to", "slice",
+      "concatenate", "where",    "gather",  "scatter",    "slice_update", "fft",
+      "eig",         "depends",  "all_sum", "all_gather", "sum_scatter",
   };
   return ops->contains(op);
 }
@@ -107,6 +109,11 @@ const OpDef* FindOp(std::string_view op) {
   }();
   auto it = index->find(op);
   return it == index->end() ? nullptr : it->second;
+}
+
+bool IsCollective(std::string_view op) {
+  return op == "all_sum" || op == "all_max" || op == "all_min" || op == "all_gather" ||
+         op == "sum_scatter";
 }
 
 std::vector<std::string> OpNames() {

@@ -139,6 +139,17 @@ namespace ferry::core {
 //                     complex64 dim n/2+1; real 1 inverse (irfft) complex64 dim n/2+1 ->
 //                     float32 dim n (the imaginary parts of bins 0 and n/2 are not read)
 //
+// ---- collectives (client/distributed.h) ----
+// Every rank of group `group` (a handle the client chose when it formed the group in each
+// session, >= 1) runs the same node; `size` is the group's rank count the client built for
+// (the daemon refuses a node whose size differs from its group's). No bool input for the
+// reductions; all_sum, all_gather and sum_scatter take complex64.
+// all_sum all_max all_min   group:i size:i   same type: the elementwise sum/max/min over ranks
+// all_gather                group:i size:i   the ranks' inputs in rank order along axis 0
+//                                             (dim 0 times size; a scalar gives (size,))
+// sum_scatter               group:i size:i   rank r's slice r of the sum over ranks: dim 0
+//                                             (divisible by size) divided by size
+//
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.
 
@@ -157,6 +168,10 @@ struct OpDef {
 
 // The declaration of `op`, or nullptr for an unknown op.
 const OpDef* FindOp(std::string_view op);
+
+// Whether `op` is a collective: the executor runs it with the session's group
+// (kernels/collectives.h); backends have no kernel for it.
+bool IsCollective(std::string_view op);
 
 // Every op name, sorted.
 std::vector<std::string> OpNames();

@@ -67,7 +67,8 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
   for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view",
-                         "real", "imag", "conjugate", "fft", "eig", "depends"}) {
+                         "real", "imag", "conjugate", "fft", "eig", "depends", "all_sum", "all_max",
+                         "all_min", "all_gather", "sum_scatter"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -399,6 +400,32 @@ TEST(MatmulOpTest, Errors) {
   EXPECT_EQ(Fails("matmul", {F32({2, 2, 3}), F32({3, 3, 4})}),
             "[matmul] batch dimensions (2,) and (3,) of (2, 2, 3) @ (3, 3, 4) cannot be "
             "broadcast together");
+}
+
+// ---- Collectives ------------------------------------------------------------------
+
+TEST(CollectiveOpsTest, KeepOrGatherOrScatterAxisZero) {
+  const Attrs of_four = {{"group", int64_t{1}}, {"size", int64_t{4}}};
+  for (const char* op : {"all_sum", "all_max", "all_min"}) {
+    EXPECT_EQ(Infer(op, {F32({2, 3})}, of_four), F32({2, 3})) << op;
+    EXPECT_TRUE(IsCollective(op));
+  }
+  EXPECT_EQ(Infer("all_gather", {F32({2, 3})}, of_four), F32({8, 3}));
+  EXPECT_EQ(Infer("all_gather", {F32({})}, of_four), F32({4}));
+  EXPECT_EQ(Infer("sum_scatter", {F32({8, 3})}, of_four), F32({2, 3}));
+  EXPECT_FALSE(IsCollective("sum"));
+}
+
+TEST(CollectiveOpsTest, Errors) {
+  const Attrs of_four = {{"group", int64_t{1}}, {"size", int64_t{4}}};
+  EXPECT_EQ(Fails("sum_scatter", {F32({6, 3})}, of_four),
+            "[sum_scatter] needs axis 0 divisible by the group's 4 ranks, got shape (6, 3)");
+  EXPECT_EQ(Fails("all_sum", {Of(DType::kBool, {2})}, of_four),
+            "[all_sum] takes no bool input (astype it to a number first)");
+  EXPECT_EQ(Fails("all_sum", {F32({2})}, {{"group", int64_t{0}}, {"size", int64_t{4}}}),
+            "[all_sum] group must be at least 1, got 0");
+  EXPECT_EQ(Fails("all_gather", {F32({2})}, {{"group", int64_t{1}}, {"size", int64_t{0}}}),
+            "[all_gather] size must be at least 1, got 0");
 }
 
 // ---- Layout ----------------------------------------------------------------------

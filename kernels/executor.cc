@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/fingerprint.h"
+#include "kernels/collectives.h"
 
 namespace ferry::kernels {
 namespace {
@@ -197,7 +198,9 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
                             absl::StrCat("node ", i, " (", node.op, "): ", out.status().message()));
       }
       absl::Status ran = step.fused ? backend_.RunFused(step.expr, inputs, *out)
-                                    : backend_.Run(node, inputs, *out);
+                         : step.kind == StepKind::kCollective
+                             ? RunCollective(backend_, node, inputs[0], *out)
+                             : backend_.Run(node, inputs, *out);
       if (!ran.ok()) {
         return absl::Status(ran.code(), absl::StrCat("node ", i, " (", step.fused ? "fused " : "",
                                                      node.op, "): ", ran.message()));

@@ -4,6 +4,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/ops.h"
+
 namespace ferry::kernels {
 
 bool IsElementwise(const std::string& op) {
@@ -68,6 +70,8 @@ void SetKind(const core::Graph& graph, Step& step) {
     // (A fused group's root is computed from the group's inputs: its own node inputs are
     // members that never get a value.)
     step.kind = StepKind::kView;
+  } else if (core::IsCollective(node.op)) {
+    step.kind = StepKind::kCollective;
   }
 }
 

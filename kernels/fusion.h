@@ -35,6 +35,7 @@ enum class StepKind {
   kConstant,   // the node's value, copied to the device
   kView,       // reshape, or astype to the same dtype: the input's bytes under a new type
   kKernel,     // the backend runs the node, or the fused expression
+  kCollective,  // RunCollective, with the session's group (kernels/collectives.h)
 };
 
 // One thing the executor runs: node `node` alone, or, when `fused` is set, the group of

@@ -1,0 +1,75 @@
+// Collectives across the ranks of a group of sessions (client/distributed.h): all_sum
+// all_max all_min all_gather sum_scatter. Every rank runs the same node; the executor
+// moves the bytes between daemons (kernels/collectives.h), no backend kernel does.
+#include "absl/strings/str_cat.h"
+#include "core/ops/attrs.h"
+#include "core/ops/registry.h"
+
+namespace ferry::core::ops_internal {
+namespace {
+
+// The group's size as the client built the node for it (the daemon checks it against the
+// group it holds).
+absl::StatusOr<int64_t> GroupSize(std::string_view op, const Attrs& attrs) {
+  absl::StatusOr<int64_t> group = GetAttr<int64_t>(op, attrs, "group");
+  if (!group.ok()) return group.status();
+  if (*group < 1) return OpError(op, absl::StrCat("group must be at least 1, got ", *group));
+  absl::StatusOr<int64_t> size = GetAttr<int64_t>(op, attrs, "size");
+  if (!size.ok()) return size.status();
+  if (*size < 1) return OpError(op, absl::StrCat("size must be at least 1, got ", *size));
+  return *size;
+}
+
+template <const char* kOp>
+absl::StatusOr<TensorType> InferAllReduce(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  if (absl::StatusOr<int64_t> size = GroupSize(kOp, attrs); !size.ok()) return size.status();
+  if (inputs[0].dtype == DType::kBool) {
+    return OpError(kOp, "takes no bool input (astype it to a number first)");
+  }
+  return inputs[0];
+}
+
+absl::StatusOr<TensorType> InferAllGather(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  absl::StatusOr<int64_t> size = GroupSize("all_gather", attrs);
+  if (!size.ok()) return size.status();
+  TensorType out = inputs[0];
+  // MLX's: the ranks' arrays one after another along axis 0; scalars become a vector.
+  if (out.shape.empty()) {
+    out.shape.push_back(*size);
+  } else {
+    out.shape[0] *= *size;
+  }
+  return out;
+}
+
+absl::StatusOr<TensorType> InferSumScatter(absl::Span<const TensorType> inputs,
+                                           const Attrs& attrs) {
+  absl::StatusOr<int64_t> size = GroupSize("sum_scatter", attrs);
+  if (!size.ok()) return size.status();
+  TensorType out = inputs[0];
+  if (out.dtype == DType::kBool) {
+    return OpError("sum_scatter", "takes no bool input (astype it to a number first)");
+  }
+  if (out.shape.empty() || out.shape[0] % *size != 0) {
+    return OpError("sum_scatter", absl::StrCat("needs axis 0 divisible by the group's ", *size,
+                                               " ranks, got shape ", ShapeToString(out.shape)));
+  }
+  out.shape[0] /= *size;
+  return out;
+}
+
+constexpr char kAllSum[] = "all_sum";
+constexpr char kAllMax[] = "all_max";
+constexpr char kAllMin[] = "all_min";
+
+}  // namespace
+
+void RegisterCollectiveOps(OpTable& table) {
+  table.push_back({"all_sum", 1, 1, &InferAllReduce<kAllSum>, {"group", "size"}});
+  table.push_back({"all_max", 1, 1, &InferAllReduce<kAllMax>, {"group", "size"}});
+  table.push_back({"all_min", 1, 1, &InferAllReduce<kAllMin>, {"group", "size"}});
+  table.push_back({"all_gather", 1, 1, &InferAllGather, {"group", "size"}});
+  table.push_back({"sum_scatter", 1, 1, &InferSumScatter, {"group", "size"}});
+}
+
+}  // namespace ferry::core::ops_internal

@@ -1,0 +1,107 @@
+#include "kernels/collectives.h"
+
+#include <cstring>
+#include <string>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/backend.h"
+
+namespace ferry::kernels {
+namespace {
+
+thread_local const CommunicatorDirectory* current_groups = nullptr;
+
+int64_t IntAttr(const core::Node& node, const char* name) {
+  return std::get<int64_t>(node.attrs.values().at(name));
+}
+
+// The tensor's bytes in host memory: the tensor's own where the backend's memory is the
+// host's, else a copy in `staging`.
+absl::StatusOr<char*> HostBytes(Backend& backend, const Tensor& tensor, std::string& staging) {
+  if (backend.HostAddressable()) return static_cast<char*>(tensor.raw());
+  staging.resize(tensor.nbytes());
+  if (absl::Status copied = backend.CopyToHost(tensor, 0, tensor.nbytes(), staging.data());
+      !copied.ok()) {
+    return copied;
+  }
+  return staging.data();
+}
+
+// Puts `bytes` at `src` into `out` (nothing to do when they are its own host bytes).
+absl::Status Store(Backend& backend, const char* src, size_t bytes, const Tensor& out) {
+  if (backend.HostAddressable()) {
+    if (src != out.raw()) std::memmove(out.raw(), src, bytes);
+    return absl::OkStatus();
+  }
+  return backend.CopyFromHost(src, bytes, out, 0);
+}
+
+}  // namespace
+
+CommunicatorScope::CommunicatorScope(const CommunicatorDirectory* groups)
+    : previous_(current_groups) {
+  current_groups = groups;
+}
+CommunicatorScope::~CommunicatorScope() { current_groups = previous_; }
+const CommunicatorDirectory* CommunicatorScope::Current() { return current_groups; }
+
+absl::Status RunCollective(Backend& backend, const core::Node& node, const Tensor& in,
+                           const Tensor& out) {
+  const int64_t handle = IntAttr(node, "group");
+  const int64_t size = IntAttr(node, "size");
+  if (current_groups == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("[", node.op,
+                     "] needs the ranks of a group (ferry::distributed::init); "
+                     "this device belongs to none"));
+  }
+  absl::StatusOr<std::shared_ptr<Communicator>> group = current_groups->FindGroup(handle);
+  if (!group.ok()) return group.status();
+  Communicator& ranks = **group;
+  if (ranks.size() != size) {
+    return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] was built for a group of ",
+                                                   size, " ranks; group ", handle,
+                                                   " of this session has ", ranks.size()));
+  }
+  std::string in_staging;
+  std::string out_staging;
+  if (node.op == "all_gather") {
+    absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
+    if (!mine.ok()) return mine.status();
+    char* all = static_cast<char*>(out.raw());
+    if (!backend.HostAddressable()) {
+      out_staging.resize(out.nbytes());
+      all = out_staging.data();
+    }
+    if (absl::Status s = ranks.AllGather(*mine, in.nbytes(), all); !s.ok()) return s;
+    return Store(backend, all, out.nbytes(), out);
+  }
+  const ReduceOp op = node.op == "all_max"   ? ReduceOp::kMax
+                      : node.op == "all_min" ? ReduceOp::kMin
+                                             : ReduceOp::kSum;
+  // The reduction works in place, so it starts from a copy of the input: the output's own
+  // host bytes where it can, else staging.
+  char* data = nullptr;
+  if (backend.HostAddressable() && node.op != "sum_scatter") {
+    data = static_cast<char*>(out.raw());
+    if (data != in.raw()) std::memcpy(data, in.raw(), in.nbytes());
+  } else {
+    in_staging.resize(in.nbytes());
+    absl::Status copied =
+        backend.HostAddressable()
+            ? (std::memcpy(in_staging.data(), in.raw(), in.nbytes()), absl::OkStatus())
+            : backend.CopyToHost(in, 0, in.nbytes(), in_staging.data());
+    if (!copied.ok()) return copied;
+    data = in_staging.data();
+  }
+  if (node.op == "sum_scatter") {
+    if (absl::Status s = ranks.ReduceScatter(op, in.dtype(), data, in.size()); !s.ok()) return s;
+    return Store(backend, data + static_cast<size_t>(ranks.rank()) * out.nbytes(), out.nbytes(),
+                 out);
+  }
+  if (absl::Status s = ranks.AllReduce(op, in.dtype(), data, in.size()); !s.ok()) return s;
+  return Store(backend, data, out.nbytes(), out);
+}
+
+}  // namespace ferry::kernels

@@ -1,0 +1,69 @@
+#ifndef FERRY_KERNELS_COLLECTIVES_H_
+#define FERRY_KERNELS_COLLECTIVES_H_
+
+// Collectives (core::IsCollective ops) run by the executor, whatever the backend: the
+// session's group moves host bytes between its ranks (server/ring_communicator.h), and the
+// executor stages a device's tensors through host memory around it.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/dtype.h"
+#include "core/graph.h"
+#include "kernels/tensor.h"
+
+namespace ferry::kernels {
+
+class Backend;
+
+enum class ReduceOp { kSum, kMax, kMin };
+
+// One rank's end of a group. Every rank calls the same collectives in the same order; each
+// call returns once this rank's part is done, or fails (DEADLINE_EXCEEDED when a peer stays
+// silent, UNAVAILABLE when one is gone, INVALID_ARGUMENT when ranks disagree on the call).
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // `data`'s `count` elements of `dtype` become their reduction over the ranks.
+  virtual absl::Status AllReduce(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+  // `all` (size() * bytes) receives each rank's `bytes` from `mine`, in rank order.
+  virtual absl::Status AllGather(const void* mine, size_t bytes, void* all) = 0;
+  // `data` is size() equal chunks of `count` / size() elements; chunk rank() becomes the
+  // reduction of that chunk over the ranks (the others are left scrambled).
+  virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+};
+
+// The groups of one session, by the handle its client gave each.
+class CommunicatorDirectory {
+ public:
+  virtual ~CommunicatorDirectory() = default;
+  // NOT_FOUND naming the handle when the session formed no such group.
+  virtual absl::StatusOr<std::shared_ptr<Communicator>> FindGroup(int64_t group) const = 0;
+};
+
+// Binds the session's groups to this thread for the graphs it runs (as QueueScope binds its
+// queue); without one, collectives fail with FAILED_PRECONDITION.
+class CommunicatorScope {
+ public:
+  explicit CommunicatorScope(const CommunicatorDirectory* groups);
+  ~CommunicatorScope();
+  CommunicatorScope(const CommunicatorScope&) = delete;
+  CommunicatorScope& operator=(const CommunicatorScope&) = delete;
+  static const CommunicatorDirectory* Current();
+
+ private:
+  const CommunicatorDirectory* previous_;
+};
+
+// Computes the collective `node` from `in` into `out` with the group bound to this thread.
+absl::Status RunCollective(Backend& backend, const core::Node& node, const Tensor& in,
+                           const Tensor& out);
+
+}  // namespace ferry::kernels
+
+#endif  // FERRY_KERNELS_COLLECTIVES_H_

@@ -1,0 +1,82 @@
+#ifndef FERRY_SERVER_RING_COMMUNICATOR_H_
+#define FERRY_SERVER_RING_COMMUNICATOR_H_
+
+// A group's rank over TCP, as Gloo's and MLX's ring backends: each rank sends to the next
+// rank and receives from the previous one, so a reduction over n ranks moves 2(n-1)/n of
+// the data through every link, whatever n is (reduce-scatter, then all-gather).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/stream_socket.h"
+#include "kernels/collectives.h"
+
+namespace ferry::server {
+
+// One connection of the ring and how to end it (its socket belongs to whoever opened or
+// accepted it).
+struct PeerLink {
+  std::unique_ptr<core::ByteStream> stream;
+  std::function<void()> close;
+};
+
+class RingCommunicator : public kernels::Communicator {
+ public:
+  // `to_next` reaches rank (rank + 1) % size, `from_previous` comes from rank
+  // (rank + size - 1) % size (both empty when size is 1). A peer that sends or takes
+  // nothing for `timeout` fails the call with DEADLINE_EXCEEDED.
+  RingCommunicator(int rank, int size, PeerLink to_next, PeerLink from_previous,
+                   absl::Duration timeout);
+  ~RingCommunicator() override;  // closes both links
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  absl::Status AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
+                         int64_t count) override;
+  absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
+  absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
+                             int64_t count) override;
+
+ private:
+  // What a call is, which the ranks compare before any data moves.
+  struct Call {
+    uint64_t sequence = 0;
+    uint32_t kind = 0;  // 1 all-reduce, 2 all-gather, 3 reduce-scatter
+    uint32_t op = 0;
+    uint32_t dtype = 0;
+    uint32_t padding = 0;
+    uint64_t elements = 0;
+  };
+  // Sends this call's description to the next rank and checks the previous rank's.
+  absl::Status Agree(Call call);
+  // Sends [send, send + send_bytes) to the next rank while receiving `receive_bytes` from
+  // the previous one; each piece received is handed to `arrived` (offset, bytes) at once.
+  absl::Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,
+                        const std::function<absl::Status(size_t, size_t)>& arrived);
+  // The ring's reduce-scatter over chunks [bounds(c), bounds(c + 1)) of elements of
+  // `element_bytes`: chunk rank() ends reduced.
+  absl::Status RingReduceScatter(kernels::ReduceOp op, core::DType dtype, char* data,
+                                 size_t element_bytes, const std::function<int64_t(int)>& bounds);
+  // The ring's all-gather: every rank's chunk rank() reaches every rank.
+  absl::Status RingAllGather(char* data, size_t element_bytes,
+                             const std::function<int64_t(int)>& bounds);
+  // Fails this call and every later one: the links may hold half a message. Both links are
+  // shut, so the neighbours fail at once too instead of waiting out their timeout.
+  absl::Status Break(absl::Status cause);
+
+  const int rank_;
+  const int size_;
+  PeerLink next_;
+  PeerLink previous_;
+  std::mutex mu_;  // one call at a time
+  uint64_t calls_ = 0;
+  absl::Status broken_;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_RING_COMMUNICATOR_H_

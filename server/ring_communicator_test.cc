@@ -1,0 +1,172 @@
+// The ring's collectives between threads over socket pairs: every rank ends with what the
+// collective means, for every group size, uneven chunks and pieces past 1 MiB; ranks that
+// disagree, or a silent rank, fail the call instead of hanging or mixing data.
+#include "server/ring_communicator.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/half.h"
+#include "gtest/gtest.h"
+
+namespace ferry::server {
+namespace {
+
+using kernels::ReduceOp;
+
+// `size` ranks joined in a ring of socket pairs.
+std::vector<std::unique_ptr<RingCommunicator>> Ring(int size,
+                                                    absl::Duration timeout = absl::Seconds(20)) {
+  std::vector<std::array<int, 2>> pairs(size);  // pairs[r]: rank r -> rank r + 1
+  for (auto& pair : pairs) EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair.data()), 0);
+  auto link = [](int fd) {
+    return PeerLink{std::make_unique<core::ByteStream>(fd), [fd] { close(fd); }};
+  };
+  std::vector<std::unique_ptr<RingCommunicator>> ranks;
+  for (int r = 0; r < size; ++r) {
+    if (size == 1) {
+      close(pairs[0][0]);
+      close(pairs[0][1]);
+      ranks.push_back(std::make_unique<RingCommunicator>(0, 1, PeerLink{}, PeerLink{}, timeout));
+      break;
+    }
+    ranks.push_back(std::make_unique<RingCommunicator>(
+        r, size, link(pairs[r][0]), link(pairs[(r + size - 1) % size][1]), timeout));
+  }
+  return ranks;
+}
+
+// Runs `call` on every rank at once; their statuses by rank.
+std::vector<absl::Status> OnEveryRank(int size, const std::function<absl::Status(int)>& call) {
+  std::vector<absl::Status> statuses(size);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < size; ++r) threads.emplace_back([&, r] { statuses[r] = call(r); });
+  for (std::thread& thread : threads) thread.join();
+  return statuses;
+}
+
+TEST(RingCommunicator, AllReduceSumsMaxesAndMinsOverEveryRank) {
+  std::mt19937 random(7);
+  for (int size : {1, 2, 3, 5}) {
+    // 700_001 float32 elements: uneven chunks, and pieces of 1 MiB within them.
+    for (int64_t count : {int64_t{1}, int64_t{7}, int64_t{700001}}) {
+      SCOPED_TRACE(testing::Message() << size << " ranks, " << count << " elements");
+      auto ranks = Ring(size);
+      std::vector<std::vector<int32_t>> data(size, std::vector<int32_t>(count));
+      std::vector<int32_t> sum(count, 0), max(count, INT32_MIN);
+      for (auto& values : data) {
+        for (int64_t i = 0; i < count; ++i) {
+          values[i] = static_cast<int32_t>(random() % 2001) - 1000;
+          sum[i] += values[i];
+          max[i] = std::max(max[i], values[i]);
+        }
+      }
+      auto maxed = data;
+      for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+             return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kInt32, data[r].data(), count);
+           })) {
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+             return ranks[r]->AllReduce(ReduceOp::kMax, core::DType::kInt32, maxed[r].data(),
+                                        count);
+           })) {
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      for (int r = 0; r < size; ++r) {
+        EXPECT_EQ(data[r], sum) << "rank " << r;
+        EXPECT_EQ(maxed[r], max) << "rank " << r;
+      }
+    }
+  }
+}
+
+TEST(RingCommunicator, AllReduceOfFloat16RoundsEachCombine) {
+  auto ranks = Ring(3);
+  std::vector<std::vector<core::Float16>> data(3, std::vector<core::Float16>(5));
+  for (int r = 0; r < 3; ++r) {
+    for (int i = 0; i < 5; ++i) data[r][i] = core::Float16(0.5f * (r + 1) + i);
+  }
+  for (const absl::Status& s : OnEveryRank(3, [&](int r) {
+         return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat16, data[r].data(), 5);
+       })) {
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  for (int r = 0; r < 3; ++r) {
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(static_cast<float>(data[r][i]), 3.0f + 3 * i);
+  }
+}
+
+TEST(RingCommunicator, AllGatherPutsEachRanksBytesInRankOrder) {
+  for (int size : {1, 2, 4}) {
+    auto ranks = Ring(size);
+    const size_t bytes = 3 << 20;  // three pieces per step
+    std::vector<std::string> mine(size), all(size, std::string(bytes * size, '\0'));
+    std::string expected;
+    for (int r = 0; r < size; ++r) {
+      mine[r].resize(bytes);
+      for (size_t i = 0; i < bytes; ++i) mine[r][i] = static_cast<char>(i * 31 + r * 7);
+      expected += mine[r];
+    }
+    for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+           return ranks[r]->AllGather(mine[r].data(), bytes, all[r].data());
+         })) {
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    for (int r = 0; r < size; ++r) EXPECT_TRUE(all[r] == expected) << size << " ranks, rank " << r;
+  }
+}
+
+TEST(RingCommunicator, ReduceScatterLeavesEachRankItsChunkOfTheSum) {
+  const int size = 4;
+  auto ranks = Ring(size);
+  std::vector<std::vector<double>> data(size, std::vector<double>(8));
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < 8; ++i) data[r][i] = 100.0 * r + i;
+  }
+  for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+         return ranks[r]->ReduceScatter(ReduceOp::kSum, core::DType::kFloat64, data[r].data(), 8);
+       })) {
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  for (int r = 0; r < size; ++r) {
+    for (int i = 2 * r; i < 2 * r + 2; ++i) EXPECT_EQ(data[r][i], 600.0 + 4 * i) << r << " " << i;
+  }
+}
+
+TEST(RingCommunicator, RanksThatRunDifferentCollectivesAllFailAndStayFailed) {
+  auto ranks = Ring(3);
+  std::vector<std::vector<float>> data(3, std::vector<float>(12, 1.0f));
+  std::vector<absl::Status> statuses = OnEveryRank(3, [&](int r) {
+    return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data[r].data(),
+                               r == 1 ? 10 : 12);
+  });
+  // Rank 1 and rank 2 see a neighbour that disagrees; rank 0 loses its links.
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
+  EXPECT_NE(statuses[1].message().find("rank 0 ran an all-reduce of 12 float32 elements"),
+            std::string::npos)
+      << statuses[1];
+  for (const absl::Status& s : statuses) EXPECT_FALSE(s.ok());
+  // The links may hold half a message: the group stays failed.
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_FALSE(
+        ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data[r].data(), 12).ok());
+  }
+}
+
+TEST(RingCommunicator, ASilentRankFailsTheCallWithDeadlineExceeded) {
+  auto ranks = Ring(2, absl::Milliseconds(300));
+  std::vector<float> data(4, 1.0f);
+  absl::Status alone = ranks[0]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), 4);
+  EXPECT_EQ(alone.code(), absl::StatusCode::kDeadlineExceeded) << alone;
+  EXPECT_NE(alone.message().find("rank 0 receiving from rank 1"), std::string::npos) << alone;
+}
+
+}  // namespace
+}  // namespace ferry::server
