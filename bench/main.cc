@@ -15,7 +15,7 @@
 #include "client/error.h"
 
 ABSL_FLAG(bool, quick, false, "smoke test: tiny sizes and few repeats (timings meaningless)");
-ABSL_FLAG(std::string, only, "", "run one family: transport, compute or network");
+ABSL_FLAG(std::string, only, "", "run one family: transport, compute, network or collectives");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
     if (only.empty() || only == "compute") ferry::bench::RunComputeBenchmarks(options, rows);
     if (only.empty() || only == "transport") ferry::bench::RunTransportBenchmarks(options, rows);
     if (only.empty() || only == "network") ferry::bench::RunNetworkBenchmarks(options, rows);
+    if (only.empty() || only == "collectives") {
+      ferry::bench::RunCollectiveBenchmarks(options, rows);
+    }
   } catch (const std::exception& e) {
     ferry::bench::PrintTable(rows);
     std::fprintf(stderr, "bench: %s\n", e.what());

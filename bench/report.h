@@ -63,6 +63,7 @@ struct Options {
 void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows);
 void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows);
 void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows);
+void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows);
 
 // Prints the rows as a Markdown table.
 void PrintTable(const std::vector<Row>& rows);

@@ -19,39 +19,6 @@
 namespace ferry::detail {
 namespace {
 
-// Connects to one address within `timeout`; -1 with `why` set otherwise.
-int ConnectWithin(const addrinfo& address, std::chrono::milliseconds timeout, std::string* why) {
-  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        address.ai_protocol);
-  if (fd < 0) {
-    *why = std::strerror(errno);
-    return -1;
-  }
-  int error = 0;
-  if (connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
-    error = errno;
-    if (error == EINPROGRESS) {
-      pollfd writable{fd, POLLOUT, 0};
-      const int ready = poll(&writable, 1, static_cast<int>(timeout.count()));
-      socklen_t length = sizeof(error);
-      if (ready <= 0) {
-        error = ETIMEDOUT;
-      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
-        error = errno;
-      }
-    }
-  }
-  if (error != 0) {
-    *why = std::strerror(error);
-    close(fd);
-    return -1;
-  }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
 absl::Status FromAnswer(const v1::BulkResponse& answer) {
   return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
 }
@@ -95,24 +62,12 @@ std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
     *why = absl::StrCat("no bulk channel address for ", address.empty() ? target : address);
     return nullptr;
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (int err = getaddrinfo(host->c_str(), port.c_str(), &hints, &found); err != 0) {
-    *why = absl::StrCat("cannot resolve ", *host, ": ", gai_strerror(err));
+  absl::StatusOr<int> connected = core::ConnectTcp(*host, port, absl::FromChrono(timeout));
+  if (!connected.ok()) {
+    *why = std::string(connected.status().message());
     return nullptr;
   }
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ConnectWithin(*a, timeout, why);
-  }
-  freeaddrinfo(found);
-  if (fd < 0) {
-    *why = absl::StrCat("cannot connect to ", *host, ":", port, ": ", *why);
-    return nullptr;
-  }
+  const int fd = *connected;
   // The handshake and the hello's answer must come within `timeout` too; transfers then
   // wait as long as they take.
   timeval limit{static_cast<time_t>(timeout.count() / 1000),

@@ -3,6 +3,8 @@
 
 // Internal to the client library: what a device must do for the Array layer.
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +27,16 @@ class Buffer {
 
  private:
   core::TensorType type_;
+};
+
+// What JoinGroup asks of one rank's daemon (proto: JoinGroupRequest).
+struct GroupJoin {
+  uint64_t handle = 0;
+  int rank = 0;
+  int size = 1;
+  std::vector<std::string> peer_addresses;  // by rank
+  std::string key;                          // 16 random bytes
+  std::chrono::milliseconds timeout{60000};
 };
 
 // A device behind ferry::Device. Both implementations run the same core::Graph; errors are
@@ -62,6 +74,11 @@ class DeviceImpl {
 
   // Waits until everything sent so far has run; throws the earliest failure not reported.
   virtual void Synchronize() {}
+  // Where other daemons reach this session's daemon for a group's links ("host:port"), or
+  // "" where the device joins no groups (the local device, a daemon without collectives).
+  virtual std::string PeerAddress() const { return ""; }
+  // Joins this session to a group; blocks until its rank is linked. Throws ferry::Error.
+  virtual void JoinGroup(const GroupJoin& join);
 };
 
 std::shared_ptr<DeviceImpl> MakeLocalDevice();

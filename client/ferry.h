@@ -12,6 +12,7 @@
 
 #include "client/array.h"   // IWYU pragma: export
 #include "client/device.h"  // IWYU pragma: export
+#include "client/distributed.h"  // IWYU pragma: export
 #include "client/dtype.h"   // IWYU pragma: export
 #include "client/error.h"   // IWYU pragma: export
 #include "client/fast.h"    // IWYU pragma: export

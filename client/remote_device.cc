@@ -54,6 +54,7 @@ constexpr char kDownloadMethod[] = "/ferry.v1.Ferry/Download";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
+constexpr char kFeatureCollectives[] = "collectives";
 // A bulk port that does not answer (a firewall) costs at most this once per session.
 constexpr std::chrono::milliseconds kBulkConnectTimeout{2000};
 // The first shared region's size; it grows to the largest transfer. Pages are only
@@ -150,6 +151,7 @@ class Session {
   // Beside a TLS channel it speaks TLS too, with `tls` (the same roots and certificate).
   void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout,
                        const core::TlsContext* tls) {
+    bulk_address_ = address;
     const auto& features = opened_.features();
     if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
     std::string why;
@@ -160,6 +162,8 @@ class Session {
                    address_.c_str(), why.c_str());
     }
   }
+  // The bulk channel's address the client was told to use ("" when its target's host).
+  const std::string& bulk_address() const { return bulk_address_; }
   // Null when there is no bulk channel or its connection broke.
   BulkSocket* bulk_socket() {
     return bulk_socket_ != nullptr && !bulk_socket_->broken() ? bulk_socket_.get() : nullptr;
@@ -284,6 +288,7 @@ class Session {
   bool shared_memory_ = false;               // guarded by shared_mu_ after connect
   std::unique_ptr<SharedRegion> region_;     // guarded by shared_mu_
   std::unique_ptr<BulkSocket> bulk_socket_;  // set once, at connect
+  std::string bulk_address_;                 // set once, at connect
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -403,6 +408,40 @@ class RemoteDevice : public DeviceImpl {
       Resolve(remote);
     }
     if (waited) session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+  }
+
+  std::string PeerAddress() const override {
+    const v1::OpenSessionResponse& opened = session_->opened();
+    const auto& features = opened.features();
+    if (std::find(features.begin(), features.end(), kFeatureCollectives) == features.end()) {
+      return "";
+    }
+    if (!session_->bulk_address().empty()) return session_->bulk_address();
+    const std::optional<std::string> host = TargetHost(session_->address());
+    if (!host.has_value()) return "";
+    const std::string port = std::to_string(opened.bulk_channel().port());
+    return host->find(':') == std::string::npos ? absl::StrCat(*host, ":", port)
+                                                : absl::StrCat("[", *host, "]:", port);
+  }
+
+  void JoinGroup(const GroupJoin& join) override {
+    v1::JoinGroupRequest request;
+    request.set_session_id(session_->id());
+    request.set_group(join.handle);
+    request.set_rank(static_cast<uint32_t>(join.rank));
+    request.set_size(static_cast<uint32_t>(join.size));
+    for (const std::string& address : join.peer_addresses) request.add_peer_addresses(address);
+    request.set_key(join.key);
+    request.set_timeout_ms(static_cast<uint32_t>(join.timeout.count()));
+    v1::JoinGroupResponse response;
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    // The daemon gives up on its peers after the timeout; the answer may take a moment more.
+    context.set_deadline(std::chrono::system_clock::now() + join.timeout +
+                         std::chrono::seconds(10));
+    grpc::Status status = session_->stub().JoinGroup(&context, request, &response);
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) throw ToError(status, session_->address());
   }
 
   void Synchronize() override {

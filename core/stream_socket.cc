@@ -1,7 +1,13 @@
 #include "core/stream_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -9,6 +15,65 @@
 #include "absl/strings/str_cat.h"
 
 namespace ferry::core {
+namespace {
+
+// Connects to one address within `timeout`; -1 with `why` set otherwise.
+int ConnectWithin(const addrinfo& address, absl::Duration timeout, std::string* why) {
+  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        address.ai_protocol);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return -1;
+  }
+  int error = 0;
+  if (connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
+    error = errno;
+    if (error == EINPROGRESS) {
+      pollfd writable{fd, POLLOUT, 0};
+      const int ready = poll(&writable, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      socklen_t length = sizeof(error);
+      if (ready <= 0) {
+        error = ETIMEDOUT;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+        error = errno;
+      }
+    }
+  }
+  if (error != 0) {
+    *why = std::strerror(error);
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<int> ConnectTcp(const std::string& host, const std::string& port,
+                               absl::Duration timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int err = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); err != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(err)));
+  }
+  int fd = -1;
+  std::string why;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ConnectWithin(*a, timeout, &why);
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", host, ":", port, ": ", why));
+  }
+  return fd;
+}
+
 namespace {
 
 absl::Status Broken(const char* what, size_t done, size_t bytes, int error) {

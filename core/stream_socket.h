@@ -7,8 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 
 namespace ferry::core {
@@ -24,6 +27,12 @@ absl::Status SendAll(int fd, const void* data, size_t bytes);
 // Receives exactly `bytes`. UNAVAILABLE naming how far it got on end of stream or error
 // (DEADLINE_EXCEEDED when the socket's receive timeout ran out).
 absl::Status ReceiveAll(int fd, void* data, size_t bytes);
+
+// A TCP connection to host:port (the first address it resolves to that answers) within
+// `timeout`, blocking, with TCP_NODELAY; UNAVAILABLE naming host, port and why otherwise.
+// The caller owns the descriptor.
+absl::StatusOr<int> ConnectTcp(const std::string& host, const std::string& port,
+                               absl::Duration timeout);
 
 // A connected stream of bytes over the socket `fd` (which it does not own): plain, or TLS
 // (core/tls_stream.h) where the gRPC port speaks TLS.

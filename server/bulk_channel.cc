@@ -13,6 +13,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "core/codec.h"
 #include "core/stream_socket.h"
 #include "server/log.h"
@@ -57,22 +58,23 @@ v1::BulkResponse Answer(const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<BulkChannelServer>> BulkChannelServer::Start(
     const std::string& address, SessionManager& sessions, kernels::Backend& backend,
-    Observer observer, std::shared_ptr<const core::TlsContext> tls) {
+    Observer observer, std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers) {
   absl::StatusOr<TcpListener> listener = ListenTcp(address, "the bulk channel");
   if (!listener.ok()) return listener.status();
   return std::unique_ptr<BulkChannelServer>(new BulkChannelServer(
-      listener->fd, listener->port, sessions, backend, std::move(observer), std::move(tls)));
+      listener->fd, listener->port, sessions, backend, std::move(observer), std::move(tls), peers));
 }
 
 BulkChannelServer::BulkChannelServer(int listen_fd, int port, SessionManager& sessions,
                                      kernels::Backend& backend, Observer observer,
-                                     std::shared_ptr<const core::TlsContext> tls)
+                                     std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers)
     : listen_fd_(listen_fd),
       port_(port),
       sessions_(sessions),
       backend_(backend),
       observer_(std::move(observer)),
-      tls_(std::move(tls)) {
+      tls_(std::move(tls)),
+      peers_(peers) {
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -126,15 +128,20 @@ void BulkChannelServer::AcceptLoop() {
   }
 }
 
-absl::StatusOr<std::string> BulkChannelServer::Hello(core::ByteStream& stream) {
+absl::StatusOr<v1::BulkHello> BulkChannelServer::ReceiveHello(core::ByteStream& stream) {
   char magic[sizeof(core::kBulkMagic)];
   if (absl::Status got = stream.Receive(magic, sizeof(magic)); !got.ok()) return got;
   if (!std::equal(magic, magic + sizeof(magic), core::kBulkMagic)) {
     return absl::InvalidArgumentError("bulk channel: the peer is not a ferry client");
   }
   v1::BulkHello hello;
-  absl::Status status = core::ReceiveMessage(stream, &hello);
-  if (!status.ok()) return status;
+  if (absl::Status status = core::ReceiveMessage(stream, &hello); !status.ok()) return status;
+  return hello;
+}
+
+absl::StatusOr<std::string> BulkChannelServer::Admit(core::ByteStream& stream,
+                                                     const v1::BulkHello& hello) {
+  absl::Status status;
   absl::StatusOr<SessionRef> session = sessions_.Acquire(hello.session_id());
   if (!session.ok()) {
     status = session.status();
@@ -150,6 +157,26 @@ absl::StatusOr<std::string> BulkChannelServer::Hello(core::ByteStream& stream) {
   return hello.session_id();
 }
 
+void BulkChannelServer::ServePeer(std::unique_ptr<core::ByteStream> stream,
+                                  const v1::PeerHello& peer) {
+  absl::Status status;
+  if (peers_ == nullptr) {
+    status = absl::FailedPreconditionError("bulk channel: this daemon joins no groups");
+  } else if (!peers_->Expecting(peer.key(), peer.to_rank())) {
+    // Also while the rank's JoinGroup has not begun: the dialing daemon tries again.
+    status = absl::NotFoundError(absl::StrCat("bulk channel: no session here is joining rank ",
+                                              peer.to_rank(), " of that group"));
+  }
+  if (!core::SendMessage(*stream, Answer(status)).ok() || !status.ok()) return;
+  auto released = std::make_shared<absl::Notification>();
+  PeerLink link{std::move(stream), [released] { released->Notify(); }};
+  if (!peers_->Deliver(peer.key(), peer.to_rank(), std::move(link)).ok()) return;
+  Log(LogLevel::kDebug, absl::StrCat("bulk channel: rank ", peer.from_rank(), " linked to rank ",
+                                     peer.to_rank(), " of a group"));
+  while (!stopping_ && !released->WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+  }
+}
+
 void BulkChannelServer::Serve(int fd) {
   SetTimeouts(fd, kHelloTimeoutSeconds);
   // Beside a TLS gRPC port the bulk channel speaks TLS too, with the same certificates.
@@ -162,7 +189,17 @@ void BulkChannelServer::Serve(int fd) {
         absl::StrCat("bulk channel: refused a connection: ", stream.status().message()));
     return;
   }
-  absl::StatusOr<std::string> session_id = Hello(**stream);
+  absl::StatusOr<v1::BulkHello> hello = ReceiveHello(**stream);
+  if (!hello.ok()) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("bulk channel: refused a connection: ", hello.status().message()));
+    return;
+  }
+  if (hello->has_peer()) {
+    ServePeer(*std::move(stream), hello->peer());
+    return;
+  }
+  absl::StatusOr<std::string> session_id = Admit(**stream, *hello);
   if (!session_id.ok()) {
     Log(LogLevel::kInfo,
         absl::StrCat("bulk channel: refused a connection: ", session_id.status().message()));
@@ -204,8 +241,8 @@ void BulkChannelServer::Serve(int fd) {
         break;
       default:
         open = core::SendMessage(**stream, Answer(absl::InvalidArgumentError(
-                                             "bulk channel: a request with neither upload nor "
-                                             "download")))
+                                               "bulk channel: a request with neither upload nor "
+                                               "download")))
                    .ok();
     }
     if (!open) return;

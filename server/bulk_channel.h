@@ -18,6 +18,7 @@
 #include "core/tls_stream.h"
 #include "kernels/backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
+#include "server/peer_links.h"
 #include "server/session_manager.h"
 
 namespace ferry::server {
@@ -28,6 +29,8 @@ namespace ferry::server {
 // large uploads and downloads one at a time, between the socket and the tensor's own memory on a
 // host-addressable backend (through a 4 MiB staging buffer on a device). A thread per
 // connection; a connection whose session closed is answered NOT_FOUND, as gRPC calls are.
+// A connection whose hello is a PeerHello is instead a link of a group's ring from another
+// daemon, handed to `peers` (server/peer_links.h) for the JoinGroup that expects it.
 class BulkChannelServer {
  public:
   // What each finished transfer reports: method ("bulk/Upload", "bulk/Download"), status,
@@ -40,7 +43,8 @@ class BulkChannelServer {
   // connection first completes a TLS handshake with `tls` when given.
   static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(
       const std::string& address, SessionManager& sessions, kernels::Backend& backend,
-      Observer observer = nullptr, std::shared_ptr<const core::TlsContext> tls = nullptr);
+      Observer observer = nullptr, std::shared_ptr<const core::TlsContext> tls = nullptr,
+      PeerLinks* peers = nullptr);
   ~BulkChannelServer();  // closes the listener and every connection, joins their threads
   BulkChannelServer(const BulkChannelServer&) = delete;
   BulkChannelServer& operator=(const BulkChannelServer&) = delete;
@@ -58,11 +62,17 @@ class BulkChannelServer {
   };
 
   BulkChannelServer(int listen_fd, int port, SessionManager& sessions, kernels::Backend& backend,
-                    Observer observer, std::shared_ptr<const core::TlsContext> tls);
+                    Observer observer, std::shared_ptr<const core::TlsContext> tls,
+                    PeerLinks* peers);
   void AcceptLoop();
   void Serve(int fd);
+  // The magic bytes and the hello that follows them.
+  absl::StatusOr<v1::BulkHello> ReceiveHello(core::ByteStream& stream);
   // The session the hello names, once its ticket matches; the answer has been sent.
-  absl::StatusOr<std::string> Hello(core::ByteStream& stream);
+  absl::StatusOr<std::string> Admit(core::ByteStream& stream, const v1::BulkHello& hello);
+  // Answers a peer's hello and, when a JoinGroup expects the link, hands it over and waits
+  // until its group lets it go (or the channel stops).
+  void ServePeer(std::unique_ptr<core::ByteStream> stream, const v1::PeerHello& peer);
   void Release(const std::string& session_id,
                const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
   // False when the connection is broken and must close. `for_pipeline`: no answer; the
@@ -80,6 +90,7 @@ class BulkChannelServer {
   kernels::Backend& backend_;
   const Observer observer_;
   const std::shared_ptr<const core::TlsContext> tls_;  // null: plain TCP
+  PeerLinks* const peers_;                             // null: no group links
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_

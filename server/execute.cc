@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
+#include "kernels/collectives.h"
 
 namespace ferry::server {
 namespace {
@@ -141,6 +142,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
     return handles;
   }
 
+  kernels::CommunicatorScope groups(&session);  // for the graph's collectives
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
       executor.Run(**plan, *std::move(parameters));
   if (!outputs.ok()) return outputs.status();

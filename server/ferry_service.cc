@@ -14,6 +14,7 @@
 #include "core/bytes_field.h"
 #include "server/download.h"
 #include "server/execute.h"
+#include "server/join_group.h"
 #include "server/log.h"
 #include "server/pipeline.h"
 #include "server/rpc_observer.h"
@@ -27,6 +28,7 @@ constexpr char kFeatureGraphCache[] = "graph_cache";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
+constexpr char kFeatureCollectives[] = "collectives";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -169,6 +171,7 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   features->Add(kFeaturePipeline);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
+  if (peer_links_ != nullptr) features->Add(kFeatureCollectives);
 }
 
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
@@ -246,6 +249,26 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
     context->AddTrailingMetadata(kMissingGraphMetadata, missing);
   }
   return ToGrpc(std::move(result), response);
+}
+
+grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
+                                     const v1::JoinGroupRequest* request, v1::JoinGroupResponse*) {
+  if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
+  if (peer_links_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "[join_group] this daemon offers no collectives: its bulk channel is off "
+                        "(--bulk_port=-1) or speaks TLS (links between daemons are plaintext)");
+  }
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
+  if (!session.ok()) return ToGrpc(session.status());
+  absl::Status joined = server::JoinGroup(**session, *peer_links_, *request);
+  Log(joined.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+      absl::StrCat("session ", (*session)->id().substr(0, 8), "... ",
+                   joined.ok() ? "joined" : "could not join", " group ", request->group(),
+                   " as rank ", request->rank(), " of ", request->size(),
+                   joined.ok() ? "" : absl::StrCat(": ", joined.message())),
+      RequestId(*context));
+  return ToGrpc(joined);
 }
 
 grpc::Status FerryService::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,

@@ -12,6 +12,7 @@
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "server/auth.h"
 #include "server/graph_cache.h"
+#include "server/peer_links.h"
 #include "server/pipeline.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
@@ -50,6 +51,10 @@ class FerryService final : public FerryServiceBase {
   // Offers the bulk channel listening on `port` (feature "bulk_tcp"). Set before serving.
   void set_bulk_port(int port) { bulk_port_ = port; }
 
+  // Offers groups (feature "collectives"), whose rings' links arrive on the plaintext bulk
+  // channel and wait in `peers`. Set before serving.
+  void set_peer_links(PeerLinks* peers) { peer_links_ = peers; }
+
   // The graphs held for every session, with hit/miss/eviction counts (for metrics).
   const GraphCache& graph_cache() const { return graphs_; }
 
@@ -78,6 +83,8 @@ class FerryService final : public FerryServiceBase {
   grpc::Status UnregisterSharedMemory(grpc::ServerContext* context,
                                       const v1::UnregisterSharedMemoryRequest* request,
                                       v1::UnregisterSharedMemoryResponse* response) override;
+  grpc::Status JoinGroup(grpc::ServerContext* context, const v1::JoinGroupRequest* request,
+                         v1::JoinGroupResponse* response) override;
 
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
@@ -94,7 +101,8 @@ class FerryService final : public FerryServiceBase {
   const absl::Time started_ = absl::Now();
   GraphCache graphs_;
   std::function<void(absl::Duration)> execute_observer_;
-  int bulk_port_ = 0;  // 0: no bulk channel
+  int bulk_port_ = 0;                // 0: no bulk channel
+  PeerLinks* peer_links_ = nullptr;  // null: no groups
   absl::Mutex pipelines_mu_;
   bool draining_ ABSL_GUARDED_BY(pipelines_mu_) = false;
   absl::flat_hash_set<PipelineInbox*> pipelines_ ABSL_GUARDED_BY(pipelines_mu_);

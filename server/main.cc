@@ -176,6 +176,9 @@ int Run() {
   if (bulk_port < -1 || bulk_port > 65535) {
     return Fail(absl::StrCat("--bulk_port=", bulk_port, " is out of range: -1 (off) to 65535"));
   }
+  // Links of groups' rings arrive on a plaintext bulk channel (collectives).
+  PeerLinks peer_links;
+  const bool plaintext = security->bulk == nullptr;
   if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(
         BoundAddress(listen, bulk_port), sessions, **backend,
@@ -183,10 +186,11 @@ int Run() {
                    int64_t received, int64_t sent) {
           metrics.RecordCall(method, static_cast<grpc::StatusCode>(code), latency, received, sent);
         },
-        security->bulk);
+        security->bulk, plaintext ? &peer_links : nullptr);
     if (started.ok()) {
       bulk = *std::move(started);
       service.set_bulk_port(bulk->port());
+      if (plaintext) service.set_peer_links(&peer_links);
     } else {
       Log(LogLevel::kWarning,
           absl::StrCat("no bulk channel (transfers go over gRPC): ", started.status().message()));

@@ -176,6 +176,33 @@ int64_t Session::num_regions() const {
   return static_cast<int64_t>(regions_.size());
 }
 
+absl::Status Session::AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", id_, " is closed"));
+  }
+  if (!groups_.emplace(handle, std::move(group)).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("[join_group] session ", id_, " already has a group ", handle));
+  }
+  return absl::OkStatus();
+}
+
+bool Session::HasGroup(int64_t handle) const {
+  absl::MutexLock lock(&mu_);
+  return groups_.contains(handle);
+}
+
+absl::StatusOr<std::shared_ptr<kernels::Communicator>> Session::FindGroup(int64_t handle) const {
+  absl::MutexLock lock(&mu_);
+  auto it = groups_.find(handle);
+  if (it == groups_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", id_, " has no group ", handle,
+                                            " (ferry::distributed::init joins one)"));
+  }
+  return it->second;
+}
+
 void Session::StartArrival(uint64_t buffer_id) {
   absl::MutexLock lock(&mu_);
   if (!closed_) arrivals_[buffer_id].reset();
@@ -230,10 +257,12 @@ std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers;
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
+  absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups;
   std::pair<int64_t, int64_t> freed;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
+    groups.swap(groups_);
     regions.swap(regions_);
     buffers.swap(buffers_);
     arrivals.swap(arrivals_);

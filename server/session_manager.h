@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "kernels/backend.h"
+#include "kernels/collectives.h"
 #include "kernels/tensor.h"
 #include "server/shared_memory.h"
 
@@ -25,7 +26,7 @@ namespace ferry::server {
 
 // One client's session: its resident buffers under client-chosen handles. A session sees
 // only its own buffers; every lookup is by (this session, handle). Thread-safe.
-class Session {
+class Session : public kernels::CommunicatorDirectory {
  public:
   Session(std::string id, std::string client_name, std::string bulk_ticket = "")
       : id_(std::move(id)),
@@ -85,6 +86,13 @@ class Session {
   absl::Status RemoveRegion(absl::string_view name);
   int64_t num_regions() const;
 
+  // The groups this session joined (JoinGroup), by the client's handle: the collectives of
+  // its graphs run with them. AddGroup fails with ALREADY_EXISTS for a handle in use,
+  // FAILED_PRECONDITION once closed; closing the session ends its groups' links.
+  absl::Status AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group);
+  bool HasGroup(int64_t handle) const;
+  absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t handle) const override;
+
  private:
   friend class SessionManager;
 
@@ -101,6 +109,7 @@ class Session {
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
       ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups_ ABSL_GUARDED_BY(mu_);
   // By buffer id: announced (nullopt) or arrived (the tensor, or why not).
   int bulk_connections_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals_

@@ -24,6 +24,7 @@ const VjpTable& Table() {
     RegisterQuantizedVjp(*t);
     RegisterLinalgVjps(*t);
     RegisterComplexVjps(*t);
+    RegisterCollectiveVjps(*t);
     return t;
   }();
   return *table;

@@ -63,6 +63,7 @@ void RegisterQuantizedVjp(VjpTable& table);    // quantized_matmul
 void RegisterConvolutionVjp(VjpTable& table);  // convolution
 void RegisterLinalgVjps(VjpTable& table);      // cholesky solve solve_triangular qr svd eigh lu
 void RegisterComplexVjps(VjpTable& table);     // real imag conjugate fft
+void RegisterCollectiveVjps(VjpTable& table);  // all_sum all_gather sum_scatter
 
 }  // namespace ferry::detail
 

@@ -1,0 +1,67 @@
+// Collectives between daemons (client/distributed.h) against the floor under them: an
+// all_sum across two ferryd on loopback against one raw TCP transfer of the same bytes (a
+// two-rank ring sends and receives each rank's whole array once, both ways at once), and a
+// small all_sum's round trip against a bare gRPC ping.
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/report.h"
+#include "bench/transport.h"
+#include "client/ferry.h"
+
+namespace ferry::bench {
+namespace {
+
+// Seconds for every rank's all_sum of its `x` to finish.
+double AllSumSeconds(const std::vector<Array>& xs, const distributed::Group& group) {
+  const Clock::time_point start = Clock::now();
+  std::vector<Array> sums;
+  for (const Array& x : xs) sums.push_back(distributed::all_sum(x, group));
+  eval(sums);
+  for (const Device& device : group.devices()) synchronize(device);
+  return SecondsSince(start);
+}
+
+// `x`, computed and resident on its device.
+Array Resident(Array x) {
+  x.eval();
+  synchronize(x.device());
+  return x;
+}
+
+}  // namespace
+
+void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
+  auto first = StartBenchFerryd(options);
+  auto second = StartBenchFerryd(options);
+  const std::vector<Device> devices = {connect(first->address()), connect(second->address())};
+  const distributed::Group group = distributed::init(devices);
+
+  std::vector<Array> small;
+  for (const Device& device : devices) small.push_back(Resident(ones({4}, float32, device)));
+  const int repeats = options.quick ? 3 : 50;
+  const double small_s = MedianSeconds(repeats, [&] { AllSumSeconds(small, group); });
+  const double ping_s = PingSeconds(first->address(), repeats);
+  rows.push_back(MakeReportRow("all_sum of 4 floats, 2 daemons (vs bare gRPC ping)",
+                               FormatSeconds(small_s), FormatSeconds(ping_s), small_s / ping_s));
+
+  TcpLoopback tcp;
+  std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{64} << 20};
+  if (options.quick) sizes = {int64_t{1} << 20};
+  for (int64_t size : sizes) {
+    const int times = options.quick ? 2 : (size > (int64_t{8} << 20) ? 5 : 20);
+    std::vector<Array> xs;
+    for (size_t r = 0; r < devices.size(); ++r) {
+      xs.push_back(Resident(random::normal({size / 4}, float32, devices[r])));
+    }
+    std::vector<char> data(static_cast<size_t>(size), 7), sink(static_cast<size_t>(size));
+    const double raw_s = MedianOfMeasured(times, [&] { return tcp.Seconds(data, sink); });
+    const double sum_s = MedianOfMeasured(times, [&] { return AllSumSeconds(xs, group); });
+    rows.push_back(MakeReportRow(
+        absl::StrCat("all_sum ", size >> 20, " MiB float32, 2 daemons (vs raw TCP transfer)"),
+        FormatRate(size / sum_s), FormatRate(size / raw_s), raw_s / sum_s));
+  }
+}
+
+}  // namespace ferry::bench

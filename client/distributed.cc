@@ -1,0 +1,161 @@
+// Groups of sessions and their collectives (client/distributed.h).
+
+#include "client/distributed.h"
+
+#include <atomic>
+#include <exception>
+#include <future>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/device_impl.h"
+#include "client/error.h"
+
+namespace ferry {
+namespace detail {
+
+void DeviceImpl::JoinGroup(const GroupJoin&) {
+  throw Error(ErrorCode::kFailedPrecondition,
+              absl::StrCat("[distributed::init] ", description(), " joins no groups"));
+}
+
+}  // namespace detail
+
+namespace distributed {
+
+struct Group::State {
+  std::vector<Device> devices;
+  uint64_t handle = 0;
+};
+
+namespace {
+
+std::atomic<uint64_t> next_handle{1};
+
+std::string RandomKey() {
+  std::random_device entropy;
+  std::string key(16, '\0');
+  for (char& byte : key) byte = static_cast<char>(entropy() & 0xff);
+  return key;
+}
+
+Array Collective(const std::string& op, const Array& x, const Group& group) {
+  group.rank(x.device());  // throws when x lives elsewhere
+  return detail::MakeOp(op, {x},
+                        {{"group", static_cast<int64_t>(group.state().handle)},
+                         {"size", static_cast<int64_t>(group.size())}});
+}
+
+}  // namespace
+
+int Group::size() const { return static_cast<int>(state_->devices.size()); }
+
+const Device& Group::device(int rank) const {
+  if (rank < 0 || rank >= size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                absl::StrCat("[distributed] rank ", rank, " is not in a group of ", size()));
+  }
+  return state_->devices[rank];
+}
+
+const std::vector<Device>& Group::devices() const { return state_->devices; }
+
+int Group::rank(const Device& device) const {
+  for (int r = 0; r < size(); ++r) {
+    if (state_->devices[r] == device) return r;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              absl::StrCat("[distributed] ", device.description(), " is not a rank of this group"));
+}
+
+Group init(const std::vector<Device>& devices, const GroupOptions& options) {
+  const int size = static_cast<int>(devices.size());
+  if (size == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "[distributed::init] needs at least one device");
+  }
+  if (!options.peer_addresses.empty() && options.peer_addresses.size() != devices.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                absl::StrCat("[distributed::init] peer_addresses has ",
+                             options.peer_addresses.size(), " entries for ", size, " devices"));
+  }
+  std::vector<std::string> peers = options.peer_addresses;
+  for (int r = 0; r < size; ++r) {
+    for (int other = 0; other < r; ++other) {
+      if (devices[other] == devices[r]) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    absl::StrCat("[distributed::init] devices ", other, " and ", r,
+                                 " are the same session; connect once per rank"));
+      }
+    }
+    const std::string address = devices[r].impl().PeerAddress();
+    if (address.empty()) {
+      throw Error(ErrorCode::kFailedPrecondition,
+                  absl::StrCat("[distributed::init] device ", r, " (", devices[r].description(),
+                               ") cannot join a group: only a daemon offering \"collectives\" "
+                               "can (a plaintext bulk channel; not --bulk_port=-1, not TLS)"));
+    }
+    if (options.peer_addresses.empty()) peers.push_back(address);
+  }
+  auto state = std::make_shared<Group::State>();
+  state->devices = devices;
+  state->handle = next_handle.fetch_add(1);
+  detail::GroupJoin join;
+  join.handle = state->handle;
+  join.size = size;
+  join.peer_addresses = peers;
+  join.key = RandomKey();
+  join.timeout = options.timeout;
+  // Every rank's JoinGroup at once: each returns only once its neighbours are linked.
+  std::vector<std::future<void>> joined;
+  for (int r = 0; r < size; ++r) {
+    detail::GroupJoin mine = join;
+    mine.rank = r;
+    joined.push_back(std::async(std::launch::async,
+                                [device = devices[r], mine] { device.impl().JoinGroup(mine); }));
+  }
+  // The most telling failure: a rank's own refusal before its neighbours' timeouts.
+  std::exception_ptr failure;
+  bool failure_is_timeout = false;
+  for (std::future<void>& rank : joined) {
+    try {
+      rank.get();
+    } catch (const Error& error) {
+      const bool timeout = error.code() == ErrorCode::kDeadlineExceeded;
+      if (failure == nullptr || (failure_is_timeout && !timeout)) {
+        failure = std::current_exception();
+        failure_is_timeout = timeout;
+      }
+    }
+  }
+  if (failure != nullptr) std::rethrow_exception(failure);
+  return Group(std::move(state));
+}
+
+Array all_sum(const Array& x, const Group& group) { return Collective("all_sum", x, group); }
+Array all_max(const Array& x, const Group& group) { return Collective("all_max", x, group); }
+Array all_min(const Array& x, const Group& group) { return Collective("all_min", x, group); }
+Array all_gather(const Array& x, const Group& group) { return Collective("all_gather", x, group); }
+Array sum_scatter(const Array& x, const Group& group) {
+  return Collective("sum_scatter", x, group);
+}
+
+std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& group) {
+  if (static_cast<int>(per_rank.size()) != group.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                absl::StrCat("[distributed::all_sum] got ", per_rank.size(), " arrays for ",
+                             group.size(), " ranks"));
+  }
+  std::vector<Array> reduced;
+  for (int r = 0; r < group.size(); ++r) {
+    if (per_rank[r].device() != group.device(r)) {
+      throw Error(ErrorCode::kInvalidArgument, absl::StrCat("[distributed::all_sum] array ", r,
+                                                            " is not on rank ", r, "'s device"));
+    }
+    reduced.push_back(all_sum(per_rank[r], group));
+  }
+  return reduced;
+}
+
+}  // namespace distributed
+}  // namespace ferry

@@ -1,0 +1,79 @@
+#ifndef FERRY_CLIENT_DISTRIBUTED_H_
+#define FERRY_CLIENT_DISTRIBUTED_H_
+
+// Work that outgrows one GPU: MLX's mx.distributed, driven from one client. A group joins
+// sessions on several daemons (one rank each); collectives built on a rank's arrays run
+// daemon to daemon when evaluated, the bytes never passing through the client:
+//
+//   auto group = ferry::distributed::init({ferry::connect("node0:7070"),
+//                                          ferry::connect("node1:7070")});
+//   std::vector<ferry::Array> grads = ...;            // one per rank, on group.device(r)
+//   for (auto& g : grads) g = ferry::distributed::all_sum(g, group) / group.size();
+//   ferry::eval(grads);                                // every rank's graph at once
+//
+// Every rank must evaluate the same collectives in the same order, as in MLX: an eval that
+// leaves a rank out waits for it until the group's timeout (DEADLINE_EXCEEDED), and ranks
+// that disagree fail with INVALID_ARGUMENT naming both. A failed collective leaves the group
+// failed; init a new one.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/array.h"
+#include "client/device.h"
+
+namespace ferry::distributed {
+
+struct GroupOptions {
+  // How long joining, and each collective, waits for a peer before failing.
+  std::chrono::milliseconds timeout{60000};
+  // "host:port" of each rank's bulk channel as the daemons reach one another, by rank;
+  // empty: the host of each device's address (or its ConnectOptions::bulk_address) and the
+  // port its daemon names. Set it when the client reaches the daemons through tunnels or
+  // port-forwards that the daemons cannot use among themselves.
+  std::vector<std::string> peer_addresses;
+};
+
+class Group {
+ public:
+  int size() const;
+  // The device of rank `rank`; throws INVALID_ARGUMENT out of range.
+  const Device& device(int rank) const;
+  const std::vector<Device>& devices() const;
+  // The rank of `device`; throws INVALID_ARGUMENT when it is not in the group.
+  int rank(const Device& device) const;
+
+  struct State;
+  explicit Group(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  const State& state() const { return *state_; }
+
+ private:
+  std::shared_ptr<const State> state_;
+};
+
+// Joins one session per device (rank r: devices[r], each a remote device; several may be
+// sessions on one daemon) into a group, linking the daemons' ring. Throws ferry::Error:
+// FAILED_PRECONDITION for a device that cannot join (the local device; a daemon whose bulk
+// channel is off or in TLS), DEADLINE_EXCEEDED when the daemons cannot reach one another.
+Group init(const std::vector<Device>& devices, const GroupOptions& options = {});
+
+// The collectives; `x` lives on one of the group's devices, whose rank it stands for.
+// Elementwise over every rank's x (same shape and dtype on every rank; no bool):
+Array all_sum(const Array& x, const Group& group);
+Array all_max(const Array& x, const Group& group);
+Array all_min(const Array& x, const Group& group);
+// The ranks' arrays one after another along axis 0 (a scalar gives a vector of size()).
+Array all_gather(const Array& x, const Group& group);
+// This rank's share of the sum: axis 0 (divisible by size()) cut into size() parts, part
+// rank of the sum over ranks.
+Array sum_scatter(const Array& x, const Group& group);
+
+// all_sum(per_rank[r], group) for every rank r (per_rank[r] on group.device(r)); eval them
+// together.
+std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& group);
+
+}  // namespace ferry::distributed
+
+#endif  // FERRY_CLIENT_DISTRIBUTED_H_

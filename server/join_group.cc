@@ -1,0 +1,139 @@
+#include "server/join_group.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/stream_socket.h"
+
+namespace ferry::server {
+namespace {
+
+constexpr uint32_t kMaxRanks = 4096;
+constexpr absl::Duration kDefaultTimeout = absl::Seconds(60);
+// A peer whose JoinGroup has not started yet answers NOT_FOUND; the link is tried again.
+constexpr absl::Duration kRetryInterval = absl::Milliseconds(20);
+
+absl::Status Invalid(absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("[join_group] ", why));
+}
+
+// host and port of "host:port" or "[v6]:port".
+absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return Invalid(absl::StrCat("peer address \"", address, "\" is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(host, address.substr(colon + 1));
+}
+
+// One try at the link to the next rank: OK with the link, NOT_FOUND while that rank's
+// JoinGroup has not begun, UNAVAILABLE while its daemon cannot be reached.
+absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
+                              const v1::PeerHello& peer, absl::Duration within) {
+  absl::StatusOr<int> fd = core::ConnectTcp(host, port, within);
+  if (!fd.ok()) return fd.status();
+  const timeval limit = absl::ToTimeval(within);
+  setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  auto stream = std::make_unique<core::ByteStream>(*fd);
+  v1::BulkHello hello;
+  *hello.mutable_peer() = peer;
+  v1::BulkResponse answer;
+  absl::Status status = stream->Send(core::kBulkMagic, sizeof(core::kBulkMagic));
+  if (status.ok()) status = core::SendMessage(*stream, hello);
+  if (status.ok()) status = core::ReceiveMessage(*stream, &answer);
+  if (status.ok())
+    status = absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+  if (!status.ok()) {
+    close(*fd);
+    return status;
+  }
+  const int owned = *fd;
+  return PeerLink{std::move(stream), [owned] { close(owned); }};
+}
+
+}  // namespace
+
+absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request) {
+  const uint32_t rank = request.rank();
+  const uint32_t size = request.size();
+  if (request.group() < 1 || request.group() > static_cast<uint64_t>(INT64_MAX)) {
+    return Invalid(absl::StrCat("group must be from 1 to 2^63 - 1, got ", request.group()));
+  }
+  if (size < 1 || size > kMaxRanks) {
+    return Invalid(absl::StrCat("size must be from 1 to ", kMaxRanks, ", got ", size));
+  }
+  if (rank >= size) return Invalid(absl::StrCat("rank ", rank, " is not below size ", size));
+  if (request.peer_addresses_size() != static_cast<int>(size)) {
+    return Invalid(absl::StrCat("needs one peer address per rank: got ",
+                                request.peer_addresses_size(), " for ", size, " ranks"));
+  }
+  if (request.key().size() != 16) {
+    return Invalid(absl::StrCat("key must be 16 bytes, got ", request.key().size()));
+  }
+  const int64_t handle = static_cast<int64_t>(request.group());
+  if (session.HasGroup(handle)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("[join_group] session ", session.id(), " already has a group ", handle));
+  }
+  const absl::Duration timeout =
+      request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
+  if (size == 1) {
+    return session.AddGroup(
+        handle, std::make_shared<RingCommunicator>(0, 1, PeerLink{}, PeerLink{}, timeout));
+  }
+  const uint32_t next = (rank + 1) % size;
+  const uint32_t previous = (rank + size - 1) % size;
+  const std::string& next_address = request.peer_addresses(static_cast<int>(next));
+  absl::StatusOr<std::pair<std::string, std::string>> host_port = SplitAddress(next_address);
+  if (!host_port.ok()) return host_port.status();
+
+  const absl::Time deadline = absl::Now() + timeout;
+  links.Expect(request.key(), rank);
+  v1::PeerHello hello;
+  hello.set_key(request.key());
+  hello.set_from_rank(rank);
+  hello.set_to_rank(next);
+  absl::StatusOr<PeerLink> to_next = absl::UnavailableError("not tried");
+  while (absl::Now() < deadline) {
+    const absl::Duration within = std::min(deadline - absl::Now(), absl::Seconds(5));
+    to_next = Dial(host_port->first, host_port->second, hello, within);
+    if (to_next.ok() ||
+        (!absl::IsNotFound(to_next.status()) && !absl::IsUnavailable(to_next.status()))) {
+      break;
+    }
+    absl::SleepFor(kRetryInterval);
+  }
+  if (!to_next.ok()) {
+    links.Take(request.key(), rank, previous, absl::Now()).IgnoreError();  // expects no more
+    return absl::Status(
+        absl::IsNotFound(to_next.status()) || absl::IsUnavailable(to_next.status())
+            ? absl::StatusCode::kDeadlineExceeded
+            : to_next.status().code(),
+        absl::StrCat("[join_group] rank ", rank, " could not link to rank ", next, " at ",
+                     next_address, " within ", absl::FormatDuration(timeout), ": ",
+                     to_next.status().message()));
+  }
+  absl::StatusOr<PeerLink> from_previous = links.Take(request.key(), rank, previous, deadline);
+  if (!from_previous.ok()) {
+    shutdown(to_next->stream->fd(), SHUT_RDWR);
+    to_next->close();
+    return from_previous.status();
+  }
+  return session.AddGroup(handle, std::make_shared<RingCommunicator>(
+                                      static_cast<int>(rank), static_cast<int>(size),
+                                      *std::move(to_next), *std::move(from_previous), timeout));
+}
+
+}  // namespace ferry::server

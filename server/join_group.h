@@ -1,0 +1,20 @@
+#ifndef FERRY_SERVER_JOIN_GROUP_H_
+#define FERRY_SERVER_JOIN_GROUP_H_
+
+#include "absl/status/status.h"
+#include "proto/ferry/v1/ferry.pb.h"
+#include "server/peer_links.h"
+#include "server/session_manager.h"
+
+namespace ferry::server {
+
+// Links `session`'s rank into its group's ring (proto: JoinGroupRequest): dials the next
+// rank's bulk channel until it admits the link, takes the previous rank's link from
+// `links`, and adds the group to the session. INVALID_ARGUMENT for a malformed request,
+// ALREADY_EXISTS for a handle in use, DEADLINE_EXCEEDED or UNAVAILABLE naming the rank that
+// could not be reached.
+absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request);
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_JOIN_GROUP_H_

@@ -1,0 +1,52 @@
+#include "server/peer_links.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::server {
+
+void PeerLinks::Expect(const std::string& key, uint32_t to_rank) {
+  absl::MutexLock lock(&mu_);
+  links_[{key, to_rank}].reset();
+}
+
+bool PeerLinks::Expecting(const std::string& key, uint32_t to_rank) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find({key, to_rank});
+  return it != links_.end() && !it->second.has_value();
+}
+
+absl::Status PeerLinks::Deliver(const std::string& key, uint32_t to_rank, PeerLink link) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find({key, to_rank});
+  if (it == links_.end() || it->second.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no session here is joining rank ", to_rank, " of that group"));
+  }
+  it->second = std::move(link);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PeerLink> PeerLinks::Take(const std::string& key, uint32_t to_rank,
+                                         uint32_t from_rank, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  const std::pair<std::string, uint32_t> id{key, to_rank};
+  auto arrived = [&] {
+    mu_.AssertHeld();
+    auto it = links_.find(id);
+    return it == links_.end() || it->second.has_value();
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&arrived), deadline);
+  auto it = links_.find(id);
+  if (it == links_.end() || !it->second.has_value()) {
+    if (it != links_.end()) links_.erase(it);
+    return absl::DeadlineExceededError(
+        absl::StrCat("[join_group] rank ", to_rank, " heard nothing from rank ", from_rank,
+                     " in time: every rank's JoinGroup must run at once, and each daemon must "
+                     "reach the next rank's bulk channel"));
+  }
+  PeerLink link = std::move(*it->second);
+  links_.erase(it);
+  return link;
+}
+
+}  // namespace ferry::server

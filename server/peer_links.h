@@ -1,0 +1,42 @@
+#ifndef FERRY_SERVER_PEER_LINKS_H_
+#define FERRY_SERVER_PEER_LINKS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/ring_communicator.h"
+
+namespace ferry::server {
+
+// The links of groups' rings that other daemons open on this daemon's bulk channel, held
+// until the JoinGroup call of the rank each is for takes it. A link is admitted only for a
+// (key, rank) some JoinGroup here expects, so only the client that chose the group's key
+// can join sessions to it. One per daemon; thread-safe.
+class PeerLinks {
+ public:
+  // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
+  void Expect(const std::string& key, uint32_t to_rank);
+  // Whether such a link is expected and not yet delivered.
+  bool Expecting(const std::string& key, uint32_t to_rank);
+  // Hands over an arrived link; NOT_FOUND when nothing expects it (any more).
+  absl::Status Deliver(const std::string& key, uint32_t to_rank, PeerLink link);
+  // The link for (key, to_rank), waiting until `deadline` (DEADLINE_EXCEEDED naming
+  // `from_rank`); stops expecting it either way.
+  absl::StatusOr<PeerLink> Take(const std::string& key, uint32_t to_rank, uint32_t from_rank,
+                                absl::Time deadline);
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::pair<std::string, uint32_t>, std::optional<PeerLink>> links_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_PEER_LINKS_H_

@@ -1,0 +1,276 @@
+// Groups of ranks on real ferryd daemons over loopback (client/distributed.h): collectives
+// give what they mean on every rank, the bytes going daemon to daemon; a data-parallel
+// training step equals one device's step on the whole batch; a rank left out, ranks that
+// disagree, a vanished daemon and a session outside the group each get a clear error and
+// leave the daemons serving.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "client/ferry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<float> Normal(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0, 1);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+// `count` daemons, a session on each, and a group of them.
+class DistributedTest : public ::testing::Test {
+ protected:
+  void StartRanks(int count, std::vector<std::string> flags = {},
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    for (int r = 0; r < count; ++r) {
+      daemons_.push_back(testing::StartFerryd(flags));
+      ASSERT_NE(daemons_.back(), nullptr);
+      devices_.push_back(connect(daemons_.back()->address()));
+    }
+    distributed::GroupOptions options;
+    options.timeout = timeout;
+    group_ = std::make_unique<distributed::Group>(distributed::init(devices_, options));
+  }
+
+  std::vector<std::unique_ptr<server::FerrydProcess>> daemons_;
+  std::vector<Device> devices_;
+  std::unique_ptr<distributed::Group> group_;
+};
+
+TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
+  StartRanks(3);
+  const int size = group_->size();
+  std::vector<std::vector<float>> host;
+  std::vector<Array> sums, maxes, mins, gathers, scatters, int_sums;
+  for (int r = 0; r < size; ++r) {
+    host.push_back(Normal(6 * 4, 10 + r));
+    Array x = from_host(host[r], {6, 4}, group_->device(r));
+    sums.push_back(distributed::all_sum(x, *group_));
+    maxes.push_back(distributed::all_max(x, *group_));
+    mins.push_back(distributed::all_min(x, *group_));
+    gathers.push_back(distributed::all_gather(x, *group_));
+    scatters.push_back(distributed::sum_scatter(x, *group_));
+    int_sums.push_back(distributed::all_sum(astype(x * 100.0f, int32), *group_));
+  }
+  std::vector<Array> all;
+  for (const auto* results : {&sums, &maxes, &mins, &gathers, &scatters, &int_sums}) {
+    all.insert(all.end(), results->begin(), results->end());
+  }
+  eval(all);
+  std::vector<float> sum(24, 0), max(24, -1e30f), min(24, 1e30f), gathered;
+  std::vector<int32_t> int_sum(24, 0);
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < 24; ++i) {
+      sum[i] += host[r][i];
+      max[i] = std::max(max[i], host[r][i]);
+      min[i] = std::min(min[i], host[r][i]);
+      int_sum[i] += static_cast<int32_t>(host[r][i] * 100.0f);
+    }
+    gathered.insert(gathered.end(), host[r].begin(), host[r].end());
+  }
+  for (int r = 0; r < size; ++r) {
+    SCOPED_TRACE(::testing::Message() << "rank " << r);
+    const std::vector<float> got = sums[r].to_vector<float>();
+    for (int i = 0; i < 24; ++i) EXPECT_NEAR(got[i], sum[i], 1e-5);
+    EXPECT_EQ(maxes[r].to_vector<float>(), max);
+    EXPECT_EQ(mins[r].to_vector<float>(), min);
+    EXPECT_EQ(gathers[r].shape(), (Shape{18, 4}));
+    EXPECT_EQ(gathers[r].to_vector<float>(), gathered);
+    EXPECT_EQ(scatters[r].shape(), (Shape{2, 4}));
+    const std::vector<float> part = scatters[r].to_vector<float>();
+    for (int i = 0; i < 8; ++i) EXPECT_NEAR(part[i], sum[8 * r + i], 1e-5);
+    EXPECT_EQ(int_sums[r].to_vector<int32_t>(), int_sum);
+    EXPECT_EQ(int_sums[r].dtype(), int32);
+  }
+}
+
+// Each rank's gradient on its half of the batch, summed over the ranks, is the gradient on
+// the whole batch: the step a data-parallel trainer takes, one eval per rank.
+TEST_F(DistributedTest, ADataParallelStepIsTheWholeBatchStep) {
+  StartRanks(2);
+  const std::vector<float> w0 = Normal(4 * 3, 1), xs = Normal(8 * 4, 2), ys = Normal(8 * 3, 3);
+  auto loss = [](const std::vector<Array>& p) {
+    return sum(square(tanh(matmul(p[1], p[0])) - p[2]));
+  };
+  std::vector<Array> updated;
+  for (int r = 0; r < 2; ++r) {
+    const Device& device = group_->device(r);
+    Array w = from_host(w0, {4, 3}, device);
+    Array x = from_host(std::vector<float>(xs.begin() + 16 * r, xs.begin() + 16 * (r + 1)), {4, 4},
+                        device);
+    Array y = from_host(std::vector<float>(ys.begin() + 12 * r, ys.begin() + 12 * (r + 1)), {4, 3},
+                        device);
+    Array g = distributed::all_sum(grad(loss)({w, x, y}), *group_);
+    updated.push_back(w - 0.1f * g);
+  }
+  std::vector<DeviceStats> before;
+  for (const Device& device : group_->devices()) before.push_back(device.stats());
+  eval(updated);
+  Device local_device = default_device();
+  Array w = from_host(w0, {4, 3}, local_device);
+  Array whole = w - 0.1f * grad(loss)({w, from_host(xs, {8, 4}, local_device),
+                                       from_host(ys, {8, 3}, local_device)});
+  const std::vector<float> want = whole.to_vector<float>();
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<float> got = updated[r].to_vector<float>();
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << r << " " << i;
+    EXPECT_EQ(group_->device(r).stats().executes - before[r].executes, 1);
+  }
+}
+
+// grad through a collective is the gradient of the sum of every rank's loss.
+TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
+  StartRanks(2);
+  std::vector<Array> through_sum, through_gather;
+  for (int r = 0; r < 2; ++r) {
+    const Device& device = group_->device(r);
+    Array x = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2}, device);
+    Array c = from_host(std::vector<float>{1.0f + r, 10.0f * (r + 1), 0, -1}, {2, 2}, device);
+    through_sum.push_back(
+        grad([&](const Array& v) { return sum(distributed::all_sum(v, *group_) * c); })(x));
+    Array weights = from_host(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}, {4, 2}, device) *
+                    static_cast<float>(r + 1);
+    through_gather.push_back(grad(
+        [&](const Array& v) { return sum(distributed::all_gather(v, *group_) * weights); })(x));
+  }
+  std::vector<Array> all = through_sum;
+  all.insert(all.end(), through_gather.begin(), through_gather.end());
+  eval(all);
+  for (int r = 0; r < 2; ++r) {
+    // d/dx_r of sum_k sum(all_sum(x) * c_k) = c_0 + c_1 on every rank.
+    EXPECT_EQ(through_sum[r].to_vector<float>(), (std::vector<float>{3, 30, 0, -2}));
+    // Rank r's x is rows 2r, 2r+1 of every rank's gather: weights summed over ranks (1 + 2).
+    std::vector<float> want;
+    for (int i = 0; i < 4; ++i) want.push_back(3.0f * (4 * r + i + 1));
+    EXPECT_EQ(through_gather[r].to_vector<float>(), want);
+  }
+}
+
+TEST_F(DistributedTest, TwoRanksMayShareOneDaemon) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  std::vector<Device> devices = {connect(ferryd->address()), connect(ferryd->address())};
+  distributed::Group group = distributed::init(devices);
+  std::vector<Array> gathered;
+  for (int r = 0; r < 2; ++r) {
+    gathered.push_back(distributed::all_gather(
+        from_host(std::vector<float>{static_cast<float>(r)}, {}, devices[r]), group));
+  }
+  eval(gathered);
+  for (Array& g : gathered) EXPECT_EQ(g.to_vector<float>(), (std::vector<float>{0, 1}));
+}
+
+TEST_F(DistributedTest, ARankLeftOutFailsItsPeerAfterTheTimeoutAndTheGroupStaysFailed) {
+  StartRanks(2, {}, std::chrono::milliseconds(500));
+  Array alone = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  try {
+    alone.eval();
+    alone.to_vector<float>();
+    FAIL() << "a collective without its peer returned";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kDeadlineExceeded) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("rank 0 receiving from rank 1"));
+  }
+  // The daemon serves on; the group, whose links may hold half a call, stays failed.
+  Array later = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  EXPECT_THROW(later.to_vector<float>(), Error);
+  EXPECT_EQ((ones({2}, float32, group_->device(0)) * 2.0f).to_vector<float>(),
+            (std::vector<float>{2, 2}));
+}
+
+TEST_F(DistributedTest, RanksThatDisagreeAreToldWhatEachRan) {
+  StartRanks(2);
+  std::vector<Array> mismatched = {
+      distributed::all_sum(ones({3}, float32, group_->device(0)), *group_),
+      distributed::all_sum(ones({4}, float32, group_->device(1)), *group_)};
+  eval(mismatched);
+  std::vector<std::string> errors;
+  for (Array& result : mismatched) {
+    try {
+      result.to_vector<float>();
+    } catch (const Error& error) {
+      errors.push_back(error.what());
+    }
+  }
+  ASSERT_EQ(errors.size(), 2u);
+  const std::string both = errors[0] + "\n" + errors[1];
+  EXPECT_THAT(both, HasSubstr("the ranks ran different collectives"));
+  EXPECT_THAT(both, HasSubstr("an all-reduce of 3 float32 elements"));
+  EXPECT_THAT(both, HasSubstr("an all-reduce of 4 float32 elements"));
+}
+
+TEST_F(DistributedTest, AVanishedDaemonFailsItsPeerAtOnce) {
+  StartRanks(2);
+  daemons_[1]->Signal(SIGKILL);
+  ASSERT_NE(daemons_[1]->Wait(20), -1);
+  const auto start = std::chrono::steady_clock::now();
+  Array orphan = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  EXPECT_THROW(orphan.to_vector<float>(), Error);
+  // Well before the group's 30 s timeout: the link's end is seen at once.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ((ones({2}, float32, group_->device(0)) + 1.0f).to_vector<float>(),
+            (std::vector<float>{2, 2}));
+}
+
+TEST_F(DistributedTest, DevicesThatCannotJoinAreRefusedAsTheGroupIsMade) {
+  try {
+    distributed::init({local()});
+    FAIL() << "the local device joined a group";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_THAT(error.what(), HasSubstr("cannot join a group"));
+  }
+  auto no_bulk = testing::StartFerryd({"--bulk_port=-1"});
+  ASSERT_NE(no_bulk, nullptr);
+  Device device = connect(no_bulk->address());
+  EXPECT_THROW(distributed::init({device}), Error);
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  Device ok = connect(ferryd->address());
+  EXPECT_THROW(distributed::init({ok, ok}), Error);  // one session, two ranks
+  // A group of one is its own sum.
+  distributed::Group alone = distributed::init({ok});
+  EXPECT_EQ(distributed::all_sum(ones({2}, float32, ok), alone).to_vector<float>(),
+            (std::vector<float>{1, 1}));
+  // An array on a device outside the group is refused as the op is built.
+  EXPECT_THROW(distributed::all_sum(ones({2}, float32, local()), alone), Error);
+}
+
+// A session that joined no group cannot reach another session's: its graph naming a group
+// handle fails on its own daemon with NOT_FOUND.
+TEST_F(DistributedTest, ASessionOutsideTheGroupCannotUseIt) {
+  StartRanks(2);
+  auto stub = testing::Connect(daemons_[0]->address());
+  const std::string session = testing::OpenSession(*stub);
+  v1::ExecuteRequest request;
+  request.set_session_id(session);
+  v1::Graph* graph = request.mutable_graph();
+  *graph->add_nodes() = testing::ConstantF32({1, 2}, {2});
+  v1::Node* node = graph->add_nodes();
+  *node = testing::Op("all_sum", {0}, testing::Spec(v1::FLOAT32, {2}));
+  *node->add_attrs() = testing::IntAttr("group", 1);
+  *node->add_attrs() = testing::IntAttr("size", 2);
+  graph->add_outputs(1);
+  v1::ExecuteResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = stub->Execute(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("has no group 1"));
+  EXPECT_THAT(status.error_message(), HasSubstr("node 1 (all_sum)"));
+}
+
+}  // namespace
+}  // namespace ferry
