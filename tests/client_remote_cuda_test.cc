@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ferry.h"
+#include "core/half.h"
 #include "core/ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -267,6 +268,43 @@ TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
   // The session and the daemon go on.
   Array small = ones({1 << 20}, float32, gpu);
   EXPECT_EQ(sum(small).item<float>(), static_cast<float>(1 << 20));
+}
+
+// Collectives on GPU daemons: the executor stages each rank's device tensor through host
+// memory around the ring (NCCL would not), for every dtype width it moves.
+TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
+  std::string why;
+  auto second = StartCudaFerryd({}, &why);
+  ASSERT_NE(second, nullptr) << why;
+  const std::vector<Device> devices = {*remote_, connect(second->address())};
+  const distributed::Group group = distributed::init(devices);
+  std::vector<Array> sums, halves, gathers, scatters;
+  for (int r = 0; r < 2; ++r) {
+    Array x = from_host(Pattern(3000, 10.0f * r), {1000, 3}, devices[r]);
+    sums.push_back(distributed::all_sum(x, group));
+    halves.push_back(distributed::all_max(astype(x, float16), group));
+    gathers.push_back(distributed::all_gather(x, group));
+    scatters.push_back(distributed::sum_scatter(x, group));
+  }
+  std::vector<Array> all;
+  for (const auto* results : {&sums, &halves, &gathers, &scatters}) {
+    all.insert(all.end(), results->begin(), results->end());
+  }
+  eval(all);
+  const std::vector<float> a = Pattern(3000, 0), b = Pattern(3000, 10);
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<float> sum_r = sums[r].to_vector<float>();
+    const std::vector<float> max_r = astype(halves[r], float32).to_vector<float>();
+    const std::vector<float> gathered = gathers[r].to_vector<float>();
+    const std::vector<float> part = scatters[r].to_vector<float>();
+    for (int i = 0; i < 3000; ++i) {
+      ASSERT_EQ(sum_r[i], a[i] + b[i]) << "rank " << r << ", element " << i;
+      ASSERT_EQ(max_r[i], static_cast<float>(core::Float16(b[i]))) << r << " " << i;
+      ASSERT_EQ(gathered[i], a[i]) << r << " " << i;
+      ASSERT_EQ(gathered[3000 + i], b[i]) << r << " " << i;
+    }
+    for (int i = 0; i < 1500; ++i) ASSERT_EQ(part[i], a[1500 * r + i] + b[1500 * r + i]);
+  }
 }
 
 }  // namespace
