@@ -13,19 +13,11 @@
 namespace ferry {
 namespace {
 
-std::vector<float> Normal(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0, 1);
-  std::vector<float> values(n);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
-
 // The three transforms on `device`, evaluated together; returns every result flattened.
 std::vector<std::vector<float>> RunTransforms(const Device& device) {
-  Array w = from_host(Normal(12, 1), {4, 3}, device);
-  Array xs = from_host(Normal(20, 2), {5, 4}, device);
-  Array ys = from_host(Normal(15, 3), {5, 3}, device);
+  Array w = from_host(testing::NormalFloats(12, 1), {4, 3}, device);
+  Array xs = from_host(testing::NormalFloats(20, 2), {5, 4}, device);
+  Array ys = from_host(testing::NormalFloats(15, 3), {5, 3}, device);
   auto loss = [](const std::vector<Array>& p) {  // p: w, one x, its y
     return sum(square(tanh(matmul(p[1], p[0])) - p[2]));
   };
@@ -36,7 +28,7 @@ std::vector<std::vector<float>> RunTransforms(const Device& device) {
       },
       {0, 0})({xs, ys})[0];
   // The directional derivative of the batch loss along t.
-  Array t = from_host(Normal(12, 4), {4, 3}, device);
+  Array t = from_host(testing::NormalFloats(12, 4), {4, 3}, device);
   auto [value, derivative] =
       jvp([&](const Array& v) { return sum(square(tanh(matmul(xs, v)) - ys)); }, w, t);
   // The batch loss's gradient through a checkpointed layer.
@@ -69,7 +61,7 @@ TEST(ClientTransformsRemoteTest, OneExecuteAndTheLocalNumbers) {
   }
   // Both are of the batch loss: the derivative along t is the gradient (through the
   // checkpoint) dotted with t.
-  const std::vector<float> t = Normal(12, 4);
+  const std::vector<float> t = testing::NormalFloats(12, 4);
   double dot = 0;
   for (size_t j = 0; j < t.size(); ++j) dot += got[3][j] * t[j];
   EXPECT_NEAR(got[2][0], dot, 1e-4 * (1 + std::abs(dot)));

@@ -22,14 +22,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::vector<float> Normal(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0, 1);
-  std::vector<float> values(n);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
-
 // `count` daemons, a session on each, and a group of them.
 class DistributedTest : public ::testing::Test {
  protected:
@@ -56,7 +48,7 @@ TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
   std::vector<std::vector<float>> host;
   std::vector<Array> sums, maxes, mins, gathers, scatters, int_sums;
   for (int r = 0; r < size; ++r) {
-    host.push_back(Normal(6 * 4, 10 + r));
+    host.push_back(testing::NormalFloats(6 * 4, 10 + r));
     Array x = from_host(host[r], {6, 4}, group_->device(r));
     sums.push_back(distributed::all_sum(x, *group_));
     maxes.push_back(distributed::all_max(x, *group_));
@@ -101,7 +93,9 @@ TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
 // the whole batch: the step a data-parallel trainer takes, one eval per rank.
 TEST_F(DistributedTest, ADataParallelStepIsTheWholeBatchStep) {
   StartRanks(2);
-  const std::vector<float> w0 = Normal(4 * 3, 1), xs = Normal(8 * 4, 2), ys = Normal(8 * 3, 3);
+  const std::vector<float> w0 = testing::NormalFloats(4 * 3, 1),
+                           xs = testing::NormalFloats(8 * 4, 2),
+                           ys = testing::NormalFloats(8 * 3, 3);
   auto loss = [](const std::vector<Array>& p) {
     return sum(square(tanh(matmul(p[1], p[0])) - p[2]));
   };

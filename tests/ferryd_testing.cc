@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "gtest/gtest.h"
 
@@ -172,6 +173,14 @@ v1::Tensor F32Tensor(const std::vector<float>& values, std::initializer_list<int
   *tensor.mutable_spec() = Spec(v1::FLOAT32, shape);
   tensor.set_data(FloatBytes(values));
   return tensor;
+}
+
+std::vector<float> NormalFloats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0, 1);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
 }
 
 std::string FloatBytes(const std::vector<float>& values) {

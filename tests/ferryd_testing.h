@@ -53,6 +53,9 @@ v1::Attribute DTypeAttr(const std::string& name, v1::DType dtype);
 v1::Tensor F32Tensor(const std::vector<float>& values, std::initializer_list<int64_t> shape);
 
 std::string FloatBytes(const std::vector<float>& values);
+// `n` draws of a standard normal from a generator seeded with `seed`: the same test data
+// for a daemon and the local device.
+std::vector<float> NormalFloats(int64_t n, uint32_t seed);
 std::vector<float> BytesToFloats(const std::string& bytes);
 
 // One ferryd for the whole suite and a fresh session per test. A suite whose daemon needs
