@@ -61,7 +61,9 @@ Executor::Executor(Backend& backend, size_t plan_cache_capacity, core::GraphLimi
       limits_(limits) {}
 
 absl::Duration Executor::StalledFor() const {
-  if (runs_in_flight_.load() == 0) return absl::ZeroDuration();
+  const int in_flight = runs_in_flight_.load();
+  // A collective waiting for its peers is bounded by its group's timeout, not stalled.
+  if (in_flight == 0 || in_flight <= runs_in_collectives_.load()) return absl::ZeroDuration();
   return absl::Now() - absl::FromUnixNanos(last_progress_ns_.load());
 }
 
@@ -197,10 +199,15 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
         return absl::Status(out.status().code(),
                             absl::StrCat("node ", i, " (", node.op, "): ", out.status().message()));
       }
-      absl::Status ran = step.fused ? backend_.RunFused(step.expr, inputs, *out)
-                         : step.kind == StepKind::kCollective
-                             ? RunCollective(backend_, node, inputs[0], *out)
-                             : backend_.Run(node, inputs, *out);
+      absl::Status ran;
+      if (step.kind == StepKind::kCollective) {
+        ++runs_in_collectives_;
+        ran = RunCollective(backend_, node, inputs[0], *out);
+        --runs_in_collectives_;
+      } else {
+        ran = step.fused ? backend_.RunFused(step.expr, inputs, *out)
+                         : backend_.Run(node, inputs, *out);
+      }
       if (!ran.ok()) {
         return absl::Status(ran.code(), absl::StrCat("node ", i, " (", step.fused ? "fused " : "",
                                                      node.op, "): ", ran.message()));

@@ -67,7 +67,8 @@ class Executor {
   absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters);
 
   // How long the executor has been running graphs without finishing a node: zero when
-  // idle or progressing. A watchdog pings only while this stays below its interval.
+  // idle or progressing, or when every run in flight is in a collective (waiting for its
+  // peers, at most its group's timeout). A watchdog pings only while this stays below its interval.
   absl::Duration StalledFor() const;
 
  private:
@@ -77,6 +78,7 @@ class Executor {
   std::atomic<bool> fusion_{true};
   std::atomic<int64_t> fused_compile_budget_ns_{int64_t{10} * 1000 * 1000 * 1000};
   std::atomic<int> runs_in_flight_{0};
+  std::atomic<int> runs_in_collectives_{0};
   std::atomic<int64_t> last_progress_ns_{0};
   absl::Mutex mu_;
   std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
