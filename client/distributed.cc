@@ -93,7 +93,7 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
       throw Error(ErrorCode::kFailedPrecondition,
                   absl::StrCat("[distributed::init] device ", r, " (", devices[r].description(),
                                ") cannot join a group: only a daemon offering \"collectives\" "
-                               "can (a plaintext bulk channel; not --bulk_port=-1, not TLS)"));
+                               "can (a bulk channel: not --bulk_port=-1; with TLS, --peer_ca)"));
     }
     if (options.peer_addresses.empty()) peers.push_back(address);
   }

@@ -67,11 +67,13 @@ grpc::Status TokenAuth::Check(const grpc::ServerContextBase& context) const {
 
 absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_file,
                                                         const std::string& key_file,
-                                                        const std::string& client_ca_file) {
+                                                        const std::string& client_ca_file,
+                                                        const std::string& peer_ca_file) {
   if (cert_file.empty()) {
-    if (!key_file.empty() || !client_ca_file.empty()) {
+    if (!key_file.empty() || !client_ca_file.empty() || !peer_ca_file.empty()) {
       return absl::InvalidArgumentError(
-          "--tls_key and --tls_client_ca need --tls_cert (the server's certificate chain)");
+          "--tls_key, --tls_client_ca and --peer_ca need --tls_cert (the server's certificate "
+          "chain)");
     }
     return TransportSecurity{grpc::InsecureServerCredentials(), nullptr};
   }
@@ -94,7 +96,16 @@ absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_
   absl::StatusOr<std::shared_ptr<core::TlsContext>> bulk =
       core::TlsContext::ForServer(*cert, *key, ca);
   if (!bulk.ok()) return bulk.status();
-  return TransportSecurity{grpc::SslServerCredentials(options), *std::move(bulk)};
+  TransportSecurity security{grpc::SslServerCredentials(options), *std::move(bulk), nullptr};
+  if (!peer_ca_file.empty()) {
+    absl::StatusOr<std::string> peer_ca = ReadFile("peer_ca", peer_ca_file);
+    if (!peer_ca.ok()) return peer_ca.status();
+    absl::StatusOr<std::shared_ptr<core::TlsContext>> peers =
+        core::TlsContext::ForClient(*peer_ca, *cert, *key);
+    if (!peers.ok()) return peers.status();
+    security.peers = *std::move(peers);
+  }
+  return security;
 }
 
 }  // namespace ferry::server

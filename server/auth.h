@@ -38,15 +38,20 @@ class TokenAuth {
 struct TransportSecurity {
   std::shared_ptr<grpc::ServerCredentials> grpc;
   std::shared_ptr<const core::TlsContext> bulk;  // the bulk channel's TLS; null: plain TCP
+  // With TLS and --peer_ca: how this daemon opens its links to other daemons' bulk
+  // channels (groups), presenting its own certificate; null otherwise.
+  std::shared_ptr<const core::TlsContext> peers;
 };
 
 // Plaintext for both ports when `cert_file` is empty, else TLS with that certificate chain
 // and `key_file`; with `client_ca_file`, clients must present a certificate signed by that
-// CA (mTLS). INVALID_ARGUMENT naming the flag for an incomplete combination, an unreadable
+// CA (mTLS); with `peer_ca_file`, links to other daemons check their certificates against
+// that CA. INVALID_ARGUMENT naming the flag for an incomplete combination, an unreadable
 // file or unusable PEM.
 absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_file,
                                                         const std::string& key_file,
-                                                        const std::string& client_ca_file);
+                                                        const std::string& client_ca_file,
+                                                        const std::string& peer_ca_file = "");
 
 }  // namespace ferry::server
 

@@ -257,7 +257,7 @@ grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
   if (peer_links_ == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "[join_group] this daemon offers no collectives: its bulk channel is off "
-                        "(--bulk_port=-1) or speaks TLS (links between daemons are plaintext)");
+                        "(--bulk_port=-1) or speaks TLS without --peer_ca");
   }
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());

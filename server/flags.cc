@@ -53,6 +53,9 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificates: clients must present a certificate they signed (mTLS)");
+ABSL_FLAG(std::string, peer_ca, "",
+          "PEM CA certificates other daemons' certificates chain to: with --tls_cert, this "
+          "daemon joins groups (collectives), its links to them in TLS, presenting --tls_cert");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "file of bearer tokens, one a line: every ferry.v1 call must carry "
           "'authorization: Bearer <token>' with one of them (health checks need none)");

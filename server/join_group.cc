@@ -41,12 +41,23 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::stri
 // One try at the link to the next rank: OK with the link, NOT_FOUND while that rank's
 // JoinGroup has not begun, UNAVAILABLE while its daemon cannot be reached.
 absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
-                              const v1::PeerHello& peer, absl::Duration within) {
+                              const v1::PeerHello& peer, absl::Duration within,
+                              const core::TlsContext* tls) {
   absl::StatusOr<int> fd = core::ConnectTcp(host, port, within);
   if (!fd.ok()) return fd.status();
   const timeval limit = absl::ToTimeval(within);
   setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-  auto stream = std::make_unique<core::ByteStream>(*fd);
+  setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  absl::StatusOr<std::unique_ptr<core::ByteStream>> opened =
+      tls != nullptr ? tls->Connect(*fd, host)
+                     : absl::StatusOr<std::unique_ptr<core::ByteStream>>(
+                           std::make_unique<core::ByteStream>(*fd));
+  if (!opened.ok()) {
+    close(*fd);
+    // A refused certificate will not change on a retry.
+    return absl::PermissionDeniedError(opened.status().message());
+  }
+  std::unique_ptr<core::ByteStream> stream = *std::move(opened);
   v1::BulkHello hello;
   *hello.mutable_peer() = peer;
   v1::BulkResponse answer;
@@ -108,7 +119,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   absl::StatusOr<PeerLink> to_next = absl::UnavailableError("not tried");
   while (absl::Now() < deadline) {
     const absl::Duration within = std::min(deadline - absl::Now(), absl::Seconds(5));
-    to_next = Dial(host_port->first, host_port->second, hello, within);
+    to_next = Dial(host_port->first, host_port->second, hello, within, links.dial_tls());
     if (to_next.ok() ||
         (!absl::IsNotFound(to_next.status()) && !absl::IsUnavailable(to_next.status()))) {
       break;

@@ -128,7 +128,7 @@ int Run() {
   }
   absl::StatusOr<TransportSecurity> security =
       MakeTransportSecurity(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-                            absl::GetFlag(FLAGS_tls_client_ca));
+                            absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_peer_ca));
   if (!security.ok()) return Fail(security.status().message());
   std::unique_ptr<TokenAuth> auth;
   if (const std::string tokens = absl::GetFlag(FLAGS_auth_tokens_file); !tokens.empty()) {
@@ -176,9 +176,10 @@ int Run() {
   if (bulk_port < -1 || bulk_port > 65535) {
     return Fail(absl::StrCat("--bulk_port=", bulk_port, " is out of range: -1 (off) to 65535"));
   }
-  // Links of groups' rings arrive on a plaintext bulk channel (collectives).
-  PeerLinks peer_links;
-  const bool plaintext = security->bulk == nullptr;
+  // Links of groups' rings arrive on the bulk channel (collectives): plaintext, or in TLS
+  // when --peer_ca says which daemons to trust.
+  PeerLinks peer_links(security->peers);
+  const bool plaintext = security->bulk == nullptr || security->peers != nullptr;
   if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(
         BoundAddress(listen, bulk_port), sessions, **backend,

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/tls_stream.h"
 #include "server/ring_communicator.h"
 
 namespace ferry::server {
@@ -21,6 +22,12 @@ namespace ferry::server {
 // can join sessions to it. One per daemon; thread-safe.
 class PeerLinks {
  public:
+  // `dial_tls`: how links to other daemons open where the bulk channel speaks TLS (null:
+  // plain TCP).
+  explicit PeerLinks(std::shared_ptr<const core::TlsContext> dial_tls = nullptr)
+      : dial_tls_(std::move(dial_tls)) {}
+  const core::TlsContext* dial_tls() const { return dial_tls_.get(); }
+
   // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
   void Expect(const std::string& key, uint32_t to_rank);
   // Whether such a link is expected and not yet delivered.
@@ -33,6 +40,7 @@ class PeerLinks {
                                 absl::Time deadline);
 
  private:
+  const std::shared_ptr<const core::TlsContext> dial_tls_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::optional<PeerLink>> links_ ABSL_GUARDED_BY(mu_);
 };

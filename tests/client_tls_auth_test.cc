@@ -236,5 +236,50 @@ TEST_F(TlsAuth, IncompleteTlsFlagsOrAnEmptyTokenFileStopTheDaemon) {
   }
 }
 
+// Daemons serving TLS join groups when --peer_ca names the CA of their peers' certificates:
+// the ring's links speak TLS, each daemon checking the next one's certificate. Without it,
+// or with a CA that did not sign the peer, the group is refused.
+TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--peer_ca=" + Path("ca.pem"));
+  auto first = Start(flags);
+  auto second = Start(flags);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  const std::vector<Device> devices = {connect(first->address(), Options("ca.pem")),
+                                       connect(second->address(), Options("ca.pem"))};
+  const distributed::Group group = distributed::init(devices);
+  std::vector<Array> sums;
+  for (int r = 0; r < 2; ++r) {
+    sums.push_back(distributed::all_sum(full({3}, r + 1.0, float32, devices[r]), group));
+  }
+  eval(sums);
+  for (Array& sum : sums) EXPECT_EQ(sum.to_vector<float>(), (std::vector<float>{3, 3, 3}));
+
+  auto no_peer_ca = Start(TlsFlags());
+  ASSERT_NE(no_peer_ca, nullptr);
+  try {
+    distributed::init({connect(no_peer_ca->address(), Options("ca.pem"))});
+    FAIL() << "a TLS daemon without --peer_ca joined a group";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kFailedPrecondition) << error.what();
+  }
+
+  std::vector<std::string> distrustful = TlsFlags();
+  distrustful.push_back("--peer_ca=" + Path("other_ca.pem"));
+  auto third = Start(distrustful);
+  ASSERT_NE(third, nullptr);
+  distributed::GroupOptions options;
+  options.timeout = std::chrono::milliseconds(3000);
+  try {
+    distributed::init({connect(third->address(), Options("ca.pem")),
+                       connect(first->address(), Options("ca.pem"))},
+                      options);
+    FAIL() << "a daemon linked to a peer whose certificate its --peer_ca did not sign";
+  } catch (const Error& error) {
+    EXPECT_THAT(error.what(), HasSubstr("could not link to rank 1"));
+  }
+}
+
 }  // namespace
 }  // namespace ferry
