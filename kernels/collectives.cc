@@ -86,14 +86,13 @@ absl::Status RunCollective(Backend& backend, const core::Node& node, const Tenso
   if (backend.HostAddressable() && node.op != "sum_scatter") {
     data = static_cast<char*>(out.raw());
     if (data != in.raw()) std::memcpy(data, in.raw(), in.nbytes());
-  } else {
-    in_staging.resize(in.nbytes());
-    absl::Status copied =
-        backend.HostAddressable()
-            ? (std::memcpy(in_staging.data(), in.raw(), in.nbytes()), absl::OkStatus())
-            : backend.CopyToHost(in, 0, in.nbytes(), in_staging.data());
-    if (!copied.ok()) return copied;
+  } else if (backend.HostAddressable()) {  // sum_scatter keeps only a part: work on a copy
+    in_staging.assign(static_cast<const char*>(in.raw()), in.nbytes());
     data = in_staging.data();
+  } else {
+    absl::StatusOr<char*> staged = HostBytes(backend, in, in_staging);
+    if (!staged.ok()) return staged.status();
+    data = *staged;
   }
   if (node.op == "sum_scatter") {
     if (absl::Status s = ranks.ReduceScatter(op, in.dtype(), data, in.size()); !s.ok()) return s;

@@ -94,10 +94,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
     return Invalid(absl::StrCat("key must be 16 bytes, got ", request.key().size()));
   }
   const int64_t handle = static_cast<int64_t>(request.group());
-  if (session.HasGroup(handle)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("[join_group] session ", session.id(), " already has a group ", handle));
-  }
+  if (absl::Status fresh = session.CheckNewGroup(handle); !fresh.ok()) return fresh;
   const absl::Duration timeout =
       request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
   if (size == 1) {
@@ -127,7 +124,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
     absl::SleepFor(kRetryInterval);
   }
   if (!to_next.ok()) {
-    links.Take(request.key(), rank, previous, absl::Now()).IgnoreError();  // expects no more
+    links.Forget(request.key(), rank);
     return absl::Status(
         absl::IsNotFound(to_next.status()) || absl::IsUnavailable(to_next.status())
             ? absl::StatusCode::kDeadlineExceeded

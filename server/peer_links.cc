@@ -9,6 +9,18 @@ void PeerLinks::Expect(const std::string& key, uint32_t to_rank) {
   links_[{key, to_rank}].reset();
 }
 
+void PeerLinks::Forget(const std::string& key, uint32_t to_rank) {
+  std::optional<PeerLink> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find({key, to_rank});
+    if (it == links_.end()) return;
+    dropped = std::move(it->second);
+    links_.erase(it);
+  }
+  if (dropped.has_value() && dropped->close) dropped->close();  // its connection ends
+}
+
 bool PeerLinks::Expecting(const std::string& key, uint32_t to_rank) {
   absl::MutexLock lock(&mu_);
   auto it = links_.find({key, to_rank});

@@ -30,6 +30,9 @@ class PeerLinks {
 
   // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
   void Expect(const std::string& key, uint32_t to_rank);
+  // Stops expecting it (a JoinGroup that gave up before taking it); a link already
+  // delivered is let go.
+  void Forget(const std::string& key, uint32_t to_rank);
   // Whether such a link is expected and not yet delivered.
   bool Expecting(const std::string& key, uint32_t to_rank);
   // Hands over an arrived link; NOT_FOUND when nothing expects it (any more).

@@ -114,6 +114,14 @@ absl::Status RingCommunicator::Agree(Call call) {
                    "; every rank must evaluate the same collectives in the same order"));
 }
 
+absl::Status RingCommunicator::Begin(Call call) {
+  if (!broken_.ok()) return broken_;
+  if (size_ == 1) return absl::OkStatus();
+  call.sequence = calls_++;
+  absl::Status agreed = Agree(call);
+  return agreed.ok() ? agreed : Break(agreed);
+}
+
 absl::Status RingCommunicator::RingReduceScatter(kernels::ReduceOp op, core::DType dtype,
                                                  char* data, size_t element_bytes,
                                                  const std::function<int64_t(int)>& bounds) {
@@ -156,47 +164,38 @@ absl::Status RingCommunicator::RingAllGather(char* data, size_t element_bytes,
 absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
                                          int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok()) return broken_;
-  if (size_ == 1) return absl::OkStatus();
-  if (absl::Status s = Agree({calls_++, 1, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype),
-                              0, static_cast<uint64_t>(count)});
-      !s.ok()) {
-    return Break(s);
-  }
+  absl::Status s = Begin({0, 1, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
+                          static_cast<uint64_t>(count)});
+  if (!s.ok() || size_ == 1) return s;
   // Uneven chunks when size does not divide count; empty ones are fine.
   auto bounds = [&](int c) { return count * c / size_; };
   char* bytes = static_cast<char*>(data);
   const size_t element_bytes = core::SizeOf(dtype);
-  absl::Status s = RingReduceScatter(op, dtype, bytes, element_bytes, bounds);
+  s = RingReduceScatter(op, dtype, bytes, element_bytes, bounds);
   if (s.ok()) s = RingAllGather(bytes, element_bytes, bounds);
   return s.ok() ? s : Break(s);
 }
 
 absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* all) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok()) return broken_;
+  absl::Status s = Begin({0, 2, 0, 0, 0, bytes});
+  if (!s.ok()) return s;
   char* out = static_cast<char*>(all);
   std::memmove(out + static_cast<size_t>(rank_) * bytes, mine, bytes);
-  if (size_ == 1) return absl::OkStatus();
-  if (absl::Status s = Agree({calls_++, 2, 0, 0, 0, bytes}); !s.ok()) return Break(s);
+  if (size_ == 1) return s;
   auto bounds = [&](int c) { return static_cast<int64_t>(bytes) * c; };
-  absl::Status s = RingAllGather(out, 1, bounds);
+  s = RingAllGather(out, 1, bounds);
   return s.ok() ? s : Break(s);
 }
 
 absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                                              int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok()) return broken_;
-  if (size_ == 1) return absl::OkStatus();
-  if (absl::Status s = Agree({calls_++, 3, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype),
-                              0, static_cast<uint64_t>(count)});
-      !s.ok()) {
-    return Break(s);
-  }
+  absl::Status s = Begin({0, 3, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
+                          static_cast<uint64_t>(count)});
+  if (!s.ok() || size_ == 1) return s;
   auto bounds = [&](int c) { return count / size_ * c; };
-  absl::Status s =
-      RingReduceScatter(op, dtype, static_cast<char*>(data), core::SizeOf(dtype), bounds);
+  s = RingReduceScatter(op, dtype, static_cast<char*>(data), core::SizeOf(dtype), bounds);
   return s.ok() ? s : Break(s);
 }
 

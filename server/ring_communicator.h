@@ -53,6 +53,9 @@ class RingCommunicator : public kernels::Communicator {
   };
   // Sends this call's description to the next rank and checks the previous rank's.
   absl::Status Agree(Call call);
+  // With mu_ held, before a call's data moves: the group's earlier failure, or the ranks'
+  // agreement on `call` (numbered here); nothing to agree on for one rank.
+  absl::Status Begin(Call call);
   // Sends [send, send + send_bytes) to the next rank while receiving `receive_bytes` from
   // the previous one; each piece received is handed to `arrived` (offset, bytes) at once.
   absl::Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,

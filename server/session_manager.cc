@@ -176,21 +176,27 @@ int64_t Session::num_regions() const {
   return static_cast<int64_t>(regions_.size());
 }
 
-absl::Status Session::AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group) {
-  absl::MutexLock lock(&mu_);
+absl::Status Session::CheckNewGroupLocked(int64_t handle) const {
   if (closed_) {
     return absl::FailedPreconditionError(absl::StrCat("session ", id_, " is closed"));
   }
-  if (!groups_.emplace(handle, std::move(group)).second) {
+  if (groups_.contains(handle)) {
     return absl::AlreadyExistsError(
         absl::StrCat("[join_group] session ", id_, " already has a group ", handle));
   }
   return absl::OkStatus();
 }
 
-bool Session::HasGroup(int64_t handle) const {
+absl::Status Session::CheckNewGroup(int64_t handle) const {
   absl::MutexLock lock(&mu_);
-  return groups_.contains(handle);
+  return CheckNewGroupLocked(handle);
+}
+
+absl::Status Session::AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status fresh = CheckNewGroupLocked(handle); !fresh.ok()) return fresh;
+  groups_.emplace(handle, std::move(group));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<kernels::Communicator>> Session::FindGroup(int64_t handle) const {

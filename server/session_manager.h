@@ -87,10 +87,11 @@ class Session : public kernels::CommunicatorDirectory {
   int64_t num_regions() const;
 
   // The groups this session joined (JoinGroup), by the client's handle: the collectives of
-  // its graphs run with them. AddGroup fails with ALREADY_EXISTS for a handle in use,
-  // FAILED_PRECONDITION once closed; closing the session ends its groups' links.
+  // its graphs run with them. CheckNewGroup is OK when `handle` can name a new group:
+  // ALREADY_EXISTS for a handle in use, FAILED_PRECONDITION once closed; AddGroup fails as
+  // it does. Closing the session ends its groups' links.
+  absl::Status CheckNewGroup(int64_t handle) const;
   absl::Status AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group);
-  bool HasGroup(int64_t handle) const;
   absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t handle) const override;
 
  private:
@@ -98,6 +99,7 @@ class Session : public kernels::CommunicatorDirectory {
 
   // Frees every buffer and refuses later Puts. Returns (buffers, bytes) freed.
   std::pair<int64_t, int64_t> Close();
+  absl::Status CheckNewGroupLocked(int64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const std::string client_name_;
