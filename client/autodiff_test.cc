@@ -30,6 +30,8 @@ const std::vector<std::string> kOpsWithoutVjpYet = {
     "all_min",       // as all_max
     "eig",           // MLX has none either ("[Primitive::vjp] Not implemented for Eig.")
     "scatter_prod",  // MLX has no vjp for it either ("[scatter] VJP not implemented ...")
+    "send",          // its gradient comes from the receiving rank, whose graph holds no
+                     // edge back: send the cotangent back with send/recv (pipeline stages)
 };
 
 std::vector<float> Values(const Array& a) { return Array(a).to_vector<float>(); }

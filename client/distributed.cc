@@ -47,6 +47,20 @@ Array Collective(const std::string& op, const Array& x, const Group& group) {
                          {"size", static_cast<int64_t>(group.size())}});
 }
 
+// Throws INVALID_ARGUMENT unless `peer` is a ring neighbour of `rank`: the daemons link only
+// those (server/ring_communicator.h).
+void CheckNeighbour(const char* op, int rank, int peer, const Group& group) {
+  const int size = group.size();
+  if (size > 1 && peer != rank && (peer == (rank + 1) % size || peer == (rank + size - 1) % size)) {
+    return;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              absl::StrCat("[distributed::", op, "] rank ", rank, " of a group of ", size,
+                           " cannot reach rank ", peer,
+                           ": sends and receives go between ring neighbours (ranks ",
+                           (rank + size - 1) % size, " and ", (rank + 1) % size, ")"));
+}
+
 }  // namespace
 
 int Group::size() const { return static_cast<int>(state_->devices.size()); }
@@ -138,6 +152,29 @@ Array all_min(const Array& x, const Group& group) { return Collective("all_min",
 Array all_gather(const Array& x, const Group& group) { return Collective("all_gather", x, group); }
 Array sum_scatter(const Array& x, const Group& group) {
   return Collective("sum_scatter", x, group);
+}
+
+Array send(const Array& x, int dst, const Group& group) {
+  CheckNeighbour("send", group.rank(x.device()), dst, group);
+  return detail::MakeOp("send", {x},
+                        {{"dst", static_cast<int64_t>(dst)},
+                         {"group", static_cast<int64_t>(group.state().handle)},
+                         {"size", static_cast<int64_t>(group.size())}});
+}
+
+Array recv(const Shape& shape, Dtype dtype, int src, const Group& group, const Device& device) {
+  CheckNeighbour("recv", group.rank(device), src, group);
+  return detail::MakeLeaf("recv",
+                          {{"dtype", dtype},
+                           {"group", static_cast<int64_t>(group.state().handle)},
+                           {"shape", shape},
+                           {"size", static_cast<int64_t>(group.size())},
+                           {"src", static_cast<int64_t>(src)}},
+                          device);
+}
+
+Array recv_like(const Array& x, int src, const Group& group) {
+  return recv(x.shape(), x.dtype(), src, group, x.device());
 }
 
 std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& group) {

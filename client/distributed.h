@@ -70,6 +70,19 @@ Array all_gather(const Array& x, const Group& group);
 // rank of the sum over ranks.
 Array sum_scatter(const Array& x, const Group& group);
 
+// Point to point, MLX's send/recv: between ring neighbours only (rank r's are r - 1 and
+// r + 1, modulo size(): MLX's ring backend has the same rule), both evaluated in one eval
+// (a receive with no send waits out the group's timeout). Each link keeps its order: a
+// rank's sends to one neighbour are received there in the order they were sent. A send
+// never waits for its receiver, so neighbours may send to each other in one eval.
+// x (on a rank's device) to rank dst; gives x, to evaluate with dst's recv.
+Array send(const Array& x, int dst, const Group& group);
+// What rank src sends to the rank of `device` (its send: this shape's element count, this
+// dtype).
+Array recv(const Shape& shape, Dtype dtype, int src, const Group& group, const Device& device);
+// recv(x.shape(), x.dtype(), src, group, x.device()).
+Array recv_like(const Array& x, int src, const Group& group);
+
 // all_sum(per_rank[r], group) for every rank r (per_rank[r] on group.device(r)); eval them
 // together.
 std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& group);

@@ -3,6 +3,7 @@
 // outputs and become materialized themselves.
 
 #include <algorithm>
+#include <exception>
 #include <future>
 #include <memory>
 #include <utility>
@@ -18,13 +19,16 @@ namespace {
 using detail::ArrayNode;
 using detail::Buffer;
 
-void EvalOnDevice(const Device& device, const std::vector<ArrayNode*>& targets) {
-  detail::LoweredGraph lowered = detail::Lower(targets);
+// The graph of `targets` on `device`, sent: the buffers its outputs will hold (an unpipelined
+// execute returns once they are computed).
+std::vector<std::shared_ptr<Buffer>> ExecuteOnDevice(const Device& device,
+                                                     detail::LoweredGraph& lowered) {
   if (!lowered.available.empty()) device.impl().MakeResident(lowered.available);
-  if (lowered.outputs.empty()) return;
+  if (lowered.outputs.empty()) return {};
+  return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+}
 
-  std::vector<std::shared_ptr<Buffer>> values =
-      device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+void Materialize(detail::LoweredGraph& lowered, std::vector<std::shared_ptr<Buffer>> values) {
   for (size_t i = 0; i < lowered.outputs.size(); ++i) {
     lowered.outputs[i]->Materialize(std::move(values[i]));
   }
@@ -72,7 +76,30 @@ void eval(const std::vector<Array>& arrays) {
       group->second.push_back(node);
     }
   }
-  for (const auto& [device, targets] : groups) EvalOnDevice(device, targets);
+  std::vector<detail::LoweredGraph> lowered;
+  for (const auto& [device, targets] : groups) lowered.push_back(detail::Lower(targets));
+  if (groups.size() == 1) {
+    Materialize(lowered[0], ExecuteOnDevice(groups[0].first, lowered[0]));
+    return;
+  }
+  // Each device's graph goes without waiting for the others': ranks of a group wait for one
+  // another in a collective, which an unpipelined execute (one that returns once computed)
+  // would otherwise wait out until the group's timeout.
+  std::vector<std::future<std::vector<std::shared_ptr<Buffer>>>> sent;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    sent.push_back(std::async(std::launch::async, [&, g] {
+      return ExecuteOnDevice(groups[g].first, lowered[g]);
+    }));
+  }
+  std::exception_ptr failure;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    try {
+      Materialize(lowered[g], sent[g].get());
+    } catch (...) {
+      if (failure == nullptr) failure = std::current_exception();
+    }
+  }
+  if (failure != nullptr) std::rethrow_exception(failure);
 }
 
 }  // namespace ferry

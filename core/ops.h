@@ -143,12 +143,17 @@ namespace ferry::core {
 // Every rank of group `group` (a handle the client chose when it formed the group in each
 // session, >= 1) runs the same node; `size` is the group's rank count the client built for
 // (the daemon refuses a node whose size differs from its group's). No bool input for the
-// reductions; all_sum, all_gather and sum_scatter take complex64.
+// reductions; all_sum, all_gather, sum_scatter, send and recv take complex64.
 // all_sum all_max all_min   group:i size:i   same type: the elementwise sum/max/min over ranks
 // all_gather                group:i size:i   the ranks' inputs in rank order along axis 0
 //                                             (dim 0 times size; a scalar gives (size,))
 // sum_scatter               group:i size:i   rank r's slice r of the sum over ranks: dim 0
 //                                             (divisible by size) divided by size
+// send(x)                   dst:i group:i size:i   x to rank dst (a ring neighbour of the
+//                                             sending rank), which runs the matching recv;
+//                                             gives x
+// recv (no inputs)          src:i group:i size:i shape dtype   what rank src sends (its
+//                                             send: the same dtype and element count)
 //
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.

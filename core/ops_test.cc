@@ -66,9 +66,13 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
-  for (const char* op : {"cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "view",
-                         "real", "imag", "conjugate", "fft", "eig", "depends", "all_sum", "all_max",
-                         "all_min", "all_gather", "sum_scatter"}) {
+  for (const char* op : {"cholesky",    "solve",     "solve_triangular",
+                         "qr",          "svd",       "eigh",
+                         "lu",          "view",      "real",
+                         "imag",        "conjugate", "fft",
+                         "eig",         "depends",   "all_sum",
+                         "all_max",     "all_min",   "all_gather",
+                         "sum_scatter", "send",      "recv"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -426,6 +430,31 @@ TEST(CollectiveOpsTest, Errors) {
             "[all_sum] group must be at least 1, got 0");
   EXPECT_EQ(Fails("all_gather", {F32({2})}, {{"group", int64_t{1}}, {"size", int64_t{0}}}),
             "[all_gather] size must be at least 1, got 0");
+}
+
+TEST(CollectiveOpsTest, SendGivesItsInputAndRecvTheDeclaredType) {
+  EXPECT_EQ(Infer("send", {Of(DType::kBool, {2, 3})},
+                  {{"dst", int64_t{1}}, {"group", int64_t{1}}, {"size", int64_t{2}}}),
+            Of(DType::kBool, {2, 3}));
+  EXPECT_EQ(Infer("recv", {},
+                  {{"dtype", DType::kFloat16},
+                   {"group", int64_t{1}},
+                   {"shape", Ints{4, 5}},
+                   {"size", int64_t{2}},
+                   {"src", int64_t{0}}}),
+            Of(DType::kFloat16, {4, 5}));
+  EXPECT_TRUE(IsCollective("send"));
+  EXPECT_TRUE(IsCollective("recv"));
+  EXPECT_EQ(
+      Fails("send", {F32({2})}, {{"dst", int64_t{2}}, {"group", int64_t{1}}, {"size", int64_t{2}}}),
+      "[send] dst 2 is not a rank of a group of 2");
+  EXPECT_EQ(Fails("recv", {},
+                  {{"dtype", DType::kFloat32},
+                   {"group", int64_t{1}},
+                   {"shape", Ints{4}},
+                   {"size", int64_t{3}},
+                   {"src", int64_t{-1}}}),
+            "[recv] src -1 is not a rank of a group of 3");
 }
 
 // ---- Layout ----------------------------------------------------------------------

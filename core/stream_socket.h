@@ -50,6 +50,9 @@ class ByteStream {
   // Whether received bytes wait to be read here (TLS decrypts whole records), which a poll
   // of fd() would not see.
   virtual bool Buffered() const { return false; }
+  // Whether one thread may Send while another Receives (a plain socket may; a TLS session's
+  // state is shared by both directions).
+  virtual bool FullDuplex() const { return true; }
 
  private:
   const int fd_;

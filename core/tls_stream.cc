@@ -139,6 +139,7 @@ class TlsStream : public ByteStream {
   }
 
   bool Buffered() const override { return SSL_pending(ssl_) > 0; }
+  bool FullDuplex() const override { return false; }
 
  private:
   // Repeats `step(bytes done so far, run)` (an SSL_write or SSL_read of up to `run` bytes)

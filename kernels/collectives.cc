@@ -46,8 +46,8 @@ CommunicatorScope::CommunicatorScope(const CommunicatorDirectory* groups)
 CommunicatorScope::~CommunicatorScope() { current_groups = previous_; }
 const CommunicatorDirectory* CommunicatorScope::Current() { return current_groups; }
 
-absl::Status RunCollective(Backend& backend, const core::Node& node, const Tensor& in,
-                           const Tensor& out) {
+absl::Status RunCollective(Backend& backend, const core::Node& node,
+                           absl::Span<const Tensor> inputs, const Tensor& out) {
   const int64_t handle = IntAttr(node, "group");
   const int64_t size = IntAttr(node, "size");
   if (current_groups == nullptr) {
@@ -66,6 +66,25 @@ absl::Status RunCollective(Backend& backend, const core::Node& node, const Tenso
   }
   std::string in_staging;
   std::string out_staging;
+  if (node.op == "recv") {
+    char* data = static_cast<char*>(out.raw());
+    if (!backend.HostAddressable()) {
+      out_staging.resize(out.nbytes());
+      data = out_staging.data();
+    }
+    if (absl::Status s =
+            ranks.Recv(static_cast<int>(IntAttr(node, "src")), out.dtype(), data, out.size());
+        !s.ok()) {
+      return s;
+    }
+    return Store(backend, data, out.nbytes(), out);
+  }
+  const Tensor& in = inputs[0];
+  if (node.op == "send") {
+    absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
+    if (!mine.ok()) return mine.status();
+    return ranks.Send(static_cast<int>(IntAttr(node, "dst")), in.dtype(), *mine, in.size());
+  }
   if (node.op == "all_gather") {
     absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
     if (!mine.ok()) return mine.status();

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/dtype.h"
 #include "core/graph.h"
 #include "kernels/tensor.h"
@@ -36,6 +37,12 @@ class Communicator {
   // `data` is size() equal chunks of `count` / size() elements; chunk rank() becomes the
   // reduction of that chunk over the ranks (the others are left scrambled).
   virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+  // Point to point: `count` elements of `dtype` to rank `dst`, whose Recv from this rank
+  // (same dtype and count) takes them. Send returns once they are queued: it never waits for
+  // the receiver, so two ranks may send to each other before either receives. INVALID_ARGUMENT
+  // for a rank this one has no link to.
+  virtual absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count) = 0;
+  virtual absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) = 0;
 };
 
 // The groups of one session, by the handle its client gave each.
@@ -60,9 +67,10 @@ class CommunicatorScope {
   const CommunicatorDirectory* previous_;
 };
 
-// Computes the collective `node` from `in` into `out` with the group bound to this thread.
-absl::Status RunCollective(Backend& backend, const core::Node& node, const Tensor& in,
-                           const Tensor& out);
+// Computes the collective `node` from `inputs` (none for recv) into `out` with the group
+// bound to this thread. A send's `out` is its input (MLX's: send gives back what it sent).
+absl::Status RunCollective(Backend& backend, const core::Node& node,
+                           absl::Span<const Tensor> inputs, const Tensor& out);
 
 }  // namespace ferry::kernels
 

@@ -194,6 +194,8 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
           out = Tensor{node.out, value.storage, 0};
         }
       }
+      // A send gives back its input (MLX's), sharing its buffer.
+      if (!out.ok() && step.kind == StepKind::kCollective && node.op == "send") out = inputs[0];
       if (!out.ok()) out = allocate(node.out);
       if (!out.ok()) {
         return absl::Status(out.status().code(),
@@ -202,7 +204,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
       absl::Status ran;
       if (step.kind == StepKind::kCollective) {
         ++runs_in_collectives_;
-        ran = RunCollective(backend_, node, inputs[0], *out);
+        ran = RunCollective(backend_, node, inputs, *out);
         --runs_in_collectives_;
       } else {
         ran = step.fused ? backend_.RunFused(step.expr, inputs, *out)

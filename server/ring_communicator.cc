@@ -34,10 +34,31 @@ const char* KindName(uint32_t kind) {
       return "an all-reduce";
     case 2:
       return "an all-gather";
-    default:
+    case 3:
       return "a reduce-scatter";
+    default:
+      return "a send";
   }
 }
+
+std::string Elements(uint64_t elements, uint32_t kind, uint32_t dtype) {
+  return absl::StrCat(
+      elements, " ",
+      kind == 2 ? "bytes"
+                : absl::StrCat(core::DTypeName(static_cast<core::DType>(dtype)), " elements"));
+}
+
+// A call's header as the message that explains a mismatch names it.
+template <typename Call>
+std::string Describe(const Call& call) {
+  return absl::StrCat(KindName(call.kind), " of ", Elements(call.elements, call.kind, call.dtype),
+                      call.kind == 4 ? absl::StrCat(" to rank ", call.peer) : "",
+                      " (its call number ", call.sequence + 1, " on that link)");
+}
+
+constexpr char kMatchOrder[] =
+    "every rank must evaluate the same collectives in the same order, and each send with "
+    "its receive";
 
 }  // namespace
 
@@ -49,8 +70,19 @@ RingCommunicator::RingCommunicator(int rank, int size, PeerLink to_next, PeerLin
 }
 
 RingCommunicator::~RingCommunicator() {
+  // A writer stuck on a peer that stopped reading is freed by shutting the link.
   for (PeerLink* link : {&next_, &previous_}) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
+  }
+  for (Outbox& box : outboxes_) {
+    {
+      std::lock_guard<std::mutex> lock(box.mu);
+      box.stopping = true;
+    }
+    box.changed.notify_all();
+    if (box.writer.joinable()) box.writer.join();
+  }
+  for (PeerLink* link : {&next_, &previous_}) {
     link->stream.reset();
     if (link->close) link->close();
   }
@@ -62,6 +94,56 @@ absl::Status RingCommunicator::Break(absl::Status cause) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
   }
   return cause;
+}
+
+void RingCommunicator::WriteQueued(Link which) {
+  Outbox& box = outboxes_[which];
+  const int peer = which == kNext ? (rank_ + 1) % size_ : (rank_ + size_ - 1) % size_;
+  std::unique_lock<std::mutex> lock(box.mu);
+  while (true) {
+    box.changed.wait(lock, [&] { return box.stopping || !box.messages.empty(); });
+    if (box.stopping) return;
+    std::string message = std::move(box.messages.front());
+    box.messages.pop_front();
+    box.writing = true;
+    lock.unlock();
+    absl::Status sent = link(which).stream->Send(message.data(), message.size());
+    lock.lock();
+    box.writing = false;
+    if (!sent.ok() && box.failed.ok()) {
+      box.failed = absl::Status(sent.code(), absl::StrCat("rank ", rank_, " sending to rank ", peer,
+                                                          ": ", sent.message()));
+      box.messages.clear();
+      // The receiver waits for bytes that will not come: fail it, and this rank's calls, now.
+      for (PeerLink* each : {&next_, &previous_}) shutdown(each->stream->fd(), SHUT_RDWR);
+    }
+    box.changed.notify_all();
+  }
+}
+
+absl::Status RingCommunicator::Drain(Link which) {
+  Outbox& box = outboxes_[which];
+  std::unique_lock<std::mutex> lock(box.mu);
+  box.changed.wait(lock, [&] { return box.messages.empty() && !box.writing; });
+  return box.failed;
+}
+
+absl::StatusOr<RingCommunicator::Link> RingCommunicator::PeerLinkTo(int peer, bool sending) const {
+  const int next = (rank_ + 1) % size_;
+  const int previous = (rank_ + size_ - 1) % size_;
+  if (size_ > 1 && peer != rank_) {
+    if (sending) {
+      if (peer == next) return kNext;
+      if (peer == previous) return kPrevious;
+    } else {
+      if (peer == previous) return kPrevious;
+      if (peer == next) return kNext;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "rank ", rank_, " of a group of ", size_, " cannot ", sending ? "send to" : "receive from",
+      " rank ", peer, ": sends and receives go between ring neighbours (rank ", rank_,
+      "'s are ranks ", previous, " and ", next, ")"));
 }
 
 absl::Status RingCommunicator::Exchange(
@@ -96,29 +178,26 @@ absl::Status RingCommunicator::Exchange(
 }
 
 absl::Status RingCommunicator::Agree(Call call) {
+  call.sequence = sent_[kNext]++;
+  Call expected = call;
+  expected.sequence = received_[kPrevious]++;
   Call theirs;
   absl::Status exchanged = Exchange(reinterpret_cast<const char*>(&call), sizeof(call),
                                     reinterpret_cast<char*>(&theirs), sizeof(theirs), nullptr);
   if (!exchanged.ok()) return exchanged;
-  if (std::memcmp(&call, &theirs, sizeof(call)) == 0) return absl::OkStatus();
-  auto describe = [](const Call& c) {
-    return absl::StrCat(
-        KindName(c.kind), " of ", c.elements, " ",
-        c.kind == 2 ? "bytes"
-                    : absl::StrCat(core::DTypeName(static_cast<core::DType>(c.dtype)), " elements"),
-        " (its collective number ", c.sequence + 1, ")");
-  };
-  return absl::InvalidArgumentError(
-      absl::StrCat("the ranks ran different collectives: rank ", (rank_ + size_ - 1) % size_,
-                   " ran ", describe(theirs), ", rank ", rank_, " ", describe(call),
-                   "; every rank must evaluate the same collectives in the same order"));
+  if (std::memcmp(&expected, &theirs, sizeof(call)) == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the ranks ran different collectives: rank ", (rank_ + size_ - 1) % size_, " ran ",
+      Describe(theirs), ", rank ", rank_, " ", Describe(expected), "; ", kMatchOrder));
 }
 
 absl::Status RingCommunicator::Begin(Call call) {
   if (!broken_.ok()) return broken_;
   if (size_ == 1) return absl::OkStatus();
-  call.sequence = calls_++;
-  absl::Status agreed = Agree(call);
+  // The call writes on the next link, after the sends queued there.
+  absl::Status agreed = Drain(kNext);
+  if (agreed.ok() && !previous_.stream->FullDuplex()) agreed = Drain(kPrevious);
+  if (agreed.ok()) agreed = Agree(call);
   return agreed.ok() ? agreed : Break(agreed);
 }
 
@@ -197,6 +276,64 @@ absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType d
   auto bounds = [&](int c) { return count / size_ * c; };
   s = RingReduceScatter(op, dtype, static_cast<char*>(data), core::SizeOf(dtype), bounds);
   return s.ok() ? s : Break(s);
+}
+
+absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data, int64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Link> which = PeerLinkTo(dst, /*sending=*/true);
+  if (!which.ok()) return which.status();
+  if (!broken_.ok()) return broken_;
+  const Call header{sent_[*which]++,
+                    4,
+                    0,
+                    static_cast<uint32_t>(dtype),
+                    static_cast<uint32_t>(dst),
+                    static_cast<uint64_t>(count)};
+  const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
+  std::string message(sizeof(header) + bytes, '\0');
+  std::memcpy(message.data(), &header, sizeof(header));
+  if (bytes > 0) std::memcpy(message.data() + sizeof(header), data, bytes);
+  Outbox& box = outboxes_[*which];
+  {
+    std::lock_guard<std::mutex> queued(box.mu);
+    if (!box.failed.ok()) return Break(box.failed);
+    box.messages.push_back(std::move(message));
+    if (!box.writer.joinable()) {
+      box.writer = std::thread([this, link = *which] { WriteQueued(link); });
+    }
+  }
+  box.changed.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status RingCommunicator::Recv(int src, core::DType dtype, void* data, int64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Link> which = PeerLinkTo(src, /*sending=*/false);
+  if (!which.ok()) return which.status();
+  if (!broken_.ok()) return broken_;
+  core::ByteStream& stream = *link(*which).stream;
+  if (!stream.FullDuplex()) {
+    if (absl::Status drained = Drain(*which); !drained.ok()) return Break(drained);
+  }
+  const Call expected{
+      received_[*which]++,         4, 0, static_cast<uint32_t>(dtype), static_cast<uint32_t>(rank_),
+      static_cast<uint64_t>(count)};
+  auto failed = [&](const absl::Status& s) {
+    return Break(absl::Status(
+        s.code(), absl::StrCat("rank ", rank_, " receiving from rank ", src, ": ", s.message())));
+  };
+  Call theirs;
+  if (absl::Status s = stream.Receive(&theirs, sizeof(theirs)); !s.ok()) return failed(s);
+  if (std::memcmp(&expected, &theirs, sizeof(theirs)) != 0) {
+    return Break(absl::InvalidArgumentError(
+        absl::StrCat("rank ", src, " ran ", Describe(theirs), ", rank ", rank_, " a receive of ",
+                     Elements(count, 4, expected.dtype), " from rank ", src, " (its call number ",
+                     expected.sequence + 1, " on that link); ", kMatchOrder)));
+  }
+  const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
+  if (bytes == 0) return absl::OkStatus();
+  absl::Status received = stream.Receive(data, bytes);
+  return received.ok() ? received : failed(received);
 }
 
 }  // namespace ferry::server

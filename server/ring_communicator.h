@@ -3,14 +3,21 @@
 
 // A group's rank over TCP, as Gloo's and MLX's ring backends: each rank sends to the next
 // rank and receives from the previous one, so a reduction over n ranks moves 2(n-1)/n of
-// the data through every link, whatever n is (reduce-scatter, then all-gather).
+// the data through every link, whatever n is (reduce-scatter, then all-gather). Sends and
+// receives go between ring neighbours only (MLX's ring has the same rule), over either link
+// in either direction.
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/stream_socket.h"
 #include "kernels/collectives.h"
@@ -40,17 +47,41 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
   absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                              int64_t count) override;
+  absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count) override;
+  absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
 
  private:
-  // What a call is, which the ranks compare before any data moves.
+  enum Link { kNext = 0, kPrevious = 1 };
+  // What a call is, which the ranks compare before any data moves: a collective's header
+  // goes to the next rank (whose matches it), a send's ahead of its bytes.
   struct Call {
-    uint64_t sequence = 0;
-    uint32_t kind = 0;  // 1 all-reduce, 2 all-gather, 3 reduce-scatter
+    uint64_t sequence = 0;  // the headers sent before it on its link, in its direction
+    uint32_t kind = 0;      // 1 all-reduce, 2 all-gather, 3 reduce-scatter, 4 send
     uint32_t op = 0;
     uint32_t dtype = 0;
-    uint32_t padding = 0;
+    uint32_t peer = 0;  // a send's destination rank
     uint64_t elements = 0;
   };
+  // Sends queued on one link, written in order by a thread of their own, so that a send
+  // never waits for its receiver.
+  struct Outbox {
+    std::mutex mu;
+    std::condition_variable changed;
+    std::deque<std::string> messages;  // header and bytes
+    bool writing = false;
+    bool stopping = false;
+    absl::Status failed;
+    std::thread writer;
+  };
+  PeerLink& link(Link which) { return which == kNext ? next_ : previous_; }
+  // The writer thread of `which`'s outbox.
+  void WriteQueued(Link which);
+  // Waits until the sends queued on `which` are written: OK, or why they were not.
+  absl::Status Drain(Link which);
+  // The link a send to (or receive from) `peer` uses, or INVALID_ARGUMENT when it is no
+  // neighbour. With two ranks both links reach the other: a send takes the one its rank
+  // dialled, so its peer's receive takes the one it accepted, the same connection.
+  absl::StatusOr<Link> PeerLinkTo(int peer, bool sending) const;
   // Sends this call's description to the next rank and checks the previous rank's.
   absl::Status Agree(Call call);
   // With mu_ held, before a call's data moves: the group's earlier failure, or the ranks'
@@ -75,9 +106,11 @@ class RingCommunicator : public kernels::Communicator {
   const int size_;
   PeerLink next_;
   PeerLink previous_;
-  std::mutex mu_;  // one call at a time
-  uint64_t calls_ = 0;
+  std::mutex mu_;                  // one call at a time
+  uint64_t sent_[2] = {0, 0};      // headers written on each link (by Link)
+  uint64_t received_[2] = {0, 0};  // headers read from each link
   absl::Status broken_;
+  Outbox outboxes_[2];  // by Link
 };
 
 }  // namespace ferry::server

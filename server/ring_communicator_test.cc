@@ -1,6 +1,7 @@
 // The ring's collectives between threads over socket pairs: every rank ends with what the
-// collective means, for every group size, uneven chunks and pieces past 1 MiB; ranks that
-// disagree, or a silent rank, fail the call instead of hanging or mixing data.
+// collective means, for every group size, uneven chunks and pieces past 1 MiB; sends and
+// receives between neighbours, both ways at once; ranks that disagree, or a silent rank,
+// fail the call instead of hanging or mixing data.
 #include "server/ring_communicator.h"
 
 #include <sys/socket.h>
@@ -166,6 +167,114 @@ TEST(RingCommunicator, ASilentRankFailsTheCallWithDeadlineExceeded) {
   absl::Status alone = ranks[0]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), 4);
   EXPECT_EQ(alone.code(), absl::StatusCode::kDeadlineExceeded) << alone;
   EXPECT_NE(alone.message().find("rank 0 receiving from rank 1"), std::string::npos) << alone;
+}
+
+// What rank `from` sends in `test`: distinct per rank, test and element.
+std::vector<int32_t> Payload(int from, int test, int64_t count) {
+  std::vector<int32_t> values(count);
+  for (int64_t i = 0; i < count; ++i)
+    values[i] = from * 1000003 + test * 7919 + static_cast<int32_t>(i);
+  return values;
+}
+
+TEST(RingCommunicator, NeighboursSendEachOtherArraysBeforeEitherReceives) {
+  // 3 MiB each way: more than the sockets hold, so a send that waited for its receiver
+  // would hang here.
+  const int64_t count = 3 << 18;
+  for (int size : {2, 3, 4}) {
+    SCOPED_TRACE(testing::Message() << size << " ranks");
+    auto ranks = Ring(size);
+    std::vector<std::vector<int32_t>> from_previous(size), from_next(size);
+    for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+           const int next = (r + 1) % size, previous = (r + size - 1) % size;
+           std::vector<int32_t> forward = Payload(r, 0, count), backward = Payload(r, 1, count);
+           absl::Status s = ranks[r]->Send(next, core::DType::kInt32, forward.data(), count);
+           if (s.ok()) s = ranks[r]->Send(previous, core::DType::kInt32, backward.data(), count);
+           from_previous[r].resize(count);
+           from_next[r].resize(count);
+           if (s.ok()) {
+             s = ranks[r]->Recv(previous, core::DType::kInt32, from_previous[r].data(), count);
+           }
+           if (s.ok()) s = ranks[r]->Recv(next, core::DType::kInt32, from_next[r].data(), count);
+           return s;
+         })) {
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    for (int r = 0; r < size; ++r) {
+      EXPECT_EQ(from_previous[r], Payload((r + size - 1) % size, 0, count)) << "rank " << r;
+      EXPECT_EQ(from_next[r], Payload((r + 1) % size, 1, count)) << "rank " << r;
+    }
+    // The links carry collectives on after them.
+    std::vector<std::vector<float>> ones(size, std::vector<float>(5, 1.0f));
+    for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+           return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, ones[r].data(), 5);
+         })) {
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    EXPECT_EQ(ones[size - 1], std::vector<float>(5, static_cast<float>(size)));
+  }
+}
+
+TEST(RingCommunicator, SendsReachOnlyRingNeighboursAndLeaveTheGroupWhole) {
+  auto ranks = Ring(4);
+  int32_t value = 5;
+  absl::Status far = ranks[0]->Send(2, core::DType::kInt32, &value, 1);
+  EXPECT_EQ(far.code(), absl::StatusCode::kInvalidArgument) << far;
+  EXPECT_NE(far.message().find("rank 0 of a group of 4 cannot send to rank 2"), std::string::npos)
+      << far;
+  EXPECT_NE(far.message().find("ranks 3 and 1"), std::string::npos) << far;
+  EXPECT_EQ(ranks[1]->Recv(1, core::DType::kInt32, &value, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  auto alone = Ring(1);
+  EXPECT_EQ(alone[0]->Send(0, core::DType::kInt32, &value, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Nothing moved: the group still works.
+  std::vector<std::vector<float>> ones(4, std::vector<float>(3, 1.0f));
+  for (const absl::Status& s : OnEveryRank(4, [&](int r) {
+         return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, ones[r].data(), 3);
+       })) {
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
+TEST(RingCommunicator, AReceiveThatDoesNotMatchItsSendFailsNamingBoth) {
+  auto ranks = Ring(2);
+  std::vector<float> sent(3, 1.0f), received(4);
+  std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
+    return r == 0 ? ranks[0]->Send(1, core::DType::kFloat32, sent.data(), 3)
+                  : ranks[1]->Recv(0, core::DType::kFloat32, received.data(), 4);
+  });
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];  // queued before the receiver looked
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
+  for (const char* names : {"rank 0 ran a send of 3 float32 elements to rank 1",
+                            "rank 1 a receive of 4 float32 elements from rank 0"}) {
+    EXPECT_NE(statuses[1].message().find(names), std::string::npos) << statuses[1];
+  }
+  // The receiver broke its links: the sender's next call fails too, at once.
+  EXPECT_FALSE(ranks[0]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, sent.data(), 3).ok());
+}
+
+TEST(RingCommunicator, ACollectiveMeetingASendFailsInsteadOfReadingItsBytes) {
+  auto ranks = Ring(2);
+  std::vector<float> data(8, 1.0f);
+  std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
+    absl::Status s;
+    if (r == 0) s = ranks[0]->Send(1, core::DType::kFloat32, data.data(), 8);
+    return s.ok() ? ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), 8) : s;
+  });
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
+  EXPECT_NE(statuses[1].message().find("rank 0 ran a send of 8 float32 elements to rank 1"),
+            std::string::npos)
+      << statuses[1];
+  EXPECT_FALSE(statuses[0].ok());
+}
+
+TEST(RingCommunicator, AReceiveWithoutItsSendFailsWithDeadlineExceeded) {
+  auto ranks = Ring(3, absl::Milliseconds(300));
+  float value = 0;
+  absl::Status waited = ranks[1]->Recv(2, core::DType::kFloat32, &value, 1);
+  EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
+  EXPECT_NE(waited.message().find("rank 1 receiving from rank 2"), std::string::npos) << waited;
 }
 
 }  // namespace

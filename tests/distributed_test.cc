@@ -1,8 +1,9 @@
 // Groups of ranks on real ferryd daemons over loopback (client/distributed.h): collectives
 // give what they mean on every rank, the bytes going daemon to daemon; a data-parallel
-// training step equals one device's step on the whole batch; a rank left out, ranks that
-// disagree, a vanished daemon and a session outside the group each get a clear error and
-// leave the daemons serving.
+// training step equals one device's step on the whole batch, and so does a pipeline's, its
+// stages handing activations and gradients on with send and recv; a rank left out, ranks
+// that disagree, a vanished daemon and a session outside the group each get a clear error
+// and leave the daemons serving.
 
 #include <algorithm>
 #include <chrono>
@@ -151,6 +152,145 @@ TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
     for (int i = 0; i < 4; ++i) want.push_back(3.0f * (4 * r + i + 1));
     EXPECT_EQ(through_gather[r].to_vector<float>(), want);
   }
+}
+
+// Two pipeline stages, one per rank: rank 0 sends its activations on, rank 1 sends back
+// their gradient. The whole training step is one eval, one Execute per rank, and its
+// gradients are one device's on the whole model.
+TEST_F(DistributedTest, APipelineStepSendsActivationsOnAndGradientsBack) {
+  StartRanks(2);
+  const std::vector<float> w0_host = testing::NormalFloats(4 * 5, 1),
+                           w1_host = testing::NormalFloats(5 * 3, 2),
+                           x_host = testing::NormalFloats(8 * 4, 3),
+                           y_host = testing::NormalFloats(8 * 3, 4);
+  const Device& first = group_->device(0);
+  const Device& second = group_->device(1);
+  Array x = from_host(x_host, {8, 4}, first);
+  Array w0 = from_host(w0_host, {4, 5}, first);
+  auto stage0 = [&](const Array& w) { return tanh(matmul(x, w)); };
+  Array h = stage0(w0);
+  Array h_sent = distributed::send(h, 1, *group_);
+  // Stage 1: the loss, and its gradient for w1 and for the activations it received.
+  Array h_received = distributed::recv({8, 5}, float32, 0, *group_, second);
+  Array w1 = from_host(w1_host, {5, 3}, second);
+  Array y = from_host(y_host, {8, 3}, second);
+  auto stage1_loss = [&](const std::vector<Array>& p) {
+    return sum(square(matmul(p[0], p[1]) - y));
+  };
+  std::vector<Array> stage1_grads = grad(stage1_loss, {0, 1})({h_received, w1});
+  Array dh_sent = distributed::send(stage1_grads[0], 0, *group_);
+  // Back on stage 0: the activations' gradient through stage 0.
+  Array dw0 = vjp(stage0, w0, distributed::recv_like(h, 1, *group_)).second;
+  std::vector<DeviceStats> before;
+  for (const Device& device : group_->devices()) before.push_back(device.stats());
+  eval({h_sent, dh_sent, dw0, stage1_grads[1]});
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(group_->device(r).stats().executes - before[r].executes, 1) << "rank " << r;
+  }
+
+  Device local_device = default_device();
+  auto whole_loss = [&](const std::vector<Array>& p) {
+    return sum(square(matmul(tanh(matmul(from_host(x_host, {8, 4}, local_device), p[0])), p[1]) -
+                      from_host(y_host, {8, 3}, local_device)));
+  };
+  std::vector<Array> want = grad(whole_loss, {0, 1})(
+      {from_host(w0_host, {4, 5}, local_device), from_host(w1_host, {5, 3}, local_device)});
+  for (const auto& [got, expected] :
+       {std::pair<Array, Array>{dw0, want[0]}, std::pair<Array, Array>{stage1_grads[1], want[1]}}) {
+    const std::vector<float> g = Array(got).to_vector<float>();
+    const std::vector<float> e = Array(expected).to_vector<float>();
+    ASSERT_EQ(g.size(), e.size());
+    for (size_t i = 0; i < e.size(); ++i) EXPECT_NEAR(g[i], e[i], 1e-4) << i;
+  }
+  EXPECT_EQ(h_sent.to_vector<float>(), h.to_vector<float>());  // a send gives what it sent
+}
+
+// Each of three ranks sends 8 MiB to both neighbours before receiving from either: sends
+// do not wait for their receivers, so the swap completes in one eval.
+TEST_F(DistributedTest, NeighboursSwapLargeArraysInOneEval) {
+  StartRanks(3);
+  const int size = 3;
+  const int64_t n = 1 << 21;
+  std::vector<Array> results;
+  for (int r = 0; r < size; ++r) {
+    const Device& device = group_->device(r);
+    Array mine = arange(0.0, static_cast<double>(n), 1.0, float32, device) + 1e7f * r;
+    const int next = (r + 1) % size, previous = (r + size - 1) % size;
+    results.push_back(distributed::send(mine, next, *group_));
+    results.push_back(distributed::send(-mine, previous, *group_));
+    results.push_back(distributed::recv({n}, float32, previous, *group_, device));
+    results.push_back(distributed::recv_like(mine, next, *group_));
+  }
+  eval(results);
+  for (int r = 0; r < size; ++r) {
+    SCOPED_TRACE(::testing::Message() << "rank " << r);
+    const std::vector<float> from_previous = results[4 * r + 2].to_vector<float>();
+    const std::vector<float> from_next = results[4 * r + 3].to_vector<float>();
+    ASSERT_EQ(from_previous.size(), static_cast<size_t>(n));
+    for (int64_t i : {int64_t{0}, int64_t{12345}, n - 1}) {
+      EXPECT_EQ(from_previous[i], static_cast<float>(i) + 1e7f * ((r + size - 1) % size));
+      EXPECT_EQ(from_next[i], -(static_cast<float>(i) + 1e7f * ((r + 1) % size)));
+    }
+  }
+}
+
+TEST_F(DistributedTest, SendsAndReceivesThatDoNotMatchAreRefused) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  std::vector<Device> devices;
+  for (int r = 0; r < 4; ++r) devices.push_back(connect(ferryd->address()));
+  distributed::Group four = distributed::init(devices);
+  Array x = ones({3}, float32, devices[0]);
+  // As the op is built: rank 0's ring neighbours are ranks 3 and 1.
+  try {
+    distributed::send(x, 2, four);
+    FAIL() << "a send to a rank that is no neighbour was built";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("rank 0 of a group of 4 cannot reach rank 2"));
+  }
+  EXPECT_THROW(distributed::send(x, 0, four), Error);
+  EXPECT_THROW(distributed::recv({3}, float32, 2, four, devices[0]), Error);
+  // As it runs: a receive of another shape than the send's fails naming both.
+  Array sent = distributed::send(x, 1, four);
+  Array received = distributed::recv({4}, float32, 0, four, devices[1]);
+  eval({sent, received});
+  try {
+    received.to_vector<float>();
+    FAIL() << "a receive of 4 elements took a send of 3";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("rank 0 ran a send of 3 float32 elements to rank 1"));
+    EXPECT_THAT(error.what(), HasSubstr("rank 1 a receive of 4 float32 elements from rank 0"));
+    EXPECT_THAT(error.what(), HasSubstr("(recv)"));
+  }
+  EXPECT_EQ((ones({2}, float32, devices[1]) * 3.0f).to_vector<float>(), (std::vector<float>{3, 3}));
+}
+
+// An unpipelined execute returns once computed: eval sends every rank's graph without
+// waiting for the others', or the first rank would wait in its collective for a graph the
+// client had not sent yet.
+TEST_F(DistributedTest, RanksConnectedWithoutPipelinesRunCollectivesInOneEval) {
+  std::vector<Device> devices;
+  ConnectOptions unpipelined;
+  unpipelined.pipeline = false;
+  for (int r = 0; r < 2; ++r) {
+    daemons_.push_back(testing::StartFerryd());
+    ASSERT_NE(daemons_.back(), nullptr);
+    devices.push_back(connect(daemons_.back()->address(), unpipelined));
+  }
+  distributed::GroupOptions options;
+  options.timeout = std::chrono::seconds(10);
+  distributed::Group group = distributed::init(devices, options);
+  std::vector<Array> sums;
+  for (int r = 0; r < 2; ++r) {
+    sums.push_back(distributed::all_sum(full({3}, r + 1.0, float32, devices[r]), group));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  eval(sums);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  for (Array& sum : sums) EXPECT_EQ(sum.to_vector<float>(), (std::vector<float>{3, 3, 3}));
+  EXPECT_EQ(devices[0].stats().pipeline_steps, 0);
 }
 
 TEST_F(DistributedTest, TwoRanksMayShareOneDaemon) {

@@ -1,6 +1,7 @@
 // Collectives across the ranks of a group of sessions (client/distributed.h): all_sum
-// all_max all_min all_gather sum_scatter. Every rank runs the same node; the executor
-// moves the bytes between daemons (kernels/collectives.h), no backend kernel does.
+// all_max all_min all_gather sum_scatter, which every rank runs alike, and send and recv,
+// which a pair of ranks runs. The executor moves the bytes between daemons
+// (kernels/collectives.h), no backend kernel does.
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
 #include "core/ops/registry.h"
@@ -58,6 +59,34 @@ absl::StatusOr<TensorType> InferSumScatter(absl::Span<const TensorType> inputs,
   return out;
 }
 
+// The other rank of a send or recv (`attr` dst or src): a rank of the group.
+absl::Status CheckPeer(std::string_view op, const Attrs& attrs, const char* attr, int64_t size) {
+  absl::StatusOr<int64_t> peer = GetAttr<int64_t>(op, attrs, attr);
+  if (!peer.ok()) return peer.status();
+  if (*peer < 0 || *peer >= size) {
+    return OpError(op, absl::StrCat(attr, " ", *peer, " is not a rank of a group of ", size));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorType> InferSend(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  absl::StatusOr<int64_t> size = GroupSize("send", attrs);
+  if (!size.ok()) return size.status();
+  if (absl::Status s = CheckPeer("send", attrs, "dst", *size); !s.ok()) return s;
+  return inputs[0];
+}
+
+absl::StatusOr<TensorType> InferRecv(absl::Span<const TensorType>, const Attrs& attrs) {
+  absl::StatusOr<int64_t> size = GroupSize("recv", attrs);
+  if (!size.ok()) return size.status();
+  if (absl::Status s = CheckPeer("recv", attrs, "src", *size); !s.ok()) return s;
+  absl::StatusOr<Shape> shape = GetShape("recv", attrs);
+  if (!shape.ok()) return shape.status();
+  absl::StatusOr<DType> dtype = GetDType("recv", attrs);
+  if (!dtype.ok()) return dtype.status();
+  return TensorType{*dtype, *shape};
+}
+
 constexpr char kAllSum[] = "all_sum";
 constexpr char kAllMax[] = "all_max";
 constexpr char kAllMin[] = "all_min";
@@ -70,6 +99,8 @@ void RegisterCollectiveOps(OpTable& table) {
   table.push_back({"all_min", 1, 1, &InferAllReduce<kAllMin>, {"group", "size"}});
   table.push_back({"all_gather", 1, 1, &InferAllGather, {"group", "size"}});
   table.push_back({"sum_scatter", 1, 1, &InferSumScatter, {"group", "size"}});
+  table.push_back({"send", 1, 1, &InferSend, {"dst", "group", "size"}});
+  table.push_back({"recv", 0, 0, &InferRecv, {"dtype", "group", "shape", "size", "src"}});
 }
 
 }  // namespace ferry::core::ops_internal

@@ -30,7 +30,7 @@ void RegisterConvolutionOp(OpTable& table);  // convolution
 void RegisterQuantizedOps(OpTable& table);   // quantized_matmul
 void RegisterLinalgOps(OpTable& table);      // cholesky solve ... eigh lu eig
 void RegisterComplexOps(OpTable& table);     // real imag conjugate fft
-void RegisterCollectiveOps(OpTable& table);  // all_sum all_max all_min all_gather sum_scatter
+void RegisterCollectiveOps(OpTable& table);  // all_* sum_scatter send recv
 
 }  // namespace ferry::core::ops_internal
 
