@@ -87,9 +87,8 @@ void eval(const std::vector<Array>& arrays) {
   // would otherwise wait out until the group's timeout.
   std::vector<std::future<std::vector<std::shared_ptr<Buffer>>>> sent;
   for (size_t g = 0; g < groups.size(); ++g) {
-    sent.push_back(std::async(std::launch::async, [&, g] {
-      return ExecuteOnDevice(groups[g].first, lowered[g]);
-    }));
+    sent.push_back(std::async(std::launch::async,
+                              [&, g] { return ExecuteOnDevice(groups[g].first, lowered[g]); }));
   }
   std::exception_ptr failure;
   for (size_t g = 0; g < groups.size(); ++g) {

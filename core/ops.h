@@ -141,7 +141,8 @@ namespace ferry::core {
 //
 // ---- collectives (client/distributed.h) ----
 // Every rank of group `group` (a handle the client chose when it formed the group in each
-// session, >= 1) runs the same node; `size` is the group's rank count the client built for
+// session, >= 1) runs the same collective node, and a pair of ranks a send and its recv;
+// `size` is the group's rank count the client built for
 // (the daemon refuses a node whose size differs from its group's). No bool input for the
 // reductions; all_sum, all_gather, sum_scatter, send and recv take complex64.
 // all_sum all_max all_min   group:i size:i   same type: the elementwise sum/max/min over ranks

@@ -270,8 +270,8 @@ TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
   EXPECT_EQ(sum(small).item<float>(), static_cast<float>(1 << 20));
 }
 
-// Collectives on GPU daemons: the executor stages each rank's device tensor through host
-// memory around the ring (NCCL would not), for every dtype width it moves.
+// Collectives, sends and receives on GPU daemons: the executor stages each rank's device
+// tensor through host memory around the ring (NCCL would not), for every dtype width it moves.
 TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   std::string why;
   auto second = StartCudaFerryd({}, &why);
@@ -304,6 +304,21 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
       ASSERT_EQ(gathered[3000 + i], b[i]) << r << " " << i;
     }
     for (int i = 0; i < 1500; ++i) ASSERT_EQ(part[i], a[1500 * r + i] + b[1500 * r + i]);
+  }
+  // Sends and receives: each rank's tensor to the other, a send giving back its own input.
+  std::vector<Array> sent, received;
+  for (int r = 0; r < 2; ++r) {
+    Array x = astype(from_host(Pattern(3000, 10.0f * r), {1000, 3}, devices[r]), bfloat16);
+    sent.push_back(distributed::send(x, 1 - r, group));
+    received.push_back(distributed::recv_like(x, 1 - r, group));
+  }
+  std::vector<Array> swapped = sent;
+  swapped.insert(swapped.end(), received.begin(), received.end());
+  eval(swapped);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(astype(received[r], float32).to_vector<float>(),
+              astype(sent[1 - r], float32).to_vector<float>())
+        << "rank " << r;
   }
 }
 
