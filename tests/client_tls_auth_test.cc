@@ -237,7 +237,8 @@ TEST_F(TlsAuth, IncompleteTlsFlagsOrAnEmptyTokenFileStopTheDaemon) {
 }
 
 // Daemons serving TLS join groups when --peer_ca names the CA of their peers' certificates:
-// the ring's links speak TLS, each daemon checking the next one's certificate. Without it,
+// the ring's links speak TLS, each daemon checking the next one's certificate, and carry
+// collectives and sends both ways. Without it,
 // or with a CA that did not sign the peer, the group is refused.
 TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
   std::vector<std::string> flags = TlsFlags();
@@ -255,6 +256,23 @@ TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
   }
   eval(sums);
   for (Array& sum : sums) EXPECT_EQ(sum.to_vector<float>(), (std::vector<float>{3, 3, 3}));
+  // Three ranks swap arrays with both neighbours: each TLS link carries sends both ways.
+  const std::vector<Device> three = {devices[0], devices[1],
+                                     connect(first->address(), Options("ca.pem"))};
+  const distributed::Group ring = distributed::init(three);
+  std::vector<Array> swapped;
+  for (int r = 0; r < 3; ++r) {
+    Array mine = full({1000}, r + 1.0, float32, three[r]);
+    swapped.push_back(distributed::send(mine, (r + 1) % 3, ring));
+    swapped.push_back(distributed::send(mine * 10.0f, (r + 2) % 3, ring));
+    swapped.push_back(distributed::recv_like(mine, (r + 2) % 3, ring));
+    swapped.push_back(distributed::recv_like(mine, (r + 1) % 3, ring));
+  }
+  eval(swapped);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(swapped[4 * r + 2].to_vector<float>()[999], ((r + 2) % 3) + 1.0f) << r;
+    EXPECT_EQ(swapped[4 * r + 3].to_vector<float>()[0], 10.0f * (((r + 1) % 3) + 1)) << r;
+  }
 
   auto no_peer_ca = Start(TlsFlags());
   ASSERT_NE(no_peer_ca, nullptr);
