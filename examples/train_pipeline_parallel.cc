@@ -1,0 +1,187 @@
+// Pipeline-parallel training over several daemons: an MLP with one layer per rank. Each step
+// rank r receives its layer's input from rank r-1 (ferry::distributed::recv), sends its
+// output on to rank r+1 (send), and, once rank r+1 sends back that output's gradient,
+// sends its input's gradient back to rank r-1 and takes its SGD step: the whole step is
+// one eval, one Execute per rank, the activations and gradients going daemon to daemon.
+// The same model trained on one device alongside must end with the same weights. Starts
+// --ranks daemons on loopback unless --remotes names running ones. Exits 1 unless the loss
+// falls and the weights match one device's.
+//
+//   ./bazelw run //examples:train_pipeline_parallel
+//   ./bazelw run //examples:train_pipeline_parallel -- --remotes=node0:7070,node1:7070
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "client/ferry.h"
+#include "examples/local_ferryd.h"
+
+ABSL_FLAG(std::string, remotes, "",
+          "host:port of running ferryd, comma-separated; empty: start --ranks here");
+ABSL_FLAG(int, ranks, 3, "daemons to start when --remotes is empty (one layer each)");
+ABSL_FLAG(int, steps, 60, "training steps");
+ABSL_FLAG(int, batch, 64, "rows of each step's batch");
+ABSL_FLAG(int, features, 16, "features of each row");
+ABSL_FLAG(int, hidden, 32, "width of the hidden layers");
+ABSL_FLAG(double, learning_rate, 0.05, "SGD's learning rate");
+
+namespace {
+
+using ferry::Array;
+
+std::vector<float> Normal(size_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+// A hidden layer: tanh(input @ w).
+Array Layer(const std::vector<Array>& p) { return ferry::tanh(ferry::matmul(p[0], p[1])); }
+std::vector<Array> LayerOutputs(const std::vector<Array>& p) { return {Layer(p)}; }
+
+float MaxDifference(const std::vector<float>& a, const std::vector<float>& b) {
+  float most = 0;
+  for (size_t i = 0; i < a.size(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
+  return most;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int steps = absl::GetFlag(FLAGS_steps), batch = absl::GetFlag(FLAGS_batch);
+  const int features = absl::GetFlag(FLAGS_features), hidden = absl::GetFlag(FLAGS_hidden);
+  const float lr = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
+
+  std::vector<std::unique_ptr<ferry::server::FerrydProcess>> daemons;
+  std::vector<std::string> addresses =
+      absl::StrSplit(absl::GetFlag(FLAGS_remotes), ',', absl::SkipEmpty());
+  if (addresses.empty()) {
+    for (int r = 0; r < absl::GetFlag(FLAGS_ranks); ++r) {
+      std::string log_path;
+      const std::string name = "train_pipeline_parallel-rank" + std::to_string(r);
+      daemons.push_back(ferry::examples::StartLocalFerryd(argv[0], name.c_str(), &log_path));
+      if (daemons.back() == nullptr) return 1;
+      addresses.push_back(daemons.back()->address());
+      std::printf("rank %d   ferryd on %s (log: %s)\n", r, addresses.back().c_str(),
+                  log_path.c_str());
+    }
+  }
+  try {
+    std::vector<ferry::Device> devices;
+    for (const std::string& address : addresses) devices.push_back(ferry::connect(address));
+    const ferry::distributed::Group group = ferry::distributed::init(devices);
+    const int size = group.size();
+    if (size < 2) {
+      std::fprintf(stderr, "train_pipeline_parallel: needs at least 2 ranks\n");
+      return 1;
+    }
+    const int last = size - 1;
+    // Layer r maps width[r] to width[r + 1]; the last layer is linear, to one output.
+    std::vector<int> width(size + 1, hidden);
+    width[0] = features;
+    width[size] = 1;
+    // The data: y = a random teacher's response to x, on the first and last rank.
+    const std::vector<float> xs = Normal(static_cast<size_t>(batch) * features, 1, 1.0f);
+    const std::vector<float> teacher = Normal(features, 2, 1.0f);
+    std::vector<float> ys(batch, 0.0f);
+    for (int i = 0; i < batch; ++i) {
+      for (int j = 0; j < features; ++j) ys[i] += xs[i * features + j] * teacher[j];
+      ys[i] = std::sin(ys[i]);
+    }
+    const ferry::Device local = ferry::default_device();
+    std::vector<Array> w, w_local;  // the pipeline's, by rank; one device's
+    for (int r = 0; r < size; ++r) {
+      const std::vector<float> init = Normal(static_cast<size_t>(width[r]) * width[r + 1], 10 + r,
+                                             1.0f / std::sqrt(static_cast<float>(width[r])));
+      w.push_back(ferry::from_host(init, {width[r], width[r + 1]}, group.device(r)));
+      w_local.push_back(ferry::from_host(init, {width[r], width[r + 1]}, local));
+    }
+    const Array x = ferry::from_host(xs, {batch, features}, group.device(0));
+    const Array y = ferry::from_host(ys, {batch, 1}, group.device(last));
+    auto last_loss = [&](const std::vector<Array>& p) {
+      return ferry::mean(ferry::square(ferry::matmul(p[0], p[1]) - y));
+    };
+    // The same model on one device.
+    const Array x_local = ferry::from_host(xs, {batch, features}, local);
+    const Array y_local = ferry::from_host(ys, {batch, 1}, local);
+    auto whole_loss = [&](const std::vector<Array>& weights) {
+      Array h = x_local;
+      for (int r = 0; r < last; ++r) h = Layer({h, weights[r]});
+      return ferry::mean(ferry::square(ferry::matmul(h, weights[last]) - y_local));
+    };
+    std::vector<int> every_layer;
+    for (int r = 0; r < size; ++r) every_layer.push_back(r);
+    auto whole_step = ferry::value_and_grad(whole_loss, every_layer);
+
+    float first_loss = 0, loss = 0;
+    for (int step = 0; step < steps; ++step) {
+      // Each rank's targets, in the order its graph runs them: forward send, backward send,
+      // the new weights.
+      std::vector<Array> targets;
+      std::vector<Array> loss_value;  // the last rank's
+      for (int r = 0; r < size; ++r) {
+        const ferry::Device& device = group.device(r);
+        Array input = r == 0 ? x
+                             : ferry::distributed::recv({batch, width[r]}, ferry::float32, r - 1,
+                                                        group, device);
+        std::vector<Array> grads;  // for input, then w[r]
+        if (r == last) {
+          auto [value, g] = ferry::value_and_grad(last_loss, {0, 1})({input, w[r]});
+          loss_value.push_back(value);
+          grads = g;
+        } else {
+          Array output_grad =
+              ferry::distributed::recv({batch, width[r + 1]}, ferry::float32, r + 1, group, device);
+          auto [outputs, g] = ferry::vjp(LayerOutputs, {input, w[r]}, {output_grad});
+          targets.push_back(ferry::distributed::send(outputs[0], r + 1, group));
+          grads = g;
+        }
+        if (r > 0) targets.push_back(ferry::distributed::send(grads[0], r - 1, group));
+        w[r] = w[r] - lr * grads[1];
+        targets.push_back(w[r]);
+      }
+      targets.push_back(loss_value[0]);
+      ferry::eval(targets);  // one Execute per rank, all sent before any waits
+
+      auto [whole, whole_grads] = whole_step(w_local);
+      for (int r = 0; r < size; ++r) w_local[r] = w_local[r] - lr * whole_grads[r];
+      ferry::eval(w_local);
+      if (step == 0 || step + 1 == steps || (step + 1) % 20 == 0) {
+        loss = loss_value[0].item<float>();
+        if (step == 0) first_loss = loss;
+        std::printf("step %4d  loss %.6f (one device: %.6f)\n", step + 1, loss,
+                    whole.item<float>());
+      }
+    }
+    float difference = 0;
+    for (int r = 0; r < size; ++r) {
+      difference = std::max(difference,
+                            MaxDifference(w[r].to_vector<float>(), w_local[r].to_vector<float>()));
+    }
+    const bool fell = loss < 0.5f * first_loss;
+    const bool same = difference < 1e-4f;
+    std::printf(
+        "%d stages: loss %.6f -> %.6f (fell: %s); weights differ from one device's by %.3g "
+        "(same: %s)\n",
+        size, first_loss, loss, fell ? "yes" : "no", difference, same ? "yes" : "no");
+    for (int r = 0; r < size; ++r) {
+      const ferry::DeviceStats stats = group.device(r).stats();
+      std::printf("rank %d   %lld executes for %d steps\n", r,
+                  static_cast<long long>(stats.executes), steps);
+    }
+    return fell && same ? 0 : 1;
+  } catch (const ferry::Error& error) {
+    std::fprintf(stderr, "train_pipeline_parallel: %s\n", error.what());
+    return 1;
+  }
+}
