@@ -1,7 +1,8 @@
 // Collectives between daemons (client/distributed.h) against the floor under them: an
 // all_sum across two ferryd on loopback against one raw TCP transfer of the same bytes (a
-// two-rank ring sends and receives each rank's whole array once, both ways at once), and a
-// small all_sum's round trip against a bare gRPC ping.
+// two-rank ring sends and receives each rank's whole array once, both ways at once), a send
+// from one daemon to the other against the same transfer, and a small all_sum's round trip
+// against a bare gRPC ping.
 
 #include <vector>
 
@@ -19,6 +20,15 @@ double AllSumSeconds(const std::vector<Array>& xs, const distributed::Group& gro
   std::vector<Array> sums;
   for (const Array& x : xs) sums.push_back(distributed::all_sum(x, group));
   eval(sums);
+  for (const Device& device : group.devices()) synchronize(device);
+  return SecondsSince(start);
+}
+
+// Seconds for rank 0's `x` to reach rank 1.
+double SendSeconds(const Array& x, const distributed::Group& group) {
+  const Clock::time_point start = Clock::now();
+  eval({distributed::send(x, 1, group),
+        distributed::recv(x.shape(), x.dtype(), 0, group, group.device(1))});
   for (const Device& device : group.devices()) synchronize(device);
   return SecondsSince(start);
 }
@@ -61,6 +71,10 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
     rows.push_back(MakeReportRow(
         absl::StrCat("all_sum ", size >> 20, " MiB float32, 2 daemons (vs raw TCP transfer)"),
         FormatRate(size / sum_s), FormatRate(size / raw_s), raw_s / sum_s));
+    const double send_s = MedianOfMeasured(times, [&] { return SendSeconds(xs[0], group); });
+    rows.push_back(MakeReportRow(
+        absl::StrCat("send ", size >> 20, " MiB float32, daemon to daemon (vs raw TCP transfer)"),
+        FormatRate(size / send_s), FormatRate(size / raw_s), raw_s / send_s));
   }
 }
 

@@ -64,6 +64,10 @@ class DeviceImpl {
       std::shared_ptr<const core::Graph> graph,
       const std::vector<std::shared_ptr<Buffer>>& parameters) = 0;
 
+  // Whether Execute returns before its graph has run (a daemon's pipeline), rather than
+  // once computed.
+  virtual bool ExecuteReturnsAtOnce() const { return false; }
+
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;
 

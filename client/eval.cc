@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <utility>
@@ -78,25 +79,38 @@ void eval(const std::vector<Array>& arrays) {
   }
   std::vector<detail::LoweredGraph> lowered;
   for (const auto& [device, targets] : groups) lowered.push_back(detail::Lower(targets));
-  if (groups.size() == 1) {
-    Materialize(lowered[0], ExecuteOnDevice(groups[0].first, lowered[0]));
-    return;
-  }
-  // Each device's graph goes without waiting for the others': ranks of a group wait for one
-  // another in a collective, which an unpipelined execute (one that returns once computed)
-  // would otherwise wait out until the group's timeout.
-  std::vector<std::future<std::vector<std::shared_ptr<Buffer>>>> sent;
+  // Ranks of a group wait for one another in a collective: a device whose execute returns
+  // once computed would hold back the graphs after it, which its own may be waiting for.
+  // All but the last such device send theirs from threads of their own.
+  std::vector<size_t> waiting;
   for (size_t g = 0; g < groups.size(); ++g) {
-    sent.push_back(std::async(std::launch::async,
-                              [&, g] { return ExecuteOnDevice(groups[g].first, lowered[g]); }));
+    if (!groups[g].first.impl().ExecuteReturnsAtOnce()) waiting.push_back(g);
   }
+  std::vector<std::future<std::vector<std::shared_ptr<Buffer>>>> sent(groups.size());
+  for (size_t k = 0; k + 1 < waiting.size(); ++k) {
+    const size_t g = waiting[k];
+    sent[g] = std::async(std::launch::async,
+                         [&, g] { return ExecuteOnDevice(groups[g].first, lowered[g]); });
+  }
+  // The rest here: those that return at once first, then the one that waits.
+  std::vector<size_t> here;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!sent[g].valid() && (waiting.empty() || g != waiting.back())) here.push_back(g);
+  }
+  if (!waiting.empty()) here.push_back(waiting.back());
   std::exception_ptr failure;
-  for (size_t g = 0; g < groups.size(); ++g) {
+  auto materialize = [&](size_t g,
+                         const std::function<std::vector<std::shared_ptr<Buffer>>()>& values) {
     try {
-      Materialize(lowered[g], sent[g].get());
+      Materialize(lowered[g], values());
     } catch (...) {
       if (failure == nullptr) failure = std::current_exception();
     }
+  };
+  for (size_t g : here)
+    materialize(g, [&] { return ExecuteOnDevice(groups[g].first, lowered[g]); });
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (sent[g].valid()) materialize(g, [&] { return sent[g].get(); });
   }
   if (failure != nullptr) std::rethrow_exception(failure);
 }

@@ -444,6 +444,8 @@ class RemoteDevice : public DeviceImpl {
     if (!status.ok()) throw ToError(status, session_->address());
   }
 
+  bool ExecuteReturnsAtOnce() const override { return session_->pipeline() != nullptr; }
+
   void Synchronize() override {
     if (session_->pipeline() == nullptr) return;  // unary calls finish before they return
     session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });

@@ -1,6 +1,7 @@
 #include "kernels/collectives.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -81,9 +82,15 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   }
   const Tensor& in = inputs[0];
   if (node.op == "send") {
-    absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
+    // Queued, not copied: holding the storage keeps it from being freed or written in place
+    // (the executor reuses only buffers nothing else holds).
+    const int dst = static_cast<int>(IntAttr(node, "dst"));
+    if (backend.HostAddressable())
+      return ranks.Send(dst, in.dtype(), in.raw(), in.size(), in.storage);
+    auto staged = std::make_shared<std::string>();
+    absl::StatusOr<char*> mine = HostBytes(backend, in, *staged);
     if (!mine.ok()) return mine.status();
-    return ranks.Send(static_cast<int>(IntAttr(node, "dst")), in.dtype(), *mine, in.size());
+    return ranks.Send(dst, in.dtype(), *mine, in.size(), std::move(staged));
   }
   if (node.op == "all_gather") {
     absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);

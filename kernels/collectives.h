@@ -39,9 +39,11 @@ class Communicator {
   virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
   // Point to point: `count` elements of `dtype` to rank `dst`, whose Recv from this rank
   // (same dtype and count) takes them. Send returns once they are queued: it never waits for
-  // the receiver, so two ranks may send to each other before either receives. INVALID_ARGUMENT
-  // for a rank this one has no link to.
-  virtual absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count) = 0;
+  // the receiver, so two ranks may send to each other before either receives; `data` stays
+  // unchanged and `keep` (its owner) alive until they are sent. INVALID_ARGUMENT for a rank
+  // this one has no link to.
+  virtual absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
+                            std::shared_ptr<const void> keep) = 0;
   virtual absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) = 0;
 };
 

@@ -103,11 +103,14 @@ void RingCommunicator::WriteQueued(Link which) {
   while (true) {
     box.changed.wait(lock, [&] { return box.stopping || !box.messages.empty(); });
     if (box.stopping) return;
-    std::string message = std::move(box.messages.front());
+    Outbox::Message message = std::move(box.messages.front());
     box.messages.pop_front();
     box.writing = true;
     lock.unlock();
-    absl::Status sent = link(which).stream->Send(message.data(), message.size());
+    core::ByteStream& stream = *link(which).stream;
+    absl::Status sent = stream.Send(&message.header, sizeof(message.header));
+    if (sent.ok() && message.bytes > 0) sent = stream.Send(message.data, message.bytes);
+    message.keep.reset();
     lock.lock();
     box.writing = false;
     if (!sent.ok() && box.failed.ok()) {
@@ -278,7 +281,8 @@ absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType d
   return s.ok() ? s : Break(s);
 }
 
-absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data, int64_t count) {
+absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data, int64_t count,
+                                    std::shared_ptr<const void> keep) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<Link> which = PeerLinkTo(dst, /*sending=*/true);
   if (!which.ok()) return which.status();
@@ -289,10 +293,8 @@ absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data
                     static_cast<uint32_t>(dtype),
                     static_cast<uint32_t>(dst),
                     static_cast<uint64_t>(count)};
-  const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
-  std::string message(sizeof(header) + bytes, '\0');
-  std::memcpy(message.data(), &header, sizeof(header));
-  if (bytes > 0) std::memcpy(message.data() + sizeof(header), data, bytes);
+  Outbox::Message message{header, static_cast<const char*>(data),
+                          static_cast<size_t>(count) * core::SizeOf(dtype), std::move(keep)};
   Outbox& box = outboxes_[*which];
   {
     std::lock_guard<std::mutex> queued(box.mu);

@@ -47,7 +47,8 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
   absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                              int64_t count) override;
-  absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count) override;
+  absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
+                    std::shared_ptr<const void> keep) override;
   absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
 
  private:
@@ -67,7 +68,13 @@ class RingCommunicator : public kernels::Communicator {
   struct Outbox {
     std::mutex mu;
     std::condition_variable changed;
-    std::deque<std::string> messages;  // header and bytes
+    struct Message {
+      Call header;
+      const char* data;
+      size_t bytes;
+      std::shared_ptr<const void> keep;  // data's owner
+    };
+    std::deque<Message> messages;
     bool writing = false;
     bool stopping = false;
     absl::Status failed;

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -187,9 +188,14 @@ TEST(RingCommunicator, NeighboursSendEachOtherArraysBeforeEitherReceives) {
     std::vector<std::vector<int32_t>> from_previous(size), from_next(size);
     for (const absl::Status& s : OnEveryRank(size, [&](int r) {
            const int next = (r + 1) % size, previous = (r + size - 1) % size;
-           std::vector<int32_t> forward = Payload(r, 0, count), backward = Payload(r, 1, count);
-           absl::Status s = ranks[r]->Send(next, core::DType::kInt32, forward.data(), count);
-           if (s.ok()) s = ranks[r]->Send(previous, core::DType::kInt32, backward.data(), count);
+           // Kept alive by the queue until written, which may be after this rank returns.
+           auto forward = std::make_shared<std::vector<int32_t>>(Payload(r, 0, count));
+           auto backward = std::make_shared<std::vector<int32_t>>(Payload(r, 1, count));
+           absl::Status s =
+               ranks[r]->Send(next, core::DType::kInt32, forward->data(), count, forward);
+           if (s.ok()) {
+             s = ranks[r]->Send(previous, core::DType::kInt32, backward->data(), count, backward);
+           }
            from_previous[r].resize(count);
            from_next[r].resize(count);
            if (s.ok()) {
@@ -218,7 +224,7 @@ TEST(RingCommunicator, NeighboursSendEachOtherArraysBeforeEitherReceives) {
 TEST(RingCommunicator, SendsReachOnlyRingNeighboursAndLeaveTheGroupWhole) {
   auto ranks = Ring(4);
   int32_t value = 5;
-  absl::Status far = ranks[0]->Send(2, core::DType::kInt32, &value, 1);
+  absl::Status far = ranks[0]->Send(2, core::DType::kInt32, &value, 1, nullptr);
   EXPECT_EQ(far.code(), absl::StatusCode::kInvalidArgument) << far;
   EXPECT_NE(far.message().find("rank 0 of a group of 4 cannot send to rank 2"), std::string::npos)
       << far;
@@ -226,7 +232,7 @@ TEST(RingCommunicator, SendsReachOnlyRingNeighboursAndLeaveTheGroupWhole) {
   EXPECT_EQ(ranks[1]->Recv(1, core::DType::kInt32, &value, 1).code(),
             absl::StatusCode::kInvalidArgument);
   auto alone = Ring(1);
-  EXPECT_EQ(alone[0]->Send(0, core::DType::kInt32, &value, 1).code(),
+  EXPECT_EQ(alone[0]->Send(0, core::DType::kInt32, &value, 1, nullptr).code(),
             absl::StatusCode::kInvalidArgument);
   // Nothing moved: the group still works.
   std::vector<std::vector<float>> ones(4, std::vector<float>(3, 1.0f));
@@ -241,7 +247,7 @@ TEST(RingCommunicator, AReceiveThatDoesNotMatchItsSendFailsNamingBoth) {
   auto ranks = Ring(2);
   std::vector<float> sent(3, 1.0f), received(4);
   std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
-    return r == 0 ? ranks[0]->Send(1, core::DType::kFloat32, sent.data(), 3)
+    return r == 0 ? ranks[0]->Send(1, core::DType::kFloat32, sent.data(), 3, nullptr)
                   : ranks[1]->Recv(0, core::DType::kFloat32, received.data(), 4);
   });
   EXPECT_TRUE(statuses[0].ok()) << statuses[0];  // queued before the receiver looked
@@ -259,7 +265,7 @@ TEST(RingCommunicator, ACollectiveMeetingASendFailsInsteadOfReadingItsBytes) {
   std::vector<float> data(8, 1.0f);
   std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
     absl::Status s;
-    if (r == 0) s = ranks[0]->Send(1, core::DType::kFloat32, data.data(), 8);
+    if (r == 0) s = ranks[0]->Send(1, core::DType::kFloat32, data.data(), 8, nullptr);
     return s.ok() ? ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), 8) : s;
   });
   EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
