@@ -26,8 +26,6 @@ using ::testing::HasSubstr;
 // no gradient, as in MLX. An op added to core without a rule makes this test fail until
 // its rule is written (client/vjp/<family>.cc) or the op is listed here, with the reason.
 const std::vector<std::string> kOpsWithoutVjpYet = {
-    "all_max",       // a mask of the ranks that hold the maximum: one more collective
-    "all_min",       // as all_max
     "eig",           // MLX has none either ("[Primitive::vjp] Not implemented for Eig.")
     "scatter_prod",  // MLX has no vjp for it either ("[scatter] VJP not implemented ...")
     "send",          // its gradient comes from the receiving rank, whose graph holds no

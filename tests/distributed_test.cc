@@ -141,9 +141,25 @@ TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
     through_gather.push_back(grad(
         [&](const Array& v) { return sum(distributed::all_gather(v, *group_) * weights); })(x));
   }
+  // all_max: rank 0 holds the maximum of element 0, rank 1 of element 1, both of element 2.
+  std::vector<Array> through_max;
+  for (int r = 0; r < 2; ++r) {
+    const Device& device = group_->device(r);
+    Array x =
+        from_host(r == 0 ? std::vector<float>{5, 1, 7} : std::vector<float>{2, 4, 7}, {3}, device);
+    Array c =
+        from_host(std::vector<float>{1.0f + r, 10.0f * (r + 1), 100.0f * (r + 1)}, {3}, device);
+    through_max.push_back(
+        grad([&](const Array& v) { return sum(distributed::all_max(v, *group_) * c); })(x));
+  }
   std::vector<Array> all = through_sum;
   all.insert(all.end(), through_gather.begin(), through_gather.end());
+  all.insert(all.end(), through_max.begin(), through_max.end());
   eval(all);
+  // The ranks' cotangents summed (3, 30, 300) go to the rank that holds the maximum, shared
+  // between tied ranks.
+  EXPECT_EQ(through_max[0].to_vector<float>(), (std::vector<float>{3, 0, 150}));
+  EXPECT_EQ(through_max[1].to_vector<float>(), (std::vector<float>{0, 30, 150}));
   for (int r = 0; r < 2; ++r) {
     // d/dx_r of sum_k sum(all_sum(x) * c_k) = c_0 + c_1 on every rank.
     EXPECT_EQ(through_sum[r].to_vector<float>(), (std::vector<float>{3, 30, 0, -2}));

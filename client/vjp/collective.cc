@@ -1,6 +1,6 @@
 // Vector-Jacobian products of the collectives, for the gradient of the sum of every rank's
 // loss (as JAX transposes psum): each rank's cotangent reaches every rank that read its
-// input. all_max and all_min have no rule yet.
+// input. send has no rule: its gradient is on the receiving rank (client/distributed.h).
 
 #include "client/array_node.h"
 #include "client/ops.h"
@@ -24,10 +24,22 @@ VjpResult SumScatter(const VjpArgs& args) {
   return {MakeOp("all_gather", {args.cotangent}, args.attrs)};
 }
 
+// Every rank's cotangent goes to the ranks whose input attains the extreme, shared equally
+// among tied ranks (as max's own rule shares among tied elements).
+VjpResult AllExtreme(const VjpArgs& args) {
+  const Array& x = args.inputs[0];
+  Array holds = astype(x == args.output, x.dtype());
+  Array cotangents = MakeOp("all_sum", {args.cotangent}, args.attrs);
+  Array ties = MakeOp("all_sum", {holds}, args.attrs);
+  return {holds * cotangents / ties};
+}
+
 }  // namespace
 
 void RegisterCollectiveVjps(VjpTable& table) {
   table["all_sum"] = &AllSum;
+  table["all_max"] = &AllExtreme;
+  table["all_min"] = &AllExtreme;
   table["all_gather"] = &AllGather;
   table["sum_scatter"] = &SumScatter;
 }
