@@ -24,6 +24,22 @@ double AllSumSeconds(const std::vector<Array>& xs, const distributed::Group& gro
   return SecondsSince(start);
 }
 
+// Seconds for every rank's gradients to be averaged over the ranks, `bucket_bytes` at a
+// time (0: one all_sum per array).
+double AverageSeconds(const std::vector<std::vector<Array>>& grads, const distributed::Group& group,
+                      size_t bucket_bytes) {
+  const Clock::time_point start = Clock::now();
+  std::vector<Array> averaged;
+  for (const std::vector<Array>& rank : grads) {
+    for (Array& g : distributed::average_gradients(rank, group, bucket_bytes)) {
+      averaged.push_back(g);
+    }
+  }
+  eval(averaged);
+  for (const Device& device : group.devices()) synchronize(device);
+  return SecondsSince(start);
+}
+
 // Seconds for rank 0's `x` to reach rank 1.
 double SendSeconds(const Array& x, const distributed::Group& group) {
   const Clock::time_point start = Clock::now();
@@ -55,6 +71,18 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
   const double ping_s = PingSeconds(first->address(), repeats);
   rows.push_back(MakeReportRow("all_sum of 4 floats, 2 daemons (vs bare gRPC ping)",
                                FormatSeconds(small_s), FormatSeconds(ping_s), small_s / ping_s));
+
+  // A small model's gradients: 100 arrays of 1000 floats on each rank.
+  std::vector<std::vector<Array>> grads(devices.size());
+  for (size_t r = 0; r < devices.size(); ++r) {
+    for (int i = 0; i < 100; ++i) grads[r].push_back(Resident(ones({1000}, float32, devices[r])));
+  }
+  const double each_s = MedianSeconds(repeats, [&] { AverageSeconds(grads, group, 0); });
+  const double bucketed_s =
+      MedianSeconds(repeats, [&] { AverageSeconds(grads, group, size_t{32} << 20); });
+  rows.push_back(
+      MakeReportRow("average_gradients of 100 x 1000 floats, 2 daemons (vs one all_sum per array)",
+                    FormatSeconds(bucketed_s), FormatSeconds(each_s), each_s / bucketed_s));
 
   TcpLoopback tcp;
   std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{64} << 20};

@@ -5,12 +5,15 @@
 #include <atomic>
 #include <exception>
 #include <future>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/device_impl.h"
 #include "client/error.h"
+#include "client/ops.h"
 
 namespace ferry {
 namespace detail {
@@ -192,6 +195,50 @@ std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& grou
     reduced.push_back(all_sum(per_rank[r], group));
   }
   return reduced;
+}
+
+std::vector<Array> average_gradients(const std::vector<Array>& gradients, const Group& group,
+                                     size_t bucket_bytes) {
+  const double scale = 1.0 / group.size();
+  std::vector<std::optional<Array>> averaged(gradients.size());
+  // The open bucket of each dtype: the indices of the gradients in it, and its bytes.
+  std::map<Dtype, std::pair<std::vector<size_t>, size_t>> open;
+  auto flush = [&](Dtype dtype) {
+    auto& [members, bytes] = open[dtype];
+    if (members.size() == 1) {
+      averaged[members[0]] = all_sum(gradients[members[0]], group) * scale;
+    } else if (members.size() > 1) {
+      std::vector<Array> flat;
+      for (size_t i : members) flat.push_back(reshape(gradients[i], {gradients[i].size()}));
+      Array summed = all_sum(concatenate(flat), group) * scale;
+      int64_t at = 0;
+      for (size_t i : members) {
+        const int64_t n = gradients[i].size();
+        averaged[i] = reshape(slice(summed, {at}, {at + n}), gradients[i].shape());
+        at += n;
+      }
+    }
+    members.clear();
+    bytes = 0;
+  };
+  for (size_t i = 0; i < gradients.size(); ++i) {
+    const Array& g = gradients[i];
+    group.rank(g.device());  // throws when g lives elsewhere
+    if (!core::IsFloating(g.dtype())) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  absl::StrCat("[distributed::average_gradients] gradient ", i, " is ",
+                               core::DTypeName(g.dtype()), "; gradients are floating"));
+    }
+    const size_t bytes = static_cast<size_t>(g.nbytes());
+    auto& bucket = open[g.dtype()];
+    if (!bucket.first.empty() && bucket.second + bytes > bucket_bytes) flush(g.dtype());
+    bucket.first.push_back(i);
+    bucket.second += bytes;
+  }
+  for (auto& [dtype, bucket] : open) flush(dtype);
+  std::vector<Array> result;
+  for (std::optional<Array>& a : averaged) result.push_back(*std::move(a));
+  return result;
 }
 
 }  // namespace distributed

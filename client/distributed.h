@@ -87,6 +87,15 @@ Array recv_like(const Array& x, int src, const Group& group);
 // together.
 std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& group);
 
+// The mean over ranks of each of one rank's gradients (all on that rank's device; floating
+// dtypes), as MLX's nn.average_gradients: arrays of one dtype are packed, in order, into
+// buckets of up to `bucket_bytes`, one all_sum each (PyTorch DDP's buckets), so a model of
+// many small parameters pays a few collectives' latency instead of one per array. Every
+// rank must pass gradients of the same shapes and dtypes in the same order; 0 bytes: one
+// all_sum per array.
+std::vector<Array> average_gradients(const std::vector<Array>& gradients, const Group& group,
+                                     size_t bucket_bytes = size_t{32} << 20);
+
 }  // namespace ferry::distributed
 
 #endif  // FERRY_CLIENT_DISTRIBUTED_H_

@@ -126,6 +126,45 @@ TEST_F(DistributedTest, ADataParallelStepIsTheWholeBatchStep) {
   }
 }
 
+// Gradients packed into buckets (several per dtype when they pass bucket_bytes), one
+// all_sum each, come back as each array's mean over the ranks, in its shape.
+TEST_F(DistributedTest, AverageGradientsGivesEachArraysMeanOverRanks) {
+  StartRanks(3);
+  const std::vector<Shape> shapes = {{3, 4}, {}, {5}, {2, 2}, {7}};
+  for (size_t bucket_bytes : {size_t{0}, size_t{40}, size_t{32} << 20}) {
+    SCOPED_TRACE(::testing::Message() << "buckets of " << bucket_bytes << " bytes");
+    std::vector<std::vector<std::vector<float>>> host(3);
+    std::vector<std::vector<Array>> averaged;
+    for (int r = 0; r < 3; ++r) {
+      std::vector<Array> grads;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        int64_t n = 1;
+        for (int64_t d : shapes[i]) n *= d;
+        host[r].push_back(testing::NormalFloats(n, 100 * r + i));
+        Array g = from_host(host[r].back(), shapes[i], group_->device(r));
+        grads.push_back(i == 3 ? astype(g, bfloat16) : g);  // a second dtype
+      }
+      averaged.push_back(distributed::average_gradients(grads, *group_, bucket_bytes));
+    }
+    std::vector<Array> all;
+    for (const auto& rank : averaged) all.insert(all.end(), rank.begin(), rank.end());
+    eval(all);
+    for (int r = 0; r < 3; ++r) {
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        EXPECT_EQ(averaged[r][i].shape(), shapes[i]);
+        EXPECT_EQ(averaged[r][i].dtype(), i == 3 ? bfloat16 : float32);
+        const std::vector<float> got = astype(averaged[r][i], float32).to_vector<float>();
+        for (size_t k = 0; k < got.size(); ++k) {
+          const float mean = (host[0][i][k] + host[1][i][k] + host[2][i][k]) / 3.0f;
+          EXPECT_NEAR(got[k], mean, i == 3 ? 0.05 : 1e-5) << r << " " << i << " " << k;
+        }
+      }
+    }
+  }
+  EXPECT_THROW(distributed::average_gradients({ones({2}, int32, group_->device(0))}, *group_),
+               Error);
+}
+
 // grad through a collective is the gradient of the sum of every rank's loss.
 TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
   StartRanks(2);
