@@ -11,15 +11,13 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/str_split.h"
 #include "client/ferry.h"
-#include "examples/local_ferryd.h"
+#include "examples/ranks.h"
 
 ABSL_FLAG(std::string, remotes, "",
           "host:port of running ferryd, comma-separated; empty: start --ranks here");
@@ -29,17 +27,7 @@ ABSL_FLAG(int, rows, 256, "rows of data on each rank");
 ABSL_FLAG(int, features, 32, "features of each row");
 ABSL_FLAG(double, learning_rate, 0.1, "SGD's learning rate");
 
-namespace {
-
-std::vector<float> Normal(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> values(n);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -48,30 +36,22 @@ int main(int argc, char** argv) {
   const float lr = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
 
   std::vector<std::unique_ptr<ferry::server::FerrydProcess>> daemons;
-  std::vector<std::string> addresses =
-      absl::StrSplit(absl::GetFlag(FLAGS_remotes), ',', absl::SkipEmpty());
-  if (addresses.empty()) {
-    for (int r = 0; r < absl::GetFlag(FLAGS_ranks); ++r) {
-      std::string log_path;
-      const std::string name = "train_data_parallel-rank" + std::to_string(r);
-      daemons.push_back(ferry::examples::StartLocalFerryd(argv[0], name.c_str(), &log_path));
-      if (daemons.back() == nullptr) return 1;
-      addresses.push_back(daemons.back()->address());
-      std::printf("rank %d   ferryd on %s (log: %s)\n", r, addresses.back().c_str(),
-                  log_path.c_str());
-    }
-  }
+  const std::vector<std::string> addresses =
+      ferry::examples::RankAddresses(argv[0], "train_data_parallel", absl::GetFlag(FLAGS_remotes),
+                                     absl::GetFlag(FLAGS_ranks), &daemons);
+  if (addresses.empty()) return 1;
   try {
     std::vector<ferry::Device> devices;
     for (const std::string& address : addresses) devices.push_back(ferry::connect(address));
     const ferry::distributed::Group group = ferry::distributed::init(devices);
     const int size = group.size();
     // Each rank's shard: rows of x and y = x @ teacher + noise.
-    const std::vector<float> teacher = Normal(features, 1, 1.0f);
+    const std::vector<float> teacher = ferry::examples::NormalFloats(features, 1, 1.0f);
     std::vector<ferry::Array> w, x, y;
     for (int r = 0; r < size; ++r) {
-      std::vector<float> xs = Normal(static_cast<size_t>(rows) * features, 100 + r, 1.0f);
-      std::vector<float> ys = Normal(rows, 200 + r, 0.01f);
+      std::vector<float> xs =
+          ferry::examples::NormalFloats(static_cast<size_t>(rows) * features, 100 + r, 1.0f);
+      std::vector<float> ys = ferry::examples::NormalFloats(rows, 200 + r, 0.01f);
       for (int i = 0; i < rows; ++i) {
         for (int j = 0; j < features; ++j) ys[i] += xs[i * features + j] * teacher[j];
       }

@@ -13,15 +13,13 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/str_split.h"
 #include "client/ferry.h"
-#include "examples/local_ferryd.h"
+#include "examples/ranks.h"
 
 ABSL_FLAG(std::string, remotes, "",
           "host:port of running ferryd, comma-separated; empty: start --ranks here");
@@ -35,14 +33,6 @@ ABSL_FLAG(double, learning_rate, 0.05, "SGD's learning rate");
 namespace {
 
 using ferry::Array;
-
-std::vector<float> Normal(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> values(n);
-  for (float& v : values) v = dist(rng);
-  return values;
-}
 
 // A hidden layer: tanh(input @ w).
 Array Layer(const std::vector<Array>& p) { return ferry::tanh(ferry::matmul(p[0], p[1])); }
@@ -63,19 +53,10 @@ int main(int argc, char** argv) {
   const float lr = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
 
   std::vector<std::unique_ptr<ferry::server::FerrydProcess>> daemons;
-  std::vector<std::string> addresses =
-      absl::StrSplit(absl::GetFlag(FLAGS_remotes), ',', absl::SkipEmpty());
-  if (addresses.empty()) {
-    for (int r = 0; r < absl::GetFlag(FLAGS_ranks); ++r) {
-      std::string log_path;
-      const std::string name = "train_pipeline_parallel-rank" + std::to_string(r);
-      daemons.push_back(ferry::examples::StartLocalFerryd(argv[0], name.c_str(), &log_path));
-      if (daemons.back() == nullptr) return 1;
-      addresses.push_back(daemons.back()->address());
-      std::printf("rank %d   ferryd on %s (log: %s)\n", r, addresses.back().c_str(),
-                  log_path.c_str());
-    }
-  }
+  const std::vector<std::string> addresses = ferry::examples::RankAddresses(
+      argv[0], "train_pipeline_parallel", absl::GetFlag(FLAGS_remotes), absl::GetFlag(FLAGS_ranks),
+      &daemons);
+  if (addresses.empty()) return 1;
   try {
     std::vector<ferry::Device> devices;
     for (const std::string& address : addresses) devices.push_back(ferry::connect(address));
@@ -91,8 +72,9 @@ int main(int argc, char** argv) {
     width[0] = features;
     width[size] = 1;
     // The data: y = a random teacher's response to x, on the first and last rank.
-    const std::vector<float> xs = Normal(static_cast<size_t>(batch) * features, 1, 1.0f);
-    const std::vector<float> teacher = Normal(features, 2, 1.0f);
+    const std::vector<float> xs =
+        ferry::examples::NormalFloats(static_cast<size_t>(batch) * features, 1, 1.0f);
+    const std::vector<float> teacher = ferry::examples::NormalFloats(features, 2, 1.0f);
     std::vector<float> ys(batch, 0.0f);
     for (int i = 0; i < batch; ++i) {
       for (int j = 0; j < features; ++j) ys[i] += xs[i * features + j] * teacher[j];
@@ -101,8 +83,9 @@ int main(int argc, char** argv) {
     const ferry::Device local = ferry::default_device();
     std::vector<Array> w, w_local;  // the pipeline's, by rank; one device's
     for (int r = 0; r < size; ++r) {
-      const std::vector<float> init = Normal(static_cast<size_t>(width[r]) * width[r + 1], 10 + r,
-                                             1.0f / std::sqrt(static_cast<float>(width[r])));
+      const std::vector<float> init =
+          ferry::examples::NormalFloats(static_cast<size_t>(width[r]) * width[r + 1], 10 + r,
+                                        1.0f / std::sqrt(static_cast<float>(width[r])));
       w.push_back(ferry::from_host(init, {width[r], width[r + 1]}, group.device(r)));
       w_local.push_back(ferry::from_host(init, {width[r], width[r + 1]}, local));
     }
