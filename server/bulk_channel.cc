@@ -162,6 +162,10 @@ void BulkChannelServer::ServePeer(std::unique_ptr<core::ByteStream> stream,
   absl::Status status;
   if (peers_ == nullptr) {
     status = absl::FailedPreconditionError("bulk channel: this daemon joins no groups");
+  } else if (absl::Status allowed = peers_->CheckRemote(stream->fd()); !allowed.ok()) {
+    status =
+        absl::PermissionDeniedError(absl::StrCat("bulk channel: a link from ", allowed.message()));
+    Log(LogLevel::kWarning, status.message());
   } else if (!peers_->Expecting(peer.key(), peer.to_rank())) {
     // Also while the rank's JoinGroup has not begun: the dialing daemon tries again.
     status = absl::NotFoundError(absl::StrCat("bulk channel: no session here is joining rank ",

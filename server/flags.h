@@ -31,6 +31,7 @@ ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
 ABSL_DECLARE_FLAG(std::string, tls_client_ca);
 ABSL_DECLARE_FLAG(std::string, peer_ca);
+ABSL_DECLARE_FLAG(std::string, peer_networks);
 ABSL_DECLARE_FLAG(std::string, auth_tokens_file);
 
 namespace ferry::server {

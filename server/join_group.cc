@@ -42,9 +42,15 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::stri
 // JoinGroup has not begun, UNAVAILABLE while its daemon cannot be reached.
 absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
                               const v1::PeerHello& peer, absl::Duration within,
-                              const core::TlsContext* tls) {
+                              const PeerLinks& links) {
   absl::StatusOr<int> fd = core::ConnectTcp(host, port, within);
   if (!fd.ok()) return fd.status();
+  // Checked where it connected (a name may resolve anywhere), before a byte is sent.
+  if (absl::Status allowed = links.CheckRemote(*fd); !allowed.ok()) {
+    close(*fd);
+    return allowed;
+  }
+  const core::TlsContext* tls = links.dial_tls();
   const timeval limit = absl::ToTimeval(within);
   setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
@@ -116,7 +122,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   absl::StatusOr<PeerLink> to_next = absl::UnavailableError("not tried");
   while (absl::Now() < deadline) {
     const absl::Duration within = std::min(deadline - absl::Now(), absl::Seconds(5));
-    to_next = Dial(host_port->first, host_port->second, hello, within, links.dial_tls());
+    to_next = Dial(host_port->first, host_port->second, hello, within, links);
     if (to_next.ok() ||
         (!absl::IsNotFound(to_next.status()) && !absl::IsUnavailable(to_next.status()))) {
       break;

@@ -178,7 +178,10 @@ int Run() {
   }
   // Links of groups' rings arrive on the bulk channel (collectives): plaintext, or in TLS
   // when --peer_ca says which daemons to trust.
-  PeerLinks peer_links(security->peers);
+  absl::StatusOr<PeerNetworks> peer_networks =
+      PeerNetworks::Parse(absl::GetFlag(FLAGS_peer_networks));
+  if (!peer_networks.ok()) return Fail(peer_networks.status().message());
+  PeerLinks peer_links(security->peers, *std::move(peer_networks));
   const bool plaintext = security->bulk == nullptr || security->peers != nullptr;
   if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(

@@ -4,6 +4,15 @@
 
 namespace ferry::server {
 
+absl::Status PeerLinks::CheckRemote(int fd) const {
+  if (networks_.AllowsAll()) return absl::OkStatus();
+  absl::StatusOr<sockaddr_storage> remote = RemoteAddress(fd);
+  if (!remote.ok()) return remote.status();
+  if (networks_.Allows(*remote)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      AddressToString(*remote), " is outside --peer_networks (", networks_.description(), ")"));
+}
+
 void PeerLinks::Expect(const std::string& key, uint32_t to_rank) {
   absl::MutexLock lock(&mu_);
   links_[{key, to_rank}].reset();

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/tls_stream.h"
+#include "server/peer_networks.h"
 #include "server/ring_communicator.h"
 
 namespace ferry::server {
@@ -23,10 +24,14 @@ namespace ferry::server {
 class PeerLinks {
  public:
   // `dial_tls`: how links to other daemons open where the bulk channel speaks TLS (null:
-  // plain TCP).
-  explicit PeerLinks(std::shared_ptr<const core::TlsContext> dial_tls = nullptr)
-      : dial_tls_(std::move(dial_tls)) {}
+  // plain TCP); `networks`: the addresses links may go to and come from.
+  explicit PeerLinks(std::shared_ptr<const core::TlsContext> dial_tls = nullptr,
+                     PeerNetworks networks = {})
+      : dial_tls_(std::move(dial_tls)), networks_(std::move(networks)) {}
   const core::TlsContext* dial_tls() const { return dial_tls_.get(); }
+  // PERMISSION_DENIED naming the address when the connected socket `fd`'s other end is
+  // outside the networks links may use.
+  absl::Status CheckRemote(int fd) const;
 
   // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
   void Expect(const std::string& key, uint32_t to_rank);
@@ -44,6 +49,7 @@ class PeerLinks {
 
  private:
   const std::shared_ptr<const core::TlsContext> dial_tls_;
+  const PeerNetworks networks_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::optional<PeerLink>> links_ ABSL_GUARDED_BY(mu_);
 };

@@ -438,6 +438,39 @@ TEST_F(DistributedTest, DevicesThatCannotJoinAreRefusedAsTheGroupIsMade) {
   EXPECT_THROW(distributed::all_sum(ones({2}, float32, local()), alone), Error);
 }
 
+// --peer_networks bounds where a client's JoinGroup can have a daemon connect, and where
+// links may come from: a daemon limited to 10.0.0.0/8 neither dials a peer on loopback nor
+// takes its link, and both ranks are told at once, well before the group's timeout.
+TEST_F(DistributedTest, PeerNetworksLimitWhereLinksGoAndComeFrom) {
+  auto loopback_only = testing::StartFerryd({"--peer_networks=127.0.0.0/8,::1"});
+  auto elsewhere_only = testing::StartFerryd({"--peer_networks=10.0.0.0/8"});
+  auto any = testing::StartFerryd();
+  ASSERT_NE(loopback_only, nullptr);
+  ASSERT_NE(elsewhere_only, nullptr);
+  ASSERT_NE(any, nullptr);
+  const std::vector<Device> allowed = {connect(loopback_only->address()), connect(any->address())};
+  distributed::Group group = distributed::init(allowed);
+  Array sum = distributed::all_sum(ones({2}, float32, allowed[0]), group);
+  Array other = distributed::all_sum(ones({2}, float32, allowed[1]), group);
+  eval({sum, other});
+  EXPECT_EQ(sum.to_vector<float>(), (std::vector<float>{2, 2}));
+
+  distributed::GroupOptions options;
+  options.timeout = std::chrono::seconds(30);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    distributed::init({connect(elsewhere_only->address()), connect(any->address())}, options);
+    FAIL() << "a daemon limited to 10.0.0.0/8 linked on loopback";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kPermissionDenied) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("is outside --peer_networks (10.0.0.0/8)"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  for (const char* bad : {"--peer_networks=10.0.0.0/40", "--peer_networks=node0"}) {
+    EXPECT_FALSE(server::FerrydProcess::Start(server::FindFerryd(nullptr), {bad}).ok()) << bad;
+  }
+}
+
 // A session that joined no group cannot reach another session's: its graph naming a group
 // handle fails on its own daemon with NOT_FOUND.
 TEST_F(DistributedTest, ASessionOutsideTheGroupCannotUseIt) {
