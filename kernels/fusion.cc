@@ -72,6 +72,8 @@ void SetKind(const core::Graph& graph, Step& step) {
     step.kind = StepKind::kView;
   } else if (core::IsCollective(node.op)) {
     step.kind = StepKind::kCollective;
+    // An all-reduce combines same-position elements (across ranks): it may reduce in place.
+    step.elementwise = node.op == "all_sum" || node.op == "all_max" || node.op == "all_min";
   }
 }
 

@@ -31,10 +31,10 @@ struct FusedExpr {
 // How the executor computes a step's value, decided when the plan is made so that a run
 // compares no op names.
 enum class StepKind {
-  kParameter,  // the bound parameter `parameter`
-  kConstant,   // the node's value, copied to the device
-  kView,       // reshape, or astype to the same dtype: the input's bytes under a new type
-  kKernel,     // the backend runs the node, or the fused expression
+  kParameter,   // the bound parameter `parameter`
+  kConstant,    // the node's value, copied to the device
+  kView,        // reshape, or astype to the same dtype: the input's bytes under a new type
+  kKernel,      // the backend runs the node, or the fused expression
   kCollective,  // RunCollective, with the session's group (kernels/collectives.h)
 };
 
@@ -48,7 +48,7 @@ struct Step {
   FusedExpr expr;
   StepKind kind = StepKind::kKernel;
   int64_t parameter = -1;    // kParameter: which parameter
-  bool elementwise = false;  // fused or IsElementwise: may write over a dying input
+  bool elementwise = false;  // fused, IsElementwise or an all-reduce: may write over a dying input
   // Values whose last reader is this step, freed (or reused) once it has run.
   std::vector<int32_t> release;
 };
