@@ -54,7 +54,8 @@ class Group {
 };
 
 // Joins one session per device (rank r: devices[r], each a remote device; several may be
-// sessions on one daemon) into a group, linking the daemons' ring. Throws ferry::Error:
+// sessions on one daemon) into a group, linking the daemons' ring. A session may be a rank
+// of several groups: init over some of a group's devices makes a sub-group (MLX's split). Throws ferry::Error:
 // FAILED_PRECONDITION for a device that cannot join (the local device; a daemon whose bulk
 // channel is off or in TLS), DEADLINE_EXCEEDED when the daemons cannot reach one another.
 Group init(const std::vector<Device>& devices, const GroupOptions& options = {});

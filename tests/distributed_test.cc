@@ -348,6 +348,32 @@ TEST_F(DistributedTest, RanksConnectedWithoutPipelinesRunCollectivesInOneEval) {
   EXPECT_EQ(devices[0].stats().pipeline_steps, 0);
 }
 
+// A session may be a rank of several groups (MLX's group.split): four ranks in one group and
+// in two groups of two, as a 2-D (data x tensor) parallel layout has them; collectives of
+// the three groups interleave in one eval.
+TEST_F(DistributedTest, ASessionMayBeARankOfSeveralGroups) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  std::vector<Device> devices;
+  for (int r = 0; r < 4; ++r) devices.push_back(connect(ferryd->address()));
+  const distributed::Group world = distributed::init(devices);
+  const distributed::Group pairs[2] = {distributed::init({devices[0], devices[1]}),
+                                       distributed::init({devices[2], devices[3]})};
+  std::vector<Array> results;
+  for (int r = 0; r < 4; ++r) {
+    Array x = full({2}, std::pow(10.0, r), float32, devices[r]);
+    Array pair_sum = distributed::all_sum(x, pairs[r / 2]);
+    results.push_back(distributed::all_sum(pair_sum * 2.0f, world) + pair_sum);
+  }
+  eval(results);
+  // The pairs sum to 11 and 1100; the world to 2 * (2 * 11 + 2 * 1100) = 4444.
+  for (int r = 0; r < 4; ++r) {
+    const float pair = r < 2 ? 11.0f : 1100.0f;
+    EXPECT_EQ(results[r].to_vector<float>(), (std::vector<float>{4444 + pair, 4444 + pair}))
+        << "rank " << r;
+  }
+}
+
 TEST_F(DistributedTest, TwoRanksMayShareOneDaemon) {
   auto ferryd = testing::StartFerryd();
   ASSERT_NE(ferryd, nullptr);
