@@ -153,6 +153,7 @@ Array all_sum(const Array& x, const Group& group) { return Collective("all_sum",
 Array all_max(const Array& x, const Group& group) { return Collective("all_max", x, group); }
 Array all_min(const Array& x, const Group& group) { return Collective("all_min", x, group); }
 Array all_gather(const Array& x, const Group& group) { return Collective("all_gather", x, group); }
+Array all_to_all(const Array& x, const Group& group) { return Collective("all_to_all", x, group); }
 Array sum_scatter(const Array& x, const Group& group) {
   return Collective("sum_scatter", x, group);
 }

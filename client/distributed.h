@@ -55,9 +55,9 @@ class Group {
 
 // Joins one session per device (rank r: devices[r], each a remote device; several may be
 // sessions on one daemon) into a group, linking the daemons' ring. A session may be a rank
-// of several groups: init over some of a group's devices makes a sub-group (MLX's split). Throws ferry::Error:
-// FAILED_PRECONDITION for a device that cannot join (the local device; a daemon whose bulk
-// channel is off or in TLS), DEADLINE_EXCEEDED when the daemons cannot reach one another.
+// of several groups: init over some of a group's devices makes a sub-group (MLX's split). Throws
+// ferry::Error: FAILED_PRECONDITION for a device that cannot join (the local device; a daemon whose
+// bulk channel is off or in TLS), DEADLINE_EXCEEDED when the daemons cannot reach one another.
 Group init(const std::vector<Device>& devices, const GroupOptions& options = {});
 
 // The collectives; `x` lives on one of the group's devices, whose rank it stands for.
@@ -67,6 +67,10 @@ Array all_max(const Array& x, const Group& group);
 Array all_min(const Array& x, const Group& group);
 // The ranks' arrays one after another along axis 0 (a scalar gives a vector of size()).
 Array all_gather(const Array& x, const Group& group);
+// Axis 0 (divisible by size()) cut into size() parts, part j sent to rank j; part i of the
+// result is what rank i sent this rank (PyTorch's all_to_all_single; MoE expert dispatch).
+// Each link relays (size() - 1) / 2 of the array: meant for the few ranks of a ring.
+Array all_to_all(const Array& x, const Group& group);
 // This rank's share of the sum: axis 0 (divisible by size()) cut into size() parts, part
 // rank of the sum over ranks.
 Array sum_scatter(const Array& x, const Group& group);

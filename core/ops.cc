@@ -57,8 +57,8 @@ bool TakesComplex(std::string_view op) {
       "sub",         "mul",      "div",     "equal",      "not_equal",    "sum",
       "prod",        "mean",     "reshape", "transpose",  "broadcast_to", "slice",
       "concatenate", "where",    "gather",  "scatter",    "slice_update", "fft",
-      "eig",         "depends",  "all_sum", "all_gather", "sum_scatter",  "send",
-      "recv",
+      "eig",         "depends",  "all_sum", "all_gather", "sum_scatter",  "all_to_all",
+      "send",        "recv",
   };
   return ops->contains(op);
 }
@@ -114,7 +114,7 @@ const OpDef* FindOp(std::string_view op) {
 
 bool IsCollective(std::string_view op) {
   return op == "all_sum" || op == "all_max" || op == "all_min" || op == "all_gather" ||
-         op == "sum_scatter" || op == "send" || op == "recv";
+         op == "sum_scatter" || op == "all_to_all" || op == "send" || op == "recv";
 }
 
 std::vector<std::string> OpNames() {

@@ -144,12 +144,15 @@ namespace ferry::core {
 // session, >= 1) runs the same collective node, and a pair of ranks a send and its recv;
 // `size` is the group's rank count the client built for
 // (the daemon refuses a node whose size differs from its group's). No bool input for the
-// reductions; all_sum, all_gather, sum_scatter, send and recv take complex64.
+// reductions; all_sum, all_gather, sum_scatter, all_to_all, send and recv take complex64.
 // all_sum all_max all_min   group:i size:i   same type: the elementwise sum/max/min over ranks
 // all_gather                group:i size:i   the ranks' inputs in rank order along axis 0
 //                                             (dim 0 times size; a scalar gives (size,))
 // sum_scatter               group:i size:i   rank r's slice r of the sum over ranks: dim 0
 //                                             (divisible by size) divided by size
+// all_to_all                group:i size:i   dim 0 (divisible by size) in size parts: part j
+//                                             goes to rank j, part i of the result came
+//                                             from rank i (same type)
 // send(x)                   dst:i group:i size:i   x to rank dst (a ring neighbour of the
 //                                             sending rank), which runs the matching recv;
 //                                             gives x

@@ -66,13 +66,14 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
-  for (const char* op : {"cholesky",    "solve",     "solve_triangular",
-                         "qr",          "svd",       "eigh",
-                         "lu",          "view",      "real",
-                         "imag",        "conjugate", "fft",
-                         "eig",         "depends",   "all_sum",
-                         "all_max",     "all_min",   "all_gather",
-                         "sum_scatter", "send",      "recv"}) {
+  for (const char* op : {"cholesky",    "solve",      "solve_triangular",
+                         "qr",          "svd",        "eigh",
+                         "lu",          "view",       "real",
+                         "imag",        "conjugate",  "fft",
+                         "eig",         "depends",    "all_sum",
+                         "all_max",     "all_min",    "all_gather",
+                         "sum_scatter", "all_to_all", "send",
+                         "recv"}) {
     expected.push_back(op);
   }
   std::sort(expected.begin(), expected.end());
@@ -417,6 +418,9 @@ TEST(CollectiveOpsTest, KeepOrGatherOrScatterAxisZero) {
   EXPECT_EQ(Infer("all_gather", {F32({2, 3})}, of_four), F32({8, 3}));
   EXPECT_EQ(Infer("all_gather", {F32({})}, of_four), F32({4}));
   EXPECT_EQ(Infer("sum_scatter", {F32({8, 3})}, of_four), F32({2, 3}));
+  EXPECT_EQ(Infer("all_to_all", {F32({8, 3})}, of_four), F32({8, 3}));
+  EXPECT_EQ(Fails("all_to_all", {F32({6})}, of_four),
+            "[all_to_all] needs axis 0 divisible by the group's 4 ranks, got shape (6,)");
   EXPECT_FALSE(IsCollective("sum"));
 }
 

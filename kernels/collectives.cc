@@ -92,6 +92,19 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
     if (!mine.ok()) return mine.status();
     return ranks.Send(dst, in.dtype(), *mine, in.size(), std::move(staged));
   }
+  if (node.op == "all_to_all") {
+    absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
+    if (!mine.ok()) return mine.status();
+    char* all = static_cast<char*>(out.raw());
+    if (!backend.HostAddressable() || all == *mine) {  // (blocks move between buffers)
+      out_staging.resize(out.nbytes());
+      all = out_staging.data();
+    }
+    if (absl::Status s = ranks.AllToAll(*mine, in.nbytes() / ranks.size(), all); !s.ok()) {
+      return s;
+    }
+    return Store(backend, all, out.nbytes(), out);
+  }
   if (node.op == "all_gather") {
     absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
     if (!mine.ok()) return mine.status();

@@ -37,6 +37,9 @@ class Communicator {
   // `data` is size() equal chunks of `count` / size() elements; chunk rank() becomes the
   // reduction of that chunk over the ranks (the others are left scrambled).
   virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+  // `mine` is size() blocks of `block_bytes`, block j for rank j; block i of `all` (as
+  // large) receives rank i's block for this rank.
+  virtual absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) = 0;
   // Point to point: `count` elements of `dtype` to rank `dst`, whose Recv from this rank
   // (same dtype and count) takes them. Send returns once they are queued: it never waits for
   // the receiver, so two ranks may send to each other before either receives; `data` stays

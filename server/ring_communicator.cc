@@ -36,6 +36,8 @@ const char* KindName(uint32_t kind) {
       return "an all-gather";
     case 3:
       return "a reduce-scatter";
+    case 5:
+      return "an all-to-all";
     default:
       return "a send";
   }
@@ -44,8 +46,9 @@ const char* KindName(uint32_t kind) {
 std::string Elements(uint64_t elements, uint32_t kind, uint32_t dtype) {
   return absl::StrCat(
       elements, " ",
-      kind == 2 ? "bytes"
-                : absl::StrCat(core::DTypeName(static_cast<core::DType>(dtype)), " elements"));
+      kind == 2 || kind == 5
+          ? "bytes"
+          : absl::StrCat(core::DTypeName(static_cast<core::DType>(dtype)), " elements"));
 }
 
 // A call's header as the message that explains a mismatch names it.
@@ -267,6 +270,34 @@ absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* a
   if (size_ == 1) return s;
   auto bounds = [&](int c) { return static_cast<int64_t>(bytes) * c; };
   s = RingAllGather(out, 1, bounds);
+  return s.ok() ? s : Break(s);
+}
+
+absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, void* all) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status s = Begin({0, 5, 0, 0, 0, block_bytes * size_});
+  if (!s.ok()) return s;
+  const char* own = static_cast<const char*>(mine);
+  char* out = static_cast<char*>(all);
+  auto block = [&](char* base, int index) {
+    return base + static_cast<size_t>(index) * block_bytes;
+  };
+  std::memmove(block(out, rank_), own + static_cast<size_t>(rank_) * block_bytes, block_bytes);
+  // Step 1 sends this rank's blocks for ranks rank + 1, ..., rank + n - 1, in that order.
+  std::string outgoing(block_bytes * (size_ - 1), '\0'), incoming;
+  for (int k = 1; k < size_; ++k) {
+    std::memcpy(block(outgoing.data(), k - 1),
+                own + static_cast<size_t>((rank_ + k) % size_) * block_bytes, block_bytes);
+  }
+  for (int k = 1; k < size_ && s.ok(); ++k) {
+    // Received: rank - k's blocks for ranks rank, ..., rank + n - k - 1; the first is ours.
+    incoming.resize(block_bytes * (size_ - k));
+    s = Exchange(outgoing.data(), block_bytes * (size_ - k), incoming.data(), incoming.size(),
+                 nullptr);
+    if (!s.ok()) break;
+    std::memcpy(block(out, (rank_ - k + size_) % size_), incoming.data(), block_bytes);
+    outgoing.assign(incoming, block_bytes, std::string::npos);
+  }
   return s.ok() ? s : Break(s);
 }
 

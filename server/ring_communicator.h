@@ -47,6 +47,10 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
   absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                              int64_t count) override;
+  // Blocks relayed around the ring: at step k each rank passes on the n - k blocks that
+  // rank - k + 1 sent, keeping its own. Each link carries (n - 1) / 2 times the array,
+  // against (n - 1) / n for direct links: fine for the few ranks of a ring.
+  absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) override;
   absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
                     std::shared_ptr<const void> keep) override;
   absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
@@ -57,7 +61,7 @@ class RingCommunicator : public kernels::Communicator {
   // goes to the next rank (whose matches it), a send's ahead of its bytes.
   struct Call {
     uint64_t sequence = 0;  // the headers sent before it on its link, in its direction
-    uint32_t kind = 0;      // 1 all-reduce, 2 all-gather, 3 reduce-scatter, 4 send
+    uint32_t kind = 0;      // 1 all-reduce, 2 all-gather, 3 reduce-scatter, 4 send, 5 all-to-all
     uint32_t op = 0;
     uint32_t dtype = 0;
     uint32_t peer = 0;  // a send's destination rank

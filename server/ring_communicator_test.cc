@@ -170,6 +170,37 @@ TEST(RingCommunicator, ASilentRankFailsTheCallWithDeadlineExceeded) {
   EXPECT_NE(alone.message().find("rank 0 receiving from rank 1"), std::string::npos) << alone;
 }
 
+TEST(RingCommunicator, AllToAllGivesEachRankTheBlocksSentToIt) {
+  for (int size : {1, 2, 3, 5}) {
+    // Blocks of 300_001 bytes: odd sizes, several pieces of a step's exchange.
+    for (size_t block : {size_t{1}, size_t{300001}}) {
+      SCOPED_TRACE(testing::Message() << size << " ranks, blocks of " << block);
+      auto ranks = Ring(size);
+      std::vector<std::string> mine(size), all(size, std::string(block * size, '?'));
+      auto byte = [](int from, int to, size_t i) {
+        return static_cast<char>(from * 31 + to * 7 + static_cast<int>(i % 13));
+      };
+      for (int r = 0; r < size; ++r) {
+        for (int to = 0; to < size; ++to) {
+          for (size_t i = 0; i < block; ++i) mine[r].push_back(byte(r, to, i));
+        }
+      }
+      for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+             return ranks[r]->AllToAll(mine[r].data(), block, all[r].data());
+           })) {
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      for (int r = 0; r < size; ++r) {
+        for (int from = 0; from < size; ++from) {
+          for (size_t i : {size_t{0}, block / 2, block - 1}) {
+            ASSERT_EQ(all[r][from * block + i], byte(from, r, i)) << r << " " << from << " " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 // What rank `from` sends in `test`: distinct per rank, test and element.
 std::vector<int32_t> Payload(int from, int test, int64_t count) {
   std::vector<int32_t> values(count);

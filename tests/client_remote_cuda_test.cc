@@ -305,6 +305,20 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
     }
     for (int i = 0; i < 1500; ++i) ASSERT_EQ(part[i], a[1500 * r + i] + b[1500 * r + i]);
   }
+  // all_to_all: half of each rank's rows to the other.
+  std::vector<Array> swapped_halves;
+  for (int r = 0; r < 2; ++r) {
+    swapped_halves.push_back(
+        distributed::all_to_all(from_host(Pattern(3000, 10.0f * r), {1000, 3}, devices[r]), group));
+  }
+  eval(swapped_halves);
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<float> got = swapped_halves[r].to_vector<float>();
+    for (int i = 0; i < 1500; ++i) {
+      ASSERT_EQ(got[i], a[1500 * r + i]) << "rank " << r << ", element " << i;
+      ASSERT_EQ(got[1500 + i], b[1500 * r + i]) << "rank " << r << ", element " << i;
+    }
+  }
   // Sends and receives: each rank's tensor to the other, a send giving back its own input.
   std::vector<Array> sent, received;
   for (int r = 0; r < 2; ++r) {

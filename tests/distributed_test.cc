@@ -47,7 +47,7 @@ TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
   StartRanks(3);
   const int size = group_->size();
   std::vector<std::vector<float>> host;
-  std::vector<Array> sums, maxes, mins, gathers, scatters, int_sums;
+  std::vector<Array> sums, maxes, mins, gathers, scatters, int_sums, swaps;
   for (int r = 0; r < size; ++r) {
     host.push_back(testing::NormalFloats(6 * 4, 10 + r));
     Array x = from_host(host[r], {6, 4}, group_->device(r));
@@ -57,9 +57,10 @@ TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
     gathers.push_back(distributed::all_gather(x, *group_));
     scatters.push_back(distributed::sum_scatter(x, *group_));
     int_sums.push_back(distributed::all_sum(astype(x * 100.0f, int32), *group_));
+    swaps.push_back(distributed::all_to_all(x, *group_));
   }
   std::vector<Array> all;
-  for (const auto* results : {&sums, &maxes, &mins, &gathers, &scatters, &int_sums}) {
+  for (const auto* results : {&sums, &maxes, &mins, &gathers, &scatters, &int_sums, &swaps}) {
     all.insert(all.end(), results->begin(), results->end());
   }
   eval(all);
@@ -87,6 +88,12 @@ TEST_F(DistributedTest, EveryCollectiveGivesEveryRankWhatItMeans) {
     for (int i = 0; i < 8; ++i) EXPECT_NEAR(part[i], sum[8 * r + i], 1e-5);
     EXPECT_EQ(int_sums[r].to_vector<int32_t>(), int_sum);
     EXPECT_EQ(int_sums[r].dtype(), int32);
+    // all_to_all: rows 2i, 2i+1 of rank r's result are rows 2r, 2r+1 of rank i's x.
+    std::vector<float> swapped;
+    for (int from = 0; from < size; ++from) {
+      swapped.insert(swapped.end(), host[from].begin() + 8 * r, host[from].begin() + 8 * (r + 1));
+    }
+    EXPECT_EQ(swaps[r].to_vector<float>(), swapped);
   }
 }
 
@@ -168,13 +175,15 @@ TEST_F(DistributedTest, AverageGradientsGivesEachArraysMeanOverRanks) {
 // grad through a collective is the gradient of the sum of every rank's loss.
 TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
   StartRanks(2);
-  std::vector<Array> through_sum, through_gather;
+  std::vector<Array> through_sum, through_gather, through_all_to_all;
   for (int r = 0; r < 2; ++r) {
     const Device& device = group_->device(r);
     Array x = from_host(std::vector<float>{1, 2, 3, 4}, {2, 2}, device);
     Array c = from_host(std::vector<float>{1.0f + r, 10.0f * (r + 1), 0, -1}, {2, 2}, device);
     through_sum.push_back(
         grad([&](const Array& v) { return sum(distributed::all_sum(v, *group_) * c); })(x));
+    through_all_to_all.push_back(
+        grad([&](const Array& v) { return sum(distributed::all_to_all(v, *group_) * c); })(x));
     Array weights = from_host(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}, {4, 2}, device) *
                     static_cast<float>(r + 1);
     through_gather.push_back(grad(
@@ -194,11 +203,15 @@ TEST_F(DistributedTest, GradientsFlowBackThroughCollectives) {
   std::vector<Array> all = through_sum;
   all.insert(all.end(), through_gather.begin(), through_gather.end());
   all.insert(all.end(), through_max.begin(), through_max.end());
+  all.insert(all.end(), through_all_to_all.begin(), through_all_to_all.end());
   eval(all);
   // The ranks' cotangents summed (3, 30, 300) go to the rank that holds the maximum, shared
   // between tied ranks.
   EXPECT_EQ(through_max[0].to_vector<float>(), (std::vector<float>{3, 0, 150}));
   EXPECT_EQ(through_max[1].to_vector<float>(), (std::vector<float>{0, 30, 150}));
+  // all_to_all: row j of rank r's x became row r of rank j's output, weighted by c_j's row r.
+  EXPECT_EQ(through_all_to_all[0].to_vector<float>(), (std::vector<float>{1, 10, 2, 20}));
+  EXPECT_EQ(through_all_to_all[1].to_vector<float>(), (std::vector<float>{0, -1, 0, -1}));
   for (int r = 0; r < 2; ++r) {
     // d/dx_r of sum_k sum(all_sum(x) * c_k) = c_0 + c_1 on every rank.
     EXPECT_EQ(through_sum[r].to_vector<float>(), (std::vector<float>{3, 30, 0, -2}));

@@ -19,6 +19,11 @@ VjpResult AllGather(const VjpArgs& args) {
   return {x.ndim() == 0 ? reshape(summed, {}) : summed};
 }
 
+// A permutation of the ranks' blocks, whose inverse is itself.
+VjpResult AllToAll(const VjpArgs& args) {
+  return {MakeOp("all_to_all", {args.cotangent}, args.attrs)};
+}
+
 // Part r of rank r's output summed every rank's input.
 VjpResult SumScatter(const VjpArgs& args) {
   return {MakeOp("all_gather", {args.cotangent}, args.attrs)};
@@ -42,6 +47,7 @@ void RegisterCollectiveVjps(VjpTable& table) {
   table["all_min"] = &AllExtreme;
   table["all_gather"] = &AllGather;
   table["sum_scatter"] = &SumScatter;
+  table["all_to_all"] = &AllToAll;
 }
 
 }  // namespace ferry::detail

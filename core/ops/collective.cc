@@ -1,6 +1,6 @@
 // Collectives across the ranks of a group of sessions (client/distributed.h): all_sum
-// all_max all_min all_gather sum_scatter, which every rank runs alike, and send and recv,
-// which a pair of ranks runs. The executor moves the bytes between daemons
+// all_max all_min all_gather sum_scatter all_to_all, which every rank runs alike, and send and
+// recv, which a pair of ranks runs. The executor moves the bytes between daemons
 // (kernels/collectives.h), no backend kernel does.
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
@@ -41,6 +41,17 @@ absl::StatusOr<TensorType> InferAllGather(absl::Span<const TensorType> inputs, c
     out.shape[0] *= *size;
   }
   return out;
+}
+
+absl::StatusOr<TensorType> InferAllToAll(absl::Span<const TensorType> inputs, const Attrs& attrs) {
+  absl::StatusOr<int64_t> size = GroupSize("all_to_all", attrs);
+  if (!size.ok()) return size.status();
+  const TensorType& in = inputs[0];
+  if (in.shape.empty() || in.shape[0] % *size != 0) {
+    return OpError("all_to_all", absl::StrCat("needs axis 0 divisible by the group's ", *size,
+                                              " ranks, got shape ", ShapeToString(in.shape)));
+  }
+  return in;
 }
 
 absl::StatusOr<TensorType> InferSumScatter(absl::Span<const TensorType> inputs,
@@ -99,6 +110,7 @@ void RegisterCollectiveOps(OpTable& table) {
   table.push_back({"all_min", 1, 1, &InferAllReduce<kAllMin>, {"group", "size"}});
   table.push_back({"all_gather", 1, 1, &InferAllGather, {"group", "size"}});
   table.push_back({"sum_scatter", 1, 1, &InferSumScatter, {"group", "size"}});
+  table.push_back({"all_to_all", 1, 1, &InferAllToAll, {"group", "size"}});
   table.push_back({"send", 1, 1, &InferSend, {"dst", "group", "size"}});
   table.push_back({"recv", 0, 0, &InferRecv, {"dtype", "group", "shape", "size", "src"}});
 }
