@@ -1,8 +1,8 @@
 // Collectives between daemons (client/distributed.h) against the floor under them: an
 // all_sum across two ferryd on loopback against one raw TCP transfer of the same bytes (a
 // two-rank ring sends and receives each rank's whole array once, both ways at once), a send
-// from one daemon to the other against the same transfer, and a small all_sum's round trip
-// against a bare gRPC ping.
+// from one daemon to the other and an all_to_all against the same transfer, and a small all_sum's
+// round trip against a bare gRPC ping.
 
 #include <vector>
 
@@ -14,11 +14,12 @@
 namespace ferry::bench {
 namespace {
 
-// Seconds for every rank's all_sum of its `x` to finish.
-double AllSumSeconds(const std::vector<Array>& xs, const distributed::Group& group) {
+// Seconds for every rank's `collective` of its `x` to finish.
+double CollectiveSeconds(const std::vector<Array>& xs, const distributed::Group& group,
+                         Array (*collective)(const Array&, const distributed::Group&)) {
   const Clock::time_point start = Clock::now();
   std::vector<Array> sums;
-  for (const Array& x : xs) sums.push_back(distributed::all_sum(x, group));
+  for (const Array& x : xs) sums.push_back(collective(x, group));
   eval(sums);
   for (const Device& device : group.devices()) synchronize(device);
   return SecondsSince(start);
@@ -67,7 +68,8 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
   std::vector<Array> small;
   for (const Device& device : devices) small.push_back(Resident(ones({4}, float32, device)));
   const int repeats = options.quick ? 3 : 50;
-  const double small_s = MedianSeconds(repeats, [&] { AllSumSeconds(small, group); });
+  const double small_s =
+      MedianSeconds(repeats, [&] { CollectiveSeconds(small, group, distributed::all_sum); });
   const double ping_s = PingSeconds(first->address(), repeats);
   rows.push_back(MakeReportRow("all_sum of 4 floats, 2 daemons (vs bare gRPC ping)",
                                FormatSeconds(small_s), FormatSeconds(ping_s), small_s / ping_s));
@@ -95,10 +97,16 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
     }
     std::vector<char> data(static_cast<size_t>(size), 7), sink(static_cast<size_t>(size));
     const double raw_s = MedianOfMeasured(times, [&] { return tcp.Seconds(data, sink); });
-    const double sum_s = MedianOfMeasured(times, [&] { return AllSumSeconds(xs, group); });
+    const double sum_s =
+        MedianOfMeasured(times, [&] { return CollectiveSeconds(xs, group, distributed::all_sum); });
     rows.push_back(MakeReportRow(
         absl::StrCat("all_sum ", size >> 20, " MiB float32, 2 daemons (vs raw TCP transfer)"),
         FormatRate(size / sum_s), FormatRate(size / raw_s), raw_s / sum_s));
+    const double swap_s = MedianOfMeasured(
+        times, [&] { return CollectiveSeconds(xs, group, distributed::all_to_all); });
+    rows.push_back(MakeReportRow(
+        absl::StrCat("all_to_all ", size >> 20, " MiB float32, 2 daemons (vs raw TCP transfer)"),
+        FormatRate(size / swap_s), FormatRate(size / raw_s), raw_s / swap_s));
     const double send_s = MedianOfMeasured(times, [&] { return SendSeconds(xs[0], group); });
     rows.push_back(MakeReportRow(
         absl::StrCat("send ", size >> 20, " MiB float32, daemon to daemon (vs raw TCP transfer)"),
