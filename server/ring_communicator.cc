@@ -30,13 +30,13 @@ void SetTimeouts(const PeerLink& link, absl::Duration timeout) {
 
 const char* KindName(uint32_t kind) {
   switch (kind) {
-    case 1:
+    case RingCommunicator::kAllReduce:
       return "an all-reduce";
-    case 2:
+    case RingCommunicator::kAllGather:
       return "an all-gather";
-    case 3:
+    case RingCommunicator::kReduceScatter:
       return "a reduce-scatter";
-    case 5:
+    case RingCommunicator::kAllToAll:
       return "an all-to-all";
     default:
       return "a send";
@@ -46,7 +46,7 @@ const char* KindName(uint32_t kind) {
 std::string Elements(uint64_t elements, uint32_t kind, uint32_t dtype) {
   return absl::StrCat(
       elements, " ",
-      kind == 2 || kind == 5
+      kind == RingCommunicator::kAllGather || kind == RingCommunicator::kAllToAll
           ? "bytes"
           : absl::StrCat(core::DTypeName(static_cast<core::DType>(dtype)), " elements"));
 }
@@ -54,9 +54,10 @@ std::string Elements(uint64_t elements, uint32_t kind, uint32_t dtype) {
 // A call's header as the message that explains a mismatch names it.
 template <typename Call>
 std::string Describe(const Call& call) {
-  return absl::StrCat(KindName(call.kind), " of ", Elements(call.elements, call.kind, call.dtype),
-                      call.kind == 4 ? absl::StrCat(" to rank ", call.peer) : "",
-                      " (its call number ", call.sequence + 1, " on that link)");
+  return absl::StrCat(
+      KindName(call.kind), " of ", Elements(call.elements, call.kind, call.dtype),
+      call.kind == RingCommunicator::kSend ? absl::StrCat(" to rank ", call.peer) : "",
+      " (its call number ", call.sequence + 1, " on that link)");
 }
 
 constexpr char kMatchOrder[] =
@@ -249,7 +250,7 @@ absl::Status RingCommunicator::RingAllGather(char* data, size_t element_bytes,
 absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
                                          int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::Status s = Begin({0, 1, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
+  absl::Status s = Begin({0, kAllReduce, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
                           static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
   // Uneven chunks when size does not divide count; empty ones are fine.
@@ -263,7 +264,7 @@ absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype
 
 absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* all) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::Status s = Begin({0, 2, 0, 0, 0, bytes});
+  absl::Status s = Begin({0, kAllGather, 0, 0, 0, bytes});
   if (!s.ok()) return s;
   char* out = static_cast<char*>(all);
   std::memmove(out + static_cast<size_t>(rank_) * bytes, mine, bytes);
@@ -275,7 +276,7 @@ absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* a
 
 absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, void* all) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::Status s = Begin({0, 5, 0, 0, 0, block_bytes * size_});
+  absl::Status s = Begin({0, kAllToAll, 0, 0, 0, block_bytes * size_});
   if (!s.ok()) return s;
   const char* own = static_cast<const char*>(mine);
   char* out = static_cast<char*>(all);
@@ -304,8 +305,8 @@ absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, vo
 absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                                              int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::Status s = Begin({0, 3, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
-                          static_cast<uint64_t>(count)});
+  absl::Status s = Begin({0, kReduceScatter, static_cast<uint32_t>(op),
+                          static_cast<uint32_t>(dtype), 0, static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
   auto bounds = [&](int c) { return count / size_ * c; };
   s = RingReduceScatter(op, dtype, static_cast<char*>(data), core::SizeOf(dtype), bounds);
@@ -319,7 +320,7 @@ absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data
   if (!which.ok()) return which.status();
   if (!broken_.ok()) return broken_;
   const Call header{sent_[*which]++,
-                    4,
+                    kSend,
                     0,
                     static_cast<uint32_t>(dtype),
                     static_cast<uint32_t>(dst),
@@ -358,10 +359,10 @@ absl::Status RingCommunicator::Recv(int src, core::DType dtype, void* data, int6
   Call theirs;
   if (absl::Status s = stream.Receive(&theirs, sizeof(theirs)); !s.ok()) return failed(s);
   if (std::memcmp(&expected, &theirs, sizeof(theirs)) != 0) {
-    return Break(absl::InvalidArgumentError(
-        absl::StrCat("rank ", src, " ran ", Describe(theirs), ", rank ", rank_, " a receive of ",
-                     Elements(count, 4, expected.dtype), " from rank ", src, " (its call number ",
-                     expected.sequence + 1, " on that link); ", kMatchOrder)));
+    return Break(absl::InvalidArgumentError(absl::StrCat(
+        "rank ", src, " ran ", Describe(theirs), ", rank ", rank_, " a receive of ",
+        Elements(count, kSend, expected.dtype), " from rank ", src, " (its call number ",
+        expected.sequence + 1, " on that link); ", kMatchOrder)));
   }
   const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
   if (bytes == 0) return absl::OkStatus();

@@ -33,6 +33,15 @@ struct PeerLink {
 
 class RingCommunicator : public kernels::Communicator {
  public:
+  // What a call's header on the wire says it is.
+  enum CallKind : uint32_t {
+    kAllReduce = 1,
+    kAllGather = 2,
+    kReduceScatter = 3,
+    kSend = 4,
+    kAllToAll = 5,
+  };
+
   // `to_next` reaches rank (rank + 1) % size, `from_previous` comes from rank
   // (rank + size - 1) % size (both empty when size is 1). A peer that sends or takes
   // nothing for `timeout` fails the call with DEADLINE_EXCEEDED.
@@ -61,7 +70,7 @@ class RingCommunicator : public kernels::Communicator {
   // goes to the next rank (whose matches it), a send's ahead of its bytes.
   struct Call {
     uint64_t sequence = 0;  // the headers sent before it on its link, in its direction
-    uint32_t kind = 0;      // 1 all-reduce, 2 all-gather, 3 reduce-scatter, 4 send, 5 all-to-all
+    uint32_t kind = 0;      // a CallKind
     uint32_t op = 0;
     uint32_t dtype = 0;
     uint32_t peer = 0;  // a send's destination rank
