@@ -67,7 +67,7 @@ class RingCommunicator : public kernels::Communicator {
  private:
   enum Link { kNext = 0, kPrevious = 1 };
   // What a call is, which the ranks compare before any data moves: a collective's header
-  // goes to the next rank (whose matches it), a send's ahead of its bytes.
+  // goes to the next rank, whose own must match it; a send's goes ahead of its bytes.
   struct Call {
     uint64_t sequence = 0;  // the headers sent before it on its link, in its direction
     uint32_t kind = 0;      // a CallKind
