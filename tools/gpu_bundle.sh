@@ -16,7 +16,8 @@ OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test cusolver_loader_test fused_kernel_test)
 BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench)
-REMOTE_TESTS=(client_remote_cuda_test)  # the client against a ferryd on the GPU
+# The client against a ferryd on the GPU; random graphs of every op on its CUDA backend.
+REMOTE_TESTS=(client_remote_cuda_test ferryd_random_graphs_test)
 
 targets=()
 for t in "${TESTS[@]}"; do targets+=("//kernels/cuda:$t"); done
@@ -154,6 +155,8 @@ FERRY_TEST_TF32=1 run cuda_parity_test_tf32 60 "$HERE/bin/cuda_parity_test" \
 for b in copy_bench elementwise_bench matmul_bench conv_bench quantized_bench linalg_bench fft_bench; do
   run "$b" 120 "$HERE/bin/$b"
 done
+run ferryd_random_graphs_test 120 "$HERE/bin/ferryd_random_graphs_test" \
+  --gtest_output="xml:$LOGDIR/ferryd_random_graphs_test.xml"
 # ferryd serves on the GPU and says which (rc 124: stopped by the timeout, as meant).
 run ferryd_cuda_smoke 10 "$HERE/bin/ferryd" --backend=cuda --listen=127.0.0.1:0
 run torch_compare 180 python3 "$HERE/scripts/torch_compare.py" "$LOGDIR/matmul_bench.log" \
