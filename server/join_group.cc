@@ -104,8 +104,8 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   const absl::Duration timeout =
       request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
   if (size == 1) {
-    return session.AddGroup(
-        handle, std::make_shared<RingCommunicator>(0, 1, PeerLink{}, PeerLink{}, timeout));
+    return session.AddGroup(handle, std::make_shared<RingCommunicator>(0, 1, PeerLink{}, PeerLink{},
+                                                                       timeout, links.stats()));
   }
   const uint32_t next = (rank + 1) % size;
   const uint32_t previous = (rank + size - 1) % size;
@@ -145,9 +145,10 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
     to_next->close();
     return from_previous.status();
   }
-  return session.AddGroup(handle, std::make_shared<RingCommunicator>(
-                                      static_cast<int>(rank), static_cast<int>(size),
-                                      *std::move(to_next), *std::move(from_previous), timeout));
+  return session.AddGroup(
+      handle, std::make_shared<RingCommunicator>(static_cast<int>(rank), static_cast<int>(size),
+                                                 *std::move(to_next), *std::move(from_previous),
+                                                 timeout, links.stats()));
 }
 
 }  // namespace ferry::server

@@ -158,7 +158,12 @@ int Run() {
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());
-  Metrics metrics(sessions, executor, service.graph_cache());
+  // Groups' links (collectives): the networks they may use, and what they did (metrics).
+  absl::StatusOr<PeerNetworks> peer_networks =
+      PeerNetworks::Parse(absl::GetFlag(FLAGS_peer_networks));
+  if (!peer_networks.ok()) return Fail(peer_networks.status().message());
+  PeerLinks peer_links(security->peers, *std::move(peer_networks));
+  Metrics metrics(sessions, executor, service.graph_cache(), peer_links.stats());
   service.set_execute_observer(
       [&metrics](absl::Duration latency) { metrics.RecordExecute(latency); });
   if (metrics_port > 0) {
@@ -178,10 +183,6 @@ int Run() {
   }
   // Links of groups' rings arrive on the bulk channel (collectives): plaintext, or in TLS
   // when --peer_ca says which daemons to trust.
-  absl::StatusOr<PeerNetworks> peer_networks =
-      PeerNetworks::Parse(absl::GetFlag(FLAGS_peer_networks));
-  if (!peer_networks.ok()) return Fail(peer_networks.status().message());
-  PeerLinks peer_links(security->peers, *std::move(peer_networks));
   const bool plaintext = security->bulk == nullptr || security->peers != nullptr;
   if (bulk_port >= 0) {
     absl::StatusOr<std::unique_ptr<BulkChannelServer>> started = BulkChannelServer::Start(

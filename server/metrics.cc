@@ -56,8 +56,10 @@ prometheus::ClientMetric Gauge(double value,
   return metric;
 }
 
-prometheus::ClientMetric Counter(double value) {
+prometheus::ClientMetric Counter(double value,
+                                 std::vector<prometheus::ClientMetric::Label> labels = {}) {
   prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
   metric.counter.value = value;
   return metric;
 }
@@ -67,8 +69,12 @@ prometheus::ClientMetric Counter(double value) {
 // The daemon's state, read at scrape time.
 class Metrics::State : public prometheus::Collectable {
  public:
-  State(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs)
-      : sessions_(sessions), executor_(executor), graphs_(graphs) {}
+  State(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs,
+        std::shared_ptr<const CollectiveStats> collectives)
+      : sessions_(sessions),
+        executor_(executor),
+        graphs_(graphs),
+        collectives_(std::move(collectives)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -77,7 +83,31 @@ class Metrics::State : public prometheus::Collectable {
     const GraphCacheStats graph_stats = graphs_.stats();
     // One device per daemon today; the label keeps the series apart when there are more.
     const std::string device = absl::StrCat(facts.backend, ":0");
+    std::vector<prometheus::ClientMetric> calls, seconds;
+    for (int kind = 0; kind < CollectiveStats::kKinds; ++kind) {
+      const std::vector<prometheus::ClientMetric::Label> labels = {
+          {"kind", CollectiveStats::KindName(kind)}};
+      calls.push_back(Counter(static_cast<double>(collectives_->calls[kind].load()), labels));
+      seconds.push_back(
+          Counter(static_cast<double>(collectives_->nanoseconds[kind].load()) * 1e-9, labels));
+    }
     return {
+        Family("ferry_collective_calls_total",
+               "Collectives, sends and receives the ranks of this daemon's sessions ran, by kind.",
+               MetricType::Counter, std::move(calls)),
+        Family("ferry_collective_seconds_total",
+               "Seconds in those calls, by kind, waiting for peers included.", MetricType::Counter,
+               std::move(seconds)),
+        Family("ferry_collective_groups_failed_total",
+               "Groups a failed collective left failed (a peer gone, silent or disagreeing).",
+               MetricType::Counter,
+               {Counter(static_cast<double>(collectives_->groups_failed.load()))}),
+        Family(
+            "ferry_collective_bytes_total",
+            "Bytes over the groups' links to other daemons, by direction.", MetricType::Counter,
+            {Counter(static_cast<double>(collectives_->bytes_sent.load()), {{"direction", "sent"}}),
+             Counter(static_cast<double>(collectives_->bytes_received.load()),
+                     {{"direction", "received"}})}),
         Family("ferry_sessions", "Open sessions.", MetricType::Gauge,
                {Gauge(static_cast<double>(sessions_.num_sessions()))}),
         Family("ferry_resident_bytes", "Bytes of buffers kept resident for sessions, per device.",
@@ -107,11 +137,13 @@ class Metrics::State : public prometheus::Collectable {
   SessionManager& sessions_;
   kernels::Executor& executor_;
   const GraphCache& graphs_;
+  const std::shared_ptr<const CollectiveStats> collectives_;
 };
 
-Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs)
+Metrics::Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs,
+                 std::shared_ptr<const CollectiveStats> collectives)
     : registry_(std::make_shared<prometheus::Registry>()),
-      state_(std::make_shared<State>(sessions, executor, graphs)),
+      state_(std::make_shared<State>(sessions, executor, graphs, std::move(collectives))),
       requests_(prometheus::BuildCounter()
                     .Name("ferry_rpc_requests_total")
                     .Help("Finished gRPC calls, by method and status code.")

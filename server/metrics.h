@@ -10,12 +10,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kernels/executor.h"
-#include "server/graph_cache.h"
-#include "server/metrics_http.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/collective_stats.h"
+#include "server/graph_cache.h"
+#include "server/metrics_http.h"
 #include "server/session_manager.h"
 
 namespace ferry::server {
@@ -29,8 +30,9 @@ const char* StatusCodeName(grpc::StatusCode code);
 // and executor at each scrape, so they are never stale. Thread-safe.
 class Metrics {
  public:
-  // Both must outlive the Metrics.
-  Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs);
+  // The first three must outlive the Metrics.
+  Metrics(SessionManager& sessions, kernels::Executor& executor, const GraphCache& graphs,
+          std::shared_ptr<const CollectiveStats> collectives);
   ~Metrics();
 
   // Records one finished call of `method` ("/ferry.v1.Ferry/Execute").

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/tls_stream.h"
+#include "server/collective_stats.h"
 #include "server/peer_networks.h"
 #include "server/ring_communicator.h"
 
@@ -29,6 +30,8 @@ class PeerLinks {
                      PeerNetworks networks = {})
       : dial_tls_(std::move(dial_tls)), networks_(std::move(networks)) {}
   const core::TlsContext* dial_tls() const { return dial_tls_.get(); }
+  // What the groups joined here have done, for the daemon's metrics.
+  const std::shared_ptr<CollectiveStats>& stats() const { return stats_; }
   // PERMISSION_DENIED naming the address when the connected socket `fd`'s other end is
   // outside the networks links may use.
   absl::Status CheckRemote(int fd) const;
@@ -50,6 +53,7 @@ class PeerLinks {
  private:
   const std::shared_ptr<const core::TlsContext> dial_tls_;
   const PeerNetworks networks_;
+  const std::shared_ptr<CollectiveStats> stats_ = std::make_shared<CollectiveStats>();
   absl::Mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::optional<PeerLink>> links_ ABSL_GUARDED_BY(mu_);
 };

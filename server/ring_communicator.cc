@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "kernels/cpu/collective_reduce.h"
 
 namespace ferry::server {
@@ -60,6 +61,29 @@ std::string Describe(const Call& call) {
       " (its call number ", call.sequence + 1, " on that link)");
 }
 
+// Counts one call of `kind` and its time in `stats` (when there are any).
+class CountedCall {
+ public:
+  CountedCall(CollectiveStats* stats, CollectiveStats::Kind kind)
+      : stats_(stats), kind_(kind), start_(absl::Now()) {}
+  ~CountedCall() {
+    if (stats_ == nullptr) return;
+    ++stats_->calls[kind_];
+    stats_->nanoseconds[kind_] += absl::ToInt64Nanoseconds(absl::Now() - start_);
+  }
+
+ private:
+  CollectiveStats* const stats_;
+  const CollectiveStats::Kind kind_;
+  const absl::Time start_;
+};
+
+void AddBytes(CollectiveStats* stats, size_t sent, size_t received) {
+  if (stats == nullptr) return;
+  stats->bytes_sent += static_cast<int64_t>(sent);
+  stats->bytes_received += static_cast<int64_t>(received);
+}
+
 constexpr char kMatchOrder[] =
     "every rank must evaluate the same collectives in the same order, and each send with "
     "its receive";
@@ -67,8 +91,12 @@ constexpr char kMatchOrder[] =
 }  // namespace
 
 RingCommunicator::RingCommunicator(int rank, int size, PeerLink to_next, PeerLink from_previous,
-                                   absl::Duration timeout)
-    : rank_(rank), size_(size), next_(std::move(to_next)), previous_(std::move(from_previous)) {
+                                   absl::Duration timeout, std::shared_ptr<CollectiveStats> stats)
+    : rank_(rank),
+      size_(size),
+      stats_(std::move(stats)),
+      next_(std::move(to_next)),
+      previous_(std::move(from_previous)) {
   SetTimeouts(next_, timeout);
   SetTimeouts(previous_, timeout);
 }
@@ -93,6 +121,7 @@ RingCommunicator::~RingCommunicator() {
 }
 
 absl::Status RingCommunicator::Break(absl::Status cause) {
+  if (broken_.ok() && stats_ != nullptr) ++stats_->groups_failed;
   broken_ = cause;
   for (PeerLink* link : {&next_, &previous_}) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
@@ -114,6 +143,7 @@ void RingCommunicator::WriteQueued(Link which) {
     core::ByteStream& stream = *link(which).stream;
     absl::Status sent = stream.Send(&message.header, sizeof(message.header));
     if (sent.ok() && message.bytes > 0) sent = stream.Send(message.data, message.bytes);
+    if (sent.ok()) AddBytes(stats_.get(), sizeof(message.header) + message.bytes, 0);
     message.keep.reset();
     lock.lock();
     box.writing = false;
@@ -181,6 +211,7 @@ absl::Status RingCommunicator::Exchange(
     return absl::Status(sent.code(), absl::StrCat("rank ", rank_, " sending to rank ",
                                                   (rank_ + 1) % size_, ": ", sent.message()));
   }
+  AddBytes(stats_.get(), send_bytes, receive_bytes);
   return absl::OkStatus();
 }
 
@@ -250,6 +281,7 @@ absl::Status RingCommunicator::RingAllGather(char* data, size_t element_bytes,
 absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
                                          int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kAllReduce);
   absl::Status s = Begin({0, kAllReduce, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
                           static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
@@ -264,6 +296,7 @@ absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype
 
 absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* all) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kAllGather);
   absl::Status s = Begin({0, kAllGather, 0, 0, 0, bytes});
   if (!s.ok()) return s;
   char* out = static_cast<char*>(all);
@@ -276,6 +309,7 @@ absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* a
 
 absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, void* all) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kAllToAll);
   absl::Status s = Begin({0, kAllToAll, 0, 0, 0, block_bytes * size_});
   if (!s.ok()) return s;
   const char* own = static_cast<const char*>(mine);
@@ -305,6 +339,7 @@ absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, vo
 absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
                                              int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kReduceScatter);
   absl::Status s = Begin({0, kReduceScatter, static_cast<uint32_t>(op),
                           static_cast<uint32_t>(dtype), 0, static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
@@ -316,6 +351,7 @@ absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType d
 absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data, int64_t count,
                                     std::shared_ptr<const void> keep) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kSend);
   absl::StatusOr<Link> which = PeerLinkTo(dst, /*sending=*/true);
   if (!which.ok()) return which.status();
   if (!broken_.ok()) return broken_;
@@ -342,6 +378,7 @@ absl::Status RingCommunicator::Send(int dst, core::DType dtype, const void* data
 
 absl::Status RingCommunicator::Recv(int src, core::DType dtype, void* data, int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), CollectiveStats::kRecv);
   absl::StatusOr<Link> which = PeerLinkTo(src, /*sending=*/false);
   if (!which.ok()) return which.status();
   if (!broken_.ok()) return broken_;
@@ -365,9 +402,10 @@ absl::Status RingCommunicator::Recv(int src, core::DType dtype, void* data, int6
         expected.sequence + 1, " on that link); ", kMatchOrder)));
   }
   const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
-  if (bytes == 0) return absl::OkStatus();
-  absl::Status received = stream.Receive(data, bytes);
-  return received.ok() ? received : failed(received);
+  absl::Status received = bytes == 0 ? absl::OkStatus() : stream.Receive(data, bytes);
+  if (!received.ok()) return failed(received);
+  AddBytes(stats_.get(), 0, sizeof(theirs) + bytes);
+  return received;
 }
 
 }  // namespace ferry::server

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "core/stream_socket.h"
 #include "kernels/collectives.h"
+#include "server/collective_stats.h"
 
 namespace ferry::server {
 
@@ -44,9 +45,10 @@ class RingCommunicator : public kernels::Communicator {
 
   // `to_next` reaches rank (rank + 1) % size, `from_previous` comes from rank
   // (rank + size - 1) % size (both empty when size is 1). A peer that sends or takes
-  // nothing for `timeout` fails the call with DEADLINE_EXCEEDED.
+  // nothing for `timeout` fails the call with DEADLINE_EXCEEDED. Calls, their time and their
+  // bytes are added to `stats` (when not null).
   RingCommunicator(int rank, int size, PeerLink to_next, PeerLink from_previous,
-                   absl::Duration timeout);
+                   absl::Duration timeout, std::shared_ptr<CollectiveStats> stats = nullptr);
   ~RingCommunicator() override;  // closes both links
 
   int rank() const override { return rank_; }
@@ -124,6 +126,7 @@ class RingCommunicator : public kernels::Communicator {
 
   const int rank_;
   const int size_;
+  const std::shared_ptr<CollectiveStats> stats_;
   PeerLink next_;
   PeerLink previous_;
   std::mutex mu_;                  // one call at a time

@@ -5,6 +5,11 @@
 // that disagree, a vanished daemon and a session outside the group each get a clear error
 // and leave the daemons serving.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/ferry.h"
+#include "core/stream_socket.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ferryd_testing.h"
@@ -508,6 +515,67 @@ TEST_F(DistributedTest, PeerNetworksLimitWhereLinksGoAndComeFrom) {
   for (const char* bad : {"--peer_networks=10.0.0.0/40", "--peer_networks=node0"}) {
     EXPECT_FALSE(server::FerrydProcess::Start(server::FindFerryd(nullptr), {bad}).ok()) << bad;
   }
+}
+
+// A loopback port free when asked.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The value of the sample `series` (name and labels, as exposed) in ferryd's /metrics on
+// `port`; -1 when absent.
+double Scraped(int port, const std::string& series) {
+  absl::StatusOr<int> fd = core::ConnectTcp("127.0.0.1", std::to_string(port), absl::Seconds(5));
+  if (!fd.ok()) return -1;
+  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+  std::string page;
+  if (core::SendAll(*fd, request.data(), request.size()).ok()) {
+    char chunk[4096];
+    for (ssize_t n; (n = read(*fd, chunk, sizeof(chunk))) > 0;) page.append(chunk, n);
+  }
+  close(*fd);
+  const size_t at = page.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(page.substr(at + series.size() + 2));
+}
+
+// ferryd's metrics count each kind of call its ranks made, the time they took and the bytes
+// they moved over the links.
+TEST_F(DistributedTest, MetricsCountCollectivesTheirTimeAndBytes) {
+  const int ports[2] = {FreePort(), FreePort()};
+  std::vector<Device> devices;
+  for (int port : ports) {
+    daemons_.push_back(testing::StartFerryd({absl::StrCat("--metrics_port=", port)}));
+    ASSERT_NE(daemons_.back(), nullptr);
+    devices.push_back(connect(daemons_.back()->address()));
+  }
+  const distributed::Group group = distributed::init(devices);
+  std::vector<Array> results;
+  for (int r = 0; r < 2; ++r) {
+    results.push_back(distributed::all_sum(ones({1000}, float32, devices[r]), group));
+  }
+  results.push_back(distributed::send(ones({500}, float32, devices[0]), 1, group));
+  results.push_back(distributed::recv({500}, float32, 0, group, devices[1]));
+  eval(results);
+  for (Array& result : results) result.eval();
+  for (const Device& device : devices) synchronize(device);
+  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"all_reduce\"}"), 1);
+  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"send\"}"), 1);
+  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"recv\"}"), 0);
+  EXPECT_EQ(Scraped(ports[1], "ferry_collective_calls_total{kind=\"recv\"}"), 1);
+  EXPECT_GT(Scraped(ports[1], "ferry_collective_seconds_total{kind=\"recv\"}"), 0);
+  // Rank 1 received rank 0's half of the array twice (reduce-scatter, all-gather), the
+  // send's 2000 bytes, and two 32-byte headers (the all-reduce's and the send's).
+  EXPECT_EQ(Scraped(ports[1], "ferry_collective_bytes_total{direction=\"received\"}"),
+            2000 + 2000 + 2000 + 2 * 32);
+  EXPECT_EQ(Scraped(ports[0], "ferry_collective_groups_failed_total"), 0);
 }
 
 // A session that joined no group cannot reach another session's: its graph naming a group
