@@ -106,7 +106,7 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
       }
     }
     const std::string address = devices[r].impl().PeerAddress();
-    if (address.empty()) {
+    if (address.empty() && size > 1) {
       throw Error(ErrorCode::kFailedPrecondition,
                   absl::StrCat("[distributed::init] device ", r, " (", devices[r].description(),
                                ") cannot join a group: only a daemon offering \"collectives\" "

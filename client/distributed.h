@@ -53,11 +53,14 @@ class Group {
   std::shared_ptr<const State> state_;
 };
 
-// Joins one session per device (rank r: devices[r], each a remote device; several may be
-// sessions on one daemon) into a group, linking the daemons' ring. A session may be a rank
-// of several groups: init over some of a group's devices makes a sub-group (MLX's split). Throws
-// ferry::Error: FAILED_PRECONDITION for a device that cannot join (the local device; a daemon whose
-// bulk channel is off or in TLS), DEADLINE_EXCEEDED when the daemons cannot reach one another.
+// Joins one session per device (rank r: devices[r]; several may be sessions on one daemon)
+// into a group, linking the daemons' ring. A session may be a rank of several groups: init
+// over some of a group's devices makes a sub-group (MLX's split). The local device is a
+// group of its own only (init({local()}): each collective is its input, as MLX's singleton
+// group), so code written for many ranks runs on it unchanged. Throws ferry::Error:
+// FAILED_PRECONDITION for a device that cannot join (the local device among others; a daemon
+// whose bulk channel is off or in TLS without --peer_ca), DEADLINE_EXCEEDED when the daemons
+// cannot reach one another.
 Group init(const std::vector<Device>& devices, const GroupOptions& options = {});
 
 // The collectives; `x` lives on one of the group's devices, whose rank it stands for.

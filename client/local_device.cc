@@ -2,15 +2,19 @@
 
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
+#include "client/error.h"
 #include "client/status.h"
 #include "kernels/backend.h"
+#include "kernels/collectives.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/executor.h"
 
@@ -29,7 +33,9 @@ class LocalBuffer : public Buffer {
   kernels::Tensor tensor_;
 };
 
-class LocalDevice : public DeviceImpl {
+// Its groups are groups of one (kernels::MakeSingleRankCommunicator): collectives written
+// for many ranks run here unchanged.
+class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
  public:
   LocalDevice() : backend_(kernels::MakeCpuBackend(kLocalMemoryLimit)), executor_(*backend_) {}
 
@@ -68,6 +74,7 @@ class LocalDevice : public DeviceImpl {
       std::shared_ptr<const core::Graph> graph,
       const std::vector<std::shared_ptr<Buffer>>& parameters) override {
     std::shared_ptr<const kernels::Plan> plan = ValueOrThrow(executor_.Prepare(*graph));
+    kernels::CommunicatorScope groups(this);
     std::vector<kernels::Tensor> tensors;
     tensors.reserve(parameters.size());
     for (const std::shared_ptr<Buffer>& buffer : parameters) {
@@ -83,6 +90,25 @@ class LocalDevice : public DeviceImpl {
     return buffers;
   }
 
+  void JoinGroup(const GroupJoin& join) override {
+    if (join.size != 1) {
+      throw Error(ErrorCode::kFailedPrecondition,
+                  absl::StrCat("[distributed::init] ", description(),
+                               " joins only a group of its own (size 1), not one of ", join.size));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    groups_[static_cast<int64_t>(join.handle)] = kernels::MakeSingleRankCommunicator();
+  }
+
+  absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t group) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      return absl::NotFoundError(absl::StrCat("the local device has no group ", group));
+    }
+    return it->second;
+  }
+
   void Read(Buffer& buffer, void* dst) override {
     const kernels::Tensor& tensor = static_cast<LocalBuffer&>(buffer).tensor();
     ThrowIfError(backend_->CopyToHost(tensor, 0, tensor.nbytes(), dst));
@@ -92,6 +118,8 @@ class LocalDevice : public DeviceImpl {
   std::unique_ptr<kernels::Backend> backend_;
   kernels::Executor executor_;
   std::atomic<int64_t> executes_{0};
+  mutable std::mutex mu_;
+  std::map<int64_t, std::shared_ptr<kernels::Communicator>> groups_;  // by handle
 };
 
 }  // namespace

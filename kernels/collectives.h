@@ -50,6 +50,11 @@ class Communicator {
   virtual absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) = 0;
 };
 
+// The whole of a group of one rank: each collective is its input, and there is no one to
+// send to or receive from (INVALID_ARGUMENT). The in-process device's groups are these, so
+// code written for many ranks runs unchanged on one (MLX's singleton group).
+std::shared_ptr<Communicator> MakeSingleRankCommunicator();
+
 // The groups of one session, by the handle its client gave each.
 class CommunicatorDirectory {
  public:
