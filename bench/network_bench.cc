@@ -70,27 +70,13 @@ class Mlp {
   Array x_{nullptr}, y_{nullptr}, w1_{nullptr}, b1_{nullptr}, w2_{nullptr}, b2_{nullptr};
 };
 
-// A loopback port free now (the kernel's pick for port 0, released again).
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error("cannot find a free loopback port");
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 }  // namespace
 
 void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
   // The bulk channel goes through a relay of its own with the same delay, so it needs a
   // port known before ferryd starts.
-  const int bulk_port = FreeLoopbackPort();
+  const int bulk_port = server::FreeLoopbackPort();
+  if (bulk_port == 0) throw std::runtime_error("cannot find a free loopback port");
   std::unique_ptr<server::FerrydProcess> ferryd =
       StartBenchFerryd(options, {absl::StrCat("--bulk_port=", bulk_port)});
   const std::vector<int> rtts_ms =

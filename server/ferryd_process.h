@@ -67,6 +67,10 @@ std::string FindRunfile(const char* argv0, const std::string& path);
 // tree (dirname(argv0)/../server/ferryd). "" when none exists.
 std::string FindFerryd(const char* argv0);
 
+// A loopback port free now (the kernel's pick for port 0, released again), for a flag that
+// needs a port before ferryd starts (--bulk_port, --metrics_port). 0 when none is found.
+int FreeLoopbackPort();
+
 }  // namespace ferry::server
 
 #endif  // FERRY_SERVER_FERRYD_PROCESS_H_

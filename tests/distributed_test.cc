@@ -5,9 +5,6 @@
 // that disagree, a vanished daemon and a session outside the group each get a clear error
 // and leave the daemons serving.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -518,19 +515,6 @@ TEST_F(DistributedTest, PeerNetworksLimitWhereLinksGoAndComeFrom) {
   }
 }
 
-// A loopback port free when asked.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 // The value of the sample `series` (name and labels, as exposed) in ferryd's /metrics on
 // `port`; -1 when absent.
 double Scraped(int port, const std::string& series) {
@@ -550,7 +534,7 @@ double Scraped(int port, const std::string& series) {
 // ferryd's metrics count each kind of call its ranks made, the time they took and the bytes
 // they moved over the links.
 TEST_F(DistributedTest, MetricsCountCollectivesTheirTimeAndBytes) {
-  const int ports[2] = {FreePort(), FreePort()};
+  const int ports[2] = {server::FreeLoopbackPort(), server::FreeLoopbackPort()};
   std::vector<Device> devices;
   for (int port : ports) {
     daemons_.push_back(testing::StartFerryd({absl::StrCat("--metrics_port=", port)}));
