@@ -18,6 +18,7 @@ namespace {
 
 constexpr uint32_t kMaxRanks = 4096;
 constexpr absl::Duration kDefaultTimeout = absl::Seconds(60);
+constexpr absl::Duration kMaxLinkWait = absl::Minutes(5);
 // A peer whose JoinGroup has not started yet answers NOT_FOUND; the link is tried again.
 constexpr absl::Duration kRetryInterval = absl::Milliseconds(20);
 
@@ -80,32 +81,14 @@ absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
   return PeerLink{std::move(stream), [owned] { close(owned); }};
 }
 
-}  // namespace
-
-absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request) {
+// The rank's end of the ring of a request JoinGroup has checked, once its links are made.
+absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
+                                                       const v1::JoinGroupRequest& request,
+                                                       absl::Duration timeout) {
   const uint32_t rank = request.rank();
   const uint32_t size = request.size();
-  if (request.group() < 1 || request.group() > static_cast<uint64_t>(INT64_MAX)) {
-    return Invalid(absl::StrCat("group must be from 1 to 2^63 - 1, got ", request.group()));
-  }
-  if (size < 1 || size > kMaxRanks) {
-    return Invalid(absl::StrCat("size must be from 1 to ", kMaxRanks, ", got ", size));
-  }
-  if (rank >= size) return Invalid(absl::StrCat("rank ", rank, " is not below size ", size));
-  if (request.peer_addresses_size() != static_cast<int>(size)) {
-    return Invalid(absl::StrCat("needs one peer address per rank: got ",
-                                request.peer_addresses_size(), " for ", size, " ranks"));
-  }
-  if (request.key().size() != 16) {
-    return Invalid(absl::StrCat("key must be 16 bytes, got ", request.key().size()));
-  }
-  const int64_t handle = static_cast<int64_t>(request.group());
-  if (absl::Status fresh = session.CheckNewGroup(handle); !fresh.ok()) return fresh;
-  const absl::Duration timeout =
-      request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
   if (size == 1) {
-    return session.AddGroup(handle, std::make_shared<RingCommunicator>(0, 1, PeerLink{}, PeerLink{},
-                                                                       timeout, links.stats()));
+    return std::make_shared<RingCommunicator>(0, 1, PeerLink{}, PeerLink{}, timeout, links.stats());
   }
   const uint32_t next = (rank + 1) % size;
   const uint32_t previous = (rank + size - 1) % size;
@@ -113,7 +96,10 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   absl::StatusOr<std::pair<std::string, std::string>> host_port = SplitAddress(next_address);
   if (!host_port.ok()) return host_port.status();
 
-  const absl::Time deadline = absl::Now() + timeout;
+  // Linking waits for the other ranks' JoinGroup, sent at the same time: minutes at most,
+  // whatever the collectives' timeout.
+  const absl::Duration link_wait = std::min(timeout, kMaxLinkWait);
+  const absl::Time deadline = absl::Now() + link_wait;
   links.Expect(request.key(), rank);
   v1::PeerHello hello;
   hello.set_key(request.key());
@@ -136,7 +122,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
             ? absl::StatusCode::kDeadlineExceeded
             : to_next.status().code(),
         absl::StrCat("[join_group] rank ", rank, " could not link to rank ", next, " at ",
-                     next_address, " within ", absl::FormatDuration(timeout), ": ",
+                     next_address, " within ", absl::FormatDuration(link_wait), ": ",
                      to_next.status().message()));
   }
   absl::StatusOr<PeerLink> from_previous = links.Take(request.key(), rank, previous, deadline);
@@ -145,10 +131,40 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
     to_next->close();
     return from_previous.status();
   }
-  return session.AddGroup(
-      handle, std::make_shared<RingCommunicator>(static_cast<int>(rank), static_cast<int>(size),
-                                                 *std::move(to_next), *std::move(from_previous),
-                                                 timeout, links.stats()));
+  return std::make_shared<RingCommunicator>(static_cast<int>(rank), static_cast<int>(size),
+                                            *std::move(to_next), *std::move(from_previous), timeout,
+                                            links.stats());
+}
+
+}  // namespace
+
+absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request) {
+  const uint32_t rank = request.rank();
+  const uint32_t size = request.size();
+  if (request.group() < 1 || request.group() > static_cast<uint64_t>(INT64_MAX)) {
+    return Invalid(absl::StrCat("group must be from 1 to 2^63 - 1, got ", request.group()));
+  }
+  if (size < 1 || size > kMaxRanks) {
+    return Invalid(absl::StrCat("size must be from 1 to ", kMaxRanks, ", got ", size));
+  }
+  if (rank >= size) return Invalid(absl::StrCat("rank ", rank, " is not below size ", size));
+  if (request.peer_addresses_size() != static_cast<int>(size)) {
+    return Invalid(absl::StrCat("needs one peer address per rank: got ",
+                                request.peer_addresses_size(), " for ", size, " ranks"));
+  }
+  if (request.key().size() != 16) {
+    return Invalid(absl::StrCat("key must be 16 bytes, got ", request.key().size()));
+  }
+  const int64_t handle = static_cast<int64_t>(request.group());
+  if (absl::Status reserved = session.ReserveGroup(handle); !reserved.ok()) return reserved;
+  const absl::Duration timeout =
+      request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
+  absl::StatusOr<std::shared_ptr<RingCommunicator>> ring = Link(links, request, timeout);
+  if (!ring.ok()) {
+    session.CancelGroup(handle);
+    return ring.status();
+  }
+  return session.AddGroup(handle, *std::move(ring));
 }
 
 }  // namespace ferry::server

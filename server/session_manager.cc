@@ -176,27 +176,37 @@ int64_t Session::num_regions() const {
   return static_cast<int64_t>(regions_.size());
 }
 
-absl::Status Session::CheckNewGroupLocked(int64_t handle) const {
+absl::Status Session::ReserveGroup(int64_t handle) {
+  absl::MutexLock lock(&mu_);
   if (closed_) {
     return absl::FailedPreconditionError(absl::StrCat("session ", id_, " is closed"));
   }
-  if (groups_.contains(handle)) {
+  if (groups_.contains(handle) || reserved_groups_.contains(handle)) {
     return absl::AlreadyExistsError(
         absl::StrCat("[join_group] session ", id_, " already has a group ", handle));
   }
+  if (groups_.size() + reserved_groups_.size() >= kMaxGroups) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "[join_group] session ", id_, " is in ", groups_.size(), " groups and joining ",
+        reserved_groups_.size(), " more: at most ", kMaxGroups, " per session"));
+  }
+  reserved_groups_.insert(handle);
   return absl::OkStatus();
-}
-
-absl::Status Session::CheckNewGroup(int64_t handle) const {
-  absl::MutexLock lock(&mu_);
-  return CheckNewGroupLocked(handle);
 }
 
 absl::Status Session::AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status fresh = CheckNewGroupLocked(handle); !fresh.ok()) return fresh;
+  reserved_groups_.erase(handle);
+  if (closed_) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", id_, " is closed"));
+  }
   groups_.emplace(handle, std::move(group));
   return absl::OkStatus();
+}
+
+void Session::CancelGroup(int64_t handle) {
+  absl::MutexLock lock(&mu_);
+  reserved_groups_.erase(handle);
 }
 
 absl::StatusOr<std::shared_ptr<kernels::Communicator>> Session::FindGroup(int64_t handle) const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -87,11 +88,15 @@ class Session : public kernels::CommunicatorDirectory {
   int64_t num_regions() const;
 
   // The groups this session joined (JoinGroup), by the client's handle: the collectives of
-  // its graphs run with them. CheckNewGroup is OK when `handle` can name a new group:
-  // ALREADY_EXISTS for a handle in use, FAILED_PRECONDITION once closed; AddGroup fails as
-  // it does. Closing the session ends its groups' links.
-  absl::Status CheckNewGroup(int64_t handle) const;
+  // its graphs run with them. ReserveGroup holds `handle` while its group links, until
+  // AddGroup (which fails once the session is closed) or CancelGroup: ALREADY_EXISTS for a
+  // handle in use or reserved, RESOURCE_EXHAUSTED past kMaxGroups groups and reservations
+  // (each linked group holds two sockets), FAILED_PRECONDITION once closed. Closing the
+  // session ends its groups' links.
+  static constexpr int kMaxGroups = 64;
+  absl::Status ReserveGroup(int64_t handle);
   absl::Status AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group);
+  void CancelGroup(int64_t handle);
   absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t handle) const override;
 
  private:
@@ -99,7 +104,6 @@ class Session : public kernels::CommunicatorDirectory {
 
   // Frees every buffer and refuses later Puts. Returns (buffers, bytes) freed.
   std::pair<int64_t, int64_t> Close();
-  absl::Status CheckNewGroupLocked(int64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const std::string client_name_;
@@ -112,6 +116,7 @@ class Session : public kernels::CommunicatorDirectory {
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<int64_t> reserved_groups_ ABSL_GUARDED_BY(mu_);
   // By buffer id: announced (nullopt) or arrived (the tensor, or why not).
   int bulk_connections_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals_

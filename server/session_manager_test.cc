@@ -5,6 +5,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/collectives.h"
+#include "kernels/collectives.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ferry::server {
@@ -88,6 +90,26 @@ TEST_F(SessionManagerTest, CloseFreesEverythingAndForgetsTheSession) {
   EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(gone.status().message(), HasSubstr("unknown session \"" + id + "\""));
   EXPECT_EQ(sessions_.Close(id).code(), absl::StatusCode::kNotFound);
+}
+
+// A group's handle is held while it links; a session holds at most kMaxGroups groups and
+// joins, so a client cannot have its daemon hold sockets without end.
+TEST_F(SessionManagerTest, GroupHandlesAreReservedWhileLinkingAndBounded) {
+  SessionRef session = sessions_.Open("a");
+  ASSERT_TRUE(session->ReserveGroup(1).ok());
+  EXPECT_EQ(session->ReserveGroup(1).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(session->AddGroup(1, kernels::MakeSingleRankCommunicator()).ok());
+  EXPECT_EQ(session->ReserveGroup(1).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(session->FindGroup(1).ok());
+  for (int64_t handle = 2; handle <= Session::kMaxGroups; ++handle) {
+    ASSERT_TRUE(session->ReserveGroup(handle).ok()) << handle;
+  }
+  absl::Status full = session->ReserveGroup(1000);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(full.message(), HasSubstr("at most 64 per session"));
+  session->CancelGroup(2);  // a join that failed frees its place
+  EXPECT_TRUE(session->ReserveGroup(1000).ok());
+  EXPECT_EQ(session->FindGroup(2).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SessionManagerTest, IdleSessionsExpirePinnedOnesDoNot) {
