@@ -6,7 +6,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/collectives.h"
-#include "kernels/collectives.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ferry::server {
