@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,24 @@ class Buffer {
 };
 
 // What JoinGroup asks of one rank's daemon (proto: JoinGroupRequest).
+// Lets distributed::init stop the other ranks' JoinGroup calls once one has failed for good,
+// rather than their waiting out the link timeout. Thread-safe.
+class JoinCancellation {
+ public:
+  // Registers how to stop one call in flight: its id, or -1 when Cancel came first (then
+  // the call should not start).
+  int Add(std::function<void()> stop);
+  void Remove(int id);
+  // Stops every call registered, and refuses later ones.
+  void Cancel();
+
+ private:
+  std::mutex mu_;
+  bool cancelled_ = false;
+  int next_id_ = 0;
+  std::map<int, std::function<void()>> stops_;
+};
+
 struct GroupJoin {
   uint64_t handle = 0;
   int rank = 0;
@@ -37,6 +58,7 @@ struct GroupJoin {
   std::vector<std::string> peer_addresses;  // by rank
   std::string key;                          // 16 random bytes
   std::chrono::milliseconds timeout{60000};
+  std::shared_ptr<JoinCancellation> cancellation;  // shared by the group's ranks
 };
 
 // A device behind ferry::Device. Both implementations run the same core::Graph; errors are

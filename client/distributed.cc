@@ -18,6 +18,24 @@
 namespace ferry {
 namespace detail {
 
+int JoinCancellation::Add(std::function<void()> stop) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) return -1;
+  stops_.emplace(next_id_, std::move(stop));
+  return next_id_++;
+}
+
+void JoinCancellation::Remove(int id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stops_.erase(id);
+}
+
+void JoinCancellation::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  for (auto& [id, stop] : stops_) stop();
+}
+
 void DeviceImpl::JoinGroup(const GroupJoin&) {
   throw Error(ErrorCode::kFailedPrecondition,
               absl::StrCat("[distributed::init] ", description(), " joins no groups"));
@@ -123,22 +141,34 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   join.peer_addresses = peers;
   join.key = RandomKey();
   join.timeout = options.timeout;
-  // Every rank's JoinGroup at once: each returns only once its neighbours are linked.
+  join.cancellation = std::make_shared<detail::JoinCancellation>();
+  // Every rank's JoinGroup at once: each returns only once its neighbours are linked. A
+  // rank refused for good (not merely waiting for a peer) stops the others at once.
   std::vector<std::future<void>> joined;
   for (int r = 0; r < size; ++r) {
     detail::GroupJoin mine = join;
     mine.rank = r;
-    joined.push_back(std::async(std::launch::async,
-                                [device = devices[r], mine] { device.impl().JoinGroup(mine); }));
+    joined.push_back(std::async(std::launch::async, [device = devices[r], mine] {
+      try {
+        device.impl().JoinGroup(mine);
+      } catch (const Error& error) {
+        if (error.code() != ErrorCode::kDeadlineExceeded && error.code() != ErrorCode::kCancelled) {
+          mine.cancellation->Cancel();
+        }
+        throw;
+      }
+    }));
   }
-  // The most telling failure: a rank's own refusal before its neighbours' timeouts.
+  // The most telling failure: a rank's own refusal before its neighbours' timeouts and
+  // cancellations.
   std::exception_ptr failure;
   bool failure_is_timeout = false;
   for (std::future<void>& rank : joined) {
     try {
       rank.get();
     } catch (const Error& error) {
-      const bool timeout = error.code() == ErrorCode::kDeadlineExceeded;
+      const bool timeout =
+          error.code() == ErrorCode::kDeadlineExceeded || error.code() == ErrorCode::kCancelled;
       if (failure == nullptr || (failure_is_timeout && !timeout)) {
         failure = std::current_exception();
         failure_is_timeout = timeout;

@@ -261,7 +261,8 @@ grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
   }
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  absl::Status joined = server::JoinGroup(**session, *peer_links_, *request);
+  absl::Status joined = server::JoinGroup(**session, *peer_links_, *request,
+                                          [context] { return context->IsCancelled(); });
   Log(joined.ok() ? LogLevel::kInfo : LogLevel::kWarning,
       absl::StrCat("session ", (*session)->id().substr(0, 8), "... ",
                    joined.ok() ? "joined" : "could not join", " group ", request->group(),

@@ -84,7 +84,8 @@ absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
 // The rank's end of the ring of a request JoinGroup has checked, once its links are made.
 absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
                                                        const v1::JoinGroupRequest& request,
-                                                       absl::Duration timeout) {
+                                                       absl::Duration timeout,
+                                                       const std::function<bool()>& cancelled) {
   const uint32_t rank = request.rank();
   const uint32_t size = request.size();
   if (size == 1) {
@@ -106,7 +107,7 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
   hello.set_from_rank(rank);
   hello.set_to_rank(next);
   absl::StatusOr<PeerLink> to_next = absl::UnavailableError("not tried");
-  while (absl::Now() < deadline) {
+  while (absl::Now() < deadline && !cancelled()) {
     const absl::Duration within = std::min(deadline - absl::Now(), absl::Seconds(5));
     to_next = Dial(host_port->first, host_port->second, hello, within, links);
     if (to_next.ok() ||
@@ -115,8 +116,13 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
     }
     absl::SleepFor(kRetryInterval);
   }
+  if (!to_next.ok() && cancelled()) {
+    to_next = absl::CancelledError(
+        absl::StrCat("[join_group] rank ", rank, ": the client gave up on the group"));
+  }
   if (!to_next.ok()) {
     links.Forget(request.key(), rank);
+    if (absl::IsCancelled(to_next.status())) return to_next.status();
     return absl::Status(
         absl::IsNotFound(to_next.status()) || absl::IsUnavailable(to_next.status())
             ? absl::StatusCode::kDeadlineExceeded
@@ -125,7 +131,8 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
                      next_address, " within ", absl::FormatDuration(link_wait), ": ",
                      to_next.status().message()));
   }
-  absl::StatusOr<PeerLink> from_previous = links.Take(request.key(), rank, previous, deadline);
+  absl::StatusOr<PeerLink> from_previous =
+      links.Take(request.key(), rank, previous, deadline, cancelled);
   if (!from_previous.ok()) {
     shutdown(to_next->stream->fd(), SHUT_RDWR);
     to_next->close();
@@ -138,7 +145,8 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
 
 }  // namespace
 
-absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request) {
+absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request,
+                       const std::function<bool()>& cancelled) {
   const uint32_t rank = request.rank();
   const uint32_t size = request.size();
   if (request.group() < 1 || request.group() > static_cast<uint64_t>(INT64_MAX)) {
@@ -159,7 +167,7 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   if (absl::Status reserved = session.ReserveGroup(handle); !reserved.ok()) return reserved;
   const absl::Duration timeout =
       request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
-  absl::StatusOr<std::shared_ptr<RingCommunicator>> ring = Link(links, request, timeout);
+  absl::StatusOr<std::shared_ptr<RingCommunicator>> ring = Link(links, request, timeout, cancelled);
   if (!ring.ok()) {
     session.CancelGroup(handle);
     return ring.status();

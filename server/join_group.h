@@ -1,6 +1,8 @@
 #ifndef FERRY_SERVER_JOIN_GROUP_H_
 #define FERRY_SERVER_JOIN_GROUP_H_
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/peer_links.h"
@@ -12,8 +14,10 @@ namespace ferry::server {
 // rank's bulk channel until it admits the link, takes the previous rank's link from
 // `links`, and adds the group to the session. INVALID_ARGUMENT for a malformed request,
 // ALREADY_EXISTS for a handle in use, DEADLINE_EXCEEDED or UNAVAILABLE naming the rank that
-// could not be reached.
-absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request);
+// could not be reached, CANCELLED once `cancelled` says the client gave up (another rank
+// failed).
+absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request,
+                       const std::function<bool()>& cancelled);
 
 }  // namespace ferry::server
 

@@ -1,5 +1,7 @@
 #include "server/peer_links.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace ferry::server {
@@ -48,7 +50,8 @@ absl::Status PeerLinks::Deliver(const std::string& key, uint32_t to_rank, PeerLi
 }
 
 absl::StatusOr<PeerLink> PeerLinks::Take(const std::string& key, uint32_t to_rank,
-                                         uint32_t from_rank, absl::Time deadline) {
+                                         uint32_t from_rank, absl::Time deadline,
+                                         const std::function<bool()>& cancelled) {
   absl::MutexLock lock(&mu_);
   const std::pair<std::string, uint32_t> id{key, to_rank};
   auto arrived = [&] {
@@ -56,10 +59,22 @@ absl::StatusOr<PeerLink> PeerLinks::Take(const std::string& key, uint32_t to_ran
     auto it = links_.find(id);
     return it == links_.end() || it->second.has_value();
   };
-  mu_.AwaitWithDeadline(absl::Condition(&arrived), deadline);
+  bool gave_up = false;
+  while (!mu_.AwaitWithDeadline(absl::Condition(&arrived),
+                                std::min(deadline, absl::Now() + absl::Milliseconds(50)))) {
+    if (absl::Now() >= deadline) break;
+    if (cancelled()) {
+      gave_up = true;
+      break;
+    }
+  }
   auto it = links_.find(id);
   if (it == links_.end() || !it->second.has_value()) {
     if (it != links_.end()) links_.erase(it);
+    if (gave_up) {
+      return absl::CancelledError(
+          absl::StrCat("[join_group] rank ", to_rank, ": the client gave up on the group"));
+    }
     return absl::DeadlineExceededError(
         absl::StrCat("[join_group] rank ", to_rank, " heard nothing from rank ", from_rank,
                      " in time: every rank's JoinGroup must run at once, and each daemon must "

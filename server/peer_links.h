@@ -2,6 +2,7 @@
 #define FERRY_SERVER_PEER_LINKS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -46,9 +47,10 @@ class PeerLinks {
   // Hands over an arrived link; NOT_FOUND when nothing expects it (any more).
   absl::Status Deliver(const std::string& key, uint32_t to_rank, PeerLink link);
   // The link for (key, to_rank), waiting until `deadline` (DEADLINE_EXCEEDED naming
-  // `from_rank`); stops expecting it either way.
+  // `from_rank`) or until `cancelled` says so (CANCELLED; asked every 50 ms); stops
+  // expecting it either way.
   absl::StatusOr<PeerLink> Take(const std::string& key, uint32_t to_rank, uint32_t from_rank,
-                                absl::Time deadline);
+                                absl::Time deadline, const std::function<bool()>& cancelled);
 
  private:
   const std::shared_ptr<const core::TlsContext> dial_tls_;

@@ -531,6 +531,28 @@ double Scraped(int port, const std::string& series) {
   return at == std::string::npos ? -1 : std::stod(page.substr(at + series.size() + 2));
 }
 
+// One rank refused for good (its session already in 64 groups) stops the others at once:
+// init fails with that refusal well before the group's timeout, not after it.
+TEST_F(DistributedTest, ARankRefusedForGoodFailsTheGroupAtOnce) {
+  StartRanks(2);
+  for (int g = 0; g < 63; ++g) distributed::init({devices_[1]});  // with group_: 64
+  distributed::GroupOptions options;
+  options.timeout = std::chrono::seconds(30);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    distributed::init(devices_, options);
+    FAIL() << "a session joined a 65th group";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kResourceExhausted) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("at most 64 per session"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  // Rank 0's daemon let go of the link it was expecting: a new group of it works.
+  Array alone =
+      distributed::all_sum(ones({2}, float32, devices_[0]), distributed::init({devices_[0]}));
+  EXPECT_EQ(alone.to_vector<float>(), (std::vector<float>{1, 1}));
+}
+
 // ferryd's metrics count each kind of call its ranks made, the time they took and the bytes
 // they moved over the links.
 TEST_F(DistributedTest, MetricsCountCollectivesTheirTimeAndBytes) {
