@@ -11,10 +11,11 @@
 //   for (auto& g : grads) g = ferry::distributed::all_sum(g, group) / group.size();
 //   ferry::eval(grads);                                // every rank's graph at once
 //
-// Every rank must evaluate the same collectives in the same order, as in MLX: an eval that
-// leaves a rank out waits for it until the group's timeout (DEADLINE_EXCEEDED), and ranks
-// that disagree fail with INVALID_ARGUMENT naming both. A failed collective leaves the group
-// failed; init a new one.
+// Every rank must evaluate the same collectives in the same order, and each send with its
+// recv, as in MLX: an eval that leaves a rank out waits for it until the group's timeout
+// (DEADLINE_EXCEEDED), and ranks that disagree fail with INVALID_ARGUMENT naming both. A
+// failed collective leaves the group failed; init a new one. Besides MLX's collectives and
+// send/recv: all_to_all (MoE dispatch) and average_gradients (bucketed all_sums).
 
 #include <chrono>
 #include <memory>
