@@ -29,6 +29,14 @@ absl::StatusOr<char*> HostBytes(Backend& backend, const Tensor& tensor, std::str
   return staging.data();
 }
 
+// Where a result's host bytes go: the tensor's own where the backend's memory is the host's,
+// else `staging` (which Store then copies to the device).
+char* ResultBytes(Backend& backend, const Tensor& out, std::string& staging) {
+  if (backend.HostAddressable()) return static_cast<char*>(out.raw());
+  staging.resize(out.nbytes());
+  return staging.data();
+}
+
 // Puts `bytes` at `src` into `out` (nothing to do when they are its own host bytes).
 absl::Status Store(Backend& backend, const char* src, size_t bytes, const Tensor& out) {
   if (backend.HostAddressable()) {
@@ -106,11 +114,7 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   std::string in_staging;
   std::string out_staging;
   if (node.op == "recv") {
-    char* data = static_cast<char*>(out.raw());
-    if (!backend.HostAddressable()) {
-      out_staging.resize(out.nbytes());
-      data = out_staging.data();
-    }
+    char* data = ResultBytes(backend, out, out_staging);
     if (absl::Status s =
             ranks.Recv(static_cast<int>(IntAttr(node, "src")), out.dtype(), data, out.size());
         !s.ok()) {
@@ -123,8 +127,9 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
     // Queued, not copied: holding the storage keeps it from being freed or written in place
     // (the executor reuses only buffers nothing else holds).
     const int dst = static_cast<int>(IntAttr(node, "dst"));
-    if (backend.HostAddressable())
+    if (backend.HostAddressable()) {
       return ranks.Send(dst, in.dtype(), in.raw(), in.size(), in.storage);
+    }
     auto staged = std::make_shared<std::string>();
     absl::StatusOr<char*> mine = HostBytes(backend, in, *staged);
     if (!mine.ok()) return mine.status();
@@ -133,11 +138,7 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   if (node.op == "all_to_all") {
     absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
     if (!mine.ok()) return mine.status();
-    char* all = static_cast<char*>(out.raw());
-    if (!backend.HostAddressable() || all == *mine) {  // (blocks move between buffers)
-      out_staging.resize(out.nbytes());
-      all = out_staging.data();
-    }
+    char* all = ResultBytes(backend, out, out_staging);
     if (absl::Status s = ranks.AllToAll(*mine, in.nbytes() / ranks.size(), all); !s.ok()) {
       return s;
     }
@@ -146,11 +147,7 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   if (node.op == "all_gather") {
     absl::StatusOr<char*> mine = HostBytes(backend, in, in_staging);
     if (!mine.ok()) return mine.status();
-    char* all = static_cast<char*>(out.raw());
-    if (!backend.HostAddressable()) {
-      out_staging.resize(out.nbytes());
-      all = out_staging.data();
-    }
+    char* all = ResultBytes(backend, out, out_staging);
     if (absl::Status s = ranks.AllGather(*mine, in.nbytes(), all); !s.ok()) return s;
     return Store(backend, all, out.nbytes(), out);
   }
