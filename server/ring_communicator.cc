@@ -32,6 +32,7 @@ void SetTimeouts(const PeerLink& link, absl::Duration timeout) {
 const char* KindName(uint32_t kind) {
   switch (kind) {
     case RingCommunicator::kAllReduce:
+    case RingCommunicator::kSmallAllReduce:
       return "an all-reduce";
     case RingCommunicator::kAllGather:
       return "an all-gather";
@@ -188,7 +189,9 @@ absl::Status RingCommunicator::Exchange(
     const std::function<absl::Status(size_t, size_t)>& arrived) {
   absl::Status sent;
   std::thread sender;
-  if (send_bytes <= kInlineSendBytes) {
+  if (send_bytes == 0) {
+    // Nothing to send: only to receive.
+  } else if (send_bytes <= kInlineSendBytes) {
     sent = next_.stream->Send(send, send_bytes);
   } else {
     sender = std::thread([&] { sent = next_.stream->Send(send, send_bytes); });
@@ -215,12 +218,14 @@ absl::Status RingCommunicator::Exchange(
   return absl::OkStatus();
 }
 
-absl::Status RingCommunicator::Agree(Call call) {
+absl::Status RingCommunicator::Agree(Call call, const char* payload, size_t payload_bytes) {
   call.sequence = sent_[kNext]++;
   Call expected = call;
   expected.sequence = received_[kPrevious]++;
+  std::string message(reinterpret_cast<const char*>(&call), sizeof(call));
+  message.append(payload, payload_bytes);
   Call theirs;
-  absl::Status exchanged = Exchange(reinterpret_cast<const char*>(&call), sizeof(call),
+  absl::Status exchanged = Exchange(message.data(), message.size(),
                                     reinterpret_cast<char*>(&theirs), sizeof(theirs), nullptr);
   if (!exchanged.ok()) return exchanged;
   if (std::memcmp(&expected, &theirs, sizeof(call)) == 0) return absl::OkStatus();
@@ -229,13 +234,13 @@ absl::Status RingCommunicator::Agree(Call call) {
       Describe(theirs), ", rank ", rank_, " ", Describe(expected), "; ", kMatchOrder));
 }
 
-absl::Status RingCommunicator::Begin(Call call) {
+absl::Status RingCommunicator::Begin(Call call, const char* payload, size_t payload_bytes) {
   if (!broken_.ok()) return broken_;
   if (size_ == 1) return absl::OkStatus();
   // The call writes on the next link, after the sends queued there.
   absl::Status agreed = Drain(kNext);
   if (agreed.ok() && !previous_.stream->FullDuplex()) agreed = Drain(kPrevious);
-  if (agreed.ok()) agreed = Agree(call);
+  if (agreed.ok()) agreed = Agree(call, payload, payload_bytes);
   return agreed.ok() ? agreed : Break(agreed);
 }
 
@@ -282,16 +287,42 @@ absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype
                                          int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   CountedCall counted(stats_.get(), CollectiveStats::kAllReduce);
+  const size_t element_bytes = core::SizeOf(dtype);
+  if (size_ > 1 && sizeof(Call) + static_cast<size_t>(count) * element_bytes <= kInlineSendBytes) {
+    return SmallAllReduce(op, dtype, static_cast<char*>(data), count);
+  }
   absl::Status s = Begin({0, kAllReduce, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
                           static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
   // Uneven chunks when size does not divide count; empty ones are fine.
   auto bounds = [&](int c) { return count * c / size_; };
   char* bytes = static_cast<char*>(data);
-  const size_t element_bytes = core::SizeOf(dtype);
   s = RingReduceScatter(op, dtype, bytes, element_bytes, bounds);
   if (s.ok()) s = RingAllGather(bytes, element_bytes, bounds);
   return s.ok() ? s : Break(s);
+}
+
+absl::Status RingCommunicator::SmallAllReduce(kernels::ReduceOp op, core::DType dtype, char* data,
+                                              int64_t count) {
+  const size_t bytes = static_cast<size_t>(count) * core::SizeOf(dtype);
+  std::string slots(bytes * size_, '\0');  // every rank's array, by rank
+  auto slot = [&](int rank) { return slots.data() + static_cast<size_t>(rank) * bytes; };
+  std::memcpy(slot(rank_), data, bytes);
+  absl::Status s = Begin({0, kSmallAllReduce, static_cast<uint32_t>(op),
+                          static_cast<uint32_t>(dtype), 0, static_cast<uint64_t>(count)},
+                         data, bytes);
+  if (!s.ok()) return s;
+  // Step k receives rank - k's array, and passes it on at step k + 1.
+  for (int k = 1; k < size_ && s.ok(); ++k) {
+    s = Exchange(slot((rank_ - k + 1 + size_) % size_), k == 1 ? 0 : bytes,
+                 slot((rank_ - k + size_) % size_), bytes, nullptr);
+  }
+  if (!s.ok()) return Break(s);
+  std::memcpy(data, slot(0), bytes);
+  for (int rank = 1; rank < size_ && s.ok(); ++rank) {
+    s = kernels::cpu::ReduceInto(op, dtype, data, slot(rank), count);
+  }
+  return s;
 }
 
 absl::Status RingCommunicator::AllGather(const void* mine, size_t bytes, void* all) {

@@ -41,6 +41,7 @@ class RingCommunicator : public kernels::Communicator {
     kReduceScatter = 3,
     kSend = 4,
     kAllToAll = 5,
+    kSmallAllReduce = 6,  // an all-reduce whose arrays go whole with the header
   };
 
   // `to_next` reaches rank (rank + 1) % size, `from_previous` comes from rank
@@ -104,11 +105,17 @@ class RingCommunicator : public kernels::Communicator {
   // neighbour. With two ranks both links reach the other: a send takes the one its rank
   // dialled, so its peer's receive takes the one it accepted, the same connection.
   absl::StatusOr<Link> PeerLinkTo(int peer, bool sending) const;
-  // Sends this call's description to the next rank and checks the previous rank's.
-  absl::Status Agree(Call call);
+  // Sends this call's description to the next rank, and `payload` (at most
+  // kInlineSendBytes with it) in the same write, and checks the previous rank's description.
+  absl::Status Agree(Call call, const char* payload, size_t payload_bytes);
   // With mu_ held, before a call's data moves: the group's earlier failure, or the ranks'
-  // agreement on `call` (numbered here); nothing to agree on for one rank.
-  absl::Status Begin(Call call);
+  // agreement on `call` (numbered here), `payload` sent with it; nothing to agree on for one
+  // rank.
+  absl::Status Begin(Call call, const char* payload = nullptr, size_t payload_bytes = 0);
+  // An all-reduce of a few KiB: latency, not bandwidth. Every rank's array goes around the
+  // ring whole (the first with the call's header: n - 1 exchanges, not 2n - 1), and each
+  // rank reduces them in rank order, so every rank gets the same bits.
+  absl::Status SmallAllReduce(kernels::ReduceOp op, core::DType dtype, char* data, int64_t count);
   // Sends [send, send + send_bytes) to the next rank while receiving `receive_bytes` from
   // the previous one; each piece received is handed to `arrived` (offset, bytes) at once.
   absl::Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,
