@@ -305,6 +305,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     summary->set_buffers(listed.buffers);
     summary->set_resident_bytes(listed.resident_bytes);
     summary->set_idle_ms(absl::ToInt64Milliseconds(listed.idle));
+    summary->set_groups(listed.groups);
   }
   v1::GraphCacheStats* cache = response->mutable_graph_cache();
   const GraphCacheStats graph_stats = graphs_.stats();

@@ -123,6 +123,11 @@ int64_t Session::num_buffers() const {
   return static_cast<int64_t>(buffers_.size());
 }
 
+int64_t Session::num_groups() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(groups_.size());
+}
+
 int64_t Session::resident_bytes() const {
   absl::MutexLock lock(&mu_);
   return resident_bytes_;
@@ -422,7 +427,7 @@ std::vector<SessionListing> SessionManager::List() const {
   listing.reserve(sessions.size());
   for (const auto& [session, idle] : sessions) {
     listing.push_back({session->id(), session->client_name(), session->num_buffers(),
-                       session->resident_bytes(), idle});
+                       session->resident_bytes(), idle, session->num_groups()});
   }
   return listing;
 }

@@ -71,6 +71,7 @@ class Session : public kernels::CommunicatorDirectory {
   void BulkDisconnected();
 
   int64_t num_buffers() const;
+  int64_t num_groups() const;
   int64_t resident_bytes() const;
 
   // The backend queue (a CUDA stream) this session's work runs on; nullptr on the CPU.
@@ -132,6 +133,7 @@ struct SessionListing {
   int64_t buffers = 0;
   int64_t resident_bytes = 0;
   absl::Duration idle;  // zero while a call holds the session
+  int64_t groups = 0;   // groups it is a rank of
 };
 
 // A session pinned for the length of one call: it cannot expire while held, and the

@@ -389,6 +389,12 @@ TEST_F(DistributedTest, ASessionMayBeARankOfSeveralGroups) {
     EXPECT_EQ(results[r].to_vector<float>(), (std::vector<float>{4444 + pair, 4444 + pair}))
         << "rank " << r;
   }
+  // GetInfo (ferryctl sessions) lists each session in its two groups.
+  auto stub = testing::Connect(ferryd->address());
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(testing::GetInfo(*stub, "", &info).ok());
+  ASSERT_EQ(info.session_list_size(), 4);
+  for (const v1::SessionSummary& session : info.session_list()) EXPECT_EQ(session.groups(), 2);
 }
 
 TEST_F(DistributedTest, TwoRanksMayShareOneDaemon) {

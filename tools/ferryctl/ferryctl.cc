@@ -224,12 +224,13 @@ int Info(Connection& connection) {
 
 int Sessions(Connection& connection) {
   v1::GetInfoResponse info = connection.GetInfo();
-  std::cout << absl::StrFormat("%-10s %8s %12s %10s  %s\n", "SESSION", "BUFFERS", "RESIDENT",
-                               "IDLE", "CLIENT");
+  std::cout << absl::StrFormat("%-10s %8s %12s %10s %7s  %s\n", "SESSION", "BUFFERS", "RESIDENT",
+                               "IDLE", "GROUPS", "CLIENT");
   for (const v1::SessionSummary& session : info.session_list()) {
-    std::cout << absl::StrFormat("%-10s %8d %12s %9.1fs  %s\n", session.id_prefix(),
+    std::cout << absl::StrFormat("%-10s %8d %12s %9.1fs %7d  %s\n", session.id_prefix(),
                                  session.buffers(), Bytes(session.resident_bytes()),
-                                 session.idle_ms() / 1000.0, session.client_name());
+                                 session.idle_ms() / 1000.0, session.groups(),
+                                 session.client_name());
   }
   std::cout << info.session_list_size() << " session(s)\n";
   return 0;
