@@ -58,7 +58,8 @@ struct GroupJoin {
   std::vector<std::string> peer_addresses;  // by rank
   std::string key;                          // 16 random bytes
   std::chrono::milliseconds timeout{60000};
-  std::shared_ptr<JoinCancellation> cancellation;  // shared by the group's ranks
+  // Shared by the group's ranks (copies of one GroupJoin).
+  std::shared_ptr<JoinCancellation> cancellation = std::make_shared<JoinCancellation>();
 };
 
 // A device behind ferry::Device. Both implementations run the same core::Graph; errors are

@@ -141,7 +141,6 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   join.peer_addresses = peers;
   join.key = RandomKey();
   join.timeout = options.timeout;
-  join.cancellation = std::make_shared<detail::JoinCancellation>();
   // Every rank's JoinGroup at once: each returns only once its neighbours are linked. A
   // rank refused for good (not merely waiting for a peer) stops the others at once.
   std::vector<std::future<void>> joined;

@@ -439,14 +439,12 @@ class RemoteDevice : public DeviceImpl {
     // The daemon gives up on its peers after the timeout; the answer may take a moment more.
     context.set_deadline(std::chrono::system_clock::now() + join.timeout +
                          std::chrono::seconds(10));
-    const int stop = join.cancellation == nullptr
-                         ? -2
-                         : join.cancellation->Add([&context] { context.TryCancel(); });
-    if (stop == -1) {
+    const int stop = join.cancellation->Add([&context] { context.TryCancel(); });
+    if (stop < 0) {
       throw Error(ErrorCode::kCancelled, "[distributed::init] another rank failed first");
     }
     grpc::Status status = session_->stub().JoinGroup(&context, request, &response);
-    if (stop >= 0) join.cancellation->Remove(stop);
+    join.cancellation->Remove(stop);
     session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
     if (!status.ok()) throw ToError(status, session_->address());
   }

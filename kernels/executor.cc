@@ -194,8 +194,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
           out = Tensor{node.out, value.storage, 0};
         }
       }
-      // A send gives back its input (MLX's), sharing its buffer.
-      if (!out.ok() && step.kind == StepKind::kCollective && node.op == "send") out = inputs[0];
+      if (!out.ok() && step.gives_input) out = inputs[0];
       if (!out.ok()) out = allocate(node.out);
       if (!out.ok()) {
         return absl::Status(out.status().code(),

@@ -74,6 +74,7 @@ void SetKind(const core::Graph& graph, Step& step) {
     step.kind = StepKind::kCollective;
     // An all-reduce combines same-position elements (across ranks): it may reduce in place.
     step.elementwise = node.op == "all_sum" || node.op == "all_max" || node.op == "all_min";
+    step.gives_input = node.op == "send";
   }
 }
 

@@ -49,6 +49,7 @@ struct Step {
   StepKind kind = StepKind::kKernel;
   int64_t parameter = -1;    // kParameter: which parameter
   bool elementwise = false;  // fused, IsElementwise or an all-reduce: may write over a dying input
+  bool gives_input = false;  // a send: its value is its input's buffer (MLX's)
   // Values whose last reader is this step, freed (or reused) once it has run.
   std::vector<int32_t> release;
 };
