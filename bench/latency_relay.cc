@@ -89,11 +89,13 @@ struct LatencyRelay::Connection {
   DelayQueue up, down;
   std::vector<std::thread> threads;
 
-  Connection(int client, int server, std::chrono::microseconds delay)
+  Connection(int client, int server, std::chrono::microseconds delay,
+             std::shared_ptr<std::atomic<bool>> partitioned)
       : client_fd(client), server_fd(server) {
-    threads.emplace_back([this, delay] { Read(client_fd, up, delay); });
+    threads.emplace_back([this, delay, partitioned] { Read(client_fd, up, delay, *partitioned); });
     threads.emplace_back([this] { Write(up, server_fd); });
-    threads.emplace_back([this, delay] { Read(server_fd, down, delay); });
+    threads.emplace_back(
+        [this, delay, partitioned] { Read(server_fd, down, delay, *partitioned); });
     threads.emplace_back([this] { Write(down, client_fd); });
   }
   ~Connection() {
@@ -106,15 +108,17 @@ struct LatencyRelay::Connection {
     close(server_fd);
   }
 
-  static void Read(int fd, DelayQueue& queue, std::chrono::microseconds delay) {
+  static void Read(int fd, DelayQueue& queue, std::chrono::microseconds delay,
+                   const std::atomic<bool>& partitioned) {
     std::string buffer(1 << 20, '\0');
     while (true) {
       ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
+      if (partitioned.load()) continue;  // read and dropped: the sender is never blocked
       queue.Push(buffer.substr(0, static_cast<size_t>(n)), Clock::now() + delay);
     }
-    queue.Close();
+    if (!partitioned.load()) queue.Close();  // passes the end on (not across a partition)
   }
 
   // Sends chunks as they come due; at the end, passes the half-close on.
@@ -181,7 +185,7 @@ void LatencyRelay::AcceptLoop() {
     NoDelay(client);
     NoDelay(server);
     std::lock_guard<std::mutex> lock(mu_);
-    connections_.push_back(std::make_unique<Connection>(client, server, delay_));
+    connections_.push_back(std::make_unique<Connection>(client, server, delay_, partitioned_));
   }
 }
 

@@ -16,7 +16,7 @@ namespace ferry::bench {
 // forwarded to 127.0.0.1:`target_port`, and every chunk read from either side is held for
 // `one_way_delay` before it is written to the other, in order. Bandwidth is not limited.
 // The kernel here has no netem, so benchmarks and tests put this between client and daemon
-// to see what a real network's round trips cost.
+// to see what a real network's round trips cost, or (Partition) what a silent peer does.
 class LatencyRelay {
  public:
   // Listens on a free loopback port.
@@ -26,6 +26,11 @@ class LatencyRelay {
   ~LatencyRelay();  // closes every connection and joins its threads
   LatencyRelay(const LatencyRelay&) = delete;
   LatencyRelay& operator=(const LatencyRelay&) = delete;
+
+  // From now on bytes from either side are dropped, not passed on, and every connection
+  // stays open: to each end the other went silent, as when its host vanished without a
+  // reset or the network partitioned (toxiproxy's "timeout" toxic). Not undone.
+  void Partition() { partitioned_->store(true); }
 
   int port() const { return port_; }
   // "127.0.0.1:PORT".
@@ -41,6 +46,9 @@ class LatencyRelay {
   const int target_port_;
   const std::chrono::microseconds delay_;
   std::atomic<bool> stopping_{false};
+  // Shared with the connections' readers.
+  const std::shared_ptr<std::atomic<bool>> partitioned_ =
+      std::make_shared<std::atomic<bool>>(false);
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -91,6 +92,27 @@ TEST(LatencyRelayTest, EchoesInOrderAfterTheRoundTrip) {
   shutdown(fd, SHUT_WR);  // the echo server sees EOF and closes; the relay passes it on
   EXPECT_EQ(ReadExactly(fd, 1), "");
   close(fd);
+}
+
+TEST(LatencyRelayTest, APartitionDropsBytesAndKeepsTheConnectionOpen) {
+  EchoServer echo;
+  auto relay = LatencyRelay::Start(echo.port(), std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  int fd = ConnectTo((*relay)->port());
+  ASSERT_EQ(send(fd, "ping", 4, 0), 4);
+  EXPECT_EQ(ReadExactly(fd, 4), "ping");
+
+  (*relay)->Partition();
+  ASSERT_EQ(send(fd, "lost", 4, 0), 4);  // accepted, never delivered
+  timeval wait{0, 300 * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  char byte;
+  // Nothing comes back, and the connection is not closed either: the receive times out.
+  EXPECT_EQ(recv(fd, &byte, 1, 0), -1);
+  EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+  shutdown(fd, SHUT_RDWR);  // lets the echo server's connection end with the relay's
+  close(fd);
+  relay->reset();  // closes the relay's side, so the echo server sees its end
 }
 
 }  // namespace

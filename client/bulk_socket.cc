@@ -36,12 +36,10 @@ std::optional<std::string> TargetHost(const std::string& target) {
   return std::string(host);
 }
 
-std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
-                                                const std::string& address,
-                                                const v1::BulkChannel& channel,
-                                                const std::string& session_id,
-                                                std::chrono::milliseconds timeout,
-                                                const core::TlsContext* tls, std::string* why) {
+std::unique_ptr<BulkSocket> BulkSocket::Connect(
+    const std::string& target, const std::string& address, const v1::BulkChannel& channel,
+    const std::string& session_id, std::chrono::milliseconds timeout,
+    std::chrono::milliseconds keepalive, const core::TlsContext* tls, std::string* why) {
   std::optional<std::string> host = TargetHost(address.empty() ? target : address);
   std::string port = std::to_string(channel.port());
   if (!address.empty()) {
@@ -60,6 +58,7 @@ std::unique_ptr<BulkSocket> BulkSocket::Connect(const std::string& target,
     return nullptr;
   }
   const int fd = *connected;
+  core::KeepAlive(fd, absl::FromChrono(keepalive));
   // The handshake and the hello's answer must come within `timeout` too; transfers then
   // wait as long as they take.
   timeval limit{static_cast<time_t>(timeout.count() / 1000),

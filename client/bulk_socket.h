@@ -32,11 +32,13 @@ class BulkSocket {
   // Connects to `channel.port` on the host of `target` (or to `address`, "host:port", when
   // not empty) within `timeout`, completes a TLS handshake with `tls` when given (the
   // daemon's certificate must name the host of `target`, as for gRPC), and presents the
-  // session's ticket. Null, with the reason in `why`, when that fails.
+  // session's ticket. Null, with the reason in `why`, when that fails. The connection is
+  // probed once silent for `keepalive` (core::KeepAlive), so a vanished daemon ends it.
   static std::unique_ptr<BulkSocket> Connect(const std::string& target, const std::string& address,
                                              const v1::BulkChannel& channel,
                                              const std::string& session_id,
                                              std::chrono::milliseconds timeout,
+                                             std::chrono::milliseconds keepalive,
                                              const core::TlsContext* tls, std::string* why);
   ~BulkSocket();
   BulkSocket(const BulkSocket&) = delete;

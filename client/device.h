@@ -83,6 +83,11 @@ struct ConnectOptions {
   // between (as `kubectl port-forward` does for the gRPC port); empty: the port the daemon
   // names, on the host of the gRPC address.
   std::string bulk_address;
+  // A connection to the daemon silent this long is pinged (gRPC) or probed (the bulk
+  // channel), and an eval waiting on a daemon that stopped answering (its host gone, a
+  // partition) fails with UNAVAILABLE about as long after, rather than wait forever. The
+  // daemon's --keepalive_seconds does the same for it. Zero: no pings.
+  std::chrono::milliseconds keepalive{30000};
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

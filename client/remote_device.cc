@@ -150,13 +150,13 @@ class Session {
   // the bytes (a firewalled port, a unix-socket target).
   // Beside a TLS channel it speaks TLS too, with `tls` (the same roots and certificate).
   void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout,
-                       const core::TlsContext* tls) {
+                       std::chrono::milliseconds keepalive, const core::TlsContext* tls) {
     bulk_address_ = address;
     const auto& features = opened_.features();
     if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
     std::string why;
-    bulk_socket_ =
-        BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout, tls, &why);
+    bulk_socket_ = BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout,
+                                       keepalive, tls, &why);
     if (bulk_socket_ == nullptr) {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address_.c_str(), why.c_str());
@@ -1003,6 +1003,14 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  if (options.keepalive.count() > 0) {
+    // Pings go on through a long silent eval; an unanswered one fails the calls in flight
+    // (UNAVAILABLE) rather than leave them waiting on a daemon that vanished.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive.count()));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                static_cast<int>(std::min<int64_t>(options.keepalive.count(), 20000)));
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   // Bulk transfers: large HTTP/2 frames and a deep per-stream window, so a chunk is not cut
   // into 16 KiB frames nor waits for window updates on loopback; a connection of its own
   // (a local subchannel pool) so it never shares one with executes.
@@ -1054,11 +1062,11 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   if (options.bulk_channel) {
     const std::chrono::milliseconds timeout = std::min(options.timeout, kBulkConnectTimeout);
     if (options.root_certs.empty() && options.client_cert.empty()) {
-      session->OpenBulkChannel(options.bulk_address, timeout, nullptr);
+      session->OpenBulkChannel(options.bulk_address, timeout, options.keepalive, nullptr);
     } else if (absl::StatusOr<std::shared_ptr<core::TlsContext>> tls = core::TlsContext::ForClient(
                    options.root_certs, options.client_cert, options.client_key);
                tls.ok()) {
-      session->OpenBulkChannel(options.bulk_address, timeout, tls->get());
+      session->OpenBulkChannel(options.bulk_address, timeout, options.keepalive, tls->get());
     } else {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address.c_str(), std::string(tls.status().message()).c_str());

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -51,6 +52,18 @@ int ConnectWithin(const addrinfo& address, absl::Duration timeout, std::string* 
 }
 
 }  // namespace
+
+void KeepAlive(int fd, absl::Duration idle) {
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  if (idle <= absl::ZeroDuration()) return;
+  const int seconds = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(idle)));
+  const int interval = std::max(1, seconds / 3);
+  const int probes = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof(seconds));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
 
 absl::StatusOr<int> ConnectTcp(const std::string& host, const std::string& port,
                                absl::Duration timeout) {

@@ -34,6 +34,12 @@ absl::Status ReceiveAll(int fd, void* data, size_t bytes);
 absl::StatusOr<int> ConnectTcp(const std::string& host, const std::string& port,
                                absl::Duration timeout);
 
+// Has the kernel probe the connection on `fd` once it is silent for `idle` (at least 1 s),
+// and end it (reads and writes then fail) when three probes over as long again go
+// unanswered: a host that vanished without a reset (power, a partition) would otherwise
+// leave a blocked receive waiting forever. Zero: the kernel's default (2 hours).
+void KeepAlive(int fd, absl::Duration idle);
+
 // A connected stream of bytes over the socket `fd` (which it does not own): plain, or TLS
 // (core/tls_stream.h) where the gRPC port speaks TLS.
 class ByteStream {

@@ -48,6 +48,10 @@ class Communicator {
   virtual absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
                             std::shared_ptr<const void> keep) = 0;
   virtual absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) = 0;
+  // Ends this rank's part in the group now, from any thread (its session closed): a call
+  // blocked on a peer fails at once (CANCELLED), as do later ones, and the peers see the
+  // links close. Nothing to end for a group without links.
+  virtual void Abort() {}
 };
 
 // The whole of a group of one rank: each collective is its input, and there is no one to

@@ -108,8 +108,8 @@ size_t Executor::cached_plans() {
   return lru_.size();
 }
 
-absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
-                                                  std::vector<Tensor> parameters) {
+absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<Tensor> parameters,
+                                                  const CancelCheck& cancelled) {
   const core::Graph& graph = plan.graph;
   if (parameters.size() != plan.parameter_types.size()) {
     return absl::InvalidArgumentError(absl::StrCat("the graph has ", plan.parameter_types.size(),
@@ -163,10 +163,26 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan,
     return tensor;
   };
 
+  // When `cancelled` is next asked: a clock read per kernel is cheap, the question may not
+  // be (a gRPC context takes a lock).
+  constexpr int64_t kCancelCheckNs = 1000 * 1000;
+  int64_t next_cancel_check_ns = 0;
   std::vector<Tensor> inputs;
   for (const Step& step : plan.steps) {
     const int32_t i = step.node;
     const core::Node& node = graph.nodes[i];
+    if (cancelled != nullptr &&
+        (step.kind == StepKind::kKernel || step.kind == StepKind::kCollective)) {
+      const int64_t now = absl::GetCurrentTimeNanos();
+      if (now >= next_cancel_check_ns) {
+        next_cancel_check_ns = now + kCancelCheckNs;
+        if (absl::Status go_on = cancelled(); !go_on.ok()) {
+          ++runs_cancelled_;
+          return absl::CancelledError(
+              absl::StrCat("node ", i, " (", node.op, ") and later not run: ", go_on.message()));
+        }
+      }
+    }
     if (step.kind == StepKind::kParameter) {
       values[i] = parameters[step.parameter];
     } else if (step.kind == StepKind::kConstant) {

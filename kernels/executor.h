@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -30,6 +31,11 @@ struct Plan {
   // the values each step frees (see kernels/fusion.h).
   std::vector<Step> steps;
 };
+
+// Asked between a run's kernels (at most about once a millisecond): a non-OK status stops
+// the run there, CANCELLED, with this status's message (why: "the client went away").
+// Kernels already launched finish; nothing more is started.
+using CancelCheck = std::function<absl::Status()>;
 
 // Runs graphs on one backend: validate -> plan -> launch. Plans are cached by fingerprint
 // (LRU, `plan_cache_capacity` entries), shared by every caller. Thread-safe.
@@ -63,8 +69,13 @@ class Executor {
 
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
-  // outputs in order. RESOURCE_EXHAUSTED when memory runs out.
-  absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters);
+  // outputs in order. RESOURCE_EXHAUSTED when memory runs out; CANCELLED naming the first
+  // node not run once `cancelled` (when set) says so.
+  absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters,
+                                          const CancelCheck& cancelled = nullptr);
+
+  // Runs stopped by their CancelCheck, since start.
+  int64_t runs_cancelled() const { return runs_cancelled_.load(); }
 
   // How long the executor has been running graphs without finishing a node: zero when
   // idle or progressing, or when every run in flight is in a collective (waiting for its
@@ -80,6 +91,7 @@ class Executor {
   std::atomic<int> runs_in_flight_{0};
   std::atomic<int> runs_in_collectives_{0};
   std::atomic<int64_t> last_progress_ns_{0};
+  std::atomic<int64_t> runs_cancelled_{0};
   absl::Mutex mu_;
   std::list<std::shared_ptr<const Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   std::unordered_map<std::string, std::list<std::shared_ptr<const Plan>>::iterator> plans_

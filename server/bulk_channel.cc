@@ -58,23 +58,27 @@ v1::BulkResponse Answer(const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<BulkChannelServer>> BulkChannelServer::Start(
     const std::string& address, SessionManager& sessions, kernels::Backend& backend,
-    Observer observer, std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers) {
+    Observer observer, std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers,
+    absl::Duration keepalive) {
   absl::StatusOr<TcpListener> listener = ListenTcp(address, "the bulk channel");
   if (!listener.ok()) return listener.status();
-  return std::unique_ptr<BulkChannelServer>(new BulkChannelServer(
-      listener->fd, listener->port, sessions, backend, std::move(observer), std::move(tls), peers));
+  return std::unique_ptr<BulkChannelServer>(
+      new BulkChannelServer(listener->fd, listener->port, sessions, backend, std::move(observer),
+                            std::move(tls), peers, keepalive));
 }
 
 BulkChannelServer::BulkChannelServer(int listen_fd, int port, SessionManager& sessions,
                                      kernels::Backend& backend, Observer observer,
-                                     std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers)
+                                     std::shared_ptr<const core::TlsContext> tls, PeerLinks* peers,
+                                     absl::Duration keepalive)
     : listen_fd_(listen_fd),
       port_(port),
       sessions_(sessions),
       backend_(backend),
       observer_(std::move(observer)),
       tls_(std::move(tls)),
-      peers_(peers) {
+      peers_(peers),
+      keepalive_(keepalive) {
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -98,7 +102,7 @@ void BulkChannelServer::AcceptLoop() {
     if (fd < 0) continue;
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));  // a vanished client ends
+    core::KeepAlive(fd, keepalive_);  // a vanished client's connection ends
     std::lock_guard<std::mutex> lock(mu_);
     // Threads that finished are joined here, so they never pile up.
     for (auto it = connections_.begin(); it != connections_.end();) {

@@ -40,11 +40,12 @@ class BulkChannelServer {
                          int64_t bytes_received, int64_t bytes_sent)>;
 
   // Listens on `address` ("0.0.0.0:0": any free port) and serves until destroyed; each
-  // connection first completes a TLS handshake with `tls` when given.
+  // connection first completes a TLS handshake with `tls` when given, and is probed once
+  // silent for `keepalive` (core::KeepAlive).
   static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(
       const std::string& address, SessionManager& sessions, kernels::Backend& backend,
       Observer observer = nullptr, std::shared_ptr<const core::TlsContext> tls = nullptr,
-      PeerLinks* peers = nullptr);
+      PeerLinks* peers = nullptr, absl::Duration keepalive = absl::Seconds(30));
   ~BulkChannelServer();  // closes the listener and every connection, joins their threads
   BulkChannelServer(const BulkChannelServer&) = delete;
   BulkChannelServer& operator=(const BulkChannelServer&) = delete;
@@ -63,7 +64,7 @@ class BulkChannelServer {
 
   BulkChannelServer(int listen_fd, int port, SessionManager& sessions, kernels::Backend& backend,
                     Observer observer, std::shared_ptr<const core::TlsContext> tls,
-                    PeerLinks* peers);
+                    PeerLinks* peers, absl::Duration keepalive);
   void AcceptLoop();
   void Serve(int fd);
   // The magic bytes and the hello that follows them.
@@ -91,6 +92,7 @@ class BulkChannelServer {
   const Observer observer_;
   const std::shared_ptr<const core::TlsContext> tls_;  // null: plain TCP
   PeerLinks* const peers_;                             // null: no group links
+  const absl::Duration keepalive_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_

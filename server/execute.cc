@@ -127,7 +127,8 @@ absl::Status CheckOutputHandles(const Session& session, const kernels::Plan& pla
 
 absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor& executor,
                                             GraphCache& graphs, const ServerOptions& options,
-                                            const v1::ExecuteRequest& request) {
+                                            const v1::ExecuteRequest& request,
+                                            const kernels::CancelCheck& cancelled) {
   // Released first, even if the rest fails: the client has dropped these arrays.
   session.Release(request.release_buffer_ids());
 
@@ -143,8 +144,14 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   }
 
   kernels::CommunicatorScope groups(&session);  // for the graph's collectives
+  auto stop = [&session, &cancelled]() -> absl::Status {
+    if (session.closing()) {
+      return absl::CancelledError(absl::StrCat("session ", session.id(), " was closed"));
+    }
+    return cancelled != nullptr ? cancelled() : absl::OkStatus();
+  };
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
-      executor.Run(**plan, *std::move(parameters));
+      executor.Run(**plan, *std::move(parameters), stop);
   if (!outputs.ok()) return outputs.status();
 
   v1::ExecuteResponse response;

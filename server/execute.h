@@ -22,10 +22,12 @@ namespace ferry::server {
 //  5. runs, keeps each output whose request names a handle, and returns an output's
 //     bytes inline when it is at most min(inline_up_to_bytes, max_inline_bytes).
 // Outputs beyond the sent OutputRequests come back inline when at most max_inline_bytes,
-// and are not kept. Nothing is kept when any step fails.
+// and are not kept. Nothing is kept when any step fails. The run stops, CANCELLED, once the
+// session is closed or `cancelled` (when set) says so: nobody is left to read its results.
 absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor& executor,
                                             GraphCache& graphs, const ServerOptions& options,
-                                            const v1::ExecuteRequest& request);
+                                            const v1::ExecuteRequest& request,
+                                            const kernels::CancelCheck& cancelled = nullptr);
 
 }  // namespace ferry::server
 

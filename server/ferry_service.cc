@@ -1,6 +1,7 @@
 #include "server/ferry_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -41,6 +42,17 @@ grpc::Status ToGrpc(absl::StatusOr<T> result, T* response) {
   if (!result.ok()) return ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
+}
+
+// Stops a run whose caller is gone: the client cancelled the call, its deadline passed, or
+// its connection broke. Nobody would read the results.
+kernels::CancelCheck CallerGone(grpc::ServerContext* context) {
+  return [context] {
+    return context->IsCancelled()
+               ? absl::CancelledError(
+                     "the call was cancelled: the client went away or its deadline passed")
+               : absl::OkStatus();
+  };
 }
 
 // The version this daemon and a client speaking [min, max] share.
@@ -242,7 +254,7 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
   if (!session.ok()) return ToGrpc(session.status());
   kernels::QueueScope queue((*session)->queue());
   absl::StatusOr<v1::ExecuteResponse> result =
-      server::Execute(**session, executor_, graphs_, options_, *request);
+      server::Execute(**session, executor_, graphs_, options_, *request, CallerGone(context));
   // Tells the client, unmistakably, which graph to send again (NOT_FOUND alone could also
   // mean an unknown session or buffer).
   if (std::string missing = MissingGraphId(result.status()); !missing.empty()) {
@@ -343,7 +355,10 @@ grpc::Status FerryService::Pipeline(
     if (draining_) inbox.Drain();
     pipelines_.insert(&inbox);
   }
-  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id);
+  // Set before this handler cancels the call itself (draining, or a write failed), so the
+  // reader does not take that for the client vanishing.
+  std::atomic<bool> cancelled_here{false};
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id, CallerGone(context));
   // Runs a step and writes its answer; false when the client is gone. Either thread runs
   // steps, one at a time (PipelineInbox), so answers are written one at a time too.
   auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
@@ -387,6 +402,14 @@ grpc::Status FerryService::Pipeline(
       }
       message.Clear();
     }
+    // The client vanished (its connection reset, or silent past the keepalive) rather than
+    // ending the stream: nobody will read the answers, and its client library cannot use
+    // the session again. The queued steps are dropped, the running one stops (CallerGone)
+    // and the session closes now, not at the end of its lease: its memory is free at once.
+    if (!cancelled_here.load() && context->IsCancelled()) {
+      inbox.Shutdown();
+      sessions_.Close(session_id, SessionEnd::kAbandoned).IgnoreError();
+    }
     inbox.Done();
   });
   auto fetch_graph = [&](const std::string& graph_id,
@@ -416,7 +439,10 @@ grpc::Status FerryService::Pipeline(
         "ferryd is shutting down; steps not answered were not run");
     stream->Write(goodbye);
   }
-  if (client_gone || draining) context->TryCancel();  // unblocks the reader's Read
+  if (client_gone || draining) {
+    cancelled_here.store(true);
+    context->TryCancel();  // unblocks the reader's Read
+  }
   reader.join();
   return grpc::Status::OK;
 }

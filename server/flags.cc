@@ -23,6 +23,9 @@ ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
           "0: half of this machine's RAM (the CUDA backend: all of the GPU's memory)");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
+ABSL_FLAG(int64_t, keepalive_seconds, 30,
+          "ping a client connection silent this long and drop it when the ping goes "
+          "unanswered (a vanished client's session then closes at once); 0: never");
 ABSL_FLAG(ferry::server::ByteSize, chunk_bytes, ferry::server::ByteSize{1 << 20},
           "default Upload/Download chunk size");
 ABSL_FLAG(ferry::server::ByteSize, max_inline_bytes, ferry::server::ByteSize{1 << 20},
@@ -94,10 +97,12 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.fusion = absl::GetFlag(FLAGS_fusion);
   const int64_t lease_seconds = absl::GetFlag(FLAGS_lease_seconds);
   const int64_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  const int64_t keepalive_seconds = absl::GetFlag(FLAGS_keepalive_seconds);
   const int64_t graph_cache_size = absl::GetFlag(FLAGS_graph_cache_size);
   for (absl::Status status : {
            AtLeast("lease_seconds", lease_seconds, 1),
            AtLeast("drain_seconds", drain_seconds, 0),
+           AtLeast("keepalive_seconds", keepalive_seconds, 0),
            AtLeast("chunk_bytes", options.chunk_bytes, 1),
            AtLeast("max_inline_bytes", options.max_inline_bytes, 0),
            AtLeast("max_graph_nodes", options.max_graph_nodes, 1),
@@ -121,6 +126,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
   options.lease = absl::Seconds(lease_seconds);
   options.drain = absl::Seconds(drain_seconds);
+  options.keepalive = absl::Seconds(keepalive_seconds);
   options.graph_cache_size = static_cast<size_t>(graph_cache_size);
   return options;
 }

@@ -191,7 +191,7 @@ int Run() {
                    int64_t received, int64_t sent) {
           metrics.RecordCall(method, static_cast<grpc::StatusCode>(code), latency, received, sent);
         },
-        security->bulk, plaintext ? &peer_links : nullptr);
+        security->bulk, plaintext ? &peer_links : nullptr, options.keepalive);
     if (started.ok()) {
       bulk = *std::move(started);
       service.set_bulk_port(bulk->port());
@@ -217,6 +217,19 @@ int Run() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, (1 << 24) - 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 8 << 20);
+  if (options.keepalive > absl::ZeroDuration()) {
+    // Pings go on through a long silent run (no limit on pings without data); an unanswered
+    // one ends the connection, and with it a vanished client's Pipeline stream and session.
+    // Only connections with calls in flight are pinged: a sync gRPC client reads its socket
+    // only while it has one, so an idle one could not answer.
+    const int64_t ms = absl::ToInt64Milliseconds(options.keepalive);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(ms));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(std::min<int64_t>(ms, 20000)));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  // Clients ping too (ConnectOptions::keepalive), as often as once a second.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("cannot listen on ", listen), 1);

@@ -191,13 +191,13 @@ std::optional<v1::StepFailure> PipelineSteps::Execute(const v1::PipelineRequest&
   request.set_session_id(session_id_);
   request.clear_release_buffer_ids();  // released above
   absl::StatusOr<v1::ExecuteResponse> response =
-      server::Execute(**session, executor_, graphs_, options_, request);
+      server::Execute(**session, executor_, graphs_, options_, request, cancelled_);
   if (std::string missing = MissingGraphId(response.status()); !missing.empty()) {
     std::optional<v1::Graph> graph = fetch_graph(missing, step.step_id());
     if (!graph.has_value()) return Fail(step, response.status());
     *request.mutable_graph() = *std::move(graph);
     request.set_graph_id(missing);  // the daemon checks the graph sent is the one named
-    response = server::Execute(**session, executor_, graphs_, options_, request);
+    response = server::Execute(**session, executor_, graphs_, options_, request, cancelled_);
   }
   if (!response.ok()) return Fail(step, response.status());
   if (step.want_reply()) *reply->mutable_execute() = *std::move(response);

@@ -38,13 +38,16 @@ class PipelineSteps {
   using GraphFetcher =
       std::function<std::optional<v1::Graph>(const std::string& graph_id, uint64_t step_id)>;
 
+  // Executes stop (CANCELLED) once `cancelled` says so: the client went away.
   PipelineSteps(SessionManager& sessions, kernels::Executor& executor, GraphCache& graphs,
-                const ServerOptions& options, std::string session_id)
+                const ServerOptions& options, std::string session_id,
+                kernels::CancelCheck cancelled = nullptr)
       : sessions_(sessions),
         executor_(executor),
         graphs_(graphs),
         options_(options),
-        session_id_(std::move(session_id)) {}
+        session_id_(std::move(session_id)),
+        cancelled_(std::move(cancelled)) {}
 
   // Runs `step` and returns the answer to send, if it gets one (syncs, reads, and steps
   // with want_reply).
@@ -73,6 +76,7 @@ class PipelineSteps {
   GraphCache& graphs_;
   const ServerOptions& options_;
   const std::string session_id_;
+  const kernels::CancelCheck cancelled_;
   uint64_t last_step_ = 0;
   absl::flat_hash_map<uint64_t, v1::StepFailure> failed_handles_;
   std::optional<v1::StepFailure> first_failure_;

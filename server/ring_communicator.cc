@@ -121,8 +121,22 @@ RingCommunicator::~RingCommunicator() {
   }
 }
 
+void RingCommunicator::Abort() {
+  // Not under mu_, which a call blocked on a link holds: shutdown(2) wakes that call, whose
+  // failure then Breaks the group.
+  aborted_.store(true);
+  for (PeerLink* link : {&next_, &previous_}) {
+    if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
+  }
+}
+
 absl::Status RingCommunicator::Break(absl::Status cause) {
-  if (broken_.ok() && stats_ != nullptr) ++stats_->groups_failed;
+  if (aborted_.load()) {
+    cause = absl::CancelledError(absl::StrCat(
+        "rank ", rank_, " left the group: its session closed (", cause.message(), ")"));
+  } else if (broken_.ok() && stats_ != nullptr) {
+    ++stats_->groups_failed;
+  }
   broken_ = cause;
   for (PeerLink* link : {&next_, &previous_}) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);

@@ -7,6 +7,7 @@
 // receives go between ring neighbours only (MLX's ring has the same rule), over either link
 // in either direction.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -66,6 +67,7 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
                     std::shared_ptr<const void> keep) override;
   absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
+  void Abort() override;
 
  private:
   enum Link { kNext = 0, kPrevious = 1 };
@@ -140,6 +142,7 @@ class RingCommunicator : public kernels::Communicator {
   uint64_t sent_[2] = {0, 0};      // headers written on each link (by Link)
   uint64_t received_[2] = {0, 0};  // headers read from each link
   absl::Status broken_;
+  std::atomic<bool> aborted_{false};
   Outbox outboxes_[2];  // by Link
 };
 

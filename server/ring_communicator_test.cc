@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -192,6 +193,42 @@ TEST(RingCommunicator, ASilentRankFailsTheCallWithDeadlineExceeded) {
   absl::Status alone = ranks[0]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), 4);
   EXPECT_EQ(alone.code(), absl::StatusCode::kDeadlineExceeded) << alone;
   EXPECT_NE(alone.message().find("rank 0 receiving from rank 1"), std::string::npos) << alone;
+}
+
+// A rank whose session closes (Abort, from another thread) ends the call it is blocked in
+// at once, and its peers' calls too, instead of leaving them to wait out the timeout.
+TEST(RingCommunicator, AbortEndsTheBlockedCallHereAndAtThePeers) {
+  for (int aborting : {0, 2}) {
+    SCOPED_TRACE(testing::Message() << "rank " << aborting << " aborts");
+    auto ranks = Ring(3, absl::Seconds(60));
+    std::vector<std::vector<float>> data(3, std::vector<float>(1000, 1.0f));
+    const auto start = std::chrono::steady_clock::now();
+    // Ranks 0 and 1 wait for rank 2, which never calls.
+    std::thread aborter([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      ranks[aborting]->Abort();
+    });
+    std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
+      return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data[r].data(), 1000);
+    });
+    aborter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_FALSE(statuses[r].ok()) << "rank " << r;
+      if (r == aborting) {
+        EXPECT_EQ(statuses[r].code(), absl::StatusCode::kCancelled) << statuses[r];
+        EXPECT_NE(statuses[r].message().find("rank 0 left the group: its session closed"),
+                  std::string::npos)
+            << statuses[r];
+      } else {
+        EXPECT_NE(statuses[r].code(), absl::StatusCode::kDeadlineExceeded) << statuses[r];
+      }
+    }
+    // Later calls of the aborted rank fail at once, naming why.
+    absl::Status later = ranks[aborting]->AllReduce(ReduceOp::kSum, core::DType::kFloat32,
+                                                    data[aborting].data(), 1000);
+    EXPECT_EQ(later.code(), absl::StatusCode::kCancelled) << later;
+  }
 }
 
 TEST(RingCommunicator, AllToAllGivesEachRankTheBlocksSentToIt) {

@@ -23,6 +23,10 @@ struct ServerOptions {
   int64_t max_message_bytes = int64_t{64} << 20;  // gRPC receive limit
   absl::Duration lease = absl::Seconds(300);
   absl::Duration drain = absl::Seconds(30);
+  // A client connection silent this long is pinged (gRPC) or probed (the bulk channel's
+  // TCP), and dropped when that goes unanswered: a vanished client's session then closes.
+  // Zero: never.
+  absl::Duration keepalive = absl::Seconds(30);
   size_t graph_cache_size = 1024;
   bool shared_memory = false;  // same-host transfers through client-registered regions
   bool fusion = true;          // elementwise chains as fused groups (Executor::set_fusion)

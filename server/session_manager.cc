@@ -280,6 +280,7 @@ std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups;
   std::pair<int64_t, int64_t> freed;
+  closing_.store(true);
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
@@ -290,6 +291,7 @@ std::pair<int64_t, int64_t> Session::Close() {
     freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
     resident_bytes_ = 0;
   }
+  for (const auto& [handle, group] : groups) group->Abort();
   return freed;  // `buffers` goes here, returning its memory to the backend
 }
 
@@ -345,11 +347,12 @@ absl::StatusOr<SessionRef> SessionManager::Acquire(absl::string_view session_id)
     expired = std::move(it->second.session);
     sessions_.erase(it);
   }
+  ++ended_[static_cast<int>(SessionEnd::kExpired)];
   LogEvent(absl::StrCat("session ", expired->id(), " expired; ", Freed(expired->Close())));
   return UnknownSession(session_id);
 }
 
-absl::Status SessionManager::Close(absl::string_view session_id) {
+absl::Status SessionManager::Close(absl::string_view session_id, SessionEnd why) {
   std::shared_ptr<Session> session;
   {
     absl::MutexLock lock(&mu_);
@@ -358,7 +361,12 @@ absl::Status SessionManager::Close(absl::string_view session_id) {
     session = std::move(it->second.session);
     sessions_.erase(it);
   }
-  LogEvent(absl::StrCat("session ", session->id(), " closed; ", Freed(session->Close())));
+  ++ended_[static_cast<int>(why)];
+  LogEvent(absl::StrCat("session ", session->id(),
+                        why == SessionEnd::kAbandoned
+                            ? " closed: its client went away (connection lost mid-stream); "
+                            : " closed; ",
+                        Freed(session->Close())));
   return absl::OkStatus();
 }
 
@@ -384,6 +392,7 @@ int SessionManager::ReapExpired(absl::Time now) {
       }
     }
   }
+  ended_[static_cast<int>(SessionEnd::kExpired)] += static_cast<int64_t>(expired.size());
   for (const auto& session : expired) {
     LogEvent(absl::StrCat("session ", session->id(), " expired after ",
                           absl::FormatDuration(lease_), " idle; ", Freed(session->Close())));

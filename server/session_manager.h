@@ -1,6 +1,7 @@
 #ifndef FERRY_SERVER_SESSION_MANAGER_H_
 #define FERRY_SERVER_SESSION_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,6 +71,9 @@ class Session : public kernels::CommunicatorDirectory {
   void BulkConnected();
   void BulkDisconnected();
 
+  // Whether the session was closed (or is being): a run for it may stop.
+  bool closing() const { return closing_.load(std::memory_order_relaxed); }
+
   int64_t num_buffers() const;
   int64_t num_groups() const;
   int64_t resident_bytes() const;
@@ -103,13 +107,15 @@ class Session : public kernels::CommunicatorDirectory {
  private:
   friend class SessionManager;
 
-  // Frees every buffer and refuses later Puts. Returns (buffers, bytes) freed.
+  // Frees every buffer, refuses later Puts and ends its groups' links (a collective blocked
+  // on one fails at once, here and at the peers). Returns (buffers, bytes) freed.
   std::pair<int64_t, int64_t> Close();
 
   const std::string id_;
   const std::string client_name_;
   const std::string bulk_ticket_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
+  std::atomic<bool> closing_{false};
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
@@ -125,6 +131,10 @@ class Session : public kernels::CommunicatorDirectory {
 };
 
 class SessionManager;
+
+// Why a session ended: its client closed it, its lease ran out, or its client vanished while
+// its Pipeline stream was open (the connection reset, or silent past the keepalive).
+enum class SessionEnd { kClosed = 0, kExpired = 1, kAbandoned = 2 };
 
 // What GetInfo and ferryctl show of an open session.
 struct SessionListing {
@@ -182,8 +192,9 @@ class SessionManager {
   // it was never opened, was closed, or expired.
   absl::StatusOr<SessionRef> Acquire(absl::string_view session_id);
 
-  // Closes the session and frees its buffers at once; NOT_FOUND as Acquire.
-  absl::Status Close(absl::string_view session_id);
+  // Closes the session and frees its buffers at once; NOT_FOUND as Acquire. `why` is logged
+  // and counted: kAbandoned when its client vanished mid-stream (see FerryService::Pipeline).
+  absl::Status Close(absl::string_view session_id, SessionEnd why = SessionEnd::kClosed);
 
   // Expires every unpinned session idle for longer than the lease at `now`; returns how
   // many. The reaper calls this; tests may too.
@@ -195,6 +206,8 @@ class SessionManager {
   bool IsOpen(absl::string_view session_id) const;
   int64_t num_sessions() const;
   int64_t resident_bytes() const;  // all sessions' buffers together
+  // Sessions that ended so, since start.
+  int64_t sessions_ended(SessionEnd why) const { return ended_[static_cast<int>(why)].load(); }
 
   // Every open session, in no particular order.
   std::vector<SessionListing> List() const;
@@ -218,6 +231,7 @@ class SessionManager {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int64_t> ended_[3] = {};  // by SessionEnd
   std::thread reaper_;
 };
 

@@ -5,8 +5,6 @@
 // that disagree, a vanished daemon and a session outside the group each get a clear error
 // and leave the daemons serving.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,7 +15,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ferry.h"
-#include "core/stream_socket.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ferryd_testing.h"
@@ -521,22 +518,6 @@ TEST_F(DistributedTest, PeerNetworksLimitWhereLinksGoAndComeFrom) {
   }
 }
 
-// The value of the sample `series` (name and labels, as exposed) in ferryd's /metrics on
-// `port`; -1 when absent.
-double Scraped(int port, const std::string& series) {
-  absl::StatusOr<int> fd = core::ConnectTcp("127.0.0.1", std::to_string(port), absl::Seconds(5));
-  if (!fd.ok()) return -1;
-  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
-  std::string page;
-  if (core::SendAll(*fd, request.data(), request.size()).ok()) {
-    char chunk[4096];
-    for (ssize_t n; (n = read(*fd, chunk, sizeof(chunk))) > 0;) page.append(chunk, n);
-  }
-  close(*fd);
-  const size_t at = page.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stod(page.substr(at + series.size() + 2));
-}
-
 // One rank refused for good (its session already in 64 groups) stops the others at once:
 // init fails with that refusal well before the group's timeout, not after it.
 TEST_F(DistributedTest, ARankRefusedForGoodFailsTheGroupAtOnce) {
@@ -579,16 +560,17 @@ TEST_F(DistributedTest, MetricsCountCollectivesTheirTimeAndBytes) {
   eval(results);
   for (Array& result : results) result.eval();
   for (const Device& device : devices) synchronize(device);
-  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"all_reduce\"}"), 1);
-  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"send\"}"), 1);
-  EXPECT_EQ(Scraped(ports[0], "ferry_collective_calls_total{kind=\"recv\"}"), 0);
-  EXPECT_EQ(Scraped(ports[1], "ferry_collective_calls_total{kind=\"recv\"}"), 1);
-  EXPECT_GT(Scraped(ports[1], "ferry_collective_seconds_total{kind=\"recv\"}"), 0);
+  EXPECT_EQ(testing::ScrapeMetric(ports[0], "ferry_collective_calls_total{kind=\"all_reduce\"}"),
+            1);
+  EXPECT_EQ(testing::ScrapeMetric(ports[0], "ferry_collective_calls_total{kind=\"send\"}"), 1);
+  EXPECT_EQ(testing::ScrapeMetric(ports[0], "ferry_collective_calls_total{kind=\"recv\"}"), 0);
+  EXPECT_EQ(testing::ScrapeMetric(ports[1], "ferry_collective_calls_total{kind=\"recv\"}"), 1);
+  EXPECT_GT(testing::ScrapeMetric(ports[1], "ferry_collective_seconds_total{kind=\"recv\"}"), 0);
   // Rank 1 received rank 0's half of the array twice (reduce-scatter, all-gather), the
   // send's 2000 bytes, and two 32-byte headers (the all-reduce's and the send's).
-  EXPECT_EQ(Scraped(ports[1], "ferry_collective_bytes_total{direction=\"received\"}"),
+  EXPECT_EQ(testing::ScrapeMetric(ports[1], "ferry_collective_bytes_total{direction=\"received\"}"),
             2000 + 2000 + 2000 + 2 * 32);
-  EXPECT_EQ(Scraped(ports[0], "ferry_collective_groups_failed_total"), 0);
+  EXPECT_EQ(testing::ScrapeMetric(ports[0], "ferry_collective_groups_failed_total"), 0);
 }
 
 // A session that joined no group cannot reach another session's: its graph naming a group

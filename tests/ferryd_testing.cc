@@ -1,9 +1,12 @@
 #include "tests/ferryd_testing.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <random>
 
+#include "core/stream_socket.h"
 #include "gtest/gtest.h"
 
 namespace ferry::testing {
@@ -14,6 +17,20 @@ std::unique_ptr<server::FerrydProcess> StartFerryd(std::vector<std::string> flag
   auto process = server::FerrydProcess::Start(path, std::move(flags));
   EXPECT_TRUE(process.ok()) << process.status();
   return process.ok() ? *std::move(process) : nullptr;
+}
+
+double ScrapeMetric(int port, const std::string& series) {
+  absl::StatusOr<int> fd = core::ConnectTcp("127.0.0.1", std::to_string(port), absl::Seconds(5));
+  if (!fd.ok()) return -1;
+  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+  std::string page;
+  if (core::SendAll(*fd, request.data(), request.size()).ok()) {
+    char chunk[4096];
+    for (ssize_t n; (n = read(*fd, chunk, sizeof(chunk))) > 0;) page.append(chunk, n);
+  }
+  close(*fd);
+  const size_t at = page.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(page.substr(at + series.size() + 2));
 }
 
 std::unique_ptr<v1::Ferry::Stub> Connect(const std::string& address) {

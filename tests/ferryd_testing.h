@@ -40,6 +40,11 @@ grpc::Status Download(v1::Ferry::Stub& stub, const std::string& session, uint64_
 grpc::Status GetInfo(v1::Ferry::Stub& stub, const std::string& session,
                      v1::GetInfoResponse* info = nullptr);
 
+// The value of the sample `series` (name and labels, as exposed:
+// `ferry_sessions_ended_total{reason="closed"}`) on the /metrics page of a ferryd started
+// with --metrics_port=`port`; -1 when absent or the page cannot be read.
+double ScrapeMetric(int port, const std::string& series);
+
 // Graph-building shorthands for hand-written requests.
 v1::TensorSpec Spec(v1::DType dtype, std::initializer_list<int64_t> shape);
 v1::Node Parameter(int64_t index, const v1::TensorSpec& out);

@@ -1,0 +1,229 @@
+// Clients that go away without a goodbye, against a real ferryd over loopback: a Pipeline
+// stream cut mid-run stops the run and closes the session at once (its memory free, not
+// held until the lease ends); a unary execute past its deadline stops and leaves the
+// session usable; a client gone silent (a partition, LatencyRelay::Partition) is dropped
+// after the daemon's keepalive, and an eval waiting on a silent daemon fails after the
+// client's keepalive instead of waiting forever.
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bench/latency_relay.h"
+#include "client/ferry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Op;
+using testing::Parameter;
+using testing::ScrapeMetric;
+using testing::Spec;
+
+constexpr int64_t kSide = 1024;
+
+// x @ w @ w @ ... (`links` matmuls of kSide x kSide float32): about 20 ms a matmul on two
+// cores, so far longer than any of these tests waits for it.
+v1::Graph MatmulChain(int links) {
+  v1::Graph graph;
+  const v1::TensorSpec square = Spec(v1::FLOAT32, {kSide, kSide});
+  *graph.add_nodes() = Parameter(0, square);
+  *graph.add_nodes() = Parameter(1, square);
+  for (int i = 0; i < links; ++i) {
+    *graph.add_nodes() = Op("matmul", {i == 0 ? 0 : i + 1, 1}, square);
+  }
+  graph.add_outputs(links + 1);
+  return graph;
+}
+
+// Buffers 1 (x) and 2 (w) of the chain, w scaled so that the values stay finite.
+void UploadChainInputs(v1::Ferry::Stub& stub, const std::string& session) {
+  std::vector<float> values = testing::NormalFloats(kSide * kSide, 5);
+  ASSERT_TRUE(testing::Upload(stub, session, 1, Spec(v1::FLOAT32, {kSide, kSide}),
+                              testing::FloatBytes(values))
+                  .ok());
+  for (float& v : values) v /= 32.0f;
+  ASSERT_TRUE(testing::Upload(stub, session, 2, Spec(v1::FLOAT32, {kSide, kSide}),
+                              testing::FloatBytes(values))
+                  .ok());
+}
+
+v1::ExecuteRequest ChainRequest(const std::string& session) {
+  v1::ExecuteRequest request;
+  request.set_session_id(session);
+  *request.mutable_graph() = MatmulChain(2000);
+  request.add_bindings()->set_buffer_id(1);
+  request.add_bindings()->set_buffer_id(2);
+  request.add_outputs()->set_buffer_id(3);
+  return request;
+}
+
+// Waits up to `limit` for `done`; whether it came.
+bool WaitUntil(const std::function<bool()>& done,
+               std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+int64_t OpenSessions(v1::Ferry::Stub& stub) {
+  v1::GetInfoResponse info;
+  grpc::Status status = testing::GetInfo(stub, "", &info);
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  return status.ok() ? info.sessions() : -1;
+}
+
+using PipelineStream = grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>;
+
+// Opens the session's Pipeline stream on `context`, checking the daemon started it.
+std::unique_ptr<PipelineStream> StartPipeline(v1::Ferry::Stub& stub, grpc::ClientContext& context,
+                                              const std::string& session) {
+  std::unique_ptr<PipelineStream> stream = stub.Pipeline(&context);
+  v1::PipelineRequest start;
+  start.set_step_id(1);
+  start.mutable_start()->set_session_id(session);
+  EXPECT_TRUE(stream->Write(start));
+  v1::PipelineResponse started;
+  EXPECT_TRUE(stream->Read(&started));
+  EXPECT_TRUE(started.has_started()) << started.DebugString();
+  return stream;
+}
+
+TEST(VanishedClient, AStreamCutMidRunStopsTheRunAndClosesTheSessionAtOnce) {
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = testing::Connect(daemon->address());
+  const std::string session = testing::OpenSession(*stub);
+  UploadChainInputs(*stub, session);
+
+  grpc::ClientContext context;
+  std::unique_ptr<PipelineStream> stream = StartPipeline(*stub, context, session);
+  v1::PipelineRequest step;
+  step.set_step_id(2);
+  step.set_want_reply(true);
+  *step.mutable_execute() = ChainRequest("");
+  ASSERT_TRUE(stream->Write(step));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the chain is running
+  EXPECT_EQ(ScrapeMetric(metrics, "ferry_executes_cancelled_total"), 0);
+
+  const auto cut = std::chrono::steady_clock::now();
+  context.TryCancel();  // as a client killed mid-eval: its connection's stream is reset
+  EXPECT_TRUE(WaitUntil([&] {
+    return ScrapeMetric(metrics, "ferry_sessions_ended_total{reason=\"abandoned\"}") == 1 &&
+           ScrapeMetric(metrics, "ferry_executes_cancelled_total") == 1;
+  })) << "the session was not closed, or its run not stopped";
+  // The chain alone would take 40 s or so; it stopped within about one matmul.
+  EXPECT_LT(std::chrono::steady_clock::now() - cut, std::chrono::seconds(10));
+  EXPECT_EQ(OpenSessions(*stub), 0);
+  EXPECT_EQ(ScrapeMetric(metrics, "ferry_resident_bytes{device=\"cpu:0\"}"), 0);
+  v1::GetInfoResponse info;
+  EXPECT_EQ(testing::GetInfo(*stub, session, &info).error_code(), grpc::StatusCode::NOT_FOUND);
+  stream->Finish();
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST(VanishedClient, AUnaryExecutePastItsDeadlineStopsAndTheSessionStays) {
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = testing::Connect(daemon->address());
+  const std::string session = testing::OpenSession(*stub);
+  UploadChainInputs(*stub, session);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  v1::ExecuteResponse response;
+  grpc::Status status = stub->Execute(&context, ChainRequest(session), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_TRUE(
+      WaitUntil([&] { return ScrapeMetric(metrics, "ferry_executes_cancelled_total") == 1; },
+                std::chrono::seconds(10)))
+      << "the run went on past its deadline";
+
+  // The session is the client's still: its buffers stay, the chain's output was not kept.
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(testing::GetInfo(*stub, session, &info).ok());
+  EXPECT_EQ(info.session_buffers(), 2);
+  EXPECT_EQ(ScrapeMetric(metrics, "ferry_sessions_ended_total{reason=\"abandoned\"}"), 0);
+  v1::ExecuteRequest short_chain = ChainRequest(session);
+  *short_chain.mutable_graph() = MatmulChain(1);
+  grpc::ClientContext again;
+  status = stub->Execute(&again, short_chain, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST(VanishedClient, AClientGoneSilentIsDroppedAfterTheDaemonsKeepalive) {
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon =
+      testing::StartFerryd({absl::StrCat("--metrics_port=", metrics), "--keepalive_seconds=1"});
+  ASSERT_NE(daemon, nullptr);
+  auto relay = bench::LatencyRelay::Start(daemon->port(), std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  auto direct = testing::Connect(daemon->address());
+  auto stub = testing::Connect((*relay)->address());
+  const std::string session = testing::OpenSession(*stub);
+  grpc::ClientContext context;
+  std::unique_ptr<PipelineStream> stream = StartPipeline(*stub, context, session);
+  EXPECT_EQ(OpenSessions(*direct), 1);
+
+  (*relay)->Partition();  // the client's host is gone: no reset, no more bytes
+  const auto silent = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitUntil([&] {
+    return ScrapeMetric(metrics, "ferry_sessions_ended_total{reason=\"abandoned\"}") == 1;
+  })) << "the daemon still holds the silent client's session";
+  // A 1 s ping unanswered for 1 s; the lease (300 s) had nothing to do with it.
+  EXPECT_LT(std::chrono::steady_clock::now() - silent, std::chrono::seconds(15));
+  EXPECT_EQ(OpenSessions(*direct), 0);
+  context.TryCancel();
+  stream->Finish();
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+TEST(VanishedClient, AnEvalOnADaemonGoneSilentFailsAfterTheClientsKeepalive) {
+  // The daemon does not ping, so only the client's keepalive can tell.
+  auto daemon = testing::StartFerryd({"--keepalive_seconds=0"});
+  ASSERT_NE(daemon, nullptr);
+  auto relay = bench::LatencyRelay::Start(daemon->port(), std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  ConnectOptions options;
+  options.keepalive = std::chrono::seconds(1);
+  options.bulk_channel = false;  // its port is the daemon's own, not behind the relay
+  Device device = connect((*relay)->address(), options);
+  Array x = full({4}, 2.0, float32, device);
+  EXPECT_EQ((x + 1.0f).to_vector<float>(), (std::vector<float>{3, 3, 3, 3}));
+
+  (*relay)->Partition();
+  const auto silent = std::chrono::steady_clock::now();
+  std::future<std::string> outcome = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      (x * 3.0f).to_vector<float>();
+      return "no error";
+    } catch (const Error& error) {
+      return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
+    }
+  });
+  if (outcome.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "the eval still waits on the silent daemon after 60 s";
+    std::_Exit(1);  // the eval's thread cannot be joined
+  }
+  const std::string failure = outcome.get();
+  EXPECT_THAT(failure, HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kUnavailable), " ")));
+  EXPECT_THAT(failure, HasSubstr((*relay)->address()));
+  EXPECT_LT(std::chrono::steady_clock::now() - silent, std::chrono::seconds(15));
+}
+
+}  // namespace
+}  // namespace ferry
