@@ -100,14 +100,26 @@ std::unique_ptr<PipelineStream> StartPipeline(v1::Ferry::Stub& stub, grpc::Clien
   return stream;
 }
 
-TEST(VanishedClient, AStreamCutMidRunStopsTheRunAndClosesTheSessionAtOnce) {
-  const int metrics = server::FreeLoopbackPort();
-  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
-  ASSERT_NE(daemon, nullptr);
-  auto stub = testing::Connect(daemon->address());
-  const std::string session = testing::OpenSession(*stub);
-  UploadChainInputs(*stub, session);
+// A ferryd serving metrics, with a session holding the chain's inputs.
+class ClientGoneMidRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    metrics = server::FreeLoopbackPort();
+    daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
+    ASSERT_NE(daemon, nullptr);
+    stub = testing::Connect(daemon->address());
+    session = testing::OpenSession(*stub);
+    UploadChainInputs(*stub, session);
+  }
+  void TearDown() override { EXPECT_EQ(daemon->Stop(), 0); }
 
+  int metrics = 0;
+  std::unique_ptr<server::FerrydProcess> daemon;
+  std::unique_ptr<v1::Ferry::Stub> stub;
+  std::string session;
+};
+
+TEST_F(ClientGoneMidRun, AStreamCutMidRunStopsTheRunAndClosesTheSessionAtOnce) {
   grpc::ClientContext context;
   std::unique_ptr<PipelineStream> stream = StartPipeline(*stub, context, session);
   v1::PipelineRequest step;
@@ -131,17 +143,9 @@ TEST(VanishedClient, AStreamCutMidRunStopsTheRunAndClosesTheSessionAtOnce) {
   v1::GetInfoResponse info;
   EXPECT_EQ(testing::GetInfo(*stub, session, &info).error_code(), grpc::StatusCode::NOT_FOUND);
   stream->Finish();
-  EXPECT_EQ(daemon->Stop(), 0);
 }
 
-TEST(VanishedClient, AUnaryExecutePastItsDeadlineStopsAndTheSessionStays) {
-  const int metrics = server::FreeLoopbackPort();
-  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
-  ASSERT_NE(daemon, nullptr);
-  auto stub = testing::Connect(daemon->address());
-  const std::string session = testing::OpenSession(*stub);
-  UploadChainInputs(*stub, session);
-
+TEST_F(ClientGoneMidRun, AUnaryExecutePastItsDeadlineStopsAndTheSessionStays) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   v1::ExecuteResponse response;
@@ -162,7 +166,6 @@ TEST(VanishedClient, AUnaryExecutePastItsDeadlineStopsAndTheSessionStays) {
   grpc::ClientContext again;
   status = stub->Execute(&again, short_chain, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(daemon->Stop(), 0);
 }
 
 TEST(VanishedClient, AClientGoneSilentIsDroppedAfterTheDaemonsKeepalive) {
