@@ -45,7 +45,7 @@ class BulkChannelServer {
   static absl::StatusOr<std::unique_ptr<BulkChannelServer>> Start(
       const std::string& address, SessionManager& sessions, kernels::Backend& backend,
       Observer observer = nullptr, std::shared_ptr<const core::TlsContext> tls = nullptr,
-      PeerLinks* peers = nullptr, absl::Duration keepalive = absl::Seconds(30));
+      PeerLinks* peers = nullptr, absl::Duration keepalive = absl::Seconds(300));
   ~BulkChannelServer();  // closes the listener and every connection, joins their threads
   BulkChannelServer(const BulkChannelServer&) = delete;
   BulkChannelServer& operator=(const BulkChannelServer&) = delete;

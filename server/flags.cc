@@ -23,9 +23,9 @@ ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
           "0: half of this machine's RAM (the CUDA backend: all of the GPU's memory)");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
-ABSL_FLAG(int64_t, keepalive_seconds, 30,
-          "ping a client connection silent this long and drop it when the ping goes "
-          "unanswered (a vanished client's session then closes at once); 0: never");
+ABSL_FLAG(int64_t, keepalive_seconds, 300,
+          "ping a client connection silent this long during a call and drop it when the ping "
+          "goes unanswered (a vanished client's session then closes at once); 0: never");
 ABSL_FLAG(ferry::server::ByteSize, chunk_bytes, ferry::server::ByteSize{1 << 20},
           "default Upload/Download chunk size");
 ABSL_FLAG(ferry::server::ByteSize, max_inline_bytes, ferry::server::ByteSize{1 << 20},

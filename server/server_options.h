@@ -25,8 +25,9 @@ struct ServerOptions {
   absl::Duration drain = absl::Seconds(30);
   // A client connection silent this long is pinged (gRPC) or probed (the bulk channel's
   // TCP), and dropped when that goes unanswered: a vanished client's session then closes.
+  // As long as the lease, so that a laptop may sleep as long as an idle session may last.
   // Zero: never.
-  absl::Duration keepalive = absl::Seconds(30);
+  absl::Duration keepalive = absl::Seconds(300);
   size_t graph_cache_size = 1024;
   bool shared_memory = false;  // same-host transfers through client-registered regions
   bool fusion = true;          // elementwise chains as fused groups (Executor::set_fusion)
