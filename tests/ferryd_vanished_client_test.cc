@@ -111,7 +111,10 @@ class ClientGoneMidRun : public ::testing::Test {
     session = testing::OpenSession(*stub);
     UploadChainInputs(*stub, session);
   }
-  void TearDown() override { EXPECT_EQ(daemon->Stop(), 0); }
+  void TearDown() override {
+    stub.reset();  // an idle channel would answer the daemon's GOAWAY only at its 5 s poll
+    EXPECT_EQ(daemon->Stop(), 0);
+  }
 
   int metrics = 0;
   std::unique_ptr<server::FerrydProcess> daemon;
@@ -192,6 +195,9 @@ TEST(VanishedClient, AClientGoneSilentIsDroppedAfterTheDaemonsKeepalive) {
   EXPECT_EQ(OpenSessions(*direct), 0);
   context.TryCancel();
   stream->Finish();
+  stream.reset();
+  stub.reset();
+  direct.reset();
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
