@@ -164,6 +164,11 @@ LatencyRelay::~LatencyRelay() {
   connections_.clear();
 }
 
+void LatencyRelay::ResetConnections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.clear();  // each shuts both its sockets and joins its threads
+}
+
 std::string LatencyRelay::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 void LatencyRelay::AcceptLoop() {

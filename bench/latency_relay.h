@@ -31,6 +31,9 @@ class LatencyRelay {
   // stays open: to each end the other went silent, as when its host vanished without a
   // reset or the network partitioned (toxiproxy's "timeout" toxic). Not undone.
   void Partition() { partitioned_->store(true); }
+  // Closes every connection now, as a NAT timing out, a VPN reconnecting or a laptop
+  // changing networks does; new connections are relayed as before.
+  void ResetConnections();
 
   int port() const { return port_; }
   // "127.0.0.1:PORT".

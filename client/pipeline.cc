@@ -14,28 +14,55 @@ Error StepError(const v1::StepFailure& failure) {
 PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
                                std::string address,
                                const std::function<void(grpc::ClientContext&)>& prepare)
-    : address_(std::move(address)), window_(window > 0 ? window : 1) {
-  if (prepare) prepare(context_);
-  stream_ = stub.Pipeline(&context_);
-  v1::PipelineRequest start;
-  start.mutable_start()->set_session_id(session_id);
-  // Not waited for: the daemon's limits came with the session, and a refusal ends the
-  // stream, which the next Send reports.
-  Write(start);
-  reader_ = std::thread([this] { ReadLoop(); });
+    : stub_(stub),
+      session_id_(session_id),
+      address_(std::move(address)),
+      window_(window > 0 ? window : 1),
+      prepare_(prepare) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  Open();
 }
 
 PipelineStream::~PipelineStream() {
   {
     std::lock_guard<std::mutex> lock(write_mu_);
-    stream_->WritesDone();
+    call_->stream->WritesDone();
   }
-  reader_.join();
+  call_->reader.join();
+}
+
+void PipelineStream::Open() {
+  call_ = std::make_unique<Call>();
+  if (prepare_) prepare_(call_->context);
+  call_->stream = stub_.Pipeline(&call_->context);
+  v1::PipelineRequest start;
+  start.mutable_start()->set_session_id(session_id_);
+  // Not waited for: the daemon's limits came with the session, and a refusal ends the
+  // stream, which the next Send reports.
+  Write(start);
+  Call& call = *call_;
+  call_->reader = std::thread([this, &call] { ReadLoop(call); });
+}
+
+void PipelineStream::Reopen() {
+  call_->reader.join();  // it has ended: it set broken_
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The old stream's steps were failed when it broke; whatever of them ran is settled.
+    completed_through_ = next_step_ - 1;
+    graphs_.clear();
+    broken_ = false;
+    mendable_ = false;
+    end_ = grpc::Status::OK;
+    goodbye_ = grpc::Status::OK;
+  }
+  ++reconnects_;
+  Open();
 }
 
 bool PipelineStream::Write(const v1::PipelineRequest& message) {
   bytes_sent_ += static_cast<int64_t>(message.ByteSizeLong());
-  return stream_->Write(message);
+  return call_->stream->Write(message);
 }
 
 void PipelineStream::ThrowBroken() {
@@ -68,6 +95,12 @@ std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
   std::optional<StepReply> reply;
   uint64_t id = 0;
   std::lock_guard<std::mutex> write_lock(write_mu_);
+  bool mend = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    mend = broken_ && mendable_;
+  }
+  if (mend) Reopen();  // once per Send: if the new stream breaks too, this Send throws
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (broken_) {
@@ -119,9 +152,9 @@ void PipelineStream::MarkRaised(const v1::StepFailure& failure) {
   raised_.insert(failure.step_id());
 }
 
-void PipelineStream::ReadLoop() {
+void PipelineStream::ReadLoop(Call& call) {
   v1::PipelineResponse response;
-  while (stream_->Read(&response)) {
+  while (call.stream->Read(&response)) {
     bytes_received_ += static_cast<int64_t>(response.ByteSizeLong());
     if (response.result_case() == v1::PipelineResponse::kGraphMissing) {
       // The daemon evicted (or never had) a graph sent by id: ship it; the step waits.
@@ -159,21 +192,28 @@ void PipelineStream::ReadLoop() {
     response.Clear();
     changed_.notify_all();
   }
-  grpc::Status end = stream_->Finish();
+  grpc::Status end = call.stream->Finish();
   if (!goodbye_.ok()) end = goodbye_;
   // This client never cancels its stream: a cancel came from a daemon going away.
   if (end.error_code() == grpc::StatusCode::CANCELLED) {
-    end = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                       absl::StrCat("the pipeline stream was cancelled (", end.error_message(),
-                                    ")"));
+    end =
+        grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     absl::StrCat("the pipeline stream was cancelled (", end.error_message(), ")"));
   }
   std::lock_guard<std::mutex> lock(mu_);
   broken_ = true;
+  // A connection that broke under the stream may be mended by a new one; a daemon that
+  // said why it ended the stream (draining, a refused session) may not.
+  mendable_ = end.error_code() == grpc::StatusCode::UNAVAILABLE && goodbye_.ok();
   end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended") : end;
   const auto code = static_cast<ErrorCode>(end_.error_code());
   const std::string message =
       code == ErrorCode::kUnavailable
-          ? absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message())
+          ? absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message(),
+                         mendable_ ? " (the steps in flight are lost; the next eval reconnects "
+                                     "to the session, whose arrays the daemon keeps for its "
+                                     "lease)"
+                                   : "")
           : end_.error_message();
   for (auto& [id, promise] : waiting_) {
     promise.set_exception(std::make_exception_ptr(Error(code, message)));

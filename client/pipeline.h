@@ -35,7 +35,10 @@ Error StepError(const v1::StepFailure& failure);
 // daemon's answers, fulfils the replies waited for, and sends graphs the daemon asks for.
 // At most `window` steps are unacknowledged: past that, Send first syncs. Failures the
 // daemon reports are kept (the earliest step first) until raised by TakeFailureBefore.
-// Thread-safe.
+// When the connection breaks (UNAVAILABLE: reset, or silent past the keepalive) the steps
+// not answered fail, and the next Send opens a new stream on the same session, which the
+// daemon keeps for its lease: a Wi-Fi change or a laptop's sleep costs the eval in flight,
+// not the arrays. Thread-safe.
 class PipelineStream {
  public:
   // `prepare` adds the call's metadata (request id, bearer token) before the stream opens.
@@ -72,20 +75,34 @@ class PipelineStream {
   int64_t graphs_resent() const { return graphs_resent_.load(); }
   int64_t bytes_sent() const { return bytes_sent_.load(); }
   int64_t bytes_received() const { return bytes_received_.load(); }
+  // New streams opened after a break.
+  int64_t reconnects() const { return reconnects_.load(); }
 
  private:
-  void ReadLoop();
+  // One Pipeline call on the session and the thread reading its answers.
+  struct Call {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>> stream;
+    std::thread reader;
+  };
+  // Opens call_ and starts its reader. Caller holds write_mu_; the previous call has ended.
+  void Open();
+  // After a break that a new stream may mend: opens one, the old steps settled. Caller
+  // holds write_mu_ and not mu_.
+  void Reopen();
+  void ReadLoop(Call& call);
   void Record(const v1::StepFailure& failure);  // caller holds mu_
   // Writes one message; false when the stream is broken.
   bool Write(const v1::PipelineRequest& message);
   [[noreturn]] void ThrowBroken();
 
+  v1::Ferry::Stub& stub_;
+  const std::string session_id_;
   const std::string address_;
   const int64_t window_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>> stream_;
-  std::thread reader_;
-  std::mutex write_mu_;  // one writer at a time; step numbers follow write order
+  const std::function<void(grpc::ClientContext&)> prepare_;
+  std::unique_ptr<Call> call_;  // replaced by Reopen, under write_mu_
+  std::mutex write_mu_;         // one writer at a time; step numbers follow write order
 
   std::mutex mu_;
   std::condition_variable changed_;
@@ -96,14 +113,16 @@ class PipelineStream {
   std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
   std::set<uint64_t> raised_;  // failed steps already thrown to the user
   bool broken_ = false;
-  grpc::Status end_;      // the stream's final status, once broken_
-  grpc::Status goodbye_;  // why the daemon ended the stream, when it said so
+  bool mendable_ = false;  // broken_ by the connection, not by the daemon's refusal
+  grpc::Status end_;       // the stream's final status, once broken_
+  grpc::Status goodbye_;   // why the daemon ended the stream, when it said so
 
   std::atomic<int64_t> steps_sent_{0};
   std::atomic<int64_t> window_waits_{0};
   std::atomic<int64_t> graphs_resent_{0};
   std::atomic<int64_t> bytes_sent_{0};
   std::atomic<int64_t> bytes_received_{0};
+  std::atomic<int64_t> reconnects_{0};
 };
 
 }  // namespace ferry::detail

@@ -265,6 +265,7 @@ class Session {
     DeviceStats stats = stats_;
     if (pipeline_ != nullptr) {
       stats.pipeline_steps = pipeline_->steps_sent();
+      stats.reconnects = pipeline_->reconnects();
       stats.round_trips += pipeline_->window_waits();
       stats.graphs_resent += pipeline_->graphs_resent();
       stats.graphs_sent += pipeline_->graphs_resent();
@@ -323,6 +324,9 @@ class RemoteBuffer : public Buffer {
     output_ = output;
   }
   std::optional<v1::StepFailure>& failure() { return failure_; }
+  // The stream broke before the step computing it was answered: whether it ran is unknown.
+  bool lost() const { return lost_; }
+  void set_lost() { lost_ = true; }
 
  private:
   std::shared_ptr<Session> session_;
@@ -332,6 +336,7 @@ class RemoteBuffer : public Buffer {
   std::optional<StepReply> pending_;
   int output_ = 0;
   std::optional<v1::StepFailure> failure_;
+  bool lost_ = false;
 };
 
 class RemoteDevice : public DeviceImpl {
@@ -475,6 +480,7 @@ class RemoteDevice : public DeviceImpl {
         continue;
       }
       if (buffer.id() == 0) Upload(buffer);
+      ThrowIfLost(buffer);
       binding->set_buffer_id(buffer.id());
     }
 
@@ -595,6 +601,21 @@ class RemoteDevice : public DeviceImpl {
     return buffers;
   }
 
+  // Throws, without waiting, when the stream broke before the step computing `buffer` was
+  // answered (the daemon may never have run it), rather than let a later step bind a
+  // handle the daemon may not hold. Caller holds buffer.mu().
+  void ThrowIfLost(RemoteBuffer& buffer) {
+    if (!buffer.lost() && buffer.pending().has_value() &&
+        buffer.pending()->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      try {
+        buffer.pending()->get();
+      } catch (const Error&) {
+        Resolve(buffer);  // records the loss and throws it
+      }
+    }
+    if (buffer.lost()) throw StepError(*buffer.failure());
+  }
+
   // Takes in the answer of the step that computes `buffer`, waiting for it if need be:
   // its inline bytes, or its failure, thrown now and on every later use. Throws, too, an
   // earlier step's failure not raised yet. Caller holds buffer.mu().
@@ -602,7 +623,18 @@ class RemoteDevice : public DeviceImpl {
     if (buffer.failure().has_value()) throw StepError(*buffer.failure());
     if (!buffer.pending().has_value()) return;
     const StepReply reply = *std::exchange(buffer.pending(), std::nullopt);
-    const v1::PipelineResponse& response = reply.get();  // throws if the stream broke
+    try {
+      reply.get();
+    } catch (const Error& error) {
+      // The stream broke before the answer came: this buffer is lost for good, even once
+      // the pipeline has reconnected.
+      buffer.set_lost();
+      buffer.failure().emplace();
+      buffer.failure()->set_code(static_cast<int32_t>(error.code()));
+      buffer.failure()->set_message(error.what());
+      throw;
+    }
+    const v1::PipelineResponse& response = reply.get();
     const int output = buffer.output();
     PipelineStream& pipeline = *session_->pipeline();
     if (response.has_failure()) {

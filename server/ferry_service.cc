@@ -403,12 +403,12 @@ grpc::Status FerryService::Pipeline(
       message.Clear();
     }
     // The client vanished (its connection reset, or silent past the keepalive) rather than
-    // ending the stream: nobody will read the answers, and its client library cannot use
-    // the session again. The queued steps are dropped, the running one stops (CallerGone)
-    // and the session closes now, not at the end of its lease: its memory is free at once.
+    // ending the stream: nobody will read the answers. The queued steps are dropped and the
+    // running one stops (CallerGone); the session is kept for its lease, for the client to
+    // reconnect on a new stream (its library does at the next eval).
     if (!cancelled_here.load() && context->IsCancelled()) {
       inbox.Shutdown();
-      sessions_.Close(session_id, SessionEnd::kAbandoned).IgnoreError();
+      sessions_.MarkAbandoned(session_id);
     }
     inbox.Done();
   });

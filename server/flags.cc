@@ -25,7 +25,7 @@ ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
 ABSL_FLAG(int64_t, keepalive_seconds, 300,
           "ping a client connection silent this long during a call and drop it when the ping "
-          "goes unanswered (a vanished client's session then closes at once); 0: never");
+          "goes unanswered (a vanished client's session's lease then runs); 0: never");
 ABSL_FLAG(ferry::server::ByteSize, chunk_bytes, ferry::server::ByteSize{1 << 20},
           "default Upload/Download chunk size");
 ABSL_FLAG(ferry::server::ByteSize, max_inline_bytes, ferry::server::ByteSize{1 << 20},

@@ -24,7 +24,7 @@ struct ServerOptions {
   absl::Duration lease = absl::Seconds(300);
   absl::Duration drain = absl::Seconds(30);
   // A client connection silent this long is pinged (gRPC) or probed (the bulk channel's
-  // TCP), and dropped when that goes unanswered: a vanished client's session then closes.
+  // TCP), and dropped when that goes unanswered: a vanished client's session then unpins.
   // As long as the lease, so that a laptop may sleep as long as an idle session may last.
   // Zero: never.
   absl::Duration keepalive = absl::Seconds(300);

@@ -333,7 +333,7 @@ SessionRef SessionManager::Open(absl::string_view client_name) {
 }
 
 absl::StatusOr<SessionRef> SessionManager::Acquire(absl::string_view session_id) {
-  std::shared_ptr<Session> expired;
+  Entry expired;
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(session_id);
@@ -342,17 +342,20 @@ absl::StatusOr<SessionRef> SessionManager::Acquire(absl::string_view session_id)
     if (!Expired(it->second, now)) {
       it->second.last_use = now;
       ++it->second.active_calls;
+      if (it->second.abandoned) {
+        it->second.abandoned = false;
+        LogEvent(absl::StrCat("session ", session_id, ": its client is back"));
+      }
       return SessionRef(this, it->second.session);
     }
-    expired = std::move(it->second.session);
+    expired = std::move(it->second);
     sessions_.erase(it);
   }
-  ++ended_[static_cast<int>(SessionEnd::kExpired)];
-  LogEvent(absl::StrCat("session ", expired->id(), " expired; ", Freed(expired->Close())));
+  EndExpired(expired);
   return UnknownSession(session_id);
 }
 
-absl::Status SessionManager::Close(absl::string_view session_id, SessionEnd why) {
+absl::Status SessionManager::Close(absl::string_view session_id) {
   std::shared_ptr<Session> session;
   {
     absl::MutexLock lock(&mu_);
@@ -361,13 +364,31 @@ absl::Status SessionManager::Close(absl::string_view session_id, SessionEnd why)
     session = std::move(it->second.session);
     sessions_.erase(it);
   }
-  ++ended_[static_cast<int>(why)];
-  LogEvent(absl::StrCat("session ", session->id(),
-                        why == SessionEnd::kAbandoned
-                            ? " closed: its client went away (connection lost mid-stream); "
-                            : " closed; ",
-                        Freed(session->Close())));
+  ++ended_[static_cast<int>(SessionEnd::kClosed)];
+  LogEvent(absl::StrCat("session ", session->id(), " closed; ", Freed(session->Close())));
   return absl::OkStatus();
+}
+
+void SessionManager::MarkAbandoned(absl::string_view session_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    // Another call of the session in flight (beside the caller's): the client is back.
+    if (it == sessions_.end() || it->second.active_calls > 1) return;
+    it->second.abandoned = true;
+  }
+  LogEvent(absl::StrCat("session ", session_id,
+                        ": its client went away mid-stream (connection lost); kept for ",
+                        absl::FormatDuration(lease_), " for it to reconnect"));
+}
+
+void SessionManager::EndExpired(const Entry& entry) {
+  const SessionEnd why = entry.abandoned ? SessionEnd::kAbandoned : SessionEnd::kExpired;
+  ++ended_[static_cast<int>(why)];
+  LogEvent(
+      absl::StrCat("session ", entry.session->id(), " expired after ", absl::FormatDuration(lease_),
+                   why == SessionEnd::kAbandoned ? " without its client coming back; " : " idle; ",
+                   Freed(entry.session->Close())));
 }
 
 void SessionManager::Unpin(const std::shared_ptr<Session>& session) {
@@ -380,23 +401,19 @@ void SessionManager::Unpin(const std::shared_ptr<Session>& session) {
 }
 
 int SessionManager::ReapExpired(absl::Time now) {
-  std::vector<std::shared_ptr<Session>> expired;
+  std::vector<Entry> expired;
   {
     absl::MutexLock lock(&mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if (Expired(it->second, now)) {
-        expired.push_back(std::move(it->second.session));
+        expired.push_back(std::move(it->second));
         sessions_.erase(it++);
       } else {
         ++it;
       }
     }
   }
-  ended_[static_cast<int>(SessionEnd::kExpired)] += static_cast<int64_t>(expired.size());
-  for (const auto& session : expired) {
-    LogEvent(absl::StrCat("session ", session->id(), " expired after ",
-                          absl::FormatDuration(lease_), " idle; ", Freed(session->Close())));
-  }
+  for (const Entry& entry : expired) EndExpired(entry);
   return static_cast<int>(expired.size());
 }
 

@@ -132,8 +132,9 @@ class Session : public kernels::CommunicatorDirectory {
 
 class SessionManager;
 
-// Why a session ended: its client closed it, its lease ran out, or its client vanished while
-// its Pipeline stream was open (the connection reset, or silent past the keepalive).
+// Why a session ended: its client closed it, its lease ran out, or its lease ran out after
+// its client vanished mid-stream (the connection reset, or silent past the keepalive) and
+// did not come back.
 enum class SessionEnd { kClosed = 0, kExpired = 1, kAbandoned = 2 };
 
 // What GetInfo and ferryctl show of an open session.
@@ -192,9 +193,13 @@ class SessionManager {
   // it was never opened, was closed, or expired.
   absl::StatusOr<SessionRef> Acquire(absl::string_view session_id);
 
-  // Closes the session and frees its buffers at once; NOT_FOUND as Acquire. `why` is logged
-  // and counted: kAbandoned when its client vanished mid-stream (see FerryService::Pipeline).
-  absl::Status Close(absl::string_view session_id, SessionEnd why = SessionEnd::kClosed);
+  // Closes the session and frees its buffers at once; NOT_FOUND as Acquire.
+  absl::Status Close(absl::string_view session_id);
+
+  // The session's client vanished mid-stream (see FerryService::Pipeline; the caller holds
+  // the session): it is kept for its lease, for the client to reconnect (any call of it
+  // counts), and counted as kAbandoned rather than kExpired if it does not.
+  void MarkAbandoned(absl::string_view session_id);
 
   // Expires every unpinned session idle for longer than the lease at `now`; returns how
   // many. The reaper calls this; tests may too.
@@ -218,12 +223,15 @@ class SessionManager {
     std::shared_ptr<Session> session;
     absl::Time last_use;
     int active_calls = 0;
+    bool abandoned = false;  // MarkAbandoned, and no call since
   };
 
   void Unpin(const std::shared_ptr<Session>& session);
   bool Expired(const Entry& entry, absl::Time now) const {
     return entry.active_calls == 0 && now - entry.last_use > lease_;
   }
+  // Counts and logs the end of `entry`'s session by expiry, and frees it.
+  void EndExpired(const Entry& entry);
   void ReaperLoop();
 
   const absl::Duration lease_;

@@ -125,6 +125,36 @@ TEST_F(SessionManagerTest, IdleSessionsExpirePinnedOnesDoNot) {
   EXPECT_TRUE(sessions_.Acquire(busy).ok());
 }
 
+// A session whose client vanished mid-stream waits out its lease for the client; one that
+// does not come back ends as abandoned, one that does is an ordinary session again.
+TEST_F(SessionManagerTest, AnAbandonedSessionIsKeptForItsLeaseAndCountedApart) {
+  const std::string gone = sessions_.Open("gone")->id();
+  const std::string back = sessions_.Open("back")->id();
+  sessions_.Open("idle");  // expires as any idle session
+  for (const std::string& id : {gone, back}) {
+    absl::StatusOr<SessionRef> stream = sessions_.Acquire(id);  // its Pipeline stream
+    ASSERT_TRUE(stream.ok());
+    sessions_.MarkAbandoned(id);
+  }
+  EXPECT_EQ(sessions_.ReapExpired(absl::Now() + absl::Seconds(5)), 0);  // within the lease
+  ASSERT_TRUE(sessions_.Acquire(back).ok());                            // the client reconnects
+  EXPECT_EQ(sessions_.ReapExpired(absl::Now() + absl::Seconds(11)), 3);
+  EXPECT_EQ(sessions_.sessions_ended(SessionEnd::kAbandoned), 1);
+  EXPECT_EQ(sessions_.sessions_ended(SessionEnd::kExpired), 2);
+
+  // A second call of the session in flight (the new stream came first): not abandoned.
+  const std::string racing = sessions_.Open("racing")->id();
+  {
+    absl::StatusOr<SessionRef> old_stream = sessions_.Acquire(racing);
+    absl::StatusOr<SessionRef> new_stream = sessions_.Acquire(racing);
+    sessions_.MarkAbandoned(racing);
+  }
+  EXPECT_EQ(sessions_.ReapExpired(absl::Now() + absl::Seconds(11)), 1);
+  EXPECT_EQ(sessions_.sessions_ended(SessionEnd::kAbandoned), 1);
+  ASSERT_TRUE(sessions_.Close(sessions_.Open("closed")->id()).ok());
+  EXPECT_EQ(sessions_.sessions_ended(SessionEnd::kClosed), 1);
+}
+
 TEST_F(SessionManagerTest, PutAfterCloseIsRefused) {
   SessionRef session = sessions_.Open("a");
   std::string id = session->id();
