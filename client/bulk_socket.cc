@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -99,8 +101,17 @@ BulkSocket::~BulkSocket() {
   close(fd_);
 }
 
-bool BulkSocket::broken() const {
+bool BulkSocket::broken() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_) {
+    // No transfer holds mu_ and the daemon sends nothing unasked, so an end of stream or an
+    // error here means the connection is gone. (Bytes waiting, a TLS ticket, are not.)
+    char byte;
+    const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      Broke(absl::UnavailableError("bulk channel: the daemon's end closed"));
+    }
+  }
   return broken_;
 }
 

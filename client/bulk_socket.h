@@ -53,7 +53,9 @@ class BulkSocket {
   // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`.
   absl::Status Download(uint64_t buffer_id, char* dst, size_t bytes);
 
-  bool broken() const;
+  // Whether the connection is gone: it failed a transfer, or, looked at between transfers,
+  // the daemon's end closed or reset it (a network change, a daemon restarted).
+  bool broken();
 
  private:
   BulkSocket(int fd, std::unique_ptr<core::ByteStream> stream)

@@ -150,23 +150,39 @@ class Session {
   // the bytes (a firewalled port, a unix-socket target).
   // Beside a TLS channel it speaks TLS too, with `tls` (the same roots and certificate).
   void OpenBulkChannel(const std::string& address, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds keepalive, const core::TlsContext* tls) {
+                       std::chrono::milliseconds keepalive,
+                       std::shared_ptr<const core::TlsContext> tls) {
     bulk_address_ = address;
     const auto& features = opened_.features();
     if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
+    bulk_timeout_ = timeout;
+    bulk_keepalive_ = keepalive;
+    bulk_tls_ = std::move(tls);
     std::string why;
-    bulk_socket_ = BulkSocket::Connect(address_, address, opened_.bulk_channel(), id(), timeout,
-                                       keepalive, tls, &why);
+    bulk_socket_ = DialBulk(&why);
     if (bulk_socket_ == nullptr) {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address_.c_str(), why.c_str());
     }
+    bulk_offered_ = bulk_socket_ != nullptr;
   }
   // The bulk channel's address the client was told to use ("" when its target's host).
   const std::string& bulk_address() const { return bulk_address_; }
-  // Null when there is no bulk channel or its connection broke.
-  BulkSocket* bulk_socket() {
-    return bulk_socket_ != nullptr && !bulk_socket_->broken() ? bulk_socket_.get() : nullptr;
+  // Null when there is no bulk channel. One whose connection broke (a network change, a
+  // daemon gone silent) is dialled again, at most once a second; gRPC carries the bytes
+  // meanwhile.
+  std::shared_ptr<BulkSocket> bulk_socket() {
+    std::lock_guard<std::mutex> lock(bulk_mu_);
+    if (bulk_socket_ != nullptr && !bulk_socket_->broken()) return bulk_socket_;
+    const auto now = std::chrono::steady_clock::now();
+    if (!bulk_offered_ || now - bulk_dialled_ < std::chrono::seconds(1)) return nullptr;
+    bulk_dialled_ = now;
+    std::string why;
+    bulk_socket_ = DialBulk(&why);
+    if (bulk_socket_ != nullptr) {
+      UpdateStats([](DeviceStats& stats) { ++stats.reconnects; });
+    }
+    return bulk_socket_;
   }
 
   // Whether transfers go through a shared region (asked for, offered, and not given up).
@@ -232,8 +248,8 @@ class Session {
   // Whether a host array this large is uploaded from the caller's memory when made (on the
   // bulk channel, or an Upload call), else kept to ride a pipeline step or be bound inline.
   bool StreamsUpload(size_t bytes) const {
-    return bytes > kInlineBindingBytes && (pipeline_ == nullptr || bulk_socket_ != nullptr ||
-                                           bytes > static_cast<size_t>(chunk_bytes()));
+    return bytes > kInlineBindingBytes &&
+           (pipeline_ == nullptr || bulk_offered_ || bytes > static_cast<size_t>(chunk_bytes()));
   }
 
   uint64_t NewBufferId() {
@@ -265,7 +281,7 @@ class Session {
     DeviceStats stats = stats_;
     if (pipeline_ != nullptr) {
       stats.pipeline_steps = pipeline_->steps_sent();
-      stats.reconnects = pipeline_->reconnects();
+      stats.reconnects += pipeline_->reconnects();
       stats.round_trips += pipeline_->window_waits();
       stats.graphs_resent += pipeline_->graphs_resent();
       stats.graphs_sent += pipeline_->graphs_resent();
@@ -286,10 +302,22 @@ class Session {
   std::shared_ptr<KnownGraphs> graphs_;
   std::unique_ptr<PipelineStream> pipeline_;
   std::mutex shared_mu_;
-  bool shared_memory_ = false;               // guarded by shared_mu_ after connect
-  std::unique_ptr<SharedRegion> region_;     // guarded by shared_mu_
-  std::unique_ptr<BulkSocket> bulk_socket_;  // set once, at connect
-  std::string bulk_address_;                 // set once, at connect
+  bool shared_memory_ = false;            // guarded by shared_mu_ after connect
+  std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
+  // A new connection of the session to its bulk channel; null, with `why`, when it fails.
+  std::unique_ptr<BulkSocket> DialBulk(std::string* why) {
+    return BulkSocket::Connect(address_, bulk_address_, opened_.bulk_channel(), id(), bulk_timeout_,
+                               bulk_keepalive_, bulk_tls_.get(), why);
+  }
+
+  std::mutex bulk_mu_;                       // guards bulk_socket_ and bulk_dialled_
+  std::shared_ptr<BulkSocket> bulk_socket_;  // redialled when broken
+  std::chrono::steady_clock::time_point bulk_dialled_;
+  bool bulk_offered_ = false;  // set once, at connect: the first dial worked
+  std::string bulk_address_;   // set once, at connect, as the dial's settings
+  std::chrono::milliseconds bulk_timeout_{0};
+  std::chrono::milliseconds bulk_keepalive_{0};
+  std::shared_ptr<const core::TlsContext> bulk_tls_;
 
   std::mutex mu_;
   uint64_t next_buffer_id_ = 1;  // 0 means "not kept" on the wire
@@ -844,7 +872,7 @@ class RemoteDevice : public DeviceImpl {
   // On a pipeline the buffer is pending until its step answers: a read waits for that, so
   // it never asks for the bytes before the step has made them resident.
   bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes) {
-    BulkSocket* bulk = session_->bulk_socket();
+    std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
     if (bulk == nullptr || session_->SharedMemoryOn()) return false;
     const core::TensorType& type = buffer.type();
     // Dropped buffers go first, so their memory can take the upload (a 1 GiB tensor
@@ -892,7 +920,7 @@ class RemoteDevice : public DeviceImpl {
   // The bulk channel: from the socket straight into `dst`. False when there is no bulk
   // channel, or its connection broke during this download (gRPC then reads it again).
   bool DownloadBulk(RemoteBuffer& buffer, char* dst) {
-    BulkSocket* bulk = session_->bulk_socket();
+    std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
     if (bulk == nullptr) return false;
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
@@ -1098,7 +1126,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
     } else if (absl::StatusOr<std::shared_ptr<core::TlsContext>> tls = core::TlsContext::ForClient(
                    options.root_certs, options.client_cert, options.client_key);
                tls.ok()) {
-      session->OpenBulkChannel(options.bulk_address, timeout, options.keepalive, tls->get());
+      session->OpenBulkChannel(options.bulk_address, timeout, options.keepalive, *tls);
     } else {
       std::fprintf(stderr, "ferry: no bulk channel to %s (transfers go over gRPC): %s\n",
                    address.c_str(), std::string(tls.status().message()).c_str());

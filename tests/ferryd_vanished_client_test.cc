@@ -250,23 +250,37 @@ TEST(VanishedClient, AnEvalOnADaemonGoneSilentFailsAfterTheClientsKeepalive) {
 // A connection that breaks (a NAT timing out, a VPN reconnecting, a laptop changing
 // networks) costs nothing resident: the next eval opens a new stream on the same session.
 TEST(VanishedClient, AnEvalAfterTheConnectionBrokeReconnectsToTheSameSession) {
-  auto daemon = testing::StartFerryd();
+  const int bulk_port = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd({absl::StrCat("--bulk_port=", bulk_port)});
   ASSERT_NE(daemon, nullptr);
   auto relay = bench::LatencyRelay::Start(daemon->port(), std::chrono::microseconds(0));
   ASSERT_TRUE(relay.ok()) << relay.status();
+  auto bulk_relay = bench::LatencyRelay::Start(bulk_port, std::chrono::microseconds(0));
+  ASSERT_TRUE(bulk_relay.ok()) << bulk_relay.status();
   ConnectOptions options;
-  options.bulk_channel = false;  // its port is the daemon's own, not behind the relay
+  options.bulk_address = (*bulk_relay)->address();
   Device device = connect((*relay)->address(), options);
+  ASSERT_TRUE(device.info().bulk_channel);
   Array y = arange(0.0, 1000.0, 1.0, float32, device) * 2.0f;
   eval({y});
   synchronize(device);  // y is resident on the daemon now, under the session
 
   (*relay)->ResetConnections();
+  (*bulk_relay)->ResetConnections();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the client sees the end
-  std::vector<float> z = (y + 1.0f).to_vector<float>();         // binds y by its handle
+  // Binds y by its handle.
+  std::vector<float> z = (y + 1.0f).to_vector<float>();
   ASSERT_EQ(z.size(), 1000u);
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(z[i], 2.0f * i + 1) << i;
-  EXPECT_EQ(device.stats().reconnects, 1);
+  EXPECT_EQ(device.stats().reconnects, 1);  // the pipeline
+  // A large result comes back on a new bulk connection (dialled at most once a second).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const int64_t bulk_before = device.stats().bulk_channel_transfers;
+  Array big = ones({1 << 20}, float32, device) * 2.0f;  // 4 MiB: past inline, past a chunk
+  std::vector<float> twos = big.to_vector<float>();
+  EXPECT_EQ(twos[12345], 2.0f);
+  EXPECT_EQ(device.stats().bulk_channel_transfers, bulk_before + 1);
+  EXPECT_EQ(device.stats().reconnects, 2);  // and the bulk channel
 
   // An eval cut off before its answer: its arrays are lost, said so wherever they are
   // used, and the session carries on.
