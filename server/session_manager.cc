@@ -440,20 +440,27 @@ int64_t SessionManager::resident_bytes() const {
 }
 
 std::vector<SessionListing> SessionManager::List() const {
-  std::vector<std::pair<std::shared_ptr<Session>, absl::Duration>> sessions;
+  struct Seen {
+    std::shared_ptr<Session> session;
+    absl::Duration idle;
+    bool abandoned;
+  };
+  std::vector<Seen> sessions;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     for (const auto& [id, entry] : sessions_) {
-      sessions.emplace_back(entry.session,
-                            entry.active_calls > 0 ? absl::ZeroDuration() : now - entry.last_use);
+      sessions.push_back({entry.session,
+                          entry.active_calls > 0 ? absl::ZeroDuration() : now - entry.last_use,
+                          entry.abandoned});
     }
   }
   std::vector<SessionListing> listing;
   listing.reserve(sessions.size());
-  for (const auto& [session, idle] : sessions) {
-    listing.push_back({session->id(), session->client_name(), session->num_buffers(),
-                       session->resident_bytes(), idle, session->num_groups()});
+  for (const Seen& seen : sessions) {
+    const Session& session = *seen.session;
+    listing.push_back({session.id(), session.client_name(), session.num_buffers(),
+                       session.resident_bytes(), seen.idle, session.num_groups(), seen.abandoned});
   }
   return listing;
 }

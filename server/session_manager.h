@@ -143,8 +143,9 @@ struct SessionListing {
   std::string client_name;
   int64_t buffers = 0;
   int64_t resident_bytes = 0;
-  absl::Duration idle;  // zero while a call holds the session
-  int64_t groups = 0;   // groups it is a rank of
+  absl::Duration idle;     // zero while a call holds the session
+  int64_t groups = 0;      // groups it is a rank of
+  bool abandoned = false;  // its client vanished mid-stream and has not come back
 };
 
 // A session pinned for the length of one call: it cannot expire while held, and the

@@ -85,6 +85,14 @@ int64_t OpenSessions(v1::Ferry::Stub& stub) {
   return status.ok() ? info.sessions() : -1;
 }
 
+// The daemon's one session as GetInfo lists it.
+v1::SessionSummary Listed(v1::Ferry::Stub& stub) {
+  v1::GetInfoResponse info;
+  EXPECT_TRUE(testing::GetInfo(stub, "", &info).ok());
+  EXPECT_EQ(info.session_list_size(), 1);
+  return info.session_list_size() > 0 ? info.session_list(0) : v1::SessionSummary();
+}
+
 using PipelineStream = grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>;
 
 // Opens the session's Pipeline stream on `context`, checking the daemon started it.
@@ -144,7 +152,8 @@ TEST_F(ClientGoneMidRun, AStreamCutMidRunStopsTheRunAndKeepsTheSessionForAReconn
   stream->Finish();
 
   // The session waits for its client, its buffers whole, and a new stream carries on.
-  EXPECT_EQ(OpenSessions(*stub), 1);
+  EXPECT_TRUE(WaitUntil([&] { return Listed(*stub).abandoned(); }));
+  EXPECT_EQ(Listed(*stub).buffers(), 2);
   grpc::ClientContext again;
   std::unique_ptr<PipelineStream> resumed = StartPipeline(*stub, again, session);
   v1::PipelineRequest short_chain = step;
@@ -157,6 +166,7 @@ TEST_F(ClientGoneMidRun, AStreamCutMidRunStopsTheRunAndKeepsTheSessionForAReconn
   resumed->WritesDone();
   EXPECT_TRUE(resumed->Finish().ok());
   EXPECT_EQ(ScrapeMetric(metrics, "ferry_sessions_ended_total{reason=\"abandoned\"}"), 0);
+  EXPECT_FALSE(Listed(*stub).abandoned());
 }
 
 TEST_F(ClientGoneMidRun, AUnaryExecutePastItsDeadlineStopsAndTheSessionStays) {
