@@ -21,6 +21,9 @@ ABSL_FLAG(bool, allow_tf32, false,
 ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
           "memory for all resident buffers and intermediates together, e.g. 512M, 8G; "
           "0: half of this machine's RAM (the CUDA backend: all of the GPU's memory)");
+ABSL_FLAG(ferry::server::ByteSize, max_session_memory, ferry::server::ByteSize{0},
+          "the most one session may keep resident, e.g. 16G, so that one user cannot take a "
+          "shared node's memory; 0: no limit but --max_memory");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
 ABSL_FLAG(int64_t, keepalive_seconds, 300,
@@ -89,6 +92,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory).bytes;
   if (options.max_memory_bytes == 0) options.max_memory_bytes = HalfOfRam();
+  options.max_session_memory_bytes = absl::GetFlag(FLAGS_max_session_memory).bytes;
   options.chunk_bytes = absl::GetFlag(FLAGS_chunk_bytes).bytes;
   options.max_inline_bytes = absl::GetFlag(FLAGS_max_inline_bytes).bytes;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes).bytes;

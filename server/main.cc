@@ -154,7 +154,7 @@ int Run() {
   kernels::Executor executor(**backend, options.graph_cache_size,
                              core::GraphLimits{options.max_graph_nodes});
   executor.set_fusion(options.fusion);
-  SessionManager sessions(options.lease);
+  SessionManager sessions(options.lease, options.max_session_memory_bytes);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());

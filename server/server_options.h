@@ -17,6 +17,7 @@ inline constexpr uint32_t kMaxProtocolVersion = 1;
 // The daemon's limits, fixed at startup from its flags and reported to every client.
 struct ServerOptions {
   int64_t max_memory_bytes = int64_t{1} << 30;  // all resident buffers together
+  int64_t max_session_memory_bytes = 0;         // one session's resident buffers; 0: no limit
   int64_t chunk_bytes = int64_t{1} << 20;       // default Download chunk
   int64_t max_inline_bytes = int64_t{1} << 20;  // largest output returned inline
   int64_t max_graph_nodes = int64_t{1} << 20;

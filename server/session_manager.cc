@@ -99,11 +99,27 @@ absl::Status Session::Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buff
                                                    " is already resident; release it first"));
     }
   }
+  int64_t bytes = 0;
+  for (const auto& [buffer_id, tensor] : buffers) bytes += static_cast<int64_t>(tensor.nbytes());
+  if (absl::Status room = CheckRoomLocked(bytes); !room.ok()) return room;
   for (auto& [buffer_id, tensor] : buffers) {
     resident_bytes_ += static_cast<int64_t>(tensor.nbytes());
     buffers_.emplace(buffer_id, std::move(tensor));
   }
   return absl::OkStatus();
+}
+
+absl::Status Session::CheckRoom(int64_t bytes) const {
+  absl::MutexLock lock(&mu_);
+  return CheckRoomLocked(bytes);
+}
+
+absl::Status Session::CheckRoomLocked(int64_t bytes) const {
+  if (memory_quota_ <= 0 || resident_bytes_ + bytes <= memory_quota_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("session ", id_, ": keeping ", bytes, " more bytes would hold ",
+                   resident_bytes_ + bytes, " resident, past the session's quota of ",
+                   memory_quota_, " (--max_session_memory); release arrays it no longer needs"));
 }
 
 void Session::Release(absl::Span<const uint64_t> buffer_ids) {
@@ -299,7 +315,8 @@ SessionRef::~SessionRef() {
   if (manager_ != nullptr) manager_->Unpin(session_);
 }
 
-SessionManager::SessionManager(absl::Duration lease) : lease_(lease) {}
+SessionManager::SessionManager(absl::Duration lease, int64_t session_memory_quota)
+    : lease_(lease), session_memory_quota_(session_memory_quota) {}
 
 SessionManager::~SessionManager() {
   {
@@ -321,8 +338,9 @@ void SessionManager::StartReaper() {
 
 SessionRef SessionManager::Open(absl::string_view client_name) {
   // The id is 16 secret bytes as 32 hex digits.
-  auto session = std::make_shared<Session>(absl::BytesToHexString(SecretBytes(16)),
-                                           std::string(client_name), SecretBytes(16));
+  auto session =
+      std::make_shared<Session>(absl::BytesToHexString(SecretBytes(16)), std::string(client_name),
+                                SecretBytes(16), session_memory_quota_);
   if (queue_factory_) session->queue_ = queue_factory_();
   absl::MutexLock lock(&mu_);
   Entry& entry = sessions_[session->id()];

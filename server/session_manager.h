@@ -30,10 +30,14 @@ namespace ferry::server {
 // only its own buffers; every lookup is by (this session, handle). Thread-safe.
 class Session : public kernels::CommunicatorDirectory {
  public:
-  Session(std::string id, std::string client_name, std::string bulk_ticket = "")
+  // `memory_quota`: the most bytes its buffers may hold resident together; 0: no limit
+  // but the daemon's.
+  Session(std::string id, std::string client_name, std::string bulk_ticket = "",
+          int64_t memory_quota = 0)
       : id_(std::move(id)),
         client_name_(std::move(client_name)),
-        bulk_ticket_(std::move(bulk_ticket)) {}
+        bulk_ticket_(std::move(bulk_ticket)),
+        memory_quota_(memory_quota) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -51,8 +55,14 @@ class Session : public kernels::CommunicatorDirectory {
   absl::Status CheckNewId(uint64_t buffer_id) const;
 
   // Makes the tensors resident under their handles, all or none: fails as CheckNewId
-  // does, or FAILED_PRECONDITION once the session was closed or expired.
+  // does, as CheckRoom does for their bytes together, or FAILED_PRECONDITION once the
+  // session was closed or expired.
   absl::Status Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buffers);
+
+  // OK when `bytes` more may be resident in this session: RESOURCE_EXHAUSTED naming its
+  // quota (--max_session_memory) when they would take it past. An upload asks before its
+  // bytes come; Put asks again.
+  absl::Status CheckRoom(int64_t bytes) const;
 
   // Frees the buffers now. Handles that are not resident are ignored, so releasing
   // twice, or after the session's lease ran out, is harmless.
@@ -107,6 +117,9 @@ class Session : public kernels::CommunicatorDirectory {
  private:
   friend class SessionManager;
 
+  // Caller holds mu_.
+  absl::Status CheckRoomLocked(int64_t bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Frees every buffer, refuses later Puts and ends its groups' links (a collective blocked
   // on one fails at once, here and at the peers). Returns (buffers, bytes) freed.
   std::pair<int64_t, int64_t> Close();
@@ -114,6 +127,7 @@ class Session : public kernels::CommunicatorDirectory {
   const std::string id_;
   const std::string client_name_;
   const std::string bulk_ticket_;
+  const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
   std::atomic<bool> closing_{false};
   mutable absl::Mutex mu_;
@@ -174,7 +188,9 @@ class SessionRef {
 // or by the next lookup, whichever comes first. Thread-safe.
 class SessionManager {
  public:
-  explicit SessionManager(absl::Duration lease);
+  // Each session may keep at most `session_memory_quota` bytes resident (0: no limit but
+  // the backend's).
+  explicit SessionManager(absl::Duration lease, int64_t session_memory_quota = 0);
   ~SessionManager();  // stops the reaper; frees every session's buffers
   SessionManager(const SessionManager&) = delete;
   SessionManager& operator=(const SessionManager&) = delete;
@@ -236,6 +252,7 @@ class SessionManager {
   void ReaperLoop();
 
   const absl::Duration lease_;
+  const int64_t session_memory_quota_;
   std::function<std::shared_ptr<kernels::Queue>()> queue_factory_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);

@@ -155,6 +155,28 @@ TEST_F(SessionManagerTest, AnAbandonedSessionIsKeptForItsLeaseAndCountedApart) {
   EXPECT_EQ(sessions_.sessions_ended(SessionEnd::kClosed), 1);
 }
 
+// A session past its quota is refused, all or none, naming the flag; others are not.
+TEST(SessionQuota, PutPastTheQuotaIsRefusedWholeAndOtherSessionsKeepTheirs) {
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(1 << 20);
+  SessionManager sessions(absl::Seconds(10), /*session_memory_quota=*/4000);
+  auto buffer = [&](int64_t floats) {
+    return *backend->Allocate({core::DType::kFloat32, {floats}});
+  };
+  SessionRef greedy = sessions.Open("greedy");
+  ASSERT_TRUE(greedy->Put({{1, buffer(600)}}).ok());  // 2400 bytes
+  absl::Status refused = greedy->Put({{2, buffer(200)}, {3, buffer(300)}});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("would hold 4400 resident, past the session's quota "
+                                           "of 4000 (--max_session_memory)"));
+  EXPECT_EQ(greedy->num_buffers(), 1);  // neither was kept
+  EXPECT_TRUE(greedy->CheckRoom(1600).ok());
+  EXPECT_EQ(greedy->CheckRoom(1601).code(), absl::StatusCode::kResourceExhausted);
+  SessionRef other = sessions.Open("other");
+  EXPECT_TRUE(other->Put({{1, buffer(1000)}}).ok());
+  greedy->Release({1});
+  EXPECT_TRUE(greedy->Put({{2, buffer(1000)}}).ok());
+}
+
 TEST_F(SessionManagerTest, PutAfterCloseIsRefused) {
   SessionRef session = sessions_.Open("a");
   std::string id = session->id();

@@ -121,6 +121,9 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
         absl::StrCat("upload of buffer ", buffer_id_, ": total_bytes is ", total_bytes_, " but ",
                      core::TypeToString(*type), " has ", spec_bytes, " bytes"));
   }
+  if (absl::Status room = (*session_)->CheckRoom(static_cast<int64_t>(total_bytes_)); !room.ok()) {
+    return Prefixed(room);
+  }
   absl::StatusOr<kernels::Tensor> tensor = backend_.Allocate(*type);
   if (!tensor.ok()) return Prefixed(tensor.status());
   tensor_ = *std::move(tensor);

@@ -51,9 +51,9 @@ TEST(Lifecycle, HealthIsServing) {
 }
 
 TEST(Lifecycle, OpenSessionReportsTheDaemonsFlags) {
-  std::unique_ptr<server::FerrydProcess> daemon =
-      testing::StartFerryd({"--max_memory=256M", "--chunk_bytes=256K", "--max_inline_bytes=4K",
-                            "--lease_seconds=42", "--max_message_bytes=8M", "--backend=cpu"});
+  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd(
+      {"--max_memory=256M", "--chunk_bytes=256K", "--max_inline_bytes=4K", "--lease_seconds=42",
+       "--max_message_bytes=8M", "--backend=cpu", "--max_session_memory=64M"});
   ASSERT_NE(daemon, nullptr);
   auto stub = testing::Connect(daemon->address());
   grpc::ClientContext context;
@@ -66,6 +66,7 @@ TEST(Lifecycle, OpenSessionReportsTheDaemonsFlags) {
   EXPECT_EQ(response.session_id().size(), 32u);
   EXPECT_EQ(response.device().backend(), "cpu");
   EXPECT_EQ(response.limits().max_memory_bytes(), 256 << 20);
+  EXPECT_EQ(response.limits().max_session_memory_bytes(), 64 << 20);
   EXPECT_EQ(response.limits().chunk_bytes(), 256 << 10);
   EXPECT_EQ(response.limits().max_inline_bytes(), 4 << 10);
   EXPECT_EQ(response.limits().lease_seconds(), 42);
@@ -99,6 +100,50 @@ TEST(Lifecycle, BadFlagsStopTheDaemonWithAClearError) {
   EXPECT_THAT(std::string(cuda.status().message()), HasSubstr("exited with status 2"));
   auto memory = server::FerrydProcess::Start(path, {"--max_memory=lots"});
   EXPECT_FALSE(memory.ok());
+}
+
+// One session cannot take a shared daemon's memory: past --max_session_memory its uploads
+// are refused before their bytes come, and its results are not kept, naming the flag;
+// another session's room is its own.
+TEST(Lifecycle, ASessionPastItsMemoryQuotaIsRefusedAndOthersAreNot) {
+  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--max_session_memory=1M"});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = testing::Connect(daemon->address());
+  const std::string greedy = testing::OpenSession(*stub);
+  const std::string modest = testing::OpenSession(*stub);
+  const v1::TensorSpec quarter = testing::Spec(v1::FLOAT32, {64 * 1024});  // 256 KiB
+  const std::string bytes(256 * 1024, '\1');
+  for (uint64_t id : {1, 2, 3}) {
+    ASSERT_TRUE(testing::Upload(*stub, greedy, id, quarter, bytes).ok()) << id;
+  }
+  grpc::Status refused = testing::Upload(*stub, greedy, 4, testing::Spec(v1::FLOAT32, {65537}),
+                                         std::string(65537 * 4, '\1'));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("past the session's quota of 1048576 "
+                                                 "(--max_session_memory)"));
+
+  // x + x kept as buffer 5 needs 256 KiB more: 1 MiB exactly fits, one more does not.
+  v1::ExecuteRequest request;
+  request.set_session_id(greedy);
+  *request.mutable_graph()->add_nodes() = testing::Parameter(0, quarter);
+  *request.mutable_graph()->add_nodes() = testing::Op("add", {0, 0}, quarter);
+  request.mutable_graph()->add_outputs(1);
+  request.add_bindings()->set_buffer_id(1);
+  request.add_outputs()->set_buffer_id(5);
+  v1::ExecuteResponse response;
+  grpc::ClientContext fits;
+  EXPECT_TRUE(stub->Execute(&fits, request, &response).ok());
+  request.mutable_outputs(0)->set_buffer_id(6);
+  grpc::ClientContext past;
+  grpc::Status kept = stub->Execute(&past, request, &response);
+  EXPECT_EQ(kept.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(kept.error_message(), HasSubstr("--max_session_memory"));
+
+  for (uint64_t id : {1, 2, 3, 4}) {
+    EXPECT_TRUE(testing::Upload(*stub, modest, id, quarter, bytes).ok()) << id;
+  }
+  stub.reset();
+  EXPECT_EQ(daemon->Stop(), 0);
 }
 
 TEST(Lifecycle, IdleSessionsExpireAndBusyOnesDoNot) {

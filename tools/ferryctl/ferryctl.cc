@@ -210,7 +210,12 @@ int Info(Connection& connection) {
   }
   std::cout << "\n"
             << "memory        " << Bytes(info.resident_bytes()) << " resident of "
-            << Bytes(limits.max_memory_bytes()) << " (--max_memory)\n"
+            << Bytes(limits.max_memory_bytes()) << " (--max_memory)"
+            << (limits.max_session_memory_bytes() > 0
+                    ? absl::StrCat(", at most ", Bytes(limits.max_session_memory_bytes()),
+                                   " a session")
+                    : "")
+            << "\n"
             << "sessions      " << info.sessions() << ", lease " << limits.lease_seconds() << " s\n"
             << "graphs cached " << info.cached_graphs() << "\n"
             << "limits        chunk " << Bytes(limits.chunk_bytes()) << ", inline up to "
