@@ -81,6 +81,12 @@ std::future<void> async_eval(const std::vector<Array>& arrays);
 // reported yet (by a read or an earlier synchronize).
 void synchronize(const Device& device);
 
+// Stops what `device` is computing for this process, from any thread (a stop button, a
+// thread watching for Ctrl-C): the evals in flight fail with CANCELLED, wherever their
+// arrays are used, and no more of their work runs (a daemon stops between kernels);
+// arrays computed before are kept, and later evals go on as usual.
+void cancel(const Device& device);
+
 template <typename T>
 std::vector<T> Array::to_vector() {
   if constexpr (std::is_same_v<T, bool>) {

@@ -101,6 +101,8 @@ class DeviceImpl {
 
   // Waits until everything sent so far has run; throws the earliest failure not reported.
   virtual void Synchronize() {}
+  // Stops the executes in flight (ferry::cancel); thread-safe.
+  virtual void Cancel() = 0;
   // Where other daemons reach this session's daemon for a group's links ("host:port"), or
   // "" where the device joins no groups (the local device, a daemon without collectives).
   virtual std::string PeerAddress() const { return ""; }

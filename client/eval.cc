@@ -64,6 +64,8 @@ std::future<void> async_eval(const std::vector<Array>& arrays) {
 
 void synchronize(const Device& device) { device.impl().Synchronize(); }
 
+void cancel(const Device& device) { device.impl().Cancel(); }
+
 void eval(const std::vector<Array>& arrays) {
   // One graph per device, in the order the devices first appear.
   std::vector<std::pair<Device, std::vector<ArrayNode*>>> groups;

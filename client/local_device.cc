@@ -70,6 +70,8 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
 
+  void Cancel() override { ++cancels_; }
+
   std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> graph,
       const std::vector<std::shared_ptr<Buffer>>& parameters) override {
@@ -80,7 +82,13 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     for (const std::shared_ptr<Buffer>& buffer : parameters) {
       tensors.push_back(static_cast<const LocalBuffer&>(*buffer).tensor());
     }
-    std::vector<kernels::Tensor> outputs = ValueOrThrow(executor_.Run(*plan, std::move(tensors)));
+    // Stopped by any cancel() from now on.
+    const uint64_t generation = cancels_.load();
+    std::vector<kernels::Tensor> outputs =
+        ValueOrThrow(executor_.Run(*plan, std::move(tensors), [this, generation] {
+          return cancels_.load() != generation ? absl::CancelledError("cancelled by ferry::cancel")
+                                               : absl::OkStatus();
+        }));
     ++executes_;
     std::vector<std::shared_ptr<Buffer>> buffers;
     buffers.reserve(outputs.size());
@@ -118,6 +126,7 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
   std::unique_ptr<kernels::Backend> backend_;
   kernels::Executor executor_;
   std::atomic<int64_t> executes_{0};
+  std::atomic<uint64_t> cancels_{0};  // cancel() calls so far
   mutable std::mutex mu_;
   std::map<int64_t, std::shared_ptr<kernels::Communicator>> groups_;  // by handle
 };

@@ -32,16 +32,30 @@ PipelineStream::~PipelineStream() {
 }
 
 void PipelineStream::Open() {
-  call_ = std::make_unique<Call>();
-  if (prepare_) prepare_(call_->context);
-  call_->stream = stub_.Pipeline(&call_->context);
+  auto call = std::make_unique<Call>();
+  if (prepare_) prepare_(call->context);
+  call->stream = stub_.Pipeline(&call->context);
+  {
+    std::lock_guard<std::mutex> lock(call_mu_);
+    call_ = std::move(call);
+  }
   v1::PipelineRequest start;
   start.mutable_start()->set_session_id(session_id_);
   // Not waited for: the daemon's limits came with the session, and a refusal ends the
   // stream, which the next Send reports.
   Write(start);
-  Call& call = *call_;
-  call_->reader = std::thread([this, &call] { ReadLoop(call); });
+  Call& current = *call_;
+  call_->reader = std::thread([this, &current] { ReadLoop(current); });
+}
+
+void PipelineStream::Cancel() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_ || next_step_ - 1 == completed_through_) return;  // nothing in flight
+    cancelling_ = true;
+  }
+  std::lock_guard<std::mutex> lock(call_mu_);
+  call_->context.TryCancel();
 }
 
 void PipelineStream::Reopen() {
@@ -53,6 +67,7 @@ void PipelineStream::Reopen() {
     graphs_.clear();
     broken_ = false;
     mendable_ = false;
+    cancelling_ = false;
     end_ = grpc::Status::OK;
     goodbye_ = grpc::Status::OK;
   }
@@ -194,8 +209,16 @@ void PipelineStream::ReadLoop(Call& call) {
   }
   grpc::Status end = call.stream->Finish();
   if (!goodbye_.ok()) end = goodbye_;
-  // This client never cancels its stream: a cancel came from a daemon going away.
-  if (end.error_code() == grpc::StatusCode::CANCELLED) {
+  bool cancelled_here = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_here = cancelling_;
+  }
+  if (cancelled_here) {
+    end = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by ferry::cancel");
+  } else if (end.error_code() == grpc::StatusCode::CANCELLED) {
+    // Only ferry::cancel cancels this client's stream: this cancel came from a daemon
+    // going away.
     end =
         grpc::Status(grpc::StatusCode::UNAVAILABLE,
                      absl::StrCat("the pipeline stream was cancelled (", end.error_message(), ")"));
@@ -204,10 +227,11 @@ void PipelineStream::ReadLoop(Call& call) {
   broken_ = true;
   // A connection that broke under the stream may be mended by a new one; a daemon that
   // said why it ended the stream (draining, a refused session) may not.
-  mendable_ = end.error_code() == grpc::StatusCode::UNAVAILABLE && goodbye_.ok();
+  mendable_ =
+      cancelled_here || (end.error_code() == grpc::StatusCode::UNAVAILABLE && goodbye_.ok());
   end_ = end.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the pipeline stream ended") : end;
   const auto code = static_cast<ErrorCode>(end_.error_code());
-  const std::string message =
+  std::string message =
       code == ErrorCode::kUnavailable
           ? absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message(),
                          mendable_ ? " (the steps in flight are lost; the next eval reconnects "
@@ -215,6 +239,10 @@ void PipelineStream::ReadLoop(Call& call) {
                                      "lease)"
                                    : "")
           : end_.error_message();
+  if (cancelled_here) {
+    message = absl::StrCat("ferryd at ", address_,
+                           ": cancelled by ferry::cancel before this step was answered");
+  }
   for (auto& [id, promise] : waiting_) {
     promise.set_exception(std::make_exception_ptr(Error(code, message)));
   }

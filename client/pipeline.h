@@ -59,6 +59,9 @@ class PipelineStream {
 
   // Waits for every step sent so far; throws the earliest failure not raised yet.
   void Sync();
+  // Cuts the stream when steps are in flight (ferry::cancel): they fail with CANCELLED, the
+  // daemon stops the one running, and the next Send opens a new stream. From any thread.
+  void Cancel();
   // Whether every step sent so far is known to have run (no step could still read a
   // buffer released behind the stream's back).
   bool Idle();
@@ -101,7 +104,9 @@ class PipelineStream {
   const std::string address_;
   const int64_t window_;
   const std::function<void(grpc::ClientContext&)> prepare_;
-  std::unique_ptr<Call> call_;  // replaced by Reopen, under write_mu_
+  std::mutex call_mu_;          // guards call_ for Cancel, which does not wait for writers
+  std::unique_ptr<Call> call_;  // replaced by Reopen, under write_mu_ and call_mu_
+  bool cancelling_ = false;     // guarded by mu_: Cancel cut the current stream
   std::mutex write_mu_;         // one writer at a time; step numbers follow write order
 
   std::mutex mu_;

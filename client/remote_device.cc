@@ -4,6 +4,7 @@
 // Download when read.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -166,6 +168,23 @@ class Session {
     }
     bulk_offered_ = bulk_socket_ != nullptr;
   }
+  // Unary executes in flight, for ferry::cancel (without a pipeline).
+  void AddExecute(grpc::ClientContext* context) {
+    std::lock_guard<std::mutex> lock(executes_mu_);
+    executes_.insert(context);
+  }
+  void RemoveExecute(grpc::ClientContext* context) {
+    std::lock_guard<std::mutex> lock(executes_mu_);
+    executes_.erase(context);
+  }
+  void CancelExecutes() {
+    std::lock_guard<std::mutex> lock(executes_mu_);
+    ++cancels_;
+    for (grpc::ClientContext* context : executes_) context->TryCancel();
+  }
+  // CancelExecutes calls so far.
+  int64_t cancels() const { return cancels_.load(); }
+
   // The bulk channel's address the client was told to use ("" when its target's host).
   const std::string& bulk_address() const { return bulk_address_; }
   // Null when there is no bulk channel. One whose connection broke (a network change, a
@@ -310,6 +329,9 @@ class Session {
                                bulk_keepalive_, bulk_tls_.get(), why);
   }
 
+  std::mutex executes_mu_;
+  std::set<grpc::ClientContext*> executes_;  // guarded by executes_mu_
+  std::atomic<int64_t> cancels_{0};
   std::mutex bulk_mu_;                       // guards bulk_socket_ and bulk_dialled_
   std::shared_ptr<BulkSocket> bulk_socket_;  // redialled when broken
   std::chrono::steady_clock::time_point bulk_dialled_;
@@ -483,6 +505,11 @@ class RemoteDevice : public DeviceImpl {
   }
 
   bool ExecuteReturnsAtOnce() const override { return session_->pipeline() != nullptr; }
+
+  void Cancel() override {
+    if (session_->pipeline() != nullptr) session_->pipeline()->Cancel();
+    session_->CancelExecutes();
+  }
 
   void Synchronize() override {
     if (session_->pipeline() == nullptr) return;  // unary calls finish before they return
@@ -708,7 +735,13 @@ class RemoteDevice : public DeviceImpl {
                     v1::ExecuteResponse* response, std::string* missing_graph) {
     grpc::ClientContext context;
     session_->Prepare(context);
+    const int64_t cancels = session_->cancels();
+    session_->AddExecute(&context);
     grpc::Status status = session_->stub().Execute(&context, request, response);
+    session_->RemoveExecute(&context);
+    if (status.error_code() == grpc::StatusCode::CANCELLED && session_->cancels() != cancels) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by ferry::cancel");
+    }
     missing_graph->clear();
     const auto& trailers = context.GetServerTrailingMetadata();
     if (auto it = trailers.find(kMissingGraphMetadata); it != trailers.end()) {

@@ -1,0 +1,126 @@
+// ferry::cancel stops a long eval from another thread, on the local device, on a daemon
+// over the Pipeline stream, and on a daemon over unary calls: the eval fails with
+// CANCELLED, the daemon stops running it, arrays computed before are kept, and the next
+// eval goes on as usual.
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/ferry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+
+// x @ w @ w @ ... : 2000 matmuls of 1024 x 1024, about 40 s on two cores, far longer than
+// the test waits.
+Array LongChain(const Array& x, const Array& w) {
+  Array y = x;
+  for (int i = 0; i < 2000; ++i) y = matmul(y, w);
+  return y;
+}
+
+// Evaluates `chain` on another thread, cancels `device` half a second in, and checks the
+// eval fails with CANCELLED soon after.
+void CancelMidEval(const Device& device, Array chain) {
+  std::future<std::string> outcome = std::async(std::launch::async, [&chain]() -> std::string {
+    try {
+      chain.to_vector<float>();
+      return "no error";
+    } catch (const Error& error) {
+      return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto cancelled = std::chrono::steady_clock::now();
+  cancel(device);
+  if (outcome.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "the eval still runs a minute after cancel";
+    std::_Exit(1);  // its thread cannot be joined
+  }
+  const std::string failure = outcome.get();
+  EXPECT_THAT(failure, HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kCancelled), " ")));
+  EXPECT_THAT(failure, HasSubstr("cancelled by ferry::cancel"));
+  EXPECT_LT(std::chrono::steady_clock::now() - cancelled, std::chrono::seconds(10));
+}
+
+// The runs the daemon serving metrics on `port` stopped part-way, once it has noticed
+// (at its next kernel), waiting up to 5 s.
+double CancelledRuns(int port) {
+  double runs = 0;
+  for (int i = 0; i < 100 && runs == 0; ++i) {
+    runs = testing::ScrapeMetric(port, "ferry_executes_cancelled_total");
+    if (runs == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return runs;
+}
+
+struct Inputs {
+  Array x, w;
+};
+
+// x and w (scaled so that the chain stays finite), computed and resident on `device`.
+Inputs MakeInputs(const Device& device) {
+  Array x = random::normal({1024, 1024}, float32, 0.0, 1.0, random::key(1), device);
+  Array w = random::normal({1024, 1024}, float32, 0.0, 1.0 / 32, random::key(2), device);
+  eval({x, w});
+  synchronize(device);
+  return {x, w};
+}
+
+// What was computed before the cancel is still there, and new evals run.
+void CarriesOn(Inputs inputs) {
+  Array row = sum(inputs.x - inputs.x, {1});
+  EXPECT_EQ(row.to_vector<float>(), std::vector<float>(1024, 0.0f));
+  EXPECT_EQ(matmul(inputs.x, inputs.w).shape(), (Shape{1024, 1024}));
+}
+
+TEST(Cancel, StopsAnEvalOnTheLocalDevice) {
+  const Device device = local();
+  Inputs inputs = MakeInputs(device);
+  CancelMidEval(device, LongChain(inputs.x, inputs.w));
+  CarriesOn(inputs);
+  cancel(device);  // with nothing in flight: nothing happens
+  CarriesOn(inputs);
+}
+
+TEST(Cancel, StopsAnEvalOnADaemonsPipelineAndTheDaemonStopsRunningIt) {
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
+  ASSERT_NE(daemon, nullptr);
+  const Device device = connect(daemon->address());
+  Inputs inputs = MakeInputs(device);
+  CancelMidEval(device, LongChain(inputs.x, inputs.w));
+  EXPECT_EQ(CancelledRuns(metrics), 1);
+  CarriesOn(inputs);
+  EXPECT_EQ(device.stats().reconnects, 1);  // a new stream on the same session
+  cancel(device);                           // with nothing in flight: nothing happens
+  CarriesOn(inputs);
+  EXPECT_EQ(device.stats().reconnects, 1);
+}
+
+TEST(Cancel, StopsAnEvalOnADaemonOverUnaryCalls) {
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd({absl::StrCat("--metrics_port=", metrics)});
+  ASSERT_NE(daemon, nullptr);
+  ConnectOptions options;
+  options.pipeline = false;
+  const Device device = connect(daemon->address(), options);
+  Inputs inputs = MakeInputs(device);
+  CancelMidEval(device, LongChain(inputs.x, inputs.w));
+  EXPECT_EQ(CancelledRuns(metrics), 1);
+  CarriesOn(inputs);
+}
+
+}  // namespace
+}  // namespace ferry
