@@ -15,6 +15,7 @@
 #include "client/distributed.h"  // IWYU pragma: export
 #include "client/dtype.h"   // IWYU pragma: export
 #include "client/error.h"   // IWYU pragma: export
+#include "client/export.h"  // IWYU pragma: export
 #include "client/fast.h"    // IWYU pragma: export
 #include "client/fft.h"     // IWYU pragma: export
 #include "client/io.h"      // IWYU pragma: export

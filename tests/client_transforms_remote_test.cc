@@ -1,9 +1,12 @@
 // MLX's transforms on a real ferryd over loopback: per-example gradients (vmap of grad), a
 // Jacobian-vector product and a checkpointed layer's gradients each evaluate in one Execute
-// and give the local device's numbers.
+// and give the local device's numbers; a function exported on the local device runs on the
+// daemon with its captured weights.
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "client/ferry.h"
@@ -65,6 +68,25 @@ TEST(ClientTransformsRemoteTest, OneExecuteAndTheLocalNumbers) {
   double dot = 0;
   for (size_t j = 0; j < t.size(); ++j) dot += got[3][j] * t[j];
   EXPECT_NEAR(got[2][0], dot, 1e-4 * (1 + std::abs(dot)));
+}
+
+TEST(ClientTransformsRemoteTest, AFunctionExportedLocallyRunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  Device remote = connect(ferryd->address());
+  Array w = from_host(testing::NormalFloats(12, 1), {4, 3});  // local, captured
+  auto layer = [&w](const std::vector<Array>& in) {
+    return std::vector<Array>{tanh(matmul(in[0], w))};
+  };
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/layer.ferryfn";
+  export_function(path, layer, {zeros({5, 4})});
+  const std::vector<float> x = testing::NormalFloats(20, 2);
+  const std::vector<float> got =
+      import_function(path)({from_host(x, {5, 4}, remote)})[0].to_vector<float>();
+  const std::vector<float> want = layer({from_host(x, {5, 4})})[0].to_vector<float>();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t j = 0; j < want.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-6) << j;
 }
 
 }  // namespace
