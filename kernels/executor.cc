@@ -163,24 +163,22 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
     return tensor;
   };
 
-  // When `cancelled` is next asked: a clock read per kernel is cheap, the question may not
-  // be (a gRPC context takes a lock).
+  // When `cancelled` is next asked, on the clock read as the last kernel ended (for
+  // StalledFor): the question may not be cheap (a gRPC context takes a lock).
   constexpr int64_t kCancelCheckNs = 1000 * 1000;
+  int64_t clock_ns = absl::GetCurrentTimeNanos();
   int64_t next_cancel_check_ns = 0;
   std::vector<Tensor> inputs;
   for (const Step& step : plan.steps) {
     const int32_t i = step.node;
     const core::Node& node = graph.nodes[i];
-    if (cancelled != nullptr &&
+    if (cancelled != nullptr && clock_ns >= next_cancel_check_ns &&
         (step.kind == StepKind::kKernel || step.kind == StepKind::kCollective)) {
-      const int64_t now = absl::GetCurrentTimeNanos();
-      if (now >= next_cancel_check_ns) {
-        next_cancel_check_ns = now + kCancelCheckNs;
-        if (absl::Status go_on = cancelled(); !go_on.ok()) {
-          ++runs_cancelled_;
-          return absl::CancelledError(
-              absl::StrCat("node ", i, " (", node.op, ") and later not run: ", go_on.message()));
-        }
+      next_cancel_check_ns = clock_ns + kCancelCheckNs;
+      if (absl::Status go_on = cancelled(); !go_on.ok()) {
+        ++runs_cancelled_;
+        return absl::CancelledError(
+            absl::StrCat("node ", i, " (", node.op, ") and later not run: ", go_on.message()));
       }
     }
     if (step.kind == StepKind::kParameter) {
@@ -230,7 +228,8 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
                                                      node.op, "): ", ran.message()));
       }
       values[i] = *std::move(out);
-      last_progress_ns_.store(absl::GetCurrentTimeNanos());
+      clock_ns = absl::GetCurrentTimeNanos();
+      last_progress_ns_.store(clock_ns);
     }
     inputs.clear();
     for (int32_t dead : step.release) release(dead);
