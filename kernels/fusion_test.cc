@@ -452,6 +452,35 @@ TEST(MemoryPlanTest, PeakOfALongChainStaysBounded) {
   }
 }
 
+// A run whose CancelCheck says stop ends between kernels with CANCELLED, naming the first
+// node not run and why; the check is asked at most about once a millisecond.
+TEST(ExecutorTest, ACancelledRunStopsBetweenKernelsNamingTheNext) {
+  GraphBuilder b;
+  const int32_t x = b.Parameter(DType::kFloat32, {256, 256});
+  int32_t v = x;
+  for (int i = 0; i < 400; ++i) v = b.Op("matmul", {v, x});
+  b.graph().outputs = {v};
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+  Executor executor(*backend);
+  std::shared_ptr<const Plan> plan = *executor.Prepare(b.graph());
+  std::mt19937 rng(1);
+  const Tensor input = RandomTensor(*backend, {DType::kFloat32, {256, 256}}, rng);
+  int asked = 0;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<Tensor>> out = executor.Run(*plan, {input}, [&] {
+    ++asked;
+    return absl::Now() - start > absl::Milliseconds(20) ? absl::CancelledError("enough")
+                                                        : absl::OkStatus();
+  });
+  ASSERT_EQ(out.status().code(), absl::StatusCode::kCancelled) << out.status();
+  EXPECT_NE(out.status().message().find("(matmul) and later not run: enough"), std::string::npos)
+      << out.status();
+  EXPECT_EQ(executor.runs_cancelled(), 1);
+  EXPECT_LE(asked, 25 + 2);  // once a millisecond, not once a kernel
+  EXPECT_TRUE(executor.Run(*plan, {input}, [] { return absl::OkStatus(); }).ok());
+  EXPECT_EQ(executor.runs_cancelled(), 1);
+}
+
 TEST(MemoryPlanTest, ReshapeIsAViewOfItsInput) {
   GraphBuilder b;
   const int32_t x = b.Parameter(DType::kFloat32, {4, 6});
