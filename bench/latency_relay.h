@@ -29,8 +29,10 @@ class LatencyRelay {
 
   // From now on bytes from either side are dropped, not passed on, and every connection
   // stays open: to each end the other went silent, as when its host vanished without a
-  // reset or the network partitioned (toxiproxy's "timeout" toxic). Not undone.
+  // reset or the network partitioned (toxiproxy's "timeout" toxic). Heal ends it: bytes
+  // read from then on pass again (those dropped are lost).
   void Partition() { partitioned_->store(true); }
+  void Heal() { partitioned_->store(false); }
   // Closes every connection now, as a NAT timing out, a VPN reconnecting or a laptop
   // changing networks does; new connections are relayed as before.
   void ResetConnections();

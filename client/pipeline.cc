@@ -13,12 +13,14 @@ Error StepError(const v1::StepFailure& failure) {
 
 PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
                                std::string address,
-                               const std::function<void(grpc::ClientContext&)>& prepare)
+                               const std::function<void(grpc::ClientContext&)>& prepare,
+                               std::function<void(std::vector<uint64_t>)> requeue_releases)
     : stub_(stub),
       session_id_(session_id),
       address_(std::move(address)),
       window_(window > 0 ? window : 1),
-      prepare_(prepare) {
+      prepare_(prepare),
+      requeue_releases_(std::move(requeue_releases)) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
   Open();
 }
@@ -60,11 +62,14 @@ void PipelineStream::Cancel() {
 
 void PipelineStream::Reopen() {
   call_->reader.join();  // it has ended: it set broken_
+  std::vector<uint64_t> unreleased;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // The old stream's steps were failed when it broke; whatever of them ran is settled.
     completed_through_ = next_step_ - 1;
     graphs_.clear();
+    for (auto& [step, ids] : releases_) unreleased.insert(unreleased.end(), ids.begin(), ids.end());
+    releases_.clear();
     broken_ = false;
     mendable_ = false;
     cancelling_ = false;
@@ -72,6 +77,8 @@ void PipelineStream::Reopen() {
     goodbye_ = grpc::Status::OK;
   }
   ++reconnects_;
+  // Releasing a buffer twice is harmless, and ids are never reused.
+  if (!unreleased.empty() && requeue_releases_) requeue_releases_(std::move(unreleased));
   Open();
 }
 
@@ -126,6 +133,9 @@ std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
     step.set_step_id(id);
     if (answered) reply = waiting_[id].get_future().share();
     if (graph != nullptr) graphs_[id] = std::move(graph);
+    const auto& released =
+        step.has_release() ? step.release().buffer_ids() : step.execute().release_buffer_ids();
+    if (!released.empty()) releases_[id].assign(released.begin(), released.end());
   }
   ++steps_sent_;
   if (!Write(step)) {
@@ -198,6 +208,7 @@ void PipelineStream::ReadLoop(Call& call) {
     if (response.completed_through() > completed_through_) {
       completed_through_ = response.completed_through();
       graphs_.erase(graphs_.begin(), graphs_.upper_bound(completed_through_));
+      releases_.erase(releases_.begin(), releases_.upper_bound(completed_through_));
     }
     auto it = waiting_.find(response.step_id());
     if (it != waiting_.end() && !response.has_started()) {

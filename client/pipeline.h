@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "client/error.h"
 #include "client/known_graphs.h"
@@ -42,9 +43,12 @@ Error StepError(const v1::StepFailure& failure);
 class PipelineStream {
  public:
   // `prepare` adds the call's metadata (request id, bearer token) before the stream opens.
+  // `requeue_releases` takes back the buffer ids released by steps a broken stream left
+  // unanswered (they may not have run), to go again with a later step.
   PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
                  std::string address,
-                 const std::function<void(grpc::ClientContext&)>& prepare = nullptr);
+                 const std::function<void(grpc::ClientContext&)>& prepare = nullptr,
+                 std::function<void(std::vector<uint64_t>)> requeue_releases = nullptr);
   // Ends the stream and waits for the daemon to run the steps already sent.
   ~PipelineStream();
   PipelineStream(const PipelineStream&) = delete;
@@ -104,6 +108,7 @@ class PipelineStream {
   const std::string address_;
   const int64_t window_;
   const std::function<void(grpc::ClientContext&)> prepare_;
+  const std::function<void(std::vector<uint64_t>)> requeue_releases_;
   std::mutex call_mu_;          // guards call_ for Cancel, which does not wait for writers
   std::unique_ptr<Call> call_;  // replaced by Reopen, under write_mu_ and call_mu_
   bool cancelling_ = false;     // guarded by mu_: Cancel cut the current stream
@@ -115,6 +120,7 @@ class PipelineStream {
   uint64_t completed_through_ = 0;
   std::map<uint64_t, std::promise<v1::PipelineResponse>> waiting_;
   std::map<uint64_t, std::shared_ptr<const core::Graph>> graphs_;  // by step, until done
+  std::map<uint64_t, std::vector<uint64_t>> releases_;             // by step, until done
   std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
   std::set<uint64_t> raised_;  // failed steps already thrown to the user
   bool broken_ = false;

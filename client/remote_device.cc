@@ -137,7 +137,10 @@ class Session {
     if (std::find(features.begin(), features.end(), kFeaturePipeline) == features.end()) return;
     pipeline_ = std::make_unique<PipelineStream>(
         *stub_, id(), opened_.limits().pipeline_window(), address_,
-        [this](grpc::ClientContext& context) { Prepare(context); });
+        [this](grpc::ClientContext& context) { Prepare(context); },
+        [this](std::vector<uint64_t> ids) {
+          for (uint64_t id : ids) QueueRelease(id);
+        });
   }
   // Ends the stream after the daemon has run every step sent.
   void ClosePipeline() { pipeline_.reset(); }

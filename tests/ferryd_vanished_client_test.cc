@@ -317,5 +317,42 @@ TEST(VanishedClient, AnEvalAfterTheConnectionBrokeReconnectsToTheSameSession) {
   EXPECT_EQ((y - 1.0f).to_vector<float>()[3], 5.0f);
 }
 
+// Buffers a lost step was releasing are released again after the reconnect: a flaky
+// connection does not leak the daemon's memory.
+TEST(VanishedClient, ReleasesLostWithABrokenStreamGoAgainAfterTheReconnect) {
+  auto daemon = testing::StartFerryd();
+  ASSERT_NE(daemon, nullptr);
+  auto relay = bench::LatencyRelay::Start(daemon->port(), std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  auto direct = testing::Connect(daemon->address());
+  ConnectOptions options;
+  options.keepalive = std::chrono::seconds(1);
+  options.bulk_channel = false;
+  Device device = connect((*relay)->address(), options);
+  Array a = arange(0.0, 1000.0, 1.0, float32, device) * 2.0f;
+  eval({a});
+  {
+    Array b = a * 3.0f;
+    eval({b});
+    synchronize(device);
+    EXPECT_EQ(Listed(*direct).buffers(), 2);  // a and b; b's release waits for a step
+  }
+  (*relay)->Partition();
+  {
+    Array c = a + 1.0f;  // its execute carries b's release, and never arrives
+    eval({c});
+    EXPECT_THROW(c.to_vector<float>(), Error);  // after the client's 1 s keepalive
+  }
+  (*relay)->Heal();
+  Array r = a - 1.0f;  // reconnects; b's release is queued again
+  eval({r});
+  Array s = a * 0.0f;  // carries it
+  eval({s});
+  synchronize(device);
+  EXPECT_EQ(Listed(*direct).buffers(), 3);  // a, r and s: b is gone
+  EXPECT_EQ(device.stats().reconnects, 1);
+  direct.reset();
+}
+
 }  // namespace
 }  // namespace ferry
