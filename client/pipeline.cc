@@ -33,7 +33,7 @@ PipelineStream::~PipelineStream() {
   call_->reader.join();
 }
 
-void PipelineStream::Open() {
+void PipelineStream::Open(bool after_break) {
   auto call = std::make_unique<Call>();
   if (prepare_) prepare_(call->context);
   call->stream = stub_.Pipeline(&call->context);
@@ -43,6 +43,7 @@ void PipelineStream::Open() {
   }
   v1::PipelineRequest start;
   start.mutable_start()->set_session_id(session_id_);
+  start.mutable_start()->set_after_break(after_break);
   // Not waited for: the daemon's limits came with the session, and a refusal ends the
   // stream, which the next Send reports.
   Write(start);
@@ -63,8 +64,10 @@ void PipelineStream::Cancel() {
 void PipelineStream::Reopen() {
   call_->reader.join();  // it has ended: it set broken_
   std::vector<uint64_t> unreleased;
+  bool after_break = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    after_break = lost_steps_;
     // The old stream's steps were failed when it broke; whatever of them ran is settled.
     completed_through_ = next_step_ - 1;
     graphs_.clear();
@@ -73,13 +76,14 @@ void PipelineStream::Reopen() {
     broken_ = false;
     mendable_ = false;
     cancelling_ = false;
+    lost_steps_ = false;
     end_ = grpc::Status::OK;
     goodbye_ = grpc::Status::OK;
   }
   ++reconnects_;
   // Releasing a buffer twice is harmless, and ids are never reused.
   if (!unreleased.empty() && requeue_releases_) requeue_releases_(std::move(unreleased));
-  Open();
+  Open(after_break);
 }
 
 bool PipelineStream::Write(const v1::PipelineRequest& message) {
@@ -236,6 +240,7 @@ void PipelineStream::ReadLoop(Call& call) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   broken_ = true;
+  lost_steps_ = next_step_ - 1 > completed_through_;
   // A connection that broke under the stream may be mended by a new one; a daemon that
   // said why it ended the stream (draining, a refused session) may not.
   mendable_ =

@@ -92,8 +92,9 @@ class PipelineStream {
     std::unique_ptr<grpc::ClientReaderWriter<v1::PipelineRequest, v1::PipelineResponse>> stream;
     std::thread reader;
   };
-  // Opens call_ and starts its reader. Caller holds write_mu_; the previous call has ended.
-  void Open();
+  // Opens call_ and starts its reader (`after_break`: PipelineStart.after_break). Caller
+  // holds write_mu_; the previous call has ended.
+  void Open(bool after_break = false);
   // After a break that a new stream may mend: opens one, the old steps settled. Caller
   // holds write_mu_ and not mu_.
   void Reopen();
@@ -124,9 +125,10 @@ class PipelineStream {
   std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id
   std::set<uint64_t> raised_;  // failed steps already thrown to the user
   bool broken_ = false;
-  bool mendable_ = false;  // broken_ by the connection, not by the daemon's refusal
-  grpc::Status end_;       // the stream's final status, once broken_
-  grpc::Status goodbye_;   // why the daemon ended the stream, when it said so
+  bool mendable_ = false;    // broken_ by the connection, not by the daemon's refusal
+  bool lost_steps_ = false;  // broken_ with steps unanswered
+  grpc::Status end_;         // the stream's final status, once broken_
+  grpc::Status goodbye_;     // why the daemon ended the stream, when it said so
 
   std::atomic<int64_t> steps_sent_{0};
   std::atomic<int64_t> window_waits_{0};

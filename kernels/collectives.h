@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -48,10 +49,12 @@ class Communicator {
   virtual absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
                             std::shared_ptr<const void> keep) = 0;
   virtual absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) = 0;
-  // Ends this rank's part in the group now, from any thread (its session closed): a call
-  // blocked on a peer fails at once (CANCELLED), as do later ones, and the peers see the
-  // links close. Nothing to end for a group without links.
-  virtual void Abort() {}
+  // Ends this rank's part in the group now, from any thread, `why` ("its session closed"):
+  // a call blocked on a peer fails at once (CANCELLED, saying why), as do later ones, and the
+  // peers see the links close. Nothing to end for a group without links.
+  virtual void Abort(const std::string& why) {}
+  // Whether a call is in progress (one may be waiting for its peers); from any thread.
+  virtual bool Busy() { return false; }
 };
 
 // The whole of a group of one rank: each collective is its input, and there is no one to

@@ -172,8 +172,11 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
   for (const Step& step : plan.steps) {
     const int32_t i = step.node;
     const core::Node& node = graph.nodes[i];
-    if (cancelled != nullptr && clock_ns >= next_cancel_check_ns &&
-        (step.kind == StepKind::kKernel || step.kind == StepKind::kCollective)) {
+    // A collective always asks: it may wait for its peers, and a rank whose caller is gone
+    // must not enter one its client will not see through.
+    if (cancelled != nullptr &&
+        ((step.kind == StepKind::kKernel && clock_ns >= next_cancel_check_ns) ||
+         step.kind == StepKind::kCollective)) {
       next_cancel_check_ns = clock_ns + kCancelCheckNs;
       if (absl::Status go_on = cancelled(); !go_on.ok()) {
         ++runs_cancelled_;

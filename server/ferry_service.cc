@@ -344,6 +344,13 @@ grpc::Status FerryService::Pipeline(
   const std::string session_id = first.start().session_id();
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
   if (!session.ok()) return ToGrpc(session.status());
+  // The client's previous stream broke with steps in flight: any of them may have been a
+  // collective this rank ran (or still waits in) and the client never saw, so the session's
+  // groups are ended before this stream's steps call into them.
+  if (first.start().after_break()) {
+    (*session)->AbortGroups("its client's stream broke with steps in flight",
+                            /*busy_only=*/false);
+  }
   // Steps run on this thread (or the reader's), on the session's device queue.
   kernels::QueueScope queue((*session)->queue());
   v1::PipelineResponse started;
@@ -377,6 +384,33 @@ grpc::Status FerryService::Pipeline(
     ask.set_graph_missing(graph_id);
     return stream->Write(ask);
   };
+  // The client vanished (its connection reset, or silent past the keepalive) rather than
+  // ending the stream: nobody will read the answers. The queued steps are dropped, the
+  // running one stops (CallerGone, or its group ended if it waits for its peers), and the
+  // session is kept for its lease, for the client to reconnect on a new stream (its library
+  // does at the next eval). Once, by whichever thread sees it first.
+  std::atomic<bool> abandoned{false};
+  auto abandon = [&] {
+    if (abandoned.exchange(true)) return;
+    inbox.Shutdown();
+    (*session)->AbortGroups("its client went away during a call", /*busy_only=*/true);
+    sessions_.MarkAbandoned(session_id);
+  };
+  auto client_vanished = [&] { return !cancelled_here.load() && context->IsCancelled(); };
+  // Asks every 200 ms while the stream lasts: the reader may be running a step itself, one
+  // waiting in a collective, where no CancelCheck is asked and nobody reads the stream.
+  absl::Mutex watch_mu;
+  bool stream_over = false;
+  std::thread watcher([&] {
+    absl::MutexLock lock(&watch_mu);
+    while (!stream_over) {
+      if (client_vanished()) {
+        abandon();
+        return;
+      }
+      watch_mu.AwaitWithTimeout(absl::Condition(&stream_over), absl::Milliseconds(200));
+    }
+  });
   // The reader runs a step itself when the stream is idle (PipelineInbox::ClaimIdle); a
   // graph that step asks for it then reads itself, queueing the steps that come first.
   kernels::Queue* const device_queue = (*session)->queue();
@@ -404,14 +438,7 @@ grpc::Status FerryService::Pipeline(
       }
       message.Clear();
     }
-    // The client vanished (its connection reset, or silent past the keepalive) rather than
-    // ending the stream: nobody will read the answers. The queued steps are dropped and the
-    // running one stops (CallerGone); the session is kept for its lease, for the client to
-    // reconnect on a new stream (its library does at the next eval).
-    if (!cancelled_here.load() && context->IsCancelled()) {
-      inbox.Shutdown();
-      sessions_.MarkAbandoned(session_id);
-    }
+    if (client_vanished()) abandon();
     inbox.Done();
   });
   auto fetch_graph = [&](const std::string& graph_id,
@@ -446,6 +473,11 @@ grpc::Status FerryService::Pipeline(
     context->TryCancel();  // unblocks the reader's Read
   }
   reader.join();
+  {
+    absl::MutexLock lock(&watch_mu);
+    stream_over = true;
+  }
+  watcher.join();
   return grpc::Status::OK;
 }
 

@@ -121,19 +121,30 @@ RingCommunicator::~RingCommunicator() {
   }
 }
 
-void RingCommunicator::Abort() {
+void RingCommunicator::Abort(const std::string& why) {
   // Not under mu_, which a call blocked on a link holds: shutdown(2) wakes that call, whose
   // failure then Breaks the group.
+  {
+    std::lock_guard<std::mutex> lock(abort_mu_);
+    if (abort_reason_.empty()) abort_reason_ = why;
+  }
   aborted_.store(true);
   for (PeerLink* link : {&next_, &previous_}) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
   }
 }
 
+bool RingCommunicator::Busy() {
+  if (!mu_.try_lock()) return true;  // every call holds mu_ throughout
+  mu_.unlock();
+  return false;
+}
+
 absl::Status RingCommunicator::Break(absl::Status cause) {
   if (aborted_.load()) {
-    cause = absl::CancelledError(absl::StrCat(
-        "rank ", rank_, " left the group: its session closed (", cause.message(), ")"));
+    std::lock_guard<std::mutex> lock(abort_mu_);
+    cause = absl::CancelledError(absl::StrCat("rank ", rank_, " left the group: ", abort_reason_,
+                                              " (", cause.message(), ")"));
   } else if (broken_.ok() && stats_ != nullptr) {
     ++stats_->groups_failed;
   }

@@ -67,7 +67,8 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status Send(int dst, core::DType dtype, const void* data, int64_t count,
                     std::shared_ptr<const void> keep) override;
   absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
-  void Abort() override;
+  void Abort(const std::string& why) override;
+  bool Busy() override;
 
  private:
   enum Link { kNext = 0, kPrevious = 1 };
@@ -143,7 +144,9 @@ class RingCommunicator : public kernels::Communicator {
   uint64_t received_[2] = {0, 0};  // headers read from each link
   absl::Status broken_;
   std::atomic<bool> aborted_{false};
-  Outbox outboxes_[2];  // by Link
+  std::mutex abort_mu_;
+  std::string abort_reason_;  // guarded by abort_mu_; set before aborted_
+  Outbox outboxes_[2];        // by Link
 };
 
 }  // namespace ferry::server

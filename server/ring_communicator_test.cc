@@ -206,7 +206,9 @@ TEST(RingCommunicator, AbortEndsTheBlockedCallHereAndAtThePeers) {
     // Ranks 0 and 1 wait for rank 2, which never calls.
     std::thread aborter([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      ranks[aborting]->Abort();
+      // Ranks 0 and 1 are in their call; rank 2 is not.
+      EXPECT_EQ(ranks[aborting]->Busy(), aborting != 2);
+      ranks[aborting]->Abort("its session closed");
     });
     std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
       return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data[r].data(), 1000);
@@ -224,6 +226,7 @@ TEST(RingCommunicator, AbortEndsTheBlockedCallHereAndAtThePeers) {
         EXPECT_NE(statuses[r].code(), absl::StatusCode::kDeadlineExceeded) << statuses[r];
       }
     }
+    EXPECT_FALSE(ranks[aborting]->Busy());  // its call has ended
     // Later calls of the aborted rank fail at once, naming why.
     absl::Status later = ranks[aborting]->AllReduce(ReduceOp::kSum, core::DType::kFloat32,
                                                     data[aborting].data(), 1000);

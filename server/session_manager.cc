@@ -225,6 +225,17 @@ absl::Status Session::AddGroup(int64_t handle, std::shared_ptr<kernels::Communic
   return absl::OkStatus();
 }
 
+void Session::AbortGroups(const std::string& why, bool busy_only) {
+  std::vector<std::shared_ptr<kernels::Communicator>> groups;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [handle, group] : groups_) groups.push_back(group);
+  }
+  for (const auto& group : groups) {
+    if (!busy_only || group->Busy()) group->Abort(why);
+  }
+}
+
 void Session::CancelGroup(int64_t handle) {
   absl::MutexLock lock(&mu_);
   reserved_groups_.erase(handle);
@@ -307,7 +318,7 @@ std::pair<int64_t, int64_t> Session::Close() {
     freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
     resident_bytes_ = 0;
   }
-  for (const auto& [handle, group] : groups) group->Abort();
+  for (const auto& [handle, group] : groups) group->Abort("its session closed");
   return freed;  // `buffers` goes here, returning its memory to the backend
 }
 

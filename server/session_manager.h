@@ -113,6 +113,11 @@ class Session : public kernels::CommunicatorDirectory {
   absl::Status AddGroup(int64_t handle, std::shared_ptr<kernels::Communicator> group);
   void CancelGroup(int64_t handle);
   absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t handle) const override;
+  // Ends the session's groups (Communicator::Abort, saying `why`), or only those with a call
+  // in progress when `busy_only`: a step of this rank was lost or stopped, so its calls may
+  // no longer match its peers'; they fail at once rather than wait out the group's timeout,
+  // and so does a call blocked here.
+  void AbortGroups(const std::string& why, bool busy_only);
 
  private:
   friend class SessionManager;

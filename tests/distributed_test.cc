@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -445,6 +446,51 @@ TEST_F(DistributedTest, RanksThatDisagreeAreToldWhatEachRan) {
   EXPECT_THAT(both, HasSubstr("the ranks ran different collectives"));
   EXPECT_THAT(both, HasSubstr("an all-reduce of 3 float32 elements"));
   EXPECT_THAT(both, HasSubstr("an all-reduce of 4 float32 elements"));
+}
+
+// ferry::cancel of a rank waiting in a collective ends its groups (a lost step's calls can
+// no longer be known to match its peers'): its next collective fails at once, its peer's
+// fails or pairs with the cancelled call, never waiting out the group's 30 s timeout; the
+// daemons serve on and a new group works.
+TEST_F(DistributedTest, CancellingARankWaitingInACollectiveEndsItsGroups) {
+  StartRanks(2);
+  Array waiting = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  eval({waiting});  // rank 1 never joins this one
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto start = std::chrono::steady_clock::now();
+  cancel(group_->device(0));
+  try {
+    waiting.to_vector<float>();
+    FAIL() << "a cancelled collective returned";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kCancelled) << error.what();
+  }
+  std::vector<Array> next;
+  for (int r = 0; r < 2; ++r) {
+    next.push_back(distributed::all_sum(ones({3}, float32, group_->device(r)), *group_));
+  }
+  eval(next);
+  try {
+    next[0].to_vector<float>();
+    ADD_FAILURE() << "rank 0 ran a collective in a group it left";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kCancelled) << error.what();
+    EXPECT_THAT(error.what(),
+                HasSubstr("rank 0 left the group: its client's stream broke with steps in flight"));
+  }
+  try {
+    next[1].to_vector<float>();  // paired with the cancelled call, if it came first
+  } catch (const Error& error) {
+    EXPECT_NE(error.code(), ErrorCode::kDeadlineExceeded) << error.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  const distributed::Group again = distributed::init(devices_);
+  std::vector<Array> sums;
+  for (int r = 0; r < 2; ++r) {
+    sums.push_back(distributed::all_sum(ones({2}, float32, devices_[r]), again));
+  }
+  eval(sums);
+  EXPECT_EQ(sums[1].to_vector<float>(), (std::vector<float>{2, 2}));
 }
 
 TEST_F(DistributedTest, AVanishedDaemonFailsItsPeerAtOnce) {
