@@ -81,6 +81,14 @@ void export_function(const std::string& path, const ExportedFunction& fun,
     detail::ThrowIfError(absl::InvalidArgumentError(
         absl::StrCat("[export_function] the function returned no array; ", path, " not written")));
   }
+  for (const Array& output : outputs) {
+    if (output.device() != outputs[0].device()) {
+      detail::ThrowIfError(absl::InvalidArgumentError(
+          absl::StrCat("[export_function] the function's outputs live on ",
+                       outputs[0].device().description(), " and ", output.device().description(),
+                       ": one graph runs on one device; ", path, " not written")));
+    }
+  }
   const core::Graph graph = Trace(example, std::move(outputs));
   detail::ThrowIfError(core::ValidateGraph(graph));
   v1::Graph proto;

@@ -25,8 +25,8 @@ using ExportedFunction = std::function<std::vector<Array>(const std::vector<Arra
 
 // Calls `fun` on `example` (evaluated first; their shapes and dtypes are what the saved
 // function takes, their values are not kept) and writes the graph of its outputs to
-// `path`. Throws Error: INVALID_ARGUMENT when `fun` returns no array, PERMISSION_DENIED or
-// DATA_LOSS when the file cannot be written.
+// `path`. Throws Error: INVALID_ARGUMENT when `fun` returns no array or arrays on more than
+// one device, PERMISSION_DENIED or DATA_LOSS when the file cannot be written.
 void export_function(const std::string& path, const ExportedFunction& fun,
                      const std::vector<Array>& example);
 

@@ -87,6 +87,20 @@ TEST(ClientTransformsRemoteTest, AFunctionExportedLocallyRunsOnTheDaemon) {
   const std::vector<float> want = layer({from_host(x, {5, 4})})[0].to_vector<float>();
   ASSERT_EQ(got.size(), want.size());
   for (size_t j = 0; j < want.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-6) << j;
+
+  // One graph runs on one device: outputs on two are refused.
+  try {
+    export_function(path,
+                    [&](const std::vector<Array>& in) {
+                      return std::vector<Array>{in[0] * 2.0f, ones({2}, float32, remote)};
+                    },
+                    {zeros({5, 4})});
+    FAIL() << "outputs on two devices were exported";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(error.what()).find("one graph runs on one device"), std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace
