@@ -140,6 +140,10 @@ class MetricsAndLogs(unittest.TestCase):
         self.assertEqual(value("ferry_graph_cache_hits_total"), 1)  # the graph_id execute
         self.assertEqual(value("ferry_graph_cache_misses_total"), 0)  # no unknown graph_id
         self.assertEqual(value("ferry_graph_cache_entries"), 1)
+        # The session is open still, and nothing was stopped part-way.
+        for reason in ("closed", "expired", "abandoned"):
+            self.assertEqual(value("ferry_sessions_ended_total", reason=reason), 0)
+        self.assertEqual(value("ferry_executes_cancelled_total"), 0)
 
         lines = log.splitlines()
         self.assertTrue(lines)
