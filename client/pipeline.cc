@@ -14,13 +14,15 @@ Error StepError(const v1::StepFailure& failure) {
 PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
                                std::string address,
                                const std::function<void(grpc::ClientContext&)>& prepare,
-                               std::function<void(std::vector<uint64_t>)> requeue_releases)
+                               std::function<void(std::vector<uint64_t>)> requeue_releases,
+                               std::shared_ptr<grpc::Channel> channel)
     : stub_(stub),
       session_id_(session_id),
       address_(std::move(address)),
       window_(window > 0 ? window : 1),
       prepare_(prepare),
-      requeue_releases_(std::move(requeue_releases)) {
+      requeue_releases_(std::move(requeue_releases)),
+      channel_(std::move(channel)) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
   Open();
 }
@@ -34,6 +36,10 @@ PipelineStream::~PipelineStream() {
 }
 
 void PipelineStream::Open(bool after_break) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = false;
+  }
   auto call = std::make_unique<Call>();
   if (prepare_) prepare_(call->context);
   call->stream = stub_.Pipeline(&call->context);
@@ -83,7 +89,25 @@ void PipelineStream::Reopen() {
   ++reconnects_;
   // Releasing a buffer twice is harmless, and ids are never reused.
   if (!unreleased.empty() && requeue_releases_) requeue_releases_(std::move(unreleased));
-  Open(after_break);
+  // Just after a break the channel may still hand a new stream the dying connection, or be
+  // backing off after reconnects that failed (a partition): so each attempt asks it to
+  // connect now, and waits for the daemon to start the stream; up to three attempts.
+  for (int attempt = 1;; ++attempt) {
+    if (channel_ != nullptr) {
+      grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+      channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    }
+    Open(after_break);
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait_for(lock, std::chrono::seconds(10), [&] { return started_ || broken_; });
+    if (!broken_ || !mendable_ || attempt == 3) return;
+    lock.unlock();
+    call_->reader.join();
+    lock.lock();
+    broken_ = false;
+    mendable_ = false;
+    end_ = grpc::Status::OK;
+  }
 }
 
 bool PipelineStream::Write(const v1::PipelineRequest& message) {
@@ -214,6 +238,7 @@ void PipelineStream::ReadLoop(Call& call) {
       graphs_.erase(graphs_.begin(), graphs_.upper_bound(completed_through_));
       releases_.erase(releases_.begin(), releases_.upper_bound(completed_through_));
     }
+    if (response.has_started()) started_ = true;
     auto it = waiting_.find(response.step_id());
     if (it != waiting_.end() && !response.has_started()) {
       it->second.set_value(std::move(response));

@@ -5,6 +5,7 @@
 // on which steps go out without waiting for each other.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -44,11 +45,13 @@ class PipelineStream {
  public:
   // `prepare` adds the call's metadata (request id, bearer token) before the stream opens.
   // `requeue_releases` takes back the buffer ids released by steps a broken stream left
-  // unanswered (they may not have run), to go again with a later step.
+  // unanswered (they may not have run), to go again with a later step. `channel` (stub's)
+  // is asked to connect at once before a new stream opens after a break.
   PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
                  std::string address,
                  const std::function<void(grpc::ClientContext&)>& prepare = nullptr,
-                 std::function<void(std::vector<uint64_t>)> requeue_releases = nullptr);
+                 std::function<void(std::vector<uint64_t>)> requeue_releases = nullptr,
+                 std::shared_ptr<grpc::Channel> channel = nullptr);
   // Ends the stream and waits for the daemon to run the steps already sent.
   ~PipelineStream();
   PipelineStream(const PipelineStream&) = delete;
@@ -110,6 +113,7 @@ class PipelineStream {
   const int64_t window_;
   const std::function<void(grpc::ClientContext&)> prepare_;
   const std::function<void(std::vector<uint64_t>)> requeue_releases_;
+  const std::shared_ptr<grpc::Channel> channel_;
   std::mutex call_mu_;          // guards call_ for Cancel, which does not wait for writers
   std::unique_ptr<Call> call_;  // replaced by Reopen, under write_mu_ and call_mu_
   bool cancelling_ = false;     // guarded by mu_: Cancel cut the current stream
@@ -127,6 +131,7 @@ class PipelineStream {
   bool broken_ = false;
   bool mendable_ = false;    // broken_ by the connection, not by the daemon's refusal
   bool lost_steps_ = false;  // broken_ with steps unanswered
+  bool started_ = false;     // the daemon started the current stream
   grpc::Status end_;         // the stream's final status, once broken_
   grpc::Status goodbye_;     // why the daemon ended the stream, when it said so
 

@@ -140,7 +140,8 @@ class Session {
         [this](grpc::ClientContext& context) { Prepare(context); },
         [this](std::vector<uint64_t> ids) {
           for (uint64_t id : ids) QueueRelease(id);
-        });
+        },
+        channel_);
   }
   // Ends the stream after the daemon has run every step sent.
   void ClosePipeline() { pipeline_.reset(); }

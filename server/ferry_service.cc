@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/bytes_field.h"
+#include "server/call_watch.h"
 #include "server/download.h"
 #include "server/execute.h"
 #include "server/join_group.h"
@@ -397,20 +398,8 @@ grpc::Status FerryService::Pipeline(
     sessions_.MarkAbandoned(session_id);
   };
   auto client_vanished = [&] { return !cancelled_here.load() && context->IsCancelled(); };
-  // Asks every 200 ms while the stream lasts: the reader may be running a step itself, one
-  // waiting in a collective, where no CancelCheck is asked and nobody reads the stream.
-  absl::Mutex watch_mu;
-  bool stream_over = false;
-  std::thread watcher([&] {
-    absl::MutexLock lock(&watch_mu);
-    while (!stream_over) {
-      if (client_vanished()) {
-        abandon();
-        return;
-      }
-      watch_mu.AwaitWithTimeout(absl::Condition(&stream_over), absl::Milliseconds(200));
-    }
-  });
+  // The reader may be running a step itself, one waiting in a collective.
+  std::optional<CallWatch> watch(std::in_place, client_vanished, abandon);
   // The reader runs a step itself when the stream is idle (PipelineInbox::ClaimIdle); a
   // graph that step asks for it then reads itself, queueing the steps that come first.
   kernels::Queue* const device_queue = (*session)->queue();
@@ -473,11 +462,7 @@ grpc::Status FerryService::Pipeline(
     context->TryCancel();  // unblocks the reader's Read
   }
   reader.join();
-  {
-    absl::MutexLock lock(&watch_mu);
-    stream_over = true;
-  }
-  watcher.join();
+  watch.reset();  // before what it watches goes
   return grpc::Status::OK;
 }
 
