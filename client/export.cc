@@ -60,13 +60,8 @@ core::Graph Trace(const std::vector<Array>& inputs, std::vector<Array> outputs) 
   // Inputs the function does not read are still taken, so a call passes them all.
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (bound[i]) continue;
-    core::Node parameter;
-    parameter.op = "parameter";
-    parameter.attrs.Set("index", static_cast<int64_t>(i));
-    parameter.attrs.Set("dtype", inputs[i].dtype());
-    parameter.attrs.Set("shape", inputs[i].shape());
-    parameter.out = {inputs[i].dtype(), inputs[i].shape()};
-    graph.nodes.push_back(std::move(parameter));
+    graph.nodes.push_back(
+        core::ParameterNode(static_cast<int64_t>(i), {inputs[i].dtype(), inputs[i].shape()}));
   }
   return graph;
 }

@@ -44,14 +44,9 @@ struct GraphBuild {
 };
 
 int32_t AddParameter(GraphBuild& build, const ArrayNode& node) {
-  core::Node parameter;
-  parameter.op = "parameter";
-  parameter.attrs.Set("index", static_cast<int64_t>(build.lowered.parameters.size()));
-  parameter.attrs.Set("dtype", node.type.dtype);
-  parameter.attrs.Set("shape", node.type.shape);
-  parameter.out = node.type;
+  build.graph.nodes.push_back(
+      core::ParameterNode(static_cast<int64_t>(build.lowered.parameters.size()), node.type));
   build.lowered.parameters.push_back(node.buffer);
-  build.graph.nodes.push_back(std::move(parameter));
   return static_cast<int32_t>(build.graph.nodes.size() - 1);
 }
 

@@ -37,8 +37,15 @@ PipelineStream::~PipelineStream() {
 
 void PipelineStream::Open(bool after_break) {
   {
+    // A new call starts whole: nothing of the previous one's end carries over.
     std::lock_guard<std::mutex> lock(mu_);
     started_ = false;
+    broken_ = false;
+    mendable_ = false;
+    cancelling_ = false;
+    lost_steps_ = false;
+    end_ = grpc::Status::OK;
+    goodbye_ = grpc::Status::OK;
   }
   auto call = std::make_unique<Call>();
   if (prepare_) prepare_(call->context);
@@ -79,12 +86,6 @@ void PipelineStream::Reopen() {
     graphs_.clear();
     for (auto& [step, ids] : releases_) unreleased.insert(unreleased.end(), ids.begin(), ids.end());
     releases_.clear();
-    broken_ = false;
-    mendable_ = false;
-    cancelling_ = false;
-    lost_steps_ = false;
-    end_ = grpc::Status::OK;
-    goodbye_ = grpc::Status::OK;
   }
   ++reconnects_;
   // Releasing a buffer twice is harmless, and ids are never reused.
@@ -103,10 +104,6 @@ void PipelineStream::Reopen() {
     if (!broken_ || !mendable_ || attempt == 3) return;
     lock.unlock();
     call_->reader.join();
-    lock.lock();
-    broken_ = false;
-    mendable_ = false;
-    end_ = grpc::Status::OK;
   }
 }
 

@@ -35,8 +35,7 @@ absl::StatusOr<T> Attrs::Get(const std::string& name) const {
       return static_cast<double>(*value);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("attribute '", name, "' must be ", KindName<T>()));
+  return absl::InvalidArgumentError(absl::StrCat("attribute '", name, "' must be ", KindName<T>()));
 }
 
 template absl::StatusOr<int64_t> Attrs::Get(const std::string&) const;
@@ -45,6 +44,16 @@ template absl::StatusOr<std::string> Attrs::Get(const std::string&) const;
 template absl::StatusOr<std::vector<int64_t>> Attrs::Get(const std::string&) const;
 template absl::StatusOr<DType> Attrs::Get(const std::string&) const;
 template absl::StatusOr<HostTensor> Attrs::Get(const std::string&) const;
+
+Node ParameterNode(int64_t index, const TensorType& type) {
+  Node parameter;
+  parameter.op = "parameter";
+  parameter.attrs.Set("index", index);
+  parameter.attrs.Set("dtype", type.dtype);
+  parameter.attrs.Set("shape", type.shape);
+  parameter.out = type;
+  return parameter;
+}
 
 std::vector<TensorType> Graph::ParameterTypes() const {
   std::vector<TensorType> types;

@@ -68,6 +68,9 @@ struct Node {
   TensorType out;
 };
 
+// Parameter `index` of a graph, of `type`: the "parameter" node with its attributes.
+Node ParameterNode(int64_t index, const TensorType& type);
+
 // Nodes in topological order; outputs name nodes. Parameters are "parameter" nodes with an
 // "index" attribute, numbered 0..N-1, bound to data when the graph runs.
 struct Graph {

@@ -35,14 +35,9 @@ FusedExpr BuildExpr(const core::Graph& graph, const std::vector<int32_t>& member
   FusedExpr fused;
   std::unordered_map<int32_t, int32_t> index;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    core::Node parameter;
-    parameter.op = "parameter";
-    parameter.out = graph.nodes[inputs[k]].out;
-    parameter.attrs.Set("index", static_cast<int64_t>(k));
-    parameter.attrs.Set("dtype", parameter.out.dtype);
-    parameter.attrs.Set("shape", parameter.out.shape);
     index[inputs[k]] = static_cast<int32_t>(fused.expr.nodes.size());
-    fused.expr.nodes.push_back(std::move(parameter));
+    fused.expr.nodes.push_back(
+        core::ParameterNode(static_cast<int64_t>(k), graph.nodes[inputs[k]].out));
   }
   for (int32_t member : members) {
     core::Node node = graph.nodes[member];

@@ -129,6 +129,10 @@ void RingCommunicator::Abort(const std::string& why) {
     if (abort_reason_.empty()) abort_reason_ = why;
   }
   aborted_.store(true);
+  ShutLinks();
+}
+
+void RingCommunicator::ShutLinks() {
   for (PeerLink* link : {&next_, &previous_}) {
     if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
   }
@@ -149,9 +153,7 @@ absl::Status RingCommunicator::Break(absl::Status cause) {
     ++stats_->groups_failed;
   }
   broken_ = cause;
-  for (PeerLink* link : {&next_, &previous_}) {
-    if (link->stream != nullptr) shutdown(link->stream->fd(), SHUT_RDWR);
-  }
+  ShutLinks();
   return cause;
 }
 

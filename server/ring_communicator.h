@@ -133,6 +133,8 @@ class RingCommunicator : public kernels::Communicator {
   // Fails this call and every later one: the links may hold half a message. Both links are
   // shut, so the neighbours fail at once too instead of waiting out their timeout.
   absl::Status Break(absl::Status cause);
+  // Shuts both links (any thread): their blocked reads and writes fail at once.
+  void ShutLinks();
 
   const int rank_;
   const int size_;

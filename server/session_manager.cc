@@ -69,6 +69,11 @@ absl::StatusOr<kernels::Tensor> Session::Get(uint64_t buffer_id) const {
   return it->second;
 }
 
+bool Session::closing() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
 absl::Status Session::CheckNewId(uint64_t buffer_id) const {
   if (buffer_id == 0) {
     return absl::InvalidArgumentError("buffer id 0 is reserved (it means \"do not keep\")");
@@ -307,7 +312,6 @@ std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups;
   std::pair<int64_t, int64_t> freed;
-  closing_.store(true);
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;

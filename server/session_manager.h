@@ -82,7 +82,7 @@ class Session : public kernels::CommunicatorDirectory {
   void BulkDisconnected();
 
   // Whether the session was closed (or is being): a run for it may stop.
-  bool closing() const { return closing_.load(std::memory_order_relaxed); }
+  bool closing() const;
 
   int64_t num_buffers() const;
   int64_t num_groups() const;
@@ -134,7 +134,6 @@ class Session : public kernels::CommunicatorDirectory {
   const std::string bulk_ticket_;
   const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
-  std::atomic<bool> closing_{false};
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);

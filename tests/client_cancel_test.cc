@@ -57,12 +57,10 @@ void CancelMidEval(const Device& device, Array chain) {
 // The runs the daemon serving metrics on `port` stopped part-way, once it has noticed
 // (at its next kernel), waiting up to 5 s.
 double CancelledRuns(int port) {
-  double runs = 0;
-  for (int i = 0; i < 100 && runs == 0; ++i) {
-    runs = testing::ScrapeMetric(port, "ferry_executes_cancelled_total");
-    if (runs == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return runs;
+  testing::WaitUntil(
+      [port] { return testing::ScrapeMetric(port, "ferry_executes_cancelled_total") > 0; },
+      std::chrono::seconds(5));
+  return testing::ScrapeMetric(port, "ferry_executes_cancelled_total");
 }
 
 struct Inputs {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "core/stream_socket.h"
 #include "gtest/gtest.h"
@@ -17,6 +18,15 @@ std::unique_ptr<server::FerrydProcess> StartFerryd(std::vector<std::string> flag
   auto process = server::FerrydProcess::Start(path, std::move(flags));
   EXPECT_TRUE(process.ok()) << process.status();
   return process.ok() ? *std::move(process) : nullptr;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
 }
 
 double ScrapeMetric(int port, const std::string& series) {

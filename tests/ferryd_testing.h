@@ -6,7 +6,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -39,6 +41,10 @@ grpc::Status Download(v1::Ferry::Stub& stub, const std::string& session, uint64_
 
 grpc::Status GetInfo(v1::Ferry::Stub& stub, const std::string& session,
                      v1::GetInfoResponse* info = nullptr);
+
+// Asks `done` every 50 ms until it says so, for at most `limit`; whether it did.
+bool WaitUntil(const std::function<bool()>& done,
+               std::chrono::milliseconds limit = std::chrono::seconds(30));
 
 // The value of the sample `series` (name and labels, as exposed:
 // `ferry_sessions_ended_total{reason="closed"}`) on the /metrics page of a ferryd started

@@ -28,6 +28,7 @@ using testing::Op;
 using testing::Parameter;
 using testing::ScrapeMetric;
 using testing::Spec;
+using testing::WaitUntil;
 
 constexpr int64_t kSide = 1024;
 
@@ -65,17 +66,6 @@ v1::ExecuteRequest ChainRequest(const std::string& session) {
   request.add_bindings()->set_buffer_id(2);
   request.add_outputs()->set_buffer_id(3);
   return request;
-}
-
-// Waits up to `limit` for `done`; whether it came.
-bool WaitUntil(const std::function<bool()>& done,
-               std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
 }
 
 int64_t OpenSessions(v1::Ferry::Stub& stub) {
