@@ -668,11 +668,20 @@ class RemoteDevice : public DeviceImpl {
         buffer.pending()->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       try {
         buffer.pending()->get();
-      } catch (const Error&) {
-        Resolve(buffer);  // records the loss and throws it
+      } catch (const Error& error) {
+        MarkLost(buffer, error);
       }
     }
     if (buffer.lost()) throw StepError(*buffer.failure());
+  }
+
+  // The stream broke before the step computing `buffer` was answered (`error` says how):
+  // the buffer is lost for good, even once the pipeline has reconnected.
+  static void MarkLost(RemoteBuffer& buffer, const Error& error) {
+    buffer.set_lost();
+    buffer.failure().emplace();
+    buffer.failure()->set_code(static_cast<int32_t>(error.code()));
+    buffer.failure()->set_message(error.what());
   }
 
   // Takes in the answer of the step that computes `buffer`, waiting for it if need be:
@@ -685,12 +694,7 @@ class RemoteDevice : public DeviceImpl {
     try {
       reply.get();
     } catch (const Error& error) {
-      // The stream broke before the answer came: this buffer is lost for good, even once
-      // the pipeline has reconnected.
-      buffer.set_lost();
-      buffer.failure().emplace();
-      buffer.failure()->set_code(static_cast<int32_t>(error.code()));
-      buffer.failure()->set_message(error.what());
+      MarkLost(buffer, error);
       throw;
     }
     const v1::PipelineResponse& response = reply.get();
