@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/match.h"
@@ -12,6 +13,9 @@
 
 namespace ferry::detail {
 namespace {
+
+// A download is read in runs this long; a break loses at most one.
+constexpr size_t kReceiveRunBytes = size_t{4} << 20;
 
 absl::Status FromAnswer(const v1::BulkResponse& answer) {
   return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
@@ -137,21 +141,39 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
   header->set_buffer_id(request.buffer_id());
   *header->mutable_spec() = request.spec();
   header->set_total_bytes(request.total_bytes());
+  header->set_resume_offset(request.resume_offset());
   for (uint64_t id : releases) bulk.add_release_buffer_ids(id);
   bulk.set_for_pipeline(for_pipeline);
+  const uint64_t from = std::min(request.resume_offset(), request.total_bytes());
   absl::Status sent = core::SendMessage(*stream_, bulk);
-  if (sent.ok()) sent = stream_->Send(data, request.total_bytes());
+  if (sent.ok()) sent = stream_->Send(data + from, request.total_bytes() - from);
   if (!sent.ok()) return Broke(sent);
   if (for_pipeline) return absl::OkStatus();
   v1::BulkResponse answer;
   return ReadAnswer(&answer);
 }
 
-absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes) {
+absl::StatusOr<uint64_t> BulkSocket::KeptBytes(const v1::UploadRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
+  v1::BulkRequest bulk;
+  v1::UploadRequest* header = bulk.mutable_upload();
+  header->set_buffer_id(request.buffer_id());
+  *header->mutable_spec() = request.spec();
+  header->set_total_bytes(request.total_bytes());
+  header->set_resume_query(true);
+  if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
+  v1::BulkResponse answer;
+  if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;
+  return answer.upload().bytes_received();
+}
+
+absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes, size_t* done) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
   v1::BulkRequest bulk;
   bulk.mutable_download()->set_buffer_id(buffer_id);
+  bulk.mutable_download()->set_offset(*done);
   if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
   v1::BulkResponse answer;
   if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;
@@ -161,8 +183,13 @@ absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes) {
     return Broke(absl::DataLossError(absl::StrCat("bulk channel: buffer ", buffer_id, " has ",
                                                   total_bytes, " bytes; expected ", bytes)));
   }
-  if (absl::Status received = stream_->Receive(dst, bytes); !received.ok()) {
-    return Broke(received);
+  // In runs, so a connection that breaks leaves all but the last one counted.
+  while (*done < bytes) {
+    const size_t run = std::min(bytes - *done, kReceiveRunBytes);
+    if (absl::Status received = stream_->Receive(dst + *done, run); !received.ok()) {
+      return Broke(received);
+    }
+    *done += run;
   }
   return absl::OkStatus();
 }

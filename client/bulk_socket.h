@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/stream_socket.h"
 #include "core/tls_stream.h"
 #include "proto/ferry/v1/ferry.pb.h"
@@ -46,12 +47,17 @@ class BulkSocket {
 
   // Makes `request.total_bytes()` bytes at `data` a resident buffer of the session, as
   // `request` (buffer_id, spec, total_bytes) describes, after releasing `releases`; the
-  // daemon's error otherwise. `for_pipeline`: returns once the bytes are sent, without an
+  // daemon's error otherwise. With resume_offset, only the bytes from there on go (the
+  // daemon kept those before). `for_pipeline`: returns once the bytes are sent, without an
   // answer (a PipelineUpload step with bulk_channel takes the buffer).
   absl::Status Upload(const v1::UploadRequest& request, const char* data,
                       const std::vector<uint64_t>& releases, bool for_pipeline);
-  // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`.
-  absl::Status Download(uint64_t buffer_id, char* dst, size_t bytes);
+  // How many bytes the daemon kept of the broken upload `request` describes (0: none).
+  absl::StatusOr<uint64_t> KeptBytes(const v1::UploadRequest& request);
+  // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`, from byte
+  // `*done` on; `*done` counts the bytes in place as they arrive, so a download that broke
+  // can go on from there.
+  absl::Status Download(uint64_t buffer_id, char* dst, size_t bytes, size_t* done);
 
   // Whether the connection is gone: it failed a transfer, or, looked at between transfers,
   // the daemon's end closed or reset it (a network change, a daemon restarted).

@@ -57,6 +57,9 @@ constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureCollectives[] = "collectives";
+constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
+// Tries of a large transfer whose connection breaks: each goes on where the last stopped.
+constexpr int kTransferAttempts = 3;
 // A bulk port that does not answer (a firewall) costs at most this once per session.
 constexpr std::chrono::milliseconds kBulkConnectTimeout{2000};
 // The first shared region's size; it grows to the largest transfer. Pages are only
@@ -71,13 +74,20 @@ bool Memcpy(char* dst, const char* src, size_t bytes) {
   return true;
 }
 
-Error ToError(const grpc::Status& status, const std::string& address) {
-  const auto code = static_cast<ErrorCode>(status.error_code());
+absl::Status FromGrpc(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+Error ToError(const absl::Status& status, const std::string& address) {
+  const auto code = static_cast<ErrorCode>(status.code());
   if (code == ErrorCode::kUnavailable) {
-    return Error(code,
-                 absl::StrCat("ferryd at ", address, " is unavailable: ", status.error_message()));
+    return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ", status.message()));
   }
-  return Error(code, status.error_message());
+  return Error(code, std::string(status.message()));
+}
+
+Error ToError(const grpc::Status& status, const std::string& address) {
+  return ToError(FromGrpc(status), address);
 }
 
 // The credentials `options` describe: TLS when it names root certificates or a client
@@ -102,7 +112,8 @@ class Session {
       : address_(std::move(address)),
         channel_(std::move(channel)),
         stub_(v1::Ferry::NewStub(channel_)),
-        bulk_stub_(std::make_unique<grpc::GenericStub>(std::move(bulk_channel))),
+        bulk_channel_(std::move(bulk_channel)),
+        bulk_stub_(std::make_unique<grpc::GenericStub>(bulk_channel_)),
         token_(std::move(token)),
         graphs_(KnownGraphs::ForDaemon(address_)) {}
 
@@ -206,6 +217,26 @@ class Session {
       UpdateStats([](DeviceStats& stats) { ++stats.reconnects; });
     }
     return bulk_socket_;
+  }
+
+  // Whether the daemon keeps what arrived of a broken upload and starts a download part
+  // way, so a transfer whose connection breaks goes on where it stopped.
+  bool resumable() const {
+    const auto& features = opened_.features();
+    return std::find(features.begin(), features.end(), kFeatureResumableTransfers) !=
+           features.end();
+  }
+  // After a transfer broke: asks the transfers' gRPC channel to connect now (it may be
+  // backing off) and waits up to 5 s for it, and dials the bulk channel again at once when
+  // it is offered. The bulk connection, or null (gRPC then carries the bytes).
+  std::shared_ptr<BulkSocket> Reconnect() {
+    grpc::experimental::ChannelResetConnectionBackoff(bulk_channel_.get());
+    bulk_channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    {
+      std::lock_guard<std::mutex> lock(bulk_mu_);
+      bulk_dialled_ = {};  // no wait for the once-a-second limit
+    }
+    return bulk_socket();
   }
 
   // Whether transfers go through a shared region (asked for, offered, and not given up).
@@ -318,6 +349,7 @@ class Session {
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ferry::Stub> stub_;
+  std::shared_ptr<grpc::Channel> bulk_channel_;
   std::unique_ptr<grpc::GenericStub> bulk_stub_;
   const std::string token_;
   v1::OpenSessionResponse opened_;
@@ -616,8 +648,9 @@ class RemoteDevice : public DeviceImpl {
       if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
       return;
     }
-    if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst))) return;
-    Download(remote, static_cast<char*>(dst));
+    size_t done = 0;
+    if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst), &done)) return;
+    Download(remote, static_cast<char*>(dst), done);
   }
 
  private:
@@ -812,7 +845,8 @@ class RemoteDevice : public DeviceImpl {
 
   // Makes `nbytes` at `data` the daemon's copy of `buffer` (its type), under a new id: on
   // the bulk channel, through the shared region when in use, else an Upload stream whose
-  // messages carry `data` itself (no copy on this side).
+  // messages carry `data` itself (no copy on this side). One whose connection breaks goes
+  // on where it stopped (ResumeUpload).
   void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes) {
     if (UploadBulk(buffer, data, nbytes)) return;
     SendReleases();
@@ -821,50 +855,111 @@ class RemoteDevice : public DeviceImpl {
       buffer.set_id(*id);
       return;
     }
-    const uint64_t id = session_->NewBufferId();
+    v1::UploadRequest header;
+    header.set_buffer_id(session_->NewBufferId());
+    core::TypeToProto(type, header.mutable_spec());
+    header.set_total_bytes(nbytes);
+    absl::Status status = UploadStream(header, data);
+    if (!status.ok() && status.code() == absl::StatusCode::kUnavailable && session_->resumable()) {
+      status = ResumeUpload(header, data);
+    }
+    if (!status.ok()) throw ToError(status, session_->address());
+    buffer.set_id(header.buffer_id());
+  }
+
+  // One Upload stream of `header`'s buffer: the bytes at `data` from its resume_offset on.
+  absl::Status UploadStream(const v1::UploadRequest& header, const char* data) {
+    const size_t nbytes = header.total_bytes();
     const size_t chunk = session_->bulk_chunk_bytes();
     BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
     grpc::ClientContext context;
     session_->Prepare(context);
     BulkCall call(session_->bulk_stub(), context, kUploadMethod);
     int64_t sent = 0;
-    size_t offset = 0;
+    size_t offset = header.resume_offset();
+    const size_t from = offset;
+    bool first = true;
     do {
-      v1::UploadRequest header;
-      if (offset == 0) {
-        header.set_session_id(session_->id());
-        header.set_buffer_id(id);
-        core::TypeToProto(type, header.mutable_spec());
-        header.set_total_bytes(nbytes);
+      v1::UploadRequest message;
+      if (first) {
+        message = header;
+        message.set_session_id(session_->id());
+        first = false;
       }
       const size_t n = std::min(chunk, nbytes - offset);
-      std::string prefix = header.SerializeAsString();
+      std::string prefix = message.SerializeAsString();
       if (n > 0) prefix += core::BytesFieldPrefix(v1::UploadRequest::kDataFieldNumber, n);
       grpc::Slice slices[2] = {grpc::Slice(prefix), grpc::Slice()};
       if (n > 0) slices[1] = borrowed.Borrow(data + offset, n);
-      grpc::ByteBuffer message(slices, n > 0 ? 2 : 1);
+      grpc::ByteBuffer wire(slices, n > 0 ? 2 : 1);
       sent += static_cast<int64_t>(prefix.size() + n);
       offset += n;
-      if (!call.Write(message)) break;  // the daemon ended the stream; Finish says why
+      if (!call.Write(wire)) break;  // the daemon ended the stream; Finish says why
     } while (offset < nbytes);
     call.WritesDone();
     grpc::ByteBuffer reply;
-    v1::UploadResponse response;
     int64_t received = 0;
-    while (call.Read(&reply)) {
-      received += static_cast<int64_t>(reply.Length());
-      grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
-    }
+    while (call.Read(&reply)) received += static_cast<int64_t>(reply.Length());
     grpc::Status status = call.Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
-      ++stats.uploads;
-      stats.upload_bytes += static_cast<int64_t>(nbytes);
+      if (from == 0) ++stats.uploads;
+      if (from == 0) stats.upload_bytes += static_cast<int64_t>(nbytes);
       stats.bytes_sent += sent;
       stats.bytes_received += received;
     });
-    if (!status.ok()) throw ToError(status, session_->address());
-    buffer.set_id(id);
+    return FromGrpc(status);
+  }
+
+  // The upload `header` describes broke (UNAVAILABLE): asks the daemon how many of its
+  // bytes it kept and sends the rest, on the bulk channel when it can be dialled again,
+  // else gRPC; up to kTransferAttempts tries in all.
+  absl::Status ResumeUpload(v1::UploadRequest header, const char* data) {
+    absl::Status status;
+    for (int attempt = 2; attempt <= kTransferAttempts; ++attempt) {
+      std::shared_ptr<BulkSocket> bulk = session_->Reconnect();
+      header.clear_resume_offset();
+      absl::StatusOr<uint64_t> kept = bulk != nullptr ? bulk->KeptBytes(header) : KeptBytes(header);
+      status = kept.status();
+      if (kept.ok() && *kept == header.total_bytes()) {
+        status = absl::OkStatus();  // it arrived whole: only the answer was lost
+      } else if (kept.ok()) {
+        header.set_resume_offset(*kept);
+        status = bulk != nullptr ? bulk->Upload(header, data, {}, false) : UploadStream(header, data);
+        session_->UpdateStats([&](DeviceStats& stats) {
+          ++stats.resumed_transfers;
+          if (bulk != nullptr) {
+            ++stats.round_trips;
+            stats.bytes_sent += static_cast<int64_t>(header.total_bytes() - *kept);
+          }
+        });
+      }
+      if (status.code() != absl::StatusCode::kUnavailable) break;
+    }
+    return status;
+  }
+
+  // How many bytes of the broken upload `header` describes the daemon kept: a resume_query
+  // Upload stream.
+  absl::StatusOr<uint64_t> KeptBytes(const v1::UploadRequest& header) {
+    v1::UploadRequest query = header;
+    query.set_session_id(session_->id());
+    query.set_resume_query(true);
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    BulkCall call(session_->bulk_stub(), context, kUploadMethod);
+    grpc::Slice wire(query.SerializeAsString());
+    call.Write(grpc::ByteBuffer(&wire, 1));
+    call.WritesDone();
+    grpc::ByteBuffer reply;
+    v1::UploadResponse response;
+    while (call.Read(&reply)) {
+      grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
+    }
+    grpc::Status status = call.Finish();
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) return FromGrpc(status);
+    return response.bytes_received();
   }
 
   // Same host: the bytes go through the session's shared region (one memcpy here, one
@@ -935,7 +1030,15 @@ class RemoteDevice : public DeviceImpl {
     if (!status.ok() && bulk->broken()) {
       // Releasing twice is harmless: they go again with the next step or call.
       for (uint64_t released : releases) session_->QueueRelease(released);
-      return false;
+      if (!session_->resumable()) return false;  // gRPC carries it again, whole
+      status = ResumeUpload(request, data);  // answered: resident without a pipeline step
+      session_->UpdateStats([&](DeviceStats& stats) {
+        ++stats.uploads;
+        stats.upload_bytes += static_cast<int64_t>(nbytes);
+      });
+      if (!status.ok()) throw ToError(status, session_->address());
+      buffer.set_id(id);
+      return true;
     }
     if (pipeline != nullptr) {
       v1::PipelineRequest step;
@@ -959,14 +1062,18 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // The bulk channel: from the socket straight into `dst`. False when there is no bulk
-  // channel, or its connection broke during this download (gRPC then reads it again).
-  bool DownloadBulk(RemoteBuffer& buffer, char* dst) {
+  // channel, or its connection broke during this download: gRPC then reads the rest, from
+  // `*done` (the bytes in place) where the daemon can start part way, else all of it.
+  bool DownloadBulk(RemoteBuffer& buffer, char* dst, size_t* done) {
     std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
     if (bulk == nullptr) return false;
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
-    absl::Status status = bulk->Download(buffer.id(), dst, nbytes);
-    if (!status.ok() && bulk->broken()) return false;
+    absl::Status status = bulk->Download(buffer.id(), dst, nbytes, done);
+    if (!status.ok() && bulk->broken()) {
+      if (!session_->resumable()) *done = 0;
+      return false;
+    }
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
       ++stats.downloads;
@@ -1061,36 +1168,50 @@ class RemoteDevice : public DeviceImpl {
     return true;
   }
 
-  // Streams the buffer into `dst` (its type's size): each payload piece is copied once,
-  // from the slice gRPC read it into.
-  void Download(RemoteBuffer& buffer, char* dst) {
+  // Streams the buffer into `dst` (its type's size) from byte `done` on: each payload piece
+  // is copied once, from the slice gRPC read it into. A stream that breaks goes on where it
+  // stopped, up to kTransferAttempts streams in all, where the daemon can start part way.
+  void Download(RemoteBuffer& buffer, char* dst, size_t done) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    const size_t from = done;
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
     request.set_chunk_bytes(session_->bulk_chunk_bytes());
-    size_t filled = 0;
     bool overflow = false;
-    DownloadMessages(
-        request, [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
-          if (header.offset() > nbytes || payload.field_bytes > nbytes - header.offset()) {
-            overflow = true;
-            return;
-          }
-          char* at = dst + header.offset();
-          for (const core::ByteSpan& piece : payload.field) {
-            std::memcpy(at, piece.data, piece.size);
-            at += piece.size;
-          }
-          filled += payload.field_bytes;
-        });
+    for (int attempt = 1;; ++attempt) {
+      request.set_offset(done);
+      try {
+        DownloadMessages(
+            request, [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
+              if (header.offset() != done || payload.field_bytes > nbytes - done) {
+                overflow = true;
+                return;
+              }
+              char* at = dst + done;
+              for (const core::ByteSpan& piece : payload.field) {
+                std::memcpy(at, piece.data, piece.size);
+                at += piece.size;
+              }
+              done += payload.field_bytes;
+            });
+        break;
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kUnavailable || !session_->resumable() ||
+            attempt == kTransferAttempts || overflow) {
+          throw;
+        }
+      }
+      session_->Reconnect();
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.resumed_transfers; });
+    }
     session_->UpdateStats(
-        [&](DeviceStats& stats) { stats.download_bytes += static_cast<int64_t>(filled); });
-    if (overflow || filled != nbytes) {
+        [&](DeviceStats& stats) { stats.download_bytes += static_cast<int64_t>(done - from); });
+    if (overflow || done != nbytes) {
       throw Error(ErrorCode::kDataLoss,
                   absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
-                               session_->address(), " gave ", filled, " of ", nbytes, " bytes"));
+                               session_->address(), " gave ", done, " of ", nbytes, " bytes"));
     }
   }
 

@@ -18,6 +18,7 @@
 #include "core/stream_socket.h"
 #include "server/log.h"
 #include "server/tcp_listener.h"
+#include "server/download.h"
 #include "server/upload.h"
 
 namespace ferry::server {
@@ -270,6 +271,7 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
                                const v1::UploadRequest& request, bool for_pipeline) {
   const absl::Time start = absl::Now();
   const uint64_t buffer_id = request.buffer_id();
+  for_pipeline = for_pipeline && !request.resume_query();  // a query is always answered
   // For a pipeline step: the step that names the buffer waits for what arrives here.
   std::optional<SessionRef> waiting;
   if (for_pipeline) {
@@ -283,26 +285,34 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   first.set_buffer_id(buffer_id);
   *first.mutable_spec() = request.spec();
   first.set_total_bytes(request.total_bytes());
+  first.set_resume_query(request.resume_query());
+  first.set_resume_offset(request.resume_offset());
   UploadReceiver receiver(sessions_, backend_);
+  const int fd = stream.fd();
+  receiver.set_interrupt([fd] { shutdown(fd, SHUT_RDWR); });  // this thread closes fd later
   absl::Status status = receiver.Begin(first);
   // The bytes are on the wire whatever the verdict: an accepted upload reads them into its
-  // tensor, a refused one reads past them so the next request is where it should be.
-  uint64_t left = request.total_bytes();
+  // tensor, a refused one reads past them so the next request is where it should be. Runs
+  // of kStagingBytes, so a connection that breaks leaves all but the last run counted.
+  uint64_t left = request.resume_query() || request.resume_offset() >= request.total_bytes()
+                      ? 0
+                      : request.total_bytes() - request.resume_offset();
   std::string staging;
   absl::Status received;
   while (left > 0 && received.ok()) {
-    if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
-      received = stream.Receive(cursor, left);
-      if (received.ok()) receiver.Advance(left);
-      break;
-    }
     const size_t run = static_cast<size_t>(std::min<uint64_t>(left, kStagingBytes));
-    staging.resize(run);
-    received = stream.Receive(staging.data(), run);
-    if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
+    if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
+      received = stream.Receive(cursor, run);
+      if (received.ok()) receiver.Advance(run);
+    } else {
+      staging.resize(run);
+      received = stream.Receive(staging.data(), run);
+      if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
+    }
     left -= run;
   }
   if (!received.ok()) {
+    if (status.ok()) receiver.KeepForResume();
     if (waiting.has_value()) (*waiting)->PutArrival(buffer_id, received);
     Observe("bulk/Upload", received, start, 0, 0);
     return false;
@@ -328,10 +338,15 @@ bool BulkChannelServer::Download(core::ByteStream& stream, const std::string& se
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id);
   absl::StatusOr<kernels::Tensor> tensor =
       session.ok() ? (*session)->Get(request.buffer_id()) : session.status();
+  if (tensor.ok()) {
+    absl::Status in_range = CheckDownloadOffset(request.buffer_id(), request.offset(), *tensor);
+    if (!in_range.ok()) tensor = in_range;
+  }
   v1::BulkResponse answer = Answer(tensor.status());
   if (tensor.ok()) {
     core::TypeToProto(tensor->type, answer.mutable_download()->mutable_spec());
     answer.mutable_download()->set_total_bytes(tensor->nbytes());
+    answer.mutable_download()->set_offset(request.offset());
   }
   if (!core::SendMessage(stream, answer).ok()) return false;
   if (!tensor.ok()) {
@@ -342,17 +357,18 @@ bool BulkChannelServer::Download(core::ByteStream& stream, const std::string& se
   const uint64_t total_bytes = tensor->nbytes();
   absl::Status sent;
   if (backend_.HostAddressable()) {
-    sent = stream.Send(tensor->raw(), total_bytes);
+    sent = stream.Send(static_cast<const char*>(tensor->raw()) + request.offset(),
+                       total_bytes - request.offset());
   } else {
     kernels::QueueScope queue((*session)->queue());
     std::string staging(static_cast<size_t>(std::min<uint64_t>(total_bytes, kStagingBytes)), '\0');
-    for (uint64_t at = 0; at < total_bytes && sent.ok(); at += staging.size()) {
+    for (uint64_t at = request.offset(); at < total_bytes && sent.ok(); at += staging.size()) {
       const uint64_t run = std::min<uint64_t>(total_bytes - at, staging.size());
       sent = backend_.CopyToHost(*tensor, at, run, staging.data());
       if (sent.ok()) sent = stream.Send(staging.data(), run);
     }
   }
-  Observe("bulk/Download", sent, start, 0, static_cast<int64_t>(total_bytes));
+  Observe("bulk/Download", sent, start, 0, static_cast<int64_t>(total_bytes - request.offset()));
   if (!sent.ok()) {
     // The answer promised the bytes; a short stream is all that can say it failed.
     Log(LogLevel::kWarning, absl::StrCat("bulk channel: download of buffer ", request.buffer_id(),

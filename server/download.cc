@@ -24,6 +24,13 @@ grpc::Slice TensorSlice(const kernels::Tensor& tensor, uint64_t offset, uint64_t
 
 }  // namespace
 
+absl::Status CheckDownloadOffset(uint64_t buffer_id, uint64_t offset,
+                                 const kernels::Tensor& tensor) {
+  if (offset <= tensor.nbytes()) return absl::OkStatus();
+  return absl::OutOfRangeError(absl::StrCat("download of buffer ", buffer_id, " from byte ", offset,
+                                            ": it has ", tensor.nbytes(), " bytes"));
+}
+
 absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
     SessionManager& sessions, kernels::Backend& backend, const v1::DownloadRequest& request,
     int64_t default_chunk_bytes, int64_t max_chunk_bytes) {
@@ -32,12 +39,20 @@ absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
   kernels::QueueScope queue((*session)->queue());
   absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(request.buffer_id());
   if (!tensor.ok()) return tensor.status();
+  const bool shared = !request.shared_memory_name().empty();
+  if (shared && request.offset() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "download of buffer ", request.buffer_id(), ": an offset goes with the stream, not shared memory"));
+  }
+  if (absl::Status in_range = CheckDownloadOffset(request.buffer_id(), request.offset(), *tensor);
+      !in_range.ok()) {
+    return in_range;
+  }
 
   uint64_t chunk = request.chunk_bytes() != 0 ? request.chunk_bytes()
                                               : static_cast<uint64_t>(default_chunk_bytes);
   chunk =
       std::clamp<uint64_t>(chunk, 1, static_cast<uint64_t>(std::max<int64_t>(max_chunk_bytes, 1)));
-  const bool shared = !request.shared_memory_name().empty();
   if (shared) {
     // Same host: the bytes go into the client's region, none on the stream.
     absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
@@ -55,7 +70,8 @@ absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
     if (!copied.ok()) return copied;
   }
   return std::unique_ptr<DownloadSender>(
-      new DownloadSender(*std::move(session), backend, *std::move(tensor), chunk, shared));
+      new DownloadSender(*std::move(session), backend, *std::move(tensor), chunk, shared,
+                         request.offset()));
 }
 
 absl::StatusOr<std::optional<grpc::ByteBuffer>> DownloadSender::Next() {

@@ -31,6 +31,7 @@ constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureCollectives[] = "collectives";
+constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -183,6 +184,7 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
 void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* features) const {
   features->Add(kFeatureGraphCache);
   features->Add(kFeaturePipeline);
+  features->Add(kFeatureResumableTransfers);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
   if (peer_links_ != nullptr) features->Add(kFeatureCollectives);

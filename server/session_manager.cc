@@ -108,6 +108,11 @@ absl::Status Session::Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buff
   for (const auto& [buffer_id, tensor] : buffers) bytes += static_cast<int64_t>(tensor.nbytes());
   if (absl::Status room = CheckRoomLocked(bytes); !room.ok()) return room;
   for (auto& [buffer_id, tensor] : buffers) {
+    // A broken upload's bytes, kept after the id was uploaded again from the start.
+    if (auto partial = partial_uploads_.find(buffer_id); partial != partial_uploads_.end()) {
+      partial_bytes_ -= static_cast<int64_t>(partial->second.second.tensor.nbytes());
+      partial_uploads_.erase(partial);
+    }
     resident_bytes_ += static_cast<int64_t>(tensor.nbytes());
     buffers_.emplace(buffer_id, std::move(tensor));
   }
@@ -120,17 +125,89 @@ absl::Status Session::CheckRoom(int64_t bytes) const {
 }
 
 absl::Status Session::CheckRoomLocked(int64_t bytes) const {
-  if (memory_quota_ <= 0 || resident_bytes_ + bytes <= memory_quota_) return absl::OkStatus();
-  return absl::ResourceExhaustedError(
-      absl::StrCat("session ", id_, ": keeping ", bytes, " more bytes would hold ",
-                   resident_bytes_ + bytes, " resident, past the session's quota of ",
-                   memory_quota_, " (--max_session_memory); release arrays it no longer needs"));
+  const int64_t held = resident_bytes_ + partial_bytes_;
+  if (memory_quota_ <= 0 || held + bytes <= memory_quota_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "session ", id_, ": keeping ", bytes, " more bytes would hold ", held + bytes,
+      partial_bytes_ > 0 ? absl::StrCat(" (", partial_bytes_, " of broken uploads)") : "",
+      " resident, past the session's quota of ", memory_quota_,
+      " (--max_session_memory); release arrays it no longer needs"));
+}
+
+void Session::KeepPartialUpload(uint64_t buffer_id, PartialUpload partial) {
+  std::vector<PartialUpload> dropped;  // declared first: freed after the lock is dropped
+  absl::MutexLock lock(&mu_);
+  if (closed_ || buffers_.contains(buffer_id)) return;  // resident: uploaded again meanwhile
+  if (auto it = partial_uploads_.find(buffer_id); it != partial_uploads_.end()) {
+    partial_bytes_ -= static_cast<int64_t>(it->second.second.tensor.nbytes());
+    dropped.push_back(std::move(it->second.second));
+    partial_uploads_.erase(it);
+  }
+  while (static_cast<int>(partial_uploads_.size()) >= kMaxPartialUploads) {
+    auto oldest = std::min_element(
+        partial_uploads_.begin(), partial_uploads_.end(),
+        [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+    partial_bytes_ -= static_cast<int64_t>(oldest->second.second.tensor.nbytes());
+    dropped.push_back(std::move(oldest->second.second));
+    partial_uploads_.erase(oldest);
+  }
+  partial_bytes_ += static_cast<int64_t>(partial.tensor.nbytes());
+  partial_uploads_.emplace(buffer_id, std::make_pair(partials_kept_++, std::move(partial)));
+}
+
+std::optional<Session::PartialUpload> Session::TakePartialUpload(uint64_t buffer_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = partial_uploads_.find(buffer_id);
+  if (it == partial_uploads_.end()) return std::nullopt;
+  PartialUpload partial = std::move(it->second.second);
+  partial_uploads_.erase(it);
+  partial_bytes_ -= static_cast<int64_t>(partial.tensor.nbytes());
+  return partial;
+}
+
+int64_t Session::BeginUpload(uint64_t buffer_id, std::function<void()> interrupt) {
+  absl::MutexLock lock(&mu_);
+  const int64_t token = ++upload_tokens_;
+  uploads_[buffer_id] = {token, std::move(interrupt)};
+  return token;
+}
+
+void Session::EndUpload(uint64_t buffer_id, int64_t token) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = uploads_.find(buffer_id); it != uploads_.end() && it->second.first == token) {
+    uploads_.erase(it);
+  }
+}
+
+void Session::InterruptUpload(uint64_t buffer_id, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto it = uploads_.find(buffer_id);
+  if (it == uploads_.end()) return;
+  const int64_t token = it->second.first;
+  it->second.second();
+  auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto now = uploads_.find(buffer_id);
+    return now == uploads_.end() || now->second.first != token;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ended), timeout);
+}
+
+uint64_t Session::PartialUploadBytes(uint64_t buffer_id, const core::TensorType& type) const {
+  absl::MutexLock lock(&mu_);
+  auto it = partial_uploads_.find(buffer_id);
+  if (it == partial_uploads_.end() || !(it->second.second.tensor.type == type)) return 0;
+  return it->second.second.received;
 }
 
 void Session::Release(absl::Span<const uint64_t> buffer_ids) {
   std::vector<kernels::Tensor> freed;  // declared first: freed after the lock is dropped
   absl::MutexLock lock(&mu_);
   for (uint64_t buffer_id : buffer_ids) {
+    if (auto partial = partial_uploads_.find(buffer_id); partial != partial_uploads_.end()) {
+      partial_bytes_ -= static_cast<int64_t>(partial->second.second.tensor.nbytes());
+      freed.push_back(std::move(partial->second.second.tensor));
+      partial_uploads_.erase(partial);
+    }
     auto it = buffers_.find(buffer_id);
     if (it == buffers_.end()) continue;
     resident_bytes_ -= static_cast<int64_t>(it->second.nbytes());
@@ -311,10 +388,13 @@ std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups;
+  absl::flat_hash_map<uint64_t, std::pair<int64_t, PartialUpload>> partials;
   std::pair<int64_t, int64_t> freed;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
+    partials.swap(partial_uploads_);
+    partial_bytes_ = 0;
     groups.swap(groups_);
     regions.swap(regions_);
     buffers.swap(buffers_);

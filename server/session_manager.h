@@ -68,6 +68,30 @@ class Session : public kernels::CommunicatorDirectory {
   // twice, or after the session's lease ran out, is harmless.
   void Release(absl::Span<const uint64_t> buffer_ids);
 
+  // What arrived of an upload that ended short (its connection broke), kept for its
+  // client to resume (UploadRequest.resume_offset): at most kMaxPartialUploads per session,
+  // the oldest dropped first, their bytes counted against the quota as resident ones are.
+  // A Release of the id ends one too. Kept only while the session is open.
+  struct PartialUpload {
+    kernels::Tensor tensor;  // of the upload's spec
+    uint64_t received = 0;   // its first `received` bytes are the upload's
+  };
+  static constexpr int kMaxPartialUploads = 4;
+  void KeepPartialUpload(uint64_t buffer_id, PartialUpload partial);
+  // Hands the kept upload over (nullopt when none is kept under the id).
+  std::optional<PartialUpload> TakePartialUpload(uint64_t buffer_id);
+  // The bytes kept of `buffer_id`'s upload when it was of `type`; 0 otherwise.
+  uint64_t PartialUploadBytes(uint64_t buffer_id, const core::TensorType& type) const;
+  // Uploads in progress that can be interrupted, by buffer id. After a network change the
+  // daemon's end of the old connection may hear nothing for minutes (until its keepalive
+  // gives up) while the client already asks to resume on a new one: the resume interrupts
+  // the old upload (`interrupt` shuts its socket; called under the session's lock, so it
+  // must not call back into the session) and waits up to `timeout` for it to end, keeping
+  // what it received. BeginUpload returns the token EndUpload takes.
+  int64_t BeginUpload(uint64_t buffer_id, std::function<void()> interrupt);
+  void EndUpload(uint64_t buffer_id, int64_t token);
+  void InterruptUpload(uint64_t buffer_id, absl::Duration timeout);
+
   // Uploads on the bulk channel for a pipeline step (BulkRequest.for_pipeline): the
   // channel says one is coming (StartArrival) and hands over the tensor or why it could not
   // be received (PutArrival); the step takes it, waiting up to `announce_timeout` for the
@@ -138,6 +162,15 @@ class Session : public kernels::CommunicatorDirectory {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // With the order each was kept in, to drop the oldest.
+  absl::flat_hash_map<uint64_t, std::pair<int64_t, PartialUpload>> partial_uploads_
+      ABSL_GUARDED_BY(mu_);
+  int64_t partial_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t partials_kept_ ABSL_GUARDED_BY(mu_) = 0;
+  // By buffer id: the token and the interrupt of an upload in progress.
+  absl::flat_hash_map<uint64_t, std::pair<int64_t, std::function<void()>>> uploads_
+      ABSL_GUARDED_BY(mu_);
+  int64_t upload_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups_ ABSL_GUARDED_BY(mu_);

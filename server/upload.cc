@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/shape.h"
+#include "server/log.h"
 #include "server/shared_memory.h"
 
 namespace ferry::server {
@@ -20,6 +21,11 @@ absl::Status BothSources(uint64_t buffer_id) {
 }
 
 }  // namespace
+
+absl::Status UploadReceiver::NoDataForQuery() const {
+  return absl::InvalidArgumentError(
+      absl::StrCat("upload of buffer ", buffer_id_, ": a resume_query carries no data"));
+}
 
 // `status` with "upload of buffer N: " in front, keeping its code.
 absl::Status UploadReceiver::Prefixed(const absl::Status& status) const {
@@ -49,6 +55,8 @@ absl::Status UploadReceiver::Receive(absl::Span<const core::ByteSpan> message) {
   const int64_t index = messages_++;
   if (index == 0) {
     if (absl::Status started = Start(header, split->field_bytes); !started.ok()) return started;
+  } else if (query_ && split->field_bytes != 0) {
+    return NoDataForQuery();
   } else if ((!header.session_id().empty() && header.session_id() != session_id_) ||
              (header.buffer_id() != 0 && header.buffer_id() != buffer_id_)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -107,7 +115,8 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
   kernels::QueueScope queue((*session_)->queue());
   session_id_ = first.session_id();
   buffer_id_ = first.buffer_id();
-  if (absl::Status fresh = (*session_)->CheckNewId(buffer_id_); !fresh.ok()) {
+  if (absl::Status fresh = (*session_)->CheckNewId(buffer_id_);
+      !fresh.ok() && !first.resume_query()) {
     return Prefixed(fresh);
   }
   absl::StatusOr<core::TensorType> type = core::TypeFromProto(first.spec());
@@ -121,13 +130,35 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
         absl::StrCat("upload of buffer ", buffer_id_, ": total_bytes is ", total_bytes_, " but ",
                      core::TypeToString(*type), " has ", spec_bytes, " bytes"));
   }
+  // A resume first stops an upload of the id still in progress on a connection that went
+  // silent, so what it received is kept.
+  constexpr absl::Duration kInterruptWait = absl::Seconds(5);
+  if (first.resume_query() || first.resume_offset() != 0) {
+    (*session_)->InterruptUpload(buffer_id_, kInterruptWait);
+  }
+  if (first.resume_query()) {
+    query_ = true;
+    if (data_bytes != 0) return NoDataForQuery();
+    // Resident: the upload ended, and only its answer was lost.
+    absl::StatusOr<kernels::Tensor> resident = (*session_)->Get(buffer_id_);
+    held_ = resident.ok() ? (resident->type == *type ? total_bytes_ : 0)
+                          : (*session_)->PartialUploadBytes(buffer_id_, *type);
+    return absl::OkStatus();
+  }
+  // A new upload of the id from byte 0 ends a kept one; a resumed one takes it over.
+  std::optional<Session::PartialUpload> kept = (*session_)->TakePartialUpload(buffer_id_);
+  if (first.resume_offset() != 0) return Resume(first, *type, std::move(kept));
+  kept.reset();  // its memory may take this upload
   if (absl::Status room = (*session_)->CheckRoom(static_cast<int64_t>(total_bytes_)); !room.ok()) {
     return Prefixed(room);
   }
   absl::StatusOr<kernels::Tensor> tensor = backend_.Allocate(*type);
   if (!tensor.ok()) return Prefixed(tensor.status());
   tensor_ = *std::move(tensor);
-  if (first.shared_memory_name().empty()) return absl::OkStatus();
+  if (first.shared_memory_name().empty()) {
+    Track();
+    return absl::OkStatus();
+  }
 
   // Same host: the bytes come from the client's region, none on the stream.
   shared_ = true;
@@ -148,29 +179,84 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
   return absl::OkStatus();
 }
 
+absl::Status UploadReceiver::Resume(const v1::UploadRequest& first, const core::TensorType& type,
+                                    std::optional<Session::PartialUpload> kept) {
+  if (!first.shared_memory_name().empty()) {
+    return Prefixed(absl::InvalidArgumentError(
+        "a resumed upload's data comes on the stream, not from shared memory"));
+  }
+  const uint64_t offset = first.resume_offset();
+  if (!kept.has_value() || kept->tensor.type != type || kept->received < offset) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upload of buffer ", buffer_id_, ": cannot resume at byte ", offset, ": ",
+        !kept.has_value()            ? "no broken upload of it is kept (restart it from byte 0)"
+        : kept->tensor.type != type ? absl::StrCat("the kept bytes are of ",
+                                                    core::TypeToString(kept->tensor.type))
+                                     : absl::StrCat("only ", kept->received, " bytes are kept")));
+  }
+  tensor_ = std::move(kept->tensor);
+  received_ = offset;
+  Track();
+  Log(LogLevel::kInfo, absl::StrCat("session ", session_id_.substr(0, 8), "...: upload of buffer ",
+                                    buffer_id_, " resumed at byte ", offset, " of ",
+                                    total_bytes_));
+  return absl::OkStatus();
+}
+
+UploadReceiver::~UploadReceiver() { Ended(); }
+
+void UploadReceiver::Track() {
+  if (interrupt_) tracked_ = (*session_)->BeginUpload(buffer_id_, interrupt_);
+}
+
+void UploadReceiver::Ended() {
+  if (tracked_ == 0) return;
+  (*session_)->EndUpload(buffer_id_, tracked_);
+  tracked_ = 0;
+}
+
+void UploadReceiver::KeepForResume() {
+  if (tensor_.has_value() && !shared_ && received_ > 0 && received_ < total_bytes_) {
+    (*session_)->KeepPartialUpload(buffer_id_, {*std::move(tensor_), received_});
+    tensor_.reset();
+  }
+  Ended();  // after keeping: a resume waiting for this upload then finds the bytes
+}
+
 absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
   if (messages_ == 0) {
     return absl::InvalidArgumentError("upload stream ended before its first message");
   }
+  if (query_) return NoDataForQuery();
   if (received_ != total_bytes_) {
+    const bool kept = received_ > 0 && tensor_.has_value() && !shared_;
+    KeepForResume();
     tensor_.reset();  // its memory goes back now, not when the call is torn down
-    return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, " ended after ",
-                                                   received_, " of ", total_bytes_, " bytes"));
+    Ended();
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload of buffer ", buffer_id_, " ended after ", received_, " of ",
+                     total_bytes_, " bytes", kept ? " (kept for a resume)" : ""));
   }
   kernels::Tensor tensor = *std::move(tensor_);
   tensor_.reset();
-  return tensor;
+  return tensor;  // still tracked: until it is resident or handed on (the destructor)
 }
 
 absl::StatusOr<v1::UploadResponse> UploadReceiver::Finish() {
+  if (query_ && messages_ > 0) {
+    v1::UploadResponse response;
+    response.set_buffer_id(buffer_id_);
+    response.set_bytes_received(held_);
+    return response;
+  }
   absl::StatusOr<kernels::Tensor> tensor = FinishTensor();
   if (!tensor.ok()) return tensor.status();
   kernels::QueueScope queue((*session_)->queue());
   std::vector<std::pair<uint64_t, kernels::Tensor>> buffers;
   buffers.emplace_back(buffer_id_, *std::move(tensor));
-  if (absl::Status stored = (*session_)->Put(std::move(buffers)); !stored.ok()) {
-    return Prefixed(stored);
-  }
+  absl::Status stored = (*session_)->Put(std::move(buffers));
+  Ended();
+  if (!stored.ok()) return Prefixed(stored);
   v1::UploadResponse response;
   response.set_buffer_id(buffer_id_);
   response.set_bytes_received(received_);

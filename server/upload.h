@@ -2,6 +2,7 @@
 #define FERRY_SERVER_UPLOAD_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,10 +28,20 @@ namespace ferry::server {
 // plus NOT_FOUND for an unknown session, ALREADY_EXISTS for a resident handle, and
 // RESOURCE_EXHAUSTED when the buffer does not fit the daemon's memory. After an error the
 // stream is over: call neither method again.
+// An upload that ends short keeps what arrived in the session (Session::KeepPartialUpload):
+// a first message with resume_offset continues it, one with resume_query only asks how
+// many bytes are kept (Finish answers them in bytes_received).
 class UploadReceiver {
  public:
   UploadReceiver(SessionManager& sessions, kernels::Backend& backend)
       : sessions_(sessions), backend_(backend) {}
+  ~UploadReceiver();
+  UploadReceiver(const UploadReceiver&) = delete;
+  UploadReceiver& operator=(const UploadReceiver&) = delete;
+
+  // How a resume of this upload arriving on another connection stops it, when its own
+  // connection may have gone silent (Session::BeginUpload); set before the first message.
+  void set_interrupt(std::function<void()> interrupt) { interrupt_ = std::move(interrupt); }
 
   absl::Status Receive(absl::Span<const core::ByteSpan> message);
   // After the stream's last message.
@@ -47,9 +58,17 @@ class UploadReceiver {
   // host-addressable. At most total_bytes - received bytes may be written there.
   char* HostCursor();
   void Advance(size_t bytes) { received_ += bytes; }
+  // The transport broke: the bytes received so far stay with the session for a resume.
+  void KeepForResume();
 
  private:
   absl::Status Start(const v1::UploadRequest& first, size_t data_bytes);
+  absl::Status Resume(const v1::UploadRequest& first, const core::TensorType& type,
+                      std::optional<Session::PartialUpload> kept);
+  absl::Status NoDataForQuery() const;
+  // The upload has its tensor: a resume elsewhere may interrupt it until Ended.
+  void Track();
+  void Ended();
   absl::Status Prefixed(const absl::Status& status) const;
   absl::Status CheckRoom(size_t bytes) const;
 
@@ -62,6 +81,10 @@ class UploadReceiver {
   uint64_t total_bytes_ = 0;
   uint64_t received_ = 0;
   bool shared_ = false;  // the bytes came from a shared-memory region
+  bool query_ = false;   // a resume_query: nothing is written
+  uint64_t held_ = 0;    // for a query: the bytes kept
+  std::function<void()> interrupt_;
+  int64_t tracked_ = 0;  // the session's token while tracked, else 0
   std::optional<kernels::Tensor> tensor_;
   std::string gathered_;  // payload pieces not yet copied to a device
 };

@@ -19,14 +19,19 @@ class UploadTest : public ::testing::Test {
 
   // An upload stream of float32 (2, 3) as buffer 5, declaring `total_bytes`, whose
   // messages carry `chunks`.
+  // `first` may ask to resume (resume_offset, resume_query) or name another buffer.
   absl::StatusOr<v1::UploadResponse> Upload(std::vector<std::string> chunks,
-                                            uint64_t total_bytes = 24) {
+                                            uint64_t total_bytes = 24,
+                                            v1::UploadRequest first = {}) {
     std::vector<v1::UploadRequest> messages(std::max<size_t>(chunks.size(), 1));
+    messages[0] = first;
     messages[0].set_session_id(session_id_);
-    messages[0].set_buffer_id(5);
-    messages[0].mutable_spec()->set_dtype(v1::FLOAT32);
-    messages[0].mutable_spec()->add_shape(2);
-    messages[0].mutable_spec()->add_shape(3);
+    if (first.buffer_id() == 0) messages[0].set_buffer_id(5);
+    if (!first.has_spec()) {
+      messages[0].mutable_spec()->set_dtype(v1::FLOAT32);
+      messages[0].mutable_spec()->add_shape(2);
+      messages[0].mutable_spec()->add_shape(3);
+    }
     messages[0].set_total_bytes(total_bytes);
     for (size_t i = 0; i < chunks.size(); ++i) messages[i].set_data(chunks[i]);
     return Receive(messages);
@@ -35,7 +40,7 @@ class UploadTest : public ::testing::Test {
   // Feeds `messages`, serialized and each cut in two pieces as gRPC may hand them over,
   // to a receiver; the first error, or Finish's answer.
   absl::StatusOr<v1::UploadResponse> Receive(const std::vector<v1::UploadRequest>& messages) {
-    UploadReceiver receiver(sessions_, *backend_);
+    UploadReceiver receiver(*sessions_in_use_, *backend_);
     for (const v1::UploadRequest& message : messages) {
       const std::string wire = message.SerializeAsString();
       const size_t cut = wire.size() / 2;
@@ -46,8 +51,23 @@ class UploadTest : public ::testing::Test {
     return receiver.Finish();
   }
 
+  static v1::UploadRequest Resume(uint64_t offset) {
+    v1::UploadRequest first;
+    first.set_resume_offset(offset);
+    return first;
+  }
+
+  // The bytes kept of the broken upload `first` describes (by default, buffer 5's).
+  uint64_t Query(v1::UploadRequest first = {}) {
+    first.clear_resume_offset();
+    first.set_resume_query(true);
+    absl::StatusOr<v1::UploadResponse> response = Upload({}, 24, first);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->bytes_received() : 0;
+  }
+
   std::string Resident() {
-    absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
+    absl::StatusOr<SessionRef> session = sessions_in_use_->Acquire(session_id_);
     absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(5);
     if (!tensor.ok()) return "<none>";
     return std::string(static_cast<const char*>(tensor->raw()), tensor->nbytes());
@@ -55,6 +75,7 @@ class UploadTest : public ::testing::Test {
 
   std::unique_ptr<kernels::Backend> backend_ = kernels::MakeCpuBackend(1 << 20);
   SessionManager sessions_{absl::Seconds(60)};
+  SessionManager* sessions_in_use_ = &sessions_;
   std::string session_id_;
 };
 
@@ -66,11 +87,113 @@ TEST_F(UploadTest, ChunksLandAtTheirRunningOffsets) {
   EXPECT_EQ(Resident(), "abcdefghijklmnopqrstuvwx");
 }
 
-TEST_F(UploadTest, ShortStreamStoresNothingAndReturnsTheMemory) {
+TEST_F(UploadTest, ShortStreamStoresNothingButKeepsWhatArrivedForAResume) {
   absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh", "ijkl"});
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(response.status().message(), "upload of buffer 5 ended after 12 of 24 bytes");
+  EXPECT_EQ(response.status().message(),
+            "upload of buffer 5 ended after 12 of 24 bytes (kept for a resume)");
   EXPECT_EQ(Resident(), "<none>");
+  EXPECT_EQ(backend_->budget().in_use(), 24);
+  EXPECT_EQ(Query(), 12u);
+  // Released by its id, as a resident buffer would be.
+  (*sessions_.Acquire(session_id_))->Release({5});
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+  EXPECT_EQ(Query(), 0u);
+}
+
+TEST_F(UploadTest, NothingArrivedNothingKept) {
+  EXPECT_EQ(Upload({}).status().message(), "upload of buffer 5 ended after 0 of 24 bytes");
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+}
+
+TEST_F(UploadTest, AResumeWritesFromItsOffsetOverTheKeptBytes) {
+  ASSERT_FALSE(Upload({"abcdefgh", "ijkl"}).ok());
+  // The client resumes where it knows the daemon had got to, or before.
+  absl::StatusOr<v1::UploadResponse> response = Upload({"IJKLmnopqrst", "uvwx"}, 24, Resume(8));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->bytes_received(), 24u);
+  EXPECT_EQ(Resident(), "abcdefghIJKLmnopqrstuvwx");
+  // Asked again (the answer above lost in a break): all of it is held.
+  EXPECT_EQ(Query(), 24u);
+  EXPECT_EQ(backend_->budget().in_use(), 24);
+}
+
+TEST_F(UploadTest, AResumeThatBreaksAgainKeepsItsProgress) {
+  ASSERT_FALSE(Upload({"abcdefgh"}).ok());
+  ASSERT_FALSE(Upload({"ijklmnop"}, 24, Resume(8)).ok());
+  EXPECT_EQ(Query(), 16u);
+  ASSERT_TRUE(Upload({"qrstuvwx"}, 24, Resume(16)).ok());
+  EXPECT_EQ(Resident(), "abcdefghijklmnopqrstuvwx");
+}
+
+TEST_F(UploadTest, AResumePastTheKeptBytesIsRefused) {
+  ASSERT_FALSE(Upload({"abcdefgh", "ijkl"}).ok());
+  absl::StatusOr<v1::UploadResponse> response = Upload({"qrstuvwx"}, 24, Resume(16));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(response.status().message(),
+            "upload of buffer 5: cannot resume at byte 16: only 12 bytes are kept");
+  response = Upload({"qrstuvwx"}, 24, Resume(16));  // the refused resume dropped them
+  EXPECT_THAT(response.status().message(), HasSubstr("no broken upload of it is kept"));
+  EXPECT_EQ(backend_->budget().in_use(), 0);
+}
+
+TEST_F(UploadTest, AResumeOfAnotherSpecIsRefused) {
+  ASSERT_FALSE(Upload({"abcdefgh"}).ok());
+  v1::UploadRequest first = Resume(8);
+  first.mutable_spec()->set_dtype(v1::INT32);
+  first.mutable_spec()->add_shape(6);
+  EXPECT_EQ(Query(first), 0u);
+  absl::StatusOr<v1::UploadResponse> response = Upload({"ijklmnopqrstuvwx"}, 24, first);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(response.status().message(), HasSubstr("the kept bytes are of float32(2, 3)"));
+}
+
+TEST_F(UploadTest, ANewUploadFromByteZeroDropsTheKeptBytes) {
+  ASSERT_FALSE(Upload({"abcdefgh"}).ok());
+  ASSERT_TRUE(Upload({"ABCDEFGHIJKLMNOPQRSTUVWX"}).ok());
+  EXPECT_EQ(Resident(), "ABCDEFGHIJKLMNOPQRSTUVWX");
+  EXPECT_EQ(backend_->budget().in_use(), 24);
+}
+
+TEST_F(UploadTest, AQueryCarriesNoData) {
+  v1::UploadRequest first;
+  first.set_resume_query(true);
+  absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh"}, 24, first);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(), "upload of buffer 5: a resume_query carries no data");
+}
+
+TEST_F(UploadTest, AtMostFourBrokenUploadsAreKeptTheOldestDroppedFirst) {
+  for (uint64_t id = 10; id < 15; ++id) {
+    v1::UploadRequest first;
+    first.set_buffer_id(id);
+    ASSERT_FALSE(Upload({"abcdefgh"}, 24, first).ok());
+  }
+  EXPECT_EQ(backend_->budget().in_use(), 4 * 24);
+  for (uint64_t id = 10; id < 15; ++id) {
+    v1::UploadRequest first;
+    first.set_buffer_id(id);
+    EXPECT_EQ(Query(first), id == 10 ? 0u : 8u) << id;
+  }
+}
+
+TEST_F(UploadTest, KeptBytesCountAgainstTheSessionsQuota) {
+  SessionManager quota_sessions(absl::Seconds(60), /*session_memory_quota=*/40);
+  session_id_ = quota_sessions.Open("quota")->id();
+  sessions_in_use_ = &quota_sessions;
+  ASSERT_FALSE(Upload({"abcdefgh"}).ok());
+  v1::UploadRequest other;
+  other.set_buffer_id(6);
+  absl::StatusOr<v1::UploadResponse> response = Upload({}, 24, other);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(response.status().message(), HasSubstr("(24 of broken uploads)"));
+  ASSERT_TRUE(Upload({"ijklmnopqrstuvwx"}, 24, Resume(8)).ok());  // it counted already
+  sessions_in_use_ = &sessions_;
+}
+
+TEST_F(UploadTest, AClosedSessionFreesItsKeptBytes) {
+  ASSERT_FALSE(Upload({"abcdefgh"}).ok());
+  sessions_.Close(session_id_);
   EXPECT_EQ(backend_->budget().in_use(), 0);
 }
 
