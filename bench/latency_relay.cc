@@ -89,13 +89,21 @@ struct LatencyRelay::Connection {
   DelayQueue up, down;
   std::vector<std::thread> threads;
 
+  // Set once CutAfter's budget ran out here: the client's end is shut, the daemon's left
+  // open and silent.
+  std::atomic<bool> cut{false};
+
   Connection(int client, int server, std::chrono::microseconds delay,
-             std::shared_ptr<std::atomic<bool>> partitioned)
+             std::shared_ptr<std::atomic<bool>> partitioned,
+             std::shared_ptr<std::atomic<int64_t>> cut_budget)
       : client_fd(client), server_fd(server) {
-    threads.emplace_back([this, delay, partitioned] { Read(client_fd, up, delay, *partitioned); });
+    threads.emplace_back([this, delay, partitioned, cut_budget] {
+      Read(client_fd, up, delay, *partitioned, *cut_budget);
+    });
     threads.emplace_back([this] { Write(up, server_fd); });
-    threads.emplace_back(
-        [this, delay, partitioned] { Read(server_fd, down, delay, *partitioned); });
+    threads.emplace_back([this, delay, partitioned, cut_budget] {
+      Read(server_fd, down, delay, *partitioned, *cut_budget);
+    });
     threads.emplace_back([this] { Write(down, client_fd); });
   }
   ~Connection() {
@@ -108,17 +116,24 @@ struct LatencyRelay::Connection {
     close(server_fd);
   }
 
-  static void Read(int fd, DelayQueue& queue, std::chrono::microseconds delay,
-                   const std::atomic<bool>& partitioned) {
+  void Read(int fd, DelayQueue& queue, std::chrono::microseconds delay,
+            const std::atomic<bool>& partitioned, std::atomic<int64_t>& cut_budget) {
     std::string buffer(1 << 20, '\0');
     while (true) {
       ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      if (partitioned.load()) continue;  // read and dropped: the sender is never blocked
+      if (partitioned.load() || cut.load()) continue;  // dropped: the sender is never blocked
+      if (cut_budget.load() >= 0 && cut_budget.fetch_sub(n) <= n) {
+        cut_budget.store(-1);
+        cut.store(true);
+        shutdown(client_fd, SHUT_RDWR);
+        continue;
+      }
       queue.Push(buffer.substr(0, static_cast<size_t>(n)), Clock::now() + delay);
     }
-    if (!partitioned.load()) queue.Close();  // passes the end on (not across a partition)
+    // Passes the end on (not across a partition, nor to the daemon's end of a cut).
+    if (!partitioned.load() && !(cut.load() && fd == client_fd)) queue.Close();
   }
 
   // Sends chunks as they come due; at the end, passes the half-close on.
@@ -190,7 +205,8 @@ void LatencyRelay::AcceptLoop() {
     NoDelay(client);
     NoDelay(server);
     std::lock_guard<std::mutex> lock(mu_);
-    connections_.push_back(std::make_unique<Connection>(client, server, delay_, partitioned_));
+    connections_.push_back(
+        std::make_unique<Connection>(client, server, delay_, partitioned_, cut_budget_));
   }
 }
 

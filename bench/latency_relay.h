@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,12 @@ class LatencyRelay {
   // Closes every connection now, as a NAT timing out, a VPN reconnecting or a laptop
   // changing networks does; new connections are relayed as before.
   void ResetConnections();
+  // Once `bytes` more bytes have passed (either way, all connections together), cuts the
+  // connection carrying the last of them as a laptop changing networks does: the client's
+  // end is closed, while the daemon's stays open and hears nothing more (no FIN), as a
+  // server's does until its keepalive gives up (toxiproxy's "limit_data", one-sided).
+  // Once: later bytes and connections pass as before.
+  void CutAfter(int64_t bytes) { cut_budget_->store(bytes); }
 
   int port() const { return port_; }
   // "127.0.0.1:PORT".
@@ -54,6 +61,9 @@ class LatencyRelay {
   // Shared with the connections' readers.
   const std::shared_ptr<std::atomic<bool>> partitioned_ =
       std::make_shared<std::atomic<bool>>(false);
+  // Bytes left before CutAfter's cut; -1: none asked for.
+  const std::shared_ptr<std::atomic<int64_t>> cut_budget_ =
+      std::make_shared<std::atomic<int64_t>>(-1);
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;

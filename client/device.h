@@ -42,10 +42,10 @@ struct DeviceStats {
   int64_t bytes_sent = 0;      // serialized request bytes of all calls, and bulk-channel bytes
   int64_t bytes_received = 0;  // serialized response bytes of all calls, and bulk-channel bytes
   // Transport (graph cache, pipelining).
-  int64_t round_trips = 0;     // times the client waited for the daemon's answer
-  int64_t graphs_resent = 0;   // graphs shipped again because the daemon no longer held them
-  int64_t pipeline_steps = 0;  // steps sent on the Pipeline stream (no wait of their own)
-  int64_t reconnects = 0;      // new Pipeline streams and bulk connections after a broken one
+  int64_t round_trips = 0;        // times the client waited for the daemon's answer
+  int64_t graphs_resent = 0;      // graphs shipped again because the daemon no longer held them
+  int64_t pipeline_steps = 0;     // steps sent on the Pipeline stream (no wait of their own)
+  int64_t reconnects = 0;         // new Pipeline streams and bulk connections after a broken one
   int64_t resumed_transfers = 0;  // uploads and downloads gone on where their connection broke
   // Same-host transfers (ConnectOptions::shared_memory).
   int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region

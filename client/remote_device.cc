@@ -650,6 +650,7 @@ class RemoteDevice : public DeviceImpl {
     }
     size_t done = 0;
     if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst), &done)) return;
+    if (done > 0) session_->UpdateStats([](DeviceStats& stats) { ++stats.resumed_transfers; });
     Download(remote, static_cast<char*>(dst), done);
   }
 
@@ -925,7 +926,8 @@ class RemoteDevice : public DeviceImpl {
         status = absl::OkStatus();  // it arrived whole: only the answer was lost
       } else if (kept.ok()) {
         header.set_resume_offset(*kept);
-        status = bulk != nullptr ? bulk->Upload(header, data, {}, false) : UploadStream(header, data);
+        status =
+            bulk != nullptr ? bulk->Upload(header, data, {}, false) : UploadStream(header, data);
         session_->UpdateStats([&](DeviceStats& stats) {
           ++stats.resumed_transfers;
           if (bulk != nullptr) {
@@ -1031,7 +1033,7 @@ class RemoteDevice : public DeviceImpl {
       // Releasing twice is harmless: they go again with the next step or call.
       for (uint64_t released : releases) session_->QueueRelease(released);
       if (!session_->resumable()) return false;  // gRPC carries it again, whole
-      status = ResumeUpload(request, data);  // answered: resident without a pipeline step
+      status = ResumeUpload(request, data);      // answered: resident without a pipeline step
       session_->UpdateStats([&](DeviceStats& stats) {
         ++stats.uploads;
         stats.upload_bytes += static_cast<int64_t>(nbytes);

@@ -16,9 +16,9 @@
 #include "absl/synchronization/notification.h"
 #include "core/codec.h"
 #include "core/stream_socket.h"
+#include "server/download.h"
 #include "server/log.h"
 #include "server/tcp_listener.h"
-#include "server/download.h"
 #include "server/upload.h"
 
 namespace ferry::server {
@@ -294,9 +294,11 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   // The bytes are on the wire whatever the verdict: an accepted upload reads them into its
   // tensor, a refused one reads past them so the next request is where it should be. Runs
   // of kStagingBytes, so a connection that breaks leaves all but the last run counted.
-  uint64_t left = request.resume_query() || request.resume_offset() >= request.total_bytes()
-                      ? 0
-                      : request.total_bytes() - request.resume_offset();
+  const uint64_t expected =
+      request.resume_query() || request.resume_offset() >= request.total_bytes()
+          ? 0
+          : request.total_bytes() - request.resume_offset();
+  uint64_t left = expected;
   std::string staging;
   absl::Status received;
   while (left > 0 && received.ok()) {
@@ -309,15 +311,15 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
       received = stream.Receive(staging.data(), run);
       if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
     }
-    left -= run;
+    if (received.ok()) left -= run;
   }
   if (!received.ok()) {
     if (status.ok()) receiver.KeepForResume();
     if (waiting.has_value()) (*waiting)->PutArrival(buffer_id, received);
-    Observe("bulk/Upload", received, start, 0, 0);
+    Observe("bulk/Upload", received, start, static_cast<int64_t>(expected - left), 0);
     return false;
   }
-  Observe("bulk/Upload", status, start, static_cast<int64_t>(request.total_bytes()), 0);
+  Observe("bulk/Upload", status, start, static_cast<int64_t>(expected), 0);
   if (for_pipeline) {
     if (waiting.has_value()) {
       (*waiting)->PutArrival(buffer_id, status.ok() ? receiver.FinishTensor()

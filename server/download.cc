@@ -41,8 +41,9 @@ absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
   if (!tensor.ok()) return tensor.status();
   const bool shared = !request.shared_memory_name().empty();
   if (shared && request.offset() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "download of buffer ", request.buffer_id(), ": an offset goes with the stream, not shared memory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("download of buffer ", request.buffer_id(),
+                     ": an offset goes with the stream, not shared memory"));
   }
   if (absl::Status in_range = CheckDownloadOffset(request.buffer_id(), request.offset(), *tensor);
       !in_range.ok()) {
@@ -69,9 +70,8 @@ absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
                                 });
     if (!copied.ok()) return copied;
   }
-  return std::unique_ptr<DownloadSender>(
-      new DownloadSender(*std::move(session), backend, *std::move(tensor), chunk, shared,
-                         request.offset()));
+  return std::unique_ptr<DownloadSender>(new DownloadSender(
+      *std::move(session), backend, *std::move(tensor), chunk, shared, request.offset()));
 }
 
 absl::StatusOr<std::optional<grpc::ByteBuffer>> DownloadSender::Next() {

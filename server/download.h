@@ -18,10 +18,10 @@ namespace ferry::server {
 // request.chunk_bytes each (0: `default_chunk_bytes`; never more than `max_chunk_bytes`).
 // The first message carries the spec and total_bytes; every message carries its offset,
 // so buffers past 4 GiB stream like small ones. A zero-byte buffer is one message with no
-// data. A request's offset starts it there (a download that broke goes on). Where the backend is host-addressable a message's data is the tensor's own memory
-// (kept alive until gRPC has sent it), so no copy is made on this side.
-// OUT_OF_RANGE when a download of `tensor` from byte `offset` (DownloadRequest.offset)
-// would start past its end.
+// data. A request's offset starts it there (a download that broke goes on). Where the backend is
+// host-addressable a message's data is the tensor's own memory (kept alive until gRPC has sent it),
+// so no copy is made on this side. OUT_OF_RANGE when a download of `tensor` from byte `offset`
+// (DownloadRequest.offset) would start past its end.
 absl::Status CheckDownloadOffset(uint64_t buffer_id, uint64_t offset,
                                  const kernels::Tensor& tensor);
 

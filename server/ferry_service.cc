@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -73,16 +74,22 @@ absl::StatusOr<uint32_t> NegotiateVersion(uint32_t client_min, uint32_t client_m
 std::string ForLog(absl::string_view text) { return absl::CHexEscape(text.substr(0, 200)); }
 
 // Feeds an Upload call's messages, as received, to an UploadReceiver; a refused call
-// (`refused` not OK) ends at once.
+// (`refused` not OK) ends at once. A resume of the upload on another call cancels this one
+// (its client may be gone without a word), which then keeps what it received.
 class UploadReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   UploadReactor(std::unique_ptr<UploadReceiver> receiver, grpc::ByteBuffer* response,
-                const grpc::Status& refused)
-      : receiver_(std::move(receiver)), response_(response) {
+                const grpc::Status& refused, grpc::CallbackServerContext* context)
+      : receiver_(std::move(receiver)), response_(response), call_(std::make_shared<CallHandle>()) {
     if (!refused.ok()) {
       Finish(refused);
       return;
     }
+    call_->context = context;
+    receiver_->set_interrupt([call = call_] {
+      std::lock_guard<std::mutex> lock(call->mu);
+      if (call->context != nullptr) call->context->TryCancel();
+    });
     StartRead(&message_);
   }
 
@@ -114,12 +121,25 @@ class UploadReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     StartRead(&message_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(call_->mu);
+      call_->context = nullptr;
+    }
+    delete this;
+  }
 
  private:
+  // The call's context while it lasts, for an interrupt that may come after.
+  struct CallHandle {
+    std::mutex mu;
+    grpc::CallbackServerContext* context = nullptr;
+  };
+
   std::unique_ptr<UploadReceiver> receiver_;
   grpc::ByteBuffer* response_;
   grpc::ByteBuffer message_;
+  std::shared_ptr<CallHandle> call_;
 };
 
 // Writes a DownloadSender's messages one after another; a refused call ends at once.
@@ -224,10 +244,10 @@ grpc::Status FerryService::CloseSession(grpc::ServerContext* context,
 grpc::ServerReadReactor<grpc::ByteBuffer>* FerryService::Upload(
     grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
   if (grpc::Status denied = Authorize(*context); !denied.ok()) {
-    return new UploadReactor(nullptr, response, denied);
+    return new UploadReactor(nullptr, response, denied, context);
   }
   return new UploadReactor(std::make_unique<UploadReceiver>(sessions_, executor_.backend()),
-                           response, grpc::Status::OK);
+                           response, grpc::Status::OK, context);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* FerryService::Download(

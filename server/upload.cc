@@ -189,17 +189,16 @@ absl::Status UploadReceiver::Resume(const v1::UploadRequest& first, const core::
   if (!kept.has_value() || kept->tensor.type != type || kept->received < offset) {
     return absl::FailedPreconditionError(absl::StrCat(
         "upload of buffer ", buffer_id_, ": cannot resume at byte ", offset, ": ",
-        !kept.has_value()            ? "no broken upload of it is kept (restart it from byte 0)"
-        : kept->tensor.type != type ? absl::StrCat("the kept bytes are of ",
-                                                    core::TypeToString(kept->tensor.type))
-                                     : absl::StrCat("only ", kept->received, " bytes are kept")));
+        !kept.has_value() ? "no broken upload of it is kept (restart it from byte 0)"
+        : kept->tensor.type != type
+            ? absl::StrCat("the kept bytes are of ", core::TypeToString(kept->tensor.type))
+            : absl::StrCat("only ", kept->received, " bytes are kept")));
   }
   tensor_ = std::move(kept->tensor);
   received_ = offset;
   Track();
   Log(LogLevel::kInfo, absl::StrCat("session ", session_id_.substr(0, 8), "...: upload of buffer ",
-                                    buffer_id_, " resumed at byte ", offset, " of ",
-                                    total_bytes_));
+                                    buffer_id_, " resumed at byte ", offset, " of ", total_bytes_));
   return absl::OkStatus();
 }
 
@@ -233,9 +232,9 @@ absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
     KeepForResume();
     tensor_.reset();  // its memory goes back now, not when the call is torn down
     Ended();
-    return absl::InvalidArgumentError(
-        absl::StrCat("upload of buffer ", buffer_id_, " ended after ", received_, " of ",
-                     total_bytes_, " bytes", kept ? " (kept for a resume)" : ""));
+    return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, " ended after ",
+                                                   received_, " of ", total_bytes_, " bytes",
+                                                   kept ? " (kept for a resume)" : ""));
   }
   kernels::Tensor tensor = *std::move(tensor_);
   tensor_.reset();
