@@ -21,6 +21,17 @@ absl::Status FromAnswer(const v1::BulkResponse& answer) {
   return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
 }
 
+// A bulk upload request naming `request`'s buffer, spec and size (the rest is the
+// channel's: no session, no data).
+v1::BulkRequest UploadRequestOf(const v1::UploadRequest& request) {
+  v1::BulkRequest bulk;
+  v1::UploadRequest* header = bulk.mutable_upload();
+  header->set_buffer_id(request.buffer_id());
+  *header->mutable_spec() = request.spec();
+  header->set_total_bytes(request.total_bytes());
+  return bulk;
+}
+
 }  // namespace
 
 std::optional<std::string> TargetHost(const std::string& target) {
@@ -136,12 +147,8 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
                                 const std::vector<uint64_t>& releases, bool for_pipeline) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
-  v1::BulkRequest bulk;
-  v1::UploadRequest* header = bulk.mutable_upload();
-  header->set_buffer_id(request.buffer_id());
-  *header->mutable_spec() = request.spec();
-  header->set_total_bytes(request.total_bytes());
-  header->set_resume_offset(request.resume_offset());
+  v1::BulkRequest bulk = UploadRequestOf(request);
+  bulk.mutable_upload()->set_resume_offset(request.resume_offset());
   for (uint64_t id : releases) bulk.add_release_buffer_ids(id);
   bulk.set_for_pipeline(for_pipeline);
   const uint64_t from = std::min(request.resume_offset(), request.total_bytes());
@@ -156,12 +163,8 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
 absl::StatusOr<uint64_t> BulkSocket::KeptBytes(const v1::UploadRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
-  v1::BulkRequest bulk;
-  v1::UploadRequest* header = bulk.mutable_upload();
-  header->set_buffer_id(request.buffer_id());
-  *header->mutable_spec() = request.spec();
-  header->set_total_bytes(request.total_bytes());
-  header->set_resume_query(true);
+  v1::BulkRequest bulk = UploadRequestOf(request);
+  bulk.mutable_upload()->set_resume_query(true);
   if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
   v1::BulkResponse answer;
   if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;

@@ -942,26 +942,39 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // How many bytes of the broken upload `header` describes the daemon kept: a resume_query
-  // Upload stream.
+  // Upload call.
   absl::StatusOr<uint64_t> KeptBytes(const v1::UploadRequest& header) {
     v1::UploadRequest query = header;
-    query.set_session_id(session_->id());
     query.set_resume_query(true);
+    absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(query));
+    if (!answer.ok()) return answer.status();
+    return answer->bytes_received();
+  }
+
+  // An Upload call of the one message `request`, its data not on the stream; the answer.
+  absl::StatusOr<v1::UploadResponse> UploadCall(v1::UploadRequest request) {
+    request.set_session_id(session_->id());
     grpc::ClientContext context;
     session_->Prepare(context);
     BulkCall call(session_->bulk_stub(), context, kUploadMethod);
-    grpc::Slice wire(query.SerializeAsString());
+    grpc::Slice wire(request.SerializeAsString());
     call.Write(grpc::ByteBuffer(&wire, 1));
     call.WritesDone();
     grpc::ByteBuffer reply;
     v1::UploadResponse response;
+    int64_t received = 0;
     while (call.Read(&reply)) {
+      received += static_cast<int64_t>(reply.Length());
       grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
     }
     grpc::Status status = call.Finish();
-    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    session_->UpdateStats([&](DeviceStats& stats) {
+      ++stats.round_trips;
+      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
+      stats.bytes_received += received;
+    });
     if (!status.ok()) return FromGrpc(status);
-    return response.bytes_received();
+    return response;
   }
 
   // Same host: the bytes go through the session's shared region (one memcpy here, one
@@ -974,31 +987,18 @@ class RemoteDevice : public DeviceImpl {
     core::CopyInHalves(region->data(), data, nbytes, Memcpy);
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
-    request.set_session_id(session_->id());
     request.set_buffer_id(id);
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
     request.set_shared_memory_name(region->name());
     request.set_shared_memory_offset(0);
-    grpc::ClientContext context;
-    session_->Prepare(context);
-    BulkCall call(session_->bulk_stub(), context, kUploadMethod);
-    grpc::Slice wire(request.SerializeAsString());
-    call.Write(grpc::ByteBuffer(&wire, 1));
-    call.WritesDone();
-    grpc::ByteBuffer reply;
-    int64_t received = 0;
-    while (call.Read(&reply)) received += static_cast<int64_t>(reply.Length());
-    grpc::Status status = call.Finish();
+    absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(request));
     session_->UpdateStats([&](DeviceStats& stats) {
-      ++stats.round_trips;
       ++stats.uploads;
       ++stats.shared_memory_transfers;
       stats.upload_bytes += static_cast<int64_t>(nbytes);
-      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
-      stats.bytes_received += received;
     });
-    if (!status.ok()) throw ToError(status, session_->address());
+    if (!answer.ok()) throw ToError(answer.status(), session_->address());
     return id;
   }
 

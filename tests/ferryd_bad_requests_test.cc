@@ -277,6 +277,37 @@ TEST_F(BadRequestTest, TruncatedUpload) {
                 "buffer 5 is not resident");
 }
 
+TEST_F(BadRequestTest, ResumeWithNothingKept) {
+  grpc::ClientContext context;
+  v1::UploadResponse response;
+  auto writer = stub_->Upload(&context, &response);
+  v1::UploadRequest first;
+  first.set_session_id(session_);
+  first.set_buffer_id(5);
+  *first.mutable_spec() = Spec(v1::FLOAT32, {2, 3});
+  first.set_total_bytes(24);
+  first.set_resume_offset(8);
+  first.set_data(k24Bytes.substr(8));
+  writer->Write(first);
+  writer->WritesDone();
+  EXPECT_STATUS(writer->Finish(), FAILED_PRECONDITION,
+                "upload of buffer 5: cannot resume at byte 8: no broken upload of it is kept");
+}
+
+TEST_F(BadRequestTest, DownloadFromPastTheEnd) {
+  ASSERT_TRUE(Upload(9, k24Bytes, Spec(v1::FLOAT32, {2, 3}), 24).ok());
+  grpc::ClientContext context;
+  v1::DownloadRequest request;
+  request.set_session_id(session_);
+  request.set_buffer_id(9);
+  request.set_offset(25);
+  auto reader = stub_->Download(&context, request);
+  v1::DownloadResponse message;
+  while (reader->Read(&message)) {
+  }
+  EXPECT_STATUS(reader->Finish(), OUT_OF_RANGE, "download of buffer 9 from byte 25: it has 24 bytes");
+}
+
 TEST_F(BadRequestTest, ChunkPastTheDeclaredSize) {
   EXPECT_STATUS(
       testing::Upload(*stub_, session_, 5, Spec(v1::FLOAT32, {2, 3}), k24Bytes + k24Bytes, 20, 24),
