@@ -134,25 +134,30 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
         upload_s, 0);
 
     // An upload with its connection cut 40% in (a network change): it goes on where it
-    // broke, so it should cost less than the 1.4 uploads starting again would. At least
-    // 64 MiB: a smaller one may sit whole in socket buffers before the cut.
+    // broke. At least 64 MiB: a smaller one may sit whole in socket buffers before the cut.
     const int64_t cut_bytes = std::max(transfer, int64_t{64} << 20);
     std::vector<char> cut_data(static_cast<size_t>(cut_bytes), 5);
     auto upload_cut_data = [&] {
       Array a = from_host_bytes(cut_data.data(), cut_data.size(), uint8, {cut_bytes}, device);
       a.eval();
     };
-    const double uncut_s = cut_bytes == transfer ? upload_s : MedianSeconds(1, upload_cut_data);
+    const int cut_repeats = options.quick ? 1 : 3;
+    const double uncut_s = MedianSeconds(cut_repeats, upload_cut_data);
     const int64_t resumed_before = device.stats().resumed_transfers;
-    (*bulk_relay)->CutAfter(cut_bytes * 2 / 5);
-    const double resumed_s = MedianSeconds(1, upload_cut_data);
-    if (device.stats().resumed_transfers != resumed_before + 1) {
+    const double resumed_s = MedianSeconds(cut_repeats, [&] {
+      (*bulk_relay)->CutAfter(cut_bytes * 2 / 5);
+      upload_cut_data();
+    });
+    // Every run resumed, the untimed first one too.
+    if (device.stats().resumed_transfers != resumed_before + cut_repeats + 1) {
       throw std::runtime_error("the upload cut part way was not resumed");
     }
-    rows.push_back(MakeRow(
+    // Reported, not held to a target: on loopback bandwidth the two round trips a resume
+    // takes (dial, ask) cost more at 30 ms than sending 40% again would.
+    rows.push_back(MakeReportRow(
         absl::StrCat("upload ", cut_bytes >> 20, " MiB cut 40% in, resumed, +", rtt_ms, " ms RTT"),
         FormatSeconds(resumed_s), absl::StrCat("uncut ", FormatSeconds(uncut_s)),
-        resumed_s / uncut_s, true, 1.4));
+        resumed_s / uncut_s));
   }
 }
 

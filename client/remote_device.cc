@@ -226,17 +226,18 @@ class Session {
     return std::find(features.begin(), features.end(), kFeatureResumableTransfers) !=
            features.end();
   }
-  // After a transfer broke: asks the transfers' gRPC channel to connect now (it may be
-  // backing off) and waits up to 5 s for it, and dials the bulk channel again at once when
-  // it is offered. The bulk connection, or null (gRPC then carries the bytes).
+  // After a transfer broke: dials the bulk channel again at once when it is offered; else
+  // (or when that fails) asks the transfers' gRPC channel to connect now (it may be backing
+  // off) and waits up to 5 s for it. The bulk connection, or null (gRPC carries the bytes).
   std::shared_ptr<BulkSocket> Reconnect() {
-    grpc::experimental::ChannelResetConnectionBackoff(bulk_channel_.get());
-    bulk_channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
     {
       std::lock_guard<std::mutex> lock(bulk_mu_);
       bulk_dialled_ = {};  // no wait for the once-a-second limit
     }
-    return bulk_socket();
+    if (std::shared_ptr<BulkSocket> bulk = bulk_socket(); bulk != nullptr) return bulk;
+    grpc::experimental::ChannelResetConnectionBackoff(bulk_channel_.get());
+    bulk_channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return nullptr;
   }
 
   // Whether transfers go through a shared region (asked for, offered, and not given up).
@@ -914,8 +915,13 @@ class RemoteDevice : public DeviceImpl {
 
   // The upload `header` describes broke (UNAVAILABLE): asks the daemon how many of its
   // bytes it kept and sends the rest, on the bulk channel when it can be dialled again,
-  // else gRPC; up to kTransferAttempts tries in all.
-  absl::Status ResumeUpload(v1::UploadRequest header, const char* data) {
+  // else gRPC; up to kTransferAttempts tries in all. `*to_pipeline` (when given) says
+  // whether a pipeline step is to take the buffer: it goes unanswered on the bulk channel
+  // then, and stays true only if it did (else it is resident already).
+  absl::Status ResumeUpload(v1::UploadRequest header, const char* data,
+                            bool* to_pipeline = nullptr) {
+    const bool pipelined = to_pipeline != nullptr && *to_pipeline;
+    if (to_pipeline != nullptr) *to_pipeline = false;
     absl::Status status;
     for (int attempt = 2; attempt <= kTransferAttempts; ++attempt) {
       std::shared_ptr<BulkSocket> bulk = session_->Reconnect();
@@ -926,12 +932,13 @@ class RemoteDevice : public DeviceImpl {
         status = absl::OkStatus();  // it arrived whole: only the answer was lost
       } else if (kept.ok()) {
         header.set_resume_offset(*kept);
-        status =
-            bulk != nullptr ? bulk->Upload(header, data, {}, false) : UploadStream(header, data);
+        status = bulk != nullptr ? bulk->Upload(header, data, {}, pipelined)
+                                 : UploadStream(header, data);
+        if (to_pipeline != nullptr) *to_pipeline = status.ok() && bulk != nullptr && pipelined;
         session_->UpdateStats([&](DeviceStats& stats) {
           ++stats.resumed_transfers;
           if (bulk != nullptr) {
-            ++stats.round_trips;
+            if (!pipelined) ++stats.round_trips;
             stats.bytes_sent += static_cast<int64_t>(header.total_bytes() - *kept);
           }
         });
@@ -1029,20 +1036,15 @@ class RemoteDevice : public DeviceImpl {
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
     absl::Status status = bulk->Upload(request, data, releases, pipeline != nullptr);
+    bool step_takes_it = pipeline != nullptr;
     if (!status.ok() && bulk->broken()) {
       // Releasing twice is harmless: they go again with the next step or call.
       for (uint64_t released : releases) session_->QueueRelease(released);
       if (!session_->resumable()) return false;  // gRPC carries it again, whole
-      status = ResumeUpload(request, data);      // answered: resident without a pipeline step
-      session_->UpdateStats([&](DeviceStats& stats) {
-        ++stats.uploads;
-        stats.upload_bytes += static_cast<int64_t>(nbytes);
-      });
+      status = ResumeUpload(request, data, &step_takes_it);
       if (!status.ok()) throw ToError(status, session_->address());
-      buffer.set_id(id);
-      return true;
     }
-    if (pipeline != nullptr) {
+    if (step_takes_it) {
       v1::PipelineRequest step;
       step.mutable_upload()->set_buffer_id(id);
       *step.mutable_upload()->mutable_tensor()->mutable_spec() = request.spec();

@@ -314,8 +314,9 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
     if (received.ok()) left -= run;
   }
   if (!received.ok()) {
-    if (status.ok()) receiver.KeepForResume();
+    // The failed arrival first: a resume waits for KeepForResume, and then clears it.
     if (waiting.has_value()) (*waiting)->PutArrival(buffer_id, received);
+    if (status.ok()) receiver.KeepForResume();
     Observe("bulk/Upload", received, start, static_cast<int64_t>(expected - left), 0);
     return false;
   }

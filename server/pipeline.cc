@@ -133,8 +133,8 @@ absl::StatusOr<kernels::Tensor> PipelineSteps::FromBulkChannel(Session& session,
   absl::StatusOr<kernels::Tensor> tensor = session.TakeArrival(buffer_id, kBulkAnnounceTimeout);
   absl::StatusOr<core::TensorType> type = core::TypeFromProto(upload.tensor().spec());
   if (!type.ok()) {
-    return absl::Status(type.status().code(), absl::StrCat("[upload] buffer ", buffer_id, ": ",
-                                                           type.status().message()));
+    return absl::Status(type.status().code(),
+                        absl::StrCat("[upload] buffer ", buffer_id, ": ", type.status().message()));
   }
   if (!tensor.ok()) {
     return absl::Status(tensor.status().code(),
@@ -280,8 +280,7 @@ std::optional<v1::PipelineRequest> PipelineInbox::NextStep() {
   mu_.Await(absl::Condition(
       +[](PipelineInbox* inbox) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inbox->mu_) {
         return inbox->shutdown_ ||
-               (!inbox->running_ &&
-                (inbox->done_ || inbox->draining_ || !inbox->steps_.empty()));
+               (!inbox->running_ && (inbox->done_ || inbox->draining_ || !inbox->steps_.empty()));
       },
       this));
   if (shutdown_ || steps_.empty()) return std::nullopt;

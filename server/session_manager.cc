@@ -343,6 +343,11 @@ void Session::PutArrival(uint64_t buffer_id, absl::StatusOr<kernels::Tensor> ten
   if (!closed_) arrivals_[buffer_id] = std::move(tensor);
 }
 
+void Session::ForgetArrival(uint64_t buffer_id) {
+  absl::MutexLock lock(&mu_);
+  arrivals_.erase(buffer_id);
+}
+
 absl::StatusOr<kernels::Tensor> Session::TakeArrival(uint64_t buffer_id,
                                                      absl::Duration announce_timeout) {
   absl::MutexLock lock(&mu_);

@@ -101,6 +101,8 @@ class Session : public kernels::CommunicatorDirectory {
   void StartArrival(uint64_t buffer_id);
   void PutArrival(uint64_t buffer_id, absl::StatusOr<kernels::Tensor> tensor);
   absl::StatusOr<kernels::Tensor> TakeArrival(uint64_t buffer_id, absl::Duration announce_timeout);
+  // Drops what a broken upload left there, before its resume is announced anew.
+  void ForgetArrival(uint64_t buffer_id);
   // The bulk connections of this session that are open (after their hello, until they end).
   void BulkConnected();
   void BulkDisconnected();

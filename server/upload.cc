@@ -138,6 +138,8 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
   }
   if (first.resume_query()) {
     query_ = true;
+    // A pipeline step may take the resumed upload: not the failure the break left.
+    (*session_)->ForgetArrival(buffer_id_);
     if (data_bytes != 0) return NoDataForQuery();
     // Resident: the upload ended, and only its answer was lost.
     absl::StatusOr<kernels::Tensor> resident = (*session_)->Get(buffer_id_);

@@ -305,7 +305,8 @@ TEST_F(BadRequestTest, DownloadFromPastTheEnd) {
   v1::DownloadResponse message;
   while (reader->Read(&message)) {
   }
-  EXPECT_STATUS(reader->Finish(), OUT_OF_RANGE, "download of buffer 9 from byte 25: it has 24 bytes");
+  EXPECT_STATUS(reader->Finish(), OUT_OF_RANGE,
+                "download of buffer 9 from byte 25: it has 24 bytes");
 }
 
 TEST_F(BadRequestTest, ChunkPastTheDeclaredSize) {
