@@ -127,6 +127,13 @@ class Metrics::State : public prometheus::Collectable {
         Family("ferry_resident_bytes", "Bytes of buffers kept resident for sessions, per device.",
                MetricType::Gauge,
                {Gauge(static_cast<double>(sessions_.resident_bytes()), {{"device", device}})}),
+        Family("ferry_kept_upload_bytes",
+               "Bytes of broken uploads kept for their clients to resume, per device.",
+               MetricType::Gauge,
+               {Gauge(static_cast<double>(sessions_.kept_upload_bytes()), {{"device", device}})}),
+        Family("ferry_uploads_resumed_total",
+               "Uploads that went on where their connection broke, from the bytes kept.",
+               MetricType::Counter, {Counter(static_cast<double>(sessions_.uploads_resumed()))}),
         Family("ferry_device_memory_bytes",
                "Device memory: the device's total, the daemon's limit (--max_memory), and the "
                "bytes in use (resident buffers and intermediates).",

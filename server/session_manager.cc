@@ -231,6 +231,11 @@ int64_t Session::resident_bytes() const {
   return resident_bytes_;
 }
 
+int64_t Session::kept_upload_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return partial_bytes_;
+}
+
 absl::Status Session::AddRegion(std::shared_ptr<SharedMemoryRegion> region) {
   absl::MutexLock lock(&mu_);
   if (closed_) {
@@ -547,14 +552,22 @@ int64_t SessionManager::num_sessions() const {
 }
 
 int64_t SessionManager::resident_bytes() const {
-  std::vector<std::shared_ptr<Session>> sessions;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [id, entry] : sessions_) sessions.push_back(entry.session);
-  }
   int64_t bytes = 0;
-  for (const auto& session : sessions) bytes += session->resident_bytes();
+  for (const auto& session : Snapshot()) bytes += session->resident_bytes();
   return bytes;
+}
+
+int64_t SessionManager::kept_upload_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& session : Snapshot()) bytes += session->kept_upload_bytes();
+  return bytes;
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::Snapshot() const {
+  std::vector<std::shared_ptr<Session>> sessions;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, entry] : sessions_) sessions.push_back(entry.session);
+  return sessions;
 }
 
 std::vector<SessionListing> SessionManager::List() const {

@@ -113,6 +113,7 @@ class Session : public kernels::CommunicatorDirectory {
   int64_t num_buffers() const;
   int64_t num_groups() const;
   int64_t resident_bytes() const;
+  int64_t kept_upload_bytes() const;  // of broken uploads kept for a resume
 
   // The backend queue (a CUDA stream) this session's work runs on; nullptr on the CPU.
   // Handlers bind it with kernels::QueueScope.
@@ -269,11 +270,17 @@ class SessionManager {
   int64_t resident_bytes() const;  // all sessions' buffers together
   // Sessions that ended so, since start.
   int64_t sessions_ended(SessionEnd why) const { return ended_[static_cast<int>(why)].load(); }
+  // Bytes of broken uploads kept in all sessions, and uploads resumed so far.
+  int64_t kept_upload_bytes() const;
+  void CountResumedUpload() { ++uploads_resumed_; }
+  int64_t uploads_resumed() const { return uploads_resumed_.load(); }
 
   // Every open session, in no particular order.
   std::vector<SessionListing> List() const;
 
  private:
+  // The open sessions now, held so they can be asked without the manager's lock.
+  std::vector<std::shared_ptr<Session>> Snapshot() const;
   friend class SessionRef;
   struct Entry {
     std::shared_ptr<Session> session;
@@ -297,6 +304,7 @@ class SessionManager {
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> ended_[3] = {};  // by SessionEnd
+  std::atomic<int64_t> uploads_resumed_{0};
   std::thread reaper_;
 };
 

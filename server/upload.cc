@@ -199,6 +199,7 @@ absl::Status UploadReceiver::Resume(const v1::UploadRequest& first, const core::
   tensor_ = std::move(kept->tensor);
   received_ = offset;
   Track();
+  sessions_.CountResumedUpload();
   Log(LogLevel::kInfo, absl::StrCat("session ", session_id_.substr(0, 8), "...: upload of buffer ",
                                     buffer_id_, " resumed at byte ", offset, " of ", total_bytes_));
   return absl::OkStatus();

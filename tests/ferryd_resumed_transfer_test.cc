@@ -81,6 +81,8 @@ class ResumedTransferTest : public ::testing::Test {
     const double received = UploadBytesReceived() - before;
     EXPECT_GE(received, static_cast<double>(kBytes));
     EXPECT_LT(received, static_cast<double>(kBytes + (kBytes - kCutAt) / 2)) << received;
+    EXPECT_EQ(ScrapeMetric(metrics_port_, "ferry_uploads_resumed_total"), 1);
+    EXPECT_EQ(ScrapeMetric(metrics_port_, "ferry_kept_upload_bytes{device=\"cpu:0\"}"), 0);
     // Whole and in place: compared on the device, and read back.
     Array reference = from_host(values.data(), {kElements}, device);
     EXPECT_TRUE(array_equal(x, reference).item<bool>());
