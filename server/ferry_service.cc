@@ -277,8 +277,20 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
   kernels::QueueScope queue((*session)->queue());
+  // A run waiting in a collective asks no CancelCheck: when the caller goes meanwhile, the
+  // session's busy groups end, so the call fails at once (and its peers' with it) rather
+  // than at the group's timeout. Only sessions in a group pay for the watching thread.
+  std::optional<CallWatch> watch;
+  if ((*session)->num_groups() > 0) {
+    watch.emplace([context] { return context->IsCancelled(); },
+                  [session = &**session] {
+                    session->AbortGroups("its call was cancelled while it waited in the group",
+                                         /*busy_only=*/true);
+                  });
+  }
   absl::StatusOr<v1::ExecuteResponse> result =
       server::Execute(**session, executor_, graphs_, options_, *request, CallerGone(context));
+  watch.reset();
   // Tells the client, unmistakably, which graph to send again (NOT_FOUND alone could also
   // mean an unknown session or buffer).
   if (std::string missing = MissingGraphId(result.status()); !missing.empty()) {

@@ -29,11 +29,12 @@ using ::testing::HasSubstr;
 class DistributedTest : public ::testing::Test {
  protected:
   void StartRanks(int count, std::vector<std::string> flags = {},
-                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                  const ConnectOptions& connect_options = {}) {
     for (int r = 0; r < count; ++r) {
       daemons_.push_back(testing::StartFerryd(flags));
       ASSERT_NE(daemons_.back(), nullptr);
-      devices_.push_back(connect(daemons_.back()->address()));
+      devices_.push_back(connect(daemons_.back()->address(), connect_options));
     }
     distributed::GroupOptions options;
     options.timeout = timeout;
@@ -491,6 +492,39 @@ TEST_F(DistributedTest, CancellingARankWaitingInACollectiveEndsItsGroups) {
   }
   eval(sums);
   EXPECT_EQ(sums[1].to_vector<float>(), (std::vector<float>{2, 2}));
+}
+
+// The same without a pipeline: the unary execute waiting in the collective is cancelled
+// (ferry::cancel from another thread), and the daemon ends the rank's busy groups, so the
+// eval fails at once, not at the group's 30 s timeout.
+TEST_F(DistributedTest, CancellingAUnaryExecuteWaitingInACollectiveEndsItsGroups) {
+  ConnectOptions unary;
+  unary.pipeline = false;
+  StartRanks(2, {}, std::chrono::seconds(30), unary);
+  Array waiting = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    cancel(group_->device(0));
+  });
+  try {
+    eval({waiting});  // rank 1 never joins this one
+    waiting.to_vector<float>();
+    ADD_FAILURE() << "a cancelled collective returned";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kCancelled) << error.what();
+  }
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  Array next = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
+  try {
+    next.to_vector<float>();
+    ADD_FAILURE() << "rank 0 ran a collective in a group it left";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kCancelled) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("rank 0 left the group: its call was cancelled"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 TEST_F(DistributedTest, AVanishedDaemonFailsItsPeerAtOnce) {
