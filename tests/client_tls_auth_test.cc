@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/latency_relay.h"
 #include "client/ferry.h"
 #include "core/stream_socket.h"
 #include "gmock/gmock.h"
@@ -162,6 +164,31 @@ TEST_F(TlsAuth, TheBulkChannelBesideTlsIsTls) {
     EXPECT_EQ((a + uint8_t{1}).to_vector<uint8_t>()[12345], static_cast<uint8_t>(data[12345] + 1));
     EXPECT_EQ(a.to_vector<uint8_t>(), data);
     EXPECT_GE(device.stats().bulk_channel_transfers, 2) << "the upload and a download";
+  }
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
+// A large upload whose TLS bulk connection is cut part way (a network change) goes on
+// where it stopped, on a new TLS connection.
+TEST_F(TlsAuth, AnUploadCutPartWayInTlsGoesOnWhereItStopped) {
+  const int bulk_port = server::FreeLoopbackPort();
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back(absl::StrCat("--bulk_port=", bulk_port));
+  auto daemon = Start(flags);
+  ASSERT_NE(daemon, nullptr);
+  auto bulk_relay = bench::LatencyRelay::Start(bulk_port, std::chrono::microseconds(0));
+  ASSERT_TRUE(bulk_relay.ok()) << bulk_relay.status();
+  ConnectOptions options = Options("ca.pem");
+  options.bulk_address = (*bulk_relay)->address();
+  {
+    Device device = connect(daemon->address(), options);
+    ASSERT_TRUE(device.info().bulk_channel);
+    std::vector<uint8_t> data(size_t{48} << 20);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + i / 4096);
+    (*bulk_relay)->CutAfter(int64_t{20} << 20);
+    Array a = from_host(data, {static_cast<int64_t>(data.size())}, device);
+    EXPECT_EQ(a.to_vector<uint8_t>(), data);
+    EXPECT_EQ(device.stats().resumed_transfers, 1);
   }
   EXPECT_EQ(daemon->Stop(), 0);
 }
