@@ -50,7 +50,9 @@ class SingleRank : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  absl::Status AllReduce(ReduceOp, core::DType, void*, int64_t) override {
+  absl::Status AllReduce(ReduceOp, core::DType dtype, const void* in, void* out,
+                         int64_t count) override {
+    if (in != out) std::memcpy(out, in, static_cast<size_t>(count) * core::SizeOf(dtype));
     return absl::OkStatus();
   }
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override {
@@ -154,13 +156,13 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   const ReduceOp op = node.op == "all_max"   ? ReduceOp::kMax
                       : node.op == "all_min" ? ReduceOp::kMin
                                              : ReduceOp::kSum;
-  // The reduction works in place, so it starts from a copy of the input: the output's own
-  // host bytes where it can, else staging.
-  char* data = nullptr;
+  // The reduction lands in the output's own host bytes where it can (read from the input,
+  // which stays as it is), else works in place on staging.
   if (backend.HostAddressable() && node.op != "sum_scatter") {
-    data = static_cast<char*>(out.raw());
-    if (data != in.raw()) std::memcpy(data, in.raw(), in.nbytes());
-  } else if (backend.HostAddressable()) {  // sum_scatter keeps only a part: work on a copy
+    return ranks.AllReduce(op, in.dtype(), in.raw(), out.raw(), in.size());
+  }
+  char* data = nullptr;
+  if (backend.HostAddressable()) {  // sum_scatter keeps only a part: work on a copy
     in_staging.assign(static_cast<const char*>(in.raw()), in.nbytes());
     data = in_staging.data();
   } else {

@@ -31,8 +31,14 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // `data`'s `count` elements of `dtype` become their reduction over the ranks.
-  virtual absl::Status AllReduce(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+  // `out`'s `count` elements of `dtype` become the reduction over the ranks of their `in`
+  // (which may be `out`; otherwise it is left as it is, and no copy of it is made first).
+  virtual absl::Status AllReduce(ReduceOp op, core::DType dtype, const void* in, void* out,
+                                 int64_t count) = 0;
+  // In place: `data` is both.
+  absl::Status AllReduce(ReduceOp op, core::DType dtype, void* data, int64_t count) {
+    return AllReduce(op, dtype, data, data, count);
+  }
   // `all` (size() * bytes) receives each rank's `bytes` from `mine`, in rank order.
   virtual absl::Status AllGather(const void* mine, size_t bytes, void* all) = 0;
   // `data` is size() equal chunks of `count` / size() elements; chunk rank() becomes the

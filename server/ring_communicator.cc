@@ -272,23 +272,30 @@ absl::Status RingCommunicator::Begin(Call call, const char* payload, size_t payl
 }
 
 absl::Status RingCommunicator::RingReduceScatter(kernels::ReduceOp op, core::DType dtype,
-                                                 char* data, size_t element_bytes,
+                                                 const char* in, char* data, size_t element_bytes,
                                                  const std::function<int64_t(int)>& bounds) {
   auto chunk_bytes = [&](int c) {
     return static_cast<size_t>(bounds(c + 1) - bounds(c)) * element_bytes;
   };
   std::string incoming;
   for (int step = 0; step < size_ - 1; ++step) {
+    // Step 0 sends a chunk of the rank's own; each later one the chunk reduced the step
+    // before. Every chunk received is reduced with the rank's own into `data`, once.
     const int send_chunk = ((rank_ - step - 1) % size_ + size_) % size_;
     const int receive_chunk = ((rank_ - step - 2) % size_ + size_) % size_;
-    char* target = data + bounds(receive_chunk) * element_bytes;
+    const size_t receive_at = static_cast<size_t>(bounds(receive_chunk)) * element_bytes;
+    char* target = data + receive_at;
+    const char* own = in + receive_at;
     incoming.resize(chunk_bytes(receive_chunk));
-    absl::Status s =
-        Exchange(data + bounds(send_chunk) * element_bytes, chunk_bytes(send_chunk),
-                 incoming.data(), incoming.size(), [&](size_t at, size_t bytes) {
-                   return kernels::cpu::ReduceInto(op, dtype, target + at, incoming.data() + at,
-                                                   static_cast<int64_t>(bytes / element_bytes));
-                 });
+    absl::Status s = Exchange(
+        (step == 0 ? in : data) + bounds(send_chunk) * element_bytes, chunk_bytes(send_chunk),
+        incoming.data(), incoming.size(), [&](size_t at, size_t bytes) {
+          // Copied piece by piece as it is reduced, while in cache, instead of a pass over
+          // the whole array before the first byte goes out.
+          if (own != target) std::memcpy(target + at, own + at, bytes);
+          return kernels::cpu::ReduceInto(op, dtype, target + at, incoming.data() + at,
+                                          static_cast<int64_t>(bytes / element_bytes));
+        });
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -310,21 +317,25 @@ absl::Status RingCommunicator::RingAllGather(char* data, size_t element_bytes,
   return absl::OkStatus();
 }
 
-absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
-                                         int64_t count) {
+absl::Status RingCommunicator::AllReduce(kernels::ReduceOp op, core::DType dtype, const void* in,
+                                         void* out, int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   CountedCall counted(stats_.get(), CollectiveStats::kAllReduce);
   const size_t element_bytes = core::SizeOf(dtype);
-  if (size_ > 1 && sizeof(Call) + static_cast<size_t>(count) * element_bytes <= kInlineSendBytes) {
-    return SmallAllReduce(op, dtype, static_cast<char*>(data), count);
+  char* bytes = static_cast<char*>(out);
+  const bool small =
+      size_ > 1 && sizeof(Call) + static_cast<size_t>(count) * element_bytes <= kInlineSendBytes;
+  if ((small || size_ == 1) && in != out) {
+    // A few KiB, or a group of one (its all-reduce is the input).
+    std::memcpy(bytes, in, static_cast<size_t>(count) * element_bytes);
   }
+  if (small) return SmallAllReduce(op, dtype, bytes, count);
   absl::Status s = Begin({0, kAllReduce, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
                           static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
   // Uneven chunks when size does not divide count; empty ones are fine.
   auto bounds = [&](int c) { return count * c / size_; };
-  char* bytes = static_cast<char*>(data);
-  s = RingReduceScatter(op, dtype, bytes, element_bytes, bounds);
+  s = RingReduceScatter(op, dtype, static_cast<const char*>(in), bytes, element_bytes, bounds);
   if (s.ok()) s = RingAllGather(bytes, element_bytes, bounds);
   return s.ok() ? s : Break(s);
 }
@@ -402,7 +413,8 @@ absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType d
                           static_cast<uint32_t>(dtype), 0, static_cast<uint64_t>(count)});
   if (!s.ok() || size_ == 1) return s;
   auto bounds = [&](int c) { return count / size_ * c; };
-  s = RingReduceScatter(op, dtype, static_cast<char*>(data), core::SizeOf(dtype), bounds);
+  s = RingReduceScatter(op, dtype, static_cast<const char*>(data), static_cast<char*>(data),
+                        core::SizeOf(dtype), bounds);
   return s.ok() ? s : Break(s);
 }
 

@@ -55,7 +55,8 @@ class RingCommunicator : public kernels::Communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  absl::Status AllReduce(kernels::ReduceOp op, core::DType dtype, void* data,
+  using kernels::Communicator::AllReduce;
+  absl::Status AllReduce(kernels::ReduceOp op, core::DType dtype, const void* in, void* out,
                          int64_t count) override;
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
   absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
@@ -124,9 +125,12 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,
                         const std::function<absl::Status(size_t, size_t)>& arrived);
   // The ring's reduce-scatter over chunks [bounds(c), bounds(c + 1)) of elements of
-  // `element_bytes`: chunk rank() ends reduced.
-  absl::Status RingReduceScatter(kernels::ReduceOp op, core::DType dtype, char* data,
-                                 size_t element_bytes, const std::function<int64_t(int)>& bounds);
+  // `element_bytes`: chunk rank() of `data` ends reduced. The rank's own values come from
+  // `in` (`data` itself, or an array as large that is not written): each chunk is read there
+  // once, sent or reduced with what arrives into `data`.
+  absl::Status RingReduceScatter(kernels::ReduceOp op, core::DType dtype, const char* in,
+                                 char* data, size_t element_bytes,
+                                 const std::function<int64_t(int)>& bounds);
   // The ring's all-gather: every rank's chunk rank() reaches every rank.
   absl::Status RingAllGather(char* data, size_t element_bytes,
                              const std::function<int64_t(int)>& bounds);

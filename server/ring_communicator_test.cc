@@ -62,15 +62,29 @@ TEST(RingCommunicator, AllReduceSumsMaxesAndMinsOverEveryRank) {
       SCOPED_TRACE(testing::Message() << size << " ranks, " << count << " elements");
       auto ranks = Ring(size);
       std::vector<std::vector<int32_t>> data(size, std::vector<int32_t>(count));
-      std::vector<int32_t> sum(count, 0), max(count, INT32_MIN);
+      std::vector<int32_t> sum(count, 0), max(count, INT32_MIN), min(count, INT32_MAX);
       for (auto& values : data) {
         for (int64_t i = 0; i < count; ++i) {
           values[i] = static_cast<int32_t>(random() % 2001) - 1000;
           sum[i] += values[i];
           max[i] = std::max(max[i], values[i]);
+          min[i] = std::min(min[i], values[i]);
         }
       }
       auto maxed = data;
+      // Into another array: the input is read, never written.
+      const auto inputs = data;
+      std::vector<std::vector<int32_t>> mined(size, std::vector<int32_t>(count, -7));
+      for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+             return ranks[r]->AllReduce(ReduceOp::kMin, core::DType::kInt32, inputs[r].data(),
+                                        mined[r].data(), count);
+           })) {
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      for (int r = 0; r < size; ++r) {
+        EXPECT_EQ(mined[r], min) << "rank " << r;
+        EXPECT_EQ(inputs[r], data[r]) << "rank " << r;
+      }
       for (const absl::Status& s : OnEveryRank(size, [&](int r) {
              return ranks[r]->AllReduce(ReduceOp::kSum, core::DType::kInt32, data[r].data(), count);
            })) {
