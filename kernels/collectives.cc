@@ -59,7 +59,9 @@ class SingleRank : public Communicator {
     std::memmove(all, mine, bytes);
     return absl::OkStatus();
   }
-  absl::Status ReduceScatter(ReduceOp, core::DType, void*, int64_t) override {
+  absl::Status ReduceScatter(ReduceOp, core::DType dtype, const void* in, void* data,
+                             int64_t count) override {
+    if (in != data) std::memcpy(data, in, static_cast<size_t>(count) * core::SizeOf(dtype));
     return absl::OkStatus();
   }
   absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) override {
@@ -161,17 +163,25 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
   if (backend.HostAddressable() && node.op != "sum_scatter") {
     return ranks.AllReduce(op, in.dtype(), in.raw(), out.raw(), in.size());
   }
+  // sum_scatter keeps only a part: the chunks are reduced into staging (read from the
+  // input where the host can, else from a copy of it there).
   char* data = nullptr;
-  if (backend.HostAddressable()) {  // sum_scatter keeps only a part: work on a copy
-    in_staging.assign(static_cast<const char*>(in.raw()), in.nbytes());
+  const void* source = nullptr;
+  if (backend.HostAddressable()) {
+    in_staging.resize(in.nbytes());
     data = in_staging.data();
+    source = in.raw();
   } else {
     absl::StatusOr<char*> staged = HostBytes(backend, in, in_staging);
     if (!staged.ok()) return staged.status();
     data = *staged;
   }
   if (node.op == "sum_scatter") {
-    if (absl::Status s = ranks.ReduceScatter(op, in.dtype(), data, in.size()); !s.ok()) return s;
+    if (absl::Status s =
+            ranks.ReduceScatter(op, in.dtype(), source != nullptr ? source : data, data, in.size());
+        !s.ok()) {
+      return s;
+    }
     return Store(backend, data + static_cast<size_t>(ranks.rank()) * out.nbytes(), out.nbytes(),
                  out);
   }

@@ -43,7 +43,12 @@ class Communicator {
   virtual absl::Status AllGather(const void* mine, size_t bytes, void* all) = 0;
   // `data` is size() equal chunks of `count` / size() elements; chunk rank() becomes the
   // reduction of that chunk over the ranks (the others are left scrambled).
-  virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) = 0;
+  // Read from `in` when it is not `data` (which then takes only the reduced chunks).
+  virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, const void* in, void* data,
+                                     int64_t count) = 0;
+  absl::Status ReduceScatter(ReduceOp op, core::DType dtype, void* data, int64_t count) {
+    return ReduceScatter(op, dtype, data, data, count);
+  }
   // `mine` is size() blocks of `block_bytes`, block j for rank j; block i of `all` (as
   // large) receives rank i's block for this rank.
   virtual absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) = 0;

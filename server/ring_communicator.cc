@@ -405,15 +405,19 @@ absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, vo
   return s.ok() ? s : Break(s);
 }
 
-absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
-                                             int64_t count) {
+absl::Status RingCommunicator::ReduceScatter(kernels::ReduceOp op, core::DType dtype,
+                                             const void* in, void* data, int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   CountedCall counted(stats_.get(), CollectiveStats::kReduceScatter);
   absl::Status s = Begin({0, kReduceScatter, static_cast<uint32_t>(op),
                           static_cast<uint32_t>(dtype), 0, static_cast<uint64_t>(count)});
-  if (!s.ok() || size_ == 1) return s;
+  if (!s.ok()) return s;
+  if (size_ == 1) {
+    if (in != data) std::memcpy(data, in, static_cast<size_t>(count) * core::SizeOf(dtype));
+    return s;
+  }
   auto bounds = [&](int c) { return count / size_ * c; };
-  s = RingReduceScatter(op, dtype, static_cast<const char*>(data), static_cast<char*>(data),
+  s = RingReduceScatter(op, dtype, static_cast<const char*>(in), static_cast<char*>(data),
                         core::SizeOf(dtype), bounds);
   return s.ok() ? s : Break(s);
 }

@@ -59,7 +59,8 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status AllReduce(kernels::ReduceOp op, core::DType dtype, const void* in, void* out,
                          int64_t count) override;
   absl::Status AllGather(const void* mine, size_t bytes, void* all) override;
-  absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, void* data,
+  using kernels::Communicator::ReduceScatter;
+  absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, const void* in, void* data,
                              int64_t count) override;
   // Blocks relayed around the ring: at step k each rank passes on the n - k blocks that
   // rank - k + 1 sent, keeping its own. Each link carries (n - 1) / 2 times the array,

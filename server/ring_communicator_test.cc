@@ -179,6 +179,23 @@ TEST(RingCommunicator, ReduceScatterLeavesEachRankItsChunkOfTheSum) {
   for (int r = 0; r < size; ++r) {
     for (int i = 2 * r; i < 2 * r + 2; ++i) EXPECT_EQ(data[r][i], 600.0 + 4 * i) << r << " " << i;
   }
+  // From an input into another array: the input is not written.
+  auto more = Ring(size);
+  std::vector<std::vector<double>> inputs(size, std::vector<double>(8)), chunks = inputs;
+  for (int r = 0; r < size; ++r) {
+    for (int i = 0; i < 8; ++i) inputs[r][i] = 10.0 * r - i;
+  }
+  const auto unchanged = inputs;
+  for (const absl::Status& s : OnEveryRank(size, [&](int r) {
+         return more[r]->ReduceScatter(ReduceOp::kSum, core::DType::kFloat64, inputs[r].data(),
+                                       chunks[r].data(), 8);
+       })) {
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  EXPECT_EQ(inputs, unchanged);
+  for (int r = 0; r < size; ++r) {
+    for (int i = 2 * r; i < 2 * r + 2; ++i) EXPECT_EQ(chunks[r][i], 60.0 - 4 * i) << r << " " << i;
+  }
 }
 
 TEST(RingCommunicator, RanksThatRunDifferentCollectivesAllFailAndStayFailed) {
