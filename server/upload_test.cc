@@ -293,6 +293,39 @@ TEST(UploadToADeviceTest, PiecesAreGatheredIntoLargeCopies) {
   EXPECT_EQ(std::string(static_cast<const char*>(tensor->raw()), total), payload);
 }
 
+// On a device the kept bytes are the device tensor's: a resume copies the rest after them.
+TEST(UploadToADeviceTest, AResumeGoesOnInTheDeviceTensor) {
+  std::unique_ptr<kernels::Backend> cpu = kernels::MakeCpuBackend(int64_t{64} << 20);
+  DeviceLikeBackend device(*cpu);
+  SessionManager sessions(absl::Seconds(60));
+  const std::string session_id = sessions.Open("test")->id();
+  const size_t total = size_t{10} << 20;
+  std::string payload(total, '\0');
+  for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>(i * 13 + i / 4096);
+  auto send = [&](uint64_t offset, size_t bytes) {
+    UploadReceiver receiver(sessions, device);
+    v1::UploadRequest message;
+    message.set_session_id(session_id);
+    message.set_buffer_id(9);
+    message.mutable_spec()->set_dtype(v1::UINT8);
+    message.mutable_spec()->add_shape(static_cast<int64_t>(total));
+    message.set_total_bytes(total);
+    message.set_resume_offset(offset);
+    message.set_data(payload.substr(offset, bytes));
+    const std::string wire = message.SerializeAsString();
+    const core::ByteSpan pieces[] = {{wire.data(), wire.size()}};
+    EXPECT_TRUE(receiver.Receive(pieces).ok());
+    return receiver.Finish();
+  };
+  absl::StatusOr<v1::UploadResponse> first = send(0, size_t{6} << 20);
+  EXPECT_THAT(first.status().message(), HasSubstr("ended after 6291456 of 10485760 bytes (kept"));
+  ASSERT_TRUE(send(size_t{6} << 20, total - (size_t{6} << 20)).ok());
+  absl::StatusOr<SessionRef> session = sessions.Acquire(session_id);
+  absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(9);
+  ASSERT_TRUE(tensor.ok());
+  EXPECT_EQ(std::string(static_cast<const char*>(tensor->raw()), total), payload);
+}
+
 TEST_F(UploadTest, MalformedMessage) {
   UploadReceiver receiver(sessions_, *backend_);
   const std::string garbage = "\x2a\x7f";  // data field, 127 bytes announced, none there
