@@ -110,8 +110,7 @@ absl::Status Session::Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buff
   for (auto& [buffer_id, tensor] : buffers) {
     // A broken upload's bytes, kept after the id was uploaded again from the start.
     if (auto partial = partial_uploads_.find(buffer_id); partial != partial_uploads_.end()) {
-      partial_bytes_ -= static_cast<int64_t>(partial->second.second.tensor.nbytes());
-      partial_uploads_.erase(partial);
+      TakePartialLocked(partial);
     }
     resident_bytes_ += static_cast<int64_t>(tensor.nbytes());
     buffers_.emplace(buffer_id, std::move(tensor));
@@ -139,17 +138,12 @@ void Session::KeepPartialUpload(uint64_t buffer_id, PartialUpload partial) {
   absl::MutexLock lock(&mu_);
   if (closed_ || buffers_.contains(buffer_id)) return;  // resident: uploaded again meanwhile
   if (auto it = partial_uploads_.find(buffer_id); it != partial_uploads_.end()) {
-    partial_bytes_ -= static_cast<int64_t>(it->second.second.tensor.nbytes());
-    dropped.push_back(std::move(it->second.second));
-    partial_uploads_.erase(it);
+    dropped.push_back(TakePartialLocked(it));
   }
   while (static_cast<int>(partial_uploads_.size()) >= kMaxPartialUploads) {
-    auto oldest = std::min_element(
+    dropped.push_back(TakePartialLocked(std::min_element(
         partial_uploads_.begin(), partial_uploads_.end(),
-        [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
-    partial_bytes_ -= static_cast<int64_t>(oldest->second.second.tensor.nbytes());
-    dropped.push_back(std::move(oldest->second.second));
-    partial_uploads_.erase(oldest);
+        [](const auto& a, const auto& b) { return a.second.first < b.second.first; })));
   }
   partial_bytes_ += static_cast<int64_t>(partial.tensor.nbytes());
   partial_uploads_.emplace(buffer_id, std::make_pair(partials_kept_++, std::move(partial)));
@@ -159,6 +153,10 @@ std::optional<Session::PartialUpload> Session::TakePartialUpload(uint64_t buffer
   absl::MutexLock lock(&mu_);
   auto it = partial_uploads_.find(buffer_id);
   if (it == partial_uploads_.end()) return std::nullopt;
+  return TakePartialLocked(it);
+}
+
+Session::PartialUpload Session::TakePartialLocked(PartialUploads::iterator it) {
   PartialUpload partial = std::move(it->second.second);
   partial_uploads_.erase(it);
   partial_bytes_ -= static_cast<int64_t>(partial.tensor.nbytes());
@@ -204,9 +202,7 @@ void Session::Release(absl::Span<const uint64_t> buffer_ids) {
   absl::MutexLock lock(&mu_);
   for (uint64_t buffer_id : buffer_ids) {
     if (auto partial = partial_uploads_.find(buffer_id); partial != partial_uploads_.end()) {
-      partial_bytes_ -= static_cast<int64_t>(partial->second.second.tensor.nbytes());
-      freed.push_back(std::move(partial->second.second.tensor));
-      partial_uploads_.erase(partial);
+      freed.push_back(TakePartialLocked(partial).tensor);
     }
     auto it = buffers_.find(buffer_id);
     if (it == buffers_.end()) continue;
@@ -398,7 +394,7 @@ std::pair<int64_t, int64_t> Session::Close() {
   absl::flat_hash_map<std::string, std::shared_ptr<SharedMemoryRegion>> regions;
   absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<kernels::Tensor>>> arrivals;
   absl::flat_hash_map<int64_t, std::shared_ptr<kernels::Communicator>> groups;
-  absl::flat_hash_map<uint64_t, std::pair<int64_t, PartialUpload>> partials;
+  PartialUploads partials;
   std::pair<int64_t, int64_t> freed;
   {
     absl::MutexLock lock(&mu_);

@@ -148,9 +148,12 @@ class Session : public kernels::CommunicatorDirectory {
 
  private:
   friend class SessionManager;
+  using PartialUploads = absl::flat_hash_map<uint64_t, std::pair<int64_t, PartialUpload>>;
 
   // Caller holds mu_.
   absl::Status CheckRoomLocked(int64_t bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes a kept upload out, its bytes off the count.
+  PartialUpload TakePartialLocked(PartialUploads::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Frees every buffer, refuses later Puts and ends its groups' links (a collective blocked
   // on one fails at once, here and at the peers). Returns (buffers, bytes) freed.
@@ -166,8 +169,7 @@ class Session : public kernels::CommunicatorDirectory {
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // With the order each was kept in, to drop the oldest.
-  absl::flat_hash_map<uint64_t, std::pair<int64_t, PartialUpload>> partial_uploads_
-      ABSL_GUARDED_BY(mu_);
+  PartialUploads partial_uploads_ ABSL_GUARDED_BY(mu_);
   int64_t partial_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t partials_kept_ ABSL_GUARDED_BY(mu_) = 0;
   // By buffer id: the token and the interrupt of an upload in progress.

@@ -234,7 +234,6 @@ absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
     const bool kept = received_ > 0 && tensor_.has_value() && !shared_;
     KeepForResume();
     tensor_.reset();  // its memory goes back now, not when the call is torn down
-    Ended();
     return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, " ended after ",
                                                    received_, " of ", total_bytes_, " bytes",
                                                    kept ? " (kept for a resume)" : ""));
