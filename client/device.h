@@ -46,7 +46,7 @@ struct DeviceStats {
   int64_t graphs_resent = 0;      // graphs shipped again because the daemon no longer held them
   int64_t pipeline_steps = 0;     // steps sent on the Pipeline stream (no wait of their own)
   int64_t reconnects = 0;         // new Pipeline streams and bulk connections after a broken one
-  int64_t resumed_transfers = 0;  // uploads and downloads gone on where their connection broke
+  int64_t resumed_transfers = 0;  // uploads and downloads that went on where their connection broke
   // Same-host transfers (ConnectOptions::shared_memory).
   int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region
   // Uploads and downloads on the bulk channel (ConnectOptions::bulk_channel).

@@ -226,18 +226,20 @@ class Session {
     return std::find(features.begin(), features.end(), kFeatureResumableTransfers) !=
            features.end();
   }
-  // After a transfer broke: dials the bulk channel again at once when it is offered; else
-  // (or when that fails) asks the transfers' gRPC channel to connect now (it may be backing
-  // off) and waits up to 5 s for it. The bulk connection, or null (gRPC carries the bytes).
-  std::shared_ptr<BulkSocket> Reconnect() {
+  // After a transfer broke: the bulk channel dialled again at once (no wait for the
+  // once-a-second limit); null when it is not offered or does not answer.
+  std::shared_ptr<BulkSocket> RedialBulk() {
     {
       std::lock_guard<std::mutex> lock(bulk_mu_);
-      bulk_dialled_ = {};  // no wait for the once-a-second limit
+      bulk_dialled_ = {};
     }
-    if (std::shared_ptr<BulkSocket> bulk = bulk_socket(); bulk != nullptr) return bulk;
+    return bulk_socket();
+  }
+  // After a transfer broke: asks the transfers' gRPC channel to connect now (it may be
+  // backing off) and waits up to 5 s for it.
+  void AwaitGrpcTransfers() {
     grpc::experimental::ChannelResetConnectionBackoff(bulk_channel_.get());
     bulk_channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    return nullptr;
   }
 
   // Whether transfers go through a shared region (asked for, offered, and not given up).
@@ -651,7 +653,6 @@ class RemoteDevice : public DeviceImpl {
     }
     size_t done = 0;
     if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst), &done)) return;
-    if (done > 0) session_->UpdateStats([](DeviceStats& stats) { ++stats.resumed_transfers; });
     Download(remote, static_cast<char*>(dst), done);
   }
 
@@ -924,7 +925,8 @@ class RemoteDevice : public DeviceImpl {
     if (to_pipeline != nullptr) *to_pipeline = false;
     absl::Status status;
     for (int attempt = 2; attempt <= kTransferAttempts; ++attempt) {
-      std::shared_ptr<BulkSocket> bulk = session_->Reconnect();
+      std::shared_ptr<BulkSocket> bulk = session_->RedialBulk();
+      if (bulk == nullptr) session_->AwaitGrpcTransfers();
       header.clear_resume_offset();
       absl::StatusOr<uint64_t> kept = bulk != nullptr ? bulk->KeptBytes(header) : KeptBytes(header);
       status = kept.status();
@@ -935,16 +937,16 @@ class RemoteDevice : public DeviceImpl {
         status = bulk != nullptr ? bulk->Upload(header, data, {}, pipelined)
                                  : UploadStream(header, data);
         if (to_pipeline != nullptr) *to_pipeline = status.ok() && bulk != nullptr && pipelined;
-        session_->UpdateStats([&](DeviceStats& stats) {
-          ++stats.resumed_transfers;
-          if (bulk != nullptr) {
+        if (bulk != nullptr) {
+          session_->UpdateStats([&](DeviceStats& stats) {
             if (!pipelined) ++stats.round_trips;
             stats.bytes_sent += static_cast<int64_t>(header.total_bytes() - *kept);
-          }
-        });
+          });
+        }
       }
       if (status.code() != absl::StatusCode::kUnavailable) break;
     }
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.resumed_transfers; });
     return status;
   }
 
@@ -1179,6 +1181,7 @@ class RemoteDevice : public DeviceImpl {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
     const size_t from = done;
+    bool resumed = done > 0;  // the bulk channel broke part way
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
@@ -1207,11 +1210,14 @@ class RemoteDevice : public DeviceImpl {
           throw;
         }
       }
-      session_->Reconnect();
-      session_->UpdateStats([](DeviceStats& stats) { ++stats.resumed_transfers; });
+      resumed = true;
+      session_->AwaitGrpcTransfers();
     }
-    session_->UpdateStats(
-        [&](DeviceStats& stats) { stats.download_bytes += static_cast<int64_t>(done - from); });
+    session_->UpdateStats([&](DeviceStats& stats) {
+      stats.download_bytes += static_cast<int64_t>(done - from);
+      // Once per download that went on where it broke (here, or on the bulk channel).
+      if (resumed) ++stats.resumed_transfers;
+    });
     if (overflow || done != nbytes) {
       throw Error(ErrorCode::kDataLoss,
                   absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
