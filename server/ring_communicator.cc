@@ -387,20 +387,31 @@ absl::Status RingCommunicator::AllToAll(const void* mine, size_t block_bytes, vo
     return base + static_cast<size_t>(index) * block_bytes;
   };
   std::memmove(block(out, rank_), own + static_cast<size_t>(rank_) * block_bytes, block_bytes);
-  // Step 1 sends this rank's blocks for ranks rank + 1, ..., rank + n - 1, in that order.
-  std::string outgoing(block_bytes * (size_ - 1), '\0'), incoming;
-  for (int k = 1; k < size_; ++k) {
-    std::memcpy(block(outgoing.data(), k - 1),
-                own + static_cast<size_t>((rank_ + k) % size_) * block_bytes, block_bytes);
+  // Step 1 sends this rank's blocks for ranks rank + 1, ..., rank + n - 1, in that order:
+  // straight from `mine` where they do not wrap around its end (ranks 0 and n - 1).
+  const int first = (rank_ + 1) % size_;
+  std::string outgoing, incoming;
+  const char* sending = own + static_cast<size_t>(first) * block_bytes;
+  if (first + size_ - 1 > size_) {
+    outgoing.resize(block_bytes * (size_ - 1));
+    for (int k = 1; k < size_; ++k) {
+      std::memcpy(block(outgoing.data(), k - 1),
+                  own + static_cast<size_t>((rank_ + k) % size_) * block_bytes, block_bytes);
+    }
+    sending = outgoing.data();
   }
   for (int k = 1; k < size_ && s.ok(); ++k) {
     // Received: rank - k's blocks for ranks rank, ..., rank + n - k - 1; the first is ours.
-    incoming.resize(block_bytes * (size_ - k));
-    s = Exchange(outgoing.data(), block_bytes * (size_ - k), incoming.data(), incoming.size(),
-                 nullptr);
-    if (!s.ok()) break;
-    std::memcpy(block(out, (rank_ - k + size_) % size_), incoming.data(), block_bytes);
+    // The last step's one block goes straight to its place.
+    char* mine_from_them = block(out, (rank_ - k + size_) % size_);
+    const bool last = k == size_ - 1;
+    incoming.resize(last ? 0 : block_bytes * (size_ - k));
+    s = Exchange(sending, block_bytes * (size_ - k), last ? mine_from_them : incoming.data(),
+                 block_bytes * (size_ - k), nullptr);
+    if (!s.ok() || last) break;
+    std::memcpy(mine_from_them, incoming.data(), block_bytes);
     outgoing.assign(incoming, block_bytes, std::string::npos);
+    sending = outgoing.data();
   }
   return s.ok() ? s : Break(s);
 }
