@@ -355,6 +355,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     summary->set_idle_ms(absl::ToInt64Milliseconds(listed.idle));
     summary->set_groups(listed.groups);
     summary->set_abandoned(listed.abandoned);
+    summary->set_kept_upload_bytes(listed.kept_upload_bytes);
   }
   v1::GraphCacheStats* cache = response->mutable_graph_cache();
   const GraphCacheStats graph_stats = graphs_.stats();

@@ -587,7 +587,8 @@ std::vector<SessionListing> SessionManager::List() const {
   for (const Seen& seen : sessions) {
     const Session& session = *seen.session;
     listing.push_back({session.id(), session.client_name(), session.num_buffers(),
-                       session.resident_bytes(), seen.idle, session.num_groups(), seen.abandoned});
+                       session.resident_bytes(), seen.idle, session.num_groups(), seen.abandoned,
+                       session.kept_upload_bytes()});
   }
   return listing;
 }

@@ -199,9 +199,10 @@ struct SessionListing {
   std::string client_name;
   int64_t buffers = 0;
   int64_t resident_bytes = 0;
-  absl::Duration idle;     // zero while a call holds the session
-  int64_t groups = 0;      // groups it is a rank of
-  bool abandoned = false;  // its client vanished mid-stream and has not come back
+  absl::Duration idle;            // zero while a call holds the session
+  int64_t groups = 0;             // groups it is a rank of
+  bool abandoned = false;         // its client vanished mid-stream and has not come back
+  int64_t kept_upload_bytes = 0;  // of broken uploads kept for a resume
 };
 
 // A session pinned for the length of one call: it cannot expire while held, and the
