@@ -1013,9 +1013,10 @@ class RemoteDevice : public DeviceImpl {
 
   // The bulk channel: from `data` to the socket. With a pipeline nothing waits: the bytes
   // go unanswered and an upload step names them, in order with the steps around it;
-  // without one, the daemon answers. Nothing when there is no bulk channel (or the caller
-  // asked for shared memory and has it), or when its connection broke during this upload
-  // (gRPC then carries it: the daemon keeps no part of an upload that did not finish).
+  // without one, the daemon answers. A connection that breaks during the upload is dialled
+  // again and the upload goes on where it stopped (ResumeUpload). Nothing when there is no
+  // bulk channel (or the caller asked for shared memory and has it), or when the daemon
+  // cannot resume (gRPC then carries the whole upload again).
   // On a pipeline the buffer is pending until its step answers: a read waits for that, so
   // it never asks for the bytes before the step has made them resident.
   bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes) {

@@ -21,10 +21,10 @@ namespace ferry::server {
 // handle), its spec and total_bytes, which must equal the spec's byte count; every
 // message's data is written at the running offset (or, with shared_memory_name, all the
 // bytes come from the client's region). The buffer becomes resident in Finish, only when
-// exactly total_bytes arrived; otherwise nothing is stored and the error says how far it
-// got:
+// exactly total_bytes arrived; otherwise it is not resident (what arrived is kept for a
+// resume, below) and the error says how far it got:
 //   INVALID_ARGUMENT "upload of buffer 5: chunk ends at byte 300, past the declared 256 bytes"
-//   INVALID_ARGUMENT "upload of buffer 5 ended after 128 of 256 bytes"
+//   INVALID_ARGUMENT "upload of buffer 5 ended after 128 of 256 bytes (kept for a resume)"
 // plus NOT_FOUND for an unknown session, ALREADY_EXISTS for a resident handle, and
 // RESOURCE_EXHAUSTED when the buffer does not fit the daemon's memory. After an error the
 // stream is over: call neither method again.
