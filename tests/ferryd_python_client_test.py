@@ -3,7 +3,8 @@
 the project's protos by protoc and grpc_python_plugin at test time, nothing of ferry's C++.
 It checks health, opens a session, uploads two matrices in chunks, runs relu(x @ w + b)
 keeping the result resident, downloads it in chunks and compares with NumPy; then reuses the
-graph by id, reads GetInfo's session list and cache figures, and closes the session.
+graph by id, reads GetInfo's session list and cache figures, and closes the session. A
+second case resumes an upload whose client went silent, and downloads from part way.
 
 Usage: ferryd_python_client_test.py PATH_TO_FERRYD
 """
@@ -101,6 +102,60 @@ class IndependentClient(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as error:
                 ferry.GetInfo(PB.GetInfoRequest(session_id=session), timeout=10)
             self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
+            channel.close()
+            self.assertEqual(daemon.stop(), 0)
+
+    def test_an_upload_whose_client_went_silent_is_resumed(self):
+        """resumable_transfers as the proto describes it: a stream that stops sending (its
+        client's network changed) holds what arrived; a resume_query on another call stops
+        it and says how much; an upload with resume_offset sends the rest."""
+        import threading
+        import time
+
+        import grpc
+        tmp = ferry_py.scratch_dir("ferryd-pyresume-")
+        with ferry_py.ferryd(FERRYD, [], os.path.join(tmp, "stderr")) as daemon:
+            channel = grpc.insecure_channel(daemon.address)
+            ferry = PB_GRPC.FerryStub(channel)
+            opened = ferry.OpenSession(PB.OpenSessionRequest(
+                min_protocol_version=1, max_protocol_version=1, client_name="python"),
+                timeout=10)
+            self.assertIn("resumable_transfers", list(opened.features))
+            session = opened.session_id
+            x = np.arange(1 << 20, dtype=np.float32)  # 4 MiB
+            data = x.tobytes()
+            header = dict(session_id=session, buffer_id=3,
+                          spec=ferry_py.spec(PB, PB.FLOAT32, x.shape), total_bytes=len(data))
+            first_part = 1 << 20
+            silent = threading.Event()
+
+            def requests():
+                yield PB.UploadRequest(data=data[:first_part], **header)
+                silent.wait(60)  # sends nothing more, as a client whose network went away
+
+            broken = ferry.Upload.future(requests(), timeout=60)
+            time.sleep(2)  # the first message arrives (milliseconds, even on a loaded machine)
+            query = PB.UploadRequest(resume_query=True, **header)
+            kept = ferry.Upload(iter([query]), timeout=10)
+            self.assertEqual(kept.bytes_received, first_part)
+            with self.assertRaises(grpc.RpcError):
+                broken.result(timeout=10)  # stopped by the query
+            silent.set()
+
+            rest = PB.UploadRequest(resume_offset=first_part, data=data[first_part:], **header)
+            done = ferry.Upload(iter([rest]), timeout=30)
+            self.assertEqual(done.bytes_received, len(data))
+            chunks = list(ferry.Download(PB.DownloadRequest(session_id=session, buffer_id=3),
+                                         timeout=30))
+            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
+            np.testing.assert_array_equal(got, x)
+            # A download from part way: the rest, the first message still naming the total.
+            tail = list(ferry.Download(PB.DownloadRequest(session_id=session, buffer_id=3,
+                                                          offset=len(data) - 8), timeout=30))
+            self.assertEqual(tail[0].total_bytes, len(data))
+            self.assertEqual(tail[0].offset, len(data) - 8)
+            self.assertEqual(np.frombuffer(b"".join(c.data for c in tail), "<f4").tolist(),
+                             x[-2:].tolist())
             channel.close()
             self.assertEqual(daemon.stop(), 0)
 
