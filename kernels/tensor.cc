@@ -6,6 +6,13 @@
 namespace ferry::kernels {
 
 absl::Status MemoryBudget::Reserve(int64_t bytes) {
+  absl::Status reserved = TryReserve(bytes);
+  if (reserved.ok() || !reclaimer_) return reserved;
+  if (reclaimer_(bytes - (limit_ - in_use_.load())) <= 0) return reserved;
+  return TryReserve(bytes);
+}
+
+absl::Status MemoryBudget::TryReserve(int64_t bytes) {
   int64_t used = in_use_.load();
   while (true) {
     if (bytes > limit_ - used) {

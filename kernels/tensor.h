@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,13 @@ class MemoryBudget {
 
   // Takes `bytes` from the budget, or RESOURCE_EXHAUSTED naming the sizes.
   absl::Status Reserve(int64_t bytes);
+  // Asked when a reservation does not fit, with the bytes missing: frees what it can of
+  // memory held only in case it is wanted later (ferryd: broken uploads kept for a resume)
+  // and says how much; the reservation is then tried once more. It must not reserve. Set
+  // before the budget is used, or cleared (nullptr) once nothing reserves any more.
+  void set_reclaimer(std::function<int64_t(int64_t)> reclaimer) {
+    reclaimer_ = std::move(reclaimer);
+  }
   void Return(int64_t bytes) { in_use_.fetch_sub(bytes); }
 
   int64_t limit() const { return limit_; }
@@ -28,7 +36,10 @@ class MemoryBudget {
   void ResetPeak() { peak_.store(in_use_.load()); }
 
  private:
+  absl::Status TryReserve(int64_t bytes);
+
   const int64_t limit_;
+  std::function<int64_t(int64_t)> reclaimer_;
   std::atomic<int64_t> in_use_{0};
   std::atomic<int64_t> peak_{0};
 };

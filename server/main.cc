@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -156,6 +157,10 @@ int Run() {
   executor.set_fusion(options.fusion);
   SessionManager sessions(options.lease, options.max_session_memory_bytes);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
+  // A full device gives up broken uploads kept for a resume before refusing work.
+  (*backend)->budget().set_reclaimer(
+      [&sessions](int64_t needed) { return sessions.DropKeptUploads(needed); });
+  absl::Cleanup no_reclaimer = [&backend] { (*backend)->budget().set_reclaimer(nullptr); };
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());
   // Groups' links (collectives): the networks they may use, and what they did (metrics).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -230,6 +231,13 @@ int64_t Session::resident_bytes() const {
 int64_t Session::kept_upload_bytes() const {
   absl::MutexLock lock(&mu_);
   return partial_bytes_;
+}
+
+int64_t Session::DropKeptUploads() {
+  PartialUploads dropped;  // declared first: freed after the lock is dropped
+  absl::MutexLock lock(&mu_);
+  dropped.swap(partial_uploads_);
+  return std::exchange(partial_bytes_, 0);
 }
 
 absl::Status Session::AddRegion(std::shared_ptr<SharedMemoryRegion> region) {
@@ -557,6 +565,20 @@ int64_t SessionManager::kept_upload_bytes() const {
   int64_t bytes = 0;
   for (const auto& session : Snapshot()) bytes += session->kept_upload_bytes();
   return bytes;
+}
+
+int64_t SessionManager::DropKeptUploads(int64_t needed) {
+  int64_t freed = 0;
+  for (const auto& session : Snapshot()) {
+    if (freed >= needed) break;
+    freed += session->DropKeptUploads();
+  }
+  if (freed > 0) {
+    Log(LogLevel::kInfo, absl::StrCat("dropped ", freed,
+                                      " bytes of broken uploads kept for a resume: memory was "
+                                      "wanted (their clients will upload them again)"));
+  }
+  return freed;
 }
 
 std::vector<std::shared_ptr<Session>> SessionManager::Snapshot() const {

@@ -114,6 +114,8 @@ class Session : public kernels::CommunicatorDirectory {
   int64_t num_groups() const;
   int64_t resident_bytes() const;
   int64_t kept_upload_bytes() const;  // of broken uploads kept for a resume
+  // Frees every broken upload kept for a resume; the bytes freed.
+  int64_t DropKeptUploads();
 
   // The backend queue (a CUDA stream) this session's work runs on; nullptr on the CPU.
   // Handlers bind it with kernels::QueueScope.
@@ -275,6 +277,10 @@ class SessionManager {
   int64_t sessions_ended(SessionEnd why) const { return ended_[static_cast<int>(why)].load(); }
   // Bytes of broken uploads kept in all sessions, and uploads resumed so far.
   int64_t kept_upload_bytes() const;
+  // Frees kept broken uploads, session by session, until at least `needed` bytes are freed
+  // or none are left; the bytes freed. The backend's memory budget asks this when full
+  // (MemoryBudget::set_reclaimer): memory a client may never come back for gives way.
+  int64_t DropKeptUploads(int64_t needed);
   void CountResumedUpload() { ++uploads_resumed_; }
   int64_t uploads_resumed() const { return uploads_resumed_.load(); }
 

@@ -191,6 +191,38 @@ TEST_F(UploadTest, KeptBytesCountAgainstTheSessionsQuota) {
   sessions_in_use_ = &sessions_;
 }
 
+// A full device drops kept uploads (every session's, until enough is free) before it
+// refuses an allocation, as ferryd's budget asks (MemoryBudget::set_reclaimer).
+TEST(UploadReclaimTest, KeptBytesGiveWayWhenMemoryIsWanted) {
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{1} << 20);
+  SessionManager sessions(absl::Seconds(60));
+  backend->budget().set_reclaimer(
+      [&sessions](int64_t needed) { return sessions.DropKeptUploads(needed); });
+  const std::string session_id = sessions.Open("test")->id();
+  const int64_t size = 600 << 10;
+  UploadReceiver broken(sessions, *backend);
+  v1::UploadRequest first;
+  first.set_session_id(session_id);
+  first.set_buffer_id(5);
+  first.mutable_spec()->set_dtype(v1::UINT8);
+  first.mutable_spec()->add_shape(size);
+  first.set_total_bytes(size);
+  first.set_data(std::string(1000, 'x'));
+  const std::string wire = first.SerializeAsString();
+  const core::ByteSpan pieces[] = {{wire.data(), wire.size()}};
+  ASSERT_TRUE(broken.Receive(pieces).ok());
+  ASSERT_FALSE(broken.Finish().ok());  // ended short: kept
+  EXPECT_EQ(sessions.kept_upload_bytes(), size);
+  // Another 600 KiB does not fit the 1 MiB beside it: the kept upload gives way.
+  absl::StatusOr<kernels::Tensor> wanted = backend->Allocate({core::DType::kUInt8, {size}});
+  ASSERT_TRUE(wanted.ok()) << wanted.status();
+  EXPECT_EQ(sessions.kept_upload_bytes(), 0);
+  // With nothing left to give, a reservation past the budget is still refused.
+  EXPECT_EQ(backend->Allocate({core::DType::kUInt8, {size}}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  backend->budget().set_reclaimer(nullptr);
+}
+
 TEST_F(UploadTest, AClosedSessionFreesItsKeptBytes) {
   ASSERT_FALSE(Upload({"abcdefgh"}).ok());
   sessions_.Close(session_id_);
