@@ -284,14 +284,30 @@ class DeviceLikeBackend : public kernels::Backend {
   kernels::Backend& cpu_;
 };
 
-TEST(UploadToADeviceTest, PiecesAreGatheredIntoLargeCopies) {
+// 10 MiB uploaded as buffer 9 to the CPU backend seen as a device.
+class UploadToADeviceTest : public ::testing::Test {
+ protected:
+  UploadToADeviceTest() {
+    for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>(i * 7 + i / 4096);
+  }
+
+  // Buffer 9's bytes, or "<none>".
+  std::string Resident() {
+    absl::StatusOr<SessionRef> session = sessions.Acquire(session_id);
+    absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(9);
+    if (!tensor.ok()) return "<none>";
+    return std::string(static_cast<const char*>(tensor->raw()), tensor->nbytes());
+  }
+
   std::unique_ptr<kernels::Backend> cpu = kernels::MakeCpuBackend(int64_t{64} << 20);
-  DeviceLikeBackend device(*cpu);
-  SessionManager sessions(absl::Seconds(60));
+  DeviceLikeBackend device{*cpu};
+  SessionManager sessions{absl::Seconds(60)};
   const std::string session_id = sessions.Open("test")->id();
   const size_t total = size_t{10} << 20;
-  std::string payload(total, '\0');
-  for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>(i * 7 + i / 4096);
+  std::string payload = std::string(total, '\0');
+};
+
+TEST_F(UploadToADeviceTest, PiecesAreGatheredIntoLargeCopies) {
   UploadReceiver receiver(sessions, device);
   for (int m = 0; m < 2; ++m) {  // two messages of 5 MiB, each in 64 KiB pieces
     v1::UploadRequest message;
@@ -319,21 +335,11 @@ TEST(UploadToADeviceTest, PiecesAreGatheredIntoLargeCopies) {
     EXPECT_LT(device.copies[first], (size_t{4} << 20) + 65536);
     EXPECT_EQ(device.copies[first] + device.copies[first + 1], total / 2);
   }
-  absl::StatusOr<SessionRef> session = sessions.Acquire(session_id);
-  absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(9);
-  ASSERT_TRUE(tensor.ok());
-  EXPECT_EQ(std::string(static_cast<const char*>(tensor->raw()), total), payload);
+  EXPECT_EQ(Resident(), payload);
 }
 
 // On a device the kept bytes are the device tensor's: a resume copies the rest after them.
-TEST(UploadToADeviceTest, AResumeGoesOnInTheDeviceTensor) {
-  std::unique_ptr<kernels::Backend> cpu = kernels::MakeCpuBackend(int64_t{64} << 20);
-  DeviceLikeBackend device(*cpu);
-  SessionManager sessions(absl::Seconds(60));
-  const std::string session_id = sessions.Open("test")->id();
-  const size_t total = size_t{10} << 20;
-  std::string payload(total, '\0');
-  for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>(i * 13 + i / 4096);
+TEST_F(UploadToADeviceTest, AResumeGoesOnInTheDeviceTensor) {
   auto send = [&](uint64_t offset, size_t bytes) {
     UploadReceiver receiver(sessions, device);
     v1::UploadRequest message;
@@ -352,10 +358,7 @@ TEST(UploadToADeviceTest, AResumeGoesOnInTheDeviceTensor) {
   absl::StatusOr<v1::UploadResponse> first = send(0, size_t{6} << 20);
   EXPECT_THAT(first.status().message(), HasSubstr("ended after 6291456 of 10485760 bytes (kept"));
   ASSERT_TRUE(send(size_t{6} << 20, total - (size_t{6} << 20)).ok());
-  absl::StatusOr<SessionRef> session = sessions.Acquire(session_id);
-  absl::StatusOr<kernels::Tensor> tensor = (*session)->Get(9);
-  ASSERT_TRUE(tensor.ok());
-  EXPECT_EQ(std::string(static_cast<const char*>(tensor->raw()), total), payload);
+  EXPECT_EQ(Resident(), payload);
 }
 
 TEST_F(UploadTest, MalformedMessage) {
