@@ -6,6 +6,7 @@
 // and leave the daemons serving.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -503,9 +504,14 @@ TEST_F(DistributedTest, CancellingAUnaryExecuteWaitingInACollectiveEndsItsGroups
   StartRanks(2, {}, std::chrono::seconds(30), unary);
   Array waiting = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
   const auto start = std::chrono::steady_clock::now();
+  // Cancels every 200 ms until the eval returns (with nothing in flight yet, a cancel does
+  // nothing), so a slow start on a loaded machine cannot outrun it.
+  std::atomic<bool> returned{false};
   std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    cancel(group_->device(0));
+    while (!returned.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      cancel(group_->device(0));
+    }
   });
   try {
     eval({waiting});  // rank 1 never joins this one
@@ -514,6 +520,7 @@ TEST_F(DistributedTest, CancellingAUnaryExecuteWaitingInACollectiveEndsItsGroups
   } catch (const Error& error) {
     EXPECT_EQ(error.code(), ErrorCode::kCancelled) << error.what();
   }
+  returned.store(true);
   canceller.join();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   Array next = distributed::all_sum(ones({3}, float32, group_->device(0)), *group_);
