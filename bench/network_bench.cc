@@ -84,6 +84,11 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
       options.quick ? std::vector<int>{0, 1} : std::vector<int>{0, 1, 30};
   const int64_t transfer = options.quick ? (int64_t{4} << 20) : (int64_t{256} << 20);
   std::vector<char> data(static_cast<size_t>(transfer), 3);
+  // The upload cut part way is at least 64 MiB: a smaller one may sit whole in socket
+  // buffers before the cut.
+  const int64_t cut_bytes = std::max(transfer, int64_t{64} << 20);
+  const std::vector<char> larger(static_cast<size_t>(cut_bytes == transfer ? 0 : cut_bytes), 5);
+  const std::vector<char>& cut_data = cut_bytes == transfer ? data : larger;
   std::map<std::string, double> at_zero;  // each action's time through the undelayed relay
   for (int rtt_ms : rtts_ms) {
     absl::StatusOr<std::unique_ptr<LatencyRelay>> relay =
@@ -123,10 +128,12 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
     Mlp mlp(device);
     add("MLP training step (fwd+bwd+SGD)", MedianSeconds(repeats, [&] { mlp.Step(); }), 1.3);
 
-    const double upload_s = MedianSeconds(options.quick ? 1 : 1, [&] {
-      Array a = from_host_bytes(data.data(), data.size(), uint8, {transfer}, device);
+    auto upload = [&](const std::vector<char>& bytes) {
+      Array a = from_host_bytes(bytes.data(), bytes.size(), uint8,
+                                {static_cast<int64_t>(bytes.size())}, device);
       a.eval();
-    });
+    };
+    const double upload_s = MedianSeconds(1, [&] { upload(data); });
     if (device.stats().bulk_channel_transfers == 0) {
       throw std::runtime_error("the upload did not take the bulk channel through its relay");
     }
@@ -134,19 +141,13 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
         upload_s, 0);
 
     // An upload with its connection cut 40% in (a network change): it goes on where it
-    // broke. At least 64 MiB: a smaller one may sit whole in socket buffers before the cut.
-    const int64_t cut_bytes = std::max(transfer, int64_t{64} << 20);
-    std::vector<char> cut_data(static_cast<size_t>(cut_bytes), 5);
-    auto upload_cut_data = [&] {
-      Array a = from_host_bytes(cut_data.data(), cut_data.size(), uint8, {cut_bytes}, device);
-      a.eval();
-    };
+    // broke.
     const int cut_repeats = options.quick ? 1 : 3;
-    const double uncut_s = MedianSeconds(cut_repeats, upload_cut_data);
+    const double uncut_s = MedianSeconds(cut_repeats, [&] { upload(cut_data); });
     const int64_t resumed_before = device.stats().resumed_transfers;
     const double resumed_s = MedianSeconds(cut_repeats, [&] {
       (*bulk_relay)->CutAfter(cut_bytes * 2 / 5);
-      upload_cut_data();
+      upload(cut_data);
     });
     // Every run resumed, the untimed first one too.
     if (device.stats().resumed_transfers != resumed_before + cut_repeats + 1) {

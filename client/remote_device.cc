@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -906,8 +907,10 @@ class RemoteDevice : public DeviceImpl {
     grpc::Status status = call.Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
-      if (from == 0) ++stats.uploads;
-      if (from == 0) stats.upload_bytes += static_cast<int64_t>(nbytes);
+      if (from == 0) {  // a resumed stream is the same upload
+        ++stats.uploads;
+        stats.upload_bytes += static_cast<int64_t>(nbytes);
+      }
       stats.bytes_sent += sent;
       stats.bytes_received += received;
     });
@@ -963,18 +966,31 @@ class RemoteDevice : public DeviceImpl {
   // An Upload call of the one message `request`, its data not on the stream; the answer.
   absl::StatusOr<v1::UploadResponse> UploadCall(v1::UploadRequest request) {
     request.set_session_id(session_->id());
+    v1::UploadResponse response;
+    grpc::Status status = OneMessageCall(kUploadMethod, request, [&](grpc::ByteBuffer& reply) {
+      grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
+    });
+    if (!status.ok()) return FromGrpc(status);
+    return response;
+  }
+
+  // A call of `method` (Upload or Download) on the transfers' channel that sends the one
+  // message `request` and hands each reply to `take` as it comes; counts the round trip
+  // and the bytes both ways.
+  grpc::Status OneMessageCall(const std::string& method,
+                              const google::protobuf::MessageLite& request,
+                              const std::function<void(grpc::ByteBuffer&)>& take) {
     grpc::ClientContext context;
     session_->Prepare(context);
-    BulkCall call(session_->bulk_stub(), context, kUploadMethod);
+    BulkCall call(session_->bulk_stub(), context, method);
     grpc::Slice wire(request.SerializeAsString());
     call.Write(grpc::ByteBuffer(&wire, 1));
     call.WritesDone();
     grpc::ByteBuffer reply;
-    v1::UploadResponse response;
     int64_t received = 0;
     while (call.Read(&reply)) {
       received += static_cast<int64_t>(reply.Length());
-      grpc::SerializationTraits<v1::UploadResponse>::Deserialize(&reply, &response);
+      take(reply);
     }
     grpc::Status status = call.Finish();
     session_->UpdateStats([&](DeviceStats& stats) {
@@ -982,8 +998,7 @@ class RemoteDevice : public DeviceImpl {
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
       stats.bytes_received += received;
     });
-    if (!status.ok()) return FromGrpc(status);
-    return response;
+    return status;
   }
 
   // Same host: the bytes go through the session's shared region (one memcpy here, one
@@ -1093,22 +1108,13 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // Reads one Download stream of the buffer, handing each message's header and payload
-  // pieces to `take`; the total of the messages' bytes. Throws the call's failure.
+  // pieces to `take`. Throws the call's failure.
   template <typename Take>
-  int64_t DownloadMessages(const v1::DownloadRequest& request, Take take) {
-    grpc::ClientContext context;
-    session_->Prepare(context);
-    BulkCall call(session_->bulk_stub(), context, kDownloadMethod);
-    grpc::Slice wire(request.SerializeAsString());
-    call.Write(grpc::ByteBuffer(&wire, 1));
-    call.WritesDone();
-    grpc::ByteBuffer message;
-    int64_t received = 0;
+  void DownloadMessages(const v1::DownloadRequest& request, Take take) {
     bool malformed = false;
     std::vector<grpc::Slice> slices;
     std::vector<core::ByteSpan> pieces;
-    while (call.Read(&message)) {
-      received += static_cast<int64_t>(message.Length());
+    grpc::Status status = OneMessageCall(kDownloadMethod, request, [&](grpc::ByteBuffer& message) {
       slices.clear();
       pieces.clear();
       message.Dump(&slices);
@@ -1120,24 +1126,17 @@ class RemoteDevice : public DeviceImpl {
       v1::DownloadResponse header;
       if (!split.ok() || !header.ParseFromString(split->rest)) {
         malformed = true;
-        continue;
+        return;
       }
       take(header, *split);
-    }
-    grpc::Status status = call.Finish();
-    session_->UpdateStats([&](DeviceStats& stats) {
-      ++stats.round_trips;
-      ++stats.downloads;
-      stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
-      stats.bytes_received += received;
     });
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.downloads; });
     if (!status.ok()) throw ToError(status, session_->address());
     if (malformed) {
       throw Error(ErrorCode::kDataLoss,
                   absl::StrCat("download of buffer ", request.buffer_id(), " from ferryd at ",
                                session_->address(), ": a message was not a DownloadResponse"));
     }
-    return received;
   }
 
   // Same host: the daemon copies the buffer into the session's shared region and this

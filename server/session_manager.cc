@@ -194,7 +194,7 @@ void Session::InterruptUpload(uint64_t buffer_id, absl::Duration timeout) {
 uint64_t Session::PartialUploadBytes(uint64_t buffer_id, const core::TensorType& type) const {
   absl::MutexLock lock(&mu_);
   auto it = partial_uploads_.find(buffer_id);
-  if (it == partial_uploads_.end() || !(it->second.second.tensor.type == type)) return 0;
+  if (it == partial_uploads_.end() || it->second.second.tensor.type != type) return 0;
   return it->second.second.received;
 }
 
