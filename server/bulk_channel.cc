@@ -18,6 +18,8 @@
 #include "core/stream_socket.h"
 #include "server/download.h"
 #include "server/log.h"
+#include "server/peer_copy.h"
+#include "server/raw_transfer.h"
 #include "server/tcp_listener.h"
 #include "server/upload.h"
 
@@ -30,8 +32,6 @@ constexpr int kHelloTimeoutSeconds = 10;
 // vanished without closing its socket leaves no thread behind once its lease runs out),
 // and a transfer that receives nothing for this long is dropped.
 constexpr int kIdleSeconds = 30;
-// Staging for backends whose memory the host cannot address (a device copy per run).
-constexpr size_t kStagingBytes = size_t{4} << 20;
 
 void SetTimeouts(int fd, int seconds) {
   timeval timeout{seconds, 0};
@@ -46,13 +46,6 @@ bool SameSecret(const std::string& a, const std::string& b) {
   unsigned char differ = 0;
   for (size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
   return differ == 0;
-}
-
-v1::BulkResponse Answer(const absl::Status& status) {
-  v1::BulkResponse answer;
-  answer.set_code(static_cast<int32_t>(status.code()));
-  answer.set_message(std::string(status.message()));
-  return answer;
 }
 
 }  // namespace
@@ -157,7 +150,7 @@ absl::StatusOr<std::string> BulkChannelServer::Admit(core::ByteStream& stream,
   }
   // Counted before the answer: a pipeline step sent after it finds the connection open.
   if (status.ok()) (*session)->BulkConnected();
-  core::SendMessage(stream, Answer(status)).IgnoreError();
+  core::SendMessage(stream, BulkAnswer(status)).IgnoreError();
   if (!status.ok()) return status;
   return hello.session_id();
 }
@@ -176,7 +169,7 @@ void BulkChannelServer::ServePeer(std::unique_ptr<core::ByteStream> stream,
     status = absl::NotFoundError(absl::StrCat("bulk channel: no session here is joining rank ",
                                               peer.to_rank(), " of that group"));
   }
-  if (!core::SendMessage(*stream, Answer(status)).ok() || !status.ok()) return;
+  if (!core::SendMessage(*stream, BulkAnswer(status)).ok() || !status.ok()) return;
   auto released = std::make_shared<absl::Notification>();
   PeerLink link{std::move(stream), [released] { released->Notify(); }};
   if (!peers_->Deliver(peer.key(), peer.to_rank(), std::move(link)).ok()) return;
@@ -208,6 +201,19 @@ void BulkChannelServer::Serve(int fd) {
     ServePeer(*std::move(stream), hello->peer());
     return;
   }
+  if (hello->has_fetch()) {
+    SetTimeouts(fd, kIdleSeconds);
+    const absl::Time start = absl::Now();
+    uint64_t sent = 0;
+    const absl::Status served = ServeFetch(**stream, sessions_, backend_, peers_, hello->fetch(),
+                                           [this] { return stopping_.load(); }, &sent);
+    Observe("bulk/Fetch", served, start, 0, static_cast<int64_t>(sent));
+    if (!served.ok()) {
+      Log(LogLevel::kInfo, absl::StrCat("bulk channel: a fetch by another daemon failed: ",
+                                        served.message()));
+    }
+    return;
+  }
   absl::StatusOr<std::string> session_id = Admit(**stream, *hello);
   if (!session_id.ok()) {
     Log(LogLevel::kInfo,
@@ -235,7 +241,7 @@ void BulkChannelServer::Serve(int fd) {
     if (!received.ok()) {
       // A message that does not parse leaves nothing to resynchronize on: say why and close.
       if (received.code() == absl::StatusCode::kInvalidArgument) {
-        core::SendMessage(**stream, Answer(received)).IgnoreError();
+        core::SendMessage(**stream, BulkAnswer(received)).IgnoreError();
       }
       return;
     }
@@ -249,7 +255,7 @@ void BulkChannelServer::Serve(int fd) {
         open = Download(**stream, *session_id, request.download());
         break;
       default:
-        open = core::SendMessage(**stream, Answer(absl::InvalidArgumentError(
+        open = core::SendMessage(**stream, BulkAnswer(absl::InvalidArgumentError(
                                                "bulk channel: a request with neither upload nor "
                                                "download")))
                    .ok();
@@ -293,26 +299,13 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   absl::Status status = receiver.Begin(first);
   // The bytes are on the wire whatever the verdict: an accepted upload reads them into its
   // tensor, a refused one reads past them so the next request is where it should be. Runs
-  // of kStagingBytes, so a connection that breaks leaves all but the last run counted.
+  // of kRawRunBytes, so a connection that breaks leaves all but the last run counted.
   const uint64_t expected =
       request.resume_query() || request.resume_offset() >= request.total_bytes()
           ? 0
           : request.total_bytes() - request.resume_offset();
-  uint64_t left = expected;
-  std::string staging;
-  absl::Status received;
-  while (left > 0 && received.ok()) {
-    const size_t run = static_cast<size_t>(std::min<uint64_t>(left, kStagingBytes));
-    if (char* cursor = status.ok() ? receiver.HostCursor() : nullptr; cursor != nullptr) {
-      received = stream.Receive(cursor, run);
-      if (received.ok()) receiver.Advance(run);
-    } else {
-      staging.resize(run);
-      received = stream.Receive(staging.data(), run);
-      if (received.ok() && status.ok()) status = receiver.Append(staging.data(), run);
-    }
-    if (received.ok()) left -= run;
-  }
+  uint64_t left = 0;
+  const absl::Status received = ReceiveTensorBytes(stream, receiver, status, expected, &left);
   if (!received.ok()) {
     // The failed arrival first: a resume waits for KeepForResume, and then clears it.
     if (waiting.has_value()) (*waiting)->PutArrival(buffer_id, received);
@@ -330,7 +323,7 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   }
   absl::StatusOr<v1::UploadResponse> done =
       status.ok() ? receiver.Finish() : absl::StatusOr<v1::UploadResponse>(status);
-  v1::BulkResponse answer = Answer(done.status());
+  v1::BulkResponse answer = BulkAnswer(done.status());
   if (done.ok()) *answer.mutable_upload() = *done;
   return core::SendMessage(stream, answer).ok();
 }
@@ -345,7 +338,7 @@ bool BulkChannelServer::Download(core::ByteStream& stream, const std::string& se
     absl::Status in_range = CheckDownloadOffset(request.buffer_id(), request.offset(), *tensor);
     if (!in_range.ok()) tensor = in_range;
   }
-  v1::BulkResponse answer = Answer(tensor.status());
+  v1::BulkResponse answer = BulkAnswer(tensor.status());
   if (tensor.ok()) {
     core::TypeToProto(tensor->type, answer.mutable_download()->mutable_spec());
     answer.mutable_download()->set_total_bytes(tensor->nbytes());
@@ -358,19 +351,8 @@ bool BulkChannelServer::Download(core::ByteStream& stream, const std::string& se
   }
   // The tensor held here keeps its storage: no release or in-place step reuses it meanwhile.
   const uint64_t total_bytes = tensor->nbytes();
-  absl::Status sent;
-  if (backend_.HostAddressable()) {
-    sent = stream.Send(static_cast<const char*>(tensor->raw()) + request.offset(),
-                       total_bytes - request.offset());
-  } else {
-    kernels::QueueScope queue((*session)->queue());
-    std::string staging(static_cast<size_t>(std::min<uint64_t>(total_bytes, kStagingBytes)), '\0');
-    for (uint64_t at = request.offset(); at < total_bytes && sent.ok(); at += staging.size()) {
-      const uint64_t run = std::min<uint64_t>(total_bytes - at, staging.size());
-      sent = backend_.CopyToHost(*tensor, at, run, staging.data());
-      if (sent.ok()) sent = stream.Send(staging.data(), run);
-    }
-  }
+  const absl::Status sent =
+      SendTensorBytes(stream, backend_, (*session)->queue(), *tensor, request.offset());
   Observe("bulk/Download", sent, start, 0, static_cast<int64_t>(total_bytes - request.offset()));
   if (!sent.ok()) {
     // The answer promised the bytes; a short stream is all that can say it failed.

@@ -30,7 +30,9 @@ namespace ferry::server {
 // host-addressable backend (through a 4 MiB staging buffer on a device). A thread per
 // connection; a connection whose session closed is answered NOT_FOUND, as gRPC calls are.
 // A connection whose hello is a PeerHello is instead a link of a group's ring from another
-// daemon, handed to `peers` (server/peer_links.h) for the JoinGroup that expects it.
+// daemon, handed to `peers` (server/peer_links.h) for the JoinGroup that expects it; one
+// whose hello is a PeerFetch is another daemon fetching a buffer offered to it
+// (server/peer_copy.h).
 class BulkChannelServer {
  public:
   // What each finished transfer reports: method ("bulk/Upload", "bulk/Download"), status,

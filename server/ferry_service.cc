@@ -33,6 +33,7 @@ constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
+constexpr char kFeaturePeerCopy[] = "peer_copy";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -207,7 +208,10 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   features->Add(kFeatureResumableTransfers);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
-  if (peer_links_ != nullptr) features->Add(kFeatureCollectives);
+  if (peer_links_ != nullptr) {
+    features->Add(kFeatureCollectives);
+    features->Add(kFeaturePeerCopy);
+  }
 }
 
 grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
@@ -403,7 +407,8 @@ grpc::Status FerryService::Pipeline(
   // Set before this handler cancels the call itself (draining, or a write failed), so the
   // reader does not take that for the client vanishing.
   std::atomic<bool> cancelled_here{false};
-  PipelineSteps steps(sessions_, executor_, graphs_, options_, session_id, CallerGone(context));
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, peer_links_, session_id,
+                      CallerGone(context));
   // Runs a step and writes its answer; false when the client is gone. Either thread runs
   // steps, one at a time (PipelineInbox), so answers are written one at a time too.
   auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
@@ -438,6 +443,14 @@ grpc::Status FerryService::Pipeline(
   // The reader runs a step itself when the stream is idle (PipelineInbox::ClaimIdle); a
   // graph that step asks for it then reads itself, queueing the steps that come first.
   kernels::Queue* const device_queue = (*session)->queue();
+  // Offers are announced as they arrive, so another daemon's fetch waits for the step
+  // (PeerOffers); those this stream leaves unrun are withdrawn when it ends.
+  std::vector<std::string> announced;
+  auto announce = [&](const v1::PipelineRequest& message) {
+    if (!message.has_offer() || !PeerOffers::CheckTicket(message.offer().ticket()).ok()) return;
+    (*session)->offers().Announce(message.offer().ticket());
+    announced.push_back(message.offer().ticket());
+  };
   std::thread reader([&] {
     kernels::QueueScope reader_queue(device_queue);
     bool stream_ended = false;
@@ -447,6 +460,7 @@ grpc::Status FerryService::Pipeline(
       v1::PipelineRequest message;
       while (stream->Read(&message)) {
         if (message.has_graph()) return std::move(*message.mutable_graph());
+        announce(message);
         if (!inbox.PushNow(std::move(message))) return std::nullopt;
         message.Clear();
       }
@@ -455,6 +469,7 @@ grpc::Status FerryService::Pipeline(
     };
     v1::PipelineRequest message;
     while (!stream_ended && stream->Read(&message)) {
+      announce(message);
       if (inbox.ClaimIdle(message)) {
         if (!run(message, read_graph)) break;
       } else if (!inbox.Push(std::move(message))) {
@@ -497,6 +512,9 @@ grpc::Status FerryService::Pipeline(
     context->TryCancel();  // unblocks the reader's Read
   }
   reader.join();
+  (*session)->offers().Withdraw(
+      announced, absl::UnavailableError("the client's stream to the source daemon ended before "
+                                        "the offer's step ran"));
   watch.reset();  // before what it watches goes
   return grpc::Status::OK;
 }

@@ -26,61 +26,6 @@ absl::Status Invalid(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("[join_group] ", why));
 }
 
-// host and port of "host:port" or "[v6]:port".
-absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    return Invalid(absl::StrCat("peer address \"", address, "\" is not host:port"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return std::make_pair(host, address.substr(colon + 1));
-}
-
-// One try at the link to the next rank: OK with the link, NOT_FOUND while that rank's
-// JoinGroup has not begun, UNAVAILABLE while its daemon cannot be reached.
-absl::StatusOr<PeerLink> Dial(const std::string& host, const std::string& port,
-                              const v1::PeerHello& peer, absl::Duration within,
-                              const PeerLinks& links) {
-  absl::StatusOr<int> fd = core::ConnectTcp(host, port, within);
-  if (!fd.ok()) return fd.status();
-  // Checked where it connected (a name may resolve anywhere), before a byte is sent.
-  if (absl::Status allowed = links.CheckRemote(*fd); !allowed.ok()) {
-    close(*fd);
-    return allowed;
-  }
-  const core::TlsContext* tls = links.dial_tls();
-  const timeval limit = absl::ToTimeval(within);
-  setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-  setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  absl::StatusOr<std::unique_ptr<core::ByteStream>> opened =
-      tls != nullptr ? tls->Connect(*fd, host)
-                     : absl::StatusOr<std::unique_ptr<core::ByteStream>>(
-                           std::make_unique<core::ByteStream>(*fd));
-  if (!opened.ok()) {
-    close(*fd);
-    // A refused certificate will not change on a retry.
-    return absl::PermissionDeniedError(opened.status().message());
-  }
-  std::unique_ptr<core::ByteStream> stream = *std::move(opened);
-  v1::BulkHello hello;
-  *hello.mutable_peer() = peer;
-  v1::BulkResponse answer;
-  absl::Status status = stream->Send(core::kBulkMagic, sizeof(core::kBulkMagic));
-  if (status.ok()) status = core::SendMessage(*stream, hello);
-  if (status.ok()) status = core::ReceiveMessage(*stream, &answer);
-  if (status.ok())
-    status = absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
-  if (!status.ok()) {
-    close(*fd);
-    return status;
-  }
-  const int owned = *fd;
-  return PeerLink{std::move(stream), [owned] { close(owned); }};
-}
-
 // The rank's end of the ring of a request JoinGroup has checked, once its links are made.
 absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
                                                        const v1::JoinGroupRequest& request,
@@ -94,22 +39,23 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
   const uint32_t next = (rank + 1) % size;
   const uint32_t previous = (rank + size - 1) % size;
   const std::string& next_address = request.peer_addresses(static_cast<int>(next));
-  absl::StatusOr<std::pair<std::string, std::string>> host_port = SplitAddress(next_address);
-  if (!host_port.ok()) return host_port.status();
+  if (absl::Status valid = PeerLinks::CheckAddress(next_address); !valid.ok()) {
+    return Invalid(valid.message());
+  }
 
   // Linking waits for the other ranks' JoinGroup, sent at the same time: minutes at most,
   // whatever the collectives' timeout.
   const absl::Duration link_wait = std::min(timeout, kMaxLinkWait);
   const absl::Time deadline = absl::Now() + link_wait;
   links.Expect(request.key(), rank);
-  v1::PeerHello hello;
-  hello.set_key(request.key());
-  hello.set_from_rank(rank);
-  hello.set_to_rank(next);
+  v1::BulkHello hello;
+  hello.mutable_peer()->set_key(request.key());
+  hello.mutable_peer()->set_from_rank(rank);
+  hello.mutable_peer()->set_to_rank(next);
   absl::StatusOr<PeerLink> to_next = absl::UnavailableError("not tried");
   while (absl::Now() < deadline && !cancelled()) {
     const absl::Duration within = std::min(deadline - absl::Now(), absl::Seconds(5));
-    to_next = Dial(host_port->first, host_port->second, hello, within, links);
+    to_next = links.Dial(next_address, hello, within);
     if (to_next.ok() ||
         (!absl::IsNotFound(to_next.status()) && !absl::IsUnavailable(to_next.status()))) {
       break;

@@ -1,10 +1,77 @@
 #include "server/peer_links.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/stream_socket.h"
 
 namespace ferry::server {
+namespace {
+
+// host and port of "host:port" or "[v6]:port".
+absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("peer address \"", address, "\" is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(host, address.substr(colon + 1));
+}
+
+}  // namespace
+
+absl::Status PeerLinks::CheckAddress(const std::string& address) {
+  return SplitAddress(address).status();
+}
+
+absl::StatusOr<PeerLink> PeerLinks::Dial(const std::string& address, const v1::BulkHello& hello,
+                                         absl::Duration within) const {
+  absl::StatusOr<std::pair<std::string, std::string>> host_port = SplitAddress(address);
+  if (!host_port.ok()) return host_port.status();
+  const std::string& host = host_port->first;
+  absl::StatusOr<int> fd = core::ConnectTcp(host, host_port->second, within);
+  if (!fd.ok()) return fd.status();
+  // Checked where it connected (a name may resolve anywhere), before a byte is sent.
+  if (absl::Status allowed = CheckRemote(*fd); !allowed.ok()) {
+    close(*fd);
+    return allowed;
+  }
+  const timeval limit = absl::ToTimeval(within);
+  setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  absl::StatusOr<std::unique_ptr<core::ByteStream>> opened =
+      dial_tls_ != nullptr ? dial_tls_->Connect(*fd, host)
+                           : absl::StatusOr<std::unique_ptr<core::ByteStream>>(
+                                 std::make_unique<core::ByteStream>(*fd));
+  if (!opened.ok()) {
+    close(*fd);
+    // A refused certificate will not change on a retry.
+    return absl::PermissionDeniedError(opened.status().message());
+  }
+  std::unique_ptr<core::ByteStream> stream = *std::move(opened);
+  v1::BulkResponse answer;
+  absl::Status status = stream->Send(core::kBulkMagic, sizeof(core::kBulkMagic));
+  if (status.ok()) status = core::SendMessage(*stream, hello);
+  if (status.ok()) status = core::ReceiveMessage(*stream, &answer);
+  if (status.ok())
+    status = absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+  if (!status.ok()) {
+    close(*fd);
+    return status;
+  }
+  const int owned = *fd;
+  return PeerLink{std::move(stream), [owned] { close(owned); }};
+}
 
 absl::Status PeerLinks::CheckRemote(int fd) const {
   if (networks_.AllowsAll()) return absl::OkStatus();

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/tls_stream.h"
+#include "proto/ferry/v1/ferry.pb.h"
 #include "server/collective_stats.h"
 #include "server/peer_networks.h"
 #include "server/ring_communicator.h"
@@ -36,6 +37,17 @@ class PeerLinks {
   // PERMISSION_DENIED naming the address when the connected socket `fd`'s other end is
   // outside the networks links may use.
   absl::Status CheckRemote(int fd) const;
+
+  // INVALID_ARGUMENT unless `address` is "host:port" or "[v6]:port".
+  static absl::Status CheckAddress(const std::string& address);
+  // Connects to another daemon's bulk channel at `address` (checked against the networks
+  // where it connected, in TLS where links speak it) and opens with `hello` (a group's link,
+  // or a fetch of an offered buffer): the stream once that daemon admits it, its socket
+  // timeouts left at `within`. UNAVAILABLE while the address cannot be reached,
+  // PERMISSION_DENIED outside the networks or for a refused certificate, otherwise the
+  // other daemon's refusal.
+  absl::StatusOr<PeerLink> Dial(const std::string& address, const v1::BulkHello& hello,
+                                absl::Duration within) const;
 
   // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
   void Expect(const std::string& key, uint32_t to_rank);

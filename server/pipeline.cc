@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "server/execute.h"
+#include "server/peer_copy.h"
 
 namespace ferry::server {
 namespace {
@@ -28,6 +29,8 @@ const char* StepOp(const v1::PipelineRequest& step) {
       return "start";
     case v1::PipelineRequest::kGraph:
       return "graph";
+    case v1::PipelineRequest::kOffer:
+      return "offer";
     default:
       return "pipeline";
   }
@@ -83,6 +86,9 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
         break;
       case v1::PipelineRequest::kRead:
         failure = Read(step, &reply);
+        break;
+      case v1::PipelineRequest::kOffer:
+        failure = Offer(step);
         break;
       default:
         failure = Fail(step, absl::InvalidArgumentError(absl::StrCat(
@@ -148,6 +154,53 @@ absl::StatusOr<kernels::Tensor> PipelineSteps::FromBulkChannel(Session& session,
   return tensor;
 }
 
+absl::StatusOr<kernels::Tensor> PipelineSteps::FromPeer(const v1::PipelineUpload& upload) {
+  if (peers_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "[upload] this daemon fetches no buffers from other daemons (it has no bulk channel, or "
+        "serves TLS without --peer_ca)");
+  }
+  absl::StatusOr<core::TensorType> type = core::TypeFromProto(upload.tensor().spec());
+  if (!type.ok()) {
+    return absl::Status(type.status().code(), absl::StrCat("[upload] buffer ", upload.buffer_id(),
+                                                           ": ", type.status().message()));
+  }
+  return FetchFromPeer(*peers_, sessions_, executor_.backend(), session_id_, upload.buffer_id(),
+                       *type, upload.peer_source(),
+                       [this] { return cancelled_ != nullptr && !cancelled_().ok(); });
+}
+
+std::optional<v1::StepFailure> PipelineSteps::Offer(const v1::PipelineRequest& step) {
+  const v1::PipelineOffer& offer = step.offer();
+  absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
+  if (!session.ok()) return Fail(step, session.status());
+  if (absl::Status ticket = PeerOffers::CheckTicket(offer.ticket()); !ticket.ok()) {
+    return Fail(step, absl::InvalidArgumentError(absl::StrCat("[offer] ", ticket.message())));
+  }
+  std::optional<v1::StepFailure> failure;
+  absl::StatusOr<kernels::Tensor> value;
+  if (auto failed = failed_handles_.find(offer.buffer_id()); failed != failed_handles_.end()) {
+    failure = failed->second;  // the original failure, as a step using the buffer gets
+    value = absl::Status(static_cast<absl::StatusCode>(failure->code()),
+                         absl::StrCat("the step that was to compute it failed: ",
+                                      failure->message()));
+  } else {
+    value = (*session)->Get(offer.buffer_id());
+    if (!value.ok()) {
+      value = absl::Status(value.status().code(),
+                           absl::StrCat("[offer] ", value.status().message()));
+      failure = Fail(step, value.status());
+    }
+  }
+  absl::Status resolved = (*session)->offers().Resolve(offer.ticket(), offer.buffer_id(), value);
+  if (!resolved.ok() && !failure.has_value()) {
+    failure = Fail(step, absl::Status(resolved.code(), absl::StrCat("[offer] buffer ",
+                                                                    offer.buffer_id(), ": ",
+                                                                    resolved.message())));
+  }
+  return failure;
+}
+
 std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& step) {
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
   if (!session.ok()) return Fail(step, session.status());
@@ -159,7 +212,9 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
     return Fail(step, absl::Status(fresh.code(), absl::StrCat("[upload] ", fresh.message())));
   }
   absl::StatusOr<kernels::Tensor> tensor =
-      from_bulk.has_value() ? *std::move(from_bulk) : FromStep(step.upload());
+      from_bulk.has_value()               ? *std::move(from_bulk)
+      : step.upload().has_peer_source() ? FromPeer(step.upload())
+                                          : FromStep(step.upload());
   if (!tensor.ok()) return Fail(step, tensor.status());
   if (absl::Status stored = (*session)->Put({{buffer_id, *std::move(tensor)}}); !stored.ok()) {
     return Fail(step, stored);

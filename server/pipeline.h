@@ -13,6 +13,7 @@
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/graph_cache.h"
+#include "server/peer_links.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -38,14 +39,16 @@ class PipelineSteps {
   using GraphFetcher =
       std::function<std::optional<v1::Graph>(const std::string& graph_id, uint64_t step_id)>;
 
-  // Executes stop (CANCELLED) once `cancelled` says so: the client went away.
+  // Executes stop (CANCELLED) once `cancelled` says so: the client went away. `peers`: how
+  // uploads from other daemons are fetched (null: they are refused).
   PipelineSteps(SessionManager& sessions, kernels::Executor& executor, GraphCache& graphs,
-                const ServerOptions& options, std::string session_id,
+                const ServerOptions& options, const PeerLinks* peers, std::string session_id,
                 kernels::CancelCheck cancelled = nullptr)
       : sessions_(sessions),
         executor_(executor),
         graphs_(graphs),
         options_(options),
+        peers_(peers),
         session_id_(std::move(session_id)),
         cancelled_(std::move(cancelled)) {}
 
@@ -61,6 +64,11 @@ class PipelineSteps {
   absl::StatusOr<kernels::Tensor> FromStep(const v1::PipelineUpload& upload);
   absl::StatusOr<kernels::Tensor> FromBulkChannel(Session& session,
                                                   const v1::PipelineUpload& upload);
+  // From the offer on another daemon that upload.peer_source names.
+  absl::StatusOr<kernels::Tensor> FromPeer(const v1::PipelineUpload& upload);
+  // Resolves the session's offer under the step's ticket with its buffer (or the failure of
+  // the step that was to compute it).
+  std::optional<v1::StepFailure> Offer(const v1::PipelineRequest& step);
   std::optional<v1::StepFailure> Execute(const v1::PipelineRequest& step,
                                          const GraphFetcher& fetch_graph,
                                          v1::PipelineResponse* reply);
@@ -75,6 +83,7 @@ class PipelineSteps {
   kernels::Executor& executor_;
   GraphCache& graphs_;
   const ServerOptions& options_;
+  const PeerLinks* const peers_;
   const std::string session_id_;
   const kernels::CancelCheck cancelled_;
   uint64_t last_step_ = 0;

@@ -125,11 +125,14 @@ absl::Status Session::CheckRoom(int64_t bytes) const {
 }
 
 absl::Status Session::CheckRoomLocked(int64_t bytes) const {
-  const int64_t held = resident_bytes_ + partial_bytes_;
+  const int64_t offered = offers_.held_bytes();
+  const int64_t held = resident_bytes_ + partial_bytes_ + offered;
   if (memory_quota_ <= 0 || held + bytes <= memory_quota_) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
       "session ", id_, ": keeping ", bytes, " more bytes would hold ", held + bytes,
       partial_bytes_ > 0 ? absl::StrCat(" (", partial_bytes_, " of broken uploads)") : "",
+      offered > 0 ? absl::StrCat(" (", offered, " of released buffers offered to other daemons)")
+                  : "",
       " resident, past the session's quota of ", memory_quota_,
       " (--max_session_memory); release arrays it no longer needs"));
 }
@@ -207,6 +210,7 @@ void Session::Release(absl::Span<const uint64_t> buffer_ids) {
     }
     auto it = buffers_.find(buffer_id);
     if (it == buffers_.end()) continue;
+    offers_.Released(buffer_id);
     resident_bytes_ -= static_cast<int64_t>(it->second.nbytes());
     freed.push_back(std::move(it->second));
     buffers_.erase(it);
@@ -416,6 +420,7 @@ std::pair<int64_t, int64_t> Session::Close() {
     freed = {static_cast<int64_t>(buffers.size()), resident_bytes_};
     resident_bytes_ = 0;
   }
+  offers_.Close();
   for (const auto& [handle, group] : groups) group->Abort("its session closed");
   return freed;  // `buffers` goes here, returning its memory to the backend
 }

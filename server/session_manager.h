@@ -22,6 +22,7 @@
 #include "kernels/backend.h"
 #include "kernels/collectives.h"
 #include "kernels/tensor.h"
+#include "server/peer_offers.h"
 #include "server/shared_memory.h"
 
 namespace ferry::server {
@@ -107,6 +108,10 @@ class Session : public kernels::CommunicatorDirectory {
   void BulkConnected();
   void BulkDisconnected();
 
+  // Buffers offered to other daemons (feature "peer_copy"); closed with the session, and an
+  // offer whose buffer is released counts against the quota until fetched.
+  PeerOffers& offers() { return offers_; }
+
   // Whether the session was closed (or is being): a run for it may stop.
   bool closing() const;
 
@@ -166,6 +171,7 @@ class Session : public kernels::CommunicatorDirectory {
   const std::string bulk_ticket_;
   const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
+  PeerOffers offers_;
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
