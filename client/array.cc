@@ -54,7 +54,10 @@ Array MakeOp(const std::string& op, const std::vector<Array>& inputs, core::Attr
   node->op = op;
   node->attrs = std::move(attrs);
   node->inputs.reserve(inputs.size());
-  for (const Array& input : inputs) node->inputs.push_back(input.node());
+  for (const Array& input : inputs) {
+    node->inputs.push_back(input.node());
+    node->needs_copy |= input.node()->needs_copy && !input.node()->materialized();
+  }
   return Array(std::move(node));
 }
 

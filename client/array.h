@@ -35,6 +35,12 @@ class Array {
   int64_t nbytes() const;  // size() * bytes per element
   Device device() const;
 
+  // This array on `device` (libtorch's Tensor::to), lazy like any op; itself when `device` is
+  // its own. Between two daemons the bytes go daemon to daemon, never through this process,
+  // where both daemons can (feature "peer_copy", pipelined sessions); otherwise they pass
+  // through here. Gradients flow back through it to the source's device.
+  Array to(const Device& device) const;
+
   // Whether the value is computed (or was given), so reading it costs no eval.
   bool is_available() const;
 

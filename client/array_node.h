@@ -44,7 +44,18 @@ struct ArrayNode {
   // from the user's rule, straight to the function's primals (it lowers as a plain reshape).
   std::shared_ptr<const CustomVjp> custom_vjp;
   size_t custom_output = 0;
+  // Whether a copy from another device (Array::to) not made yet is among the lazy nodes this
+  // one needs (or is one itself): eval makes those first (MaterializeCopies).
+  bool needs_copy = false;
 };
+
+// The op of an Array::to node: a copy of inputs[0], which lives on another device. Never
+// lowered: eval makes the copy first, and the node enters its graph as a parameter.
+inline constexpr char kCopyOp[] = "to";
+
+// Makes the copies from other devices that `targets` need and are not made yet: their
+// sources evaluated together (one graph per device), then each copied (DeviceImpl::CopyFrom).
+void MaterializeCopies(const std::vector<ArrayNode*>& targets);
 
 // A function's primals and outputs, and the rule giving the primals' cotangents from the
 // outputs' (custom_vjp in client/autodiff.h).

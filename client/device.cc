@@ -1,9 +1,12 @@
 #include "client/device.h"
 
 #include <mutex>
+#include <random>
+#include <string>
 #include <utility>
 
 #include "client/device_impl.h"
+#include "core/shape.h"
 
 namespace ferry {
 namespace {
@@ -20,6 +23,26 @@ Device*& DefaultSlot() {
 }
 
 }  // namespace
+
+namespace detail {
+
+std::string RandomKey() {
+  std::random_device entropy;
+  std::string key(16, '\0');
+  for (char& byte : key) byte = static_cast<char>(entropy() & 0xff);
+  return key;
+}
+
+std::shared_ptr<Buffer> DeviceImpl::CopyFrom(DeviceImpl& source,
+                                             const std::shared_ptr<Buffer>& buffer) {
+  const core::TensorType& type = buffer->type();
+  std::string bytes(static_cast<size_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype),
+                    '\0');
+  source.Read(*buffer, bytes.data());
+  return FromHostBytes(type, bytes.data());
+}
+
+}  // namespace detail
 
 Device::Device(std::shared_ptr<detail::DeviceImpl> impl) : impl_(std::move(impl)) {}
 

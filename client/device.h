@@ -51,6 +51,9 @@ struct DeviceStats {
   int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region
   // Uploads and downloads on the bulk channel (ConnectOptions::bulk_channel).
   int64_t bulk_channel_transfers = 0;
+  // Arrays that came to this device straight from another daemon (Array::to), never
+  // through this process.
+  int64_t peer_copies = 0;
 };
 
 struct ConnectOptions {
@@ -85,6 +88,12 @@ struct ConnectOptions {
   // between (as `kubectl port-forward` does for the gRPC port); empty: the port the daemon
   // names, on the host of the gRPC address.
   std::string bulk_address;
+  // "host:port" where other daemons reach this daemon's bulk channel: arrays copied from it
+  // to another daemon (Array::to) are fetched there, and groups' links (distributed::init)
+  // dial it unless GroupOptions::peer_addresses says otherwise. Empty: bulk_address if set,
+  // else the port the daemon names on the host of the gRPC address. Set it when the client
+  // reaches the daemon through a tunnel or port-forward that other daemons cannot use.
+  std::string peer_address;
   // A connection to the daemon silent this long is pinged (gRPC) or probed (the bulk
   // channel), and an eval waiting on a daemon that stopped answering (its host gone, a
   // partition) fails with UNAVAILABLE about as long after, rather than wait forever. The

@@ -94,6 +94,12 @@ class DeviceImpl {
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;
 
+  // A buffer here holding the value of `buffer`, which lives on `source` (Array::to). By
+  // default through this process: read from the source, then made here. A daemon fetches
+  // it straight from another daemon where both can.
+  virtual std::shared_ptr<Buffer> CopyFrom(DeviceImpl& source,
+                                           const std::shared_ptr<Buffer>& buffer);
+
   // Waits until `buffers` are computed; throws the failure of the step that computed one,
   // or of an earlier step not reported yet. Executes may return before their outputs are
   // computed (a daemon's pipeline); where they do not, there is nothing to wait for.
@@ -109,6 +115,9 @@ class DeviceImpl {
   // Joins this session to a group; blocks until its rank is linked. Throws ferry::Error.
   virtual void JoinGroup(const GroupJoin& join);
 };
+
+// 16 random bytes from the operating system: a group's key, an offer's ticket.
+std::string RandomKey();
 
 std::shared_ptr<DeviceImpl> MakeLocalDevice();
 std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,

@@ -54,13 +54,6 @@ namespace {
 
 std::atomic<uint64_t> next_handle{1};
 
-std::string RandomKey() {
-  std::random_device entropy;
-  std::string key(16, '\0');
-  for (char& byte : key) byte = static_cast<char>(entropy() & 0xff);
-  return key;
-}
-
 Array Collective(const std::string& op, const Array& x, const Group& group) {
   group.rank(x.device());  // throws when x lives elsewhere
   return detail::MakeOp(op, {x},
@@ -139,7 +132,7 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   join.handle = state->handle;
   join.size = size;
   join.peer_addresses = peers;
-  join.key = RandomKey();
+  join.key = detail::RandomKey();
   join.timeout = options.timeout;
   // Every rank's JoinGroup at once: each returns only once its neighbours are linked. A
   // rank refused for good (not merely waiting for a peer) stops the others at once.

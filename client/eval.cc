@@ -67,6 +67,11 @@ void synchronize(const Device& device) { device.impl().Synchronize(); }
 void cancel(const Device& device) { device.impl().Cancel(); }
 
 void eval(const std::vector<Array>& arrays) {
+  std::vector<ArrayNode*> copying;
+  for (const Array& array : arrays) {
+    if (array.node()->needs_copy) copying.push_back(array.node().get());
+  }
+  if (!copying.empty()) detail::MaterializeCopies(copying);
   // One graph per device, in the order the devices first appear.
   std::vector<std::pair<Device, std::vector<ArrayNode*>>> groups;
   for (const Array& array : arrays) {

@@ -59,6 +59,7 @@ constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
+constexpr char kFeaturePeerCopy[] = "peer_copy";
 // Tries of a large transfer whose connection breaks: each goes on where the last stopped.
 constexpr int kTransferAttempts = 3;
 // A bulk port that does not answer (a firewall) costs at most this once per session.
@@ -203,6 +204,14 @@ class Session {
 
   // The bulk channel's address the client was told to use ("" when its target's host).
   const std::string& bulk_address() const { return bulk_address_; }
+  // Where other daemons reach this one's bulk channel (ConnectOptions::peer_address), "" for
+  // the default. Set once, at connect.
+  const std::string& peer_address() const { return peer_address_; }
+  void set_peer_address(std::string address) { peer_address_ = std::move(address); }
+  bool Offers(const char* feature) const {
+    const auto& features = opened_.features();
+    return std::find(features.begin(), features.end(), feature) != features.end();
+  }
   // Null when there is no bulk channel. One whose connection broke (a network change, a
   // daemon gone silent) is dialled again, at most once a second; gRPC carries the bytes
   // meanwhile.
@@ -377,6 +386,7 @@ class Session {
   std::chrono::steady_clock::time_point bulk_dialled_;
   bool bulk_offered_ = false;  // set once, at connect: the first dial worked
   std::string bulk_address_;   // set once, at connect, as the dial's settings
+  std::string peer_address_;   // set once, at connect
   std::chrono::milliseconds bulk_timeout_{0};
   std::chrono::milliseconds bulk_keepalive_{0};
   std::shared_ptr<const core::TlsContext> bulk_tls_;
@@ -506,17 +516,43 @@ class RemoteDevice : public DeviceImpl {
   }
 
   std::string PeerAddress() const override {
-    const v1::OpenSessionResponse& opened = session_->opened();
-    const auto& features = opened.features();
-    if (std::find(features.begin(), features.end(), kFeatureCollectives) == features.end()) {
-      return "";
+    return session_->Offers(kFeatureCollectives) ? AddressForPeers() : "";
+  }
+
+  // Straight from the source daemon when both daemons copy between themselves and both
+  // sessions pipeline (the offer and the fetch then go out without waiting, in order with
+  // the steps that compute the source); else through this process.
+  std::shared_ptr<Buffer> CopyFrom(DeviceImpl& source,
+                                   const std::shared_ptr<Buffer>& buffer) override {
+    auto* from = dynamic_cast<RemoteDevice*>(&source);
+    auto& remote = static_cast<RemoteBuffer&>(*buffer);
+    const std::string address = from != nullptr ? from->CopyAddress() : "";
+    if (address.empty() || CopyAddress().empty() || session_->pipeline() == nullptr) {
+      return DeviceImpl::CopyFrom(source, buffer);
     }
-    if (!session_->bulk_address().empty()) return session_->bulk_address();
-    const std::optional<std::string> host = TargetHost(session_->address());
-    if (!host.has_value()) return "";
-    const std::string port = std::to_string(opened.bulk_channel().port());
-    return host->find(':') == std::string::npos ? absl::StrCat(*host, ":", port)
-                                                : absl::StrCat("[", *host, "]:", port);
+    {
+      std::lock_guard<std::mutex> lock(remote.mu());
+      // Host bytes not uploaded yet (a small array): they come from here.
+      if (remote.id() == 0 && remote.host().has_value()) {
+        return FromHostBytes(remote.type(), remote.host()->data());
+      }
+    }
+    const std::string ticket = RandomKey();
+    from->Offer(remote, ticket);
+    const uint64_t id = session_->NewBufferId();
+    v1::PipelineRequest step;
+    v1::PipelineUpload* upload = step.mutable_upload();
+    upload->set_buffer_id(id);
+    core::TypeToProto(remote.type(), upload->mutable_tensor()->mutable_spec());
+    upload->mutable_peer_source()->set_address(address);
+    upload->mutable_peer_source()->set_session_id(from->session_->id());
+    upload->mutable_peer_source()->set_ticket(ticket);
+    step.set_want_reply(true);
+    std::optional<StepReply> reply = session_->pipeline()->Send(std::move(step)).second;
+    auto copy = std::make_shared<RemoteBuffer>(remote.type(), session_, id, std::nullopt);
+    copy->set_pending(*reply, 0);
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.peer_copies; });
+    return copy;
   }
 
   void JoinGroup(const GroupJoin& join) override {
@@ -658,6 +694,36 @@ class RemoteDevice : public DeviceImpl {
   }
 
  private:
+  // Where other daemons reach this session's daemon: ConnectOptions::peer_address, else
+  // its bulk_address, else the bulk port on the host of the gRPC address ("" when none).
+  std::string AddressForPeers() const {
+    const v1::OpenSessionResponse& opened = session_->opened();
+    if (!session_->peer_address().empty()) return session_->peer_address();
+    if (!session_->bulk_address().empty()) return session_->bulk_address();
+    const std::optional<std::string> host = TargetHost(session_->address());
+    if (!host.has_value()) return "";
+    const std::string port = std::to_string(opened.bulk_channel().port());
+    return host->find(':') == std::string::npos ? absl::StrCat(*host, ":", port)
+                                                : absl::StrCat("[", *host, "]:", port);
+  }
+
+  // Where another daemon fetches a copy from this one; "" when it cannot.
+  std::string CopyAddress() const {
+    return session_->Offers(kFeaturePeerCopy) ? AddressForPeers() : "";
+  }
+
+  // Offers `buffer` to another daemon under `ticket`: a pipeline step, after the one that
+  // computes it. Throws when the step computing it is known lost.
+  void Offer(RemoteBuffer& buffer, const std::string& ticket) {
+    std::lock_guard<std::mutex> lock(buffer.mu());
+    if (buffer.id() == 0) Upload(buffer);
+    ThrowIfLost(buffer);
+    v1::PipelineRequest step;
+    step.mutable_offer()->set_buffer_id(buffer.id());
+    step.mutable_offer()->set_ticket(ticket);
+    session_->pipeline()->Send(std::move(step));
+  }
+
   // Sends the execute on the pipeline and returns at once: the outputs are named by the
   // handles chosen here, so later evals can use them before the daemon has answered.
   std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(
@@ -1289,6 +1355,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
     stats.bytes_received += static_cast<int64_t>(response.ByteSizeLong());
   });
   session->set_opened(std::move(response));
+  session->set_peer_address(options.peer_address);
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
   if (options.bulk_channel) {

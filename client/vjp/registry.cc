@@ -25,6 +25,7 @@ const VjpTable& Table() {
     RegisterLinalgVjps(*t);
     RegisterComplexVjps(*t);
     RegisterCollectiveVjps(*t);
+    RegisterCopyVjp(*t);
     return t;
   }();
   return *table;

@@ -64,6 +64,7 @@ void RegisterConvolutionVjp(VjpTable& table);  // convolution
 void RegisterLinalgVjps(VjpTable& table);      // cholesky solve solve_triangular qr svd eigh lu
 void RegisterComplexVjps(VjpTable& table);     // real imag conjugate fft
 void RegisterCollectiveVjps(VjpTable& table);  // all_sum all_gather sum_scatter
+void RegisterCopyVjp(VjpTable& table);         // to (Array::to, another device's array)
 
 }  // namespace ferry::detail
 
