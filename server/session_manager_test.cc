@@ -177,6 +177,23 @@ TEST(SessionQuota, PutPastTheQuotaIsRefusedWholeAndOtherSessionsKeepTheirs) {
   EXPECT_TRUE(greedy->Put({{2, buffer(1000)}}).ok());
 }
 
+// An offer to another daemon keeps its buffer's bytes after a release, so they still count:
+// offering and releasing cannot take a session past its quota.
+TEST(SessionQuota, ReleasedBuffersStillOfferedCountUntilFetched) {
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(1 << 20);
+  SessionManager sessions(absl::Seconds(10), /*session_memory_quota=*/4000);
+  SessionRef session = sessions.Open("copier");
+  ASSERT_TRUE(session->Put({{1, *backend->Allocate({core::DType::kFloat32, {600}})}}).ok());
+  const std::string ticket(16, 't');
+  ASSERT_TRUE(session->offers().Resolve(ticket, 1, session->Get(1)).ok());
+  session->Release({1});
+  absl::Status refused = session->CheckRoom(1601);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("(2400 of released buffers offered to other daemons)"));
+  ASSERT_TRUE(session->offers().Take(ticket, absl::ZeroDuration(), nullptr).ok());
+  EXPECT_TRUE(session->CheckRoom(4000).ok());
+}
+
 TEST_F(SessionManagerTest, PutAfterCloseIsRefused) {
   SessionRef session = sessions_.Open("a");
   std::string id = session->id();

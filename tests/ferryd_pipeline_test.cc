@@ -67,6 +67,32 @@ v1::PipelineRequest ReadStep(uint64_t step, uint64_t buffer) {
   return request;
 }
 
+v1::PipelineRequest OfferStep(uint64_t step, uint64_t buffer, const std::string& ticket) {
+  v1::PipelineRequest request;
+  request.set_step_id(step);
+  request.mutable_offer()->set_buffer_id(buffer);
+  request.mutable_offer()->set_ticket(ticket);
+  request.set_want_reply(true);
+  return request;
+}
+
+// An upload of `buffer` (declared float32[count]) whose bytes come from the offer under
+// `ticket` of `session` on the daemon whose bulk channel is at `address`.
+v1::PipelineRequest PeerUploadStep(uint64_t step, uint64_t buffer, int64_t count,
+                                   const std::string& address, const std::string& session,
+                                   const std::string& ticket) {
+  v1::PipelineRequest request;
+  request.set_step_id(step);
+  request.mutable_upload()->set_buffer_id(buffer);
+  *request.mutable_upload()->mutable_tensor()->mutable_spec() = Spec(v1::FLOAT32, {count});
+  v1::PeerSource* source = request.mutable_upload()->mutable_peer_source();
+  source->set_address(address);
+  source->set_session_id(session);
+  source->set_ticket(ticket);
+  request.set_want_reply(true);
+  return request;
+}
+
 v1::PipelineRequest SyncStep(uint64_t step) {
   v1::PipelineRequest request;
   request.set_step_id(step);
@@ -290,6 +316,63 @@ TEST_F(PipelineTest, AClientFarAheadIsSlowedDownNotDeadlocked) {
   v1::GetInfoResponse info;
   ASSERT_TRUE(testing::GetInfo(*stub_, session_, &info).ok());
   EXPECT_EQ(info.session_buffers(), 600);
+}
+
+// Copies between daemons, here between a session and itself on one daemon: an offer and a
+// fetch that are wrong fail their own steps, naming what was wrong; a right one arrives.
+TEST_F(PipelineTest, OffersAndUploadsFromAPeerFailClearlyOrArriveWhole) {
+  v1::OpenSessionRequest open;
+  open.set_min_protocol_version(1);
+  open.set_max_protocol_version(1);
+  v1::OpenSessionResponse opened;
+  grpc::ClientContext open_context;
+  ASSERT_TRUE(stub_->OpenSession(&open_context, open, &opened).ok());
+  ASSERT_THAT(opened.features(), ::testing::Contains("peer_copy"));
+  const std::string bulk = "127.0.0.1:" + std::to_string(opened.bulk_channel().port());
+  const std::string ticket(16, 'a');
+
+  Send(UploadStep(1, 1, {1, 2, 3}));
+  Send(OfferStep(2, 1, "short"));
+  v1::PipelineResponse reply = Next();
+  EXPECT_EQ(reply.failure().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(reply.failure().op(), "offer");
+  EXPECT_THAT(reply.failure().message(), HasSubstr("ticket must be 16 bytes, got 5"));
+  Send(OfferStep(3, 99, ticket));
+  reply = Next();
+  EXPECT_EQ(reply.failure().code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(reply.failure().message(), HasSubstr("[offer] session"));
+  EXPECT_THAT(reply.failure().message(), HasSubstr("buffer 99 is not resident"));
+
+  Send(PeerUploadStep(4, 2, 3, "nowhere", session_, ticket));
+  reply = Next();
+  EXPECT_EQ(reply.failure().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(reply.failure().message(),
+              HasSubstr("[copy] buffer 2 from ferryd at nowhere: peer address \"nowhere\" is "
+                        "not host:port"));
+  Send(PeerUploadStep(5, 4, 3, bulk, "no-such-session", ticket));
+  reply = Next();
+  EXPECT_EQ(reply.failure().code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(reply.failure().message(), HasSubstr("no-such-session"));
+
+  // An offer read as another type is refused, and used up.
+  const std::string first(16, 'b');
+  Send(OfferStep(6, 1, first));
+  EXPECT_FALSE(Next().has_failure());
+  Send(PeerUploadStep(7, 5, 4, bulk, session_, first));
+  reply = Next();
+  EXPECT_EQ(reply.failure().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(reply.failure().message(),
+              HasSubstr("the source holds float32(3,) but the step declares float32(4,)"));
+
+  const std::string second(16, 'c');
+  Send(OfferStep(8, 1, second));
+  EXPECT_FALSE(Next().has_failure());
+  Send(PeerUploadStep(9, 6, 3, bulk, session_, second));
+  EXPECT_FALSE(Next().has_failure());
+  Send(ReadStep(10, 6));
+  reply = Next();
+  ASSERT_FALSE(reply.has_failure()) << reply.failure().message();
+  EXPECT_EQ(BytesToFloats(reply.read().data()), std::vector<float>({1, 2, 3}));
 }
 
 TEST_F(PipelineTest, TheFirstMessageMustStartTheStream) {
