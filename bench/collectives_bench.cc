@@ -1,8 +1,9 @@
 // Collectives between daemons (client/distributed.h) against the floor under them: an
 // all_sum across two ferryd on loopback against one raw TCP transfer of the same bytes (a
 // two-rank ring sends and receives each rank's whole array once, both ways at once), a send
-// from one daemon to the other and an all_to_all against the same transfer, and a small all_sum's
-// round trip against a bare gRPC ping.
+// from one daemon to the other, an all_to_all and a copy of an array from one daemon to the
+// other (Array::to: daemon to daemon, and through the client) against the same transfer, and
+// a small all_sum's round trip against a bare gRPC ping.
 
 #include <vector>
 
@@ -50,6 +51,15 @@ double SendSeconds(const Array& x, const distributed::Group& group) {
   return SecondsSince(start);
 }
 
+// Seconds for `x` to be copied to `device` and resident there.
+double CopySeconds(const Array& x, const Device& device) {
+  const Clock::time_point start = Clock::now();
+  Array copy = x.to(device);
+  copy.eval();
+  synchronize(device);
+  return SecondsSince(start);
+}
+
 // `x`, computed and resident on its device.
 Array Resident(Array x) {
   x.eval();
@@ -86,6 +96,12 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
       MakeReportRow("average_gradients of 100 x 1000 floats, 2 daemons (vs one all_sum per array)",
                     FormatSeconds(bucketed_s), FormatSeconds(each_s), each_s / bucketed_s));
 
+  // A session without a pipeline cannot take a copy from another daemon: its copies pass
+  // through the client (a download, then an upload).
+  ConnectOptions unpipelined;
+  unpipelined.pipeline = false;
+  const Device through_client = connect(second->address(), unpipelined);
+
   TcpLoopback tcp;
   std::vector<int64_t> sizes = {int64_t{1} << 20, int64_t{64} << 20};
   if (options.quick) sizes = {int64_t{1} << 20};
@@ -111,6 +127,17 @@ void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows) {
     rows.push_back(MakeReportRow(
         absl::StrCat("send ", size >> 20, " MiB float32, daemon to daemon (vs raw TCP transfer)"),
         FormatRate(size / send_s), FormatRate(size / raw_s), raw_s / send_s));
+    const double copy_s = MedianOfMeasured(times, [&] { return CopySeconds(xs[0], devices[1]); });
+    rows.push_back(
+        MakeReportRow(absl::StrCat("Array::to of ", size >> 20,
+                                   " MiB float32, daemon to daemon (vs raw TCP transfer)"),
+                      FormatRate(size / copy_s), FormatRate(size / raw_s), raw_s / copy_s));
+    const double relay_s =
+        MedianOfMeasured(times, [&] { return CopySeconds(xs[0], through_client); });
+    rows.push_back(
+        MakeReportRow(absl::StrCat("Array::to of ", size >> 20,
+                                   " MiB float32, through the client (vs raw TCP transfer)"),
+                      FormatRate(size / relay_s), FormatRate(size / raw_s), raw_s / relay_s));
   }
 }
 

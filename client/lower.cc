@@ -78,6 +78,12 @@ void AddReachable(GraphBuild& build, ArrayNode* root) {
       stack.pop_back();
       continue;
     }
+    // eval makes copies first (MaterializeCopies); only an export meets one here.
+    if (node->op == kCopyOp) {
+      ThrowOpError(kCopyOp,
+                   "an array copied from another device cannot be part of one "
+                   "device's graph; export functions that stay on one device");
+    }
     size_t& next = stack.back().second;
     if (next < node->inputs.size()) {
       ArrayNode* input = node->inputs[next++].get();

@@ -205,12 +205,13 @@ void BulkChannelServer::Serve(int fd) {
     SetTimeouts(fd, kIdleSeconds);
     const absl::Time start = absl::Now();
     uint64_t sent = 0;
-    const absl::Status served = ServeFetch(**stream, sessions_, backend_, peers_, hello->fetch(),
-                                           [this] { return stopping_.load(); }, &sent);
+    const absl::Status served = ServeFetch(
+        **stream, sessions_, backend_, peers_, hello->fetch(), [this] { return stopping_.load(); },
+        &sent);
     Observe("bulk/Fetch", served, start, 0, static_cast<int64_t>(sent));
     if (!served.ok()) {
-      Log(LogLevel::kInfo, absl::StrCat("bulk channel: a fetch by another daemon failed: ",
-                                        served.message()));
+      Log(LogLevel::kInfo,
+          absl::StrCat("bulk channel: a fetch by another daemon failed: ", served.message()));
     }
     return;
   }

@@ -56,10 +56,9 @@ absl::StatusOr<kernels::Tensor> Receive(PeerLink& link, SessionManager& sessions
   const uint64_t expected =
       static_cast<uint64_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype);
   if (!(*offered == type) || answer.download().total_bytes() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat("the source holds ",
-                                                   core::TypeToString(*offered),
-                                                   " but the step declares ",
-                                                   core::TypeToString(type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the source holds ", core::TypeToString(*offered), " but the step declares ",
+                     core::TypeToString(type)));
   }
   v1::UploadRequest first;
   first.set_session_id(session_id);
@@ -70,13 +69,12 @@ absl::StatusOr<kernels::Tensor> Receive(PeerLink& link, SessionManager& sessions
   absl::Status accepted = receiver.Begin(first);
   if (!accepted.ok()) return accepted;  // the connection closes: the rest is not read
   uint64_t left = 0;
-  const absl::Status received = ReceiveTensorBytes(stream, receiver, accepted,
-                                                   first.total_bytes(), &left);
+  const absl::Status received =
+      ReceiveTensorBytes(stream, receiver, accepted, first.total_bytes(), &left);
   if (!received.ok()) {
-    return absl::UnavailableError(absl::StrCat("the connection broke after ",
-                                               first.total_bytes() - left, " of ",
-                                               first.total_bytes(), " bytes: ",
-                                               received.message()));
+    return absl::UnavailableError(
+        absl::StrCat("the connection broke after ", first.total_bytes() - left, " of ",
+                     first.total_bytes(), " bytes: ", received.message()));
   }
   if (!accepted.ok()) return accepted;
   return receiver.FinishTensor();
@@ -125,12 +123,11 @@ absl::Status ServeFetch(core::ByteStream& stream, SessionManager& sessions,
   if (links == nullptr) {
     status = absl::FailedPreconditionError("bulk channel: this daemon copies no buffers to others");
   } else if (absl::Status allowed = links->CheckRemote(stream.fd()); !allowed.ok()) {
-    status = absl::PermissionDeniedError(absl::StrCat("bulk channel: a fetch from ",
-                                                      allowed.message()));
+    status =
+        absl::PermissionDeniedError(absl::StrCat("bulk channel: a fetch from ", allowed.message()));
   } else if (absl::Status ticket = PeerOffers::CheckTicket(fetch.ticket()); !ticket.ok()) {
     status = absl::InvalidArgumentError(absl::StrCat("bulk channel: ", ticket.message()));
-  } else if (absl::StatusOr<SessionRef> found = sessions.Acquire(fetch.session_id());
-             !found.ok()) {
+  } else if (absl::StatusOr<SessionRef> found = sessions.Acquire(fetch.session_id()); !found.ok()) {
     status = found.status();
   } else {
     session.emplace(*std::move(found));

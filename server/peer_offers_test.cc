@@ -19,8 +19,7 @@ const std::string kOtherTicket(16, 'u');
 class PeerOffersTest : public ::testing::Test {
  protected:
   kernels::Tensor Floats(int64_t count) {
-    absl::StatusOr<kernels::Tensor> tensor =
-        backend_->Allocate({core::DType::kFloat32, {count}});
+    absl::StatusOr<kernels::Tensor> tensor = backend_->Allocate({core::DType::kFloat32, {count}});
     EXPECT_TRUE(tensor.ok()) << tensor.status();
     return *std::move(tensor);
   }

@@ -181,22 +181,22 @@ std::optional<v1::StepFailure> PipelineSteps::Offer(const v1::PipelineRequest& s
   absl::StatusOr<kernels::Tensor> value;
   if (auto failed = failed_handles_.find(offer.buffer_id()); failed != failed_handles_.end()) {
     failure = failed->second;  // the original failure, as a step using the buffer gets
-    value = absl::Status(static_cast<absl::StatusCode>(failure->code()),
-                         absl::StrCat("the step that was to compute it failed: ",
-                                      failure->message()));
+    value =
+        absl::Status(static_cast<absl::StatusCode>(failure->code()),
+                     absl::StrCat("the step that was to compute it failed: ", failure->message()));
   } else {
     value = (*session)->Get(offer.buffer_id());
     if (!value.ok()) {
-      value = absl::Status(value.status().code(),
-                           absl::StrCat("[offer] ", value.status().message()));
+      value =
+          absl::Status(value.status().code(), absl::StrCat("[offer] ", value.status().message()));
       failure = Fail(step, value.status());
     }
   }
   absl::Status resolved = (*session)->offers().Resolve(offer.ticket(), offer.buffer_id(), value);
   if (!resolved.ok() && !failure.has_value()) {
-    failure = Fail(step, absl::Status(resolved.code(), absl::StrCat("[offer] buffer ",
-                                                                    offer.buffer_id(), ": ",
-                                                                    resolved.message())));
+    failure =
+        Fail(step, absl::Status(resolved.code(), absl::StrCat("[offer] buffer ", offer.buffer_id(),
+                                                              ": ", resolved.message())));
   }
   return failure;
 }
@@ -211,10 +211,10 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
   if (absl::Status fresh = CheckNewHandle(**session, buffer_id); !fresh.ok()) {
     return Fail(step, absl::Status(fresh.code(), absl::StrCat("[upload] ", fresh.message())));
   }
-  absl::StatusOr<kernels::Tensor> tensor =
-      from_bulk.has_value()               ? *std::move(from_bulk)
-      : step.upload().has_peer_source() ? FromPeer(step.upload())
-                                          : FromStep(step.upload());
+  absl::StatusOr<kernels::Tensor> tensor = from_bulk.has_value() ? *std::move(from_bulk)
+                                           : step.upload().has_peer_source()
+                                               ? FromPeer(step.upload())
+                                               : FromStep(step.upload());
   if (!tensor.ok()) return Fail(step, tensor.status());
   if (absl::Status stored = (*session)->Put({{buffer_id, *std::move(tensor)}}); !stored.ok()) {
     return Fail(step, stored);

@@ -26,8 +26,7 @@ v1::BulkResponse BulkAnswer(const absl::Status& status);
 // Sends `tensor`'s bytes from `offset` on: from its own memory on a host-addressable
 // backend, else through a staging buffer, copied on `queue`.
 absl::Status SendTensorBytes(core::ByteStream& stream, kernels::Backend& backend,
-                             kernels::Queue* queue, const kernels::Tensor& tensor,
-                             uint64_t offset);
+                             kernels::Queue* queue, const kernels::Tensor& tensor, uint64_t offset);
 
 // Receives `bytes` raw bytes into `receiver` (begun), in runs; once `accepted` is not OK (or
 // turns so) reads past them instead, so the stream stays in step. Returns the stream's own

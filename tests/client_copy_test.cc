@@ -129,8 +129,8 @@ TEST_F(CopyTest, GradientsFlowBackToTheSourceDevice) {
       return sum(h * h);
     };
   };
-  auto [loss, grads] = value_and_grad(loss_on(b))(
-      {from_host(w_host, {4, 3}, a), from_host(x_host, {8, 4}, a)});
+  auto [loss, grads] =
+      value_and_grad(loss_on(b))({from_host(w_host, {4, 3}, a), from_host(x_host, {8, 4}, a)});
   auto [local_loss, local_grads] = value_and_grad(loss_on(local()))(
       {from_host(w_host, {4, 3}, local()), from_host(x_host, {8, 4}, local())});
   EXPECT_EQ(loss.device(), b);
@@ -177,6 +177,20 @@ TEST_F(CopyTest, ASourceDaemonRefusesFetchesFromOutsideItsPeerNetworks) {
   } catch (const Error& error) {
     EXPECT_EQ(error.code(), ErrorCode::kPermissionDenied) << error.what();
     EXPECT_THAT(error.what(), HasSubstr("is outside --peer_networks (10.0.0.0/8)"));
+  }
+}
+
+TEST_F(CopyTest, AFunctionThatCopiesBetweenDevicesIsNotExported) {
+  Device a = Start();
+  const std::string path = ::testing::TempDir() + "/copies.ferryfn";
+  try {
+    export_function(
+        path, [&](const std::vector<Array>& in) { return std::vector<Array>{in[0].to(a) + 1.0f}; },
+        {zeros({4}, float32, local())});
+    FAIL() << "a function copying between devices was exported";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("[to] an array copied from another device"));
   }
 }
 

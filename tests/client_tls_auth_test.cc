@@ -326,5 +326,42 @@ TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
   }
 }
 
+// Copies between daemons speak TLS on the source's bulk channel: the fetching daemon checks
+// the source's certificate against its --peer_ca, and a copy whose daemons cannot trust each
+// other fails naming why; a daemon without --peer_ca takes copies through the client.
+TEST_F(TlsAuth, CopiesGoDaemonToDaemonInTlsOnlyBetweenPeersTheirPeerCaSigned) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--peer_ca=" + Path("ca.pem"));
+  auto first = Start(flags);
+  auto second = Start(flags);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  Device a = connect(first->address(), Options("ca.pem"));
+  Device b = connect(second->address(), Options("ca.pem"));
+  Array copied = (arange(3000.0, float32, a) * 2.0f).to(b);
+  EXPECT_EQ(copied.to_vector<float>()[2999], 5998.0f);
+  EXPECT_EQ(b.stats().peer_copies, 1);
+
+  auto no_peer_ca = Start(TlsFlags());
+  ASSERT_NE(no_peer_ca, nullptr);
+  Device c = connect(no_peer_ca->address(), Options("ca.pem"));
+  EXPECT_EQ((arange(5.0, float32, a) + 1.0f).to(c).to_vector<float>(),
+            (std::vector<float>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(c.stats().peer_copies, 0);  // through the client
+
+  std::vector<std::string> distrustful = TlsFlags();
+  distrustful.push_back("--peer_ca=" + Path("other_ca.pem"));
+  auto third = Start(distrustful);
+  ASSERT_NE(third, nullptr);
+  Device d = connect(third->address(), Options("ca.pem"));
+  try {
+    (arange(5.0, float32, a) + 1.0f).to(d).to_vector<float>();
+    FAIL() << "a daemon fetched from a peer whose certificate its --peer_ca did not sign";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kPermissionDenied) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("[copy]"));
+  }
+}
+
 }  // namespace
 }  // namespace ferry
