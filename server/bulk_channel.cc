@@ -203,16 +203,15 @@ void BulkChannelServer::Serve(int fd) {
   }
   if (hello->has_fetch()) {
     SetTimeouts(fd, kIdleSeconds);
-    const absl::Time start = absl::Now();
-    uint64_t sent = 0;
-    const absl::Status served = ServeFetch(
+    ServeFetches(
         **stream, sessions_, backend_, peers_, hello->fetch(), [this] { return stopping_.load(); },
-        &sent);
-    Observe("bulk/Fetch", served, start, 0, static_cast<int64_t>(sent));
-    if (!served.ok()) {
-      Log(LogLevel::kInfo,
-          absl::StrCat("bulk channel: a fetch by another daemon failed: ", served.message()));
-    }
+        [this](const absl::Status& served, absl::Time start, uint64_t sent) {
+          Observe("bulk/Fetch", served, start, 0, static_cast<int64_t>(sent));
+          if (!served.ok()) {
+            Log(LogLevel::kInfo,
+                absl::StrCat("bulk channel: a fetch by another daemon failed: ", served.message()));
+          }
+        });
     return;
   }
   absl::StatusOr<std::string> session_id = Admit(**stream, *hello);

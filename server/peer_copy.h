@@ -28,27 +28,30 @@ namespace ferry::server {
 inline constexpr absl::Duration kOfferAnnounceTimeout = absl::Seconds(30);
 
 // The destination's side (a PipelineUpload with peer_source): fetches the offer from the
-// source daemon and receives it into a new tensor of `session_id`, checked against the
+// source daemon (on a connection kept from an earlier copy from there, else a new one; kept
+// after for the next) and receives it into a new tensor of `session_id`, checked against the
 // step's `type` and the session's quota. INVALID_ARGUMENT for a malformed source or a type
 // that differs, UNAVAILABLE when the source cannot be reached or the connection breaks,
 // CANCELLED once `cancelled` says so; otherwise the source's refusal (NOT_FOUND: no such
 // session or offer) or the failure of the step that was to compute the buffer, with its code.
-absl::StatusOr<kernels::Tensor> FetchFromPeer(const PeerLinks& links, SessionManager& sessions,
+absl::StatusOr<kernels::Tensor> FetchFromPeer(PeerLinks& links, SessionManager& sessions,
                                               kernels::Backend& backend,
                                               const std::string& session_id, uint64_t buffer_id,
                                               const core::TensorType& type,
                                               const v1::PeerSource& source,
                                               const std::function<bool()>& cancelled);
 
-// The source's side, on its bulk channel (a hello with `fetch`): admits the connection (its
-// address within the peer networks, the session open), waits for the offer, and sends its
-// download answer and bytes. `links` null: this daemon copies nothing to others. `stop`:
-// the channel is closing. The status and `*sent_bytes` say how it went, for the channel's
-// log and metrics.
-absl::Status ServeFetch(core::ByteStream& stream, SessionManager& sessions,
-                        kernels::Backend& backend, const PeerLinks* links,
-                        const v1::PeerFetch& fetch, const std::function<bool()>& stop,
-                        uint64_t* sent_bytes);
+// What each fetch served reports: how it went, when it began and the bytes sent.
+using FetchObserver = std::function<void(const absl::Status&, absl::Time start, uint64_t sent)>;
+
+// The source's side, on its bulk channel (a hello with `fetch`): for each fetch, admits it
+// (the connection's address within the peer networks, the session open), waits for the
+// offer, and sends its download answer and bytes; then serves the next PeerFetch the
+// fetching daemon sends on the same connection, until it closes it, stays silent a minute,
+// or `stop` says the channel is closing. `links` null: this daemon copies nothing to others.
+void ServeFetches(core::ByteStream& stream, SessionManager& sessions, kernels::Backend& backend,
+                  const PeerLinks* links, v1::PeerFetch fetch, const std::function<bool()>& stop,
+                  const FetchObserver& observe);
 
 }  // namespace ferry::server
 

@@ -30,6 +30,48 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitAddress(const std::stri
 
 }  // namespace
 
+PeerLinks::~PeerLinks() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [address, idle] : idle_fetches_) {
+    for (auto& [since, link] : idle) link.close();
+  }
+}
+
+std::optional<PeerLink> PeerLinks::TakeFetchLink(const std::string& address) {
+  std::vector<PeerLink> stale;  // closed after the lock is dropped
+  std::optional<PeerLink> taken;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = idle_fetches_.find(address);
+    if (it == idle_fetches_.end()) return std::nullopt;
+    const absl::Time now = absl::Now();
+    while (!it->second.empty() && !taken.has_value()) {
+      auto [since, link] = std::move(it->second.back());
+      it->second.pop_back();
+      if (now - since <= kFetchIdle) {
+        taken = std::move(link);
+      } else {
+        stale.push_back(std::move(link));
+      }
+    }
+    if (it->second.empty()) idle_fetches_.erase(it);
+  }
+  for (PeerLink& link : stale) link.close();
+  return taken;
+}
+
+void PeerLinks::PutFetchLink(const std::string& address, PeerLink link) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto& idle = idle_fetches_[address];
+    if (idle.size() < static_cast<size_t>(kMaxIdleFetches)) {
+      idle.emplace_back(absl::Now(), std::move(link));
+      return;
+    }
+  }
+  link.close();
+}
+
 absl::Status PeerLinks::CheckAddress(const std::string& address) {
   return SplitAddress(address).status();
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,9 @@ class PeerLinks {
   explicit PeerLinks(std::shared_ptr<const core::TlsContext> dial_tls = nullptr,
                      PeerNetworks networks = {})
       : dial_tls_(std::move(dial_tls)), networks_(std::move(networks)) {}
+  ~PeerLinks();  // closes the idle fetch connections
+  PeerLinks(const PeerLinks&) = delete;
+  PeerLinks& operator=(const PeerLinks&) = delete;
   const core::TlsContext* dial_tls() const { return dial_tls_.get(); }
   // What the groups joined here have done, for the daemon's metrics.
   const std::shared_ptr<CollectiveStats>& stats() const { return stats_; }
@@ -48,6 +52,15 @@ class PeerLinks {
   // other daemon's refusal.
   absl::StatusOr<PeerLink> Dial(const std::string& address, const v1::BulkHello& hello,
                                 absl::Duration within) const;
+
+  // Connections to other daemons' bulk channels that fetched an offered buffer and may fetch
+  // the next (server/peer_copy.h), kept a while so a copy need not dial again: one idle for
+  // `address` no longer than kFetchIdle (nullopt when none), and one handed back after a
+  // fetch that went well (beyond kMaxIdleFetches for an address, it is closed).
+  static constexpr int kMaxIdleFetches = 4;
+  static constexpr absl::Duration kFetchIdle = absl::Seconds(20);
+  std::optional<PeerLink> TakeFetchLink(const std::string& address);
+  void PutFetchLink(const std::string& address, PeerLink link);
 
   // From now until Take, a link for rank `to_rank` of the group with `key` is admitted.
   void Expect(const std::string& key, uint32_t to_rank);
@@ -70,6 +83,9 @@ class PeerLinks {
   const std::shared_ptr<CollectiveStats> stats_ = std::make_shared<CollectiveStats>();
   absl::Mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::optional<PeerLink>> links_ ABSL_GUARDED_BY(mu_);
+  // By address: idle fetch connections, each with the time it went idle.
+  std::map<std::string, std::vector<std::pair<absl::Time, PeerLink>>> idle_fetches_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::server

@@ -42,7 +42,7 @@ class PipelineSteps {
   // Executes stop (CANCELLED) once `cancelled` says so: the client went away. `peers`: how
   // uploads from other daemons are fetched (null: they are refused).
   PipelineSteps(SessionManager& sessions, kernels::Executor& executor, GraphCache& graphs,
-                const ServerOptions& options, const PeerLinks* peers, std::string session_id,
+                const ServerOptions& options, PeerLinks* peers, std::string session_id,
                 kernels::CancelCheck cancelled = nullptr)
       : sessions_(sessions),
         executor_(executor),
@@ -83,7 +83,7 @@ class PipelineSteps {
   kernels::Executor& executor_;
   GraphCache& graphs_;
   const ServerOptions& options_;
-  const PeerLinks* const peers_;
+  PeerLinks* const peers_;
   const std::string session_id_;
   const kernels::CancelCheck cancelled_;
   uint64_t last_step_ = 0;

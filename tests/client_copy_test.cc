@@ -72,6 +72,23 @@ TEST_F(CopyTest, CopiesChainAndComeBackWhole) {
   EXPECT_EQ(c.stats().peer_copies, 1);
 }
 
+// Later copies from a daemon reuse the connection the first one opened (and a refused one
+// leaves it usable): each arrives whole, whatever came before.
+TEST_F(CopyTest, ManyCopiesFromOneDaemonEachArriveWhole) {
+  Device a = Start();
+  Device b = Start();
+  Device b_again = connect(daemons_.back()->address());
+  for (int i = 0; i < 12; ++i) {
+    const Device& to = i % 3 == 2 ? b_again : b;
+    Array y = full({1000 + i}, static_cast<double>(i), float32, a) + 0.5f;
+    const std::vector<float> got = y.to(to).to_vector<float>();
+    ASSERT_EQ(got.size(), static_cast<size_t>(1000 + i));
+    EXPECT_EQ(got.front(), i + 0.5f) << i;
+    EXPECT_EQ(got.back(), i + 0.5f) << i;
+  }
+  EXPECT_EQ(b.stats().peer_copies + b_again.stats().peer_copies, 12);
+}
+
 TEST_F(CopyTest, TwoSessionsOfOneDaemonCopyBetweenThemselves) {
   Device a = Start();
   Device a_again = connect(daemons_.back()->address());
