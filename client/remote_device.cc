@@ -539,6 +539,7 @@ class RemoteDevice : public DeviceImpl {
     }
     const std::string ticket = RandomKey();
     from->Offer(remote, ticket);
+    SendReleases();  // first, so their memory can take the copy (a loop of copies piles up)
     const uint64_t id = session_->NewBufferId();
     v1::PipelineRequest step;
     v1::PipelineUpload* upload = step.mutable_upload();

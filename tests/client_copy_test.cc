@@ -89,6 +89,24 @@ TEST_F(CopyTest, ManyCopiesFromOneDaemonEachArriveWhole) {
   EXPECT_EQ(b.stats().peer_copies + b_again.stats().peer_copies, 12);
 }
 
+// Arrays dropped on the destination are freed before the next copy lands there, as before
+// a large upload: a loop of copies does not pile up (it would also run ever slower, each
+// copy in fresh memory).
+TEST_F(CopyTest, ALoopOfCopiesFreesTheDroppedOnesAsItGoes) {
+  const int metrics = server::FreeLoopbackPort();
+  Device a = Start();
+  Device b = Start({"--metrics_port=" + std::to_string(metrics)});
+  Array x = full({1 << 20}, 1.0, float32, a);  // 4 MiB
+  for (int i = 0; i < 10; ++i) {
+    Array copy = x.to(b);
+    copy.eval();
+  }
+  synchronize(b);
+  const double resident = testing::ScrapeMetric(metrics, "ferry_resident_bytes{device=\"cpu:0\"}");
+  EXPECT_GE(resident, 0);
+  EXPECT_LE(resident, 8 << 20) << "the dropped copies were kept";
+}
+
 TEST_F(CopyTest, TwoSessionsOfOneDaemonCopyBetweenThemselves) {
   Device a = Start();
   Device a_again = connect(daemons_.back()->address());
