@@ -407,19 +407,15 @@ grpc::Status FerryService::Pipeline(
   // Set before this handler cancels the call itself (draining, or a write failed), so the
   // reader does not take that for the client vanishing.
   std::atomic<bool> cancelled_here{false};
-  // Uploads from other daemons start as they arrive (stopped and joined when this ends).
-  std::optional<PeerPrefetch> prefetch;
-  if (peer_links_ != nullptr) {
-    prefetch.emplace(*peer_links_, sessions_, executor_.backend(), session_id);
-  }
-  PeerPrefetch* const prefetching = prefetch.has_value() ? &*prefetch : nullptr;
-  PipelineSteps steps(sessions_, executor_, graphs_, options_, peer_links_, prefetching, session_id,
+  PipelineSteps steps(sessions_, executor_, graphs_, options_, peer_links_, session_id,
                       CallerGone(context));
   // Runs a step and writes its answer; false when the client is gone. Either thread runs
   // steps, one at a time (PipelineInbox), so answers are written one at a time too.
   auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
     const absl::Time begun = absl::Now();
+    (*session)->StepStarted();
     std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch);
+    (*session)->StepEnded();
     if (step.has_execute() && execute_observer_) execute_observer_(absl::Now() - begun);
     const bool written = !reply.has_value() || stream->Write(*reply);
     inbox.Finished();
@@ -449,12 +445,10 @@ grpc::Status FerryService::Pipeline(
   // The reader runs a step itself when the stream is idle (PipelineInbox::ClaimIdle); a
   // graph that step asks for it then reads itself, queueing the steps that come first.
   kernels::Queue* const device_queue = (*session)->queue();
-  // As each step arrives: an offer is announced, so another daemon's fetch waits for its
-  // step (PeerOffers; those this stream leaves unrun are withdrawn when it ends), and an
-  // upload from another daemon starts fetching.
+  // Offers are announced as they arrive, so another daemon's fetch waits for their step
+  // (PeerOffers); those this stream leaves unrun are withdrawn when it ends.
   std::vector<std::string> announced;
-  auto arrived = [&](const v1::PipelineRequest& message) {
-    if (prefetching != nullptr) prefetching->Start(message);
+  auto announce = [&](const v1::PipelineRequest& message) {
     if (!message.has_offer() || !PeerOffers::CheckTicket(message.offer().ticket()).ok()) return;
     (*session)->offers().Announce(message.offer().ticket());
     announced.push_back(message.offer().ticket());
@@ -468,7 +462,7 @@ grpc::Status FerryService::Pipeline(
       v1::PipelineRequest message;
       while (stream->Read(&message)) {
         if (message.has_graph()) return std::move(*message.mutable_graph());
-        arrived(message);
+        announce(message);
         if (!inbox.PushNow(std::move(message))) return std::nullopt;
         message.Clear();
       }
@@ -477,7 +471,7 @@ grpc::Status FerryService::Pipeline(
     };
     v1::PipelineRequest message;
     while (!stream_ended && stream->Read(&message)) {
-      arrived(message);
+      announce(message);
       if (inbox.ClaimIdle(message)) {
         if (!run(message, read_graph)) break;
       } else if (!inbox.Push(std::move(message))) {

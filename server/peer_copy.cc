@@ -108,8 +108,8 @@ bool ServeFetch(core::ByteStream& stream, SessionManager& sessions, kernels::Bac
     return false;
   }
   if (!status->ok()) return true;
-  absl::StatusOr<kernels::Tensor> offered =
-      (*session)->offers().Take(fetch.ticket(), kOfferAnnounceTimeout, stop);
+  absl::StatusOr<kernels::Tensor> offered = (*session)->offers().Take(
+      fetch.ticket(), kOfferAnnounceTimeout, stop, [&session] { return (*session)->busy(); });
   v1::BulkResponse answer = BulkAnswer(offered.status());
   if (offered.ok()) {
     core::TypeToProto(offered->type, answer.mutable_download()->mutable_spec());

@@ -48,8 +48,9 @@ void PeerOffers::Withdraw(const std::vector<std::string>& tickets, const absl::S
 
 absl::StatusOr<kernels::Tensor> PeerOffers::Take(const std::string& ticket,
                                                  absl::Duration announce_timeout,
-                                                 const std::function<bool()>& stop) {
-  const absl::Time announce_deadline = absl::Now() + announce_timeout;
+                                                 const std::function<bool()>& stop,
+                                                 const std::function<bool()>& busy) {
+  absl::Time idle_since = absl::Now();
   absl::MutexLock lock(&mu_);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = offers_.find(ticket);
@@ -57,7 +58,9 @@ absl::StatusOr<kernels::Tensor> PeerOffers::Take(const std::string& ticket,
   };
   while (!ready()) {
     if (stop && stop()) return absl::CancelledError("the fetch was stopped");
-    if (!offers_.contains(ticket) && absl::Now() >= announce_deadline) {
+    const absl::Time now = absl::Now();
+    if (busy && busy()) idle_since = now;
+    if (!offers_.contains(ticket) && now - idle_since >= announce_timeout) {
       return absl::NotFoundError(absl::StrCat("no offer under that ticket came within ",
                                               absl::FormatDuration(announce_timeout)));
     }

@@ -39,11 +39,14 @@ class PeerOffers {
                        absl::StatusOr<kernels::Tensor> value);
   // Offers announced and never resolved get `why`: the stream that carried them ended first.
   void Withdraw(const std::vector<std::string>& tickets, const absl::Status& why);
-  // A fetch: waits up to `announce_timeout` for the offer to be announced, then until it is
-  // resolved; hands it over once (the offer is gone after). NOT_FOUND when none came,
-  // FAILED_PRECONDITION once closed, CANCELLED once `stop` says so (asked every 200 ms).
+  // A fetch: waits for the offer to be announced, then until it is resolved; hands it over
+  // once (the offer is gone after). NOT_FOUND when none was announced in `announce_timeout`
+  // of the session's idle time (`busy` says when it runs steps: the one computing the
+  // buffer may take long, and the stream reads the offer only after it), FAILED_PRECONDITION
+  // once closed, CANCELLED once `stop` says so. Both are asked every 200 ms.
   absl::StatusOr<kernels::Tensor> Take(const std::string& ticket, absl::Duration announce_timeout,
-                                       const std::function<bool()>& stop);
+                                       const std::function<bool()>& stop,
+                                       const std::function<bool()>& busy = nullptr);
   // `buffer_id` was released: offers holding it count their bytes as the session's own.
   void Released(uint64_t buffer_id);
   // Bytes held only by offers (their buffers released), counted against the session's quota.

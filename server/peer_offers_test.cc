@@ -2,6 +2,7 @@
 
 #include "server/peer_offers.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -56,6 +57,22 @@ TEST_F(PeerOffersTest, AnOfferNeverAnnouncedIsNotFoundAfterTheAnnounceTimeout) {
   absl::StatusOr<kernels::Tensor> taken = offers_.Take(kTicket, absl::Milliseconds(300), nullptr);
   EXPECT_EQ(taken.status().code(), absl::StatusCode::kNotFound);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+}
+
+// The source's stream reads the offer only once the steps before it have run: while the
+// session works, the announce timeout does not run out.
+TEST_F(PeerOffersTest, AFetchWaitsForTheOfferWhileTheSourceSessionWorks) {
+  std::atomic<bool> busy{true};
+  absl::StatusOr<kernels::Tensor> taken = absl::UnknownError("not yet");
+  absl::Notification done;
+  std::thread fetch([&] {
+    taken = offers_.Take(kTicket, absl::Milliseconds(300), nullptr, [&] { return busy.load(); });
+    done.Notify();
+  });
+  EXPECT_FALSE(done.WaitForNotificationWithTimeout(absl::Milliseconds(900)));
+  busy = false;  // the session goes idle and no offer comes
+  fetch.join();
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PeerOffersTest, AResolvedFailureIsWhatTheFetchGets) {

@@ -205,18 +205,13 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
   absl::StatusOr<SessionRef> session = sessions_.Acquire(session_id_);
   if (!session.ok()) return Fail(step, session.status());
   const uint64_t buffer_id = step.upload().buffer_id();
-  // A tensor that arrived apart (on the bulk channel, or fetched from another daemon as
-  // the step arrived) is taken whatever the verdict, so none stays parked.
-  std::optional<absl::StatusOr<kernels::Tensor>> arrived;
-  if (step.upload().bulk_channel()) {
-    arrived = FromBulkChannel(**session, step.upload());
-  } else if (step.upload().has_peer_source() && prefetch_ != nullptr) {
-    arrived = prefetch_->Take(buffer_id);
-  }
+  // A bulk upload's tensor is taken whatever the verdict, so none stays parked.
+  std::optional<absl::StatusOr<kernels::Tensor>> from_bulk;
+  if (step.upload().bulk_channel()) from_bulk = FromBulkChannel(**session, step.upload());
   if (absl::Status fresh = CheckNewHandle(**session, buffer_id); !fresh.ok()) {
     return Fail(step, absl::Status(fresh.code(), absl::StrCat("[upload] ", fresh.message())));
   }
-  absl::StatusOr<kernels::Tensor> tensor = arrived.has_value() ? *std::move(arrived)
+  absl::StatusOr<kernels::Tensor> tensor = from_bulk.has_value() ? *std::move(from_bulk)
                                            : step.upload().has_peer_source()
                                                ? FromPeer(step.upload())
                                                : FromStep(step.upload());

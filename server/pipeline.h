@@ -14,7 +14,6 @@
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/graph_cache.h"
 #include "server/peer_links.h"
-#include "server/peer_prefetch.h"
 #include "server/server_options.h"
 #include "server/session_manager.h"
 
@@ -41,17 +40,15 @@ class PipelineSteps {
       std::function<std::optional<v1::Graph>(const std::string& graph_id, uint64_t step_id)>;
 
   // Executes stop (CANCELLED) once `cancelled` says so: the client went away. `peers`: how
-  // uploads from other daemons are fetched (null: they are refused); `prefetch`: those the
-  // stream's reader began fetching as they arrived (null: none).
+  // uploads from other daemons are fetched (null: they are refused).
   PipelineSteps(SessionManager& sessions, kernels::Executor& executor, GraphCache& graphs,
-                const ServerOptions& options, PeerLinks* peers, PeerPrefetch* prefetch,
-                std::string session_id, kernels::CancelCheck cancelled = nullptr)
+                const ServerOptions& options, PeerLinks* peers, std::string session_id,
+                kernels::CancelCheck cancelled = nullptr)
       : sessions_(sessions),
         executor_(executor),
         graphs_(graphs),
         options_(options),
         peers_(peers),
-        prefetch_(prefetch),
         session_id_(std::move(session_id)),
         cancelled_(std::move(cancelled)) {}
 
@@ -87,7 +84,6 @@ class PipelineSteps {
   GraphCache& graphs_;
   const ServerOptions& options_;
   PeerLinks* const peers_;
-  PeerPrefetch* const prefetch_;
   const std::string session_id_;
   const kernels::CancelCheck cancelled_;
   uint64_t last_step_ = 0;

@@ -111,6 +111,11 @@ class Session : public kernels::CommunicatorDirectory {
   // Buffers offered to other daemons (feature "peer_copy"); closed with the session, and an
   // offer whose buffer is released counts against the quota until fetched.
   PeerOffers& offers() { return offers_; }
+  // Pipeline steps of this session running now (the step that computes an offered buffer
+  // may be one: a fetch waits for the offer while the session works).
+  void StepStarted() { ++running_steps_; }
+  void StepEnded() { --running_steps_; }
+  bool busy() const { return running_steps_.load() > 0; }
 
   // Whether the session was closed (or is being): a run for it may stop.
   bool closing() const;
@@ -172,6 +177,7 @@ class Session : public kernels::CommunicatorDirectory {
   const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
   PeerOffers offers_;
+  std::atomic<int> running_steps_{0};
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);

@@ -107,6 +107,21 @@ TEST_F(CopyTest, ALoopOfCopiesFreesTheDroppedOnesAsItGoes) {
   EXPECT_LE(resident, 8 << 20) << "the dropped copies were kept";
 }
 
+// The destination's fetch comes before the source has computed the array (its stream reads
+// the offer only once the work before it has run): the fetch waits for it, and it arrives
+// whole.
+TEST_F(CopyTest, ACopyOfAnArrayStillBeingComputedWaitsForIt) {
+  Device a = Start();
+  Device b = Start();
+  Array m = random::normal({768, 768}, float32, a);
+  Array busy = m;
+  for (int i = 0; i < 8; ++i) busy = matmul(busy, m) * 0.01f;
+  Array y = arange(200000.0, float32, a) * 2.0f + sum(busy) * 0.0f;
+  Array copy = y.to(b);
+  EXPECT_EQ(copy.to_vector<float>()[123456], 246912.0f);
+  EXPECT_EQ(b.stats().peer_copies, 1);
+}
+
 TEST_F(CopyTest, TwoSessionsOfOneDaemonCopyBetweenThemselves) {
   Device a = Start();
   Device a_again = connect(daemons_.back()->address());
