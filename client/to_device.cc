@@ -52,9 +52,12 @@ void MaterializeCopies(const std::vector<ArrayNode*>& targets) {
   sources.reserve(copies.size());
   for (ArrayNode* copy : copies) sources.emplace_back(copy->inputs[0]);
   eval(sources);
-  for (ArrayNode* copy : copies) {
-    const ArrayNode& source = *copy->inputs[0];
-    copy->Materialize(copy->device.impl().CopyFrom(source.device.impl(), source.buffer));
+  for (size_t i = 0; i < copies.size(); ++i) {
+    // One source's graph may hold another of these copies (a gradient going back through
+    // the layers), which evaluating it has made already.
+    if (copies[i]->materialized()) continue;
+    const ArrayNode& source = *sources[i].node();
+    copies[i]->Materialize(copies[i]->device.impl().CopyFrom(source.device.impl(), source.buffer));
   }
   for (ArrayNode* node : visited) node->needs_copy = false;  // every copy under it is made
 }

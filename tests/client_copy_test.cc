@@ -122,6 +122,19 @@ TEST_F(CopyTest, ACopyOfAnArrayStillBeingComputedWaitsForIt) {
   EXPECT_EQ(b.stats().peer_copies, 1);
 }
 
+// One eval needs two copies to c, and making the second (whose source on b reads the first,
+// moved on from c) makes the first on the way: each is made once, and the sum is right.
+TEST_F(CopyTest, ACopyMadeWhileMakingAnotherIsMadeOnce) {
+  Device a = Start();
+  Device b = Start();
+  Device c = Start();
+  Array x = arange(5.0, float32, a);
+  Array on_c = x.to(c);
+  Array back_on_c = (on_c.to(b) * 3.0f).to(c);
+  EXPECT_EQ((on_c + back_on_c).to_vector<float>(), std::vector<float>({0, 4, 8, 12, 16}));
+  EXPECT_EQ(c.stats().peer_copies, 2);
+}
+
 TEST_F(CopyTest, TwoSessionsOfOneDaemonCopyBetweenThemselves) {
   Device a = Start();
   Device a_again = connect(daemons_.back()->address());

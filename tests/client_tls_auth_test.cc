@@ -72,6 +72,12 @@ class TlsAuth : public ::testing::Test {
   std::vector<std::string> TlsFlags() {
     return {"--tls_cert=" + Path("server.pem"), "--tls_key=" + Path("server.key")};
   }
+  // TLS, and links to other daemons (groups, copies) checked against the CA file `ca`.
+  std::vector<std::string> PeerFlags(const std::string& ca) {
+    std::vector<std::string> flags = TlsFlags();
+    flags.push_back("--peer_ca=" + Path(ca));
+    return flags;
+  }
 
   ConnectOptions Options(const std::string& ca, const std::string& token = "") {
     ConnectOptions options;
@@ -268,10 +274,8 @@ TEST_F(TlsAuth, IncompleteTlsFlagsOrAnEmptyTokenFileStopTheDaemon) {
 // collectives and sends both ways. Without it,
 // or with a CA that did not sign the peer, the group is refused.
 TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
-  std::vector<std::string> flags = TlsFlags();
-  flags.push_back("--peer_ca=" + Path("ca.pem"));
-  auto first = Start(flags);
-  auto second = Start(flags);
+  auto first = Start(PeerFlags("ca.pem"));
+  auto second = Start(PeerFlags("ca.pem"));
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   const std::vector<Device> devices = {connect(first->address(), Options("ca.pem")),
@@ -310,9 +314,7 @@ TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
     EXPECT_EQ(error.code(), ErrorCode::kFailedPrecondition) << error.what();
   }
 
-  std::vector<std::string> distrustful = TlsFlags();
-  distrustful.push_back("--peer_ca=" + Path("other_ca.pem"));
-  auto third = Start(distrustful);
+  auto third = Start(PeerFlags("other_ca.pem"));
   ASSERT_NE(third, nullptr);
   distributed::GroupOptions options;
   options.timeout = std::chrono::milliseconds(3000);
@@ -330,10 +332,8 @@ TEST_F(TlsAuth, GroupsLinkInTlsOnlyToPeersTheirPeerCaSigned) {
 // the source's certificate against its --peer_ca, and a copy whose daemons cannot trust each
 // other fails naming why; a daemon without --peer_ca takes copies through the client.
 TEST_F(TlsAuth, CopiesGoDaemonToDaemonInTlsOnlyBetweenPeersTheirPeerCaSigned) {
-  std::vector<std::string> flags = TlsFlags();
-  flags.push_back("--peer_ca=" + Path("ca.pem"));
-  auto first = Start(flags);
-  auto second = Start(flags);
+  auto first = Start(PeerFlags("ca.pem"));
+  auto second = Start(PeerFlags("ca.pem"));
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   Device a = connect(first->address(), Options("ca.pem"));
@@ -349,9 +349,7 @@ TEST_F(TlsAuth, CopiesGoDaemonToDaemonInTlsOnlyBetweenPeersTheirPeerCaSigned) {
             (std::vector<float>{1, 2, 3, 4, 5}));
   EXPECT_EQ(c.stats().peer_copies, 0);  // through the client
 
-  std::vector<std::string> distrustful = TlsFlags();
-  distrustful.push_back("--peer_ca=" + Path("other_ca.pem"));
-  auto third = Start(distrustful);
+  auto third = Start(PeerFlags("other_ca.pem"));
   ASSERT_NE(third, nullptr);
   Device d = connect(third->address(), Options("ca.pem"));
   try {
