@@ -72,6 +72,7 @@ std::optional<Array> Rule(const ArrayNode& node, const std::vector<Value>& input
     return ints == nullptr ? std::nullopt : std::optional<Ints>(*ints);
   };
   auto example_rank = [&](size_t i) { return node.inputs[i]->type.shape.size(); };
+  if (op == kCopyOp) return inputs[0].array.to(node.device);  // the batch moves whole
   if (Elementwise(op) || op == "matmul") {
     size_t to = rank;
     if (op == "matmul") {

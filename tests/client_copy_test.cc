@@ -243,6 +243,17 @@ TEST_F(CopyTest, ASourceDaemonRefusesFetchesFromOutsideItsPeerNetworks) {
   }
 }
 
+TEST_F(CopyTest, VmapMovesTheWholeBatch) {
+  Device a = Start();
+  Device b = Start();
+  auto per_row = vmap([&](const Array& row) { return sum(row.to(b) * 2.0f); });
+  Array rows = reshape(arange(6.0, float32, a), {2, 3});
+  Array sums = per_row(rows);
+  EXPECT_EQ(sums.device(), b);
+  EXPECT_EQ(sums.to_vector<float>(), std::vector<float>({6, 24}));
+  EXPECT_EQ(b.stats().peer_copies, 1);  // one copy of the batch, not one per row
+}
+
 TEST_F(CopyTest, AFunctionThatCopiesBetweenDevicesIsNotExported) {
   Device a = Start();
   const std::string path = ::testing::TempDir() + "/copies.ferryfn";
