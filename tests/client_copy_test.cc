@@ -202,6 +202,12 @@ TEST_F(CopyTest, GradientsFlowBackToTheSourceDevice) {
   const std::vector<float> got = grads[0].to_vector<float>();
   const std::vector<float> want = local_grads[0].to_vector<float>();
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << i;
+  // Forward mode too: the tangent goes along with the value.
+  auto [out, tangent] = jvp([&](const Array& v) { return square(v.to(b)); },
+                            from_host(std::vector<float>{1, 2, 3}, {3}, a),
+                            from_host(std::vector<float>{1, 1, 2}, {3}, a));
+  EXPECT_EQ(tangent.device(), b);
+  EXPECT_EQ(tangent.to_vector<float>(), std::vector<float>({2, 4, 12}));
 }
 
 TEST_F(CopyTest, CopiesToAndFromTheLocalDevicePassThroughTheClient) {
