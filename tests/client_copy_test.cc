@@ -94,7 +94,8 @@ TEST_F(CopyTest, ManyCopiesFromOneDaemonEachArriveWhole) {
 // copy in fresh memory).
 TEST_F(CopyTest, ALoopOfCopiesFreesTheDroppedOnesAsItGoes) {
   const int metrics = server::FreeLoopbackPort();
-  Device a = Start();
+  const int source_metrics = server::FreeLoopbackPort();
+  Device a = Start({"--metrics_port=" + std::to_string(source_metrics)});
   Device b = Start({"--metrics_port=" + std::to_string(metrics)});
   Array x = full({1 << 20}, 1.0, float32, a);  // 4 MiB
   for (int i = 0; i < 10; ++i) {
@@ -105,6 +106,13 @@ TEST_F(CopyTest, ALoopOfCopiesFreesTheDroppedOnesAsItGoes) {
   const double resident = testing::ScrapeMetric(metrics, "ferry_resident_bytes{device=\"cpu:0\"}");
   EXPECT_GE(resident, 0);
   EXPECT_LE(resident, 8 << 20) << "the dropped copies were kept";
+  // The source counts what it served among its calls.
+  EXPECT_EQ(testing::ScrapeMetric(source_metrics,
+                                  "ferry_rpc_requests_total{code=\"OK\",method=\"bulk/Fetch\"}"),
+            10);
+  EXPECT_EQ(
+      testing::ScrapeMetric(source_metrics, "ferry_rpc_sent_bytes_total{method=\"bulk/Fetch\"}"),
+      10 * (4 << 20));
 }
 
 // The destination's fetch comes before the source has computed the array (its stream reads
