@@ -413,9 +413,11 @@ grpc::Status FerryService::Pipeline(
   // steps, one at a time (PipelineInbox), so answers are written one at a time too.
   auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
     const absl::Time begun = absl::Now();
-    (*session)->StepStarted();
+    // Only computing counts as working: a fetch waiting on another daemon (which may wait
+    // on this session) does not keep an offer's fetch waiting without end.
+    if (step.has_execute()) (*session)->StepStarted();
     std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch);
-    (*session)->StepEnded();
+    if (step.has_execute()) (*session)->StepEnded();
     if (step.has_execute() && execute_observer_) execute_observer_(absl::Now() - begun);
     const bool written = !reply.has_value() || stream->Write(*reply);
     inbox.Finished();

@@ -111,8 +111,8 @@ class Session : public kernels::CommunicatorDirectory {
   // Buffers offered to other daemons (feature "peer_copy"); closed with the session, and an
   // offer whose buffer is released counts against the quota until fetched.
   PeerOffers& offers() { return offers_; }
-  // Pipeline steps of this session running now (the step that computes an offered buffer
-  // may be one: a fetch waits for the offer while the session works).
+  // Pipeline executes of this session running now (the one that computes an offered buffer
+  // may be one: a fetch waits for the offer while the session computes).
   void StepStarted() { ++running_steps_; }
   void StepEnded() { --running_steps_; }
   bool busy() const { return running_steps_.load() > 0; }
