@@ -23,7 +23,7 @@
 namespace ferry::server {
 
 // How long a fetch waits for its offer to be announced at all while the source session runs
-// no step (the client sends it to the source as it sends the upload to the destination, and
+// no execute (the client sends it to the source as it sends the upload to the destination, and
 // the source's stream reads it once the steps before it have run); once announced, it
 // waits for as long as the steps before the offer take.
 inline constexpr absl::Duration kOfferAnnounceTimeout = absl::Seconds(30);

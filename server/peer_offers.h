@@ -41,7 +41,7 @@ class PeerOffers {
   void Withdraw(const std::vector<std::string>& tickets, const absl::Status& why);
   // A fetch: waits for the offer to be announced, then until it is resolved; hands it over
   // once (the offer is gone after). NOT_FOUND when none was announced in `announce_timeout`
-  // of the session's idle time (`busy` says when it runs steps: the one computing the
+  // of the session's idle time (`busy` says when it computes: the step computing the
   // buffer may take long, and the stream reads the offer only after it), FAILED_PRECONDITION
   // once closed, CANCELLED once `stop` says so. Both are asked every 200 ms.
   absl::StatusOr<kernels::Tensor> Take(const std::string& ticket, absl::Duration announce_timeout,
