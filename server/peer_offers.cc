@@ -52,6 +52,9 @@ absl::StatusOr<kernels::Tensor> PeerOffers::Take(const std::string& ticket,
                                                  const std::function<bool()>& busy) {
   absl::Time idle_since = absl::Now();
   absl::MutexLock lock(&mu_);
+  if (fetched_set_.contains(ticket)) {
+    return absl::NotFoundError("the offer under that ticket was fetched already");
+  }
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = offers_.find(ticket);
     return closed_ || (it != offers_.end() && it->second.value.has_value());
@@ -71,6 +74,12 @@ absl::StatusOr<kernels::Tensor> PeerOffers::Take(const std::string& ticket,
   Uncount(it->second);
   absl::StatusOr<kernels::Tensor> value = *std::move(it->second.value);
   offers_.erase(it);
+  fetched_.push_back(ticket);
+  fetched_set_.insert(ticket);
+  if (fetched_.size() > kRememberedFetches) {
+    fetched_set_.erase(fetched_.front());
+    fetched_.pop_front();
+  }
   return value;
 }
 

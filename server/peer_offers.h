@@ -3,12 +3,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -26,6 +28,7 @@ class PeerOffers {
  public:
   static constexpr int kMaxOffers = 64;
   static constexpr size_t kTicketBytes = 16;
+  static constexpr size_t kRememberedFetches = 256;
 
   // INVALID_ARGUMENT unless `ticket` is kTicketBytes long.
   static absl::Status CheckTicket(const std::string& ticket);
@@ -40,7 +43,8 @@ class PeerOffers {
   // Offers announced and never resolved get `why`: the stream that carried them ended first.
   void Withdraw(const std::vector<std::string>& tickets, const absl::Status& why);
   // A fetch: waits for the offer to be announced, then until it is resolved; hands it over
-  // once (the offer is gone after). NOT_FOUND when none was announced in `announce_timeout`
+  // once (the offer is gone after; a fetch of one of the last kRememberedFetches taken is
+  // NOT_FOUND at once). NOT_FOUND when none was announced in `announce_timeout`
   // of the session's idle time (`busy` says when it computes: the step computing the
   // buffer may take long, and the stream reads the offer only after it), FAILED_PRECONDITION
   // once closed, CANCELLED once `stop` says so. Both are asked every 200 ms.
@@ -67,6 +71,9 @@ class PeerOffers {
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, Offer> offers_ ABSL_GUARDED_BY(mu_);
+  // Tickets fetched lately, oldest first.
+  std::deque<std::string> fetched_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> fetched_set_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> held_bytes_{0};
 };
 

@@ -48,8 +48,10 @@ TEST_F(PeerOffersTest, AFetchWaitsForAnAnnouncedOfferAndTakesItOnce) {
   fetch.join();
   ASSERT_TRUE(taken.ok()) << taken.status();
   EXPECT_EQ(taken->nbytes(), 40u);
-  EXPECT_EQ(offers_.Take(kTicket, absl::ZeroDuration(), nullptr).status().code(),
-            absl::StatusCode::kNotFound);
+  // Fetched once: a second fetch is told so at once, not after the announce timeout.
+  absl::StatusOr<kernels::Tensor> again = offers_.Take(kTicket, absl::Seconds(30), nullptr);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(again.status().message(), "the offer under that ticket was fetched already");
 }
 
 TEST_F(PeerOffersTest, AnOfferNeverAnnouncedIsNotFoundAfterTheAnnounceTimeout) {

@@ -4,7 +4,8 @@ the project's protos by protoc and grpc_python_plugin at test time, nothing of f
 It checks health, opens a session, uploads two matrices in chunks, runs relu(x @ w + b)
 keeping the result resident, downloads it in chunks and compares with NumPy; then reuses the
 graph by id, reads GetInfo's session list and cache figures, and closes the session. A
-second case resumes an upload whose client went silent, and downloads from part way.
+second case resumes an upload whose client went silent, and downloads from part way; a third
+copies a buffer from one daemon to another, daemon to daemon, with Pipeline steps.
 
 Usage: ferryd_python_client_test.py PATH_TO_FERRYD
 """
@@ -158,6 +159,85 @@ class IndependentClient(unittest.TestCase):
                              x[-2:].tolist())
             channel.close()
             self.assertEqual(daemon.stop(), 0)
+
+
+    def test_a_buffer_offered_on_one_daemon_is_fetched_by_another(self):
+        """peer_copy as the proto describes it: an offer step on the source's Pipeline stream,
+        an upload step naming the source's bulk channel, session and ticket on the
+        destination's; the destination fetches the bytes itself."""
+        import queue
+
+        import grpc
+        tmp = ferry_py.scratch_dir("ferryd-pycopy-")
+
+        def open_session(ferry):
+            opened = ferry.OpenSession(PB.OpenSessionRequest(
+                min_protocol_version=1, max_protocol_version=1, client_name="python"),
+                timeout=10)
+            self.assertIn("peer_copy", list(opened.features))
+            return opened
+
+        def pipeline(ferry, session):
+            """Sends each step given to it; returns (send, next answer)."""
+            steps = queue.Queue()
+
+            def requests():
+                while True:
+                    step = steps.get()
+                    if step is None:
+                        return
+                    yield step
+            answers = ferry.Pipeline(requests(), timeout=60)
+            steps.put(PB.PipelineRequest(start=PB.PipelineStart(session_id=session)))
+            self.assertTrue(next(answers).HasField("started"))
+            return steps.put, lambda: next(answers)
+
+        with ferry_py.ferryd(FERRYD, [], os.path.join(tmp, "source")) as source, \
+                ferry_py.ferryd(FERRYD, [], os.path.join(tmp, "destination")) as destination:
+            source_channel = grpc.insecure_channel(source.address)
+            destination_channel = grpc.insecure_channel(destination.address)
+            from_ferry = PB_GRPC.FerryStub(source_channel)
+            to_ferry = PB_GRPC.FerryStub(destination_channel)
+            source_session = open_session(from_ferry)
+            destination_session = open_session(to_ferry)
+
+            x = np.linspace(-1, 1, 300000, dtype=np.float32)
+            reply = from_ferry.Upload(ferry_py.upload_requests(
+                PB, source_session.session_id, 5, x), timeout=30)
+            self.assertEqual(reply.bytes_received, x.nbytes)
+
+            ticket = os.urandom(16)
+            send_source, next_source = pipeline(from_ferry, source_session.session_id)
+            send_source(PB.PipelineRequest(step_id=1, want_reply=True, offer=PB.PipelineOffer(
+                buffer_id=5, ticket=ticket)))
+            self.assertFalse(next_source().HasField("failure"))
+
+            bulk = "127.0.0.1:%d" % source_session.bulk_channel.port
+            send_destination, next_destination = pipeline(to_ferry,
+                                                          destination_session.session_id)
+            upload = PB.PipelineUpload(buffer_id=9, tensor=PB.Tensor(
+                spec=ferry_py.spec(PB, PB.FLOAT32, x.shape)), peer_source=PB.PeerSource(
+                    address=bulk, session_id=source_session.session_id, ticket=ticket))
+            send_destination(PB.PipelineRequest(step_id=1, want_reply=True, upload=upload))
+            answer = next_destination()
+            self.assertFalse(answer.HasField("failure"), answer.failure.message)
+            # The ticket was for one fetch only.
+            upload.buffer_id = 10
+            send_destination(PB.PipelineRequest(step_id=2, want_reply=True, upload=upload))
+            answer = next_destination()
+            self.assertEqual(answer.failure.code, grpc.StatusCode.NOT_FOUND.value[0])
+            self.assertIn("[copy] buffer 10", answer.failure.message)
+            send_source(None)
+            send_destination(None)
+
+            chunks = list(to_ferry.Download(PB.DownloadRequest(
+                session_id=destination_session.session_id, buffer_id=9), timeout=30))
+            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
+            np.testing.assert_array_equal(got, x)
+            source_channel.close()
+            destination_channel.close()
+            self.assertEqual(source.stop(), 0)
+            self.assertEqual(destination.stop(), 0)
 
 
 if __name__ == "__main__":
