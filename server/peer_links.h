@@ -57,7 +57,7 @@ class PeerLinks {
   // the next (server/peer_copy.h), kept a while so a copy need not dial again: one idle for
   // `address` no longer than kFetchIdle (nullopt when none), and one handed back after a
   // fetch that went well (beyond kMaxIdleFetches for an address, it is closed).
-  static constexpr int kMaxIdleFetches = 4;
+  static constexpr int kMaxIdleFetches = 2;
   static constexpr absl::Duration kFetchIdle = absl::Seconds(20);
   std::optional<PeerLink> TakeFetchLink(const std::string& address);
   void PutFetchLink(const std::string& address, PeerLink link);
