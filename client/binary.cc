@@ -24,11 +24,11 @@ std::vector<Array> AsArrays(const std::vector<const Operand*>& operands) {
     if (operand->array()) {
       arrays.push_back(*operand->array());
     } else if (like != nullptr) {
-      arrays.push_back(detail::Constant(
-          *operand, detail::WeakScalarType(*operand, like->dtype()), like->device()));
+      arrays.push_back(detail::Constant(*operand, detail::WeakScalarType(*operand, like->dtype()),
+                                        like->device()));
     } else {
-      arrays.push_back(detail::Constant(*operand, detail::StrongScalarType(*operand),
-                                        default_device()));
+      arrays.push_back(
+          detail::Constant(*operand, detail::StrongScalarType(*operand), default_device()));
     }
   }
   return arrays;

@@ -36,6 +36,7 @@ std::string RandomKey() {
 std::shared_ptr<Buffer> DeviceImpl::CopyFrom(DeviceImpl& source,
                                              const std::shared_ptr<Buffer>& buffer) {
   const core::TensorType& type = buffer->type();
+  if (const void* in_place = source.HostBytes(*buffer)) return FromHostBytes(type, in_place);
   std::string bytes(static_cast<size_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype),
                     '\0');
   source.Read(*buffer, bytes.data());

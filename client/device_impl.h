@@ -94,9 +94,15 @@ class DeviceImpl {
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;
 
+  // The buffer's bytes where this process can read them in place without waiting (the
+  // local device's memory, a daemon's array not uploaded yet), else null. Valid while the
+  // buffer lives.
+  virtual const void* HostBytes(Buffer&) { return nullptr; }
+
   // A buffer here holding the value of `buffer`, which lives on `source` (Array::to). By
-  // default through this process: read from the source, then made here. A daemon fetches
-  // it straight from another daemon where both can.
+  // default through this process: made here from the source's bytes in place (HostBytes),
+  // else read from the source first. A daemon fetches it straight from another daemon
+  // where both can.
   virtual std::shared_ptr<Buffer> CopyFrom(DeviceImpl& source,
                                            const std::shared_ptr<Buffer>& buffer);
 

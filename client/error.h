@@ -35,8 +35,7 @@ const char* ErrorCodeName(ErrorCode code);
 // it), an unreachable daemon, or the daemon's own status with its code and message.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
 
   ErrorCode code() const { return code_; }
 

@@ -13,10 +13,10 @@
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
-using testing::BuildError;
 
 void ExpectAllNear(Array a, Array b, float tolerance = 1e-6f) {
   ASSERT_EQ(a.shape(), b.shape());
@@ -113,8 +113,9 @@ TEST(AttentionTest, BadArgumentsThrowAtTheCall) {
               HasSubstr("with Hq a multiple of Hkv"));
   EXPECT_THAT(BuildError([&] { fast::scaled_dot_product_attention(k, k, v, 1.0f, "sliding"); }),
               HasSubstr("mask_mode 'sliding' is neither '' nor 'causal'"));
-  EXPECT_THAT(BuildError([&] { fast::scaled_dot_product_attention(k, k, v, 1.0f, "", zeros({3})); }),
-              HasSubstr("mask of shape (3,) does not broadcast"));
+  EXPECT_THAT(
+      BuildError([&] { fast::scaled_dot_product_attention(k, k, v, 1.0f, "", zeros({3})); }),
+      HasSubstr("mask of shape (3,) does not broadcast"));
   EXPECT_THAT(
       BuildError([&] {
         fast::scaled_dot_product_attention(zeros({2, 4}), k, v, 1.0f);

@@ -10,18 +10,18 @@
 //   y.eval();                                   // one round trip; y stays on the device
 //   std::vector<float> out = y.to_vector<float>();
 
-#include "client/array.h"   // IWYU pragma: export
-#include "client/device.h"  // IWYU pragma: export
+#include "client/array.h"        // IWYU pragma: export
+#include "client/device.h"       // IWYU pragma: export
 #include "client/distributed.h"  // IWYU pragma: export
-#include "client/dtype.h"   // IWYU pragma: export
-#include "client/error.h"   // IWYU pragma: export
-#include "client/export.h"  // IWYU pragma: export
-#include "client/fast.h"    // IWYU pragma: export
-#include "client/fft.h"     // IWYU pragma: export
-#include "client/io.h"      // IWYU pragma: export
-#include "client/ops.h"     // IWYU pragma: export
-#include "client/random.h"  // IWYU pragma: export
-#include "client/vmap.h"    // IWYU pragma: export
+#include "client/dtype.h"        // IWYU pragma: export
+#include "client/error.h"        // IWYU pragma: export
+#include "client/export.h"       // IWYU pragma: export
+#include "client/fast.h"         // IWYU pragma: export
+#include "client/fft.h"          // IWYU pragma: export
+#include "client/io.h"           // IWYU pragma: export
+#include "client/ops.h"          // IWYU pragma: export
+#include "client/random.h"       // IWYU pragma: export
+#include "client/vmap.h"         // IWYU pragma: export
 // autodiff
 #include "client/autodiff.h"    // IWYU pragma: export
 #include "client/optimizers.h"  // IWYU pragma: export

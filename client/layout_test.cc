@@ -63,7 +63,7 @@ TEST(LayoutTest, Slice) {
   EXPECT_THAT(slice(x, {-1}, {-11}, {-1}).to_vector<int32_t>(),
               ElementsAre(9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
   EXPECT_THAT(slice(x, {8}, {2}, {-2}).to_vector<int32_t>(), ElementsAre(8, 6, 4));
-  EXPECT_EQ(slice(x, {5}, {2}).size(), 0);     // empty, not an error
+  EXPECT_EQ(slice(x, {5}, {2}).size(), 0);  // empty, not an error
   EXPECT_EQ(slice(x, {-100}, {-50}).size(), 0);
   Array m = reshape(arange(12, int32), {3, 4});
   Array s = slice(m, {1, 0}, {3, 4}, {1, 2});

@@ -122,6 +122,11 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     ThrowIfError(backend_->CopyToHost(tensor, 0, tensor.nbytes(), dst));
   }
 
+  const void* HostBytes(Buffer& buffer) override {
+    const kernels::Tensor& tensor = static_cast<LocalBuffer&>(buffer).tensor();
+    return backend_->HostAddressable() ? tensor.raw() : nullptr;
+  }
+
  private:
   std::unique_ptr<kernels::Backend> backend_;
   kernels::Executor executor_;

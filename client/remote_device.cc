@@ -515,6 +515,13 @@ class RemoteDevice : public DeviceImpl {
     if (waited) session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
   }
 
+  // Host bytes not uploaded yet (a small array): here already.
+  const void* HostBytes(Buffer& buffer) override {
+    auto& remote = static_cast<RemoteBuffer&>(buffer);
+    std::lock_guard<std::mutex> lock(remote.mu());
+    return remote.id() == 0 && remote.host().has_value() ? remote.host()->data() : nullptr;
+  }
+
   std::string PeerAddress() const override {
     return session_->Offers(kFeatureCollectives) ? AddressForPeers() : "";
   }
@@ -525,18 +532,12 @@ class RemoteDevice : public DeviceImpl {
   std::shared_ptr<Buffer> CopyFrom(DeviceImpl& source,
                                    const std::shared_ptr<Buffer>& buffer) override {
     auto* from = dynamic_cast<RemoteDevice*>(&source);
-    auto& remote = static_cast<RemoteBuffer&>(*buffer);
     const std::string address = from != nullptr ? from->CopyAddress() : "";
-    if (address.empty() || CopyAddress().empty() || session_->pipeline() == nullptr) {
+    if (address.empty() || CopyAddress().empty() || session_->pipeline() == nullptr ||
+        source.HostBytes(*buffer) != nullptr) {
       return DeviceImpl::CopyFrom(source, buffer);
     }
-    {
-      std::lock_guard<std::mutex> lock(remote.mu());
-      // Host bytes not uploaded yet (a small array): they come from here.
-      if (remote.id() == 0 && remote.host().has_value()) {
-        return FromHostBytes(remote.type(), remote.host()->data());
-      }
-    }
+    auto& remote = static_cast<RemoteBuffer&>(*buffer);
     const std::string ticket = RandomKey();
     from->Offer(remote, ticket);
     SendReleases();  // first, so their memory can take the copy (a loop of copies piles up)

@@ -12,9 +12,9 @@
 namespace ferry {
 namespace {
 
+using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BuildError;
 
 Array Square() { return from_host(std::vector<float>{3, 1, 2, 0}, {2, 2}); }
 

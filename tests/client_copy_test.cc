@@ -150,6 +150,10 @@ TEST_F(CopyTest, TwoSessionsOfOneDaemonCopyBetweenThemselves) {
   EXPECT_EQ((x.to(a_again) + 1.0f).to_vector<float>(),
             std::vector<float>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
   EXPECT_EQ(a_again.stats().peer_copies, 1);
+  // A small array the client still holds (not uploaded yet) goes from the client's bytes.
+  Array small = from_host(std::vector<float>{7, 8, 9}, {3}, a);
+  EXPECT_EQ(small.to(a_again).to_vector<float>(), std::vector<float>({7, 8, 9}));
+  EXPECT_EQ(a_again.stats().peer_copies, 1);
 }
 
 TEST_F(CopyTest, ASourceDroppedRightAfterItsCopyStillArrives) {
