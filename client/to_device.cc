@@ -49,9 +49,13 @@ void MaterializeCopies(const std::vector<ArrayNode*>& targets) {
   }
   if (copies.empty()) return;
   std::vector<Array> sources;
+  std::vector<Array> lazy;  // evaluated first; a value (a host array) is copied as it is
   sources.reserve(copies.size());
-  for (ArrayNode* copy : copies) sources.emplace_back(copy->inputs[0]);
-  eval(sources);
+  for (ArrayNode* copy : copies) {
+    sources.emplace_back(copy->inputs[0]);
+    if (!sources.back().is_available()) lazy.push_back(sources.back());
+  }
+  if (!lazy.empty()) eval(lazy);
   for (size_t i = 0; i < copies.size(); ++i) {
     // One source's graph may hold another of these copies (a gradient going back through
     // the layers), which evaluating it has made already.
