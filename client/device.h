@@ -88,6 +88,10 @@ struct ConnectOptions {
   // between (as `kubectl port-forward` does for the gRPC port); empty: the port the daemon
   // names, on the host of the gRPC address.
   std::string bulk_address;
+  // Array::to between this daemon and another goes daemon to daemon when both offer it
+  // (feature "peer_copy"); false: through this process, as when the daemons cannot reach
+  // each other (two clusters, each behind its own port-forward).
+  bool peer_copies = true;
   // "host:port" where other daemons reach this daemon's bulk channel: arrays copied from it
   // to another daemon (Array::to) are fetched there, and groups' links (distributed::init)
   // dial it unless GroupOptions::peer_addresses says otherwise. Empty: bulk_address if set,

@@ -208,6 +208,9 @@ class Session {
   // the default. Set once, at connect.
   const std::string& peer_address() const { return peer_address_; }
   void set_peer_address(std::string address) { peer_address_ = std::move(address); }
+  // ConnectOptions::peer_copies. Set once, at connect.
+  bool peer_copies() const { return peer_copies_; }
+  void set_peer_copies(bool on) { peer_copies_ = on; }
   bool Offers(const char* feature) const {
     const auto& features = opened_.features();
     return std::find(features.begin(), features.end(), feature) != features.end();
@@ -387,6 +390,7 @@ class Session {
   bool bulk_offered_ = false;  // set once, at connect: the first dial worked
   std::string bulk_address_;   // set once, at connect, as the dial's settings
   std::string peer_address_;   // set once, at connect
+  bool peer_copies_ = true;    // set once, at connect
   std::chrono::milliseconds bulk_timeout_{0};
   std::chrono::milliseconds bulk_keepalive_{0};
   std::shared_ptr<const core::TlsContext> bulk_tls_;
@@ -709,9 +713,9 @@ class RemoteDevice : public DeviceImpl {
                                                 : absl::StrCat("[", *host, "]:", port);
   }
 
-  // Where another daemon fetches a copy from this one; "" when it cannot.
+  // Where another daemon fetches a copy from this one; "" when it cannot (or must not).
   std::string CopyAddress() const {
-    return session_->Offers(kFeaturePeerCopy) ? AddressForPeers() : "";
+    return session_->peer_copies() && session_->Offers(kFeaturePeerCopy) ? AddressForPeers() : "";
   }
 
   // Offers `buffer` to another daemon under `ticket`: a pipeline step, after the one that
@@ -1358,6 +1362,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   });
   session->set_opened(std::move(response));
   session->set_peer_address(options.peer_address);
+  session->set_peer_copies(options.peer_copies);
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
   if (options.bulk_channel) {

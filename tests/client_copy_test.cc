@@ -248,6 +248,18 @@ TEST_F(CopyTest, AnUnpipelinedSessionCopiesThroughTheClient) {
   EXPECT_GT(b.stats().upload_bytes, 0);
 }
 
+TEST_F(CopyTest, PeerCopiesOffCopiesThroughTheClient) {
+  ConnectOptions apart;
+  apart.peer_copies = false;
+  Device a = Start();
+  Device b = Start({}, apart);
+  EXPECT_EQ((arange(100000.0, float32, a) + 1.0f).to(b).to_vector<float>()[99999], 100000.0f);
+  EXPECT_EQ((arange(3.0, float32, b) + 1.0f).to(a).to_vector<float>(),
+            std::vector<float>({1, 2, 3}));
+  EXPECT_EQ(a.stats().peer_copies + b.stats().peer_copies, 0);
+  EXPECT_GT(b.stats().upload_bytes, 0);
+}
+
 TEST_F(CopyTest, ASourceDaemonRefusesFetchesFromOutsideItsPeerNetworks) {
   Device a = Start({"--peer_networks=10.0.0.0/8"});
   Device b = Start();
