@@ -61,11 +61,12 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificates: clients must present a certificate they signed (mTLS)");
 ABSL_FLAG(std::string, peer_ca, "",
           "PEM CA certificates other daemons' certificates chain to: with --tls_cert, this "
-          "daemon joins groups (collectives), its links to them in TLS, presenting --tls_cert");
+          "daemon joins groups (collectives) and copies arrays to and from other daemons, in "
+          "TLS, presenting --tls_cert");
 ABSL_FLAG(std::string, peer_networks, "",
-          "networks other daemons of a group may be reached at and link from, comma-separated "
-          "(10.0.0.0/8,fd00::/8); empty: any. Limits where a client's JoinGroup can have this "
-          "daemon connect");
+          "networks other daemons of a group may be reached at and link from, and copies be "
+          "fetched from and to, comma-separated (10.0.0.0/8,fd00::/8); empty: any. Limits "
+          "where a client's JoinGroup or copy can have this daemon connect");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "file of bearer tokens, one a line: every ferry.v1 call must carry "
           "'authorization: Bearer <token>' with one of them (health checks need none)");
