@@ -1,5 +1,7 @@
 #include "examples/ranks.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 
@@ -31,6 +33,32 @@ std::vector<float> NormalFloats(size_t n, uint32_t seed, float scale) {
   std::vector<float> values(n);
   for (float& v : values) v = dist(rng);
   return values;
+}
+
+MlpProblem MakeMlpProblem(int layers, int batch, int features, int hidden) {
+  MlpProblem problem;
+  problem.width.assign(layers + 1, hidden);
+  problem.width[0] = features;
+  problem.width[layers] = 1;
+  problem.xs = NormalFloats(static_cast<size_t>(batch) * features, 1, 1.0f);
+  const std::vector<float> teacher = NormalFloats(features, 2, 1.0f);
+  problem.ys.assign(batch, 0.0f);
+  for (int i = 0; i < batch; ++i) {
+    for (int j = 0; j < features; ++j) problem.ys[i] += problem.xs[i * features + j] * teacher[j];
+    problem.ys[i] = std::sin(problem.ys[i]);
+  }
+  for (int r = 0; r < layers; ++r) {
+    const std::vector<int>& width = problem.width;
+    problem.weights.push_back(NormalFloats(static_cast<size_t>(width[r]) * width[r + 1], 10 + r,
+                                           1.0f / std::sqrt(static_cast<float>(width[r]))));
+  }
+  return problem;
+}
+
+float MaxDifference(const std::vector<float>& a, const std::vector<float>& b) {
+  float most = 0;
+  for (size_t i = 0; i < a.size(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
+  return most;
 }
 
 }  // namespace ferry::examples

@@ -25,6 +25,20 @@ std::vector<std::string> RankAddresses(
 // `n` samples of a normal distribution of mean 0 and standard deviation `scale`.
 std::vector<float> NormalFloats(size_t n, uint32_t seed, float scale);
 
+// What the layer-per-daemon examples train: an MLP of `layers` layers (the hidden ones
+// tanh(h @ w), `hidden` wide; the last linear, to one output) fitting y = sin(x @ teacher)
+// for a random teacher, from seeded random weights.
+struct MlpProblem {
+  std::vector<int> width;                   // layer r maps width[r] to width[r + 1]
+  std::vector<float> xs;                    // batch x features
+  std::vector<float> ys;                    // batch x 1
+  std::vector<std::vector<float>> weights;  // layer r's, width[r] x width[r + 1]
+};
+MlpProblem MakeMlpProblem(int layers, int batch, int features, int hidden);
+
+// The largest absolute difference between two arrays' elements.
+float MaxDifference(const std::vector<float>& a, const std::vector<float>& b);
+
 }  // namespace ferry::examples
 
 #endif  // FERRY_EXAMPLES_RANKS_H_

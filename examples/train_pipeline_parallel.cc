@@ -38,12 +38,6 @@ using ferry::Array;
 Array Layer(const std::vector<Array>& p) { return ferry::tanh(ferry::matmul(p[0], p[1])); }
 std::vector<Array> LayerOutputs(const std::vector<Array>& p) { return {Layer(p)}; }
 
-float MaxDifference(const std::vector<float>& a, const std::vector<float>& b) {
-  float most = 0;
-  for (size_t i = 0; i < a.size(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
-  return most;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,27 +61,17 @@ int main(int argc, char** argv) {
       return 1;
     }
     const int last = size - 1;
-    // Layer r maps width[r] to width[r + 1]; the last layer is linear, to one output.
-    std::vector<int> width(size + 1, hidden);
-    width[0] = features;
-    width[size] = 1;
-    // The data: y = a random teacher's response to x, on the first and last rank.
-    const std::vector<float> xs =
-        ferry::examples::NormalFloats(static_cast<size_t>(batch) * features, 1, 1.0f);
-    const std::vector<float> teacher = ferry::examples::NormalFloats(features, 2, 1.0f);
-    std::vector<float> ys(batch, 0.0f);
-    for (int i = 0; i < batch; ++i) {
-      for (int j = 0; j < features; ++j) ys[i] += xs[i * features + j] * teacher[j];
-      ys[i] = std::sin(ys[i]);
-    }
+    // The data (y = a random teacher's response to x) and layer r's first weights.
+    const ferry::examples::MlpProblem problem =
+        ferry::examples::MakeMlpProblem(size, batch, features, hidden);
+    const std::vector<int>& width = problem.width;
+    const std::vector<float>& xs = problem.xs;
+    const std::vector<float>& ys = problem.ys;
     const ferry::Device local = ferry::default_device();
     std::vector<Array> w, w_local;  // the pipeline's, by rank; one device's
     for (int r = 0; r < size; ++r) {
-      const std::vector<float> init =
-          ferry::examples::NormalFloats(static_cast<size_t>(width[r]) * width[r + 1], 10 + r,
-                                        1.0f / std::sqrt(static_cast<float>(width[r])));
-      w.push_back(ferry::from_host(init, {width[r], width[r + 1]}, group.device(r)));
-      w_local.push_back(ferry::from_host(init, {width[r], width[r + 1]}, local));
+      w.push_back(ferry::from_host(problem.weights[r], {width[r], width[r + 1]}, group.device(r)));
+      w_local.push_back(ferry::from_host(problem.weights[r], {width[r], width[r + 1]}, local));
     }
     const Array x = ferry::from_host(xs, {batch, features}, group.device(0));
     const Array y = ferry::from_host(ys, {batch, 1}, group.device(last));
@@ -148,8 +132,9 @@ int main(int argc, char** argv) {
     }
     float difference = 0;
     for (int r = 0; r < size; ++r) {
-      difference = std::max(difference,
-                            MaxDifference(w[r].to_vector<float>(), w_local[r].to_vector<float>()));
+      difference = std::max(
+          difference,
+          ferry::examples::MaxDifference(w[r].to_vector<float>(), w_local[r].to_vector<float>()));
     }
     const bool fell = loss < 0.5f * first_loss;
     const bool same = difference < 1e-4f;
