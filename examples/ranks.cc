@@ -55,9 +55,13 @@ MlpProblem MakeMlpProblem(int layers, int batch, int features, int hidden) {
   return problem;
 }
 
-float MaxDifference(const std::vector<float>& a, const std::vector<float>& b) {
+float MaxDifference(const std::vector<Array>& a, const std::vector<Array>& b) {
   float most = 0;
-  for (size_t i = 0; i < a.size(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<float> x = Array(a[i]).to_vector<float>();
+    const std::vector<float> y = Array(b[i]).to_vector<float>();
+    for (size_t j = 0; j < x.size(); ++j) most = std::max(most, std::abs(x[j] - y[j]));
+  }
   return most;
 }
 

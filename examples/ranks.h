@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client/array.h"
 #include "server/ferryd_process.h"
 
 namespace ferry::examples {
@@ -36,8 +37,8 @@ struct MlpProblem {
 };
 MlpProblem MakeMlpProblem(int layers, int batch, int features, int hidden);
 
-// The largest absolute difference between two arrays' elements.
-float MaxDifference(const std::vector<float>& a, const std::vector<float>& b);
+// The largest absolute difference between the elements of a[i] and b[i] (float32), over i.
+float MaxDifference(const std::vector<Array>& a, const std::vector<Array>& b);
 
 }  // namespace ferry::examples
 

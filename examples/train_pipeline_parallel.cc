@@ -130,12 +130,7 @@ int main(int argc, char** argv) {
                     whole.item<float>());
       }
     }
-    float difference = 0;
-    for (int r = 0; r < size; ++r) {
-      difference = std::max(
-          difference,
-          ferry::examples::MaxDifference(w[r].to_vector<float>(), w_local[r].to_vector<float>()));
-    }
+    const float difference = ferry::examples::MaxDifference(w, w_local);
     const bool fell = loss < 0.5f * first_loss;
     const bool same = difference < 1e-4f;
     std::printf(
