@@ -1,7 +1,8 @@
 // The network a user really has: a laptop 1 to 30 ms from its cluster. A latency relay
 // between client and ferryd adds the round trip; each action reports how many round trips
 // it costs: (time - its time through the relay with no delay) / added RTT, which is what a
-// protocol controls.
+// protocol controls. An array copied between two daemons of the cluster reports its time
+// against the same copy through the client.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,6 +81,13 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
   if (bulk_port == 0) throw std::runtime_error("cannot find a free loopback port");
   std::unique_ptr<server::FerrydProcess> ferryd =
       StartBenchFerryd(options, {absl::StrCat("--bulk_port=", bulk_port)});
+  // A second daemon, for arrays copied between two daemons the client reaches through relays
+  // while they reach each other directly.
+  const int second_bulk_port = server::FreeLoopbackPort();
+  if (second_bulk_port == 0) throw std::runtime_error("cannot find a free loopback port");
+  std::unique_ptr<server::FerrydProcess> second =
+      StartBenchFerryd(options, {absl::StrCat("--bulk_port=", second_bulk_port)});
+  const int64_t copied = options.quick ? (int64_t{4} << 20) : (int64_t{64} << 20);
   const std::vector<int> rtts_ms =
       options.quick ? std::vector<int>{0, 1} : std::vector<int>{0, 1, 30};
   const int64_t transfer = options.quick ? (int64_t{4} << 20) : (int64_t{256} << 20);
@@ -159,6 +167,45 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
         absl::StrCat("upload ", cut_bytes >> 20, " MiB cut 40% in, resumed, +", rtt_ms, " ms RTT"),
         FormatSeconds(resumed_s), absl::StrCat("uncut ", FormatSeconds(uncut_s)),
         resumed_s / uncut_s));
+
+    // Array::to between two daemons: daemon to daemon (they reach each other directly, as
+    // nodes of one cluster do) against through the client (a download and an upload, each
+    // over the client's delayed link).
+    absl::StatusOr<std::unique_ptr<LatencyRelay>> second_relay =
+        LatencyRelay::Start(second->port(), std::chrono::microseconds(rtt_ms * 500));
+    absl::StatusOr<std::unique_ptr<LatencyRelay>> second_bulk_relay =
+        LatencyRelay::Start(second_bulk_port, std::chrono::microseconds(rtt_ms * 500));
+    if (!second_relay.ok() || !second_bulk_relay.ok()) {
+      throw std::runtime_error("cannot start the second daemon's relays");
+    }
+    ConnectOptions peer_options = connect_options;
+    peer_options.peer_address = absl::StrCat("127.0.0.1:", bulk_port);
+    Device source = connect((*relay)->address(), peer_options);
+    ConnectOptions to_options;
+    to_options.bulk_address = (*second_bulk_relay)->address();
+    to_options.peer_address = absl::StrCat("127.0.0.1:", second_bulk_port);
+    Device to = connect((*second_relay)->address(), to_options);
+    to_options.peer_copies = false;
+    Device to_through_client = connect((*second_relay)->address(), to_options);
+    Array resident = random::normal({copied / 4}, float32, source);
+    resident.eval();
+    synchronize(source);
+    auto copy_seconds = [&](const Device& destination) {
+      return MedianSeconds(cut_repeats, [&] {
+        Array copy = resident.to(destination);
+        copy.eval();
+        synchronize(destination);
+      });
+    };
+    const double peer_s = copy_seconds(to);
+    const double relayed_s = copy_seconds(to_through_client);
+    if (to.stats().peer_copies == 0 || to_through_client.stats().peer_copies != 0) {
+      throw std::runtime_error("the copies did not take the paths they were meant to");
+    }
+    rows.push_back(MakeReportRow(
+        absl::StrCat("Array::to ", copied >> 20, " MiB daemon to daemon, client +", rtt_ms,
+                     " ms RTT (vs through the client)"),
+        FormatSeconds(peer_s), FormatSeconds(relayed_s), relayed_s / peer_s));
   }
 }
 
