@@ -343,6 +343,75 @@ TEST_F(BulkChannelTest, PipelineStepsTakeUploadsFromTheBulkChannel) {
   EXPECT_EQ(bulk.Download(24, &received).code(), static_cast<int>(absl::StatusCode::kNotFound));
 }
 
+// Another daemon's fetch of an offered buffer (proto "Copies between daemons"), spoken by
+// hand: refused without a well-formed ticket or an open session; admitted, it gets the
+// offer's answer and bytes, once; a second fetch on the same connection is told the ticket
+// was used; a malformed message ends the connection and the daemon serves on.
+TEST_F(BulkChannelTest, AnotherDaemonFetchesAnOfferOnceWithItsTicket) {
+  auto fetch_hello = [](RawBulk& bulk, const std::string& session, const std::string& ticket) {
+    v1::BulkHello hello;
+    hello.mutable_fetch()->set_session_id(session);
+    hello.mutable_fetch()->set_ticket(ticket);
+    EXPECT_TRUE(core::SendAll(bulk.fd(), core::kBulkMagic, sizeof(core::kBulkMagic)).ok());
+    EXPECT_TRUE(core::SendMessage(bulk.fd(), hello).ok());
+    return bulk.Answer();
+  };
+  const std::string ticket(16, 'k');
+  {
+    RawBulk bulk(opened_.bulk_channel().port());
+    v1::BulkResponse refused = fetch_hello(bulk, opened_.session_id(), "short");
+    EXPECT_EQ(refused.code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(refused.message(), HasSubstr("ticket must be 16 bytes, got 5"));
+  }
+  {
+    RawBulk bulk(opened_.bulk_channel().port());
+    EXPECT_EQ(fetch_hello(bulk, "no-such-session", ticket).code(),
+              static_cast<int>(absl::StatusCode::kNotFound));
+  }
+  grpc::ClientContext context;
+  auto stream = StartPipeline(context);
+  ASSERT_NE(stream, nullptr);
+  v1::PipelineRequest upload;
+  upload.set_step_id(1);
+  upload.mutable_upload()->set_buffer_id(31);
+  *upload.mutable_upload()->mutable_tensor() = testing::F32Tensor({1, 2, 3, 4}, {4});
+  v1::PipelineRequest offer;
+  offer.set_step_id(2);
+  offer.set_want_reply(true);
+  offer.mutable_offer()->set_buffer_id(31);
+  offer.mutable_offer()->set_ticket(ticket);
+  ASSERT_TRUE(stream->Write(upload));
+  ASSERT_TRUE(stream->Write(offer));
+  v1::PipelineResponse offered;
+  ASSERT_TRUE(stream->Read(&offered));
+  ASSERT_FALSE(offered.has_failure()) << offered.failure().message();
+
+  RawBulk bulk(opened_.bulk_channel().port());
+  ASSERT_EQ(fetch_hello(bulk, opened_.session_id(), ticket).code(), 0);  // admitted
+  v1::BulkResponse answer = bulk.Answer();
+  ASSERT_EQ(answer.code(), 0) << answer.message();
+  ASSERT_EQ(answer.download().total_bytes(), 16u);
+  std::string bytes(16, '\0');
+  ASSERT_TRUE(core::ReceiveAll(bulk.fd(), bytes.data(), bytes.size()).ok());
+  EXPECT_EQ(testing::BytesToFloats(bytes), std::vector<float>({1, 2, 3, 4}));
+  v1::PeerFetch again;
+  again.set_session_id(opened_.session_id());
+  again.set_ticket(ticket);
+  ASSERT_TRUE(core::SendMessage(bulk.fd(), again).ok());
+  EXPECT_EQ(bulk.Answer().code(), 0);  // admitted again on the kept connection
+  answer = bulk.Answer();
+  EXPECT_EQ(answer.code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_THAT(answer.message(), HasSubstr("fetched already"));
+  const uint32_t huge = 0xffffffffu;
+  ASSERT_TRUE(core::SendAll(bulk.fd(), &huge, sizeof(huge)).ok());
+  EXPECT_TRUE(bulk.Closed());
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  RawBulk after(opened_.bulk_channel().port());
+  EXPECT_EQ(after.Hello(opened_.session_id(), opened_.bulk_channel().ticket()).code(), 0);
+}
+
 TEST_F(BulkChannelTest, AStepWhoseBulkConnectionBrokeFailsAtOnce) {
   {
     RawBulk bulk(opened_.bulk_channel().port());
