@@ -129,7 +129,8 @@ class Ferryctl(unittest.TestCase):
         row = [line for line in out.splitlines() if line.startswith(session[:8])]
         self.assertEqual(len(row), 1, out)
         self.assertRegex(row[0],
-                         r"^\w{8} +3 +1\.1 MiB +0 B +[\d.]+s +0 (idle|busy) +ferryctl upload .*x\.npy$")
+                         r"^\w{8} +3 +1\.1 MiB +0 B +0 B +[\d.]+s +0 (idle|busy) +ferryctl upload "
+                         r".*x\.npy$")
 
     def test_refusals(self):
         _, err = self.ferryctl("info", token="wrong", expect=1)

@@ -375,6 +375,24 @@ TEST_F(PipelineTest, OffersAndUploadsFromAPeerFailClearlyOrArriveWhole) {
   EXPECT_EQ(BytesToFloats(reply.read().data()), std::vector<float>({1, 2, 3}));
 }
 
+// A buffer released while offered keeps its bytes for the fetch, and GetInfo shows them.
+TEST_F(PipelineTest, AReleasedBufferStillOfferedIsListedAsOffered) {
+  Send(UploadStep(1, 1, {1, 2, 3}));
+  Send(OfferStep(2, 1, std::string(16, 'o')));
+  EXPECT_FALSE(Next().has_failure());
+  v1::PipelineRequest release;
+  release.set_step_id(3);
+  release.mutable_release()->add_buffer_ids(1);
+  Send(release);
+  Send(SyncStep(4));
+  EXPECT_EQ(Next().step_id(), 4u);
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(testing::GetInfo(*stub_, session_, &info).ok());
+  ASSERT_EQ(info.session_list_size(), 1);
+  EXPECT_EQ(info.session_list(0).resident_bytes(), 0);
+  EXPECT_EQ(info.session_list(0).offered_bytes(), 12);
+}
+
 TEST_F(PipelineTest, TheFirstMessageMustStartTheStream) {
   grpc::ClientContext context;
   auto stream = stub_->Pipeline(&context);
