@@ -202,10 +202,10 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
     if (to.stats().peer_copies == 0 || to_through_client.stats().peer_copies != 0) {
       throw std::runtime_error("the copies did not take the paths they were meant to");
     }
-    rows.push_back(MakeReportRow(
-        absl::StrCat("Array::to ", copied >> 20, " MiB daemon to daemon, client +", rtt_ms,
-                     " ms RTT (vs through the client)"),
-        FormatSeconds(peer_s), FormatSeconds(relayed_s), relayed_s / peer_s));
+    rows.push_back(
+        MakeReportRow(absl::StrCat("Array::to ", copied >> 20, " MiB daemon to daemon, client +",
+                                   rtt_ms, " ms RTT (vs through the client)"),
+                      FormatSeconds(peer_s), FormatSeconds(relayed_s), relayed_s / peer_s));
   }
 }
 
