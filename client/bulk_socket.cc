@@ -130,6 +130,8 @@ bool BulkSocket::broken() {
   return broken_;
 }
 
+void BulkSocket::Interrupt() { shutdown(fd_, SHUT_RDWR); }
+
 absl::Status BulkSocket::Broke(absl::Status status) {
   broken_ = true;
   shutdown(fd_, SHUT_RDWR);

@@ -62,6 +62,8 @@ class BulkSocket {
   // Whether the connection is gone: it failed a transfer, or, looked at between transfers,
   // the daemon's end closed or reset it (a network change, a daemon restarted).
   bool broken();
+  // Ends the connection now, from any thread: a transfer on it fails at once (ferry::cancel).
+  void Interrupt();
 
  private:
   BulkSocket(int fd, std::unique_ptr<core::ByteStream> stream)

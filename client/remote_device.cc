@@ -185,7 +185,8 @@ class Session {
     }
     bulk_offered_ = bulk_socket_ != nullptr;
   }
-  // Unary executes in flight, for ferry::cancel (without a pipeline).
+  // Unary calls in flight that ferry::cancel stops: executes without a pipeline, and the
+  // calls of transfers.
   void AddExecute(grpc::ClientContext* context) {
     std::lock_guard<std::mutex> lock(executes_mu_);
     executes_.insert(context);
@@ -201,6 +202,26 @@ class Session {
   }
   // CancelExecutes calls so far.
   int64_t cancels() const { return cancels_.load(); }
+
+  // A transfer in flight, for ferry::cancel, which ends the bulk connection under it
+  // (InterruptTransfers). Its code asks Cancelled() where it would go on or try again.
+  class Transfer {
+   public:
+    explicit Transfer(Session& session) : session_(session), cancels_(session.cancels()) {
+      ++session_.transfers_;
+    }
+    ~Transfer() { --session_.transfers_; }
+    bool Cancelled() const { return session_.cancels() != cancels_; }
+
+   private:
+    Session& session_;
+    const int64_t cancels_;
+  };
+  void InterruptTransfers() {
+    if (transfers_.load() == 0) return;
+    std::lock_guard<std::mutex> lock(bulk_mu_);
+    if (bulk_socket_ != nullptr) bulk_socket_->Interrupt();
+  }
 
   // The bulk channel's address the client was told to use ("" when its target's host).
   const std::string& bulk_address() const { return bulk_address_; }
@@ -384,6 +405,7 @@ class Session {
   std::mutex executes_mu_;
   std::set<grpc::ClientContext*> executes_;  // guarded by executes_mu_
   std::atomic<int64_t> cancels_{0};
+  std::atomic<int> transfers_{0};            // Transfer scopes open
   std::mutex bulk_mu_;                       // guards bulk_socket_ and bulk_dialled_
   std::shared_ptr<BulkSocket> bulk_socket_;  // redialled when broken
   std::chrono::steady_clock::time_point bulk_dialled_;
@@ -591,6 +613,7 @@ class RemoteDevice : public DeviceImpl {
   void Cancel() override {
     if (session_->pipeline() != nullptr) session_->pipeline()->Cancel();
     session_->CancelExecutes();
+    session_->InterruptTransfers();
   }
 
   void Synchronize() override {
@@ -694,9 +717,11 @@ class RemoteDevice : public DeviceImpl {
       if (!remote.host()->empty()) std::memcpy(dst, remote.host()->data(), remote.host()->size());
       return;
     }
+    Session::Transfer transfer(*session_);
     size_t done = 0;
     if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst), &done)) return;
-    Download(remote, static_cast<char*>(dst), done);
+    if (transfer.Cancelled()) throw TransferCancelled();
+    Download(remote, static_cast<char*>(dst), done, transfer);
   }
 
  private:
@@ -767,6 +792,13 @@ class RemoteDevice : public DeviceImpl {
       buffers.push_back(std::move(buffer));
     }
     return buffers;
+  }
+
+  // What a transfer stopped by ferry::cancel throws.
+  Error TransferCancelled() const {
+    return Error(ErrorCode::kCancelled,
+                 absl::StrCat("a transfer with ferryd at ", session_->address(),
+                              " was cancelled by ferry::cancel"));
   }
 
   // Throws, without waiting, when the stream broke before the step computing `buffer` was
@@ -924,7 +956,9 @@ class RemoteDevice : public DeviceImpl {
   // messages carry `data` itself (no copy on this side). One whose connection breaks goes
   // on where it stopped (ResumeUpload).
   void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes) {
-    if (UploadBulk(buffer, data, nbytes)) return;
+    Session::Transfer transfer(*session_);
+    if (UploadBulk(buffer, data, nbytes, transfer)) return;
+    if (transfer.Cancelled()) throw TransferCancelled();
     SendReleases();
     const core::TensorType& type = buffer.type();
     if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) {
@@ -936,8 +970,12 @@ class RemoteDevice : public DeviceImpl {
     core::TypeToProto(type, header.mutable_spec());
     header.set_total_bytes(nbytes);
     absl::Status status = UploadStream(header, data);
+    if (!status.ok() && transfer.Cancelled()) {
+      session_->QueueRelease(header.buffer_id());  // what the daemon kept of it
+      throw TransferCancelled();
+    }
     if (!status.ok() && status.code() == absl::StatusCode::kUnavailable && session_->resumable()) {
-      status = ResumeUpload(header, data);
+      status = ResumeUpload(header, data, nullptr, &transfer);
     }
     if (!status.ok()) throw ToError(status, session_->address());
     buffer.set_id(header.buffer_id());
@@ -950,6 +988,7 @@ class RemoteDevice : public DeviceImpl {
     BorrowedSlices borrowed;  // outlives the call: waits until gRPC is done with `data`
     grpc::ClientContext context;
     session_->Prepare(context);
+    session_->AddExecute(&context);  // ferry::cancel stops it
     BulkCall call(session_->bulk_stub(), context, kUploadMethod);
     int64_t sent = 0;
     size_t offset = header.resume_offset();
@@ -977,6 +1016,7 @@ class RemoteDevice : public DeviceImpl {
     int64_t received = 0;
     while (call.Read(&reply)) received += static_cast<int64_t>(reply.Length());
     grpc::Status status = call.Finish();
+    session_->RemoveExecute(&context);
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
       if (from == 0) {  // a resumed stream is the same upload
@@ -994,12 +1034,16 @@ class RemoteDevice : public DeviceImpl {
   // else gRPC; up to kTransferAttempts tries in all. `*to_pipeline` (when given) says
   // whether a pipeline step is to take the buffer: it goes unanswered on the bulk channel
   // then, and stays true only if it did (else it is resident already).
-  absl::Status ResumeUpload(v1::UploadRequest header, const char* data,
-                            bool* to_pipeline = nullptr) {
+  absl::Status ResumeUpload(v1::UploadRequest header, const char* data, bool* to_pipeline = nullptr,
+                            const Session::Transfer* transfer = nullptr) {
     const bool pipelined = to_pipeline != nullptr && *to_pipeline;
     if (to_pipeline != nullptr) *to_pipeline = false;
     absl::Status status;
     for (int attempt = 2; attempt <= kTransferAttempts; ++attempt) {
+      if (transfer != nullptr && transfer->Cancelled()) {
+        session_->QueueRelease(header.buffer_id());  // what the daemon kept of it
+        return absl::CancelledError(TransferCancelled().what());
+      }
       std::shared_ptr<BulkSocket> bulk = session_->RedialBulk();
       if (bulk == nullptr) session_->AwaitGrpcTransfers();
       header.clear_resume_offset();
@@ -1054,6 +1098,7 @@ class RemoteDevice : public DeviceImpl {
                               const std::function<void(grpc::ByteBuffer&)>& take) {
     grpc::ClientContext context;
     session_->Prepare(context);
+    session_->AddExecute(&context);  // ferry::cancel stops it
     BulkCall call(session_->bulk_stub(), context, method);
     grpc::Slice wire(request.SerializeAsString());
     call.Write(grpc::ByteBuffer(&wire, 1));
@@ -1065,6 +1110,7 @@ class RemoteDevice : public DeviceImpl {
       take(reply);
     }
     grpc::Status status = call.Finish();
+    session_->RemoveExecute(&context);
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.round_trips;
       stats.bytes_sent += static_cast<int64_t>(request.ByteSizeLong());
@@ -1106,7 +1152,8 @@ class RemoteDevice : public DeviceImpl {
   // cannot resume (gRPC then carries the whole upload again).
   // On a pipeline the buffer is pending until its step answers: a read waits for that, so
   // it never asks for the bytes before the step has made them resident.
-  bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes) {
+  bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes,
+                  const Session::Transfer& transfer) {
     std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
     if (bulk == nullptr || session_->SharedMemoryOn()) return false;
     const core::TensorType& type = buffer.type();
@@ -1130,8 +1177,12 @@ class RemoteDevice : public DeviceImpl {
     if (!status.ok() && bulk->broken()) {
       // Releasing twice is harmless: they go again with the next step or call.
       for (uint64_t released : releases) session_->QueueRelease(released);
+      if (transfer.Cancelled()) {
+        session_->QueueRelease(id);  // what the daemon kept of it
+        throw TransferCancelled();
+      }
       if (!session_->resumable()) return false;  // gRPC carries it again, whole
-      status = ResumeUpload(request, data, &step_takes_it);
+      status = ResumeUpload(request, data, &step_takes_it, &transfer);
       if (!status.ok()) throw ToError(status, session_->address());
     }
     if (step_takes_it) {
@@ -1249,7 +1300,7 @@ class RemoteDevice : public DeviceImpl {
   // Streams the buffer into `dst` (its type's size) from byte `done` on: each payload piece
   // is copied once, from the slice gRPC read it into. A stream that breaks goes on where it
   // stopped, up to kTransferAttempts streams in all, where the daemon can start part way.
-  void Download(RemoteBuffer& buffer, char* dst, size_t done) {
+  void Download(RemoteBuffer& buffer, char* dst, size_t done, const Session::Transfer& transfer) {
     const size_t nbytes =
         core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
     const size_t from = done;
@@ -1277,6 +1328,7 @@ class RemoteDevice : public DeviceImpl {
             });
         break;
       } catch (const Error& e) {
+        if (transfer.Cancelled()) throw TransferCancelled();
         if (e.code() != ErrorCode::kUnavailable || !session_->resumable() ||
             attempt == kTransferAttempts || overflow) {
           throw;

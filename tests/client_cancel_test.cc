@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/latency_relay.h"
 #include "client/ferry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -118,6 +119,73 @@ TEST(Cancel, StopsAnEvalOnADaemonOverUnaryCalls) {
   CancelMidEval(device, LongChain(inputs.x, inputs.w));
   EXPECT_EQ(CancelledRuns(metrics), 1);
   CarriesOn(inputs);
+}
+
+// Runs `transfer` on another thread while the bulk channel's relay is partitioned (its bytes
+// go nowhere, as on a network that went away), cancels `device`, and checks the transfer
+// fails with CANCELLED soon after rather than resume or wait.
+void CancelStalledTransfer(const Device& device, bench::LatencyRelay& relay,
+                           const std::function<void()>& transfer) {
+  relay.Partition();
+  std::future<std::string> outcome = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      transfer();
+      return "no error";
+    } catch (const Error& error) {
+      return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto cancelled = std::chrono::steady_clock::now();
+  cancel(device);
+  if (outcome.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "the transfer still runs a minute after cancel";
+    std::_Exit(1);  // its thread cannot be joined
+  }
+  relay.Heal();
+  const std::string failure = outcome.get();
+  EXPECT_THAT(failure, HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kCancelled), " ")));
+  EXPECT_THAT(failure, HasSubstr("cancelled by ferry::cancel"));
+  EXPECT_LT(std::chrono::steady_clock::now() - cancelled, std::chrono::seconds(10));
+}
+
+// A large upload or download waiting on a stalled bulk channel stops at ferry::cancel, as
+// an eval does; the session goes on, and what the cancelled upload left on the daemon is
+// freed.
+TEST(Cancel, StopsALargeUploadOrDownloadInFlight) {
+  const int bulk_port = server::FreeLoopbackPort();
+  const int metrics = server::FreeLoopbackPort();
+  auto daemon = testing::StartFerryd(
+      {absl::StrCat("--bulk_port=", bulk_port), absl::StrCat("--metrics_port=", metrics)});
+  ASSERT_NE(daemon, nullptr);
+  auto relay = bench::LatencyRelay::Start(bulk_port, std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  // Without a pipeline an upload waits for the daemon's answer (with one it would return
+  // once its bytes are handed to the socket, which a partition never blocks).
+  ConnectOptions options;
+  options.bulk_address = (*relay)->address();
+  options.pipeline = false;
+  const Device device = connect(daemon->address(), options);
+  const std::vector<char> bytes(size_t{256} << 20, 1);
+  CancelStalledTransfer(device, **relay, [&] {
+    from_host_bytes(bytes.data(), bytes.size(), uint8, {static_cast<int64_t>(bytes.size())},
+                    device);
+  });
+  Array big = full({64 << 20}, 2.0, float32, device);  // 256 MiB
+  big.eval();
+  synchronize(device);
+  std::vector<float> sink(size_t{64} << 20);
+  CancelStalledTransfer(device, **relay, [&] { big.copy_to(sink.data(), sink.size() * 4); });
+  // The session goes on: transfers work again (the bulk channel dialled anew).
+  EXPECT_EQ((arange(3.0, float32, device) + 1.0f).to_vector<float>(),
+            std::vector<float>({1, 2, 3}));
+  big.copy_to(sink.data(), sink.size() * 4);
+  EXPECT_EQ(sink[12345], 2.0f);
+  // The bytes the cancelled upload left with the daemon for a resume are freed.
+  synchronize(device);
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    return testing::ScrapeMetric(metrics, "ferry_kept_upload_bytes{device=\"cpu:0\"}") == 0;
+  }));
 }
 
 }  // namespace
