@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -31,12 +32,12 @@ Array LongChain(const Array& x, const Array& w) {
   return y;
 }
 
-// Evaluates `chain` on another thread, cancels `device` half a second in, and checks the
-// eval fails with CANCELLED soon after.
-void CancelMidEval(const Device& device, Array chain) {
-  std::future<std::string> outcome = std::async(std::launch::async, [&chain]() -> std::string {
+// Runs `work` on another thread, cancels `device` half a second in, and checks the work
+// fails with CANCELLED soon after.
+void CancelMidWay(const Device& device, const std::function<void()>& work) {
+  std::future<std::string> outcome = std::async(std::launch::async, [&work]() -> std::string {
     try {
-      chain.to_vector<float>();
+      work();
       return "no error";
     } catch (const Error& error) {
       return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
@@ -46,13 +47,18 @@ void CancelMidEval(const Device& device, Array chain) {
   const auto cancelled = std::chrono::steady_clock::now();
   cancel(device);
   if (outcome.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-    ADD_FAILURE() << "the eval still runs a minute after cancel";
+    ADD_FAILURE() << "the work still runs a minute after cancel";
     std::_Exit(1);  // its thread cannot be joined
   }
   const std::string failure = outcome.get();
   EXPECT_THAT(failure, HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kCancelled), " ")));
   EXPECT_THAT(failure, HasSubstr("cancelled by ferry::cancel"));
   EXPECT_LT(std::chrono::steady_clock::now() - cancelled, std::chrono::seconds(10));
+}
+
+// Evaluates `chain`, cancelling it half a second in.
+void CancelMidEval(const Device& device, Array chain) {
+  CancelMidWay(device, [&chain] { chain.to_vector<float>(); });
 }
 
 // The runs the daemon serving metrics on `port` stopped part-way, once it has noticed
@@ -121,32 +127,14 @@ TEST(Cancel, StopsAnEvalOnADaemonOverUnaryCalls) {
   CarriesOn(inputs);
 }
 
-// Runs `transfer` on another thread while the bulk channel's relay is partitioned (its bytes
-// go nowhere, as on a network that went away), cancels `device`, and checks the transfer
-// fails with CANCELLED soon after rather than resume or wait.
+// Runs `transfer` while the bulk channel's relay is partitioned (its bytes go nowhere, as
+// on a network that went away), cancelling it half a second in: it fails with CANCELLED
+// rather than resume or wait.
 void CancelStalledTransfer(const Device& device, bench::LatencyRelay& relay,
                            const std::function<void()>& transfer) {
   relay.Partition();
-  std::future<std::string> outcome = std::async(std::launch::async, [&]() -> std::string {
-    try {
-      transfer();
-      return "no error";
-    } catch (const Error& error) {
-      return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
-    }
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const auto cancelled = std::chrono::steady_clock::now();
-  cancel(device);
-  if (outcome.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-    ADD_FAILURE() << "the transfer still runs a minute after cancel";
-    std::_Exit(1);  // its thread cannot be joined
-  }
+  CancelMidWay(device, transfer);
   relay.Heal();
-  const std::string failure = outcome.get();
-  EXPECT_THAT(failure, HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kCancelled), " ")));
-  EXPECT_THAT(failure, HasSubstr("cancelled by ferry::cancel"));
-  EXPECT_LT(std::chrono::steady_clock::now() - cancelled, std::chrono::seconds(10));
 }
 
 // A large upload or download waiting on a stalled bulk channel stops at ferry::cancel, as
