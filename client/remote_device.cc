@@ -146,8 +146,7 @@ class Session {
   // releases go out on it without waiting. Null otherwise (unary calls, one per eval).
   PipelineStream* pipeline() { return pipeline_.get(); }
   void OpenPipeline() {
-    const auto& features = opened_.features();
-    if (std::find(features.begin(), features.end(), kFeaturePipeline) == features.end()) return;
+    if (!Offers(kFeaturePipeline)) return;
     pipeline_ = std::make_unique<PipelineStream>(
         *stub_, id(), opened_.limits().pipeline_window(), address_,
         [this](grpc::ClientContext& context) { Prepare(context); },
@@ -161,9 +160,7 @@ class Session {
 
   // Same-host transfers, when asked for and the daemon offers them.
   void EnableSharedMemory() {
-    const auto& features = opened_.features();
-    shared_memory_ = SharedRegion::Supported() && std::find(features.begin(), features.end(),
-                                                            kFeatureSharedMemory) != features.end();
+    shared_memory_ = SharedRegion::Supported() && Offers(kFeatureSharedMemory);
   }
   // The bulk channel, when the daemon offers one and it can be reached; else gRPC carries
   // the bytes (a firewalled port, a unix-socket target).
@@ -172,8 +169,7 @@ class Session {
                        std::chrono::milliseconds keepalive,
                        std::shared_ptr<const core::TlsContext> tls) {
     bulk_address_ = address;
-    const auto& features = opened_.features();
-    if (std::find(features.begin(), features.end(), kFeatureBulkTcp) == features.end()) return;
+    if (!Offers(kFeatureBulkTcp)) return;
     bulk_timeout_ = timeout;
     bulk_keepalive_ = keepalive;
     bulk_tls_ = std::move(tls);
@@ -232,6 +228,7 @@ class Session {
   // ConnectOptions::peer_copies. Set once, at connect.
   bool peer_copies() const { return peer_copies_; }
   void set_peer_copies(bool on) { peer_copies_ = on; }
+  // Whether the daemon offers `feature` (OpenSessionResponse.features).
   bool Offers(const char* feature) const {
     const auto& features = opened_.features();
     return std::find(features.begin(), features.end(), feature) != features.end();
@@ -255,11 +252,7 @@ class Session {
 
   // Whether the daemon keeps what arrived of a broken upload and starts a download part
   // way, so a transfer whose connection breaks goes on where it stopped.
-  bool resumable() const {
-    const auto& features = opened_.features();
-    return std::find(features.begin(), features.end(), kFeatureResumableTransfers) !=
-           features.end();
-  }
+  bool resumable() const { return Offers(kFeatureResumableTransfers); }
   // After a transfer broke: the bulk channel dialled again at once (no wait for the
   // once-a-second limit); null when it is not offered or does not answer.
   std::shared_ptr<BulkSocket> RedialBulk() {

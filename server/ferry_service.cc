@@ -416,9 +416,9 @@ grpc::Status FerryService::Pipeline(
     const absl::Time begun = absl::Now();
     // Only computing counts as working: a fetch waiting on another daemon (which may wait
     // on this session) does not keep an offer's fetch waiting without end.
-    if (step.has_execute()) (*session)->StepStarted();
+    if (step.has_execute()) (*session)->ExecuteStarted();
     std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch);
-    if (step.has_execute()) (*session)->StepEnded();
+    if (step.has_execute()) (*session)->ExecuteEnded();
     if (step.has_execute() && execute_observer_) execute_observer_(absl::Now() - begun);
     const bool written = !reply.has_value() || stream->Write(*reply);
     inbox.Finished();

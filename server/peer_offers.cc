@@ -101,11 +101,6 @@ void PeerOffers::Uncount(Offer& offer) {
   held_bytes_ -= static_cast<int64_t>((*offer.value)->nbytes());
 }
 
-int64_t PeerOffers::size() const {
-  absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(offers_.size());
-}
-
 void PeerOffers::Close() {
   absl::flat_hash_map<std::string, Offer> offers;  // freed after the lock is dropped
   absl::MutexLock lock(&mu_);

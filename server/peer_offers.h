@@ -55,7 +55,6 @@ class PeerOffers {
   void Released(uint64_t buffer_id);
   // Bytes held only by offers (their buffers released), counted against the session's quota.
   int64_t held_bytes() const { return held_bytes_.load(); }
-  int64_t size() const;
   // Frees every offer; fetches waiting and to come fail.
   void Close();
 

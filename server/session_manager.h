@@ -113,9 +113,9 @@ class Session : public kernels::CommunicatorDirectory {
   PeerOffers& offers() { return offers_; }
   // Pipeline executes of this session running now (the one that computes an offered buffer
   // may be one: a fetch waits for the offer while the session computes).
-  void StepStarted() { ++running_steps_; }
-  void StepEnded() { --running_steps_; }
-  bool busy() const { return running_steps_.load() > 0; }
+  void ExecuteStarted() { ++running_executes_; }
+  void ExecuteEnded() { --running_executes_; }
+  bool computing() const { return running_executes_.load() > 0; }
 
   // Whether the session was closed (or is being): a run for it may stop.
   bool closing() const;
@@ -177,7 +177,7 @@ class Session : public kernels::CommunicatorDirectory {
   const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
   PeerOffers offers_;
-  std::atomic<int> running_steps_{0};
+  std::atomic<int> running_executes_{0};
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
