@@ -47,22 +47,36 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(const std::string
   return std::make_unique<TokenAuth>(std::move(tokens));
 }
 
-grpc::Status TokenAuth::Check(const grpc::ServerContextBase& context) const {
+int TokenAuth::Match(const grpc::ServerContextBase& context, bool* carried) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  *carried = it != metadata.end();
+  if (!*carried) return -1;
+  absl::string_view value(it->second.data(), it->second.size());
+  int match = -1;
+  if (absl::ConsumePrefix(&value, kBearer)) {
+    // Every token is compared, so the time says nothing of which one matched.
+    for (size_t i = 0; i < tokens_.size(); ++i) {
+      if (SameToken(value, tokens_[i])) match = static_cast<int>(i);
+    }
+  }
+  return match;
+}
+
+grpc::Status TokenAuth::Check(const grpc::ServerContextBase& context) const {
+  bool carried = false;
+  if (Match(context, &carried) >= 0) return grpc::Status::OK;
+  if (!carried) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "this ferryd requires a bearer token (authorization: Bearer <token>)");
   }
-  absl::string_view value(it->second.data(), it->second.size());
-  bool accepted = false;
-  if (absl::ConsumePrefix(&value, kBearer)) {
-    for (const std::string& token : tokens_) accepted |= SameToken(value, token);
-  }
-  if (!accepted) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not accepted");
-  }
-  return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not accepted");
+}
+
+std::string TokenAuth::Holder(const grpc::ServerContextBase& context) const {
+  bool carried = false;
+  const int match = Match(context, &carried);
+  return match < 0 ? "" : absl::StrCat("token ", match + 1);
 }
 
 absl::StatusOr<TransportSecurity> MakeTransportSecurity(const std::string& cert_file,

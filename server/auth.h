@@ -29,8 +29,14 @@ class TokenAuth {
 
   // OK, or UNAUTHENTICATED saying whether the token was missing or wrong.
   grpc::Status Check(const grpc::ServerContextBase& context) const;
+  // Which of the tokens the call carries, for what its sessions share (the upload cache):
+  // "token N" for the file's N-th token (from 1), "" when the call carries none of them.
+  std::string Holder(const grpc::ServerContextBase& context) const;
 
  private:
+  // The index of the token the call carries, or -1; `*carried`: whether it carries any.
+  int Match(const grpc::ServerContextBase& context, bool* carried) const;
+
   std::vector<std::string> tokens_;
 };
 

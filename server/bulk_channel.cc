@@ -277,7 +277,8 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
                                const v1::UploadRequest& request, bool for_pipeline) {
   const absl::Time start = absl::Now();
   const uint64_t buffer_id = request.buffer_id();
-  for_pipeline = for_pipeline && !request.resume_query();  // a query is always answered
+  const bool query = request.resume_query() || request.cache_query();
+  for_pipeline = for_pipeline && !query;  // a query is always answered
   // For a pipeline step: the step that names the buffer waits for what arrives here.
   std::optional<SessionRef> waiting;
   if (for_pipeline) {
@@ -293,6 +294,8 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   first.set_total_bytes(request.total_bytes());
   first.set_resume_query(request.resume_query());
   first.set_resume_offset(request.resume_offset());
+  first.set_content_digest(request.content_digest());
+  first.set_cache_query(request.cache_query());
   UploadReceiver receiver(sessions_, backend_);
   const int fd = stream.fd();
   receiver.set_interrupt([fd] { shutdown(fd, SHUT_RDWR); });  // this thread closes fd later
@@ -300,10 +303,9 @@ bool BulkChannelServer::Upload(core::ByteStream& stream, const std::string& sess
   // The bytes are on the wire whatever the verdict: an accepted upload reads them into its
   // tensor, a refused one reads past them so the next request is where it should be. Runs
   // of kRawRunBytes, so a connection that breaks leaves all but the last run counted.
-  const uint64_t expected =
-      request.resume_query() || request.resume_offset() >= request.total_bytes()
-          ? 0
-          : request.total_bytes() - request.resume_offset();
+  const uint64_t expected = query || request.resume_offset() >= request.total_bytes()
+                                ? 0
+                                : request.total_bytes() - request.resume_offset();
   uint64_t left = 0;
   const absl::Status received = ReceiveTensorBytes(stream, receiver, status, expected, &left);
   if (!received.ok()) {

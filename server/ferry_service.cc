@@ -31,6 +31,7 @@ constexpr char kFeatureGraphCache[] = "graph_cache";
 constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
+constexpr char kFeatureUploadCache[] = "upload_cache";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 constexpr char kFeaturePeerCopy[] = "peer_copy";
@@ -208,6 +209,9 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   features->Add(kFeatureResumableTransfers);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
+  if (sessions_.upload_cache() != nullptr && sessions_.upload_cache()->capacity() > 0) {
+    features->Add(kFeatureUploadCache);
+  }
   if (peer_links_ != nullptr) {
     features->Add(kFeatureCollectives);
     features->Add(kFeaturePeerCopy);
@@ -221,7 +225,8 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   absl::StatusOr<uint32_t> version =
       NegotiateVersion(request->min_protocol_version(), request->max_protocol_version());
   if (!version.ok()) return ToGrpc(version.status());
-  SessionRef session = sessions_.Open(request->client_name());
+  SessionRef session =
+      sessions_.Open(request->client_name(), auth_ == nullptr ? "" : auth_->Holder(*context));
   Log(LogLevel::kInfo,
       absl::StrCat("session ", session->id(), " opened for \"", ForLog(request->client_name()),
                    "\" at ", ForLog(context->peer()), " (protocol ", *version, ")"),
@@ -368,6 +373,16 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
   cache->set_misses(graph_stats.misses);
   cache->set_entries(graph_stats.size);
   cache->set_capacity(graph_stats.capacity);
+  if (const UploadCache* uploads = sessions_.upload_cache(); uploads != nullptr) {
+    const UploadCache::Stats upload_stats = uploads->stats();
+    v1::UploadCacheStats* kept = response->mutable_upload_cache();
+    kept->set_hits(upload_stats.hits);
+    kept->set_misses(upload_stats.misses);
+    kept->set_entries(upload_stats.entries);
+    kept->set_bytes(upload_stats.bytes);
+    kept->set_capacity_bytes(uploads->capacity());
+    kept->set_rejected(upload_stats.rejected);
+  }
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   return grpc::Status::OK;
 }

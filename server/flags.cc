@@ -24,6 +24,10 @@ ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
 ABSL_FLAG(ferry::server::ByteSize, max_session_memory, ferry::server::ByteSize{0},
           "the most one session may keep resident, e.g. 16G, so that one user cannot take a "
           "shared node's memory; 0: no limit but --max_memory");
+ABSL_FLAG(std::string, upload_cache, "auto",
+          "memory that uploads' bytes may stay in after their buffers are freed, found again "
+          "by content (a client that starts again does not send its weights again), e.g. 4G; "
+          "given way when memory is needed; auto: a quarter of --max_memory; 0: off");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
 ABSL_FLAG(int64_t, keepalive_seconds, 300,
@@ -94,6 +98,14 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory).bytes;
   if (options.max_memory_bytes == 0) options.max_memory_bytes = HalfOfRam();
   options.max_session_memory_bytes = absl::GetFlag(FLAGS_max_session_memory).bytes;
+  if (const std::string cache = absl::GetFlag(FLAGS_upload_cache); cache != "auto") {
+    absl::StatusOr<int64_t> bytes = ParseByteSize(cache);
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--upload_cache=", cache, ": ", bytes.status().message()));
+    }
+    options.upload_cache_bytes = *bytes;
+  }
   options.chunk_bytes = absl::GetFlag(FLAGS_chunk_bytes).bytes;
   options.max_inline_bytes = absl::GetFlag(FLAGS_max_inline_bytes).bytes;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes).bytes;

@@ -157,9 +157,16 @@ int Run() {
   executor.set_fusion(options.fusion);
   SessionManager sessions(options.lease, options.max_session_memory_bytes);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
-  // A full device gives up broken uploads kept for a resume before refusing work.
-  (*backend)->budget().set_reclaimer(
-      [&sessions](int64_t needed) { return sessions.DropKeptUploads(needed); });
+  UploadCache upload_cache(options.upload_cache_bytes >= 0 ? options.upload_cache_bytes
+                                                           : (*backend)->budget().limit() / 4,
+                           **backend);
+  sessions.SetUploadCache(&upload_cache);
+  // A full device gives up broken uploads kept for a resume, then uploads kept by the
+  // cache, before refusing work.
+  (*backend)->budget().set_reclaimer([&sessions, &upload_cache](int64_t needed) {
+    const int64_t dropped = sessions.DropKeptUploads(needed);
+    return dropped >= needed ? dropped : dropped + upload_cache.Reclaim(needed - dropped);
+  });
   absl::Cleanup no_reclaimer = [&backend] { (*backend)->budget().set_reclaimer(nullptr); };
   sessions.StartReaper();
   FerryService service(executor, sessions, options, auth.get());

@@ -81,6 +81,9 @@ class Metrics::State : public prometheus::Collectable {
     const kernels::DeviceFacts& facts = executor_.backend().facts();
     kernels::MemoryBudget& budget = executor_.backend().budget();
     const GraphCacheStats graph_stats = graphs_.stats();
+    const UploadCache::Stats upload_stats = sessions_.upload_cache() != nullptr
+                                                ? sessions_.upload_cache()->stats()
+                                                : UploadCache::Stats();
     // One device per daemon today; the label keeps the series apart when there are more.
     const std::string device = absl::StrCat(facts.backend, ":0");
     std::vector<prometheus::ClientMetric> calls, seconds;
@@ -151,6 +154,19 @@ class Metrics::State : public prometheus::Collectable {
                MetricType::Counter, {Counter(static_cast<double>(graph_stats.misses))}),
         Family("ferry_graph_cache_entries", "Prepared graphs held.", MetricType::Gauge,
                {Gauge(static_cast<double>(graph_stats.size))}),
+        Family("ferry_upload_cache_queries_total",
+               "Uploads that asked the upload cache for their bytes first, by answer.",
+               MetricType::Counter,
+               {Counter(static_cast<double>(upload_stats.hits), {{"result", "hit"}}),
+                Counter(static_cast<double>(upload_stats.misses), {{"result", "miss"}})}),
+        Family("ferry_upload_cache_bytes",
+               "Bytes of uploads the upload cache holds (shared with sessions' buffers while "
+               "they hold them).",
+               MetricType::Gauge,
+               {Gauge(static_cast<double>(upload_stats.bytes), {{"device", device}})}),
+        Family("ferry_upload_cache_rejected_total",
+               "Uploads whose bytes did not match the content digest they named (not kept).",
+               MetricType::Counter, {Counter(static_cast<double>(upload_stats.rejected))}),
     };
   }
 

@@ -450,12 +450,13 @@ void SessionManager::StartReaper() {
   if (!reaper_.joinable()) reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
-SessionRef SessionManager::Open(absl::string_view client_name) {
+SessionRef SessionManager::Open(absl::string_view client_name, absl::string_view cache_scope) {
   // The id is 16 secret bytes as 32 hex digits.
   auto session =
       std::make_shared<Session>(absl::BytesToHexString(SecretBytes(16)), std::string(client_name),
                                 SecretBytes(16), session_memory_quota_);
   if (queue_factory_) session->queue_ = queue_factory_();
+  session->cache_scope_ = std::string(cache_scope);
   absl::MutexLock lock(&mu_);
   Entry& entry = sessions_[session->id()];
   entry.session = session;

@@ -24,6 +24,7 @@
 #include "kernels/tensor.h"
 #include "server/peer_offers.h"
 #include "server/shared_memory.h"
+#include "server/upload_cache.h"
 
 namespace ferry::server {
 
@@ -44,6 +45,9 @@ class Session : public kernels::CommunicatorDirectory {
 
   const std::string& id() const { return id_; }
   const std::string& client_name() const { return client_name_; }
+  // Which entries of the upload cache this session may find: those its token's sessions
+  // uploaded ("" for every session when the daemon takes no tokens).
+  const std::string& cache_scope() const { return cache_scope_; }
   // With the id, admits a connection of this session to the bulk channel (16 secret bytes).
   const std::string& bulk_ticket() const { return bulk_ticket_; }
 
@@ -130,6 +134,7 @@ class Session : public kernels::CommunicatorDirectory {
   // The backend queue (a CUDA stream) this session's work runs on; nullptr on the CPU.
   // Handlers bind it with kernels::QueueScope.
   kernels::Queue* queue() const { return queue_.get(); }
+  const std::shared_ptr<kernels::Queue>& shared_queue() const { return queue_; }
 
   // Shared-memory regions the client registered (same-host transfers), unmapped when the
   // session closes or expires. AddRegion fails with ALREADY_EXISTS for a registered name,
@@ -173,6 +178,7 @@ class Session : public kernels::CommunicatorDirectory {
 
   const std::string id_;
   const std::string client_name_;
+  std::string cache_scope_;  // set once, by SessionManager::Open
   const std::string bulk_ticket_;
   const int64_t memory_quota_;
   std::shared_ptr<kernels::Queue> queue_;  // set once, by SessionManager::Open
@@ -261,8 +267,14 @@ class SessionManager {
     queue_factory_ = std::move(factory);
   }
 
-  // A new session with a random 128-bit id (32 hex digits, from the kernel's CSPRNG).
-  SessionRef Open(absl::string_view client_name);
+  // The daemon's upload cache, which uploads naming a content digest use (feature
+  // "upload_cache"; call before serving). Not owned; null: none.
+  void SetUploadCache(UploadCache* cache) { upload_cache_ = cache; }
+  UploadCache* upload_cache() const { return upload_cache_; }
+
+  // A new session with a random 128-bit id (32 hex digits, from the kernel's CSPRNG);
+  // `cache_scope`: see Session::cache_scope.
+  SessionRef Open(absl::string_view client_name, absl::string_view cache_scope = "");
 
   // The open session `session_id`, pinned and its lease renewed; NOT_FOUND naming it when
   // it was never opened, was closed, or expired.
@@ -322,6 +334,7 @@ class SessionManager {
   const absl::Duration lease_;
   const int64_t session_memory_quota_;
   std::function<std::shared_ptr<kernels::Queue>()> queue_factory_;
+  UploadCache* upload_cache_ = nullptr;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

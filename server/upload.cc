@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "core/content_digest.h"
 #include "core/shape.h"
 #include "server/log.h"
 #include "server/shared_memory.h"
@@ -23,8 +24,8 @@ absl::Status BothSources(uint64_t buffer_id) {
 }  // namespace
 
 absl::Status UploadReceiver::NoDataForQuery() const {
-  return absl::InvalidArgumentError(
-      absl::StrCat("upload of buffer ", buffer_id_, ": a resume_query carries no data"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "upload of buffer ", buffer_id_, ": a resume_query or cache_query carries no data"));
 }
 
 // `status` with "upload of buffer N: " in front, keeping its code.
@@ -130,6 +131,14 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
         absl::StrCat("upload of buffer ", buffer_id_, ": total_bytes is ", total_bytes_, " but ",
                      core::TypeToString(*type), " has ", spec_bytes, " bytes"));
   }
+  if (!first.content_digest().empty() &&
+      first.content_digest().size() != core::kContentDigestBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upload of buffer ", buffer_id_, ": content_digest has ", first.content_digest().size(),
+        " bytes; a ContentDigest has ", core::kContentDigestBytes));
+  }
+  if (first.cache_query()) return FromCache(first, *type, data_bytes);
+  content_digest_ = first.content_digest();
   // A resume first stops an upload of the id still in progress on a connection that went
   // silent, so what it received is kept.
   constexpr absl::Duration kInterruptWait = absl::Seconds(5);
@@ -178,6 +187,29 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
                                });
   if (!copied.ok()) return Prefixed(copied);
   received_ = total_bytes_;
+  return absl::OkStatus();
+}
+
+absl::Status UploadReceiver::FromCache(const v1::UploadRequest& first, const core::TensorType& type,
+                                       size_t data_bytes) {
+  query_ = true;
+  if (data_bytes != 0) return NoDataForQuery();
+  if (first.content_digest().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload of buffer ", buffer_id_, ": a cache_query needs content_digest"));
+  }
+  UploadCache* cache = sessions_.upload_cache();
+  if (cache == nullptr) return absl::OkStatus();  // held_ 0: the client sends the bytes
+  absl::StatusOr<std::optional<kernels::Tensor>> found =
+      cache->Find((*session_)->cache_scope(), first.content_digest(), type);
+  if (!found.ok()) return Prefixed(found.status());
+  if (!found->has_value()) return absl::OkStatus();
+  std::vector<std::pair<uint64_t, kernels::Tensor>> buffers;
+  buffers.emplace_back(buffer_id_, **std::move(found));
+  if (absl::Status stored = (*session_)->Put(std::move(buffers)); !stored.ok()) {
+    return Prefixed(stored);
+  }
+  held_ = total_bytes_;
   return absl::OkStatus();
 }
 
@@ -240,6 +272,9 @@ absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
   }
   kernels::Tensor tensor = *std::move(tensor_);
   tensor_.reset();
+  if (UploadCache* cache = sessions_.upload_cache(); cache != nullptr && !content_digest_.empty()) {
+    cache->Offer((*session_)->cache_scope(), content_digest_, tensor, (*session_)->shared_queue());
+  }
   return tensor;  // still tracked: until it is resident or handed on (the destructor)
 }
 

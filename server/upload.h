@@ -31,6 +31,9 @@ namespace ferry::server {
 // An upload that ends short keeps what arrived in the session (Session::KeepPartialUpload):
 // a first message with resume_offset continues it, one with resume_query only asks how
 // many bytes are kept (Finish answers them in bytes_received).
+// With content_digest, a whole upload is offered to the daemon's upload cache; a first
+// message with cache_query instead makes the buffer resident from the cache when it holds
+// those bytes (Finish answers total_bytes in bytes_received, else 0).
 class UploadReceiver {
  public:
   UploadReceiver(SessionManager& sessions, kernels::Backend& backend)
@@ -65,6 +68,9 @@ class UploadReceiver {
   absl::Status Start(const v1::UploadRequest& first, size_t data_bytes);
   absl::Status Resume(const v1::UploadRequest& first, const core::TensorType& type,
                       std::optional<Session::PartialUpload> kept);
+  // A cache_query: the buffer from the upload cache, when it holds the bytes.
+  absl::Status FromCache(const v1::UploadRequest& first, const core::TensorType& type,
+                         size_t data_bytes);
   absl::Status NoDataForQuery() const;
   // The upload has its tensor: a resume elsewhere may interrupt it until Ended.
   void Track();
@@ -80,9 +86,10 @@ class UploadReceiver {
   uint64_t buffer_id_ = 0;
   uint64_t total_bytes_ = 0;
   uint64_t received_ = 0;
-  bool shared_ = false;  // the bytes came from a shared-memory region
-  bool query_ = false;   // a resume_query: nothing is written
-  uint64_t held_ = 0;    // for a query: the bytes kept
+  bool shared_ = false;         // the bytes came from a shared-memory region
+  bool query_ = false;          // a resume_query or cache_query: nothing is written
+  std::string content_digest_;  // offered to the upload cache once whole
+  uint64_t held_ = 0;           // for a query: the bytes kept
   std::function<void()> interrupt_;
   int64_t tracked_ = 0;  // the session's token while tracked, else 0
   std::optional<kernels::Tensor> tensor_;

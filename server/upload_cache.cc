@@ -1,0 +1,182 @@
+#include "server/upload_cache.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/content_digest.h"
+#include "core/fingerprint.h"
+#include "server/log.h"
+
+namespace ferry::server {
+
+UploadCache::UploadCache(int64_t capacity, kernels::Backend& backend)
+    : capacity_(capacity), backend_(backend), checker_([this] { CheckLoop(); }) {}
+
+UploadCache::~UploadCache() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  checker_.join();
+}
+
+std::string UploadCache::Key(const std::string& scope, const std::string& digest, uint64_t bytes) {
+  return absl::StrCat(scope, "\n", bytes, "\n", digest);
+}
+
+absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::Find(const std::string& scope,
+                                                                 const std::string& digest,
+                                                                 const core::TensorType& type) {
+  const uint64_t bytes =
+      static_cast<uint64_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype);
+  kernels::Tensor kept;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(Key(scope, digest, bytes));
+    if (it == entries_.end()) {
+      ++counts_.misses;
+      return std::nullopt;
+    }
+    uses_.splice(uses_.begin(), uses_, it->second.use);
+    ++counts_.hits;
+    kept = it->second.tensor;
+  }
+  if (backend_.HostAddressable()) return kernels::Tensor{type, kept.storage, kept.offset};
+  // Not under mu_: an allocation that does not fit asks Reclaim.
+  absl::StatusOr<kernels::Tensor> copy = backend_.Allocate(type);
+  if (!copy.ok()) return copy.status();
+  std::vector<char> staging(std::min<uint64_t>(bytes, core::kContentPieceBytes));
+  for (uint64_t at = 0; at < bytes; at += staging.size()) {
+    const size_t n = std::min<uint64_t>(staging.size(), bytes - at);
+    absl::Status read = backend_.CopyToHost(kept, at, n, staging.data());
+    if (read.ok()) read = backend_.CopyFromHost(staging.data(), n, *copy, at);
+    if (!read.ok()) return read;
+  }
+  return std::optional<kernels::Tensor>(*std::move(copy));
+}
+
+void UploadCache::Offer(std::string scope, std::string digest, kernels::Tensor tensor,
+                        std::shared_ptr<kernels::Queue> queue) {
+  if (capacity_ <= 0 || static_cast<int64_t>(tensor.nbytes()) > capacity_ ||
+      digest.size() != core::kContentDigestBytes) {
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  const std::string key = Key(scope, digest, tensor.nbytes());
+  if (auto it = entries_.find(key); it != entries_.end()) {
+    uses_.splice(uses_.begin(), uses_, it->second.use);
+    return;
+  }
+  if (static_cast<int>(waiting_.size()) >= kMaxWaitingOffers) return;
+  waiting_.push_back({key, std::move(digest), std::move(tensor), std::move(queue)});
+}
+
+void UploadCache::CheckLoop() {
+  while (true) {
+    Offered offered;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](UploadCache* cache) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return cache->stopping_ || !cache->waiting_.empty();
+          },
+          this));
+      if (stopping_) return;
+      offered = std::move(waiting_.front());
+      waiting_.pop_front();
+      ++checking_;
+    }
+    absl::StatusOr<std::string> digest = DigestOf(offered);
+    if (digest.ok() && *digest == offered.digest) {
+      Keep(std::move(offered));
+    } else {
+      Log(LogLevel::kWarning,
+          absl::StrCat(
+              "upload cache: an upload of ", offered.tensor.nbytes(),
+              " bytes named content digest ", core::FingerprintToHex(offered.digest),
+              digest.ok()
+                  ? absl::StrCat(" but its bytes have ", core::FingerprintToHex(*digest))
+                  : absl::StrCat(" and could not be read back: ", digest.status().message()),
+              "; not kept"));
+      offered = Offered();  // its memory goes back outside the lock
+      absl::MutexLock lock(&mu_);
+      ++counts_.rejected;
+    }
+    absl::MutexLock lock(&mu_);
+    --checking_;
+  }
+}
+
+absl::StatusOr<std::string> UploadCache::DigestOf(const Offered& offered) const {
+  const kernels::Tensor& tensor = offered.tensor;
+  const size_t bytes = tensor.nbytes();
+  if (backend_.HostAddressable()) return core::ContentDigest(tensor.raw(), bytes);
+  kernels::QueueScope queue(offered.queue.get());  // after the upload's own writes
+  std::vector<char> piece(std::min(bytes, core::kContentPieceBytes));
+  std::vector<core::PieceDigest> pieces;
+  for (size_t at = 0; at < bytes; at += piece.size()) {
+    const size_t n = std::min(piece.size(), bytes - at);
+    if (absl::Status read = backend_.CopyToHost(tensor, at, n, piece.data()); !read.ok()) {
+      return read;
+    }
+    pieces.push_back(core::DigestPiece(piece.data(), n));
+  }
+  return core::CombinePieceDigests(bytes, pieces);
+}
+
+void UploadCache::Keep(Offered offered) {
+  absl::MutexLock lock(&mu_);
+  if (entries_.contains(offered.key)) return;
+  const int64_t bytes = static_cast<int64_t>(offered.tensor.nbytes());
+  MakeRoomLocked(bytes);
+  uses_.push_front(offered.key);
+  entries_[offered.key] = Entry{std::move(offered.tensor), uses_.begin()};
+  bytes_ += bytes;
+}
+
+void UploadCache::MakeRoomLocked(int64_t bytes) {
+  while (!uses_.empty() && bytes_ + bytes > capacity_) DropLocked(uses_.back());
+}
+
+void UploadCache::DropLocked(const std::string& key) {
+  auto it = entries_.find(key);
+  bytes_ -= static_cast<int64_t>(it->second.tensor.nbytes());
+  uses_.erase(it->second.use);
+  entries_.erase(it);
+}
+
+int64_t UploadCache::Reclaim(int64_t needed) {
+  absl::MutexLock lock(&mu_);
+  int64_t freed = 0;
+  for (auto use = uses_.end(); use != uses_.begin() && freed < needed;) {
+    --use;
+    const kernels::Tensor& tensor = entries_.at(*use).tensor;
+    if (tensor.storage.use_count() != 1) continue;  // a session's buffer holds it too
+    freed += static_cast<int64_t>(tensor.storage->size());
+    const std::string key = *use;
+    use = std::next(use);  // erasing invalidates only the erased element
+    DropLocked(key);
+  }
+  return freed;
+}
+
+UploadCache::Stats UploadCache::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats stats = counts_;
+  stats.entries = static_cast<int64_t>(entries_.size());
+  stats.bytes = bytes_;
+  return stats;
+}
+
+void UploadCache::WaitForChecks() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](UploadCache* cache) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return cache->stopping_ || (cache->waiting_.empty() && cache->checking_ == 0);
+      },
+      this));
+}
+
+}  // namespace ferry::server

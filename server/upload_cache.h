@@ -1,0 +1,106 @@
+#ifndef FERRY_SERVER_UPLOAD_CACHE_H_
+#define FERRY_SERVER_UPLOAD_CACHE_H_
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/backend.h"
+#include "kernels/tensor.h"
+
+namespace ferry::server {
+
+// Uploads' bytes kept by their content digest (feature "upload_cache"), so a client that
+// starts again, or another session loading the same checkpoint, gets its weights from here
+// instead of over the network. An upload that names its digest is offered here; a checker
+// thread hashes what actually arrived and keeps it only if it matches (a client cannot
+// plant bytes under another's digest). Entries belong to a scope (the sessions of one
+// bearer token; all sessions when the daemon has none) and are found only from it. They
+// hold at most `capacity` bytes together, the least recently used dropped first, and give
+// way when memory is needed (Reclaim). Thread-safe.
+class UploadCache {
+ public:
+  struct Stats {
+    int64_t hits = 0;
+    int64_t misses = 0;
+    int64_t entries = 0;
+    int64_t bytes = 0;
+    int64_t rejected = 0;  // offers whose bytes did not match their digest
+  };
+
+  // Offers waiting for the checker past this are dropped (their bytes are not kept).
+  static constexpr int kMaxWaitingOffers = 8;
+
+  UploadCache(int64_t capacity, kernels::Backend& backend);
+  ~UploadCache();  // stops the checker; waiting offers are dropped
+  UploadCache(const UploadCache&) = delete;
+  UploadCache& operator=(const UploadCache&) = delete;
+
+  int64_t capacity() const { return capacity_; }
+
+  // A tensor of `type` holding the bytes kept under (`scope`, `digest`), or nullopt (a
+  // miss). On a host-addressable backend it shares the entry's memory (tensors are never
+  // written once made); elsewhere it is a new tensor of the caller's queue with a copy of
+  // them, so no other queue's work ever reads memory this one frees. Errors: the
+  // allocation's (RESOURCE_EXHAUSTED) or the copy's.
+  absl::StatusOr<std::optional<kernels::Tensor>> Find(const std::string& scope,
+                                                      const std::string& digest,
+                                                      const core::TensorType& type);
+
+  // `tensor` arrived whole, uploaded with `digest`; `queue` is the one its bytes were
+  // written on (the checker reads them there, after the writes). Kept once checked.
+  void Offer(std::string scope, std::string digest, kernels::Tensor tensor,
+             std::shared_ptr<kernels::Queue> queue);
+
+  // Drops entries only this cache holds (no session's buffer shares them), least recently
+  // used first, until `needed` bytes are freed or none is left; the bytes freed.
+  int64_t Reclaim(int64_t needed);
+
+  Stats stats() const;
+
+  // For tests: returns once every offer made so far has been checked.
+  void WaitForChecks();
+
+ private:
+  struct Offered {
+    std::string key;
+    std::string digest;
+    kernels::Tensor tensor;
+    std::shared_ptr<kernels::Queue> queue;
+  };
+  struct Entry {
+    kernels::Tensor tensor;
+    std::list<std::string>::iterator use;  // its place in uses_
+  };
+
+  static std::string Key(const std::string& scope, const std::string& digest, uint64_t bytes);
+  void CheckLoop();
+  // The digest of what `offered.tensor` holds, read on its queue.
+  absl::StatusOr<std::string> DigestOf(const Offered& offered) const;
+  void Keep(Offered offered) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops the least recently used entries until `bytes` more fit. Caller holds mu_.
+  void MakeRoomLocked(int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int64_t capacity_;
+  kernels::Backend& backend_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> uses_ ABSL_GUARDED_BY(mu_);  // keys, most recently used first
+  int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Offered> waiting_ ABSL_GUARDED_BY(mu_);
+  int checking_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Stats counts_ ABSL_GUARDED_BY(mu_);  // hits, misses, rejected
+  std::thread checker_;
+};
+
+}  // namespace ferry::server
+
+#endif  // FERRY_SERVER_UPLOAD_CACHE_H_
