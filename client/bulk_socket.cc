@@ -29,6 +29,7 @@ v1::BulkRequest UploadRequestOf(const v1::UploadRequest& request) {
   header->set_buffer_id(request.buffer_id());
   *header->mutable_spec() = request.spec();
   header->set_total_bytes(request.total_bytes());
+  header->set_content_digest(request.content_digest());
   return bulk;
 }
 
@@ -162,11 +163,12 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
   return ReadAnswer(&answer);
 }
 
-absl::StatusOr<uint64_t> BulkSocket::KeptBytes(const v1::UploadRequest& request) {
+absl::StatusOr<uint64_t> BulkSocket::HeldBytes(const v1::UploadRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
   v1::BulkRequest bulk = UploadRequestOf(request);
-  bulk.mutable_upload()->set_resume_query(true);
+  bulk.mutable_upload()->set_resume_query(request.resume_query());
+  bulk.mutable_upload()->set_cache_query(request.cache_query());
   if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
   v1::BulkResponse answer;
   if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;

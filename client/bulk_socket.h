@@ -52,8 +52,9 @@ class BulkSocket {
   // answer (a PipelineUpload step with bulk_channel takes the buffer).
   absl::Status Upload(const v1::UploadRequest& request, const char* data,
                       const std::vector<uint64_t>& releases, bool for_pipeline);
-  // How many bytes the daemon kept of the broken upload `request` describes (0: none).
-  absl::StatusOr<uint64_t> KeptBytes(const v1::UploadRequest& request);
+  // The answer to a query `request` (resume_query or cache_query set), which sends no
+  // bytes: how many bytes of the upload the daemon holds now (see UploadRequest).
+  absl::StatusOr<uint64_t> HeldBytes(const v1::UploadRequest& request);
   // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`, from byte
   // `*done` on; `*done` counts the bytes in place as they arrive, so a download that broke
   // can go on from there.

@@ -24,6 +24,14 @@ Device*& DefaultSlot() {
 
 }  // namespace
 
+namespace {
+thread_local int cached_uploads_depth = 0;
+}  // namespace
+
+CachedUploads::CachedUploads() { ++cached_uploads_depth; }
+CachedUploads::~CachedUploads() { --cached_uploads_depth; }
+bool CachedUploads::active() { return cached_uploads_depth > 0; }
+
 namespace detail {
 
 std::string RandomKey() {

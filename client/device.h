@@ -54,11 +54,16 @@ struct DeviceStats {
   // Arrays that came to this device straight from another daemon (Array::to), never
   // through this process.
   int64_t peer_copies = 0;
+  // Uploads the daemon's upload cache answered (CachedUploads): made resident there without
+  // their bytes crossing the network, and those bytes.
+  int64_t cached_uploads = 0;
+  int64_t cached_upload_bytes = 0;
 };
 
 struct ConnectOptions {
   // How long connect() waits for the daemon before giving up with UNAVAILABLE.
   std::chrono::milliseconds timeout{5000};
+
   // Free text the daemon logs with the session.
   std::string client_name = "ferry client";
 
@@ -92,6 +97,10 @@ struct ConnectOptions {
   // (feature "peer_copy"); false: through this process, as when the daemons cannot reach
   // each other (two clusters, each behind its own port-forward).
   bool peer_copies = true;
+  // Uploads inside a CachedUploads scope (ferry::load and load_safetensors are one) ask the
+  // daemon's upload cache first, when it offers one (feature "upload_cache"); false: they
+  // never do (nothing is hashed).
+  bool upload_cache = true;
   // "host:port" where other daemons reach this daemon's bulk channel: arrays copied from it
   // to another daemon (Array::to) are fetched there, and groups' links (distributed::init)
   // dial it unless GroupOptions::peer_addresses says otherwise. Empty: bulk_address if set,
@@ -103,6 +112,30 @@ struct ConnectOptions {
   // partition) fails with UNAVAILABLE about as long after, rather than wait forever. The
   // daemon's --keepalive_seconds does the same for it. Zero: no pings.
   std::chrono::milliseconds keepalive{30000};
+};
+
+// While one is alive on a thread, that thread's uploads of 1 MiB or more to a daemon that
+// keeps an upload cache (ferryd --upload_cache, on by default) first ask it for their
+// bytes, named by their content digest (SHA-256, hashed here on all cores); the daemon
+// keeps what it receives so. A program that starts again, or another session of the same
+// token, then gets the same weights from the daemon's memory in one round trip instead of
+// sending them again. ferry::load and ferry::load_safetensors upload inside one; wrap
+// your own weight loading in one (not per-step data: each miss costs a hash and a round
+// trip). Nests; the local device ignores it.
+//
+//   {
+//     ferry::CachedUploads cached;
+//     for (auto& [name, bytes] : my_checkpoint) weights[name] = ferry::from_host(...);
+//   }
+class CachedUploads {
+ public:
+  CachedUploads();
+  ~CachedUploads();
+  CachedUploads(const CachedUploads&) = delete;
+  CachedUploads& operator=(const CachedUploads&) = delete;
+
+  // Whether this thread is inside one now.
+  static bool active();
 };
 
 // Where arrays live and graphs run: the local device (this process, the CPU backend) or a

@@ -22,13 +22,15 @@ std::vector<core::FileTensor> Index(const std::string& path,
 }
 
 // Each tensor's bytes read into one reused buffer and handed to `device`, which copies or
-// uploads them before from_host_bytes returns.
+// uploads them before from_host_bytes returns: through the daemon's upload cache, so a
+// program loading the same checkpoint again does not send it again.
 Array Read(std::ifstream& in, const std::string& path, const core::FileTensor& tensor,
            std::vector<char>& buffer, const Device& device) {
   buffer.resize(tensor.nbytes);
   in.seekg(static_cast<std::streamoff>(tensor.offset));
   in.read(buffer.data(), static_cast<std::streamsize>(tensor.nbytes));
   if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
+  CachedUploads cached;
   return from_host_bytes(buffer.data(), buffer.size(), tensor.dtype, tensor.shape, device);
 }
 

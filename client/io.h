@@ -27,6 +27,8 @@ Array load(const std::string& path, Device device = default_device());
 // bfloat16 has no NumPy dtype and throws INVALID_ARGUMENT.
 void save(const std::string& path, Array a);
 
+// Both load inside a CachedUploads scope: a daemon that still holds a tensor's bytes (an
+// earlier run loaded the same file) makes it resident without them crossing the network.
 SafetensorsLoad load_safetensors(const std::string& path, Device device = default_device());
 // Evaluates the arrays and writes them in name order (".safetensors" appended when missing).
 void save_safetensors(std::string path, std::unordered_map<std::string, Array> arrays,

@@ -15,12 +15,14 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/bulk_call.h"
 #include "client/bulk_socket.h"
+#include "client/device.h"
 #include "client/device_impl.h"
 #include "client/error.h"
 #include "client/known_graphs.h"
@@ -29,6 +31,7 @@
 #include "client/status.h"
 #include "core/bytes_field.h"
 #include "core/codec.h"
+#include "core/content_digest.h"
 #include "core/copy_in_halves.h"
 #include "core/fingerprint.h"
 #include "grpcpp/grpcpp.h"
@@ -60,6 +63,14 @@ constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 constexpr char kFeaturePeerCopy[] = "peer_copy";
+constexpr char kFeatureUploadCache[] = "upload_cache";
+// Smaller uploads never ask the upload cache: a miss costs a round trip.
+constexpr size_t kCachedUploadMinBytes = size_t{1} << 20;
+
+// Threads that hash an upload for the upload cache: this machine's cores, up to 8.
+int DigestThreads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+}
 // Tries of a large transfer whose connection breaks: each goes on where the last stopped.
 constexpr int kTransferAttempts = 3;
 // A bulk port that does not answer (a firewall) costs at most this once per session.
@@ -228,6 +239,7 @@ class Session {
   // ConnectOptions::peer_copies. Set once, at connect.
   bool peer_copies() const { return peer_copies_; }
   void set_peer_copies(bool on) { peer_copies_ = on; }
+  void set_upload_cache(bool on) { upload_cache_ = on; }  // ConnectOptions::upload_cache
   // Whether the daemon offers `feature` (OpenSessionResponse.features).
   bool Offers(const char* feature) const {
     const auto& features = opened_.features();
@@ -253,6 +265,11 @@ class Session {
   // Whether the daemon keeps what arrived of a broken upload and starts a download part
   // way, so a transfer whose connection breaks goes on where it stopped.
   bool resumable() const { return Offers(kFeatureResumableTransfers); }
+  // Whether an upload of `bytes` asks the daemon's upload cache first (CachedUploads).
+  bool CachesUpload(size_t bytes) {
+    return upload_cache_ && bytes >= kCachedUploadMinBytes && ferry::CachedUploads::active() &&
+           Offers(kFeatureUploadCache) && !SharedMemoryOn();
+  }
   // After a transfer broke: the bulk channel dialled again at once (no wait for the
   // once-a-second limit); null when it is not offered or does not answer.
   std::shared_ptr<BulkSocket> RedialBulk() {
@@ -406,6 +423,7 @@ class Session {
   std::string bulk_address_;   // set once, at connect, as the dial's settings
   std::string peer_address_;   // set once, at connect
   bool peer_copies_ = true;    // set once, at connect
+  bool upload_cache_ = true;   // set once, at connect
   std::chrono::milliseconds bulk_timeout_{0};
   std::chrono::milliseconds bulk_keepalive_{0};
   std::shared_ptr<const core::TlsContext> bulk_tls_;
@@ -950,7 +968,12 @@ class RemoteDevice : public DeviceImpl {
   // on where it stopped (ResumeUpload).
   void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes) {
     Session::Transfer transfer(*session_);
-    if (UploadBulk(buffer, data, nbytes, transfer)) return;
+    std::string digest;  // offers the bytes to the daemon's upload cache when set
+    if (session_->CachesUpload(nbytes)) {
+      digest = core::ContentDigest(data, nbytes, DigestThreads());
+      if (UploadFromCache(buffer, digest, nbytes)) return;
+    }
+    if (UploadBulk(buffer, data, nbytes, transfer, digest)) return;
     if (transfer.Cancelled()) throw TransferCancelled();
     SendReleases();
     const core::TensorType& type = buffer.type();
@@ -962,6 +985,7 @@ class RemoteDevice : public DeviceImpl {
     header.set_buffer_id(session_->NewBufferId());
     core::TypeToProto(type, header.mutable_spec());
     header.set_total_bytes(nbytes);
+    header.set_content_digest(digest);
     absl::Status status = UploadStream(header, data);
     if (!status.ok() && transfer.Cancelled()) {
       session_->QueueRelease(header.buffer_id());  // what the daemon kept of it
@@ -1040,7 +1064,9 @@ class RemoteDevice : public DeviceImpl {
       std::shared_ptr<BulkSocket> bulk = session_->RedialBulk();
       if (bulk == nullptr) session_->AwaitGrpcTransfers();
       header.clear_resume_offset();
-      absl::StatusOr<uint64_t> kept = bulk != nullptr ? bulk->KeptBytes(header) : KeptBytes(header);
+      v1::UploadRequest query = header;
+      query.set_resume_query(true);
+      absl::StatusOr<uint64_t> kept = bulk != nullptr ? bulk->HeldBytes(query) : HeldBytes(query);
       status = kept.status();
       if (kept.ok() && *kept == header.total_bytes()) {
         status = absl::OkStatus();  // it arrived whole: only the answer was lost
@@ -1062,14 +1088,38 @@ class RemoteDevice : public DeviceImpl {
     return status;
   }
 
-  // How many bytes of the broken upload `header` describes the daemon kept: a resume_query
-  // Upload call.
-  absl::StatusOr<uint64_t> KeptBytes(const v1::UploadRequest& header) {
-    v1::UploadRequest query = header;
-    query.set_resume_query(true);
-    absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(query));
+  // The answer to the query `query` (resume_query or cache_query): how many bytes of the
+  // upload the daemon holds now; an Upload call.
+  absl::StatusOr<uint64_t> HeldBytes(const v1::UploadRequest& query) {
+    absl::StatusOr<v1::UploadResponse> answer = UploadCall(query);
     if (!answer.ok()) return answer.status();
     return answer->bytes_received();
+  }
+
+  // Asks the daemon's upload cache for the `nbytes` bytes of `digest` as `buffer` (on the
+  // bulk channel when there is one, else an Upload call): true when it made the buffer
+  // resident from them, so nothing is sent. A failed query is a miss (the upload that
+  // follows meets the same trouble and reports it).
+  bool UploadFromCache(RemoteBuffer& buffer, const std::string& digest, size_t nbytes) {
+    v1::UploadRequest query;
+    query.set_buffer_id(session_->NewBufferId());
+    core::TypeToProto(buffer.type(), query.mutable_spec());
+    query.set_total_bytes(nbytes);
+    query.set_content_digest(digest);
+    query.set_cache_query(true);
+    std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
+    absl::StatusOr<uint64_t> held = bulk != nullptr ? bulk->HeldBytes(query) : HeldBytes(query);
+    const bool hit = held.ok() && *held == nbytes;
+    session_->UpdateStats([&](DeviceStats& stats) {
+      if (bulk != nullptr) ++stats.round_trips;  // HeldBytes counts its call's
+      if (!hit) return;
+      ++stats.uploads;
+      ++stats.cached_uploads;
+      stats.upload_bytes += static_cast<int64_t>(nbytes);
+      stats.cached_upload_bytes += static_cast<int64_t>(nbytes);
+    });
+    if (hit) buffer.set_id(query.buffer_id());
+    return hit;
   }
 
   // An Upload call of the one message `request`, its data not on the stream; the answer.
@@ -1146,7 +1196,7 @@ class RemoteDevice : public DeviceImpl {
   // On a pipeline the buffer is pending until its step answers: a read waits for that, so
   // it never asks for the bytes before the step has made them resident.
   bool UploadBulk(RemoteBuffer& buffer, const char* data, size_t nbytes,
-                  const Session::Transfer& transfer) {
+                  const Session::Transfer& transfer, const std::string& digest) {
     std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
     if (bulk == nullptr || session_->SharedMemoryOn()) return false;
     const core::TensorType& type = buffer.type();
@@ -1165,6 +1215,7 @@ class RemoteDevice : public DeviceImpl {
     request.set_buffer_id(id);
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
+    request.set_content_digest(digest);
     absl::Status status = bulk->Upload(request, data, releases, pipeline != nullptr);
     bool step_takes_it = pipeline != nullptr;
     if (!status.ok() && bulk->broken()) {
@@ -1408,6 +1459,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   session->set_opened(std::move(response));
   session->set_peer_address(options.peer_address);
   session->set_peer_copies(options.peer_copies);
+  session->set_upload_cache(options.upload_cache);
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
   if (options.bulk_channel) {
