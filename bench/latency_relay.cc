@@ -68,6 +68,34 @@ class DelayQueue {
   bool closed_ = false;
 };
 
+}  // namespace
+
+// One direction of the link every connection shares: a chunk goes once the link has
+// carried those before it at the set rate.
+class LatencyRelay::Pacer {
+ public:
+  void set_rate(int64_t bytes_per_second) { rate_.store(bytes_per_second); }
+  void Wait(size_t bytes) {
+    const int64_t rate = rate_.load();
+    if (rate <= 0) return;
+    Clock::time_point sent;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_ = std::max(free_, Clock::now()) +
+              std::chrono::nanoseconds(static_cast<int64_t>(1e9 * bytes / rate));
+      sent = free_;
+    }
+    std::this_thread::sleep_until(sent);
+  }
+
+ private:
+  std::atomic<int64_t> rate_{0};
+  std::mutex mu_;
+  Clock::time_point free_;
+};
+
+namespace {
+
 bool WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
@@ -95,16 +123,17 @@ struct LatencyRelay::Connection {
 
   Connection(int client, int server, std::chrono::microseconds delay,
              std::shared_ptr<std::atomic<bool>> partitioned,
-             std::shared_ptr<std::atomic<int64_t>> cut_budget)
+             std::shared_ptr<std::atomic<int64_t>> cut_budget, std::shared_ptr<Pacer> upward,
+             std::shared_ptr<Pacer> downward)
       : client_fd(client), server_fd(server) {
     threads.emplace_back([this, delay, partitioned, cut_budget] {
       Read(client_fd, up, delay, *partitioned, *cut_budget);
     });
-    threads.emplace_back([this] { Write(up, server_fd); });
+    threads.emplace_back([this, upward] { Write(up, server_fd, *upward); });
     threads.emplace_back([this, delay, partitioned, cut_budget] {
       Read(server_fd, down, delay, *partitioned, *cut_budget);
     });
-    threads.emplace_back([this] { Write(down, client_fd); });
+    threads.emplace_back([this, downward] { Write(down, client_fd, *downward); });
   }
   ~Connection() {
     shutdown(client_fd, SHUT_RDWR);
@@ -137,9 +166,10 @@ struct LatencyRelay::Connection {
   }
 
   // Sends chunks as they come due; at the end, passes the half-close on.
-  void Write(DelayQueue& queue, int fd) {
+  void Write(DelayQueue& queue, int fd, Pacer& pacer) {
     std::string chunk;
     while (queue.Pop(&chunk)) {
+      pacer.Wait(chunk.size());
       if (!WriteAll(fd, chunk.data(), chunk.size())) break;
     }
     shutdown(fd, SHUT_WR);
@@ -167,7 +197,12 @@ absl::StatusOr<std::unique_ptr<LatencyRelay>> LatencyRelay::Start(
 
 LatencyRelay::LatencyRelay(int listen_fd, int port, int target_port,
                            std::chrono::microseconds delay)
-    : listen_fd_(listen_fd), port_(port), target_port_(target_port), delay_(delay) {
+    : listen_fd_(listen_fd),
+      port_(port),
+      target_port_(target_port),
+      delay_(delay),
+      upward_(std::make_shared<Pacer>()),
+      downward_(std::make_shared<Pacer>()) {
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -182,6 +217,11 @@ LatencyRelay::~LatencyRelay() {
 void LatencyRelay::ResetConnections() {
   std::lock_guard<std::mutex> lock(mu_);
   connections_.clear();  // each shuts both its sockets and joins its threads
+}
+
+void LatencyRelay::LimitBandwidth(int64_t bytes_per_second) {
+  upward_->set_rate(bytes_per_second);
+  downward_->set_rate(bytes_per_second);
 }
 
 std::string LatencyRelay::address() const { return absl::StrCat("127.0.0.1:", port_); }
@@ -205,8 +245,8 @@ void LatencyRelay::AcceptLoop() {
     NoDelay(client);
     NoDelay(server);
     std::lock_guard<std::mutex> lock(mu_);
-    connections_.push_back(
-        std::make_unique<Connection>(client, server, delay_, partitioned_, cut_budget_));
+    connections_.push_back(std::make_unique<Connection>(client, server, delay_, partitioned_,
+                                                        cut_budget_, upward_, downward_));
   }
 }
 

@@ -44,12 +44,17 @@ class LatencyRelay {
   // Once: later bytes and connections pass as before.
   void CutAfter(int64_t bytes) { cut_budget_->store(bytes); }
 
+  // From now on each direction carries at most `bytes_per_second`, all connections
+  // together, as one link of that speed (toxiproxy's "bandwidth"); 0: no limit.
+  void LimitBandwidth(int64_t bytes_per_second);
+
   int port() const { return port_; }
   // "127.0.0.1:PORT".
   std::string address() const;
 
  private:
   struct Connection;
+  class Pacer;
   LatencyRelay(int listen_fd, int port, int target_port, std::chrono::microseconds delay);
   void AcceptLoop();
 
@@ -64,6 +69,7 @@ class LatencyRelay {
   // Bytes left before CutAfter's cut; -1: none asked for.
   const std::shared_ptr<std::atomic<int64_t>> cut_budget_ =
       std::make_shared<std::atomic<int64_t>>(-1);
+  const std::shared_ptr<Pacer> upward_, downward_;  // shared with the connections' writers
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;

@@ -94,6 +94,25 @@ TEST(LatencyRelayTest, EchoesInOrderAfterTheRoundTrip) {
   close(fd);
 }
 
+TEST(LatencyRelayTest, ALimitedLinkCarriesNoMoreThanItsRate) {
+  EchoServer echo;
+  auto relay = LatencyRelay::Start(echo.port(), std::chrono::microseconds(0));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  (*relay)->LimitBandwidth(1 << 20);  // 1 MiB/s each way
+  int fd = ConnectTo((*relay)->port());
+  const std::string sent(256 << 10, 'x');
+  const auto start = std::chrono::steady_clock::now();
+  std::thread writer(
+      [&] { ASSERT_EQ(send(fd, sent.data(), sent.size(), 0), static_cast<ssize_t>(sent.size())); });
+  EXPECT_EQ(ReadExactly(fd, sent.size()), sent);
+  writer.join();
+  // 256 KiB at 1 MiB/s: a quarter of a second at least, whole and in order.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(240));
+  shutdown(fd, SHUT_RDWR);
+  close(fd);
+  relay->reset();
+}
+
 TEST(LatencyRelayTest, APartitionDropsBytesAndKeepsTheConnectionOpen) {
   EchoServer echo;
   auto relay = LatencyRelay::Start(echo.port(), std::chrono::microseconds(0));
