@@ -156,11 +156,34 @@ TEST_F(UploadTest, ANewUploadFromByteZeroDropsTheKeptBytes) {
 }
 
 TEST_F(UploadTest, AQueryCarriesNoData) {
+  for (bool resume : {true, false}) {
+    v1::UploadRequest first;
+    first.set_resume_query(resume);
+    first.set_cache_query(!resume);
+    first.set_content_digest(std::string(32, 'd'));
+    absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh"}, 24, first);
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(response.status().message(),
+              "upload of buffer 5: a resume_query or cache_query carries no data");
+  }
+}
+
+TEST_F(UploadTest, ACacheQueryNamesAWholeDigest) {
   v1::UploadRequest first;
-  first.set_resume_query(true);
-  absl::StatusOr<v1::UploadResponse> response = Upload({"abcdefgh"}, 24, first);
+  first.set_cache_query(true);
+  absl::StatusOr<v1::UploadResponse> response = Upload({}, 24, first);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(response.status().message(), "upload of buffer 5: a resume_query carries no data");
+  EXPECT_EQ(response.status().message(), "upload of buffer 5: a cache_query needs content_digest");
+  first.set_content_digest("short");
+  response = Upload({}, 24, first);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(),
+            "upload of buffer 5: content_digest has 5 bytes; a ContentDigest has 32");
+  // Without an upload cache (this daemon has none) the answer is 0: send the bytes.
+  first.set_content_digest(std::string(32, 'd'));
+  response = Upload({}, 24, first);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->bytes_received(), 0u);
 }
 
 TEST_F(UploadTest, AtMostFourBrokenUploadsAreKeptTheOldestDroppedFirst) {
