@@ -5,7 +5,8 @@ It checks health, opens a session, uploads two matrices in chunks, runs relu(x @
 keeping the result resident, downloads it in chunks and compares with NumPy; then reuses the
 graph by id, reads GetInfo's session list and cache figures, and closes the session. A
 second case resumes an upload whose client went silent, and downloads from part way; a third
-copies a buffer from one daemon to another, daemon to daemon, with Pipeline steps.
+copies a buffer from one daemon to another, daemon to daemon, with Pipeline steps; a fourth
+gets a second session's buffer from the daemon's upload cache, the digest computed here.
 
 Usage: ferryd_python_client_test.py PATH_TO_FERRYD
 """
@@ -160,6 +161,67 @@ class IndependentClient(unittest.TestCase):
             channel.close()
             self.assertEqual(daemon.stop(), 0)
 
+
+    def test_a_second_session_gets_uploaded_bytes_from_the_upload_cache(self):
+        """upload_cache as the proto describes it: the content digest computed here with
+        hashlib alone; an upload naming it is kept once the daemon has checked it, and a
+        cache_query from another session makes the buffer resident without its bytes."""
+        import hashlib
+        import time
+
+        import grpc
+
+        def content_digest(data):
+            piece = 4 << 20
+            outer = hashlib.sha256(b"ferry-content-1" + len(data).to_bytes(8, "little"))
+            for at in range(0, len(data), piece):
+                outer.update(hashlib.sha256(data[at:at + piece]).digest())
+            return outer.digest()
+
+        tmp = ferry_py.scratch_dir("ferryd-pycache-")
+        with ferry_py.ferryd(FERRYD, [], os.path.join(tmp, "stderr")) as daemon:
+            channel = grpc.insecure_channel(daemon.address)
+            ferry = PB_GRPC.FerryStub(channel)
+
+            def open_session():
+                opened = ferry.OpenSession(PB.OpenSessionRequest(
+                    min_protocol_version=1, max_protocol_version=1, client_name="python"),
+                    timeout=10)
+                self.assertIn("upload_cache", list(opened.features))
+                return opened.session_id
+
+            x = np.arange(9 << 18, dtype=np.float32)  # 9 MiB: three pieces, the last short
+            data = x.tobytes()
+            digest = content_digest(data)
+
+            def header(session):
+                return dict(session_id=session, buffer_id=7, total_bytes=len(data),
+                            spec=ferry_py.spec(PB, PB.FLOAT32, x.shape), content_digest=digest)
+
+            first = open_session()
+            sent = ferry.Upload(iter([PB.UploadRequest(data=data, **header(first))]), timeout=30)
+            self.assertEqual(sent.bytes_received, len(data))
+            deadline = time.time() + 30
+            while ferry.GetInfo(PB.GetInfoRequest(), timeout=10).upload_cache.entries < 1:
+                self.assertLess(time.time(), deadline, "the upload was never kept")
+                time.sleep(0.05)
+
+            second = open_session()
+            query = PB.UploadRequest(cache_query=True, **header(second))
+            answer = ferry.Upload(iter([query]), timeout=10)
+            self.assertEqual(answer.bytes_received, len(data))
+            chunks = list(ferry.Download(PB.DownloadRequest(session_id=second, buffer_id=7),
+                                         timeout=30))
+            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
+            np.testing.assert_array_equal(got, x)
+            # Other bytes: a miss, and nothing resident under the id.
+            other = dict(header(second), buffer_id=8, content_digest=content_digest(data[::-1]))
+            missed = ferry.Upload(iter([PB.UploadRequest(cache_query=True, **other)]), timeout=10)
+            self.assertEqual(missed.bytes_received, 0)
+            info = ferry.GetInfo(PB.GetInfoRequest(), timeout=10).upload_cache
+            self.assertEqual((info.hits, info.misses, info.rejected), (1, 1, 0))
+            channel.close()
+            self.assertEqual(daemon.stop(), 0)
 
     def test_a_buffer_offered_on_one_daemon_is_fetched_by_another(self):
         """peer_copy as the proto describes it: an offer step on the source's Pipeline stream,
