@@ -96,6 +96,9 @@ class Ferryctl(unittest.TestCase):
         hits = int(re.search(r"^hits +(\d+)$", out, re.M).group(1))
         self.assertGreaterEqual(hits, 3, out)  # the timed evals send the graph by id
         self.assertRegex(out, r"entries  \d+ of 1024")
+        # The upload cache: a quarter of --max_memory by default; nothing was offered to it.
+        self.assertRegex(out, r"(?m)^uploads  0 kept, 0 B of 64\.0 MiB; 0 hits, 0 misses, "
+                              r"0 rejected$")
         # The client library names every call; ferryctl names its own.
         log = self.daemon.read_log()
         # (the bench's evals travel on the session's Pipeline stream)

@@ -248,13 +248,22 @@ int Sessions(Connection& connection) {
 }
 
 int Cache(Connection& connection) {
-  const v1::GraphCacheStats cache = connection.GetInfo().graph_cache();
+  const v1::GetInfoResponse info = connection.GetInfo();
+  const v1::GraphCacheStats& cache = info.graph_cache();
   const int64_t lookups = cache.hits() + cache.misses();
   std::cout << "entries  " << cache.entries() << " of " << cache.capacity() << "\n"
             << "hits     " << cache.hits() << "\n"
             << "misses   " << cache.misses() << "\n"
             << absl::StrFormat("hit rate %.1f%%\n",
                                lookups > 0 ? 100.0 * cache.hits() / lookups : 0.0);
+  // The upload cache (--upload_cache): uploads' bytes kept for sessions that load them again.
+  if (info.has_upload_cache()) {
+    const v1::UploadCacheStats& uploads = info.upload_cache();
+    std::cout << absl::StrFormat("uploads  %d kept, %s of %s; %d hits, %d misses, %d rejected\n",
+                                 uploads.entries(), Bytes(uploads.bytes()),
+                                 Bytes(uploads.capacity_bytes()), uploads.hits(),
+                                 uploads.misses(), uploads.rejected());
+  }
   return 0;
 }
 
