@@ -7,12 +7,14 @@
 // Built with FERRY_CUDA_TESTS_ON_CPU the daemon serves on its CPU instead, which checks the
 // test's own cases on machines without a GPU.
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -248,6 +250,35 @@ TEST_F(RemoteCudaTest, TwoSessionsKeepTheirOwnData) {
   }
   EXPECT_EQ(a.to_vector<float>(), Pattern(1 << 20, 9));  // exact: integers below 2^24
   EXPECT_EQ(b.to_vector<float>(), Pattern(1 << 20, -3));
+}
+
+// The upload cache on the GPU: the checker reads the upload back on its session's stream
+// after the upload's own copies, and a session that finds it gets its own copy on its own
+// stream, which later work on either session leaves alone.
+TEST_F(RemoteCudaTest, WeightsUploadedAgainComeFromTheUploadCache) {
+  const std::vector<float> weight = Pattern(3 << 20, 11);  // 12 MiB: three digest pieces
+  CachedUploads cached;
+  {
+    Device first = connect(daemon_->address());
+    from_host(weight, {3 << 20}, first).eval();
+  }
+  // The daemon keeps the bytes once it has checked them, off the upload's path.
+  std::unique_ptr<Device> again;
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    again = std::make_unique<Device>(connect(daemon_->address()));
+    Array w = from_host(weight, {3 << 20}, *again);
+    if (again->stats().cached_uploads == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(again->stats().cached_uploads, 1);
+  Array w = from_host(weight, {1024, 3072}, *again);  // same bytes, another shape
+  EXPECT_EQ(again->stats().cached_uploads, 2);
+  Array doubled = w * 2.0f;
+  EXPECT_EQ(doubled.to_vector<float>()[12345], weight[12345] * 2.0f);
+  EXPECT_EQ(w.to_vector<float>(), weight);
+  Device third = connect(daemon_->address());
+  EXPECT_EQ(from_host(weight, {3 << 20}, third).to_vector<float>(), weight);
+  EXPECT_EQ(third.stats().cached_uploads, 1);
 }
 
 TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
