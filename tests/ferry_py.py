@@ -158,3 +158,11 @@ def upload_requests(pb, session_id, buffer_id, array, chunk_bytes=1 << 20):
         yield message
         if offset >= len(data):
             return
+
+
+def download_floats(pb, stub, session_id, buffer_id):
+    """Buffer `buffer_id` of the session, downloaded whole, as a flat float32 NumPy array."""
+    import numpy as np
+    chunks = stub.Download(pb.DownloadRequest(session_id=session_id, buffer_id=buffer_id),
+                           timeout=30)
+    return np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")

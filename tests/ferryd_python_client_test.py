@@ -147,10 +147,7 @@ class IndependentClient(unittest.TestCase):
             rest = PB.UploadRequest(resume_offset=first_part, data=data[first_part:], **header)
             done = ferry.Upload(iter([rest]), timeout=30)
             self.assertEqual(done.bytes_received, len(data))
-            chunks = list(ferry.Download(PB.DownloadRequest(session_id=session, buffer_id=3),
-                                         timeout=30))
-            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
-            np.testing.assert_array_equal(got, x)
+            np.testing.assert_array_equal(ferry_py.download_floats(PB, ferry, session, 3), x)
             # A download from part way: the rest, the first message still naming the total.
             tail = list(ferry.Download(PB.DownloadRequest(session_id=session, buffer_id=3,
                                                           offset=len(data) - 8), timeout=30))
@@ -210,10 +207,7 @@ class IndependentClient(unittest.TestCase):
             query = PB.UploadRequest(cache_query=True, **header(second))
             answer = ferry.Upload(iter([query]), timeout=10)
             self.assertEqual(answer.bytes_received, len(data))
-            chunks = list(ferry.Download(PB.DownloadRequest(session_id=second, buffer_id=7),
-                                         timeout=30))
-            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
-            np.testing.assert_array_equal(got, x)
+            np.testing.assert_array_equal(ferry_py.download_floats(PB, ferry, second, 7), x)
             # Other bytes: a miss, and nothing resident under the id.
             other = dict(header(second), buffer_id=8, content_digest=content_digest(data[::-1]))
             missed = ferry.Upload(iter([PB.UploadRequest(cache_query=True, **other)]), timeout=10)
@@ -292,10 +286,8 @@ class IndependentClient(unittest.TestCase):
             send_source(None)
             send_destination(None)
 
-            chunks = list(to_ferry.Download(PB.DownloadRequest(
-                session_id=destination_session.session_id, buffer_id=9), timeout=30))
-            got = np.frombuffer(b"".join(chunk.data for chunk in chunks), dtype="<f4")
-            np.testing.assert_array_equal(got, x)
+            np.testing.assert_array_equal(ferry_py.download_floats(
+                PB, to_ferry, destination_session.session_id, 9), x)
             source_channel.close()
             destination_channel.close()
             self.assertEqual(source.stop(), 0)
