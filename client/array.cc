@@ -80,6 +80,18 @@ Array FromHostBytes(const core::TensorType& type, const void* data, const Device
   return Array(std::move(node));
 }
 
+std::vector<Array> FromHostReader(const std::vector<core::TensorType>& types,
+                                  const DeviceImpl::HostReader& read, const Device& device) {
+  std::vector<std::shared_ptr<Buffer>> buffers = device.impl().FromHostReader(types, read);
+  std::vector<Array> arrays;
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto node = std::make_shared<ArrayNode>(types[i], device);
+    node->buffer = std::move(buffers[i]);
+    arrays.push_back(Array(std::move(node)));
+  }
+  return arrays;
+}
+
 }  // namespace detail
 
 Array::Array(std::shared_ptr<detail::ArrayNode> node) : node_(std::move(node)) {}

@@ -76,6 +76,9 @@ Array MakeLeaf(const std::string& op, core::Attrs attrs, const Device& device);
 // An array holding a copy of the bytes of `type` at `data` on `device`, ready to use (a
 // graph parameter).
 Array FromHostBytes(const core::TensorType& type, const void* data, const Device& device);
+// Arrays of `types` on `device` from bytes `read` writes (DeviceImpl::FromHostReader).
+std::vector<Array> FromHostReader(const std::vector<core::TensorType>& types,
+                                  const DeviceImpl::HostReader& read, const Device& device);
 
 // A scalar `constant` holding `number` converted to `dtype`.
 Array Constant(const Operand& number, Dtype dtype, const Device& device);

@@ -164,15 +164,36 @@ absl::Status BulkSocket::Upload(const v1::UploadRequest& request, const char* da
 }
 
 absl::StatusOr<uint64_t> BulkSocket::HeldBytes(const v1::UploadRequest& request) {
+  std::vector<absl::StatusOr<uint64_t>> held = HeldBytes(std::vector<v1::UploadRequest>{request});
+  return held.front();
+}
+
+std::vector<absl::StatusOr<uint64_t>> BulkSocket::HeldBytes(
+    const std::vector<v1::UploadRequest>& queries) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (broken_) return absl::UnavailableError("bulk channel: the connection broke earlier");
-  v1::BulkRequest bulk = UploadRequestOf(request);
-  bulk.mutable_upload()->set_resume_query(request.resume_query());
-  bulk.mutable_upload()->set_cache_query(request.cache_query());
-  if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) return Broke(sent);
-  v1::BulkResponse answer;
-  if (absl::Status answered = ReadAnswer(&answer); !answered.ok()) return answered;
-  return answer.upload().bytes_received();
+  std::vector<absl::StatusOr<uint64_t>> held(
+      queries.size(), absl::UnavailableError("bulk channel: the connection broke earlier"));
+  if (broken_) return held;
+  for (const v1::UploadRequest& query : queries) {
+    v1::BulkRequest bulk = UploadRequestOf(query);
+    bulk.mutable_upload()->set_resume_query(query.resume_query());
+    bulk.mutable_upload()->set_cache_query(query.cache_query());
+    if (absl::Status sent = core::SendMessage(*stream_, bulk); !sent.ok()) {
+      held.assign(queries.size(), Broke(sent));
+      return held;
+    }
+  }
+  // Every answer is read, refusals too, so the stream stays in step.
+  for (absl::StatusOr<uint64_t>& answered : held) {
+    v1::BulkResponse answer;
+    absl::Status status = ReadAnswer(&answer);
+    if (broken_) {  // this one and the rest: UNAVAILABLE
+      answered = status;
+      return held;
+    }
+    answered = status.ok() ? absl::StatusOr<uint64_t>(answer.upload().bytes_received()) : status;
+  }
+  return held;
 }
 
 absl::Status BulkSocket::Download(uint64_t buffer_id, char* dst, size_t bytes, size_t* done) {

@@ -55,6 +55,11 @@ class BulkSocket {
   // The answer to a query `request` (resume_query or cache_query set), which sends no
   // bytes: how many bytes of the upload the daemon holds now (see UploadRequest).
   absl::StatusOr<uint64_t> HeldBytes(const v1::UploadRequest& request);
+  // The answers to `queries`, all sent before any answer is read: one round trip. At most
+  // kMaxQueries at a time (their answers must fit the socket buffers while the rest are
+  // sent).
+  static constexpr size_t kMaxQueries = 256;
+  std::vector<absl::StatusOr<uint64_t>> HeldBytes(const std::vector<v1::UploadRequest>& queries);
   // Reads the resident buffer `buffer_id`, exactly `bytes` long, into `dst`, from byte
   // `*done` on; `*done` counts the bytes in place as they arrive, so a download that broke
   // can go on from there.

@@ -41,6 +41,18 @@ std::string RandomKey() {
   return key;
 }
 
+std::vector<std::shared_ptr<Buffer>> DeviceImpl::FromHostReader(
+    const std::vector<core::TensorType>& types, const HostReader& read) {
+  std::vector<std::shared_ptr<Buffer>> buffers;
+  std::vector<char> bytes;  // reused: FromHostBytes copies or uploads before it returns
+  for (size_t i = 0; i < types.size(); ++i) {
+    bytes.resize(core::NumBytes(types[i]));
+    read(i, bytes.data());
+    buffers.push_back(FromHostBytes(types[i], bytes.data()));
+  }
+  return buffers;
+}
+
 std::shared_ptr<Buffer> DeviceImpl::CopyFrom(DeviceImpl& source,
                                              const std::shared_ptr<Buffer>& buffer) {
   const core::TensorType& type = buffer->type();

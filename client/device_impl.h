@@ -76,6 +76,15 @@ class DeviceImpl {
   // for the call (a daemon uploads a large array here, straight from `data`).
   virtual std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) = 0;
 
+  // Buffers of `types`, array i's bytes written by `read(i, dst)` into `dst` (its type's
+  // size), which may be asked more than once (a file's tensors: ferry::load). This does
+  // FromHostBytes for each; a daemon with an upload cache first asks it for all the large
+  // ones inside a CachedUploads scope together, in one round trip, and reads only the
+  // others again.
+  using HostReader = std::function<void(size_t index, char* dst)>;
+  virtual std::vector<std::shared_ptr<Buffer>> FromHostReader(
+      const std::vector<core::TensorType>& types, const HostReader& read);
+
   // Makes `buffers` resident, so later executes need not resend them (a daemon uploads
   // host arrays here: eval() of a host array means "put it on the device"); a no-op where
   // buffers are always resident.

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/array_node.h"
 #include "client/ops.h"
 #include "client/status.h"
 #include "core/tensor_file.h"
@@ -19,19 +20,6 @@ namespace {
 std::vector<core::FileTensor> Index(const std::string& path,
                                     std::map<std::string, std::string>* metadata) {
   return detail::ValueOrThrow(core::ReadTensorIndex(path, metadata));
-}
-
-// Each tensor's bytes read into one reused buffer and handed to `device`, which copies or
-// uploads them before from_host_bytes returns: through the daemon's upload cache, so a
-// program loading the same checkpoint again does not send it again.
-Array Read(std::ifstream& in, const std::string& path, const core::FileTensor& tensor,
-           std::vector<char>& buffer, const Device& device) {
-  buffer.resize(tensor.nbytes);
-  in.seekg(static_cast<std::streamoff>(tensor.offset));
-  in.read(buffer.data(), static_cast<std::streamsize>(tensor.nbytes));
-  if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
-  CachedUploads cached;
-  return from_host_bytes(buffer.data(), buffer.size(), tensor.dtype, tensor.shape, device);
 }
 
 std::ifstream Open(const std::string& path) {
@@ -46,6 +34,25 @@ std::ofstream Create(const std::string& path) {
     detail::ThrowIfError(absl::PermissionDeniedError(absl::StrCat("cannot write ", path)));
   }
   return out;
+}
+
+// The tensors' arrays on `device`, each read from the file when the device asks for its
+// bytes, inside a CachedUploads scope: a daemon that still holds a tensor's bytes from an
+// earlier load makes it resident without them crossing the network.
+std::vector<Array> ReadAll(const std::string& path, const std::vector<core::FileTensor>& tensors,
+                           const Device& device) {
+  std::ifstream in = Open(path);
+  std::vector<core::TensorType> types;
+  for (const core::FileTensor& tensor : tensors) types.push_back({tensor.dtype, tensor.shape});
+  CachedUploads cached;
+  return detail::FromHostReader(
+      types,
+      [&](size_t i, char* dst) {
+        in.seekg(static_cast<std::streamoff>(tensors[i].offset));
+        in.read(dst, static_cast<std::streamsize>(tensors[i].nbytes));
+        if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
+      },
+      device);
 }
 
 void Write(std::ofstream& out, const std::string& path, Array& a) {
@@ -63,9 +70,7 @@ Array load(const std::string& path, Device device) {
     detail::ThrowIfError(absl::InvalidArgumentError(
         absl::StrCat(path, " is a .safetensors file: read it with load_safetensors")));
   }
-  std::ifstream in = Open(path);
-  std::vector<char> buffer;
-  return Read(in, path, tensors[0], buffer, device);
+  return ReadAll(path, tensors, device)[0];
 }
 
 void save(const std::string& path, Array a) {
@@ -83,12 +88,9 @@ SafetensorsLoad load_safetensors(const std::string& path, Device device) {
     detail::ThrowIfError(
         absl::InvalidArgumentError(absl::StrCat(path, " is a .npy file: read it with load")));
   }
-  std::ifstream in = Open(path);
-  std::vector<char> buffer;
+  std::vector<Array> arrays = ReadAll(path, tensors, device);
   SafetensorsLoad loaded;
-  for (const core::FileTensor& tensor : tensors) {
-    loaded.first.emplace(tensor.name, Read(in, path, tensor, buffer, device));
-  }
+  for (size_t i = 0; i < tensors.size(); ++i) loaded.first.emplace(tensors[i].name, arrays[i]);
   loaded.second.insert(metadata.begin(), metadata.end());
   return loaded;
 }

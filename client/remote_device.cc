@@ -519,18 +519,46 @@ class RemoteDevice : public DeviceImpl {
 
   DeviceStats stats() const override { return session_->stats(); }
 
-  // A small array is kept here until an eval needs it (bound inline, or one pipeline
-  // step); a large one is uploaded now, straight from the caller's memory: no host copy is
-  // made or kept (reading it back downloads it).
   std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) override {
-    const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
-    if (!session_->StreamsUpload(nbytes)) {
-      return std::make_shared<RemoteBuffer>(type, session_, 0,
-                                            std::string(static_cast<const char*>(data), nbytes));
+    return FromHost(type, static_cast<const char*>(data), "");
+  }
+
+  // The large arrays the upload cache may hold are read and hashed first and asked for
+  // together; only the others are read again and sent.
+  std::vector<std::shared_ptr<Buffer>> FromHostReader(const std::vector<core::TensorType>& types,
+                                                      const HostReader& read) override {
+    std::vector<char> bytes;  // reused: FromHost uploads or copies before it returns
+    std::vector<std::string> digests(types.size());
+    std::vector<size_t> asked;
+    std::vector<core::TensorType> asked_types;
+    std::vector<std::string> asked_digests;
+    for (size_t i = 0; i < types.size(); ++i) {
+      const size_t nbytes = core::NumBytes(types[i]);
+      if (!session_->CachesUpload(nbytes)) continue;
+      bytes.resize(nbytes);
+      read(i, bytes.data());
+      digests[i] = core::ContentDigest(bytes.data(), nbytes, DigestThreads());
+      asked.push_back(i);
+      asked_types.push_back(types[i]);
+      asked_digests.push_back(digests[i]);
     }
-    auto buffer = std::make_shared<RemoteBuffer>(type, session_, 0, std::nullopt);
-    UploadBytes(*buffer, static_cast<const char*>(data), nbytes);
-    return buffer;
+    std::vector<uint64_t> cached(types.size(), 0);
+    if (!asked.empty()) {
+      const std::vector<uint64_t> ids = FromCache(asked_types, asked_digests);
+      for (size_t k = 0; k < asked.size(); ++k) cached[asked[k]] = ids[k];
+    }
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (cached[i] != 0) {
+        buffers.push_back(
+            std::make_shared<RemoteBuffer>(types[i], session_, cached[i], std::nullopt));
+        continue;
+      }
+      bytes.resize(core::NumBytes(types[i]));
+      read(i, bytes.data());
+      buffers.push_back(FromHost(types[i], bytes.data(), digests[i]));
+    }
+    return buffers;
   }
 
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>& buffers) override {
@@ -696,7 +724,7 @@ class RemoteDevice : public DeviceImpl {
     for (int i = 0; i < response.outputs_size(); ++i) {
       const v1::OutputResult& result = response.outputs(i);
       const core::TensorType& type = graph.nodes[graph.outputs[i]].out;
-      const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+      const size_t nbytes = core::NumBytes(type);
       std::optional<std::string> host;
       if (result.has_data()) {
         if (result.data().size() != nbytes) {
@@ -862,7 +890,7 @@ class RemoteDevice : public DeviceImpl {
     }
     if (!response.has_execute()) return;  // an upload step: its buffer is resident now
     const core::TensorType& type = buffer.type();
-    const size_t nbytes = core::NumElements(type.shape) * core::SizeOf(type.dtype);
+    const size_t nbytes = core::NumBytes(type);
     if (output >= response.execute().outputs_size()) {
       throw Error(ErrorCode::kInternal,
                   absl::StrCat("ferryd returned ", response.execute().outputs_size(),
@@ -917,6 +945,20 @@ class RemoteDevice : public DeviceImpl {
     return status;
   }
 
+  // A small array is kept here until an eval needs it (bound inline, or one pipeline
+  // step); a large one is uploaded now, straight from `data`: no host copy is made or kept
+  // (reading it back downloads it). `digest`: see UploadBytes.
+  std::shared_ptr<Buffer> FromHost(const core::TensorType& type, const char* data,
+                                   const std::string& digest) {
+    const size_t nbytes = core::NumBytes(type);
+    if (!session_->StreamsUpload(nbytes)) {
+      return std::make_shared<RemoteBuffer>(type, session_, 0, std::string(data, nbytes));
+    }
+    auto buffer = std::make_shared<RemoteBuffer>(type, session_, 0, std::nullopt);
+    UploadBytes(*buffer, data, nbytes, digest);
+    return buffer;
+  }
+
   // Puts the buffer's host bytes on the daemon; the buffer is resident after. Small
   // buffers go as one pipeline step, without waiting; large ones stream on their own call
   // (so they never hold up the steps behind them).
@@ -966,12 +1008,19 @@ class RemoteDevice : public DeviceImpl {
   // the bulk channel, through the shared region when in use, else an Upload stream whose
   // messages carry `data` itself (no copy on this side). One whose connection breaks goes
   // on where it stopped (ResumeUpload).
-  void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes) {
+  // `known_digest`: the bytes' content digest, already asked of the upload cache in vain
+  // (FromHostReader); they are offered to it without asking again.
+  void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes,
+                   const std::string& known_digest = "") {
     Session::Transfer transfer(*session_);
-    std::string digest;  // offers the bytes to the daemon's upload cache when set
-    if (session_->CachesUpload(nbytes)) {
+    std::string digest = known_digest;  // offers the bytes to the daemon's upload cache
+    if (digest.empty() && session_->CachesUpload(nbytes)) {
       digest = core::ContentDigest(data, nbytes, DigestThreads());
-      if (UploadFromCache(buffer, digest, nbytes)) return;
+      const uint64_t id = FromCache({buffer.type()}, {digest}).front();
+      if (id != 0) {
+        buffer.set_id(id);
+        return;
+      }
     }
     if (UploadBulk(buffer, data, nbytes, transfer, digest)) return;
     if (transfer.Cancelled()) throw TransferCancelled();
@@ -1096,30 +1145,48 @@ class RemoteDevice : public DeviceImpl {
     return answer->bytes_received();
   }
 
-  // Asks the daemon's upload cache for the `nbytes` bytes of `digest` as `buffer` (on the
-  // bulk channel when there is one, else an Upload call): true when it made the buffer
-  // resident from them, so nothing is sent. A failed query is a miss (the upload that
-  // follows meets the same trouble and reports it).
-  bool UploadFromCache(RemoteBuffer& buffer, const std::string& digest, size_t nbytes) {
-    v1::UploadRequest query;
-    query.set_buffer_id(session_->NewBufferId());
-    core::TypeToProto(buffer.type(), query.mutable_spec());
-    query.set_total_bytes(nbytes);
-    query.set_content_digest(digest);
-    query.set_cache_query(true);
+  // Asks the daemon's upload cache for arrays of `types` whose bytes have `digests`, all at
+  // once (back to back on the bulk channel: one round trip; else an Upload call each): the
+  // id of each made resident from the cache, 0 for a miss (a failed query is one: the
+  // upload that follows meets the same trouble and reports it).
+  std::vector<uint64_t> FromCache(const std::vector<core::TensorType>& types,
+                                  const std::vector<std::string>& digests) {
+    std::vector<v1::UploadRequest> queries(types.size());
+    for (size_t i = 0; i < types.size(); ++i) {
+      queries[i].set_buffer_id(session_->NewBufferId());
+      core::TypeToProto(types[i], queries[i].mutable_spec());
+      queries[i].set_total_bytes(core::NumBytes(types[i]));
+      queries[i].set_content_digest(digests[i]);
+      queries[i].set_cache_query(true);
+    }
+    std::vector<absl::StatusOr<uint64_t>> held;
     std::shared_ptr<BulkSocket> bulk = session_->bulk_socket();
-    absl::StatusOr<uint64_t> held = bulk != nullptr ? bulk->HeldBytes(query) : HeldBytes(query);
-    const bool hit = held.ok() && *held == nbytes;
+    for (size_t from = 0; from < queries.size(); from += BulkSocket::kMaxQueries) {
+      const size_t to = std::min(queries.size(), from + BulkSocket::kMaxQueries);
+      if (bulk != nullptr) {
+        std::vector<absl::StatusOr<uint64_t>> answers = bulk->HeldBytes(
+            std::vector<v1::UploadRequest>(queries.begin() + from, queries.begin() + to));
+        held.insert(held.end(), answers.begin(), answers.end());
+        session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+      } else {
+        for (size_t i = from; i < to; ++i) held.push_back(HeldBytes(queries[i]));
+      }
+    }
+    std::vector<uint64_t> ids(types.size(), 0);
+    int64_t hits = 0, hit_bytes = 0;
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (!held[i].ok() || *held[i] != queries[i].total_bytes()) continue;
+      ids[i] = queries[i].buffer_id();
+      ++hits;
+      hit_bytes += static_cast<int64_t>(queries[i].total_bytes());
+    }
     session_->UpdateStats([&](DeviceStats& stats) {
-      if (bulk != nullptr) ++stats.round_trips;  // HeldBytes counts its call's
-      if (!hit) return;
-      ++stats.uploads;
-      ++stats.cached_uploads;
-      stats.upload_bytes += static_cast<int64_t>(nbytes);
-      stats.cached_upload_bytes += static_cast<int64_t>(nbytes);
+      stats.uploads += hits;
+      stats.cached_uploads += hits;
+      stats.upload_bytes += hit_bytes;
+      stats.cached_upload_bytes += hit_bytes;
     });
-    if (hit) buffer.set_id(query.buffer_id());
-    return hit;
+    return ids;
   }
 
   // An Upload call of the one message `request`, its data not on the stream; the answer.

@@ -22,6 +22,11 @@ struct TensorType {
   bool operator!=(const TensorType& o) const { return !(*this == o); }
 };
 
+// The bytes a dense tensor of `type` holds.
+inline size_t NumBytes(const TensorType& type) {
+  return static_cast<size_t>(NumElements(type.shape)) * SizeOf(type.dtype);
+}
+
 // "float32(2, 3)".
 std::string TypeToString(const TensorType& type);
 

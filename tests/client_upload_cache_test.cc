@@ -95,6 +95,33 @@ TEST_F(UploadCacheTest, ACheckpointLoadedAgainInANewSessionIsNotSentAgain) {
   EXPECT_EQ(cache.rejected(), 0);
 }
 
+// A checkpoint of many tensors: all of them asked for at once, one round trip in all, on a
+// first load and again.
+TEST_F(UploadCacheTest, AllTheTensorsOfAFileAreAskedForInOneRoundTrip) {
+  server::FerrydProcess& daemon = Start();
+  std::unordered_map<std::string, Array> tensors;
+  std::vector<std::vector<float>> values;
+  for (int i = 0; i < 12; ++i) {
+    values.push_back(testing::NormalFloats(int64_t{1} << 18, 100 + i));  // 1 MiB each
+    tensors.emplace("layer" + std::to_string(i), from_host(values.back(), {512, 512}, local()));
+  }
+  tensors.emplace("norm", from_host(std::vector<float>(512, 1.0f), {512}, local()));
+  const std::string path = Path("layers.safetensors");
+  save_safetensors(path, tensors);
+  for (int run = 0; run < 2; ++run) {
+    Device gpu = connect(daemon.address());
+    const DeviceStats before = gpu.stats();
+    SafetensorsLoad loaded = load_safetensors(path, gpu);
+    EXPECT_EQ(gpu.stats().round_trips - before.round_trips, 1) << "run " << run;
+    EXPECT_EQ(gpu.stats().cached_uploads, run == 0 ? 0 : 12) << "run " << run;
+    for (int i = 0; i < 12; ++i) {
+      EXPECT_EQ(loaded.first.at("layer" + std::to_string(i)).to_vector<float>(), values[i]);
+    }
+    EXPECT_EQ(loaded.first.at("norm").to_vector<float>(), std::vector<float>(512, 1.0f));
+    if (run == 0) EXPECT_EQ(CacheStats(daemon, 12).entries(), 12);
+  }
+}
+
 TEST_F(UploadCacheTest, OnlyUploadsInsideACachedUploadsScopeAsk) {
   server::FerrydProcess& daemon = Start();
   const std::vector<float> weight = testing::NormalFloats(kWeightFloats, 2);
@@ -179,7 +206,7 @@ TEST_F(UploadCacheTest, BytesUnderAnotherDigestAreNotKept) {
   Array w = from_host(real, {kWeightFloats}, gpu);
   EXPECT_EQ(gpu.stats().cached_uploads, 0);
   EXPECT_EQ(w.to_vector<float>(), real);
-  EXPECT_EQ(CacheStats(daemon).entries(), 1);  // the real bytes, now checked
+  EXPECT_EQ(CacheStats(daemon, 1).entries(), 1);  // the real bytes, once checked
 }
 
 TEST_F(UploadCacheTest, SessionsOfAnotherTokenNeverFindThem) {
