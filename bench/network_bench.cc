@@ -83,7 +83,8 @@ void CheckpointRows(const Options& options, const server::FerrydProcess& ferryd,
                     std::vector<Row>& rows) {
   constexpr int64_t kLinkBytesPerSecond = 125'000'000;
   constexpr int kTensors = 16;
-  const int64_t bytes = options.quick ? (int64_t{4} << 20) : (int64_t{64} << 20);
+  // Quick: 1 MiB tensors, the smallest that ask.
+  const int64_t bytes = options.quick ? (int64_t{16} << 20) : (int64_t{64} << 20);
   const std::string path = absl::StrCat("/tmp/ferry_bench_checkpoint_", getpid(), ".safetensors");
   int seed = 0;
   auto write_new = [&] {  // other weights each time: the cache cannot hold them yet

@@ -106,10 +106,12 @@ TEST_F(CopyTest, ALoopOfCopiesFreesTheDroppedOnesAsItGoes) {
   const double resident = testing::ScrapeMetric(metrics, "ferry_resident_bytes{device=\"cpu:0\"}");
   EXPECT_GE(resident, 0);
   EXPECT_LE(resident, 8 << 20) << "the dropped copies were kept";
-  // The source counts what it served among its calls.
-  EXPECT_EQ(testing::ScrapeMetric(source_metrics,
-                                  "ferry_rpc_requests_total{code=\"OK\",method=\"bulk/Fetch\"}"),
-            10);
+  // The source counts what it served among its calls, each once its last byte is sent (a
+  // moment after the destination has it).
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    return testing::ScrapeMetric(
+               source_metrics, "ferry_rpc_requests_total{code=\"OK\",method=\"bulk/Fetch\"}") == 10;
+  }));
   EXPECT_EQ(
       testing::ScrapeMetric(source_metrics, "ferry_rpc_sent_bytes_total{method=\"bulk/Fetch\"}"),
       10 * (4 << 20));
