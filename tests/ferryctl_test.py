@@ -96,8 +96,8 @@ class Ferryctl(unittest.TestCase):
         hits = int(re.search(r"^hits +(\d+)$", out, re.M).group(1))
         self.assertGreaterEqual(hits, 3, out)  # the timed evals send the graph by id
         self.assertRegex(out, r"entries  \d+ of 1024")
-        # The upload cache: a quarter of --max_memory by default; nothing was offered to it.
-        self.assertRegex(out, r"(?m)^uploads  0 kept, 0 B of 64\.0 MiB; 0 hits, 0 misses, "
+        # The upload cache: a quarter of --max_memory by default.
+        self.assertRegex(out, r"(?m)^uploads  \d+ kept, [^;]+ of 64\.0 MiB; \d+ hits, \d+ misses, "
                               r"0 rejected$")
         # The client library names every call; ferryctl names its own.
         log = self.daemon.read_log()
@@ -134,6 +134,28 @@ class Ferryctl(unittest.TestCase):
         self.assertRegex(row[0],
                          r"^\w{8} +3 +1\.1 MiB +0 B +0 B +[\d.]+s +0 (idle|busy) +ferryctl upload "
                          r".*x\.npy$")
+
+    def test_upload_warms_the_upload_cache(self):
+        """A file uploaded again (by ferryctl or a client loading it) is not sent again."""
+        import time
+        w = np.arange(1 << 19, dtype=np.float32).reshape(512, 1024)  # 2 MiB: asks the cache
+        st = os.path.join(self.tmp, "warm.safetensors")
+        write_safetensors(st, {"w": w})
+        def kept():
+            return int(re.search(r"^uploads  (\d+) kept", self.ferryctl("cache")[0], re.M).group(1))
+        before = kept()  # the suite's daemon may hold other tests' uploads
+        out, _ = self.ferryctl("upload", st)
+        self.assertIn("buffer 1 w float32[512, 1024] 2097152 bytes\n", out)
+        deadline = time.time() + 30
+        while kept() != before + 1:
+            self.assertLess(time.time(), deadline, "the upload was never kept")
+            time.sleep(0.05)
+        out, _ = self.ferryctl("upload", st)
+        self.assertIn("buffer 1 w float32[512, 1024] 2097152 bytes (held by the upload cache: "
+                      "not sent)", out)
+        session = re.search(r"^session ([0-9a-f]{32})$", out, re.M).group(1)
+        np.testing.assert_array_equal(np.frombuffer(self.download(session, 1)[1], "<f4"),
+                                      w.ravel())
 
     def test_refusals(self):
         _, err = self.ferryctl("info", token="wrong", expect=1)

@@ -32,6 +32,7 @@
 #include "absl/strings/strip.h"
 #include "client/ferry.h"
 #include "core/codec.h"
+#include "core/content_digest.h"
 #include "core/tensor_file.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
@@ -261,8 +262,8 @@ int Cache(Connection& connection) {
     const v1::UploadCacheStats& uploads = info.upload_cache();
     std::cout << absl::StrFormat("uploads  %d kept, %s of %s; %d hits, %d misses, %d rejected\n",
                                  uploads.entries(), Bytes(uploads.bytes()),
-                                 Bytes(uploads.capacity_bytes()), uploads.hits(),
-                                 uploads.misses(), uploads.rejected());
+                                 Bytes(uploads.capacity_bytes()), uploads.hits(), uploads.misses(),
+                                 uploads.rejected());
   }
   return 0;
 }
@@ -310,6 +311,22 @@ void Progress(const std::string& name, uint64_t done, uint64_t total) {
   std::fflush(stderr);
 }
 
+// The content digest of `nbytes` of the file at `offset` (core/content_digest.h), read a
+// piece at a time.
+std::string FileDigest(std::ifstream& in, const std::string& path, uint64_t offset,
+                       uint64_t nbytes) {
+  std::vector<core::PieceDigest> pieces;
+  std::string piece(std::min<uint64_t>(nbytes, core::kContentPieceBytes), '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  for (uint64_t at = 0; at < nbytes; at += piece.size()) {
+    const uint64_t n = std::min<uint64_t>(piece.size(), nbytes - at);
+    in.read(piece.data(), static_cast<std::streamsize>(n));
+    if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
+    pieces.push_back(core::DigestPiece(piece.data(), n));
+  }
+  return core::CombinePieceDigests(nbytes, pieces);
+}
+
 int Upload(Connection& connection, const std::string& path) {
   absl::StatusOr<std::vector<FileTensor>> tensors = ReadTensorIndex(path);
   if (!tensors.ok())
@@ -317,6 +334,10 @@ int Upload(Connection& connection, const std::string& path) {
                 std::string(tensors.status().message()));
   std::string session = absl::GetFlag(FLAGS_session);
   int64_t chunk = 1 << 20;
+  // With the daemon's upload cache, tensors of 1 MiB or more name their content digest:
+  // one the daemon holds is not sent again, and the others stay for clients that load the
+  // same file later (a node warmed before its users come).
+  bool upload_cache = false;
   if (session.empty()) {
     v1::OpenSessionRequest request;
     request.set_min_protocol_version(1);
@@ -326,6 +347,8 @@ int Upload(Connection& connection, const std::string& path) {
     connection.Check(connection.ferry().OpenSession(connection.Context().get(), request, &opened));
     session = opened.session_id();
     if (opened.limits().chunk_bytes() > 0) chunk = opened.limits().chunk_bytes();
+    const auto& features = opened.features();
+    upload_cache = std::find(features.begin(), features.end(), "upload_cache") != features.end();
   }
   std::cout << "session " << session << "\n";
   std::ifstream in(path, std::ios::binary);
@@ -333,6 +356,29 @@ int Upload(Connection& connection, const std::string& path) {
   std::string data(static_cast<size_t>(chunk), '\0');
   for (const FileTensor& tensor : *tensors) {
     const std::string name = tensor.name.empty() ? path.substr(path.rfind('/') + 1) : tensor.name;
+    v1::UploadRequest header;
+    header.set_session_id(session);
+    header.set_buffer_id(buffer_id);
+    header.mutable_spec()->set_dtype(core::DTypeToProto(tensor.dtype));
+    for (int64_t dim : tensor.shape) header.mutable_spec()->add_shape(dim);
+    header.set_total_bytes(tensor.nbytes);
+    if (upload_cache && tensor.nbytes >= (uint64_t{1} << 20)) {
+      header.set_content_digest(FileDigest(in, path, tensor.offset, tensor.nbytes));
+      v1::UploadRequest query = header;
+      query.set_cache_query(true);
+      std::unique_ptr<grpc::ClientContext> asking = connection.Context();
+      v1::UploadResponse held;
+      auto writer = connection.ferry().Upload(asking.get(), &held);
+      writer->Write(query);
+      writer->WritesDone();
+      connection.Check(writer->Finish());
+      if (held.bytes_received() == tensor.nbytes) {
+        std::cout << "buffer " << buffer_id << " " << name << " " << DescribeTensor(tensor) << " "
+                  << tensor.nbytes << " bytes (held by the upload cache: not sent)\n";
+        ++buffer_id;
+        continue;
+      }
+    }
     std::unique_ptr<grpc::ClientContext> context = connection.Context();
     context->set_deadline(std::chrono::system_clock::time_point::max());  // any size streams
     v1::UploadResponse response;
@@ -342,13 +388,7 @@ int Upload(Connection& connection, const std::string& path) {
     bool open = true;
     do {
       v1::UploadRequest request;
-      if (sent == 0) {
-        request.set_session_id(session);
-        request.set_buffer_id(buffer_id);
-        request.mutable_spec()->set_dtype(core::DTypeToProto(tensor.dtype));
-        for (int64_t dim : tensor.shape) request.mutable_spec()->add_shape(dim);
-        request.set_total_bytes(tensor.nbytes);
-      }
+      if (sent == 0) request = header;
       const uint64_t n = std::min<uint64_t>(data.size(), tensor.nbytes - sent);
       in.read(data.data(), static_cast<std::streamsize>(n));
       if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
