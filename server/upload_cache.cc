@@ -47,13 +47,16 @@ absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::Find(const std::stri
   // Not under mu_: an allocation that does not fit asks Reclaim.
   absl::StatusOr<kernels::Tensor> copy = backend_.Allocate(type);
   if (!copy.ok()) return copy.status();
-  std::vector<char> staging(std::min<uint64_t>(bytes, core::kContentPieceBytes));
-  for (uint64_t at = 0; at < bytes; at += staging.size()) {
-    const size_t n = std::min<uint64_t>(staging.size(), bytes - at);
-    absl::Status read = backend_.CopyToHost(kept, at, n, staging.data());
-    if (read.ok()) read = backend_.CopyFromHost(staging.data(), n, *copy, at);
-    if (!read.ok()) return read;
-  }
+  // A device-to-device copy on the caller's queue (the reshape kernel), waited for: the
+  // entry may be freed on another queue once this returns.
+  core::Node reshape;
+  reshape.op = "reshape";
+  reshape.attrs.Set("shape", std::vector<int64_t>(type.shape.begin(), type.shape.end()));
+  reshape.out = type;
+  const kernels::Tensor source{type, kept.storage, kept.offset};
+  absl::Status copied = backend_.Run(reshape, {source}, *copy);
+  if (copied.ok()) copied = backend_.Synchronize();
+  if (!copied.ok()) return copied;
   return std::optional<kernels::Tensor>(*std::move(copy));
 }
 

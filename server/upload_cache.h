@@ -47,7 +47,8 @@ class UploadCache {
   // A tensor of `type` holding the bytes kept under (`scope`, `digest`), or nullopt (a
   // miss). On a host-addressable backend it shares the entry's memory (tensors are never
   // written once made); elsewhere it is a new tensor of the caller's queue with a copy of
-  // them, so no other queue's work ever reads memory this one frees. Errors: the
+  // them made there (device to device) and waited for, so no other queue's work ever reads
+  // memory this one frees. Errors: the
   // allocation's (RESOURCE_EXHAUSTED) or the copy's.
   absl::StatusOr<std::optional<kernels::Tensor>> Find(const std::string& scope,
                                                       const std::string& digest,
