@@ -4,8 +4,12 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -66,6 +70,48 @@ core::Graph Trace(const std::vector<Array>& inputs, std::vector<Array> outputs) 
   return graph;
 }
 
+// Constants past this size (a model's weights) are not graph constants when the function
+// runs: shipped and hashed with every graph, and past a daemon's message limit (64 MiB)
+// not shipped at all.
+constexpr size_t kResidentConstantBytes = size_t{64} << 10;
+
+// The value of `node` when it is such a constant, else null.
+const core::HostTensor* LargeConstant(const core::Node& node) {
+  if (node.op != "constant" || !node.inputs.empty()) return nullptr;
+  auto it = node.attrs.values().find("value");
+  if (it == node.attrs.values().end()) return nullptr;
+  const auto* value = std::get_if<core::HostTensor>(&it->second);
+  return value != nullptr && value->data.size() > kResidentConstantBytes ? value : nullptr;
+}
+
+// An imported function's large constants as arrays, made once per device and reused by
+// every call: each is uploaded once (through the daemon's upload cache, so a program that
+// starts again does not send them again) and stays resident while the function lives.
+class ResidentWeights {
+ public:
+  Array On(const Device& device, size_t node, const core::HostTensor& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [on, arrays] : by_device_) {
+      if (on != device) continue;
+      auto it = arrays.find(node);
+      if (it != arrays.end()) return it->second;
+      return arrays.emplace(node, Make(device, value)).first->second;
+    }
+    by_device_.push_back({device, {}});
+    return by_device_.back().second.emplace(node, Make(device, value)).first->second;
+  }
+
+ private:
+  static Array Make(const Device& device, const core::HostTensor& value) {
+    CachedUploads cached;
+    return from_host_bytes(value.data.data(), value.data.size(), value.type.dtype, value.type.shape,
+                           device);
+  }
+
+  std::mutex mu_;
+  std::vector<std::pair<Device, std::unordered_map<size_t, Array>>> by_device_;
+};
+
 }  // namespace
 
 void export_function(const std::string& path, const ExportedFunction& fun,
@@ -118,8 +164,9 @@ ExportedFunction import_function(const std::string& path) {
   if (absl::Status valid = core::ValidateGraph(*parsed); !valid.ok()) invalid(valid.message());
   auto graph = std::make_shared<const core::Graph>(*std::move(parsed));
   const std::vector<core::TensorType> takes = graph->ParameterTypes();
+  auto weights = std::make_shared<ResidentWeights>();
 
-  return [graph, takes, path](const std::vector<Array>& inputs) {
+  return [graph, takes, path, weights](const std::vector<Array>& inputs) {
     if (inputs.size() != takes.size()) {
       detail::ThrowIfError(absl::InvalidArgumentError(absl::StrCat(
           "[import_function] ", path, " takes ", takes.size(), " arrays, not ", inputs.size())));
@@ -138,6 +185,8 @@ ExportedFunction import_function(const std::string& path) {
       const core::Node& node = graph->nodes[n];
       if (node.op == "parameter") {
         values[n] = inputs[node.attrs.Get<int64_t>("index").value()];
+      } else if (const core::HostTensor* weight = LargeConstant(node)) {
+        values[n] = weights->On(device, n, *weight);
       } else if (node.inputs.empty()) {
         values[n] = detail::MakeLeaf(node.op, node.attrs, device);
       } else {

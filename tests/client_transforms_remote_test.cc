@@ -103,5 +103,43 @@ TEST(ClientTransformsRemoteTest, AFunctionExportedLocallyRunsOnTheDaemon) {
   }
 }
 
+// A model's weights saved in the file: uploaded once per device (through the upload cache)
+// and reused by every call, not shipped in each graph; a model larger than the daemon's
+// message limit (64 MiB) runs at all.
+TEST(ClientTransformsRemoteTest, AnImportedModelsWeightsGoOncePerDevice) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  const int64_t n = int64_t{24} << 20;  // 96 MiB of float32
+  const std::vector<float> w = testing::NormalFloats(n, 9);
+  Array weight = from_host(w, {n});
+  const float total = sum(weight).item<float>();
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/big.ferryfn";
+  export_function(
+      path, [&](const std::vector<Array>& in) { return std::vector<Array>{in[0] * sum(weight)}; },
+      {zeros({4})});
+  const ExportedFunction model = import_function(path);
+  Device remote = connect(ferryd->address());
+  const std::vector<float> x = {1, 2, 3, 4};
+  for (int call = 0; call < 3; ++call) {
+    const DeviceStats before = remote.stats();
+    const std::vector<float> got = model({from_host(x, {4}, remote)})[0].to_vector<float>();
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(got[i], x[i] * total, 1e-2 * std::abs(total)) << i;
+    const DeviceStats after = remote.stats();
+    EXPECT_EQ(after.upload_bytes - before.upload_bytes, call == 0 ? n * 4 : 0) << call;
+    EXPECT_LT(after.bytes_sent - before.bytes_sent, call == 0 ? n * 4 + (1 << 20) : 1 << 20);
+  }
+  // Another process (here: another import and session) gets the weights from the daemon's
+  // upload cache.
+  testing::WaitUntil([&] {
+    Device probe = connect(ferryd->address());
+    import_function(path)({from_host(x, {4}, probe)})[0].eval();
+    return probe.stats().cached_uploads == 1;
+  });
+  Device again = connect(ferryd->address());
+  import_function(path)({from_host(x, {4}, again)})[0].eval();
+  EXPECT_EQ(again.stats().cached_uploads, 1);
+}
+
 }  // namespace
 }  // namespace ferry
