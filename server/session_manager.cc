@@ -49,8 +49,9 @@ std::string SecretBytes(size_t size) {
 }
 
 absl::Status UnknownSession(absl::string_view session_id) {
-  return absl::NotFoundError(absl::StrCat("unknown session \"", absl::CHexEscape(session_id),
-                                          "\" (never opened, closed, its lease expired, or this ferryd started since)"));
+  return absl::NotFoundError(
+      absl::StrCat("unknown session \"", absl::CHexEscape(session_id),
+                   "\" (never opened, closed, its lease expired, or this ferryd started since)"));
 }
 
 std::string Freed(std::pair<int64_t, int64_t> freed) {
