@@ -87,6 +87,11 @@ std::future<void> async_eval(const std::vector<Array>& arrays);
 // reported yet (by a read or an earlier synchronize).
 void synchronize(const Device& device);
 
+// The device's memory (see MemoryInfo) once the evals sent to it so far have run: a round
+// trip or two to a daemon. reset_peak_memory starts peak_bytes again from active_bytes.
+MemoryInfo memory_info(const Device& device = default_device());
+void reset_peak_memory(const Device& device = default_device());
+
 // Stops what `device` is computing for this process, from any thread (a stop button, a
 // thread watching for Ctrl-C): the evals in flight fail with CANCELLED, wherever their
 // arrays are used, and no more of their work runs (a daemon stops between kernels);

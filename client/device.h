@@ -60,6 +60,22 @@ struct DeviceStats {
   int64_t cached_upload_bytes = 0;
 };
 
+// A device's memory, as MLX's get_active_memory and get_peak_memory and PyTorch's
+// memory_allocated and max_memory_allocated report it (memory_info).
+struct MemoryInfo {
+  // This session's arrays held on the device now (the local device: all its memory in use).
+  int64_t active_bytes = 0;
+  // The most this session's arrays, and one eval's intermediates and outputs besides them,
+  // held at once since it began or reset_peak_memory (local: the most in use).
+  int64_t peak_bytes = 0;
+  // What this session may hold: the daemon's --max_session_memory, else --max_memory.
+  int64_t limit_bytes = 0;
+  // The device as a whole, every session's arrays and evals in progress together, and its
+  // --max_memory.
+  int64_t device_in_use_bytes = 0;
+  int64_t device_limit_bytes = 0;
+};
+
 struct ConnectOptions {
   // How long connect() waits for the daemon before giving up with UNAVAILABLE.
   std::chrono::milliseconds timeout{5000};

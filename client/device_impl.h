@@ -71,6 +71,9 @@ class DeviceImpl {
   virtual std::string description() const = 0;
   virtual DeviceInfo info() const = 0;
   virtual DeviceStats stats() const = 0;
+  // Its memory once the work sent so far has run; `reset_peak`: the peak starts again
+  // (after the figures returned).
+  virtual MemoryInfo Memory(bool reset_peak) = 0;
 
   // A buffer holding a copy of the bytes of `type` at `data`, which the caller keeps only
   // for the call (a daemon uploads a large array here, straight from `data`).

@@ -64,6 +64,10 @@ std::future<void> async_eval(const std::vector<Array>& arrays) {
 
 void synchronize(const Device& device) { device.impl().Synchronize(); }
 
+MemoryInfo memory_info(const Device& device) { return device.impl().Memory(false); }
+
+void reset_peak_memory(const Device& device) { device.impl().Memory(true); }
+
 void cancel(const Device& device) { device.impl().Cancel(); }
 
 void eval(const std::vector<Array>& arrays) {

@@ -56,6 +56,16 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     return info;
   }
 
+  MemoryInfo Memory(bool reset_peak) override {
+    kernels::MemoryBudget& budget = backend_->budget();
+    MemoryInfo memory;
+    memory.active_bytes = memory.device_in_use_bytes = budget.in_use();
+    memory.peak_bytes = budget.peak();
+    memory.limit_bytes = memory.device_limit_bytes = budget.limit();
+    if (reset_peak) budget.ResetPeak();
+    return memory;
+  }
+
   DeviceStats stats() const override {
     DeviceStats stats;
     stats.executes = executes_.load();

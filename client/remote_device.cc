@@ -519,6 +519,29 @@ class RemoteDevice : public DeviceImpl {
 
   DeviceStats stats() const override { return session_->stats(); }
 
+  MemoryInfo Memory(bool reset_peak) override {
+    SendReleases();  // arrays dropped here are not counted
+    Synchronize();
+    v1::GetInfoRequest request;
+    request.set_session_id(session_->id());
+    request.set_reset_session_peak(reset_peak);
+    v1::GetInfoResponse info;
+    grpc::ClientContext context;
+    session_->Prepare(context);
+    grpc::Status status = session_->stub().GetInfo(&context, request, &info);
+    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+    if (!status.ok()) throw ToError(status, session_->address());
+    MemoryInfo memory;
+    memory.active_bytes = info.session_resident_bytes();
+    memory.peak_bytes = info.session_peak_bytes();
+    memory.device_in_use_bytes = info.in_use_bytes();
+    memory.device_limit_bytes = info.limits().max_memory_bytes();
+    memory.limit_bytes = info.limits().max_session_memory_bytes() > 0
+                             ? info.limits().max_session_memory_bytes()
+                             : memory.device_limit_bytes;
+    return memory;
+  }
+
   std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) override {
     return FromHost(type, static_cast<const char*>(data), "");
   }

@@ -109,7 +109,8 @@ size_t Executor::cached_plans() {
 }
 
 absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<Tensor> parameters,
-                                                  const CancelCheck& cancelled) {
+                                                  const CancelCheck& cancelled,
+                                                  int64_t* peak_bytes) {
   const core::Graph& graph = plan.graph;
   if (parameters.size() != plan.parameter_types.size()) {
     return absl::InvalidArgumentError(absl::StrCat("the graph has ", plan.parameter_types.size(),
@@ -138,6 +139,14 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
   // Buffers freed during this run, by byte size, for later steps to reuse: a chain of
   // same-size intermediates keeps cycling through two or three buffers.
   std::unordered_multimap<size_t, std::shared_ptr<Storage>> free_buffers;
+  int64_t allocated = 0, most_allocated = 0;  // bytes this run took from the backend
+  struct ReportPeak {                         // on every return
+    int64_t* out;
+    const int64_t& most;
+    ~ReportPeak() {
+      if (out != nullptr) *out = most;
+    }
+  } report_peak{peak_bytes, most_allocated};
   auto release = [&](int32_t index) {
     Tensor value = std::move(values[index]);
     values[index] = Tensor();
@@ -157,8 +166,13 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
     }
     absl::StatusOr<Tensor> tensor = backend_.Allocate(type);
     if (!tensor.ok() && absl::IsResourceExhausted(tensor.status()) && !free_buffers.empty()) {
+      for (const auto& [size, unused] : free_buffers) allocated -= static_cast<int64_t>(size);
       free_buffers.clear();  // kept buffers of other sizes may be what is missing
       tensor = backend_.Allocate(type);
+    }
+    if (tensor.ok()) {
+      allocated += static_cast<int64_t>(bytes);
+      most_allocated = std::max(most_allocated, allocated);
     }
     return tensor;
   };

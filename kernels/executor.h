@@ -71,8 +71,12 @@ class Executor {
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out; CANCELLED naming the first
   // node not run once `cancelled` (when set) says so.
+  // `peak_bytes` (when given) is set to the most memory the run took from the backend at
+  // once: intermediates and outputs (a freed intermediate's buffer is reused by the run, so
+  // this is what it allocated, less what it gave back when memory ran short).
   absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters,
-                                          const CancelCheck& cancelled = nullptr);
+                                          const CancelCheck& cancelled = nullptr,
+                                          int64_t* peak_bytes = nullptr);
 
   // Runs stopped by their CancelCheck, since start.
   int64_t runs_cancelled() const { return runs_cancelled_.load(); }

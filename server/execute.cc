@@ -150,8 +150,10 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
     }
     return cancelled != nullptr ? cancelled() : absl::OkStatus();
   };
+  int64_t run_bytes = 0;
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
-      executor.Run(**plan, *std::move(parameters), stop);
+      executor.Run(**plan, *std::move(parameters), stop, &run_bytes);
+  session.RecordRun(run_bytes);
   if (!outputs.ok()) return outputs.status();
 
   v1::ExecuteResponse response;

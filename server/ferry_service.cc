@@ -346,7 +346,10 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     if (!session.ok()) return ToGrpc(session.status());
     response->set_session_buffers((*session)->num_buffers());
     response->set_session_resident_bytes((*session)->resident_bytes());
+    response->set_session_peak_bytes((*session)->peak_bytes());
+    if (request->reset_session_peak()) (*session)->ResetPeak();
   }
+  response->set_in_use_bytes(executor_.backend().budget().in_use());
   response->set_server_version(kServerVersion);
   response->set_min_protocol_version(kMinProtocolVersion);
   response->set_max_protocol_version(kMaxProtocolVersion);

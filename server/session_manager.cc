@@ -117,7 +117,23 @@ absl::Status Session::Put(std::vector<std::pair<uint64_t, kernels::Tensor>> buff
     resident_bytes_ += static_cast<int64_t>(tensor.nbytes());
     buffers_.emplace(buffer_id, std::move(tensor));
   }
+  peak_bytes_ = std::max(peak_bytes_, resident_bytes_);
   return absl::OkStatus();
+}
+
+void Session::RecordRun(int64_t run_bytes) {
+  absl::MutexLock lock(&mu_);
+  peak_bytes_ = std::max(peak_bytes_, resident_bytes_ + run_bytes);
+}
+
+int64_t Session::peak_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return peak_bytes_;
+}
+
+void Session::ResetPeak() {
+  absl::MutexLock lock(&mu_);
+  peak_bytes_ = resident_bytes_;
 }
 
 absl::Status Session::CheckRoom(int64_t bytes) const {

@@ -127,6 +127,12 @@ class Session : public kernels::CommunicatorDirectory {
   int64_t num_buffers() const;
   int64_t num_groups() const;
   int64_t resident_bytes() const;
+  // The most its buffers, and one of its runs' intermediates and outputs besides them, held
+  // at once since it opened or ResetPeak (GetInfo's session_peak_bytes; the client's
+  // memory_info). RecordRun: a run of its graphs took `run_bytes` at its most.
+  int64_t peak_bytes() const;
+  void ResetPeak();
+  void RecordRun(int64_t run_bytes);
   int64_t kept_upload_bytes() const;  // of broken uploads kept for a resume
   // Frees every broken upload kept for a resume; the bytes freed.
   int64_t DropKeptUploads();
@@ -188,6 +194,7 @@ class Session : public kernels::CommunicatorDirectory {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, kernels::Tensor> buffers_ ABSL_GUARDED_BY(mu_);
   int64_t resident_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t peak_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // With the order each was kept in, to drop the oldest.
   PartialUploads partial_uploads_ ABSL_GUARDED_BY(mu_);
   int64_t partial_bytes_ ABSL_GUARDED_BY(mu_) = 0;
