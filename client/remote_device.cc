@@ -526,11 +526,9 @@ class RemoteDevice : public DeviceImpl {
     request.set_session_id(session_->id());
     request.set_reset_session_peak(reset_peak);
     v1::GetInfoResponse info;
-    grpc::ClientContext context;
-    session_->Prepare(context);
-    grpc::Status status = session_->stub().GetInfo(&context, request, &info);
-    session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
-    if (!status.ok()) throw ToError(status, session_->address());
+    UnaryCall([&](grpc::ClientContext* context) {
+      return session_->stub().GetInfo(context, request, &info);
+    });
     MemoryInfo memory;
     memory.active_bytes = info.session_resident_bytes();
     memory.peak_bytes = info.session_peak_bytes();
@@ -1020,9 +1018,17 @@ class RemoteDevice : public DeviceImpl {
     }
     release.set_session_id(session_->id());
     v1::ReleaseResponse response;
+    UnaryCall([&](grpc::ClientContext* context) {
+      return session_->stub().Release(context, release, &response);
+    });
+  }
+
+  // One unary call of the session (`call` makes it on the context given), counted as a
+  // round trip; its failure thrown.
+  void UnaryCall(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
     grpc::ClientContext context;
     session_->Prepare(context);
-    grpc::Status status = session_->stub().Release(&context, release, &response);
+    grpc::Status status = call(&context);
     session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
     if (!status.ok()) throw ToError(status, session_->address());
   }
