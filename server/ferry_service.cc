@@ -385,6 +385,8 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     kept->set_bytes(upload_stats.bytes);
     kept->set_capacity_bytes(uploads->capacity());
     kept->set_rejected(upload_stats.rejected);
+    kept->set_disk_entries(upload_stats.disk_entries);
+    kept->set_disk_bytes(upload_stats.disk_bytes);
   }
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   return grpc::Status::OK;

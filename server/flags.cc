@@ -28,6 +28,12 @@ ABSL_FLAG(std::string, upload_cache, "auto",
           "memory that uploads' bytes may stay in after their buffers are freed, found again "
           "by content (a client that starts again does not send its weights again), e.g. 4G; "
           "given way when memory is needed; auto: a quarter of --max_memory; 0: off");
+ABSL_FLAG(std::string, upload_cache_dir, "",
+          "a directory (local disk) where the upload cache also keeps what it holds: entries "
+          "then survive a restart of ferryd and outlive their place in memory; empty: none");
+ABSL_FLAG(ferry::server::ByteSize, upload_cache_disk, ferry::server::ByteSize{0},
+          "the most --upload_cache_dir holds, least recently used removed first; 0: half "
+          "the free space of its filesystem at start");
 ABSL_FLAG(int64_t, lease_seconds, 300,
           "a session idle this long expires and its buffers are freed");
 ABSL_FLAG(int64_t, keepalive_seconds, 300,

@@ -17,6 +17,8 @@ ABSL_DECLARE_FLAG(int32_t, device);
 ABSL_DECLARE_FLAG(bool, allow_tf32);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_memory);
 ABSL_DECLARE_FLAG(std::string, upload_cache);
+ABSL_DECLARE_FLAG(std::string, upload_cache_dir);
+ABSL_DECLARE_FLAG(ferry::server::ByteSize, upload_cache_disk);
 ABSL_DECLARE_FLAG(int64_t, lease_seconds);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, chunk_bytes);
 ABSL_DECLARE_FLAG(ferry::server::ByteSize, max_inline_bytes);

@@ -157,9 +157,19 @@ int Run() {
   executor.set_fusion(options.fusion);
   SessionManager sessions(options.lease, options.max_session_memory_bytes);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
+  std::unique_ptr<UploadCacheDisk> upload_cache_disk;
+  if (const std::string dir = absl::GetFlag(FLAGS_upload_cache_dir); !dir.empty()) {
+    absl::StatusOr<std::unique_ptr<UploadCacheDisk>> opened =
+        UploadCacheDisk::Open(dir, absl::GetFlag(FLAGS_upload_cache_disk).bytes);
+    if (!opened.ok()) return Fail(opened.status().message());
+    upload_cache_disk = *std::move(opened);
+    LogEvent(absl::StrCat("upload cache on disk: ", dir, ", ", upload_cache_disk->entries(),
+                          " entries (", upload_cache_disk->bytes(), " bytes) of up to ",
+                          upload_cache_disk->capacity(), " bytes"));
+  }
   UploadCache upload_cache(options.upload_cache_bytes >= 0 ? options.upload_cache_bytes
                                                            : (*backend)->budget().limit() / 4,
-                           **backend);
+                           **backend, std::move(upload_cache_disk));
   sessions.SetUploadCache(&upload_cache);
   // A full device gives up broken uploads kept for a resume, then uploads kept by the
   // cache, before refusing work.

@@ -1,6 +1,7 @@
 #include "server/upload_cache.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -11,8 +12,12 @@
 
 namespace ferry::server {
 
-UploadCache::UploadCache(int64_t capacity, kernels::Backend& backend)
-    : capacity_(capacity), backend_(backend), checker_([this] { CheckLoop(); }) {}
+UploadCache::UploadCache(int64_t capacity, kernels::Backend& backend,
+                         std::unique_ptr<UploadCacheDisk> disk)
+    : capacity_(capacity),
+      backend_(backend),
+      disk_(std::move(disk)),
+      checker_([this] { CheckLoop(); }) {}
 
 UploadCache::~UploadCache() {
   {
@@ -35,6 +40,17 @@ absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::Find(const std::stri
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(Key(scope, digest, bytes));
+    if (it == entries_.end() && disk_ != nullptr && disk_->Contains(Key(scope, digest, bytes))) {
+      mu_.Unlock();  // reading takes a while; the entry is checked again as it is kept
+      absl::StatusOr<std::optional<kernels::Tensor>> found =
+          FromDisk(Key(scope, digest, bytes), digest, type);
+      mu_.Lock();
+      if (!found.ok() || found->has_value()) {
+        ++(found.ok() ? counts_.hits : counts_.misses);
+        return found;
+      }
+      it = entries_.find(Key(scope, digest, bytes));
+    }
     if (it == entries_.end()) {
       ++counts_.misses;
       return std::nullopt;
@@ -93,6 +109,14 @@ void UploadCache::CheckLoop() {
     }
     absl::StatusOr<std::string> digest = DigestOf(offered);
     if (digest.ok() && *digest == offered.digest) {
+      if (disk_ != nullptr) {
+        const kernels::Tensor tensor = offered.tensor;
+        absl::Status written =
+            disk_->Write(offered.key, tensor.nbytes(), [&](uint64_t at, size_t n, char* dst) {
+              return ReadPiece(tensor, offered.queue.get(), at, n, dst);
+            });
+        if (!written.ok()) Log(LogLevel::kWarning, std::string(written.message()));
+      }
       Keep(std::move(offered));
     } else {
       Log(LogLevel::kWarning,
@@ -112,21 +136,62 @@ void UploadCache::CheckLoop() {
   }
 }
 
+absl::Status UploadCache::ReadPiece(const kernels::Tensor& tensor, kernels::Queue* queue,
+                                    uint64_t at, size_t n, char* dst) const {
+  if (backend_.HostAddressable()) {
+    std::memcpy(dst, static_cast<const char*>(tensor.raw()) + at, n);
+    return absl::OkStatus();
+  }
+  kernels::QueueScope scope(queue);
+  return backend_.CopyToHost(tensor, at, n, dst);
+}
+
 absl::StatusOr<std::string> UploadCache::DigestOf(const Offered& offered) const {
   const kernels::Tensor& tensor = offered.tensor;
   const size_t bytes = tensor.nbytes();
   if (backend_.HostAddressable()) return core::ContentDigest(tensor.raw(), bytes);
-  kernels::QueueScope queue(offered.queue.get());  // after the upload's own writes
   std::vector<char> piece(std::min(bytes, core::kContentPieceBytes));
   std::vector<core::PieceDigest> pieces;
   for (size_t at = 0; at < bytes; at += piece.size()) {
     const size_t n = std::min(piece.size(), bytes - at);
-    if (absl::Status read = backend_.CopyToHost(tensor, at, n, piece.data()); !read.ok()) {
+    // On the upload's queue: after its own writes.
+    if (absl::Status read = ReadPiece(tensor, offered.queue.get(), at, n, piece.data());
+        !read.ok()) {
       return read;
     }
     pieces.push_back(core::DigestPiece(piece.data(), n));
   }
   return core::CombinePieceDigests(bytes, pieces);
+}
+
+absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::FromDisk(const std::string& key,
+                                                                     const std::string& digest,
+                                                                     const core::TensorType& type) {
+  absl::StatusOr<kernels::Tensor> tensor = backend_.Allocate(type);
+  if (!tensor.ok()) return tensor.status();
+  absl::Status read =
+      disk_->Read(key, digest, tensor->nbytes(), [&](uint64_t at, const char* data, size_t n) {
+        if (!backend_.HostAddressable()) {
+          return backend_.CopyFromHost(data, n, *tensor, at);
+        }
+        std::memcpy(static_cast<char*>(tensor->raw()) + at, data, n);
+        return absl::OkStatus();
+      });
+  // Its copies done before another queue may read it from memory.
+  if (read.ok()) read = backend_.Synchronize();
+  if (absl::IsNotFound(read) || absl::IsDataLoss(read)) return std::nullopt;
+  if (!read.ok()) return read;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!entries_.contains(key)) {
+      const int64_t bytes = static_cast<int64_t>(tensor->nbytes());
+      MakeRoomLocked(bytes);
+      uses_.push_front(key);
+      entries_[key] = Entry{*tensor, uses_.begin()};
+      bytes_ += bytes;
+    }
+  }
+  return std::optional<kernels::Tensor>(*std::move(tensor));
 }
 
 void UploadCache::Keep(Offered offered) {
@@ -170,6 +235,10 @@ UploadCache::Stats UploadCache::stats() const {
   Stats stats = counts_;
   stats.entries = static_cast<int64_t>(entries_.size());
   stats.bytes = bytes_;
+  if (disk_ != nullptr) {
+    stats.disk_entries = disk_->entries();
+    stats.disk_bytes = disk_->bytes();
+  }
   return stats;
 }
 

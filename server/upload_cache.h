@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/backend.h"
 #include "kernels/tensor.h"
+#include "server/upload_cache_disk.h"
 
 namespace ferry::server {
 
@@ -32,12 +33,17 @@ class UploadCache {
     int64_t entries = 0;
     int64_t bytes = 0;
     int64_t rejected = 0;  // offers whose bytes did not match their digest
+    int64_t disk_entries = 0;
+    int64_t disk_bytes = 0;
   };
 
   // Offers waiting for the checker past this are dropped (their bytes are not kept).
   static constexpr int kMaxWaitingOffers = 8;
 
-  UploadCache(int64_t capacity, kernels::Backend& backend);
+  // With `disk`, checked entries are also written there and found there once they have
+  // left memory, or after a restart (read back, checked again, and kept in memory).
+  UploadCache(int64_t capacity, kernels::Backend& backend,
+              std::unique_ptr<UploadCacheDisk> disk = nullptr);
   ~UploadCache();  // stops the checker; waiting offers are dropped
   UploadCache(const UploadCache&) = delete;
   UploadCache& operator=(const UploadCache&) = delete;
@@ -82,8 +88,16 @@ class UploadCache {
 
   static std::string Key(const std::string& scope, const std::string& digest, uint64_t bytes);
   void CheckLoop();
+  // Copies bytes [at, at + n) of `tensor` to `dst`, on `queue` (after its writes there).
+  absl::Status ReadPiece(const kernels::Tensor& tensor, kernels::Queue* queue, uint64_t at,
+                         size_t n, char* dst) const;
   // The digest of what `offered.tensor` holds, read on its queue.
   absl::StatusOr<std::string> DigestOf(const Offered& offered) const;
+  // The entry from disk as a tensor of `type` (on the caller's queue), kept in memory too;
+  // nullopt when the disk has none (or a damaged one).
+  absl::StatusOr<std::optional<kernels::Tensor>> FromDisk(const std::string& key,
+                                                          const std::string& digest,
+                                                          const core::TensorType& type);
   void Keep(Offered offered) ABSL_LOCKS_EXCLUDED(mu_);
   // Drops the least recently used entries until `bytes` more fit. Caller holds mu_.
   void MakeRoomLocked(int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -91,6 +105,7 @@ class UploadCache {
 
   const int64_t capacity_;
   kernels::Backend& backend_;
+  const std::unique_ptr<UploadCacheDisk> disk_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::list<std::string> uses_ ABSL_GUARDED_BY(mu_);  // keys, most recently used first

@@ -140,5 +140,29 @@ TEST_F(UploadCacheTest, AFullBudgetTakesTheMemoryBack) {
   backend_->budget().set_reclaimer(nullptr);
 }
 
+// With a directory, checked entries are also on disk: a cache started again over it (ferryd
+// restarted) finds them there, checks them again and keeps them in memory.
+TEST_F(UploadCacheTest, EntriesOnDiskSurviveARestart) {
+  const std::string dir = std::string(::testing::TempDir()) + "/upload_cache_restart";
+  kernels::Tensor uploaded = Filled(256, 4.0f);
+  const std::string digest = DigestOf(uploaded);
+  {
+    UploadCache cache(1 << 16, *backend_, *UploadCacheDisk::Open(dir, 1 << 20));
+    cache.Offer("", digest, uploaded, nullptr);
+    cache.WaitForChecks();
+    EXPECT_EQ(cache.stats().disk_entries, 1);
+    EXPECT_EQ(cache.stats().disk_bytes, 1024);
+  }
+  UploadCache restarted(1 << 16, *backend_, *UploadCacheDisk::Open(dir, 1 << 20));
+  EXPECT_EQ(restarted.stats().entries, 0);
+  std::optional<kernels::Tensor> found = Find(restarted, "", digest, 256);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_NE(found->raw(), uploaded.raw());  // read from disk
+  EXPECT_EQ(found->data<float>()[255], 4.0f);
+  EXPECT_EQ(restarted.stats().entries, 1);  // and now in memory
+  EXPECT_EQ(restarted.stats().hits, 1);
+  EXPECT_EQ(Find(restarted, "other scope", digest, 256), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ferry::server

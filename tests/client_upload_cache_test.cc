@@ -270,6 +270,30 @@ TEST_F(UploadCacheTest, KeptBytesGiveWayWhenTheDaemonNeedsTheMemory) {
   EXPECT_EQ(CacheStats(daemon).entries(), 0);
 }
 
+// --upload_cache_dir: what the cache holds is on disk too, and a daemon started again over
+// the directory (an upgrade, a pod restarted) still has it.
+TEST_F(UploadCacheTest, WithADirectoryTheyOutliveARestartOfTheDaemon) {
+  const std::string dir = Path("upload_cache_dir");
+  const std::vector<float> weight = testing::NormalFloats(kWeightFloats, 10);
+  {
+    server::FerrydProcess& daemon = Start({"--upload_cache_dir=" + dir});
+    Device gpu = connect(daemon.address());
+    CachedUploads cached;
+    from_host(weight, {kWeightFloats}, gpu).eval();
+    // Written to disk before it is kept in memory.
+    EXPECT_EQ(CacheStats(daemon, 1).disk_entries(), 1);
+  }
+  daemons_.clear();  // stopped
+  server::FerrydProcess& again = Start({"--upload_cache_dir=" + dir});
+  EXPECT_EQ(CacheStats(again).disk_bytes(), kWeightFloats * 4);
+  Device gpu = connect(again.address());
+  CachedUploads cached;
+  Array w = from_host(weight, {kWeightFloats}, gpu);
+  EXPECT_EQ(gpu.stats().cached_uploads, 1);
+  EXPECT_LT(gpu.stats().bytes_sent, 1 << 20);
+  EXPECT_EQ(w.to_vector<float>(), weight);
+}
+
 TEST_F(UploadCacheTest, ADaemonStartedWithoutOneOffersNone) {
   server::FerrydProcess& daemon = Start({"--upload_cache=0"});
   Device gpu = connect(daemon.address());

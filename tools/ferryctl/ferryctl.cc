@@ -264,6 +264,10 @@ int Cache(Connection& connection) {
                                  uploads.entries(), Bytes(uploads.bytes()),
                                  Bytes(uploads.capacity_bytes()), uploads.hits(), uploads.misses(),
                                  uploads.rejected());
+    if (uploads.disk_entries() > 0) {
+      std::cout << absl::StrFormat("on disk  %d kept, %s\n", uploads.disk_entries(),
+                                   Bytes(uploads.disk_bytes()));
+    }
   }
   return 0;
 }
