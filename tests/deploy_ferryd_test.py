@@ -97,6 +97,9 @@ def starts_and_drains(ferryd, name, flags):
         # A fixed metrics port could be taken on a test machine: keep the flag, pick the port.
         local = [f"--metrics_port={free_port()}" if f.startswith("--metrics_port=") else f
                  for f in local]
+        # A directory on the node; here one of the test's own.
+        local = [f"--upload_cache_dir={tmp}/uploads" if f.startswith("--upload_cache_dir=")
+                 else f for f in local]
         command = [ferryd, "--listen=127.0.0.1:0", f"--port_file={port_file}"] + local
         log = open(os.path.join(tmp, "log"), "w+")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
