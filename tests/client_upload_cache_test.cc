@@ -284,7 +284,9 @@ TEST_F(UploadCacheTest, WithADirectoryTheyOutliveARestartOfTheDaemon) {
     EXPECT_EQ(CacheStats(daemon, 1).disk_entries(), 1);
   }
   daemons_.clear();  // stopped
-  server::FerrydProcess& again = Start({"--upload_cache_dir=" + dir});
+  const int metrics = server::FreeLoopbackPort();
+  server::FerrydProcess& again =
+      Start({"--upload_cache_dir=" + dir, "--metrics_port=" + std::to_string(metrics)});
   EXPECT_EQ(CacheStats(again).disk_bytes(), kWeightFloats * 4);
   Device gpu = connect(again.address());
   CachedUploads cached;
@@ -292,6 +294,10 @@ TEST_F(UploadCacheTest, WithADirectoryTheyOutliveARestartOfTheDaemon) {
   EXPECT_EQ(gpu.stats().cached_uploads, 1);
   EXPECT_LT(gpu.stats().bytes_sent, 1 << 20);
   EXPECT_EQ(w.to_vector<float>(), weight);
+  EXPECT_EQ(testing::ScrapeMetric(metrics, "ferry_upload_cache_queries_total{result=\"hit\"}"), 1);
+  EXPECT_EQ(testing::ScrapeMetric(metrics, "ferry_upload_cache_disk_bytes"), kWeightFloats * 4);
+  EXPECT_EQ(testing::ScrapeMetric(metrics, "ferry_upload_cache_bytes{device=\"cpu:0\"}"),
+            kWeightFloats * 4);  // read back into memory
 }
 
 TEST_F(UploadCacheTest, ADaemonStartedWithoutOneOffersNone) {
