@@ -34,22 +34,20 @@ std::string UploadCache::Key(const std::string& scope, const std::string& digest
 absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::Find(const std::string& scope,
                                                                  const std::string& digest,
                                                                  const core::TensorType& type) {
-  const uint64_t bytes =
-      static_cast<uint64_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype);
+  const std::string key = Key(scope, digest, core::NumBytes(type));
   kernels::Tensor kept;
   {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(Key(scope, digest, bytes));
-    if (it == entries_.end() && disk_ != nullptr && disk_->Contains(Key(scope, digest, bytes))) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() && disk_ != nullptr && disk_->Contains(key)) {
       mu_.Unlock();  // reading takes a while; the entry is checked again as it is kept
-      absl::StatusOr<std::optional<kernels::Tensor>> found =
-          FromDisk(Key(scope, digest, bytes), digest, type);
+      absl::StatusOr<std::optional<kernels::Tensor>> found = FromDisk(key, digest, type);
       mu_.Lock();
       if (!found.ok() || found->has_value()) {
         ++(found.ok() ? counts_.hits : counts_.misses);
         return found;
       }
-      it = entries_.find(Key(scope, digest, bytes));
+      it = entries_.find(key);
     }
     if (it == entries_.end()) {
       ++counts_.misses;
