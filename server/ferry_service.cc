@@ -369,6 +369,7 @@ grpc::Status FerryService::GetInfo(grpc::ServerContext* context, const v1::GetIn
     summary->set_abandoned(listed.abandoned);
     summary->set_kept_upload_bytes(listed.kept_upload_bytes);
     summary->set_offered_bytes(listed.offered_bytes);
+    summary->set_peak_bytes(listed.peak_bytes);
   }
   v1::GraphCacheStats* cache = response->mutable_graph_cache();
   const GraphCacheStats graph_stats = graphs_.stats();

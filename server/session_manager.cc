@@ -633,7 +633,8 @@ std::vector<SessionListing> SessionManager::List() const {
     const Session& session = *seen.session;
     listing.push_back({session.id(), session.client_name(), session.num_buffers(),
                        session.resident_bytes(), seen.idle, session.num_groups(), seen.abandoned,
-                       session.kept_upload_bytes(), seen.session->offers().held_bytes()});
+                       session.kept_upload_bytes(), seen.session->offers().held_bytes(),
+                       session.peak_bytes()});
   }
   return listing;
 }

@@ -231,6 +231,7 @@ struct SessionListing {
   bool abandoned = false;         // its client vanished mid-stream and has not come back
   int64_t kept_upload_bytes = 0;  // of broken uploads kept for a resume
   int64_t offered_bytes = 0;      // of released buffers still offered to other daemons
+  int64_t peak_bytes = 0;         // Session::peak_bytes
 };
 
 // A session pinned for the length of one call: it cannot expire while held, and the

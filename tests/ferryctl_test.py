@@ -132,7 +132,8 @@ class Ferryctl(unittest.TestCase):
         row = [line for line in out.splitlines() if line.startswith(session[:8])]
         self.assertEqual(len(row), 1, out)
         self.assertRegex(row[0],
-                         r"^\w{8} +3 +1\.1 MiB +0 B +0 B +[\d.]+s +0 (idle|busy) +ferryctl upload "
+                         r"^\w{8} +3 +1\.1 MiB +1\.1 MiB +0 B +0 B +[\d.]+s +0 (idle|busy) +"
+                         r"ferryctl upload "
                          r".*x\.npy$")
 
     def test_upload_warms_the_upload_cache(self):

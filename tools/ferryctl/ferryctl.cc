@@ -230,19 +230,21 @@ int Info(Connection& connection) {
 
 int Sessions(Connection& connection) {
   v1::GetInfoResponse info = connection.GetInfo();
-  // KEPT: bytes of broken uploads the session holds for its client to resume; OFFERED: of
-  // buffers it released that are still offered to another daemon, not fetched yet.
-  std::cout << absl::StrFormat("%-10s %8s %12s %10s %10s %10s %7s %-5s  %s\n", "SESSION", "BUFFERS",
-                               "RESIDENT", "KEPT", "OFFERED", "IDLE", "GROUPS", "STATE", "CLIENT");
+  // PEAK: the most its buffers and one eval's intermediates held at once; KEPT: bytes of
+  // broken uploads the session holds for its client to resume; OFFERED: of buffers it
+  // released that are still offered to another daemon, not fetched yet.
+  std::cout << absl::StrFormat("%-10s %8s %12s %12s %10s %10s %10s %7s %-5s  %s\n", "SESSION",
+                               "BUFFERS", "RESIDENT", "PEAK", "KEPT", "OFFERED", "IDLE", "GROUPS",
+                               "STATE", "CLIENT");
   for (const v1::SessionSummary& session : info.session_list()) {
     // busy: a call in flight; gone: its client vanished mid-stream, not back yet (it ends at
     // its lease).
     const char* state = session.abandoned() ? "gone" : session.idle_ms() == 0 ? "busy" : "idle";
     std::cout << absl::StrFormat(
-        "%-10s %8d %12s %10s %10s %9.1fs %7d %-5s  %s\n", session.id_prefix(), session.buffers(),
-        Bytes(session.resident_bytes()), Bytes(session.kept_upload_bytes()),
-        Bytes(session.offered_bytes()), session.idle_ms() / 1000.0, session.groups(), state,
-        session.client_name());
+        "%-10s %8d %12s %12s %10s %10s %9.1fs %7d %-5s  %s\n", session.id_prefix(),
+        session.buffers(), Bytes(session.resident_bytes()), Bytes(session.peak_bytes()),
+        Bytes(session.kept_upload_bytes()), Bytes(session.offered_bytes()),
+        session.idle_ms() / 1000.0, session.groups(), state, session.client_name());
   }
   std::cout << info.session_list_size() << " session(s)\n";
   return 0;
