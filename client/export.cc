@@ -1,5 +1,6 @@
 #include "client/export.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -91,14 +92,12 @@ class ResidentWeights {
  public:
   Array On(const Device& device, size_t node, const core::HostTensor& value) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [on, arrays] : by_device_) {
-      if (on != device) continue;
-      auto it = arrays.find(node);
-      if (it != arrays.end()) return it->second;
-      return arrays.emplace(node, Make(device, value)).first->second;
-    }
-    by_device_.push_back({device, {}});
-    return by_device_.back().second.emplace(node, Make(device, value)).first->second;
+    auto on = std::find_if(by_device_.begin(), by_device_.end(),
+                           [&](const auto& entry) { return entry.first == device; });
+    if (on == by_device_.end()) on = by_device_.insert(on, {device, {}});
+    auto it = on->second.find(node);
+    if (it == on->second.end()) it = on->second.emplace(node, Make(device, value)).first;
+    return it->second;
   }
 
  private:

@@ -45,4 +45,17 @@ std::string ContentDigest(const void* data, size_t size, int threads) {
   return CombinePieceDigests(size, pieces);
 }
 
+absl::StatusOr<std::string> ContentDigestOfPieces(uint64_t size, const ReadContentPiece& read) {
+  std::vector<char> piece(std::min<uint64_t>(size, kContentPieceBytes));
+  std::vector<PieceDigest> pieces;
+  for (uint64_t at = 0; at < size; at += piece.size()) {
+    const size_t n = std::min<uint64_t>(piece.size(), size - at);
+    if (absl::Status read_status = read(at, n, piece.data()); !read_status.ok()) {
+      return read_status;
+    }
+    pieces.push_back(DigestPiece(piece.data(), n));
+  }
+  return CombinePieceDigests(size, pieces);
+}
+
 }  // namespace ferry::core

@@ -4,8 +4,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace ferry::core {
 
@@ -28,6 +32,11 @@ std::string CombinePieceDigests(uint64_t size, const std::vector<PieceDigest>& p
 // The content digest of `size` bytes at `data`, its pieces hashed on up to `threads`
 // threads (this one among them).
 std::string ContentDigest(const void* data, size_t size, int threads = 1);
+
+// The content digest of `size` bytes that `read(at, n, dst)` copies out one piece at a
+// time (from a device, a file), in order; the first error `read` returns.
+using ReadContentPiece = std::function<absl::Status(uint64_t at, size_t n, char* dst)>;
+absl::StatusOr<std::string> ContentDigestOfPieces(uint64_t size, const ReadContentPiece& read);
 
 }  // namespace ferry::core
 

@@ -115,7 +115,7 @@ void UploadCache::CheckLoop() {
             });
         if (!written.ok()) Log(LogLevel::kWarning, std::string(written.message()));
       }
-      Keep(std::move(offered));
+      Keep(offered.key, std::move(offered.tensor));
     } else {
       Log(LogLevel::kWarning,
           absl::StrCat(
@@ -148,18 +148,10 @@ absl::StatusOr<std::string> UploadCache::DigestOf(const Offered& offered) const 
   const kernels::Tensor& tensor = offered.tensor;
   const size_t bytes = tensor.nbytes();
   if (backend_.HostAddressable()) return core::ContentDigest(tensor.raw(), bytes);
-  std::vector<char> piece(std::min(bytes, core::kContentPieceBytes));
-  std::vector<core::PieceDigest> pieces;
-  for (size_t at = 0; at < bytes; at += piece.size()) {
-    const size_t n = std::min(piece.size(), bytes - at);
-    // On the upload's queue: after its own writes.
-    if (absl::Status read = ReadPiece(tensor, offered.queue.get(), at, n, piece.data());
-        !read.ok()) {
-      return read;
-    }
-    pieces.push_back(core::DigestPiece(piece.data(), n));
-  }
-  return core::CombinePieceDigests(bytes, pieces);
+  // On the upload's queue: after its own writes.
+  return core::ContentDigestOfPieces(bytes, [&](uint64_t at, size_t n, char* dst) {
+    return ReadPiece(tensor, offered.queue.get(), at, n, dst);
+  });
 }
 
 absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::FromDisk(const std::string& key,
@@ -179,26 +171,17 @@ absl::StatusOr<std::optional<kernels::Tensor>> UploadCache::FromDisk(const std::
   if (read.ok()) read = backend_.Synchronize();
   if (absl::IsNotFound(read) || absl::IsDataLoss(read)) return std::nullopt;
   if (!read.ok()) return read;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!entries_.contains(key)) {
-      const int64_t bytes = static_cast<int64_t>(tensor->nbytes());
-      MakeRoomLocked(bytes);
-      uses_.push_front(key);
-      entries_[key] = Entry{*tensor, uses_.begin()};
-      bytes_ += bytes;
-    }
-  }
+  Keep(key, *tensor);
   return std::optional<kernels::Tensor>(*std::move(tensor));
 }
 
-void UploadCache::Keep(Offered offered) {
+void UploadCache::Keep(const std::string& key, kernels::Tensor tensor) {
   absl::MutexLock lock(&mu_);
-  if (entries_.contains(offered.key)) return;
-  const int64_t bytes = static_cast<int64_t>(offered.tensor.nbytes());
+  if (entries_.contains(key)) return;
+  const int64_t bytes = static_cast<int64_t>(tensor.nbytes());
   MakeRoomLocked(bytes);
-  uses_.push_front(offered.key);
-  entries_[offered.key] = Entry{std::move(offered.tensor), uses_.begin()};
+  uses_.push_front(key);
+  entries_[key] = Entry{std::move(tensor), uses_.begin()};
   bytes_ += bytes;
 }
 

@@ -98,7 +98,8 @@ class UploadCache {
   absl::StatusOr<std::optional<kernels::Tensor>> FromDisk(const std::string& key,
                                                           const std::string& digest,
                                                           const core::TensorType& type);
-  void Keep(Offered offered) ABSL_LOCKS_EXCLUDED(mu_);
+  // Keeps `tensor` under `key` (the most recently used), unless an entry has it already.
+  void Keep(const std::string& key, kernels::Tensor tensor) ABSL_LOCKS_EXCLUDED(mu_);
   // Drops the least recently used entries until `bytes` more fit. Caller holds mu_.
   void MakeRoomLocked(int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -134,24 +134,21 @@ absl::Status UploadCacheDisk::Read(const std::string& key, const std::string& di
   utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // its last use, for the next start
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::NotFoundError(absl::StrCat("upload cache: cannot open ", path));
-  std::vector<char> piece(
-      std::min<uint64_t>(std::max<uint64_t>(size, 1), core::kContentPieceBytes));
-  std::vector<core::PieceDigest> pieces;
-  absl::Status status;
-  for (uint64_t at = 0; at < size && status.ok(); at += piece.size()) {
-    const size_t n = std::min<uint64_t>(piece.size(), size - at);
-    for (size_t done = 0; status.ok() && done < n;) {
-      const ssize_t got = read(fd, piece.data() + done, n - done);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) status = absl::DataLossError(absl::StrCat("upload cache: ", path, " is short"));
-      if (got > 0) done += static_cast<size_t>(got);
-    }
-    if (!status.ok()) break;
-    pieces.push_back(core::DigestPiece(piece.data(), n));
-    status = write_piece(at, piece.data(), n);
-  }
+  // Each piece read is handed on, and hashed.
+  absl::StatusOr<std::string> read_digest =
+      core::ContentDigestOfPieces(size, [&](uint64_t at, size_t n, char* dst) {
+        for (size_t done = 0; done < n;) {
+          const ssize_t got = read(fd, dst + done, n - done);
+          if (got < 0 && errno == EINTR) continue;
+          if (got <= 0)
+            return absl::DataLossError(absl::StrCat("upload cache: ", path, " is short"));
+          done += static_cast<size_t>(got);
+        }
+        return write_piece(at, dst, n);
+      });
   close(fd);
-  if (status.ok() && core::CombinePieceDigests(size, pieces) != digest) {
+  absl::Status status = read_digest.status();
+  if (status.ok() && *read_digest != digest) {
     status = absl::DataLossError(absl::StrCat("upload cache: ", path, " does not hold its bytes"));
   }
   if (absl::IsDataLoss(status)) {

@@ -321,16 +321,14 @@ void Progress(const std::string& name, uint64_t done, uint64_t total) {
 // piece at a time.
 std::string FileDigest(std::ifstream& in, const std::string& path, uint64_t offset,
                        uint64_t nbytes) {
-  std::vector<core::PieceDigest> pieces;
-  std::string piece(std::min<uint64_t>(nbytes, core::kContentPieceBytes), '\0');
   in.seekg(static_cast<std::streamoff>(offset));
-  for (uint64_t at = 0; at < nbytes; at += piece.size()) {
-    const uint64_t n = std::min<uint64_t>(piece.size(), nbytes - at);
-    in.read(piece.data(), static_cast<std::streamsize>(n));
-    if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
-    pieces.push_back(core::DigestPiece(piece.data(), n));
-  }
-  return core::CombinePieceDigests(nbytes, pieces);
+  absl::StatusOr<std::string> digest =
+      core::ContentDigestOfPieces(nbytes, [&](uint64_t, size_t n, char* dst) {
+        in.read(dst, static_cast<std::streamsize>(n));
+        return in ? absl::OkStatus() : absl::DataLossError(absl::StrCat("cannot read ", path));
+      });
+  if (!digest.ok()) throw Error(ErrorCode::kDataLoss, std::string(digest.status().message()));
+  return *std::move(digest);
 }
 
 int Upload(Connection& connection, const std::string& path) {
