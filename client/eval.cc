@@ -3,6 +3,7 @@
 // outputs and become materialized themselves.
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <future>
@@ -13,6 +14,7 @@
 #include "client/array.h"
 #include "client/array_node.h"
 #include "client/lower.h"
+#include "client/profile_log.h"
 
 namespace ferry {
 namespace {
@@ -21,12 +23,26 @@ using detail::ArrayNode;
 using detail::Buffer;
 
 // The graph of `targets` on `device`, sent: the buffers its outputs will hold (an unpipelined
-// execute returns once they are computed).
-std::vector<std::shared_ptr<Buffer>> ExecuteOnDevice(const Device& device,
-                                                     detail::LoweredGraph& lowered) {
+// execute returns once they are computed). `record`: a Profiler's, or null.
+std::vector<std::shared_ptr<Buffer>> ExecuteOnDevice(
+    const Device& device, detail::LoweredGraph& lowered,
+    const std::shared_ptr<detail::EvalRecord>& record) {
   if (!lowered.available.empty()) device.impl().MakeResident(lowered.available);
   if (lowered.outputs.empty()) return {};
-  return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+  if (record == nullptr) return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+  detail::CurrentEvalScope current(record);
+  try {
+    return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+  } catch (const Error& error) {
+    record->Failed(error);  // no answer will come
+    throw;
+  } catch (const std::exception& error) {
+    record->Failed(error.what());
+    throw;
+  } catch (...) {
+    record->Failed("an exception that is not a std::exception");
+    throw;
+  }
 }
 
 void Materialize(detail::LoweredGraph& lowered, std::vector<std::shared_ptr<Buffer>> values) {
@@ -89,7 +105,17 @@ void eval(const std::vector<Array>& arrays) {
     }
   }
   std::vector<detail::LoweredGraph> lowered;
-  for (const auto& [device, targets] : groups) lowered.push_back(detail::Lower(targets));
+  // A Profiler recording on this thread gets a record of each graph that will run.
+  std::vector<std::shared_ptr<detail::EvalRecord>> records(groups.size());
+  detail::ProfileLog* const profile = detail::RecordingLog();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto began = std::chrono::steady_clock::now();
+    lowered.push_back(detail::Lower(groups[g].second));
+    if (profile != nullptr && !lowered[g].outputs.empty()) {
+      records[g] = profile->Begin(groups[g].first.impl().description(), began,
+                                  static_cast<int64_t>(lowered[g].graph->nodes.size()));
+    }
+  }
   // Ranks of a group wait for one another in a collective: a device whose execute returns
   // once computed would hold back the graphs after it, which its own may be waiting for.
   // All but the last such device send theirs from threads of their own.
@@ -100,8 +126,9 @@ void eval(const std::vector<Array>& arrays) {
   std::vector<std::future<std::vector<std::shared_ptr<Buffer>>>> sent(groups.size());
   for (size_t k = 0; k + 1 < waiting.size(); ++k) {
     const size_t g = waiting[k];
-    sent[g] = std::async(std::launch::async,
-                         [&, g] { return ExecuteOnDevice(groups[g].first, lowered[g]); });
+    sent[g] = std::async(std::launch::async, [&, g] {
+      return ExecuteOnDevice(groups[g].first, lowered[g], records[g]);
+    });
   }
   // The rest here: those that return at once first, then the one that waits.
   std::vector<size_t> here;
@@ -119,7 +146,7 @@ void eval(const std::vector<Array>& arrays) {
     }
   };
   for (size_t g : here)
-    materialize(g, [&] { return ExecuteOnDevice(groups[g].first, lowered[g]); });
+    materialize(g, [&] { return ExecuteOnDevice(groups[g].first, lowered[g], records[g]); });
   for (size_t g = 0; g < groups.size(); ++g) {
     if (sent[g].valid()) materialize(g, [&] { return sent[g].get(); });
   }

@@ -20,6 +20,7 @@
 #include "client/fft.h"          // IWYU pragma: export
 #include "client/io.h"           // IWYU pragma: export
 #include "client/ops.h"          // IWYU pragma: export
+#include "client/profiler.h"     // IWYU pragma: export
 #include "client/random.h"       // IWYU pragma: export
 #include "client/vmap.h"         // IWYU pragma: export
 // autodiff

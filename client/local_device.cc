@@ -1,6 +1,7 @@
 // The in-process device: the executor and CPU backend that ferryd drives, called directly.
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -12,11 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
 #include "client/error.h"
+#include "client/profile_log.h"
 #include "client/status.h"
 #include "kernels/backend.h"
 #include "kernels/collectives.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/executor.h"
+#include "kernels/run_profile.h"
 
 namespace ferry::detail {
 namespace {
@@ -85,6 +88,9 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
   std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> graph,
       const std::vector<std::shared_ptr<Buffer>>& parameters) override {
+    const std::shared_ptr<EvalRecord>& record = CurrentEval();
+    if (record != nullptr) record->Sent(false);
+    const auto prepare_start = std::chrono::steady_clock::now();
     std::shared_ptr<const kernels::Plan> plan = ValueOrThrow(executor_.Prepare(*graph));
     kernels::CommunicatorScope groups(this);
     std::vector<kernels::Tensor> tensors;
@@ -94,12 +100,28 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     }
     // Stopped by any cancel() from now on.
     const uint64_t generation = cancels_.load();
-    std::vector<kernels::Tensor> outputs =
-        ValueOrThrow(executor_.Run(*plan, std::move(tensors), [this, generation] {
+    kernels::RunStats run;
+    run.time_steps = record != nullptr;
+    const auto run_start = std::chrono::steady_clock::now();
+    std::vector<kernels::Tensor> outputs = ValueOrThrow(executor_.Run(
+        *plan, std::move(tensors),
+        [this, generation] {
           return cancels_.load() != generation ? absl::CancelledError("cancelled by ferry::cancel")
                                                : absl::OkStatus();
-        }));
+        },
+        &run));
     ++executes_;
+    if (record != nullptr) {
+      const auto ns = [](auto duration) {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count();
+      };
+      v1::ExecutionProfile profile;
+      profile.set_backend(backend_->facts().backend);
+      profile.set_prepare_ns(ns(run_start - prepare_start));
+      profile.set_run_ns(ns(std::chrono::steady_clock::now() - run_start));
+      kernels::AddRunProfile(*plan, run, &profile);
+      record->Answered(&profile);
+    }
     std::vector<std::shared_ptr<Buffer>> buffers;
     buffers.reserve(outputs.size());
     for (kernels::Tensor& output : outputs) {

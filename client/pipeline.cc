@@ -124,7 +124,7 @@ void PipelineStream::ThrowBroken() {
 }
 
 std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
-    v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph) {
+    v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph, AnswerHook on_answer) {
   // Backpressure: past the window, wait for the daemon to catch up before adding more.
   bool full = false;
   {
@@ -157,6 +157,7 @@ std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
     id = next_step_++;
     step.set_step_id(id);
     if (answered) reply = waiting_[id].get_future().share();
+    if (answered && on_answer != nullptr) answer_hooks_[id] = std::move(on_answer);
     if (graph != nullptr) graphs_[id] = std::move(graph);
     const auto& released =
         step.has_release() ? step.release().buffer_ids() : step.execute().release_buffer_ids();
@@ -238,6 +239,10 @@ void PipelineStream::ReadLoop(Call& call) {
     if (response.has_started()) started_ = true;
     auto it = waiting_.find(response.step_id());
     if (it != waiting_.end() && !response.has_started()) {
+      if (auto hook = answer_hooks_.find(response.step_id()); hook != answer_hooks_.end()) {
+        hook->second(&response);
+        answer_hooks_.erase(hook);
+      }
       it->second.set_value(std::move(response));
       waiting_.erase(it);
     }
@@ -281,6 +286,8 @@ void PipelineStream::ReadLoop(Call& call) {
     message = absl::StrCat("ferryd at ", address_,
                            ": cancelled by ferry::cancel before this step was answered");
   }
+  for (auto& [id, hook] : answer_hooks_) hook(nullptr);
+  answer_hooks_.clear();
   for (auto& [id, promise] : waiting_) {
     promise.set_exception(std::make_exception_ptr(Error(code, message)));
   }

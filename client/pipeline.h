@@ -59,10 +59,14 @@ class PipelineStream {
 
   // Sends `step`, numbering it; returns its number and, for steps that are answered (syncs,
   // reads, want_reply), the answer to come. An execute naming its graph by id passes the
-  // graph, kept until the step is done in case the daemon asks for it. Throws Error
-  // (UNAVAILABLE naming the daemon) once the stream is broken.
+  // graph, kept until the step is done in case the daemon asks for it. `on_answer` (for an
+  // answered step) is called on the reader thread as the answer arrives, before anyone
+  // gets it, or with null when the stream breaks first; it must not call into the stream.
+  // Throws Error (UNAVAILABLE naming the daemon) once the stream is broken.
+  using AnswerHook = std::function<void(const v1::PipelineResponse*)>;
   std::pair<uint64_t, std::optional<StepReply>> Send(
-      v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph = nullptr);
+      v1::PipelineRequest step, std::shared_ptr<const core::Graph> graph = nullptr,
+      AnswerHook on_answer = nullptr);
 
   // Waits for every step sent so far; throws the earliest failure not raised yet.
   void Sync();
@@ -124,6 +128,7 @@ class PipelineStream {
   uint64_t next_step_ = 1;
   uint64_t completed_through_ = 0;
   std::map<uint64_t, std::promise<v1::PipelineResponse>> waiting_;
+  std::map<uint64_t, AnswerHook> answer_hooks_;                    // by step, for steps in waiting_
   std::map<uint64_t, std::shared_ptr<const core::Graph>> graphs_;  // by step, until done
   std::map<uint64_t, std::vector<uint64_t>> releases_;             // by step, until done
   std::map<uint64_t, v1::StepFailure> unraised_;                   // by the failed step's id

@@ -27,6 +27,7 @@
 #include "client/error.h"
 #include "client/known_graphs.h"
 #include "client/pipeline.h"
+#include "client/profile_log.h"
 #include "client/shared_memory.h"
 #include "client/status.h"
 #include "core/bytes_field.h"
@@ -716,6 +717,11 @@ class RemoteDevice : public DeviceImpl {
     }
     SetOutputs(graph, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
+    const std::shared_ptr<EvalRecord>& record = CurrentEval();
+    if (record != nullptr) {
+      request.set_profile(true);
+      record->Sent(ships_graph);
+    }
 
     v1::ExecuteResponse response;
     std::string missing_graph;
@@ -733,6 +739,9 @@ class RemoteDevice : public DeviceImpl {
       status = Call(request, ships_graph, &response, &missing_graph);
     }
     if (!status.ok()) throw ToError(status, session_->address());
+    if (record != nullptr) {
+      record->Answered(response.has_profile() ? &response.profile() : nullptr);
+    }
     session_->graphs().Add(response.graph_id().empty() ? graph_id : response.graph_id());
 
     if (response.outputs_size() != static_cast<int>(graph.outputs.size())) {
@@ -833,10 +842,26 @@ class RemoteDevice : public DeviceImpl {
     }
     SetOutputs(graph, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
+    PipelineStream::AnswerHook on_answer;
+    if (const std::shared_ptr<EvalRecord>& record = CurrentEval()) {
+      request.set_profile(true);
+      record->Sent(ships_graph);
+      on_answer = [record](const v1::PipelineResponse* answer) {
+        if (answer == nullptr) {
+          record->Failed(
+              Error(ErrorCode::kUnavailable, "the pipeline stream broke before the answer came"));
+        } else if (answer->has_failure()) {
+          record->Failed(StepError(answer->failure()));
+        } else {
+          record->Answered(answer->execute().has_profile() ? &answer->execute().profile()
+                                                           : nullptr);
+        }
+      };
+    }
     v1::PipelineRequest step;
     *step.mutable_execute() = std::move(request);
     step.set_want_reply(true);
-    auto [step_id, reply] = session_->pipeline()->Send(step, std::move(kept));
+    auto [step_id, reply] = session_->pipeline()->Send(step, std::move(kept), std::move(on_answer));
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.executes;
       if (ships_graph) ++stats.graphs_sent;

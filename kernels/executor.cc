@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -109,8 +110,7 @@ size_t Executor::cached_plans() {
 }
 
 absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<Tensor> parameters,
-                                                  const CancelCheck& cancelled,
-                                                  int64_t* peak_bytes) {
+                                                  const CancelCheck& cancelled, RunStats* stats) {
   const core::Graph& graph = plan.graph;
   if (parameters.size() != plan.parameter_types.size()) {
     return absl::InvalidArgumentError(absl::StrCat("the graph has ", plan.parameter_types.size(),
@@ -141,12 +141,20 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
   std::unordered_multimap<size_t, std::shared_ptr<Storage>> free_buffers;
   int64_t allocated = 0, most_allocated = 0;  // bytes this run took from the backend
   struct ReportPeak {                         // on every return
-    int64_t* out;
+    RunStats* out;
     const int64_t& most;
     ~ReportPeak() {
-      if (out != nullptr) *out = most;
+      if (out != nullptr) out->peak_bytes = most;
     }
-  } report_peak{peak_bytes, most_allocated};
+  } report_peak{stats, most_allocated};
+  const bool time_steps = stats != nullptr && stats->time_steps;
+  if (stats != nullptr) stats->step_times.clear();
+  const auto run_start = std::chrono::steady_clock::now();
+  auto since_start_ns = [&run_start] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                run_start)
+        .count();
+  };
   auto release = [&](int32_t index) {
     Tensor value = std::move(values[index]);
     values[index] = Tensor();
@@ -183,8 +191,10 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
   int64_t clock_ns = absl::GetCurrentTimeNanos();
   int64_t next_cancel_check_ns = 0;
   std::vector<Tensor> inputs;
-  for (const Step& step : plan.steps) {
+  for (size_t step_index = 0; step_index < plan.steps.size(); ++step_index) {
+    const Step& step = plan.steps[step_index];
     const int32_t i = step.node;
+    const int64_t step_start_ns = time_steps ? since_start_ns() : 0;
     const core::Node& node = graph.nodes[i];
     // A collective always asks: it may wait for its peers, and a rank whose caller is gone
     // must not enter one its client will not see through.
@@ -205,6 +215,10 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
           TensorFromHost(backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
+      if (time_steps) {
+        if (absl::Status synced = backend_.Synchronize(); !synced.ok()) return synced;
+        stats->step_times.push_back({step_index, step_start_ns, since_start_ns() - step_start_ns});
+      }
     } else if (step.kind == StepKind::kView) {
       // Same bytes, new type: a view, no copy.
       values[i] = values[node.inputs[0]];
@@ -245,6 +259,14 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
                                                      node.op, "): ", ran.message()));
       }
       values[i] = *std::move(out);
+      if (time_steps) {
+        if (absl::Status synced = backend_.Synchronize(); !synced.ok()) {
+          return absl::Status(synced.code(),
+                              absl::StrCat("node ", i, " (", step.fused ? "fused " : "", node.op,
+                                           "): ", synced.message()));
+        }
+        stats->step_times.push_back({step_index, step_start_ns, since_start_ns() - step_start_ns});
+      }
       clock_ns = absl::GetCurrentTimeNanos();
       last_progress_ns_.store(clock_ns);
     }

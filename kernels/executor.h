@@ -32,6 +32,27 @@ struct Plan {
   std::vector<Step> steps;
 };
 
+// What one run reports (Executor::Run's `stats`).
+struct RunStats {
+  // In: time each step (a profiled execute). On a queued backend (CUDA) each step is waited
+  // for before the next starts, so its time is its own and the run is slower.
+  bool time_steps = false;
+
+  // Out: the most memory the run took from the backend at once: intermediates and outputs
+  // (a freed intermediate's buffer is reused by the run, so this is what it allocated, less
+  // what it gave back when memory ran short).
+  int64_t peak_bytes = 0;
+
+  // Out, with time_steps: one per step run (a kernel, a fused group, a collective, a
+  // constant copied to the device; not parameters or views), in order.
+  struct StepTime {
+    size_t step = 0;       // index into Plan::steps
+    int64_t start_ns = 0;  // since the run's first step began
+    int64_t duration_ns = 0;
+  };
+  std::vector<StepTime> step_times;
+};
+
 // Asked between a run's kernels (at most about once a millisecond): a non-OK status stops
 // the run there, CANCELLED, with this status's message (why: "the client went away").
 // Kernels already launched finish; nothing more is started.
@@ -70,13 +91,11 @@ class Executor {
   // Runs `plan` with its parameters bound to `parameters` (by index; types must match the
   // graph's parameter nodes, else INVALID_ARGUMENT naming the parameter). Returns the
   // outputs in order. RESOURCE_EXHAUSTED when memory runs out; CANCELLED naming the first
-  // node not run once `cancelled` (when set) says so.
-  // `peak_bytes` (when given) is set to the most memory the run took from the backend at
-  // once: intermediates and outputs (a freed intermediate's buffer is reused by the run, so
-  // this is what it allocated, less what it gave back when memory ran short).
+  // node not run once `cancelled` (when set) says so. `stats` (when given) asks for step
+  // times and gets the run's figures, whether it succeeded or not.
   absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, std::vector<Tensor> parameters,
                                           const CancelCheck& cancelled = nullptr,
-                                          int64_t* peak_bytes = nullptr);
+                                          RunStats* stats = nullptr);
 
   // Runs stopped by their CancelCheck, since start.
   int64_t runs_cancelled() const { return runs_cancelled_.load(); }

@@ -1,6 +1,7 @@
 #include "server/execute.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/codec.h"
 #include "core/fingerprint.h"
 #include "kernels/collectives.h"
+#include "kernels/run_profile.h"
 
 namespace ferry::server {
 namespace {
@@ -131,10 +133,22 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
                                             const kernels::CancelCheck& cancelled) {
   // Released first, even if the rest fails: the client has dropped these arrays.
   session.Release(request.release_buffer_ids());
+  // Each phase's end, for a profiled call (ExecuteRequest.profile).
+  v1::ExecutionProfile profile;
+  auto phase_start = std::chrono::steady_clock::now();
+  auto end_phase = [&phase_start] {
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - phase_start).count();
+    phase_start = now;
+    return ns;
+  };
 
   absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan =
       FindGraph(executor, graphs, options, request);
   if (!plan.ok()) return plan.status();
+  profile.set_prepare_ns(end_phase());
+  profile.set_plan_cached(request.graph().nodes_size() == 0);
   kernels::Backend& backend = executor.backend();
   absl::StatusOr<std::vector<kernels::Tensor>> parameters =
       BindParameters(session, backend, **plan, request);
@@ -142,6 +156,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   if (absl::Status handles = CheckOutputHandles(session, **plan, request); !handles.ok()) {
     return handles;
   }
+  profile.set_bind_ns(end_phase());
 
   kernels::CommunicatorScope groups(&session);  // for the graph's collectives
   auto stop = [&session, &cancelled]() -> absl::Status {
@@ -150,11 +165,13 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
     }
     return cancelled != nullptr ? cancelled() : absl::OkStatus();
   };
-  int64_t run_bytes = 0;
+  kernels::RunStats run;
+  run.time_steps = request.profile();
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
-      executor.Run(**plan, *std::move(parameters), stop, &run_bytes);
-  session.RecordRun(run_bytes);
+      executor.Run(**plan, *std::move(parameters), stop, &run);
+  session.RecordRun(run.peak_bytes);
   if (!outputs.ok()) return outputs.status();
+  profile.set_run_ns(end_phase());
 
   v1::ExecuteResponse response;
   response.set_graph_id((*plan)->graph_id);
@@ -184,6 +201,12 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   }
   if (!kept.empty()) {
     if (absl::Status stored = session.Put(std::move(kept)); !stored.ok()) return stored;
+  }
+  if (request.profile()) {
+    profile.set_outputs_ns(end_phase());
+    profile.set_backend(backend.facts().backend);
+    kernels::AddRunProfile(**plan, run, &profile);
+    *response.mutable_profile() = std::move(profile);
   }
   return response;
 }

@@ -32,6 +32,7 @@ constexpr char kFeaturePipeline[] = "pipeline";
 constexpr char kFeatureSharedMemory[] = "shared_memory";
 constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 constexpr char kFeatureUploadCache[] = "upload_cache";
+constexpr char kFeatureProfile[] = "profile";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 constexpr char kFeaturePeerCopy[] = "peer_copy";
@@ -207,6 +208,7 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   features->Add(kFeatureGraphCache);
   features->Add(kFeaturePipeline);
   features->Add(kFeatureResumableTransfers);
+  features->Add(kFeatureProfile);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
   if (sessions_.upload_cache() != nullptr && sessions_.upload_cache()->capacity() > 0) {
@@ -433,12 +435,13 @@ grpc::Status FerryService::Pipeline(
                       CallerGone(context));
   // Runs a step and writes its answer; false when the client is gone. Either thread runs
   // steps, one at a time (PipelineInbox), so answers are written one at a time too.
-  auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch) {
+  auto run = [&](const v1::PipelineRequest& step, const PipelineSteps::GraphFetcher& fetch,
+                 absl::Time arrived) {
     const absl::Time begun = absl::Now();
     // Only computing counts as working: a fetch waiting on another daemon (which may wait
     // on this session) does not keep an offer's fetch waiting without end.
     if (step.has_execute()) (*session)->ExecuteStarted();
-    std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch);
+    std::optional<v1::PipelineResponse> reply = steps.Run(step, fetch, begun - arrived);
     if (step.has_execute()) (*session)->ExecuteEnded();
     if (step.has_execute() && execute_observer_) execute_observer_(absl::Now() - begun);
     const bool written = !reply.has_value() || stream->Write(*reply);
@@ -497,7 +500,7 @@ grpc::Status FerryService::Pipeline(
     while (!stream_ended && stream->Read(&message)) {
       announce(message);
       if (inbox.ClaimIdle(message)) {
-        if (!run(message, read_graph)) break;
+        if (!run(message, read_graph, absl::Now())) break;
       } else if (!inbox.Push(std::move(message))) {
         break;
       }
@@ -512,8 +515,8 @@ grpc::Status FerryService::Pipeline(
     return inbox.AwaitGraph();
   };
   bool client_gone = false;
-  while (std::optional<v1::PipelineRequest> step = inbox.NextStep()) {
-    if (!run(*step, fetch_graph)) {
+  while (std::optional<PipelineInbox::Queued> queued = inbox.NextStep()) {
+    if (!run(queued->step, fetch_graph, queued->arrived)) {
       client_gone = true;
       break;
     }

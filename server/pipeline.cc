@@ -61,7 +61,8 @@ absl::Status PipelineSteps::CheckNewHandle(const Session& session, uint64_t buff
 constexpr absl::Duration kBulkAnnounceTimeout = absl::Seconds(30);
 
 std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest& step,
-                                                       const GraphFetcher& fetch_graph) {
+                                                       const GraphFetcher& fetch_graph,
+                                                       absl::Duration queued) {
   v1::PipelineResponse reply;
   reply.set_step_id(step.step_id());
   const bool answer = step.want_reply() || step.has_sync() || step.has_read();
@@ -77,7 +78,7 @@ std::optional<v1::PipelineResponse> PipelineSteps::Run(const v1::PipelineRequest
         failure = Upload(step);
         break;
       case v1::PipelineRequest::kExecute:
-        failure = Execute(step, fetch_graph, &reply);
+        failure = Execute(step, fetch_graph, queued, &reply);
         break;
       case v1::PipelineRequest::kRelease:
         Release(step.release().buffer_ids());
@@ -224,6 +225,7 @@ std::optional<v1::StepFailure> PipelineSteps::Upload(const v1::PipelineRequest& 
 
 std::optional<v1::StepFailure> PipelineSteps::Execute(const v1::PipelineRequest& step,
                                                       const GraphFetcher& fetch_graph,
+                                                      absl::Duration queued,
                                                       v1::PipelineResponse* reply) {
   Release(step.execute().release_buffer_ids());
   for (const v1::Binding& binding : step.execute().bindings()) {
@@ -255,6 +257,9 @@ std::optional<v1::StepFailure> PipelineSteps::Execute(const v1::PipelineRequest&
     response = server::Execute(**session, executor_, graphs_, options_, request, cancelled_);
   }
   if (!response.ok()) return Fail(step, response.status());
+  if (response->has_profile()) {
+    response->mutable_profile()->set_queued_ns(absl::ToInt64Nanoseconds(queued));
+  }
   if (step.want_reply()) *reply->mutable_execute() = *std::move(response);
   return std::nullopt;
 }
@@ -308,7 +313,7 @@ bool PipelineInbox::Push(v1::PipelineRequest message) {
       },
       this));
   if (shutdown_) return false;
-  steps_.push_back(std::move(message));
+  steps_.push_back({std::move(message), absl::Now()});
   return true;
 }
 
@@ -318,7 +323,7 @@ bool PipelineInbox::PushNow(v1::PipelineRequest message) {
   if (message.has_graph()) {
     graphs_.push_back(std::move(*message.mutable_graph()));
   } else {
-    steps_.push_back(std::move(message));
+    steps_.push_back({std::move(message), absl::Now()});
   }
   return true;
 }
@@ -330,7 +335,7 @@ bool PipelineInbox::ClaimIdle(const v1::PipelineRequest& message) {
   return true;
 }
 
-std::optional<v1::PipelineRequest> PipelineInbox::NextStep() {
+std::optional<PipelineInbox::Queued> PipelineInbox::NextStep() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](PipelineInbox* inbox) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inbox->mu_) {
@@ -339,7 +344,7 @@ std::optional<v1::PipelineRequest> PipelineInbox::NextStep() {
       },
       this));
   if (shutdown_ || steps_.empty()) return std::nullopt;
-  v1::PipelineRequest step = std::move(steps_.front());
+  Queued step = std::move(steps_.front());
   steps_.pop_front();
   running_ = true;
   return step;

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/graph_cache.h"
@@ -53,9 +54,11 @@ class PipelineSteps {
         cancelled_(std::move(cancelled)) {}
 
   // Runs `step` and returns the answer to send, if it gets one (syncs, reads, and steps
-  // with want_reply).
+  // with want_reply). `queued`: how long it waited behind earlier steps (a profiled
+  // execute reports it).
   std::optional<v1::PipelineResponse> Run(const v1::PipelineRequest& step,
-                                          const GraphFetcher& fetch_graph);
+                                          const GraphFetcher& fetch_graph,
+                                          absl::Duration queued = absl::ZeroDuration());
 
  private:
   // Each returns the step's failure, or nullopt when it succeeded.
@@ -70,7 +73,7 @@ class PipelineSteps {
   // the step that was to compute it).
   std::optional<v1::StepFailure> Offer(const v1::PipelineRequest& step);
   std::optional<v1::StepFailure> Execute(const v1::PipelineRequest& step,
-                                         const GraphFetcher& fetch_graph,
+                                         const GraphFetcher& fetch_graph, absl::Duration queued,
                                          v1::PipelineResponse* reply);
   std::optional<v1::StepFailure> Read(const v1::PipelineRequest& step, v1::PipelineResponse* reply);
   void Release(const google::protobuf::RepeatedField<uint64_t>& buffer_ids);
@@ -98,6 +101,12 @@ class PipelineInbox {
  public:
   explicit PipelineInbox(size_t window) : window_(window) {}
 
+  // A step as NextStep hands it out, with when it was queued.
+  struct Queued {
+    v1::PipelineRequest step;
+    absl::Time arrived;
+  };
+
   // Queues a message; blocks while the window is full. False once Shutdown was called.
   bool Push(v1::PipelineRequest message);
   // Queues a message past the window: the reader, while a step it runs waits for a graph.
@@ -109,7 +118,7 @@ class PipelineInbox {
   bool ClaimIdle(const v1::PipelineRequest& message);
   // The next step, or nullopt once the reader is Done and the queue is empty, or Shutdown.
   // Waits while the reader runs a step; the caller runs it and calls Finished.
-  std::optional<v1::PipelineRequest> NextStep();
+  std::optional<Queued> NextStep();
   // The step claimed by ClaimIdle or NextStep has run and its answer is written.
   void Finished();
   // The next graph the client sent; nullopt once the reader is Done or Shutdown. Steps may
@@ -124,7 +133,7 @@ class PipelineInbox {
  private:
   const size_t window_;
   absl::Mutex mu_;
-  std::deque<v1::PipelineRequest> steps_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> steps_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Graph> graphs_ ABSL_GUARDED_BY(mu_);
   bool awaiting_graph_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;  // a step is being run (and answered)
