@@ -168,6 +168,25 @@ void CachedVersusFirst(const Options& options, Device& device, std::vector<Row>&
                          0.5));
 }
 
+// What asking the daemon to time an eval costs: a small MLP layer's forward pass (matmul,
+// add, relu: a few steps) and a read of its result, profiled against the same unprofiled.
+void ProfiledVersusPlain(const Options& options, Device& device, std::vector<Row>& rows) {
+  const int repeats = options.quick ? 10 : 200;
+  Array x = random::normal({64, 256}, float32, 0, 1, random::key(1), device);
+  Array w = random::normal({256, 256}, float32, 0, 1, random::key(2), device);
+  eval({x, w});
+  auto layer = [&] { sum(relu(matmul(x, w) + 1.0f)).item<float>(); };
+  const double plain_s = MedianSeconds(repeats, layer);
+  const double profiled_s = MedianSeconds(repeats, [&] {
+    Profiler profiler;
+    layer();
+    profiler.stop();
+  });
+  rows.push_back(MakeRow("profiled eval of an MLP layer (vs the same unprofiled)",
+                         FormatSeconds(profiled_s), FormatSeconds(plain_s), profiled_s / plain_s,
+                         true, 1.3));
+}
+
 // The baseline is API remoting (rCUDA-style): every op its own call, answered before the
 // next goes out. A pipelined eval does not wait, so it would measure the daemon's step
 // throughput instead; the op-at-a-time run uses a unary connection, one Execute per op.
@@ -372,6 +391,7 @@ void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows) {
   Device device = connect(ferryd->address());
   EvalVersusPing(options, ferryd->address(), device, rows);
   CachedVersusFirst(options, device, rows);
+  ProfiledVersusPlain(options, device, rows);
   OneGraphVersusOpAtATime(options, ferryd->address(), device, rows);
   Transfers(options, device, rows);
   SharedMemoryTransfers(options, ferryd->address(), rows);

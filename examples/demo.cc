@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -312,6 +314,25 @@ int main(int argc, char** argv) {
                   off_refit, refit_close ? "(< 1e-3: ok)" : "(>= 1e-3: FAILED)");
     Step("check", check, 0);
     if (!refit_close) return 1;
+
+    // Where a forward pass's time goes: here, on the network, in each of ferryd's kernels.
+    t = Clock::now();
+    ferry::Profiler profiler;
+    Forward(remote_mlp, ferry::from_host(inputs[0], {kBatch, kLayers[0]}, remote)).eval();
+    profiler.stop();
+    const std::string trace_path =
+        (std::filesystem::temp_directory_path() / "ferry-demo-trace.json").string();
+    profiler.save_chrome_trace(trace_path);
+    const ferry::ProfiledEval profiled = profiler.evals().front();
+    char profile_what[160];
+    std::snprintf(profile_what, sizeof(profile_what),
+                  "forward again: %.2f ms on ferryd (%.2f ms running %zu steps), %.2f ms "
+                  "transport (trace: %s)",
+                  profiled.device_us() / 1000, profiled.run_us / 1000, profiled.steps.size(),
+                  profiled.transport_us() / 1000, trace_path.c_str());
+    Step("profile", profile_what, MillisSince(t));
+    std::istringstream table(profiler.table(4));
+    for (std::string line; std::getline(table, line);) std::printf("  %10s %s\n", "", line.c_str());
 
     stats = remote.stats();
     std::printf(

@@ -281,6 +281,37 @@ TEST_F(RemoteCudaTest, WeightsUploadedAgainComeFromTheUploadCache) {
   EXPECT_EQ(third.stats().cached_uploads, 1);
 }
 
+// A profiled eval waits for each kernel on the session's stream before the next starts:
+// every step has its own time, and the results are the unprofiled eval's.
+TEST_F(RemoteCudaTest, ProfiledEvalsTimeEachKernelOnItsStream) {
+  Device gpu = connect(daemon_->address());
+  Array x = from_host(Pattern(256 * 512, 12), {256, 512}, gpu);
+  Array w = from_host(Pattern(512 * 128, 13), {512, 128}, gpu);
+  const std::vector<float> unprofiled = relu(matmul(x, w) * 0.5f + 1.0f).to_vector<float>();
+  Profiler profiler;
+  Array y = relu(matmul(x, w) * 0.5f + 1.0f);
+  y.eval();
+  const std::vector<ProfiledEval> evals = profiler.evals();
+  ASSERT_EQ(evals.size(), 1u);
+  const ProfiledEval& eval = evals[0];
+  ASSERT_TRUE(eval.profiled_by_device) << eval.error;
+  EXPECT_EQ(eval.backend, kOnCpu ? "cpu" : "cuda");
+  bool found_matmul = false;
+  double steps_us = 0;
+  for (const ProfiledStep& step : eval.steps) {
+    found_matmul |= step.op == "matmul" && step.type == "float32(256, 128)";
+    EXPECT_GE(step.duration_us, 0) << step.name();
+    steps_us += step.duration_us;
+  }
+  EXPECT_TRUE(found_matmul) << profiler.table();
+  EXPECT_LE(steps_us, eval.run_us + 1);
+  const std::vector<float> profiled = y.to_vector<float>();
+  ASSERT_EQ(profiled.size(), unprofiled.size());
+  for (size_t i = 0; i < profiled.size(); ++i) {
+    ASSERT_NEAR(profiled[i], unprofiled[i], 1e-4f * (1 + std::abs(unprofiled[i]))) << i;
+  }
+}
+
 TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
   std::string why;
   auto daemon = StartCudaFerryd({"--max_memory=256M"}, &why);

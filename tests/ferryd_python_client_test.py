@@ -81,14 +81,26 @@ class IndependentClient(unittest.TestCase):
             got = np.frombuffer(data, dtype="<f4").reshape(64, 32)
             np.testing.assert_allclose(got, np.maximum(x @ w + b, 0), rtol=1e-5, atol=1e-5)
 
-            # The same graph by id, bound to the result of the first run, inline this time.
+            # The same graph by id, bound to the result of the first run, inline this time,
+            # and profiled: each step timed, by op (add and relu run fused).
+            self.assertIn("profile", opened.features)
+            self.assertFalse(executed.HasField("profile"))
             again = ferry.Execute(PB.ExecuteRequest(
                 session_id=session, graph_id=executed.graph_id,
                 bindings=[PB.Binding(buffer_id=1), PB.Binding(buffer_id=2)],
                 outputs=[PB.OutputRequest(buffer_id=0, inline_up_to_bytes=1 << 20)],
-                release_buffer_ids=[10]), timeout=60)
+                release_buffer_ids=[10], profile=True), timeout=60)
             np.testing.assert_array_equal(
                 np.frombuffer(again.outputs[0].data, "<f4").reshape(64, 32), got)
+            profile = again.profile
+            self.assertEqual(profile.backend, "cpu")
+            self.assertTrue(profile.plan_cached)
+            self.assertEqual(profile.queued_ns, 0)
+            self.assertGreater(profile.run_ns, 0)
+            steps = {(step.op, tuple(step.fused_ops), step.type) for step in profile.steps}
+            self.assertIn(("matmul", (), "float32(64, 32)"), steps)
+            self.assertIn(("fused", ("add", "relu"), "float32(64, 32)"), steps)
+            self.assertLessEqual(sum(step.duration_ns for step in profile.steps), profile.run_ns)
 
             info = ferry.GetInfo(PB.GetInfoRequest(session_id=session), timeout=10)
             self.assertEqual(info.sessions, 1)
