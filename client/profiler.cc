@@ -84,7 +84,7 @@ std::string Profiler::table(size_t max_rows) {
   }
   std::string out = absl::StrCat("ferry profile: ", evals_.size(), " eval(s)");
   if (failed > 0) absl::StrAppend(&out, ", ", failed, " failed");
-  absl::StrAppend(&out, ", ", sent_whole, " sent with their graph whole\n");
+  absl::StrAppend(&out, ", graphs sent whole: ", sent_whole, " (the rest by fingerprint)\n");
   for (const std::string& device : devices) absl::StrAppend(&out, "  device: ", device, "\n");
   const auto mean = [](double total, int64_t count) {
     return count == 0 ? 0.0 : total / static_cast<double>(count);

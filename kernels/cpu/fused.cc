@@ -30,29 +30,64 @@ class BlockStorage : public Storage {
   ~BlockStorage() override { std::free(data()); }
 };
 
-// Copies elements [start, start + n) of `in` broadcast to `shape` into `dst`.
+// Writes `count` copies of the `size`-byte element at `value` from `dst` on.
+void FillRepeated(const char* value, size_t size, int64_t count, char* dst) {
+  auto fill = [&](auto element) {
+    std::memcpy(&element, value, sizeof(element));
+    auto* typed = reinterpret_cast<decltype(element)*>(dst);
+    std::fill(typed, typed + count, element);
+  };
+  switch (size) {
+    case 1:
+      return fill(uint8_t{});
+    case 2:
+      return fill(uint16_t{});
+    case 4:
+      return fill(uint32_t{});
+    case 8:
+      return fill(uint64_t{});
+    default:
+      for (int64_t i = 0; i < count; ++i) std::memcpy(dst + i * size, value, size);
+  }
+}
+
+// Copies elements [start, start + n) of `in` broadcast to `shape` into `dst`, in runs: the
+// innermost dimensions the input holds whole (a bias row: memcpy of each row) or repeats
+// (a column: one element filled along each row), so a block costs a few calls, not one per
+// element.
 void GatherBroadcast(const Tensor& in, absl::Span<const int64_t> shape, int64_t start, int64_t n,
                      void* dst) {
   const std::vector<int64_t> strides = BroadcastStrides(in.shape(), shape);
   const int rank = static_cast<int>(shape.size());
-  std::vector<int64_t> index(rank, 0);
-  int64_t offset = 0;
-  for (int64_t rest = start, d = rank - 1; d >= 0; --d) {
-    index[d] = rest % shape[d];
-    rest /= shape[d];
-    offset += index[d] * strides[d];
+  // The run: the innermost dimensions (of more than one element) that are all contiguous in
+  // the input, or all repeated.
+  int64_t run = 1;
+  bool repeated = false;
+  int d = rank - 1;
+  while (d >= 0 && shape[d] == 1) --d;
+  if (d >= 0) repeated = strides[d] == 0;
+  for (; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    if (strides[d] != (repeated ? 0 : run)) break;
+    run *= shape[d];
   }
   const size_t size = core::SizeOf(in.dtype());
   const char* src = static_cast<const char*>(in.raw());
   char* out = static_cast<char*>(dst);
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(out + i * size, src + offset * size, size);
-    for (int d = rank - 1; d >= 0; --d) {
-      offset += strides[d];
-      if (++index[d] < shape[d]) break;
-      offset -= strides[d] * shape[d];
-      index[d] = 0;
+  for (int64_t position = start, end = start + n; position < end;) {
+    int64_t offset = 0;
+    for (int64_t rest = position, k = rank - 1; k >= 0; --k) {
+      offset += (rest % shape[k]) * strides[k];
+      rest /= shape[k];
     }
+    const int64_t length = std::min(run - position % run, end - position);
+    if (repeated) {
+      FillRepeated(src + offset * size, size, length, out);
+    } else {
+      std::memcpy(out, src + offset * size, static_cast<size_t>(length) * size);
+    }
+    out += length * size;
+    position += length;
   }
 }
 
