@@ -7,13 +7,17 @@
 //
 //   ./bazelw run //examples:train_mlp
 //   ./bazelw run //examples:train_mlp -- --remote=gpu-node-0:7070 --steps=1000
+//   ./bazelw run //examples:train_mlp -- --profile_steps=10   # where a step's time goes
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,9 @@ ABSL_FLAG(int, steps, 300, "training steps on each device");
 ABSL_FLAG(int, points, 512, "points in the data set (half per spiral)");
 ABSL_FLAG(int, hidden, 64, "width of the two hidden layers");
 ABSL_FLAG(double, learning_rate, 0.02, "Adam's learning rate");
+ABSL_FLAG(int, profile_steps, 0,
+          "profile the remote run's last N steps: print where their time went and write a "
+          "Chrome trace");
 
 namespace {
 
@@ -92,9 +99,11 @@ struct Run {
   float accuracy = 0;
   double seconds = 0;           // steps 2..N: the first ships the graph and plans it
   ferry::DeviceStats per_step;  // remote: the mean over steps 3..N
+  std::string profile;          // with profile_steps: the profiler's table
 };
 
-Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidden, double lr) {
+Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidden, double lr,
+          int profile_steps = 0) {
   ferry::Array x = ferry::from_host(data.points, {data.count, 2}, device);
   ferry::Array labels = ferry::from_host(data.labels, {data.count, 2}, device);
   std::vector<ferry::Array> params = InitParams(hidden, device);
@@ -112,7 +121,9 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
   Run run;
   Clock::time_point start;
   ferry::DeviceStats from;
+  std::optional<ferry::Profiler> profiler;
   for (int step = 1; step <= steps; ++step) {
+    if (step == steps - profile_steps + 1) profiler.emplace();  // records from here on
     if (step == 2) start = Clock::now();
     if (step == 3) from = device.stats();
     auto [outputs, grads] = step_fn(params);
@@ -125,6 +136,12 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
     run.accuracy = outputs[1].item<float>();
   }
   run.seconds = steps > 1 ? SecondsSince(start) : 0;
+  if (profiler.has_value()) {
+    const std::string trace =
+        (std::filesystem::temp_directory_path() / "train_mlp_trace.json").string();
+    profiler->save_chrome_trace(trace);
+    run.profile = profiler->table(8) + "Chrome trace: " + trace + "\n";
+  }
   if (steps > 2) {
     const ferry::DeviceStats to = device.stats();
     const int64_t n = steps - 2;
@@ -171,7 +188,8 @@ int main(int argc, char** argv) {
                 remote.description().c_str());
     const Spirals data = MakeSpirals(points);
     const Run local_run = Train(data, ferry::local(), steps, hidden, lr);
-    const Run remote_run = Train(data, remote, steps, hidden, lr);
+    const Run remote_run =
+        Train(data, remote, steps, hidden, lr, std::min(absl::GetFlag(FLAGS_profile_steps), steps));
 
     std::printf("  %6s  %10s  %11s\n", "step", "local loss", "remote loss");
     const int every = std::max(1, steps / 10);
@@ -195,6 +213,13 @@ int main(int argc, char** argv) {
           static_cast<long long>(s.executes),
           s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again",
           static_cast<long long>(s.uploads), s.bytes_sent / 1e3, s.bytes_received / 1e3);
+    }
+    if (!remote_run.profile.empty()) {
+      std::istringstream table(remote_run.profile);
+      std::printf("  profile  the remote run's last %d steps:\n",
+                  std::min(absl::GetFlag(FLAGS_profile_steps), steps));
+      for (std::string line; std::getline(table, line);)
+        std::printf("           %s\n", line.c_str());
     }
     for (const Run* run : {&local_run, &remote_run}) {
       if (!(run->losses.back() < run->losses.front())) {
