@@ -7,7 +7,10 @@
 namespace ferry::detail {
 namespace {
 
-thread_local ProfileLog* recording_log = nullptr;
+std::shared_ptr<ProfileLog>& RecordingSlot() {
+  thread_local std::shared_ptr<ProfileLog> log;
+  return log;
+}
 
 std::shared_ptr<EvalRecord>& CurrentEvalSlot() {
   thread_local std::shared_ptr<EvalRecord> current;
@@ -110,8 +113,12 @@ std::vector<ProfiledEval> ProfileLog::WaitAll() {
   return evals;
 }
 
-ProfileLog* RecordingLog() { return recording_log; }
-void SetRecordingLog(ProfileLog* log) { recording_log = log; }
+ProfileLog* RecordingLog() {
+  ProfileLog* log = RecordingSlot().get();
+  return log != nullptr && log->recording() ? log : nullptr;
+}
+void SetRecordingLog(std::shared_ptr<ProfileLog> log) { RecordingSlot() = std::move(log); }
+const std::shared_ptr<ProfileLog>& CurrentRecordingLog() { return RecordingSlot(); }
 
 const std::shared_ptr<EvalRecord>& CurrentEval() { return CurrentEvalSlot(); }
 

@@ -6,6 +6,7 @@
 // device asks its backend or daemon for a profile and fills in the answer, perhaps later,
 // on a stream's reader thread.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -61,16 +62,24 @@ class ProfileLog {
   // Every record, once answered.
   std::vector<ProfiledEval> WaitAll();
 
+  // Whether its Profiler still records (a stopped log found again as a nested Profiler
+  // stops records nothing).
+  bool recording() const { return recording_.load(); }
+  void Stop() { recording_.store(false); }
+
  private:
   const std::chrono::steady_clock::time_point start_;
+  std::atomic<bool> recording_{true};
   std::mutex mu_;
   std::vector<std::shared_ptr<EvalRecord>> records_;
 };
 
-// The log of the Profiler recording on this thread, or null; a Profiler sets it and puts
-// back the one it found.
+// The log of the Profiler recording on this thread, or null. A Profiler sets it and, when it
+// stops, puts back the one it found (held, so an outer Profiler stopped or destroyed first
+// leaves a stopped log here, not a dangling one).
 ProfileLog* RecordingLog();
-void SetRecordingLog(ProfileLog* log);
+void SetRecordingLog(std::shared_ptr<ProfileLog> log);
+const std::shared_ptr<ProfileLog>& CurrentRecordingLog();
 
 // The record of the graph this thread is handing to a device (within eval()), or null.
 const std::shared_ptr<EvalRecord>& CurrentEval();

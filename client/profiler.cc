@@ -30,9 +30,9 @@ double ProfiledEval::transport_us() const {
   return std::max(0.0, answered_us - sent_us - device_us());
 }
 
-Profiler::Profiler() : log_(std::make_shared<detail::ProfileLog>()) {
-  previous_ = detail::RecordingLog();
-  detail::SetRecordingLog(log_.get());
+Profiler::Profiler()
+    : log_(std::make_shared<detail::ProfileLog>()), previous_(detail::CurrentRecordingLog()) {
+  detail::SetRecordingLog(log_);
 }
 
 Profiler::~Profiler() { stop(); }
@@ -40,7 +40,8 @@ Profiler::~Profiler() { stop(); }
 void Profiler::stop() {
   if (!recording_) return;
   recording_ = false;
-  if (detail::RecordingLog() == log_.get()) detail::SetRecordingLog(previous_);
+  log_->Stop();
+  if (detail::CurrentRecordingLog() == log_) detail::SetRecordingLog(std::move(previous_));
   evals_ = log_->WaitAll();
 }
 

@@ -98,7 +98,7 @@ class Profiler {
 
  private:
   std::shared_ptr<detail::ProfileLog> log_;
-  detail::ProfileLog* previous_ = nullptr;  // recording on this thread before this one
+  std::shared_ptr<detail::ProfileLog> previous_;  // recording on this thread before this one
   bool recording_ = true;
   std::vector<ProfiledEval> evals_;  // once stopped
 };

@@ -3,6 +3,7 @@
 // summary table and the Chrome trace.
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -152,6 +153,18 @@ TEST(ProfilerTest, RecordsOnlyItsOwnThreadWhileRecordingAndTheInnermostProfiler)
   ASSERT_EQ(evals.size(), 2u);
   EXPECT_NE(FindStep(evals[0], "add"), nullptr);
   EXPECT_NE(FindStep(evals[1], "sub"), nullptr);
+}
+
+TEST(ProfilerTest, AnOuterProfilerGoneFirstLeavesNothingRecording) {
+  Device cpu = local();
+  Array x = full({4}, 1.0, float32, cpu);
+  auto outer = std::make_unique<Profiler>();
+  Profiler inner;
+  outer.reset();  // out of order: stopped and destroyed while the inner one records
+  (x + 1.0f).eval();
+  inner.stop();
+  (x + 2.0f).eval();  // nobody records: the outer one is gone
+  EXPECT_EQ(inner.evals().size(), 1u);
 }
 
 TEST(ProfilerTest, AFailedEvalIsRecordedWithItsError) {
