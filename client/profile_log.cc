@@ -113,6 +113,38 @@ std::vector<ProfiledEval> ProfileLog::WaitAll() {
   return evals;
 }
 
+void ProfileLog::AddTransfer(ProfiledTransfer transfer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  transfers_.push_back(std::move(transfer));
+}
+
+std::vector<ProfiledTransfer> ProfileLog::transfers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return transfers_;
+}
+
+double ProfileLog::Since(std::chrono::steady_clock::time_point time) const {
+  return std::chrono::duration<double, std::micro>(time - start_).count();
+}
+
+TransferTimer::TransferTimer(std::string device, bool upload, int64_t bytes)
+    : log_(RecordingLog()), begin_(std::chrono::steady_clock::now()) {
+  if (log_ == nullptr) return;
+  transfer_.device = std::move(device);
+  transfer_.upload = upload;
+  transfer_.bytes = bytes;
+}
+
+TransferTimer::~TransferTimer() { Done("failed"); }
+
+void TransferTimer::Done(const char* route) {
+  if (log_ == nullptr || !transfer_.route.empty()) return;
+  transfer_.route = route;
+  transfer_.begin_us = log_->Since(begin_);
+  transfer_.end_us = log_->Since(std::chrono::steady_clock::now());
+  log_->AddTransfer(transfer_);
+}
+
 ProfileLog* RecordingLog() {
   ProfileLog* log = RecordingSlot().get();
   return log != nullptr && log->recording() ? log : nullptr;

@@ -62,6 +62,11 @@ class ProfileLog {
   // Every record, once answered.
   std::vector<ProfiledEval> WaitAll();
 
+  void AddTransfer(ProfiledTransfer transfer);
+  std::vector<ProfiledTransfer> transfers();
+  // Microseconds since the log began.
+  double Since(std::chrono::steady_clock::time_point time) const;
+
   // Whether its Profiler still records (a stopped log found again as a nested Profiler
   // stops records nothing).
   bool recording() const { return recording_.load(); }
@@ -72,6 +77,24 @@ class ProfileLog {
   std::atomic<bool> recording_{true};
   std::mutex mu_;
   std::vector<std::shared_ptr<EvalRecord>> records_;
+  std::vector<ProfiledTransfer> transfers_;
+};
+
+// Times one transfer of a large array for the Profiler recording on this thread, if any:
+// Done names its route; one never done (it threw) is recorded as "failed".
+class TransferTimer {
+ public:
+  TransferTimer(std::string device, bool upload, int64_t bytes);
+  ~TransferTimer();
+  TransferTimer(const TransferTimer&) = delete;
+  TransferTimer& operator=(const TransferTimer&) = delete;
+
+  void Done(const char* route);
+
+ private:
+  ProfileLog* const log_;  // null: nothing records
+  std::chrono::steady_clock::time_point begin_;
+  ProfiledTransfer transfer_;
 };
 
 // The log of the Profiler recording on this thread, or null. A Profiler sets it and, when it

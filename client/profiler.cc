@@ -30,6 +30,11 @@ double ProfiledEval::transport_us() const {
   return std::max(0.0, answered_us - sent_us - device_us());
 }
 
+double ProfiledTransfer::gigabytes_per_second() const {
+  const double us = end_us - begin_us;
+  return us > 0 ? static_cast<double>(bytes) / us / 1000.0 : 0;
+}
+
 Profiler::Profiler()
     : log_(std::make_shared<detail::ProfileLog>()), previous_(detail::CurrentRecordingLog()) {
   detail::SetRecordingLog(log_);
@@ -43,11 +48,17 @@ void Profiler::stop() {
   log_->Stop();
   if (detail::CurrentRecordingLog() == log_) detail::SetRecordingLog(std::move(previous_));
   evals_ = log_->WaitAll();
+  transfers_ = log_->transfers();
 }
 
 std::vector<ProfiledEval> Profiler::evals() {
   stop();
   return evals_;
+}
+
+std::vector<ProfiledTransfer> Profiler::transfers() {
+  stop();
+  return transfers_;
 }
 
 std::string Profiler::table(size_t max_rows) {
@@ -91,8 +102,10 @@ std::string Profiler::table(size_t max_rows) {
     return count == 0 ? 0.0 : total / static_cast<double>(count);
   };
   const int64_t count = static_cast<int64_t>(evals_.size());
-  absl::StrAppendFormat(&out, "mean per eval (us): lower %.1f, send %.1f", mean(lower, count),
-                        mean(send, count));
+  if (count > 0) {
+    absl::StrAppendFormat(&out, "mean per eval (us): lower %.1f, send %.1f", mean(lower, count),
+                          mean(send, count));
+  }
   if (profiled > 0) {
     absl::StrAppendFormat(&out,
                           ", transport %.1f; on the device: queued %.1f, prepare %.1f, bind "
@@ -103,7 +116,25 @@ std::string Profiler::table(size_t max_rows) {
   } else if (!evals_.empty()) {
     absl::StrAppend(&out, " (the device reported no profile)");
   }
-  absl::StrAppend(&out, "\n");
+  if (count > 0) absl::StrAppend(&out, "\n");
+  for (const bool upload : {true, false}) {
+    int64_t count = 0, bytes = 0;
+    double us = 0;
+    std::map<std::string, int64_t> routes;
+    for (const ProfiledTransfer& transfer : transfers_) {
+      if (transfer.upload != upload) continue;
+      ++count;
+      bytes += transfer.bytes;
+      us += transfer.end_us - transfer.begin_us;
+      ++routes[transfer.route];
+    }
+    if (count == 0) continue;
+    std::vector<std::string> by_route;
+    for (const auto& [route, n] : routes) by_route.push_back(absl::StrCat(route, " ", n));
+    absl::StrAppendFormat(&out, "%s: %d, %.1f MB in %.3f ms (%.2f GB/s; %s)\n",
+                          upload ? "uploads" : "downloads", count, bytes / 1e6, us / 1000,
+                          us > 0 ? bytes / us / 1000 : 0.0, absl::StrJoin(by_route, ", "));
+  }
   if (ops.empty()) return out;
   std::vector<std::pair<std::string, OpTotal>> rows(ops.begin(), ops.end());
   std::stable_sort(rows.begin(), rows.end(),
@@ -203,6 +234,14 @@ std::string Profiler::chrome_trace() {
     }
     at += eval.run_us;
     slice("outputs", pid, 2, at, eval.outputs_us, json::object());
+  }
+  for (const ProfiledTransfer& transfer : transfers_) {
+    slice(absl::StrFormat("%s %.1f MB (%s)", transfer.upload ? "upload" : "download",
+                          transfer.bytes / 1e6, transfer.route),
+          1, 3, transfer.begin_us, transfer.end_us - transfer.begin_us,
+          {{"device", transfer.device},
+           {"bytes", transfer.bytes},
+           {"GB/s", transfer.gigabytes_per_second()}});
   }
   return json({{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}}).dump();
 }

@@ -65,11 +65,26 @@ struct ProfiledEval {
   double transport_us() const;
 };
 
+// One array's bytes sent to or read from a daemon outside an eval's own messages: a large
+// from_host or load (upload), a large to_vector, item or copy_to (download).
+struct ProfiledTransfer {
+  std::string device;
+  bool upload = true;  // else a download
+  int64_t bytes = 0;
+  // How the bytes went: "bulk channel", "shared memory", "grpc", "upload cache" (the daemon
+  // had them: none crossed), or "failed".
+  std::string route;
+  double begin_us = 0;  // this process's clock, since the profiler started
+  double end_us = 0;
+
+  double gigabytes_per_second() const;
+};
+
 // Records the evals this thread makes while it is recording (from construction to stop()),
-// on every device; each graph asks its device to time its phases and steps. On CUDA each
-// step is then waited for before the next starts, so the steps' times are their own, as
-// CUDA_LAUNCH_BLOCKING would make them. Profilers nest: the innermost records. Not
-// copyable; use it from the thread that made it.
+// on every device, and its transfers of large arrays to and from daemons; each graph asks its
+// device to time its phases and steps. On CUDA each step is then waited for before the next starts,
+// so the steps' times are their own, as CUDA_LAUNCH_BLOCKING would make them. Profilers nest: the
+// innermost records. Not copyable; use it from the thread that made it.
 class Profiler {
  public:
   Profiler();
@@ -82,16 +97,17 @@ class Profiler {
   void stop();
 
   std::vector<ProfiledEval> evals();
+  std::vector<ProfiledTransfer> transfers();
 
   // A summary, as torch.profiler's key_averages().table(): the evals, each phase's mean,
-  // then the device time of each op (fused groups by their ops), most first, at most
-  // `max_rows` of them.
+  // the transfers each way, then the device time of each op (fused groups by their ops), most
+  // first, at most `max_rows` of them.
   std::string table(size_t max_rows = 20);
 
   // The evals in Chrome's trace format (chrome://tracing, ui.perfetto.dev): the client's
-  // lowering and sending on its thread, each eval in flight, and each device's phases and
-  // steps on a track of its own, placed on this clock half the transport time after the
-  // eval was sent.
+  // lowering, sending and transfers on its thread, each eval in flight, and each device's phases
+  // and steps on a track of its own, placed on this clock half the transport time after the eval
+  // was sent.
   std::string chrome_trace();
   // Writes chrome_trace() to `path`; throws ferry::Error when it cannot.
   void save_chrome_trace(const std::string& path);
@@ -101,6 +117,7 @@ class Profiler {
   std::shared_ptr<detail::ProfileLog> previous_;  // recording on this thread before this one
   bool recording_ = true;
   std::vector<ProfiledEval> evals_;  // once stopped
+  std::vector<ProfiledTransfer> transfers_;
 };
 
 }  // namespace ferry

@@ -566,8 +566,19 @@ class RemoteDevice : public DeviceImpl {
     }
     std::vector<uint64_t> cached(types.size(), 0);
     if (!asked.empty()) {
+      const auto asked_at = std::chrono::steady_clock::now();
       const std::vector<uint64_t> ids = FromCache(asked_types, asked_digests);
       for (size_t k = 0; k < asked.size(); ++k) cached[asked[k]] = ids[k];
+      if (ProfileLog* log = RecordingLog()) {  // the hits: one round trip for them all
+        const double begin_us = log->Since(asked_at);
+        const double end_us = log->Since(std::chrono::steady_clock::now());
+        for (size_t k = 0; k < asked.size(); ++k) {
+          if (ids[k] == 0) continue;
+          log->AddTransfer({description(), true,
+                            static_cast<int64_t>(core::NumBytes(asked_types[k])), "upload cache",
+                            begin_us, end_us});
+        }
+      }
     }
     std::vector<std::shared_ptr<Buffer>> buffers;
     for (size_t i = 0; i < types.size(); ++i) {
@@ -787,10 +798,14 @@ class RemoteDevice : public DeviceImpl {
       return;
     }
     Session::Transfer transfer(*session_);
+    TransferTimer timer(description(), /*upload=*/false,
+                        static_cast<int64_t>(core::NumBytes(remote.type())));
     size_t done = 0;
-    if (DownloadShared(remote, dst) || DownloadBulk(remote, static_cast<char*>(dst), &done)) return;
+    if (DownloadShared(remote, dst)) return timer.Done("shared memory");
+    if (DownloadBulk(remote, static_cast<char*>(dst), &done)) return timer.Done("bulk channel");
     if (transfer.Cancelled()) throw TransferCancelled();
     Download(remote, static_cast<char*>(dst), done, transfer);
+    timer.Done("grpc");
   }
 
  private:
@@ -1067,21 +1082,27 @@ class RemoteDevice : public DeviceImpl {
   void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes,
                    const std::string& known_digest = "") {
     Session::Transfer transfer(*session_);
+    TransferTimer timer(description(), /*upload=*/true, static_cast<int64_t>(nbytes));
     std::string digest = known_digest;  // offers the bytes to the daemon's upload cache
     if (digest.empty() && session_->CachesUpload(nbytes)) {
       digest = core::ContentDigest(data, nbytes, DigestThreads());
       const uint64_t id = FromCache({buffer.type()}, {digest}).front();
       if (id != 0) {
         buffer.set_id(id);
+        timer.Done("upload cache");
         return;
       }
     }
-    if (UploadBulk(buffer, data, nbytes, transfer, digest)) return;
+    if (UploadBulk(buffer, data, nbytes, transfer, digest)) {
+      timer.Done("bulk channel");
+      return;
+    }
     if (transfer.Cancelled()) throw TransferCancelled();
     SendReleases();
     const core::TensorType& type = buffer.type();
     if (std::optional<uint64_t> id = UploadShared(type, data, nbytes)) {
       buffer.set_id(*id);
+      timer.Done("shared memory");
       return;
     }
     v1::UploadRequest header;
@@ -1099,6 +1120,7 @@ class RemoteDevice : public DeviceImpl {
     }
     if (!status.ok()) throw ToError(status, session_->address());
     buffer.set_id(header.buffer_id());
+    timer.Done("grpc");
   }
 
   // One Upload stream of `header`'s buffer: the bytes at `data` from its resume_offset on.

@@ -186,6 +186,44 @@ TEST(ProfilerTest, AFailedEvalIsRecordedWithItsError) {
   EXPECT_NE(profiler.table().find("1 failed"), std::string::npos) << profiler.table();
 }
 
+// Large arrays' uploads and downloads, each with its bytes, route and times.
+TEST(ProfilerTest, TransfersAreTimedWithTheirRoute) {
+  auto daemon = testing::StartFerryd();
+  ASSERT_NE(daemon, nullptr);
+  const std::vector<float> host(1 << 20, 0.5f);  // 4 MiB
+  ConnectOptions over_grpc;
+  over_grpc.bulk_channel = false;
+  over_grpc.upload_cache = false;
+  for (const ConnectOptions& options : {ConnectOptions{}, over_grpc}) {
+    Device gpu = connect(daemon->address(), options);
+    const std::string route = options.bulk_channel ? "bulk channel" : "grpc";
+    Profiler profiler;
+    Array x = from_host(host, {1 << 20}, gpu);  // uploaded now
+    Array y = x * 2.0f;
+    std::vector<float> back = y.to_vector<float>();  // an eval, then a download
+    EXPECT_EQ(back[7], 1.0f);
+    const std::vector<ProfiledTransfer> transfers = profiler.transfers();
+    ASSERT_EQ(transfers.size(), 2u) << profiler.table();
+    for (const ProfiledTransfer& transfer : transfers) {
+      EXPECT_EQ(transfer.device, gpu.description());
+      EXPECT_EQ(transfer.bytes, 4 << 20);
+      EXPECT_EQ(transfer.route, route);
+      EXPECT_LE(transfer.begin_us, transfer.end_us);
+      EXPECT_GT(transfer.gigabytes_per_second(), 0);
+    }
+    EXPECT_TRUE(transfers[0].upload);
+    EXPECT_FALSE(transfers[1].upload);
+    // The eval came between them.
+    ASSERT_EQ(profiler.evals().size(), 1u);
+    EXPECT_LE(transfers[0].end_us, profiler.evals()[0].begin_us);
+    EXPECT_GE(transfers[1].begin_us, profiler.evals()[0].sent_us);
+    const std::string table = profiler.table();
+    EXPECT_NE(table.find("uploads: 1, 4.2 MB"), std::string::npos) << table;
+    EXPECT_NE(table.find("downloads: 1, 4.2 MB"), std::string::npos) << table;
+    EXPECT_NE(table.find(route + " 1)"), std::string::npos) << table;
+  }
+}
+
 TEST(ProfilerTest, TheTableListsOpsByDeviceTime) {
   auto daemon = testing::StartFerryd({"--fusion=false"});
   ASSERT_NE(daemon, nullptr);
@@ -219,10 +257,11 @@ TEST(ProfilerTest, TheChromeTraceHoldsEachPhaseAndStep) {
   auto daemon = testing::StartFerryd({"--fusion=false"});
   ASSERT_NE(daemon, nullptr);
   Device gpu = connect(daemon->address());
-  Array x = random::normal({32, 32}, float32, 0, 1, random::key(9), gpu);
+  Array x = random::normal({32, 128}, float32, 0, 1, random::key(9), gpu);
   x.eval();
   Profiler profiler;
-  relu(matmul(x, x)).eval();
+  Array y = from_host(std::vector<float>(32 << 10, 1.0f), {128, 256}, gpu);  // 128 KiB
+  relu(matmul(x, y)).eval();
   const std::string path = ::testing::TempDir() + "/trace.json";
   profiler.save_chrome_trace(path);
   std::ifstream file(path);
@@ -240,7 +279,7 @@ TEST(ProfilerTest, TheChromeTraceHoldsEachPhaseAndStep) {
   const nlohmann::json* matmul = find("matmul");
   ASSERT_NE(matmul, nullptr);
   EXPECT_EQ(matmul->at("pid"), 2);  // the daemon
-  EXPECT_EQ(matmul->at("args").at("type"), "float32(32, 32)");
+  EXPECT_EQ(matmul->at("args").at("type"), "float32(32, 256)");
   const nlohmann::json* run = find("run");
   ASSERT_NE(run, nullptr);
   // The step lies within the run, which follows the eval's sending.
@@ -249,6 +288,14 @@ TEST(ProfilerTest, TheChromeTraceHoldsEachPhaseAndStep) {
             run->at("ts").get<double>() + run->at("dur").get<double>() + 1e-3);
   EXPECT_GE(run->at("ts").get<double>(), lower->at("ts").get<double>());
   EXPECT_NE(find("process_name"), nullptr);
+  // The input's upload, on the client's transfer track.
+  const nlohmann::json* upload = nullptr;
+  for (const nlohmann::json& event : events) {
+    if (event.at("name").get<std::string>().rfind("upload ", 0) == 0) upload = &event;
+  }
+  ASSERT_NE(upload, nullptr);
+  EXPECT_EQ(upload->at("pid"), 1);
+  EXPECT_EQ(upload->at("args").at("bytes"), 128 << 10);
 
   try {
     profiler.save_chrome_trace(::testing::TempDir() + "/no/such/dir/trace.json");
