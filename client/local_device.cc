@@ -101,7 +101,7 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     // Stopped by any cancel() from now on.
     const uint64_t generation = cancels_.load();
     kernels::RunStats run;
-    run.time_steps = record != nullptr;
+    run.time_steps = record != nullptr && record->device_steps();
     const auto run_start = std::chrono::steady_clock::now();
     std::vector<kernels::Tensor> outputs = ValueOrThrow(executor_.Run(
         *plan, std::move(tensors),

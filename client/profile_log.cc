@@ -22,8 +22,9 @@ double Micros(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 }  // namespace
 
 EvalRecord::EvalRecord(std::chrono::steady_clock::time_point start, std::string device,
-                       std::chrono::steady_clock::time_point began, int64_t nodes)
-    : start_(start) {
+                       std::chrono::steady_clock::time_point began, int64_t nodes,
+                       bool device_steps)
+    : start_(start), device_steps_(device_steps) {
   eval_.device = std::move(device);
   eval_.nodes = nodes;
   eval_.begin_us = Since(began);
@@ -90,12 +91,14 @@ ProfiledEval EvalRecord::Wait() {
   return eval_;
 }
 
-ProfileLog::ProfileLog() : start_(std::chrono::steady_clock::now()) {}
+ProfileLog::ProfileLog(ProfilerOptions options)
+    : start_(std::chrono::steady_clock::now()), options_(options) {}
 
 std::shared_ptr<EvalRecord> ProfileLog::Begin(std::string device,
                                               std::chrono::steady_clock::time_point began,
                                               int64_t nodes) {
-  auto record = std::make_shared<EvalRecord>(start_, std::move(device), began, nodes);
+  auto record =
+      std::make_shared<EvalRecord>(start_, std::move(device), began, nodes, options_.device_steps);
   std::lock_guard<std::mutex> lock(mu_);
   records_.push_back(record);
   return record;

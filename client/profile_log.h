@@ -26,7 +26,10 @@ class EvalRecord {
  public:
   // A graph of `nodes` for `device`, whose lowering began at `began` and has ended.
   EvalRecord(std::chrono::steady_clock::time_point start, std::string device,
-             std::chrono::steady_clock::time_point began, int64_t nodes);
+             std::chrono::steady_clock::time_point began, int64_t nodes, bool device_steps);
+
+  // Whether the device is to time each step (ProfilerOptions::device_steps).
+  bool device_steps() const { return device_steps_; }
 
   // Handed to the transport; `graph_sent`: the graph went whole, not by fingerprint.
   void Sent(bool graph_sent);
@@ -45,6 +48,7 @@ class EvalRecord {
   double Now() const;
 
   const std::chrono::steady_clock::time_point start_;
+  const bool device_steps_;
   std::mutex mu_;
   std::condition_variable answered_;
   bool done_ = false;
@@ -54,7 +58,7 @@ class EvalRecord {
 // A Profiler's records, in the order their evals began. Thread-safe.
 class ProfileLog {
  public:
-  ProfileLog();
+  explicit ProfileLog(ProfilerOptions options);
 
   // A record of an eval's graph of `nodes` for `device`, lowered from `began` until now.
   std::shared_ptr<EvalRecord> Begin(std::string device, std::chrono::steady_clock::time_point began,
@@ -74,6 +78,7 @@ class ProfileLog {
 
  private:
   const std::chrono::steady_clock::time_point start_;
+  const ProfilerOptions options_;
   std::atomic<bool> recording_{true};
   std::mutex mu_;
   std::vector<std::shared_ptr<EvalRecord>> records_;

@@ -35,8 +35,9 @@ double ProfiledTransfer::gigabytes_per_second() const {
   return us > 0 ? static_cast<double>(bytes) / us / 1000.0 : 0;
 }
 
-Profiler::Profiler()
-    : log_(std::make_shared<detail::ProfileLog>()), previous_(detail::CurrentRecordingLog()) {
+Profiler::Profiler(ProfilerOptions options)
+    : log_(std::make_shared<detail::ProfileLog>(options)),
+      previous_(detail::CurrentRecordingLog()) {
   detail::SetRecordingLog(log_);
 }
 

@@ -80,6 +80,13 @@ struct ProfiledTransfer {
   double gigabytes_per_second() const;
 };
 
+struct ProfilerOptions {
+  // Time each kernel (or fused group) on the device. On CUDA each is then waited for before
+  // the next starts; false: the device reports only its phases (queued, prepare, bind, run,
+  // outputs) and runs as unprofiled, for figures a GPU's overlapping work leaves intact.
+  bool device_steps = true;
+};
+
 // Records the evals this thread makes while it is recording (from construction to stop()),
 // on every device, and its transfers of large arrays to and from daemons; each graph asks its
 // device to time its phases and steps. On CUDA each step is then waited for before the next starts,
@@ -87,7 +94,7 @@ struct ProfiledTransfer {
 // innermost records. Not copyable; use it from the thread that made it.
 class Profiler {
  public:
-  Profiler();
+  explicit Profiler(ProfilerOptions options = {});
   ~Profiler();
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;

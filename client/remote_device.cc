@@ -730,7 +730,7 @@ class RemoteDevice : public DeviceImpl {
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     const std::shared_ptr<EvalRecord>& record = CurrentEval();
     if (record != nullptr) {
-      request.set_profile(true);
+      request.set_profile(record->device_steps() ? v1::PROFILE_STEPS : v1::PROFILE_PHASES);
       record->Sent(ships_graph);
     }
 
@@ -859,7 +859,7 @@ class RemoteDevice : public DeviceImpl {
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     PipelineStream::AnswerHook on_answer;
     if (const std::shared_ptr<EvalRecord>& record = CurrentEval()) {
-      request.set_profile(true);
+      request.set_profile(record->device_steps() ? v1::PROFILE_STEPS : v1::PROFILE_PHASES);
       record->Sent(ships_graph);
       on_answer = [record](const v1::PipelineResponse* answer) {
         if (answer == nullptr) {

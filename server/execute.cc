@@ -166,7 +166,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
     return cancelled != nullptr ? cancelled() : absl::OkStatus();
   };
   kernels::RunStats run;
-  run.time_steps = request.profile();
+  run.time_steps = request.profile() == v1::PROFILE_STEPS;
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
       executor.Run(**plan, *std::move(parameters), stop, &run);
   session.RecordRun(run.peak_bytes);
@@ -202,7 +202,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   if (!kept.empty()) {
     if (absl::Status stored = session.Put(std::move(kept)); !stored.ok()) return stored;
   }
-  if (request.profile()) {
+  if (request.profile() != v1::PROFILE_OFF) {
     profile.set_outputs_ns(end_phase());
     profile.set_backend(backend.facts().backend);
     kernels::AddRunProfile(**plan, run, &profile);

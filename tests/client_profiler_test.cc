@@ -85,6 +85,27 @@ TEST(ProfilerTest, PipelinedEvalsAreTimedStepByStepOnTheDaemon) {
   EXPECT_EQ(first.item<float>(), second.item<float>());
 }
 
+// Without device steps the daemon reports its phases only, and runs the graph unprofiled.
+TEST(ProfilerTest, PhasesAloneWithoutDeviceSteps) {
+  auto daemon = testing::StartFerryd({"--fusion=false"});
+  ASSERT_NE(daemon, nullptr);
+  Device gpu = connect(daemon->address());
+  Array x = random::normal({64, 128}, float32, 0, 1, random::key(10), gpu);
+  Array w = random::normal({128, 32}, float32, 0, 1, random::key(11), gpu);
+  eval({x, w});
+  ProfilerOptions options;
+  options.device_steps = false;
+  Profiler profiler(options);
+  Layer(x, w).eval();
+  const std::vector<ProfiledEval> evals = profiler.evals();
+  ASSERT_EQ(evals.size(), 1u);
+  ASSERT_TRUE(evals[0].profiled_by_device);
+  EXPECT_GT(evals[0].run_us, 0);
+  EXPECT_TRUE(evals[0].steps.empty());
+  EXPECT_LE(evals[0].device_us(), evals[0].answered_us - evals[0].sent_us + 1);
+  EXPECT_EQ(profiler.table().find("% steps"), std::string::npos);  // no op rows
+}
+
 TEST(ProfilerTest, UnaryEvalsAreTimedToo) {
   auto daemon = testing::StartFerryd({"--fusion=false"});
   ASSERT_NE(daemon, nullptr);

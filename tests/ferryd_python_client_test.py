@@ -89,7 +89,7 @@ class IndependentClient(unittest.TestCase):
                 session_id=session, graph_id=executed.graph_id,
                 bindings=[PB.Binding(buffer_id=1), PB.Binding(buffer_id=2)],
                 outputs=[PB.OutputRequest(buffer_id=0, inline_up_to_bytes=1 << 20)],
-                release_buffer_ids=[10], profile=True), timeout=60)
+                release_buffer_ids=[10], profile=PB.PROFILE_STEPS), timeout=60)
             np.testing.assert_array_equal(
                 np.frombuffer(again.outputs[0].data, "<f4").reshape(64, 32), got)
             profile = again.profile
