@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -50,13 +51,30 @@ void ExpectConsistent(const ProfiledEval& eval) {
   EXPECT_LE(eval.device_us(), eval.answered_us - eval.sent_us + 1);
 }
 
-TEST(ProfilerTest, PipelinedEvalsAreTimedStepByStepOnTheDaemon) {
-  auto daemon = testing::StartFerryd({"--fusion=false"});
-  ASSERT_NE(daemon, nullptr);
-  Device gpu = connect(daemon->address());
-  Array x = random::normal({64, 128}, float32, 0, 1, random::key(1), gpu);
-  Array w = random::normal({128, 32}, float32, 0, 1, random::key(2), gpu);
-  eval({x, w});  // before the profiler: not recorded
+// A ferryd that runs each op as its own step (--fusion=false), and a session on it.
+class UnfusedProfilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon_ = testing::StartFerryd({"--fusion=false"});
+    ASSERT_NE(daemon_, nullptr);
+    gpu_.emplace(connect(daemon_->address()));
+  }
+
+  // Normal draws of `shape` on the daemon, computed before any profiler records.
+  Array Computed(const Shape& shape, uint32_t seed) {
+    Array a = random::normal(shape, float32, 0, 1, random::key(seed), *gpu_);
+    a.eval();
+    return a;
+  }
+
+  std::unique_ptr<server::FerrydProcess> daemon_;
+  std::optional<Device> gpu_;
+};
+
+TEST_F(UnfusedProfilerTest, PipelinedEvalsAreTimedStepByStepOnTheDaemon) {
+  const Device& gpu = *gpu_;
+  Array x = Computed({64, 128}, 1);
+  Array w = Computed({128, 32}, 2);
 
   Profiler profiler;
   Array first = Layer(x, w);
@@ -86,13 +104,9 @@ TEST(ProfilerTest, PipelinedEvalsAreTimedStepByStepOnTheDaemon) {
 }
 
 // Without device steps the daemon reports its phases only, and runs the graph unprofiled.
-TEST(ProfilerTest, PhasesAloneWithoutDeviceSteps) {
-  auto daemon = testing::StartFerryd({"--fusion=false"});
-  ASSERT_NE(daemon, nullptr);
-  Device gpu = connect(daemon->address());
-  Array x = random::normal({64, 128}, float32, 0, 1, random::key(10), gpu);
-  Array w = random::normal({128, 32}, float32, 0, 1, random::key(11), gpu);
-  eval({x, w});
+TEST_F(UnfusedProfilerTest, PhasesAloneWithoutDeviceSteps) {
+  Array x = Computed({64, 128}, 10);
+  Array w = Computed({128, 32}, 11);
   ProfilerOptions options;
   options.device_steps = false;
   Profiler profiler(options);
@@ -106,12 +120,10 @@ TEST(ProfilerTest, PhasesAloneWithoutDeviceSteps) {
   EXPECT_EQ(profiler.table().find("% steps"), std::string::npos);  // no op rows
 }
 
-TEST(ProfilerTest, UnaryEvalsAreTimedToo) {
-  auto daemon = testing::StartFerryd({"--fusion=false"});
-  ASSERT_NE(daemon, nullptr);
+TEST_F(UnfusedProfilerTest, UnaryEvalsAreTimedToo) {
   ConnectOptions options;
   options.pipeline = false;
-  Device gpu = connect(daemon->address(), options);
+  Device gpu = connect(daemon_->address(), options);
   Array x = random::normal({16, 8}, float32, 0, 1, random::key(3), gpu);
   Array w = random::normal({8, 4}, float32, 0, 1, random::key(4), gpu);
   Profiler profiler;
@@ -245,12 +257,8 @@ TEST(ProfilerTest, TransfersAreTimedWithTheirRoute) {
   }
 }
 
-TEST(ProfilerTest, TheTableListsOpsByDeviceTime) {
-  auto daemon = testing::StartFerryd({"--fusion=false"});
-  ASSERT_NE(daemon, nullptr);
-  Device gpu = connect(daemon->address());
-  Array x = random::normal({256, 256}, float32, 0, 1, random::key(8), gpu);
-  x.eval();
+TEST_F(UnfusedProfilerTest, TheTableListsOpsByDeviceTime) {
+  Array x = Computed({256, 256}, 8);
   Profiler profiler;
   for (int i = 0; i < 3; ++i) sum(matmul(x, x) + 1.0f).eval();
   const std::string table = profiler.table();
@@ -274,12 +282,9 @@ TEST(ProfilerTest, TheTableListsOpsByDeviceTime) {
   EXPECT_NE(profiler.table(1).find("more ops"), std::string::npos);
 }
 
-TEST(ProfilerTest, TheChromeTraceHoldsEachPhaseAndStep) {
-  auto daemon = testing::StartFerryd({"--fusion=false"});
-  ASSERT_NE(daemon, nullptr);
-  Device gpu = connect(daemon->address());
-  Array x = random::normal({32, 128}, float32, 0, 1, random::key(9), gpu);
-  x.eval();
+TEST_F(UnfusedProfilerTest, TheChromeTraceHoldsEachPhaseAndStep) {
+  const Device& gpu = *gpu_;
+  Array x = Computed({32, 128}, 9);
   Profiler profiler;
   Array y = from_host(std::vector<float>(32 << 10, 1.0f), {128, 256}, gpu);  // 128 KiB
   relu(matmul(x, y)).eval();
