@@ -195,7 +195,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
     const Step& step = plan.steps[step_index];
     const int32_t i = step.node;
     const int64_t step_start_ns = time_steps ? since_start_ns() : 0;
-    const core::Node& node = graph.nodes[i];
+    const core::Node& node = step.rewritten != nullptr ? *step.rewritten : graph.nodes[i];
     // A collective always asks: it may wait for its peers, and a rank whose caller is gone
     // must not enter one its client will not see through.
     if (cancelled != nullptr &&

@@ -73,6 +73,48 @@ void SetKind(const core::Graph& graph, Step& step) {
   }
 }
 
+// Whether `node` transposes the last two axes of its input and leaves the others.
+bool SwapsLastTwoAxes(const core::Node& node) {
+  if (node.op != "transpose") return false;
+  const auto& perm = std::get<std::vector<int64_t>>(node.attrs.values().at("perm"));
+  const int64_t rank = static_cast<int64_t>(perm.size());
+  if (rank < 2 || perm[rank - 1] != rank - 2 || perm[rank - 2] != rank - 1) return false;
+  for (int64_t d = 0; d + 2 < rank; ++d) {
+    if (perm[d] != d) return false;
+  }
+  return true;
+}
+
+// Each matmul that reads a transpose of the last two axes no other node reads (nor is an
+// output), rewritten to read that transpose's input with kTransposeA or kTransposeB; the
+// transposes are marked `folded`, to be left out.
+std::vector<std::shared_ptr<const core::Node>> FoldTransposes(const core::Graph& graph,
+                                                              const std::vector<int32_t>& readers,
+                                                              const std::vector<bool>& is_output,
+                                                              std::vector<bool>& folded) {
+  const size_t n = graph.nodes.size();
+  std::vector<std::shared_ptr<const core::Node>> rewritten(n);
+  folded.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const core::Node& node = graph.nodes[i];
+    if (node.op != "matmul") continue;
+    core::Node product = node;
+    bool changed = false;
+    for (int side = 0; side < 2; ++side) {
+      const int32_t input = node.inputs[side];
+      if (readers[input] != 1 || is_output[input] || !SwapsLastTwoAxes(graph.nodes[input])) {
+        continue;
+      }
+      product.inputs[side] = graph.nodes[input].inputs[0];
+      product.attrs.Set(side == 0 ? kTransposeA : kTransposeB, int64_t{1});
+      folded[input] = true;
+      changed = true;
+    }
+    if (changed) rewritten[i] = std::make_shared<const core::Node>(std::move(product));
+  }
+  return rewritten;
+}
+
 }  // namespace
 
 std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
@@ -117,18 +159,24 @@ std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse) {
 
   std::vector<std::vector<int32_t>> members(n);
   for (int32_t i = 0; i < n; ++i) members[root[i]].push_back(i);
+  std::vector<bool> folded(n, false);
+  std::vector<std::shared_ptr<const core::Node>> rewritten;
+  if (fuse) rewritten = FoldTransposes(graph, readers, is_output, folded);
 
   std::vector<Step> steps;
   std::vector<int32_t> step_of(n, -1);
   for (int32_t i = 0; i < n; ++i) {
     if (root[i] != i) continue;
     if (readers[i] == 0 && !is_output[i]) continue;  // dead: nothing reads it
+    if (folded[i]) continue;                         // its matmul reads its input
     Step step;
     step.node = i;
+    if (!rewritten.empty()) step.rewritten = rewritten[i];
     std::unordered_set<int32_t> inside(members[i].begin(), members[i].end());
     std::unordered_set<int32_t> seen;
     for (int32_t member : members[i]) {
-      for (int32_t input : graph.nodes[member].inputs) {
+      const core::Node& node = step.rewritten != nullptr ? *step.rewritten : graph.nodes[member];
+      for (int32_t input : node.inputs) {
         if (!inside.count(input) && seen.insert(input).second) step.inputs.push_back(input);
       }
     }

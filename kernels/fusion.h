@@ -38,6 +38,13 @@ enum class StepKind {
   kCollective,  // RunCollective, with the session's group (kernels/collectives.h)
 };
 
+// Attributes of a matmul the plan made read an operand transposed in place: a transpose of
+// that operand's last two axes, which only the matmul read, is left out of the plan and the
+// product gets its input instead (BLAS and cuBLASLt read a transposed operand as fast). A
+// client's matmul takes no attributes (validation refuses them), so only plans carry these.
+inline constexpr char kTransposeA[] = "transpose_a";
+inline constexpr char kTransposeB[] = "transpose_b";
+
 // One thing the executor runs: node `node` alone, or, when `fused` is set, the group of
 // nodes `members` (ascending; `node` is the last) as `fused`'s expression over `inputs`.
 struct Step {
@@ -50,6 +57,9 @@ struct Step {
   int64_t parameter = -1;    // kParameter: which parameter
   bool elementwise = false;  // fused, IsElementwise or an all-reduce: may write over a dying input
   bool gives_input = false;  // a send: its value is its input's buffer (MLX's)
+  // The node the backend runs instead of the graph's, when the plan changed it (a matmul
+  // with kTransposeA/kTransposeB and its transposes' inputs); null: the graph's node.
+  std::shared_ptr<const core::Node> rewritten;
   // Values whose last reader is this step, freed (or reused) once it has run.
   std::vector<int32_t> release;
 };
@@ -64,10 +74,11 @@ bool IsElementwise(const std::string& op);
 inline constexpr int32_t kMaxFusedNodes = 128;
 
 // The steps that compute `graph`, in an order that respects dependencies. Nodes that
-// nothing reads and that are no output are left out. With `fuse`, maximal groups of two or
-// more (at most kMaxFusedNodes) elementwise nodes of one output shape, whose inner values
-// nothing else reads and none of which reads or writes complex64, become fused steps;
-// without, every node is its own step.
+// nothing reads and that are no output are left out, and so are transposes of the last two
+// axes that only a matmul reads (the matmul reads their input, kTransposeA/kTransposeB). With
+// `fuse`, maximal groups of two or more (at most kMaxFusedNodes) elementwise nodes of one output
+// shape, whose inner values nothing else reads and none of which reads or writes complex64, become
+// fused steps; without, every node is its own step.
 std::vector<Step> PlanSteps(const core::Graph& graph, bool fuse);
 
 }  // namespace ferry::kernels

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -73,7 +75,9 @@ std::string Bytes(const Tensor& tensor) {
 
 struct Outcome {
   std::vector<std::string> outputs;
+  std::vector<std::vector<double>> values;  // the outputs' elements, as float64
   int fused_steps = 0;
+  int transpose_steps = 0;
 };
 
 Outcome RunGraph(const core::Graph& graph, bool fuse, uint32_t seed) {
@@ -91,9 +95,17 @@ Outcome RunGraph(const core::Graph& graph, bool fuse, uint32_t seed) {
   absl::StatusOr<std::vector<Tensor>> outputs = executor.Run(**plan, parameters);
   EXPECT_TRUE(outputs.ok()) << outputs.status();
   Outcome outcome;
-  for (const Step& step : (*plan)->steps) outcome.fused_steps += step.fused;
+  for (const Step& step : (*plan)->steps) {
+    outcome.fused_steps += step.fused;
+    outcome.transpose_steps += graph.nodes[step.node].op == "transpose";
+  }
   if (outputs.ok()) {
-    for (const Tensor& output : *outputs) outcome.outputs.push_back(Bytes(output));
+    for (const Tensor& output : *outputs) {
+      outcome.outputs.push_back(Bytes(output));
+      std::vector<double>& values = outcome.values.emplace_back(output.size());
+      cpu::CastElements(output.raw(), output.dtype(), values.data(), DType::kFloat64,
+                        output.size());
+    }
   }
   return outcome;
 }
@@ -183,6 +195,53 @@ TEST(FusionTest, ManyBlocksWithBroadcastMatchUnfused) {
   EXPECT_EQ(fused.fused_steps, 1);
   ASSERT_EQ(fused.outputs.size(), 1u);
   EXPECT_EQ(unfused.outputs, fused.outputs);
+}
+
+// A transpose of the last two axes that only a matmul reads is not run: the product reads
+// its input transposed in place (BLAS's flags), on either side, batched or broadcast, to the
+// values of the transpose run first, within rounding. Transposes read twice, kept as an
+// output or of other axes stay.
+TEST(FusionTest, MatmulsReadTransposedOperandsInPlace) {
+  using Ints = std::vector<int64_t>;
+  for (const auto& [dtype, tolerance] :
+       {std::pair{DType::kFloat32, 1e-5}, {DType::kFloat64, 1e-12}, {DType::kFloat16, 1e-2}}) {
+    GraphBuilder b;
+    auto transpose = [&](int32_t x, Ints perm) {
+      return b.Op("transpose", {x}, {{"perm", std::move(perm)}});
+    };
+    const int32_t x = b.Parameter(dtype, {6, 5});
+    const int32_t w = b.Parameter(dtype, {7, 6});
+    const int32_t a = b.Parameter(dtype, {3, 4, 5});
+    const int32_t r = b.Parameter(dtype, {4, 2});
+    const int32_t c = b.Parameter(dtype, {2, 3});
+    const int32_t d = b.Parameter(dtype, {2, 4, 3});
+    const int32_t f = b.Parameter(dtype, {5, 4});
+    const int32_t g = b.Parameter(dtype, {3, 6, 4});
+    const int32_t e = b.Parameter(dtype, {3, 2});
+    const int32_t ct = transpose(c, {1, 0});  // read twice: stays
+    b.graph().outputs = {
+        b.Op("matmul", {transpose(x, {1, 0}), transpose(w, {1, 0})}),  // (5, 7), both sides
+        b.Op("matmul", {transpose(a, {0, 2, 1}), r}),  // (3, 5, 2), a batch on the left
+        b.Op("matmul", {ct, c}),                       // (3, 3)
+        b.Op("neg", {ct}),                             // ct's second reader
+        b.Op("matmul", {transpose(d, {1, 0, 2}), e}),  // other axes: stays
+        b.Op("matmul", {f, transpose(g, {0, 2, 1})}),  // (3, 5, 6), broadcast on the left
+    };
+    for (int32_t output : b.graph().outputs) ASSERT_GE(output, 0);
+    const Outcome materialized = RunGraph(b.graph(), /*fuse=*/false, 11);
+    const Outcome folded = RunGraph(b.graph(), /*fuse=*/true, 11);
+    EXPECT_EQ(materialized.transpose_steps, 6);
+    EXPECT_EQ(folded.transpose_steps, 2) << core::DTypeName(dtype);
+    ASSERT_EQ(folded.values.size(), materialized.values.size());
+    for (size_t k = 0; k < folded.values.size(); ++k) {
+      ASSERT_EQ(folded.values[k].size(), materialized.values[k].size());
+      for (size_t i = 0; i < folded.values[k].size(); ++i) {
+        EXPECT_NEAR(folded.values[k][i], materialized.values[k][i],
+                    tolerance * (1 + std::abs(materialized.values[k][i])))
+            << core::DTypeName(dtype) << " output " << k << " element " << i;
+      }
+    }
+  }
 }
 
 // All-float32 chains take the CPU's fast path; random ops, dense and one-element inputs.

@@ -13,17 +13,18 @@
 
 namespace ferry::kernels::cpu {
 
-// C (m x n, ldc) = A (m x k, lda) B + beta C, row-major, B stored k x n (ldb) or, when
-// b_transposed, n x k.
-inline void Gemm(const float* a, int lda, const float* b, int ldb, bool b_transposed, float* c,
-                 int ldc, int m, int n, int k, float beta = 0.0f) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, m, n, k,
-              1.0f, a, lda, b, ldb, beta, c, ldc);
+// C (m x n, ldc) = A (m x k, lda) B + beta C, row-major, A stored m x k or, when
+// a_transposed, k x m; B stored k x n (ldb) or, when b_transposed, n x k.
+inline void Gemm(const float* a, int lda, bool a_transposed, const float* b, int ldb,
+                 bool b_transposed, float* c, int ldc, int m, int n, int k, float beta = 0.0f) {
+  cblas_sgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans,
+              b_transposed ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
+              ldc);
 }
-inline void Gemm(const double* a, int lda, const double* b, int ldb, bool b_transposed,
-                 double* c, int ldc, int m, int n, int k, double beta = 0.0) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, m, n, k,
-              1.0, a, lda, b, ldb, beta, c, ldc);
+inline void Gemm(const double* a, int lda, bool a_transposed, const double* b, int ldb,
+                 bool b_transposed, double* c, int ldc, int m, int n, int k, double beta = 0.0) {
+  cblas_dgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans,
+              b_transposed ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Calls product(a, b, c) with a and b as dense float (double for a float64 `out`) arrays,

@@ -108,10 +108,10 @@ void LoweredConvolution(const ConvGeometry& g, const F* x, const F* w, F* y) {
       a = lowered.get();
     }
     for (int64_t group = 0; group < g.groups; ++group) {
-      Gemm(a + group * depth, static_cast<int>(g.groups * depth), w + group * cout_g * depth,
-           static_cast<int>(depth), /*b_transposed=*/true, y + row0 * g.c_out + group * cout_g,
-           static_cast<int>(g.c_out), static_cast<int>(band), static_cast<int>(cout_g),
-           static_cast<int>(depth));
+      Gemm(a + group * depth, static_cast<int>(g.groups * depth), /*a_transposed=*/false,
+           w + group * cout_g * depth, static_cast<int>(depth), /*b_transposed=*/true,
+           y + row0 * g.c_out + group * cout_g, static_cast<int>(g.c_out), static_cast<int>(band),
+           static_cast<int>(cout_g), static_cast<int>(depth));
     }
   }
 }

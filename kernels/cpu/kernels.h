@@ -89,11 +89,15 @@ absl::StatusOr<std::vector<int64_t>> ConcatenateStarts(const core::Node& node,
 
 // matmul's operands as NumPy reads them (matmul.cc): a 1-D left operand is a row, a 1-D
 // right one a column; (a_batch..., m, k) @ (b_batch..., k, n) with the batches broadcast.
+// An operand the plan has the product read transposed (kTransposeA/kTransposeB on `node`,
+// see kernels/fusion.h) is stored with its last two dims swapped: (..., k, m) or (..., n, k).
 struct MatmulDims {
   int64_t m = 0, n = 0, k = 0;
   core::Shape a_batch, b_batch, batch;
+  bool a_transposed = false, b_transposed = false;
 };
-absl::StatusOr<MatmulDims> GetMatmulDims(const core::Shape& a, const core::Shape& b);
+absl::StatusOr<MatmulDims> GetMatmulDims(const core::Node& node, const core::Shape& a,
+                                         const core::Shape& b);
 
 // quantized_matmul's matrix (wq's shape and the node's attributes, as core checked them),
 // shared with the CUDA backend (quantized_matmul.cc).

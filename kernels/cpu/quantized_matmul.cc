@@ -131,8 +131,8 @@ bool VectorLoopsProduct(const F* x, const uint32_t* wq, const F* scales, const F
       loops.dequantize(wq, scales, biases, q, row0 + begin, row0 + end,
                        panel.get() + begin * q.columns);
     });
-    Gemm(x_planes.get(), c, panel.get(), c, /*b_transposed=*/true, out + row0,
-         static_cast<int>(q.rows), static_cast<int>(m), static_cast<int>(rows), c);
+    Gemm(x_planes.get(), c, /*a_transposed=*/false, panel.get(), c, /*b_transposed=*/true,
+         out + row0, static_cast<int>(q.rows), static_cast<int>(m), static_cast<int>(rows), c);
   }
   return true;
 }
@@ -155,11 +155,11 @@ void QuantizedProduct(const F* x, const uint32_t* wq, const F* scales, const F* 
                     biases + row * q.groups_per_row, q, panel.get() + i * q.columns);
     }
     if (transpose) {  // out[:, row0:row0 + rows] = x @ panel^T
-      Gemm(x, c, panel.get(), c, /*b_transposed=*/true, out + row0, r, static_cast<int>(m),
-           static_cast<int>(rows), c);
+      Gemm(x, c, /*a_transposed=*/false, panel.get(), c, /*b_transposed=*/true, out + row0, r,
+           static_cast<int>(m), static_cast<int>(rows), c);
     } else {  // out += x[:, row0:row0 + rows] @ panel
-      Gemm(x + row0, r, panel.get(), c, /*b_transposed=*/false, out, c, static_cast<int>(m), c,
-           static_cast<int>(rows), row0 == 0 ? F{0} : F{1});
+      Gemm(x + row0, r, /*a_transposed=*/false, panel.get(), c, /*b_transposed=*/false, out, c,
+           static_cast<int>(m), c, static_cast<int>(rows), row0 == 0 ? F{0} : F{1});
     }
   }
 }

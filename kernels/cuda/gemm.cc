@@ -98,9 +98,9 @@ class MatmulPlan {
     size_t workspace_bytes;
 
     auto Tie() const {
-      return std::tie(device, dtype, tf32, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.b_transposed,
-                      g.batch, g.a_stride, g.b_stride, g.c_stride, a_align, b_align, c_align,
-                      workspace_bytes);
+      return std::tie(device, dtype, tf32, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.a_transposed,
+                      g.b_transposed, g.batch, g.a_stride, g.b_stride, g.c_stride, a_align, b_align,
+                      c_align, workspace_bytes);
     }
     template <typename H>
     friend H AbslHashValue(H h, const Key& k) {
@@ -138,7 +138,7 @@ class MatmulPlan {
     absl::Status s = CheckLt("create op", lt_.MatmulDescCreate(&d_.op, compute, scale));
     if (!s.ok()) return s;
     // Column-major view: left = B^T (n x k; stored k x n when B is transposed, then read
-    // transposed), right = A^T (k x m), C^T (n x m).
+    // transposed), right = A^T (k x m; stored m x k when A is transposed), C^T (n x m).
     if (g.b_transposed) {
       const int32_t transpose = CUBLAS_OP_T;
       s = CheckLt("transpose", lt_.MatmulDescSetAttribute(d_.op, CUBLASLT_MATMUL_DESC_TRANSA,
@@ -147,7 +147,14 @@ class MatmulPlan {
     } else {
       s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.a, data, g.n, g.k, g.ldb));
     }
-    if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.b, data, g.k, g.m, g.lda));
+    if (s.ok() && g.a_transposed) {
+      const int32_t transpose = CUBLAS_OP_T;
+      s = CheckLt("transpose", lt_.MatmulDescSetAttribute(d_.op, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                          &transpose, sizeof(transpose)));
+      if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.b, data, g.m, g.k, g.lda));
+    } else if (s.ok()) {
+      s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.b, data, g.k, g.m, g.lda));
+    }
     if (s.ok()) s = CheckLt("layout", lt_.MatrixLayoutCreate(&d_.c, data, g.n, g.m, g.ldc));
     if (s.ok() && g.batch > 1) {
       s = SetBatch(lt_, d_.a, g.batch, g.b_stride);
@@ -182,7 +189,8 @@ class MatmulPlan {
       return absl::UnimplementedError(
           absl::StrCat("cuBLASLt has no algorithm for ", g.m, "x", g.k, " @ ", g.k, "x", g.n,
                        " in ", core::DTypeName(key.dtype), " (leading dimensions ", g.lda, ", ",
-                       g.ldb, ", ", g.ldc, g.b_transposed ? ", right operand transposed)" : ")"));
+                       g.ldb, ", ", g.ldc, g.a_transposed ? ", left operand transposed" : "",
+                       g.b_transposed ? ", right operand transposed)" : ")"));
     }
     s = CheckLt("heuristic", heuristic);
     if (!s.ok()) return s;

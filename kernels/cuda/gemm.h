@@ -17,12 +17,13 @@
 
 namespace ferry::kernels::cuda {
 
-// C (m x n) = A (m x k) B, row-major, with B stored k x n or, transposed, n x k; ld*: the
-// elements between consecutive rows. `batch` products a call, operands `*_stride` elements
-// apart (0: shared by the batch).
+// C (m x n) = A (m x k) B, row-major, with A stored m x k or, transposed, k x m, and B
+// stored k x n or, transposed, n x k; ld*: the elements between consecutive rows. `batch` products
+// a call, operands `*_stride` elements apart (0: shared by the batch).
 struct Gemm {
   int64_t m = 0, n = 0, k = 0;
   int64_t lda = 0, ldb = 0, ldc = 0;
+  bool a_transposed = false;
   bool b_transposed = false;
   int32_t batch = 1;
   int64_t a_stride = 0, b_stride = 0, c_stride = 0;

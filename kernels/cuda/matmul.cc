@@ -22,7 +22,7 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
     return absl::InvalidArgumentError(
         absl::StrCat("[matmul] needs a floating dtype, not ", core::DTypeName(out.dtype())));
   }
-  absl::StatusOr<cpu::MatmulDims> dims = cpu::GetMatmulDims(a.shape(), b.shape());
+  absl::StatusOr<cpu::MatmulDims> dims = cpu::GetMatmulDims(node, a.shape(), b.shape());
   if (!dims.ok()) return dims.status();
   const int64_t m = dims->m, n = dims->n, k = dims->k;
   if (out.size() == 0) return absl::OkStatus();
@@ -46,8 +46,10 @@ absl::Status Matmul(Context& ctx, const core::Node& node, absl::Span<const Tenso
   g.m = m;
   g.n = n;
   g.k = k;
-  g.lda = k;
-  g.ldb = n;
+  g.a_transposed = dims->a_transposed;
+  g.b_transposed = dims->b_transposed;
+  g.lda = g.a_transposed ? m : k;  // an operand the plan has read transposed (fusion.h)
+  g.ldb = g.b_transposed ? k : n;
   g.ldc = n;
   int64_t outer = 1;
   if (ix->rank > 0) {
