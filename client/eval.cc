@@ -27,12 +27,15 @@ using detail::Buffer;
 std::vector<std::shared_ptr<Buffer>> ExecuteOnDevice(
     const Device& device, detail::LoweredGraph& lowered,
     const std::shared_ptr<detail::EvalRecord>& record) {
-  if (!lowered.available.empty()) device.impl().MakeResident(lowered.available);
-  if (lowered.outputs.empty()) return {};
-  if (record == nullptr) return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+  auto execute = [&]() -> std::vector<std::shared_ptr<Buffer>> {
+    if (!lowered.available.empty()) device.impl().MakeResident(lowered.available);
+    if (lowered.outputs.empty()) return {};
+    return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+  };
+  if (record == nullptr) return execute();
   detail::CurrentEvalScope current(record);
   try {
-    return device.impl().Execute(std::move(lowered.graph), lowered.parameters);
+    return execute();
   } catch (const Error& error) {
     record->Failed(error);  // no answer will come
     throw;
@@ -110,7 +113,14 @@ void eval(const std::vector<Array>& arrays) {
   detail::ProfileLog* const profile = detail::RecordingLog();
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto began = std::chrono::steady_clock::now();
-    lowered.push_back(detail::Lower(groups[g].second));
+    try {
+      lowered.push_back(detail::Lower(groups[g].second));
+    } catch (const std::exception& error) {
+      for (const auto& record : records) {
+        if (record != nullptr) record->Failed(error.what());  // never sent
+      }
+      throw;
+    }
     if (profile != nullptr && !lowered[g].outputs.empty()) {
       records[g] = profile->Begin(groups[g].first.impl().description(), began,
                                   static_cast<int64_t>(lowered[g].graph->nodes.size()));
