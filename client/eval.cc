@@ -112,7 +112,8 @@ void eval(const std::vector<Array>& arrays) {
   std::vector<std::shared_ptr<detail::EvalRecord>> records(groups.size());
   detail::ProfileLog* const profile = detail::RecordingLog();
   for (size_t g = 0; g < groups.size(); ++g) {
-    const auto began = std::chrono::steady_clock::now();
+    const auto began = profile != nullptr ? std::chrono::steady_clock::now()
+                                          : std::chrono::steady_clock::time_point();
     try {
       lowered.push_back(detail::Lower(groups[g].second));
     } catch (const std::exception& error) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/device_impl.h"
 
 namespace ferry::detail {
 namespace {
@@ -19,6 +20,11 @@ std::shared_ptr<EvalRecord>& CurrentEvalSlot() {
 
 double Micros(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+double MicrosBetween(std::chrono::steady_clock::time_point from,
+                     std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::micro>(to - from).count();
+}
+
 }  // namespace
 
 EvalRecord::EvalRecord(std::chrono::steady_clock::time_point start, std::string device,
@@ -32,7 +38,7 @@ EvalRecord::EvalRecord(std::chrono::steady_clock::time_point start, std::string 
 }
 
 double EvalRecord::Since(std::chrono::steady_clock::time_point time) const {
-  return std::chrono::duration<double, std::micro>(time - start_).count();
+  return MicrosBetween(start_, time);
 }
 
 double EvalRecord::Now() const { return Since(std::chrono::steady_clock::now()); }
@@ -127,13 +133,14 @@ std::vector<ProfiledTransfer> ProfileLog::transfers() {
 }
 
 double ProfileLog::Since(std::chrono::steady_clock::time_point time) const {
-  return std::chrono::duration<double, std::micro>(time - start_).count();
+  return MicrosBetween(start_, time);
 }
 
-TransferTimer::TransferTimer(std::string device, bool upload, int64_t bytes)
-    : log_(RecordingLog()), begin_(std::chrono::steady_clock::now()) {
+TransferTimer::TransferTimer(const DeviceImpl& device, bool upload, int64_t bytes)
+    : log_(RecordingLog()) {
   if (log_ == nullptr) return;
-  transfer_.device = std::move(device);
+  begin_ = std::chrono::steady_clock::now();
+  transfer_.device = device.description();
   transfer_.upload = upload;
   transfer_.bytes = bytes;
 }

@@ -21,6 +21,8 @@
 
 namespace ferry::detail {
 
+class DeviceImpl;
+
 // One eval's record. Thread-safe.
 class EvalRecord {
  public:
@@ -89,7 +91,8 @@ class ProfileLog {
 // Done names its route; one never done (it threw) is recorded as "failed".
 class TransferTimer {
  public:
-  TransferTimer(std::string device, bool upload, int64_t bytes);
+  // `device`'s description is taken only when a Profiler records.
+  TransferTimer(const DeviceImpl& device, bool upload, int64_t bytes);
   ~TransferTimer();
   TransferTimer(const TransferTimer&) = delete;
   TransferTimer& operator=(const TransferTimer&) = delete;

@@ -798,7 +798,7 @@ class RemoteDevice : public DeviceImpl {
       return;
     }
     Session::Transfer transfer(*session_);
-    TransferTimer timer(description(), /*upload=*/false,
+    TransferTimer timer(*this, /*upload=*/false,
                         static_cast<int64_t>(core::NumBytes(remote.type())));
     size_t done = 0;
     if (DownloadShared(remote, dst)) return timer.Done("shared memory");
@@ -1082,7 +1082,7 @@ class RemoteDevice : public DeviceImpl {
   void UploadBytes(RemoteBuffer& buffer, const char* data, size_t nbytes,
                    const std::string& known_digest = "") {
     Session::Transfer transfer(*session_);
-    TransferTimer timer(description(), /*upload=*/true, static_cast<int64_t>(nbytes));
+    TransferTimer timer(*this, /*upload=*/true, static_cast<int64_t>(nbytes));
     std::string digest = known_digest;  // offers the bytes to the daemon's upload cache
     if (digest.empty() && session_->CachesUpload(nbytes)) {
       digest = core::ContentDigest(data, nbytes, DigestThreads());

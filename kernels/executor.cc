@@ -149,11 +149,22 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
   } report_peak{stats, most_allocated};
   const bool time_steps = stats != nullptr && stats->time_steps;
   if (stats != nullptr) stats->step_times.clear();
-  const auto run_start = std::chrono::steady_clock::now();
+  const auto run_start =
+      time_steps ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   auto since_start_ns = [&run_start] {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
                                                                 run_start)
         .count();
+  };
+  // With time_steps: waits for the step at plan.steps[index] (node `i`) and records its time.
+  auto end_step = [&](size_t index, int32_t i, const core::Node& node, int64_t start_ns) {
+    if (absl::Status synced = backend_.Synchronize(); !synced.ok()) {
+      return absl::Status(synced.code(),
+                          absl::StrCat("node ", i, " (", plan.steps[index].fused ? "fused " : "",
+                                       node.op, "): ", synced.message()));
+    }
+    stats->step_times.push_back({index, start_ns, since_start_ns() - start_ns});
+    return absl::OkStatus();
   };
   auto release = [&](int32_t index) {
     Tensor value = std::move(values[index]);
@@ -216,8 +227,9 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
       if (!constant.ok()) return constant.status();
       values[i] = *std::move(constant);
       if (time_steps) {
-        if (absl::Status synced = backend_.Synchronize(); !synced.ok()) return synced;
-        stats->step_times.push_back({step_index, step_start_ns, since_start_ns() - step_start_ns});
+        if (absl::Status timed = end_step(step_index, i, node, step_start_ns); !timed.ok()) {
+          return timed;
+        }
       }
     } else if (step.kind == StepKind::kView) {
       // Same bytes, new type: a view, no copy.
@@ -260,12 +272,9 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
       }
       values[i] = *std::move(out);
       if (time_steps) {
-        if (absl::Status synced = backend_.Synchronize(); !synced.ok()) {
-          return absl::Status(synced.code(),
-                              absl::StrCat("node ", i, " (", step.fused ? "fused " : "", node.op,
-                                           "): ", synced.message()));
+        if (absl::Status timed = end_step(step_index, i, node, step_start_ns); !timed.ok()) {
+          return timed;
         }
-        stats->step_times.push_back({step_index, step_start_ns, since_start_ns() - step_start_ns});
       }
       clock_ns = absl::GetCurrentTimeNanos();
       last_progress_ns_.store(clock_ns);

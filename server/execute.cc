@@ -133,10 +133,13 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
                                             const kernels::CancelCheck& cancelled) {
   // Released first, even if the rest fails: the client has dropped these arrays.
   session.Release(request.release_buffer_ids());
-  // Each phase's end, for a profiled call (ExecuteRequest.profile).
+  // Each phase's end, for a profiled call (ExecuteRequest.profile); no clock read otherwise.
+  const bool profiling = request.profile() != v1::PROFILE_OFF;
   v1::ExecutionProfile profile;
-  auto phase_start = std::chrono::steady_clock::now();
-  auto end_phase = [&phase_start] {
+  auto phase_start =
+      profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  auto end_phase = [&phase_start, profiling]() -> int64_t {
+    if (!profiling) return 0;
     const auto now = std::chrono::steady_clock::now();
     const int64_t ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - phase_start).count();
@@ -202,7 +205,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   if (!kept.empty()) {
     if (absl::Status stored = session.Put(std::move(kept)); !stored.ok()) return stored;
   }
-  if (request.profile() != v1::PROFILE_OFF) {
+  if (profiling) {
     profile.set_outputs_ns(end_phase());
     profile.set_backend(backend.facts().backend);
     kernels::AddRunProfile(**plan, run, &profile);
