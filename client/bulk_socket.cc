@@ -125,7 +125,7 @@ bool BulkSocket::broken() {
     char byte;
     const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      Broke(absl::UnavailableError("bulk channel: the daemon's end closed"));
+      Broke(absl::UnavailableError("bulk channel: the daemon's end closed")).IgnoreError();
     }
   }
   return broken_;

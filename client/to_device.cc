@@ -26,6 +26,9 @@ void MaterializeCopies(const std::vector<ArrayNode*>& targets) {
   // device's graph) or into nodes that need none.
   std::vector<ArrayNode*> copies;
   std::vector<ArrayNode*> visited;
+  // Evaluating one copy's source can materialize a node whose graph holds other visited
+  // nodes, which frees them: these references keep them (the targets, the caller keeps).
+  std::vector<std::shared_ptr<ArrayNode>> held;
   absl::flat_hash_set<ArrayNode*> seen;
   std::vector<ArrayNode*> stack;
   for (ArrayNode* target : targets) {
@@ -44,6 +47,7 @@ void MaterializeCopies(const std::vector<ArrayNode*>& targets) {
     for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
       if (input->needs_copy && !input->materialized() && seen.insert(input.get()).second) {
         stack.push_back(input.get());
+        held.push_back(input);
       }
     }
   }

@@ -86,7 +86,9 @@ void UploadCache::Offer(std::string scope, std::string digest, kernels::Tensor t
     uses_.splice(uses_.begin(), uses_, it->second.use);
     return;
   }
-  if (static_cast<int>(waiting_.size()) >= kMaxWaitingOffers) return;
+  const int64_t bytes = static_cast<int64_t>(tensor.nbytes());
+  if (waiting_bytes_ + bytes > capacity_) return;
+  waiting_bytes_ += bytes;
   waiting_.push_back({key, std::move(digest), std::move(tensor), std::move(queue)});
 }
 
@@ -103,6 +105,7 @@ void UploadCache::CheckLoop() {
       if (stopping_) return;
       offered = std::move(waiting_.front());
       waiting_.pop_front();
+      waiting_bytes_ -= static_cast<int64_t>(offered.tensor.nbytes());
       ++checking_;
     }
     absl::StatusOr<std::string> digest = DigestOf(offered);
@@ -199,6 +202,13 @@ void UploadCache::DropLocked(const std::string& key) {
 int64_t UploadCache::Reclaim(int64_t needed) {
   absl::MutexLock lock(&mu_);
   int64_t freed = 0;
+  for (auto offer = waiting_.end(); offer != waiting_.begin() && freed < needed;) {
+    --offer;
+    if (offer->tensor.storage.use_count() != 1) continue;
+    freed += static_cast<int64_t>(offer->tensor.storage->size());
+    waiting_bytes_ -= static_cast<int64_t>(offer->tensor.nbytes());
+    offer = waiting_.erase(offer);
+  }
   for (auto use = uses_.end(); use != uses_.begin() && freed < needed;) {
     --use;
     const kernels::Tensor& tensor = entries_.at(*use).tensor;

@@ -37,9 +37,6 @@ class UploadCache {
     int64_t disk_bytes = 0;
   };
 
-  // Offers waiting for the checker past this are dropped (their bytes are not kept).
-  static constexpr int kMaxWaitingOffers = 8;
-
   // With `disk`, checked entries are also written there and found there once they have
   // left memory, or after a restart (read back, checked again, and kept in memory).
   UploadCache(int64_t capacity, kernels::Backend& backend,
@@ -65,8 +62,9 @@ class UploadCache {
   void Offer(std::string scope, std::string digest, kernels::Tensor tensor,
              std::shared_ptr<kernels::Queue> queue);
 
-  // Drops entries only this cache holds (no session's buffer shares them), least recently
-  // used first, until `needed` bytes are freed or none is left; the bytes freed.
+  // Drops offers and entries only this cache holds (no session's buffer shares them): the
+  // newest offers first (not checked yet), then the least recently used entries, until
+  // `needed` bytes are freed or none is left; the bytes freed.
   int64_t Reclaim(int64_t needed);
 
   Stats stats() const;
@@ -111,7 +109,11 @@ class UploadCache {
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::list<std::string> uses_ ABSL_GUARDED_BY(mu_);  // keys, most recently used first
   int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Offers for the checker, in order. They hold at most the capacity together (past it an
+  // offer is dropped, its bytes not kept), so a checkpoint of many tensors loaded at once
+  // is kept whole however far the checker falls behind.
   std::deque<Offered> waiting_ ABSL_GUARDED_BY(mu_);
+  int64_t waiting_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int checking_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Stats counts_ ABSL_GUARDED_BY(mu_);  // hits, misses, rejected

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/content_digest.h"
 #include "gtest/gtest.h"
@@ -103,6 +104,21 @@ TEST_F(UploadCacheTest, TheLeastRecentlyUsedGoFirstPastTheCapacity) {
   cache.Offer("", DigestOf(huge), huge, nullptr);
   cache.WaitForChecks();
   EXPECT_EQ(cache.stats().entries, 3);
+}
+
+// A checkpoint of many tensors offers them all at once, faster than they are hashed: each
+// waits its turn (they fit the capacity together), none is dropped.
+TEST_F(UploadCacheTest, ManyOffersMadeAtOnceAreAllKept) {
+  UploadCache cache(1 << 16, *backend_);
+  std::vector<std::string> digests;
+  for (int i = 0; i < 48; ++i) {
+    kernels::Tensor tensor = Filled(256, static_cast<float>(i));
+    digests.push_back(DigestOf(tensor));
+    cache.Offer("", digests.back(), tensor, nullptr);
+  }
+  cache.WaitForChecks();
+  EXPECT_EQ(cache.stats().entries, 48);
+  for (const std::string& digest : digests) EXPECT_NE(Find(cache, "", digest, 256), std::nullopt);
 }
 
 TEST_F(UploadCacheTest, ReclaimFreesOnlyWhatNoSessionHolds) {

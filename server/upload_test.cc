@@ -248,7 +248,7 @@ TEST(UploadReclaimTest, KeptBytesGiveWayWhenMemoryIsWanted) {
 
 TEST_F(UploadTest, AClosedSessionFreesItsKeptBytes) {
   ASSERT_FALSE(Upload({"abcdefgh"}).ok());
-  sessions_.Close(session_id_);
+  ASSERT_TRUE(sessions_.Close(session_id_).ok());
   EXPECT_EQ(backend_->budget().in_use(), 0);
 }
 

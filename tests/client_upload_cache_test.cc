@@ -118,7 +118,9 @@ TEST_F(UploadCacheTest, AllTheTensorsOfAFileAreAskedForInOneRoundTrip) {
       EXPECT_EQ(loaded.first.at("layer" + std::to_string(i)).to_vector<float>(), values[i]);
     }
     EXPECT_EQ(loaded.first.at("norm").to_vector<float>(), std::vector<float>(512, 1.0f));
-    if (run == 0) EXPECT_EQ(CacheStats(daemon, 12).entries(), 12);
+    if (run == 0) {
+      EXPECT_EQ(CacheStats(daemon, 12).entries(), 12);
+    }
   }
 }
 

@@ -22,6 +22,8 @@ import time
 
 # In every Debian image, so never named in the Dockerfile.
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
+# The runtimes a sanitizer build links (./bazelw test --config=asan), never in an image.
+SANITIZER_RUNTIMES = {"libasan", "libubsan", "liblsan", "libtsan"}
 # CUDA libraries come from NVIDIA's packages (/usr/local/cuda-*, not always dpkg-owned here).
 CUDA_LIBRARY_PACKAGES = {"libcudart": "cuda-cudart-", "libcublas": "libcublas-",
                          "libcublasLt": "libcublas-", "libnvrtc": "cuda-nvrtc-",
@@ -191,6 +193,8 @@ def check_libraries(ferryd):
         if path == "not":
             continue
         stem = soname.split(".so")[0]
+        if stem in SANITIZER_RUNTIMES:
+            continue  # a --config=asan build; the image ships the release build
         if stem in CUDA_LIBRARY_PACKAGES:
             if CUDA_LIBRARY_PACKAGES[stem] not in wanted:
                 uncovered.append(f"{soname} (needs {CUDA_LIBRARY_PACKAGES[stem]}<version>)")

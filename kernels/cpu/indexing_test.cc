@@ -60,7 +60,8 @@ TEST(Gather, PartlySpannedAxesAgreeWithTheDefinition) {
     const int64_t last = 4 - sizes[1];
     absl::StatusOr<core::HostTensor> out =
         RunOp("gather",
-              {MakeHost(DType::kFloat32, {3, 4, 5}, a), MakeHost(DType::kInt32, {2}, {0, last})},
+              {MakeHost(DType::kFloat32, {3, 4, 5}, a),
+               MakeHost(DType::kInt32, {2}, {0, static_cast<double>(last)})},
               {{"axes", Ints{1}}, {"slice_sizes", sizes}});
     ASSERT_TRUE(out.ok()) << out.status();
     std::vector<double> want;
