@@ -2,7 +2,7 @@
 // convolution against OpenBLAS on its lowered product alone, a 4-bit quantized_matmul
 // against OpenBLAS on the same layer in float32, the factorizations against OpenBLAS's
 // LAPACK called directly, a fused elementwise chain against memcpy (a pass over memory can
-// go no faster), and the FFT against FFTW.
+// go no faster), exp and tanh against the C library's, and the FFT against FFTW.
 
 #include <cblas.h>
 #include <fftw3.h>
@@ -324,6 +324,35 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
                                seconds[1] / seconds[0]));
 }
 
+// exp and tanh over float32 (a tanh layer's activations) against the C library's expf and
+// tanhf called per element on the same data: the kernels' vectorized forms (float_math.h).
+void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t n = options.quick ? (int64_t{1} << 18) : (int64_t{1} << 22);  // 1 or 16 MiB
+  const int repeats = options.quick ? 2 : 11;
+  const core::TensorType type{DType::kFloat32, {n}};
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{1} << 30);
+  std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type)};
+  for (int i = 0; i < n; ++i) parameters[0].data<float>()[i] *= 4.0f;  // tanh's whole range
+  const float* x = parameters[0].data<float>();
+  std::vector<float> y(static_cast<size_t>(n));
+  for (const char* op : {"exp", "tanh"}) {
+    core::Graph graph;
+    graph.outputs = {AddNode(graph, op, {AddParameter(graph, 0, type)})};
+    kernels::Executor executor(*backend);
+    std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
+    const double kernel_s =
+        MedianThreadCpuSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+    const bool exp = std::string(op) == "exp";
+    const double libc_s = MedianThreadCpuSeconds(repeats, [&] {
+      for (int64_t i = 0; i < n; ++i) y[i] = exp ? std::exp(x[i]) : std::tanh(x[i]);
+    });
+    rows.push_back(MakeRow(
+        absl::StrCat(op, " float32, ", n * 4 >> 20, " MiB (CPU backend vs C library's ", op, "f)"),
+        absl::StrFormat("%.2f ns/element", kernel_s / n * 1e9),
+        absl::StrFormat("%.2f ns/element", libc_s / n * 1e9), libc_s / kernel_s, false, 1.0));
+  }
+}
+
 // Batches of complex64 FFTs along the last axis against FFTW's single-precision plan for the
 // same batch (FFTW_MEASURE, one thread, as the CPU kernel runs): a power of two and a length of
 // radices 2 and 5 (1000 = 4 2 5 5 5).
@@ -375,6 +404,7 @@ void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
   QuantizedMatmulBenchmark(options, rows);
   LinalgBenchmark(options, rows);
   FusedChainBenchmark(options, rows);
+  TranscendentalBenchmark(options, rows);
   FftBenchmark(options, rows);
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/float_math.h"
 #include "kernels/cpu/simd_level.h"
 #include "kernels/cpu/simd_memory.h"
 
@@ -108,14 +109,15 @@ FERRY_F32_INLINE void Unary(typename Isa::Vec* acc) {
   for (int k = 0; k < kTile / Isa::kLanes; ++k) acc[k] = Compute<Isa, kOp>(acc[k], acc[k]);
 }
 
-// exp and tanh call the C library per element, as the unfused kernels do (bit for bit the
-// same); out of line, so the calls do not push the accumulator out of registers elsewhere.
+// exp and tanh as the unfused kernels compute them (float_math.h; bit for bit the same),
+// vectorized for this file's instruction set; out of line, so their many temporaries do
+// not push the accumulator out of registers elsewhere.
 template <class Isa>
 __attribute__((noinline)) void Transcendental(Op op, float* values) {
   if (op == Op::kExp) {
-    for (int64_t i = 0; i < kTile; ++i) values[i] = std::exp(values[i]);
+    for (int64_t i = 0; i < kTile; ++i) values[i] = ExpF32(values[i]);
   } else {
-    for (int64_t i = 0; i < kTile; ++i) values[i] = std::tanh(values[i]);
+    for (int64_t i = 0; i < kTile; ++i) values[i] = TanhF32(values[i]);
   }
 }
 

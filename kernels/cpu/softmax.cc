@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernels.h"
 
 namespace ferry::kernels::cpu {
@@ -66,7 +67,7 @@ absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inpu
           [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& step) {
             for (int64_t i = 0; i < n; ++i) {
               const int64_t g = off[1] + i * step[1];
-              sum[g] += std::exp(Load(x + off[0] + i * step[0]) - shift[g]);
+              sum[g] += ExpOf(Load(x + off[0] + i * step[0]) - shift[g]);
             }
           });
       T* y = out.data<T>();
@@ -81,7 +82,7 @@ absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inpu
               for (int64_t i = 0; i < n; ++i) {
                 const int64_t at = off[0] + i * step[0];
                 const int64_t g = off[1] + i * step[1];
-                Store(y + at, static_cast<C>(std::exp(Load(x + at) - shift[g]) / sum[g]));
+                Store(y + at, static_cast<C>(ExpOf(Load(x + at) - shift[g]) / sum[g]));
               }
             });
       }

@@ -8,7 +8,9 @@
 #include <complex>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/simd_level.h"
 
 namespace ferry::kernels::cpu {
 namespace {
@@ -69,14 +71,14 @@ struct Relu {
     }                                                    \
   };
 
-FERRY_FLOAT_OR_COMPLEX_UNARY(Exp, std::exp(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Exp, ExpOf(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Log, std::log(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Sqrt, std::sqrt(x))
 FERRY_FLOAT_UNARY(Rsqrt, C(1) / std::sqrt(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Sin, std::sin(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Cos, std::cos(x))
-FERRY_FLOAT_UNARY(Tanh, std::tanh(x))
-FERRY_FLOAT_UNARY(Sigmoid, C(1) / (C(1) + std::exp(-x)))
+FERRY_FLOAT_UNARY(Tanh, TanhOf(x))
+FERRY_FLOAT_UNARY(Sigmoid, C(1) / (C(1) + ExpOf(-x)))
 FERRY_FLOAT_UNARY(Erf, std::erf(x))
 // The exact form, as MLX's nn.gelu: 0.5 x (1 + erf(x / sqrt 2)).
 FERRY_FLOAT_UNARY(Gelu, C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))))
@@ -178,6 +180,14 @@ struct LogicalNot {
   }
 };
 
+// The float32 loop, built for each instruction set: exp, tanh and sigmoid vectorize
+// (float_math.h), 8 or 16 elements at a time rather than the baseline's 4.
+template <typename Op>
+FERRY_TARGET_CLONES void MapFloat32(const float* x, float* y, int64_t n) {
+  const Op op;
+  for (int64_t i = 0; i < n; ++i) y[i] = op(x[i]);
+}
+
 template <typename Op>
 absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs,
                          const Tensor& out) {
@@ -209,9 +219,13 @@ absl::Status UnaryKernel(const core::Node& node, absl::Span<const Tensor> inputs
     } else {
       const T* x = static_cast<const T*>(src);
       T* y = out.data<T>();
-      const Op op;
       const int64_t n = out.size();
-      for (int64_t i = 0; i < n; ++i) Store(y + i, op(Load(x + i)));
+      if constexpr (std::is_same_v<T, float>) {
+        MapFloat32<Op>(x, y, n);
+      } else {
+        const Op op;
+        for (int64_t i = 0; i < n; ++i) Store(y + i, op(Load(x + i)));
+      }
       return absl::OkStatus();
     }
   };

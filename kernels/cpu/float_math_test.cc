@@ -1,0 +1,111 @@
+#include "kernels/cpu/float_math.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/test_util.h"
+
+namespace ferry::kernels::cpu {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// |got - exact| in units of the last place of `exact` rounded to float (subnormals' unit
+// below the smallest normal); 0 when both are the same infinity or both NaN.
+double UlpsFrom(float got, double exact) {
+  if (std::isnan(exact)) return std::isnan(got) ? 0 : kInf;
+  const float rounded = static_cast<float>(exact);
+  if (std::isinf(rounded)) return got == rounded ? 0 : kInf;
+  const float magnitude = std::fabs(rounded);
+  const float ulp = magnitude < std::numeric_limits<float>::min()
+                        ? std::numeric_limits<float>::denorm_min()
+                        : std::nextafter(magnitude, kInf) - magnitude;
+  return std::fabs(static_cast<double>(got) - exact) / ulp;
+}
+
+// Every 397th float, all signs and magnitudes (about 10.8 million).
+template <typename Function, typename Exact>
+double WorstUlps(Function function, Exact exact, float* worst_at) {
+  double worst = 0;
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 397) {
+    const float x = FloatFromBits(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    const double ulps = UlpsFrom(function(x), exact(static_cast<double>(x)));
+    if (ulps > worst) {
+      worst = ulps;
+      *worst_at = x;
+    }
+  }
+  return worst;
+}
+
+TEST(FloatMathTest, ExpIsWithinOneUlpOfTheExactValue) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                ExpF32, [](double x) { return std::exp(x); }, &at),
+            1.0)
+      << "at " << at;
+}
+
+TEST(FloatMathTest, TanhIsWithinOneAndAHalfUlpsOfTheExactValue) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                TanhF32, [](double x) { return std::tanh(x); }, &at),
+            1.5)
+      << "at " << at;
+}
+
+TEST(FloatMathTest, ExpOfTheEdges) {
+  EXPECT_EQ(ExpF32(0.0f), 1.0f);
+  EXPECT_EQ(ExpF32(-0.0f), 1.0f);
+  EXPECT_EQ(ExpF32(kInf), kInf);
+  EXPECT_EQ(ExpF32(-kInf), 0.0f);
+  EXPECT_TRUE(std::isnan(ExpF32(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(ExpF32(88.75f), kInf);             // past the largest float
+  EXPECT_TRUE(std::isfinite(ExpF32(88.72f)));  // just below it
+  EXPECT_EQ(ExpF32(-104.0f), 0.0f);
+  // Subnormal results round once: e^-100 is 3.7e-44, about 26 units of 2^-149.
+  EXPECT_LE(UlpsFrom(ExpF32(-100.0f), std::exp(-100.0)), 0.5);
+  EXPECT_GT(ExpF32(-103.0f), 0.0f);
+}
+
+TEST(FloatMathTest, TanhOfTheEdges) {
+  EXPECT_EQ(TanhF32(0.0f), 0.0f);
+  EXPECT_TRUE(std::signbit(TanhF32(-0.0f)));
+  EXPECT_EQ(TanhF32(kInf), 1.0f);
+  EXPECT_EQ(TanhF32(-kInf), -1.0f);
+  EXPECT_EQ(TanhF32(20.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(TanhF32(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(TanhF32(1e-30f), 1e-30f);  // tanh x = x to float precision near 0
+  EXPECT_EQ(TanhF32(-0.3f), -TanhF32(0.3f));
+  EXPECT_EQ(TanhF32(-3.0f), -TanhF32(3.0f));
+}
+
+// The kernels' loops are vectorized (and built for each instruction set); each element is
+// still the function's bits.
+TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
+  std::vector<double> values;
+  for (int i = 0; i < 5000; ++i) values.push_back((i - 2500) * 0.0173);
+  values.push_back(std::numeric_limits<double>::infinity());
+  values.push_back(-std::numeric_limits<double>::infinity());
+  values.push_back(std::numeric_limits<double>::quiet_NaN());
+  const core::Shape shape = {static_cast<int64_t>(values.size())};
+  const core::HostTensor x = testing::MakeHost(core::DType::kFloat32, shape, values);
+  const float* in = reinterpret_cast<const float*>(x.data.data());
+  for (const char* op : {"exp", "tanh", "sigmoid"}) {
+    absl::StatusOr<core::HostTensor> out = testing::RunOp(op, {x});
+    ASSERT_TRUE(out.ok()) << out.status();
+    const float* y = reinterpret_cast<const float*>(out->data.data());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float expected = std::string(op) == "exp"    ? ExpF32(in[i])
+                             : std::string(op) == "tanh" ? TanhF32(in[i])
+                                                         : 1.0f / (1.0f + ExpF32(-in[i]));
+      ASSERT_EQ(BitsOfFloat(y[i]), BitsOfFloat(expected)) << op << " of " << in[i];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ferry::kernels::cpu
