@@ -13,7 +13,7 @@
 
 // A function built three times, for AVX-512, AVX2 and the baseline, the loader picking the
 // CPU's best (GCC's target_clones): for a short loop the compiler vectorizes by itself.
-// With the library's -ffp-contract=off each build gives the same bits.
+// Built with -ffp-contract=off, each build gives the same bits.
 #if defined(FERRY_X86_SIMD_BUILDS)
 #define FERRY_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
