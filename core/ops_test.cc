@@ -163,6 +163,9 @@ TEST(LeafOpsTest, Constant) {
             "[constant] value: shape (-2,) has a negative dimension");
   EXPECT_EQ(Fails("constant", {}, {{"value", int64_t{3}}}),
             "[constant] attribute 'value' must be a tensor");
+  HostTensor bools{Of(DType::kBool, {3}), std::string("\1\0\2", 3)};
+  EXPECT_EQ(Fails("constant", {}, {{"value", bools}}),
+            "[constant] value's bool element 2 is the byte 2; a bool is 0 or 1");
 }
 
 TEST(LeafOpsTest, Full) {
@@ -434,6 +437,9 @@ TEST(CollectiveOpsTest, Errors) {
             "[all_sum] group must be at least 1, got 0");
   EXPECT_EQ(Fails("all_gather", {F32({2})}, {{"group", int64_t{1}}, {"size", int64_t{0}}}),
             "[all_gather] size must be at least 1, got 0");
+  EXPECT_EQ(Fails("all_gather", {F32({2})}, {{"group", int64_t{1}}, {"size", int64_t{1} << 62}}),
+            "[all_gather] 2 rows from each of 4611686018427387904 ranks exceed 281474976710656 "
+            "elements");
 }
 
 TEST(CollectiveOpsTest, SendGivesItsInputAndRecvTheDeclaredType) {

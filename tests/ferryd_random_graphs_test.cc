@@ -79,7 +79,9 @@ class RandomGraphs {
     core::HostTensor tensor{type, {}};
     const size_t bytes =
         static_cast<size_t>(core::NumElements(type.shape)) * core::SizeOf(type.dtype);
-    for (size_t i = 0; i < bytes; ++i) tensor.data.push_back(static_cast<char>(random_() & 0xff));
+    // Bools 0 or 1 but now and then (validation refuses other bytes).
+    const uint32_t mask = type.dtype == core::DType::kBool && !OneIn(8) ? 1 : 0xff;
+    for (size_t i = 0; i < bytes; ++i) tensor.data.push_back(static_cast<char>(random_() & mask));
     // Finite, moderate floating values mostly: random bits are often NaN or 1e38.
     if (!OneIn(4) && type.dtype == core::DType::kFloat32) {
       for (size_t i = 0; i + 4 <= bytes; i += 4) {

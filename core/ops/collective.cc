@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
 #include "core/ops/registry.h"
+#include "core/shape.h"
 
 namespace ferry::core::ops_internal {
 namespace {
@@ -34,6 +35,11 @@ absl::StatusOr<TensorType> InferAllGather(absl::Span<const TensorType> inputs, c
   absl::StatusOr<int64_t> size = GroupSize("all_gather", attrs);
   if (!size.ok()) return size.status();
   TensorType out = inputs[0];
+  const int64_t rows = out.shape.empty() ? 1 : out.shape[0];
+  if (rows > 0 && *size > kMaxElements / rows) {
+    return OpError("all_gather", absl::StrCat(rows, " rows from each of ", *size, " ranks exceed ",
+                                              kMaxElements, " elements"));
+  }
   // MLX's: the ranks' arrays one after another along axis 0; scalars become a vector.
   if (out.shape.empty()) {
     out.shape.push_back(*size);

@@ -1,5 +1,8 @@
 // Leaves: ops with no inputs, whose type comes from their attributes alone.
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "core/ops/attrs.h"
@@ -61,6 +64,16 @@ absl::StatusOr<TensorType> InferConstant(absl::Span<const TensorType>, const Att
   if (static_cast<int64_t>(value->data.size()) != nbytes) {
     return OpError("constant", absl::StrCat("value has ", value->data.size(), " bytes but ",
                                             TypeToString(type), " needs ", nbytes));
+  }
+  // Kernels read bool elements as C++ bools, for which any other byte is undefined.
+  if (type.dtype == DType::kBool) {
+    const size_t bad = value->data.find_first_not_of(std::string_view("\0\1", 2));
+    if (bad != std::string::npos) {
+      return OpError("constant",
+                     absl::StrCat("value's bool element ", bad, " is the byte ",
+                                  static_cast<int>(static_cast<uint8_t>(value->data[bad])),
+                                  "; a bool is 0 or 1"));
+    }
   }
   return type;
 }

@@ -11,7 +11,7 @@ namespace ferry::kernels::cpu {
 
 void CastElements(const void* src, core::DType from, void* dst, core::DType to, int64_t n) {
   if (from == to) {
-    if (src != dst) std::memmove(dst, src, static_cast<size_t>(n) * core::SizeOf(from));
+    if (src != dst && n > 0) std::memmove(dst, src, static_cast<size_t>(n) * core::SizeOf(from));
     return;
   }
   if (from == core::DType::kComplex64) {

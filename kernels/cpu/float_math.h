@@ -52,8 +52,12 @@ inline float ExpF32(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * (r * r) + r + 1.0f;
+  // Unsigned shifts: a NaN's k is any number, and its result NaN whatever they give.
   const int32_t half = k >> 1;
-  return er * FloatFromBits((half + 127) << 23) * FloatFromBits((k - half + 127) << 23);
+  const auto power = [](int32_t e) {
+    return FloatFromBits(static_cast<int32_t>(static_cast<uint32_t>(e + 127) << 23));
+  };
+  return er * power(half) * power(k - half);
 }
 
 // tanh x, with x's sign (tanh -0 is -0). Below 0.625 Cephes' tanhf polynomial, which has no
