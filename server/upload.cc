@@ -1,5 +1,7 @@
 #include "server/upload.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -257,6 +259,17 @@ void UploadReceiver::KeepForResume() {
   Ended();  // after keeping: a resume waiting for this upload then finds the bytes
 }
 
+absl::Status UploadReceiver::CheckBools(const kernels::Tensor& tensor) const {
+  if (tensor.dtype() != core::DType::kBool || !backend_.HostAddressable()) return absl::OkStatus();
+  const auto* bytes = static_cast<const uint8_t*>(tensor.raw());
+  const uint8_t* bad =
+      std::find_if(bytes, bytes + tensor.nbytes(), [](uint8_t b) { return b > 1; });
+  if (bad == bytes + tensor.nbytes()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("upload of buffer ", buffer_id_, ": bool element ",
+                                                 bad - bytes, " is the byte ",
+                                                 static_cast<int>(*bad), "; a bool is 0 or 1"));
+}
+
 absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
   if (messages_ == 0) {
     return absl::InvalidArgumentError("upload stream ended before its first message");
@@ -272,6 +285,7 @@ absl::StatusOr<kernels::Tensor> UploadReceiver::FinishTensor() {
   }
   kernels::Tensor tensor = *std::move(tensor_);
   tensor_.reset();
+  if (absl::Status bools = CheckBools(tensor); !bools.ok()) return bools;
   if (UploadCache* cache = sessions_.upload_cache(); cache != nullptr && !content_digest_.empty()) {
     cache->Offer((*session_)->cache_scope(), content_digest_, tensor, (*session_)->shared_queue());
   }

@@ -25,6 +25,7 @@ namespace ferry::server {
 // resume, below) and the error says how far it got:
 //   INVALID_ARGUMENT "upload of buffer 5: chunk ends at byte 300, past the declared 256 bytes"
 //   INVALID_ARGUMENT "upload of buffer 5 ended after 128 of 256 bytes (kept for a resume)"
+//   INVALID_ARGUMENT "upload of buffer 5: bool element 2 is the byte 7; a bool is 0 or 1"
 // plus NOT_FOUND for an unknown session, ALREADY_EXISTS for a resident handle, and
 // RESOURCE_EXHAUSTED when the buffer does not fit the daemon's memory. After an error the
 // stream is over: call neither method again.
@@ -77,6 +78,10 @@ class UploadReceiver {
   void Ended();
   absl::Status Prefixed(const absl::Status& status) const;
   absl::Status CheckRoom(size_t bytes) const;
+  // Kernels read bool elements as C++ bools, for which a byte other than 0 or 1 is
+  // undefined: INVALID_ARGUMENT naming the first. (Checked where the bytes are in host
+  // memory; a GPU's kernels read any nonzero byte as true.)
+  absl::Status CheckBools(const kernels::Tensor& tensor) const;
 
   SessionManager& sessions_;
   kernels::Backend& backend_;

@@ -101,6 +101,18 @@ TEST_F(UploadTest, ShortStreamStoresNothingButKeepsWhatArrivedForAResume) {
   EXPECT_EQ(Query(), 0u);
 }
 
+TEST_F(UploadTest, BoolsOtherThanZeroOrOneAreRefused) {
+  v1::UploadRequest first;
+  first.mutable_spec()->set_dtype(v1::BOOL);
+  first.mutable_spec()->add_shape(4);
+  EXPECT_TRUE(Upload({std::string("\1\0\0\1", 4)}, 4, first).ok());
+  first.set_buffer_id(6);
+  absl::StatusOr<v1::UploadResponse> response = Upload({std::string("\1\0\7\1", 4)}, 4, first);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(),
+            "upload of buffer 6: bool element 2 is the byte 7; a bool is 0 or 1");
+}
+
 TEST_F(UploadTest, NothingArrivedNothingKept) {
   EXPECT_EQ(Upload({}).status().message(), "upload of buffer 5 ended after 0 of 24 bytes");
   EXPECT_EQ(backend_->budget().in_use(), 0);
