@@ -332,7 +332,7 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
   const core::TensorType type{DType::kFloat32, {n}};
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{1} << 30);
   std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type)};
-  for (int i = 0; i < n; ++i) parameters[0].data<float>()[i] *= 4.0f;  // tanh's whole range
+  for (int64_t i = 0; i < n; ++i) parameters[0].data<float>()[i] *= 4.0f;  // tanh's whole range
   const float* x = parameters[0].data<float>();
   std::vector<float> y(static_cast<size_t>(n));
   for (const char* op : {"exp", "tanh"}) {
@@ -342,6 +342,7 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
     std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
     const double kernel_s =
         MedianThreadCpuSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+    // Direct calls (a pointer to the function costs the baseline 0.5 ns an element).
     const bool exp = std::string(op) == "exp";
     const double libc_s = MedianThreadCpuSeconds(repeats, [&] {
       for (int64_t i = 0; i < n; ++i) y[i] = exp ? std::exp(x[i]) : std::tanh(x[i]);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -94,15 +95,18 @@ TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
   const core::Shape shape = {static_cast<int64_t>(values.size())};
   const core::HostTensor x = testing::MakeHost(core::DType::kFloat32, shape, values);
   const float* in = reinterpret_cast<const float*>(x.data.data());
-  for (const char* op : {"exp", "tanh", "sigmoid"}) {
+  using Function = float (*)(float);
+  const std::pair<const char*, Function> ops[] = {
+      {"exp", ExpF32},
+      {"tanh", TanhF32},
+      {"sigmoid", [](float v) { return 1.0f / (1.0f + ExpF32(-v)); }},
+  };
+  for (const auto& [op, function] : ops) {
     absl::StatusOr<core::HostTensor> out = testing::RunOp(op, {x});
     ASSERT_TRUE(out.ok()) << out.status();
     const float* y = reinterpret_cast<const float*>(out->data.data());
     for (size_t i = 0; i < values.size(); ++i) {
-      const float expected = std::string(op) == "exp"    ? ExpF32(in[i])
-                             : std::string(op) == "tanh" ? TanhF32(in[i])
-                                                         : 1.0f / (1.0f + ExpF32(-in[i]));
-      ASSERT_EQ(BitsOfFloat(y[i]), BitsOfFloat(expected)) << op << " of " << in[i];
+      ASSERT_EQ(BitsOfFloat(y[i]), BitsOfFloat(function(in[i]))) << op << " of " << in[i];
     }
   }
 }
