@@ -324,33 +324,68 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
                                seconds[1] / seconds[0]));
 }
 
-// exp and tanh over float32 (a tanh layer's activations) against the C library's expf and
-// tanhf called per element on the same data: the kernels' vectorized forms (float_math.h).
+// The transcendental ops over float32 (a layer's activations) against the C library's
+// functions called per element on the same data: the kernels' vectorized forms
+// (float_math.h). gelu's baseline is its formula with erff, as a scalar loop computes it.
 void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
   const int64_t n = options.quick ? (int64_t{1} << 18) : (int64_t{1} << 22);  // 1 or 16 MiB
   const int repeats = options.quick ? 2 : 11;
   const core::TensorType type{DType::kFloat32, {n}};
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{1} << 30);
   std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, type)};
-  for (int64_t i = 0; i < n; ++i) parameters[0].data<float>()[i] *= 4.0f;  // tanh's whole range
-  const float* x = parameters[0].data<float>();
+  float* data = parameters[0].data<float>();
+  const std::vector<float> uniform(data, data + n);
   std::vector<float> y(static_cast<size_t>(n));
-  for (const char* op : {"exp", "tanh"}) {
+  enum Function { kExp, kTanh, kLog, kErf, kGelu };
+  struct Case {
+    const char* op;
+    Function function;
+    const char* baseline;
+  };
+  const Case cases[] = {{"exp", kExp, "expf"},
+                        {"tanh", kTanh, "tanhf"},
+                        {"log", kLog, "logf"},
+                        {"erf", kErf, "erff"},
+                        {"gelu", kGelu, "erff in gelu's formula"}};
+  for (const Case& c : cases) {
+    // (-4, 4), tanh's and gelu's whole range; log of the magnitudes.
+    for (int64_t i = 0; i < n; ++i) {
+      data[i] = 4 * (c.function == kLog ? std::fabs(uniform[i]) : uniform[i]);
+    }
     core::Graph graph;
-    graph.outputs = {AddNode(graph, op, {AddParameter(graph, 0, type)})};
+    graph.outputs = {AddNode(graph, c.op, {AddParameter(graph, 0, type)})};
     kernels::Executor executor(*backend);
     std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
     const double kernel_s =
         MedianThreadCpuSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
     // Direct calls (a pointer to the function costs the baseline 0.5 ns an element).
-    const bool exp = std::string(op) == "exp";
+    const float* x = data;
     const double libc_s = MedianThreadCpuSeconds(repeats, [&] {
-      for (int64_t i = 0; i < n; ++i) y[i] = exp ? std::exp(x[i]) : std::tanh(x[i]);
+      switch (c.function) {
+        case kExp:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+          break;
+        case kTanh:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+          break;
+        case kLog:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::log(x[i]);
+          break;
+        case kErf:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::erf(x[i]);
+          break;
+        case kGelu:
+          for (int64_t i = 0; i < n; ++i) {
+            y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752440f));
+          }
+          break;
+      }
     });
-    rows.push_back(MakeRow(
-        absl::StrCat(op, " float32, ", n * 4 >> 20, " MiB (CPU backend vs C library's ", op, "f)"),
-        absl::StrFormat("%.2f ns/element", kernel_s / n * 1e9),
-        absl::StrFormat("%.2f ns/element", libc_s / n * 1e9), libc_s / kernel_s, false, 1.0));
+    rows.push_back(MakeRow(absl::StrCat(c.op, " float32, ", n * 4 >> 20,
+                                        " MiB (CPU backend vs C library's ", c.baseline, ")"),
+                           absl::StrFormat("%.2f ns/element", kernel_s / n * 1e9),
+                           absl::StrFormat("%.2f ns/element", libc_s / n * 1e9), libc_s / kernel_s,
+                           false, 1.0));
   }
 }
 

@@ -58,6 +58,33 @@ TEST(FloatMathTest, TanhIsWithinOneAndAHalfUlpsOfTheExactValue) {
       << "at " << at;
 }
 
+TEST(FloatMathTest, LogIsWithinOneUlpOfTheExactValue) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                LogF32, [](double x) { return std::log(x); }, &at),
+            1.0)
+      << "at " << at;
+}
+
+TEST(FloatMathTest, ErfIsWithinOneAndAHalfUlpsOfTheExactValue) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                ErfF32, [](double x) { return std::erf(x); }, &at),
+            1.5)
+      << "at " << at;
+}
+
+// The exact gelu, erfc's form in double: no cancellation where 1 + erf nears 0.
+TEST(FloatMathTest, GeluIsWithinSixUlpsOfTheExactValueEverywhere) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                GeluF32, [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }, &at),
+            6.0)
+      << "at " << at;
+  // Where 1 + erf(x / sqrt 2) in float keeps no digit: gelu(-8) is -5e-15.
+  EXPECT_LE(UlpsFrom(GeluF32(-8.0f), 0.5 * -8.0 * std::erfc(8.0 / std::sqrt(2.0))), 2.0);
+}
+
 TEST(FloatMathTest, ExpOfTheEdges) {
   EXPECT_EQ(ExpF32(0.0f), 1.0f);
   EXPECT_EQ(ExpF32(-0.0f), 1.0f);
@@ -84,6 +111,37 @@ TEST(FloatMathTest, TanhOfTheEdges) {
   EXPECT_EQ(TanhF32(-3.0f), -TanhF32(3.0f));
 }
 
+TEST(FloatMathTest, LogOfTheEdges) {
+  EXPECT_EQ(LogF32(1.0f), 0.0f);
+  EXPECT_EQ(LogF32(0.0f), -kInf);
+  EXPECT_EQ(LogF32(-0.0f), -kInf);
+  EXPECT_EQ(LogF32(kInf), kInf);
+  EXPECT_TRUE(std::isnan(LogF32(-1.0f)));
+  EXPECT_TRUE(std::isnan(LogF32(-kInf)));
+  EXPECT_TRUE(std::isnan(LogF32(std::numeric_limits<float>::quiet_NaN())));
+  const float smallest = std::numeric_limits<float>::denorm_min();  // 2^-149
+  EXPECT_LE(UlpsFrom(LogF32(smallest), -149 * std::log(2.0)), 1.0);
+  EXPECT_LE(UlpsFrom(LogF32(std::numeric_limits<float>::max()), std::log(3.4028234663852886e38)),
+            1.0);
+}
+
+TEST(FloatMathTest, ErfAndGeluOfTheEdges) {
+  EXPECT_EQ(ErfF32(0.0f), 0.0f);
+  EXPECT_TRUE(std::signbit(ErfF32(-0.0f)));
+  EXPECT_EQ(ErfF32(kInf), 1.0f);
+  EXPECT_EQ(ErfF32(-kInf), -1.0f);
+  EXPECT_EQ(ErfF32(5.0f), 1.0f);
+  EXPECT_EQ(ErfF32(-0.7f), -ErfF32(0.7f));
+  EXPECT_EQ(ErfF32(-2.5f), -ErfF32(2.5f));
+  EXPECT_TRUE(std::isnan(ErfF32(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(GeluF32(0.0f), 0.0f);
+  EXPECT_EQ(GeluF32(kInf), kInf);
+  EXPECT_EQ(GeluF32(20.0f), 20.0f);
+  EXPECT_EQ(GeluF32(-20.0f), 0.0f);         // -1e-88: below the subnormals
+  EXPECT_TRUE(std::isnan(GeluF32(-kInf)));  // -inf * 0, as x/2 (1 + erf(x / sqrt 2))
+  EXPECT_TRUE(std::isnan(GeluF32(std::numeric_limits<float>::quiet_NaN())));
+}
+
 // The kernels' loops are vectorized (and built for each instruction set); each element is
 // still the function's bits.
 TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
@@ -100,6 +158,9 @@ TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
       {"exp", ExpF32},
       {"tanh", TanhF32},
       {"sigmoid", [](float v) { return 1.0f / (1.0f + ExpF32(-v)); }},
+      {"log", LogF32},
+      {"erf", ErfF32},
+      {"gelu", GeluF32},
   };
   for (const auto& [op, function] : ops) {
     absl::StatusOr<core::HostTensor> out = testing::RunOp(op, {x});

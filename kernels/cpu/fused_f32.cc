@@ -67,7 +67,8 @@ bool Lookup(const std::string& name, Op* op) {
   static const auto* const ops = new absl::flat_hash_map<std::string, Op>{
       {"add", Op::kAdd},         {"sub", Op::kSub},         {"mul", Op::kMul},   {"div", Op::kDiv},
       {"maximum", Op::kMaximum}, {"minimum", Op::kMinimum}, {"neg", Op::kNeg},   {"abs", Op::kAbs},
-      {"relu", Op::kRelu},       {"exp", Op::kExp},         {"tanh", Op::kTanh},
+      {"relu", Op::kRelu},       {"exp", Op::kExp},         {"tanh", Op::kTanh}, {"log", Op::kLog},
+      {"erf", Op::kErf},         {"gelu", Op::kGelu},
   };
   auto it = ops->find(name);
   if (it == ops->end()) return false;

@@ -155,7 +155,7 @@ TEST(FusedFloat32Test, BestLevelIsTheCpus) {
 
 TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
   static const char* const kBinary[] = {"add", "sub", "mul", "div", "maximum", "minimum"};
-  static const char* const kUnary[] = {"neg", "abs", "relu", "exp", "tanh"};
+  static const char* const kUnary[] = {"neg", "abs", "relu", "exp", "tanh", "log", "erf", "gelu"};
   // Around the vector widths (4, 8, 16) and the tile (64).
   static const int64_t kLengths[] = {1, 3, 15, 17, 63, 64, 65, 128, 1000, 4099};
   std::mt19937 rng(20261202);
@@ -171,7 +171,7 @@ TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
       std::uniform_int_distribution<size_t> any(0, values.size() - 1);
       const int kind = std::uniform_int_distribution<int>(0, 9)(rng);
       if (last >= 0 && kind < 3) {
-        last = chain.Op(kUnary[std::uniform_int_distribution<int>(0, 4)(rng)], {last});
+        last = chain.Op(kUnary[std::uniform_int_distribution<int>(0, 7)(rng)], {last});
       } else {
         // Mostly the latest value with any other, either side; sometimes two older values
         // (both spilled or inputs) or the latest with itself.

@@ -39,6 +39,9 @@ enum class Op : uint8_t {
   kRelu,
   kExp,
   kTanh,
+  kLog,
+  kErf,
+  kGelu,
 };
 
 // One op. Its operand for the tile at element `start` is at base + start * step: step 1
@@ -109,15 +112,27 @@ FERRY_F32_INLINE void Unary(typename Isa::Vec* acc) {
   for (int k = 0; k < kTile / Isa::kLanes; ++k) acc[k] = Compute<Isa, kOp>(acc[k], acc[k]);
 }
 
-// exp and tanh as the unfused kernels compute them (float_math.h; bit for bit the same),
-// vectorized for this file's instruction set; out of line, so their many temporaries do
-// not push the accumulator out of registers elsewhere.
+// The transcendental ops as the unfused kernels compute them (float_math.h; bit for bit
+// the same), vectorized for this file's instruction set; out of line, so their many
+// temporaries do not push the accumulator out of registers elsewhere.
 template <class Isa>
 __attribute__((noinline)) void Transcendental(Op op, float* values) {
-  if (op == Op::kExp) {
-    for (int64_t i = 0; i < kTile; ++i) values[i] = ExpF32(values[i]);
-  } else {
-    for (int64_t i = 0; i < kTile; ++i) values[i] = TanhF32(values[i]);
+  switch (op) {
+    case Op::kExp:
+      for (int64_t i = 0; i < kTile; ++i) values[i] = ExpF32(values[i]);
+      break;
+    case Op::kTanh:
+      for (int64_t i = 0; i < kTile; ++i) values[i] = TanhF32(values[i]);
+      break;
+    case Op::kLog:
+      for (int64_t i = 0; i < kTile; ++i) values[i] = LogF32(values[i]);
+      break;
+    case Op::kErf:
+      for (int64_t i = 0; i < kTile; ++i) values[i] = ErfF32(values[i]);
+      break;
+    default:
+      for (int64_t i = 0; i < kTile; ++i) values[i] = GeluF32(values[i]);
+      break;
   }
 }
 
@@ -168,7 +183,10 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
           Unary<Isa, Op::kRelu>(acc);
           break;
         case Op::kExp:
-        case Op::kTanh: {
+        case Op::kTanh:
+        case Op::kLog:
+        case Op::kErf:
+        case Op::kGelu: {
           float values[kTile];
 #pragma GCC unroll 16
           for (int k = 0; k < kVecs; ++k) StoreVector<Isa>(values + k * kLanes, acc[k]);

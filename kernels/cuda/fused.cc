@@ -38,7 +38,7 @@ const absl::flat_hash_map<std::string, std::string>& UnaryFormulas() {
       {"ceil", "ceilf(x)"},
       {"round", "rintf(x)"},
       {"sign", "x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x"},
-      {"gelu", "0.5f * x * (1.0f + erff(x * 0.70710678118654752440f))"},
+      {"gelu", "0.5f * x * erfcf(x * -0.70710678118654752440f)"},
   };
   return *formulas;
 }
@@ -68,17 +68,27 @@ const absl::flat_hash_map<std::string, std::string>& Comparisons() {
 // A float32 formula as the same op's kernel computes it in double: double functions and
 // constants (expf -> exp, 1.0f -> 1.0).
 std::string DoubleFormula(const std::string& text) {
-  return absl::StrReplaceAll(
-      text, {{"fabsf(", "fabs("},   {"expf(", "exp("},
-             {"logf(", "log("},     {"sqrtf(", "sqrt("},
-             {"sinf(", "sin("},     {"cosf(", "cos("},
-             {"tanhf(", "tanh("},   {"erff(", "erf("},
-             {"log1pf(", "log1p("}, {"expm1f(", "expm1("},
-             {"log2f(", "log2("},   {"log10f(", "log10("},
-             {"floorf(", "floor("}, {"ceilf(", "ceil("},
-             {"rintf(", "rint("},   {"powf(", "pow("},
-             {"0.0f", "0.0"},       {"1.0f", "1.0"},
-             {"0.5f", "0.5"},       {"0.70710678118654752440f", "0.70710678118654752440"}});
+  return absl::StrReplaceAll(text, {{"fabsf(", "fabs("},
+                                    {"expf(", "exp("},
+                                    {"logf(", "log("},
+                                    {"sqrtf(", "sqrt("},
+                                    {"sinf(", "sin("},
+                                    {"cosf(", "cos("},
+                                    {"tanhf(", "tanh("},
+                                    {"erff(", "erf("},
+                                    {"erfcf(", "erfc("},
+                                    {"log1pf(", "log1p("},
+                                    {"expm1f(", "expm1("},
+                                    {"log2f(", "log2("},
+                                    {"log10f(", "log10("},
+                                    {"floorf(", "floor("},
+                                    {"ceilf(", "ceil("},
+                                    {"rintf(", "rint("},
+                                    {"powf(", "pow("},
+                                    {"0.0f", "0.0"},
+                                    {"1.0f", "1.0"},
+                                    {"0.5f", "0.5"},
+                                    {"0.70710678118654752440f", "0.70710678118654752440"}});
 }
 
 bool IsBool(const core::Node& node) { return node.out.dtype == core::DType::kBool; }

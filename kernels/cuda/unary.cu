@@ -82,7 +82,9 @@ __device__ __forceinline__ C Apply(C x) {
       return x;  // refused by the caller
     }
   } else {
-    return C(0.5) * x * (C(1) + erf(x * C(0.70710678118654752440)));
+    // gelu: x/2 (1 + erf(x / sqrt 2)) as x/2 erfc(-x / sqrt 2), which does not cancel to 0
+    // for negative x (the CPU's form, float_math.h).
+    return C(0.5) * x * erfc(x * C(-0.70710678118654752440));
   }
 }
 

@@ -87,6 +87,7 @@ using std::ceil;
 using std::copysign;
 using std::cos;
 using std::erf;
+using std::erfc;
 using std::exp;
 using std::expm1;
 using std::fabs;
