@@ -26,6 +26,7 @@
 #include "client/device_impl.h"
 #include "client/error.h"
 #include "client/known_graphs.h"
+#include "client/output_reads.h"
 #include "client/pipeline.h"
 #include "client/profile_log.h"
 #include "client/shared_memory.h"
@@ -48,6 +49,9 @@ constexpr size_t kInlineBindingBytes = 64 * 1024;
 // the daemon's 1 MiB made each training step send its weights back, and on a 1 ms link the
 // reply's HTTP/2 flow-control window updates cost about 2 more round trips per step.
 constexpr int64_t kInlineResultBytes = 64 * 1024;
+// Of the results a graph evaluated again returns that the program has never read, this many
+// bytes in all still come back inline: reading them later would cost a round trip.
+constexpr int64_t kUnreadInlineBytes = 4 * 1024;
 constexpr int64_t kDefaultChunkBytes = 1 << 20;
 constexpr int kBulkFrameBytes = (1 << 24) - 1;  // the largest HTTP/2 allows
 constexpr int kBulkWindowBytes = 8 << 20;
@@ -372,6 +376,8 @@ class Session {
 
   // The graph ids the daemon holds, shared with every session to the same address.
   KnownGraphs& graphs() { return *graphs_; }
+  // Which outputs of each graph the program has read, for what comes back inline.
+  OutputReads& output_reads() { return output_reads_; }
 
   template <typename F>
   void UpdateStats(F update) {
@@ -403,6 +409,7 @@ class Session {
   v1::OpenSessionResponse opened_;
   std::mt19937_64 random_{std::random_device{}()};  // request ids: unique, not secret
   std::shared_ptr<KnownGraphs> graphs_;
+  OutputReads output_reads_;
   std::unique_ptr<PipelineStream> pipeline_;
   std::mutex shared_mu_;
   bool shared_memory_ = false;            // guarded by shared_mu_ after connect
@@ -465,6 +472,14 @@ class RemoteBuffer : public Buffer {
   // The stream broke before the step computing it was answered: whether it ran is unknown.
   bool lost() const { return lost_; }
   void set_lost() { lost_ = true; }
+  // Output `output` of a graph whose reads are marked in `reads`.
+  void set_reads(std::shared_ptr<OutputReads::Marks> reads, int output) {
+    reads_ = std::move(reads);
+    reads_output_ = output;
+  }
+  void MarkRead() {
+    if (reads_ != nullptr) reads_->MarkRead(static_cast<size_t>(reads_output_));
+  }
 
  private:
   std::shared_ptr<Session> session_;
@@ -475,6 +490,8 @@ class RemoteBuffer : public Buffer {
   int output_ = 0;
   std::optional<v1::StepFailure> failure_;
   bool lost_ = false;
+  std::shared_ptr<OutputReads::Marks> reads_;
+  int reads_output_ = 0;
 };
 
 class RemoteDevice : public DeviceImpl {
@@ -726,7 +743,10 @@ class RemoteDevice : public DeviceImpl {
     } else {
       request.set_graph_id(graph_id);
     }
-    SetOutputs(graph, request);
+    bool first_eval = false;
+    const std::shared_ptr<OutputReads::Marks> reads =
+        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &first_eval);
+    SetOutputs(graph, *reads, first_eval, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     const std::shared_ptr<EvalRecord>& record = CurrentEval();
     if (record != nullptr) {
@@ -746,7 +766,7 @@ class RemoteDevice : public DeviceImpl {
       request.clear_graph_id();
       core::GraphToProto(graph, request.mutable_graph());
       request.clear_release_buffer_ids();
-      SetOutputs(graph, request);
+      SetOutputs(graph, *reads, first_eval, request);
       status = Call(request, ships_graph, &response, &missing_graph);
     }
     if (!status.ok()) throw ToError(status, session_->address());
@@ -776,8 +796,10 @@ class RemoteDevice : public DeviceImpl {
         host = result.data();
         inline_bytes += static_cast<int64_t>(nbytes);
       }
-      buffers.push_back(std::make_shared<RemoteBuffer>(
-          type, session_, request.outputs(i).buffer_id(), std::move(host)));
+      auto buffer = std::make_shared<RemoteBuffer>(type, session_, request.outputs(i).buffer_id(),
+                                                   std::move(host));
+      buffer->set_reads(reads, i);
+      buffers.push_back(std::move(buffer));
     }
     session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += inline_bytes; });
     return buffers;
@@ -785,6 +807,7 @@ class RemoteDevice : public DeviceImpl {
 
   void Read(Buffer& buffer, void* dst) override {
     auto& remote = static_cast<RemoteBuffer&>(buffer);
+    remote.MarkRead();
     std::lock_guard<std::mutex> lock(remote.mu());
     if (remote.pending().has_value()) {
       session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
@@ -855,7 +878,10 @@ class RemoteDevice : public DeviceImpl {
       request.set_graph_id(graph_id);
       kept = shared_graph;  // no copy: the graph is not changed after lowering
     }
-    SetOutputs(graph, request);
+    bool first_eval = false;
+    const std::shared_ptr<OutputReads::Marks> reads =
+        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &first_eval);
+    SetOutputs(graph, *reads, first_eval, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     PipelineStream::AnswerHook on_answer;
     if (const std::shared_ptr<EvalRecord>& record = CurrentEval()) {
@@ -889,6 +915,7 @@ class RemoteDevice : public DeviceImpl {
           std::make_shared<RemoteBuffer>(graph.nodes[graph.outputs[i]].out, session_,
                                          step.execute().outputs(i).buffer_id(), std::nullopt);
       buffer->set_pending(*reply, static_cast<int>(i));
+      buffer->set_reads(reads, static_cast<int>(i));
       buffers.push_back(std::move(buffer));
     }
     return buffers;
@@ -968,14 +995,27 @@ class RemoteDevice : public DeviceImpl {
     session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += nbytes; });
   }
 
-  void SetOutputs(const core::Graph& graph, v1::ExecuteRequest& request) {
+  // Each output under a new handle, returned inline when small on the graph's first eval,
+  // and after that where the program has read that output before (output_reads.h) or, up
+  // to kUnreadInlineBytes in all, where it is tiny (a counter, the last of a chain of evals
+  // the program reads only at the end).
+  void SetOutputs(const core::Graph& graph, const OutputReads::Marks& reads, bool first_eval,
+                  v1::ExecuteRequest& request) {
     request.clear_outputs();
-    const int64_t inline_limit =
-        std::min(session_->opened().limits().max_inline_bytes(), kInlineResultBytes);
+    const int64_t inline_limit = std::max<int64_t>(
+        std::min(session_->opened().limits().max_inline_bytes(), kInlineResultBytes), 0);
+    int64_t unread_budget = kUnreadInlineBytes;
     for (size_t i = 0; i < graph.outputs.size(); ++i) {
       v1::OutputRequest* output = request.add_outputs();
       output->set_buffer_id(session_->NewBufferId());
-      output->set_inline_up_to_bytes(static_cast<uint64_t>(std::max<int64_t>(inline_limit, 0)));
+      bool wanted = first_eval || reads.WasRead(i);
+      if (!wanted) {
+        const int64_t nbytes =
+            static_cast<int64_t>(core::NumBytes(graph.nodes[graph.outputs[i]].out));
+        wanted = nbytes <= unread_budget;
+        if (wanted) unread_budget -= nbytes;
+      }
+      output->set_inline_up_to_bytes(static_cast<uint64_t>(wanted ? inline_limit : 0));
     }
   }
 

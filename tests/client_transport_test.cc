@@ -114,6 +114,51 @@ TEST_F(PipelineTest, DependentEvalsEndingInOneReadAreOneRoundTrip) {
   EXPECT_EQ(got, chain(local(), &unused));
 }
 
+// A training loop's shape: each step's weights only feed the next step; its loss is read.
+// After the first step the weights stay on the daemon (no bytes back) while the loss keeps
+// coming back with the step's answer; a weight read later is downloaded, and from then on
+// comes back inline too.
+void ExpectOnlyReadResultsComeBackInline(const Device& device) {
+  Array w = from_host(std::vector<float>(4096, 1.0f), {4096}, device);  // 16 KiB
+  std::vector<float> losses;
+  auto step = [&] {
+    w = w * 0.5f + 1.0f;
+    Array loss = sum(w);
+    eval({w, loss});
+    losses.push_back(loss.item<float>());
+  };
+  step();
+  step();
+  DeviceStats before = device.stats();
+  for (int i = 0; i < 3; ++i) step();
+  DeviceStats after = device.stats();
+  EXPECT_LT(after.bytes_received - before.bytes_received, 3 * 4096)
+      << "the weights came back with the steps";
+  EXPECT_EQ(after.downloads, before.downloads);  // the loss came with each answer
+  EXPECT_EQ(w.to_vector<float>(), std::vector<float>(4096, losses.back() / 4096));
+  EXPECT_EQ(device.stats().downloads, after.downloads + 1);
+  step();
+  before = device.stats();
+  step();
+  const std::vector<float> read = w.to_vector<float>();  // read before: inline now
+  after = device.stats();
+  EXPECT_EQ(after.downloads, before.downloads);
+  EXPECT_GT(after.bytes_received - before.bytes_received, 4 * 4096);
+  EXPECT_EQ(read.front(), losses.back() / 4096);
+}
+
+TEST_F(PipelineTest, ResultsNeverReadStopComingBackInline) {
+  ExpectOnlyReadResultsComeBackInline(*remote_);
+}
+
+TEST(UnaryTest, ResultsNeverReadStopComingBackInline) {
+  auto daemon = StartFerryd();
+  ASSERT_NE(daemon, nullptr);
+  ConnectOptions options;
+  options.pipeline = false;
+  ExpectOnlyReadResultsComeBackInline(connect(daemon->address(), options));
+}
+
 TEST(UnaryTest, WithoutThePipelineEveryEvalIsARoundTrip) {
   auto daemon = StartFerryd();
   ASSERT_NE(daemon, nullptr);

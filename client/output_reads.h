@@ -1,0 +1,52 @@
+#ifndef FERRY_CLIENT_OUTPUT_READS_H_
+#define FERRY_CLIENT_OUTPUT_READS_H_
+
+// Internal to the client library: which outputs of each graph a session's program reads
+// back to the host, so that a graph evaluated again returns inline only those.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ferry::detail {
+
+// A training step's graph outputs the loss, which the program reads, and the weights and
+// optimizer state, which it only passes to the next step. Small results come back inline
+// with the step's answer (no round trip to read them), but returning all of them costs the
+// link their bytes on every step: 300 KB a step for examples/train_transformer's small
+// model. So the first eval of a graph returns every small output inline, and each later
+// eval only those the program has read from an eval of that graph before (a mark per
+// output that stays set); reading another costs one download. Thread-safe.
+class OutputReads {
+ public:
+  // One graph's marks, shared with the buffers of its outputs.
+  class Marks {
+   public:
+    explicit Marks(size_t outputs) : read_(outputs) {}
+    void MarkRead(size_t output) { read_.at(output).store(true, std::memory_order_relaxed); }
+    bool WasRead(size_t output) const {
+      return output < read_.size() && read_[output].load(std::memory_order_relaxed);
+    }
+    size_t size() const { return read_.size(); }
+
+   private:
+    std::vector<std::atomic<bool>> read_;
+  };
+
+  // The marks of the graph `graph_id` of `outputs` outputs; `first` says whether this is
+  // its first eval (the marks are new, none set).
+  std::shared_ptr<Marks> ForEval(const std::string& graph_id, size_t outputs, bool* first);
+
+ private:
+  static constexpr size_t kMaxGraphs = 4096;  // past this the marks start over
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Marks>> graphs_;
+};
+
+}  // namespace ferry::detail
+
+#endif  // FERRY_CLIENT_OUTPUT_READS_H_
