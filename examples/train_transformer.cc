@@ -10,13 +10,17 @@
 //
 //   ./bazelw run //examples:train_transformer
 //   ./bazelw run //examples:train_transformer -- --remote=gpu-node-0:7070 --steps=2000
+//   ./bazelw run //examples:train_transformer -- --profile_steps=10   # where a step's time goes
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,6 +38,9 @@ ABSL_FLAG(int, layers, 2, "transformer blocks");
 ABSL_FLAG(int, dims, 64, "model width");
 ABSL_FLAG(int, heads, 4, "attention heads (dims must be a multiple)");
 ABSL_FLAG(double, learning_rate, 3e-3, "AdamW's learning rate");
+ABSL_FLAG(int, profile_steps, 0,
+          "profile the remote run's last N steps: print where their time went and write a "
+          "Chrome trace");
 
 namespace {
 
@@ -158,9 +165,11 @@ struct Run {
   std::vector<float> losses, accuracies;
   double seconds = 0;  // steps 2..N: the first ships the graph and plans it
   ferry::DeviceStats per_step;
+  std::string profile;  // with profile_steps: the profiler's table
 };
 
-Run Train(const Config& c, const ferry::Device& device, int steps, double lr) {
+Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
+          int profile_steps = 0) {
   std::vector<ferry::Array> params = InitModel(c, device).Flatten();
   // Predictions of positions n-1 .. 2n-2 (the copied tokens) count; the first half's are
   // guesses of random tokens.
@@ -187,7 +196,9 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr) {
   Run run;
   Clock::time_point start;
   ferry::DeviceStats from;
+  std::optional<ferry::Profiler> profiler;
   for (int step = 1; step <= steps; ++step) {
+    if (step == steps - profile_steps + 1) profiler.emplace();  // records from here on
     if (step == 2) start = Clock::now();
     if (step == 3) from = device.stats();
     std::vector<ferry::Array> primals = params;
@@ -202,6 +213,12 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr) {
     run.accuracies.push_back(outputs[1].item<float>());
   }
   run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (profiler.has_value()) {
+    const std::string trace =
+        (std::filesystem::temp_directory_path() / "train_transformer_trace.json").string();
+    profiler->save_chrome_trace(trace);
+    run.profile = profiler->table(12) + "Chrome trace: " + trace + "\n";
+  }
   if (steps > 2) {
     const ferry::DeviceStats to = device.stats();
     const int64_t n = steps - 2;
@@ -248,7 +265,8 @@ int main(int argc, char** argv) {
     std::printf("  devices  %s\n           %s\n", ferry::local().description().c_str(),
                 remote.description().c_str());
     const Run local_run = Train(c, ferry::local(), steps, lr);
-    const Run remote_run = Train(c, remote, steps, lr);
+    const int profile_steps = std::min(absl::GetFlag(FLAGS_profile_steps), steps);
+    const Run remote_run = Train(c, remote, steps, lr, profile_steps);
 
     std::printf("  %6s  %10s  %11s  %14s\n", "step", "local loss", "remote loss", "copy accuracy");
     const int every = std::max(1, steps / 10);
@@ -270,6 +288,13 @@ int main(int argc, char** argv) {
         static_cast<long long>(s.executes),
         s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again", s.bytes_sent / 1e3,
         s.bytes_received / 1e3);
+    if (!remote_run.profile.empty()) {
+      std::istringstream table(remote_run.profile);
+      std::printf("  profile  the remote run's last %d steps:\n", profile_steps);
+      for (std::string line; std::getline(table, line);) {
+        std::printf("           %s\n", line.c_str());
+      }
+    }
     for (const Run* run : {&local_run, &remote_run}) {
       if (!(run->losses.back() < run->losses.front())) {
         std::fprintf(stderr, "train_transformer: the %s loss did not decrease (%g -> %g)\n",

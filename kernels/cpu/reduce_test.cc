@@ -1,5 +1,8 @@
 #include <cmath>
 #include <limits>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -50,6 +53,40 @@ TEST(Reduce, SumOverEachAxisAndBoth) {
   EXPECT_EQ(all.type.shape, core::Shape{});
   EXPECT_THAT(Values(all), ElementsAre(21));
   EXPECT_EQ(Reduce("sum", Matrix(), {0, 1}, true).type.shape, (core::Shape{1, 1}));
+}
+
+// Rows reduced over the last axis fold 8 at a time, and columns a row at a time into a row
+// of outputs; each output still folds its elements in order, so both give the bits of the
+// same values stored the other way round.
+TEST(Reduce, RowsAndColumnsFoldInOrder) {
+  std::mt19937 rng(3);
+  // Magnitudes far apart, so that sums round and their order shows (in float64: a float32
+  // result rounds the double sum again and hides it).
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::uniform_int_distribution<int> exponent(-12, 12);
+  for (int64_t n : {1, 5, 64, 301}) {
+    for (int64_t rows : {1, 8, 13}) {
+      std::vector<double> values(static_cast<size_t>(rows * n));
+      for (double& v : values) v = value(rng) * std::pow(10.0, exponent(rng));
+      std::vector<double> columns(values.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < n; ++i) columns[i * rows + r] = values[r * n + i];
+      }
+      for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+        for (const char* op : {"sum", "mean", "prod", "max"}) {
+          const std::vector<double> by_rows =
+              Values(Reduce(op, MakeHost(dtype, {rows, n}, values), {1}));
+          const std::vector<double> by_columns =
+              Values(Reduce(op, MakeHost(dtype, {n, rows}, columns), {0}));
+          ASSERT_EQ(by_rows.size(), static_cast<size_t>(rows));
+          for (int64_t r = 0; r < rows; ++r) {
+            EXPECT_EQ(by_rows[r], by_columns[r]) << op << " of " << rows << " rows of " << n
+                                                 << ", row " << r << ", dtype " << int(dtype);
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Reduce, NoAxesReducesNothing) {

@@ -4,15 +4,83 @@
 //   softmax = exp(x - m) / sum,   logsumexp = m + log(sum).
 // Integer inputs compute in the floating output dtype; float16 and bfloat16 in float.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/simd_level.h"
 
 namespace ferry::kernels::cpu {
 namespace {
+
+// e[i] = exp(e[i]), vectorized.
+FERRY_TARGET_CLONES __attribute__((flatten)) void ExpInPlace(float* e, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) e[i] = ExpF32(e[i]);
+}
+
+// e[i] = e[i] / sums[i], divided in double as the general path divides.
+FERRY_TARGET_CLONES void DivideInDouble(float* e, const double* sums, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) e[i] = static_cast<float>(static_cast<double>(e[i]) / sums[i]);
+}
+
+// The row's maximum (NaN if it holds one), 8 lanes side by side: one compare-and-select
+// chain costs its latency per element. Any order gives the same shift but for the sign of a
+// zero, which changes no result.
+float RowMax(const float* row, int64_t n) {
+  constexpr int kLanes = 8;
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  auto fold = [](float m, float v) { return v > m || v != v ? v : m; };
+  float lanes[kLanes] = {kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lanes[k] = fold(lanes[k], row[i + k]);
+  }
+  float m = kLowest;
+  for (; i < n; ++i) m = fold(m, row[i]);
+  for (float lane : lanes) m = fold(m, lane);
+  return m;
+}
+
+// softmax or logsumexp over the last axis of `rows` contiguous float32 rows of `n` (n > 0),
+// the common case (attention scores, a classifier's logits), with the general path's bits:
+// the same shift, exponentials and quotients, and each row's sum in double in element order.
+// Rows go 8 at a time: their shifted values are exponentiated and divided in one vectorized
+// pass each (rows are often shorter than a few vectors, and a row's last elements would go
+// one by one), and their sums run side by side (one chain of dependent double additions at
+// a time left the core idle).
+void LastAxisFloat32(const float* x, int64_t rows, int64_t n, bool log_sum_exp, float* y) {
+  constexpr int64_t kRowsAtOnce = 8;
+  std::vector<float> scratch(log_sum_exp ? static_cast<size_t>(kRowsAtOnce * n) : 0);
+  std::vector<double> divisors(log_sum_exp ? 0 : static_cast<size_t>(kRowsAtOnce * n));
+  for (int64_t first = 0; first < rows; first += kRowsAtOnce) {
+    const int64_t count = std::min(kRowsAtOnce, rows - first);
+    float* const e = log_sum_exp ? scratch.data() : y + first * n;
+    float shift[kRowsAtOnce];
+    for (int64_t r = 0; r < count; ++r) {
+      const float* row = x + (first + r) * n;
+      const float m = RowMax(row, n);
+      shift[r] = std::isfinite(m) ? m : 0.0f;
+      for (int64_t i = 0; i < n; ++i) e[r * n + i] = row[i] - shift[r];
+    }
+    ExpInPlace(e, count * n);
+    double sum[kRowsAtOnce] = {};
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t r = 0; r < count; ++r) sum[r] += e[r * n + i];
+    }
+    if (log_sum_exp) {
+      for (int64_t r = 0; r < count; ++r) {
+        y[first + r] = static_cast<float>(std::log(sum[r]) + static_cast<double>(shift[r]));
+      }
+    } else {
+      for (int64_t r = 0; r < count; ++r) std::fill_n(divisors.data() + r * n, n, sum[r]);
+      DivideInDouble(e, divisors.data(), count * n);
+    }
+  }
+}
 
 template <bool kLogSumExp>
 absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inputs,
@@ -38,6 +106,12 @@ absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inpu
   }
   const std::vector<int64_t> dense = core::ContiguousStrides(shape);
   const int64_t groups = core::NumElements(group_shape);
+  if (in.dtype() == core::DType::kFloat32 && out.dtype() == core::DType::kFloat32 && rank > 0 &&
+      std::count(reduced.begin(), reduced.end(), true) == 1 && reduced[rank - 1] &&
+      shape[rank - 1] > 0) {
+    LastAxisFloat32(in.data<float>(), groups, shape[rank - 1], kLogSumExp, out.data<float>());
+    return absl::OkStatus();
+  }
   std::unique_ptr<char[]> scratch;
   const void* data = ElementsAs(in, out.dtype(), scratch);
   return DispatchDType(out.dtype(), [&](auto tag) -> absl::Status {
