@@ -17,10 +17,11 @@ namespace ferry::detail {
 // A training step's graph outputs the loss, which the program reads, and the weights and
 // optimizer state, which it only passes to the next step. Small results come back inline
 // with the step's answer (no round trip to read them), but returning all of them costs the
-// link their bytes on every step: 300 KB a step for examples/train_transformer's small
+// link their bytes on every step: 1.2 MB a step for examples/train_transformer's small
 // model. So the first eval of a graph returns every small output inline, and each later
-// eval only those the program has read from an eval of that graph before (a mark per
-// output that stays set); reading another costs one download. Thread-safe.
+// eval only those the program read since the eval of that graph before it (from any eval
+// of it: reading the last step's loss while the next runs counts); reading another costs
+// one download, and brings that output back inline on the next eval. Thread-safe.
 class OutputReads {
  public:
   // One graph's marks, shared with the buffers of its outputs.
@@ -28,18 +29,18 @@ class OutputReads {
    public:
     explicit Marks(size_t outputs) : read_(outputs) {}
     void MarkRead(size_t output) { read_.at(output).store(true, std::memory_order_relaxed); }
-    bool WasRead(size_t output) const {
-      return output < read_.size() && read_[output].load(std::memory_order_relaxed);
-    }
     size_t size() const { return read_.size(); }
 
    private:
+    friend class OutputReads;
     std::vector<std::atomic<bool>> read_;
   };
 
-  // The marks of the graph `graph_id` of `outputs` outputs; `first` says whether this is
-  // its first eval (the marks are new, none set).
-  std::shared_ptr<Marks> ForEval(const std::string& graph_id, size_t outputs, bool* first);
+  // The marks of the graph `graph_id` of `outputs` outputs, for an eval of it about to be
+  // sent. `read` gets, for each output, whether the program read it since the last call
+  // for this graph (all true on the graph's first eval); the marks start again.
+  std::shared_ptr<Marks> ForEval(const std::string& graph_id, size_t outputs,
+                                 std::vector<bool>* read);
 
  private:
   static constexpr size_t kMaxGraphs = 4096;  // past this the marks start over

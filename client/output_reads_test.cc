@@ -1,39 +1,47 @@
 #include "client/output_reads.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
 namespace ferry::detail {
 namespace {
 
-TEST(OutputReadsTest, AGraphsFirstEvalIsMarkedFirstAndItsMarksStaySet) {
+using Reads = std::vector<bool>;
+
+TEST(OutputReadsTest, AGraphsFirstEvalWantsEveryOutput) {
   OutputReads reads;
-  bool first = false;
-  std::shared_ptr<OutputReads::Marks> marks = reads.ForEval("step", 3, &first);
-  EXPECT_TRUE(first);
-  EXPECT_FALSE(marks->WasRead(0));
-  marks->MarkRead(2);
+  Reads read;
+  reads.ForEval("step", 3, &read);
+  EXPECT_EQ(read, Reads({true, true, true}));
+  reads.ForEval("other", 2, &read);
+  EXPECT_EQ(read, Reads({true, true}));  // marks are per graph
+}
 
-  std::shared_ptr<OutputReads::Marks> again = reads.ForEval("step", 3, &first);
-  EXPECT_FALSE(first);
-  EXPECT_EQ(again, marks);
-  EXPECT_FALSE(again->WasRead(0));
-  EXPECT_TRUE(again->WasRead(2));
-  EXPECT_FALSE(again->WasRead(3));  // out of range: never read
-
-  reads.ForEval("other", 3, &first);
-  EXPECT_TRUE(first);  // marks are per graph
+TEST(OutputReadsTest, LaterEvalsWantWhatWasReadSinceTheLastOne) {
+  OutputReads reads;
+  Reads read;
+  std::shared_ptr<OutputReads::Marks> first = reads.ForEval("step", 3, &read);
+  first->MarkRead(2);
+  std::shared_ptr<OutputReads::Marks> second = reads.ForEval("step", 3, &read);
+  EXPECT_EQ(second, first);
+  EXPECT_EQ(read, Reads({false, false, true}));
+  reads.ForEval("step", 3, &read);
+  EXPECT_EQ(read, Reads({false, false, false}));  // not read again: not wanted again
+  first->MarkRead(0);                             // an older eval's output read late still counts
+  reads.ForEval("step", 3, &read);
+  EXPECT_EQ(read, Reads({true, false, false}));
 }
 
 TEST(OutputReadsTest, ManyGraphsStartOver) {
   OutputReads reads;
-  bool first = false;
-  reads.ForEval("g0", 1, &first)->MarkRead(0);
-  for (int i = 1; i <= 5000; ++i) reads.ForEval("g" + std::to_string(i), 1, &first);
-  std::shared_ptr<OutputReads::Marks> marks = reads.ForEval("g0", 1, &first);
-  EXPECT_TRUE(first);  // forgotten: it comes back whole again
-  EXPECT_FALSE(marks->WasRead(0));
+  Reads read;
+  reads.ForEval("g0", 1, &read);
+  for (int i = 1; i <= 5000; ++i) reads.ForEval("g" + std::to_string(i), 1, &read);
+  reads.ForEval("g0", 1, &read);
+  EXPECT_EQ(read, Reads({true}));  // forgotten: it comes back whole again
 }
 
 }  // namespace

@@ -743,10 +743,10 @@ class RemoteDevice : public DeviceImpl {
     } else {
       request.set_graph_id(graph_id);
     }
-    bool first_eval = false;
+    std::vector<bool> read;
     const std::shared_ptr<OutputReads::Marks> reads =
-        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &first_eval);
-    SetOutputs(graph, *reads, first_eval, request);
+        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &read);
+    SetOutputs(graph, read, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     const std::shared_ptr<EvalRecord>& record = CurrentEval();
     if (record != nullptr) {
@@ -766,7 +766,7 @@ class RemoteDevice : public DeviceImpl {
       request.clear_graph_id();
       core::GraphToProto(graph, request.mutable_graph());
       request.clear_release_buffer_ids();
-      SetOutputs(graph, *reads, first_eval, request);
+      SetOutputs(graph, read, request);
       status = Call(request, ships_graph, &response, &missing_graph);
     }
     if (!status.ok()) throw ToError(status, session_->address());
@@ -878,10 +878,10 @@ class RemoteDevice : public DeviceImpl {
       request.set_graph_id(graph_id);
       kept = shared_graph;  // no copy: the graph is not changed after lowering
     }
-    bool first_eval = false;
+    std::vector<bool> read;
     const std::shared_ptr<OutputReads::Marks> reads =
-        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &first_eval);
-    SetOutputs(graph, *reads, first_eval, request);
+        session_->output_reads().ForEval(graph_id, graph.outputs.size(), &read);
+    SetOutputs(graph, read, request);
     for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
     PipelineStream::AnswerHook on_answer;
     if (const std::shared_ptr<EvalRecord>& record = CurrentEval()) {
@@ -995,11 +995,11 @@ class RemoteDevice : public DeviceImpl {
     session_->UpdateStats([&](DeviceStats& stats) { stats.inline_bytes += nbytes; });
   }
 
-  // Each output under a new handle, returned inline when small on the graph's first eval,
-  // and after that where the program has read that output before (output_reads.h) or, up
-  // to kUnreadInlineBytes in all, where it is tiny (a counter, the last of a chain of evals
-  // the program reads only at the end).
-  void SetOutputs(const core::Graph& graph, const OutputReads::Marks& reads, bool first_eval,
+  // Each output under a new handle, returned inline when small where `read` says the
+  // program read it since the graph's eval before (output_reads.h) or, up to
+  // kUnreadInlineBytes in all, where it is tiny (a loss read now and then, the last of a
+  // chain of evals read only at the end).
+  void SetOutputs(const core::Graph& graph, const std::vector<bool>& read,
                   v1::ExecuteRequest& request) {
     request.clear_outputs();
     const int64_t inline_limit = std::max<int64_t>(
@@ -1008,7 +1008,7 @@ class RemoteDevice : public DeviceImpl {
     for (size_t i = 0; i < graph.outputs.size(); ++i) {
       v1::OutputRequest* output = request.add_outputs();
       output->set_buffer_id(session_->NewBufferId());
-      bool wanted = first_eval || reads.WasRead(i);
+      bool wanted = read[i];
       if (!wanted) {
         const int64_t nbytes =
             static_cast<int64_t>(core::NumBytes(graph.nodes[graph.outputs[i]].out));
