@@ -32,4 +32,15 @@ std::unique_ptr<server::FerrydProcess> StartLocalFerryd(const char* argv0, const
   return *std::move(daemon);
 }
 
+std::string RemoteOrLocalFerryd(const char* argv0, const char* program, const std::string& remote,
+                                std::unique_ptr<server::FerrydProcess>* daemon) {
+  if (!remote.empty()) return remote;
+  std::string log_path;
+  *daemon = StartLocalFerryd(argv0, program, &log_path);
+  if (*daemon == nullptr) return "";
+  std::printf("  daemon   ferryd on %s (log: %s)\n", (*daemon)->address().c_str(),
+              log_path.c_str());
+  return (*daemon)->address();
+}
+
 }  // namespace ferry::examples

@@ -14,6 +14,12 @@ namespace ferry::examples {
 std::unique_ptr<server::FerrydProcess> StartLocalFerryd(const char* argv0, const char* program,
                                                         std::string* log_path);
 
+// The address of the daemon an example trains on: `remote` when it is given, else that of a
+// ferryd started here (kept in `daemon`; where it listens and logs is printed). Empty when
+// none could be started.
+std::string RemoteOrLocalFerryd(const char* argv0, const char* program, const std::string& remote,
+                                std::unique_ptr<server::FerrydProcess>* daemon);
+
 }  // namespace ferry::examples
 
 #endif  // FERRY_EXAMPLES_LOCAL_FERRYD_H_

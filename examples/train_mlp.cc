@@ -10,14 +10,10 @@
 //   ./bazelw run //examples:train_mlp -- --profile_steps=10   # where a step's time goes
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
-#include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +21,7 @@
 #include "absl/flags/parse.h"
 #include "client/ferry.h"
 #include "examples/local_ferryd.h"
+#include "examples/training_run.h"
 
 ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
 ABSL_FLAG(int, steps, 300, "training steps on each device");
@@ -36,12 +33,6 @@ ABSL_FLAG(int, profile_steps, 0,
           "Chrome trace");
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Two spirals of points (x, y) with a little noise; labels one-hot, (points, 2).
 struct Spirals {
@@ -94,12 +85,9 @@ std::vector<ferry::Array> LossAndAccuracy(const std::vector<ferry::Array>& p, co
   return {loss, ferry::mean(ferry::astype(correct, ferry::float32))};
 }
 
-struct Run {
-  std::vector<float> losses;
+// The steps' losses, and the accuracy after the last step.
+struct Run : ferry::examples::TrainingRun {
   float accuracy = 0;
-  double seconds = 0;           // steps 2..N: the first ships the graph and plans it
-  ferry::DeviceStats per_step;  // remote: the mean over steps 3..N
-  std::string profile;          // with profile_steps: the profiler's table
 };
 
 Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidden, double lr,
@@ -119,13 +107,9 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
   ferry::optimizers::Adam adam(lr, {0.9, 0.999}, 1e-8, /*bias_correction=*/true);
 
   Run run;
-  Clock::time_point start;
-  ferry::DeviceStats from;
-  std::optional<ferry::Profiler> profiler;
+  ferry::examples::StepRecorder recorder(device, steps, profile_steps, "train_mlp_trace.json");
   for (int step = 1; step <= steps; ++step) {
-    if (step == steps - profile_steps + 1) profiler.emplace();  // records from here on
-    if (step == 2) start = Clock::now();
-    if (step == 3) from = device.stats();
+    recorder.BeforeStep(step);
     auto [outputs, grads] = step_fn(params);
     params = adam.update(params, grads);
     std::vector<ferry::Array> targets = params;
@@ -135,27 +119,8 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
     run.losses.push_back(outputs[0].item<float>());  // came back inline: no round trip
     run.accuracy = outputs[1].item<float>();
   }
-  run.seconds = steps > 1 ? SecondsSince(start) : 0;
-  if (profiler.has_value()) {
-    const std::string trace =
-        (std::filesystem::temp_directory_path() / "train_mlp_trace.json").string();
-    profiler->save_chrome_trace(trace);
-    run.profile = profiler->table(8) + "Chrome trace: " + trace + "\n";
-  }
-  if (steps > 2) {
-    const ferry::DeviceStats to = device.stats();
-    const int64_t n = steps - 2;
-    run.per_step.executes = (to.executes - from.executes) / n;
-    run.per_step.graphs_sent = to.graphs_sent - from.graphs_sent;
-    run.per_step.uploads = to.uploads - from.uploads;
-    run.per_step.bytes_sent = (to.bytes_sent - from.bytes_sent) / n;
-    run.per_step.bytes_received = (to.bytes_received - from.bytes_received) / n;
-  }
+  recorder.Finish(run);
   return run;
-}
-
-double StepsPerSecond(const Run& run) {
-  return run.seconds > 0 ? (run.losses.size() - 1) / run.seconds : 0;
 }
 
 }  // namespace
@@ -172,14 +137,9 @@ int main(int argc, char** argv) {
       points, hidden, hidden, lr, steps);
 
   std::unique_ptr<ferry::server::FerrydProcess> daemon;
-  std::string address = absl::GetFlag(FLAGS_remote);
-  if (address.empty()) {
-    std::string log_path;
-    daemon = ferry::examples::StartLocalFerryd(argv[0], "train_mlp", &log_path);
-    if (daemon == nullptr) return 1;
-    address = daemon->address();
-    std::printf("  daemon   ferryd on %s (log: %s)\n", address.c_str(), log_path.c_str());
-  }
+  const std::string address = ferry::examples::RemoteOrLocalFerryd(
+      argv[0], "train_mlp", absl::GetFlag(FLAGS_remote), &daemon);
+  if (address.empty()) return 1;
 
   bool ok = true;
   try {
@@ -188,15 +148,12 @@ int main(int argc, char** argv) {
                 remote.description().c_str());
     const Spirals data = MakeSpirals(points);
     const Run local_run = Train(data, ferry::local(), steps, hidden, lr);
-    const Run remote_run =
-        Train(data, remote, steps, hidden, lr, std::min(absl::GetFlag(FLAGS_profile_steps), steps));
+    const int profile_steps = std::min(absl::GetFlag(FLAGS_profile_steps), steps);
+    const Run remote_run = Train(data, remote, steps, hidden, lr, profile_steps);
 
     std::printf("  %6s  %10s  %11s\n", "step", "local loss", "remote loss");
     const int every = std::max(1, steps / 10);
-    double max_diff = 0;
     for (int i = 0; i < steps; ++i) {
-      max_diff = std::max(
-          max_diff, static_cast<double>(std::abs(local_run.losses[i] - remote_run.losses[i])));
       if (i == 0 || (i + 1) % every == 0 || i + 1 == steps) {
         std::printf("  %6d  %10.4f  %11.4f\n", i + 1, local_run.losses[i], remote_run.losses[i]);
       }
@@ -204,7 +161,7 @@ int main(int argc, char** argv) {
     std::printf("  accuracy local %.1f%%, remote %.1f%%\n", 100 * local_run.accuracy,
                 100 * remote_run.accuracy);
     std::printf("  speed    local %.0f steps/s, remote %.0f steps/s (steps 2-%d)\n",
-                StepsPerSecond(local_run), StepsPerSecond(remote_run), steps);
+                local_run.StepsPerSecond(), remote_run.StepsPerSecond(), steps);
     if (steps > 2) {
       const ferry::DeviceStats& s = remote_run.per_step;
       std::printf(
@@ -214,25 +171,8 @@ int main(int argc, char** argv) {
           s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again",
           static_cast<long long>(s.uploads), s.bytes_sent / 1e3, s.bytes_received / 1e3);
     }
-    if (!remote_run.profile.empty()) {
-      std::istringstream table(remote_run.profile);
-      std::printf("  profile  the remote run's last %d steps:\n",
-                  std::min(absl::GetFlag(FLAGS_profile_steps), steps));
-      for (std::string line; std::getline(table, line);)
-        std::printf("           %s\n", line.c_str());
-    }
-    for (const Run* run : {&local_run, &remote_run}) {
-      if (!(run->losses.back() < run->losses.front())) {
-        std::fprintf(stderr, "train_mlp: the %s loss did not decrease (%g -> %g)\n",
-                     run == &local_run ? "local" : "remote", run->losses.front(),
-                     run->losses.back());
-        ok = false;
-      }
-    }
-    const bool same = max_diff <= 1e-4 * (1 + std::abs(local_run.losses.front()));
-    std::printf("  check    loss decreased on both: %s; max |remote - local| loss = %.3g %s\n",
-                ok ? "yes" : "NO", max_diff, same ? "(ok)" : "(FAILED)");
-    ok = ok && same;
+    ferry::examples::PrintProfile(remote_run, profile_steps);
+    ok = ferry::examples::CheckLosses("train_mlp", local_run, remote_run, 1e-4);
   } catch (const ferry::Error& e) {
     std::fprintf(stderr, "train_mlp: %s: %s\n", ferry::ErrorCodeName(e.code()), e.what());
     ok = false;

@@ -13,14 +13,10 @@
 //   ./bazelw run //examples:train_transformer -- --profile_steps=10   # where a step's time goes
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
-#include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +24,7 @@
 #include "absl/flags/parse.h"
 #include "client/ferry.h"
 #include "examples/local_ferryd.h"
+#include "examples/training_run.h"
 
 ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
 ABSL_FLAG(int, steps, 300, "training steps on each device");
@@ -43,8 +40,6 @@ ABSL_FLAG(int, profile_steps, 0,
           "Chrome trace");
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Config {
   int batch, copy_length, vocabulary, layers, dims, heads;
@@ -161,11 +156,9 @@ std::vector<int32_t> CopyBatch(const Config& c, std::mt19937& rng) {
   return batch;
 }
 
-struct Run {
-  std::vector<float> losses, accuracies;
-  double seconds = 0;  // steps 2..N: the first ships the graph and plans it
-  ferry::DeviceStats per_step;
-  std::string profile;  // with profile_steps: the profiler's table
+// The steps' losses, and the accuracy on the copied half at each step.
+struct Run : ferry::examples::TrainingRun {
+  std::vector<float> accuracies;
 };
 
 Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
@@ -194,13 +187,10 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
 
   std::mt19937 rng(2026);
   Run run;
-  Clock::time_point start;
-  ferry::DeviceStats from;
-  std::optional<ferry::Profiler> profiler;
+  ferry::examples::StepRecorder recorder(device, steps, profile_steps,
+                                         "train_transformer_trace.json");
   for (int step = 1; step <= steps; ++step) {
-    if (step == steps - profile_steps + 1) profiler.emplace();  // records from here on
-    if (step == 2) start = Clock::now();
-    if (step == 3) from = device.stats();
+    recorder.BeforeStep(step);
     std::vector<ferry::Array> primals = params;
     primals.push_back(ferry::from_host(CopyBatch(c, rng), {c.batch, c.length()}, device));
     auto [outputs, grads] = step_fn(primals);
@@ -212,21 +202,7 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
     run.losses.push_back(outputs[0].item<float>());
     run.accuracies.push_back(outputs[1].item<float>());
   }
-  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (profiler.has_value()) {
-    const std::string trace =
-        (std::filesystem::temp_directory_path() / "train_transformer_trace.json").string();
-    profiler->save_chrome_trace(trace);
-    run.profile = profiler->table(12) + "Chrome trace: " + trace + "\n";
-  }
-  if (steps > 2) {
-    const ferry::DeviceStats to = device.stats();
-    const int64_t n = steps - 2;
-    run.per_step.executes = (to.executes - from.executes) / n;
-    run.per_step.graphs_sent = to.graphs_sent - from.graphs_sent;
-    run.per_step.bytes_sent = (to.bytes_sent - from.bytes_sent) / n;
-    run.per_step.bytes_received = (to.bytes_received - from.bytes_received) / n;
-  }
+  recorder.Finish(run);
   return run;
 }
 
@@ -250,14 +226,9 @@ int main(int argc, char** argv) {
       c.copy_length, c.vocabulary, c.layers, c.dims, c.heads, c.batch, lr, steps);
 
   std::unique_ptr<ferry::server::FerrydProcess> daemon;
-  std::string address = absl::GetFlag(FLAGS_remote);
-  if (address.empty()) {
-    std::string log_path;
-    daemon = ferry::examples::StartLocalFerryd(argv[0], "train_transformer", &log_path);
-    if (daemon == nullptr) return 1;
-    address = daemon->address();
-    std::printf("  daemon   ferryd on %s (log: %s)\n", address.c_str(), log_path.c_str());
-  }
+  const std::string address = ferry::examples::RemoteOrLocalFerryd(
+      argv[0], "train_transformer", absl::GetFlag(FLAGS_remote), &daemon);
+  if (address.empty()) return 1;
 
   bool ok = true;
   try {
@@ -270,17 +241,14 @@ int main(int argc, char** argv) {
 
     std::printf("  %6s  %10s  %11s  %14s\n", "step", "local loss", "remote loss", "copy accuracy");
     const int every = std::max(1, steps / 10);
-    double max_diff = 0;
     for (int i = 0; i < steps; ++i) {
-      max_diff = std::max(
-          max_diff, static_cast<double>(std::abs(local_run.losses[i] - remote_run.losses[i])));
       if (i == 0 || (i + 1) % every == 0 || i + 1 == steps) {
         std::printf("  %6d  %10.4f  %11.4f  %13.1f%%\n", i + 1, local_run.losses[i],
                     remote_run.losses[i], 100 * remote_run.accuracies[i]);
       }
     }
     std::printf("  speed    local %.1f steps/s, remote %.1f steps/s (steps 2-%d)\n",
-                (steps - 1) / local_run.seconds, (steps - 1) / remote_run.seconds, steps);
+                local_run.StepsPerSecond(), remote_run.StepsPerSecond(), steps);
     const ferry::DeviceStats& s = remote_run.per_step;
     // The batch (2 KiB at the defaults) goes inline with the step.
     std::printf(
@@ -288,27 +256,10 @@ int main(int argc, char** argv) {
         static_cast<long long>(s.executes),
         s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again", s.bytes_sent / 1e3,
         s.bytes_received / 1e3);
-    if (!remote_run.profile.empty()) {
-      std::istringstream table(remote_run.profile);
-      std::printf("  profile  the remote run's last %d steps:\n", profile_steps);
-      for (std::string line; std::getline(table, line);) {
-        std::printf("           %s\n", line.c_str());
-      }
-    }
-    for (const Run* run : {&local_run, &remote_run}) {
-      if (!(run->losses.back() < run->losses.front())) {
-        std::fprintf(stderr, "train_transformer: the %s loss did not decrease (%g -> %g)\n",
-                     run == &local_run ? "local" : "remote", run->losses.front(),
-                     run->losses.back());
-        ok = false;
-      }
-    }
-    // Float rounding differs between runs only where reductions split work differently;
-    // over many steps of Adam small differences grow, so the bound is relative to the loss.
-    const bool same = max_diff <= 1e-3 * (1 + std::abs(local_run.losses.front()));
-    std::printf("  check    loss decreased on both: %s; max |remote - local| loss = %.3g %s\n",
-                ok ? "yes" : "NO", max_diff, same ? "(ok)" : "(FAILED)");
-    ok = ok && same;
+    ferry::examples::PrintProfile(remote_run, profile_steps);
+    // Float rounding is the same on both (the same CPU kernels); the bound allows for a
+    // daemon on another backend, where small differences grow over many steps of Adam.
+    ok = ferry::examples::CheckLosses("train_transformer", local_run, remote_run, 1e-3);
   } catch (const ferry::Error& e) {
     std::fprintf(stderr, "train_transformer: %s: %s\n", ferry::ErrorCodeName(e.code()), e.what());
     ok = false;

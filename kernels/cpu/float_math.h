@@ -185,50 +185,23 @@ FERRY_MATH_INLINE float GeluF32(float x) {
 
 // The functions in a kernel's compute type: the ones above for float, the C library's
 // otherwise (double, complex).
-template <typename C>
-FERRY_MATH_INLINE C ExpOf(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return ExpF32(x);
-  } else {
-    return std::exp(x);
+#define FERRY_IN_COMPUTE_TYPE(Name, float_function, otherwise) \
+  template <typename C>                                        \
+  FERRY_MATH_INLINE C Name(C x) {                              \
+    if constexpr (std::is_same_v<C, float>) {                  \
+      return float_function(x);                                \
+    } else {                                                   \
+      return otherwise;                                        \
+    }                                                          \
   }
-}
 
-template <typename C>
-FERRY_MATH_INLINE C TanhOf(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return TanhF32(x);
-  } else {
-    return std::tanh(x);
-  }
-}
+FERRY_IN_COMPUTE_TYPE(ExpOf, ExpF32, std::exp(x))
+FERRY_IN_COMPUTE_TYPE(TanhOf, TanhF32, std::tanh(x))
+FERRY_IN_COMPUTE_TYPE(LogOf, LogF32, std::log(x))
+FERRY_IN_COMPUTE_TYPE(ErfOf, ErfF32, std::erf(x))
+FERRY_IN_COMPUTE_TYPE(GeluOf, GeluF32, C(0.5) * x * std::erfc(x * C(-0.70710678118654752440)))
 
-template <typename C>
-FERRY_MATH_INLINE C LogOf(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return LogF32(x);
-  } else {
-    return std::log(x);
-  }
-}
-
-template <typename C>
-FERRY_MATH_INLINE C ErfOf(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return ErfF32(x);
-  } else {
-    return std::erf(x);
-  }
-}
-
-template <typename C>
-FERRY_MATH_INLINE C GeluOf(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return GeluF32(x);
-  } else {
-    return C(0.5) * x * std::erfc(x * C(-0.70710678118654752440));
-  }
-}
+#undef FERRY_IN_COMPUTE_TYPE
 
 }  // namespace ferry::kernels::cpu
 
