@@ -72,8 +72,13 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps) {
   return astype(y, x.dtype());
 }
 
-Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
-           int offset, const std::optional<Array>& freqs) {
+namespace {
+
+// rope with the positions of x's L rows (an array of L, in the compute type, before scale)
+// made by `positions` from the compute type.
+template <typename Positions>
+Array RopeAt(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
+             const std::optional<Array>& freqs, Positions positions_of) {
   CheckFloating("rope", x, "x");
   if (x.ndim() < 2) {
     detail::ThrowOpError(
@@ -102,8 +107,7 @@ Array rope(const Array& x, int dims, bool traditional, std::optional<float> base
     return exp(arange(0, static_cast<double>(half), 1, ct, device) *
                (-std::log(static_cast<double>(*base)) / static_cast<double>(half)));
   }();
-  const Array positions =
-      arange(offset, static_cast<double>(offset + length), 1, ct, device) * scale;
+  const Array positions = positions_of(ct, length) * scale;
   const Array theta = reshape(positions, {length, 1}) * reshape(inv_freqs, {1, half});
   const Array c = cos(theta), s = sin(theta);
   const Array xf = astype(x, ct);
@@ -130,6 +134,29 @@ Array rope(const Array& x, int dims, bool traditional, std::optional<float> base
   }();
   if (dims < d) rotated = concatenate({rotated, LastAxis(xf, dims, d)}, -1);
   return astype(rotated, x.dtype());
+}
+
+}  // namespace
+
+Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
+           int offset, const std::optional<Array>& freqs) {
+  const Device& device = x.device();
+  return RopeAt(x, dims, traditional, base, scale, freqs, [&](Dtype ct, int64_t length) {
+    return arange(offset, static_cast<double>(offset + length), 1, ct, device);
+  });
+}
+
+Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
+           const Array& offset, const std::optional<Array>& freqs) {
+  if (offset.size() != 1 || offset.ndim() > 1 || offset.dtype() == bool_) {
+    detail::ThrowOpError(
+        "rope", absl::StrCat("offset must be one number, got ", core::DTypeName(offset.dtype()),
+                             " of shape ", core::ShapeToString(offset.shape()), "."));
+  }
+  const Device& device = x.device();
+  return RopeAt(x, dims, traditional, base, scale, freqs, [&](Dtype ct, int64_t length) {
+    return arange(0, static_cast<double>(length), 1, ct, device) + reshape(astype(offset, ct), {});
+  });
 }
 
 Array scaled_dot_product_attention(const Array& queries, const Array& keys, const Array& values,

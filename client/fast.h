@@ -26,6 +26,10 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps = 1
 // otherwise the halves (x[i], x[i + dims/2]). Features past `dims` pass through.
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
            int offset, const std::optional<Array>& freqs = std::nullopt);
+// The same with the offset an array of one number (MLX's overload): a decoder's position
+// read on the device, so one graph serves every step.
+Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
+           const Array& offset, const std::optional<Array>& freqs = std::nullopt);
 
 // softmax(q k^T * scale + mask) v for q (B, Hq, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv),
 // Hq a multiple of Hkv (grouped-query attention: each key/value head serves Hq/Hkv query

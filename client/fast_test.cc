@@ -64,6 +64,21 @@ TEST(RopeTest, PositionZeroIsTheIdentityAndFreqsMatchBase) {
                 fast::rope(x, 8, true, 10000.0f, 2.0f, 5), 1e-4f);
 }
 
+// A decoder's position held in an array gives the rotation of the same number given as int.
+TEST(RopeTest, AnOffsetArrayRotatesAsTheSameInt) {
+  Array x = random::normal({2, 3, 8}, float32, 0, 1, random::key(4));
+  for (bool traditional : {false, true}) {
+    for (int offset : {0, 7, 1000}) {
+      Array at = from_host(std::vector<int32_t>{offset}, {});
+      EXPECT_EQ(fast::rope(x, 6, traditional, 10000.0f, 0.5f, at).to_vector<float>(),
+                fast::rope(x, 6, traditional, 10000.0f, 0.5f, offset).to_vector<float>())
+          << offset;
+    }
+  }
+  EXPECT_THAT(BuildError([&] { fast::rope(x, 8, false, 10000.0f, 1.0f, zeros({2}, int32)); }),
+              HasSubstr("[rope] offset must be one number, got int32 of shape (2,)"));
+}
+
 TEST(RopeTest, RotatesOnePairByHand) {
   // One position (offset 1, scale 1), dims 2, base irrelevant for the first pair:
   // theta = 1 rad.

@@ -340,6 +340,50 @@ Array slice_update(const Array& src, const Operand& update, const Shape& start, 
   return slice_update(src, update, start, stop, Shape(src.ndim(), 1));
 }
 
+namespace {
+
+// The scalar starts of a dynamic slice along `axes`, one per element of `start`.
+std::vector<Array> DynamicStarts(const char* op, const Array& start, const std::vector<int>& axes) {
+  CheckIndices(op, start);
+  if (start.ndim() > 1 || start.size() != static_cast<int64_t>(axes.size())) {
+    detail::ThrowOpError(
+        op, absl::StrCat("start must have one element per axis (", axes.size(), "), got shape ",
+                         core::ShapeToString(start.shape()), "."));
+  }
+  const Array flat = reshape(start, {static_cast<int64_t>(axes.size())});
+  std::vector<Array> starts;
+  for (int64_t k = 0; k < static_cast<int64_t>(axes.size()); ++k) {
+    starts.push_back(reshape(slice(flat, {k}, {k + 1}), {}));
+  }
+  return starts;
+}
+
+// Refuses a block of `size` that cannot fit in `shape` (rank or a size too large).
+void CheckBlock(const char* op, const char* what, const Shape& size, const Shape& shape) {
+  bool fits = size.size() == shape.size();
+  for (size_t d = 0; fits && d < size.size(); ++d) fits = size[d] >= 0 && size[d] <= shape[d];
+  if (!fits) {
+    detail::ThrowOpError(op, absl::StrCat(what, " ", core::ShapeToString(size),
+                                          " does not fit in shape ", core::ShapeToString(shape),
+                                          " (one size per axis, each at most the axis)."));
+  }
+}
+
+}  // namespace
+
+Array detail::DynamicSlice(const Array& a, const Array& start, const std::vector<int>& axes,
+                           const Shape& slice_size) {
+  CheckBlock("slice", "slice_size", slice_size, a.shape());
+  return gather(a, DynamicStarts("slice", start, axes), axes, slice_size);
+}
+
+Array detail::DynamicSliceUpdate(const Array& src, const Array& update, const Array& start,
+                                 const std::vector<int>& axes) {
+  CheckBlock("slice_update", "update of shape", update.shape(), src.shape());
+  return scatter(src, DynamicStarts("slice_update", start, axes), astype(update, src.dtype()),
+                 axes);
+}
+
 Array slice_update_add(const Array& src, const Operand& update, const Shape& start,
                        const Shape& stop, const Shape& strides) {
   return SliceUpdateWith("slice_update_add", &add, src, update, start, stop, strides);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/ferry.h"
@@ -173,6 +174,65 @@ TEST(SliceUpdateTest, StridedWindowWithBroadcastValues) {
                         "shape (3,)"));
   EXPECT_THAT(BuildError([] { slice_update(zeros({3}), 1, {0}, {3}, {0}); }),
               HasSubstr("[slice_update] stride of axis 0 is 0"));
+}
+
+// Dynamic slice and slice_update: the same blocks as the static forms, wherever the start.
+TEST(DynamicSliceTest, ReadsTheBlockAtStartsHeldInAnArray) {
+  Array a = arange(0, 120, 1, int32);
+  a = reshape(a, {4, 5, 6});
+  for (const auto& [i, k] : {std::pair<int32_t, int32_t>{0, 0}, {1, 2}, {2, 3}, {-2, -3}}) {
+    Array start = Ints({i, k}, {2});
+    Array block = slice(a, start, {0, 2}, {2, 5, 3});
+    EXPECT_EQ(block.shape(), (Shape{2, 5, 3}));
+    const int64_t i0 = i < 0 ? i + 4 : i, k0 = k < 0 ? k + 6 : k;
+    EXPECT_EQ(block.to_vector<int32_t>(),
+              slice(a, {i0, 0, k0}, {i0 + 2, 5, k0 + 3}).to_vector<int32_t>())
+        << i << ", " << k;
+  }
+  Array past = slice(a, Ints({3, 0}, {2}), {0, 2}, {2, 5, 3});  // rows 3 and 4 of 4
+  try {
+    past.eval();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("index 3 with a slice of 2 is out of range for axis 0"));
+  }
+  EXPECT_THAT(BuildError([&] {
+                slice(a, Ints({1}, {1}), {0, 2}, {2, 5, 3});
+              }),
+              HasSubstr("[slice] start must have one element per axis (2), got shape (1,)"));
+  EXPECT_THAT(BuildError([&] {
+                slice(a, Ints({1, 1}, {2}), {0, 2}, {2, 6, 3});
+              }),
+              HasSubstr("[slice] slice_size (2, 6, 3) does not fit in shape (4, 5, 6)"));
+  EXPECT_THAT(BuildError([&] {
+                slice(a, zeros({2}), {0, 2}, {2, 5, 3});
+              }),
+              HasSubstr("[slice] indices must be integers, got float32"));
+}
+
+TEST(DynamicSliceTest, SliceUpdateWritesTheBlockAndPassesGradients) {
+  Array cache = zeros({2, 8, 3});
+  Array row = reshape(arange(1, 7, 1), {2, 1, 3});
+  for (int32_t position : {0, 5, 7}) {
+    Array written = slice_update(cache, row, Ints({position}, {1}), {1});
+    EXPECT_EQ(written.to_vector<float>(),
+              slice_update(cache, row, {0, position, 0}, {2, position + 1, 3}).to_vector<float>());
+  }
+  EXPECT_THAT(BuildError([&] {
+                slice_update(cache, zeros({2, 9, 3}), Ints({0}, {1}), {1});
+              }),
+              HasSubstr("[slice_update] update of shape (2, 9, 3) does not fit in shape "
+                        "(2, 8, 3)"));
+  // d/dsrc is 1 outside the block, d/dupdate the block's weights.
+  Array weights = reshape(arange(0, 48, 1), {2, 8, 3});
+  auto loss = [&](const std::vector<Array>& p) {
+    return std::vector<Array>{sum(slice_update(p[0], p[1], Ints({2}, {1}), {1}) * weights)};
+  };
+  auto [value, grads] = value_and_grad(loss, {0, 1})({cache, row});
+  EXPECT_EQ(grads[0].to_vector<float>(),
+            slice_update(weights, zeros({2, 1, 3}), {0, 2, 0}, {2, 3, 3}).to_vector<float>());
+  EXPECT_EQ(grads[1].to_vector<float>(), slice(weights, {0, 2, 0}, {2, 3, 3}).to_vector<float>());
 }
 
 TEST(WhereTest, BroadcastsConditionValuesAndNumbers) {

@@ -374,6 +374,31 @@ Array scatter_min(const Array& a, const std::vector<Array>& indices, const Array
 Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop);
 Array slice_update(const Array& src, const Operand& update, const Shape& start, const Shape& stop,
                    const Shape& strides);
+// MLX's dynamic slice and slice_update: the starts along `axes` are an integer array of one
+// element per axis, read on the device, so one graph serves every start (a decoder's
+// position in its KV cache, a sliding window). slice returns the block of shape slice_size
+// (one size per axis of a) starting there (at 0 on the other axes); slice_update writes
+// update (src's rank, cast to its dtype) there. Negative starts count from the end; a block
+// that does not fit fails the eval ("[gather] index 7 with a slice of 2 is out of range
+// ..."). Gradients flow to a, src and update.
+// (Templates only so that a braced list, `slice_update(src, x, {0}, {3})`, still means the
+// static forms: a list deduces no Start.)
+namespace detail {
+Array DynamicSlice(const Array& a, const Array& start, const std::vector<int>& axes,
+                   const Shape& slice_size);
+Array DynamicSliceUpdate(const Array& src, const Array& update, const Array& start,
+                         const std::vector<int>& axes);
+}  // namespace detail
+template <typename Start, typename = std::enable_if_t<std::is_same_v<Start, Array>>>
+Array slice(const Array& a, const Start& start, const std::vector<int>& axes,
+            const Shape& slice_size) {
+  return detail::DynamicSlice(a, start, axes, slice_size);
+}
+template <typename Start, typename = std::enable_if_t<std::is_same_v<Start, Array>>>
+Array slice_update(const Array& src, const Array& update, const Start& start,
+                   const std::vector<int>& axes) {
+  return detail::DynamicSliceUpdate(src, update, start, axes);
+}
 
 // ---- Sorting (sort.cc) ---------------------------------------------------------------------
 // Ascending and stable, NaN last; without an axis the array is flattened. The arg forms

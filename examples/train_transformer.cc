@@ -4,17 +4,21 @@
 // embeddings (tied with the output layer), RMS norm, causal attention with rotary positions
 // (fast::scaled_dot_product_attention, fast::rope), a gelu MLP, softmax cross-entropy and
 // AdamW. Each step uploads a fresh batch from the host, as a data loader would, and runs
-// forward, backward and update as one graph. Trains on the local device and on a ferryd
-// daemon from the same initial weights and data; starts its own ferryd unless --remote names
-// one. Exits 1 unless the loss decreases on both devices and the two agree.
+// forward, backward and update as one graph. Then the trained models copy new prompts by
+// greedy decoding with a KV cache, one graph for every token step. Trains on the local
+// device and on a ferryd daemon from the same initial weights and data; starts its own
+// ferryd unless --remote names one. Exits 1 unless the loss decreases on both devices, the
+// two agree and they generate the same tokens.
 //
 //   ./bazelw run //examples:train_transformer
 //   ./bazelw run //examples:train_transformer -- --remote=gpu-node-0:7070 --steps=2000
 //   ./bazelw run //examples:train_transformer -- --profile_steps=10   # where a step's time goes
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -106,26 +110,120 @@ ferry::Array MergeHeads(const ferry::Array& x) {
   return ferry::reshape(ferry::transpose(x, {0, 2, 1, 3}), {s[0], s[2], s[1] * s[3]});
 }
 
-// Logits (B, T, vocabulary) for tokens (B, T).
-ferry::Array Forward(const Model& m, const Config& c, const ferry::Array& tokens) {
-  const int head_dims = c.dims / c.heads;
+// Attention of a block's queries, keys and values, each (B, heads, T, head_dims) as projected
+// (not yet rotated): training attends causally over the sequence, decoding over its cache.
+using Attend = std::function<ferry::Array(const ferry::Array& q, const ferry::Array& k,
+                                          const ferry::Array& v)>;
+
+// The blocks and the tied output layer: logits (B, T, vocabulary) for tokens (B, T).
+ferry::Array Logits(const Model& m, const Config& c, const ferry::Array& tokens,
+                    const std::vector<Attend>& attend) {
   ferry::Array h = ferry::take(m.embedding, tokens, 0);
-  for (const Block& b : m.blocks) {
+  for (size_t i = 0; i < m.blocks.size(); ++i) {
+    const Block& b = m.blocks[i];
     const std::vector<ferry::Array> qkv =
         ferry::split(ferry::matmul(ferry::fast::rms_norm(h, b.attention_norm), b.qkv), 3, -1);
-    const ferry::Array q =
-        ferry::fast::rope(SplitHeads(qkv[0], c.heads), head_dims, false, 10000.0f, 1.0f, 0);
-    const ferry::Array k =
-        ferry::fast::rope(SplitHeads(qkv[1], c.heads), head_dims, false, 10000.0f, 1.0f, 0);
-    const ferry::Array attended = ferry::fast::scaled_dot_product_attention(
-        q, k, SplitHeads(qkv[2], c.heads), 1.0f / std::sqrt(static_cast<float>(head_dims)),
-        "causal");
+    const ferry::Array attended = attend[i](
+        SplitHeads(qkv[0], c.heads), SplitHeads(qkv[1], c.heads), SplitHeads(qkv[2], c.heads));
     h = h + ferry::matmul(MergeHeads(attended), b.out);
     const ferry::Array up =
         ferry::gelu(ferry::matmul(ferry::fast::rms_norm(h, b.mlp_norm), b.up) + b.up_bias);
     h = h + ferry::matmul(up, b.down) + b.down_bias;
   }
   return ferry::matmul(ferry::fast::rms_norm(h, m.final_norm), ferry::transpose(m.embedding));
+}
+
+float AttentionScale(const Config& c) {
+  return 1.0f / std::sqrt(static_cast<float>(c.dims / c.heads));
+}
+
+// Logits for whole sequences (B, T), each position attending to those before it.
+ferry::Array Forward(const Model& m, const Config& c, const ferry::Array& tokens) {
+  const int head_dims = c.dims / c.heads;
+  const Attend causal = [&](const ferry::Array& q, const ferry::Array& k, const ferry::Array& v) {
+    return ferry::fast::scaled_dot_product_attention(
+        ferry::fast::rope(q, head_dims, false, 10000.0f, 1.0f, 0),
+        ferry::fast::rope(k, head_dims, false, 10000.0f, 1.0f, 0), v, AttentionScale(c), "causal");
+  };
+  return Logits(m, c, tokens, std::vector<Attend>(m.blocks.size(), causal));
+}
+
+// What greedy decoding made of a batch of prompts.
+struct Decoded {
+  std::vector<int32_t> copies;  // (B, n): the tokens generated after each prompt
+  double seconds = 0;           // the steps that generated them
+  ferry::DeviceStats stats;     // counted over every step, prompt included
+};
+
+// Greedy decoding with a KV cache, one token of each sequence a step: the token at
+// `position` goes through the blocks, its rotated keys and values are written into each
+// block's cache there (slice_update) and its query attends to the cache up to there. The
+// position is an array (rope's and slice_update's dynamic forms), so every step is one
+// graph: sent once, then named by id. The prompt's n tokens go in one by one; from the
+// last of them on, each step's prediction is read (as a chat streams it) and fed back.
+Decoded Decode(const Model& m, const Config& c, const std::vector<int32_t>& prompts, int batch,
+               const ferry::Device& device) {
+  const int head_dims = c.dims / c.heads;
+  const int64_t cache_length = c.length() - 1;
+  std::vector<ferry::Array> keys, values;
+  for (size_t i = 0; i < m.blocks.size(); ++i) {
+    for (std::vector<ferry::Array>* cache : {&keys, &values}) {
+      cache->push_back(
+          ferry::zeros({batch, c.heads, cache_length, head_dims}, ferry::float32, device));
+    }
+  }
+  auto prompt_column = [&](int p) {
+    std::vector<int32_t> column(static_cast<size_t>(batch));
+    for (int b = 0; b < batch; ++b) column[b] = prompts[static_cast<size_t>(b) * c.copy_length + p];
+    return ferry::from_host(column, {batch, 1}, device);
+  };
+  std::vector<ferry::Array> caches = keys;
+  caches.insert(caches.end(), values.begin(), values.end());
+  ferry::eval(caches);  // resident before the first step, which is then the same graph
+  Decoded out;
+  out.copies.resize(static_cast<size_t>(batch) * c.copy_length);
+  const ferry::DeviceStats before = device.stats();
+  std::chrono::steady_clock::time_point start;
+  ferry::Array token = prompt_column(0);
+  for (int p = 0; p < cache_length; ++p) {
+    if (p == c.copy_length - 1) start = std::chrono::steady_clock::now();
+    const ferry::Array position = ferry::from_host(std::vector<int32_t>{p}, {1}, device);
+    const ferry::Array visible = ferry::reshape(
+        ferry::arange(0, static_cast<double>(cache_length), ferry::int32, device) <= position,
+        {1, 1, 1, cache_length});
+    std::vector<Attend> attend;
+    for (size_t i = 0; i < m.blocks.size(); ++i) {
+      attend.push_back([&, i](const ferry::Array& q, const ferry::Array& k, const ferry::Array& v) {
+        keys[i] = ferry::slice_update(
+            keys[i], ferry::fast::rope(k, head_dims, false, 10000.0f, 1.0f, position), position,
+            {2});
+        values[i] = ferry::slice_update(values[i], v, position, {2});
+        return ferry::fast::scaled_dot_product_attention(
+            ferry::fast::rope(q, head_dims, false, 10000.0f, 1.0f, position), keys[i], values[i],
+            AttentionScale(c), "", visible);
+      });
+    }
+    ferry::Array next = ferry::astype(ferry::argmax(Logits(m, c, token, attend), -1), ferry::int32);
+    std::vector<ferry::Array> targets = keys;
+    targets.insert(targets.end(), values.begin(), values.end());
+    targets.push_back(next);
+    ferry::eval(targets);  // one Execute
+    if (p + 1 < c.copy_length) {
+      token = prompt_column(p + 1);
+      continue;
+    }
+    const std::vector<int32_t> predicted = next.to_vector<int32_t>();
+    for (int b = 0; b < batch; ++b) {
+      out.copies[static_cast<size_t>(b) * c.copy_length + (p + 1 - c.copy_length)] = predicted[b];
+    }
+    token = next;
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const ferry::DeviceStats after = device.stats();
+  out.stats.executes = after.executes - before.executes;
+  out.stats.graphs_sent = after.graphs_sent - before.graphs_sent;
+  out.stats.round_trips = after.round_trips - before.round_trips;
+  return out;
 }
 
 // Mean cross-entropy of the predictions of the copied half (weights 1 there, 0 elsewhere),
@@ -156,9 +254,10 @@ std::vector<int32_t> CopyBatch(const Config& c, std::mt19937& rng) {
   return batch;
 }
 
-// The steps' losses, and the accuracy on the copied half at each step.
+// The steps' losses, the accuracy on the copied half at each step, and the weights.
 struct Run : ferry::examples::TrainingRun {
   std::vector<float> accuracies;
+  std::vector<ferry::Array> params;  // the trained weights, on the run's device
 };
 
 Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
@@ -203,6 +302,7 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
     run.accuracies.push_back(outputs[1].item<float>());
   }
   recorder.Finish(run);
+  run.params = params;
   return run;
 }
 
@@ -260,6 +360,37 @@ int main(int argc, char** argv) {
     // Float rounding is the same on both (the same CPU kernels); the bound allows for a
     // daemon on another backend, where small differences grow over many steps of Adam.
     ok = ferry::examples::CheckLosses("train_transformer", local_run, remote_run, 1e-3);
+
+    // The trained models copy new prompts, generating token by token.
+    const int decode_batch = 8;
+    std::mt19937 rng(7);
+    const Config prompts_config{decode_batch, c.copy_length, c.vocabulary,
+                                c.layers,     c.dims,        c.heads};
+    const std::vector<int32_t> sequences = CopyBatch(prompts_config, rng);
+    std::vector<int32_t> prompts;
+    for (int b = 0; b < decode_batch; ++b) {
+      const auto row = sequences.begin() + static_cast<ptrdiff_t>(b) * c.length();
+      prompts.insert(prompts.end(), row, row + c.copy_length);
+    }
+    const Decoded local_copies =
+        Decode(Model::Unflatten(local_run.params), c, prompts, decode_batch, ferry::local());
+    const Decoded remote_copies =
+        Decode(Model::Unflatten(remote_run.params), c, prompts, decode_batch, remote);
+    int right = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) right += remote_copies.copies[i] == prompts[i];
+    const ferry::DeviceStats& d = remote_copies.stats;
+    std::printf(
+        "  decode   greedy with a KV cache, %d prompts of %d: %.1f%% of the copies right; "
+        "%lld steps, %lld Execute, graph sent %lld time(s); a generating step %.2f ms "
+        "remote, %.2f ms local\n",
+        decode_batch, c.copy_length, 100.0 * right / static_cast<double>(prompts.size()),
+        static_cast<long long>(c.length() - 1), static_cast<long long>(d.executes),
+        static_cast<long long>(d.graphs_sent), 1e3 * remote_copies.seconds / c.copy_length,
+        1e3 * local_copies.seconds / c.copy_length);
+    const bool same_copies = local_copies.copies == remote_copies.copies;
+    std::printf("  check    local and remote generated the same tokens: %s\n",
+                same_copies ? "yes" : "NO");
+    ok = ok && same_copies;
   } catch (const ferry::Error& e) {
     std::fprintf(stderr, "train_transformer: %s: %s\n", ferry::ErrorCodeName(e.code()), e.what());
     ok = false;
