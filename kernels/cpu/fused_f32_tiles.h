@@ -130,8 +130,10 @@ __attribute__((noinline)) void Transcendental(Op op, float* values) {
     case Op::kErf:
       for (int64_t i = 0; i < kTile; ++i) values[i] = ErfF32(values[i]);
       break;
-    default:
+    case Op::kGelu:
       for (int64_t i = 0; i < kTile; ++i) values[i] = GeluF32(values[i]);
+      break;
+    default:  // not a transcendental op: RunTiles calls this for the five above only
       break;
   }
 }
