@@ -221,10 +221,9 @@ void OneGraphVersusOpAtATime(const Options& options, const std::string& address,
 
 // Seconds until the daemon holds `data` as an array (a large one streams as it is made; a
 // small one rides the pipeline, so wait for the daemon to have run that step).
-double UploadSeconds(int repeats, const std::vector<char>& data, Device& device) {
+double UploadSeconds(int repeats, const char* data, size_t size, Device& device) {
   return MedianSeconds(repeats, [&] {
-    Array a = from_host_bytes(data.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
-                              device);
+    Array a = from_host_bytes(data, size, uint8, {static_cast<int64_t>(size)}, device);
     a.eval();
     synchronize(device);
   });
@@ -232,15 +231,15 @@ double UploadSeconds(int repeats, const std::vector<char>& data, Device& device)
 
 // Seconds to read a result the daemon has computed (a fill, untimed) into `sink`, memory
 // the caller reuses as the raw TCP and memcpy baselines do.
-double DownloadSeconds(int repeats, std::vector<char>& sink, Device& device) {
+double DownloadSeconds(int repeats, char* sink, size_t size, Device& device) {
   return MedianOfMeasured(repeats, [&] {
-    Array z = full({static_cast<int64_t>(sink.size())}, 1.0, uint8, device);
+    Array z = full({static_cast<int64_t>(size)}, 1.0, uint8, device);
     z.eval();
     synchronize(device);
     const Clock::time_point start = Clock::now();
-    z.copy_to(sink.data(), sink.size());
+    z.copy_to(sink, size);
     const double seconds = SecondsSince(start);
-    if (sink[sink.size() / 2] != 1) throw std::runtime_error("download: wrong byte");
+    if (sink[size / 2] != 1) throw std::runtime_error("download: wrong byte");
     return seconds;
   });
 }
@@ -255,8 +254,8 @@ void TransferRows(const Options& options, const std::string& prefix, const std::
     std::vector<char> data(static_cast<size_t>(size), 7);
     std::vector<char> sink(static_cast<size_t>(size), 0);
     const double raw_s = MedianOfMeasured(repeats, [&] { return baseline.Seconds(data, sink); });
-    const double up_s = UploadSeconds(repeats, data, device);
-    const double down_s = DownloadSeconds(repeats, sink, device);
+    const double up_s = UploadSeconds(repeats, data.data(), data.size(), device);
+    const double down_s = DownloadSeconds(repeats, sink.data(), sink.size(), device);
     const std::string label = size >= (int64_t{1} << 30) ? absl::StrCat(size >> 30, " GiB")
                                                          : absl::StrCat(size >> 20, " MiB");
     rows.push_back(MakeRow(absl::StrCat(prefix, "upload ", label, " (vs ", against, ")"),
@@ -277,7 +276,8 @@ void Transfers(const Options& options, Device& device, std::vector<Row>& rows) {
 }
 
 // The same-host fast path (ConnectOptions::shared_memory) against a plain memcpy of the
-// same bytes: an upload is the client's copy into the region and the daemon's copy out.
+// same bytes: an upload is the client's copy into the region and the daemon's copy out;
+// from a HostBuffer, the daemon's copy alone.
 void SharedMemoryTransfers(const Options& options, const std::string& address,
                            std::vector<Row>& rows) {
   ConnectOptions connect_options;
@@ -293,8 +293,8 @@ void SharedMemoryTransfers(const Options& options, const std::string& address,
       std::memcpy(sink.data(), data.data(), data.size());
       if (sink[data.size() / 2] != 7) throw std::runtime_error("memcpy: wrong byte");
     });
-    const double up_s = UploadSeconds(repeats, data, device);
-    const double down_s = DownloadSeconds(repeats, sink, device);
+    const double up_s = UploadSeconds(repeats, data.data(), data.size(), device);
+    const double down_s = DownloadSeconds(repeats, sink.data(), sink.size(), device);
     if (device.stats().shared_memory_transfers == 0) {
       throw std::runtime_error("shared memory: no transfer went through the region");
     }
@@ -305,6 +305,18 @@ void SharedMemoryTransfers(const Options& options, const std::string& address,
     rows.push_back(MakeRow(absl::StrCat("shared-memory download ", label, " (vs memcpy)"),
                            FormatRate(size / down_s), FormatRate(size / memcpy_s),
                            memcpy_s / down_s, false, 0.5));
+    // From and into a HostBuffer: the daemon's copy alone, as from pinned memory.
+    HostBuffer host(static_cast<size_t>(size), device);
+    if (!host.in_place()) throw std::runtime_error("host buffer: the daemon did not map it");
+    std::memset(host.data(), 7, host.size());
+    const double host_up_s = UploadSeconds(repeats, host.data<char>(), host.size(), device);
+    const double host_down_s = DownloadSeconds(repeats, host.data<char>(), host.size(), device);
+    rows.push_back(MakeRow(absl::StrCat("host-buffer upload ", label, " (vs memcpy)"),
+                           FormatRate(size / host_up_s), FormatRate(size / memcpy_s),
+                           memcpy_s / host_up_s, false, 0.5));
+    rows.push_back(MakeRow(absl::StrCat("host-buffer download ", label, " (vs memcpy)"),
+                           FormatRate(size / host_down_s), FormatRate(size / memcpy_s),
+                           memcpy_s / host_down_s, false, 0.5));
   }
 }
 

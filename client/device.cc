@@ -1,11 +1,15 @@
 #include "client/device.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
+#include "client/error.h"
 #include "core/shape.h"
 
 namespace ferry {
@@ -51,6 +55,33 @@ std::vector<std::shared_ptr<Buffer>> DeviceImpl::FromHostReader(
     buffers.push_back(FromHostBytes(types[i], bytes.data()));
   }
   return buffers;
+}
+
+namespace {
+
+class PlainHostMemory : public HostMemory {
+ public:
+  explicit PlainHostMemory(size_t bytes) : HostMemory(Allocate(bytes), bytes, false) {}
+  ~PlainHostMemory() override { std::free(data()); }
+
+ private:
+  static char* Allocate(size_t bytes) {
+    // aligned_alloc wants a multiple of the alignment, and a non-null pointer for 0 bytes.
+    const size_t rounded =
+        (std::max<size_t>(bytes, 1) + kHostPageBytes - 1) / kHostPageBytes * kHostPageBytes;
+    void* data = std::aligned_alloc(kHostPageBytes, rounded);
+    if (data == nullptr) {
+      throw Error(ErrorCode::kResourceExhausted,
+                  absl::StrCat("[HostBuffer] cannot allocate ", bytes, " bytes"));
+    }
+    return static_cast<char*>(data);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<HostMemory> DeviceImpl::AllocateHost(size_t bytes) {
+  return std::make_shared<PlainHostMemory>(bytes);
 }
 
 std::shared_ptr<Buffer> DeviceImpl::CopyFrom(DeviceImpl& source,

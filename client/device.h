@@ -47,8 +47,10 @@ struct DeviceStats {
   int64_t pipeline_steps = 0;     // steps sent on the Pipeline stream (no wait of their own)
   int64_t reconnects = 0;         // new Pipeline streams and bulk connections after a broken one
   int64_t resumed_transfers = 0;  // uploads and downloads that went on where their connection broke
-  // Same-host transfers (ConnectOptions::shared_memory).
+  // Same-host transfers (ConnectOptions::shared_memory, HostBuffer).
   int64_t shared_memory_transfers = 0;  // uploads and downloads through the shared region
+  // Of all transfers, those from or into a HostBuffer the daemon maps: no copy here.
+  int64_t in_place_transfers = 0;
   // Uploads and downloads on the bulk channel (ConnectOptions::bulk_channel).
   int64_t bulk_channel_transfers = 0;
   // Arrays that came to this device straight from another daemon (Array::to), never

@@ -32,6 +32,30 @@ class Buffer {
   core::TensorType type_;
 };
 
+// Host memory behind a ferry::HostBuffer (DeviceImpl::AllocateHost): page-aligned, and
+// mapped by the device's daemon where it can be, so that transfers from and into it take
+// no copy in this process.
+// The alignment of a HostBuffer's first byte, as cudaHostAlloc's (and what O_DIRECT reads need).
+constexpr size_t kHostPageBytes = 4096;
+
+class HostMemory {
+ public:
+  HostMemory(char* data, size_t size, bool in_place)
+      : data_(data), size_(size), in_place_(in_place) {}
+  virtual ~HostMemory() = default;
+  HostMemory(const HostMemory&) = delete;
+  HostMemory& operator=(const HostMemory&) = delete;
+
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool in_place() const { return in_place_; }
+
+ private:
+  char* const data_;
+  const size_t size_;
+  const bool in_place_;
+};
+
 // What JoinGroup asks of one rank's daemon (proto: JoinGroupRequest).
 // Lets distributed::init stop the other ranks' JoinGroup calls once one has failed for good,
 // rather than their waiting out the link timeout. Thread-safe.
@@ -105,6 +129,10 @@ class DeviceImpl {
 
   // Copies the buffer's bytes (exactly its type's size) into `dst`.
   virtual void Read(Buffer& buffer, void* dst) = 0;
+
+  // `bytes` of host memory for transfers with this device (ferry::HostBuffer). By default
+  // plain page-aligned memory; a daemon on this host maps it, when it can.
+  virtual std::shared_ptr<HostMemory> AllocateHost(size_t bytes);
 
   // The buffer's bytes where this process can read them in place without waiting (the
   // local device's memory, a daemon's array not uploaded yet), else null. Valid while the

@@ -18,6 +18,7 @@
 #include "client/export.h"       // IWYU pragma: export
 #include "client/fast.h"         // IWYU pragma: export
 #include "client/fft.h"          // IWYU pragma: export
+#include "client/host_buffer.h"  // IWYU pragma: export
 #include "client/io.h"           // IWYU pragma: export
 #include "client/ops.h"          // IWYU pragma: export
 #include "client/profiler.h"     // IWYU pragma: export

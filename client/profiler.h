@@ -71,8 +71,9 @@ struct ProfiledTransfer {
   std::string device;
   bool upload = true;  // else a download
   int64_t bytes = 0;
-  // How the bytes went: "bulk channel", "shared memory", "grpc", "upload cache" (the daemon
-  // had them: none crossed), or "failed".
+  // How the bytes went: "bulk channel", "shared memory", "host buffer" (shared memory the
+  // caller's bytes were already in: HostBuffer), "grpc", "upload cache" (the daemon had
+  // them: none crossed), or "failed".
   std::string route;
   double begin_us = 0;  // this process's clock, since the profiler started
   double end_us = 0;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -307,39 +308,81 @@ class Session {
     const size_t size =
         std::max(bytes, region_ != nullptr ? 2 * region_->size() : kInitialSharedBytes);
     if (region_ != nullptr) {
-      v1::UnregisterSharedMemoryRequest request;
-      request.set_session_id(id());
-      request.set_name(region_->name());
-      v1::UnregisterSharedMemoryResponse response;
-      grpc::ClientContext context;
-      Prepare(context);
-      stub_->UnregisterSharedMemory(&context, request, &response);  // best effort
+      UnregisterRegion(region_->name());
       region_.reset();
     }
-    std::unique_ptr<SharedRegion> fresh;
+    std::unique_ptr<SharedRegion> fresh = MappedRegion(size);
+    if (fresh == nullptr) {
+      shared_memory_ = false;  // another host, another user, /dev/shm full: gRPC carries the bytes
+      return nullptr;
+    }
+    region_ = std::move(fresh);
+    return region_.get();
+  }
+
+  // A fresh region of `size` bytes that the daemon has mapped (its name already removed
+  // from /dev/shm), or null when it cannot: another host or user, a daemon without the
+  // feature or past its regions per session, /dev/shm full.
+  std::unique_ptr<SharedRegion> MappedRegion(size_t size) {
+    if (!SharedRegion::Supported() || !Offers(kFeatureSharedMemory)) return nullptr;
+    std::unique_ptr<SharedRegion> region;
     try {
-      fresh = SharedRegion::Create(size);
+      region = SharedRegion::Create(size);
     } catch (const Error&) {
-      shared_memory_ = false;  // e.g. /dev/shm full: gRPC still works
       return nullptr;
     }
     v1::RegisterSharedMemoryRequest request;
     request.set_session_id(id());
-    request.set_name(fresh->name());
-    request.set_size_bytes(fresh->size());
-    request.set_nonce(fresh->nonce());
+    request.set_name(region->name());
+    request.set_size_bytes(region->size());
+    request.set_nonce(region->nonce());
     v1::RegisterSharedMemoryResponse response;
     grpc::ClientContext context;
     Prepare(context);
     grpc::Status status = stub_->RegisterSharedMemory(&context, request, &response);
     UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
-    if (!status.ok()) {
-      shared_memory_ = false;  // another host, or another user: gRPC carries the bytes
-      return nullptr;
+    if (!status.ok()) return nullptr;
+    region->Unlink();  // the daemon has it mapped; nothing stays in /dev/shm
+    return region;
+  }
+  void UnregisterRegion(const std::string& name) {
+    v1::UnregisterSharedMemoryRequest request;
+    request.set_session_id(id());
+    request.set_name(name);
+    v1::UnregisterSharedMemoryResponse response;
+    grpc::ClientContext context;
+    Prepare(context);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    stub_->UnregisterSharedMemory(&context, request, &response);  // best effort
+  }
+
+  // Host buffers the daemon has mapped (ferry::HostBuffer), by their first byte.
+  void AddHostRegion(const SharedRegion* region) {
+    std::lock_guard<std::mutex> lock(host_regions_mu_);
+    host_regions_[region->data()] = region;
+  }
+  void RemoveHostRegion(const SharedRegion* region) {
+    std::lock_guard<std::mutex> lock(host_regions_mu_);
+    host_regions_.erase(region->data());
+  }
+  // Where the daemon finds the `nbytes` at `data` in place: a host buffer's region and
+  // the offset in it; nullopt when they are not all in one.
+  struct SharedPlace {
+    std::string name;
+    uint64_t offset = 0;
+  };
+  std::optional<SharedPlace> HostPlace(const void* data, size_t nbytes) {
+    const char* first = static_cast<const char*>(data);
+    std::lock_guard<std::mutex> lock(host_regions_mu_);
+    auto it = host_regions_.upper_bound(first);
+    if (it == host_regions_.begin()) return std::nullopt;
+    const SharedRegion* region = std::prev(it)->second;
+    const size_t offset = static_cast<size_t>(first - region->data());
+    if (offset < SharedRegion::kNonceBytes || offset > region->size() ||
+        nbytes > region->size() - offset) {
+      return std::nullopt;
     }
-    fresh->Unlink();  // the daemon has it mapped; nothing stays in /dev/shm
-    region_ = std::move(fresh);
-    return region_.get();
+    return SharedPlace{region->name(), offset};
   }
 
   int64_t chunk_bytes() const {
@@ -414,6 +457,8 @@ class Session {
   std::mutex shared_mu_;
   bool shared_memory_ = false;            // guarded by shared_mu_ after connect
   std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
+  std::mutex host_regions_mu_;
+  std::map<const char*, const SharedRegion*> host_regions_;  // guarded by host_regions_mu_
   // A new connection of the session to its bulk channel; null, with `why`, when it fails.
   std::unique_ptr<BulkSocket> DialBulk(std::string* why) {
     return BulkSocket::Connect(address_, bulk_address_, opened_.bulk_channel(), id(), bulk_timeout_,
@@ -494,6 +539,27 @@ class RemoteBuffer : public Buffer {
   int reads_output_ = 0;
 };
 
+// A HostBuffer the daemon has mapped: a region of its own, the buffer one page into it
+// (the nonce is in the first), unmapped there when the buffer goes.
+class SharedHostMemory : public HostMemory {
+ public:
+  SharedHostMemory(std::unique_ptr<SharedRegion> region, size_t bytes,
+                   std::shared_ptr<Session> session)
+      : HostMemory(region->data() + kHostPageBytes, bytes, /*in_place=*/true),
+        region_(std::move(region)),
+        session_(std::move(session)) {
+    session_->AddHostRegion(region_.get());
+  }
+  ~SharedHostMemory() override {
+    session_->RemoveHostRegion(region_.get());
+    session_->UnregisterRegion(region_->name());
+  }
+
+ private:
+  const std::unique_ptr<SharedRegion> region_;
+  const std::shared_ptr<Session> session_;
+};
+
 class RemoteDevice : public DeviceImpl {
  public:
   explicit RemoteDevice(std::shared_ptr<Session> session) : session_(std::move(session)) {}
@@ -560,6 +626,14 @@ class RemoteDevice : public DeviceImpl {
 
   std::shared_ptr<Buffer> FromHostBytes(const core::TensorType& type, const void* data) override {
     return FromHost(type, static_cast<const char*>(data), "");
+  }
+
+  // A region the daemon maps, where it can (same host and user, ferryd --shared_memory);
+  // else plain memory.
+  std::shared_ptr<HostMemory> AllocateHost(size_t bytes) override {
+    std::unique_ptr<SharedRegion> region = session_->MappedRegion(kHostPageBytes + bytes);
+    if (region == nullptr) return DeviceImpl::AllocateHost(bytes);
+    return std::make_shared<SharedHostMemory>(std::move(region), bytes, session_);
   }
 
   // The large arrays the upload cache may hold are read and hashed first and asked for
@@ -824,6 +898,12 @@ class RemoteDevice : public DeviceImpl {
     TransferTimer timer(*this, /*upload=*/false,
                         static_cast<int64_t>(core::NumBytes(remote.type())));
     size_t done = 0;
+    const size_t nbytes = core::NumBytes(remote.type());
+    if (std::optional<Session::SharedPlace> place = session_->HostPlace(dst, nbytes)) {
+      DownloadToRegion(remote, nbytes, *place);
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.in_place_transfers; });
+      return timer.Done("host buffer");
+    }
     if (DownloadShared(remote, dst)) return timer.Done("shared memory");
     if (DownloadBulk(remote, static_cast<char*>(dst), &done)) return timer.Done("bulk channel");
     if (transfer.Cancelled()) throw TransferCancelled();
@@ -1123,6 +1203,13 @@ class RemoteDevice : public DeviceImpl {
                    const std::string& known_digest = "") {
     Session::Transfer transfer(*session_);
     TransferTimer timer(*this, /*upload=*/true, static_cast<int64_t>(nbytes));
+    if (std::optional<Session::SharedPlace> place = session_->HostPlace(data, nbytes)) {
+      SendReleases();
+      buffer.set_id(UploadFromRegion(buffer.type(), nbytes, *place));
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.in_place_transfers; });
+      timer.Done("host buffer");
+      return;
+    }
     std::string digest = known_digest;  // offers the bytes to the daemon's upload cache
     if (digest.empty() && session_->CachesUpload(nbytes)) {
       digest = core::ContentDigest(data, nbytes, DigestThreads());
@@ -1353,13 +1440,20 @@ class RemoteDevice : public DeviceImpl {
     SharedRegion* region = session_->StagingRegion(nbytes);
     if (region == nullptr) return std::nullopt;
     core::CopyInHalves(region->data(), data, nbytes, Memcpy);
+    return UploadFromRegion(type, nbytes, {region->name(), 0});
+  }
+
+  // One Upload call naming the bytes' place in a region the daemon has mapped; the daemon
+  // copies them into the new buffer, whose id this returns.
+  uint64_t UploadFromRegion(const core::TensorType& type, size_t nbytes,
+                            const Session::SharedPlace& place) {
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_buffer_id(id);
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
-    request.set_shared_memory_name(region->name());
-    request.set_shared_memory_offset(0);
+    request.set_shared_memory_name(place.name);
+    request.set_shared_memory_offset(place.offset);
     absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(request));
     session_->UpdateStats([&](DeviceStats& stats) {
       ++stats.uploads;
@@ -1493,16 +1587,23 @@ class RemoteDevice : public DeviceImpl {
   // copies it on into `dst` (nbytes of the buffer's size). False when shared memory is not
   // in use.
   bool DownloadShared(RemoteBuffer& buffer, void* dst) {
-    const size_t nbytes =
-        core::NumElements(buffer.type().shape) * core::SizeOf(buffer.type().dtype);
+    const size_t nbytes = core::NumBytes(buffer.type());
     std::lock_guard<std::mutex> lock(session_->shared_mu());
     SharedRegion* region = session_->StagingRegion(nbytes);
     if (region == nullptr) return false;
+    DownloadToRegion(buffer, nbytes, {region->name(), 0});
+    core::CopyInHalves(static_cast<char*>(dst), region->data(), nbytes, Memcpy);
+    return true;
+  }
+
+  // One Download call that has the daemon copy the buffer (`nbytes`) to its place in a
+  // region it has mapped.
+  void DownloadToRegion(RemoteBuffer& buffer, size_t nbytes, const Session::SharedPlace& place) {
     v1::DownloadRequest request;
     request.set_session_id(session_->id());
     request.set_buffer_id(buffer.id());
-    request.set_shared_memory_name(region->name());
-    request.set_shared_memory_offset(0);
+    request.set_shared_memory_name(place.name);
+    request.set_shared_memory_offset(place.offset);
     uint64_t total_bytes = 0;
     bool unexpected_data = false;
     DownloadMessages(request,
@@ -1520,8 +1621,6 @@ class RemoteDevice : public DeviceImpl {
           absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ", session_->address(),
                        " through shared memory gave ", total_bytes, " of ", nbytes, " bytes"));
     }
-    core::CopyInHalves(static_cast<char*>(dst), region->data(), nbytes, Memcpy);
-    return true;
   }
 
   // Streams the buffer into `dst` (its type's size) from byte `done` on: each payload piece

@@ -330,12 +330,25 @@ TEST(SharedMemoryDisabledTest, RefusedCleanlyAndNotAdvertised) {
     EXPECT_EQ(out[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])));
   }
   EXPECT_EQ(device.stats().shared_memory_transfers, 0);
+
+  // A HostBuffer there is plain memory, and its transfers take gRPC as any other memory's.
+  HostBuffer buffer(data.size(), device);
+  EXPECT_FALSE(buffer.in_place());
+  std::memcpy(buffer.data(), data.data(), data.size());
+  Array c = from_host_bytes(buffer.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
+                            device);
+  (c + c).copy_to(buffer.data(), buffer.size());
+  for (size_t i = 0; i < data.size(); i += 4099) {
+    EXPECT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])));
+  }
+  EXPECT_EQ(device.stats().in_place_transfers, 0);
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
-// Regions the client library created in this process still mapped here (the device is gone).
-int ClientRegionsLeft() {
-  std::ifstream maps("/proc/self/maps");
+// Regions the client library created in this process that the process whose /proc maps
+// are at `maps_path` has mapped.
+int OurRegionsMappedIn(const std::string& maps_path) {
+  std::ifstream maps(maps_path);
   std::stringstream text;
   text << maps.rdbuf();
   const std::string all = text.str();
@@ -345,6 +358,13 @@ int ClientRegionsLeft() {
     ++count;
   }
   return count;
+}
+
+// Regions the client library created still mapped here (the device is gone).
+int ClientRegionsLeft() { return OurRegionsMappedIn("/proc/self/maps"); }
+// Regions of this process the daemon `pid` has mapped.
+int DaemonMapsOfOurRegions(pid_t pid) {
+  return OurRegionsMappedIn(absl::StrCat("/proc/", pid, "/maps"));
 }
 
 TEST_F(SharedMemoryTest, ClientRoundTripsThroughTheRegion) {
@@ -370,6 +390,54 @@ TEST_F(SharedMemoryTest, ClientRoundTripsThroughTheRegion) {
     EXPECT_EQ(device.stats().shared_memory_transfers, 3);
   }
   EXPECT_EQ(ClientRegionsLeft(), 0);
+}
+
+TEST_F(SharedMemoryTest, HostBufferTransfersInPlace) {
+  {
+    Device device = connect(daemon_->address());  // a HostBuffer is its own opt-in
+    const std::string data = Pattern((size_t{6} << 20) + 5);
+    HostBuffer buffer(data.size() + 4096, device);
+    ASSERT_TRUE(buffer.in_place());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % 4096, 0u);
+    EXPECT_EQ(DaemonMapsOfOurRegions(daemon_->pid()), 1);
+
+    // From an odd offset into the buffer, and refilled at once: the array has its own copy.
+    char* at = buffer.data<char>() + 4093;
+    std::memcpy(at, data.data(), data.size());
+    const Shape shape = {static_cast<int64_t>(data.size())};
+    Array a = from_host_bytes(at, data.size(), uint8, shape, device);
+    std::memset(at, 0, data.size());
+    Array doubled = a + a;
+    doubled.copy_to(buffer.data(), data.size());
+    for (size_t i = 0; i < data.size(); i += 4099) {
+      ASSERT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])))
+          << i;
+    }
+    std::vector<uint8_t> same(data.size());
+    a.copy_to(same.data(), same.size());  // ordinary memory still takes the usual way
+    EXPECT_EQ(std::memcmp(same.data(), data.data(), data.size()), 0);
+    const DeviceStats stats = device.stats();
+    EXPECT_EQ(stats.in_place_transfers, 2);  // the upload and the first download
+    EXPECT_GE(stats.uploads, 1);
+  }
+  // The buffer and the device are gone: the daemon unmapped it, and nothing is left here.
+  EXPECT_EQ(DaemonMapsOfOurRegions(daemon_->pid()), 0);
+  EXPECT_EQ(ClientRegionsLeft(), 0);
+}
+
+TEST(HostBufferLocalTest, PlainMemoryOnTheLocalDevice) {
+  HostBuffer buffer(3 * sizeof(float), local());
+  EXPECT_FALSE(buffer.in_place());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % 4096, 0u);
+  float* values = buffer.data<float>();
+  values[0] = 1.5f;
+  values[1] = -2.0f;
+  values[2] = 4.0f;
+  Array x = from_host(values, {3}, local());
+  (x * 2.0f).copy_to(values, 3 * sizeof(float));
+  EXPECT_EQ(values[0], 3.0f);
+  EXPECT_EQ(values[1], -4.0f);
+  EXPECT_EQ(values[2], 8.0f);
 }
 
 }  // namespace
