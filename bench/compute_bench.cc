@@ -324,8 +324,8 @@ void FusedChainBenchmark(const Options& options, std::vector<Row>& rows) {
                                seconds[1] / seconds[0]));
 }
 
-// The transcendental ops over float32 (a layer's activations) against the C library's
-// functions called per element on the same data: the kernels' vectorized forms
+// The transcendental ops over float32 (a layer's activations, rotary angles) against the C
+// library's functions called per element on the same data: the kernels' vectorized forms
 // (float_math.h). gelu's baseline is its formula with erff, as a scalar loop computes it.
 void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
   const int64_t n = options.quick ? (int64_t{1} << 18) : (int64_t{1} << 22);  // 1 or 16 MiB
@@ -336,7 +336,7 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
   float* data = parameters[0].data<float>();
   const std::vector<float> uniform(data, data + n);
   std::vector<float> y(static_cast<size_t>(n));
-  enum Function { kExp, kTanh, kLog, kErf, kGelu };
+  enum Function { kExp, kTanh, kLog, kErf, kGelu, kSin, kCos };
   struct Case {
     const char* op;
     Function function;
@@ -346,11 +346,15 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
                         {"tanh", kTanh, "tanhf"},
                         {"log", kLog, "logf"},
                         {"erf", kErf, "erff"},
-                        {"gelu", kGelu, "erff in gelu's formula"}};
+                        {"gelu", kGelu, "erff in gelu's formula"},
+                        {"sin", kSin, "sinf"},
+                        {"cos", kCos, "cosf"}};
   for (const Case& c : cases) {
-    // (-4, 4), tanh's and gelu's whole range; log of the magnitudes.
+    // (-4, 4), tanh's and gelu's whole range; log of the magnitudes; sin and cos of
+    // (-1000, 1000), a rotary embedding's angles.
+    const bool trig = c.function == kSin || c.function == kCos;
     for (int64_t i = 0; i < n; ++i) {
-      data[i] = 4 * (c.function == kLog ? std::fabs(uniform[i]) : uniform[i]);
+      data[i] = (trig ? 1000 : 4) * (c.function == kLog ? std::fabs(uniform[i]) : uniform[i]);
     }
     core::Graph graph;
     graph.outputs = {AddNode(graph, c.op, {AddParameter(graph, 0, type)})};
@@ -378,6 +382,12 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
           for (int64_t i = 0; i < n; ++i) {
             y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752440f));
           }
+          break;
+        case kSin:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::sin(x[i]);
+          break;
+        case kCos:
+          for (int64_t i = 0; i < n; ++i) y[i] = std::cos(x[i]);
           break;
       }
     });

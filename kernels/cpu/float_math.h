@@ -1,11 +1,11 @@
 #ifndef FERRY_KERNELS_CPU_FLOAT_MATH_H_
 #define FERRY_KERNELS_CPU_FLOAT_MATH_H_
 
-// exp, tanh, log, erf and gelu of float32 in a form compilers vectorize: straight-line
+// exp, tanh, log, erf, gelu, sin and cos of float32 in a form compilers vectorize: straight-line
 // arithmetic, selects rather than branches, no calls and no tables. The C library's are calls
 // per element (tanhf and erff 10 to 12 ns here: most of a CPU training step of an MLP with
 // tanh or gelu layers); these run in the kernels' vector loops, within the ulps of the exact
-// value float_math_test states: exp 1, log 1, erf 1.5, tanh 1.5, gelu 6.
+// value float_math_test states: exp 1, log 1, sin 1, cos 1, erf 1.5, tanh 1.5, gelu 6.
 //
 // The CPU kernels of these ops, sigmoid and softmax call them for float (float16 and
 // bfloat16 compute in float), and so do fused groups and their tile program: fused and
@@ -183,6 +183,48 @@ FERRY_MATH_INLINE float GeluF32(float x) {
   return x != x ? x : gelu;
 }
 
+// sin x and cos x for |x| < kTrigNearLimit (`quarter` 0 and 1), in double: x = j pi/2 + r
+// with |r| <= pi/4, pi/2 in three parts (Cody and Waite) of which the first two hold 30
+// bits, so j pi/2's products are exact for j < 2^23 and r keeps every bit a float needs
+// even when x lies close to a multiple of pi/2; then the Taylor polynomials of sin r or
+// cos r (quarter j + quarter), their error under 1e-11, rounded once to float: within 1 ulp,
+// nearly always correctly rounded. Rotary embeddings' angles (position times frequency) run
+// to 1e5 and past, where float's own reduction loses every digit.
+inline constexpr float kTrigNearLimit = 1.3e7f;  // j < 2^23
+
+FERRY_MATH_INLINE float SinCosNear(float x, int32_t quarter) {
+  constexpr double kTwoOverPi = 0.63661977236758134308;
+  constexpr double kHalfPi1 = 0x1.921fb54p+0;
+  constexpr double kHalfPi2 = 0x1.10b46118p-30;
+  constexpr double kHalfPi3 = 0x1.313198a2e037p-61;
+  constexpr double kRound = 0x1.8p52;  // adding it rounds to an integer, ties to even
+  const double xd = x;
+  const double jd = (xd * kTwoOverPi + kRound) - kRound;
+  const double r = ((xd - jd * kHalfPi1) - jd * kHalfPi2) - jd * kHalfPi3;
+  const double z = r * r;
+  // r (1 + z P(z)): in double the sum's rounding is far below float's, and -0 stays -0.
+  const double sin_r =
+      r * (1.0 +
+           z * (-1.0 / 6 +
+                z * (1.0 / 120 + z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800))))));
+  const double cos_r =
+      1.0 +
+      z * (-0.5 +
+           z * (1.0 / 24 + z * (-1.0 / 720 +
+                                z * (1.0 / 40320 + z * (-1.0 / 3628800 + z * (1.0 / 479001600))))));
+  const int32_t q = static_cast<int32_t>(jd) + quarter;
+  const double value = (q & 1) != 0 ? cos_r : sin_r;
+  return static_cast<float>((q & 2) != 0 ? -value : value);
+}
+
+// Any float: the C library's beyond the limit (and for inf and NaN).
+FERRY_MATH_INLINE float SinF32(float x) {
+  return std::fabs(x) < kTrigNearLimit ? SinCosNear(x, 0) : std::sin(x);
+}
+FERRY_MATH_INLINE float CosF32(float x) {
+  return std::fabs(x) < kTrigNearLimit ? SinCosNear(x, 1) : std::cos(x);
+}
+
 // The functions in a kernel's compute type: the ones above for float, the C library's
 // otherwise (double, complex).
 #define FERRY_IN_COMPUTE_TYPE(Name, float_function, otherwise) \
@@ -199,6 +241,8 @@ FERRY_IN_COMPUTE_TYPE(ExpOf, ExpF32, std::exp(x))
 FERRY_IN_COMPUTE_TYPE(TanhOf, TanhF32, std::tanh(x))
 FERRY_IN_COMPUTE_TYPE(LogOf, LogF32, std::log(x))
 FERRY_IN_COMPUTE_TYPE(ErfOf, ErfF32, std::erf(x))
+FERRY_IN_COMPUTE_TYPE(SinOf, SinF32, std::sin(x))
+FERRY_IN_COMPUTE_TYPE(CosOf, CosF32, std::cos(x))
 FERRY_IN_COMPUTE_TYPE(GeluOf, GeluF32, C(0.5) * x * std::erfc(x * C(-0.70710678118654752440)))
 
 #undef FERRY_IN_COMPUTE_TYPE

@@ -85,6 +85,62 @@ TEST(FloatMathTest, GeluIsWithinSixUlpsOfTheExactValueEverywhere) {
   EXPECT_LE(UlpsFrom(GeluF32(-8.0f), 0.5 * -8.0 * std::erfc(8.0 / std::sqrt(2.0))), 2.0);
 }
 
+TEST(FloatMathTest, SinAndCosAreWithinOneUlpOfTheExactValue) {
+  float at = 0;
+  EXPECT_LE(WorstUlps(
+                SinF32, [](double x) { return std::sin(x); }, &at),
+            1.0)
+      << "at " << at;
+  EXPECT_LE(WorstUlps(
+                CosF32, [](double x) { return std::cos(x); }, &at),
+            1.0)
+      << "at " << at;
+}
+
+// The reduction keeps r's digits where x is the float nearest a multiple of pi/2 (r as
+// small as 1e-9 of x), up to the limit, and every angle a rotary embedding makes.
+TEST(FloatMathTest, SinAndCosNearMultiplesOfHalfPiAndOfLargeAngles) {
+  double worst = 0;
+  float worst_at = 0;
+  auto check = [&](float x) {
+    for (double ulps : {UlpsFrom(SinF32(x), std::sin(static_cast<double>(x))),
+                        UlpsFrom(CosF32(x), std::cos(static_cast<double>(x)))}) {
+      if (ulps > worst) {
+        worst = ulps;
+        worst_at = x;
+      }
+    }
+  };
+  for (int64_t j = 1; j < (int64_t{1} << 23); j += 7) {
+    const float nearest = static_cast<float>(static_cast<double>(j) * 1.5707963267948966);
+    check(nearest);
+    check(std::nextafter(nearest, kInf));
+    check(-std::nextafter(nearest, 0.0f));
+  }
+  for (int64_t position = 0; position < 131072; position += 3) {
+    for (float frequency : {1.0f, 0.31622776f, 1e-4f}) check(position * frequency);
+  }
+  EXPECT_LE(worst, 1.0) << "at " << worst_at;
+}
+
+TEST(FloatMathTest, SinAndCosOfTheEdges) {
+  EXPECT_EQ(SinF32(0.0f), 0.0f);
+  EXPECT_TRUE(std::signbit(SinF32(-0.0f)));
+  EXPECT_EQ(CosF32(-0.0f), 1.0f);
+  EXPECT_EQ(SinF32(1e-30f), 1e-30f);
+  EXPECT_EQ(SinF32(-2.5f), -SinF32(2.5f));
+  EXPECT_EQ(CosF32(-2.5f), CosF32(2.5f));
+  for (float x : {kInf, -kInf, std::numeric_limits<float>::quiet_NaN()}) {
+    EXPECT_TRUE(std::isnan(SinF32(x))) << x;
+    EXPECT_TRUE(std::isnan(CosF32(x))) << x;
+  }
+  // Past the limit the C library's; just below it the near path, both within an ulp.
+  for (float x : {kTrigNearLimit, std::nextafter(kTrigNearLimit, 0.0f), 3e38f}) {
+    EXPECT_LE(UlpsFrom(SinF32(x), std::sin(static_cast<double>(x))), 1.0) << x;
+    EXPECT_LE(UlpsFrom(CosF32(x), std::cos(static_cast<double>(x))), 1.0) << x;
+  }
+}
+
 TEST(FloatMathTest, ExpOfTheEdges) {
   EXPECT_EQ(ExpF32(0.0f), 1.0f);
   EXPECT_EQ(ExpF32(-0.0f), 1.0f);
@@ -150,6 +206,10 @@ TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
   values.push_back(std::numeric_limits<double>::infinity());
   values.push_back(-std::numeric_limits<double>::infinity());
   values.push_back(std::numeric_limits<double>::quiet_NaN());
+  // Past sin and cos's near range (kTrigNearLimit) from about the 1304th on.
+  for (int i = 0; i < 3000; ++i) values.push_back(i * 9973.1);
+  values.push_back(2e7);  // a block with one argument past it
+  for (int i = 0; i < 600; ++i) values.push_back(i * 0.5);
   const core::Shape shape = {static_cast<int64_t>(values.size())};
   const core::HostTensor x = testing::MakeHost(core::DType::kFloat32, shape, values);
   const float* in = reinterpret_cast<const float*>(x.data.data());
@@ -161,6 +221,8 @@ TEST(FloatMathTest, KernelsGiveTheFunctionsBitsForEveryElement) {
       {"log", LogF32},
       {"erf", ErfF32},
       {"gelu", GeluF32},
+      {"sin", SinF32},
+      {"cos", CosF32},
   };
   for (const auto& [op, function] : ops) {
     absl::StatusOr<core::HostTensor> out = testing::RunOp(op, {x});

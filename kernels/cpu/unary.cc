@@ -4,6 +4,7 @@
 // sign and square keep the dtype, bool included; the predicates (isnan isinf logical_not)
 // read any dtype and write bool.
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 
@@ -75,8 +76,8 @@ FERRY_FLOAT_OR_COMPLEX_UNARY(Exp, ExpOf(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Log, LogOf(x))
 FERRY_FLOAT_OR_COMPLEX_UNARY(Sqrt, std::sqrt(x))
 FERRY_FLOAT_UNARY(Rsqrt, C(1) / std::sqrt(x))
-FERRY_FLOAT_OR_COMPLEX_UNARY(Sin, std::sin(x))
-FERRY_FLOAT_OR_COMPLEX_UNARY(Cos, std::cos(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Sin, SinOf(x))
+FERRY_FLOAT_OR_COMPLEX_UNARY(Cos, CosOf(x))
 FERRY_FLOAT_UNARY(Tanh, TanhOf(x))
 FERRY_FLOAT_UNARY(Sigmoid, C(1) / (C(1) + ExpOf(-x)))
 FERRY_FLOAT_UNARY(Erf, ErfOf(x))
@@ -186,7 +187,25 @@ struct LogicalNot {
 template <typename Op>
 FERRY_TARGET_CLONES __attribute__((flatten)) void MapFloat32(const float* x, float* y, int64_t n) {
   const Op op;
-  for (int64_t i = 0; i < n; ++i) y[i] = op(x[i]);
+  constexpr bool kSin = std::is_same_v<Op, Sin>;
+  if constexpr (kSin || std::is_same_v<Op, Cos>) {
+    // Blocks whose arguments are all in SinCosNear's range skip SinF32's branch to the C
+    // library, which would keep the loop scalar. Checked before the block is written: y
+    // may be x.
+    constexpr int64_t kBlock = 512;
+    for (int64_t start = 0; start < n; start += kBlock) {
+      const int64_t end = std::min(n, start + kBlock);
+      int32_t far = 0;
+      for (int64_t i = start; i < end; ++i) far |= !(std::fabs(x[i]) < kTrigNearLimit);
+      if (far == 0) {
+        for (int64_t i = start; i < end; ++i) y[i] = SinCosNear(x[i], kSin ? 0 : 1);
+      } else {
+        for (int64_t i = start; i < end; ++i) y[i] = op(x[i]);
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = op(x[i]);
+  }
 }
 
 template <typename Op>
