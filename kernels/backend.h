@@ -66,6 +66,21 @@ class Backend {
   // write in place instead of through CopyFromHost/CopyToHost.
   virtual bool HostAddressable() const { return false; }
 
+  // Page-locks host memory for copies straight between it and tensors (CUDA's
+  // cudaHostRegister: one DMA, no staging), for as long as the handle lives; null where
+  // the backend has no use for it or cannot (the copies then stage as CopyFromHost's do).
+  virtual std::shared_ptr<void> PinHostMemory(void* data, size_t bytes) { return nullptr; }
+  // Copies between a tensor and host memory inside a range PinHostMemory pinned; done when
+  // they return, so the caller may reuse the memory at once.
+  virtual absl::Status CopyFromPinnedHost(const void* src, size_t bytes, const Tensor& dst,
+                                          size_t dst_offset) {
+    return CopyFromHost(src, bytes, dst, dst_offset);
+  }
+  virtual absl::Status CopyToPinnedHost(const Tensor& src, size_t src_offset, size_t bytes,
+                                        void* dst) {
+    return CopyToHost(src, src_offset, bytes, dst);
+  }
+
   // Computes `node` from `inputs` into `out`, which the executor allocated with node.out's
   // type. The node has passed validation. UNIMPLEMENTED for an op without a kernel here.
   // For an elementwise op (kernels::IsElementwise) `out` may be the very memory of a dying

@@ -61,13 +61,7 @@ absl::StatusOr<std::unique_ptr<DownloadSender>> DownloadSender::Start(
     if (!region.ok()) return region.status();
     const uint64_t total_bytes = tensor->nbytes();
     absl::Status copied =
-        backend.HostAddressable()
-            ? (*region)->CopyInFrom(request.shared_memory_offset(), total_bytes,
-                                    static_cast<const char*>(tensor->raw()))
-            : (*region)->CopyIn(request.shared_memory_offset(), total_bytes,
-                                [&](char* chunk, uint64_t at, uint64_t bytes) {
-                                  return backend.CopyToHost(*tensor, at, bytes, chunk);
-                                });
+        (*region)->CopyInFromTensor(request.shared_memory_offset(), total_bytes, backend, *tensor);
     if (!copied.ok()) return copied;
   }
   return std::unique_ptr<DownloadSender>(new DownloadSender(

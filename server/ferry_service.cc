@@ -552,7 +552,8 @@ grpc::Status FerryService::RegisterSharedMemory(grpc::ServerContext* context,
                                                 const v1::RegisterSharedMemoryRequest* request,
                                                 v1::RegisterSharedMemoryResponse*) {
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
-  return ToGrpc(server::RegisterSharedMemory(sessions_, options_.shared_memory, *request));
+  return ToGrpc(server::RegisterSharedMemory(sessions_, executor_.backend(), options_.shared_memory,
+                                             *request));
 }
 
 grpc::Status FerryService::UnregisterSharedMemory(grpc::ServerContext* context,

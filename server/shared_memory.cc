@@ -130,6 +130,7 @@ absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> SharedMemoryRegion::Open(
 }
 
 SharedMemoryRegion::~SharedMemoryRegion() {
+  pinned_.reset();
   munmap(data_, size_);
   close(fd_);
 }
@@ -196,6 +197,40 @@ absl::Status SharedMemoryRegion::CopyInFrom(uint64_t offset, uint64_t bytes,
   if (!start.ok()) return start.status();
   if (!core::CopyInHalves(*start, src, bytes, GuardedMemcpy)) return Shrank();
   return absl::OkStatus();
+}
+
+void SharedMemoryRegion::Pin(kernels::Backend& backend) {
+  if (!backend.HostAddressable()) pinned_ = backend.PinHostMemory(data_, size_);
+}
+
+absl::Status SharedMemoryRegion::CopyOutToTensor(uint64_t offset, uint64_t bytes,
+                                                 kernels::Backend& backend,
+                                                 const kernels::Tensor& tensor) const {
+  if (backend.HostAddressable()) return CopyOutTo(offset, bytes, static_cast<char*>(tensor.raw()));
+  if (pinned()) {
+    absl::StatusOr<char*> start = Span(offset, bytes);
+    if (!start.ok()) return start.status();
+    return backend.CopyFromPinnedHost(*start, bytes, tensor, 0);
+  }
+  return CopyOut(offset, bytes, [&](const char* chunk, uint64_t at, uint64_t n) {
+    return backend.CopyFromHost(chunk, n, tensor, at);
+  });
+}
+
+absl::Status SharedMemoryRegion::CopyInFromTensor(uint64_t offset, uint64_t bytes,
+                                                  kernels::Backend& backend,
+                                                  const kernels::Tensor& tensor) const {
+  if (backend.HostAddressable()) {
+    return CopyInFrom(offset, bytes, static_cast<const char*>(tensor.raw()));
+  }
+  if (pinned()) {
+    absl::StatusOr<char*> start = Span(offset, bytes);
+    if (!start.ok()) return start.status();
+    return backend.CopyToPinnedHost(tensor, 0, bytes, *start);
+  }
+  return CopyIn(offset, bytes, [&](char* chunk, uint64_t at, uint64_t n) {
+    return backend.CopyToHost(tensor, at, n, chunk);
+  });
 }
 
 }  // namespace ferry::server

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kernels/backend.h"
 
 namespace ferry::server {
 
@@ -55,6 +56,18 @@ class SharedMemoryRegion {
   absl::Status CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const;
   absl::Status CopyInFrom(uint64_t offset, uint64_t bytes, const char* src) const;
 
+  // Page-locks the region for `backend` where it has use for that (CUDA): its copies
+  // with the region are then one DMA each, no bounce buffer. Until the region goes.
+  void Pin(kernels::Backend& backend);
+  bool pinned() const { return pinned_ != nullptr; }
+  // Between the region's bytes [offset, offset + bytes) and a tensor of `backend`, the
+  // whole tensor: in place for a host-addressable backend, one DMA when pinned, else in
+  // chunks through CopyOut/CopyIn.
+  absl::Status CopyOutToTensor(uint64_t offset, uint64_t bytes, kernels::Backend& backend,
+                               const kernels::Tensor& tensor) const;
+  absl::Status CopyInFromTensor(uint64_t offset, uint64_t bytes, kernels::Backend& backend,
+                                const kernels::Tensor& tensor) const;
+
  private:
   // Checks the range as the copies promise, and returns where it starts.
   absl::StatusOr<char*> Span(uint64_t offset, uint64_t bytes) const;
@@ -67,6 +80,9 @@ class SharedMemoryRegion {
   const int fd_;
   char* const data_;
   const uint64_t size_;
+  // Set once, by Pin before the region is shared; released before the unmapping. (A
+  // client that shrinks a pinned region cannot fault the DMA: the pages stay locked.)
+  std::shared_ptr<void> pinned_;
 };
 
 // OK for a name of the form "/" then 1-200 of [A-Za-z0-9._-] (no other slash, not "/." or

@@ -7,7 +7,7 @@
 
 namespace ferry::server {
 
-absl::Status RegisterSharedMemory(SessionManager& sessions, bool enabled,
+absl::Status RegisterSharedMemory(SessionManager& sessions, kernels::Backend& backend, bool enabled,
                                   const v1::RegisterSharedMemoryRequest& request) {
   if (!enabled) {
     return absl::FailedPreconditionError(
@@ -20,6 +20,7 @@ absl::Status RegisterSharedMemory(SessionManager& sessions, bool enabled,
   absl::StatusOr<std::shared_ptr<SharedMemoryRegion>> region =
       SharedMemoryRegion::Open(request.name(), request.size_bytes(), request.nonce());
   if (!region.ok()) return region.status();
+  (*region)->Pin(backend);
   return (*session)->AddRegion(*std::move(region));
 }
 

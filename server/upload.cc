@@ -180,13 +180,7 @@ absl::Status UploadReceiver::Start(const v1::UploadRequest& first, size_t data_b
       (*session_)->Region(first.shared_memory_name());
   if (!region.ok()) return Prefixed(region.status());
   absl::Status copied =
-      backend_.HostAddressable()
-          ? (*region)->CopyOutTo(first.shared_memory_offset(), total_bytes_,
-                                 static_cast<char*>(tensor_->raw()))
-          : (*region)->CopyOut(first.shared_memory_offset(), total_bytes_,
-                               [&](const char* chunk, uint64_t at, uint64_t bytes) {
-                                 return backend_.CopyFromHost(chunk, bytes, *tensor_, at);
-                               });
+      (*region)->CopyOutToTensor(first.shared_memory_offset(), total_bytes_, backend_, *tensor_);
   if (!copied.ok()) return Prefixed(copied);
   received_ = total_bytes_;
   return absl::OkStatus();

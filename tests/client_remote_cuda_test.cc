@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -187,6 +189,22 @@ TEST_F(RemoteCudaTest, LargeArraysCrossSharedMemoryIntact) {
   Device same_host = connect(daemon_->address(), options);
   const DeviceStats moved = RoundTrip(same_host, kLargeFloats);
   EXPECT_EQ(moved.shared_memory_transfers, 2);
+}
+
+// A HostBuffer the daemon maps, page-locked for the GPU: each way one copy, the DMA.
+TEST_F(RemoteCudaTest, HostBuffersCrossInPlace) {
+  const std::vector<float> values = Pattern(kLargeFloats, 5);
+  HostBuffer buffer(kLargeFloats * sizeof(float), *remote_);
+  ASSERT_TRUE(buffer.in_place());
+  std::memcpy(buffer.data(), values.data(), buffer.size());
+  const DeviceStats before = remote_->stats();
+  Array x = from_host(buffer.data<float>(), {static_cast<int64_t>(kLargeFloats)}, *remote_);
+  std::memset(buffer.data(), 0, buffer.size());
+  (x * 2.0f).copy_to(buffer.data(), buffer.size());
+  size_t wrong = 0;
+  for (size_t i = 0; i < kLargeFloats; ++i) wrong += buffer.data<float>()[i] != 2 * values[i];
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(remote_->stats().in_place_transfers - before.in_place_transfers, 2);
 }
 
 TEST_F(RemoteCudaTest, FusedChainsMatchTheLocalCpu) {

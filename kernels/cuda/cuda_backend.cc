@@ -25,6 +25,9 @@ using cuda::CheckCuda;
 // Each of a stream's two pinned staging buffers; copies alternate between them so that
 // filling one (from the network, or out to the caller) overlaps the DMA of the other.
 constexpr size_t kStagingBytes = size_t{8} << 20;
+// The most host memory PinHostMemory keeps page-locked at once, all clients' shared regions
+// together; past it a region stays pageable and its copies stage.
+constexpr size_t kMaxPinnedBytes = size_t{4} << 30;
 
 // A kernel fault leaves the CUDA context unusable until the device is reset.
 bool IsSticky(cudaError_t error) {
@@ -244,6 +247,66 @@ class CudaBackend : public Backend {
     }
     if (error == cudaSuccess && chunks == 0) error = cudaStreamSynchronize(s.stream);
     s.next = 0;
+    return Fail("copy to host", "copy", error, &s);
+  }
+
+  // Portable: pinned for every device's context.
+  std::shared_ptr<void> PinHostMemory(void* data, size_t bytes) override {
+    if (data == nullptr || bytes == 0) return nullptr;
+    std::shared_ptr<std::atomic<size_t>> pinned_bytes = pinned_bytes_;
+    if (pinned_bytes->fetch_add(bytes) + bytes > kMaxPinnedBytes) {
+      pinned_bytes->fetch_sub(bytes);
+      return nullptr;
+    }
+    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();  // the device is current
+    cudaError_t error = cudaErrorNotReady;
+    if (entered.ok()) {
+      absl::ReaderMutexLock lock(&reset_mu_);
+      error = cudaHostRegister(data, bytes, cudaHostRegisterPortable);
+    }
+    if (error != cudaSuccess) {
+      cudaGetLastError();  // not sticky: the copies stage instead
+      pinned_bytes->fetch_sub(bytes);
+      return nullptr;
+    }
+    const int device = options_.device;
+    return std::shared_ptr<void>(data, [device, bytes, pinned_bytes](void* pinned) {
+      cudaSetDevice(device);
+      cudaHostUnregister(pinned);  // after a device reset, already gone: harmless
+      cudaGetLastError();
+      pinned_bytes->fetch_sub(bytes);
+    });
+  }
+
+  absl::Status CopyFromPinnedHost(const void* src, size_t bytes, const Tensor& dst,
+                                  size_t dst_offset) override {
+    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
+    if (!entered.ok()) return entered.status();
+    absl::ReaderMutexLock lock(&reset_mu_);
+    if (absl::Status ok = CheckTensor("copy from host", dst, dst_offset, bytes); !ok.ok()) {
+      return ok;
+    }
+    Stream& s = **entered;
+    absl::MutexLock staging_lock(&s.mu);  // after the staged copies queued before it
+    cudaError_t error = cudaMemcpyAsync(static_cast<char*>(dst.raw()) + dst_offset, src, bytes,
+                                        cudaMemcpyHostToDevice, s.stream);
+    if (error == cudaSuccess) error = cudaStreamSynchronize(s.stream);
+    return Fail("copy from host", "copy", error, &s);
+  }
+
+  absl::Status CopyToPinnedHost(const Tensor& src, size_t src_offset, size_t bytes,
+                                void* dst) override {
+    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
+    if (!entered.ok()) return entered.status();
+    absl::ReaderMutexLock lock(&reset_mu_);
+    if (absl::Status ok = CheckTensor("copy to host", src, src_offset, bytes); !ok.ok()) {
+      return ok;
+    }
+    Stream& s = **entered;
+    absl::MutexLock staging_lock(&s.mu);
+    cudaError_t error = cudaMemcpyAsync(dst, static_cast<const char*>(src.raw()) + src_offset,
+                                        bytes, cudaMemcpyDeviceToHost, s.stream);
+    if (error == cudaSuccess) error = cudaStreamSynchronize(s.stream);
     return Fail("copy to host", "copy", error, &s);
   }
 
@@ -473,6 +536,9 @@ class CudaBackend : public Backend {
   absl::Mutex reset_mu_;  // readers: every call; writer: Reset
   cudaMemPool_t pool_;
   std::shared_ptr<std::atomic<int>> generation_ = std::make_shared<std::atomic<int>>(0);
+  // Host memory PinHostMemory keeps page-locked; shared with the handles, which may
+  // outlive the backend.
+  std::shared_ptr<std::atomic<size_t>> pinned_bytes_ = std::make_shared<std::atomic<size_t>>(0);
   mutable absl::Mutex fusion_mu_;
   mutable absl::flat_hash_set<std::string> fusion_notes_ ABSL_GUARDED_BY(fusion_mu_);
   std::atomic<bool> needs_reset_{false};

@@ -1,7 +1,10 @@
 // The stream-ordered pool: the budget and the device both refuse with RESOURCE_EXHAUSTED
 // naming sizes, and the backend keeps working afterwards. Skips without a GPU.
 
+#include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/test_util.h"
@@ -60,6 +63,34 @@ TEST(CudaMemoryTest, LargeCopiesRoundTripThroughTheStagingBuffers) {
   absl::StatusOr<core::HostTensor> back = TensorToHost(**backend, *tensor);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(back->data == host.data);
+}
+
+// Host memory pinned for the device (a client's shared region): copies straight between
+// it and a tensor, done on return; pinned once only, within the backend's cap.
+TEST(CudaMemoryTest, PinnedHostMemoryCopiesStraightAndIsPinnedOnce) {
+  absl::StatusOr<std::unique_ptr<Backend>> backend = cuda::testing::MakeTestBackend(0);
+  if (!backend.ok()) GTEST_SKIP() << "no GPU: " << backend.status();
+  const size_t bytes = (size_t{24} << 20) + 5;  // past a staging buffer, ragged
+  std::vector<char> host(bytes + 4096);
+  char* data = host.data();
+  std::shared_ptr<void> pinned = (*backend)->PinHostMemory(data, host.size());
+  ASSERT_NE(pinned, nullptr);
+  EXPECT_EQ((*backend)->PinHostMemory(data, host.size()), nullptr) << "pinned twice";
+  EXPECT_EQ((*backend)->PinHostMemory(data, size_t{5} << 30), nullptr) << "past the cap";
+  for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<char>(i * 5 + i / 11);
+  absl::StatusOr<Tensor> tensor = (*backend)->Allocate({core::DType::kUInt8, {int64_t(bytes)}});
+  ASSERT_TRUE(tensor.ok()) << tensor.status();
+  ASSERT_TRUE((*backend)->CopyFromPinnedHost(data, bytes, *tensor, 0).ok());
+  std::memset(data, 0, bytes);   // the copy is done: the memory is the caller's again
+  char* back = data + 4096 - 7;  // an odd place inside the pinned range
+  std::vector<char> expected(bytes);
+  for (size_t i = 0; i < bytes; ++i) expected[i] = static_cast<char>(i * 5 + i / 11);
+  ASSERT_TRUE((*backend)->CopyToPinnedHost(*tensor, 0, bytes, back).ok());
+  EXPECT_EQ(std::memcmp(back, expected.data(), bytes), 0);
+  absl::Status outside = (*backend)->CopyToPinnedHost(*tensor, 1, bytes, back);
+  EXPECT_FALSE(outside.ok()) << "bytes past the tensor's end";
+  pinned.reset();  // unpinned: the same memory may be pinned again
+  EXPECT_NE((*backend)->PinHostMemory(data, host.size()), nullptr);
 }
 
 TEST(CudaMemoryTest, QueuesRunIndependently) {

@@ -309,6 +309,36 @@ cudaError_t cudaFreeHost(void* ptr) {
   return cudaSuccess;
 }
 
+// Host memory is the device's here: registering only checks its arguments, and that a
+// range is registered once and unregistered by its first byte, as CUDA does.
+namespace {
+std::mutex registered_mu;
+std::map<const void*, size_t>& Registered() {
+  static auto* registered = new std::map<const void*, size_t>;
+  return *registered;
+}
+}  // namespace
+
+cudaError_t cudaHostRegister(void* ptr, size_t size, unsigned int) {
+  if (ptr == nullptr || size == 0) return Fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(registered_mu);
+  const char* first = static_cast<const char*>(ptr);
+  auto next = Registered().lower_bound(ptr);
+  const bool overlaps_next =
+      next != Registered().end() && static_cast<const char*>(next->first) < first + size;
+  const bool overlaps_previous =
+      next != Registered().begin() &&
+      static_cast<const char*>(std::prev(next)->first) + std::prev(next)->second > first;
+  if (overlaps_next || overlaps_previous) return Fail(cudaErrorHostMemoryAlreadyRegistered);
+  Registered()[ptr] = size;
+  return cudaSuccess;
+}
+cudaError_t cudaHostUnregister(void* ptr) {
+  std::lock_guard<std::mutex> lock(registered_mu);
+  if (Registered().erase(ptr) == 0) return Fail(cudaErrorHostMemoryNotRegistered);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
   return ferry::cuda_emulator::Copy(dst, src, count, kind);
 }
