@@ -1,10 +1,13 @@
 // Upload and download GB/s through the CUDA backend (from pageable host memory, through its
 // pinned double-buffered staging, as the daemon uses it) against cudaMemcpy from pinned
-// memory, the PCIe ceiling. Prints RESULT and RATIO lines; SKIP without a GPU.
+// memory, the PCIe ceiling; and from and into host memory the backend page-locked (a
+// client's shared region), one DMA each. Prints RESULT and RATIO lines; SKIP without a GPU.
 
 #include <cuda_runtime_api.h>
 
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "bench/cuda/bench_util.h"
 
@@ -50,6 +53,28 @@ int main(int argc, char** argv) {
   bench::Result("download", down, "GB/s");
   bench::Result("download_cudamemcpy_pinned", down_pinned, "GB/s");
   bench::Ratio("download_vs_pinned_memcpy", down, down_pinned);
+
+  // Host memory the backend page-locked (a client's shared region, a HostBuffer): one DMA.
+  std::vector<char> region(bytes, 1);
+  std::shared_ptr<void> locked = backend->PinHostMemory(region.data(), bytes);
+  if (locked == nullptr) return 1;
+  const double up_region =
+      bytes /
+      bench::SecondsPerCall(
+          [&] { bench::Check(backend->CopyFromPinnedHost(region.data(), bytes, *tensor, 0)); },
+          [] {}) /
+      1e9;
+  const double down_region =
+      bytes /
+      bench::SecondsPerCall(
+          [&] { bench::Check(backend->CopyToPinnedHost(*tensor, 0, bytes, region.data())); },
+          [] {}) /
+      1e9;
+  bench::Result("upload_pinned_region", up_region, "GB/s");
+  bench::Ratio("upload_pinned_region_vs_pinned_memcpy", up_region, up_pinned);
+  bench::Result("download_pinned_region", down_region, "GB/s");
+  bench::Ratio("download_pinned_region_vs_pinned_memcpy", down_region, down_pinned);
+  locked.reset();
   cudaFreeHost(pinned);
   return 0;
 }
