@@ -89,7 +89,9 @@ FERRY_MATH_INLINE float LogF32(float x) {
   const bool subnormal = x < std::numeric_limits<float>::min();
   const float normal = subnormal ? x * 8388608.0f : x;
   constexpr int32_t kSqrtHalf = 0x3f3504f3;  // the bits of sqrt(1/2)
-  const int32_t offset = BitsOfFloat(normal) - kSqrtHalf;
+  // In unsigned arithmetic: a negative x's bits would overflow (its result is NaN anyway).
+  const int32_t offset = static_cast<int32_t>(static_cast<uint32_t>(BitsOfFloat(normal)) -
+                                              static_cast<uint32_t>(kSqrtHalf));
   const float n = static_cast<float>((offset >> 23) - (subnormal ? 23 : 0));
   const float f = FloatFromBits((offset & 0x007fffff) + kSqrtHalf) - 1.0f;
   const float z = f * f;
