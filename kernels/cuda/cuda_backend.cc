@@ -280,34 +280,12 @@ class CudaBackend : public Backend {
 
   absl::Status CopyFromPinnedHost(const void* src, size_t bytes, const Tensor& dst,
                                   size_t dst_offset) override {
-    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
-    if (!entered.ok()) return entered.status();
-    absl::ReaderMutexLock lock(&reset_mu_);
-    if (absl::Status ok = CheckTensor("copy from host", dst, dst_offset, bytes); !ok.ok()) {
-      return ok;
-    }
-    Stream& s = **entered;
-    absl::MutexLock staging_lock(&s.mu);  // after the staged copies queued before it
-    cudaError_t error = cudaMemcpyAsync(static_cast<char*>(dst.raw()) + dst_offset, src, bytes,
-                                        cudaMemcpyHostToDevice, s.stream);
-    if (error == cudaSuccess) error = cudaStreamSynchronize(s.stream);
-    return Fail("copy from host", "copy", error, &s);
+    return PinnedCopy("copy from host", dst, dst_offset, bytes, src, cudaMemcpyHostToDevice);
   }
 
   absl::Status CopyToPinnedHost(const Tensor& src, size_t src_offset, size_t bytes,
                                 void* dst) override {
-    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
-    if (!entered.ok()) return entered.status();
-    absl::ReaderMutexLock lock(&reset_mu_);
-    if (absl::Status ok = CheckTensor("copy to host", src, src_offset, bytes); !ok.ok()) {
-      return ok;
-    }
-    Stream& s = **entered;
-    absl::MutexLock staging_lock(&s.mu);
-    cudaError_t error = cudaMemcpyAsync(dst, static_cast<const char*>(src.raw()) + src_offset,
-                                        bytes, cudaMemcpyDeviceToHost, s.stream);
-    if (error == cudaSuccess) error = cudaStreamSynchronize(s.stream);
-    return Fail("copy to host", "copy", error, &s);
+    return PinnedCopy("copy to host", src, src_offset, bytes, dst, cudaMemcpyDeviceToHost);
   }
 
   absl::Status Run(const core::Node& node, absl::Span<const Tensor> inputs,
@@ -488,6 +466,25 @@ class CudaBackend : public Backend {
 
   // OK for cudaSuccess; else INTERNAL naming the op. A sticky error (a kernel fault)
   // schedules a reset of the device before the next call.
+  // One DMA between `host` (page-locked) and the tensor's bytes [offset, offset + bytes),
+  // on this thread's stream after what is queued there; finished when it returns.
+  absl::Status PinnedCopy(const std::string& op, const Tensor& tensor, size_t offset, size_t bytes,
+                          const void* host, cudaMemcpyKind kind) {
+    absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
+    if (!entered.ok()) return entered.status();
+    absl::ReaderMutexLock lock(&reset_mu_);
+    if (absl::Status ok = CheckTensor(op, tensor, offset, bytes); !ok.ok()) return ok;
+    Stream& s = **entered;
+    absl::MutexLock staging_lock(&s.mu);  // after the staged copies queued before it
+    char* device = static_cast<char*>(tensor.raw()) + offset;
+    cudaError_t error =
+        kind == cudaMemcpyHostToDevice
+            ? cudaMemcpyAsync(device, host, bytes, kind, s.stream)
+            : cudaMemcpyAsync(const_cast<void*>(host), device, bytes, kind, s.stream);
+    if (error == cudaSuccess) error = cudaStreamSynchronize(s.stream);
+    return Fail(op, "copy", error, &s);
+  }
+
   absl::Status Fail(const std::string& op, const char* what, cudaError_t error, Stream*) {
     if (error == cudaSuccess) return absl::OkStatus();
     cudaGetLastError();
