@@ -895,10 +895,9 @@ class RemoteDevice : public DeviceImpl {
       return;
     }
     Session::Transfer transfer(*session_);
-    TransferTimer timer(*this, /*upload=*/false,
-                        static_cast<int64_t>(core::NumBytes(remote.type())));
-    size_t done = 0;
     const size_t nbytes = core::NumBytes(remote.type());
+    TransferTimer timer(*this, /*upload=*/false, static_cast<int64_t>(nbytes));
+    size_t done = 0;
     if (std::optional<Session::SharedPlace> place = session_->HostPlace(dst, nbytes)) {
       DownloadToRegion(remote, nbytes, *place);
       session_->UpdateStats([](DeviceStats& stats) { ++stats.in_place_transfers; });
