@@ -68,7 +68,7 @@ bool Lookup(const std::string& name, Op* op) {
       {"add", Op::kAdd},         {"sub", Op::kSub},         {"mul", Op::kMul},   {"div", Op::kDiv},
       {"maximum", Op::kMaximum}, {"minimum", Op::kMinimum}, {"neg", Op::kNeg},   {"abs", Op::kAbs},
       {"relu", Op::kRelu},       {"exp", Op::kExp},         {"tanh", Op::kTanh}, {"log", Op::kLog},
-      {"erf", Op::kErf},         {"gelu", Op::kGelu},
+      {"erf", Op::kErf},         {"gelu", Op::kGelu},       {"sin", Op::kSin},   {"cos", Op::kCos},
   };
   auto it = ops->find(name);
   if (it == ops->end()) return false;

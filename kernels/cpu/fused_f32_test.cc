@@ -155,7 +155,8 @@ TEST(FusedFloat32Test, BestLevelIsTheCpus) {
 
 TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
   static const char* const kBinary[] = {"add", "sub", "mul", "div", "maximum", "minimum"};
-  static const char* const kUnary[] = {"neg", "abs", "relu", "exp", "tanh", "log", "erf", "gelu"};
+  static const char* const kUnary[] = {"neg", "abs", "relu", "exp", "tanh",
+                                       "log", "erf", "gelu", "sin", "cos"};
   // Around the vector widths (4, 8, 16) and the tile (64).
   static const int64_t kLengths[] = {1, 3, 15, 17, 63, 64, 65, 128, 1000, 4099};
   std::mt19937 rng(20261202);
@@ -171,7 +172,7 @@ TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
       std::uniform_int_distribution<size_t> any(0, values.size() - 1);
       const int kind = std::uniform_int_distribution<int>(0, 9)(rng);
       if (last >= 0 && kind < 3) {
-        last = chain.Op(kUnary[std::uniform_int_distribution<int>(0, 7)(rng)], {last});
+        last = chain.Op(kUnary[std::uniform_int_distribution<int>(0, 9)(rng)], {last});
       } else {
         // Mostly the latest value with any other, either side; sometimes two older values
         // (both spilled or inputs) or the latest with itself.
@@ -187,6 +188,30 @@ TEST(FusedFloat32Test, RandomChainsMatchUnfused) {
     }
     ExpectMatchesUnfused(chain.expr(), trial,
                          "n=" + std::to_string(n) + " " + Describe(chain.expr()));
+  }
+}
+
+// A rotary embedding's angles: tiles of arguments all within SinCosNear's range take its
+// vector loop, a tile with one past it (2e7 here) SinF32's and CosF32's scalar one; both
+// give the unfused kernels' bits.
+TEST(FusedFloat32Test, SinAndCosOfLargeAnglesMatchUnfused) {
+  const int64_t n = 1000;
+  Chain chain(n);
+  const int32_t positions = chain.Parameter(false);
+  const int32_t frequency = chain.Parameter(true);
+  const int32_t angle = chain.Op("mul", {positions, frequency});
+  chain.Op("add", {chain.Op("sin", {angle}), chain.Op("cos", {angle})});
+  std::unique_ptr<Backend> backend = MakeCpuBackend(int64_t{1} << 30);
+  std::vector<Tensor> inputs = {*backend->Allocate({DType::kFloat32, {n}}),
+                                *backend->Allocate({DType::kFloat32, {}})};
+  for (int64_t i = 0; i < n; ++i) inputs[0].data<float>()[i] = static_cast<float>(i * 977);
+  inputs[0].data<float>()[700] = 2e7f;
+  inputs[1].data<float>()[0] = 0.31622776f;
+  const std::string expected = Unfused(*backend, chain.expr(), inputs);
+  for (SimdLevel level : SimdLevelsOfThisCpu()) {
+    Tensor out = *backend->Allocate({DType::kFloat32, {n}});
+    ASSERT_TRUE(RunFusedFloat32(chain.expr(), inputs, out, level));
+    EXPECT_EQ(FirstDifference(Bytes(out), expected), "") << SimdLevelName(level);
   }
 }
 
@@ -254,7 +279,7 @@ TEST(FusedFloat32Test, OtherExpressionsAreLeftToTheGeneralPath) {
   const std::string untouched = Bytes(out);
 
   Chain unsupported(100);  // an op the fast path does not have
-  unsupported.Op("sin", {unsupported.Op("neg", {unsupported.Parameter(false)})});
+  unsupported.Op("sqrt", {unsupported.Op("neg", {unsupported.Parameter(false)})});
   EXPECT_FALSE(RunFusedFloat32(unsupported.expr(), inputs, out, BestSimdLevel()));
 
   Chain broadcast(100);  // an input that broadcasts without being a single element

@@ -42,6 +42,8 @@ enum class Op : uint8_t {
   kLog,
   kErf,
   kGelu,
+  kSin,
+  kCos,
 };
 
 // One op. Its operand for the tile at element `start` is at base + start * step: step 1
@@ -133,7 +135,23 @@ __attribute__((noinline)) void Transcendental(Op op, float* values) {
     case Op::kGelu:
       for (int64_t i = 0; i < kTile; ++i) values[i] = GeluF32(values[i]);
       break;
-    default:  // not a transcendental op: RunTiles calls this for the five above only
+    case Op::kSin:
+    case Op::kCos: {
+      // As the unfused kernel: the vector loop unless an argument is past SinCosNear's
+      // range; each element gets SinF32's or CosF32's bits either way.
+      int32_t far = 0;
+      for (int64_t i = 0; i < kTile; ++i) far |= !(std::fabs(values[i]) < kTrigNearLimit);
+      const int32_t quarter = op == Op::kSin ? 0 : 1;
+      if (far == 0) {
+        for (int64_t i = 0; i < kTile; ++i) values[i] = SinCosNear(values[i], quarter);
+      } else {
+        for (int64_t i = 0; i < kTile; ++i) {
+          values[i] = quarter == 0 ? SinF32(values[i]) : CosF32(values[i]);
+        }
+      }
+      break;
+    }
+    default:  // not a transcendental op: RunTiles calls this for the seven above only
       break;
   }
 }
@@ -188,7 +206,9 @@ void RunTiles(const Instr* code, size_t size, int64_t start, int64_t end, float*
         case Op::kTanh:
         case Op::kLog:
         case Op::kErf:
-        case Op::kGelu: {
+        case Op::kGelu:
+        case Op::kSin:
+        case Op::kCos: {
           float values[kTile];
 #pragma GCC unroll 16
           for (int k = 0; k < kVecs; ++k) StoreVector<Isa>(values + k * kLanes, acc[k]);
