@@ -227,6 +227,20 @@ FERRY_MATH_INLINE float CosF32(float x) {
   return std::fabs(x) < kTrigNearLimit ? SinCosNear(x, 1) : std::cos(x);
 }
 
+// sin (`quarter` 0) or cos (1) of x[0, n) into y, which may be x: the vector loop when every
+// argument is in SinCosNear's range (checked before anything is written), else SinF32's or
+// CosF32's branch per element; the same bits either way. Kernels call it on blocks, so one
+// huge argument keeps only its own block scalar.
+FERRY_MATH_INLINE void SinOrCosOfBlock(const float* x, float* y, int64_t n, int32_t quarter) {
+  int32_t far = 0;
+  for (int64_t i = 0; i < n; ++i) far |= !(std::fabs(x[i]) < kTrigNearLimit);
+  if (far == 0) {
+    for (int64_t i = 0; i < n; ++i) y[i] = SinCosNear(x[i], quarter);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = quarter == 0 ? SinF32(x[i]) : CosF32(x[i]);
+  }
+}
+
 // The functions in a kernel's compute type: the ones above for float, the C library's
 // otherwise (double, complex).
 #define FERRY_IN_COMPUTE_TYPE(Name, float_function, otherwise) \

@@ -136,21 +136,11 @@ __attribute__((noinline)) void Transcendental(Op op, float* values) {
       for (int64_t i = 0; i < kTile; ++i) values[i] = GeluF32(values[i]);
       break;
     case Op::kSin:
-    case Op::kCos: {
-      // As the unfused kernel: the vector loop unless an argument is past SinCosNear's
-      // range; each element gets SinF32's or CosF32's bits either way.
-      int32_t far = 0;
-      for (int64_t i = 0; i < kTile; ++i) far |= !(std::fabs(values[i]) < kTrigNearLimit);
-      const int32_t quarter = op == Op::kSin ? 0 : 1;
-      if (far == 0) {
-        for (int64_t i = 0; i < kTile; ++i) values[i] = SinCosNear(values[i], quarter);
-      } else {
-        for (int64_t i = 0; i < kTile; ++i) {
-          values[i] = quarter == 0 ? SinF32(values[i]) : CosF32(values[i]);
-        }
-      }
+      SinOrCosOfBlock(values, values, kTile, 0);
       break;
-    }
+    case Op::kCos:
+      SinOrCosOfBlock(values, values, kTile, 1);
+      break;
     default:  // not a transcendental op: RunTiles calls this for the seven above only
       break;
   }

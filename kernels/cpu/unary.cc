@@ -189,19 +189,10 @@ FERRY_TARGET_CLONES __attribute__((flatten)) void MapFloat32(const float* x, flo
   const Op op;
   constexpr bool kSin = std::is_same_v<Op, Sin>;
   if constexpr (kSin || std::is_same_v<Op, Cos>) {
-    // Blocks whose arguments are all in SinCosNear's range skip SinF32's branch to the C
-    // library, which would keep the loop scalar. Checked before the block is written: y
-    // may be x.
+    // In blocks: one argument past SinCosNear's range keeps only its block scalar.
     constexpr int64_t kBlock = 512;
     for (int64_t start = 0; start < n; start += kBlock) {
-      const int64_t end = std::min(n, start + kBlock);
-      int32_t far = 0;
-      for (int64_t i = start; i < end; ++i) far |= !(std::fabs(x[i]) < kTrigNearLimit);
-      if (far == 0) {
-        for (int64_t i = start; i < end; ++i) y[i] = SinCosNear(x[i], kSin ? 0 : 1);
-      } else {
-        for (int64_t i = start; i < end; ++i) y[i] = op(x[i]);
-      }
+      SinOrCosOfBlock(x + start, y + start, std::min(kBlock, n - start), kSin ? 0 : 1);
     }
   } else {
     for (int64_t i = 0; i < n; ++i) y[i] = op(x[i]);
