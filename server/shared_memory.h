@@ -51,11 +51,6 @@ class SharedMemoryRegion {
   using ChunkSource = std::function<absl::Status(char* chunk, uint64_t at, uint64_t bytes)>;
   absl::Status CopyOut(uint64_t offset, uint64_t bytes, const ChunkSink& sink) const;
   absl::Status CopyIn(uint64_t offset, uint64_t bytes, const ChunkSource& source) const;
-  // The same straight from or into host memory the caller owns (a host-addressable
-  // backend's tensor): one guarded copy, no chunks.
-  absl::Status CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const;
-  absl::Status CopyInFrom(uint64_t offset, uint64_t bytes, const char* src) const;
-
   // Page-locks the region for `backend` where it has use for that (CUDA): its copies
   // with the region are then one DMA each, no bounce buffer. Until the region goes.
   void Pin(kernels::Backend& backend);
@@ -69,6 +64,10 @@ class SharedMemoryRegion {
                                 const kernels::Tensor& tensor) const;
 
  private:
+  // Straight from or into host memory (a host-addressable backend's tensor): one guarded
+  // copy, no chunks.
+  absl::Status CopyOutTo(uint64_t offset, uint64_t bytes, char* dst) const;
+  absl::Status CopyInFrom(uint64_t offset, uint64_t bytes, const char* src) const;
   // Checks the range as the copies promise, and returns where it starts.
   absl::StatusOr<char*> Span(uint64_t offset, uint64_t bytes) const;
   absl::Status Shrank() const;
