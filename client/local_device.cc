@@ -81,6 +81,19 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     return std::make_shared<LocalBuffer>(std::move(tensor));
   }
 
+  // A file's arrays read straight into their tensors where this process can write them.
+  std::vector<std::shared_ptr<Buffer>> FromHostReader(const std::vector<core::TensorType>& types,
+                                                      const HostReader& read) override {
+    if (!backend_->HostAddressable()) return DeviceImpl::FromHostReader(types, read);
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    for (size_t i = 0; i < types.size(); ++i) {
+      kernels::Tensor tensor = ValueOrThrow(backend_->Allocate(types[i]));
+      read(i, static_cast<char*>(tensor.raw()));
+      buffers.push_back(std::make_shared<LocalBuffer>(std::move(tensor)));
+    }
+    return buffers;
+  }
+
   void MakeResident(const std::vector<std::shared_ptr<Buffer>>&) override {}
 
   void Cancel() override { ++cancels_; }

@@ -322,9 +322,12 @@ class Session {
 
   // A fresh region of `size` bytes that the daemon has mapped (its name already removed
   // from /dev/shm), or null when it cannot: another host or user, a daemon without the
-  // feature or past its regions per session, /dev/shm full.
+  // feature or past its regions per session, /dev/shm full. A daemon that cannot see this
+  // host's regions (another host or user) is not asked again.
   std::unique_ptr<SharedRegion> MappedRegion(size_t size) {
-    if (!SharedRegion::Supported() || !Offers(kFeatureSharedMemory)) return nullptr;
+    if (!SharedRegion::Supported() || !Offers(kFeatureSharedMemory) || regions_unseen_) {
+      return nullptr;
+    }
     std::unique_ptr<SharedRegion> region;
     try {
       region = SharedRegion::Create(size);
@@ -341,7 +344,14 @@ class Session {
     Prepare(context);
     grpc::Status status = stub_->RegisterSharedMemory(&context, request, &response);
     UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
-    if (!status.ok()) return nullptr;
+    if (!status.ok()) {
+      const grpc::StatusCode code = status.error_code();
+      if (code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::PERMISSION_DENIED ||
+          code == grpc::StatusCode::FAILED_PRECONDITION) {
+        regions_unseen_ = true;
+      }
+      return nullptr;
+    }
     region->Unlink();  // the daemon has it mapped; nothing stays in /dev/shm
     return region;
   }
@@ -455,8 +465,9 @@ class Session {
   OutputReads output_reads_;
   std::unique_ptr<PipelineStream> pipeline_;
   std::mutex shared_mu_;
-  bool shared_memory_ = false;            // guarded by shared_mu_ after connect
-  std::unique_ptr<SharedRegion> region_;  // guarded by shared_mu_
+  bool shared_memory_ = false;               // guarded by shared_mu_ after connect
+  std::atomic<bool> regions_unseen_{false};  // the daemon could not map this host's regions
+  std::unique_ptr<SharedRegion> region_;     // guarded by shared_mu_
   std::mutex host_regions_mu_;
   std::map<const char*, const SharedRegion*> host_regions_;  // guarded by host_regions_mu_
   // A new connection of the session to its bulk channel; null, with `why`, when it fails.
@@ -637,10 +648,31 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // The large arrays the upload cache may hold are read and hashed first and asked for
-  // together; only the others are read again and sent.
+  // together; only the others are read again and sent. Arrays that stream are read into
+  // host memory the daemon maps where it can (a HostBuffer's), so a load on the daemon's
+  // host costs the read and the daemon's copy alone.
   std::vector<std::shared_ptr<Buffer>> FromHostReader(const std::vector<core::TensorType>& types,
                                                       const HostReader& read) override {
-    std::vector<char> bytes;  // reused: FromHost uploads or copies before it returns
+    size_t largest_streamed = 0;
+    for (const core::TensorType& type : types) {
+      const size_t nbytes = core::NumBytes(type);
+      if (session_->StreamsUpload(nbytes)) largest_streamed = std::max(largest_streamed, nbytes);
+    }
+    const std::shared_ptr<HostMemory> streamed =
+        largest_streamed > 0 ? AllocateHost(largest_streamed) : nullptr;
+    std::vector<char> small;  // reused: FromHost uploads or copies before it returns
+    auto read_into_memory = [&](size_t i) -> char* {
+      const size_t nbytes = core::NumBytes(types[i]);
+      char* dst = nullptr;
+      if (streamed != nullptr && session_->StreamsUpload(nbytes)) {
+        dst = streamed->data();
+      } else {
+        small.resize(nbytes);
+        dst = small.data();
+      }
+      read(i, dst);
+      return dst;
+    };
     std::vector<std::string> digests(types.size());
     std::vector<size_t> asked;
     std::vector<core::TensorType> asked_types;
@@ -648,9 +680,7 @@ class RemoteDevice : public DeviceImpl {
     for (size_t i = 0; i < types.size(); ++i) {
       const size_t nbytes = core::NumBytes(types[i]);
       if (!session_->CachesUpload(nbytes)) continue;
-      bytes.resize(nbytes);
-      read(i, bytes.data());
-      digests[i] = core::ContentDigest(bytes.data(), nbytes, DigestThreads());
+      digests[i] = core::ContentDigest(read_into_memory(i), nbytes, DigestThreads());
       asked.push_back(i);
       asked_types.push_back(types[i]);
       asked_digests.push_back(digests[i]);
@@ -678,9 +708,7 @@ class RemoteDevice : public DeviceImpl {
             std::make_shared<RemoteBuffer>(types[i], session_, cached[i], std::nullopt));
         continue;
       }
-      bytes.resize(core::NumBytes(types[i]));
-      read(i, bytes.data());
-      buffers.push_back(FromHost(types[i], bytes.data(), digests[i]));
+      buffers.push_back(FromHost(types[i], read_into_memory(i), digests[i]));
     }
     return buffers;
   }

@@ -3,11 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -423,6 +425,79 @@ TEST_F(SharedMemoryTest, HostBufferTransfersInPlace) {
   // The buffer and the device are gone: the daemon unmapped it, and nothing is left here.
   EXPECT_EQ(DaemonMapsOfOurRegions(daemon_->pid()), 0);
   EXPECT_EQ(ClientRegionsLeft(), 0);
+}
+
+TEST_F(SharedMemoryTest, LoadReadsLargeTensorsIntoMemoryTheDaemonMaps) {
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/weights.safetensors");
+  std::vector<float> large((size_t{3} << 20) + 3);  // 12 MiB: streamed
+  for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<float>(i % 977) - 488.5f;
+  const std::vector<int32_t> small = {4, -5, 6};  // inline, as ever
+  save_safetensors(
+      path, {{"large", from_host(large.data(), {static_cast<int64_t>(large.size())}, local())},
+             {"small", from_host(small.data(), {3}, local())}});
+  {
+    Device device = connect(daemon_->address());
+    SafetensorsLoad loaded = load_safetensors(path, device);
+    EXPECT_EQ(device.stats().in_place_transfers, 1);       // the large tensor, read in place
+    EXPECT_EQ(DaemonMapsOfOurRegions(daemon_->pid()), 0);  // the load's memory is gone
+    Array twice = loaded.first.at("large") * 2.0f;
+    std::vector<float> got(large.size());
+    twice.copy_to(got.data(), got.size() * sizeof(float));
+    for (size_t i = 0; i < large.size(); ++i) ASSERT_EQ(got[i], 2.0f * large[i]) << i;
+    EXPECT_EQ(loaded.first.at("small").to_vector<int32_t>(), small);
+  }
+  EXPECT_EQ(ClientRegionsLeft(), 0);
+}
+
+// A ferryd with --shared_memory that sees a /dev/shm of its own, as on another host: a
+// mount namespace of its own with a fresh tmpfs there. Null (the reason in `why`) where
+// this process may not make one (no root, no CAP_SYS_ADMIN, no unshare).
+std::unique_ptr<server::FerrydProcess> StartFerrydAsOnAnotherHost(std::string* why) {
+  if (std::system("unshare -m sh -c 'mount -t tmpfs ferry-probe /dev/shm' 2>/dev/null") != 0) {
+    *why = "cannot give a process a /dev/shm of its own here (unshare -m needs root)";
+    return nullptr;
+  }
+  const std::string script = absl::StrCat(std::getenv("TEST_TMPDIR"), "/ferryd_elsewhere.sh");
+  std::ofstream(script) << "#!/bin/sh\n"
+                           "exec unshare -m sh -c 'mount -t tmpfs ferry-elsewhere /dev/shm && "
+                           "exec \"$0\" \"$@\"' "
+                        << server::FindFerryd(nullptr) << " \"$@\"\n";
+  chmod(script.c_str(), 0755);
+  auto process = server::FerrydProcess::Start(script, {"--shared_memory"});
+  EXPECT_TRUE(process.ok()) << process.status();
+  return process.ok() ? *std::move(process) : nullptr;
+}
+
+TEST(SharedMemoryElsewhereTest, ClientFallsBackAndStopsAsking) {
+  std::string why;
+  std::unique_ptr<server::FerrydProcess> daemon = StartFerrydAsOnAnotherHost(&why);
+  if (daemon == nullptr && !why.empty()) GTEST_SKIP() << why;
+  ASSERT_NE(daemon, nullptr);
+  std::string session;
+  ASSERT_TRUE(OffersSharedMemory(*testing::Connect(daemon->address()), &session));
+  ConnectOptions options;
+  options.shared_memory = true;
+  Device device = connect(daemon->address(), options);
+
+  const std::string data = Pattern(3 << 20);
+  HostBuffer buffer(data.size(), device);  // asks once, and is refused
+  EXPECT_FALSE(buffer.in_place());
+  std::memcpy(buffer.data(), data.data(), data.size());
+  Array a = from_host_bytes(buffer.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
+                            device);
+  (a + a).copy_to(buffer.data(), buffer.size());
+  for (size_t i = 0; i < data.size(); i += 4099) {
+    ASSERT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])));
+  }
+  const int64_t round_trips = device.stats().round_trips;
+  HostBuffer another(data.size(), device);  // not asked again
+  EXPECT_FALSE(another.in_place());
+  EXPECT_EQ(device.stats().round_trips, round_trips);
+  const DeviceStats stats = device.stats();
+  EXPECT_EQ(stats.in_place_transfers, 0);
+  EXPECT_EQ(stats.shared_memory_transfers, 0);
+  EXPECT_EQ(ClientRegionsLeft(), 0);
+  EXPECT_EQ(daemon->Stop(), 0);
 }
 
 TEST(HostBufferLocalTest, PlainMemoryOnTheLocalDevice) {
