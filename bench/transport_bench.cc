@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -18,6 +19,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,7 @@
 #include "bench/report.h"
 #include "bench/transport.h"
 #include "client/ferry.h"
+#include "core/page_aligned.h"
 #include "core/stream_socket.h"
 #include "core/tls_stream.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -35,8 +39,7 @@ namespace ferry::bench {
 std::unique_ptr<server::FerrydProcess> StartBenchFerryd(const Options& options,
                                                         std::vector<std::string> flags) {
   const std::string path = server::FindFerryd(options.argv0);
-  flags.push_back("--max_memory=12G");
-  flags.push_back("--shared_memory");
+  flags.insert(flags.begin(), {"--max_memory=12G", "--shared_memory"});  // `flags` may override
   absl::StatusOr<std::unique_ptr<server::FerrydProcess>> ferryd =
       server::FerrydProcess::Start(path, std::move(flags));
   if (!ferryd.ok()) {
@@ -320,6 +323,55 @@ void SharedMemoryTransfers(const Options& options, const std::string& address,
   }
 }
 
+// A checkpoint loaded onto a ferryd on this host, its file in the page cache, against
+// reading the file (what any load costs): with --shared_memory each large tensor
+// is read into memory the daemon maps and copied once there; without, it crosses the bulk
+// channel. Upload caches off, so every load moves the bytes.
+void CheckpointLoads(const Options& options, const std::string& shared_address,
+                     std::vector<Row>& rows) {
+  constexpr int kTensors = 8;
+  const int64_t bytes = options.quick ? (int64_t{8} << 20) : (int64_t{256} << 20);
+  const std::string path = absl::StrCat("/tmp/ferry_bench_load_", getpid(), ".safetensors");
+  std::unordered_map<std::string, Array> weights;
+  for (int i = 0; i < kTensors; ++i) {
+    weights.emplace(absl::StrCat("layer", i),
+                    full({bytes / kTensors}, static_cast<double>(i), uint8, local()));
+  }
+  save_safetensors(path, weights);
+  const int repeats = options.quick ? 2 : 5;
+  // A tensor at a time into page-aligned memory, as a load reads (core/page_aligned.h).
+  core::PageAlignedBuffer sink(static_cast<size_t>(bytes / kTensors));
+  auto read_file = [&] {
+    std::ifstream in(path, std::ios::binary);
+    int64_t read = 0;
+    while (in.read(sink.data(), static_cast<std::streamsize>(sink.size()))) read += in.gcount();
+    if (read < bytes) throw std::runtime_error("checkpoint: short read");
+  };
+  const double read_s = MedianSeconds(repeats, read_file);
+  std::unique_ptr<server::FerrydProcess> plain =
+      StartBenchFerryd(options, {"--shared_memory=false", "--upload_cache=0"});
+  ConnectOptions no_cache;
+  no_cache.upload_cache = false;
+  const std::string label = absl::StrCat(kTensors, " x ", (bytes / kTensors) >> 20, " MiB");
+  for (const auto& [address, route] :
+       {std::pair<std::string, std::string>{shared_address, "shared memory"},
+        {plain->address(), "bulk channel"}}) {
+    Device device = connect(address, no_cache);
+    const double load_s = MedianSeconds(repeats, [&] {
+      SafetensorsLoad loaded = load_safetensors(path, device);
+      synchronize(device);
+    });
+    const bool in_place = device.stats().in_place_transfers > 0;
+    if (in_place != (route == "shared memory")) {
+      throw std::runtime_error(absl::StrCat("checkpoint load: not the ", route, " route"));
+    }
+    rows.push_back(MakeReportRow(
+        absl::StrCat("checkpoint load ", label, ", same host, ", route, " (vs reading the file)"),
+        FormatRate(bytes / load_s), FormatRate(bytes / read_s), read_s / load_s));
+  }
+  std::remove(path.c_str());
+}
+
 // The bulk channel beside a TLS gRPC port (a daemon of its own, with throwaway certificates
 // from tests/make_test_certs.sh) against the same bytes over a raw OpenSSL session on
 // loopback with the same certificates.
@@ -407,6 +459,7 @@ void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows) {
   OneGraphVersusOpAtATime(options, ferryd->address(), device, rows);
   Transfers(options, device, rows);
   SharedMemoryTransfers(options, ferryd->address(), rows);
+  CheckpointLoads(options, ferryd->address(), rows);
   TlsTransfers(options, rows);
   Concurrency(options, ferryd->address(), rows);
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/device_impl.h"
 #include "client/error.h"
+#include "core/page_aligned.h"
 #include "core/shape.h"
 
 namespace ferry {
@@ -47,12 +48,15 @@ std::string RandomKey() {
 
 std::vector<std::shared_ptr<Buffer>> DeviceImpl::FromHostReader(
     const std::vector<core::TensorType>& types, const HostReader& read) {
+  size_t largest = 0;
+  for (const core::TensorType& type : types) largest = std::max(largest, core::NumBytes(type));
+  // Reused (FromHostBytes copies or uploads before it returns), and page-aligned: reads
+  // into it run at full speed (core/page_aligned.h).
+  const std::shared_ptr<HostMemory> memory = AllocateHost(largest);
   std::vector<std::shared_ptr<Buffer>> buffers;
-  std::vector<char> bytes;  // reused: FromHostBytes copies or uploads before it returns
   for (size_t i = 0; i < types.size(); ++i) {
-    bytes.resize(core::NumBytes(types[i]));
-    read(i, bytes.data());
-    buffers.push_back(FromHostBytes(types[i], bytes.data()));
+    read(i, memory->data());
+    buffers.push_back(FromHostBytes(types[i], memory->data()));
   }
   return buffers;
 }
@@ -61,27 +65,22 @@ namespace {
 
 class PlainHostMemory : public HostMemory {
  public:
-  explicit PlainHostMemory(size_t bytes) : HostMemory(Allocate(bytes), bytes, false) {}
-  ~PlainHostMemory() override { std::free(data()); }
+  explicit PlainHostMemory(core::PageAlignedBuffer memory, size_t bytes)
+      : HostMemory(memory.data(), bytes, false), memory_(std::move(memory)) {}
 
  private:
-  static char* Allocate(size_t bytes) {
-    // aligned_alloc wants a multiple of the alignment, and a non-null pointer for 0 bytes.
-    const size_t rounded =
-        (std::max<size_t>(bytes, 1) + kHostPageBytes - 1) / kHostPageBytes * kHostPageBytes;
-    void* data = std::aligned_alloc(kHostPageBytes, rounded);
-    if (data == nullptr) {
-      throw Error(ErrorCode::kResourceExhausted,
-                  absl::StrCat("[HostBuffer] cannot allocate ", bytes, " bytes"));
-    }
-    return static_cast<char*>(data);
-  }
+  core::PageAlignedBuffer memory_;
 };
 
 }  // namespace
 
 std::shared_ptr<HostMemory> DeviceImpl::AllocateHost(size_t bytes) {
-  return std::make_shared<PlainHostMemory>(bytes);
+  core::PageAlignedBuffer memory(bytes);
+  if (memory.data() == nullptr) {
+    throw Error(ErrorCode::kResourceExhausted,
+                absl::StrCat("[HostBuffer] cannot allocate ", bytes, " bytes"));
+  }
+  return std::make_shared<PlainHostMemory>(std::move(memory), bytes);
 }
 
 std::shared_ptr<Buffer> DeviceImpl::CopyFrom(DeviceImpl& source,

@@ -14,6 +14,7 @@
 
 #include "client/device.h"
 #include "core/graph.h"
+#include "core/page_aligned.h"
 
 namespace ferry::detail {
 
@@ -32,12 +33,9 @@ class Buffer {
   core::TensorType type_;
 };
 
-// Host memory behind a ferry::HostBuffer (DeviceImpl::AllocateHost): page-aligned, and
-// mapped by the device's daemon where it can be, so that transfers from and into it take
-// no copy in this process.
-// The alignment of a HostBuffer's first byte, as cudaHostAlloc's (and what O_DIRECT reads need).
-constexpr size_t kHostPageBytes = 4096;
-
+// Host memory behind a ferry::HostBuffer (DeviceImpl::AllocateHost): page-aligned
+// (core::kPageBytes, as cudaHostAlloc's), and mapped by the device's daemon where it can
+// be, so that transfers from and into it take no copy in this process.
 class HostMemory {
  public:
   HostMemory(char* data, size_t size, bool in_place)

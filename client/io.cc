@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/host_buffer.h"
 #include "client/ops.h"
 #include "client/status.h"
 #include "core/tensor_file.h"
@@ -55,11 +57,21 @@ std::vector<Array> ReadAll(const std::string& path, const std::vector<core::File
       device);
 }
 
-void Write(std::ofstream& out, const std::string& path, Array& a) {
-  std::vector<char> bytes(static_cast<size_t>(a.nbytes()));
-  a.copy_to(bytes.data(), bytes.size());
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot write ", path)));
+// Writes the arrays' bytes one after the other, each read into one HostBuffer sized to the
+// largest: from a ferryd on this host, the daemon's copy into it is the only one.
+void WriteAll(std::ofstream& out, const std::string& path, std::vector<Array> arrays) {
+  size_t largest = 0;
+  for (const Array& a : arrays) largest = std::max(largest, static_cast<size_t>(a.nbytes()));
+  if (arrays.empty()) return;
+  // Mapping a buffer costs two calls to the daemon: worth it for large arrays only.
+  constexpr size_t kMappedMinBytes = size_t{1} << 20;
+  HostBuffer buffer(largest, largest >= kMappedMinBytes ? arrays.front().device() : local());
+  for (Array& a : arrays) {
+    const size_t nbytes = static_cast<size_t>(a.nbytes());
+    a.copy_to(buffer.data(), nbytes);
+    out.write(buffer.data<char>(), static_cast<std::streamsize>(nbytes));
+    if (!out) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot write ", path)));
+  }
 }
 
 }  // namespace
@@ -78,7 +90,7 @@ void save(const std::string& path, Array a) {
   const std::string header = detail::ValueOrThrow(core::NpyHeader(a.dtype(), a.shape()));
   std::ofstream out = Create(file);
   out << header;
-  Write(out, file, a);
+  WriteAll(out, file, {a});
 }
 
 SafetensorsLoad load_safetensors(const std::string& path, Device device) {
@@ -115,7 +127,9 @@ void save_safetensors(std::string path, std::unordered_map<std::string, Array> a
       tensors, std::map<std::string, std::string>(metadata.begin(), metadata.end()));
   std::ofstream out = Create(path);
   out << header;
-  for (const core::FileTensor& tensor : tensors) Write(out, path, arrays.at(tensor.name));
+  std::vector<Array> in_order;
+  for (const core::FileTensor& tensor : tensors) in_order.push_back(arrays.at(tensor.name));
+  WriteAll(out, path, std::move(in_order));
 }
 
 }  // namespace ferry

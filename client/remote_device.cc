@@ -37,6 +37,7 @@
 #include "core/content_digest.h"
 #include "core/copy_in_halves.h"
 #include "core/fingerprint.h"
+#include "core/page_aligned.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 
@@ -556,7 +557,7 @@ class SharedHostMemory : public HostMemory {
  public:
   SharedHostMemory(std::unique_ptr<SharedRegion> region, size_t bytes,
                    std::shared_ptr<Session> session)
-      : HostMemory(region->data() + kHostPageBytes, bytes, /*in_place=*/true),
+      : HostMemory(region->data() + core::kPageBytes, bytes, /*in_place=*/true),
         region_(std::move(region)),
         session_(std::move(session)) {
     session_->AddHostRegion(region_.get());
@@ -642,7 +643,7 @@ class RemoteDevice : public DeviceImpl {
   // A region the daemon maps, where it can (same host and user, ferryd --shared_memory);
   // else plain memory.
   std::shared_ptr<HostMemory> AllocateHost(size_t bytes) override {
-    std::unique_ptr<SharedRegion> region = session_->MappedRegion(kHostPageBytes + bytes);
+    std::unique_ptr<SharedRegion> region = session_->MappedRegion(core::kPageBytes + bytes);
     if (region == nullptr) return DeviceImpl::AllocateHost(bytes);
     return std::make_shared<SharedHostMemory>(std::move(region), bytes, session_);
   }
@@ -1232,7 +1233,7 @@ class RemoteDevice : public DeviceImpl {
     TransferTimer timer(*this, /*upload=*/true, static_cast<int64_t>(nbytes));
     if (std::optional<Session::SharedPlace> place = session_->HostPlace(data, nbytes)) {
       SendReleases();
-      buffer.set_id(UploadFromRegion(buffer.type(), nbytes, *place));
+      buffer.set_id(UploadFromRegion(buffer.type(), nbytes, *place, known_digest));
       session_->UpdateStats([](DeviceStats& stats) { ++stats.in_place_transfers; });
       timer.Done("host buffer");
       return;
@@ -1471,14 +1472,16 @@ class RemoteDevice : public DeviceImpl {
   }
 
   // One Upload call naming the bytes' place in a region the daemon has mapped; the daemon
-  // copies them into the new buffer, whose id this returns.
+  // copies them into the new buffer, whose id this returns. A `digest` (bytes a load asked
+  // the upload cache for) lets the daemon's cache keep them.
   uint64_t UploadFromRegion(const core::TensorType& type, size_t nbytes,
-                            const Session::SharedPlace& place) {
+                            const Session::SharedPlace& place, const std::string& digest = "") {
     const uint64_t id = session_->NewBufferId();
     v1::UploadRequest request;
     request.set_buffer_id(id);
     core::TypeToProto(type, request.mutable_spec());
     request.set_total_bytes(nbytes);
+    request.set_content_digest(digest);
     request.set_shared_memory_name(place.name);
     request.set_shared_memory_offset(place.offset);
     absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(request));

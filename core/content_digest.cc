@@ -4,6 +4,8 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "core/page_aligned.h"
 #include "core/sha256.h"
 
 namespace ferry::core {
@@ -46,7 +48,12 @@ std::string ContentDigest(const void* data, size_t size, int threads) {
 }
 
 absl::StatusOr<std::string> ContentDigestOfPieces(uint64_t size, const ReadContentPiece& read) {
-  std::vector<char> piece(std::min<uint64_t>(size, kContentPieceBytes));
+  // Page-aligned: `read` is usually a file's read (core/page_aligned.h).
+  PageAlignedBuffer piece(std::min<uint64_t>(size, kContentPieceBytes));
+  if (piece.data() == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("content digest: cannot allocate ", piece.size(), " bytes"));
+  }
   std::vector<PieceDigest> pieces;
   for (uint64_t at = 0; at < size; at += piece.size()) {
     const size_t n = std::min<uint64_t>(piece.size(), size - at);

@@ -427,7 +427,7 @@ TEST_F(SharedMemoryTest, HostBufferTransfersInPlace) {
   EXPECT_EQ(ClientRegionsLeft(), 0);
 }
 
-TEST_F(SharedMemoryTest, LoadReadsLargeTensorsIntoMemoryTheDaemonMaps) {
+TEST_F(SharedMemoryTest, LoadAndSaveMoveLargeTensorsThroughMemoryTheDaemonMaps) {
   const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/weights.safetensors");
   std::vector<float> large((size_t{3} << 20) + 3);  // 12 MiB: streamed
   for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<float>(i % 977) - 488.5f;
@@ -445,6 +445,22 @@ TEST_F(SharedMemoryTest, LoadReadsLargeTensorsIntoMemoryTheDaemonMaps) {
     twice.copy_to(got.data(), got.size() * sizeof(float));
     for (size_t i = 0; i < large.size(); ++i) ASSERT_EQ(got[i], 2.0f * large[i]) << i;
     EXPECT_EQ(loaded.first.at("small").to_vector<int32_t>(), small);
+
+    // Saved from the daemon: each large array downloaded into memory it maps, then written.
+    const int64_t in_place = device.stats().in_place_transfers;
+    const std::string saved = absl::StrCat(std::getenv("TEST_TMPDIR"), "/twice.safetensors");
+    save_safetensors(saved, {{"twice", twice}, {"small", loaded.first.at("small")}});
+    EXPECT_EQ(device.stats().in_place_transfers, in_place + 1);
+    EXPECT_EQ(load_safetensors(saved, local()).first.at("twice").to_vector<float>(), got);
+  }
+  {
+    // The first load's bytes went in place with their digest: the daemon's upload cache
+    // holds them, so a new session (a program started again) loads without sending them.
+    Device again = connect(daemon_->address());
+    SafetensorsLoad loaded = load_safetensors(path, again);
+    EXPECT_EQ(again.stats().cached_uploads, 1);
+    EXPECT_EQ(again.stats().in_place_transfers, 0);
+    EXPECT_EQ(loaded.first.at("large").to_vector<float>(), large);
   }
   EXPECT_EQ(ClientRegionsLeft(), 0);
 }
