@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "client/host_buffer.h"
 #include "client/ops.h"
 #include "client/status.h"
+#include "core/gguf.h"
+#include "core/gguf_tensors.h"
 #include "core/tensor_file.h"
 
 namespace ferry {
@@ -57,9 +60,11 @@ std::vector<Array> ReadAll(const std::string& path, const std::vector<core::File
       device);
 }
 
-// Writes the arrays' bytes one after the other, each read into one HostBuffer sized to the
+// Writes the arrays' bytes one after the other, each starting at a multiple of `alignment`
+// from the file's start (zeros between), each read into one HostBuffer sized to the
 // largest: from a ferryd on this host, the daemon's copy into it is the only one.
-void WriteAll(std::ofstream& out, const std::string& path, std::vector<Array> arrays) {
+void WriteAll(std::ofstream& out, const std::string& path, std::vector<Array> arrays,
+              uint64_t alignment = 1) {
   size_t largest = 0;
   for (const Array& a : arrays) largest = std::max(largest, static_cast<size_t>(a.nbytes()));
   if (arrays.empty()) return;
@@ -67,6 +72,8 @@ void WriteAll(std::ofstream& out, const std::string& path, std::vector<Array> ar
   constexpr size_t kMappedMinBytes = size_t{1} << 20;
   HostBuffer buffer(largest, largest >= kMappedMinBytes ? arrays.front().device() : local());
   for (Array& a : arrays) {
+    const uint64_t at = static_cast<uint64_t>(out.tellp());
+    out << std::string((alignment - at % alignment) % alignment, '\0');
     const size_t nbytes = static_cast<size_t>(a.nbytes());
     a.copy_to(buffer.data(), nbytes);
     out.write(buffer.data<char>(), static_cast<std::streamsize>(nbytes));
@@ -130,6 +137,140 @@ void save_safetensors(std::string path, std::unordered_map<std::string, Array> a
   std::vector<Array> in_order;
   for (const core::FileTensor& tensor : tensors) in_order.push_back(arrays.at(tensor.name));
   WriteAll(out, path, std::move(in_order));
+}
+
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+GGUFMetaData MetadataOf(const core::GgufValue& value, const Device& device) {
+  switch (value.kind) {
+    case core::GgufValue::Kind::kString:
+      return value.bytes;
+    case core::GgufValue::Kind::kStrings:
+      return value.strings;
+    case core::GgufValue::Kind::kNumbers:
+      break;
+  }
+  const int64_t count = static_cast<int64_t>(value.bytes.size() / core::SizeOf(value.dtype));
+  return from_host_bytes(value.bytes.data(), value.bytes.size(), value.dtype,
+                         value.is_array ? Shape{count} : Shape{}, device);
+}
+
+core::GgufValue ValueOf(const std::string& key, const GGUFMetaData& metadata) {
+  auto invalid = [&](const std::string& why) {
+    detail::ThrowIfError(
+        absl::InvalidArgumentError(absl::StrCat("[save_gguf] metadata ", key, ": ", why)));
+  };
+  core::GgufValue value;
+  if (const auto* text = std::get_if<std::string>(&metadata)) {
+    value.kind = core::GgufValue::Kind::kString;
+    value.bytes = *text;
+  } else if (const auto* texts = std::get_if<std::vector<std::string>>(&metadata)) {
+    value.kind = core::GgufValue::Kind::kStrings;
+    value.strings = *texts;
+  } else if (const auto* array = std::get_if<Array>(&metadata)) {
+    Array a = *array;
+    if (a.ndim() > 1) invalid(absl::StrCat("an array of ", a.ndim(), " dimensions (at most 1)"));
+    if (a.size() == 0) invalid("an empty array");
+    value.dtype = a.dtype();
+    value.is_array = a.ndim() == 1;
+    value.bytes.resize(static_cast<size_t>(a.nbytes()));
+    a.copy_to(value.bytes.data(), value.bytes.size());
+  } else {
+    invalid("no value");
+  }
+  return value;
+}
+
+}  // namespace
+
+GGUFLoad load_gguf(const std::string& path, Device device) {
+  const core::GgufIndex index = detail::ValueOrThrow(core::ReadGgufIndex(path));
+  GGUFLoad loaded;
+  for (const auto& [key, value] : index.metadata) loaded.second[key] = MetadataOf(value, device);
+  // Each tensor's arrays (a quantized one's three), and which part of which tensor each is.
+  std::vector<core::TensorType> types;
+  std::vector<std::string> names;
+  std::vector<std::pair<size_t, int>> parts;
+  for (size_t t = 0; t < index.tensors.size(); ++t) {
+    absl::StatusOr<std::vector<core::GgufArray>> arrays = core::GgufArraysOf(index.tensors[t]);
+    if (!arrays.ok()) {
+      detail::ThrowIfError(absl::InvalidArgumentError(
+          absl::StrCat("[load_gguf] ", path, ": ", arrays.status().message())));
+    }
+    for (size_t k = 0; k < arrays->size(); ++k) {
+      const core::GgufArray& array = (*arrays)[k];
+      if (std::find(names.begin(), names.end(), array.name) != names.end()) {
+        detail::ThrowIfError(absl::InvalidArgumentError(
+            absl::StrCat("[load_gguf] ", path, ": two arrays are named ", array.name)));
+      }
+      types.push_back({array.dtype, array.shape});
+      names.push_back(array.name);
+      parts.emplace_back(t, static_cast<int>(k));
+    }
+  }
+  std::ifstream in = Open(path);
+  auto read = [&](const core::GgufTensor& tensor, char* dst) {
+    in.seekg(static_cast<std::streamoff>(tensor.offset));
+    in.read(dst, static_cast<std::streamsize>(tensor.nbytes));
+    if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
+  };
+  std::vector<char> raw;  // a quantized tensor's blocks, read once for its three arrays
+  size_t raw_tensor = index.tensors.size();
+  CachedUploads cached;
+  std::vector<Array> arrays = detail::FromHostReader(
+      types,
+      [&](size_t i, char* dst) {
+        const auto [t, part] = parts[i];
+        const core::GgufTensor& tensor = index.tensors[t];
+        if (core::GgmlLoadsAsIs(tensor.type)) return read(tensor, dst);
+        if (raw_tensor != t) {
+          raw.resize(tensor.nbytes);
+          read(tensor, raw.data());
+          raw_tensor = t;
+        }
+        core::DecodeGgufArray(tensor, raw.data(), part, dst);
+      },
+      device);
+  for (size_t i = 0; i < arrays.size(); ++i) loaded.first.emplace(names[i], arrays[i]);
+  return loaded;
+}
+
+void save_gguf(std::string path, std::unordered_map<std::string, Array> arrays,
+               std::unordered_map<std::string, GGUFMetaData> metadata) {
+  if (!absl::EndsWith(path, ".gguf")) path += ".gguf";
+  std::vector<std::pair<std::string, core::GgufValue>> values;
+  for (const auto& [key, value] :
+       std::map<std::string, GGUFMetaData>(metadata.begin(), metadata.end())) {
+    values.emplace_back(key, ValueOf(key, value));
+  }
+  std::vector<core::GgufTensor> tensors;
+  std::vector<Array> in_order;
+  for (const auto& [name, a] : std::map<std::string, Array>(arrays.begin(), arrays.end())) {
+    absl::StatusOr<uint32_t> type = core::GgmlTypeOf(a.dtype());
+    if (!type.ok()) {
+      detail::ThrowIfError(absl::InvalidArgumentError(
+          absl::StrCat("[save_gguf] array ", name, ": ", type.status().message())));
+    }
+    core::GgufTensor tensor;
+    tensor.name = name;
+    tensor.type = *type;
+    tensor.shape = a.shape();
+    tensor.nbytes = static_cast<uint64_t>(a.nbytes());
+    tensors.push_back(std::move(tensor));
+    in_order.push_back(a);
+  }
+  eval(in_order);
+  absl::StatusOr<std::string> header = core::GgufHeader(tensors, values);
+  if (!header.ok()) {
+    detail::ThrowIfError(
+        absl::InvalidArgumentError(absl::StrCat("[save_gguf] ", header.status().message())));
+  }
+  std::ofstream out = Create(path);
+  out << *header;
+  WriteAll(out, path, std::move(in_order), /*alignment=*/32);
 }
 
 }  // namespace ferry

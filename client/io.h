@@ -1,14 +1,16 @@
 #ifndef FERRY_CLIENT_IO_H_
 #define FERRY_CLIENT_IO_H_
 
-// Arrays to and from files in NumPy's .npy and Hugging Face's .safetensors formats, as MLX's
-// load and save: what NumPy, MLX or PyTorch write loads here, and what is saved here loads
-// there. Loading reads one tensor at a time into `device` (a daemon receives each as an
-// upload), so a checkpoint never sits whole in this process's memory.
+// Arrays to and from files in NumPy's .npy, Hugging Face's .safetensors and llama.cpp's
+// .gguf formats, as MLX's load and save: what NumPy, MLX, PyTorch or llama.cpp's tools write
+// loads here, and what is saved here loads there. Loading reads one tensor at a time into `device`
+// (a daemon receives each as an upload), so a checkpoint never sits whole in this process's memory.
 
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "client/array.h"
 #include "client/device.h"
@@ -33,6 +35,26 @@ SafetensorsLoad load_safetensors(const std::string& path, Device device = defaul
 // Evaluates the arrays and writes them in name order (".safetensors" appended when missing).
 void save_safetensors(std::string path, std::unordered_map<std::string, Array> arrays,
                       const std::unordered_map<std::string, std::string>& metadata = {});
+
+// A GGUF metadata value, as MLX's: numbers and bools as an array (a scalar, or 1-D for a
+// GGUF array; float64 stays float64, where MLX narrows it to float32), a string, or strings.
+using GGUFMetaData = std::variant<std::monostate, Array, std::string, std::vector<std::string>>;
+using GGUFLoad = std::pair<std::unordered_map<std::string, Array>,
+                           std::unordered_map<std::string, GGUFMetaData>>;
+
+// A .gguf file's tensors and metadata (versions 2 and 3), as MLX's load_gguf gives them:
+// F32, F16, BF16, F64 and I8 to I64 as they are; Q4_0, Q4_1 and Q8_0 as MLX's affine
+// quantization (`name`: uint32 codes; `name` less ".weight" plus ".scales" and ".biases":
+// float16 per 32 elements; quantized_matmul(x, w, scales, biases, true, 32, bits) computes
+// with them); Q4_K and Q6_K dequantized to float16 (core/gguf_tensors.h). INVALID_ARGUMENT
+// naming the tensor for the other quantizations (Q5_K, IQ4_XS...), and for a malformed file.
+GGUFLoad load_gguf(const std::string& path, Device device = default_device());
+// Evaluates the arrays and writes them, in name order, as GGUF version 3 (".gguf" appended
+// when missing): float32, float16, bfloat16, float64, int8, int16, int32 and int64 arrays;
+// metadata arrays of at most one dimension, not empty, of any dtype but the half-precision
+// and complex ones. INVALID_ARGUMENT naming what cannot be written.
+void save_gguf(std::string path, std::unordered_map<std::string, Array> arrays,
+               std::unordered_map<std::string, GGUFMetaData> metadata = {});
 
 }  // namespace ferry
 

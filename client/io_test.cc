@@ -1,12 +1,16 @@
-// Arrays to and from .npy and .safetensors files: files NumPy and MLX wrote load with their
-// values, and every dtype survives a save and a load.
+// Arrays to and from .npy, .safetensors and .gguf files: files NumPy, MLX and llama.cpp's
+// writer wrote load with their values, and every dtype survives a save and a load.
 
 #include "client/io.h"
 
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "client/ferry.h"
@@ -109,6 +113,152 @@ TEST(IoTest, FailuresAreNamed) {
                 },
                 &message),
             ErrorCode::kInvalidArgument);
+}
+
+// llama.cpp's writer wrote the file (testdata/gguf_mlx.py); MLX 0.32.4 loaded it: each array
+// equal to MLX's to the bit (Q4_K: llama.cpp's dequantization, see core/gguf_tensors.h).
+TEST(GgufTest, LoadsWhatLlamaCppWroteAsMlxDoes) {
+  auto [arrays, metadata] = load_gguf(TestData("gguf_written.gguf"));
+  auto [mlx, unused] = load_safetensors(TestData("gguf_mlx_loaded.safetensors"));
+  ASSERT_EQ(arrays.size(), mlx.size() - 1);  // all but plain.original
+  for (auto& [name, expected] : mlx) {
+    if (name == "plain.original") continue;
+    ASSERT_TRUE(arrays.count(name)) << name;
+    Array got = arrays.at(name);
+    if (name == "brain.weight") {  // ferry keeps BF16; MLX makes it float16
+      EXPECT_EQ(got.dtype(), bfloat16);
+      EXPECT_TRUE(
+          allclose(astype(got, float32), astype(expected, float32), 0.0, 1e-6).item<bool>());
+      continue;
+    }
+    EXPECT_EQ(got.dtype(), expected.dtype()) << name;
+    EXPECT_EQ(got.shape(), expected.shape()) << name;
+    EXPECT_TRUE(array_equal(got, expected).item<bool>()) << name;
+  }
+  // The quantized tensors hold the weights they came from, to within their codes' step
+  // (relative to the largest weight: 1/8 with 4 bits, 1/128 with 8; Q4_0 may clip by one).
+  Array original = mlx.at("plain.original") * reshape(arange(1, 5, 1, float32), {4, 1});
+  const double largest = max(abs(original)).item<float>();
+  for (const auto& [prefix, bits] :
+       {std::pair<std::string, int>{"q4_0", 4}, {"q4_1", 4}, {"q8_0", 8}}) {
+    Array w = dequantize(arrays.at(prefix + ".weight"), arrays.at(prefix + ".scales"),
+                         arrays.at(prefix + ".biases"), 32, bits);
+    const double step = largest / (bits == 4 ? 8 : 128);
+    EXPECT_TRUE(allclose(astype(w, float32), original, 0.0, step).item<bool>()) << prefix;
+  }
+  auto number = [&](const std::string& key) { return std::get<Array>(metadata.at(key)); };
+  EXPECT_EQ(number("u8").dtype(), uint8);
+  EXPECT_EQ(number("u8").item<uint8_t>(), 200);
+  EXPECT_EQ(number("i8").item<int8_t>(), -7);
+  EXPECT_EQ(number("u16").item<uint16_t>(), 60000);
+  EXPECT_EQ(number("i16").item<int16_t>(), -30000);
+  EXPECT_EQ(number("u32").item<uint32_t>(), 4000000000u);
+  EXPECT_EQ(number("i32").item<int32_t>(), -2000000000);
+  EXPECT_EQ(number("f32").item<float>(), 1.5f);
+  EXPECT_EQ(number("flag").item<bool>(), true);
+  EXPECT_EQ(number("u64").item<uint64_t>(), (uint64_t{1} << 63) + 5);
+  EXPECT_EQ(number("i64").item<int64_t>(), -(int64_t{1} << 40));
+  EXPECT_EQ(number("ints").shape(), Shape{3});
+  EXPECT_THAT(number("ints").to_vector<int32_t>(), ElementsAre(1, -2, 3));
+  EXPECT_THAT(number("floats").to_vector<float>(), ElementsAre(0.5f, -1.25f));
+  EXPECT_EQ(std::get<std::string>(metadata.at("text")), "h\xc3\xa9llo");
+  EXPECT_EQ(std::get<std::string>(metadata.at("general.architecture")), "llama");
+  EXPECT_THAT(std::get<std::vector<std::string>>(metadata.at("words")), ElementsAre("a", "bc", ""));
+}
+
+TEST(GgufTest, SavedFilesLoadBack) {
+  std::unordered_map<std::string, Array> arrays;
+  for (Dtype dtype : {float32, float16, bfloat16, float64, int8, int16, int32, int64}) {
+    arrays.emplace(core::DTypeName(dtype),
+                   astype(reshape(arange(-3, 3, 1, float32), {2, 3}), dtype));
+  }
+  arrays.emplace("odd", arange(0, 5, 1, int8));  // 5 bytes: the next tensor is padded
+  arrays.emplace("cube", reshape(arange(0, 24, 1, float32), {2, 3, 4}));
+  const std::unordered_map<std::string, GGUFMetaData> metadata = {
+      {"name", std::string("ferry")},
+      {"tags", std::vector<std::string>{"x", "yz"}},
+      {"step", full({}, 7, int64)},
+      {"lr", full({}, 0.25, float64)},
+      {"flags", from_host(std::vector<bool>{true, false}, {2}, default_device())}};
+  const std::string path = TempPath("saved");
+  save_gguf(path, arrays, metadata);  // ".gguf" appended
+  auto [back, read] = load_gguf(path + ".gguf");
+  ASSERT_EQ(back.size(), arrays.size());
+  for (auto& [name, a] : arrays) {
+    EXPECT_EQ(back.at(name).dtype(), a.dtype()) << name;
+    EXPECT_EQ(back.at(name).shape(), a.shape()) << name;
+    EXPECT_TRUE(array_equal(back.at(name), a).item<bool>()) << name;
+  }
+  EXPECT_EQ(std::get<std::string>(read.at("name")), "ferry");
+  EXPECT_THAT(std::get<std::vector<std::string>>(read.at("tags")), ElementsAre("x", "yz"));
+  EXPECT_EQ(std::get<Array>(read.at("step")).shape(), Shape{});
+  EXPECT_EQ(std::get<Array>(read.at("step")).item<int64_t>(), 7);
+  EXPECT_EQ(std::get<Array>(read.at("lr")).item<double>(), 0.25);
+  EXPECT_THAT(std::get<Array>(read.at("flags")).to_vector<bool>(), ElementsAre(true, false));
+}
+
+TEST(GgufTest, FailuresAreNamed) {
+  std::string message;
+  EXPECT_EQ(CodeOf(
+                [] {
+                  save_gguf(TempPath("u8"), {{"w", ones({2}, uint8)}});
+                },
+                &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("array w: GGUF has no tensor type for uint8"));
+  EXPECT_EQ(CodeOf(
+                [] {
+                  save_gguf(TempPath("m"), {}, {{"m", ones({2, 2})}});
+                },
+                &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("metadata m: an array of 2 dimensions"));
+  EXPECT_EQ(CodeOf(
+                [] {
+                  save_gguf(TempPath("h"), {}, {{"h", ones({2}, float16)}});
+                },
+                &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("metadata h: GGUF has no metadata type for float16"));
+  EXPECT_EQ(CodeOf([] { load_gguf(TestData("numpy_written.npy")); }, &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("not a GGUF file"));
+
+  // A type ferry does not read (Q5_K: 13), and a file cut short, named.
+  std::string bytes;
+  {
+    std::ifstream in(TestData("gguf_written.gguf"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = bytes.find("q6_k.weight");
+  ASSERT_NE(at, std::string::npos);
+  std::string q5k = bytes;
+  const size_t type_at = at + 11 + 4 + 2 * 8;  // name, n_dims, two dimensions
+  ASSERT_EQ(q5k[type_at], 14);
+  q5k[type_at] = 13;
+  std::ofstream(TempPath("q5k.gguf"), std::ios::binary) << q5k;
+  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("q5k.gguf")); }, &message), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("tensor q6_k.weight: Q5_K is not a type ferry reads"));
+  std::ofstream(TempPath("cut.gguf"), std::ios::binary) << bytes.substr(0, bytes.size() - 100);
+  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("cut.gguf")); }, &message), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("past the end of the file"));
+  std::ofstream(TempPath("header.gguf"), std::ios::binary) << bytes.substr(0, 200);
+  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("header.gguf")); }, &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("[gguf]"));
+
+  // Any byte of the header changed: a load or an Error, never a crash (run under ASan too).
+  std::mt19937 random(7);
+  const size_t header_bytes = bytes.find("q6_k.weight") + 40;
+  for (int i = 0; i < 300; ++i) {
+    std::string corrupt = bytes;
+    corrupt[random() % header_bytes] = static_cast<char>(random());
+    std::ofstream(TempPath("corrupt.gguf"), std::ios::binary) << corrupt;
+    try {
+      load_gguf(TempPath("corrupt.gguf"), local());
+    } catch (const Error&) {
+    }
+  }
 }
 
 }  // namespace

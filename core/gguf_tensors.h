@@ -1,0 +1,70 @@
+#ifndef FERRY_CORE_GGUF_TENSORS_H_
+#define FERRY_CORE_GGUF_TENSORS_H_
+
+// What a GGUF tensor of each GGML type becomes in ferry, as MLX's load_gguf makes it, and
+// the decoding of its blocks (gguf_tensors.cc). F32, F16, BF16, F64 and I8 to I64 load as
+// they are (MLX turns BF16 into float16 and refuses F64 and I64; ferry keeps them exact).
+// Q4_0, Q4_1 and Q8_0 load as MLX's affine quantization, ready for quantized_matmul: the
+// codes packed into uint32 (`name`), and float16 scales and biases per 32 elements (`name`
+// less ".weight", plus ".scales" and ".biases"). Q4_K and Q6_K are dequantized to float16
+// as llama.cpp dequantizes them (MLX 0.32.4 gives every second sub-block of a Q4_K block
+// its neighbour's scale and min; ferry does not).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/dtype.h"
+#include "core/gguf.h"
+
+namespace ferry::core {
+
+// GGML's tensor types (ggml.h), the ones with a name here.
+enum GgmlType : uint32_t {
+  kGgmlF32 = 0,
+  kGgmlF16 = 1,
+  kGgmlQ4_0 = 2,
+  kGgmlQ4_1 = 3,
+  kGgmlQ8_0 = 8,
+  kGgmlQ4_K = 12,
+  kGgmlQ6_K = 14,
+  kGgmlI8 = 24,
+  kGgmlI16 = 25,
+  kGgmlI32 = 26,
+  kGgmlI64 = 27,
+  kGgmlF64 = 28,
+  kGgmlBF16 = 30,
+};
+
+// "Q4_K"; "type N" for a number GGML does not name.
+std::string GgmlTypeName(uint32_t type);
+
+// The bytes of a tensor of `type` and `shape` (row-major); INVALID_ARGUMENT for a type
+// whose blocks are not known here, or a last dimension its blocks do not divide.
+absl::StatusOr<uint64_t> GgmlBytes(uint32_t type, const std::vector<int64_t>& shape);
+
+// Whether a tensor of `type` loads as its bytes are (one array; no decoding).
+bool GgmlLoadsAsIs(uint32_t type);
+
+// The GGML type that holds `dtype` as it is (for save_gguf); INVALID_ARGUMENT for others.
+absl::StatusOr<uint32_t> GgmlTypeOf(DType dtype);
+
+// One array a tensor loads as.
+struct GgufArray {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+};
+
+// The arrays `tensor` loads as: one, or a quantized tensor's codes, scales and biases.
+// INVALID_ARGUMENT naming the tensor for a type ferry does not load.
+absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor);
+
+// Writes array `part` (of GgufArraysOf) of `tensor`, whose bytes in the file are `raw`
+// (tensor.nbytes), into `dst`.
+void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst);
+
+}  // namespace ferry::core
+
+#endif  // FERRY_CORE_GGUF_TENSORS_H_
