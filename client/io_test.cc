@@ -166,6 +166,19 @@ TEST(GgufTest, LoadsWhatLlamaCppWroteAsMlxDoes) {
   EXPECT_THAT(std::get<std::vector<std::string>>(metadata.at("words")), ElementsAre("a", "bc", ""));
 }
 
+// Types MLX 0.32.4 refuses, against llama.cpp's own dequantization (gguf.quants), in float16.
+TEST(GgufTest, DequantizesWhatMlxRefusesAsLlamaCppDoes) {
+  auto [arrays, metadata] = load_gguf(TestData("gguf_k_quants.gguf"));
+  auto [expected, unused] = load_safetensors(TestData("gguf_k_quants_dequantized.safetensors"));
+  ASSERT_EQ(arrays.size(), 5u);
+  for (auto& [name, want] : expected) {
+    ASSERT_TRUE(arrays.count(name)) << name;
+    EXPECT_EQ(arrays.at(name).dtype(), float16) << name;
+    EXPECT_EQ(arrays.at(name).shape(), want.shape()) << name;
+    EXPECT_TRUE(array_equal(arrays.at(name), want).item<bool>()) << name;
+  }
+}
+
 TEST(GgufTest, SavedFilesLoadBack) {
   std::unordered_map<std::string, Array> arrays;
   for (Dtype dtype : {float32, float16, bfloat16, float64, int8, int16, int32, int64}) {
@@ -224,7 +237,7 @@ TEST(GgufTest, FailuresAreNamed) {
             ErrorCode::kInvalidArgument);
   EXPECT_THAT(message, HasSubstr("not a GGUF file"));
 
-  // A type ferry does not read (Q5_K: 13), and a file cut short, named.
+  // A type ferry does not read (IQ4_XS: 23), and a file cut short, named.
   std::string bytes;
   {
     std::ifstream in(TestData("gguf_written.gguf"), std::ios::binary);
@@ -232,13 +245,13 @@ TEST(GgufTest, FailuresAreNamed) {
   }
   const size_t at = bytes.find("q6_k.weight");
   ASSERT_NE(at, std::string::npos);
-  std::string q5k = bytes;
+  std::string iq4 = bytes;
   const size_t type_at = at + 11 + 4 + 2 * 8;  // name, n_dims, two dimensions
-  ASSERT_EQ(q5k[type_at], 14);
-  q5k[type_at] = 13;
-  std::ofstream(TempPath("q5k.gguf"), std::ios::binary) << q5k;
-  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("q5k.gguf")); }, &message), ErrorCode::kInvalidArgument);
-  EXPECT_THAT(message, HasSubstr("tensor q6_k.weight: Q5_K is not a type ferry reads"));
+  ASSERT_EQ(iq4[type_at], 14);
+  iq4[type_at] = 23;  // IQ4_XS
+  std::ofstream(TempPath("iq4.gguf"), std::ios::binary) << iq4;
+  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("iq4.gguf")); }, &message), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("tensor q6_k.weight: IQ4_XS is not a type ferry reads"));
   std::ofstream(TempPath("cut.gguf"), std::ios::binary) << bytes.substr(0, bytes.size() - 100);
   EXPECT_EQ(CodeOf([] { load_gguf(TempPath("cut.gguf")); }, &message), ErrorCode::kInvalidArgument);
   EXPECT_THAT(message, HasSubstr("past the end of the file"));

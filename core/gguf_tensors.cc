@@ -7,6 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/half.h"
 
+// Dequantized values round as llama.cpp's reference computes them: no fused multiply-adds.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace ferry::core {
 namespace {
 
@@ -56,6 +63,21 @@ bool LayoutOf(uint32_t type, Layout* layout) {
       return true;
     case kGgmlQ4_K:
       *layout = {256, 144, false, DType::kFloat16};
+      return true;
+    case kGgmlQ5_0:
+      *layout = {32, 22, false, DType::kFloat16};
+      return true;
+    case kGgmlQ5_1:
+      *layout = {32, 24, false, DType::kFloat16};
+      return true;
+    case kGgmlQ2_K:
+      *layout = {256, 84, false, DType::kFloat16};
+      return true;
+    case kGgmlQ3_K:
+      *layout = {256, 110, false, DType::kFloat16};
+      return true;
+    case kGgmlQ5_K:
+      *layout = {256, 176, false, DType::kFloat16};
       return true;
     case kGgmlQ6_K:
       *layout = {256, 210, false, DType::kFloat16};
@@ -123,6 +145,78 @@ void DequantizeQ4K(const uint8_t* block, char* dst) {
         PutHalf(step * static_cast<float>(code) - offset, dst);
         dst += 2;
       }
+    }
+  }
+}
+
+// Q5_0 and Q5_1: 32 elements, |d|(m, Q5_1)|32 fifth bits|16 bytes of low nibbles|: element
+// j < 16 takes the low nibble of byte j, j >= 16 the high nibble of byte j - 16, and bit j of
+// the fifth bits; d * (code - 16) (Q5_0) or d * code + m (Q5_1).
+void DequantizeQ5(const uint8_t* block, bool with_min, char* dst) {
+  const float d = HalfAt(block);
+  const float m = with_min ? HalfAt(block + 2) : 0.0f;
+  const uint8_t* rest = block + (with_min ? 4 : 2);
+  uint32_t fifth;
+  std::memcpy(&fifth, rest, 4);
+  for (int j = 0; j < 32; ++j) {
+    const int low = j < 16 ? rest[4 + j] & 0x0F : rest[4 + j - 16] >> 4;
+    const int code = low | ((fifth >> j) & 1) << 4;
+    PutHalf(with_min ? d * static_cast<float>(code) + m : d * static_cast<float>(code - 16), dst);
+    dst += 2;
+  }
+}
+
+// The 2-bit codes of Q2_K and Q3_K: element e = 128 h + 32 k + j is bits 2k of byte
+// 32 h + j.
+int TwoBitCode(const uint8_t* codes, int e) {
+  return (codes[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+}
+
+// Q2_K: 256 elements, |16 scale bytes|64 bytes of 2-bit codes|d|dmin|; sub-block s of 16
+// has scale d * (low nibble) and min dmin * (high nibble): scale * code - min.
+void DequantizeQ2K(const uint8_t* block, char* dst) {
+  const float d = HalfAt(block + 80), dmin = HalfAt(block + 82);
+  for (int e = 0; e < 256; ++e) {
+    const uint8_t packed = block[e / 16];
+    const float scale = d * static_cast<float>(packed & 0x0F);
+    const float min = dmin * static_cast<float>(packed >> 4);
+    PutHalf(scale * static_cast<float>(TwoBitCode(block + 16, e)) - min, dst + 2 * e);
+  }
+}
+
+// Q3_K: 256 elements, |32 bytes of high bits|64 bytes of 2-bit codes|12 bytes of 6-bit
+// scales|d|; element e = 32 i + j has high bit i of byte j, code (2 bits) - 4 where that bit
+// is 0; sub-block s of 16 has scale d * (its 6 bits - 32).
+void DequantizeQ3K(const uint8_t* block, char* dst) {
+  const uint8_t* high = block;
+  const uint8_t* packed = block + 96;
+  const float d = HalfAt(block + 108);
+  for (int e = 0; e < 256; ++e) {
+    const int s = e / 16;
+    const int low_bits = (packed[s % 8] >> (4 * (s / 8))) & 0x0F;
+    const int high_bits = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
+    const float scale = d * static_cast<float>((low_bits | high_bits << 4) - 32);
+    const int bit = (high[e % 32] >> (e / 32)) & 1;
+    PutHalf(scale * static_cast<float>(TwoBitCode(block + 32, e) - (bit == 0 ? 4 : 0)),
+            dst + 2 * e);
+  }
+}
+
+// Q5_K: 256 elements, |d|dmin|12 bytes of 6-bit scales and mins (as Q4_K)|32 bytes of fifth
+// bits|128 bytes of low nibbles (as Q4_K)|; element e of sub-block s = e / 32 takes bit s of
+// fifth-bit byte e % 32: (d * scale) * code - dmin * min.
+void DequantizeQ5K(const uint8_t* block, char* dst) {
+  const float d = HalfAt(block), dmin = HalfAt(block + 2);
+  const uint8_t* fifth = block + 16;
+  const uint8_t* codes = block + 48;
+  for (int s = 0; s < 8; ++s) {
+    int scale = 0, min = 0;
+    Q4KScaleAndMin(block + 4, s, &scale, &min);
+    const float step = d * static_cast<float>(scale), offset = dmin * static_cast<float>(min);
+    for (int j = 0; j < 32; ++j) {
+      const int low = (codes[32 * (s / 2) + j] >> (4 * (s % 2))) & 0x0F;
+      const int code = low | ((fifth[j] >> s) & 1) << 4;
+      PutHalf(step * static_cast<float>(code) - offset, dst + 2 * (32 * s + j));
     }
   }
 }
@@ -226,8 +320,8 @@ absl::StatusOr<uint64_t> GgmlBytes(uint32_t type, const std::vector<int64_t>& sh
   if (!LayoutOf(type, &layout)) {
     return absl::InvalidArgumentError(absl::StrCat(
         GgmlTypeName(type),
-        " is not a type ferry reads (F32, F16, BF16, F64, I8, I16, I32, I64, Q4_0, Q4_1, Q8_0, "
-        "Q4_K, Q6_K)"));
+        " is not a type ferry reads (F32, F16, BF16, F64, I8, I16, I32, I64, Q4_0, Q4_1, Q5_0, "
+        "Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
   }
   const int64_t last = shape.empty() ? 1 : shape.back();
   if (last % layout.block_elements != 0) {
@@ -330,6 +424,19 @@ void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* 
       }
       case kGgmlQ4_K:
         DequantizeQ4K(block, dst + 512 * b);
+        break;
+      case kGgmlQ5_0:
+      case kGgmlQ5_1:
+        DequantizeQ5(block, tensor.type == kGgmlQ5_1, dst + 64 * b);
+        break;
+      case kGgmlQ2_K:
+        DequantizeQ2K(block, dst + 512 * b);
+        break;
+      case kGgmlQ3_K:
+        DequantizeQ3K(block, dst + 512 * b);
+        break;
+      case kGgmlQ5_K:
+        DequantizeQ5K(block, dst + 512 * b);
         break;
       case kGgmlQ6_K:
         DequantizeQ6K(block, dst + 512 * b);

@@ -8,7 +8,8 @@
 // codes packed into uint32 (`name`), and float16 scales and biases per 32 elements (`name`
 // less ".weight", plus ".scales" and ".biases"). Q4_K and Q6_K are dequantized to float16
 // as llama.cpp dequantizes them (MLX 0.32.4 gives every second sub-block of a Q4_K block
-// its neighbour's scale and min; ferry does not).
+// its neighbour's scale and min; ferry does not), and so are Q5_0, Q5_1, Q2_K, Q3_K and
+// Q5_K, which MLX refuses (the K-quant mixes llama.cpp writes, Q3_K_M to Q5_K_M, load whole).
 
 #include <cstdint>
 #include <string>
@@ -26,8 +27,13 @@ enum GgmlType : uint32_t {
   kGgmlF16 = 1,
   kGgmlQ4_0 = 2,
   kGgmlQ4_1 = 3,
+  kGgmlQ5_0 = 6,
+  kGgmlQ5_1 = 7,
   kGgmlQ8_0 = 8,
+  kGgmlQ2_K = 10,
+  kGgmlQ3_K = 11,
   kGgmlQ4_K = 12,
+  kGgmlQ5_K = 13,
   kGgmlQ6_K = 14,
   kGgmlI8 = 24,
   kGgmlI16 = 25,

@@ -306,6 +306,18 @@ TEST(SharedMemoryLeaseTest, ExpiryUnmapsTheRegions) {
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
+// `data` uploaded from `buffer`, doubled on `device` and downloaded into `buffer` again.
+void DoublesThroughBuffer(const std::string& data, HostBuffer& buffer, const Device& device) {
+  std::memcpy(buffer.data(), data.data(), data.size());
+  Array a = from_host_bytes(buffer.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
+                            device);
+  (a + a).copy_to(buffer.data(), data.size());
+  for (size_t i = 0; i < data.size(); i += 4099) {
+    ASSERT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])))
+        << i;
+  }
+}
+
 TEST(SharedMemoryDisabledTest, RefusedCleanlyAndNotAdvertised) {
   std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd();
   ASSERT_NE(daemon, nullptr);
@@ -336,13 +348,7 @@ TEST(SharedMemoryDisabledTest, RefusedCleanlyAndNotAdvertised) {
   // A HostBuffer there is plain memory, and its transfers take gRPC as any other memory's.
   HostBuffer buffer(data.size(), device);
   EXPECT_FALSE(buffer.in_place());
-  std::memcpy(buffer.data(), data.data(), data.size());
-  Array c = from_host_bytes(buffer.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
-                            device);
-  (c + c).copy_to(buffer.data(), buffer.size());
-  for (size_t i = 0; i < data.size(); i += 4099) {
-    EXPECT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])));
-  }
+  DoublesThroughBuffer(data, buffer, device);
   EXPECT_EQ(device.stats().in_place_transfers, 0);
   EXPECT_EQ(daemon->Stop(), 0);
 }
@@ -498,13 +504,7 @@ TEST(SharedMemoryElsewhereTest, ClientFallsBackAndStopsAsking) {
   const std::string data = Pattern(3 << 20);
   HostBuffer buffer(data.size(), device);  // asks once, and is refused
   EXPECT_FALSE(buffer.in_place());
-  std::memcpy(buffer.data(), data.data(), data.size());
-  Array a = from_host_bytes(buffer.data(), data.size(), uint8, {static_cast<int64_t>(data.size())},
-                            device);
-  (a + a).copy_to(buffer.data(), buffer.size());
-  for (size_t i = 0; i < data.size(); i += 4099) {
-    ASSERT_EQ(buffer.data<uint8_t>()[i], static_cast<uint8_t>(2 * static_cast<uint8_t>(data[i])));
-  }
+  DoublesThroughBuffer(data, buffer, device);
   const int64_t round_trips = device.stats().round_trips;
   HostBuffer another(data.size(), device);  // not asked again
   EXPECT_FALSE(another.in_place());

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes gguf_written.gguf with llama.cpp's own writer (the gguf package) and
-gguf_mlx_loaded.safetensors: every array MLX's load_gguf makes of it (but Q4_K's, below), for
+gguf_mlx_loaded.safetensors: every array MLX's load_gguf makes of it (but Q4_K's, below); and
+gguf_k_quants.gguf, of the types MLX refuses (Q5_0, Q5_1, Q2_K, Q3_K, Q5_K), with
+gguf_k_quants_dequantized.safetensors: llama.cpp's dequantization of each, in float16. For
 client/io_test.cc.
 
 Run from the repository root with gguf==0.19.0 and mlx==0.32.4 (pip install gguf==0.19.0
@@ -76,3 +78,22 @@ q4k_read = next(t for t in reader.tensors if t.name == "q4_k.weight")
 arrays["q4_k.weight"] = mx.array(
     gguf.quants.dequantize(np.array(q4k_read.data), T.Q4_K).reshape(2, 512).astype(np.float16))
 mx.save_safetensors("client/testdata/gguf_mlx_loaded.safetensors", arrays)
+
+# The types MLX refuses, each against llama.cpp's own dequantization rounded to float16.
+w = gguf.GGUFWriter("client/testdata/gguf_k_quants.gguf", "llama")
+expected = {}
+for t in [T.Q5_0, T.Q5_1]:
+    q = quantize(a, t)
+    w.add_tensor(f"{t.name.lower()}.weight", q, raw_shape=q.shape, raw_dtype=t)
+    expected[f"{t.name.lower()}.weight"] = gguf.quants.dequantize(q, t).reshape(a.shape)
+for t, block_bytes, scale_at in [(T.Q2_K, 84, [80, 82]), (T.Q3_K, 110, [108]),
+                                 (T.Q5_K, 176, [0, 2])]:
+    raw = k_blocks(4, block_bytes, scale_at).reshape(2, 2 * block_bytes)  # two rows of 512
+    w.add_tensor(f"{t.name.lower()}.weight", raw, raw_shape=raw.shape, raw_dtype=t)
+    expected[f"{t.name.lower()}.weight"] = gguf.quants.dequantize(raw, t).reshape(2, 512)
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+mx.save_safetensors("client/testdata/gguf_k_quants_dequantized.safetensors",
+                    {k: mx.array(v.astype(np.float16)) for k, v in expected.items()})
