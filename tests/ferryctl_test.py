@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""ferryctl against a real ferryd: every command, uploads of .npy and .safetensors files
-checked byte for byte by downloading them with an independent (Python) client, tokens and
-TLS accepted and refused.
+"""ferryctl against a real ferryd: every command, uploads of .npy, .safetensors and .gguf
+files checked byte for byte by downloading them with an independent (Python) client, tokens
+and TLS accepted and refused.
 
-Usage: ferryctl_test.py PATH_TO_FERRYD PATH_TO_FERRYCTL
+Usage: ferryctl_test.py PATH_TO_FERRYD PATH_TO_FERRYCTL GGUF_FILE ITS_ARRAYS_AS_MLX_LOADS_THEM
 """
 
 import json
@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferry_py  # noqa: E402
 
-FERRYD = FERRYCTL = None
+FERRYD = FERRYCTL = GGUF = GGUF_ARRAYS = None
 PB = PB_GRPC = HEALTH = HEALTH_GRPC = None
 TOKEN = "ferryctl-test-token"
 
@@ -37,6 +37,18 @@ def write_safetensors(path, tensors):
     encoded = json.dumps(header).encode()
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
+
+
+def read_safetensors(path):
+    """{name: array} of a safetensors file."""
+    dtypes = {"F32": "<f4", "F16": "<f2", "U32": "<u4", "I8": "i1", "I16": "<i2", "I32": "<i4"}
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    return {name: np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]],
+                                dtypes[t["dtype"]]).reshape(t["shape"])
+            for name, t in header.items() if name != "__metadata__"}
 
 
 class Ferryctl(unittest.TestCase):
@@ -158,6 +170,22 @@ class Ferryctl(unittest.TestCase):
         np.testing.assert_array_equal(np.frombuffer(self.download(session, 1)[1], "<f4"),
                                       w.ravel())
 
+    def test_upload_gguf_as_load_gguf_makes_it(self):
+        """Each array as the client library's load_gguf makes it (quantized tensors as codes,
+        scales and biases; K-quants dequantized), so the upload cache serves a later load."""
+        out, _ = self.ferryctl("upload", GGUF)
+        session = re.search(r"^session ([0-9a-f]{32})$", out, re.M).group(1)
+        ids = dict(re.findall(r"^buffer (\d+) (\S+) ", out, re.M))
+        names = {name: int(i) for i, name in ids.items()}
+        expected = read_safetensors(GGUF_ARRAYS)
+        for name in ["plain.weight", "cube", "q4_0.weight", "q4_0.scales", "q8_0.biases",
+                     "q6_k.weight", "q4_k.weight", "ints32"]:
+            self.assertIn(name, names, out)
+            spec, data = self.download(session, names[name])
+            self.assertEqual(list(spec.shape), list(expected[name].shape), name)
+            self.assertEqual(data, expected[name].tobytes(), name)
+        self.assertIn(" q4_0.weight uint32[4, 8] 128 bytes\n", out)
+
     def test_refusals(self):
         _, err = self.ferryctl("info", token="wrong", expect=1)
         self.assertIn("UNAUTHENTICATED", err)
@@ -194,5 +222,7 @@ class Ferryctl(unittest.TestCase):
 if __name__ == "__main__":
     FERRYD = ferry_py.ferryd_path(sys.argv.pop(1))
     FERRYCTL = ferry_py.ferryd_path(sys.argv.pop(1))
+    GGUF = ferry_py.ferryd_path(sys.argv.pop(1))
+    GGUF_ARRAYS = ferry_py.ferryd_path(sys.argv.pop(1))
     PB, PB_GRPC, HEALTH, HEALTH_GRPC = ferry_py.generate_stubs(ferry_py.scratch_dir("stubs-"))
     unittest.main(verbosity=2)

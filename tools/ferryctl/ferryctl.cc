@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -31,8 +32,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "client/ferry.h"
+#include "client/status.h"
 #include "core/codec.h"
 #include "core/content_digest.h"
+#include "core/gguf.h"
+#include "core/gguf_tensors.h"
 #include "core/page_aligned.h"
 #include "core/tensor_file.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
@@ -318,25 +322,44 @@ void Progress(const std::string& name, uint64_t done, uint64_t total) {
   std::fflush(stderr);
 }
 
-// The content digest of `nbytes` of the file at `offset` (core/content_digest.h), read a
-// piece at a time.
-std::string FileDigest(std::ifstream& in, const std::string& path, uint64_t offset,
-                       uint64_t nbytes) {
-  in.seekg(static_cast<std::streamoff>(offset));
-  absl::StatusOr<std::string> digest =
-      core::ContentDigestOfPieces(nbytes, [&](uint64_t, size_t n, char* dst) {
-        in.read(dst, static_cast<std::streamsize>(n));
-        return in ? absl::OkStatus() : absl::DataLossError(absl::StrCat("cannot read ", path));
-      });
-  if (!digest.ok()) throw Error(ErrorCode::kDataLoss, std::string(digest.status().message()));
-  return *std::move(digest);
+// One array `upload` sends: `tensor`'s bytes at its offset in the file, or, for a GGUF
+// tensor that loads decoded (quantized), array `part` of `gguf` as load_gguf makes it.
+struct UploadArray {
+  FileTensor tensor;
+  const core::GgufTensor* gguf = nullptr;
+  int part = 0;
+};
+
+// The arrays of a .npy, .safetensors or .gguf file (told by its first bytes), as the client
+// library's load functions make them, so that uploads warm the cache for them.
+std::vector<UploadArray> ArraysOf(const std::string& path, core::GgufIndex& gguf) {
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 4);
+  std::vector<UploadArray> arrays;
+  if (std::string(magic, 4) != "GGUF") {
+    for (FileTensor& tensor : detail::ValueOrThrow(ReadTensorIndex(path))) {
+      arrays.push_back({std::move(tensor)});
+    }
+    return arrays;
+  }
+  gguf = detail::ValueOrThrow(core::ReadGgufIndex(path));
+  for (const core::GgufTensor& tensor : gguf.tensors) {
+    const std::vector<core::GgufArray> loaded = detail::ValueOrThrow(core::GgufArraysOf(tensor));
+    for (size_t k = 0; k < loaded.size(); ++k) {
+      const core::GgufArray& array = loaded[k];
+      FileTensor file{array.name, array.dtype, array.shape, tensor.offset, 0};
+      file.nbytes =
+          static_cast<uint64_t>(core::NumElements(array.shape)) * core::SizeOf(array.dtype);
+      const bool as_is = core::GgmlLoadsAsIs(tensor.type);
+      arrays.push_back({std::move(file), as_is ? nullptr : &tensor, static_cast<int>(k)});
+    }
+  }
+  return arrays;
 }
 
 int Upload(Connection& connection, const std::string& path) {
-  absl::StatusOr<std::vector<FileTensor>> tensors = ReadTensorIndex(path);
-  if (!tensors.ok())
-    throw Error(static_cast<ErrorCode>(tensors.status().code()),
-                std::string(tensors.status().message()));
+  core::GgufIndex gguf;
+  const std::vector<UploadArray> arrays = ArraysOf(path, gguf);
   std::string session = absl::GetFlag(FLAGS_session);
   int64_t chunk = 1 << 20;
   // With the daemon's upload cache, tensors of 1 MiB or more name their content digest:
@@ -362,8 +385,28 @@ int Upload(Connection& connection, const std::string& path) {
   if (data.data() == nullptr) {
     throw Error(ErrorCode::kResourceExhausted, absl::StrCat("cannot allocate ", chunk, " bytes"));
   }
-  for (const FileTensor& tensor : *tensors) {
+  std::string decoded;  // a GGUF array that is not the file's bytes
+  for (const UploadArray& array : arrays) {
+    const FileTensor& tensor = array.tensor;
     const std::string name = tensor.name.empty() ? path.substr(path.rfind('/') + 1) : tensor.name;
+    if (array.gguf != nullptr) {
+      std::string raw(array.gguf->nbytes, '\0');
+      in.seekg(static_cast<std::streamoff>(array.gguf->offset));
+      in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+      if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
+      decoded.resize(tensor.nbytes);
+      core::DecodeGgufArray(*array.gguf, raw.data(), array.part, decoded.data());
+    }
+    // `n` bytes of the array from byte `at` into `dst`.
+    auto read = [&](uint64_t at, size_t n, char* dst) {
+      if (array.gguf != nullptr) {
+        std::memcpy(dst, decoded.data() + at, n);
+        return absl::OkStatus();
+      }
+      in.seekg(static_cast<std::streamoff>(tensor.offset + at));
+      in.read(dst, static_cast<std::streamsize>(n));
+      return in ? absl::OkStatus() : absl::DataLossError(absl::StrCat("cannot read ", path));
+    };
     v1::UploadRequest header;
     header.set_session_id(session);
     header.set_buffer_id(buffer_id);
@@ -371,7 +414,8 @@ int Upload(Connection& connection, const std::string& path) {
     for (int64_t dim : tensor.shape) header.mutable_spec()->add_shape(dim);
     header.set_total_bytes(tensor.nbytes);
     if (upload_cache && tensor.nbytes >= (uint64_t{1} << 20)) {
-      header.set_content_digest(FileDigest(in, path, tensor.offset, tensor.nbytes));
+      header.set_content_digest(
+          detail::ValueOrThrow(core::ContentDigestOfPieces(tensor.nbytes, read)));
       v1::UploadRequest query = header;
       query.set_cache_query(true);
       std::unique_ptr<grpc::ClientContext> asking = connection.Context();
@@ -391,15 +435,13 @@ int Upload(Connection& connection, const std::string& path) {
     context->set_deadline(std::chrono::system_clock::time_point::max());  // any size streams
     v1::UploadResponse response;
     auto writer = connection.ferry().Upload(context.get(), &response);
-    in.seekg(static_cast<std::streamoff>(tensor.offset));
     uint64_t sent = 0;
     bool open = true;
     do {
       v1::UploadRequest request;
       if (sent == 0) request = header;
       const uint64_t n = std::min<uint64_t>(data.size(), tensor.nbytes - sent);
-      in.read(data.data(), static_cast<std::streamsize>(n));
-      if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
+      detail::ThrowIfError(read(sent, n, data.data()));
       request.set_data(data.data(), n);
       open = writer->Write(request);
       sent += n;
@@ -423,7 +465,7 @@ int Run(const std::vector<char*>& args) {
   Connection connection;
   if (command == "upload") {
     if (args.size() != 3) {
-      std::cerr << "ferryctl upload takes one FILE (.npy or .safetensors)\n";
+      std::cerr << "ferryctl upload takes one FILE (.npy, .safetensors or .gguf)\n";
       return 2;
     }
     return Upload(connection, args[2]);
