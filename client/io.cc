@@ -17,6 +17,7 @@
 #include "client/status.h"
 #include "core/gguf.h"
 #include "core/gguf_tensors.h"
+#include "core/page_aligned.h"
 #include "core/tensor_file.h"
 
 namespace ferry {
@@ -217,7 +218,16 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
     in.read(dst, static_cast<std::streamsize>(tensor.nbytes));
     if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
   };
-  std::vector<char> raw;  // a quantized tensor's blocks, read once for its three arrays
+  // A decoded tensor's blocks, read once for its arrays; page-aligned (core/page_aligned.h).
+  uint64_t largest_raw = 0;
+  for (const core::GgufTensor& tensor : index.tensors) {
+    if (!core::GgmlLoadsAsIs(tensor.type)) largest_raw = std::max(largest_raw, tensor.nbytes);
+  }
+  core::PageAlignedBuffer raw(largest_raw);
+  if (raw.data() == nullptr) {
+    detail::ThrowIfError(absl::ResourceExhaustedError(
+        absl::StrCat("[load_gguf] cannot allocate ", largest_raw, " bytes")));
+  }
   size_t raw_tensor = index.tensors.size();
   CachedUploads cached;
   std::vector<Array> arrays = detail::FromHostReader(
@@ -227,7 +237,6 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
         const core::GgufTensor& tensor = index.tensors[t];
         if (core::GgmlLoadsAsIs(tensor.type)) return read(tensor, dst);
         if (raw_tensor != t) {
-          raw.resize(tensor.nbytes);
           read(tensor, raw.data());
           raw_tensor = t;
         }

@@ -390,7 +390,11 @@ int Upload(Connection& connection, const std::string& path) {
     const FileTensor& tensor = array.tensor;
     const std::string name = tensor.name.empty() ? path.substr(path.rfind('/') + 1) : tensor.name;
     if (array.gguf != nullptr) {
-      std::string raw(array.gguf->nbytes, '\0');
+      core::PageAlignedBuffer raw(array.gguf->nbytes);
+      if (raw.data() == nullptr) {
+        throw Error(ErrorCode::kResourceExhausted,
+                    absl::StrCat("cannot allocate ", array.gguf->nbytes, " bytes"));
+      }
       in.seekg(static_cast<std::streamoff>(array.gguf->offset));
       in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
       if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
