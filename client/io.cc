@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/gguf_blocks.h"
 #include "client/host_buffer.h"
 #include "client/ops.h"
 #include "client/status.h"
@@ -195,6 +196,7 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
   std::vector<core::TensorType> types;
   std::vector<std::string> names;
   std::vector<std::pair<size_t, int>> parts;
+  std::vector<Shape> dequantized;  // of the blocks the device dequantizes
   for (size_t t = 0; t < index.tensors.size(); ++t) {
     absl::StatusOr<std::vector<core::GgufArray>> arrays = core::GgufArraysOf(index.tensors[t]);
     if (!arrays.ok()) {
@@ -210,6 +212,7 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
       types.push_back({array.dtype, array.shape});
       names.push_back(array.name);
       parts.emplace_back(t, static_cast<int>(k));
+      dequantized.push_back(array.dequantized_shape);
     }
   }
   std::ifstream in = Open(path);
@@ -243,7 +246,12 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
         core::DecodeGgufArray(tensor, raw.data(), part, dst);
       },
       device);
-  for (size_t i = 0; i < arrays.size(); ++i) loaded.first.emplace(names[i], arrays[i]);
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const uint32_t type = index.tensors[parts[i].first].type;
+    loaded.first.emplace(names[i], dequantized[i].empty() ? arrays[i]
+                                                          : detail::DequantizeGgufBlocks(
+                                                                arrays[i], type, dequantized[i]));
+  }
   return loaded;
 }
 

@@ -46,9 +46,9 @@ using GGUFLoad = std::pair<std::unordered_map<std::string, Array>,
 // F32, F16, BF16, F64 and I8 to I64 as they are; Q4_0, Q4_1 and Q8_0 as MLX's affine
 // quantization (`name`: uint32 codes; `name` less ".weight" plus ".scales" and ".biases":
 // float16 per 32 elements; quantized_matmul(x, w, scales, biases, true, 32, bits) computes
-// with them); Q5_0, Q5_1, Q2_K to Q6_K dequantized to float16 as llama.cpp does
-// (core/gguf_tensors.h). INVALID_ARGUMENT naming the tensor for the other quantizations
-// (IQ4_XS, Q8_1...), and for a malformed file.
+// with them); Q5_0, Q5_1, Q2_K to Q6_K dequantized to float16 as llama.cpp does, on the
+// device, from their blocks (core/gguf_tensors.h). INVALID_ARGUMENT naming the tensor for
+// the other quantizations (IQ4_XS, Q8_1...), and for a malformed file.
 GGUFLoad load_gguf(const std::string& path, Device device = default_device());
 // Evaluates the arrays and writes them, in name order, as GGUF version 3 (".gguf" appended
 // when missing): float32, float16, bfloat16, float64, int8, int16, int32 and int64 arrays;

@@ -7,13 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/half.h"
 
-// Dequantized values round as llama.cpp's reference computes them: no fused multiply-adds.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace ferry::core {
 namespace {
 
@@ -118,130 +111,6 @@ void PackNibbles(const uint8_t* src, uint8_t* dst) {
   }
 }
 
-// Q4_K's 6-bit scale and min of sub-block j, from its 12 packed bytes.
-void Q4KScaleAndMin(const uint8_t* packed, int j, int* scale, int* min) {
-  if (j < 4) {
-    *scale = packed[j] & 63;
-    *min = packed[j + 4] & 63;
-  } else {
-    *scale = (packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4);
-    *min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
-  }
-}
-
-// Q4_K: 256 elements per block, |d|dmin|12 bytes of 6-bit scales and mins|128 bytes of codes|;
-// each 32 bytes hold two sub-blocks of 32, the first in the low nibbles; an element is
-// code * (d * scale) - dmin * min, rounded to float16 (llama.cpp's dequantize_row_q4_K).
-void DequantizeQ4K(const uint8_t* block, char* dst) {
-  const float d = HalfAt(block), dmin = HalfAt(block + 2);
-  const uint8_t* codes = block + 16;
-  for (int pair = 0; pair < 4; ++pair, codes += 32) {
-    for (int sub = 0; sub < 2; ++sub) {
-      int scale = 0, min = 0;
-      Q4KScaleAndMin(block + 4, 2 * pair + sub, &scale, &min);
-      const float step = d * static_cast<float>(scale), offset = dmin * static_cast<float>(min);
-      for (int j = 0; j < 32; ++j) {
-        const int code = sub == 0 ? codes[j] & 0x0F : codes[j] >> 4;
-        PutHalf(step * static_cast<float>(code) - offset, dst);
-        dst += 2;
-      }
-    }
-  }
-}
-
-// Q5_0 and Q5_1: 32 elements, |d|(m, Q5_1)|32 fifth bits|16 bytes of low nibbles|: element
-// j < 16 takes the low nibble of byte j, j >= 16 the high nibble of byte j - 16, and bit j of
-// the fifth bits; d * (code - 16) (Q5_0) or d * code + m (Q5_1).
-void DequantizeQ5(const uint8_t* block, bool with_min, char* dst) {
-  const float d = HalfAt(block);
-  const float m = with_min ? HalfAt(block + 2) : 0.0f;
-  const uint8_t* rest = block + (with_min ? 4 : 2);
-  uint32_t fifth;
-  std::memcpy(&fifth, rest, 4);
-  for (int j = 0; j < 32; ++j) {
-    const int low = j < 16 ? rest[4 + j] & 0x0F : rest[4 + j - 16] >> 4;
-    const int code = low | ((fifth >> j) & 1) << 4;
-    PutHalf(with_min ? d * static_cast<float>(code) + m : d * static_cast<float>(code - 16), dst);
-    dst += 2;
-  }
-}
-
-// The 2-bit codes of Q2_K and Q3_K: element e = 128 h + 32 k + j is bits 2k of byte
-// 32 h + j.
-int TwoBitCode(const uint8_t* codes, int e) {
-  return (codes[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
-}
-
-// Q2_K: 256 elements, |16 scale bytes|64 bytes of 2-bit codes|d|dmin|; sub-block s of 16
-// has scale d * (low nibble) and min dmin * (high nibble): scale * code - min.
-void DequantizeQ2K(const uint8_t* block, char* dst) {
-  const float d = HalfAt(block + 80), dmin = HalfAt(block + 82);
-  for (int e = 0; e < 256; ++e) {
-    const uint8_t packed = block[e / 16];
-    const float scale = d * static_cast<float>(packed & 0x0F);
-    const float min = dmin * static_cast<float>(packed >> 4);
-    PutHalf(scale * static_cast<float>(TwoBitCode(block + 16, e)) - min, dst + 2 * e);
-  }
-}
-
-// Q3_K: 256 elements, |32 bytes of high bits|64 bytes of 2-bit codes|12 bytes of 6-bit
-// scales|d|; element e = 32 i + j has high bit i of byte j, code (2 bits) - 4 where that bit
-// is 0; sub-block s of 16 has scale d * (its 6 bits - 32).
-void DequantizeQ3K(const uint8_t* block, char* dst) {
-  const uint8_t* high = block;
-  const uint8_t* packed = block + 96;
-  const float d = HalfAt(block + 108);
-  for (int e = 0; e < 256; ++e) {
-    const int s = e / 16;
-    const int low_bits = (packed[s % 8] >> (4 * (s / 8))) & 0x0F;
-    const int high_bits = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
-    const float scale = d * static_cast<float>((low_bits | high_bits << 4) - 32);
-    const int bit = (high[e % 32] >> (e / 32)) & 1;
-    PutHalf(scale * static_cast<float>(TwoBitCode(block + 32, e) - (bit == 0 ? 4 : 0)),
-            dst + 2 * e);
-  }
-}
-
-// Q5_K: 256 elements, |d|dmin|12 bytes of 6-bit scales and mins (as Q4_K)|32 bytes of fifth
-// bits|128 bytes of low nibbles (as Q4_K)|; element e of sub-block s = e / 32 takes bit s of
-// fifth-bit byte e % 32: (d * scale) * code - dmin * min.
-void DequantizeQ5K(const uint8_t* block, char* dst) {
-  const float d = HalfAt(block), dmin = HalfAt(block + 2);
-  const uint8_t* fifth = block + 16;
-  const uint8_t* codes = block + 48;
-  for (int s = 0; s < 8; ++s) {
-    int scale = 0, min = 0;
-    Q4KScaleAndMin(block + 4, s, &scale, &min);
-    const float step = d * static_cast<float>(scale), offset = dmin * static_cast<float>(min);
-    for (int j = 0; j < 32; ++j) {
-      const int low = (codes[32 * (s / 2) + j] >> (4 * (s % 2))) & 0x0F;
-      const int code = low | ((fifth[j] >> s) & 1) << 4;
-      PutHalf(step * static_cast<float>(code) - offset, dst + 2 * (32 * s + j));
-    }
-  }
-}
-
-// Q6_K: 256 elements per block, 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8
-// scales (one per 16 elements), a float16 scale of scales; each element is
-// (d * scale) * (code - 32), rounded to float16.
-void DequantizeQ6K(const uint8_t* block, char* dst) {
-  const float d = HalfAt(block + 208);
-  const uint8_t* low = block;
-  const uint8_t* high = block + 128;
-  const int8_t* scales = reinterpret_cast<const int8_t*>(block + 192);
-  for (int half = 0; half < 2; ++half) {
-    for (int j = 0; j < 128; ++j) {
-      const int code =
-          ((low[j % 64] >> (j / 64 * 4)) & 0x0F) | (((high[j % 32] >> (j / 32 * 2)) & 3) << 4);
-      PutHalf((d * scales[j / 16]) * static_cast<float>(code - 32), dst);
-      dst += 2;
-    }
-    low += 64;
-    high += 32;
-    scales += 8;
-  }
-}
-
 }  // namespace
 
 std::string GgmlTypeName(uint32_t type) {
@@ -338,7 +207,7 @@ absl::StatusOr<uint64_t> GgmlBytes(uint32_t type, const std::vector<int64_t>& sh
 
 bool GgmlLoadsAsIs(uint32_t type) {
   Layout layout;
-  return LayoutOf(type, &layout) && layout.as_is;
+  return LayoutOf(type, &layout) && (layout.as_is || layout.dtype == DType::kFloat16);
 }
 
 absl::StatusOr<uint32_t> GgmlTypeOf(DType dtype) {
@@ -373,8 +242,11 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor ", tensor.name, ": ", nbytes.status().message()));
   }
-  if (layout.dtype != DType::kUInt32) {  // as they are, or dequantized (Q4_K, Q6_K)
-    return std::vector<GgufArray>{{tensor.name, layout.dtype, tensor.shape}};
+  if (layout.as_is) return std::vector<GgufArray>{{tensor.name, layout.dtype, tensor.shape}};
+  if (layout.dtype == DType::kFloat16) {  // the blocks, dequantized on the device
+    const int64_t blocks = static_cast<int64_t>(*nbytes) / layout.block_bytes;
+    return std::vector<GgufArray>{
+        {tensor.name, DType::kUInt8, {blocks, layout.block_bytes}, tensor.shape}};
   }
   if (tensor.shape.empty()) {
     return absl::InvalidArgumentError(
@@ -395,7 +267,7 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst) {
   Layout layout;
   LayoutOf(tensor.type, &layout);
-  if (layout.as_is) {
+  if (GgmlLoadsAsIs(tensor.type)) {
     std::memcpy(dst, raw, tensor.nbytes);
     return;
   }
@@ -422,25 +294,6 @@ void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* 
         if (part == 2) PutHalf(-128 * scale, dst + 2 * b);
         break;
       }
-      case kGgmlQ4_K:
-        DequantizeQ4K(block, dst + 512 * b);
-        break;
-      case kGgmlQ5_0:
-      case kGgmlQ5_1:
-        DequantizeQ5(block, tensor.type == kGgmlQ5_1, dst + 64 * b);
-        break;
-      case kGgmlQ2_K:
-        DequantizeQ2K(block, dst + 512 * b);
-        break;
-      case kGgmlQ3_K:
-        DequantizeQ3K(block, dst + 512 * b);
-        break;
-      case kGgmlQ5_K:
-        DequantizeQ5K(block, dst + 512 * b);
-        break;
-      case kGgmlQ6_K:
-        DequantizeQ6K(block, dst + 512 * b);
-        break;
     }
   }
 }

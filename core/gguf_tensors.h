@@ -9,7 +9,8 @@
 // less ".weight", plus ".scales" and ".biases"). Q4_K and Q6_K are dequantized to float16
 // as llama.cpp dequantizes them (MLX 0.32.4 gives every second sub-block of a Q4_K block
 // its neighbour's scale and min; ferry does not), and so are Q5_0, Q5_1, Q2_K, Q3_K and
-// Q5_K, which MLX refuses (the K-quant mixes llama.cpp writes, Q3_K_M to Q5_K_M, load whole).
+// Q5_K, which MLX refuses (the K-quant mixes llama.cpp writes, Q3_K_M to Q5_K_M, load
+// whole): on the device, from their blocks, which are what crosses the network.
 
 #include <cstdint>
 #include <string>
@@ -50,7 +51,8 @@ std::string GgmlTypeName(uint32_t type);
 // whose blocks are not known here, or a last dimension its blocks do not divide.
 absl::StatusOr<uint64_t> GgmlBytes(uint32_t type, const std::vector<int64_t>& shape);
 
-// Whether a tensor of `type` loads as its bytes are (one array; no decoding).
+// Whether a tensor of `type` loads as its bytes are (one array, no decoding here: the
+// unquantized types, and the blocks the device dequantizes).
 bool GgmlLoadsAsIs(uint32_t type);
 
 // The GGML type that holds `dtype` as it is (for save_gguf); INVALID_ARGUMENT for others.
@@ -61,6 +63,10 @@ struct GgufArray {
   std::string name;
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
+  // For the types dequantized to float16 (Q5_0, Q5_1, Q2_K to Q6_K): the array is the
+  // tensor's blocks as the file holds them (uint8, a row per block), which the device
+  // dequantizes into float16 of this shape (client/gguf_blocks.h); empty otherwise.
+  std::vector<int64_t> dequantized_shape;
 };
 
 // The arrays `tensor` loads as: one, or a quantized tensor's codes, scales and biases.
@@ -68,7 +74,8 @@ struct GgufArray {
 absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor);
 
 // Writes array `part` (of GgufArraysOf) of `tensor`, whose bytes in the file are `raw`
-// (tensor.nbytes), into `dst`.
+// (tensor.nbytes), into `dst`: the bytes as they are, or Q4_0, Q4_1 and Q8_0 repacked as
+// MLX's affine quantization.
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst);
 
 }  // namespace ferry::core

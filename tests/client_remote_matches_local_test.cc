@@ -110,6 +110,23 @@ TEST_F(RemoteTest, LoadsACheckpointOntoTheDaemon) {
   EXPECT_THAT(y.to_vector<float>(), ElementsAre(12, 16, 20, 24, 12, 16, 20, 24));
 }
 
+// A GGUF file's K-quants cross as their blocks and are dequantized on the daemon, to the
+// bits the local device computes (client/gguf_blocks.h).
+TEST_F(RemoteTest, DequantizesGgufBlocksOnTheDaemon) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  for (const char* file : {"gguf_k_quants.gguf", "gguf_written.gguf"}) {
+    const std::string path =
+        (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/testdata/" + file;
+    auto [remote, remote_metadata] = load_gguf(path, *remote_);
+    auto [local_arrays, local_metadata] = load_gguf(path, local());
+    ASSERT_EQ(remote.size(), local_arrays.size());
+    for (auto& [name, a] : local_arrays) {
+      EXPECT_EQ(remote.at(name).device(), *remote_) << name;
+      EXPECT_TRUE(array_equal(remote.at(name).to(local()), a).item<bool>()) << file << " " << name;
+    }
+  }
+}
+
 // ---- Ops part B: the composed ops and functions --------------------------------------------
 
 TEST_F(RemoteTest, OpsPartBCompositesMatchTheLocalDevice) {

@@ -171,20 +171,28 @@ class Ferryctl(unittest.TestCase):
                                       w.ravel())
 
     def test_upload_gguf_as_load_gguf_makes_it(self):
-        """Each array as the client library's load_gguf makes it (quantized tensors as codes,
-        scales and biases; K-quants dequantized), so the upload cache serves a later load."""
+        """Each array as the client library's load_gguf sends it (quantized tensors as codes,
+        scales and biases; K-quants as their blocks), so the upload cache serves a later load."""
         out, _ = self.ferryctl("upload", GGUF)
         session = re.search(r"^session ([0-9a-f]{32})$", out, re.M).group(1)
         ids = dict(re.findall(r"^buffer (\d+) (\S+) ", out, re.M))
         names = {name: int(i) for i, name in ids.items()}
         expected = read_safetensors(GGUF_ARRAYS)
         for name in ["plain.weight", "cube", "q4_0.weight", "q4_0.scales", "q8_0.biases",
-                     "q6_k.weight", "q4_k.weight", "ints32"]:
+                     "ints32"]:
             self.assertIn(name, names, out)
             spec, data = self.download(session, names[name])
             self.assertEqual(list(spec.shape), list(expected[name].shape), name)
             self.assertEqual(data, expected[name].tobytes(), name)
         self.assertIn(" q4_0.weight uint32[4, 8] 128 bytes\n", out)
+        # K-quants go as their blocks, which the device dequantizes.
+        self.assertIn(" q6_k.weight uint8[2, 210] 420 bytes\n", out)
+        self.assertIn(" q4_k.weight uint8[4, 144] 576 bytes\n", out)
+        with open(GGUF, "rb") as f:
+            file_bytes = f.read()
+        for name in ["q6_k.weight", "q4_k.weight"]:
+            _, data = self.download(session, names[name])
+            self.assertIn(data, file_bytes, name)
 
     def test_refusals(self):
         _, err = self.ferryctl("info", token="wrong", expect=1)

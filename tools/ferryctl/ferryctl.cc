@@ -323,7 +323,7 @@ void Progress(const std::string& name, uint64_t done, uint64_t total) {
 }
 
 // One array `upload` sends: `tensor`'s bytes at its offset in the file, or, for a GGUF
-// tensor that loads decoded (quantized), array `part` of `gguf` as load_gguf makes it.
+// tensor repacked here (Q4_0, Q4_1, Q8_0), array `part` of `gguf` as load_gguf sends it.
 struct UploadArray {
   FileTensor tensor;
   const core::GgufTensor* gguf = nullptr;
@@ -331,7 +331,7 @@ struct UploadArray {
 };
 
 // The arrays of a .npy, .safetensors or .gguf file (told by its first bytes), as the client
-// library's load functions make them, so that uploads warm the cache for them.
+// library's load functions send them, so that uploads warm the cache for them.
 std::vector<UploadArray> ArraysOf(const std::string& path, core::GgufIndex& gguf) {
   char magic[4] = {};
   std::ifstream(path, std::ios::binary).read(magic, 4);
