@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -25,6 +28,9 @@
 #include "bench/report.h"
 #include "bench/transport.h"
 #include "client/ferry.h"
+#include "client/status.h"
+#include "core/gguf.h"
+#include "core/gguf_tensors.h"
 
 namespace ferry::bench {
 namespace {
@@ -148,6 +154,74 @@ void CheckpointRows(const Options& options, const server::FerrydProcess& ferryd,
   std::remove(path.c_str());
 }
 
+// A Q4_K GGUF checkpoint (8 weights of 2048 x 2048: 18 MiB of blocks) loaded over a
+// laptop's link (1 Gbit/s, +1 ms RTT) and dequantized on the daemon, against the same
+// weights as a float16 safetensors file (64 MiB) loaded over the same link. Upload caches
+// off, so every load moves its bytes.
+void GgufRows(const Options& options, const server::FerrydProcess& ferryd, int bulk_port,
+              std::vector<Row>& rows) {
+  constexpr int64_t kLinkBytesPerSecond = 125'000'000;
+  constexpr int kTensors = 8;
+  const int64_t side = options.quick ? 256 : 2048;
+  const std::string gguf_path = absl::StrCat("/tmp/ferry_bench_q4k_", getpid(), ".gguf");
+  const std::string f16_path = absl::StrCat("/tmp/ferry_bench_f16_", getpid(), ".safetensors");
+  // Random blocks with small positive float16 scales (0x2000: about 0.008) at bytes 0-3.
+  const int64_t blocks = side * side / 256;
+  std::vector<core::GgufTensor> tensors;
+  std::unordered_map<std::string, Array> halves;
+  for (int i = 0; i < kTensors; ++i) {
+    const std::string name = absl::StrCat("layer", i, ".weight");
+    tensors.push_back(
+        {name, core::kGgmlQ4_K, {side, side}, 0, static_cast<uint64_t>(blocks * 144)});
+    halves.emplace(name, zeros({side, side}, float16, local()));
+  }
+  std::string header = detail::ValueOrThrow(core::GgufHeader(tensors, {}));
+  {
+    std::ofstream out(gguf_path, std::ios::binary);
+    out << header;
+    std::mt19937 random(11);
+    std::string block(144, '\0');
+    for (const core::GgufTensor& tensor : tensors) {
+      out << std::string(tensor.offset - static_cast<uint64_t>(out.tellp()), '\0');
+      for (int64_t b = 0; b < blocks; ++b) {
+        for (char& c : block) c = static_cast<char>(random());
+        block[0] = block[2] = 0;
+        block[1] = block[3] = 0x20;
+        out << block;
+      }
+    }
+  }
+  save_safetensors(f16_path, halves);
+  absl::StatusOr<std::unique_ptr<LatencyRelay>> relay =
+      LatencyRelay::Start(ferryd.port(), std::chrono::microseconds(500));
+  absl::StatusOr<std::unique_ptr<LatencyRelay>> bulk_relay =
+      LatencyRelay::Start(bulk_port, std::chrono::microseconds(500));
+  if (!relay.ok() || !bulk_relay.ok()) throw std::runtime_error("cannot start the relays");
+  (*relay)->LimitBandwidth(kLinkBytesPerSecond);
+  (*bulk_relay)->LimitBandwidth(kLinkBytesPerSecond);
+  ConnectOptions connect_options;
+  connect_options.bulk_address = (*bulk_relay)->address();
+  connect_options.upload_cache = false;
+  Device device = connect((*relay)->address(), connect_options);
+  const int repeats = options.quick ? 1 : 3;
+  auto evaluated = [&](std::unordered_map<std::string, Array> arrays) {
+    std::vector<Array> all;
+    for (auto& [name, a] : arrays) all.push_back(a);
+    eval(all);
+    synchronize(device);
+  };
+  const double gguf_s =
+      MedianSeconds(repeats, [&] { evaluated(load_gguf(gguf_path, device).first); });
+  const double f16_s =
+      MedianSeconds(repeats, [&] { evaluated(load_safetensors(f16_path, device).first); });
+  rows.push_back(MakeReportRow(
+      absl::StrCat("GGUF Q4_K checkpoint, ", kTensors, " x ", side, "x", side,
+                   ", 1 Gbit/s +1 ms RTT, blocks dequantized on the daemon (vs float16 sent)"),
+      FormatSeconds(gguf_s), FormatSeconds(f16_s), f16_s / gguf_s));
+  std::remove(gguf_path.c_str());
+  std::remove(f16_path.c_str());
+}
+
 }  // namespace
 
 void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
@@ -155,14 +229,15 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
   // port known before ferryd starts.
   const int bulk_port = server::FreeLoopbackPort();
   if (bulk_port == 0) throw std::runtime_error("cannot find a free loopback port");
+  // No shared memory: a client on this host would take it, and skip the relays.
   std::unique_ptr<server::FerrydProcess> ferryd =
-      StartBenchFerryd(options, {absl::StrCat("--bulk_port=", bulk_port)});
+      StartBenchFerryd(options, {absl::StrCat("--bulk_port=", bulk_port), "--shared_memory=false"});
   // A second daemon, for arrays copied between two daemons the client reaches through relays
   // while they reach each other directly.
   const int second_bulk_port = server::FreeLoopbackPort();
   if (second_bulk_port == 0) throw std::runtime_error("cannot find a free loopback port");
-  std::unique_ptr<server::FerrydProcess> second =
-      StartBenchFerryd(options, {absl::StrCat("--bulk_port=", second_bulk_port)});
+  std::unique_ptr<server::FerrydProcess> second = StartBenchFerryd(
+      options, {absl::StrCat("--bulk_port=", second_bulk_port), "--shared_memory=false"});
   const int64_t copied = options.quick ? (int64_t{4} << 20) : (int64_t{64} << 20);
   const std::vector<int> rtts_ms =
       options.quick ? std::vector<int>{0, 1} : std::vector<int>{0, 1, 30};
@@ -284,6 +359,7 @@ void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows) {
                       FormatSeconds(peer_s), FormatSeconds(relayed_s), relayed_s / peer_s));
   }
   CheckpointRows(options, *ferryd, bulk_port, rows);
+  GgufRows(options, *ferryd, bulk_port, rows);
 }
 
 }  // namespace ferry::bench
