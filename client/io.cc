@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,14 @@ std::ofstream Create(const std::string& path) {
   return out;
 }
 
+// `nbytes` of the file at `offset` into `dst`; DATA_LOSS naming the file when it is short.
+void ReadAt(std::ifstream& in, const std::string& path, uint64_t offset, uint64_t nbytes,
+            char* dst) {
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(dst, static_cast<std::streamsize>(nbytes));
+  if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
+}
+
 // The tensors' arrays on `device`, each read from the file when the device asks for its
 // bytes, inside a CachedUploads scope: a daemon that still holds a tensor's bytes from an
 // earlier load makes it resident without them crossing the network.
@@ -54,11 +63,7 @@ std::vector<Array> ReadAll(const std::string& path, const std::vector<core::File
   CachedUploads cached;
   return detail::FromHostReader(
       types,
-      [&](size_t i, char* dst) {
-        in.seekg(static_cast<std::streamoff>(tensors[i].offset));
-        in.read(dst, static_cast<std::streamsize>(tensors[i].nbytes));
-        if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
-      },
+      [&](size_t i, char* dst) { ReadAt(in, path, tensors[i].offset, tensors[i].nbytes, dst); },
       device);
 }
 
@@ -192,11 +197,15 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
   const core::GgufIndex index = detail::ValueOrThrow(core::ReadGgufIndex(path));
   GGUFLoad loaded;
   for (const auto& [key, value] : index.metadata) loaded.second[key] = MetadataOf(value, device);
-  // Each tensor's arrays (a quantized one's three), and which part of which tensor each is.
+  // Each tensor's arrays (a quantized one's three): which part of which tensor each is.
+  struct Piece {
+    core::GgufArray array;
+    size_t tensor;
+    int part;
+  };
+  std::vector<Piece> pieces;
   std::vector<core::TensorType> types;
-  std::vector<std::string> names;
-  std::vector<std::pair<size_t, int>> parts;
-  std::vector<Shape> dequantized;  // of the blocks the device dequantizes
+  std::unordered_set<std::string> names;
   for (size_t t = 0; t < index.tensors.size(); ++t) {
     absl::StatusOr<std::vector<core::GgufArray>> arrays = core::GgufArraysOf(index.tensors[t]);
     if (!arrays.ok()) {
@@ -204,24 +213,17 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
           absl::StrCat("[load_gguf] ", path, ": ", arrays.status().message())));
     }
     for (size_t k = 0; k < arrays->size(); ++k) {
-      const core::GgufArray& array = (*arrays)[k];
-      if (std::find(names.begin(), names.end(), array.name) != names.end()) {
+      core::GgufArray& array = (*arrays)[k];
+      if (!names.insert(array.name).second) {
         detail::ThrowIfError(absl::InvalidArgumentError(
             absl::StrCat("[load_gguf] ", path, ": two arrays are named ", array.name)));
       }
       types.push_back({array.dtype, array.shape});
-      names.push_back(array.name);
-      parts.emplace_back(t, static_cast<int>(k));
-      dequantized.push_back(array.dequantized_shape);
+      pieces.push_back({std::move(array), t, static_cast<int>(k)});
     }
   }
-  std::ifstream in = Open(path);
-  auto read = [&](const core::GgufTensor& tensor, char* dst) {
-    in.seekg(static_cast<std::streamoff>(tensor.offset));
-    in.read(dst, static_cast<std::streamsize>(tensor.nbytes));
-    if (!in) detail::ThrowIfError(absl::DataLossError(absl::StrCat("cannot read ", path)));
-  };
-  // A decoded tensor's blocks, read once for its arrays; page-aligned (core/page_aligned.h).
+  // A repacked tensor's blocks, read once for its three arrays; page-aligned
+  // (core/page_aligned.h).
   uint64_t largest_raw = 0;
   for (const core::GgufTensor& tensor : index.tensors) {
     if (!core::GgmlLoadsAsIs(tensor.type)) largest_raw = std::max(largest_raw, tensor.nbytes);
@@ -232,25 +234,30 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
         absl::StrCat("[load_gguf] cannot allocate ", largest_raw, " bytes")));
   }
   size_t raw_tensor = index.tensors.size();
+  std::ifstream in = Open(path);
   CachedUploads cached;
   std::vector<Array> arrays = detail::FromHostReader(
       types,
       [&](size_t i, char* dst) {
-        const auto [t, part] = parts[i];
-        const core::GgufTensor& tensor = index.tensors[t];
-        if (core::GgmlLoadsAsIs(tensor.type)) return read(tensor, dst);
-        if (raw_tensor != t) {
-          read(tensor, raw.data());
-          raw_tensor = t;
+        const Piece& piece = pieces[i];
+        const core::GgufTensor& tensor = index.tensors[piece.tensor];
+        if (core::GgmlLoadsAsIs(tensor.type)) {
+          return ReadAt(in, path, tensor.offset, tensor.nbytes, dst);
         }
-        core::DecodeGgufArray(tensor, raw.data(), part, dst);
+        if (raw_tensor != piece.tensor) {
+          ReadAt(in, path, tensor.offset, tensor.nbytes, raw.data());
+          raw_tensor = piece.tensor;
+        }
+        core::DecodeGgufArray(tensor, raw.data(), piece.part, dst);
       },
       device);
   for (size_t i = 0; i < arrays.size(); ++i) {
-    const uint32_t type = index.tensors[parts[i].first].type;
-    loaded.first.emplace(names[i], dequantized[i].empty() ? arrays[i]
-                                                          : detail::DequantizeGgufBlocks(
-                                                                arrays[i], type, dequantized[i]));
+    const core::GgufArray& array = pieces[i].array;
+    loaded.first.emplace(array.name, array.dequantized_shape.empty()
+                                         ? arrays[i]
+                                         : detail::DequantizeGgufBlocks(
+                                               arrays[i], index.tensors[pieces[i].tensor].type,
+                                               array.dequantized_shape));
   }
   return loaded;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -32,45 +33,23 @@ enum ValueType : uint32_t {
   kFloat64 = 12,
 };
 
+// The numeric (and bool) value types and the ferry dtypes they hold, both ways.
+constexpr std::pair<uint32_t, DType> kNumericTypes[] = {
+    {kUInt8, DType::kUInt8},     {kInt8, DType::kInt8},       {kUInt16, DType::kUInt16},
+    {kInt16, DType::kInt16},     {kUInt32, DType::kUInt32},   {kInt32, DType::kInt32},
+    {kFloat32, DType::kFloat32}, {kBool, DType::kBool},       {kUInt64, DType::kUInt64},
+    {kInt64, DType::kInt64},     {kFloat64, DType::kFloat64},
+};
+
 // The ferry dtype of a numeric (or bool) value type; false for strings and arrays.
 bool NumericDType(uint32_t type, DType* dtype) {
-  switch (type) {
-    case kUInt8:
-      *dtype = DType::kUInt8;
+  for (const auto& [value_type, held] : kNumericTypes) {
+    if (value_type == type) {
+      *dtype = held;
       return true;
-    case kInt8:
-      *dtype = DType::kInt8;
-      return true;
-    case kUInt16:
-      *dtype = DType::kUInt16;
-      return true;
-    case kInt16:
-      *dtype = DType::kInt16;
-      return true;
-    case kUInt32:
-      *dtype = DType::kUInt32;
-      return true;
-    case kInt32:
-      *dtype = DType::kInt32;
-      return true;
-    case kFloat32:
-      *dtype = DType::kFloat32;
-      return true;
-    case kBool:
-      *dtype = DType::kBool;
-      return true;
-    case kUInt64:
-      *dtype = DType::kUInt64;
-      return true;
-    case kInt64:
-      *dtype = DType::kInt64;
-      return true;
-    case kFloat64:
-      *dtype = DType::kFloat64;
-      return true;
-    default:
-      return false;
+    }
   }
+  return false;
 }
 
 absl::Status Invalid(const std::string& path, const std::string& why) {
@@ -173,33 +152,11 @@ void AppendString(std::string& out, const std::string& s) {
 }
 
 absl::StatusOr<uint32_t> ValueTypeOf(DType dtype) {
-  switch (dtype) {
-    case DType::kUInt8:
-      return kUInt8;
-    case DType::kInt8:
-      return kInt8;
-    case DType::kUInt16:
-      return kUInt16;
-    case DType::kInt16:
-      return kInt16;
-    case DType::kUInt32:
-      return kUInt32;
-    case DType::kInt32:
-      return kInt32;
-    case DType::kFloat32:
-      return kFloat32;
-    case DType::kBool:
-      return kBool;
-    case DType::kUInt64:
-      return kUInt64;
-    case DType::kInt64:
-      return kInt64;
-    case DType::kFloat64:
-      return kFloat64;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("GGUF has no metadata type for ", DTypeName(dtype)));
+  for (const auto& [value_type, held] : kNumericTypes) {
+    if (held == dtype) return value_type;
   }
+  return absl::InvalidArgumentError(
+      absl::StrCat("GGUF has no metadata type for ", DTypeName(dtype)));
 }
 
 }  // namespace

@@ -6,89 +6,78 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/half.h"
+#include "core/shape.h"
 
 namespace ferry::core {
 namespace {
 
-// A type ferry loads: its blocks (elements and bytes) and, for those that load as they
-// are, the dtype.
-struct Layout {
+// How a GGML type loads: as its bytes are (`dtype`), as MLX's affine quantization (Q4_0,
+// Q4_1, Q8_0, repacked here), as its blocks for the device to dequantize to float16, or not.
+enum class Load { kAsIs, kAffine, kBlocks, kNotRead };
+
+struct GgmlTypeFacts {
+  uint32_t type;
+  const char* name;
+  Load load;
   int64_t block_elements;
   int64_t block_bytes;
-  bool as_is;
-  DType dtype;
+  DType dtype;  // kAsIs: the array's
 };
 
-bool LayoutOf(uint32_t type, Layout* layout) {
-  switch (type) {
-    case kGgmlF32:
-      *layout = {1, 4, true, DType::kFloat32};
-      return true;
-    case kGgmlF16:
-      *layout = {1, 2, true, DType::kFloat16};
-      return true;
-    case kGgmlBF16:
-      *layout = {1, 2, true, DType::kBFloat16};
-      return true;
-    case kGgmlF64:
-      *layout = {1, 8, true, DType::kFloat64};
-      return true;
-    case kGgmlI8:
-      *layout = {1, 1, true, DType::kInt8};
-      return true;
-    case kGgmlI16:
-      *layout = {1, 2, true, DType::kInt16};
-      return true;
-    case kGgmlI32:
-      *layout = {1, 4, true, DType::kInt32};
-      return true;
-    case kGgmlI64:
-      *layout = {1, 8, true, DType::kInt64};
-      return true;
-    case kGgmlQ4_0:
-      *layout = {32, 18, false, DType::kUInt32};
-      return true;
-    case kGgmlQ4_1:
-      *layout = {32, 20, false, DType::kUInt32};
-      return true;
-    case kGgmlQ8_0:
-      *layout = {32, 34, false, DType::kUInt32};
-      return true;
-    case kGgmlQ4_K:
-      *layout = {256, 144, false, DType::kFloat16};
-      return true;
-    case kGgmlQ5_0:
-      *layout = {32, 22, false, DType::kFloat16};
-      return true;
-    case kGgmlQ5_1:
-      *layout = {32, 24, false, DType::kFloat16};
-      return true;
-    case kGgmlQ2_K:
-      *layout = {256, 84, false, DType::kFloat16};
-      return true;
-    case kGgmlQ3_K:
-      *layout = {256, 110, false, DType::kFloat16};
-      return true;
-    case kGgmlQ5_K:
-      *layout = {256, 176, false, DType::kFloat16};
-      return true;
-    case kGgmlQ6_K:
-      *layout = {256, 210, false, DType::kFloat16};
-      return true;
-    default:
-      return false;
+// Every type GGML names; the block sizes of those ferry reads.
+constexpr GgmlTypeFacts kGgmlTypes[] = {
+    {kGgmlF32, "F32", Load::kAsIs, 1, 4, DType::kFloat32},
+    {kGgmlF16, "F16", Load::kAsIs, 1, 2, DType::kFloat16},
+    {kGgmlBF16, "BF16", Load::kAsIs, 1, 2, DType::kBFloat16},
+    {kGgmlF64, "F64", Load::kAsIs, 1, 8, DType::kFloat64},
+    {kGgmlI8, "I8", Load::kAsIs, 1, 1, DType::kInt8},
+    {kGgmlI16, "I16", Load::kAsIs, 1, 2, DType::kInt16},
+    {kGgmlI32, "I32", Load::kAsIs, 1, 4, DType::kInt32},
+    {kGgmlI64, "I64", Load::kAsIs, 1, 8, DType::kInt64},
+    {kGgmlQ4_0, "Q4_0", Load::kAffine, 32, 18, DType::kUInt32},
+    {kGgmlQ4_1, "Q4_1", Load::kAffine, 32, 20, DType::kUInt32},
+    {kGgmlQ5_0, "Q5_0", Load::kBlocks, 32, 22, DType::kUInt8},
+    {kGgmlQ5_1, "Q5_1", Load::kBlocks, 32, 24, DType::kUInt8},
+    {kGgmlQ8_0, "Q8_0", Load::kAffine, 32, 34, DType::kUInt32},
+    {kGgmlQ2_K, "Q2_K", Load::kBlocks, 256, 84, DType::kUInt8},
+    {kGgmlQ3_K, "Q3_K", Load::kBlocks, 256, 110, DType::kUInt8},
+    {kGgmlQ4_K, "Q4_K", Load::kBlocks, 256, 144, DType::kUInt8},
+    {kGgmlQ5_K, "Q5_K", Load::kBlocks, 256, 176, DType::kUInt8},
+    {kGgmlQ6_K, "Q6_K", Load::kBlocks, 256, 210, DType::kUInt8},
+    {9, "Q8_1", Load::kNotRead, 0, 0, DType::kUInt8},
+    {15, "Q8_K", Load::kNotRead, 0, 0, DType::kUInt8},
+    {16, "IQ2_XXS", Load::kNotRead, 0, 0, DType::kUInt8},
+    {17, "IQ2_XS", Load::kNotRead, 0, 0, DType::kUInt8},
+    {18, "IQ3_XXS", Load::kNotRead, 0, 0, DType::kUInt8},
+    {19, "IQ1_S", Load::kNotRead, 0, 0, DType::kUInt8},
+    {20, "IQ4_NL", Load::kNotRead, 0, 0, DType::kUInt8},
+    {21, "IQ3_S", Load::kNotRead, 0, 0, DType::kUInt8},
+    {22, "IQ2_S", Load::kNotRead, 0, 0, DType::kUInt8},
+    {23, "IQ4_XS", Load::kNotRead, 0, 0, DType::kUInt8},
+    {29, "IQ1_M", Load::kNotRead, 0, 0, DType::kUInt8},
+    {34, "TQ1_0", Load::kNotRead, 0, 0, DType::kUInt8},
+    {35, "TQ2_0", Load::kNotRead, 0, 0, DType::kUInt8},
+    {39, "MXFP4", Load::kNotRead, 0, 0, DType::kUInt8},
+};
+
+// The entry of `type`; null for a number GGML does not name.
+const GgmlTypeFacts* Find(uint32_t type) {
+  for (const GgmlTypeFacts& entry : kGgmlTypes) {
+    if (entry.type == type) return &entry;
   }
+  return nullptr;
 }
 
-// The elements of `shape`, or -1 past 2^56 (no file holds that many).
-int64_t Elements(const std::vector<int64_t>& shape) {
-  constexpr int64_t kLimit = int64_t{1} << 56;
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || (d != 0 && n > kLimit / d)) return -1;
-    n *= d;
+// The entry of `type` if ferry reads it, else INVALID_ARGUMENT listing those it reads.
+absl::StatusOr<const GgmlTypeFacts*> Readable(uint32_t type) {
+  const GgmlTypeFacts* entry = Find(type);
+  if (entry != nullptr && entry->load != Load::kNotRead) return entry;
+  std::string read;
+  for (const GgmlTypeFacts& known : kGgmlTypes) {
+    if (known.load != Load::kNotRead) absl::StrAppend(&read, read.empty() ? "" : ", ", known.name);
   }
-  return n;
+  return absl::InvalidArgumentError(
+      absl::StrCat(GgmlTypeName(type), " is not a type ferry reads (", read, ")"));
 }
 
 float HalfAt(const uint8_t* p) {
@@ -114,139 +103,52 @@ void PackNibbles(const uint8_t* src, uint8_t* dst) {
 }  // namespace
 
 std::string GgmlTypeName(uint32_t type) {
-  switch (type) {
-    case 0:
-      return "F32";
-    case 1:
-      return "F16";
-    case 2:
-      return "Q4_0";
-    case 3:
-      return "Q4_1";
-    case 6:
-      return "Q5_0";
-    case 7:
-      return "Q5_1";
-    case 8:
-      return "Q8_0";
-    case 9:
-      return "Q8_1";
-    case 10:
-      return "Q2_K";
-    case 11:
-      return "Q3_K";
-    case 12:
-      return "Q4_K";
-    case 13:
-      return "Q5_K";
-    case 14:
-      return "Q6_K";
-    case 15:
-      return "Q8_K";
-    case 16:
-      return "IQ2_XXS";
-    case 17:
-      return "IQ2_XS";
-    case 18:
-      return "IQ3_XXS";
-    case 19:
-      return "IQ1_S";
-    case 20:
-      return "IQ4_NL";
-    case 21:
-      return "IQ3_S";
-    case 22:
-      return "IQ2_S";
-    case 23:
-      return "IQ4_XS";
-    case 24:
-      return "I8";
-    case 25:
-      return "I16";
-    case 26:
-      return "I32";
-    case 27:
-      return "I64";
-    case 28:
-      return "F64";
-    case 29:
-      return "IQ1_M";
-    case 30:
-      return "BF16";
-    case 34:
-      return "TQ1_0";
-    case 35:
-      return "TQ2_0";
-    case 39:
-      return "MXFP4";
-    default:
-      return absl::StrCat("type ", type);
-  }
+  const GgmlTypeFacts* entry = Find(type);
+  return entry != nullptr ? entry->name : absl::StrCat("type ", type);
 }
 
 absl::StatusOr<uint64_t> GgmlBytes(uint32_t type, const std::vector<int64_t>& shape) {
-  Layout layout;
-  if (!LayoutOf(type, &layout)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        GgmlTypeName(type),
-        " is not a type ferry reads (F32, F16, BF16, F64, I8, I16, I32, I64, Q4_0, Q4_1, Q5_0, "
-        "Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
-  }
+  absl::StatusOr<const GgmlTypeFacts*> entry = Readable(type);
+  if (!entry.ok()) return entry.status();
   const int64_t last = shape.empty() ? 1 : shape.back();
-  if (last % layout.block_elements != 0) {
+  if (last % (*entry)->block_elements != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(GgmlTypeName(type), " blocks of ", layout.block_elements,
+        absl::StrCat(GgmlTypeName(type), " blocks of ", (*entry)->block_elements,
                      " elements do not divide its last dimension, ", last));
   }
-  const int64_t elements = Elements(shape);
-  if (elements < 0) {
-    return absl::InvalidArgumentError("it has more than 2^56 elements");
-  }
-  return static_cast<uint64_t>(elements / layout.block_elements * layout.block_bytes);
+  if (absl::Status valid = CheckShape(shape); !valid.ok()) return valid;
+  return static_cast<uint64_t>(NumElements(shape) / (*entry)->block_elements *
+                               (*entry)->block_bytes);
 }
 
 bool GgmlLoadsAsIs(uint32_t type) {
-  Layout layout;
-  return LayoutOf(type, &layout) && (layout.as_is || layout.dtype == DType::kFloat16);
+  const GgmlTypeFacts* entry = Find(type);
+  return entry != nullptr && (entry->load == Load::kAsIs || entry->load == Load::kBlocks);
 }
 
 absl::StatusOr<uint32_t> GgmlTypeOf(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return kGgmlF32;
-    case DType::kFloat16:
-      return kGgmlF16;
-    case DType::kBFloat16:
-      return kGgmlBF16;
-    case DType::kFloat64:
-      return kGgmlF64;
-    case DType::kInt8:
-      return kGgmlI8;
-    case DType::kInt16:
-      return kGgmlI16;
-    case DType::kInt32:
-      return kGgmlI32;
-    case DType::kInt64:
-      return kGgmlI64;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "GGUF has no tensor type for ", DTypeName(dtype),
-          " (float32, float16, bfloat16, float64, int8, int16, int32 and int64 are written)"));
+  for (const GgmlTypeFacts& entry : kGgmlTypes) {
+    if (entry.load == Load::kAsIs && entry.dtype == dtype) return entry.type;
   }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "GGUF has no tensor type for ", DTypeName(dtype),
+      " (float32, float16, bfloat16, float64, int8, int16, int32 and int64 are written)"));
 }
 
 absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
-  Layout layout;
   absl::StatusOr<uint64_t> nbytes = GgmlBytes(tensor.type, tensor.shape);
-  if (!nbytes.ok() || !LayoutOf(tensor.type, &layout)) {
+  if (!nbytes.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor ", tensor.name, ": ", nbytes.status().message()));
   }
-  if (layout.as_is) return std::vector<GgufArray>{{tensor.name, layout.dtype, tensor.shape}};
-  if (layout.dtype == DType::kFloat16) {  // the blocks, dequantized on the device
-    const int64_t blocks = static_cast<int64_t>(*nbytes) / layout.block_bytes;
+  const GgmlTypeFacts& entry = *Find(tensor.type);
+  if (entry.load == Load::kAsIs) {
+    return std::vector<GgufArray>{{tensor.name, entry.dtype, tensor.shape}};
+  }
+  if (entry.load == Load::kBlocks) {  // dequantized on the device
+    const int64_t blocks = static_cast<int64_t>(*nbytes) / entry.block_bytes;
     return std::vector<GgufArray>{
-        {tensor.name, DType::kUInt8, {blocks, layout.block_bytes}, tensor.shape}};
+        {tensor.name, DType::kUInt8, {blocks, entry.block_bytes}, tensor.shape}};
   }
   if (tensor.shape.empty()) {
     return absl::InvalidArgumentError(
@@ -265,16 +167,11 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
 }
 
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst) {
-  Layout layout;
-  LayoutOf(tensor.type, &layout);
-  if (GgmlLoadsAsIs(tensor.type)) {
-    std::memcpy(dst, raw, tensor.nbytes);
-    return;
-  }
+  const int64_t block_bytes = Find(tensor.type)->block_bytes;
   const auto* block = reinterpret_cast<const uint8_t*>(raw);
-  const int64_t blocks = static_cast<int64_t>(tensor.nbytes) / layout.block_bytes;
+  const int64_t blocks = static_cast<int64_t>(tensor.nbytes) / block_bytes;
   auto* out = reinterpret_cast<uint8_t*>(dst);
-  for (int64_t b = 0; b < blocks; ++b, block += layout.block_bytes) {
+  for (int64_t b = 0; b < blocks; ++b, block += block_bytes) {
     switch (tensor.type) {
       case kGgmlQ4_0:
       case kGgmlQ4_1: {  // |scale|(bias, Q4_1)|32 codes|: x = scale * code + bias

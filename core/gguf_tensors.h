@@ -73,9 +73,9 @@ struct GgufArray {
 // INVALID_ARGUMENT naming the tensor for a type ferry does not load.
 absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor);
 
-// Writes array `part` (of GgufArraysOf) of `tensor`, whose bytes in the file are `raw`
-// (tensor.nbytes), into `dst`: the bytes as they are, or Q4_0, Q4_1 and Q8_0 repacked as
-// MLX's affine quantization.
+// Writes array `part` (of GgufArraysOf: codes, scales or biases) of a Q4_0, Q4_1 or Q8_0
+// `tensor`, whose bytes in the file are `raw` (tensor.nbytes), into `dst`, as MLX's affine
+// quantization. The other types load as their bytes are (GgmlLoadsAsIs).
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst);
 
 }  // namespace ferry::core

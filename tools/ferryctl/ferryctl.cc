@@ -386,20 +386,26 @@ int Upload(Connection& connection, const std::string& path) {
     throw Error(ErrorCode::kResourceExhausted, absl::StrCat("cannot allocate ", chunk, " bytes"));
   }
   std::string decoded;  // a GGUF array that is not the file's bytes
+  // Its tensor's blocks, read once for the tensor's three arrays.
+  std::unique_ptr<core::PageAlignedBuffer> raw;
+  const core::GgufTensor* raw_tensor = nullptr;
   for (const UploadArray& array : arrays) {
     const FileTensor& tensor = array.tensor;
     const std::string name = tensor.name.empty() ? path.substr(path.rfind('/') + 1) : tensor.name;
     if (array.gguf != nullptr) {
-      core::PageAlignedBuffer raw(array.gguf->nbytes);
-      if (raw.data() == nullptr) {
-        throw Error(ErrorCode::kResourceExhausted,
-                    absl::StrCat("cannot allocate ", array.gguf->nbytes, " bytes"));
+      if (raw_tensor != array.gguf) {
+        raw = std::make_unique<core::PageAlignedBuffer>(array.gguf->nbytes);
+        if (raw->data() == nullptr) {
+          throw Error(ErrorCode::kResourceExhausted,
+                      absl::StrCat("cannot allocate ", array.gguf->nbytes, " bytes"));
+        }
+        in.seekg(static_cast<std::streamoff>(array.gguf->offset));
+        in.read(raw->data(), static_cast<std::streamsize>(raw->size()));
+        if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
+        raw_tensor = array.gguf;
       }
-      in.seekg(static_cast<std::streamoff>(array.gguf->offset));
-      in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-      if (!in) throw Error(ErrorCode::kDataLoss, absl::StrCat("cannot read ", path));
       decoded.resize(tensor.nbytes);
-      core::DecodeGgufArray(*array.gguf, raw.data(), array.part, decoded.data());
+      core::DecodeGgufArray(*array.gguf, raw->data(), array.part, decoded.data());
     }
     // `n` bytes of the array from byte `at` into `dst`.
     auto read = [&](uint64_t at, size_t n, char* dst) {
