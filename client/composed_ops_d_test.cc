@@ -233,6 +233,22 @@ TEST(GatherQmmTest, MatchesQuantizedMatmulOfThePickedExperts) {
   EXPECT_THAT(out.to_vector<float>(), Pointwise(FloatNear(1e-4), want));
 }
 
+TEST(GatherQmmTest, TakesMlxsFloatingPointModes) {
+  Array experts = random::normal({3, 8, 64}, float32, 0, 1, random::key(11));
+  std::vector<Array> q = quantize(experts, std::nullopt, std::nullopt, "mxfp4");
+  ASSERT_EQ(q.size(), 2u);
+  Array x = random::normal({2, 1, 64}, float32, 0, 1, random::key(12));
+  Array rhs = from_host(std::vector<uint32_t>{1, 2}, {2});
+  Array out = gather_qmm(x, q[0], q[1], std::nullopt, std::nullopt, rhs, true, 32, 4, "mxfp4");
+  ASSERT_EQ(out.shape(), (Shape{2, 1, 8}));
+  Array w = dequantize(q[0], q[1], std::nullopt, 32, 4, "mxfp4", float32);
+  Array want = matmul(x, swapaxes(take(w, rhs, 0), -1, -2));
+  EXPECT_THAT(out.to_vector<float>(), Pointwise(FloatNear(1e-4), want.to_vector<float>()));
+  EXPECT_THAT(
+      BuildError([&] { gather_qmm(x, q[0], q[1], q[1], std::nullopt, rhs, true, 32, 4, "mxfp4"); }),
+      HasSubstr("takes no biases"));
+}
+
 TEST(ComposedDGradientTest, FlowThroughTheCompositions) {
   // gather_mm: each matrix of b collects the products it took part in.
   Array a = ones({2, 1, 2});

@@ -161,7 +161,8 @@ Array rope(const Array& x, int dims, bool traditional, std::optional<float> base
 
 Array scaled_dot_product_attention(const Array& queries, const Array& keys, const Array& values,
                                    float scale, const std::string& mask_mode,
-                                   const std::optional<Array>& mask) {
+                                   const std::optional<Array>& mask,
+                                   const std::optional<Array>& sinks) {
   const std::string op = "scaled_dot_product_attention";
   for (const Array* a : {&queries, &keys, &values}) {
     CheckFloating(op, *a, "queries, keys and values");
@@ -187,6 +188,14 @@ Array scaled_dot_product_attention(const Array& queries, const Array& keys, cons
   }
   if (mask_mode == "causal" && mask) {
     detail::ThrowOpError(op, "give either mask_mode 'causal' or a mask, not both.");
+  }
+  if (sinks.has_value()) {
+    CheckFloating(op, *sinks, "sinks");
+    if (sinks->shape() != Shape{q[1]}) {
+      detail::ThrowOpError(
+          op, absl::StrCat("sinks must have shape (", q[1], ",), one per query head, got ",
+                           core::ShapeToString(sinks->shape()), "."));
+    }
   }
   const Dtype ct = ComputeType(queries);
   const Device& device = queries.device();
@@ -220,7 +229,14 @@ Array scaled_dot_product_attention(const Array& queries, const Array& keys, cons
     }
     scores = mask->dtype() == bool_ ? where(*mask, scores, neg_inf) : scores + astype(*mask, ct);
   }
-  return astype(matmul(softmax(scores, -1), vf), queries.dtype());
+  if (!sinks.has_value()) return astype(matmul(softmax(scores, -1), vf), queries.dtype());
+  // The sink is one more column of each row's softmax, left out of the product.
+  const Shape& s = scores.shape();
+  const Array sink_column =
+      broadcast_to(reshape(astype(*sinks, ct), {1, s[1], 1, 1}), {s[0], s[1], s[2], 1});
+  const Array weights = softmax(concatenate({scores, sink_column}, 3), -1);
+  return astype(matmul(slice(weights, {0, 0, 0, 0}, {s[0], s[1], s[2], s[3]}), vf),
+                queries.dtype());
 }
 
 }  // namespace ferry::fast

@@ -35,9 +35,12 @@ Array rope(const Array& x, int dims, bool traditional, std::optional<float> base
 // Hq a multiple of Hkv (grouped-query attention: each key/value head serves Hq/Hkv query
 // heads). mask_mode "causal" lets query i see keys up to i + S - L; otherwise `mask`, if
 // given, broadcasts to (B, Hq, L, S): bool keeps where true, a floating mask is added.
+// `sinks` (Hq,), as MLX's: a logit per query head that joins every row's softmax as one
+// more key with no value (gpt-oss's attention sinks), so a query may attend to nothing.
 Array scaled_dot_product_attention(const Array& queries, const Array& keys, const Array& values,
                                    float scale, const std::string& mask_mode = "",
-                                   const std::optional<Array>& mask = std::nullopt);
+                                   const std::optional<Array>& mask = std::nullopt,
+                                   const std::optional<Array>& sinks = std::nullopt);
 
 }  // namespace ferry::fast
 

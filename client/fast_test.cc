@@ -17,6 +17,7 @@ using testing::BuildError;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
+using ::testing::Pointwise;
 
 void ExpectAllNear(Array a, Array b, float tolerance = 1e-6f) {
   ASSERT_EQ(a.shape(), b.shape());
@@ -102,6 +103,30 @@ TEST(AttentionTest, ZeroQueriesAverageTheValues) {
   // Causal with L = 2, S = 3: query 0 sees keys 0..1, query 1 sees all three.
   EXPECT_THAT(fast::scaled_dot_product_attention(q, k, v, 0.5f, "causal").to_vector<float>(),
               ElementsAre(2, 3, 3, 4));
+}
+
+// MLX 0.32.4 gives these numbers: with zero queries each of the 3 keys has weight
+// 1 / (3 + e^sink).
+TEST(AttentionTest, SinksJoinEachRowsSoftmaxAsAKeyWithoutValue) {
+  Array q = zeros({1, 2, 2, 4});
+  Array k = random::normal({1, 1, 3, 4}, float32, 0, 1, random::key(1));
+  Array v = from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {1, 1, 3, 2});
+  Array sinks = from_host(std::vector<float>{0, 1}, {2});
+  EXPECT_THAT(
+      fast::scaled_dot_product_attention(q, k, v, 0.5f, "", std::nullopt, sinks).to_vector<float>(),
+      Pointwise(FloatNear(1e-5),
+                std::vector<float>{2.25f, 3, 2.25f, 3, 1.57390f, 2.09853f, 1.57390f, 2.09853f}));
+  // A sink of -inf takes nothing; with causal masking and grouped heads alike.
+  Array qr = random::normal({2, 4, 3, 8}, float32, 0, 1, random::key(2));
+  Array kr = random::normal({2, 2, 5, 8}, float32, 0, 1, random::key(3));
+  Array vr = random::normal({2, 2, 5, 3}, float32, 0, 1, random::key(4));
+  ExpectAllNear(fast::scaled_dot_product_attention(qr, kr, vr, 0.3f, "causal", std::nullopt,
+                                                   full({4}, -INFINITY)),
+                fast::scaled_dot_product_attention(qr, kr, vr, 0.3f, "causal"));
+  EXPECT_THAT(BuildError([&] {
+                fast::scaled_dot_product_attention(qr, kr, vr, 0.3f, "", std::nullopt, zeros({2}));
+              }),
+              HasSubstr("sinks must have shape (4,), one per query head, got (2,)"));
 }
 
 TEST(AttentionTest, BoolMaskEqualsAnAdditiveMaskAndGroupsShareHeads) {

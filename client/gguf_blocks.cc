@@ -136,6 +136,33 @@ Array Q6K(const Array& blocks) {
   return multiply(step, reshape(code, {b, 16, 16}));
 }
 
+// The i-quants' 16 non-linear levels (llama.cpp's kvalues_iq4nl), indexed by `codes`:
+// float32 of codes' shape.
+Array NonLinearLevels(const Array& codes) {
+  static const std::vector<float> kLevels = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                             1,    13,   25,  38,  53,  69,  89,  113};
+  return take(from_host(kLevels, {16}, codes.device()), codes);
+}
+
+// IQ4_NL: per block of 32, d * level.
+Array IQ4NL(const Array& blocks) {
+  const int64_t b = blocks.shape()[0];
+  const Array codes = Unpack(Bytes(blocks, 2, 18), 1, 16, {0, 4}, 0x0F, {b, 32});
+  return multiply(Half(blocks, 0), NonLinearLevels(codes));
+}
+
+// IQ4_XS: per sub-block of 32, (d * (6-bit scale - 32)) * level; the scales' low 4 bits
+// in nibbles, their high 2 in a uint16.
+Array IQ4XS(const Array& blocks) {
+  const int64_t b = blocks.shape()[0];
+  const Array low = Unpack(Bytes(blocks, 4, 8), 4, 1, {0, 4}, 0x0F, {b, 8});
+  const Array high = Unpack(Bytes(blocks, 2, 4), 2, 1, Range<uint8_t>(4, 2), 3, {b, 8});
+  const Array scale = subtract(F32(bitwise_or(low, left_shift(high, 4))), 32.0f);
+  const Array step = reshape(multiply(Half(blocks, 0), scale), {b, 8, 1});
+  const Array codes = Unpack(Bytes(blocks, 8, 136), 8, 16, {0, 4}, 0x0F, {b, 8, 32});
+  return multiply(step, NonLinearLevels(codes));
+}
+
 }  // namespace
 
 Array DequantizeGgufBlocks(const Array& blocks, uint32_t type, const Shape& shape) {
@@ -155,6 +182,10 @@ Array DequantizeGgufBlocks(const Array& blocks, uint32_t type, const Shape& shap
         return Q45K(blocks, true);
       case core::kGgmlQ6_K:
         return Q6K(blocks);
+      case core::kGgmlIQ4_NL:
+        return IQ4NL(blocks);
+      case core::kGgmlIQ4_XS:
+        return IQ4XS(blocks);
       default:
         ThrowIfError(absl::InvalidArgumentError(
             absl::StrCat("[load_gguf] ", core::GgmlTypeName(type), " is not dequantized here")));

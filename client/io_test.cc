@@ -170,13 +170,36 @@ TEST(GgufTest, LoadsWhatLlamaCppWroteAsMlxDoes) {
 TEST(GgufTest, DequantizesWhatMlxRefusesAsLlamaCppDoes) {
   auto [arrays, metadata] = load_gguf(TestData("gguf_k_quants.gguf"));
   auto [expected, unused] = load_safetensors(TestData("gguf_k_quants_dequantized.safetensors"));
-  ASSERT_EQ(arrays.size(), 5u);
+  ASSERT_EQ(arrays.size(), 7u);  // Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_XS, IQ4_NL
   for (auto& [name, want] : expected) {
     ASSERT_TRUE(arrays.count(name)) << name;
     EXPECT_EQ(arrays.at(name).dtype(), float16) << name;
     EXPECT_EQ(arrays.at(name).shape(), want.shape()) << name;
     EXPECT_TRUE(array_equal(arrays.at(name), want).item<bool>()) << name;
   }
+}
+
+// MXFP4 (which MLX 0.32.4 leaves out) loads as MLX's mxfp4 quantization: its dequantize
+// gives llama.cpp's values exactly, and quantized_matmul takes the arrays as they are.
+TEST(GgufTest, LoadsMxfp4AsMlxsMxfp4Quantization) {
+  auto [arrays, metadata] = load_gguf(TestData("gguf_mxfp4.gguf"));
+  auto [expected, unused] = load_safetensors(TestData("gguf_mxfp4_dequantized.safetensors"));
+  ASSERT_EQ(arrays.size(), 2u);
+  const Array& codes = arrays.at("blk.0.ffn_down_exps.weight");
+  const Array& scales = arrays.at("blk.0.ffn_down_exps.scales");
+  EXPECT_EQ(codes.dtype(), uint32);
+  EXPECT_EQ(codes.shape(), (Shape{3, 4, 12}));
+  EXPECT_EQ(scales.dtype(), uint8);
+  EXPECT_EQ(scales.shape(), (Shape{3, 4, 3}));
+  const Array want = expected.at("blk.0.ffn_down_exps.weight");
+  EXPECT_TRUE(array_equal(dequantize(codes, scales, std::nullopt, 32, 4, "mxfp4", float32), want)
+                  .item<bool>());
+  const Array x = reshape(arange(0, 96, 1, float32), {1, 96}) / 96.0f;
+  const Array expert = take(codes, 1, 0);
+  EXPECT_TRUE(
+      allclose(quantized_matmul(x, expert, take(scales, 1, 0), std::nullopt, true, 32, 4, "mxfp4"),
+               matmul(x, transpose(take(want, 1, 0))), 1e-5, 1e-6)
+          .item<bool>());
 }
 
 TEST(GgufTest, SavedFilesLoadBack) {
@@ -237,7 +260,7 @@ TEST(GgufTest, FailuresAreNamed) {
             ErrorCode::kInvalidArgument);
   EXPECT_THAT(message, HasSubstr("not a GGUF file"));
 
-  // A type ferry does not read (IQ4_XS: 23), and a file cut short, named.
+  // A type ferry does not read (IQ3_S: 21), and a file cut short, named.
   std::string bytes;
   {
     std::ifstream in(TestData("gguf_written.gguf"), std::ios::binary);
@@ -245,13 +268,13 @@ TEST(GgufTest, FailuresAreNamed) {
   }
   const size_t at = bytes.find("q6_k.weight");
   ASSERT_NE(at, std::string::npos);
-  std::string iq4 = bytes;
+  std::string iq3 = bytes;
   const size_t type_at = at + 11 + 4 + 2 * 8;  // name, n_dims, two dimensions
-  ASSERT_EQ(iq4[type_at], 14);
-  iq4[type_at] = 23;  // IQ4_XS
-  std::ofstream(TempPath("iq4.gguf"), std::ios::binary) << iq4;
-  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("iq4.gguf")); }, &message), ErrorCode::kInvalidArgument);
-  EXPECT_THAT(message, HasSubstr("tensor q6_k.weight: IQ4_XS is not a type ferry reads"));
+  ASSERT_EQ(iq3[type_at], 14);
+  iq3[type_at] = 21;  // IQ3_S
+  std::ofstream(TempPath("iq3.gguf"), std::ios::binary) << iq3;
+  EXPECT_EQ(CodeOf([] { load_gguf(TempPath("iq3.gguf")); }, &message), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("tensor q6_k.weight: IQ3_S is not a type ferry reads"));
   std::ofstream(TempPath("cut.gguf"), std::ios::binary) << bytes.substr(0, bytes.size() - 100);
   EXPECT_EQ(CodeOf([] { load_gguf(TempPath("cut.gguf")); }, &message), ErrorCode::kInvalidArgument);
   EXPECT_THAT(message, HasSubstr("past the end of the file"));

@@ -787,6 +787,12 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Arr
                  const std::optional<Array>& lhs_indices = std::nullopt,
                  const std::optional<Array>& rhs_indices = std::nullopt, bool transpose = true,
                  int group_size = 64, int bits = 4);
+// With a mode, as quantized_matmul's: MLX's gather_qmm(..., mode=...), e.g. the "mxfp4"
+// experts of a GGUF gpt-oss checkpoint (load_gguf).
+Array gather_qmm(const Array& x, const Array& wq, const Array& scales,
+                 const std::optional<Array>& biases, const std::optional<Array>& lhs_indices,
+                 const std::optional<Array>& rhs_indices, bool transpose,
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode);
 
 // MLX's FP8: to_fp8 gives each element's E4M3 code (OCP's "FN": bias 7, largest 448, no
 // infinities) as uint8, rounded to nearest, ties to even, saturating at +-448 (NaN too, as

@@ -466,44 +466,61 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales,
                 a.dtype());
 }
 
-Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,
-                 const std::optional<Array>& lhs_indices, const std::optional<Array>& rhs_indices,
-                 bool transpose, int group_size, int bits) {
+Array gather_qmm(const Array& x, const Array& wq, const Array& scales,
+                 const std::optional<Array>& biases, const std::optional<Array>& lhs_indices,
+                 const std::optional<Array>& rhs_indices, bool transpose,
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode) {
   constexpr char op[] = "gather_qmm";
-  if (x.ndim() < 2 || wq.ndim() < 2 || scales.ndim() != wq.ndim() || biases.ndim() != wq.ndim()) {
+  if (x.ndim() < 2 || wq.ndim() < 2 || scales.ndim() != wq.ndim() ||
+      (biases.has_value() && biases->ndim() != wq.ndim())) {
     detail::ThrowOpError(
-        op, absl::StrCat("needs x (..., M, K) and wq, scales, biases of one rank "
-                         "(..., rows, words), got ",
-                         core::ShapeToString(x.shape()), ", ", core::ShapeToString(wq.shape()),
-                         ", ", core::ShapeToString(scales.shape()), ", ",
-                         core::ShapeToString(biases.shape()), "."));
+        op,
+        absl::StrCat("needs x (..., M, K) and wq, scales (and biases) of one rank "
+                     "(..., rows, words), got ",
+                     core::ShapeToString(x.shape()), ", ", core::ShapeToString(wq.shape()), ", ",
+                     core::ShapeToString(scales.shape()),
+                     biases.has_value() ? ", " + core::ShapeToString(biases->shape()) : "", "."));
   }
   const Array lhs = detail::MatrixIndices(op, "lhs_indices", x, lhs_indices);
   const Array rhs = detail::MatrixIndices(op, "rhs_indices", wq, rhs_indices);
   const Shape batch = detail::IndexBatch(op, lhs, rhs);
   const int64_t count = core::NumElements(batch);
+  auto product_of = [&](const Array& a, const Array& w, const Array& s,
+                        const std::optional<Array>& b) {
+    return quantized_matmul(a, w, s, b, transpose, group_size, bits, mode);
+  };
   if (count > 0 && count <= kPerMatrixProducts) {
     // A few pairs (a token's experts): each picked matrix copied once and multiplied alone.
     auto matrices = [](const Array& a) {
       return reshape(a, {-1, a.shape()[a.ndim() - 2], a.shape().back()});
     };
-    const Array x3 = matrices(x), w3 = matrices(wq), s3 = matrices(scales), b3 = matrices(biases);
+    const Array x3 = matrices(x), w3 = matrices(wq), s3 = matrices(scales);
+    const std::optional<Array> b3 =
+        biases.has_value() ? std::optional<Array>(matrices(*biases)) : std::nullopt;
     const Array lhs_flat = reshape(broadcast_to(lhs, batch), {-1});
     const Array rhs_flat = reshape(broadcast_to(rhs, batch), {-1});
     return StackedProducts(batch, count, [&](int64_t i) {
       const Array l = take(lhs_flat, i, 0), r = take(rhs_flat, i, 0);
-      return quantized_matmul(take(x3, l, 0), take(w3, r, 0), take(s3, r, 0), take(b3, r, 0),
-                              transpose, group_size, bits);
+      return product_of(take(x3, l, 0), take(w3, r, 0), take(s3, r, 0),
+                        b3.has_value() ? std::optional<Array>(take(*b3, r, 0)) : std::nullopt);
     });
   }
   // One quantized product per picked pair: x's matrices against the picked rows of words.
-  const Array product =
-      quantized_matmul(detail::PickMatrices(x, lhs, batch), detail::PickMatrices(wq, rhs, batch),
-                       detail::PickMatrices(scales, rhs, batch),
-                       detail::PickMatrices(biases, rhs, batch), transpose, group_size, bits);
+  const Array product = product_of(
+      detail::PickMatrices(x, lhs, batch), detail::PickMatrices(wq, rhs, batch),
+      detail::PickMatrices(scales, rhs, batch),
+      biases.has_value() ? std::optional<Array>(detail::PickMatrices(*biases, rhs, batch))
+                         : std::nullopt);
   Shape out_shape = batch;
   out_shape.insert(out_shape.end(), product.shape().end() - 2, product.shape().end());
   return reshape(product, out_shape);
+}
+
+Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,
+                 const std::optional<Array>& lhs_indices, const std::optional<Array>& rhs_indices,
+                 bool transpose, int group_size, int bits) {
+  return gather_qmm(x, wq, scales, std::optional<Array>(biases), lhs_indices, rhs_indices,
+                    transpose, group_size, bits, "affine");
 }
 
 // E4M3 by arithmetic rather than a search of the 256 codes, so it stays one pass over

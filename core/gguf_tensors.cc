@@ -12,8 +12,9 @@ namespace ferry::core {
 namespace {
 
 // How a GGML type loads: as its bytes are (`dtype`), as MLX's affine quantization (Q4_0,
-// Q4_1, Q8_0, repacked here), as its blocks for the device to dequantize to float16, or not.
-enum class Load { kAsIs, kAffine, kBlocks, kNotRead };
+// Q4_1, Q8_0, repacked here) or its mxfp4 one (MXFP4), as its blocks for the device to
+// dequantize to float16, or not.
+enum class Load { kAsIs, kAffine, kMxfp4, kBlocks, kNotRead };
 
 struct GgmlTypeFacts {
   uint32_t type;
@@ -50,14 +51,14 @@ constexpr GgmlTypeFacts kGgmlTypes[] = {
     {17, "IQ2_XS", Load::kNotRead, 0, 0, DType::kUInt8},
     {18, "IQ3_XXS", Load::kNotRead, 0, 0, DType::kUInt8},
     {19, "IQ1_S", Load::kNotRead, 0, 0, DType::kUInt8},
-    {20, "IQ4_NL", Load::kNotRead, 0, 0, DType::kUInt8},
+    {kGgmlIQ4_NL, "IQ4_NL", Load::kBlocks, 32, 18, DType::kUInt8},
     {21, "IQ3_S", Load::kNotRead, 0, 0, DType::kUInt8},
     {22, "IQ2_S", Load::kNotRead, 0, 0, DType::kUInt8},
-    {23, "IQ4_XS", Load::kNotRead, 0, 0, DType::kUInt8},
+    {kGgmlIQ4_XS, "IQ4_XS", Load::kBlocks, 256, 136, DType::kUInt8},
     {29, "IQ1_M", Load::kNotRead, 0, 0, DType::kUInt8},
     {34, "TQ1_0", Load::kNotRead, 0, 0, DType::kUInt8},
     {35, "TQ2_0", Load::kNotRead, 0, 0, DType::kUInt8},
-    {39, "MXFP4", Load::kNotRead, 0, 0, DType::kUInt8},
+    {kGgmlMXFP4, "MXFP4", Load::kMxfp4, 32, 17, DType::kUInt32},
 };
 
 // The entry of `type`; null for a number GGML does not name.
@@ -90,7 +91,7 @@ void PutHalf(float value, char* dst) {
   std::memcpy(dst, &bits, 2);
 }
 
-// A Q4_0 or Q4_1 block's 32 4-bit codes (codes 0-15 in the low nibbles of src[0..15],
+// A Q4_0, Q4_1 or MXFP4 block's 32 4-bit codes (codes 0-15 in the low nibbles of src[0..15],
 // 16-31 in the high ones) in MLX's packing: code k in the low (even k) or high (odd k)
 // nibble of byte k / 2.
 void PackNibbles(const uint8_t* src, uint8_t* dst) {
@@ -161,6 +162,10 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
   const std::string prefix = absl::EndsWith(tensor.name, ".weight")
                                  ? tensor.name.substr(0, tensor.name.size() - 7)
                                  : tensor.name;
+  if (entry.load == Load::kMxfp4) {
+    return std::vector<GgufArray>{{tensor.name, DType::kUInt32, codes},
+                                  {prefix + ".scales", DType::kUInt8, groups}};
+  }
   return std::vector<GgufArray>{{tensor.name, DType::kUInt32, codes},
                                 {prefix + ".scales", DType::kFloat16, groups},
                                 {prefix + ".biases", DType::kFloat16, groups}};
@@ -189,6 +194,11 @@ void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* 
         }
         if (part == 1) PutHalf(scale, dst + 2 * b);
         if (part == 2) PutHalf(-128 * scale, dst + 2 * b);
+        break;
+      }
+      case kGgmlMXFP4: {  // |E8M0 scale|32 E2M1 codes|: both MLX's mxfp4 as they are
+        if (part == 0) PackNibbles(block + 1, out + 16 * b);
+        if (part == 1) out[b] = block[0];
         break;
       }
     }

@@ -10,7 +10,11 @@
 // as llama.cpp dequantizes them (MLX 0.32.4 gives every second sub-block of a Q4_K block
 // its neighbour's scale and min; ferry does not), and so are Q5_0, Q5_1, Q2_K, Q3_K and
 // Q5_K, which MLX refuses (the K-quant mixes llama.cpp writes, Q3_K_M to Q5_K_M, load
-// whole): on the device, from their blocks, which are what crosses the network.
+// whole), and the i-quants IQ4_NL and IQ4_XS (MLX fails on them): on the device, from
+// their blocks, which are what crosses the network. MXFP4 (gpt-oss's experts; MLX 0.32.4
+// leaves such tensors out without a word) loads as MLX's "mxfp4" quantization: the E2M1
+// codes packed into uint32 (`name`) and the E8M0 scales per 32 (`name` less ".weight",
+// plus ".scales"), for quantized_matmul(..., 32, 4, "mxfp4"); the same numbers exactly.
 
 #include <cstdint>
 #include <string>
@@ -36,12 +40,15 @@ enum GgmlType : uint32_t {
   kGgmlQ4_K = 12,
   kGgmlQ5_K = 13,
   kGgmlQ6_K = 14,
+  kGgmlIQ4_NL = 20,
+  kGgmlIQ4_XS = 23,
   kGgmlI8 = 24,
   kGgmlI16 = 25,
   kGgmlI32 = 26,
   kGgmlI64 = 27,
   kGgmlF64 = 28,
   kGgmlBF16 = 30,
+  kGgmlMXFP4 = 39,
 };
 
 // "Q4_K"; "type N" for a number GGML does not name.
@@ -63,19 +70,20 @@ struct GgufArray {
   std::string name;
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
-  // For the types dequantized to float16 (Q5_0, Q5_1, Q2_K to Q6_K): the array is the
-  // tensor's blocks as the file holds them (uint8, a row per block), which the device
+  // For the types dequantized to float16 (Q5_0, Q5_1, Q2_K to Q6_K, IQ4_NL, IQ4_XS): the array is
+  // the tensor's blocks as the file holds them (uint8, a row per block), which the device
   // dequantizes into float16 of this shape (client/gguf_blocks.h); empty otherwise.
   std::vector<int64_t> dequantized_shape;
 };
 
-// The arrays `tensor` loads as: one, or a quantized tensor's codes, scales and biases.
+// The arrays `tensor` loads as: one, or a quantized tensor's codes, scales and (affine)
+// biases.
 // INVALID_ARGUMENT naming the tensor for a type ferry does not load.
 absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor);
 
-// Writes array `part` (of GgufArraysOf: codes, scales or biases) of a Q4_0, Q4_1 or Q8_0
-// `tensor`, whose bytes in the file are `raw` (tensor.nbytes), into `dst`, as MLX's affine
-// quantization. The other types load as their bytes are (GgmlLoadsAsIs).
+// Writes array `part` (of GgufArraysOf: codes, scales or biases) of a Q4_0, Q4_1, Q8_0 or
+// MXFP4 `tensor`, whose bytes in the file are `raw` (tensor.nbytes), into `dst`, as MLX's
+// affine or mxfp4 quantization. The other types load as their bytes are (GgmlLoadsAsIs).
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst);
 
 }  // namespace ferry::core

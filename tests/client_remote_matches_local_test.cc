@@ -110,11 +110,11 @@ TEST_F(RemoteTest, LoadsACheckpointOntoTheDaemon) {
   EXPECT_THAT(y.to_vector<float>(), ElementsAre(12, 16, 20, 24, 12, 16, 20, 24));
 }
 
-// A GGUF file's K-quants cross as their blocks and are dequantized on the daemon, to the
-// bits the local device computes (client/gguf_blocks.h).
+// A GGUF file's K-quants and IQ4s cross as their blocks and are dequantized on the daemon,
+// to the bits the local device computes (client/gguf_blocks.h); MXFP4 as MLX's mxfp4.
 TEST_F(RemoteTest, DequantizesGgufBlocksOnTheDaemon) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  for (const char* file : {"gguf_k_quants.gguf", "gguf_written.gguf"}) {
+  for (const char* file : {"gguf_k_quants.gguf", "gguf_written.gguf", "gguf_mxfp4.gguf"}) {
     const std::string path =
         (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/testdata/" + file;
     auto [remote, remote_metadata] = load_gguf(path, *remote_);

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes gguf_written.gguf with llama.cpp's own writer (the gguf package) and
 gguf_mlx_loaded.safetensors: every array MLX's load_gguf makes of it (but Q4_K's, below); and
-gguf_k_quants.gguf, of the types MLX refuses (Q5_0, Q5_1, Q2_K, Q3_K, Q5_K), with
-gguf_k_quants_dequantized.safetensors: llama.cpp's dequantization of each, in float16. For
-client/io_test.cc.
+gguf_k_quants.gguf, of the types MLX refuses (Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_XS, IQ4_NL), with
+gguf_k_quants_dequantized.safetensors: llama.cpp's dequantization of each, in float16; and
+gguf_mxfp4.gguf with gguf_mxfp4_dequantized.safetensors (float32). For client/io_test.cc.
 
 Run from the repository root with gguf==0.19.0 and mlx==0.32.4 (pip install gguf==0.19.0
 'mlx[cpu]==0.32.4'):
@@ -87,13 +87,39 @@ for t in [T.Q5_0, T.Q5_1]:
     w.add_tensor(f"{t.name.lower()}.weight", q, raw_shape=q.shape, raw_dtype=t)
     expected[f"{t.name.lower()}.weight"] = gguf.quants.dequantize(q, t).reshape(a.shape)
 for t, block_bytes, scale_at in [(T.Q2_K, 84, [80, 82]), (T.Q3_K, 110, [108]),
-                                 (T.Q5_K, 176, [0, 2])]:
+                                 (T.Q5_K, 176, [0, 2]), (T.IQ4_XS, 136, [0])]:
     raw = k_blocks(4, block_bytes, scale_at).reshape(2, 2 * block_bytes)  # two rows of 512
     w.add_tensor(f"{t.name.lower()}.weight", raw, raw_shape=raw.shape, raw_dtype=t)
     expected[f"{t.name.lower()}.weight"] = gguf.quants.dequantize(raw, t).reshape(2, 512)
+iq4nl = k_blocks(32, 18, [0]).reshape(2, 16 * 18)  # two rows of 512
+w.add_tensor("iq4_nl.weight", iq4nl, raw_shape=iq4nl.shape, raw_dtype=T.IQ4_NL)
+expected["iq4_nl.weight"] = gguf.quants.dequantize(iq4nl, T.IQ4_NL).reshape(2, 512)
 w.write_header_to_file()
 w.write_kv_data_to_file()
 w.write_tensors_to_file()
 w.close()
 mx.save_safetensors("client/testdata/gguf_k_quants_dequantized.safetensors",
                     {k: mx.array(v.astype(np.float16)) for k, v in expected.items()})
+
+# MXFP4 (gpt-oss's experts), which MLX 0.32.4 leaves out of what it loads without a word:
+# ferry loads it as MLX's mxfp4 quantization, the codes repacked (element k in nibble k of
+# the uint32s, as MLX packs them) and the E8M0 scales as they are; MLX's own dequantize of
+# that packing is llama.cpp's dequantization, which the expected file holds.
+w = gguf.GGUFWriter("client/testdata/gguf_mxfp4.gguf", "gpt-oss")
+experts = rng.standard_normal((3, 4, 96)).astype(np.float32) * np.float32(0.02)
+q = quantize(experts, T.MXFP4)
+w.add_tensor("blk.0.ffn_down_exps.weight", q, raw_shape=q.shape, raw_dtype=T.MXFP4)
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+blocks = q.reshape(-1, 17)
+nibbles = np.concatenate([blocks[:, 1:] & 0x0F, blocks[:, 1:] >> 4], axis=1)  # element order
+packed = (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).astype(np.uint8)
+codes = mx.array(packed.reshape(3, 4, 48).view(np.uint32))
+scales = mx.array(blocks[:, 0].reshape(3, 4, 3))
+dequantized = gguf.quants.dequantize(q, T.MXFP4).reshape(experts.shape)
+assert np.array_equal(np.array(mx.dequantize(codes, scales, group_size=32, bits=4,
+                                             mode="mxfp4", dtype=mx.float32)), dequantized)
+mx.save_safetensors("client/testdata/gguf_mxfp4_dequantized.safetensors",
+                    {"blk.0.ffn_down_exps.weight": mx.array(dequantized)})
