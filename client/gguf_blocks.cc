@@ -24,6 +24,12 @@ Array Half(const Array& blocks, int64_t at) {
 
 Array F32(const Array& a) { return astype(a, float32); }
 
+// low | high << 4 (6 bits), less 32, in float32: the K- and i-quants' signed scales and
+// Q6_K's codes.
+Array SixBitsLess32(const Array& low, const Array& high) {
+  return subtract(F32(bitwise_or(low, left_shift(high, 4))), 32.0f);
+}
+
 template <typename T>
 std::vector<T> Range(int n, int step) {
   std::vector<T> values;
@@ -107,7 +113,7 @@ Array Q3K(const Array& blocks) {
   const int64_t b = blocks.shape()[0];
   const Array low = Unpack(Bytes(blocks, 96, 104), 1, 8, {0, 4}, 0x0F, {b, 16});
   const Array high = Unpack(Bytes(blocks, 104, 108), 1, 4, Range<uint8_t>(4, 2), 3, {b, 16});
-  const Array scale = subtract(F32(bitwise_or(low, left_shift(high, 4))), 32.0f);
+  const Array scale = SixBitsLess32(low, high);
   const Array step = reshape(multiply(Half(blocks, 108), scale), {b, 16, 1});
   const Array clear = subtract(1, reshape(BitPlanes(Bytes(blocks, 0, 32)), {b, 16, 16}));
   const Array code = subtract(F32(TwoBitCodes(Bytes(blocks, 32, 96))), F32(left_shift(clear, 2)));
@@ -132,7 +138,7 @@ Array Q6K(const Array& blocks) {
       reshape(multiply(Half(blocks, 208), F32(view(Bytes(blocks, 192, 208), int8))), {b, 16, 1});
   const Array low = Unpack(Bytes(blocks, 0, 128), 2, 64, {0, 4}, 0x0F, {b, 8, 32});
   const Array high = Unpack(Bytes(blocks, 128, 192), 2, 32, Range<uint8_t>(4, 2), 3, {b, 8, 32});
-  const Array code = subtract(F32(bitwise_or(low, left_shift(high, 4))), 32.0f);
+  const Array code = SixBitsLess32(low, high);
   return multiply(step, reshape(code, {b, 16, 16}));
 }
 
@@ -157,7 +163,7 @@ Array IQ4XS(const Array& blocks) {
   const int64_t b = blocks.shape()[0];
   const Array low = Unpack(Bytes(blocks, 4, 8), 4, 1, {0, 4}, 0x0F, {b, 8});
   const Array high = Unpack(Bytes(blocks, 2, 4), 2, 1, Range<uint8_t>(4, 2), 3, {b, 8});
-  const Array scale = subtract(F32(bitwise_or(low, left_shift(high, 4))), 32.0f);
+  const Array scale = SixBitsLess32(low, high);
   const Array step = reshape(multiply(Half(blocks, 0), scale), {b, 8, 1});
   const Array codes = Unpack(Bytes(blocks, 8, 136), 8, 16, {0, 4}, 0x0F, {b, 8, 32});
   return multiply(step, NonLinearLevels(codes));

@@ -127,6 +127,10 @@ class RemoteDevice : public DeviceImpl {
 
   // Uploads (remote_uploads.cc).
 
+  // The first message of an upload of `nbytes` of `type`, under a new buffer id.
+  v1::UploadRequest NewUpload(const core::TensorType& type, size_t nbytes,
+                              const std::string& digest);
+
   // A small array is kept here until an eval needs it (bound inline, or one pipeline
   // step); a large one is uploaded now, straight from `data`: no host copy is made or kept
   // (reading it back downloads it). `digest`: see UploadBytes.

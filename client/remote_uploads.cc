@@ -117,6 +117,16 @@ void RemoteDevice::MakeResident(const std::vector<std::shared_ptr<Buffer>>& buff
   }
 }
 
+v1::UploadRequest RemoteDevice::NewUpload(const core::TensorType& type, size_t nbytes,
+                                          const std::string& digest) {
+  v1::UploadRequest request;
+  request.set_buffer_id(session_->NewBufferId());
+  core::TypeToProto(type, request.mutable_spec());
+  request.set_total_bytes(nbytes);
+  request.set_content_digest(digest);
+  return request;
+}
+
 std::shared_ptr<Buffer> RemoteDevice::FromHost(const core::TensorType& type, const char* data,
                                                const std::string& digest) {
   const size_t nbytes = core::NumBytes(type);
@@ -198,11 +208,7 @@ void RemoteDevice::UploadBytes(RemoteBuffer& buffer, const char* data, size_t nb
     timer.Done("shared memory");
     return;
   }
-  v1::UploadRequest header;
-  header.set_buffer_id(session_->NewBufferId());
-  core::TypeToProto(type, header.mutable_spec());
-  header.set_total_bytes(nbytes);
-  header.set_content_digest(digest);
+  const v1::UploadRequest header = NewUpload(type, nbytes, digest);
   absl::Status status = UploadStream(header, data);
   if (!status.ok() && transfer.Cancelled()) {
     session_->QueueRelease(header.buffer_id());  // what the daemon kept of it
@@ -311,10 +317,7 @@ std::vector<uint64_t> RemoteDevice::FromCache(const std::vector<core::TensorType
                                               const std::vector<std::string>& digests) {
   std::vector<v1::UploadRequest> queries(types.size());
   for (size_t i = 0; i < types.size(); ++i) {
-    queries[i].set_buffer_id(session_->NewBufferId());
-    core::TypeToProto(types[i], queries[i].mutable_spec());
-    queries[i].set_total_bytes(core::NumBytes(types[i]));
-    queries[i].set_content_digest(digests[i]);
+    queries[i] = NewUpload(types[i], core::NumBytes(types[i]), digests[i]);
     queries[i].set_cache_query(true);
   }
   std::vector<absl::StatusOr<uint64_t>> held;
@@ -395,12 +398,8 @@ std::optional<uint64_t> RemoteDevice::UploadShared(const core::TensorType& type,
 uint64_t RemoteDevice::UploadFromRegion(const core::TensorType& type, size_t nbytes,
                                         const RemoteSession::SharedPlace& place,
                                         const std::string& digest) {
-  const uint64_t id = session_->NewBufferId();
-  v1::UploadRequest request;
-  request.set_buffer_id(id);
-  core::TypeToProto(type, request.mutable_spec());
-  request.set_total_bytes(nbytes);
-  request.set_content_digest(digest);
+  v1::UploadRequest request = NewUpload(type, nbytes, digest);
+  const uint64_t id = request.buffer_id();
   request.set_shared_memory_name(place.name);
   request.set_shared_memory_offset(place.offset);
   absl::StatusOr<v1::UploadResponse> answer = UploadCall(std::move(request));
@@ -428,12 +427,8 @@ bool RemoteDevice::UploadBulk(RemoteBuffer& buffer, const char* data, size_t nby
   } else {
     SendReleases();
   }
-  const uint64_t id = session_->NewBufferId();
-  v1::UploadRequest request;
-  request.set_buffer_id(id);
-  core::TypeToProto(type, request.mutable_spec());
-  request.set_total_bytes(nbytes);
-  request.set_content_digest(digest);
+  const v1::UploadRequest request = NewUpload(type, nbytes, digest);
+  const uint64_t id = request.buffer_id();
   absl::Status status = bulk->Upload(request, data, releases, pipeline != nullptr);
   bool step_takes_it = pipeline != nullptr;
   if (!status.ok() && bulk->broken()) {
