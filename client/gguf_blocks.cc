@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "client/ops.h"
+#include "client/quantized_codes.h"
 #include "client/status.h"
 #include "core/gguf_tensors.h"
 
@@ -120,15 +121,26 @@ Array Q3K(const Array& blocks) {
   return multiply(step, code);
 }
 
-// Q4_K and Q5_K: per sub-block of 32, (d * scale) * code - dmin * min.
-Array Q45K(const Array& blocks, bool five) {
+// A Q4_K or Q5_K block's sub-blocks of 32: each value is step * code - offset.
+struct KQuantParts {
+  Array step;    // d * scale, float32 [blocks, 8, 1]
+  Array offset;  // dmin * min, float32 [blocks, 8, 1]
+  Array code;    // uint8 [blocks, 8, 32]
+};
+
+KQuantParts Q45KParts(const Array& blocks, bool five) {
   const int64_t b = blocks.shape()[0];
   const auto [scales, mins] = ScalesAndMins(Bytes(blocks, 4, 16));
-  const Array step = reshape(multiply(Half(blocks, 0), F32(scales)), {b, 8, 1});
-  const Array offset = reshape(multiply(Half(blocks, 2), F32(mins)), {b, 8, 1});
   Array code = Nibbles(Bytes(blocks, five ? 48 : 16, five ? 176 : 144));
   if (five) code = bitwise_or(code, left_shift(BitPlanes(Bytes(blocks, 16, 48)), 4));
-  return subtract(multiply(step, F32(code)), offset);
+  return {reshape(multiply(Half(blocks, 0), F32(scales)), {b, 8, 1}),
+          reshape(multiply(Half(blocks, 2), F32(mins)), {b, 8, 1}), code};
+}
+
+// Q4_K and Q5_K: per sub-block of 32, (d * scale) * code - dmin * min.
+Array Q45K(const Array& blocks, bool five) {
+  const KQuantParts parts = Q45KParts(blocks, five);
+  return subtract(multiply(parts.step, F32(parts.code)), parts.offset);
 }
 
 // Q6_K: per 16 elements, (d * int8 scale) * (6-bit code - 32).
@@ -199,6 +211,19 @@ Array DequantizeGgufBlocks(const Array& blocks, uint32_t type, const Shape& shap
     }
   }();
   return reshape(astype(values, float16), shape);
+}
+
+std::vector<Array> AffineFromGgufBlocks(const Array& blocks, uint32_t type, const Shape& shape) {
+  if (type != core::kGgmlQ4_K && type != core::kGgmlQ5_K) {
+    ThrowIfError(absl::InvalidArgumentError(
+        absl::StrCat("[load_gguf] ", core::GgmlTypeName(type), " is not made affine here")));
+  }
+  const bool five = type == core::kGgmlQ5_K;
+  const KQuantParts parts = Q45KParts(blocks, five);
+  Shape groups = shape;
+  groups.back() /= 32;
+  return {PackCodes(reshape(astype(parts.code, uint32), shape), five ? 5 : 4),
+          reshape(parts.step, groups), reshape(negative(parts.offset), groups)};
 }
 
 }  // namespace ferry::detail

@@ -8,6 +8,7 @@
 // its dequantize_row_* rounded to float16, bit for bit (no fused multiply-adds anywhere).
 
 #include <cstdint>
+#include <vector>
 
 #include "client/array.h"
 
@@ -17,6 +18,12 @@ namespace ferry::detail {
 // IQ4_XS)
 // dequantized to float16 of `shape`.
 Array DequantizeGgufBlocks(const Array& blocks, uint32_t type, const Shape& shape);
+
+// Q4_K or Q5_K `blocks` as MLX's affine quantization of a tensor of `shape`, exactly: the
+// codes packed into uint32 (4 or 5 bits), and float32 scales d * scale and biases
+// -(dmin * min) per 32 elements (both exact in float32), so that dequantize's s * q + b is
+// llama.cpp's value.
+std::vector<Array> AffineFromGgufBlocks(const Array& blocks, uint32_t type, const Shape& shape);
 
 }  // namespace ferry::detail
 

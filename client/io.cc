@@ -194,6 +194,10 @@ core::GgufValue ValueOf(const std::string& key, const GGUFMetaData& metadata) {
 }  // namespace
 
 GGUFLoad load_gguf(const std::string& path, Device device) {
+  return load_gguf(path, std::move(device), GGUFOptions());
+}
+
+GGUFLoad load_gguf(const std::string& path, Device device, const GGUFOptions& options) {
   const core::GgufIndex index = detail::ValueOrThrow(core::ReadGgufIndex(path));
   GGUFLoad loaded;
   for (const auto& [key, value] : index.metadata) loaded.second[key] = MetadataOf(value, device);
@@ -207,7 +211,8 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
   std::vector<core::TensorType> types;
   std::unordered_set<std::string> names;
   for (size_t t = 0; t < index.tensors.size(); ++t) {
-    absl::StatusOr<std::vector<core::GgufArray>> arrays = core::GgufArraysOf(index.tensors[t]);
+    absl::StatusOr<std::vector<core::GgufArray>> arrays =
+        core::GgufArraysOf(index.tensors[t], options.k_quants_affine);
     if (!arrays.ok()) {
       detail::ThrowIfError(absl::InvalidArgumentError(
           absl::StrCat("[load_gguf] ", path, ": ", arrays.status().message())));
@@ -253,11 +258,18 @@ GGUFLoad load_gguf(const std::string& path, Device device) {
       device);
   for (size_t i = 0; i < arrays.size(); ++i) {
     const core::GgufArray& array = pieces[i].array;
-    loaded.first.emplace(array.name, array.dequantized_shape.empty()
-                                         ? arrays[i]
-                                         : detail::DequantizeGgufBlocks(
-                                               arrays[i], index.tensors[pieces[i].tensor].type,
-                                               array.dequantized_shape));
+    const uint32_t type = index.tensors[pieces[i].tensor].type;
+    if (array.affine) {
+      const std::vector<Array> made =
+          detail::AffineFromGgufBlocks(arrays[i], type, array.dequantized_shape);
+      const std::vector<std::string> names = core::GgufQuantizedNames(array.name);
+      for (size_t k = 0; k < made.size(); ++k) loaded.first.emplace(names[k], made[k]);
+      continue;
+    }
+    loaded.first.emplace(
+        array.name, array.dequantized_shape.empty()
+                        ? arrays[i]
+                        : detail::DequantizeGgufBlocks(arrays[i], type, array.dequantized_shape));
   }
   return loaded;
 }

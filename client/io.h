@@ -46,10 +46,23 @@ using GGUFLoad = std::pair<std::unordered_map<std::string, Array>,
 // F32, F16, BF16, F64 and I8 to I64 as they are; Q4_0, Q4_1 and Q8_0 as MLX's affine
 // quantization (`name`: uint32 codes; `name` less ".weight" plus ".scales" and ".biases":
 // float16 per 32 elements; quantized_matmul(x, w, scales, biases, true, 32, bits) computes
-// with them); Q5_0, Q5_1, Q2_K to Q6_K dequantized to float16 as llama.cpp does, on the
-// device, from their blocks (core/gguf_tensors.h). INVALID_ARGUMENT naming the tensor for
-// the other quantizations (IQ4_XS, Q8_1...), and for a malformed file.
+// with them); Q5_0, Q5_1, Q2_K to Q6_K, IQ4_NL and IQ4_XS dequantized to float16 as
+// llama.cpp does, on the device, from their blocks; MXFP4 as MLX's mxfp4 quantization
+// (core/gguf_tensors.h). INVALID_ARGUMENT naming the tensor for the other quantizations
+// (IQ3_S, Q8_1...), and for a malformed file.
 GGUFLoad load_gguf(const std::string& path, Device device = default_device());
+
+// What load_gguf may do beyond MLX's.
+struct GGUFOptions {
+  // Q4_K and Q5_K tensors (most of a Q4_K_M or Q5_K_M file) as MLX's affine quantization,
+  // named as Q4_0's are (codes, then float32 scales and biases per 32, for
+  // quantized_matmul(x, w, scales, biases, true, 32, 4 or 5)), instead of float16: 6 or 7
+  // bits per weight on the device rather than 16, the same values (dequantize gives
+  // llama.cpp's exactly). Q2_K, Q3_K and Q6_K, whose groups of 16 MLX's affine
+  // quantization does not have, stay float16.
+  bool k_quants_affine = false;
+};
+GGUFLoad load_gguf(const std::string& path, Device device, const GGUFOptions& options);
 // Evaluates the arrays and writes them, in name order, as GGUF version 3 (".gguf" appended
 // when missing): float32, float16, bfloat16, float64, int8, int16, int32 and int64 arrays;
 // metadata arrays of at most one dimension, not empty, of any dtype but the half-precision

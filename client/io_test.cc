@@ -9,6 +9,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -176,6 +177,39 @@ TEST(GgufTest, DequantizesWhatMlxRefusesAsLlamaCppDoes) {
     EXPECT_EQ(arrays.at(name).dtype(), float16) << name;
     EXPECT_EQ(arrays.at(name).shape(), want.shape()) << name;
     EXPECT_TRUE(array_equal(arrays.at(name), want).item<bool>()) << name;
+  }
+}
+
+// On request, Q4_K and Q5_K load as MLX's affine quantization with float32 scales and
+// biases, whose dequantization is the float16 load's values before rounding.
+TEST(GgufTest, KQuantsLoadAsAffineQuantizationOnRequest) {
+  GGUFOptions options;
+  options.k_quants_affine = true;
+  for (const auto& [file, name, bits] :
+       {std::tuple<std::string, std::string, int>{"gguf_written.gguf", "q4_k", 4},
+        {"gguf_k_quants.gguf", "q5_k", 5}}) {
+    SCOPED_TRACE(file);
+    auto [plain, plain_metadata] = load_gguf(TestData(file));
+    auto [affine, affine_metadata] = load_gguf(TestData(file), default_device(), options);
+    ASSERT_EQ(affine.size(), plain.size() + 2);  // the scales and biases
+    const Array& codes = affine.at(name + ".weight");
+    const Array& scales = affine.at(name + ".scales");
+    const Array& biases = affine.at(name + ".biases");
+    EXPECT_EQ(codes.dtype(), uint32);
+    EXPECT_EQ(codes.shape(), (Shape{2, 512 * bits / 32}));
+    EXPECT_EQ(scales.dtype(), float32);
+    EXPECT_EQ(scales.shape(), (Shape{2, 16}));
+    EXPECT_EQ(biases.shape(), (Shape{2, 16}));
+    const Array values = dequantize(codes, scales, biases, 32, bits);
+    EXPECT_TRUE(array_equal(astype(values, float16), plain.at(name + ".weight")).item<bool>());
+    const Array x = reshape(arange(0, 1024, 1, float32), {2, 512}) / 512.0f;
+    EXPECT_TRUE(allclose(quantized_matmul(x, codes, scales, biases, true, 32, bits),
+                         matmul(x, transpose(values)), 1e-4, 1e-4)
+                    .item<bool>());
+    for (auto& [other, a] : plain) {  // the rest as without the option
+      if (other == name + ".weight") continue;
+      EXPECT_TRUE(array_equal(affine.at(other), a).item<bool>()) << other;
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/ops.h"
+#include "client/quantized_codes.h"
 #include "core/dtype.h"
 #include "core/shape.h"
 
@@ -169,6 +170,12 @@ Array Dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 }
 
 }  // namespace
+
+namespace detail {
+
+Array PackCodes(const Array& q, int bits) { return Pack(q, bits); }
+
+}  // namespace detail
 
 std::tuple<Array, Array, Array> quantize(const Array& w, int group_size, int bits) {
   CheckGroupAndBits("quantize", group_size, bits);

@@ -136,7 +136,15 @@ absl::StatusOr<uint32_t> GgmlTypeOf(DType dtype) {
       " (float32, float16, bfloat16, float64, int8, int16, int32 and int64 are written)"));
 }
 
-absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
+std::vector<std::string> GgufQuantizedNames(const std::string& tensor_name) {
+  const std::string prefix = absl::EndsWith(tensor_name, ".weight")
+                                 ? tensor_name.substr(0, tensor_name.size() - 7)
+                                 : tensor_name;
+  return {tensor_name, prefix + ".scales", prefix + ".biases"};
+}
+
+absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor,
+                                                    bool k_quants_affine) {
   absl::StatusOr<uint64_t> nbytes = GgmlBytes(tensor.type, tensor.shape);
   if (!nbytes.ok()) {
     return absl::InvalidArgumentError(
@@ -148,8 +156,9 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
   }
   if (entry.load == Load::kBlocks) {  // dequantized on the device
     const int64_t blocks = static_cast<int64_t>(*nbytes) / entry.block_bytes;
+    const bool affine = k_quants_affine && (tensor.type == kGgmlQ4_K || tensor.type == kGgmlQ5_K);
     return std::vector<GgufArray>{
-        {tensor.name, DType::kUInt8, {blocks, entry.block_bytes}, tensor.shape}};
+        {tensor.name, DType::kUInt8, {blocks, entry.block_bytes}, tensor.shape, affine}};
   }
   if (tensor.shape.empty()) {
     return absl::InvalidArgumentError(
@@ -159,16 +168,14 @@ absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor) {
   std::vector<int64_t> codes = tensor.shape, groups = tensor.shape;
   codes.back() = codes.back() * bits / 32;
   groups.back() = groups.back() / 32;
-  const std::string prefix = absl::EndsWith(tensor.name, ".weight")
-                                 ? tensor.name.substr(0, tensor.name.size() - 7)
-                                 : tensor.name;
+  const std::vector<std::string> names = GgufQuantizedNames(tensor.name);
   if (entry.load == Load::kMxfp4) {
-    return std::vector<GgufArray>{{tensor.name, DType::kUInt32, codes},
-                                  {prefix + ".scales", DType::kUInt8, groups}};
+    return std::vector<GgufArray>{{names[0], DType::kUInt32, codes},
+                                  {names[1], DType::kUInt8, groups}};
   }
-  return std::vector<GgufArray>{{tensor.name, DType::kUInt32, codes},
-                                {prefix + ".scales", DType::kFloat16, groups},
-                                {prefix + ".biases", DType::kFloat16, groups}};
+  return std::vector<GgufArray>{{names[0], DType::kUInt32, codes},
+                                {names[1], DType::kFloat16, groups},
+                                {names[2], DType::kFloat16, groups}};
 }
 
 void DecodeGgufArray(const GgufTensor& tensor, const char* raw, int part, char* dst) {

@@ -70,16 +70,25 @@ struct GgufArray {
   std::string name;
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
-  // For the types dequantized to float16 (Q5_0, Q5_1, Q2_K to Q6_K, IQ4_NL, IQ4_XS): the array is
-  // the tensor's blocks as the file holds them (uint8, a row per block), which the device
-  // dequantizes into float16 of this shape (client/gguf_blocks.h); empty otherwise.
+  // For the types dequantized to float16 (Q5_0, Q5_1, Q2_K to Q6_K, IQ4_NL, IQ4_XS): the
+  // array is the tensor's blocks as the file holds them (uint8, a row per block), which the
+  // device dequantizes into float16 of this shape (client/gguf_blocks.h); empty otherwise.
   std::vector<int64_t> dequantized_shape;
+  // Q4_K or Q5_K blocks that the device makes MLX's affine quantization of instead
+  // (GgufArraysOf's k_quants_affine), the arrays GgufQuantizedNames names.
+  bool affine = false;
 };
 
 // The arrays `tensor` loads as: one, or a quantized tensor's codes, scales and (affine)
-// biases.
+// biases. With `k_quants_affine`, Q4_K and Q5_K tensors load as their blocks for the device
+// to make MLX's affine quantization of (the other K-quants' groups of 16 are not MLX's).
 // INVALID_ARGUMENT naming the tensor for a type ferry does not load.
-absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor);
+absl::StatusOr<std::vector<GgufArray>> GgufArraysOf(const GgufTensor& tensor,
+                                                    bool k_quants_affine = false);
+
+// The names of a quantized tensor's arrays, as MLX's load_gguf gives Q4_0's: the codes under
+// the tensor's name, then its name less ".weight" plus ".scales" and ".biases".
+std::vector<std::string> GgufQuantizedNames(const std::string& tensor_name);
 
 // Writes array `part` (of GgufArraysOf: codes, scales or biases) of a Q4_0, Q4_1, Q8_0 or
 // MXFP4 `tensor`, whose bytes in the file are `raw` (tensor.nbytes), into `dst`, as MLX's

@@ -111,18 +111,24 @@ TEST_F(RemoteTest, LoadsACheckpointOntoTheDaemon) {
 }
 
 // A GGUF file's K-quants and IQ4s cross as their blocks and are dequantized on the daemon,
-// to the bits the local device computes (client/gguf_blocks.h); MXFP4 as MLX's mxfp4.
+// to the bits the local device computes (client/gguf_blocks.h), Q4_K and Q5_K also as MLX's
+// affine quantization; MXFP4 as MLX's mxfp4.
 TEST_F(RemoteTest, DequantizesGgufBlocksOnTheDaemon) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   for (const char* file : {"gguf_k_quants.gguf", "gguf_written.gguf", "gguf_mxfp4.gguf"}) {
     const std::string path =
         (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/testdata/" + file;
-    auto [remote, remote_metadata] = load_gguf(path, *remote_);
-    auto [local_arrays, local_metadata] = load_gguf(path, local());
-    ASSERT_EQ(remote.size(), local_arrays.size());
-    for (auto& [name, a] : local_arrays) {
-      EXPECT_EQ(remote.at(name).device(), *remote_) << name;
-      EXPECT_TRUE(array_equal(remote.at(name).to(local()), a).item<bool>()) << file << " " << name;
+    for (bool k_quants_affine : {false, true}) {
+      GGUFOptions options;
+      options.k_quants_affine = k_quants_affine;
+      auto [remote, remote_metadata] = load_gguf(path, *remote_, options);
+      auto [local_arrays, local_metadata] = load_gguf(path, local(), options);
+      ASSERT_EQ(remote.size(), local_arrays.size());
+      for (auto& [name, a] : local_arrays) {
+        EXPECT_EQ(remote.at(name).device(), *remote_) << name;
+        EXPECT_TRUE(array_equal(remote.at(name).to(local()), a).item<bool>())
+            << file << " " << name << " " << k_quants_affine;
+      }
     }
   }
 }
