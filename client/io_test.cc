@@ -147,7 +147,10 @@ TEST(GgufTest, LoadsWhatLlamaCppWroteAsMlxDoes) {
     const double step = largest / (bits == 4 ? 8 : 128);
     EXPECT_TRUE(allclose(astype(w, float32), original, 0.0, step).item<bool>()) << prefix;
   }
-  auto number = [&](const std::string& key) { return std::get<Array>(metadata.at(key)); };
+  // Named captures: C++17 lambdas cannot capture a structured binding by default (clang).
+  auto number = [&metadata = metadata](const std::string& key) {
+    return std::get<Array>(metadata.at(key));
+  };
   EXPECT_EQ(number("u8").dtype(), uint8);
   EXPECT_EQ(number("u8").item<uint8_t>(), 200);
   EXPECT_EQ(number("i8").item<int8_t>(), -7);

@@ -206,7 +206,7 @@ TEST(QuantizedTest, BatchesOfMatricesSmallAndLarge) {
     ASSERT_EQ(y.shape(), (Shape{2, experts, 5, 8}));
     Array want = matmul(astype(x, float64), swapaxes(exact, -1, -2));
     EXPECT_TRUE(allclose(astype(y, float64), want, 1e-5, 1e-4).item<bool>());
-    Array dx = grad([&](const Array& v) {
+    Array dx = grad([&wq = wq, &scales = scales, &biases = biases](const Array& v) {
       return sum(quantized_matmul(v, wq, scales, biases, true, 32, 4));
     })(x);
     Array want_dx = sum(matmul(ones({2, experts, 5, 8}, float64), exact), 1, true);
@@ -232,7 +232,7 @@ TEST(QuantizedTest, GradientFlowsToXScalesAndBiases) {
   Array w = random::normal({4, 64}, float32, 0, 1, random::key(5));
   auto [wq, scales, biases] = quantize(w, 32, 4);
   Array x = random::normal({3, 64}, float32, 0, 1, random::key(6));
-  auto loss = [&](const std::vector<Array>& args) {
+  auto loss = [&wq = wq](const std::vector<Array>& args) {
     return sum(quantized_matmul(args[0], wq, args[1], args[2], true, 32, 4));
   };
   std::vector<Array> grads = grad(loss, {0, 1, 2})({x, scales, biases});
@@ -267,7 +267,11 @@ TEST(QuantizedTest, BadArgumentsThrowWhereTheOpIsBuilt) {
             "got shape (3, 100).");
   EXPECT_EQ(BuildError([&] { quantize(astype(w, int32)); }),
             "[quantize] w must be floating, got int32.");
-  auto [wq, scales, biases] = quantize(w);
+  // References, not a structured binding: the lambdas below capture them (clang, C++17).
+  const std::tuple<Array, Array, Array> quantized = quantize(w);
+  const Array& wq = std::get<0>(quantized);
+  const Array& scales = std::get<1>(quantized);
+  const Array& biases = std::get<2>(quantized);
   EXPECT_EQ(BuildError([&] { dequantize(astype(wq, int32), scales, biases); }),
             "[dequantize] the quantized matrix must be uint32, got int32.");
   EXPECT_EQ(BuildError([&] { dequantize(wq, scales, biases, 32); }),

@@ -261,7 +261,7 @@ TEST(VmapTest, IndicesIntoAnUnmappedTableAreBatched) {
 TEST(VmapTest, QuantizedLayerBatchesItsInput) {
   int calls = 0;
   auto [wq, scales, biases] = quantize(random::normal({8, 64}, float32, 0, 1, random::key(22)));
-  auto layer = [&](const Array& x) {
+  auto layer = [&calls, &wq = wq, &scales = scales, &biases = biases](const Array& x) {
     ++calls;
     return quantized_matmul(x, wq, scales, biases);
   };

@@ -18,10 +18,35 @@
 namespace ferry::core {
 namespace {
 
+// A send to a peer that has gone fails with EPIPE instead of raising SIGPIPE: a flag of each
+// send on Linux, an option of the socket on macOS (which has no MSG_NOSIGNAL).
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;
+#endif
+
+// A non-blocking, close-on-exec socket for `address`: one call on Linux, fcntl on macOS.
+int OpenSocket(const addrinfo& address) {
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  return socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                address.ai_protocol);
+#else
+  const int fd = socket(address.ai_family, address.ai_socktype, address.ai_protocol);
+  if (fd < 0) return fd;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#ifdef SO_NOSIGPIPE
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#endif
+  return fd;
+#endif
+}
+
 // Connects to one address within `timeout`; -1 with `why` set otherwise.
 int ConnectWithin(const addrinfo& address, absl::Duration timeout, std::string* why) {
-  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        address.ai_protocol);
+  const int fd = OpenSocket(address);
   if (fd < 0) {
     *why = std::strerror(errno);
     return -1;
@@ -60,7 +85,11 @@ void KeepAlive(int fd, absl::Duration idle) {
   const int seconds = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(idle)));
   const int interval = std::max(1, seconds / 3);
   const int probes = 3;
+#ifdef TCP_KEEPIDLE
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof(seconds));
+#else  // macOS names the idle time TCP_KEEPALIVE
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPALIVE, &seconds, sizeof(seconds));
+#endif
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
 }
@@ -120,7 +149,7 @@ absl::Status WholeRun(const char* what, size_t bytes, Step step) {
 absl::Status SendAll(int fd, const void* data, size_t bytes) {
   const char* at = static_cast<const char*>(data);
   return WholeRun("send", bytes,
-                  [&](size_t done) { return ::send(fd, at + done, bytes - done, MSG_NOSIGNAL); });
+                  [&](size_t done) { return ::send(fd, at + done, bytes - done, kSendFlags); });
 }
 
 absl::Status ReceiveAll(int fd, void* data, size_t bytes) {

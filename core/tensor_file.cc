@@ -175,8 +175,11 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(
       }
       continue;
     }
-    const auto bad = [&name](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("[safetensors] tensor \"", name, "\": ", why));
+    // C++17 lambdas cannot capture a structured binding (GCC allows it; clang does not).
+    const std::string& tensor_name = name;
+    const auto bad = [&tensor_name](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[safetensors] tensor \"", tensor_name, "\": ", why));
     };
     if (!entry.is_object() || !entry.contains("dtype") || !entry["dtype"].is_string() ||
         !entry.contains("shape") || !entry["shape"].is_array() || !entry.contains("data_offsets") ||

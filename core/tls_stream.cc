@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <climits>
@@ -33,7 +34,16 @@ std::string OpenSslErrors() {
 // OpenSSL writes to the socket with write(2), which raises SIGPIPE when the peer is gone:
 // that would end a client program that does not ignore it. While one is alive, this thread
 // holds SIGPIPE blocked, and one raised meanwhile is taken off the queue (the write fails
-// with EPIPE, which is all the caller needs).
+// with EPIPE, which is all the caller needs). macOS has no sigtimedwait, and needs none: its
+// sockets carry SO_NOSIGPIPE (core/stream_socket.cc).
+#ifdef SO_NOSIGPIPE
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() = default;
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+};
+#else
 class SigpipeBlocked {
  public:
   SigpipeBlocked() {
@@ -63,6 +73,7 @@ class SigpipeBlocked {
   sigset_t pipe_, previous_;
   bool was_pending_ = false;
 };
+#endif
 
 struct BioFree {
   void operator()(BIO* bio) const { BIO_free(bio); }

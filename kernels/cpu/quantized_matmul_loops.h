@@ -87,15 +87,23 @@ template <class Isa, int kStep, size_t... kJ>
 FERRY_QLOOPS_INLINE void TransposeStage(typename Isa::Words* rows, std::index_sequence<kJ...>) {
   using Words = typename Isa::Words;
   constexpr int kLanes = Isa::kLanes;
-  constexpr Words kKeep = {((kJ & kStep) == 0 ? static_cast<int32_t>(kJ)
-                                              : static_cast<int32_t>(kLanes + kJ - kStep))...};
-  constexpr Words kSwap = {((kJ & kStep) == 0 ? static_cast<int32_t>(kJ + kStep)
-                                              : static_cast<int32_t>(kLanes + kJ))...};
   for (int i = 0; i < kLanes; ++i) {
     if ((i & kStep) != 0) continue;
     const Words a = rows[i], b = rows[i + kStep];
+    // Element j of the result is element k of a's and b's lanes in a row: the same
+    // indices for GCC's __builtin_shuffle and clang's __builtin_shufflevector (macOS).
+#if defined(__clang__)
+    rows[i] = __builtin_shufflevector(a, b, ((kJ & kStep) == 0 ? kJ : kLanes + kJ - kStep)...);
+    rows[i + kStep] =
+        __builtin_shufflevector(a, b, ((kJ & kStep) == 0 ? kJ + kStep : kLanes + kJ)...);
+#else
+    constexpr Words kKeep = {((kJ & kStep) == 0 ? static_cast<int32_t>(kJ)
+                                                : static_cast<int32_t>(kLanes + kJ - kStep))...};
+    constexpr Words kSwap = {((kJ & kStep) == 0 ? static_cast<int32_t>(kJ + kStep)
+                                                : static_cast<int32_t>(kLanes + kJ))...};
     rows[i] = __builtin_shuffle(a, b, kKeep);
     rows[i + kStep] = __builtin_shuffle(a, b, kSwap);
+#endif
   }
 }
 
