@@ -58,11 +58,13 @@ struct GGUFOptions {
   // named as Q4_0's are (codes, then float32 scales and biases per 32, for
   // quantized_matmul(x, w, scales, biases, true, 32, 4 or 5)), instead of float16: 6 or 7
   // bits per weight on the device rather than 16, the same values (dequantize gives
-  // llama.cpp's exactly). Q2_K, Q3_K and Q6_K, whose groups of 16 MLX's affine
-  // quantization does not have, stay float16.
+  // llama.cpp's exactly; a product with float16 x comes out in float32, the scales'
+  // dtype). Q2_K, Q3_K and Q6_K, whose groups of 16 MLX's affine quantization does not
+  // have, stay float16.
   bool k_quants_affine = false;
 };
 GGUFLoad load_gguf(const std::string& path, Device device, const GGUFOptions& options);
+
 // Evaluates the arrays and writes them, in name order, as GGUF version 3 (".gguf" appended
 // when missing): float32, float16, bfloat16, float64, int8, int16, int32 and int64 arrays;
 // metadata arrays of at most one dimension, not empty, of any dtype but the half-precision
