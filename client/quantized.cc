@@ -61,8 +61,11 @@ Array MergeLast(const Array& a) {
   return reshape(a, shape);
 }
 
-// q (..., K) of uint32 values below 2^bits, packed into (..., K * bits / 32) words.
-Array Pack(const Array& q, int bits) {
+}  // namespace
+
+namespace detail {
+
+Array PackCodes(const Array& q, int bits) {
   const Period period = PeriodOf(bits);
   // Word j of a period takes element i shifted left by o_i - 32 j (it starts in word j) or
   // right by 32 j - o_i (it started in word j - 1); a shift of 32 leaves nothing (right_shift
@@ -87,6 +90,10 @@ Array Pack(const Array& q, int bits) {
                            from_host(left, matrix, q.device()));
   return MergeLast(sum(parts, -1));  // disjoint bits: the sum is their OR
 }
+
+}  // namespace detail
+
+namespace {
 
 // words (..., K * bits / 32) unpacked into (..., K) uint32 values.
 Array Unpack(const Array& words, int bits) {
@@ -171,12 +178,6 @@ Array Dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 
 }  // namespace
 
-namespace detail {
-
-Array PackCodes(const Array& q, int bits) { return Pack(q, bits); }
-
-}  // namespace detail
-
 std::tuple<Array, Array, Array> quantize(const Array& w, int group_size, int bits) {
   CheckGroupAndBits("quantize", group_size, bits);
   if (!core::IsFloating(w.dtype())) {
@@ -210,7 +211,7 @@ std::tuple<Array, Array, Array> quantize(const Array& w, int group_size, int bit
     biases = where(q0 == 0, 0, edge);
   }
   Array q = astype(clip(round((groups - biases) / scales), 0, levels), uint32);
-  return {Pack(MergeLast(q), bits), astype(squeeze(scales, -1), dtype),
+  return {detail::PackCodes(MergeLast(q), bits), astype(squeeze(scales, -1), dtype),
           astype(squeeze(biases, -1), dtype)};
 }
 
@@ -408,7 +409,7 @@ std::vector<Array> QuantizeFloat(const FloatMode& mode, const Array& w) {
   const Array x =
       where(scales == 0.0f, 0.0f, in_w_dtype(groups / where(scales == 0.0f, 1.0f, scales)));
   const Array codes = mode.bits == 8 ? astype(to_fp8(x), uint32) : ToE2m1(x);
-  return {Pack(MergeLast(codes), mode.bits), squeeze(scale_codes, -1)};
+  return {detail::PackCodes(MergeLast(codes), mode.bits), squeeze(scale_codes, -1)};
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 // remote_downloads.cc.
 
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -244,10 +243,6 @@ class RemoteDevice : public DeviceImpl {
 
   // Tries of a large transfer whose connection breaks: each goes on where the last stopped.
   static constexpr int kTransferAttempts = 3;
-  static bool Memcpy(char* dst, const char* src, size_t bytes) {
-    std::memcpy(dst, src, bytes);
-    return true;
-  }
 
   std::shared_ptr<RemoteSession> session_;
 };

@@ -121,7 +121,7 @@ bool RemoteDevice::DownloadShared(RemoteBuffer& buffer, void* dst) {
   SharedRegion* region = session_->StagingRegion(nbytes);
   if (region == nullptr) return false;
   DownloadToRegion(buffer, nbytes, {region->name(), 0});
-  core::CopyInHalves(static_cast<char*>(dst), region->data(), nbytes, Memcpy);
+  core::CopyInHalves(static_cast<char*>(dst), region->data(), nbytes);
   return true;
 }
 

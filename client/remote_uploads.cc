@@ -391,7 +391,7 @@ std::optional<uint64_t> RemoteDevice::UploadShared(const core::TensorType& type,
   std::lock_guard<std::mutex> lock(session_->shared_mu());
   SharedRegion* region = session_->StagingRegion(nbytes);
   if (region == nullptr) return std::nullopt;
-  core::CopyInHalves(region->data(), data, nbytes, Memcpy);
+  core::CopyInHalves(region->data(), data, nbytes);
   return UploadFromRegion(type, nbytes, {region->name(), 0});
 }
 

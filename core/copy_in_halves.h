@@ -6,6 +6,7 @@
 // bandwidth, and the other side of the transfer waits meanwhile.
 
 #include <cstddef>
+#include <cstring>
 #include <thread>
 
 namespace ferry::core {
@@ -22,6 +23,14 @@ bool CopyInHalves(char* dst, const char* src, size_t bytes, Copy copy) {
   const bool first_ok = copy(dst, src, half);
   second.join();
   return first_ok && second_ok;
+}
+
+// The same with memcpy, which cannot fail.
+inline void CopyInHalves(char* dst, const char* src, size_t bytes) {
+  CopyInHalves(dst, src, bytes, [](char* to, const char* from, size_t n) {
+    std::memcpy(to, from, n);
+    return true;
+  });
 }
 
 }  // namespace ferry::core
