@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <istream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -59,7 +60,7 @@ absl::Status Invalid(const std::string& path, const std::string& why) {
 // Reads the header's fields in order, each checked to lie inside the file.
 class HeaderReader {
  public:
-  HeaderReader(std::ifstream& in, std::string path, uint64_t file_size)
+  HeaderReader(std::istream& in, std::string path, uint64_t file_size)
       : in_(in), path_(std::move(path)), file_size_(file_size) {}
 
   uint64_t position() const { return position_; }
@@ -133,7 +134,7 @@ class HeaderReader {
   }
 
  private:
-  std::ifstream& in_;
+  std::istream& in_;
   const std::string path_;
   const uint64_t file_size_;
   uint64_t position_ = 0;
@@ -168,6 +169,11 @@ absl::StatusOr<GgufIndex> ReadGgufIndex(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
+  return ParseGgufIndex(in, file_size, path);
+}
+
+absl::StatusOr<GgufIndex> ParseGgufIndex(std::istream& in, uint64_t file_size,
+                                         const std::string& path) {
   HeaderReader header(in, path, file_size);
   uint32_t magic = 0, version = 0;
   if (absl::Status read = header.Number(&magic); !read.ok()) return read;

@@ -5,6 +5,7 @@
 // tensor becomes in ferry, and the decoding of its blocks, is core/gguf_tensors.h.
 
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,10 @@ struct GgufIndex {
 // truncated header, a type this reader does not know, data past the end); NOT_FOUND for a
 // file that cannot be opened.
 absl::StatusOr<GgufIndex> ReadGgufIndex(const std::string& path);
+
+// The same from a stream at the file's start, `file_size` bytes long; `path` names it in errors.
+absl::StatusOr<GgufIndex> ParseGgufIndex(std::istream& in, uint64_t file_size,
+                                         const std::string& path);
 
 // The bytes before the data of a version-3 file holding `tensors` (name, GGML type, shape,
 // nbytes) one after another in this order, each aligned to 32 bytes, with `metadata`; sets

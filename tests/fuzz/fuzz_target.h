@@ -1,0 +1,36 @@
+#ifndef FERRY_TESTS_FUZZ_FUZZ_TARGET_H_
+#define FERRY_TESTS_FUZZ_FUZZ_TARGET_H_
+
+// What a fuzz target defines and may use. The entry point is libFuzzer's, so the same target
+// runs under libFuzzer (coverage-guided, by hand: tests/fuzz/README.md) and under
+// replay_main.cc (its seeds and a fixed number of mutations of them, in CI).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+// Runs one input. Returns 0; a broken property stops the process (Check), as a crash does.
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+namespace ferry::fuzz {
+
+// Inputs to start from, well-formed enough that mutations of them reach past the parsers.
+// Defined by each target.
+std::vector<std::string> Seeds();
+
+// Stops the process, printing `what`, unless `holds`.
+void Check(bool holds, const std::string& what);
+
+// Whether `status` is an answer a client's input may earn (OK, INVALID_ARGUMENT,
+// RESOURCE_EXHAUSTED, ...), not a fault of ferry's (INTERNAL, UNKNOWN, ...).
+bool IsClientError(const absl::Status& status);
+
+// Check(IsClientError(status)), naming `stage` and the status.
+void CheckClientError(const absl::Status& status, const std::string& stage);
+
+}  // namespace ferry::fuzz
+
+#endif  // FERRY_TESTS_FUZZ_FUZZ_TARGET_H_
