@@ -89,6 +89,17 @@ TEST(Binary, IntegerArithmeticWraps) {
   EXPECT_THAT(
       Values(Binary("sub", MakeHost(DType::kUInt32, {1}, {0}), MakeHost(DType::kUInt32, {1}, {1}))),
       ElementsAre(4294967295.0));
+  // 16-bit products past int's range (uint16 would promote to int and overflow: UBSan's
+  // finding under the graph fuzz target), and powers, which multiply the same way.
+  EXPECT_THAT(Values(Binary("mul", MakeHost(DType::kUInt16, {1}, {50689}),
+                            MakeHost(DType::kUInt16, {1}, {50689}))),
+              ElementsAre(35841));
+  EXPECT_THAT(Values(Binary("mul", MakeHost(DType::kInt16, {1}, {-20000}),
+                            MakeHost(DType::kInt16, {1}, {20000}))),
+              ElementsAre(31744));
+  EXPECT_THAT(Values(Binary("pow", MakeHost(DType::kUInt16, {1}, {53952}),
+                            MakeHost(DType::kUInt16, {1}, {2}))),
+              ElementsAre(36864));
 }
 
 TEST(Binary, MaximumAndMinimumPropagateNaN) {

@@ -148,14 +148,16 @@ inline ComputeType<To> ConvertTo(From value) {
 }
 
 // Unsigned (wrapping) arithmetic for integers, so overflow is defined and matches the
-// GPU; plain arithmetic for floats.
+// GPU; plain arithmetic for floats. At least `unsigned`: narrower unsigned types promote
+// to int, whose products overflow (uint16 50689 * 50689).
 template <typename C, bool = std::is_integral_v<C> && !std::is_same_v<C, bool>>
 struct Wrapping {
   using type = C;
 };
 template <typename C>
 struct Wrapping<C, true> {
-  using type = std::make_unsigned_t<C>;
+  using type =
+      std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 };
 template <typename C>
 using WrapType = typename Wrapping<C>::type;

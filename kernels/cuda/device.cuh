@@ -118,14 +118,16 @@ __device__ __forceinline__ ComputeType<To> ConvertTo(From value) {
   }
 }
 
-// Unsigned (wrapping) arithmetic for integers, as on the CPU; plain arithmetic for floats.
+// Unsigned (wrapping) arithmetic for integers, as on the CPU (at least `unsigned`, as
+// narrower types promote to int); plain arithmetic for floats.
 template <typename C, bool = std::is_integral_v<C> && !std::is_same_v<C, bool>>
 struct Wrapping {
   using type = C;
 };
 template <typename C>
 struct Wrapping<C, true> {
-  using type = std::make_unsigned_t<C>;
+  using type =
+      std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 };
 template <typename C>
 using WrapType = typename Wrapping<C>::type;
