@@ -15,6 +15,15 @@
 // Runs one input. Returns 0; a broken property stops the process (Check), as a crash does.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
+// Optional: mutates the input in `data` (`size` bytes, room for `max_size`) in place, drawing
+// from `seed`; returns its new size. A target whose inputs are structured defines it.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size,
+                                          unsigned int seed);
+
+// libFuzzer's own byte-level mutation, for a custom mutator to fall back on (replay_main.cc
+// has one of its own).
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
+
 namespace ferry::fuzz {
 
 // Inputs to start from, well-formed enough that mutations of them reach past the parsers.

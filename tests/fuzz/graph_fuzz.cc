@@ -6,6 +6,8 @@
 // declares. Graphs costing more than a few thousand elements a node are planned, not run.
 
 #include <cstdint>
+#include <cstring>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,12 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/graph.h"
+#include "core/ops.h"
 #include "google/protobuf/stubs/logging.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "tests/fuzz/fuzz_target.h"
+#include "tests/fuzz/message_mutator.h"
 #include "tests/random_graphs.h"
 
 namespace ferry::fuzz {
@@ -70,6 +74,37 @@ absl::StatusOr<std::vector<kernels::Tensor>> Bind(const kernels::Plan& plan,
     parameters.push_back(*std::move(tensor));
   }
   return parameters;
+}
+
+// Op and attribute names, for the mutator's strings.
+const std::vector<std::string>& Words() {
+  static const std::vector<std::string>* words = [] {
+    auto* words = new std::vector<std::string>(core::OpNames());
+    for (const std::string& op : core::OpNames()) {
+      for (const std::string& attr : core::FindOp(op)->attrs) words->push_back(attr);
+    }
+    return words;
+  }();
+  return *words;
+}
+
+// Declares each node's type as inferred, up to the first node that does not infer, so that
+// a mutated attribute or input reaches the kernels rather than the check of declared types.
+void DeclareInferredTypes(v1::Graph& proto) {
+  absl::StatusOr<core::Graph> graph = core::GraphFromProto(proto);
+  if (!graph.ok()) return;
+  for (size_t i = 0; i < graph->nodes.size(); ++i) {
+    core::Node& node = graph->nodes[i];
+    std::vector<core::TensorType> inputs;
+    for (int32_t input : node.inputs) {
+      if (input < 0 || static_cast<size_t>(input) >= i) return;
+      inputs.push_back(graph->nodes[input].out);
+    }
+    absl::StatusOr<core::TensorType> out = core::InferOp(node.op, inputs, node.attrs);
+    if (!out.ok()) return;
+    node.out = *out;
+    core::TypeToProto(*out, proto.mutable_nodes(static_cast<int>(i))->mutable_out());
+  }
 }
 
 }  // namespace
@@ -135,4 +170,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              ", declared ", core::TypeToString(declared)));
   }
   return 0;
+}
+
+// One to three fields of the request changed (tests/fuzz/message_mutator.h), its declared
+// types then inferred again three times in four; bytes edited instead one time in eight,
+// and for inputs that do not parse.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size,
+                                          unsigned int seed) {
+  using namespace ferry;  // NOLINT
+  std::mt19937_64 random(seed);
+  v1::ExecuteRequest request;
+  if (random() % 8 == 0 || !request.ParseFromArray(data, static_cast<int>(size))) {
+    return LLVMFuzzerMutate(data, size, max_size);
+  }
+  for (int edits = 1 + static_cast<int>(random() % 3); edits > 0; --edits) {
+    fuzz::MutateMessage(request, fuzz::Words(), random);
+  }
+  if (random() % 4 != 0) fuzz::DeclareInferredTypes(*request.mutable_graph());
+  const std::string mutated = request.SerializeAsString();
+  if (mutated.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
+  std::memcpy(data, mutated.data(), mutated.size());
+  return mutated.size();
 }

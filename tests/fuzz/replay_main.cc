@@ -1,13 +1,14 @@
 // Runs a fuzz target without libFuzzer (CI builds with GCC): its seeds, the inputs named on
 // the command line (files, or folders of them: a libFuzzer corpus, found crashes), then
-// --mutations=N inputs made from those by random byte edits, drawn from --seed=S so a run
-// repeats exactly. --write_seeds=DIR writes the seeds as files, to start libFuzzer from.
-// An input that crashes the target is saved (crash-input, in Bazel's undeclared outputs
-// when under `bazel test`) and its path printed.
+// --mutations=N inputs made from those by the target's LLVMFuzzerCustomMutator where it has
+// one, else by random byte edits, drawn from --seed=S so a run repeats exactly. --write_seeds=DIR
+// writes the seeds as files, to start libFuzzer from. An input that crashes the target is saved
+// (crash-input, in Bazel's undeclared outputs when under `bazel test`) and its path printed.
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/fuzz/fuzz_target.h"
@@ -26,6 +28,9 @@ namespace {
 
 // The input being run, for the crash handler.
 const std::string* current = nullptr;
+// What LLVMFuzzerMutate draws from and splices in.
+std::mt19937* byte_random = nullptr;
+const std::vector<std::string>* all_inputs = nullptr;
 char crash_path[4096] = "crash-input";
 
 void SaveCurrentAndDie(int signal) {
@@ -105,6 +110,17 @@ std::string Mutate(std::string input, const std::vector<std::string>& inputs, st
 
 }  // namespace
 
+// The target's own mutator, where it defines one.
+extern "C" __attribute__((weak)) size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size,
+                                                                size_t max_size, unsigned int seed);
+
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size) {
+  const std::string mutated =
+      Mutate(std::string(reinterpret_cast<char*>(data), size), *all_inputs, *byte_random, max_size);
+  std::memcpy(data, mutated.data(), mutated.size());
+  return mutated.size();
+}
+
 int main(int argc, char** argv) {
   long mutations = 0;
   unsigned seed = 1;
@@ -151,8 +167,19 @@ int main(int argc, char** argv) {
 
   for (const std::string& input : inputs) Run(input);
   std::mt19937 random(seed);
+  byte_random = &random;
+  all_inputs = &inputs;
   for (long m = 0; m < mutations && !inputs.empty(); ++m) {
-    Run(Mutate(inputs[random() % inputs.size()], inputs, random, max_length));
+    std::string input = inputs[random() % inputs.size()];
+    if (LLVMFuzzerCustomMutator != nullptr) {
+      const size_t size = input.size();
+      input.resize(std::max(size, max_length));
+      input.resize(LLVMFuzzerCustomMutator(reinterpret_cast<uint8_t*>(input.data()), size,
+                                           input.size(), static_cast<unsigned>(random())));
+    } else {
+      input = Mutate(std::move(input), inputs, random, max_length);
+    }
+    Run(input);
   }
   std::printf("ran %zu inputs (%zu seeds) and %ld mutations of them (seed %u)\n", inputs.size(),
               seed_count, mutations, seed);
