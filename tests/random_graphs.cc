@@ -19,6 +19,17 @@ std::vector<std::string> OpsToDraw() {
   return ops;
 }
 
+const std::vector<std::string>& OpAndAttributeNames() {
+  static const std::vector<std::string>* names = [] {
+    auto* names = new std::vector<std::string>(core::OpNames());
+    for (const std::string& op : core::OpNames()) {
+      for (const std::string& attr : core::FindOp(op)->attrs) names->push_back(attr);
+    }
+    return names;
+  }();
+  return *names;
+}
+
 int64_t RandomGraphs::Int() {
   if (OneIn(25)) {
     const int64_t extremes[] = {std::numeric_limits<int64_t>::max(),

@@ -18,6 +18,9 @@ namespace ferry::testing {
 // Every op a graph may hold but "parameter" (bound parameters are tested elsewhere).
 std::vector<std::string> OpsToDraw();
 
+// Every op's name and every attribute name (strings a fuzzer's mutations draw).
+const std::vector<std::string>& OpAndAttributeNames();
+
 class RandomGraphs {
  public:
   explicit RandomGraphs(uint32_t seed) : random_(seed) {}

@@ -34,7 +34,7 @@ std::vector<std::string> Seeds();
 void Check(bool holds, const std::string& what);
 
 // Whether `status` is an answer a client's input may earn (OK, INVALID_ARGUMENT,
-// RESOURCE_EXHAUSTED, ...), not a fault of ferry's (INTERNAL, UNKNOWN, ...).
+// ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...), not a fault of ferry's (INTERNAL, UNKNOWN, ...).
 bool IsClientError(const absl::Status& status);
 
 // Check(IsClientError(status)), naming `stage` and the status.

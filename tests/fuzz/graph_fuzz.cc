@@ -76,18 +76,6 @@ absl::StatusOr<std::vector<kernels::Tensor>> Bind(const kernels::Plan& plan,
   return parameters;
 }
 
-// Op and attribute names, for the mutator's strings.
-const std::vector<std::string>& Words() {
-  static const std::vector<std::string>* words = [] {
-    auto* words = new std::vector<std::string>(core::OpNames());
-    for (const std::string& op : core::OpNames()) {
-      for (const std::string& attr : core::FindOp(op)->attrs) words->push_back(attr);
-    }
-    return words;
-  }();
-  return *words;
-}
-
 // Declares each node's type as inferred, up to the first node that does not infer, so that
 // a mutated attribute or input reaches the kernels rather than the check of declared types.
 void DeclareInferredTypes(v1::Graph& proto) {
@@ -184,7 +172,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     return LLVMFuzzerMutate(data, size, max_size);
   }
   for (int edits = 1 + static_cast<int>(random() % 3); edits > 0; --edits) {
-    fuzz::MutateMessage(request, fuzz::Words(), random);
+    fuzz::MutateMessage(request, testing::OpAndAttributeNames(), random);
   }
   if (random() % 4 != 0) fuzz::DeclareInferredTypes(*request.mutable_graph());
   const std::string mutated = request.SerializeAsString();
