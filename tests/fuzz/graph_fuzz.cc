@@ -2,9 +2,13 @@
 // graph and inline bindings: decode (core/codec.h), validate, infer and plan with fusion
 // (Executor::Prepare), bind, run on the CPU backend. Properties: every refusal is a client's
 // error (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...), never INTERNAL or UNKNOWN, with no crash
-// and (under ASan) no bad memory access or leak; a run's outputs have the types the graph
-// declares. Graphs costing more than a few thousand elements a node are planned, not run.
+// and (under ASan) no bad memory access or leak; a decoded graph encodes and decodes to the
+// same fingerprint; a run's outputs have the types the graph declares, and are the bits the
+// ops give run one by one (fusion off), but for NaN payloads. Graphs of more than 16 384
+// elements in all are planned, not run.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -15,6 +19,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "core/dtype.h"
+#include "core/fingerprint.h"
 #include "core/graph.h"
 #include "core/ops.h"
 #include "google/protobuf/stubs/logging.h"
@@ -35,10 +41,61 @@ constexpr int64_t kMaxElementsRun = 1 << 14;  // summed over the nodes
 // Protobuf logs every string field with invalid UTF-8 it parses; mutations make many.
 const bool kProtobufQuiet = (google::protobuf::SetLogHandler(nullptr), true);
 
-kernels::Executor& Executor() {
+kernels::Backend& Backend() {
   static kernels::Backend* backend = kernels::MakeCpuBackend(int64_t{256} << 20).release();
-  static kernels::Executor* executor = new kernels::Executor(*backend, 64);
+  return *backend;
+}
+
+// ferryd's executor, and one that runs every op on its own, for the fused groups' results
+// to be held to.
+kernels::Executor& Executor() {
+  static kernels::Executor* executor = new kernels::Executor(Backend(), 64);
   return *executor;
+}
+kernels::Executor& UnfusedExecutor() {
+  static kernels::Executor* executor = [] {
+    auto* executor = new kernels::Executor(Backend(), 64);
+    executor->set_fusion(false);
+    return executor;
+  }();
+  return *executor;
+}
+
+bool IsNaN(core::DType dtype, const char* element) {
+  uint16_t half = 0;
+  std::memcpy(&half, element, std::min<size_t>(2, core::SizeOf(dtype)));
+  switch (dtype) {
+    case core::DType::kFloat16:
+      return (half & 0x7c00) == 0x7c00 && (half & 0x3ff) != 0;
+    case core::DType::kBFloat16:
+      return (half & 0x7f80) == 0x7f80 && (half & 0x7f) != 0;
+    case core::DType::kFloat32: {
+      float value;
+      std::memcpy(&value, element, 4);
+      return std::isnan(value);
+    }
+    case core::DType::kFloat64: {
+      double value;
+      std::memcpy(&value, element, 8);
+      return std::isnan(value);
+    }
+    default:
+      return false;
+  }
+}
+
+// Whether two results are the same bits, but for which NaN a NaN is (x86 returns the first
+// operand's of two NaNs, and compilers order a fused group's operands freely).
+bool SameResults(const core::HostTensor& a, const core::HostTensor& b) {
+  if (!(a.type == b.type) || a.data.size() != b.data.size()) return false;
+  const bool complex = a.type.dtype == core::DType::kComplex64;
+  const core::DType dtype = complex ? core::DType::kFloat32 : a.type.dtype;
+  const size_t width = core::SizeOf(dtype);
+  for (size_t at = 0; at < a.data.size(); at += width) {
+    if (std::memcmp(&a.data[at], &b.data[at], width) == 0) continue;
+    if (!IsNaN(dtype, &a.data[at]) || !IsNaN(dtype, &b.data[at])) return false;
+  }
+  return true;
 }
 
 // Whether running `graph` stays within kMaxElementsRun (validated shapes, so no overflow
@@ -97,6 +154,24 @@ void DeclareInferredTypes(v1::Graph& proto) {
 
 }  // namespace
 
+// Runs `plan` on `executor` with the request's bindings, as ferryd would; the outputs on the
+// host.
+absl::StatusOr<std::vector<core::HostTensor>> RunOn(kernels::Executor& executor,
+                                                    const kernels::Plan& plan,
+                                                    const v1::ExecuteRequest& request) {
+  absl::StatusOr<std::vector<kernels::Tensor>> parameters = Bind(plan, request);
+  if (!parameters.ok()) return parameters.status();
+  absl::StatusOr<std::vector<kernels::Tensor>> outputs = executor.Run(plan, *std::move(parameters));
+  if (!outputs.ok()) return outputs.status();
+  std::vector<core::HostTensor> results;
+  for (const kernels::Tensor& output : *outputs) {
+    absl::StatusOr<core::HostTensor> host = kernels::TensorToHost(Backend(), output);
+    if (!host.ok()) return host.status();
+    results.push_back(*std::move(host));
+  }
+  return results;
+}
+
 std::vector<std::string> Seeds() {
   std::vector<std::string> seeds;
   testing::RandomGraphs draw(20261206);
@@ -131,31 +206,47 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::CheckClientError(graph.status(), "decoding the graph");
     return 0;
   }
-  absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan =
-      fuzz::Executor().Prepare(*std::move(graph));
+  // What the client encodes, the daemon decodes to the same graph (the same fingerprint,
+  // which names cached plans).
+  v1::Graph encoded;
+  core::GraphToProto(*graph, &encoded);
+  absl::StatusOr<core::Graph> decoded = core::GraphFromProto(encoded);
+  fuzz::Check(decoded.ok() && core::GraphFingerprint(*decoded) == core::GraphFingerprint(*graph),
+              "a decoded graph encodes and decodes again to the same fingerprint");
+
+  absl::StatusOr<std::shared_ptr<const kernels::Plan>> plan = fuzz::Executor().Prepare(*graph);
   if (!plan.ok()) {
     fuzz::CheckClientError(plan.status(), "preparing the graph");
     return 0;
   }
   if (!fuzz::CheapToRun((*plan)->graph)) return 0;
-  absl::StatusOr<std::vector<kernels::Tensor>> parameters = fuzz::Bind(**plan, request);
-  if (!parameters.ok()) {
-    fuzz::CheckClientError(parameters.status(), "binding parameters");
-    return 0;
-  }
-  absl::StatusOr<std::vector<kernels::Tensor>> outputs =
-      fuzz::Executor().Run(**plan, *std::move(parameters));
-  if (!outputs.ok()) {
-    fuzz::CheckClientError(outputs.status(), "running the graph");
+  absl::StatusOr<std::vector<core::HostTensor>> fused =
+      fuzz::RunOn(fuzz::Executor(), **plan, request);
+  if (!fused.ok()) {
+    fuzz::CheckClientError(fused.status(), "running the graph");
     return 0;
   }
   const core::Graph& run = (*plan)->graph;
-  fuzz::Check(outputs->size() == run.outputs.size(), "one tensor per output");
-  for (size_t i = 0; i < outputs->size(); ++i) {
+  fuzz::Check(fused->size() == run.outputs.size(), "one tensor per output");
+  for (size_t i = 0; i < fused->size(); ++i) {
     const core::TensorType& declared = run.nodes[run.outputs[i]].out;
-    fuzz::Check((*outputs)[i].type == declared,
-                absl::StrCat("output ", i, " is ", core::TypeToString((*outputs)[i].type),
+    fuzz::Check((*fused)[i].type == declared,
+                absl::StrCat("output ", i, " is ", core::TypeToString((*fused)[i].type),
                              ", declared ", core::TypeToString(declared)));
+  }
+  // Fusion changes how a graph runs, never what it computes.
+  absl::StatusOr<std::shared_ptr<const kernels::Plan>> unfused_plan =
+      fuzz::UnfusedExecutor().Prepare(*std::move(graph));
+  fuzz::Check(unfused_plan.ok(), "the graph plans unfused too");
+  absl::StatusOr<std::vector<core::HostTensor>> unfused =
+      fuzz::RunOn(fuzz::UnfusedExecutor(), **unfused_plan, request);
+  if (!unfused.ok() && unfused.status().code() == absl::StatusCode::kResourceExhausted) return 0;
+  fuzz::Check(unfused.ok(),
+              absl::StrCat("unfused, the graph fails: ", unfused.status().ToString()));
+  for (size_t i = 0; i < fused->size(); ++i) {
+    fuzz::Check(fuzz::SameResults((*fused)[i], (*unfused)[i]),
+                absl::StrCat("output ", i, " (node ", run.outputs[i], ", ",
+                             run.nodes[run.outputs[i]].op, ") differs fused and unfused"));
   }
   return 0;
 }
