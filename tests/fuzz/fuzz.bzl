@@ -3,11 +3,13 @@ replay driver otherwise; NAME_test always runs the replay driver (its seeds, `ar
 inputs in regressions/NAME/, then `mutations` random edits of them), so CI runs every target
 with GCC."""
 
-def ferry_fuzz_target(name, srcs, deps, data = [], args = [], mutations = 3000):
+def ferry_fuzz_target(name, srcs, deps, data = [], args = [], env = {}, local_defines = [],
+                      mutations = 3000):
     native.cc_library(
         name = name + "_lib",
         testonly = True,
         srcs = srcs,
+        local_defines = local_defines,
         deps = deps + [":fuzz_target"],
         alwayslink = True,
     )
@@ -21,6 +23,7 @@ def ferry_fuzz_target(name, srcs, deps, data = [], args = [], mutations = 3000):
         name = name + "_test",
         size = "medium",
         data = data + regressions,
+        env = env,
         args = args + ["$(rootpath %s)" % f for f in regressions] + [
             "--mutations=%d" % mutations,
         ],

@@ -1,6 +1,7 @@
 // Fuzz target: an ExecuteRequest as a client sends it, through what ferryd does with its
 // graph and inline bindings: decode (core/codec.h), validate, infer and plan with fusion
-// (Executor::Prepare), bind, run on the CPU backend. Properties: every refusal is a client's
+// (Executor::Prepare), bind, run on the CPU backend (graph_fuzz_cuda_emulated: the CUDA
+// backend, on the CUDA emulator). Properties: every refusal is a client's
 // error (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...), never INTERNAL or UNKNOWN, with no crash
 // and (under ASan) no bad memory access or leak; a decoded graph encodes and decodes to the
 // same fingerprint; a run's outputs have the types the graph declares, and are the bits the
@@ -26,6 +27,9 @@
 #include "google/protobuf/stubs/logging.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
+#ifdef FERRY_FUZZ_CUDA_EMULATED
+#include "kernels/cuda/cuda_backend.h"
+#endif
 #include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "tests/fuzz/fuzz_target.h"
@@ -41,8 +45,19 @@ constexpr int64_t kMaxElementsRun = 1 << 14;  // summed over the nodes
 // Protobuf logs every string field with invalid UTF-8 it parses; mutations make many.
 const bool kProtobufQuiet = (google::protobuf::SetLogHandler(nullptr), true);
 
+// The CPU backend, or (graph_fuzz_cuda_emulated) the CUDA backend on the CUDA emulator.
 kernels::Backend& Backend() {
-  static kernels::Backend* backend = kernels::MakeCpuBackend(int64_t{256} << 20).release();
+  static kernels::Backend* backend = [] {
+#ifdef FERRY_FUZZ_CUDA_EMULATED
+    kernels::CudaOptions options;
+    options.memory_limit_bytes = int64_t{256} << 20;
+    absl::StatusOr<std::unique_ptr<kernels::Backend>> cuda = kernels::MakeCudaBackend(options);
+    Check(cuda.ok(), absl::StrCat("the emulated CUDA backend: ", cuda.status().ToString()));
+    return cuda->release();
+#else
+    return kernels::MakeCpuBackend(int64_t{256} << 20).release();
+#endif
+  }();
   return *backend;
 }
 
