@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/codec.h"
 #include "core/graph.h"
 #include "gtest/gtest.h"
@@ -18,21 +19,6 @@
 
 namespace ferry {
 namespace {
-
-bool IsClientError(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return true;
-    default:
-      return false;
-  }
-}
 
 TEST(RandomGraphs, EveryAnswerIsAResultOrAClientErrorAndTheDaemonServesOn) {
   auto ferryd = testing::StartFerryd({"--max_memory=1G"});
@@ -65,7 +51,7 @@ TEST(RandomGraphs, EveryAnswerIsAResultOrAClientErrorAndTheDaemonServesOn) {
                   request.graph().DebugString().c_str());
     }
     ok_count += status.ok();
-    ASSERT_TRUE(IsClientError(status.error_code()))
+    ASSERT_TRUE(testing::IsClientError(static_cast<absl::StatusCode>(status.error_code())))
         << "graph " << g << ": " << status.error_code() << " " << status.error_message() << "\n"
         << request.graph().DebugString();
   }

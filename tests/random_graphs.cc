@@ -19,6 +19,22 @@ std::vector<std::string> OpsToDraw() {
   return ops;
 }
 
+bool IsClientError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+      return true;
+    default:
+      return false;
+  }
+}
+
 const std::vector<std::string>& OpAndAttributeNames() {
   static const std::vector<std::string>* names = [] {
     auto* names = new std::vector<std::string>(core::OpNames());

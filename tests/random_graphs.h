@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/graph.h"
 
 namespace ferry::testing {
@@ -20,6 +21,10 @@ std::vector<std::string> OpsToDraw();
 
 // Every op's name and every attribute name (strings a fuzzer's mutations draw).
 const std::vector<std::string>& OpAndAttributeNames();
+
+// Whether `code` is an answer a client's graph may earn (OK, INVALID_ARGUMENT,
+// ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...), not a fault of ferry's (INTERNAL, UNKNOWN, ...).
+bool IsClientError(absl::StatusCode code);
 
 class RandomGraphs {
  public:

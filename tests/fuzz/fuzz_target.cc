@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "tests/random_graphs.h"
 
 namespace ferry::fuzz {
 
@@ -13,24 +15,15 @@ void Check(bool holds, const std::string& what) {
   std::abort();
 }
 
-bool IsClientError(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kUnimplemented:
-      return true;
-    default:
-      return false;
-  }
+void CheckClientError(const absl::Status& status, const std::string& stage) {
+  Check(testing::IsClientError(status.code()),
+        absl::StrCat(stage, " answered ", status.ToString()));
 }
 
-void CheckClientError(const absl::Status& status, const std::string& stage) {
-  Check(IsClientError(status), absl::StrCat(stage, " answered ", status.ToString()));
+size_t WriteMutation(const std::string& mutated, uint8_t* data, size_t size, size_t max_size) {
+  if (mutated.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
+  std::memcpy(data, mutated.data(), mutated.size());
+  return mutated.size();
 }
 
 }  // namespace ferry::fuzz

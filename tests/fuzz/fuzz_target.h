@@ -33,12 +33,13 @@ std::vector<std::string> Seeds();
 // Stops the process, printing `what`, unless `holds`.
 void Check(bool holds, const std::string& what);
 
-// Whether `status` is an answer a client's input may earn (OK, INVALID_ARGUMENT,
-// ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...), not a fault of ferry's (INTERNAL, UNKNOWN, ...).
-bool IsClientError(const absl::Status& status);
-
-// Check(IsClientError(status)), naming `stage` and the status.
+// Check(testing::IsClientError(status.code())): a client's error, not a fault of ferry's;
+// names `stage` and the status.
 void CheckClientError(const absl::Status& status, const std::string& stage);
+
+// Writes `mutated` over the input (`data`, room for `max_size`) and returns its size; when
+// it does not fit, mutates the input's bytes instead (LLVMFuzzerMutate).
+size_t WriteMutation(const std::string& mutated, uint8_t* data, size_t size, size_t max_size);
 
 }  // namespace ferry::fuzz
 

@@ -281,8 +281,5 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     fuzz::MutateMessage(request, testing::OpAndAttributeNames(), random);
   }
   if (random() % 4 != 0) fuzz::DeclareInferredTypes(*request.mutable_graph());
-  const std::string mutated = request.SerializeAsString();
-  if (mutated.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
-  std::memcpy(data, mutated.data(), mutated.size());
-  return mutated.size();
+  return fuzz::WriteMutation(request.SerializeAsString(), data, size, max_size);
 }

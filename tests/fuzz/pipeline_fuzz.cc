@@ -43,8 +43,8 @@ constexpr size_t kMaxSteps = 48;
 constexpr int kMaxNodes = 48;
 
 // Quiet: protobuf logs strings of invalid UTF-8, ferryd each session it closes.
-const bool kQuiet = (google::protobuf::SetLogHandler(nullptr),
-                     server::SetLogLevel(server::LogLevel::kError), true);
+const bool kQuiet =
+    (google::protobuf::SetLogHandler(nullptr), server::SetLogLevel(server::LogLevel::kError), true);
 
 // One daemon's worth of state, as ferryd holds it, with a small memory budget.
 struct Daemon {
@@ -208,8 +208,5 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
       fuzz::MutateMessage(steps[at], testing::OpAndAttributeNames(), random);
       break;
   }
-  const std::string mutated = fuzz::Encode(steps);
-  if (mutated.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
-  std::memcpy(data, mutated.data(), mutated.size());
-  return mutated.size();
+  return fuzz::WriteMutation(fuzz::Encode(steps), data, size, max_size);
 }
