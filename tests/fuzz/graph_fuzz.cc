@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +24,9 @@
 #include "core/dtype.h"
 #include "core/fingerprint.h"
 #include "core/graph.h"
+#include "core/half.h"
 #include "core/ops.h"
+#include "core/shape.h"
 #include "google/protobuf/stubs/logging.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -130,7 +133,8 @@ bool CheapToRun(const core::Graph& graph) {
   return true;
 }
 
-absl::StatusOr<std::vector<kernels::Tensor>> Bind(const kernels::Plan& plan,
+absl::StatusOr<std::vector<kernels::Tensor>> Bind(kernels::Backend& backend,
+                                                  const kernels::Plan& plan,
                                                   const v1::ExecuteRequest& request) {
   std::vector<kernels::Tensor> parameters;
   if (static_cast<size_t>(request.bindings_size()) != plan.parameter_types.size()) {
@@ -141,7 +145,7 @@ absl::StatusOr<std::vector<kernels::Tensor>> Bind(const kernels::Plan& plan,
     absl::StatusOr<core::HostTensor> host = core::HostTensorFromProto(request.bindings(i).tensor());
     if (!host.ok()) return host.status();
     if (host->type != plan.parameter_types[i]) return absl::InvalidArgumentError("mismatch");
-    absl::StatusOr<kernels::Tensor> tensor = kernels::TensorFromHost(Executor().backend(), *host);
+    absl::StatusOr<kernels::Tensor> tensor = kernels::TensorFromHost(backend, *host);
     if (!tensor.ok()) return tensor.status();
     parameters.push_back(*std::move(tensor));
   }
@@ -169,18 +173,108 @@ void DeclareInferredTypes(v1::Graph& proto) {
 
 }  // namespace
 
+#ifdef FERRY_FUZZ_CUDA_EMULATED
+// The CPU reference, for the CUDA backend's results to be held to.
+kernels::Executor& CpuExecutor() {
+  static kernels::Executor* executor =
+      new kernels::Executor(*kernels::MakeCpuBackend(int64_t{256} << 20).release(), 64);
+  return *executor;
+}
+
+// The one op of `graph` that is not a leaf, when it has exactly one and its result does not
+// hinge on conditioning (linear algebra) or on float32 against double (FFT); else nullptr.
+const core::Node* ComparableOp(const core::Graph& graph) {
+  const core::Node* op = nullptr;
+  for (const core::Node& node : graph.nodes) {
+    if (node.op == "constant" || node.op == "parameter") continue;
+    if (op != nullptr) return nullptr;
+    op = &node;
+  }
+  static const auto* excluded = new std::set<std::string>{
+      "cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "eig", "fft"};
+  return op == nullptr || excluded->count(op->op) != 0 ? nullptr : op;
+}
+
+double ElementAsDouble(core::DType dtype, const char* element) {
+  switch (dtype) {
+    case core::DType::kFloat16:
+    case core::DType::kBFloat16: {
+      uint16_t bits;
+      std::memcpy(&bits, element, 2);
+      return dtype == core::DType::kBFloat16 ? core::BFloat16::ToFloat(bits)
+                                             : core::Float16::ToFloat(bits);
+    }
+    case core::DType::kFloat64: {
+      double value;
+      std::memcpy(&value, element, 8);
+      return value;
+    }
+    default: {
+      float value;
+      std::memcpy(&value, element, 4);
+      return value;
+    }
+  }
+}
+
+// Whether CUDA's result `got` is the CPU's `want`: integers and bools exactly; floating
+// values (each part of a complex) within `tolerance` of (1 + |want|) times `scale` (the
+// count an accumulation summed), NaN where the CPU has NaN and infinities of its sign.
+bool CloseToCpu(const core::HostTensor& want, const core::HostTensor& got, double scale,
+                std::string* why) {
+  if (!(want.type == got.type) || want.data.size() != got.data.size()) {
+    *why = "a different type";
+    return false;
+  }
+  const core::DType dtype =
+      want.type.dtype == core::DType::kComplex64 ? core::DType::kFloat32 : want.type.dtype;
+  double tolerance = 0;
+  switch (dtype) {
+    case core::DType::kFloat16:
+      tolerance = 4e-3;
+      break;
+    case core::DType::kBFloat16:
+      tolerance = 2e-2;
+      break;
+    case core::DType::kFloat32:
+      tolerance = 2e-5;
+      break;
+    case core::DType::kFloat64:
+      tolerance = 1e-12;
+      break;
+    default:
+      if (want.data == got.data) return true;
+      *why = "different bits";
+      return false;
+  }
+  const size_t width = core::SizeOf(dtype);
+  for (size_t at = 0; at < want.data.size(); at += width) {
+    const double w = ElementAsDouble(dtype, &want.data[at]);
+    const double g = ElementAsDouble(dtype, &got.data[at]);
+    const bool same = std::isnan(w)   ? std::isnan(g)
+                      : std::isinf(w) ? w == g
+                                      : std::abs(w - g) <= tolerance * scale * (1 + std::abs(w));
+    if (!same) {
+      *why = absl::StrCat("element ", at / width, ": cpu ", w, ", cuda ", g);
+      return false;
+    }
+  }
+  return true;
+}
+#endif
+
 // Runs `plan` on `executor` with the request's bindings, as ferryd would; the outputs on the
 // host.
 absl::StatusOr<std::vector<core::HostTensor>> RunOn(kernels::Executor& executor,
                                                     const kernels::Plan& plan,
                                                     const v1::ExecuteRequest& request) {
-  absl::StatusOr<std::vector<kernels::Tensor>> parameters = Bind(plan, request);
+  absl::StatusOr<std::vector<kernels::Tensor>> parameters = Bind(executor.backend(), plan, request);
   if (!parameters.ok()) return parameters.status();
   absl::StatusOr<std::vector<kernels::Tensor>> outputs = executor.Run(plan, *std::move(parameters));
   if (!outputs.ok()) return outputs.status();
   std::vector<core::HostTensor> results;
   for (const kernels::Tensor& output : *outputs) {
-    absl::StatusOr<core::HostTensor> host = kernels::TensorToHost(Backend(), output);
+    absl::StatusOr<core::HostTensor> host = kernels::TensorToHost(executor.backend(), output);
     if (!host.ok()) return host.status();
     results.push_back(*std::move(host));
   }
@@ -263,6 +357,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 absl::StrCat("output ", i, " (node ", run.outputs[i], ", ",
                              run.nodes[run.outputs[i]].op, ") differs fused and unfused"));
   }
+#ifdef FERRY_FUZZ_CUDA_EMULATED
+  // One op on constants: CUDA's result is the CPU reference's, within float tolerances.
+  const core::Node* op = fuzz::ComparableOp(run);
+  if (op == nullptr) return 0;
+  absl::StatusOr<std::shared_ptr<const kernels::Plan>> cpu_plan = fuzz::CpuExecutor().Prepare(run);
+  fuzz::Check(cpu_plan.ok(), "the graph plans on the CPU too");
+  absl::StatusOr<std::vector<core::HostTensor>> cpu =
+      fuzz::RunOn(fuzz::CpuExecutor(), **cpu_plan, request);
+  if (!cpu.ok() && cpu.status().code() == absl::StatusCode::kResourceExhausted) return 0;
+  fuzz::Check(cpu.ok(), absl::StrCat("on the CPU, the graph fails: ", cpu.status().ToString()));
+  int64_t summed = 1;  // elements an output element may accumulate
+  for (int32_t input : op->inputs) {
+    summed = std::max(summed, core::NumElements(run.nodes[input].out.shape));
+  }
+  for (size_t i = 0; i < fused->size(); ++i) {
+    std::string why;
+    fuzz::Check(fuzz::CloseToCpu((*cpu)[i], (*fused)[i], static_cast<double>(summed), &why),
+                absl::StrCat("output ", i, " (", op->op, ") differs from the CPU's: ", why));
+  }
+#endif
   return 0;
 }
 
