@@ -6,7 +6,7 @@
 # next run. A crashing input is written to the current folder as crash-<sha1>; copy it into
 # tests/fuzz/regressions/TARGET/ so that CI replays it once fixed.
 set -euo pipefail
-target="${1:?usage: $0 graph_fuzz|pipeline_fuzz|tensor_file_fuzz [SECONDS] [libFuzzer flags...]}"
+target="${1:?usage: $0 graph_fuzz|graph_fuzz_cuda_emulated|pipeline_fuzz|tensor_file_fuzz [SECONDS] [libFuzzer flags...]}"
 seconds="${2:-600}"
 shift $(($# < 2 ? $# : 2))
 start="$PWD"
@@ -18,8 +18,15 @@ fuzz_bazel=(./bazelw --output_base="$HOME/.cache/ferry-fuzz")
 
 ./bazelw build "//tests/fuzz:${target}_test"
 "bazel-bin/tests/fuzz/${target}_test" --write_seeds="$corpus/seeds"
-"${fuzz_bazel[@]}" build --config=fuzz "//tests/fuzz:$target"
-binary="$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin)/tests/fuzz/$target"
+fuzz_targets=("//tests/fuzz:$target")
+if [[ "$target" == *_cuda_emulated ]]; then  # the emulator's cuBLASLt, cuSOLVER and NVRTC
+  fuzz_targets+=(//kernels/cuda/emulator:libcublasLt.so.13 //kernels/cuda/emulator:libcusolver.so.12
+    //kernels/cuda/emulator:libnvrtc.so.13)
+fi
+"${fuzz_bazel[@]}" build --config=fuzz "${fuzz_targets[@]}"
+bin="$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin)"
+binary="$bin/tests/fuzz/$target"
+export FERRY_CUDA_LIB_DIR="$bin/kernels/cuda/emulator"
 
 inputs=("$corpus/grown" "$corpus/seeds")
 [[ "$target" == tensor_file_fuzz ]] && inputs+=("$root/client/testdata")
