@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -40,6 +42,25 @@ void CheckClientError(const absl::Status& status, const std::string& stage);
 // Writes `mutated` over the input (`data`, room for `max_size`) and returns its size; when
 // it does not fit, mutates the input's bytes instead (LLVMFuzzerMutate).
 size_t WriteMutation(const std::string& mutated, uint8_t* data, size_t size, size_t max_size);
+
+// Repeats one of `items` (a stream's messages) at a random place, drops one, or swaps two.
+template <typename T>
+void RepeatDropOrSwap(std::vector<T>& items, std::mt19937_64& random) {
+  if (items.empty()) return;
+  const size_t at = random() % items.size();
+  switch (random() % 3) {
+    case 0:
+      items.insert(items.begin() + static_cast<std::ptrdiff_t>(random() % (items.size() + 1)),
+                   items[at]);
+      break;
+    case 1:
+      items.erase(items.begin() + static_cast<std::ptrdiff_t>(at));
+      break;
+    default:
+      std::swap(items[at], items[random() % items.size()]);
+      break;
+  }
+}
 
 }  // namespace ferry::fuzz
 

@@ -18,20 +18,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "core/codec.h"
 #include "core/fingerprint.h"
 #include "core/graph.h"
-#include "google/protobuf/stubs/logging.h"
 #include "kernels/backend.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/executor.h"
 #include "proto/ferry/v1/ferry.pb.h"
-#include "server/graph_cache.h"
-#include "server/log.h"
 #include "server/pipeline.h"
-#include "server/server_options.h"
 #include "server/session_manager.h"
+#include "tests/fuzz/daemon_state.h"
 #include "tests/fuzz/fuzz_target.h"
 #include "tests/fuzz/message_mutator.h"
 #include "tests/random_graphs.h"
@@ -41,24 +35,6 @@ namespace {
 
 constexpr size_t kMaxSteps = 48;
 constexpr int kMaxNodes = 48;
-
-// Quiet: protobuf logs strings of invalid UTF-8, ferryd each session it closes.
-const bool kQuiet =
-    (google::protobuf::SetLogHandler(nullptr), server::SetLogLevel(server::LogLevel::kError), true);
-
-// One daemon's worth of state, as ferryd holds it, with a small memory budget.
-struct Daemon {
-  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{64} << 20);
-  kernels::Executor executor{*backend, 64};
-  server::SessionManager sessions{absl::Hours(1)};
-  server::GraphCache graphs{64};
-  server::ServerOptions options;
-};
-
-Daemon& TheDaemon() {
-  static Daemon* daemon = new Daemon;
-  return *daemon;
-}
 
 std::vector<v1::PipelineRequest> Decode(const uint8_t* data, size_t size) {
   std::vector<v1::PipelineRequest> steps;
@@ -158,7 +134,7 @@ std::vector<std::string> Seeds() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ferry;  // NOLINT: the entry point lies outside ferry's namespace
-  fuzz::Daemon& daemon = fuzz::TheDaemon();
+  fuzz::DaemonState& daemon = fuzz::Daemon();
   const std::vector<v1::PipelineRequest> steps = fuzz::Decode(data, size);
   std::string session_id;
   {
@@ -178,9 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  fuzz::Check(daemon.sessions.Close(session_id).ok(), "the session closes");
-  const int64_t in_use = daemon.backend->budget().in_use();
-  fuzz::Check(in_use == 0, absl::StrCat(in_use, " bytes still taken after the session closed"));
+  daemon.CloseAndCheckFreed(session_id);
   return 0;
 }
 
@@ -192,21 +166,10 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   std::mt19937_64 random(seed);
   std::vector<v1::PipelineRequest> steps = fuzz::Decode(data, size);
   if (random() % 8 == 0 || steps.empty()) return LLVMFuzzerMutate(data, size, max_size);
-  const size_t at = random() % steps.size();
-  switch (random() % 6) {
-    case 0:
-      steps.insert(steps.begin() + static_cast<std::ptrdiff_t>(random() % (steps.size() + 1)),
-                   steps[at]);
-      break;
-    case 1:
-      steps.erase(steps.begin() + static_cast<std::ptrdiff_t>(at));
-      break;
-    case 2:
-      std::swap(steps[at], steps[random() % steps.size()]);
-      break;
-    default:
-      fuzz::MutateMessage(steps[at], testing::OpAndAttributeNames(), random);
-      break;
+  if (random() % 2 == 0) {
+    fuzz::RepeatDropOrSwap(steps, random);
+  } else {
+    fuzz::MutateMessage(steps[random() % steps.size()], testing::OpAndAttributeNames(), random);
   }
   return fuzz::WriteMutation(fuzz::Encode(steps), data, size, max_size);
 }

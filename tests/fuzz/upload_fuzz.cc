@@ -19,15 +19,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "core/bytes_field.h"
-#include "google/protobuf/stubs/logging.h"
-#include "kernels/backend.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
-#include "server/log.h"
 #include "server/session_manager.h"
 #include "server/upload.h"
+#include "tests/fuzz/daemon_state.h"
 #include "tests/fuzz/fuzz_target.h"
 #include "tests/fuzz/message_mutator.h"
 
@@ -35,19 +31,6 @@ namespace ferry::fuzz {
 namespace {
 
 constexpr size_t kMaxMessages = 32;
-
-const bool kQuiet =
-    (google::protobuf::SetLogHandler(nullptr), server::SetLogLevel(server::LogLevel::kError), true);
-
-struct Daemon {
-  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{64} << 20);
-  server::SessionManager sessions{absl::Hours(1)};
-};
-
-Daemon& TheDaemon() {
-  static Daemon* daemon = new Daemon;
-  return *daemon;
-}
 
 struct Message {
   uint8_t flags = 0;
@@ -144,7 +127,7 @@ std::vector<std::string> Seeds() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ferry;  // NOLINT: the entry point lies outside ferry's namespace
-  fuzz::Daemon& daemon = fuzz::TheDaemon();
+  fuzz::DaemonState& daemon = fuzz::Daemon();
   const std::vector<fuzz::Message> messages = fuzz::Decode(data, size);
   std::string session_id;
   {
@@ -182,9 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<v1::UploadResponse> answer = receiver.Finish();
     fuzz::CheckClientError(answer.status(), "finishing the upload");
   }
-  fuzz::Check(daemon.sessions.Close(session_id).ok(), "the session closes");
-  const int64_t in_use = daemon.backend->budget().in_use();
-  fuzz::Check(in_use == 0, absl::StrCat(in_use, " bytes still taken after the session closed"));
+  daemon.CloseAndCheckFreed(session_id);
   return 0;
 }
 
@@ -199,15 +180,9 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   const size_t at = random() % messages.size();
   switch (random() % 8) {
     case 0:
-      messages.insert(
-          messages.begin() + static_cast<std::ptrdiff_t>(random() % (messages.size() + 1)),
-          messages[at]);
-      break;
     case 1:
-      messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(at));
-      break;
     case 2:
-      std::swap(messages[at], messages[random() % messages.size()]);
+      fuzz::RepeatDropOrSwap(messages, random);
       break;
     case 3:
       messages[at].flags = static_cast<uint8_t>(random() % 4);
