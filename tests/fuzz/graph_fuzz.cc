@@ -24,12 +24,12 @@
 #include "core/dtype.h"
 #include "core/fingerprint.h"
 #include "core/graph.h"
-#include "core/half.h"
 #include "core/ops.h"
 #include "core/shape.h"
 #include "google/protobuf/stubs/logging.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/kernels.h"
 #ifdef FERRY_FUZZ_CUDA_EMULATED
 #include "kernels/cuda/cuda_backend.h"
 #endif
@@ -79,39 +79,26 @@ kernels::Executor& UnfusedExecutor() {
   return *executor;
 }
 
-bool IsNaN(core::DType dtype, const char* element) {
-  uint16_t half = 0;
-  std::memcpy(&half, element, std::min<size_t>(2, core::SizeOf(dtype)));
-  switch (dtype) {
-    case core::DType::kFloat16:
-      return (half & 0x7c00) == 0x7c00 && (half & 0x3ff) != 0;
-    case core::DType::kBFloat16:
-      return (half & 0x7f80) == 0x7f80 && (half & 0x7f) != 0;
-    case core::DType::kFloat32: {
-      float value;
-      std::memcpy(&value, element, 4);
-      return std::isnan(value);
-    }
-    case core::DType::kFloat64: {
-      double value;
-      std::memcpy(&value, element, 8);
-      return std::isnan(value);
-    }
-    default:
-      return false;
-  }
+// A result's elements as doubles (astype's conversion); complex64 as its float32 parts.
+std::vector<double> AsDoubles(const core::HostTensor& host) {
+  const bool complex = host.type.dtype == core::DType::kComplex64;
+  const int64_t n = core::NumElements(host.type.shape) * (complex ? 2 : 1);
+  std::vector<double> values(static_cast<size_t>(n));
+  kernels::cpu::CastElements(host.data.data(), complex ? core::DType::kFloat32 : host.type.dtype,
+                             values.data(), core::DType::kFloat64, n);
+  return values;
 }
 
 // Whether two results are the same bits, but for which NaN a NaN is (x86 returns the first
 // operand's of two NaNs, and compilers order a fused group's operands freely).
 bool SameResults(const core::HostTensor& a, const core::HostTensor& b) {
   if (!(a.type == b.type) || a.data.size() != b.data.size()) return false;
-  const bool complex = a.type.dtype == core::DType::kComplex64;
-  const core::DType dtype = complex ? core::DType::kFloat32 : a.type.dtype;
-  const size_t width = core::SizeOf(dtype);
-  for (size_t at = 0; at < a.data.size(); at += width) {
-    if (std::memcmp(&a.data[at], &b.data[at], width) == 0) continue;
-    if (!IsNaN(dtype, &a.data[at]) || !IsNaN(dtype, &b.data[at])) return false;
+  if (a.data == b.data) return true;
+  const std::vector<double> x = AsDoubles(a), y = AsDoubles(b);
+  const size_t width = a.data.size() / std::max<size_t>(x.size(), 1);
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::memcmp(&a.data[i * width], &b.data[i * width], width) == 0) continue;
+    if (!std::isnan(x[i]) || !std::isnan(y[i])) return false;
   }
   return true;
 }
@@ -195,28 +182,6 @@ const core::Node* ComparableOp(const core::Graph& graph) {
   return op == nullptr || excluded->count(op->op) != 0 ? nullptr : op;
 }
 
-double ElementAsDouble(core::DType dtype, const char* element) {
-  switch (dtype) {
-    case core::DType::kFloat16:
-    case core::DType::kBFloat16: {
-      uint16_t bits;
-      std::memcpy(&bits, element, 2);
-      return dtype == core::DType::kBFloat16 ? core::BFloat16::ToFloat(bits)
-                                             : core::Float16::ToFloat(bits);
-    }
-    case core::DType::kFloat64: {
-      double value;
-      std::memcpy(&value, element, 8);
-      return value;
-    }
-    default: {
-      float value;
-      std::memcpy(&value, element, 4);
-      return value;
-    }
-  }
-}
-
 // Whether CUDA's result `got` is the CPU's `want`: integers and bools exactly; floating
 // values (each part of a complex) within `tolerance` of (1 + |want|) times `scale` (the
 // count an accumulation summed), NaN where the CPU has NaN and infinities of its sign.
@@ -247,15 +212,14 @@ bool CloseToCpu(const core::HostTensor& want, const core::HostTensor& got, doubl
       *why = "different bits";
       return false;
   }
-  const size_t width = core::SizeOf(dtype);
-  for (size_t at = 0; at < want.data.size(); at += width) {
-    const double w = ElementAsDouble(dtype, &want.data[at]);
-    const double g = ElementAsDouble(dtype, &got.data[at]);
+  const std::vector<double> wants = AsDoubles(want), gots = AsDoubles(got);
+  for (size_t i = 0; i < wants.size(); ++i) {
+    const double w = wants[i], g = gots[i];
     const bool same = std::isnan(w)   ? std::isnan(g)
                       : std::isinf(w) ? w == g
                                       : std::abs(w - g) <= tolerance * scale * (1 + std::abs(w));
     if (!same) {
-      *why = absl::StrCat("element ", at / width, ": cpu ", w, ", cuda ", g);
+      *why = absl::StrCat("element ", i, ": cpu ", w, ", cuda ", g);
       return false;
     }
   }
