@@ -400,13 +400,13 @@ void TranscendentalBenchmark(const Options& options, std::vector<Row>& rows) {
 }
 
 // Batches of complex64 FFTs along the last axis against FFTW's single-precision plan for the
-// same batch (FFTW_MEASURE, one thread, as the CPU kernel runs): a power of two and a length of
-// radices 2 and 5 (1000 = 4 2 5 5 5).
+// same batch (FFTW_MEASURE, one thread, as the CPU kernel runs): a power of two, a length of
+// radices 2 and 5 (1000 = 4 2 5 5 5) and a prime (1009: Bluestein's algorithm on 2048 points).
 void FftBenchmark(const Options& options, std::vector<Row>& rows) {
   const int64_t batch = options.quick ? 8 : 512;
   const int repeats = options.quick ? 2 : 9;
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
-  for (int64_t n : {int64_t{1024}, int64_t{1000}}) {
+  for (int64_t n : {int64_t{1024}, int64_t{1000}, int64_t{1009}}) {
     const core::TensorType type{DType::kComplex64, {batch, n}};
     const size_t floats = static_cast<size_t>(2 * batch * n);
     // FFTW_MEASURE plans on (and overwrites) its arrays, so it plans before they are filled.

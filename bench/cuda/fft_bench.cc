@@ -1,6 +1,6 @@
 // The fft op through the CUDA backend against cuFFT called directly on the same batch:
-// complex64 transforms of a power-of-two length and of a mixed-radix one, and a real
-// transform. cuFFT is dlopened (libcufft.so.12, PyTorch's copy on the GPU machine); without
+// complex64 transforms of a power-of-two length, a mixed-radix one and a prime one (Bluestein's
+// algorithm), and a real transform. cuFFT is dlopened (libcufft.so.12, PyTorch's copy on the GPU machine); without
 // it only ferry's figures print. Prints RESULT and RATIO lines; SKIP without a GPU.
 
 #include <cuda_runtime_api.h>
@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   const int64_t batch = quick ? 4 : 4096;
   ferry::bench::Bench(*backend, cufft, batch, quick ? 64 : 1024, false);
   ferry::bench::Bench(*backend, cufft, batch, quick ? 60 : 1000, false);
+  ferry::bench::Bench(*backend, cufft, batch, quick ? 127 : 1009, false);
   ferry::bench::Bench(*backend, cufft, batch, quick ? 64 : 4096, true);
   return 0;
 }

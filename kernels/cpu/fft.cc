@@ -25,7 +25,7 @@ absl::Status Fft(const core::Node& node, absl::Span<const Tensor> inputs, const 
   const double scale = inverse ? 1.0 / static_cast<double>(n) : 1.0;
   const FftLinePlan plan = MakeFftLinePlan(n, inverse);
   const SimdLevel level = BestSimdLevel();
-  std::vector<double> re(n), im(n), scratch(2 * n);
+  std::vector<double> re(n), im(n), scratch(plan.ScratchSize());
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
       const int64_t in_base = o * in_dim * inner + i, out_base = o * out_dim * inner + i;

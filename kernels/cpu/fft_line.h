@@ -5,7 +5,8 @@
 // imaginary parts, in double (the reference the CUDA kernels are held to). A pass whose s
 // (the product of the radices before it) fills a vector runs kLanes values of k at once;
 // the first pass (s = 1, no twiddles) runs kLanes values of j at once; the others, k by k.
-// Built for the baseline, AVX2 and AVX-512 (fft_line_avx2.cc, fft_line_avx512.cc).
+// Built for the baseline, AVX2 and AVX-512 (fft_line_avx2.cc, fft_line_avx512.cc). A length
+// with a large prime factor runs Bluestein's algorithm (fft_plan.h) on two m-point transforms.
 
 #include <cstdint>
 #include <memory>
@@ -22,16 +23,30 @@ struct FftPass {
   std::vector<double> twiddle_re, twiddle_im, dft_cos, dft_sin;
 };
 
+struct BluesteinPlan;
+
 struct FftLinePlan {
   int64_t n = 0;
-  double sign = -1;  // -1 forward, +1 inverse (unscaled)
-  std::vector<FftPass> passes;
+  double sign = -1;             // -1 forward, +1 inverse (unscaled)
+  std::vector<FftPass> passes;  // empty when Bluestein's algorithm runs
+  std::shared_ptr<const BluesteinPlan> bluestein;
+
+  // The doubles of scratch TransformLine needs.
+  int64_t ScratchSize() const;
+};
+
+// Bluestein's algorithm for n (fft_plan.h): the chirp c[t] for t < n, and the m-point
+// forward transform of conj(c) wrapped around (t and m - t), over m.
+struct BluesteinPlan {
+  int64_t m = 0;
+  FftLinePlan forward;  // m points
+  std::vector<double> chirp_re, chirp_im, kernel_re, kernel_im;
 };
 
 FftLinePlan MakeFftLinePlan(int64_t n, bool inverse);
 
-// Transforms re[0..n) and im[0..n) in place (scratch: 2n doubles) with `level`'s vectors, or
-// BestSimdLevel()'s where this CPU lacks them.
+// Transforms re[0..n) and im[0..n) in place (scratch: plan.ScratchSize() doubles) with
+// `level`'s vectors, or BestSimdLevel()'s where this CPU lacks them.
 void TransformLine(const FftLinePlan& plan, double* re, double* im, double* scratch,
                    SimdLevel level);
 

@@ -62,8 +62,30 @@ TEST(FftPlan, FactorsIntoTheRadicesItRuns) {
   EXPECT_THAT(FftRadices(97), ElementsAre(97));
 }
 
+TEST(FftPlan, LongPrimePassesGiveWayToBluesteinOnAPowerOfTwoAtLeast2nMinus1) {
+  EXPECT_EQ(FftBluesteinLength(1), 0);
+  EXPECT_EQ(FftBluesteinLength(1024), 0);
+  EXPECT_EQ(FftBluesteinLength(7 * 7 * 5 * 3), 0);
+  EXPECT_EQ(FftBluesteinLength(67), 0);     // a pass of 67 is cheaper than 3 of 256
+  EXPECT_EQ(FftBluesteinLength(127), 256);  // 253 points at least
+  EXPECT_EQ(FftBluesteinLength(2 * 127), 512);
+  EXPECT_EQ(FftBluesteinLength(4 * 127), 0);  // the pass of 127 runs in vectors
+  EXPECT_EQ(FftBluesteinLength(8 * 1021), 16384);
+  EXPECT_EQ(FftBluesteinLength(65537), 262144);
+}
+
+TEST(FftPlan, ChirpExponentIsReducedExactly) {
+  EXPECT_EQ(FftChirpTurn(0, 7), 0);
+  EXPECT_EQ(FftChirpTurn(6, 7), 36 % 14);
+  // t^2 past 2^63: the reduction is in unsigned 64 bits.
+  const int64_t n = int64_t{3} << 30, t = n - 1;
+  EXPECT_EQ(FftChirpTurn(t, n),
+            static_cast<int64_t>(static_cast<unsigned __int128>(t) * t % (2 * n)));
+}
+
 TEST(Fft, EveryLengthMatchesTheDefinition) {
-  for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 30, 49, 64, 97, 121, 210, 256, 1000}) {
+  for (int64_t n : {1,  2,  3,  4,  5,   6,   7,   8,   9,    12,   16,
+                    30, 49, 64, 97, 121, 127, 210, 256, 1000, 1009, 4 * 331}) {
     for (bool inverse : {false, true}) {
       SCOPED_TRACE(::testing::Message() << "n = " << n << (inverse ? " inverse" : ""));
       const std::vector<std::complex<float>> x = RandomComplex(n, static_cast<uint32_t>(n));

@@ -850,9 +850,10 @@ core::Attrs FftAttrs(int64_t axis, int64_t n, bool inverse, bool real) {
 double FftTolerance(int64_t n) { return 1e-5 * std::max(1.0, std::log2(static_cast<double>(n))); }
 
 // Lengths: 1, powers of 2 (radix 4 and 2 passes), mixes of 3, 5 and 7, the prime 97 (one
-// looping pass), 22 and 121 (a looping pass after others), 1000.
-const std::vector<int64_t> kFftLengths = {1,  2,   4, 8,  64, 256, 6,   12,
-                                          15, 105, 7, 97, 22, 121, 1000};
+// looping pass), 22 and 121 (a looping pass after others), 1000, and Bluestein's algorithm
+// for the primes 127 and 1009 and for 2 x 127.
+const std::vector<int64_t> kFftLengths = {1,   2, 4,  8,  64,  256,  6,   12,  15,
+                                          105, 7, 97, 22, 121, 1000, 127, 254, 1009};
 
 TEST_F(CudaComplexParityTest, FftComplex) {
   for (int64_t n : kFftLengths) {
@@ -863,7 +864,7 @@ TEST_F(CudaComplexParityTest, FftComplex) {
     }
   }
   // Not the last axis: lines strided by the dims after it.
-  for (int64_t n : {8, 15, 97}) {
+  for (int64_t n : {8, 15, 97, 127}) {
     CheckComplex("fft", {RandomComplex({2, n, 5}, rng_, -1, 1)}, FftAttrs(1, n, false, false),
                  FftTolerance(n), true);
     CheckComplex("fft", {RandomComplex({n, 3}, rng_, -1, 1)}, FftAttrs(0, n, true, false),
@@ -880,7 +881,7 @@ TEST_F(CudaComplexParityTest, RfftAndIrfft) {
     CheckComplex("fft", {RandomComplex({3, n / 2 + 1}, rng_, -1, 1)}, FftAttrs(1, n, true, true),
                  FftTolerance(n), true);
   }
-  for (int64_t n : {8, 15, 97}) {
+  for (int64_t n : {8, 15, 97, 127}) {
     CheckComplex("fft", {RandomReal(DType::kFloat32, {2, n, 5}, rng_, -1, 1)},
                  FftAttrs(1, n, false, true), FftTolerance(n), true);
     CheckComplex("fft", {RandomComplex({n / 2 + 1, 4}, rng_, -1, 1)}, FftAttrs(0, n, true, true),
@@ -890,7 +891,7 @@ TEST_F(CudaComplexParityTest, RfftAndIrfft) {
 
 // A forward transform and its inverse give the input back, on the GPU alone.
 TEST_F(CudaComplexParityTest, FftRoundTrip) {
-  for (int64_t n : {16, 105, 97}) {
+  for (int64_t n : {16, 105, 97, 1009}) {
     core::HostTensor x = RandomComplex({2, n}, rng_, -1, 1);
     absl::StatusOr<core::HostTensor> spectrum =
         RunOn(*gpu_, "fft", {x}, FftAttrs(1, n, false, false));

@@ -2,7 +2,10 @@
 // gathered into a contiguous scratch buffer (rfft's real input as complex, irfft's
 // Hermitian spectrum rebuilt), one launch per Stockham pass with a thread per butterfly
 // (radices 2, 3, 4, 5 and 7 unrolled in registers, a larger prime looping), and the lines
-// written back, scaled by 1/n for the inverse (irfft keeps the real parts).
+// written back, scaled by 1/n for the inverse (irfft keeps the real parts). Bluestein's
+// algorithm gathers each line times the chirp into m points, adds the chirp's kernel as one
+// more line, transforms them all, multiplies each line by the kernel's spectrum, transforms
+// the lines back and scatters them times the chirp.
 
 #include <utility>
 
@@ -13,9 +16,16 @@
 namespace ferry::kernels::cuda {
 namespace {
 
-// a[line * n + t] = element t of line (o, i) for t < n, with g walking x's order (o, t, i).
+// The chirp c[t] = w(t^2 / 2, n) of Bluestein's algorithm (fft_plan.h).
+__device__ __forceinline__ Complex64 Chirp(int64_t t, int64_t n, float sign) {
+  return Twiddle(FftChirpTurn(t, n), 2 * n, sign);
+}
+
+// a[line * stride + t] = element t of line (o, i) for t < n (times c[t] for Bluestein), with
+// g walking x's order (o, t, i).
 template <bool kRealInput>
-__global__ void GatherKernel(const void* x, Complex64* a, FftProblem p) {
+__global__ void GatherKernel(const void* x, Complex64* a, FftProblem p, int64_t stride,
+                             bool chirp, float sign) {
   FERRY_GRID_LOOP(g, p.outer * p.n * p.inner) {
     const int64_t i = g % p.inner, rest = g / p.inner;
     const int64_t t = rest % p.n, o = rest / p.n;
@@ -28,8 +38,30 @@ __global__ void GatherKernel(const void* x, Complex64* a, FftProblem p) {
       const auto* z = static_cast<const Complex64*>(x);
       value = t < p.in_dim ? z[base + t * p.inner] : Conj(z[base + (p.n - t) * p.inner]);
     }
-    a[(o * p.inner + i) * p.n + t] = value;
+    a[(o * p.inner + i) * stride + t] = chirp ? value * Chirp(t, p.n, sign) : value;
   }
+}
+
+// Bluestein's m-point lines: the `lines` data lines zero past n, and line `lines` the
+// kernel conj(c) wrapped around (at t and m - t for t < n), zero between.
+__global__ void BluesteinPadKernel(Complex64* a, int64_t lines, int64_t n, int64_t m, float sign) {
+  FERRY_GRID_LOOP(g, (lines + 1) * m) {
+    const int64_t line = g / m, t = g - line * m;
+    if (line < lines) {
+      if (t >= n) a[g] = Complex64(0.0f, 0.0f);
+    } else if (t < n) {
+      a[g] = Conj(Chirp(t, n, sign));
+    } else if (m - t < n) {
+      a[g] = Conj(Chirp(m - t, n, sign));
+    } else {
+      a[g] = Complex64(0.0f, 0.0f);
+    }
+  }
+}
+
+// Each of the `lines` lines of m times line `lines` (the kernel's spectrum), elementwise.
+__global__ void BluesteinProductKernel(Complex64* a, int64_t lines, int64_t m) {
+  FERRY_GRID_LOOP(g, lines * m) { a[g] = a[g] * a[lines * m + g % m]; }
 }
 
 // exp(sign 2 pi i t / R) for R = 3, 5 or 7 and a t known once the loops are unrolled:
@@ -129,14 +161,16 @@ __global__ void PassKernel(const Complex64* in, Complex64* out, int64_t lines, i
   }
 }
 
-// y's element (o, t, i) = line (o, i)'s element t of a, times scale; irfft keeps the real
-// part. g walks y's order.
+// y's element (o, t, i) = line (o, i)'s element t of a (times c[t] for Bluestein), times
+// scale; irfft keeps the real part. g walks y's order.
 template <bool kRealOutput>
-__global__ void ScatterKernel(const Complex64* a, void* y, FftProblem p, float scale) {
+__global__ void ScatterKernel(const Complex64* a, void* y, FftProblem p, int64_t stride,
+                              bool chirp, float sign, float scale) {
   FERRY_GRID_LOOP(g, p.outer * p.out_dim * p.inner) {
     const int64_t i = g % p.inner, rest = g / p.inner;
     const int64_t t = rest % p.out_dim, o = rest / p.out_dim;
-    const Complex64 value = a[(o * p.inner + i) * p.n + t];
+    Complex64 value = a[(o * p.inner + i) * stride + t];
+    if (chirp) value = value * Chirp(t, p.n, sign);
     if constexpr (kRealOutput) {
       static_cast<float*>(y)[g] = value.re * scale;
     } else {
@@ -153,7 +187,46 @@ cudaError_t LaunchPass(const Complex64* in, Complex64* out, int64_t lines, int64
   return cudaGetLastError();
 }
 
+// n's Stockham passes over `lines` lines in a (b the other buffer); *result is whichever
+// holds the transform.
+cudaError_t RunPasses(Complex64* a, Complex64* b, int64_t lines, int64_t n, float sign,
+                      cudaStream_t stream, Complex64** result) {
+  int64_t s = 1;
+  for (int64_t radix : FftRadices(n)) {
+    cudaError_t error;
+    switch (radix) {
+      case 2:
+        error = LaunchPass<2>(a, b, lines, n, s, radix, sign, stream);
+        break;
+      case 3:
+        error = LaunchPass<3>(a, b, lines, n, s, radix, sign, stream);
+        break;
+      case 4:
+        error = LaunchPass<4>(a, b, lines, n, s, radix, sign, stream);
+        break;
+      case 5:
+        error = LaunchPass<5>(a, b, lines, n, s, radix, sign, stream);
+        break;
+      case 7:
+        error = LaunchPass<7>(a, b, lines, n, s, radix, sign, stream);
+        break;
+      default:
+        error = LaunchPass<0>(a, b, lines, n, s, radix, sign, stream);
+    }
+    if (error != cudaSuccess) return error;
+    std::swap(a, b);
+    s *= radix;
+  }
+  *result = a;
+  return cudaSuccess;
+}
+
 }  // namespace
+
+int64_t FftScratchElements(const FftProblem& p) {
+  const int64_t lines = p.outer * p.inner, m = FftBluesteinLength(p.n);
+  return m > 0 ? (lines + 1) * m : lines * p.n;
+}
 
 cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a_scratch, void* b_scratch,
                       cudaStream_t stream) {
@@ -161,46 +234,46 @@ cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a_scrat
   if (lines == 0) return cudaSuccess;
   auto* a = static_cast<Complex64*>(a_scratch);
   auto* b = static_cast<Complex64*>(b_scratch);
+  const float sign = p.inverse ? 1.0f : -1.0f;
+  const int64_t m = FftBluesteinLength(p.n), stride = m > 0 ? m : p.n;
+  const bool chirp = m > 0;
   const int64_t elements = lines * p.n;
   if (p.real && !p.inverse) {
-    GatherKernel<true><<<GridFor(elements), kThreads, 0, stream>>>(x, a, p);
+    GatherKernel<true><<<GridFor(elements), kThreads, 0, stream>>>(x, a, p, stride, chirp, sign);
   } else {
-    GatherKernel<false><<<GridFor(elements), kThreads, 0, stream>>>(x, a, p);
+    GatherKernel<false><<<GridFor(elements), kThreads, 0, stream>>>(x, a, p, stride, chirp, sign);
   }
   if (cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
-  const float sign = p.inverse ? 1.0f : -1.0f;
-  int64_t s = 1;
-  for (int64_t radix : FftRadices(p.n)) {
-    cudaError_t error;
-    switch (radix) {
-      case 2:
-        error = LaunchPass<2>(a, b, lines, p.n, s, radix, sign, stream);
-        break;
-      case 3:
-        error = LaunchPass<3>(a, b, lines, p.n, s, radix, sign, stream);
-        break;
-      case 4:
-        error = LaunchPass<4>(a, b, lines, p.n, s, radix, sign, stream);
-        break;
-      case 5:
-        error = LaunchPass<5>(a, b, lines, p.n, s, radix, sign, stream);
-        break;
-      case 7:
-        error = LaunchPass<7>(a, b, lines, p.n, s, radix, sign, stream);
-        break;
-      default:
-        error = LaunchPass<0>(a, b, lines, p.n, s, radix, sign, stream);
+  Complex64* result = nullptr;
+  double scale = p.inverse ? 1.0 / static_cast<double>(p.n) : 1.0;
+  if (m > 0) {
+    BluesteinPadKernel<<<GridFor((lines + 1) * m), kThreads, 0, stream>>>(a, lines, p.n, m, sign);
+    if (cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
+    Complex64* spectrum = nullptr;
+    if (cudaError_t error = RunPasses(a, b, lines + 1, m, -1.0f, stream, &spectrum);
+        error != cudaSuccess) {
+      return error;
     }
-    if (error != cudaSuccess) return error;
-    std::swap(a, b);
-    s *= radix;
+    BluesteinProductKernel<<<GridFor(lines * m), kThreads, 0, stream>>>(spectrum, lines, m);
+    if (cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
+    Complex64* other = spectrum == a ? b : a;
+    if (cudaError_t error = RunPasses(spectrum, other, lines, m, 1.0f, stream, &result);
+        error != cudaSuccess) {
+      return error;
+    }
+    scale /= static_cast<double>(m);
+  } else if (cudaError_t error = RunPasses(a, b, lines, p.n, sign, stream, &result);
+             error != cudaSuccess) {
+    return error;
   }
-  const float scale = p.inverse ? static_cast<float>(1.0 / static_cast<double>(p.n)) : 1.0f;
   const int64_t outputs = p.outer * p.out_dim * p.inner;
+  const float scale_f = static_cast<float>(scale);
   if (p.real && p.inverse) {
-    ScatterKernel<true><<<GridFor(outputs), kThreads, 0, stream>>>(a, y, p, scale);
+    ScatterKernel<true>
+        <<<GridFor(outputs), kThreads, 0, stream>>>(result, y, p, stride, chirp, sign, scale_f);
   } else {
-    ScatterKernel<false><<<GridFor(outputs), kThreads, 0, stream>>>(a, y, p, scale);
+    ScatterKernel<false>
+        <<<GridFor(outputs), kThreads, 0, stream>>>(result, y, p, stride, chirp, sign, scale_f);
   }
   return cudaGetLastError();
 }

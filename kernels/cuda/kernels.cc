@@ -810,7 +810,7 @@ absl::Status Fft(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
   if (!problem.ok()) return problem.status();
   const FftProblem& p = *problem;
   if (out.size() == 0) return absl::OkStatus();
-  const size_t bytes = static_cast<size_t>(p.outer * p.inner * p.n) * sizeof(float) * 2;
+  const size_t bytes = static_cast<size_t>(FftScratchElements(p)) * sizeof(float) * 2;
   absl::StatusOr<void*> a = ctx.Scratch(node.op, bytes);
   if (!a.ok()) return a.status();
   absl::StatusOr<void*> b = ctx.Scratch(node.op, bytes);

@@ -298,7 +298,8 @@ cudaError_t LaunchComplexPart(ComplexPart part, const void* x, void* y, int64_t 
 // of shape (outer, out_dim, inner): the n-point DFT of every line along the middle axis, as
 // kernels/fft_plan.h's passes, one launch each. x is float32 when `real` and not `inverse`
 // (rfft), else complex64; y is float32 when `real` and `inverse` (irfft), else complex64.
-// `a` and `b` are scratch of outer * inner * n complex64 elements each.
+// `a` and `b` are scratch of FftScratchElements(p) complex64 elements each.
+int64_t FftScratchElements(const FftProblem& p);
 cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a, void* b,
                       cudaStream_t stream);
 
