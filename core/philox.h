@@ -30,13 +30,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#ifndef FERRY_HOST_DEVICE
-#if defined(__CUDACC__)
-#define FERRY_HOST_DEVICE __host__ __device__
-#else
-#define FERRY_HOST_DEVICE
-#endif
-#endif
+#include "core/host_device.h"
 
 namespace ferry::core {
 

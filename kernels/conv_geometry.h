@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/host_device.h"
+
 namespace ferry::kernels {
 
 inline constexpr int kConvSpatialDims = 3;
@@ -24,19 +26,13 @@ struct ConvGeometry {
   int64_t batch, c_in, c_out, groups;
 };
 
-#if defined(__CUDACC__)
-#define FERRY_CONV_HOST_DEVICE __host__ __device__
-#else
-#define FERRY_CONV_HOST_DEVICE
-#endif
-
 // An output position: the batch index and the output coordinates.
 struct ConvPosition {
   int64_t n, o[kConvSpatialDims];
 };
 
 // The output position of row `row` of the lowered matrix (rows run batch-major, as y's).
-FERRY_CONV_HOST_DEVICE inline ConvPosition PositionOfRow(const ConvGeometry& g, int64_t row) {
+FERRY_HOST_DEVICE inline ConvPosition PositionOfRow(const ConvGeometry& g, int64_t row) {
   ConvPosition p;
   for (int d = kConvSpatialDims - 1; d >= 0; --d) {
     p.o[d] = row % g.out_dim[d];
@@ -48,8 +44,8 @@ FERRY_CONV_HOST_DEVICE inline ConvPosition PositionOfRow(const ConvGeometry& g, 
 
 // Where x holds channel 0 of tap (k0, k1, k2) of output position p, or -1 when the tap lies
 // in the padding.
-FERRY_CONV_HOST_DEVICE inline int64_t TapOffset(const ConvGeometry& g, const ConvPosition& p,
-                                                int64_t k0, int64_t k1, int64_t k2) {
+FERRY_HOST_DEVICE inline int64_t TapOffset(const ConvGeometry& g, const ConvPosition& p, int64_t k0,
+                                           int64_t k1, int64_t k2) {
   const int64_t k[kConvSpatialDims] = {k0, k1, k2};
   int64_t offset = p.n;
   for (int d = 0; d < kConvSpatialDims; ++d) {

@@ -19,13 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#ifndef FERRY_HOST_DEVICE
-#if defined(__CUDACC__)
-#define FERRY_HOST_DEVICE __host__ __device__
-#else
-#define FERRY_HOST_DEVICE
-#endif
-#endif
+#include "core/host_device.h"
 
 namespace ferry::kernels {
 

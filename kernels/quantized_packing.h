@@ -7,17 +7,12 @@
 
 #include <cstdint>
 
+#include "core/host_device.h"
+
 namespace ferry::kernels {
 
-#if defined(__CUDACC__)
-#define FERRY_QUANTIZED_HOST_DEVICE __host__ __device__
-#else
-#define FERRY_QUANTIZED_HOST_DEVICE
-#endif
-
 // The quantized value (below 2^bits) of element k of the row starting at `words`.
-FERRY_QUANTIZED_HOST_DEVICE inline uint32_t PackedElement(const uint32_t* words, int64_t k,
-                                                          int bits) {
+FERRY_HOST_DEVICE inline uint32_t PackedElement(const uint32_t* words, int64_t k, int bits) {
   const int64_t bit = k * bits;
   const int shift = static_cast<int>(bit & 31);
   uint32_t value = words[bit >> 5] >> shift;

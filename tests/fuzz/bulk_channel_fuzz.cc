@@ -45,36 +45,13 @@ namespace {
 constexpr size_t kMaxRecords = 32;
 constexpr int kAnswerTimeoutSeconds = 5;
 
-struct Record {
-  bool message = true;
-  std::string bytes;
-};
+// A record's header: kMessage, or raw bytes.
+constexpr char kMessage = 0;
+constexpr char kRaw = 1;
+bool IsMessage(const Record& record) { return record.header[0] == kMessage; }
 
 std::vector<Record> Decode(const uint8_t* data, size_t size) {
-  std::vector<Record> records;
-  size_t at = 0;
-  while (size - at >= 5 && records.size() < kMaxRecords) {
-    Record record{data[at] == 0, {}};
-    uint32_t length = 0;
-    std::memcpy(&length, data + at + 1, 4);
-    at += 5;
-    if (length > size - at) break;
-    record.bytes.assign(reinterpret_cast<const char*>(data + at), length);
-    at += length;
-    records.push_back(std::move(record));
-  }
-  return records;
-}
-
-std::string Encode(const std::vector<Record>& records) {
-  std::string out;
-  for (const Record& record : records) {
-    const uint32_t length = static_cast<uint32_t>(record.bytes.size());
-    out.push_back(record.message ? '\0' : '\1');
-    out.append(reinterpret_cast<const char*>(&length), 4);
-    out += record.bytes;
-  }
-  return out;
+  return SplitRecords(data, size, 1, kMaxRecords);
 }
 
 // What goes on the wire: the magic, then each record, the hello's placeholders filled in.
@@ -82,7 +59,7 @@ std::string WireBytes(const std::vector<Record>& records, const server::Session&
   std::string wire(core::kBulkMagic, sizeof(core::kBulkMagic));
   bool hello_sent = false;
   for (const Record& record : records) {
-    if (!record.message) {
+    if (!IsMessage(record)) {
       wire += record.bytes;
       continue;
     }
@@ -170,10 +147,10 @@ server::BulkChannelServer& Channel() {
 }
 
 Record Message(const google::protobuf::Message& message) {
-  return {true, message.SerializeAsString()};
+  return {{kMessage}, message.SerializeAsString()};
 }
 
-Record Raw(std::string bytes) { return {false, std::move(bytes)}; }
+Record Raw(std::string bytes) { return {{kRaw}, std::move(bytes)}; }
 
 v1::BulkRequest UploadOf(uint64_t buffer_id, v1::DType dtype, std::vector<int64_t> shape,
                          uint64_t total_bytes) {
@@ -204,9 +181,9 @@ std::vector<std::string> Seeds() {
   hello.set_session_id("S");
   hello.set_ticket("T");
   std::vector<std::string> seeds;
-  seeds.push_back(
-      Encode({Message(hello), Message(UploadOf(1, v1::FLOAT32, {2, 3}, 24)),
-              Raw(std::string(24, '\x01')), Message(DownloadOf(1, 0)), Message(DownloadOf(1, 8))}));
+  seeds.push_back(JoinRecords({Message(hello), Message(UploadOf(1, v1::FLOAT32, {2, 3}, 24)),
+                               Raw(std::string(24, '\x01')), Message(DownloadOf(1, 0)),
+                               Message(DownloadOf(1, 8))}));
 
   v1::BulkRequest for_step = UploadOf(2, v1::INT32, {4}, 16);
   for_step.set_for_pipeline(true);
@@ -215,29 +192,29 @@ std::vector<std::string> Seeds() {
   v1::BulkRequest cache_query = UploadOf(4, v1::UINT8, {16}, 16);
   cache_query.mutable_upload()->set_cache_query(true);
   cache_query.mutable_upload()->set_content_digest(std::string(32, '\x07'));
-  seeds.push_back(Encode({Message(hello), Message(for_step), Raw(std::string(16, '\x02')),
-                          Message(resume_query), Message(cache_query)}));
+  seeds.push_back(JoinRecords({Message(hello), Message(for_step), Raw(std::string(16, '\x02')),
+                               Message(resume_query), Message(cache_query)}));
 
   v1::BulkRequest releasing = UploadOf(6, v1::BOOL, {3}, 3);
   releasing.add_release_buffer_ids(5);
-  seeds.push_back(
-      Encode({Message(hello), Message(UploadOf(5, v1::FLOAT16, {2}, 4)),
-              Raw(std::string(4, '\x03')), Message(releasing), Raw(std::string("\x00\x01\x01", 3)),
-              Message(DownloadOf(5, 0)), Message(DownloadOf(6, 3))}));
+  seeds.push_back(JoinRecords({Message(hello), Message(UploadOf(5, v1::FLOAT16, {2}, 4)),
+                               Raw(std::string(4, '\x03')), Message(releasing),
+                               Raw(std::string("\x00\x01\x01", 3)), Message(DownloadOf(5, 0)),
+                               Message(DownloadOf(6, 3))}));
 
   v1::BulkHello wrong = hello;
   wrong.set_ticket("0123456789abcdef");
-  seeds.push_back(Encode({Message(wrong), Message(DownloadOf(1, 0))}));
+  seeds.push_back(JoinRecords({Message(wrong), Message(DownloadOf(1, 0))}));
 
   v1::BulkHello peer;
   peer.mutable_peer()->set_to_rank(1);
-  seeds.push_back(Encode({Message(peer)}));
+  seeds.push_back(JoinRecords({Message(peer)}));
   v1::BulkHello fetch;
   fetch.mutable_fetch()->set_session_id("S");
   fetch.mutable_fetch()->set_ticket(std::string(16, '\x09'));
-  seeds.push_back(Encode({Message(fetch)}));
+  seeds.push_back(JoinRecords({Message(fetch)}));
 
-  seeds.push_back(Encode(
+  seeds.push_back(JoinRecords(
       {Message(hello), Message(UploadOf(7, v1::FLOAT64, {8}, 64)), Raw(std::string(40, '\x04'))}));
   return seeds;
 }
@@ -284,9 +261,9 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
   const size_t at = random() % records.size();
   fuzz::Record& record = records[at];
-  const bool is_hello = record.message && [&] {
+  const bool is_hello = fuzz::IsMessage(record) && [&] {
     for (size_t i = 0; i < at; ++i) {
-      if (records[i].message) return false;
+      if (fuzz::IsMessage(records[i])) return false;
     }
     return true;
   }();
@@ -296,8 +273,8 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
       fuzz::RepeatDropOrSwap(records, random);
       break;
     case 2:
-      if (record.message) {
-        record.message = false;
+      if (fuzz::IsMessage(record)) {
+        record.header = {fuzz::kRaw};
       } else {
         record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
       }
@@ -309,7 +286,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
       } else {
         message = std::make_unique<v1::BulkRequest>();
       }
-      if (!record.message || !message->ParseFromString(record.bytes)) {
+      if (!fuzz::IsMessage(record) || !message->ParseFromString(record.bytes)) {
         return LLVMFuzzerMutate(data, size, max_size);
       }
       fuzz::MutateMessage(*message, {"S", "T"}, random);
@@ -317,5 +294,5 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
       break;
     }
   }
-  return fuzz::WriteMutation(fuzz::Encode(records), data, size, max_size);
+  return fuzz::WriteMutation(fuzz::JoinRecords(records), data, size, max_size);
 }

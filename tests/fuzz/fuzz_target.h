@@ -43,6 +43,16 @@ void CheckClientError(const absl::Status& status, const std::string& stage);
 // it does not fit, mutates the input's bytes instead (LLVMFuzzerMutate).
 size_t WriteMutation(const std::string& mutated, uint8_t* data, size_t size, size_t max_size);
 
+// An input as records: each `header_bytes` bytes of its own (flags, say), a 4-byte
+// little-endian length, then that many bytes. SplitRecords reads at most `max_records` and
+// drops a record cut short; JoinRecords writes them back.
+struct Record {
+  std::string header, bytes;
+};
+std::vector<Record> SplitRecords(const uint8_t* data, size_t size, size_t header_bytes,
+                                 size_t max_records);
+std::string JoinRecords(const std::vector<Record>& records);
+
 // Repeats one of `items` (a stream's messages) at a random place, drops one, or swaps two.
 template <typename T>
 void RepeatDropOrSwap(std::vector<T>& items, std::mt19937_64& random) {

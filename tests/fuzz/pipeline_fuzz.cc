@@ -38,28 +38,17 @@ constexpr int kMaxNodes = 48;
 
 std::vector<v1::PipelineRequest> Decode(const uint8_t* data, size_t size) {
   std::vector<v1::PipelineRequest> steps;
-  size_t at = 0;
-  while (size - at >= 4 && steps.size() < kMaxSteps) {
-    uint32_t length = 0;
-    std::memcpy(&length, data + at, 4);
-    at += 4;
-    if (length > size - at) break;
+  for (const Record& record : SplitRecords(data, size, 0, kMaxSteps)) {
     v1::PipelineRequest step;
-    if (step.ParseFromArray(data + at, static_cast<int>(length))) steps.push_back(std::move(step));
-    at += length;
+    if (step.ParseFromString(record.bytes)) steps.push_back(std::move(step));
   }
   return steps;
 }
 
 std::string Encode(const std::vector<v1::PipelineRequest>& steps) {
-  std::string out;
-  for (const v1::PipelineRequest& step : steps) {
-    const std::string bytes = step.SerializeAsString();
-    const uint32_t length = static_cast<uint32_t>(bytes.size());
-    out.append(reinterpret_cast<const char*>(&length), 4);
-    out += bytes;
-  }
-  return out;
+  std::vector<Record> records;
+  for (const v1::PipelineRequest& step : steps) records.push_back({"", step.SerializeAsString()});
+  return JoinRecords(records);
 }
 
 // Whether the step would wait for something no one sends here, or is too big to run fast.

@@ -42,30 +42,20 @@ constexpr uint8_t kBreaks = 2;
 
 std::vector<Message> Decode(const uint8_t* data, size_t size) {
   std::vector<Message> messages;
-  size_t at = 0;
-  while (size - at >= 6 && messages.size() < kMaxMessages) {
-    Message message{data[at], data[at + 1], {}};
-    uint32_t length = 0;
-    std::memcpy(&length, data + at + 2, 4);
-    at += 6;
-    if (length > size - at) break;
-    message.bytes.assign(reinterpret_cast<const char*>(data + at), length);
-    at += length;
-    messages.push_back(std::move(message));
+  for (Record& record : SplitRecords(data, size, 2, kMaxMessages)) {
+    messages.push_back({static_cast<uint8_t>(record.header[0]),
+                        static_cast<uint8_t>(record.header[1]), std::move(record.bytes)});
   }
   return messages;
 }
 
 std::string Encode(const std::vector<Message>& messages) {
-  std::string out;
+  std::vector<Record> records;
   for (const Message& message : messages) {
-    const uint32_t length = static_cast<uint32_t>(message.bytes.size());
-    out.push_back(static_cast<char>(message.flags));
-    out.push_back(static_cast<char>(message.cut));
-    out.append(reinterpret_cast<const char*>(&length), 4);
-    out += message.bytes;
+    records.push_back(
+        {{static_cast<char>(message.flags), static_cast<char>(message.cut)}, message.bytes});
   }
-  return out;
+  return JoinRecords(records);
 }
 
 // The session placeholder "S" replaced by `session_id` where the bytes parse.
