@@ -375,7 +375,8 @@ const std::map<std::string, OpCase>& CoreOpCases() {
           const Array spectrum = fft::rfft(x);
           return concatenate({flatten(fft::fft2(astype(x, complex64))), flatten(spectrum),
                               astype(flatten(fft::irfft(spectrum * spectrum, 12, -1)), complex64),
-                              flatten(fft::fft(astype(x, complex64), 7, 0))});
+                              flatten(fft::fft(astype(x, complex64), 7, 0)),
+                              flatten(fft::ifft(astype(x, complex64), 127, 1))});  // Bluestein
         }}},
       {"eig",
        {false,
