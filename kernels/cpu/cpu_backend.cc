@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/scratch_budget.h"
 
 namespace ferry::kernels {
 namespace {
@@ -194,6 +195,7 @@ class CpuBackend : public Backend {
             absl::StrCat("[", node.op, "] an input tensor has no storage or overruns it"));
       }
     }
+    const cpu::ScratchBudget scratch(budget_.get());  // what the kernel takes for itself
     return it->second(node, inputs, out);
   }
 

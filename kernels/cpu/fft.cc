@@ -11,6 +11,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/fft_line.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/scratch_budget.h"
 #include "kernels/fft_plan.h"
 
 namespace ferry::kernels::cpu {
@@ -23,6 +24,8 @@ absl::Status Fft(const core::Node& node, absl::Span<const Tensor> inputs, const 
   const auto [outer, inner, n, in_dim, out_dim, inverse, real] = *problem;
   const bool real_in = real && !inverse, real_out = real && inverse;
   const double scale = inverse ? 1.0 / static_cast<double>(n) : 1.0;
+  absl::StatusOr<ScratchReservation> scratch_bytes = ReserveScratch(node.op, FftLineBytes(n));
+  if (!scratch_bytes.ok()) return scratch_bytes.status();
   const FftLinePlan plan = MakeFftLinePlan(n, inverse);
   const SimdLevel level = BestSimdLevel();
   std::vector<double> re(n), im(n), scratch(plan.ScratchSize());

@@ -89,7 +89,26 @@ void TransformBluestein(const BluesteinPlan& plan, int64_t n, double* re, double
   }
 }
 
+// The doubles of a direct plan's tables for n: each pass's twiddles, an odd radix's DFT.
+int64_t PassTableDoubles(int64_t n) {
+  int64_t doubles = 0, s = 1;
+  for (int64_t radix : FftRadices(n)) {
+    doubles += 2 * radix * s + (radix != 2 && radix != 4 ? 2 * radix * radix : 0);
+    s *= radix;
+  }
+  return doubles;
+}
+
 }  // namespace
+
+int64_t FftLineBytes(int64_t n) {
+  const int64_t m = FftBluesteinLength(n);
+  // re and im; then the direct plan's tables and scratch, or Bluestein's chirp, kernel,
+  // scratch and the m-point plan's tables.
+  const int64_t doubles =
+      2 * n + (m > 0 ? 2 * n + 2 * m + 4 * m + PassTableDoubles(m) : PassTableDoubles(n) + 2 * n);
+  return doubles * static_cast<int64_t>(sizeof(double));
+}
 
 int64_t FftLinePlan::ScratchSize() const { return bluestein ? 4 * bluestein->m : 2 * n; }
 

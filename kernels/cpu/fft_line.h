@@ -45,6 +45,10 @@ struct BluesteinPlan {
 
 FftLinePlan MakeFftLinePlan(int64_t n, bool inverse);
 
+// The host bytes MakeFftLinePlan(n) takes, with a line's re, im and scratch: what a
+// kernel reserves (scratch_budget.h) before it plans.
+int64_t FftLineBytes(int64_t n);
+
 // Transforms re[0..n) and im[0..n) in place (scratch: plan.ScratchSize() doubles) with
 // `level`'s vectors, or BestSimdLevel()'s where this CPU lacks them.
 void TransformLine(const FftLinePlan& plan, double* re, double* im, double* scratch,

@@ -8,6 +8,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/fft_line.h"
 #include "kernels/cpu/test_util.h"
 #include "kernels/fft_plan.h"
 
@@ -101,6 +103,34 @@ TEST(Fft, EveryLengthMatchesTheDefinition) {
       }
     }
   }
+}
+
+TEST(Fft, ScratchBeyondTheBudgetIsRefusedNotTaken) {
+  // 65537 points: Bluestein on 262144, about 14 MiB of host scratch for 512 KiB of output
+  // (as much input).
+  const int64_t n = 65537;
+  std::vector<std::complex<float>> impulse(n);
+  impulse[0] = 1.0f;
+  const core::HostTensor x = ComplexHost({n}, impulse);
+  EXPECT_GT(FftLineBytes(n), 12 << 20);
+  std::unique_ptr<Backend> small = MakeCpuBackend(4 << 20);
+  absl::StatusOr<core::HostTensor> refused =
+      testing::RunOn(*small, "fft", {x}, FftAttrs(0, n, false, false));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("[fft] scratch"));
+  EXPECT_EQ(small->budget().in_use(), 0);
+  // With room, the same transform runs (an impulse's spectrum is all ones) and gives the
+  // scratch back.
+  std::unique_ptr<Backend> roomy = MakeCpuBackend(64 << 20);
+  absl::StatusOr<core::HostTensor> ran =
+      testing::RunOn(*roomy, "fft", {x}, FftAttrs(0, n, false, false));
+  ASSERT_TRUE(ran.ok()) << ran.status();
+  const std::vector<std::complex<float>> spectrum = Elements<std::complex<float>>(*ran);
+  for (int64_t k = 0; k < n; k += 4097) {
+    EXPECT_NEAR(spectrum[k].real(), 1.0f, 1e-5) << "bin " << k;
+    EXPECT_NEAR(spectrum[k].imag(), 0.0f, 1e-5) << "bin " << k;
+  }
+  EXPECT_EQ(roomy->budget().in_use(), 0);
 }
 
 TEST(Fft, AlongAMiddleAxisEachLineIsTransformed) {
