@@ -17,8 +17,20 @@ namespace {
 // A download is read in runs this long; a break loses at most one.
 constexpr size_t kReceiveRunBytes = size_t{4} << 20;
 
+// The daemon's answer as a status; one with no message, or with a code gRPC does not have,
+// still says what came.
 absl::Status FromAnswer(const v1::BulkResponse& answer) {
-  return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+  if (answer.code() == 0) return absl::OkStatus();
+  if (answer.code() < 0 || answer.code() > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
+    return absl::UnknownError(absl::StrCat("bulk channel: the daemon answered code ", answer.code(),
+                                           ": ", answer.message()));
+  }
+  const auto code = static_cast<absl::StatusCode>(answer.code());
+  if (answer.message().empty()) {
+    return absl::Status(code, absl::StrCat("bulk channel: the daemon answered ",
+                                           absl::StatusCodeToString(code), " with no message"));
+  }
+  return absl::Status(code, answer.message());
 }
 
 // A bulk upload request naming `request`'s buffer, spec and size (the rest is the
