@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/ferry.h"
@@ -66,10 +67,18 @@ TEST(GraphCacheTest, ARestartedDaemonGetsTheGraphAgain) {
     EXPECT_EQ(SumScaled(remote, 5.0f), 51.0f);
   }
   ASSERT_EQ(daemon->Stop(), 0);
-  auto restarted = StartFerryd({listen, "--drain_seconds=0"});  // same address, empty cache
-  ASSERT_NE(restarted, nullptr);
-  ASSERT_EQ(restarted->address(), daemon->address());
-  Device remote = connect(restarted->address());
+  // Same address, empty cache. The freed port may be another socket's for a moment (a
+  // connection of a test running beside this one may take it as its local port): a few tries.
+  absl::StatusOr<std::unique_ptr<server::FerrydProcess>> restarted;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    restarted =
+        server::FerrydProcess::Start(server::FindFerryd(nullptr), {listen, "--drain_seconds=0"});
+    if (restarted.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  ASSERT_EQ((*restarted)->address(), daemon->address());
+  Device remote = connect((*restarted)->address());
   EXPECT_EQ(SumScaled(remote, 5.0f), 51.0f);
   EXPECT_EQ(remote.stats().graphs_resent, 1);
   EXPECT_EQ(remote.stats().graphs_sent, 1);
