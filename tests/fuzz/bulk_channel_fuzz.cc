@@ -35,6 +35,7 @@
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/bulk_channel.h"
 #include "server/session_manager.h"
+#include "tests/fuzz/bulk_records.h"
 #include "tests/fuzz/daemon_state.h"
 #include "tests/fuzz/fuzz_target.h"
 #include "tests/fuzz/message_mutator.h"
@@ -42,38 +43,22 @@
 namespace ferry::fuzz {
 namespace {
 
-constexpr size_t kMaxRecords = 32;
 constexpr int kAnswerTimeoutSeconds = 5;
-
-// A record's header: kMessage, or raw bytes.
-constexpr char kMessage = 0;
-constexpr char kRaw = 1;
-bool IsMessage(const Record& record) { return record.header[0] == kMessage; }
-
-std::vector<Record> Decode(const uint8_t* data, size_t size) {
-  return SplitRecords(data, size, 1, kMaxRecords);
-}
 
 // What goes on the wire: the magic, then each record, the hello's placeholders filled in.
 std::string WireBytes(const std::vector<Record>& records, const server::Session& session) {
   std::string wire(core::kBulkMagic, sizeof(core::kBulkMagic));
   bool hello_sent = false;
   for (const Record& record : records) {
-    if (!IsMessage(record)) {
-      wire += record.bytes;
-      continue;
-    }
     std::string bytes = record.bytes;
     v1::BulkHello hello;
-    if (!hello_sent && hello.ParseFromString(bytes)) {
+    if (IsMessage(record) && !hello_sent && hello.ParseFromString(bytes)) {
       if (hello.session_id() == "S") hello.set_session_id(session.id());
       if (hello.ticket() == "T") hello.set_ticket(session.bulk_ticket());
       bytes = hello.SerializeAsString();
     }
-    hello_sent = true;
-    const uint32_t length = static_cast<uint32_t>(bytes.size());
-    wire.append(reinterpret_cast<const char*>(&length), 4);
-    wire += bytes;
+    hello_sent = hello_sent || IsMessage(record);
+    AppendToWire(record, bytes, wire);
   }
   return wire;
 }
@@ -146,12 +131,6 @@ server::BulkChannelServer& Channel() {
   return *channel;
 }
 
-Record Message(const google::protobuf::Message& message) {
-  return {{kMessage}, message.SerializeAsString()};
-}
-
-Record Raw(std::string bytes) { return {{kRaw}, std::move(bytes)}; }
-
 v1::BulkRequest UploadOf(uint64_t buffer_id, v1::DType dtype, std::vector<int64_t> shape,
                          uint64_t total_bytes) {
   v1::BulkRequest request;
@@ -181,9 +160,10 @@ std::vector<std::string> Seeds() {
   hello.set_session_id("S");
   hello.set_ticket("T");
   std::vector<std::string> seeds;
-  seeds.push_back(JoinRecords({Message(hello), Message(UploadOf(1, v1::FLOAT32, {2, 3}, 24)),
-                               Raw(std::string(24, '\x01')), Message(DownloadOf(1, 0)),
-                               Message(DownloadOf(1, 8))}));
+  seeds.push_back(
+      JoinRecords({MessageRecord(hello), MessageRecord(UploadOf(1, v1::FLOAT32, {2, 3}, 24)),
+                   RawRecord(std::string(24, '\x01')), MessageRecord(DownloadOf(1, 0)),
+                   MessageRecord(DownloadOf(1, 8))}));
 
   v1::BulkRequest for_step = UploadOf(2, v1::INT32, {4}, 16);
   for_step.set_for_pipeline(true);
@@ -192,30 +172,33 @@ std::vector<std::string> Seeds() {
   v1::BulkRequest cache_query = UploadOf(4, v1::UINT8, {16}, 16);
   cache_query.mutable_upload()->set_cache_query(true);
   cache_query.mutable_upload()->set_content_digest(std::string(32, '\x07'));
-  seeds.push_back(JoinRecords({Message(hello), Message(for_step), Raw(std::string(16, '\x02')),
-                               Message(resume_query), Message(cache_query)}));
+  seeds.push_back(JoinRecords({MessageRecord(hello), MessageRecord(for_step),
+                               RawRecord(std::string(16, '\x02')), MessageRecord(resume_query),
+                               MessageRecord(cache_query)}));
 
   v1::BulkRequest releasing = UploadOf(6, v1::BOOL, {3}, 3);
   releasing.add_release_buffer_ids(5);
-  seeds.push_back(JoinRecords({Message(hello), Message(UploadOf(5, v1::FLOAT16, {2}, 4)),
-                               Raw(std::string(4, '\x03')), Message(releasing),
-                               Raw(std::string("\x00\x01\x01", 3)), Message(DownloadOf(5, 0)),
-                               Message(DownloadOf(6, 3))}));
+  seeds.push_back(
+      JoinRecords({MessageRecord(hello), MessageRecord(UploadOf(5, v1::FLOAT16, {2}, 4)),
+                   RawRecord(std::string(4, '\x03')), MessageRecord(releasing),
+                   RawRecord(std::string("\x00\x01\x01", 3)), MessageRecord(DownloadOf(5, 0)),
+                   MessageRecord(DownloadOf(6, 3))}));
 
   v1::BulkHello wrong = hello;
   wrong.set_ticket("0123456789abcdef");
-  seeds.push_back(JoinRecords({Message(wrong), Message(DownloadOf(1, 0))}));
+  seeds.push_back(JoinRecords({MessageRecord(wrong), MessageRecord(DownloadOf(1, 0))}));
 
   v1::BulkHello peer;
   peer.mutable_peer()->set_to_rank(1);
-  seeds.push_back(JoinRecords({Message(peer)}));
+  seeds.push_back(JoinRecords({MessageRecord(peer)}));
   v1::BulkHello fetch;
   fetch.mutable_fetch()->set_session_id("S");
   fetch.mutable_fetch()->set_ticket(std::string(16, '\x09'));
-  seeds.push_back(JoinRecords({Message(fetch)}));
+  seeds.push_back(JoinRecords({MessageRecord(fetch)}));
 
-  seeds.push_back(JoinRecords(
-      {Message(hello), Message(UploadOf(7, v1::FLOAT64, {8}, 64)), Raw(std::string(40, '\x04'))}));
+  seeds.push_back(
+      JoinRecords({MessageRecord(hello), MessageRecord(UploadOf(7, v1::FLOAT64, {8}, 64)),
+                   RawRecord(std::string(40, '\x04'))}));
   return seeds;
 }
 
@@ -229,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     server::SessionRef session = daemon.sessions.Open("fuzz");
     session_id = session->id();
-    wire = fuzz::WireBytes(fuzz::Decode(data, size), *session);
+    wire = fuzz::WireBytes(fuzz::SplitBulkRecords(data, size), *session);
   }
   absl::StatusOr<int> fd = core::ConnectTcp("127.0.0.1", std::to_string(port), absl::Seconds(10));
   fuzz::Check(fd.ok(),
@@ -257,7 +240,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
                                           unsigned int seed) {
   using namespace ferry;  // NOLINT
   std::mt19937_64 random(seed);
-  std::vector<fuzz::Record> records = fuzz::Decode(data, size);
+  std::vector<fuzz::Record> records = fuzz::SplitBulkRecords(data, size);
   if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
   const size_t at = random() % records.size();
   fuzz::Record& record = records[at];
@@ -274,7 +257,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
       break;
     case 2:
       if (fuzz::IsMessage(record)) {
-        record.header = {fuzz::kRaw};
+        record = fuzz::RawRecord(record.bytes);
       } else {
         record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
       }

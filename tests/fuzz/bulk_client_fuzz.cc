@@ -28,32 +28,22 @@
 #include "client/bulk_socket.h"
 #include "google/protobuf/stubs/logging.h"
 #include "proto/ferry/v1/ferry.pb.h"
+#include "tests/fuzz/bulk_records.h"
 #include "tests/fuzz/fuzz_target.h"
 #include "tests/fuzz/message_mutator.h"
 
 namespace ferry::fuzz {
 namespace {
 
-constexpr size_t kMaxRecords = 32;
-constexpr char kMessage = 0;
-constexpr char kRaw = 1;
 constexpr size_t kDownloadBytes = 256;
 
 // Protobuf logs every string field with invalid UTF-8 it parses; mutations make many.
 const bool kProtobufQuiet = (google::protobuf::SetLogHandler(nullptr), true);
 
-bool IsMessage(const Record& record) { return record.header[0] == kMessage; }
-
 // The daemon's bytes: each message after its length, raw records as they are.
 std::string WireBytes(const std::vector<Record>& records) {
   std::string wire;
-  for (const Record& record : records) {
-    if (IsMessage(record)) {
-      const uint32_t length = static_cast<uint32_t>(record.bytes.size());
-      wire.append(reinterpret_cast<const char*>(&length), 4);
-    }
-    wire += record.bytes;
-  }
+  for (const Record& record : records) AppendToWire(record, record.bytes, wire);
   return wire;
 }
 
@@ -109,10 +99,6 @@ void CheckExplained(const absl::Status& status, const std::string& call) {
         absl::StrCat(call, " failed with ", status.ToString()));
 }
 
-Record Message(const v1::BulkResponse& response) {
-  return {{kMessage}, response.SerializeAsString()};
-}
-
 v1::BulkResponse Ok() { return v1::BulkResponse(); }
 
 v1::BulkResponse Refused(absl::StatusCode code, const std::string& message) {
@@ -142,19 +128,22 @@ v1::BulkResponse DownloadOf(uint64_t total_bytes) {
 // a hello refused.
 std::vector<std::string> Seeds() {
   std::vector<std::string> seeds;
-  const Record bytes = {{kRaw}, std::string(kDownloadBytes, '\x07')};
-  seeds.push_back(JoinRecords({Message(Ok()), Message(Ok()), Message(Held(0)), Message(Held(64)),
-                               Message(Held(8)), Message(DownloadOf(kDownloadBytes)), bytes,
-                               Message(DownloadOf(0))}));
+  const Record bytes = RawRecord(std::string(kDownloadBytes, '\x07'));
+  seeds.push_back(JoinRecords({MessageRecord(Ok()), MessageRecord(Ok()), MessageRecord(Held(0)),
+                               MessageRecord(Held(64)), MessageRecord(Held(8)),
+                               MessageRecord(DownloadOf(kDownloadBytes)), bytes,
+                               MessageRecord(DownloadOf(0))}));
   seeds.push_back(JoinRecords(
-      {Message(Ok()), Message(Refused(absl::StatusCode::kResourceExhausted, "full")),
-       Message(Refused(absl::StatusCode::kNotFound, "no")), Message(Held(1)),
-       Message(Refused(absl::StatusCode::kInvalidArgument, "bad")),
-       Message(Refused(absl::StatusCode::kNotFound, "buffer 2")), Message(DownloadOf(0))}));
-  seeds.push_back(JoinRecords({Message(Ok()), Message(Ok()), Message(Held(0)), Message(Held(0)),
-                               Message(Held(0)), Message(DownloadOf(kDownloadBytes + 1)), bytes}));
+      {MessageRecord(Ok()), MessageRecord(Refused(absl::StatusCode::kResourceExhausted, "full")),
+       MessageRecord(Refused(absl::StatusCode::kNotFound, "no")), MessageRecord(Held(1)),
+       MessageRecord(Refused(absl::StatusCode::kInvalidArgument, "bad")),
+       MessageRecord(Refused(absl::StatusCode::kNotFound, "buffer 2")),
+       MessageRecord(DownloadOf(0))}));
+  seeds.push_back(JoinRecords({MessageRecord(Ok()), MessageRecord(Ok()), MessageRecord(Held(0)),
+                               MessageRecord(Held(0)), MessageRecord(Held(0)),
+                               MessageRecord(DownloadOf(kDownloadBytes + 1)), bytes}));
   seeds.push_back(
-      JoinRecords({Message(Refused(absl::StatusCode::kPermissionDenied, "wrong ticket"))}));
+      JoinRecords({MessageRecord(Refused(absl::StatusCode::kPermissionDenied, "wrong ticket"))}));
   return seeds;
 }
 
@@ -164,7 +153,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ferry;  // NOLINT: the entry point lies outside ferry's namespace
   int port = 0;
   const int listener = fuzz::Listener(&port);
-  const std::string wire = fuzz::WireBytes(fuzz::SplitRecords(data, size, 1, fuzz::kMaxRecords));
+  const std::string wire = fuzz::WireBytes(fuzz::SplitBulkRecords(data, size));
   std::thread daemon([listener, &wire] { fuzz::ServeOnce(listener, wire); });
   v1::BulkChannel channel;
   channel.set_port(static_cast<uint32_t>(port));
@@ -219,7 +208,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
                                           unsigned int seed) {
   using namespace ferry;  // NOLINT
   std::mt19937_64 random(seed);
-  std::vector<fuzz::Record> records = fuzz::SplitRecords(data, size, 1, fuzz::kMaxRecords);
+  std::vector<fuzz::Record> records = fuzz::SplitBulkRecords(data, size);
   if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
   fuzz::Record& record = records[random() % records.size()];
   switch (random() % 8) {
