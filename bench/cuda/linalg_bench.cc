@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 #include <cusolverDn.h>
 
+#include <algorithm>
 #include <functional>
 #include <random>
 #include <vector>
@@ -25,17 +26,23 @@ void CheckSolver(cusolverStatus_t status, const char* what) {
   }
 }
 
-// An n x n symmetric positive definite float32 matrix on the device: n I plus noise.
-kernels::Tensor SpdMatrix(kernels::Backend& backend, int64_t n) {
-  std::vector<float> host(static_cast<size_t>(n * n));
+// `count` n x n symmetric positive definite float32 matrices on the device (shape (n, n)
+// when count is 0): n I plus noise.
+kernels::Tensor SpdMatrices(kernels::Backend& backend, int64_t count, int64_t n) {
+  std::vector<float> host(static_cast<size_t>(std::max<int64_t>(count, 1) * n * n));
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> noise(-1, 1);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j <= i; ++j) {
-      host[i * n + j] = host[j * n + i] = noise(rng) + (i == j ? static_cast<float>(n) : 0.0f);
+  for (size_t at = 0; at < host.size(); at += static_cast<size_t>(n * n)) {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        host[at + i * n + j] = host[at + j * n + i] =
+            noise(rng) + (i == j ? static_cast<float>(n) : 0.0f);
+      }
     }
   }
-  absl::StatusOr<kernels::Tensor> a = backend.Allocate({core::DType::kFloat32, {n, n}});
+  core::Shape shape = {n, n};
+  if (count > 0) shape.insert(shape.begin(), count);
+  absl::StatusOr<kernels::Tensor> a = backend.Allocate({core::DType::kFloat32, shape});
   Check(a.status());
   cudaMemcpy(a->raw(), host.data(), a->nbytes(), cudaMemcpyHostToDevice);
   return *a;
@@ -59,7 +66,11 @@ void Bench(kernels::Backend& backend, const Cusolver* api, cusolverDnHandle_t ha
   absl::StatusOr<kernels::Tensor> out = backend.Allocate(*type);
   Check(out.status());
   core::Node node{op, {0}, attrs, *type};
-  const std::string name = absl::StrCat("linalg_", op, "_float32_", a.shape()[0]);
+  // linalg_OP_float32_N, or _BATCHxN for a batch.
+  const std::string name =
+      a.shape().size() == 2
+          ? absl::StrCat("linalg_", op, "_float32_", a.shape()[0])
+          : absl::StrCat("linalg_", op, "_float32_", a.shape()[0], "x", a.shape()[1]);
   const double ferry = Tflops(
       name, flops, [&] { Check(backend.Run(node, {a}, *out)); },
       [&] { Check(backend.Synchronize()); });
@@ -93,8 +104,8 @@ int main(int argc, char** argv) {
   const bool quick = ferry::bench::Quick();
   const int big = quick ? 64 : 4096, small = quick ? 48 : 1024;
   int* info = Scratch<int>(1);
-  const ferry::kernels::Tensor a = ferry::bench::SpdMatrix(*backend, big);
-  const ferry::kernels::Tensor b = ferry::bench::SpdMatrix(*backend, small);
+  const ferry::kernels::Tensor a = ferry::bench::SpdMatrices(*backend, 0, big);
+  const ferry::kernels::Tensor b = ferry::bench::SpdMatrices(*backend, 0, small);
   const double n = big, s = small;
   auto buffer = [](int lwork) { return Scratch<float>(lwork); };
 
@@ -156,6 +167,43 @@ int main(int argc, char** argv) {
     api->Sgesvd(handle, 'A', 'A', small, small, copy, small, values, u, small, vt, small, work,
                 lwork, rwork, info);
   });
-  if (api != nullptr) api->Destroy(handle);
+  cudaFree(work);
+
+  // Many small matrices: one batched cuSOLVER call each (potrfBatched, syevjBatched).
+  const int batch = quick ? 64 : 16384, order = 8;
+  const ferry::kernels::Tensor many = ferry::bench::SpdMatrices(*backend, batch, order);
+  const double matrices = batch, o = order;
+  int* infos = Scratch<int>(batch);
+  float** pointers = Scratch<float*>(batch);
+  float* pointed = nullptr;  // the copy `pointers` points into
+  ferry::bench::Bench(
+      *backend, api, handle, "cholesky", lower, many, matrices * o * o * o / 3, [&](float* copy) {
+        if (pointed != copy) {
+          std::vector<float*> host(batch);
+          for (int i = 0; i < batch; ++i) host[i] = copy + i * order * order;
+          cudaMemcpy(pointers, host.data(), batch * sizeof(float*), cudaMemcpyHostToDevice);
+          pointed = copy;
+        }
+        api->SpotrfBatched(handle, CUBLAS_FILL_MODE_UPPER, order, pointers, order, infos, batch);
+      });
+  syevjInfo_t params = nullptr;
+  float* batch_values = Scratch<float>(int64_t{batch} * order);
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(api->CreateSyevjInfo(&params), "create syevjInfo");
+    ferry::bench::CheckSolver(
+        api->SsyevjBatchedBufferSize(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER,
+                                     order, nullptr, order, batch_values, &lwork, params, batch),
+        "syevjBatched_bufferSize");
+  }
+  work = buffer(lwork);
+  ferry::bench::Bench(
+      *backend, api, handle, "eigh", eigh, many, matrices * 9 * o * o * o, [&](float* copy) {
+        api->SsyevjBatched(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, order, copy,
+                           order, batch_values, work, lwork, infos, params, batch);
+      });
+  if (api != nullptr) {
+    api->DestroySyevjInfo(params);
+    api->Destroy(handle);
+  }
   return 0;
 }

@@ -14,7 +14,7 @@ import time
 
 MATMUL = re.compile(r"matmul_(\w+?)(_tf32)?_(\d+)$")
 CONV = re.compile(r"conv_(\w+?)(_tf32)?_n(\d+)_h(\d+)_c(\d+)_k(\d+)_r(\d+)_s(\d+)$")
-LINALG = re.compile(r"linalg_(\w+?)_(float32)_(\d+)$")
+LINALG = re.compile(r"linalg_(\w+?)_(float32)_(?:(\d+)x)?(\d+)$")  # n, or BATCHxn
 FFT = re.compile(r"(fft_complex64|rfft)_(\d+)x(\d+)$")
 # The flop counts linalg_bench uses, per op, as multiples of n^3.
 LINALG_FLOPS = {"cholesky": 1 / 3, "lu": 2 / 3, "eigh": 9, "svd": 22}
@@ -62,17 +62,19 @@ def torch_conv(torch, dtype, batch, size, c_in, c_out, taps, stride):
     return tflops(torch, flops, lambda: conv(x, w, stride=stride, padding=pad))
 
 
-def torch_linalg(torch, op, n):
-    # The inputs linalg_bench factors: n I plus symmetric noise (positive definite).
-    noise = torch.rand((n, n), device="cuda") * 2 - 1
-    a = torch.tril(noise) + torch.tril(noise, -1).T + n * torch.eye(n, device="cuda")
+def torch_linalg(torch, op, batch, n):
+    # The inputs linalg_bench factors: n I plus symmetric noise (positive definite); a batch
+    # of them when batch is not None.
+    shape = (n, n) if batch is None else (batch, n, n)
+    noise = torch.rand(shape, device="cuda") * 2 - 1
+    a = torch.tril(noise) + torch.tril(noise, -1).mT + n * torch.eye(n, device="cuda")
     run = {
         "cholesky": lambda: torch.linalg.cholesky(a),
         "lu": lambda: torch.linalg.lu_factor(a),
         "eigh": lambda: torch.linalg.eigh(a),
         "svd": lambda: torch.linalg.svd(a, full_matrices=True),
     }[op]
-    return tflops(torch, LINALG_FLOPS[op] * n**3, run)
+    return tflops(torch, LINALG_FLOPS[op] * n**3 * (batch or 1), run)
 
 
 def torch_fft(torch, kind, batch, n):
@@ -102,7 +104,8 @@ def main():
         if name.startswith("linalg_") or FFT.match(name):
             m = LINALG.match(name)
             if m:
-                theirs = torch_linalg(torch, m.group(1), int(m.group(3)))
+                batch = int(m.group(3)) if m.group(3) else None
+                theirs = torch_linalg(torch, m.group(1), batch, int(m.group(4)))
             else:
                 m = FFT.match(name)
                 theirs = torch_fft(torch, m.group(1), int(m.group(2)), int(m.group(3)))

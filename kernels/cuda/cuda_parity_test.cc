@@ -1090,6 +1090,9 @@ TEST_F(CudaLinalgParityTest, Cholesky) {
       }
     }
   }
+  // More matrices than one batched call takes (kSolverBatch in linalg.cc).
+  CheckLinalg("cholesky", {RandomMatrices(DType::kFloat32, {65537, 2, 2}, MatrixKind::kSpd, rng_)},
+              Flag("upper", 0));
 }
 
 TEST_F(CudaLinalgParityTest, SolveAndSolveTriangular) {
@@ -1142,6 +1145,18 @@ TEST_F(CudaLinalgParityTest, QrSvdEigh) {
       }
     }
   }
+  // A batch of matrices up to 32 x 32 runs as syevjBatched, in calls of up to 65536; larger
+  // ones one at a time.
+  for (const core::Shape& shape : std::vector<core::Shape>{{64, 3, 3}, {3, 32, 32}, {2, 33, 33}}) {
+    core::Attrs attrs = Flag("upper", 0);
+    attrs.Set("compute_vectors", int64_t{1});
+    CheckLinalg("eigh", {RandomMatrices(DType::kFloat32, shape, MatrixKind::kGeneral, rng_)},
+                attrs);
+  }
+  core::Attrs values_only = Flag("upper", 1);
+  values_only.Set("compute_vectors", int64_t{0});
+  CheckLinalg("eigh", {RandomMatrices(DType::kFloat64, {65537, 2, 2}, MatrixKind::kGeneral, rng_)},
+              values_only);
 }
 
 TEST_F(CudaLinalgParityTest, EigIsTheCpusComputedOnTheHost) {

@@ -47,6 +47,17 @@ absl::StatusOr<Cusolver> LoadCusolverFrom(const std::vector<std::string>& candid
         ResolveSymbol(handle, "cusolverDnDsyevd_bufferSize", s.DsyevdBufferSize, missing);
         ResolveSymbol(handle, "cusolverDnSsyevd", s.Ssyevd, missing);
         ResolveSymbol(handle, "cusolverDnDsyevd", s.Dsyevd, missing);
+        ResolveSymbol(handle, "cusolverDnSpotrfBatched", s.SpotrfBatched, missing);
+        ResolveSymbol(handle, "cusolverDnDpotrfBatched", s.DpotrfBatched, missing);
+        ResolveSymbol(handle, "cusolverDnCreateSyevjInfo", s.CreateSyevjInfo, missing);
+        ResolveSymbol(handle, "cusolverDnDestroySyevjInfo", s.DestroySyevjInfo, missing);
+        ResolveSymbol(handle, "cusolverDnXsyevjSetSortEig", s.XsyevjSetSortEig, missing);
+        ResolveSymbol(handle, "cusolverDnSsyevjBatched_bufferSize", s.SsyevjBatchedBufferSize,
+                      missing);
+        ResolveSymbol(handle, "cusolverDnDsyevjBatched_bufferSize", s.DsyevjBatchedBufferSize,
+                      missing);
+        ResolveSymbol(handle, "cusolverDnSsyevjBatched", s.SsyevjBatched, missing);
+        ResolveSymbol(handle, "cusolverDnDsyevjBatched", s.DsyevjBatched, missing);
       },
       absl::StrCat("cannot load cuSOLVER (", kLibrary,
                    ", which needs libcublas.so.13, libcublasLt.so.13, libcusparse.so.12 and "

@@ -47,6 +47,16 @@ struct Cusolver {
   decltype(&cusolverDnDsyevd_bufferSize) DsyevdBufferSize;
   decltype(&cusolverDnSsyevd) Ssyevd;
   decltype(&cusolverDnDsyevd) Dsyevd;
+  // The batched calls for many small matrices at once.
+  decltype(&cusolverDnSpotrfBatched) SpotrfBatched;
+  decltype(&cusolverDnDpotrfBatched) DpotrfBatched;
+  decltype(&cusolverDnCreateSyevjInfo) CreateSyevjInfo;
+  decltype(&cusolverDnDestroySyevjInfo) DestroySyevjInfo;
+  decltype(&cusolverDnXsyevjSetSortEig) XsyevjSetSortEig;
+  decltype(&cusolverDnSsyevjBatched_bufferSize) SsyevjBatchedBufferSize;
+  decltype(&cusolverDnDsyevjBatched_bufferSize) DsyevjBatchedBufferSize;
+  decltype(&cusolverDnSsyevjBatched) SsyevjBatched;
+  decltype(&cusolverDnDsyevjBatched) DsyevjBatched;
 };
 
 // The places LoadCusolver tries: LibraryCandidates("libcusolver.so.12").

@@ -281,6 +281,10 @@ cudaError_t LaunchSubtract(core::DType dtype, void* x, int64_t x_stride, const v
 // all of it (triangle 0), its lower (-1) or upper (1) triangle; info must start zeroed.
 cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count, int64_t rows,
                                 int64_t cols, int triangle, int* info, cudaStream_t stream);
+// pointers[b] = base + b * stride_bytes for b < count: the device array of matrices the
+// batched cuSOLVER calls (potrfBatched) take.
+cudaError_t LaunchMatrixPointers(void* base, int64_t stride_bytes, int64_t count, void** pointers,
+                                 cudaStream_t stream);
 // lu's pivots and permutation (core/linalg_layout.h) from getrf's 1-based ipiv (k per matrix,
 // k apart; null when k is 0): into each packed matrix (stride apart) at pivots_at and perm_at.
 // `order` is scratch for count * rows ints.

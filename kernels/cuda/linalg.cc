@@ -50,6 +50,13 @@ DType ComputeDType(DType dtype) {
   return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
+// A batch of small matrices goes to cuSOLVER's batched calls (potrfBatched, syevjBatched), as
+// PyTorch's does: a call per matrix is a few kernel launches, for a 4 x 4 matrix nearly all
+// of its time. At most kSolverBatch matrices a call (the batch is an int, and syevjBatched's
+// workspace grows with it); syevjBatched takes n up to kSyevjBatchedMaxOrder.
+constexpr int64_t kSolverBatch = int64_t{1} << 16;
+constexpr int kSyevjBatchedMaxOrder = 32;
+
 // What an op needs besides cuSOLVER: typed scratch, copies and the devInfo read-back.
 class Job {
  public:
@@ -100,6 +107,22 @@ class Job {
     absl::StatusOr<T*> work = Scratch<T>(lwork);
     if (!work.ok()) return work.status();
     return std::make_pair(*work, lwork);
+  }
+
+  // The device array of the addresses of `count` matrices `stride` elements apart from `a`,
+  // which the batched cuSOLVER calls take.
+  template <typename F>
+  absl::StatusOr<F**> MatrixPointers(F* a, int64_t stride, int64_t count) {
+    absl::StatusOr<F**> pointers = Scratch<F*>(count);
+    if (!pointers.ok()) return pointers.status();
+    if (absl::Status s =
+            CheckCuda(op_, "launch",
+                      LaunchMatrixPointers(a, stride * static_cast<int64_t>(sizeof(F)), count,
+                                           reinterpret_cast<void**>(*pointers), stream()));
+        !s.ok()) {
+      return s;
+    }
+    return pointers;
   }
 
   // `count` devInfo slots, zeroed: a call skipped (nothing to solve) reports nothing.
@@ -223,20 +246,32 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
   absl::Status status = WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     F* a = static_cast<F*>(y);
-    absl::StatusOr<std::pair<F*, int>> workspace =
-        job.Workspace<F>("potrf_bufferSize", [&](int* lwork) {
-          return Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
-              solver.handle, uplo, n, a, n, lwork);
-        });
-    if (!workspace.ok()) return workspace.status();
-    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
-    for (int64_t b = 0; b < m->count; ++b) {
-      if (absl::Status s =
-              CheckSolver(node.op, "potrf",
-                          Pick<F>(solver.api->Spotrf, solver.api->Dpotrf)(
-                              solver.handle, uplo, n, a + b * n * n, n, work, lwork, *info + b));
+    if (m->count > 1) {
+      absl::StatusOr<F**> matrices = job.MatrixPointers(a, int64_t{n} * n, m->count);
+      if (!matrices.ok()) return matrices.status();
+      for (int64_t first = 0; first < m->count; first += kSolverBatch) {
+        const int batch = static_cast<int>(std::min(kSolverBatch, m->count - first));
+        if (absl::Status s = CheckSolver(
+                node.op, "potrfBatched",
+                Pick<F>(solver.api->SpotrfBatched, solver.api->DpotrfBatched)(
+                    solver.handle, uplo, n, *matrices + first, n, *info + first, batch));
+            !s.ok()) {
+          return s;
+        }
+      }
+    } else {
+      absl::StatusOr<std::pair<F*, int>> workspace =
+          job.Workspace<F>("potrf_bufferSize", [&](int* lwork) {
+            return Pick<F>(solver.api->SpotrfBufferSize, solver.api->DpotrfBufferSize)(
+                solver.handle, uplo, n, a, n, lwork);
+          });
+      if (!workspace.ok()) return workspace.status();
+      const auto [work, lwork] = *workspace;
+      if (absl::Status s = CheckSolver(node.op, "potrf",
+                                       Pick<F>(solver.api->Spotrf, solver.api->Dpotrf)(
+                                           solver.handle, uplo, n, a, n, work, lwork, *info));
           !s.ok()) {
         return s;
       }
@@ -613,6 +648,49 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
   });
 }
 
+// syevjBatched (Jacobi, to machine precision, eigenvalues ascending) on `count` n x n
+// matrices, dense from `a`, in place; the eigenvalues into `values`, `values_stride` apart.
+template <typename F>
+absl::Status EighBatched(Job& job, const Solver& solver, cusolverEigMode_t mode,
+                         cublasFillMode_t uplo, int n, int64_t count, F* a, int* info, F* values,
+                         int64_t values_stride) {
+  syevjInfo_t params = nullptr;
+  if (absl::Status s =
+          CheckSolver(job.op(), "create syevjInfo", solver.api->CreateSyevjInfo(&params));
+      !s.ok()) {
+    return s;
+  }
+  const std::unique_ptr<syevjInfo, decltype(solver.api->DestroySyevjInfo)> destroy(
+      params, solver.api->DestroySyevjInfo);
+  if (absl::Status s = CheckSolver(job.op(), "syevj sort", solver.api->XsyevjSetSortEig(params, 1));
+      !s.ok()) {
+    return s;
+  }
+  const int64_t nn = int64_t{n} * n;
+  absl::StatusOr<F*> w = job.Scratch<F>(count * n);
+  if (!w.ok()) return w.status();
+  absl::StatusOr<std::pair<F*, int>> workspace =
+      job.Workspace<F>("syevjBatched_bufferSize", [&](int* lwork) {
+        return Pick<F>(solver.api->SsyevjBatchedBufferSize, solver.api->DsyevjBatchedBufferSize)(
+            solver.handle, mode, uplo, n, a, n, *w, lwork, params,
+            static_cast<int>(std::min(kSolverBatch, count)));
+      });
+  if (!workspace.ok()) return workspace.status();
+  const auto [work, lwork] = *workspace;
+  for (int64_t first = 0; first < count; first += kSolverBatch) {
+    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
+    if (absl::Status s = CheckSolver(job.op(), "syevjBatched",
+                                     Pick<F>(solver.api->SsyevjBatched, solver.api->DsyevjBatched)(
+                                         solver.handle, mode, uplo, n, a + first * nn, n,
+                                         *w + first * n, work, lwork, info + first, params, batch));
+        !s.ok()) {
+      return s;
+    }
+  }
+  // Each matrix's n eigenvalues into its part of the packed result.
+  return job.Transpose(*w, n, 1, values, values_stride, count, 1, n);
+}
+
 absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                   const Tensor& out) {
   absl::StatusOr<int64_t> upper = cpu::GetAttr<int64_t>(node, "upper");
@@ -642,24 +720,32 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
     absl::StatusOr<F*> a = job.Scratch<F>(m->count * nn);
     if (!a.ok()) return a.status();
     if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
-    absl::StatusOr<std::pair<F*, int>> workspace =
-        job.Workspace<F>("syevd_bufferSize", [&](int* lwork) {
-          return Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
-              solver.handle, mode, uplo, n, *a, n, packed, lwork);
-        });
-    if (!workspace.ok()) return workspace.status();
-    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
-    for (int64_t b = 0; b < m->count; ++b) {
-      // The eigenvalues, ascending, straight into their part.
-      if (absl::Status s = CheckSolver(
-              node.op, "syevd",
-              Pick<F>(solver.api->Ssyevd, solver.api->Dsyevd)(
-                  solver.handle, mode, uplo, n, *a + b * nn, n,
-                  packed + b * layout.size + layout.parts[0].offset, work, lwork, *info + b));
+    if (m->count > 1 && n <= kSyevjBatchedMaxOrder) {
+      if (absl::Status s = EighBatched<F>(job, solver, mode, uplo, n, m->count, *a, *info,
+                                          packed + layout.parts[0].offset, layout.size);
           !s.ok()) {
         return s;
+      }
+    } else {
+      absl::StatusOr<std::pair<F*, int>> workspace =
+          job.Workspace<F>("syevd_bufferSize", [&](int* lwork) {
+            return Pick<F>(solver.api->SsyevdBufferSize, solver.api->DsyevdBufferSize)(
+                solver.handle, mode, uplo, n, *a, n, packed, lwork);
+          });
+      if (!workspace.ok()) return workspace.status();
+      const auto [work, lwork] = *workspace;
+      for (int64_t b = 0; b < m->count; ++b) {
+        // The eigenvalues, ascending, straight into their part.
+        if (absl::Status s = CheckSolver(
+                node.op, "syevd",
+                Pick<F>(solver.api->Ssyevd, solver.api->Dsyevd)(
+                    solver.handle, mode, uplo, n, *a + b * nn, n,
+                    packed + b * layout.size + layout.parts[0].offset, work, lwork, *info + b));
+            !s.ok()) {
+          return s;
+        }
       }
     }
     // The eigenvectors, columns of the column-major result, are columns row-major too.

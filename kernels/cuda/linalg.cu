@@ -98,6 +98,12 @@ __global__ void LuPermutationKernel(const int* ipiv, int* order, F* packed, int6
   }
 }
 
+// The batched solvers' argument: the address of each matrix of a dense batch.
+__global__ void MatrixPointersKernel(char* base, int64_t stride_bytes, int64_t count,
+                                     void** pointers) {
+  FERRY_GRID_LOOP(b, count) { pointers[b] = base + b * stride_bytes; }
+}
+
 // Calls f(F{}) with F float or double, the types the linear algebra computes in.
 template <typename Body>
 cudaError_t WithFloat(core::DType dtype, Body&& body) {
@@ -174,6 +180,14 @@ cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count,
                                                                 rows, cols, triangle, info);
     return cudaGetLastError();
   });
+}
+
+cudaError_t LaunchMatrixPointers(void* base, int64_t stride_bytes, int64_t count, void** pointers,
+                                 cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  MatrixPointersKernel<<<GridFor(count), kThreads, 0, stream>>>(static_cast<char*>(base),
+                                                                stride_bytes, count, pointers);
+  return cudaGetLastError();
 }
 
 cudaError_t LaunchLuPermutation(core::DType dtype, const int* ipiv, int* order, void* packed,

@@ -22,6 +22,12 @@ struct cusolverDnContext {
   cudaStream_t stream;
 };
 
+// So is syevjBatched's parameter object's.
+struct syevjInfo {
+  uint64_t magic;
+  int sort;
+};
+
 extern "C" {
 // gesvd, which kernels/cpu/lapack.h lacks (the CPU backend uses gesdd).
 void sgesvd_(const char* jobu, const char* jobvt, const int* m, const int* n, float* a,
@@ -256,6 +262,75 @@ cusolverStatus_t Syevd(cusolverDnHandle_t handle, cusolverEigMode_t jobz, cublas
   return CUSOLVER_STATUS_SUCCESS;
 }
 
+// potrfBatched: potrf on each matrix of the array, its info into infos[b].
+template <typename F>
+cusolverStatus_t PotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n, F* a[],
+                              int lda, int* infos, int batch) {
+  if (cusolverStatus_t s = CheckCall(handle, n, n, lda); s != CUSOLVER_STATUS_SUCCESS) return s;
+  if (!ValidUplo(uplo) || a == nullptr || infos == nullptr || batch < 1) {
+    return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  for (int b = 0; b < batch; ++b) {
+    if (a[b] == nullptr) return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  for (int b = 0; b < batch; ++b) infos[b] = lapack::potrf(Uplo(uplo), n, a[b], lda);
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+bool LiveParams(syevjInfo_t params) { return params != nullptr && params->magic == kMagic; }
+
+// syevjBatched's checks: n at most 32 (cuSOLVER's limit), a batch, live parameters.
+cusolverStatus_t CheckSyevjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
+                                   cublasFillMode_t uplo, int n, int lda, syevjInfo_t params,
+                                   int batch) {
+  if (cusolverStatus_t s = CheckCall(handle, n, n, lda); s != CUSOLVER_STATUS_SUCCESS) return s;
+  if (!ValidMode(jobz) || !ValidUplo(uplo) || n > 32 || !LiveParams(params) || batch < 1) {
+    return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+// The workspace is syevd's for one matrix: the stand-in solves the batch one at a time.
+template <typename F>
+cusolverStatus_t SyevjBatchedBufferSize(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
+                                        cublasFillMode_t uplo, int n, int lda, int* lwork,
+                                        syevjInfo_t params, int batch) {
+  if (cusolverStatus_t s = CheckSyevjBatched(handle, jobz, uplo, n, lda, params, batch);
+      s != CUSOLVER_STATUS_SUCCESS) {
+    return s;
+  }
+  if (lwork == nullptr) return CUSOLVER_STATUS_INVALID_VALUE;
+  int liwork = 0;
+  SyevdQuery<F>(jobz == CUSOLVER_EIG_MODE_VECTOR ? 'V' : 'N', Uplo(uplo), n, lda, *lwork, liwork);
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+// LAPACK's syevd on each matrix (lda * n elements apart; eigenvalues n apart, ascending, as
+// a sorting syevj's), with cuSOLVER's info for one that does not converge: n + 1.
+template <typename F>
+cusolverStatus_t SyevjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
+                              cublasFillMode_t uplo, int n, F* a, int lda, F* w, F* work, int lwork,
+                              int* infos, syevjInfo_t params, int batch) {
+  if (cusolverStatus_t s = CheckSyevjBatched(handle, jobz, uplo, n, lda, params, batch);
+      s != CUSOLVER_STATUS_SUCCESS) {
+    return s;
+  }
+  if (a == nullptr || w == nullptr || work == nullptr || infos == nullptr || params->sort != 1) {
+    return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  const char job = jobz == CUSOLVER_EIG_MODE_VECTOR ? 'V' : 'N';
+  int needed = 0, liwork = 0;
+  SyevdQuery<F>(job, Uplo(uplo), n, lda, needed, liwork);
+  if (lwork < needed) return CUSOLVER_STATUS_INVALID_VALUE;
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  for (int b = 0; b < batch; ++b) {
+    const int info = lapack::syevd(job, Uplo(uplo), n, a + int64_t{b} * lda * n, lda,
+                                   w + int64_t{b} * n, work, lwork, iwork.data(), liwork);
+    infos[b] = info > 0 ? n + 1 : info;
+  }
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -395,6 +470,57 @@ cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t handle, cusolverEigMode_t j
                                   cublasFillMode_t uplo, int n, double* a, int lda, double* w,
                                   double* work, int lwork, int* info) {
   return Syevd(handle, jobz, uplo, n, a, lda, w, work, lwork, info);
+}
+
+cusolverStatus_t cusolverDnSpotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n,
+                                         float* a[], int lda, int* infos, int batch) {
+  return PotrfBatched(handle, uplo, n, a, lda, infos, batch);
+}
+cusolverStatus_t cusolverDnDpotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n,
+                                         double* a[], int lda, int* infos, int batch) {
+  return PotrfBatched(handle, uplo, n, a, lda, infos, batch);
+}
+
+cusolverStatus_t cusolverDnCreateSyevjInfo(syevjInfo_t* params) {
+  if (params == nullptr) return CUSOLVER_STATUS_INVALID_VALUE;
+  *params = new (std::nothrow) syevjInfo{kMagic, 1};  // cuSOLVER sorts unless told not to
+  return *params == nullptr ? CUSOLVER_STATUS_ALLOC_FAILED : CUSOLVER_STATUS_SUCCESS;
+}
+cusolverStatus_t cusolverDnDestroySyevjInfo(syevjInfo_t params) {
+  if (!LiveParams(params)) return CUSOLVER_STATUS_INVALID_VALUE;
+  params->magic = 0;
+  delete params;
+  return CUSOLVER_STATUS_SUCCESS;
+}
+cusolverStatus_t cusolverDnXsyevjSetSortEig(syevjInfo_t params, int sort) {
+  if (!LiveParams(params)) return CUSOLVER_STATUS_INVALID_VALUE;
+  params->sort = sort;
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+cusolverStatus_t cusolverDnSsyevjBatched_bufferSize(cusolverDnHandle_t handle,
+                                                    cusolverEigMode_t jobz, cublasFillMode_t uplo,
+                                                    int n, const float*, int lda, const float*,
+                                                    int* lwork, syevjInfo_t params, int batch) {
+  return SyevjBatchedBufferSize<float>(handle, jobz, uplo, n, lda, lwork, params, batch);
+}
+cusolverStatus_t cusolverDnDsyevjBatched_bufferSize(cusolverDnHandle_t handle,
+                                                    cusolverEigMode_t jobz, cublasFillMode_t uplo,
+                                                    int n, const double*, int lda, const double*,
+                                                    int* lwork, syevjInfo_t params, int batch) {
+  return SyevjBatchedBufferSize<double>(handle, jobz, uplo, n, lda, lwork, params, batch);
+}
+cusolverStatus_t cusolverDnSsyevjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
+                                         cublasFillMode_t uplo, int n, float* a, int lda, float* w,
+                                         float* work, int lwork, int* infos, syevjInfo_t params,
+                                         int batch) {
+  return SyevjBatched(handle, jobz, uplo, n, a, lda, w, work, lwork, infos, params, batch);
+}
+cusolverStatus_t cusolverDnDsyevjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
+                                         cublasFillMode_t uplo, int n, double* a, int lda,
+                                         double* w, double* work, int lwork, int* infos,
+                                         syevjInfo_t params, int batch) {
+  return SyevjBatched(handle, jobz, uplo, n, a, lda, w, work, lwork, infos, params, batch);
 }
 
 }  // extern "C"
