@@ -169,7 +169,8 @@ int main(int argc, char** argv) {
   });
   cudaFree(work);
 
-  // Many small matrices: one batched cuSOLVER call each (potrfBatched, syevjBatched).
+  // Many small matrices: one batched cuSOLVER call each (potrfBatched, syevjBatched,
+  // gesvdjBatched).
   const int batch = quick ? 64 : 16384, order = 8;
   const ferry::kernels::Tensor many = ferry::bench::SpdMatrices(*backend, batch, order);
   const double matrices = batch, o = order;
@@ -201,8 +202,28 @@ int main(int argc, char** argv) {
         api->SsyevjBatched(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, order, copy,
                            order, batch_values, work, lwork, infos, params, batch);
       });
+  cudaFree(work);
+  gesvdjInfo_t svd_params = nullptr;
+  float* batch_u = Scratch<float>(int64_t{batch} * order * order);
+  float* batch_v = Scratch<float>(int64_t{batch} * order * order);
+  if (api != nullptr) {
+    ferry::bench::CheckSolver(api->CreateGesvdjInfo(&svd_params), "create gesvdjInfo");
+    ferry::bench::CheckSolver(
+        api->SgesvdjBatchedBufferSize(handle, CUSOLVER_EIG_MODE_VECTOR, order, order, nullptr,
+                                      order, batch_values, batch_u, order, batch_v, order, &lwork,
+                                      svd_params, batch),
+        "gesvdjBatched_bufferSize");
+  }
+  work = buffer(lwork);
+  ferry::bench::Bench(*backend, api, handle, "svd", svd, many, matrices * 22 * o * o * o,
+                      [&](float* copy) {
+                        api->SgesvdjBatched(handle, CUSOLVER_EIG_MODE_VECTOR, order, order, copy,
+                                            order, batch_values, batch_u, order, batch_v, order,
+                                            work, lwork, infos, svd_params, batch);
+                      });
   if (api != nullptr) {
     api->DestroySyevjInfo(params);
+    api->DestroyGesvdjInfo(svd_params);
     api->Destroy(handle);
   }
   return 0;

@@ -1145,6 +1145,16 @@ TEST_F(CudaLinalgParityTest, QrSvdEigh) {
       }
     }
   }
+  // A batch of matrices up to 32 x 32 runs as gesvdjBatched, larger ones one at a time.
+  for (const core::Shape& shape :
+       std::vector<core::Shape>{{40, 3, 5}, {40, 5, 3}, {2, 32, 32}, {2, 33, 8}}) {
+    for (int64_t uv : {1, 0}) {
+      CheckLinalg("svd", {RandomMatrices(DType::kFloat32, shape, MatrixKind::kGeneral, rng_)},
+                  Flag("compute_uv", uv));
+    }
+  }
+  CheckLinalg("svd", {RandomMatrices(DType::kFloat64, {65537, 3, 2}, MatrixKind::kGeneral, rng_)},
+              Flag("compute_uv", 1));
   // A batch of matrices up to 32 x 32 runs as syevjBatched, in calls of up to 65536; larger
   // ones one at a time.
   for (const core::Shape& shape : std::vector<core::Shape>{{64, 3, 3}, {3, 32, 32}, {2, 33, 33}}) {

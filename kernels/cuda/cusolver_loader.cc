@@ -58,6 +58,15 @@ absl::StatusOr<Cusolver> LoadCusolverFrom(const std::vector<std::string>& candid
                       missing);
         ResolveSymbol(handle, "cusolverDnSsyevjBatched", s.SsyevjBatched, missing);
         ResolveSymbol(handle, "cusolverDnDsyevjBatched", s.DsyevjBatched, missing);
+        ResolveSymbol(handle, "cusolverDnCreateGesvdjInfo", s.CreateGesvdjInfo, missing);
+        ResolveSymbol(handle, "cusolverDnDestroyGesvdjInfo", s.DestroyGesvdjInfo, missing);
+        ResolveSymbol(handle, "cusolverDnXgesvdjSetSortEig", s.XgesvdjSetSortEig, missing);
+        ResolveSymbol(handle, "cusolverDnSgesvdjBatched_bufferSize", s.SgesvdjBatchedBufferSize,
+                      missing);
+        ResolveSymbol(handle, "cusolverDnDgesvdjBatched_bufferSize", s.DgesvdjBatchedBufferSize,
+                      missing);
+        ResolveSymbol(handle, "cusolverDnSgesvdjBatched", s.SgesvdjBatched, missing);
+        ResolveSymbol(handle, "cusolverDnDgesvdjBatched", s.DgesvdjBatched, missing);
       },
       absl::StrCat("cannot load cuSOLVER (", kLibrary,
                    ", which needs libcublas.so.13, libcublasLt.so.13, libcusparse.so.12 and "

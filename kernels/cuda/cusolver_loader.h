@@ -57,6 +57,13 @@ struct Cusolver {
   decltype(&cusolverDnDsyevjBatched_bufferSize) DsyevjBatchedBufferSize;
   decltype(&cusolverDnSsyevjBatched) SsyevjBatched;
   decltype(&cusolverDnDsyevjBatched) DsyevjBatched;
+  decltype(&cusolverDnCreateGesvdjInfo) CreateGesvdjInfo;
+  decltype(&cusolverDnDestroyGesvdjInfo) DestroyGesvdjInfo;
+  decltype(&cusolverDnXgesvdjSetSortEig) XgesvdjSetSortEig;
+  decltype(&cusolverDnSgesvdjBatched_bufferSize) SgesvdjBatchedBufferSize;
+  decltype(&cusolverDnDgesvdjBatched_bufferSize) DgesvdjBatchedBufferSize;
+  decltype(&cusolverDnSgesvdjBatched) SgesvdjBatched;
+  decltype(&cusolverDnDgesvdjBatched) DgesvdjBatched;
 };
 
 // The places LoadCusolver tries: LibraryCandidates("libcusolver.so.12").

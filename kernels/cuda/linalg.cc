@@ -50,12 +50,17 @@ DType ComputeDType(DType dtype) {
   return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
-// A batch of small matrices goes to cuSOLVER's batched calls (potrfBatched, syevjBatched), as
-// PyTorch's does: a call per matrix is a few kernel launches, for a 4 x 4 matrix nearly all
-// of its time. At most kSolverBatch matrices a call (the batch is an int, and syevjBatched's
-// workspace grows with it); syevjBatched takes n up to kSyevjBatchedMaxOrder.
+// A batch of small matrices goes to cuSOLVER's batched calls (potrfBatched, syevjBatched,
+// gesvdjBatched), as PyTorch's does: a call per matrix is a few kernel launches, for a 4 x 4
+// matrix nearly all of its time. At most kSolverBatch matrices a call (the batch is an int,
+// and the Jacobi calls' workspace grows with it); those take matrices of up to
+// kJacobiBatchedMaxOrder rows and columns.
 constexpr int64_t kSolverBatch = int64_t{1} << 16;
-constexpr int kSyevjBatchedMaxOrder = 32;
+constexpr int kJacobiBatchedMaxOrder = 32;
+
+// A cuSOLVER parameter object (syevjInfo_t, gesvdjInfo_t), destroyed with the call's end.
+template <typename Params>
+using ParamsOwner = std::unique_ptr<std::remove_pointer_t<Params>, cusolverStatus_t (*)(Params)>;
 
 // What an op needs besides cuSOLVER: typed scratch, copies and the devInfo read-back.
 class Job {
@@ -173,6 +178,17 @@ class Job {
       return s;
     }
     return CheckInfo(*bad, count, count, [](int) { return std::string(cpu::kNonFiniteMatrix); });
+  }
+
+  // `count` runs of `elements`, src_stride apart into dst_stride apart.
+  absl::Status CopyRuns(const void* src, int64_t src_stride, void* dst, int64_t dst_stride,
+                        int64_t count, int64_t elements) {
+    absl::StatusOr<Indexer> ix =
+        MakeIndexer(op_, {count, elements}, {{dst_stride, 1}, {src_stride, 1}});
+    if (!ix.ok()) return ix.status();
+    return CheckCuda(
+        op_, "copy",
+        LaunchCopy(static_cast<int>(size_), src, dst, *ix, count * elements, stream()));
   }
 
   absl::Status Copy(const void* src, void* dst, int64_t elements) {
@@ -545,6 +561,84 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
   });
 }
 
+// svd of `count` rows x cols matrices (both at most kJacobiBatchedMaxOrder) through
+// gesvdjBatched, sorted singular values (as gesvd's) into the packed result. gesvdj takes
+// any shape, so row-major x is the column-major x^T = V S U^T as it is: its U (cols x cols,
+// column-major) is read row-major as our Vt, its V transposed is our U.
+template <typename F>
+absl::Status SvdBatched(Job& job, const Solver& solver, bool uv, int rows, int cols, int64_t count,
+                        const void* x, const core::LinalgLayout& layout, void* y,
+                        const Tensor& out) {
+  gesvdjInfo_t made = nullptr;
+  if (absl::Status s =
+          CheckSolver(job.op(), "create gesvdjInfo", solver.api->CreateGesvdjInfo(&made));
+      !s.ok()) {
+    return s;
+  }
+  const ParamsOwner<gesvdjInfo_t> params(made, solver.api->DestroyGesvdjInfo);
+  if (absl::Status s =
+          CheckSolver(job.op(), "gesvdj sort", solver.api->XgesvdjSetSortEig(params.get(), 1));
+      !s.ok()) {
+    return s;
+  }
+  const int k = std::min(rows, cols);
+  const int64_t size = int64_t{rows} * cols;
+  const cusolverEigMode_t mode = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  absl::StatusOr<F*> a = job.Scratch<F>(count * size);
+  if (!a.ok()) return a.status();
+  if (absl::Status s = job.Copy(x, *a, count * size); !s.ok()) return s;
+  absl::StatusOr<F*> sv = job.Scratch<F>(count * k);
+  if (!sv.ok()) return sv.status();
+  // gesvdj's U (cols x cols) and V (rows x rows) of each matrix; not written without uv.
+  absl::StatusOr<F*> u = job.Scratch<F>(uv ? count * cols * cols : 1);
+  if (!u.ok()) return u.status();
+  absl::StatusOr<F*> v = job.Scratch<F>(uv ? count * rows * rows : 1);
+  if (!v.ok()) return v.status();
+  absl::StatusOr<std::pair<F*, int>> workspace =
+      job.Workspace<F>("gesvdjBatched_bufferSize", [&](int* lwork) {
+        return Pick<F>(solver.api->SgesvdjBatchedBufferSize, solver.api->DgesvdjBatchedBufferSize)(
+            solver.handle, mode, cols, rows, *a, cols, *sv, *u, cols, *v, rows, lwork, params.get(),
+            static_cast<int>(std::min(kSolverBatch, count)));
+      });
+  if (!workspace.ok()) return workspace.status();
+  const auto [work, lwork] = *workspace;
+  absl::StatusOr<int*> info = job.Infos(count);
+  if (!info.ok()) return info.status();
+  for (int64_t first = 0; first < count; first += kSolverBatch) {
+    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
+    const int64_t u_at = uv ? first * cols * cols : 0, v_at = uv ? first * rows * rows : 0;
+    if (absl::Status s = CheckSolver(
+            job.op(), "gesvdjBatched",
+            Pick<F>(solver.api->SgesvdjBatched, solver.api->DgesvdjBatched)(
+                solver.handle, mode, cols, rows, *a + first * size, cols, *sv + first * k,
+                *u + u_at, cols, *v + v_at, rows, work, lwork, *info + first, params.get(), batch));
+        !s.ok()) {
+      return s;
+    }
+  }
+  F* packed = static_cast<F*>(y);
+  if (absl::Status s =
+          job.CopyRuns(*sv, k, packed + layout.parts[uv ? 1 : 0].offset, layout.size, count, k);
+      !s.ok()) {
+    return s;
+  }
+  if (uv) {
+    if (absl::Status s =
+            job.Transpose(*v, int64_t{rows} * rows, rows, packed + layout.parts[0].offset,
+                          layout.size, count, rows, rows);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = job.CopyRuns(*u, int64_t{cols} * cols, packed + layout.parts[2].offset,
+                                      layout.size, count, int64_t{cols} * cols);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return job.Finish(
+      *info, count, count, [](int) { return std::string("did not converge"); }, y, out);
+}
+
 absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                  const Tensor& out) {
   absl::StatusOr<int64_t> compute_uv = cpu::GetAttr<int64_t>(node, "compute_uv");
@@ -578,6 +672,9 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
   if (absl::Status s = job.CheckFinite(x, m->count, rows, cols, 0); !s.ok()) return s;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
+    if (m->count > 1 && rows <= kJacobiBatchedMaxOrder && cols <= kJacobiBatchedMaxOrder) {
+      return SvdBatched<F>(job, solver, uv, rows, cols, m->count, x, layout, y, out);
+    }
     const int64_t size = int64_t{rows} * cols;
     F* packed = static_cast<F*>(y);
     const int64_t s_offset = layout.parts[uv ? 1 : 0].offset;
@@ -660,8 +757,7 @@ absl::Status EighBatched(Job& job, const Solver& solver, cusolverEigMode_t mode,
       !s.ok()) {
     return s;
   }
-  const std::unique_ptr<syevjInfo, decltype(solver.api->DestroySyevjInfo)> destroy(
-      params, solver.api->DestroySyevjInfo);
+  const ParamsOwner<syevjInfo_t> destroy(params, solver.api->DestroySyevjInfo);
   if (absl::Status s = CheckSolver(job.op(), "syevj sort", solver.api->XsyevjSetSortEig(params, 1));
       !s.ok()) {
     return s;
@@ -688,7 +784,7 @@ absl::Status EighBatched(Job& job, const Solver& solver, cusolverEigMode_t mode,
     }
   }
   // Each matrix's n eigenvalues into its part of the packed result.
-  return job.Transpose(*w, n, 1, values, values_stride, count, 1, n);
+  return job.CopyRuns(*w, n, values, values_stride, count, n);
 }
 
 absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
@@ -722,7 +818,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
     if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
-    if (m->count > 1 && n <= kSyevjBatchedMaxOrder) {
+    if (m->count > 1 && n <= kJacobiBatchedMaxOrder) {
       if (absl::Status s = EighBatched<F>(job, solver, mode, uplo, n, m->count, *a, *info,
                                           packed + layout.parts[0].offset, layout.size);
           !s.ok()) {

@@ -22,8 +22,12 @@ struct cusolverDnContext {
   cudaStream_t stream;
 };
 
-// So is syevjBatched's parameter object's.
+// So are the Jacobi calls' parameter objects'.
 struct syevjInfo {
+  uint64_t magic;
+  int sort;
+};
+struct gesvdjInfo {
   uint64_t magic;
   int sort;
 };
@@ -331,6 +335,81 @@ cusolverStatus_t SyevjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz,
   return CUSOLVER_STATUS_SUCCESS;
 }
 
+bool LiveParams(gesvdjInfo_t params) { return params != nullptr && params->magic == kMagic; }
+
+// gesvdjBatched's checks: m and n at most 32, a batch, live parameters, U's and V's leading
+// dimensions where vectors are asked for.
+cusolverStatus_t CheckGesvdjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz, int m, int n,
+                                    int lda, int ldu, int ldv, gesvdjInfo_t params, int batch) {
+  if (cusolverStatus_t s = CheckCall(handle, m, n, lda); s != CUSOLVER_STATUS_SUCCESS) return s;
+  if (!ValidMode(jobz) || m > 32 || n > 32 || !LiveParams(params) || batch < 1 ||
+      (jobz == CUSOLVER_EIG_MODE_VECTOR && (ldu < std::max(1, m) || ldv < std::max(1, n)))) {
+    return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+// The workspace is LAPACK's gesvd's for one matrix, any shape.
+template <typename F>
+int GesvdjQuery(int m, int n) {
+  F query = 0, dummy = 0;
+  Gesvd('A', 'A', m, n, &dummy, std::max(1, m), &dummy, &dummy, std::max(1, m), &dummy,
+        std::max(1, n), &query, -1);
+  return Answer(query);
+}
+
+template <typename F>
+cusolverStatus_t GesvdjBatchedBufferSize(cusolverDnHandle_t handle, cusolverEigMode_t jobz, int m,
+                                         int n, int lda, int ldu, int ldv, int* lwork,
+                                         gesvdjInfo_t params, int batch) {
+  if (cusolverStatus_t s = CheckGesvdjBatched(handle, jobz, m, n, lda, ldu, ldv, params, batch);
+      s != CUSOLVER_STATUS_SUCCESS) {
+    return s;
+  }
+  if (lwork == nullptr) return CUSOLVER_STATUS_INVALID_VALUE;
+  *lwork = GesvdjQuery<F>(m, n);
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
+// LAPACK's gesvd on each matrix (A lda * n apart, S min(m, n), U ldu * m and V ldv * n),
+// V written as gesvdj's (gesvd gives V^T), min(m, n) + 1 as info where it does not converge.
+template <typename F>
+cusolverStatus_t GesvdjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz, int m, int n,
+                               F* a, int lda, F* s, F* u, int ldu, F* v, int ldv, F* work,
+                               int lwork, int* infos, gesvdjInfo_t params, int batch) {
+  if (cusolverStatus_t c = CheckGesvdjBatched(handle, jobz, m, n, lda, ldu, ldv, params, batch);
+      c != CUSOLVER_STATUS_SUCCESS) {
+    return c;
+  }
+  const bool vectors = jobz == CUSOLVER_EIG_MODE_VECTOR;
+  if (a == nullptr || s == nullptr || work == nullptr || infos == nullptr ||
+      (vectors && (u == nullptr || v == nullptr)) || params->sort != 1 ||
+      lwork < GesvdjQuery<F>(m, n)) {
+    return CUSOLVER_STATUS_INVALID_VALUE;
+  }
+  const int k = std::min(m, n);
+  std::vector<F> vt(static_cast<size_t>(std::max(1, n * n)));
+  F unused = 0;
+  for (int b = 0; b < batch; ++b) {
+    F* matrix = a + int64_t{b} * lda * n;
+    F* values = s + int64_t{b} * k;
+    int info = 0;
+    if (vectors) {
+      F* u_b = u + int64_t{b} * ldu * m;
+      F* v_b = v + int64_t{b} * ldv * n;
+      info = Gesvd('A', 'A', m, n, matrix, lda, values, u_b, ldu, vt.data(), std::max(1, n), work,
+                   lwork);
+      for (int i = 0; i < n; ++i) {
+        for (int j = 0; j < n; ++j) v_b[i + int64_t{j} * ldv] = vt[j + i * n];
+      }
+    } else {
+      info = Gesvd('N', 'N', m, n, matrix, lda, values, &unused, 1, &unused, 1, work, lwork);
+    }
+    infos[b] = info > 0 ? k + 1 : info;
+  }
+  return CUSOLVER_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -521,6 +600,51 @@ cusolverStatus_t cusolverDnDsyevjBatched(cusolverDnHandle_t handle, cusolverEigM
                                          double* w, double* work, int lwork, int* infos,
                                          syevjInfo_t params, int batch) {
   return SyevjBatched(handle, jobz, uplo, n, a, lda, w, work, lwork, infos, params, batch);
+}
+
+cusolverStatus_t cusolverDnCreateGesvdjInfo(gesvdjInfo_t* params) {
+  if (params == nullptr) return CUSOLVER_STATUS_INVALID_VALUE;
+  *params = new (std::nothrow) gesvdjInfo{kMagic, 1};
+  return *params == nullptr ? CUSOLVER_STATUS_ALLOC_FAILED : CUSOLVER_STATUS_SUCCESS;
+}
+cusolverStatus_t cusolverDnDestroyGesvdjInfo(gesvdjInfo_t params) {
+  if (!LiveParams(params)) return CUSOLVER_STATUS_INVALID_VALUE;
+  params->magic = 0;
+  delete params;
+  return CUSOLVER_STATUS_SUCCESS;
+}
+cusolverStatus_t cusolverDnXgesvdjSetSortEig(gesvdjInfo_t params, int sort) {
+  if (!LiveParams(params)) return CUSOLVER_STATUS_INVALID_VALUE;
+  params->sort = sort;
+  return CUSOLVER_STATUS_SUCCESS;
+}
+cusolverStatus_t cusolverDnSgesvdjBatched_bufferSize(cusolverDnHandle_t handle,
+                                                     cusolverEigMode_t jobz, int m, int n,
+                                                     const float*, int lda, const float*,
+                                                     const float*, int ldu, const float*, int ldv,
+                                                     int* lwork, gesvdjInfo_t params, int batch) {
+  return GesvdjBatchedBufferSize<float>(handle, jobz, m, n, lda, ldu, ldv, lwork, params, batch);
+}
+cusolverStatus_t cusolverDnDgesvdjBatched_bufferSize(cusolverDnHandle_t handle,
+                                                     cusolverEigMode_t jobz, int m, int n,
+                                                     const double*, int lda, const double*,
+                                                     const double*, int ldu, const double*, int ldv,
+                                                     int* lwork, gesvdjInfo_t params, int batch) {
+  return GesvdjBatchedBufferSize<double>(handle, jobz, m, n, lda, ldu, ldv, lwork, params, batch);
+}
+cusolverStatus_t cusolverDnSgesvdjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz, int m,
+                                          int n, float* a, int lda, float* s, float* u, int ldu,
+                                          float* v, int ldv, float* work, int lwork, int* infos,
+                                          gesvdjInfo_t params, int batch) {
+  return GesvdjBatched(handle, jobz, m, n, a, lda, s, u, ldu, v, ldv, work, lwork, infos, params,
+                       batch);
+}
+cusolverStatus_t cusolverDnDgesvdjBatched(cusolverDnHandle_t handle, cusolverEigMode_t jobz, int m,
+                                          int n, double* a, int lda, double* s, double* u, int ldu,
+                                          double* v, int ldv, double* work, int lwork, int* infos,
+                                          gesvdjInfo_t params, int batch) {
+  return GesvdjBatched(handle, jobz, m, n, a, lda, s, u, ldu, v, ldv, work, lwork, infos, params,
+                       batch);
 }
 
 }  // extern "C"
