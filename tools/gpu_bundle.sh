@@ -75,7 +75,7 @@ find "$HERE" -name '*.xz' -exec xz -d -f {} +
 chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
 export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# cuBLASLt, cuSOLVER and NVRTC: PyTorch's copies (its nvidia-* wheels) unless
+# cuBLASLt, cuBLAS, cuSOLVER and NVRTC: PyTorch's copies (its nvidia-* wheels) unless
 # FERRY_CUDA_LIB_DIR already says where; their directories, colon-separated.
 sites="$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null)"
 library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, once each
@@ -92,7 +92,7 @@ library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, on
   echo "$dirs"
 }
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  dirs="$(library_dirs libcublasLt.so.13 libcusolver.so.12 libnvrtc.so.13 libcufft.so.12)"
+  dirs="$(library_dirs libcublasLt.so.13 libcublas.so.13 libcusolver.so.12 libnvrtc.so.13 libcufft.so.12)"
   [ -n "$dirs" ] && export FERRY_CUDA_LIB_DIR="$dirs"
 fi
 # libcusolver.so.12 needs these at dlopen; its RUNPATH ($ORIGIN) finds them only where a

@@ -1,7 +1,7 @@
-// The linear algebra ops through the CUDA backend against the cuSOLVER routine each calls,
-// called directly on the same float32 matrix (copied first, as both overwrite it): the ratio
-// is what ferry adds (row-major transposes, the packing, the devInfo read-back). Prints
-// RESULT and RATIO lines; SKIP without a GPU.
+// The linear algebra ops through the CUDA backend against the cuSOLVER (or cuBLAS) routine
+// each calls, called directly on the same float32 matrices (copied first, as both overwrite
+// them): the ratio is what ferry adds (row-major transposes, the packing, the devInfo
+// read-back). Prints RESULT and RATIO lines; SKIP without a GPU.
 
 #include <cuda_runtime_api.h>
 #include <cusolverDn.h>
@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/cuda/bench_util.h"
+#include "kernels/cuda/cublas_loader.h"
 #include "kernels/cuda/cusolver_loader.h"
 
 namespace ferry::bench {
@@ -56,11 +57,12 @@ T* Scratch(int64_t count) {
   return static_cast<T*>(p);
 }
 
-// Runs `op` of `a` through the backend, then `direct` (cuSOLVER on a copy of a), both as
-// GFLOP/s of `flops`.
-void Bench(kernels::Backend& backend, const Cusolver* api, cusolverDnHandle_t handle,
-           const std::string& op, const core::Attrs& attrs, const kernels::Tensor& a, double flops,
-           const std::function<void(float* copy)>& direct) {
+// Runs `op` of `a` through the backend, then, where the library loaded (`direct_loaded`),
+// `direct` (the library's routine on a copy of a), both as GFLOP/s of `flops`.
+void Bench(kernels::Backend& backend, bool direct_loaded, const std::string& op,
+           const core::Attrs& attrs, const kernels::Tensor& a, double flops,
+           const std::function<void(float* copy)>& direct,
+           const std::string& library = "cusolver") {
   absl::StatusOr<core::TensorType> type = core::InferOp(op, {a.type}, attrs);
   Check(type.status());
   absl::StatusOr<kernels::Tensor> out = backend.Allocate(*type);
@@ -74,16 +76,16 @@ void Bench(kernels::Backend& backend, const Cusolver* api, cusolverDnHandle_t ha
   const double ferry = Tflops(
       name, flops, [&] { Check(backend.Run(node, {a}, *out)); },
       [&] { Check(backend.Synchronize()); });
-  if (api == nullptr) return;
+  if (!direct_loaded) return;
   float* copy = Scratch<float>(a.size());
   const double baseline = Tflops(
-      name + "_cusolver", flops,
+      absl::StrCat(name, "_", library), flops,
       [&] {
         cudaMemcpyAsync(copy, a.raw(), a.nbytes(), cudaMemcpyDeviceToDevice, nullptr);
         direct(copy);
       },
       [] { cudaDeviceSynchronize(); });
-  Ratio(name + "_vs_cusolver", ferry, baseline);
+  Ratio(absl::StrCat(name, "_vs_", library), ferry, baseline);
   cudaFree(copy);
 }
 
@@ -118,9 +120,10 @@ int main(int argc, char** argv) {
         "potrf_bufferSize");
   }
   float* work = buffer(lwork);
-  ferry::bench::Bench(*backend, api, handle, "cholesky", lower, a, n * n * n / 3, [&](float* copy) {
-    api->Spotrf(handle, CUBLAS_FILL_MODE_UPPER, big, copy, big, work, lwork, info);
-  });
+  ferry::bench::Bench(
+      *backend, api != nullptr, "cholesky", lower, a, n * n * n / 3, [&](float* copy) {
+        api->Spotrf(handle, CUBLAS_FILL_MODE_UPPER, big, copy, big, work, lwork, info);
+      });
   cudaFree(work);
 
   if (api != nullptr) {
@@ -129,7 +132,7 @@ int main(int argc, char** argv) {
   }
   work = buffer(lwork);
   int* pivots = Scratch<int>(big);
-  ferry::bench::Bench(*backend, api, handle, "lu", {}, a, 2 * n * n * n / 3, [&](float* copy) {
+  ferry::bench::Bench(*backend, api != nullptr, "lu", {}, a, 2 * n * n * n / 3, [&](float* copy) {
     api->Sgetrf(handle, big, big, copy, big, work, pivots, info);
   });
   cudaFree(work);
@@ -146,7 +149,7 @@ int main(int argc, char** argv) {
   }
   work = buffer(lwork);
   // syevd with vectors: about 9 n^3 flops (Golub and Van Loan).
-  ferry::bench::Bench(*backend, api, handle, "eigh", eigh, b, 9 * s * s * s, [&](float* copy) {
+  ferry::bench::Bench(*backend, api != nullptr, "eigh", eigh, b, 9 * s * s * s, [&](float* copy) {
     api->Ssyevd(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, small, copy, small,
                 values, work, lwork, info);
   });
@@ -163,14 +166,14 @@ int main(int argc, char** argv) {
   float* vt = Scratch<float>(int64_t{small} * small);
   float* rwork = Scratch<float>(small);
   // gesvd with both sets of vectors: about 22 n^3 flops.
-  ferry::bench::Bench(*backend, api, handle, "svd", svd, b, 22 * s * s * s, [&](float* copy) {
+  ferry::bench::Bench(*backend, api != nullptr, "svd", svd, b, 22 * s * s * s, [&](float* copy) {
     api->Sgesvd(handle, 'A', 'A', small, small, copy, small, values, u, small, vt, small, work,
                 lwork, rwork, info);
   });
   cudaFree(work);
 
-  // Many small matrices: one batched cuSOLVER call each (potrfBatched, syevjBatched,
-  // gesvdjBatched).
+  // Many small matrices: one batched call each (cuSOLVER's potrfBatched, syevjBatched,
+  // gesvdjBatched; cuBLAS's getrfBatched).
   const int batch = quick ? 64 : 16384, order = 8;
   const ferry::kernels::Tensor many = ferry::bench::SpdMatrices(*backend, batch, order);
   const double matrices = batch, o = order;
@@ -178,7 +181,8 @@ int main(int argc, char** argv) {
   float** pointers = Scratch<float*>(batch);
   float* pointed = nullptr;  // the copy `pointers` points into
   ferry::bench::Bench(
-      *backend, api, handle, "cholesky", lower, many, matrices * o * o * o / 3, [&](float* copy) {
+      *backend, api != nullptr, "cholesky", lower, many, matrices * o * o * o / 3,
+      [&](float* copy) {
         if (pointed != copy) {
           std::vector<float*> host(batch);
           for (int i = 0; i < batch; ++i) host[i] = copy + i * order * order;
@@ -198,7 +202,7 @@ int main(int argc, char** argv) {
   }
   work = buffer(lwork);
   ferry::bench::Bench(
-      *backend, api, handle, "eigh", eigh, many, matrices * 9 * o * o * o, [&](float* copy) {
+      *backend, api != nullptr, "eigh", eigh, many, matrices * 9 * o * o * o, [&](float* copy) {
         api->SsyevjBatched(handle, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_UPPER, order, copy,
                            order, batch_values, work, lwork, infos, params, batch);
       });
@@ -215,12 +219,34 @@ int main(int argc, char** argv) {
         "gesvdjBatched_bufferSize");
   }
   work = buffer(lwork);
-  ferry::bench::Bench(*backend, api, handle, "svd", svd, many, matrices * 22 * o * o * o,
+  ferry::bench::Bench(*backend, api != nullptr, "svd", svd, many, matrices * 22 * o * o * o,
                       [&](float* copy) {
                         api->SgesvdjBatched(handle, CUSOLVER_EIG_MODE_VECTOR, order, order, copy,
                                             order, batch_values, batch_u, order, batch_v, order,
                                             work, lwork, infos, svd_params, batch);
                       });
+  cudaFree(work);
+  // lu of the batch through cuBLAS's getrfBatched; the baseline is that call made directly.
+  absl::StatusOr<const ferry::kernels::cuda::Cublas*> blas_loaded =
+      ferry::kernels::cuda::LoadCublas();
+  const ferry::kernels::cuda::Cublas* blas = blas_loaded.ok() ? *blas_loaded : nullptr;
+  cublasHandle_t blas_handle = nullptr;
+  if (blas != nullptr) blas->Create(&blas_handle);
+  int* batch_pivots = Scratch<int>(int64_t{batch} * order);
+  pointed = nullptr;
+  ferry::bench::Bench(
+      *backend, blas != nullptr, "lu", {}, many, matrices * 2 * o * o * o / 3,
+      [&](float* copy) {
+        if (pointed != copy) {
+          std::vector<float*> host(batch);
+          for (int i = 0; i < batch; ++i) host[i] = copy + i * order * order;
+          cudaMemcpy(pointers, host.data(), batch * sizeof(float*), cudaMemcpyHostToDevice);
+          pointed = copy;
+        }
+        blas->SgetrfBatched(blas_handle, order, pointers, order, batch_pivots, infos, batch);
+      },
+      "cublas");
+  if (blas != nullptr) blas->Destroy(blas_handle);
   if (api != nullptr) {
     api->DestroySyevjInfo(params);
     api->DestroyGesvdjInfo(svd_params);

@@ -8,6 +8,7 @@ namespace ferry::kernels::cuda {
 namespace {
 
 constexpr char kLibrary[] = "libcublasLt.so.13";
+constexpr char kCublasLibrary[] = "libcublas.so.13";
 
 }  // namespace
 
@@ -46,6 +47,36 @@ absl::StatusOr<CublasLt> LoadCublasLtFrom(const std::vector<std::string>& candid
 absl::StatusOr<const CublasLt*> LoadCublasLt() {
   static const absl::StatusOr<CublasLt>* const loaded =
       new absl::StatusOr<CublasLt>(LoadCublasLtFrom(CublasLtCandidates()));
+  if (!loaded->ok()) return loaded->status();
+  return &**loaded;
+}
+
+std::vector<std::string> CublasCandidates() { return LibraryCandidates(kCublasLibrary); }
+
+absl::StatusOr<Cublas> LoadCublasFrom(const std::vector<std::string>& candidates) {
+  Cublas blas;
+  absl::StatusOr<std::string> path = OpenFirstLibrary(
+      candidates,
+      [&blas](void* handle, std::string& missing) {
+        ResolveSymbol(handle, "cublasCreate_v2", blas.Create, missing);
+        ResolveSymbol(handle, "cublasDestroy_v2", blas.Destroy, missing);
+        ResolveSymbol(handle, "cublasSetStream_v2", blas.SetStream, missing);
+        ResolveSymbol(handle, "cublasSgetrfBatched", blas.SgetrfBatched, missing);
+        ResolveSymbol(handle, "cublasDgetrfBatched", blas.DgetrfBatched, missing);
+        ResolveSymbol(handle, "cublasSgetrsBatched", blas.SgetrsBatched, missing);
+        ResolveSymbol(handle, "cublasDgetrsBatched", blas.DgetrsBatched, missing);
+      },
+      absl::StrCat("cannot load cuBLAS (", kCublasLibrary,
+                   ", which needs libcublasLt.so.13 on the loader's path or beside it; set "
+                   "FERRY_CUDA_LIB_DIR to the directory that holds it)"));
+  if (!path.ok()) return path.status();
+  blas.path = *path;
+  return blas;
+}
+
+absl::StatusOr<const Cublas*> LoadCublas() {
+  static const absl::StatusOr<Cublas>* const loaded =
+      new absl::StatusOr<Cublas>(LoadCublasFrom(CublasCandidates()));
   if (!loaded->ok()) return loaded->status();
   return &**loaded;
 }

@@ -53,5 +53,21 @@ TEST(CublasLoaderTest, ToolkitLibraryLoadsWithoutAGpu) {
   EXPECT_GT(lt->GetVersion(), 0u);
 }
 
+TEST(CublasLoaderTest, MissingCublasIsAClearError) {
+  absl::StatusOr<Cublas> blas = LoadCublasFrom({"/nonexistent/libcublas.so.13"});
+  ASSERT_FALSE(blas.ok());
+  EXPECT_EQ(blas.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string message(blas.status().message());
+  EXPECT_NE(message.find("cannot load cuBLAS (libcublas.so.13"), std::string::npos) << message;
+  EXPECT_NE(message.find("/nonexistent/libcublas.so.13"), std::string::npos) << message;
+}
+
+TEST(CublasLoaderTest, ToolkitCublasHasTheBatchedLuWithoutAGpu) {
+  absl::StatusOr<Cublas> blas = LoadCublasFrom(CublasCandidates());
+  if (!blas.ok()) GTEST_SKIP() << "no cuBLAS on this machine: " << blas.status();
+  EXPECT_NE(blas->SgetrfBatched, nullptr);
+  EXPECT_NE(blas->DgetrsBatched, nullptr);
+}
+
 }  // namespace
 }  // namespace ferry::kernels::cuda

@@ -66,7 +66,7 @@ struct Stream {
     if (current_generation == nullptr || current_generation->load() != generation) return;
     cudaSetDevice(device);
     cudaStreamSynchronize(stream);
-    cuda::ForgetCusolverHandle(stream);
+    cuda::ForgetSolverHandles(stream);
     for (int i = 0; i < 2; ++i) {
       if (staging[i] != nullptr) cudaFreeHost(staging[i]);
       if (staged[i] != nullptr) cudaEventDestroy(staged[i]);
@@ -445,7 +445,7 @@ class CudaBackend : public Backend {
     cudaDeviceReset();
     cudaSetDevice(options_.device);
     cuda::ForgetCublasLtHandles();
-    cuda::ForgetCusolverHandles();
+    cuda::ForgetAllSolverHandles();
     ++*generation_;
     cudaMemPoolProps props = {};
     props.allocType = cudaMemAllocationTypePinned;

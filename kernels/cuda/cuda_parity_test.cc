@@ -1118,6 +1118,13 @@ TEST_F(CudaLinalgParityTest, SolveAndSolveTriangular) {
     core::HostTensor b = RandomMatrices(t, {2, 300, 5}, MatrixKind::kGeneral, rng_);
     for (int64_t upper : {0, 1}) CheckLinalg("solve_triangular", {a, b}, Flag("upper", upper));
   }
+  // Batches of matrices up to 32 x 32 solve through cuBLAS's batched LU, in calls of up to
+  // 65536; larger ones one at a time.
+  for (const auto& [a_shape, b_shape] : std::vector<std::pair<core::Shape, core::Shape>>{
+           {{65537, 2, 2}, {65537, 2, 1}}, {{3, 32, 32}, {3, 32, 4}}, {{2, 33, 33}, {2, 33, 2}}}) {
+    CheckLinalg("solve", {RandomMatrices(DType::kFloat32, a_shape, MatrixKind::kDominant, rng_),
+                          RandomMatrices(DType::kFloat32, b_shape, MatrixKind::kGeneral, rng_)});
+  }
   // Mixed dtypes solve in the promoted one; bfloat16 rounds once from float32.
   CheckLinalg("solve", {RandomMatrices(DType::kFloat64, {2, 4, 4}, MatrixKind::kDominant, rng_),
                         RandomMatrices(DType::kFloat32, {2, 4, 2}, MatrixKind::kGeneral, rng_)});
@@ -1195,6 +1202,10 @@ TEST_F(CudaLinalgParityTest, Lu) {
       CheckLinalg("lu", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
     }
     for (const core::Shape& shape : kSquareShapes) {
+      CheckLinalg("lu", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
+    }
+    // Square batches up to 32 x 32 through cuBLAS's getrfBatched, past one call's 65536.
+    for (const core::Shape& shape : std::vector<core::Shape>{{40, 32, 32}, {65537, 2, 2}}) {
       CheckLinalg("lu", {RandomMatrices(t, shape, MatrixKind::kGeneral, rng_)});
     }
     // A zero row: singular, factored all the same.

@@ -50,13 +50,15 @@ DType ComputeDType(DType dtype) {
   return dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
-// A batch of small matrices goes to cuSOLVER's batched calls (potrfBatched, syevjBatched,
-// gesvdjBatched), as PyTorch's does: a call per matrix is a few kernel launches, for a 4 x 4
-// matrix nearly all of its time. At most kSolverBatch matrices a call (the batch is an int,
-// and the Jacobi calls' workspace grows with it); those take matrices of up to
-// kJacobiBatchedMaxOrder rows and columns.
+// A batch of small matrices goes to the batched calls (cuSOLVER's potrfBatched, syevjBatched
+// and gesvdjBatched, cuBLAS's getrfBatched and getrsBatched), as PyTorch's does: a call per
+// matrix is a few kernel launches, for a 4 x 4 matrix nearly all of its time. At most
+// kSolverBatch matrices a call (the batch is an int, and the Jacobi calls' workspace grows
+// with it). Cholesky takes any order; the others up to kBatchedMaxOrder rows and columns
+// (the Jacobi calls' limit; for the LU, where cuBLAS has none, PyTorch's batched choice
+// reaches further, but that needs a GPU to measure).
 constexpr int64_t kSolverBatch = int64_t{1} << 16;
-constexpr int kJacobiBatchedMaxOrder = 32;
+constexpr int kBatchedMaxOrder = 32;
 
 // A cuSOLVER parameter object (syevjInfo_t, gesvdjInfo_t), destroyed with the call's end.
 template <typename Params>
@@ -307,6 +309,85 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
   return job.Finish(y, out);
 }
 
+// What solve says of a matrix whose getrf info is d.
+std::string Singular(int d) {
+  return absl::StrCat("is singular (U[", d - 1, ", ", d - 1, "] of its LU factorization is zero)");
+}
+
+// solve one matrix at a time through cuSOLVER: `lu` (count column-major a^T, n x n) becomes
+// its factors, `x` (count column-major b, n x k) the solutions; fails a singular matrix.
+template <typename F>
+absl::Status SolveEach(Job& job, const Solver& solver, int n, int k, int64_t count, F* lu, F* x,
+                       int* pivots) {
+  const int64_t nn = int64_t{n} * n, nk = int64_t{n} * k;
+  absl::StatusOr<std::pair<F*, int>> workspace =
+      job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
+        return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(solver.handle, n,
+                                                                                   n, lu, n, lwork);
+      });
+  if (!workspace.ok()) return workspace.status();
+  const auto [work, lwork] = *workspace;
+  // getrf's devInfo, then getrs's (which only ever reports a bad argument).
+  absl::StatusOr<int*> info = job.Infos(2 * count);
+  if (!info.ok()) return info.status();
+  for (int64_t b = 0; b < count; ++b) {
+    F* lu_b = lu + b * nn;
+    int* pivots_b = pivots + b * n;
+    if (absl::Status s = CheckSolver(job.op(), "getrf",
+                                     Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
+                                         solver.handle, n, n, lu_b, n, work, pivots_b, *info + b));
+        !s.ok()) {
+      return s;
+    }
+    if (k == 0) continue;
+    if (absl::Status s = CheckSolver(job.op(), "getrs",
+                                     Pick<F>(solver.api->Sgetrs, solver.api->Dgetrs)(
+                                         solver.handle, CUBLAS_OP_T, n, k, lu_b, n, pivots_b,
+                                         x + b * nk, n, *info + count + b));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return job.CheckInfo(*info, 2 * count, count, Singular);
+}
+
+// As SolveEach, the whole batch at once through cuBLAS's getrfBatched and getrsBatched.
+template <typename F>
+absl::Status SolveBatched(Job& job, int n, int k, int64_t count, F* lu, F* x, int* pivots) {
+  absl::StatusOr<BatchedBlas> blas = BatchedBlasFor(job.op(), job.stream());
+  if (!blas.ok()) return blas.status();
+  absl::StatusOr<F**> factors = job.MatrixPointers(lu, int64_t{n} * n, count);
+  if (!factors.ok()) return factors.status();
+  absl::StatusOr<F**> solutions = job.MatrixPointers(x, int64_t{n} * k, count);
+  if (!solutions.ok()) return solutions.status();
+  absl::StatusOr<int*> info = job.Infos(count);
+  if (!info.ok()) return info.status();
+  for (int64_t first = 0; first < count; first += kSolverBatch) {
+    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
+    if (absl::Status s = CheckBlas(
+            job.op(), "getrfBatched",
+            Pick<F>(blas->api->SgetrfBatched, blas->api->DgetrfBatched)(
+                blas->handle, n, *factors + first, n, pivots + first * n, *info + first, batch));
+        !s.ok()) {
+      return s;
+    }
+    if (k == 0) continue;
+    int refused = 0;  // a bad argument's index, negated (a host int)
+    if (absl::Status s = CheckBlas(job.op(), "getrsBatched",
+                                   Pick<F>(blas->api->SgetrsBatched, blas->api->DgetrsBatched)(
+                                       blas->handle, CUBLAS_OP_T, n, k, *factors + first, n,
+                                       pivots + first * n, *solutions + first, n, &refused, batch));
+        !s.ok()) {
+      return s;
+    }
+    if (refused != 0) {
+      return absl::InternalError(
+          absl::StrCat("[", job.op(), "] cuBLAS getrsBatched refused argument ", -refused));
+    }
+  }
+  return job.CheckInfo(*info, count, count, Singular);
+}
+
 absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                    const Tensor& out) {
   absl::StatusOr<MatrixBatch> m = GetMatrixBatch(node.op, out.shape());
@@ -315,10 +396,10 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
   if (m->count == 0 || m->rows == 0) return absl::OkStatus();
   const int n = static_cast<int>(m->rows), k = static_cast<int>(m->cols);
   const DType compute = ComputeDType(out.dtype());
+  const bool batched = m->count > 1 && n <= kBatchedMaxOrder;
   Job job(ctx, node, compute);
-  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, !batched);
   if (!o.ok()) return o.status();
-  const Solver& solver = o->solver;
   const void* a = o->in[0];
   const void* rhs = o->in[1];
   void* y = o->out;
@@ -332,45 +413,11 @@ absl::Status Solve(Context& ctx, const core::Node& node, absl::Span<const Tensor
     absl::StatusOr<F*> x = job.Scratch<F>(std::max<int64_t>(m->count * nk, 1));
     if (!x.ok()) return x.status();
     if (absl::Status s = job.Transpose(rhs, nk, k, *x, nk, m->count, k, n); !s.ok()) return s;
-    absl::StatusOr<std::pair<F*, int>> workspace =
-        job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
-          return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
-              solver.handle, n, n, *lu, n, lwork);
-        });
-    if (!workspace.ok()) return workspace.status();
-    const auto [work, lwork] = *workspace;
     absl::StatusOr<int*> pivots = job.Scratch<int>(m->count * n);
     if (!pivots.ok()) return pivots.status();
-    // getrf's devInfo, then getrs's (which only ever reports a bad argument).
-    absl::StatusOr<int*> info = job.Infos(2 * m->count);
-    if (!info.ok()) return info.status();
-    for (int64_t b = 0; b < m->count; ++b) {
-      F* lu_b = *lu + b * nn;
-      int* pivots_b = *pivots + b * n;
-      if (absl::Status s =
-              CheckSolver(node.op, "getrf",
-                          Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
-                              solver.handle, n, n, lu_b, n, work, pivots_b, *info + b));
-          !s.ok()) {
-        return s;
-      }
-      if (k == 0) continue;
-      if (absl::Status s = CheckSolver(node.op, "getrs",
-                                       Pick<F>(solver.api->Sgetrs, solver.api->Dgetrs)(
-                                           solver.handle, CUBLAS_OP_T, n, k, lu_b, n, pivots_b,
-                                           *x + b * nk, n, *info + m->count + b));
-          !s.ok()) {
-        return s;
-      }
-    }
-    if (absl::Status s = job.CheckInfo(*info, 2 * m->count, m->count,
-                                       [](int d) {
-                                         return absl::StrCat("is singular (U[", d - 1, ", ", d - 1,
-                                                             "] of its LU factorization is zero)");
-                                       });
-        !s.ok()) {
-      return s;
-    }
+    absl::Status solved = batched ? SolveBatched<F>(job, n, k, m->count, *lu, *x, *pivots)
+                                  : SolveEach<F>(job, o->solver, n, k, m->count, *lu, *x, *pivots);
+    if (!solved.ok()) return solved;
     if (k == 0) return absl::OkStatus();
     if (absl::Status s = job.Transpose(*x, nk, n, y, nk, m->count, n, k); !s.ok()) return s;
     return job.Finish(y, out);
@@ -561,7 +608,7 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
   });
 }
 
-// svd of `count` rows x cols matrices (both at most kJacobiBatchedMaxOrder) through
+// svd of `count` rows x cols matrices (both at most kBatchedMaxOrder) through
 // gesvdjBatched, sorted singular values (as gesvd's) into the packed result. gesvdj takes
 // any shape, so row-major x is the column-major x^T = V S U^T as it is: its U (cols x cols,
 // column-major) is read row-major as our Vt, its V transposed is our U.
@@ -672,7 +719,7 @@ absl::Status Svd(Context& ctx, const core::Node& node, absl::Span<const Tensor> 
   if (absl::Status s = job.CheckFinite(x, m->count, rows, cols, 0); !s.ok()) return s;
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
-    if (m->count > 1 && rows <= kJacobiBatchedMaxOrder && cols <= kJacobiBatchedMaxOrder) {
+    if (m->count > 1 && rows <= kBatchedMaxOrder && cols <= kBatchedMaxOrder) {
       return SvdBatched<F>(job, solver, uv, rows, cols, m->count, x, layout, y, out);
     }
     const int64_t size = int64_t{rows} * cols;
@@ -818,7 +865,7 @@ absl::Status Eigh(Context& ctx, const core::Node& node, absl::Span<const Tensor>
     if (absl::Status s = job.Copy(x, *a, m->count * nn); !s.ok()) return s;
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
-    if (m->count > 1 && n <= kJacobiBatchedMaxOrder) {
+    if (m->count > 1 && n <= kBatchedMaxOrder) {
       if (absl::Status s = EighBatched<F>(job, solver, mode, uplo, n, m->count, *a, *info,
                                           packed + layout.parts[0].offset, layout.size);
           !s.ok()) {
@@ -900,7 +947,9 @@ absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
   const core::LinalgLayout layout = core::LuLayout(rows, cols);
   const DType compute = out.dtype();  // float32 or float64, as core declares
   Job job(ctx, node, compute);
-  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, k > 0);
+  // cuBLAS's getrfBatched takes square matrices only.
+  const bool batched = m->count > 1 && rows == cols && rows <= kBatchedMaxOrder;
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, k > 0 && !batched);
   if (!o.ok()) return o.status();
   const Solver& solver = o->solver;
   void* y = o->out;
@@ -917,22 +966,40 @@ absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
         !s.ok()) {
       return s;
     }
-    absl::StatusOr<std::pair<F*, int>> workspace =
-        job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
-          return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
-              solver.handle, rows, cols, *a, rows, lwork);
-        });
-    if (!workspace.ok()) return workspace.status();
-    const auto [work, lwork] = *workspace;
+    // A singular matrix is factored all the same: no info is read.
     absl::StatusOr<int*> info = job.Infos(m->count);
     if (!info.ok()) return info.status();
-    for (int64_t b = 0; b < m->count; ++b) {
-      if (absl::Status s = CheckSolver(node.op, "getrf",
-                                       Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
-                                           solver.handle, rows, cols, *a + b * size, rows, work,
-                                           *pivots + b * k, *info + b));
-          !s.ok()) {
-        return s;
+    if (batched) {
+      absl::StatusOr<BatchedBlas> blas = BatchedBlasFor(node.op, job.stream());
+      if (!blas.ok()) return blas.status();
+      absl::StatusOr<F**> matrices = job.MatrixPointers(*a, size, m->count);
+      if (!matrices.ok()) return matrices.status();
+      for (int64_t first = 0; first < m->count; first += kSolverBatch) {
+        const int batch = static_cast<int>(std::min(kSolverBatch, m->count - first));
+        if (absl::Status s = CheckBlas(node.op, "getrfBatched",
+                                       Pick<F>(blas->api->SgetrfBatched, blas->api->DgetrfBatched)(
+                                           blas->handle, rows, *matrices + first, rows,
+                                           *pivots + first * k, *info + first, batch));
+            !s.ok()) {
+          return s;
+        }
+      }
+    } else {
+      absl::StatusOr<std::pair<F*, int>> workspace =
+          job.Workspace<F>("getrf_bufferSize", [&](int* lwork) {
+            return Pick<F>(solver.api->SgetrfBufferSize, solver.api->DgetrfBufferSize)(
+                solver.handle, rows, cols, *a, rows, lwork);
+          });
+      if (!workspace.ok()) return workspace.status();
+      const auto [work, lwork] = *workspace;
+      for (int64_t b = 0; b < m->count; ++b) {
+        if (absl::Status s = CheckSolver(node.op, "getrf",
+                                         Pick<F>(solver.api->Sgetrf, solver.api->Dgetrf)(
+                                             solver.handle, rows, cols, *a + b * size, rows, work,
+                                             *pivots + b * k, *info + b));
+            !s.ok()) {
+          return s;
+        }
       }
     }
     return job.Transpose(*a, size, rows, packed + layout.parts[0].offset, layout.size, m->count,

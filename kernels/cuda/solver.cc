@@ -7,11 +7,22 @@
 namespace ferry::kernels::cuda {
 namespace {
 
+// A stream's handles, each made on first use.
+struct StreamHandles {
+  cusolverDnHandle_t solver = nullptr;
+  cublasHandle_t blas = nullptr;
+};
+
 ABSL_CONST_INIT absl::Mutex handles_mu(absl::kConstInit);
-absl::flat_hash_map<cudaStream_t, cusolverDnHandle_t>& Handles()
+absl::flat_hash_map<cudaStream_t, StreamHandles>& Handles()
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(handles_mu) {
-  static auto* handles = new absl::flat_hash_map<cudaStream_t, cusolverDnHandle_t>;
+  static auto* handles = new absl::flat_hash_map<cudaStream_t, StreamHandles>;
   return *handles;
+}
+
+// `loaded`'s status with "[op] " before its message.
+absl::Status ForOp(const std::string& op, const absl::Status& loaded) {
+  return absl::Status(loaded.code(), absl::StrCat("[", op, "] ", loaded.message()));
 }
 
 }  // namespace
@@ -22,38 +33,59 @@ absl::Status CheckSolver(const std::string& op, const char* what, cusolverStatus
       absl::StrCat("[", op, "] cuSOLVER ", what, " failed with status ", static_cast<int>(status)));
 }
 
+absl::Status CheckBlas(const std::string& op, const char* what, cublasStatus_t status) {
+  if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat("[", op, "] cuBLAS ", what, " failed with status ", static_cast<int>(status)));
+}
+
 absl::StatusOr<Solver> SolverFor(const std::string& op, cudaStream_t stream) {
   absl::StatusOr<const Cusolver*> api = LoadCusolver();
-  if (!api.ok()) {
-    return absl::Status(api.status().code(), absl::StrCat("[", op, "] ", api.status().message()));
-  }
+  if (!api.ok()) return ForOp(op, api.status());
   absl::MutexLock lock(&handles_mu);
-  auto it = Handles().find(stream);
-  if (it != Handles().end()) return Solver{*api, it->second};
-  cusolverDnHandle_t handle = nullptr;
-  if (absl::Status s = CheckSolver(op, "create", (*api)->Create(&handle)); !s.ok()) return s;
-  if (absl::Status s = CheckSolver(op, "set stream", (*api)->SetStream(handle, stream)); !s.ok()) {
-    (*api)->Destroy(handle);
+  cusolverDnHandle_t& handle = Handles()[stream].solver;
+  if (handle != nullptr) return Solver{*api, handle};
+  cusolverDnHandle_t made = nullptr;
+  if (absl::Status s = CheckSolver(op, "create", (*api)->Create(&made)); !s.ok()) return s;
+  if (absl::Status s = CheckSolver(op, "set stream", (*api)->SetStream(made, stream)); !s.ok()) {
+    (*api)->Destroy(made);
     return s;
   }
-  Handles()[stream] = handle;
+  handle = made;
   return Solver{*api, handle};
 }
 
-void ForgetCusolverHandle(cudaStream_t stream) {
-  cusolverDnHandle_t handle = nullptr;
+absl::StatusOr<BatchedBlas> BatchedBlasFor(const std::string& op, cudaStream_t stream) {
+  absl::StatusOr<const Cublas*> api = LoadCublas();
+  if (!api.ok()) return ForOp(op, api.status());
+  absl::MutexLock lock(&handles_mu);
+  cublasHandle_t& handle = Handles()[stream].blas;
+  if (handle != nullptr) return BatchedBlas{*api, handle};
+  cublasHandle_t made = nullptr;
+  if (absl::Status s = CheckBlas(op, "create", (*api)->Create(&made)); !s.ok()) return s;
+  if (absl::Status s = CheckBlas(op, "set stream", (*api)->SetStream(made, stream)); !s.ok()) {
+    (*api)->Destroy(made);
+    return s;
+  }
+  handle = made;
+  return BatchedBlas{*api, handle};
+}
+
+void ForgetSolverHandles(cudaStream_t stream) {
+  StreamHandles handles;
   {
     absl::MutexLock lock(&handles_mu);
     auto it = Handles().find(stream);
     if (it == Handles().end()) return;
-    handle = it->second;
+    handles = it->second;
     Handles().erase(it);
   }
-  // A handle exists only where the library loaded.
-  (*LoadCusolver())->Destroy(handle);
+  // A handle exists only where its library loaded.
+  if (handles.solver != nullptr) (*LoadCusolver())->Destroy(handles.solver);
+  if (handles.blas != nullptr) (*LoadCublas())->Destroy(handles.blas);
 }
 
-void ForgetCusolverHandles() {
+void ForgetAllSolverHandles() {
   absl::MutexLock lock(&handles_mu);
   Handles().clear();
 }
