@@ -57,6 +57,24 @@ T* Scratch(int64_t count) {
   return static_cast<T*>(p);
 }
 
+// The device array of the addresses of `count` matrices `stride` floats apart, which the
+// batched calls take, made again when the matrices move.
+struct MatrixPointers {
+  MatrixPointers(int count, int64_t stride)
+      : count(count), stride(stride), device(Scratch<float*>(count)) {}
+  void PointInto(float* base) {
+    if (base == pointed) return;
+    std::vector<float*> host(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) host[i] = base + i * stride;
+    cudaMemcpy(device, host.data(), host.size() * sizeof(float*), cudaMemcpyHostToDevice);
+    pointed = base;
+  }
+  int count;
+  int64_t stride;
+  float** device;
+  float* pointed = nullptr;
+};
+
 // Runs `op` of `a` through the backend, then, where the library loaded (`direct_loaded`),
 // `direct` (the library's routine on a copy of a), both as GFLOP/s of `flops`.
 void Bench(kernels::Backend& backend, bool direct_loaded, const std::string& op,
@@ -178,19 +196,13 @@ int main(int argc, char** argv) {
   const ferry::kernels::Tensor many = ferry::bench::SpdMatrices(*backend, batch, order);
   const double matrices = batch, o = order;
   int* infos = Scratch<int>(batch);
-  float** pointers = Scratch<float*>(batch);
-  float* pointed = nullptr;  // the copy `pointers` points into
-  ferry::bench::Bench(
-      *backend, api != nullptr, "cholesky", lower, many, matrices * o * o * o / 3,
-      [&](float* copy) {
-        if (pointed != copy) {
-          std::vector<float*> host(batch);
-          for (int i = 0; i < batch; ++i) host[i] = copy + i * order * order;
-          cudaMemcpy(pointers, host.data(), batch * sizeof(float*), cudaMemcpyHostToDevice);
-          pointed = copy;
-        }
-        api->SpotrfBatched(handle, CUBLAS_FILL_MODE_UPPER, order, pointers, order, infos, batch);
-      });
+  ferry::bench::MatrixPointers pointers(batch, order * order);
+  ferry::bench::Bench(*backend, api != nullptr, "cholesky", lower, many, matrices * o * o * o / 3,
+                      [&](float* copy) {
+                        pointers.PointInto(copy);
+                        api->SpotrfBatched(handle, CUBLAS_FILL_MODE_UPPER, order, pointers.device,
+                                           order, infos, batch);
+                      });
   syevjInfo_t params = nullptr;
   float* batch_values = Scratch<float>(int64_t{batch} * order);
   if (api != nullptr) {
@@ -233,17 +245,11 @@ int main(int argc, char** argv) {
   cublasHandle_t blas_handle = nullptr;
   if (blas != nullptr) blas->Create(&blas_handle);
   int* batch_pivots = Scratch<int>(int64_t{batch} * order);
-  pointed = nullptr;
   ferry::bench::Bench(
       *backend, blas != nullptr, "lu", {}, many, matrices * 2 * o * o * o / 3,
       [&](float* copy) {
-        if (pointed != copy) {
-          std::vector<float*> host(batch);
-          for (int i = 0; i < batch; ++i) host[i] = copy + i * order * order;
-          cudaMemcpy(pointers, host.data(), batch * sizeof(float*), cudaMemcpyHostToDevice);
-          pointed = copy;
-        }
-        blas->SgetrfBatched(blas_handle, order, pointers, order, batch_pivots, infos, batch);
+        pointers.PointInto(copy);
+        blas->SgetrfBatched(blas_handle, order, pointers.device, order, batch_pivots, infos, batch);
       },
       "cublas");
   if (blas != nullptr) blas->Destroy(blas_handle);
