@@ -50,12 +50,14 @@ void CastElements(const void* src, core::DType from, void* dst, core::DType to, 
   });
 }
 
-const void* ElementsAs(const Tensor& tensor, core::DType dtype, std::unique_ptr<char[]>& scratch) {
+absl::StatusOr<const void*> ElementsAs(absl::string_view op, const Tensor& tensor,
+                                       core::DType dtype, HostScratch& scratch) {
   if (tensor.dtype() == dtype) return tensor.raw();
   const int64_t n = tensor.size();
-  scratch.reset(new char[std::max<size_t>(1, static_cast<size_t>(n) * core::SizeOf(dtype))]);
-  CastElements(tensor.raw(), tensor.dtype(), scratch.get(), dtype, n);
-  return scratch.get();
+  absl::StatusOr<void*> copy = scratch.Take(op, n * static_cast<int64_t>(core::SizeOf(dtype)));
+  if (!copy.ok()) return copy.status();
+  CastElements(tensor.raw(), tensor.dtype(), *copy, dtype, n);
+  return *copy;
 }
 
 namespace {

@@ -344,9 +344,13 @@ absl::Status BinaryKernel(const core::Node& node, absl::Span<const Tensor> input
     return absl::InvalidArgumentError(
         absl::StrCat("[", node.op, "] does not apply to ", DTypeString(out.dtype())));
   }
-  std::unique_ptr<char[]> a_scratch, b_scratch;
-  const void* a_data = ElementsAs(a, compute, a_scratch);
-  const void* b_data = ElementsAs(b, compute, b_scratch);
+  HostScratch a_scratch, b_scratch;
+  absl::StatusOr<const void*> a_converted = ElementsAs(node.op, a, compute, a_scratch);
+  if (!a_converted.ok()) return a_converted.status();
+  absl::StatusOr<const void*> b_converted = ElementsAs(node.op, b, compute, b_scratch);
+  if (!b_converted.ok()) return b_converted.status();
+  const void* a_data = *a_converted;
+  const void* b_data = *b_converted;
   auto run = [&](auto tag) {
     using C = typename decltype(tag)::type;
     using O = std::conditional_t<kSameTypeOut, C, bool>;

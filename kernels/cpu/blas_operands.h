@@ -29,27 +29,34 @@ inline void Gemm(const double* a, int lda, bool a_transposed, const double* b, i
 
 // Calls product(a, b, c) with a and b as dense float (double for a float64 `out`) arrays,
 // converted copies where their dtype differs, and c where the result goes: `out` itself, or
-// a scratch array rounded into it afterwards.
+// a scratch array rounded into it afterwards. The copies are counted against the running
+// backend's budget: RESOURCE_EXHAUSTED naming `op` where they do not fit, and no product.
 template <typename Product>
-void WithBlasOperands(const Tensor& a, const Tensor& b, const Tensor& out, Product&& product) {
+absl::Status WithBlasOperands(absl::string_view op, const Tensor& a, const Tensor& b,
+                              const Tensor& out, Product&& product) {
   const core::DType compute =
       out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
-  std::unique_ptr<char[]> a_scratch, b_scratch, c_scratch;
-  const void* a_data = ElementsAs(a, compute, a_scratch);
-  const void* b_data = ElementsAs(b, compute, b_scratch);
+  HostScratch a_scratch, b_scratch, c_scratch;
+  absl::StatusOr<const void*> a_data = ElementsAs(op, a, compute, a_scratch);
+  if (!a_data.ok()) return a_data.status();
+  absl::StatusOr<const void*> b_data = ElementsAs(op, b, compute, b_scratch);
+  if (!b_data.ok()) return b_data.status();
   void* c_data = out.raw();
   if (out.dtype() != compute) {
-    c_scratch.reset(new char[out.size() * core::SizeOf(compute)]);
-    c_data = c_scratch.get();
+    absl::StatusOr<void*> c =
+        c_scratch.Take(op, out.size() * static_cast<int64_t>(core::SizeOf(compute)));
+    if (!c.ok()) return c.status();
+    c_data = *c;
   }
   if (compute == core::DType::kFloat64) {
-    product(static_cast<const double*>(a_data), static_cast<const double*>(b_data),
+    product(static_cast<const double*>(*a_data), static_cast<const double*>(*b_data),
             static_cast<double*>(c_data));
   } else {
-    product(static_cast<const float*>(a_data), static_cast<const float*>(b_data),
+    product(static_cast<const float*>(*a_data), static_cast<const float*>(*b_data),
             static_cast<float*>(c_data));
   }
   if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
+  return absl::OkStatus();
 }
 
 }  // namespace ferry::kernels::cpu

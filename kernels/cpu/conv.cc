@@ -137,9 +137,9 @@ absl::Status ConvolutionKernel(const core::Node& node, absl::Span<const Tensor> 
                                                    " lowered columns or ", g->c_out,
                                                    " output channels exceed what BLAS can index"));
   }
-  WithBlasOperands(in, w, out,
-                   [&](const auto* x, const auto* k, auto* y) { LoweredConvolution(*g, x, k, y); });
-  return absl::OkStatus();
+  return WithBlasOperands(node.op, in, w, out, [&](const auto* x, const auto* k, auto* y) {
+    LoweredConvolution(*g, x, k, y);
+  });
 }
 
 }  // namespace

@@ -34,9 +34,11 @@ absl::StatusOr<std::vector<int64_t>> SliceStarts(const core::Node& node, const T
     const int64_t axis = (*axes)[k];
     const int64_t dim = a.shape()[axis];
     const int64_t slice = slice_shape[axis];
-    std::unique_ptr<char[]> scratch;
-    const auto* values =
-        static_cast<const int64_t*>(ElementsAs(indices[k], core::DType::kInt64, scratch));
+    HostScratch scratch;
+    absl::StatusOr<const void*> converted =
+        ElementsAs(node.op, indices[k], core::DType::kInt64, scratch);
+    if (!converted.ok()) return converted.status();
+    const auto* values = static_cast<const int64_t*>(*converted);
     const std::vector<int64_t> strides = BroadcastStrides(indices[k].shape(), index_shape);
     int64_t at = 0;
     absl::Status status;

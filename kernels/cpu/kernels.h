@@ -12,9 +12,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
 #include "kernels/conv_geometry.h"
+#include "kernels/cpu/scratch_budget.h"
 #include "kernels/fft_plan.h"
 #include "kernels/fusion.h"
 #include "kernels/tensor.h"
@@ -62,9 +64,10 @@ absl::Status RunFused(const FusedExpr& fused, absl::Span<const Tensor> inputs, c
 void CastElements(const void* src, core::DType from, void* dst, core::DType to, int64_t n);
 
 // The elements of `tensor` as `dtype`: the tensor's own memory when it has that dtype,
-// else a converted copy kept alive by `scratch`. Scratch is transient host memory, not
-// counted against the backend's budget.
-const void* ElementsAs(const Tensor& tensor, core::DType dtype, std::unique_ptr<char[]>& scratch);
+// else a converted copy held by `scratch` (counted against the running backend's budget:
+// RESOURCE_EXHAUSTED "[op] scratch memory: ..." when it does not fit).
+absl::StatusOr<const void*> ElementsAs(absl::string_view op, const Tensor& tensor,
+                                       core::DType dtype, HostScratch& scratch);
 
 // Where each element of a transpose or slice output reads its dense input: element strides
 // per output axis and a base offset (layout.cc; the CUDA backend uses them too).

@@ -51,33 +51,37 @@ void CopyStrided(core::DType dtype, absl::Span<const int64_t> shape, void* dst,
   }
 }
 
-absl::Status Reshape(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
-  std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
-  if (src != out.raw()) std::memmove(out.raw(), src, out.nbytes());
+absl::Status Reshape(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  HostScratch scratch;
+  absl::StatusOr<const void*> src = ElementsAs(node.op, inputs[0], out.dtype(), scratch);
+  if (!src.ok()) return src.status();
+  if (*src != out.raw()) std::memmove(out.raw(), *src, out.nbytes());
   return absl::OkStatus();
 }
 
 absl::Status Transpose(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
   absl::StatusOr<StridedSource> source = TransposeSource(node, inputs[0].shape());
   if (!source.ok()) return source.status();
-  std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
-  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, src,
+  HostScratch scratch;
+  absl::StatusOr<const void*> src = ElementsAs(node.op, inputs[0], out.dtype(), scratch);
+  if (!src.ok()) return src.status();
+  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, *src,
               std::move(source->strides), 0);
   return absl::OkStatus();
 }
 
-absl::Status BroadcastTo(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
+absl::Status BroadcastTo(const core::Node& node, absl::Span<const Tensor> inputs,
+                         const Tensor& out) {
   absl::StatusOr<core::Shape> broadcast = core::BroadcastShapes(inputs[0].shape(), out.shape());
   if (!broadcast.ok() || *broadcast != out.shape()) {
     return absl::InvalidArgumentError(absl::StrCat("[broadcast_to] cannot broadcast ",
                                                    core::ShapeToString(inputs[0].shape()), " to ",
                                                    core::ShapeToString(out.shape())));
   }
-  std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
-  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, src,
+  HostScratch scratch;
+  absl::StatusOr<const void*> src = ElementsAs(node.op, inputs[0], out.dtype(), scratch);
+  if (!src.ok()) return src.status();
+  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, *src,
               BroadcastStrides(inputs[0].shape(), out.shape()), 0);
   return absl::OkStatus();
 }
@@ -86,9 +90,10 @@ absl::Status Slice(const core::Node& node, absl::Span<const Tensor> inputs, cons
   absl::StatusOr<StridedSource> source = SliceSource(node, inputs[0].shape(), out.shape());
   if (!source.ok()) return source.status();
   if (out.size() == 0) return absl::OkStatus();
-  std::unique_ptr<char[]> scratch;
-  const void* src = ElementsAs(inputs[0], out.dtype(), scratch);
-  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, src,
+  HostScratch scratch;
+  absl::StatusOr<const void*> src = ElementsAs(node.op, inputs[0], out.dtype(), scratch);
+  if (!src.ok()) return src.status();
+  CopyStrided(out.dtype(), out.shape(), out.raw(), core::ContiguousStrides(out.shape()), 0, *src,
               std::move(source->strides), source->base);
   return absl::OkStatus();
 }
@@ -101,9 +106,10 @@ absl::Status Concatenate(const core::Node& node, absl::Span<const Tensor> inputs
   if (!starts.ok()) return starts.status();
   const std::vector<int64_t> out_strides = core::ContiguousStrides(out.shape());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    std::unique_ptr<char[]> scratch;
-    const void* src = ElementsAs(inputs[i], out.dtype(), scratch);
-    CopyStrided(out.dtype(), shapes[i], out.raw(), out_strides, (*starts)[i], src,
+    HostScratch scratch;
+    absl::StatusOr<const void*> src = ElementsAs(node.op, inputs[i], out.dtype(), scratch);
+    if (!src.ok()) return src.status();
+    CopyStrided(out.dtype(), shapes[i], out.raw(), out_strides, (*starts)[i], *src,
                 core::ContiguousStrides(shapes[i]), 0);
   }
   return absl::OkStatus();

@@ -55,11 +55,13 @@ int WorkspaceSize(F answer) {
 
 // Runs `factor(x, y)` with x and y one dtype (see WithBlasOperands), and returns its status.
 template <typename Factor>
-absl::Status WithOperand(const Tensor& a, const Tensor& out, Factor&& factor) {
+absl::Status WithOperand(absl::string_view op, const Tensor& a, const Tensor& out,
+                         Factor&& factor) {
   absl::Status status;
   // The second operand is a again: a converted copy only for 16-bit inputs, which are rare.
-  WithBlasOperands(a, a, out, [&](const auto* x, const auto*, auto* y) { status = factor(x, y); });
-  return status;
+  absl::Status operands = WithBlasOperands(
+      op, a, a, out, [&](const auto* x, const auto*, auto* y) { status = factor(x, y); });
+  return operands.ok() ? status : operands;
 }
 
 absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
@@ -69,7 +71,7 @@ absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, c
   if (!batch.ok()) return batch.status();
   const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows);
-  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+  return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     std::memcpy(y, x, static_cast<size_t>(m.count * n * n) * sizeof(*x));
     for (int64_t b = 0; b < m.count; ++b) {
       auto* l = y + b * n * n;
@@ -95,27 +97,28 @@ absl::Status Solve(const core::Node& node, absl::Span<const Tensor> inputs, cons
   const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
   absl::Status status;
-  WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
-    using F = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
-    std::vector<F> lu(static_cast<size_t>(n) * n), rhs(static_cast<size_t>(n) * k);
-    std::vector<int> pivots(static_cast<size_t>(n));
-    for (int64_t i = 0; i < m.count && status.ok(); ++i) {
-      // Row-major a is column-major a^T: factor a^T and solve with its transpose.
-      std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
-      if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
-          info > 0) {
-        status = MatrixError(node.op, i, m.count,
-                             absl::StrCat("is singular (U[", info - 1, ", ", info - 1,
-                                          "] of its LU factorization is zero)"));
-        break;
-      }
-      if (k == 0 || n == 0) continue;
-      TransposeInto(b + i * n * k, n, k, rhs.data());
-      lapack::getrs('T', n, k, lu.data(), n, pivots.data(), rhs.data(), n);
-      TransposeInto(rhs.data(), k, n, x + i * n * k);
-    }
-  });
-  return status;
+  absl::Status operands = WithBlasOperands(
+      node.op, inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
+        using F = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
+        std::vector<F> lu(static_cast<size_t>(n) * n), rhs(static_cast<size_t>(n) * k);
+        std::vector<int> pivots(static_cast<size_t>(n));
+        for (int64_t i = 0; i < m.count && status.ok(); ++i) {
+          // Row-major a is column-major a^T: factor a^T and solve with its transpose.
+          std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
+          if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
+              info > 0) {
+            status = MatrixError(node.op, i, m.count,
+                                 absl::StrCat("is singular (U[", info - 1, ", ", info - 1,
+                                              "] of its LU factorization is zero)"));
+            break;
+          }
+          if (k == 0 || n == 0) continue;
+          TransposeInto(b + i * n * k, n, k, rhs.data());
+          lapack::getrs('T', n, k, lu.data(), n, pivots.data(), rhs.data(), n);
+          TransposeInto(rhs.data(), k, n, x + i * n * k);
+        }
+      });
+  return operands.ok() ? status : operands;
 }
 
 void Trsm(bool upper, int n, int k, const float* a, float* b) {
@@ -136,21 +139,23 @@ absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> in
   const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows), k = static_cast<int>(m.cols);
   absl::Status status;
-  WithBlasOperands(inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
-    std::copy(b, b + m.count * n * k, x);
-    for (int64_t i = 0; i < m.count && status.ok(); ++i) {
-      const auto* t = a + i * n * n;
-      for (int d = 0; d < n; ++d) {
-        if (t[d * n + d] == 0) {
-          status = MatrixError(node.op, i, m.count,
-                               absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
-          break;
+  absl::Status operands = WithBlasOperands(
+      node.op, inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
+        std::copy(b, b + m.count * n * k, x);
+        for (int64_t i = 0; i < m.count && status.ok(); ++i) {
+          const auto* t = a + i * n * n;
+          for (int d = 0; d < n; ++d) {
+            if (t[d * n + d] == 0) {
+              status =
+                  MatrixError(node.op, i, m.count,
+                              absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
+              break;
+            }
+          }
+          if (status.ok() && k > 0) Trsm(*upper != 0, n, k, t, x + i * n * k);
         }
-      }
-      if (status.ok() && k > 0) Trsm(*upper != 0, n, k, t, x + i * n * k);
-    }
-  });
-  return status;
+      });
+  return operands.ok() ? status : operands;
 }
 
 absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
@@ -160,7 +165,7 @@ absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const T
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::QrLayout(rows, cols);
-  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+  return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     if (k == 0) return absl::OkStatus();  // Q and R are empty
     const int lda = rows;
@@ -195,7 +200,7 @@ absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const 
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::SvdLayout(rows, cols, *compute_uv != 0);
-  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+  return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     // Row-major a is column-major a^T = V S U^T: LAPACK's U is our V (its column-major
     // layout our Vt, row-major) and its Vt our U. No copies beyond the one gesdd overwrites.
@@ -244,7 +249,7 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
   const MatrixBatch& m = *batch;
   const int n = static_cast<int>(m.rows);
   const core::LinalgLayout layout = core::EighLayout(n, *vectors != 0);
-  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+  return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     if (n == 0) return absl::OkStatus();
     // Row-major a is column-major a^T = a with the triangles swapped.
@@ -320,9 +325,11 @@ absl::Status Eig(const core::Node& node, absl::Span<const Tensor> inputs, const 
   const int n = static_cast<int>(batch->rows);
   // In double whatever the dtype, as NumPy: sgeev may return an eigenvector negated
   // (equally valid), and MLX's and NumPy's results are dgeev's.
-  std::unique_ptr<char[]> scratch;
-  const double* x =
-      static_cast<const double*>(ElementsAs(inputs[0], core::DType::kFloat64, scratch));
+  HostScratch scratch;
+  absl::StatusOr<const void*> converted =
+      ElementsAs(node.op, inputs[0], core::DType::kFloat64, scratch);
+  if (!converted.ok()) return converted.status();
+  const double* x = static_cast<const double*>(*converted);
   return EigOf(node, x, *batch, n, *vectors != 0, out.data<Complex64>());
 }
 
@@ -333,7 +340,7 @@ absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const T
   const int rows = static_cast<int>(m.rows), cols = static_cast<int>(m.cols);
   const int k = std::min(rows, cols);
   const core::LinalgLayout layout = core::LuLayout(rows, cols);
-  return WithOperand(inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
+  return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     std::vector<F> a(static_cast<size_t>(rows) * cols);
     std::vector<int> pivots(static_cast<size_t>(k)), order(static_cast<size_t>(rows));

@@ -68,10 +68,10 @@ absl::Status Matmul(const core::Node& node, absl::Span<const Tensor> inputs, con
     std::memset(out.raw(), 0, out.nbytes());  // zero is all-zero bits in every dtype
     return absl::OkStatus();
   }
-  WithBlasOperands(a, b, out, [&](const auto* a_data, const auto* b_data, auto* c_data) {
-    BatchedGemm(a_data, b_data, c_data, *dims);
-  });
-  return absl::OkStatus();
+  return WithBlasOperands(node.op, a, b, out,
+                          [&](const auto* a_data, const auto* b_data, auto* c_data) {
+                            BatchedGemm(a_data, b_data, c_data, *dims);
+                          });
 }
 
 }  // namespace

@@ -182,15 +182,19 @@ absl::Status QuantizedMatmul(const core::Node& node, absl::Span<const Tensor> in
     return absl::OkStatus();
   }
   const uint32_t* words = wq.data<uint32_t>();
-  WithBlasOperands(x, inputs[2], out, [&](const auto* x_data, const auto* scales, auto* y) {
-    using F = std::remove_const_t<std::remove_pointer_t<decltype(x_data)>>;
-    std::unique_ptr<char[]> scratch;
-    const core::DType compute =
-        std::is_same_v<F, double> ? core::DType::kFloat64 : core::DType::kFloat32;
-    const F* biases = static_cast<const F*>(ElementsAs(inputs[3], compute, scratch));
-    QuantizedProduct(x_data, words, scales, biases, q, q.transpose, m, y);
-  });
-  return absl::OkStatus();
+  // The biases in the dtype WithBlasOperands computes in.
+  HostScratch scratch;
+  absl::StatusOr<const void*> biases = ElementsAs(
+      node.op, inputs[3],
+      out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32,
+      scratch);
+  if (!biases.ok()) return biases.status();
+  return WithBlasOperands(node.op, x, inputs[2], out,
+                          [&](const auto* x_data, const auto* scales, auto* y) {
+                            using F = std::remove_const_t<std::remove_pointer_t<decltype(x_data)>>;
+                            QuantizedProduct(x_data, words, scales, static_cast<const F*>(*biases),
+                                             q, q.transpose, m, y);
+                          });
 }
 
 }  // namespace

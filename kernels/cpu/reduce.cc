@@ -48,15 +48,20 @@ absl::Status ReduceKernel(const core::Node& node, absl::Span<const Tensor> input
   }
   const bool last_axis_only =
       rank > 0 && reduced[rank - 1] && std::count(reduced.begin(), reduced.end(), true) == 1;
-  std::unique_ptr<char[]> scratch;
-  const void* data = ElementsAs(in, out.dtype(), scratch);
-  auto run = [&](auto tag) {
+  HostScratch scratch;
+  absl::StatusOr<const void*> converted = ElementsAs(node.op, in, out.dtype(), scratch);
+  if (!converted.ok()) return converted.status();
+  const void* data = *converted;
+  auto run = [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     using F = Fold<R, ComputeType<T>>;
     using A = typename F::A;
     const T* x = static_cast<const T*>(data);
     // Not std::vector: vector<bool> has no data().
     const int64_t outputs = out.size();
+    absl::StatusOr<ScratchReservation> held =
+        ReserveScratch(node.op, std::max<int64_t>(1, outputs) * static_cast<int64_t>(sizeof(A)));
+    if (!held.ok()) return held.status();
     std::unique_ptr<A[]> acc(new A[std::max<int64_t>(1, outputs)]);
     std::fill(acc.get(), acc.get() + outputs, F::Init());
     if (last_axis_only) {
@@ -98,13 +103,13 @@ absl::Status ReduceKernel(const core::Node& node, absl::Span<const Tensor> input
     }
     T* y = out.data<T>();
     for (int64_t i = 0; i < outputs; ++i) Store(y + i, F::Finish(acc[i], count));
+    return absl::OkStatus();
   };
   if constexpr (R == Reduction::kSum || R == Reduction::kProd || R == Reduction::kMean) {
-    DispatchWithComplex(out.dtype(), run);
+    return DispatchWithComplex(out.dtype(), run);
   } else {
-    DispatchDType(out.dtype(), run);
+    return DispatchDType(out.dtype(), run);
   }
-  return absl::OkStatus();
 }
 
 // The index of the first maximum (or minimum) along one axis; a NaN counts as beyond

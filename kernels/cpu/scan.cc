@@ -58,8 +58,10 @@ absl::Status ScanKernel(const core::Node& node, absl::Span<const Tensor> inputs,
   for (int d = 0; d < *axis; ++d) outer *= shape[d];
   for (int d = *axis + 1; d < rank; ++d) inner *= shape[d];
   if (out.size() == 0) return absl::OkStatus();
-  std::unique_ptr<char[]> scratch;
-  const void* data = ElementsAs(in, out.dtype(), scratch);
+  HostScratch scratch;
+  absl::StatusOr<const void*> converted = ElementsAs(node.op, in, out.dtype(), scratch);
+  if (!converted.ok()) return converted.status();
+  const void* data = *converted;
   DispatchDType(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using F = typename FoldFamily::template Of<ComputeType<T>>;

@@ -7,6 +7,8 @@
 // through a kernel's scratch, it gets RESOURCE_EXHAUSTED.
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -49,6 +51,19 @@ class ScratchReservation {
 // a kernel called outside a backend); RESOURCE_EXHAUSTED naming `op` and the sizes when they
 // do not fit.
 absl::StatusOr<ScratchReservation> ReserveScratch(absl::string_view op, int64_t bytes);
+
+// Transient host memory for a kernel (a converted copy of an operand, a result before it is
+// rounded), counted against the running backend's budget while it lives.
+class HostScratch {
+ public:
+  // `bytes` of memory (at least 1), or RESOURCE_EXHAUSTED naming `op` as ReserveScratch.
+  // Takes the place of what an earlier Take gave.
+  absl::StatusOr<void*> Take(absl::string_view op, int64_t bytes);
+
+ private:
+  std::optional<ScratchReservation> reserved_;
+  std::unique_ptr<char[]> bytes_;
+};
 
 }  // namespace ferry::kernels::cpu
 

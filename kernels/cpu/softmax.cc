@@ -52,10 +52,15 @@ float RowMax(const float* row, int64_t n) {
 // pass each (rows are often shorter than a few vectors, and a row's last elements would go
 // one by one), and their sums run side by side (one chain of dependent double additions at
 // a time left the core idle).
-void LastAxisFloat32(const float* x, int64_t rows, int64_t n, bool log_sum_exp, float* y) {
+absl::Status LastAxisFloat32(absl::string_view op, const float* x, int64_t rows, int64_t n,
+                             bool log_sum_exp, float* y) {
   constexpr int64_t kRowsAtOnce = 8;
-  std::vector<float> scratch(log_sum_exp ? static_cast<size_t>(kRowsAtOnce * n) : 0);
-  std::vector<double> divisors(log_sum_exp ? 0 : static_cast<size_t>(kRowsAtOnce * n));
+  const int64_t held = std::min(kRowsAtOnce, rows) * n;
+  absl::StatusOr<ScratchReservation> reserved =
+      ReserveScratch(op, held * static_cast<int64_t>(log_sum_exp ? sizeof(float) : sizeof(double)));
+  if (!reserved.ok()) return reserved.status();
+  std::vector<float> scratch(log_sum_exp ? static_cast<size_t>(held) : 0);
+  std::vector<double> divisors(log_sum_exp ? 0 : static_cast<size_t>(held));
   for (int64_t first = 0; first < rows; first += kRowsAtOnce) {
     const int64_t count = std::min(kRowsAtOnce, rows - first);
     float* const e = log_sum_exp ? scratch.data() : y + first * n;
@@ -80,6 +85,7 @@ void LastAxisFloat32(const float* x, int64_t rows, int64_t n, bool log_sum_exp, 
       DivideInDouble(e, divisors.data(), count * n);
     }
   }
+  return absl::OkStatus();
 }
 
 template <bool kLogSumExp>
@@ -109,11 +115,13 @@ absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inpu
   if (in.dtype() == core::DType::kFloat32 && out.dtype() == core::DType::kFloat32 && rank > 0 &&
       std::count(reduced.begin(), reduced.end(), true) == 1 && reduced[rank - 1] &&
       shape[rank - 1] > 0) {
-    LastAxisFloat32(in.data<float>(), groups, shape[rank - 1], kLogSumExp, out.data<float>());
-    return absl::OkStatus();
+    return LastAxisFloat32(node.op, in.data<float>(), groups, shape[rank - 1], kLogSumExp,
+                           out.data<float>());
   }
-  std::unique_ptr<char[]> scratch;
-  const void* data = ElementsAs(in, out.dtype(), scratch);
+  HostScratch scratch;
+  absl::StatusOr<const void*> converted = ElementsAs(node.op, in, out.dtype(), scratch);
+  if (!converted.ok()) return converted.status();
+  const void* data = *converted;
   return DispatchDType(out.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     using C = ComputeType<T>;
@@ -122,6 +130,9 @@ absl::Status SoftmaxKernel(const core::Node& node, absl::Span<const Tensor> inpu
           absl::StrCat("[", node.op, "] needs a floating dtype, not ", DTypeString(out.dtype())));
     } else {
       const T* x = static_cast<const T*>(data);
+      absl::StatusOr<ScratchReservation> reserved =
+          ReserveScratch(node.op, groups * static_cast<int64_t>(sizeof(C) + sizeof(double)));
+      if (!reserved.ok()) return reserved.status();
       std::vector<C> shift(static_cast<size_t>(groups), -std::numeric_limits<C>::infinity());
       std::vector<double> sum(static_cast<size_t>(groups), 0.0);
       ForEachRow<2>(

@@ -7,12 +7,18 @@
 namespace ferry::kernels::cpu {
 namespace {
 
-absl::Status Where(const core::Node&, absl::Span<const Tensor> inputs, const Tensor& out) {
-  std::unique_ptr<char[]> cond_scratch, x_scratch, y_scratch;
-  const bool* cond =
-      static_cast<const bool*>(ElementsAs(inputs[0], core::DType::kBool, cond_scratch));
-  const void* x_data = ElementsAs(inputs[1], out.dtype(), x_scratch);
-  const void* y_data = ElementsAs(inputs[2], out.dtype(), y_scratch);
+absl::Status Where(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  HostScratch cond_scratch, x_scratch, y_scratch;
+  absl::StatusOr<const void*> cond_converted =
+      ElementsAs(node.op, inputs[0], core::DType::kBool, cond_scratch);
+  if (!cond_converted.ok()) return cond_converted.status();
+  absl::StatusOr<const void*> x_converted = ElementsAs(node.op, inputs[1], out.dtype(), x_scratch);
+  if (!x_converted.ok()) return x_converted.status();
+  absl::StatusOr<const void*> y_converted = ElementsAs(node.op, inputs[2], out.dtype(), y_scratch);
+  if (!y_converted.ok()) return y_converted.status();
+  const bool* cond = static_cast<const bool*>(*cond_converted);
+  const void* x_data = *x_converted;
+  const void* y_data = *y_converted;
   const core::Shape& shape = out.shape();
   const std::array<std::vector<int64_t>, 4> strides = {
       core::ContiguousStrides(shape), BroadcastStrides(inputs[0].shape(), shape),
