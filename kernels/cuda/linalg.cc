@@ -61,6 +61,17 @@ constexpr int64_t kSolverBatch = int64_t{1} << 16;
 constexpr int kBatchedMaxOrder = 32;
 
 // A cuSOLVER parameter object (syevjInfo_t, gesvdjInfo_t), destroyed with the call's end.
+// Runs call(first, batch) on the batch's matrices at most kSolverBatch at a time, until one
+// fails.
+template <typename Call>
+absl::Status InBatches(int64_t count, Call&& call) {
+  for (int64_t first = 0; first < count; first += kSolverBatch) {
+    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
+    if (absl::Status s = call(first, batch); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 template <typename Params>
 using ParamsOwner = std::unique_ptr<std::remove_pointer_t<Params>, cusolverStatus_t (*)(Params)>;
 
@@ -269,15 +280,16 @@ absl::Status Cholesky(Context& ctx, const core::Node& node, absl::Span<const Ten
     if (m->count > 1) {
       absl::StatusOr<F**> matrices = job.MatrixPointers(a, int64_t{n} * n, m->count);
       if (!matrices.ok()) return matrices.status();
-      for (int64_t first = 0; first < m->count; first += kSolverBatch) {
-        const int batch = static_cast<int>(std::min(kSolverBatch, m->count - first));
-        if (absl::Status s = CheckSolver(
-                node.op, "potrfBatched",
-                Pick<F>(solver.api->SpotrfBatched, solver.api->DpotrfBatched)(
-                    solver.handle, uplo, n, *matrices + first, n, *info + first, batch));
-            !s.ok()) {
-          return s;
-        }
+      if (absl::Status s = InBatches(
+              m->count,
+              [&](int64_t first, int batch) {
+                return CheckSolver(
+                    node.op, "potrfBatched",
+                    Pick<F>(solver.api->SpotrfBatched, solver.api->DpotrfBatched)(
+                        solver.handle, uplo, n, *matrices + first, n, *info + first, batch));
+              });
+          !s.ok()) {
+        return s;
       }
     } else {
       absl::StatusOr<std::pair<F*, int>> workspace =
@@ -351,6 +363,19 @@ absl::Status SolveEach(Job& job, const Solver& solver, int n, int k, int64_t cou
   return job.CheckInfo(*info, 2 * count, count, Singular);
 }
 
+// cuBLAS's getrfBatched on `count` column-major n x n matrices (their addresses in
+// `matrices`): LU with partial pivoting in place, n pivots and an info a matrix.
+template <typename F>
+absl::Status FactorBatched(Job& job, const BatchedBlas& blas, int n, int64_t count, F** matrices,
+                           int* pivots, int* info) {
+  return InBatches(count, [&](int64_t first, int batch) {
+    return CheckBlas(
+        job.op(), "getrfBatched",
+        Pick<F>(blas.api->SgetrfBatched, blas.api->DgetrfBatched)(
+            blas.handle, n, matrices + first, n, pivots + first * n, info + first, batch));
+  });
+}
+
 // As SolveEach, the whole batch at once through cuBLAS's getrfBatched and getrsBatched.
 template <typename F>
 absl::Status SolveBatched(Job& job, int n, int k, int64_t count, F* lu, F* x, int* pivots) {
@@ -362,27 +387,28 @@ absl::Status SolveBatched(Job& job, int n, int k, int64_t count, F* lu, F* x, in
   if (!solutions.ok()) return solutions.status();
   absl::StatusOr<int*> info = job.Infos(count);
   if (!info.ok()) return info.status();
-  for (int64_t first = 0; first < count; first += kSolverBatch) {
-    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
-    if (absl::Status s = CheckBlas(
-            job.op(), "getrfBatched",
-            Pick<F>(blas->api->SgetrfBatched, blas->api->DgetrfBatched)(
-                blas->handle, n, *factors + first, n, pivots + first * n, *info + first, batch));
+  if (absl::Status s = FactorBatched(job, *blas, n, count, *factors, pivots, *info); !s.ok()) {
+    return s;
+  }
+  if (k > 0) {
+    if (absl::Status s = InBatches(
+            count,
+            [&](int64_t first, int batch) -> absl::Status {
+              int refused = 0;  // a bad argument's index, negated (a host int)
+              if (absl::Status called =
+                      CheckBlas(job.op(), "getrsBatched",
+                                Pick<F>(blas->api->SgetrsBatched, blas->api->DgetrsBatched)(
+                                    blas->handle, CUBLAS_OP_T, n, k, *factors + first, n,
+                                    pivots + first * n, *solutions + first, n, &refused, batch));
+                  !called.ok()) {
+                return called;
+              }
+              if (refused == 0) return absl::OkStatus();
+              return absl::InternalError(
+                  absl::StrCat("[", job.op(), "] cuBLAS getrsBatched refused argument ", -refused));
+            });
         !s.ok()) {
       return s;
-    }
-    if (k == 0) continue;
-    int refused = 0;  // a bad argument's index, negated (a host int)
-    if (absl::Status s = CheckBlas(job.op(), "getrsBatched",
-                                   Pick<F>(blas->api->SgetrsBatched, blas->api->DgetrsBatched)(
-                                       blas->handle, CUBLAS_OP_T, n, k, *factors + first, n,
-                                       pivots + first * n, *solutions + first, n, &refused, batch));
-        !s.ok()) {
-      return s;
-    }
-    if (refused != 0) {
-      return absl::InternalError(
-          absl::StrCat("[", job.op(), "] cuBLAS getrsBatched refused argument ", -refused));
     }
   }
   return job.CheckInfo(*info, count, count, Singular);
@@ -651,17 +677,18 @@ absl::Status SvdBatched(Job& job, const Solver& solver, bool uv, int rows, int c
   const auto [work, lwork] = *workspace;
   absl::StatusOr<int*> info = job.Infos(count);
   if (!info.ok()) return info.status();
-  for (int64_t first = 0; first < count; first += kSolverBatch) {
-    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
-    const int64_t u_at = uv ? first * cols * cols : 0, v_at = uv ? first * rows * rows : 0;
-    if (absl::Status s = CheckSolver(
-            job.op(), "gesvdjBatched",
-            Pick<F>(solver.api->SgesvdjBatched, solver.api->DgesvdjBatched)(
-                solver.handle, mode, cols, rows, *a + first * size, cols, *sv + first * k,
-                *u + u_at, cols, *v + v_at, rows, work, lwork, *info + first, params.get(), batch));
-        !s.ok()) {
-      return s;
-    }
+  if (absl::Status s = InBatches(
+          count,
+          [&](int64_t first, int batch) {
+            const int64_t u_at = uv ? first * cols * cols : 0, v_at = uv ? first * rows * rows : 0;
+            return CheckSolver(job.op(), "gesvdjBatched",
+                               Pick<F>(solver.api->SgesvdjBatched, solver.api->DgesvdjBatched)(
+                                   solver.handle, mode, cols, rows, *a + first * size, cols,
+                                   *sv + first * k, *u + u_at, cols, *v + v_at, rows, work, lwork,
+                                   *info + first, params.get(), batch));
+          });
+      !s.ok()) {
+    return s;
   }
   F* packed = static_cast<F*>(y);
   if (absl::Status s =
@@ -820,15 +847,16 @@ absl::Status EighBatched(Job& job, const Solver& solver, cusolverEigMode_t mode,
       });
   if (!workspace.ok()) return workspace.status();
   const auto [work, lwork] = *workspace;
-  for (int64_t first = 0; first < count; first += kSolverBatch) {
-    const int batch = static_cast<int>(std::min(kSolverBatch, count - first));
-    if (absl::Status s = CheckSolver(job.op(), "syevjBatched",
-                                     Pick<F>(solver.api->SsyevjBatched, solver.api->DsyevjBatched)(
-                                         solver.handle, mode, uplo, n, a + first * nn, n,
-                                         *w + first * n, work, lwork, info + first, params, batch));
-        !s.ok()) {
-      return s;
-    }
+  if (absl::Status s = InBatches(
+          count,
+          [&](int64_t first, int batch) {
+            return CheckSolver(job.op(), "syevjBatched",
+                               Pick<F>(solver.api->SsyevjBatched, solver.api->DsyevjBatched)(
+                                   solver.handle, mode, uplo, n, a + first * nn, n, *w + first * n,
+                                   work, lwork, info + first, params, batch));
+          });
+      !s.ok()) {
+    return s;
   }
   // Each matrix's n eigenvalues into its part of the packed result.
   return job.CopyRuns(*w, n, values, values_stride, count, n);
@@ -974,15 +1002,9 @@ absl::Status Lu(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
       if (!blas.ok()) return blas.status();
       absl::StatusOr<F**> matrices = job.MatrixPointers(*a, size, m->count);
       if (!matrices.ok()) return matrices.status();
-      for (int64_t first = 0; first < m->count; first += kSolverBatch) {
-        const int batch = static_cast<int>(std::min(kSolverBatch, m->count - first));
-        if (absl::Status s = CheckBlas(node.op, "getrfBatched",
-                                       Pick<F>(blas->api->SgetrfBatched, blas->api->DgetrfBatched)(
-                                           blas->handle, rows, *matrices + first, rows,
-                                           *pivots + first * k, *info + first, batch));
-            !s.ok()) {
-          return s;
-        }
+      if (absl::Status s = FactorBatched(job, *blas, rows, m->count, *matrices, *pivots, *info);
+          !s.ok()) {
+        return s;
       }
     } else {
       absl::StatusOr<std::pair<F*, int>> workspace =
