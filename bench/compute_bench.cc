@@ -180,7 +180,8 @@ void QuantizedMatmulBenchmark(const Options& options, std::vector<Row>& rows) {
 
 // cholesky, solve (64 right-hand sides), eigh and svd of one float32 matrix against the
 // LAPACK routine each calls, on a copy of the input as LAPACK overwrites it: the ratio is
-// what the executor and the row-major layout (transposed copies for solve and eigh) cost.
+// what the executor and the row-major layout (transposed copies for solve and eigh) cost;
+// and cholesky of a batch of small matrices against a loop of LAPACK calls.
 void LinalgBenchmark(const Options& options, std::vector<Row>& rows) {
   const int n = options.quick ? 96 : 1024, small = options.quick ? 64 : 512;
   const int repeats = options.quick ? 2 : 5;
@@ -275,6 +276,32 @@ void LinalgBenchmark(const Options& options, std::vector<Row>& rows) {
     // gesdd with vectors of a square matrix: about 22 n^3 flops.
     add_row(absl::StrCat("svd ", small, "x", small), 22.0 * small * small * small, ferry_s,
             lapack_s);
+  }
+  {
+    // A batch of small matrices, which the backend spreads over the cores, against a loop of
+    // potrf calls on one thread (what it did before, as PyTorch's and MLX's CPU kernels do).
+    const int count = options.quick ? 256 : 16384, order = 8;
+    const core::TensorType type{DType::kFloat32, {count, order, order}};
+    kernels::Tensor many = Check(backend->Allocate(type));
+    for (int b = 0; b < count; ++b) {
+      float* m = many.data<float>() + b * order * order;
+      for (int i = 0; i < order; ++i) {
+        for (int j = 0; j < order; ++j) m[i * order + j] = i == j ? order : 1.0f / (1 + i + j);
+      }
+    }
+    const double ferry_s = run("cholesky", {{"upper", int64_t{0}}}, {many});
+    std::vector<float> copies(static_cast<size_t>(count) * order * order);
+    const double lapack_s = BestSeconds(repeats, [&] {
+      std::memcpy(copies.data(), many.raw(), many.nbytes());
+      for (int b = 0; b < count; ++b) {
+        kernels::cpu::lapack::potrf('U', order, copies.data() + b * order * order, order);
+      }
+    });
+    const double flops = count * static_cast<double>(order) * order * order / 3;
+    rows.push_back(MakeReportRow(
+        absl::StrCat("cholesky ", count, " x ", order, "x", order, " (vs a loop of LAPACK calls)"),
+        absl::StrFormat("%.2f GFLOP/s", flops / ferry_s / 1e9),
+        absl::StrFormat("%.2f GFLOP/s", flops / lapack_s / 1e9), lapack_s / ferry_s));
   }
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/lapack.h"
+#include "kernels/cpu/parallel_rows.h"
 
 namespace ferry::kernels::cpu {
 namespace {
@@ -64,6 +65,23 @@ absl::Status WithOperand(absl::string_view op, const Tensor& a, const Tensor& ou
   return operands.ok() ? status : operands;
 }
 
+// A batch of small matrices goes to all the cores, a run of matrices each with workspace of
+// its own: OpenBLAS threads a large matrix's LAPACK call itself, not a small one's, and a
+// loop of small ones is bound by one core. Each matrix is the same LAPACK call as in a plain
+// loop, so the results are the same, and an error names the first matrix that fails.
+// At least kWorkPerThread flops (about n^3 a matrix) a thread; none above kParallelOrder.
+constexpr int64_t kWorkPerThread = int64_t{1} << 18;
+constexpr int64_t kParallelOrder = 64;
+
+template <typename Fn>
+absl::Status ForEachMatrixRun(int64_t count, int64_t order, Fn&& fn) {
+  const int64_t per_thread =
+      order > kParallelOrder
+          ? std::max<int64_t>(count, 1)
+          : std::max<int64_t>(1, kWorkPerThread / std::max<int64_t>(order * order * order, 1));
+  return ForRowsInParallelUntilFailure(count, per_thread, std::forward<Fn>(fn));
+}
+
 absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
   absl::StatusOr<int64_t> upper = GetAttr<int64_t>(node, "upper");
   if (!upper.ok()) return upper.status();
@@ -73,21 +91,23 @@ absl::Status Cholesky(const core::Node& node, absl::Span<const Tensor> inputs, c
   const int n = static_cast<int>(m.rows);
   return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     std::memcpy(y, x, static_cast<size_t>(m.count * n * n) * sizeof(*x));
-    for (int64_t b = 0; b < m.count; ++b) {
-      auto* l = y + b * n * n;
-      // Row-major lower is column-major upper.
-      const int info = lapack::potrf(*upper ? 'L' : 'U', n, l, std::max(n, 1));
-      if (info > 0) {
-        return MatrixError(node.op, b, m.count,
-                           absl::StrCat("is not positive definite (its leading minor of order ",
-                                        info, " is not)"));
+    return ForEachMatrixRun(m.count, n, [&](int64_t begin, int64_t end) -> absl::Status {
+      for (int64_t b = begin; b < end; ++b) {
+        auto* l = y + b * n * n;
+        // Row-major lower is column-major upper.
+        const int info = lapack::potrf(*upper ? 'L' : 'U', n, l, std::max(n, 1));
+        if (info > 0) {
+          return MatrixError(node.op, b, m.count,
+                             absl::StrCat("is not positive definite (its leading minor of order ",
+                                          info, " is not)"));
+        }
+        for (int i = 0; i < n; ++i) {  // the other triangle
+          auto* row = l + i * n;
+          *upper ? std::fill(row, row + i, 0) : std::fill(row + i + 1, row + n, 0);
+        }
       }
-      for (int i = 0; i < n; ++i) {  // the other triangle
-        auto* row = l + i * n;
-        *upper ? std::fill(row, row + i, 0) : std::fill(row + i + 1, row + n, 0);
-      }
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   });
 }
 
@@ -100,23 +120,25 @@ absl::Status Solve(const core::Node& node, absl::Span<const Tensor> inputs, cons
   absl::Status operands = WithBlasOperands(
       node.op, inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
         using F = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
-        std::vector<F> lu(static_cast<size_t>(n) * n), rhs(static_cast<size_t>(n) * k);
-        std::vector<int> pivots(static_cast<size_t>(n));
-        for (int64_t i = 0; i < m.count && status.ok(); ++i) {
-          // Row-major a is column-major a^T: factor a^T and solve with its transpose.
-          std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
-          if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
-              info > 0) {
-            status = MatrixError(node.op, i, m.count,
+        status = ForEachMatrixRun(m.count, n, [&](int64_t begin, int64_t end) -> absl::Status {
+          std::vector<F> lu(static_cast<size_t>(n) * n), rhs(static_cast<size_t>(n) * k);
+          std::vector<int> pivots(static_cast<size_t>(n));
+          for (int64_t i = begin; i < end; ++i) {
+            // Row-major a is column-major a^T: factor a^T and solve with its transpose.
+            std::copy(a + i * n * n, a + (i + 1) * n * n, lu.begin());
+            if (const int info = lapack::getrf(n, n, lu.data(), std::max(n, 1), pivots.data());
+                info > 0) {
+              return MatrixError(node.op, i, m.count,
                                  absl::StrCat("is singular (U[", info - 1, ", ", info - 1,
                                               "] of its LU factorization is zero)"));
-            break;
+            }
+            if (k == 0 || n == 0) continue;
+            TransposeInto(b + i * n * k, n, k, rhs.data());
+            lapack::getrs('T', n, k, lu.data(), n, pivots.data(), rhs.data(), n);
+            TransposeInto(rhs.data(), k, n, x + i * n * k);
           }
-          if (k == 0 || n == 0) continue;
-          TransposeInto(b + i * n * k, n, k, rhs.data());
-          lapack::getrs('T', n, k, lu.data(), n, pivots.data(), rhs.data(), n);
-          TransposeInto(rhs.data(), k, n, x + i * n * k);
-        }
+          return absl::OkStatus();
+        });
       });
   return operands.ok() ? status : operands;
 }
@@ -142,18 +164,20 @@ absl::Status SolveTriangular(const core::Node& node, absl::Span<const Tensor> in
   absl::Status operands = WithBlasOperands(
       node.op, inputs[0], inputs[1], out, [&](const auto* a, const auto* b, auto* x) {
         std::copy(b, b + m.count * n * k, x);
-        for (int64_t i = 0; i < m.count && status.ok(); ++i) {
-          const auto* t = a + i * n * n;
-          for (int d = 0; d < n; ++d) {
-            if (t[d * n + d] == 0) {
-              status =
-                  MatrixError(node.op, i, m.count,
-                              absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
-              break;
+        status = ForEachMatrixRun(m.count, n, [&](int64_t begin, int64_t end) -> absl::Status {
+          for (int64_t i = begin; i < end; ++i) {
+            const auto* t = a + i * n * n;
+            for (int d = 0; d < n; ++d) {
+              if (t[d * n + d] == 0) {
+                return MatrixError(
+                    node.op, i, m.count,
+                    absl::StrCat("is singular (its diagonal element ", d, " is zero)"));
+              }
             }
+            if (k > 0) Trsm(*upper != 0, n, k, t, x + i * n * k);
           }
-          if (status.ok() && k > 0) Trsm(*upper != 0, n, k, t, x + i * n * k);
-        }
+          return absl::OkStatus();
+        });
       });
   return operands.ok() ? status : operands;
 }
@@ -169,25 +193,28 @@ absl::Status Qr(const core::Node& node, absl::Span<const Tensor> inputs, const T
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     if (k == 0) return absl::OkStatus();  // Q and R are empty
     const int lda = rows;
-    std::vector<F> a(static_cast<size_t>(rows) * cols), tau(static_cast<size_t>(k));
-    F query_qr = 0, query_q = 0;
-    lapack::geqrf(rows, cols, a.data(), lda, tau.data(), &query_qr, -1);
-    lapack::orgqr(rows, k, k, a.data(), lda, tau.data(), &query_q, -1);
-    std::vector<F> work(static_cast<size_t>(WorkspaceSize(std::max(query_qr, query_q))));
-    for (int64_t b = 0; b < m.count; ++b) {
-      TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
-      lapack::geqrf(rows, cols, a.data(), lda, tau.data(), work.data(),
-                    static_cast<int>(work.size()));
-      F* q = y + b * layout.size + layout.parts[0].offset;
-      F* r = y + b * layout.size + layout.parts[1].offset;
-      for (int i = 0; i < k; ++i) {
-        for (int j = 0; j < cols; ++j) r[i * cols + j] = j < i ? F{0} : a[j * lda + i];
+    F query_qr = 0, query_q = 0, unused = 0;
+    lapack::geqrf(rows, cols, &unused, lda, &unused, &query_qr, -1);
+    lapack::orgqr(rows, k, k, &unused, lda, &unused, &query_q, -1);
+    const size_t work_size = static_cast<size_t>(WorkspaceSize(std::max(query_qr, query_q)));
+    return ForEachMatrixRun(m.count, std::max(rows, cols), [&](int64_t begin, int64_t end) {
+      std::vector<F> a(static_cast<size_t>(rows) * cols), tau(static_cast<size_t>(k));
+      std::vector<F> work(work_size);
+      for (int64_t b = begin; b < end; ++b) {
+        TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
+        lapack::geqrf(rows, cols, a.data(), lda, tau.data(), work.data(),
+                      static_cast<int>(work.size()));
+        F* q = y + b * layout.size + layout.parts[0].offset;
+        F* r = y + b * layout.size + layout.parts[1].offset;
+        for (int i = 0; i < k; ++i) {
+          for (int j = 0; j < cols; ++j) r[i * cols + j] = j < i ? F{0} : a[j * lda + i];
+        }
+        lapack::orgqr(rows, k, k, a.data(), lda, tau.data(), work.data(),
+                      static_cast<int>(work.size()));
+        TransposeInto(a.data(), k, rows, q);  // the first k columns, row-major
       }
-      lapack::orgqr(rows, k, k, a.data(), lda, tau.data(), work.data(),
-                    static_cast<int>(work.size()));
-      TransposeInto(a.data(), k, rows, q);  // the first k columns, row-major
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   });
 }
 
@@ -206,36 +233,40 @@ absl::Status Svd(const core::Node& node, absl::Span<const Tensor> inputs, const 
     // layout our Vt, row-major) and its Vt our U. No copies beyond the one gesdd overwrites.
     const char jobz = *compute_uv ? 'A' : 'N';
     const int lda = std::max(cols, 1);
-    std::vector<F> a(static_cast<size_t>(rows) * cols), dummy(1);
-    std::vector<int> iwork(static_cast<size_t>(8 * std::max(k, 1)));
-    F query = 0;
+    F query = 0, unused = 0;
     if (k > 0) {
-      lapack::gesdd(jobz, cols, rows, a.data(), lda, dummy.data(), dummy.data(), lda, dummy.data(),
+      std::vector<int> iwork(static_cast<size_t>(8 * k));
+      lapack::gesdd(jobz, cols, rows, &unused, lda, &unused, &unused, lda, &unused,
                     std::max(rows, 1), &query, -1, iwork.data());
     }
-    std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
-    for (int64_t b = 0; b < m.count; ++b) {
-      F* packed = y + b * layout.size;
-      F* u = *compute_uv ? packed + layout.parts[0].offset : dummy.data();
-      F* s = packed + layout.parts[*compute_uv ? 1 : 0].offset;
-      F* vt = *compute_uv ? packed + layout.parts[2].offset : dummy.data();
-      if (k == 0) {  // as NumPy: identities around no singular values
-        if (*compute_uv) {
-          SetIdentity(u, rows);
-          SetIdentity(vt, cols);
-        }
-        continue;
-      }
-      if (!AllFinite(x + b * rows * cols, rows, cols, 0)) {
-        return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
-      }
-      std::copy(x + b * rows * cols, x + (b + 1) * rows * cols, a.begin());
-      const int info =
-          lapack::gesdd(jobz, cols, rows, a.data(), lda, s, vt, lda, u, std::max(rows, 1),
-                        work.data(), static_cast<int>(work.size()), iwork.data());
-      if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
-    }
-    return absl::OkStatus();
+    const size_t work_size = static_cast<size_t>(WorkspaceSize(query));
+    return ForEachMatrixRun(
+        m.count, std::max(rows, cols), [&](int64_t begin, int64_t end) -> absl::Status {
+          std::vector<F> a(static_cast<size_t>(rows) * cols), dummy(1), work(work_size);
+          std::vector<int> iwork(static_cast<size_t>(8 * std::max(k, 1)));
+          for (int64_t b = begin; b < end; ++b) {
+            F* packed = y + b * layout.size;
+            F* u = *compute_uv ? packed + layout.parts[0].offset : dummy.data();
+            F* s = packed + layout.parts[*compute_uv ? 1 : 0].offset;
+            F* vt = *compute_uv ? packed + layout.parts[2].offset : dummy.data();
+            if (k == 0) {  // as NumPy: identities around no singular values
+              if (*compute_uv) {
+                SetIdentity(u, rows);
+                SetIdentity(vt, cols);
+              }
+              continue;
+            }
+            if (!AllFinite(x + b * rows * cols, rows, cols, 0)) {
+              return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+            }
+            std::copy(x + b * rows * cols, x + (b + 1) * rows * cols, a.begin());
+            const int info =
+                lapack::gesdd(jobz, cols, rows, a.data(), lda, s, vt, lda, u, std::max(rows, 1),
+                              work.data(), static_cast<int>(work.size()), iwork.data());
+            if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
+          }
+          return absl::OkStatus();
+        });
   });
 }
 
@@ -254,26 +285,29 @@ absl::Status Eigh(const core::Node& node, absl::Span<const Tensor> inputs, const
     if (n == 0) return absl::OkStatus();
     // Row-major a is column-major a^T = a with the triangles swapped.
     const char jobz = *vectors ? 'V' : 'N', uplo = *upper ? 'L' : 'U';
-    std::vector<F> a(static_cast<size_t>(n) * n);
-    F query = 0;
+    F query = 0, unused = 0;
     int iquery = 0;
-    lapack::syevd(jobz, uplo, n, a.data(), n, y, &query, -1, &iquery, -1);
-    std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
-    std::vector<int> iwork(static_cast<size_t>(std::max(iquery, 1)));
-    for (int64_t b = 0; b < m.count; ++b) {
-      F* packed = y + b * layout.size;
-      if (!AllFinite(x + b * n * n, n, n, *upper ? 1 : -1)) {
-        return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+    lapack::syevd(jobz, uplo, n, &unused, n, &unused, &query, -1, &iquery, -1);
+    const size_t work_size = static_cast<size_t>(WorkspaceSize(query));
+    const size_t iwork_size = static_cast<size_t>(std::max(iquery, 1));
+    return ForEachMatrixRun(m.count, n, [&](int64_t begin, int64_t end) -> absl::Status {
+      std::vector<F> a(static_cast<size_t>(n) * n), work(work_size);
+      std::vector<int> iwork(iwork_size);
+      for (int64_t b = begin; b < end; ++b) {
+        F* packed = y + b * layout.size;
+        if (!AllFinite(x + b * n * n, n, n, *upper ? 1 : -1)) {
+          return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+        }
+        std::copy(x + b * n * n, x + (b + 1) * n * n, a.begin());
+        const int info = lapack::syevd(jobz, uplo, n, a.data(), n, packed, work.data(),
+                                       static_cast<int>(work.size()), iwork.data(),
+                                       static_cast<int>(iwork.size()));
+        if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
+        // Column-major eigenvectors are columns; row-major wants them as columns too.
+        if (*vectors) TransposeInto(a.data(), n, n, packed + layout.parts[1].offset);
       }
-      std::copy(x + b * n * n, x + (b + 1) * n * n, a.begin());
-      const int info = lapack::syevd(jobz, uplo, n, a.data(), n, packed, work.data(),
-                                     static_cast<int>(work.size()), iwork.data(),
-                                     static_cast<int>(iwork.size()));
-      if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
-      // Column-major eigenvectors are columns; row-major wants them as columns too.
-      if (*vectors) TransposeInto(a.data(), n, n, packed + layout.parts[1].offset);
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   });
 }
 
@@ -285,36 +319,39 @@ absl::Status EigOf(const core::Node& node, const F* x, const MatrixBatch& m, int
   const core::LinalgLayout layout = core::EighLayout(n, vectors);
   if (n == 0) return absl::OkStatus();
   const char jobvr = vectors ? 'V' : 'N';
-  std::vector<F> a(static_cast<size_t>(n) * n), wr(n), wi(n), vr(vectors ? n * n : 1);
-  F query = 0;
-  lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n, &query, -1);
-  std::vector<F> work(static_cast<size_t>(WorkspaceSize(query)));
-  for (int64_t b = 0; b < m.count; ++b) {
-    if (!AllFinite(x + b * n * n, n, n, 0))
-      return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
-    TransposeInto(x + b * n * n, n, n, a.data());  // column-major a
-    const int info = lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n,
-                                  work.data(), static_cast<int>(work.size()));
-    if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
-    Complex64* packed = y + b * layout.size;
-    for (int j = 0; j < n; ++j) packed[j] = Complex64(wr[j], wi[j]);
-    if (!vectors) continue;
-    Complex64* v = packed + layout.parts[1].offset;  // row-major, eigenvectors as columns
-    for (int j = 0; j < n; ++j) {
-      const F* re = vr.data() + j * n;
-      if (wi[j] == 0) {
-        for (int i = 0; i < n; ++i) v[i * n + j] = Complex64(re[i], 0);
-        continue;
+  F query = 0, unused = 0;
+  lapack::geev(jobvr, n, &unused, n, &unused, &unused, &unused, n, &query, -1);
+  const size_t work_size = static_cast<size_t>(WorkspaceSize(query));
+  return ForEachMatrixRun(m.count, n, [&](int64_t begin, int64_t end) -> absl::Status {
+    std::vector<F> a(static_cast<size_t>(n) * n), wr(n), wi(n), vr(vectors ? n * n : 1);
+    std::vector<F> work(work_size);
+    for (int64_t b = begin; b < end; ++b) {
+      if (!AllFinite(x + b * n * n, n, n, 0))
+        return MatrixError(node.op, b, m.count, kNonFiniteMatrix);
+      TransposeInto(x + b * n * n, n, n, a.data());  // column-major a
+      const int info = lapack::geev(jobvr, n, a.data(), n, wr.data(), wi.data(), vr.data(), n,
+                                    work.data(), static_cast<int>(work.size()));
+      if (info > 0) return MatrixError(node.op, b, m.count, "did not converge");
+      Complex64* packed = y + b * layout.size;
+      for (int j = 0; j < n; ++j) packed[j] = Complex64(wr[j], wi[j]);
+      if (!vectors) continue;
+      Complex64* v = packed + layout.parts[1].offset;  // row-major, eigenvectors as columns
+      for (int j = 0; j < n; ++j) {
+        const F* re = vr.data() + j * n;
+        if (wi[j] == 0) {
+          for (int i = 0; i < n; ++i) v[i * n + j] = Complex64(re[i], 0);
+          continue;
+        }
+        const F* im = re + n;  // the pair j, j + 1
+        for (int i = 0; i < n; ++i) {
+          v[i * n + j] = Complex64(re[i], im[i]);
+          v[i * n + j + 1] = Complex64(re[i], -im[i]);
+        }
+        ++j;
       }
-      const F* im = re + n;  // the pair j, j + 1
-      for (int i = 0; i < n; ++i) {
-        v[i * n + j] = Complex64(re[i], im[i]);
-        v[i * n + j + 1] = Complex64(re[i], -im[i]);
-      }
-      ++j;
     }
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status Eig(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
@@ -342,25 +379,28 @@ absl::Status Lu(const core::Node& node, absl::Span<const Tensor> inputs, const T
   const core::LinalgLayout layout = core::LuLayout(rows, cols);
   return WithOperand(node.op, inputs[0], out, [&](const auto* x, auto* y) -> absl::Status {
     using F = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
-    std::vector<F> a(static_cast<size_t>(rows) * cols);
-    std::vector<int> pivots(static_cast<size_t>(k)), order(static_cast<size_t>(rows));
-    for (int64_t b = 0; b < m.count; ++b) {
-      F* packed = y + b * layout.size;
-      // A zero pivot (a singular a) still completes the factorization, as NumPy's and MLX's.
-      if (k > 0) {
-        TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
-        lapack::getrf(rows, cols, a.data(), std::max(rows, 1), pivots.data());
-        TransposeInto(a.data(), cols, rows, packed + layout.parts[0].offset);
+    return ForEachMatrixRun(m.count, std::max(rows, cols), [&](int64_t begin, int64_t end) {
+      std::vector<F> a(static_cast<size_t>(rows) * cols);
+      std::vector<int> pivots(static_cast<size_t>(k)), order(static_cast<size_t>(rows));
+      for (int64_t b = begin; b < end; ++b) {
+        F* packed = y + b * layout.size;
+        // A zero pivot (a singular a) still completes the factorization, as NumPy's and MLX's.
+        if (k > 0) {
+          TransposeInto(x + b * rows * cols, rows, cols, a.data());  // column-major a
+          lapack::getrf(rows, cols, a.data(), std::max(rows, 1), pivots.data());
+          TransposeInto(a.data(), cols, rows, packed + layout.parts[0].offset);
+        }
+        // order[i]: the row of a that row i of L U is; the permutation is its inverse.
+        for (int i = 0; i < rows; ++i) order[i] = i;
+        for (int i = 0; i < k; ++i) {
+          std::swap(order[i], order[pivots[i] - 1]);
+          packed[layout.parts[1].offset + i] = static_cast<F>(pivots[i] - 1);
+        }
+        for (int i = 0; i < rows; ++i)
+          packed[layout.parts[2].offset + order[i]] = static_cast<F>(i);
       }
-      // order[i]: the row of a that row i of L U is; the permutation is its inverse.
-      for (int i = 0; i < rows; ++i) order[i] = i;
-      for (int i = 0; i < k; ++i) {
-        std::swap(order[i], order[pivots[i] - 1]);
-        packed[layout.parts[1].offset + i] = static_cast<F>(pivots[i] - 1);
-      }
-      for (int i = 0; i < rows; ++i) packed[layout.parts[2].offset + order[i]] = static_cast<F>(i);
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   });
 }
 

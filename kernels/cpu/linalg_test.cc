@@ -3,7 +3,11 @@
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/linalg_layout.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/test_util.h"
@@ -383,6 +387,62 @@ TEST(LinalgTest, ShapesAreCheckedWhenTheOpIsBuilt) {
       core::InferOp("svd", {{DType::kBFloat16, {7, 2, 3}}}, {{"compute_uv", int64_t{1}}});
   ASSERT_TRUE(svd.ok()) << svd.status();
   EXPECT_EQ(svd->shape, (core::Shape{7, 4 + 2 + 9}));
+}
+
+// A batch of many small matrices runs on all the cores, a run of matrices each: each matrix
+// of the batch gets the result it gets alone, to the bit.
+TEST(LinalgTest, EachMatrixOfALargeBatchIsFactoredAsItIsAlone) {
+  constexpr int kCount = 3000, kN = 8;
+  Matrix batch;
+  for (int b = 0; b < kCount; ++b) {
+    const Matrix spd = SpdMatrix(kN, static_cast<uint32_t>(b));
+    batch.insert(batch.end(), spd.begin(), spd.end());
+  }
+  const core::HostTensor all = MakeHost(DType::kFloat64, {kCount, kN, kN}, batch);
+  const core::Attrs eigh = {{"upper", int64_t{0}}, {"compute_vectors", int64_t{1}}};
+  const std::vector<std::pair<std::string, core::Attrs>> ops = {
+      {"cholesky", {{"upper", int64_t{0}}}},
+      {"qr", {}},
+      {"svd", {{"compute_uv", int64_t{1}}}},
+      {"eigh", eigh},
+      {"lu", {}},
+      {"eig", {{"compute_vectors", int64_t{1}}}}};
+  for (const auto& [op, attrs] : ops) {
+    SCOPED_TRACE(op);
+    const absl::StatusOr<core::HostTensor> together = RunOp(op, {all}, attrs);
+    ASSERT_TRUE(together.ok()) << together.status();
+    const size_t each = together->data.size() / kCount;
+    for (int b : {0, 1499, 1500, 2999}) {
+      const Matrix one(batch.begin() + b * kN * kN, batch.begin() + (b + 1) * kN * kN);
+      const absl::StatusOr<core::HostTensor> alone =
+          RunOp(op, {MakeHost(DType::kFloat64, {kN, kN}, one)}, attrs);
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      EXPECT_EQ(together->data.substr(b * each, each), alone->data) << "matrix " << b;
+    }
+  }
+  const absl::StatusOr<core::HostTensor> solved = RunOp(
+      "solve", {all, MakeHost(DType::kFloat64, {kCount, kN, 1}, RandomValues(kCount * kN, 5))});
+  ASSERT_TRUE(solved.ok()) << solved.status();
+}
+
+TEST(LinalgTest, TheFirstMatrixOfALargeBatchThatFailsIsNamed) {
+  // 3000 matrices of 8 x 8 run in parts of at least 512 on as many cores as there are: the
+  // failures at 1200 and 2500 may fall in different parts, and the first is the one named.
+  constexpr int kCount = 3000, kN = 8;
+  Matrix batch;
+  for (int b = 0; b < kCount; ++b) {
+    const Matrix eye = Identity(kN);
+    batch.insert(batch.end(), eye.begin(), eye.end());
+  }
+  for (int b : {2500, 1200}) {
+    batch[b * kN * kN] = -1;  // not positive definite: its leading minor of order 1 is not
+    const absl::StatusOr<core::HostTensor> l = RunOp(
+        "cholesky", {MakeHost(DType::kFloat32, {kCount, kN, kN}, batch)}, {{"upper", int64_t{0}}});
+    EXPECT_EQ(l.status().message(),
+              absl::StrCat("[cholesky] matrix ", b,
+                           " of the batch is not positive definite (its leading minor of order 1 "
+                           "is not)"));
+  }
 }
 
 }  // namespace
