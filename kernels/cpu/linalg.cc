@@ -69,9 +69,10 @@ absl::Status WithOperand(absl::string_view op, const Tensor& a, const Tensor& ou
 // its own: OpenBLAS threads a large matrix's LAPACK call itself, not a small one's, and a
 // loop of small ones is bound by one core. Each matrix is the same LAPACK call as in a plain
 // loop, so the results are the same, and an error names the first matrix that fails.
-// At least kWorkPerThread flops (about n^3 a matrix) a thread; none above kParallelOrder.
+// At least kWorkPerThread flops (about n^3 a matrix) a thread; none above kParallelOrder,
+// where OpenBLAS may start threading a call's products itself.
 constexpr int64_t kWorkPerThread = int64_t{1} << 18;
-constexpr int64_t kParallelOrder = 64;
+constexpr int64_t kParallelOrder = 32;
 
 template <typename Fn>
 absl::Status ForEachMatrixRun(int64_t count, int64_t order, Fn&& fn) {
