@@ -19,9 +19,9 @@ fuzz_bazel=(./bazelw --output_base="$HOME/.cache/ferry-fuzz")
 ./bazelw build "//tests/fuzz:${target}_test"
 "bazel-bin/tests/fuzz/${target}_test" --write_seeds="$corpus/seeds"
 fuzz_targets=("//tests/fuzz:$target")
-if [[ "$target" == *_cuda_emulated ]]; then  # the emulator's cuBLASLt, cuSOLVER and NVRTC
-  fuzz_targets+=(//kernels/cuda/emulator:libcublasLt.so.13 //kernels/cuda/emulator:libcusolver.so.12
-    //kernels/cuda/emulator:libnvrtc.so.13)
+if [[ "$target" == *_cuda_emulated ]]; then  # the emulator's cuBLASLt, cuBLAS, cuSOLVER and NVRTC
+  fuzz_targets+=(//kernels/cuda/emulator:libcublasLt.so.13 //kernels/cuda/emulator:libcublas.so.13
+    //kernels/cuda/emulator:libcusolver.so.12 //kernels/cuda/emulator:libnvrtc.so.13)
 fi
 "${fuzz_bazel[@]}" build --config=fuzz "${fuzz_targets[@]}"
 bin="$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin)"
