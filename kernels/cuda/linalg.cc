@@ -674,7 +674,8 @@ absl::Status SvdBatched(Job& job, const Solver& solver, bool uv, int rows, int c
             static_cast<int>(std::min(kSolverBatch, count)));
       });
   if (!workspace.ok()) return workspace.status();
-  const auto [work, lwork] = *workspace;
+  F* const work = workspace->first;  // not a structured binding: lambdas capture it below
+  const int lwork = workspace->second;
   absl::StatusOr<int*> info = job.Infos(count);
   if (!info.ok()) return info.status();
   if (absl::Status s = InBatches(
@@ -846,7 +847,8 @@ absl::Status EighBatched(Job& job, const Solver& solver, cusolverEigMode_t mode,
             static_cast<int>(std::min(kSolverBatch, count)));
       });
   if (!workspace.ok()) return workspace.status();
-  const auto [work, lwork] = *workspace;
+  F* const work = workspace->first;  // not a structured binding: lambdas capture it below
+  const int lwork = workspace->second;
   if (absl::Status s = InBatches(
           count,
           [&](int64_t first, int batch) {
