@@ -42,7 +42,7 @@ absl::Status ForRowsInParallelUntilFailure(int64_t rows, int64_t min_rows, Fn&& 
     absl::Status status = fn(begin, end);
     if (status.ok()) return;
     std::lock_guard<std::mutex> lock(mu);
-    if (begin < failed_at || failure.ok()) {
+    if (begin < failed_at) {
       failed_at = begin;
       failure = std::move(status);
     }

@@ -25,6 +25,26 @@ absl::Status ForOp(const std::string& op, const absl::Status& loaded) {
   return absl::Status(loaded.code(), absl::StrCat("[", op, "] ", loaded.message()));
 }
 
+// The handle in `slot` of `stream`'s handles, made with `api` and bound to the stream on
+// first use; `check` names a failure of the library's calls.
+template <typename Api, typename Handle, typename LibraryStatus>
+absl::StatusOr<Handle> HandleFor(const std::string& op, const Api& api, Handle StreamHandles::*slot,
+                                 absl::Status (*check)(const std::string&, const char*,
+                                                       LibraryStatus),
+                                 cudaStream_t stream) {
+  absl::MutexLock lock(&handles_mu);
+  Handle& handle = Handles()[stream].*slot;
+  if (handle != nullptr) return handle;
+  Handle made = nullptr;
+  if (absl::Status s = check(op, "create", api.Create(&made)); !s.ok()) return s;
+  if (absl::Status s = check(op, "set stream", api.SetStream(made, stream)); !s.ok()) {
+    api.Destroy(made);
+    return s;
+  }
+  handle = made;
+  return handle;
+}
+
 }  // namespace
 
 absl::Status CheckSolver(const std::string& op, const char* what, cusolverStatus_t status) {
@@ -42,33 +62,19 @@ absl::Status CheckBlas(const std::string& op, const char* what, cublasStatus_t s
 absl::StatusOr<Solver> SolverFor(const std::string& op, cudaStream_t stream) {
   absl::StatusOr<const Cusolver*> api = LoadCusolver();
   if (!api.ok()) return ForOp(op, api.status());
-  absl::MutexLock lock(&handles_mu);
-  cusolverDnHandle_t& handle = Handles()[stream].solver;
-  if (handle != nullptr) return Solver{*api, handle};
-  cusolverDnHandle_t made = nullptr;
-  if (absl::Status s = CheckSolver(op, "create", (*api)->Create(&made)); !s.ok()) return s;
-  if (absl::Status s = CheckSolver(op, "set stream", (*api)->SetStream(made, stream)); !s.ok()) {
-    (*api)->Destroy(made);
-    return s;
-  }
-  handle = made;
-  return Solver{*api, handle};
+  absl::StatusOr<cusolverDnHandle_t> handle =
+      HandleFor(op, **api, &StreamHandles::solver, CheckSolver, stream);
+  if (!handle.ok()) return handle.status();
+  return Solver{*api, *handle};
 }
 
 absl::StatusOr<BatchedBlas> BatchedBlasFor(const std::string& op, cudaStream_t stream) {
   absl::StatusOr<const Cublas*> api = LoadCublas();
   if (!api.ok()) return ForOp(op, api.status());
-  absl::MutexLock lock(&handles_mu);
-  cublasHandle_t& handle = Handles()[stream].blas;
-  if (handle != nullptr) return BatchedBlas{*api, handle};
-  cublasHandle_t made = nullptr;
-  if (absl::Status s = CheckBlas(op, "create", (*api)->Create(&made)); !s.ok()) return s;
-  if (absl::Status s = CheckBlas(op, "set stream", (*api)->SetStream(made, stream)); !s.ok()) {
-    (*api)->Destroy(made);
-    return s;
-  }
-  handle = made;
-  return BatchedBlas{*api, handle};
+  absl::StatusOr<cublasHandle_t> handle =
+      HandleFor(op, **api, &StreamHandles::blas, CheckBlas, stream);
+  if (!handle.ok()) return handle.status();
+  return BatchedBlas{*api, *handle};
 }
 
 void ForgetSolverHandles(cudaStream_t stream) {
