@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "client/status.h"
 #include "core/stream_socket.h"
 
 namespace ferry::detail {
@@ -21,16 +22,7 @@ constexpr size_t kReceiveRunBytes = size_t{4} << 20;
 // still says what came.
 absl::Status FromAnswer(const v1::BulkResponse& answer) {
   if (answer.code() == 0) return absl::OkStatus();
-  if (answer.code() < 0 || answer.code() > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
-    return absl::UnknownError(absl::StrCat("bulk channel: the daemon answered code ", answer.code(),
-                                           ": ", answer.message()));
-  }
-  const auto code = static_cast<absl::StatusCode>(answer.code());
-  if (answer.message().empty()) {
-    return absl::Status(code, absl::StrCat("bulk channel: the daemon answered ",
-                                           absl::StatusCodeToString(code), " with no message"));
-  }
-  return absl::Status(code, answer.message());
+  return ReportedFailure(answer.code(), answer.message(), "bulk channel: the daemon");
 }
 
 // A bulk upload request naming `request`'s buffer, spec and size (the rest is the

@@ -35,4 +35,10 @@ void KnownGraphs::Forget(const std::string& graph_id) {
   ids_.erase(graph_id);
 }
 
+void KnownGraphs::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ids_.clear();
+  order_.clear();
+}
+
 }  // namespace ferry::detail

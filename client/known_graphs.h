@@ -25,6 +25,8 @@ class KnownGraphs {
   bool Holds(const std::string& graph_id) const;
   void Add(const std::string& graph_id);
   void Forget(const std::string& graph_id);
+  // Forgets every id: a fuzz target's fake daemon starts each input knowing none.
+  void Clear();
 
  private:
   static constexpr size_t kMaxIds = 1 << 16;

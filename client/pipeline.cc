@@ -3,12 +3,23 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/status.h"
 #include "core/codec.h"
 
 namespace ferry::detail {
+namespace {
+
+// A stream that ended has its status at hand once Read stops; only one stopped at a reply
+// that does not parse waits longer. (A status that comes later still wins over the cancel.)
+constexpr std::chrono::milliseconds kFinishPatience{50};
+
+}  // namespace
 
 Error StepError(const v1::StepFailure& failure) {
-  return Error(static_cast<ErrorCode>(failure.code()), failure.message());
+  const absl::Status status =
+      ReportedFailure(failure.code(), failure.message(),
+                      absl::StrCat("ferryd (pipeline step ", failure.step_id(), ")"));
+  return Error(static_cast<ErrorCode>(status.code()), std::string(status.message()));
 }
 
 PipelineStream::PipelineStream(v1::Ferry::Stub& stub, const std::string& session_id, int64_t window,
@@ -225,8 +236,11 @@ void PipelineStream::ReadLoop(Call& call) {
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (response.step_id() == 0 && response.has_failure()) {  // the daemon ends the stream
-      goodbye_ = grpc::Status(static_cast<grpc::StatusCode>(response.failure().code()),
-                              response.failure().message());
+      const absl::Status said =
+          ReportedFailure(response.failure().code(), response.failure().message(),
+                          "ferryd (ending the pipeline stream)");
+      goodbye_ =
+          grpc::Status(static_cast<grpc::StatusCode>(said.code()), std::string(said.message()));
       continue;
     }
     if (response.has_failure()) Record(response.failure());
@@ -249,7 +263,7 @@ void PipelineStream::ReadLoop(Call& call) {
     response.Clear();
     changed_.notify_all();
   }
-  grpc::Status end = call.stream->Finish();
+  grpc::Status end = FinishCall(call);
   if (!goodbye_.ok()) end = goodbye_;
   bool cancelled_here = false;
   {
@@ -293,6 +307,31 @@ void PipelineStream::ReadLoop(Call& call) {
   }
   waiting_.clear();
   changed_.notify_all();
+}
+
+grpc::Status PipelineStream::FinishCall(Call& call) {
+  std::mutex mu;
+  std::condition_variable finished_cv;
+  bool finished = false, stuck = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!finished_cv.wait_for(lock, kFinishPatience, [&] { return finished; })) {
+      stuck = true;
+      call.context.TryCancel();
+    }
+  });
+  grpc::Status end = call.stream->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = true;
+  }
+  finished_cv.notify_all();
+  watchdog.join();
+  // A status that came before the cancel is the call's own.
+  if (!stuck || end.error_code() != grpc::StatusCode::CANCELLED) return end;
+  return grpc::Status(
+      grpc::StatusCode::INTERNAL,
+      absl::StrCat("ferryd at ", address_, " sent a pipeline reply this client cannot parse"));
 }
 
 }  // namespace ferry::detail

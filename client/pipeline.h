@@ -106,6 +106,11 @@ class PipelineStream {
   // holds write_mu_ and not mu_.
   void Reopen();
   void ReadLoop(Call& call);
+  // The call's status, once Read has stopped. Read stops at a reply that does not parse
+  // too, and gRPC then holds the status behind the replies left unread: a Finish that has
+  // not returned within kFinishPatience is cancelled, and unless the call's own status came
+  // first, the call failed INTERNAL.
+  grpc::Status FinishCall(Call& call);
   void Record(const v1::StepFailure& failure);  // caller holds mu_
   // Writes one message; false when the stream is broken.
   bool Write(const v1::PipelineRequest& message);

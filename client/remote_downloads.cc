@@ -160,28 +160,32 @@ void RemoteDevice::Download(RemoteBuffer& buffer, char* dst, size_t done,
   request.set_session_id(session_->id());
   request.set_buffer_id(buffer.id());
   request.set_chunk_bytes(session_->bulk_chunk_bytes());
-  bool overflow = false;
+  std::string overflow;  // what came out of place, if anything did: nothing after it is kept
   for (int attempt = 1;; ++attempt) {
     request.set_offset(done);
     try {
-      DownloadMessages(request,
-                       [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
-                         if (header.offset() != done || payload.field_bytes > nbytes - done) {
-                           overflow = true;
-                           return;
-                         }
-                         char* at = dst + done;
-                         for (const core::ByteSpan& piece : payload.field) {
-                           std::memcpy(at, piece.data, piece.size);
-                           at += piece.size;
-                         }
-                         done += payload.field_bytes;
-                       });
+      DownloadMessages(
+          request, [&](const v1::DownloadResponse& header, const core::SplitMessage& payload) {
+            if (!overflow.empty()) return;
+            if (header.offset() != done || payload.field_bytes > nbytes - done) {
+              overflow =
+                  absl::StrCat(payload.field_bytes, " bytes at offset ", header.offset(),
+                               header.offset() != done ? absl::StrCat(" where ", done, " was next")
+                                                       : ", past its end");
+              return;
+            }
+            char* at = dst + done;
+            for (const core::ByteSpan& piece : payload.field) {
+              std::memcpy(at, piece.data, piece.size);
+              at += piece.size;
+            }
+            done += payload.field_bytes;
+          });
       break;
     } catch (const Error& e) {
       if (transfer.Cancelled()) throw TransferCancelled();
       if (e.code() != ErrorCode::kUnavailable || !session_->resumable() ||
-          attempt == kTransferAttempts || overflow) {
+          attempt == kTransferAttempts || !overflow.empty()) {
         throw;
       }
     }
@@ -193,10 +197,11 @@ void RemoteDevice::Download(RemoteBuffer& buffer, char* dst, size_t done,
     // Once per download that went on where it broke (here, or on the bulk channel).
     if (resumed) ++stats.resumed_transfers;
   });
-  if (overflow || done != nbytes) {
+  if (!overflow.empty() || done != nbytes) {
     throw Error(ErrorCode::kDataLoss,
                 absl::StrCat("download of buffer ", buffer.id(), " from ferryd at ",
-                             session_->address(), " gave ", done, " of ", nbytes, " bytes"));
+                             session_->address(), " gave ", done, " of ", nbytes, " bytes",
+                             overflow.empty() ? "" : absl::StrCat(", then ", overflow)));
   }
 }
 

@@ -32,6 +32,10 @@ Error ToError(const absl::Status& status, const std::string& address) {
   if (code == ErrorCode::kUnavailable) {
     return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ", status.message()));
   }
+  if (status.message().empty()) {
+    return Error(code, absl::StrCat("ferryd at ", address, " answered ", ErrorCodeName(code),
+                                    " with no message"));
+  }
   return Error(code, std::string(status.message()));
 }
 

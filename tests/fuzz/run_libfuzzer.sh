@@ -6,7 +6,7 @@
 # next run. A crashing input is written to the current folder as crash-<sha1>; copy it into
 # tests/fuzz/regressions/TARGET/ so that CI replays it once fixed.
 set -euo pipefail
-target="${1:?usage: $0 graph_fuzz|graph_fuzz_cuda_emulated|pipeline_fuzz|upload_fuzz|bulk_channel_fuzz|bulk_client_fuzz|tensor_file_fuzz [SECONDS] [libFuzzer flags...]}"
+target="${1:?usage: $0 graph_fuzz|graph_fuzz_cuda_emulated|pipeline_fuzz|upload_fuzz|bulk_channel_fuzz|bulk_client_fuzz|grpc_client_fuzz|tensor_file_fuzz [SECONDS] [libFuzzer flags...]}"
 seconds="${2:-600}"
 shift $(($# < 2 ? $# : 2))
 start="$PWD"
