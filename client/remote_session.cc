@@ -253,7 +253,9 @@ int64_t RemoteSession::chunk_bytes() const {
 
 size_t RemoteSession::bulk_chunk_bytes() const {
   const int64_t limit = opened_.limits().max_message_bytes();
-  return static_cast<size_t>(limit > 0 ? std::min(kBulkChunkBytes, limit - 4096) : kBulkChunkBytes);
+  // Room for the message's other fields, but never under a page: an upload always moves on.
+  return static_cast<size_t>(limit > 0 ? std::clamp<int64_t>(limit - 4096, 4096, kBulkChunkBytes)
+                                       : kBulkChunkBytes);
 }
 
 bool RemoteSession::StreamsUpload(size_t bytes) const {

@@ -289,6 +289,10 @@ absl::Status RemoteDevice::ResumeUpload(v1::UploadRequest header, const char* da
     status = kept.status();
     if (kept.ok() && *kept == header.total_bytes()) {
       status = absl::OkStatus();  // it arrived whole: only the answer was lost
+    } else if (kept.ok() && *kept > header.total_bytes()) {
+      // Going on from there would send memory past the array's end.
+      return absl::InternalError(absl::StrCat("ferryd says it holds ", *kept, " bytes of upload ",
+                                              header.buffer_id(), " of ", header.total_bytes()));
     } else if (kept.ok()) {
       header.set_resume_offset(*kept);
       status =

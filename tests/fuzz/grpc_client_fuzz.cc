@@ -168,6 +168,8 @@ class ScriptedCall : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (ok && kTrace) Trace();
+    if (ok && path_ == kMethods[kUpload].path) CheckUpload(requests_ == 0);
+    if (ok) ++requests_;
     if (ok && !finished_) {
       ++unanswered_;
       StartRead(&request_);
@@ -224,14 +226,31 @@ class ScriptedCall : public grpc::ServerGenericBidiReactor {
     Finish(answer_.end);  // nothing of this object is used after: OnDone may delete it
   }
 
-  // FERRY_FUZZ_TRACE=1: what the client sent, to write seeds by. Caller holds mu_.
-  void Trace() {
+  std::string RequestBytes() {
     std::vector<grpc::Slice> slices;
     request_.Dump(&slices).IgnoreError();
     std::string bytes;
     for (const grpc::Slice& slice : slices) {
       bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
     }
+    return bytes;
+  }
+
+  // An upload never goes on past the array's end, whatever the daemon said it holds, and
+  // each message after the first moves it on, whatever limits the daemon gave. Caller holds
+  // mu_.
+  void CheckUpload(bool first) {
+    v1::UploadRequest upload;
+    if (!upload.ParseFromString(RequestBytes())) return;
+    if (!first) return Check(!upload.data().empty(), "an upload's message carries bytes");
+    Check(upload.resume_offset() + upload.data().size() <= upload.total_bytes(),
+          absl::StrCat("an upload of ", upload.total_bytes(), " bytes sent ", upload.data().size(),
+                       " from ", upload.resume_offset()));
+  }
+
+  // FERRY_FUZZ_TRACE=1: what the client sent, to write seeds by. Caller holds mu_.
+  void Trace() {
+    const std::string bytes = RequestBytes();
     v1::PipelineRequest step;
     const bool is_step = path_ == kMethods[kPipeline].path && step.ParseFromString(bytes);
     std::fprintf(stderr, "fake daemon: %s, %zu bytes %s\n", path_.c_str(), bytes.size(),
@@ -244,7 +263,7 @@ class ScriptedCall : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer request_, reply_;
   std::mutex mu_;
   std::condition_variable changed_;
-  int unanswered_ = 0;
+  int requests_ = 0, unanswered_ = 0;
   bool closed_ = false, writing_ = false, write_failed_ = false, finished_ = false;
 };
 
@@ -264,6 +283,7 @@ const std::string& FakeDaemonAddress() {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterCallbackGenericService(service);
+    builder.SetMaxReceiveMessageSize(-1);  // as ferryd: an upload's chunk may be 4 MiB
     // Never destroyed, as the address: the process may end with a call in flight.
     static grpc::Server* server = builder.BuildAndStart().release();
     Check(server != nullptr && port > 0, "the fake daemon listens");
@@ -378,7 +398,7 @@ v1::GetInfoResponse Info() {
 }  // namespace
 
 // The answers a daemon gives the program: all well with unary calls and with the pipeline;
-// refusals; a download cut short and one of too many bytes.
+// refusals; a download cut short and one of too many bytes; an upload resumed.
 std::vector<std::string> Seeds() {
   const std::string inline_bytes(kSmall * 4, '\x01');
   const std::string resident_bytes(kResidentBytes, '\x02');
@@ -427,10 +447,20 @@ std::vector<std::string> Seeds() {
       End(kGetInfo, grpc::StatusCode::UNAVAILABLE, "draining")};
   std::vector<Record> short_download = unary;
   short_download[9] = Reply(kDownload, Downloaded(500, resident_bytes.substr(500, 200)));
+  // The upload's connection breaks half-way: the client asks how much arrived and sends the
+  // rest.
+  v1::UploadResponse half;
+  half.set_bytes_received(kRows * kColumns * 2);
+  std::vector<Record> resumed_upload = unary;
+  resumed_upload[2] = End(kUpload, grpc::StatusCode::UNAVAILABLE, "connection reset");
+  resumed_upload[3] = Reply(kUpload, half);
+  resumed_upload.insert(resumed_upload.begin() + 4,
+                        {End(kUpload), Reply(kUpload, v1::UploadResponse()), End(kUpload)});
   std::vector<Record> long_download = unary;
   long_download[9] = Reply(kDownload, Downloaded(500, resident_bytes));
   std::vector<std::string> seeds;
-  for (const auto* records : {&unary, &pipelined, &refused, &short_download, &long_download}) {
+  for (const auto* records :
+       {&unary, &pipelined, &refused, &short_download, &long_download, &resumed_upload}) {
     seeds.push_back(JoinRecords(*records));
   }
   return seeds;
