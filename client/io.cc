@@ -137,8 +137,8 @@ void save_safetensors(std::string path, std::unordered_map<std::string, Array> a
   std::sort(tensors.begin(), tensors.end(),
             [](const core::FileTensor& x, const core::FileTensor& y) { return x.name < y.name; });
   eval(all);
-  const std::string header = core::SafetensorsHeader(
-      tensors, std::map<std::string, std::string>(metadata.begin(), metadata.end()));
+  const std::string header = detail::ValueOrThrow(core::SafetensorsHeader(
+      tensors, std::map<std::string, std::string>(metadata.begin(), metadata.end())));
   std::ofstream out = Create(path);
   out << header;
   std::vector<Array> in_order;

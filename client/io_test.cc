@@ -114,6 +114,21 @@ TEST(IoTest, FailuresAreNamed) {
                 },
                 &message),
             ErrorCode::kInvalidArgument);
+  // The header is JSON, which holds UTF-8 only.
+  EXPECT_EQ(CodeOf(
+                [] {
+                  save_safetensors(TempPath("latin1"), {{"caf\xe9", ones({1})}});
+                },
+                &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("the array name \"caf\\xe9\" is not UTF-8"));
+  EXPECT_EQ(CodeOf(
+                [] {
+                  save_safetensors(TempPath("latin1"), {{"w", ones({1})}}, {{"by", "\xff"}});
+                },
+                &message),
+            ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("the metadata value"));
 }
 
 // llama.cpp's writer wrote the file (testdata/gguf_mlx.py); MLX 0.32.4 loaded it: each array

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/remote_session.h"
 #include "client/status.h"
 #include "core/codec.h"
 
@@ -131,7 +132,7 @@ void PipelineStream::ThrowBroken() {
     throw Error(ErrorCode::kUnavailable,
                 absl::StrCat("ferryd at ", address_, " is unavailable: ", end_.error_message()));
   }
-  throw Error(code, end_.error_message());
+  throw ToError(end_, address_);
 }
 
 std::pair<uint64_t, std::optional<StepReply>> PipelineStream::Send(
@@ -295,7 +296,7 @@ void PipelineStream::ReadLoop(Call& call) {
                                      "to the session, whose arrays the daemon keeps for its "
                                      "lease)"
                                    : "")
-          : end_.error_message();
+          : ToError(end_, address_).what();
   if (cancelled_here) {
     message = absl::StrCat("ferryd at ", address_,
                            ": cancelled by ferry::cancel before this step was answered");

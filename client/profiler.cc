@@ -244,7 +244,9 @@ std::string Profiler::chrome_trace() {
            {"bytes", transfer.bytes},
            {"GB/s", transfer.gigabytes_per_second()}});
   }
-  return json({{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}}).dump();
+  // A daemon's error message may hold bytes that are not UTF-8: shown as U+FFFD.
+  return json({{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}})
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void Profiler::save_chrome_trace(const std::string& path) {

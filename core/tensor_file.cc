@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -264,8 +265,30 @@ absl::StatusOr<std::string> NpyHeader(DType dtype, const std::vector<int64_t>& s
   return header + dict;
 }
 
-std::string SafetensorsHeader(std::vector<FileTensor>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+namespace {
+
+// JSON holds UTF-8 only: a name or a metadata string that is not is the caller's mistake.
+absl::Status CheckUtf8(const std::string& text, const char* what) {
+  try {
+    nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    return absl::InvalidArgumentError(absl::StrCat("[save_safetensors] ", what, " \"",
+                                                   absl::CHexEscape(text), "\" is not UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SafetensorsHeader(std::vector<FileTensor>& tensors,
+                                              const std::map<std::string, std::string>& metadata) {
+  for (const FileTensor& tensor : tensors) {
+    if (absl::Status s = CheckUtf8(tensor.name, "the array name"); !s.ok()) return s;
+  }
+  for (const auto& [key, value] : metadata) {
+    if (absl::Status s = CheckUtf8(key, "the metadata key"); !s.ok()) return s;
+    if (absl::Status s = CheckUtf8(value, "the metadata value"); !s.ok()) return s;
+  }
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t at = 0;

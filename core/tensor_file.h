@@ -41,8 +41,9 @@ absl::StatusOr<std::vector<FileTensor>> ParseSafetensors(
 absl::StatusOr<std::string> NpyHeader(DType dtype, const std::vector<int64_t>& shape);
 // A .safetensors file holding `tensors` (name, dtype, shape) one after another in this
 // order, and `metadata`; sets each one's offset from the file's start and nbytes.
-std::string SafetensorsHeader(std::vector<FileTensor>& tensors,
-                              const std::map<std::string, std::string>& metadata);
+// INVALID_ARGUMENT for a name or metadata string that is not UTF-8 (JSON holds only that).
+absl::StatusOr<std::string> SafetensorsHeader(std::vector<FileTensor>& tensors,
+                                              const std::map<std::string, std::string>& metadata);
 
 // "float32[2, 3]".
 std::string DescribeTensor(const FileTensor& tensor);

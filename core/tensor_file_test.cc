@@ -103,9 +103,8 @@ TEST(TensorFile, SafetensorsInFileOrderSkippingMetadata) {
 }
 
 TEST(TensorFile, SafetensorsNullMetadataAsMlxWritesIt) {
-  std::string file =
-      Safetensors(R"({"__metadata__":null,"z":{"dtype":"C64","shape":[2],"data_offsets":[0,16]}})",
-                  16);
+  std::string file = Safetensors(
+      R"({"__metadata__":null,"z":{"dtype":"C64","shape":[2],"data_offsets":[0,16]}})", 16);
   auto tensors = ParseSafetensors(file, file.size());
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_EQ(tensors->size(), 1u);
@@ -147,7 +146,7 @@ TEST(TensorFile, WrittenHeadersParseBack) {
 
   std::vector<FileTensor> written = {{"b", DType::kBFloat16, {3}, 0, 0},
                                      {"w", DType::kUInt64, {2, 2}, 0, 0}};
-  const std::string header = SafetensorsHeader(written, {{"step", "7"}});
+  const std::string header = *SafetensorsHeader(written, {{"step", "7"}});
   EXPECT_EQ(header.size() % 8, 0u);
   EXPECT_EQ(written[0].offset, header.size());
   EXPECT_EQ(written[1].offset, header.size() + 6);

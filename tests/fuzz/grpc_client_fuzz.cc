@@ -3,9 +3,10 @@
 // answers each call with the input's replies for that method, then the input's status. The
 // client runs a fixed program: connect, eval a small graph and read its result (inline),
 // upload an array large enough to stream and read a result of it that stays resident (a
-// Download), memory_info (a sync and GetInfo), info, and close. Properties: no crash or bad
-// access (ASan in the libFuzzer build), the program ends, and every failure is a
-// ferry::Error with a gRPC code and a message.
+// Download), memory_info (a sync and GetInfo), info, and close, under a Profiler whose table
+// and trace it then writes. Properties: no crash or bad access (ASan in the libFuzzer
+// build), the program ends, and every failure is a ferry::Error with a gRPC code and a
+// message.
 //
 // An input is records (fuzz_target.h) whose 2-byte header names the method (an index into
 // kMethods) and what the bytes are: kReply, one reply (a serialized response of the
@@ -317,6 +318,8 @@ void RunProgram(const std::string& address) {
   options.timeout = std::chrono::seconds(2);
   options.client_name = "grpc_client_fuzz";
   options.bulk_channel = false;  // the bulk channel's client has a target of its own
+  // Each eval asks for the daemon's profile, and its account (and errors) go into a trace.
+  Profiler profiler;
   std::optional<Device> device;
   Step("connect", [&] { device = connect(address, options); });
   if (!device.has_value()) return;
@@ -343,6 +346,11 @@ void RunProgram(const std::string& address) {
     Step("info", [&] { device->info(); });
   }
   Step("close", [&] { device.reset(); });
+  Step("profile", [&] {
+    profiler.stop();
+    profiler.table();
+    profiler.chrome_trace();
+  });
 }
 
 v1::OpenSessionResponse Opened(bool pipeline) {

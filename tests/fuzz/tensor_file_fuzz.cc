@@ -104,7 +104,7 @@ std::vector<std::string> Seeds() {
   for (const auto& [dtype, shape] : arrays) {
     tensors.push_back({absl::StrCat("t", tensors.size()), dtype, shape});
   }
-  const std::string safetensors = core::SafetensorsHeader(tensors, {{"format", "mlx"}});
+  const std::string safetensors = *core::SafetensorsHeader(tensors, {{"format", "mlx"}});
   seeds.push_back(
       WithData(safetensors, tensors.back().offset + tensors.back().nbytes - safetensors.size()));
   // GGUF: one tensor of each type ferry loads, rows of 256 elements (every block size
