@@ -224,6 +224,9 @@ void PipelineStream::ReadLoop(Call& call) {
       std::shared_ptr<const core::Graph> graph;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        // Only a started stream has steps to ask about; before then Reopen holds write_mu_,
+        // waiting for this loop to see the start.
+        if (!started_) continue;
         auto it = graphs_.find(response.step_id());
         if (it != graphs_.end()) graph = it->second;
       }

@@ -5,8 +5,8 @@
 // upload an array large enough to stream and read a result of it that stays resident (a
 // Download), memory_info (a sync and GetInfo), info, and close, under a Profiler whose table
 // and trace it then writes. Properties: no crash or bad access (ASan in the libFuzzer
-// build), the program ends, and every failure is a ferry::Error with a gRPC code and a
-// message.
+// build), the program ends within 8 s, and every failure is a ferry::Error with a gRPC code
+// and a message.
 //
 // An input is records (fuzz_target.h) whose 2-byte header names the method (an index into
 // kMethods) and what the bytes are: kReply, one reply (a serialized response of the
@@ -51,6 +51,7 @@ constexpr uint8_t kReply = 0xFF;
 // message it sent, as a daemon answers), and for the client to close its side before the
 // end: the client may be waiting for that very reply.
 constexpr std::chrono::milliseconds kPatience{20};
+constexpr std::chrono::seconds kProgramPatience{8};
 
 // Protobuf logs every string field with invalid UTF-8 it parses; mutations make many.
 const bool kProtobufQuiet = (google::protobuf::SetLogHandler(nullptr), true);
@@ -482,7 +483,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::TheScript().Reset(fuzz::SplitRecords(data, size, 2, fuzz::kMaxRecords));
   // Each input starts afresh: no graph known to the daemon from an earlier one.
   detail::KnownGraphs::ForDaemon(address)->Clear();
+  const auto start = std::chrono::steady_clock::now();
   fuzz::RunProgram(address);
+  // The fake answers every call at once (or within kPatience): nothing waits on it for long.
+  fuzz::Check(std::chrono::steady_clock::now() - start < fuzz::kProgramPatience,
+              "the program ends within 8 s");
   return 0;
 }
 
