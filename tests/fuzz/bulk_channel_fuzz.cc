@@ -240,42 +240,30 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
                                           unsigned int seed) {
   using namespace ferry;  // NOLINT
   std::mt19937_64 random(seed);
-  std::vector<fuzz::Record> records = fuzz::SplitBulkRecords(data, size);
-  if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
-  const size_t at = random() % records.size();
-  fuzz::Record& record = records[at];
-  const bool is_hello = fuzz::IsMessage(record) && [&] {
-    for (size_t i = 0; i < at; ++i) {
-      if (fuzz::IsMessage(records[i])) return false;
-    }
-    return true;
-  }();
-  switch (random() % 8) {
-    case 0:
-    case 1:
-      fuzz::RepeatDropOrSwap(records, random);
-      break;
-    case 2:
-      if (fuzz::IsMessage(record)) {
-        record = fuzz::RawRecord(record.bytes);
-      } else {
-        record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
-      }
-      break;
-    default: {
-      std::unique_ptr<google::protobuf::Message> message;
-      if (is_hello) {
-        message = std::make_unique<v1::BulkHello>();
-      } else {
-        message = std::make_unique<v1::BulkRequest>();
-      }
-      if (!fuzz::IsMessage(record) || !message->ParseFromString(record.bytes)) {
-        return LLVMFuzzerMutate(data, size, max_size);
-      }
-      fuzz::MutateMessage(*message, {"S", "T"}, random);
-      record.bytes = message->SerializeAsString();
-      break;
-    }
-  }
-  return fuzz::WriteMutation(fuzz::JoinRecords(records), data, size, max_size);
+  return fuzz::MutateRecords(
+      fuzz::SplitBulkRecords(data, size), random, data, size, max_size,
+      [&random](std::vector<fuzz::Record>& records, size_t at) {
+        fuzz::Record& record = records[at];
+        if (random() % 6 == 0) {
+          if (fuzz::IsMessage(record)) {
+            record = fuzz::RawRecord(record.bytes);
+          } else {
+            record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
+          }
+          return true;
+        }
+        // The first message is the hello; the others are requests.
+        bool is_hello = fuzz::IsMessage(record);
+        for (size_t i = 0; i < at && is_hello; ++i) is_hello = !fuzz::IsMessage(records[i]);
+        std::unique_ptr<google::protobuf::Message> message;
+        if (is_hello) {
+          message = std::make_unique<v1::BulkHello>();
+        } else {
+          message = std::make_unique<v1::BulkRequest>();
+        }
+        if (!fuzz::IsMessage(record) || !message->ParseFromString(record.bytes)) return false;
+        fuzz::MutateMessage(*message, {"S", "T"}, random);
+        record.bytes = message->SerializeAsString();
+        return true;
+      });
 }

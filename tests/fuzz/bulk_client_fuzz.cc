@@ -208,26 +208,18 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
                                           unsigned int seed) {
   using namespace ferry;  // NOLINT
   std::mt19937_64 random(seed);
-  std::vector<fuzz::Record> records = fuzz::SplitBulkRecords(data, size);
-  if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
-  fuzz::Record& record = records[random() % records.size()];
-  switch (random() % 8) {
-    case 0:
-    case 1:
-      fuzz::RepeatDropOrSwap(records, random);
-      break;
-    case 2:
-      record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
-      break;
-    default: {
-      v1::BulkResponse response;
-      if (!fuzz::IsMessage(record) || !response.ParseFromString(record.bytes)) {
-        return LLVMFuzzerMutate(data, size, max_size);
-      }
-      fuzz::MutateMessage(response, {}, random);
-      record.bytes = response.SerializeAsString();
-      break;
-    }
-  }
-  return fuzz::WriteMutation(fuzz::JoinRecords(records), data, size, max_size);
+  return fuzz::MutateRecords(
+      fuzz::SplitBulkRecords(data, size), random, data, size, max_size,
+      [&random](std::vector<fuzz::Record>& records, size_t at) {
+        fuzz::Record& record = records[at];
+        if (random() % 6 == 0) {
+          record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
+          return true;
+        }
+        v1::BulkResponse response;
+        if (!fuzz::IsMessage(record) || !response.ParseFromString(record.bytes)) return false;
+        fuzz::MutateMessage(response, {}, random);
+        record.bytes = response.SerializeAsString();
+        return true;
+      });
 }

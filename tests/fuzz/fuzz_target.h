@@ -72,6 +72,24 @@ void RepeatDropOrSwap(std::vector<T>& items, std::mt19937_64& random) {
   }
 }
 
+// The custom mutation of the targets whose inputs are records: one time in eight (or with no
+// records) the input's bytes as libFuzzer edits them; else a record drawn at random, which
+// two times in eight is repeated, dropped or moved (RepeatDropOrSwap), and otherwise changed
+// by edit(records, its index): false where it cannot be, and the bytes are edited instead.
+// Writes the result over the input (WriteMutation) and returns its size.
+template <typename Edit>
+size_t MutateRecords(std::vector<Record> records, std::mt19937_64& random, uint8_t* data,
+                     size_t size, size_t max_size, Edit&& edit) {
+  if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
+  const size_t at = random() % records.size();
+  if (random() % 8 < 2) {
+    RepeatDropOrSwap(records, random);
+  } else if (!edit(records, at)) {
+    return LLVMFuzzerMutate(data, size, max_size);
+  }
+  return WriteMutation(JoinRecords(records), data, size, max_size);
+}
+
 }  // namespace ferry::fuzz
 
 #endif  // FERRY_TESTS_FUZZ_FUZZ_TARGET_H_

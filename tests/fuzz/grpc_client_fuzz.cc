@@ -498,30 +498,24 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
                                           unsigned int seed) {
   using namespace ferry;  // NOLINT
   std::mt19937_64 random(seed);
-  std::vector<fuzz::Record> records = fuzz::SplitRecords(data, size, 2, fuzz::kMaxRecords);
-  if (random() % 8 == 0 || records.empty()) return LLVMFuzzerMutate(data, size, max_size);
-  fuzz::Record& record = records[random() % records.size()];
-  switch (random() % 8) {
-    case 0:
-    case 1:
-      fuzz::RepeatDropOrSwap(records, random);
-      break;
-    case 2:
-      if (fuzz::IsReply(record)) {
-        record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
-      } else {
-        record.header[1] = static_cast<char>(random() % 17);
-      }
-      break;
-    default: {
-      if (!fuzz::IsReply(record)) return LLVMFuzzerMutate(data, size, max_size);
-      std::unique_ptr<google::protobuf::Message> reply(
-          fuzz::kMethods[fuzz::MethodOf(record)].reply->New());
-      if (!reply->ParseFromString(record.bytes)) return LLVMFuzzerMutate(data, size, max_size);
-      fuzz::MutateMessage(*reply, {"pipeline", "resumable_transfers", "bulk_tcp"}, random);
-      record.bytes = reply->SerializeAsString();
-      break;
-    }
-  }
-  return fuzz::WriteMutation(fuzz::JoinRecords(records), data, size, max_size);
+  return fuzz::MutateRecords(
+      fuzz::SplitRecords(data, size, 2, fuzz::kMaxRecords), random, data, size, max_size,
+      [&random](std::vector<fuzz::Record>& records, size_t at) {
+        fuzz::Record& record = records[at];
+        if (random() % 6 == 0) {
+          if (fuzz::IsReply(record)) {
+            record.bytes.resize(random() % (2 * record.bytes.size() + 8), '\x05');
+          } else {
+            record.header[1] = static_cast<char>(random() % 17);
+          }
+          return true;
+        }
+        if (!fuzz::IsReply(record)) return false;
+        std::unique_ptr<google::protobuf::Message> reply(
+            fuzz::kMethods[fuzz::MethodOf(record)].reply->New());
+        if (!reply->ParseFromString(record.bytes)) return false;
+        fuzz::MutateMessage(*reply, {"pipeline", "resumable_transfers", "bulk_tcp"}, random);
+        record.bytes = reply->SerializeAsString();
+        return true;
+      });
 }
