@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/status.h"
 
 namespace ferry::detail {
 namespace {
@@ -32,11 +33,9 @@ Error ToError(const absl::Status& status, const std::string& address) {
   if (code == ErrorCode::kUnavailable) {
     return Error(code, absl::StrCat("ferryd at ", address, " is unavailable: ", status.message()));
   }
-  if (status.message().empty()) {
-    return Error(code, absl::StrCat("ferryd at ", address, " answered ", ErrorCodeName(code),
-                                    " with no message"));
-  }
-  return Error(code, std::string(status.message()));
+  const absl::Status said = ReportedFailure(static_cast<int>(code), std::string(status.message()),
+                                            absl::StrCat("ferryd at ", address));
+  return Error(static_cast<ErrorCode>(said.code()), std::string(said.message()));
 }
 
 Error ToError(const grpc::Status& status, const std::string& address) {
