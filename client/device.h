@@ -130,6 +130,12 @@ struct ConnectOptions {
   // partition) fails with UNAVAILABLE about as long after, rather than wait forever. The
   // daemon's --keepalive_seconds does the same for it. Zero: no pings.
   std::chrono::milliseconds keepalive{30000};
+  // How long a small call that the daemon answers at once (memory_info's GetInfo, releases
+  // sent without the pipeline, shared-memory registration) waits before failing with
+  // DEADLINE_EXCEEDED: a daemon that is alive (its connection answers pings) but stuck then
+  // fails the call instead of holding the program. Evals and transfers are not bounded by
+  // it (ferry::cancel stops those). Zero: no deadline.
+  std::chrono::milliseconds control_timeout{30000};
 };
 
 // While one is alive on a thread, that thread's uploads of 1 MiB or more to a daemon that

@@ -1,5 +1,6 @@
 #include "client/pipeline.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -249,8 +250,10 @@ void PipelineStream::ReadLoop(Call& call) {
     }
     if (response.has_failure()) Record(response.failure());
     if (response.has_first_failure()) Record(response.first_failure());
-    if (response.completed_through() > completed_through_) {
-      completed_through_ = response.completed_through();
+    // A daemon cannot have completed a step not yet sent; the window's arithmetic counts on it.
+    const uint64_t completed = std::min(response.completed_through(), next_step_ - 1);
+    if (completed > completed_through_) {
+      completed_through_ = completed;
       graphs_.erase(graphs_.begin(), graphs_.upper_bound(completed_through_));
       releases_.erase(releases_.begin(), releases_.upper_bound(completed_through_));
     }

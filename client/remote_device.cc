@@ -94,7 +94,7 @@ MemoryInfo RemoteDevice::Memory(bool reset_peak) {
   request.set_session_id(session_->id());
   request.set_reset_session_peak(reset_peak);
   v1::GetInfoResponse info;
-  UnaryCall([&](grpc::ClientContext* context) {
+  UnaryCall("GetInfo", [&](grpc::ClientContext* context) {
     return session_->stub().GetInfo(context, request, &info);
   });
   MemoryInfo memory;
@@ -473,11 +473,18 @@ grpc::Status RemoteDevice::Call(const v1::ExecuteRequest& request, bool ships_gr
   return status;
 }
 
-void RemoteDevice::UnaryCall(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+void RemoteDevice::UnaryCall(const char* method,
+                             const std::function<grpc::Status(grpc::ClientContext*)>& call) {
   grpc::ClientContext context;
-  session_->Prepare(context);
+  session_->PrepareControl(context);
   grpc::Status status = call(&context);
   session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    throw Error(ErrorCode::kDeadlineExceeded,
+                absl::StrCat("ferryd at ", session_->address(), " did not answer ", method,
+                             " within ", session_->control_timeout().count(),
+                             " ms (ConnectOptions::control_timeout): ", status.error_message()));
+  }
   if (!status.ok()) throw ToError(status, session_->address());
 }
 
@@ -543,6 +550,7 @@ std::shared_ptr<DeviceImpl> ConnectRemoteDevice(const std::string& address,
   session->set_peer_address(options.peer_address);
   session->set_peer_copies(options.peer_copies);
   session->set_upload_cache(options.upload_cache);
+  session->set_control_timeout(options.control_timeout);
   if (options.pipeline) session->OpenPipeline();
   if (options.shared_memory) session->EnableSharedMemory();
   if (options.bulk_channel) {

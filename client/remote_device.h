@@ -120,9 +120,9 @@ class RemoteDevice : public DeviceImpl {
   grpc::Status Call(const v1::ExecuteRequest& request, bool ships_graph,
                     v1::ExecuteResponse* response, std::string* missing_graph);
 
-  // One unary call of the session (`call` makes it on the context given), counted as a
-  // round trip; its failure thrown.
-  void UnaryCall(const std::function<grpc::Status(grpc::ClientContext*)>& call);
+  // One control call of the session, `method` (`call` makes it on the context given, which
+  // carries ConnectOptions::control_timeout), counted as a round trip; its failure thrown.
+  void UnaryCall(const char* method, const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
   // Uploads (remote_uploads.cc).
 

@@ -64,6 +64,13 @@ void RemoteSession::Prepare(grpc::ClientContext& context) {
   if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
 }
 
+void RemoteSession::PrepareControl(grpc::ClientContext& context) {
+  Prepare(context);
+  if (control_timeout_.count() > 0) {
+    context.set_deadline(std::chrono::system_clock::now() + control_timeout_);
+  }
+}
+
 void RemoteSession::OpenPipeline() {
   if (!Offers(kFeaturePipeline)) return;
   pipeline_ = std::make_unique<PipelineStream>(
@@ -195,7 +202,7 @@ std::unique_ptr<SharedRegion> RemoteSession::MappedRegion(size_t size) {
   request.set_nonce(region->nonce());
   v1::RegisterSharedMemoryResponse response;
   grpc::ClientContext context;
-  Prepare(context);
+  PrepareControl(context);
   grpc::Status status = stub_->RegisterSharedMemory(&context, request, &response);
   UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
   if (!status.ok()) {

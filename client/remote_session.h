@@ -59,6 +59,12 @@ class RemoteSession {
   // Names the call with a fresh x-request-id (the daemon logs it on every line of the call)
   // and adds the bearer token, if any.
   void Prepare(grpc::ClientContext& context);
+  // Prepare, and a deadline of control_timeout() for a small call that a daemon answers at
+  // once (GetInfo, Release, RegisterSharedMemory).
+  void PrepareControl(grpc::ClientContext& context);
+  // ConnectOptions::control_timeout (zero: none). Set once, at connect.
+  std::chrono::milliseconds control_timeout() const { return control_timeout_; }
+  void set_control_timeout(std::chrono::milliseconds timeout) { control_timeout_ = timeout; }
 
   const std::string& address() const { return address_; }
   v1::Ferry::Stub& stub() { return *stub_; }
@@ -222,6 +228,8 @@ class RemoteSession {
   std::string peer_address_;   // set once, at connect
   bool peer_copies_ = true;    // set once, at connect
   bool upload_cache_ = true;   // set once, at connect
+  // Set once, at connect.
+  std::chrono::milliseconds control_timeout_{0};
   std::chrono::milliseconds bulk_timeout_{0};
   std::chrono::milliseconds bulk_keepalive_{0};
   std::shared_ptr<const core::TlsContext> bulk_tls_;

@@ -170,7 +170,7 @@ void RemoteDevice::SendReleases() {
   }
   release.set_session_id(session_->id());
   v1::ReleaseResponse response;
-  UnaryCall([&](grpc::ClientContext* context) {
+  UnaryCall("Release", [&](grpc::ClientContext* context) {
     return session_->stub().Release(context, release, &response);
   });
 }

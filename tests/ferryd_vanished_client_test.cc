@@ -3,9 +3,13 @@
 // past its deadline stops and leaves the session usable; a client gone silent (a
 // partition, LatencyRelay::Partition) is dropped after the daemon's keepalive and its
 // session after the lease; an eval waiting on a silent daemon fails after the client's
-// keepalive instead of waiting forever; and a broken connection costs the client library
-// nothing resident: the next eval reconnects to the same session.
+// keepalive instead of waiting forever; a daemon alive but stuck fails the small control
+// calls after ConnectOptions::control_timeout; and a broken connection costs the client
+// library nothing resident: the next eval reconnects to the same session.
 
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -343,6 +347,119 @@ TEST(VanishedClient, ReleasesLostWithABrokenStreamGoAgainAfterTheReconnect) {
   EXPECT_EQ(Listed(*direct).buffers(), 3);  // a, r and s: b is gone
   EXPECT_EQ(device.stats().reconnects, 1);
   direct.reset();
+}
+
+// A daemon that is alive (its gRPC server answers, its connection pings) but stuck: it opens
+// sessions and takes uploads, and holds every GetInfo and Release until `Unstick`.
+class StuckFerryd final : public v1::Ferry::Service {
+ public:
+  StuckFerryd() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~StuckFerryd() override {
+    Unstick();
+    server_->Shutdown();
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  void Unstick() { stuck_ = false; }
+  int held() const { return held_; }
+
+  grpc::Status OpenSession(grpc::ServerContext*, const v1::OpenSessionRequest*,
+                           v1::OpenSessionResponse* opened) override {
+    opened->set_session_id("stuck-session");
+    opened->set_protocol_version(1);
+    opened->mutable_device()->set_backend("cpu");
+    opened->mutable_limits()->set_chunk_bytes(1 << 20);
+    opened->mutable_limits()->set_max_message_bytes(64 << 20);
+    return grpc::Status::OK;
+  }
+  grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadRequest>* reader,
+                      v1::UploadResponse*) override {
+    v1::UploadRequest chunk;
+    while (reader->Read(&chunk)) {
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status GetInfo(grpc::ServerContext* context, const v1::GetInfoRequest*,
+                       v1::GetInfoResponse*) override {
+    return Hold(*context);
+  }
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest*,
+                       v1::ReleaseResponse*) override {
+    return Hold(*context);
+  }
+
+ private:
+  grpc::Status Hold(grpc::ServerContext& context) {
+    ++held_;
+    while (stuck_ && !context.IsCancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return grpc::Status::OK;
+  }
+
+  int port_ = 0;
+  std::atomic<bool> stuck_{true};
+  std::atomic<int> held_{0};
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// What memory_info on `device` threw ("" if nothing), within 20 s.
+std::string MemoryInfoFailure(const Device& device) {
+  std::future<std::string> outcome = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      memory_info(device);
+      return "";
+    } catch (const Error& error) {
+      return absl::StrCat(static_cast<int>(error.code()), " ", error.what());
+    }
+  });
+  if (outcome.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    ADD_FAILURE() << "memory_info still waits on the stuck daemon after 20 s";
+    std::_Exit(1);  // its thread cannot be joined
+  }
+  return outcome.get();
+}
+
+TEST(StuckDaemon, MemoryInfoFailsAfterTheControlTimeoutNamingTheCall) {
+  StuckFerryd daemon;
+  ConnectOptions options;
+  options.control_timeout = std::chrono::milliseconds(300);
+  Device device = connect(daemon.address(), options);
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string failure = MemoryInfoFailure(device);
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(300));
+  EXPECT_THAT(failure,
+              HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kDeadlineExceeded), " ")));
+  EXPECT_THAT(failure, HasSubstr(absl::StrCat("ferryd at ", daemon.address(),
+                                              " did not answer GetInfo within 300 ms")));
+  EXPECT_EQ(daemon.held(), 1);
+}
+
+TEST(StuckDaemon, AReleaseWithoutThePipelineFailsAfterTheControlTimeout) {
+  StuckFerryd daemon;
+  ConnectOptions options;
+  options.control_timeout = std::chrono::milliseconds(300);
+  Device device = connect(daemon.address(), options);
+  { Array uploaded = from_host(std::vector<float>(1 << 16, 1.0f), {1 << 16}, device); }
+  EXPECT_THAT(MemoryInfoFailure(device), HasSubstr("did not answer Release within 300 ms"));
+}
+
+TEST(StuckDaemon, WithoutAControlTimeoutMemoryInfoWaitsForTheAnswer) {
+  StuckFerryd daemon;
+  ConnectOptions options;
+  options.control_timeout = std::chrono::milliseconds(0);
+  Device device = connect(daemon.address(), options);
+  std::thread unstick([&] {
+    WaitUntil([&] { return daemon.held() == 1; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    daemon.Unstick();
+  });
+  EXPECT_EQ(MemoryInfoFailure(device), "");
+  unstick.join();
 }
 
 }  // namespace
