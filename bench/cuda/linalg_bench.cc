@@ -1,10 +1,13 @@
 // The linear algebra ops through the CUDA backend against the cuSOLVER (or cuBLAS) routine
 // each calls, called directly on the same float32 matrices (copied first, as both overwrite
 // them): the ratio is what ferry adds (row-major transposes, the packing, the devInfo
-// read-back). Prints RESULT and RATIO lines; SKIP without a GPU.
+// read-back); for qr of a batch, which runs in ferry's own kernel, against cuBLAS's batched
+// QR. Prints RESULT and RATIO lines; SKIP without a GPU.
 
+#include <cublas_api.h>
 #include <cuda_runtime_api.h>
 #include <cusolverDn.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <functional>
@@ -250,6 +253,31 @@ int main(int argc, char** argv) {
       [&](float* copy) {
         pointers.PointInto(copy);
         blas->SgetrfBatched(blas_handle, order, pointers.device, order, batch_pivots, infos, batch);
+      },
+      "cublas");
+  // qr of the batch runs in ferry's own kernel (Q and R); the baseline is cuBLAS's batched
+  // QR, geqrfBatched, which does about half of that work (the reflectors and R, no orgqr: Q
+  // is never formed), called directly from the library ferry loaded.
+  using GeqrfBatched = decltype(&cublasSgeqrfBatched);
+  GeqrfBatched geqrf_batched = nullptr;
+  if (blas != nullptr) {
+    if (void* library = dlopen(blas->path.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
+      geqrf_batched = reinterpret_cast<GeqrfBatched>(dlsym(library, "cublasSgeqrfBatched"));
+    }
+  }
+  if (blas != nullptr && geqrf_batched == nullptr) {
+    std::printf("NOTE no cublasSgeqrfBatched in %s\n", blas->path.c_str());
+  }
+  ferry::bench::MatrixPointers taus(batch, order);
+  taus.PointInto(Scratch<float>(int64_t{batch} * order));
+  int qr_info = 0;
+  // geqrf and orgqr: 4/3 n^3 flops each for a square matrix.
+  ferry::bench::Bench(
+      *backend, geqrf_batched != nullptr, "qr", {}, many, matrices * 8 * o * o * o / 3,
+      [&](float* copy) {
+        pointers.PointInto(copy);
+        geqrf_batched(blas_handle, order, order, pointers.device, order, taus.device, &qr_info,
+                      batch);
       },
       "cublas");
   if (blas != nullptr) blas->Destroy(blas_handle);

@@ -1235,6 +1235,18 @@ TEST_F(CudaLinalgParityTest, QrSvdEigh) {
   values_only.Set("compute_vectors", int64_t{0});
   CheckLinalg("eigh", {RandomMatrices(DType::kFloat64, {65537, 2, 2}, MatrixKind::kGeneral, rng_)},
               values_only);
+  // A batch of matrices up to 32 x 32 runs as qr's own kernel, a block per matrix (at most
+  // 65536 blocks, so some take several); larger ones, or one alone, through cuSOLVER.
+  for (const core::Shape& shape : std::vector<core::Shape>{
+           {3, 32, 32}, {2, 32, 5}, {2, 5, 32}, {5, 1, 1}, {2, 33, 4}, {1, 6, 4}}) {
+    CheckLinalg("qr", {RandomMatrices(DType::kFloat32, shape, MatrixKind::kGeneral, rng_)});
+  }
+  CheckLinalg("qr", {RandomMatrices(DType::kFloat64, {65537, 3, 2}, MatrixKind::kGeneral, rng_)});
+  // Columns already reduced (zero below the diagonal, or zero throughout) take no reflector,
+  // as LAPACK's larfg: the same R, signs included.
+  CheckLinalg("qr", {MakeHost(DType::kFloat64, {2, 3, 3},
+                              std::vector<double>{0, 1, 2, 0, 3, 4, 0, 5, 6,  //
+                                                  2, 1, 2, 0, 3, 4, 0, 5, 6})});
 }
 
 TEST_F(CudaLinalgParityTest, EigIsTheCpusComputedOnTheHost) {

@@ -281,6 +281,13 @@ cudaError_t LaunchSubtract(core::DType dtype, void* x, int64_t x_stride, const v
 // all of it (triangle 0), its lower (-1) or upper (1) triangle; info must start zeroed.
 cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count, int64_t rows,
                                 int64_t cols, int triangle, int* info, cudaStream_t stream);
+// qr of `count` dense row-major rows x cols matrices x (both at most kSmallQrOrder), a block
+// per matrix, as LAPACK's geqrf and orgqr compute it (the same reflectors, so the same signs):
+// Q (rows x k, k = min(rows, cols)) at q_at and R (k x cols) at r_at of each packed result
+// in y, `stride` elements apart (core::QrLayout).
+inline constexpr int kSmallQrOrder = 32;
+cudaError_t LaunchSmallQr(core::DType dtype, const void* x, int64_t count, int rows, int cols,
+                          void* y, int64_t stride, int64_t q_at, int64_t r_at, cudaStream_t stream);
 // pointers[b] = base + b * stride_bytes for b < count: the device array of matrices the
 // batched cuSOLVER calls (potrfBatched) take.
 cudaError_t LaunchMatrixPointers(void* base, int64_t stride_bytes, int64_t count, void** pointers,

@@ -1,9 +1,10 @@
 // cholesky, solve, solve_triangular, qr, svd, eigh and lu: cuSOLVER (solver.h) one matrix of the
-// batch at a time, with linalg.cu's kernels around it, as kernels/cpu/linalg.cc does with
-// LAPACK: in float32 (float64 for float64), 16-bit inputs converted and the result rounded
-// once. cuSOLVER is column-major: a row-major matrix is its transpose to it, which the calls
-// below use where they can. Each op reads cuSOLVER's devInfo back once (a stream
-// synchronization) to fail a matrix it cannot factor with the CPU's message.
+// batch at a time (batches of small matrices in its batched calls, or for qr in a kernel of
+// its own), with linalg.cu's kernels around it, as kernels/cpu/linalg.cc does with LAPACK: in
+// float32 (float64 for float64), 16-bit inputs converted and the result rounded once.
+// cuSOLVER is column-major: a row-major matrix is its transpose to it, which the calls below
+// use where they can. Each op reads cuSOLVER's devInfo back once (a stream synchronization)
+// to fail a matrix it cannot factor with the CPU's message.
 
 #include <algorithm>
 #include <climits>
@@ -56,7 +57,8 @@ DType ComputeDType(DType dtype) {
 // kSolverBatch matrices a call (the batch is an int, and the Jacobi calls' workspace grows
 // with it). Cholesky takes any order; the others up to kBatchedMaxOrder rows and columns
 // (the Jacobi calls' limit; for the LU, where cuBLAS has none, PyTorch's batched choice
-// reaches further, but that needs a GPU to measure).
+// reaches further, but that needs a GPU to measure). qr's batches run in a kernel of ferry's
+// (LaunchSmallQr), up to kSmallQrOrder: cuBLAS's geqrfBatched has no orgqr to go with it.
 constexpr int64_t kSolverBatch = int64_t{1} << 16;
 constexpr int kBatchedMaxOrder = 32;
 
@@ -556,11 +558,23 @@ absl::Status Qr(Context& ctx, const core::Node& node, absl::Span<const Tensor> i
   const core::LinalgLayout layout = core::QrLayout(rows, cols);
   const DType compute = ComputeDType(out.dtype());
   Job job(ctx, node, compute);
-  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, true);
+  // A batch of small matrices: a block each (LaunchSmallQr), no cuSOLVER call per matrix.
+  const bool small = m->count > 1 && rows <= kSmallQrOrder && cols <= kSmallQrOrder;
+  absl::StatusOr<Job::Operands> o = job.Start(inputs, out, !small);
   if (!o.ok()) return o.status();
   const Solver& solver = o->solver;
   const void* x = o->in[0];
   void* y = o->out;
+  if (small) {
+    if (absl::Status s =
+            CheckCuda(node.op, "launch",
+                      LaunchSmallQr(compute, x, m->count, rows, cols, y, layout.size,
+                                    layout.parts[0].offset, layout.parts[1].offset, ctx.stream()));
+        !s.ok()) {
+      return s;
+    }
+    return job.Finish(y, out);
+  }
   return WithComputeType(compute, [&](auto zero) -> absl::Status {
     using F = decltype(zero);
     const int64_t size = int64_t{rows} * cols;

@@ -98,6 +98,83 @@ __global__ void LuPermutationKernel(const int* ipiv, int* order, F* packed, int6
   }
 }
 
+// LAPACK's larfg on the column x[0], x[stride], ..., n elements: the reflector
+// H = I - tau v v^T with H x = (beta, 0, ..., 0), v[0] = 1 and v's other elements written
+// over x's, beta over x[0]; returns tau (0, H the identity, when x's tail is zero). Its norm
+// is scaled by the largest element, as nrm2's, so squares neither overflow nor underflow.
+template <typename F>
+__device__ F HouseholderReflector(F* x, int n, int stride) {
+  F scale = F{0};
+  for (int i = 1; i < n; ++i) {
+    const F v = fabs(x[i * stride]);
+    if (!(v <= scale)) scale = v;  // a NaN becomes the scale, and the result NaN
+  }
+  if (scale == F{0}) return F{0};
+  F sum = F{0};
+  for (int i = 1; i < n; ++i) {
+    const F v = x[i * stride] / scale;
+    sum += v * v;
+  }
+  const F alpha = x[0];
+  const F beta = -copysign(hypot(alpha, scale * sqrt(sum)), alpha);
+  const F to_v = F{1} / (alpha - beta);
+  for (int i = 1; i < n; ++i) x[i * stride] *= to_v;
+  x[0] = beta;
+  return (beta - alpha) / beta;
+}
+
+// One block of kSmallQrOrder threads per matrix, a thread per column, the matrix in shared
+// memory: geqrf's reflectors applied column by column, then orgqr's Q = H_0 ... H_{k-1}
+// formed a column per thread (column c of Q is H_0 ... H_c e_c: no reflector past c touches
+// it). Q (rows x k) goes to q_at, R (k x cols, its lower part zero) to r_at of each packed
+// result, `stride` apart.
+template <typename F>
+__global__ void SmallQrKernel(const F* x, int64_t count, int rows, int cols, F* y, int64_t stride,
+                              int64_t q_at, int64_t r_at) {
+  __shared__ F a[kSmallQrOrder * kSmallQrOrder];  // row-major rows x cols
+  __shared__ F tau[kSmallQrOrder];
+  const int c = static_cast<int>(threadIdx.x);
+  const int k = rows < cols ? rows : cols;
+  for (int64_t b = blockIdx.x; b < count; b += gridDim.x) {
+    const F* in = x + b * rows * cols;
+    if (c < cols) {
+      for (int i = 0; i < rows; ++i) a[i * cols + c] = in[i * cols + c];
+    }
+    __syncthreads();
+    for (int j = 0; j < k; ++j) {
+      if (c == 0) tau[j] = HouseholderReflector(a + j * cols + j, rows - j, cols);
+      __syncthreads();
+      if (c > j && c < cols && tau[j] != F{0}) {  // H_j applied to column c, rows j and on
+        F w = a[j * cols + c];
+        for (int i = j + 1; i < rows; ++i) w += a[i * cols + j] * a[i * cols + c];
+        w *= tau[j];
+        a[j * cols + c] -= w;
+        for (int i = j + 1; i < rows; ++i) a[i * cols + c] -= w * a[i * cols + j];
+      }
+      __syncthreads();
+    }
+    F* r = y + b * stride + r_at;
+    if (c < cols) {
+      for (int i = 0; i < k; ++i) r[i * cols + c] = c < i ? F{0} : a[i * cols + c];
+    }
+    if (c < k) {
+      F column[kSmallQrOrder];
+      for (int i = 0; i < rows; ++i) column[i] = i == c ? F{1} : F{0};
+      for (int j = c; j >= 0; --j) {
+        if (tau[j] == F{0}) continue;
+        F w = column[j];
+        for (int i = j + 1; i < rows; ++i) w += a[i * cols + j] * column[i];
+        w *= tau[j];
+        column[j] -= w;
+        for (int i = j + 1; i < rows; ++i) column[i] -= w * a[i * cols + j];
+      }
+      F* q = y + b * stride + q_at;
+      for (int i = 0; i < rows; ++i) q[i * k + c] = column[i];
+    }
+    __syncthreads();  // the next matrix overwrites a and tau
+  }
+}
+
 // The batched solvers' argument: the address of each matrix of a dense batch.
 __global__ void MatrixPointersKernel(char* base, int64_t stride_bytes, int64_t count,
                                      void** pointers) {
@@ -178,6 +255,20 @@ cudaError_t LaunchFindNonFinite(core::DType dtype, const void* a, int64_t count,
     using F = decltype(zero);
     FindNonFiniteKernel<F><<<GridFor(n), kThreads, 0, stream>>>(static_cast<const F*>(a), count,
                                                                 rows, cols, triangle, info);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t LaunchSmallQr(core::DType dtype, const void* x, int64_t count, int rows, int cols,
+                          void* y, int64_t stride, int64_t q_at, int64_t r_at,
+                          cudaStream_t stream) {
+  if (count == 0 || rows == 0 || cols == 0) return cudaSuccess;
+  if (rows > kSmallQrOrder || cols > kSmallQrOrder) return cudaErrorInvalidValue;
+  return WithFloat(dtype, [&](auto zero) {
+    using F = decltype(zero);
+    const unsigned blocks = static_cast<unsigned>(count < 65536 ? count : 65536);
+    SmallQrKernel<F><<<blocks, kSmallQrOrder, 0, stream>>>(
+        static_cast<const F*>(x), count, rows, cols, static_cast<F*>(y), stride, q_at, r_at);
     return cudaGetLastError();
   });
 }

@@ -1,15 +1,16 @@
 // A CPU stand-in for the cuBLAS calls ferry makes (kernels/cuda/cublas_loader.h: the batched
-// LU), used only by the CUDA emulation tests and never shipped. Built as libcublas.so.13, it
-// is what the loader dlopens when the tests run the CUDA backend on the CPU emulation of
-// CUDA, where device memory is host memory. Each matrix of a batch goes to OpenBLAS's
-// LAPACK routine (getrf, getrs) on the calling thread, as cusolver.cc does; it is strict
-// where cuBLAS fails (a bad handle, dimension or leading dimension, a null matrix).
+// LU) and linalg_bench's geqrfBatched, used only by the CUDA emulation tests and never shipped.
+// Built as libcublas.so.13, it is what the loader dlopens when the tests run the CUDA backend on
+// the CPU emulation of CUDA, where device memory is host memory. Each matrix of a batch goes to
+// OpenBLAS's LAPACK routine (getrf, getrs, geqrf) on the calling thread, as cusolver.cc does; it is
+// strict where cuBLAS fails (a bad handle, dimension or leading dimension, a null matrix).
 
 #include <cublas_api.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <vector>
 
 #include "kernels/cpu/lapack.h"
 
@@ -118,6 +119,27 @@ cublasStatus_t cublasDgetrsBatched(cublasHandle_t handle, cublasOperation_t tran
                                    const double* const a[], int lda, const int* pivots,
                                    double* const b[], int ldb, int* info, int batch) {
   return GetrsBatched(handle, trans, n, nrhs, a, lda, pivots, b, ldb, info, batch);
+}
+
+// geqrfBatched (bench/cuda/linalg_bench.cc's baseline for qr of a batch): geqrf on each
+// m x n matrix, its reflectors' scales into taus[b]; `info` is a host int that reports a bad
+// argument only.
+cublasStatus_t cublasSgeqrfBatched(cublasHandle_t handle, int m, int n, float* const a[], int lda,
+                                   float* const taus[], int* info, int batch) {
+  if (!Live(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (info == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  *info = m < 0 ? -1 : n < 0 ? -2 : lda < std::max(1, m) ? -4 : batch < 0 ? -7 : 0;
+  if (*info != 0 || a == nullptr || taus == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  for (int b = 0; b < batch; ++b) {
+    if (a[b] == nullptr || taus[b] == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  float query = 0, unused = 0;
+  lapack::geqrf(m, n, &unused, lda, &unused, &query, -1);
+  std::vector<float> work(static_cast<size_t>(std::max(1, static_cast<int>(query))));
+  for (int b = 0; b < batch; ++b) {
+    lapack::geqrf(m, n, a[b], lda, taus[b], work.data(), static_cast<int>(work.size()));
+  }
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 }  // extern "C"

@@ -93,6 +93,7 @@ using std::expm1;
 using std::fabs;
 using std::floor;
 using std::fmod;
+using std::hypot;
 using std::isfinite;
 using std::isinf;
 using std::isnan;
