@@ -27,9 +27,9 @@ expect matmul_bench_emulated 4 0
 expect conv_bench_emulated 8 0
 # 3 row counts in 2 dtypes, each TFLOP/s and ms, ferry only as above.
 expect quantized_bench_emulated 12 0
-# cholesky, lu, eigh, svd, and cholesky, eigh, svd, lu and qr of a batch of 8 x 8 matrices:
-# ferry and cuSOLVER or cuBLAS (the emulator's stand-ins) each, and 9 ratios.
-expect linalg_bench_emulated 18 9
+# cholesky, lu, eigh, svd, and cholesky, eigh, svd, lu, solve and qr of a batch of 8 x 8
+# matrices: ferry and cuSOLVER or cuBLAS (the emulator's stand-ins) each, and 10 ratios.
+expect linalg_bench_emulated 20 10
 # 4 transforms, ferry only (the emulator has no cuFFT for the baseline), in TFLOP/s and ms.
 expect fft_bench_emulated 8 0
 echo "PASS"

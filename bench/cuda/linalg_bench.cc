@@ -82,20 +82,28 @@ struct MatrixPointers {
 // `direct` (the library's routine on a copy of a), both as GFLOP/s of `flops`.
 void Bench(kernels::Backend& backend, bool direct_loaded, const std::string& op,
            const core::Attrs& attrs, const kernels::Tensor& a, double flops,
-           const std::function<void(float* copy)>& direct,
-           const std::string& library = "cusolver") {
-  absl::StatusOr<core::TensorType> type = core::InferOp(op, {a.type}, attrs);
+           const std::function<void(float* copy)>& direct, const std::string& library = "cusolver",
+           const std::vector<kernels::Tensor>& more = {}) {
+  std::vector<kernels::Tensor> inputs = {a};
+  inputs.insert(inputs.end(), more.begin(), more.end());
+  std::vector<core::TensorType> types;
+  core::Node node{op, {}, attrs, {}};
+  for (const kernels::Tensor& input : inputs) {
+    node.inputs.push_back(static_cast<int>(types.size()));
+    types.push_back(input.type);
+  }
+  absl::StatusOr<core::TensorType> type = core::InferOp(op, types, attrs);
   Check(type.status());
+  node.out = *type;
   absl::StatusOr<kernels::Tensor> out = backend.Allocate(*type);
   Check(out.status());
-  core::Node node{op, {0}, attrs, *type};
   // linalg_OP_float32_N, or _BATCHxN for a batch.
   const std::string name =
       a.shape().size() == 2
           ? absl::StrCat("linalg_", op, "_float32_", a.shape()[0])
           : absl::StrCat("linalg_", op, "_float32_", a.shape()[0], "x", a.shape()[1]);
   const double ferry = Tflops(
-      name, flops, [&] { Check(backend.Run(node, {a}, *out)); },
+      name, flops, [&] { Check(backend.Run(node, inputs, *out)); },
       [&] { Check(backend.Synchronize()); });
   if (!direct_loaded) return;
   float* copy = Scratch<float>(a.size());
@@ -255,6 +263,27 @@ int main(int argc, char** argv) {
         blas->SgetrfBatched(blas_handle, order, pointers.device, order, batch_pivots, infos, batch);
       },
       "cublas");
+  // solve of the batch (one right side each) through the same two batched calls, which the
+  // baseline makes directly on copies of a and b; counted as the factorization's flops.
+  const ferry::kernels::Tensor sides = ferry::bench::SpdMatrices(*backend, batch, order);
+  absl::StatusOr<ferry::kernels::Tensor> rhs =
+      backend->Allocate({ferry::core::DType::kFloat32, {batch, order, 1}});
+  ferry::bench::Check(rhs.status());
+  cudaMemcpy(rhs->raw(), sides.raw(), rhs->nbytes(), cudaMemcpyDeviceToDevice);
+  float* rhs_copy = Scratch<float>(rhs->size());
+  ferry::bench::MatrixPointers solutions(batch, order);
+  solutions.PointInto(rhs_copy);
+  int solve_info = 0;
+  ferry::bench::Bench(
+      *backend, blas != nullptr, "solve", {}, many, matrices * 2 * o * o * o / 3,
+      [&](float* copy) {
+        cudaMemcpyAsync(rhs_copy, rhs->raw(), rhs->nbytes(), cudaMemcpyDeviceToDevice, nullptr);
+        pointers.PointInto(copy);
+        blas->SgetrfBatched(blas_handle, order, pointers.device, order, batch_pivots, infos, batch);
+        blas->SgetrsBatched(blas_handle, CUBLAS_OP_T, order, 1, pointers.device, order,
+                            batch_pivots, solutions.device, order, &solve_info, batch);
+      },
+      "cublas", {*rhs});
   // qr of the batch runs in ferry's own kernel (Q and R); the baseline is cuBLAS's batched
   // QR, geqrfBatched, which does about half of that work (the reflectors and R, no orgqr: Q
   // is never formed), called directly from the library ferry loaded.

@@ -17,7 +17,7 @@ CONV = re.compile(r"conv_(\w+?)(_tf32)?_n(\d+)_h(\d+)_c(\d+)_k(\d+)_r(\d+)_s(\d+
 LINALG = re.compile(r"linalg_(\w+?)_(float32)_(?:(\d+)x)?(\d+)$")  # n, or BATCHxn
 FFT = re.compile(r"(fft_complex64|rfft)_(\d+)x(\d+)$")
 # The flop counts linalg_bench uses, per op, as multiples of n^3.
-LINALG_FLOPS = {"cholesky": 1 / 3, "lu": 2 / 3, "eigh": 9, "svd": 22, "qr": 8 / 3}
+LINALG_FLOPS = {"cholesky": 1 / 3, "lu": 2 / 3, "eigh": 9, "svd": 22, "qr": 8 / 3, "solve": 2 / 3}
 
 
 def ferry_results(paths):
@@ -74,6 +74,7 @@ def torch_linalg(torch, op, batch, n):
         "eigh": lambda: torch.linalg.eigh(a),
         "svd": lambda: torch.linalg.svd(a, full_matrices=True),
         "qr": lambda: torch.linalg.qr(a),
+        "solve": lambda: torch.linalg.solve(a, a[..., :1]),  # one right side, as linalg_bench
     }[op]
     return tflops(torch, LINALG_FLOPS[op] * n**3 * (batch or 1), run)
 
