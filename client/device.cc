@@ -112,7 +112,8 @@ Device local() {
 
 Device default_device() {
   std::lock_guard<std::mutex> lock(DefaultMutex());
-  if (DefaultSlot() == nullptr) DefaultSlot() = new Device(local());
+  // Connected at the first use; a failure is thrown, and the next use tries again.
+  if (DefaultSlot() == nullptr) DefaultSlot() = new Device(device_from_environment());
   return *DefaultSlot();
 }
 

@@ -191,7 +191,16 @@ Device connect(const std::string& address, const ConnectOptions& options = {});
 // This process's device: the same executor and CPU kernels ferryd drives. One per process.
 Device local();
 
-// The device ops use when none is given; local() until set_default_device is called.
+// The device the environment names, so that one binary runs here or on a GPU node without a
+// change: FERRY_DEVICE="host:port" connects to that ferryd (a new session each call), with
+// the bearer token FERRY_TOKEN and TLS from the PEM files FERRY_TLS_CA (the CA that signed
+// the daemon's certificate) and FERRY_TLS_CERT, FERRY_TLS_KEY (a client certificate), as
+// ferryctl's flags of those names; unset, empty or "local": local(). Throws connect's Error,
+// or NOT_FOUND for a file that cannot be read, its message naming the variable.
+Device device_from_environment();
+
+// The device ops use when none is given: device_from_environment() (local() unless
+// FERRY_DEVICE names a daemon) until set_default_device is called.
 Device default_device();
 void set_default_device(const Device& device);
 

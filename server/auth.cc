@@ -1,24 +1,23 @@
 #include "server/auth.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/read_file.h"
 
 namespace ferry::server {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
 
+// The file a flag names; a failure is INVALID_ARGUMENT naming the flag.
 absl::StatusOr<std::string> ReadFile(const char* flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": cannot read"));
-  return contents.str();
+  absl::StatusOr<std::string> contents = core::ReadFile(path);
+  if (!contents.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", contents.status().message()));
+  }
+  return contents;
 }
 
 // Compares in time that depends only on the lengths, so a caller cannot learn a token

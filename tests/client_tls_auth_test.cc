@@ -237,6 +237,37 @@ TEST_F(TlsAuth, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
+// The same credentials from the environment (device_from_environment, ferryctl's names).
+TEST_F(TlsAuth, FerryDeviceTakesTheTlsFilesAndTokenTheEnvironmentNames) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--tls_client_ca=" + Path("ca.pem"));
+  flags.push_back("--auth_tokens_file=" + Path("tokens"));
+  auto daemon = Start(flags);
+  ASSERT_NE(daemon, nullptr);
+  setenv("FERRY_DEVICE", daemon->address().c_str(), 1);
+  setenv("FERRY_TLS_CA", Path("ca.pem").c_str(), 1);
+  setenv("FERRY_TLS_CERT", Path("client.pem").c_str(), 1);
+  setenv("FERRY_TLS_KEY", Path("client.key").c_str(), 1);
+  setenv("FERRY_TOKEN", kToken, 1);
+  {
+    Device device = device_from_environment();
+    EXPECT_EQ((from_host(std::vector<float>{1, 2, 3}, {3}, device) + 1.0f).to_vector<float>(),
+              (std::vector<float>{2, 3, 4}));
+  }
+  unsetenv("FERRY_TLS_CERT");  // the daemon requires a client certificate
+  try {
+    device_from_environment();
+    ADD_FAILURE() << "connected without a client certificate";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kUnavailable) << error.what();
+    EXPECT_THAT(error.what(), HasSubstr("FERRY_DEVICE=" + daemon->address()));
+  }
+  for (const char* name : {"FERRY_DEVICE", "FERRY_TLS_CA", "FERRY_TLS_KEY", "FERRY_TOKEN"}) {
+    unsetenv(name);
+  }
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
 TEST_F(TlsAuth, TokensOnAPlaintextPortAndHealthStaysOpenForProbes) {
   auto daemon = Start({"--auth_tokens_file=" + Path("tokens")});
   ASSERT_NE(daemon, nullptr);

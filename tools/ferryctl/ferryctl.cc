@@ -19,8 +19,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -38,6 +38,7 @@
 #include "core/gguf.h"
 #include "core/gguf_tensors.h"
 #include "core/page_aligned.h"
+#include "core/read_file.h"
 #include "core/tensor_file.h"
 #include "proto/ferry/v1/ferry.grpc.pb.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
@@ -68,11 +69,12 @@ using core::ReadTensorIndex;
 using Clock = std::chrono::steady_clock;
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, absl::StrCat("cannot read ", path));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+  absl::StatusOr<std::string> contents = core::ReadFile(path);
+  if (!contents.ok()) {
+    throw Error(static_cast<ErrorCode>(contents.status().code()),
+                std::string(contents.status().message()));
+  }
+  return *std::move(contents);
 }
 
 // The address and credentials from the flags, as the client library takes them.
