@@ -89,7 +89,7 @@ class ExecuteTest : public ::testing::Test {
   GraphCache graphs_{16};
   ServerOptions options_;
   SessionManager sessions_{absl::Seconds(60)};
-  SessionRef session_ = sessions_.Open("test");
+  SessionRef session_ = *sessions_.Open("test");
 };
 
 TEST_F(ExecuteTest, KeepsAndInlinesAsAsked) {

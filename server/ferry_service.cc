@@ -227,8 +227,16 @@ grpc::Status FerryService::OpenSession(grpc::ServerContext* context,
   absl::StatusOr<uint32_t> version =
       NegotiateVersion(request->min_protocol_version(), request->max_protocol_version());
   if (!version.ok()) return ToGrpc(version.status());
-  SessionRef session =
+  absl::StatusOr<SessionRef> opened =
       sessions_.Open(request->client_name(), auth_ == nullptr ? "" : auth_->Holder(*context));
+  if (!opened.ok()) {
+    Log(LogLevel::kWarning,
+        absl::StrCat("session refused for \"", ForLog(request->client_name()), "\" at ",
+                     ForLog(context->peer()), ": ", opened.status().message()),
+        RequestId(*context));
+    return ToGrpc(opened.status());
+  }
+  SessionRef& session = *opened;
   Log(LogLevel::kInfo,
       absl::StrCat("session ", session->id(), " opened for \"", ForLog(request->client_name()),
                    "\" at ", ForLog(context->peer()), " (protocol ", *version, ")"),

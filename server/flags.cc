@@ -24,6 +24,9 @@ ABSL_FLAG(ferry::server::ByteSize, max_memory, ferry::server::ByteSize{0},
 ABSL_FLAG(ferry::server::ByteSize, max_session_memory, ferry::server::ByteSize{0},
           "the most one session may keep resident, e.g. 16G, so that one user cannot take a "
           "shared node's memory; 0: no limit but --max_memory");
+ABSL_FLAG(int64_t, max_sessions, 1024,
+          "sessions open at once at most: OpenSession past it is refused with "
+          "RESOURCE_EXHAUSTED until one closes or an idle one's lease ends; 0: no limit");
 ABSL_FLAG(std::string, upload_cache, "auto",
           "memory that uploads' bytes may stay in after their buffers are freed, found again "
           "by content (a client that starts again does not send its weights again), e.g. 4G; "
@@ -104,6 +107,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory).bytes;
   if (options.max_memory_bytes == 0) options.max_memory_bytes = HalfOfRam();
   options.max_session_memory_bytes = absl::GetFlag(FLAGS_max_session_memory).bytes;
+  options.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   if (const std::string cache = absl::GetFlag(FLAGS_upload_cache); cache != "auto") {
     absl::StatusOr<int64_t> bytes = ParseByteSize(cache);
     if (!bytes.ok()) {
@@ -124,6 +128,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   const int64_t graph_cache_size = absl::GetFlag(FLAGS_graph_cache_size);
   for (absl::Status status : {
            AtLeast("lease_seconds", lease_seconds, 1),
+           AtLeast("max_sessions", options.max_sessions, 0),
            AtLeast("drain_seconds", drain_seconds, 0),
            AtLeast("keepalive_seconds", keepalive_seconds, 0),
            AtLeast("chunk_bytes", options.chunk_bytes, 1),

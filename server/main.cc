@@ -156,6 +156,7 @@ int Run() {
                              core::GraphLimits{options.max_graph_nodes});
   executor.set_fusion(options.fusion);
   SessionManager sessions(options.lease, options.max_session_memory_bytes);
+  sessions.SetMaxSessions(options.max_sessions);
   sessions.SetQueueFactory([&backend] { return (*backend)->NewQueue(); });
   std::unique_ptr<UploadCacheDisk> upload_cache_disk;
   if (const std::string dir = absl::GetFlag(FLAGS_upload_cache_dir); !dir.empty()) {

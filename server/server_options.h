@@ -18,6 +18,7 @@ inline constexpr uint32_t kMaxProtocolVersion = 1;
 struct ServerOptions {
   int64_t max_memory_bytes = int64_t{1} << 30;  // all resident buffers together
   int64_t max_session_memory_bytes = 0;         // one session's resident buffers; 0: no limit
+  int64_t max_sessions = 1024;                  // sessions open at once; 0: no limit
   int64_t upload_cache_bytes = -1;         // --upload_cache; -1: a quarter of the memory budget
   int64_t chunk_bytes = int64_t{1} << 20;  // default Download chunk
   int64_t max_inline_bytes = int64_t{1} << 20;  // largest output returned inline

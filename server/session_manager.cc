@@ -467,7 +467,8 @@ void SessionManager::StartReaper() {
   if (!reaper_.joinable()) reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
-SessionRef SessionManager::Open(absl::string_view client_name, absl::string_view cache_scope) {
+absl::StatusOr<SessionRef> SessionManager::Open(absl::string_view client_name,
+                                                absl::string_view cache_scope) {
   // The id is 16 secret bytes as 32 hex digits.
   auto session =
       std::make_shared<Session>(absl::BytesToHexString(SecretBytes(16)), std::string(client_name),
@@ -475,6 +476,16 @@ SessionRef SessionManager::Open(absl::string_view client_name, absl::string_view
   if (queue_factory_) session->queue_ = queue_factory_();
   session->cache_scope_ = std::string(cache_scope);
   absl::MutexLock lock(&mu_);
+  if (max_sessions_ > 0 && static_cast<int64_t>(sessions_.size()) >= max_sessions_) {
+    const absl::Time now = absl::Now();
+    int64_t open = 0;
+    for (const auto& [id, entry] : sessions_) open += Expired(entry, now) ? 0 : 1;
+    if (open >= max_sessions_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("ferryd holds ", open, open == 1 ? " session" : " sessions",
+                       ", its --max_sessions: close one, or wait for an idle one's lease to end"));
+    }
+  }
   Entry& entry = sessions_[session->id()];
   entry.session = session;
   entry.last_use = absl::Now();

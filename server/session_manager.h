@@ -280,9 +280,14 @@ class SessionManager {
   void SetUploadCache(UploadCache* cache) { upload_cache_ = cache; }
   UploadCache* upload_cache() const { return upload_cache_; }
 
+  // At most `max` sessions open at once (--max_sessions; call before serving); 0: no limit.
+  void SetMaxSessions(int64_t max) { max_sessions_ = max; }
+
   // A new session with a random 128-bit id (32 hex digits, from the kernel's CSPRNG);
-  // `cache_scope`: see Session::cache_scope.
-  SessionRef Open(absl::string_view client_name, absl::string_view cache_scope = "");
+  // `cache_scope`: see Session::cache_scope. RESOURCE_EXHAUSTED naming --max_sessions when
+  // that many are open (those past their lease but not yet reaped do not count).
+  absl::StatusOr<SessionRef> Open(absl::string_view client_name,
+                                  absl::string_view cache_scope = "");
 
   // The open session `session_id`, pinned and its lease renewed; NOT_FOUND naming it when
   // it was never opened, was closed, or expired.
@@ -341,6 +346,7 @@ class SessionManager {
 
   const absl::Duration lease_;
   const int64_t session_memory_quota_;
+  int64_t max_sessions_ = 0;  // set once, before serving
   std::function<std::shared_ptr<kernels::Queue>()> queue_factory_;
   UploadCache* upload_cache_ = nullptr;
   mutable absl::Mutex mu_;

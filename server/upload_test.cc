@@ -15,7 +15,7 @@ using ::testing::HasSubstr;
 
 class UploadTest : public ::testing::Test {
  protected:
-  void SetUp() override { session_id_ = sessions_.Open("test")->id(); }
+  void SetUp() override { session_id_ = (*sessions_.Open("test"))->id(); }
 
   // An upload stream of float32 (2, 3) as buffer 5, declaring `total_bytes`, whose
   // messages carry `chunks`.
@@ -214,7 +214,7 @@ TEST_F(UploadTest, AtMostFourBrokenUploadsAreKeptTheOldestDroppedFirst) {
 
 TEST_F(UploadTest, KeptBytesCountAgainstTheSessionsQuota) {
   SessionManager quota_sessions(absl::Seconds(60), /*session_memory_quota=*/40);
-  session_id_ = quota_sessions.Open("quota")->id();
+  session_id_ = (*quota_sessions.Open("quota"))->id();
   sessions_in_use_ = &quota_sessions;
   ASSERT_FALSE(Upload({"abcdefgh"}).ok());
   v1::UploadRequest other;
@@ -233,7 +233,7 @@ TEST(UploadReclaimTest, KeptBytesGiveWayWhenMemoryIsWanted) {
   SessionManager sessions(absl::Seconds(60));
   backend->budget().set_reclaimer(
       [&sessions](int64_t needed) { return sessions.DropKeptUploads(needed); });
-  const std::string session_id = sessions.Open("test")->id();
+  const std::string session_id = (*sessions.Open("test"))->id();
   const int64_t size = 600 << 10;
   UploadReceiver broken(sessions, *backend);
   v1::UploadRequest first;
@@ -337,7 +337,7 @@ class UploadToADeviceTest : public ::testing::Test {
   std::unique_ptr<kernels::Backend> cpu = kernels::MakeCpuBackend(int64_t{64} << 20);
   DeviceLikeBackend device{*cpu};
   SessionManager sessions{absl::Seconds(60)};
-  const std::string session_id = sessions.Open("test")->id();
+  const std::string session_id = (*sessions.Open("test"))->id();
   const size_t total = size_t{10} << 20;
   std::string payload = std::string(total, '\0');
 };

@@ -146,6 +146,32 @@ TEST(Lifecycle, ASessionPastItsMemoryQuotaIsRefusedAndOthersAreNot) {
   EXPECT_EQ(daemon->Stop(), 0);
 }
 
+// A daemon holding --max_sessions refuses another session, naming the flag, until one
+// closes.
+TEST(Lifecycle, PastMaxSessionsOpenSessionIsRefusedUntilOneCloses) {
+  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--max_sessions=2"});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = testing::Connect(daemon->address());
+  const std::string first = testing::OpenSession(*stub);
+  testing::OpenSession(*stub);
+  v1::OpenSessionRequest request;
+  request.set_min_protocol_version(1);
+  request.set_max_protocol_version(1);
+  v1::OpenSessionResponse response;
+  grpc::ClientContext full;
+  grpc::Status refused = stub->OpenSession(&full, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("ferryd holds 2 sessions, its --max_sessions"));
+  v1::CloseSessionRequest close;
+  close.set_session_id(first);
+  v1::CloseSessionResponse closed;
+  grpc::ClientContext closing;
+  ASSERT_TRUE(stub->CloseSession(&closing, close, &closed).ok());
+  testing::OpenSession(*stub);  // its place
+  stub.reset();
+  EXPECT_EQ(daemon->Stop(), 0);
+}
+
 TEST(Lifecycle, IdleSessionsExpireAndBusyOnesDoNot) {
   std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--lease_seconds=1"});
   ASSERT_NE(daemon, nullptr);

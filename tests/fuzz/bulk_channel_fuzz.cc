@@ -210,7 +210,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int port = fuzz::Channel().port();
   std::string session_id, wire;
   {
-    server::SessionRef session = daemon.sessions.Open("fuzz");
+    server::SessionRef session = *daemon.sessions.Open("fuzz");
     session_id = session->id();
     wire = fuzz::WireBytes(fuzz::SplitBulkRecords(data, size), *session);
   }

@@ -127,7 +127,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<v1::PipelineRequest> steps = fuzz::Decode(data, size);
   std::string session_id;
   {
-    server::SessionRef session = daemon.sessions.Open("fuzz");
+    server::SessionRef session = *daemon.sessions.Open("fuzz");
     session_id = session->id();
     kernels::QueueScope queue(session->queue());
     server::PipelineSteps pipeline(daemon.sessions, daemon.executor, daemon.graphs, daemon.options,

@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<fuzz::Message> messages = fuzz::Decode(data, size);
   std::string session_id;
   {
-    server::SessionRef session = daemon.sessions.Open("fuzz");
+    server::SessionRef session = *daemon.sessions.Open("fuzz");
     session_id = session->id();
   }
   size_t next = 0;
