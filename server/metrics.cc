@@ -123,6 +123,9 @@ class Metrics::State : public prometheus::Collectable {
                         {{"reason", "expired"}}),
                 Counter(static_cast<double>(sessions_.sessions_ended(SessionEnd::kAbandoned)),
                         {{"reason", "abandoned"}})}),
+        Family("ferry_sessions_refused_total",
+               "OpenSession calls refused because the daemon held --max_sessions sessions.",
+               MetricType::Counter, {Counter(static_cast<double>(sessions_.sessions_refused()))}),
         Family("ferry_executes_cancelled_total",
                "Graph runs stopped part-way: their caller went away, its deadline passed, or "
                "the session closed.",

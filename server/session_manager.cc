@@ -481,6 +481,7 @@ absl::StatusOr<SessionRef> SessionManager::Open(absl::string_view client_name,
     int64_t open = 0;
     for (const auto& [id, entry] : sessions_) open += Expired(entry, now) ? 0 : 1;
     if (open >= max_sessions_) {
+      ++refused_;
       return absl::ResourceExhaustedError(
           absl::StrCat("ferryd holds ", open, open == 1 ? " session" : " sessions",
                        ", its --max_sessions: close one, or wait for an idle one's lease to end"));

@@ -313,6 +313,8 @@ class SessionManager {
   int64_t resident_bytes() const;  // all sessions' buffers together
   // Sessions that ended so, since start.
   int64_t sessions_ended(SessionEnd why) const { return ended_[static_cast<int>(why)].load(); }
+  // Sessions refused for --max_sessions, since start.
+  int64_t sessions_refused() const { return refused_.load(); }
   // Bytes of broken uploads kept in all sessions, and uploads resumed so far.
   int64_t kept_upload_bytes() const;
   // Frees kept broken uploads, session by session, until at least `needed` bytes are freed
@@ -353,6 +355,7 @@ class SessionManager {
   absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> ended_[3] = {};  // by SessionEnd
+  std::atomic<int64_t> refused_{0};
   std::atomic<int64_t> uploads_resumed_{0};
   std::thread reaper_;
 };

@@ -165,6 +165,7 @@ TEST(SessionLimit, OpenPastMaxSessionsIsRefusedUntilOneCloses) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(), HasSubstr("ferryd holds 2 sessions, its --max_sessions"));
   EXPECT_EQ(sessions.num_sessions(), 2);
+  EXPECT_EQ(sessions.sessions_refused(), 1);
   ASSERT_TRUE(sessions.Close(a).ok());
   EXPECT_TRUE(sessions.Open("c").ok());
 }

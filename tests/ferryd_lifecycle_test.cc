@@ -149,7 +149,9 @@ TEST(Lifecycle, ASessionPastItsMemoryQuotaIsRefusedAndOthersAreNot) {
 // A daemon holding --max_sessions refuses another session, naming the flag, until one
 // closes.
 TEST(Lifecycle, PastMaxSessionsOpenSessionIsRefusedUntilOneCloses) {
-  std::unique_ptr<server::FerrydProcess> daemon = testing::StartFerryd({"--max_sessions=2"});
+  const int metrics = server::FreeLoopbackPort();
+  std::unique_ptr<server::FerrydProcess> daemon =
+      testing::StartFerryd({"--max_sessions=2", "--metrics_port=" + std::to_string(metrics)});
   ASSERT_NE(daemon, nullptr);
   auto stub = testing::Connect(daemon->address());
   const std::string first = testing::OpenSession(*stub);
@@ -162,6 +164,7 @@ TEST(Lifecycle, PastMaxSessionsOpenSessionIsRefusedUntilOneCloses) {
   grpc::Status refused = stub->OpenSession(&full, request, &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.error_message(), HasSubstr("ferryd holds 2 sessions, its --max_sessions"));
+  EXPECT_EQ(testing::ScrapeMetric(metrics, "ferry_sessions_refused_total"), 1);
   v1::CloseSessionRequest close;
   close.set_session_id(first);
   v1::CloseSessionResponse closed;
