@@ -196,6 +196,7 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
   device->set_runtime_version(facts.runtime_version);
   limits->set_max_memory_bytes(options_.max_memory_bytes);
   limits->set_max_session_memory_bytes(options_.max_session_memory_bytes);
+  limits->set_max_sessions(options_.max_sessions);
   limits->set_chunk_bytes(options_.chunk_bytes);
   limits->set_max_inline_bytes(options_.max_inline_bytes);
   limits->set_max_graph_nodes(options_.max_graph_nodes);

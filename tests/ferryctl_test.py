@@ -98,6 +98,7 @@ class Ferryctl(unittest.TestCase):
         self.assertIn("device        cpu: ", out)
         self.assertIn("memory        ", out)
         self.assertIn("of 256.0 MiB (--max_memory)", out)
+        self.assertRegex(out, r"(?m)^sessions      \d+ of at most 1024, lease ")
         self.assertIn("features      graph_cache", out)
 
     def test_bench_then_cache_counts_hits(self):

@@ -224,7 +224,10 @@ int Info(Connection& connection) {
                                    " a session")
                     : "")
             << "\n"
-            << "sessions      " << info.sessions() << ", lease " << limits.lease_seconds() << " s\n"
+            << "sessions      " << info.sessions()
+            << (limits.max_sessions() > 0 ? absl::StrCat(" of at most ", limits.max_sessions())
+                                          : "")
+            << ", lease " << limits.lease_seconds() << " s\n"
             << "graphs cached " << info.cached_graphs() << "\n"
             << "limits        chunk " << Bytes(limits.chunk_bytes()) << ", inline up to "
             << Bytes(limits.max_inline_bytes()) << ", message " << Bytes(limits.max_message_bytes())
