@@ -228,10 +228,9 @@ class RemoteSession {
   std::string peer_address_;   // set once, at connect
   bool peer_copies_ = true;    // set once, at connect
   bool upload_cache_ = true;   // set once, at connect
-  // Set once, at connect.
-  std::chrono::milliseconds control_timeout_{0};
   std::chrono::milliseconds bulk_timeout_{0};
   std::chrono::milliseconds bulk_keepalive_{0};
+  std::chrono::milliseconds control_timeout_{0};  // set once, at connect
   std::shared_ptr<const core::TlsContext> bulk_tls_;
 
   std::mutex mu_;
