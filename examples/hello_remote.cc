@@ -3,7 +3,7 @@
 // client library.
 //
 //   hello_remote gpu-node-0:7070     # a running ferryd
-//   hello_remote                     # the local device alone
+//   hello_remote                     # FERRY_DEVICE's ferryd, or the local device alone
 
 #include <cmath>
 #include <cstdio>
@@ -16,10 +16,10 @@ namespace {
 
 // relu(x @ w + 1) of fixed inputs on `device`, as host floats.
 std::vector<float> Layer(const ferry::Device& device) {
-  ferry::Array x = ferry::random::normal({64, 256}, ferry::float32, 0, 1, ferry::random::key(1),
-                                         device);
-  ferry::Array w = ferry::random::normal({256, 128}, ferry::float32, 0, 0.1,
-                                         ferry::random::key(2), device);
+  ferry::Array x =
+      ferry::random::normal({64, 256}, ferry::float32, 0, 1, ferry::random::key(1), device);
+  ferry::Array w =
+      ferry::random::normal({256, 128}, ferry::float32, 0, 0.1, ferry::random::key(2), device);
   ferry::Array y = ferry::relu(ferry::matmul(x, w) + 1.0f);
   y.eval();
   return y.to_vector<float>();
@@ -30,11 +30,11 @@ std::vector<float> Layer(const ferry::Device& device) {
 int main(int argc, char** argv) {
   try {
     const std::vector<float> local = Layer(ferry::local());
-    if (argc < 2) {
+    ferry::Device remote = argc >= 2 ? ferry::connect(argv[1]) : ferry::device_from_environment();
+    if (remote == ferry::local()) {
       std::printf("local: %zu values, first %.6f\n", local.size(), local[0]);
       return 0;
     }
-    ferry::Device remote = ferry::connect(argv[1]);
     std::printf("connected: %s\n", remote.description().c_str());
     const std::vector<float> there = Layer(remote);
     double worst = 0;

@@ -2,7 +2,7 @@
 # The CMake build of the client library (CMakeLists.txt: how a Mac builds it) works: it
 # configures with pkg-config, compiles with clang (macOS's compiler) and links, the client's
 # tests parse with clang too, and hello_remote evaluates a layer on a ferryd as on the local
-# device. GCC, which builds everything else here, accepts things clang does not (a lambda
+# device, named on its command line or by FERRY_DEVICE. GCC, which builds everything else here, accepts things clang does not (a lambda
 # capturing a structured binding, __builtin_shuffle).
 set -euo pipefail
 root="${TEST_SRCDIR}/ferry"
@@ -31,8 +31,11 @@ daemon=$!
 trap 'kill ${daemon} 2>/dev/null; wait ${daemon} 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "${TEST_TMPDIR}/port" ] && break; sleep 0.1; done
 port=$(cat "${TEST_TMPDIR}/port")
-"${build}/hello_remote" | tee "${TEST_TMPDIR}/local.txt"
+env -u FERRY_DEVICE "${build}/hello_remote" | tee "${TEST_TMPDIR}/local.txt"
 grep -q '^local: 8192 values' "${TEST_TMPDIR}/local.txt"
 "${build}/hello_remote" "127.0.0.1:${port}" | tee "${TEST_TMPDIR}/remote.txt"
 grep -q '^remote: 8192 values' "${TEST_TMPDIR}/remote.txt"
+# The same program, unchanged, sent to the daemon by its environment.
+FERRY_DEVICE="127.0.0.1:${port}" "${build}/hello_remote" | tee "${TEST_TMPDIR}/environment.txt"
+grep -q '^remote: 8192 values' "${TEST_TMPDIR}/environment.txt"
 echo "PASS: the CMake build with clang runs hello_remote against ferryd"
