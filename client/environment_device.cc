@@ -3,11 +3,13 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/device.h"
 #include "client/error.h"
+#include "client/status.h"
 #include "core/read_file.h"
 
 namespace ferry {
@@ -25,10 +27,10 @@ std::string FileNamedBy(const char* name) {
   if (path.empty()) return "";
   absl::StatusOr<std::string> contents = core::ReadFile(path);
   if (!contents.ok()) {
-    throw Error(static_cast<ErrorCode>(contents.status().code()),
-                absl::StrCat(name, ": ", contents.status().message()));
+    detail::ThrowIfError(absl::Status(contents.status().code(),
+                                      absl::StrCat(name, ": ", contents.status().message())));
   }
-  return *contents;
+  return *std::move(contents);
 }
 
 }  // namespace
