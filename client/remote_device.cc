@@ -479,7 +479,9 @@ void RemoteDevice::UnaryCall(const char* method,
   session_->PrepareControl(context);
   grpc::Status status = call(&context);
   session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  // Our deadline passed (with none set, a DEADLINE_EXCEEDED is the daemon's own answer).
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      session_->control_timeout().count() > 0) {
     throw Error(ErrorCode::kDeadlineExceeded,
                 absl::StrCat("ferryd at ", session_->address(), " did not answer ", method,
                              " within ", session_->control_timeout().count(),
