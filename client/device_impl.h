@@ -80,6 +80,7 @@ struct GroupJoin {
   std::vector<std::string> peer_addresses;  // by rank
   std::string key;                          // 16 random bytes
   std::chrono::milliseconds timeout{60000};
+  bool device_collectives = false;  // every rank's daemon offers them
   // Shared by the group's ranks (copies of one GroupJoin).
   std::shared_ptr<JoinCancellation> cancellation = std::make_shared<JoinCancellation>();
 };
@@ -156,6 +157,9 @@ class DeviceImpl {
   // Where other daemons reach this session's daemon for a group's links ("host:port"), or
   // "" where the device joins no groups (the local device, a daemon without collectives).
   virtual std::string PeerAddress() const { return ""; }
+  // Whether the daemon runs a group's collectives between device memories (NCCL between
+  // GPUs) when every rank's does.
+  virtual bool OffersDeviceCollectives() const { return false; }
   // Joins this session to a group; blocks until its rank is linked. Throws ferry::Error.
   virtual void JoinGroup(const GroupJoin& join);
 };

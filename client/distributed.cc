@@ -2,6 +2,7 @@
 
 #include "client/distributed.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <future>
@@ -134,6 +135,9 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   join.peer_addresses = peers;
   join.key = detail::RandomKey();
   join.timeout = options.timeout;
+  join.device_collectives = std::all_of(devices.begin(), devices.end(), [](const Device& device) {
+    return device.impl().OffersDeviceCollectives();
+  });
   // Every rank's JoinGroup at once: each returns only once its neighbours are linked. A
   // rank refused for good (not merely waiting for a peer) stops the others at once.
   std::vector<std::future<void>> joined;

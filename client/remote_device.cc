@@ -129,6 +129,10 @@ std::string RemoteDevice::PeerAddress() const {
   return session_->Offers(kFeatureCollectives) ? AddressForPeers() : "";
 }
 
+bool RemoteDevice::OffersDeviceCollectives() const {
+  return session_->Offers(kFeatureDeviceCollectives);
+}
+
 std::shared_ptr<Buffer> RemoteDevice::CopyFrom(DeviceImpl& source,
                                                const std::shared_ptr<Buffer>& buffer) {
   auto* from = dynamic_cast<RemoteDevice*>(&source);
@@ -166,6 +170,7 @@ void RemoteDevice::JoinGroup(const GroupJoin& join) {
   for (const std::string& address : join.peer_addresses) request.add_peer_addresses(address);
   request.set_key(join.key);
   request.set_timeout_ms(static_cast<uint32_t>(join.timeout.count()));
+  request.set_device_collectives(join.device_collectives);
   v1::JoinGroupResponse response;
   grpc::ClientContext context;
   session_->Prepare(context);

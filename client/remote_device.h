@@ -57,6 +57,7 @@ class RemoteDevice : public DeviceImpl {
   const void* HostBytes(Buffer& buffer) override;
 
   std::string PeerAddress() const override;
+  bool OffersDeviceCollectives() const override;
 
   // Straight from the source daemon when both daemons copy between themselves and both
   // sessions pipeline (the offer and the fetch then go out without waiting, in order with

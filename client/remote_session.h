@@ -42,6 +42,7 @@ inline constexpr char kFeatureBulkTcp[] = "bulk_tcp";
 inline constexpr char kFeatureCollectives[] = "collectives";
 inline constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 inline constexpr char kFeaturePeerCopy[] = "peer_copy";
+inline constexpr char kFeatureDeviceCollectives[] = "device_collectives";
 inline constexpr char kFeatureUploadCache[] = "upload_cache";
 
 absl::Status FromGrpc(const grpc::Status& status);

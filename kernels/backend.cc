@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/collectives.h"
 
 namespace ferry::kernels {
 namespace {
@@ -16,6 +17,16 @@ Queue* QueueScope::Current() { return current_queue; }
 
 absl::Status Backend::RunFused(const FusedExpr&, absl::Span<const Tensor>, const Tensor&) {
   return absl::UnimplementedError("[fused] this backend runs no fused groups");
+}
+
+absl::StatusOr<std::string> Backend::NewDeviceGroupId() {
+  return absl::UnimplementedError(
+      absl::StrCat("the ", facts().backend, " backend has no collectives of its own"));
+}
+
+absl::StatusOr<std::unique_ptr<DeviceCollectives>> Backend::JoinDeviceGroup(const std::string&, int,
+                                                                            int, absl::Duration) {
+  return NewDeviceGroupId().status();
 }
 
 absl::StatusOr<Tensor> TensorFromHost(Backend& backend, const core::HostTensor& host) {

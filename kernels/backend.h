@@ -5,12 +5,15 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/graph.h"
 #include "kernels/fusion.h"
 #include "kernels/tensor.h"
 
 namespace ferry::kernels {
+
+class DeviceCollectives;
 
 // What a backend tells about its device (reported by GetInfo).
 struct DeviceFacts {
@@ -113,6 +116,15 @@ class Backend {
   // A new queue for one client's work (see QueueScope), or nullptr where work is not
   // queued (the CPU).
   virtual std::shared_ptr<Queue> NewQueue() { return nullptr; }
+
+  // Collectives on this backend's memory between the ranks of a group (NCCL between GPUs).
+  // A group's rank 0 makes the id that every rank then joins with, all at once; a rank
+  // that cannot join in `timeout` fails. Backends without them say UNIMPLEMENTED, and a
+  // group's collectives then stage through host memory.
+  virtual bool HasDeviceCollectives() const { return false; }
+  virtual absl::StatusOr<std::string> NewDeviceGroupId();
+  virtual absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinDeviceGroup(
+      const std::string& id, int rank, int size, absl::Duration timeout);
 };
 
 // A host tensor copied into the backend's memory, and back.

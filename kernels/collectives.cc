@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -84,6 +85,29 @@ class SingleRank : public Communicator {
   }
 };
 
+ReduceOp ReduceOpOf(const std::string& op) {
+  return op == "all_max" ? ReduceOp::kMax : op == "all_min" ? ReduceOp::kMin : ReduceOp::kSum;
+}
+
+// Runs the collective `node` straight between device tensors when the group's device
+// collectives carry it; nullopt (nothing done) when they do not: sends, receives, and
+// reductions of dtypes they lack stage through host memory.
+std::optional<absl::Status> RunOnDevice(DeviceCollectives& device, int ranks,
+                                        const core::Node& node, const Tensor& in,
+                                        const Tensor& out) {
+  if (node.op == "all_gather") return device.AllGather(in.raw(), in.nbytes(), out.raw());
+  if (node.op == "all_to_all") {
+    return device.AllToAll(in.raw(), in.nbytes() / static_cast<size_t>(ranks), out.raw());
+  }
+  if (node.op == "send" || node.op == "recv") return std::nullopt;
+  const ReduceOp op = ReduceOpOf(node.op);
+  if (!device.Reduces(op, in.dtype())) return std::nullopt;
+  if (node.op == "sum_scatter") {
+    return device.ReduceScatter(op, in.dtype(), in.raw(), out.raw(), out.size());
+  }
+  return device.AllReduce(op, in.dtype(), in.raw(), out.raw(), in.size());
+}
+
 }  // namespace
 
 std::shared_ptr<Communicator> MakeSingleRankCommunicator() {
@@ -114,6 +138,13 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
     return absl::InvalidArgumentError(absl::StrCat("[", node.op, "] was built for a group of ",
                                                    size, " ranks; group ", handle,
                                                    " of this session has ", ranks.size()));
+  }
+  if (DeviceCollectives* device = ranks.device();
+      device != nullptr && !backend.HostAddressable() && !inputs.empty()) {
+    if (std::optional<absl::Status> ran =
+            RunOnDevice(*device, ranks.size(), node, inputs[0], out)) {
+      return *ran;
+    }
   }
   std::string in_staging;
   std::string out_staging;
@@ -155,9 +186,7 @@ absl::Status RunCollective(Backend& backend, const core::Node& node,
     if (absl::Status s = ranks.AllGather(*mine, in.nbytes(), all); !s.ok()) return s;
     return Store(backend, all, out.nbytes(), out);
   }
-  const ReduceOp op = node.op == "all_max"   ? ReduceOp::kMax
-                      : node.op == "all_min" ? ReduceOp::kMin
-                                             : ReduceOp::kSum;
+  const ReduceOp op = ReduceOpOf(node.op);
   // The reduction lands in the output's own host bytes where it can (read from the input,
   // which stays as it is), else works in place on staging.
   if (backend.HostAddressable() && node.op != "sum_scatter") {

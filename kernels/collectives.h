@@ -23,6 +23,26 @@ class Backend;
 
 enum class ReduceOp { kSum, kMax, kMin };
 
+// A group's collectives on a backend's own memory (NCCL between GPUs): every pointer is the
+// backend's, and each call returns once its result is in place. The group's Communicator
+// checks that the ranks agree on each call before it runs here, and carries sends.
+class DeviceCollectives {
+ public:
+  virtual ~DeviceCollectives() = default;
+  // Whether reductions `op` of `dtype` run here; the others stage through host memory.
+  virtual bool Reduces(ReduceOp op, core::DType dtype) const = 0;
+  virtual absl::Status AllReduce(ReduceOp op, core::DType dtype, const void* in, void* out,
+                                 int64_t count) = 0;
+  virtual absl::Status AllGather(const void* mine, size_t bytes, void* all) = 0;
+  // `in` is size() chunks of `chunk_count` elements; `out` receives the reduction of chunk
+  // rank() over the ranks.
+  virtual absl::Status ReduceScatter(ReduceOp op, core::DType dtype, const void* in, void* out,
+                                     int64_t chunk_count) = 0;
+  virtual absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) = 0;
+  // Ends the group's device side now, from any thread: a call in progress fails.
+  virtual void Abort() = 0;
+};
+
 // One rank's end of a group. Every rank calls the same collectives in the same order; each
 // call returns once this rank's part is done, or fails (DEADLINE_EXCEEDED when a peer stays
 // silent, UNAVAILABLE when one is gone, INVALID_ARGUMENT when ranks disagree on the call).
@@ -66,6 +86,9 @@ class Communicator {
   virtual void Abort(const std::string& why) {}
   // Whether a call is in progress (one may be waiting for its peers); from any thread.
   virtual bool Busy() { return false; }
+  // The group's collectives on device memory, agreed between the ranks as the calls above
+  // are; null where its ranks' backends have none in common.
+  virtual DeviceCollectives* device() { return nullptr; }
 };
 
 // The whole of a group of one rank: each collective is its input, and there is no one to

@@ -16,6 +16,7 @@ struct CollectiveStats {
 
   std::atomic<int64_t> calls[kKinds] = {};
   std::atomic<int64_t> nanoseconds[kKinds] = {};  // in those calls, waiting for peers included
+  std::atomic<int64_t> device_calls{0};           // of those, the ones run on device memory (NCCL)
   std::atomic<int64_t> groups_failed{0};          // groups a call left failed
   std::atomic<int64_t> bytes_sent{0};             // over the groups' links, headers included
   std::atomic<int64_t> bytes_received{0};

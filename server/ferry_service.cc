@@ -36,6 +36,7 @@ constexpr char kFeatureProfile[] = "profile";
 constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 constexpr char kFeaturePeerCopy[] = "peer_copy";
+constexpr char kFeatureDeviceCollectives[] = "device_collectives";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -218,6 +219,7 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   if (peer_links_ != nullptr) {
     features->Add(kFeatureCollectives);
     features->Add(kFeaturePeerCopy);
+    if (executor_.backend().HasDeviceCollectives()) features->Add(kFeatureDeviceCollectives);
   }
 }
 
@@ -329,7 +331,7 @@ grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
   }
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  absl::Status joined = server::JoinGroup(**session, *peer_links_, *request,
+  absl::Status joined = server::JoinGroup(**session, *peer_links_, executor_.backend(), *request,
                                           [context] { return context->IsCancelled(); });
   Log(joined.ok() ? LogLevel::kInfo : LogLevel::kWarning,
       absl::StrCat("session ", (*session)->id().substr(0, 8), "... ",

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/stream_socket.h"
+#include "server/log.h"
 
 namespace ferry::server {
 namespace {
@@ -89,9 +90,66 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
                                             links.stats());
 }
 
+// Whether every rank's backend can join the group's device collectives, and rank 0's id for
+// them, go around the ring; then every rank joins, and whether all did goes around too (a
+// group half on the device would wait for ever). OK when the group stays on the host; a
+// failure only when the ring itself failed.
+absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend& backend, absl::Duration timeout,
+                         const std::string& group) {
+  constexpr size_t kIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
+  std::string mine(1 + kIdBytes, '\0');
+  std::string why;
+  if (ring.rank() == 0) {
+    absl::StatusOr<std::string> id = backend.NewDeviceGroupId();
+    if (id.ok() && id->size() == kIdBytes) {
+      mine[0] = 1;
+      mine.replace(1, kIdBytes, *id);
+    } else {
+      why = id.ok() ? "a device group id of another size" : std::string(id.status().message());
+    }
+  } else if (backend.HasDeviceCollectives()) {
+    mine[0] = 1;
+  } else {
+    why = absl::StrCat("its ", backend.facts().backend, " backend has no collectives of its own");
+  }
+  std::string all(mine.size() * static_cast<size_t>(ring.size()), '\0');
+  if (absl::Status s = ring.AllGather(mine.data(), mine.size(), all.data()); !s.ok()) return s;
+  for (int r = 0; r < ring.size(); ++r) {
+    if (all[static_cast<size_t>(r) * mine.size()] == 0 && r != ring.rank()) {
+      why = absl::StrCat("rank ", r, " cannot");
+    }
+  }
+  std::unique_ptr<kernels::DeviceCollectives> device;
+  if (why.empty()) {
+    absl::StatusOr<std::unique_ptr<kernels::DeviceCollectives>> joined =
+        backend.JoinDeviceGroup(all.substr(1, kIdBytes), ring.rank(), ring.size(), timeout);
+    if (joined.ok()) {
+      device = *std::move(joined);
+    } else {
+      why = std::string(joined.status().message());
+    }
+  }
+  uint8_t joined_all = device != nullptr ? 1 : 0;
+  if (absl::Status s = ring.AllReduce(kernels::ReduceOp::kMin, core::DType::kUInt8, &joined_all, 1);
+      !s.ok()) {
+    return s;
+  }
+  if (joined_all == 0) {
+    if (why.empty()) why = "another rank could not join them";
+    Log(LogLevel::kInfo, absl::StrCat("group ", group, " rank ", ring.rank(),
+                                      ": collectives stage through host memory (", why, ")"));
+    return absl::OkStatus();
+  }
+  ring.SetDevice(std::move(device));
+  Log(LogLevel::kInfo, absl::StrCat("group ", group, " rank ", ring.rank(),
+                                    ": collectives run between device memories (NCCL)"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request,
+absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend& backend,
+                       const v1::JoinGroupRequest& request,
                        const std::function<bool()>& cancelled) {
   const uint32_t rank = request.rank();
   const uint32_t size = request.size();
@@ -117,6 +175,13 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRe
   if (!ring.ok()) {
     session.CancelGroup(handle);
     return ring.status();
+  }
+  if (request.device_collectives() && request.size() > 1) {
+    if (absl::Status s = JoinDevices(**ring, backend, timeout, absl::StrCat(request.group()));
+        !s.ok()) {
+      session.CancelGroup(handle);
+      return s;
+    }
   }
   return session.AddGroup(handle, *std::move(ring));
 }

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "kernels/backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/peer_links.h"
 #include "server/session_manager.h"
@@ -15,9 +16,11 @@ namespace ferry::server {
 // `links`, and adds the group to the session. INVALID_ARGUMENT for a malformed request,
 // ALREADY_EXISTS for a handle in use, DEADLINE_EXCEEDED or UNAVAILABLE naming the rank that
 // could not be reached, CANCELLED once `cancelled` says the client gave up (another rank
-// failed).
-absl::Status JoinGroup(Session& session, PeerLinks& links, const v1::JoinGroupRequest& request,
-                       const std::function<bool()>& cancelled);
+// failed). With `request.device_collectives`, the ranks then find out over the ring whether
+// every one's `backend` runs collectives on its own memory (NCCL between GPUs), and join
+// them if so; where any cannot, the group stages through host memory (logged, not failed).
+absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend& backend,
+                       const v1::JoinGroupRequest& request, const std::function<bool()>& cancelled);
 
 }  // namespace ferry::server
 

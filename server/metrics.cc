@@ -101,6 +101,11 @@ class Metrics::State : public prometheus::Collectable {
         Family("ferry_collective_seconds_total",
                "Seconds in those calls, by kind, waiting for peers included.", MetricType::Counter,
                std::move(seconds)),
+        Family("ferry_collective_device_calls_total",
+               "Of those, the collectives run between device memories (NCCL between GPUs) "
+               "rather than staged through host memory over the groups' links.",
+               MetricType::Counter,
+               {Counter(static_cast<double>(collectives_->device_calls.load()))}),
         Family("ferry_collective_groups_failed_total",
                "Groups a failed collective left failed (a peer gone, silent or disagreeing).",
                MetricType::Counter,

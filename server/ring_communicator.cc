@@ -91,6 +91,47 @@ constexpr char kMatchOrder[] =
 
 }  // namespace
 
+// The backend's device collectives, each call agreed between the ranks first.
+class RingCommunicator::AgreedDevice : public kernels::DeviceCollectives {
+ public:
+  AgreedDevice(RingCommunicator& ring, std::unique_ptr<kernels::DeviceCollectives> inner)
+      : ring_(ring), inner_(std::move(inner)) {}
+
+  bool Reduces(kernels::ReduceOp op, core::DType dtype) const override {
+    return inner_->Reduces(op, dtype);
+  }
+  absl::Status AllReduce(kernels::ReduceOp op, core::DType dtype, const void* in, void* out,
+                         int64_t count) override {
+    return ring_.OnDevice(CollectiveStats::kAllReduce,
+                          {0, kAllReduce, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype),
+                           0, static_cast<uint64_t>(count)},
+                          [&] { return inner_->AllReduce(op, dtype, in, out, count); });
+  }
+  absl::Status AllGather(const void* mine, size_t bytes, void* all) override {
+    return ring_.OnDevice(CollectiveStats::kAllGather, {0, kAllGather, 0, 0, 0, bytes},
+                          [&] { return inner_->AllGather(mine, bytes, all); });
+  }
+  absl::Status ReduceScatter(kernels::ReduceOp op, core::DType dtype, const void* in, void* out,
+                             int64_t chunk_count) override {
+    // Described by the whole array, as the host call is.
+    return ring_.OnDevice(
+        CollectiveStats::kReduceScatter,
+        {0, kReduceScatter, static_cast<uint32_t>(op), static_cast<uint32_t>(dtype), 0,
+         static_cast<uint64_t>(chunk_count) * ring_.size_},
+        [&] { return inner_->ReduceScatter(op, dtype, in, out, chunk_count); });
+  }
+  absl::Status AllToAll(const void* mine, size_t block_bytes, void* all) override {
+    return ring_.OnDevice(CollectiveStats::kAllToAll,
+                          {0, kAllToAll, 0, 0, 0, block_bytes * ring_.size_},
+                          [&] { return inner_->AllToAll(mine, block_bytes, all); });
+  }
+  void Abort() override { inner_->Abort(); }
+
+ private:
+  RingCommunicator& ring_;
+  const std::unique_ptr<kernels::DeviceCollectives> inner_;
+};
+
 RingCommunicator::RingCommunicator(int rank, int size, PeerLink to_next, PeerLink from_previous,
                                    absl::Duration timeout, std::shared_ptr<CollectiveStats> stats)
     : rank_(rank),
@@ -121,6 +162,22 @@ RingCommunicator::~RingCommunicator() {
   }
 }
 
+kernels::DeviceCollectives* RingCommunicator::device() { return device_.get(); }
+
+void RingCommunicator::SetDevice(std::unique_ptr<kernels::DeviceCollectives> device) {
+  device_ = std::make_unique<AgreedDevice>(*this, std::move(device));
+}
+
+absl::Status RingCommunicator::OnDevice(CollectiveStats::Kind kind, Call call,
+                                        const std::function<absl::Status()>& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CountedCall counted(stats_.get(), kind);
+  if (stats_ != nullptr) ++stats_->device_calls;
+  absl::Status s = Begin(call);
+  if (s.ok()) s = run();
+  return s.ok() || !broken_.ok() ? s : Break(s);
+}
+
 void RingCommunicator::Abort(const std::string& why) {
   // Not under mu_, which a call blocked on a link holds: shutdown(2) wakes that call, whose
   // failure then Breaks the group.
@@ -130,6 +187,7 @@ void RingCommunicator::Abort(const std::string& why) {
   }
   aborted_.store(true);
   ShutLinks();
+  if (device_ != nullptr) device_->Abort();
 }
 
 void RingCommunicator::ShutLinks() {
@@ -154,6 +212,8 @@ absl::Status RingCommunicator::Break(absl::Status cause) {
   }
   broken_ = cause;
   ShutLinks();
+  // A device collective may have left its peers waiting in the middle of it.
+  if (device_ != nullptr) device_->Abort();
   return cause;
 }
 

@@ -71,8 +71,15 @@ class RingCommunicator : public kernels::Communicator {
   absl::Status Recv(int src, core::DType dtype, void* data, int64_t count) override;
   void Abort(const std::string& why) override;
   bool Busy() override;
+  kernels::DeviceCollectives* device() override;
+  // Gives the group the collectives its ranks' backends joined (NCCL between GPUs), before
+  // any call: device() then runs them, each agreed between the ranks first, as the calls
+  // above are (so ranks that disagree fail with the same message, and a silent peer with
+  // DEADLINE_EXCEEDED, before any device work is queued).
+  void SetDevice(std::unique_ptr<kernels::DeviceCollectives> device);
 
  private:
+  class AgreedDevice;
   enum Link { kNext = 0, kPrevious = 1 };
   // What a call is, which the ranks compare before any data moves: a collective's header
   // goes to the next rank, whose own must match it; a send's goes ahead of its bytes.
@@ -135,6 +142,10 @@ class RingCommunicator : public kernels::Communicator {
   // The ring's all-gather: every rank's chunk rank() reaches every rank.
   absl::Status RingAllGather(char* data, size_t element_bytes,
                              const std::function<int64_t(int)>& bounds);
+  // Runs `run` (a device collective) as the call `call`, counted as `kind`, once the ranks
+  // agree on it; its failure breaks the group.
+  absl::Status OnDevice(CollectiveStats::Kind kind, Call call,
+                        const std::function<absl::Status()>& run);
   // Fails this call and every later one: the links may hold half a message. Both links are
   // shut, so the neighbours fail at once too instead of waiting out their timeout.
   absl::Status Break(absl::Status cause);
@@ -154,6 +165,7 @@ class RingCommunicator : public kernels::Communicator {
   std::mutex abort_mu_;
   std::string abort_reason_;  // guarded by abort_mu_; set before aborted_
   Outbox outboxes_[2];        // by Link
+  std::unique_ptr<AgreedDevice> device_;
 };
 
 }  // namespace ferry::server

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -26,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ferryd_process.h"
+#include "tests/ferryd_testing.h"
 #include "tests/remote_op_cases.h"
 
 namespace ferry {
@@ -350,13 +350,39 @@ TEST(RemoteCudaMemoryTest, AnEvalPastTheBudgetFailsAloneWithResourceExhausted) {
   EXPECT_EQ(sum(small).item<float>(), static_cast<float>(1 << 20));
 }
 
-// Collectives, sends and receives on GPU daemons: the executor stages each rank's device
-// tensor through host memory around the ring (NCCL would not), for every dtype width it moves.
+// Two GPU daemons, each serving its metrics, for a group's collectives.
+struct GpuPair {
+  std::unique_ptr<server::FerrydProcess> daemons[2];
+  int metrics_ports[2] = {0, 0};
+  std::vector<Device> devices;
+  // Collectives a daemon ran between device memories (NCCL) rather than through the host.
+  double DeviceCalls(int rank) const {
+    return testing::ScrapeMetric(metrics_ports[rank], "ferry_collective_device_calls_total");
+  }
+};
+
+std::unique_ptr<GpuPair> StartGpuPair(std::string* why) {
+  auto pair = std::make_unique<GpuPair>();
+  for (int r = 0; r < 2; ++r) {
+    pair->metrics_ports[r] = server::FreeLoopbackPort();
+    pair->daemons[r] =
+        StartCudaFerryd({absl::StrCat("--metrics_port=", pair->metrics_ports[r])}, why);
+    if (pair->daemons[r] == nullptr) return nullptr;
+    pair->devices.push_back(connect(pair->daemons[r]->address()));
+  }
+  return pair;
+}
+
+// Collectives, sends and receives on GPU daemons, for every dtype width they move. Where
+// both daemons have NCCL (the emulator's stand-in here; on a machine of one GPU NCCL refuses
+// two ranks on it and the group stages through host memory), the collectives NCCL carries
+// run between device memories: all_sum of float32, all_gather, sum_scatter and all_to_all;
+// all_max of float16 (NCCL's fmax would drop NaN), sends and receives go through the host.
 TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   std::string why;
-  auto second = StartCudaFerryd({}, &why);
-  ASSERT_NE(second, nullptr) << why;
-  const std::vector<Device> devices = {*remote_, connect(second->address())};
+  std::unique_ptr<GpuPair> pair = StartGpuPair(&why);
+  ASSERT_NE(pair, nullptr) << why;
+  const std::vector<Device>& devices = pair->devices;
   const distributed::Group group = distributed::init(devices);
   std::vector<Array> sums, halves, gathers, scatters;
   for (int r = 0; r < 2; ++r) {
@@ -413,6 +439,74 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
     EXPECT_EQ(astype(received[r], float32).to_vector<float>(),
               astype(sent[1 - r], float32).to_vector<float>())
         << "rank " << r;
+  }
+  for (int r = 0; r < 2; ++r) {
+    const double device_calls = pair->DeviceCalls(r);
+    std::printf("rank %d: %g collectives between device memories (NCCL)\n", r, device_calls);
+    if (kEmulated) EXPECT_EQ(device_calls, 4) << "rank " << r;
+    if (kOnCpu) EXPECT_EQ(device_calls, 0) << "rank " << r;
+  }
+}
+
+// On NCCL as through the host: every dtype a group sums, those NCCL lacks (int16, bool's
+// any) staged beside those it has in the same eval; complex64 summed as its float32 parts.
+// Ranks that disagree fail before any device work, naming both calls, as on the host.
+TEST_F(RemoteCudaTest, DeviceCollectivesAgreeAsHostOnesDo) {
+  std::string why;
+  std::unique_ptr<GpuPair> pair = StartGpuPair(&why);
+  ASSERT_NE(pair, nullptr) << why;
+  const std::vector<Device>& devices = pair->devices;
+  const distributed::Group group = distributed::init(devices);
+  const std::vector<Dtype> dtypes = {int8,  uint8,  int16,   int32,    uint32,
+                                     int64, uint64, float16, bfloat16, float64};
+  std::vector<std::vector<Array>> sums(2);
+  std::vector<Array> complex_sums, int_maxes, all;
+  for (int r = 0; r < 2; ++r) {
+    Array x = from_host(Pattern(1000, 3.0f * r), {1000}, devices[r]);
+    for (Dtype dtype : dtypes) sums[r].push_back(distributed::all_sum(astype(x, dtype), group));
+    complex_sums.push_back(distributed::all_sum(astype(x, complex64) * 2.0f, group));
+    int_maxes.push_back(distributed::all_max(astype(x, int32) * (r == 0 ? 1 : -1), group));
+    all.insert(all.end(), sums[r].begin(), sums[r].end());
+    all.push_back(complex_sums[r]);
+    all.push_back(int_maxes[r]);
+  }
+  eval(all);
+  const std::vector<float> a = Pattern(1000, 0), b = Pattern(1000, 3);
+  for (int r = 0; r < 2; ++r) {
+    for (size_t d = 0; d < dtypes.size(); ++d) {
+      const std::vector<double> got = astype(sums[r][d], float64).to_vector<double>();
+      const std::vector<double> want =
+          astype(astype(from_host(a, {1000}, devices[r]), dtypes[d]) +
+                     astype(from_host(b, {1000}, devices[r]), dtypes[d]),
+                 float64)
+              .to_vector<double>();
+      ASSERT_EQ(got, want) << "rank " << r << ", dtype " << d;
+    }
+    const std::vector<float> real_parts = ferry::real(complex_sums[r]).to_vector<float>();
+    const std::vector<float> int_max = astype(int_maxes[r], float32).to_vector<float>();
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_EQ(real_parts[i], 2 * (a[i] + b[i])) << "rank " << r << ", element " << i;
+      ASSERT_EQ(int_max[i], a[i]) << "rank " << r << ", element " << i;
+    }
+  }
+  // 4 elements against 5: the ranks fail, naming both calls.
+  std::vector<Array> disagreeing = {distributed::all_sum(ones({4}, float32, devices[0]), group),
+                                    distributed::all_sum(ones({5}, float32, devices[1]), group)};
+  eval(disagreeing);  // sent to both at once; each rank's failure comes with its result
+  for (int r = 0; r < 2; ++r) {
+    try {
+      disagreeing[r].to_vector<float>();
+      ADD_FAILURE() << "rank " << r << " summed arrays of different sizes";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_THAT(e.what(), MatchesRegex(".*ran an all-reduce of [45] float32 elements.*"))
+          << e.what();
+    }
+  }
+  if (kEmulated) {
+    // Per rank: the sums of 9 dtypes (not int16), complex64's, int32's max, and the
+    // disagreeing sum (counted though it failed).
+    for (int r = 0; r < 2; ++r) EXPECT_EQ(pair->DeviceCalls(r), 9 + 1 + 1 + 1) << "rank " << r;
   }
 }
 

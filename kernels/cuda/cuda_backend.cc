@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/cuda/fused.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/nccl_collectives.h"
 #include "kernels/cuda/solver.h"
 
 namespace ferry::kernels {
@@ -365,6 +366,28 @@ class CudaBackend : public Backend {
     absl::ReaderMutexLock lock(&reset_mu_);
     return Fail("synchronize", "queued work", cudaStreamSynchronize((*entered)->stream),
                 entered->get());
+  }
+
+  bool HasDeviceCollectives() const override { return cuda::NcclUsable().ok(); }
+
+  absl::StatusOr<std::string> NewDeviceGroupId() override {
+    cudaSetDevice(options_.device);
+    return cuda::NewNcclGroupId();
+  }
+
+  absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinDeviceGroup(
+      const std::string& id, int rank, int size, absl::Duration timeout) override {
+    cudaSetDevice(options_.device);
+    return cuda::JoinNcclGroup(
+        id, rank, size, timeout, [this]() -> absl::StatusOr<cuda::BoundStream> {
+          absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
+          if (!entered.ok()) return entered.status();
+          Stream* stream = entered->get();
+          return cuda::BoundStream{stream->stream, stream->generation, *entered,
+                                   [this, stream](cudaError_t error) {
+                                     return Fail("collective", "NCCL", error, stream);
+                                   }};
+        });
   }
 
   absl::Status InjectFault() {

@@ -369,6 +369,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }  // work completes as queued
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   if (event == nullptr) return Fail(cudaErrorInvalidValue);
