@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/half.h"
 #include "gtest/gtest.h"
 
@@ -413,6 +415,126 @@ TEST(RingCommunicator, AReceiveWithoutItsSendFailsWithDeadlineExceeded) {
   absl::Status waited = ranks[1]->Recv(2, core::DType::kFloat32, &value, 1);
   EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
   EXPECT_NE(waited.message().find("rank 1 receiving from rank 2"), std::string::npos) << waited;
+}
+
+// Stands in for a backend's device collectives (NCCL): counts the calls the ring lets
+// through and the aborts, and fails its calls when told to.
+class CountingDevice : public kernels::DeviceCollectives {
+ public:
+  struct Counts {
+    std::atomic<int> calls{0};
+    std::atomic<int> aborts{0};
+    absl::Status fail_with;
+  };
+  explicit CountingDevice(std::shared_ptr<Counts> counts) : counts_(std::move(counts)) {}
+  bool Reduces(ReduceOp op, core::DType) const override { return op == ReduceOp::kSum; }
+  absl::Status AllReduce(ReduceOp, core::DType, const void*, void*, int64_t) override {
+    return Called();
+  }
+  absl::Status AllGather(const void*, size_t, void*) override { return Called(); }
+  absl::Status ReduceScatter(ReduceOp, core::DType, const void*, void*, int64_t) override {
+    return Called();
+  }
+  absl::Status AllToAll(const void*, size_t, void*) override { return Called(); }
+  void Abort() override { ++counts_->aborts; }
+
+ private:
+  absl::Status Called() {
+    ++counts_->calls;
+    return counts_->fail_with;
+  }
+  std::shared_ptr<Counts> counts_;
+};
+
+// `size` ranks in a ring, each with a CountingDevice.
+std::vector<std::unique_ptr<RingCommunicator>> RingWithDevices(
+    int size, std::vector<std::shared_ptr<CountingDevice::Counts>>& counts,
+    absl::Duration timeout = absl::Seconds(20)) {
+  auto ranks = Ring(size, timeout);
+  for (auto& rank : ranks) {
+    counts.push_back(std::make_shared<CountingDevice::Counts>());
+    rank->SetDevice(std::make_unique<CountingDevice>(counts.back()));
+  }
+  return ranks;
+}
+
+TEST(RingCommunicator, DeviceCollectivesRunOnceEveryRankAgreesOnThem) {
+  std::vector<std::shared_ptr<CountingDevice::Counts>> counts;
+  auto ranks = RingWithDevices(3, counts);
+  for (const absl::Status& s : OnEveryRank(3, [&](int r) {
+         kernels::DeviceCollectives& device = *ranks[r]->device();
+         absl::Status s =
+             device.AllReduce(ReduceOp::kSum, core::DType::kFloat32, nullptr, nullptr, 12);
+         if (s.ok()) s = device.AllGather(nullptr, 16, nullptr);
+         if (s.ok())
+           s = device.ReduceScatter(ReduceOp::kSum, core::DType::kFloat32, nullptr, nullptr, 4);
+         if (s.ok()) s = device.AllToAll(nullptr, 8, nullptr);
+         return s;
+       })) {
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(counts[r]->calls, 4) << "rank " << r;
+    EXPECT_EQ(counts[r]->aborts, 0) << "rank " << r;
+  }
+}
+
+// Ranks that disagree fail before any device work, with the host calls' message, and the
+// device side of the group is aborted with the rest of it.
+TEST(RingCommunicator, DeviceCollectivesThatDisagreeNeverReachTheDevice) {
+  std::vector<std::shared_ptr<CountingDevice::Counts>> counts;
+  auto ranks = RingWithDevices(2, counts);
+  std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
+    return ranks[r]->device()->AllReduce(ReduceOp::kSum, core::DType::kFloat32, nullptr, nullptr,
+                                         r == 0 ? 4 : 5);
+  });
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(statuses[r].code(), absl::StatusCode::kInvalidArgument) << statuses[r];
+    EXPECT_NE(statuses[r].message().find(absl::StrCat("rank ", 1 - r, " ran an all-reduce of ",
+                                                      r == 0 ? 5 : 4, " float32 elements")),
+              std::string::npos)
+        << statuses[r];
+    EXPECT_EQ(counts[r]->calls, 0) << "rank " << r;
+    EXPECT_GE(counts[r]->aborts, 1) << "rank " << r;
+  }
+}
+
+TEST(RingCommunicator, ADeviceCollectiveLeftAloneFailsWithDeadlineExceeded) {
+  std::vector<std::shared_ptr<CountingDevice::Counts>> counts;
+  auto ranks = RingWithDevices(2, counts, absl::Milliseconds(300));
+  absl::Status alone = ranks[0]->device()->AllGather(nullptr, 16, nullptr);
+  EXPECT_EQ(alone.code(), absl::StatusCode::kDeadlineExceeded) << alone;
+  EXPECT_EQ(counts[0]->calls, 0);
+}
+
+// A device call that fails (a peer's GPU gone) fails the group: later calls, host or device,
+// fail with it, and the device side is aborted.
+TEST(RingCommunicator, AFailedDeviceCollectiveFailsTheGroup) {
+  std::vector<std::shared_ptr<CountingDevice::Counts>> counts;
+  auto ranks = RingWithDevices(2, counts);
+  counts[1]->fail_with = absl::UnavailableError("[nccl] rank 1's all-reduce failed: remote error");
+  std::vector<absl::Status> statuses = OnEveryRank(2, [&](int r) {
+    return ranks[r]->device()->AllReduce(ReduceOp::kSum, core::DType::kInt32, nullptr, nullptr, 3);
+  });
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kUnavailable) << statuses[1];
+  EXPECT_EQ(counts[1]->aborts, 1);
+  std::vector<float> data(4, 1.0f);
+  absl::Status later =
+      ranks[1]->AllReduce(ReduceOp::kSum, core::DType::kFloat32, data.data(), data.size());
+  EXPECT_EQ(later, statuses[1]);
+  EXPECT_FALSE(ranks[1]->device()->AllGather(nullptr, 16, nullptr).ok());
+  EXPECT_EQ(counts[1]->calls, 1);
+}
+
+TEST(RingCommunicator, AbortReachesTheDeviceSide) {
+  std::vector<std::shared_ptr<CountingDevice::Counts>> counts;
+  auto ranks = RingWithDevices(2, counts);
+  ranks[0]->Abort("its session closed");
+  EXPECT_EQ(counts[0]->aborts, 1);
+  absl::Status later = ranks[0]->device()->AllGather(nullptr, 16, nullptr);
+  EXPECT_EQ(later.code(), absl::StatusCode::kCancelled) << later;
+  EXPECT_EQ(counts[0]->calls, 0);
 }
 
 }  // namespace

@@ -5,16 +5,17 @@
 #   .gpu_bundle/run_all.sh LOGDIR
 # runs every CUDA test and benchmark and writes one log per binary plus LOGDIR/summary.txt.
 #
-# Not bundled: libcuda/libnvidia-* (the driver's), cuBLAS/cuBLASLt (500+ MiB) and cuSOLVER
-# (140 MiB, with cuSPARSE and nvJitLink beside it): the backend dlopens them, as it does
-# NVRTC, and run_all.sh points FERRY_CUDA_LIB_DIR at PyTorch's copies.
+# Not bundled: libcuda/libnvidia-* (the driver's), cuBLAS/cuBLASLt (500+ MiB), cuSOLVER
+# (140 MiB, with cuSPARSE and nvJitLink beside it) and NCCL (200+ MiB): the backend dlopens
+# them, as it does NVRTC, and run_all.sh points FERRY_CUDA_LIB_DIR at PyTorch's copies.
 # glibc is bundled separately (lib/glibc) and used, through its own loader, only when the
 # machine's glibc is older than this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
-       cuda_op_coverage_test cublas_loader_test cusolver_loader_test fused_kernel_test)
+       cuda_op_coverage_test cublas_loader_test cusolver_loader_test nccl_loader_test
+       fused_kernel_test)
 BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench)
 # The client against a ferryd on the GPU; random graphs of every op on its CUDA backend.
 REMOTE_TESTS=(client_remote_cuda_test ferryd_random_graphs_test)
@@ -75,7 +76,7 @@ find "$HERE" -name '*.xz' -exec xz -d -f {} +
 chmod +x "$HERE"/bin/* "$HERE"/lib/glibc/ld-linux-x86-64.so.2 2>/dev/null
 export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# cuBLASLt, cuBLAS, cuSOLVER and NVRTC: PyTorch's copies (its nvidia-* wheels) unless
+# cuBLASLt, cuBLAS, cuSOLVER, NVRTC and NCCL: PyTorch's copies (its nvidia-* wheels) unless
 # FERRY_CUDA_LIB_DIR already says where; their directories, colon-separated.
 sites="$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null)"
 library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, once each
@@ -92,7 +93,7 @@ library_dirs() {  # library_dirs LIBRARY...: the directory of each one found, on
   echo "$dirs"
 }
 if [ -z "${FERRY_CUDA_LIB_DIR:-}" ]; then
-  dirs="$(library_dirs libcublasLt.so.13 libcublas.so.13 libcusolver.so.12 libnvrtc.so.13 libcufft.so.12)"
+  dirs="$(library_dirs libcublasLt.so.13 libcublas.so.13 libcusolver.so.12 libnvrtc.so.13 libcufft.so.12 libnccl.so.2)"
   [ -n "$dirs" ] && export FERRY_CUDA_LIB_DIR="$dirs"
 fi
 # libcusolver.so.12 needs these at dlopen; its RUNPATH ($ORIGIN) finds them only where a
@@ -144,7 +145,8 @@ run() {  # run NAME TIMEOUT BINARY ARGS...
 
 # Limits far above what each needs on a GPU (seconds; the emulator runs all of them in CI
 # in about a minute), so that one that hangs leaves time for the rest.
-for t in cuda_devices_test cublas_loader_test cusolver_loader_test fused_kernel_test cuda_op_coverage_test \
+for t in cuda_devices_test cublas_loader_test cusolver_loader_test nccl_loader_test fused_kernel_test \
+         cuda_op_coverage_test \
          cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test; do
   run "$t" 120 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
 done
