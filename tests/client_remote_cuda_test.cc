@@ -448,6 +448,31 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   }
 }
 
+// A rank whose NCCL cannot make the group's id (here the emulator's, told to listen on an
+// address this host lacks) leaves the whole group on the host path: init still succeeds,
+// and its collectives give the same results, staged.
+TEST_F(RemoteCudaTest, AGroupWhoseRankCannotJoinNcclStagesThroughTheHost) {
+  if (!kEmulated) GTEST_SKIP() << "needs the emulator's NCCL, which can be told to fail";
+  setenv("FERRY_NCCL_EMULATOR_ADDRESS", "192.0.2.1", 1);  // TEST-NET-1: on no interface
+  std::string why;
+  std::unique_ptr<GpuPair> pair = StartGpuPair(&why);
+  unsetenv("FERRY_NCCL_EMULATOR_ADDRESS");
+  ASSERT_NE(pair, nullptr) << why;
+  const distributed::Group group = distributed::init(pair->devices);
+  std::vector<Array> sums;
+  for (int r = 0; r < 2; ++r) {
+    sums.push_back(
+        distributed::all_sum(from_host(Pattern(100, 5.0f * r), {100}, pair->devices[r]), group));
+  }
+  eval(sums);
+  const std::vector<float> a = Pattern(100, 0), b = Pattern(100, 5);
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<float> got = sums[r].to_vector<float>();
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(got[i], a[i] + b[i]) << "rank " << r << " " << i;
+    EXPECT_EQ(pair->DeviceCalls(r), 0) << "rank " << r;
+  }
+}
+
 // On NCCL as through the host: every dtype a group sums, those NCCL lacks (int16, bool's
 // any) staged beside those it has in the same eval; complex64 summed as its float32 parts.
 // Ranks that disagree fail before any device work, naming both calls, as on the host.

@@ -237,8 +237,8 @@ absl::StatusOr<std::string> NewNcclGroupId() {
   const Nccl& nccl = **LoadNccl();
   ncclUniqueId id;
   if (ncclResult_t result = nccl.GetUniqueId(&id); result != ncclSuccess) {
-    return absl::UnavailableError(
-        absl::StrCat("[nccl] no group id: ", nccl.GetErrorString(result)));
+    return absl::UnavailableError(absl::StrCat("[nccl] no group id: ", nccl.GetErrorString(result),
+                                               ": ", nccl.GetLastError(nullptr)));
   }
   return std::string(id.internal, sizeof(id.internal));
 }
