@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test cusolver_loader_test nccl_loader_test
-       fused_kernel_test)
+       nccl_collectives_test fused_kernel_test)
 BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench)
 # The client against a ferryd on the GPU; random graphs of every op on its CUDA backend.
 REMOTE_TESTS=(client_remote_cuda_test ferryd_random_graphs_test)
@@ -146,7 +146,7 @@ run() {  # run NAME TIMEOUT BINARY ARGS...
 # Limits far above what each needs on a GPU (seconds; the emulator runs all of them in CI
 # in about a minute), so that one that hangs leaves time for the rest.
 for t in cuda_devices_test cublas_loader_test cusolver_loader_test nccl_loader_test fused_kernel_test \
-         cuda_op_coverage_test \
+         cuda_op_coverage_test nccl_collectives_test \
          cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test; do
   run "$t" 120 "$HERE/bin/$t" --gtest_output="xml:$LOGDIR/$t.xml"
 done
