@@ -206,6 +206,10 @@ void FerryService::DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) co
   limits->set_pipeline_window(kPipelineWindow);
 }
 
+bool FerryService::OffersDeviceCollectives() const {
+  return options_.device_collectives && executor_.backend().HasDeviceCollectives();
+}
+
 void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* features) const {
   features->Add(kFeatureGraphCache);
   features->Add(kFeaturePipeline);
@@ -219,7 +223,7 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   if (peer_links_ != nullptr) {
     features->Add(kFeatureCollectives);
     features->Add(kFeaturePeerCopy);
-    if (executor_.backend().HasDeviceCollectives()) features->Add(kFeatureDeviceCollectives);
+    if (OffersDeviceCollectives()) features->Add(kFeatureDeviceCollectives);
   }
 }
 
@@ -331,8 +335,9 @@ grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
   }
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  absl::Status joined = server::JoinGroup(**session, *peer_links_, executor_.backend(), *request,
-                                          [context] { return context->IsCancelled(); });
+  absl::Status joined = server::JoinGroup(
+      **session, *peer_links_, OffersDeviceCollectives() ? &executor_.backend() : nullptr, *request,
+      [context] { return context->IsCancelled(); });
   Log(joined.ok() ? LogLevel::kInfo : LogLevel::kWarning,
       absl::StrCat("session ", (*session)->id().substr(0, 8), "... ",
                    joined.ok() ? "joined" : "could not join", " group ", request->group(),

@@ -89,6 +89,8 @@ class FerryService final : public FerryServiceBase {
  private:
   void DescribeDaemon(v1::DeviceInfo* device, v1::Limits* limits) const;
   // The optional features this daemon offers, as OpenSession and GetInfo list them.
+  // Whether groups may run their collectives on the backend's own (--device_collectives).
+  bool OffersDeviceCollectives() const;
   void AddFeatures(google::protobuf::RepeatedPtrField<std::string>* features) const;
   grpc::Status Authorize(const grpc::ServerContextBase& context) const {
     return auth_ == nullptr ? grpc::Status::OK : auth_->Check(context);

@@ -55,6 +55,9 @@ ABSL_FLAG(int32_t, bulk_port, 0,
           "port of the bulk channel (TCP beside gRPC for large transfers, feature "
           "\"bulk_tcp\"; in TLS with --tls_cert), on --listen's host; 0: any free port, "
           "-1: off");
+ABSL_FLAG(bool, device_collectives, true,
+          "run a group's collectives between device memories (NCCL between GPUs) when every "
+          "rank's daemon can (feature \"device_collectives\"); false: through host memory");
 ABSL_FLAG(bool, fusion, true,
           "run each chain of elementwise ops as one pass over memory (one generated kernel per "
           "group on CUDA); false: every op its own kernel");
@@ -122,6 +125,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_graph_nodes = absl::GetFlag(FLAGS_max_graph_nodes);
   options.shared_memory = absl::GetFlag(FLAGS_shared_memory);
   options.fusion = absl::GetFlag(FLAGS_fusion);
+  options.device_collectives = absl::GetFlag(FLAGS_device_collectives);
   const int64_t lease_seconds = absl::GetFlag(FLAGS_lease_seconds);
   const int64_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   const int64_t keepalive_seconds = absl::GetFlag(FLAGS_keepalive_seconds);

@@ -94,23 +94,25 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
 // them, go around the ring; then every rank joins, and whether all did goes around too (a
 // group half on the device would wait for ever). OK when the group stays on the host; a
 // failure only when the ring itself failed.
-absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend& backend, absl::Duration timeout,
+absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl::Duration timeout,
                          const std::string& group) {
   constexpr size_t kIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
   std::string mine(1 + kIdBytes, '\0');
   std::string why;
-  if (ring.rank() == 0) {
-    absl::StatusOr<std::string> id = backend.NewDeviceGroupId();
+  if (backend == nullptr) {
+    why = "this daemon runs with --device_collectives=false";
+  } else if (ring.rank() == 0) {
+    absl::StatusOr<std::string> id = backend->NewDeviceGroupId();
     if (id.ok() && id->size() == kIdBytes) {
       mine[0] = 1;
       mine.replace(1, kIdBytes, *id);
     } else {
       why = id.ok() ? "a device group id of another size" : std::string(id.status().message());
     }
-  } else if (backend.HasDeviceCollectives()) {
+  } else if (backend->HasDeviceCollectives()) {
     mine[0] = 1;
   } else {
-    why = absl::StrCat("its ", backend.facts().backend, " backend has no collectives of its own");
+    why = absl::StrCat("its ", backend->facts().backend, " backend has no collectives of its own");
   }
   std::string all(mine.size() * static_cast<size_t>(ring.size()), '\0');
   if (absl::Status s = ring.AllGather(mine.data(), mine.size(), all.data()); !s.ok()) return s;
@@ -122,7 +124,7 @@ absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend& backend, absl
   std::unique_ptr<kernels::DeviceCollectives> device;
   if (why.empty()) {
     absl::StatusOr<std::unique_ptr<kernels::DeviceCollectives>> joined =
-        backend.JoinDeviceGroup(all.substr(1, kIdBytes), ring.rank(), ring.size(), timeout);
+        backend->JoinDeviceGroup(all.substr(1, kIdBytes), ring.rank(), ring.size(), timeout);
     if (joined.ok()) {
       device = *std::move(joined);
     } else {
@@ -142,13 +144,14 @@ absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend& backend, absl
   }
   ring.SetDevice(std::move(device));
   Log(LogLevel::kInfo, absl::StrCat("group ", group, " rank ", ring.rank(),
-                                    ": collectives run between device memories (NCCL)"));
+                                    ": collectives run between device memories (",
+                                    backend->facts().backend, "'s own: NCCL between GPUs)"));
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend& backend,
+absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
                        const v1::JoinGroupRequest& request,
                        const std::function<bool()>& cancelled) {
   const uint32_t rank = request.rank();

@@ -18,8 +18,9 @@ namespace ferry::server {
 // could not be reached, CANCELLED once `cancelled` says the client gave up (another rank
 // failed). With `request.device_collectives`, the ranks then find out over the ring whether
 // every one's `backend` runs collectives on its own memory (NCCL between GPUs), and join
-// them if so; where any cannot, the group stages through host memory (logged, not failed).
-absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend& backend,
+// them if so; where any cannot (or its daemon will not: `backend` null), the group stages
+// through host memory (logged, not failed).
+absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
                        const v1::JoinGroupRequest& request, const std::function<bool()>& cancelled);
 
 }  // namespace ferry::server

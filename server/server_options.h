@@ -32,8 +32,9 @@ struct ServerOptions {
   // Zero: never.
   absl::Duration keepalive = absl::Seconds(300);
   size_t graph_cache_size = 1024;
-  bool shared_memory = false;  // same-host transfers through client-registered regions
-  bool fusion = true;          // elementwise chains as fused groups (Executor::set_fusion)
+  bool shared_memory = false;      // same-host transfers through client-registered regions
+  bool fusion = true;              // elementwise chains as fused groups (Executor::set_fusion)
+  bool device_collectives = true;  // groups' collectives on the backend's own (NCCL)
 };
 
 }  // namespace ferry::server

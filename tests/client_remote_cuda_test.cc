@@ -361,12 +361,15 @@ struct GpuPair {
   }
 };
 
-std::unique_ptr<GpuPair> StartGpuPair(std::string* why) {
+// `first_flags` for rank 0's daemon only.
+std::unique_ptr<GpuPair> StartGpuPair(std::string* why,
+                                      const std::vector<std::string>& first_flags = {}) {
   auto pair = std::make_unique<GpuPair>();
   for (int r = 0; r < 2; ++r) {
     pair->metrics_ports[r] = server::FreeLoopbackPort();
-    pair->daemons[r] =
-        StartCudaFerryd({absl::StrCat("--metrics_port=", pair->metrics_ports[r])}, why);
+    std::vector<std::string> flags = {absl::StrCat("--metrics_port=", pair->metrics_ports[r])};
+    if (r == 0) flags.insert(flags.end(), first_flags.begin(), first_flags.end());
+    pair->daemons[r] = StartCudaFerryd(flags, why);
     if (pair->daemons[r] == nullptr) return nullptr;
     pair->devices.push_back(connect(pair->daemons[r]->address()));
   }
@@ -448,6 +451,23 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   }
 }
 
+// Sums over a pair of daemons are right, and none ran on NCCL.
+void ExpectSumsStagedThroughTheHost(const GpuPair& pair) {
+  const distributed::Group group = distributed::init(pair.devices);
+  std::vector<Array> sums;
+  for (int r = 0; r < 2; ++r) {
+    sums.push_back(
+        distributed::all_sum(from_host(Pattern(100, 5.0f * r), {100}, pair.devices[r]), group));
+  }
+  eval(sums);
+  const std::vector<float> a = Pattern(100, 0), b = Pattern(100, 5);
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<float> got = sums[r].to_vector<float>();
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(got[i], a[i] + b[i]) << "rank " << r << " " << i;
+    EXPECT_EQ(pair.DeviceCalls(r), 0) << "rank " << r;
+  }
+}
+
 // A rank whose NCCL cannot make the group's id (here the emulator's, told to listen on an
 // address this host lacks) leaves the whole group on the host path: init still succeeds,
 // and its collectives give the same results, staged.
@@ -458,19 +478,15 @@ TEST_F(RemoteCudaTest, AGroupWhoseRankCannotJoinNcclStagesThroughTheHost) {
   std::unique_ptr<GpuPair> pair = StartGpuPair(&why);
   unsetenv("FERRY_NCCL_EMULATOR_ADDRESS");
   ASSERT_NE(pair, nullptr) << why;
-  const distributed::Group group = distributed::init(pair->devices);
-  std::vector<Array> sums;
-  for (int r = 0; r < 2; ++r) {
-    sums.push_back(
-        distributed::all_sum(from_host(Pattern(100, 5.0f * r), {100}, pair->devices[r]), group));
-  }
-  eval(sums);
-  const std::vector<float> a = Pattern(100, 0), b = Pattern(100, 5);
-  for (int r = 0; r < 2; ++r) {
-    const std::vector<float> got = sums[r].to_vector<float>();
-    for (int i = 0; i < 100; ++i) ASSERT_EQ(got[i], a[i] + b[i]) << "rank " << r << " " << i;
-    EXPECT_EQ(pair->DeviceCalls(r), 0) << "rank " << r;
-  }
+  ExpectSumsStagedThroughTheHost(*pair);
+}
+
+// A daemon told not to (--device_collectives=false) offers no NCCL, so its groups stage.
+TEST_F(RemoteCudaTest, ADaemonWithoutDeviceCollectivesKeepsItsGroupsOnTheHost) {
+  std::string why;
+  std::unique_ptr<GpuPair> pair = StartGpuPair(&why, {"--device_collectives=false"});
+  ASSERT_NE(pair, nullptr) << why;
+  ExpectSumsStagedThroughTheHost(*pair);
 }
 
 // On NCCL as through the host: every dtype a group sums, those NCCL lacks (int16, bool's
