@@ -160,8 +160,9 @@ class DeviceImpl {
   // Whether the daemon runs a group's collectives between device memories (NCCL between
   // GPUs) when every rank's does.
   virtual bool OffersDeviceCollectives() const { return false; }
-  // Joins this session to a group; blocks until its rank is linked. Throws ferry::Error.
-  virtual void JoinGroup(const GroupJoin& join);
+  // Joins this session to a group; blocks until its rank is linked. Returns how the group's
+  // collectives move (Group::backend()). Throws ferry::Error.
+  virtual std::string JoinGroup(const GroupJoin& join);
 };
 
 // 16 random bytes from the operating system: a group's key, an offer's ticket.

@@ -37,7 +37,7 @@ void JoinCancellation::Cancel() {
   for (auto& [id, stop] : stops_) stop();
 }
 
-void DeviceImpl::JoinGroup(const GroupJoin&) {
+std::string DeviceImpl::JoinGroup(const GroupJoin&) {
   throw Error(ErrorCode::kFailedPrecondition,
               absl::StrCat("[distributed::init] ", description(), " joins no groups"));
 }
@@ -49,6 +49,7 @@ namespace distributed {
 struct Group::State {
   std::vector<Device> devices;
   uint64_t handle = 0;
+  std::string backend;
 };
 
 namespace {
@@ -89,6 +90,8 @@ const Device& Group::device(int rank) const {
 }
 
 const std::vector<Device>& Group::devices() const { return state_->devices; }
+
+const std::string& Group::backend() const { return state_->backend; }
 
 int Group::rank(const Device& device) const {
   for (int r = 0; r < size(); ++r) {
@@ -140,13 +143,13 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   });
   // Every rank's JoinGroup at once: each returns only once its neighbours are linked. A
   // rank refused for good (not merely waiting for a peer) stops the others at once.
-  std::vector<std::future<void>> joined;
+  std::vector<std::future<std::string>> joined;
   for (int r = 0; r < size; ++r) {
     detail::GroupJoin mine = join;
     mine.rank = r;
     joined.push_back(std::async(std::launch::async, [device = devices[r], mine] {
       try {
-        device.impl().JoinGroup(mine);
+        return device.impl().JoinGroup(mine);
       } catch (const Error& error) {
         if (error.code() != ErrorCode::kDeadlineExceeded && error.code() != ErrorCode::kCancelled) {
           mine.cancellation->Cancel();
@@ -159,9 +162,10 @@ Group init(const std::vector<Device>& devices, const GroupOptions& options) {
   // cancellations.
   std::exception_ptr failure;
   bool failure_is_timeout = false;
-  for (std::future<void>& rank : joined) {
+  for (std::future<std::string>& rank : joined) {
     try {
-      rank.get();
+      // Every rank's answer is the same: the daemons agreed on it.
+      state->backend = rank.get();
     } catch (const Error& error) {
       const bool timeout =
           error.code() == ErrorCode::kDeadlineExceeded || error.code() == ErrorCode::kCancelled;

@@ -45,6 +45,10 @@ class Group {
   const std::vector<Device>& devices() const;
   // The rank of `device`; throws INVALID_ARGUMENT when it is not in the group.
   int rank(const Device& device) const;
+  // How its collectives move, as PyTorch's get_backend tells: "nccl" between the GPUs'
+  // memories, "ring" between the daemons through host memory (MLX's ring backend),
+  // "singleton" for the in-process device's group of one.
+  const std::string& backend() const;
 
   struct State;
   explicit Group(std::shared_ptr<const State> state) : state_(std::move(state)) {}

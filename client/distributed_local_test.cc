@@ -15,6 +15,7 @@ using ::testing::HasSubstr;
 TEST(LocalGroupTest, EveryCollectiveOfOneRankIsItsInput) {
   const distributed::Group group = distributed::init({local()});
   EXPECT_EQ(group.size(), 1);
+  EXPECT_EQ(group.backend(), "singleton");
   Array x = from_host(std::vector<float>{1, -2, 3, 4, 5, 6}, {3, 2}, local());
   const std::vector<float> values = x.to_vector<float>();
   for (Array result : {distributed::all_sum(x, group), distributed::all_max(x, group),

@@ -143,7 +143,7 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     return buffers;
   }
 
-  void JoinGroup(const GroupJoin& join) override {
+  std::string JoinGroup(const GroupJoin& join) override {
     if (join.size != 1) {
       throw Error(ErrorCode::kFailedPrecondition,
                   absl::StrCat("[distributed::init] ", description(),
@@ -151,6 +151,7 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
     }
     std::lock_guard<std::mutex> lock(mu_);
     groups_[static_cast<int64_t>(join.handle)] = kernels::MakeSingleRankCommunicator();
+    return "singleton";
   }
 
   absl::StatusOr<std::shared_ptr<kernels::Communicator>> FindGroup(int64_t group) const override {

@@ -161,7 +161,7 @@ std::shared_ptr<Buffer> RemoteDevice::CopyFrom(DeviceImpl& source,
   return copy;
 }
 
-void RemoteDevice::JoinGroup(const GroupJoin& join) {
+std::string RemoteDevice::JoinGroup(const GroupJoin& join) {
   v1::JoinGroupRequest request;
   request.set_session_id(session_->id());
   request.set_group(join.handle);
@@ -184,6 +184,7 @@ void RemoteDevice::JoinGroup(const GroupJoin& join) {
   join.cancellation->Remove(stop);
   session_->UpdateStats([](DeviceStats& stats) { ++stats.round_trips; });
   if (!status.ok()) throw ToError(status, session_->address());
+  return response.collectives().empty() ? "ring" : response.collectives();  // an earlier daemon
 }
 
 void RemoteDevice::Cancel() {

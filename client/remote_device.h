@@ -65,7 +65,7 @@ class RemoteDevice : public DeviceImpl {
   std::shared_ptr<Buffer> CopyFrom(DeviceImpl& source,
                                    const std::shared_ptr<Buffer>& buffer) override;
 
-  void JoinGroup(const GroupJoin& join) override;
+  std::string JoinGroup(const GroupJoin& join) override;
   bool ExecuteReturnsAtOnce() const override { return session_->pipeline() != nullptr; }
   void Cancel() override;
   void Synchronize() override;

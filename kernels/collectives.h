@@ -29,6 +29,8 @@ enum class ReduceOp { kSum, kMax, kMin };
 class DeviceCollectives {
  public:
   virtual ~DeviceCollectives() = default;
+  // What carries them ("nccl"), as Group::backend() reports it.
+  virtual std::string name() const = 0;
   // Whether reductions `op` of `dtype` run here; the others stage through host memory.
   virtual bool Reduces(ReduceOp op, core::DType dtype) const = 0;
   virtual absl::Status AllReduce(ReduceOp op, core::DType dtype, const void* in, void* out,

@@ -326,7 +326,8 @@ grpc::Status FerryService::Execute(grpc::ServerContext* context, const v1::Execu
 }
 
 grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
-                                     const v1::JoinGroupRequest* request, v1::JoinGroupResponse*) {
+                                     const v1::JoinGroupRequest* request,
+                                     v1::JoinGroupResponse* response) {
   if (grpc::Status denied = Authorize(*context); !denied.ok()) return denied;
   if (peer_links_ == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -335,16 +336,19 @@ grpc::Status FerryService::JoinGroup(grpc::ServerContext* context,
   }
   absl::StatusOr<SessionRef> session = sessions_.Acquire(request->session_id());
   if (!session.ok()) return ToGrpc(session.status());
-  absl::Status joined = server::JoinGroup(
+  absl::StatusOr<std::string> joined = server::JoinGroup(
       **session, *peer_links_, OffersDeviceCollectives() ? &executor_.backend() : nullptr, *request,
       [context] { return context->IsCancelled(); });
   Log(joined.ok() ? LogLevel::kInfo : LogLevel::kWarning,
       absl::StrCat("session ", (*session)->id().substr(0, 8), "... ",
                    joined.ok() ? "joined" : "could not join", " group ", request->group(),
                    " as rank ", request->rank(), " of ", request->size(),
-                   joined.ok() ? "" : absl::StrCat(": ", joined.message())),
+                   joined.ok() ? absl::StrCat(" (", *joined, ")")
+                               : absl::StrCat(": ", joined.status().message())),
       RequestId(*context));
-  return ToGrpc(joined);
+  if (!joined.ok()) return ToGrpc(joined.status());
+  response->set_collectives(*joined);
+  return grpc::Status::OK;
 }
 
 grpc::Status FerryService::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,

@@ -151,9 +151,9 @@ absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl
 
 }  // namespace
 
-absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
-                       const v1::JoinGroupRequest& request,
-                       const std::function<bool()>& cancelled) {
+absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
+                                      const v1::JoinGroupRequest& request,
+                                      const std::function<bool()>& cancelled) {
   const uint32_t rank = request.rank();
   const uint32_t size = request.size();
   if (request.group() < 1 || request.group() > static_cast<uint64_t>(INT64_MAX)) {
@@ -186,7 +186,9 @@ absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend* bac
       return s;
     }
   }
-  return session.AddGroup(handle, *std::move(ring));
+  const std::string collectives = (*ring)->device() != nullptr ? (*ring)->device()->name() : "ring";
+  if (absl::Status added = session.AddGroup(handle, *std::move(ring)); !added.ok()) return added;
+  return collectives;
 }
 
 }  // namespace ferry::server

@@ -19,9 +19,11 @@ namespace ferry::server {
 // failed). With `request.device_collectives`, the ranks then find out over the ring whether
 // every one's `backend` runs collectives on its own memory (NCCL between GPUs), and join
 // them if so; where any cannot (or its daemon will not: `backend` null), the group stages
-// through host memory (logged, not failed).
-absl::Status JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
-                       const v1::JoinGroupRequest& request, const std::function<bool()>& cancelled);
+// through host memory (logged, not failed). Returns how the group's collectives move:
+// "ring", or the device collectives' name ("nccl").
+absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
+                                      const v1::JoinGroupRequest& request,
+                                      const std::function<bool()>& cancelled);
 
 }  // namespace ferry::server
 

@@ -97,6 +97,7 @@ class RingCommunicator::AgreedDevice : public kernels::DeviceCollectives {
   AgreedDevice(RingCommunicator& ring, std::unique_ptr<kernels::DeviceCollectives> inner)
       : ring_(ring), inner_(std::move(inner)) {}
 
+  std::string name() const override { return inner_->name(); }
   bool Reduces(kernels::ReduceOp op, core::DType dtype) const override {
     return inner_->Reduces(op, dtype);
   }

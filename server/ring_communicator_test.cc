@@ -427,6 +427,7 @@ class CountingDevice : public kernels::DeviceCollectives {
     absl::Status fail_with;
   };
   explicit CountingDevice(std::shared_ptr<Counts> counts) : counts_(std::move(counts)) {}
+  std::string name() const override { return "counting"; }
   bool Reduces(ReduceOp op, core::DType) const override { return op == ReduceOp::kSum; }
   absl::Status AllReduce(ReduceOp, core::DType, const void*, void*, int64_t) override {
     return Called();

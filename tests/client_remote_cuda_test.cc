@@ -387,6 +387,9 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   ASSERT_NE(pair, nullptr) << why;
   const std::vector<Device>& devices = pair->devices;
   const distributed::Group group = distributed::init(devices);
+  std::printf("the group's collectives: %s\n", group.backend().c_str());
+  if (kEmulated) EXPECT_EQ(group.backend(), "nccl");
+  if (kOnCpu) EXPECT_EQ(group.backend(), "ring");
   std::vector<Array> sums, halves, gathers, scatters;
   for (int r = 0; r < 2; ++r) {
     Array x = from_host(Pattern(3000, 10.0f * r), {1000, 3}, devices[r]);
@@ -454,6 +457,7 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
 // Sums over a pair of daemons are right, and none ran on NCCL.
 void ExpectSumsStagedThroughTheHost(const GpuPair& pair) {
   const distributed::Group group = distributed::init(pair.devices);
+  EXPECT_EQ(group.backend(), "ring");
   std::vector<Array> sums;
   for (int r = 0; r < 2; ++r) {
     sums.push_back(

@@ -75,6 +75,8 @@ class NcclGroup : public DeviceCollectives {
     AbortLocked();
   }
 
+  std::string name() const override { return "nccl"; }
+
   bool Reduces(ReduceOp op, core::DType dtype) const override {
     // NCCL's max and min of floats skip NaN (fmax); NumPy's and the host path's propagate it.
     const bool floating = dtype == core::DType::kFloat16 || dtype == core::DType::kBFloat16 ||
