@@ -90,10 +90,8 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
                                             links.stats());
 }
 
-// Whether every rank's backend can join the group's device collectives, and rank 0's id for
-// them, go around the ring; then every rank joins, and whether all did goes around too (a
-// group half on the device would wait for ever). OK when the group stays on the host; a
-// failure only when the ring itself failed.
+}  // namespace
+
 absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl::Duration timeout,
                          const std::string& group) {
   constexpr size_t kIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
@@ -148,8 +146,6 @@ absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl
                                     backend->facts().backend, "'s own: NCCL between GPUs)"));
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
                                       const v1::JoinGroupRequest& request,

@@ -2,11 +2,15 @@
 #define FERRY_SERVER_JOIN_GROUP_H_
 
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "kernels/backend.h"
 #include "proto/ferry/v1/ferry.pb.h"
 #include "server/peer_links.h"
+#include "server/ring_communicator.h"
 #include "server/session_manager.h"
 
 namespace ferry::server {
@@ -24,6 +28,14 @@ namespace ferry::server {
 absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernels::Backend* backend,
                                       const v1::JoinGroupRequest& request,
                                       const std::function<bool()>& cancelled);
+
+// JoinGroup's second step, on a linked `ring`: whether every rank's backend can join the
+// group's device collectives, and rank 0's id for them (backend->NewDeviceGroupId), go around
+// the ring; then every rank joins, and whether all did goes around too (a group half on the
+// device would wait for ever). If all did, the ring runs them (RingCommunicator::SetDevice).
+// OK whether or not; a failure only when the ring itself failed. `group` names it in logs.
+absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl::Duration timeout,
+                         const std::string& group);
 
 }  // namespace ferry::server
 
