@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
     for (const std::string& address : addresses) devices.push_back(ferry::connect(address));
     const ferry::distributed::Group group = ferry::distributed::init(devices);
     const int size = group.size();
+    // "nccl" where every rank is a GPU daemon with NCCL, else "ring" (through host memory).
+    std::printf("%d ranks, collectives: %s\n", size, group.backend().c_str());
     // Each rank's shard: rows of x and y = x @ teacher + noise.
     const std::vector<float> teacher = ferry::examples::NormalFloats(features, 1, 1.0f);
     std::vector<ferry::Array> w, x, y;
