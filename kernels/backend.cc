@@ -25,7 +25,8 @@ absl::StatusOr<std::string> Backend::NewDeviceGroupId() {
 }
 
 absl::StatusOr<std::unique_ptr<DeviceCollectives>> Backend::JoinDeviceGroup(const std::string&, int,
-                                                                            int, absl::Duration) {
+                                                                            int, absl::Duration,
+                                                                            absl::Duration) {
   return NewDeviceGroupId().status();
 }
 

@@ -119,12 +119,14 @@ class Backend {
 
   // Collectives on this backend's memory between the ranks of a group (NCCL between GPUs).
   // A group's rank 0 makes the id that every rank then joins with, all at once; a rank
-  // that cannot join in `timeout` fails. Backends without them say UNIMPLEMENTED, and a
+  // that cannot join within `join_within` fails, and a call of the group's that does not
+  // finish within `call_timeout` fails it. Backends without them say UNIMPLEMENTED, and a
   // group's collectives then stage through host memory.
   virtual bool HasDeviceCollectives() const { return false; }
   virtual absl::StatusOr<std::string> NewDeviceGroupId();
   virtual absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinDeviceGroup(
-      const std::string& id, int rank, int size, absl::Duration timeout);
+      const std::string& id, int rank, int size, absl::Duration join_within,
+      absl::Duration call_timeout);
 };
 
 // A host tensor copied into the backend's memory, and back.

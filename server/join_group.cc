@@ -92,7 +92,8 @@ absl::StatusOr<std::shared_ptr<RingCommunicator>> Link(PeerLinks& links,
 
 }  // namespace
 
-absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl::Duration timeout,
+absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend,
+                         absl::Duration join_within, absl::Duration call_timeout,
                          const std::string& group) {
   constexpr size_t kIdBytes = 128;  // NCCL_UNIQUE_ID_BYTES
   std::string mine(1 + kIdBytes, '\0');
@@ -121,8 +122,8 @@ absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl
   }
   std::unique_ptr<kernels::DeviceCollectives> device;
   if (why.empty()) {
-    absl::StatusOr<std::unique_ptr<kernels::DeviceCollectives>> joined =
-        backend->JoinDeviceGroup(all.substr(1, kIdBytes), ring.rank(), ring.size(), timeout);
+    absl::StatusOr<std::unique_ptr<kernels::DeviceCollectives>> joined = backend->JoinDeviceGroup(
+        all.substr(1, kIdBytes), ring.rank(), ring.size(), join_within, call_timeout);
     if (joined.ok()) {
       device = *std::move(joined);
     } else {
@@ -170,13 +171,17 @@ absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernel
   if (absl::Status reserved = session.ReserveGroup(handle); !reserved.ok()) return reserved;
   const absl::Duration timeout =
       request.timeout_ms() == 0 ? kDefaultTimeout : absl::Milliseconds(request.timeout_ms());
+  const absl::Time started = absl::Now();
   absl::StatusOr<std::shared_ptr<RingCommunicator>> ring = Link(links, request, timeout, cancelled);
   if (!ring.ok()) {
     session.CancelGroup(handle);
     return ring.status();
   }
   if (request.device_collectives() && request.size() > 1) {
-    if (absl::Status s = JoinDevices(**ring, backend, timeout, absl::StrCat(request.group()));
+    // The client waits for the whole join about `timeout` (and 10 s more): the devices get
+    // what linking left of it.
+    const absl::Duration left = std::max(timeout - (absl::Now() - started), absl::Seconds(1));
+    if (absl::Status s = JoinDevices(**ring, backend, left, timeout, absl::StrCat(request.group()));
         !s.ok()) {
       session.CancelGroup(handle);
       return s;

@@ -34,7 +34,8 @@ absl::StatusOr<std::string> JoinGroup(Session& session, PeerLinks& links, kernel
 // the ring; then every rank joins, and whether all did goes around too (a group half on the
 // device would wait for ever). If all did, the ring runs them (RingCommunicator::SetDevice).
 // OK whether or not; a failure only when the ring itself failed. `group` names it in logs.
-absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend, absl::Duration timeout,
+absl::Status JoinDevices(RingCommunicator& ring, kernels::Backend* backend,
+                         absl::Duration join_within, absl::Duration call_timeout,
                          const std::string& group);
 
 }  // namespace ferry::server

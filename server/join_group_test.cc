@@ -72,7 +72,7 @@ class DeviceGroupBackend : public kernels::Backend {
     return std::string(128, 'i');
   }
   absl::StatusOr<std::unique_ptr<kernels::DeviceCollectives>> JoinDeviceGroup(
-      const std::string& id, int, int, absl::Duration) override {
+      const std::string& id, int, int, absl::Duration, absl::Duration) override {
     behaviour_.joined_with = id;
     if (!behaviour_.join_fails.ok()) return behaviour_.join_fails;
     return std::make_unique<NamedDevice>();
@@ -105,7 +105,8 @@ std::vector<bool> JoinAll(std::vector<DeviceBehaviour*> behaviours) {
   std::vector<std::thread> threads;
   for (int r = 0; r < size; ++r) {
     threads.emplace_back([&, r] {
-      statuses[r] = JoinDevices(*ranks[r], backends[r].get(), absl::Seconds(20), "7");
+      statuses[r] =
+          JoinDevices(*ranks[r], backends[r].get(), absl::Seconds(20), absl::Seconds(20), "7");
     });
   }
   for (std::thread& thread : threads) thread.join();

@@ -376,10 +376,11 @@ class CudaBackend : public Backend {
   }
 
   absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinDeviceGroup(
-      const std::string& id, int rank, int size, absl::Duration timeout) override {
+      const std::string& id, int rank, int size, absl::Duration join_within,
+      absl::Duration call_timeout) override {
     cudaSetDevice(options_.device);
     return cuda::JoinNcclGroup(
-        id, rank, size, timeout, [this]() -> absl::StatusOr<cuda::BoundStream> {
+        id, rank, size, join_within, call_timeout, [this]() -> absl::StatusOr<cuda::BoundStream> {
           absl::StatusOr<std::shared_ptr<Stream>> entered = Enter();
           if (!entered.ok()) return entered.status();
           Stream* stream = entered->get();

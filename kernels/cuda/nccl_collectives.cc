@@ -246,7 +246,9 @@ absl::StatusOr<std::string> NewNcclGroupId() {
 }
 
 absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinNcclGroup(const std::string& id, int rank,
-                                                                 int size, absl::Duration timeout,
+                                                                 int size,
+                                                                 absl::Duration join_within,
+                                                                 absl::Duration call_timeout,
                                                                  StreamOfThisThread streams) {
   if (absl::Status usable = NcclUsable(); !usable.ok()) return usable;
   const Nccl& nccl = **LoadNccl();
@@ -262,20 +264,20 @@ absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinNcclGroup(const std::stri
   config.blocking = 0;
   ncclComm_t comm = nullptr;
   ncclResult_t result = nccl.CommInitRankConfig(&comm, size, unique, rank, &config);
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = absl::Now() + join_within;
   while (result == ncclInProgress && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
     nccl.CommGetAsyncError(comm, &result);
   }
   if (result == ncclSuccess) {
-    return std::make_unique<NcclGroup>(nccl, comm, rank, size, timeout, std::move(streams),
+    return std::make_unique<NcclGroup>(nccl, comm, rank, size, call_timeout, std::move(streams),
                                        bound->generation);
   }
   absl::Status failed =
       result == ncclInProgress
           ? absl::DeadlineExceededError(absl::StrCat("[nccl] rank ", rank, " of ", size,
                                                      ": the other ranks did not join within ",
-                                                     absl::FormatDuration(timeout)))
+                                                     absl::FormatDuration(join_within)))
           : absl::Status(CodeOf(result),
                          absl::StrCat("[nccl] rank ", rank, " of ", size, " could not join: ",
                                       nccl.GetErrorString(result), ": ", nccl.GetLastError(comm)));

@@ -39,9 +39,12 @@ absl::Status NcclUsable();
 absl::StatusOr<std::string> NewNcclGroupId();
 
 // This rank's end of the group `id` names, on the device current on this thread; every
-// rank joins at once. DEADLINE_EXCEEDED when the others do not come within `timeout`.
+// rank joins at once. DEADLINE_EXCEEDED when the others do not come within `join_within`;
+// each call of the group's is given `call_timeout`.
 absl::StatusOr<std::unique_ptr<DeviceCollectives>> JoinNcclGroup(const std::string& id, int rank,
-                                                                 int size, absl::Duration timeout,
+                                                                 int size,
+                                                                 absl::Duration join_within,
+                                                                 absl::Duration call_timeout,
                                                                  StreamOfThisThread streams);
 
 }  // namespace ferry::kernels::cuda

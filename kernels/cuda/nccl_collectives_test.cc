@@ -65,7 +65,7 @@ TEST(NcclCollectivesTest, NcclCarriesWhatItCanReduceExactly) {
   if (!backend.ok()) GTEST_SKIP() << "no GPU or no NCCL: " << backend.status();
   absl::StatusOr<std::string> id = (*backend)->NewDeviceGroupId();
   ASSERT_TRUE(id.ok()) << id.status();
-  auto group = (*backend)->JoinDeviceGroup(*id, 0, 1, absl::Seconds(30));
+  auto group = (*backend)->JoinDeviceGroup(*id, 0, 1, absl::Seconds(30), absl::Seconds(30));
   ASSERT_TRUE(group.ok()) << group.status();
   DeviceCollectives& device = **group;
   using core::DType;
@@ -92,7 +92,7 @@ TEST(NcclCollectivesTest, AGroupOfOneGivesBackItsInput) {
   Backend& backend = **made;
   absl::StatusOr<std::string> id = backend.NewDeviceGroupId();
   ASSERT_TRUE(id.ok()) << id.status();
-  auto group = backend.JoinDeviceGroup(*id, 0, 1, absl::Seconds(30));
+  auto group = backend.JoinDeviceGroup(*id, 0, 1, absl::Seconds(30), absl::Seconds(30));
   ASSERT_TRUE(group.ok()) << group.status();
   std::vector<float> values(1000);
   for (size_t i = 0; i < values.size(); ++i) values[i] = 0.5f * static_cast<float>(i) - 7;
@@ -153,7 +153,7 @@ TEST(NcclCollectivesTest, TwoRanksSumGatherScatterAndSwap) {
   for (int r = 0; r < 2; ++r) {
     threads.emplace_back([&, r] {
       Backend& backend = *backends[r];
-      auto group = backend.JoinDeviceGroup(*id, r, 2, absl::Seconds(30));
+      auto group = backend.JoinDeviceGroup(*id, r, 2, absl::Seconds(30), absl::Seconds(30));
       if (!group.ok()) {
         statuses[r] = group.status();
         return;
