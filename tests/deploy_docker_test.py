@@ -3,7 +3,9 @@
 runs here to build it): a Debian 12 build stage running ./bazelw build //server:ferryd, a
 separate runtime stage with the shared libraries ferryd links, a numeric non-root USER, ports
 7070 and 9090, ENTRYPOINT ferryd, pinned base images (never `latest`), and the lint rules a
-Dockerfile linter would apply to apt-get and ARG scoping.
+Dockerfile linter would apply to apt-get and ARG scoping. The CUDA backend's sources are read
+too: the build stage must install the package of every CUDA header they include, and the
+runtime stage that of every library their loaders dlopen (which ldd cannot see).
 """
 
 import json
@@ -13,6 +15,17 @@ import sys
 
 RUNTIME_PACKAGES = ["libgrpc++1.51", "libprotobuf32", "libabsl20220623", "libopenblas0"]
 CUDA_RUNTIME_PACKAGES = ["cuda-cudart-", "cuda-nvrtc-", "libcublas-"]  # + the CUDA_PKG suffix
+# NVIDIA's packages (prefixes, before the CUDA_PKG suffix or a version) by what they hold.
+HEADER_PACKAGES = {
+    "cuda_runtime.h": "cuda-cudart-dev-", "cuda_runtime_api.h": "cuda-cudart-dev-",
+    "cuda_fp16.h": "cuda-cudart-dev-", "cuda_bf16.h": "cuda-cudart-dev-",
+    "cublasLt.h": "libcublas-dev-", "cublas_api.h": "libcublas-dev-",
+    "cusolverDn.h": "libcusolver-dev-", "nvrtc.h": "cuda-nvrtc-dev-", "nccl.h": "libnccl-dev",
+}
+LIBRARY_PACKAGES = {
+    "libcublasLt": "libcublas-", "libcublas": "libcublas-", "libcusolver": "libcusolver-",
+    "libnvrtc": "cuda-nvrtc-", "libnccl": "libnccl2",
+}
 BINARY = "/opt/ferry/bin/ferryd"
 LINT_RULES = {
     "apt-install": "every apt-get install has -y and --no-install-recommends",
@@ -109,6 +122,49 @@ def apt_install_commands(run_args):
     return [c for c in re.split(r"&&|;", run_args) if re.search(r"\bapt-get\s+install\b", c)]
 
 
+def cuda_sources():
+    """{name: text} of the CUDA backend's sources (kernels/cuda, tests left out)."""
+    folder = os.path.join(ROOT, "kernels", "cuda")
+    sources = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith((".cc", ".cu", ".cuh", ".h")) and not name.endswith("_test.cc"):
+            with open(os.path.join(folder, name)) as f:
+                sources[name] = f.read()
+    return sources
+
+
+def installs_package(installs, prefix):
+    """Whether `installs` (a stage's apt-get install words) names the package `prefix`, with
+    the CUDA_PKG suffix, a CUDA version, an optional pinned version, or nothing after it."""
+    suffix = r"(\$\{CUDA_PKG\}|\d+-\d+)" if prefix.endswith("-") else r"(\$\{[^}]*\}|=\S+)?"
+    return re.search(rf"(?<![\w.+-]){re.escape(prefix)}{suffix}(?![\w.+-])", installs) is not None
+
+
+def check_cuda_packages(build, final):
+    sources = cuda_sources()
+    check(len(sources) > 10, f"the CUDA backend's sources are here ({len(sources)})")
+    build_installs = " ".join(c for r in build.all("RUN") for c in apt_install_commands(r))
+    final_installs = " ".join(c for r in final.all("RUN") for c in apt_install_commands(r))
+    headers = sorted({h for text in sources.values()
+                      for h in re.findall(r"(?m)^#include <([\w.]+\.h)>", text)
+                      if re.match(r"(cu|nv|nccl)", h)})
+    for header in headers:
+        package = HEADER_PACKAGES.get(header)
+        named = package or "unknown: add it to HEADER_PACKAGES"
+        check(package is not None and installs_package(build_installs, package),
+              f"the build stage installs the package of <{header}> ({named})")
+    libraries = sorted({l for name, text in sources.items() if name.endswith("_loader.cc")
+                        for l in re.findall(r'"(lib\w+)\.so\.\d+"', text)})
+    check({"libcublasLt", "libnccl"} <= set(libraries),
+          f"the loaders' libraries were found ({libraries})")
+    for library in libraries:
+        package = LIBRARY_PACKAGES.get(library)
+        named = package or "unknown: add it to LIBRARY_PACKAGES"
+        check(package is not None and installs_package(final_installs, package),
+              f"the final stage installs the package of {library}.so, which ferryd dlopens "
+              f"({named})")
+
+
 # ---- the checks ---------------------------------------------------------------------------
 
 def main():
@@ -188,6 +244,8 @@ def main():
     for prefix in CUDA_RUNTIME_PACKAGES:
         check(re.search(rf"{re.escape(prefix)}(\$\{{CUDA_PKG\}}|\d+-\d+)", installs) is not None,
               f"the final stage installs {prefix}<cuda version>")
+    if builds:
+        check_cuda_packages(builds[0], final)
     envs = " ".join(final.all("ENV"))
     check("NVIDIA_DRIVER_CAPABILITIES=compute" in envs,
           "the image asks the NVIDIA Container Toolkit for the compute driver libraries")
