@@ -114,7 +114,9 @@ std::vector<bool> JoinAll(std::vector<DeviceBehaviour*> behaviours) {
   for (int r = 0; r < size; ++r) {
     EXPECT_TRUE(statuses[r].ok()) << "rank " << r << ": " << statuses[r];
     on_device.push_back(ranks[r]->device() != nullptr);
-    if (ranks[r]->device() != nullptr) EXPECT_EQ(ranks[r]->device()->name(), "fake");
+    if (ranks[r]->device() != nullptr) {
+      EXPECT_EQ(ranks[r]->device()->name(), "fake");
+    }
   }
   // The ring still works for the host path afterwards, whichever way it went.
   std::vector<int32_t> ones(size, 1);

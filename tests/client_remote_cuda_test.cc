@@ -388,8 +388,12 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   const std::vector<Device>& devices = pair->devices;
   const distributed::Group group = distributed::init(devices);
   std::printf("the group's collectives: %s\n", group.backend().c_str());
-  if (kEmulated) EXPECT_EQ(group.backend(), "nccl");
-  if (kOnCpu) EXPECT_EQ(group.backend(), "ring");
+  if (kEmulated) {
+    EXPECT_EQ(group.backend(), "nccl");
+  }
+  if (kOnCpu) {
+    EXPECT_EQ(group.backend(), "ring");
+  }
   std::vector<Array> sums, halves, gathers, scatters;
   for (int r = 0; r < 2; ++r) {
     Array x = from_host(Pattern(3000, 10.0f * r), {1000, 3}, devices[r]);
@@ -449,8 +453,12 @@ TEST_F(RemoteCudaTest, CollectivesBetweenTwoGpuDaemons) {
   for (int r = 0; r < 2; ++r) {
     const double device_calls = pair->DeviceCalls(r);
     std::printf("rank %d: %g collectives between device memories (NCCL)\n", r, device_calls);
-    if (kEmulated) EXPECT_EQ(device_calls, 4) << "rank " << r;
-    if (kOnCpu) EXPECT_EQ(device_calls, 0) << "rank " << r;
+    if (kEmulated) {
+      EXPECT_EQ(device_calls, 4) << "rank " << r;
+    }
+    if (kOnCpu) {
+      EXPECT_EQ(device_calls, 0) << "rank " << r;
+    }
   }
 }
 
