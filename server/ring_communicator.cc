@@ -174,9 +174,9 @@ absl::Status RingCommunicator::OnDevice(CollectiveStats::Kind kind, Call call,
   std::lock_guard<std::mutex> lock(mu_);
   CountedCall counted(stats_.get(), kind);
   if (stats_ != nullptr) ++stats_->device_calls;
-  absl::Status s = Begin(call);
-  if (s.ok()) s = run();
-  return s.ok() || !broken_.ok() ? s : Break(s);
+  if (absl::Status agreed = Begin(call); !agreed.ok()) return agreed;  // Begin broke the group
+  absl::Status s = run();
+  return s.ok() ? s : Break(s);
 }
 
 void RingCommunicator::Abort(const std::string& why) {

@@ -79,10 +79,8 @@ class NcclGroup : public DeviceCollectives {
 
   bool Reduces(ReduceOp op, core::DType dtype) const override {
     // NCCL's max and min of floats skip NaN (fmax); NumPy's and the host path's propagate it.
-    const bool floating = dtype == core::DType::kFloat16 || dtype == core::DType::kBFloat16 ||
-                          dtype == core::DType::kFloat32 || dtype == core::DType::kFloat64 ||
-                          dtype == core::DType::kComplex64;
-    return NcclType(dtype).has_value() && (op == ReduceOp::kSum || !floating);
+    return NcclType(dtype).has_value() &&
+           (op == ReduceOp::kSum || !(core::IsFloating(dtype) || core::IsComplex(dtype)));
   }
 
   absl::Status AllReduce(ReduceOp op, core::DType dtype, const void* in, void* out,

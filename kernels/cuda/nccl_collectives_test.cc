@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "kernels/backend.h"
 #include "kernels/collectives.h"
+#include "kernels/cpu/test_util.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace ferry::kernels {
@@ -55,9 +56,7 @@ template <typename T>
 std::vector<T> Download(Backend& backend, const Tensor& tensor) {
   absl::StatusOr<core::HostTensor> host = TensorToHost(backend, tensor);
   EXPECT_TRUE(host.ok()) << host.status();
-  std::vector<T> values(host->data.size() / sizeof(T));
-  std::memcpy(values.data(), host->data.data(), host->data.size());
-  return values;
+  return host.ok() ? cpu::testing::Elements<T>(*host) : std::vector<T>();
 }
 
 TEST(NcclCollectivesTest, NcclCarriesWhatItCanReduceExactly) {
