@@ -4,7 +4,9 @@
 #include "client/optimizers.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_map.h"
 #include "client/array_node.h"
+#include "client/nn/module.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -17,6 +19,27 @@ Array Like(const Array& value, const Array& like) {
 }
 
 }  // namespace
+
+void Optimizer::update(nn::Module& model,
+                       const std::vector<std::pair<std::string, Array>>& grads) {
+  absl::flat_hash_map<std::string, const Array*> by_name;
+  for (const auto& [name, grad] : grads) by_name[name] = &grad;
+  nn::Parameters trainable = model.trainable_parameters();
+  std::vector<Array> params;
+  std::vector<Array> ordered;
+  for (const auto& [name, param] : trainable) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      detail::ThrowOpError(name_, absl::StrCat("no gradient for the model's parameter ", name,
+                                               " (grads must name every trainable parameter)."));
+    }
+    params.push_back(param);
+    ordered.push_back(*it->second);
+  }
+  std::vector<Array> updated = update(params, ordered);
+  for (size_t i = 0; i < trainable.size(); ++i) trainable[i].second = updated[i];
+  model.update(trainable);
+}
 
 std::vector<Array> Optimizer::update(const std::vector<Array>& params,
                                      const std::vector<Array>& grads) {

@@ -21,10 +21,15 @@
 // Execute), so a schedule that changes it every step keeps the graph, and a daemon keeps
 // receiving only its id. The other hyperparameters are constants of the graph.
 
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "client/array.h"
+
+namespace ferry::nn {
+class Module;
+}  // namespace ferry::nn
 
 namespace ferry::optimizers {
 
@@ -37,6 +42,9 @@ class Optimizer {
   // number, shapes and dtypes. Throws ferry::Error (kInvalidArgument, "[SGD] ...") when
   // they differ.
   std::vector<Array> update(const std::vector<Array>& params, const std::vector<Array>& grads);
+  // MLX's optimizer.update(model, grads): the model's trainable parameters after one step
+  // against `grads`, named as nn::value_and_grad names them (every trainable parameter's).
+  void update(nn::Module& model, const std::vector<std::pair<std::string, Array>>& grads);
 
   // Every state array (per-parameter slots, then any shared ones such as a step count),
   // for evaluating together with the new parameters. Empty before the first update.

@@ -1,11 +1,15 @@
 #ifndef FERRY_CLIENT_TESTING_H_
 #define FERRY_CLIENT_TESTING_H_
 
-// For the client tests: what building an op throws.
+// For the client tests: what building an op throws, and arrays compared within a tolerance.
 
+#include <cmath>
 #include <string>
+#include <vector>
 
+#include "client/array.h"
 #include "client/error.h"
+#include "client/ops.h"
 #include "gtest/gtest.h"
 
 namespace ferry::testing {
@@ -21,6 +25,20 @@ std::string BuildError(F&& build) {
     return e.what();
   }
   return "no error";
+}
+
+// Expects `got` to have `want`'s shape and every element within atol + rtol * |want| of
+// want's (compared in float64; NaN only where want has NaN), naming the first that is not.
+inline void ExpectAllClose(Array got, Array want, double rtol, double atol,
+                           const std::string& what = "") {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const std::vector<double> g = astype(got, float64).to_vector<double>();
+  const std::vector<double> w = astype(want, float64).to_vector<double>();
+  for (size_t i = 0; i < g.size(); ++i) {
+    const bool close = std::isnan(w[i]) ? std::isnan(g[i])
+                                        : std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]);
+    ASSERT_TRUE(close) << what << ": element " << i << " is " << g[i] << ", expected " << w[i];
+  }
 }
 
 }  // namespace ferry::testing

@@ -1,0 +1,21 @@
+#ifndef FERRY_CLIENT_NN_DROPOUT_H_
+#define FERRY_CLIENT_NN_DROPOUT_H_
+
+#include "client/nn/module.h"
+
+namespace ferry::nn {
+
+// In training, zeroes each element with probability p and scales the rest by 1 / (1 - p)
+// (random::bernoulli from the global key, on x's device); in evaluation, x itself.
+class Dropout : public Layer {
+ public:
+  explicit Dropout(double p = 0.5);
+  Array operator()(const Array& x) override;
+
+ private:
+  double p_;
+};
+
+}  // namespace ferry::nn
+
+#endif  // FERRY_CLIENT_NN_DROPOUT_H_

@@ -1,0 +1,141 @@
+// ferry::nn against MLX 0.32.4's mlx.nn: models built here from MLX's saved weights compute
+// what MLX computed, nn::value_and_grad gives MLX's gradients under MLX's names, and each
+// loss gives MLX's values (testdata/nn_mlx.py wrote the file).
+
+#include <cstdlib>
+#include <string>
+#include <unordered_map>
+
+#include "client/ferry.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using losses = nn::losses::Reduction;
+using ::ferry::testing::ExpectAllClose;
+
+// The model testdata/nn_mlx.py builds, layer for layer.
+struct Net : nn::Module {
+  nn::Embedding& embedding = register_module("embedding", nn::Embedding(11, 16));
+  nn::Conv1d& conv = register_module("conv", nn::Conv1d(16, 16, 3, 1, 1));
+  nn::LayerNorm& norm = register_module("norm", nn::LayerNorm(16));
+  nn::MultiHeadAttention& attention =
+      register_module("attention", nn::MultiHeadAttention(16, 4, /*bias=*/true));
+  nn::RMSNorm& rms = register_module("rms", nn::RMSNorm(16));
+  nn::Sequential& mlp = register_module(
+      "mlp", nn::Sequential(nn::Linear(16, 32), nn::GELU(), nn::Dropout(0.5), nn::Linear(32, 5)));
+
+  Array operator()(const Array& tokens, const Array& mask) {
+    Array h = embedding(tokens);
+    h = h + conv(h);
+    h = norm(h);
+    h = h + attention(h, h, h, mask);
+    return mlp(silu(rms(h)));
+  }
+};
+
+class NnMlxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* srcdir = std::getenv("TEST_SRCDIR");
+    const std::string path = (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) +
+                             "client/nn/testdata/nn_mlx.safetensors";
+    arrays_ = new std::unordered_map<std::string, Array>(load_safetensors(path).first);
+  }
+  static void TearDownTestSuite() { delete arrays_; }
+
+  static const Array& At(const std::string& name) { return arrays_->at(name); }
+  // The arrays named prefix + name, as (name, array), sorted.
+  static nn::Parameters WithPrefix(const std::string& prefix) {
+    nn::Parameters out;
+    for (const auto& [name, value] : *arrays_) {
+      if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), value);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+  }
+
+  static std::unordered_map<std::string, Array>* arrays_;
+};
+std::unordered_map<std::string, Array>* NnMlxTest::arrays_ = nullptr;
+
+TEST_F(NnMlxTest, MlxWeightsLoadByNameAndGiveMlxOutputs) {
+  Net net;
+  net.load_weights(WithPrefix("net."));  // strict: every name matches, every shape
+  net.eval();
+  ExpectAllClose(net(At("in.tokens"), At("in.mask")), At("out.net"), 1e-4, 1e-5, "net");
+}
+
+TEST_F(NnMlxTest, GradientsAreMlxsUnderMlxsNames) {
+  Net net;
+  net.load_weights(WithPrefix("net."));
+  net.eval();
+  auto loss_and_grads = nn::value_and_grad(net, [&](const std::vector<Array>& in) {
+    return nn::losses::cross_entropy(net(in[0], in[1]), in[2], losses::kMean);
+  });
+  auto [loss, grads] = loss_and_grads({At("in.tokens"), At("in.mask"), At("in.targets")});
+  ExpectAllClose(loss, At("out.net_loss"), 1e-5, 1e-6, "loss");
+  const nn::Parameters want = WithPrefix("grad.net.");
+  ASSERT_EQ(grads.size(), want.size());
+  std::sort(grads.begin(), grads.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(grads[i].first, want[i].first);
+    ExpectAllClose(grads[i].second, want[i].second, 1e-3, 1e-5, grads[i].first);
+  }
+}
+
+TEST_F(NnMlxTest, TransformerEncoderIsMlxs) {
+  nn::TransformerEncoder encoder(2, 16, 4, 24);
+  encoder.load_weights(WithPrefix("encoder."));
+  encoder.eval();
+  ExpectAllClose(encoder(At("in.encoder"), nn::MultiHeadAttention::create_additive_causal_mask(5)),
+                 At("out.encoder"), 1e-4, 1e-5, "pre-norm encoder");
+
+  nn::TransformerEncoderLayer post_norm(16, 4, 24, 0.0, nullptr, /*norm_first=*/false);
+  post_norm.load_weights(WithPrefix("post_norm."));
+  ExpectAllClose(post_norm(At("in.encoder")), At("out.post_norm"), 1e-4, 1e-5, "post-norm layer");
+}
+
+TEST_F(NnMlxTest, Conv2dIsMlxs) {
+  nn::Conv2d conv(3, 4, {3, 2}, {2, 1}, {1, 1});
+  conv.load_weights(WithPrefix("conv2d."));
+  ExpectAllClose(conv(At("in.image")), At("out.conv2d"), 1e-5, 1e-6, "conv2d");
+}
+
+TEST_F(NnMlxTest, LossesAreMlxs) {
+  namespace l = nn::losses;
+  const Array logits = At("loss.in.logits");
+  const Array classes = At("loss.in.classes");
+  const Array probabilities = At("loss.in.probabilities");
+  const Array predictions = At("loss.in.predictions");
+  const Array truth = At("loss.in.truth");
+  const Array binary = At("loss.in.binary");
+  const Array weights = At("loss.in.weights");
+  auto expect = [&](const Array& got, const char* name) {
+    ExpectAllClose(got, At(std::string("loss.") + name), 1e-5, 1e-6, name);
+  };
+  expect(l::cross_entropy(logits, classes), "cross_entropy");
+  expect(l::cross_entropy(logits, probabilities), "cross_entropy_probs");
+  expect(l::cross_entropy(logits, classes, weights, -1, 0.1, losses::kMean),
+         "cross_entropy_smoothed_mean");
+  expect(l::binary_cross_entropy(predictions * 4, binary), "binary_cross_entropy");
+  expect(l::binary_cross_entropy(sigmoid(predictions * 4), binary, std::nullopt, false,
+                                 losses::kNone),
+         "binary_cross_entropy_probs_none");
+  expect(l::l1_loss(predictions, truth), "l1");
+  expect(l::mse_loss(predictions, truth, losses::kSum), "mse_sum");
+  expect(l::nll_loss(log(probabilities), classes), "nll");
+  expect(l::kl_div_loss(log(probabilities), logits - logsumexp(logits, -1, true)), "kl_div");
+  expect(l::smooth_l1_loss(predictions, truth, 0.5), "smooth_l1");
+  expect(l::huber_loss(predictions, truth, 0.5), "huber");
+  expect(l::hinge_loss(predictions, binary * 2 - 1), "hinge");
+  expect(l::log_cosh_loss(predictions, truth), "log_cosh");
+  expect(l::cosine_similarity_loss(predictions, truth), "cosine_similarity");
+  expect(l::gaussian_nll_loss(predictions, truth, abs(truth) + 0.1), "gaussian_nll");
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Writes nn_mlx.safetensors: MLX's nn layers, losses and gradients, for client/nn/mlx_test.cc.
+
+Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]==0.32.4'):
+  python3 client/nn/testdata/nn_mlx.py
+
+Arrays, by name prefix:
+  net.*, encoder.*, conv2d.*   the weights of three MLX models, named as save_weights names them
+  in.*                         their inputs
+  out.*                        what the models computed from them (eval mode)
+  grad.net.*                   nn.value_and_grad of the net's mean cross-entropy, by parameter
+  loss.*                       losses of fixed inputs (loss.in.* holds those inputs)
+"""
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+mx.random.seed(20261207)
+rng = np.random.default_rng(20261207)
+
+
+class Net(nn.Module):
+    """Every layer ferry::nn has, in one model."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(11, 16)
+        self.conv = nn.Conv1d(16, 16, 3, padding=1)
+        self.norm = nn.LayerNorm(16)
+        self.attention = nn.MultiHeadAttention(16, 4, bias=True)
+        self.rms = nn.RMSNorm(16)
+        self.mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Dropout(0.5), nn.Linear(32, 5))
+
+    def __call__(self, tokens, mask):
+        h = self.embedding(tokens)
+        h = h + self.conv(h)
+        h = self.norm(h)
+        h = h + self.attention(h, h, h, mask)
+        return self.mlp(nn.silu(self.rms(h)))
+
+
+arrays = {}
+
+
+def put(prefix, tree):
+    for name, value in tree:
+        arrays[f"{prefix}{name}"] = value
+
+
+def uniform(*shape):
+    return mx.array(rng.uniform(-1, 1, shape).astype(np.float32))
+
+
+net = Net()
+net.eval()
+tokens = mx.array(rng.integers(0, 11, (2, 7)).astype(np.int32))
+targets = mx.array(rng.integers(0, 5, (2, 7)).astype(np.int32))
+mask = nn.MultiHeadAttention.create_additive_causal_mask(7)
+put("net.", nn.utils.tree_flatten(net.parameters()))
+arrays["in.tokens"], arrays["in.targets"], arrays["in.mask"] = tokens, targets, mask
+arrays["out.net"] = net(tokens, mask)
+
+
+def net_loss(tokens, targets, mask):
+    return nn.losses.cross_entropy(net(tokens, mask), targets, reduction="mean")
+
+
+loss, grads = nn.value_and_grad(net, net_loss)(tokens, targets, mask)
+arrays["out.net_loss"] = loss
+put("grad.net.", nn.utils.tree_flatten(grads))
+
+encoder = nn.TransformerEncoder(2, 16, 4, mlp_dims=24)
+encoder.eval()
+x = uniform(2, 5, 16)
+put("encoder.", nn.utils.tree_flatten(encoder.parameters()))
+arrays["in.encoder"] = x
+arrays["out.encoder"] = encoder(x, nn.MultiHeadAttention.create_additive_causal_mask(5))
+post_norm = nn.TransformerEncoderLayer(16, 4, mlp_dims=24, norm_first=False)
+put("post_norm.", nn.utils.tree_flatten(post_norm.parameters()))
+arrays["out.post_norm"] = post_norm(x, None)
+
+conv2d = nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1, bias=True)
+conv2d.bias = uniform(4)
+image = uniform(2, 6, 5, 3)
+put("conv2d.", nn.utils.tree_flatten(conv2d.parameters()))
+arrays["in.image"] = image
+arrays["out.conv2d"] = conv2d(image)
+
+# Losses, each with MLX's default reduction and with "none".
+logits = uniform(4, 6) * 3
+classes = mx.array(rng.integers(0, 6, (4,)).astype(np.int32))
+probabilities = mx.softmax(uniform(4, 6), axis=-1)
+predictions, truth = uniform(3, 5), uniform(3, 5)
+binary = mx.array(rng.integers(0, 2, (3, 5)).astype(np.float32))
+weights = mx.abs(uniform(4))
+for name, value in {"logits": logits, "classes": classes, "probabilities": probabilities,
+                    "predictions": predictions, "truth": truth, "binary": binary,
+                    "weights": weights}.items():
+    arrays[f"loss.in.{name}"] = value
+losses = nn.losses
+arrays["loss.cross_entropy"] = losses.cross_entropy(logits, classes)
+arrays["loss.cross_entropy_probs"] = losses.cross_entropy(logits, probabilities)
+arrays["loss.cross_entropy_smoothed_mean"] = losses.cross_entropy(
+    logits, classes, weights=weights, label_smoothing=0.1, reduction="mean")
+arrays["loss.binary_cross_entropy"] = losses.binary_cross_entropy(predictions * 4, binary)
+arrays["loss.binary_cross_entropy_probs_none"] = losses.binary_cross_entropy(
+    mx.sigmoid(predictions * 4), binary, with_logits=False, reduction="none")
+arrays["loss.l1"] = losses.l1_loss(predictions, truth)
+arrays["loss.mse_sum"] = losses.mse_loss(predictions, truth, reduction="sum")
+arrays["loss.nll"] = losses.nll_loss(mx.log(probabilities), classes)
+arrays["loss.kl_div"] = losses.kl_div_loss(mx.log(probabilities), nn.log_softmax(logits, -1))
+arrays["loss.smooth_l1"] = losses.smooth_l1_loss(predictions, truth, beta=0.5)
+arrays["loss.huber"] = losses.huber_loss(predictions, truth, delta=0.5)
+arrays["loss.hinge"] = losses.hinge_loss(predictions, binary * 2 - 1)
+arrays["loss.log_cosh"] = losses.log_cosh_loss(predictions, truth)
+arrays["loss.cosine_similarity"] = losses.cosine_similarity_loss(predictions, truth)
+arrays["loss.gaussian_nll"] = losses.gaussian_nll_loss(predictions, truth, mx.abs(truth) + 0.1)
+
+mx.save_safetensors("client/nn/testdata/nn_mlx.safetensors", arrays)
+print(len(arrays), "arrays")

@@ -1,0 +1,39 @@
+#include "client/nn/value_and_grad.h"
+
+#include <numeric>
+#include <string>
+
+#include "client/autodiff.h"
+
+namespace ferry::nn {
+
+std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
+    Module& model, ModuleLossFn fn) {
+  return [&model, fn = std::move(fn)](const std::vector<Array>& inputs) {
+    const Parameters trainable = model.trainable_parameters();
+    std::vector<Array> primals;
+    std::vector<std::string> names;
+    for (const auto& [name, value] : trainable) {
+      names.push_back(name);
+      primals.push_back(value);
+    }
+    std::vector<int> argnums(primals.size());
+    std::iota(argnums.begin(), argnums.end(), 0);
+    auto traced = [&](const std::vector<Array>& params) {
+      Parameters named;
+      for (size_t i = 0; i < params.size(); ++i) named.emplace_back(names[i], params[i]);
+      model.update(named);
+      return fn(inputs);
+    };
+    auto result = primals.empty()
+                      ? std::make_pair(fn(inputs), std::vector<Array>{})
+                      : ferry::value_and_grad(std::function<Array(const std::vector<Array>&)>(traced),
+                                               argnums)(primals);
+    model.update(trainable);  // the model's own arrays, whatever the trace left in it
+    Parameters grads;
+    for (size_t i = 0; i < names.size(); ++i) grads.emplace_back(names[i], result.second[i]);
+    return std::make_pair(result.first, std::move(grads));
+  };
+}
+
+}  // namespace ferry::nn

@@ -1,0 +1,28 @@
+#ifndef FERRY_CLIENT_NN_VALUE_AND_GRAD_H_
+#define FERRY_CLIENT_NN_VALUE_AND_GRAD_H_
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "client/nn/module.h"
+
+namespace ferry::nn {
+
+// MLX's nn.value_and_grad: fn's scalar value and its gradient with respect to model's
+// trainable parameters, named as trainable_parameters() names them (what
+// Optimizer::update(model, grads) takes). fn computes through the model; the returned
+// function passes its inputs on to fn.
+//
+//   auto loss_and_grads = nn::value_and_grad(model, [&](const std::vector<Array>& in) {
+//     return nn::losses::cross_entropy(model(in[0]), in[1], nn::losses::Reduction::kMean);
+//   });
+//   auto [loss, grads] = loss_and_grads({x, y});
+//   optimizer.update(model, grads);
+using ModuleLossFn = std::function<Array(const std::vector<Array>& inputs)>;
+std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
+    Module& model, ModuleLossFn fn);
+
+}  // namespace ferry::nn
+
+#endif  // FERRY_CLIENT_NN_VALUE_AND_GRAD_H_
