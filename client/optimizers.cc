@@ -3,8 +3,8 @@
 
 #include "client/optimizers.h"
 
-#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/nn/module.h"
 #include "client/ops.h"
@@ -20,8 +20,7 @@ Array Like(const Array& value, const Array& like) {
 
 }  // namespace
 
-void Optimizer::update(nn::Module& model,
-                       const std::vector<std::pair<std::string, Array>>& grads) {
+void Optimizer::update(nn::Module& model, const std::vector<std::pair<std::string, Array>>& grads) {
   absl::flat_hash_map<std::string, const Array*> by_name;
   for (const auto& [name, grad] : grads) by_name[name] = &grad;
   nn::Parameters trainable = model.trainable_parameters();

@@ -35,8 +35,8 @@ inline void ExpectAllClose(Array got, Array want, double rtol, double atol,
   const std::vector<double> g = astype(got, float64).to_vector<double>();
   const std::vector<double> w = astype(want, float64).to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i) {
-    const bool close = std::isnan(w[i]) ? std::isnan(g[i])
-                                        : std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]);
+    const bool close =
+        std::isnan(w[i]) ? std::isnan(g[i]) : std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]);
     ASSERT_TRUE(close) << what << ": element " << i << " is " << g[i] << ", expected " << w[i];
   }
 }

@@ -15,9 +15,9 @@ Array ConvWeight(const char* layer, int64_t in_channels, int64_t out_channels, S
                  int groups) {
   if (in_channels <= 0 || out_channels <= 0 || groups <= 0 || in_channels % groups != 0 ||
       out_channels % groups != 0) {
-    detail::ThrowOpError(layer, absl::StrCat("in_channels (", in_channels, ") and out_channels (",
-                                             out_channels, ") must be positive multiples of groups (",
-                                             groups, ")."));
+    detail::ThrowOpError(
+        layer, absl::StrCat("in_channels (", in_channels, ") and out_channels (", out_channels,
+                            ") must be positive multiples of groups (", groups, ")."));
   }
   int64_t fan_in = in_channels / groups;
   for (int64_t k : kernel) {
@@ -33,10 +33,11 @@ Array ConvWeight(const char* layer, int64_t in_channels, int64_t out_channels, S
 
 }  // namespace
 
-Conv1d::Conv1d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride,
-               int padding, int dilation, int groups, bool bias)
+Conv1d::Conv1d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride, int padding,
+               int dilation, int groups, bool bias)
     : stride_(stride), padding_(padding), dilation_(dilation), groups_(groups) {
-  register_parameter("weight", ConvWeight("Conv1d", in_channels, out_channels, {kernel_size}, groups));
+  register_parameter("weight",
+                     ConvWeight("Conv1d", in_channels, out_channels, {kernel_size}, groups));
   if (bias) register_parameter("bias", zeros({out_channels}));
 }
 
@@ -54,8 +55,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int, int> ke
   if (bias) register_parameter("bias", zeros({out_channels}));
 }
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride,
-               int padding)
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride, int padding)
     : Conv2d(in_channels, out_channels, {kernel_size, kernel_size}, {stride, stride},
              {padding, padding}) {}
 

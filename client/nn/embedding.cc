@@ -12,7 +12,7 @@ namespace ferry::nn {
 Embedding::Embedding(int64_t num_embeddings, int64_t dims) {
   if (num_embeddings <= 0 || dims <= 0) {
     detail::ThrowOpError("Embedding", absl::StrCat("num_embeddings (", num_embeddings,
-                                                    ") and dims (", dims, ") must be positive."));
+                                                   ") and dims (", dims, ") must be positive."));
   }
   register_parameter("weight", random::normal({num_embeddings, dims}, float32, 0.0,
                                               std::sqrt(1.0 / static_cast<double>(dims))));
@@ -20,6 +20,8 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dims) {
 
 Array Embedding::operator()(const Array& indices) { return take(parameter("weight"), indices, 0); }
 
-Array Embedding::as_linear(const Array& x) const { return matmul(x, transpose(parameter("weight"))); }
+Array Embedding::as_linear(const Array& x) const {
+  return matmul(x, transpose(parameter("weight")));
+}
 
 }  // namespace ferry::nn

@@ -25,9 +25,9 @@ Array Reduce(const Array& loss, Reduction reduction) {
 void CheckSameShape(const char* loss, const char* a_name, const Array& a, const char* b_name,
                     const Array& b) {
   if (a.shape() != b.shape()) {
-    detail::ThrowOpError(loss, absl::StrCat(a_name, " shape ", core::ShapeToString(a.shape()),
-                                            " does not match ", b_name, " shape ",
-                                            core::ShapeToString(b.shape()), "."));
+    detail::ThrowOpError(
+        loss, absl::StrCat(a_name, " shape ", core::ShapeToString(a.shape()), " does not match ",
+                           b_name, " shape ", core::ShapeToString(b.shape()), "."));
   }
 }
 
@@ -44,17 +44,16 @@ Array Pick(const Array& a, const Array& indices, int axis) {
 
 int NormalAxis(const char* loss, int axis, int ndim) {
   if (axis < -ndim || axis >= ndim) {
-    detail::ThrowOpError(loss, absl::StrCat("axis ", axis, " is out of range for an array of rank ",
-                                            ndim, "."));
+    detail::ThrowOpError(
+        loss, absl::StrCat("axis ", axis, " is out of range for an array of rank ", ndim, "."));
   }
   return axis < 0 ? axis + ndim : axis;
 }
 
 }  // namespace
 
-Array cross_entropy(const Array& logits, const Array& targets,
-                    const std::optional<Array>& weights, int axis, double label_smoothing,
-                    Reduction reduction) {
+Array cross_entropy(const Array& logits, const Array& targets, const std::optional<Array>& weights,
+                    int axis, double label_smoothing, Reduction reduction) {
   if (!(label_smoothing >= 0 && label_smoothing < 1)) {
     detail::ThrowOpError("cross_entropy", absl::StrCat("label_smoothing must be in [0, 1), got ",
                                                        label_smoothing, "."));
@@ -65,20 +64,19 @@ Array cross_entropy(const Array& logits, const Array& targets,
   if (!as_probabilities) expected.erase(expected.begin() + axis);
   if (targets.shape() != expected) {
     detail::ThrowOpError(
-        "cross_entropy", absl::StrCat("targets shape ", core::ShapeToString(targets.shape()),
-                                      " does not match logits shape ",
-                                      core::ShapeToString(logits.shape()),
-                                      " (class indices drop axis ", axis, "; probabilities keep it)."));
+        "cross_entropy",
+        absl::StrCat("targets shape ", core::ShapeToString(targets.shape()),
+                     " does not match logits shape ", core::ShapeToString(logits.shape()),
+                     " (class indices drop axis ", axis, "; probabilities keep it)."));
   }
   // Shifted by the (constant) maximum, as MLX, so large logits do not overflow.
   const Array shifted = logits - stop_gradient(max(logits, axis, /*keepdims=*/true));
   const Array score =
       as_probabilities ? sum(shifted * targets, axis) : Pick(shifted, targets, axis);
   const Array log_normalizer = logsumexp(shifted, axis);
-  const Array loss = label_smoothing > 0
-                         ? log_normalizer - score * (1 - label_smoothing) -
-                               mean(shifted, axis) * label_smoothing
-                         : log_normalizer - score;
+  const Array loss = label_smoothing > 0 ? log_normalizer - score * (1 - label_smoothing) -
+                                               mean(shifted, axis) * label_smoothing
+                                         : log_normalizer - score;
   return Reduce(Weighted("cross_entropy", loss, weights), reduction);
 }
 
@@ -90,10 +88,9 @@ Array binary_cross_entropy(const Array& inputs, const Array& targets,
                            const std::optional<Array>& weights, bool with_logits,
                            Reduction reduction) {
   CheckSameShape("binary_cross_entropy", "inputs", inputs, "targets", targets);
-  Array loss = with_logits
-                   ? logaddexp(0.0, inputs) - inputs * targets
-                   : -(targets * maximum(log(inputs), -100.0) +
-                       (1 - targets) * maximum(log(1 - inputs), -100.0));
+  Array loss = with_logits ? logaddexp(0.0, inputs) - inputs * targets
+                           : -(targets * maximum(log(inputs), -100.0) +
+                               (1 - targets) * maximum(log(1 - inputs), -100.0));
   return Reduce(Weighted("binary_cross_entropy", loss, weights), reduction);
 }
 

@@ -51,8 +51,7 @@ Array triplet_loss(const Array& anchors, const Array& positives, const Array& ne
                    int axis = -1, int p = 2, double margin = 1.0, double eps = 1e-6,
                    Reduction reduction = Reduction::kNone);
 // max(1 - inputs targets, 0), targets -1 or 1.
-Array hinge_loss(const Array& inputs, const Array& targets,
-                 Reduction reduction = Reduction::kNone);
+Array hinge_loss(const Array& inputs, const Array& targets, Reduction reduction = Reduction::kNone);
 // 0.5 q^2 + delta (|d| - q), q = min(|d|, delta).
 Array huber_loss(const Array& inputs, const Array& targets, double delta = 1.0,
                  Reduction reduction = Reduction::kNone);

@@ -53,7 +53,8 @@ class NnMlxTest : public ::testing::Test {
     for (const auto& [name, value] : *arrays_) {
       if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), value);
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     return out;
   }
 
@@ -122,9 +123,9 @@ TEST_F(NnMlxTest, LossesAreMlxs) {
   expect(l::cross_entropy(logits, classes, weights, -1, 0.1, losses::kMean),
          "cross_entropy_smoothed_mean");
   expect(l::binary_cross_entropy(predictions * 4, binary), "binary_cross_entropy");
-  expect(l::binary_cross_entropy(sigmoid(predictions * 4), binary, std::nullopt, false,
-                                 losses::kNone),
-         "binary_cross_entropy_probs_none");
+  expect(
+      l::binary_cross_entropy(sigmoid(predictions * 4), binary, std::nullopt, false, losses::kNone),
+      "binary_cross_entropy_probs_none");
   expect(l::l1_loss(predictions, truth), "l1");
   expect(l::mse_loss(predictions, truth, losses::kSum), "mse_sum");
   expect(l::nll_loss(log(probabilities), classes), "nll");

@@ -28,10 +28,10 @@ bool Contains(const std::vector<std::string>& keys, const std::string& key) {
 
 void Module::CheckNameFree(const std::string& name) const {
   if (name.empty()) detail::ThrowOpError("Module", "a parameter or child needs a name.");
-  const bool taken =
-      std::any_of(parameters_.begin(), parameters_.end(),
-                  [&](const Entry& e) { return e.name == name; }) ||
-      std::any_of(children_.begin(), children_.end(), [&](const auto& c) { return c.first == name; });
+  const bool taken = std::any_of(parameters_.begin(), parameters_.end(),
+                                 [&](const Entry& e) { return e.name == name; }) ||
+                     std::any_of(children_.begin(), children_.end(),
+                                 [&](const auto& c) { return c.first == name; });
   if (taken) detail::ThrowOpError("Module", absl::StrCat("the name \"", name, "\" is taken."));
 }
 
@@ -136,7 +136,8 @@ Module& Module::load_weights(const Parameters& weights, bool strict) {
       }
       if (it->second->shape() != value.shape()) {
         wrong_shape.push_back(absl::StrCat(name, " (expected ", core::ShapeToString(value.shape()),
-                                           ", got ", core::ShapeToString(it->second->shape()), ")"));
+                                           ", got ", core::ShapeToString(it->second->shape()),
+                                           ")"));
       }
       given.erase(it);
     }
@@ -144,7 +145,8 @@ Module& Module::load_weights(const Parameters& weights, bool strict) {
     if (!given.empty()) {
       std::vector<std::string> extra;
       for (const auto& [name, value] : given) extra.push_back(name);
-      problems.push_back(absl::StrCat(extra.size(), " not in the model: ", absl::StrJoin(extra, ", ")));
+      problems.push_back(
+          absl::StrCat(extra.size(), " not in the model: ", absl::StrJoin(extra, ", ")));
     }
     if (!missing.empty()) {
       problems.push_back(absl::StrCat(missing.size(), " missing: ", absl::StrJoin(missing, ", ")));

@@ -45,15 +45,18 @@ MultiHeadAttention::MultiHeadAttention(int64_t dims, int num_heads, bool bias)
 MultiHeadAttention::MultiHeadAttention(int64_t dims, int num_heads, const Dims& widths, bool bias)
     : num_heads_(num_heads) {
   if (num_heads <= 0 || dims <= 0 || dims % num_heads != 0) {
-    detail::ThrowOpError("MultiHeadAttention",
-                         absl::StrCat("dims (", dims, ") must be a positive multiple of num_heads (",
-                                      num_heads, ")."));
+    detail::ThrowOpError(
+        "MultiHeadAttention",
+        absl::StrCat("dims (", dims, ") must be a positive multiple of num_heads (", num_heads,
+                     ")."));
   }
   const int64_t key_input = widths.key_input.value_or(dims);
   const int64_t value = widths.value.value_or(dims);
-  query_proj_ = &register_module("query_proj", Linear(widths.query_input.value_or(dims), dims, bias));
+  query_proj_ =
+      &register_module("query_proj", Linear(widths.query_input.value_or(dims), dims, bias));
   key_proj_ = &register_module("key_proj", Linear(key_input, dims, bias));
-  value_proj_ = &register_module("value_proj", Linear(widths.value_input.value_or(key_input), value, bias));
+  value_proj_ =
+      &register_module("value_proj", Linear(widths.value_input.value_or(key_input), value, bias));
   out_proj_ = &register_module("out_proj", Linear(value, widths.value_output.value_or(dims), bias));
 }
 
@@ -92,9 +95,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(int64_t dims, int num_heads, in
 }
 
 Array TransformerEncoderLayer::operator()(const Array& x, const std::optional<Array>& mask) {
-  auto mlp = [&](const Array& h) {
-    return (*linear2_)((*dropout2_)(activation_((*linear1_)(h))));
-  };
+  auto mlp = [&](const Array& h) { return (*linear2_)((*dropout2_)(activation_((*linear1_)(h)))); };
   if (norm_first_) {
     const Array normed = (*ln1_)(x);
     const Array h = x + (*dropout1_)((*attention_)(normed, normed, normed, mask));

@@ -25,10 +25,10 @@ std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> va
       model.update(named);
       return fn(inputs);
     };
-    auto result = primals.empty()
-                      ? std::make_pair(fn(inputs), std::vector<Array>{})
-                      : ferry::value_and_grad(std::function<Array(const std::vector<Array>&)>(traced),
-                                               argnums)(primals);
+    auto result = primals.empty() ? std::make_pair(fn(inputs), std::vector<Array>{})
+                                  : ferry::value_and_grad(
+                                        std::function<Array(const std::vector<Array>&)>(traced),
+                                        argnums)(primals);
     model.update(trainable);  // the model's own arrays, whatever the trace left in it
     Parameters grads;
     for (size_t i = 0; i < names.size(); ++i) grads.emplace_back(names[i], result.second[i]);

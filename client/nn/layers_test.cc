@@ -1,0 +1,149 @@
+// The layers of ferry::nn: shapes, how their parameters start (MLX's initializations),
+// what they compute on small inputs, training versus evaluation, and bad arguments.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "client/ferry.h"
+#include "client/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using ::ferry::testing::BuildError;
+using ::ferry::testing::ExpectAllClose;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// The largest magnitude in `a`.
+float MaxAbs(const Array& a) { return max(abs(a)).item<float>(); }
+
+TEST(NnLayers, LinearIsXTimesWeightTransposedPlusBias) {
+  nn::Linear linear(3, 2);
+  const Array weight = linear.parameters()[0].second;
+  EXPECT_EQ(weight.shape(), (Shape{2, 3}));
+  EXPECT_LE(MaxAbs(weight), std::sqrt(1.0f / 3));
+  EXPECT_GT(MaxAbs(weight), 0.0f);
+  linear.update({{"weight", from_host(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3})},
+                 {"bias", from_host(std::vector<float>{10, 20}, {2})}});
+  EXPECT_THAT(linear(from_host(std::vector<float>{1, 1, 1, 0, 1, 0}, {2, 3})).to_vector<float>(),
+              ElementsAre(16, 35, 12, 25));
+  EXPECT_THAT(BuildError([&] {
+                linear(ones({2, 4}));
+              }),
+              HasSubstr("[Linear] x's last axis must have 3 features, got shape (2, 4)."));
+  EXPECT_THAT(BuildError([] { nn::Linear(0, 2); }), HasSubstr("[Linear] input_dims (0)"));
+  EXPECT_EQ(nn::Linear(3, 2, /*bias=*/false).parameters().size(), 1u);
+}
+
+TEST(NnLayers, EmbeddingPicksRowsAndTiesToAnOutputLayer) {
+  nn::Embedding embedding(4, 2);
+  const Array table = from_host(std::vector<float>{0, 1, 10, 11, 20, 21, 30, 31}, {4, 2});
+  embedding.update({{"weight", table}});
+  Array rows = embedding(from_host(std::vector<int32_t>{3, 0, 3}, {3}));
+  EXPECT_THAT(rows.to_vector<float>(), ElementsAre(30, 31, 0, 1, 30, 31));
+  EXPECT_THAT(embedding.as_linear(from_host(std::vector<float>{1, 0}, {1, 2})).to_vector<float>(),
+              ElementsAre(0, 10, 20, 30));
+  // Drawn with standard deviation sqrt(1 / dims).
+  const Array weight = nn::Embedding(1000, 64).parameters()[0].second;
+  EXPECT_NEAR(std::sqrt(mean(square(weight)).item<float>()), 0.125, 0.005);
+}
+
+TEST(NnLayers, NormsStartAsIdentityScales) {
+  nn::LayerNorm norm(4);
+  const Array x = from_host(std::vector<float>{1, 2, 3, 4, 2, 2, 2, 6}, {2, 4});
+  ExpectAllClose(norm(x), fast::layer_norm(x, std::nullopt, std::nullopt), 0, 0, "layer norm");
+  EXPECT_EQ(nn::LayerNorm(4, 1e-5f, /*affine=*/false).parameters().size(), 0u);
+  EXPECT_EQ(nn::LayerNorm(4, 1e-5f, true, /*bias=*/false).parameters().size(), 1u);
+  nn::RMSNorm rms(4);
+  ExpectAllClose(rms(x), fast::rms_norm(x, std::nullopt), 0, 0, "rms norm");
+}
+
+TEST(NnLayers, ConvolutionsAreChannelsLastWithZeroBias) {
+  nn::Conv1d conv1(4, 6, 3, /*stride=*/2, /*padding=*/1, 1, /*groups=*/2);
+  EXPECT_EQ(conv1.parameters()[0].second.shape(), (Shape{6, 3, 2}));
+  EXPECT_LE(MaxAbs(conv1.parameters()[0].second), std::sqrt(1.0f / 6));
+  EXPECT_EQ(MaxAbs(conv1.parameters()[1].second), 0.0f);
+  EXPECT_EQ(conv1(ones({2, 9, 4})).shape(), (Shape{2, 5, 6}));
+  nn::Conv2d conv2(3, 8, 3, 1, 1);
+  EXPECT_EQ(conv2.parameters()[0].second.shape(), (Shape{8, 3, 3, 3}));
+  EXPECT_EQ(conv2(ones({1, 5, 7, 3})).shape(), (Shape{1, 5, 7, 8}));
+  EXPECT_THAT(BuildError([] { nn::Conv1d(3, 4, 3, 1, 0, 1, 2); }),
+              HasSubstr("[Conv1d] in_channels (3) and out_channels (4) must be positive multiples "
+                        "of groups (2)."));
+}
+
+TEST(NnLayers, DropoutDropsOnlyInTraining) {
+  nn::Dropout dropout(0.25);
+  const Array x = full({100000}, 2.0);
+  const std::vector<float> dropped = dropout(x).to_vector<float>();
+  int zeros = 0;
+  for (float v : dropped) {
+    if (v == 0) {
+      ++zeros;
+    } else {
+      ASSERT_FLOAT_EQ(v, 2.0f / 0.75f);
+    }
+  }
+  EXPECT_NEAR(zeros / 100000.0, 0.25, 0.01);
+  dropout.eval();
+  EXPECT_EQ(dropout(x).node(), x.node());
+  EXPECT_EQ(nn::Dropout(0.0)(x).node(), x.node());
+  EXPECT_THAT(BuildError([] { nn::Dropout(1.0); }), HasSubstr("[Dropout] p must be in [0, 1)"));
+}
+
+TEST(NnLayers, SequentialChainsLayersAndFunctions) {
+  nn::Sequential model(
+      nn::Linear(2, 3), [](const Array& x) { return x * 2; }, nn::Tanh());
+  EXPECT_EQ(model.size(), 3u);
+  model.update({{"layers.0.weight", ones({3, 2})}, {"layers.0.bias", zeros({3})}});
+  ExpectAllClose(model(ones({1, 2})), full({1, 3}, std::tanh(4.0)), 1e-6, 0, "chain");
+  model.append(nn::Linear(3, 1));
+  EXPECT_EQ(model.parameters().back().first, "layers.3.bias");
+}
+
+TEST(NnLayers, AttentionSplitsHeadsAndMasksWhatIsAboveTheDiagonal) {
+  Array mask = nn::MultiHeadAttention::create_additive_causal_mask(3);
+  const std::vector<float> m = mask.to_vector<float>();
+  const float lowest = std::numeric_limits<float>::lowest();
+  EXPECT_THAT(m, ElementsAre(0, lowest, lowest, 0, 0, lowest, 0, 0, 0));
+  nn::MultiHeadAttention attention(8, 2);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : attention.parameters()) names.push_back(name);
+  EXPECT_THAT(names, ElementsAre("query_proj.weight", "key_proj.weight", "value_proj.weight",
+                                 "out_proj.weight"));
+  const Array q = random::normal({2, 3, 8});
+  const Array kv = random::normal({2, 5, 8});
+  EXPECT_EQ(attention(q, kv, kv).shape(), (Shape{2, 3, 8}));
+  // The first query sees only the first key under the causal mask: its output is the first
+  // value's projection.
+  const Array out = attention(kv, kv, kv, nn::MultiHeadAttention::create_additive_causal_mask(5));
+  const nn::Parameters p = attention.parameters();
+  const Array first_value = matmul(matmul(slice(kv, {0, 0, 0}, {2, 1, 8}), transpose(p[2].second)),
+                                   transpose(p[3].second));
+  ExpectAllClose(slice(out, {0, 0, 0}, {2, 1, 8}), first_value, 1e-5, 1e-6, "first query");
+  nn::MultiHeadAttention::Dims widths;
+  widths.key_input = 3;
+  widths.value_output = 4;
+  nn::MultiHeadAttention cross(8, 2, widths);
+  EXPECT_EQ(cross(q, ones({2, 5, 3}), ones({2, 5, 3})).shape(), (Shape{2, 3, 4}));
+  EXPECT_THAT(BuildError([] { nn::MultiHeadAttention(10, 4); }),
+              HasSubstr("[MultiHeadAttention] dims (10) must be a positive multiple of num_heads "
+                        "(4)."));
+}
+
+TEST(NnLayers, AnEncoderNamesItsBlocksAsMlxDoes) {
+  nn::TransformerEncoder encoder(2, 8, 2);
+  const nn::Parameters p = encoder.parameters();
+  EXPECT_EQ(p.front().first, "layers.0.attention.query_proj.weight");
+  EXPECT_EQ(p[4].first, "layers.0.ln1.weight");
+  EXPECT_EQ(p.back().first, "ln.bias");
+  EXPECT_EQ(encoder.parameters()[8].second.shape(), (Shape{32, 8}));  // linear1: mlp_dims 4 * 8
+  EXPECT_EQ(encoder(random::normal({1, 4, 8})).shape(), (Shape{1, 4, 8}));
+}
+
+}  // namespace
+}  // namespace ferry
