@@ -1,9 +1,9 @@
-// Trains a small MLP to separate two interleaved spirals, on the local device and on a
-// ferryd daemon, from the same initial weights. Each training step (forward pass, backward
-// pass, Adam update) is one graph: one Execute on the daemon, which keeps the weights, the
-// optimizer state and the data resident. Starts its own ferryd on a free loopback port
-// unless --remote names one. Exits 1 unless the loss decreases on both devices and the
-// two agree.
+// Trains a small MLP (ferry::nn layers and losses) to separate two interleaved spirals, on
+// the local device and on a ferryd daemon, from the same initial weights. Each training step
+// (forward pass, backward pass, Adam update) is one graph: one Execute on the daemon, which keeps
+// the weights, the optimizer state and the data resident. Starts its own ferryd on a free loopback
+// port unless --remote names one. Exits 1 unless the loss decreases on both devices and the two
+// agree.
 //
 //   ./bazelw run //examples:train_mlp
 //   ./bazelw run //examples:train_mlp -- --remote=gpu-node-0:7070 --steps=1000
@@ -56,33 +56,18 @@ Spirals MakeSpirals(int count) {
   return data;
 }
 
-// Weights (Glorot-normal, drawn on the device itself from fixed keys, so both devices start
-// alike and nothing is uploaded) and zero biases of a 2-h-h-2 MLP.
-std::vector<ferry::Array> InitParams(int hidden, const ferry::Device& device) {
-  const int sizes[] = {2, hidden, hidden, 2};
-  std::vector<ferry::Array> params;
-  for (int i = 0; i < 3; ++i) {
-    const double scale = std::sqrt(2.0 / (sizes[i] + sizes[i + 1]));
-    params.push_back(ferry::random::normal({sizes[i], sizes[i + 1]}, ferry::float32, 0, scale,
-                                           ferry::random::key(i), device));
-    params.push_back(ferry::zeros({sizes[i + 1]}, ferry::float32, device));
-  }
-  return params;
-}
-
-ferry::Array Logits(const std::vector<ferry::Array>& p, const ferry::Array& x) {
-  ferry::Array h = ferry::tanh(ferry::matmul(x, p[0]) + p[1]);
-  h = ferry::tanh(ferry::matmul(h, p[2]) + p[3]);
-  return ferry::matmul(h, p[4]) + p[5];
-}
-
-// Mean softmax cross-entropy, and accuracy alongside (not differentiated).
-std::vector<ferry::Array> LossAndAccuracy(const std::vector<ferry::Array>& p, const ferry::Array& x,
-                                          const ferry::Array& labels) {
-  ferry::Array logits = Logits(p, x);
-  ferry::Array loss = ferry::mean(ferry::logsumexp(logits, 1) - ferry::sum(logits * labels, 1));
-  ferry::Array correct = ferry::argmax(logits, 1) == ferry::argmax(labels, 1);
-  return {loss, ferry::mean(ferry::astype(correct, ferry::float32))};
+// A 2-h-h-2 MLP of ferry::nn layers (MLX's, as nn.Sequential would build it in Python), its
+// weights drawn on `device` itself from seed 7, so both devices start alike and nothing is
+// uploaded.
+ferry::nn::Sequential MakeModel(int hidden, const ferry::Device& device) {
+  const ferry::Device previous = ferry::default_device();
+  ferry::set_default_device(device);
+  ferry::random::seed(7);
+  ferry::nn::Sequential model(ferry::nn::Linear(2, hidden), ferry::nn::Tanh(),
+                              ferry::nn::Linear(hidden, hidden), ferry::nn::Tanh(),
+                              ferry::nn::Linear(hidden, 2));
+  ferry::set_default_device(previous);
+  return model;
 }
 
 // The steps' losses, and the accuracy after the last step.
@@ -94,30 +79,36 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
           int profile_steps = 0) {
   ferry::Array x = ferry::from_host(data.points, {data.count, 2}, device);
   ferry::Array labels = ferry::from_host(data.labels, {data.count, 2}, device);
-  std::vector<ferry::Array> params = InitParams(hidden, device);
-  std::vector<ferry::Array> setup = params;
+  ferry::nn::Sequential model = MakeModel(hidden, device);
+  std::vector<ferry::Array> setup = model.arrays();
   setup.push_back(x);
   setup.push_back(labels);
   ferry::eval(setup);  // the data uploaded once; the weights drawn on the device
 
-  std::vector<int> argnums(params.size());
-  for (size_t i = 0; i < argnums.size(); ++i) argnums[i] = static_cast<int>(i);
-  auto step_fn = ferry::value_and_grad(
-      [&](const std::vector<ferry::Array>& p) { return LossAndAccuracy(p, x, labels); }, argnums);
+  // Mean softmax cross-entropy against the one-hot labels; the accuracy is computed beside
+  // it in the same graph (not differentiated).
+  ferry::Array accuracy = ferry::zeros({});
+  auto loss_and_grads = ferry::nn::value_and_grad(model, [&](const std::vector<ferry::Array>&) {
+    ferry::Array logits = model(x);
+    accuracy = ferry::mean(
+        ferry::astype(ferry::argmax(logits, 1) == ferry::argmax(labels, 1), ferry::float32));
+    return ferry::nn::losses::cross_entropy(logits, labels, ferry::nn::losses::Reduction::kMean);
+  });
   ferry::optimizers::Adam adam(lr, {0.9, 0.999}, 1e-8, /*bias_correction=*/true);
 
   Run run;
   ferry::examples::StepRecorder recorder(device, steps, profile_steps, "train_mlp_trace.json");
   for (int step = 1; step <= steps; ++step) {
     recorder.BeforeStep(step);
-    auto [outputs, grads] = step_fn(params);
-    params = adam.update(params, grads);
-    std::vector<ferry::Array> targets = params;
+    auto [loss, grads] = loss_and_grads({});
+    adam.update(model, grads);
+    std::vector<ferry::Array> targets = model.arrays();
     for (const ferry::Array& s : adam.state()) targets.push_back(s);
-    targets.insert(targets.end(), outputs.begin(), outputs.end());
-    ferry::eval(targets);                            // the whole step: one Execute on a daemon
-    run.losses.push_back(outputs[0].item<float>());  // came back inline: no round trip
-    run.accuracy = outputs[1].item<float>();
+    targets.push_back(loss);
+    targets.push_back(accuracy);
+    ferry::eval(targets);                      // the whole step: one Execute on a daemon
+    run.losses.push_back(loss.item<float>());  // came back inline: no round trip
+    run.accuracy = accuracy.item<float>();
   }
   recorder.Finish(run);
   return run;
