@@ -163,7 +163,7 @@ TEST(NnModule, AnOptimizerUpdatesTheModelByName) {
   const Array x = random::normal({4, 3});
   auto loss_and_grads = nn::value_and_grad(
       block, [&](const std::vector<Array>& in) { return sum(square(block(in[0]))); });
-  auto [loss, grads] = loss_and_grads({x});
+  nn::Parameters grads = loss_and_grads({x}).second;
   optimizers::SGD sgd(0.1);
   sgd.update(block, grads);
   const nn::Parameters after = block.trainable_parameters();
