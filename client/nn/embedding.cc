@@ -18,10 +18,30 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dims) {
                                               std::sqrt(1.0 / static_cast<double>(dims))));
 }
 
-Array Embedding::operator()(const Array& indices) { return take(parameter("weight"), indices, 0); }
+Array Embedding::operator()(const Array& indices) {
+  const Array& weight = parameter("weight");
+  const std::optional<Quantization>& q = quantization();
+  if (!q) return take(weight, indices, 0);
+  std::optional<Array> biases = quantized_biases();
+  if (biases) biases = take(*biases, indices, 0);
+  return dequantize(take(weight, indices, 0), take(parameter("scales"), indices, 0), biases,
+                    q->group_size, q->bits, q->mode);
+}
 
 Array Embedding::as_linear(const Array& x) const {
-  return matmul(x, transpose(parameter("weight")));
+  const Array& weight = parameter("weight");
+  if (const std::optional<Quantization>& q = quantization()) {
+    return quantized_matmul(x, weight, parameter("scales"), quantized_biases(), /*transpose=*/true,
+                            q->group_size, q->bits, q->mode);
+  }
+  return matmul(x, transpose(weight));
+}
+
+QuantizedEmbedding::QuantizedEmbedding(int64_t num_embeddings, int64_t dims,
+                                       std::optional<int> group_size, std::optional<int> bits,
+                                       const std::string& mode)
+    : Embedding(num_embeddings, dims) {
+  quantize(group_size, bits, mode);
 }
 
 }  // namespace ferry::nn

@@ -2,19 +2,30 @@
 #define FERRY_CLIENT_NN_EMBEDDING_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
-#include "client/nn/module.h"
+#include "client/nn/quantizable.h"
 
 namespace ferry::nn {
 
 // Rows of weight (num_embeddings, dims) by integer index, drawn normal with standard
-// deviation sqrt(1 / dims), as MLX's Embedding.
-class Embedding : public Layer {
+// deviation sqrt(1 / dims), as MLX's Embedding. Quantized (quantize()), it is MLX's
+// QuantizedEmbedding: the rows' codes dequantized.
+class Embedding : public QuantizableLayer {
  public:
   Embedding(int64_t num_embeddings, int64_t dims);
   Array operator()(const Array& indices) override;
   // x @ weight.T: the output layer of a model whose input and output embeddings are tied.
   Array as_linear(const Array& x) const;
+};
+
+// MLX's QuantizedEmbedding: an Embedding drawn as usual, then quantized.
+class QuantizedEmbedding : public Embedding {
+ public:
+  QuantizedEmbedding(int64_t num_embeddings, int64_t dims,
+                     std::optional<int> group_size = std::nullopt,
+                     std::optional<int> bits = std::nullopt, const std::string& mode = "affine");
 };
 
 }  // namespace ferry::nn

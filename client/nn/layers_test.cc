@@ -145,5 +145,84 @@ TEST(NnLayers, AnEncoderNamesItsBlocksAsMlxDoes) {
   EXPECT_EQ(encoder(random::normal({1, 4, 8})).shape(), (Shape{1, 4, 8}));
 }
 
+TEST(NnLayers, BatchNormKeepsRunningStatisticsThatNeverTrain) {
+  nn::BatchNorm norm(2);
+  EXPECT_EQ(norm.parameters().size(), 4u);
+  norm.unfreeze();
+  std::vector<std::string> trainable;
+  for (const auto& [name, value] : norm.trainable_parameters()) trainable.push_back(name);
+  EXPECT_THAT(trainable, ElementsAre("weight", "bias"));
+  const Array x = from_host(std::vector<float>{1, 10, 3, 30}, {2, 2});
+  ExpectAllClose(norm(x), from_host(std::vector<float>{-1, -1, 1, 1}, {2, 2}), 1e-4, 0, "batch");
+  // running = 0.9 running + 0.1 batch statistic (the variance unbiased: 2 and 200).
+  ExpectAllClose(norm.parameters()[2].second, from_host(std::vector<float>{0.2f, 2}, {2}), 1e-6, 0,
+                 "running mean");
+  ExpectAllClose(norm.parameters()[3].second, from_host(std::vector<float>{1.1f, 20.9f}, {2}), 1e-6,
+                 0, "running variance");
+  norm.eval();
+  EXPECT_THAT(BuildError([&] { norm(ones({2})); }),
+              HasSubstr("[BatchNorm] x must have rank 2, 3 or 4, got shape (2,)."));
+  norm.train();
+  EXPECT_THAT(BuildError([&] {
+                norm(ones({1, 2}));
+              }),
+              HasSubstr("[BatchNorm] training needs more than one value per feature."));
+}
+
+TEST(NnLayers, GroupNormGroupsFeatures) {
+  // MLX's grouping: features 0 and 2 are group 0, 1 and 3 group 1.
+  const Array x = from_host(std::vector<float>{0, 5, 2, 7}, {1, 4});
+  ExpectAllClose(nn::GroupNorm(2, 4)(x), from_host(std::vector<float>{-1, -1, 1, 1}, {1, 4}), 1e-4,
+                 0, "mlx");
+  ExpectAllClose(nn::GroupNorm(2, 4, 1e-5f, true, true)(x),
+                 from_host(std::vector<float>{-1, 1, -1, 1}, {1, 4}), 1e-4, 0, "pytorch");
+  EXPECT_THAT(BuildError([] { nn::GroupNorm(3, 4); }),
+              HasSubstr("[GroupNorm] dims (4) must be a multiple of num_groups (3)."));
+}
+
+TEST(NnLayers, PoolingWindowsDefaultToTheirSize) {
+  const Array x = reshape(arange(16.0), {1, 4, 4, 1});
+  EXPECT_THAT(nn::MaxPool2d(2)(x).to_vector<float>(), ElementsAre(5, 7, 13, 15));
+  EXPECT_THAT(nn::AvgPool2d(2)(x).to_vector<float>(), ElementsAre(2.5f, 4.5f, 10.5f, 12.5f));
+  EXPECT_EQ(nn::MaxPool2d(3, 1, 1)(x).shape(), (Shape{1, 4, 4, 1}));
+  EXPECT_THAT(nn::MaxPool1d(2)(reshape(arange(4.0), {1, 4, 1})).to_vector<float>(),
+              ElementsAre(1, 3));
+  EXPECT_THAT(nn::AvgPool1d(3, 1)(reshape(arange(4.0), {1, 4, 1})).to_vector<float>(),
+              ElementsAre(1, 2));
+}
+
+TEST(NnLayers, QuantizedLayersComputeWithTheirCodesAndDoNotTrain) {
+  random::seed(3);
+  nn::Linear linear(64, 8);
+  const Array x = random::normal({2, 64});
+  const Array before = linear(x);
+  linear.quantize(32, 8);
+  EXPECT_TRUE(linear.quantized());
+  std::vector<std::string> names;
+  for (const auto& [name, value] : linear.parameters()) names.push_back(name);
+  EXPECT_THAT(names, ElementsAre("weight", "bias", "scales", "biases"));
+  EXPECT_EQ(linear.parameters()[0].second.dtype(), uint32);
+  EXPECT_TRUE(linear.trainable_parameters().empty());
+  linear.unfreeze();
+  EXPECT_TRUE(linear.trainable_parameters().empty());
+  ExpectAllClose(linear(x), before, 0.02, 0.02, "8-bit codes");  // close to the float layer
+  EXPECT_THAT(BuildError([&] { linear.quantize(); }),
+              HasSubstr("[quantize] the layer is quantized already."));
+  EXPECT_EQ(nn::QuantizedLinear(64, 8, false).parameters().size(), 3u);
+  EXPECT_EQ(nn::QuantizedEmbedding(4, 64)(zeros({3}, int32)).shape(), (Shape{3, 64}));
+  // Only what the predicate accepts.
+  nn::Sequential model(nn::Linear(64, 64), nn::Linear(64, 64));
+  nn::quantize(model, std::nullopt, std::nullopt, "affine",
+               [](const std::string& path, nn::Module&) { return path == "layers.1"; });
+  EXPECT_FALSE(static_cast<nn::Linear&>(model[0]).quantized());
+  EXPECT_TRUE(static_cast<nn::Linear&>(model[1]).quantized());
+}
+
+TEST(NnLayers, RoPETakesAnArrayOffsetToo) {
+  const Array x = random::normal({1, 1, 4, 8});
+  ExpectAllClose(nn::RoPE(8)(x, full({}, 2, int32)), nn::RoPE(8)(x, 2), 0, 0, "offset");
+  ExpectAllClose(nn::RoPE(8)(x), fast::rope(x, 8, false, 10000.0f, 1.0f, 0), 0, 0, "default");
+}
+
 }  // namespace
 }  // namespace ferry

@@ -22,13 +22,26 @@ Linear::Linear(int64_t input_dims, int64_t output_dims, bool bias) {
 
 Array Linear::operator()(const Array& x) {
   const Array& weight = parameter("weight");
-  if (x.ndim() == 0 || x.shape(-1) != weight.shape(1)) {
-    detail::ThrowOpError(
-        "Linear", absl::StrCat("x's last axis must have ", weight.shape(1), " features, got shape ",
-                               core::ShapeToString(x.shape()), "."));
+  Array y = x;
+  if (const std::optional<Quantization>& q = quantization()) {
+    y = quantized_matmul(x, weight, parameter("scales"), quantized_biases(), /*transpose=*/true,
+                         q->group_size, q->bits, q->mode);
+  } else {
+    if (x.ndim() == 0 || x.shape(-1) != weight.shape(1)) {
+      detail::ThrowOpError(
+          "Linear", absl::StrCat("x's last axis must have ", weight.shape(1),
+                                 " features, got shape ", core::ShapeToString(x.shape()), "."));
+    }
+    y = matmul(x, transpose(weight));
   }
-  if (has_parameter("bias")) return addmm(parameter("bias"), x, transpose(weight));
-  return matmul(x, transpose(weight));
+  return has_parameter("bias") ? y + parameter("bias") : y;
+}
+
+QuantizedLinear::QuantizedLinear(int64_t input_dims, int64_t output_dims, bool bias,
+                                 std::optional<int> group_size, std::optional<int> bits,
+                                 const std::string& mode)
+    : Linear(input_dims, output_dims, bias) {
+  quantize(group_size, bits, mode);
 }
 
 }  // namespace ferry::nn

@@ -2,17 +2,28 @@
 #define FERRY_CLIENT_NN_LINEAR_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
-#include "client/nn/module.h"
+#include "client/nn/quantizable.h"
 
 namespace ferry::nn {
 
 // x @ weight.T + bias, weight (output_dims, input_dims); both drawn uniform in
-// +-sqrt(1 / input_dims), as MLX's Linear.
-class Linear : public Layer {
+// +-sqrt(1 / input_dims), as MLX's Linear. Quantized (quantize()), it is MLX's
+// QuantizedLinear: quantized_matmul of x with the codes.
+class Linear : public QuantizableLayer {
  public:
   Linear(int64_t input_dims, int64_t output_dims, bool bias = true);
   Array operator()(const Array& x) override;
+};
+
+// MLX's QuantizedLinear: a Linear drawn as usual, then quantized.
+class QuantizedLinear : public Linear {
+ public:
+  QuantizedLinear(int64_t input_dims, int64_t output_dims, bool bias = true,
+                  std::optional<int> group_size = std::nullopt,
+                  std::optional<int> bits = std::nullopt, const std::string& mode = "affine");
 };
 
 }  // namespace ferry::nn

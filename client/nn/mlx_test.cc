@@ -106,6 +106,69 @@ TEST_F(NnMlxTest, Conv2dIsMlxs) {
   ExpectAllClose(conv(At("in.image")), At("out.conv2d"), 1e-5, 1e-6, "conv2d");
 }
 
+TEST_F(NnMlxTest, BatchAndGroupNormsAndPoolingAreMlxsInTrainingAndEvaluation) {
+  nn::Sequential convnet(nn::Conv2d(3, 8, 3, 1, 1), nn::BatchNorm(8), nn::ReLU(), nn::MaxPool2d(2),
+                         nn::GroupNorm(2, 8), nn::AvgPool2d(2, 1),
+                         nn::GroupNorm(4, 8, 1e-5f, true, /*pytorch_compatible=*/true));
+  convnet.load_weights(WithPrefix("convnet."));
+  ExpectAllClose(convnet(At("in.images")), At("out.convnet_train"), 1e-4, 1e-5, "training");
+  const nn::Parameters p = convnet.parameters();
+  auto named = [&](const std::string& name) {
+    for (const auto& [n, value] : p) {
+      if (n == name) return value;
+    }
+    ADD_FAILURE() << "no " << name;
+    return zeros({});
+  };
+  ExpectAllClose(named("layers.1.running_mean"), At("after.convnet.running_mean"), 1e-5, 1e-6,
+                 "running mean");
+  ExpectAllClose(named("layers.1.running_var"), At("after.convnet.running_var"), 1e-5, 1e-6,
+                 "running variance");
+  convnet.eval();
+  ExpectAllClose(convnet(At("in.images")), At("out.convnet_eval"), 1e-4, 1e-5, "evaluation");
+}
+
+TEST_F(NnMlxTest, RoPEIsMlxs) {
+  ExpectAllClose(nn::RoPE(8)(At("in.rope"), 3), At("out.rope"), 1e-5, 1e-6, "rope");
+  ExpectAllClose(nn::RoPE(16, true, 500, 0.5)(At("in.rope")), At("out.rope_traditional"), 1e-5,
+                 1e-6, "traditional rope");
+}
+
+TEST_F(NnMlxTest, QuantizingGivesMlxsCodesAndMlxQuantizedWeightsLoad) {
+  auto make = [] {
+    return nn::Sequential(nn::Embedding(16, 64), nn::Linear(64, 32), nn::ReLU(), nn::Linear(32, 8));
+  };
+  // Quantized here from MLX's float weights: MLX's codes, scales and biases, bit for bit.
+  nn::Sequential here = make();
+  here.load_weights(WithPrefix("qsrc."));
+  nn::quantize(here, 32, 4);
+  const nn::Parameters want = WithPrefix("qnet.");
+  nn::Parameters got = here.parameters();
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].first, want[i].first);
+    EXPECT_EQ(got[i].second.dtype(), want[i].second.dtype()) << got[i].first;
+    ExpectAllClose(got[i].second, want[i].second, 0, 0, got[i].first);
+  }
+  EXPECT_TRUE(here.trainable_parameters().empty());  // quantized layers do not train
+  ExpectAllClose(here(At("in.qtokens")), At("out.qnet"), 1e-5, 1e-6, "quantized model");
+  // MLX's quantized checkpoint into a model quantized first, as a user loads one.
+  nn::Sequential loaded = make();
+  nn::quantize(loaded, 32, 4);
+  loaded.load_weights(want);
+  ExpectAllClose(loaded(At("in.qtokens")), At("out.qnet"), 1e-5, 1e-6, "loaded model");
+  auto& embedding = static_cast<nn::Embedding&>(loaded[0]);
+  ExpectAllClose(embedding.as_linear(At("in.qtied")), At("out.qnet_tied"), 1e-5, 1e-6,
+                 "tied output layer");
+
+  nn::Sequential mx(nn::Linear(64, 16, false));
+  mx.load_weights(WithPrefix("mx."));
+  nn::quantize(mx, std::nullopt, std::nullopt, "mxfp4");
+  ExpectAllClose(mx.parameters()[0].second, At("mxq.layers.0.weight"), 0, 0, "mxfp4 codes");
+  ExpectAllClose(mx(At("in.mx")), At("out.mxq"), 1e-5, 1e-6, "mxfp4 model");
+}
+
 TEST_F(NnMlxTest, LossesAreMlxs) {
   namespace l = nn::losses;
   const Array logits = At("loss.in.logits");

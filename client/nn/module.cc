@@ -35,10 +35,25 @@ void Module::CheckNameFree(const std::string& name) const {
   if (taken) detail::ThrowOpError("Module", absl::StrCat("the name \"", name, "\" is taken."));
 }
 
-void Module::register_parameter(const std::string& name, Array value) {
+void Module::register_parameter(const std::string& name, Array value, bool trainable) {
   CheckNameFree(name);
   order_.push_back({false, parameters_.size()});
-  parameters_.push_back({name, std::move(value), false});
+  parameters_.push_back({name, std::move(value), false, trainable});
+}
+
+Module::Entry& Module::FindEntry(const std::string& name) {
+  for (Entry& e : parameters_) {
+    if (e.name == name) return e;
+  }
+  detail::ThrowOpError("Module", absl::StrCat("no parameter named \"", name, "\"."));
+}
+
+void Module::set_parameter(const std::string& name, Array value) {
+  FindEntry(name).value = std::move(value);
+}
+
+void Module::make_untrainable() {
+  for (Entry& e : parameters_) e.trainable = false;
 }
 
 void Module::AddChild(const std::string& name, std::unique_ptr<Module> child) {
@@ -49,10 +64,7 @@ void Module::AddChild(const std::string& name, std::unique_ptr<Module> child) {
 }
 
 const Array& Module::parameter(const std::string& name) const {
-  for (const Entry& e : parameters_) {
-    if (e.name == name) return e.value;
-  }
-  detail::ThrowOpError("Module", absl::StrCat("no parameter named \"", name, "\"."));
+  return const_cast<Module*>(this)->FindEntry(name).value;
 }
 
 bool Module::has_parameter(const std::string& name) const {
@@ -65,7 +77,8 @@ void Module::Flatten(const std::string& prefix, bool trainable_only, Parameters&
     if (slot.is_child) {
       const auto& [name, child] = children_[slot.index];
       child->Flatten(Join(prefix, name), trainable_only, out);
-    } else if (const Entry& e = parameters_[slot.index]; !trainable_only || !e.frozen) {
+    } else if (const Entry& e = parameters_[slot.index];
+               !trainable_only || (e.trainable && !e.frozen)) {
       out.emplace_back(Join(prefix, e.name), e.value);
     }
   }

@@ -44,7 +44,8 @@ class Module {
 
   // Every parameter, children's included.
   Parameters parameters() const;
-  // Those not frozen: what nn::value_and_grad differentiates and optimizers update.
+  // Those not frozen (nor untrainable): what nn::value_and_grad differentiates and
+  // optimizers update.
   Parameters trainable_parameters() const;
   // The arrays of parameters(), for ferry::eval after a step.
   std::vector<Array> arrays() const;
@@ -81,8 +82,15 @@ class Module {
   std::vector<std::pair<std::string, Module*>> children() const;
 
  protected:
-  // Adds a parameter; throws INVALID_ARGUMENT if the name is taken.
-  void register_parameter(const std::string& name, Array value);
+  // Adds a parameter; throws INVALID_ARGUMENT if the name is taken. One not `trainable`
+  // (running statistics, quantized weights) is saved and loaded with the others but never
+  // differentiated, whatever unfreeze says (as MLX's BatchNorm and quantized layers keep
+  // theirs frozen).
+  void register_parameter(const std::string& name, Array value, bool trainable = true);
+  // Replaces this module's own parameter `name` (a layer's state, such as running means).
+  void set_parameter(const std::string& name, Array value);
+  // Makes this module's own parameters never trainable.
+  void make_untrainable();
   // Takes `module` as the child `name` and returns it, where it stays for the module's life.
   template <typename M>
   M& register_module(const std::string& name, M module) {
@@ -101,12 +109,14 @@ class Module {
     std::string name;
     Array value;
     bool frozen;
+    bool trainable;
   };
   // What is registered, in order: a parameter or a child.
   struct Slot {
     bool is_child;
     size_t index;
   };
+  Entry& FindEntry(const std::string& name);
   void AddChild(const std::string& name, std::unique_ptr<Module> child);
   void CheckNameFree(const std::string& name) const;
   void Flatten(const std::string& prefix, bool trainable_only, Parameters& out) const;

@@ -5,9 +5,11 @@ Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]=
   python3 client/nn/testdata/nn_mlx.py
 
 Arrays, by name prefix:
-  net.*, encoder.*, conv2d.*   the weights of three MLX models, named as save_weights names them
+  net.*, encoder.*, conv2d.*,  the weights of MLX models, named as save_weights names them
+  convnet.*, qsrc.*, mx.*      (qsrc.* and mx.* before nn.quantize; qnet.* and mxq.* after)
   in.*                         their inputs
-  out.*                        what the models computed from them (eval mode)
+  out.*                        what the models computed from them (eval mode, but
+                               out.convnet_train; after.* the running statistics it left)
   grad.net.*                   nn.value_and_grad of the net's mean cross-entropy, by parameter
   loss.*                       losses of fixed inputs (loss.in.* holds those inputs)
 """
@@ -85,6 +87,43 @@ image = uniform(2, 6, 5, 3)
 put("conv2d.", nn.utils.tree_flatten(conv2d.parameters()))
 arrays["in.image"] = image
 arrays["out.conv2d"] = conv2d(image)
+
+# Batch and group norms, pooling: one step in training mode, then evaluation.
+convnet = nn.Sequential(
+    nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm(8), nn.ReLU(), nn.MaxPool2d(2),
+    nn.GroupNorm(2, 8), nn.AvgPool2d(2, stride=1), nn.GroupNorm(4, 8, pytorch_compatible=True))
+convnet.layers[4].weight = uniform(8)
+convnet.layers[6].bias = uniform(8)
+put("convnet.", nn.utils.tree_flatten(convnet.parameters()))
+images = uniform(3, 8, 6, 3)
+arrays["in.images"] = images
+arrays["out.convnet_train"] = convnet(images)
+arrays["after.convnet.running_mean"] = convnet.layers[1].running_mean
+arrays["after.convnet.running_var"] = convnet.layers[1].running_var
+convnet.eval()
+arrays["out.convnet_eval"] = convnet(images)
+
+rope_input = uniform(1, 2, 5, 16)
+arrays["in.rope"] = rope_input
+arrays["out.rope"] = nn.RoPE(8)(rope_input, offset=3)
+arrays["out.rope_traditional"] = nn.RoPE(16, traditional=True, base=500, scale=0.5)(rope_input)
+
+# Quantized layers: float weights (qsrc.*), what nn.quantize made of them (qnet.*), outputs.
+qnet = nn.Sequential(nn.Embedding(16, 64), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8))
+put("qsrc.", nn.utils.tree_flatten(qnet.parameters()))
+nn.quantize(qnet, group_size=32, bits=4)
+put("qnet.", nn.utils.tree_flatten(qnet.parameters()))
+qtokens = mx.array(rng.integers(0, 16, (2, 5)).astype(np.int32))
+arrays["in.qtokens"] = qtokens
+arrays["out.qnet"] = qnet(qtokens)
+arrays["in.qtied"] = uniform(3, 64)
+arrays["out.qnet_tied"] = qnet.layers[0].as_linear(arrays["in.qtied"])
+mxnet = nn.Sequential(nn.Linear(64, 16, bias=False))
+put("mx.", nn.utils.tree_flatten(mxnet.parameters()))
+nn.quantize(mxnet, mode="mxfp4")
+put("mxq.", nn.utils.tree_flatten(mxnet.parameters()))
+arrays["in.mx"] = uniform(4, 64)
+arrays["out.mxq"] = mxnet(arrays["in.mx"])
 
 # Losses, each with MLX's default reduction and with "none".
 logits = uniform(4, 6) * 3

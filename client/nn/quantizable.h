@@ -1,0 +1,49 @@
+#ifndef FERRY_CLIENT_NN_QUANTIZABLE_H_
+#define FERRY_CLIENT_NN_QUANTIZABLE_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "client/nn/module.h"
+
+namespace ferry::nn {
+
+// How a layer's weight was quantized (see ferry::quantize).
+struct Quantization {
+  std::optional<int> group_size;
+  std::optional<int> bits;
+  std::string mode;
+};
+
+// A layer whose "weight" can be quantized in place (Linear, Embedding), as MLX's
+// to_quantized() makes their quantized twins: the weight becomes the packed codes beside
+// "scales" (and "biases" in "affine" mode), named as MLX's QuantizedLinear and
+// QuantizedEmbedding name them, and no parameter of the layer is trainable any more.
+class QuantizableLayer : public Layer {
+ public:
+  // group_size and bits default to the mode's (64 and 4 for "affine").
+  void quantize(std::optional<int> group_size = std::nullopt,
+                std::optional<int> bits = std::nullopt, const std::string& mode = "affine");
+  bool quantized() const { return quantization_.has_value(); }
+
+ protected:
+  const std::optional<Quantization>& quantization() const { return quantization_; }
+  // "biases", or nothing in the modes without them.
+  std::optional<Array> quantized_biases() const;
+
+ private:
+  std::optional<Quantization> quantization_;
+};
+
+// MLX's nn.quantize: quantizes, in place, every layer of `model` (itself included) that can
+// be and is not yet, or those `predicate` (the layer's dotted path, the layer) accepts.
+// Build a model, quantize it, then load_weights an MLX-quantized checkpoint into it.
+using QuantizePredicate = std::function<bool(const std::string& path, Module& layer)>;
+void quantize(Module& model, std::optional<int> group_size = std::nullopt,
+              std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
+              const QuantizePredicate& predicate = nullptr);
+
+}  // namespace ferry::nn
+
+#endif  // FERRY_CLIENT_NN_QUANTIZABLE_H_
