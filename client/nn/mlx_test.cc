@@ -169,6 +169,35 @@ TEST_F(NnMlxTest, QuantizingGivesMlxsCodesAndMlxQuantizedWeightsLoad) {
   ExpectAllClose(mx(At("in.mx")), At("out.mxq"), 1e-5, 1e-6, "mxfp4 model");
 }
 
+TEST_F(NnMlxTest, ActivationsAreMlxs) {
+  const Array x = At("in.act");
+  auto expect = [&](const Array& got, const std::string& name) {
+    ExpectAllClose(got, At("act." + name), 1e-5, 1e-6, name);
+  };
+  expect(nn::relu2(x), "relu2");
+  expect(nn::relu6(x), "relu6");
+  expect(nn::leaky_relu(x, 0.2), "leaky_relu");
+  expect(nn::log_softmax(x), "log_softmax");
+  expect(nn::elu(x, 0.5), "elu");
+  expect(nn::selu(x), "selu");
+  expect(nn::celu(x, 2.0), "celu");
+  expect(nn::softsign(x), "softsign");
+  expect(nn::softshrink(x), "softshrink");
+  expect(nn::hard_shrink(x), "hard_shrink");
+  expect(nn::hard_tanh(x, -2, 1.5), "hard_tanh");
+  expect(nn::hardswish(x), "hardswish");
+  expect(nn::log_sigmoid(x), "log_sigmoid");
+  expect(nn::mish(x), "mish");
+  expect(nn::gelu_approx(x), "gelu_approx");
+  expect(nn::gelu_fast_approx(x), "gelu_fast_approx");
+  expect(nn::glu(x), "glu");
+  EXPECT_EQ(nn::step(x).dtype(), At("act.step").dtype());
+  expect(nn::step(x, 0.5), "step");
+  expect(nn::softmin(x), "softmin");
+  expect(nn::PReLU(8, 0.1)(x), "prelu");
+  expect(nn::GELU("tanh")(x), "gelu_tanh");
+}
+
 TEST_F(NnMlxTest, LossesAreMlxs) {
   namespace l = nn::losses;
   const Array logits = At("loss.in.logits");

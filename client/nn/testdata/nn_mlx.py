@@ -12,6 +12,7 @@ Arrays, by name prefix:
                                out.convnet_train; after.* the running statistics it left)
   grad.net.*                   nn.value_and_grad of the net's mean cross-entropy, by parameter
   loss.*                       losses of fixed inputs (loss.in.* holds those inputs)
+  act.*                        each activation of in.act
 """
 import mlx.core as mx
 import mlx.nn as nn
@@ -154,6 +155,22 @@ arrays["loss.hinge"] = losses.hinge_loss(predictions, binary * 2 - 1)
 arrays["loss.log_cosh"] = losses.log_cosh_loss(predictions, truth)
 arrays["loss.cosine_similarity"] = losses.cosine_similarity_loss(predictions, truth)
 arrays["loss.gaussian_nll"] = losses.gaussian_nll_loss(predictions, truth, mx.abs(truth) + 0.1)
+
+# Activations of one input, each as MLX's function or layer computes it.
+act_in = uniform(3, 8) * 4
+arrays["in.act"] = act_in
+activations = {
+    "relu2": nn.relu2, "relu6": nn.relu6, "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
+    "log_softmax": nn.log_softmax, "elu": lambda x: nn.elu(x, 0.5), "selu": nn.selu,
+    "celu": lambda x: nn.celu(x, 2.0), "softsign": nn.softsign, "softshrink": nn.softshrink,
+    "hard_shrink": nn.hard_shrink, "hard_tanh": lambda x: nn.hard_tanh(x, -2, 1.5),
+    "hardswish": nn.hardswish, "log_sigmoid": nn.log_sigmoid, "mish": nn.mish,
+    "gelu_approx": nn.gelu_approx, "gelu_fast_approx": nn.gelu_fast_approx, "glu": nn.glu,
+    "step": lambda x: nn.step(x, 0.5), "softmin": nn.softmin,
+    "prelu": nn.PReLU(8, 0.1), "gelu_tanh": nn.GELU("tanh"),
+}
+for name, f in activations.items():
+    arrays[f"act.{name}"] = f(act_in)
 
 mx.save_safetensors("client/nn/testdata/nn_mlx.safetensors", arrays)
 print(len(arrays), "arrays")
