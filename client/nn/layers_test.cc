@@ -224,5 +224,49 @@ TEST(NnLayers, RoPETakesAnArrayOffsetToo) {
   ExpectAllClose(nn::RoPE(8)(x), fast::rope(x, 8, false, 10000.0f, 1.0f, 0), 0, 0, "default");
 }
 
+TEST(NnLayers, RecurrentLayersUnrollOverTheSequence) {
+  nn::LSTM lstm(3, 4);
+  auto [hidden, cell] = lstm(ones({2, 6, 3}));
+  EXPECT_EQ(hidden.shape(), (Shape{2, 6, 4}));
+  EXPECT_EQ(cell.shape(), (Shape{2, 6, 4}));
+  EXPECT_EQ(nn::GRU(3, 4, false).parameters().size(), 2u);
+  // The RNN's nonlinearity is the caller's: relu of a positive affine map stays positive.
+  nn::RNN rnn(2, 3, true, [](const Array& h) { return relu(h); });
+  rnn.apply(nn::init::constant(0.5));
+  ExpectAllClose(take(rnn(ones({5, 2})), 0, 0), full({3}, 1.5), 0, 0, "first step");
+  EXPECT_THAT(BuildError([&] {
+                rnn(ones({5, 3}));
+              }),
+              HasSubstr("[RNN] x must be (batch, length, 2) or (length, 2), got shape (5, 3)."));
+}
+
+TEST(NnLayers, InitializersDrawWithMlxsFans) {
+  const Array like = zeros({200, 300});  // fan_in 300, fan_out 200
+  auto spread = [](const Array& a) { return std::sqrt(mean(square(a)).item<float>()); };
+  EXPECT_NEAR(spread(nn::init::glorot_normal()(like)), std::sqrt(2.0 / 500), 0.002);
+  EXPECT_LE(MaxAbs(nn::init::glorot_uniform()(like)), std::sqrt(6.0f / 500));
+  EXPECT_NEAR(spread(nn::init::he_normal()(like)), 1 / std::sqrt(300.0), 0.002);
+  EXPECT_NEAR(spread(nn::init::he_normal(float32, "fan_out", 2.0)(like)), 2 / std::sqrt(200.0),
+              0.004);
+  EXPECT_LE(MaxAbs(nn::init::he_uniform()(zeros({8, 3, 3, 4}))), std::sqrt(3.0f / 36));
+  EXPECT_EQ(nn::init::uniform(2, 3, bfloat16)(like).dtype(), bfloat16);
+  const Array q = nn::init::orthogonal()(zeros({3, 5}));
+  ExpectAllClose(matmul(q, transpose(q)), eye(3), 1e-5, 1e-5, "orthonormal rows");
+  ExpectAllClose(nn::init::identity()(zeros({3, 3})), eye(3), 0, 0, "identity");
+  EXPECT_THAT(BuildError([] { nn::init::glorot_normal()(zeros({4})); }),
+              HasSubstr("[glorot_normal] needs an array of rank 2 or more, got shape (4,)."));
+  EXPECT_THAT(BuildError([] {
+                nn::init::he_normal(float32, "fan")(zeros({4, 4}));
+              }),
+              HasSubstr("[he_normal] mode must be \"fan_in\" or \"fan_out\", got \"fan\"."));
+  // Re-initializing a model's weights only.
+  nn::Sequential model(nn::Linear(4, 4), nn::Linear(4, 4));
+  model.apply(nn::init::constant(1.0), [](const std::string& name, const Array&) {
+    return name.find("weight") != std::string::npos;
+  });
+  ExpectAllClose(model.parameters()[2].second, ones({4, 4}), 0, 0, "weight");
+  EXPECT_LT(MaxAbs(model.parameters()[3].second), 0.51f);  // the bias as drawn
+}
+
 }  // namespace
 }  // namespace ferry

@@ -169,6 +169,28 @@ TEST_F(NnMlxTest, QuantizingGivesMlxsCodesAndMlxQuantizedWeightsLoad) {
   ExpectAllClose(mx(At("in.mx")), At("out.mxq"), 1e-5, 1e-6, "mxfp4 model");
 }
 
+TEST_F(NnMlxTest, RecurrentLayersAreMlxs) {
+  const Array seq = At("in.seq");
+  const Array h0 = At("in.h0");
+  nn::RNN rnn(3, 5);
+  nn::GRU gru(3, 5);
+  nn::LSTM lstm(3, 5);
+  rnn.load_weights(WithPrefix("rnn."));
+  gru.load_weights(WithPrefix("gru."));
+  lstm.load_weights(WithPrefix("lstm."));
+  ExpectAllClose(rnn(seq), At("out.rnn"), 1e-5, 1e-6, "rnn");
+  ExpectAllClose(rnn(seq, h0), At("out.rnn_h0"), 1e-5, 1e-6, "rnn from h0");
+  ExpectAllClose(gru(seq), At("out.gru"), 1e-5, 1e-6, "gru");
+  ExpectAllClose(gru(seq, h0), At("out.gru_h0"), 1e-5, 1e-6, "gru from h0");
+  ExpectAllClose(gru(take(seq, 0, 0)), At("out.gru_unbatched"), 1e-5, 1e-6, "gru, one sequence");
+  auto [h, c] = lstm(seq);
+  ExpectAllClose(h, At("out.lstm_h"), 1e-5, 1e-6, "lstm hidden");
+  ExpectAllClose(c, At("out.lstm_c"), 1e-5, 1e-6, "lstm cell");
+  auto [h1, c1] = lstm(seq, h0, At("in.c0"));
+  ExpectAllClose(h1, At("out.lstm_h0_h"), 1e-5, 1e-6, "lstm hidden from h0");
+  ExpectAllClose(c1, At("out.lstm_h0_c"), 1e-5, 1e-6, "lstm cell from c0");
+}
+
 TEST_F(NnMlxTest, ActivationsAreMlxs) {
   const Array x = At("in.act");
   auto expect = [&](const Array& got, const std::string& name) {

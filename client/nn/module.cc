@@ -216,16 +216,21 @@ Module& Module::train(bool mode) {
   return *this;
 }
 
-Module& Module::to(const Device& device) {
-  ForEachEntry("", [&](Entry& e, const std::string&) { e.value = e.value.to(device); });
+Module& Module::apply(const std::function<Array(const Array&)>& fn,
+                      const std::function<bool(const std::string&, const Array&)>& filter) {
+  ForEachEntry("", [&](Entry& e, const std::string& name) {
+    if (!filter || filter(name, e.value)) e.value = fn(e.value);
+  });
   return *this;
 }
 
+Module& Module::to(const Device& device) {
+  return apply([&](const Array& a) { return a.to(device); });
+}
+
 Module& Module::set_dtype(Dtype dtype) {
-  ForEachEntry("", [&](Entry& e, const std::string&) {
-    if (core::IsFloating(e.value.dtype())) e.value = astype(e.value, dtype);
-  });
-  return *this;
+  return apply([&](const Array& a) { return astype(a, dtype); },
+               [](const std::string&, const Array& a) { return core::IsFloating(a.dtype()); });
 }
 
 std::vector<std::pair<std::string, Module*>> Module::children() const {

@@ -17,6 +17,7 @@
 // weights are drawn there, never uploaded) or moved with to(). Modules own their children
 // and move, but do not copy.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -73,6 +74,10 @@ class Module {
   Module& eval() { return train(false); }
   bool training() const { return training_; }
 
+  // Replaces each parameter p that `filter` (its dotted name, p) accepts, or every one, by
+  // fn(p), as MLX's apply: re-initializing (nn::init), casting.
+  Module& apply(const std::function<Array(const Array&)>& fn,
+                const std::function<bool(const std::string&, const Array&)>& filter = nullptr);
   // Every parameter on `device` (Array::to: lazy, daemon to daemon where it can).
   Module& to(const Device& device);
   // Every floating parameter cast to `dtype` (MLX's set_dtype).

@@ -13,6 +13,7 @@ Arrays, by name prefix:
   grad.net.*                   nn.value_and_grad of the net's mean cross-entropy, by parameter
   loss.*                       losses of fixed inputs (loss.in.* holds those inputs)
   act.*                        each activation of in.act
+  rnn.*, gru.*, lstm.*         recurrent layers' weights (out.rnn* their states over in.seq)
 """
 import mlx.core as mx
 import mlx.nn as nn
@@ -155,6 +156,19 @@ arrays["loss.hinge"] = losses.hinge_loss(predictions, binary * 2 - 1)
 arrays["loss.log_cosh"] = losses.log_cosh_loss(predictions, truth)
 arrays["loss.cosine_similarity"] = losses.cosine_similarity_loss(predictions, truth)
 arrays["loss.gaussian_nll"] = losses.gaussian_nll_loss(predictions, truth, mx.abs(truth) + 0.1)
+
+# Recurrent layers over a batch of sequences, from zero and from a given state.
+seq, h0, c0 = uniform(2, 4, 3), uniform(2, 5), uniform(2, 5)
+arrays["in.seq"], arrays["in.h0"], arrays["in.c0"] = seq, h0, c0
+rnn, gru, lstm = nn.RNN(3, 5), nn.GRU(3, 5), nn.LSTM(3, 5)
+put("rnn.", nn.utils.tree_flatten(rnn.parameters()))
+put("gru.", nn.utils.tree_flatten(gru.parameters()))
+put("lstm.", nn.utils.tree_flatten(lstm.parameters()))
+arrays["out.rnn"], arrays["out.rnn_h0"] = rnn(seq), rnn(seq, h0)
+arrays["out.gru"], arrays["out.gru_h0"] = gru(seq), gru(seq, h0)
+arrays["out.lstm_h"], arrays["out.lstm_c"] = lstm(seq)
+arrays["out.lstm_h0_h"], arrays["out.lstm_h0_c"] = lstm(seq, h0, c0)
+arrays["out.gru_unbatched"] = gru(seq[0])
 
 # Activations of one input, each as MLX's function or layer computes it.
 act_in = uniform(3, 8) * 4
