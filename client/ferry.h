@@ -27,6 +27,7 @@
 // autodiff
 #include "client/autodiff.h"    // IWYU pragma: export
 #include "client/optimizers.h"  // IWYU pragma: export
+#include "client/schedulers.h"  // IWYU pragma: export
 // modules, layers, losses
 #include "client/nn/nn.h"  // IWYU pragma: export
 

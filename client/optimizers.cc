@@ -1,7 +1,9 @@
-// SGD, Adam and AdamW. Each update is ordinary lazy ops on the parameters' device; the
+// MLX's optimizers. Each update is ordinary lazy ops on the parameters' device; the
 // state arrays are replaced by their lazy successors and become resident when evaluated.
 
 #include "client/optimizers.h"
+
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -78,6 +80,8 @@ std::vector<Array> Optimizer::update(const std::vector<Array>& params,
       }
     }
   }
+  if (schedule_) set_learning_rate(schedule_(step_));
+  ++step_;
   std::vector<Array> updated;
   updated.reserve(params.size());
   if (!params.empty()) BeginStep(params[0]);
@@ -91,6 +95,11 @@ std::vector<Array> Optimizer::update(const std::vector<Array>& params,
 void Optimizer::set_learning_rate(double learning_rate) {
   learning_rate_ = learning_rate;
   learning_rates_.clear();
+}
+
+void Optimizer::set_learning_rate(std::function<double(int64_t step)> schedule) {
+  schedule_ = std::move(schedule);
+  if (schedule_) set_learning_rate(schedule_(step_));
 }
 
 Array Optimizer::LearningRate(const Array& like) {
@@ -172,6 +181,94 @@ AdamW::AdamW(double learning_rate, std::pair<double, double> betas, double eps, 
 
 Array AdamW::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
   return Adam::ApplySingle(param * (1.0 - LearningRate(param) * weight_decay_), grad, slots);
+}
+
+RMSprop::RMSprop(double learning_rate, double alpha, double eps)
+    : Optimizer("RMSprop", learning_rate, 1), alpha_(alpha), eps_(eps) {}
+
+Array RMSprop::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  Array& v = slots[0];
+  v = v * alpha_ + square(grad) * (1 - alpha_);
+  return param - LearningRate(param) * grad / (sqrt(v) + eps_);
+}
+
+Adagrad::Adagrad(double learning_rate, double eps)
+    : Optimizer("Adagrad", learning_rate, 1), eps_(eps) {}
+
+Array Adagrad::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  Array& v = slots[0];
+  v = v + square(grad);
+  return param - LearningRate(param) * grad / (sqrt(v) + eps_);
+}
+
+AdaDelta::AdaDelta(double learning_rate, double rho, double eps)
+    : Optimizer("AdaDelta", learning_rate, 2), rho_(rho), eps_(eps) {}
+
+Array AdaDelta::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  Array& v = slots[0];
+  Array& u = slots[1];
+  v = v * rho_ + square(grad) * (1 - rho_);
+  const Array d = sqrt(u + eps_) / sqrt(v + eps_) * grad;
+  u = u * rho_ + square(d) * (1 - rho_);
+  return param - LearningRate(param) * d;
+}
+
+Adamax::Adamax(double learning_rate, std::pair<double, double> betas, double eps)
+    : Optimizer("Adamax", learning_rate, 2), beta1_(betas.first), beta2_(betas.second), eps_(eps) {}
+
+Array Adamax::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  Array& m = slots[0];
+  Array& v = slots[1];
+  m = m * beta1_ + grad * (1 - beta1_);
+  v = maximum(v * beta2_, abs(grad));
+  return param - LearningRate(param) * m / (v + eps_);
+}
+
+Lion::Lion(double learning_rate, std::pair<double, double> betas, double weight_decay)
+    : Optimizer("Lion", learning_rate, 1),
+      beta1_(betas.first),
+      beta2_(betas.second),
+      weight_decay_(weight_decay) {}
+
+Array Lion::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  Array& m = slots[0];
+  const Array c = m * beta1_ + grad * (1 - beta1_);
+  m = m * beta2_ + grad * (1 - beta2_);
+  const Array decayed =
+      weight_decay_ > 0 ? param * (1.0 - LearningRate(param) * weight_decay_) : param;
+  return decayed - LearningRate(param) * sign(c);
+}
+
+std::pair<std::vector<Array>, Array> clip_grad_norm(const std::vector<Array>& grads,
+                                                    double max_norm) {
+  if (max_norm < 0) {
+    detail::ThrowOpError("clip_grad_norm",
+                         absl::StrCat("max_norm must be >= 0, got ", max_norm, "."));
+  }
+  if (grads.empty()) return {{}, zeros({})};
+  std::optional<Array> squared;
+  for (const Array& g : grads) {
+    const Array s = sum(square(g.dtype() == float16 ? astype(g, float32) : g));
+    squared = squared ? *squared + s : s;
+  }
+  const Array total = sqrt(*squared);
+  const Array normalizer = minimum(max_norm / (total + 1e-6), 1.0);
+  std::vector<Array> clipped;
+  for (const Array& g : grads) {
+    clipped.push_back(core::IsFloating(g.dtype()) ? astype(g * normalizer, g.dtype())
+                                                  : g * normalizer);
+  }
+  return {clipped, total};
+}
+
+std::pair<std::vector<std::pair<std::string, Array>>, Array> clip_grad_norm(
+    const std::vector<std::pair<std::string, Array>>& grads, double max_norm) {
+  std::vector<Array> arrays;
+  for (const auto& [name, g] : grads) arrays.push_back(g);
+  auto [clipped, total] = clip_grad_norm(arrays, max_norm);
+  std::vector<std::pair<std::string, Array>> named;
+  for (size_t i = 0; i < grads.size(); ++i) named.emplace_back(grads[i].first, clipped[i]);
+  return {named, total};
 }
 
 }  // namespace ferry::optimizers

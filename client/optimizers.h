@@ -21,6 +21,8 @@
 // Execute), so a schedule that changes it every step keeps the graph, and a daemon keeps
 // receiving only its id. The other hyperparameters are constants of the graph.
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +55,11 @@ class Optimizer {
   double learning_rate() const { return learning_rate_; }
   // Takes effect from the next update, without changing the update's graph.
   void set_learning_rate(double learning_rate);
+  // A schedule of the step (0 for the first update, as MLX counts): each update takes its
+  // learning rate from it, still without changing the graph (schedulers.h has MLX's).
+  void set_learning_rate(std::function<double(int64_t step)> schedule);
+  // Updates made so far.
+  int64_t step() const { return step_; }
 
  protected:
   Optimizer(const char* name, double learning_rate, int slots_per_param)
@@ -72,6 +79,8 @@ class Optimizer {
 
  private:
   double learning_rate_;
+  std::function<double(int64_t)> schedule_;
+  int64_t step_ = 0;
   int slots_per_param_;
   std::vector<std::vector<Array>> slots_;  // per parameter
   std::vector<Array> learning_rates_;      // one per parameter dtype, on their device
@@ -128,6 +137,77 @@ class AdamW : public Adam {
  private:
   double weight_decay_;
 };
+
+// RMSprop: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps).
+class RMSprop : public Optimizer {
+ public:
+  explicit RMSprop(double learning_rate, double alpha = 0.99, double eps = 1e-8);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double alpha_, eps_;
+};
+
+// Adagrad: v += g^2; p -= lr g / (sqrt(v) + eps).
+class Adagrad : public Optimizer {
+ public:
+  explicit Adagrad(double learning_rate, double eps = 1e-8);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double eps_;
+};
+
+// AdaDelta: v = rho v + (1 - rho) g^2, d = sqrt(u + eps) / sqrt(v + eps) g,
+// u = rho u + (1 - rho) d^2; p -= lr d.
+class AdaDelta : public Optimizer {
+ public:
+  explicit AdaDelta(double learning_rate, double rho = 0.9, double eps = 1e-6);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double rho_, eps_;
+};
+
+// Adamax: m = b1 m + (1 - b1) g, v = max(b2 v, |g|); p -= lr m / (v + eps).
+class Adamax : public Optimizer {
+ public:
+  explicit Adamax(double learning_rate, std::pair<double, double> betas = {0.9, 0.999},
+                  double eps = 1e-8);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double beta1_, beta2_, eps_;
+};
+
+// Lion (Chen et al.): c = b1 m + (1 - b1) g, m = b2 m + (1 - b2) g; after decoupled weight
+// decay, p -= lr sign(c).
+class Lion : public Optimizer {
+ public:
+  explicit Lion(double learning_rate, std::pair<double, double> betas = {0.9, 0.99},
+                double weight_decay = 0.0);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double beta1_, beta2_, weight_decay_;
+};
+
+// The gradients scaled by min(max_norm / (their global L2 norm + 1e-6), 1), and that norm
+// (float32), as MLX's clip_grad_norm.
+std::pair<std::vector<Array>, Array> clip_grad_norm(const std::vector<Array>& grads,
+                                                    double max_norm);
+std::pair<std::vector<std::pair<std::string, Array>>, Array> clip_grad_norm(
+    const std::vector<std::pair<std::string, Array>>& grads, double max_norm);
 
 }  // namespace ferry::optimizers
 
