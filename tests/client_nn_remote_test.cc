@@ -1,5 +1,5 @@
 // ferry::nn models on a real ferryd: a small transformer (embedding, encoder blocks with
-// dropout, a head) trains one Execute per step with everything resident and gives the local
+// dropout, a head) trains with AdamW on a cosine schedule, one Execute per step with everything resident and gives the local
 // device's losses and weights; its weights saved from the daemon load into a local model;
 // a quantized model computes there what it computes here.
 
@@ -47,7 +47,8 @@ TrainingTrace Train(const Device& device, int steps) {
   auto loss_and_grads = nn::value_and_grad(model, [&](const std::vector<Array>&) {
     return nn::losses::cross_entropy(model(tokens), labels, nn::losses::Reduction::kMean);
   });
-  optimizers::AdamW adamw(3e-3);
+  optimizers::AdamW adamw(0);
+  adamw.set_learning_rate(optimizers::cosine_decay(3e-3, 6));  // a new rate every step
   TrainingTrace run;
   for (int step = 0; step < steps; ++step) {
     const DeviceStats before = device.stats();
@@ -81,7 +82,8 @@ TEST(ClientNnRemoteTest, ATransformerTrainsOnTheDaemonAsItDoesHere) {
     ExpectAllClose(remote_run.weights[i].second, local_run.weights[i].second, 1e-4, 1e-5,
                    remote_run.weights[i].first);
   }
-  // A step is one Execute naming a graph the daemon holds; nothing is uploaded.
+  // A step is one Execute naming a graph the daemon holds (the scheduled learning rate rides
+  // with it); nothing is uploaded.
   EXPECT_EQ(remote_run.last_step.executes, 1);
   EXPECT_EQ(remote_run.last_step.graphs_sent, 0);
   EXPECT_EQ(remote_run.last_step.uploads, 0);
