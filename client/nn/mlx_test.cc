@@ -191,6 +191,21 @@ TEST_F(NnMlxTest, RecurrentLayersAreMlxs) {
   ExpectAllClose(c1, At("out.lstm_h0_c"), 1e-5, 1e-6, "lstm cell from c0");
 }
 
+TEST_F(NnMlxTest, UpsamplingIsMlxs) {
+  const Array x = At("in.upsample");
+  auto expect = [&](nn::Upsample layer, const std::string& name) {
+    ExpectAllClose(layer(x), At("upsample." + name), 1e-5, 1e-6, name);
+  };
+  expect(nn::Upsample(2.0), "nearest_2");
+  expect(nn::Upsample({1.5, 0.6}), "nearest_frac");
+  expect(nn::Upsample(2.0, "linear"), "linear_2");
+  expect(nn::Upsample({1.4, 2.0}, "linear", true), "linear_aligned");
+  expect(nn::Upsample(1.5, "cubic"), "cubic_frac");
+  expect(nn::Upsample(2.0, "cubic", true), "cubic_aligned");
+  expect(nn::Upsample(0.5, "linear", false, true), "linear_antialias");
+  expect(nn::Upsample({0.6, 0.5}, "cubic", false, true), "cubic_antialias");
+}
+
 TEST_F(NnMlxTest, ActivationsAreMlxs) {
   const Array x = At("in.act");
   auto expect = [&](const Array& got, const std::string& name) {

@@ -13,6 +13,7 @@ Arrays, by name prefix:
   grad.net.*                   nn.value_and_grad of the net's mean cross-entropy, by parameter
   loss.*                       losses of fixed inputs (loss.in.* holds those inputs)
   act.*                        each activation of in.act
+  upsample.*                   nn.Upsample of in.upsample, by mode, scales and flags
   rnn.*, gru.*, lstm.*         recurrent layers' weights (out.rnn* their states over in.seq)
 """
 import mlx.core as mx
@@ -169,6 +170,19 @@ arrays["out.gru"], arrays["out.gru_h0"] = gru(seq), gru(seq, h0)
 arrays["out.lstm_h"], arrays["out.lstm_c"] = lstm(seq)
 arrays["out.lstm_h0_h"], arrays["out.lstm_h0_c"] = lstm(seq, h0, c0)
 arrays["out.gru_unbatched"] = gru(seq[0])
+
+# Upsampling, every mode.
+up_in = uniform(2, 5, 4, 3)
+arrays["in.upsample"] = up_in
+upsamples = {
+    "nearest_2": nn.Upsample(2.0), "nearest_frac": nn.Upsample((1.5, 0.6)),
+    "linear_2": nn.Upsample(2.0, "linear"), "linear_aligned": nn.Upsample((1.4, 2.0), "linear", True),
+    "cubic_frac": nn.Upsample(1.5, "cubic"), "cubic_aligned": nn.Upsample(2.0, "cubic", True),
+    "linear_antialias": nn.Upsample(0.5, "linear", antialias=True),
+    "cubic_antialias": nn.Upsample((0.6, 0.5), "cubic", antialias=True),
+}
+for name, layer in upsamples.items():
+    arrays[f"upsample.{name}"] = layer(up_in)
 
 # Activations of one input, each as MLX's function or layer computes it.
 act_in = uniform(3, 8) * 4
