@@ -64,4 +64,47 @@ Array Conv2d::operator()(const Array& x) {
   return has_parameter("bias") ? y + parameter("bias") : y;
 }
 
+Conv3d::Conv3d(int64_t in_channels, int64_t out_channels, std::tuple<int, int, int> kernel_size,
+               std::tuple<int, int, int> stride, std::tuple<int, int, int> padding,
+               std::tuple<int, int, int> dilation, int groups, bool bias)
+    : stride_(stride), padding_(padding), dilation_(dilation), groups_(groups) {
+  const auto [d, h, w] = kernel_size;
+  register_parameter("weight", ConvWeight("Conv3d", in_channels, out_channels, {d, h, w}, groups));
+  if (bias) register_parameter("bias", zeros({out_channels}));
+}
+
+Array Conv3d::operator()(const Array& x) {
+  Array y = conv3d(x, parameter("weight"), stride_, padding_, dilation_, groups_);
+  return has_parameter("bias") ? y + parameter("bias") : y;
+}
+
+ConvTranspose1d::ConvTranspose1d(int64_t in_channels, int64_t out_channels, int kernel_size,
+                                 int stride, int padding, int dilation, int output_padding,
+                                 bool bias)
+    : stride_(stride), padding_(padding), dilation_(dilation), output_padding_(output_padding) {
+  register_parameter("weight",
+                     ConvWeight("ConvTranspose1d", in_channels, out_channels, {kernel_size}, 1));
+  if (bias) register_parameter("bias", zeros({out_channels}));
+}
+
+Array ConvTranspose1d::operator()(const Array& x) {
+  Array y = conv_transpose1d(x, parameter("weight"), stride_, padding_, dilation_, output_padding_);
+  return has_parameter("bias") ? y + parameter("bias") : y;
+}
+
+ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels,
+                                 std::pair<int, int> kernel_size, std::pair<int, int> stride,
+                                 std::pair<int, int> padding, std::pair<int, int> dilation,
+                                 std::pair<int, int> output_padding, bool bias)
+    : stride_(stride), padding_(padding), dilation_(dilation), output_padding_(output_padding) {
+  register_parameter("weight", ConvWeight("ConvTranspose2d", in_channels, out_channels,
+                                          {kernel_size.first, kernel_size.second}, 1));
+  if (bias) register_parameter("bias", zeros({out_channels}));
+}
+
+Array ConvTranspose2d::operator()(const Array& x) {
+  Array y = conv_transpose2d(x, parameter("weight"), stride_, padding_, dilation_, output_padding_);
+  return has_parameter("bias") ? y + parameter("bias") : y;
+}
+
 }  // namespace ferry::nn

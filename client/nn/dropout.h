@@ -16,6 +16,17 @@ class Dropout : public Layer {
   double p_;
 };
 
+// Drops whole channels: in training each (example, channel) of x (N, H, W, C) or (H, W, C)
+// is zeroed with probability p, the rest scaled by 1 / (1 - p), as MLX's Dropout2d.
+class Dropout2d : public Layer {
+ public:
+  explicit Dropout2d(double p = 0.5);
+  Array operator()(const Array& x) override;
+
+ private:
+  double p_;
+};
+
 }  // namespace ferry::nn
 
 #endif  // FERRY_CLIENT_NN_DROPOUT_H_

@@ -268,5 +268,48 @@ TEST(NnLayers, InitializersDrawWithMlxsFans) {
   EXPECT_LT(MaxAbs(model.parameters()[3].second), 0.51f);  // the bias as drawn
 }
 
+TEST(NnLayers, CheckpointedBlocksGiveTheSameGradients) {
+  random::seed(11);
+  nn::TransformerEncoder plain(2, 8, 2, 16);
+  nn::TransformerEncoder checkpointed(2, 8, 2, 16, 0.0, nullptr, true, /*checkpoint=*/true);
+  checkpointed.load_weights(plain.parameters());
+  const Array x = random::normal({2, 3, 8});
+  const Array mask = nn::MultiHeadAttention::create_additive_causal_mask(3);
+  auto gradients = [&](nn::TransformerEncoder& model) {
+    return nn::value_and_grad(
+        model, [&](const std::vector<Array>&) { return sum(square(model(x, mask))); })({});
+  };
+  const nn::Parameters own = checkpointed.trainable_parameters();
+  auto [loss, grads] = gradients(plain);
+  auto [checkpointed_loss, checkpointed_grads] = gradients(checkpointed);
+  ExpectAllClose(checkpointed_loss, loss, 1e-6, 0, "loss");
+  ASSERT_EQ(checkpointed_grads.size(), grads.size());
+  for (size_t i = 0; i < grads.size(); ++i) {
+    ExpectAllClose(checkpointed_grads[i].second, grads[i].second, 1e-4, 1e-6, grads[i].first);
+  }
+  // The model keeps its own arrays after the backward pass recomputed through it.
+  for (size_t i = 0; i < own.size(); ++i) {
+    EXPECT_EQ(checkpointed.trainable_parameters()[i].second.node(), own[i].second.node());
+  }
+}
+
+TEST(NnLayers, Dropout2dDropsWholeChannels) {
+  nn::Dropout2d dropout(0.5);
+  const std::vector<float> y = dropout(ones({4, 3, 3, 8})).to_vector<float>();
+  for (int n = 0; n < 4; ++n) {
+    for (int c = 0; c < 8; ++c) {
+      const float first = y[n * 72 + c];
+      ASSERT_TRUE(first == 0.0f || first == 2.0f);
+      for (int p = 1; p < 9; ++p) ASSERT_EQ(y[n * 72 + p * 8 + c], first);
+    }
+  }
+  EXPECT_THAT(BuildError([&] {
+                dropout(ones({2, 8}));
+              }),
+              HasSubstr("[Dropout2d] x must have rank 3 or 4, got shape (2, 8)."));
+  const Array x = ones({2});
+  EXPECT_EQ(nn::Identity()(x).node(), x.node());
+}
+
 }  // namespace
 }  // namespace ferry

@@ -18,6 +18,12 @@ class Linear : public QuantizableLayer {
   Array operator()(const Array& x) override;
 };
 
+// x itself, as MLX's Identity (a placeholder a model may swap for a layer).
+class Identity : public Layer {
+ public:
+  Array operator()(const Array& x) override { return x; }
+};
+
 // MLX's QuantizedLinear: a Linear drawn as usual, then quantized.
 class QuantizedLinear : public Linear {
  public:

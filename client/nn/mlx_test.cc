@@ -206,6 +206,35 @@ TEST_F(NnMlxTest, UpsamplingIsMlxs) {
   expect(nn::Upsample({0.6, 0.5}, "cubic", false, true), "cubic_antialias");
 }
 
+TEST_F(NnMlxTest, TheEncoderDecoderTransformerIsMlxs) {
+  nn::Transformer transformer(16, 4, 2, 1, 24);
+  transformer.load_weights(WithPrefix("transformer."));
+  transformer.eval();
+  const Array tgt_mask = nn::MultiHeadAttention::create_additive_causal_mask(4);
+  ExpectAllClose(transformer(At("in.src"), At("in.tgt"), std::nullopt, tgt_mask),
+                 At("out.transformer"), 1e-4, 1e-5, "transformer");
+  // Checkpointed blocks compute the same.
+  nn::Transformer checkpointed(16, 4, 2, 1, 24, 0.0, nullptr, true, /*checkpoint=*/true);
+  checkpointed.load_weights(WithPrefix("transformer."));
+  ExpectAllClose(checkpointed(At("in.src"), At("in.tgt"), std::nullopt, tgt_mask),
+                 At("out.transformer"), 1e-4, 1e-5, "checkpointed transformer");
+}
+
+TEST_F(NnMlxTest, TransposedAnd3dConvolutionsAndInstanceNormAreMlxs) {
+  nn::ConvTranspose1d tconv1(3, 4, 3, 2, 1, 1, 1);
+  tconv1.load_weights(WithPrefix("tconv1."));
+  ExpectAllClose(tconv1(At("in.tconv1")), At("out.tconv1"), 1e-5, 1e-6, "conv_transpose1d");
+  nn::ConvTranspose2d tconv2(3, 2, {3, 2}, {2, 1}, {1, 0}, {1, 2});
+  tconv2.load_weights(WithPrefix("tconv2."));
+  ExpectAllClose(tconv2(At("in.tconv2")), At("out.tconv2"), 1e-5, 1e-6, "conv_transpose2d");
+  nn::Conv3d conv3(2, 4, {2, 3, 2}, {1, 2, 1}, {1, 1, 1});
+  conv3.load_weights(WithPrefix("conv3."));
+  ExpectAllClose(conv3(At("in.conv3")), At("out.conv3"), 1e-5, 1e-6, "conv3d");
+  nn::InstanceNorm inorm(3, 1e-5f, true);
+  inorm.load_weights(WithPrefix("inorm."));
+  ExpectAllClose(inorm(At("in.tconv2")), At("out.inorm"), 1e-4, 1e-5, "instance norm");
+}
+
 TEST_F(NnMlxTest, ActivationsAreMlxs) {
   const Array x = At("in.act");
   auto expect = [&](const Array& got, const std::string& name) {

@@ -16,9 +16,9 @@
 #include "client/nn/pooling.h"              // IWYU pragma: export
 #include "client/nn/positional_encoding.h"  // IWYU pragma: export
 #include "client/nn/quantizable.h"
-#include "client/nn/recurrent.h"       // IWYU pragma: export
+#include "client/nn/recurrent.h"  // IWYU pragma: export
 #include "client/nn/transformer.h"
-#include "client/nn/upsample.h"     // IWYU pragma: export
+#include "client/nn/upsample.h"        // IWYU pragma: export
 #include "client/nn/value_and_grad.h"  // IWYU pragma: export
 
 #endif  // FERRY_CLIENT_NN_NN_H_

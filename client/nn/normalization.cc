@@ -79,6 +79,25 @@ Array GroupNorm::operator()(const Array& x) {
   return has_parameter("weight") ? parameter("weight") * y + parameter("bias") : y;
 }
 
+InstanceNorm::InstanceNorm(int64_t dims, float eps, bool affine) : eps_(eps) {
+  CheckDims("InstanceNorm", dims);
+  if (!affine) return;
+  register_parameter("weight", ones({dims}));
+  register_parameter("bias", zeros({dims}));
+}
+
+Array InstanceNorm::operator()(const Array& x) {
+  if (x.ndim() < 3) {
+    detail::ThrowOpError("InstanceNorm", absl::StrCat("x must be (batch, spatial..., features), "
+                                                      "got shape ",
+                                                      core::ShapeToString(x.shape()), "."));
+  }
+  std::vector<int> spatial(x.ndim() - 2);
+  std::iota(spatial.begin(), spatial.end(), 1);
+  const Array y = (x - mean(x, spatial, true)) * rsqrt(var(x, spatial, true) + eps_);
+  return has_parameter("weight") ? parameter("weight") * y + parameter("bias") : y;
+}
+
 BatchNorm::BatchNorm(int64_t num_features, float eps, float momentum, bool affine,
                      bool track_running_stats)
     : eps_(eps), momentum_(momentum), track_running_stats_(track_running_stats) {

@@ -44,6 +44,17 @@ class GroupNorm : public Layer {
   bool pytorch_compatible_;
 };
 
+// Normalizes each feature of each example over its spatial axes (x (N, spatial..., C)), then
+// * weight (ones) + bias (zeros) when affine (off by default), as MLX's InstanceNorm.
+class InstanceNorm : public Layer {
+ public:
+  explicit InstanceNorm(int64_t dims, float eps = 1e-5f, bool affine = false);
+  Array operator()(const Array& x) override;
+
+ private:
+  float eps_;
+};
+
 // Normalizes each feature (last axis) of x, of rank 2 to 4, over every other axis, as MLX's
 // BatchNorm: in training with the batch's statistics, updating running_mean and running_var
 // (momentum; the unbiased variance), which evaluation then uses. Those two are parameters

@@ -65,17 +65,80 @@ class TransformerEncoderLayer : public Module {
 };
 
 // num_layers encoder blocks ("layers.0", ...) and a final LayerNorm ("ln"), as MLX's
-// TransformerEncoder. mlp_dims 0 means 4 * dims; a null activation, relu.
+// TransformerEncoder. mlp_dims 0 means 4 * dims; a null activation, relu. With checkpoint,
+// each block's backward pass recomputes its activations (nn::checkpoint).
 class TransformerEncoder : public Module {
  public:
   TransformerEncoder(int num_layers, int64_t dims, int num_heads, int64_t mlp_dims = 0,
                      double dropout = 0.0, TransformerEncoderLayer::Activation activation = nullptr,
-                     bool norm_first = true);
+                     bool norm_first = true, bool checkpoint = false);
   Array operator()(const Array& x, const std::optional<Array>& mask = std::nullopt);
 
  private:
   std::vector<TransformerEncoderLayer*> layers_;
   LayerNorm* ln_;
+  bool checkpoint_;
+};
+
+// A decoder block as MLX's: self-attention over x, cross-attention to the encoder's
+// `memory`, then the MLP, each with a residual; children self_attention, cross_attention,
+// ln1, ln2, ln3, linear1, linear2, dropout1, dropout2, dropout3.
+class TransformerDecoderLayer : public Module {
+ public:
+  TransformerDecoderLayer(int64_t dims, int num_heads, int64_t mlp_dims = 0, double dropout = 0.0,
+                          TransformerEncoderLayer::Activation activation = nullptr,
+                          bool norm_first = true);
+  Array operator()(const Array& x, const Array& memory,
+                   const std::optional<Array>& x_mask = std::nullopt,
+                   const std::optional<Array>& memory_mask = std::nullopt);
+
+ private:
+  MultiHeadAttention* self_attention_;
+  MultiHeadAttention* cross_attention_;
+  LayerNorm* ln1_;
+  LayerNorm* ln2_;
+  LayerNorm* ln3_;
+  Linear* linear1_;
+  Linear* linear2_;
+  Dropout* dropout1_;
+  Dropout* dropout2_;
+  Dropout* dropout3_;
+  TransformerEncoderLayer::Activation activation_;
+  bool norm_first_;
+};
+
+// num_layers decoder blocks ("layers.0", ...) and a final LayerNorm ("ln").
+class TransformerDecoder : public Module {
+ public:
+  TransformerDecoder(int num_layers, int64_t dims, int num_heads, int64_t mlp_dims = 0,
+                     double dropout = 0.0, TransformerEncoderLayer::Activation activation = nullptr,
+                     bool norm_first = true, bool checkpoint = false);
+  Array operator()(const Array& x, const Array& memory,
+                   const std::optional<Array>& x_mask = std::nullopt,
+                   const std::optional<Array>& memory_mask = std::nullopt);
+
+ private:
+  std::vector<TransformerDecoderLayer*> layers_;
+  LayerNorm* ln_;
+  bool checkpoint_;
+};
+
+// The encoder-decoder Transformer of "Attention Is All You Need", as MLX's Transformer
+// (children encoder and decoder): the decoder reads tgt and what the encoder made of src.
+class Transformer : public Module {
+ public:
+  Transformer(int64_t dims = 512, int num_heads = 8, int num_encoder_layers = 6,
+              int num_decoder_layers = 6, int64_t mlp_dims = 0, double dropout = 0.0,
+              TransformerEncoderLayer::Activation activation = nullptr, bool norm_first = true,
+              bool checkpoint = false);
+  Array operator()(const Array& src, const Array& tgt,
+                   const std::optional<Array>& src_mask = std::nullopt,
+                   const std::optional<Array>& tgt_mask = std::nullopt,
+                   const std::optional<Array>& memory_mask = std::nullopt);
+
+ private:
+  TransformerEncoder* encoder_;
+  TransformerDecoder* decoder_;
 };
 
 }  // namespace ferry::nn

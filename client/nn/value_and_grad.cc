@@ -36,4 +36,29 @@ std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> va
   };
 }
 
+ModuleFn checkpoint(Module& module, ModuleFn fn) {
+  return [&module, fn = std::move(fn)](const std::vector<Array>& inputs) {
+    std::vector<std::string> names;
+    std::vector<Array> arguments;
+    for (const auto& [name, value] : module.trainable_parameters()) {
+      names.push_back(name);
+      arguments.push_back(value);
+    }
+    arguments.insert(arguments.end(), inputs.begin(), inputs.end());
+    // Run now and again in the backward pass: each time with the parameters given, and the
+    // module's own put back after.
+    auto run = [&module, names, fn](const std::vector<Array>& all) {
+      const Parameters own = module.trainable_parameters();
+      Parameters given;
+      for (size_t i = 0; i < names.size(); ++i) given.emplace_back(names[i], all[i]);
+      module.update(given);
+      std::vector<Array> outputs = fn(
+          std::vector<Array>(all.begin() + static_cast<std::ptrdiff_t>(names.size()), all.end()));
+      module.update(own);
+      return outputs;
+    };
+    return ferry::checkpoint(run)(arguments);
+  };
+}
+
 }  // namespace ferry::nn

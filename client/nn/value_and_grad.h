@@ -23,6 +23,14 @@ using ModuleLossFn = std::function<Array(const std::vector<Array>& inputs)>;
 std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
     Module& model, ModuleLossFn fn);
 
+// MLX's nn.utils.checkpoint: fn, computing through `module`, whose backward pass
+// recomputes fn's intermediates from its inputs and the module's trainable parameters
+// (ferry::checkpoint over both) instead of keeping them from the forward pass: less memory
+// for a deep model's activations, at the cost of a second forward pass. Same values and
+// gradients as fn.
+using ModuleFn = std::function<std::vector<Array>(const std::vector<Array>& inputs)>;
+ModuleFn checkpoint(Module& module, ModuleFn fn);
+
 }  // namespace ferry::nn
 
 #endif  // FERRY_CLIENT_NN_VALUE_AND_GRAD_H_

@@ -6,7 +6,8 @@ Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]=
 
 Arrays, by name prefix:
   net.*, encoder.*, conv2d.*,  the weights of MLX models, named as save_weights names them
-  convnet.*, qsrc.*, mx.*      (qsrc.* and mx.* before nn.quantize; qnet.* and mxq.* after)
+  convnet.*, qsrc.*, mx.*,     (qsrc.* and mx.* before nn.quantize; qnet.* and mxq.* after)
+  transformer.*, tconv1.*, tconv2.*, conv3.*, inorm.*
   in.*                         their inputs
   out.*                        what the models computed from them (eval mode, but
                                out.convnet_train; after.* the running statistics it left)
@@ -183,6 +184,29 @@ upsamples = {
 }
 for name, layer in upsamples.items():
     arrays[f"upsample.{name}"] = layer(up_in)
+
+# The encoder-decoder Transformer, transposed and 3-D convolutions, instance norm.
+transformer = nn.Transformer(16, 4, 2, 1, 24)
+transformer.eval()
+put("transformer.", nn.utils.tree_flatten(transformer.parameters()))
+src, tgt = uniform(2, 5, 16), uniform(2, 4, 16)
+arrays["in.src"], arrays["in.tgt"] = src, tgt
+arrays["out.transformer"] = transformer(
+    src, tgt, None, nn.MultiHeadAttention.create_additive_causal_mask(4), None)
+tconv1 = nn.ConvTranspose1d(3, 4, 3, stride=2, padding=1, output_padding=1)
+tconv1.bias = uniform(4)
+tconv2 = nn.ConvTranspose2d(3, 2, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
+conv3 = nn.Conv3d(2, 4, (2, 3, 2), stride=(1, 2, 1), padding=1)
+inorm = nn.InstanceNorm(3, affine=True)
+inorm.weight, inorm.bias = uniform(3), uniform(3)
+for name, layer in (("tconv1", tconv1), ("tconv2", tconv2), ("conv3", conv3), ("inorm", inorm)):
+    put(f"{name}.", nn.utils.tree_flatten(layer.parameters()))
+arrays["in.tconv1"], arrays["in.tconv2"] = uniform(2, 5, 3), uniform(2, 4, 5, 3)
+arrays["in.conv3"] = uniform(1, 4, 5, 3, 2)
+arrays["out.tconv1"] = tconv1(arrays["in.tconv1"])
+arrays["out.tconv2"] = tconv2(arrays["in.tconv2"])
+arrays["out.conv3"] = conv3(arrays["in.conv3"])
+arrays["out.inorm"] = inorm(arrays["in.tconv2"])
 
 # Activations of one input, each as MLX's function or layer computes it.
 act_in = uniform(3, 8) * 4
