@@ -30,16 +30,32 @@ Array Dropout::operator()(const Array& x) {
 
 Dropout2d::Dropout2d(double p) : p_(p) { CheckProbability("Dropout2d", p); }
 
-Array Dropout2d::operator()(const Array& x) {
-  if (x.ndim() != 3 && x.ndim() != 4) {
-    detail::ThrowOpError("Dropout2d", absl::StrCat("x must have rank 3 or 4, got shape ",
-                                                   core::ShapeToString(x.shape()), "."));
+namespace {
+
+// x with whole channels dropped: one draw per example and channel over its `spatial` axes
+// (those before the channels).
+Array DropChannels(const char* layer, const Array& x, double p, bool training, int spatial) {
+  if (x.ndim() != spatial + 1 && x.ndim() != spatial + 2) {
+    detail::ThrowOpError(layer, absl::StrCat("x must have rank ", spatial + 1, " or ", spatial + 2,
+                                             ", got shape ", core::ShapeToString(x.shape()), "."));
   }
-  if (p_ == 0 || !training()) return x;
+  if (p == 0 || !training) return x;
   Shape channels = x.shape();
-  channels[x.ndim() - 2] = channels[x.ndim() - 3] = 1;  // one draw per image and channel
-  const Array keep = random::bernoulli(1 - p_, channels, std::nullopt, x.device());
-  return (keep * x) * (1 / (1 - p_));
+  for (int i = 1; i <= spatial; ++i) channels[x.ndim() - 1 - i] = 1;
+  const Array keep = random::bernoulli(1 - p, channels, std::nullopt, x.device());
+  return (keep * x) * (1 / (1 - p));
+}
+
+}  // namespace
+
+Array Dropout2d::operator()(const Array& x) {
+  return DropChannels("Dropout2d", x, p_, training(), 2);
+}
+
+Dropout3d::Dropout3d(double p) : p_(p) { CheckProbability("Dropout3d", p); }
+
+Array Dropout3d::operator()(const Array& x) {
+  return DropChannels("Dropout3d", x, p_, training(), 3);
 }
 
 }  // namespace ferry::nn

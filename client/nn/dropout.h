@@ -27,6 +27,16 @@ class Dropout2d : public Layer {
   double p_;
 };
 
+// The same over x (N, D, H, W, C) or (D, H, W, C), as MLX's Dropout3d.
+class Dropout3d : public Layer {
+ public:
+  explicit Dropout3d(double p = 0.5);
+  Array operator()(const Array& x) override;
+
+ private:
+  double p_;
+};
+
 }  // namespace ferry::nn
 
 #endif  // FERRY_CLIENT_NN_DROPOUT_H_

@@ -24,6 +24,14 @@ class Identity : public Layer {
   Array operator()(const Array& x) override { return x; }
 };
 
+// y_i = x2 . (weight_i x1) + bias_i, weight (output_dims, input2_dims, input1_dims) and bias
+// drawn uniform in +-sqrt(1 / input1_dims), as MLX's Bilinear.
+class Bilinear : public Module {
+ public:
+  Bilinear(int64_t input1_dims, int64_t input2_dims, int64_t output_dims, bool bias = true);
+  Array operator()(const Array& x1, const Array& x2);
+};
+
 // MLX's QuantizedLinear: a Linear drawn as usual, then quantized.
 class QuantizedLinear : public Linear {
  public:

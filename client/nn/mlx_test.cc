@@ -235,6 +235,20 @@ TEST_F(NnMlxTest, TransposedAnd3dConvolutionsAndInstanceNormAreMlxs) {
   ExpectAllClose(inorm(At("in.tconv2")), At("out.inorm"), 1e-4, 1e-5, "instance norm");
 }
 
+TEST_F(NnMlxTest, PositionalEncodingsAlibiAndBilinearAreMlxs) {
+  const Array positions = At("in.positions");
+  ExpectAllClose(nn::SinusoidalPositionalEncoding(8)(positions), At("out.sinusoidal"), 1e-5, 1e-6,
+                 "sinusoidal");
+  ExpectAllClose(nn::SinusoidalPositionalEncoding(6, 0.01, 2, 1.0, true, true)(positions),
+                 At("out.sinusoidal_cos"), 1e-5, 1e-6, "sinusoidal, cosines first");
+  ExpectAllClose(nn::ALiBi()(At("in.scores")), At("out.alibi"), 1e-6, 1e-6, "alibi");
+  ExpectAllClose(nn::ALiBi()(At("in.scores"), 2, At("in.alibi_mask")), At("out.alibi_offset"), 1e-6,
+                 1e-6, "alibi with offset and mask");
+  nn::Bilinear bilinear(3, 4, 2);
+  bilinear.load_weights(WithPrefix("bilinear."));
+  ExpectAllClose(bilinear(At("in.x1"), At("in.x2")), At("out.bilinear"), 1e-5, 1e-6, "bilinear");
+}
+
 TEST_F(NnMlxTest, ActivationsAreMlxs) {
   const Array x = At("in.act");
   auto expect = [&](const Array& got, const std::string& name) {

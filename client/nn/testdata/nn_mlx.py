@@ -7,7 +7,7 @@ Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]=
 Arrays, by name prefix:
   net.*, encoder.*, conv2d.*,  the weights of MLX models, named as save_weights names them
   convnet.*, qsrc.*, mx.*,     (qsrc.* and mx.* before nn.quantize; qnet.* and mxq.* after)
-  transformer.*, tconv1.*, tconv2.*, conv3.*, inorm.*
+  transformer.*, tconv1.*, tconv2.*, conv3.*, inorm.*, bilinear.*
   in.*                         their inputs
   out.*                        what the models computed from them (eval mode, but
                                out.convnet_train; after.* the running statistics it left)
@@ -207,6 +207,23 @@ arrays["out.tconv1"] = tconv1(arrays["in.tconv1"])
 arrays["out.tconv2"] = tconv2(arrays["in.tconv2"])
 arrays["out.conv3"] = conv3(arrays["in.conv3"])
 arrays["out.inorm"] = inorm(arrays["in.tconv2"])
+
+# Positional encodings, ALiBi, Bilinear.
+positions = mx.arange(5).astype(mx.float32) * 3
+arrays["in.positions"] = positions
+arrays["out.sinusoidal"] = nn.SinusoidalPositionalEncoding(8)(positions)
+arrays["out.sinusoidal_cos"] = nn.SinusoidalPositionalEncoding(
+    6, min_freq=0.01, max_freq=2, scale=1.0, cos_first=True, full_turns=True)(positions)
+scores = uniform(2, 6, 3, 5)
+arrays["in.scores"] = scores
+arrays["out.alibi"] = nn.ALiBi()(scores)
+alibi_mask = uniform(3, 5)
+arrays["in.alibi_mask"] = alibi_mask
+arrays["out.alibi_offset"] = nn.ALiBi()(scores, offset=2, mask=alibi_mask)
+bilinear = nn.Bilinear(3, 4, 2)
+put("bilinear.", nn.utils.tree_flatten(bilinear.parameters()))
+arrays["in.x1"], arrays["in.x2"] = uniform(2, 3, 3), uniform(2, 3, 4)
+arrays["out.bilinear"] = bilinear(arrays["in.x1"], arrays["in.x2"])
 
 # Activations of one input, each as MLX's function or layer computes it.
 act_in = uniform(3, 8) * 4
