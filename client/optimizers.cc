@@ -65,19 +65,17 @@ std::vector<Array> Optimizer::update(const std::vector<Array>& params,
                            absl::StrCat("parameter ", i, " is ", core::DTypeName(params[i].dtype()),
                                         "; only floating parameters can be trained."));
     }
-    if (!slots_.empty() && !slots_[i].empty() &&
-        (slots_[i][0].shape() != params[i].shape() || slots_[i][0].dtype() != params[i].dtype())) {
+    if (!types_.empty() &&
+        (types_[i].first != params[i].shape() || types_[i].second != params[i].dtype())) {
       detail::ThrowOpError(name_, absl::StrCat("parameter ", i,
                                                " changed type since the "
                                                "optimizer's state was made for it."));
     }
   }
   if (slots_.empty()) {
-    slots_.resize(params.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      for (int s = 0; s < slots_per_param_; ++s) {
-        slots_[i].push_back(zeros(params[i].shape(), params[i].dtype(), params[i].device()));
-      }
+    for (const Array& param : params) {
+      slots_.push_back(InitSlots(param));
+      types_.emplace_back(param.shape(), param.dtype());
     }
   }
   if (schedule_) set_learning_rate(schedule_(step_));
@@ -90,6 +88,14 @@ std::vector<Array> Optimizer::update(const std::vector<Array>& params,
     updated.push_back(ApplySingle(params[i], grad, slots_[i]));
   }
   return updated;
+}
+
+std::vector<Array> Optimizer::InitSlots(const Array& param) {
+  std::vector<Array> slots;
+  for (int s = 0; s < slots_per_param_; ++s) {
+    slots.push_back(zeros(param.shape(), param.dtype(), param.device()));
+  }
+  return slots;
 }
 
 void Optimizer::set_learning_rate(double learning_rate) {
@@ -237,6 +243,150 @@ Array Lion::ApplySingle(const Array& param, const Array& grad, std::vector<Array
   const Array decayed =
       weight_decay_ > 0 ? param * (1.0 - LearningRate(param) * weight_decay_) : param;
   return decayed - LearningRate(param) * sign(c);
+}
+
+Adafactor::Adafactor(double learning_rate, AdafactorOptions options)
+    : Optimizer("Adafactor", learning_rate, 0), options_(options) {}
+
+void Adafactor::BeginStep(const Array& first_param) {
+  if (step_.empty()) step_.push_back(zeros({}, float32, first_param.device()));
+  step_[0] = step_[0] + 1.0f;
+}
+
+std::vector<Array> Adafactor::InitSlots(const Array& param) {
+  std::vector<Array> slots;
+  const Shape& shape = param.shape();
+  if (param.ndim() >= 2) {
+    slots.push_back(zeros(Shape(shape.begin(), shape.end() - 1), param.dtype(), param.device()));
+    Shape columns(shape.begin(), shape.end() - 2);
+    columns.push_back(shape.back());
+    slots.push_back(zeros(columns, param.dtype(), param.device()));
+  } else {
+    slots.push_back(zeros(shape, param.dtype(), param.device()));
+  }
+  if (options_.beta_1) slots.push_back(zeros(shape, param.dtype(), param.device()));
+  return slots;
+}
+
+Array Adafactor::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  auto rms = [](const Array& a) { return sqrt(mean(square(a))); };
+  const Array t = Like(step_[0], param);
+  const Array parameter_rms = rms(param);
+  Array step_size =
+      options_.relative_step
+          ? minimum(options_.warmup_init ? t * 1e-6 : full({}, 1e-2, param.dtype(), param.device()),
+                    rsqrt(t))
+          : LearningRate(param);
+  if (options_.scale_parameter) step_size = maximum(parameter_rms, options_.eps.second) * step_size;
+  const Array beta_2 = 1.0 - power(t, options_.decay_rate);
+  Array update = square(grad) + options_.eps.first;
+  if (grad.ndim() >= 2) {
+    Array& row = slots[0];
+    Array& column = slots[1];
+    row = beta_2 * row + (1.0 - beta_2) * mean(update, -1);
+    column = beta_2 * column + (1.0 - beta_2) * mean(update, -2);
+    const Array row_factor = rsqrt(row / mean(row, -1, true));
+    update = expand_dims(row_factor, -1) * expand_dims(rsqrt(column), -2) * grad;
+  } else {
+    Array& second = slots[0];
+    second = beta_2 * second + (1.0 - beta_2) * update;
+    update = rsqrt(second) * grad;
+  }
+  update = update / maximum(rms(update) / options_.clip_threshold, 1.0);
+  update = step_size * update;
+  if (options_.beta_1) {
+    Array& first = slots.back();
+    first = first * *options_.beta_1 + update * (1 - *options_.beta_1);
+    update = first;
+  }
+  const Array decayed =
+      options_.weight_decay != 0 ? param + param * (step_size * -options_.weight_decay) : param;
+  return decayed - update;
+}
+
+Muon::Muon(double learning_rate, double momentum, double weight_decay, bool nesterov, int ns_steps)
+    : Optimizer("Muon", learning_rate, 1),
+      momentum_(momentum),
+      weight_decay_(weight_decay),
+      nesterov_(nesterov),
+      ns_steps_(ns_steps) {}
+
+Array Muon::ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) {
+  const Array g = weight_decay_ != 0 ? grad + param * weight_decay_ : grad;
+  Array& v = slots[0];
+  v = v * momentum_ + g * (1 - momentum_);
+  Array update = nesterov_ ? g * (1 - momentum_) + v * momentum_ : v;
+  Array lr = LearningRate(param);
+  if (update.ndim() >= 2) {
+    const Shape shape = update.shape();
+    // Newton-Schulz's quintic iteration towards U V^T of the update's SVD, on the wide side.
+    Array x = reshape(update, {shape[0], update.size() / shape[0]});
+    const bool tall = x.shape(0) > x.shape(1);
+    if (tall) x = transpose(x);
+    x = x / (sqrt(sum(square(x))) + 1e-7);
+    for (int i = 0; i < ns_steps_; ++i) {
+      const Array a = matmul(x, transpose(x));
+      const Array b = addmm(a * -4.7750, a, a, 2.0315f, 1.0f);
+      x = addmm(x * 3.4445, b, x, 1.0f, 1.0f);
+    }
+    if (tall) x = transpose(x);
+    update = reshape(x, shape);
+    lr = lr * std::sqrt(std::max(1.0, static_cast<double>(shape[shape.size() - 2]) /
+                                          static_cast<double>(shape.back())));
+  }
+  return param - lr * update;
+}
+
+MultiOptimizer::MultiOptimizer(std::vector<std::unique_ptr<Optimizer>> optimizers,
+                               std::vector<Filter> filters)
+    : optimizers_(std::move(optimizers)), filters_(std::move(filters)) {
+  if (optimizers_.empty() || filters_.size() + 1 != optimizers_.size()) {
+    detail::ThrowOpError(
+        "MultiOptimizer",
+        absl::StrCat("needs one filter fewer than optimizers, got ", optimizers_.size(),
+                     " optimizers and ", filters_.size(), " filters."));
+  }
+}
+
+void MultiOptimizer::update(nn::Module& model,
+                            const std::vector<std::pair<std::string, Array>>& grads) {
+  std::vector<std::vector<std::pair<std::string, Array>>> parts(optimizers_.size());
+  for (const auto& [name, grad] : grads) {
+    size_t i = 0;
+    while (i < filters_.size() && !filters_[i](name, grad)) ++i;
+    parts[i].emplace_back(name, grad);
+  }
+  absl::flat_hash_map<std::string, Array> params;
+  for (const auto& [name, param] : model.trainable_parameters()) params.emplace(name, param);
+  nn::Parameters updated;
+  for (size_t i = 0; i < optimizers_.size(); ++i) {
+    if (parts[i].empty()) continue;
+    std::vector<Array> own, own_grads;
+    for (const auto& [name, grad] : parts[i]) {
+      auto it = params.find(name);
+      if (it == params.end()) {
+        detail::ThrowOpError("MultiOptimizer",
+                             absl::StrCat("the model has no trainable parameter ", name, "."));
+      }
+      own.push_back(it->second);
+      own_grads.push_back(grad);
+    }
+    std::vector<Array> stepped = optimizers_[i]->update(own, own_grads);
+    for (size_t j = 0; j < stepped.size(); ++j) updated.emplace_back(parts[i][j].first, stepped[j]);
+  }
+  model.update(updated);
+}
+
+std::vector<Array> MultiOptimizer::state() const {
+  std::vector<Array> all;
+  for (const auto& optimizer : optimizers_) {
+    for (const Array& s : optimizer->state()) all.push_back(s);
+  }
+  return all;
+}
+
+void MultiOptimizer::set_learning_rate(double learning_rate) {
+  for (auto& optimizer : optimizers_) optimizer->set_learning_rate(learning_rate);
 }
 
 std::pair<std::vector<Array>, Array> clip_grad_norm(const std::vector<Array>& grads,

@@ -23,6 +23,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +69,8 @@ class Optimizer {
 
   // Called once per update, before the parameters: advance shared state (step counts).
   virtual void BeginStep(const Array& /*first_param*/) {}
+  // A parameter's slots, made at the first update: slots_per_param zeros of its shape.
+  virtual std::vector<Array> InitSlots(const Array& param);
   // The new parameter from the old one, its gradient and its slots (updated in place).
   virtual Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) = 0;
   // Shared state arrays, listed after the slots by state().
@@ -82,8 +86,9 @@ class Optimizer {
   std::function<double(int64_t)> schedule_;
   int64_t step_ = 0;
   int slots_per_param_;
-  std::vector<std::vector<Array>> slots_;  // per parameter
-  std::vector<Array> learning_rates_;      // one per parameter dtype, on their device
+  std::vector<std::vector<Array>> slots_;       // per parameter
+  std::vector<std::pair<Shape, Dtype>> types_;  // each parameter's, when its slots were made
+  std::vector<Array> learning_rates_;           // one per parameter dtype, on their device
 };
 
 // Stochastic gradient descent: with weight decay g += weight_decay * p; with momentum
@@ -200,6 +205,70 @@ class Lion : public Optimizer {
 
  private:
   double beta1_, beta2_, weight_decay_;
+};
+
+// Adafactor (Shazeer and Stern), as MLX's: second moments factored into row and column
+// means for parameters of rank 2 or more; with relative_step the step size is
+// min(1e-2, 1 / sqrt(t)) (the learning rate unused), scaled by the parameter's RMS
+// (at least eps.second) with scale_parameter; updates clipped to RMS clip_threshold; a first
+// moment with beta_1. The step count t lives on the device, so the graph stays the same.
+struct AdafactorOptions {
+  std::pair<double, double> eps = {1e-30, 1e-3};
+  double clip_threshold = 1.0;
+  double decay_rate = -0.8;
+  std::optional<double> beta_1;
+  double weight_decay = 0.0;
+  bool scale_parameter = true;
+  bool relative_step = true;
+  bool warmup_init = false;
+};
+class Adafactor : public Optimizer {
+ public:
+  explicit Adafactor(double learning_rate = 0.0, AdafactorOptions options = AdafactorOptions());
+
+ protected:
+  void BeginStep(const Array& first_param) override;
+  std::vector<Array> InitSlots(const Array& param) override;
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+  std::vector<Array> SharedState() const override { return step_; }
+
+ private:
+  AdafactorOptions options_;
+  std::vector<Array> step_;  // t, float32 ()
+};
+
+// Muon (Jordan et al.), as MLX's: SGD momentum (Nesterov by default) whose update of a
+// matrix (or of a higher-rank weight seen as (rows, rest)) is orthogonalized by ns_steps
+// Newton-Schulz iterations and scaled by sqrt(max(1, rows / cols)); vectors step plainly.
+class Muon : public Optimizer {
+ public:
+  explicit Muon(double learning_rate, double momentum = 0.95, double weight_decay = 0.01,
+                bool nesterov = true, int ns_steps = 5);
+
+ protected:
+  Array ApplySingle(const Array& param, const Array& grad, std::vector<Array>& slots) override;
+
+ private:
+  double momentum_, weight_decay_;
+  bool nesterov_;
+  int ns_steps_;
+};
+
+// Several optimizers, each for the parameters the first filter (of a parameter's dotted
+// name and gradient) that accepts it picks, the last for the rest, as MLX's MultiOptimizer:
+// Muon for the matrices and AdamW for the rest is the usual pairing.
+class MultiOptimizer {
+ public:
+  using Filter = std::function<bool(const std::string& name, const Array& grad)>;
+  // One filter fewer than optimizers.
+  MultiOptimizer(std::vector<std::unique_ptr<Optimizer>> optimizers, std::vector<Filter> filters);
+  void update(nn::Module& model, const std::vector<std::pair<std::string, Array>>& grads);
+  std::vector<Array> state() const;
+  void set_learning_rate(double learning_rate);
+
+ private:
+  std::vector<std::unique_ptr<Optimizer>> optimizers_;
+  std::vector<Filter> filters_;
 };
 
 // The gradients scaled by min(max_norm / (their global L2 norm + 1e-6), 1), and that norm

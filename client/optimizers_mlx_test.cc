@@ -61,6 +61,60 @@ TEST_F(OptimizersMlxTest, EachOptimizerStepsAsMlxs) {
   ExpectThreeStepsAsMlx(lion, "lion");
 }
 
+// p (3, 4), v (5,) and w (4, 2, 3) as one model's parameters.
+struct ThreeParameters : nn::Module {
+  ThreeParameters(const Array& p, const Array& v, const Array& w) {
+    register_parameter("p", p);
+    register_parameter("v", v);
+    register_parameter("w", w);
+  }
+};
+
+TEST_F(OptimizersMlxTest, AdafactorMuonAndMultiOptimizerStepAsMlxs) {
+  auto three_steps = [&](const std::function<void(nn::Module&, const nn::Parameters&)>& update,
+                         const std::string& name) {
+    ThreeParameters model(At("p0"), At("v0"), At("w0"));
+    for (const char* i : {"1", "2", "3"}) {
+      update(model, {{"p", At(std::string("g") + i)},
+                     {"v", At(std::string("vg") + i)},
+                     {"w", At(std::string("wg") + i)}});
+    }
+    const nn::Parameters after = model.parameters();
+    for (size_t k = 0; k < after.size(); ++k) {
+      ExpectAllClose(after[k].second, At(name + "." + after[k].first + "3"), 1e-4, 1e-6,
+                     name + " " + after[k].first);
+    }
+  };
+  auto with = [&](std::shared_ptr<opt::Optimizer> optimizer) {
+    return [optimizer](nn::Module& model, const nn::Parameters& grads) {
+      optimizer->update(model, grads);
+    };
+  };
+  three_steps(with(std::make_shared<opt::Adafactor>()), "adafactor");
+  opt::AdafactorOptions options;
+  options.relative_step = false;
+  options.beta_1 = 0.9;
+  options.weight_decay = 0.1;
+  options.clip_threshold = 0.5;
+  three_steps(with(std::make_shared<opt::Adafactor>(0.01, options)), "adafactor_options");
+  opt::AdafactorOptions warmup;
+  warmup.warmup_init = true;
+  warmup.scale_parameter = false;
+  three_steps(with(std::make_shared<opt::Adafactor>(0.0, warmup)), "adafactor_warmup");
+  three_steps(with(std::make_shared<opt::Muon>(0.02)), "muon");
+  three_steps(with(std::make_shared<opt::Muon>(0.02, 0.9, 0.0, false, 3)), "muon_plain");
+  std::vector<std::unique_ptr<opt::Optimizer>> pair;
+  pair.push_back(std::make_unique<opt::Muon>(0.02));
+  pair.push_back(std::make_unique<opt::AdamW>(0.01));
+  auto multi = std::make_shared<opt::MultiOptimizer>(
+      std::move(pair), std::vector<opt::MultiOptimizer::Filter>{
+                           [](const std::string&, const Array& g) { return g.ndim() >= 2; }});
+  three_steps(
+      [multi](nn::Module& model, const nn::Parameters& grads) { multi->update(model, grads); },
+      "multi");
+  EXPECT_EQ(multi->state().size(), 4u);  // Muon's v for p and w; AdamW's m and v for v
+}
+
 TEST_F(OptimizersMlxTest, ScheduledLearningRatesStepAsMlxs) {
   opt::AdamW cosine(0);
   cosine.set_learning_rate(opt::cosine_decay(0.05, 4, 0.001));

@@ -6,7 +6,9 @@ Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]=
   python3 client/testdata/optimizers_mlx.py
 
 p0 (float32 (3, 4)) and the gradients g1, g2, g3 of three steps; "<optimizer>.p3" is p0
-after the three updates (the learning rate a schedule where the name says so);
+after the three updates (the learning rate a schedule where the name says so); v0 (5,) and
+w0 (4, 2, 3) with their gradients vg* and wg*: "<optimizer>.{p,v,w}3" after three updates of
+all three together;
 clip.* what clip_grad_norm gives of g1 and g2; schedule.* a schedule at steps 0..29.
 """
 import mlx.core as mx
@@ -17,6 +19,12 @@ rng = np.random.default_rng(20261207)
 arrays = {"p0": mx.array(rng.normal(0, 1, (3, 4)).astype(np.float32))}
 for i in (1, 2, 3):
     arrays[f"g{i}"] = mx.array(rng.normal(0, 1, (3, 4)).astype(np.float32))
+# A vector and a rank-3 weight too, for the optimizers that treat them otherwise.
+arrays["v0"] = mx.array(rng.normal(0, 1, (5,)).astype(np.float32))
+arrays["w0"] = mx.array(rng.normal(0, 1, (4, 2, 3)).astype(np.float32))
+for i in (1, 2, 3):
+    arrays[f"vg{i}"] = mx.array(rng.normal(0, 1, (5,)).astype(np.float32))
+    arrays[f"wg{i}"] = mx.array(rng.normal(0, 1, (4, 2, 3)).astype(np.float32))
 
 optimizers = {
     "sgd_momentum": optim.SGD(0.1, momentum=0.9, weight_decay=0.01, nesterov=True),
@@ -37,6 +45,25 @@ for name, opt in optimizers.items():
     for i in (1, 2, 3):
         params = opt.apply_gradients({"p": arrays[f"g{i}"]}, params)
     arrays[f"{name}.p3"] = params["p"]
+
+# Optimizers of all three parameters at once: p (3, 4), v (5,), w (4, 2, 3).
+several = {
+    "adafactor": optim.Adafactor(),
+    "adafactor_options": optim.Adafactor(
+        0.01, relative_step=False, beta_1=0.9, weight_decay=0.1, clip_threshold=0.5),
+    "adafactor_warmup": optim.Adafactor(warmup_init=True, scale_parameter=False),
+    "muon": optim.Muon(0.02),
+    "muon_plain": optim.Muon(0.02, momentum=0.9, weight_decay=0.0, nesterov=False, ns_steps=3),
+    "multi": optim.MultiOptimizer(
+        [optim.Muon(0.02), optim.AdamW(0.01)], [lambda name, g: g.ndim >= 2]),
+}
+for name, opt in several.items():
+    params = {"p": arrays["p0"], "v": arrays["v0"], "w": arrays["w0"]}
+    for i in (1, 2, 3):
+        grads = {"p": arrays[f"g{i}"], "v": arrays[f"vg{i}"], "w": arrays[f"wg{i}"]}
+        params = opt.apply_gradients(grads, params)
+    for key in ("p", "v", "w"):
+        arrays[f"{name}.{key}3"] = params[key]
 
 (clipped, norm) = optim.clip_grad_norm({"a": arrays["g1"], "b": arrays["g2"]}, 2.0)
 arrays["clip.a"], arrays["clip.b"], arrays["clip.norm"] = clipped["a"], clipped["b"], norm
