@@ -107,4 +107,22 @@ Array ConvTranspose2d::operator()(const Array& x) {
   return has_parameter("bias") ? y + parameter("bias") : y;
 }
 
+ConvTranspose3d::ConvTranspose3d(int64_t in_channels, int64_t out_channels,
+                                 std::tuple<int, int, int> kernel_size,
+                                 std::tuple<int, int, int> stride,
+                                 std::tuple<int, int, int> padding,
+                                 std::tuple<int, int, int> dilation,
+                                 std::tuple<int, int, int> output_padding, bool bias)
+    : stride_(stride), padding_(padding), dilation_(dilation), output_padding_(output_padding) {
+  const auto [d, h, w] = kernel_size;
+  register_parameter("weight",
+                     ConvWeight("ConvTranspose3d", in_channels, out_channels, {d, h, w}, 1));
+  if (bias) register_parameter("bias", zeros({out_channels}));
+}
+
+Array ConvTranspose3d::operator()(const Array& x) {
+  Array y = conv_transpose3d(x, parameter("weight"), stride_, padding_, dilation_, output_padding_);
+  return has_parameter("bias") ? y + parameter("bias") : y;
+}
+
 }  // namespace ferry::nn

@@ -52,7 +52,7 @@ class Conv3d : public Layer {
   int groups_;
 };
 
-// Transposed convolutions (conv_transpose1d and 2d), as MLX's ConvTranspose1d and 2d:
+// Transposed convolutions (conv_transpose1d to 3d), as MLX's ConvTranspose1d to 3d:
 // weight (out_channels, kernel..., in_channels) drawn uniform in
 // +-sqrt(1 / (in_channels * kernel taps)), bias zeros.
 class ConvTranspose1d : public Layer {
@@ -75,6 +75,19 @@ class ConvTranspose2d : public Layer {
 
  private:
   std::pair<int, int> stride_, padding_, dilation_, output_padding_;
+};
+
+class ConvTranspose3d : public Layer {
+ public:
+  ConvTranspose3d(int64_t in_channels, int64_t out_channels, std::tuple<int, int, int> kernel_size,
+                  std::tuple<int, int, int> stride = {1, 1, 1},
+                  std::tuple<int, int, int> padding = {0, 0, 0},
+                  std::tuple<int, int, int> dilation = {1, 1, 1},
+                  std::tuple<int, int, int> output_padding = {0, 0, 0}, bool bias = true);
+  Array operator()(const Array& x) override;
+
+ private:
+  std::tuple<int, int, int> stride_, padding_, dilation_, output_padding_;
 };
 
 }  // namespace ferry::nn

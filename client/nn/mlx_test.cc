@@ -220,7 +220,7 @@ TEST_F(NnMlxTest, TheEncoderDecoderTransformerIsMlxs) {
                  At("out.transformer"), 1e-4, 1e-5, "checkpointed transformer");
 }
 
-TEST_F(NnMlxTest, TransposedAnd3dConvolutionsAndInstanceNormAreMlxs) {
+TEST_F(NnMlxTest, TransposedAnd3dConvolutionsPoolingAndInstanceNormAreMlxs) {
   nn::ConvTranspose1d tconv1(3, 4, 3, 2, 1, 1, 1);
   tconv1.load_weights(WithPrefix("tconv1."));
   ExpectAllClose(tconv1(At("in.tconv1")), At("out.tconv1"), 1e-5, 1e-6, "conv_transpose1d");
@@ -230,6 +230,11 @@ TEST_F(NnMlxTest, TransposedAnd3dConvolutionsAndInstanceNormAreMlxs) {
   nn::Conv3d conv3(2, 4, {2, 3, 2}, {1, 2, 1}, {1, 1, 1});
   conv3.load_weights(WithPrefix("conv3."));
   ExpectAllClose(conv3(At("in.conv3")), At("out.conv3"), 1e-5, 1e-6, "conv3d");
+  nn::ConvTranspose3d tconv3(2, 3, {2, 2, 3}, {2, 1, 1}, {0, 1, 1});
+  tconv3.load_weights(WithPrefix("tconv3."));
+  ExpectAllClose(tconv3(At("in.conv3")), At("out.tconv3"), 1e-5, 1e-6, "conv_transpose3d");
+  ExpectAllClose(nn::MaxPool3d(2, 1, 1)(At("in.conv3")), At("out.maxpool3"), 0, 0, "max_pool3d");
+  ExpectAllClose(nn::AvgPool3d(2)(At("in.conv3")), At("out.avgpool3"), 1e-6, 1e-7, "avg_pool3d");
   nn::InstanceNorm inorm(3, 1e-5f, true);
   inorm.load_weights(WithPrefix("inorm."));
   ExpectAllClose(inorm(At("in.tconv2")), At("out.inorm"), 1e-4, 1e-5, "instance norm");

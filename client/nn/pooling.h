@@ -38,6 +38,17 @@ class AvgPool2d : public Lambda {
   explicit AvgPool2d(int kernel_size, std::optional<int> stride = std::nullopt, int padding = 0);
 };
 
+// 3-D windows over (N, D, H, W, C): one size, stride and padding for every spatial axis.
+class MaxPool3d : public Lambda {
+ public:
+  explicit MaxPool3d(int kernel_size, std::optional<int> stride = std::nullopt, int padding = 0);
+};
+
+class AvgPool3d : public Lambda {
+ public:
+  explicit AvgPool3d(int kernel_size, std::optional<int> stride = std::nullopt, int padding = 0);
+};
+
 }  // namespace ferry::nn
 
 #endif  // FERRY_CLIENT_NN_POOLING_H_

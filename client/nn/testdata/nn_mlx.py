@@ -7,7 +7,7 @@ Run from the repository root with mlx==0.32.4 (CPU wheel: pip install 'mlx[cpu]=
 Arrays, by name prefix:
   net.*, encoder.*, conv2d.*,  the weights of MLX models, named as save_weights names them
   convnet.*, qsrc.*, mx.*,     (qsrc.* and mx.* before nn.quantize; qnet.* and mxq.* after)
-  transformer.*, tconv1.*, tconv2.*, conv3.*, inorm.*, bilinear.*
+  transformer.*, tconv1.*, tconv2.*, tconv3.*, conv3.*, inorm.*, bilinear.*
   in.*                         their inputs
   out.*                        what the models computed from them (eval mode, but
                                out.convnet_train; after.* the running statistics it left)
@@ -207,6 +207,11 @@ arrays["out.tconv1"] = tconv1(arrays["in.tconv1"])
 arrays["out.tconv2"] = tconv2(arrays["in.tconv2"])
 arrays["out.conv3"] = conv3(arrays["in.conv3"])
 arrays["out.inorm"] = inorm(arrays["in.tconv2"])
+tconv3 = nn.ConvTranspose3d(2, 3, (2, 2, 3), stride=(2, 1, 1), padding=(0, 1, 1))
+put("tconv3.", nn.utils.tree_flatten(tconv3.parameters()))
+arrays["out.tconv3"] = tconv3(arrays["in.conv3"])
+arrays["out.maxpool3"] = nn.MaxPool3d(2, stride=1, padding=1)(arrays["in.conv3"])
+arrays["out.avgpool3"] = nn.AvgPool3d(2)(arrays["in.conv3"])
 
 # Positional encodings, ALiBi, Bilinear.
 positions = mx.arange(5).astype(mx.float32) * 3
