@@ -1,7 +1,7 @@
 // ferry::nn models on a real ferryd: a small transformer (embedding, encoder blocks with
-// dropout, a head) trains with AdamW on a cosine schedule, one Execute per step with everything resident and gives the local
-// device's losses and weights; its weights saved from the daemon load into a local model;
-// a quantized model computes there what it computes here.
+// dropout, a head) trains with AdamW on a cosine schedule, one Execute per step with everything
+// resident and gives the local device's losses and weights; its weights saved from the daemon load
+// into a local model; a quantized model computes there what it computes here.
 
 #include <cstdlib>
 #include <string>
@@ -24,8 +24,9 @@ struct Classifier : nn::Module {
   nn::Linear& head = register_module("head", nn::Linear(16, 3));
 
   Array operator()(const Array& tokens) {
-    const Array mask = nn::MultiHeadAttention::create_additive_causal_mask(tokens.shape(1));
-    return head(mean(encoder(embedding(tokens), mask.to(tokens.device())), 1));
+    const Array mask = nn::MultiHeadAttention::create_additive_causal_mask(tokens.shape(1), float32,
+                                                                           tokens.device());
+    return head(mean(encoder(embedding(tokens), mask), 1));
   }
 };
 

@@ -73,8 +73,8 @@ Array MultiHeadAttention::operator()(const Array& queries, const Array& keys, co
       reshape(joined, {joined.shape(0), joined.shape(1), joined.shape(2) * joined.shape(3)}));
 }
 
-Array MultiHeadAttention::create_additive_causal_mask(int64_t n, Dtype dtype) {
-  const Array indices = arange(static_cast<double>(n), int32);
+Array MultiHeadAttention::create_additive_causal_mask(int64_t n, Dtype dtype, Device device) {
+  const Array indices = arange(static_cast<double>(n), int32, device);
   const Array above = expand_dims(indices, 1) < expand_dims(indices, 0);
   return astype(above, dtype) * Lowest(dtype);
 }

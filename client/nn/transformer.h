@@ -31,8 +31,9 @@ class MultiHeadAttention : public Module {
   Array operator()(const Array& queries, const Array& keys, const Array& values,
                    const std::optional<Array>& mask = std::nullopt);
 
-  // (n, n) of 0 on and below the diagonal and dtype's lowest value above it.
-  static Array create_additive_causal_mask(int64_t n, Dtype dtype = float32);
+  // (n, n) of 0 on and below the diagonal and dtype's lowest value above it, on `device`.
+  static Array create_additive_causal_mask(int64_t n, Dtype dtype = float32,
+                                           Device device = default_device());
 
  private:
   int num_heads_;
