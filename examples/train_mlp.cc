@@ -85,30 +85,30 @@ Run Train(const Spirals& data, const ferry::Device& device, int steps, int hidde
   setup.push_back(labels);
   ferry::eval(setup);  // the data uploaded once; the weights drawn on the device
 
-  // Mean softmax cross-entropy against the one-hot labels; the accuracy is computed beside
-  // it in the same graph (not differentiated).
-  ferry::Array accuracy = ferry::zeros({});
-  auto loss_and_grads = ferry::nn::value_and_grad(model, [&](const std::vector<ferry::Array>&) {
-    ferry::Array logits = model(x);
-    accuracy = ferry::mean(
-        ferry::astype(ferry::argmax(logits, 1) == ferry::argmax(labels, 1), ferry::float32));
-    return ferry::nn::losses::cross_entropy(logits, labels, ferry::nn::losses::Reduction::kMean);
-  });
+  // Mean softmax cross-entropy against the one-hot labels, and the accuracy beside it in the
+  // same graph (an auxiliary value: not differentiated).
+  auto loss_and_grads = ferry::nn::value_and_grad(
+      model, ferry::nn::ModuleLossAndAuxFn([&](const std::vector<ferry::Array>&) {
+        ferry::Array logits = model(x);
+        ferry::Array correct = ferry::argmax(logits, 1) == ferry::argmax(labels, 1);
+        return std::vector<ferry::Array>{
+            ferry::nn::losses::cross_entropy(logits, labels, ferry::nn::losses::Reduction::kMean),
+            ferry::mean(ferry::astype(correct, ferry::float32))};
+      }));
   ferry::optimizers::Adam adam(lr, {0.9, 0.999}, 1e-8, /*bias_correction=*/true);
 
   Run run;
   ferry::examples::StepRecorder recorder(device, steps, profile_steps, "train_mlp_trace.json");
   for (int step = 1; step <= steps; ++step) {
     recorder.BeforeStep(step);
-    auto [loss, grads] = loss_and_grads({});
+    auto [outputs, grads] = loss_and_grads({});
     adam.update(model, grads);
     std::vector<ferry::Array> targets = model.arrays();
     for (const ferry::Array& s : adam.state()) targets.push_back(s);
-    targets.push_back(loss);
-    targets.push_back(accuracy);
-    ferry::eval(targets);                      // the whole step: one Execute on a daemon
-    run.losses.push_back(loss.item<float>());  // came back inline: no round trip
-    run.accuracy = accuracy.item<float>();
+    targets.insert(targets.end(), outputs.begin(), outputs.end());
+    ferry::eval(targets);                            // the whole step: one Execute on a daemon
+    run.losses.push_back(outputs[0].item<float>());  // came back inline: no round trip
+    run.accuracy = outputs[1].item<float>();
   }
   recorder.Finish(run);
   return run;

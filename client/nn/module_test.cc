@@ -157,6 +157,24 @@ TEST(NnModule, ValueAndGradIsTheGradientOfTheTrainableParametersByName) {
   }
 }
 
+TEST(NnModule, ValueAndGradCarriesAuxiliaryValues) {
+  Block block;
+  const Array x = random::normal({4, 3});
+  auto with_aux = nn::value_and_grad(block, [&](const std::vector<Array>& in) {
+    const Array y = block(in[0]);
+    return std::vector<Array>{sum(square(y)), max(y)};
+  });
+  auto [values, grads] = with_aux({x});
+  ASSERT_EQ(values.size(), 2u);
+  auto [loss, plain_grads] = nn::value_and_grad(
+      block, [&](const std::vector<Array>& in) { return sum(square(block(in[0]))); })({x});
+  ExpectAllClose(values[0], loss, 0, 0, "loss");
+  ExpectAllClose(values[1], max(block(x)), 0, 0, "auxiliary");
+  for (size_t i = 0; i < grads.size(); ++i) {
+    ExpectAllClose(grads[i].second, plain_grads[i].second, 0, 0, grads[i].first);
+  }
+}
+
 TEST(NnModule, AnOptimizerUpdatesTheModelByName) {
   Block block;
   const nn::Parameters before = block.trainable_parameters();

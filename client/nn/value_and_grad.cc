@@ -7,8 +7,8 @@
 
 namespace ferry::nn {
 
-std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
-    Module& model, ModuleLossFn fn) {
+std::function<std::pair<std::vector<Array>, Parameters>(const std::vector<Array>& inputs)>
+value_and_grad(Module& model, ModuleLossAndAuxFn fn) {
   return [&model, fn = std::move(fn)](const std::vector<Array>& inputs) {
     const Parameters trainable = model.trainable_parameters();
     std::vector<Array> primals;
@@ -25,14 +25,27 @@ std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> va
       model.update(named);
       return fn(inputs);
     };
-    auto result = primals.empty() ? std::make_pair(fn(inputs), std::vector<Array>{})
-                                  : ferry::value_and_grad(
-                                        std::function<Array(const std::vector<Array>&)>(traced),
-                                        argnums)(primals);
+    auto result = primals.empty()
+                      ? std::make_pair(fn(inputs), std::vector<Array>{})
+                      : ferry::value_and_grad(
+                            std::function<std::vector<Array>(const std::vector<Array>&)>(traced),
+                            argnums)(primals);
     model.update(trainable);  // the model's own arrays, whatever the trace left in it
     Parameters grads;
     for (size_t i = 0; i < names.size(); ++i) grads.emplace_back(names[i], result.second[i]);
-    return std::make_pair(result.first, std::move(grads));
+    return std::make_pair(std::move(result.first), std::move(grads));
+  };
+}
+
+std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
+    Module& model, ModuleLossFn fn) {
+  auto with_aux = value_and_grad(
+      model, ModuleLossAndAuxFn([fn = std::move(fn)](const std::vector<Array>& inputs) {
+        return std::vector<Array>{fn(inputs)};
+      }));
+  return [with_aux](const std::vector<Array>& inputs) {
+    auto [values, grads] = with_aux(inputs);
+    return std::make_pair(values[0], std::move(grads));
   };
 }
 

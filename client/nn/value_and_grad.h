@@ -22,6 +22,11 @@ namespace ferry::nn {
 using ModuleLossFn = std::function<Array(const std::vector<Array>& inputs)>;
 std::function<std::pair<Array, Parameters>(const std::vector<Array>& inputs)> value_and_grad(
     Module& model, ModuleLossFn fn);
+// fn returning its loss first and auxiliary values after (an accuracy, the logits): all
+// of them, and the gradient of the first.
+using ModuleLossAndAuxFn = std::function<std::vector<Array>(const std::vector<Array>& inputs)>;
+std::function<std::pair<std::vector<Array>, Parameters>(const std::vector<Array>& inputs)>
+value_and_grad(Module& model, ModuleLossAndAuxFn fn);
 
 // MLX's nn.utils.checkpoint: fn, computing through `module`, whose backward pass
 // recomputes fn's intermediates from its inputs and the module's trainable parameters
