@@ -1,8 +1,9 @@
 // The client against a ferryd serving on the GPU (--backend=cuda), over real gRPC: every op
 // and composite gives what the local CPU device gives (within each dtype's tolerance), the
 // daemon describes its GPU, large arrays cross the bulk channel, gRPC and shared memory
-// intact, fused chains and a training loop match, two sessions on one GPU keep their own
-// data, and an eval past the daemon's GPU memory budget fails alone with RESOURCE_EXHAUSTED.
+// intact, fused chains, a training loop and an nn transformer (then quantized) match, two
+// sessions on one GPU keep their own data, and an eval past the daemon's GPU memory budget
+// fails alone with RESOURCE_EXHAUSTED.
 // Skips, saying why, where ferryd cannot serve on a GPU (no GPU, or a build without CUDA).
 // Built with FERRY_CUDA_TESTS_ON_CPU the daemon serves on its CPU instead, which checks the
 // test's own cases on machines without a GPU.
@@ -253,6 +254,59 @@ TEST_F(RemoteCudaTest, TrainingMatchesTheLocalCpu) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * want[i]) << i;
   EXPECT_LT(got.back(), got.front());
+}
+
+TEST_F(RemoteCudaTest, AnNnTransformerTrainsAsOnTheLocalCpu) {
+  // ferry::nn's layers (embedding, an encoder block with dropout, a head), AdamW, and a
+  // quantized copy of the trained model: the GPU's numbers are the CPU's.
+  struct Classifier : nn::Module {
+    nn::Embedding& embedding = register_module("embedding", nn::Embedding(12, 32));
+    nn::TransformerEncoder& encoder =
+        register_module("encoder", nn::TransformerEncoder(1, 32, 4, 64, /*dropout=*/0.1));
+    nn::Linear& head = register_module("head", nn::Linear(32, 3));
+    Array operator()(const Array& tokens) {
+      const Array mask = nn::MultiHeadAttention::create_additive_causal_mask(
+          tokens.shape(1), float32, tokens.device());
+      return head(mean(encoder(embedding(tokens), mask), 1));
+    }
+  };
+  auto train = [](const Device& device, std::vector<float>* quantized_logits) {
+    const Device previous = default_device();
+    set_default_device(device);
+    random::seed(21);
+    Classifier model;
+    set_default_device(previous);
+    const Array tokens = random::randint(0, 12, {4, 6}, int32, std::nullopt, device);
+    const Array labels = random::randint(0, 3, {4}, int32, std::nullopt, device);
+    auto loss_and_grads = nn::value_and_grad(model, [&](const std::vector<Array>&) {
+      return nn::losses::cross_entropy(model(tokens), labels, nn::losses::Reduction::kMean);
+    });
+    optimizers::AdamW adamw(3e-3);
+    std::vector<float> losses;
+    for (int step = 0; step < 3; ++step) {
+      auto [loss, grads] = loss_and_grads({});
+      adamw.update(model, grads);
+      std::vector<Array> all = model.arrays();
+      for (const Array& s : adamw.state()) all.push_back(s);
+      all.push_back(loss);
+      eval(all);
+      losses.push_back(loss.item<float>());
+    }
+    model.eval();
+    nn::quantize(model, 32, 4);
+    *quantized_logits = model(tokens).to_vector<float>();
+    return losses;
+  };
+  std::vector<float> want_logits, got_logits;
+  const std::vector<float> want = train(local(), &want_logits);
+  const std::vector<float> got = train(*remote_, &got_logits);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * want[i]) << i;
+  EXPECT_LT(got.back(), got.front());
+  ASSERT_EQ(got_logits.size(), want_logits.size());
+  for (size_t i = 0; i < got_logits.size(); ++i) {
+    EXPECT_NEAR(got_logits[i], want_logits[i], 1e-3 + 1e-3 * std::abs(want_logits[i])) << i;
+  }
 }
 
 TEST_F(RemoteCudaTest, TwoSessionsKeepTheirOwnData) {
