@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "server/ferryd_process.h"
 #include "tests/ferryd_testing.h"
+#include "tests/nn_classifier.h"
 #include "tests/remote_op_cases.h"
 
 namespace ferry {
@@ -259,53 +260,18 @@ TEST_F(RemoteCudaTest, TrainingMatchesTheLocalCpu) {
 TEST_F(RemoteCudaTest, AnNnTransformerTrainsAsOnTheLocalCpu) {
   // ferry::nn's layers (embedding, an encoder block with dropout, a head), AdamW, and a
   // quantized copy of the trained model: the GPU's numbers are the CPU's.
-  struct Classifier : nn::Module {
-    nn::Embedding& embedding = register_module("embedding", nn::Embedding(12, 32));
-    nn::TransformerEncoder& encoder =
-        register_module("encoder", nn::TransformerEncoder(1, 32, 4, 64, /*dropout=*/0.1));
-    nn::Linear& head = register_module("head", nn::Linear(32, 3));
-    Array operator()(const Array& tokens) {
-      const Array mask = nn::MultiHeadAttention::create_additive_causal_mask(
-          tokens.shape(1), float32, tokens.device());
-      return head(mean(encoder(embedding(tokens), mask), 1));
-    }
-  };
-  auto train = [](const Device& device, std::vector<float>* quantized_logits) {
-    const Device previous = default_device();
-    set_default_device(device);
-    random::seed(21);
-    Classifier model;
-    set_default_device(previous);
-    const Array tokens = random::randint(0, 12, {4, 6}, int32, std::nullopt, device);
-    const Array labels = random::randint(0, 3, {4}, int32, std::nullopt, device);
-    auto loss_and_grads = nn::value_and_grad(model, [&](const std::vector<Array>&) {
-      return nn::losses::cross_entropy(model(tokens), labels, nn::losses::Reduction::kMean);
-    });
-    optimizers::AdamW adamw(3e-3);
-    std::vector<float> losses;
-    for (int step = 0; step < 3; ++step) {
-      auto [loss, grads] = loss_and_grads({});
-      adamw.update(model, grads);
-      std::vector<Array> all = model.arrays();
-      for (const Array& s : adamw.state()) all.push_back(s);
-      all.push_back(loss);
-      eval(all);
-      losses.push_back(loss.item<float>());
-    }
-    model.eval();
-    nn::quantize(model, 32, 4);
-    *quantized_logits = model(tokens).to_vector<float>();
-    return losses;
-  };
-  std::vector<float> want_logits, got_logits;
-  const std::vector<float> want = train(local(), &want_logits);
-  const std::vector<float> got = train(*remote_, &got_logits);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * want[i]) << i;
-  EXPECT_LT(got.back(), got.front());
-  ASSERT_EQ(got_logits.size(), want_logits.size());
-  for (size_t i = 0; i < got_logits.size(); ++i) {
-    EXPECT_NEAR(got_logits[i], want_logits[i], 1e-3 + 1e-3 * std::abs(want_logits[i])) << i;
+  const testing::NnTrainingRun want = testing::TrainNnClassifier(local(), 32, 1, 3, true);
+  const testing::NnTrainingRun got = testing::TrainNnClassifier(*remote_, 32, 1, 3, true);
+  ASSERT_EQ(got.losses.size(), want.losses.size());
+  for (size_t i = 0; i < got.losses.size(); ++i) {
+    EXPECT_NEAR(got.losses[i], want.losses[i], 1e-4 * want.losses[i]) << i;
+  }
+  EXPECT_LT(got.losses.back(), got.losses.front());
+  ASSERT_EQ(got.quantized_logits.size(), want.quantized_logits.size());
+  for (size_t i = 0; i < got.quantized_logits.size(); ++i) {
+    EXPECT_NEAR(got.quantized_logits[i], want.quantized_logits[i],
+                1e-3 + 1e-3 * std::abs(want.quantized_logits[i]))
+        << i;
   }
 }
 
