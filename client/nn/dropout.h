@@ -9,32 +9,30 @@ namespace ferry::nn {
 // (random::bernoulli from the global key, on x's device); in evaluation, x itself.
 class Dropout : public Layer {
  public:
-  explicit Dropout(double p = 0.5);
+  explicit Dropout(double p = 0.5) : Dropout("Dropout", p, 0) {}
   Array operator()(const Array& x) override;
 
+ protected:
+  // Whole channels dropped: one draw per example and channel, shared by the
+  // `spatial_axes` axes before the channels.
+  Dropout(const char* name, double p, int spatial_axes);
+
  private:
+  const char* name_;
   double p_;
+  int spatial_axes_;
 };
 
-// Drops whole channels: in training each (example, channel) of x (N, H, W, C) or (H, W, C)
-// is zeroed with probability p, the rest scaled by 1 / (1 - p), as MLX's Dropout2d.
-class Dropout2d : public Layer {
+// Drops whole channels of x (N, H, W, C) or (H, W, C), as MLX's Dropout2d.
+class Dropout2d : public Dropout {
  public:
-  explicit Dropout2d(double p = 0.5);
-  Array operator()(const Array& x) override;
-
- private:
-  double p_;
+  explicit Dropout2d(double p = 0.5) : Dropout("Dropout2d", p, 2) {}
 };
 
-// The same over x (N, D, H, W, C) or (D, H, W, C), as MLX's Dropout3d.
-class Dropout3d : public Layer {
+// Drops whole channels of x (N, D, H, W, C) or (D, H, W, C), as MLX's Dropout3d.
+class Dropout3d : public Dropout {
  public:
-  explicit Dropout3d(double p = 0.5);
-  Array operator()(const Array& x) override;
-
- private:
-  double p_;
+  explicit Dropout3d(double p = 0.5) : Dropout("Dropout3d", p, 3) {}
 };
 
 }  // namespace ferry::nn
