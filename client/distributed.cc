@@ -272,5 +272,16 @@ std::vector<Array> average_gradients(const std::vector<Array>& gradients, const 
   return result;
 }
 
+std::vector<std::pair<std::string, Array>> average_gradients(
+    const std::vector<std::pair<std::string, Array>>& gradients, const Group& group,
+    size_t bucket_bytes) {
+  std::vector<Array> arrays;
+  for (const auto& [name, g] : gradients) arrays.push_back(g);
+  std::vector<Array> averaged = average_gradients(arrays, group, bucket_bytes);
+  std::vector<std::pair<std::string, Array>> named;
+  for (size_t i = 0; i < gradients.size(); ++i) named.emplace_back(gradients[i].first, averaged[i]);
+  return named;
+}
+
 }  // namespace distributed
 }  // namespace ferry

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/array.h"
@@ -108,6 +109,10 @@ std::vector<Array> all_sum(const std::vector<Array>& per_rank, const Group& grou
 // all_sum per array.
 std::vector<Array> average_gradients(const std::vector<Array>& gradients, const Group& group,
                                      size_t bucket_bytes = size_t{32} << 20);
+// The same for gradients by name, as nn::value_and_grad gives them (names kept).
+std::vector<std::pair<std::string, Array>> average_gradients(
+    const std::vector<std::pair<std::string, Array>>& gradients, const Group& group,
+    size_t bucket_bytes = size_t{32} << 20);
 
 }  // namespace ferry::distributed
 

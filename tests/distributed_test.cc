@@ -138,6 +138,66 @@ TEST_F(DistributedTest, ADataParallelStepIsTheWholeBatchStep) {
   }
 }
 
+// Data parallelism with ferry::nn: a model per rank, drawn alike on each rank's daemon, its
+// gradients (by name) averaged over the ranks and stepped by the rank's own optimizer, ends
+// where one model trained on the whole batch ends.
+TEST_F(DistributedTest, NnModelsTrainedDataParallelEndAsTheWholeBatchModel) {
+  StartRanks(2);
+  const std::vector<float> xs = testing::NormalFloats(8 * 4, 2),
+                           ys = testing::NormalFloats(8 * 2, 3);
+  auto make_model = [](const Device& device) {
+    const Device previous = default_device();
+    set_default_device(device);
+    random::seed(17);
+    nn::Sequential model(nn::Linear(4, 8), nn::Tanh(), nn::LayerNorm(8), nn::Linear(8, 2));
+    set_default_device(previous);
+    return model;
+  };
+  auto rows = [](const std::vector<float>& all, int from, int count, int width, const Device& d) {
+    return from_host(
+        std::vector<float>(all.begin() + from * width, all.begin() + (from + count) * width),
+        {count, width}, d);
+  };
+  std::vector<nn::Sequential> models;
+  std::vector<optimizers::Adam> adams;
+  for (int r = 0; r < 2; ++r) {
+    models.push_back(make_model(group_->device(r)));
+    adams.emplace_back(0.05);
+  }
+  nn::Sequential whole = make_model(local());
+  optimizers::Adam whole_adam(0.05);
+  for (int step = 0; step < 3; ++step) {
+    std::vector<Array> all;
+    for (int r = 0; r < 2; ++r) {
+      const Device& device = group_->device(r);
+      const Array x = rows(xs, 4 * r, 4, 4, device), y = rows(ys, 4 * r, 4, 2, device);
+      nn::Sequential& model = models[r];
+      auto [loss, grads] = nn::value_and_grad(
+          model, [&](const std::vector<Array>&) { return nn::losses::mse_loss(model(x), y); })({});
+      adams[r].update(model, distributed::average_gradients(grads, *group_));
+      for (const Array& a : model.arrays()) all.push_back(a);
+      for (const Array& a : adams[r].state()) all.push_back(a);
+    }
+    eval(all);  // one Execute per rank
+    const Array x = rows(xs, 0, 8, 4, local()), y = rows(ys, 0, 8, 2, local());
+    auto [loss, grads] = nn::value_and_grad(
+        whole, [&](const std::vector<Array>&) { return nn::losses::mse_loss(whole(x), y); })({});
+    whole_adam.update(whole, grads);
+  }
+  const nn::Parameters want = whole.parameters();
+  for (int r = 0; r < 2; ++r) {
+    const nn::Parameters got = models[r].parameters();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      const std::vector<float> g = Array(got[i].second).to_vector<float>();
+      const std::vector<float> w = Array(want[i].second).to_vector<float>();
+      for (size_t k = 0; k < w.size(); ++k) {
+        EXPECT_NEAR(g[k], w[k], 1e-5) << "rank " << r << " " << got[i].first << " " << k;
+      }
+    }
+  }
+}
+
 // Gradients packed into buckets (several per dtype when they pass bucket_bytes), one
 // all_sum each, come back as each array's mean over the ranks, in its shape.
 TEST_F(DistributedTest, AverageGradientsGivesEachArraysMeanOverRanks) {
