@@ -239,4 +239,19 @@ std::vector<std::pair<std::string, Module*>> Module::children() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out = {{"", this}};
+  for (auto& [name, child] : children_) {
+    for (auto& [path, module] : child->named_modules()) {
+      out.emplace_back(path.empty() ? name : Join(name, path), module);
+    }
+  }
+  return out;
+}
+
+Module& Module::apply_to_modules(const std::function<void(const std::string&, Module&)>& fn) {
+  for (auto& [path, module] : named_modules()) fn(path, *module);
+  return *this;
+}
+
 }  // namespace ferry::nn

@@ -85,6 +85,12 @@ class Module {
 
   // The direct children, by name, in registration order.
   std::vector<std::pair<std::string, Module*>> children() const;
+  // This module ("") and every module under it, by dotted path, parents before children
+  // (MLX's named_modules, in registration order).
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // Calls fn(path, module) for each of named_modules(), as MLX's apply_to_modules: to
+  // unfreeze only the attention blocks of a frozen model, say.
+  Module& apply_to_modules(const std::function<void(const std::string&, Module&)>& fn);
 
  protected:
   // Adds a parameter; throws INVALID_ARGUMENT if the name is taken. One not `trainable`

@@ -100,6 +100,20 @@ TEST(NnModule, FrozenParametersAreNotTrainable) {
   EXPECT_EQ(block.parameters().size(), 6u);
 }
 
+TEST(NnModule, ModulesAreVisitedByPath) {
+  Block block;
+  std::vector<std::string> paths;
+  for (const auto& [path, module] : block.named_modules()) paths.push_back(path);
+  EXPECT_THAT(paths,
+              ElementsAre("", "proj", "mlp", "mlp.layers.0", "mlp.layers.1", "mlp.layers.2"));
+  // MLX's recipe: freeze everything, then unfreeze what a path names.
+  block.freeze();
+  block.apply_to_modules([](const std::string& path, nn::Module& module) {
+    if (path == "mlp.layers.2") module.unfreeze();
+  });
+  EXPECT_THAT(Names(block.trainable_parameters()), ElementsAre("mlp.layers.2.weight"));
+}
+
 TEST(NnModule, TrainingModeReachesEveryChild) {
   nn::Sequential model(nn::Linear(2, 2), nn::Sequential(nn::Dropout(0.5)));
   EXPECT_TRUE(model.training());
