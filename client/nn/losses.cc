@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/axes.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -42,14 +43,6 @@ Array Pick(const Array& a, const Array& indices, int axis) {
   return squeeze(take_along_axis(a, expand_dims(indices, axis), axis), axis);
 }
 
-int NormalAxis(const char* loss, int axis, int ndim) {
-  if (axis < -ndim || axis >= ndim) {
-    detail::ThrowOpError(
-        loss, absl::StrCat("axis ", axis, " is out of range for an array of rank ", ndim, "."));
-  }
-  return axis < 0 ? axis + ndim : axis;
-}
-
 }  // namespace
 
 Array cross_entropy(const Array& logits, const Array& targets, const std::optional<Array>& weights,
@@ -58,7 +51,7 @@ Array cross_entropy(const Array& logits, const Array& targets, const std::option
     detail::ThrowOpError("cross_entropy", absl::StrCat("label_smoothing must be in [0, 1), got ",
                                                        label_smoothing, "."));
   }
-  axis = NormalAxis("cross_entropy", axis, logits.ndim());
+  axis = static_cast<int>(detail::NormalizeAxis("cross_entropy", axis, logits.ndim()));
   const bool as_probabilities = targets.ndim() == logits.ndim();
   Shape expected = logits.shape();
   if (!as_probabilities) expected.erase(expected.begin() + axis);
@@ -105,7 +98,7 @@ Array mse_loss(const Array& predictions, const Array& targets, Reduction reducti
 }
 
 Array nll_loss(const Array& inputs, const Array& targets, int axis, Reduction reduction) {
-  axis = NormalAxis("nll_loss", axis, inputs.ndim());
+  axis = static_cast<int>(detail::NormalizeAxis("nll_loss", axis, inputs.ndim()));
   return Reduce(-Pick(inputs, targets, axis), reduction);
 }
 

@@ -72,18 +72,6 @@ bool Module::has_parameter(const std::string& name) const {
                      [&](const Entry& e) { return e.name == name; });
 }
 
-void Module::Flatten(const std::string& prefix, bool trainable_only, Parameters& out) const {
-  for (const Slot& slot : order_) {
-    if (slot.is_child) {
-      const auto& [name, child] = children_[slot.index];
-      child->Flatten(Join(prefix, name), trainable_only, out);
-    } else if (const Entry& e = parameters_[slot.index];
-               !trainable_only || (e.trainable && !e.frozen)) {
-      out.emplace_back(Join(prefix, e.name), e.value);
-    }
-  }
-}
-
 template <typename F>
 void Module::ForEachEntry(const std::string& prefix, F&& visit) {
   for (const Slot& slot : order_) {
@@ -97,17 +85,18 @@ void Module::ForEachEntry(const std::string& prefix, F&& visit) {
   }
 }
 
-Parameters Module::parameters() const {
+Parameters Module::Collect(bool trainable_only) const {
   Parameters out;
-  Flatten("", false, out);
+  // ForEachEntry visits without changing anything; it is not const only to serve update().
+  const_cast<Module*>(this)->ForEachEntry("", [&](const Entry& e, const std::string& name) {
+    if (!trainable_only || (e.trainable && !e.frozen)) out.emplace_back(name, e.value);
+  });
   return out;
 }
 
-Parameters Module::trainable_parameters() const {
-  Parameters out;
-  Flatten("", true, out);
-  return out;
-}
+Parameters Module::parameters() const { return Collect(false); }
+
+Parameters Module::trainable_parameters() const { return Collect(true); }
 
 std::vector<Array> Module::arrays() const {
   std::vector<Array> out;
@@ -180,10 +169,7 @@ Module& Module::load_weights(const std::string& path, bool strict) {
   Parameters params = parameters();
   const Device device = params.empty() ? default_device() : params.front().second.device();
   auto [arrays, metadata] = load_safetensors(path, device);
-  Parameters weights(arrays.begin(), arrays.end());
-  std::sort(weights.begin(), weights.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return load_weights(weights, strict);
+  return load_weights(Parameters(arrays.begin(), arrays.end()), strict);
 }
 
 void Module::save_weights(const std::string& path) const {

@@ -130,7 +130,8 @@ class Module {
   Entry& FindEntry(const std::string& name);
   void AddChild(const std::string& name, std::unique_ptr<Module> child);
   void CheckNameFree(const std::string& name) const;
-  void Flatten(const std::string& prefix, bool trainable_only, Parameters& out) const;
+  // parameters(), or only the trainable ones.
+  Parameters Collect(bool trainable_only) const;
   // Calls visit(entry, dotted name) for every parameter.
   template <typename F>
   void ForEachEntry(const std::string& prefix, F&& visit);

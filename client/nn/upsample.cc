@@ -25,16 +25,14 @@ int64_t OutputLength(int64_t n, double scale) { return static_cast<int64_t>(scal
 // Where output position m samples the input, in input coordinates (float32, as MLX).
 std::vector<float> Positions(int64_t n, double scale, bool align_corners) {
   const int64_t m = OutputLength(n, scale);
+  const double step = 1 / scale;
+  const float aligned_step =
+      static_cast<float>(static_cast<double>(n - 1) / std::max<int64_t>(m - 1, 1));
+  const float start = static_cast<float>(((m - 1) * step - n + 1) / 2);
   std::vector<float> positions(m);
   for (int64_t i = 0; i < m; ++i) {
-    if (align_corners) {
-      positions[i] = static_cast<float>(i) *
-                     static_cast<float>(static_cast<double>(n - 1) / std::max<int64_t>(m - 1, 1));
-    } else {
-      const double step = 1 / scale;
-      const float start = static_cast<float>(((m - 1) * step - n + 1) / 2);
-      positions[i] = static_cast<float>(i) * static_cast<float>(step) - start;
-    }
+    positions[i] = align_corners ? static_cast<float>(i) * aligned_step
+                                 : static_cast<float>(i) * static_cast<float>(step) - start;
   }
   return positions;
 }
