@@ -28,15 +28,17 @@ std::string BuildError(F&& build) {
 }
 
 // Expects `got` to have `want`'s shape and every element within atol + rtol * |want| of
-// want's (compared in float64; NaN only where want has NaN), naming the first that is not.
+// want's (compared in float64; NaN only where want has NaN, infinities equal), naming the
+// first that is not.
 inline void ExpectAllClose(Array got, Array want, double rtol, double atol,
                            const std::string& what = "") {
   ASSERT_EQ(got.shape(), want.shape()) << what;
   const std::vector<double> g = astype(got, float64).to_vector<double>();
   const std::vector<double> w = astype(want, float64).to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i) {
-    const bool close =
-        std::isnan(w[i]) ? std::isnan(g[i]) : std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]);
+    const bool close = std::isnan(w[i])   ? std::isnan(g[i])
+                       : std::isinf(w[i]) ? g[i] == w[i]
+                                          : std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]);
     ASSERT_TRUE(close) << what << ": element " << i << " is " << g[i] << ", expected " << w[i];
   }
 }

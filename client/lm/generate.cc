@@ -1,0 +1,90 @@
+#include "client/lm/generate.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/ops.h"
+
+namespace ferry::lm {
+namespace {
+
+Device ModelDevice(const Model& model) {
+  const nn::Parameters parameters = model.parameters();
+  return parameters.empty() ? default_device() : parameters.front().second.device();
+}
+
+}  // namespace
+
+TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
+                               GenerateOptions options)
+    : model_(model), options_(std::move(options)), device_(ModelDevice(model)) {
+  if (prompt.empty()) detail::ThrowOpError("generate", "the prompt holds no tokens.");
+  if (options_.prefill_step_size <= 0 || options_.processor_history <= 0) {
+    detail::ThrowOpError("generate", "prefill_step_size and processor_history must be positive.");
+  }
+  if (!options_.sampler) options_.sampler = greedy_sampler;
+  if (options_.prompt_cache) {
+    cache_ = options_.prompt_cache;
+  } else {
+    own_cache_ = model_.make_cache();
+    cache_ = &own_cache_;
+  }
+  // All but the last token fill the cache; the last one is the first step's input.
+  const int64_t total = static_cast<int64_t>(prompt.size());
+  int64_t done = 0;
+  while (total - done > 1) {
+    const int64_t n = std::min<int64_t>(options_.prefill_step_size, total - done - 1);
+    const Array chunk = from_host(
+        std::vector<int32_t>(prompt.begin() + done, prompt.begin() + done + n), {n}, device_);
+    model_(expand_dims(chunk, 0), cache_);
+    std::vector<Array> state;
+    for (const KVCache& c : *cache_) {
+      for (const Array& a : c.state()) state.push_back(a);
+    }
+    if (!options_.logits_processors.empty()) {
+      history_ = history_ ? concatenate({*history_, chunk}) : chunk;
+      state.push_back(*history_);
+    }
+    eval(state);
+    done += n;
+  }
+  pending_ = Step(from_host(std::vector<int32_t>{prompt.back()}, {1}, device_));
+}
+
+std::pair<Array, Array> TokenGenerator::Step(const Array& tokens) {
+  const Array all = model_(expand_dims(tokens, 0), cache_);
+  const int64_t length = all.shape(1);
+  Array logits = squeeze(slice(all, {0, length - 1, 0}, {1, length, all.shape(2)}), 1);
+  std::vector<Array> outputs;
+  if (!options_.logits_processors.empty()) {
+    Array history = history_ ? concatenate({*history_, tokens}) : tokens;
+    const int64_t n = history.shape(0), keep = options_.processor_history;
+    if (n > keep) history = slice(history, {n - keep}, {n});
+    for (const LogitsProcessor& processor : options_.logits_processors) {
+      logits = processor(history, logits);
+    }
+    history_ = history;
+    outputs.push_back(history);
+  }
+  const Array logprobs = logits - logsumexp(logits, -1, /*keepdims=*/true);
+  const Array token = astype(options_.sampler(logprobs), int32);
+  outputs.push_back(token);
+  outputs.push_back(logprobs);
+  for (const KVCache& c : *cache_) {
+    for (const Array& a : c.state()) outputs.push_back(a);
+  }
+  eval(outputs);  // sent; a daemon runs it while the caller reads the previous token
+  return {token, squeeze(logprobs, 0)};
+}
+
+std::optional<GenerationStep> TokenGenerator::next() {
+  if (!pending_ || generated_ == options_.max_tokens) return std::nullopt;
+  auto [token, logprobs] = *pending_;
+  pending_.reset();
+  if (generated_ + 1 != options_.max_tokens) pending_ = Step(token);
+  ++generated_;
+  return GenerationStep{token.item<int32_t>(), logprobs};
+}
+
+}  // namespace ferry::lm

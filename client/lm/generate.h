@@ -1,0 +1,69 @@
+#ifndef FERRY_CLIENT_LM_GENERATE_H_
+#define FERRY_CLIENT_LM_GENERATE_H_
+
+// Token generation as mlx-lm's generate_step: the prompt is prefilled into the KV cache in
+// chunks, then each step feeds the last token and draws the next on the device. Each step
+// is sent before the previous step's token is read, so on a daemon the network round trip
+// overlaps the next step's compute, and every step is the same graph (sent once, then named
+// by id), its only inputs the previous step's outputs and the position.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "client/array.h"
+#include "client/lm/model.h"
+#include "client/lm/sample.h"
+
+namespace ferry::lm {
+
+struct GenerateOptions {
+  // Tokens to generate (-1: until the caller stops asking).
+  int max_tokens = 256;
+  // Chooses each token from the log-probabilities; greedy when unset.
+  Sampler sampler;
+  std::vector<LogitsProcessor> logits_processors;
+  // Prompt tokens per prefill graph (mlx-lm's prefill_step_size).
+  int prefill_step_size = 2048;
+  // The most recent tokens the logits processors see (mlx-lm gives them all): bounded, so
+  // that once that many are known every step is the same graph.
+  int processor_history = 64;
+  // A cache to continue and update in place (a conversation's earlier turns); a fresh one
+  // when unset. It must outlive the generator.
+  std::vector<KVCache>* prompt_cache = nullptr;
+};
+
+struct GenerationStep {
+  int32_t token;
+  // The log-probabilities (vocab,) it was drawn from, on the model's device (read only
+  // when wanted: a step sends back only the token).
+  Array logprobs;
+};
+
+class TokenGenerator {
+ public:
+  // Prefills all of `prompt` but its last token (chunks of prefill_step_size) and sends the
+  // first step. Throws INVALID_ARGUMENT for an empty prompt.
+  TokenGenerator(Model& model, const std::vector<int32_t>& prompt, GenerateOptions options = {});
+  // The next token, or nothing once max_tokens were given. Sends the step after it first.
+  std::optional<GenerationStep> next();
+  // Tokens given so far.
+  int generated() const { return generated_; }
+
+ private:
+  // Runs tokens (L,) through the model and samples from the last position; sent, not awaited.
+  std::pair<Array, Array> Step(const Array& tokens);
+
+  Model& model_;
+  GenerateOptions options_;
+  std::vector<KVCache> own_cache_;
+  std::vector<KVCache>* cache_;
+  Device device_;
+  std::optional<Array> history_;  // what the logits processors see, on the device
+  std::optional<std::pair<Array, Array>> pending_;
+  int generated_ = 0;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_GENERATE_H_

@@ -1,0 +1,53 @@
+#ifndef FERRY_CLIENT_LM_KV_CACHE_H_
+#define FERRY_CLIENT_LM_KV_CACHE_H_
+
+// A decoder layer's keys and values, as mlx-lm's KVCache, made for graphs that travel: the
+// buffers grow 256 positions at a time and are written at a position given as an array
+// (bound to the step, not part of its graph), so every step between two growths is the same
+// graph, sent once and then named by its fingerprint.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "client/array.h"
+
+namespace ferry::lm {
+
+class KVCache {
+ public:
+  static constexpr int64_t kStep = 256;
+
+  // Writes keys (B, Hkv, L, D) and values (B, Hkv, L, Dv) at the next L positions and
+  // returns the whole buffers, (B, Hkv, capacity, D): positions from offset() on hold
+  // zeros, which the mask hides. `position` is offset_array()'s array.
+  std::pair<Array, Array> update_and_fetch(const Array& keys, const Array& values,
+                                           const Array& position);
+
+  // Tokens written so far (known here, without reading the device).
+  int64_t offset() const { return offset_; }
+  // The same as an int32 array of one element on `device`, bound to the step that reads it.
+  Array offset_array(const Device& device) const;
+  // Positions the buffers hold, and will hold once `length` more are written.
+  int64_t capacity() const { return keys_ ? keys_->shape(2) : 0; }
+  int64_t capacity_for(int64_t length) const;
+  bool empty() const { return !keys_.has_value(); }
+
+  // Which keys each of the next `length` queries sees, for a cache about to hold them:
+  // bool (length, capacity_for(length)), key j visible to query i when j <= position + i.
+  Array make_mask(int64_t length, const Array& position) const;
+
+  // The arrays to evaluate with a step so that the next step reads them, not their graph.
+  std::vector<Array> state() const;
+
+  // Forgets the last n positions (at most offset()); returns how many it forgot.
+  int64_t trim(int64_t n);
+
+ private:
+  std::optional<Array> keys_, values_;
+  int64_t offset_ = 0;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_KV_CACHE_H_

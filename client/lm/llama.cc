@@ -1,0 +1,170 @@
+#include "client/lm/llama.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "client/array_node.h"
+#include "client/fast.h"
+#include "client/ops.h"
+#include "core/shape.h"
+
+namespace ferry::lm {
+namespace {
+
+// mlx-lm's Llama3RoPE (the inverse frequencies fast::rope takes): base^(2i/dims), times the
+// factor for wavelengths past the original context, smoothed between (float32, as MLX).
+std::vector<float> Llama3Freqs(int64_t dims, float base, const std::map<std::string, double>& s) {
+  auto get = [&](const char* key, double fallback) {
+    auto it = s.find(key);
+    return static_cast<float>(it == s.end() ? fallback : it->second);
+  };
+  const float factor = get("factor", 1.0), low = get("low_freq_factor", 1.0),
+              high = get("high_freq_factor", 4.0),
+              context = get("original_max_position_embeddings", 8192);
+  const float low_wavelen = context / low, high_wavelen = context / high;
+  std::vector<float> freqs;
+  for (int64_t i = 0; i < dims; i += 2) {
+    float freq = std::pow(base, static_cast<float>(i) / static_cast<float>(dims));
+    const float wavelen = 2.0f * static_cast<float>(M_PI) * freq;
+    if (wavelen > low_wavelen) freq = freq * factor;
+    if (wavelen > high_wavelen && wavelen < low_wavelen) {
+      const float smooth = (context / wavelen - low) / (high - low);
+      freq = freq / ((1.0f - smooth) / factor + smooth);
+    }
+    freqs.push_back(freq);
+  }
+  return freqs;
+}
+
+}  // namespace
+
+Rope::Rope(int64_t dims, const ModelArgs& args)
+    : dims_(static_cast<int>(dims)),
+      traditional_(args.rope_traditional),
+      base_(args.rope_theta),
+      scale_(1.0f) {
+  if (args.rope_type == "linear")
+    scale_ = 1.0f / static_cast<float>(args.rope_scaling.at("factor"));
+  if (args.rope_type == "llama3") freqs_ = Llama3Freqs(dims, base_, args.rope_scaling);
+}
+
+Array Rope::operator()(const Array& x, const std::optional<Array>& offset) const {
+  std::optional<float> base = base_;
+  if (!freqs_.empty()) {
+    base = std::nullopt;
+    // Uploaded once per device, then resident: not bound to every step.
+    if (!freqs_array_ || freqs_array_->device() != x.device()) {
+      freqs_array_ = from_host(freqs_, {static_cast<int64_t>(freqs_.size())}, x.device());
+    }
+  }
+  if (offset) return fast::rope(x, dims_, traditional_, base, scale_, *offset, freqs_array_);
+  return fast::rope(x, dims_, traditional_, base, scale_, 0, freqs_array_);
+}
+
+Attention::Attention(const ModelArgs& args)
+    : heads_(args.num_attention_heads),
+      kv_heads_(args.num_key_value_heads),
+      head_dim_(args.head_dim),
+      q_proj_(register_module(
+          "q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, args.attention_bias))),
+      k_proj_(register_module(
+          "k_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
+      v_proj_(register_module(
+          "v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
+      o_proj_(register_module("o_proj",
+                              nn::Linear(heads_ * head_dim_, args.hidden_size, args.output_bias))),
+      rope_(head_dim_, args) {
+  if (args.qk_norm) {
+    q_norm_ = &register_module("q_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
+    k_norm_ = &register_module("k_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
+  }
+}
+
+Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                            const std::optional<Array>& position) {
+  const int64_t batch = x.shape(0), length = x.shape(1);
+  // (B, L, heads * D) to (B, heads, L, D), each head's features normalized first (qwen3).
+  auto heads = [&](const Array& y, int count, nn::RMSNorm* norm) {
+    Array split = reshape(y, {batch, length, count, head_dim_});
+    if (norm) split = (*norm)(split);
+    return transpose(split, {0, 2, 1, 3});
+  };
+  Array queries = rope_(heads(q_proj_(x), heads_, q_norm_), position);
+  Array keys = rope_(heads(k_proj_(x), kv_heads_, k_norm_), position);
+  Array values = heads(v_proj_(x), kv_heads_, nullptr);
+  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+  const Array out = fast::scaled_dot_product_attention(queries, keys, values, scale,
+                                                       mask || length == 1 ? "" : "causal", mask);
+  return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
+}
+
+Mlp::Mlp(const ModelArgs& args)
+    : gate_proj_(register_module(
+          "gate_proj", nn::Linear(args.hidden_size, args.intermediate_size, args.mlp_bias))),
+      down_proj_(register_module(
+          "down_proj", nn::Linear(args.intermediate_size, args.hidden_size, args.mlp_bias))),
+      up_proj_(register_module(
+          "up_proj", nn::Linear(args.hidden_size, args.intermediate_size, args.mlp_bias))) {}
+
+Array Mlp::operator()(const Array& x) { return down_proj_(silu(gate_proj_(x)) * up_proj_(x)); }
+
+TransformerBlock::TransformerBlock(const ModelArgs& args)
+    : self_attn_(register_module("self_attn", Attention(args))),
+      mlp_(register_module("mlp", Mlp(args))),
+      input_layernorm_(
+          register_module("input_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
+      post_attention_layernorm_(register_module(
+          "post_attention_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
+
+Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                                   const std::optional<Array>& position) {
+  const Array h = x + self_attn_(input_layernorm_(x), mask, cache, position);
+  return h + mlp_(post_attention_layernorm_(h));
+}
+
+LlamaModel::LlamaModel(const ModelArgs& args)
+    : embed_tokens_(
+          register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    layers_.push_back(&register_module(absl::StrCat("layers.", i), TransformerBlock(args)));
+  }
+  norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
+}
+
+Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
+  if (tokens.ndim() != 2) {
+    detail::ThrowOpError("Llama", absl::StrCat("tokens must be (batch, length), got shape ",
+                                               core::ShapeToString(tokens.shape()), "."));
+  }
+  if (cache && cache->size() != layers_.size()) {
+    detail::ThrowOpError("Llama", absl::StrCat("the cache holds ", cache->size(),
+                                               " layers, the model ", layers_.size(), "."));
+  }
+  Array h = embed_tokens_(tokens);
+  // One position and one mask for every layer: the caches advance together.
+  std::optional<Array> position, mask;
+  if (cache) {
+    const KVCache& first = cache->front();
+    position = first.offset_array(tokens.device());
+    mask = first.make_mask(tokens.shape(1), *position);
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+  }
+  return (*norm_)(h);
+}
+
+Llama::Llama(ModelArgs args)
+    : args_(std::move(args)), model_(register_module("model", LlamaModel(args_))) {
+  if (!args_.tie_word_embeddings) {
+    lm_head_ = &register_module("lm_head", nn::Linear(args_.hidden_size, args_.vocab_size, false));
+  }
+}
+
+Array Llama::operator()(const Array& tokens, std::vector<KVCache>* cache) {
+  const Array h = model_(tokens, cache);
+  return lm_head_ ? (*lm_head_)(h) : model_.embed_tokens().as_linear(h);
+}
+
+}  // namespace ferry::lm

@@ -1,0 +1,99 @@
+#ifndef FERRY_CLIENT_LM_LLAMA_H_
+#define FERRY_CLIENT_LM_LLAMA_H_
+
+// The Llama family as mlx-lm builds it (models/llama.py, qwen2.py, qwen3.py), under its
+// parameter names ("model.layers.0.self_attn.q_proj.weight"), so a checkpoint mlx-lm or
+// Hugging Face saved loads unchanged: Llama 2 and 3, Mistral (model_type "llama" or
+// "mistral"), Qwen2 and Qwen2.5 (biased q, k and v), Qwen3 (normalized q and k per head).
+
+#include <optional>
+#include <vector>
+
+#include "client/lm/model.h"
+#include "client/nn/embedding.h"
+#include "client/nn/linear.h"
+#include "client/nn/normalization.h"
+
+namespace ferry::lm {
+
+// Rotary positions as mlx-lm's initialize_rope makes them: plain, "linear" (positions
+// divided by the factor) or "llama3" (long wavelengths stretched by the factor, the middle
+// ones smoothed).
+class Rope {
+ public:
+  Rope(int64_t dims, const ModelArgs& args);
+  Array operator()(const Array& x, const std::optional<Array>& offset) const;
+
+ private:
+  int dims_;
+  bool traditional_;
+  float base_, scale_;
+  std::vector<float> freqs_;  // llama3's, else empty
+  mutable std::optional<Array> freqs_array_;
+};
+
+class Attention : public nn::Module {
+ public:
+  explicit Attention(const ModelArgs& args);
+  Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                   const std::optional<Array>& position);
+
+ private:
+  int heads_, kv_heads_;
+  int64_t head_dim_;
+  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
+  nn::RMSNorm *q_norm_ = nullptr, *k_norm_ = nullptr;
+  Rope rope_;
+};
+
+class Mlp : public nn::Module {
+ public:
+  explicit Mlp(const ModelArgs& args);
+  Array operator()(const Array& x);
+
+ private:
+  nn::Linear &gate_proj_, &down_proj_, &up_proj_;
+};
+
+class TransformerBlock : public nn::Module {
+ public:
+  explicit TransformerBlock(const ModelArgs& args);
+  Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                   const std::optional<Array>& position);
+
+ private:
+  Attention& self_attn_;
+  Mlp& mlp_;
+  nn::RMSNorm &input_layernorm_, &post_attention_layernorm_;
+};
+
+// The stack without its output layer: "embed_tokens", "layers.N", "norm".
+class LlamaModel : public nn::Module {
+ public:
+  explicit LlamaModel(const ModelArgs& args);
+  // Hidden states (B, L, hidden_size).
+  Array operator()(const Array& tokens, std::vector<KVCache>* cache);
+  nn::Embedding& embed_tokens() { return embed_tokens_; }
+
+ private:
+  nn::Embedding& embed_tokens_;
+  std::vector<TransformerBlock*> layers_;
+  nn::RMSNorm* norm_ = nullptr;
+};
+
+// "model" and, unless the embeddings are tied, "lm_head".
+class Llama : public Model {
+ public:
+  explicit Llama(ModelArgs args);
+  Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
+  const ModelArgs& args() const override { return args_; }
+
+ private:
+  ModelArgs args_;
+  LlamaModel& model_;
+  nn::Linear* lm_head_ = nullptr;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_LLAMA_H_

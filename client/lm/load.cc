@@ -1,0 +1,88 @@
+#include "client/lm/load.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/error.h"
+#include "client/io.h"
+#include "client/lm/llama.h"
+#include "client/nn/quantizable.h"
+
+namespace ferry::lm {
+namespace {
+
+// Makes `device` the default while a model is built, so its parameters are drawn there.
+class DefaultDeviceScope {
+ public:
+  explicit DefaultDeviceScope(const Device& device) : previous_(default_device()) {
+    set_default_device(device);
+  }
+  ~DefaultDeviceScope() { set_default_device(previous_); }
+
+ private:
+  Device previous_;
+};
+
+// The weight files, in name order (model.safetensors, or model-00001-of-00004.safetensors...).
+std::vector<std::string> WeightFiles(const std::string& model_path) {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(model_path, error)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "model") && absl::EndsWith(name, ".safetensors")) {
+      files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    throw Error(ErrorCode::kNotFound,
+                absl::StrCat("[load_model] no model*.safetensors in ", model_path, "."));
+  }
+  return files;
+}
+
+// Quantizes the layers the checkpoint holds quantized (mlx-lm's class_predicate): those
+// with "<path>.scales", with the layer's own settings where config.json gives them.
+void QuantizeAsSaved(Model& model, const ModelArgs& args, const std::set<std::string>& names) {
+  model.apply_to_modules([&](const std::string& path, nn::Module& module) {
+    auto* layer = dynamic_cast<nn::QuantizableLayer*>(&module);
+    if (!layer || layer->quantized() || !names.count(absl::StrCat(path, ".scales"))) return;
+    std::optional<Quantization> q = args.quantization;
+    if (auto it = args.layer_quantization.find(path); it != args.layer_quantization.end()) {
+      q = it->second;
+    }
+    if (q) layer->quantize(q->group_size, q->bits, q->mode);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
+  DefaultDeviceScope scope(device);
+  return std::make_unique<Llama>(args);
+}
+
+std::unique_ptr<Model> load_model(const std::string& model_path, const Device& device) {
+  const ModelArgs args = ModelArgs::from_directory(model_path);
+  nn::Parameters weights;
+  std::set<std::string> names;
+  for (const std::string& file : WeightFiles(model_path)) {
+    for (auto& [name, array] : load_safetensors(file, device).first) {
+      // mlx-lm's sanitize: rotary tables recomputed here, a tied head that is the embedding.
+      if (absl::StrContains(name, "self_attn.rotary_emb.inv_freq")) continue;
+      if (args.tie_word_embeddings && name == "lm_head.weight") continue;
+      names.insert(name);
+      weights.emplace_back(name, std::move(array));
+    }
+  }
+  std::unique_ptr<Model> model = make_model(args, device);
+  if (args.quantization) QuantizeAsSaved(*model, args, names);
+  model->load_weights(weights);
+  model->eval();
+  return model;
+}
+
+}  // namespace ferry::lm

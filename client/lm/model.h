@@ -1,0 +1,29 @@
+#ifndef FERRY_CLIENT_LM_MODEL_H_
+#define FERRY_CLIENT_LM_MODEL_H_
+
+// What ferry::lm generates with: a causal language model, as mlx-lm's models are called.
+
+#include <vector>
+
+#include "client/array.h"
+#include "client/lm/kv_cache.h"
+#include "client/lm/model_args.h"
+#include "client/nn/module.h"
+
+namespace ferry::lm {
+
+class Model : public nn::Module {
+ public:
+  // Logits (B, L, vocab) of token ids (B, L). Without a cache the tokens are a whole
+  // sequence (causal attention); with one (make_cache(): a KVCache per layer) they continue
+  // what it holds, and their keys and values are added to it.
+  virtual Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) = 0;
+  std::vector<KVCache> make_cache() const {
+    return std::vector<KVCache>(static_cast<size_t>(args().num_hidden_layers));
+  }
+  virtual const ModelArgs& args() const = 0;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_MODEL_H_

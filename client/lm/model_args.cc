@@ -1,0 +1,169 @@
+#include "client/lm/model_args.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "client/error.h"
+#include "nlohmann/json.hpp"
+
+namespace ferry::lm {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void Fail(ErrorCode code, const std::string& message) {
+  throw Error(code, absl::StrCat("[ModelArgs] ", message));
+}
+
+template <typename T>
+T Required(const json& config, const char* key) {
+  if (!config.contains(key) || config[key].is_null()) {
+    Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json lacks \"", key, "\"."));
+  }
+  try {
+    return config[key].get<T>();
+  } catch (const json::exception&) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's \"", key, "\" is ", config[key].dump(), ", not a number."));
+  }
+}
+
+template <typename T>
+T Optional(const json& config, const char* key, T fallback) {
+  if (!config.contains(key) || config[key].is_null()) return fallback;
+  return Required<T>(config, key);
+}
+
+Quantization ReadQuantization(const json& q) {
+  Quantization out;
+  out.group_size = Optional<int>(q, "group_size", out.group_size);
+  out.bits = Optional<int>(q, "bits", out.bits);
+  out.mode = Optional<std::string>(q, "mode", out.mode);
+  return out;
+}
+
+std::vector<int32_t> ReadEos(const json& config) {
+  if (!config.contains("eos_token_id") || config["eos_token_id"].is_null()) return {};
+  const json& eos = config["eos_token_id"];
+  if (eos.is_array()) return eos.get<std::vector<int32_t>>();
+  return {eos.get<int32_t>()};
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(ErrorCode::kNotFound, absl::StrCat("cannot open ", path, "."));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+ModelArgs ModelArgs::from_json(const std::string& json_text) {
+  json config = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json is not a JSON object.");
+  }
+  ModelArgs args;
+  args.model_type = Required<std::string>(config, "model_type");
+  static const std::set<std::string> kTypes = {"llama", "mistral", "qwen2", "qwen3"};
+  if (!kTypes.count(args.model_type)) {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("model_type \"", args.model_type,
+                      "\" is not built by ferry::lm (llama, mistral, qwen2 and qwen3 are)."));
+  }
+  const bool qwen2 = args.model_type == "qwen2", qwen3 = args.model_type == "qwen3";
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  if (args.hidden_size <= 0 || args.num_hidden_layers <= 0 || args.intermediate_size <= 0 ||
+      args.num_attention_heads <= 0 || args.vocab_size <= 0 || args.num_key_value_heads <= 0 ||
+      args.num_attention_heads % args.num_key_value_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sizes must be positive and num_attention_heads (",
+                      args.num_attention_heads, ") a multiple of num_key_value_heads (",
+                      args.num_key_value_heads, ")."));
+  }
+  // qwen2 computes head_dim from the width whatever the config says; qwen3 requires it.
+  args.head_dim =
+      qwen3   ? Required<int64_t>(config, "head_dim")
+      : qwen2 ? args.hidden_size / args.num_attention_heads
+              : Optional<int64_t>(config, "head_dim", args.hidden_size / args.num_attention_heads);
+  if (qwen2) {
+    args.attention_bias = true;
+  } else if (!qwen3) {
+    args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+    args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  }
+  args.qk_norm = qwen3;
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", qwen2 ? 32768 : 2048);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", !qwen3);
+  args.rope_traditional = !qwen2 && !qwen3 && Optional<bool>(config, "rope_traditional", false);
+
+  // transformers 5 nests rope_theta and the scaling under rope_parameters.
+  const json none = json::object();
+  const json& parameters =
+      config.contains("rope_parameters") && config["rope_parameters"].is_object()
+          ? config["rope_parameters"]
+          : none;
+  const json& scaling = config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                            ? config["rope_scaling"]
+                            : parameters;
+  args.rope_theta = Optional<float>(config, "rope_theta",
+                                    Optional<float>(parameters, "rope_theta", qwen2 ? 1e6f : 1e4f));
+  args.rope_type = Optional<std::string>(scaling, "rope_type",
+                                         Optional<std::string>(scaling, "type", "default"));
+  for (const auto& [key, value] : scaling.items()) {
+    if (value.is_number()) args.rope_scaling[key] = value.get<double>();
+  }
+  static const std::set<std::string> kRopes = {"default", "linear", "llama3"};
+  if (!kRopes.count(args.rope_type)) {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("rope_type \"", args.rope_type,
+                      "\" is not built by ferry::lm (default, linear and llama3 are)."));
+  }
+  if (args.rope_type != "default" && !args.rope_scaling.count("factor")) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("rope_type \"", args.rope_type, "\" needs a \"factor\"."));
+  }
+
+  if (config.contains("quantization") && config["quantization"].is_object()) {
+    const json& q = config["quantization"];
+    args.quantization = ReadQuantization(q);
+    for (const auto& [key, value] : q.items()) {
+      if (value.is_object()) args.layer_quantization[key] = ReadQuantization(value);
+      if (value.is_boolean() && !value.get<bool>()) args.layer_quantization[key] = std::nullopt;
+    }
+  }
+  args.eos_token_ids = ReadEos(config);
+  return args;
+}
+
+ModelArgs ModelArgs::from_directory(const std::string& model_path) {
+  ModelArgs args = from_json(ReadFile(absl::StrCat(model_path, "/config.json")));
+  // generation_config.json, where present, says which tokens end a reply.
+  std::ifstream generation(absl::StrCat(model_path, "/generation_config.json"));
+  if (generation) {
+    std::stringstream text;
+    text << generation.rdbuf();
+    json config = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (config.is_object()) {
+      for (int32_t id : ReadEos(config)) {
+        if (std::find(args.eos_token_ids.begin(), args.eos_token_ids.end(), id) ==
+            args.eos_token_ids.end()) {
+          args.eos_token_ids.push_back(id);
+        }
+      }
+    }
+  }
+  return args;
+}
+
+}  // namespace ferry::lm

@@ -1,0 +1,59 @@
+#ifndef FERRY_CLIENT_LM_MODEL_ARGS_H_
+#define FERRY_CLIENT_LM_MODEL_ARGS_H_
+
+// A model's config.json as mlx-lm reads it: Hugging Face's names, mlx-lm's defaults, and the
+// "quantization" mlx-lm's convert writes.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry::lm {
+
+struct Quantization {
+  int group_size = 64;
+  int bits = 4;
+  std::string mode = "affine";
+};
+
+struct ModelArgs {
+  // "llama", "mistral", "qwen2" or "qwen3".
+  std::string model_type;
+  int64_t hidden_size = 0;
+  int num_hidden_layers = 0;
+  int64_t intermediate_size = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;  // num_attention_heads when the config omits it
+  int64_t head_dim = 0;         // hidden_size / num_attention_heads when omitted
+  float rms_norm_eps = 1e-6f;
+  int64_t vocab_size = 0;
+  bool attention_bias = false;  // biases of the q, k and v projections
+  bool output_bias = false;     // of the o projection (llama's attention_bias sets both)
+  bool mlp_bias = false;
+  bool qk_norm = false;  // RMSNorm of each head's queries and keys (qwen3)
+  float rope_theta = 10000.0f;
+  bool rope_traditional = false;
+  // rope_scaling (or transformers 5's rope_parameters): "rope_type" or "type" and its
+  // numbers; empty for plain RoPE.
+  std::string rope_type = "default";
+  std::map<std::string, double> rope_scaling;
+  int64_t max_position_embeddings = 2048;
+  bool tie_word_embeddings = true;
+  // The whole model's quantization, and a layer path's own where config.json names one.
+  std::optional<Quantization> quantization;
+  std::map<std::string, std::optional<Quantization>> layer_quantization;
+  // eos_token_id (one or a list), from config.json and generation_config.json.
+  std::vector<int32_t> eos_token_ids;
+
+  // Throws ferry::Error INVALID_ARGUMENT naming the field that is missing or malformed, and
+  // UNIMPLEMENTED for a model_type or rope_type ferry::lm does not build.
+  static ModelArgs from_json(const std::string& json_text);
+  // config.json in `model_path` (a directory); NOT_FOUND when it is not there.
+  static ModelArgs from_directory(const std::string& model_path);
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_MODEL_ARGS_H_

@@ -1,0 +1,99 @@
+// ferry::lm's models against mlx-lm 0.32.2 on MLX 0.32.4: the same checkpoints (random
+// weights, saved by mlx-lm's layout) give the same logits, and generation from the same
+// prompt the same tokens and log-probabilities. testdata/lm_mlx.py writes them.
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <unordered_map>
+
+#include "client/io.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/ops.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+
+namespace ferry::lm {
+namespace {
+
+using ::ferry::testing::ExpectAllClose;
+
+std::string TestData(const std::string& name) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+}
+
+class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    arrays_ = new std::unordered_map<std::string, Array>(
+        load_safetensors(TestData("lm_mlx.safetensors")).first);
+  }
+  static void TearDownTestSuite() { delete arrays_; }
+  static Array At(const std::string& name) { return arrays_->at(name); }
+
+  // bfloat16 weights (qwen2_bf16) round every op's result to 8 bits of mantissa, as MLX's
+  // do, but not at the same places: MLX's own bfloat16 logits of this model are up to 0.19
+  // from its float32 ones (logits up to 6.9), and ferry's as far (BFloat16IsAsAccurate...).
+  double Rtol() const { return bfloat16() ? 0 : 2e-4; }
+  double Atol() const { return bfloat16() ? 0.3 : 2e-4; }
+  bool bfloat16() const { return GetParam() == "qwen2_bf16"; }
+
+  static std::unordered_map<std::string, Array>* arrays_;
+};
+std::unordered_map<std::string, Array>* ModelsMlxTest::arrays_ = nullptr;
+
+TEST_P(ModelsMlxTest, LogitsOfAWholePromptAreMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const Array logits = (*model)(expand_dims(At(name + ".prompt"), 0));
+  ExpectAllClose(astype(logits, float32), At(name + ".logits"), Rtol(), Atol(), name);
+}
+
+TEST_P(ModelsMlxTest, GreedyGenerationWithACacheIsMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const std::vector<int32_t> prompt = At(name + ".prompt").to_vector<int32_t>();
+  const std::vector<int32_t> want = At(name + ".greedy").to_vector<int32_t>();
+  const Array want_logprobs = At(name + ".logprobs");
+  GenerateOptions options;
+  options.max_tokens = static_cast<int>(want.size());
+  TokenGenerator generator(*model, prompt, options);
+  std::vector<int32_t> got;
+  while (std::optional<GenerationStep> step = generator.next()) {
+    const int64_t i = static_cast<int64_t>(got.size());
+    ExpectAllClose(astype(step->logprobs, float32),
+                   reshape(slice(want_logprobs, {i, 0}, {i + 1, want_logprobs.shape(1)}), {-1}),
+                   Rtol(), Atol(), name + " step " + std::to_string(i));
+    got.push_back(step->token);
+  }
+  EXPECT_EQ(got, want);
+}
+
+// bfloat16 rounds differently here and in MLX, so the two are compared by how far each
+// departs from the same weights computed in float32: ferry's error may not exceed MLX's by
+// more than a quarter.
+TEST_F(ModelsMlxTest, BFloat16IsAsAccurateAsMlxs) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen2_bf16"));
+  const Array prompt = expand_dims(At("qwen2_bf16.prompt"), 0);
+  const Array exact = At("qwen2_bf16.logits_f32");
+  const Array ours = astype((*model)(prompt), float32);
+  const double mlx_error = max(abs(At("qwen2_bf16.logits") - exact)).item<float>();
+  const double our_error = max(abs(ours - exact)).item<float>();
+  std::printf("bfloat16 logits from float32's: MLX %.4f, ferry %.4f at most\n", mlx_error,
+              our_error);
+  EXPECT_GT(mlx_error, 0.01);  // bfloat16 did round
+  EXPECT_LE(our_error, 1.25 * mlx_error) << "MLX's error " << mlx_error;
+  // In float32 the same weights give MLX's float32 logits.
+  model->set_dtype(float32);
+  ExpectAllClose((*model)(prompt), exact, 2e-4, 2e-4, "qwen2_bf16 in float32");
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ModelsMlxTest,
+                         ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit",
+                                           "mistral_mxfp4"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace ferry::lm
