@@ -43,15 +43,17 @@ Array greedy_sampler(const Array& logprobs) { return astype(argmax(logprobs, -1)
 
 Array apply_top_p(const Array& logprobs, float top_p) {
   CheckRows("apply_top_p", logprobs);
+  // Past 0, at least the likeliest token stays, so the threshold's index is in range.
+  if (!(top_p > 0.0f && top_p <= 1.0f)) {
+    detail::ThrowOpError("apply_top_p", absl::StrCat("top_p must lie in (0, 1], got ", top_p, "."));
+  }
   const Array sorted = sort(logprobs, -1);
   const Array probs = exp(astype(sorted, float32));
-  const int64_t vocab = logprobs.shape(1);
   const Array mass_above = cumsum(probs, -1, /*reverse=*/true, /*inclusive=*/false);
   const Array total = slice(mass_above, {0, 0}, {logprobs.shape(0), 1}) +
                       slice(probs, {0, 0}, {logprobs.shape(0), 1});
   const Array dropped = astype(sum(mass_above >= total * top_p, -1, /*keepdims=*/true), int32);
-  const Array threshold =
-      take_along_axis(sorted, minimum(dropped, static_cast<double>(vocab - 1)), -1);
+  const Array threshold = take_along_axis(sorted, dropped, -1);
   return where(logprobs < threshold, -kInf, logprobs);
 }
 
