@@ -82,6 +82,9 @@ std::unique_ptr<Model> load_model(const std::string& model_path, const Device& d
   if (args.quantization) QuantizeAsSaved(*model, args, names);
   model->load_weights(weights);
   model->eval();
+  // Resident before the first step (as mlx_lm.load evaluates them): a step's graph then
+  // names the weights rather than carrying them.
+  ferry::eval(model->arrays());
   return model;
 }
 

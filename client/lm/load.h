@@ -15,8 +15,8 @@ namespace ferry::lm {
 
 // The model of config.json, quantized as its "quantization" says (the layers whose
 // ".scales" the checkpoint holds), with the weights of every model*.safetensors loaded
-// strictly onto `device`. Throws ferry::Error: NOT_FOUND without config.json or weights,
-// UNIMPLEMENTED for a model type ferry::lm lacks, INVALID_ARGUMENT naming the weights that
+// strictly onto `device` and evaluated there. Throws ferry::Error: NOT_FOUND without config.json or
+// weights, UNIMPLEMENTED for a model type ferry::lm lacks, INVALID_ARGUMENT naming the weights that
 // are missing, extra or mis-shaped.
 std::unique_ptr<Model> load_model(const std::string& model_path,
                                   const Device& device = default_device());

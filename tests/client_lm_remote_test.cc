@@ -1,0 +1,119 @@
+// ferry::lm on a real ferryd: a model loaded onto the daemon generates mlx-lm's tokens; each
+// token costs one Execute naming a graph the daemon already holds, the previous step's
+// outputs its inputs, nothing uploaded; a sampled generation draws the local device's
+// tokens; loading the same checkpoint again sends no weights.
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "client/ferry.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry::lm {
+namespace {
+
+std::string TestData(const std::string& name) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+}
+
+std::vector<int32_t> Generate(Model& model, const std::vector<int32_t>& prompt,
+                              GenerateOptions options) {
+  TokenGenerator generator(model, prompt, std::move(options));
+  std::vector<int32_t> tokens;
+  while (std::optional<GenerationStep> step = generator.next()) tokens.push_back(step->token);
+  return tokens;
+}
+
+TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const auto fixture = load_safetensors(TestData("lm_mlx.safetensors")).first;
+  for (const std::string name : {"llama", "llama_4bit"}) {
+    std::unique_ptr<Model> model = load_model(TestData(name), remote);
+    EXPECT_EQ(model->parameters().front().second.device(), remote);
+    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
+    GenerateOptions options;
+    options.max_tokens = static_cast<int>(greedy.shape(0));
+    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
+        << name;
+  }
+}
+
+TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  std::unique_ptr<Model> model = load_model(TestData("qwen2"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  options.sampler = make_sampler(0.7f, 0.95f);
+  options.logits_processors = make_logits_processors({}, 1.1f, 8);
+  TokenGenerator generator(*model, {5, 17, 2, 40, 40, 9, 31, 3, 77, 12}, options);
+  // Past the first steps (the processors' history fills up to 64 tokens: 10 + 54) every
+  // step is the same graph.
+  for (int i = 0; i < 56; ++i) ASSERT_TRUE(generator.next() || i >= 40);
+  random::seed(1);
+  TokenGenerator steady(*model, std::vector<int32_t>(70, 4), options);
+  for (int i = 0; i < 3; ++i) steady.next();
+  const DeviceStats before = remote.stats();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(steady.next());
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 30);
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
+  EXPECT_EQ(after.uploads - before.uploads, 0);
+  // The position and the sampler's key (12 bytes) go with each step; the token comes back,
+  // and the 96 log-probabilities no one reads within the 4 KiB that unread results may take.
+  EXPECT_LT(after.bytes_sent - before.bytes_sent, 30 * 400);
+  EXPECT_LT(after.bytes_received - before.bytes_received, 30 * 1024);
+}
+
+TEST(ClientLmRemoteTest, ASeededSampledGenerationDrawsTheLocalTokens) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  GenerateOptions options;
+  options.max_tokens = 16;
+  options.sampler = make_sampler(1.0f, 0.0f, 0.05f, 1, 20);
+  options.logits_processors = make_logits_processors({{3, 2.0f}}, 1.3f, 20, 0.2f, 20, 0.1f);
+  std::vector<std::vector<int32_t>> runs;
+  for (const Device& device : {local(), remote}) {
+    std::unique_ptr<Model> model = load_model(TestData("qwen3"), device);
+    random::seed(2026);
+    runs.push_back(Generate(*model, {1, 2, 3, 4, 5, 6}, options));
+  }
+  EXPECT_EQ(runs[1], runs[0]);
+  EXPECT_EQ(runs[0].size(), 16u);
+}
+
+TEST(ClientLmRemoteTest, LoadingACheckpointAgainSendsNoWeights) {
+  // A model with a 2 MiB embedding (the upload cache holds arrays of 1 MiB or more).
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string folder = std::string(tmp ? tmp : "/tmp") + "/wide_llama";
+  std::filesystem::create_directories(folder);
+  const std::string config = R"({"model_type": "llama", "hidden_size": 64,
+    "num_hidden_layers": 1, "intermediate_size": 64, "num_attention_heads": 4,
+    "rms_norm_eps": 1e-5, "vocab_size": 8192})";
+  std::ofstream(folder + "/config.json") << config;
+  make_model(ModelArgs::from_json(config), local())->save_weights(folder + "/model.safetensors");
+
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const DeviceStats start = remote.stats();
+  load_model(folder, remote);
+  const DeviceStats first = remote.stats();
+  load_model(folder, remote);
+  const DeviceStats second = remote.stats();
+  EXPECT_GE(first.upload_bytes - start.upload_bytes, 8192 * 64 * 4);
+  EXPECT_EQ(second.cached_uploads - first.cached_uploads, 1);
+  EXPECT_EQ(second.cached_upload_bytes - first.cached_upload_bytes, 8192 * 64 * 4);
+  EXPECT_LT(second.bytes_sent - first.bytes_sent, 8192 * 64 * 4 / 10);
+}
+
+}  // namespace
+}  // namespace ferry::lm
