@@ -46,7 +46,8 @@ def template(bos, bos_id):
         "type": "TemplateProcessing",
         "single": [special, {"Sequence": {"id": "A", "type_id": 0}}],
         "pair": [special, {"Sequence": {"id": "A", "type_id": 0}},
-                 {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                 {"SpecialToken": {"id": bos, "type_id": 1}},
+                 {"Sequence": {"id": "B", "type_id": 1}}],
         "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}},
     }
 
@@ -70,11 +71,11 @@ def bpe_model(vocab, merges, pair_merges, **options):
     return model
 
 
-def train(pre_tokenizer, vocab_size, **trainer_options):
-    """A BPE vocabulary and merge list learnt from CORPUS under pre_tokenizer."""
+def train(pre_tokenizer, vocab_size, corpus=CORPUS, **trainer_options):
+    """A BPE vocabulary and merge list learnt from corpus under pre_tokenizer."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizer
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
                                                         **trainer_options))
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
@@ -93,7 +94,9 @@ def byte_level_tokenizers():
                                  pre_tokenizers.ByteLevel(add_prefix_space=False,
                                                           use_regex=False)]),
         420, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    n = len(vocab)
+    # A word merges cannot reach: with ignore_merges (Llama 3) " zyzzyva" is this one token.
+    llama3_vocab = {**vocab, "Ġzyzzyva": len(vocab)}
+    n = len(llama3_vocab)
     llama3 = tokenizer_json(
         [added(n, "<|begin_of_text|>"), added(n + 1, "<|end_of_text|>"),
          added(n + 2, "<|reserved_special_token_0|>"), added(n + 3, "<|start_header_id|>"),
@@ -104,7 +107,8 @@ def byte_level_tokenizers():
             byte_level(add_prefix_space=True, trim_offsets=False, use_regex=True),
             template("<|begin_of_text|>", n)]},
         byte_level(add_prefix_space=True, use_regex=True),
-        bpe_model(vocab, merges, pair_merges=False, ignore_merges=True))
+        bpe_model(llama3_vocab, merges, pair_merges=False, ignore_merges=True))
+    n = len(vocab)
     qwen2 = tokenizer_json(
         [added(n, "<|endoftext|>"), added(n + 1, "<|im_start|>"), added(n + 2, "<|im_end|>"),
          added(n + 3, "<tool_call>", special=False) | {"normalized": False}],
@@ -124,14 +128,42 @@ def byte_level_tokenizers():
         byte_level(trim_offsets=True, use_regex=True),
         byte_level(use_regex=True),
         bpe_model(vocab, merges, pair_merges=False))
-    return {"llama3": llama3, "qwen2": qwen2, "gpt2": gpt2}
+    # DeepSeek LLM's layout (its letter and punctuation classes abridged): several Splits,
+    # Digits, then ByteLevel.
+    deepseek = tokenizer_json(
+        [added(n, "<｜begin▁of▁sentence｜>"), added(n + 1, "<｜end▁of▁sentence｜>")],
+        None,
+        {"type": "Sequence", "pretokenizers": [
+            split(r"[\r\n]"), split(r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵ]+"),
+            split(r"\s?[!-/:-~！-／：-～‘-‟　-。]+"), split(r"\s+$"), split(r"[一-龥ࠀ-一가-퟿]+"),
+            {"type": "Digits", "individual_digits": True}, byte_level()]},
+        template("<｜begin▁of▁sentence｜>", n),
+        byte_level(),
+        bpe_model(vocab, merges, pair_merges=False))
+    # Every Split behavior, invert, Strip and a regex Replace, on the same vocabulary.
+    behaviors = tokenizer_json(
+        [],
+        {"type": "Sequence", "normalizers": [
+            {"type": "Strip", "strip_left": True, "strip_right": True},
+            {"type": "Replace", "pattern": {"Regex": "\t+"}, "content": " "}]},
+        {"type": "Sequence", "pretokenizers": [
+            split(r"[,;]") | {"behavior": "Removed"},
+            {"type": "Split", "pattern": {"String": "-"}, "behavior": "MergedWithPrevious",
+             "invert": False},
+            split(r"\s+") | {"behavior": "MergedWithNext"},
+            split(r"[0-9]") | {"behavior": "Contiguous"},
+            split(r"[A-Z]+") | {"invert": True},
+            {"type": "Digits", "individual_digits": False}, byte_level()]},
+        None, byte_level(), bpe_model(vocab, merges, pair_merges=True))
+    return {"llama3": llama3, "qwen2": qwen2, "gpt2": gpt2, "deepseek": deepseek,
+            "behaviors": behaviors}
 
 
 def sentencepiece_tokenizers():
-    # Trained without the rarer characters, so those fall back to <0x..> byte tokens.
+    # Trained on Latin text only, so CJK, emoji and the rest fall back to <0x..> byte tokens.
     vocab, merges = train(
-        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-        260, limit_alphabet=70)
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True), 260,
+        corpus=["".join(c for c in line if ord(c) < 0x250) for line in CORPUS])
     specials = ["<unk>", "<s>", "</s>"]
     tokens = specials + [f"<0x{b:02X}>" for b in range(256)]
     tokens += [t for t, _ in sorted(vocab.items(), key=lambda item: item[1]) if t not in tokens]
@@ -149,7 +181,8 @@ def sentencepiece_tokenizers():
             {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
         None, template("<s>", 1), sentencepiece_decoder,
         bpe_model(vocab, merges, pair_merges=False, **model))
-    metaspace = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+    metaspace = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first",
+                 "split": False}
     # transformers' LlamaConverter with legacy=False (Mistral v0.3 and later Llama-2 conversions),
     # here with the Metaspace decoder some conversions carry instead of Replace/Strip.
     mistral = tokenizer_json(
@@ -179,7 +212,7 @@ COMMON_TEXTS = [
     "emoji 😀🚀 👍🏽 family 👨‍👩‍👧 flag 🇯🇵",
     "Decomposed: Cafe\u0301 e\u0301te\u0301, Ohm \u2126 Angstrom \u212b, ga \u1100\u1161, "
     "ar \u0628\u0651\u064e",
-    " ".join(CORPUS[:3]),
+    " ".join(CORPUS[:2]),
 ]
 
 FAMILY_TEXTS = {
@@ -188,6 +221,7 @@ FAMILY_TEXTS = {
         "<|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n",
         "not special: <|begin_of_text <|eot_id|x",
+        "a zyzzyva, zyzzyvas",
     ],
     "qwen2": [
         "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
@@ -199,6 +233,15 @@ FAMILY_TEXTS = {
         "The capital is    <mask>.",
         "a wordy text, wordy! unwordy wordyish _wordy",
         "pad <pad>   after",
+    ],
+    "deepseek": [
+        "<｜begin▁of▁sentence｜>User: 1+1=?\n\nAssistant:",
+        "tail spaces   \nnext line   ",
+        "东京 and 한국어 mixed with ‘quotes’ and ！",
+    ],
+    "behaviors": [
+        "  a,b;c-d-e  f  12ab34 CAPS and lower-case-words;\t\tTabbed 2024-01-02  ",
+        "--x--,,y;;  ",
     ],
     "llama2": [
         "<s>Hello</s> world",
@@ -214,15 +257,19 @@ FAMILY_TEXTS = {
 
 
 def cases(tok, texts):
+    """Per text: its ids without and with special tokens, and the decoding of the latter without
+    and with skip_special_tokens; a second value equal to the first is left out."""
     out = []
     for text in texts:
-        case = {"text": text}
-        for add in (True, False):
-            ids = tok.encode(text, add_special_tokens=add).ids
-            case["ids_with_special" if add else "ids"] = ids
-        ids = case["ids_with_special"]
-        case["decoded"] = tok.decode(ids, skip_special_tokens=False)
-        case["decoded_skip_special"] = tok.decode(ids, skip_special_tokens=True)
+        ids = tok.encode(text, add_special_tokens=False).ids
+        case = {"text": text, "ids": ids}
+        with_special = tok.encode(text, add_special_tokens=True).ids
+        if with_special != ids:
+            case["ids_with_special"] = with_special
+        case["decoded"] = tok.decode(with_special, skip_special_tokens=False)
+        skipped = tok.decode(with_special, skip_special_tokens=True)
+        if skipped != case["decoded"]:
+            case["decoded_skip_special"] = skipped
         out.append(case)
     return out
 
