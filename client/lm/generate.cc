@@ -1,6 +1,7 @@
 #include "client/lm/generate.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
@@ -85,6 +86,69 @@ std::optional<GenerationStep> TokenGenerator::next() {
   if (generated_ + 1 != options_.max_tokens) pending_ = Step(token);
   ++generated_;
   return GenerationStep{token.item<int32_t>(), logprobs};
+}
+
+void stream_generate(Model& model, const Tokenizer& tokenizer, const std::string& prompt,
+                     const GenerateOptions& options,
+                     const std::function<bool(const GenerationResponse&)>& on_response,
+                     std::vector<int32_t> eos_token_ids) {
+  stream_generate(model, tokenizer, tokenizer.encode(prompt), options, on_response,
+                  std::move(eos_token_ids));
+}
+
+void stream_generate(Model& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                     const GenerateOptions& options,
+                     const std::function<bool(const GenerationResponse&)>& on_response,
+                     std::vector<int32_t> eos_token_ids) {
+  using Clock = std::chrono::steady_clock;
+  if (eos_token_ids.empty()) eos_token_ids = tokenizer.eos_token_ids();
+  StreamingDetokenizer detokenizer(tokenizer);
+  const Clock::time_point start = Clock::now();
+  TokenGenerator generator(model, prompt, options);
+  const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
+  double prompt_tps = 0;
+  Clock::time_point first;
+  while (std::optional<GenerationStep> step = generator.next()) {
+    const Clock::time_point now = Clock::now();
+    const int64_t n = generator.generated();
+    if (n == 1) {
+      first = now;
+      prompt_tps =
+          static_cast<double>(prompt_tokens) / std::chrono::duration<double>(now - start).count();
+    }
+    const double since_first = std::chrono::duration<double>(now - first).count();
+    GenerationResponse response{"",
+                                step->token,
+                                step->logprobs,
+                                prompt_tokens,
+                                prompt_tps,
+                                n,
+                                since_first > 0 ? static_cast<double>(n - 1) / since_first : 0,
+                                ""};
+    const bool stop =
+        std::find(eos_token_ids.begin(), eos_token_ids.end(), step->token) != eos_token_ids.end();
+    if (stop) {
+      response.text = detokenizer.finalize();
+      response.finish_reason = "stop";
+    } else {
+      response.text = detokenizer.add_token(step->token);
+      if (n == options.max_tokens) {
+        response.text += detokenizer.finalize();
+        response.finish_reason = "length";
+      }
+    }
+    if (!on_response(response) || stop) return;
+  }
+}
+
+std::string generate(Model& model, const Tokenizer& tokenizer, const std::string& prompt,
+                     const GenerateOptions& options) {
+  std::string text;
+  stream_generate(model, tokenizer, prompt, options, [&](const GenerationResponse& response) {
+    text += response.text;
+    return true;
+  });
+  return text;
 }
 
 }  // namespace ferry::lm

@@ -8,12 +8,15 @@
 // by id), its only inputs the previous step's outputs and the position.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "client/array.h"
 #include "client/lm/model.h"
 #include "client/lm/sample.h"
+#include "client/lm/tokenizer.h"
 
 namespace ferry::lm {
 
@@ -63,6 +66,38 @@ class TokenGenerator {
   std::optional<std::pair<Array, Array>> pending_;
   int generated_ = 0;
 };
+
+// What stream_generate hands over per token, as mlx-lm's GenerationResponse.
+struct GenerationResponse {
+  std::string text;  // the text this token completed (whole UTF-8 characters; may be empty)
+  int32_t token;
+  Array logprobs;  // (vocab,), on the model's device
+  int64_t prompt_tokens;
+  double prompt_tps;  // prompt tokens per second, until the first token was read
+  int64_t generation_tokens;
+  double generation_tps;  // tokens per second after the first
+  // On the last response: "stop" (an end-of-sequence token, whose text is not given) or
+  // "length" (max_tokens); empty before.
+  std::string finish_reason;
+};
+
+// Generates from `prompt` (encoded with the tokenizer's special tokens, a BOS where its
+// template adds one), calling on_response for each token until one of eos_token_ids (the
+// tokenizer's when empty: Tokenizer::eos_token_ids), max_tokens, or on_response returning
+// false.
+void stream_generate(Model& model, const Tokenizer& tokenizer, const std::string& prompt,
+                     const GenerateOptions& options,
+                     const std::function<bool(const GenerationResponse&)>& on_response,
+                     std::vector<int32_t> eos_token_ids = {});
+// The same from token ids.
+void stream_generate(Model& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                     const GenerateOptions& options,
+                     const std::function<bool(const GenerationResponse&)>& on_response,
+                     std::vector<int32_t> eos_token_ids = {});
+
+// The whole reply to `prompt`, as mlx-lm's generate.
+std::string generate(Model& model, const Tokenizer& tokenizer, const std::string& prompt,
+                     const GenerateOptions& options = {});
 
 }  // namespace ferry::lm
 

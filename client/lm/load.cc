@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,7 @@
 #include "client/io.h"
 #include "client/lm/llama.h"
 #include "client/nn/quantizable.h"
+#include "nlohmann/json.hpp"
 
 namespace ferry::lm {
 namespace {
@@ -58,7 +61,43 @@ void QuantizeAsSaved(Model& model, const ModelArgs& args, const std::set<std::st
   });
 }
 
+// tokenizer_config.json's eos_token ("</s>" or {"content": "</s>", ...}), if any.
+std::optional<std::string> ConfiguredEosToken(const std::string& model_path) {
+  std::ifstream in(model_path + "/tokenizer_config.json");
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json config = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!config.is_object() || !config.contains("eos_token")) return std::nullopt;
+  const nlohmann::json& eos = config["eos_token"];
+  if (eos.is_string()) return eos.get<std::string>();
+  if (eos.is_object() && eos.contains("content") && eos["content"].is_string()) {
+    return eos["content"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+Tokenizer load_tokenizer(const std::string& model_path) {
+  Tokenizer tokenizer = Tokenizer::from_file(model_path + "/tokenizer.json");
+  if (std::optional<std::string> eos = ConfiguredEosToken(model_path)) {
+    if (std::optional<int32_t> id = tokenizer.token_to_id(*eos)) tokenizer.add_eos_token(*id);
+  }
+  std::error_code error;
+  if (std::filesystem::exists(model_path + "/config.json", error)) {
+    for (int32_t id : ModelArgs::from_directory(model_path).eos_token_ids) {
+      tokenizer.add_eos_token(id);
+    }
+  }
+  return tokenizer;
+}
+
+std::pair<std::unique_ptr<Model>, Tokenizer> load(const std::string& model_path,
+                                                  const Device& device) {
+  Tokenizer tokenizer = load_tokenizer(model_path);
+  return {load_model(model_path, device), std::move(tokenizer)};
+}
 
 std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   DefaultDeviceScope scope(device);

@@ -7,9 +7,11 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "client/device.h"
 #include "client/lm/model.h"
+#include "client/lm/tokenizer.h"
 
 namespace ferry::lm {
 
@@ -20,6 +22,15 @@ namespace ferry::lm {
 // are missing, extra or mis-shaped.
 std::unique_ptr<Model> load_model(const std::string& model_path,
                                   const Device& device = default_device());
+
+// The tokenizer of a model directory (tokenizer.json), its end-of-reply tokens those of
+// tokenizer_config.json's eos_token and of config.json's and generation_config.json's
+// eos_token_id.
+Tokenizer load_tokenizer(const std::string& model_path);
+
+// Both, as mlx_lm.load(path): `auto [model, tokenizer] = ferry::lm::load(path, gpu);`.
+std::pair<std::unique_ptr<Model>, Tokenizer> load(const std::string& model_path,
+                                                  const Device& device = default_device());
 
 // The model that `args` describes, with freshly drawn weights on `device` (for tests and
 // training from scratch).

@@ -416,6 +416,13 @@ bool Tokenizer::is_special(int32_t id) const {
   return it != impl_->added_by_id.end() && it->second->special;
 }
 
+void Tokenizer::add_eos_token(int32_t id) {
+  id_to_token(id);  // throws outside the vocabulary
+  if (std::find(eos_token_ids_.begin(), eos_token_ids_.end(), id) == eos_token_ids_.end()) {
+    eos_token_ids_.push_back(id);
+  }
+}
+
 std::string StreamingDetokenizer::Decode(size_t begin, size_t end) const {
   return tokenizer_.decode(std::vector<int32_t>(ids_.begin() + static_cast<ptrdiff_t>(begin),
                                                 ids_.begin() + static_cast<ptrdiff_t>(end)));

@@ -44,10 +44,17 @@ class Tokenizer {
   // Whether id is an added token marked special (bos, eos, pad, chat markers...).
   bool is_special(int32_t id) const;
 
+  // The tokens that end a reply, as mlx-lm's TokenizerWrapper.eos_token_ids: lm::load adds
+  // tokenizer_config.json's eos_token and config.json's eos_token_id. add_eos_token ignores
+  // an id already there and throws ferry::Error on one outside the vocabulary.
+  const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
+  void add_eos_token(int32_t id);
+
  private:
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
+  std::vector<int32_t> eos_token_ids_;
 };
 
 // Text as a model generates it, one id at a time, as mlx-lm's StreamingDetokenizer: each
