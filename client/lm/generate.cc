@@ -21,8 +21,10 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
                                GenerateOptions options)
     : model_(model), options_(std::move(options)), device_(ModelDevice(model)) {
   if (prompt.empty()) detail::ThrowOpError("generate", "the prompt holds no tokens.");
-  if (options_.prefill_step_size <= 0 || options_.processor_history <= 0) {
-    detail::ThrowOpError("generate", "prefill_step_size and processor_history must be positive.");
+  if (options_.prefill_step_size <= 0 || options_.processor_history <= 0 ||
+      options_.steps_in_flight <= 0) {
+    detail::ThrowOpError(
+        "generate", "prefill_step_size, processor_history and steps_in_flight must be positive.");
   }
   if (!options_.sampler) options_.sampler = greedy_sampler;
   if (options_.prompt_cache) {
@@ -50,7 +52,24 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
     eval(state);
     done += n;
   }
-  pending_ = Step(from_host(std::vector<int32_t>{prompt.back()}, {1}, device_));
+  if (options_.max_tokens == 0) return;
+  pending_.push_back(Step(from_host(std::vector<int32_t>{prompt.back()}, {1}, device_)));
+  ++sent_;
+  SendAhead();
+}
+
+TokenGenerator::~TokenGenerator() {
+  if (options_.prompt_cache) {
+    for (KVCache& c : *options_.prompt_cache) c.trim(sent_ - generated_);
+  }
+}
+
+void TokenGenerator::SendAhead() {
+  while (static_cast<int>(pending_.size()) < options_.steps_in_flight &&
+         sent_ != options_.max_tokens) {
+    pending_.push_back(Step(pending_.back().first));
+    ++sent_;
+  }
 }
 
 std::pair<Array, Array> TokenGenerator::Step(const Array& tokens) {
@@ -80,10 +99,10 @@ std::pair<Array, Array> TokenGenerator::Step(const Array& tokens) {
 }
 
 std::optional<GenerationStep> TokenGenerator::next() {
-  if (!pending_ || generated_ == options_.max_tokens) return std::nullopt;
-  auto [token, logprobs] = *pending_;
-  pending_.reset();
-  if (generated_ + 1 != options_.max_tokens) pending_ = Step(token);
+  if (pending_.empty()) return std::nullopt;
+  auto [token, logprobs] = pending_.front();
+  pending_.pop_front();
+  SendAhead();  // before the read: the daemon computes while the token travels
   ++generated_;
   return GenerationStep{token.item<int32_t>(), logprobs};
 }

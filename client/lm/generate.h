@@ -8,6 +8,7 @@
 // by id), its only inputs the previous step's outputs and the position.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,8 +33,14 @@ struct GenerateOptions {
   // that once that many are known every step is the same graph.
   int processor_history = 64;
   // A cache to continue and update in place (a conversation's earlier turns); a fresh one
-  // when unset. It must outlive the generator.
+  // when unset. It must outlive the generator, which leaves it holding the prompt and the
+  // tokens it gave but the last (the next turn's first input).
   std::vector<KVCache>* prompt_cache = nullptr;
+  // Steps sent ahead of the token being read. A step needs only the previous step's outputs,
+  // which stay on the device, so over a network with a round trip of r and steps of c a
+  // token costs about max(c, (r + c) / steps_in_flight) rather than r + c; steps past the
+  // one that ends the reply are computed for nothing (and undone in the cache).
+  int steps_in_flight = 4;
 };
 
 struct GenerationStep {
@@ -46,8 +53,12 @@ struct GenerationStep {
 class TokenGenerator {
  public:
   // Prefills all of `prompt` but its last token (chunks of prefill_step_size) and sends the
-  // first step. Throws INVALID_ARGUMENT for an empty prompt.
+  // first steps. Throws INVALID_ARGUMENT for an empty prompt.
   TokenGenerator(Model& model, const std::vector<int32_t>& prompt, GenerateOptions options = {});
+  // Forgets, in a given prompt_cache, the positions of steps sent but not read.
+  ~TokenGenerator();
+  TokenGenerator(const TokenGenerator&) = delete;
+  TokenGenerator& operator=(const TokenGenerator&) = delete;
   // The next token, or nothing once max_tokens were given. Sends the step after it first.
   std::optional<GenerationStep> next();
   // Tokens given so far.
@@ -56,14 +67,17 @@ class TokenGenerator {
  private:
   // Runs tokens (L,) through the model and samples from the last position; sent, not awaited.
   std::pair<Array, Array> Step(const Array& tokens);
+  // Sends steps until steps_in_flight are pending or max_tokens were sent.
+  void SendAhead();
 
   Model& model_;
   GenerateOptions options_;
   std::vector<KVCache> own_cache_;
   std::vector<KVCache>* cache_;
   Device device_;
-  std::optional<Array> history_;  // what the logits processors see, on the device
-  std::optional<std::pair<Array, Array>> pending_;
+  std::optional<Array> history_;                 // what the logits processors see, on the device
+  std::deque<std::pair<Array, Array>> pending_;  // token and log-probabilities, oldest first
+  int sent_ = 0;
   int generated_ = 0;
 };
 

@@ -81,6 +81,54 @@ TEST(GenerateTest, ASeededSamplerRepeatsItsTokens) {
   EXPECT_EQ(run(), first);
 }
 
+TEST(GenerateTest, AConversationContinuesFromTheCache) {
+  random::seed(9);
+  std::unique_ptr<Model> model = make_model(SmallLlama());
+  std::vector<KVCache> cache = model->make_cache();
+  GenerateOptions options;
+  options.max_tokens = 50;
+  options.steps_in_flight = 4;
+  options.prompt_cache = &cache;
+  const std::vector<int32_t> first_turn = {3, 1, 4, 1, 5};
+  std::vector<int32_t> reply;
+  {
+    TokenGenerator generator(*model, first_turn, options);
+    for (int i = 0; i < 6; ++i) reply.push_back(generator.next()->token);
+  }  // stopped after 6 tokens with 4 steps in flight: the cache forgets those 4 steps
+  EXPECT_EQ(cache.front().offset(), 5 + 6 - 1);
+  // The next turn starts with the reply's last token; its first token is what the whole
+  // conversation, run afresh, predicts.
+  std::vector<int32_t> second_turn = {reply.back(), 9, 2, 6};
+  options.max_tokens = 1;
+  TokenGenerator continued(*model, second_turn, options);
+  const int32_t next = continued.next()->token;
+  std::vector<int32_t> whole = first_turn;
+  whole.insert(whole.end(), reply.begin(), reply.end());
+  whole.insert(whole.end(), second_turn.begin() + 1, second_turn.end());
+  options.prompt_cache = nullptr;
+  TokenGenerator afresh(*model, whole, options);
+  EXPECT_EQ(afresh.next()->token, next);
+}
+
+TEST(GenerateTest, StepsInFlightChangeNothingButTiming) {
+  std::unique_ptr<Model> model = make_model(SmallLlama());
+  auto run = [&](int in_flight) {
+    GenerateOptions options;
+    options.max_tokens = 10;
+    options.steps_in_flight = in_flight;
+    options.sampler = make_sampler(1.0f);
+    random::seed(4);
+    TokenGenerator generator(*model, {7, 7, 7}, options);
+    std::vector<int32_t> tokens;
+    while (std::optional<GenerationStep> step = generator.next()) tokens.push_back(step->token);
+    return tokens;
+  };
+  const std::vector<int32_t> one = run(1);
+  EXPECT_EQ(one.size(), 10u);
+  EXPECT_EQ(run(3), one);
+  EXPECT_EQ(run(16), one);
+}
+
 TEST(GenerateTest, TrimmingTheCacheForgetsTheLastPositions) {
   random::seed(5);
   std::unique_ptr<Model> model = make_model(SmallLlama());
