@@ -15,7 +15,8 @@
 #include "client/error.h"
 
 ABSL_FLAG(bool, quick, false, "smoke test: tiny sizes and few repeats (timings meaningless)");
-ABSL_FLAG(std::string, only, "", "run one family: transport, compute, network or collectives");
+ABSL_FLAG(std::string, only, "",
+          "run one family: transport, compute, network, collectives or generation");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     if (only.empty() || only == "collectives") {
       ferry::bench::RunCollectiveBenchmarks(options, rows);
     }
+    if (only.empty() || only == "generation") ferry::bench::RunGenerationBenchmarks(options, rows);
   } catch (const std::exception& e) {
     ferry::bench::PrintTable(rows);
     std::fprintf(stderr, "bench: %s\n", e.what());

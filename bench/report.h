@@ -59,11 +59,12 @@ struct Options {
 };
 
 // Each benchmark family appends its rows (transport_bench.cc, compute_bench.cc,
-// network_bench.cc).
+// network_bench.cc, collectives_bench.cc, generation_bench.cc).
 void RunTransportBenchmarks(const Options& options, std::vector<Row>& rows);
 void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows);
 void RunNetworkBenchmarks(const Options& options, std::vector<Row>& rows);
 void RunCollectiveBenchmarks(const Options& options, std::vector<Row>& rows);
+void RunGenerationBenchmarks(const Options& options, std::vector<Row>& rows);
 
 // Prints the rows as a Markdown table.
 void PrintTable(const std::vector<Row>& rows);

@@ -1,0 +1,101 @@
+// Text generation (ferry::lm) on ferryd against the same model on the local device: a token
+// decoded on a daemon over loopback, and over a link with a round trip of 10 ms, where each
+// step is sent ahead of the token being read (steps_in_flight) so the round trip overlaps
+// the computation. The baseline for the delayed link is what a client that waits for each
+// token before sending the next step would pay: the local step plus the round trip.
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "bench/latency_relay.h"
+#include "bench/report.h"
+#include "bench/transport.h"
+#include "client/ferry.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+
+namespace ferry::bench {
+namespace {
+
+// A Llama of 4 layers of width 512 (grouped-query attention, SwiGLU), 8192 tokens: 17M
+// parameters, 66 MB in float32; tiny with --quick.
+lm::ModelArgs BenchLlama(bool quick) {
+  return lm::ModelArgs::from_json(absl::StrCat(
+      R"({"model_type": "llama", "num_attention_heads": 8, "num_key_value_heads": 4,)",
+      R"("rms_norm_eps": 1e-5, "tie_word_embeddings": false,)", R"("hidden_size": )",
+      quick ? 64 : 512, R"(, "num_hidden_layers": )", quick ? 1 : 4, R"(, "intermediate_size": )",
+      quick ? 128 : 1408, R"(, "vocab_size": )", quick ? 256 : 8192, "}"));
+}
+
+// Median seconds between consecutive tokens read, past the first `warmup`, of a greedy
+// generation from a 32-token prompt.
+double SecondsPerToken(lm::Model& model, int tokens, int steps_in_flight) {
+  const int warmup = 8;
+  lm::GenerateOptions options;
+  options.max_tokens = warmup + tokens;
+  options.steps_in_flight = steps_in_flight;
+  std::vector<int32_t> prompt(32);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(i * 7 % 200);
+  lm::TokenGenerator generator(model, prompt, options);
+  std::vector<double> gaps;
+  Clock::time_point last = Clock::now();
+  for (int i = 0; i < options.max_tokens; ++i) {
+    if (!generator.next()) throw std::runtime_error("generation ended early");
+    const Clock::time_point now = Clock::now();
+    if (i >= warmup) gaps.push_back(std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+  std::sort(gaps.begin(), gaps.end());
+  return gaps[gaps.size() / 2];
+}
+
+std::unique_ptr<lm::Model> ModelOn(const Device& device, bool quick) {
+  random::seed(1);
+  std::unique_ptr<lm::Model> model = lm::make_model(BenchLlama(quick), device);
+  model->eval();
+  eval(model->arrays());
+  return model;
+}
+
+}  // namespace
+
+void RunGenerationBenchmarks(const Options& options, std::vector<Row>& rows) {
+  const int tokens = options.quick ? 8 : 48;
+  const std::string what = options.quick ? "tiny Llama" : "17M-parameter Llama";
+  std::unique_ptr<lm::Model> local_model = ModelOn(local(), options.quick);
+  const double local_s = SecondsPerToken(*local_model, tokens, 1);
+
+  // No shared memory: the relay must carry everything.
+  std::unique_ptr<server::FerrydProcess> ferryd =
+      StartBenchFerryd(options, {"--shared_memory=false"});
+  {
+    const Device remote = connect(ferryd->address());
+    std::unique_ptr<lm::Model> model = ModelOn(remote, options.quick);
+    const double remote_s = SecondsPerToken(*model, tokens, 4);
+    rows.push_back(MakeRow(absl::StrCat("decode a token, ", what, ", daemon over loopback"),
+                           FormatSeconds(remote_s), FormatSeconds(local_s) + " local device",
+                           remote_s / local_s, true, 1.3));
+  }
+
+  const int rtt_ms = options.quick ? 1 : 10;
+  absl::StatusOr<std::unique_ptr<LatencyRelay>> relay =
+      LatencyRelay::Start(ferryd->port(), std::chrono::microseconds(rtt_ms * 500));
+  if (!relay.ok()) throw std::runtime_error(std::string(relay.status().message()));
+  const Device far = connect((*relay)->address());
+  std::unique_ptr<lm::Model> model = ModelOn(far, options.quick);
+  const double unpipelined = local_s + rtt_ms / 1e3;
+  for (const auto& [in_flight, target] : {std::pair<int, double>{1, 0.75}, {4, 0.45}}) {
+    const double seconds = SecondsPerToken(*model, tokens, in_flight);
+    rows.push_back(
+        MakeRow(absl::StrCat("decode a token, ", what, ", +", rtt_ms, " ms RTT, ", in_flight,
+                             in_flight == 1 ? " step" : " steps", " in flight"),
+                FormatSeconds(seconds),
+                absl::StrCat(FormatSeconds(local_s), " local + RTT ", rtt_ms, " ms"),
+                seconds / unpipelined, true, target));
+  }
+}
+
+}  // namespace ferry::bench
