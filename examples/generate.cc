@@ -1,0 +1,149 @@
+// Loads a language model (a directory as mlx-lm or Hugging Face save one: config.json,
+// model*.safetensors, tokenizer.json) onto a ferryd daemon and streams its reply to a prompt,
+// as `mlx_lm.generate --model DIR --prompt TEXT` does on a Mac. Each token is one Execute of
+// the same graph on the daemon, sent before the previous token is read. With --check the
+// same generation runs on the local device too, and the program exits 1 unless both gave the
+// same tokens. Starts its own ferryd on a free loopback port unless --remote names one.
+//
+//   ./bazelw run //examples:generate
+//   ./bazelw run //examples:generate -- --model=/models/Qwen2.5-0.5B-Instruct-4bit \
+//       --remote=gpu-node-0:7070 --prompt="Write a haiku about ferries." --max_tokens=100
+
+#include "client/lm/generate.h"
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "client/ferry.h"
+#include "client/lm/load.h"
+#include "examples/local_ferryd.h"
+
+ABSL_FLAG(std::string, model, "", "model directory; empty: examples/models/ferry-tiny-llama");
+ABSL_FLAG(std::string, prompt, "ferry lets a C++ program", "the prompt");
+ABSL_FLAG(int, max_tokens, 120, "tokens to generate at most");
+ABSL_FLAG(double, temp, 0.0, "sampling temperature; 0: greedy");
+ABSL_FLAG(double, top_p, 1.0, "nucleus sampling's mass (1: off)");
+ABSL_FLAG(uint64_t, seed, 0, "random seed of the sampler");
+ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
+ABSL_FLAG(bool, check, true, "also generate on the local device and compare the tokens");
+
+namespace {
+
+std::string RunfilesPath(const char* argv0, const std::string& path) {
+  for (const std::string dir : {std::string(argv0) + ".runfiles/ferry/", std::string()}) {
+    if (std::FILE* f = std::fopen((dir + path + "/config.json").c_str(), "r")) {
+      std::fclose(f);
+      return dir + path;
+    }
+  }
+  return path;
+}
+
+struct Generation {
+  std::vector<int32_t> tokens;
+  std::optional<ferry::lm::GenerationResponse> last;
+  ferry::DeviceStats cost;    // what the device was sent and sent back, prompt included
+  ferry::DeviceStats steady;  // the same for the steps sent after the second token was read
+};
+
+Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokenizer,
+                    const std::string& prompt, const ferry::Device& device, bool print) {
+  ferry::lm::GenerateOptions options;
+  options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+  options.sampler = ferry::lm::make_sampler(static_cast<float>(absl::GetFlag(FLAGS_temp)),
+                                            static_cast<float>(absl::GetFlag(FLAGS_top_p)));
+  ferry::random::seed(absl::GetFlag(FLAGS_seed));
+  Generation out;
+  const ferry::DeviceStats before = device.stats();
+  ferry::DeviceStats second;
+  ferry::lm::stream_generate(model, tokenizer, prompt, options,
+                             [&](const ferry::lm::GenerationResponse& response) {
+                               if (print) {
+                                 std::fputs(response.text.c_str(), stdout);
+                                 std::fflush(stdout);
+                               }
+                               out.tokens.push_back(response.token);
+                               out.last = response;
+                               if (response.generation_tokens == 2) second = device.stats();
+                               return true;
+                             });
+  const ferry::DeviceStats after = device.stats();
+  out.cost.executes = after.executes - before.executes;
+  out.cost.graphs_sent = after.graphs_sent - before.graphs_sent;
+  out.cost.uploads = after.uploads - before.uploads;
+  out.cost.bytes_sent = after.bytes_sent - before.bytes_sent;
+  out.cost.bytes_received = after.bytes_received - before.bytes_received;
+  out.steady.executes = after.executes - second.executes;
+  out.steady.graphs_sent = after.graphs_sent - second.graphs_sent;
+  out.steady.bytes_sent = after.bytes_sent - second.bytes_sent;
+  out.steady.bytes_received = after.bytes_received - second.bytes_received;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::string model_path = absl::GetFlag(FLAGS_model);
+  if (model_path.empty()) model_path = RunfilesPath(argv[0], "examples/models/ferry-tiny-llama");
+  const std::string prompt = absl::GetFlag(FLAGS_prompt);
+
+  std::unique_ptr<ferry::server::FerrydProcess> daemon;
+  const std::string address = ferry::examples::RemoteOrLocalFerryd(
+      argv[0], "generate", absl::GetFlag(FLAGS_remote), &daemon);
+  if (address.empty()) return 1;
+  try {
+    const ferry::Device remote = ferry::connect(address);
+    auto [model, tokenizer] = ferry::lm::load(model_path, remote);
+    const ferry::lm::ModelArgs& args = model->args();
+    std::printf(
+        "ferry generate: %s (%s, %d layers, width %lld, vocabulary %lld%s)\n", model_path.c_str(),
+        args.model_type.c_str(), args.num_hidden_layers, static_cast<long long>(args.hidden_size),
+        static_cast<long long>(tokenizer.vocab_size()),
+        args.quantization
+            ? (", " + std::to_string(args.quantization->bits) + "-bit " + args.quantization->mode)
+                  .c_str()
+            : "");
+    std::printf("  device   %s\n==========\n%s", remote.description().c_str(), prompt.c_str());
+    const Generation on_daemon = Generate(*model, tokenizer, prompt, remote, /*print=*/true);
+    const ferry::lm::GenerationResponse& r = *on_daemon.last;
+    std::printf("\n==========\n  prompt   %lld tokens, %.1f tokens/s\n", r.prompt_tokens,
+                r.prompt_tps);
+    std::printf("  generate %lld tokens, %.1f tokens/s (finished: %s)\n", r.generation_tokens,
+                r.generation_tps, r.finish_reason.c_str());
+    // The prompt is one Execute (per 2048 tokens), each token one more; a graph is sent
+    // whole the first time it runs, then named by id. The first evals of a graph also send
+    // back what they computed (the caches), later ones only what the program reads.
+    const ferry::DeviceStats& c = on_daemon.cost;
+    std::printf("  daemon   %lld Execute, graphs sent whole %lld time(s), %lld uploads\n",
+                static_cast<long long>(c.executes), static_cast<long long>(c.graphs_sent),
+                static_cast<long long>(c.uploads));
+    const ferry::DeviceStats& s = on_daemon.steady;
+    if (s.executes > 0) {
+      std::printf(
+          "  steady   the last %lld steps: graph sent whole %lld time(s); per step %.0f bytes "
+          "sent, %.0f received\n",
+          static_cast<long long>(s.executes), static_cast<long long>(s.graphs_sent),
+          static_cast<double>(s.bytes_sent) / static_cast<double>(s.executes),
+          static_cast<double>(s.bytes_received) / static_cast<double>(s.executes));
+    }
+    if (absl::GetFlag(FLAGS_check)) {
+      auto [local_model, local_tokenizer] = ferry::lm::load(model_path, ferry::local());
+      const Generation here =
+          Generate(*local_model, local_tokenizer, prompt, ferry::local(), /*print=*/false);
+      const bool same = here.tokens == on_daemon.tokens;
+      std::printf("  check    the local device generated the same %zu tokens: %s\n",
+                  here.tokens.size(), same ? "yes" : "no");
+      if (!same) return 1;
+    }
+  } catch (const ferry::Error& e) {
+    std::fprintf(stderr, "generate: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

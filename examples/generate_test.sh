@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs the generation example: it starts its own ferryd, loads ferry-tiny-llama there, recites
+# the README's first sentence from its first words, and exits non-zero unless the local
+# device generated the same tokens.
+set -eu
+out="${TEST_TMPDIR:-/tmp}/generate.out"
+"$1" --max_tokens=24 >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "ferry lets a C++ program build lazy array computations, MLX style" "$out"
+grep -q "the local device generated the same 24 tokens: yes" "$out"
+# The prompt's Execute and one per token; once the caches are resident, the graph goes by id.
+grep -q "daemon   25 Execute" "$out"
+grep -Eq "the last [0-9]+ steps: graph sent whole 0 time\(s\)" "$out"
+# Sampled: the same seed draws the same tokens on both devices.
+"$1" --max_tokens=12 --temp=0.8 --top_p=0.9 --seed=3 >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "the local device generated the same 12 tokens: yes" "$out"
