@@ -37,8 +37,11 @@ struct DeviceStats {
   int64_t upload_bytes = 0;
   int64_t downloads = 0;  // Download streams (results not already returned inline)
   int64_t download_bytes = 0;
-  int64_t inline_bytes = 0;    // bytes of parameters bound inline and results returned inline
-  int64_t released = 0;        // buffer ids handed back to the daemon
+  int64_t inline_bytes = 0;  // bytes of parameters bound inline and results returned inline
+  int64_t released = 0;      // buffer ids handed back to the daemon
+  // Buffers given to a step to write over in place (their arrays died with the eval: a KV
+  // cache or a weight replaced by its update), instead of copied and released.
+  int64_t donated = 0;
   int64_t bytes_sent = 0;      // serialized request bytes of all calls, and bulk-channel bytes
   int64_t bytes_received = 0;  // serialized response bytes of all calls, and bulk-channel bytes
   // Transport (graph cache, pipelining).

@@ -118,9 +118,12 @@ class DeviceImpl {
 
   // Runs `graph` with parameter i bound to parameters[i]; one buffer per graph output.
   // Shared, so a daemon's device can keep it (for a resend) without copying it.
+  // donatable[i]: only this graph uses parameter i's array, which the eval drops (Lower); a
+  // device may then give its buffer to the run to write over (a daemon's "donation").
   virtual std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> graph,
-      const std::vector<std::shared_ptr<Buffer>>& parameters) = 0;
+      const std::vector<std::shared_ptr<Buffer>>& parameters,
+      const std::vector<bool>& donatable) = 0;
 
   // Whether Execute returns before its graph has run (a daemon's pipeline), rather than
   // once computed.

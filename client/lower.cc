@@ -41,12 +41,34 @@ struct GraphBuild {
   absl::flat_hash_map<const core::HostTensor*, int32_t, ConstantHash, ConstantEq> constants;
   // The targets: each keeps a node of its own, so no two outputs name the same node.
   absl::flat_hash_set<const ArrayNode*> targets;
+  // Of each parameter's array: how many inputs of the lowered nodes name it, whether all
+  // of those nodes are targets, and how many owners it has in all.
+  struct Uses {
+    long inputs = 0;
+    bool only_targets = true;
+    long owners = 0;
+  };
+  absl::flat_hash_map<const ArrayNode*, Uses> uses;
+  std::vector<const ArrayNode*> parameter_nodes;  // parameter i's array
 };
+
+// After lowering: a parameter's array that only targets use (they drop their inputs once
+// computed) and that nothing else holds (its owners are those inputs) dies with this eval.
+void MarkDonatable(GraphBuild& build) {
+  build.lowered.donatable.assign(build.parameter_nodes.size(), false);
+  for (size_t i = 0; i < build.parameter_nodes.size(); ++i) {
+    auto it = build.uses.find(build.parameter_nodes[i]);
+    if (it == build.uses.end()) continue;
+    const GraphBuild::Uses& uses = it->second;
+    build.lowered.donatable[i] = uses.only_targets && uses.owners == uses.inputs;
+  }
+}
 
 int32_t AddParameter(GraphBuild& build, const ArrayNode& node) {
   build.graph.nodes.push_back(
       core::ParameterNode(static_cast<int64_t>(build.lowered.parameters.size()), node.type));
   build.lowered.parameters.push_back(node.buffer);
+  build.parameter_nodes.push_back(&node);
   return static_cast<int32_t>(build.graph.nodes.size() - 1);
 }
 
@@ -100,8 +122,15 @@ void AddReachable(GraphBuild& build, ArrayNode* root) {
     out.attrs = node->attrs;
     out.out = node->type;
     out.inputs.reserve(node->inputs.size());
+    const bool is_target = build.targets.contains(node);
     for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
       out.inputs.push_back(build.index.at(input.get()));
+      if (input->materialized()) {
+        GraphBuild::Uses& uses = build.uses[input.get()];
+        ++uses.inputs;
+        uses.only_targets = uses.only_targets && is_target;
+        uses.owners = input.use_count();  // nothing here copies the shared_ptrs
+      }
     }
     build.index[node] = static_cast<int32_t>(build.graph.nodes.size());
     build.graph.nodes.push_back(std::move(out));
@@ -128,6 +157,7 @@ LoweredGraph Lower(const std::vector<ArrayNode*>& targets) {
     build.graph.outputs.push_back(build.index.at(target));
     lowered.outputs.push_back(target);
   }
+  MarkDonatable(build);
   return lowered;
 }
 

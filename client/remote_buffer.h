@@ -29,7 +29,7 @@ class RemoteBuffer : public Buffer {
       : Buffer(std::move(type)), session_(std::move(session)), id_(id), host_(std::move(host)) {}
 
   ~RemoteBuffer() override {
-    if (id_ != 0) session_->QueueRelease(id_);
+    if (id_ != 0 && !donated_) session_->QueueRelease(id_);
   }
 
   std::mutex& mu() { return mu_; }
@@ -47,6 +47,10 @@ class RemoteBuffer : public Buffer {
     output_ = output;
   }
   std::optional<v1::StepFailure>& failure() { return failure_; }
+  // Given to a step to write over (Binding.donate): the daemon released it, and nothing
+  // here may use it again.
+  bool donated() const { return donated_; }
+  void set_donated() { donated_ = true; }
   // The stream broke before the step computing it was answered: whether it ran is unknown.
   bool lost() const { return lost_; }
   void set_lost() { lost_ = true; }
@@ -68,6 +72,7 @@ class RemoteBuffer : public Buffer {
   int output_ = 0;
   std::optional<v1::StepFailure> failure_;
   bool lost_ = false;
+  bool donated_ = false;
   std::shared_ptr<OutputReads::Marks> reads_;
   int reads_output_ = 0;
 };

@@ -201,12 +201,14 @@ void RemoteDevice::Synchronize() {
 
 std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
     std::shared_ptr<const core::Graph> shared_graph,
-    const std::vector<std::shared_ptr<Buffer>>& parameters) {
+    const std::vector<std::shared_ptr<Buffer>>& parameters, const std::vector<bool>& donatable) {
   const core::Graph& graph = *shared_graph;
   v1::ExecuteRequest request;
   request.set_session_id(session_->id());
   int64_t inline_bytes = 0;
-  for (const std::shared_ptr<Buffer>& parameter : parameters) {
+  const bool donation = session_->Offers(kFeatureDonation);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const std::shared_ptr<Buffer>& parameter = parameters[i];
     auto& buffer = static_cast<RemoteBuffer&>(*parameter);
     v1::Binding* binding = request.add_bindings();
     std::lock_guard<std::mutex> lock(buffer.mu());
@@ -219,6 +221,13 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
     if (buffer.id() == 0) Upload(buffer);
     ThrowIfLost(buffer);
     binding->set_buffer_id(buffer.id());
+    // Its array dies with this eval and nothing else shares the buffer (owners: the array
+    // and `parameters`): the daemon may write over it, a KV cache updated in place.
+    if (donation && i < donatable.size() && donatable[i] && parameter.use_count() == 2) {
+      binding->set_donate(true);
+      buffer.set_donated();
+      session_->UpdateStats([](DeviceStats& stats) { ++stats.donated; });
+    }
   }
 
   const std::string graph_id = core::GraphFingerprint(graph);
@@ -384,6 +393,11 @@ void RemoteDevice::ThrowIfLost(RemoteBuffer& buffer) {
     }
   }
   if (buffer.lost()) throw StepError(*buffer.failure());
+  if (buffer.donated()) {
+    throw Error(ErrorCode::kFailedPrecondition,
+                "[eval] an array was given to an earlier step to write over (donated) and "
+                "cannot be used again; that step failed before computing what replaced it");
+  }
 }
 
 void RemoteDevice::MarkLost(RemoteBuffer& buffer, const Error& error) {

@@ -72,7 +72,8 @@ class RemoteDevice : public DeviceImpl {
 
   std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> shared_graph,
-      const std::vector<std::shared_ptr<Buffer>>& parameters) override;
+      const std::vector<std::shared_ptr<Buffer>>& parameters,
+      const std::vector<bool>& donatable) override;
 
   void Read(Buffer& buffer, void* dst) override;
 

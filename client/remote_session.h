@@ -44,6 +44,7 @@ inline constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 inline constexpr char kFeaturePeerCopy[] = "peer_copy";
 inline constexpr char kFeatureDeviceCollectives[] = "device_collectives";
 inline constexpr char kFeatureUploadCache[] = "upload_cache";
+inline constexpr char kFeatureDonation[] = "donation";
 
 absl::Status FromGrpc(const grpc::Status& status);
 // A failure as the Error the user sees; UNAVAILABLE names the daemon's address.

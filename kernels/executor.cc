@@ -220,7 +220,9 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
       }
     }
     if (step.kind == StepKind::kParameter) {
-      values[i] = parameters[step.parameter];
+      // Moved: a buffer the session no longer holds (donated) is then this run's alone, and
+      // a step may write over it in place.
+      values[i] = std::move(parameters[step.parameter]);
     } else if (step.kind == StepKind::kConstant) {
       absl::StatusOr<Tensor> constant =
           TensorFromHost(backend_, std::get<core::HostTensor>(node.attrs.values().at("value")));
@@ -240,12 +242,16 @@ absl::StatusOr<std::vector<Tensor>> Executor::Run(const Plan& plan, std::vector<
       for (int32_t input : step.fused ? step.inputs : node.inputs) inputs.push_back(values[input]);
       absl::StatusOr<Tensor> out = absl::UnknownError("unset");
       // An elementwise step may write over a dying input of its own shape and size (in
-      // place): nothing but this step holds its buffer (values and inputs: two owners).
+      // place), and a scatter over its first input: nothing but this step holds its buffer
+      // (values and inputs: two owners).
       const size_t out_bytes =
           static_cast<size_t>(core::NumElements(node.out.shape)) * core::SizeOf(node.out.dtype);
       for (int32_t dead : step.release) {
         const Tensor& value = values[dead];
-        if (step.elementwise && !out.ok() && value.storage != nullptr && value.offset == 0 &&
+        const bool may_overwrite =
+            step.elementwise || (step.rewrites_first_input && dead == node.inputs[0] &&
+                                 value.type.dtype == node.out.dtype);
+        if (may_overwrite && !out.ok() && value.storage != nullptr && value.offset == 0 &&
             value.type.shape == node.out.shape && value.storage.use_count() == 2 &&
             value.storage->size() == out_bytes) {
           out = Tensor{node.out, value.storage, 0};

@@ -54,6 +54,10 @@ FusedExpr BuildExpr(const core::Graph& graph, const std::vector<int32_t>& member
 void SetKind(const core::Graph& graph, Step& step) {
   const core::Node& node = graph.nodes[step.node];
   step.elementwise = step.fused || IsElementwise(node.op);
+  step.rewrites_first_input =
+      !step.fused &&
+      (node.op == "slice_update" || node.op == "scatter" || node.op == "scatter_add" ||
+       node.op == "scatter_prod" || node.op == "scatter_max" || node.op == "scatter_min");
   if (node.op == "parameter") {
     step.kind = StepKind::kParameter;
     step.parameter = std::get<int64_t>(node.attrs.values().at("index"));

@@ -57,6 +57,10 @@ struct Step {
   int64_t parameter = -1;    // kParameter: which parameter
   bool elementwise = false;  // fused, IsElementwise or an all-reduce: may write over a dying input
   bool gives_input = false;  // a send: its value is its input's buffer (MLX's)
+  // A scatter or slice_update: its output is its first input with some elements rewritten,
+  // so it may be written over that input when it dies here (a KV cache written at a
+  // position, a donated buffer); the kernel then skips copying it.
+  bool rewrites_first_input = false;
   // The node the backend runs instead of the graph's, when the plan changed it (a matmul
   // with kTransposeA/kTransposeB and its transposes' inputs); null: the graph's node.
   std::shared_ptr<const core::Node> rewritten;

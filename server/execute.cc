@@ -155,7 +155,24 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   kernels::Backend& backend = executor.backend();
   absl::StatusOr<std::vector<kernels::Tensor>> parameters =
       BindParameters(session, backend, **plan, request);
+  // Donated buffers leave the session once bound (the run holds them now), whatever follows:
+  // the client counts them gone when it sends the call.
+  std::vector<uint64_t> donated;
+  for (const v1::Binding& binding : request.bindings()) {
+    if (binding.donate() && binding.source_case() == v1::Binding::kBufferId) {
+      donated.push_back(binding.buffer_id());
+    }
+  }
+  if (!donated.empty()) session.Release(donated);
   if (!parameters.ok()) return parameters.status();
+  // What the donated buffers hold stays in use through the run (the session no longer
+  // counts it): its peak includes them.
+  int64_t donated_bytes = 0;
+  for (int i = 0; i < request.bindings_size(); ++i) {
+    if (request.bindings(i).donate()) {
+      donated_bytes += static_cast<int64_t>((*parameters)[static_cast<size_t>(i)].nbytes());
+    }
+  }
   if (absl::Status handles = CheckOutputHandles(session, **plan, request); !handles.ok()) {
     return handles;
   }
@@ -172,7 +189,7 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   run.time_steps = request.profile() == v1::PROFILE_STEPS;
   absl::StatusOr<std::vector<kernels::Tensor>> outputs =
       executor.Run(**plan, *std::move(parameters), stop, &run);
-  session.RecordRun(run.peak_bytes);
+  session.RecordRun(run.peak_bytes + donated_bytes);
   if (!outputs.ok()) return outputs.status();
   profile.set_run_ns(end_phase());
 

@@ -158,6 +158,35 @@ TEST_F(ExecuteTest, ReleasesComeFirst) {
   EXPECT_EQ(session_->num_buffers(), 0);
 }
 
+TEST_F(ExecuteTest, ADonatedBufferLeavesTheSessionAndIsWrittenOver) {
+  const void* x_memory = session_->Get(1)->raw();
+  v1::ExecuteRequest request = Request();
+  request.mutable_bindings(0)->set_donate(true);
+  request.add_outputs()->set_buffer_id(2);
+  absl::StatusOr<v1::ExecuteResponse> response = Run(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_FALSE(session_->Get(1).ok());  // released once bound
+  absl::StatusOr<kernels::Tensor> out = session_->Get(2);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->raw(), x_memory);  // the add wrote over x: nothing else held it
+  EXPECT_THAT(ToFloats(std::string(static_cast<char*>(out->raw()), 24)),
+              ElementsAre(11, 22, 33, 14, 25, 36));
+  EXPECT_EQ(executor_.backend().budget().in_use(), 24);
+}
+
+TEST_F(ExecuteTest, ABufferNotDonatedIsNeverWrittenOver) {
+  const void* x_memory = session_->Get(1)->raw();
+  v1::ExecuteRequest request = Request();
+  request.add_outputs()->set_buffer_id(2);
+  ASSERT_TRUE(Run(request).ok());
+  absl::StatusOr<kernels::Tensor> x = session_->Get(1);
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->raw(), x_memory);
+  EXPECT_NE(session_->Get(2)->raw(), x_memory);
+  EXPECT_THAT(ToFloats(std::string(static_cast<char*>(x->raw()), 24)),
+              ElementsAre(1, 2, 3, 4, 5, 6));
+}
+
 TEST_F(ExecuteTest, BindingsMustMatchTheParameters) {
   v1::ExecuteRequest request = Request();
   v1::Tensor* inline_x = request.mutable_bindings(0)->mutable_tensor();

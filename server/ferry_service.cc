@@ -37,6 +37,7 @@ constexpr char kFeatureCollectives[] = "collectives";
 constexpr char kFeatureResumableTransfers[] = "resumable_transfers";
 constexpr char kFeaturePeerCopy[] = "peer_copy";
 constexpr char kFeatureDeviceCollectives[] = "device_collectives";
+constexpr char kFeatureDonation[] = "donation";
 
 // absl and gRPC number their codes identically.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -215,6 +216,7 @@ void FerryService::AddFeatures(google::protobuf::RepeatedPtrField<std::string>* 
   features->Add(kFeaturePipeline);
   features->Add(kFeatureResumableTransfers);
   features->Add(kFeatureProfile);
+  features->Add(kFeatureDonation);
   if (options_.shared_memory) features->Add(kFeatureSharedMemory);
   if (bulk_port_ > 0) features->Add(kFeatureBulkTcp);
   if (sessions_.upload_cache() != nullptr && sessions_.upload_cache()->capacity() > 0) {

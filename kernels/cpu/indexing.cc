@@ -132,7 +132,8 @@ absl::Status ScatterKernel(const core::Node& node, absl::Span<const Tensor> inpu
   absl::StatusOr<std::vector<int64_t>> starts =
       SliceStarts(node, a, inputs.subspan(1, inputs.size() - 2), index_shape, slice_shape);
   if (!starts.ok()) return starts.status();
-  if (a.nbytes() > 0) std::memcpy(out.raw(), a.raw(), a.nbytes());
+  // Nothing to copy when the executor reused a's buffer (Step::rewrites_first_input).
+  if (a.nbytes() > 0 && out.raw() != a.raw()) std::memcpy(out.raw(), a.raw(), a.nbytes());
   const std::vector<int64_t> offsets =
       SliceOffsets(core::ContiguousStrides(a.shape()), slice_shape);
   return DispatchDType(a.dtype(), [&](auto tag) -> absl::Status {
@@ -175,7 +176,9 @@ absl::Status SliceUpdateKernel(const core::Node& node, absl::Span<const Tensor> 
   if (!start.ok()) return start.status();
   absl::StatusOr<std::vector<int64_t>> strides = GetAttr<std::vector<int64_t>>(node, "strides");
   if (!strides.ok()) return strides.status();
-  if (src.nbytes() > 0) std::memcpy(out.raw(), src.raw(), src.nbytes());
+  if (src.nbytes() > 0 && out.raw() != src.raw()) {
+    std::memcpy(out.raw(), src.raw(), src.nbytes());
+  }
   std::vector<int64_t> out_strides = core::ContiguousStrides(src.shape());
   int64_t base = 0;
   for (size_t d = 0; d < out_strides.size(); ++d) {
