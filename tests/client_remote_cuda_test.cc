@@ -12,8 +12,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,6 +23,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ferry.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
 #include "core/half.h"
 #include "core/ops.h"
 #include "gmock/gmock.h"
@@ -273,6 +277,42 @@ TEST_F(RemoteCudaTest, AnNnTransformerTrainsAsOnTheLocalCpu) {
                 1e-3 + 1e-3 * std::abs(want.quantized_logits[i]))
         << i;
   }
+}
+
+TEST_F(RemoteCudaTest, ALanguageModelGeneratesMlxLmsTokens) {
+  // ferry::lm on the GPU: mlx-lm's llama (float32 and 4-bit) generates mlx-lm's greedy
+  // tokens, each step's log-probabilities within 1e-3 of the local CPU's, its KV cache
+  // written in place (donated) step after step.
+  // Bazel's runfiles, or the GPU bundle's (tools/gpu_bundle.sh copies the models there).
+  std::string dir = "client/lm/testdata/";
+  for (const char* variable : {"TEST_SRCDIR", "RUNFILES_DIR"}) {
+    if (const char* root = std::getenv(variable)) {
+      dir = std::string(root) + "/ferry/client/lm/testdata/";
+      break;
+    }
+  }
+  const auto fixture = load_safetensors(dir + "lm_mlx.safetensors").first;
+  const int64_t donated = remote_->stats().donated;
+  for (const std::string name : {"llama", "llama_4bit"}) {
+    const std::vector<int32_t> prompt = Array(fixture.at(name + ".prompt")).to_vector<int32_t>();
+    const std::vector<int32_t> want = Array(fixture.at(name + ".greedy")).to_vector<int32_t>();
+    std::unique_ptr<lm::Model> on_gpu = lm::load_model(dir + name, *remote_);
+    std::unique_ptr<lm::Model> here = lm::load_model(dir + name, local());
+    lm::GenerateOptions options;
+    options.max_tokens = static_cast<int>(want.size());
+    lm::TokenGenerator gpu(*on_gpu, prompt, options), cpu(*here, prompt, options);
+    std::vector<int32_t> got;
+    while (std::optional<lm::GenerationStep> step = gpu.next()) {
+      const std::vector<float> lp = step->logprobs.to_vector<float>();
+      const std::vector<float> ref = cpu.next()->logprobs.to_vector<float>();
+      for (size_t k = 0; k < lp.size(); ++k) {
+        ASSERT_NEAR(lp[k], ref[k], 1e-3 + 1e-3 * std::abs(ref[k])) << name << " " << k;
+      }
+      got.push_back(step->token);
+    }
+    EXPECT_EQ(got, want) << name;
+  }
+  EXPECT_GT(remote_->stats().donated - donated, 0);
 }
 
 TEST_F(RemoteCudaTest, TwoSessionsKeepTheirOwnData) {

@@ -52,6 +52,9 @@ strip --strip-unneeded "$OUT"/bin/* "$OUT"/lib/*.so* 2>/dev/null || true
 # Large files travel xz-compressed (OpenBLAS alone is 35 MiB); run_all.sh unpacks them.
 find "$OUT" -type f -size +1M -print0 | xargs -0 -r xz -T2 -6
 cp bench/cuda/*.py "$OUT/scripts/"
+# The models client_remote_cuda_test generates with (ferry::lm), where its runfiles are.
+mkdir -p "$OUT/runfiles/ferry/client/lm"
+cp -r client/lm/testdata "$OUT/runfiles/ferry/client/lm/"
 getconf GNU_LIBC_VERSION | awk '{print $2}' > "$OUT/glibc_version"
 
 cat > "$OUT/run_all.sh" <<'RUN'
