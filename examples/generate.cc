@@ -90,7 +90,11 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::string model_path = absl::GetFlag(FLAGS_model);
-  if (model_path.empty()) model_path = RunfilesPath(argv[0], "examples/models/ferry-tiny-llama");
+  std::string model_name = model_path;
+  if (model_path.empty()) {
+    model_name = "examples/models/ferry-tiny-llama";
+    model_path = RunfilesPath(argv[0], model_name);
+  }
   const std::string prompt = absl::GetFlag(FLAGS_prompt);
 
   std::unique_ptr<ferry::server::FerrydProcess> daemon;
@@ -102,7 +106,7 @@ int main(int argc, char** argv) {
     auto [model, tokenizer] = ferry::lm::load(model_path, remote);
     const ferry::lm::ModelArgs& args = model->args();
     std::printf(
-        "ferry generate: %s (%s, %d layers, width %lld, vocabulary %lld%s)\n", model_path.c_str(),
+        "ferry generate: %s (%s, %d layers, width %lld, vocabulary %lld%s)\n", model_name.c_str(),
         args.model_type.c_str(), args.num_hidden_layers, static_cast<long long>(args.hidden_size),
         static_cast<long long>(tokenizer.vocab_size()),
         args.quantization
