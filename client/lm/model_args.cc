@@ -134,6 +134,17 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
          absl::StrCat("rope_type \"", args.rope_type, "\" needs a \"factor\"."));
   }
 
+  // mlx-lm's llama runs layers named "sliding_attention" over a window; ferry::lm has no
+  // rotating cache yet, and full attention there would give other numbers.
+  if (config.contains("layer_types") && config["layer_types"].is_array()) {
+    for (const json& type : config["layer_types"]) {
+      if (type.is_string() && type.get<std::string>() != "full_attention") {
+        Fail(ErrorCode::kUnimplemented,
+             absl::StrCat("layer_types \"", type.get<std::string>(),
+                          "\" is not built by ferry::lm (full_attention is)."));
+      }
+    }
+  }
   if (config.contains("quantization") && config["quantization"].is_object()) {
     const json& q = config["quantization"];
     args.quantization = ReadQuantization(q);

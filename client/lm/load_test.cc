@@ -1,0 +1,143 @@
+// config.json as mlx-lm reads it (each family's defaults, what ferry::lm does not build),
+// and loading a model directory: what is missing or malformed is named.
+
+#include "client/lm/load.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "client/error.h"
+#include "client/lm/model_args.h"
+#include "gtest/gtest.h"
+
+namespace ferry::lm {
+namespace {
+
+constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
+    "intermediate_size": 64, "num_attention_heads": 4, "rms_norm_eps": 1e-5,
+    "vocab_size": 50)";
+
+ModelArgs Args(const std::string& fields) {
+  return ModelArgs::from_json(std::string("{") + kSizes + ", " + fields + "}");
+}
+
+// The ferry::Error `f` throws: its code and message.
+template <typename F>
+std::pair<ErrorCode, std::string> Failure(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return {e.code(), e.what()};
+  }
+  return {ErrorCode::kOk, "no error"};
+}
+
+std::string TempDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(ModelArgsTest, EachFamilyHasMlxLmsDefaults) {
+  const ModelArgs llama = Args(R"("model_type": "llama")");
+  EXPECT_EQ(llama.num_key_value_heads, 4);
+  EXPECT_EQ(llama.head_dim, 8);
+  EXPECT_FALSE(llama.attention_bias);
+  EXPECT_TRUE(llama.tie_word_embeddings);
+  EXPECT_EQ(llama.rope_theta, 10000.0f);
+
+  const ModelArgs qwen2 = Args(R"("model_type": "qwen2", "num_key_value_heads": 2)");
+  EXPECT_TRUE(qwen2.attention_bias);
+  EXPECT_FALSE(qwen2.output_bias);
+  EXPECT_EQ(qwen2.rope_theta, 1e6f);
+  EXPECT_EQ(qwen2.max_position_embeddings, 32768);
+
+  const ModelArgs qwen3 = Args(R"("model_type": "qwen3", "head_dim": 16,
+      "rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}, "eos_token_id": [7, 9])");
+  EXPECT_TRUE(qwen3.qk_norm);
+  EXPECT_EQ(qwen3.head_dim, 16);
+  EXPECT_EQ(qwen3.rope_theta, 5e5f);  // transformers 5's nesting
+  EXPECT_EQ(qwen3.eos_token_ids, (std::vector<int32_t>{7, 9}));
+
+  const ModelArgs quantized = Args(R"("model_type": "mistral", "attention_bias": true,
+      "rope_scaling": {"type": "linear", "factor": 2.0},
+      "quantization": {"group_size": 32, "bits": 8, "model.embed_tokens": false,
+                       "lm_head": {"group_size": 64, "bits": 6}})");
+  EXPECT_TRUE(quantized.output_bias);
+  EXPECT_EQ(quantized.rope_type, "linear");
+  EXPECT_EQ(quantized.quantization->bits, 8);
+  EXPECT_EQ(quantized.quantization->mode, "affine");
+  EXPECT_FALSE(quantized.layer_quantization.at("model.embed_tokens").has_value());
+  EXPECT_EQ(quantized.layer_quantization.at("lm_head")->bits, 6);
+}
+
+TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma3")"); }),
+            std::make_pair(ErrorCode::kUnimplemented,
+                           std::string("[ModelArgs] model_type \"gemma3\" is not built by "
+                                       "ferry::lm (llama, mistral, qwen2 and qwen3 are).")));
+  EXPECT_EQ(Failure([] {
+              Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
+                                  "factor": 4})");
+            }).second,
+            "[ModelArgs] rope_type \"yarn\" is not built by ferry::lm (default, linear and "
+            "llama3 are).");
+  EXPECT_EQ(Failure([] {
+              Args(R"("model_type": "llama",
+                      "layer_types": ["full_attention", "sliding_attention"])");
+            }).first,
+            ErrorCode::kUnimplemented);
+}
+
+TEST(ModelArgsTest, AMalformedConfigIsNamed) {
+  EXPECT_EQ(Failure([] { ModelArgs::from_json(R"({"model_type": "llama"})"); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[ModelArgs] config.json lacks \"hidden_size\".")));
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "llama", "num_key_value_heads": 3)"); }).second,
+            "[ModelArgs] config.json's sizes must be positive and num_attention_heads (4) a "
+            "multiple of num_key_value_heads (3).");
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "qwen3")"); }).second,
+            "[ModelArgs] config.json lacks \"head_dim\".");
+  EXPECT_EQ(Failure([] { ModelArgs::from_json("not json"); }).second,
+            "[ModelArgs] config.json is not a JSON object.");
+}
+
+TEST(LoadTest, AMissingDirectoryOrWeightIsNamed) {
+  EXPECT_EQ(Failure([] { load_model("/nonexistent/model"); }),
+            std::make_pair(ErrorCode::kNotFound,
+                           std::string("[ModelArgs] cannot open /nonexistent/model/config.json.")));
+  const std::string dir = TempDir("no_weights");
+  const std::string config = std::string("{") + kSizes + R"(, "model_type": "llama"})";
+  std::ofstream(dir + "/config.json") << config;
+  EXPECT_EQ(
+      Failure([&] { load_model(dir); }),
+      std::make_pair(ErrorCode::kNotFound, "[load_model] no model*.safetensors in " + dir + "."));
+  // Weights of a model one layer short: strict loading names what is missing.
+  const std::string short_dir = TempDir("short");
+  make_model(ModelArgs::from_json(std::string("{") + kSizes +
+                                  R"(, "model_type": "llama", "num_hidden_layers": 1})"))
+      ->save_weights(short_dir + "/model.safetensors");
+  std::ofstream(short_dir + "/config.json") << config;
+  const auto [code, message] = Failure([&] { load_model(short_dir); });
+  EXPECT_EQ(code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(message.find("model.layers.1.self_attn.q_proj.weight"), std::string::npos) << message;
+}
+
+TEST(LoadTest, EndTokensComeFromEveryConfig) {
+  const std::string dir = TempDir("eos");
+  std::ofstream(dir + "/tokenizer.json") << R"({"model": {"type": "BPE",
+      "vocab": {"a": 0, "b": 1}, "merges": []},
+      "added_tokens": [{"id": 2, "content": "</s>", "special": true},
+                       {"id": 3, "content": "<|eot|>", "special": true}]})";
+  std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": {"content": "</s>"}})";
+  std::ofstream(dir + "/config.json")
+      << std::string("{") + kSizes + R"(, "model_type": "llama", "eos_token_id": 2})";
+  std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": [2, 3]})";
+  EXPECT_EQ(load_tokenizer(dir).eos_token_ids(), (std::vector<int32_t>{2, 3}));
+}
+
+}  // namespace
+}  // namespace ferry::lm
