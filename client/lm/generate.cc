@@ -67,7 +67,10 @@ TokenGenerator::~TokenGenerator() {
 void TokenGenerator::SendAhead() {
   while (static_cast<int>(pending_.size()) < options_.steps_in_flight &&
          sent_ != options_.max_tokens) {
-    pending_.push_back(Step(pending_.back().first));
+    // The newest token is the next step's input: the back of pending_, or, with none
+    // pending, the token just taken from its front.
+    const Array input = pending_.empty() ? *last_taken_ : pending_.back().first;
+    pending_.push_back(Step(input));
     ++sent_;
   }
 }
@@ -102,6 +105,7 @@ std::optional<GenerationStep> TokenGenerator::next() {
   if (pending_.empty()) return std::nullopt;
   auto [token, logprobs] = pending_.front();
   pending_.pop_front();
+  last_taken_ = token;
   SendAhead();  // before the read: the daemon computes while the token travels
   ++generated_;
   return GenerationStep{token.item<int32_t>(), logprobs};

@@ -77,6 +77,7 @@ class TokenGenerator {
   Device device_;
   std::optional<Array> history_;                 // what the logits processors see, on the device
   std::deque<std::pair<Array, Array>> pending_;  // token and log-probabilities, oldest first
+  std::optional<Array> last_taken_;              // the token next() took last
   int sent_ = 0;
   int generated_ = 0;
 };
