@@ -41,26 +41,42 @@ struct GraphBuild {
   absl::flat_hash_map<const core::HostTensor*, int32_t, ConstantHash, ConstantEq> constants;
   // The targets: each keeps a node of its own, so no two outputs name the same node.
   absl::flat_hash_set<const ArrayNode*> targets;
-  // Of each parameter's array: how many inputs of the lowered nodes name it, whether all
-  // of those nodes are targets, and how many owners it has in all.
+  // Of each array the lowered nodes read: how many of their inputs name it, how many
+  // owners it has in all, and whether each node reading it lets go of it after the eval.
   struct Uses {
     long inputs = 0;
-    bool only_targets = true;
     long owners = 0;
+    bool readers_let_go = true;
   };
   absl::flat_hash_map<const ArrayNode*, Uses> uses;
+  std::vector<const ArrayNode*> lazy;             // the lowered lazy arrays, inputs first
   std::vector<const ArrayNode*> parameter_nodes;  // parameter i's array
 };
 
-// After lowering: a parameter's array that only targets use (they drop their inputs once
-// computed) and that nothing else holds (its owners are those inputs) dies with this eval.
+// After lowering, which parameters' arrays die with this eval. A target lets go of its
+// inputs (computed, it drops them); another lazy array does when it dies itself: its owners
+// are only the inputs of lowered arrays that let go. A parameter's array whose owners are
+// only such inputs dies (a KV cache replaced by its update; weights an optimizer replaced).
 void MarkDonatable(GraphBuild& build) {
+  for (auto it = build.lazy.rbegin(); it != build.lazy.rend(); ++it) {
+    const ArrayNode* node = *it;  // every reader of it comes later, so is decided
+    bool lets_go = build.targets.contains(node);
+    if (!lets_go) {
+      auto uses = build.uses.find(node);
+      lets_go = uses != build.uses.end() && uses->second.owners == uses->second.inputs &&
+                uses->second.readers_let_go;
+    }
+    for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
+      bool& all = build.uses[input.get()].readers_let_go;
+      all = all && lets_go;
+    }
+  }
   build.lowered.donatable.assign(build.parameter_nodes.size(), false);
   for (size_t i = 0; i < build.parameter_nodes.size(); ++i) {
     auto it = build.uses.find(build.parameter_nodes[i]);
     if (it == build.uses.end()) continue;
     const GraphBuild::Uses& uses = it->second;
-    build.lowered.donatable[i] = uses.only_targets && uses.owners == uses.inputs;
+    build.lowered.donatable[i] = uses.readers_let_go && uses.owners == uses.inputs;
   }
 }
 
@@ -122,16 +138,13 @@ void AddReachable(GraphBuild& build, ArrayNode* root) {
     out.attrs = node->attrs;
     out.out = node->type;
     out.inputs.reserve(node->inputs.size());
-    const bool is_target = build.targets.contains(node);
     for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
       out.inputs.push_back(build.index.at(input.get()));
-      if (input->materialized()) {
-        GraphBuild::Uses& uses = build.uses[input.get()];
-        ++uses.inputs;
-        uses.only_targets = uses.only_targets && is_target;
-        uses.owners = input.use_count();  // nothing here copies the shared_ptrs
-      }
+      GraphBuild::Uses& uses = build.uses[input.get()];
+      ++uses.inputs;
+      uses.owners = input.use_count();  // nothing here copies the shared_ptrs
     }
+    build.lazy.push_back(node);
     build.index[node] = static_cast<int32_t>(build.graph.nodes.size());
     build.graph.nodes.push_back(std::move(out));
   }

@@ -16,8 +16,9 @@ struct LoweredGraph {
   // Built once and then only read: a daemon's device keeps it for a resend as it is.
   std::shared_ptr<core::Graph> graph;
   std::vector<std::shared_ptr<Buffer>> parameters;  // parameter i's value
-  // Whether parameter i's array is used by nothing but targets of this eval (which drop
-  // their inputs once computed): its buffer may be given to the run (DeviceImpl::Execute).
+  // Whether parameter i's array dies with this eval (what reads it lets go of it once the
+  // targets are computed, and nothing else holds it): its buffer may be given to the run
+  // (DeviceImpl::Execute).
   std::vector<bool> donatable;
   std::vector<ArrayNode*> outputs;                 // graph output i's array
   std::vector<std::shared_ptr<Buffer>> available;  // targets already materialized

@@ -76,5 +76,38 @@ TEST(ClientDonationTest, TwoTargetsReadingADyingArrayBothSeeItsValues) {
   EXPECT_EQ(d[kCache - 1], 4.0f);
 }
 
+TEST(ClientDonationTest, WeightsAnOptimizerReplacesAreWrittenOver) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  auto train = [](const Device& device) {
+    Array w = random::normal({64, 64}, float32, 0.0, 0.1, random::key(1), device);
+    const Array x = random::normal({8, 64}, float32, 0.0, 1.0, random::key(2), device);
+    eval({w, x});
+    auto loss_and_grad = value_and_grad(
+        [&x](const std::vector<Array>& p) { return sum(square(tanh(matmul(x, p[0])))); }, {0});
+    std::vector<float> losses;
+    for (int step = 0; step < 4; ++step) {
+      // The gradients go out of scope before the eval (held, a lazy gradient would still
+      // need the old w): the old w then dies with the eval and is written over.
+      Array loss = zeros({}, float32, device);
+      w = [&] {
+        auto [value, grads] = loss_and_grad({w});
+        loss = value;
+        return w - grads[0] * 0.001f;
+      }();
+      eval({w, loss});
+      losses.push_back(loss.item<float>());
+    }
+    return std::make_pair(losses, w.to_vector<float>());
+  };
+  const DeviceStats before = remote.stats();
+  const auto [remote_losses, remote_w] = train(remote);
+  EXPECT_GE(remote.stats().donated - before.donated, 3);
+  const auto [local_losses, local_w] = train(local());
+  EXPECT_EQ(remote_losses, local_losses);
+  EXPECT_EQ(remote_w, local_w);
+  EXPECT_LT(remote_losses.back(), remote_losses.front());
+}
+
 }  // namespace
 }  // namespace ferry
