@@ -44,6 +44,17 @@ std::string RunfilesPath(const char* argv0, const std::string& path) {
   return path;
 }
 
+// What a device did between two readings of its counters (those this example prints).
+ferry::DeviceStats Since(const ferry::DeviceStats& from, const ferry::DeviceStats& to) {
+  ferry::DeviceStats d;
+  d.executes = to.executes - from.executes;
+  d.graphs_sent = to.graphs_sent - from.graphs_sent;
+  d.uploads = to.uploads - from.uploads;
+  d.bytes_sent = to.bytes_sent - from.bytes_sent;
+  d.bytes_received = to.bytes_received - from.bytes_received;
+  return d;
+}
+
 struct Generation {
   std::vector<int32_t> tokens;
   std::optional<ferry::lm::GenerationResponse> last;
@@ -73,15 +84,8 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
                                return true;
                              });
   const ferry::DeviceStats after = device.stats();
-  out.cost.executes = after.executes - before.executes;
-  out.cost.graphs_sent = after.graphs_sent - before.graphs_sent;
-  out.cost.uploads = after.uploads - before.uploads;
-  out.cost.bytes_sent = after.bytes_sent - before.bytes_sent;
-  out.cost.bytes_received = after.bytes_received - before.bytes_received;
-  out.steady.executes = after.executes - second.executes;
-  out.steady.graphs_sent = after.graphs_sent - second.graphs_sent;
-  out.steady.bytes_sent = after.bytes_sent - second.bytes_sent;
-  out.steady.bytes_received = after.bytes_received - second.bytes_received;
+  out.cost = Since(before, after);
+  out.steady = Since(second, after);
   return out;
 }
 

@@ -156,23 +156,20 @@ absl::StatusOr<v1::ExecuteResponse> Execute(Session& session, kernels::Executor&
   absl::StatusOr<std::vector<kernels::Tensor>> parameters =
       BindParameters(session, backend, **plan, request);
   // Donated buffers leave the session once bound (the run holds them now), whatever follows:
-  // the client counts them gone when it sends the call.
+  // the client counts them gone when it sends the call. What they hold stays in use through
+  // the run (the session no longer counts it), so the run's peak includes them.
   std::vector<uint64_t> donated;
-  for (const v1::Binding& binding : request.bindings()) {
-    if (binding.donate() && binding.source_case() == v1::Binding::kBufferId) {
-      donated.push_back(binding.buffer_id());
+  int64_t donated_bytes = 0;
+  for (int i = 0; i < request.bindings_size(); ++i) {
+    const v1::Binding& binding = request.bindings(i);
+    if (!binding.donate() || binding.source_case() != v1::Binding::kBufferId) continue;
+    donated.push_back(binding.buffer_id());
+    if (parameters.ok()) {
+      donated_bytes += static_cast<int64_t>((*parameters)[static_cast<size_t>(i)].nbytes());
     }
   }
   if (!donated.empty()) session.Release(donated);
   if (!parameters.ok()) return parameters.status();
-  // What the donated buffers hold stays in use through the run (the session no longer
-  // counts it): its peak includes them.
-  int64_t donated_bytes = 0;
-  for (int i = 0; i < request.bindings_size(); ++i) {
-    if (request.bindings(i).donate()) {
-      donated_bytes += static_cast<int64_t>((*parameters)[static_cast<size_t>(i)].nbytes());
-    }
-  }
   if (absl::Status handles = CheckOutputHandles(session, **plan, request); !handles.ok()) {
     return handles;
   }

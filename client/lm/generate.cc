@@ -10,6 +10,15 @@
 namespace ferry::lm {
 namespace {
 
+// Every layer's keys and values: evaluated with a step, so the next reads them as they are.
+std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
+  std::vector<Array> state;
+  for (const KVCache& c : cache) {
+    for (const Array& a : c.state()) state.push_back(a);
+  }
+  return state;
+}
+
 Device ModelDevice(const Model& model) {
   const nn::Parameters parameters = model.parameters();
   return parameters.empty() ? default_device() : parameters.front().second.device();
@@ -41,10 +50,7 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
     const Array chunk = from_host(
         std::vector<int32_t>(prompt.begin() + done, prompt.begin() + done + n), {n}, device_);
     model_(expand_dims(chunk, 0), cache_);
-    std::vector<Array> state;
-    for (const KVCache& c : *cache_) {
-      for (const Array& a : c.state()) state.push_back(a);
-    }
+    std::vector<Array> state = CacheState(*cache_);
     if (!options_.logits_processors.empty()) {
       history_ = history_ ? concatenate({*history_, chunk}) : chunk;
       state.push_back(*history_);
@@ -94,9 +100,7 @@ std::pair<Array, Array> TokenGenerator::Step(const Array& tokens) {
   const Array token = astype(options_.sampler(logprobs), int32);
   outputs.push_back(token);
   outputs.push_back(logprobs);
-  for (const KVCache& c : *cache_) {
-    for (const Array& a : c.state()) outputs.push_back(a);
-  }
+  for (const Array& a : CacheState(*cache_)) outputs.push_back(a);
   eval(outputs);  // sent; a daemon runs it while the caller reads the previous token
   return {token, squeeze(logprobs, 0)};
 }

@@ -77,35 +77,18 @@ std::optional<std::string> ConfiguredEosToken(const std::string& model_path) {
   return std::nullopt;
 }
 
-}  // namespace
-
-Tokenizer load_tokenizer(const std::string& model_path) {
+// The tokenizer, its end tokens those of tokenizer_config.json and `eos_token_ids`.
+Tokenizer TokenizerFor(const std::string& model_path, const std::vector<int32_t>& eos_token_ids) {
   Tokenizer tokenizer = Tokenizer::from_file(model_path + "/tokenizer.json");
   if (std::optional<std::string> eos = ConfiguredEosToken(model_path)) {
     if (std::optional<int32_t> id = tokenizer.token_to_id(*eos)) tokenizer.add_eos_token(*id);
   }
-  std::error_code error;
-  if (std::filesystem::exists(model_path + "/config.json", error)) {
-    for (int32_t id : ModelArgs::from_directory(model_path).eos_token_ids) {
-      tokenizer.add_eos_token(id);
-    }
-  }
+  for (int32_t id : eos_token_ids) tokenizer.add_eos_token(id);
   return tokenizer;
 }
 
-std::pair<std::unique_ptr<Model>, Tokenizer> load(const std::string& model_path,
-                                                  const Device& device) {
-  Tokenizer tokenizer = load_tokenizer(model_path);
-  return {load_model(model_path, device), std::move(tokenizer)};
-}
-
-std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
-  DefaultDeviceScope scope(device);
-  return std::make_unique<Llama>(args);
-}
-
-std::unique_ptr<Model> load_model(const std::string& model_path, const Device& device) {
-  const ModelArgs args = ModelArgs::from_directory(model_path);
+std::unique_ptr<Model> LoadModel(const std::string& model_path, const ModelArgs& args,
+                                 const Device& device) {
   nn::Parameters weights;
   std::set<std::string> names;
   for (const std::string& file : WeightFiles(model_path)) {
@@ -125,6 +108,31 @@ std::unique_ptr<Model> load_model(const std::string& model_path, const Device& d
   // names the weights rather than carrying them.
   ferry::eval(model->arrays());
   return model;
+}
+
+}  // namespace
+
+Tokenizer load_tokenizer(const std::string& model_path) {
+  std::error_code error;
+  const bool has_config = std::filesystem::exists(model_path + "/config.json", error);
+  return TokenizerFor(model_path, has_config ? ModelArgs::from_directory(model_path).eos_token_ids
+                                             : std::vector<int32_t>{});
+}
+
+std::pair<std::unique_ptr<Model>, Tokenizer> load(const std::string& model_path,
+                                                  const Device& device) {
+  const ModelArgs args = ModelArgs::from_directory(model_path);  // read once for both
+  Tokenizer tokenizer = TokenizerFor(model_path, args.eos_token_ids);
+  return {LoadModel(model_path, args, device), std::move(tokenizer)};
+}
+
+std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
+  DefaultDeviceScope scope(device);
+  return std::make_unique<Llama>(args);
+}
+
+std::unique_ptr<Model> load_model(const std::string& model_path, const Device& device) {
+  return LoadModel(model_path, ModelArgs::from_directory(model_path), device);
 }
 
 }  // namespace ferry::lm

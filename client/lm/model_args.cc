@@ -51,9 +51,10 @@ std::vector<int32_t> ReadEos(const json& config) {
   return {eos.get<int32_t>()};
 }
 
-std::string ReadFile(const std::string& path) {
+// The file's text, or nothing when it cannot be opened.
+std::optional<std::string> ReadIfPresent(const std::string& path) {
   std::ifstream in(path);
-  if (!in) Fail(ErrorCode::kNotFound, absl::StrCat("cannot open ", path, "."));
+  if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
@@ -158,13 +159,14 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
 }
 
 ModelArgs ModelArgs::from_directory(const std::string& model_path) {
-  ModelArgs args = from_json(ReadFile(absl::StrCat(model_path, "/config.json")));
+  const std::string path = absl::StrCat(model_path, "/config.json");
+  const std::optional<std::string> text = ReadIfPresent(path);
+  if (!text) Fail(ErrorCode::kNotFound, absl::StrCat("cannot open ", path, "."));
+  ModelArgs args = from_json(*text);
   // generation_config.json, where present, says which tokens end a reply.
-  std::ifstream generation(absl::StrCat(model_path, "/generation_config.json"));
-  if (generation) {
-    std::stringstream text;
-    text << generation.rdbuf();
-    json config = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (const std::optional<std::string> generation =
+          ReadIfPresent(absl::StrCat(model_path, "/generation_config.json"))) {
+    const json config = json::parse(*generation, nullptr, /*allow_exceptions=*/false);
     if (config.is_object()) {
       for (int32_t id : ReadEos(config)) {
         if (std::find(args.eos_token_ids.begin(), args.eos_token_ids.end(), id) ==
