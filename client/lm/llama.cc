@@ -99,23 +99,14 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 
-Mlp::Mlp(const ModelArgs& args)
-    : gate_proj_(register_module(
-          "gate_proj", nn::Linear(args.hidden_size, args.intermediate_size, args.mlp_bias))),
-      down_proj_(register_module(
-          "down_proj", nn::Linear(args.intermediate_size, args.hidden_size, args.mlp_bias))),
-      up_proj_(register_module(
-          "up_proj", nn::Linear(args.hidden_size, args.intermediate_size, args.mlp_bias))) {}
+Mlp::Mlp(const ModelArgs& args) : Mlp(args.hidden_size, args.intermediate_size, args.mlp_bias) {}
+
+Mlp::Mlp(int64_t dims, int64_t hidden_dims, bool bias)
+    : gate_proj_(register_module("gate_proj", nn::Linear(dims, hidden_dims, bias))),
+      down_proj_(register_module("down_proj", nn::Linear(hidden_dims, dims, bias))),
+      up_proj_(register_module("up_proj", nn::Linear(dims, hidden_dims, bias))) {}
 
 Array Mlp::operator()(const Array& x) { return down_proj_(silu(gate_proj_(x)) * up_proj_(x)); }
-
-TransformerBlock::TransformerBlock(const ModelArgs& args)
-    : self_attn_(register_module("self_attn", Attention(args))),
-      mlp_(register_module("mlp", Mlp(args))),
-      input_layernorm_(
-          register_module("input_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
-      post_attention_layernorm_(register_module(
-          "post_attention_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
 
 Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                                    const std::optional<Array>& position) {
@@ -123,11 +114,12 @@ Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& m
   return h + mlp_(post_attention_layernorm_(h));
 }
 
-LlamaModel::LlamaModel(const ModelArgs& args)
+LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
     : embed_tokens_(
           register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
   for (int i = 0; i < args.num_hidden_layers; ++i) {
-    layers_.push_back(&register_module(absl::StrCat("layers.", i), TransformerBlock(args)));
+    layers_.push_back(&register_module(absl::StrCat("layers.", i),
+                                       make_layer ? make_layer(args, i) : TransformerBlock(args)));
   }
   norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
 }
@@ -155,8 +147,8 @@ Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   return (*norm_)(h);
 }
 
-Llama::Llama(ModelArgs args)
-    : args_(std::move(args)), model_(register_module("model", LlamaModel(args_))) {
+Llama::Llama(ModelArgs args, const MakeLayer& make_layer)
+    : args_(std::move(args)), model_(register_module("model", LlamaModel(args_, make_layer))) {
   if (!args_.tie_word_embeddings) {
     lm_head_ = &register_module("lm_head", nn::Linear(args_.hidden_size, args_.vocab_size, false));
   }

@@ -5,8 +5,13 @@
 // parameter names ("model.layers.0.self_attn.q_proj.weight"), so a checkpoint mlx-lm or
 // Hugging Face saved loads unchanged: Llama 2 and 3, Mistral (model_type "llama" or
 // "mistral"), Qwen2 and Qwen2.5 (biased q, k and v), Qwen3 (normalized q and k per head).
+// The mixtures of experts (mixtral.h, qwen2_moe.h, qwen3_moe.h) are these layers with
+// another feed-forward.
 
+#include <functional>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "client/lm/model.h"
@@ -46,10 +51,12 @@ class Attention : public nn::Module {
   Rope rope_;
 };
 
-class Mlp : public nn::Module {
+class Mlp : public nn::Layer {
  public:
   explicit Mlp(const ModelArgs& args);
-  Array operator()(const Array& x);
+  // Of another width (qwen2_moe's shared expert, qwen3_moe's dense layers).
+  Mlp(int64_t dims, int64_t hidden_dims, bool bias = false);
+  Array operator()(const Array& x) override;
 
  private:
   nn::Linear &gate_proj_, &down_proj_, &up_proj_;
@@ -57,20 +64,33 @@ class Mlp : public nn::Module {
 
 class TransformerBlock : public nn::Module {
  public:
-  explicit TransformerBlock(const ModelArgs& args);
+  explicit TransformerBlock(const ModelArgs& args) : TransformerBlock(args, "mlp", Mlp(args)) {}
+  // With another feed-forward, named `name`: a mixture of experts ("mlp", or mixtral's
+  // "block_sparse_moe").
+  template <typename FeedForward>
+  TransformerBlock(const ModelArgs& args, const std::string& name, FeedForward feed_forward)
+      : self_attn_(register_module("self_attn", Attention(args))),
+        mlp_(register_module(name, std::move(feed_forward))),
+        input_layernorm_(
+            register_module("input_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
+        post_attention_layernorm_(register_module(
+            "post_attention_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
 
  private:
   Attention& self_attn_;
-  Mlp& mlp_;
+  nn::Layer& mlp_;
   nn::RMSNorm &input_layernorm_, &post_attention_layernorm_;
 };
+
+// Layer `index` of a model; TransformerBlock(args) when none is given.
+using MakeLayer = std::function<TransformerBlock(const ModelArgs& args, int index)>;
 
 // The stack without its output layer: "embed_tokens", "layers.N", "norm".
 class LlamaModel : public nn::Module {
  public:
-  explicit LlamaModel(const ModelArgs& args);
+  explicit LlamaModel(const ModelArgs& args, const MakeLayer& make_layer = nullptr);
   // Hidden states (B, L, hidden_size).
   Array operator()(const Array& tokens, std::vector<KVCache>* cache);
   nn::Embedding& embed_tokens() { return embed_tokens_; }
@@ -84,7 +104,7 @@ class LlamaModel : public nn::Module {
 // "model" and, unless the embeddings are tied, "lm_head".
 class Llama : public Model {
  public:
-  explicit Llama(ModelArgs args);
+  explicit Llama(ModelArgs args, const MakeLayer& make_layer = nullptr);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
 

@@ -11,6 +11,9 @@
 #include "client/error.h"
 #include "client/io.h"
 #include "client/lm/llama.h"
+#include "client/lm/mixtral.h"
+#include "client/lm/qwen2_moe.h"
+#include "client/lm/qwen3_moe.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
 
@@ -90,17 +93,18 @@ Tokenizer TokenizerFor(const std::string& model_path, const std::vector<int32_t>
 std::unique_ptr<Model> LoadModel(const std::string& model_path, const ModelArgs& args,
                                  const Device& device) {
   nn::Parameters weights;
-  std::set<std::string> names;
   for (const std::string& file : WeightFiles(model_path)) {
     for (auto& [name, array] : load_safetensors(file, device).first) {
       // mlx-lm's sanitize: rotary tables recomputed here, a tied head that is the embedding.
       if (absl::StrContains(name, "self_attn.rotary_emb.inv_freq")) continue;
       if (args.tie_word_embeddings && name == "lm_head.weight") continue;
-      names.insert(name);
       weights.emplace_back(name, std::move(array));
     }
   }
   std::unique_ptr<Model> model = make_model(args, device);
+  weights = model->sanitize(std::move(weights));
+  std::set<std::string> names;
+  for (const auto& [name, array] : weights) names.insert(name);
   if (args.quantization) QuantizeAsSaved(*model, args, names);
   model->load_weights(weights);
   model->eval();
@@ -128,6 +132,9 @@ std::pair<std::unique_ptr<Model>, Tokenizer> load(const std::string& model_path,
 
 std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   DefaultDeviceScope scope(device);
+  if (args.model_type == "mixtral") return std::make_unique<Mixtral>(args);
+  if (args.model_type == "qwen2_moe") return std::make_unique<Qwen2Moe>(args);
+  if (args.model_type == "qwen3_moe") return std::make_unique<Qwen3Moe>(args);
   return std::make_unique<Llama>(args);
 }
 

@@ -3,6 +3,7 @@
 
 #include "client/lm/load.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -74,11 +75,59 @@ TEST(ModelArgsTest, EachFamilyHasMlxLmsDefaults) {
   EXPECT_EQ(quantized.layer_quantization.at("lm_head")->bits, 6);
 }
 
+TEST(ModelArgsTest, MixturesOfExpertsHaveMlxLmsDefaults) {
+  const ModelArgs mixtral = Args(R"("model_type": "mixtral", "head_dim": 4, "attention_bias": true,
+      "rope_scaling": {"type": "linear", "factor": 2.0})");
+  EXPECT_EQ(mixtral.num_experts, 8);  // num_local_experts
+  EXPECT_EQ(mixtral.num_experts_per_tok, 2);
+  EXPECT_EQ(mixtral.head_dim, 8);  // hidden_size / heads, whatever the config says
+  EXPECT_FALSE(mixtral.attention_bias);
+  EXPECT_FALSE(mixtral.tie_word_embeddings);
+  EXPECT_EQ(mixtral.rope_theta, 1e6f);
+  EXPECT_EQ(mixtral.rope_type, "default");  // mlx-lm's mixtral builds plain RoPE
+
+  const ModelArgs qwen2_moe = Args(R"("model_type": "qwen2_moe", "num_experts": 4,
+      "num_experts_per_tok": 2, "moe_intermediate_size": 16,
+      "shared_expert_intermediate_size": 32, "tie_word_embeddings": true)");
+  EXPECT_TRUE(qwen2_moe.attention_bias);
+  EXPECT_FALSE(qwen2_moe.tie_word_embeddings);  // mlx-lm's always has an lm_head
+  EXPECT_EQ(qwen2_moe.shared_expert_intermediate_size, 32);
+
+  const ModelArgs qwen3_moe = Args(R"("model_type": "qwen3_moe", "head_dim": 16,
+      "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 16,
+      "norm_topk_prob": true, "decoder_sparse_step": 2, "mlp_only_layers": [0])");
+  EXPECT_TRUE(qwen3_moe.qk_norm);
+  EXPECT_TRUE(qwen3_moe.norm_topk_prob);
+  EXPECT_EQ(qwen3_moe.decoder_sparse_step, 2);
+  EXPECT_EQ(qwen3_moe.mlp_only_layers, (std::vector<int>{0}));
+  // Layers 0 (mlp_only_layers) and off the sparse step stay dense.
+  const auto names = make_model(qwen3_moe)->parameters();
+  auto has = [&](const std::string& name) {
+    return std::any_of(names.begin(), names.end(), [&](const auto& p) { return p.first == name; });
+  };
+  EXPECT_TRUE(has("model.layers.0.mlp.gate_proj.weight"));
+  EXPECT_TRUE(has("model.layers.1.mlp.switch_mlp.gate_proj.weight"));
+
+  EXPECT_EQ(Failure([] {
+              Args(R"("model_type": "qwen2_moe", "num_experts": 4,
+      "num_experts_per_tok": 2, "moe_intermediate_size": 16)");
+            }).second,
+            "[ModelArgs] config.json lacks \"shared_expert_intermediate_size\".");
+  EXPECT_EQ(Failure([] {
+              Args(R"("model_type": "mixtral", "num_local_experts": 2,
+      "num_experts_per_tok": 3)");
+            }).second,
+            "[ModelArgs] config.json's num_experts (2), num_experts_per_tok (3), "
+            "decoder_sparse_step and the experts' sizes must be positive, and "
+            "num_experts_per_tok at most num_experts.");
+}
+
 TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
   EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma3")"); }),
             std::make_pair(ErrorCode::kUnimplemented,
                            std::string("[ModelArgs] model_type \"gemma3\" is not built by "
-                                       "ferry::lm (llama, mistral, qwen2 and qwen3 are).")));
+                                       "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
+                                       "qwen2_moe and qwen3_moe are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -22,6 +22,9 @@ class Model : public nn::Module {
     return std::vector<KVCache>(static_cast<size_t>(args().num_hidden_layers));
   }
   virtual const ModelArgs& args() const = 0;
+  // mlx-lm's sanitize: a checkpoint's weights under the model's own names and shapes, before
+  // they are quantized for and loaded (a mixture of experts stacks per-expert matrices).
+  virtual nn::Parameters sanitize(nn::Parameters weights) const { return weights; }
 };
 
 }  // namespace ferry::lm

@@ -60,6 +60,38 @@ std::optional<std::string> ReadIfPresent(const std::string& path) {
   return text.str();
 }
 
+// The experts of mixtral, qwen2_moe or qwen3_moe, with mlx-lm's defaults where it has them.
+void ReadExperts(const json& config, ModelArgs& args) {
+  const bool mixtral = args.model_type == "mixtral", qwen3 = args.model_type == "qwen3_moe";
+  if (mixtral) {
+    args.num_experts = Optional<int>(config, "num_local_experts", 8);
+    args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 2);
+  } else {
+    args.num_experts = Required<int>(config, "num_experts");
+    args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+    args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  }
+  if (args.model_type == "qwen2_moe") {
+    args.shared_expert_intermediate_size =
+        Required<int64_t>(config, "shared_expert_intermediate_size");
+  }
+  if (qwen3) {
+    args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", false);
+    args.decoder_sparse_step = Optional<int>(config, "decoder_sparse_step", 1);
+    args.mlp_only_layers = Optional<std::vector<int>>(config, "mlp_only_layers", {});
+  }
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts || args.decoder_sparse_step <= 0 ||
+      (!mixtral && args.moe_intermediate_size <= 0) ||
+      (args.model_type == "qwen2_moe" && args.shared_expert_intermediate_size <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts (", args.num_experts, "), num_experts_per_tok (",
+                      args.num_experts_per_tok,
+                      "), decoder_sparse_step and the experts' sizes "
+                      "must be positive, and num_experts_per_tok at most num_experts."));
+  }
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -69,13 +101,20 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  static const std::set<std::string> kTypes = {"llama", "mistral", "qwen2", "qwen3"};
+  static const std::set<std::string> kTypes = {"llama",   "mistral",   "qwen2",    "qwen3",
+                                               "mixtral", "qwen2_moe", "qwen3_moe"};
   if (!kTypes.count(args.model_type)) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type,
-                      "\" is not built by ferry::lm (llama, mistral, qwen2 and qwen3 are)."));
+                      "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
+                      "qwen2_moe and qwen3_moe are)."));
   }
-  const bool qwen2 = args.model_type == "qwen2", qwen3 = args.model_type == "qwen3";
+  // The mixtures of experts take their attention from these (mlx-lm's mixtral is llama's
+  // without biases, qwen2_moe's qwen2's, qwen3_moe's qwen3's).
+  const bool mixtral = args.model_type == "mixtral";
+  const bool qwen2 = args.model_type == "qwen2" || args.model_type == "qwen2_moe";
+  const bool qwen3 = args.model_type == "qwen3" || args.model_type == "qwen3_moe";
+  const bool moe = mixtral || args.model_type == "qwen2_moe" || args.model_type == "qwen3_moe";
   args.hidden_size = Required<int64_t>(config, "hidden_size");
   args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
   args.intermediate_size = Required<int64_t>(config, "intermediate_size");
@@ -91,22 +130,27 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
                       args.num_attention_heads, ") a multiple of num_key_value_heads (",
                       args.num_key_value_heads, ")."));
   }
-  // qwen2 computes head_dim from the width whatever the config says; qwen3 requires it.
+  // qwen2 and mixtral compute head_dim from the width whatever the config says; qwen3
+  // requires it.
   args.head_dim =
-      qwen3   ? Required<int64_t>(config, "head_dim")
-      : qwen2 ? args.hidden_size / args.num_attention_heads
-              : Optional<int64_t>(config, "head_dim", args.hidden_size / args.num_attention_heads);
+      qwen3 ? Required<int64_t>(config, "head_dim")
+      : qwen2 || mixtral
+          ? args.hidden_size / args.num_attention_heads
+          : Optional<int64_t>(config, "head_dim", args.hidden_size / args.num_attention_heads);
   if (qwen2) {
     args.attention_bias = true;
-  } else if (!qwen3) {
+  } else if (!qwen3 && !mixtral) {
     args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
     args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
   }
   args.qk_norm = qwen3;
   args.max_position_embeddings =
       Optional<int64_t>(config, "max_position_embeddings", qwen2 ? 32768 : 2048);
-  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", !qwen3);
-  args.rope_traditional = !qwen2 && !qwen3 && Optional<bool>(config, "rope_traditional", false);
+  // mlx-lm's qwen2_moe has its own lm_head whatever the config says.
+  args.tie_word_embeddings = args.model_type != "qwen2_moe" &&
+                             Optional<bool>(config, "tie_word_embeddings", !qwen3 && !moe);
+  args.rope_traditional =
+      args.model_type != "qwen2" && !qwen3 && Optional<bool>(config, "rope_traditional", false);
 
   // transformers 5 nests rope_theta and the scaling under rope_parameters.
   const json none = json::object();
@@ -114,11 +158,13 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       config.contains("rope_parameters") && config["rope_parameters"].is_object()
           ? config["rope_parameters"]
           : none;
-  const json& scaling = config.contains("rope_scaling") && config["rope_scaling"].is_object()
+  // mlx-lm's mixtures of experts build plain RoPE whatever rope_scaling says.
+  const json& scaling = moe ? none
+                        : config.contains("rope_scaling") && config["rope_scaling"].is_object()
                             ? config["rope_scaling"]
                             : parameters;
-  args.rope_theta = Optional<float>(config, "rope_theta",
-                                    Optional<float>(parameters, "rope_theta", qwen2 ? 1e6f : 1e4f));
+  args.rope_theta = Optional<float>(
+      config, "rope_theta", Optional<float>(parameters, "rope_theta", qwen2 || moe ? 1e6f : 1e4f));
   args.rope_type = Optional<std::string>(scaling, "rope_type",
                                          Optional<std::string>(scaling, "type", "default"));
   for (const auto& [key, value] : scaling.items()) {
@@ -134,6 +180,8 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
     Fail(ErrorCode::kInvalidArgument,
          absl::StrCat("rope_type \"", args.rope_type, "\" needs a \"factor\"."));
   }
+
+  if (moe) ReadExperts(config, args);
 
   // mlx-lm's llama runs layers named "sliding_attention" over a window; ferry::lm has no
   // rotating cache yet, and full attention there would give other numbers.

@@ -19,7 +19,8 @@ struct Quantization {
 };
 
 struct ModelArgs {
-  // "llama", "mistral", "qwen2" or "qwen3".
+  // "llama", "mistral", "qwen2", "qwen3", or the mixtures of experts "mixtral", "qwen2_moe"
+  // and "qwen3_moe".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -40,6 +41,16 @@ struct ModelArgs {
   std::string rope_type = "default";
   std::map<std::string, double> rope_scaling;
   int64_t max_position_embeddings = 2048;
+  // A mixture of experts' (num_local_experts in mixtral's config): 0 for a dense model.
+  int num_experts = 0;
+  int num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;  // each expert's (qwen; mixtral's is intermediate_size)
+  int64_t shared_expert_intermediate_size = 0;  // qwen2_moe's expert every token takes
+  bool norm_topk_prob = false;                  // qwen3_moe: the top-k weights sum to 1
+  // qwen3_moe: layer i is sparse when (i + 1) % decoder_sparse_step == 0 and it is not one of
+  // mlp_only_layers.
+  int decoder_sparse_step = 1;
+  std::vector<int> mlp_only_layers;
   bool tie_word_embeddings = true;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
