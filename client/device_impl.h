@@ -87,6 +87,17 @@ struct GroupJoin {
 
 // A device behind ferry::Device. Both implementations run the same core::Graph; errors are
 // thrown as ferry::Error. Thread-safe.
+// What eval knows of a graph beyond its parameters' values (Lower).
+struct ExecuteHints {
+  // donatable[i]: only this graph uses parameter i's array, which the eval drops; a device
+  // may then give its buffer to the run to write over (a daemon's "donation").
+  std::vector<bool> donatable;
+  // The outputs from this one on are not eval's targets but arrays the program holds that
+  // were computed on the way (kept as MLX keeps them): a daemon returns them inline only
+  // once the program has read them.
+  size_t first_held_output = 0;
+};
+
 class DeviceImpl {
  public:
   virtual ~DeviceImpl() = default;
@@ -118,12 +129,9 @@ class DeviceImpl {
 
   // Runs `graph` with parameter i bound to parameters[i]; one buffer per graph output.
   // Shared, so a daemon's device can keep it (for a resend) without copying it.
-  // donatable[i]: only this graph uses parameter i's array, which the eval drops (Lower); a
-  // device may then give its buffer to the run to write over (a daemon's "donation").
   virtual std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> graph,
-      const std::vector<std::shared_ptr<Buffer>>& parameters,
-      const std::vector<bool>& donatable) = 0;
+      const std::vector<std::shared_ptr<Buffer>>& parameters, const ExecuteHints& hints) = 0;
 
   // Whether Execute returns before its graph has run (a daemon's pipeline), rather than
   // once computed.

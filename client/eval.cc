@@ -30,7 +30,7 @@ std::vector<std::shared_ptr<Buffer>> ExecuteOnDevice(
   auto execute = [&]() -> std::vector<std::shared_ptr<Buffer>> {
     if (!lowered.available.empty()) device.impl().MakeResident(lowered.available);
     if (lowered.outputs.empty()) return {};
-    return device.impl().Execute(std::move(lowered.graph), lowered.parameters, lowered.donatable);
+    return device.impl().Execute(std::move(lowered.graph), lowered.parameters, lowered.hints);
   };
   if (record == nullptr) return execute();
   detail::CurrentEvalScope current(record);

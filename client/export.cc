@@ -37,7 +37,7 @@ core::Graph Trace(const std::vector<Array>& inputs, std::vector<Array> outputs) 
     }
     targets.push_back(output.node().get());
   }
-  detail::LoweredGraph lowered = detail::Lower(targets);
+  detail::LoweredGraph lowered = detail::Lower(targets, detail::HeldArrays::kLeaveLazy);
   core::Graph graph = std::move(*lowered.graph);
   const Device device = outputs[0].device();
   std::vector<bool> bound(inputs.size(), false);

@@ -101,7 +101,7 @@ class LocalDevice : public DeviceImpl, public kernels::CommunicatorDirectory {
   std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> graph,
       const std::vector<std::shared_ptr<Buffer>>& parameters,
-      const std::vector<bool>& /*donatable: local buffers are never written over*/) override {
+      const ExecuteHints& /*local buffers are never written over*/) override {
     const std::shared_ptr<EvalRecord>& record = CurrentEval();
     if (record != nullptr) record->Sent(false);
     const auto prepare_start = std::chrono::steady_clock::now();

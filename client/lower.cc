@@ -41,6 +41,9 @@ struct GraphBuild {
   absl::flat_hash_map<const core::HostTensor*, int32_t, ConstantHash, ConstantEq> constants;
   // The targets: each keeps a node of its own, so no two outputs name the same node.
   absl::flat_hash_set<const ArrayNode*> targets;
+  // Lazy arrays computed on the way that something besides this graph holds (MLX keeps
+  // them): outputs after the targets.
+  absl::flat_hash_set<const ArrayNode*> held;
   // Of each array the lowered nodes read: how many of their inputs name it, how many
   // owners it has in all, and whether each node reading it lets go of it after the eval.
   struct Uses {
@@ -49,18 +52,49 @@ struct GraphBuild {
     bool readers_let_go = true;
   };
   absl::flat_hash_map<const ArrayNode*, Uses> uses;
-  std::vector<const ArrayNode*> lazy;             // the lowered lazy arrays, inputs first
+  std::vector<ArrayNode*> lazy;                   // the lowered lazy arrays, inputs first
   std::vector<const ArrayNode*> parameter_nodes;  // parameter i's array
 };
 
-// After lowering, which parameters' arrays die with this eval. A target lets go of its
-// inputs (computed, it drops them); another lazy array does when it dies itself: its owners
-// are only the inputs of lowered arrays that let go. A parameter's array whose owners are
-// only such inputs dies (a KV cache replaced by its update; weights an optimizer replaced).
+// Whether something besides the lowered arrays' inputs owns `node`: the program's handle, or
+// a lazy array outside this graph.
+bool HeldElsewhere(const GraphBuild& build, const ArrayNode* node) {
+  auto uses = build.uses.find(node);
+  return uses == build.uses.end() || uses->second.owners > uses->second.inputs;
+}
+
+// The held lazy arrays to keep: those that would otherwise still need, after the eval, a
+// parameter's array that only this graph holds (old weights a training loop's held gradients
+// read; the loss). Computed, they let it go and it can be donated. Not every held array:
+// C++ temporaries live to the end of the statement, so `(exp(x) * 2 + 1).eval()` holds
+// exp(x), which the daemon fuses away and need not write out.
+void MarkHeld(GraphBuild& build) {
+  // Whether a lazy array reads such a parameter through arrays that stay lazy.
+  absl::flat_hash_set<const ArrayNode*> reads_dying;
+  for (const ArrayNode* node : build.lazy) {
+    bool reads = false;
+    for (const std::shared_ptr<ArrayNode>& input : node->inputs) {
+      const ArrayNode* in = input.get();
+      reads =
+          reads || (in->materialized() ? !HeldElsewhere(build, in)
+                                       : reads_dying.contains(in) && !build.targets.contains(in) &&
+                                             !build.held.contains(in));
+    }
+    if (!reads) continue;
+    reads_dying.insert(node);
+    if (!build.targets.contains(node) && HeldElsewhere(build, node)) build.held.insert(node);
+  }
+}
+
+// After lowering, which parameters' arrays die with this eval. A target or a held array
+// lets go of its inputs (computed, it drops them); another lazy array does when it dies
+// itself: its owners are only the inputs of lowered arrays that let go. A parameter's array
+// whose owners are only such inputs dies (a KV cache replaced by its update; weights an
+// optimizer replaced while the program holds the gradients).
 void MarkDonatable(GraphBuild& build) {
   for (auto it = build.lazy.rbegin(); it != build.lazy.rend(); ++it) {
     const ArrayNode* node = *it;  // every reader of it comes later, so is decided
-    bool lets_go = build.targets.contains(node);
+    bool lets_go = build.targets.contains(node) || build.held.contains(node);
     if (!lets_go) {
       auto uses = build.uses.find(node);
       lets_go = uses != build.uses.end() && uses->second.owners == uses->second.inputs &&
@@ -71,12 +105,12 @@ void MarkDonatable(GraphBuild& build) {
       all = all && lets_go;
     }
   }
-  build.lowered.donatable.assign(build.parameter_nodes.size(), false);
+  build.lowered.hints.donatable.assign(build.parameter_nodes.size(), false);
   for (size_t i = 0; i < build.parameter_nodes.size(); ++i) {
     auto it = build.uses.find(build.parameter_nodes[i]);
     if (it == build.uses.end()) continue;
     const GraphBuild::Uses& uses = it->second;
-    build.lowered.donatable[i] = uses.readers_let_go && uses.owners == uses.inputs;
+    build.lowered.hints.donatable[i] = uses.readers_let_go && uses.owners == uses.inputs;
   }
 }
 
@@ -152,7 +186,7 @@ void AddReachable(GraphBuild& build, ArrayNode* root) {
 
 }  // namespace
 
-LoweredGraph Lower(const std::vector<ArrayNode*>& targets) {
+LoweredGraph Lower(const std::vector<ArrayNode*>& targets, HeldArrays held) {
   LoweredGraph lowered;
   lowered.graph = std::make_shared<core::Graph>();
   GraphBuild build(lowered);
@@ -169,6 +203,15 @@ LoweredGraph Lower(const std::vector<ArrayNode*>& targets) {
     AddReachable(build, target);
     build.graph.outputs.push_back(build.index.at(target));
     lowered.outputs.push_back(target);
+  }
+  lowered.hints.first_held_output = lowered.outputs.size();
+  if (held == HeldArrays::kMaterialize) {
+    MarkHeld(build);
+    for (ArrayNode* node : build.lazy) {  // in graph order, so the same every step
+      if (!build.held.contains(node)) continue;
+      build.graph.outputs.push_back(build.index.at(node));
+      lowered.outputs.push_back(node);
+    }
   }
   MarkDonatable(build);
   return lowered;

@@ -3,6 +3,7 @@
 
 #include "client/lower.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,37 @@ TEST(LowerTest, MaterializedTargetsAreAvailableNotOutputs) {
   EXPECT_EQ(lowered.available.size(), 1u);
   ASSERT_EQ(lowered.outputs.size(), 1u);  // y once
   EXPECT_EQ(lowered.graph->outputs.size(), 1u);
+}
+
+// A held lazy array computed on the way that still reads an array only the graph holds
+// (gradients of weights an optimizer replaced) is an output too, after the targets: once
+// computed it lets go, and the old array can be donated. One that reads only arrays the
+// program holds stays lazy (a C++ temporary, which the daemon may fuse away).
+TEST(LowerTest, HeldArraysThatKeepADyingArrayAreOutputsAfterTheTargets) {
+  Array x = from_host(std::vector<float>{1, 2}, {2});
+  Array w = from_host(std::vector<float>{3, 4}, {2});
+  Array h = exp(w) * 2.0f;   // held: the program reads it later
+  Array hx = exp(x) * 2.0f;  // held too, but x is the program's
+  Array y = h + 1.0f + hx;
+  Array z = (w + 3.0f) * 4.0f;  // w + 3 is held by nothing but z
+  w = x;                        // the old w: only the graph holds it now
+  detail::LoweredGraph lowered = detail::Lower({y.node().get(), z.node().get()});
+  ASSERT_EQ(lowered.outputs.size(), 3u);
+  EXPECT_EQ(lowered.outputs[0], y.node().get());
+  EXPECT_EQ(lowered.outputs[1], z.node().get());
+  EXPECT_EQ(lowered.outputs[2], h.node().get());
+  EXPECT_EQ(lowered.hints.first_held_output, 2u);
+  ASSERT_EQ(lowered.parameters.size(), 2u);
+  EXPECT_EQ(lowered.hints.donatable, (std::vector<bool>{true, false}));  // the old w, x
+  const detail::LoweredGraph traced =
+      detail::Lower({y.node().get(), z.node().get()}, detail::HeldArrays::kLeaveLazy);
+  EXPECT_EQ(traced.outputs.size(), 2u);
+  EXPECT_EQ(traced.hints.donatable, (std::vector<bool>{false, false}));
+
+  eval({y, z});
+  EXPECT_TRUE(h.is_available());
+  EXPECT_FALSE(hx.is_available());
+  EXPECT_FLOAT_EQ(h.to_vector<float>()[1], 2.0f * std::exp(4.0f));
 }
 
 }  // namespace

@@ -38,8 +38,10 @@ class OutputReads {
 
   // The marks of the graph `graph_id` of `outputs` outputs, for an eval of it about to be
   // sent. `read` gets, for each output, whether the program read it since the last call
-  // for this graph (all true on the graph's first eval); the marks start again.
-  std::shared_ptr<Marks> ForEval(const std::string& graph_id, size_t outputs,
+  // for this graph; on the graph's first eval, true for those before `first_held` (the
+  // targets; after them come arrays eval keeps that nothing says the program will read).
+  // The marks start again.
+  std::shared_ptr<Marks> ForEval(const std::string& graph_id, size_t outputs, size_t first_held,
                                  std::vector<bool>* read);
 
  private:

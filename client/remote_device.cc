@@ -201,7 +201,7 @@ void RemoteDevice::Synchronize() {
 
 std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
     std::shared_ptr<const core::Graph> shared_graph,
-    const std::vector<std::shared_ptr<Buffer>>& parameters, const std::vector<bool>& donatable) {
+    const std::vector<std::shared_ptr<Buffer>>& parameters, const ExecuteHints& hints) {
   const core::Graph& graph = *shared_graph;
   v1::ExecuteRequest request;
   request.set_session_id(session_->id());
@@ -223,7 +223,8 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
     binding->set_buffer_id(buffer.id());
     // Its array dies with this eval and nothing else shares the buffer (owners: the array
     // and `parameters`): the daemon may write over it, a KV cache updated in place.
-    if (donation && i < donatable.size() && donatable[i] && parameter.use_count() == 2) {
+    if (donation && i < hints.donatable.size() && hints.donatable[i] &&
+        parameter.use_count() == 2) {
       binding->set_donate(true);
       buffer.set_donated();
       session_->UpdateStats([](DeviceStats& stats) { ++stats.donated; });
@@ -231,8 +232,10 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
   }
 
   const std::string graph_id = core::GraphFingerprint(graph);
+  const size_t first_held = hints.first_held_output;
   if (session_->pipeline() != nullptr) {
-    return ExecuteOnPipeline(std::move(shared_graph), graph_id, std::move(request), inline_bytes);
+    return ExecuteOnPipeline(std::move(shared_graph), graph_id, std::move(request), inline_bytes,
+                             hints.first_held_output);
   }
   bool ships_graph = !session_->graphs().Holds(graph_id);
   if (ships_graph) {
@@ -242,8 +245,8 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
   }
   std::vector<bool> read;
   const std::shared_ptr<OutputReads::Marks> reads =
-      session_->output_reads().ForEval(graph_id, graph.outputs.size(), &read);
-  SetOutputs(graph, read, request);
+      session_->output_reads().ForEval(graph_id, graph.outputs.size(), first_held, &read);
+  SetOutputs(graph, read, first_held, request);
   for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
   const std::shared_ptr<EvalRecord>& record = CurrentEval();
   if (record != nullptr) {
@@ -263,7 +266,7 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::Execute(
     request.clear_graph_id();
     core::GraphToProto(graph, request.mutable_graph());
     request.clear_release_buffer_ids();
-    SetOutputs(graph, read, request);
+    SetOutputs(graph, read, first_held, request);
     status = Call(request, ships_graph, &response, &missing_graph);
   }
   if (!status.ok()) throw ToError(status, session_->address());
@@ -329,7 +332,7 @@ void RemoteDevice::Offer(RemoteBuffer& buffer, const std::string& ticket) {
 
 std::vector<std::shared_ptr<Buffer>> RemoteDevice::ExecuteOnPipeline(
     std::shared_ptr<const core::Graph> shared_graph, const std::string& graph_id,
-    v1::ExecuteRequest request, int64_t inline_bytes) {
+    v1::ExecuteRequest request, int64_t inline_bytes, size_t first_held) {
   const core::Graph& graph = *shared_graph;
   request.clear_session_id();
   const bool ships_graph = !session_->graphs().Holds(graph_id);
@@ -343,8 +346,8 @@ std::vector<std::shared_ptr<Buffer>> RemoteDevice::ExecuteOnPipeline(
   }
   std::vector<bool> read;
   const std::shared_ptr<OutputReads::Marks> reads =
-      session_->output_reads().ForEval(graph_id, graph.outputs.size(), &read);
-  SetOutputs(graph, read, request);
+      session_->output_reads().ForEval(graph_id, graph.outputs.size(), first_held, &read);
+  SetOutputs(graph, read, first_held, request);
   for (uint64_t id : session_->TakeReleases()) request.add_release_buffer_ids(id);
   PipelineStream::AnswerHook on_answer;
   if (const std::shared_ptr<EvalRecord>& record = CurrentEval()) {
@@ -448,7 +451,7 @@ void RemoteDevice::Resolve(RemoteBuffer& buffer) {
 }
 
 void RemoteDevice::SetOutputs(const core::Graph& graph, const std::vector<bool>& read,
-                              v1::ExecuteRequest& request) {
+                              size_t first_held, v1::ExecuteRequest& request) {
   request.clear_outputs();
   const int64_t inline_limit = std::max<int64_t>(
       std::min(session_->opened().limits().max_inline_bytes(), kInlineResultBytes), 0);
@@ -457,7 +460,7 @@ void RemoteDevice::SetOutputs(const core::Graph& graph, const std::vector<bool>&
     v1::OutputRequest* output = request.add_outputs();
     output->set_buffer_id(session_->NewBufferId());
     bool wanted = read[i];
-    if (!wanted) {
+    if (!wanted && i < first_held) {
       const int64_t nbytes =
           static_cast<int64_t>(core::NumBytes(graph.nodes[graph.outputs[i]].out));
       wanted = nbytes <= unread_budget;

@@ -72,8 +72,7 @@ class RemoteDevice : public DeviceImpl {
 
   std::vector<std::shared_ptr<Buffer>> Execute(
       std::shared_ptr<const core::Graph> shared_graph,
-      const std::vector<std::shared_ptr<Buffer>>& parameters,
-      const std::vector<bool>& donatable) override;
+      const std::vector<std::shared_ptr<Buffer>>& parameters, const ExecuteHints& hints) override;
 
   void Read(Buffer& buffer, void* dst) override;
 
@@ -95,7 +94,7 @@ class RemoteDevice : public DeviceImpl {
   // handles chosen here, so later evals can use them before the daemon has answered.
   std::vector<std::shared_ptr<Buffer>> ExecuteOnPipeline(
       std::shared_ptr<const core::Graph> shared_graph, const std::string& graph_id,
-      v1::ExecuteRequest request, int64_t inline_bytes);
+      v1::ExecuteRequest request, int64_t inline_bytes, size_t first_held);
 
   // Throws, without waiting, when the stream broke before the step computing `buffer` was
   // answered (the daemon may never have run it), rather than let a later step bind a
@@ -114,8 +113,9 @@ class RemoteDevice : public DeviceImpl {
   // Each output under a new handle, returned inline when small where `read` says the
   // program read it since the graph's eval before (output_reads.h) or, up to
   // kUnreadInlineBytes in all, where it is tiny (a loss read now and then, the last of a
-  // chain of evals read only at the end).
-  void SetOutputs(const core::Graph& graph, const std::vector<bool>& read,
+  // chain of evals read only at the end) and a target: outputs from `first_held` on
+  // (ExecuteHints) only where read.
+  void SetOutputs(const core::Graph& graph, const std::vector<bool>& read, size_t first_held,
                   v1::ExecuteRequest& request);
 
   // One Execute; `missing_graph` gets the graph_id the daemon said it lacks, if any.
