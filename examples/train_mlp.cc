@@ -157,10 +157,11 @@ int main(int argc, char** argv) {
       const ferry::DeviceStats& s = remote_run.per_step;
       std::printf(
           "  remote   per step from step 3: %lld Execute, %s, %lld uploads, %.1f KB sent, "
-          "%.1f KB received\n",
+          "%.1f KB received, %lld buffers written over in place\n",
           static_cast<long long>(s.executes),
           s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again",
-          static_cast<long long>(s.uploads), s.bytes_sent / 1e3, s.bytes_received / 1e3);
+          static_cast<long long>(s.uploads), s.bytes_sent / 1e3, s.bytes_received / 1e3,
+          static_cast<long long>(s.donated));
     }
     ferry::examples::PrintProfile(remote_run, profile_steps);
     ok = ferry::examples::CheckLosses("train_mlp", local_run, remote_run, 1e-4);

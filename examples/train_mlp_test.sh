@@ -7,6 +7,8 @@ out="${TEST_TMPDIR:-/tmp}/train_mlp.out"
 cat "$out"
 grep -q "loss decreased on both: yes" "$out"
 grep -q "1 Execute, graph sent by id, 0 uploads" "$out"
+# The 6 weights and biases and Adam's 13 state arrays, all written over in place.
+grep -q "19 buffers written over in place" "$out"
 # The last 3 remote steps profiled: one eval each, their ops timed on the daemon.
 "$1" --steps=5 --points=64 --hidden=8 --profile_steps=3 >"$out" 2>&1 || { cat "$out"; exit 1; }
 cat "$out"

@@ -293,6 +293,7 @@ Run Train(const Config& c, const ferry::Device& device, int steps, double lr,
     std::vector<ferry::Array> primals = params;
     primals.push_back(ferry::from_host(CopyBatch(c, rng), {c.batch, c.length()}, device));
     auto [outputs, grads] = step_fn(primals);
+    primals.clear();  // so the old weights die with the step: written over in place
     params = adamw.update(params, grads);
     std::vector<ferry::Array> targets = params;
     for (const ferry::Array& s : adamw.state()) targets.push_back(s);
@@ -352,10 +353,11 @@ int main(int argc, char** argv) {
     const ferry::DeviceStats& s = remote_run.per_step;
     // The batch (2 KiB at the defaults) goes inline with the step.
     std::printf(
-        "  remote   per step from step 3: %lld Execute, %s, %.1f KB sent, %.1f KB received\n",
+        "  remote   per step from step 3: %lld Execute, %s, %.1f KB sent, %.1f KB received, "
+        "%lld buffers written over in place\n",
         static_cast<long long>(s.executes),
         s.graphs_sent == 0 ? "graph sent by id" : "graph shipped again", s.bytes_sent / 1e3,
-        s.bytes_received / 1e3);
+        s.bytes_received / 1e3, static_cast<long long>(s.donated));
     ferry::examples::PrintProfile(remote_run, profile_steps);
     // Float rounding is the same on both (the same CPU kernels); the bound allows for a
     // daemon on another backend, where small differences grow over many steps of Adam.

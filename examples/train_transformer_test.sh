@@ -9,5 +9,7 @@ out="${TEST_TMPDIR:-/tmp}/train_transformer.out"
 cat "$out"
 grep -q "loss decreased on both: yes" "$out"
 grep -q "1 Execute, graph sent by id" "$out"
+# The 18 weights and AdamW's 37 state arrays, all written over in place.
+grep -q "55 buffers written over in place" "$out"
 grep -q "11 steps, 11 Execute, graph sent 1 time(s)" "$out"
 grep -q "local and remote generated the same tokens: yes" "$out"

@@ -43,6 +43,7 @@ void StepRecorder::Finish(TrainingRun& run) {
     run.per_step.uploads = to.uploads - from_.uploads;
     run.per_step.bytes_sent = (to.bytes_sent - from_.bytes_sent) / n;
     run.per_step.bytes_received = (to.bytes_received - from_.bytes_received) / n;
+    run.per_step.donated = (to.donated - from_.donated) / n;
   }
 }
 
