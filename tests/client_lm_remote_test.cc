@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/lm/batch_generate.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/testing.h"
@@ -45,6 +46,34 @@ TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
     EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
         << name;
   }
+}
+
+// Mixtures of experts generate mlx-lm's tokens on the daemon too, and a batch of prompts
+// generated together there gives each the tokens the local device gives, one Execute a step.
+TEST(ClientLmRemoteTest, MixturesOfExpertsAndBatchesRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const auto fixture = load_safetensors(TestData("lm_moe_mlx.safetensors")).first;
+  for (const std::string name : {"mixtral", "qwen3_moe_4bit"}) {
+    std::unique_ptr<Model> model = load_model(TestData(name), remote);
+    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
+    GenerateOptions options;
+    options.max_tokens = static_cast<int>(greedy.shape(0));
+    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
+        << name;
+  }
+  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
+  const std::vector<std::vector<int32_t>> prompts = {{5, 17, 2, 40}, {9}, {31, 3, 77, 12, 8, 1}};
+  GenerateOptions options;
+  options.max_tokens = 12;
+  std::unique_ptr<Model> local_model = load_model(TestData("mixtral"), local());
+  const BatchResponse here = batch_generate(*local_model, tokenizer, prompts, options, {-1});
+  std::unique_ptr<Model> model = load_model(TestData("mixtral"), remote);
+  const int64_t executes = remote.stats().executes;
+  const BatchResponse there = batch_generate(*model, tokenizer, prompts, options, {-1});
+  EXPECT_EQ(there.tokens, here.tokens);
+  // The prefill (one chunk) and a step per token.
+  EXPECT_EQ(remote.stats().executes - executes, 1 + 12);
 }
 
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {

@@ -8,27 +8,9 @@
 #include "client/ops.h"
 
 namespace ferry::lm {
-namespace {
-
-// Every layer's keys and values: evaluated with a step, so the next reads them as they are.
-std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
-  std::vector<Array> state;
-  for (const KVCache& c : cache) {
-    for (const Array& a : c.state()) state.push_back(a);
-  }
-  return state;
-}
-
-Device ModelDevice(const Model& model) {
-  const nn::Parameters parameters = model.parameters();
-  return parameters.empty() ? default_device() : parameters.front().second.device();
-}
-
-}  // namespace
-
 TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
                                GenerateOptions options)
-    : model_(model), options_(std::move(options)), device_(ModelDevice(model)) {
+    : model_(model), options_(std::move(options)), device_(model.device()) {
   if (prompt.empty()) detail::ThrowOpError("generate", "the prompt holds no tokens.");
   if (options_.prefill_step_size <= 0 || options_.processor_history <= 0 ||
       options_.steps_in_flight <= 0) {

@@ -49,12 +49,24 @@ Array KVCache::make_mask(int64_t length, const Array& position) const {
   const Device device = position.device();
   const Array keys = arange(0, static_cast<double>(capacity_for(length)), int32, device);
   const Array queries = arange(0, static_cast<double>(length), int32, device) + position;
-  return expand_dims(keys, 0) <= expand_dims(queries, 1);
+  const Array causal = expand_dims(keys, 0) <= expand_dims(queries, 1);
+  if (!left_padding_) return causal;
+  const Array padding = reshape(*left_padding_, {left_padding_->shape(0), 1, 1, 1});
+  return logical_and(causal,
+                     logical_or(keys >= padding, expand_dims(keys, 0) == expand_dims(queries, 1)));
 }
 
 std::vector<Array> KVCache::state() const {
   if (!keys_) return {};
   return {*keys_, *values_};
+}
+
+std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
+  std::vector<Array> state;
+  for (const KVCache& c : cache) {
+    for (const Array& a : c.state()) state.push_back(a);
+  }
+  return state;
 }
 
 int64_t KVCache::trim(int64_t n) {

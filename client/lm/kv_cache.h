@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "client/array.h"
@@ -35,7 +36,14 @@ class KVCache {
 
   // Which keys each of the next `length` queries sees, for a cache about to hold them:
   // bool (length, capacity_for(length)), key j visible to query i when j <= position + i.
+  // With left padding, (B, 1, length, capacity): row b's first padding[b] keys are hidden
+  // from every query but their own (a padding query then sees itself, never nothing).
   Array make_mask(int64_t length, const Array& position) const;
+
+  // A batch of prompts of different lengths, left-padded to one (batch_generate): how many
+  // positions of each row (B,) int32 are padding. RoPE's scores depend only on distances,
+  // so a row shifted right by its padding attends as it would alone.
+  void set_left_padding(Array padding) { left_padding_ = std::move(padding); }
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
   std::vector<Array> state() const;
@@ -45,8 +53,12 @@ class KVCache {
 
  private:
   std::optional<Array> keys_, values_;
+  std::optional<Array> left_padding_;
   int64_t offset_ = 0;
 };
+
+// Every layer's keys and values: evaluated with a step, so the next reads them as they are.
+std::vector<Array> CacheState(const std::vector<KVCache>& cache);
 
 }  // namespace ferry::lm
 

@@ -25,6 +25,11 @@ class Model : public nn::Module {
   // mlx-lm's sanitize: a checkpoint's weights under the model's own names and shapes, before
   // they are quantized for and loaded (a mixture of experts stacks per-expert matrices).
   virtual nn::Parameters sanitize(nn::Parameters weights) const { return weights; }
+  // Where its weights live (the default device for a model without any).
+  Device device() const {
+    const nn::Parameters weights = parameters();
+    return weights.empty() ? default_device() : weights.front().second.device();
+  }
 };
 
 }  // namespace ferry::lm
