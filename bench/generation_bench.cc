@@ -14,6 +14,7 @@
 #include "bench/report.h"
 #include "bench/transport.h"
 #include "client/ferry.h"
+#include "client/lm/batch_generate.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 
@@ -22,12 +23,12 @@ namespace {
 
 // A Llama of 4 layers of width 512 (grouped-query attention, SwiGLU), 8192 tokens: 17M
 // parameters, 66 MB in float32; tiny with --quick.
-lm::ModelArgs BenchLlama(bool quick) {
+lm::ModelArgs BenchLlama(bool quick, int vocab = 8192) {
   return lm::ModelArgs::from_json(absl::StrCat(
       R"({"model_type": "llama", "num_attention_heads": 8, "num_key_value_heads": 4,)",
       R"("rms_norm_eps": 1e-5, "tie_word_embeddings": false,)", R"("hidden_size": )",
       quick ? 64 : 512, R"(, "num_hidden_layers": )", quick ? 1 : 4, R"(, "intermediate_size": )",
-      quick ? 128 : 1408, R"(, "vocab_size": )", quick ? 256 : 8192, "}"));
+      quick ? 128 : 1408, R"(, "vocab_size": )", quick ? 256 : vocab, "}"));
 }
 
 // Median seconds between consecutive tokens read, past the first `warmup`, of a greedy
@@ -52,12 +53,26 @@ double SecondsPerToken(lm::Model& model, int tokens, int steps_in_flight) {
   return gaps[gaps.size() / 2];
 }
 
-std::unique_ptr<lm::Model> ModelOn(const Device& device, bool quick) {
+std::unique_ptr<lm::Model> ModelOn(const Device& device, bool quick, int vocab = 8192) {
   random::seed(1);
-  std::unique_ptr<lm::Model> model = lm::make_model(BenchLlama(quick), device);
+  std::unique_ptr<lm::Model> model = lm::make_model(BenchLlama(quick, vocab), device);
   model->eval();
   eval(model->arrays());
   return model;
+}
+
+// Seconds per step of `batch` prompts of 32 tokens generated together, over `tokens` steps
+// after the first.
+double SecondsPerBatchStep(lm::Model& model, const lm::Tokenizer& tokenizer, int batch,
+                           int tokens) {
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
+  for (int b = 0; b < batch; ++b) {
+    for (int i = 0; i < 32; ++i) prompts[b].push_back((i * 7 + b * 13) % 200);
+  }
+  lm::GenerateOptions options;
+  options.max_tokens = tokens + 1;
+  const lm::BatchResponse response = lm::batch_generate(model, tokenizer, prompts, options, {-1});
+  return batch / response.generation_tps;
 }
 
 }  // namespace
@@ -78,6 +93,23 @@ void RunGenerationBenchmarks(const Options& options, std::vector<Row>& rows) {
     rows.push_back(MakeRow(absl::StrCat("decode a token, ", what, ", daemon over loopback"),
                            FormatSeconds(remote_s), FormatSeconds(local_s) + " local device",
                            remote_s / local_s, true, 1.3));
+  }
+
+  {
+    // Eight prompts in one batch against eight tokens decoded one sequence at a time, on
+    // the daemon; a vocabulary the tiny model's tokenizer covers (it only decodes).
+    const lm::Tokenizer tokenizer = lm::Tokenizer::from_file(server::FindRunfile(
+        options.argv0, "ferry/examples/models/ferry-tiny-llama/tokenizer.json"));
+    const Device remote = connect(ferryd->address());
+    std::unique_ptr<lm::Model> model = ModelOn(remote, options.quick, 384);
+    const int batch = 8;
+    const double single_s = SecondsPerToken(*model, tokens, 4);
+    const double batch_s = SecondsPerBatchStep(*model, tokenizer, batch, tokens);
+    rows.push_back(MakeRow(absl::StrCat("decode ", batch, " prompts in one batch, ", what,
+                                        " (vocabulary 384), daemon over loopback"),
+                           FormatSeconds(batch_s) + " a step",
+                           absl::StrCat(batch, " x ", FormatSeconds(single_s), " one at a time"),
+                           batch_s / (batch * single_s), true, 0.5));
   }
 
   const int rtt_ms = options.quick ? 1 : 10;

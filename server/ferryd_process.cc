@@ -28,10 +28,13 @@ namespace {
 constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 constexpr char kRunfilesPath[] = "ferry/server/ferryd";
 
-bool IsExecutable(const std::string& path) {
+bool IsFile(const std::string& path) {
   struct stat info;
-  return !path.empty() && stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-         access(path.c_str(), X_OK) == 0;
+  return !path.empty() && stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+bool IsExecutable(const std::string& path) {
+  return IsFile(path) && access(path.c_str(), X_OK) == 0;
 }
 
 std::string DescribeExit(int status) {
@@ -167,7 +170,7 @@ std::string FindRunfile(const char* argv0, const std::string& path) {
     candidates.push_back(absl::StrCat(argv0, ".runfiles/", path));
   }
   for (const std::string& candidate : candidates) {
-    if (IsExecutable(candidate)) return candidate;
+    if (IsFile(candidate)) return candidate;
   }
   return "";
 }

@@ -58,9 +58,9 @@ class FerrydProcess {
   int exit_status_ = 0;
 };
 
-// The executable `path` ("ferry/tests/make_test_certs.sh") in this program's Bazel
-// runfiles: under $RUNFILES_DIR, then $TEST_SRCDIR, then `argv0`.runfiles. "" when none
-// exists. `argv0` may be null.
+// The file `path` ("ferry/tests/make_test_certs.sh", a model's tokenizer.json) in this
+// program's Bazel runfiles: under $RUNFILES_DIR, then $TEST_SRCDIR, then `argv0`.runfiles.
+// "" when none exists. `argv0` may be null.
 std::string FindRunfile(const char* argv0, const std::string& path);
 
 // The ferryd binary: FindRunfile(argv0, "ferry/server/ferryd"), else beside a bazel-bin
