@@ -1,8 +1,9 @@
 // The CPU backend against what it should match: matmul against OpenBLAS called directly, a
 // convolution against OpenBLAS on its lowered product alone, a 4-bit quantized_matmul
-// against OpenBLAS on the same layer in float32, the factorizations against OpenBLAS's
-// LAPACK called directly, a fused elementwise chain against memcpy (a pass over memory can
-// go no faster), exp and tanh against the C library's, and the FFT against FFTW.
+// against OpenBLAS on the same layer in float32, a mixture of experts' gather_mm against an
+// sgemm per expert, the factorizations against OpenBLAS's LAPACK called directly, a fused
+// elementwise chain against memcpy (a pass over memory can go no faster), exp and tanh
+// against the C library's, and the FFT against FFTW.
 
 #include <cblas.h>
 #include <fftw3.h>
@@ -176,6 +177,55 @@ void QuantizedMatmulBenchmark(const Options& options, std::vector<Row>& rows) {
                            : m == 8 ? 0.5
                                     : 0.6));
   }
+}
+
+// A mixture of experts' layer: gather_mm of single rows against 16 experts' weights (1024 x
+// 512, swapaxes(w) as SwitchLinear multiplies them), 1024 (token, expert) pairs sorted by
+// expert as SwitchGLU sorts a prefill's, against one OpenBLAS sgemm per expert's rows: the
+// ratio is what reading the indices and finding the runs cost.
+void GatherMmBenchmark(const Options& options, std::vector<Row>& rows) {
+  const int64_t experts = options.quick ? 4 : 16, d = options.quick ? 128 : 1024;
+  const int64_t h = options.quick ? 64 : 512, pairs = options.quick ? 64 : 1024;
+  const int repeats = options.quick ? 2 : 7;
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend(int64_t{8} << 30);
+  kernels::Executor executor(*backend);
+  const core::TensorType x_type{DType::kFloat32, {pairs, 1, d}};
+  const core::TensorType w_type{DType::kFloat32, {experts, h, d}};
+  const core::TensorType index_type{DType::kInt32, {pairs}};
+  core::Graph graph;
+  const int32_t x = AddParameter(graph, 0, x_type);
+  const int32_t w = AddParameter(graph, 1, w_type);
+  const int32_t wt = AddNode(graph, "transpose", {w}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
+  graph.outputs = {
+      AddNode(graph, "gather_mm",
+              {x, wt, AddParameter(graph, 2, index_type), AddParameter(graph, 3, index_type)})};
+  std::shared_ptr<const kernels::Plan> plan = Check(executor.Prepare(graph));
+  kernels::Tensor lhs = Check(backend->Allocate(index_type));
+  kernels::Tensor rhs = Check(backend->Allocate(index_type));
+  for (int64_t i = 0; i < pairs; ++i) {
+    lhs.data<int32_t>()[i] = static_cast<int32_t>(i);
+    rhs.data<int32_t>()[i] = static_cast<int32_t>(i * experts / pairs);
+  }
+  std::vector<kernels::Tensor> parameters = {RandomTensor(*backend, x_type),
+                                             RandomTensor(*backend, w_type), lhs, rhs};
+  const double ferry_s = BestSeconds(repeats, [&] { Check(executor.Run(*plan, parameters)); });
+  std::vector<float> y(static_cast<size_t>(pairs * h));
+  const int64_t per_expert = pairs / experts;
+  const double blas_s = BestSeconds(repeats, [&] {
+    for (int64_t e = 0; e < experts; ++e) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(per_expert),
+                  static_cast<int>(h), static_cast<int>(d), 1.0f,
+                  parameters[0].data<float>() + e * per_expert * d, static_cast<int>(d),
+                  parameters[1].data<float>() + e * h * d, static_cast<int>(d), 0.0f,
+                  y.data() + e * per_expert * h, static_cast<int>(h));
+    }
+  });
+  const double flops = 2.0 * pairs * d * h;
+  rows.push_back(
+      MakeReportRow(absl::StrCat("gather_mm ", pairs, " sorted rows x ", experts, " experts of ", d,
+                                 "x", h, " (CPU backend vs an sgemm per expert)"),
+                    absl::StrFormat("%.1f GFLOP/s", flops / ferry_s / 1e9),
+                    absl::StrFormat("%.1f GFLOP/s", flops / blas_s / 1e9), blas_s / ferry_s));
 }
 
 // cholesky, solve (64 right-hand sides), eigh and svd of one float32 matrix against the
@@ -475,6 +525,7 @@ void RunComputeBenchmarks(const Options& options, std::vector<Row>& rows) {
   SgemmBenchmark(options, rows);
   ConvolutionBenchmark(options, rows);
   QuantizedMatmulBenchmark(options, rows);
+  GatherMmBenchmark(options, rows);
   LinalgBenchmark(options, rows);
   FusedChainBenchmark(options, rows);
   TranscendentalBenchmark(options, rows);

@@ -107,10 +107,15 @@ Array gather_mm(const Array& a, const Array& b, const std::optional<Array>& lhs_
   const Array lhs = detail::MatrixIndices("gather_mm", "lhs_indices", a, lhs_indices);
   const Array rhs = detail::MatrixIndices("gather_mm", "rhs_indices", b, rhs_indices);
   const Shape batch = detail::IndexBatch("gather_mm", lhs, rhs);
-  Shape out_shape = batch;
-  out_shape.insert(out_shape.end(), {a.shape()[a.ndim() - 2], b.shape().back()});
-  return reshape(matmul(detail::PickMatrices(a, lhs, batch), detail::PickMatrices(b, rhs, batch)),
-                 out_shape);
+  if (core::IsComplex(a.dtype()) || core::IsComplex(b.dtype())) {
+    // The kernels multiply real floats; complex takes matmul's four products, on copies.
+    Shape out_shape = batch;
+    out_shape.insert(out_shape.end(), {a.shape()[a.ndim() - 2], b.shape().back()});
+    return reshape(matmul(detail::PickMatrices(a, lhs, batch), detail::PickMatrices(b, rhs, batch)),
+                   out_shape);
+  }
+  return detail::MakeOp("gather_mm", {a, b, broadcast_to(lhs, batch), broadcast_to(rhs, batch)},
+                        {});
 }
 
 Array segmented_mm(const Array& a, const Array& b, const Array& segments) {

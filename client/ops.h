@@ -724,7 +724,10 @@ Array searchsorted(const Array& sorted_sequence, const Array& values,
 // Sylvester-Hadamard matrix, scaled by `scale` (1 / sqrt(n) by default), floating
 // (integers in float32). gather_mm: matmul of a's and b's matrices picked by lhs_indices
 // and rhs_indices over their batch axes (flattened; all of them without indices), the
-// index arrays broadcast with each other to the result's batch shape, as MLX.
+// index arrays broadcast with each other to the result's batch shape, as MLX. Its own op
+// (MLX's GatherMM): the backends multiply the picked matrices where they lie, pairs in a row
+// on one matrix of b (indices sorted by expert) as one product; an index out of range fails
+// at eval with INVALID_ARGUMENT, a negative one counts from the end (as take).
 Array hadamard_transform(const Array& a, std::optional<float> scale = std::nullopt);
 Array gather_mm(const Array& a, const Array& b,
                 const std::optional<Array>& lhs_indices = std::nullopt,
@@ -756,8 +759,9 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
                  int bits = 4);
 // x @ dequantize(w).T (transpose) or x @ dequantize(w), batch dims broadcast as matmul, in
 // the promoted dtype of x and the scales (16-bit operands multiply in float32). A matrix w,
-// and each of a batch of up to 256, runs the backends' kernel, which reads the packed words
-// (larger batches are dequantized and multiplied); gradients reach x, scales and biases.
+// or a batch of them (as gather_qmm), runs the backends' kernel, which reads the packed
+// words (a vector x against a batch is dequantized and multiplied); gradients reach x,
+// scales and biases.
 Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
 // MLX's signatures with a mode: "affine" (biases needed; group_size and bits default to 64
@@ -781,8 +785,9 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales,
                        const std::string& mode);
 // quantized_matmul of x's matrices picked by lhs_indices against the quantized matrices
 // (wq, scales, biases alike) picked by rhs_indices, as gather_mm picks them (MLX's
-// gather_qmm in affine mode: a mixture of experts' quantized layers). Composed: the picked
-// words are copied before the product.
+// gather_qmm in affine mode: a mixture of experts' quantized layers). Its own op: the
+// backends read each picked matrix's words in place (as gather_mm); an index out of range
+// fails at eval with INVALID_ARGUMENT, a negative one counts from the end.
 Array gather_qmm(const Array& x, const Array& wq, const Array& scales, const Array& biases,
                  const std::optional<Array>& lhs_indices = std::nullopt,
                  const std::optional<Array>& rhs_indices = std::nullopt, bool transpose = true,

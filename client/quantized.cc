@@ -223,10 +223,9 @@ Array dequantize(const Array& wq, const Array& scales, const Array& biases, int 
 
 namespace {
 
-// Up to this many matrices in a batch (a mixture of experts' picks for a few tokens), one
-// product each through the backends' kernel, which never dequantizes the words to memory
-// (8 experts of 1024 x 2048 for one token: 0.6 ms each against 37 ms dequantized, CPU); more
-// share one dequantization and matmul, which keeps the graph small.
+// Up to this many pairs, gather_qmm in a floating-point mode (composed) multiplies each
+// pair's matrices alone, dequantizing only the picked ones; more share one dequantization
+// and matmul, which keeps the graph small.
 constexpr int64_t kPerMatrixProducts = 256;
 
 // product(i) for each i < count, stacked into `batch` followed by a product's shape.
@@ -237,32 +236,6 @@ Array StackedProducts(const Shape& batch, int64_t count, Product product) {
   Shape out = batch;
   out.insert(out.end(), products[0].shape().begin(), products[0].shape().end());
   return reshape(stack(products, 0), out);
-}
-
-// quantized_matmul of a batch of matrices (wq of rank > 2) as one kernel product per
-// matrix, or nullopt for more than kPerMatrixProducts of them (or x a vector).
-std::optional<Array> PerMatrixProducts(const Array& x, const Array& wq, const Array& scales,
-                                       const Array& biases, bool transpose, int group_size,
-                                       int bits) {
-  if (x.ndim() < 2) return std::nullopt;
-  const Shape x_batch(x.shape().begin(), x.shape().end() - 2);
-  const Shape w_batch(wq.shape().begin(), wq.shape().end() - 2);
-  absl::StatusOr<Shape> batch = core::BroadcastShapes(x_batch, w_batch);
-  if (!batch.ok()) return std::nullopt;  // the composed path reports it
-  const int64_t count = core::NumElements(*batch);
-  if (count == 0 || count > kPerMatrixProducts) return std::nullopt;
-  // Each operand broadcast to the batch and flattened to (count, its matrix).
-  auto flat = [&](const Array& a) {
-    Shape full = *batch, matrices = {count};
-    full.insert(full.end(), a.shape().end() - 2, a.shape().end());
-    matrices.insert(matrices.end(), a.shape().end() - 2, a.shape().end());
-    return reshape(a.shape() == full ? a : broadcast_to(a, full), matrices);
-  };
-  const Array xs = flat(x), ws = flat(wq), ss = flat(scales), bs = flat(biases);
-  return StackedProducts(*batch, count, [&](int64_t i) {
-    return quantized_matmul(take(xs, i, 0), take(ws, i, 0), take(ss, i, 0), take(bs, i, 0),
-                            transpose, group_size, bits);
-  });
 }
 
 }  // namespace
@@ -280,14 +253,17 @@ Array quantized_matmul(const Array& x, const Array& wq, const Array& scales, con
                            {"group_size", int64_t{group_size}},
                            {"transpose", int64_t{transpose ? 1 : 0}}});
   }
-  if (std::optional<Array> product =
-          PerMatrixProducts(a, wq, astype(scales, scale_dtype), astype(biases, scale_dtype),
-                            transpose, group_size, bits)) {
-    return *product;
+  if (a.ndim() >= 2 && core::BroadcastShapes(Shape(a.shape().begin(), a.shape().end() - 2),
+                                             Shape(wq.shape().begin(), wq.shape().end() - 2))
+                           .ok()) {
+    // A batch of matrices (a mixture of experts' picks): gather_qmm pairs them as matmul's
+    // batches broadcast, and the kernel reads each matrix's words in place.
+    return gather_qmm(a, wq, scales, biases, std::nullopt, std::nullopt, transpose, group_size,
+                      bits);
   }
-  // A larger batch of matrices: composed, with the kernel's arithmetic (16-bit operands
-  // multiply in float32 with the weights dequantized in float32, and the result is rounded
-  // once).
+  // A vector x against a batch of matrices, or batches that do not broadcast (matmul says
+  // so): composed, with the kernel's arithmetic (16-bit operands multiply in float32 with
+  // the weights dequantized in float32, and the result is rounded once).
   const Dtype result = core::PromoteTypes(a.dtype(), scale_dtype);
   const Dtype compute = result == float16 || result == bfloat16 ? float32 : result;
   Array w = Dequantize(wq, scales, biases, group_size, bits, compute);
@@ -492,6 +468,19 @@ Array gather_qmm(const Array& x, const Array& wq, const Array& scales,
   const Array lhs = detail::MatrixIndices(op, "lhs_indices", x, lhs_indices);
   const Array rhs = detail::MatrixIndices(op, "rhs_indices", wq, rhs_indices);
   const Shape batch = detail::IndexBatch(op, lhs, rhs);
+  if (mode == "affine" && biases.has_value()) {
+    // The backends' kernel: each picked matrix's words read where they lie.
+    const int gs = group_size.value_or(64), b = bits.value_or(4);
+    CheckQuantized(op, wq, scales, *biases, gs, b);
+    const Dtype scale_dtype = core::PromoteTypes(scales.dtype(), biases->dtype());
+    return detail::MakeOp(
+        op,
+        {detail::AsFloating(x), wq, astype(scales, scale_dtype), astype(*biases, scale_dtype),
+         broadcast_to(lhs, batch), broadcast_to(rhs, batch)},
+        {{"bits", int64_t{b}},
+         {"group_size", int64_t{gs}},
+         {"transpose", int64_t{transpose ? 1 : 0}}});
+  }
   const int64_t count = core::NumElements(batch);
   auto product_of = [&](const Array& a, const Array& w, const Array& s,
                         const std::optional<Array>& b) {

@@ -271,6 +271,25 @@ TEST(VmapTest, QuantizedLayerBatchesItsInput) {
   EXPECT_TRUE(Close(y, layer(xs)));
 }
 
+// A mixture of experts' products on a batch of inputs (the experts picked alike): the batch
+// joins the rows of x's matrices, one trace.
+TEST(VmapTest, GatherProductsBatchTheirInput) {
+  int calls = 0;
+  const Array w = random::normal({4, 64, 8}, float32, 0, 1, random::key(24));
+  auto [wq, scales, biases] = quantize(swapaxes(w, -1, -2));
+  const Array experts = from_host(std::vector<int32_t>{3, 0, 0, 2}, {2, 2});
+  auto layer = [&, &wq = wq, &scales = scales, &biases = biases](const Array& x) {
+    ++calls;
+    return gather_mm(x, w, std::nullopt, experts) +
+           gather_qmm(x, wq, scales, biases, std::nullopt, experts);
+  };
+  Array xs = random::normal({5, 2, 1, 3, 64}, float32, 0, 1, random::key(25));
+  Array y = vmap(layer, 0, 0)(xs);
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(y.shape(), (Shape{5, 2, 2, 3, 8}));
+  for (int64_t i = 0; i < 5; ++i) EXPECT_TRUE(Close(take(y, i, 0), layer(take(xs, i, 0)))) << i;
+}
+
 // An op without a batching rule (view) makes vmap call fun once per example.
 TEST(VmapTest, AnOpWithoutARuleUnrolls) {
   int calls = 0;

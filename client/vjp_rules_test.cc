@@ -368,6 +368,40 @@ TEST(VjpRulesTest, QuantizedMatmul) {
   }
 }
 
+TEST(VjpRulesTest, GatherMm) {
+  // Repeated and negative indices (a matrix picked twice collects both products), a batch
+  // of a's matrices, and sorted single rows on one expert.
+  const Array lhs = from_host(std::vector<int32_t>{0, 3, 3, 1, -1, 2}, {3, 2});
+  const Array rhs = from_host(std::vector<int32_t>{2, 0, 2, -3, 1, 1}, {3, 2});
+  ExpectVjpMatchesFiniteDifferences(
+      "gather_mm", [=](const std::vector<Array>& x) { return gather_mm(x[0], x[1], lhs, rhs); },
+      {{{2, 2, 3, 4}}, {{3, 4, 5}}});
+  const Array sorted = from_host(std::vector<int32_t>{0, 0, 0, 2, 2}, {5});
+  ExpectVjpMatchesFiniteDifferences("gather_mm of sorted rows",
+                                    [=](const std::vector<Array>& x) {
+                                      return gather_mm(x[0], swapaxes(x[1], -1, -2), std::nullopt,
+                                                       sorted);
+                                    },
+                                    {{{5, 1, 4}}, {{3, 6, 4}}});
+}
+
+TEST(VjpRulesTest, GatherQmm) {
+  // Three experts' packed words are constants; x (a matrix picked twice), the scales and the
+  // biases vary.
+  auto [wq, scales, biases] =
+      quantize(random::normal({3, 4, 64}, float32, 0, 1, random::key(9)), 32, 4);
+  const Array lhs = from_host(std::vector<int32_t>{0, 1, 1, 2}, {4});
+  const Array rhs = from_host(std::vector<int32_t>{2, 0, 2, -1}, {4});
+  for (bool transpose : {true, false}) {
+    ExpectVjpMatchesFiniteDifferences(
+        transpose ? "gather_qmm" : "gather_qmm not transposed",
+        [wq = wq, transpose, lhs, rhs](const std::vector<Array>& x) {
+          return gather_qmm(x[0], wq, x[1], x[2], lhs, rhs, transpose, 32, 4);
+        },
+        {{{3, 2, transpose ? 64 : 4}}, {{3, 4, 2}, 0.1, 0.5}, {{3, 4, 2}}});
+  }
+}
+
 // Matrices kept well conditioned (a shifted diagonal) so differences of h stay linear.
 Array Shifted(const Array& a, double shift) { return a + eye(a.shape().back(), float64) * shift; }
 

@@ -103,6 +103,24 @@ std::optional<Array> Rule(const ArrayNode& node, const std::vector<Value>& input
     return MakeOp(op, {inputs[0].array, inputs[1].array, inputs[2].array, inputs[3].array},
                   node.attrs);
   }
+  if ((op == "gather_mm" || op == "gather_qmm") && inputs[0].batched) {
+    // The batch joins the rows of each of a's (x's) matrices, which keeps the indices as
+    // they are: (n, A..., M, K) -> (A..., n * M, K), and the result's rows split back.
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      if (inputs[i].batched) return std::nullopt;
+    }
+    const Array& a = inputs[0].array;
+    const int r = a.ndim();
+    const int64_t m = a.shape()[r - 2];
+    Shape rows(a.shape().begin() + 1, a.shape().end() - 2);
+    rows.insert(rows.end(), {n * m, a.shape().back()});
+    std::vector<Array> operands = {reshape(moveaxis(a, 0, r - 3), rows)};
+    for (size_t i = 1; i < inputs.size(); ++i) operands.push_back(inputs[i].array);
+    const Array out = MakeOp(op, operands, node.attrs);
+    Shape split(out.shape().begin(), out.shape().end() - 2);
+    split.insert(split.end(), {n, m, out.shape().back()});
+    return moveaxis(reshape(out, split), -3, 0);
+  }
   if (op == "depends") {
     std::vector<Array> operands;
     for (const Value& v : inputs) operands.push_back(v.array);

@@ -66,6 +66,8 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.insert(expected.end(), part_b.begin(), part_b.end());
   expected.push_back("logcumsumexp");
   expected.push_back("quantized_matmul");
+  expected.push_back("gather_mm");
+  expected.push_back("gather_qmm");
   for (const char* op : {"cholesky",    "solve",      "solve_triangular",
                          "qr",          "svd",        "eigh",
                          "lu",          "view",       "real",
@@ -410,6 +412,28 @@ TEST(MatmulOpTest, Errors) {
             "broadcast together");
 }
 
+TEST(MatmulOpTest, GatherMm) {
+  // (pairs..., M, N): one product per element of the index arrays.
+  EXPECT_EQ(Infer("gather_mm",
+                  {F32({6, 1, 4}), Of(DType::kFloat16, {8, 4, 5}), I32({6, 2}), I32({6, 2})}),
+            F32({6, 2, 1, 5}));
+  EXPECT_EQ(Infer("gather_mm", {Of(DType::kBFloat16, {2, 3, 3, 4}), Of(DType::kBFloat16, {4, 7}),
+                                Of(DType::kUInt32, {}), Of(DType::kInt64, {})}),
+            Of(DType::kBFloat16, {3, 7}));
+  EXPECT_EQ(Fails("gather_mm", {F32({2, 3}), F32({4, 5}), I32({1}), I32({1})}),
+            "[gather_mm] needs matrices (..., M, K) and (..., K, N), got (2, 3) and (4, 5)");
+  EXPECT_EQ(Fails("gather_mm", {F32({3}), F32({3, 5}), I32({1}), I32({1})}),
+            "[gather_mm] needs matrices (..., M, K) and (..., K, N), got (3,) and (3, 5)");
+  EXPECT_EQ(Fails("gather_mm", {I32({2, 3}), F32({3, 5}), I32({1}), I32({1})}),
+            "[gather_mm] only floating dtypes are supported, got int32 and float32");
+  EXPECT_EQ(Fails("gather_mm", {F32({2, 3}), F32({3, 5}), I32({2}), I32({3})}),
+            "[gather_mm] lhs_indices and rhs_indices must be integers of one shape, got int32 "
+            "(2,) and int32 (3,)");
+  EXPECT_EQ(Fails("gather_mm", {F32({2, 3}), F32({3, 5}), F32({2}), I32({2})}),
+            "[gather_mm] lhs_indices and rhs_indices must be integers of one shape, got float32 "
+            "(2,) and int32 (2,)");
+}
+
 // ---- Collectives ------------------------------------------------------------------
 
 TEST(CollectiveOpsTest, KeepOrGatherOrScatterAxisZero) {
@@ -736,6 +760,35 @@ TEST(QuantizedOpsTest, QuantizedMatmul) {
   EXPECT_EQ(Fails("quantized_matmul", {I32({2, 6}), wq, s, s}, attrs(4, 32, 0)),
             "[quantized_matmul] x must be floating with a last dim of 6 (the matrix is 6 x 96), "
             "got int32 (2, 6)");
+}
+
+TEST(QuantizedOpsTest, GatherQmm) {
+  const Attrs attrs = {
+      {"bits", int64_t{4}}, {"group_size", int64_t{32}}, {"transpose", int64_t{1}}};
+  const TensorType wq = Of(DType::kUInt32, {8, 6, 12});  // 8 experts of 6 x 96
+  const TensorType s = Of(DType::kBFloat16, {8, 6, 3});
+  const TensorType idx = I32({5, 2});
+  EXPECT_EQ(Infer("gather_qmm", {F32({5, 1, 1, 96}), wq, s, s, idx, idx}, attrs),
+            F32({5, 2, 1, 6}));
+  EXPECT_EQ(Infer("gather_qmm",
+                  {Of(DType::kBFloat16, {3, 96}), Of(DType::kUInt32, {6, 12}),
+                   Of(DType::kBFloat16, {6, 3}), Of(DType::kBFloat16, {6, 3}),
+                   Of(DType::kUInt8, {}), Of(DType::kInt64, {})},
+                  attrs),
+            Of(DType::kBFloat16, {3, 6}));
+  EXPECT_EQ(
+      Fails("gather_qmm", {F32({5, 1, 96}), wq, Of(DType::kBFloat16, {6, 3}), s, idx, idx}, attrs),
+      "[gather_qmm] scales and biases must both be floating of shape (8, 6, 3) and one "
+      "dtype, got bfloat16 (6, 3) and bfloat16 (8, 6, 3)");
+  EXPECT_EQ(Fails("gather_qmm", {F32({96}), wq, s, s, idx, idx}, attrs),
+            "[gather_qmm] x must be floating with a last dim of 96 (the matrix is 6 x 96, "
+            "transposed), got float32 (96,)");
+  EXPECT_EQ(Fails("gather_qmm", {F32({5, 1, 96}), wq, s, s, idx, I32({5})}, attrs),
+            "[gather_qmm] lhs_indices and rhs_indices must be integers of one shape, got int32 "
+            "(5, 2) and int32 (5,)");
+  EXPECT_EQ(Fails("gather_qmm", {F32({5, 1, 96}), Of(DType::kUInt32, {12}), s, s, idx, idx}, attrs),
+            "[gather_qmm] the quantized matrix must be a uint32 matrix (or a batch of them), got "
+            "uint32 (12,)");
 }
 
 }  // namespace

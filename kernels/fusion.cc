@@ -89,9 +89,9 @@ bool SwapsLastTwoAxes(const core::Node& node) {
   return true;
 }
 
-// Each matmul that reads a transpose of the last two axes no other node reads (nor is an
-// output), rewritten to read that transpose's input with kTransposeA or kTransposeB; the
-// transposes are marked `folded`, to be left out.
+// Each matmul (or gather_mm, whose a and b are its first two inputs) that reads a transpose
+// of the last two axes no other node reads (nor is an output), rewritten to read that transpose's
+// input with kTransposeA or kTransposeB; the transposes are marked `folded`, to be left out.
 std::vector<std::shared_ptr<const core::Node>> FoldTransposes(const core::Graph& graph,
                                                               const std::vector<int32_t>& readers,
                                                               const std::vector<bool>& is_output,
@@ -101,7 +101,7 @@ std::vector<std::shared_ptr<const core::Node>> FoldTransposes(const core::Graph&
   folded.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     const core::Node& node = graph.nodes[i];
-    if (node.op != "matmul") continue;
+    if (node.op != "matmul" && node.op != "gather_mm") continue;
     core::Node product = node;
     bool changed = false;
     for (int side = 0; side < 2; ++side) {

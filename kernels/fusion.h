@@ -38,10 +38,11 @@ enum class StepKind {
   kCollective,  // RunCollective, with the session's group (kernels/collectives.h)
 };
 
-// Attributes of a matmul the plan made read an operand transposed in place: a transpose of
-// that operand's last two axes, which only the matmul read, is left out of the plan and the
-// product gets its input instead (BLAS and cuBLASLt read a transposed operand as fast). A
-// client's matmul takes no attributes (validation refuses them), so only plans carry these.
+// Attributes of a matmul (or gather_mm) the plan made read an operand transposed in place: a
+// transpose of that operand's last two axes, which only the product read, is left out of the
+// plan and the product gets its input instead (BLAS and cuBLASLt read a transposed operand as
+// fast; a mixture of experts' swapaxes(weight) is never copied). A client's product takes no
+// attributes (validation refuses them), so only plans carry these.
 inline constexpr char kTransposeA[] = "transpose_a";
 inline constexpr char kTransposeB[] = "transpose_b";
 

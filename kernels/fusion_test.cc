@@ -244,6 +244,35 @@ TEST(FusionTest, MatmulsReadTransposedOperandsInPlace) {
   }
 }
 
+TEST(FusionTest, GatherMmReadsTransposedOperandsInPlace) {
+  // A mixture of experts' gather_mm(x, swapaxes(w)): the experts are not copied transposed.
+  // Index parameters are drawn from [-3, 3], in range for 4 and 5 matrices.
+  for (const auto& [dtype, tolerance] :
+       {std::pair{DType::kFloat32, 1e-5}, {DType::kFloat16, 1e-2}}) {
+    GraphBuilder b;
+    const std::vector<int64_t> swap = {0, 2, 1};
+    const int32_t a = b.Parameter(dtype, {4, 6, 3});
+    const int32_t w = b.Parameter(dtype, {5, 7, 6});
+    const int32_t lhs = b.Parameter(DType::kInt32, {2, 3});
+    const int32_t rhs = b.Parameter(DType::kInt32, {2, 3});
+    const int32_t product = b.Op("gather_mm", {b.Op("transpose", {a}, {{"perm", swap}}),
+                                               b.Op("transpose", {w}, {{"perm", swap}}), lhs, rhs});
+    ASSERT_GE(product, 0);
+    b.graph().outputs = {product};
+    const Outcome materialized = RunGraph(b.graph(), /*fuse=*/false, 5);
+    const Outcome folded = RunGraph(b.graph(), /*fuse=*/true, 5);
+    EXPECT_EQ(materialized.transpose_steps, 2);
+    EXPECT_EQ(folded.transpose_steps, 0);
+    ASSERT_EQ(folded.values.size(), 1u);
+    ASSERT_EQ(folded.values[0].size(), materialized.values[0].size());
+    for (size_t i = 0; i < folded.values[0].size(); ++i) {
+      EXPECT_NEAR(folded.values[0][i], materialized.values[0][i],
+                  tolerance * (1 + std::abs(materialized.values[0][i])))
+          << core::DTypeName(dtype) << " element " << i;
+    }
+  }
+}
+
 // All-float32 chains take the CPU's fast path; random ops, dense and one-element inputs.
 TEST(FusionTest, Float32ChainsMatchUnfused) {
   static const char* const kOps[] = {"add", "sub", "mul",  "div", "maximum", "minimum",

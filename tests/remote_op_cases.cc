@@ -287,6 +287,32 @@ const std::map<std::string, OpCase>& CoreOpCases() {
                                       32, 3);
           return concatenate({flatten(y), flatten(yt)});
         }}},
+      {"gather_mm",
+       {false,
+        [](Inputs& in) {
+          // Sorted rows against transposed experts (the plan folds the transpose), and
+          // unsorted pairs of matrices.
+          const Array w = in.Uniform({4, 6, 16}, float32, -1, 1);
+          const Array rows = gather_mm(in.Uniform({7, 1, 16}, float32, -1, 1), swapaxes(w, -1, -2),
+                                       std::nullopt, sort(in.Ints({7}, int32, 0, 3)));
+          const Array pairs = gather_mm(in.Uniform({3, 2, 16}, float32, -1, 1),
+                                        in.Uniform({4, 16, 5}, float32, -1, 1),
+                                        in.Ints({2, 3}, int64, -3, 2), in.Ints({3}, uint8, 0, 3));
+          return concatenate({flatten(rows), flatten(pairs)});
+        }}},
+      {"gather_qmm",
+       {false,
+        [](Inputs& in) {
+          // Sorted rows of a mixture of experts (runs of one expert), and unsorted pairs.
+          auto [wq, scales, biases] = quantize(in.Uniform({4, 6, 64}, float32, -1, 1), 32, 4);
+          const Array rows =
+              gather_qmm(in.Uniform({9, 1, 64}, float32, -1, 1), wq, scales, biases,
+                         std::nullopt, sort(in.Ints({9}, int32, 0, 3)), true, 32, 4);
+          const Array pairs =
+              gather_qmm(in.Uniform({3, 2, 6}, bfloat16, -1, 1), wq, scales, biases,
+                         in.Ints({2, 3}, int64, -3, 2), in.Ints({3}, uint8, 0, 3), false, 32, 4);
+          return concatenate({flatten(rows), flatten(astype(pairs, float32))});
+        }}},
       // Linear algebra in float64 on well-conditioned matrices; vectors as absolute values,
       // since another backend may choose the other sign of each.
       {"cholesky",

@@ -101,7 +101,9 @@ TEST(BatchGenerateTest, RowsStopAtTheirOwnEndToken) {
 }
 
 TEST(BatchGenerateTest, BadArgumentsAreNamed) {
-  auto [model, tokenizer] = load(Runfile("examples/models/ferry-tiny-llama"));
+  const auto loaded = load(Runfile("examples/models/ferry-tiny-llama"));
+  Model* model = loaded.first.get();
+  const Tokenizer& tokenizer = loaded.second;
   EXPECT_NE(BuildError([&] { batch_generate(*model, tokenizer, {}); }).find("no prompts"),
             std::string::npos);
   EXPECT_NE(BuildError([&] {

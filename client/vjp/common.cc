@@ -2,8 +2,18 @@
 
 #include "client/error.h"
 #include "client/ops.h"
+#include "core/shape.h"
 
 namespace ferry::detail {
+
+Array AddIntoPicked(const Array& products, const Array& indices, const Shape& shape) {
+  const int64_t rows = products.shape()[products.ndim() - 2];
+  const int64_t cols = products.shape().back();
+  const Array base = zeros({core::NumElements(Shape(shape.begin(), shape.end() - 2)), rows, cols},
+                           products.dtype(), products.device());
+  return reshape(scatter_add(base, {flatten(indices)}, reshape(products, {-1, 1, rows, cols}), {0}),
+                 shape);
+}
 
 Array SumToShape(const Array& g, const Shape& shape) {
   if (g.shape() == shape) return g;

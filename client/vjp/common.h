@@ -32,6 +32,11 @@ Array PositionsAlong(const Shape& shape, int axis, const Device& device);
 // indices and values have `shape` but on `axis`. Duplicate indices add up.
 Array AddAlongAxis(const Shape& shape, const Array& indices, const Array& values, int axis);
 
+// For gather_mm and gather_qmm: the products of each pair, (pairs..., r, c), added into the
+// matrices of an operand of `shape` that `indices` (pairs...) picked them from, as MLX's
+// GatherMM::vjp scatters them. Duplicate picks add up.
+Array AddIntoPicked(const Array& products, const Array& indices, const Shape& shape);
+
 // The attribute `name` of a node being differentiated; throws kInternal if it is missing,
 // which only a bug in the client's own ops can cause.
 template <typename T>

@@ -1,8 +1,9 @@
 // The vector-Jacobian product of matmul. With a (..., m, k) and b (..., k, n):
 // da = g b^T and db = a^T g, each summed over the batch dims its operand was broadcast
 // along. 1-D operands are first promoted to matrices as matmul does, and the cotangents
-// reshaped back.
+// reshaped back. gather_mm's, below, as MLX's.
 
+#include <optional>
 #include <vector>
 
 #include "client/ops.h"
@@ -42,8 +43,29 @@ VjpResult Matmul(const VjpArgs& args) {
   return result;
 }
 
+// gather_mm: pair i is a[lhs[i]] b[rhs[i]], so da[lhs[i]] gathers g[i] b[rhs[i]]^T and
+// db[rhs[i]] gathers a[lhs[i]]^T g[i]; the indices take none.
+VjpResult GatherMm(const VjpArgs& args) {
+  const Array& a = args.inputs[0];
+  const Array& b = args.inputs[1];
+  const Array& lhs = args.inputs[2];
+  const Array& rhs = args.inputs[3];
+  const Array& g = args.cotangent;
+  VjpResult result(4);
+  if (args.needs[0]) {
+    result[0] = AddIntoPicked(gather_mm(g, SwapLast(b), std::nullopt, rhs), lhs, a.shape());
+  }
+  if (args.needs[1]) {
+    result[1] = AddIntoPicked(gather_mm(SwapLast(a), g, lhs, std::nullopt), rhs, b.shape());
+  }
+  return result;
+}
+
 }  // namespace
 
-void RegisterMatmulVjp(VjpTable& table) { table["matmul"] = &Matmul; }
+void RegisterMatmulVjp(VjpTable& table) {
+  table["matmul"] = &Matmul;
+  table["gather_mm"] = &GatherMm;
+}
 
 }  // namespace ferry::detail

@@ -50,7 +50,7 @@ void RegisterBinaryVjps(VjpTable& table);  // add sub ... logical_or
 void RegisterWhereVjp(VjpTable& table);    // where
 void RegisterAstypeVjp(VjpTable& table);   // astype view
 void RegisterReduceVjps(VjpTable& table);  // sum prod mean max min argmax argmin
-void RegisterMatmulVjp(VjpTable& table);   // matmul
+void RegisterMatmulVjp(VjpTable& table);   // matmul gather_mm
 void RegisterLayoutVjps(
     VjpTable& table);  // reshape depends transpose broadcast_to slice concatenate
 void RegisterSoftmaxVjps(VjpTable& table);  // softmax logsumexp
@@ -59,7 +59,7 @@ void RegisterRandomVjps(VjpTable& table);   // random_uniform random_normal rand
 void RegisterScanVjps(VjpTable& table);        // cumsum cumprod cummax cummin logcumsumexp
 void RegisterSortVjps(VjpTable& table);        // sort argsort partition argpartition
 void RegisterIndexingVjps(VjpTable& table);    // gather scatter* slice_update
-void RegisterQuantizedVjp(VjpTable& table);    // quantized_matmul
+void RegisterQuantizedVjp(VjpTable& table);    // quantized_matmul gather_qmm
 void RegisterConvolutionVjp(VjpTable& table);  // convolution
 void RegisterLinalgVjps(VjpTable& table);      // cholesky solve solve_triangular qr svd eigh lu
 void RegisterComplexVjps(VjpTable& table);     // real imag conjugate fft

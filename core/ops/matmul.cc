@@ -42,8 +42,40 @@ absl::StatusOr<TensorType> InferMatmul(absl::Span<const TensorType> inputs, cons
   return TensorType{PromoteTypes(a.dtype, b.dtype), *out};
 }
 
+// gather_mm(a, b, lhs_indices, rhs_indices): for each element of the index arrays (one
+// shape, broadcast by the client), a's matrix lhs_indices[i] @ b's matrix rhs_indices[i],
+// the matrices numbered over each operand's flattened batch axes.
+absl::StatusOr<TensorType> InferGatherMm(absl::Span<const TensorType> inputs, const Attrs&) {
+  constexpr char kOp[] = "gather_mm";
+  const TensorType& a = inputs[0];
+  const TensorType& b = inputs[1];
+  const TensorType& lhs = inputs[2];
+  const TensorType& rhs = inputs[3];
+  if (a.shape.size() < 2 || b.shape.size() < 2 || a.shape.back() != b.shape[b.shape.size() - 2]) {
+    return OpError(kOp, absl::StrCat("needs matrices (..., M, K) and (..., K, N), got ",
+                                     ShapeToString(a.shape), " and ", ShapeToString(b.shape)));
+  }
+  if (!IsFloating(a.dtype) || !IsFloating(b.dtype)) {
+    return OpError(kOp, absl::StrCat("only floating dtypes are supported, got ", DTypeName(a.dtype),
+                                     " and ", DTypeName(b.dtype)));
+  }
+  if (!IsInteger(lhs.dtype) || !IsInteger(rhs.dtype) || lhs.shape != rhs.shape) {
+    return OpError(kOp, absl::StrCat("lhs_indices and rhs_indices must be integers of one shape, "
+                                     "got ",
+                                     DTypeName(lhs.dtype), " ", ShapeToString(lhs.shape), " and ",
+                                     DTypeName(rhs.dtype), " ", ShapeToString(rhs.shape)));
+  }
+  Shape out = lhs.shape;
+  out.push_back(a.shape[a.shape.size() - 2]);
+  out.push_back(b.shape.back());
+  return TensorType{PromoteTypes(a.dtype, b.dtype), out};
+}
+
 }  // namespace
 
-void RegisterMatmulOp(OpTable& table) { table.push_back({"matmul", 2, 2, &InferMatmul, {}}); }
+void RegisterMatmulOp(OpTable& table) {
+  table.push_back({"matmul", 2, 2, &InferMatmul, {}});
+  table.push_back({"gather_mm", 4, 4, &InferGatherMm, {}});
+}
 
 }  // namespace ferry::core::ops_internal

@@ -18,7 +18,7 @@ void RegisterBinaryOps(OpTable& table);   // add sub ... logical_or
 void RegisterWhereOp(OpTable& table);     // where
 void RegisterAstypeOp(OpTable& table);    // astype view
 void RegisterReduceOps(OpTable& table);   // sum prod mean max min argmax argmin
-void RegisterMatmulOp(OpTable& table);    // matmul
+void RegisterMatmulOp(OpTable& table);    // matmul gather_mm
 void RegisterLayoutOps(OpTable& table);   // reshape transpose broadcast_to slice concatenate
 void RegisterSoftmaxOps(OpTable& table);  // softmax logsumexp
 // ---- part A ----
@@ -27,7 +27,7 @@ void RegisterScanOps(OpTable& table);  // cumsum cumprod cummax cummin logcumsum
 void RegisterIndexingOps(OpTable& table);    // gather scatter scatter_add ... slice_update
 void RegisterSortOps(OpTable& table);        // sort argsort partition argpartition
 void RegisterConvolutionOp(OpTable& table);  // convolution
-void RegisterQuantizedOps(OpTable& table);   // quantized_matmul
+void RegisterQuantizedOps(OpTable& table);   // quantized_matmul gather_qmm
 void RegisterLinalgOps(OpTable& table);      // cholesky solve ... eigh lu eig
 void RegisterComplexOps(OpTable& table);     // real imag conjugate fft
 void RegisterCollectiveOps(OpTable& table);  // all_* sum_scatter send recv

@@ -229,6 +229,7 @@ const KernelTable& CpuKernels() {
     RegisterAstypeKernels(*t);
     RegisterReduceKernels(*t);
     RegisterMatmulKernels(*t);
+    RegisterGatherMmKernels(*t);
     RegisterLayoutKernels(*t);
     RegisterSoftmaxKernels(*t);
     RegisterGeneratorKernels(*t);

@@ -35,6 +35,7 @@ void RegisterWhereKernels(KernelTable& table);      // where.cc
 void RegisterAstypeKernels(KernelTable& table);     // astype.cc
 void RegisterReduceKernels(KernelTable& table);     // reduce.cc
 void RegisterMatmulKernels(KernelTable& table);     // matmul.cc
+void RegisterGatherMmKernels(KernelTable& table);   // gather_mm.cc
 void RegisterLayoutKernels(KernelTable& table);     // layout.cc
 void RegisterSoftmaxKernels(KernelTable& table);    // softmax.cc
 void RegisterGeneratorKernels(KernelTable& table);  // generators.cc
@@ -44,7 +45,7 @@ void RegisterScanKernels(KernelTable& table);         // scan.cc
 void RegisterIndexingKernels(KernelTable& table);     // indexing.cc
 void RegisterSortKernels(KernelTable& table);         // sort.cc
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cc
-void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc
+void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc (gather_qmm)
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc
 void RegisterComplexKernels(KernelTable& table);      // complex.cc
 void RegisterFftKernels(KernelTable& table);          // fft.cc
@@ -101,6 +102,39 @@ struct MatmulDims {
 };
 absl::StatusOr<MatmulDims> GetMatmulDims(const core::Node& node, const core::Shape& a,
                                          const core::Shape& b);
+
+// gather_mm's problem (gather_mm.cc, shared with the CUDA backend): products of m x k @
+// k x n, a's and b's matrices numbered over their flattened batch axes (a_count and b_count
+// of them), stored transposed where the plan folded a transpose in (kTransposeA,
+// kTransposeB: (..., k, m) and (..., n, k)).
+struct GatherMmDims {
+  int64_t m = 0, n = 0, k = 0;
+  int64_t a_count = 0, b_count = 0;
+  bool a_transposed = false, b_transposed = false;
+};
+absl::StatusOr<GatherMmDims> GetGatherMmDims(const core::Node& node, const core::Shape& a,
+                                             const core::Shape& b);
+
+// The pairs of gather_mm and gather_qmm (gather_mm.cc, the helpers below for every
+// backend). A CPU tensor of indices as int64 (a copy):
+absl::StatusOr<std::vector<int64_t>> GatherIndices(absl::string_view op, const Tensor& indices);
+
+// Rewrites lhs and rhs (the indices as int64) to matrix numbers, a negative index counting
+// from the end as take's do; an index out of range is INVALID_ARGUMENT "[gather_mm]
+// rhs_indices element 3 is 9, out of range for the 4 matrices of b", on every backend.
+absl::Status CheckGatherIndices(absl::string_view op, const char* a_name, int64_t a_count,
+                                const char* b_name, int64_t b_count, std::vector<int64_t>& lhs,
+                                std::vector<int64_t>& rhs);
+
+// Runs of consecutive pairs that one product computes: `count` pairs from `first` on one
+// matrix of b whose matrices of a (m rows each) follow one another in memory (lhs indices
+// counting up, and `stackable`: a stored untransposed or single rows), so that their rows
+// stack into one (count * m)-row operand.
+struct GatherMmRun {
+  int64_t first = 0, count = 0;
+};
+std::vector<GatherMmRun> GatherMmRuns(int64_t m, bool stackable, absl::Span<const int64_t> lhs,
+                                      absl::Span<const int64_t> rhs);
 
 // quantized_matmul's matrix (wq's shape and the node's attributes, as core checked them),
 // shared with the CUDA backend (quantized_matmul.cc).

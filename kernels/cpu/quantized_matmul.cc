@@ -4,7 +4,8 @@
 // in registers; more multiply panels dequantized in bit-plane order through OpenBLAS. x @ w
 // dequantizes the matrix a panel of rows at a time in its own order (4 MiB: bigger products
 // for OpenBLAS, still in cache): words of widths dividing 32 with shifts the compiler knows,
-// 3, 5 and 6 bits element by element.
+// 3, 5 and 6 bits element by element. gather_qmm runs the same products on the picked
+// matrices in place.
 
 #include <algorithm>
 #include <climits>
@@ -197,6 +198,99 @@ absl::Status QuantizedMatmul(const core::Node& node, absl::Span<const Tensor> in
                           });
 }
 
+// The runs of a gather_qmm (GatherMmRuns: one matrix of w, x's matrices one after
+// another), each one QuantizedProduct reading that matrix's words where they lie; scales and
+// biases of another dtype than F are widened one matrix at a time.
+template <typename F>
+absl::Status GatherQuantizedProducts(const F* x, const Tensor& wq, const Tensor& scales,
+                                     const Tensor& biases, const Quantization& q, int64_t m,
+                                     const std::vector<int64_t>& lhs,
+                                     const std::vector<int64_t>& rhs, F* out) {
+  const core::DType compute =
+      std::is_same_v<F, double> ? core::DType::kFloat64 : core::DType::kFloat32;
+  const int64_t inner = q.transpose ? q.columns : q.rows;
+  const int64_t width = q.transpose ? q.rows : q.columns;
+  const int64_t groups = q.rows * q.groups_per_row;
+  HostScratch scratch;
+  F* widened = nullptr;  // the scales, then the biases, of matrix `widened_index`
+  int64_t widened_index = -1;
+  if (scales.dtype() != compute) {
+    absl::StatusOr<void*> bytes =
+        scratch.Take("gather_qmm", 2 * groups * static_cast<int64_t>(sizeof(F)));
+    if (!bytes.ok()) return bytes.status();
+    widened = static_cast<F*>(*bytes);
+  }
+  for (const GatherMmRun& run : GatherMmRuns(m, true, lhs, rhs)) {
+    const int64_t e = rhs[run.first];
+    const F* s = static_cast<const F*>(scales.raw()) + e * groups;
+    const F* b = static_cast<const F*>(biases.raw()) + e * groups;
+    if (widened != nullptr) {
+      if (e != widened_index) {
+        const size_t size = core::SizeOf(scales.dtype());
+        CastElements(static_cast<const char*>(scales.raw()) + e * groups * size, scales.dtype(),
+                     widened, compute, groups);
+        CastElements(static_cast<const char*>(biases.raw()) + e * groups * size, biases.dtype(),
+                     widened + groups, compute, groups);
+        widened_index = e;
+      }
+      s = widened;
+      b = widened + groups;
+    }
+    QuantizedProduct(x + lhs[run.first] * m * inner,
+                     wq.data<uint32_t>() + e * q.rows * q.words_per_row, s, b, q, q.transpose,
+                     run.count * m, out + run.first * m * width);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GatherQmm(const core::Node& node, absl::Span<const Tensor> inputs, const Tensor& out) {
+  const Tensor& x = inputs[0];
+  const Tensor& wq = inputs[1];
+  const core::Shape& w_shape = wq.shape();
+  absl::StatusOr<Quantization> dims =
+      GetQuantizedMatmulDims(node, core::Shape(w_shape.end() - 2, w_shape.end()));
+  if (!dims.ok()) return dims.status();
+  const Quantization& q = *dims;
+  const int64_t m = x.shape()[x.shape().size() - 2];
+  const int64_t x_count = core::NumElements(core::Shape(x.shape().begin(), x.shape().end() - 2));
+  const int64_t w_count = core::NumElements(core::Shape(w_shape.begin(), w_shape.end() - 2));
+  if (out.size() == 0) return absl::OkStatus();
+  absl::StatusOr<std::vector<int64_t>> lhs = GatherIndices(node.op, inputs[4]);
+  if (!lhs.ok()) return lhs.status();
+  absl::StatusOr<std::vector<int64_t>> rhs = GatherIndices(node.op, inputs[5]);
+  if (!rhs.ok()) return rhs.status();
+  absl::Status checked = CheckGatherIndices(node.op, "x", x_count, "wq", w_count, *lhs, *rhs);
+  if (!checked.ok()) return checked;
+  if ((q.transpose ? q.columns : q.rows) == 0) {  // sums of nothing
+    std::memset(out.raw(), 0, out.nbytes());
+    return absl::OkStatus();
+  }
+  if (m * static_cast<int64_t>(lhs->size()) > INT_MAX || q.rows > INT_MAX || q.columns > INT_MAX) {
+    return absl::InvalidArgumentError("[gather_qmm] a dimension exceeds what BLAS can index");
+  }
+  const core::DType compute =
+      out.dtype() == core::DType::kFloat64 ? core::DType::kFloat64 : core::DType::kFloat32;
+  HostScratch x_scratch, c_scratch;
+  absl::StatusOr<const void*> x_data = ElementsAs(node.op, x, compute, x_scratch);
+  if (!x_data.ok()) return x_data.status();
+  void* c_data = out.raw();
+  if (out.dtype() != compute) {
+    absl::StatusOr<void*> c =
+        c_scratch.Take(node.op, out.size() * static_cast<int64_t>(core::SizeOf(compute)));
+    if (!c.ok()) return c.status();
+    c_data = *c;
+  }
+  absl::Status ran =
+      compute == core::DType::kFloat64
+          ? GatherQuantizedProducts(static_cast<const double*>(*x_data), wq, inputs[2], inputs[3],
+                                    q, m, *lhs, *rhs, static_cast<double*>(c_data))
+          : GatherQuantizedProducts(static_cast<const float*>(*x_data), wq, inputs[2], inputs[3], q,
+                                    m, *lhs, *rhs, static_cast<float*>(c_data));
+  if (!ran.ok()) return ran;
+  if (c_data != out.raw()) CastElements(c_data, compute, out.raw(), out.dtype(), out.size());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<QuantizedMatmulDims> GetQuantizedMatmulDims(const core::Node& node,
@@ -218,6 +312,9 @@ absl::StatusOr<QuantizedMatmulDims> GetQuantizedMatmulDims(const core::Node& nod
   return q;
 }
 
-void RegisterQuantizedKernels(KernelTable& table) { table["quantized_matmul"] = &QuantizedMatmul; }
+void RegisterQuantizedKernels(KernelTable& table) {
+  table["quantized_matmul"] = &QuantizedMatmul;
+  table["gather_qmm"] = &GatherQmm;
+}
 
 }  // namespace ferry::kernels::cpu

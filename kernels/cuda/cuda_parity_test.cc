@@ -5,12 +5,12 @@
 //   float64: 1e-12 relative.   float32: 2e-6 (elementwise math may differ by ~2 ulp).
 //   float16: 2e-3 (2 ulp).     bfloat16: 1.6e-2 (2 ulp).
 // with abs tolerance equal to the relative one near zero, and looser for accumulations:
-// matmul and convolution scale by sqrt(k) (and TF32, when allowed, is 2e-3), reductions by
-// sqrt(count). Ops that move or compare elements (gather, scatter, slice_update, sort,
-// predicates, random_bits) and integer results are exact; scans accumulate in the CPU's
-// order (scaled tolerance only for the float rounding of libm-free sums: 8x).
-// Linear algebra: its own tolerances and comparison (LinalgTolerance below).
-// Skips without a GPU.
+// matmul, gather_mm, quantized_matmul, gather_qmm and convolution scale by about sqrt(k) (and
+// TF32, when allowed, is 2e-3), reductions by sqrt(count). Ops that move or compare elements
+// (gather, scatter, slice_update, sort, predicates, random_bits) and integer results are exact;
+// scans accumulate in the CPU's order (scaled tolerance only for the float rounding of libm-free
+// sums: 8x). Linear algebra: its own tolerances and comparison (LinalgTolerance below). Skips
+// without a GPU.
 
 #include <algorithm>
 #include <cmath>
@@ -26,6 +26,7 @@
 #include "kernels/conv_geometry.h"
 #include "kernels/cpu/test_util.h"
 #include "kernels/cuda/test_util.h"
+#include "kernels/fusion.h"
 
 namespace ferry::kernels {
 namespace {
@@ -91,11 +92,16 @@ class CudaParityTest : public ::testing::Test {
     ASSERT_TRUE(want.ok()) << want.status();
     absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, c.op, inputs, c.attrs);
     ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_EQ(got->type, want->type);
-    const std::vector<double> w = Values(*want), g = Values(*got);
-    double tol = Tolerance(want->type.dtype) * c.scale;
-    if ((c.op == "matmul" || c.op == "convolution") && want->type.dtype == DType::kFloat32 &&
-        std::getenv("FERRY_TEST_TF32") != nullptr) {
+    Compare(c, *want, *got);
+  }
+
+  // Each element of `got` within the dtype's tolerance (times c.scale) of `want`'s.
+  void Compare(const Case& c, const core::HostTensor& want, const core::HostTensor& got) {
+    ASSERT_EQ(got.type, want.type);
+    const std::vector<double> w = Values(want), g = Values(got);
+    double tol = Tolerance(want.type.dtype) * c.scale;
+    if ((c.op == "matmul" || c.op == "gather_mm" || c.op == "convolution") &&
+        want.type.dtype == DType::kFloat32 && std::getenv("FERRY_TEST_TF32") != nullptr) {
       tol = 2e-3 * c.scale;
     }
     int reported = 0;
@@ -104,7 +110,7 @@ class CudaParityTest : public ::testing::Test {
                         std::abs(w[i] - g[i]) <= tol * std::max(1.0, std::abs(w[i]));
       if (!same) {
         ++reported;
-        ADD_FAILURE() << c.op << " " << core::TypeToString(want->type) << " element " << i
+        ADD_FAILURE() << c.op << " " << core::TypeToString(want.type) << " element " << i
                       << ": cpu " << w[i] << ", cuda " << g[i] << " (tolerance " << tol << ")";
       }
     }
@@ -526,6 +532,152 @@ TEST_F(CudaParityTest, Matmul) {
   }
   Check({"matmul", {{DType::kFloat16, {4, 5}}, {DType::kFloat32, {5, 3}}}, {}, 10});
   Check({"matmul", {{DType::kFloat32, {3, 0}}, {DType::kFloat32, {0, 4}}}});
+}
+
+// gather_mm's node as a plan may run it: `plan_attrs` (kTransposeA/kTransposeB) are the
+// plan's, which a client's graph may not carry, so the result's type is inferred without.
+absl::StatusOr<core::HostTensor> RunGatherMm(Backend& backend,
+                                             const std::vector<core::HostTensor>& inputs,
+                                             const core::Attrs& plan_attrs) {
+  std::vector<core::TensorType> types;
+  std::vector<Tensor> tensors;
+  for (const core::HostTensor& host : inputs) {
+    types.push_back(host.type);
+    absl::StatusOr<Tensor> tensor = TensorFromHost(backend, host);
+    if (!tensor.ok()) return tensor.status();
+    tensors.push_back(*std::move(tensor));
+  }
+  absl::StatusOr<core::TensorType> type = core::InferOp("gather_mm", types, {});
+  if (!type.ok()) return type.status();
+  core::Node node{"gather_mm", {}, plan_attrs, *type};
+  absl::StatusOr<Tensor> out = backend.Allocate(node.out);
+  if (!out.ok()) return out.status();
+  absl::Status ran = backend.Run(node, tensors, *out);
+  if (!ran.ok()) return ran;
+  return TensorToHost(backend, *out);
+}
+
+TEST_F(CudaParityTest, GatherMm) {
+  for (DType t : kFloats) {
+    // Unsorted pairs (negative indices too) into batches of matrices: a product each.
+    Check({"gather_mm",
+           {{t, {2, 3, 3, 16}, -1, 1},
+            {t, {4, 16, 5}, -1, 1},
+            {DType::kInt32, {3, 2}, -6, 5.4},
+            {DType::kInt64, {3, 2}, -4, 3.4}},
+           {},
+           4});
+  }
+  // Mixed dtypes: the result is float32.
+  Check({"gather_mm",
+         {{DType::kFloat16, {3, 2, 8}, -1, 1},
+          {DType::kFloat32, {2, 8, 3}, -1, 1},
+          {DType::kUInt8, {4}, 0, 2.4},
+          {DType::kInt16, {4}, 0, 1.4}},
+         {},
+         3});
+  // Sorted single rows: runs of 3, 2, 1 and 3 pairs on one expert, each one product, and
+  // the plan's transposes folded in (square matrices, so the stored shapes infer alike).
+  std::mt19937_64 rng(17);
+  const core::HostTensor lhs = MakeHost(DType::kInt32, {9}, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  const core::HostTensor rhs = MakeHost(DType::kInt64, {9}, {0, 0, 0, 2, 2, 3, 4, 4, 4});
+  for (DType t : kFloats) {
+    // Single rows and matrices of 3 stack into runs; a transposed a (square) of several rows
+    // does not, and is a product per pair.
+    for (const auto& [rows, ta] : {std::pair<int64_t, bool>{1, false}, {3, false}, {24, true}}) {
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE(absl::StrCat(core::DTypeName(t), " rows ", rows, " ta ", ta, " tb ", tb));
+        const core::HostTensor a = RandomHost({t, {9, rows, 24}, -1, 1}, rng);
+        const core::HostTensor b = RandomHost({t, {5, 24, 24}, -1, 1}, rng);
+        core::Attrs plan;
+        if (ta) plan.Set(kTransposeA, int64_t{1});
+        if (tb) plan.Set(kTransposeB, int64_t{1});
+        absl::StatusOr<core::HostTensor> want = RunGatherMm(*cpu_, {a, b, lhs, rhs}, plan);
+        absl::StatusOr<core::HostTensor> got = RunGatherMm(*gpu_, {a, b, lhs, rhs}, plan);
+        ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+        Compare({"gather_mm", {}, {}, 5}, *want, *got);
+      }
+    }
+  }
+}
+
+TEST_F(CudaParityTest, GatherMmOutOfRangeFailsLikeTheCpu) {
+  const core::HostTensor a = MakeHost(DType::kFloat32, {2, 1, 3}, std::vector<double>(6, 1.0));
+  const core::HostTensor b = MakeHost(DType::kFloat32, {4, 3, 2}, std::vector<double>(24, 1.0));
+  for (const auto& [lhs, rhs] :
+       {std::pair<std::vector<double>, std::vector<double>>{{0, 1, 1}, {0, 4, 1}},
+        {{0, -3, 1}, {0, 1, 1}}}) {
+    const std::vector<core::HostTensor> inputs = {a, b, MakeHost(DType::kInt32, {3}, lhs),
+                                                  MakeHost(DType::kInt32, {3}, rhs)};
+    absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, "gather_mm", inputs);
+    absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, "gather_mm", inputs);
+    ASSERT_FALSE(want.ok());
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), want.status().code()) << got.status();
+    EXPECT_EQ(got.status().message(), want.status().message());
+  }
+}
+
+TEST_F(CudaParityTest, GatherQmm) {
+  // 4 experts of 40 x 128. Pairs of single rows at random (unsorted, negative indices), and
+  // sorted matrices of 5 rows: runs of 15 and 10 rows dequantize the expert and go through
+  // cuBLASLt, the run of 5 takes the vector kernels.
+  constexpr int64_t kRows = 40, kColumns = 128;
+  std::mt19937_64 rng(29);
+  const core::HostTensor lhs = MakeHost(DType::kInt32, {6}, {0, 1, 2, 3, 4, 5});
+  const core::HostTensor rhs = MakeHost(DType::kInt64, {6}, {0, 0, 0, 1, 1, 3});
+  for (DType t : kFloats) {
+    for (int64_t bits : {3, 4}) {
+      for (int64_t transpose : {1, 0}) {
+        core::Attrs attrs;
+        attrs.Set("bits", bits);
+        attrs.Set("group_size", int64_t{32});
+        attrs.Set("transpose", transpose);
+        const int64_t inner = transpose ? kColumns : kRows;
+        const core::Shape words = {4, kRows, kColumns * bits / 32};
+        const core::Shape groups = {4, kRows, kColumns / 32};
+        const double scale = std::sqrt(static_cast<double>(inner)) * 4;
+        Check({"gather_qmm",
+               {{t, {3, 1, inner}, -1, 1},
+                {DType::kUInt32, words, 0, 4294967295.0},
+                {t, groups, 0.01, 0.1},
+                {t, groups, -0.5, 0.5},
+                {DType::kInt32, {5}, -3, 2.4},
+                {DType::kUInt8, {5}, 0, 3.4}},
+               attrs,
+               scale});
+        SCOPED_TRACE(absl::StrCat(core::DTypeName(t), " bits ", bits, " transpose ", transpose));
+        const std::vector<core::HostTensor> inputs = {
+            RandomHost({t, {6, 5, inner}, -1, 1}, rng),
+            RandomHost({DType::kUInt32, words, 0, 4294967295.0}, rng),
+            RandomHost({t, groups, 0.01, 0.1}, rng),
+            RandomHost({t, groups, -0.5, 0.5}, rng),
+            lhs,
+            rhs};
+        absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, "gather_qmm", inputs, attrs);
+        absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, "gather_qmm", inputs, attrs);
+        ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+        Compare({"gather_qmm", {}, {}, scale}, *want, *got);
+      }
+    }
+  }
+  // An index out of range fails as on the CPU.
+  core::Attrs attrs;
+  attrs.Set("bits", int64_t{4});
+  attrs.Set("group_size", int64_t{32});
+  attrs.Set("transpose", int64_t{1});
+  const std::vector<core::HostTensor> bad = {
+      MakeHost(DType::kFloat32, {2, 1, 32}, std::vector<double>(64, 1.0)),
+      MakeHost(DType::kUInt32, {2, 3, 4}, std::vector<double>(24, 7.0)),
+      MakeHost(DType::kFloat32, {2, 3, 1}, std::vector<double>(6, 0.5)),
+      MakeHost(DType::kFloat32, {2, 3, 1}, std::vector<double>(6, 0.5)),
+      MakeHost(DType::kInt32, {2}, {0, 1}),
+      MakeHost(DType::kInt32, {2}, {1, -3})};
+  absl::StatusOr<core::HostTensor> want = RunOn(*cpu_, "gather_qmm", bad, attrs);
+  absl::StatusOr<core::HostTensor> got = RunOn(*gpu_, "gather_qmm", bad, attrs);
+  ASSERT_FALSE(want.ok());
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().message(), want.status().message());
 }
 
 TEST_F(CudaParityTest, QuantizedMatmul) {

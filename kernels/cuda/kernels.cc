@@ -1036,6 +1036,7 @@ const KernelTable& CudaKernels() {
     RegisterAstypeKernels(*t);
     RegisterReduceKernels(*t);
     RegisterMatmulKernels(*t);
+    RegisterGatherMmKernels(*t);
     RegisterLayoutKernels(*t);
     RegisterSoftmaxKernels(*t);
     RegisterGeneratorKernels(*t);

@@ -71,6 +71,7 @@ void RegisterIndexingKernels(KernelTable& table);     // indexing.cu (slice_upda
 void RegisterSortKernels(KernelTable& table);         // sort.cu
 void RegisterConvolutionKernels(KernelTable& table);  // conv.cu
 void RegisterMatmulKernels(KernelTable& table);       // matmul.cc (cuBLASLt)
+void RegisterGatherMmKernels(KernelTable& table);     // gather_mm.cc: gather_mm gather_qmm
 void RegisterQuantizedKernels(KernelTable& table);    // quantized.cu (and cuBLASLt)
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc: cuSOLVER and linalg.cu
 void RegisterComplexKernels(KernelTable& table);      // complex.cu
