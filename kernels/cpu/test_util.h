@@ -74,10 +74,12 @@ std::vector<T> Elements(const core::HostTensor& host) {
 }
 
 // Runs `op` on `inputs` with `attrs` in `backend`: the node's type comes from
-// core::InferOp, the inputs are uploaded, the output downloaded.
+// core::InferOp, the inputs are uploaded, the output downloaded. `plan_attrs` are set on the
+// node besides, as a plan sets them (gather_mm's transposes), after the type is inferred.
 inline absl::StatusOr<core::HostTensor> RunOn(Backend& backend, const std::string& op,
                                               const std::vector<core::HostTensor>& inputs,
-                                              const core::Attrs& attrs = {}) {
+                                              const core::Attrs& attrs = {},
+                                              const core::Attrs& plan_attrs = {}) {
   std::vector<core::TensorType> types;
   std::vector<Tensor> tensors;
   for (const core::HostTensor& host : inputs) {
@@ -92,6 +94,7 @@ inline absl::StatusOr<core::HostTensor> RunOn(Backend& backend, const std::strin
   absl::StatusOr<core::TensorType> out_type = core::InferOp(op, types, attrs);
   if (!out_type.ok()) return out_type.status();
   node.out = *out_type;
+  for (const auto& [name, value] : plan_attrs.values()) node.attrs.Set(name, value);
   absl::StatusOr<Tensor> out = backend.Allocate(node.out);
   if (!out.ok()) return out.status();
   absl::Status ran = backend.Run(node, tensors, *out);

@@ -534,29 +534,6 @@ TEST_F(CudaParityTest, Matmul) {
   Check({"matmul", {{DType::kFloat32, {3, 0}}, {DType::kFloat32, {0, 4}}}});
 }
 
-// gather_mm's node as a plan may run it: `plan_attrs` (kTransposeA/kTransposeB) are the
-// plan's, which a client's graph may not carry, so the result's type is inferred without.
-absl::StatusOr<core::HostTensor> RunGatherMm(Backend& backend,
-                                             const std::vector<core::HostTensor>& inputs,
-                                             const core::Attrs& plan_attrs) {
-  std::vector<core::TensorType> types;
-  std::vector<Tensor> tensors;
-  for (const core::HostTensor& host : inputs) {
-    types.push_back(host.type);
-    absl::StatusOr<Tensor> tensor = TensorFromHost(backend, host);
-    if (!tensor.ok()) return tensor.status();
-    tensors.push_back(*std::move(tensor));
-  }
-  absl::StatusOr<core::TensorType> type = core::InferOp("gather_mm", types, {});
-  if (!type.ok()) return type.status();
-  core::Node node{"gather_mm", {}, plan_attrs, *type};
-  absl::StatusOr<Tensor> out = backend.Allocate(node.out);
-  if (!out.ok()) return out.status();
-  absl::Status ran = backend.Run(node, tensors, *out);
-  if (!ran.ok()) return ran;
-  return TensorToHost(backend, *out);
-}
-
 TEST_F(CudaParityTest, GatherMm) {
   for (DType t : kFloats) {
     // Unsorted pairs (negative indices too) into batches of matrices: a product each.
@@ -592,8 +569,10 @@ TEST_F(CudaParityTest, GatherMm) {
         core::Attrs plan;
         if (ta) plan.Set(kTransposeA, int64_t{1});
         if (tb) plan.Set(kTransposeB, int64_t{1});
-        absl::StatusOr<core::HostTensor> want = RunGatherMm(*cpu_, {a, b, lhs, rhs}, plan);
-        absl::StatusOr<core::HostTensor> got = RunGatherMm(*gpu_, {a, b, lhs, rhs}, plan);
+        absl::StatusOr<core::HostTensor> want =
+            RunOn(*cpu_, "gather_mm", {a, b, lhs, rhs}, {}, plan);
+        absl::StatusOr<core::HostTensor> got =
+            RunOn(*gpu_, "gather_mm", {a, b, lhs, rhs}, {}, plan);
         ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
         Compare({"gather_mm", {}, {}, 5}, *want, *got);
       }

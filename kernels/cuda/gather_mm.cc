@@ -6,7 +6,6 @@
 // quantized_matmul's kernels on the picked matrices in place.
 
 #include <algorithm>
-#include <climits>
 #include <map>
 #include <string>
 #include <vector>
@@ -85,11 +84,8 @@ absl::Status GatherMm(Context& ctx, const core::Node& node, absl::Span<const Ten
   return absl::OkStatus();
 }
 
-// gather_qmm: each run of pairs (one matrix of w, x's matrices one after another) as
-// quantized_matmul computes a product (kernels.cc): up to kQuantizedVectorRows rows read the
-// matrix's packed words where they lie; more dequantize it into scratch (reused by every run)
-// and multiply through cuBLASLt, or, where that has no algorithm or the scratch does not fit,
-// take the vector kernels 8 rows at a time.
+// gather_qmm: each run of pairs (one matrix of w, x's matrices one after another) is one
+// QuantizedProduct, as quantized_matmul's (kernels.cc), the scratch shared by the runs.
 absl::Status GatherQmm(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                        const Tensor& out) {
   const core::DType dtype = out.dtype();
@@ -126,8 +122,7 @@ absl::Status GatherQmm(Context& ctx, const core::Node& node, absl::Span<const Te
   const int64_t groups = dims->rows * dims->groups_per_row;
   const auto* x_bytes = static_cast<const char*>(*x_data);
   auto* y_bytes = static_cast<char*>(out.raw());
-  void* dequantized = nullptr;  // one matrix, allocated by the first run that needs it
-  bool scratch_failed = false;
+  DequantizedScratch dequantized;  // one matrix, allocated by the first run that needs it
   for (const cpu::GatherMmRun& run : cpu::GatherMmRuns(m, true, *lhs, *rhs)) {
     const int64_t e = (*rhs)[run.first];
     QuantizedMatrix q;
@@ -139,45 +134,10 @@ absl::Status GatherQmm(Context& ctx, const core::Node& node, absl::Span<const Te
     q.words_per_row = dims->words_per_row;
     q.bits = dims->bits;
     q.group_size = dims->group_size;
-    const int64_t rows = run.count * m;
-    const char* x_run = x_bytes + (*lhs)[run.first] * m * inner * size;
-    char* y_run = y_bytes + run.first * m * width * size;
-    if (rows > kQuantizedVectorRows && rows <= INT_MAX && q.rows <= INT_MAX &&
-        q.columns <= INT_MAX && !scratch_failed) {
-      if (dequantized == nullptr) {
-        absl::StatusOr<void*> w = ctx.Scratch(node.op, q.rows * q.columns * size);
-        if (!w.ok() && !absl::IsResourceExhausted(w.status())) return w.status();
-        scratch_failed = !w.ok();
-        if (w.ok()) dequantized = *w;
-      }
-      if (dequantized != nullptr) {
-        absl::Status ran =
-            CheckCuda(node.op, "launch", LaunchDequantize(dtype, q, dequantized, ctx.stream()));
-        if (!ran.ok()) return ran;
-        Gemm gemm;
-        gemm.m = rows;
-        gemm.n = width;
-        gemm.k = inner;
-        gemm.lda = inner;
-        gemm.ldb = q.columns;
-        gemm.ldc = width;
-        gemm.b_transposed = transpose;
-        const GemmOperands call = {x_run, dequantized, y_run};
-        ran = RunGemms(ctx, node.op, dtype, gemm, {&call, 1});
-        if (!absl::IsUnimplemented(ran)) {
-          if (!ran.ok()) return ran;
-          continue;
-        }
-      }
-    }
-    for (int64_t row0 = 0; row0 < rows; row0 += kQuantizedVectorRows) {
-      const int64_t chunk = std::min(kQuantizedVectorRows, rows - row0);
-      absl::Status ran =
-          CheckCuda(node.op, "launch",
-                    LaunchQuantizedVectors(dtype, x_run + row0 * inner * size, q, transpose, chunk,
-                                           y_run + row0 * width * size, ctx.stream()));
-      if (!ran.ok()) return ran;
-    }
+    absl::Status ran = QuantizedProduct(
+        ctx, node.op, dtype, q, transpose, x_bytes + (*lhs)[run.first] * m * inner * size,
+        run.count * m, y_bytes + run.first * m * width * size, dequantized);
+    if (!ran.ok()) return ran;
   }
   return absl::OkStatus();
 }

@@ -720,10 +720,8 @@ absl::Status Convolution(Context& ctx, const core::Node& node, absl::Span<const 
 
 // ---- quantized_matmul (quantized.cu, products through gemm.h) ----
 
-// A few rows of x (decoding's batch of vectors) are multiplied reading the packed words; more
-// rows dequantize the matrix once into scratch, in the output's dtype (16-bit weights are
-// rounded once, for the tensor cores), and multiply it through cuBLASLt. Where cuBLASLt has
-// no algorithm or the scratch does not fit, the vector kernels take the rows 8 at a time.
+// x's rows times the packed matrix (QuantizedProduct). The scratch a product dequantizes into
+// is in the output's dtype: 16-bit weights are rounded once, for the tensor cores.
 absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<const Tensor> inputs,
                              const Tensor& out) {
   const core::DType dtype = out.dtype();
@@ -739,7 +737,6 @@ absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<co
   q.group_size = dims->group_size;
   const bool transpose = dims->transpose;
   const int64_t inner = transpose ? q.columns : q.rows;
-  const int64_t width = transpose ? q.rows : q.columns;  // of the result
   if (out.size() == 0) return absl::OkStatus();
   if (inner == 0) {  // sums of nothing
     return CheckCuda(node.op, "zero fill",
@@ -754,40 +751,56 @@ absl::Status QuantizedMatmul(Context& ctx, const core::Node& node, absl::Span<co
   if (!biases.ok()) return biases.status();
   q.scales = *scales;
   q.biases = *biases;
+  DequantizedScratch dequantized;
+  return QuantizedProduct(ctx, node.op, dtype, q, transpose, static_cast<const char*>(*x), m,
+                          static_cast<char*>(out.raw()), dequantized);
+}
+
+}  // namespace
+
+absl::Status QuantizedProduct(Context& ctx, const std::string& op, core::DType dtype,
+                              const QuantizedMatrix& q, bool transpose, const char* x, int64_t rows,
+                              char* y, DequantizedScratch& dequantized) {
   const size_t size = core::SizeOf(dtype);
-  if (m > kQuantizedVectorRows && m <= INT_MAX && q.rows <= INT_MAX && q.columns <= INT_MAX) {
-    absl::StatusOr<void*> w = ctx.Scratch(node.op, q.rows * q.columns * size);
-    if (w.ok()) {
-      absl::Status dequantized =
-          CheckCuda(node.op, "launch", LaunchDequantize(dtype, q, *w, ctx.stream()));
-      if (!dequantized.ok()) return dequantized;
+  const int64_t inner = transpose ? q.columns : q.rows;
+  const int64_t width = transpose ? q.rows : q.columns;  // of the result
+  if (rows > kQuantizedVectorRows && rows <= INT_MAX && q.rows <= INT_MAX && q.columns <= INT_MAX &&
+      !dequantized.unavailable) {
+    if (dequantized.data == nullptr) {
+      absl::StatusOr<void*> w = ctx.Scratch(op, q.rows * q.columns * size);
+      if (!w.ok() && !absl::IsResourceExhausted(w.status())) return w.status();
+      dequantized.unavailable = !w.ok();
+      if (w.ok()) dequantized.data = *w;
+    }
+    if (dequantized.data != nullptr) {
+      absl::Status ran =
+          CheckCuda(op, "launch", LaunchDequantize(dtype, q, dequantized.data, ctx.stream()));
+      if (!ran.ok()) return ran;
       Gemm gemm;
-      gemm.m = m;
+      gemm.m = rows;
       gemm.n = width;
       gemm.k = inner;
       gemm.lda = inner;
       gemm.ldb = q.columns;
       gemm.ldc = width;
       gemm.b_transposed = transpose;
-      const GemmOperands call = {*x, *w, out.raw()};
-      absl::Status ran = RunGemms(ctx, node.op, dtype, gemm, {&call, 1});
+      const GemmOperands call = {x, dequantized.data, y};
+      ran = RunGemms(ctx, op, dtype, gemm, {&call, 1});
       if (!absl::IsUnimplemented(ran)) return ran;
-    } else if (!absl::IsResourceExhausted(w.status())) {
-      return w.status();
     }
   }
-  const auto* x_bytes = static_cast<const char*>(*x);
-  auto* y_bytes = static_cast<char*>(out.raw());
-  for (int64_t row0 = 0; row0 < m; row0 += kQuantizedVectorRows) {
-    const int64_t rows = std::min(kQuantizedVectorRows, m - row0);
+  for (int64_t row0 = 0; row0 < rows; row0 += kQuantizedVectorRows) {
+    const int64_t chunk = std::min(kQuantizedVectorRows, rows - row0);
     absl::Status ran =
-        CheckCuda(node.op, "launch",
-                  LaunchQuantizedVectors(dtype, x_bytes + row0 * inner * size, q, transpose, rows,
-                                         y_bytes + row0 * width * size, ctx.stream()));
+        CheckCuda(op, "launch",
+                  LaunchQuantizedVectors(dtype, x + row0 * inner * size, q, transpose, chunk,
+                                         y + row0 * width * size, ctx.stream()));
     if (!ran.ok()) return ran;
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // ---- real, imag, conjugate (complex.cu) ----
 

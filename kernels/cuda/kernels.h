@@ -84,6 +84,20 @@ void ForgetCublasLtHandles();
 // Every kernel above, built on first use. Needs no GPU.
 const KernelTable& CudaKernels();
 
+// quantized_matmul's product, shared with gather_qmm (one per run of pairs on one expert):
+// `rows` rows of x (rows, inner) times q (transposed as `transpose`) into y (rows, width).
+// Up to kQuantizedVectorRows rows read the packed words where they lie; more dequantize q
+// into scratch (`dequantized`, allocated on first need and reused by later calls; marked
+// unavailable when it does not fit) and multiply through cuBLASLt; where that has no
+// algorithm or no scratch, the vector kernels take the rows 8 at a time.
+struct DequantizedScratch {
+  void* data = nullptr;
+  bool unavailable = false;
+};
+absl::Status QuantizedProduct(Context& ctx, const std::string& op, core::DType dtype,
+                              const QuantizedMatrix& q, bool transpose, const char* x, int64_t rows,
+                              char* y, DequantizedScratch& dequantized);
+
 // OK for cudaSuccess, else INTERNAL "[op] <what>: <CUDA's error>".
 absl::Status CheckCuda(const std::string& op, const char* what, cudaError_t error);
 
