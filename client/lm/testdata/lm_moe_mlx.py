@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes mlx-lm's mixture-of-experts models and what they compute, for
-client/lm/moe_models_mlx_test.cc.
+client/lm/models_mlx_test.cc (the models with "moe" or "mixtral" in their names).
 
 Run from the repository root with mlx 0.32.4 and mlx-lm 0.32.2 (as lm_mlx.py says):
   /tmp/mlxenv/bin/python client/lm/testdata/lm_moe_mlx.py
