@@ -25,7 +25,7 @@ std::unique_ptr<Model> load_model(const std::string& model_path,
 
 // The tokenizer of a model directory (tokenizer.json), its end-of-reply tokens those of
 // tokenizer_config.json's eos_token and of config.json's and generation_config.json's
-// eos_token_id.
+// eos_token_id, its chat template the directory's (ChatTemplate::load) if it has one.
 Tokenizer load_tokenizer(const std::string& model_path);
 
 // Both, as mlx_lm.load(path): `auto [model, tokenizer] = ferry::lm::load(path, gpu);`.

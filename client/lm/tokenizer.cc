@@ -86,11 +86,11 @@ size_t CharacterStart(const std::string& text, size_t end) {
 }
 
 std::string CharacterAt(const std::string& text, size_t start) {
-  return text.substr(start, internal::Utf8Length(text[start]));
+  return text.substr(start, Utf8Length(text[start]));
 }
 
 bool IsWhitespaceAt(const std::string& text, size_t start) {
-  return internal::IsWhitespace(internal::DecodeUtf8(CharacterAt(text, start))[0]);
+  return internal::IsWhitespace(DecodeUtf8(CharacterAt(text, start))[0]);
 }
 
 // The start of the whitespace run that ends at end.
@@ -104,7 +104,7 @@ size_t SkipWhitespaceLeft(const std::string& text, size_t end) {
 // The end of the whitespace run that starts at start.
 size_t SkipWhitespaceRight(const std::string& text, size_t start) {
   while (start < text.size() && IsWhitespaceAt(text, start)) {
-    start += internal::Utf8Length(text[start]);
+    start += Utf8Length(text[start]);
   }
   return start;
 }
@@ -421,6 +421,25 @@ void Tokenizer::add_eos_token(int32_t id) {
   if (std::find(eos_token_ids_.begin(), eos_token_ids_.end(), id) == eos_token_ids_.end()) {
     eos_token_ids_.push_back(id);
   }
+}
+
+void Tokenizer::set_chat_template(ChatTemplate chat_template) {
+  chat_template_ = std::make_shared<const ChatTemplate>(std::move(chat_template));
+}
+
+std::string Tokenizer::apply_chat_template(const nlohmann::ordered_json& messages,
+                                           const ChatTemplateOptions& options) const {
+  if (!chat_template_) {
+    throw Error(ErrorCode::kFailedPrecondition,
+                "[apply_chat_template] the tokenizer has no chat template (the model directory's "
+                "tokenizer_config.json and chat_template.jinja give none).");
+  }
+  return chat_template_->apply(messages, options);
+}
+
+std::vector<int32_t> Tokenizer::apply_chat_template_ids(const nlohmann::ordered_json& messages,
+                                                        const ChatTemplateOptions& options) const {
+  return encode(apply_chat_template(messages, options), /*add_special_tokens=*/false);
 }
 
 std::string StreamingDetokenizer::Decode(size_t begin, size_t end) const {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "client/lm/chat_template.h"
+
 namespace ferry::lm {
 
 // A tokenizer read from a Hugging Face tokenizer.json (what transformers' fast tokenizers and
@@ -50,11 +52,25 @@ class Tokenizer {
   const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
   void add_eos_token(int32_t id);
 
+  // The model's chat template (lm::load_tokenizer sets the directory's, if it has one).
+  bool has_chat_template() const { return chat_template_ != nullptr; }
+  void set_chat_template(ChatTemplate chat_template);
+  // The prompt text for `messages`, as transformers' apply_chat_template(messages,
+  // tokenize=False); see ChatTemplate::apply. Throws ferry::Error (FAILED_PRECONDITION)
+  // without a chat template.
+  std::string apply_chat_template(const nlohmann::ordered_json& messages,
+                                  const ChatTemplateOptions& options = {}) const;
+  // Its ids, as apply_chat_template(tokenize=True): encoded without adding special tokens, as
+  // the template writes the BOS itself.
+  std::vector<int32_t> apply_chat_template_ids(const nlohmann::ordered_json& messages,
+                                               const ChatTemplateOptions& options = {}) const;
+
  private:
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
   std::vector<int32_t> eos_token_ids_;
+  std::shared_ptr<const ChatTemplate> chat_template_;
 };
 
 // Text as a model generates it, one id at a time, as mlx-lm's StreamingDetokenizer: each

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/lm/utf8.h"
 #include "nlohmann/json.hpp"
 
 struct pcre2_real_code_8;
@@ -42,11 +43,6 @@ bool BoolOr(const Json& component, const char* key, bool fallback);
 std::optional<size_t> FindInvalidUtf8(std::string_view text);
 // bytes with each invalid sequence replaced by U+FFFD, as Rust's String::from_utf8_lossy.
 std::string Utf8Lossy(std::string_view bytes);
-// The code points of valid UTF-8 text, and back.
-std::vector<char32_t> DecodeUtf8(std::string_view text);
-void AppendUtf8(char32_t cp, std::string& out);
-// The length of the UTF-8 sequence that starts with lead byte c.
-size_t Utf8Length(unsigned char c);
 // Unicode's White_Space property (Rust's char::is_whitespace).
 bool IsWhitespace(char32_t cp);
 // text in Normalization Form C.
