@@ -44,6 +44,7 @@
 #include "server/server_options.h"
 #include "server/session_manager.h"
 #include "server/systemd_notify.h"
+#include "server/tcp_listener.h"
 
 namespace ferry::server {
 namespace {
@@ -89,22 +90,6 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> MakeBackend(const std::string&
   }
   LogEvent(absl::StrCat("--backend=auto: using the CPU (", backend.status().message(), ")"));
   return kernels::MakeCpuBackend(memory_limit);
-}
-
-// Written beside the target and renamed over it, so a reader never sees half a number.
-absl::Status WritePortFile(const std::string& path, int port) {
-  std::string temporary = absl::StrCat(path, ".tmp.", getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << port << "\n";
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temporary));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return absl::InternalError(absl::StrCat("cannot rename ", temporary, " to ", path));
-  }
-  return absl::OkStatus();
 }
 
 std::string BoundAddress(const std::string& listen, int port) {

@@ -18,6 +18,10 @@ struct TcpListener {
 // host:port", UNAVAILABLE "cannot serve <what> on x: Address already in use".
 absl::StatusOr<TcpListener> ListenTcp(const std::string& address, const std::string& what);
 
+// Writes `port` and a newline to `path` (a --port_file: how tests and scripts learn the port
+// a server picked), beside it first and renamed over it, so a reader never sees half a number.
+absl::Status WritePortFile(const std::string& path, int port);
+
 }  // namespace ferry::server
 
 #endif  // FERRY_SERVER_TCP_LISTENER_H_

@@ -45,11 +45,17 @@ std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array
   return {*keys_, *values_};
 }
 
-Array KVCache::make_mask(int64_t length, const Array& position) const {
+Array KVCache::make_mask(int64_t length, const Array& position,
+                         std::optional<int64_t> window) const {
   const Device device = position.device();
   const Array keys = arange(0, static_cast<double>(capacity_for(length)), int32, device);
   const Array queries = arange(0, static_cast<double>(length), int32, device) + position;
-  const Array causal = expand_dims(keys, 0) <= expand_dims(queries, 1);
+  Array causal = expand_dims(keys, 0) <= expand_dims(queries, 1);
+  // mlx-lm's create_causal_mask: query i sees key j when i < j + window. The window is a
+  // constant, so every decode step is still one graph.
+  if (window) {
+    causal = logical_and(causal, expand_dims(queries, 1) < expand_dims(keys, 0) + *window);
+  }
   if (!left_padding_) return causal;
   const Array padding = reshape(*left_padding_, {left_padding_->shape(0), 1, 1, 1});
   return logical_and(causal,

@@ -38,7 +38,11 @@ class KVCache {
   // bool (length, capacity_for(length)), key j visible to query i when j <= position + i.
   // With left padding, (B, 1, length, capacity): row b's first padding[b] keys are hidden
   // from every query but their own (a padding query then sees itself, never nothing).
-  Array make_mask(int64_t length, const Array& position) const;
+  // With a `window` (a sliding-window layer's, mlx-lm's window_size), key j is also hidden
+  // from query i once it is `window` or more behind it (j <= position + i - window). The
+  // buffers still keep every position: a rotating buffer bounding memory is to come.
+  Array make_mask(int64_t length, const Array& position,
+                  std::optional<int64_t> window = std::nullopt) const;
 
   // A batch of prompts of different lengths, left-padded to one (batch_generate): how many
   // positions of each row (B,) int32 are padding. RoPE's scores depend only on distances,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/gemma3.h"
 #include "client/lm/llama.h"
 #include "client/lm/mixtral.h"
 #include "client/lm/qwen2_moe.h"
@@ -87,6 +88,9 @@ Tokenizer TokenizerFor(const std::string& model_path, const std::vector<int32_t>
     if (std::optional<int32_t> id = tokenizer.token_to_id(*eos)) tokenizer.add_eos_token(*id);
   }
   for (int32_t id : eos_token_ids) tokenizer.add_eos_token(id);
+  if (std::optional<ChatTemplate> chat_template = ChatTemplate::load(model_path)) {
+    tokenizer.set_chat_template(std::move(*chat_template));
+  }
   return tokenizer;
 }
 
@@ -101,11 +105,18 @@ std::unique_ptr<Model> LoadModel(const std::string& model_path, const ModelArgs&
       weights.emplace_back(name, std::move(array));
     }
   }
-  std::unique_ptr<Model> model = make_model(args, device);
+  // mlx-lm's gemma3 ties its output layer when the checkpoint has none, whatever the config.
+  ModelArgs resolved = args;
+  if (absl::StartsWith(args.model_type, "gemma3")) {
+    resolved.tie_word_embeddings = std::none_of(weights.begin(), weights.end(), [](const auto& w) {
+      return absl::EndsWith(w.first, "lm_head.weight");
+    });
+  }
+  std::unique_ptr<Model> model = make_model(resolved, device);
   weights = model->sanitize(std::move(weights));
   std::set<std::string> names;
   for (const auto& [name, array] : weights) names.insert(name);
-  if (args.quantization) QuantizeAsSaved(*model, args, names);
+  if (args.quantization) QuantizeAsSaved(*model, resolved, names);
   model->load_weights(weights);
   model->eval();
   // Resident before the first step (as mlx_lm.load evaluates them): a step's graph then
@@ -135,6 +146,8 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "mixtral") return std::make_unique<Mixtral>(args);
   if (args.model_type == "qwen2_moe") return std::make_unique<Qwen2Moe>(args);
   if (args.model_type == "qwen3_moe") return std::make_unique<Qwen3Moe>(args);
+  if (args.model_type == "gemma3_text") return std::make_unique<Gemma3Text>(args);
+  if (args.model_type == "gemma3") return std::make_unique<Gemma3>(args);
   return std::make_unique<Llama>(args);
 }
 

@@ -122,12 +122,48 @@ TEST(ModelArgsTest, MixturesOfExpertsHaveMlxLmsDefaults) {
             "num_experts_per_tok at most num_experts.");
 }
 
+// gemma3_text's every field has a default; gemma3 nests it under text_config, with its own
+// vocab_size and heads (8 and 4), and mlx-lm reads neither layer_types nor rope_parameters.
+TEST(ModelArgsTest, Gemma3HasMlxLmsDefaults) {
+  const ModelArgs text = ModelArgs::from_json(R"({"model_type": "gemma3_text",
+      "layer_types": ["sliding_attention", "full_attention"],
+      "rope_scaling": {"rope_type": "linear", "factor": 8.0}})");
+  EXPECT_EQ(text.hidden_size, 1152);
+  EXPECT_EQ(text.num_hidden_layers, 26);
+  EXPECT_EQ(text.num_attention_heads, 4);
+  EXPECT_EQ(text.num_key_value_heads, 1);
+  EXPECT_EQ(text.head_dim, 256);
+  EXPECT_EQ(text.vocab_size, 262144);
+  EXPECT_EQ(text.rope_theta, 1e6f);
+  EXPECT_EQ(text.rope_local_base_freq, 1e4f);
+  EXPECT_EQ(text.query_pre_attn_scalar, 256);
+  EXPECT_EQ(text.sliding_window, 512);
+  EXPECT_EQ(text.sliding_window_pattern, 6);
+  EXPECT_EQ(text.rope_type, "linear");
+  const ModelArgs nested = ModelArgs::from_json(R"({"model_type": "gemma3",
+      "text_config": {"hidden_size": 64, "vocab_size": 10}, "eos_token_id": [1, 106]})");
+  EXPECT_EQ(nested.model_type, "gemma3");
+  EXPECT_EQ(nested.hidden_size, 64);
+  EXPECT_EQ(nested.vocab_size, 262208);  // the top level's, whatever text_config says
+  EXPECT_EQ(nested.num_attention_heads, 8);
+  EXPECT_EQ(nested.num_key_value_heads, 4);
+  EXPECT_EQ(nested.eos_token_ids, (std::vector<int32_t>{1, 106}));
+  EXPECT_EQ(Failure([] { ModelArgs::from_json(R"({"model_type": "gemma3"})"); }).second,
+            "[ModelArgs] config.json lacks \"text_config\".");
+  EXPECT_EQ(
+      Failure([] {
+        ModelArgs::from_json(
+            R"({"model_type": "gemma3_text", "rope_scaling": {"rope_type": "yarn", "factor": 2}})");
+      }).first,
+      ErrorCode::kUnimplemented);
+}
+
 TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
-  EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma3")"); }),
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma2")"); }),
             std::make_pair(ErrorCode::kUnimplemented,
-                           std::string("[ModelArgs] model_type \"gemma3\" is not built by "
+                           std::string("[ModelArgs] model_type \"gemma2\" is not built by "
                                        "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                                       "qwen2_moe and qwen3_moe are).")));
+                                       "qwen2_moe, qwen3_moe, gemma3_text and gemma3 are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -92,6 +92,86 @@ void ReadExperts(const json& config, ModelArgs& args) {
   }
 }
 
+// rope_scaling's type and numbers (initialize_rope's).
+void ReadRopeScaling(const json& scaling, ModelArgs& args) {
+  args.rope_type = Optional<std::string>(scaling, "rope_type",
+                                         Optional<std::string>(scaling, "type", "default"));
+  for (const auto& [key, value] : scaling.items()) {
+    if (value.is_number()) args.rope_scaling[key] = value.get<double>();
+  }
+  static const std::set<std::string> kRopes = {"default", "linear", "llama3"};
+  if (!kRopes.count(args.rope_type)) {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("rope_type \"", args.rope_type,
+                      "\" is not built by ferry::lm (default, linear and llama3 are)."));
+  }
+  if (args.rope_type != "default" && !args.rope_scaling.count("factor")) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("rope_type \"", args.rope_type, "\" needs a \"factor\"."));
+  }
+}
+
+// The quantization mlx-lm's convert writes, and the end tokens.
+void ReadQuantizationAndEos(const json& config, ModelArgs& args) {
+  if (config.contains("quantization") && config["quantization"].is_object()) {
+    const json& q = config["quantization"];
+    args.quantization = ReadQuantization(q);
+    for (const auto& [key, value] : q.items()) {
+      if (value.is_object()) args.layer_quantization[key] = ReadQuantization(value);
+      if (value.is_boolean() && !value.get<bool>()) args.layer_quantization[key] = std::nullopt;
+    }
+  }
+  args.eos_token_ids = ReadEos(config);
+}
+
+// mlx-lm's gemma3_text ModelArgs, every field with its default (gemma3.py's text_config
+// takes the top level's vocab_size and defaults the heads to 8 and 4). mlx-lm reads neither
+// rope_parameters nor layer_types (its pattern decides), nor the softcaps (Gemma 2's).
+void ReadGemma3(const json& top, ModelArgs& args) {
+  json config = top;
+  if (args.model_type == "gemma3") {
+    if (!top.contains("text_config") || !top["text_config"].is_object()) {
+      Fail(ErrorCode::kInvalidArgument, "config.json lacks \"text_config\".");
+    }
+    config = top["text_config"];
+    config["vocab_size"] = Optional<int64_t>(top, "vocab_size", 262208);
+    config["num_attention_heads"] = Optional<int>(config, "num_attention_heads", 8);
+    config["num_key_value_heads"] = Optional<int>(config, "num_key_value_heads", 4);
+  }
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 1152);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 26);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 6912);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 4);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 256);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 262144);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 1);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e6f);
+  args.rope_local_base_freq = Optional<float>(config, "rope_local_base_freq", 1e4f);
+  args.query_pre_attn_scalar = Optional<float>(config, "query_pre_attn_scalar", 256);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 512);
+  args.sliding_window_pattern = Optional<int>(config, "sliding_window_pattern", 6);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  // Decided by the checkpoint when it is loaded (load.cc).
+  args.tie_word_embeddings = false;
+  if (args.hidden_size <= 0 || args.num_hidden_layers <= 0 || args.intermediate_size <= 0 ||
+      args.num_attention_heads <= 0 || args.vocab_size <= 0 || args.num_key_value_heads <= 0 ||
+      args.head_dim <= 0 || args.num_attention_heads % args.num_key_value_heads != 0 ||
+      args.sliding_window <= 0 || args.sliding_window_pattern <= 0 ||
+      args.query_pre_attn_scalar <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sizes, sliding_window, sliding_window_pattern and "
+                      "query_pre_attn_scalar must be positive and num_attention_heads (",
+                      args.num_attention_heads, ") a multiple of num_key_value_heads (",
+                      args.num_key_value_heads, ")."));
+  }
+  const json none = json::object();
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : none,
+                  args);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -101,13 +181,19 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  static const std::set<std::string> kTypes = {"llama",   "mistral",   "qwen2",    "qwen3",
-                                               "mixtral", "qwen2_moe", "qwen3_moe"};
+  static const std::set<std::string> kTypes = {"llama",     "mistral",     "qwen2",
+                                               "qwen3",     "mixtral",     "qwen2_moe",
+                                               "qwen3_moe", "gemma3_text", "gemma3"};
   if (!kTypes.count(args.model_type)) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type,
                       "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                      "qwen2_moe and qwen3_moe are)."));
+                      "qwen2_moe, qwen3_moe, gemma3_text and gemma3 are)."));
+  }
+  if (args.model_type == "gemma3_text" || args.model_type == "gemma3") {
+    ReadGemma3(config, args);
+    ReadQuantizationAndEos(config, args);
+    return args;
   }
   // The mixtures of experts take their attention from these (mlx-lm's mixtral is llama's
   // without biases, qwen2_moe's qwen2's, qwen3_moe's qwen3's).
@@ -165,21 +251,7 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
                             : parameters;
   args.rope_theta = Optional<float>(
       config, "rope_theta", Optional<float>(parameters, "rope_theta", qwen2 || moe ? 1e6f : 1e4f));
-  args.rope_type = Optional<std::string>(scaling, "rope_type",
-                                         Optional<std::string>(scaling, "type", "default"));
-  for (const auto& [key, value] : scaling.items()) {
-    if (value.is_number()) args.rope_scaling[key] = value.get<double>();
-  }
-  static const std::set<std::string> kRopes = {"default", "linear", "llama3"};
-  if (!kRopes.count(args.rope_type)) {
-    Fail(ErrorCode::kUnimplemented,
-         absl::StrCat("rope_type \"", args.rope_type,
-                      "\" is not built by ferry::lm (default, linear and llama3 are)."));
-  }
-  if (args.rope_type != "default" && !args.rope_scaling.count("factor")) {
-    Fail(ErrorCode::kInvalidArgument,
-         absl::StrCat("rope_type \"", args.rope_type, "\" needs a \"factor\"."));
-  }
+  ReadRopeScaling(scaling, args);
 
   if (moe) ReadExperts(config, args);
 
@@ -194,15 +266,7 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       }
     }
   }
-  if (config.contains("quantization") && config["quantization"].is_object()) {
-    const json& q = config["quantization"];
-    args.quantization = ReadQuantization(q);
-    for (const auto& [key, value] : q.items()) {
-      if (value.is_object()) args.layer_quantization[key] = ReadQuantization(value);
-      if (value.is_boolean() && !value.get<bool>()) args.layer_quantization[key] = std::nullopt;
-    }
-  }
-  args.eos_token_ids = ReadEos(config);
+  ReadQuantizationAndEos(config, args);
   return args;
 }
 

@@ -19,8 +19,8 @@ struct Quantization {
 };
 
 struct ModelArgs {
-  // "llama", "mistral", "qwen2", "qwen3", or the mixtures of experts "mixtral", "qwen2_moe"
-  // and "qwen3_moe".
+  // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
+  // and "qwen3_moe", or "gemma3_text" and "gemma3" (its text model under "text_config").
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -52,6 +52,15 @@ struct ModelArgs {
   int decoder_sparse_step = 1;
   std::vector<int> mlp_only_layers;
   bool tie_word_embeddings = true;
+  // Gemma 3: every sliding_window_pattern-th layer attends globally (rope_theta and the
+  // scaling), the others over the last sliding_window positions (rope_local_base_freq);
+  // attention scaled by query_pre_attn_scalar^-0.5. from_json leaves its
+  // tie_word_embeddings false: load ties it when the checkpoint lacks lm_head.weight, as
+  // mlx-lm's sanitize does.
+  int64_t sliding_window = 0;
+  int sliding_window_pattern = 1;
+  float rope_local_base_freq = 10000.0f;
+  float query_pre_attn_scalar = 0;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

@@ -1,7 +1,7 @@
 // ferry::lm's models against mlx-lm 0.32.2 on MLX 0.32.4: the same checkpoints (random
 // weights, saved by mlx-lm's layout; the mixtures of experts also in Hugging Face's
 // per-expert one) give the same logits, and generation from the same prompt the same tokens
-// and log-probabilities. testdata/lm_mlx.py and lm_moe_mlx.py write them.
+// and log-probabilities. testdata/lm_mlx.py, lm_moe_mlx.py and lm_gemma3_mlx.py write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +33,7 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_ = new std::unordered_map<std::string, Array>(
         load_safetensors(TestData("lm_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_moe_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_gemma3_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -139,7 +140,8 @@ TEST_F(ModelsMlxTest, QuantizedExpertsAndRoutersKeepTheirBits) {
 INSTANTIATE_TEST_SUITE_P(Models, ModelsMlxTest,
                          ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit",
                                            "mistral_mxfp4", "mixtral", "mixtral_hf", "qwen2_moe_hf",
-                                           "qwen3_moe", "qwen3_moe_4bit"),
+                                           "qwen3_moe", "qwen3_moe_4bit", "gemma3_text", "gemma3",
+                                           "gemma3_text_4bit"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -1,0 +1,103 @@
+// ferry_lm_server: OpenAI's completions API for a model on a ferry device, as mlx_lm.server
+// serves one on a Mac: a chat front end or the `openai` client on a laptop talks to this,
+// and the model runs on a ferryd's GPU.
+//
+//   ./bazelw run //client/lm/server:ferry_lm_server -- --model=/models/Qwen2.5-0.5B-Instruct
+//       --device=gpu-node:50051 --listen=0.0.0.0:8080      (one line)
+//   curl localhost:8080/v1/chat/completions -H 'Content-Type: application/json'
+//       -d '{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 64}'
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "client/ferry.h"
+#include "client/lm/load.h"
+#include "client/lm/server/http_server.h"
+#include "client/lm/server/openai_api.h"
+#include "server/tcp_listener.h"
+
+ABSL_FLAG(std::string, model, "", "model directory (mlx-lm or Hugging Face layout)");
+ABSL_FLAG(std::string, model_id, "", "the name /v1/models lists; empty: the directory's name");
+ABSL_FLAG(std::string, device, "local", "\"local\" (this process's CPU) or a ferryd's host:port");
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "host:port to serve on (port 0: any free one, printed)");
+ABSL_FLAG(int, max_tokens, 512, "tokens a request that names none may generate");
+ABSL_FLAG(double, temp, 0.0, "sampling temperature a request that names none gets");
+ABSL_FLAG(double, top_p, 1.0, "top_p a request that names none gets");
+ABSL_FLAG(int, top_k, 0, "top_k a request that names none gets (0: off)");
+ABSL_FLAG(double, min_p, 0.0, "min_p a request that names none gets");
+ABSL_FLAG(std::string, port_file, "", "where to write the port served on (as ferryd's)");
+ABSL_FLAG(bool, prompt_cache, true, "reuse the last reply's KV cache for a prompt continuing it");
+
+namespace {
+
+volatile std::sig_atomic_t stop_signal = 0;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  if (model_path.empty()) {
+    std::fprintf(stderr, "ferry_lm_server: --model is required\n");
+    return 2;
+  }
+  try {
+    const std::string where = absl::GetFlag(FLAGS_device);
+    const ferry::Device device = where == "local" ? ferry::local() : ferry::connect(where);
+    auto [model, tokenizer] = ferry::lm::load(model_path, device);
+    ferry::lm::server::ServiceOptions options;
+    options.model_id = absl::GetFlag(FLAGS_model_id);
+    if (options.model_id.empty()) {
+      options.model_id = std::filesystem::path(model_path).lexically_normal().filename().string();
+      if (options.model_id.empty()) {
+        options.model_id = std::filesystem::path(model_path).parent_path().filename().string();
+      }
+    }
+    options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+    options.temperature = static_cast<float>(absl::GetFlag(FLAGS_temp));
+    options.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
+    options.top_k = absl::GetFlag(FLAGS_top_k);
+    options.min_p = static_cast<float>(absl::GetFlag(FLAGS_min_p));
+    options.prompt_cache = absl::GetFlag(FLAGS_prompt_cache);
+    ferry::lm::server::OpenAiService service(*model, tokenizer, options);
+
+    ferry::lm::server::HttpServerOptions listen;
+    listen.address = absl::GetFlag(FLAGS_listen);
+    auto server = ferry::lm::server::HttpServer::Start(
+        listen, [&service](const ferry::lm::server::HttpRequest& request,
+                           ferry::lm::server::HttpResponder& responder) {
+          service.Handle(request, responder);
+        });
+    if (!server.ok()) {
+      std::fprintf(stderr, "ferry_lm_server: %s\n", server.status().ToString().c_str());
+      return 1;
+    }
+    if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+      if (absl::Status written = ferry::server::WritePortFile(port_file, (*server)->port());
+          !written.ok()) {
+        std::fprintf(stderr, "ferry_lm_server: %s\n", written.ToString().c_str());
+        return 1;
+      }
+    }
+    std::printf("ferry_lm_server: %s on %s (%s), serving HTTP on port %d\n",
+                options.model_id.c_str(), device.description().c_str(),
+                tokenizer.has_chat_template() ? "chat template" : "no chat template",
+                (*server)->port());
+    std::fflush(stdout);
+    std::signal(SIGINT, [](int) { stop_signal = 1; });
+    std::signal(SIGTERM, [](int) { stop_signal = 1; });
+    while (!stop_signal) pause();
+    (*server)->Shutdown();
+    std::printf("ferry_lm_server: stopped\n");
+  } catch (const ferry::Error& error) {
+    std::fprintf(stderr, "ferry_lm_server: %s: %s\n", ferry::ErrorCodeName(error.code()),
+                 error.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,312 @@
+// OpenAI's completions API over HTTP on ferry-tiny-llama: each reply is the text lm::generate
+// gives for the same prompt and options, whole or streamed as server-sent events; stop
+// strings cut it; the next turn of a conversation reuses the KV cache; chat requests go
+// through the model's chat template; bad requests get 400 naming the field.
+
+#include "client/lm/server/openai_api.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/lm/server/http_client_testing.h"
+#include "client/lm/server/http_server.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ferry::lm::server {
+namespace {
+
+using Json = nlohmann::json;
+using testing::EventData;
+using testing::HttpConnection;
+using testing::HttpReply;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
+}
+
+constexpr char kPrompt[] = "ferry lets a C++ program";
+
+class OpenAiApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Serve(Runfile("examples/models/ferry-tiny-llama")); }
+
+  void Serve(const std::string& model_path, ServiceOptions options = {}) {
+    server_.reset();
+    service_.reset();
+    auto [model, tokenizer] = load(model_path);
+    model_ = std::move(model);
+    tokenizer_ = std::make_unique<Tokenizer>(tokenizer);
+    options.model_id = "ferry-tiny-llama";
+    service_ = std::make_unique<OpenAiService>(*model_, tokenizer, options);
+    HttpServerOptions listen;
+    listen.address = "127.0.0.1:0";
+    auto server = HttpServer::Start(
+        listen, [this](const HttpRequest& r, HttpResponder& out) { service_->Handle(r, out); });
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+
+  HttpReply Post(const std::string& path, const Json& body) {
+    return HttpConnection(server_->port()).Request("POST", path, body.dump());
+  }
+
+  // What lm::generate gives, greedy, for `prompt` ids.
+  std::string Generate(const std::vector<int32_t>& prompt, int max_tokens) {
+    GenerateOptions options;
+    options.max_tokens = max_tokens;
+    std::string text;
+    stream_generate(*model_, *tokenizer_, prompt, options, [&](const GenerationResponse& r) {
+      text += r.text;
+      return true;
+    });
+    return text;
+  }
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<OpenAiService> service_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(OpenAiApiTest, ACompletionIsWhatGenerateGives) {
+  HttpReply reply = Post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 30}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.headers["content-type"], "application/json");
+  const Json body = Json::parse(reply.body);
+  EXPECT_EQ(body["object"], "text_completion");
+  EXPECT_EQ(body["model"], "ferry-tiny-llama");
+  EXPECT_EQ(body["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  EXPECT_EQ(body["choices"][0]["text"], Generate(tokenizer_->encode(kPrompt), 30));
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 12);  // BOS and 11
+  EXPECT_EQ(body["usage"]["completion_tokens"], 30);
+  EXPECT_EQ(body["usage"]["total_tokens"], 42);
+}
+
+TEST_F(OpenAiApiTest, AStreamedCompletionSendsTheSameTextAsEvents) {
+  HttpReply reply = Post("/v1/completions", {{"prompt", kPrompt},
+                                             {"max_tokens", 30},
+                                             {"stream", true},
+                                             {"stream_options", {{"include_usage", true}}}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.headers["content-type"], "text/event-stream");
+  const std::vector<std::string> events = EventData(reply.body);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 3 < events.size(); ++i) {
+    const Json chunk = Json::parse(events[i]);
+    EXPECT_TRUE(chunk["choices"][0]["finish_reason"].is_null());
+    text += chunk["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(text, Generate(tokenizer_->encode(kPrompt), 30));
+  EXPECT_EQ(Json::parse(events[events.size() - 3])["choices"][0]["finish_reason"], "length");
+  const Json usage = Json::parse(events[events.size() - 2]);
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 30);
+}
+
+TEST_F(OpenAiApiTest, AStopStringCutsTheReply) {
+  const std::string whole = Generate(tokenizer_->encode(kPrompt), 40);
+  const std::string stop = whole.substr(20, 4);
+  const std::string expected = whole.substr(0, whole.find(stop));
+  for (bool stream : {false, true}) {
+    HttpReply reply = Post("/v1/completions", {{"prompt", kPrompt},
+                                               {"max_tokens", 40},
+                                               {"stop", {"never there", stop}},
+                                               {"stream", stream}});
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    std::string text, finish;
+    if (stream) {
+      for (const std::string& event : EventData(reply.body)) {
+        if (event == "[DONE]") continue;
+        const Json choice = Json::parse(event)["choices"][0];
+        text += choice["text"].get<std::string>();
+        if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+      }
+    } else {
+      const Json choice = Json::parse(reply.body)["choices"][0];
+      text = choice["text"];
+      finish = choice["finish_reason"];
+    }
+    EXPECT_EQ(text, expected) << "stream " << stream;
+    EXPECT_EQ(finish, "stop") << "stream " << stream;
+  }
+}
+
+// The next turn sends the whole conversation again: the tokens the last reply left in the
+// cache are not prefilled again, and the reply is the same as from a fresh cache.
+TEST_F(OpenAiApiTest, TheNextTurnReusesTheCache) {
+  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(Json::parse(first.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  const std::vector<int32_t> reply =
+      tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
+  prompt.insert(prompt.end(), reply.begin(), reply.end());
+  const std::vector<int32_t> more = tokenizer_->encode(" and", false);
+  prompt.insert(prompt.end(), more.begin(), more.end());
+  HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  const Json body = Json::parse(second.body);
+  // The first prompt and the reply but its last token (never fed to the model).
+  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 10 - 1);
+  EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
+  // Another prompt shares only the BOS and the first words.
+  HttpReply third = Post("/v1/completions", {{"prompt", "ferry lets you"}, {"max_tokens", 5}});
+  ASSERT_EQ(third.status, 200) << third.body;
+  EXPECT_EQ(Json::parse(third.body)["choices"][0]["text"],
+            Generate(tokenizer_->encode("ferry lets you"), 5));
+}
+
+TEST_F(OpenAiApiTest, SeededSamplingRepeats) {
+  const Json request = {{"prompt", kPrompt}, {"max_tokens", 20}, {"temperature", 1.5}, {"seed", 7}};
+  const HttpReply a = Post("/v1/completions", request);
+  const HttpReply b = Post("/v1/completions", request);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(Json::parse(a.body)["choices"][0]["text"], Json::parse(b.body)["choices"][0]["text"]);
+}
+
+TEST_F(OpenAiApiTest, LogprobsAreTheModelsOwn) {
+  HttpReply reply =
+      Post("/v1/completions",
+           {{"prompt", kPrompt}, {"max_tokens", 3}, {"logprobs", true}, {"top_logprobs", 2}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json content = Json::parse(reply.body)["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 3u);
+  for (const Json& entry : content) {
+    // Greedy: the token drawn is the likeliest, and its log-probability is at most 0.
+    EXPECT_EQ(entry["id"], entry["top_logprobs"][0]["id"]);
+    EXPECT_LE(entry["logprob"].get<double>(), 0.0);
+    EXPECT_GE(entry["top_logprobs"][0]["logprob"], entry["top_logprobs"][1]["logprob"]);
+  }
+}
+
+TEST_F(OpenAiApiTest, ChatRequestsGoThroughTheChatTemplate) {
+  // Without a template, chat is refused by name.
+  HttpReply refused =
+      Post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("no chat template"), std::string::npos) << refused.body;
+
+  // The model with a ChatML template beside it.
+  const std::filesystem::path dir =
+      std::filesystem::path(std::getenv("TEST_TMPDIR")) / "tiny-llama-chat";
+  std::filesystem::create_directories(dir);
+  for (const auto& file :
+       std::filesystem::directory_iterator(Runfile("examples/models/ferry-tiny-llama"))) {
+    std::filesystem::copy_file(file.path(), dir / file.path().filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::ofstream(dir / "chat_template.jinja")
+      << "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+         "{% if add_generation_prompt %}assistant:{% endif %}";
+  Serve(dir.string());
+  const Json messages = {{{"role", "system"}, {"content", "Be brief."}},
+                         {{"role", "user"},
+                          {"content",
+                           {{{"type", "text"}, {"text", "ferry lets "}},
+                            {{"type", "text"}, {"text", "a C++ program"}}}}}};
+  HttpReply reply = Post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 12}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json body = Json::parse(reply.body);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["choices"][0]["message"]["role"], "assistant");
+  const std::vector<int32_t> prompt =
+      tokenizer_->encode("system: Be brief.\nuser: ferry lets a C++ program\nassistant:", false);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], prompt.size());
+  EXPECT_EQ(body["choices"][0]["message"]["content"], Generate(prompt, 12));
+
+  HttpReply streamed =
+      Post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 12}, {"stream", true}});
+  std::string text;
+  for (const std::string& event : EventData(streamed.body)) {
+    if (event == "[DONE]") continue;
+    const Json chunk = Json::parse(event);
+    EXPECT_EQ(chunk["object"], "chat.completion.chunk");
+    const Json& delta = chunk["choices"][0]["delta"];
+    if (delta.contains("content")) text += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, Generate(prompt, 12));
+}
+
+TEST_F(OpenAiApiTest, BadRequestsAreRefusedByName) {
+  auto error = [&](const HttpReply& reply) {
+    return Json::parse(reply.body)["error"]["message"].get<std::string>();
+  };
+  HttpReply reply = HttpConnection(server_->port()).Request("POST", "/v1/completions", "{oops");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(error(reply).find("Invalid JSON"), std::string::npos) << reply.body;
+  reply = Post("/v1/completions", {{"max_tokens", 3}});
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(error(reply).find("prompt is required"), std::string::npos);
+  reply = Post("/v1/completions", {{"prompt", "x"}, {"temperature", -1}});
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(error(reply).find("temperature must be at least 0"), std::string::npos);
+  reply = Post("/v1/completions", {{"prompt", "x"}, {"max_tokens", "ten"}});
+  EXPECT_NE(error(reply).find("max_tokens must be an integer"), std::string::npos);
+  reply = Post("/v1/completions", {{"prompt", {1, 2, 99999}}});
+  EXPECT_NE(error(reply).find("99999 is outside the vocabulary"), std::string::npos);
+  reply = Post("/v1/completions", {{"prompt", "x"}, {"logit_bias", {{"abc", 1}}}});
+  EXPECT_NE(error(reply).find("logit_bias"), std::string::npos);
+  reply = Post("/v1/chat/completions", {{"messages", {{{"content", "no role"}}}}});
+  EXPECT_NE(error(reply).find("messages[0]"), std::string::npos);
+  EXPECT_EQ(Post("/v2/nothing", Json::object()).status, 404);
+  EXPECT_EQ(HttpConnection(server_->port()).Request("GET", "/v1/completions").status, 405);
+  // The server still answers.
+  EXPECT_EQ(Post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 2}}).status, 200);
+}
+
+TEST_F(OpenAiApiTest, ModelsAndHealthAnswerGets) {
+  HttpConnection connection(server_->port());
+  const Json models = Json::parse(connection.Request("GET", "/v1/models").body);
+  EXPECT_EQ(models["object"], "list");
+  EXPECT_EQ(models["data"][0]["id"], "ferry-tiny-llama");
+  EXPECT_EQ(Json::parse(connection.Request("GET", "/health").body)["status"], "ok");
+}
+
+// Two clients at once: each generation runs in turn, and each gets its own reply.
+TEST_F(OpenAiApiTest, ConcurrentRequestsEachGetTheirReply) {
+  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
+  std::vector<std::string> texts(2);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] {
+      const HttpReply reply = Post("/v1/completions", {{"prompt", prompts[i]}, {"max_tokens", 20}});
+      if (reply.status == 200) texts[i] = Json::parse(reply.body)["choices"][0]["text"];
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(texts[i], Generate(tokenizer_->encode(prompts[i]), 20)) << prompts[i];
+  }
+}
+
+// A reader that leaves mid-stream stops its generation; the next request is served.
+TEST_F(OpenAiApiTest, AClientLeavingMidStreamStopsItsGeneration) {
+  {
+    HttpConnection leaving(server_->port());
+    const std::string body =
+        Json{{"prompt", "ferry"}, {"max_tokens", 100000}, {"stream", true}}.dump();
+    ASSERT_TRUE(leaving.Send(absl::StrCat(
+        "POST /v1/completions HTTP/1.1\r\nContent-Length: ", body.size(), "\r\n\r\n", body)));
+    ASSERT_TRUE(leaving.ReadUntil("data: "));
+  }
+  HttpReply reply = Post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 5}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Json::parse(reply.body)["choices"][0]["text"],
+            Generate(tokenizer_->encode(kPrompt), 5));
+}
+
+}  // namespace
+}  // namespace ferry::lm::server

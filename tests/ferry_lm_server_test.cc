@@ -1,0 +1,63 @@
+// ferry_lm_server as a user runs it: the binary loads a model onto a ferryd and serves
+// OpenAI's completions API; its replies are what the same model generates in this process,
+// and it stops cleanly on SIGTERM.
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "client/ferry.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/lm/server/http_client_testing.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "server/ferryd_process.h"
+#include "tests/ferryd_testing.h"
+
+namespace ferry {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
+}
+
+TEST(FerryLmServerTest, ServesAModelOnAFerryd) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  const std::string model = Runfile("examples/models/ferry-tiny-llama");
+  // Started as ferryd is (--listen=127.0.0.1:0, --port_file), with the daemon as its device.
+  auto server = server::FerrydProcess::Start(
+      Runfile("client/lm/server/ferry_lm_server"),
+      {"--model=" + model, "--device=" + ferryd->address(), "--max_tokens=25"});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  lm::server::testing::HttpConnection connection((*server)->port());
+  const Json models = Json::parse(connection.Request("GET", "/v1/models").body);
+  EXPECT_EQ(models["data"][0]["id"], "ferry-tiny-llama");
+  const lm::server::testing::HttpReply reply = connection.Request(
+      "POST", "/v1/completions", Json{{"prompt", "ferry lets a C++ program"}}.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json body = Json::parse(reply.body);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 25);  // the server's --max_tokens
+
+  auto [local_model, tokenizer] = lm::load(model, local());
+  lm::GenerateOptions options;
+  options.max_tokens = 25;
+  EXPECT_EQ(body["choices"][0]["text"],
+            lm::generate(*local_model, tokenizer, "ferry lets a C++ program", options));
+  EXPECT_EQ((*server)->Stop(), 0);
+}
+
+TEST(FerryLmServerTest, AMissingModelIsNamed) {
+  auto server = server::FerrydProcess::Start(Runfile("client/lm/server/ferry_lm_server"),
+                                             {"--model=/nonexistent/model"});
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("exit"), std::string::npos) << server.status();
+}
+
+}  // namespace
+}  // namespace ferry
