@@ -1,42 +1,17 @@
 #include "client/lm/chat_template.h"
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "client/error.h"
 #include "client/lm/jinja/template.h"
+#include "client/lm/tokenizer_config.h"
+#include "core/read_file.h"
 
 namespace ferry::lm {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// tokenizer_config.json's named special tokens, as transformers' special_tokens_map gives
-// them to the template (those left unset are not variables at all).
-Json SpecialTokens(const Json& config) {
-  Json tokens = Json::object();
-  for (const char* name : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
-                           "cls_token", "mask_token"}) {
-    if (!config.contains(name)) continue;
-    const Json& token = config[name];
-    if (token.is_string()) {
-      tokens[name] = token;
-    } else if (token.is_object() && token.contains("content") && token["content"].is_string()) {
-      tokens[name] = token["content"];
-    }
-  }
-  return tokens;
-}
 
 // "chat_template": a string, or [{"name": "default", "template": "..."}, ...].
 std::optional<std::string> ConfiguredTemplate(const Json& config) {
@@ -84,14 +59,14 @@ ChatTemplate::ChatTemplate(const std::string& source, Json special_tokens)
       template_(std::make_shared<const jinja::Template>(source)) {}
 
 std::optional<ChatTemplate> ChatTemplate::load(const std::string& model_path) {
-  Json config = Json::object();
-  if (std::optional<std::string> text = ReadFile(model_path + "/tokenizer_config.json")) {
-    // A config that is not JSON gives no template, as it gives no eos_token (load.cc).
-    config = Json::parse(*text, nullptr, false);
-    if (config.is_discarded() || !config.is_object()) config = Json::object();
+  const Json config = ReadTokenizerConfig(model_path);
+  std::optional<std::string> source;
+  if (absl::StatusOr<std::string> file = core::ReadFile(model_path + "/chat_template.jinja");
+      file.ok()) {
+    source = *std::move(file);
+  } else {
+    source = ConfiguredTemplate(config);
   }
-  std::optional<std::string> source = ReadFile(model_path + "/chat_template.jinja");
-  if (!source) source = ConfiguredTemplate(config);
   if (!source) return std::nullopt;
   ChatTemplate chat_template;
   chat_template.source_ = *source;

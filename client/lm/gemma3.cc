@@ -1,7 +1,6 @@
 #include "client/lm/gemma3.h"
 
 #include <cmath>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -10,20 +9,11 @@
 #include "client/fast.h"
 #include "client/nn/activations.h"
 #include "client/ops.h"
+#include "core/half.h"
 #include "core/shape.h"
 
 namespace ferry::lm {
 namespace {
-
-// The nearest bfloat16 (ties to even): mlx-lm rounds sqrt(hidden_size) to bfloat16 before
-// casting it to the embedding's dtype.
-float RoundToBFloat16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
-  std::memcpy(&value, &bits, sizeof(bits));
-  return value;
-}
 
 // mlx-lm's clip_residual: float16 sums in float32, clipped to float16's range.
 Array ClipResidual(const Array& x, const Array& y) {
@@ -137,7 +127,8 @@ Array Gemma3TextModel::operator()(const Array& tokens, std::vector<KVCache>* cac
   }
   const int64_t length = tokens.shape(1);
   Array h = embed_tokens_(tokens);
-  h = h * RoundToBFloat16(std::sqrt(static_cast<float>(hidden_size_)));
+  // mlx-lm rounds sqrt(hidden_size) to bfloat16 before casting it to the embedding's dtype.
+  h = h * static_cast<float>(core::BFloat16(std::sqrt(static_cast<float>(hidden_size_))));
   // Two masks, global and sliding, shared by the layers of each kind: the caches advance
   // together.
   std::optional<Array> position, global_mask, sliding_mask;

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +13,7 @@
 #include "client/lm/mixtral.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_moe.h"
+#include "client/lm/tokenizer_config.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
 
@@ -65,27 +64,14 @@ void QuantizeAsSaved(Model& model, const ModelArgs& args, const std::set<std::st
   });
 }
 
-// tokenizer_config.json's eos_token ("</s>" or {"content": "</s>", ...}), if any.
-std::optional<std::string> ConfiguredEosToken(const std::string& model_path) {
-  std::ifstream in(model_path + "/tokenizer_config.json");
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  const nlohmann::json config = nlohmann::json::parse(text.str(), nullptr, false);
-  if (!config.is_object() || !config.contains("eos_token")) return std::nullopt;
-  const nlohmann::json& eos = config["eos_token"];
-  if (eos.is_string()) return eos.get<std::string>();
-  if (eos.is_object() && eos.contains("content") && eos["content"].is_string()) {
-    return eos["content"].get<std::string>();
-  }
-  return std::nullopt;
-}
-
 // The tokenizer, its end tokens those of tokenizer_config.json and `eos_token_ids`.
 Tokenizer TokenizerFor(const std::string& model_path, const std::vector<int32_t>& eos_token_ids) {
   Tokenizer tokenizer = Tokenizer::from_file(model_path + "/tokenizer.json");
-  if (std::optional<std::string> eos = ConfiguredEosToken(model_path)) {
-    if (std::optional<int32_t> id = tokenizer.token_to_id(*eos)) tokenizer.add_eos_token(*id);
+  const nlohmann::ordered_json special = SpecialTokens(ReadTokenizerConfig(model_path));
+  if (special.contains("eos_token")) {
+    if (std::optional<int32_t> id = tokenizer.token_to_id(special["eos_token"])) {
+      tokenizer.add_eos_token(*id);
+    }
   }
   for (int32_t id : eos_token_ids) tokenizer.add_eos_token(id);
   if (std::optional<ChatTemplate> chat_template = ChatTemplate::load(model_path)) {

@@ -1,11 +1,11 @@
 #include "client/lm/model_args.h"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
+#include "core/read_file.h"
 #include "nlohmann/json.hpp"
 
 namespace ferry::lm {
@@ -49,15 +49,6 @@ std::vector<int32_t> ReadEos(const json& config) {
   const json& eos = config["eos_token_id"];
   if (eos.is_array()) return eos.get<std::vector<int32_t>>();
   return {eos.get<int32_t>()};
-}
-
-// The file's text, or nothing when it cannot be opened.
-std::optional<std::string> ReadIfPresent(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // The experts of mixtral, qwen2_moe or qwen3_moe, with mlx-lm's defaults where it has them.
@@ -272,12 +263,13 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
 
 ModelArgs ModelArgs::from_directory(const std::string& model_path) {
   const std::string path = absl::StrCat(model_path, "/config.json");
-  const std::optional<std::string> text = ReadIfPresent(path);
-  if (!text) Fail(ErrorCode::kNotFound, absl::StrCat("cannot open ", path, "."));
+  const absl::StatusOr<std::string> text = core::ReadFile(path);
+  if (!text.ok()) Fail(ErrorCode::kNotFound, absl::StrCat("cannot open ", path, "."));
   ModelArgs args = from_json(*text);
   // generation_config.json, where present, says which tokens end a reply.
-  if (const std::optional<std::string> generation =
-          ReadIfPresent(absl::StrCat(model_path, "/generation_config.json"))) {
+  if (const absl::StatusOr<std::string> generation =
+          core::ReadFile(absl::StrCat(model_path, "/generation_config.json"));
+      generation.ok()) {
     const json config = json::parse(*generation, nullptr, /*allow_exceptions=*/false);
     if (config.is_object()) {
       for (int32_t id : ReadEos(config)) {

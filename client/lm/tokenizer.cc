@@ -7,14 +7,14 @@
 #include "client/lm/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "client/error.h"
 #include "client/lm/tokenizer_internal.h"
+#include "core/read_file.h"
 
 namespace ferry::lm {
 namespace internal {
@@ -351,11 +351,9 @@ Tokenizer Tokenizer::from_json(const std::string& json_text) {
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) Fail("cannot read " + path);
-  std::stringstream text;
-  text << file.rdbuf();
-  const Json root = ParseJson(text.str(), path);
+  const absl::StatusOr<std::string> text = core::ReadFile(path);
+  if (!text.ok()) Fail("cannot read " + path);
+  const Json root = ParseJson(*text, path);
   return Tokenizer(NamingSource(path, [&] { return std::make_shared<const Impl>(root); }));
 }
 
