@@ -25,23 +25,24 @@ lm_gemma3_mlx.safetensors holds, for each model <m>, as lm_mlx.safetensors does:
                   caches (make_cache: RotatingKVCache(sliding_window) for the sliding layers)
   <m>.logprobs    the log-probabilities it sampled each of them from, (N, V) float32
 """
+import functools
 import json
 import os
-from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
-from mlx_lm.generate import generate_step
 from mlx_lm.models import gemma3, gemma3_text
-from mlx_lm.utils import load_model
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import lm_fixture
+from lm_fixture import HERE, reload, save_model
+
 rng = np.random.default_rng(20261209)
 mx.random.seed(20261209)
 arrays = {}
 VOCAB = 96
+record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
 
 TEXT = dict(model_type="gemma3_text", hidden_size=32, num_hidden_layers=7, intermediate_size=64,
             num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
@@ -62,36 +63,6 @@ def randomize(model):
         return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
     model.update(tree_map_with_path(draw, model.parameters()))
     mx.eval(model.parameters())
-
-
-def save_model(name, weights, config):
-    folder = os.path.join(HERE, name)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    mx.save_safetensors(os.path.join(folder, "model.safetensors"), weights,
-                        metadata={"format": "mlx"})
-
-
-def record(name, model, prompt_length, steps):
-    prompt = mx.array(rng.integers(0, VOCAB, prompt_length).astype(np.int32))
-    arrays[f"{name}.prompt"] = prompt
-    arrays[f"{name}.logits"] = model(prompt[None]).astype(mx.float32)
-    tokens, logprobs = [], []
-    for token, lp in generate_step(prompt, model, max_tokens=steps):
-        tokens.append(token)
-        logprobs.append(lp.astype(mx.float32))
-    arrays[f"{name}.greedy"] = mx.array(np.array(tokens, dtype=np.int32))
-    arrays[f"{name}.logprobs"] = mx.stack(logprobs)
-    # Greedy tokens are comparable only where the best two are apart.
-    top2 = np.sort(np.array(mx.stack(logprobs)), axis=-1)[:, -2:]
-    print(f"{name}: greedy {tokens}; smallest top-2 gap {np.min(top2[:, 1] - top2[:, 0]):.4f}")
-
-
-def reload(name):
-    """The directory as mlx_lm.load reads it (sanitize and quantization included)."""
-    model, _ = load_model(Path(HERE) / name)
-    return model
 
 
 def untied(weights, head="lm_head"):

@@ -23,19 +23,18 @@ lm_moe_mlx.safetensors holds, for each model <m>, as lm_mlx.safetensors does:
   <m>.greedy      generate_step's greedy tokens from the prompt (int32)
   <m>.logprobs    the log-probabilities it sampled each of them from, (N, V) float32
 """
-import json
+import functools
 import os
-from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
-from mlx_lm.generate import generate_step
 from mlx_lm.models import mixtral, qwen2_moe, qwen3_moe
-from mlx_lm.utils import load_model
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import lm_fixture
+from lm_fixture import HERE, reload, save_model
+
 rng = np.random.default_rng(20261208)
 mx.random.seed(20261208)
 arrays = {}
@@ -56,6 +55,7 @@ CONFIGS = {
                       head_dim=16, rope_theta=1000000.0, tie_word_embeddings=False),
 }
 MODULES = {"mixtral": mixtral, "qwen2_moe": qwen2_moe, "qwen3_moe": qwen3_moe}
+record = functools.partial(lm_fixture.record, arrays, rng, BASE["vocab_size"])
 
 
 def randomize(model):
@@ -81,30 +81,6 @@ def unstack(weights, switch, experts, names):
     return out
 
 
-def save_model(name, weights, config):
-    folder = os.path.join(HERE, name)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    mx.save_safetensors(os.path.join(folder, "model.safetensors"), weights,
-                        metadata={"format": "mlx"})
-
-
-def record(name, model, prompt_length, steps):
-    prompt = mx.array(rng.integers(0, BASE["vocab_size"], prompt_length).astype(np.int32))
-    arrays[f"{name}.prompt"] = prompt
-    arrays[f"{name}.logits"] = model(prompt[None]).astype(mx.float32)
-    tokens, logprobs = [], []
-    for token, lp in generate_step(prompt, model, max_tokens=steps):
-        tokens.append(token)
-        logprobs.append(lp.astype(mx.float32))
-    arrays[f"{name}.greedy"] = mx.array(np.array(tokens, dtype=np.int32))
-    arrays[f"{name}.logprobs"] = mx.stack(logprobs)
-    # Greedy tokens are comparable only where the best two are apart.
-    top2 = np.sort(np.array(mx.stack(logprobs)), axis=-1)[:, -2:]
-    print(f"{name}: greedy {tokens}; smallest top-2 gap {np.min(top2[:, 1] - top2[:, 0]):.4f}")
-
-
 def build(name):
     config = CONFIGS[name]
     module = MODULES[name]
@@ -112,12 +88,6 @@ def build(name):
     randomize(model)
     mx.eval(model.parameters())
     return model, config
-
-
-def reload(name):
-    """The directory as mlx_lm.load reads it (sanitize and quantization included)."""
-    model, _ = load_model(Path(HERE) / name)
-    return model
 
 
 # Mixtral, saved as mlx-lm saves it and as Hugging Face does.
