@@ -6,7 +6,7 @@
 // same tokens. Starts its own ferryd on a free loopback port unless --remote names one.
 //
 //   ./bazelw run //examples:generate
-//   ./bazelw run //examples:generate -- --model=/models/Qwen2.5-0.5B-Instruct-4bit \
+//   ./bazelw run //examples:generate -- --model=/models/Qwen2.5-0.5B-Instruct-4bit   (one line)
 //       --remote=gpu-node-0:7070 --prompt="Write a haiku about ferries." --max_tokens=100
 
 #include "client/lm/generate.h"
@@ -35,7 +35,7 @@ ABSL_FLAG(bool, check, true, "also generate on the local device and compare the 
 namespace {
 
 std::string RunfilesPath(const char* argv0, const std::string& path) {
-  for (const std::string dir : {std::string(argv0) + ".runfiles/ferry/", std::string()}) {
+  for (const std::string& dir : {std::string(argv0) + ".runfiles/ferry/", std::string()}) {
     if (std::FILE* f = std::fopen((dir + path + "/config.json").c_str(), "r")) {
       std::fclose(f);
       return dir + path;
@@ -120,10 +120,11 @@ int main(int argc, char** argv) {
     std::printf("  device   %s\n==========\n%s", remote.description().c_str(), prompt.c_str());
     const Generation on_daemon = Generate(*model, tokenizer, prompt, remote, /*print=*/true);
     const ferry::lm::GenerationResponse& r = *on_daemon.last;
-    std::printf("\n==========\n  prompt   %lld tokens, %.1f tokens/s\n", r.prompt_tokens,
-                r.prompt_tps);
-    std::printf("  generate %lld tokens, %.1f tokens/s (finished: %s)\n", r.generation_tokens,
-                r.generation_tps, r.finish_reason.c_str());
+    std::printf("\n==========\n  prompt   %lld tokens, %.1f tokens/s\n",
+                static_cast<long long>(r.prompt_tokens), r.prompt_tps);
+    std::printf("  generate %lld tokens, %.1f tokens/s (finished: %s)\n",
+                static_cast<long long>(r.generation_tokens), r.generation_tps,
+                r.finish_reason.c_str());
     // The prompt is one Execute (per 2048 tokens), each token one more; a graph is sent
     // whole the first time it runs, then named by id. The first evals of a graph also send
     // back what they computed (the caches), later ones only what the program reads.
