@@ -74,8 +74,8 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps) {
 
 namespace {
 
-// rope with the positions of x's L rows (an array of L, in the compute type, before scale)
-// made by `positions` from the compute type.
+// rope with the positions of x's L rows made by `positions_of` from the compute type and L:
+// (L,), or (B, 1, ..., L) for a position per batch row (before scale).
 template <typename Positions>
 Array RopeAt(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
              const std::optional<Array>& freqs, Positions positions_of) {
@@ -108,7 +108,7 @@ Array RopeAt(const Array& x, int dims, bool traditional, std::optional<float> ba
                (-std::log(static_cast<double>(*base)) / static_cast<double>(half)));
   }();
   const Array positions = positions_of(ct, length) * scale;
-  const Array theta = reshape(positions, {length, 1}) * reshape(inv_freqs, {1, half});
+  const Array theta = expand_dims(positions, -1) * inv_freqs;
   const Array c = cos(theta), s = sin(theta);
   const Array xf = astype(x, ct);
   Array rotated = [&] {
@@ -148,14 +148,23 @@ Array rope(const Array& x, int dims, bool traditional, std::optional<float> base
 
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
            const Array& offset, const std::optional<Array>& freqs) {
-  if (offset.size() != 1 || offset.ndim() > 1 || offset.dtype() == bool_) {
+  // One number, or one per batch row (MLX's (B,) offsets: a batch whose rows are at
+  // different positions, as continuous batching's).
+  const bool per_row = offset.ndim() == 1 && offset.size() > 1;
+  if (offset.dtype() == bool_ || offset.ndim() > 1 ||
+      (offset.size() != 1 && !(per_row && x.ndim() >= 3 && offset.size() == x.shape(0)))) {
     detail::ThrowOpError(
-        "rope", absl::StrCat("offset must be one number, got ", core::DTypeName(offset.dtype()),
-                             " of shape ", core::ShapeToString(offset.shape()), "."));
+        "rope", absl::StrCat("offset must be one number or one per batch row (", x.shape(0),
+                             "), got ", core::DTypeName(offset.dtype()), " of shape ",
+                             core::ShapeToString(offset.shape()), "."));
   }
   const Device& device = x.device();
   return RopeAt(x, dims, traditional, base, scale, freqs, [&](Dtype ct, int64_t length) {
-    return arange(0, static_cast<double>(length), 1, ct, device) + reshape(astype(offset, ct), {});
+    const Array steps = arange(0, static_cast<double>(length), 1, ct, device);
+    if (!per_row) return steps + reshape(astype(offset, ct), {});
+    Shape rows(static_cast<size_t>(x.ndim() - 1), 1);
+    rows[0] = offset.size();
+    return steps + reshape(astype(offset, ct), rows);
   });
 }
 

@@ -26,8 +26,9 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps = 1
 // otherwise the halves (x[i], x[i + dims/2]). Features past `dims` pass through.
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
            int offset, const std::optional<Array>& freqs = std::nullopt);
-// The same with the offset an array of one number (MLX's overload): a decoder's position
-// read on the device, so one graph serves every step.
+// The same with the offset an array (MLX's overload): a decoder's position read on the
+// device, so one graph serves every step. One number, or (B,) for x (B, ..., L, D): each
+// batch row's own position (a batch of sequences at different points).
 Array rope(const Array& x, int dims, bool traditional, std::optional<float> base, float scale,
            const Array& offset, const std::optional<Array>& freqs = std::nullopt);
 

@@ -76,8 +76,24 @@ TEST(RopeTest, AnOffsetArrayRotatesAsTheSameInt) {
           << offset;
     }
   }
-  EXPECT_THAT(BuildError([&] { fast::rope(x, 8, false, 10000.0f, 1.0f, zeros({2}, int32)); }),
-              HasSubstr("[rope] offset must be one number, got int32 of shape (2,)"));
+  EXPECT_THAT(BuildError([&] { fast::rope(x, 8, false, 10000.0f, 1.0f, zeros({3}, int32)); }),
+              HasSubstr("[rope] offset must be one number or one per batch row (2), got int32 "
+                        "of shape (3,)"));
+}
+
+// Offsets (B,): each batch row rotated from its own position, as that row alone would be.
+TEST(RopeTest, AnOffsetPerBatchRowRotatesEachRowFromItsOwn) {
+  Array x = random::normal({3, 2, 4, 8}, float32, 0, 1, random::key(5));
+  const std::vector<int32_t> offsets = {0, 5, 300};
+  for (bool traditional : {false, true}) {
+    Array rows = fast::rope(x, 6, traditional, 10000.0f, 0.5f, from_host(offsets, {3}));
+    for (int64_t b = 0; b < 3; ++b) {
+      Array row = slice(x, {b, 0, 0, 0}, {b + 1, 2, 4, 8});
+      EXPECT_EQ(slice(rows, {b, 0, 0, 0}, {b + 1, 2, 4, 8}).to_vector<float>(),
+                fast::rope(row, 6, traditional, 10000.0f, 0.5f, offsets[b]).to_vector<float>())
+          << b << " " << traditional;
+    }
+  }
 }
 
 TEST(RopeTest, RotatesOnePairByHand) {

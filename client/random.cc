@@ -14,17 +14,19 @@
 namespace ferry::random {
 namespace {
 
-// The global PRNG state: a seed and a count of keys handed out.
+// The global PRNG state: a generator behind a lock.
 struct GlobalState {
   std::mutex mu;
-  uint64_t seed = 0;
-  uint64_t counter = 0;
+  Generator generator{0};
 };
 
 GlobalState& Global() {
   static GlobalState* state = new GlobalState;
   return *state;
 }
+
+// UseGenerator's, on this thread.
+thread_local Generator* current_generator = nullptr;
 
 // SplitMix64's finalizer: neighbouring counters give unrelated keys.
 uint64_t Mix(uint64_t x) {
@@ -35,9 +37,10 @@ uint64_t Mix(uint64_t x) {
 }
 
 Array NextKey() {
+  if (current_generator) return current_generator->next_key();
   GlobalState& state = Global();
   std::lock_guard<std::mutex> lock(state.mu);
-  return key(Mix(state.seed ^ Mix(state.counter++)));
+  return state.generator.next_key();
 }
 
 Array KeyOn(const std::optional<Array>& given, const Device& device) {
@@ -66,9 +69,16 @@ Array key(uint64_t seed) {
 void seed(uint64_t seed) {
   GlobalState& state = Global();
   std::lock_guard<std::mutex> lock(state.mu);
-  state.seed = seed;
-  state.counter = 0;
+  state.generator = Generator(seed);
 }
+
+Array Generator::next_key() { return key(Mix(seed_ ^ Mix(counter_++))); }
+
+UseGenerator::UseGenerator(Generator* generator) : previous_(current_generator) {
+  current_generator = generator;
+}
+
+UseGenerator::~UseGenerator() { current_generator = previous_; }
 
 Array uniform(const Shape& shape, Dtype dtype, double low, double high,
               const std::optional<Array>& key, Device device) {

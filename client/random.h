@@ -21,6 +21,31 @@ Array key(uint64_t seed);
 // Re-seeds the global state that calls without a key draw from (a fresh key per call).
 void seed(uint64_t seed);
 
+// A seeded stream of keys of its own (as torch.Generator): the keys the global state hands
+// out after seed(s), without touching it. Not thread-safe; one user at a time.
+class Generator {
+ public:
+  explicit Generator(uint64_t seed) : seed_(seed) {}
+  Array next_key();
+
+ private:
+  uint64_t seed_;
+  uint64_t counter_ = 0;
+};
+
+// While one lives, calls without a key on this thread draw from `generator` instead of the
+// global state: a batch row's sampler, seeded apart from the rows beside it.
+class UseGenerator {
+ public:
+  explicit UseGenerator(Generator* generator);
+  ~UseGenerator();
+  UseGenerator(const UseGenerator&) = delete;
+  UseGenerator& operator=(const UseGenerator&) = delete;
+
+ private:
+  Generator* previous_;
+};
+
 // Uniform in [low, high). dtype must be floating.
 Array uniform(const Shape& shape, Dtype dtype = float32, double low = 0.0, double high = 1.0,
               const std::optional<Array>& key = std::nullopt, Device device = default_device());

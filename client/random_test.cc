@@ -64,6 +64,25 @@ TEST(RandomTest, WithoutAKeyEachCallDrawsAFreshKey) {
   EXPECT_EQ(random::uniform({4}).to_vector<float>(), a);  // re-seeding replays
 }
 
+// A Generator draws what the global state draws after seed(s), and a UseGenerator routes
+// keyless calls to it without moving the global state.
+TEST(RandomTest, AGeneratorDrawsAsTheSeededGlobalStateWithoutMovingIt) {
+  random::seed(11);
+  const std::vector<float> global_first = random::uniform({4}).to_vector<float>();
+  const std::vector<float> global_second = random::uniform({4}).to_vector<float>();
+  random::seed(11);
+  random::Generator generator(11);
+  {
+    random::UseGenerator use(&generator);
+    EXPECT_EQ(random::uniform({4}).to_vector<float>(), global_first);
+    EXPECT_EQ(random::uniform({4}).to_vector<float>(), global_second);
+  }
+  // The global state was not drawn from meanwhile.
+  EXPECT_EQ(random::uniform({4}).to_vector<float>(), global_first);
+  EXPECT_NE(random::Generator(12).next_key().to_vector<uint32_t>(),
+            random::Generator(11).next_key().to_vector<uint32_t>());
+}
+
 TEST(RandomTest, Errors) {
   EXPECT_THROW(random::uniform({2}, int32), Error);  // floating only
   EXPECT_THROW(random::uniform({2}, float32, 1.0, 0.0), Error);

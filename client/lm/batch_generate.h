@@ -2,9 +2,9 @@
 #define FERRY_CLIENT_LM_BATCH_GENERATE_H_
 
 // Several prompts generated together, as mlx-lm's batch_generate: one graph per step for the
-// whole batch, so a GPU's matrix units see B rows per weight read instead of one. Prompts
-// of different lengths are left-padded to one; the cache hides each row's padding
-// (KVCache::set_left_padding), so every row gets the tokens it would get alone.
+// whole batch, so a GPU's matrix units see B rows per weight read instead of one. A
+// BatchGenerator holding all the prompts: they are prefilled together, left-padded, and each
+// row leaves the batch at its own end, getting the tokens it would get alone.
 
 #include <cstdint>
 #include <string>
@@ -28,8 +28,10 @@ struct BatchResponse {
 
 // Replies to `prompts` (token ids, as Tokenizer::encode gives them), each until one of
 // eos_token_ids (the tokenizer's when empty) or options.max_tokens. Uses options.sampler
-// (row by row), prefill_step_size and steps_in_flight; logits_processors and prompt_cache
-// throw UNIMPLEMENTED (they are per sequence), an empty batch or prompt INVALID_ARGUMENT.
+// and logits_processors (each row with its own history), prefill_step_size,
+// processor_history and steps_in_flight; a prompt_cache throws UNIMPLEMENTED (it is one
+// sequence's: BatchSequence::cache takes one per sequence), an empty batch or prompt
+// INVALID_ARGUMENT.
 BatchResponse batch_generate(Model& model, const Tokenizer& tokenizer,
                              const std::vector<std::vector<int32_t>>& prompts,
                              const GenerateOptions& options = {},

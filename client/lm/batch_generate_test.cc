@@ -1,6 +1,7 @@
 // Several prompts generated together: each row of the batch gets the tokens it gets alone,
 // whatever its length (left padding hidden by the cache), for dense, grouped-query,
-// q/k-normalized and mixture-of-experts models; rows stop at their own end token.
+// q/k-normalized and mixture-of-experts models; rows stop at their own end token; logits
+// processors see each row's own tokens.
 
 #include "client/lm/batch_generate.h"
 
@@ -100,6 +101,27 @@ TEST(BatchGenerateTest, RowsStopAtTheirOwnEndToken) {
   EXPECT_EQ(response.generation_tokens, static_cast<int64_t>(response.tokens[0].size()) + 40 + 40);
 }
 
+// Logits processors see each row's own tokens: every row as it is alone with them.
+TEST(BatchGenerateTest, LogitsProcessorsSeeEachRowsOwnTokens) {
+  random::seed(5);
+  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
+    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {6, 2, 11}) prompts.push_back(RandomTokens(n, 60, 200 + n));
+  GenerateOptions options;
+  options.max_tokens = 12;
+  options.logits_processors = make_logits_processors({{7, 3.0f}}, 1.5f, 5);
+  const BatchResponse response = batch_generate(*llama, TinyTokenizer(), prompts, options, {-1});
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    TokenGenerator generator(*llama, prompts[b], options);
+    std::vector<int32_t> alone;
+    while (std::optional<GenerationStep> step = generator.next()) alone.push_back(step->token);
+    EXPECT_EQ(response.tokens[b], alone) << "prompt " << b;
+  }
+}
+
 TEST(BatchGenerateTest, BadArgumentsAreNamed) {
   const auto loaded = load(Runfile("examples/models/ferry-tiny-llama"));
   Model* model = loaded.first.get();
@@ -111,7 +133,8 @@ TEST(BatchGenerateTest, BadArgumentsAreNamed) {
             }).find("prompt 1 is empty"),
             std::string::npos);
   GenerateOptions options;
-  options.logits_processors = make_logits_processors({{1, 2.0f}});
+  std::vector<KVCache> cache = model->make_cache();
+  options.prompt_cache = &cache;  // one sequence's
   try {
     batch_generate(*model, tokenizer, {{1, 2}}, options);
     ADD_FAILURE() << "no error";

@@ -64,8 +64,11 @@ Array Gemma3Attention::operator()(const Array& x, const std::optional<Array>& ma
     const Array split = transpose(reshape(y, {batch, length, count, head_dim_}), {0, 2, 1, 3});
     return norm ? (*norm)(split) : split;
   };
-  Array queries = rope_(heads(q_proj_(x), heads_, &q_norm_), position);
-  Array keys = rope_(heads(k_proj_(x), kv_heads_, &k_norm_), position);
+  // Each row from its own position (rows of a batch can be at different ones).
+  const std::optional<Array> at =
+      cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
+  Array queries = rope_(heads(q_proj_(x), heads_, &q_norm_), at);
+  Array keys = rope_(heads(k_proj_(x), kv_heads_, &k_norm_), at);
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
   if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   const Array out = fast::scaled_dot_product_attention(queries, keys, values, scale_,

@@ -44,10 +44,27 @@ class KVCache {
   Array make_mask(int64_t length, const Array& position,
                   std::optional<int64_t> window = std::nullopt) const;
 
-  // A batch of prompts of different lengths, left-padded to one (batch_generate): how many
-  // positions of each row (B,) int32 are padding. RoPE's scores depend only on distances,
-  // so a row shifted right by its padding attends as it would alone.
-  void set_left_padding(Array padding) { left_padding_ = std::move(padding); }
+  // A batch of sequences of different lengths, right-aligned: how many positions of each
+  // row are padding (batch_generate's left-padded prompts). Set on an empty cache.
+  void set_left_padding(std::vector<int32_t> padding, const Device& device);
+  const std::vector<int32_t>& left_padding() const { return padding_; }
+  // Rows of the batch (1 for a cache that was never padded).
+  int64_t rows() const;
+
+  // Where RoPE puts the next keys: `position` (offset_array()'s) alone, or per row its own
+  // count of tokens, (B,), once padded: each row's keys are rotated as they would be alone,
+  // so rows that joined the batch at different points (extend) attend as they would alone.
+  Array rope_offset(const Array& position) const;
+
+  // Continuous batching (mlx-lm's BatchKVCache.filter / extend / extract):
+  // Keeps only these rows (ascending). Padding every row shares is dropped in whole steps,
+  // so a batch that shrinks does not carry a departed long prompt's positions.
+  void filter(const std::vector<int64_t>& keep);
+  // Appends other's rows, both right-aligned to the longer (the shorter gains left padding).
+  void extend(const KVCache& other);
+  // Row `row`'s first `length` tokens as a cache of its own (no padding): what a finished
+  // sequence leaves for a prompt cache.
+  KVCache extract(int64_t row, int64_t length) const;
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
   std::vector<Array> state() const;
@@ -56,8 +73,12 @@ class KVCache {
   int64_t trim(int64_t n);
 
  private:
+  // Replaces the padding, and its array on `device`.
+  void SetPadding(std::vector<int32_t> padding, const Device& device);
+
   std::optional<Array> keys_, values_;
-  std::optional<Array> left_padding_;
+  std::vector<int32_t> padding_;  // per row; empty when never padded
+  std::optional<Array> padding_array_;
   int64_t offset_ = 0;
 };
 

@@ -19,6 +19,7 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::testing::BuildError;
 using ::ferry::testing::ExpectAllClose;
 
 // Query i sees key j when j <= i < j + window (mlx-lm's create_causal_mask).
@@ -61,7 +62,7 @@ TEST(KVCacheTest, TheWindowCombinesWithLeftPadding) {
   const int64_t length = 6, window = 3;
   const std::vector<int32_t> padding = {2, 0};
   KVCache cache;
-  cache.set_left_padding(from_host(padding, {2}));
+  cache.set_left_padding(padding, default_device());
   const Array mask = cache.make_mask(length, cache.offset_array(default_device()), window);
   ASSERT_EQ(mask.shape(), (Shape{2, 1, length, 256}));
   const std::vector<int32_t> got = astype(mask, int32).to_vector<int32_t>();
@@ -74,6 +75,41 @@ TEST(KVCacheTest, TheWindowCombinesWithLeftPadding) {
       }
     }
   }
+}
+
+// Continuous batching's moves: extend right-aligns two caches (the shorter padded on the
+// left), filter keeps rows and drops whole steps of padding they all share, extract gives
+// a row's own positions back; RoPE then puts each row at its own count of tokens.
+TEST(KVCacheTest, ExtendFilterAndExtractMoveRowsWithTheirPositions) {
+  auto filled = [](int64_t length, uint64_t seed) {
+    KVCache cache;
+    const Array k = random::normal({1, 2, length, 4}, float32, 0, 1, random::key(seed));
+    cache.update_and_fetch(k, k * 2.0f, cache.offset_array(default_device()));
+    return std::make_pair(cache, k);
+  };
+  auto [batch, short_keys] = filled(5, 1);
+  auto [other, long_keys] = filled(300, 2);
+  batch.extend(other);
+  EXPECT_EQ(batch.rows(), 2);
+  EXPECT_EQ(batch.offset(), 300);
+  EXPECT_EQ(batch.capacity(), 512);
+  EXPECT_EQ(batch.left_padding(), (std::vector<int32_t>{295, 0}));
+  const Array position = batch.offset_array(default_device());
+  EXPECT_EQ(batch.rope_offset(position).to_vector<int32_t>(), (std::vector<int32_t>{5, 300}));
+  EXPECT_EQ(batch.extract(0, 5).state()[0].to_vector<float>(), short_keys.to_vector<float>());
+  EXPECT_EQ(batch.extract(1, 300).state()[1].to_vector<float>(),
+            (long_keys * 2.0f).to_vector<float>());
+  // The long row leaves: the short one's 295 positions of padding lose one whole step.
+  batch.filter({0});
+  EXPECT_EQ(batch.rows(), 1);
+  EXPECT_EQ(batch.offset(), 44);
+  EXPECT_EQ(batch.capacity(), 256);
+  EXPECT_EQ(batch.left_padding(), (std::vector<int32_t>{39}));
+  EXPECT_EQ(batch.extract(0, 5).state()[0].to_vector<float>(), short_keys.to_vector<float>());
+  EXPECT_NE(BuildError([&] { batch.extract(0, 6); }).find("row 0 does not hold 6 positions"),
+            std::string::npos);
+  EXPECT_NE(BuildError([&] { batch.filter({1}); }).find("row 1 is not among the 1 rows"),
+            std::string::npos);
 }
 
 TEST(KVCacheTest, AGemma3CachedDecodeIsTheWholeSequencesPrediction) {

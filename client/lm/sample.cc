@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
@@ -38,6 +39,14 @@ Array AddAt(const Array& logits, const Array& tokens, const Array& amount) {
 }
 
 }  // namespace
+
+Sampler seeded_sampler(Sampler sampler, uint64_t seed) {
+  auto generator = std::make_shared<random::Generator>(seed);
+  return [sampler = std::move(sampler), generator](const Array& logprobs) {
+    random::UseGenerator use(generator.get());
+    return sampler(logprobs);
+  };
+}
 
 Array greedy_sampler(const Array& logprobs) { return astype(argmax(logprobs, -1), int32); }
 

@@ -6,6 +6,7 @@
 // logits (B, vocab) and give new logits. All of it builds into the step's graph, so the
 // token is drawn on the device and only its id comes back.
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -23,6 +24,10 @@ using LogitsProcessor = std::function<Array(const Array& tokens, const Array& lo
 // softmax(logprobs / temp) with ferry's random state (random::seed makes it repeatable).
 Sampler make_sampler(float temp = 0.0f, float top_p = 0.0f, float min_p = 0.0f,
                      int min_tokens_to_keep = 1, int top_k = 0);
+
+// `sampler` drawing from a random::Generator of its own seeded with `seed`: the tokens it
+// gives after random::seed(seed), wherever it runs (a request's seed, in a batch of others).
+Sampler seeded_sampler(Sampler sampler, uint64_t seed);
 
 // The argmax of each row.
 Array greedy_sampler(const Array& logprobs);

@@ -1,0 +1,129 @@
+#ifndef FERRY_CLIENT_LM_BATCH_GENERATOR_H_
+#define FERRY_CLIENT_LM_BATCH_GENERATOR_H_
+
+// Continuous batching, as mlx-lm's BatchGenerator: sequences join a running batch as soon as
+// their prompt is prefilled and leave it when they finish, so a server decodes every request
+// in flight with one graph per step rather than one request after another. Each sequence
+// gets the tokens it would get alone (its own sampler, processors and cache): rows are
+// right-aligned in the batch's cache, each row's keys rotated from its own position
+// (KVCache::rope_offset), its padding hidden by the mask.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/array.h"
+#include "client/lm/kv_cache.h"
+#include "client/lm/model.h"
+#include "client/lm/sample.h"
+
+namespace ferry::lm {
+
+struct BatchGeneratorOptions {
+  // The most sequences decoded together; more wait for a place (mlx-lm's
+  // completion_batch_size).
+  int completion_batch_size = 32;
+  // Prompt tokens per prefill graph.
+  int prefill_step_size = 2048;
+  // Steps sent ahead of the tokens being read (GenerateOptions::steps_in_flight).
+  int steps_in_flight = 4;
+  // The most recent tokens a sequence's logits processors see.
+  int processor_history = 64;
+};
+
+// One sequence to generate.
+struct BatchSequence {
+  // The tokens to feed (not empty). With a `cache`, those that follow what it holds.
+  std::vector<int32_t> prompt;
+  int max_tokens = 256;
+  Sampler sampler;  // greedy when unset
+  std::vector<LogitsProcessor> logits_processors;
+  // Tokens that end the sequence (given as its last token, finish reason "stop").
+  std::vector<int32_t> stop_tokens;
+  // A cache holding the tokens before `prompt` (a conversation's earlier turns, from
+  // make_cache() or a finished sequence's response); empty for a fresh one.
+  std::vector<KVCache> cache;
+  // Whether the last response carries the sequence's cache.
+  bool return_cache = false;
+};
+
+struct BatchGeneration {
+  uint64_t uid;  // insert's
+  int32_t token;
+  Array logprobs;             // (vocab,) on the model's device, read only when wanted
+  std::string finish_reason;  // "stop" or "length" on a sequence's last, else empty
+  // On the last, with return_cache: the cache holding its tokens but the last (the next
+  // turn's first input), as TokenGenerator leaves a prompt cache.
+  std::vector<KVCache> cache;
+};
+
+class BatchGenerator {
+ public:
+  // `model` must outlive the generator.
+  explicit BatchGenerator(Model& model, BatchGeneratorOptions options = {});
+  BatchGenerator(const BatchGenerator&) = delete;
+  BatchGenerator& operator=(const BatchGenerator&) = delete;
+
+  // Queues a sequence; it joins the batch at a later next(). Throws INVALID_ARGUMENT for an
+  // empty prompt, a negative max_tokens or a cache of the wrong number of layers.
+  uint64_t insert(BatchSequence sequence);
+  // Forgets a sequence, queued or in the batch: no more of its tokens are given.
+  void remove(uint64_t uid);
+
+  // One token for each sequence of the batch's oldest step in flight (prefilling the queued
+  // ones that fit first); empty when no sequence is left. A sequence's tokens come in order,
+  // one per call, the last with its finish reason.
+  std::vector<BatchGeneration> next();
+
+  // Sequences queued or in the batch, not finished.
+  int64_t size() const { return static_cast<int64_t>(waiting_.size() + live_.size()); }
+  // The most rows a step has decoded together so far.
+  int64_t largest_batch() const { return largest_batch_; }
+
+ private:
+  struct Live {  // a sequence prefilled and not finished
+    BatchSequence sequence;
+    int64_t prefilled = 0;  // tokens in its cache before its first step
+    int64_t fed = 0;        // and once the steps sent for it are done
+    int sent = 0;           // steps sent for it
+    int given = 0;          // tokens given
+    bool in_batch = true;   // false once it needs no more steps
+    bool done = false;      // its last token given, or removed
+    bool removed = false;
+    std::optional<Array> history;  // what its logits processors see
+    std::vector<KVCache> cache;    // taken when it left the batch (return_cache)
+  };
+  struct Step {
+    Array tokens;    // (B,) int32
+    Array logprobs;  // (B, vocab)
+    std::vector<uint64_t> uids;
+  };
+
+  // Prefills the queued sequences that fit and adds them to the batch.
+  void Admit();
+  // Prefills these sequences together (a given cache: one sequence) and adds them.
+  void Join(std::vector<std::pair<uint64_t, BatchSequence>> sequences);
+  // Takes the rows that need no more steps out of the batch (their caches extracted first).
+  void Drop();
+  void SendAhead();
+  void Send();
+
+  Model& model_;
+  const BatchGeneratorOptions options_;
+  const Device device_;
+  uint64_t next_uid_ = 0;
+  std::deque<std::pair<uint64_t, BatchSequence>> waiting_;
+  std::map<uint64_t, Live> live_;
+  std::vector<uint64_t> rows_;   // the batch: live sequences in its rows' order
+  std::vector<KVCache> cache_;   // the batch's, once every step sent is done
+  std::optional<Array> inputs_;  // (B,) the next step's tokens
+  std::deque<Step> pending_;     // sent, not read, oldest first
+  int64_t largest_batch_ = 0;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_BATCH_GENERATOR_H_

@@ -1,0 +1,308 @@
+// Continuous batching: sequences that join a running batch at any step, leave it at their
+// own end or when removed, and carry their own sampler, seed, logits processors and cache
+// each get the tokens they would get alone, for dense, grouped-query, q/k-normalized,
+// mixture-of-experts and sliding-window (Gemma 3) models.
+
+#include "client/lm/batch_generator.h"
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/ops.h"
+#include "client/random.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+
+namespace ferry::lm {
+namespace {
+
+using ::ferry::testing::BuildError;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
+}
+
+std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
+  return astype(random::randint(0, vocab, {n}, int32, random::key(seed)), int32)
+      .to_vector<int32_t>();
+}
+
+// The tokens of `prompt` generated alone by TokenGenerator, until a token of `stop`.
+std::vector<int32_t> Alone(Model& model, const std::vector<int32_t>& prompt,
+                           GenerateOptions options, const std::vector<int32_t>& stop = {}) {
+  TokenGenerator generator(model, prompt, options);
+  std::vector<int32_t> tokens;
+  while (std::optional<GenerationStep> step = generator.next()) {
+    tokens.push_back(step->token);
+    if (std::find(stop.begin(), stop.end(), step->token) != stop.end()) break;
+  }
+  return tokens;
+}
+
+std::unique_ptr<Model> Llama() {
+  random::seed(5);
+  return make_model(ModelArgs::from_json(R"({
+    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+}
+
+// Runs the generator to its end, `join` inserting more sequences before given calls of
+// next(); each sequence's tokens by uid, checking each comes with its uid in order and the
+// last (only) with a finish reason.
+std::map<uint64_t, std::vector<int32_t>> RunAll(
+    BatchGenerator& generator, const std::map<int, std::vector<BatchSequence>>& join,
+    std::map<uint64_t, std::string>* finish = nullptr) {
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  std::map<uint64_t, std::string> reasons;
+  for (int call = 0; generator.size() > 0 || join.count(call) > 0; ++call) {
+    if (auto it = join.find(call); it != join.end()) {
+      for (const BatchSequence& sequence : it->second) generator.insert(sequence);
+    }
+    for (const BatchGeneration& generation : generator.next()) {
+      EXPECT_EQ(reasons.count(generation.uid), 0u) << "a token after the last: " << generation.uid;
+      tokens[generation.uid].push_back(generation.token);
+      if (!generation.finish_reason.empty()) reasons[generation.uid] = generation.finish_reason;
+    }
+    EXPECT_LT(call, 1000) << "never ends";
+    if (call >= 1000) break;
+  }
+  EXPECT_EQ(reasons.size(), tokens.size());
+  if (finish) *finish = reasons;
+  return tokens;
+}
+
+void ExpectEachAsAlone(Model& model, int vocab, const std::string& name) {
+  const int lengths[] = {5, 17, 1, 9, 30, 2};
+  for (int steps_in_flight : {1, 3}) {
+    BatchGeneratorOptions options;
+    options.prefill_step_size = 4;  // prompts in chunks
+    options.steps_in_flight = steps_in_flight;
+    options.completion_batch_size = 4;  // the last two wait for a place
+    BatchGenerator generator(model, options);
+    // Two at the start, one at the third call, three more at the fifth: rows join a batch
+    // already decoding, shorter and longer than what it holds.
+    std::map<int, std::vector<BatchSequence>> join;
+    std::vector<std::vector<int32_t>> prompts;
+    const int at[] = {0, 0, 2, 4, 4, 4};
+    for (int i = 0; i < 6; ++i) {
+      BatchSequence sequence;
+      sequence.prompt = RandomTokens(lengths[i], vocab, 100 + i);
+      sequence.max_tokens = 6 + 2 * i;
+      prompts.push_back(sequence.prompt);
+      join[at[i]].push_back(sequence);
+    }
+    std::map<uint64_t, std::string> finish;
+    const auto tokens = RunAll(generator, join, &finish);
+    ASSERT_EQ(tokens.size(), 6u) << name;
+    for (uint64_t uid = 0; uid < 6; ++uid) {
+      GenerateOptions alone;
+      alone.max_tokens = 6 + 2 * static_cast<int>(uid);
+      EXPECT_EQ(tokens.at(uid), Alone(model, prompts[uid], alone))
+          << name << ", sequence " << uid << " of " << prompts[uid].size() << " tokens, "
+          << steps_in_flight << " steps in flight";
+      EXPECT_EQ(finish.at(uid), "length");
+    }
+    EXPECT_EQ(generator.largest_batch(), 4) << name;
+  }
+}
+
+TEST(BatchGeneratorTest, SequencesJoiningARunningBatchGetTheirTokensAlone) {
+  ExpectEachAsAlone(*Llama(), 60, "llama");
+  random::seed(6);
+  std::unique_ptr<Model> qwen3 = make_model(ModelArgs::from_json(R"({
+    "model_type": "qwen3", "hidden_size": 32, "num_hidden_layers": 2, "head_dim": 16,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 1,
+    "rms_norm_eps": 1e-6, "vocab_size": 60, "tie_word_embeddings": false})"));
+  ExpectEachAsAlone(*qwen3, 60, "qwen3");
+  std::unique_ptr<Model> mixtral = load_model(Runfile("client/lm/testdata/mixtral"));
+  ExpectEachAsAlone(*mixtral, static_cast<int>(mixtral->args().vocab_size), "mixtral");
+  // Sliding-window layers (a window of 8) and two RoPE bases.
+  std::unique_ptr<Model> gemma3 = load_model(Runfile("client/lm/testdata/gemma3_text"));
+  ExpectEachAsAlone(*gemma3, static_cast<int>(gemma3->args().vocab_size), "gemma3_text");
+}
+
+// A batch's cache grows past its first 256 positions, and a long prompt joining a batch of
+// short ones (and leaving it) moves every row's positions in the cache.
+TEST(BatchGeneratorTest, RowsKeepTheirTokensAcrossGrowthAndLongNeighbours) {
+  std::unique_ptr<Model> model = Llama();
+  BatchGeneratorOptions options;
+  options.steps_in_flight = 2;
+  BatchGenerator generator(*model, options);
+  std::map<int, std::vector<BatchSequence>> join;
+  std::vector<std::vector<int32_t>> prompts;
+  const int lengths[] = {3, 300, 7};
+  const int max_tokens[] = {280, 4, 20};
+  const int at[] = {0, 5, 30};
+  for (int i = 0; i < 3; ++i) {
+    BatchSequence sequence;
+    sequence.prompt = RandomTokens(lengths[i], 60, 200 + i);
+    sequence.max_tokens = max_tokens[i];
+    prompts.push_back(sequence.prompt);
+    join[at[i]].push_back(sequence);
+  }
+  const auto tokens = RunAll(generator, join);
+  for (uint64_t uid = 0; uid < 3; ++uid) {
+    GenerateOptions alone;
+    alone.max_tokens = max_tokens[uid];
+    EXPECT_EQ(tokens.at(uid), Alone(*model, prompts[uid], alone)) << "sequence " << uid;
+  }
+}
+
+TEST(BatchGeneratorTest, EachLeavesAtItsOwnStopTokenOrWhenRemoved) {
+  std::unique_ptr<Model> model = Llama();
+  BatchGenerator generator(*model);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 3; ++i) prompts.push_back(RandomTokens(4 + i, 60, 300 + i));
+  // Sequence 0 stops at the third token it would give alone.
+  GenerateOptions ten;
+  ten.max_tokens = 10;
+  const std::vector<int32_t> first_alone = Alone(*model, prompts[0], ten);
+  std::vector<uint64_t> uids;
+  for (int i = 0; i < 3; ++i) {
+    BatchSequence sequence;
+    sequence.prompt = prompts[i];
+    sequence.max_tokens = 10;
+    if (i == 0) sequence.stop_tokens = {first_alone[2]};
+    uids.push_back(generator.insert(sequence));
+  }
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  std::map<uint64_t, std::string> finish;
+  for (int call = 0; generator.size() > 0 && call < 100; ++call) {
+    if (call == 4) generator.remove(uids[1]);  // a client that went away
+    for (const BatchGeneration& generation : generator.next()) {
+      tokens[generation.uid].push_back(generation.token);
+      if (!generation.finish_reason.empty()) finish[generation.uid] = generation.finish_reason;
+    }
+  }
+  const std::vector<int32_t> stopped(
+      first_alone.begin(), std::find(first_alone.begin(), first_alone.end(), first_alone[2]) + 1);
+  EXPECT_EQ(tokens[uids[0]], stopped);
+  EXPECT_EQ(finish[uids[0]], "stop");
+  EXPECT_EQ(tokens[uids[1]].size(), 4u);  // four calls, then nothing
+  EXPECT_EQ(finish.count(uids[1]), 0u);
+  EXPECT_EQ(tokens[uids[2]], Alone(*model, prompts[2], ten));
+  EXPECT_EQ(finish[uids[2]], "length");
+  EXPECT_EQ(generator.size(), 0);
+  EXPECT_TRUE(generator.next().empty());
+  // Removing a queued sequence: it never gives a token.
+  const uint64_t queued = generator.insert(BatchSequence{prompts[0], 5});
+  generator.remove(queued);
+  EXPECT_TRUE(generator.next().empty());
+}
+
+// Samplers, seeds and logits processors are each sequence's own: a seeded row draws what
+// it draws alone after random::seed, beside rows drawing otherwise.
+TEST(BatchGeneratorTest, SamplersSeedsAndProcessorsAreEachSequencesOwn) {
+  std::unique_ptr<Model> model = Llama();
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 4; ++i) prompts.push_back(RandomTokens(3 + 2 * i, 60, 400 + i));
+  std::vector<BatchSequence> sequences(4);
+  std::vector<GenerateOptions> alone(4);
+  for (int i = 0; i < 4; ++i) {
+    sequences[i].prompt = prompts[i];
+    sequences[i].max_tokens = alone[i].max_tokens = 12;
+  }
+  sequences[0].sampler = seeded_sampler(make_sampler(1.5f), 7);
+  sequences[1].logits_processors = alone[1].logits_processors =
+      make_logits_processors({{3, 5.0f}}, 1.3f, 4, 0.5f, 6);
+  sequences[2].sampler = seeded_sampler(make_sampler(0.9f, 0.9f, 0.0f, 1, 20), 8);
+  sequences[2].logits_processors = alone[2].logits_processors =
+      make_logits_processors({}, std::nullopt, 20, std::nullopt, 20, 0.7f, 3);
+  // sequence 3: greedy, no processors
+  BatchGeneratorOptions options;
+  options.processor_history = alone[1].processor_history = alone[2].processor_history = 5;
+  BatchGenerator generator(*model, options);
+  const auto tokens =
+      RunAll(generator, {{0, {sequences[0], sequences[1]}}, {3, {sequences[2], sequences[3]}}});
+  random::seed(7);
+  alone[0].sampler = make_sampler(1.5f);
+  EXPECT_EQ(tokens.at(0), Alone(*model, prompts[0], alone[0]));
+  EXPECT_EQ(tokens.at(1), Alone(*model, prompts[1], alone[1]));
+  random::seed(8);
+  alone[2].sampler = make_sampler(0.9f, 0.9f, 0.0f, 1, 20);
+  EXPECT_EQ(tokens.at(2), Alone(*model, prompts[2], alone[2]));
+  EXPECT_EQ(tokens.at(3), Alone(*model, prompts[3], alone[3]));
+  // The seeds matter: another seed draws another reply.
+  random::seed(9);
+  EXPECT_NE(tokens.at(0), Alone(*model, prompts[0], alone[0]));
+}
+
+// A sequence continuing a cache (a conversation's earlier turns) gets what TokenGenerator
+// gets continuing it, and its returned cache serves the next turn as TokenGenerator's does.
+TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn) {
+  std::unique_ptr<Model> model = Llama();
+  const std::vector<int32_t> first_turn = RandomTokens(11, 60, 500);
+  const std::vector<int32_t> second_turn = RandomTokens(6, 60, 501);
+  GenerateOptions options;
+  options.max_tokens = 7;
+  // Alone: the first turn fills a prompt cache, the second continues it.
+  std::vector<KVCache> alone_cache = model->make_cache();
+  options.prompt_cache = &alone_cache;
+  const std::vector<int32_t> alone_reply = Alone(*model, first_turn, options);
+  const std::vector<int32_t> alone_next = Alone(*model, second_turn, options);
+
+  BatchGenerator generator(*model);
+  BatchSequence first;
+  first.prompt = first_turn;
+  first.max_tokens = 7;
+  first.return_cache = true;
+  BatchSequence neighbour;  // shares the batch, longer than the first turn
+  neighbour.prompt = RandomTokens(20, 60, 502);
+  neighbour.max_tokens = 30;
+  generator.insert(first);
+  generator.insert(neighbour);
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  std::vector<KVCache> cache;
+  bool second_inserted = false;
+  while (generator.size() > 0) {
+    for (BatchGeneration& generation : generator.next()) {
+      tokens[generation.uid].push_back(generation.token);
+      if (generation.uid == 0 && !generation.finish_reason.empty()) {
+        cache = std::move(generation.cache);
+      }
+    }
+    if (!cache.empty() && !second_inserted) {
+      // The first turn's tokens and its reply but the last, as TokenGenerator leaves them.
+      EXPECT_EQ(cache.front().offset(), 11 + 7 - 1);
+      BatchSequence next;  // joins while the neighbour still decodes
+      next.prompt = second_turn;
+      next.max_tokens = 7;
+      next.cache = std::move(cache);
+      generator.insert(std::move(next));
+      second_inserted = true;
+    }
+  }
+  EXPECT_EQ(tokens[0], alone_reply);
+  EXPECT_TRUE(second_inserted);
+  EXPECT_EQ(tokens[2], alone_next);
+}
+
+TEST(BatchGeneratorTest, BadArgumentsAreNamed) {
+  std::unique_ptr<Model> model = Llama();
+  BatchGenerator generator(*model);
+  EXPECT_NE(BuildError([&] { generator.insert(BatchSequence{}); }).find("no tokens"),
+            std::string::npos);
+  EXPECT_NE(BuildError([&] {
+              generator.insert(BatchSequence{{1}, 0});
+            }).find("max_tokens must be positive, got 0"),
+            std::string::npos);
+  BatchSequence wrong;
+  wrong.prompt = {1};
+  wrong.cache.resize(5);
+  EXPECT_NE(BuildError([&] { generator.insert(wrong); }).find("the cache holds 5 layers"),
+            std::string::npos);
+  BatchGeneratorOptions options;
+  options.completion_batch_size = 0;
+  EXPECT_NE(BuildError([&] { BatchGenerator bad(*model, options); }).find("must be positive"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::lm
