@@ -1,35 +1,70 @@
 #include "client/lm/prompt_cache.h"
 
+#include <algorithm>
+
 #include "client/array_node.h"
 
 namespace ferry::lm {
 
-std::vector<int32_t> PromptCache::Prepare(const std::vector<int32_t>& prompt) {
+PromptCache::PromptCache(const Model& model, int capacity)
+    : model_(model), capacity_(static_cast<size_t>(std::max(capacity, 1))) {}
+
+std::pair<std::vector<KVCache>, int64_t> PromptCache::Take(const std::vector<int32_t>& prompt) {
   if (prompt.empty()) detail::ThrowOpError("PromptCache", "the prompt holds no tokens.");
-  size_t kept = 0;
-  const bool intact =
-      !layers_.empty() && layers_.front().offset() == static_cast<int64_t>(tokens_.size());
-  if (intact) {
-    while (kept < tokens_.size() && kept + 1 < prompt.size() && tokens_[kept] == prompt[kept]) {
+  auto best = kept_.end();
+  size_t best_kept = 0;
+  for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+    const std::vector<int32_t>& tokens = it->tokens;
+    size_t kept = 0;
+    while (kept < tokens.size() && kept + 1 < prompt.size() && tokens[kept] == prompt[kept]) {
       ++kept;
     }
-    for (KVCache& layer : layers_) layer.trim(layer.offset() - static_cast<int64_t>(kept));
-  } else {
-    layers_ = model_.make_cache();
+    if (kept > best_kept) {
+      best = it;
+      best_kept = kept;
+    }
   }
+  if (best == kept_.end()) return {model_.make_cache(), 0};
+  const int64_t kept = static_cast<int64_t>(best_kept);
+  if (best_kept < best->tokens.size()) {
+    // Another conversation's, sharing a beginning (a system prompt): a copy of that part,
+    // the whole kept for its own next turn.
+    std::vector<KVCache> copy;
+    for (const KVCache& layer : best->layers) copy.push_back(layer.extract(0, kept));
+    return {std::move(copy), kept};
+  }
+  std::vector<KVCache> layers = std::move(best->layers);
+  kept_.erase(best);
+  return {std::move(layers), kept};
+}
+
+void PromptCache::Put(std::vector<int32_t> tokens, std::vector<KVCache> layers) {
+  // Only a cache holding exactly its tokens is worth keeping.
+  if (layers.empty() || layers.front().rows() != 1 ||
+      layers.front().offset() != static_cast<int64_t>(tokens.size())) {
+    return;
+  }
+  kept_.push_front(Entry{std::move(tokens), std::move(layers)});
+  if (kept_.size() > capacity_) kept_.pop_back();
+}
+
+std::vector<int32_t> PromptCache::Prepare(const std::vector<int32_t>& prompt) {
+  auto [layers, kept] = Take(prompt);
+  layers_ = std::move(layers);
   tokens_ = prompt;
-  reused_ = static_cast<int64_t>(kept);
+  reused_ = kept;
   return std::vector<int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(kept), prompt.end());
 }
 
 void PromptCache::Finish(const std::vector<int32_t>& given) {
   if (!given.empty()) tokens_.insert(tokens_.end(), given.begin(), given.end() - 1);
-  if (layers_.empty() || layers_.front().offset() != static_cast<int64_t>(tokens_.size())) {
-    Reset();  // not what it should hold: start afresh next time
-  }
+  Put(std::move(tokens_), std::move(layers_));
+  tokens_.clear();
+  layers_.clear();
 }
 
 void PromptCache::Reset() {
+  kept_.clear();
   layers_.clear();
   tokens_.clear();
 }

@@ -1,11 +1,14 @@
 #ifndef FERRY_CLIENT_LM_PROMPT_CACHE_H_
 #define FERRY_CLIENT_LM_PROMPT_CACHE_H_
 
-// A KV cache kept from one generation to the next, with the tokens it holds: a prompt that
-// begins with them (a conversation's next turn, sent whole again) prefills only what
-// follows. What mlx_lm.server's prompt cache and mlx_lm.chat's prompt_cache do.
+// KV caches kept from one generation to the next, with the tokens they hold: a prompt that
+// begins with one's tokens (a conversation's next turn, sent whole again) prefills only what
+// follows. What mlx_lm.chat's prompt_cache (one conversation) and mlx_lm.server's
+// LRUPromptCache (many, the least recently used forgotten first) do.
 
 #include <cstdint>
+#include <list>
+#include <utility>
 #include <vector>
 
 #include "client/lm/generate.h"
@@ -16,24 +19,44 @@ namespace ferry::lm {
 
 class PromptCache {
  public:
-  explicit PromptCache(const Model& model) : model_(model) {}
+  // Keeps at most `capacity` caches (at least 1).
+  explicit PromptCache(const Model& model, int capacity = 1);
 
-  // For a generation from `prompt`: keeps the cache's longest run of prompt's first tokens
-  // (all but the prompt's last token at most: it makes the first step), forgets the rest,
-  // and returns the tokens still to feed. Point GenerateOptions::prompt_cache at layers().
+  // Many conversations (a server's requests, generated in one batch):
+  // The kept cache sharing the longest run of prompt's first tokens (all but the prompt's
+  // last at most: it makes the first step), and the run's length: taken out when the
+  // prompt continues all it holds (a conversation's next turn), else a copy of the run (a
+  // shared system prompt: the original stays for its own conversation). A fresh cache and
+  // 0 when none shares a token.
+  std::pair<std::vector<KVCache>, int64_t> Take(const std::vector<int32_t>& prompt);
+  // Keeps `layers`, holding `tokens`, as the most recently used.
+  void Put(std::vector<int32_t> tokens, std::vector<KVCache> layers);
+
+  // One conversation (mlx_lm.chat): Take for `prompt` into layers(), returning the tokens
+  // still to feed. Point GenerateOptions::prompt_cache at layers().
   std::vector<int32_t> Prepare(const std::vector<int32_t>& prompt);
   // After that generation: `given` the tokens it gave (the cache holds the prompt and all
-  // but the last). A failed generation calls Reset instead.
+  // but the last); Puts it back. A failed generation calls Reset instead.
   void Finish(const std::vector<int32_t>& given);
+  // Forgets every cache.
   void Reset();
 
   std::vector<KVCache>* layers() { return &layers_; }
   // The tokens of the last Prepare's prompt the cache already held.
   int64_t reused() const { return reused_; }
+  // Caches kept.
+  int64_t size() const { return static_cast<int64_t>(kept_.size()); }
 
  private:
+  struct Entry {
+    std::vector<int32_t> tokens;
+    std::vector<KVCache> layers;
+  };
+
   const Model& model_;
-  std::vector<KVCache> layers_;
+  const size_t capacity_;
+  std::list<Entry> kept_;        // most recently used first
+  std::vector<KVCache> layers_;  // Prepare's, until Finish
   std::vector<int32_t> tokens_;  // what layers_ holds (or will, once Finish is called)
   int64_t reused_ = 0;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -14,7 +15,6 @@
 #include "client/lm/sample.h"
 #include "client/lm/server/stop_strings.h"
 #include "client/ops.h"
-#include "client/random.h"
 #include "nlohmann/json.hpp"
 
 namespace ferry::lm::server {
@@ -111,7 +111,13 @@ OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions o
       tokenizer_(std::move(tokenizer)),
       options_(std::move(options)),
       created_(Now()),
-      cache_(model) {}
+      cache_(model, options_.prompt_cache_size),
+      scheduler_(model, [&] {
+        BatchGeneratorOptions batch;
+        batch.completion_batch_size = options_.decode_concurrency;
+        batch.steps_in_flight = options_.steps_in_flight;
+        return batch;
+      }()) {}
 
 void OpenAiService::Handle(const HttpRequest& request, HttpResponder& responder) {
   const bool chat = request.path == "/v1/chat/completions" || request.path == "/chat/completions";
@@ -303,73 +309,86 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
                 {"choices", Json::array({choice})}};
   };
 
-  GenerateOptions generate;
-  generate.max_tokens = c.max_tokens;
-  generate.steps_in_flight = options_.steps_in_flight;
-  generate.sampler = make_sampler(c.temperature, c.top_p, c.min_p, 1, c.top_k);
-  generate.logits_processors = make_logits_processors(
+  // The longest run of the prompt a kept cache holds is not prefilled again.
+  BatchSequence sequence;
+  int64_t cached = 0;
+  if (options_.prompt_cache) {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto [layers, kept] = cache_.Take(c.prompt);
+    if (kept > 0) sequence.cache = std::move(layers);
+    cached = kept;
+  }
+  sequence.prompt.assign(c.prompt.begin() + cached, c.prompt.end());
+  sequence.max_tokens = c.max_tokens;
+  if (c.temperature != 0 || c.seed) {  // else greedy: the batch's rows share one argmax
+    const Sampler sampler = make_sampler(c.temperature, c.top_p, c.min_p, 1, c.top_k);
+    sequence.sampler = c.seed ? seeded_sampler(sampler, *c.seed) : sampler;
+  }
+  sequence.logits_processors = make_logits_processors(
       c.logit_bias, c.repetition_penalty, c.repetition_context_size, c.presence_penalty,
       c.presence_context_size, c.frequency_penalty, c.frequency_context_size);
+  sequence.stop_tokens = tokenizer_.eos_token_ids();
+  sequence.return_cache = options_.prompt_cache;
 
   StopStrings stops(c.stop);
+  StreamingDetokenizer detokenizer(tokenizer_);
   std::string text;
   Json logprobs = c.logprobs ? Json::array() : Json(nullptr);
   std::string finish_reason;
-  int64_t cached = 0;
   int64_t completion_tokens = 0;
-  bool client_gone = false;
+  std::vector<int32_t> given;
+  std::unique_ptr<BatchScheduler::Request> request = scheduler_.Submit(std::move(sequence));
+  if (c.stream && !responder.StartEvents()) return;  // the request leaves the batch
   try {
-    std::lock_guard<std::mutex> lock(generate_mu_);
-    if (!options_.prompt_cache) cache_.Reset();
-    const std::vector<int32_t> rest = cache_.Prepare(c.prompt);
-    cached = cache_.reused();
-    generate.prompt_cache = cache_.layers();
-    if (c.seed) random::seed(*c.seed);
-    if (c.stream && !responder.StartEvents()) return;
-    std::vector<int32_t> given;
-    try {
-      stream_generate(model_, tokenizer_, rest, generate, [&](const GenerationResponse& response) {
-        given.push_back(response.token);
-        ++completion_tokens;
-        std::string piece = stops.Add(response.text);
-        finish_reason = stops.stopped() ? "stop" : response.finish_reason;
-        if (!stops.stopped() && !finish_reason.empty()) piece += stops.Finish();
-        Json step_logprobs = nullptr;
-        if (c.logprobs && response.finish_reason != "stop") {
-          // Read only when asked: a (vocab,) download per token.
-          const std::vector<float> all = astype(response.logprobs, float32).to_vector<float>();
-          Json entry = {{"id", response.token},
-                        {"token", tokenizer_.decode({response.token})},
-                        {"logprob", all[response.token]}};
-          std::vector<int32_t> order(all.size());
-          for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-          const size_t n = std::min<size_t>(c.top_logprobs, order.size());
-          std::partial_sort(order.begin(), order.begin() + n, order.end(),
-                            [&](int32_t a, int32_t b) { return all[a] > all[b]; });
-          entry["top_logprobs"] = Json::array();
-          for (size_t i = 0; i < n; ++i) {
-            entry["top_logprobs"].push_back({{"id", order[i]},
-                                             {"token", tokenizer_.decode({order[i]})},
-                                             {"logprob", all[order[i]]}});
-          }
-          step_logprobs = Json::array({entry});
-          if (!c.stream) logprobs.push_back(entry);
+    while (std::optional<BatchGeneration> generation = request->Next()) {
+      given.push_back(generation->token);
+      ++completion_tokens;
+      // The text this token completes, as stream_generate gives it.
+      std::string piece = generation->finish_reason == "stop"
+                              ? detokenizer.finalize()
+                              : detokenizer.add_token(generation->token);
+      if (generation->finish_reason == "length") piece += detokenizer.finalize();
+      piece = stops.Add(piece);
+      finish_reason = stops.stopped() ? "stop" : generation->finish_reason;
+      if (!stops.stopped() && !finish_reason.empty()) piece += stops.Finish();
+      Json step_logprobs = nullptr;
+      if (c.logprobs && generation->finish_reason != "stop") {
+        // Read only when asked: a (vocab,) download per token.
+        const std::vector<float> all = astype(generation->logprobs, float32).to_vector<float>();
+        Json entry = {{"id", generation->token},
+                      {"token", tokenizer_.decode({generation->token})},
+                      {"logprob", all[generation->token]}};
+        std::vector<int32_t> order(all.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+        const size_t n = std::min<size_t>(c.top_logprobs, order.size());
+        std::partial_sort(order.begin(), order.begin() + n, order.end(),
+                          [&](int32_t a, int32_t b) { return all[a] > all[b]; });
+        entry["top_logprobs"] = Json::array();
+        for (size_t i = 0; i < n; ++i) {
+          entry["top_logprobs"].push_back({{"id", order[i]},
+                                           {"token", tokenizer_.decode({order[i]})},
+                                           {"logprob", all[order[i]]}});
         }
-        if (!c.stream) {
-          text += piece;
-        } else if (!piece.empty() || !step_logprobs.is_null()) {
-          if (!responder.SendEvent(reply(piece, nullptr, step_logprobs).dump())) {
-            client_gone = true;  // stops generating for a reader that left
-            return false;
-          }
+        step_logprobs = Json::array({entry});
+        if (!c.stream) logprobs.push_back(entry);
+      }
+      if (!c.stream) {
+        text += piece;
+      } else if (!piece.empty() || !step_logprobs.is_null()) {
+        if (!responder.SendEvent(reply(piece, nullptr, step_logprobs).dump())) {
+          return;  // a reader that left: its sequence leaves the batch
         }
-        return finish_reason.empty();
-      });
-    } catch (...) {
-      cache_.Reset();  // in an unknown state
-      throw;
+      }
+      if (!generation->finish_reason.empty() && options_.prompt_cache) {
+        // Holds the prompt and the reply but its last token: the next turn's cache.
+        std::vector<int32_t> held = c.prompt;
+        held.insert(held.end(), given.begin(), given.end() - 1);
+        std::lock_guard<std::mutex> lock(cache_mu_);
+        cache_.Put(std::move(held), std::move(generation->cache));
+      }
+      if (!finish_reason.empty()) break;
     }
-    cache_.Finish(given);
+    if (finish_reason.empty()) throw std::runtime_error(request->error());
   } catch (const std::exception& error) {  // ferry::Error: the device's, the model's
     if (!c.stream) {
       responder.Send(500, "application/json", ErrorBody(error.what()));
@@ -378,7 +397,6 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
     }
     return;
   }
-  if (client_gone) return;
   const Json usage = {{"prompt_tokens", c.prompt.size()},
                       {"completion_tokens", completion_tokens},
                       {"total_tokens", static_cast<int64_t>(c.prompt.size()) + completion_tokens},

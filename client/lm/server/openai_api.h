@@ -3,9 +3,10 @@
 
 // OpenAI's completions API over one loaded model, as mlx_lm.server serves it: POST
 // /v1/completions and /v1/chat/completions (whole or streamed as server-sent events), GET
-// /v1/models and /health. Generations run one at a time; the KV cache of the last one is
-// kept, and a request whose prompt starts with the same tokens (the next turn of a chat)
-// prefills only what follows them.
+// /v1/models and /health. Requests in flight are decoded together, one step for all
+// (continuous batching: a BatchScheduler); the KV caches of recent replies are kept, and a
+// request whose prompt starts with one's tokens (the next turn of a chat) prefills only
+// what follows them.
 
 #include <cstdint>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "client/lm/generate.h"
 #include "client/lm/model.h"
 #include "client/lm/prompt_cache.h"
+#include "client/lm/server/batch_scheduler.h"
 #include "client/lm/server/http_server.h"
 #include "client/lm/tokenizer.h"
 
@@ -28,8 +30,11 @@ struct ServiceOptions {
   float top_p = 1.0f;
   int top_k = 0;
   float min_p = 0.0f;
-  // Keeps the last generation's KV cache for the next request sharing its first tokens.
+  // Keeps recent replies' KV caches for the next request sharing their first tokens.
   bool prompt_cache = true;
+  int prompt_cache_size = 10;  // caches kept (mlx_lm.server's --prompt-cache-size)
+  // The most requests decoded together; more wait (mlx_lm.server's --decode-concurrency).
+  int decode_concurrency = 32;
   int steps_in_flight = 4;  // GenerateOptions::steps_in_flight
 };
 
@@ -38,9 +43,12 @@ class OpenAiService {
   // `model` must outlive the service.
   OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions options);
 
-  // Answers one request (thread-safe). Bad requests get 400 naming the field; a model or
-  // device error during generation 500 with its message (the stream, if started, ends).
+  // Answers one request (thread-safe: requests in flight at once share the batch). Bad
+  // requests get 400 naming the field; a model or device error during generation 500 with
+  // its message (the stream, if started, ends).
   void Handle(const HttpRequest& request, HttpResponder& responder);
+  // The most requests one step has decoded together so far.
+  int64_t largest_batch() const { return scheduler_.largest_batch(); }
 
  private:
   struct Completion;  // a parsed request
@@ -52,8 +60,9 @@ class OpenAiService {
   const ServiceOptions options_;
   const int64_t created_;  // seconds since the epoch, when the service started
 
-  std::mutex generate_mu_;  // one generation at a time: they share the model and the cache
-  PromptCache cache_;       // guarded by generate_mu_
+  std::mutex cache_mu_;
+  PromptCache cache_;         // guarded by cache_mu_
+  BatchScheduler scheduler_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace ferry::lm::server

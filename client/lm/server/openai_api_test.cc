@@ -275,20 +275,72 @@ TEST_F(OpenAiApiTest, ModelsAndHealthAnswerGets) {
   EXPECT_EQ(Json::parse(connection.Request("GET", "/health").body)["status"], "ok");
 }
 
-// Two clients at once: each generation runs in turn, and each gets its own reply.
-TEST_F(OpenAiApiTest, ConcurrentRequestsEachGetTheirReply) {
-  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
-  std::vector<std::string> texts(2);
+// Clients at once are decoded in one batch (continuous batching), joining a generation
+// already running; each gets the reply it gets alone, greedy or seeded.
+TEST_F(OpenAiApiTest, ConcurrentRequestsShareTheBatchAndEachGetTheirReply) {
+  HttpConnection running(server_->port());
+  const std::string long_body =
+      Json{{"prompt", "The client records"}, {"max_tokens", 400}, {"stream", true}}.dump();
+  ASSERT_TRUE(running.Send(absl::StrCat("POST /v1/completions HTTP/1.1\r\nContent-Length: ",
+                                        long_body.size(), "\r\n\r\n", long_body)));
+  ASSERT_TRUE(running.ReadUntil("data: "));  // decoding when the others arrive
+  const std::vector<Json> requests = {
+      {{"prompt", kPrompt}, {"max_tokens", 20}},
+      {{"prompt", "ferry lets you"}, {"max_tokens", 7}},
+      {{"prompt", "many daemons can also form groups whose"}, {"max_tokens", 25}},
+      {{"prompt", kPrompt}, {"max_tokens", 20}, {"temperature", 1.5}, {"seed", 7}},
+      {{"prompt", "ferry"}, {"max_tokens", 12}, {"temperature", 0.8}, {"top_p", 0.9}, {"seed", 3}},
+  };
+  std::vector<std::string> texts(requests.size());
   std::vector<std::thread> clients;
-  for (size_t i = 0; i < 2; ++i) {
+  for (size_t i = 0; i < requests.size(); ++i) {
     clients.emplace_back([&, i] {
-      const HttpReply reply = Post("/v1/completions", {{"prompt", prompts[i]}, {"max_tokens", 20}});
-      if (reply.status == 200) texts[i] = Json::parse(reply.body)["choices"][0]["text"];
+      const HttpReply reply = Post("/v1/completions", requests[i]);
+      texts[i] = reply.status == 200
+                     ? Json::parse(reply.body)["choices"][0]["text"].get<std::string>()
+                     : reply.body;
     });
   }
   for (std::thread& t : clients) t.join();
-  for (size_t i = 0; i < 2; ++i) {
-    EXPECT_EQ(texts[i], Generate(tokenizer_->encode(prompts[i]), 20)) << prompts[i];
+  EXPECT_GE(service_->largest_batch(), 3);
+  // Alone: one request at a time on a fresh service.
+  Serve(Runfile("examples/models/ferry-tiny-llama"));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const HttpReply alone = Post("/v1/completions", requests[i]);
+    ASSERT_EQ(alone.status, 200) << alone.body;
+    EXPECT_EQ(texts[i], Json::parse(alone.body)["choices"][0]["text"]) << requests[i].dump();
+    if (!requests[i].contains("seed")) {
+      EXPECT_EQ(texts[i],
+                Generate(tokenizer_->encode(requests[i]["prompt"]), requests[i]["max_tokens"]));
+    }
+  }
+  EXPECT_EQ(service_->largest_batch(), 1);
+}
+
+// Conversations taking turns each find their own cache (mlx_lm.server's LRU prompt cache).
+TEST_F(OpenAiApiTest, ConversationsTakingTurnsEachKeepTheirCache) {
+  std::vector<std::vector<int32_t>> prompts = {tokenizer_->encode(kPrompt),
+                                               tokenizer_->encode("The client records")};
+  std::vector<int64_t> lengths(2);
+  for (int turn = 0; turn < 2; ++turn) {
+    for (size_t c = 0; c < 2; ++c) {
+      HttpReply reply = Post("/v1/completions", {{"prompt", prompts[c]}, {"max_tokens", 6}});
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      const Json body = Json::parse(reply.body);
+      // The previous turn's prompt and reply but its last token; on the first turn the
+      // second conversation shares only the BOS with the first (a copy of it: the first's
+      // cache stays whole).
+      EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"],
+                turn == 1 ? lengths[c] + 6 - 1 : static_cast<int64_t>(c))
+          << "conversation " << c << ", turn " << turn;
+      EXPECT_EQ(body["choices"][0]["text"], Generate(prompts[c], 6));
+      lengths[c] = static_cast<int64_t>(prompts[c].size());
+      const std::vector<int32_t> reply_tokens =
+          tokenizer_->encode(body["choices"][0]["text"], false);
+      prompts[c].insert(prompts[c].end(), reply_tokens.begin(), reply_tokens.end());
+      const std::vector<int32_t> more = tokenizer_->encode(" and then", false);
+      prompts[c].insert(prompts[c].end(), more.begin(), more.end());
+    }
   }
 }
 
