@@ -4,6 +4,9 @@
 // the same graph on the daemon, sent before the previous token is read. With --check the
 // same generation runs on the local device too, and the program exits 1 unless both gave the
 // same tokens. Starts its own ferryd on a free loopback port unless --remote names one.
+// With --draft_model (a smaller model of the same tokenizer) it decodes speculatively, as
+// mlx_lm.generate --draft-model: the draft proposes --num_draft_tokens tokens, the model
+// checks them in one pass, a round is one Execute; the stats say how many were the draft's.
 //
 //   ./bazelw run //examples:generate
 //   ./bazelw run //examples:generate -- --model=/models/Qwen2.5-0.5B-Instruct-4bit   (one line)
@@ -31,6 +34,8 @@ ABSL_FLAG(double, top_p, 1.0, "nucleus sampling's mass (1: off)");
 ABSL_FLAG(uint64_t, seed, 0, "random seed of the sampler");
 ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
 ABSL_FLAG(bool, check, true, "also generate on the local device and compare the tokens");
+ABSL_FLAG(std::string, draft_model, "", "a draft model directory: speculative decoding");
+ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft model proposes a round");
 
 namespace {
 
@@ -57,14 +62,18 @@ ferry::DeviceStats Since(const ferry::DeviceStats& from, const ferry::DeviceStat
 
 struct Generation {
   std::vector<int32_t> tokens;
+  int64_t from_draft = 0;  // tokens the draft proposed and the model accepted
   std::optional<ferry::lm::GenerationResponse> last;
   ferry::DeviceStats cost;    // what the device was sent and sent back, prompt included
   ferry::DeviceStats steady;  // the same for the steps sent after the second token was read
 };
 
 Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokenizer,
-                    const std::string& prompt, const ferry::Device& device, bool print) {
+                    const std::string& prompt, const ferry::Device& device, bool print,
+                    ferry::lm::Model* draft) {
   ferry::lm::GenerateOptions options;
+  options.draft_model = draft;
+  options.num_draft_tokens = absl::GetFlag(FLAGS_num_draft_tokens);
   options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
   options.sampler = ferry::lm::make_sampler(static_cast<float>(absl::GetFlag(FLAGS_temp)),
                                             static_cast<float>(absl::GetFlag(FLAGS_top_p)));
@@ -79,6 +88,7 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
                                  std::fflush(stdout);
                                }
                                out.tokens.push_back(response.token);
+                               out.from_draft += response.from_draft;
                                out.last = response;
                                if (response.generation_tokens == 2) second = device.stats();
                                return true;
@@ -117,17 +127,42 @@ int main(int argc, char** argv) {
             ? (", " + std::to_string(args.quantization->bits) + "-bit " + args.quantization->mode)
                   .c_str()
             : "");
+    // mlx_lm.generate's check: the draft must share the model's tokenizer.
+    std::string draft_path = absl::GetFlag(FLAGS_draft_model);
+    if (!draft_path.empty()) draft_path = RunfilesPath(argv[0], draft_path);
+    if (!draft_path.empty() &&
+        ferry::lm::load_tokenizer(draft_path).vocab_size() != tokenizer.vocab_size()) {
+      std::fprintf(stderr, "generate: the draft model's tokenizer does not match the model's\n");
+      return 1;
+    }
+    std::unique_ptr<ferry::lm::Model> draft;
+    if (!draft_path.empty()) {
+      draft = ferry::lm::load_model(draft_path, remote);
+      std::printf("  draft    %s (%d layers, width %lld), %d tokens a round\n",
+                  absl::GetFlag(FLAGS_draft_model).c_str(), draft->args().num_hidden_layers,
+                  static_cast<long long>(draft->args().hidden_size),
+                  absl::GetFlag(FLAGS_num_draft_tokens));
+    }
     std::printf("  device   %s\n==========\n%s", remote.description().c_str(), prompt.c_str());
-    const Generation on_daemon = Generate(*model, tokenizer, prompt, remote, /*print=*/true);
+    const Generation on_daemon =
+        Generate(*model, tokenizer, prompt, remote, /*print=*/true, draft.get());
     const ferry::lm::GenerationResponse& r = *on_daemon.last;
     std::printf("\n==========\n  prompt   %lld tokens, %.1f tokens/s\n",
                 static_cast<long long>(r.prompt_tokens), r.prompt_tps);
     std::printf("  generate %lld tokens, %.1f tokens/s (finished: %s)\n",
                 static_cast<long long>(r.generation_tokens), r.generation_tps,
                 r.finish_reason.c_str());
-    // The prompt is one Execute (per 2048 tokens), each token one more; a graph is sent
-    // whole the first time it runs, then named by id. The first evals of a graph also send
-    // back what they computed (the caches), later ones only what the program reads.
+    if (draft) {
+      std::printf("  draft    %lld of %lld tokens were the draft's, accepted (%.1f%%)\n",
+                  static_cast<long long>(on_daemon.from_draft),
+                  static_cast<long long>(r.generation_tokens),
+                  100.0 * static_cast<double>(on_daemon.from_draft) /
+                      static_cast<double>(r.generation_tokens));
+    }
+    // The prompt is one Execute (per 2048 tokens; per model with a draft), each token one
+    // more (with a draft, each round of tokens); a graph is sent whole the first time it
+    // runs, then named by id. The first evals of a graph also send back what they computed
+    // (the caches), later ones only what the program reads.
     const ferry::DeviceStats& c = on_daemon.cost;
     std::printf("  daemon   %lld Execute, graphs sent whole %lld time(s), %lld uploads\n",
                 static_cast<long long>(c.executes), static_cast<long long>(c.graphs_sent),
@@ -143,8 +178,10 @@ int main(int argc, char** argv) {
     }
     if (absl::GetFlag(FLAGS_check)) {
       auto [local_model, local_tokenizer] = ferry::lm::load(model_path, ferry::local());
-      const Generation here =
-          Generate(*local_model, local_tokenizer, prompt, ferry::local(), /*print=*/false);
+      std::unique_ptr<ferry::lm::Model> local_draft;
+      if (draft) local_draft = ferry::lm::load_model(draft_path, ferry::local());
+      const Generation here = Generate(*local_model, local_tokenizer, prompt, ferry::local(),
+                                       /*print=*/false, local_draft.get());
       const bool same = here.tokens == on_daemon.tokens;
       std::printf("  check    the local device generated the same %zu tokens: %s\n",
                   here.tokens.size(), same ? "yes" : "no");

@@ -15,3 +15,13 @@ grep -Eq "the last [0-9]+ steps: graph sent whole 0 time\(s\)" "$out"
 "$1" --max_tokens=12 --temp=0.8 --top_p=0.9 --seed=3 >"$out" 2>&1 || { cat "$out"; exit 1; }
 cat "$out"
 grep -q "the local device generated the same 12 tokens: yes" "$out"
+# Speculative: the model as its own draft takes every proposal (3 a round, and the model's
+# token after them): the same tokens in a round of 4 tokens an Execute.
+"$1" --max_tokens=24 --draft_model=examples/models/ferry-tiny-llama --num_draft_tokens=3 \
+  >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "ferry lets a C++ program build lazy array computations, MLX style" "$out"
+grep -q "the local device generated the same 24 tokens: yes" "$out"
+grep -q "draft    18 of 24 tokens were the draft's, accepted (75.0%)" "$out"
+# Two prefills and 24 / 4 rounds.
+grep -q "daemon   8 Execute" "$out"

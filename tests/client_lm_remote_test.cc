@@ -3,6 +3,7 @@
 // outputs its inputs, nothing uploaded; a sampled generation draws the local device's
 // tokens; loading the same checkpoint again sends no weights.
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "client/lm/batch_generate.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
+#include "client/lm/speculative_generate.h"
 #include "client/testing.h"
 #include "gtest/gtest.h"
 #include "tests/ferryd_testing.h"
@@ -76,6 +78,22 @@ TEST(ClientLmRemoteTest, MixturesOfExpertsAndBatchesRunOnTheDaemon) {
   EXPECT_EQ(remote.stats().executes - executes, 1 + 12);
 }
 
+// Gemma 2 (soft-capped attention composed of ops), Phi-3 and gpt-oss (sinks, sliding layers,
+// OpenAI's mxfp4 layout sanitized on the daemon) generate mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const auto fixture = load_safetensors(TestData("lm_more_mlx.safetensors")).first;
+  for (const std::string name : {"gemma2", "phi3", "gpt_oss_mxfp4"}) {
+    std::unique_ptr<Model> model = load_model(TestData(name), remote);
+    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
+    GenerateOptions options;
+    options.max_tokens = static_cast<int>(greedy.shape(0));
+    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
+        << name;
+  }
+}
+
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
@@ -118,6 +136,68 @@ TEST(ClientLmRemoteTest, ASeededSampledGenerationDrawsTheLocalTokens) {
   }
   EXPECT_EQ(runs[1], runs[0]);
   EXPECT_EQ(runs[0].size(), 16u);
+}
+
+// Speculative decoding on the daemon: the local device's tokens and accepted proposals; a
+// round (the draft's steps and the model's pass over them) is one Execute of a graph the
+// daemon holds and one read.
+TEST(ClientLmRemoteTest, SpeculativeDecodingIsOneExecuteARound) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const std::vector<int32_t> prompt = {5, 17, 2, 40, 40, 9, 31, 3, 77, 12};
+  GenerateOptions options;
+  options.max_tokens = 30;
+  options.num_draft_tokens = 3;
+  std::vector<std::vector<int32_t>> tokens, from_draft;
+  for (const Device& device : {local(), remote}) {
+    std::unique_ptr<Model> model = load_model(TestData("llama"), device);
+    std::unique_ptr<Model> draft = load_model(TestData("llama_4bit"), device);
+    options.draft_model = draft.get();
+    SpeculativeGenerator generator(*model, prompt, options);
+    tokens.emplace_back();
+    from_draft.emplace_back();
+    while (std::optional<GenerationStep> step = generator.next()) {
+      tokens.back().push_back(step->token);
+      from_draft.back().push_back(step->from_draft);
+    }
+  }
+  EXPECT_EQ(tokens[1], tokens[0]);
+  EXPECT_EQ(from_draft[1], from_draft[0]);
+  EXPECT_EQ(tokens[0].size(), 30u);
+
+  std::unique_ptr<Model> model = load_model(TestData("llama"), remote);
+  std::unique_ptr<Model> draft = load_model(TestData("llama_4bit"), remote);
+  options.draft_model = draft.get();
+  options.max_tokens = -1;
+  SpeculativeGenerator generator(*model, prompt, options);
+  // Past the first rounds (the draft starting from one token and from two) every round is
+  // one of two graphs the daemon holds.
+  std::vector<int32_t> unbounded;
+  while (unbounded.size() < 15) unbounded.push_back(generator.next()->token);
+  const DeviceStats before = remote.stats();
+  const int rounds = generator.rounds();
+  while (unbounded.size() < 60) unbounded.push_back(generator.next()->token);
+  const DeviceStats after = remote.stats();
+  const int64_t ran = generator.rounds() - rounds;
+  EXPECT_GE(ran, 45 / 4);
+  EXPECT_EQ(after.executes - before.executes, ran);
+  EXPECT_EQ(after.round_trips - before.round_trips, ran);
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
+  EXPECT_EQ(after.uploads - before.uploads, 0);
+  EXPECT_EQ(std::vector<int32_t>(unbounded.begin(), unbounded.begin() + 30), tokens[0]);
+  std::printf(
+      "speculative on the daemon: %lld rounds for 45 tokens, %lld bytes sent and %lld "
+      "received a round\n",
+      static_cast<long long>(ran),
+      static_cast<long long>((after.bytes_sent - before.bytes_sent) / ran),
+      static_cast<long long>((after.bytes_received - before.bytes_received) / ran));
+
+  // The draft's tokens feed the model's pass on its device: a draft elsewhere is refused.
+  std::unique_ptr<Model> here = load_model(TestData("llama"), local());
+  const std::string error = ferry::testing::BuildError([&] {
+    SpeculativeGenerator(*here, {1, 2}, options);
+  });
+  EXPECT_NE(error.find("load both on one device"), std::string::npos) << error;
 }
 
 TEST(ClientLmRemoteTest, LoadingACheckpointAgainSendsNoWeights) {

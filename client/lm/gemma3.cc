@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
-#include "client/nn/activations.h"
+#include "client/lm/layer_masks.h"
 #include "client/ops.h"
 #include "core/half.h"
 #include "core/shape.h"
@@ -33,14 +33,6 @@ ModelArgs LocalRopeArgs(const ModelArgs& args) {
 
 }  // namespace
 
-Gemma3RMSNorm::Gemma3RMSNorm(int64_t dims, float eps) : eps_(eps) {
-  register_parameter("weight", ones({dims}));
-}
-
-Array Gemma3RMSNorm::operator()(const Array& x) {
-  return fast::rms_norm(x, parameter("weight") + 1.0f, eps_);
-}
-
 Gemma3Attention::Gemma3Attention(const ModelArgs& args, bool sliding)
     : heads_(args.num_attention_heads),
       kv_heads_(args.num_key_value_heads),
@@ -52,15 +44,15 @@ Gemma3Attention::Gemma3Attention(const ModelArgs& args, bool sliding)
       v_proj_(
           register_module("v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, false))),
       o_proj_(register_module("o_proj", nn::Linear(heads_ * head_dim_, args.hidden_size, false))),
-      q_norm_(register_module("q_norm", Gemma3RMSNorm(head_dim_, args.rms_norm_eps))),
-      k_norm_(register_module("k_norm", Gemma3RMSNorm(head_dim_, args.rms_norm_eps))),
+      q_norm_(register_module("q_norm", GemmaRMSNorm(head_dim_, args.rms_norm_eps))),
+      k_norm_(register_module("k_norm", GemmaRMSNorm(head_dim_, args.rms_norm_eps))),
       rope_(head_dim_, sliding ? LocalRopeArgs(args) : args) {}
 
 Array Gemma3Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                                   const std::optional<Array>& position) {
   const int64_t batch = x.shape(0), length = x.shape(1);
   // (B, L, heads * D) to (B, heads, L, D), then each head normalized.
-  auto heads = [&](const Array& y, int count, Gemma3RMSNorm* norm) {
+  auto heads = [&](const Array& y, int count, GemmaRMSNorm* norm) {
     const Array split = transpose(reshape(y, {batch, length, count, head_dim_}), {0, 2, 1, 3});
     return norm ? (*norm)(split) : split;
   };
@@ -76,30 +68,18 @@ Array Gemma3Attention::operator()(const Array& x, const std::optional<Array>& ma
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 
-Gemma3Mlp::Gemma3Mlp(const ModelArgs& args)
-    : gate_proj_(register_module("gate_proj",
-                                 nn::Linear(args.hidden_size, args.intermediate_size, false))),
-      down_proj_(register_module("down_proj",
-                                 nn::Linear(args.intermediate_size, args.hidden_size, false))),
-      up_proj_(register_module("up_proj",
-                               nn::Linear(args.hidden_size, args.intermediate_size, false))) {}
-
-Array Gemma3Mlp::operator()(const Array& x) {
-  return down_proj_(nn::gelu_approx(gate_proj_(x)) * up_proj_(x));
-}
-
 Gemma3Block::Gemma3Block(const ModelArgs& args, int index)
     : sliding_((index + 1) % args.sliding_window_pattern != 0),
       self_attn_(register_module("self_attn", Gemma3Attention(args, sliding_))),
-      mlp_(register_module("mlp", Gemma3Mlp(args))),
+      mlp_(register_module("mlp", GemmaMlp(args))),
       input_layernorm_(
-          register_module("input_layernorm", Gemma3RMSNorm(args.hidden_size, args.rms_norm_eps))),
-      post_attention_layernorm_(register_module(
-          "post_attention_layernorm", Gemma3RMSNorm(args.hidden_size, args.rms_norm_eps))),
+          register_module("input_layernorm", GemmaRMSNorm(args.hidden_size, args.rms_norm_eps))),
+      post_attention_layernorm_(register_module("post_attention_layernorm",
+                                                GemmaRMSNorm(args.hidden_size, args.rms_norm_eps))),
       pre_feedforward_layernorm_(register_module(
-          "pre_feedforward_layernorm", Gemma3RMSNorm(args.hidden_size, args.rms_norm_eps))),
+          "pre_feedforward_layernorm", GemmaRMSNorm(args.hidden_size, args.rms_norm_eps))),
       post_feedforward_layernorm_(register_module(
-          "post_feedforward_layernorm", Gemma3RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
+          "post_feedforward_layernorm", GemmaRMSNorm(args.hidden_size, args.rms_norm_eps))) {}
 
 Array Gemma3Block::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                               const std::optional<Array>& position) {
@@ -116,7 +96,7 @@ Gemma3TextModel::Gemma3TextModel(const ModelArgs& args)
   for (int i = 0; i < args.num_hidden_layers; ++i) {
     layers_.push_back(&register_module(absl::StrCat("layers.", i), Gemma3Block(args, i)));
   }
-  norm_ = &register_module("norm", Gemma3RMSNorm(args.hidden_size, args.rms_norm_eps));
+  norm_ = &register_module("norm", GemmaRMSNorm(args.hidden_size, args.rms_norm_eps));
 }
 
 Array Gemma3TextModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
@@ -132,25 +112,11 @@ Array Gemma3TextModel::operator()(const Array& tokens, std::vector<KVCache>* cac
   Array h = embed_tokens_(tokens);
   // mlx-lm rounds sqrt(hidden_size) to bfloat16 before casting it to the embedding's dtype.
   h = h * static_cast<float>(core::BFloat16(std::sqrt(static_cast<float>(hidden_size_))));
-  // Two masks, global and sliding, shared by the layers of each kind: the caches advance
-  // together.
-  std::optional<Array> position, global_mask, sliding_mask;
-  if (cache) {
-    const KVCache& first = cache->front();
-    position = first.offset_array(tokens.device());
-    global_mask = first.make_mask(length, *position);
-    sliding_mask = first.make_mask(length, *position, window_);
-  } else if (length > window_) {
-    // Without a cache "causal" is the global mask, and the sliding one while the window
-    // covers the whole sequence.
-    const Array keys = arange(0, static_cast<double>(length), int32, tokens.device());
-    const Array queries = expand_dims(keys, 1);
-    sliding_mask = logical_and(expand_dims(keys, 0) <= queries, queries < keys + window_);
-  }
+  const LayerMasks masks = layer_masks(length, tokens.device(), cache, window_);
   for (size_t i = 0; i < layers_.size(); ++i) {
     Gemma3Block& layer = *layers_[i];
-    h = layer(h, layer.sliding() ? sliding_mask : global_mask, cache ? &(*cache)[i] : nullptr,
-              position);
+    h = layer(h, layer.sliding() ? masks.sliding : masks.global, cache ? &(*cache)[i] : nullptr,
+              masks.position);
   }
   return (*norm_)(h);
 }

@@ -12,22 +12,13 @@
 #include <optional>
 #include <vector>
 
+#include "client/lm/gemma_layers.h"
 #include "client/lm/llama.h"
 #include "client/lm/model.h"
 #include "client/nn/embedding.h"
 #include "client/nn/linear.h"
 
 namespace ferry::lm {
-
-// fast::rms_norm with 1 + weight: Gemma's weights are stored as offsets from one.
-class Gemma3RMSNorm : public nn::Layer {
- public:
-  explicit Gemma3RMSNorm(int64_t dims, float eps);
-  Array operator()(const Array& x) override;
-
- private:
-  float eps_;
-};
 
 class Gemma3Attention : public nn::Module {
  public:
@@ -40,17 +31,8 @@ class Gemma3Attention : public nn::Module {
   int64_t head_dim_;
   float scale_;
   nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
-  Gemma3RMSNorm &q_norm_, &k_norm_;
+  GemmaRMSNorm &q_norm_, &k_norm_;
   Rope rope_;
-};
-
-class Gemma3Mlp : public nn::Layer {
- public:
-  explicit Gemma3Mlp(const ModelArgs& args);
-  Array operator()(const Array& x) override;
-
- private:
-  nn::Linear &gate_proj_, &down_proj_, &up_proj_;
 };
 
 class Gemma3Block : public nn::Module {
@@ -63,8 +45,8 @@ class Gemma3Block : public nn::Module {
  private:
   bool sliding_;
   Gemma3Attention& self_attn_;
-  Gemma3Mlp& mlp_;
-  Gemma3RMSNorm &input_layernorm_, &post_attention_layernorm_, &pre_feedforward_layernorm_,
+  GemmaMlp& mlp_;
+  GemmaRMSNorm &input_layernorm_, &post_attention_layernorm_, &pre_feedforward_layernorm_,
       &post_feedforward_layernorm_;
 };
 
@@ -80,7 +62,7 @@ class Gemma3TextModel : public nn::Module {
   int64_t hidden_size_, window_;
   nn::Embedding& embed_tokens_;
   std::vector<Gemma3Block*> layers_;
-  Gemma3RMSNorm* norm_ = nullptr;
+  GemmaRMSNorm* norm_ = nullptr;
 };
 
 // model_type "gemma3_text": "model" and, unless the embeddings are tied, "lm_head".

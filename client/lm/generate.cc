@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/lm/speculative_generate.h"
 #include "client/ops.h"
 
 namespace ferry::lm {
@@ -113,13 +114,20 @@ void stream_generate(Model& model, const Tokenizer& tokenizer, const std::vector
   if (eos_token_ids.empty()) eos_token_ids = tokenizer.eos_token_ids();
   StreamingDetokenizer detokenizer(tokenizer);
   const Clock::time_point start = Clock::now();
-  TokenGenerator generator(model, prompt, options);
+  // With a draft model, the speculative generator (one round of tokens per read).
+  std::optional<TokenGenerator> plain;
+  std::optional<SpeculativeGenerator> speculative;
+  if (options.draft_model) {
+    speculative.emplace(model, prompt, options);
+  } else {
+    plain.emplace(model, prompt, options);
+  }
   const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
   double prompt_tps = 0;
   Clock::time_point first;
-  while (std::optional<GenerationStep> step = generator.next()) {
+  while (std::optional<GenerationStep> step = speculative ? speculative->next() : plain->next()) {
     const Clock::time_point now = Clock::now();
-    const int64_t n = generator.generated();
+    const int64_t n = speculative ? speculative->generated() : plain->generated();
     if (n == 1) {
       first = now;
       prompt_tps =
@@ -133,7 +141,8 @@ void stream_generate(Model& model, const Tokenizer& tokenizer, const std::vector
                                 prompt_tps,
                                 n,
                                 since_first > 0 ? static_cast<double>(n - 1) / since_first : 0,
-                                ""};
+                                "",
+                                step->from_draft};
     const bool stop =
         std::find(eos_token_ids.begin(), eos_token_ids.end(), step->token) != eos_token_ids.end();
     if (stop) {

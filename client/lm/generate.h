@@ -41,6 +41,15 @@ struct GenerateOptions {
   // token costs about max(c, (r + c) / steps_in_flight) rather than r + c; steps past the
   // one that ends the reply are computed for nothing (and undone in the cache).
   int steps_in_flight = 4;
+  // Speculative decoding (SpeculativeGenerator, mlx-lm's draft_model; TokenGenerator
+  // ignores these): stream_generate lets this smaller model of the same tokenizer propose
+  // num_draft_tokens tokens at a time, which the model checks in one pass; greedy, the
+  // reply is the same, in fewer passes of the model.
+  Model* draft_model = nullptr;
+  // mlx_lm.generate's --num-draft-tokens default (its speculative_generate_step's is 2).
+  int num_draft_tokens = 3;
+  // The draft's cache to continue along with prompt_cache (a conversation's); fresh if unset.
+  std::vector<KVCache>* draft_prompt_cache = nullptr;
 };
 
 struct GenerationStep {
@@ -48,6 +57,8 @@ struct GenerationStep {
   // The log-probabilities (vocab,) it was drawn from, on the model's device (read only
   // when wanted: a step sends back only the token).
   Array logprobs;
+  // Speculative decoding: the draft's proposal, which the model drew too.
+  bool from_draft = false;
 };
 
 class TokenGenerator {
@@ -94,6 +105,7 @@ struct GenerationResponse {
   // On the last response: "stop" (an end-of-sequence token, whose text is not given) or
   // "length" (max_tokens); empty before.
   std::string finish_reason;
+  bool from_draft = false;  // the draft model's token, accepted (speculative decoding)
 };
 
 // Generates from `prompt` (encoded with the tokenizer's special tokens, a BOS where its

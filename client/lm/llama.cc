@@ -1,6 +1,8 @@
 #include "client/lm/llama.h"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
@@ -36,6 +38,52 @@ std::vector<float> Llama3Freqs(int64_t dims, float base, const std::map<std::str
   return freqs;
 }
 
+// mlx-lm's YarnRoPE: the inverse frequencies, and the scale of the rotated features.
+std::pair<std::vector<float>, float> Yarn(int64_t dims, float base,
+                                          const std::map<std::string, double>& s) {
+  auto get = [&](const char* key, double fallback) {
+    auto it = s.find(key);
+    return it == s.end() ? fallback : it->second;
+  };
+  const double factor = get("factor", 1.0),
+               original = get("original_max_position_embeddings", 4096);
+  const double d = static_cast<double>(dims);
+  auto correction_dim = [&](double rotations) {
+    return d * std::log(original / (rotations * 2 * M_PI)) /
+           (2 * std::log(static_cast<double>(base)));
+  };
+  const double low = std::max(std::floor(correction_dim(get("beta_fast", 32))), 0.0);
+  double high = std::min(std::ceil(correction_dim(get("beta_slow", 1))), d - 1);
+  if (low == high) high += 0.001;  // as mlx-lm, against a division by zero
+  std::vector<float> freqs;
+  for (int64_t i = 0; i < dims / 2; ++i) {
+    const float extra = std::pow(base, static_cast<float>(2 * i) / static_cast<float>(dims));
+    const float inter = static_cast<float>(factor) * extra;
+    const float ramp = std::clamp(
+        (static_cast<float>(i) - static_cast<float>(low)) / static_cast<float>(high - low), 0.0f,
+        1.0f);
+    const float mask = 1.0f - ramp;
+    freqs.push_back((inter * extra) / (inter * mask + extra * (1.0f - mask)));
+  }
+  auto mscale = [&](double m) { return factor <= 1 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; };
+  return {freqs, static_cast<float>(mscale(get("mscale", 1)) / mscale(get("mscale_all_dim", 0)))};
+}
+
+// phi3's SuScaledRoPE: base^(2i/dims) times the long factors, and the scale of the rotated
+// features where the context is stretched past the original.
+std::pair<std::vector<float>, float> LongRope(int64_t dims, const ModelArgs& args) {
+  std::vector<float> freqs;
+  for (int64_t i = 0; i < dims / 2; ++i) {
+    freqs.push_back(
+        args.rope_long_factor.at(static_cast<size_t>(i)) *
+        std::pow(args.rope_theta, static_cast<float>(2 * i) / static_cast<float>(dims)));
+  }
+  const double original = args.rope_scaling.at("original_max_position_embeddings");
+  const double factor = static_cast<double>(args.max_position_embeddings) / original;
+  const double scale = factor <= 1 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(original));
+  return {freqs, static_cast<float>(scale)};
+}
+
 }  // namespace
 
 Rope::Rope(int64_t dims, const ModelArgs& args)
@@ -46,9 +94,31 @@ Rope::Rope(int64_t dims, const ModelArgs& args)
   if (args.rope_type == "linear")
     scale_ = 1.0f / static_cast<float>(args.rope_scaling.at("factor"));
   if (args.rope_type == "llama3") freqs_ = Llama3Freqs(dims, base_, args.rope_scaling);
+  if (args.rope_type == "yarn") {
+    std::tie(freqs_, input_scale_) = Yarn(dims, base_, args.rope_scaling);
+  }
+  if (args.rope_type == "longrope") {
+    std::tie(freqs_, input_scale_) = LongRope(dims, args);
+    traditional_ = false;  // SuScaledRoPE's, whatever rope_traditional says
+  }
 }
 
-Array Rope::operator()(const Array& x, const std::optional<Array>& offset) const {
+Array Rope::operator()(const Array& input, const std::optional<Array>& offset) const {
+  Array x = input;
+  if (input_scale_ != 1.0f) {
+    // Only the rotated features: those past dims_ (phi3's partial rotary) pass unscaled.
+    const int64_t width = x.shape(-1);
+    if (dims_ == width) {
+      x = x * input_scale_;
+    } else {
+      Shape start(x.ndim(), 0), middle = x.shape();
+      middle.back() = dims_;
+      Shape rest_start = start;
+      rest_start.back() = dims_;
+      x = concatenate({slice(x, start, middle) * input_scale_, slice(x, rest_start, x.shape())},
+                      -1);
+    }
+  }
   std::optional<float> base = base_;
   if (!freqs_.empty()) {
     base = std::nullopt;

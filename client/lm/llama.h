@@ -22,8 +22,11 @@
 namespace ferry::lm {
 
 // Rotary positions as mlx-lm's initialize_rope makes them: plain, "linear" (positions
-// divided by the factor) or "llama3" (long wavelengths stretched by the factor, the middle
-// ones smoothed).
+// divided by the factor), "llama3" (long wavelengths stretched by the factor, the middle
+// ones smoothed), "yarn" (YarnRoPE: wavelengths past the original context stretched, a ramp
+// between, the rotated features scaled by its mscale) or "longrope" (phi3's SuScaledRoPE:
+// wavelengths times rope_long_factor, the rotated features scaled by
+// sqrt(1 + ln(max / original) / ln(original)) where the context is longer than the original).
 class Rope {
  public:
   Rope(int64_t dims, const ModelArgs& args);
@@ -33,7 +36,8 @@ class Rope {
   int dims_;
   bool traditional_;
   float base_, scale_;
-  std::vector<float> freqs_;  // llama3's, else empty
+  float input_scale_ = 1.0f;  // yarn's and longrope's, of the rotated features
+  std::vector<float> freqs_;  // llama3's, yarn's, longrope's, else empty
   mutable std::optional<Array> freqs_array_;
 };
 

@@ -8,9 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
+#include "client/lm/gpt_oss.h"
 #include "client/lm/llama.h"
 #include "client/lm/mixtral.h"
+#include "client/lm/phi3.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_moe.h"
 #include "client/lm/tokenizer_config.h"
@@ -134,6 +137,9 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "qwen3_moe") return std::make_unique<Qwen3Moe>(args);
   if (args.model_type == "gemma3_text") return std::make_unique<Gemma3Text>(args);
   if (args.model_type == "gemma3") return std::make_unique<Gemma3>(args);
+  if (args.model_type == "gemma2") return std::make_unique<Gemma2>(args);
+  if (args.model_type == "phi3") return std::make_unique<Phi3>(args);
+  if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
   return std::make_unique<Llama>(args);
 }
 

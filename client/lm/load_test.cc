@@ -158,12 +158,67 @@ TEST(ModelArgsTest, Gemma3HasMlxLmsDefaults) {
       ErrorCode::kUnimplemented);
 }
 
+// gemma2 requires its sizes and defaults the caps; phi3 computes head_dim and reads
+// longrope's long factors, one per rotated pair; gpt_oss defaults everything, layer_types
+// alternating from a sliding layer, and takes yarn (which llama does not, above) and OpenAI's
+// quantization_config.
+TEST(ModelArgsTest, Gemma2Phi3AndGptOssHaveMlxLmsDefaults) {
+  const ModelArgs gemma2 = Args(R"("model_type": "gemma2", "head_dim": 16,
+      "num_key_value_heads": 2, "sliding_window": 4096)");
+  EXPECT_EQ(gemma2.attn_logit_softcapping, 50.0f);
+  EXPECT_EQ(gemma2.final_logit_softcapping, 30.0f);
+  EXPECT_EQ(gemma2.query_pre_attn_scalar, 144.0f);
+  EXPECT_TRUE(gemma2.tie_word_embeddings);
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma2", "head_dim": 16)"); }).second,
+            "[ModelArgs] config.json lacks \"num_key_value_heads\".");
+
+  const ModelArgs phi3 = Args(R"("model_type": "phi3", "partial_rotary_factor": 0.5,
+      "original_max_position_embeddings": 2048,
+      "rope_scaling": {"type": "su", "long_factor": [1, 2], "short_factor": [1, 1]})");
+  EXPECT_EQ(phi3.head_dim, 8);
+  EXPECT_FALSE(phi3.tie_word_embeddings);
+  EXPECT_EQ(phi3.max_position_embeddings, 131072);
+  EXPECT_EQ(phi3.rope_type, "longrope");
+  EXPECT_EQ(phi3.rope_long_factor, (std::vector<float>{1, 2}));
+  EXPECT_EQ(phi3.rope_scaling.at("original_max_position_embeddings"), 2048);
+  EXPECT_EQ(Args(R"("model_type": "phi3", "rope_scaling": {"type": "dynamic",
+                "long_factor": 1})")
+                .rope_type,
+            "default");  // mlx-lm warns and drops it
+  EXPECT_EQ(Failure([] {
+              Args(R"("model_type": "phi3", "rope_scaling": {"type": "longrope",
+                  "long_factor": [1, 2, 3]})");
+            }).second,
+            "[ModelArgs] config.json's rope_scaling long_factor has 3 numbers, not one per "
+            "rotated pair (4).");
+
+  const ModelArgs gpt_oss = ModelArgs::from_json(R"({"model_type": "gpt_oss",
+      "num_hidden_layers": 4, "quantization_config": {"quant_method": "mxfp4"},
+      "rope_scaling": {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0}})");
+  EXPECT_EQ(gpt_oss.hidden_size, 2880);
+  EXPECT_EQ(gpt_oss.num_experts, 128);
+  EXPECT_EQ(gpt_oss.num_experts_per_tok, 4);
+  EXPECT_EQ(gpt_oss.sliding_window, 128);
+  EXPECT_EQ(gpt_oss.rope_type, "yarn");
+  EXPECT_EQ(gpt_oss.layer_types, (std::vector<std::string>{"sliding_attention", "full_attention",
+                                                           "sliding_attention", "full_attention"}));
+  ASSERT_TRUE(gpt_oss.quantization.has_value());
+  EXPECT_EQ(gpt_oss.quantization->mode, "mxfp4");
+  EXPECT_EQ(gpt_oss.quantization->group_size, 32);
+  EXPECT_EQ(Failure([] {
+              ModelArgs::from_json(R"({"model_type": "gpt_oss", "num_hidden_layers": 3,
+                  "layer_types": ["full_attention"]})");
+            }).second,
+            "[ModelArgs] config.json's layer_types has 1 entries, not num_hidden_layers (3).");
+}
+
 TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
-  EXPECT_EQ(Failure([] { Args(R"("model_type": "gemma2")"); }),
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "olmo2")"); }),
             std::make_pair(ErrorCode::kUnimplemented,
-                           std::string("[ModelArgs] model_type \"gemma2\" is not built by "
+                           std::string("[ModelArgs] model_type \"olmo2\" is not built by "
                                        "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                                       "qwen2_moe, qwen3_moe, gemma3_text and gemma3 are).")));
+                                       "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, "
+                                       "phi3 and gpt_oss are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -83,18 +83,19 @@ void ReadExperts(const json& config, ModelArgs& args) {
   }
 }
 
-// rope_scaling's type and numbers (initialize_rope's).
-void ReadRopeScaling(const json& scaling, ModelArgs& args) {
+// rope_scaling's type and numbers (initialize_rope's); gpt-oss's also "yarn".
+void ReadRopeScaling(const json& scaling, ModelArgs& args, bool yarn = false) {
   args.rope_type = Optional<std::string>(scaling, "rope_type",
                                          Optional<std::string>(scaling, "type", "default"));
   for (const auto& [key, value] : scaling.items()) {
     if (value.is_number()) args.rope_scaling[key] = value.get<double>();
   }
   static const std::set<std::string> kRopes = {"default", "linear", "llama3"};
-  if (!kRopes.count(args.rope_type)) {
+  if (!kRopes.count(args.rope_type) && !(yarn && args.rope_type == "yarn")) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("rope_type \"", args.rope_type,
-                      "\" is not built by ferry::lm (default, linear and llama3 are)."));
+                      "\" is not built by ferry::lm (default, linear",
+                      yarn ? ", llama3 and yarn are)." : " and llama3 are)."));
   }
   if (args.rope_type != "default" && !args.rope_scaling.count("factor")) {
     Fail(ErrorCode::kInvalidArgument,
@@ -111,6 +112,13 @@ void ReadQuantizationAndEos(const json& config, ModelArgs& args) {
       if (value.is_object()) args.layer_quantization[key] = ReadQuantization(value);
       if (value.is_boolean() && !value.get<bool>()) args.layer_quantization[key] = std::nullopt;
     }
+  } else if (config.contains("quantization_config") && config["quantization_config"].is_object()) {
+    // Hugging Face's, in the formats MLX holds as they are (gpt-oss as OpenAI published it):
+    // mlx-lm's load_model reads these two so.
+    const std::string method =
+        Optional<std::string>(config["quantization_config"], "quant_method", "");
+    if (method == "mxfp4") args.quantization = Quantization{32, 4, "mxfp4"};
+    if (method == "mxfp8") args.quantization = Quantization{32, 8, "mxfp8"};
   }
   args.eos_token_ids = ReadEos(config);
 }
@@ -163,6 +171,145 @@ void ReadGemma3(const json& top, ModelArgs& args) {
                   args);
 }
 
+// The sizes every model needs, positive, and whole groups of query heads.
+void CheckSizes(const ModelArgs& args) {
+  if (args.hidden_size <= 0 || args.num_hidden_layers <= 0 || args.intermediate_size <= 0 ||
+      args.num_attention_heads <= 0 || args.vocab_size <= 0 || args.num_key_value_heads <= 0 ||
+      args.head_dim <= 0 || args.num_attention_heads % args.num_key_value_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sizes must be positive and num_attention_heads (",
+                      args.num_attention_heads, ") a multiple of num_key_value_heads (",
+                      args.num_key_value_heads, ")."));
+  }
+}
+
+// mlx-lm's gemma2 ModelArgs: the sizes required, the rest its defaults. It reads neither
+// rope_scaling nor sliding_window (full attention everywhere); the output is the embedding.
+void ReadGemma2(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e4f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.attn_logit_softcapping = Optional<float>(config, "attn_logit_softcapping", 50.0f);
+  args.final_logit_softcapping = Optional<float>(config, "final_logit_softcapping", 30.0f);
+  args.query_pre_attn_scalar = Optional<float>(config, "query_pre_attn_scalar", 144.0f);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 8192);
+  args.tie_word_embeddings = true;
+  CheckSizes(args);
+  if (args.attn_logit_softcapping <= 0 || args.final_logit_softcapping <= 0 ||
+      args.query_pre_attn_scalar <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's attn_logit_softcapping, final_logit_softcapping and "
+         "query_pre_attn_scalar must be positive.");
+  }
+}
+
+// mlx-lm's phi3 ModelArgs. rope_scaling must name its "type" and "long_factor"; "longrope"
+// and "su" are SuScaledRoPE (with the top level's original_max_position_embeddings), "linear"
+// divides the positions, and any other type is dropped with mlx-lm's warning (plain RoPE).
+void ReadPhi3(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e4f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.partial_rotary_factor = Optional<float>(config, "partial_rotary_factor", 1.0f);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  CheckSizes(args);
+  const int64_t rope_dims = static_cast<int64_t>(static_cast<double>(args.head_dim) *
+                                                 static_cast<double>(args.partial_rotary_factor));
+  if (rope_dims <= 0 || rope_dims > args.head_dim || rope_dims % 2 != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's partial_rotary_factor gives ", rope_dims,
+                      " rotated features of ", args.head_dim, "; they must be even, 2 or more."));
+  }
+  if (!config.contains("rope_scaling") || !config["rope_scaling"].is_object()) return;
+  const json& scaling = config["rope_scaling"];
+  if (!scaling.contains("type") || !scaling.contains("long_factor")) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's rope_scaling must contain \"type\" and \"long_factor\".");
+  }
+  const std::string type = Required<std::string>(scaling, "type");
+  if (type == "longrope" || type == "su") {
+    args.rope_type = "longrope";
+    args.rope_long_factor = scaling["long_factor"].is_array()
+                                ? Required<std::vector<float>>(scaling, "long_factor")
+                                : std::vector<float>(static_cast<size_t>(rope_dims / 2),
+                                                     Required<float>(scaling, "long_factor"));
+    if (static_cast<int64_t>(args.rope_long_factor.size()) != rope_dims / 2) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's rope_scaling long_factor has ", args.rope_long_factor.size(),
+                        " numbers, not one per rotated pair (", rope_dims / 2, ")."));
+    }
+    args.rope_scaling["original_max_position_embeddings"] =
+        static_cast<double>(Optional<int64_t>(config, "original_max_position_embeddings", 4096));
+  } else if (type == "linear") {
+    args.rope_type = "linear";
+    args.rope_scaling["factor"] = Required<double>(scaling, "factor");
+  }
+}
+
+// mlx-lm's gpt_oss ModelArgs, every field with its default; layer_types, when omitted,
+// alternate sliding and full attention from a sliding layer.
+void ReadGptOss(const json& config, ModelArgs& args) {
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 36);
+  args.num_experts = Optional<int>(config, "num_local_experts", 128);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 4);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 201088);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-5f);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 2880);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 2880);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 64);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 64);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 8);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 128);
+  args.rope_theta = Optional<float>(config, "rope_theta", 150000.0f);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts || args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_local_experts (", args.num_experts,
+                      "), num_experts_per_tok (", args.num_experts_per_tok,
+                      ") and sliding_window must be positive, and num_experts_per_tok at most "
+                      "num_local_experts."));
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    args.layer_types.push_back(i % 2 == 0 ? "sliding_attention" : "full_attention");
+  }
+  args.layer_types = Optional<std::vector<std::string>>(config, "layer_types", args.layer_types);
+  if (static_cast<int>(args.layer_types.size()) != args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
+                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+  for (const std::string& type : args.layer_types) {
+    if (type != "sliding_attention" && type != "full_attention") {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types holds \"", type,
+                        "\", neither sliding_attention nor full_attention."));
+    }
+  }
+  const json none = json::object();
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : none,
+                  args, /*yarn=*/true);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -172,14 +319,23 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  static const std::set<std::string> kTypes = {"llama",     "mistral",     "qwen2",
-                                               "qwen3",     "mixtral",     "qwen2_moe",
-                                               "qwen3_moe", "gemma3_text", "gemma3"};
+  static const std::set<std::string> kTypes = {"llama",   "mistral",   "qwen2",     "qwen3",
+                                               "mixtral", "qwen2_moe", "qwen3_moe", "gemma3_text",
+                                               "gemma3",  "gemma2",    "phi3",      "gpt_oss"};
   if (!kTypes.count(args.model_type)) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type,
                       "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                      "qwen2_moe, qwen3_moe, gemma3_text and gemma3 are)."));
+                      "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3 and gpt_oss "
+                      "are)."));
+  }
+  using Reader = void (*)(const json&, ModelArgs&);
+  static const std::map<std::string, Reader> kReaders = {
+      {"gemma2", ReadGemma2}, {"phi3", ReadPhi3}, {"gpt_oss", ReadGptOss}};
+  if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
+    reader->second(config, args);
+    ReadQuantizationAndEos(config, args);
+    return args;
   }
   if (args.model_type == "gemma3_text" || args.model_type == "gemma3") {
     ReadGemma3(config, args);

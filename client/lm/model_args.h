@@ -20,7 +20,8 @@ struct Quantization {
 
 struct ModelArgs {
   // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
-  // and "qwen3_moe", or "gemma3_text" and "gemma3" (its text model under "text_config").
+  // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
+  // "gemma2", "phi3" or "gpt_oss".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -61,6 +62,16 @@ struct ModelArgs {
   int sliding_window_pattern = 1;
   float rope_local_base_freq = 10000.0f;
   float query_pre_attn_scalar = 0;
+  // Gemma 2: its attention scores and logits soft-capped, cap * tanh(x / cap).
+  float attn_logit_softcapping = 50.0f;
+  float final_logit_softcapping = 30.0f;
+  // Phi-3: RoPE over the first head_dim * partial_rotary_factor features of each head, and
+  // rope_type "longrope" (config.json's "su" or "longrope") its long_factor, one per rotated
+  // pair: mlx-lm's SuScaledRoPE uses it at every length, never short_factor.
+  float partial_rotary_factor = 1.0f;
+  std::vector<float> rope_long_factor;
+  // gpt-oss: "sliding_attention" or "full_attention", one per layer.
+  std::vector<std::string> layer_types;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

@@ -46,13 +46,15 @@ Array SwitchLinear::operator()(const Array& x) {
   detail::ThrowOpError("SwitchLinear", "needs the experts' indices: call it with (x, indices).");
 }
 
-SwitchGLU::SwitchGLU(int64_t input_dims, int64_t hidden_dims, int64_t num_experts, bool bias)
+SwitchGLU::SwitchGLU(int64_t input_dims, int64_t hidden_dims, int64_t num_experts, bool bias,
+                     GluActivation activation)
     : gate_proj_(
           register_module("gate_proj", SwitchLinear(input_dims, hidden_dims, num_experts, bias))),
       up_proj_(
           register_module("up_proj", SwitchLinear(input_dims, hidden_dims, num_experts, bias))),
       down_proj_(
-          register_module("down_proj", SwitchLinear(hidden_dims, input_dims, num_experts, bias))) {}
+          register_module("down_proj", SwitchLinear(hidden_dims, input_dims, num_experts, bias))),
+      activation_(std::move(activation)) {}
 
 Array SwitchGLU::operator()(const Array& x, const Array& indices) {
   // (..., 1, 1, D): one row, multiplied by each of the token's k experts.
@@ -71,7 +73,7 @@ Array SwitchGLU::operator()(const Array& x, const Array& indices) {
   }
   const Array up = up_proj_(h, picked);
   const Array gate = gate_proj_(h, picked);
-  h = down_proj_(silu(gate) * up, picked);
+  h = down_proj_(activation_ ? activation_(up, gate) : silu(gate) * up, picked);
   if (sort) {
     Shape shape = indices.shape();
     shape.insert(shape.end(), h.shape().begin() + 1, h.shape().end());

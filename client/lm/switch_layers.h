@@ -7,6 +7,7 @@
 // ("switch_mlp.gate_proj.weight", (num_experts, output_dims, input_dims)).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -28,17 +29,23 @@ class SwitchLinear : public nn::QuantizableLayer {
   Array operator()(const Array& x) override;
 };
 
-// mlx-lm's SwitchGLU: down_proj(silu(gate_proj(x)) * up_proj(x)), each through the experts
-// a token's router picked.
+// The gated activation of the up and gate projections (mlx-lm's activation(x_up, x_gate)).
+using GluActivation = std::function<Array(const Array& up, const Array& gate)>;
+
+// mlx-lm's SwitchGLU: down_proj(activation(up_proj(x), gate_proj(x))), each through the
+// experts a token's router picked; the activation silu(gate) * up unless one is given
+// (gpt-oss's clamped SwiGLU).
 class SwitchGLU : public nn::Module {
  public:
-  SwitchGLU(int64_t input_dims, int64_t hidden_dims, int64_t num_experts, bool bias = false);
+  SwitchGLU(int64_t input_dims, int64_t hidden_dims, int64_t num_experts, bool bias = false,
+            GluActivation activation = nullptr);
   // x (..., input_dims) through each of its experts `indices` (..., k): (..., k, input_dims).
   // From 64 (token, expert) pairs on, the pairs are sorted by expert first, as mlx-lm does.
   Array operator()(const Array& x, const Array& indices);
 
  private:
   SwitchLinear &gate_proj_, &up_proj_, &down_proj_;
+  GluActivation activation_;
 };
 
 // a[..., start:stop] with Python's rules: the k experts a router picked out of an
