@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "bench/latency_relay.h"
@@ -15,6 +16,7 @@
 #include "bench/transport.h"
 #include "client/ferry.h"
 #include "client/lm/batch_generate.h"
+#include "client/lm/batch_generator.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 
@@ -75,6 +77,27 @@ double SecondsPerBatchStep(lm::Model& model, const lm::Tokenizer& tokenizer, int
   return batch / response.generation_tps;
 }
 
+// Seconds per token of `count` sequences of 32-token prompts and `tokens` tokens each, the
+// next one arriving every 4 steps while the earlier ones decode (continuous batching, as a
+// server's requests arrive): the whole run's wall time over the tokens given.
+double SecondsPerStaggeredToken(lm::Model& model, int count, int tokens) {
+  lm::BatchGenerator generator(model);
+  int inserted = 0, given = 0;
+  const Clock::time_point start = Clock::now();
+  for (int call = 0; inserted < count || generator.size() > 0; ++call) {
+    if (inserted < count && call % 4 == 0) {
+      lm::BatchSequence sequence;
+      for (int i = 0; i < 32; ++i) sequence.prompt.push_back((i * 7 + inserted * 13) % 200);
+      sequence.max_tokens = tokens;
+      generator.insert(std::move(sequence));
+      ++inserted;
+    }
+    given += static_cast<int>(generator.next().size());
+  }
+  if (given != count * tokens) throw std::runtime_error("continuous batch ended early");
+  return std::chrono::duration<double>(Clock::now() - start).count() / given;
+}
+
 }  // namespace
 
 void RunGenerationBenchmarks(const Options& options, std::vector<Row>& rows) {
@@ -110,6 +133,15 @@ void RunGenerationBenchmarks(const Options& options, std::vector<Row>& rows) {
                            FormatSeconds(batch_s) + " a step",
                            absl::StrCat(batch, " x ", FormatSeconds(single_s), " one at a time"),
                            batch_s / (batch * single_s), true, 0.5));
+    // Eight replies of 3 x `tokens` arriving one every 4 steps, joining and leaving the
+    // running batch: the batch fills and empties over 28 steps at each end.
+    const double staggered_s = SecondsPerStaggeredToken(*model, batch, 3 * tokens);
+    rows.push_back(MakeRow(absl::StrCat(batch, " requests of ", 3 * tokens,
+                                        " tokens arriving every 4 steps, continuous batching, ",
+                                        what, " (vocabulary 384), daemon"),
+                           FormatSeconds(staggered_s) + " a token",
+                           FormatSeconds(single_s) + " a token one at a time",
+                           staggered_s / single_s, true, 0.6));
   }
 
   const int rtt_ms = options.quick ? 1 : 10;

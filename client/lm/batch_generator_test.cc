@@ -126,6 +126,11 @@ TEST(BatchGeneratorTest, SequencesJoiningARunningBatchGetTheirTokensAlone) {
   // Sliding-window layers (a window of 8) and two RoPE bases.
   std::unique_ptr<Model> gemma3 = load_model(Runfile("client/lm/testdata/gemma3_text"));
   ExpectEachAsAlone(*gemma3, static_cast<int>(gemma3->args().vocab_size), "gemma3_text");
+  // Soft-capped attention; fused projections and partial RoPE; sinks, yarn and mxfp4 experts.
+  for (const char* name : {"gemma2", "phi3", "gpt_oss_mxfp4"}) {
+    std::unique_ptr<Model> model = load_model(Runfile(std::string("client/lm/testdata/") + name));
+    ExpectEachAsAlone(*model, static_cast<int>(model->args().vocab_size), name);
+  }
 }
 
 // A batch's cache grows past its first 256 positions, and a long prompt joining a batch of

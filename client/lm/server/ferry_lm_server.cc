@@ -31,7 +31,9 @@ ABSL_FLAG(double, top_p, 1.0, "top_p a request that names none gets");
 ABSL_FLAG(int, top_k, 0, "top_k a request that names none gets (0: off)");
 ABSL_FLAG(double, min_p, 0.0, "min_p a request that names none gets");
 ABSL_FLAG(std::string, port_file, "", "where to write the port served on (as ferryd's)");
-ABSL_FLAG(bool, prompt_cache, true, "reuse the last reply's KV cache for a prompt continuing it");
+ABSL_FLAG(bool, prompt_cache, true, "reuse recent replies' KV caches for prompts continuing them");
+ABSL_FLAG(int, prompt_cache_size, 10, "KV caches kept for prompts continuing them");
+ABSL_FLAG(int, decode_concurrency, 32, "the most requests decoded together in one batch");
 
 namespace {
 
@@ -64,6 +66,12 @@ int main(int argc, char** argv) {
     options.top_k = absl::GetFlag(FLAGS_top_k);
     options.min_p = static_cast<float>(absl::GetFlag(FLAGS_min_p));
     options.prompt_cache = absl::GetFlag(FLAGS_prompt_cache);
+    options.prompt_cache_size = absl::GetFlag(FLAGS_prompt_cache_size);
+    options.decode_concurrency = absl::GetFlag(FLAGS_decode_concurrency);
+    if (options.prompt_cache_size < 1 || options.decode_concurrency < 1) {
+      std::fprintf(stderr, "--prompt_cache_size and --decode_concurrency must be at least 1\n");
+      return 2;
+    }
     ferry::lm::server::OpenAiService service(*model, tokenizer, options);
 
     ferry::lm::server::HttpServerOptions listen;
