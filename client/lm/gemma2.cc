@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -88,14 +89,7 @@ Gemma2Model::Gemma2Model(const ModelArgs& args)
 }
 
 Array Gemma2Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
-  if (tokens.ndim() != 2) {
-    detail::ThrowOpError("Gemma2", absl::StrCat("tokens must be (batch, length), got shape ",
-                                                core::ShapeToString(tokens.shape()), "."));
-  }
-  if (cache && cache->size() != layers_.size()) {
-    detail::ThrowOpError("Gemma2", absl::StrCat("the cache holds ", cache->size(),
-                                                " layers, the model ", layers_.size(), "."));
-  }
+  CheckModelInputs("Gemma2", tokens, cache, layers_.size());
   const int64_t length = tokens.shape(1);
   // sqrt(hidden_size) as a Python float, rounded to float32 by the product (Gemma 3 rounds
   // it to bfloat16 first; Gemma 2 does not).

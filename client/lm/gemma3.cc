@@ -8,6 +8,7 @@
 #include "client/array_node.h"
 #include "client/fast.h"
 #include "client/lm/layer_masks.h"
+#include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/half.h"
 #include "core/shape.h"
@@ -100,14 +101,7 @@ Gemma3TextModel::Gemma3TextModel(const ModelArgs& args)
 }
 
 Array Gemma3TextModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
-  if (tokens.ndim() != 2) {
-    detail::ThrowOpError("Gemma3", absl::StrCat("tokens must be (batch, length), got shape ",
-                                                core::ShapeToString(tokens.shape()), "."));
-  }
-  if (cache && cache->size() != layers_.size()) {
-    detail::ThrowOpError("Gemma3", absl::StrCat("the cache holds ", cache->size(),
-                                                " layers, the model ", layers_.size(), "."));
-  }
+  CheckModelInputs("Gemma3", tokens, cache, layers_.size());
   const int64_t length = tokens.shape(1);
   Array h = embed_tokens_(tokens);
   // mlx-lm rounds sqrt(hidden_size) to bfloat16 before casting it to the embedding's dtype.

@@ -11,6 +11,7 @@
 #include "client/array_node.h"
 #include "client/fast.h"
 #include "client/lm/layer_masks.h"
+#include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -115,14 +116,7 @@ GptOssModel::GptOssModel(const ModelArgs& args)
 }
 
 Array GptOssModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
-  if (tokens.ndim() != 2) {
-    detail::ThrowOpError("GptOss", absl::StrCat("tokens must be (batch, length), got shape ",
-                                                core::ShapeToString(tokens.shape()), "."));
-  }
-  if (cache && cache->size() != layers_.size()) {
-    detail::ThrowOpError("GptOss", absl::StrCat("the cache holds ", cache->size(),
-                                                " layers, the model ", layers_.size(), "."));
-  }
+  CheckModelInputs("GptOss", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
   const LayerMasks masks = layer_masks(tokens.shape(1), tokens.device(), cache, window_);
   for (size_t i = 0; i < layers_.size(); ++i) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
+#include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
@@ -198,14 +199,7 @@ LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
 }
 
 Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
-  if (tokens.ndim() != 2) {
-    detail::ThrowOpError("Llama", absl::StrCat("tokens must be (batch, length), got shape ",
-                                               core::ShapeToString(tokens.shape()), "."));
-  }
-  if (cache && cache->size() != layers_.size()) {
-    detail::ThrowOpError("Llama", absl::StrCat("the cache holds ", cache->size(),
-                                               " layers, the model ", layers_.size(), "."));
-  }
+  CheckModelInputs("Llama", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
   // One position and one mask for every layer: the caches advance together.
   std::optional<Array> position, mask;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
+#include "client/lm/model_inputs.h"
 #include "client/lm/switch_layers.h"
 #include "client/ops.h"
 #include "core/shape.h"
@@ -90,14 +91,7 @@ Phi3Model::Phi3Model(const ModelArgs& args)
 }
 
 Array Phi3Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
-  if (tokens.ndim() != 2) {
-    detail::ThrowOpError("Phi3", absl::StrCat("tokens must be (batch, length), got shape ",
-                                              core::ShapeToString(tokens.shape()), "."));
-  }
-  if (cache && cache->size() != layers_.size()) {
-    detail::ThrowOpError("Phi3", absl::StrCat("the cache holds ", cache->size(),
-                                              " layers, the model ", layers_.size(), "."));
-  }
+  CheckModelInputs("Phi3", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
   std::optional<Array> position, mask;
   if (cache) {
