@@ -48,6 +48,12 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
       detail::ThrowOpError(kOp, absl::StrCat("the cache holds ", sequence.cache.size(),
                                              " layers, the model ", layers, "."));
     }
+    if (std::any_of(sequence.cache.begin(), sequence.cache.end(),  // extend & co. take plain ones
+                    [](const KVCache& layer) { return layer.max_size().has_value(); })) {
+      detail::ThrowOpError(kOp,
+                           "the cache is rotating (make_prompt_cache's); a batch takes "
+                           "make_cache()'s plain caches.");
+    }
     if (sequence.cache.front().rows() != 1) {
       detail::ThrowOpError(kOp, absl::StrCat("the cache holds ", sequence.cache.front().rows(),
                                              " sequences; give one sequence's."));
@@ -65,6 +71,11 @@ void BatchGenerator::remove(uint64_t uid) {
     waiting_.erase(waiting);
     return;
   }
+  if (prefill_) {
+    for (const auto& entry : prefill_->sequences) {
+      if (entry.first == uid) prefill_->removed.insert(uid);
+    }
+  }
   auto it = live_.find(uid);
   if (it == live_.end()) return;
   if (!it->second.in_batch) {
@@ -75,65 +86,94 @@ void BatchGenerator::remove(uint64_t uid) {
 }
 
 void BatchGenerator::Admit() {
-  std::vector<std::pair<uint64_t, BatchSequence>> fresh;
-  while (!waiting_.empty() &&
-         static_cast<int64_t>(rows_.size() + fresh.size()) < options_.completion_batch_size) {
-    auto entry = std::move(waiting_.front());
-    waiting_.pop_front();
-    if (entry.second.cache.empty()) {
-      fresh.push_back(std::move(entry));
-    } else {  // continues a cache of its own: prefilled alone
-      std::vector<std::pair<uint64_t, BatchSequence>> alone;
-      alone.push_back(std::move(entry));
-      Join(std::move(alone));
+  while (prefill_ || StartPrefill()) {
+    PrefillChunk();
+    if (prefill_->done == prefill_->length) {
+      Join();
+      prefill_.reset();
     }
+    // One chunk per step while others decode: a long prompt does not stall them.
+    if (!rows_.empty()) return;
   }
-  if (!fresh.empty()) Join(std::move(fresh));  // prefilled together, left-padded
 }
 
-void BatchGenerator::Join(std::vector<std::pair<uint64_t, BatchSequence>> sequences) {
-  const int64_t count = static_cast<int64_t>(sequences.size());
-  std::vector<KVCache> cache = count == 1 && !sequences[0].second.cache.empty()
-                                   ? std::move(sequences[0].second.cache)
-                                   : model_.make_cache();
-  // All but each prompt's last token fill the cache, right-aligned; the last tokens are
-  // the rows' first inputs.
-  int64_t length = 0;
-  for (const auto& [uid, sequence] : sequences) {
-    length = std::max<int64_t>(length, static_cast<int64_t>(sequence.prompt.size()) - 1);
+bool BatchGenerator::StartPrefill() {
+  Prefill group;
+  const int64_t free = options_.completion_batch_size - static_cast<int64_t>(rows_.size());
+  // Prompts without a cache are prefilled together; one continuing a cache, alone.
+  while (!waiting_.empty() && static_cast<int64_t>(group.sequences.size()) < free) {
+    const bool cached = !waiting_.front().second.cache.empty();
+    if (cached && !group.sequences.empty()) break;
+    group.sequences.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+    if (cached) break;
   }
-  std::vector<int32_t> padded(static_cast<size_t>(count * length)), padding(count), last(count);
+  if (group.sequences.empty()) return false;
+  const int64_t count = static_cast<int64_t>(group.sequences.size());
+  BatchSequence& first = group.sequences.front().second;
+  group.cache = first.cache.empty() ? model_.make_cache() : std::move(first.cache);
+  first.cache.clear();
+  group.before = group.cache.front().offset();
+  // All but each prompt's last token fill the cache, right-aligned; the last tokens are the
+  // rows' first inputs.
+  for (const auto& [uid, sequence] : group.sequences) {
+    group.length =
+        std::max<int64_t>(group.length, static_cast<int64_t>(sequence.prompt.size()) - 1);
+  }
+  std::vector<int32_t> padded(static_cast<size_t>(count * group.length));
+  group.padding.resize(count);
   for (int64_t b = 0; b < count; ++b) {
-    const std::vector<int32_t>& prompt = sequences[b].second.prompt;
-    padding[b] = static_cast<int32_t>(length - static_cast<int64_t>(prompt.size() - 1));
-    for (int64_t t = 0; t < length; ++t) {  // padding repeats the first token: it is hidden
-      padded[b * length + t] = prompt[std::max<int64_t>(t - padding[b], 0)];
+    const std::vector<int32_t>& prompt = group.sequences[b].second.prompt;
+    group.padding[b] = static_cast<int32_t>(group.length - static_cast<int64_t>(prompt.size() - 1));
+    for (int64_t t = 0; t < group.length; ++t) {  // padding repeats the first token: hidden
+      padded[b * group.length + t] = prompt[std::max<int64_t>(t - group.padding[b], 0)];
     }
-    last[b] = prompt.back();
   }
   if (count > 1) {
-    for (KVCache& layer : cache) layer.set_left_padding(padding, device_);
+    for (KVCache& layer : group.cache) layer.set_left_padding(group.padding, device_);
   }
-  const int64_t before = cache.front().offset();
-  const Array tokens = from_host(padded, {count, length}, device_);
-  for (int64_t done = 0; done < length;) {
-    const int64_t n = std::min<int64_t>(options_.prefill_step_size, length - done);
-    model_(slice(tokens, {0, done}, {count, done + n}), &cache);
-    eval(CacheState(cache));
-    done += n;
+  group.tokens = from_host(padded, {count, group.length}, device_);
+  prefill_ = std::move(group);
+  return true;
+}
+
+void BatchGenerator::PrefillChunk() {
+  Prefill& group = *prefill_;
+  const int64_t count = static_cast<int64_t>(group.sequences.size());
+  const int64_t n = std::min<int64_t>(options_.prefill_step_size, group.length - group.done);
+  if (n == 0) return;
+  model_(slice(*group.tokens, {0, group.done}, {count, group.done + n}), &group.cache);
+  eval(CacheState(group.cache));
+  group.done += n;
+}
+
+void BatchGenerator::Join() {
+  Prefill& group = *prefill_;
+  // Sequences removed while their prompt was prefilled do not join.
+  std::vector<int64_t> keep;
+  for (size_t b = 0; b < group.sequences.size(); ++b) {
+    if (!group.removed.count(group.sequences[b].first)) keep.push_back(static_cast<int64_t>(b));
   }
-  const Array inputs = from_host(last, {count}, device_);
+  if (keep.empty()) return;
+  if (keep.size() < group.sequences.size()) {
+    for (KVCache& layer : group.cache) layer.filter(keep);
+  }
+  std::vector<int32_t> last;
+  for (int64_t b : keep) last.push_back(group.sequences[b].second.prompt.back());
+  const Array inputs = from_host(last, {static_cast<int64_t>(last.size())}, device_);
   if (rows_.empty()) {
-    cache_ = std::move(cache);
+    cache_ = std::move(group.cache);
     inputs_ = inputs;
   } else {
-    for (size_t layer = 0; layer < cache_.size(); ++layer) cache_[layer].extend(cache[layer]);
+    for (size_t layer = 0; layer < cache_.size(); ++layer) {
+      cache_[layer].extend(group.cache[layer]);
+    }
     inputs_ = concatenate({*inputs_, inputs});
   }
-  for (int64_t b = 0; b < count; ++b) {
-    auto& [uid, sequence] = sequences[b];
+  for (int64_t b : keep) {
+    auto& [uid, sequence] = group.sequences[b];
     Live live;
-    live.prefilled = live.fed = before + length - padding[b];
+    live.prefilled = live.fed = group.before + group.length - group.padding[b];
     if (!sequence.logits_processors.empty() && sequence.prompt.size() > 1) {
       // What TokenGenerator's processors see: the prompt so far, its newest tokens.
       const int64_t fed = static_cast<int64_t>(sequence.prompt.size()) - 1;
@@ -142,7 +182,6 @@ void BatchGenerator::Join(std::vector<std::pair<uint64_t, BatchSequence>> sequen
           std::vector<int32_t>(sequence.prompt.begin() + from, sequence.prompt.begin() + fed),
           {fed - from}, device_);
     }
-    sequence.cache.clear();
     live.sequence = std::move(sequence);
     live_.emplace(uid, std::move(live));
     rows_.push_back(uid);

@@ -12,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,7 @@ class BatchGenerator {
   BatchGenerator& operator=(const BatchGenerator&) = delete;
 
   // Queues a sequence; it joins the batch at a later next(). Throws INVALID_ARGUMENT for an
-  // empty prompt, a negative max_tokens or a cache of the wrong number of layers.
+  // empty prompt, a negative max_tokens or a cache of the wrong number of layers or rotating.
   uint64_t insert(BatchSequence sequence);
   // Forgets a sequence, queued or in the batch: no more of its tokens are given.
   void remove(uint64_t uid);
@@ -79,7 +80,11 @@ class BatchGenerator {
   std::vector<BatchGeneration> next();
 
   // Sequences queued or in the batch, not finished.
-  int64_t size() const { return static_cast<int64_t>(waiting_.size() + live_.size()); }
+  int64_t size() const {
+    return static_cast<int64_t>(
+        waiting_.size() + live_.size() +
+        (prefill_ ? prefill_->sequences.size() - prefill_->removed.size() : 0));
+  }
   // The most rows a step has decoded together so far.
   int64_t largest_batch() const { return largest_batch_; }
 
@@ -102,10 +107,25 @@ class BatchGenerator {
     std::vector<uint64_t> uids;
   };
 
-  // Prefills the queued sequences that fit and adds them to the batch.
+  // Queued prompts being prefilled together (or one continuing its own cache).
+  struct Prefill {
+    std::vector<std::pair<uint64_t, BatchSequence>> sequences;
+    std::vector<KVCache> cache;
+    std::optional<Array> tokens;  // (count, length): the prompts but their last, left-padded
+    std::vector<int32_t> padding;
+    int64_t before = 0;  // what the cache held first
+    int64_t length = 0, done = 0;
+    std::set<uint64_t> removed;
+  };
+
+  // Prefills queued sequences that fit and adds them to the batch: a chunk
+  // (prefill_step_size) per call while the batch decodes, all of it when it is empty.
   void Admit();
-  // Prefills these sequences together (a given cache: one sequence) and adds them.
-  void Join(std::vector<std::pair<uint64_t, BatchSequence>> sequences);
+  // Takes the next queued sequences into prefill_; false when none waits or fits.
+  bool StartPrefill();
+  void PrefillChunk();
+  // Adds prefill_'s sequences, prefilled, to the batch.
+  void Join();
   // Takes the rows that need no more steps out of the batch (their caches extracted first).
   void Drop();
   void SendAhead();
@@ -116,6 +136,7 @@ class BatchGenerator {
   const Device device_;
   uint64_t next_uid_ = 0;
   std::deque<std::pair<uint64_t, BatchSequence>> waiting_;
+  std::optional<Prefill> prefill_;
   std::map<uint64_t, Live> live_;
   std::vector<uint64_t> rows_;   // the batch: live sequences in its rows' order
   std::vector<KVCache> cache_;   // the batch's, once every step sent is done
