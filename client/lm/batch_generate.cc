@@ -55,8 +55,9 @@ BatchResponse batch_generate(Model& model, const Tokenizer& tokenizer,
   std::vector<StreamingDetokenizer> detokenizers(prompts.size(), StreamingDetokenizer(tokenizer));
   const Clock::time_point start = Clock::now();
   std::optional<Clock::time_point> first;
-  for (std::vector<BatchGeneration> step = generator.next(); !step.empty();
-       step = generator.next()) {
+  while (generator.size() > 0) {
+    const std::vector<BatchGeneration> step = generator.next();
+    if (step.empty()) continue;  // a step whose rows had all ended
     if (!first) {
       first = Clock::now();
       response.prompt_tps = static_cast<double>(response.prompt_tokens) /
