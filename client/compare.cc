@@ -30,20 +30,7 @@ Array array_equal(const Array& a, const Array& b, bool equal_nan) {
 Array nan_to_num(const Array& a, double nan, std::optional<double> posinf,
                  std::optional<double> neginf) {
   if (!core::IsFloating(a.dtype())) return a;
-  double largest = std::numeric_limits<double>::max();
-  switch (a.dtype()) {
-    case float16:
-      largest = 65504.0;
-      break;
-    case bfloat16:
-      largest = 3.3895313892515355e38;
-      break;
-    case float32:
-      largest = std::numeric_limits<float>::max();
-      break;
-    default:
-      break;
-  }
+  const double largest = finfo_max(a.dtype());
   // Each value as an array of a's dtype (weak float scalars would take it too, but a
   // float64 default past float32's range must not become an infinity on the way).
   auto value = [&](double v) { return full({}, v, a.dtype(), a.device()); };

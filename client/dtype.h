@@ -3,6 +3,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -28,6 +29,22 @@ inline constexpr Dtype bfloat16 = Dtype::kBFloat16;
 inline constexpr Dtype float32 = Dtype::kFloat32;
 inline constexpr Dtype float64 = Dtype::kFloat64;
 inline constexpr Dtype complex64 = Dtype::kComplex64;
+
+// MLX's finfo(dtype).max: the largest finite value of a floating dtype (its negation is
+// finfo(dtype).min); complex64's parts are float32.
+constexpr double finfo_max(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::kFloat16:
+      return 65504.0;
+    case Dtype::kBFloat16:
+      return 3.3895313892515355e38;
+    case Dtype::kFloat32:
+    case Dtype::kComplex64:
+      return std::numeric_limits<float>::max();
+    default:
+      return std::numeric_limits<double>::max();
+  }
+}
 
 // Host types of the 16-bit floats (bits in memory, arithmetic in float).
 using float16_t = core::Float16;

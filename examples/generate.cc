@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start 
 ABSL_FLAG(bool, check, true, "also generate on the local device and compare the tokens");
 ABSL_FLAG(std::string, draft_model, "", "a draft model directory: speculative decoding");
 ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft model proposes a round");
+ABSL_FLAG(int, max_kv_size, 0,
+          "positions each layer's KV cache keeps at most (a rotating cache, mlx_lm.generate "
+          "--max-kv-size); 0: every one");
 
 namespace {
 
@@ -75,6 +78,7 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
   options.draft_model = draft;
   options.num_draft_tokens = absl::GetFlag(FLAGS_num_draft_tokens);
   options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+  if (absl::GetFlag(FLAGS_max_kv_size) > 0) options.max_kv_size = absl::GetFlag(FLAGS_max_kv_size);
   options.sampler = ferry::lm::make_sampler(static_cast<float>(absl::GetFlag(FLAGS_temp)),
                                             static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   ferry::random::seed(absl::GetFlag(FLAGS_seed));

@@ -94,6 +94,23 @@ TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
   }
 }
 
+// DeepSeek V3 (the latent in the cache; its Hugging Face layout, and a quantized kv_b_proj,
+// split, dequantized and quantized again on the daemon) and V2 generate mlx-lm's tokens
+// there.
+TEST(ClientLmRemoteTest, DeepseekV3RunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const auto fixture = load_safetensors(TestData("lm_deepseek_mlx.safetensors")).first;
+  for (const std::string name : {"deepseek_v3", "deepseek_v3_4bit", "deepseek_v2"}) {
+    std::unique_ptr<Model> model = load_model(TestData(name), remote);
+    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
+    GenerateOptions options;
+    options.max_tokens = static_cast<int>(greedy.shape(0));
+    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
+        << name;
+  }
+}
+
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
@@ -119,6 +136,28 @@ TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
   // and the 96 log-probabilities no one reads within the 4 KiB that unread results may take.
   EXPECT_LT(after.bytes_sent - before.bytes_sent, 30 * 400);
   EXPECT_LT(after.bytes_received - before.bytes_received, 30 * 1024);
+}
+
+// Through rotating caches (max_kv_size 16, wrapped twice over), each token is still one
+// Execute of a graph the daemon holds: the slot is computed there from the position.
+TEST(ClientLmRemoteTest, ARotatingCacheDecodesOneGraphAStep) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  std::unique_ptr<Model> model = load_model(TestData("qwen2"), remote);
+  std::unique_ptr<Model> local_model = load_model(TestData("qwen2"), local());
+  GenerateOptions options;
+  options.max_tokens = 40;
+  options.max_kv_size = 16;
+  const std::vector<int32_t> prompt(30, 4);
+  EXPECT_EQ(Generate(*model, prompt, options), Generate(*local_model, prompt, options));
+  TokenGenerator steady(*model, prompt, options);
+  for (int i = 0; i < 3; ++i) steady.next();
+  const DeviceStats before = remote.stats();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(steady.next());
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 30);
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
+  EXPECT_EQ(after.uploads - before.uploads, 0);
 }
 
 TEST(ClientLmRemoteTest, ASeededSampledGenerationDrawsTheLocalTokens) {

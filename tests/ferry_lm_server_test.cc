@@ -1,10 +1,13 @@
 // ferry_lm_server as a user runs it: the binary loads a model onto a ferryd and serves
 // OpenAI's completions API; its replies are what the same model generates in this process,
-// and it stops cleanly on SIGTERM.
+// clients at once share one batch, and it stops cleanly on SIGTERM.
 
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "client/ferry.h"
 #include "client/lm/generate.h"
@@ -49,6 +52,44 @@ TEST(FerryLmServerTest, ServesAModelOnAFerryd) {
   options.max_tokens = 25;
   EXPECT_EQ(body["choices"][0]["text"],
             lm::generate(*local_model, tokenizer, "ferry lets a C++ program", options));
+  EXPECT_EQ((*server)->Stop(), 0);
+}
+
+// Clients at once share the daemon's batch (two at a time here: the others wait for a
+// place); each gets what the model generates for it alone in this process.
+TEST(FerryLmServerTest, ClientsAtOnceEachGetTheirReplyFromTheBatch) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  const std::string model = Runfile("examples/models/ferry-tiny-llama");
+  auto server = server::FerrydProcess::Start(
+      Runfile("client/lm/server/ferry_lm_server"),
+      {"--model=" + model, "--device=" + ferryd->address(), "--decode_concurrency=2"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::vector<std::pair<std::string, int>> requests = {{"ferry lets a C++ program", 30},
+                                                             {"The client records", 12},
+                                                             {"many daemons", 20},
+                                                             {"ferry lets you", 8}};
+  std::vector<std::string> texts(requests.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clients.emplace_back([&, i] {
+      lm::server::testing::HttpConnection connection((*server)->port());
+      const lm::server::testing::HttpReply reply = connection.Request(
+          "POST", "/v1/completions",
+          Json{{"prompt", requests[i].first}, {"max_tokens", requests[i].second}}.dump());
+      texts[i] = reply.status == 200
+                     ? Json::parse(reply.body)["choices"][0]["text"].get<std::string>()
+                     : reply.body;
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  auto [local_model, tokenizer] = lm::load(model, local());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    lm::GenerateOptions options;
+    options.max_tokens = requests[i].second;
+    EXPECT_EQ(texts[i], lm::generate(*local_model, tokenizer, requests[i].first, options))
+        << requests[i].first;
+  }
   EXPECT_EQ((*server)->Stop(), 0);
 }
 

@@ -122,6 +122,11 @@ Gemma3Text::Gemma3Text(ModelArgs args)
   }
 }
 
+std::optional<int64_t> Gemma3Text::sliding_window(int layer) const {
+  if ((layer + 1) % args_.sliding_window_pattern == 0) return std::nullopt;
+  return args_.sliding_window;
+}
+
 Array Gemma3Text::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   const Array h = model_(tokens, cache);
   return lm_head_ ? (*lm_head_)(h) : model_.embed_tokens().as_linear(h);

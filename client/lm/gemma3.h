@@ -71,6 +71,8 @@ class Gemma3Text : public Model {
   explicit Gemma3Text(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  // sliding_window for all but every sliding_window_pattern-th layer.
+  std::optional<int64_t> sliding_window(int layer) const override;
 
  private:
   ModelArgs args_;
@@ -85,6 +87,9 @@ class Gemma3 : public Model {
   explicit Gemma3(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  std::optional<int64_t> sliding_window(int layer) const override {
+    return language_model_.sliding_window(layer);
+  }
   nn::Parameters sanitize(nn::Parameters weights) const override;
 
  private:

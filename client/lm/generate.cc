@@ -22,7 +22,7 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
   if (options_.prompt_cache) {
     cache_ = options_.prompt_cache;
   } else {
-    own_cache_ = model_.make_cache();
+    own_cache_ = make_prompt_cache(model_, options_.max_kv_size);
     cache_ = &own_cache_;
   }
   // All but the last token fill the cache; the last one is the first step's input.

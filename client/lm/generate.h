@@ -33,9 +33,14 @@ struct GenerateOptions {
   // that once that many are known every step is the same graph.
   int processor_history = 64;
   // A cache to continue and update in place (a conversation's earlier turns); a fresh one
-  // when unset. It must outlive the generator, which leaves it holding the prompt and the
-  // tokens it gave but the last (the next turn's first input).
+  // when unset (make_prompt_cache's: rotating for sliding-window layers). It must outlive
+  // the generator, which leaves it holding the prompt and the tokens it gave but the last
+  // (the next turn's first input).
   std::vector<KVCache>* prompt_cache = nullptr;
+  // mlx-lm's max_kv_size: the fresh cache keeps at most this many positions per layer (the
+  // first 4 and the latest), older keys falling out of attention (make_prompt_cache).
+  // TokenGenerator's; speculative decoding keeps plain caches.
+  std::optional<int> max_kv_size;
   // Steps sent ahead of the token being read. A step needs only the previous step's outputs,
   // which stay on the device, so over a network with a round trip of r and steps of c a
   // token costs about max(c, (r + c) / steps_in_flight) rather than r + c; steps past the

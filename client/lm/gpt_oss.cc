@@ -133,6 +133,11 @@ GptOss::GptOss(ModelArgs args)
       lm_head_(register_module("lm_head", nn::Linear(args_.hidden_size, args_.vocab_size, false))) {
 }
 
+std::optional<int64_t> GptOss::sliding_window(int layer) const {
+  if (args_.layer_types.at(static_cast<size_t>(layer)) != "sliding_attention") return std::nullopt;
+  return args_.sliding_window;
+}
+
 Array GptOss::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   return lm_head_(model_(tokens, cache));
 }

@@ -86,6 +86,8 @@ class GptOss : public Model {
   explicit GptOss(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  // sliding_window for the "sliding_attention" layers.
+  std::optional<int64_t> sliding_window(int layer) const override;
   // mlx-lm's sanitize of OpenAI's layout: each layer's mlp.experts.gate_up_proj (gate and up
   // rows interleaved, mxfp4 codes as _blocks (..., in / 32, 16) bytes and _scales, the biases
   // as gate_up_proj_bias) split into gate_proj and up_proj, down_proj_* renamed. A

@@ -4,14 +4,34 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/lm/model.h"
 #include "client/ops.h"
 #include "core/shape.h"
 
 namespace ferry::lm {
+namespace {
+
+// Whole steps: the graphs change once per kStep positions, not per token.
+int64_t RoundUp(int64_t n) { return (n + KVCache::kStep - 1) / KVCache::kStep * KVCache::kStep; }
+
+}  // namespace
+
+KVCache KVCache::rotating(int64_t max_size, int64_t keep) {
+  if (keep < 0 || keep >= max_size) {
+    detail::ThrowOpError("KVCache", absl::StrCat("a rotating cache keeps 0 to max_size - 1 "
+                                                 "first positions, got max_size ",
+                                                 max_size, " and keep ", keep, "."));
+  }
+  KVCache cache;
+  cache.max_size_ = max_size;
+  cache.keep_ = keep;
+  return cache;
+}
 
 int64_t KVCache::capacity_for(int64_t length) const {
-  const int64_t needed = offset_ + length;
-  return std::max(capacity(), (needed + kStep - 1) / kStep * kStep);
+  if (!max_size_) return std::max(capacity(), RoundUp(offset_ + length));
+  if (length > 1) return static_cast<int64_t>(Kept().size()) + length;
+  return std::min(*max_size_, std::max(capacity(), RoundUp(offset_ + 1)));
 }
 
 Array KVCache::offset_array(const Device& device) const {
@@ -26,27 +46,100 @@ std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array
                                       core::ShapeToString(keys.shape()), " and ",
                                       core::ShapeToString(values.shape()), "."));
   }
-  const int64_t length = keys.shape(2), grown = capacity_for(length);
-  if (grown > capacity()) {
-    // Grows by whole steps: the step's graph changes once per kStep tokens, not per token.
-    const int64_t added = grown - capacity();
-    auto extend = [&](const std::optional<Array>& buffer, const Array& like) {
-      Shape shape = like.shape();
-      shape[2] = added;
-      Array more = zeros(shape, like.dtype(), like.device());
-      return buffer ? concatenate({*buffer, more}, 2) : more;
-    };
-    keys_ = extend(keys_, keys);
-    values_ = extend(values_, values);
-  }
+  if (max_size_) return UpdateRotating(keys, values, position);
+  const int64_t length = keys.shape(2);
+  Grow(capacity_for(length), keys, values);
   keys_ = slice_update(*keys_, keys, position, {2});
   values_ = slice_update(*values_, values, position, {2});
   offset_ += length;
   return {*keys_, *values_};
 }
 
+void KVCache::Grow(int64_t capacity, const Array& keys, const Array& values) {
+  if (capacity <= this->capacity()) return;
+  const int64_t added = capacity - this->capacity();
+  auto extend = [&](const std::optional<Array>& buffer, const Array& like) {
+    Shape shape = like.shape();
+    shape[2] = added;
+    Array more = zeros(shape, like.dtype(), like.device());
+    return buffer ? concatenate({*buffer, more}, 2) : more;
+  };
+  keys_ = extend(keys_, keys);
+  values_ = extend(values_, values);
+}
+
+int64_t KVCache::Slot(int64_t p) const {
+  return p < keep_ ? p : keep_ + (p - keep_) % (*max_size_ - keep_);
+}
+
+Array KVCache::SlotArray(const Array& position) const {
+  const int64_t ring = *max_size_ - keep_;
+  if (keep_ == 0) return remainder(position, ring);
+  return where(position < keep_, position, remainder(position - keep_, ring) + keep_);
+}
+
+std::vector<int64_t> KVCache::Kept() const {
+  // mlx-lm's _update_concat: the first keep_ and the latest max_size - 1 - keep_ positions.
+  std::vector<int64_t> kept;
+  for (int64_t p = 0; p < std::min(keep_, offset_); ++p) kept.push_back(p);
+  for (int64_t p = std::max({keep_, offset_ - (*max_size_ - 1 - keep_), held_from_}); p < offset_;
+       ++p) {
+    kept.push_back(p);
+  }
+  return kept;
+}
+
+std::pair<Array, Array> KVCache::UpdateRotating(const Array& keys, const Array& values,
+                                                const Array& position) {
+  const int64_t length = keys.shape(2), ring = *max_size_ - keep_;
+  std::pair<Array, Array> out = {keys, values};
+  if (length == 1) {
+    // In place, at the slot the position names: the same graph every step.
+    Grow(capacity_for(1), keys, values);
+    const Array slot = SlotArray(position);
+    keys_ = slice_update(*keys_, keys, slot, {2});
+    values_ = slice_update(*values_, values, slot, {2});
+    out = {*keys_, *values_};
+    ++offset_;
+  } else {
+    // A chunk attends over the kept positions and itself; the ring then takes, slot by
+    // slot, the latest position it holds from them (a host-built gather: a chunk's graph
+    // is its own anyway).
+    const std::vector<int64_t> kept = Kept();
+    if (!kept.empty()) {
+      std::vector<int32_t> slots;
+      for (int64_t p : kept) slots.push_back(static_cast<int32_t>(Slot(p)));
+      const Array index = from_host(slots, {static_cast<int64_t>(slots.size())}, keys.device());
+      out = {concatenate({take(*keys_, index, 2), keys}, 2),
+             concatenate({take(*values_, index, 2), values}, 2)};
+    }
+    const int64_t start = offset_;
+    offset_ += length;
+    const int64_t capacity = std::min(*max_size_, std::max(this->capacity(), RoundUp(offset_)));
+    const int64_t last = offset_ - 1;
+    std::vector<int32_t> from(static_cast<size_t>(capacity), 0);  // unheld slots: masked
+    for (int64_t j = 0; j < capacity; ++j) {
+      const int64_t p =
+          j < keep_ ? j : last - (Slot(last) - j + ring) % ring;  // last >= keep_ here
+      if (p > last || (j >= keep_ && (last < keep_ || p < keep_))) continue;
+      if (p >= start) {
+        from[j] = static_cast<int32_t>(kept.size() + (p - start));
+      } else {
+        auto it = std::lower_bound(kept.begin(), kept.end(), p);
+        if (it != kept.end() && *it == p) from[j] = static_cast<int32_t>(it - kept.begin());
+      }
+    }
+    const Array index = from_host(from, {capacity}, keys.device());
+    keys_ = take(out.first, index, 2);
+    values_ = take(out.second, index, 2);
+  }
+  if (held_from_ <= offset_ - ring) held_from_ = 0;  // every trimmed slot written again
+  return out;
+}
+
 Array KVCache::make_mask(int64_t length, const Array& position,
                          std::optional<int64_t> window) const {
+  if (max_size_) return RotatingMask(length, position, window);
   const Device device = position.device();
   const Array keys = arange(0, static_cast<double>(capacity_for(length)), int32, device);
   const Array queries = arange(0, static_cast<double>(length), int32, device) + position;
@@ -62,6 +155,46 @@ Array KVCache::make_mask(int64_t length, const Array& position,
                      logical_or(keys >= padding, expand_dims(keys, 0) == expand_dims(queries, 1)));
 }
 
+Array KVCache::RotatingMask(int64_t length, const Array& position,
+                            std::optional<int64_t> window) const {
+  const Device device = position.device();
+  const int64_t max_size = *max_size_;
+  if (length > 1) {
+    // mlx-lm's create_causal_mask(length, kept, window or max_size), over the kept
+    // positions followed by the chunk, as update_and_fetch returns them.
+    const int64_t kept = static_cast<int64_t>(Kept().size());
+    const Array keys = expand_dims(arange(0, static_cast<double>(kept + length), int32, device), 0);
+    const Array queries = expand_dims(
+        arange(static_cast<double>(kept), static_cast<double>(kept + length), int32, device), 1);
+    return logical_and(keys <= queries, queries < keys + window.value_or(max_size));
+  }
+  // One query: slot j is written once j <= position (the ring fills in order, then every
+  // slot is). mlx-lm masks no further unless the window is under max_size.
+  const Array keys = expand_dims(arange(0, static_cast<double>(capacity_for(1)), int32, device), 0);
+  const Array query = expand_dims(position, 1);
+  Array mask = keys <= query;
+  const bool windowed = window && *window < max_size;
+  if (!windowed && held_from_ == 0) return mask;
+  // How far behind the query the position in each written slot is.
+  const Array slot = expand_dims(SlotArray(position), 1);
+  const Array behind = where(keys < keep_, query - keys,
+                             where(slot >= keys, slot - keys, slot - keys + (max_size - keep_)));
+  if (windowed) mask = logical_and(mask, behind < *window);
+  if (held_from_ > 0) {  // a trimmed position's slot, not yet written again
+    mask = logical_and(mask, logical_or(keys < keep_, query - behind >= held_from_));
+  }
+  return mask;
+}
+
+void KVCache::RefuseRotating(const char* what) const {
+  if (!max_size_) return;
+  detail::ThrowOpError(
+      "KVCache",
+      absl::StrCat(what, " takes plain caches, not a rotating one (max_size ", *max_size_,
+                   "): continuous batching moves rows of make_cache()'s caches "
+                   "only."));
+}
+
 void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
   padding_ = std::move(padding);
   const int64_t rows = static_cast<int64_t>(padding_.size());
@@ -69,6 +202,7 @@ void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
 }
 
 void KVCache::set_left_padding(std::vector<int32_t> padding, const Device& device) {
+  RefuseRotating("set_left_padding");
   if (keys_) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
   SetPadding(std::move(padding), device);
 }
@@ -83,6 +217,7 @@ Array KVCache::rope_offset(const Array& position) const {
 }
 
 void KVCache::filter(const std::vector<int64_t>& keep) {
+  RefuseRotating("filter");
   if (keep.empty()) {
     *this = KVCache();
     return;
@@ -119,6 +254,8 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
 }
 
 void KVCache::extend(const KVCache& other) {
+  RefuseRotating("extend");
+  other.RefuseRotating("extend");
   const int64_t end = std::max(offset_, other.offset_);
   std::vector<int32_t> padding;
   for (const KVCache* c : {static_cast<const KVCache*>(this), &other}) {
@@ -153,6 +290,7 @@ void KVCache::extend(const KVCache& other) {
 }
 
 KVCache KVCache::extract(int64_t row, int64_t length) const {
+  RefuseRotating("extract");
   const int64_t start = padding_.empty() ? 0 : padding_.at(row);
   if (row < 0 || row >= rows() || length < 0 || start + length > offset_) {
     detail::ThrowOpError(
@@ -187,8 +325,37 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
 
 int64_t KVCache::trim(int64_t n) {
   n = std::min(offset_, std::max<int64_t>(n, 0));
+  if (max_size_ && n > 0) {
+    // Once the ring wrapped, the trimmed positions overwrote the slots of those from here.
+    const int64_t overwritten = offset_ - (*max_size_ - keep_);
+    if (overwritten > keep_) held_from_ = std::max(held_from_, overwritten);
+  }
   offset_ -= n;
   return n;
+}
+
+std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> max_kv_size) {
+  if (max_kv_size && *max_kv_size <= 4) {
+    detail::ThrowOpError("make_prompt_cache",
+                         absl::StrCat("max_kv_size must exceed the 4 first positions a rotating "
+                                      "cache keeps, got ",
+                                      *max_kv_size, "."));
+  }
+  const int layers = model.args().num_hidden_layers;
+  bool sliding = false;
+  for (int i = 0; i < layers; ++i) sliding |= model.sliding_window(i).has_value();
+  if (!sliding && !max_kv_size) return model.make_cache();
+  std::vector<KVCache> cache;
+  for (int i = 0; i < layers; ++i) {
+    if (!sliding) {
+      cache.push_back(KVCache::rotating(*max_kv_size, 4));
+    } else if (const std::optional<int64_t> window = model.sliding_window(i)) {
+      cache.push_back(KVCache::rotating(*window));
+    } else {
+      cache.emplace_back();
+    }
+  }
+  return cache;
 }
 
 }  // namespace ferry::lm

@@ -5,6 +5,26 @@
 // buffers grow 256 positions at a time and are written at a position given as an array
 // (bound to the step, not part of its graph), so every step between two growths is the same
 // graph, sent once and then named by its fingerprint.
+//
+// Rotating (KVCache::rotating, mlx-lm's RotatingKVCache): a mode of the same class, since
+// every model takes a std::vector<KVCache>* and asks its caches for the position and the
+// masks (layer_masks.h: each kind of layer's from a cache of its kind); so the models run
+// either kind unchanged, layer by layer. The buffers hold at
+// most max_size positions: the first `keep` and the latest max_size - keep, position p in
+// slot p < keep ? p : keep + (p - keep) % (max_size - keep). A one-token step (a decode)
+// writes its slot, computed on the device from the position array, and the mask shows the
+// slots written (and, for a window under max_size, those within it): one graph step after
+// step once the buffers reach max_size. A chunk of several tokens (a prefill) attends as
+// mlx-lm's _update_concat lets it: over the max_size - 1 latest positions kept (with the
+// first `keep`) followed by the chunk, under a window of max_size counted in that
+// sequence, whose keys update_and_fetch returns; the ring keeps what it can hold of them.
+// trim() after the ring wrapped cannot bring back the slots it overwrote: it hides them
+// until they are written again (mlx-lm refuses to trim then).
+//
+// Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain
+// caches only: a rotating cache refuses them (INVALID_ARGUMENT). Model::make_cache() stays
+// plain, so BatchGenerator, batch_generate, PromptCache and speculative decoding keep plain
+// caches for every model; TokenGenerator's own cache is make_prompt_cache()'s.
 
 #include <cstdint>
 #include <optional>
@@ -15,13 +35,25 @@
 
 namespace ferry::lm {
 
+class Model;
+
 class KVCache {
  public:
   static constexpr int64_t kStep = 256;
 
+  // A plain cache, keeping every position.
+  KVCache() = default;
+  // mlx-lm's RotatingKVCache(max_size, keep): at most max_size positions, the first `keep`
+  // always among them. Throws INVALID_ARGUMENT unless 0 <= keep < max_size.
+  static KVCache rotating(int64_t max_size, int64_t keep = 0);
+  // The rotating cache's bound (none for a plain cache).
+  std::optional<int64_t> max_size() const { return max_size_; }
+  int64_t keep() const { return keep_; }
+
   // Writes keys (B, Hkv, L, D) and values (B, Hkv, L, Dv) at the next L positions and
   // returns the whole buffers, (B, Hkv, capacity, D): positions from offset() on hold
-  // zeros, which the mask hides. `position` is offset_array()'s array.
+  // zeros, which the mask hides. `position` is offset_array()'s array. Rotating, it returns
+  // capacity_for(L) keys: the ring for one token, the kept positions and the chunk for more.
   std::pair<Array, Array> update_and_fetch(const Array& keys, const Array& values,
                                            const Array& position);
 
@@ -29,7 +61,8 @@ class KVCache {
   int64_t offset() const { return offset_; }
   // The same as an int32 array of one element on `device`, bound to the step that reads it.
   Array offset_array(const Device& device) const;
-  // Positions the buffers hold, and will hold once `length` more are written.
+  // Positions the buffers hold, and will hold once `length` more are written (rotating: the
+  // keys update_and_fetch will return for them).
   int64_t capacity() const { return keys_ ? keys_->shape(2) : 0; }
   int64_t capacity_for(int64_t length) const;
   bool empty() const { return !keys_.has_value(); }
@@ -39,8 +72,10 @@ class KVCache {
   // With left padding, (B, 1, length, capacity): row b's first padding[b] keys are hidden
   // from every query but their own (a padding query then sees itself, never nothing).
   // With a `window` (a sliding-window layer's, mlx-lm's window_size), key j is also hidden
-  // from query i once it is `window` or more behind it (j <= position + i - window). The
-  // buffers still keep every position: a rotating buffer bounding memory is to come.
+  // from query i once it is `window` or more behind it (j <= position + i - window).
+  // Rotating, over capacity_for(length) keys: (1, ring) for one token, the slots written
+  // (within the window when it is under max_size); (length, kept + length) for a chunk,
+  // mlx-lm's create_causal_mask over them with window (max_size when unset).
   Array make_mask(int64_t length, const Array& position,
                   std::optional<int64_t> window = std::nullopt) const;
 
@@ -75,15 +110,41 @@ class KVCache {
  private:
   // Replaces the padding, and its array on `device`.
   void SetPadding(std::vector<int32_t> padding, const Device& device);
+  // Throws INVALID_ARGUMENT, naming `what`, for a rotating cache.
+  void RefuseRotating(const char* what) const;
+  // Adds zeros to the buffers up to `capacity` positions, shaped like keys and values.
+  void Grow(int64_t capacity, const Array& keys, const Array& values);
+  // Rotating: the slot of position p, on the host and (from the position array) the device.
+  int64_t Slot(int64_t p) const;
+  Array SlotArray(const Array& position) const;
+  // Rotating: the positions a chunk attends over before its own, oldest first.
+  std::vector<int64_t> Kept() const;
+  std::pair<Array, Array> UpdateRotating(const Array& keys, const Array& values,
+                                         const Array& position);
+  Array RotatingMask(int64_t length, const Array& position, std::optional<int64_t> window) const;
 
   std::optional<Array> keys_, values_;
   std::vector<int32_t> padding_;  // per row; empty when never padded
   std::optional<Array> padding_array_;
   int64_t offset_ = 0;
+  std::optional<int64_t> max_size_;  // rotating
+  int64_t keep_ = 0;
+  // Rotating, after a trim of a wrapped ring: slots of positions from keep_ to here hold
+  // trimmed ones (0 when none do).
+  int64_t held_from_ = 0;
 };
 
 // Every layer's keys and values: evaluated with a step, so the next reads them as they are.
 std::vector<Array> CacheState(const std::vector<KVCache>& cache);
+
+// mlx-lm's make_prompt_cache: the caches TokenGenerator fills. A model with sliding-window
+// layers (Model::sliding_window: Gemma 3, gpt-oss) gets mlx-lm's make_cache, a rotating cache
+// of the window for each of those and a plain one for the others, max_kv_size unused as in
+// mlx-lm; any other gets rotating caches of max_kv_size keeping 4 when it is set (mlx-lm
+// 0.32.2 gives Llama a make_cache that ignores it; ferry's Llama takes it), plain ones
+// (make_cache()) when not.
+std::vector<KVCache> make_prompt_cache(const Model& model,
+                                       std::optional<int> max_kv_size = std::nullopt);
 
 }  // namespace ferry::lm
 

@@ -1,14 +1,23 @@
 // KVCache's sliding window: a windowed cached decode attends as the whole sequence does under
 // the window mask, the window combines with left padding, and a Gemma 3 model decoding with
-// its cache (prefilled in chunks, growing past 256 positions) predicts what it computes over
-// the whole sequence at once.
+// its caches (prefilled in chunks, the sliding layers' rotating ones wrapping, the global
+// ones growing past 256 positions) predicts what it computes over the whole sequence at
+// once. The rotating cache: a decode past max_size is the window's attention in buffers of
+// max_size, one shape step after step; its first `keep` positions stay; a trim after it
+// wrapped hides what it overwrote; batching refuses it; and generation through it gives
+// mlx-lm's tokens and log-probabilities (testdata/lm_rotating_mlx.py writes them).
 
 #include "client/lm/kv_cache.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "client/fast.h"
+#include "client/io.h"
+#include "client/lm/batch_generator.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
@@ -112,6 +121,169 @@ TEST(KVCacheTest, ExtendFilterAndExtractMoveRowsWithTheirPositions) {
             std::string::npos);
 }
 
+// Query i sees key j when j <= i, and j is among the first `keep` or less than `ring` behind
+// (a rotating cache's decode, one token at a time).
+Array KeepMask(int64_t length, int64_t keep, int64_t ring) {
+  std::vector<bool> visible;
+  for (int64_t i = 0; i < length; ++i) {
+    for (int64_t j = 0; j < length; ++j) visible.push_back(j <= i && (j < keep || i - j < ring));
+  }
+  return from_host(visible, {length, length});
+}
+
+// Runs q, k, v (B, heads, length, 8) through `cache` in `chunks`, checking each chunk's
+// attention against the rows of `want`, and each update's key count and mask shape.
+void DecodeInChunks(KVCache& cache, const Array& q, const Array& k, const Array& v,
+                    const Array& want, const std::vector<int64_t>& chunks,
+                    std::optional<int64_t> window, int64_t ring_size) {
+  int64_t start = 0;
+  for (int64_t n : chunks) {
+    auto rows = [&](const Array& a) {
+      return slice(a, {0, 0, start, 0}, {1, a.shape(1), start + n, 8});
+    };
+    const Array position = cache.offset_array(default_device());
+    const Array mask = cache.make_mask(n, position, window);
+    const auto [keys, values] = cache.update_and_fetch(rows(k), rows(v), position);
+    ASSERT_EQ(mask.shape(), (Shape{n, keys.shape(2)}));
+    // One token writes the ring in place: max_size positions, whatever the position.
+    if (n == 1 && start + 1 >= ring_size) {
+      EXPECT_EQ(keys.shape(2), ring_size);
+    }
+    EXPECT_LE(cache.capacity(), ring_size);
+    ExpectAllClose(fast::scaled_dot_product_attention(rows(q), keys, values, 0.5f, "", mask),
+                   rows(want), 1e-5, 1e-5, "positions from " + std::to_string(start));
+    start += n;
+  }
+}
+
+TEST(KVCacheTest, ARotatingDecodePastMaxSizeIsTheWindowsAttention) {
+  const int64_t length = 30, window = 5;
+  const Array q = random::normal({1, 4, length, 8}, float32, 0, 1, random::key(1));
+  const Array k = random::normal({1, 2, length, 8}, float32, 0, 1, random::key(2));
+  const Array v = random::normal({1, 2, length, 8}, float32, 0, 1, random::key(3));
+  const Array want =
+      fast::scaled_dot_product_attention(q, k, v, 0.5f, "", WindowMask(length, window));
+  // A prefill of 7 (past max_size), a chunk of 3, one token, a chunk of 6 into the wrapped
+  // ring, then one at a time: the ring turns over several times.
+  std::vector<int64_t> chunks = {7, 3, 1, 6};
+  chunks.resize(chunks.size() + 13, 1);
+  for (std::optional<int64_t> mask_window : {std::optional<int64_t>(), std::optional(window)}) {
+    KVCache cache = KVCache::rotating(window);
+    DecodeInChunks(cache, q, k, v, want, chunks, mask_window, window);
+    EXPECT_EQ(cache.offset(), length);
+    EXPECT_EQ(cache.state()[0].shape(), (Shape{1, 2, window, 8}));  // the memory: max_size
+  }
+}
+
+TEST(KVCacheTest, ARotatingCacheKeepsItsFirstPositions) {
+  const int64_t length = 20, max_size = 7, keep = 3;
+  const Array q = random::normal({1, 2, length, 8}, float32, 0, 1, random::key(4));
+  const Array k = random::normal({1, 2, length, 8}, float32, 0, 1, random::key(5));
+  const Array v = random::normal({1, 2, length, 8}, float32, 0, 1, random::key(6));
+  const Array want = fast::scaled_dot_product_attention(q, k, v, 0.5f, "",
+                                                        KeepMask(length, keep, max_size - keep));
+  KVCache cache = KVCache::rotating(max_size, keep);
+  DecodeInChunks(cache, q, k, v, want, std::vector<int64_t>(length, 1), std::nullopt, max_size);
+  EXPECT_EQ(cache.state()[1].shape(), (Shape{1, 2, max_size, 8}));
+}
+
+TEST(KVCacheTest, ARotatingDecodeIsOneShapeStepAfterStep) {
+  // A window of 300: the ring grows by 256 like a plain cache, then stays at 300.
+  KVCache cache = KVCache::rotating(300);
+  const Array kv = zeros({1, 2, 1, 4}, float32);
+  std::vector<Shape> shapes;
+  for (int step = 0; step < 700; ++step) {
+    const Array position = cache.offset_array(default_device());
+    const Array mask = cache.make_mask(1, position);
+    const auto [keys, values] = cache.update_and_fetch(kv, kv, position);
+    if (shapes.empty() || shapes.back() != keys.shape()) shapes.push_back(keys.shape());
+    EXPECT_EQ(mask.shape(), (Shape{1, keys.shape(2)}));
+  }
+  EXPECT_EQ(shapes, (std::vector<Shape>{{1, 2, 256, 4}, {1, 2, 300, 4}}));
+  EXPECT_EQ(cache.capacity(), 300);
+}
+
+TEST(KVCacheTest, ATrimOfAWrappedRingHidesWhatTheTrimmedPositionsOverwrote) {
+  // 12 positions into a ring of 5, the last 3 trimmed (their writes overwrote 4 to 6), then 3
+  // others at 9 to 11: each query sees the window's positions the ring still holds, from 7.
+  const int64_t max_size = 5;
+  const Array k = random::normal({1, 1, 15, 8}, float32, 0, 1, random::key(7));
+  const Array v = random::normal({1, 1, 15, 8}, float32, 0, 1, random::key(8));
+  const Array q = random::normal({1, 1, 15, 8}, float32, 0, 1, random::key(9));
+  auto at = [](const Array& a, int64_t i) { return slice(a, {0, 0, i, 0}, {1, 1, i + 1, 8}); };
+  // The sequence after the trim: positions 0 to 8, then the keys drawn for 12 to 14.
+  auto kept = [](const Array& a) {
+    return concatenate(
+        {slice(a, {0, 0, 0, 0}, {1, 1, 9, 8}), slice(a, {0, 0, 12, 0}, {1, 1, 15, 8})}, 2);
+  };
+  KVCache cache = KVCache::rotating(max_size);
+  for (int64_t i = 0; i < 12; ++i) {
+    cache.update_and_fetch(at(k, i), at(v, i), cache.offset_array(default_device()));
+  }
+  EXPECT_EQ(cache.trim(3), 3);
+  for (int64_t i = 9; i < 12; ++i) {
+    const Array position = cache.offset_array(default_device());
+    const Array mask = cache.make_mask(1, position);
+    const auto [keys, values] = cache.update_and_fetch(at(k, i + 3), at(v, i + 3), position);
+    std::vector<bool> visible(12, false);
+    for (int64_t j = std::max<int64_t>(i - max_size + 1, 7); j <= i; ++j) visible[j] = true;
+    const Array want = fast::scaled_dot_product_attention(at(q, i), kept(k), kept(v), 0.5f, "",
+                                                          from_host(visible, {1, 12}));
+    ExpectAllClose(fast::scaled_dot_product_attention(at(q, i), keys, values, 0.5f, "", mask), want,
+                   1e-5, 1e-5, "position " + std::to_string(i));
+  }
+}
+
+TEST(KVCacheTest, BatchingRefusesARotatingCache) {
+  KVCache rotating = KVCache::rotating(8), plain;
+  const Array kv = zeros({1, 2, 3, 4}, float32);
+  rotating.update_and_fetch(kv, kv, rotating.offset_array(default_device()));
+  plain.update_and_fetch(kv, kv, plain.offset_array(default_device()));
+  for (const std::string& error :
+       {BuildError([&] { rotating.extend(plain); }), BuildError([&] { plain.extend(rotating); }),
+        BuildError([&] { rotating.filter({0}); }), BuildError([&] { rotating.extract(0, 3); }),
+        BuildError([&] {
+          KVCache::rotating(8).set_left_padding({0, 1}, default_device());
+        })}) {
+    EXPECT_NE(error.find("takes plain caches, not a rotating one (max_size 8)"), std::string::npos)
+        << error;
+  }
+  EXPECT_NE(BuildError([] { KVCache::rotating(4, 4); }).find("got max_size 4 and keep 4"),
+            std::string::npos);
+}
+
+TEST(KVCacheTest, MakePromptCacheIsMlxLms) {
+  std::unique_ptr<Model> gemma = make_model(ModelArgs::from_json(R"({
+    "model_type": "gemma3_text", "hidden_size": 32, "num_hidden_layers": 4,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 8, "vocab_size": 50, "sliding_window": 6, "sliding_window_pattern": 2,
+    "query_pre_attn_scalar": 8})"));
+  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
+    "model_type": "llama", "hidden_size": 16, "num_hidden_layers": 2, "intermediate_size": 32,
+    "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": 50,
+    "rms_norm_eps": 1e-5})"));
+  auto sizes = [](const std::vector<KVCache>& cache) {
+    std::vector<std::pair<int64_t, int64_t>> out;  // (max_size or 0, keep)
+    for (const KVCache& c : cache) out.emplace_back(c.max_size().value_or(0), c.keep());
+    return out;
+  };
+  using Sizes = std::vector<std::pair<int64_t, int64_t>>;
+  // Gemma 3's make_cache: the window for the sliding layers (max_kv_size unused, as mlx-lm).
+  EXPECT_EQ(sizes(make_prompt_cache(*gemma)), (Sizes{{6, 0}, {0, 0}, {6, 0}, {0, 0}}));
+  EXPECT_EQ(sizes(make_prompt_cache(*gemma, 100)), (Sizes{{6, 0}, {0, 0}, {6, 0}, {0, 0}}));
+  EXPECT_EQ(sizes(make_prompt_cache(*llama)), (Sizes{{0, 0}, {0, 0}}));
+  EXPECT_EQ(sizes(make_prompt_cache(*llama, 32)), (Sizes{{32, 4}, {32, 4}}));
+  EXPECT_NE(BuildError([&] { make_prompt_cache(*llama, 4); }).find("max_kv_size must exceed"),
+            std::string::npos);
+  // Batching takes make_cache()'s plain caches; a rotating one is refused when handed over.
+  BatchGenerator batch(*gemma);
+  BatchSequence sequence;
+  sequence.prompt = {1, 2};
+  sequence.cache = make_prompt_cache(*gemma);
+  EXPECT_NE(BuildError([&] { batch.insert(std::move(sequence)); }).find("the cache is rotating"),
+            std::string::npos);
+}
+
 TEST(KVCacheTest, AGemma3CachedDecodeIsTheWholeSequencesPrediction) {
   random::seed(4);
   std::unique_ptr<Model> model = make_model(ModelArgs::from_json(R"({
@@ -142,6 +314,63 @@ TEST(KVCacheTest, AGemma3CachedDecodeIsTheWholeSequencesPrediction) {
                    "step " + std::to_string(i));
   }
 }
+
+std::string TestData(const std::string& name) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+}
+
+// mlx-lm's generate_step through its rotating caches (max_kv_size for qwen2, Gemma 3's own
+// for its sliding layers), prompts longer than them, prefilled in chunks or whole.
+class RotatingMlxTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(RotatingMlxTest, GenerationThroughRotatingCachesIsMlxLms) {
+  const auto& [name, directory] = GetParam();
+  std::unordered_map<std::string, Array> arrays =
+      load_safetensors(TestData("lm_rotating_mlx.safetensors")).first;
+  std::unique_ptr<Model> model = load_model(TestData(directory));
+  const std::vector<int32_t> prompt = arrays.at(name + ".prompt").to_vector<int32_t>();
+  const std::vector<int32_t> want = arrays.at(name + ".greedy").to_vector<int32_t>();
+  const std::vector<int32_t> settings = arrays.at(name + ".options").to_vector<int32_t>();
+  const Array want_logprobs = arrays.at(name + ".logprobs");
+  GenerateOptions options;
+  options.max_tokens = static_cast<int>(want.size());
+  options.prefill_step_size = settings[1];
+  if (settings[0] > 0) options.max_kv_size = settings[0];
+  // The caches handed in, to see their sizes after.
+  std::vector<KVCache> cache = make_prompt_cache(*model, options.max_kv_size);
+  options.prompt_cache = &cache;
+  std::vector<int32_t> got;
+  double largest = 0;
+  {
+    TokenGenerator generator(*model, prompt, options);
+    while (std::optional<GenerationStep> step = generator.next()) {
+      const int64_t i = static_cast<int64_t>(got.size());
+      const Array row =
+          reshape(slice(want_logprobs, {i, 0}, {i + 1, want_logprobs.shape(1)}), {-1});
+      ExpectAllClose(step->logprobs, row, 2e-4, 2e-4, name + " step " + std::to_string(i));
+      largest = std::max<double>(largest, max(abs(step->logprobs - row)).item<float>());
+      got.push_back(step->token);
+    }
+  }
+  EXPECT_EQ(got, want);
+  std::printf("%s: %zu tokens, largest log-probability difference from mlx-lm %.3g\n", name.c_str(),
+              got.size(), largest);
+  // The memory: each rotating layer's buffers hold its max_size positions, no more.
+  int rotating = 0;
+  for (const KVCache& layer : cache) {
+    if (!layer.max_size()) continue;
+    ++rotating;
+    EXPECT_EQ(layer.state()[0].shape(2), *layer.max_size()) << name;
+  }
+  EXPECT_EQ(rotating, settings[0] > 0 ? model->args().num_hidden_layers : 5) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RotatingMlxTest,
+                         ::testing::Values(std::make_pair("qwen2_kv16_chunk12", "qwen2"),
+                                           std::make_pair("qwen2_kv16", "qwen2"),
+                                           std::make_pair("gemma3_text_chunk6", "gemma3_text")),
+                         [](const auto& info) { return info.param.first; });
 
 }  // namespace
 }  // namespace ferry::lm

@@ -8,10 +8,18 @@ LayerMasks layer_masks(int64_t length, const Device& device, const std::vector<K
                        int64_t window) {
   LayerMasks masks;
   if (cache) {
+    // Each kind's mask from a cache of its kind: make_prompt_cache gives the sliding layers
+    // rotating caches (their masks cover the ring) and the others plain ones.
     const KVCache& first = cache->front();
+    auto of_kind = [&](bool rotating) -> const KVCache& {
+      for (const KVCache& c : *cache) {
+        if (c.max_size().has_value() == rotating) return c;
+      }
+      return first;
+    };
     masks.position = first.offset_array(device);
-    masks.global = first.make_mask(length, *masks.position);
-    masks.sliding = first.make_mask(length, *masks.position, window);
+    masks.global = of_kind(false).make_mask(length, *masks.position);
+    masks.sliding = of_kind(true).make_mask(length, *masks.position, window);
   } else if (length > window) {
     const Array keys = arange(0, static_cast<double>(length), int32, device);
     const Array queries = expand_dims(keys, 1);

@@ -16,9 +16,10 @@ namespace ferry::lm {
 
 struct LayerMasks {
   std::optional<Array> position;  // the cache's offset_array(), none without a cache
-  // With a cache, its make_mask without and with the window. Without one, no global mask
-  // (fast::scaled_dot_product_attention's "causal"), and no sliding one either while the
-  // window covers the whole sequence (as mlx-lm's create_attention_mask).
+  // With a cache, make_mask without the window from a plain cache and with it from a
+  // rotating one (from the first cache where none is of that kind). Without one, no global
+  // mask (fast::scaled_dot_product_attention's "causal"), and no sliding one either while
+  // the window covers the whole sequence (as mlx-lm's create_attention_mask).
   std::optional<Array> global, sliding;
 };
 

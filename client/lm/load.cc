@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/deepseek_v3.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
 #include "client/lm/gpt_oss.h"
@@ -140,6 +141,10 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "gemma2") return std::make_unique<Gemma2>(args);
   if (args.model_type == "phi3") return std::make_unique<Phi3>(args);
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
+  if (args.model_type == "deepseek_v3" || args.model_type == "kimi_k2" ||
+      args.model_type == "deepseek_v2") {
+    return std::make_unique<DeepseekV3>(args);
+  }
   return std::make_unique<Llama>(args);
 }
 

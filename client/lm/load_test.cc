@@ -218,7 +218,8 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                            std::string("[ModelArgs] model_type \"olmo2\" is not built by "
                                        "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
                                        "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, "
-                                       "phi3 and gpt_oss are).")));
+                                       "phi3, gpt_oss, deepseek_v2, deepseek_v3 and "
+                                       "kimi_k2 are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -3,6 +3,8 @@
 
 // What ferry::lm generates with: a causal language model, as mlx-lm's models are called.
 
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "client/array.h"
@@ -18,9 +20,14 @@ class Model : public nn::Module {
   // sequence (causal attention); with one (make_cache(): a KVCache per layer) they continue
   // what it holds, and their keys and values are added to it.
   virtual Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) = 0;
+  // Plain caches, whose rows continuous batching can move; make_prompt_cache (kv_cache.h)
+  // gives mlx-lm's, rotating where a layer has a window.
   std::vector<KVCache> make_cache() const {
     return std::vector<KVCache>(static_cast<size_t>(args().num_hidden_layers));
   }
+  // The window of positions layer `layer` attends over, for a sliding-window layer (mlx-lm's
+  // make_cache gives it a RotatingKVCache of that size); none for one that sees them all.
+  virtual std::optional<int64_t> sliding_window(int layer) const { return std::nullopt; }
   virtual const ModelArgs& args() const = 0;
   // mlx-lm's sanitize: a checkpoint's weights under the model's own names and shapes, before
   // they are quantized for and loaded (a mixture of experts stacks per-expert matrices).

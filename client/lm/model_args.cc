@@ -87,6 +87,7 @@ void ReadExperts(const json& config, ModelArgs& args) {
 void ReadRopeScaling(const json& scaling, ModelArgs& args, bool yarn = false) {
   args.rope_type = Optional<std::string>(scaling, "rope_type",
                                          Optional<std::string>(scaling, "type", "default"));
+  if (yarn && args.rope_type == "deepseek_yarn") args.rope_type = "yarn";  // initialize_rope's
   for (const auto& [key, value] : scaling.items()) {
     if (value.is_number()) args.rope_scaling[key] = value.get<double>();
   }
@@ -310,6 +311,88 @@ void ReadGptOss(const json& config, ModelArgs& args) {
                   args, /*yarn=*/true);
 }
 
+// mlx-lm's deepseek_v3 and deepseek_v2 ModelArgs, every field with its default (q_lora_rank
+// null: no bottleneck; n_routed_experts or n_shared_experts null: none). Their RoPE is
+// traditional, over the qk_rope_head_dim features: V3's as rope_scaling says (DeepSeek's own
+// is "yarn"), V2's yarn with rope_scaling's numbers whatever its type.
+void ReadDeepseek(const json& config, ModelArgs& args) {
+  const bool v2 = args.model_type == "deepseek_v2";
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 102400);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 4096);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 11008);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 1407);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 30);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_key_value_heads = args.num_attention_heads;  // unread: the latent is one head
+  args.n_shared_experts = Optional<int>(config, "n_shared_experts", 0);
+  args.num_experts = Optional<int>(config, "n_routed_experts", 0);
+  args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 1.0f);
+  args.kv_lora_rank = Optional<int64_t>(config, "kv_lora_rank", 512);
+  args.q_lora_rank = config.contains("q_lora_rank") && config["q_lora_rank"].is_null()
+                         ? 0
+                         : Optional<int64_t>(config, "q_lora_rank", 1536);
+  args.qk_rope_head_dim = Optional<int64_t>(config, "qk_rope_head_dim", 64);
+  args.v_head_dim = Optional<int64_t>(config, "v_head_dim", 128);
+  args.qk_nope_head_dim = Optional<int64_t>(config, "qk_nope_head_dim", 128);
+  args.head_dim = args.qk_nope_head_dim + args.qk_rope_head_dim;
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", true);
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 1);
+  args.moe_layer_freq = Optional<int>(config, "moe_layer_freq", 1);
+  args.first_k_dense_replace = Optional<int>(config, "first_k_dense_replace", 0);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 2048);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e4f);
+  args.rope_traditional = true;
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  if (args.kv_lora_rank <= 0 || args.q_lora_rank < 0 || args.qk_nope_head_dim <= 0 ||
+      args.qk_rope_head_dim <= 0 || args.qk_rope_head_dim % 2 != 0 || args.v_head_dim <= 0 ||
+      args.n_shared_experts < 0 || args.moe_layer_freq <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's kv_lora_rank, qk_nope_head_dim, v_head_dim, moe_layer_freq and an even "
+         "qk_rope_head_dim must be positive, q_lora_rank and n_shared_experts not negative.");
+  }
+  // V2's "gready" is mlx-lm's default (a typo for greedy: any method but
+  // group_limited_greedy ranks every expert).
+  args.topk_method = Optional<std::string>(config, "topk_method", v2 ? "gready" : "noaux_tc");
+  if (args.num_experts > 0) {
+    if (!v2 && args.topk_method != "noaux_tc") {
+      Fail(ErrorCode::kUnimplemented, absl::StrCat("topk_method \"", args.topk_method,
+                                                   "\" is not built by ferry::lm (noaux_tc is)."));
+    }
+    // V3 sums each group's best two scores, V2 takes its best one.
+    const int group_least = v2 ? 1 : 2;
+    if (args.moe_intermediate_size <= 0 || args.num_experts_per_tok <= 0 ||
+        args.num_experts_per_tok > args.num_experts || args.n_group <= 0 ||
+        args.num_experts % args.n_group != 0 ||
+        (args.n_group > 1 && args.num_experts / args.n_group < group_least) ||
+        args.topk_group <= 0 || args.topk_group > args.n_group) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's n_routed_experts (", args.num_experts, ") must be n_group (",
+                        args.n_group, ") groups of ", group_least, " or more, topk_group (",
+                        args.topk_group, ") from 1 to n_group, num_experts_per_tok (",
+                        args.num_experts_per_tok,
+                        ") from 1 to n_routed_experts, moe_intermediate_size positive."));
+    }
+  }
+  const bool scaled = config.contains("rope_scaling") && config["rope_scaling"].is_object();
+  if (v2) {
+    if (!scaled || !config["rope_scaling"].contains("factor")) {
+      Fail(ErrorCode::kInvalidArgument,
+           "config.json's rope_scaling must give deepseek_v2's yarn a \"factor\".");
+    }
+    json yarn = config["rope_scaling"];
+    yarn["type"] = "yarn";
+    yarn.erase("rope_type");
+    ReadRopeScaling(yarn, args, /*yarn=*/true);
+    return;
+  }
+  ReadRopeScaling(scaled ? config["rope_scaling"] : json::object(), args, /*yarn=*/true);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -319,19 +402,25 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  static const std::set<std::string> kTypes = {"llama",   "mistral",   "qwen2",     "qwen3",
-                                               "mixtral", "qwen2_moe", "qwen3_moe", "gemma3_text",
-                                               "gemma3",  "gemma2",    "phi3",      "gpt_oss"};
+  static const std::set<std::string> kTypes = {
+      "llama",     "mistral",   "qwen2",       "qwen3",       "mixtral",
+      "qwen2_moe", "qwen3_moe", "gemma3_text", "gemma3",      "gemma2",
+      "phi3",      "gpt_oss",   "deepseek_v2", "deepseek_v3", "kimi_k2"};
   if (!kTypes.count(args.model_type)) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type,
                       "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                      "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3 and gpt_oss "
-                      "are)."));
+                      "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3, gpt_oss, "
+                      "deepseek_v2, deepseek_v3 and kimi_k2 are)."));
   }
   using Reader = void (*)(const json&, ModelArgs&);
   static const std::map<std::string, Reader> kReaders = {
-      {"gemma2", ReadGemma2}, {"phi3", ReadPhi3}, {"gpt_oss", ReadGptOss}};
+      {"gemma2", ReadGemma2},
+      {"phi3", ReadPhi3},
+      {"gpt_oss", ReadGptOss},
+      {"deepseek_v2", ReadDeepseek},
+      {"deepseek_v3", ReadDeepseek},
+      {"kimi_k2", ReadDeepseek}};  // mlx-lm's MODEL_REMAPPING: the same model
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);

@@ -21,7 +21,7 @@ struct Quantization {
 struct ModelArgs {
   // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
   // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
-  // "gemma2", "phi3" or "gpt_oss".
+  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -72,6 +72,33 @@ struct ModelArgs {
   std::vector<float> rope_long_factor;
   // gpt-oss: "sliding_attention" or "full_attention", one per layer.
   std::vector<std::string> layer_types;
+  // DeepSeek V3 (and Kimi K2): multi-head latent attention. Queries through a q_lora_rank
+  // bottleneck (0: config.json's null, one q_proj); keys and values from a kv_lora_rank
+  // latent, each head's qk_nope_head_dim key features and v_head_dim values up-projected
+  // from it, and qk_rope_head_dim rotated key features shared by every head (head_dim is
+  // qk_nope_head_dim + qk_rope_head_dim, the queries'). Its experts (num_experts is
+  // n_routed_experts, 0 for none): sigmoid scores plus e_score_correction_bias choose the
+  // topk_group best of n_group groups, then the top-k experts in them; their weights
+  // (norm_topk_prob) times routed_scaling_factor; n_shared_experts of moe_intermediate_size
+  // each take every token. Layers before first_k_dense_replace and off moe_layer_freq are
+  // dense.
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t v_head_dim = 0;
+  int n_shared_experts = 0;
+  float routed_scaling_factor = 1.0f;
+  int n_group = 1;
+  int topk_group = 1;
+  int first_k_dense_replace = 0;
+  int moe_layer_freq = 1;
+  // DeepSeek V2 ("deepseek_v2": the same layers, the keys and values up-projected by one
+  // kv_b_proj and cached whole, yarn RoPE whatever rope_scaling's type) routes by the softmax
+  // of the gates, without correction bias, norm or sum of two: topk_method
+  // "group_limited_greedy" keeps the topk_group groups of the highest single score, any other
+  // all of them. V3 builds "noaux_tc" only.
+  std::string topk_method = "noaux_tc";
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

@@ -1,8 +1,8 @@
 // ferry::lm's models against mlx-lm 0.32.2 on MLX 0.32.4: the same checkpoints (random
 // weights, saved by mlx-lm's layout; the mixtures of experts also in Hugging Face's
 // per-expert one) give the same logits, and generation from the same prompt the same tokens
-// and log-probabilities. testdata/lm_mlx.py, lm_moe_mlx.py, lm_gemma3_mlx.py and
-// lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss) write them.
+// and log-probabilities. testdata/lm_mlx.py, lm_moe_mlx.py, lm_gemma3_mlx.py,
+// lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss) and lm_deepseek_mlx.py (DeepSeek V3, V2) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +36,7 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_moe_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_gemma3_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_more_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_deepseek_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -144,7 +145,8 @@ INSTANTIATE_TEST_SUITE_P(Models, ModelsMlxTest,
                                            "mistral_mxfp4", "mixtral", "mixtral_hf", "qwen2_moe_hf",
                                            "qwen3_moe", "qwen3_moe_4bit", "gemma3_text", "gemma3",
                                            "gemma3_text_4bit", "gemma2", "phi3", "phi3_4bit",
-                                           "gpt_oss", "gpt_oss_mxfp4"),
+                                           "gpt_oss", "gpt_oss_mxfp4", "deepseek_v3",
+                                           "deepseek_v3_4bit", "deepseek_v2"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "client/nn/transformer.h"
 
 #include <cmath>
-#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -23,19 +22,6 @@ Array SplitHeads(const Array& x, int heads) {
                                       core::ShapeToString(x.shape()), "."));
   }
   return transpose(reshape(x, {x.shape(0), x.shape(1), heads, x.shape(2) / heads}), {0, 2, 1, 3});
-}
-
-double Lowest(Dtype dtype) {
-  switch (dtype) {
-    case float16:
-      return -65504.0;
-    case bfloat16:
-      return -3.3895313892515355e38;
-    case float64:
-      return std::numeric_limits<double>::lowest();
-    default:
-      return std::numeric_limits<float>::lowest();
-  }
 }
 
 }  // namespace
@@ -76,7 +62,7 @@ Array MultiHeadAttention::operator()(const Array& queries, const Array& keys, co
 Array MultiHeadAttention::create_additive_causal_mask(int64_t n, Dtype dtype, Device device) {
   const Array indices = arange(static_cast<double>(n), int32, device);
   const Array above = expand_dims(indices, 1) < expand_dims(indices, 0);
-  return astype(above, dtype) * Lowest(dtype);
+  return astype(above, dtype) * -finfo_max(dtype);
 }
 
 TransformerEncoderLayer::TransformerEncoderLayer(int64_t dims, int num_heads, int64_t mlp_dims,

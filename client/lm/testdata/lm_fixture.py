@@ -22,14 +22,15 @@ def save_model(name, weights, config):
                         metadata={"format": "mlx"})
 
 
-def record(arrays, rng, vocab, name, model, prompt_length, steps):
+def record(arrays, rng, vocab, name, model, prompt_length, steps, **generate_kwargs):
     """A random prompt, the logits of it whole, and generate_step's greedy tokens and the
-    log-probabilities each was drawn from, into arrays[name + ...]."""
+    log-probabilities each was drawn from (generate_kwargs passed to it: max_kv_size,
+    prefill_step_size), into arrays[name + ...]."""
     prompt = mx.array(rng.integers(0, vocab, prompt_length).astype(np.int32))
     arrays[f"{name}.prompt"] = prompt
     arrays[f"{name}.logits"] = model(prompt[None]).astype(mx.float32)
     tokens, logprobs = [], []
-    for token, lp in generate_step(prompt, model, max_tokens=steps):
+    for token, lp in generate_step(prompt, model, max_tokens=steps, **generate_kwargs):
         tokens.append(token)
         logprobs.append(lp.astype(mx.float32))
     arrays[f"{name}.greedy"] = mx.array(np.array(tokens, dtype=np.int32))

@@ -1,0 +1,91 @@
+#include "client/lm/mla.h"
+
+#include <cmath>
+
+#include "client/lm/switch_layers.h"
+#include "client/ops.h"
+#include "client/random.h"
+
+namespace ferry::lm {
+namespace {
+
+float Scale(const ModelArgs& args) {
+  double scale =
+      1.0 / std::sqrt(static_cast<double>(args.qk_nope_head_dim + args.qk_rope_head_dim));
+  const auto all_dim = args.rope_scaling.find("mscale_all_dim");
+  const auto factor = args.rope_scaling.find("factor");
+  if (all_dim != args.rope_scaling.end() && all_dim->second != 0 &&
+      factor != args.rope_scaling.end() && factor->second > 1) {
+    const double s = 0.1 * all_dim->second * std::log(factor->second) + 1.0;
+    scale = scale * s * s;
+  }
+  return static_cast<float>(scale);
+}
+
+}  // namespace
+
+MultiLinear::MultiLinear(int64_t input_dims, int64_t output_dims, int64_t num_heads) {
+  const double scale = std::sqrt(1.0 / static_cast<double>(input_dims));
+  register_parameter("weight",
+                     random::uniform({num_heads, output_dims, input_dims}, float32, -scale, scale));
+}
+
+Array MultiLinear::operator()(const Array& x, bool transpose) {
+  const Array& weight = parameter("weight");
+  if (const std::optional<nn::Quantization>& q = quantization()) {
+    return quantized_matmul(x, weight, parameter("scales"), quantized_biases(), transpose,
+                            q->group_size, q->bits, q->mode);
+  }
+  return matmul(x, transpose ? swapaxes(weight, -1, -2) : weight);
+}
+
+MlaProjections::MlaProjections(const ModelArgs& args)
+    : heads_(args.num_attention_heads),
+      nope_dims_(args.qk_nope_head_dim),
+      rope_dims_(args.qk_rope_head_dim),
+      v_head_dim_(args.v_head_dim),
+      kv_lora_rank_(args.kv_lora_rank),
+      scale_(Scale(args)),
+      kv_a_proj_with_mqa_(register_module(
+          "kv_a_proj_with_mqa",
+          nn::Linear(args.hidden_size, kv_lora_rank_ + rope_dims_, args.attention_bias))),
+      kv_a_layernorm_(register_module("kv_a_layernorm", nn::RMSNorm(kv_lora_rank_, 1e-6f))),
+      o_proj_(register_module(
+          "o_proj", nn::Linear(heads_ * v_head_dim_, args.hidden_size, args.attention_bias))),
+      rope_(rope_dims_, args) {
+  const int64_t q_width = heads_ * (nope_dims_ + rope_dims_);
+  if (args.q_lora_rank == 0) {
+    q_proj_ = &register_module("q_proj", nn::Linear(args.hidden_size, q_width, false));
+  } else {
+    q_a_proj_ = &register_module(
+        "q_a_proj", nn::Linear(args.hidden_size, args.q_lora_rank, args.attention_bias));
+    q_a_layernorm_ = &register_module("q_a_layernorm", nn::RMSNorm(args.q_lora_rank, 1e-6f));
+    q_b_proj_ = &register_module("q_b_proj", nn::Linear(args.q_lora_rank, q_width, false));
+  }
+}
+
+MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache* cache,
+                                                  const std::optional<Array>& position) {
+  const int64_t batch = x.shape(0), length = x.shape(1);
+  const Array q_flat = q_proj_ ? (*q_proj_)(x) : (*q_b_proj_)((*q_a_layernorm_)((*q_a_proj_)(x)));
+  const Array q =
+      transpose(reshape(q_flat, {batch, length, heads_, nope_dims_ + rope_dims_}), {0, 2, 1, 3});
+  const Array compressed = kv_a_proj_with_mqa_(x);
+  const Array k_pe =
+      transpose(reshape(slice_last_axis(compressed, kv_lora_rank_, kv_lora_rank_ + rope_dims_),
+                        {batch, length, 1, rope_dims_}),
+                {0, 2, 1, 3});
+  // Each row from its own position (rows of a batch can be at different ones).
+  const std::optional<Array> at =
+      cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
+  return {slice_last_axis(q, 0, nope_dims_),
+          rope_(slice_last_axis(q, nope_dims_, nope_dims_ + rope_dims_), at),
+          kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_)), rope_(k_pe, at)};
+}
+
+Array MlaProjections::Output(const Array& heads) {
+  return o_proj_(reshape(transpose(heads, {0, 2, 1, 3}),
+                         {heads.shape(0), heads.shape(2), heads_ * v_head_dim_}));
+}
+
+}  // namespace ferry::lm
