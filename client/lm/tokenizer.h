@@ -54,6 +54,8 @@ class Tokenizer {
 
   // The model's chat template (lm::load_tokenizer sets the directory's, if it has one).
   bool has_chat_template() const { return chat_template_ != nullptr; }
+  // It, or null (the server reads its source for the markers of tool calls).
+  const ChatTemplate* chat_template() const { return chat_template_.get(); }
   void set_chat_template(ChatTemplate chat_template);
   // The prompt text for `messages`, as transformers' apply_chat_template(messages,
   // tokenize=False); see ChatTemplate::apply. Throws ferry::Error (FAILED_PRECONDITION)

@@ -18,6 +18,7 @@
 #include "client/lm/load.h"
 #include "client/lm/server/http_server.h"
 #include "client/lm/server/openai_api.h"
+#include "client/lm/tokenizer_config.h"
 #include "server/tcp_listener.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (mlx-lm or Hugging Face layout)");
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
     options.prompt_cache = absl::GetFlag(FLAGS_prompt_cache);
     options.prompt_cache_size = absl::GetFlag(FLAGS_prompt_cache_size);
     options.decode_concurrency = absl::GetFlag(FLAGS_decode_concurrency);
+    if (const auto config = ferry::lm::ReadTokenizerConfig(model_path);
+        config.contains("tool_parser_type") && config["tool_parser_type"].is_string()) {
+      options.tool_parser_type = config["tool_parser_type"].get<std::string>();  // mlx-lm's
+    }
     if (options.prompt_cache_size < 1 || options.decode_concurrency < 1) {
       std::fprintf(stderr, "--prompt_cache_size and --decode_concurrency must be at least 1\n");
       return 2;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/lm/sample.h"
+#include "client/lm/server/chat_reply.h"
 #include "client/lm/server/stop_strings.h"
 #include "client/ops.h"
 #include "nlohmann/json.hpp"
@@ -86,6 +88,29 @@ Json MessageContent(const Json& content, size_t index) {
   return text;
 }
 
+// An assistant message's tool calls as templates take them: each function's arguments (a
+// JSON string in OpenAI's API) as the object it holds, as mlx_lm.server passes them.
+void ParseToolCallArguments(Json& message, size_t index) {
+  auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array()) return;
+  for (size_t j = 0; j < calls->size(); ++j) {
+    Json& call = (*calls)[j];
+    if (!call.is_object() || !call.contains("function") || !call["function"].is_object()) continue;
+    Json& function = call["function"];
+    auto arguments = function.find("arguments");
+    if (arguments == function.end() || !arguments->is_string() ||
+        arguments->get_ref<const std::string&>().empty()) {
+      continue;
+    }
+    Json parsed = Json::parse(arguments->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      throw BadRequest(absl::StrCat("messages[", index, "].tool_calls[", j,
+                                    "].function.arguments must be a string of JSON"));
+    }
+    *arguments = std::move(parsed);
+  }
+}
+
 }  // namespace
 
 struct OpenAiService::Completion {
@@ -104,12 +129,14 @@ struct OpenAiService::Completion {
   int repetition_context_size = 20, presence_context_size = 20, frequency_context_size = 20;
   bool logprobs = false;
   int top_logprobs = 0;
+  Json tools;  // the request's, for the tool parser
 };
 
 OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions options)
     : model_(model),
       tokenizer_(std::move(tokenizer)),
       options_(std::move(options)),
+      reply_format_(InferReplyFormat(tokenizer_, options_.tool_parser_type)),
       created_(Now()),
       cache_(model, options_.prompt_cache_size),
       scheduler_(model, [&] {
@@ -117,7 +144,14 @@ OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions o
         batch.completion_batch_size = options_.decode_concurrency;
         batch.steps_in_flight = options_.steps_in_flight;
         return batch;
-      }()) {}
+      }()) {
+  if (!reply_format_.tool_parser_type.empty() && !reply_format_.has_tool_calling()) {
+    std::fprintf(stderr,
+                 "ferry_lm_server: the model writes tool calls in mlx-lm's %s format, which is "
+                 "not parsed here; they stay in the replies' content\n",
+                 reply_format_.tool_parser_type.c_str());
+  }
+}
 
 void OpenAiService::Handle(const HttpRequest& request, HttpResponder& responder) {
   const bool chat = request.path == "/v1/chat/completions" || request.path == "/chat/completions";
@@ -245,7 +279,10 @@ OpenAiService::Completion OpenAiService::Parse(const HttpRequest& request, bool 
         throw BadRequest(absl::StrCat("messages[", i, "] must be an object with a \"role\""));
       }
       Json kept = message;
-      if (message.contains("content")) kept["content"] = MessageContent(message["content"], i);
+      // A message without content gets "" (mlx_lm.server's), as a tool call's often has.
+      const Json content = MessageContent(message.value("content", Json()), i);
+      kept["content"] = content.is_null() ? Json("") : content;
+      ParseToolCallArguments(kept, i);
       conversation.push_back(std::move(kept));
     }
     if (!tokenizer_.has_chat_template()) {
@@ -255,11 +292,16 @@ OpenAiService::Completion OpenAiService::Parse(const HttpRequest& request, bool 
     }
     ChatTemplateOptions template_options;
     template_options.add_generation_prompt = true;
-    if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
+    if (auto it = body.find("tools"); it != body.end() && !it->is_null() && !it->empty()) {
       template_options.tools = *it;
+      c.tools = *it;
     }
     if (auto it = body.find("chat_template_kwargs"); it != body.end() && it->is_object()) {
       template_options.extra = *it;
+    }
+    // mlx-lm turns thinking on for a model with thinking markers unless the request says.
+    if (!template_options.extra.contains("enable_thinking")) {
+      template_options.extra["enable_thinking"] = reply_format_.has_thinking();
     }
     c.prompt = tokenizer_.apply_chat_template_ids(conversation, template_options);
   } else {
@@ -291,14 +333,18 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
   const int64_t created = Now();
   const char* object =
       c.chat ? (c.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
-  auto reply = [&](const std::string& text, const Json& finish_reason, const Json& logprobs) {
+  auto reply = [&](const ChatReply::Part& part, const Json& finish_reason, const Json& logprobs) {
     Json choice = {{"index", 0}, {"finish_reason", finish_reason}};
-    if (c.chat) {
-      choice[c.stream ? "delta" : "message"] = {
-          {"role", "assistant"},
-          {"content", text.empty() && !c.stream ? Json(nullptr) : Json(text)}};
+    if (c.chat) {  // the fields mlx_lm.server sends, content null when a whole reply has none
+      Json message = {{"role", "assistant"}};
+      if (!c.stream || !part.content.empty()) {
+        message["content"] = part.content.empty() ? Json(nullptr) : Json(part.content);
+      }
+      if (!part.reasoning.empty()) message["reasoning"] = part.reasoning;
+      if (!part.tool_calls.empty()) message["tool_calls"] = part.tool_calls;
+      choice[c.stream ? "delta" : "message"] = std::move(message);
     } else {
-      choice["text"] = text;
+      choice["text"] = part.content;
     }
     if (!logprobs.is_null()) choice["logprobs"] = {{"content", logprobs}};
     return Json{{"id", id},
@@ -332,8 +378,15 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
 
   StopStrings stops(c.stop);
   StreamingDetokenizer detokenizer(tokenizer_);
-  std::string text;
+  // A chat reply's reasoning and tool calls come apart from its content; a completion's
+  // text stays whole.
+  static const ReplyFormat kPlainText;
+  ChatReply text(c.chat ? reply_format_ : kPlainText,
+                 c.chat && StartsInReasoning(reply_format_, c.prompt) ? ReplyState::kReasoning
+                                                                      : ReplyState::kNormal,
+                 c.tools, c.stream);
   Json logprobs = c.logprobs ? Json::array() : Json(nullptr);
+  Json stream_logprobs = Json::array();  // those of tokens not yet sent
   std::string finish_reason;
   int64_t completion_tokens = 0;
   std::vector<int32_t> given;
@@ -351,7 +404,8 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
       piece = stops.Add(piece);
       finish_reason = stops.stopped() ? "stop" : generation->finish_reason;
       if (!stops.stopped() && !finish_reason.empty()) piece += stops.Finish();
-      Json step_logprobs = nullptr;
+      text.Add(piece);
+      if (!finish_reason.empty()) text.Finish();
       if (c.logprobs && generation->finish_reason != "stop") {
         // Read only when asked: a (vocab,) download per token.
         const std::vector<float> all = astype(generation->logprobs, float32).to_vector<float>();
@@ -369,14 +423,18 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
                                            {"token", tokenizer_.decode({order[i]})},
                                            {"logprob", all[order[i]]}});
         }
-        step_logprobs = Json::array({entry});
-        if (!c.stream) logprobs.push_back(entry);
+        (c.stream ? stream_logprobs : logprobs).push_back(std::move(entry));
       }
-      if (!c.stream) {
-        text += piece;
-      } else if (!piece.empty() || !step_logprobs.is_null()) {
-        if (!responder.SendEvent(reply(piece, nullptr, step_logprobs).dump())) {
-          return;  // a reader that left: its sequence leaves the batch
+      // A stream sends what each token completed, but nothing of a tool call until it ends
+      // (mlx_lm.server's).
+      if (c.stream && !text.in_tool_call()) {
+        ChatReply::Part part = text.Take();
+        if (!part.empty() || !stream_logprobs.empty()) {
+          const Json sent = stream_logprobs.empty() ? Json(nullptr) : stream_logprobs;
+          stream_logprobs = Json::array();
+          if (!responder.SendEvent(reply(part, nullptr, sent).dump())) {
+            return;  // a reader that left: its sequence leaves the batch
+          }
         }
       }
       if (!generation->finish_reason.empty() && options_.prompt_cache) {
@@ -401,15 +459,18 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
                       {"completion_tokens", completion_tokens},
                       {"total_tokens", static_cast<int64_t>(c.prompt.size()) + completion_tokens},
                       {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+  if (finish_reason == "stop" && text.made_tool_call()) finish_reason = "tool_calls";
   if (!c.stream) {
-    Json whole = reply(text, finish_reason, logprobs);
+    Json whole = reply(text.Take(), finish_reason, logprobs);
     whole["usage"] = usage;
     responder.Send(200, "application/json", whole.dump());
     return;
   }
-  responder.SendEvent(reply("", finish_reason, nullptr).dump());
+  responder.SendEvent(
+      reply(text.Take(), finish_reason, stream_logprobs.empty() ? Json(nullptr) : stream_logprobs)
+          .dump());
   if (c.include_usage) {
-    Json last = reply("", nullptr, nullptr);
+    Json last = reply(ChatReply::Part(), nullptr, nullptr);
     last["choices"] = Json::array();
     last["usage"] = usage;
     responder.SendEvent(last.dump());

@@ -6,7 +6,8 @@
 // /v1/models and /health. Requests in flight are decoded together, one step for all
 // (continuous batching: a BatchScheduler); the KV caches of recent replies are kept, and a
 // request whose prompt starts with one's tokens (the next turn of a chat) prefills only
-// what follows them.
+// what follows them. A chat reply's reasoning and tool calls come apart from its content, as
+// mlx_lm.server parses them (chat_reply.h).
 
 #include <cstdint>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "client/lm/prompt_cache.h"
 #include "client/lm/server/batch_scheduler.h"
 #include "client/lm/server/http_server.h"
+#include "client/lm/server/reply_format.h"
 #include "client/lm/tokenizer.h"
 
 namespace ferry::lm::server {
@@ -36,6 +38,9 @@ struct ServiceOptions {
   // The most requests decoded together; more wait (mlx_lm.server's --decode-concurrency).
   int decode_concurrency = 32;
   int steps_in_flight = 4;  // GenerateOptions::steps_in_flight
+  // The format of the model's tool calls (mlx-lm's tool_parser_type: tokenizer_config.json's
+  // "tool_parser_type"); empty: the one the chat template implies (see reply_format.h).
+  std::string tool_parser_type;
 };
 
 class OpenAiService {
@@ -58,7 +63,8 @@ class OpenAiService {
   Model& model_;
   const Tokenizer tokenizer_;
   const ServiceOptions options_;
-  const int64_t created_;  // seconds since the epoch, when the service started
+  const ReplyFormat reply_format_;  // chat replies' reasoning and tool calls
+  const int64_t created_;           // seconds since the epoch, when the service started
 
   std::mutex cache_mu_;
   PromptCache cache_;         // guarded by cache_mu_

@@ -240,6 +240,157 @@ TEST_F(OpenAiApiTest, ChatRequestsGoThroughTheChatTemplate) {
   EXPECT_EQ(text, Generate(prompt, 12));
 }
 
+// ferry-tiny-llama cannot call tools, so its tokenizer gets a Qwen-style template, and its
+// unused byte tokens (\x01..\x08, never in a prompt) are respelled as the pieces of a reply
+// that thinks and calls one; logit_bias puts them in order (a presence penalty takes each
+// out once written). The model, sampler, detokenizer and the service's reply path are the
+// real ones; only the reply is forced. The call's end marker comes in two tokens, as a
+// marker cut across tokens does. mlx_lm.server on the same directory and requests sends
+// the same fields (checked by hand; see the README).
+constexpr int32_t kToolTokens = 191;
+// The vocabulary's byte-level spelling ("\xC4\xA0" is the space's, GPT-2's Ġ).
+const std::vector<std::string> kToolReply = {
+    "<think>",
+    "</think>",
+    "Checking\xC4\xA0the\xC4\xA0weather.",
+    "<tool_call>",
+    "{\"name\":\xC4\xA0\"get_weather\",\xC4\xA0",
+    "\"arguments\":\xC4\xA0{\"city\":\xC4\xA0\"Paris\"}}",
+    "</tool",
+    "_call>",
+};
+constexpr int kToolReplyOrder[] = {0, 2, 1, 3, 4, 5, 6, 7};  // <think>, reasoning, </think>...
+
+std::string ToolModel() {
+  const std::filesystem::path dir =
+      std::filesystem::path(std::getenv("TEST_TMPDIR")) / "tiny-llama-tools";
+  std::filesystem::create_directories(dir);
+  for (const auto& file :
+       std::filesystem::directory_iterator(Runfile("examples/models/ferry-tiny-llama"))) {
+    std::filesystem::copy_file(file.path(), dir / file.path().filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  Json tokenizer = Json::parse(std::ifstream(dir / "tokenizer.json"));
+  Json& vocab = tokenizer["model"]["vocab"];
+  for (size_t i = 0; i < kToolReply.size(); ++i) {
+    const int32_t id = kToolTokens + static_cast<int32_t>(i);
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+      if (it.value() == id) {
+        vocab.erase(it);
+        break;
+      }
+    }
+    vocab[kToolReply[i]] = id;
+  }
+  std::ofstream(dir / "tokenizer.json", std::ios::trunc) << tokenizer.dump();
+  // Qwen2.5's way of writing tools and calls, which mlx-lm reads as json_tools'.
+  std::ofstream(dir / "chat_template.jinja", std::ios::trunc)
+      << "{%- if tools %}system: tools:{% for tool in tools %} {{ tool.function.name }}"
+         "{% endfor %}\n{% endif %}"
+         "{%- for m in messages %}"
+         "{%- if m.role == 'assistant' and m.tool_calls %}assistant:"
+         "{%- for tool_call in m.tool_calls %}{%- set tool_call = tool_call.function %}"
+         "<tool_call>{\"name\": \"{{ tool_call.name }}\", \"arguments\": "
+         "{{ tool_call.arguments | tojson }}}</tool_call>{%- endfor %}"
+         "{% else %}{{ m.role }}: {{ m.content }}\n{% endif %}"
+         "{%- endfor %}"
+         "{%- if add_generation_prompt %}assistant:{% endif %}";
+  return dir.string();
+}
+
+Json ToolRequest(int max_tokens, bool stream) {
+  Json bias = Json::object();
+  for (int i = 0; i < 8; ++i) {
+    bias[std::to_string(kToolTokens + kToolReplyOrder[i])] = 9000 - 1000 * i;
+  }
+  bias["1"] = 500;  // then <|end_of_text|>
+  const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
+  return {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+          {"tools", tools},
+          {"max_tokens", max_tokens},
+          {"logit_bias", bias},
+          {"presence_penalty", 100000},
+          {"stream", stream}};
+}
+
+TEST_F(OpenAiApiTest, ToolCallsAndReasoningComeBackAsOpenAiFields) {
+  Serve(ToolModel());
+  HttpReply reply = Post("/v1/chat/completions", ToolRequest(20, false));
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json body = Json::parse(reply.body);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 9);  // the 8 pieces and the end
+  const Json& choice = body["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null()) << choice;
+  EXPECT_EQ(choice["message"]["reasoning"], "Checking the weather.");
+  const Json tool_calls = choice["message"].value("tool_calls", Json::array());
+  ASSERT_EQ(tool_calls.size(), 1u) << choice;
+  const Json& call = tool_calls[0];
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(call["function"]["arguments"], "{\"city\": \"Paris\"}");
+  EXPECT_FALSE(call["id"].get<std::string>().empty());
+  EXPECT_FALSE(call.contains("index"));
+
+  // Streamed: the reasoning as it comes, then the call whole once its end marker is in,
+  // with its index; no piece of a marker anywhere.
+  HttpReply streamed = Post("/v1/chat/completions", ToolRequest(20, true));
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  EXPECT_EQ(streamed.body.find("<tool"), std::string::npos) << streamed.body;
+  EXPECT_EQ(streamed.body.find("think>"), std::string::npos) << streamed.body;
+  std::string reasoning, finish;
+  Json calls = Json::array();
+  for (const std::string& event : EventData(streamed.body)) {
+    if (event == "[DONE]") continue;
+    const Json chunk = Json::parse(event)["choices"][0];
+    EXPECT_FALSE(chunk["delta"].contains("content")) << event;
+    if (chunk["delta"].contains("reasoning")) reasoning += chunk["delta"]["reasoning"];
+    for (const Json& c : chunk["delta"].value("tool_calls", Json::array())) calls.push_back(c);
+    if (!chunk["finish_reason"].is_null()) finish = chunk["finish_reason"];
+  }
+  EXPECT_EQ(reasoning, "Checking the weather.");
+  EXPECT_EQ(finish, "tool_calls");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["index"], 0);
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(calls[0]["function"]["arguments"], "{\"city\": \"Paris\"}");
+
+  // Cut short inside the call: no call, no error, the reasoning kept (mlx_lm.server's).
+  HttpReply cut = Post("/v1/chat/completions", ToolRequest(5, false));
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  const Json cut_choice = Json::parse(cut.body)["choices"][0];
+  EXPECT_EQ(cut_choice["finish_reason"], "length");
+  EXPECT_TRUE(cut_choice["message"]["content"].is_null()) << cut_choice;
+  EXPECT_FALSE(cut_choice["message"].contains("tool_calls"));
+  EXPECT_EQ(cut_choice["message"]["reasoning"], "Checking the weather.");
+}
+
+// The next turn sends the call back (arguments as a JSON string) and the tool's answer: the
+// template gets the arguments as an object, as mlx_lm.server passes them.
+TEST_F(OpenAiApiTest, ToolCallsAndResultsGoBackThroughTheTemplate) {
+  Serve(ToolModel());
+  const Json messages = Json::parse(R"([
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}])");
+  HttpReply reply = Post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 2}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const std::vector<int32_t> prompt = tokenizer_->encode(
+      "user: Weather in Paris?\nassistant:<tool_call>{\"name\": \"get_weather\", \"arguments\": "
+      "{\"city\": \"Paris\"}}</tool_call>tool: sunny\nassistant:",
+      false);
+  EXPECT_EQ(Json::parse(reply.body)["usage"]["prompt_tokens"], prompt.size());
+
+  Json bad = messages;
+  bad[1]["tool_calls"][0]["function"]["arguments"] = "{not json";
+  reply = Post("/v1/chat/completions", {{"messages", bad}, {"max_tokens", 2}});
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(reply.body.find("messages[1].tool_calls[0].function.arguments"), std::string::npos)
+      << reply.body;
+}
+
 TEST_F(OpenAiApiTest, BadRequestsAreRefusedByName) {
   auto error = [&](const HttpReply& reply) {
     return Json::parse(reply.body)["error"]["message"].get<std::string>();

@@ -5,6 +5,20 @@
 
 namespace ferry::lm::server {
 
+size_t HeldBackLength(std::string_view text, const std::vector<std::string>& strings) {
+  size_t held = 0;
+  for (const std::string& s : strings) {
+    if (s.empty()) continue;
+    for (size_t n = std::min(s.size() - 1, text.size()); n > held; --n) {
+      if (text.compare(text.size() - n, n, s, 0, n) == 0) {
+        held = n;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
 StopStrings::StopStrings(std::vector<std::string> stops) {
   for (std::string& stop : stops) {
     if (!stop.empty()) stops_.push_back(std::move(stop));
@@ -22,17 +36,7 @@ std::string StopStrings::Add(const std::string& text) {
     pending_.clear();
     return sent;
   }
-  // The longest end of the text that begins some stop string stays back. A stop string
-  // starts with a whole character, so what is sent ends on one.
-  size_t held = 0;
-  for (const std::string& stop : stops_) {
-    for (size_t n = std::min(stop.size() - 1, pending_.size()); n > held; --n) {
-      if (pending_.compare(pending_.size() - n, n, stop, 0, n) == 0) {
-        held = n;
-        break;
-      }
-    }
-  }
+  const size_t held = HeldBackLength(pending_, stops_);
   std::string sent = pending_.substr(0, pending_.size() - held);
   pending_.erase(0, sent.size());
   return sent;

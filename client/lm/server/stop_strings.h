@@ -1,10 +1,17 @@
 #ifndef FERRY_CLIENT_LM_SERVER_STOP_STRINGS_H_
 #define FERRY_CLIENT_LM_SERVER_STOP_STRINGS_H_
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry::lm::server {
+
+// The length of the longest end of text that begins one of `strings` without being all of
+// it: what a stream must hold back, as the next text may complete the string. A string
+// starts with a whole UTF-8 character, so text cut there ends on one.
+size_t HeldBackLength(std::string_view text, const std::vector<std::string>& strings);
 
 // A reply's text as it streams, cut before the first of OpenAI's `stop` strings: Add returns
 // what may be sent now, holding back an end that could still become a stop string.
