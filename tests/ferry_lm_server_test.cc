@@ -93,6 +93,28 @@ TEST(FerryLmServerTest, ClientsAtOnceEachGetTheirReplyFromTheBatch) {
   EXPECT_EQ((*server)->Stop(), 0);
 }
 
+// --draft_model: the draft (here the model itself) proposes on the daemon, and the replies
+// are still the model's own.
+TEST(FerryLmServerTest, ADraftModelSpeculatesOnTheFerryd) {
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  const std::string model = Runfile("examples/models/ferry-tiny-llama");
+  auto server = server::FerrydProcess::Start(Runfile("client/lm/server/ferry_lm_server"),
+                                             {"--model=" + model, "--device=" + ferryd->address(),
+                                              "--draft_model=" + model, "--num_draft_tokens=4"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  lm::server::testing::HttpConnection connection((*server)->port());
+  const lm::server::testing::HttpReply reply = connection.Request(
+      "POST", "/v1/completions", Json{{"prompt", "The client records"}, {"max_tokens", 30}}.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto [local_model, tokenizer] = lm::load(model, local());
+  lm::GenerateOptions options;
+  options.max_tokens = 30;
+  EXPECT_EQ(Json::parse(reply.body)["choices"][0]["text"],
+            lm::generate(*local_model, tokenizer, "The client records", options));
+  EXPECT_EQ((*server)->Stop(), 0);
+}
+
 TEST(FerryLmServerTest, AMissingModelIsNamed) {
   auto server = server::FerrydProcess::Start(Runfile("client/lm/server/ferry_lm_server"),
                                              {"--model=/nonexistent/model"});

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -35,6 +36,10 @@ ABSL_FLAG(std::string, port_file, "", "where to write the port served on (as fer
 ABSL_FLAG(bool, prompt_cache, true, "reuse recent replies' KV caches for prompts continuing them");
 ABSL_FLAG(int, prompt_cache_size, 10, "KV caches kept for prompts continuing them");
 ABSL_FLAG(int, decode_concurrency, 32, "the most requests decoded together in one batch");
+ABSL_FLAG(std::string, draft_model, "",
+          "a smaller model of the same tokenizer for speculative decoding (requests are then "
+          "served one at a time, as mlx_lm.server's)");
+ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft proposes at a time (a request may say)");
 
 namespace {
 
@@ -73,9 +78,26 @@ int main(int argc, char** argv) {
         config.contains("tool_parser_type") && config["tool_parser_type"].is_string()) {
       options.tool_parser_type = config["tool_parser_type"].get<std::string>();  // mlx-lm's
     }
-    if (options.prompt_cache_size < 1 || options.decode_concurrency < 1) {
-      std::fprintf(stderr, "--prompt_cache_size and --decode_concurrency must be at least 1\n");
+    if (options.prompt_cache_size < 1 || options.decode_concurrency < 1 ||
+        absl::GetFlag(FLAGS_num_draft_tokens) < 1) {
+      std::fprintf(stderr,
+                   "--prompt_cache_size, --decode_concurrency and --num_draft_tokens must be at "
+                   "least 1\n");
       return 2;
+    }
+    std::unique_ptr<ferry::lm::Model> draft;
+    if (const std::string draft_path = absl::GetFlag(FLAGS_draft_model); !draft_path.empty()) {
+      auto [draft_model, draft_tokenizer] = ferry::lm::load(draft_path, device);
+      if (draft_tokenizer.vocab_size() != tokenizer.vocab_size()) {  // mlx_lm.server warns
+        std::fprintf(stderr,
+                     "ferry_lm_server: the draft's tokenizer (%d tokens) is not the model's "
+                     "(%d): speculative decoding may not work as expected\n",
+                     static_cast<int>(draft_tokenizer.vocab_size()),
+                     static_cast<int>(tokenizer.vocab_size()));
+      }
+      draft = std::move(draft_model);
+      options.draft_model = draft.get();
+      options.num_draft_tokens = absl::GetFlag(FLAGS_num_draft_tokens);
     }
     ferry::lm::server::OpenAiService service(*model, tokenizer, options);
 

@@ -129,6 +129,7 @@ struct OpenAiService::Completion {
   int repetition_context_size = 20, presence_context_size = 20, frequency_context_size = 20;
   bool logprobs = false;
   int top_logprobs = 0;
+  int num_draft_tokens = 0;
   Json tools;  // the request's, for the tool parser
 };
 
@@ -138,13 +139,15 @@ OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions o
       options_(std::move(options)),
       reply_format_(InferReplyFormat(tokenizer_, options_.tool_parser_type)),
       created_(Now()),
-      cache_(model, options_.prompt_cache_size),
+      prompts_(model, options_.prompt_cache_size),
       scheduler_(model, [&] {
         BatchGeneratorOptions batch;
         batch.completion_batch_size = options_.decode_concurrency;
         batch.steps_in_flight = options_.steps_in_flight;
         return batch;
       }()) {
+  if (options_.draft_model)
+    draft_prompts_.emplace(*options_.draft_model, options_.prompt_cache_size);
   if (!reply_format_.tool_parser_type.empty() && !reply_format_.has_tool_calling()) {
     std::fprintf(stderr,
                  "ferry_lm_server: the model writes tool calls in mlx-lm's %s format, which is "
@@ -256,6 +259,8 @@ OpenAiService::Completion OpenAiService::Parse(const HttpRequest& request, bool 
   }
   c.logprobs = Boolean(body, "logprobs", false);
   c.top_logprobs = static_cast<int>(Integer(body, "top_logprobs", 0, 0, 20));
+  c.num_draft_tokens =
+      static_cast<int>(Integer(body, "num_draft_tokens", options_.num_draft_tokens, 1, 64));
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     if (it->is_string()) {
       c.stop.push_back(it->get<std::string>());
@@ -355,16 +360,7 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
                 {"choices", Json::array({choice})}};
   };
 
-  // The longest run of the prompt a kept cache holds is not prefilled again.
   BatchSequence sequence;
-  int64_t cached = 0;
-  if (options_.prompt_cache) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto [layers, kept] = cache_.Take(c.prompt);
-    if (kept > 0) sequence.cache = std::move(layers);
-    cached = kept;
-  }
-  sequence.prompt.assign(c.prompt.begin() + cached, c.prompt.end());
   sequence.max_tokens = c.max_tokens;
   if (c.temperature != 0 || c.seed) {  // else greedy: the batch's rows share one argmax
     const Sampler sampler = make_sampler(c.temperature, c.top_p, c.min_p, 1, c.top_k);
@@ -374,7 +370,6 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
       c.logit_bias, c.repetition_penalty, c.repetition_context_size, c.presence_penalty,
       c.presence_context_size, c.frequency_penalty, c.frequency_context_size);
   sequence.stop_tokens = tokenizer_.eos_token_ids();
-  sequence.return_cache = options_.prompt_cache;
 
   StopStrings stops(c.stop);
   StreamingDetokenizer detokenizer(tokenizer_);
@@ -390,10 +385,19 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
   std::string finish_reason;
   int64_t completion_tokens = 0;
   std::vector<int32_t> given;
-  std::unique_ptr<BatchScheduler::Request> request = scheduler_.Submit(std::move(sequence));
-  if (c.stream && !responder.StartEvents()) return;  // the request leaves the batch
+  std::unique_ptr<TokenSource> source;
+  int64_t cached = 0;
   try {
-    while (std::optional<BatchGeneration> generation = request->Next()) {
+    // The longest run of the prompt a kept cache holds is not prefilled again.
+    PromptPool* pool = options_.prompt_cache ? &prompts_ : nullptr;
+    source = options_.draft_model
+                 ? SpeculativeTokens(model_, *options_.draft_model, c.num_draft_tokens,
+                                     speculative_mu_, std::move(sequence), c.prompt, pool,
+                                     pool ? &*draft_prompts_ : nullptr)
+                 : BatchTokens(scheduler_, std::move(sequence), c.prompt, pool);
+    cached = source->cached();
+    if (c.stream && !responder.StartEvents()) return;  // the request leaves the batch
+    while (std::optional<BatchGeneration> generation = source->Next()) {
       given.push_back(generation->token);
       ++completion_tokens;
       // The text this token completes, as stream_generate gives it.
@@ -437,16 +441,15 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
           }
         }
       }
-      if (!generation->finish_reason.empty() && options_.prompt_cache) {
+      if (!generation->finish_reason.empty()) {
         // Holds the prompt and the reply but its last token: the next turn's cache.
         std::vector<int32_t> held = c.prompt;
         held.insert(held.end(), given.begin(), given.end() - 1);
-        std::lock_guard<std::mutex> lock(cache_mu_);
-        cache_.Put(std::move(held), std::move(generation->cache));
+        source->Keep(std::move(held));
       }
       if (!finish_reason.empty()) break;
     }
-    if (finish_reason.empty()) throw std::runtime_error(request->error());
+    if (finish_reason.empty()) throw std::runtime_error(source->error());
   } catch (const std::exception& error) {  // ferry::Error: the device's, the model's
     if (!c.stream) {
       responder.Send(500, "application/json", ErrorBody(error.what()));

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "client/lm/server/batch_scheduler.h"
 #include "client/lm/server/http_server.h"
 #include "client/lm/server/reply_format.h"
+#include "client/lm/server/token_sources.h"
 #include "client/lm/tokenizer.h"
 
 namespace ferry::lm::server {
@@ -41,6 +43,12 @@ struct ServiceOptions {
   // The format of the model's tool calls (mlx-lm's tool_parser_type: tokenizer_config.json's
   // "tool_parser_type"); empty: the one the chat template implies (see reply_format.h).
   std::string tool_parser_type;
+  // Speculative decoding (mlx_lm.server's --draft-model): a smaller model of the same
+  // tokenizer, on the model's device, proposing num_draft_tokens (a request's own, or this)
+  // at a time. Requests are then served one at a time, as mlx_lm.server's: a draft does not
+  // batch. Must outlive the service.
+  Model* draft_model = nullptr;
+  int num_draft_tokens = 3;
 };
 
 class OpenAiService {
@@ -66,9 +74,10 @@ class OpenAiService {
   const ReplyFormat reply_format_;  // chat replies' reasoning and tool calls
   const int64_t created_;           // seconds since the epoch, when the service started
 
-  std::mutex cache_mu_;
-  PromptCache cache_;         // guarded by cache_mu_
-  BatchScheduler scheduler_;  // last: its thread stops before the rest goes
+  PromptPool prompts_;                       // the model's prompt caches
+  std::optional<PromptPool> draft_prompts_;  // the draft's, kept in step
+  std::mutex speculative_mu_;                // one speculative generation at a time
+  BatchScheduler scheduler_;                 // last: its thread stops before the rest goes
 };
 
 }  // namespace ferry::lm::server

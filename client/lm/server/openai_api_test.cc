@@ -73,6 +73,7 @@ class OpenAiApiTest : public ::testing::Test {
   }
 
   std::unique_ptr<Model> model_;
+  std::unique_ptr<Model> draft_;  // outlives the service
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<OpenAiService> service_;
   std::unique_ptr<HttpServer> server_;
@@ -493,6 +494,61 @@ TEST_F(OpenAiApiTest, ConversationsTakingTurnsEachKeepTheirCache) {
       prompts[c].insert(prompts[c].end(), more.begin(), more.end());
     }
   }
+}
+
+// With a draft model (speculative decoding, requests one at a time as mlx_lm.server's),
+// each reply is the model's own greedy reply from any number of draft tokens; the next turn reuses
+// both models' caches; clients at once are served in turn.
+TEST_F(OpenAiApiTest, WithADraftModelRepliesAreTheModelsOwn) {
+  draft_ = load_model(Runfile("examples/models/ferry-tiny-llama"));
+  ServiceOptions options;
+  options.draft_model = draft_.get();
+  Serve(Runfile("examples/models/ferry-tiny-llama"), options);
+  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  for (int draft_tokens : {1, 3, 5}) {
+    const HttpReply reply =
+        Post("/v1/completions",
+             {{"prompt", kPrompt}, {"max_tokens", 25}, {"num_draft_tokens", draft_tokens}});
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    EXPECT_EQ(Json::parse(reply.body)["choices"][0]["text"], Generate(prompt, 25))
+        << draft_tokens << " draft tokens";
+  }
+  // The next turn: the first turn's prompt and reply (but its last token) come from the
+  // caches, and the reply is still the model's (a fresh server: the replies above hold
+  // more of this conversation).
+  Serve(Runfile("examples/models/ferry-tiny-llama"), options);
+  HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::vector<int32_t> reply =
+      tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
+  prompt.insert(prompt.end(), reply.begin(), reply.end());
+  const std::vector<int32_t> more = tokenizer_->encode(" and", false);
+  prompt.insert(prompt.end(), more.begin(), more.end());
+  HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  const Json body = Json::parse(second.body);
+  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 10 - 1);
+  EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
+  // Two clients at once.
+  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
+  std::vector<std::string> texts(2);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] {
+      const HttpReply r = Post("/v1/completions", {{"prompt", prompts[i]}, {"max_tokens", 20}});
+      texts[i] =
+          r.status == 200 ? Json::parse(r.body)["choices"][0]["text"].get<std::string>() : r.body;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(texts[i], Generate(tokenizer_->encode(prompts[i]), 20)) << prompts[i];
+  }
+  EXPECT_EQ(service_->largest_batch(), 0);  // none went through the batch
+  const HttpReply refused = Post("/v1/completions", {{"prompt", kPrompt}, {"num_draft_tokens", 0}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("num_draft_tokens must be at least 1"), std::string::npos)
+      << refused.body;
 }
 
 // A reader that leaves mid-stream stops its generation; the next request is served.
