@@ -35,14 +35,15 @@ std::vector<int32_t> Generate(Model& model, const std::vector<int32_t>& prompt,
   return tokens;
 }
 
-TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
-  auto ferryd = testing::StartFerryd();
-  const Device remote = connect(ferryd->address());
-  const auto fixture = load_safetensors(TestData("lm_mlx.safetensors")).first;
-  for (const std::string name : {"llama", "llama_4bit"}) {
+// Each of `names` (a model directory in testdata), loaded onto `remote`, generates the
+// greedy tokens `fixture` (what a testdata/lm_*_mlx.py recorded) holds for it.
+void ExpectMlxLmsTokensOn(const Device& remote, const std::string& fixture,
+                          const std::vector<std::string>& names) {
+  const auto recorded = load_safetensors(TestData(fixture)).first;
+  for (const std::string& name : names) {
     std::unique_ptr<Model> model = load_model(TestData(name), remote);
     EXPECT_EQ(model->parameters().front().second.device(), remote);
-    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
+    Array prompt = recorded.at(name + ".prompt"), greedy = recorded.at(name + ".greedy");
     GenerateOptions options;
     options.max_tokens = static_cast<int>(greedy.shape(0));
     EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
@@ -50,20 +51,18 @@ TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
   }
 }
 
+TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_mlx.safetensors", {"llama", "llama_4bit"});
+}
+
 // Mixtures of experts generate mlx-lm's tokens on the daemon too, and a batch of prompts
 // generated together there gives each the tokens the local device gives, one Execute a step.
 TEST(ClientLmRemoteTest, MixturesOfExpertsAndBatchesRunOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
-  const auto fixture = load_safetensors(TestData("lm_moe_mlx.safetensors")).first;
-  for (const std::string name : {"mixtral", "qwen3_moe_4bit"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name), remote);
-    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(greedy.shape(0));
-    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
-        << name;
-  }
+  ExpectMlxLmsTokensOn(remote, "lm_moe_mlx.safetensors", {"mixtral", "qwen3_moe_4bit"});
   const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
   const std::vector<std::vector<int32_t>> prompts = {{5, 17, 2, 40}, {9}, {31, 3, 77, 12, 8, 1}};
   GenerateOptions options;
@@ -83,15 +82,7 @@ TEST(ClientLmRemoteTest, MixturesOfExpertsAndBatchesRunOnTheDaemon) {
 TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
-  const auto fixture = load_safetensors(TestData("lm_more_mlx.safetensors")).first;
-  for (const std::string name : {"gemma2", "phi3", "gpt_oss_mxfp4"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name), remote);
-    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(greedy.shape(0));
-    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
-        << name;
-  }
+  ExpectMlxLmsTokensOn(remote, "lm_more_mlx.safetensors", {"gemma2", "phi3", "gpt_oss_mxfp4"});
 }
 
 // DeepSeek V3 (the latent in the cache; its Hugging Face layout, and a quantized kv_b_proj,
@@ -100,15 +91,8 @@ TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
 TEST(ClientLmRemoteTest, DeepseekV3RunsOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
-  const auto fixture = load_safetensors(TestData("lm_deepseek_mlx.safetensors")).first;
-  for (const std::string name : {"deepseek_v3", "deepseek_v3_4bit", "deepseek_v2"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name), remote);
-    Array prompt = fixture.at(name + ".prompt"), greedy = fixture.at(name + ".greedy");
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(greedy.shape(0));
-    EXPECT_EQ(Generate(*model, prompt.to_vector<int32_t>(), options), greedy.to_vector<int32_t>())
-        << name;
-  }
+  ExpectMlxLmsTokensOn(remote, "lm_deepseek_mlx.safetensors",
+                       {"deepseek_v3", "deepseek_v3_4bit", "deepseek_v2"});
 }
 
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
