@@ -72,6 +72,26 @@ class OpenAiApiTest : public ::testing::Test {
     return text;
   }
 
+  // A conversation's second turn sends the first's prompt, its reply and " and": the first
+  // prompt and the reply but its last token (never fed to the model) come from the cache,
+  // and the reply is the one a fresh cache gives.
+  void ExpectTheNextTurnReusesTheCache() {
+    std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+    HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+    ASSERT_EQ(first.status, 200) << first.body;
+    EXPECT_EQ(Json::parse(first.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    const std::vector<int32_t> reply =
+        tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
+    prompt.insert(prompt.end(), reply.begin(), reply.end());
+    const std::vector<int32_t> more = tokenizer_->encode(" and", false);
+    prompt.insert(prompt.end(), more.begin(), more.end());
+    HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
+    ASSERT_EQ(second.status, 200) << second.body;
+    const Json body = Json::parse(second.body);
+    EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 10 - 1);
+    EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
+  }
+
   std::unique_ptr<Model> model_;
   std::unique_ptr<Model> draft_;  // outlives the service
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -148,21 +168,7 @@ TEST_F(OpenAiApiTest, AStopStringCutsTheReply) {
 // The next turn sends the whole conversation again: the tokens the last reply left in the
 // cache are not prefilled again, and the reply is the same as from a fresh cache.
 TEST_F(OpenAiApiTest, TheNextTurnReusesTheCache) {
-  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
-  HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
-  ASSERT_EQ(first.status, 200) << first.body;
-  EXPECT_EQ(Json::parse(first.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
-  const std::vector<int32_t> reply =
-      tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
-  prompt.insert(prompt.end(), reply.begin(), reply.end());
-  const std::vector<int32_t> more = tokenizer_->encode(" and", false);
-  prompt.insert(prompt.end(), more.begin(), more.end());
-  HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
-  ASSERT_EQ(second.status, 200) << second.body;
-  const Json body = Json::parse(second.body);
-  // The first prompt and the reply but its last token (never fed to the model).
-  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 10 - 1);
-  EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
+  ExpectTheNextTurnReusesTheCache();
   // Another prompt shares only the BOS and the first words.
   HttpReply third = Post("/v1/completions", {{"prompt", "ferry lets you"}, {"max_tokens", 5}});
   ASSERT_EQ(third.status, 200) << third.body;
@@ -497,14 +503,14 @@ TEST_F(OpenAiApiTest, ConversationsTakingTurnsEachKeepTheirCache) {
 }
 
 // With a draft model (speculative decoding, requests one at a time as mlx_lm.server's),
-// each reply is the model's own greedy reply from any number of draft tokens; the next turn reuses
-// both models' caches; clients at once are served in turn.
+// each reply is the model's own greedy reply from any number of draft tokens; the next turn
+// reuses both models' caches; clients at once are served in turn.
 TEST_F(OpenAiApiTest, WithADraftModelRepliesAreTheModelsOwn) {
   draft_ = load_model(Runfile("examples/models/ferry-tiny-llama"));
   ServiceOptions options;
   options.draft_model = draft_.get();
   Serve(Runfile("examples/models/ferry-tiny-llama"), options);
-  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  const std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
   for (int draft_tokens : {1, 3, 5}) {
     const HttpReply reply =
         Post("/v1/completions",
@@ -517,18 +523,7 @@ TEST_F(OpenAiApiTest, WithADraftModelRepliesAreTheModelsOwn) {
   // caches, and the reply is still the model's (a fresh server: the replies above hold
   // more of this conversation).
   Serve(Runfile("examples/models/ferry-tiny-llama"), options);
-  HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
-  ASSERT_EQ(first.status, 200) << first.body;
-  const std::vector<int32_t> reply =
-      tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
-  prompt.insert(prompt.end(), reply.begin(), reply.end());
-  const std::vector<int32_t> more = tokenizer_->encode(" and", false);
-  prompt.insert(prompt.end(), more.begin(), more.end());
-  HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
-  ASSERT_EQ(second.status, 200) << second.body;
-  const Json body = Json::parse(second.body);
-  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 10 - 1);
-  EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
+  ExpectTheNextTurnReusesTheCache();
   // Two clients at once.
   const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
   std::vector<std::string> texts(2);
