@@ -54,6 +54,13 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
                            "the cache is rotating (make_prompt_cache's); a batch takes "
                            "make_cache()'s plain caches.");
     }
+    // As mlx_lm.server, which batches no request once kv_bits is set.
+    if (std::any_of(sequence.cache.begin(), sequence.cache.end(),
+                    [](const KVCache& layer) { return layer.bits().has_value(); })) {
+      detail::ThrowOpError(kOp,
+                           "the cache is quantized (kv_bits); a batch takes make_cache()'s plain "
+                           "caches.");
+    }
     if (sequence.cache.front().rows() != 1) {
       detail::ThrowOpError(kOp, absl::StrCat("the cache holds ", sequence.cache.front().rows(),
                                              " sequences; give one sequence's."));

@@ -69,7 +69,8 @@ class BatchGenerator {
   BatchGenerator& operator=(const BatchGenerator&) = delete;
 
   // Queues a sequence; it joins the batch at a later next(). Throws INVALID_ARGUMENT for an
-  // empty prompt, a negative max_tokens or a cache of the wrong number of layers or rotating.
+  // empty prompt, a non-positive max_tokens, or a cache of the wrong number of layers,
+  // rotating or quantized (a batch moves rows between plain caches).
   uint64_t insert(BatchSequence sequence);
   // Forgets a sequence, queued or in the batch: no more of its tokens are given.
   void remove(uint64_t uid);

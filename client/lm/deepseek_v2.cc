@@ -2,7 +2,7 @@
 
 #include <tuple>
 
-#include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/switch_layers.h"
 #include "client/ops.h"
 
@@ -22,10 +22,8 @@ Array DeepseekV2Attention::operator()(const Array& x, const std::optional<Array>
   const Array k_pe = broadcast_to(p.k_pe, {batch, heads_, length, rope_dims_});
   Array keys = concatenate({slice_last_axis(kv, 0, nope_dims_), k_pe}, -1);
   Array values = slice_last_axis(kv, nope_dims_, nope_dims_ + v_head_dim_);
-  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   const Array queries = concatenate({p.q_nope, p.q_pe}, -1);
-  return Output(fast::scaled_dot_product_attention(queries, keys, values, scale_,
-                                                   mask || length == 1 ? "" : "causal", mask));
+  return Output(attention(queries, keys, values, cache, position, scale_, mask));
 }
 
 std::pair<Array, Array> deepseek_v2_select(const Array& gates, int top_k, int n_group,

@@ -11,6 +11,7 @@
 #include "client/array_node.h"
 #include "client/error.h"
 #include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/deepseek_v2.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -40,6 +41,7 @@ Array DeepseekV3Attention::operator()(const Array& x, const std::optional<Array>
   // (B, 1, L, kv_lora_rank): one latent "head" that every query head reads.
   Array latent = expand_dims(p.latent, 1);
   Array k_pe = p.k_pe;
+  refuse_quantized_cache(cache, "deepseek_v3's latent attention");
   if (cache) std::tie(latent, k_pe) = cache->update_and_fetch(latent, k_pe, *position);
   Array pe_scores = matmul(p.q_pe * scale_, swapaxes(k_pe, -1, -2));
   // mx.finfo(dtype).min where the mask hides a score, as mlx-lm writes (finite, so that

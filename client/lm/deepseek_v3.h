@@ -117,6 +117,8 @@ class DeepseekV3 : public Model {
   explicit DeepseekV3(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  // V2's keys and values are whole, through lm::attention; V3's latent is not.
+  bool reads_quantized_cache() const override { return args_.model_type == "deepseek_v2"; }
   // mlx-lm's sanitize: Hugging Face's mlp.experts.E.{gate,up,down}_proj stacked as
   // mlp.switch_mlp's; each self_attn.kv_b_proj split by head into embed_q and unembed_out
   // (a quantized one dequantized, split and quantized again with the bits and group size its

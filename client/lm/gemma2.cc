@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/lm/attention.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
@@ -40,6 +41,7 @@ Array Gemma2Attention::operator()(const Array& x, const std::optional<Array>& ma
   Array queries = rope_(heads(q_proj_(x), heads_), at) * scale_;
   Array keys = rope_(heads(k_proj_(x), kv_heads_), at);
   Array values = heads(v_proj_(x), kv_heads_);
+  refuse_quantized_cache(cache, "gemma2's soft-capped attention");
   if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   // The soft cap sits between the product and the softmax, so fast::scaled_dot_product_
   // attention cannot take it: composed as mlx-lm does, each key/value head serving its

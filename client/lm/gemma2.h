@@ -74,6 +74,7 @@ class Gemma2 : public Model {
   explicit Gemma2(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  bool reads_quantized_cache() const override { return false; }
 
  private:
   ModelArgs args_;

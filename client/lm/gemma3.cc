@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
-#include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -63,9 +63,7 @@ Array Gemma3Attention::operator()(const Array& x, const std::optional<Array>& ma
   Array queries = rope_(heads(q_proj_(x), heads_, &q_norm_), at);
   Array keys = rope_(heads(k_proj_(x), kv_heads_, &k_norm_), at);
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
-  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
-  const Array out = fast::scaled_dot_product_attention(queries, keys, values, scale_,
-                                                       mask || length == 1 ? "" : "causal", mask);
+  const Array out = attention(queries, keys, values, cache, position, scale_, mask);
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 

@@ -41,6 +41,18 @@ struct GenerateOptions {
   // first 4 and the latest), older keys falling out of attention (make_prompt_cache).
   // TokenGenerator's; speculative decoding keeps plain caches.
   std::optional<int> max_kv_size;
+  // mlx-lm's kv_bits, kv_group_size and quantized_kv_start: with kv_bits, each layer's cache
+  // is quantized (KVCache::to_quantized: affine, kv_bits in groups of kv_group_size along a
+  // head's features) once it holds quantized_kv_start positions, after the prefill chunk or
+  // step that brought it there, as mlx-lm's maybe_quantize_kv_cache does; it attends through
+  // quantized_matmul from then on (lm::attention). TokenGenerator's, refused
+  // (INVALID_ARGUMENT) before generating where mlx-lm fails at quantized_kv_start: with
+  // max_kv_size or any rotating layer (Gemma 3's sliding ones), and for models whose
+  // attention cannot read a quantized cache (Model::reads_quantized_cache: Gemma 2,
+  // DeepSeek V3, gpt-oss); stream_generate refuses it with a draft_model.
+  std::optional<int> kv_bits;
+  int kv_group_size = 64;
+  int quantized_kv_start = 5000;
   // Steps sent ahead of the token being read. A step needs only the previous step's outputs,
   // which stay on the device, so over a network with a round trip of r and steps of c a
   // token costs about max(c, (r + c) / steps_in_flight) rather than r + c; steps past the
@@ -85,6 +97,10 @@ class TokenGenerator {
   std::pair<Array, Array> Step(const Array& tokens);
   // Sends steps until steps_in_flight are pending or max_tokens were sent.
   void SendAhead();
+  // Throws INVALID_ARGUMENT for kv_bits with caches or settings mlx-lm cannot quantize.
+  void CheckKvBits(const std::vector<KVCache>& cache) const;
+  // maybe_quantize_kv_cache with the options' kv_bits (nothing without them).
+  void QuantizeCache();
 
   Model& model_;
   GenerateOptions options_;

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "client/array_node.h"
-#include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -63,10 +63,9 @@ Array GptOssAttention::operator()(const Array& x, const std::optional<Array>& ma
   Array queries = rope_(heads(q_proj_(x), heads_), at);
   Array keys = rope_(heads(k_proj_(x), kv_heads_), at);
   Array values = heads(v_proj_(x), kv_heads_);
-  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  const Array out = fast::scaled_dot_product_attention(
-      queries, keys, values, scale, mask || length == 1 ? "" : "causal", mask, parameter("sinks"));
+  const Array out =
+      attention(queries, keys, values, cache, position, scale, mask, parameter("sinks"));
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 

@@ -86,6 +86,7 @@ class GptOss : public Model {
   explicit GptOss(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  bool reads_quantized_cache() const override { return false; }
   // sliding_window for the "sliding_attention" layers.
   std::optional<int64_t> sliding_window(int layer) const override;
   // mlx-lm's sanitize of OpenAI's layout: each layer's mlp.experts.gate_up_proj (gate and up

@@ -14,6 +14,24 @@ namespace {
 // Whole steps: the graphs change once per kStep positions, not per token.
 int64_t RoundUp(int64_t n) { return (n + KVCache::kStep - 1) / KVCache::kStep * KVCache::kStep; }
 
+// `buffer` with `added` positions of zeros after its own, shaped like `like`.
+Array Extended(const std::optional<Array>& buffer, const Array& like, int64_t added) {
+  Shape shape = like.shape();
+  shape[2] = added;
+  Array more = zeros(shape, like.dtype(), like.device());
+  return buffer ? concatenate({*buffer, more}, 2) : more;
+}
+
+KVCache::Quantized Quantize(const Array& x, int group_size, int bits) {
+  if (x.shape(-1) % group_size != 0) {
+    detail::ThrowOpError(
+        "KVCache", absl::StrCat("a quantized cache groups a head's ", x.shape(-1), " features by ",
+                                group_size, ", which does not divide them."));
+  }
+  auto [words, scales, biases] = quantize(x, group_size, bits);
+  return {words, scales, biases};
+}
+
 }  // namespace
 
 KVCache KVCache::rotating(int64_t max_size, int64_t keep) {
@@ -38,13 +56,23 @@ Array KVCache::offset_array(const Device& device) const {
   return from_host(std::vector<int32_t>{static_cast<int32_t>(offset_)}, {1}, device);
 }
 
-std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array& values,
-                                                  const Array& position) {
+void KVCache::CheckKeysValues(const Array& keys, const Array& values) {
   if (keys.ndim() != 4 || values.ndim() != 4 || keys.shape(2) != values.shape(2)) {
     detail::ThrowOpError("KVCache",
                          absl::StrCat("keys and values must be (B, heads, L, D) of one L, got ",
                                       core::ShapeToString(keys.shape()), " and ",
                                       core::ShapeToString(values.shape()), "."));
+  }
+}
+
+std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array& values,
+                                                  const Array& position) {
+  CheckKeysValues(keys, values);
+  if (bits_) {
+    detail::ThrowOpError("KVCache",
+                         absl::StrCat("a quantized cache (", *bits_,
+                                      " bits) gives its keys and values quantized, to "
+                                      "lm::attention (update_and_fetch_quantized), not whole."));
   }
   if (max_size_) return UpdateRotating(keys, values, position);
   const int64_t length = keys.shape(2);
@@ -58,14 +86,81 @@ std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array
 void KVCache::Grow(int64_t capacity, const Array& keys, const Array& values) {
   if (capacity <= this->capacity()) return;
   const int64_t added = capacity - this->capacity();
-  auto extend = [&](const std::optional<Array>& buffer, const Array& like) {
-    Shape shape = like.shape();
-    shape[2] = added;
-    Array more = zeros(shape, like.dtype(), like.device());
-    return buffer ? concatenate({*buffer, more}, 2) : more;
+  keys_ = Extended(keys_, keys, added);
+  values_ = Extended(values_, values, added);
+}
+
+KVCache KVCache::to_quantized(int group_size, int bits) const {
+  if (max_size_) {
+    detail::ThrowOpError("KVCache", absl::StrCat("a rotating cache (max_size ", *max_size_,
+                                                 ") is not quantized, as mlx-lm's "
+                                                 "RotatingKVCache.to_quantized is not."));
+  }
+  if (bits_) detail::ThrowOpError("KVCache", "the cache is quantized already.");
+  if (!padding_.empty()) {
+    detail::ThrowOpError("KVCache",
+                         "a batch's cache (left-padded) is not quantized (mlx-lm's BatchKVCache "
+                         "has no to_quantized).");
+  }
+  if ((group_size != 32 && group_size != 64 && group_size != 128) || bits < 1 || bits > 8 ||
+      bits == 7) {
+    detail::ThrowOpError("KVCache", absl::StrCat("a quantized cache takes group_size 32, 64 or "
+                                                 "128 and bits 1 to 6 or 8, got group_size ",
+                                                 group_size, " and bits ", bits, "."));
+  }
+  KVCache out;
+  out.offset_ = offset_;
+  out.group_size_ = group_size;
+  out.bits_ = bits;
+  if (keys_) {
+    // Every position the buffers hold, written or not (zeros, masked), as mlx-lm quantizes
+    // them: the capacity stays a multiple of kStep.
+    const Quantized k = Quantize(*keys_, group_size, bits),
+                    v = Quantize(*values_, group_size, bits);
+    out.keys_ = k.words;
+    out.key_scales_ = k.scales;
+    out.key_biases_ = k.biases;
+    out.values_ = v.words;
+    out.value_scales_ = v.scales;
+    out.value_biases_ = v.biases;
+  }
+  return out;
+}
+
+void KVCache::GrowQuantized(int64_t capacity, const Quantized& keys, const Quantized& values) {
+  if (capacity <= this->capacity()) return;
+  const int64_t added = capacity - this->capacity();
+  keys_ = Extended(keys_, keys.words, added);
+  key_scales_ = Extended(key_scales_, keys.scales, added);
+  key_biases_ = Extended(key_biases_, keys.biases, added);
+  values_ = Extended(values_, values.words, added);
+  value_scales_ = Extended(value_scales_, values.scales, added);
+  value_biases_ = Extended(value_biases_, values.biases, added);
+}
+
+std::pair<KVCache::Quantized, KVCache::Quantized> KVCache::update_and_fetch_quantized(
+    const Array& keys, const Array& values, const Array& position) {
+  CheckKeysValues(keys, values);
+  if (!bits_) {
+    detail::ThrowOpError("KVCache",
+                         "update_and_fetch_quantized writes a quantized cache (to_quantized).");
+  }
+  const Quantized k = Quantize(keys, group_size_, *bits_);
+  const Quantized v = Quantize(values, group_size_, *bits_);
+  GrowQuantized(capacity_for(keys.shape(2)), k, v);
+  // At the position array, as the plain cache: the same graph every step between growths.
+  auto write = [&](std::optional<Array>& buffer, const Array& update) {
+    buffer = slice_update(*buffer, update, position, {2});
   };
-  keys_ = extend(keys_, keys);
-  values_ = extend(values_, values);
+  write(keys_, k.words);
+  write(key_scales_, k.scales);
+  write(key_biases_, k.biases);
+  write(values_, v.words);
+  write(value_scales_, v.scales);
+  write(value_biases_, v.biases);
+  offset_ += keys.shape(2);
+  return {Quantized{*keys_, *key_scales_, *key_biases_},
+          Quantized{*values_, *value_scales_, *value_biases_}};
 }
 
 int64_t KVCache::Slot(int64_t p) const {
@@ -186,13 +281,13 @@ Array KVCache::RotatingMask(int64_t length, const Array& position,
   return mask;
 }
 
-void KVCache::RefuseRotating(const char* what) const {
-  if (!max_size_) return;
+void KVCache::RefuseUnlessPlain(const char* what) const {
+  if (!max_size_ && !bits_) return;
   detail::ThrowOpError(
-      "KVCache",
-      absl::StrCat(what, " takes plain caches, not a rotating one (max_size ", *max_size_,
-                   "): continuous batching moves rows of make_cache()'s caches "
-                   "only."));
+      "KVCache", absl::StrCat(what, " takes plain caches, not a ",
+                              max_size_ ? absl::StrCat("rotating one (max_size ", *max_size_, ")")
+                                        : absl::StrCat("quantized one (", *bits_, " bits)"),
+                              ": continuous batching moves rows of make_cache()'s caches only."));
 }
 
 void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
@@ -202,7 +297,7 @@ void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
 }
 
 void KVCache::set_left_padding(std::vector<int32_t> padding, const Device& device) {
-  RefuseRotating("set_left_padding");
+  RefuseUnlessPlain("set_left_padding");
   if (keys_) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
   SetPadding(std::move(padding), device);
 }
@@ -217,7 +312,7 @@ Array KVCache::rope_offset(const Array& position) const {
 }
 
 void KVCache::filter(const std::vector<int64_t>& keep) {
-  RefuseRotating("filter");
+  RefuseUnlessPlain("filter");
   if (keep.empty()) {
     *this = KVCache();
     return;
@@ -254,8 +349,8 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
 }
 
 void KVCache::extend(const KVCache& other) {
-  RefuseRotating("extend");
-  other.RefuseRotating("extend");
+  RefuseUnlessPlain("extend");
+  other.RefuseUnlessPlain("extend");
   const int64_t end = std::max(offset_, other.offset_);
   std::vector<int32_t> padding;
   for (const KVCache* c : {static_cast<const KVCache*>(this), &other}) {
@@ -290,7 +385,7 @@ void KVCache::extend(const KVCache& other) {
 }
 
 KVCache KVCache::extract(int64_t row, int64_t length) const {
-  RefuseRotating("extract");
+  RefuseUnlessPlain("extract");
   const int64_t start = padding_.empty() ? 0 : padding_.at(row);
   if (row < 0 || row >= rows() || length < 0 || start + length > offset_) {
     detail::ThrowOpError(
@@ -312,7 +407,16 @@ KVCache KVCache::extract(int64_t row, int64_t length) const {
 
 std::vector<Array> KVCache::state() const {
   if (!keys_) return {};
+  if (bits_) {
+    return {*keys_, *key_scales_, *key_biases_, *values_, *value_scales_, *value_biases_};
+  }
   return {*keys_, *values_};
+}
+
+int64_t KVCache::nbytes() const {
+  int64_t bytes = 0;
+  for (const Array& a : state()) bytes += a.nbytes();
+  return bytes;
 }
 
 std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
@@ -356,6 +460,14 @@ std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> ma
     }
   }
   return cache;
+}
+
+void maybe_quantize_kv_cache(std::vector<KVCache>& cache, int quantized_kv_start, int group_size,
+                             std::optional<int> bits) {
+  if (!bits) return;
+  for (KVCache& c : cache) {
+    if (!c.bits() && c.offset() >= quantized_kv_start) c = c.to_quantized(group_size, *bits);
+  }
 }
 
 }  // namespace ferry::lm

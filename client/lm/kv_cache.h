@@ -21,10 +21,20 @@
 // trim() after the ring wrapped cannot bring back the slots it overwrote: it hides them
 // until they are written again (mlx-lm refuses to trim then).
 //
+// Quantized (to_quantized, mlx-lm's QuantizedKVCache, from KVCache.to_quantized): a third
+// mode, as a plain cache once generation's quantized_kv_start positions are in it
+// (maybe_quantize_kv_cache). The buffers hold quantize()'s words, scales and biases (affine,
+// groups of group_size along the head's features) in the plain cache's steps of kStep
+// positions, and a step quantizes its keys and values and writes them at the position
+// array, as the plain cache does: one graph between growths, in bits / 16 of a 16-bit
+// cache's memory (plus a scale and a bias per group). lm::attention (attention.h) reads
+// them through quantized_matmul, so update_and_fetch_quantized stands for update_and_fetch.
+//
 // Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain
-// caches only: a rotating cache refuses them (INVALID_ARGUMENT). Model::make_cache() stays
-// plain, so BatchGenerator, batch_generate, PromptCache and speculative decoding keep plain
-// caches for every model; TokenGenerator's own cache is make_prompt_cache()'s.
+// caches only: a rotating or quantized cache refuses them (INVALID_ARGUMENT).
+// Model::make_cache() stays plain, so BatchGenerator, batch_generate, PromptCache and
+// speculative decoding keep plain caches for every model; TokenGenerator's own cache is
+// make_prompt_cache()'s, quantized as GenerateOptions::kv_bits says.
 
 #include <cstdint>
 #include <optional>
@@ -50,10 +60,32 @@ class KVCache {
   std::optional<int64_t> max_size() const { return max_size_; }
   int64_t keep() const { return keep_; }
 
+  // mlx-lm's KVCache.to_quantized: this plain cache's positions quantized (affine, `bits` 1
+  // to 6 or 8, groups of group_size 32, 64 or 128 along the head's features) into a
+  // quantized cache; this one is left as it was. Throws INVALID_ARGUMENT for a rotating cache
+  // (mlx-lm's RotatingKVCache.to_quantized: "NYI"), a batch's (left padding: mlx-lm's
+  // BatchKVCache has none), a quantized one, other bits or group sizes, and head dimensions
+  // that are not a multiple of group_size.
+  KVCache to_quantized(int group_size = 64, int bits = 4) const;
+  // The quantized cache's bits (none for a plain or rotating cache) and group size.
+  std::optional<int> bits() const { return bits_; }
+  int group_size() const { return group_size_; }
+  // A quantized cache's keys or values: quantize()'s words (B, Hkv, capacity, D * bits / 32),
+  // scales and biases (B, Hkv, capacity, D / group_size).
+  struct Quantized {
+    Array words, scales, biases;
+  };
+  // update_and_fetch of a quantized cache: keys and values quantized, written at the next L
+  // positions, and the whole buffers returned (positions from offset() on masked, as in
+  // the plain cache). Throws INVALID_ARGUMENT for a cache that is not quantized.
+  std::pair<Quantized, Quantized> update_and_fetch_quantized(const Array& keys, const Array& values,
+                                                             const Array& position);
+
   // Writes keys (B, Hkv, L, D) and values (B, Hkv, L, Dv) at the next L positions and
   // returns the whole buffers, (B, Hkv, capacity, D): positions from offset() on hold
   // zeros, which the mask hides. `position` is offset_array()'s array. Rotating, it returns
   // capacity_for(L) keys: the ring for one token, the kept positions and the chunk for more.
+  // A quantized cache refuses it (INVALID_ARGUMENT): its keys are read by lm::attention.
   std::pair<Array, Array> update_and_fetch(const Array& keys, const Array& values,
                                            const Array& position);
 
@@ -103,6 +135,8 @@ class KVCache {
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
   std::vector<Array> state() const;
+  // The buffers' bytes, as mlx-lm's nbytes (the whole capacity, written or not).
+  int64_t nbytes() const;
 
   // Forgets the last n positions (at most offset()); returns how many it forgot.
   int64_t trim(int64_t n);
@@ -110,10 +144,14 @@ class KVCache {
  private:
   // Replaces the padding, and its array on `device`.
   void SetPadding(std::vector<int32_t> padding, const Device& device);
-  // Throws INVALID_ARGUMENT, naming `what`, for a rotating cache.
-  void RefuseRotating(const char* what) const;
+  // Throws INVALID_ARGUMENT, naming `what`, for a rotating or quantized cache.
+  void RefuseUnlessPlain(const char* what) const;
+  // Throws INVALID_ARGUMENT unless keys and values are (B, heads, L, D) of one L.
+  static void CheckKeysValues(const Array& keys, const Array& values);
   // Adds zeros to the buffers up to `capacity` positions, shaped like keys and values.
   void Grow(int64_t capacity, const Array& keys, const Array& values);
+  // The same for the quantized buffers, shaped like quantized keys and values.
+  void GrowQuantized(int64_t capacity, const Quantized& keys, const Quantized& values);
   // Rotating: the slot of position p, on the host and (from the position array) the device.
   int64_t Slot(int64_t p) const;
   Array SlotArray(const Array& position) const;
@@ -123,7 +161,10 @@ class KVCache {
                                          const Array& position);
   Array RotatingMask(int64_t length, const Array& position, std::optional<int64_t> window) const;
 
-  std::optional<Array> keys_, values_;
+  std::optional<Array> keys_, values_;  // quantized: the words
+  std::optional<Array> key_scales_, key_biases_, value_scales_, value_biases_;  // quantized
+  std::optional<int> bits_;
+  int group_size_ = 64;
   std::vector<int32_t> padding_;  // per row; empty when never padded
   std::optional<Array> padding_array_;
   int64_t offset_ = 0;
@@ -145,6 +186,12 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache);
 // (make_cache()) when not.
 std::vector<KVCache> make_prompt_cache(const Model& model,
                                        std::optional<int> max_kv_size = std::nullopt);
+
+// mlx-lm's maybe_quantize_kv_cache: with `bits`, each plain cache holding quantized_kv_start
+// positions or more becomes to_quantized(group_size, bits) (quantized ones stay; a rotating
+// one throws, as mlx-lm's does).
+void maybe_quantize_kv_cache(std::vector<KVCache>& cache, int quantized_kv_start, int group_size,
+                             std::optional<int> bits);
 
 }  // namespace ferry::lm
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
@@ -166,10 +167,8 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
   Array queries = rope_(heads(q_proj_(x), heads_, q_norm_), at);
   Array keys = rope_(heads(k_proj_(x), kv_heads_, k_norm_), at);
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
-  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  const Array out = fast::scaled_dot_product_attention(queries, keys, values, scale,
-                                                       mask || length == 1 ? "" : "causal", mask);
+  const Array out = attention(queries, keys, values, cache, position, scale, mask);
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 

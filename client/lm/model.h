@@ -28,6 +28,10 @@ class Model : public nn::Module {
   // The window of positions layer `layer` attends over, for a sliding-window layer (mlx-lm's
   // make_cache gives it a RotatingKVCache of that size); none for one that sees them all.
   virtual std::optional<int64_t> sliding_window(int layer) const { return std::nullopt; }
+  // Whether its attention reads a quantized cache (lm::attention): not where mlx-lm's
+  // cannot (Gemma 2's soft cap, DeepSeek V3's latent, gpt-oss's sinks), which
+  // GenerateOptions::kv_bits refuses before generating rather than at quantized_kv_start.
+  virtual bool reads_quantized_cache() const { return true; }
   virtual const ModelArgs& args() const = 0;
   // mlx-lm's sanitize: a checkpoint's weights under the model's own names and shapes, before
   // they are quantized for and loaded (a mixture of experts stacks per-expert matrices).

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
-#include "client/fast.h"
+#include "client/lm/attention.h"
 #include "client/lm/model_inputs.h"
 #include "client/lm/switch_layers.h"
 #include "client/ops.h"
@@ -47,10 +47,8 @@ Array Phi3Attention::operator()(const Array& x, const std::optional<Array>& mask
   Array queries = rope_(heads(0, q_end, heads_), at);
   Array keys = rope_(heads(q_end, k_end, kv_heads_), at);
   Array values = heads(k_end, qkv.shape(-1), kv_heads_);
-  if (cache) std::tie(keys, values) = cache->update_and_fetch(keys, values, *position);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  const Array out = fast::scaled_dot_product_attention(queries, keys, values, scale,
-                                                       mask || length == 1 ? "" : "causal", mask);
+  const Array out = attention(queries, keys, values, cache, position, scale, mask);
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 
