@@ -13,6 +13,7 @@
 #include "client/fast.h"
 #include "client/lm/attention.h"
 #include "client/lm/deepseek_v2.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 
@@ -171,17 +172,9 @@ Array DeepseekV3Model::operator()(const Array& tokens, std::vector<KVCache>* cac
   Array h = embed_tokens_(tokens);
   // The mask is an array even for the whole sequence (mlx-lm's return_array): it hides the
   // positions' scores, which are added to the latent's.
-  std::optional<Array> position, mask;
-  if (cache) {
-    const KVCache& first = cache->front();
-    position = first.offset_array(tokens.device());
-    mask = first.make_mask(length, *position);
-  } else if (length > 1) {
-    const Array keys = arange(0, static_cast<double>(length), int32, tokens.device());
-    mask = expand_dims(keys, 0) <= expand_dims(keys, 1);
-  }
+  const LayerMasks masks = causal_masks(length, tokens.device(), cache, /*as_array=*/true);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
   }
   return (*norm_)(h);
 }

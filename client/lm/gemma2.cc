@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/lm/attention.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
@@ -99,17 +100,9 @@ Array Gemma2Model::operator()(const Array& tokens, std::vector<KVCache>* cache) 
       embed_tokens_(tokens) * static_cast<float>(std::sqrt(static_cast<double>(hidden_size_)));
   // The mask is an array even for the whole sequence, as mlx-lm's gemma2 asks
   // (return_array): its attention is composed, not fast's "causal".
-  std::optional<Array> position, mask;
-  if (cache) {
-    const KVCache& first = cache->front();
-    position = first.offset_array(tokens.device());
-    mask = first.make_mask(length, *position);
-  } else if (length > 1) {
-    const Array keys = arange(0, static_cast<double>(length), int32, tokens.device());
-    mask = expand_dims(keys, 0) <= expand_dims(keys, 1);
-  }
+  const LayerMasks masks = causal_masks(length, tokens.device(), cache, /*as_array=*/true);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
   }
   return (*norm_)(h);
 }

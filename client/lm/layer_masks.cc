@@ -28,4 +28,17 @@ LayerMasks layer_masks(int64_t length, const Device& device, const std::vector<K
   return masks;
 }
 
+LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                        bool as_array) {
+  LayerMasks masks;
+  if (cache) {
+    masks.position = cache->front().offset_array(device);
+    masks.global = cache->front().make_mask(length, *masks.position);
+  } else if (as_array && length > 1) {
+    const Array keys = arange(0, static_cast<double>(length), int32, device);
+    masks.global = expand_dims(keys, 0) <= expand_dims(keys, 1);
+  }
+  return masks;
+}
+
 }  // namespace ferry::lm

@@ -1,9 +1,9 @@
 #ifndef FERRY_CLIENT_LM_LAYER_MASKS_H_
 #define FERRY_CLIENT_LM_LAYER_MASKS_H_
 
-// The position and the two masks of a model whose layers attend either over every earlier
-// position or over a sliding window of them (Gemma 3, gpt-oss), each shared by the layers of
-// its kind: the caches advance together.
+// The position and the masks a model's layers share (the caches advance together): one
+// mask when every layer attends over every earlier position, two when some attend over a
+// sliding window of them (Gemma 3, gpt-oss).
 
 #include <cstdint>
 #include <optional>
@@ -26,6 +26,11 @@ struct LayerMasks {
 // For `length` tokens on `device` continuing `cache` (or a whole sequence without one).
 LayerMasks layer_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
                        int64_t window);
+// Every layer over every earlier position: `global` only. With `as_array`, a whole sequence
+// gets the causal mask as an array too (mlx-lm's return_array: attention composed of ops,
+// as Gemma 2's soft cap and DeepSeek's latent scores, takes no "causal").
+LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                        bool as_array = false);
 
 }  // namespace ferry::lm
 

@@ -8,6 +8,7 @@
 #include "client/array_node.h"
 #include "client/fast.h"
 #include "client/lm/attention.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 #include "core/shape.h"
@@ -201,14 +202,9 @@ Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Llama", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
   // One position and one mask for every layer: the caches advance together.
-  std::optional<Array> position, mask;
-  if (cache) {
-    const KVCache& first = cache->front();
-    position = first.offset_array(tokens.device());
-    mask = first.make_mask(tokens.shape(1), *position);
-  }
+  const LayerMasks masks = causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
   }
   return (*norm_)(h);
 }

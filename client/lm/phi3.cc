@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/lm/attention.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/lm/switch_layers.h"
 #include "client/ops.h"
@@ -91,14 +92,9 @@ Phi3Model::Phi3Model(const ModelArgs& args)
 Array Phi3Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Phi3", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
-  std::optional<Array> position, mask;
-  if (cache) {
-    const KVCache& first = cache->front();
-    position = first.offset_array(tokens.device());
-    mask = first.make_mask(tokens.shape(1), *position);
-  }
+  const LayerMasks masks = causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
   }
   return (*norm_)(h);
 }
