@@ -24,6 +24,7 @@
 #include "absl/flags/parse.h"
 #include "client/ferry.h"
 #include "client/lm/load.h"
+#include "client/lm/tuner/lora.h"
 #include "examples/local_ferryd.h"
 
 ABSL_FLAG(std::string, model, "", "model directory; empty: examples/models/ferry-tiny-llama");
@@ -34,11 +35,18 @@ ABSL_FLAG(double, top_p, 1.0, "nucleus sampling's mass (1: off)");
 ABSL_FLAG(uint64_t, seed, 0, "random seed of the sampler");
 ABSL_FLAG(std::string, remote, "", "host:port of a running ferryd; empty: start one here");
 ABSL_FLAG(bool, check, true, "also generate on the local device and compare the tokens");
+ABSL_FLAG(std::string, adapter_path, "",
+          "a LoRA adapter directory (adapters.safetensors, adapter_config.json), as mlx-lm's");
 ABSL_FLAG(std::string, draft_model, "", "a draft model directory: speculative decoding");
 ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft model proposes a round");
 ABSL_FLAG(int, max_kv_size, 0,
           "positions each layer's KV cache keeps at most (a rotating cache, mlx_lm.generate "
           "--max-kv-size); 0: every one");
+ABSL_FLAG(int, kv_bits, 0,
+          "bits of the quantized KV cache (mlx_lm.generate --kv-bits, 4 or 8); 0: unquantized");
+ABSL_FLAG(int, kv_group_size, 64, "features per scale and bias of the quantized KV cache");
+ABSL_FLAG(int, quantized_kv_start, 5000,
+          "positions a layer's cache holds before it is quantized (with --kv_bits)");
 
 namespace {
 
@@ -79,6 +87,9 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
   options.num_draft_tokens = absl::GetFlag(FLAGS_num_draft_tokens);
   options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
   if (absl::GetFlag(FLAGS_max_kv_size) > 0) options.max_kv_size = absl::GetFlag(FLAGS_max_kv_size);
+  if (absl::GetFlag(FLAGS_kv_bits) > 0) options.kv_bits = absl::GetFlag(FLAGS_kv_bits);
+  options.kv_group_size = absl::GetFlag(FLAGS_kv_group_size);
+  options.quantized_kv_start = absl::GetFlag(FLAGS_quantized_kv_start);
   options.sampler = ferry::lm::make_sampler(static_cast<float>(absl::GetFlag(FLAGS_temp)),
                                             static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   ferry::random::seed(absl::GetFlag(FLAGS_seed));
@@ -122,6 +133,8 @@ int main(int argc, char** argv) {
   try {
     const ferry::Device remote = ferry::connect(address);
     auto [model, tokenizer] = ferry::lm::load(model_path, remote);
+    const std::string adapter_path = absl::GetFlag(FLAGS_adapter_path);
+    if (!adapter_path.empty()) ferry::lm::tuner::load_adapters(*model, adapter_path);
     const ferry::lm::ModelArgs& args = model->args();
     std::printf(
         "ferry generate: %s (%s, %d layers, width %lld, vocabulary %lld%s)\n", model_name.c_str(),
@@ -182,6 +195,7 @@ int main(int argc, char** argv) {
     }
     if (absl::GetFlag(FLAGS_check)) {
       auto [local_model, local_tokenizer] = ferry::lm::load(model_path, ferry::local());
+      if (!adapter_path.empty()) ferry::lm::tuner::load_adapters(*local_model, adapter_path);
       std::unique_ptr<ferry::lm::Model> local_draft;
       if (draft) local_draft = ferry::lm::load_model(draft_path, ferry::local());
       const Generation here = Generate(*local_model, local_tokenizer, prompt, ferry::local(),

@@ -34,7 +34,9 @@ Array Linear::operator()(const Array& x) {
     }
     y = matmul(x, transpose(weight));
   }
-  return has_parameter("bias") ? y + parameter("bias") : y;
+  if (has_parameter("bias")) y = y + parameter("bias");
+  if (Layer* extra = adapter()) y = y + (*extra)(x);
+  return y;
 }
 
 Bilinear::Bilinear(int64_t input1_dims, int64_t input2_dims, int64_t output_dims, bool bias) {

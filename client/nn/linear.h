@@ -2,8 +2,10 @@
 #define FERRY_CLIENT_NN_LINEAR_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "client/nn/quantizable.h"
 
@@ -16,6 +18,13 @@ class Linear : public QuantizableLayer {
  public:
   Linear(int64_t input_dims, int64_t output_dims, bool bias = true);
   Array operator()(const Array& x) override;
+
+  // Adds adapter(x) to the layer's output, quantized or not: how fine-tuning adapts a Linear
+  // that a model holds by reference, where MLX swaps the layer for a wrapper (LoRA,
+  // client/lm/tuner/lora.h). Its parameters are named as the layer's own
+  // (set_inline_module), and stay trainable when the layer's are not. nullptr removes it.
+  void set_adapter(std::unique_ptr<Layer> adapter) { set_inline_module(std::move(adapter)); }
+  Layer* adapter() const { return dynamic_cast<Layer*>(inline_module()); }
 };
 
 // x itself, as MLX's Identity (a placeholder a model may swap for a layer).

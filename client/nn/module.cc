@@ -16,7 +16,9 @@
 namespace ferry::nn {
 namespace {
 
+// An inline child's name is empty: its parameters are named as its parent's.
 std::string Join(const std::string& prefix, const std::string& name) {
+  if (name.empty()) return prefix;
   return prefix.empty() ? name : absl::StrCat(prefix, ".", name);
 }
 
@@ -52,6 +54,16 @@ void Module::set_parameter(const std::string& name, Array value) {
   FindEntry(name).value = std::move(value);
 }
 
+void Module::remove_parameter(const std::string& name) {
+  const size_t i = static_cast<size_t>(&FindEntry(name) - parameters_.data());
+  parameters_.erase(parameters_.begin() + static_cast<std::ptrdiff_t>(i));
+  order_.erase(std::find_if(order_.begin(), order_.end(),
+                            [&](const Slot& s) { return !s.is_child && s.index == i; }));
+  for (Slot& s : order_) {
+    if (!s.is_child && s.index > i) --s.index;
+  }
+}
+
 void Module::make_untrainable() {
   for (Entry& e : parameters_) e.trainable = false;
 }
@@ -61,6 +73,30 @@ void Module::AddChild(const std::string& name, std::unique_ptr<Module> child) {
   child->train(training_);
   order_.push_back({true, children_.size()});
   children_.emplace_back(name, std::move(child));
+}
+
+void Module::set_inline_module(std::unique_ptr<Module> module) {
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (!children_[i].first.empty()) continue;
+    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+    order_.erase(std::find_if(order_.begin(), order_.end(),
+                              [&](const Slot& s) { return s.is_child && s.index == i; }));
+    for (Slot& s : order_) {
+      if (s.is_child && s.index > i) --s.index;
+    }
+    break;
+  }
+  if (module == nullptr) return;
+  module->train(training_);
+  order_.push_back({true, children_.size()});
+  children_.emplace_back("", std::move(module));
+}
+
+Module* Module::inline_module() const {
+  for (const auto& [name, child] : children_) {
+    if (name.empty()) return child.get();
+  }
+  return nullptr;
 }
 
 const Array& Module::parameter(const std::string& name) const {

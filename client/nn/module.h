@@ -100,6 +100,9 @@ class Module {
   void register_parameter(const std::string& name, Array value, bool trainable = true);
   // Replaces this module's own parameter `name` (a layer's state, such as running means).
   void set_parameter(const std::string& name, Array value);
+  // Removes this module's own parameter `name` (a dequantized layer's scales); throws
+  // INVALID_ARGUMENT when it has none.
+  void remove_parameter(const std::string& name);
   // Makes this module's own parameters never trainable.
   void make_untrainable();
   // Takes `module` as the child `name` and returns it, where it stays for the module's life.
@@ -111,6 +114,12 @@ class Module {
     AddChild(name, std::move(owned));
     return child;
   }
+  // Takes `module` as a child whose parameters are named as this module's own ("lora_a",
+  // not "adapter.lora_a"), replacing any taken before: what a layer adapted in place keeps
+  // its adapter in, so the names are those of MLX's wrapper (mlx-lm's LoRALinear holds
+  // lora_a beside the layer it wraps). nullptr removes it.
+  void set_inline_module(std::unique_ptr<Module> module);
+  Module* inline_module() const;
   // This module's own parameter `name`; throws INVALID_ARGUMENT when it has none.
   const Array& parameter(const std::string& name) const;
   bool has_parameter(const std::string& name) const;

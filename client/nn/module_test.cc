@@ -100,6 +100,43 @@ TEST(NnModule, FrozenParametersAreNotTrainable) {
   EXPECT_EQ(block.parameters().size(), 6u);
 }
 
+// An adapter that adds a trainable offset to its layer's output.
+struct Offset : nn::Layer {
+  Offset() { register_parameter("offset", ones({3})); }
+  Array operator()(const Array& x) override { return zeros_like(x) + parameter("offset"); }
+};
+
+TEST(NnModule, ALinearsAdapterAddsToItsOutputUnderTheLinearsNames) {
+  Block block;
+  block.freeze();
+  const Array x = random::normal({2, 3});
+  const Array before = block.proj(x);
+  block.proj.set_adapter(std::make_unique<Offset>());
+  ExpectAllClose(block.proj(x), before + 1.0f, 1e-6, 1e-6, "adapted");
+  EXPECT_THAT(Names(block.trainable_parameters()), ElementsAre("proj.offset"));
+  EXPECT_EQ(block.parameters().size(), 7u);
+  block.update({{"proj.offset", full({3}, 2.0f)}});
+  ExpectAllClose(block.proj(x), before + 2.0f, 1e-6, 1e-6, "updated by name");
+  block.proj.set_adapter(nullptr);
+  ExpectAllClose(block.proj(x), before, 0, 0, "removed");
+  EXPECT_THAT(Names(block.parameters()),
+              ElementsAre("proj.weight", "proj.bias", "mlp.layers.0.weight", "mlp.layers.0.bias",
+                          "mlp.layers.2.weight", "scale"));
+}
+
+TEST(NnModule, AnUnquantizedLayerIsAPlainTrainableOne) {
+  nn::Linear linear(64, 8);
+  const Array x = random::normal({2, 64});
+  linear.quantize(32, 4);
+  const Array quantized = linear(x);
+  EXPECT_TRUE(linear.trainable_parameters().empty());
+  linear.unquantize();
+  EXPECT_FALSE(linear.quantized());
+  EXPECT_THAT(Names(linear.parameters()), ElementsAre("weight", "bias"));
+  EXPECT_THAT(Names(linear.trainable_parameters()), ElementsAre("weight", "bias"));
+  ExpectAllClose(linear(x), quantized, 1e-5, 1e-5, "the same function");
+}
+
 TEST(NnModule, ModulesAreVisitedByPath) {
   Block block;
   std::vector<std::string> paths;

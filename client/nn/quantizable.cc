@@ -18,6 +18,22 @@ void QuantizableLayer::quantize(std::optional<int> group_size, std::optional<int
   quantization_ = Quantization{group_size, bits, mode};
 }
 
+void QuantizableLayer::unquantize() {
+  if (!quantized()) detail::ThrowOpError("unquantize", "the layer is not quantized.");
+  const Quantization& q = *quantization_;
+  Array weight = ferry::dequantize(parameter("weight"), parameter("scales"), quantized_biases(),
+                                   q.group_size, q.bits, q.mode);
+  std::optional<Array> bias;
+  if (has_parameter("bias")) bias = parameter("bias");
+  // Registered again, in their order, so they train as a fresh layer's would.
+  for (const char* name : {"weight", "bias", "scales", "biases"}) {
+    if (has_parameter(name)) remove_parameter(name);
+  }
+  register_parameter("weight", std::move(weight));
+  if (bias) register_parameter("bias", *bias);
+  quantization_.reset();
+}
+
 std::optional<Array> QuantizableLayer::quantized_biases() const {
   if (!has_parameter("biases")) return std::nullopt;
   return parameter("biases");

@@ -25,10 +25,16 @@ class QuantizableLayer : public Layer {
   // group_size and bits default to the mode's (64 and 4 for "affine").
   void quantize(std::optional<int> group_size = std::nullopt,
                 std::optional<int> bits = std::nullopt, const std::string& mode = "affine");
+  // Undoes quantize: the weight dequantized (MLX's dequantize of its codes, scales and
+  // biases), "scales" and "biases" removed, and the layer trainable again, as a plain layer
+  // (mlx-lm's fuse(dequantize=True)). Throws INVALID_ARGUMENT when it is not quantized.
+  void unquantize();
   bool quantized() const { return quantization_.has_value(); }
+  // How it was quantized (what a layer adapted in place, such as LoRA's, needs to
+  // dequantize it and quantize it again); none when it is not.
+  const std::optional<Quantization>& quantization() const { return quantization_; }
 
  protected:
-  const std::optional<Quantization>& quantization() const { return quantization_; }
   // "biases", or nothing in the modes without them.
   std::optional<Array> quantized_biases() const;
 
