@@ -4,6 +4,7 @@
 // For the client tests: what building an op throws, and arrays compared within a tolerance.
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,13 @@
 #include "gtest/gtest.h"
 
 namespace ferry::testing {
+
+// A data dependency's path among a test's runfiles, as Bazel lays them out
+// ($TEST_SRCDIR/ferry/PATH), or PATH itself run from the source tree.
+inline std::string Runfile(const std::string& path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
+}
 
 // The message of the ferry::Error that `build` throws (which must be INVALID_ARGUMENT, as
 // for every bad op), or "no error".

@@ -23,8 +23,7 @@ namespace ferry::lm {
 namespace {
 
 std::string TestData(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
 }
 
 std::vector<int32_t> Generate(Model& model, const std::vector<int32_t>& prompt,

@@ -13,6 +13,7 @@
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/lm/server/http_client_testing.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/ferryd_process.h"
@@ -23,10 +24,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 TEST(FerryLmServerTest, ServesAModelOnAFerryd) {
   auto ferryd = testing::StartFerryd();

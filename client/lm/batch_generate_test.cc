@@ -21,10 +21,7 @@ namespace {
 
 using ::ferry::testing::BuildError;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 const Tokenizer& TinyTokenizer() {
   static const Tokenizer tokenizer = load_tokenizer(Runfile("examples/models/ferry-tiny-llama"));

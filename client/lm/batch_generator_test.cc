@@ -23,10 +23,7 @@ namespace {
 
 using ::ferry::testing::BuildError;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
   return astype(random::randint(0, vocab, {n}, int32, random::key(seed)), int32)

@@ -17,6 +17,7 @@
 #include "client/error.h"
 #include "client/lm/jinja/template.h"
 #include "client/lm/load.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 
 namespace ferry::lm {
@@ -25,8 +26,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 std::string TestData(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
 }
 
 const Json& Cases() {

@@ -9,16 +9,14 @@
 
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace ferry::lm {
 namespace {
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 class GenerateTextTest : public ::testing::Test {
  protected:

@@ -316,8 +316,7 @@ TEST(KVCacheTest, AGemma3CachedDecodeIsTheWholeSequencesPrediction) {
 }
 
 std::string TestData(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
 }
 
 // mlx-lm's generate_step through its rotating caches (max_kv_size for qwen2, Gemma 3's own

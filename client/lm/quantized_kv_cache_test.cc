@@ -36,8 +36,7 @@ using ::ferry::testing::BuildError;
 using ::ferry::testing::ExpectAllClose;
 
 std::string TestData(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + "client/lm/testdata/" + name;
+  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
 }
 
 Array Positions(const Array& a, int64_t start, int64_t stop) {

@@ -23,9 +23,7 @@ using ::ferry::testing::ExpectAllClose;
 class SampleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* srcdir = std::getenv("TEST_SRCDIR");
-    const std::string path = (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) +
-                             "client/lm/testdata/lm_mlx.safetensors";
+    const std::string path = ::ferry::testing::Runfile("client/lm/testdata/lm_mlx.safetensors");
     arrays_ = new std::unordered_map<std::string, Array>(load_safetensors(path).first);
   }
   static void TearDownTestSuite() { delete arrays_; }

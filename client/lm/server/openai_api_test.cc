@@ -18,6 +18,7 @@
 #include "client/lm/load.h"
 #include "client/lm/server/http_client_testing.h"
 #include "client/lm/server/http_server.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -29,10 +30,7 @@ using testing::EventData;
 using testing::HttpConnection;
 using testing::HttpReply;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 constexpr char kPrompt[] = "ferry lets a C++ program";
 

@@ -16,6 +16,7 @@
 #include "client/lm/server/reply_splitter.h"
 #include "client/lm/server/tool_parsers.h"
 #include "client/lm/tokenizer.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -24,10 +25,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 bool IsUuid4(const Json& id) {
   static const std::regex kUuid4(

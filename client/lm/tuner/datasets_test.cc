@@ -18,10 +18,7 @@ using ::ferry::testing::BuildError;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 // Qwen2's tokenizer with a ChatML template.
 Tokenizer Qwen2() {

@@ -29,10 +29,7 @@ using ::ferry::testing::ExpectAllClose;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return (srcdir ? std::string(srcdir) + "/ferry/" : std::string()) + path;
-}
+using ::ferry::testing::Runfile;
 
 const std::unordered_map<std::string, Array>& Fixture() {
   static const auto* fixture = new std::unordered_map<std::string, Array>(
