@@ -17,14 +17,16 @@ cmake --build "${build}" -j "$(nproc)" >"${TEST_TMPDIR}/build.log" 2>&1 ||
 
 # The client's tests (gtest), ferry::lm's among them, which a Mac developer builds too: parsed
 # only.
-(cd "${root}" && ls client/*_test.cc client/nn/*_test.cc client/lm/*_test.cc |
+(cd "${root}" && ls client/*_test.cc client/nn/*_test.cc client/lm/*_test.cc \
+  client/lm/tuner/*_test.cc |
   xargs -P "$(nproc)" -n 8 clang++ -std=c++17 -fsyntax-only -I. -I"${build}") \
   >"${TEST_TMPDIR}/tests.log" 2>&1 || true
 if grep -q 'error:' "${TEST_TMPDIR}/tests.log"; then
   grep -B2 -A4 'error:' "${TEST_TMPDIR}/tests.log" | head -80
   exit 1
 fi
-echo "clang parsed $(cd "${root}" && ls client/*_test.cc client/nn/*_test.cc client/lm/*_test.cc | wc -l) test files of the client"
+echo "clang parsed $(cd "${root}" && ls client/*_test.cc client/nn/*_test.cc client/lm/*_test.cc \
+  client/lm/tuner/*_test.cc | wc -l) test files of the client"
 
 "${ferryd}" --listen=127.0.0.1:0 --port_file="${TEST_TMPDIR}/port" \
   >"${TEST_TMPDIR}/ferryd.log" 2>&1 &

@@ -218,7 +218,10 @@ nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
     }
     kept.emplace_back(std::move(name), std::move(array));
   }
-  for (auto& [prefix, parts] : kv_b) {
+  for (auto& entry : kv_b) {
+    // Named, not bound: a lambda may not capture a structured binding (clang, before C++20).
+    const std::string& prefix = entry.first;
+    auto& parts = entry.second;
     auto part = [&](const char* kind) {
       auto it = parts.find(kind);
       if (it == parts.end()) {

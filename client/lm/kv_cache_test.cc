@@ -96,8 +96,12 @@ TEST(KVCacheTest, ExtendFilterAndExtractMoveRowsWithTheirPositions) {
     cache.update_and_fetch(k, k * 2.0f, cache.offset_array(default_device()));
     return std::make_pair(cache, k);
   };
-  auto [batch, short_keys] = filled(5, 1);
-  auto [other, long_keys] = filled(300, 2);
+  // Named, not bound: the lambdas below capture them (clang refuses a bound name there).
+  std::pair<KVCache, Array> first = filled(5, 1), second = filled(300, 2);
+  KVCache& batch = first.first;
+  const KVCache& other = second.first;
+  Array& short_keys = first.second;
+  Array& long_keys = second.second;
   batch.extend(other);
   EXPECT_EQ(batch.rows(), 2);
   EXPECT_EQ(batch.offset(), 300);

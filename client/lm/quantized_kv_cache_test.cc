@@ -240,8 +240,10 @@ TEST(QuantizedKVCacheTest, GenerationRefusesWhatMlxLmCannotQuantize) {
     "rms_norm_eps": 1e-6,
     "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
                      "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.6}})"));
-  for (const auto& [model, attention] : std::vector<std::pair<Model*, std::string>>{
+  for (const auto& entry : std::vector<std::pair<Model*, std::string>>{
            {gemma2.get(), "gemma2's soft-capped"}, {deepseek_v3.get(), "deepseek_v3's latent"}}) {
+    Model* model = entry.first;  // not a structured binding: the lambdas below capture it
+    const std::string& attention = entry.second;
     const std::string type = model->args().model_type;
     const std::string error = BuildError([&] { TokenGenerator(*model, prompt, options); });
     EXPECT_NE(error.find("kv_bits with " + type + ": its attention cannot read a quantized"),
