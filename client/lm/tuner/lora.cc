@@ -98,7 +98,7 @@ Array LoRALinear::delta() const {
 
 LoRALinear& to_lora(nn::Linear& linear, const LoRAConfig& config) {
   if (linear.adapter() != nullptr) detail::ThrowOpError("to_lora", "the layer is adapted already.");
-  const Array& weight = linear.parameters().front().second;
+  const Array weight = linear.parameters().front().second;  // a copy: parameters() is a temporary
   auto adapter = std::make_unique<LoRALinear>(InputDims(linear), weight.shape(0), config.rank,
                                               config.scale, config.dropout);
   LoRALinear& out = *adapter;
