@@ -148,6 +148,10 @@ class KVCache {
   void RefuseUnlessPlain(const char* what) const;
   // Throws INVALID_ARGUMENT unless keys and values are (B, heads, L, D) of one L.
   static void CheckKeysValues(const Array& keys, const Array& values);
+  // Whole steps: the graphs change once per kStep positions, not per token.
+  static int64_t RoundUp(int64_t n);
+  // `buffer` with `added` positions of zeros after its own, shaped like `like`.
+  static Array Extended(const std::optional<Array>& buffer, const Array& like, int64_t added);
   // Adds zeros to the buffers up to `capacity` positions, shaped like keys and values.
   void Grow(int64_t capacity, const Array& keys, const Array& values);
   // The same for the quantized buffers, shaped like quantized keys and values.
