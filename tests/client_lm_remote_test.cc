@@ -50,6 +50,22 @@ void ExpectMlxLmsTokensOn(const Device& remote, const std::string& fixture,
   }
 }
 
+// After 3 steps, 30 more of `generator` on `remote`: one Execute each, of a graph the daemon
+// holds, nothing uploaded. Returns what they cost (after minus before).
+DeviceStats ExpectOneExecuteAStep(TokenGenerator& generator, const Device& remote) {
+  for (int i = 0; i < 3; ++i) generator.next();
+  const DeviceStats before = remote.stats();
+  for (int i = 0; i < 30; ++i) EXPECT_TRUE(generator.next().has_value());
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 30);
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
+  EXPECT_EQ(after.uploads - before.uploads, 0);
+  DeviceStats used;
+  used.bytes_sent = after.bytes_sent - before.bytes_sent;
+  used.bytes_received = after.bytes_received - before.bytes_received;
+  return used;
+}
+
 TEST(ClientLmRemoteTest, AModelOnTheDaemonGeneratesMlxLmsTokens) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
@@ -108,17 +124,11 @@ TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
   for (int i = 0; i < 56; ++i) ASSERT_TRUE(generator.next() || i >= 40);
   random::seed(1);
   TokenGenerator steady(*model, std::vector<int32_t>(70, 4), options);
-  for (int i = 0; i < 3; ++i) steady.next();
-  const DeviceStats before = remote.stats();
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(steady.next());
-  const DeviceStats after = remote.stats();
-  EXPECT_EQ(after.executes - before.executes, 30);
-  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
-  EXPECT_EQ(after.uploads - before.uploads, 0);
+  const DeviceStats used = ExpectOneExecuteAStep(steady, remote);
   // The position and the sampler's key (12 bytes) go with each step; the token comes back,
   // and the 96 log-probabilities no one reads within the 4 KiB that unread results may take.
-  EXPECT_LT(after.bytes_sent - before.bytes_sent, 30 * 400);
-  EXPECT_LT(after.bytes_received - before.bytes_received, 30 * 1024);
+  EXPECT_LT(used.bytes_sent, 30 * 400);
+  EXPECT_LT(used.bytes_received, 30 * 1024);
 }
 
 // Through rotating caches (max_kv_size 16, wrapped twice over), each token is still one
@@ -134,13 +144,7 @@ TEST(ClientLmRemoteTest, ARotatingCacheDecodesOneGraphAStep) {
   const std::vector<int32_t> prompt(30, 4);
   EXPECT_EQ(Generate(*model, prompt, options), Generate(*local_model, prompt, options));
   TokenGenerator steady(*model, prompt, options);
-  for (int i = 0; i < 3; ++i) steady.next();
-  const DeviceStats before = remote.stats();
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(steady.next());
-  const DeviceStats after = remote.stats();
-  EXPECT_EQ(after.executes - before.executes, 30);
-  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 0);
-  EXPECT_EQ(after.uploads - before.uploads, 0);
+  ExpectOneExecuteAStep(steady, remote);
 }
 
 TEST(ClientLmRemoteTest, ASeededSampledGenerationDrawsTheLocalTokens) {
