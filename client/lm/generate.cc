@@ -9,6 +9,40 @@
 #include "client/ops.h"
 
 namespace ferry::lm {
+void CheckKvBits(const char* op, const Model& model, const GenerateOptions& options,
+                 const std::vector<KVCache>& cache) {
+  if (!options.kv_bits) return;
+  if (!model.reads_quantized_cache()) {
+    detail::ThrowOpError(op, absl::StrCat("kv_bits with ", model.args().model_type,
+                                          ": its attention cannot read a quantized cache, as "
+                                          "mlx-lm's cannot (Gemma 2's soft cap, DeepSeek V3's "
+                                          "latent, gpt-oss's sinks)."));
+  }
+  if (options.max_kv_size) {
+    detail::ThrowOpError(op,
+                         "kv_bits and max_kv_size together: a rotating cache is not quantized "
+                         "(mlx-lm's RotatingKVCache.to_quantized is not implemented).");
+  }
+  for (size_t i = 0; i < cache.size(); ++i) {
+    if (cache[i].max_size()) {
+      detail::ThrowOpError(op, absl::StrCat("kv_bits with a rotating cache (layer ", i, "'s, of ",
+                                            *cache[i].max_size(),
+                                            " positions): mlx-lm's RotatingKVCache is not "
+                                            "quantized."));
+    }
+  }
+  if (options.quantized_kv_start < 0) {
+    detail::ThrowOpError(op, "quantized_kv_start must not be negative.");
+  }
+  // The group size and bits refused now rather than at quantized_kv_start.
+  KVCache().to_quantized(options.kv_group_size, *options.kv_bits);
+}
+
+void QuantizeCache(const GenerateOptions& options, std::vector<KVCache>& cache) {
+  maybe_quantize_kv_cache(cache, options.quantized_kv_start, options.kv_group_size,
+                          options.kv_bits);
+}
+
 TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
                                GenerateOptions options)
     : model_(model), options_(std::move(options)), device_(model.device()) {
@@ -25,7 +59,7 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
     own_cache_ = make_prompt_cache(model_, options_.max_kv_size);
     cache_ = &own_cache_;
   }
-  if (options_.kv_bits) CheckKvBits(*cache_);
+  CheckKvBits("generate", model_, options_, *cache_);
   // All but the last token fill the cache; the last one is the first step's input.
   const int64_t total = static_cast<int64_t>(prompt.size());
   int64_t done = 0;
@@ -34,7 +68,7 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
     const Array chunk = from_host(
         std::vector<int32_t>(prompt.begin() + done, prompt.begin() + done + n), {n}, device_);
     model_(expand_dims(chunk, 0), cache_);
-    QuantizeCache();
+    QuantizeCache(options_, *cache_);
     std::vector<Array> state = CacheState(*cache_);
     if (!options_.logits_processors.empty()) {
       history_ = history_ ? concatenate({*history_, chunk}) : chunk;
@@ -47,39 +81,6 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
   pending_.push_back(Step(from_host(std::vector<int32_t>{prompt.back()}, {1}, device_)));
   ++sent_;
   SendAhead();
-}
-
-void TokenGenerator::CheckKvBits(const std::vector<KVCache>& cache) const {
-  if (!model_.reads_quantized_cache()) {
-    detail::ThrowOpError("generate",
-                         absl::StrCat("kv_bits with ", model_.args().model_type,
-                                      ": its attention cannot read a quantized cache, as "
-                                      "mlx-lm's cannot (Gemma 2's soft cap, DeepSeek V3's "
-                                      "latent, gpt-oss's sinks)."));
-  }
-  if (options_.max_kv_size) {
-    detail::ThrowOpError("generate",
-                         "kv_bits and max_kv_size together: a rotating cache is not quantized "
-                         "(mlx-lm's RotatingKVCache.to_quantized is not implemented).");
-  }
-  for (size_t i = 0; i < cache.size(); ++i) {
-    if (cache[i].max_size()) {
-      detail::ThrowOpError(
-          "generate",
-          absl::StrCat("kv_bits with a rotating cache (layer ", i, "'s, of ", *cache[i].max_size(),
-                       " positions): mlx-lm's RotatingKVCache is not quantized."));
-    }
-  }
-  if (options_.quantized_kv_start < 0) {
-    detail::ThrowOpError("generate", "quantized_kv_start must not be negative.");
-  }
-  // The group size and bits refused now rather than at quantized_kv_start.
-  KVCache().to_quantized(options_.kv_group_size, *options_.kv_bits);
-}
-
-void TokenGenerator::QuantizeCache() {
-  maybe_quantize_kv_cache(*cache_, options_.quantized_kv_start, options_.kv_group_size,
-                          options_.kv_bits);
 }
 
 TokenGenerator::~TokenGenerator() {
@@ -101,7 +102,8 @@ void TokenGenerator::SendAhead() {
 
 std::pair<Array, Array> TokenGenerator::Step(const Array& tokens) {
   const Array all = model_(expand_dims(tokens, 0), cache_);
-  QuantizeCache();  // as mlx-lm's _step, after the model and before the cache is read again
+  QuantizeCache(options_,
+                *cache_);  // as mlx-lm's _step, after the model and before the cache is read again
   const int64_t length = all.shape(1);
   Array logits = squeeze(slice(all, {0, length - 1, 0}, {1, length, all.shape(2)}), 1);
   std::vector<Array> outputs;
@@ -153,10 +155,6 @@ void stream_generate(Model& model, const Tokenizer& tokenizer, const std::vector
   // With a draft model, the speculative generator (one round of tokens per read).
   std::optional<TokenGenerator> plain;
   std::optional<SpeculativeGenerator> speculative;
-  if (options.draft_model && options.kv_bits) {
-    detail::ThrowOpError("generate",
-                         "kv_bits with a draft_model: speculative decoding keeps plain caches.");
-  }
   if (options.draft_model) {
     speculative.emplace(model, prompt, options);
   } else {

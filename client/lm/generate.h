@@ -49,7 +49,8 @@ struct GenerateOptions {
   // (INVALID_ARGUMENT) before generating where mlx-lm fails at quantized_kv_start: with
   // max_kv_size or any rotating layer (Gemma 3's sliding ones), and for models whose
   // attention cannot read a quantized cache (Model::reads_quantized_cache: Gemma 2,
-  // DeepSeek V3, gpt-oss); stream_generate refuses it with a draft_model.
+  // DeepSeek V3, gpt-oss). Speculative decoding quantizes both the model's cache and the
+  // draft's, each after the step that brought it there, as mlx-lm's does.
   std::optional<int> kv_bits;
   int kv_group_size = 64;
   int quantized_kv_start = 5000;
@@ -78,6 +79,13 @@ struct GenerationStep {
   bool from_draft = false;
 };
 
+// Throws INVALID_ARGUMENT, as `op`, for options.kv_bits with a model or caches mlx-lm
+// cannot quantize (nothing without kv_bits): before generating, not at quantized_kv_start.
+void CheckKvBits(const char* op, const Model& model, const GenerateOptions& options,
+                 const std::vector<KVCache>& cache);
+// maybe_quantize_kv_cache (kv_cache.h) with the options' kv_bits.
+void QuantizeCache(const GenerateOptions& options, std::vector<KVCache>& cache);
+
 class TokenGenerator {
  public:
   // Prefills all of `prompt` but its last token (chunks of prefill_step_size) and sends the
@@ -97,10 +105,6 @@ class TokenGenerator {
   std::pair<Array, Array> Step(const Array& tokens);
   // Sends steps until steps_in_flight are pending or max_tokens were sent.
   void SendAhead();
-  // Throws INVALID_ARGUMENT for kv_bits with caches or settings mlx-lm cannot quantize.
-  void CheckKvBits(const std::vector<KVCache>& cache) const;
-  // maybe_quantize_kv_cache with the options' kv_bits (nothing without them).
-  void QuantizeCache();
 
   Model& model_;
   GenerateOptions options_;

@@ -71,6 +71,8 @@ SpeculativeGenerator::SpeculativeGenerator(Model& model, const std::vector<int32
     own_draft_cache_ = draft_.make_cache();
     draft_cache_ = &own_draft_cache_;
   }
+  CheckKvBits(kOp, model_, options_, *cache_);
+  CheckKvBits(kOp, draft_, options_, *draft_cache_);
   base_ = cache_->empty() ? 0 : cache_->front().offset();
   draft_base_ = draft_cache_->empty() ? 0 : draft_cache_->front().offset();
   sequence_ = prompt;
@@ -102,6 +104,7 @@ void SpeculativeGenerator::Prefill(Model& model, std::vector<KVCache>& cache,
     const Array chunk =
         Tokens(std::vector<int32_t>(tokens.begin() + done, tokens.begin() + done + n), device_);
     model(expand_dims(chunk, 0), &cache);
+    QuantizeCache(options_, cache);
     eval(CacheState(cache));
     done += n;
   }
@@ -122,6 +125,7 @@ void SpeculativeGenerator::Settle(Model& model, std::vector<KVCache>& cache) {
                            device_),
                     0),
         &cache);
+  QuantizeCache(options_, cache);
   eval(CacheState(cache));
 }
 
@@ -166,8 +170,9 @@ void SpeculativeGenerator::Round() {
   std::vector<Array> proposals;
   Array input = Tokens(draft_input_, device_);
   for (int j = 0; j < k; ++j) {
-    const Array logprobs =
-        LogProbs(LastLogits(draft_, input, draft_cache_), sequence, before + 1 + j);
+    const Array logits = LastLogits(draft_, input, draft_cache_);
+    QuantizeCache(options_, *draft_cache_);  // after each step, as mlx-lm's _step
+    const Array logprobs = LogProbs(logits, sequence, before + 1 + j);
     input = astype(options_.sampler(logprobs), int32);
     proposals.push_back(input);
     if (processors) sequence = concatenate({*sequence, input});
@@ -177,6 +182,7 @@ void SpeculativeGenerator::Round() {
   std::vector<Array> inputs = {first};
   inputs.insert(inputs.end(), proposals.begin(), proposals.end());
   const Array all = model_(expand_dims(concatenate(inputs), 0), cache_);
+  QuantizeCache(options_, *cache_);
   const Array logprobs = LogProbs(squeeze(all, 0), sequence, before + 1);
   const Array tokens = astype(options_.sampler(logprobs), int32);
 

@@ -70,11 +70,15 @@ class SpeculativeGenerateTest : public ::testing::Test {
     model_ = load_model(TestData("llama")).release();
     four_bit_ = load_model(TestData("llama_4bit")).release();
     qwen2_ = load_model(TestData("qwen2")).release();
+    hd64_ = load_model(TestData("llama_hd64")).release();
+    hd64_4bit_ = load_model(TestData("llama_hd64_4bit")).release();
   }
   static void TearDownTestSuite() {
     delete model_;
     delete four_bit_;
     delete qwen2_;
+    delete hd64_;
+    delete hd64_4bit_;
   }
   static std::vector<std::vector<int32_t>> Prompts() {
     return {{7}, {3, 1, 4, 1, 5}, {90, 2, 2, 61, 17, 40, 40, 9, 31, 3, 77, 12}};
@@ -83,10 +87,15 @@ class SpeculativeGenerateTest : public ::testing::Test {
   static Model* model_;     // lm_mlx.py's llama (vocabulary 96)
   static Model* four_bit_;  // its weights in 4 bits: a draft that mostly agrees
   static Model* qwen2_;     // other weights, the same vocabulary: a draft that mostly does not
+  // Heads of 64 features, which a quantized cache's groups need, and its 4-bit draft.
+  static Model* hd64_;
+  static Model* hd64_4bit_;
 };
 Model* SpeculativeGenerateTest::model_ = nullptr;
 Model* SpeculativeGenerateTest::four_bit_ = nullptr;
 Model* SpeculativeGenerateTest::qwen2_ = nullptr;
+Model* SpeculativeGenerateTest::hd64_ = nullptr;
+Model* SpeculativeGenerateTest::hd64_4bit_ = nullptr;
 
 TEST_F(SpeculativeGenerateTest, GreedyTokensArePlainGenerationsForEveryDraft) {
   int accepted_4bit = 0, accepted_qwen2 = 0, total = 0;
@@ -141,10 +150,12 @@ TEST_F(SpeculativeGenerateTest, WithoutMaxTokensRoundsGoOnAsLongAsAsked) {
   }
 }
 
+// Cases with quantized caches (<c>.kv: kv_bits, kv_group_size, quantized_kv_start) quantize
+// the model's cache and the draft's as mlx-lm's do, in the prompt or between rounds.
 TEST_F(SpeculativeGenerateTest, TokensAndAcceptedProposalsAreMlxLms) {
   const auto fixture = load_safetensors(TestData("lm_speculative_mlx.safetensors")).first;
   const std::unordered_map<std::string, Model*> drafts = {{"4bit", four_bit_}, {"qwen2", qwen2_}};
-  int cases = 0;
+  int cases = 0, quantized = 0;
   for (const auto& [key, array] : fixture) {
     const std::string suffix = ".prompt";
     if (key.size() < suffix.size() || key.substr(key.size() - suffix.size()) != suffix) continue;
@@ -154,15 +165,50 @@ TEST_F(SpeculativeGenerateTest, TokensAndAcceptedProposalsAreMlxLms) {
     GenerateOptions options;
     options.num_draft_tokens = k.item<int32_t>();
     options.max_tokens = static_cast<int>(tokens.shape(0));
-    const Tokens got = Speculative(*model_, *drafts.at(name.substr(0, name.find('_'))),
-                                   prompt.to_vector<int32_t>(), options);
+    Model* model = model_;
+    Model* draft = nullptr;
+    if (auto kv = fixture.find(name + ".kv"); kv != fixture.end()) {
+      const std::vector<int32_t> settings = Array(kv->second).to_vector<int32_t>();
+      options.kv_bits = settings[0];
+      options.kv_group_size = settings[1];
+      options.quantized_kv_start = settings[2];
+      model = hd64_;
+      draft = hd64_4bit_;
+      ++quantized;
+    } else {
+      draft = drafts.at(name.substr(0, name.find('_')));
+    }
+    const Tokens got = Speculative(*model, *draft, prompt.to_vector<int32_t>(), options);
     EXPECT_EQ(got.tokens, tokens.to_vector<int32_t>()) << name;
     std::vector<int> want;
     for (int32_t f : from_draft.to_vector<int32_t>()) want.push_back(f);
     EXPECT_EQ(got.from_draft, want) << name;
     ++cases;
   }
-  EXPECT_EQ(cases, 4);
+  EXPECT_EQ(cases, 6);
+  EXPECT_EQ(quantized, 2);
+}
+
+// The caches do become quantized: without kv_bits the same case gives other tokens.
+TEST_F(SpeculativeGenerateTest, KvBitsQuantizesBothCaches) {
+  GenerateOptions options;
+  options.draft_model = hd64_4bit_;
+  options.max_tokens = 6;
+  options.kv_bits = 4;
+  options.kv_group_size = 32;
+  options.quantized_kv_start = 4;
+  std::vector<KVCache> cache = hd64_->make_cache(), draft_cache = hd64_4bit_->make_cache();
+  options.prompt_cache = &cache;
+  options.draft_prompt_cache = &draft_cache;
+  {
+    SpeculativeGenerator generator(*hd64_, {5, 9, 2, 7, 1, 3}, options);
+    while (generator.next()) {
+    }
+  }
+  for (const KVCache& c : cache) EXPECT_EQ(c.bits(), 4);
+  for (const KVCache& c : draft_cache) EXPECT_EQ(c.bits(), 4);
+  EXPECT_EQ(cache.front().offset(), 6 + 6 - 1);
+  EXPECT_EQ(draft_cache.front().offset(), 6 + 6 - 1);
 }
 
 TEST_F(SpeculativeGenerateTest, ThePromptCacheIsLeftAsPlainGenerationLeavesIt) {
