@@ -71,12 +71,12 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
   return uid;
 }
 
-void BatchGenerator::remove(uint64_t uid) {
+std::vector<KVCache> BatchGenerator::remove(uint64_t uid, bool return_cache) {
   auto waiting = std::find_if(waiting_.begin(), waiting_.end(),
                               [&](const auto& entry) { return entry.first == uid; });
   if (waiting != waiting_.end()) {
     waiting_.erase(waiting);
-    return;
+    return {};
   }
   if (prefill_) {
     for (const auto& entry : prefill_->sequences) {
@@ -84,12 +84,23 @@ void BatchGenerator::remove(uint64_t uid) {
     }
   }
   auto it = live_.find(uid);
-  if (it == live_.end()) return;
-  if (!it->second.in_batch) {
+  if (it == live_.end()) return {};
+  Live& live = it->second;
+  std::vector<KVCache> cache;
+  if (return_cache && !live.done) {
+    if (live.in_batch) {
+      const size_t b = std::find(rows_.begin(), rows_.end(), uid) - rows_.begin();
+      ExtractRow(b, live);
+    }
+    // Out of the batch already (max_tokens sent), its cache was taken when it left.
+    cache = GivenCache(live);
+  }
+  if (!live.in_batch) {
     live_.erase(it);  // its steps in flight are skipped when read
   } else {
-    it->second.done = it->second.removed = true;  // leaves the batch at the next Drop
+    live.done = live.removed = true;  // leaves the batch at the next Drop
   }
+  return cache;
 }
 
 void BatchGenerator::Admit() {
@@ -204,14 +215,7 @@ void BatchGenerator::Drop() {
       continue;
     }
     live.in_batch = false;
-    if (live.sequence.return_cache && !live.removed) {
-      std::vector<Array> state;
-      for (const KVCache& layer : cache_) {
-        live.cache.push_back(layer.extract(static_cast<int64_t>(b), live.fed));
-        for (const Array& a : live.cache.back().state()) state.push_back(a);
-      }
-      eval(state);  // its own buffers: the batch's can go once it moves on
-    }
+    if (live.sequence.return_cache && !live.removed) ExtractRow(b, live);
   }
   if (keep.size() == rows_.size()) return;
   std::vector<uint64_t> rows;
@@ -228,6 +232,23 @@ void BatchGenerator::Drop() {
   }
   for (KVCache& layer : cache_) layer.filter(keep);
   inputs_ = take(*inputs_, Rows(keep, device_), 0);
+}
+
+void BatchGenerator::ExtractRow(size_t b, Live& live) {
+  std::vector<Array> state;
+  live.cache.clear();
+  for (const KVCache& layer : cache_) {
+    live.cache.push_back(layer.extract(static_cast<int64_t>(b), live.fed));
+    for (const Array& a : live.cache.back().state()) state.push_back(a);
+  }
+  eval(state);  // its own buffers: the batch's can go once it moves on
+}
+
+std::vector<KVCache> BatchGenerator::GivenCache(Live& live) const {
+  // The cache was taken when the row left the batch, maybe with steps past its end.
+  const int64_t past = live.fed - (live.prefilled + live.given);
+  for (KVCache& layer : live.cache) layer.trim(past);
+  return std::move(live.cache);
 }
 
 void BatchGenerator::Send() {
@@ -331,11 +352,7 @@ std::vector<BatchGeneration> BatchGenerator::next() {
   for (BatchGeneration& generation : generations) {
     if (generation.finish_reason.empty()) continue;
     auto it = live_.find(generation.uid);
-    Live& live = it->second;
-    // The cache was taken when the row left the batch, maybe with steps past its end.
-    const int64_t past = live.fed - (live.prefilled + live.given);
-    for (KVCache& layer : live.cache) layer.trim(past);
-    generation.cache = std::move(live.cache);
+    generation.cache = GivenCache(it->second);
     live_.erase(it);
   }
   return generations;

@@ -72,8 +72,11 @@ class BatchGenerator {
   // empty prompt, a non-positive max_tokens, or a cache of the wrong number of layers,
   // rotating or quantized (a batch moves rows between plain caches).
   uint64_t insert(BatchSequence sequence);
-  // Forgets a sequence, queued or in the batch: no more of its tokens are given.
-  void remove(uint64_t uid);
+  // Forgets a sequence, queued or in the batch: no more of its tokens are given. With
+  // return_cache, a sequence that was decoding hands back its cache as its last response
+  // would (its prompt and the tokens given but the last; mlx-lm's remove(uids,
+  // return_prompt_caches)); empty for one still queued, or whose ring wrapped past them.
+  std::vector<KVCache> remove(uint64_t uid, bool return_cache = false);
 
   // One token for each sequence of the batch's oldest step in flight (prefilling the queued
   // ones that fit first); empty when no sequence is left. A sequence's tokens come in order,
@@ -129,6 +132,11 @@ class BatchGenerator {
   void Join();
   // Takes the rows that need no more steps out of the batch (their caches extracted first).
   void Drop();
+  // Row b's cache as the batch holds it once every step sent is done (evaluated: its own
+  // buffers), into live.cache.
+  void ExtractRow(size_t b, Live& live);
+  // live.cache brought back to the tokens given but the last (steps sent past them undone).
+  std::vector<KVCache> GivenCache(Live& live) const;
   void SendAhead();
   void Send();
 

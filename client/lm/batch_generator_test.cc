@@ -327,6 +327,53 @@ TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn
   EXPECT_EQ(tokens[2], alone_next);
 }
 
+// A sequence removed with return_cache (a server's stop string met) hands back the cache
+// its last token would: its prompt and the tokens given but the last, the steps sent past
+// them undone; a next turn continuing it gets what a fresh cache gives.
+TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
+  std::unique_ptr<Model> model = Llama();
+  const std::vector<int32_t> first_turn = RandomTokens(11, 60, 601);
+  GenerateOptions four;
+  four.max_tokens = 4;
+  const std::vector<int32_t> reply = Alone(*model, first_turn, four);
+  BatchGenerator generator(*model);  // 4 steps in flight: sent past the fourth token
+  BatchSequence first{first_turn, 20};
+  BatchSequence neighbour{RandomTokens(20, 60, 602), 30};
+  const uint64_t uid = generator.insert(first);
+  generator.insert(neighbour);
+  std::vector<int32_t> tokens;
+  std::vector<KVCache> cache;
+  while (tokens.size() < 4) {
+    for (const BatchGeneration& generation : generator.next()) {
+      if (generation.uid == uid) tokens.push_back(generation.token);
+    }
+  }
+  cache = generator.remove(uid, /*return_cache=*/true);
+  EXPECT_EQ(tokens, reply);
+  ASSERT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.front().offset(), 11 + 4 - 1);
+  for (const BatchGeneration& generation : generator.next()) EXPECT_NE(generation.uid, uid);
+
+  std::vector<int32_t> second_turn = first_turn;
+  second_turn.insert(second_turn.end(), reply.begin(), reply.end());
+  for (int32_t t : RandomTokens(3, 60, 603)) second_turn.push_back(t);
+  GenerateOptions seven;
+  seven.max_tokens = 7;
+  BatchSequence next{std::vector<int32_t>(second_turn.begin() + 14, second_turn.end()), 7};
+  next.cache = std::move(cache);
+  const uint64_t next_uid = generator.insert(std::move(next));
+  std::vector<int32_t> continued;
+  while (generator.size() > 0) {
+    for (const BatchGeneration& generation : generator.next()) {
+      if (generation.uid == next_uid) continued.push_back(generation.token);
+    }
+  }
+  EXPECT_EQ(continued, Alone(*model, second_turn, seven));
+  // A sequence still queued has no cache to give.
+  const uint64_t queued = generator.insert(BatchSequence{first_turn, 5});
+  EXPECT_TRUE(generator.remove(queued, /*return_cache=*/true).empty());
+}
+
 TEST(BatchGeneratorTest, BadArgumentsAreNamed) {
   std::unique_ptr<Model> model = Llama();
   BatchGenerator generator(*model);

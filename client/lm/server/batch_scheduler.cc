@@ -62,6 +62,32 @@ std::optional<BatchGeneration> BatchScheduler::Request::Next() {
   return generation;
 }
 
+std::vector<KVCache> BatchScheduler::Request::Leave() {
+  std::unique_lock<std::mutex> lock(scheduler_->mu_);
+  if (ended_) {
+    // Its last token may be queued, unread, with the cache.
+    if (tokens_.empty() || tokens_.back().finish_reason.empty()) return {};
+    return std::move(tokens_.back().cache);
+  }
+  if (!inserted_) {
+    auto& arriving = scheduler_->arriving_;
+    arriving.erase(std::remove_if(arriving.begin(), arriving.end(),
+                                  [&](const auto& entry) { return entry.first == this; }),
+                   arriving.end());
+    ended_ = true;
+    return {};
+  }
+  scheduler_->running_.erase(uid_);
+  scheduler_->leaving_with_cache_.push_back(this);
+  scheduler_->work_.notify_all();
+  // The thread removes it between two steps (it owns the generator).
+  ready_.wait(lock, [&] { return left_cache_.has_value() || ended_; });
+  ended_ = true;
+  std::vector<KVCache> cache = left_cache_ ? std::move(*left_cache_) : std::vector<KVCache>{};
+  left_cache_.reset();
+  return cache;
+}
+
 int64_t BatchScheduler::largest_batch() const {
   std::lock_guard<std::mutex> lock(mu_);
   return largest_batch_;
@@ -77,15 +103,19 @@ void BatchScheduler::FailAll(const std::string& error) {
   running_.clear();
   for (auto& [request, sequence] : arriving_) fail(request);
   arriving_.clear();
+  for (Request* request : leaving_with_cache_) fail(request);
+  leaving_with_cache_.clear();
   leaving_.clear();
 }
 
 void BatchScheduler::Run() {
+  std::vector<Request*> cached_leaving;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_.wait(lock, [&] {
-        return stopping_ || !arriving_.empty() || !leaving_.empty() || generator_->size() > 0;
+        return stopping_ || !arriving_.empty() || !leaving_.empty() ||
+               !leaving_with_cache_.empty() || generator_->size() > 0;
       });
       if (stopping_) {
         FailAll("the server is stopping");
@@ -106,7 +136,21 @@ void BatchScheduler::Run() {
       arriving_.clear();
       for (uint64_t uid : leaving_) generator_->remove(uid);
       leaving_.clear();
+      cached_leaving.swap(leaving_with_cache_);
     }
+    // Extracting a row's cache evaluates it: unlocked, as the step. A device failure leaves
+    // the request without one.
+    for (Request* request : cached_leaving) {
+      std::vector<KVCache> cache;
+      try {
+        cache = generator_->remove(request->uid_, /*return_cache=*/true);
+      } catch (const std::exception&) {
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      request->left_cache_ = std::move(cache);
+      request->ready_.notify_all();
+    }
+    cached_leaving.clear();
     // The step runs unlocked: requests arrive and leave meanwhile.
     std::vector<BatchGeneration> step;
     std::string failure;

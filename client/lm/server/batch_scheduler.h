@@ -34,6 +34,10 @@ class BatchScheduler {
     // failed (error() then says why).
     std::optional<BatchGeneration> Next();
     const std::string& error() const { return error_; }
+    // Ends the request before its last token is read (a stop string met) and returns its
+    // cache as its last token brings it (BatchGenerator::remove): holding the prompt and the
+    // tokens the generator gave but the last, which may be more than were read.
+    std::vector<KVCache> Leave();
 
    private:
     friend class BatchScheduler;
@@ -44,6 +48,7 @@ class BatchScheduler {
     bool inserted_ = false;  // guarded by the scheduler's mu_, as the rest
     bool ended_ = false;
     std::deque<BatchGeneration> tokens_;
+    std::optional<std::vector<KVCache>> left_cache_;  // Leave's, once the thread removed it
     std::string error_;
     std::condition_variable ready_;
   };
@@ -70,6 +75,7 @@ class BatchScheduler {
   std::condition_variable work_;
   std::deque<std::pair<Request*, BatchSequence>> arriving_;
   std::vector<uint64_t> leaving_;              // uids of requests destroyed before their end
+  std::vector<Request*> leaving_with_cache_;   // requests in Leave(), waiting for their cache
   std::map<uint64_t, Request*> running_;       // inserted, not ended
   std::unique_ptr<BatchGenerator> generator_;  // used by the thread only
   int64_t largest_batch_ = 0;

@@ -441,8 +441,9 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
           }
         }
       }
-      if (!generation->finish_reason.empty()) {
-        // Holds the prompt and the reply but its last token: the next turn's cache.
+      if (!finish_reason.empty()) {
+        // Holds the prompt and the reply but its last token: the next turn's cache (a stop
+        // string's tokens too: the next turn's prompt shares what comes before them).
         std::vector<int32_t> held = c.prompt;
         held.insert(held.end(), given.begin(), given.end() - 1);
         source->Keep(std::move(held));

@@ -90,6 +90,41 @@ class OpenAiApiTest : public ::testing::Test {
     EXPECT_EQ(body["choices"][0]["text"], Generate(prompt, 15));
   }
 
+  // A turn a stop string ended keeps its cache too: the next turn (the prompt, the reply as
+  // sent, cut before the stop string, and " and") prefills only what the cache lacks, the
+  // first prompt and the tokens given but the last sharing its beginning, and its reply is
+  // the one a fresh cache gives.
+  void ExpectAStopStringKeepsTheCache() {
+    std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+    const std::string whole = Generate(prompt, 40);
+    HttpReply first = Post("/v1/completions",
+                           {{"prompt", prompt}, {"max_tokens", 40}, {"stop", whole.substr(20, 4)}});
+    ASSERT_EQ(first.status, 200) << first.body;
+    const Json body = Json::parse(first.body);
+    ASSERT_EQ(body["choices"][0]["finish_reason"], "stop");
+    const int given = body["usage"]["completion_tokens"];
+    ASSERT_LT(given, 40);
+    std::vector<int32_t> held = prompt;
+    TokenGenerator generator(*model_, prompt, GenerateOptions{});
+    for (int i = 0; i + 1 < given; ++i) held.push_back(generator.next()->token);
+
+    const std::vector<int32_t> reply =
+        tokenizer_->encode(body["choices"][0]["text"].get<std::string>(), false);
+    prompt.insert(prompt.end(), reply.begin(), reply.end());
+    const std::vector<int32_t> more = tokenizer_->encode(" and", false);
+    prompt.insert(prompt.end(), more.begin(), more.end());
+    size_t shared = 0;
+    while (shared < held.size() && shared + 1 < prompt.size() && held[shared] == prompt[shared]) {
+      ++shared;
+    }
+    ASSERT_GT(shared, 12u);  // more than the first prompt
+    HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 15}});
+    ASSERT_EQ(second.status, 200) << second.body;
+    const Json next = Json::parse(second.body);
+    EXPECT_EQ(next["usage"]["prompt_tokens_details"]["cached_tokens"], shared);
+    EXPECT_EQ(next["choices"][0]["text"], Generate(prompt, 15));
+  }
+
   std::unique_ptr<Model> model_;
   std::unique_ptr<Model> draft_;  // outlives the service
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -162,6 +197,8 @@ TEST_F(OpenAiApiTest, AStopStringCutsTheReply) {
     EXPECT_EQ(finish, "stop") << "stream " << stream;
   }
 }
+
+TEST_F(OpenAiApiTest, ATurnAStopStringEndedKeepsItsCache) { ExpectAStopStringKeepsTheCache(); }
 
 // The next turn sends the whole conversation again: the tokens the last reply left in the
 // cache are not prefilled again, and the reply is the same as from a fresh cache.
@@ -522,6 +559,8 @@ TEST_F(OpenAiApiTest, WithADraftModelRepliesAreTheModelsOwn) {
   // more of this conversation).
   Serve(Runfile("examples/models/ferry-tiny-llama"), options);
   ExpectTheNextTurnReusesTheCache();
+  Serve(Runfile("examples/models/ferry-tiny-llama"), options);
+  ExpectAStopStringKeepsTheCache();
   // Two clients at once.
   const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
   std::vector<std::string> texts(2);

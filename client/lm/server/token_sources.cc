@@ -26,12 +26,24 @@ class Batch : public TokenSource {
 
   std::optional<BatchGeneration> Next() override {
     std::optional<BatchGeneration> generation = request_->Next();
-    if (generation && !generation->finish_reason.empty()) cache_ = std::move(generation->cache);
+    if (generation && !generation->finish_reason.empty()) {
+      cache_ = std::move(generation->cache);
+      finished_ = true;
+    }
     return generation;
   }
   std::string error() const override { return request_->error(); }
   void Keep(std::vector<int32_t> held) override {
     if (!pool_) return;
+    if (!finished_) cache_ = request_->Leave();  // a stop string ended it early
+    if (cache_.empty()) return;                  // a ring that wrapped past the tokens read
+    // It may hold tokens the generator gave past those read.
+    const int64_t extra = cache_.front().offset() - static_cast<int64_t>(held.size());
+    const bool wrapped = std::any_of(cache_.begin(), cache_.end(), [](const KVCache& layer) {
+      return layer.max_size() && layer.offset() > *layer.max_size();
+    });
+    if (extra < 0 || (extra > 0 && wrapped)) return;  // a ring cannot give back its past
+    for (KVCache& layer : cache_) layer.trim(extra);
     std::lock_guard<std::mutex> lock(pool_->mu);
     pool_->cache.Put(std::move(held), std::move(cache_));
   }
@@ -40,6 +52,7 @@ class Batch : public TokenSource {
   PromptPool* pool_;
   std::unique_ptr<BatchScheduler::Request> request_;  // leaves the batch when destroyed
   std::vector<KVCache> cache_;                        // the last token's
+  bool finished_ = false;                             // the last token was read
 };
 
 class Speculative : public TokenSource {

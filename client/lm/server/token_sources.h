@@ -35,8 +35,9 @@ class TokenSource {
   // nothing after the last or once the generation failed (error() says why).
   virtual std::optional<BatchGeneration> Next() = 0;
   virtual std::string error() const = 0;
-  // After the last token: keeps the caches, holding `held` (the prompt and the reply but its
-  // last token), for a prompt continuing them.
+  // After the last token, or the one that completed a stop string: keeps the caches,
+  // holding `held` (the prompt and the reply but its last token), for a prompt continuing
+  // them.
   virtual void Keep(std::vector<int32_t> held) = 0;
   // The prompt's first tokens a kept cache held (not prefilled again).
   int64_t cached() const { return cached_; }
