@@ -1,9 +1,10 @@
 // Fine-tunes a language model with LoRA on a ferryd daemon, as `mlx_lm.lora --train` does on
-// a Mac: the model is loaded on the daemon and frozen, the Linear layers of its last
-// --num_layers blocks get low-rank adapters (QLoRA over a quantized model), and Adam trains
-// them on DIR/train.jsonl, reporting the validation loss on DIR/valid.jsonl. Each step's
-// forward pass, backward pass and update are one Execute. The adapters are saved as mlx-lm
-// saves them (--adapter_path/adapters.safetensors and adapter_config.json), so
+// a Mac: the model is loaded on the daemon and frozen, the layers of its last --num_layers
+// blocks (Linear, a mixture's experts) get low-rank adapters (QLoRA over a quantized model;
+// DoRA with --fine_tune_type=dora), and Adam trains them on DIR/train.jsonl, reporting the
+// validation loss on DIR/valid.jsonl. Each step's forward pass, backward pass and update
+// are one Execute. The adapters are saved as mlx-lm saves them
+// (--adapter_path/adapters.safetensors and adapter_config.json), so
 // `mlx_lm.generate --adapter-path` and ferry's examples/generate --adapter_path both load
 // them; this program loads them back into a fresh model and checks the validation loss.
 // Starts its own ferryd unless --device names one (or says "local").
@@ -42,6 +43,8 @@ ABSL_FLAG(int, num_layers, 16, "blocks adapted, counted from the last");
 ABSL_FLAG(int, rank, 8, "the adapters' rank");
 ABSL_FLAG(double, scale, 20.0, "the adapters' scale (mlx-lm's, not an alpha)");
 ABSL_FLAG(double, dropout, 0.0, "dropout of the adapters' input");
+ABSL_FLAG(std::string, fine_tune_type, "lora",
+          "\"lora\" or \"dora\" (mlx_lm.lora's --fine-tune-type; not \"full\")");
 ABSL_FLAG(bool, mask_prompt, false, "count only the completions in the loss");
 ABSL_FLAG(std::string, adapter_path, "adapters", "where the adapters are saved");
 ABSL_FLAG(int, steps_per_report, 10, "training steps between loss reports");
@@ -97,8 +100,16 @@ int main(int argc, char** argv) {
     config.lora_parameters.rank = absl::GetFlag(FLAGS_rank);
     config.lora_parameters.scale = absl::GetFlag(FLAGS_scale);
     config.lora_parameters.dropout = absl::GetFlag(FLAGS_dropout);
+    config.fine_tune_type = absl::GetFlag(FLAGS_fine_tune_type);
+    if (config.fine_tune_type != "lora" && config.fine_tune_type != "dora") {
+      std::fprintf(stderr,
+                   "ferry lora: --fine_tune_type must be \"lora\" or \"dora\", got \"%s\"\n",
+                   config.fine_tune_type.c_str());
+      return 1;
+    }
     model->freeze();
-    tuner::linear_to_lora_layers(*model, config.num_layers, config.lora_parameters);
+    tuner::linear_to_lora_layers(*model, config.num_layers, config.lora_parameters,
+                                 /*use_dora=*/config.fine_tune_type == "dora");
     int64_t total = 0, trainable = 0;
     for (const auto& [name, p] : model->parameters()) total += p.size();
     for (const auto& [name, p] : model->trainable_parameters()) trainable += p.size();

@@ -39,6 +39,7 @@ Array SwitchLinear::operator()(const Array& x, const Array& indices) {
     y = gather_mm(x, swapaxes(weight, -1, -2), std::nullopt, indices);
   }
   if (has_parameter("bias")) y = y + expand_dims(take(parameter("bias"), indices, 0), -2);
+  if (Adapter* extra = adapter()) y = y + (*extra)(x, indices);
   return y;
 }
 

@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "client/nn/module.h"
 #include "client/nn/quantizable.h"
@@ -27,6 +29,16 @@ class SwitchLinear : public nn::QuantizableLayer {
   Array operator()(const Array& x, const Array& indices);
   // Throws INVALID_ARGUMENT: a SwitchLinear needs its indices.
   Array operator()(const Array& x) override;
+
+  // What fine-tuning adds to the layer in place (mlx-lm's LoRASwitchLinear,
+  // client/lm/tuner/lora.h), as nn::Linear's adapter: adapter(x, indices) added to the
+  // output, its parameters named as the layer's own. nullptr removes it.
+  class Adapter : public nn::Module {
+   public:
+    virtual Array operator()(const Array& x, const Array& indices) = 0;
+  };
+  void set_adapter(std::unique_ptr<Adapter> adapter) { set_inline_module(std::move(adapter)); }
+  Adapter* adapter() const { return dynamic_cast<Adapter*>(inline_module()); }
 };
 
 // The gated activation of the up and gate projections (mlx-lm's activation(x_up, x_gate)).

@@ -19,22 +19,36 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dims) {
 }
 
 Array Embedding::operator()(const Array& indices) {
+  Adapter* extra = adapter();
+  if (dynamic_cast<ReplacingAdapter*>(extra) != nullptr) return (*extra)(indices);
   const Array& weight = parameter("weight");
   const std::optional<Quantization>& q = quantization();
-  if (!q) return take(weight, indices, 0);
-  std::optional<Array> biases = quantized_biases();
-  if (biases) biases = take(*biases, indices, 0);
-  return dequantize(take(weight, indices, 0), take(parameter("scales"), indices, 0), biases,
-                    q->group_size, q->bits, q->mode);
+  Array y = weight;
+  if (!q) {
+    y = take(weight, indices, 0);
+  } else {
+    std::optional<Array> biases = quantized_biases();
+    if (biases) biases = take(*biases, indices, 0);
+    y = dequantize(take(weight, indices, 0), take(parameter("scales"), indices, 0), biases,
+                   q->group_size, q->bits, q->mode);
+  }
+  if (extra != nullptr) y = y + astype((*extra)(indices), y.dtype());
+  return y;
 }
 
 Array Embedding::as_linear(const Array& x) const {
+  Adapter* extra = adapter();
+  if (dynamic_cast<ReplacingAdapter*>(extra) != nullptr) return extra->as_linear(x);
   const Array& weight = parameter("weight");
+  Array y = x;
   if (const std::optional<Quantization>& q = quantization()) {
-    return quantized_matmul(x, weight, parameter("scales"), quantized_biases(), /*transpose=*/true,
-                            q->group_size, q->bits, q->mode);
+    y = quantized_matmul(x, weight, parameter("scales"), quantized_biases(), /*transpose=*/true,
+                         q->group_size, q->bits, q->mode);
+  } else {
+    y = matmul(x, transpose(weight));
   }
-  return matmul(x, transpose(weight));
+  if (extra != nullptr) y = y + extra->as_linear(x);
+  return y;
 }
 
 QuantizedEmbedding::QuantizedEmbedding(int64_t num_embeddings, int64_t dims,

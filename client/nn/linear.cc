@@ -21,6 +21,8 @@ Linear::Linear(int64_t input_dims, int64_t output_dims, bool bias) {
 }
 
 Array Linear::operator()(const Array& x) {
+  Layer* extra = adapter();
+  if (dynamic_cast<ReplacingAdapter*>(extra) != nullptr) return (*extra)(x);
   const Array& weight = parameter("weight");
   Array y = x;
   if (const std::optional<Quantization>& q = quantization()) {
@@ -35,7 +37,7 @@ Array Linear::operator()(const Array& x) {
     y = matmul(x, transpose(weight));
   }
   if (has_parameter("bias")) y = y + parameter("bias");
-  if (Layer* extra = adapter()) y = y + (*extra)(x);
+  if (extra != nullptr) y = y + (*extra)(x);
   return y;
 }
 

@@ -22,7 +22,8 @@ class Linear : public QuantizableLayer {
   // Adds adapter(x) to the layer's output, quantized or not: how fine-tuning adapts a Linear
   // that a model holds by reference, where MLX swaps the layer for a wrapper (LoRA,
   // client/lm/tuner/lora.h). Its parameters are named as the layer's own
-  // (set_inline_module), and stay trainable when the layer's are not. nullptr removes it.
+  // (set_inline_module), and stay trainable when the layer's are not. A ReplacingAdapter's
+  // output is the layer's (DoRA). nullptr removes it.
   void set_adapter(std::unique_ptr<Layer> adapter) { set_inline_module(std::move(adapter)); }
   Layer* adapter() const { return dynamic_cast<Layer*>(inline_module()); }
 };

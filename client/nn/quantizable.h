@@ -42,6 +42,14 @@ class QuantizableLayer : public Layer {
   std::optional<Quantization> quantization_;
 };
 
+// Marks an adapter (Linear::set_adapter, Embedding::set_adapter) that computes the adapted
+// layer's whole output itself instead of an update the layer adds to its own: DoRA's, which
+// rescales the output by a learned magnitude. The layer then returns the adapter's output.
+class ReplacingAdapter {
+ public:
+  virtual ~ReplacingAdapter() = default;
+};
+
 // MLX's nn.quantize: quantizes, in place, every layer of `model` (itself included) that can
 // be and is not yet, or those `predicate` (the layer's dotted path, the layer) accepts.
 // Build a model, quantize it, then load_weights an MLX-quantized checkpoint into it.

@@ -2,10 +2,11 @@
 #define FERRY_CLIENT_LM_TUNER_LORA_H_
 
 // LoRA as mlx-lm's tuner builds it (tuner/lora.py, tuner/utils.py): a frozen model whose
-// chosen Linear layers each add a trainable low-rank update, scale * (x @ lora_a) @ lora_b.
-// Over a quantized base layer it is QLoRA. The adapter's parameters carry mlx-lm's names
-// ("model.layers.1.self_attn.q_proj.lora_a"), so adapters.safetensors files go both ways
-// between ferry and mlx-lm.
+// chosen layers each add a trainable low-rank update, scale * (x @ lora_a) @ lora_b. Linear
+// layers, a mixture's SwitchLinear (an update per expert) and embeddings are adapted, and
+// over a quantized base layer it is QLoRA; DoRA (dora.h) rescales instead. The adapter's
+// parameters carry mlx-lm's names ("model.layers.1.self_attn.q_proj.lora_a"), so
+// adapters.safetensors files go both ways between ferry and mlx-lm.
 //
 //   model->freeze();
 //   ferry::lm::tuner::linear_to_lora_layers(*model, /*num_layers=*/16, {.rank = 8});
@@ -18,14 +19,17 @@
 #include <vector>
 
 #include "client/lm/model.h"
+#include "client/lm/switch_layers.h"
 #include "client/nn/dropout.h"
+#include "client/nn/embedding.h"
 #include "client/nn/linear.h"
 
 namespace ferry::lm::tuner {
 
 // mlx-lm's "lora_parameters" (its defaults): rank, scale (not alpha: the update is scaled
-// by `scale` itself), dropout of the adapter's input, and the layers adapted in each block
-// by their path in it ("self_attn.q_proj"); every Linear of the blocks when none are given.
+// by `scale` itself), dropout of the adapter's input, and the layers adapted by their path
+// in each block ("self_attn.q_proj") or in the model ("model.embed_tokens"); every Linear,
+// SwitchLinear and Embedding of the blocks when none are given.
 struct LoRAConfig {
   int rank = 8;
   double scale = 20.0;
@@ -52,27 +56,71 @@ class LoRALinear : public nn::Layer {
   nn::Dropout& dropout_;
 };
 
-// Adapts `linear` in place (mlx-lm's LoRALinear.from_base), quantized or not, and returns
-// its adapter. Throws INVALID_ARGUMENT when it is adapted already.
-LoRALinear& to_lora(nn::Linear& linear, const LoRAConfig& config);
+// mlx-lm's LoRASwitchLinear: an update per expert, lora_a (num_experts, rank, input_dims)
+// drawn uniform in +-1/sqrt(input_dims) and lora_b (num_experts, output_dims, rank) zeros,
+// each token's taken from the experts its router picked (gather_mm, with the base layer's
+// indices).
+class LoRASwitchLinear : public SwitchLinear::Adapter {
+ public:
+  LoRASwitchLinear(int64_t input_dims, int64_t output_dims, int64_t num_experts, int rank = 8,
+                   double scale = 20.0, double dropout = 0.0);
+  // scale * (dropout(x) @ lora_a[e].T) @ lora_b[e].T for each picked expert e, in x's dtype.
+  Array operator()(const Array& x, const Array& indices) override;
+  // scale * lora_b @ lora_a, (num_experts, output_dims, input_dims).
+  Array delta() const;
 
-// mlx-lm's LoRALinear.fuse: the update merged into the layer's weight and the adapter
-// removed. A quantized layer is dequantized, updated and, unless `dequantize`, quantized
-// again as it was.
+ private:
+  double scale_;
+  nn::Dropout& dropout_;
+};
+
+// mlx-lm's LoRAEmbedding: lora_a (num_embeddings, rank) drawn uniform in
+// +-1/sqrt(num_embeddings), lora_b (rank, dims) zeros; a row gains scale * lora_a[i] @
+// lora_b, and as_linear (a tied output layer) the same update's transpose.
+class LoRAEmbedding : public nn::Embedding::Adapter {
+ public:
+  LoRAEmbedding(int64_t num_embeddings, int64_t dims, int rank = 8, double scale = 20.0,
+                double dropout = 0.0);
+  // scale * dropout(lora_a[indices] @ lora_b).
+  Array operator()(const Array& indices) override;
+  // scale * (dropout(x) @ lora_b.T) @ lora_a.T, in x's dtype.
+  Array as_linear(const Array& x) override;
+  // scale * lora_a @ lora_b, (num_embeddings, dims).
+  Array delta() const;
+
+ private:
+  double scale_;
+  nn::Dropout& dropout_;
+};
+
+// Adapt a layer in place (mlx-lm's from_base), quantized or not, and return its adapter.
+// Throw INVALID_ARGUMENT when it is adapted already.
+LoRALinear& to_lora(nn::Linear& linear, const LoRAConfig& config);
+LoRASwitchLinear& to_lora(SwitchLinear& linear, const LoRAConfig& config);
+LoRAEmbedding& to_lora(nn::Embedding& embedding, const LoRAConfig& config);
+
+// mlx-lm's fuse of a LoRA or DoRA adapter: the update merged into the layer's weight and
+// the adapter removed. A quantized layer is dequantized, updated and, unless `dequantize`,
+// quantized again as it was. Throw INVALID_ARGUMENT when the layer is not adapted.
 void fuse(nn::Linear& linear, bool dequantize = false);
+void fuse(SwitchLinear& linear, bool dequantize = false);
+void fuse(nn::Embedding& embedding, bool dequantize = false);
 
 // mlx-lm's linear_to_lora_layers: the layers of `config.keys` in each of the last
 // `num_layers` blocks (model.layers.N; all of them when num_layers exceeds their count)
-// adapted. Freeze the model first, as mlx_lm.lora does, and only the adapters train.
-// Throws UNIMPLEMENTED for a key naming a layer other than a Linear (mlx-lm's LoRA of
-// embeddings and of a mixture's SwitchLinear), INVALID_ARGUMENT for a key no block has.
-void linear_to_lora_layers(Model& model, int num_layers, const LoRAConfig& config);
+// adapted, and those the keys name by their path in the model (a key no layer has is
+// passed over, as mlx-lm does). With `use_dora`, DoRA (dora.h) adapts the Linear layers and
+// embeddings. Freeze the model first, as mlx_lm.lora does, and only the adapters train.
+// Throws INVALID_ARGUMENT for a key naming a layer that is none of those (or a SwitchLinear
+// under DoRA, as mlx-lm).
+void linear_to_lora_layers(Model& model, int num_layers, const LoRAConfig& config,
+                           bool use_dora = false);
 
 // Every adapted layer of `model` fused (mlx_lm.fuse, --dequantize).
 void fuse_lora_layers(Model& model, bool dequantize = false);
 
 // What mlx_lm.lora writes beside the weights (adapter_config.json), its keys those mlx-lm's
-// load_adapters reads.
+// load_adapters reads; fine_tune_type "lora" or "dora".
 struct AdapterConfig {
   int num_layers = 16;
   LoRAConfig lora_parameters;
@@ -87,8 +135,8 @@ void save_adapters(const Model& model, const std::string& dir, const AdapterConf
 AdapterConfig load_adapter_config(const std::string& dir);
 // mlx-lm's load_adapters: the model adapted as `dir`'s adapter_config.json says, then its
 // adapters.safetensors loaded. Throws INVALID_ARGUMENT naming a weight that is not an
-// adapter parameter of the model or has another shape, UNIMPLEMENTED for a fine_tune_type
-// other than "lora" (DoRA, full).
+// adapter parameter of the model (lora_a, lora_b, DoRA's m) or has another shape,
+// UNIMPLEMENTED for a fine_tune_type other than "lora" and "dora" (full).
 void load_adapters(Model& model, const std::string& dir);
 
 }  // namespace ferry::lm::tuner
