@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/ops.h"
+#include "core/gated_delta_layout.h"
 #include "core/shape.h"
 
 namespace ferry::fast {
@@ -246,6 +249,30 @@ Array scaled_dot_product_attention(const Array& queries, const Array& keys, cons
   const Array weights = softmax(concatenate({scores, sink_column}, 3), -1);
   return astype(matmul(slice(weights, {0, 0, 0, 0}, {s[0], s[1], s[2], s[3]}), vf),
                 queries.dtype());
+}
+
+std::pair<Array, Array> gated_delta_update(const Array& q, const Array& k, const Array& v,
+                                           const Array& g, const Array& beta,
+                                           const std::optional<Array>& state,
+                                           const std::optional<Array>& mask) {
+  constexpr char kOp[] = "gated_delta";
+  if (q.ndim() != 4 || v.ndim() != 4) {
+    detail::ThrowOpError(kOp, absl::StrCat("q must be (B, T, Hk, Dk) and v (B, T, Hv, Dv), got ",
+                                           core::ShapeToString(q.shape()), " and ",
+                                           core::ShapeToString(v.shape()), "."));
+  }
+  const Shape& qs = q.shape();
+  const Shape& vs = v.shape();
+  const Array s = state ? *state : zeros({qs[0], vs[2], vs[3], qs[3]}, float32, q.device());
+  std::vector<Array> inputs = {q, k, v, g, beta, s};
+  if (mask) inputs.push_back(mask->dtype() == bool_ ? *mask : astype(*mask, bool_));
+  // One op, its two results packed per batch row (core/gated_delta_layout.h).
+  const Array packed = detail::MakeOp(kOp, inputs, {});
+  const core::GatedDeltaDims d = core::GatedDeltaDimsOf(qs, vs, g.shape());
+  const Array y = slice(packed, {0, 0}, {d.b, d.YSize()});
+  const Array new_state = slice(packed, {0, d.YSize()}, {d.b, d.RowSize()});
+  return {astype(reshape(y, {d.b, d.t, d.hv, d.dv}), q.dtype()),
+          astype(reshape(new_state, {d.b, d.hv, d.dv, d.dk}), s.dtype())};
 }
 
 }  // namespace ferry::fast

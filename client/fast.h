@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "client/array.h"
 
@@ -42,6 +43,21 @@ Array scaled_dot_product_attention(const Array& queries, const Array& keys, cons
                                    float scale, const std::string& mask_mode = "",
                                    const std::optional<Array>& mask = std::nullopt,
                                    const std::optional<Array>& sinks = std::nullopt);
+
+// The gated delta rule's recurrence (Qwen3-Next's and Qwen3.5's linear attention), one
+// core op (gated_delta) on every backend, as mlx-lm's gated_delta_ops: q, k (B, T, Hk, Dk),
+// v (B, T, Hv, Dv) with Hv a multiple of Hk (each q/k head serves Hv/Hk value heads),
+// g (B, T, Hv) or (B, T, Hv, Dk) the decay, beta (B, T, Hv), state (B, Hv, Dv, Dk) (zeros
+// in float32 when absent). Per step t: S = S * g[t]; delta = (v[t] - S k[t]) * beta[t];
+// S = S + delta k[t]^T; y[t] = S q[t]. mask (B, T), if given, keeps the old S at its false
+// steps (their y is still computed, as gated_delta_ops does; mlx-lm's Metal kernel writes
+// 0 there). Inputs float32, float16 or bfloat16, computed in float32. Returns {y (B, T, Hv,
+// Dv) in q's dtype, the final state in state's dtype}. No gradient. The caller normalizes q
+// and k (mlx-lm's normalize_qk) and makes g and beta (compute_g, sigmoid): no scale here.
+std::pair<Array, Array> gated_delta_update(const Array& q, const Array& k, const Array& v,
+                                           const Array& g, const Array& beta,
+                                           const std::optional<Array>& state = std::nullopt,
+                                           const std::optional<Array>& mask = std::nullopt);
 
 }  // namespace ferry::fast
 

@@ -36,6 +36,7 @@ const std::map<std::string, OpDef, std::less<>>& Table() {
     ops_internal::RegisterLinalgOps(defs);
     ops_internal::RegisterComplexOps(defs);
     ops_internal::RegisterCollectiveOps(defs);
+    ops_internal::RegisterGatedDeltaOp(defs);
     auto* map = new std::map<std::string, OpDef, std::less<>>();
     for (OpDef& def : defs) {
       std::sort(def.attrs.begin(), def.attrs.end());

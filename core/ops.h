@@ -159,6 +159,18 @@ namespace ferry::core {
 // recv (no inputs)          src:i group:i size:i shape dtype   what rank src sends (its
 //                                             send: the same dtype and element count)
 //
+// ---- recurrences ----
+// gated_delta(q, k, v, g, beta, state[, mask])  the gated delta rule (Qwen3-Next's linear
+//                     attention), as mlx-lm's gated_delta_ops: q, k (B, T, Hk, Dk), v (B, T,
+//                     Hv, Dv) with Hv a multiple of Hk (value head h reads q/k head
+//                     h / (Hv/Hk)), g (B, T, Hv) or (B, T, Hv, Dk), beta (B, T, Hv), state
+//                     (B, Hv, Dv, Dk), each float32, float16 or bfloat16 and computed in
+//                     float32; mask bool (B, T). Per step t: S = S * g[t];
+//                     delta = (v[t] - S k[t]) * beta[t]; S = S + delta k[t]^T;
+//                     y[t] = S q[t]; a masked-out step computes y[t] but keeps the old S.
+//                     -> float32 (B, T*Hv*Dv + Hv*Dv*Dk): y then the final S per batch row,
+//                     packed as core/gated_delta_layout.h says
+//
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.
 

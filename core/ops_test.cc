@@ -68,6 +68,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("quantized_matmul");
   expected.push_back("gather_mm");
   expected.push_back("gather_qmm");
+  expected.push_back("gated_delta");
   for (const char* op : {"cholesky",    "solve",      "solve_triangular",
                          "qr",          "svd",        "eigh",
                          "lu",          "view",       "real",
@@ -432,6 +433,39 @@ TEST(MatmulOpTest, GatherMm) {
   EXPECT_EQ(Fails("gather_mm", {F32({2, 3}), F32({3, 5}), F32({2}), I32({2})}),
             "[gather_mm] lhs_indices and rhs_indices must be integers of one shape, got float32 "
             "(2,) and int32 (2,)");
+}
+
+// ---- gated_delta -------------------------------------------------------------------
+
+TEST(GatedDeltaOpTest, PacksYAndTheStatePerBatchRow) {
+  // B 2, T 3, Hk 1, Hv 2, Dk 4, Dv 5: y 3*2*5 = 30, then the state 2*5*4 = 40.
+  const TensorType q = F32({2, 3, 1, 4});
+  const TensorType v = Of(DType::kBFloat16, {2, 3, 2, 5});
+  const TensorType gate = F32({2, 3, 2});
+  const TensorType state = F32({2, 2, 5, 4});
+  EXPECT_EQ(Infer("gated_delta", {q, q, v, gate, gate, state}), F32({2, 70}));
+  EXPECT_EQ(
+      Infer("gated_delta", {q, q, v, F32({2, 3, 2, 4}), gate, state, Of(DType::kBool, {2, 3})}),
+      F32({2, 70}));
+  EXPECT_EQ(Fails("gated_delta", {q, F32({2, 3, 1, 5}), v, gate, gate, state}),
+            "[gated_delta] q and k must be (B, T, Hk, Dk) of one shape, got (2, 3, 1, 4) and "
+            "(2, 3, 1, 5)");
+  EXPECT_EQ(Fails("gated_delta", {F32({2, 3, 3, 4}), F32({2, 3, 3, 4}), v, gate, gate, state}),
+            "[gated_delta] v must be (B, T, Hv, Dv) with q's B and T and Hv a multiple of Hk, "
+            "got q (2, 3, 3, 4) and v (2, 3, 2, 5)");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, F32({2, 3, 2, 5}), gate, state}),
+            "[gated_delta] g must be (B, T, Hv) (2, 3, 2) or (B, T, Hv, Dk) (2, 3, 2, 4), got "
+            "(2, 3, 2, 5)");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, F32({2, 3}), state}),
+            "[gated_delta] beta must be (B, T, Hv) (2, 3, 2), got (2, 3)");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, gate, F32({2, 2, 4, 5})}),
+            "[gated_delta] state must be (B, Hv, Dv, Dk) (2, 2, 5, 4), got (2, 2, 4, 5)");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, gate, state, F32({2, 3})}),
+            "[gated_delta] mask must be bool (B, T) (2, 3), got float32 (2, 3)");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, gate, Of(DType::kFloat64, {2, 2, 5, 4})}),
+            "[gated_delta] state must be float32, float16 or bfloat16, got float64");
+  EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, gate}),
+            "[gated_delta] takes 6 to 7 inputs, got 5");
 }
 
 // ---- Collectives ------------------------------------------------------------------

@@ -106,6 +106,22 @@ TEST(ValidateTest, ReportsInferenceErrorsWithTheNode) {
   EXPECT_EQ(Error(ValidateGraph(g)), "node 2 (add): [add] unexpected attribute 'axes'");
 }
 
+TEST(ValidateTest, NamesTheNodeOfAGatedDeltaWithABadState) {
+  // q, k (1, 2, 1, 4), v (1, 2, 2, 3), g and beta (1, 2, 2), state (1, 2, 4, 3): Dv and Dk
+  // swapped.
+  Graph g;
+  const std::vector<Shape> shapes = {{1, 2, 1, 4}, {1, 2, 1, 4}, {1, 2, 2, 3},
+                                     {1, 2, 2},    {1, 2, 2},    {1, 2, 4, 3}};
+  for (size_t i = 0; i < shapes.size(); ++i) g.nodes.push_back(Parameter(i, F32(shapes[i])));
+  g.nodes.push_back({"gated_delta", {0, 1, 2, 3, 4, 5}, {}, F32({1, 36})});
+  g.outputs = {6};
+  EXPECT_EQ(Error(ValidateGraph(g)),
+            "node 6 (gated_delta): [gated_delta] state must be (B, Hv, Dv, Dk) (1, 2, 3, 4), got "
+            "(1, 2, 4, 3)");
+  g.nodes[5] = Parameter(5, F32({1, 2, 3, 4}));
+  EXPECT_EQ(Error(ValidateGraph(g)), "OK");
+}
+
 TEST(ValidateTest, DeclaredTypesMustEqualInferredOnes) {
   Graph g = SmallGraph();
   g.nodes[2].out = F32({3, 3});

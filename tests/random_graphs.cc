@@ -173,7 +173,11 @@ core::Graph RandomGraphs::Graph(const std::vector<std::string>& ops, bool* well_
           node.inputs.push_back(Below(static_cast<int>(graph.nodes.size())));
           types.push_back(graph.nodes[node.inputs.back()].out);
         } else {
-          core::HostTensor value = Tensor(OneIn(2) && !types.empty() ? types.back() : Type());
+          // Another input's type, when it is small: inference lets through results of up to
+          // 2^48 elements (shapes drawn as attributes), too many to fill here.
+          const bool reuse = OneIn(2) && !types.empty() &&
+                             core::NumElements(types.back().shape) <= (int64_t{1} << 16);
+          core::HostTensor value = Tensor(reuse ? types.back() : Type());
           types.push_back(value.type);
           fresh.push_back({"constant", {}, {}, value.type});
           fresh.back().attrs.Set("value", std::move(value));

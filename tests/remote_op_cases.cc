@@ -404,6 +404,24 @@ const std::map<std::string, OpCase>& CoreOpCases() {
                               flatten(fft::fft(astype(x, complex64), 7, 0)),
                               flatten(fft::ifft(astype(x, complex64), 127, 1))});  // Bluestein
         }}},
+      {"gated_delta",
+       {false,
+        [](Inputs& in) {
+          // Grouped heads, a vector gate, a mask and bfloat16 values; then one decode step.
+          const Array q = in.Uniform({2, 5, 1, 16}, float32, -0.25, 0.25);
+          const Array k = in.Uniform({2, 5, 1, 16}, float32, -0.25, 0.25);
+          auto [y, state] = fast::gated_delta_update(
+              q, k, in.Uniform({2, 5, 3, 8}, bfloat16, -1, 1),
+              in.Uniform({2, 5, 3, 16}, float32, 0.5, 1), in.Uniform({2, 5, 3}, float32, 0, 1),
+              in.Uniform({2, 3, 8, 16}, float32, -1, 1), in.Bools({2, 5}));
+          auto [y1, state1] = fast::gated_delta_update(
+              in.Uniform({2, 1, 1, 16}, float16, -0.25, 0.25),
+              in.Uniform({2, 1, 1, 16}, float16, -0.25, 0.25),
+              in.Uniform({2, 1, 3, 8}, float16, -1, 1), in.Uniform({2, 1, 3}, float32, 0.5, 1),
+              in.Uniform({2, 1, 3}, float16, 0, 1), state);
+          return concatenate({flatten(astype(y, float32)), flatten(astype(y1, float32)),
+                              flatten(state1)});
+        }}},
       {"eig",
        {false,
         [](Inputs& in) {

@@ -242,6 +242,7 @@ const KernelTable& CpuKernels() {
     RegisterLinalgKernels(*t);
     RegisterComplexKernels(*t);
     RegisterFftKernels(*t);
+    RegisterGatedDeltaKernels(*t);
     return t;
   }();
   return *table;

@@ -49,6 +49,7 @@ void RegisterQuantizedKernels(KernelTable& table);    // quantized_matmul.cc (ga
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc
 void RegisterComplexKernels(KernelTable& table);      // complex.cc
 void RegisterFftKernels(KernelTable& table);          // fft.cc
+void RegisterGatedDeltaKernels(KernelTable& table);   // gated_delta.cc
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

@@ -9,8 +9,8 @@
 // TF32, when allowed, is 2e-3), reductions by sqrt(count). Ops that move or compare elements
 // (gather, scatter, slice_update, sort, predicates, random_bits) and integer results are exact;
 // scans accumulate in the CPU's order (scaled tolerance only for the float rounding of libm-free
-// sums: 8x). Linear algebra: its own tolerances and comparison (LinalgTolerance below). Skips
-// without a GPU.
+// sums: 8x). Linear algebra: its own tolerances and comparison (LinalgTolerance below).
+// gated_delta: 16x float32's (a recurrence of Dk-long sums). Skips without a GPU.
 
 #include <algorithm>
 #include <cmath>
@@ -595,6 +595,58 @@ TEST_F(CudaParityTest, GatherMmOutOfRangeFailsLikeTheCpu) {
     EXPECT_EQ(got.status().code(), want.status().code()) << got.status();
     EXPECT_EQ(got.status().message(), want.status().message());
   }
+}
+
+TEST_F(CudaParityTest, GatedDelta) {
+  // float32 out; each step sums Dk products (the GPU in 32 lane partials, the CPU in order)
+  // and the state carries them over T steps: 16x float32's tolerance.
+  constexpr DType kF32 = DType::kFloat32;
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    // Grouped query heads, T = 5: a prefill.
+    Check({"gated_delta",
+           {{t, {2, 5, 2, 32}, -0.2, 0.2},
+            {t, {2, 5, 2, 32}, -0.2, 0.2},
+            {t, {2, 5, 4, 16}, -1, 1},
+            {kF32, {2, 5, 4}, 0.5, 1},
+            {t, {2, 5, 4}, 0, 1},
+            {kF32, {2, 4, 16, 32}, -1, 1}},
+           {},
+           16});
+  }
+  // A vector gate and a mask; one decode step.
+  Check({"gated_delta",
+         {{kF32, {2, 6, 1, 16}, -0.25, 0.25},
+          {kF32, {2, 6, 1, 16}, -0.25, 0.25},
+          {kF32, {2, 6, 3, 8}, -1, 1},
+          {kF32, {2, 6, 3, 16}, 0.5, 1},
+          {kF32, {2, 6, 3}, 0, 1},
+          {kF32, {2, 3, 8, 16}, -1, 1},
+          {DType::kBool, {2, 6}, 0, 1}},
+         {},
+         16});
+  // Ragged tiles: Dk 100 (4 entries a lane, the last lanes short) and Dv 3; then Dk 288,
+  // past what a lane keeps in registers (a thread per value row).
+  for (int64_t dk : {100, 288}) {
+    Check({"gated_delta",
+           {{kF32, {2, 3, 1, dk}, -0.1, 0.1},
+            {kF32, {2, 3, 1, dk}, -0.1, 0.1},
+            {kF32, {2, 3, 2, 3}, -1, 1},
+            {kF32, {2, 3, 2, dk}, 0.5, 1},
+            {kF32, {2, 3, 2}, 0, 1},
+            {kF32, {2, 2, 3, dk}, -1, 1},
+            {DType::kBool, {2, 3}, 0, 1}},
+           {},
+           16});
+  }
+  Check({"gated_delta",
+         {{DType::kBFloat16, {3, 1, 2, 64}, -0.125, 0.125},
+          {DType::kBFloat16, {3, 1, 2, 64}, -0.125, 0.125},
+          {DType::kBFloat16, {3, 1, 4, 32}, -1, 1},
+          {kF32, {3, 1, 4}, 0.5, 1},
+          {DType::kBFloat16, {3, 1, 4}, 0, 1},
+          {kF32, {3, 4, 32, 64}, -1, 1}},
+         {},
+         16});
 }
 
 TEST_F(CudaParityTest, GatherQmm) {

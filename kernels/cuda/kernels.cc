@@ -1062,6 +1062,7 @@ const KernelTable& CudaKernels() {
     RegisterLinalgKernels(*t);
     RegisterComplexKernels(*t);
     RegisterFftKernels(*t);
+    RegisterGatedDeltaKernels(*t);
     return t;
   }();
   return *table;

@@ -76,6 +76,7 @@ void RegisterQuantizedKernels(KernelTable& table);    // quantized.cu (and cuBLA
 void RegisterLinalgKernels(KernelTable& table);       // linalg.cc: cuSOLVER and linalg.cu
 void RegisterComplexKernels(KernelTable& table);      // complex.cu
 void RegisterFftKernels(KernelTable& table);          // fft.cu
+void RegisterGatedDeltaKernels(KernelTable& table);   // gated_delta.cc: gated_delta.cu
 
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).

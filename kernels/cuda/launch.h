@@ -314,6 +314,16 @@ int64_t FftScratchElements(const FftProblem& p);
 cudaError_t LaunchFft(const FftProblem& p, const void* x, void* y, void* a, void* b,
                       cudaStream_t stream);
 
+// gated_delta.cu: the gated_delta op (core/ops.h) on dense float32 operands (mask: bool
+// bytes, or nullptr for none), written packed into `out` as core/gated_delta_layout.h says.
+struct GatedDeltaArgs {
+  const float *q, *k, *v, *g, *beta, *state;
+  const uint8_t* mask;
+  int64_t b, t, hk, hv, dk, dv;
+  bool vector_gate;
+};
+cudaError_t LaunchGatedDelta(const GatedDeltaArgs& args, float* out, cudaStream_t stream);
+
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);
 

@@ -169,7 +169,8 @@ kernels::Executor& CpuExecutor() {
 }
 
 // The one op of `graph` that is not a leaf, when it has exactly one and its result does not
-// hinge on conditioning (linear algebra) or on float32 against double (FFT); else nullptr.
+// hinge on conditioning (linear algebra), on float32 against double (FFT) or on rounding a
+// recurrence compounds over its steps (gated_delta, with fuzzed magnitudes); else nullptr.
 const core::Node* ComparableOp(const core::Graph& graph) {
   const core::Node* op = nullptr;
   for (const core::Node& node : graph.nodes) {
@@ -177,8 +178,11 @@ const core::Node* ComparableOp(const core::Graph& graph) {
     if (op != nullptr) return nullptr;
     op = &node;
   }
+  // clang-format off
   static const auto* excluded = new std::set<std::string>{
-      "cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "eig", "fft"};
+      "cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "eig", "fft",
+      "gated_delta"};
+  // clang-format on
   return op == nullptr || excluded->count(op->op) != 0 ? nullptr : op;
 }
 
