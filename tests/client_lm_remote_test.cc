@@ -101,13 +101,30 @@ TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
 }
 
 // DeepSeek V3 (the latent in the cache; its Hugging Face layout, and a quantized kv_b_proj,
-// split, dequantized and quantized again on the daemon) and V2 generate mlx-lm's tokens
-// there.
-TEST(ClientLmRemoteTest, DeepseekV3RunsOnTheDaemon) {
+// split, dequantized and quantized again on the daemon), V2, GLM-4.5 (its router) and
+// SmolLM3 (layers without positions) generate mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, DeepseekGlm45AndSmolLM3RunOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
   ExpectMlxLmsTokensOn(remote, "lm_deepseek_mlx.safetensors",
                        {"deepseek_v3", "deepseek_v3_4bit", "deepseek_v2"});
+  ExpectMlxLmsTokensOn(remote, "lm_glm4_moe_mlx.safetensors", {"glm4_moe", "glm4_moe_4bit"});
+  ExpectMlxLmsTokensOn(remote, "lm_smollm3_mlx.safetensors", {"smollm3_layers"});
+}
+
+// Qwen3-Next and Qwen3.5 (gated delta nets: the conv and recurrent state carried in arrays
+// caches, the recurrence composed of ops) generate mlx-lm's tokens there, each token one
+// Execute of a graph the daemon holds: the states keep their shapes from step to step.
+TEST(ClientLmRemoteTest, Qwen3NextAndQwen35RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_qwen3_next_mlx.safetensors",
+                       {"qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_next_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_next"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
 }
 
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
@@ -145,6 +162,29 @@ TEST(ClientLmRemoteTest, ARotatingCacheDecodesOneGraphAStep) {
   EXPECT_EQ(Generate(*model, prompt, options), Generate(*local_model, prompt, options));
   TokenGenerator steady(*model, prompt, options);
   ExpectOneExecuteAStep(steady, remote);
+}
+
+// A batch of Gemma 3 prompts through rings of its window of 8 (wrapped over and over, the
+// rows right-aligned): the local tokens, one Execute a step, and every decode step the same
+// graph, named by its fingerprint after the first.
+TEST(ClientLmRemoteTest, ARotatingBatchDecodesOneGraphAStep) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
+  const std::vector<std::vector<int32_t>> prompts = {{5, 17, 2, 40}, {9}, {31, 3, 77, 12, 8, 1}};
+  GenerateOptions options;
+  options.max_tokens = 30;
+  std::unique_ptr<Model> local_model = load_model(TestData("gemma3_text"), local());
+  const BatchResponse here = batch_generate(*local_model, tokenizer, prompts, options, {-1});
+  std::unique_ptr<Model> model = load_model(TestData("gemma3_text"), remote);
+  const DeviceStats before = remote.stats();
+  const BatchResponse there = batch_generate(*model, tokenizer, prompts, options, {-1});
+  EXPECT_EQ(there.tokens, here.tokens);
+  const DeviceStats after = remote.stats();
+  EXPECT_EQ(after.executes - before.executes, 1 + 30);  // the prefill, then a step a token
+  // The prefill's graph and one decode step's: the slots and the rows' padding are arrays
+  // bound to the step.
+  EXPECT_EQ(after.graphs_sent - before.graphs_sent, 2);
 }
 
 TEST(ClientLmRemoteTest, ASeededSampledGenerationDrawsTheLocalTokens) {

@@ -13,6 +13,7 @@
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/lm/server/http_client_testing.h"
+#include "client/lm/tuner/lora.h"
 #include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -110,6 +111,64 @@ TEST(FerryLmServerTest, ADraftModelSpeculatesOnTheFerryd) {
   options.max_tokens = 30;
   EXPECT_EQ(Json::parse(reply.body)["choices"][0]["text"],
             lm::generate(*local_model, tokenizer, "The client records", options));
+  EXPECT_EQ((*server)->Stop(), 0);
+}
+
+// --adapter_path applies a LoRA adapter (here one of random updates, which changes the
+// replies) as examples/generate's does, and --chat_template replaces the model's template:
+// the replies are those of the adapted model in this process over that template's prompt.
+TEST(FerryLmServerTest, AnAdapterAndAChatTemplateFromTheCommandLine) {
+  const std::string model = Runfile("examples/models/ferry-tiny-llama");
+  const std::string adapter = std::string(std::getenv("TEST_TMPDIR")) + "/adapter";
+  {
+    std::unique_ptr<lm::Model> adapted = lm::load_model(model);
+    adapted->freeze();  // as the trainer: only the adapters train, and are saved
+    lm::tuner::AdapterConfig config;
+    config.num_layers = 2;
+    config.lora_parameters.rank = 4;
+    lm::tuner::linear_to_lora_layers(*adapted, config.num_layers, config.lora_parameters);
+    nn::Parameters updates;
+    uint64_t seed = 3;
+    for (const auto& [name, weight] : adapted->trainable_parameters()) {
+      updates.emplace_back(
+          name, random::normal(weight.shape(), weight.dtype(), 0.0, 0.05, random::key(seed++)));
+    }
+    adapted->load_weights(updates, /*strict=*/false);
+    lm::tuner::save_adapters(*adapted, adapter, config);
+  }
+  const std::string chat_template =
+      "{% for m in messages %}{{ m.role }} says {{ m.content }}. {% endfor %}assistant:";
+  auto ferryd = testing::StartFerryd();
+  ASSERT_NE(ferryd, nullptr);
+  auto server = server::FerrydProcess::Start(
+      Runfile("client/lm/server/ferry_lm_server"),
+      {"--model=" + model, "--device=" + ferryd->address(), "--adapter_path=" + adapter,
+       "--chat_template=" + chat_template, "--max_tokens=20"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  lm::server::testing::HttpConnection connection((*server)->port());
+  const Json messages = {{{"role", "user"}, {"content", "ferry lets"}}};
+  const lm::server::testing::HttpReply reply =
+      connection.Request("POST", "/v1/chat/completions", Json{{"messages", messages}}.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body;
+
+  auto [local_model, tokenizer] = lm::load(model, local());
+  const std::vector<int32_t> prompt = tokenizer.encode("user says ferry lets. assistant:", false);
+  lm::GenerateOptions options;
+  options.max_tokens = 20;
+  auto generate = [&] {
+    std::string text;
+    lm::stream_generate(*local_model, tokenizer, prompt, options,
+                        [&](const lm::GenerationResponse& r) {
+                          text += r.text;
+                          return true;
+                        });
+    return text;
+  };
+  const std::string plain = generate();
+  lm::tuner::load_adapters(*local_model, adapter);
+  const std::string adapted = generate();
+  EXPECT_NE(adapted, plain);  // the adapter matters
+  EXPECT_EQ(Json::parse(reply.body)["choices"][0]["message"]["content"], adapted);
   EXPECT_EQ((*server)->Stop(), 0);
 }
 

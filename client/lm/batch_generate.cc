@@ -40,6 +40,7 @@ BatchResponse batch_generate(Model& model, const Tokenizer& tokenizer,
   batch.prefill_step_size = options.prefill_step_size;
   batch.steps_in_flight = options.steps_in_flight;
   batch.processor_history = options.processor_history;
+  batch.max_kv_size = options.max_kv_size;
   BatchGenerator generator(model, batch);
   std::map<uint64_t, size_t> index;  // uid to prompt
   for (size_t b = 0; b < prompts.size(); ++b) {

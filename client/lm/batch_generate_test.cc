@@ -119,6 +119,32 @@ TEST(BatchGenerateTest, LogitsProcessorsSeeEachRowsOwnTokens) {
   }
 }
 
+// max_kv_size bounds every layer's cache to a ring of that many positions (none of them first
+// ones, as mlx-lm's batch): each row as it is alone through such rings.
+TEST(BatchGenerateTest, MaxKvSizeGivesEveryLayerARing) {
+  random::seed(5);
+  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
+    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {13, 3}) prompts.push_back(RandomTokens(n, 60, 300 + n));
+  GenerateOptions options;
+  options.max_tokens = 16;
+  options.max_kv_size = 8;
+  const BatchResponse response = batch_generate(*llama, TinyTokenizer(), prompts, options, {-1});
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    std::vector<KVCache> rings(2, KVCache::rotating(8));
+    GenerateOptions alone;
+    alone.max_tokens = 16;
+    alone.prompt_cache = &rings;
+    TokenGenerator generator(*llama, prompts[b], alone);
+    std::vector<int32_t> tokens;
+    while (std::optional<GenerationStep> step = generator.next()) tokens.push_back(step->token);
+    EXPECT_EQ(response.tokens[b], tokens) << "prompt " << b;
+  }
+}
+
 TEST(BatchGenerateTest, BadArgumentsAreNamed) {
   const auto loaded = load(Runfile("examples/models/ferry-tiny-llama"));
   Model* model = loaded.first.get();

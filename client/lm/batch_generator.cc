@@ -1,6 +1,7 @@
 #include "client/lm/batch_generator.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,12 @@ Array Rows(const std::vector<int64_t>& rows, const Device& device) {
 
 }  // namespace
 
+bool batchable(const Model& model) {
+  const std::vector<KVCache> cache = make_prompt_cache(model);
+  return std::all_of(cache.begin(), cache.end(),
+                     [](const KVCache& layer) { return layer.batchable(); });
+}
+
 BatchGenerator::BatchGenerator(Model& model, BatchGeneratorOptions options)
     : model_(model), options_(options), device_(model.device()) {
   if (options_.completion_batch_size <= 0 || options_.prefill_step_size <= 0 ||
@@ -33,6 +40,15 @@ BatchGenerator::BatchGenerator(Model& model, BatchGeneratorOptions options)
     detail::ThrowOpError(kOp,
                          "completion_batch_size, prefill_step_size, steps_in_flight and "
                          "processor_history must be positive.");
+  }
+  // mlx-lm's left-padded ArraysCache (a batch's linear-attention state) is not built here.
+  for (const KVCache& layer : model_.make_cache()) {
+    if (layer.is_arrays()) {
+      detail::ThrowOpError(kOp, absl::StrCat(model_.args().model_type,
+                                             "'s linear-attention layers keep an arrays cache "
+                                             "(their conv and recurrent state), which a batch "
+                                             "cannot hold yet."));
+    }
   }
 }
 
@@ -48,17 +64,28 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
       detail::ThrowOpError(kOp, absl::StrCat("the cache holds ", sequence.cache.size(),
                                              " layers, the model ", layers, "."));
     }
-    if (std::any_of(sequence.cache.begin(), sequence.cache.end(),  // extend & co. take plain ones
-                    [](const KVCache& layer) { return layer.max_size().has_value(); })) {
-      detail::ThrowOpError(kOp,
-                           "the cache is rotating (make_prompt_cache's); a batch takes "
-                           "make_cache()'s plain caches.");
+    // Rows move between caches of one kind: the layer's in make_prompt_cache.
+    const std::vector<KVCache> kinds = FreshCache();
+    for (size_t i = 0; i < layers; ++i) {
+      const KVCache& layer = sequence.cache[i];
+      if (layer.max_size() != kinds[i].max_size() || layer.keep() != kinds[i].keep()) {
+        detail::ThrowOpError(
+            kOp, absl::StrCat("the cache's layer ", i, " is ",
+                              layer.max_size()
+                                  ? absl::StrCat("rotating (max_size ", *layer.max_size(), ")")
+                                  : std::string("plain"),
+                              "; a batch takes make_prompt_cache()'s, ",
+                              kinds[i].max_size()
+                                  ? absl::StrCat("rotating (max_size ", *kinds[i].max_size(), ")")
+                                  : std::string("plain"),
+                              " there."));
+      }
     }
     // As mlx_lm.server, which batches no request once kv_bits is set.
     if (std::any_of(sequence.cache.begin(), sequence.cache.end(),
                     [](const KVCache& layer) { return layer.bits().has_value(); })) {
       detail::ThrowOpError(kOp,
-                           "the cache is quantized (kv_bits); a batch takes make_cache()'s plain "
+                           "the cache is quantized (kv_bits); a batch takes make_prompt_cache()'s "
                            "caches.");
     }
     if (sequence.cache.front().rows() != 1) {
@@ -103,6 +130,14 @@ std::vector<KVCache> BatchGenerator::remove(uint64_t uid, bool return_cache) {
   return cache;
 }
 
+std::vector<KVCache> BatchGenerator::FreshCache() const {
+  std::vector<KVCache> cache = make_prompt_cache(model_, options_.max_kv_size);
+  for (KVCache& layer : cache) {
+    if (layer.max_size() && layer.keep() > 0) layer = KVCache::rotating(*layer.max_size());
+  }
+  return cache;
+}
+
 void BatchGenerator::Admit() {
   while (prefill_ || StartPrefill()) {
     PrefillChunk();
@@ -129,7 +164,7 @@ bool BatchGenerator::StartPrefill() {
   if (group.sequences.empty()) return false;
   const int64_t count = static_cast<int64_t>(group.sequences.size());
   BatchSequence& first = group.sequences.front().second;
-  group.cache = first.cache.empty() ? model_.make_cache() : std::move(first.cache);
+  group.cache = first.cache.empty() ? FreshCache() : std::move(first.cache);
   first.cache.clear();
   group.before = group.cache.front().offset();
   // All but each prompt's last token fill the cache, right-aligned; the last tokens are the
@@ -247,6 +282,13 @@ void BatchGenerator::ExtractRow(size_t b, Live& live) {
 std::vector<KVCache> BatchGenerator::GivenCache(Live& live) const {
   // The cache was taken when the row left the batch, maybe with steps past its end.
   const int64_t past = live.fed - (live.prefilled + live.given);
+  // A ring that wrapped lost its oldest positions to those steps: as mlx-lm, which trims
+  // no full rotating cache, none is given then.
+  const bool lost =
+      past > 0 && std::any_of(live.cache.begin(), live.cache.end(), [](const KVCache& layer) {
+        return layer.max_size() && layer.offset() > *layer.max_size();
+      });
+  if (lost) live.cache.clear();
   for (KVCache& layer : live.cache) layer.trim(past);
   return std::move(live.cache);
 }

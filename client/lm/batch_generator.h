@@ -6,7 +6,9 @@
 // in flight with one graph per step rather than one request after another. Each sequence
 // gets the tokens it would get alone (its own sampler, processors and cache): rows are
 // right-aligned in the batch's cache, each row's keys rotated from its own position
-// (KVCache::rope_offset), its padding hidden by the mask.
+// (KVCache::rope_offset), its padding hidden by the mask. The caches are make_prompt_cache's:
+// a model's sliding-window layers (Gemma 3, gpt-oss) keep a ring of the window for the whole
+// batch, so their memory stays bounded however long the sequences run.
 
 #include <cstdint>
 #include <deque>
@@ -33,6 +35,10 @@ struct BatchGeneratorOptions {
   int steps_in_flight = 4;
   // The most recent tokens a sequence's logits processors see.
   int processor_history = 64;
+  // mlx-lm's max_kv_size: a model without sliding-window layers keeps a ring of this many
+  // positions on every layer (make_prompt_cache's, keeping no first positions: mlx-lm's
+  // BatchRotatingKVCache keeps none), so a batch's memory is bounded. Unset: plain caches.
+  std::optional<int> max_kv_size;
 };
 
 // One sequence to generate.
@@ -45,7 +51,7 @@ struct BatchSequence {
   // Tokens that end the sequence (given as its last token, finish reason "stop").
   std::vector<int32_t> stop_tokens;
   // A cache holding the tokens before `prompt` (a conversation's earlier turns, from
-  // make_cache() or a finished sequence's response); empty for a fresh one.
+  // make_prompt_cache() or a finished sequence's response); empty for a fresh one.
   std::vector<KVCache> cache;
   // Whether the last response carries the sequence's cache.
   bool return_cache = false;
@@ -57,9 +63,14 @@ struct BatchGeneration {
   Array logprobs;             // (vocab,) on the model's device, read only when wanted
   std::string finish_reason;  // "stop" or "length" on a sequence's last, else empty
   // On the last, with return_cache: the cache holding its tokens but the last (the next
-  // turn's first input), as TokenGenerator leaves a prompt cache.
+  // turn's first input), as TokenGenerator leaves a prompt cache. Empty when a rotating
+  // layer's ring wrapped under steps sent past the end (it cannot be trimmed back).
   std::vector<KVCache> cache;
 };
+
+// Whether the model's caches (make_prompt_cache's) can be batched: mlx_lm.server's
+// is_batchable. Not those of layers keeping arrays (Qwen3-Next's gated delta nets).
+bool batchable(const Model& model);
 
 class BatchGenerator {
  public:
@@ -69,8 +80,8 @@ class BatchGenerator {
   BatchGenerator& operator=(const BatchGenerator&) = delete;
 
   // Queues a sequence; it joins the batch at a later next(). Throws INVALID_ARGUMENT for an
-  // empty prompt, a non-positive max_tokens, or a cache of the wrong number of layers,
-  // rotating or quantized (a batch moves rows between plain caches).
+  // empty prompt, a non-positive max_tokens, or a cache of the wrong number of layers, of
+  // other kinds than make_prompt_cache()'s, or quantized (a batch moves rows between them).
   uint64_t insert(BatchSequence sequence);
   // Forgets a sequence, queued or in the batch: no more of its tokens are given. With
   // return_cache, a sequence that was decoding hands back its cache as its last response
@@ -91,6 +102,9 @@ class BatchGenerator {
   }
   // The most rows a step has decoded together so far.
   int64_t largest_batch() const { return largest_batch_; }
+  // The batch's caches, a KVCache per layer (none while no row decodes): what its memory
+  // holds, the sliding layers' bounded by their window.
+  const std::vector<KVCache>& cache() const { return cache_; }
 
  private:
   struct Live {  // a sequence prefilled and not finished
@@ -139,6 +153,9 @@ class BatchGenerator {
   std::vector<KVCache> GivenCache(Live& live) const;
   void SendAhead();
   void Send();
+  // A fresh sequence's caches: make_prompt_cache's with max_kv_size, keeping no first
+  // positions.
+  std::vector<KVCache> FreshCache() const;
 
   Model& model_;
   const BatchGeneratorOptions options_;

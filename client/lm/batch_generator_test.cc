@@ -1,16 +1,22 @@
 // Continuous batching: sequences that join a running batch at any step, leave it at their
 // own end or when removed, and carry their own sampler, seed, logits processors and cache
 // each get the tokens they would get alone, for dense, grouped-query, q/k-normalized,
-// mixture-of-experts and sliding-window (Gemma 3) models.
+// mixture-of-experts and sliding-window (Gemma 3, gpt-oss) models; the sliding layers keep
+// rings of their window (max_kv_size: every layer), bounded however long the rows run, and
+// the tokens are mlx-lm's BatchGenerator's (testdata/lm_batch_rotating_mlx.py).
 
 #include "client/lm/batch_generator.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "client/io.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
@@ -53,16 +59,20 @@ std::unique_ptr<Model> Llama() {
 // Runs the generator to its end, `join` inserting more sequences before given calls of
 // next(); each sequence's tokens by uid, checking each comes with its uid in order and the
 // last (only) with a finish reason.
+// `check` sees the generator and each call's generations.
+using Check = std::function<void(const BatchGenerator&, const std::vector<BatchGeneration>&)>;
 std::map<uint64_t, std::vector<int32_t>> RunAll(
     BatchGenerator& generator, const std::map<int, std::vector<BatchSequence>>& join,
-    std::map<uint64_t, std::string>* finish = nullptr) {
+    std::map<uint64_t, std::string>* finish = nullptr, const Check& check = nullptr) {
   std::map<uint64_t, std::vector<int32_t>> tokens;
   std::map<uint64_t, std::string> reasons;
   for (int call = 0; generator.size() > 0 || join.count(call) > 0; ++call) {
     if (auto it = join.find(call); it != join.end()) {
       for (const BatchSequence& sequence : it->second) generator.insert(sequence);
     }
-    for (const BatchGeneration& generation : generator.next()) {
+    const std::vector<BatchGeneration> generations = generator.next();
+    if (check) check(generator, generations);
+    for (const BatchGeneration& generation : generations) {
       EXPECT_EQ(reasons.count(generation.uid), 0u) << "a token after the last: " << generation.uid;
       tokens[generation.uid].push_back(generation.token);
       if (!generation.finish_reason.empty()) reasons[generation.uid] = generation.finish_reason;
@@ -73,6 +83,20 @@ std::map<uint64_t, std::vector<int32_t>> RunAll(
   EXPECT_EQ(reasons.size(), tokens.size());
   if (finish) *finish = reasons;
   return tokens;
+}
+
+// The batch's caches, and those a finished sequence returns, are make_prompt_cache's: a
+// sliding layer's a ring of its window (its memory bounded however long the rows run), a
+// global layer's plain.
+void ExpectCachesBounded(const Model& model, const std::vector<KVCache>& cache,
+                         const std::string& what) {
+  for (size_t i = 0; i < cache.size(); ++i) {
+    const std::optional<int64_t> window = model.sliding_window(static_cast<int>(i));
+    EXPECT_EQ(cache[i].max_size(), window) << what << ", layer " << i;
+    if (window) {
+      EXPECT_LE(cache[i].capacity(), *window) << what << ", layer " << i;
+    }
+  }
 }
 
 void ExpectEachAsAlone(Model& model, int vocab, const std::string& name) {
@@ -92,11 +116,25 @@ void ExpectEachAsAlone(Model& model, int vocab, const std::string& name) {
       BatchSequence sequence;
       sequence.prompt = RandomTokens(lengths[i], vocab, 100 + i);
       sequence.max_tokens = 6 + 2 * i;
+      sequence.return_cache = true;
       prompts.push_back(sequence.prompt);
       join[at[i]].push_back(sequence);
     }
     std::map<uint64_t, std::string> finish;
-    const auto tokens = RunAll(generator, join, &finish);
+    int64_t most = 0;  // positions a row held, past the window for a sliding model
+    const auto tokens = RunAll(
+        generator, join, &finish,
+        [&](const BatchGenerator& g, const std::vector<BatchGeneration>& generations) {
+          ExpectCachesBounded(model, g.cache(), name + "'s batch");
+          if (!g.cache().empty()) most = std::max(most, g.cache().front().offset());
+          for (const BatchGeneration& generation : generations) {
+            if (generation.finish_reason.empty()) continue;
+            EXPECT_EQ(static_cast<int>(generation.cache.size()), model.args().num_hidden_layers)
+                << name;
+            ExpectCachesBounded(model, generation.cache, name + "'s returned");
+          }
+        });
+    EXPECT_GT(most, 30) << name;
     ASSERT_EQ(tokens.size(), 6u) << name;
     for (uint64_t uid = 0; uid < 6; ++uid) {
       GenerateOptions alone;
@@ -135,12 +173,12 @@ TEST(BatchGeneratorTest, SequencesJoiningARunningBatchGetTheirTokensAlone) {
 }
 
 // A batch's cache grows past its first 256 positions, and a long prompt joining a batch of
-// short ones (and leaving it) moves every row's positions in the cache.
-TEST(BatchGeneratorTest, RowsKeepTheirTokensAcrossGrowthAndLongNeighbours) {
-  std::unique_ptr<Model> model = Llama();
+// short ones (and leaving it) moves every row's positions in the cache (and turns the rings
+// of Gemma 3's sliding layers, which stay the window's size).
+void RowsKeepTheirTokensAcrossGrowthAndLongNeighbours(Model& model, const std::string& name) {
   BatchGeneratorOptions options;
   options.steps_in_flight = 2;
-  BatchGenerator generator(*model, options);
+  BatchGenerator generator(model, options);
   std::map<int, std::vector<BatchSequence>> join;
   std::vector<std::vector<int32_t>> prompts;
   const int lengths[] = {3, 300, 7};
@@ -153,11 +191,23 @@ TEST(BatchGeneratorTest, RowsKeepTheirTokensAcrossGrowthAndLongNeighbours) {
     prompts.push_back(sequence.prompt);
     join[at[i]].push_back(sequence);
   }
-  const auto tokens = RunAll(generator, join);
+  const auto tokens = RunAll(generator, join, nullptr,
+                             [&](const BatchGenerator& g, const std::vector<BatchGeneration>&) {
+                               ExpectCachesBounded(model, g.cache(), name);
+                             });
   for (uint64_t uid = 0; uid < 3; ++uid) {
     GenerateOptions alone;
     alone.max_tokens = max_tokens[uid];
-    EXPECT_EQ(tokens.at(uid), Alone(*model, prompts[uid], alone)) << "sequence " << uid;
+    EXPECT_EQ(tokens.at(uid), Alone(model, prompts[uid], alone)) << name << ", sequence " << uid;
+  }
+}
+
+TEST(BatchGeneratorTest, RowsKeepTheirTokensAcrossGrowthAndLongNeighbours) {
+  for (const char* name : {"llama", "gemma3_text"}) {
+    std::unique_ptr<Model> model = std::string(name) == "llama"
+                                       ? Llama()
+                                       : load_model(Runfile("client/lm/testdata/gemma3_text"));
+    RowsKeepTheirTokensAcrossGrowthAndLongNeighbours(*model, name);
   }
 }
 
@@ -279,19 +329,19 @@ TEST(BatchGeneratorTest, SamplersSeedsAndProcessorsAreEachSequencesOwn) {
 
 // A sequence continuing a cache (a conversation's earlier turns) gets what TokenGenerator
 // gets continuing it, and its returned cache serves the next turn as TokenGenerator's does.
-TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn) {
-  std::unique_ptr<Model> model = Llama();
+// Gemma 3's: rotating caches of its window for the sliding layers, wrapped in either turn.
+void ContinuesAGivenCache(Model& model, const std::string& name) {
   const std::vector<int32_t> first_turn = RandomTokens(11, 60, 500);
   const std::vector<int32_t> second_turn = RandomTokens(6, 60, 501);
   GenerateOptions options;
   options.max_tokens = 7;
   // Alone: the first turn fills a prompt cache, the second continues it.
-  std::vector<KVCache> alone_cache = model->make_cache();
+  std::vector<KVCache> alone_cache = make_prompt_cache(model);
   options.prompt_cache = &alone_cache;
-  const std::vector<int32_t> alone_reply = Alone(*model, first_turn, options);
-  const std::vector<int32_t> alone_next = Alone(*model, second_turn, options);
+  const std::vector<int32_t> alone_reply = Alone(model, first_turn, options);
+  const std::vector<int32_t> alone_next = Alone(model, second_turn, options);
 
-  BatchGenerator generator(*model);
+  BatchGenerator generator(model);
   BatchSequence first;
   first.prompt = first_turn;
   first.max_tokens = 7;
@@ -314,6 +364,7 @@ TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn
     if (!cache.empty() && !second_inserted) {
       // The first turn's tokens and its reply but the last, as TokenGenerator leaves them.
       EXPECT_EQ(cache.front().offset(), 11 + 7 - 1);
+      ExpectCachesBounded(model, cache, name);
       BatchSequence next;  // joins while the neighbour still decodes
       next.prompt = second_turn;
       next.max_tokens = 7;
@@ -322,9 +373,14 @@ TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn
       second_inserted = true;
     }
   }
-  EXPECT_EQ(tokens[0], alone_reply);
-  EXPECT_TRUE(second_inserted);
-  EXPECT_EQ(tokens[2], alone_next);
+  EXPECT_EQ(tokens[0], alone_reply) << name;
+  EXPECT_TRUE(second_inserted) << name;
+  EXPECT_EQ(tokens[2], alone_next) << name;
+}
+
+TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn) {
+  ContinuesAGivenCache(*Llama(), "llama");
+  ContinuesAGivenCache(*load_model(Runfile("client/lm/testdata/gemma3_text")), "gemma3_text");
 }
 
 // A sequence removed with return_cache (a server's stop string met) hands back the cache
@@ -372,6 +428,78 @@ TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
   // A sequence still queued has no cache to give.
   const uint64_t queued = generator.insert(BatchSequence{first_turn, 5});
   EXPECT_TRUE(generator.remove(queued, /*return_cache=*/true).empty());
+}
+
+// max_kv_size: every layer of a plain model keeps a ring of that many positions (none of
+// them first ones, as mlx-lm's batch), rows joining and leaving as they do through plain
+// caches, each getting what it gets alone through such rings.
+TEST(BatchGeneratorTest, MaxKvSizeBoundsEveryLayerOfAPlainModel) {
+  std::unique_ptr<Model> model = Llama();
+  const int max_kv_size = 10;
+  BatchGeneratorOptions options;
+  options.prefill_step_size = 4;
+  options.max_kv_size = max_kv_size;
+  BatchGenerator generator(*model, options);
+  std::map<int, std::vector<BatchSequence>> join;
+  std::vector<std::vector<int32_t>> prompts;
+  const int lengths[] = {5, 17, 9, 30};
+  const int at[] = {0, 0, 3, 6};
+  for (int i = 0; i < 4; ++i) {
+    BatchSequence sequence;
+    sequence.prompt = RandomTokens(lengths[i], 60, 700 + i);
+    sequence.max_tokens = 15 + 3 * i;
+    prompts.push_back(sequence.prompt);
+    join[at[i]].push_back(sequence);
+  }
+  const auto tokens = RunAll(generator, join, nullptr,
+                             [&](const BatchGenerator& g, const std::vector<BatchGeneration>&) {
+                               for (const KVCache& layer : g.cache()) {
+                                 EXPECT_EQ(layer.max_size(), max_kv_size);
+                                 EXPECT_EQ(layer.keep(), 0);
+                                 EXPECT_LE(layer.capacity(), max_kv_size);
+                               }
+                             });
+  for (uint64_t uid = 0; uid < 4; ++uid) {
+    std::vector<KVCache> rings(2, KVCache::rotating(max_kv_size));
+    GenerateOptions alone;
+    alone.max_tokens = 15 + 3 * static_cast<int>(uid);
+    alone.prompt_cache = &rings;
+    EXPECT_EQ(tokens.at(uid), Alone(*model, prompts[uid], alone)) << "sequence " << uid;
+  }
+  // A cache keeping first positions (TokenGenerator's with max_kv_size) is not the batch's.
+  BatchSequence kept{{1, 2}, 3};
+  kept.cache = make_prompt_cache(*model, max_kv_size);
+  EXPECT_NE(BuildError([&] { generator.insert(kept); }).find("the cache's layer 0 is rotating"),
+            std::string::npos);
+}
+
+// mlx-lm's BatchGenerator through its BatchRotatingKVCache (testdata/lm_batch_rotating_mlx.py
+// writes its tokens): Gemma 3's sliding layers, and max_kv_size on every layer of Qwen2.
+TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
+  std::unordered_map<std::string, Array> want =
+      load_safetensors(Runfile("client/lm/testdata/lm_batch_rotating_mlx.safetensors")).first;
+  for (const std::string name : {"gemma3_text", "qwen2_kv10"}) {
+    const std::vector<int32_t> given = want.at(name + ".options").to_vector<int32_t>();
+    std::unique_ptr<Model> model =
+        load_model(Runfile("client/lm/testdata/" + name.substr(0, name.find("_kv"))));
+    BatchGeneratorOptions options;
+    if (given[0] > 0) options.max_kv_size = given[0];
+    options.prefill_step_size = given[1];
+    BatchGenerator generator(*model, options);
+    std::map<int, std::vector<BatchSequence>> join;  // as the script joins them
+    const int at[] = {0, 0, 3, 3, 6};
+    for (int i = 0; i < 5; ++i) {
+      BatchSequence sequence;
+      sequence.prompt = want.at(name + ".prompt" + std::to_string(i)).to_vector<int32_t>();
+      sequence.max_tokens = 20;
+      join[at[i]].push_back(sequence);
+    }
+    const auto tokens = RunAll(generator, join);
+    for (uint64_t i = 0; i < 5; ++i) {
+      EXPECT_EQ(tokens.at(i), want.at(name + ".tokens" + std::to_string(i)).to_vector<int32_t>())
+          << name << ", prompt " << i;
+    }
+  }
 }
 
 TEST(BatchGeneratorTest, BadArgumentsAreNamed) {

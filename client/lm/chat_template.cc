@@ -58,14 +58,12 @@ ChatTemplate::ChatTemplate(const std::string& source, Json special_tokens)
       special_tokens_(std::move(special_tokens)),
       template_(std::make_shared<const jinja::Template>(source)) {}
 
-std::optional<ChatTemplate> ChatTemplate::load(const std::string& model_path) {
+std::optional<ChatTemplate> ChatTemplate::load(const std::string& model_path,
+                                               std::optional<std::string> source) {
   const Json config = ReadTokenizerConfig(model_path);
-  std::optional<std::string> source;
-  if (absl::StatusOr<std::string> file = core::ReadFile(model_path + "/chat_template.jinja");
-      file.ok()) {
-    source = *std::move(file);
-  } else {
-    source = ConfiguredTemplate(config);
+  if (!source) {
+    absl::StatusOr<std::string> file = core::ReadFile(model_path + "/chat_template.jinja");
+    source = file.ok() ? *std::move(file) : ConfiguredTemplate(config);
   }
   if (!source) return std::nullopt;
   ChatTemplate chat_template;

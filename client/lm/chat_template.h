@@ -38,7 +38,10 @@ class ChatTemplate {
   // special tokens (bos_token, eos_token, unk_token, pad_token...: a string or {"content"})
   // come from tokenizer_config.json. A template that does not parse is kept, and apply throws
   // its error, so the tokenizer still loads.
-  static std::optional<ChatTemplate> load(const std::string& model_path);
+  // With `source`, that text instead of the directory's, the special tokens still its own
+  // (mlx_lm.server's --chat-template).
+  static std::optional<ChatTemplate> load(const std::string& model_path,
+                                          std::optional<std::string> source = std::nullopt);
 
   // A template from its text, with the special tokens the template reads (e.g.
   // {"bos_token": "<s>", "eos_token": "</s>"}). Throws ferry::Error (INVALID_ARGUMENT) naming

@@ -84,9 +84,16 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
 }
 
 TokenGenerator::~TokenGenerator() {
-  if (options_.prompt_cache) {
-    for (KVCache& c : *options_.prompt_cache) c.trim(sent_ - generated_);
+  if (!options_.prompt_cache) return;
+  std::vector<KVCache>& cache = *options_.prompt_cache;
+  // A linear layer's state holds the steps sent ahead for good: emptied, the cache is not
+  // taken for one of the tokens read (PromptCache keeps no empty cache).
+  if (sent_ > generated_ &&
+      std::any_of(cache.begin(), cache.end(), [](const KVCache& c) { return !c.is_trimmable(); })) {
+    cache.clear();
+    return;
   }
+  for (KVCache& c : cache) c.trim(sent_ - generated_);
 }
 
 void TokenGenerator::SendAhead() {

@@ -35,11 +35,13 @@ struct GenerateOptions {
   // A cache to continue and update in place (a conversation's earlier turns); a fresh one
   // when unset (make_prompt_cache's: rotating for sliding-window layers). It must outlive
   // the generator, which leaves it holding the prompt and the tokens it gave but the last
-  // (the next turn's first input).
+  // (the next turn's first input). One holding arrays caches (Qwen3-Next's linear layers),
+  // which cannot forget the steps sent past the last token read, is emptied instead then.
   std::vector<KVCache>* prompt_cache = nullptr;
   // mlx-lm's max_kv_size: the fresh cache keeps at most this many positions per layer (the
   // first 4 and the latest), older keys falling out of attention (make_prompt_cache).
-  // TokenGenerator's; speculative decoding keeps plain caches.
+  // TokenGenerator's, and batch_generate's (BatchGeneratorOptions::max_kv_size: no first
+  // positions kept); speculative decoding keeps plain caches.
   std::optional<int> max_kv_size;
   // mlx-lm's kv_bits, kv_group_size and quantized_kv_start: with kv_bits, each layer's cache
   // is quantized (KVCache::to_quantized: affine, kv_bits in groups of kv_group_size along a

@@ -1,6 +1,7 @@
 #include "client/lm/kv_cache.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
@@ -39,6 +40,7 @@ void KVCache::CheckKeysValues(const Array& keys, const Array& values) {
 
 std::pair<Array, Array> KVCache::update_and_fetch(const Array& keys, const Array& values,
                                                   const Array& position) {
+  RefuseArrays("update_and_fetch");
   CheckKeysValues(keys, values);
   if (bits_) {
     detail::ThrowOpError("KVCache",
@@ -64,6 +66,7 @@ void KVCache::Grow(int64_t capacity, const Array& keys, const Array& values) {
 
 Array KVCache::make_mask(int64_t length, const Array& position,
                          std::optional<int64_t> window) const {
+  RefuseArrays("make_mask");
   if (max_size_) return RotatingMask(length, position, window);
   const Device device = position.device();
   const Array keys = arange(0, static_cast<double>(capacity_for(length)), int32, device);
@@ -80,16 +83,40 @@ Array KVCache::make_mask(int64_t length, const Array& position,
                      logical_or(keys >= padding, expand_dims(keys, 0) == expand_dims(queries, 1)));
 }
 
-void KVCache::RefuseUnlessPlain(const char* what) const {
-  if (!max_size_ && !bits_) return;
-  detail::ThrowOpError(
-      "KVCache", absl::StrCat(what, " takes plain caches, not a ",
-                              max_size_ ? absl::StrCat("rotating one (max_size ", *max_size_, ")")
-                                        : absl::StrCat("quantized one (", *bits_, " bits)"),
-                              ": continuous batching moves rows of make_cache()'s caches only."));
+bool KVCache::batchable() const {
+  return !is_arrays() && !bits_ && !(max_size_ && (keep_ > 0 || held_from_ > 0));
+}
+
+void KVCache::RefuseUnlessBatchable(const char* what) const {
+  RefuseArrays(what);
+  if (bits_) {
+    detail::ThrowOpError("KVCache", absl::StrCat(what,
+                                                 " takes plain or rotating caches, not a "
+                                                 "quantized one (",
+                                                 *bits_, " bits)."));
+  }
+  if (max_size_ && (keep_ > 0 || held_from_ > 0)) {
+    // Rows share the ring's slots: a row's own first positions, or slots hidden since a
+    // trim, would need slots of their own.
+    detail::ThrowOpError("KVCache",
+                         absl::StrCat(what,
+                                      " takes rotating caches keeping no first positions and "
+                                      "hiding no trimmed ones, not one (max_size ",
+                                      *max_size_, ") ",
+                                      keep_ > 0 ? absl::StrCat("keeping ", keep_)
+                                                : std::string("trimmed after it wrapped"),
+                                      " (as mlx-lm's BatchRotatingKVCache)."));
+  }
 }
 
 std::vector<Array> KVCache::state() const {
+  if (arrays_) {
+    std::vector<Array> set;
+    for (const std::optional<Array>& a : *arrays_) {
+      if (a) set.push_back(*a);
+    }
+    return set;
+  }
   if (!keys_) return {};
   if (bits_) {
     return {*keys_, *key_scales_, *key_biases_, *values_, *value_scales_, *value_biases_};
@@ -112,6 +139,11 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
 }
 
 int64_t KVCache::trim(int64_t n) {
+  if (arrays_ && n > 0) {
+    detail::ThrowOpError("KVCache",
+                         "an arrays cache (a linear-attention layer's state, mlx-lm's "
+                         "ArraysCache) cannot be trimmed: its state holds every token seen.");
+  }
   n = std::min(offset_, std::max<int64_t>(n, 0));
   if (max_size_ && n > 0) {
     // Once the ring wrapped, the trimmed positions overwrote the slots of those from here.

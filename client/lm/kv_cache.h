@@ -30,11 +30,15 @@
 // cache's memory (plus a scale and a bias per group). lm::attention (attention.h) reads
 // them through quantized_matmul, so update_and_fetch_quantized stands for update_and_fetch.
 //
-// Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain
-// caches only: a rotating or quantized cache refuses them (INVALID_ARGUMENT).
-// Model::make_cache() stays plain, so BatchGenerator, batch_generate, PromptCache and
-// speculative decoding keep plain caches for every model; TokenGenerator's own cache is
-// make_prompt_cache()'s, quantized as GenerateOptions::kv_bits says.
+// Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain and
+// rotating caches (mlx-lm's BatchKVCache, BatchRotatingKVCache; kv_cache_batch.cc,
+// kv_cache_batch_rotating.cc); a quantized cache, or a rotating one keeping first positions
+// or hiding trimmed ones, refuses them (INVALID_ARGUMENT). A batch's rows are right-aligned
+// in columns every layer shares (the position array), so a rotating batch's ring is shared:
+// column c in slot c % max_size, each row hiding the columns before its own (its padding).
+// BatchGenerator and batch_generate take make_prompt_cache()'s caches (the sliding layers'
+// rotating: memory bounded by the window), and the server's PromptCache keeps what the batch
+// hands back; speculative decoding keeps plain ones.
 
 #include <cstdint>
 #include <optional>
@@ -59,6 +63,10 @@ class KVCache {
   // The rotating cache's bound (none for a plain cache).
   std::optional<int64_t> max_size() const { return max_size_; }
   int64_t keep() const { return keep_; }
+  // Whether continuous batching can move its rows (set_left_padding, extend, filter,
+  // extract): plain caches and rotating ones keeping no first positions and hiding no
+  // trimmed ones (mlx-lm's caches that have merge).
+  bool batchable() const;
 
   // mlx-lm's KVCache.to_quantized: this plain cache's positions quantized (affine, `bits` 1
   // to 6 or 8, groups of group_size 32, 64 or 128 along the head's features) into a
@@ -97,7 +105,7 @@ class KVCache {
   // keys update_and_fetch will return for them).
   int64_t capacity() const { return keys_ ? keys_->shape(2) : 0; }
   int64_t capacity_for(int64_t length) const;
-  bool empty() const { return !keys_.has_value(); }
+  bool empty() const { return arrays_ ? !arrays_->front().has_value() : !keys_.has_value(); }
 
   // Which keys each of the next `length` queries sees, for a cache about to hold them:
   // bool (length, capacity_for(length)), key j visible to query i when j <= position + i.
@@ -138,14 +146,45 @@ class KVCache {
   // The buffers' bytes, as mlx-lm's nbytes (the whole capacity, written or not).
   int64_t nbytes() const;
 
-  // Forgets the last n positions (at most offset()); returns how many it forgot.
+  // Forgets the last n positions (at most offset()); returns how many it forgot. An arrays
+  // cache refuses n > 0 (INVALID_ARGUMENT): its state cannot be taken back.
   int64_t trim(int64_t n);
+
+  // Arrays (KVCache::arrays, mlx-lm's ArraysCache(size)): a fourth mode, for the layers that
+  // keep no keys but arrays of their own, read and replaced each step (Qwen3-Next's and
+  // Qwen3.5's gated delta nets: slot 0 the convolution's last kernel - 1 inputs, slot 1 the
+  // recurrent state). offset() counts the tokens they have seen (advance). It holds no keys,
+  // so update_and_fetch, make_mask and to_quantized refuse it (maybe_quantize_kv_cache leaves
+  // it, as mlx-lm's), trim too (mlx-lm's is_trimmable is false), and continuous batching
+  // (set_left_padding, filter, extend, extract: mlx-lm's left-padded ArraysCache is not
+  // built here). Every refusal is INVALID_ARGUMENT naming the arrays cache.
+  static KVCache arrays(int size);
+  bool is_arrays() const { return arrays_.has_value(); }
+  // Slot i's array, none until the layer sets it. Throws INVALID_ARGUMENT for a cache that is
+  // not an arrays cache or a slot out of range.
+  const std::optional<Array>& array(int i) const;
+  void set_array(int i, Array value);
+  // The layer saw n more tokens.
+  void advance(int64_t n);
+  // mlx-lm's is_trimmable: every cache but an arrays cache.
+  bool is_trimmable() const { return !is_arrays(); }
 
  private:
   // Replaces the padding, and its array on `device`.
   void SetPadding(std::vector<int32_t> padding, const Device& device);
-  // Throws INVALID_ARGUMENT, naming `what`, for a rotating or quantized cache.
-  void RefuseUnlessPlain(const char* what) const;
+  // Throws INVALID_ARGUMENT, naming `what`, for a quantized cache, or a rotating one keeping
+  // first positions or hiding trimmed ones.
+  void RefuseUnlessBatchable(const char* what) const;
+  // Rotating, for the batch moves: for each of `capacity` slots of a ring holding this one's
+  // columns moved by `shift` (none from `end` on), the slot now holding that column (0 when
+  // none does: a column its row's padding hides).
+  std::vector<int32_t> RingSlots(int64_t shift, int64_t end, int64_t capacity) const;
+  // Rotating: these rows' buffers (all when `rows` is unset) through RingSlots.
+  std::pair<Array, Array> RingMoved(const std::optional<Array>& rows, int64_t shift, int64_t end,
+                                    int64_t capacity) const;
+  // Rotating: extend's and extract's buffers (kv_cache_batch_rotating.cc).
+  void ExtendRotating(const KVCache& other, int64_t end);
+  KVCache ExtractRotating(int64_t row, int64_t start, int64_t length) const;
   // Throws INVALID_ARGUMENT unless keys and values are (B, heads, L, D) of one L.
   static void CheckKeysValues(const Array& keys, const Array& values);
   // Whole steps: the graphs change once per kStep positions, not per token.
@@ -177,6 +216,9 @@ class KVCache {
   // Rotating, after a trim of a wrapped ring: slots of positions from keep_ to here hold
   // trimmed ones (0 when none do).
   int64_t held_from_ = 0;
+  // Throws INVALID_ARGUMENT, naming `what`, for an arrays cache.
+  void RefuseArrays(const char* what) const;
+  std::optional<std::vector<std::optional<Array>>> arrays_;  // an arrays cache's slots
 };
 
 // Every layer's keys and values: evaluated with a step, so the next reads them as they are.
@@ -187,7 +229,8 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache);
 // of the window for each of those and a plain one for the others, max_kv_size unused as in
 // mlx-lm; any other gets rotating caches of max_kv_size keeping 4 when it is set (mlx-lm
 // 0.32.2 gives Llama a make_cache that ignores it; ferry's Llama takes it), plain ones
-// (make_cache()) when not.
+// (make_cache()) when not. A model whose make_cache() holds arrays caches (Qwen3-Next,
+// Qwen3.5) gets it as it is, max_kv_size unused, as mlx-lm gives a model its make_cache.
 std::vector<KVCache> make_prompt_cache(const Model& model,
                                        std::optional<int> max_kv_size = std::nullopt);
 

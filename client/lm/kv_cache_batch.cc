@@ -1,7 +1,9 @@
-// What continuous batching does to a plain KVCache: rows right-aligned by left padding,
-// RoPE from each row's own position, and rows moved between caches (filter, extend, extract).
+// What continuous batching does to a KVCache: rows right-aligned by left padding, RoPE from
+// each row's own position, and rows moved between caches (filter, extend, extract); a
+// rotating cache's ring moves in kv_cache_batch_rotating.cc.
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +20,7 @@ void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
 }
 
 void KVCache::set_left_padding(std::vector<int32_t> padding, const Device& device) {
-  RefuseUnlessPlain("set_left_padding");
+  RefuseUnlessBatchable("set_left_padding");
   if (keys_) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
   SetPadding(std::move(padding), device);
 }
@@ -33,7 +35,7 @@ Array KVCache::rope_offset(const Array& position) const {
 }
 
 void KVCache::filter(const std::vector<int64_t>& keep) {
-  RefuseUnlessPlain("filter");
+  RefuseUnlessBatchable("filter");
   if (keep.empty()) {
     *this = KVCache();
     return;
@@ -62,16 +64,27 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
       Shape end = kept.shape();
       return slice(kept, {0, 0, shift, 0}, end);
     };
-    keys_ = keep_rows(*keys_);
-    values_ = keep_rows(*values_);
+    if (max_size_ && shift > 0) {
+      // The columns move: so do their slots in the ring.
+      std::tie(keys_, values_) =
+          RingMoved(index, -shift, offset_ - shift, std::min(*max_size_, RoundUp(offset_ - shift)));
+    } else {
+      keys_ = keep_rows(*keys_);
+      values_ = keep_rows(*values_);
+    }
   }
   offset_ -= shift;
   SetPadding(std::move(padding), device);
 }
 
 void KVCache::extend(const KVCache& other) {
-  RefuseUnlessPlain("extend");
-  other.RefuseUnlessPlain("extend");
+  RefuseUnlessBatchable("extend");
+  other.RefuseUnlessBatchable("extend");
+  if (max_size_ != other.max_size_) {
+    detail::ThrowOpError("KVCache", absl::StrCat("extend takes caches of one kind, got max_size ",
+                                                 max_size_.value_or(0), " and ",
+                                                 other.max_size_.value_or(0), " (0: plain)."));
+  }
   const int64_t end = std::max(offset_, other.offset_);
   std::vector<int32_t> padding;
   for (const KVCache* c : {static_cast<const KVCache*>(this), &other}) {
@@ -86,7 +99,9 @@ void KVCache::extend(const KVCache& other) {
                         : padding_array_       ? padding_array_->device()
                         : other.padding_array_ ? other.padding_array_->device()
                                                : default_device();
-  if (any_keys) {
+  if (any_keys && max_size_) {
+    ExtendRotating(other, end);
+  } else if (any_keys) {
     const int64_t capacity = std::max(RoundUp(end), kStep);
     // A cache's written positions, moved right to end at `end`, in `capacity` positions.
     auto align = [&](const KVCache& c, const std::optional<Array>& buffer, const Array& like) {
@@ -106,13 +121,14 @@ void KVCache::extend(const KVCache& other) {
 }
 
 KVCache KVCache::extract(int64_t row, int64_t length) const {
-  RefuseUnlessPlain("extract");
+  RefuseUnlessBatchable("extract");
   const int64_t start = padding_.empty() ? 0 : padding_.at(row);
   if (row < 0 || row >= rows() || length < 0 || start + length > offset_) {
     detail::ThrowOpError(
         "KVCache", absl::StrCat("row ", row, " does not hold ", length, " positions (", rows(),
                                 " rows, ", offset_, " positions written)."));
   }
+  if (max_size_) return ExtractRotating(row, start, length);
   KVCache out;
   out.offset_ = length;
   if (keys_ && length > 0) {

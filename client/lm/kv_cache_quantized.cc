@@ -24,6 +24,7 @@ KVCache::Quantized Quantize(const Array& x, int group_size, int bits) {
 }  // namespace
 
 KVCache KVCache::to_quantized(int group_size, int bits) const {
+  RefuseArrays("to_quantized");
   if (max_size_) {
     detail::ThrowOpError("KVCache", absl::StrCat("a rotating cache (max_size ", *max_size_,
                                                  ") is not quantized, as mlx-lm's "

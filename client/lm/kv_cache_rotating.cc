@@ -104,7 +104,12 @@ Array KVCache::RotatingMask(int64_t length, const Array& position,
     const Array keys = expand_dims(arange(0, static_cast<double>(kept + length), int32, device), 0);
     const Array queries = expand_dims(
         arange(static_cast<double>(kept), static_cast<double>(kept + length), int32, device), 1);
-    return logical_and(keys <= queries, queries < keys + window.value_or(max_size));
+    const Array mask = logical_and(keys <= queries, queries < keys + window.value_or(max_size));
+    if (!padding_array_) return mask;
+    // A batch's: each row hides the columns before its own (a padding query sees itself).
+    // Kept() is the latest columns then, so key k is column offset_ - kept + k.
+    const Array padding = reshape(*padding_array_, {rows(), 1, 1, 1});
+    return logical_and(mask, logical_or(keys + (offset_ - kept) >= padding, keys == queries));
   }
   // One query: slot j is written once j <= position (the ring fills in order, then every
   // slot is). mlx-lm masks no further unless the window is under max_size.
@@ -112,7 +117,7 @@ Array KVCache::RotatingMask(int64_t length, const Array& position,
   const Array query = expand_dims(position, 1);
   Array mask = keys <= query;
   const bool windowed = window && *window < max_size;
-  if (!windowed && held_from_ == 0) return mask;
+  if (!windowed && held_from_ == 0 && !padding_array_) return mask;
   // How far behind the query the position in each written slot is.
   const Array slot = expand_dims(SlotArray(position), 1);
   const Array behind = where(keys < keep_, query - keys,
@@ -120,6 +125,9 @@ Array KVCache::RotatingMask(int64_t length, const Array& position,
   if (windowed) mask = logical_and(mask, behind < *window);
   if (held_from_ > 0) {  // a trimmed position's slot, not yet written again
     mask = logical_and(mask, logical_or(keys < keep_, query - behind >= held_from_));
+  }
+  if (padding_array_) {  // a batch's: each row sees the columns from its own first on
+    mask = logical_and(mask, query - behind >= reshape(*padding_array_, {rows(), 1, 1, 1}));
   }
   return mask;
 }
@@ -130,6 +138,12 @@ std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> ma
                          absl::StrCat("max_kv_size must exceed the 4 first positions a rotating "
                                       "cache keeps, got ",
                                       *max_kv_size, "."));
+  }
+  // A model keeping arrays in some layers (Qwen3-Next's) has its own, max_kv_size unused: as
+  // mlx-lm's make_prompt_cache gives a model's make_cache.
+  std::vector<KVCache> own = model.make_cache();
+  if (std::any_of(own.begin(), own.end(), [](const KVCache& c) { return c.is_arrays(); })) {
+    return own;
   }
   const int layers = model.args().num_hidden_layers;
   bool sliding = false;
@@ -152,7 +166,9 @@ void maybe_quantize_kv_cache(std::vector<KVCache>& cache, int quantized_kv_start
                              std::optional<int> bits) {
   if (!bits) return;
   for (KVCache& c : cache) {
-    if (!c.bits() && c.offset() >= quantized_kv_start) c = c.to_quantized(group_size, *bits);
+    if (!c.bits() && !c.is_arrays() && c.offset() >= quantized_kv_start) {
+      c = c.to_quantized(group_size, *bits);
+    }
   }
 }
 

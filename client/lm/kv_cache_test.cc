@@ -4,11 +4,13 @@
 // ones growing past 256 positions) predicts what it computes over the whole sequence at
 // once. The rotating cache: a decode past max_size is the window's attention in buffers of
 // max_size, one shape step after step; its first `keep` positions stay; a trim after it
-// wrapped hides what it overwrote; batching refuses it; and generation through it gives
+// wrapped hides what it overwrote; a batch's rows share one (left-padded, moved between
+// caches) each as it is alone; and generation through it gives
 // mlx-lm's tokens and log-probabilities (testdata/lm_rotating_mlx.py writes them).
 
 #include "client/lm/kv_cache.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -238,20 +240,143 @@ TEST(KVCacheTest, ATrimOfAWrappedRingHidesWhatTheTrimmedPositionsOverwrote) {
   }
 }
 
-TEST(KVCacheTest, BatchingRefusesARotatingCache) {
-  KVCache rotating = KVCache::rotating(8), plain;
-  const Array kv = zeros({1, 2, 3, 4}, float32);
-  rotating.update_and_fetch(kv, kv, rotating.offset_array(default_device()));
-  plain.update_and_fetch(kv, kv, plain.offset_array(default_device()));
-  for (const std::string& error :
-       {BuildError([&] { rotating.extend(plain); }), BuildError([&] { plain.extend(rotating); }),
-        BuildError([&] { rotating.filter({0}); }), BuildError([&] { rotating.extract(0, 3); }),
-        BuildError([&] {
-          KVCache::rotating(8).set_left_padding({0, 1}, default_device());
-        })}) {
-    EXPECT_NE(error.find("takes plain caches, not a rotating one (max_size 8)"), std::string::npos)
-        << error;
+// Continuous batching over a rotating cache: rows prefilled together (left-padded, in
+// chunks) or alone, joining a batch whose ring has wrapped, leaving it (a whole step of
+// padding dropped: the ring turns) and extracted, each attend as the whole row does under
+// the window, in buffers of the window.
+void ExpectRotatingBatchRowsAsAlone(int64_t window) {
+  SCOPED_TRACE("window " + std::to_string(window));
+  const int64_t lengths[] = {40, 40, 40, 40, 300};
+  std::vector<Array> q, k, v, want;
+  for (int r = 0; r < 5; ++r) {
+    const int64_t n = lengths[r];
+    q.push_back(random::normal({1, 4, n, 8}, float32, 0, 1, random::key(10 + r)));
+    k.push_back(random::normal({1, 2, n, 8}, float32, 0, 1, random::key(20 + r)));
+    v.push_back(random::normal({1, 2, n, 8}, float32, 0, 1, random::key(30 + r)));
+    want.push_back(
+        fast::scaled_dot_product_attention(q[r], k[r], v[r], 0.5f, "", WindowMask(n, window)));
   }
+  std::vector<int64_t> fed(5, 0);
+  auto span = [](const Array& a, int64_t from, int64_t n) {
+    return slice(a, {0, 0, from, 0}, {1, a.shape(1), from + n, a.shape(3)});
+  };
+  // `n` more tokens of `rows` through `cache`, right-aligned (a row given fewer, own[i],
+  // padded on the left), each row's checked against its whole sequence's attention.
+  auto step = [&](KVCache& cache, const std::vector<int>& rows, int64_t n,
+                  std::vector<int64_t> own = {}) {
+    if (own.empty()) own.assign(rows.size(), n);
+    std::vector<Array> qs, ks, vs;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto padded = [&](const Array& a) {
+        return pad(span(a, fed[rows[i]], own[i]), {{0, 0}, {0, 0}, {n - own[i], 0}, {0, 0}});
+      };
+      qs.push_back(padded(q[rows[i]]));
+      ks.push_back(padded(k[rows[i]]));
+      vs.push_back(padded(v[rows[i]]));
+    }
+    const Array position = cache.offset_array(default_device());
+    const Array mask = cache.make_mask(n, position, window);
+    const std::pair<Array, Array> kv =
+        cache.update_and_fetch(concatenate(ks, 0), concatenate(vs, 0), position);
+    const Array out =
+        fast::scaled_dot_product_attention(concatenate(qs, 0), kv.first, kv.second, 0.5f, "", mask);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t b = static_cast<int64_t>(i);
+      ExpectAllClose(slice(out, {b, 0, n - own[i], 0}, {b + 1, 4, n, 8}),
+                     span(want[rows[i]], fed[rows[i]], own[i]), 1e-5, 1e-5,
+                     "row " + std::to_string(rows[i]) + " from " + std::to_string(fed[rows[i]]));
+      fed[rows[i]] += own[i];
+    }
+    EXPECT_LE(cache.capacity(), window);  // the memory: the window, however long the rows
+  };
+  // Rows 0 and 1 (9 and 11 tokens) prefilled together in chunks of 4, then decoding past
+  // the window.
+  KVCache batch = KVCache::rotating(window);
+  batch.set_left_padding({2, 0}, default_device());
+  step(batch, {0, 1}, 4, {2, 4});
+  step(batch, {0, 1}, 4);
+  step(batch, {0, 1}, 3);
+  for (int i = 0; i < 4; ++i) step(batch, {0, 1}, 1);
+  // Row 2, shorter than the batch, and row 3, longer, join it.
+  KVCache two = KVCache::rotating(window), three = KVCache::rotating(window);
+  step(two, {2}, 13);
+  batch.extend(two);
+  EXPECT_EQ(batch.left_padding(), (std::vector<int32_t>{2, 0, 2}));
+  for (int i = 0; i < 3; ++i) step(batch, {0, 1, 2}, 1);
+  step(three, {3}, 20);
+  batch.extend(three);
+  for (int i = 0; i < 2; ++i) step(batch, {0, 1, 2, 3}, 1);
+  // Row 4's 280 tokens (in chunks) put 258 columns of padding before the others.
+  KVCache four = KVCache::rotating(window);
+  for (int64_t n : {100, 100, 80}) step(four, {4}, n);
+  batch.extend(four);
+  EXPECT_EQ(batch.offset(), 280);
+  for (int i = 0; i < 3; ++i) step(batch, {0, 1, 2, 3, 4}, 1);
+  EXPECT_EQ(batch.state()[0].shape(), (Shape{5, 2, std::min<int64_t>(window, 512), 8}));
+  // Rows 1 and 3 stay: they share 258 columns of padding, a step of 256 of them dropped.
+  batch.filter({1, 3});
+  EXPECT_EQ(batch.offset(), 283 - 256);
+  EXPECT_EQ(batch.left_padding(), (std::vector<int32_t>{4, 2}));
+  for (int i = 0; i < 4; ++i) step(batch, {1, 3}, 1);
+  step(batch, {1, 3}, 3);  // a chunk into the wrapped ring
+  step(batch, {1, 3}, 1);
+  // A row extracted continues alone.
+  KVCache one = batch.extract(0, fed[1]);
+  EXPECT_EQ(one.offset(), fed[1]);
+  EXPECT_EQ(one.rows(), 1);
+  step(one, {1}, 1);
+  step(one, {1}, 2);
+}
+
+// A window of 6 wraps everywhere; one of 300 grows the batch's ring from 256 to 300, and the
+// filter moves its rows' columns to other slots before it wrapped.
+TEST(KVCacheTest, ARotatingBatchsRowsAttendAsEachDoesAlone) {
+  ExpectRotatingBatchRowsAsAlone(6);
+  ExpectRotatingBatchRowsAsAlone(300);
+}
+
+TEST(KVCacheTest, BatchingRefusesWhatCannotShareARing) {
+  const Array kv = zeros({1, 2, 3, 4}, float32);
+  auto filled = [&](KVCache cache) {
+    cache.update_and_fetch(kv, kv, cache.offset_array(default_device()));
+    return cache;
+  };
+  KVCache rotating = filled(KVCache::rotating(8)), plain = filled(KVCache());
+  KVCache keeping = filled(KVCache::rotating(8, 2));
+  EXPECT_NE(BuildError([&] { rotating.extend(plain); }).find("extend takes caches of one kind"),
+            std::string::npos);
+  EXPECT_NE(BuildError([&] { plain.extend(rotating); }).find("got max_size 0 and 8"),
+            std::string::npos);
+  EXPECT_NE(BuildError([&] {
+              rotating.extend(filled(KVCache::rotating(9)));
+            }).find("got max_size 8 and 9"),
+            std::string::npos);
+  for (const std::string& error :
+       {BuildError([&] { keeping.extend(rotating); }), BuildError([&] { keeping.filter({0}); }),
+        BuildError([&] { keeping.extract(0, 3); }), BuildError([&] {
+          KVCache::rotating(8, 2).set_left_padding({0, 1}, default_device());
+        })}) {
+    EXPECT_NE(error.find("not one (max_size 8) keeping 2"), std::string::npos) << error;
+  }
+  // A trim after the ring wrapped hides slots the other rows would see.
+  KVCache wrapped = KVCache::rotating(4);
+  for (int i = 0; i < 3; ++i) {
+    wrapped.update_and_fetch(kv, kv, wrapped.offset_array(default_device()));
+  }
+  wrapped.trim(2);
+  EXPECT_NE(BuildError([&] { rotating.extend(wrapped); }).find("trimmed after it wrapped"),
+            std::string::npos);
+  // A wrapped ring no longer holds a beginning's window.
+  EXPECT_NE(BuildError([&] {
+              filled(filled(rotating)).extract(0, 3);
+            }).find("first 3 positions are no longer in the rotating cache"),
+            std::string::npos);
+  EXPECT_EQ(filled(filled(rotating)).extract(0, 9).offset(), 9);
+  KVCache head64;
+  const Array kv64 = zeros({1, 2, 3, 64}, float32);
+  head64.update_and_fetch(kv64, kv64, head64.offset_array(default_device()));
+  EXPECT_NE(BuildError([&] { head64.to_quantized().filter({0}); }).find("not a quantized one"),
+            std::string::npos);
   EXPECT_NE(BuildError([] { KVCache::rotating(4, 4); }).find("got max_size 4 and keep 4"),
             std::string::npos);
 }
@@ -279,12 +404,16 @@ TEST(KVCacheTest, MakePromptCacheIsMlxLms) {
   EXPECT_EQ(sizes(make_prompt_cache(*llama, 32)), (Sizes{{32, 4}, {32, 4}}));
   EXPECT_NE(BuildError([&] { make_prompt_cache(*llama, 4); }).find("max_kv_size must exceed"),
             std::string::npos);
-  // Batching takes make_cache()'s plain caches; a rotating one is refused when handed over.
+  // Batching takes make_prompt_cache()'s caches, layer by layer.
   BatchGenerator batch(*gemma);
   BatchSequence sequence;
   sequence.prompt = {1, 2};
   sequence.cache = make_prompt_cache(*gemma);
-  EXPECT_NE(BuildError([&] { batch.insert(std::move(sequence)); }).find("the cache is rotating"),
+  batch.insert(sequence);
+  sequence.cache = gemma->make_cache();
+  EXPECT_NE(BuildError([&] { batch.insert(std::move(sequence)); })
+                .find("the cache's layer 0 is plain; a batch takes make_prompt_cache()'s, "
+                      "rotating (max_size 6) there"),
             std::string::npos);
 }
 

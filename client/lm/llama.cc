@@ -138,6 +138,7 @@ Attention::Attention(const ModelArgs& args)
     : heads_(args.num_attention_heads),
       kv_heads_(args.num_key_value_heads),
       head_dim_(args.head_dim),
+      rotates_(args.rope),
       q_proj_(register_module(
           "q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, args.attention_bias))),
       k_proj_(register_module(
@@ -146,7 +147,9 @@ Attention::Attention(const ModelArgs& args)
           "v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
       o_proj_(register_module("o_proj",
                               nn::Linear(heads_ * head_dim_, args.hidden_size, args.output_bias))),
-      rope_(head_dim_, args) {
+      // GLM-4.5's rotates head_dim * partial_rotary_factor features (the rest pass).
+      rope_(static_cast<int64_t>(static_cast<double>(head_dim_) * args.partial_rotary_factor),
+            args) {
   if (args.qk_norm) {
     q_norm_ = &register_module("q_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
     k_norm_ = &register_module("k_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
@@ -165,8 +168,12 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
   // Each row from its own position (rows of a batch can be at different ones).
   const std::optional<Array> at =
       cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
-  Array queries = rope_(heads(q_proj_(x), heads_, q_norm_), at);
-  Array keys = rope_(heads(k_proj_(x), kv_heads_, k_norm_), at);
+  Array queries = heads(q_proj_(x), heads_, q_norm_);
+  Array keys = heads(k_proj_(x), kv_heads_, k_norm_);
+  if (rotates_) {
+    queries = rope_(queries, at);
+    keys = rope_(keys, at);
+  }
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
   const Array out = attention(queries, keys, values, cache, position, scale, mask);

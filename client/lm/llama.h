@@ -50,6 +50,7 @@ class Attention : public nn::Module {
  private:
   int heads_, kv_heads_;
   int64_t head_dim_;
+  bool rotates_;  // false for SmolLM3's NoPE layers
   nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
   nn::RMSNorm *q_norm_ = nullptr, *k_norm_ = nullptr;
   Rope rope_;

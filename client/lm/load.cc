@@ -11,12 +11,16 @@
 #include "client/lm/deepseek_v3.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
+#include "client/lm/glm4_moe.h"
 #include "client/lm/gpt_oss.h"
 #include "client/lm/llama.h"
 #include "client/lm/mixtral.h"
 #include "client/lm/phi3.h"
 #include "client/lm/qwen2_moe.h"
+#include "client/lm/qwen3_5.h"
 #include "client/lm/qwen3_moe.h"
+#include "client/lm/qwen3_next.h"
+#include "client/lm/smollm3.h"
 #include "client/lm/tokenizer_config.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
@@ -136,11 +140,17 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "mixtral") return std::make_unique<Mixtral>(args);
   if (args.model_type == "qwen2_moe") return std::make_unique<Qwen2Moe>(args);
   if (args.model_type == "qwen3_moe") return std::make_unique<Qwen3Moe>(args);
+  if (args.model_type == "qwen3_next") return std::make_unique<Qwen3Next>(args);
+  if (args.model_type == "qwen3_5" || args.model_type == "qwen3_5_moe") {
+    return std::make_unique<Qwen35>(args);
+  }
   if (args.model_type == "gemma3_text") return std::make_unique<Gemma3Text>(args);
   if (args.model_type == "gemma3") return std::make_unique<Gemma3>(args);
   if (args.model_type == "gemma2") return std::make_unique<Gemma2>(args);
   if (args.model_type == "phi3") return std::make_unique<Phi3>(args);
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
+  if (args.model_type == "glm4_moe") return std::make_unique<Glm4Moe>(args);
+  if (args.model_type == "smollm3") return std::make_unique<SmolLM3>(args);
   if (args.model_type == "deepseek_v3" || args.model_type == "kimi_k2" ||
       args.model_type == "deepseek_v2") {
     return std::make_unique<DeepseekV3>(args);

@@ -218,8 +218,10 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                            std::string("[ModelArgs] model_type \"olmo2\" is not built by "
                                        "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
                                        "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, "
-                                       "phi3, gpt_oss, deepseek_v2, deepseek_v3 and "
-                                       "kimi_k2 are).")));
+                                       "phi3, gpt_oss, deepseek_v2, deepseek_v3, "
+                                       "kimi_k2, glm4_moe, smollm3, qwen3_next, qwen3_5 and "
+                                       "qwen3_5_moe "
+                                       "are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -311,6 +311,94 @@ void ReadGptOss(const json& config, ModelArgs& args) {
                   args, /*yarn=*/true);
 }
 
+// mlx-lm's smollm3 ModelArgs: no_rope_layers as given, or 1 for every layer but each
+// no_rope_layer_interval-th (4).
+void ReadNoRopeLayers(const json& config, ModelArgs& args) {
+  if (config.contains("no_rope_layers") && !config["no_rope_layers"].is_null()) {
+    args.no_rope_layers = Required<std::vector<int>>(config, "no_rope_layers");
+    if (args.no_rope_layers.size() != static_cast<size_t>(args.num_hidden_layers)) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's no_rope_layers holds ", args.no_rope_layers.size(),
+                        " entries for ", args.num_hidden_layers, " layers."));
+    }
+    return;
+  }
+  const int interval = Optional<int>(config, "no_rope_layer_interval", 4);
+  if (interval <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's no_rope_layer_interval must be positive.");
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    args.no_rope_layers.push_back((i + 1) % interval != 0 ? 1 : 0);
+  }
+}
+
+// The experts of a grouped router (DeepSeek's, GLM-4.5's): n_group groups of at least
+// group_least, topk_group of them chosen, num_experts_per_tok experts of those.
+void CheckGroupedRouting(const ModelArgs& args, int group_least) {
+  if (args.moe_intermediate_size <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts || args.n_group <= 0 ||
+      args.num_experts % args.n_group != 0 ||
+      (args.n_group > 1 && args.num_experts / args.n_group < group_least) || args.topk_group <= 0 ||
+      args.topk_group > args.n_group) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's n_routed_experts (", args.num_experts, ") must be n_group (",
+                      args.n_group, ") groups of ", group_least, " or more, topk_group (",
+                      args.topk_group, ") from 1 to n_group, num_experts_per_tok (",
+                      args.num_experts_per_tok,
+                      ") from 1 to n_routed_experts, moe_intermediate_size positive."));
+  }
+}
+
+// mlx-lm's glm4_moe ModelArgs: every field required but scoring_func and topk_method (only
+// sigmoid and noaux_tc are built, as mlx-lm asserts); a null n_shared_experts or
+// n_routed_experts is none. Plain RoPE whatever rope_scaling says, an lm_head of its own.
+void ReadGlm4Moe(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.n_group = Required<int>(config, "n_group");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.topk_group = Required<int>(config, "topk_group");
+  auto count = [&](const char* key) {
+    return config.contains(key) && config[key].is_null() ? 0 : Required<int>(config, key);
+  };
+  args.n_shared_experts = count("n_shared_experts");
+  args.num_experts = count("n_routed_experts");
+  args.routed_scaling_factor = Required<float>(config, "routed_scaling_factor");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.first_k_dense_replace = Required<int>(config, "first_k_dense_replace");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.qk_norm = Required<bool>(config, "use_qk_norm");
+  args.attention_bias = Required<bool>(config, "attention_bias");
+  args.partial_rotary_factor = Required<float>(config, "partial_rotary_factor");
+  args.tie_word_embeddings = false;
+  args.topk_method = Optional<std::string>(config, "topk_method", "noaux_tc");
+  if (args.topk_method != "noaux_tc" ||
+      Optional<std::string>(config, "scoring_func", "sigmoid") != "sigmoid") {
+    Fail(ErrorCode::kUnimplemented,
+         "glm4_moe's topk_method and scoring_func must be noaux_tc and sigmoid, as mlx-lm's.");
+  }
+  CheckSizes(args);
+  const int64_t rotated =
+      static_cast<int64_t>(static_cast<double>(args.head_dim) * args.partial_rotary_factor);
+  if (rotated <= 0 || rotated > args.head_dim || rotated % 2 != 0 || args.n_shared_experts < 0 ||
+      args.first_k_dense_replace < 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's partial_rotary_factor gives ", rotated,
+                      " rotated features of head_dim ", args.head_dim,
+                      " (an even number, at most head_dim, wanted); n_shared_experts and "
+                      "first_k_dense_replace must not be negative."));
+  }
+  if (args.num_experts > 0) CheckGroupedRouting(args, 2);
+}
+
 // mlx-lm's deepseek_v3 and deepseek_v2 ModelArgs, every field with its default (q_lora_rank
 // null: no bottleneck; n_routed_experts or n_shared_experts null: none). Their RoPE is
 // traditional, over the qk_rope_head_dim features: V3's as rope_scaling says (DeepSeek's own
@@ -364,19 +452,7 @@ void ReadDeepseek(const json& config, ModelArgs& args) {
                                                    "\" is not built by ferry::lm (noaux_tc is)."));
     }
     // V3 sums each group's best two scores, V2 takes its best one.
-    const int group_least = v2 ? 1 : 2;
-    if (args.moe_intermediate_size <= 0 || args.num_experts_per_tok <= 0 ||
-        args.num_experts_per_tok > args.num_experts || args.n_group <= 0 ||
-        args.num_experts % args.n_group != 0 ||
-        (args.n_group > 1 && args.num_experts / args.n_group < group_least) ||
-        args.topk_group <= 0 || args.topk_group > args.n_group) {
-      Fail(ErrorCode::kInvalidArgument,
-           absl::StrCat("config.json's n_routed_experts (", args.num_experts, ") must be n_group (",
-                        args.n_group, ") groups of ", group_least, " or more, topk_group (",
-                        args.topk_group, ") from 1 to n_group, num_experts_per_tok (",
-                        args.num_experts_per_tok,
-                        ") from 1 to n_routed_experts, moe_intermediate_size positive."));
-    }
+    CheckGroupedRouting(args, v2 ? 1 : 2);
   }
   const bool scaled = config.contains("rope_scaling") && config["rope_scaling"].is_object();
   if (v2) {
@@ -393,6 +469,128 @@ void ReadDeepseek(const json& config, ModelArgs& args) {
   ReadRopeScaling(scaled ? config["rope_scaling"] : json::object(), args, /*yarn=*/true);
 }
 
+// The linear-attention sizes Qwen3-Next and Qwen3.5 share, and the rotated features.
+void CheckQwen3Next(const ModelArgs& args) {
+  CheckSizes(args);
+  if (args.linear_num_key_heads <= 0 || args.linear_num_value_heads <= 0 ||
+      args.linear_key_head_dim <= 0 || args.linear_value_head_dim <= 0 ||
+      args.linear_conv_kernel_dim <= 0 || args.full_attention_interval <= 0 ||
+      args.linear_num_value_heads % args.linear_num_key_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's linear_* sizes and full_attention_interval must be "
+                      "positive and linear_num_value_heads (",
+                      args.linear_num_value_heads, ") a multiple of linear_num_key_heads (",
+                      args.linear_num_key_heads, ")."));
+  }
+  const int64_t rope_dims = static_cast<int64_t>(static_cast<double>(args.head_dim) *
+                                                 static_cast<double>(args.partial_rotary_factor));
+  if (rope_dims <= 0 || rope_dims > args.head_dim || rope_dims % 2 != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's partial_rotary_factor gives ", rope_dims,
+                      " rotated features of ", args.head_dim, "; they must be even, 2 or more."));
+  }
+  if (args.num_experts > 0 &&
+      (args.num_experts_per_tok <= 0 || args.num_experts_per_tok > args.num_experts ||
+       args.moe_intermediate_size <= 0 || args.shared_expert_intermediate_size <= 0 ||
+       args.decoder_sparse_step <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_experts (", args.num_experts,
+                      "), the experts' sizes and decoder_sparse_step positive."));
+  }
+}
+
+// The linear layers' sizes, under Hugging Face's names.
+void ReadLinearAttention(const json& config, ModelArgs& args, bool required) {
+  auto read = [&](const char* key, auto fallback) {
+    using T = decltype(fallback);
+    return required ? Required<T>(config, key) : Optional<T>(config, key, fallback);
+  };
+  args.linear_num_value_heads = read("linear_num_value_heads", 64);
+  args.linear_num_key_heads = read("linear_num_key_heads", 16);
+  args.linear_key_head_dim = read("linear_key_head_dim", int64_t{192});
+  args.linear_value_head_dim = read("linear_value_head_dim", int64_t{128});
+  args.linear_conv_kernel_dim = read("linear_conv_kernel_dim", 4);
+  args.full_attention_interval = Optional<int>(config, "full_attention_interval", 4);
+}
+
+// mlx-lm's qwen3_next ModelArgs: every size required (its dataclass has no defaults for
+// them), plain RoPE unless rope_scaling says otherwise.
+void ReadQwen3Next(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.partial_rotary_factor = Required<float>(config, "partial_rotary_factor");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  ReadLinearAttention(config, args, /*required=*/true);
+  args.num_experts = Required<int>(config, "num_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.decoder_sparse_step = Required<int>(config, "decoder_sparse_step");
+  args.shared_expert_intermediate_size =
+      Required<int64_t>(config, "shared_expert_intermediate_size");
+  args.mlp_only_layers = Required<std::vector<int>>(config, "mlp_only_layers");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  CheckQwen3Next(args);
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args);
+}
+
+// mlx-lm's qwen3_5 TextModelArgs (qwen3_5_moe's too), every field with its default, from
+// "text_config" or the top level. RoPE comes from rope_parameters (its default when absent:
+// rope_theta 100000, a quarter of each head), whatever rope_theta says beside it.
+void ReadQwen35(const json& top, ModelArgs& args) {
+  const json& config =
+      top.contains("text_config") && top["text_config"].is_object() ? top["text_config"] : top;
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 4096);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 14336);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 151936);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 8);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  ReadLinearAttention(config, args, /*required=*/false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.head_dim = Optional<int64_t>(
+      config, "head_dim",
+      args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0);
+  args.num_experts = Optional<int>(config, "num_experts", 0);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 0);
+  args.shared_expert_intermediate_size =
+      Optional<int64_t>(config, "shared_expert_intermediate_size", 0);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 0);
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", true);
+  args.decoder_sparse_step = 1;  // every layer's feed-forward is the experts
+  json rope = json{{"type", "default"}, {"rope_theta", 100000}, {"partial_rotary_factor", 0.25}};
+  if (config.contains("rope_parameters")) {
+    rope = config["rope_parameters"].is_object() ? config["rope_parameters"] : json::object();
+  }
+  if (rope.empty()) {  // a null rope_parameters: the fields beside it
+    args.partial_rotary_factor = Optional<float>(config, "partial_rotary_factor", 0.25f);
+    args.rope_theta = Optional<float>(config, "rope_theta", 100000.0f);
+    if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) {
+      rope = config["rope_scaling"];
+    }
+  } else {
+    args.partial_rotary_factor = Optional<float>(rope, "partial_rotary_factor", 0.25f);
+    args.rope_theta = Optional<float>(rope, "rope_theta", 100000.0f);
+  }
+  CheckQwen3Next(args);
+  ReadRopeScaling(rope, args);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -403,15 +601,17 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
   static const std::set<std::string> kTypes = {
-      "llama",     "mistral",   "qwen2",       "qwen3",       "mixtral",
-      "qwen2_moe", "qwen3_moe", "gemma3_text", "gemma3",      "gemma2",
-      "phi3",      "gpt_oss",   "deepseek_v2", "deepseek_v3", "kimi_k2"};
+      "llama",       "mistral",  "qwen2",   "qwen3",      "mixtral", "qwen2_moe",   "qwen3_moe",
+      "gemma3_text", "gemma3",   "gemma2",  "phi3",       "gpt_oss", "deepseek_v2", "deepseek_v3",
+      "kimi_k2",     "glm4_moe", "smollm3", "qwen3_next", "qwen3_5", "qwen3_5_moe"};
   if (!kTypes.count(args.model_type)) {
     Fail(ErrorCode::kUnimplemented,
-         absl::StrCat("model_type \"", args.model_type,
-                      "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-                      "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3, gpt_oss, "
-                      "deepseek_v2, deepseek_v3 and kimi_k2 are)."));
+         absl::StrCat(
+             "model_type \"", args.model_type,
+             "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
+             "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3, gpt_oss, "
+             "deepseek_v2, deepseek_v3, kimi_k2, glm4_moe, smollm3, qwen3_next, qwen3_5 and "
+             "qwen3_5_moe are)."));
   }
   using Reader = void (*)(const json&, ModelArgs&);
   static const std::map<std::string, Reader> kReaders = {
@@ -420,7 +620,11 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"gpt_oss", ReadGptOss},
       {"deepseek_v2", ReadDeepseek},
       {"deepseek_v3", ReadDeepseek},
-      {"kimi_k2", ReadDeepseek}};  // mlx-lm's MODEL_REMAPPING: the same model
+      {"kimi_k2", ReadDeepseek},  // mlx-lm's MODEL_REMAPPING: the same model
+      {"glm4_moe", ReadGlm4Moe},
+      {"qwen3_next", ReadQwen3Next},
+      {"qwen3_5", ReadQwen35},
+      {"qwen3_5_moe", ReadQwen35}};
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);
@@ -490,6 +694,8 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   ReadRopeScaling(scaling, args);
 
   if (moe) ReadExperts(config, args);
+
+  if (args.model_type == "smollm3") ReadNoRopeLayers(config, args);
 
   // mlx-lm's llama runs layers named "sliding_attention" over a window; ferry::lm has no
   // rotating cache yet, and full attention there would give other numbers.

@@ -21,7 +21,8 @@ struct Quantization {
 struct ModelArgs {
   // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
   // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
-  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2".
+  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2",
+  // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config").
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -35,6 +36,11 @@ struct ModelArgs {
   bool output_bias = false;     // of the o projection (llama's attention_bias sets both)
   bool mlp_bias = false;
   bool qk_norm = false;  // RMSNorm of each head's queries and keys (qwen3)
+  // SmolLM3's (mlx-lm's no_rope_layers): 1 where layer i rotates its queries and keys, 0
+  // where it sees no positions at all (NoPE); empty: every layer rotates. `rope` is one
+  // layer's, as its attention is built.
+  std::vector<int> no_rope_layers;
+  bool rope = true;
   float rope_theta = 10000.0f;
   bool rope_traditional = false;
   // rope_scaling (or transformers 5's rope_parameters): "rope_type" or "type" and its
@@ -99,6 +105,17 @@ struct ModelArgs {
   // "group_limited_greedy" keeps the topk_group groups of the highest single score, any other
   // all of them. V3 builds "noaux_tc" only.
   std::string topk_method = "noaux_tc";
+  // Qwen3-Next and Qwen3.5: every full_attention_interval-th layer gated full attention
+  // (head_dim * partial_rotary_factor features rotated), the others gated delta nets of
+  // linear_num_key_heads query and key heads of linear_key_head_dim features,
+  // linear_num_value_heads value heads of linear_value_head_dim, after a causal conv1d of
+  // linear_conv_kernel_dim. Qwen3.5's experts are in every layer (decoder_sparse_step 1).
+  int linear_num_key_heads = 0;
+  int linear_num_value_heads = 0;
+  int64_t linear_key_head_dim = 0;
+  int64_t linear_value_head_dim = 0;
+  int linear_conv_kernel_dim = 4;
+  int full_attention_interval = 4;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

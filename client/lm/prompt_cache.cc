@@ -6,8 +6,8 @@
 
 namespace ferry::lm {
 
-PromptCache::PromptCache(const Model& model, int capacity)
-    : model_(model), capacity_(static_cast<size_t>(std::max(capacity, 1))) {}
+PromptCache::PromptCache(const Model& model, int capacity, int64_t max_bytes)
+    : model_(model), capacity_(static_cast<size_t>(std::max(capacity, 1))), max_bytes_(max_bytes) {}
 
 std::pair<std::vector<KVCache>, int64_t> PromptCache::Take(const std::vector<int32_t>& prompt) {
   if (prompt.empty()) detail::ThrowOpError("PromptCache", "the prompt holds no tokens.");
@@ -19,7 +19,15 @@ std::pair<std::vector<KVCache>, int64_t> PromptCache::Take(const std::vector<int
     while (kept < tokens.size() && kept + 1 < prompt.size() && tokens[kept] == prompt[kept]) {
       ++kept;
     }
-    if (kept > best_kept) {
+    // A cache the prompt continues whole is taken; one it shares a beginning with gives a
+    // copy of it where its layers can be cut back: not a rotating layer's ring that wrapped
+    // (it no longer holds a shorter beginning's window), nor a linear layer's state (an
+    // arrays cache).
+    const bool whole = kept == tokens.size();
+    if (kept > best_kept &&
+        (whole || std::none_of(it->layers.begin(), it->layers.end(), [](const KVCache& layer) {
+           return (layer.max_size() && layer.offset() > *layer.max_size()) || !layer.is_trimmable();
+         }))) {
       best = it;
       best_kept = kept;
     }
@@ -30,10 +38,20 @@ std::pair<std::vector<KVCache>, int64_t> PromptCache::Take(const std::vector<int
     // Another conversation's, sharing a beginning (a system prompt): a copy of that part,
     // the whole kept for its own next turn.
     std::vector<KVCache> copy;
-    for (const KVCache& layer : best->layers) copy.push_back(layer.extract(0, kept));
+    for (const KVCache& layer : best->layers) {
+      if (!layer.bits()) {
+        copy.push_back(layer.extract(0, kept));
+        continue;
+      }
+      // A quantized cache has no batch moves; its buffers are values, so a copy trimmed
+      // back writes its own.
+      copy.push_back(layer);
+      copy.back().trim(layer.offset() - kept);
+    }
     return {std::move(copy), kept};
   }
   std::vector<KVCache> layers = std::move(best->layers);
+  bytes_ -= best->nbytes;
   kept_.erase(best);
   return {std::move(layers), kept};
 }
@@ -44,8 +62,14 @@ void PromptCache::Put(std::vector<int32_t> tokens, std::vector<KVCache> layers) 
       layers.front().offset() != static_cast<int64_t>(tokens.size())) {
     return;
   }
-  kept_.push_front(Entry{std::move(tokens), std::move(layers)});
-  if (kept_.size() > capacity_) kept_.pop_back();
+  int64_t nbytes = 0;
+  for (const KVCache& layer : layers) nbytes += layer.nbytes();
+  kept_.push_front(Entry{std::move(tokens), std::move(layers), nbytes});
+  bytes_ += nbytes;
+  while (!kept_.empty() && (kept_.size() > capacity_ || bytes_ > max_bytes_)) {
+    bytes_ -= kept_.back().nbytes;
+    kept_.pop_back();
+  }
 }
 
 std::vector<int32_t> PromptCache::Prepare(const std::vector<int32_t>& prompt) {
@@ -65,6 +89,7 @@ void PromptCache::Finish(const std::vector<int32_t>& given) {
 
 void PromptCache::Reset() {
   kept_.clear();
+  bytes_ = 0;
   layers_.clear();
   tokens_.clear();
 }

@@ -177,11 +177,11 @@ TEST(QuantizedKVCacheTest, WhatMlxLmRefusesIsRefused) {
   expect(BuildError(
              [&] { quantized.update_and_fetch(kv, kv, quantized.offset_array(default_device())); }),
          "a quantized cache (8 bits) gives its keys and values quantized");
-  // Continuous batching moves plain caches' rows only.
+  // Continuous batching moves plain and rotating caches' rows only.
   for (const std::string& error :
        {BuildError([&] { quantized.extend(plain); }), BuildError([&] { plain.extend(quantized); }),
         BuildError([&] { quantized.filter({0}); }), BuildError([&] { quantized.extract(0, 3); })}) {
-    expect(error, "takes plain caches, not a quantized one (8 bits)");
+    expect(error, "takes plain or rotating caches, not a quantized one (8 bits)");
   }
   // gpt-oss's sinks: mlx-lm's quantized attention takes none.
   const Array position = quantized.offset_array(default_device());
@@ -260,7 +260,7 @@ TEST(QuantizedKVCacheTest, GenerationRefusesWhatMlxLmCannotQuantize) {
               std::string::npos)
         << at_use;
   }
-  // Continuous batching takes plain caches (mlx_lm.server batches nothing with kv_bits).
+  // Continuous batching takes no quantized cache (mlx_lm.server batches nothing with kv_bits).
   std::vector<KVCache> cache = llama->make_cache();
   {
     TokenGenerator generator(*llama, prompt, [&] {

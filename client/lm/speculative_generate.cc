@@ -73,6 +73,16 @@ SpeculativeGenerator::SpeculativeGenerator(Model& model, const std::vector<int32
   }
   CheckKvBits(kOp, model_, options_, *cache_);
   CheckKvBits(kOp, draft_, options_, *draft_cache_);
+  // Rejected proposals are trimmed away, which a linear layer's state cannot be (mlx-lm
+  // refuses such caches too).
+  for (const std::vector<KVCache>* cache : {cache_, draft_cache_}) {
+    if (std::any_of(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); })) {
+      detail::ThrowOpError(
+          kOp, absl::StrCat(cache == cache_ ? "the model's" : "the draft model's",
+                            " cache holds arrays caches (linear-attention layers' state), which "
+                            "cannot be trimmed: speculative decoding needs trimmable caches."));
+    }
+  }
   base_ = cache_->empty() ? 0 : cache_->front().offset();
   draft_base_ = draft_cache_->empty() ? 0 : draft_cache_->front().offset();
   sequence_ = prompt;

@@ -44,7 +44,8 @@ class SpeculativeGenerator {
   // draft starts afresh from `prompt` (after a conversation's earlier turns, it proposes
   // knowing only this one: fewer proposals are taken, the tokens are the same).
   // Throws ferry::Error (INVALID_ARGUMENT) for an empty prompt, no draft model,
-  // num_draft_tokens < 1, a draft on another device or with a larger vocabulary.
+  // num_draft_tokens < 1, a draft on another device or with a larger vocabulary, and caches
+  // that cannot be trimmed (KVCache::arrays: Qwen3-Next's linear layers).
   SpeculativeGenerator(Model& model, const std::vector<int32_t>& prompt, GenerateOptions options);
   // Trims the given caches back to the tokens given (rounds are computed whole: the caller
   // may stop in the middle of one).

@@ -7,19 +7,24 @@
 //   curl localhost:8080/v1/chat/completions -H 'Content-Type: application/json'
 //       -d '{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 64}'
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "client/ferry.h"
 #include "client/lm/load.h"
 #include "client/lm/server/http_server.h"
 #include "client/lm/server/openai_api.h"
 #include "client/lm/tokenizer_config.h"
+#include "client/lm/tuner/lora.h"
+#include "nlohmann/json.hpp"
 #include "server/tcp_listener.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (mlx-lm or Hugging Face layout)");
@@ -40,10 +45,43 @@ ABSL_FLAG(std::string, draft_model, "",
           "a smaller model of the same tokenizer for speculative decoding (requests are then "
           "served one at a time, as mlx_lm.server's)");
 ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft proposes at a time (a request may say)");
+ABSL_FLAG(std::string, adapter_path, "",
+          "a LoRA or DoRA adapter directory (adapters.safetensors, adapter_config.json) applied "
+          "to the model, as mlx-lm's");
+ABSL_FLAG(std::string, chat_template, "",
+          "a chat template (Jinja text) instead of the model's own");
+ABSL_FLAG(std::string, chat_template_args, "{}",
+          "a JSON object of chat template variables every chat request gets, e.g. "
+          "'{\"enable_thinking\": false}' (a request's chat_template_kwargs win)");
+ABSL_FLAG(int, prefill_step_size, 2048, "prompt tokens per prefill graph");
+ABSL_FLAG(std::string, prompt_cache_bytes, "",
+          "the most bytes the kept KV caches may take, e.g. 8G or 512M (empty: no bound)");
+ABSL_FLAG(int, kv_bits, 0,
+          "quantize the KV caches to 4 or 8 bits (0: off); requests are then served one at a "
+          "time, as mlx_lm.server's");
+ABSL_FLAG(int, kv_group_size, 64, "features per scale and bias of the quantized KV caches");
+ABSL_FLAG(int, quantized_kv_start, 5000, "positions a cache holds before it is quantized");
 
 namespace {
 
 volatile std::sig_atomic_t stop_signal = 0;
+
+// "512M", "8G", "1000": bytes (K, M, G powers of 1024, a trailing B allowed).
+std::optional<int64_t> ParseBytes(std::string text) {
+  if (!text.empty() && (text.back() == 'B' || text.back() == 'b')) text.pop_back();
+  int64_t unit = 1;
+  if (!text.empty()) {
+    const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+    const std::string units = "KMG";
+    if (const size_t power = units.find(last); power != std::string::npos) {
+      unit = int64_t{1} << (10 * (power + 1));
+      text.pop_back();
+    }
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 0) return std::nullopt;
+  return value * unit;
+}
 
 }  // namespace
 
@@ -58,7 +96,34 @@ int main(int argc, char** argv) {
     const std::string where = absl::GetFlag(FLAGS_device);
     const ferry::Device device = where == "local" ? ferry::local() : ferry::connect(where);
     auto [model, tokenizer] = ferry::lm::load(model_path, device);
+    if (const std::string adapter_path = absl::GetFlag(FLAGS_adapter_path); !adapter_path.empty()) {
+      ferry::lm::tuner::load_adapters(*model, adapter_path);
+    }
+    if (const std::string source = absl::GetFlag(FLAGS_chat_template); !source.empty()) {
+      tokenizer.set_chat_template(*ferry::lm::ChatTemplate::load(model_path, source));
+    }
     ferry::lm::server::ServiceOptions options;
+    options.chat_template_args =
+        nlohmann::ordered_json::parse(absl::GetFlag(FLAGS_chat_template_args), nullptr, false);
+    if (!options.chat_template_args.is_object()) {
+      std::fprintf(stderr, "ferry_lm_server: --chat_template_args must be a JSON object\n");
+      return 2;
+    }
+    options.prefill_step_size = absl::GetFlag(FLAGS_prefill_step_size);
+    if (const std::string bytes = absl::GetFlag(FLAGS_prompt_cache_bytes); !bytes.empty()) {
+      const std::optional<int64_t> parsed = ParseBytes(bytes);
+      if (!parsed) {
+        std::fprintf(stderr,
+                     "ferry_lm_server: --prompt_cache_bytes must be a number of bytes, with K, "
+                     "M or G after it or not, not \"%s\"\n",
+                     bytes.c_str());
+        return 2;
+      }
+      options.prompt_cache_bytes = *parsed;
+    }
+    if (absl::GetFlag(FLAGS_kv_bits) > 0) options.kv_bits = absl::GetFlag(FLAGS_kv_bits);
+    options.kv_group_size = absl::GetFlag(FLAGS_kv_group_size);
+    options.quantized_kv_start = absl::GetFlag(FLAGS_quantized_kv_start);
     options.model_id = absl::GetFlag(FLAGS_model_id);
     if (options.model_id.empty()) {
       options.model_id = std::filesystem::path(model_path).lexically_normal().filename().string();
@@ -79,10 +144,10 @@ int main(int argc, char** argv) {
       options.tool_parser_type = config["tool_parser_type"].get<std::string>();  // mlx-lm's
     }
     if (options.prompt_cache_size < 1 || options.decode_concurrency < 1 ||
-        absl::GetFlag(FLAGS_num_draft_tokens) < 1) {
+        absl::GetFlag(FLAGS_num_draft_tokens) < 1 || options.prefill_step_size < 1) {
       std::fprintf(stderr,
-                   "--prompt_cache_size, --decode_concurrency and --num_draft_tokens must be at "
-                   "least 1\n");
+                   "--prompt_cache_size, --decode_concurrency, --num_draft_tokens and "
+                   "--prefill_step_size must be at least 1\n");
       return 2;
     }
     std::unique_ptr<ferry::lm::Model> draft;

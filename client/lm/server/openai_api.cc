@@ -139,15 +139,32 @@ OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions o
       options_(std::move(options)),
       reply_format_(InferReplyFormat(tokenizer_, options_.tool_parser_type)),
       created_(Now()),
-      prompts_(model, options_.prompt_cache_size),
-      scheduler_(model, [&] {
-        BatchGeneratorOptions batch;
-        batch.completion_batch_size = options_.decode_concurrency;
-        batch.steps_in_flight = options_.steps_in_flight;
-        return batch;
-      }()) {
-  if (options_.draft_model)
-    draft_prompts_.emplace(*options_.draft_model, options_.prompt_cache_size);
+      prompts_(model, options_.prompt_cache_size, options_.prompt_cache_bytes),
+      one_at_a_time_(options_.draft_model || options_.kv_bits || !batchable(model)) {
+  if (!one_at_a_time_) {
+    BatchGeneratorOptions batch;
+    batch.completion_batch_size = options_.decode_concurrency;
+    batch.steps_in_flight = options_.steps_in_flight;
+    batch.prefill_step_size = options_.prefill_step_size;
+    scheduler_ = std::make_unique<BatchScheduler>(model, batch);
+  }
+  GenerateOptions& one = one_at_a_time_options_;
+  one.draft_model = options_.draft_model;
+  one.num_draft_tokens = options_.num_draft_tokens;
+  one.prefill_step_size = options_.prefill_step_size;
+  one.steps_in_flight = options_.steps_in_flight;
+  one.kv_bits = options_.kv_bits;
+  one.kv_group_size = options_.kv_group_size;
+  one.quantized_kv_start = options_.quantized_kv_start;
+  // Refused now, not at each request.
+  CheckKvBits("ferry_lm_server", model, one, make_prompt_cache(model));
+  if (options_.draft_model) {
+    CheckKvBits("ferry_lm_server", *options_.draft_model, one, options_.draft_model->make_cache());
+  }
+  if (options_.draft_model) {
+    draft_prompts_.emplace(*options_.draft_model, options_.prompt_cache_size,
+                           options_.prompt_cache_bytes);
+  }
   if (!reply_format_.tool_parser_type.empty() && !reply_format_.has_tool_calling()) {
     std::fprintf(stderr,
                  "ferry_lm_server: the model writes tool calls in mlx-lm's %s format, which is "
@@ -301,8 +318,9 @@ OpenAiService::Completion OpenAiService::Parse(const HttpRequest& request, bool 
       template_options.tools = *it;
       c.tools = *it;
     }
+    template_options.extra = options_.chat_template_args;
     if (auto it = body.find("chat_template_kwargs"); it != body.end() && it->is_object()) {
-      template_options.extra = *it;
+      for (const auto& [key, value] : it->items()) template_options.extra[key] = value;
     }
     // mlx-lm turns thinking on for a model with thinking markers unless the request says.
     if (!template_options.extra.contains("enable_thinking")) {
@@ -390,11 +408,14 @@ void OpenAiService::Complete(const Completion& c, HttpResponder& responder) {
   try {
     // The longest run of the prompt a kept cache holds is not prefilled again.
     PromptPool* pool = options_.prompt_cache ? &prompts_ : nullptr;
-    source = options_.draft_model
-                 ? SpeculativeTokens(model_, *options_.draft_model, c.num_draft_tokens,
-                                     speculative_mu_, std::move(sequence), c.prompt, pool,
-                                     pool ? &*draft_prompts_ : nullptr)
-                 : BatchTokens(scheduler_, std::move(sequence), c.prompt, pool);
+    if (one_at_a_time_) {
+      GenerateOptions one = one_at_a_time_options_;
+      one.num_draft_tokens = c.num_draft_tokens;
+      source = OneAtATimeTokens(model_, std::move(one), one_at_a_time_mu_, std::move(sequence),
+                                c.prompt, pool, draft_prompts_ ? &*draft_prompts_ : nullptr);
+    } else {
+      source = BatchTokens(*scheduler_, std::move(sequence), c.prompt, pool);
+    }
     cached = source->cached();
     if (c.stream && !responder.StartEvents()) return;  // the request leaves the batch
     while (std::optional<BatchGeneration> generation = source->Next()) {

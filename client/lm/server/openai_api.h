@@ -10,6 +10,8 @@
 // mlx_lm.server parses them (chat_reply.h).
 
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -23,6 +25,7 @@
 #include "client/lm/server/reply_format.h"
 #include "client/lm/server/token_sources.h"
 #include "client/lm/tokenizer.h"
+#include "nlohmann/json.hpp"
 
 namespace ferry::lm::server {
 
@@ -37,6 +40,8 @@ struct ServiceOptions {
   // Keeps recent replies' KV caches for the next request sharing their first tokens.
   bool prompt_cache = true;
   int prompt_cache_size = 10;  // caches kept (mlx_lm.server's --prompt-cache-size)
+  // Their bytes in all (mlx_lm.server's --prompt-cache-bytes; a draft's counted apart).
+  int64_t prompt_cache_bytes = std::numeric_limits<int64_t>::max();
   // The most requests decoded together; more wait (mlx_lm.server's --decode-concurrency).
   int decode_concurrency = 32;
   int steps_in_flight = 4;  // GenerateOptions::steps_in_flight
@@ -49,6 +54,18 @@ struct ServiceOptions {
   // batch. Must outlive the service.
   Model* draft_model = nullptr;
   int num_draft_tokens = 3;
+  // Prompt tokens per prefill graph (mlx_lm.server's --prefill-step-size).
+  int prefill_step_size = 2048;
+  // Quantized KV caches (mlx_lm.server's --kv-bits, --kv-group-size, --quantized-kv-start;
+  // GenerateOptions's): requests are then served one at a time, as mlx_lm.server's (a batch
+  // keeps full-precision caches). The service refuses (INVALID_ARGUMENT) a model whose
+  // caches cannot be quantized.
+  std::optional<int> kv_bits;
+  int kv_group_size = 64;
+  int quantized_kv_start = 5000;
+  // Chat template variables every chat request gets (mlx_lm.server's --chat-template-args,
+  // e.g. {"enable_thinking": false}); a request's chat_template_kwargs override them.
+  nlohmann::ordered_json chat_template_args = nlohmann::ordered_json::object();
 };
 
 class OpenAiService {
@@ -61,7 +78,7 @@ class OpenAiService {
   // its message (the stream, if started, ends).
   void Handle(const HttpRequest& request, HttpResponder& responder);
   // The most requests one step has decoded together so far.
-  int64_t largest_batch() const { return scheduler_.largest_batch(); }
+  int64_t largest_batch() const { return scheduler_ ? scheduler_->largest_batch() : 0; }
 
  private:
   struct Completion;  // a parsed request
@@ -76,8 +93,13 @@ class OpenAiService {
 
   PromptPool prompts_;                       // the model's prompt caches
   std::optional<PromptPool> draft_prompts_;  // the draft's, kept in step
-  std::mutex speculative_mu_;                // one speculative generation at a time
-  BatchScheduler scheduler_;                 // last: its thread stops before the rest goes
+  // Requests served one at a time (a draft, kv_bits, or a model whose caches do not batch),
+  // as GenerateOptions say.
+  const bool one_at_a_time_;
+  GenerateOptions one_at_a_time_options_;
+  std::mutex one_at_a_time_mu_;
+  // None when requests are served one at a time. Last: its thread stops before the rest goes.
+  std::unique_ptr<BatchScheduler> scheduler_;
 };
 
 }  // namespace ferry::lm::server

@@ -11,13 +11,16 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/io.h"
 #include "client/lm/generate.h"
 #include "client/lm/load.h"
 #include "client/lm/server/http_client_testing.h"
 #include "client/lm/server/http_server.h"
+#include "client/random.h"
 #include "client/testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -68,6 +71,23 @@ class OpenAiApiTest : public ::testing::Test {
       return true;
     });
     return text;
+  }
+
+  // Posts each of `requests` to /v1/completions from a thread of its own, all at once: the
+  // text of each reply (its body when it failed).
+  std::vector<std::string> CompleteAtOnce(const std::vector<Json>& requests) {
+    std::vector<std::string> texts(requests.size());
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      clients.emplace_back([&, i] {
+        const HttpReply reply = Post("/v1/completions", requests[i]);
+        texts[i] = reply.status == 200
+                       ? Json::parse(reply.body)["choices"][0]["text"].get<std::string>()
+                       : reply.body;
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    return texts;
   }
 
   // A conversation's second turn sends the first's prompt, its reply and " and": the first
@@ -484,17 +504,7 @@ TEST_F(OpenAiApiTest, ConcurrentRequestsShareTheBatchAndEachGetTheirReply) {
       {{"prompt", kPrompt}, {"max_tokens", 20}, {"temperature", 1.5}, {"seed", 7}},
       {{"prompt", "ferry"}, {"max_tokens", 12}, {"temperature", 0.8}, {"top_p", 0.9}, {"seed", 3}},
   };
-  std::vector<std::string> texts(requests.size());
-  std::vector<std::thread> clients;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    clients.emplace_back([&, i] {
-      const HttpReply reply = Post("/v1/completions", requests[i]);
-      texts[i] = reply.status == 200
-                     ? Json::parse(reply.body)["choices"][0]["text"].get<std::string>()
-                     : reply.body;
-    });
-  }
-  for (std::thread& t : clients) t.join();
+  const std::vector<std::string> texts = CompleteAtOnce(requests);
   EXPECT_GE(service_->largest_batch(), 3);
   // Alone: one request at a time on a fresh service.
   Serve(Runfile("examples/models/ferry-tiny-llama"));
@@ -537,6 +547,157 @@ TEST_F(OpenAiApiTest, ConversationsTakingTurnsEachKeepTheirCache) {
   }
 }
 
+// A model of `config` (its vocabulary the tiny model's 384) beside the tiny model's
+// tokenizer, in a directory `name` of its own, with random weights drawn as the fixtures'
+// scripts draw them: norms near 1, the rest of a scale that makes the model's tokens vary.
+std::string RandomModel(const std::string& name, const std::string& config) {
+  const std::filesystem::path dir = std::filesystem::path(std::getenv("TEST_TMPDIR")) / name;
+  std::filesystem::create_directories(dir);
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {
+    std::filesystem::copy_file(Runfile("examples/models/ferry-tiny-llama") + "/" + file, dir / file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::ofstream(dir / "config.json", std::ios::trunc) << config;
+  const std::unique_ptr<Model> model = make_model(ModelArgs::from_json(config));
+  std::unordered_map<std::string, Array> weights;
+  uint64_t seed = 11;
+  for (const auto& [weight_name, weight] : model->parameters()) {
+    const bool norm = weight_name.find("norm") != std::string::npos;
+    weights.emplace(weight_name, random::normal(weight.shape(), float32, norm ? 1.0 : 0.0,
+                                                norm ? 0.2 : 0.3, random::key(seed++)));
+  }
+  save_safetensors((dir / "model.safetensors").string(), std::move(weights));
+  return dir.string();
+}
+
+// 32-feature heads: what a quantized cache's groups need.
+std::string WideHeadModel() {
+  return RandomModel("tiny-llama-heads-32", R"({
+    "model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+    "intermediate_size": 128, "num_attention_heads": 2, "num_key_value_heads": 1,
+    "rms_norm_eps": 1e-5, "vocab_size": 384, "tie_word_embeddings": true,
+    "bos_token_id": 0, "eos_token_id": 1})");
+}
+
+// A model whose caches a batch cannot hold (Qwen3-Next's gated delta nets keep arrays) is
+// served one request at a time, as mlx_lm.server serves it: clients at once each get
+// generate's reply, none through the batch, and the next turn continues the cache.
+TEST_F(OpenAiApiTest, AModelWhoseCachesDoNotBatchIsServedOneAtATime) {
+  Serve(RandomModel("tiny-qwen3-next", R"({
+    "model_type": "qwen3_next", "hidden_size": 32, "num_hidden_layers": 4,
+    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 16, "linear_conv_kernel_dim": 4, "linear_key_head_dim": 16,
+    "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_value_head_dim": 8,
+    "full_attention_interval": 2, "num_experts": 4, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 16, "shared_expert_intermediate_size": 24,
+    "decoder_sparse_step": 1, "mlp_only_layers": [], "partial_rotary_factor": 0.25,
+    "rms_norm_eps": 1e-6, "rope_theta": 10000, "max_position_embeddings": 4096,
+    "vocab_size": 384, "tie_word_embeddings": false, "bos_token_id": 0,
+    "eos_token_id": 1})"));
+  EXPECT_FALSE(batchable(*model_));
+  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
+  EXPECT_EQ(CompleteAtOnce({{{"prompt", prompts[0]}, {"max_tokens", 12}},
+                            {{"prompt", prompts[1]}, {"max_tokens", 12}}}),
+            (std::vector<std::string>{Generate(tokenizer_->encode(prompts[0]), 12),
+                                      Generate(tokenizer_->encode(prompts[1]), 12)}));
+  EXPECT_EQ(service_->largest_batch(), 0);
+  // The next turn (in token ids: a random model's text need not encode back to its tokens)
+  // continues the first's cache.
+  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  const HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  TokenGenerator generator(*model_, prompt, GenerateOptions{});
+  for (int i = 0; i < 10; ++i) prompt.push_back(generator.next()->token);
+  prompt.push_back(7);
+  const HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 3}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Json::parse(second.body)["usage"]["prompt_tokens_details"]["cached_tokens"],
+            12 + 10 - 1);
+}
+
+// With kv_bits (mlx_lm.server's --kv-bits) requests are served one at a time, as
+// mlx_lm.server serves them, each cache quantized once it holds quantized_kv_start
+// positions: replies are generate's with the same settings (not the plain cache's), clients
+// at once are served in turn. A model whose attention cannot read a quantized cache is
+// refused when the service starts.
+TEST_F(OpenAiApiTest, WithKvBitsRepliesComeFromQuantizedCachesOneAtATime) {
+  ServiceOptions options;
+  options.kv_bits = 4;
+  options.kv_group_size = 32;
+  options.quantized_kv_start = 8;
+  // A prompt cache would hand the second prompt the first's beginning (its BOS at least)
+  // already quantized, where generate keeps it plain up to quantized_kv_start.
+  options.prompt_cache = false;
+  Serve(WideHeadModel(), options);
+  GenerateOptions quantized;
+  quantized.max_tokens = 20;
+  quantized.kv_bits = 4;
+  quantized.kv_group_size = 32;
+  quantized.quantized_kv_start = 8;
+  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
+  std::vector<std::string> expected;
+  for (const std::string& prompt : prompts) {
+    expected.push_back(generate(*model_, *tokenizer_, prompt, quantized));
+  }
+  EXPECT_NE(expected[0], Generate(tokenizer_->encode(kPrompt), 20));  // the cache matters
+  EXPECT_EQ(CompleteAtOnce({{{"prompt", prompts[0]}, {"max_tokens", 20}},
+                            {{"prompt", prompts[1]}, {"max_tokens", 20}}}),
+            expected);
+  EXPECT_EQ(service_->largest_batch(), 0);  // none went through the batch
+  // With the prompt cache, the next turn continues the quantized cache.
+  options.prompt_cache = true;
+  Serve(WideHeadModel(), options);
+  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  const HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::vector<int32_t> reply =
+      tokenizer_->encode(Json::parse(first.body)["choices"][0]["text"], false);
+  prompt.insert(prompt.end(), reply.begin(), reply.end());
+  const HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 5}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_GE(Json::parse(second.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 12);
+
+  const std::unique_ptr<Model> gemma2 = load_model(Runfile("client/lm/testdata/gemma2"));
+  try {
+    OpenAiService refused(*gemma2, *tokenizer_, options);
+    ADD_FAILURE() << "gemma2 with kv_bits was served";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(error.what()).find("kv_bits with gemma2"), std::string::npos)
+        << error.what();
+  }
+}
+
+// The service's chat_template_args (mlx_lm.server's --chat-template-args) reach every chat
+// prompt's template; a request's chat_template_kwargs override them.
+TEST_F(OpenAiApiTest, ChatTemplateArgsReachTheTemplateUnlessARequestOverridesThem) {
+  const std::filesystem::path dir =
+      std::filesystem::path(std::getenv("TEST_TMPDIR")) / "tiny-llama-greeting";
+  std::filesystem::create_directories(dir);
+  for (const auto& file :
+       std::filesystem::directory_iterator(Runfile("examples/models/ferry-tiny-llama"))) {
+    std::filesystem::copy_file(file.path(), dir / file.path().filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::ofstream(dir / "chat_template.jinja", std::ios::trunc)
+      << "{{ greeting | default('none') }}:{% for m in messages %} {{ m.content }}{% endfor %}";
+  ServiceOptions options;
+  options.chat_template_args = {{"greeting", "hello there"}};
+  Serve(dir.string(), options);
+  const Json messages = {{{"role", "user"}, {"content", "a C++ program"}}};
+  auto prompt_tokens = [&](const Json& body) {
+    const HttpReply reply = Post("/v1/chat/completions", body);
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    return Json::parse(reply.body)["usage"]["prompt_tokens"].get<size_t>();
+  };
+  EXPECT_EQ(prompt_tokens({{"messages", messages}, {"max_tokens", 1}}),
+            tokenizer_->encode("hello there: a C++ program", false).size());
+  EXPECT_EQ(prompt_tokens({{"messages", messages},
+                           {"max_tokens", 1},
+                           {"chat_template_kwargs", {{"greeting", "ferry lets you write"}}}}),
+            tokenizer_->encode("ferry lets you write: a C++ program", false).size());
+}
+
 // With a draft model (speculative decoding, requests one at a time as mlx_lm.server's),
 // each reply is the model's own greedy reply from any number of draft tokens; the next turn
 // reuses both models' caches; clients at once are served in turn.
@@ -563,16 +724,8 @@ TEST_F(OpenAiApiTest, WithADraftModelRepliesAreTheModelsOwn) {
   ExpectAStopStringKeepsTheCache();
   // Two clients at once.
   const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
-  std::vector<std::string> texts(2);
-  std::vector<std::thread> clients;
-  for (size_t i = 0; i < 2; ++i) {
-    clients.emplace_back([&, i] {
-      const HttpReply r = Post("/v1/completions", {{"prompt", prompts[i]}, {"max_tokens", 20}});
-      texts[i] =
-          r.status == 200 ? Json::parse(r.body)["choices"][0]["text"].get<std::string>() : r.body;
-    });
-  }
-  for (std::thread& t : clients) t.join();
+  const std::vector<std::string> texts = CompleteAtOnce(
+      {{{"prompt", prompts[0]}, {"max_tokens", 20}}, {{"prompt", prompts[1]}, {"max_tokens", 20}}});
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(texts[i], Generate(tokenizer_->encode(prompts[i]), 20)) << prompts[i];
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "client/lm/generate.h"
 #include "client/lm/speculative_generate.h"
 
 namespace ferry::lm::server {
@@ -55,50 +56,58 @@ class Batch : public TokenSource {
   bool finished_ = false;                             // the last token was read
 };
 
-class Speculative : public TokenSource {
+// One request at a time, by a TokenGenerator, or a SpeculativeGenerator with a draft.
+class OneAtATime : public TokenSource {
  public:
-  Speculative(Model& model, Model& draft, int num_draft_tokens, std::mutex& one_at_a_time,
-              BatchSequence sequence, const std::vector<int32_t>& prompt, PromptPool* pool,
-              PromptPool* draft_pool)
+  OneAtATime(Model& model, GenerateOptions options, std::mutex& one_at_a_time,
+             BatchSequence sequence, const std::vector<int32_t>& prompt, PromptPool* pool,
+             PromptPool* draft_pool)
       : lock_(one_at_a_time),
         pool_(pool),
-        draft_pool_(draft_pool),
+        draft_pool_(options.draft_model ? draft_pool : nullptr),
         stop_tokens_(std::move(sequence.stop_tokens)),
         max_tokens_(sequence.max_tokens) {
-    if (pool_ && draft_pool_) {
-      // The beginning both models' caches hold (kept in step, they hold the same).
+    Model* draft = options.draft_model;
+    if (pool_ && (draft == nullptr || draft_pool_)) {
       auto take = [&](PromptPool& p) {
         std::lock_guard<std::mutex> lock(p.mu);
         return p.cache.Take(prompt);
       };
       auto [layers, kept] = take(*pool_);
-      auto [draft_layers, draft_kept] = take(*draft_pool_);
-      cached_ = std::min(kept, draft_kept);
-      for (KVCache& layer : layers) layer.trim(kept - cached_);
-      for (KVCache& layer : draft_layers) layer.trim(draft_kept - cached_);
+      cached_ = kept;
+      if (draft) {
+        // The beginning both models' caches hold (kept in step, they hold the same).
+        auto [draft_layers, draft_kept] = take(*draft_pool_);
+        cached_ = std::min(kept, draft_kept);
+        for (KVCache& layer : layers) layer.trim(kept - cached_);
+        for (KVCache& layer : draft_layers) layer.trim(draft_kept - cached_);
+        draft_cache_ = std::move(draft_layers);
+      }
       cache_ = std::move(layers);
-      draft_cache_ = std::move(draft_layers);
     } else {
-      cache_ = model.make_cache();
-      draft_cache_ = draft.make_cache();
+      pool_ = nullptr;
+      // Speculative decoding trims its caches: plain ones, which a ring's would not allow.
+      cache_ = draft ? model.make_cache() : make_prompt_cache(model);
+      if (draft) draft_cache_ = draft->make_cache();
     }
-    GenerateOptions options;
     options.max_tokens = max_tokens_;
     options.sampler = std::move(sequence.sampler);
     options.logits_processors = std::move(sequence.logits_processors);
-    options.draft_model = &draft;
-    options.num_draft_tokens = num_draft_tokens;
     options.prompt_cache = &cache_;
-    options.draft_prompt_cache = &draft_cache_;
     const std::vector<int32_t> rest(prompt.begin() + cached_, prompt.end());
-    generator_.emplace(model, rest, std::move(options));
+    if (draft) {
+      options.draft_prompt_cache = &draft_cache_;
+      speculative_.emplace(model, rest, std::move(options));
+    } else {
+      plain_.emplace(model, rest, std::move(options));
+    }
   }
 
   std::optional<BatchGeneration> Next() override {
     if (ended_) return std::nullopt;
     std::optional<GenerationStep> step;
     try {
-      step = generator_->next();
+      step = speculative_ ? speculative_->next() : plain_->next();
     } catch (const std::exception& failure) {
       error_ = failure.what();
       ended_ = true;
@@ -106,9 +115,10 @@ class Speculative : public TokenSource {
     }
     if (!step) return std::nullopt;
     std::string finish;
+    const int generated = speculative_ ? speculative_->generated() : plain_->generated();
     if (std::find(stop_tokens_.begin(), stop_tokens_.end(), step->token) != stop_tokens_.end()) {
       finish = "stop";
-    } else if (generator_->generated() == max_tokens_) {
+    } else if (generated == max_tokens_) {
       finish = "length";
     }
     ended_ = !finish.empty();
@@ -116,12 +126,18 @@ class Speculative : public TokenSource {
   }
   std::string error() const override { return error_; }
   void Keep(std::vector<int32_t> held) override {
-    generator_.reset();  // leaves both caches holding the tokens given but the last
-    if (!pool_ || !draft_pool_) return;
-    for (auto [p, layers] : {std::pair{pool_, &cache_}, std::pair{draft_pool_, &draft_cache_}}) {
-      std::lock_guard<std::mutex> lock(p->mu);
-      p->cache.Put(held, std::move(*layers));
+    // Leaves the caches holding the tokens given but the last.
+    speculative_.reset();
+    plain_.reset();
+    if (!pool_) return;
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    if (!draft_pool_) {
+      pool_->cache.Put(std::move(held), std::move(cache_));
+      return;
     }
+    pool_->cache.Put(held, std::move(cache_));
+    std::lock_guard<std::mutex> draft_lock(draft_pool_->mu);
+    draft_pool_->cache.Put(std::move(held), std::move(draft_cache_));
   }
 
  private:
@@ -131,7 +147,9 @@ class Speculative : public TokenSource {
   const std::vector<int32_t> stop_tokens_;
   const int max_tokens_;
   std::vector<KVCache> cache_, draft_cache_;
-  std::optional<SpeculativeGenerator> generator_;  // after the caches: trims them when it goes
+  // After the caches: they trim them when they go.
+  std::optional<TokenGenerator> plain_;
+  std::optional<SpeculativeGenerator> speculative_;
   std::string error_;
   bool ended_ = false;
 };
@@ -143,12 +161,12 @@ std::unique_ptr<TokenSource> BatchTokens(BatchScheduler& scheduler, BatchSequenc
   return std::make_unique<Batch>(scheduler, std::move(sequence), prompt, pool);
 }
 
-std::unique_ptr<TokenSource> SpeculativeTokens(Model& model, Model& draft, int num_draft_tokens,
-                                               std::mutex& one_at_a_time, BatchSequence sequence,
-                                               const std::vector<int32_t>& prompt, PromptPool* pool,
-                                               PromptPool* draft_pool) {
-  return std::make_unique<Speculative>(model, draft, num_draft_tokens, one_at_a_time,
-                                       std::move(sequence), prompt, pool, draft_pool);
+std::unique_ptr<TokenSource> OneAtATimeTokens(Model& model, GenerateOptions options,
+                                              std::mutex& one_at_a_time, BatchSequence sequence,
+                                              const std::vector<int32_t>& prompt, PromptPool* pool,
+                                              PromptPool* draft_pool) {
+  return std::make_unique<OneAtATime>(model, std::move(options), one_at_a_time, std::move(sequence),
+                                      prompt, pool, draft_pool);
 }
 
 }  // namespace ferry::lm::server

@@ -47,7 +47,7 @@ import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map, tree_map_with_path
+from mlx.utils import tree_flatten, tree_map
 from mlx_lm.models import deepseek_v2, deepseek_v3
 
 import lm_fixture
@@ -76,17 +76,7 @@ def build(config, module=deepseek_v3):
     """A model of `config` with every weight drawn: norms near 1, the correction bias about
     as large as the sigmoid scores' differences."""
     model = module.Model(module.ModelArgs.from_dict(config))
-
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(1.0 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        if path.endswith("e_score_correction_bias"):
-            return mx.array(0.1 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
-
-    model.update(tree_map_with_path(draw, model.parameters()))
-    mx.eval(model.parameters())
-    return model
+    return lm_fixture.draw_weights(model, rng)
 
 
 def hugging_face_layout(weights, v2=False):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
+from mlx.utils import tree_map_with_path
 from mlx_lm.generate import generate_step
 from mlx_lm.utils import load_model
 
@@ -38,6 +39,21 @@ def record(arrays, rng, vocab, name, model, prompt_length, steps, **generate_kwa
     # Greedy tokens are comparable only where the best two are apart.
     top2 = np.sort(np.array(mx.stack(logprobs)), axis=-1)[:, -2:]
     print(f"{name}: greedy {tokens}; smallest top-2 gap {np.min(top2[:, 1] - top2[:, 0]):.4f}")
+
+
+def draw_weights(model, rng):
+    """Every weight of `model` drawn: norms near 1, a router's e_score_correction_bias about
+    as large as the sigmoid scores' differences, the rest of scale 0.3."""
+    def draw(path, p):
+        if path.endswith("norm.weight"):
+            return mx.array(1.0 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
+        if path.endswith("e_score_correction_bias"):
+            return mx.array(0.1 * rng.standard_normal(p.shape).astype(np.float32))
+        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
+
+    model.update(tree_map_with_path(draw, model.parameters()))
+    mx.eval(model.parameters())
+    return model
 
 
 def reload(name):

@@ -315,7 +315,9 @@ void ExpectTrainingAsMlxLm(const std::string& name) {
     ExpectAllClose(value, mlx, experts ? 0 : 1e-4, experts ? 1e-3 : 5e-5, name + " " + key);
   }
   const double off_relative = std::sqrt(off / moved);
-  if (experts) EXPECT_LT(off_relative, 0.005) << name << ": |ferry - mlx| / |mlx - init|";
+  if (experts) {
+    EXPECT_LT(off_relative, 0.005) << name << ": |ferry - mlx| / |mlx - init|";
+  }
   std::cout << name << ": largest loss difference " << loss_rel << " relative (" << loss_abs
             << "); largest adapter difference " << weight_abs << " (" << weight_rel
             << " relative to |mlx| + 1e-3), " << outside << " of " << count

@@ -1,0 +1,321 @@
+// Qwen3-Next and Qwen3.5 against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py
+// writes the checkpoints and what mlx-lm computed): the logits of a prompt, of the same prompt
+// through the caches in pieces, and greedy generation; then the arrays cache their linear
+// layers keep, and what refuses it.
+
+#include "client/lm/qwen3_next.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <unordered_map>
+
+#include "client/error.h"
+#include "client/fast.h"
+#include "client/io.h"
+#include "client/lm/batch_generator.h"
+#include "client/lm/gated_delta.h"
+#include "client/lm/generate.h"
+#include "client/lm/load.h"
+#include "client/lm/prompt_cache.h"
+#include "client/lm/speculative_generate.h"
+#include "client/ops.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+
+namespace ferry::lm {
+namespace {
+
+using ::ferry::testing::ExpectAllClose;
+
+constexpr double kTolerance = 2e-4;
+
+std::string TestData(const std::string& name) {
+  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
+}
+
+// The ferry::Error `f` throws: its code and message.
+template <typename F>
+std::pair<ErrorCode, std::string> Failure(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return {e.code(), e.what()};
+  }
+  return {ErrorCode::kOk, "no error"};
+}
+
+class Qwen3NextMlxTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    arrays_ = new std::unordered_map<std::string, Array>(
+        load_safetensors(TestData("lm_qwen3_next_mlx.safetensors")).first);
+  }
+  static void TearDownTestSuite() { delete arrays_; }
+  static Array At(const std::string& name) { return arrays_->at(name); }
+
+  static std::unordered_map<std::string, Array>* arrays_;
+};
+std::unordered_map<std::string, Array>* Qwen3NextMlxTest::arrays_ = nullptr;
+
+TEST_P(Qwen3NextMlxTest, LogitsOfAWholePromptAreMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const Array logits = (*model)(expand_dims(At(name + ".prompt"), 0));
+  ExpectAllClose(logits, At(name + ".logits"), kTolerance, kTolerance, name);
+  std::printf("%s: logits at most %.2e from mlx-lm's\n", name.c_str(),
+              max(abs(logits - At(name + ".logits"))).item<float>());
+}
+
+// A prefill of 7 tokens, one of 5, then a token at a time (the script's CHUNKS): the conv
+// state and the recurrent state carried between them, as mlx-lm's.
+TEST_P(Qwen3NextMlxTest, LogitsThroughTheCacheInPiecesAreMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const Array prompt = expand_dims(At(name + ".prompt"), 0);
+  const int64_t length = prompt.shape(1);
+  std::vector<KVCache> cache = model->make_cache();
+  std::vector<Array> pieces;
+  for (int64_t start = 0; start < length;) {
+    const int64_t stop = start == 0 ? 7 : start == 7 ? 12 : start + 1;
+    pieces.push_back((*model)(slice(prompt, {0, start}, {1, stop}), &cache));
+    eval(CacheState(cache));
+    start = stop;
+  }
+  const Array logits = concatenate(pieces, 1);
+  ExpectAllClose(logits, At(name + ".cached_logits"), kTolerance, kTolerance, name);
+  std::printf("%s: cached logits at most %.2e from mlx-lm's\n", name.c_str(),
+              max(abs(logits - At(name + ".cached_logits"))).item<float>());
+  EXPECT_EQ(cache.front().offset(), length);
+  EXPECT_EQ(cache[1].offset(), length);
+}
+
+TEST_P(Qwen3NextMlxTest, GreedyGenerationIsMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const std::vector<int32_t> want = At(name + ".greedy").to_vector<int32_t>();
+  const Array want_logprobs = At(name + ".logprobs");
+  GenerateOptions options;
+  options.max_tokens = static_cast<int>(want.size());
+  TokenGenerator generator(*model, At(name + ".prompt").to_vector<int32_t>(), options);
+  std::vector<int32_t> got;
+  while (std::optional<GenerationStep> step = generator.next()) {
+    const int64_t i = static_cast<int64_t>(got.size());
+    ExpectAllClose(step->logprobs,
+                   reshape(slice(want_logprobs, {i, 0}, {i + 1, want_logprobs.shape(1)}), {-1}),
+                   kTolerance, kTolerance, name + " step " + std::to_string(i));
+    got.push_back(step->token);
+  }
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Qwen3NextMlxTest,
+                         ::testing::Values("qwen3_next", "qwen3_5", "qwen3_5_moe",
+                                           "qwen3_next_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// The routers and the shared experts' gates of qwen3_next_4bit are 8-bit in groups of 64, as
+// config.json names them, the other layers 4-bit; the conv1d stays as it was.
+TEST(Qwen3NextQuantizedTest, LayersKeepTheirBits) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_next_4bit"));
+  std::unordered_map<std::string, Shape> shapes;
+  for (const auto& [name, array] : model->parameters()) shapes[name] = array.shape();
+  // 64 inputs in 32-bit words: 8 of 4 bits, 16 of 8.
+  EXPECT_EQ(shapes.at("model.layers.0.mlp.gate.weight"), (Shape{4, 16}));
+  EXPECT_EQ(shapes.at("model.layers.0.mlp.gate.scales"), (Shape{4, 1}));
+  EXPECT_EQ(shapes.at("model.layers.0.mlp.shared_expert_gate.weight"), (Shape{1, 16}));
+  EXPECT_EQ(shapes.at("model.layers.0.mlp.switch_mlp.gate_proj.weight"), (Shape{4, 32, 8}));
+  EXPECT_EQ(shapes.at("model.layers.0.linear_attn.in_proj_qkvz.weight"), (Shape{128, 8}));
+  EXPECT_EQ(shapes.at("model.layers.0.linear_attn.conv1d.weight"), (Shape{96, 4, 1}));
+}
+
+// Every full_attention_interval-th layer (here 2) keeps keys and values, the others an
+// arrays cache of the conv1d's last 3 inputs and the state, for any max_kv_size (mlx-lm's
+// make_prompt_cache gives the model's own).
+TEST(Qwen3NextCacheTest, LinearLayersKeepArraysCaches) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_next"));
+  for (const std::vector<KVCache>& cache : {model->make_cache(), make_prompt_cache(*model, 64)}) {
+    ASSERT_EQ(cache.size(), 4u);
+    EXPECT_TRUE(cache[0].is_arrays());
+    EXPECT_FALSE(cache[1].is_arrays());
+    EXPECT_FALSE(cache[1].max_size().has_value());
+    EXPECT_TRUE(cache[2].is_arrays());
+    EXPECT_FALSE(cache[3].is_arrays());
+  }
+  std::vector<KVCache> cache = model->make_cache();
+  EXPECT_TRUE(cache[0].empty());
+  EXPECT_TRUE(cache[0].state().empty());
+  (*model)(reshape(arange(0, 5, int32), {1, 5}), &cache);
+  EXPECT_FALSE(cache[0].empty());
+  EXPECT_EQ(cache[0].offset(), 5);
+  // Conv channels: 2 key heads of 16 for q and k, 4 value heads of 8.
+  ASSERT_EQ(cache[0].state().size(), 2u);
+  EXPECT_EQ(cache[0].state()[0].shape(), (Shape{1, 3, 2 * 32 + 32}));
+  EXPECT_EQ(cache[0].state()[1].shape(), (Shape{1, 4, 8, 16}));
+  EXPECT_EQ(cache[0].state()[1].dtype(), float32);
+  EXPECT_EQ(cache[0].nbytes(), (3 * 96 + 4 * 8 * 16) * 4);
+  EXPECT_EQ(CacheState(cache).size(), 2u + 2u + 2u + 2u);
+}
+
+TEST(Qwen3NextCacheTest, AnArraysCacheRefusesWhatItCannotDo) {
+  KVCache cache = KVCache::arrays(2);
+  cache.set_array(0, zeros({1, 3, 4}));
+  cache.advance(3);
+  EXPECT_FALSE(cache.is_trimmable());
+  EXPECT_EQ(Failure([&] { cache.trim(1); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[KVCache] an arrays cache (a linear-attention layer's "
+                                       "state, mlx-lm's ArraysCache) cannot be trimmed: its state "
+                                       "holds every token seen.")));
+  EXPECT_EQ(cache.offset(), 3);
+  EXPECT_EQ(Failure([&] { cache.to_quantized(); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[KVCache] to_quantized takes a cache of keys and values, "
+                                       "not an arrays cache (a linear-attention layer's state, "
+                                       "mlx-lm's ArraysCache).")));
+  EXPECT_EQ(Failure([&] { cache.filter({0}); }).first, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([&] { cache.extract(0, 1); }).first, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([&] {
+              cache.set_left_padding({0, 1}, default_device());
+            }).first,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([&] {
+              cache.update_and_fetch(zeros({1, 1, 1, 4}), zeros({1, 1, 1, 4}),
+                                     cache.offset_array(default_device()));
+            }).first,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([&] { cache.array(2); }).first, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([] { KVCache().array(0); }).first, ErrorCode::kInvalidArgument);
+  // maybe_quantize_kv_cache leaves it, as mlx-lm's (it has no to_quantized).
+  std::vector<KVCache> caches = {cache, KVCache()};
+  maybe_quantize_kv_cache(caches, 0, 64, 4);
+  EXPECT_TRUE(caches[0].is_arrays());
+  EXPECT_TRUE(caches[1].bits().has_value());
+}
+
+// A conversation's cache is left holding the prompt and the tokens given but the last; one
+// the generator ran ahead of (steps in flight past the last token read) is emptied, since
+// the linear layers' state cannot forget those steps.
+TEST(Qwen3NextCacheTest, APromptCacheIsLeftAsTokenGeneratorLeavesIt) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_next"));
+  std::vector<KVCache> cache = make_prompt_cache(*model);
+  GenerateOptions options;
+  options.max_tokens = 4;
+  options.steps_in_flight = 2;
+  options.prompt_cache = &cache;
+  {
+    TokenGenerator generator(*model, {5, 17, 2, 40, 9}, options);
+    while (generator.next()) {
+    }
+  }
+  ASSERT_EQ(cache.size(), 4u);
+  EXPECT_EQ(cache[0].offset(), 5 + 3);
+  EXPECT_EQ(cache[1].offset(), 5 + 3);
+  {
+    TokenGenerator generator(*model, {7, 8}, options);
+    generator.next();
+  }
+  EXPECT_TRUE(cache.empty());
+}
+
+// PromptCache takes a kept cache whose tokens the prompt continues, but cuts none of a
+// linear layer's state back to a shared beginning: a fresh cache then.
+TEST(Qwen3NextCacheTest, APromptCacheReusesOnlyWholeConversations) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_next"));
+  PromptCache kept(*model, 2);
+  std::vector<KVCache> cache = model->make_cache();
+  (*model)(reshape(from_host<int32_t>({1, 2, 3, 4}, {4}), {1, 4}), &cache);
+  kept.Put({1, 2, 3, 4}, std::move(cache));
+  auto [shared, shared_length] = kept.Take({1, 2, 9, 9});
+  EXPECT_EQ(shared_length, 0);
+  EXPECT_TRUE(shared[0].empty());
+  EXPECT_EQ(kept.size(), 1);
+  auto [continued, continued_length] = kept.Take({1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(continued_length, 4);
+  EXPECT_EQ(continued[0].offset(), 4);
+  EXPECT_EQ(kept.size(), 0);
+}
+
+// A batch cannot hold the linear layers' state yet, nor can speculative decoding trim it:
+// both refuse before generating.
+TEST(Qwen3NextCacheTest, BatchesAndSpeculativeDecodingRefuseIt) {
+  std::unique_ptr<Model> model = load_model(TestData("qwen3_5"));
+  EXPECT_EQ(Failure([&] { BatchGenerator generator(*model); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[BatchGenerator] qwen3_5's linear-attention layers keep "
+                                       "an arrays cache (their conv and recurrent state), which "
+                                       "a batch cannot hold yet.")));
+  std::unique_ptr<Model> draft = load_model(TestData("qwen3_next"));
+  GenerateOptions options;
+  options.draft_model = draft.get();
+  const auto [code, message] = Failure([&] {
+    SpeculativeGenerator generator(*model, {1, 2, 3}, options);
+  });
+  EXPECT_EQ(code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(message.find("cannot be trimmed"), std::string::npos) << message;
+}
+
+TEST(Qwen3NextArgsTest, ConfigsAreReadAsMlxLmReadsThem) {
+  // Qwen3.5's defaults, and RoPE from rope_parameters (its default when absent).
+  const ModelArgs qwen35 = ModelArgs::from_json(R"({"model_type": "qwen3_5",
+      "text_config": {"rope_theta": 7}})");
+  EXPECT_EQ(qwen35.hidden_size, 4096);
+  EXPECT_EQ(qwen35.head_dim, 128);
+  EXPECT_EQ(qwen35.linear_num_value_heads, 64);
+  EXPECT_EQ(qwen35.linear_key_head_dim, 192);
+  EXPECT_EQ(qwen35.full_attention_interval, 4);
+  EXPECT_FLOAT_EQ(qwen35.rope_theta, 100000.0f);
+  EXPECT_FLOAT_EQ(qwen35.partial_rotary_factor, 0.25f);
+  EXPECT_TRUE(qwen35.norm_topk_prob);
+  EXPECT_FALSE(qwen35.tie_word_embeddings);
+  // Qwen3-Next's sizes are required, as in mlx-lm's dataclass.
+  EXPECT_EQ(Failure([] { ModelArgs::from_json(R"({"model_type": "qwen3_next"})"); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[ModelArgs] config.json lacks \"hidden_size\".")));
+  const ModelArgs next = ModelArgs::from_directory(TestData("qwen3_next"));
+  EXPECT_EQ(next.linear_num_key_heads, 2);
+  EXPECT_EQ(next.mlp_only_layers, std::vector<int>{1});
+  EXPECT_FALSE(next.norm_topk_prob);
+  EXPECT_EQ(Failure([] {
+              ModelArgs::from_json(R"({"model_type": "qwen3_5", "text_config": {
+                  "linear_num_value_heads": 6, "linear_num_key_heads": 4}})");
+            }).first,
+            ErrorCode::kInvalidArgument);
+}
+
+// mlx-lm's sanitize of a Hugging Face checkpoint: conv1d weights (C, 1, K) to (C, K, 1) and
+// the norms' weight - 1 back to weight; the gated norm is stored as it is.
+TEST(Qwen3NextSanitizeTest, ConvWeightsMoveAndNormsShift) {
+  const nn::Parameters out =
+      sanitize_conv_and_norms({{"model.layers.0.linear_attn.conv1d.weight", zeros({6, 1, 4})},
+                               {"model.layers.0.input_layernorm.weight", zeros({2})},
+                               {"model.layers.3.self_attn.q_norm.weight", zeros({2})},
+                               {"model.norm.weight", zeros({2})},
+                               {"model.layers.0.linear_attn.norm.weight", zeros({2})}},
+                              /*shift_norms=*/true);
+  EXPECT_EQ(out[0].second.shape(), (Shape{6, 4, 1}));
+  for (int i : {1, 2, 3}) ExpectAllClose(out[i].second, ones({2}), 0, 0, out[i].first);
+  ExpectAllClose(out[4].second, zeros({2}), 0, 0, out[4].first);
+}
+
+// The recurrence on a hand-worked case: one head, Dk = Dv = 1. With g = 1/2 and beta = 1,
+// each step decays S by half and then sets S k = v: S = v / k, y = S q.
+TEST(GatedDeltaTest, TheStateFollowsTheDeltaRule) {
+  const Array q = reshape(from_host<float>({1, 2}, {2}), {1, 2, 1, 1});
+  const Array k = reshape(from_host<float>({2, 4}, {2}), {1, 2, 1, 1});
+  const Array v = reshape(from_host<float>({3, 5}, {2}), {1, 2, 1, 1});
+  const Array g = full({1, 2, 1}, 0.5);
+  const Array beta = ones({1, 2, 1});
+  auto [y, state] = fast::gated_delta_update(q, k, v, g, beta, zeros({1, 1, 1, 1}));
+  // Step 1: S = 0, delta = 3 - 0 S = 3, S = 0 + 2 * 3 = 6, y = 6 * 1. Step 2: S = 3,
+  // delta = 5 - 4 S = -7, S = 3 + 4 * -7 = -25, y = -25 * 2.
+  ExpectAllClose(y, reshape(from_host<float>({6, -50}, {2}), {1, 2, 1, 1}), 1e-6, 1e-6, "y");
+  ExpectAllClose(state, full({1, 1, 1, 1}, -25.0), 1e-6, 1e-6, "state");
+  // A masked step leaves the state as it was.
+  const Array mask = greater(reshape(from_host<float>({1, 0}, {2}), {1, 2}), 0.5);
+  std::tie(y, state) = fast::gated_delta_update(q, k, v, g, beta, zeros({1, 1, 1, 1}), mask);
+  ExpectAllClose(state, full({1, 1, 1, 1}, 6.0), 1e-6, 1e-6, "masked state");
+}
+
+}  // namespace
+}  // namespace ferry::lm
