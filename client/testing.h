@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/array.h"
@@ -33,6 +34,17 @@ std::string BuildError(F&& build) {
     return e.what();
   }
   return "no error";
+}
+
+// The code and message of the ferry::Error that `f` throws, or kOk and "no error".
+template <typename F>
+std::pair<ErrorCode, std::string> Failure(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return {e.code(), e.what()};
+  }
+  return {ErrorCode::kOk, "no error"};
 }
 
 // Expects `got` to have `want`'s shape and every element within atol + rtol * |want| of

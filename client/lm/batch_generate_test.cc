@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
 #include "client/random.h"
@@ -19,6 +20,9 @@
 namespace ferry::lm {
 namespace {
 
+using testing::Alone;
+using testing::RandomTokens;
+
 using ::ferry::testing::BuildError;
 
 using ::ferry::testing::Runfile;
@@ -26,21 +30,6 @@ using ::ferry::testing::Runfile;
 const Tokenizer& TinyTokenizer() {
   static const Tokenizer tokenizer = load_tokenizer(Runfile("examples/models/ferry-tiny-llama"));
   return tokenizer;
-}
-
-std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
-  return astype(random::randint(0, vocab, {n}, int32, random::key(seed)), int32)
-      .to_vector<int32_t>();
-}
-
-// The greedy tokens of `prompt` generated alone.
-std::vector<int32_t> Alone(Model& model, const std::vector<int32_t>& prompt, int max_tokens) {
-  GenerateOptions options;
-  options.max_tokens = max_tokens;
-  TokenGenerator generator(model, prompt, options);
-  std::vector<int32_t> tokens;
-  while (std::optional<GenerationStep> step = generator.next()) tokens.push_back(step->token);
-  return tokens;
 }
 
 void ExpectRowsAsAlone(Model& model, int vocab, const std::string& name) {
@@ -64,11 +53,7 @@ void ExpectRowsAsAlone(Model& model, int vocab, const std::string& name) {
 }
 
 TEST(BatchGenerateTest, EachRowGetsTheTokensItGetsAlone) {
-  random::seed(5);
-  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
-    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
-    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+  std::unique_ptr<Model> llama = testing::TinyLlama();
   ExpectRowsAsAlone(*llama, 60, "llama");
   std::unique_ptr<Model> qwen3 = make_model(ModelArgs::from_json(R"({
     "model_type": "qwen3", "hidden_size": 32, "num_hidden_layers": 2, "head_dim": 16,
@@ -100,11 +85,7 @@ TEST(BatchGenerateTest, RowsStopAtTheirOwnEndToken) {
 
 // Logits processors see each row's own tokens: every row as it is alone with them.
 TEST(BatchGenerateTest, LogitsProcessorsSeeEachRowsOwnTokens) {
-  random::seed(5);
-  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
-    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
-    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+  std::unique_ptr<Model> llama = testing::TinyLlama();
   std::vector<std::vector<int32_t>> prompts;
   for (int n : {6, 2, 11}) prompts.push_back(RandomTokens(n, 60, 200 + n));
   GenerateOptions options;
@@ -122,11 +103,7 @@ TEST(BatchGenerateTest, LogitsProcessorsSeeEachRowsOwnTokens) {
 // max_kv_size bounds every layer's cache to a ring of that many positions (none of them first
 // ones, as mlx-lm's batch): each row as it is alone through such rings.
 TEST(BatchGenerateTest, MaxKvSizeGivesEveryLayerARing) {
-  random::seed(5);
-  std::unique_ptr<Model> llama = make_model(ModelArgs::from_json(R"({
-    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
-    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
+  std::unique_ptr<Model> llama = testing::TinyLlama();
   std::vector<std::vector<int32_t>> prompts;
   for (int n : {13, 3}) prompts.push_back(RandomTokens(n, 60, 300 + n));
   GenerateOptions options;

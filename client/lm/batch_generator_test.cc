@@ -18,6 +18,7 @@
 
 #include "client/io.h"
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
 #include "client/random.h"
@@ -30,31 +31,10 @@ namespace {
 using ::ferry::testing::BuildError;
 
 using ::ferry::testing::Runfile;
+using testing::Alone;
+using testing::RandomTokens;
 
-std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
-  return astype(random::randint(0, vocab, {n}, int32, random::key(seed)), int32)
-      .to_vector<int32_t>();
-}
-
-// The tokens of `prompt` generated alone by TokenGenerator, until a token of `stop`.
-std::vector<int32_t> Alone(Model& model, const std::vector<int32_t>& prompt,
-                           GenerateOptions options, const std::vector<int32_t>& stop = {}) {
-  TokenGenerator generator(model, prompt, options);
-  std::vector<int32_t> tokens;
-  while (std::optional<GenerationStep> step = generator.next()) {
-    tokens.push_back(step->token);
-    if (std::find(stop.begin(), stop.end(), step->token) != stop.end()) break;
-  }
-  return tokens;
-}
-
-std::unique_ptr<Model> Llama() {
-  random::seed(5);
-  return make_model(ModelArgs::from_json(R"({
-    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
-    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5, "vocab_size": 60, "tie_word_embeddings": true})"));
-}
+std::unique_ptr<Model> Llama() { return testing::TinyLlama(); }
 
 // Runs the generator to its end, `join` inserting more sequences before given calls of
 // next(); each sequence's tokens by uid, checking each comes with its uid in order and the

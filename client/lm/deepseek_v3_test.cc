@@ -19,6 +19,7 @@ namespace ferry::lm {
 namespace {
 
 using ::ferry::testing::ExpectAllClose;
+using ::ferry::testing::Failure;
 
 constexpr char kTiny[] = R"("model_type": "deepseek_v3", "vocab_size": 50, "hidden_size": 32,
     "intermediate_size": 64, "moe_intermediate_size": 32, "num_hidden_layers": 2,
@@ -29,17 +30,6 @@ constexpr char kTiny[] = R"("model_type": "deepseek_v3", "vocab_size": 50, "hidd
 ModelArgs Args(const std::string& fields) {
   return ModelArgs::from_json(std::string("{") + kTiny + (fields.empty() ? "" : ", ") + fields +
                               "}");
-}
-
-// The ferry::Error `f` throws: its code and message.
-template <typename F>
-std::pair<ErrorCode, std::string> Failure(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return {e.code(), e.what()};
-  }
-  return {ErrorCode::kOk, "no error"};
 }
 
 TEST(DeepseekV3Test, ConfigHasMlxLmsDefaults) {

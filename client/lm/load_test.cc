@@ -11,10 +11,13 @@
 
 #include "client/error.h"
 #include "client/lm/model_args.h"
+#include "client/testing.h"
 #include "gtest/gtest.h"
 
 namespace ferry::lm {
 namespace {
+
+using ::ferry::testing::Failure;
 
 constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
     "intermediate_size": 64, "num_attention_heads": 4, "rms_norm_eps": 1e-5,
@@ -22,17 +25,6 @@ constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
 
 ModelArgs Args(const std::string& fields) {
   return ModelArgs::from_json(std::string("{") + kSizes + ", " + fields + "}");
-}
-
-// The ferry::Error `f` throws: its code and message.
-template <typename F>
-std::pair<ErrorCode, std::string> Failure(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return {e.code(), e.what()};
-  }
-  return {ErrorCode::kOk, "no error"};
 }
 
 std::string TempDir(const std::string& name) {

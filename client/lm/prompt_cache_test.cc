@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
 #include "client/testing.h"
@@ -14,13 +15,6 @@
 
 namespace ferry::lm {
 namespace {
-
-std::unique_ptr<Model> Llama() {
-  return make_model(ModelArgs::from_json(R"({
-    "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2,
-    "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5, "vocab_size": 64, "tie_word_embeddings": true})"));
-}
 
 // `tokens` run through the model into a fresh cache.
 std::vector<KVCache> Filled(Model& model, const std::vector<int32_t>& tokens) {
@@ -31,7 +25,7 @@ std::vector<KVCache> Filled(Model& model, const std::vector<int32_t>& tokens) {
 }
 
 TEST(PromptCacheTest, AContinuationTakesTheCacheAndASharedBeginningCopiesIt) {
-  std::unique_ptr<Model> model = Llama();
+  std::unique_ptr<Model> model = testing::TinyLlama(64);
   PromptCache cache(*model, 4);
   const std::vector<int32_t> first = {1, 2, 3, 4, 5, 6};
   cache.Put(first, Filled(*model, first));
@@ -56,7 +50,7 @@ TEST(PromptCacheTest, AContinuationTakesTheCacheAndASharedBeginningCopiesIt) {
 // Qwen3-Next's linear layers keep a state no cut brings back to a shorter beginning: a
 // prompt sharing more with such a cache than it continues another is given the other.
 TEST(PromptCacheTest, ABeginningThatCannotBeCutGivesWayToAContinuation) {
-  std::unique_ptr<Model> llama = Llama();
+  std::unique_ptr<Model> llama = testing::TinyLlama(64);
   std::unique_ptr<Model> hybrid =
       load_model(::ferry::testing::Runfile("client/lm/testdata/qwen3_next"));
   const std::vector<int32_t> longer = {1, 2, 3, 4, 5, 6, 8, 8}, shorter = {1, 2, 3, 4};
@@ -71,7 +65,7 @@ TEST(PromptCacheTest, ABeginningThatCannotBeCutGivesWayToAContinuation) {
 }
 
 TEST(PromptCacheTest, TheLeastRecentlyUsedGoPastTheCapacityOrTheBytes) {
-  std::unique_ptr<Model> model = Llama();
+  std::unique_ptr<Model> model = testing::TinyLlama(64);
   const int64_t one = [&] {
     int64_t bytes = 0;
     for (const KVCache& layer : Filled(*model, {1, 2, 3})) bytes += layer.nbytes();

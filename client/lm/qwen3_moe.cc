@@ -16,11 +16,7 @@ Qwen3MoeSparseMoeBlock::Qwen3MoeSparseMoeBlock(const ModelArgs& args)
           SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {}
 
 Array Qwen3MoeSparseMoeBlock::operator()(const Array& x) {
-  const Array gates = softmax(gate_(x), -1);
-  const Array indices =
-      stop_gradient(slice_last_axis(argpartition(gates, -top_k_, -1), -top_k_, gates.shape(-1)));
-  Array scores = take_along_axis(gates, indices, -1);
-  if (norm_topk_prob_) scores = scores / sum(scores, -1, /*keepdims=*/true);
+  const auto [indices, scores] = softmax_top_k(gate_(x), top_k_, norm_topk_prob_);
   const Array y = switch_mlp_(x, indices);
   return astype(sum(y * expand_dims(scores, -1), -2), y.dtype());
 }

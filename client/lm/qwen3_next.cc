@@ -177,11 +177,7 @@ Qwen3NextSparseMoeBlock::Qwen3NextSparseMoeBlock(const ModelArgs& args)
           register_module("shared_expert_gate", nn::Linear(args.hidden_size, 1, false))) {}
 
 Array Qwen3NextSparseMoeBlock::operator()(const Array& x) {
-  const Array gates = softmax(gate_(x), -1);
-  const Array indices =
-      stop_gradient(slice_last_axis(argpartition(gates, -top_k_, -1), -top_k_, gates.shape(-1)));
-  Array scores = take_along_axis(gates, indices, -1);
-  if (norm_topk_prob_) scores = scores / sum(scores, -1, /*keepdims=*/true);
+  const auto [indices, scores] = softmax_top_k(gate_(x), top_k_, norm_topk_prob_);
   const Array y = sum(switch_mlp_(x, indices) * expand_dims(scores, -1), -2);
   return y + sigmoid(shared_expert_gate_(x)) * shared_expert_(x);
 }

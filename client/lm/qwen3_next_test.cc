@@ -27,22 +27,12 @@ namespace ferry::lm {
 namespace {
 
 using ::ferry::testing::ExpectAllClose;
+using ::ferry::testing::Failure;
 
 constexpr double kTolerance = 2e-4;
 
 std::string TestData(const std::string& name) {
   return ::ferry::testing::Runfile("client/lm/testdata/" + name);
-}
-
-// The ferry::Error `f` throws: its code and message.
-template <typename F>
-std::pair<ErrorCode, std::string> Failure(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return {e.code(), e.what()};
-  }
-  return {ErrorCode::kOk, "no error"};
 }
 
 class Qwen3NextMlxTest : public ::testing::TestWithParam<std::string> {

@@ -90,6 +90,15 @@ Array slice_last_axis(const Array& a, int64_t start, int64_t stop) {
   return slice(a, begin, end);
 }
 
+std::pair<Array, Array> softmax_top_k(const Array& logits, int k, bool normalize) {
+  const Array gates = softmax(logits, -1);
+  const Array indices =
+      stop_gradient(slice_last_axis(argpartition(gates, -k, -1), -k, gates.shape(-1)));
+  Array scores = take_along_axis(gates, indices, -1);
+  if (normalize) scores = scores / sum(scores, -1, /*keepdims=*/true);
+  return {indices, scores};
+}
+
 nn::Parameters stack_experts(nn::Parameters weights, int num_experts, const std::string& experts,
                              const std::string& switch_mlp,
                              const std::map<std::string, std::string>& projections) {

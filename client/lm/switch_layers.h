@@ -64,6 +64,11 @@ class SwitchGLU : public nn::Module {
 // argpartition.
 Array slice_last_axis(const Array& a, int64_t start, int64_t stop);
 
+// The softmax router of mlx-lm's qwen3_moe and qwen3_next: the k experts of highest
+// softmax(logits) (argpartition(gates, -k)[..., -k:], in mlx-lm's order) and their weights,
+// renormalized to sum to 1 when `normalize` (norm_topk_prob).
+std::pair<Array, Array> softmax_top_k(const Array& logits, int k, bool normalize);
+
 // mlx-lm's sanitize of a Hugging Face checkpoint, whose experts are separate matrices:
 // "model.layers.N.<experts>.E.<from>.<kind>" for E < num_experts (kind "weight", "scales" or
 // "biases"; `projections` maps <from> to mlx-lm's name) become one stacked

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/lm/server/token_sources.h"
 #include "client/ops.h"
@@ -23,12 +24,10 @@
 namespace ferry::lm::server {
 namespace {
 
-using ::ferry::testing::Runfile;
+using ::ferry::lm::testing::Alone;
+using ::ferry::lm::testing::RandomTokens;
 
-std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
-  return astype(random::randint(0, vocab, {n}, int32, random::key(seed)), int32)
-      .to_vector<int32_t>();
-}
+using ::ferry::testing::Runfile;
 
 // The source's tokens to its last.
 std::vector<int32_t> All(TokenSource& source) {
@@ -38,15 +37,6 @@ std::vector<int32_t> All(TokenSource& source) {
     if (!generation->finish_reason.empty()) break;
   }
   EXPECT_EQ(source.error(), "");
-  return tokens;
-}
-
-std::vector<int32_t> Alone(Model& model, const std::vector<int32_t>& prompt, int max_tokens) {
-  GenerateOptions options;
-  options.max_tokens = max_tokens;
-  TokenGenerator generator(model, prompt, options);
-  std::vector<int32_t> tokens;
-  while (std::optional<GenerationStep> step = generator.next()) tokens.push_back(step->token);
   return tokens;
 }
 
