@@ -101,15 +101,17 @@ TEST(ClientLmRemoteTest, Gemma2Phi3AndGptOssRunOnTheDaemon) {
 }
 
 // DeepSeek V3 (the latent in the cache; its Hugging Face layout, and a quantized kv_b_proj,
-// split, dequantized and quantized again on the daemon), V2, GLM-4.5 (its router) and
-// SmolLM3 (layers without positions) generate mlx-lm's tokens there.
-TEST(ClientLmRemoteTest, DeepseekGlm45AndSmolLM3RunOnTheDaemon) {
+// split, dequantized and quantized again on the daemon), V2, GLM-4.5 (its router),
+// SmolLM3 (layers without positions) and OLMo 2 and 3 (sliding layers' rings) generate
+// mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, DeepseekGlm45SmolLM3AndOlmoRunOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
   ExpectMlxLmsTokensOn(remote, "lm_deepseek_mlx.safetensors",
                        {"deepseek_v3", "deepseek_v3_4bit", "deepseek_v2"});
   ExpectMlxLmsTokensOn(remote, "lm_glm4_moe_mlx.safetensors", {"glm4_moe", "glm4_moe_4bit"});
   ExpectMlxLmsTokensOn(remote, "lm_smollm3_mlx.safetensors", {"smollm3_layers"});
+  ExpectMlxLmsTokensOn(remote, "lm_olmo_mlx.safetensors", {"olmo2", "olmo3"});
 }
 
 // Qwen3-Next and Qwen3.5 (gated delta nets: the conv and recurrent state carried in arrays

@@ -15,6 +15,7 @@
 #include "client/lm/gpt_oss.h"
 #include "client/lm/llama.h"
 #include "client/lm/mixtral.h"
+#include "client/lm/olmo2.h"
 #include "client/lm/phi3.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_5.h"
@@ -151,6 +152,9 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
   if (args.model_type == "glm4_moe") return std::make_unique<Glm4Moe>(args);
   if (args.model_type == "smollm3") return std::make_unique<SmolLM3>(args);
+  if (args.model_type == "olmo2" || args.model_type == "olmo3") {
+    return std::make_unique<Olmo2>(args);
+  }
   if (args.model_type == "deepseek_v3" || args.model_type == "kimi_k2" ||
       args.model_type == "deepseek_v2") {
     return std::make_unique<DeepseekV3>(args);

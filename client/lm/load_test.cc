@@ -205,13 +205,14 @@ TEST(ModelArgsTest, Gemma2Phi3AndGptOssHaveMlxLmsDefaults) {
 }
 
 TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
-  EXPECT_EQ(Failure([] { Args(R"("model_type": "olmo2")"); }),
+  EXPECT_EQ(Failure([] { Args(R"("model_type": "olmoe")"); }),
             std::make_pair(ErrorCode::kUnimplemented,
-                           std::string("[ModelArgs] model_type \"olmo2\" is not built by "
+                           std::string("[ModelArgs] model_type \"olmoe\" is not built by "
                                        "ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
                                        "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, "
                                        "phi3, gpt_oss, deepseek_v2, deepseek_v3, "
-                                       "kimi_k2, glm4_moe, smollm3, qwen3_next, qwen3_5 and "
+                                       "kimi_k2, glm4_moe, smollm3, olmo2, olmo3, qwen3_next, "
+                                       "qwen3_5 and "
                                        "qwen3_5_moe "
                                        "are).")));
   EXPECT_EQ(Failure([] {

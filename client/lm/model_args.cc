@@ -1,9 +1,11 @@
 #include "client/lm/model_args.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/error.h"
 #include "core/read_file.h"
 #include "nlohmann/json.hpp"
@@ -262,6 +264,29 @@ void ReadPhi3(const json& config, ModelArgs& args) {
   }
 }
 
+// layer_types as given, else layer i "full_attention" where i % full_every == full_at and
+// "sliding_attention" elsewhere (gpt-oss's and OLMo 3's defaults); one of the two for every
+// layer.
+void ReadLayerTypes(const json& config, ModelArgs& args, int full_every, int full_at) {
+  args.layer_types.clear();
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    args.layer_types.push_back(i % full_every == full_at ? "full_attention" : "sliding_attention");
+  }
+  args.layer_types = Optional<std::vector<std::string>>(config, "layer_types", args.layer_types);
+  if (static_cast<int>(args.layer_types.size()) != args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
+                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+  for (const std::string& type : args.layer_types) {
+    if (type != "sliding_attention" && type != "full_attention") {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types holds \"", type,
+                        "\", neither sliding_attention nor full_attention."));
+    }
+  }
+}
+
 // mlx-lm's gpt_oss ModelArgs, every field with its default; layer_types, when omitted,
 // alternate sliding and full attention from a sliding layer.
 void ReadGptOss(const json& config, ModelArgs& args) {
@@ -288,22 +313,7 @@ void ReadGptOss(const json& config, ModelArgs& args) {
                       ") and sliding_window must be positive, and num_experts_per_tok at most "
                       "num_local_experts."));
   }
-  for (int i = 0; i < args.num_hidden_layers; ++i) {
-    args.layer_types.push_back(i % 2 == 0 ? "sliding_attention" : "full_attention");
-  }
-  args.layer_types = Optional<std::vector<std::string>>(config, "layer_types", args.layer_types);
-  if (static_cast<int>(args.layer_types.size()) != args.num_hidden_layers) {
-    Fail(ErrorCode::kInvalidArgument,
-         absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
-                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
-  }
-  for (const std::string& type : args.layer_types) {
-    if (type != "sliding_attention" && type != "full_attention") {
-      Fail(ErrorCode::kInvalidArgument,
-           absl::StrCat("config.json's layer_types holds \"", type,
-                        "\", neither sliding_attention nor full_attention."));
-    }
-  }
+  ReadLayerTypes(config, args, /*full_every=*/2, /*full_at=*/1);
   const json none = json::object();
   ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
                       ? config["rope_scaling"]
@@ -600,18 +610,17 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  static const std::set<std::string> kTypes = {
-      "llama",       "mistral",  "qwen2",   "qwen3",      "mixtral", "qwen2_moe",   "qwen3_moe",
-      "gemma3_text", "gemma3",   "gemma2",  "phi3",       "gpt_oss", "deepseek_v2", "deepseek_v3",
-      "kimi_k2",     "glm4_moe", "smollm3", "qwen3_next", "qwen3_5", "qwen3_5_moe"};
-  if (!kTypes.count(args.model_type)) {
+  // In the order the refusal names them.
+  static const std::vector<std::string> kTypes = {
+      "llama",       "mistral",     "qwen2",   "qwen3",      "mixtral", "qwen2_moe",
+      "qwen3_moe",   "gemma3_text", "gemma3",  "gemma2",     "phi3",    "gpt_oss",
+      "deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe",   "smollm3", "olmo2",
+      "olmo3",       "qwen3_next",  "qwen3_5", "qwen3_5_moe"};
+  if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
-         absl::StrCat(
-             "model_type \"", args.model_type,
-             "\" is not built by ferry::lm (llama, mistral, qwen2, qwen3, mixtral, "
-             "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, phi3, gpt_oss, "
-             "deepseek_v2, deepseek_v3, kimi_k2, glm4_moe, smollm3, qwen3_next, qwen3_5 and "
-             "qwen3_5_moe are)."));
+         absl::StrCat("model_type \"", args.model_type, "\" is not built by ferry::lm (",
+                      absl::StrJoin(kTypes.begin(), kTypes.end() - 1, ", "), " and ", kTypes.back(),
+                      " are)."));
   }
   using Reader = void (*)(const json&, ModelArgs&);
   static const std::map<std::string, Reader> kReaders = {
@@ -641,6 +650,7 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   const bool qwen2 = args.model_type == "qwen2" || args.model_type == "qwen2_moe";
   const bool qwen3 = args.model_type == "qwen3" || args.model_type == "qwen3_moe";
   const bool moe = mixtral || args.model_type == "qwen2_moe" || args.model_type == "qwen3_moe";
+  const bool olmo3 = args.model_type == "olmo3";  // olmo2's with sliding layers
   args.hidden_size = Required<int64_t>(config, "hidden_size");
   args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
   args.intermediate_size = Required<int64_t>(config, "intermediate_size");
@@ -671,12 +681,14 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   args.qk_norm = qwen3;
   args.max_position_embeddings =
-      Optional<int64_t>(config, "max_position_embeddings", qwen2 ? 32768 : 2048);
+      olmo3 ? Required<int64_t>(config, "max_position_embeddings")
+            : Optional<int64_t>(config, "max_position_embeddings", qwen2 ? 32768 : 2048);
   // mlx-lm's qwen2_moe has its own lm_head whatever the config says.
-  args.tie_word_embeddings = args.model_type != "qwen2_moe" &&
-                             Optional<bool>(config, "tie_word_embeddings", !qwen3 && !moe);
-  args.rope_traditional =
-      args.model_type != "qwen2" && !qwen3 && Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings =
+      args.model_type != "qwen2_moe" &&
+      Optional<bool>(config, "tie_word_embeddings", !qwen3 && !moe && !olmo3);
+  args.rope_traditional = args.model_type != "qwen2" && !qwen3 && !olmo3 &&
+                          Optional<bool>(config, "rope_traditional", false);
 
   // transformers 5 nests rope_theta and the scaling under rope_parameters.
   const json none = json::object();
@@ -689,17 +701,25 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
                         : config.contains("rope_scaling") && config["rope_scaling"].is_object()
                             ? config["rope_scaling"]
                             : parameters;
-  args.rope_theta = Optional<float>(
-      config, "rope_theta", Optional<float>(parameters, "rope_theta", qwen2 || moe ? 1e6f : 1e4f));
-  ReadRopeScaling(scaling, args);
+  args.rope_theta =
+      olmo3
+          ? Required<float>(config, "rope_theta")
+          : Optional<float>(config, "rope_theta",
+                            Optional<float>(parameters, "rope_theta", qwen2 || moe ? 1e6f : 1e4f));
+  ReadRopeScaling(scaling, args, /*yarn=*/olmo3);
 
   if (moe) ReadExperts(config, args);
 
   if (args.model_type == "smollm3") ReadNoRopeLayers(config, args);
-
-  // mlx-lm's llama runs layers named "sliding_attention" over a window; ferry::lm has no
-  // rotating cache yet, and full attention there would give other numbers.
-  if (config.contains("layer_types") && config["layer_types"].is_array()) {
+  if (olmo3) {
+    args.sliding_window = Required<int64_t>(config, "sliding_window");
+    if (args.sliding_window <= 0) {
+      Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+    }
+    ReadLayerTypes(config, args, /*full_every=*/4, /*full_at=*/3);
+  } else if (config.contains("layer_types") && config["layer_types"].is_array()) {
+    // mlx-lm's llama runs layers named "sliding_attention" over a window, which ferry::lm's
+    // Llama does not: full attention there would give other numbers.
     for (const json& type : config["layer_types"]) {
       if (type.is_string() && type.get<std::string>() != "full_attention") {
         Fail(ErrorCode::kUnimplemented,

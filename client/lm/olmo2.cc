@@ -1,0 +1,118 @@
+#include "client/lm/olmo2.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/lm/attention.h"
+#include "client/lm/layer_masks.h"
+#include "client/lm/model_inputs.h"
+#include "client/ops.h"
+
+namespace ferry::lm {
+namespace {
+
+bool Sliding(const ModelArgs& args, int layer) {
+  return !args.layer_types.empty() &&
+         args.layer_types.at(static_cast<size_t>(layer)) == "sliding_attention";
+}
+
+// OLMo 3's sliding layers rotate with the base alone (mlx-lm's nn.RoPE there).
+ModelArgs PlainRope(ModelArgs args) {
+  args.rope_type = "default";
+  args.rope_scaling.clear();
+  return args;
+}
+
+}  // namespace
+
+Olmo2Attention::Olmo2Attention(const ModelArgs& args, bool sliding)
+    : heads_(args.num_attention_heads),
+      kv_heads_(args.num_key_value_heads),
+      head_dim_(args.head_dim),
+      q_proj_(register_module(
+          "q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, args.attention_bias))),
+      k_proj_(register_module(
+          "k_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
+      v_proj_(register_module(
+          "v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
+      o_proj_(register_module(
+          "o_proj", nn::Linear(heads_ * head_dim_, args.hidden_size, args.attention_bias))),
+      q_norm_(register_module("q_norm", nn::RMSNorm(heads_ * head_dim_, args.rms_norm_eps))),
+      k_norm_(register_module("k_norm", nn::RMSNorm(kv_heads_ * head_dim_, args.rms_norm_eps))),
+      rope_(head_dim_, sliding ? PlainRope(args) : args) {}
+
+Array Olmo2Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                                 const std::optional<Array>& position) {
+  const int64_t batch = x.shape(0), length = x.shape(1);
+  auto heads = [&](const Array& y, int count) {
+    return transpose(reshape(y, {batch, length, count, head_dim_}), {0, 2, 1, 3});
+  };
+  const std::optional<Array> at =
+      cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
+  const Array queries = rope_(heads(q_norm_(q_proj_(x)), heads_), at);
+  const Array keys = rope_(heads(k_norm_(k_proj_(x)), kv_heads_), at);
+  const Array values = heads(v_proj_(x), kv_heads_);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+  const Array out = attention(queries, keys, values, cache, position, scale, mask);
+  return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
+}
+
+Olmo2Block::Olmo2Block(const ModelArgs& args, bool sliding)
+    : sliding_(sliding),
+      self_attn_(register_module("self_attn", Olmo2Attention(args, sliding))),
+      mlp_(register_module("mlp", Mlp(args))),
+      post_attention_layernorm_(register_module("post_attention_layernorm",
+                                                nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
+      post_feedforward_layernorm_(register_module(
+          "post_feedforward_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
+
+Array Olmo2Block::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                             const std::optional<Array>& position) {
+  const Array h = x + post_attention_layernorm_(self_attn_(x, mask, cache, position));
+  return h + post_feedforward_layernorm_(mlp_(h));
+}
+
+Olmo2Model::Olmo2Model(const ModelArgs& args)
+    : window_(args.sliding_window),
+      embed_tokens_(
+          register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    layers_.push_back(
+        &register_module(absl::StrCat("layers.", i), Olmo2Block(args, Sliding(args, i))));
+  }
+  norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
+}
+
+Array Olmo2Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
+  CheckModelInputs("Olmo2", tokens, cache, layers_.size());
+  Array h = embed_tokens_(tokens);
+  const LayerMasks masks = window_ > 0
+                               ? layer_masks(tokens.shape(1), tokens.device(), cache, window_)
+                               : causal_masks(tokens.shape(1), tokens.device(), cache);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Olmo2Block& layer = *layers_[i];
+    h = layer(h, layer.sliding() ? masks.sliding : masks.global, cache ? &(*cache)[i] : nullptr,
+              masks.position);
+  }
+  return (*norm_)(h);
+}
+
+Olmo2::Olmo2(ModelArgs args)
+    : args_(std::move(args)), model_(register_module("model", Olmo2Model(args_))) {
+  if (!args_.tie_word_embeddings) {
+    lm_head_ = &register_module("lm_head", nn::Linear(args_.hidden_size, args_.vocab_size, false));
+  }
+}
+
+std::optional<int64_t> Olmo2::sliding_window(int layer) const {
+  if (!Sliding(args_, layer)) return std::nullopt;
+  return args_.sliding_window;
+}
+
+Array Olmo2::operator()(const Array& tokens, std::vector<KVCache>* cache) {
+  const Array h = model_(tokens, cache);
+  return lm_head_ ? (*lm_head_)(h) : model_.embed_tokens().as_linear(h);
+}
+
+}  // namespace ferry::lm

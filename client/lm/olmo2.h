@@ -1,0 +1,83 @@
+#ifndef FERRY_CLIENT_LM_OLMO2_H_
+#define FERRY_CLIENT_LM_OLMO2_H_
+
+// OLMo 2 and OLMo 3 as mlx-lm builds them (models/olmo2.py, olmo3.py): Llama's projections
+// and MLP, but queries and keys normalized over all their heads at once (RMSNorm of the
+// whole projection) and the norms after the attention and the MLP rather than before.
+// OLMo 3 also attends over a sliding window in its "sliding_attention" layers (every layer
+// but each fourth by default; a ring of the window in make_prompt_cache), whose RoPE is
+// plain while the full layers' follows rope_scaling.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "client/lm/llama.h"
+#include "client/lm/model.h"
+#include "client/nn/embedding.h"
+#include "client/nn/linear.h"
+#include "client/nn/normalization.h"
+
+namespace ferry::lm {
+
+class Olmo2Attention : public nn::Module {
+ public:
+  Olmo2Attention(const ModelArgs& args, bool sliding);
+  Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                   const std::optional<Array>& position);
+
+ private:
+  int heads_, kv_heads_;
+  int64_t head_dim_;
+  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
+  nn::RMSNorm &q_norm_, &k_norm_;
+  Rope rope_;
+};
+
+// "self_attn", "mlp", "post_attention_layernorm", "post_feedforward_layernorm".
+class Olmo2Block : public nn::Module {
+ public:
+  Olmo2Block(const ModelArgs& args, bool sliding);
+  Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
+                   const std::optional<Array>& position);
+  bool sliding() const { return sliding_; }
+
+ private:
+  bool sliding_;
+  Olmo2Attention& self_attn_;
+  Mlp& mlp_;
+  nn::RMSNorm &post_attention_layernorm_, &post_feedforward_layernorm_;
+};
+
+// "embed_tokens", "layers.N", "norm".
+class Olmo2Model : public nn::Module {
+ public:
+  explicit Olmo2Model(const ModelArgs& args);
+  Array operator()(const Array& tokens, std::vector<KVCache>* cache);
+  nn::Embedding& embed_tokens() { return embed_tokens_; }
+
+ private:
+  int64_t window_;
+  nn::Embedding& embed_tokens_;
+  std::vector<Olmo2Block*> layers_;
+  nn::RMSNorm* norm_ = nullptr;
+};
+
+// model_type "olmo2" or "olmo3": "model" and, unless the embeddings are tied, "lm_head".
+class Olmo2 : public Model {
+ public:
+  explicit Olmo2(ModelArgs args);
+  Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
+  const ModelArgs& args() const override { return args_; }
+  // sliding_window for OLMo 3's "sliding_attention" layers.
+  std::optional<int64_t> sliding_window(int layer) const override;
+
+ private:
+  ModelArgs args_;
+  Olmo2Model& model_;
+  nn::Linear* lm_head_ = nullptr;
+};
+
+}  // namespace ferry::lm
+
+#endif  // FERRY_CLIENT_LM_OLMO2_H_
