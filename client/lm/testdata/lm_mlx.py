@@ -21,18 +21,19 @@ lm_mlx.safetensors holds, for each model <m>:
   qwen2_bf16.logits_f32  qwen2_bf16's logits computed in float32 from its bfloat16 weights
 and sampler.* / processor.*: mlx-lm's sample_utils applied to fixed inputs.
 """
-import json
+import functools
 import os
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map_with_path
-from mlx_lm.generate import generate_step
+from mlx.utils import tree_flatten
 from mlx_lm.models import llama, qwen2, qwen3
 from mlx_lm import sample_utils
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import lm_fixture
+from lm_fixture import HERE
+
 rng = np.random.default_rng(20261207)
 mx.random.seed(20261207)
 arrays = {}
@@ -55,35 +56,14 @@ MODULES = {"llama": llama, "qwen2": qwen2, "qwen3": qwen3}
 
 def randomize(model):
     """Draws every weight at random (norm weights near 1), so no layer is an identity."""
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(1 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
-    model.update(tree_map_with_path(draw, model.parameters()))
+    lm_fixture.draw_weights(model, rng)
 
 
 def save_model(name, model, config):
-    folder = os.path.join(HERE, name)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    mx.save_safetensors(os.path.join(folder, "model.safetensors"),
-                        dict(tree_flatten(model.parameters())), metadata={"format": "mlx"})
+    lm_fixture.save_model(name, dict(tree_flatten(model.parameters())), config)
 
 
-def record(name, model, prompt_length, steps):
-    prompt = mx.array(rng.integers(0, BASE["vocab_size"], prompt_length).astype(np.int32))
-    arrays[f"{name}.prompt"] = prompt
-    arrays[f"{name}.logits"] = model(prompt[None]).astype(mx.float32)
-    tokens, logprobs = [], []
-    for token, lp in generate_step(prompt, model, max_tokens=steps):
-        tokens.append(token)
-        logprobs.append(lp.astype(mx.float32))
-    arrays[f"{name}.greedy"] = mx.array(np.array(tokens, dtype=np.int32))
-    arrays[f"{name}.logprobs"] = mx.stack(logprobs)
-    # Greedy tokens are comparable only where the best two are apart.
-    top2 = np.sort(np.array(mx.stack(logprobs)), axis=-1)[:, -2:]
-    print(f"{name}: greedy {tokens}; smallest top-2 gap {np.min(top2[:, 1] - top2[:, 0]):.4f}")
+record = functools.partial(lm_fixture.record, arrays, rng, BASE["vocab_size"])
 
 
 def build(name):
