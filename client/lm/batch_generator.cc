@@ -41,15 +41,6 @@ BatchGenerator::BatchGenerator(Model& model, BatchGeneratorOptions options)
                          "completion_batch_size, prefill_step_size, steps_in_flight and "
                          "processor_history must be positive.");
   }
-  // mlx-lm's left-padded ArraysCache (a batch's linear-attention state) is not built here.
-  for (const KVCache& layer : model_.make_cache()) {
-    if (layer.is_arrays()) {
-      detail::ThrowOpError(kOp, absl::StrCat(model_.args().model_type,
-                                             "'s linear-attention layers keep an arrays cache "
-                                             "(their conv and recurrent state), which a batch "
-                                             "cannot hold yet."));
-    }
-  }
 }
 
 uint64_t BatchGenerator::insert(BatchSequence sequence) {
@@ -66,19 +57,18 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
     }
     // Rows move between caches of one kind: the layer's in make_prompt_cache.
     const std::vector<KVCache> kinds = FreshCache();
+    auto kind = [](const KVCache& c) {
+      return c.is_arrays()  ? std::string("an arrays cache")
+             : c.max_size() ? absl::StrCat("rotating (max_size ", *c.max_size(), ")")
+                            : std::string("plain");
+    };
     for (size_t i = 0; i < layers; ++i) {
       const KVCache& layer = sequence.cache[i];
-      if (layer.max_size() != kinds[i].max_size() || layer.keep() != kinds[i].keep()) {
-        detail::ThrowOpError(
-            kOp, absl::StrCat("the cache's layer ", i, " is ",
-                              layer.max_size()
-                                  ? absl::StrCat("rotating (max_size ", *layer.max_size(), ")")
-                                  : std::string("plain"),
-                              "; a batch takes make_prompt_cache()'s, ",
-                              kinds[i].max_size()
-                                  ? absl::StrCat("rotating (max_size ", *kinds[i].max_size(), ")")
-                                  : std::string("plain"),
-                              " there."));
+      if (layer.max_size() != kinds[i].max_size() || layer.keep() != kinds[i].keep() ||
+          layer.is_arrays() != kinds[i].is_arrays()) {
+        detail::ThrowOpError(kOp, absl::StrCat("the cache's layer ", i, " is ", kind(layer),
+                                               "; a batch takes make_prompt_cache()'s, ",
+                                               kind(kinds[i]), " there."));
       }
     }
     // As mlx_lm.server, which batches no request once kv_bits is set.
@@ -282,11 +272,11 @@ void BatchGenerator::ExtractRow(size_t b, Live& live) {
 std::vector<KVCache> BatchGenerator::GivenCache(Live& live) const {
   // The cache was taken when the row left the batch, maybe with steps past its end.
   const int64_t past = live.fed - (live.prefilled + live.given);
-  // A ring that wrapped lost its oldest positions to those steps: as mlx-lm, which trims
-  // no full rotating cache, none is given then.
+  // A ring that wrapped lost its oldest positions to those steps, and an arrays cache's
+  // state cannot take them back: as mlx-lm, which trims neither, none is given then.
   const bool lost =
       past > 0 && std::any_of(live.cache.begin(), live.cache.end(), [](const KVCache& layer) {
-        return layer.max_size() && layer.offset() > *layer.max_size();
+        return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
       });
   if (lost) live.cache.clear();
   for (KVCache& layer : live.cache) layer.trim(past);

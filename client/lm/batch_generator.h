@@ -8,7 +8,9 @@
 // right-aligned in the batch's cache, each row's keys rotated from its own position
 // (KVCache::rope_offset), its padding hidden by the mask. The caches are make_prompt_cache's:
 // a model's sliding-window layers (Gemma 3, gpt-oss) keep a ring of the window for the whole
-// batch, so their memory stays bounded however long the sequences run.
+// batch, so their memory stays bounded however long the sequences run; its linear-attention
+// layers (Qwen3-Next, Qwen3.5) keep each row's conv and recurrent state, a row's padding
+// masked out of both (KVCache::arrays_mask).
 
 #include <cstdint>
 #include <deque>
@@ -63,13 +65,15 @@ struct BatchGeneration {
   Array logprobs;             // (vocab,) on the model's device, read only when wanted
   std::string finish_reason;  // "stop" or "length" on a sequence's last, else empty
   // On the last, with return_cache: the cache holding its tokens but the last (the next
-  // turn's first input), as TokenGenerator leaves a prompt cache. Empty when a rotating
-  // layer's ring wrapped under steps sent past the end (it cannot be trimmed back).
+  // turn's first input), as TokenGenerator leaves a prompt cache. Empty when steps were sent
+  // past the end and a layer cannot take them back: a rotating layer's ring that wrapped, a
+  // linear-attention layer's arrays cache (Qwen3-Next's, Qwen3.5's).
   std::vector<KVCache> cache;
 };
 
 // Whether the model's caches (make_prompt_cache's) can be batched: mlx_lm.server's
-// is_batchable. Not those of layers keeping arrays (Qwen3-Next's gated delta nets).
+// is_batchable. Linear-attention layers' arrays caches (Qwen3-Next's, Qwen3.5's gated delta
+// nets) batch too, their left padding masked (KVCache::arrays_mask).
 bool batchable(const Model& model);
 
 class BatchGenerator {

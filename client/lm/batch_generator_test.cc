@@ -1,9 +1,10 @@
 // Continuous batching: sequences that join a running batch at any step, leave it at their
 // own end or when removed, and carry their own sampler, seed, logits processors and cache
 // each get the tokens they would get alone, for dense, grouped-query, q/k-normalized,
-// mixture-of-experts and sliding-window (Gemma 3, gpt-oss) models; the sliding layers keep
-// rings of their window (max_kv_size: every layer), bounded however long the rows run, and
-// the tokens are mlx-lm's BatchGenerator's (testdata/lm_batch_rotating_mlx.py).
+// mixture-of-experts, sliding-window (Gemma 3, gpt-oss) and gated-delta-net (Qwen3-Next,
+// Qwen3.5) models; the sliding layers keep rings of their window (max_kv_size: every layer),
+// bounded however long the rows run, and the tokens are mlx-lm's BatchGenerator's
+// (testdata/lm_batch_rotating_mlx.py, lm_batch_qwen3_next_mlx.py).
 
 #include "client/lm/batch_generator.h"
 
@@ -150,6 +151,12 @@ TEST(BatchGeneratorTest, SequencesJoiningARunningBatchGetTheirTokensAlone) {
     ExpectEachAsAlone(*model, static_cast<int>(model->args().vocab_size), name);
   }
   ExpectEachAsAlone(*load_model(Runfile("client/lm/testdata/deepseek_v3")), 300, "deepseek_v3");
+  // Gated delta nets beside full attention: each row's conv and recurrent state in an arrays
+  // cache, its left padding masked out of both.
+  for (const char* name : {"qwen3_next", "qwen3_5"}) {
+    std::unique_ptr<Model> model = load_model(Runfile(std::string("client/lm/testdata/") + name));
+    ExpectEachAsAlone(*model, 300, name);
+  }
 }
 
 // A batch's cache grows past its first 256 positions, and a long prompt joining a batch of
@@ -361,6 +368,8 @@ void ContinuesAGivenCache(Model& model, const std::string& name) {
 TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn) {
   ContinuesAGivenCache(*Llama(), "llama");
   ContinuesAGivenCache(*load_model(Runfile("client/lm/testdata/gemma3_text")), "gemma3_text");
+  // The linear layers' arrays caches: their state handed back and continued.
+  ContinuesAGivenCache(*load_model(Runfile("client/lm/testdata/qwen3_next")), "qwen3_next");
 }
 
 // A sequence removed with return_cache (a server's stop string met) hands back the cache
@@ -453,12 +462,13 @@ TEST(BatchGeneratorTest, MaxKvSizeBoundsEveryLayerOfAPlainModel) {
             std::string::npos);
 }
 
-// mlx-lm's BatchGenerator through its BatchRotatingKVCache (testdata/lm_batch_rotating_mlx.py
-// writes its tokens): Gemma 3's sliding layers, and max_kv_size on every layer of Qwen2.
-TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
+// The tokens mlx-lm's BatchGenerator gave for `fixture`'s cases (five prompts joining at the
+// first, fourth and seventh calls, prefilled in chunks), each case's name its model's
+// testdata directory (and "_kv" and max_kv_size).
+void ExpectMlxLmsBatchTokens(const std::string& fixture, const std::vector<std::string>& names) {
   std::unordered_map<std::string, Array> want =
-      load_safetensors(Runfile("client/lm/testdata/lm_batch_rotating_mlx.safetensors")).first;
-  for (const std::string name : {"gemma3_text", "qwen2_kv10"}) {
+      load_safetensors(Runfile("client/lm/testdata/" + fixture)).first;
+  for (const std::string& name : names) {
     const std::vector<int32_t> given = want.at(name + ".options").to_vector<int32_t>();
     std::unique_ptr<Model> model =
         load_model(Runfile("client/lm/testdata/" + name.substr(0, name.find("_kv"))));
@@ -480,6 +490,18 @@ TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
           << name << ", prompt " << i;
     }
   }
+}
+
+// mlx-lm's BatchGenerator through its BatchRotatingKVCache (testdata/lm_batch_rotating_mlx.py
+// writes its tokens): Gemma 3's sliding layers, and max_kv_size on every layer of Qwen2.
+TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
+  ExpectMlxLmsBatchTokens("lm_batch_rotating_mlx.safetensors", {"gemma3_text", "qwen2_kv10"});
+}
+
+// mlx-lm's BatchGenerator through its ArraysCache (testdata/lm_batch_qwen3_next_mlx.py):
+// Qwen3-Next's and Qwen3.5's gated delta nets, their padding kept out of their states.
+TEST(BatchGeneratorTest, ArraysBatchesGiveMlxLmsTokens) {
+  ExpectMlxLmsBatchTokens("lm_batch_qwen3_next_mlx.safetensors", {"qwen3_next", "qwen3_5"});
 }
 
 TEST(BatchGeneratorTest, BadArgumentsAreNamed) {

@@ -83,12 +83,9 @@ Array KVCache::make_mask(int64_t length, const Array& position,
                      logical_or(keys >= padding, expand_dims(keys, 0) == expand_dims(queries, 1)));
 }
 
-bool KVCache::batchable() const {
-  return !is_arrays() && !bits_ && !(max_size_ && (keep_ > 0 || held_from_ > 0));
-}
+bool KVCache::batchable() const { return !bits_ && !(max_size_ && (keep_ > 0 || held_from_ > 0)); }
 
 void KVCache::RefuseUnlessBatchable(const char* what) const {
-  RefuseArrays(what);
   if (bits_) {
     detail::ThrowOpError("KVCache", absl::StrCat(what,
                                                  " takes plain or rotating caches, not a "

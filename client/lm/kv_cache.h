@@ -30,15 +30,15 @@
 // cache's memory (plus a scale and a bias per group). lm::attention (attention.h) reads
 // them through quantized_matmul, so update_and_fetch_quantized stands for update_and_fetch.
 //
-// Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain and
-// rotating caches (mlx-lm's BatchKVCache, BatchRotatingKVCache; kv_cache_batch.cc,
-// kv_cache_batch_rotating.cc); a quantized cache, or a rotating one keeping first positions
-// or hiding trimmed ones, refuses them (INVALID_ARGUMENT). A batch's rows are right-aligned
-// in columns every layer shares (the position array), so a rotating batch's ring is shared:
-// column c in slot c % max_size, each row hiding the columns before its own (its padding).
-// BatchGenerator and batch_generate take make_prompt_cache()'s caches (the sliding layers'
-// rotating: memory bounded by the window), and the server's PromptCache keeps what the batch
-// hands back; speculative decoding keeps plain ones.
+// Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain,
+// rotating and arrays caches (mlx-lm's BatchKVCache, BatchRotatingKVCache, ArraysCache;
+// kv_cache_batch.cc, kv_cache_batch_rotating.cc, kv_cache_arrays.cc); a quantized cache, or a
+// rotating one keeping first positions or hiding trimmed ones, refuses them (INVALID_ARGUMENT). A
+// batch's rows are right-aligned in columns every layer shares (the position array), so a rotating
+// batch's ring is shared: column c in slot c % max_size, each row hiding the columns before its own
+// (its padding). BatchGenerator and batch_generate take make_prompt_cache()'s caches (the sliding
+// layers' rotating: memory bounded by the window), and the server's PromptCache keeps what the
+// batch hands back; speculative decoding keeps plain ones.
 
 #include <cstdint>
 #include <optional>
@@ -64,8 +64,8 @@ class KVCache {
   std::optional<int64_t> max_size() const { return max_size_; }
   int64_t keep() const { return keep_; }
   // Whether continuous batching can move its rows (set_left_padding, extend, filter,
-  // extract): plain caches and rotating ones keeping no first positions and hiding no
-  // trimmed ones (mlx-lm's caches that have merge).
+  // extract): plain and arrays caches, and rotating ones keeping no first positions and
+  // hiding no trimmed ones (mlx-lm's caches that have merge).
   bool batchable() const;
 
   // mlx-lm's KVCache.to_quantized: this plain cache's positions quantized (affine, `bits` 1
@@ -138,7 +138,8 @@ class KVCache {
   // Appends other's rows, both right-aligned to the longer (the shorter gains left padding).
   void extend(const KVCache& other);
   // Row `row`'s first `length` tokens as a cache of its own (no padding): what a finished
-  // sequence leaves for a prompt cache.
+  // sequence leaves for a prompt cache. An arrays cache's state holds every token its row
+  // saw: it takes only that length (INVALID_ARGUMENT otherwise).
   KVCache extract(int64_t row, int64_t length) const;
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
@@ -155,9 +156,10 @@ class KVCache {
   // Qwen3.5's gated delta nets: slot 0 the convolution's last kernel - 1 inputs, slot 1 the
   // recurrent state). offset() counts the tokens they have seen (advance). It holds no keys,
   // so update_and_fetch, make_mask and to_quantized refuse it (maybe_quantize_kv_cache leaves
-  // it, as mlx-lm's), trim too (mlx-lm's is_trimmable is false), and continuous batching
-  // (set_left_padding, filter, extend, extract: mlx-lm's left-padded ArraysCache is not
-  // built here). Every refusal is INVALID_ARGUMENT naming the arrays cache.
+  // it, as mlx-lm's), trim too (mlx-lm's is_trimmable is false). Continuous batching moves
+  // its slots' rows (mlx-lm's ArraysCache.filter, extend, extract), its padding counted in
+  // columns as the other modes count it: a layer masks a row's steps before its padding ends
+  // (arrays_mask). Every refusal is INVALID_ARGUMENT naming the arrays cache.
   static KVCache arrays(int size);
   bool is_arrays() const { return arrays_.has_value(); }
   // Slot i's array, none until the layer sets it. Throws INVALID_ARGUMENT for a cache that is
@@ -166,6 +168,11 @@ class KVCache {
   void set_array(int i, Array value);
   // The layer saw n more tokens.
   void advance(int64_t n);
+  // mlx-lm's ArraysCache.make_mask: for the next `length` columns, (B, length) bool, true
+  // where row b's padding has ended (its steps that may enter the state). None when no row
+  // pads any of them, as for every decode step once the batch's prompts are in: its graph
+  // stays the same from step to step.
+  std::optional<Array> arrays_mask(int64_t length) const;
   // mlx-lm's is_trimmable: every cache but an arrays cache.
   bool is_trimmable() const { return !is_arrays(); }
 
@@ -218,6 +225,11 @@ class KVCache {
   int64_t held_from_ = 0;
   // Throws INVALID_ARGUMENT, naming `what`, for an arrays cache.
   void RefuseArrays(const char* what) const;
+  // An arrays cache's first slot set (none while empty), and its batch moves.
+  std::optional<Array> AnyArray() const;
+  void FilterArrays(const Array& rows);
+  void ExtendArrays(const KVCache& other);
+  KVCache ExtractArrays(int64_t row, int64_t start, int64_t length) const;
   std::optional<std::vector<std::optional<Array>>> arrays_;  // an arrays cache's slots
 };
 

@@ -21,12 +21,16 @@ void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
 
 void KVCache::set_left_padding(std::vector<int32_t> padding, const Device& device) {
   RefuseUnlessBatchable("set_left_padding");
-  if (keys_) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
+  if (!empty()) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
   SetPadding(std::move(padding), device);
 }
 
 int64_t KVCache::rows() const {
   if (!padding_.empty()) return static_cast<int64_t>(padding_.size());
+  if (arrays_) {
+    const std::optional<Array> any = AnyArray();
+    return any ? any->shape(0) : 1;
+  }
   return keys_ ? keys_->shape(0) : 1;
 }
 
@@ -37,7 +41,7 @@ Array KVCache::rope_offset(const Array& position) const {
 void KVCache::filter(const std::vector<int64_t>& keep) {
   RefuseUnlessBatchable("filter");
   if (keep.empty()) {
-    *this = KVCache();
+    *this = arrays_ ? arrays(static_cast<int>(arrays_->size())) : KVCache();
     return;
   }
   std::vector<int32_t> padding(keep.size(), 0);
@@ -53,10 +57,13 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
   // Whole steps only: the capacity stays a multiple of kStep, so the graphs do too.
   const int64_t shift = *std::min_element(padding.begin(), padding.end()) / kStep * kStep;
   for (int32_t& p : padding) p -= static_cast<int32_t>(shift);
+  const std::optional<Array> any = arrays_ ? AnyArray() : keys_;
   const Device device = padding_array_ ? padding_array_->device()
-                        : keys_        ? keys_->device()
+                        : any          ? any->device()
                                        : default_device();
-  if (keys_) {
+  if (arrays_) {
+    if (any) FilterArrays(from_host(rows, {static_cast<int64_t>(rows.size())}, device));
+  } else if (keys_) {
     const Array index = from_host(rows, {static_cast<int64_t>(rows.size())}, device);
     auto keep_rows = [&](const Array& buffer) {
       const Array kept = take(buffer, index, 0);
@@ -80,6 +87,12 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
 void KVCache::extend(const KVCache& other) {
   RefuseUnlessBatchable("extend");
   other.RefuseUnlessBatchable("extend");
+  if (arrays_.has_value() != other.arrays_.has_value() ||
+      (arrays_ && arrays_->size() != other.arrays_->size())) {
+    detail::ThrowOpError("KVCache",
+                         "extend takes an arrays cache of as many slots, not a cache "
+                         "of another kind.");
+  }
   if (max_size_ != other.max_size_) {
     detail::ThrowOpError("KVCache", absl::StrCat("extend takes caches of one kind, got max_size ",
                                                  max_size_.value_or(0), " and ",
@@ -95,11 +108,16 @@ void KVCache::extend(const KVCache& other) {
   }
   const std::optional<Array>& any_keys = keys_ ? keys_ : other.keys_;
   const std::optional<Array>& any_values = keys_ ? values_ : other.values_;
+  const std::optional<Array> any_array =
+      arrays_ ? (AnyArray() ? AnyArray() : other.AnyArray()) : std::nullopt;
   const Device device = any_keys               ? any_keys->device()
+                        : any_array            ? any_array->device()
                         : padding_array_       ? padding_array_->device()
                         : other.padding_array_ ? other.padding_array_->device()
                                                : default_device();
-  if (any_keys && max_size_) {
+  if (arrays_) {
+    ExtendArrays(other);
+  } else if (any_keys && max_size_) {
     ExtendRotating(other, end);
   } else if (any_keys) {
     const int64_t capacity = std::max(RoundUp(end), kStep);
@@ -128,6 +146,7 @@ KVCache KVCache::extract(int64_t row, int64_t length) const {
         "KVCache", absl::StrCat("row ", row, " does not hold ", length, " positions (", rows(),
                                 " rows, ", offset_, " positions written)."));
   }
+  if (arrays_) return ExtractArrays(row, start, length);
   if (max_size_) return ExtractRotating(row, start, length);
   KVCache out;
   out.offset_ = length;

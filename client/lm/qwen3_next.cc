@@ -130,7 +130,7 @@ GatedDeltaNet::Projected GatedDeltaNet::Project(const Array& x) {
           reshape(ba[1], {batch, length, value_heads_})};
 }
 
-Array GatedDeltaNet::operator()(const Array& x, KVCache* cache) {
+Array GatedDeltaNet::operator()(const Array& x, KVCache* cache, const std::optional<Array>& mask) {
   const int64_t batch = x.shape(0), length = x.shape(1);
   if (cache && !cache->is_arrays()) {
     detail::ThrowOpError("GatedDeltaNet",
@@ -139,11 +139,13 @@ Array GatedDeltaNet::operator()(const Array& x, KVCache* cache) {
   }
   const Projected in = Project(x);
   const int64_t channels = in.qkv.shape(-1);
+  // A padded step's inputs are zeros, as the conv state before a sequence's first token.
+  const Array mixed = mask ? where(expand_dims(*mask, -1), in.qkv, 0) : in.qkv;
   // The convolution continues the last kernel - 1 inputs it saw (zeros at the start).
   const Array conv_state = cache && cache->array(0)
                                ? *cache->array(0)
                                : zeros({batch, conv_kernel_ - 1, channels}, x.dtype(), x.device());
-  const Array conv_input = concatenate({conv_state, in.qkv}, 1);
+  const Array conv_input = concatenate({conv_state, mixed}, 1);
   if (cache) {
     cache->set_array(
         0, slice(conv_input, {0, length, 0}, {batch, length + conv_kernel_ - 1, channels}));
@@ -157,7 +159,7 @@ Array GatedDeltaNet::operator()(const Array& x, KVCache* cache) {
   const Array v = reshape(qkv[2], {batch, length, value_heads_, value_head_dim_});
   const auto [out, state] =
       gated_delta_update(q, k, v, in.a, in.b, parameter("A_log"), parameter("dt_bias"),
-                         cache ? cache->array(1) : std::nullopt);
+                         cache ? cache->array(1) : std::nullopt, mask);
   if (cache) {
     cache->set_array(1, state);
     cache->advance(length);
@@ -205,7 +207,7 @@ Qwen3NextBlock::Qwen3NextBlock(const ModelArgs& args, int index, bool fused) {
 Array Qwen3NextBlock::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                                  const std::optional<Array>& position) {
   const Array normed = (*input_layernorm_)(x);
-  const Array h = x + (linear_attn_ ? (*linear_attn_)(normed, cache)
+  const Array h = x + (linear_attn_ ? (*linear_attn_)(normed, cache, mask)
                                     : (*self_attn_)(normed, mask, cache, position));
   return h + (*mlp_)((*post_attention_layernorm_)(h));
 }
@@ -222,17 +224,21 @@ Qwen3NextModel::Qwen3NextModel(const ModelArgs& args, bool fused)
 Array Qwen3NextModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Qwen3Next", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
-  // The full-attention layers' position and mask, from one of their caches (the caches
-  // advance together); the linear layers take neither.
-  std::optional<Array> position, mask;
+  // The full-attention layers' position and mask, from one of their caches, and the linear
+  // layers' mask (a batch's padding), from one of theirs: the caches advance together.
+  std::optional<Array> position, mask, linear_mask;
   if (cache) {
     auto full =
         std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return !c.is_arrays(); });
     position = (full != cache->end() ? *full : cache->front()).offset_array(tokens.device());
     if (full != cache->end()) mask = full->make_mask(tokens.shape(1), *position);
+    auto linear =
+        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); });
+    if (linear != cache->end()) linear_mask = linear->arrays_mask(tokens.shape(1));
   }
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr, position);
+    h = (*layers_[i])(h, layers_[i]->is_linear() ? linear_mask : mask,
+                      cache ? &(*cache)[i] : nullptr, position);
   }
   return (*norm_)(h);
 }

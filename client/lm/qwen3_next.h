@@ -53,11 +53,13 @@ class Qwen3NextAttention : public nn::Module {
 // The gated delta net: "conv1d", "dt_bias", "A_log", "norm", "out_proj", and the input
 // projections: Qwen3-Next's "in_proj_qkvz" and "in_proj_ba" (each key head's q, k, v, z and
 // b, a together) when `fused`, else Qwen3.5's "in_proj_qkv", "in_proj_z", "in_proj_b" and
-// "in_proj_a". Its cache must be an arrays cache of 2 (KVCache::arrays).
+// "in_proj_a". Its cache must be an arrays cache of 2 (KVCache::arrays). A `mask` (B, L)
+// bool (the cache's arrays_mask: a batch's left padding) keeps the false steps out of both
+// states, as mlx-lm: their conv inputs zeroed, the recurrence skipping them.
 class GatedDeltaNet : public nn::Module {
  public:
   GatedDeltaNet(const ModelArgs& args, bool fused);
-  Array operator()(const Array& x, KVCache* cache);
+  Array operator()(const Array& x, KVCache* cache, const std::optional<Array>& mask = std::nullopt);
 
  private:
   // The conv1d's input (B, L, conv channels: q, k, v), the output gate z (B, L, Hv, Dv), and
@@ -98,8 +100,10 @@ class Qwen3NextSparseMoeBlock : public nn::Layer {
 class Qwen3NextBlock : public nn::Module {
  public:
   Qwen3NextBlock(const ModelArgs& args, int index, bool fused);
+  // `mask` is the attention mask of a full-attention layer, the arrays_mask of a linear one.
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
+  bool is_linear() const { return linear_attn_ != nullptr; }
 
  private:
   GatedDeltaNet* linear_attn_ = nullptr;

@@ -1,7 +1,7 @@
 // Qwen3-Next and Qwen3.5 against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py
 // writes the checkpoints and what mlx-lm computed): the logits of a prompt, of the same prompt
 // through the caches in pieces, and greedy generation; then the arrays cache their linear
-// layers keep, and what refuses it.
+// layers keep, its rows moved by continuous batching, and what refuses it.
 
 #include "client/lm/qwen3_next.h"
 
@@ -163,7 +163,8 @@ TEST(Qwen3NextCacheTest, AnArraysCacheRefusesWhatItCannotDo) {
                            std::string("[KVCache] to_quantized takes a cache of keys and values, "
                                        "not an arrays cache (a linear-attention layer's state, "
                                        "mlx-lm's ArraysCache).")));
-  EXPECT_EQ(Failure([&] { cache.filter({0}); }).first, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Failure([&] { cache.filter({1}); }).first, ErrorCode::kInvalidArgument);
+  // Its state is after all 3 tokens: it cannot give that of 1.
   EXPECT_EQ(Failure([&] { cache.extract(0, 1); }).first, ErrorCode::kInvalidArgument);
   EXPECT_EQ(Failure([&] {
               cache.set_left_padding({0, 1}, default_device());
@@ -226,15 +227,51 @@ TEST(Qwen3NextCacheTest, APromptCacheReusesOnlyWholeConversations) {
   EXPECT_EQ(kept.size(), 0);
 }
 
-// A batch cannot hold the linear layers' state yet, nor can speculative decoding trim it:
-// both refuse before generating.
-TEST(Qwen3NextCacheTest, BatchesAndSpeculativeDecodingRefuseIt) {
+// A batch moves an arrays cache's rows as mlx-lm's ArraysCache: padding counted in columns
+// as the other caches count it, masked (arrays_mask) until every row's has passed, so a
+// decode step once prefilled takes no mask; a row's state is its own, whatever its column.
+TEST(Qwen3NextCacheTest, ABatchMovesAnArraysCachesRows) {
+  const std::unique_ptr<Model> model = load_model(TestData("qwen3_5"));
+  EXPECT_TRUE(batchable(*model));
+  auto Slot = [](const KVCache& c, int i) {
+    Array a = *c.array(i);
+    return a.to_vector<float>();
+  };
+  KVCache cache = KVCache::arrays(2);
+  cache.set_left_padding({2, 0}, default_device());
+  EXPECT_EQ(cache.rows(), 2);
+  ASSERT_TRUE(cache.arrays_mask(3).has_value());
+  EXPECT_EQ(astype(*cache.arrays_mask(3), int32).to_vector<int32_t>(),
+            (std::vector<int32_t>{0, 0, 1, 1, 1, 1}));
+  cache.set_array(0, reshape(astype(arange(0, 6), float32), {2, 3, 1}));
+  cache.set_array(1, reshape(astype(arange(10, 12), float32), {2, 1}));
+  cache.advance(3);
+  EXPECT_FALSE(cache.arrays_mask(1).has_value());  // a decode step
+  // Row 0 saw 1 token (2 columns of padding), row 1 all 3.
+  const KVCache first = cache.extract(0, 1);
+  EXPECT_EQ(first.offset(), 1);
+  EXPECT_EQ(Slot(first, 0), (std::vector<float>{0, 1, 2}));
+  EXPECT_EQ(Slot(first, 1), (std::vector<float>{10}));
+  EXPECT_EQ(Failure([&] { cache.extract(0, 3); }).first, ErrorCode::kInvalidArgument);
+  // A fresh row joins, right-aligned: 2 columns of padding, then 1 token of its own.
+  KVCache joining = KVCache::arrays(2);
+  joining.set_array(1, full({1, 1}, 20.0f));
+  joining.advance(1);
+  cache.extend(joining);
+  EXPECT_EQ(cache.left_padding(), (std::vector<int32_t>{2, 0, 2}));
+  EXPECT_EQ(cache.offset(), 3);
+  EXPECT_EQ(Slot(cache, 0), (std::vector<float>{0, 1, 2, 3, 4, 5, 0, 0, 0}));  // never set: zeros
+  EXPECT_EQ(Slot(cache, 1), (std::vector<float>{10, 11, 20}));
+  cache.filter({1, 2});
+  EXPECT_EQ(cache.rows(), 2);
+  EXPECT_EQ(Slot(cache, 1), (std::vector<float>{11, 20}));
+  EXPECT_EQ(Slot(cache.extract(1, 1), 1), (std::vector<float>{20}));
+  EXPECT_EQ(Failure([&] { cache.extend(KVCache()); }).first, ErrorCode::kInvalidArgument);
+}
+
+// Speculative decoding cannot trim the linear layers' state: it refuses before generating.
+TEST(Qwen3NextCacheTest, SpeculativeDecodingRefusesIt) {
   std::unique_ptr<Model> model = load_model(TestData("qwen3_5"));
-  EXPECT_EQ(Failure([&] { BatchGenerator generator(*model); }),
-            std::make_pair(ErrorCode::kInvalidArgument,
-                           std::string("[BatchGenerator] qwen3_5's linear-attention layers keep "
-                                       "an arrays cache (their conv and recurrent state), which "
-                                       "a batch cannot hold yet.")));
   std::unique_ptr<Model> draft = load_model(TestData("qwen3_next"));
   GenerateOptions options;
   options.draft_model = draft.get();
