@@ -273,12 +273,16 @@ std::vector<KVCache> BatchGenerator::GivenCache(Live& live) const {
   // The cache was taken when the row left the batch, maybe with steps past its end.
   const int64_t past = live.fed - (live.prefilled + live.given);
   // A ring that wrapped lost its oldest positions to those steps, and an arrays cache's
-  // state cannot take them back: as mlx-lm, which trims neither, none is given then.
-  const bool lost =
+  // state cannot take them back. One step past, the cache holds every token given, the
+  // last too (mlx-lm's convention, whose generator runs one step ahead); more, none.
+  const bool untrimmable =
       past > 0 && std::any_of(live.cache.begin(), live.cache.end(), [](const KVCache& layer) {
         return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
       });
-  if (lost) live.cache.clear();
+  if (untrimmable) {
+    if (past > 1) live.cache.clear();
+    return std::move(live.cache);
+  }
   for (KVCache& layer : live.cache) layer.trim(past);
   return std::move(live.cache);
 }

@@ -65,9 +65,11 @@ struct BatchGeneration {
   Array logprobs;             // (vocab,) on the model's device, read only when wanted
   std::string finish_reason;  // "stop" or "length" on a sequence's last, else empty
   // On the last, with return_cache: the cache holding its tokens but the last (the next
-  // turn's first input), as TokenGenerator leaves a prompt cache. Empty when steps were sent
-  // past the end and a layer cannot take them back: a rotating layer's ring that wrapped, a
-  // linear-attention layer's arrays cache (Qwen3-Next's, Qwen3.5's).
+  // turn's first input), as TokenGenerator leaves a prompt cache. Where steps were sent past
+  // the end and a layer cannot take them back (a rotating layer's ring that wrapped, a
+  // linear-attention layer's arrays cache: Qwen3-Next's, Qwen3.5's), the cache holds every
+  // token given, the last too, when one step was (mlx-lm's convention: see offset()), and
+  // is empty when more were.
   std::vector<KVCache> cache;
 };
 

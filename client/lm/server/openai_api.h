@@ -44,7 +44,9 @@ struct ServiceOptions {
   int64_t prompt_cache_bytes = std::numeric_limits<int64_t>::max();
   // The most requests decoded together; more wait (mlx_lm.server's --decode-concurrency).
   int decode_concurrency = 32;
-  int steps_in_flight = 4;  // GenerateOptions::steps_in_flight
+  // GenerateOptions::steps_in_flight; 1 for a model whose linear layers keep arrays caches
+  // (Qwen3-Next, Qwen3.5), so that a reply ending on an end token keeps its cache.
+  int steps_in_flight = 4;
   // The format of the model's tool calls (mlx-lm's tool_parser_type: tokenizer_config.json's
   // "tool_parser_type"); empty: the one the chat template implies (see reply_format.h).
   std::string tool_parser_type;

@@ -620,6 +620,28 @@ TEST_F(OpenAiApiTest, AModelWithArraysCachesIsBatched) {
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(Json::parse(second.body)["usage"]["prompt_tokens_details"]["cached_tokens"],
             12 + 10 - 1);
+
+  // A reply ending on an end token (here the fifth greedy token made the model's end) keeps
+  // its cache, holding the whole reply, end token included: a next turn repeating the reply
+  // whole (as a chat template does) prefills only what follows.
+  prompt = tokenizer_->encode(kPrompt);
+  std::vector<int32_t> reply;
+  TokenGenerator alone(*model_, prompt, GenerateOptions{});
+  for (int i = 0; i < 5; ++i) reply.push_back(alone.next()->token);
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tiny-qwen3-next";
+  Json config = Json::parse(std::ifstream(dir + "/config.json"));
+  config["eos_token_id"] = reply.back();
+  std::ofstream(dir + "/config.json", std::ios::trunc) << config.dump();
+  Serve(dir);
+  const HttpReply ended = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 20}});
+  ASSERT_EQ(ended.status, 200) << ended.body;
+  ASSERT_EQ(Json::parse(ended.body)["choices"][0]["finish_reason"], "stop");
+  ASSERT_EQ(Json::parse(ended.body)["usage"]["completion_tokens"], 5);
+  prompt.insert(prompt.end(), reply.begin(), reply.end());
+  prompt.push_back(7);
+  const HttpReply after = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 3}});
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(Json::parse(after.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 5);
 }
 
 // With kv_bits (mlx_lm.server's --kv-bits) requests are served one at a time, as

@@ -27,6 +27,7 @@ class Batch : public TokenSource {
 
   std::optional<BatchGeneration> Next() override {
     std::optional<BatchGeneration> generation = request_->Next();
+    if (generation) last_token_ = generation->token;
     if (generation && !generation->finish_reason.empty()) {
       cache_ = std::move(generation->cache);
       finished_ = true;
@@ -39,11 +40,17 @@ class Batch : public TokenSource {
     if (!finished_) cache_ = request_->Leave();  // a stop string ended it early
     if (cache_.empty()) return;                  // a ring that wrapped past the tokens read
     // It may hold tokens the generator gave past those read.
-    const int64_t extra = cache_.front().offset() - static_cast<int64_t>(held.size());
-    const bool wrapped = std::any_of(cache_.begin(), cache_.end(), [](const KVCache& layer) {
-      return layer.max_size() && layer.offset() > *layer.max_size();
+    int64_t extra = cache_.front().offset() - static_cast<int64_t>(held.size());
+    const bool untrimmable = std::any_of(cache_.begin(), cache_.end(), [](const KVCache& layer) {
+      return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
     });
-    if (extra < 0 || (extra > 0 && wrapped)) return;  // a ring cannot give back its past
+    if (extra == 1 && untrimmable && last_token_) {
+      // The last token read is in it too (one step past, BatchGeneration::cache): kept
+      // under it, as a next turn that repeats the reply whole begins.
+      held.push_back(*last_token_);
+      extra = 0;
+    }
+    if (extra < 0 || (extra > 0 && untrimmable)) return;  // its past cannot be given back
     for (KVCache& layer : cache_) layer.trim(extra);
     std::lock_guard<std::mutex> lock(pool_->mu);
     pool_->cache.Put(std::move(held), std::move(cache_));
@@ -54,6 +61,7 @@ class Batch : public TokenSource {
   std::unique_ptr<BatchScheduler::Request> request_;  // leaves the batch when destroyed
   std::vector<KVCache> cache_;                        // the last token's
   bool finished_ = false;                             // the last token was read
+  std::optional<int32_t> last_token_;                 // the last read
 };
 
 // One request at a time, by a TokenGenerator, or a SpeculativeGenerator with a draft.
