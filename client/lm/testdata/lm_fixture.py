@@ -60,3 +60,44 @@ def reload(name):
     """The directory as mlx_lm.load reads it (sanitize and quantization included)."""
     model, _ = load_model(Path(HERE) / name)
     return model
+
+
+# What the batch fixtures (lm_batch_rotating_mlx.py, lm_batch_qwen3_next_mlx.py) run: five
+# prompts of these lengths, inserted before the calls of next_generated() given, 20 greedy
+# tokens each, prefilled 4 at a time.
+BATCH_LENGTHS = [5, 17, 9, 30, 2]
+BATCH_JOIN = {0: [0, 1], 3: [2, 3], 6: [4]}  # call: prompts inserted before it
+BATCH_MAX_TOKENS = 20
+BATCH_PREFILL = 4
+
+
+def record_batch(arrays, name, model_dir, vocab, seed, max_kv_size=None):
+    """mlx-lm's BatchGenerator over the batch above: arrays[name + ".prompt<i>"],
+    [".tokens<i>"] (int32) and [".options"] (max_kv_size or 0, prefill_step_size)."""
+    from mlx_lm.generate import BatchGenerator
+
+    model = reload(model_dir)
+    rng = np.random.default_rng(seed)
+    prompts = [rng.integers(0, vocab, n).astype(np.int32).tolist() for n in BATCH_LENGTHS]
+    generator = BatchGenerator(model, max_tokens=BATCH_MAX_TOKENS,
+                               prefill_step_size=BATCH_PREFILL, max_kv_size=max_kv_size)
+    uids, tokens, gaps = {}, {}, []
+    call = 0
+    while True:
+        for i in BATCH_JOIN.get(call, []):
+            uids[generator.insert([prompts[i]], max_tokens=[BATCH_MAX_TOKENS])[0]] = i
+        responses = generator.next_generated()
+        call += 1
+        if not responses and call > max(BATCH_JOIN):
+            break
+        for r in responses:
+            tokens.setdefault(uids[r.uid], []).append(r.token)
+            top2 = np.sort(np.array(r.logprobs.astype(mx.float32)))[-2:]
+            gaps.append(top2[1] - top2[0])
+    for i, prompt in enumerate(prompts):
+        assert len(tokens[i]) == BATCH_MAX_TOKENS, (name, i, len(tokens[i]))
+        arrays[f"{name}.prompt{i}"] = mx.array(prompt, dtype=mx.int32)
+        arrays[f"{name}.tokens{i}"] = mx.array(tokens[i], dtype=mx.int32)
+        print(f"{name} prompt {i} ({len(prompt)} tokens): {tokens[i]}")
+    arrays[f"{name}.options"] = mx.array([max_kv_size or 0, BATCH_PREFILL], dtype=mx.int32)
+    print(f"{name}: smallest top-2 gap {min(gaps):.4f}")
