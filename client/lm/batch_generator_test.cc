@@ -151,6 +151,12 @@ TEST(BatchGeneratorTest, SequencesJoiningARunningBatchGetTheirTokensAlone) {
     ExpectEachAsAlone(*model, static_cast<int>(model->args().vocab_size), name);
   }
   ExpectEachAsAlone(*load_model(Runfile("client/lm/testdata/deepseek_v3")), 300, "deepseek_v3");
+  // GLM-4.5's router; SmolLM3's layers without positions; OLMo 3's post-norms and sliding
+  // layers (a window of 6).
+  ExpectEachAsAlone(*load_model(Runfile("client/lm/testdata/glm4_moe")), 300, "glm4_moe");
+  for (const char* name : {"smollm3_layers", "olmo3"}) {
+    ExpectEachAsAlone(*load_model(Runfile(std::string("client/lm/testdata/") + name)), 96, name);
+  }
   // Gated delta nets beside full attention: each row's conv and recurrent state in an arrays
   // cache, its left padding masked out of both.
   for (const char* name : {"qwen3_next", "qwen3_5"}) {
