@@ -4,8 +4,10 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -151,13 +153,16 @@ TEST(FerryLmServerTest, AnAdapterAndAChatTemplateFromTheCommandLine) {
       connection.Request("POST", "/v1/chat/completions", Json{{"messages", messages}}.dump());
   ASSERT_EQ(reply.status, 200) << reply.body;
 
-  auto [local_model, tokenizer] = lm::load(model, local());
-  const std::vector<int32_t> prompt = tokenizer.encode("user says ferry lets. assistant:", false);
+  // Not a structured binding: the lambda below captures them (C++17).
+  std::unique_ptr<lm::Model> local_model;
+  std::optional<lm::Tokenizer> tokenizer;
+  std::tie(local_model, tokenizer) = lm::load(model, local());
+  const std::vector<int32_t> prompt = tokenizer->encode("user says ferry lets. assistant:", false);
   lm::GenerateOptions options;
   options.max_tokens = 20;
   auto generate = [&] {
     std::string text;
-    lm::stream_generate(*local_model, tokenizer, prompt, options,
+    lm::stream_generate(*local_model, *tokenizer, prompt, options,
                         [&](const lm::GenerationResponse& r) {
                           text += r.text;
                           return true;

@@ -271,8 +271,9 @@ nn::Parameters sanitize_conv_and_norms(nn::Parameters weights, bool shift_norms)
     if (absl::StrContains(name, "conv1d.weight") && array.shape(-1) != 1) {
       array = moveaxis(array, 2, 1);
     }
+    const std::string& named = name;  // a lambda cannot capture a structured binding (C++17)
     const bool norm = std::any_of(std::begin(kNorms), std::end(kNorms),
-                                  [&name](const char* s) { return absl::EndsWith(name, s); });
+                                  [&named](const char* s) { return absl::EndsWith(named, s); });
     if (shift_norms && norm && array.ndim() == 1) array = array + 1.0;
   }
   return weights;
