@@ -431,7 +431,9 @@ TEST(StuckDaemon, MemoryInfoFailsAfterTheControlTimeoutNamingTheCall) {
   Device device = connect(daemon.address(), options);
   const auto asked = std::chrono::steady_clock::now();
   const std::string failure = MemoryInfoFailure(device);
-  EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(300));
+  // gRPC's timers keep their own clock: its deadline may fire a fraction of a millisecond
+  // before this one reads 300 ms (299.85 once in CI), never tens of them.
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(290));
   EXPECT_THAT(failure,
               HasSubstr(absl::StrCat(static_cast<int>(ErrorCode::kDeadlineExceeded), " ")));
   EXPECT_THAT(failure, HasSubstr(absl::StrCat("ferryd at ", daemon.address(),
