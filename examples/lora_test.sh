@@ -4,7 +4,9 @@
 # adapters, loaded into a fresh model, give the trained model's validation loss. Then
 # examples/generate loads the adapters (--adapter_path) and completes the training prompt
 # as the adapted model learned to, the same on ferryd and on the local device. Last, a short
-# DoRA run (--fine_tune_type=dora) saves "dora" adapters that reload.
+# DoRA run (--fine_tune_type=dora) saves "dora" adapters that reload, and a full fine-tuning
+# run set up by an mlx_lm.lora YAML file (AdamW, a warmup and a cosine schedule) saves the
+# last block's weights, which reload.
 set -eu
 out="${TEST_TMPDIR:-/tmp}/lora.out"
 adapters="${TEST_TMPDIR:-/tmp}/lora_adapters"
@@ -29,3 +31,30 @@ dora="${TEST_TMPDIR:-/tmp}/dora_adapters"
 cat "$out"
 grep -q "the saved adapters reload: .*: yes" "$out"
 grep -q '"fine_tune_type": "dora"' "$dora/adapter_config.json"
+# Full fine-tuning from an mlx_lm.lora configuration file; the command line's --iters wins.
+config="${TEST_TMPDIR:-/tmp}/full.yaml"
+full="${TEST_TMPDIR:-/tmp}/full_adapters"
+cat >"$config" <<EOF
+fine_tune_type: full
+num_layers: 1
+optimizer: adamw
+optimizer_config:
+  adamw: {weight_decay: 0.01}
+iters: 1000
+batch_size: 4
+steps_per_report: 5
+steps_per_eval: 20
+adapter_path: "$full"
+lr_schedule:
+  name: cosine_decay
+  warmup: 4
+  warmup_init: 1e-5
+  arguments: [1e-3, 20, 1e-5]
+EOF
+"$1" --config="$config" --iters=20 >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "full of 1 layers with adamw" "$out"
+grep -q "Iter 5: Train loss .*, Learning Rate 1.000e-03" "$out"  # the warmup's end
+grep -q "the training loss fell: yes" "$out"
+grep -q "the saved adapters reload: .*: yes" "$out"
+grep -q '"fine_tune_type": "full"' "$full/adapter_config.json"

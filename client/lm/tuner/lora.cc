@@ -38,6 +38,12 @@ std::vector<std::pair<std::string, nn::Module*>> Blocks(Model& model) {
   return blocks;
 }
 
+// The last num_layers blocks (every one when num_layers <= 0, as mlx-lm's
+// model.layers[-max(num_layers, 0):] slices), their first index.
+size_t FirstTrained(size_t blocks, int num_layers) {
+  return num_layers <= 0 ? 0 : blocks - std::min(blocks, static_cast<size_t>(num_layers));
+}
+
 // A layer mlx-lm adapts: a Linear, a SwitchLinear or an Embedding, quantized or not.
 bool Adaptable(nn::Module& module) {
   return dynamic_cast<nn::Linear*>(&module) != nullptr ||
@@ -256,8 +262,7 @@ void linear_to_lora_layers(Model& model, int num_layers, const LoRAConfig& confi
   const auto blocks = Blocks(model);
   const std::vector<std::string> keys = config.keys ? *config.keys : DefaultKeys(blocks);
   const std::set<std::string> wanted(keys.begin(), keys.end());
-  const size_t count = std::min(blocks.size(), static_cast<size_t>(std::max(num_layers, 0)));
-  for (size_t i = blocks.size() - count; i < blocks.size(); ++i) {
+  for (size_t i = FirstTrained(blocks.size(), num_layers); i < blocks.size(); ++i) {
     // Found first: adapting adds modules (at their layer's path) to named_modules.
     std::vector<std::pair<std::string, nn::Module*>> chosen;
     std::set<std::string> seen;
@@ -275,6 +280,13 @@ void linear_to_lora_layers(Model& model, int num_layers, const LoRAConfig& confi
     if (wanted.count(path) && seen.insert(path).second) chosen.emplace_back(path, module);
   }
   for (const auto& [path, module] : chosen) Adapt(path, *module, config, use_dora);
+}
+
+void unfreeze_layers(Model& model, int num_layers) {
+  const auto blocks = Blocks(model);
+  for (size_t i = FirstTrained(blocks.size(), num_layers); i < blocks.size(); ++i) {
+    blocks[i].second->unfreeze();
+  }
 }
 
 void fuse_lora_layers(Model& model, bool dequantize) {
@@ -311,6 +323,7 @@ void save_adapters(const Model& model, const std::string& dir, const AdapterConf
                          {"scale", config.lora_parameters.scale},
                          {"dropout", config.lora_parameters.dropout}};
   if (config.lora_parameters.keys) lora["keys"] = *config.lora_parameters.keys;
+  if (config.fine_tune_type == "full") lora = nullptr;  // as mlx_lm.lora writes it
   const nlohmann::json json = {{"fine_tune_type", config.fine_tune_type},
                                {"lora_parameters", lora},
                                {"model", config.model},
@@ -330,6 +343,7 @@ AdapterConfig load_adapter_config(const std::string& dir) {
   config.num_layers = json.at("num_layers").get<int>();
   config.model = json.value("model", "");
   const nlohmann::json& lora = json.at("lora_parameters");
+  if (lora.is_null()) return config;  // full fine-tuning's
   config.lora_parameters.rank = lora.value("rank", 8);
   config.lora_parameters.scale = lora.at("scale").get<double>();
   config.lora_parameters.dropout = lora.value("dropout", 0.0);
@@ -341,26 +355,31 @@ AdapterConfig load_adapter_config(const std::string& dir) {
 
 void load_adapters(Model& model, const std::string& dir) {
   const AdapterConfig config = load_adapter_config(dir);
-  if (config.fine_tune_type != "lora" && config.fine_tune_type != "dora") {
+  const bool full = config.fine_tune_type == "full";
+  if (!full && config.fine_tune_type != "lora" && config.fine_tune_type != "dora") {
     throw Error(ErrorCode::kUnimplemented,
                 absl::StrCat("[load_adapters] fine_tune_type \"", config.fine_tune_type,
-                             "\": ferry loads LoRA and DoRA adapters only."));
+                             "\": ferry loads LoRA, DoRA and full fine-tuning's weights only."));
   }
-  linear_to_lora_layers(model, config.num_layers, config.lora_parameters,
-                        /*use_dora=*/config.fine_tune_type == "dora");
+  // Full fine-tuning's file holds the trained blocks' own weights.
+  if (!full) {
+    linear_to_lora_layers(model, config.num_layers, config.lora_parameters,
+                          /*use_dora=*/config.fine_tune_type == "dora");
+  }
   auto [weights, metadata] = load_safetensors(
       (std::filesystem::path(dir) / "adapters.safetensors").string(), model.device());
   std::map<std::string, Array> allowed;
   for (const auto& [name, value] : model.parameters()) {
     const std::string leaf = name.substr(name.rfind('.') + 1);
-    if (leaf == "lora_a" || leaf == "lora_b" || leaf == "m") allowed.emplace(name, value);
+    if (full || leaf == "lora_a" || leaf == "lora_b" || leaf == "m") allowed.emplace(name, value);
   }
   std::vector<std::string> errors;
   nn::Parameters loaded;
   for (const auto& [name, value] : weights) {
     auto it = allowed.find(name);
     if (it == allowed.end()) {
-      errors.push_back(absl::StrCat(name, ": not an adapter parameter in the model"));
+      errors.push_back(absl::StrCat(name, full ? ": not a parameter of the model"
+                                               : ": not an adapter parameter in the model"));
     } else if (it->second.shape() != value.shape()) {
       errors.push_back(absl::StrCat(name, ": adapter shape ", core::ShapeToString(value.shape()),
                                     " does not match the model's ",

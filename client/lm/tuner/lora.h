@@ -107,7 +107,8 @@ void fuse(SwitchLinear& linear, bool dequantize = false);
 void fuse(nn::Embedding& embedding, bool dequantize = false);
 
 // mlx-lm's linear_to_lora_layers: the layers of `config.keys` in each of the last
-// `num_layers` blocks (model.layers.N; all of them when num_layers exceeds their count)
+// `num_layers` blocks (model.layers.N; all of them when num_layers exceeds their count or
+// is -1 or 0, as mlx-lm's slicing)
 // adapted, and those the keys name by their path in the model (a key no layer has is
 // passed over, as mlx-lm does). With `use_dora`, DoRA (dora.h) adapts the Linear layers and
 // embeddings. Freeze the model first, as mlx_lm.lora does, and only the adapters train.
@@ -116,11 +117,17 @@ void fuse(nn::Embedding& embedding, bool dequantize = false);
 void linear_to_lora_layers(Model& model, int num_layers, const LoRAConfig& config,
                            bool use_dora = false);
 
+// mlx-lm's full fine-tuning: every parameter of the last `num_layers` blocks trainable (of
+// every block when num_layers <= 0); a quantized layer's weights stay frozen, as MLX's.
+// Freeze the model first, as mlx_lm.lora does.
+void unfreeze_layers(Model& model, int num_layers);
+
 // Every adapted layer of `model` fused (mlx_lm.fuse, --dequantize).
 void fuse_lora_layers(Model& model, bool dequantize = false);
 
 // What mlx_lm.lora writes beside the weights (adapter_config.json), its keys those mlx-lm's
-// load_adapters reads; fine_tune_type "lora" or "dora".
+// load_adapters reads; fine_tune_type "lora", "dora" or "full" (whose lora_parameters are
+// written null, as mlx-lm writes them).
 struct AdapterConfig {
   int num_layers = 16;
   LoRAConfig lora_parameters;
@@ -134,9 +141,10 @@ void save_adapters(const Model& model, const std::string& dir, const AdapterConf
 // adapter_config.json of `dir`. Throws NOT_FOUND without one.
 AdapterConfig load_adapter_config(const std::string& dir);
 // mlx-lm's load_adapters: the model adapted as `dir`'s adapter_config.json says, then its
-// adapters.safetensors loaded. Throws INVALID_ARGUMENT naming a weight that is not an
-// adapter parameter of the model (lora_a, lora_b, DoRA's m) or has another shape,
-// UNIMPLEMENTED for a fine_tune_type other than "lora" and "dora" (full).
+// adapters.safetensors loaded (for "full", the trained blocks' weights over the model's).
+// Throws INVALID_ARGUMENT naming a weight that is not an adapter parameter of the model
+// (lora_a, lora_b, DoRA's m; any parameter for "full") or has another shape, UNIMPLEMENTED
+// for a fine_tune_type other than "lora", "dora" and "full".
 void load_adapters(Model& model, const std::string& dir);
 
 }  // namespace ferry::lm::tuner

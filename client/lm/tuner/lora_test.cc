@@ -19,6 +19,7 @@
 #include "client/lm/load.h"
 #include "client/lm/tuner/dora.h"
 #include "client/lm/tuner/trainer.h"
+#include "client/lm/tuner/tuner_testing.h"
 #include "client/nn/value_and_grad.h"
 #include "client/testing.h"
 #include "gmock/gmock.h"
@@ -32,6 +33,7 @@ using ::ferry::testing::ExpectAllClose;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+using ::ferry::lm::tuner::testing::Difference;
 using ::ferry::testing::Runfile;
 
 // lora_mlx.py's and lora_more_mlx.py's arrays, under their cases' distinct names.
@@ -56,18 +58,6 @@ std::map<std::string, Array> Part(const std::string& name, const std::string& pa
     if (key.rfind(prefix, 0) == 0) out.emplace(key.substr(prefix.size()), value);
   }
   return out;
-}
-
-// The largest |got - want| / (|want| + 1e-3) and |got - want| over the elements.
-std::pair<double, double> Difference(Array got, Array want) {
-  const std::vector<double> g = astype(got, float64).to_vector<double>();
-  const std::vector<double> w = astype(want, float64).to_vector<double>();
-  double relative = 0, absolute = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    absolute = std::max(absolute, std::abs(g[i] - w[i]));
-    relative = std::max(relative, std::abs(g[i] - w[i]) / (std::abs(w[i]) + 1e-3));
-  }
-  return {relative, absolute};
 }
 
 const LoRAConfig kConfig = {/*rank=*/4, /*scale=*/20.0, /*dropout=*/0.0, std::nullopt};
@@ -112,16 +102,8 @@ std::unique_ptr<Model> Adapted(const std::string& name) {
 
 // The fixture's two examples: each row's tokens up to its length, and its offset.
 std::vector<Example> Examples(const std::string& name) {
-  Array tokens = Fixture().at(name + ".tokens");
-  const std::vector<int32_t> ids = tokens.to_vector<int32_t>();
-  const std::vector<int32_t> lengths = Array(Fixture().at(name + ".lengths")).to_vector<int32_t>();
-  const int64_t width = tokens.shape(1);
-  std::vector<Example> examples;
-  for (int64_t r = 0; r < tokens.shape(0); ++r) {
-    const auto row = ids.begin() + r * width;
-    examples.push_back({std::vector<int32_t>(row, row + lengths[2 * r + 1]), lengths[2 * r]});
-  }
-  return examples;
+  return ::ferry::lm::tuner::testing::ExamplesOf(Fixture().at(name + ".tokens"),
+                                                 Fixture().at(name + ".lengths"));
 }
 
 TEST(LoRA, AnAdaptedLayerStartsAsTheLayerWithMlxLmsInitialization) {

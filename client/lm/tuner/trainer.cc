@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
@@ -107,6 +108,9 @@ double evaluate(Model& model, const std::vector<Example>& dataset, int batch_siz
 namespace {
 
 void SaveTrainable(const Model& model, const std::string& path) {
+  // Its folder made, as mlx_lm.lora makes adapter_path.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
   std::unordered_map<std::string, Array> weights;
   for (const auto& [name, value] : model.trainable_parameters()) weights.emplace(name, value);
   save_safetensors(path, std::move(weights));
