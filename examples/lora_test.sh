@@ -3,7 +3,8 @@
 # block on examples/lora_data, and exits non-zero unless the training loss fell and the saved
 # adapters, loaded into a fresh model, give the trained model's validation loss. Then
 # examples/generate loads the adapters (--adapter_path) and completes the training prompt
-# as the adapted model learned to, the same on ferryd and on the local device. Last, a short
+# as the adapted model learned to, the same on ferryd and on the local device, and so does
+# the model examples/fuse saves with the adapters merged in. Last, a short
 # DoRA run (--fine_tune_type=dora) saves "dora" adapters that reload, and a full fine-tuning
 # run set up by an mlx_lm.lora YAML file (AdamW, a warmup and a cosine schedule) saves the
 # last block's weights, which reload.
@@ -22,6 +23,17 @@ grep -q "Execute for 40 steps" "$out"
 "$2" --adapter_path="$adapters" --max_tokens=8 >"$out" 2>&1 || { cat "$out"; exit 1; }
 cat "$out"
 grep -q "fine-tune" "$out"
+adapted_reply=$(grep "fine-tune" "$out")
+# mlx_lm.fuse (examples/fuse): the adapters merged into the weights and the model saved; it
+# replies as the adapted model did.
+fused="${TEST_TMPDIR:-/tmp}/fused_model"
+rm -rf "$fused"
+"$3" --model=examples/models/ferry-tiny-llama --adapter_path="$adapters" --save_path="$fused" \
+  >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+"$2" --model="$fused" --max_tokens=8 >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+[ "$(grep "fine-tune" "$out")" = "$adapted_reply" ]
 grep -q "the local device generated the same 8 tokens: yes" "$out"
 # DoRA (--fine_tune_type=dora): trained, saved as mlx-lm's "dora" adapters, and reloaded.
 dora="${TEST_TMPDIR:-/tmp}/dora_adapters"

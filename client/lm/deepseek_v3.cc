@@ -261,4 +261,8 @@ nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
                        experts);
 }
 
+bool DeepseekV3::casts(const std::string& name) const {
+  return args_.model_type == "deepseek_v2" || !absl::StrContains(name, "e_score_correction_bias");
+}
+
 }  // namespace ferry::lm

@@ -126,6 +126,8 @@ class DeepseekV3 : public Model {
   // dropped. FP8 (weight_scale_inv) and compressed int4 (weight_packed) checkpoints throw
   // UNIMPLEMENTED. V2's only stacks the experts, as mlx-lm's.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's (V3's): e_score_correction_bias kept in its dtype.
+  bool casts(const std::string& name) const override;
 
  private:
   ModelArgs args_;

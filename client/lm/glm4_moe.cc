@@ -28,4 +28,8 @@ nn::Parameters Glm4Moe::sanitize(nn::Parameters weights) const {
       {{"gate_proj", "gate_proj"}, {"up_proj", "up_proj"}, {"down_proj", "down_proj"}});
 }
 
+bool Glm4Moe::casts(const std::string& name) const {
+  return !absl::StrContains(name, "e_score_correction_bias");
+}
+
 }  // namespace ferry::lm

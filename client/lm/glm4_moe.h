@@ -17,6 +17,8 @@ class Glm4Moe : public Llama {
   // Hugging Face's mlp.experts.E.{gate,up,down}_proj stacked as mlp.switch_mlp's, and the
   // multi-token prediction layer (model.layers.<num_hidden_layers>) dropped.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's: e_score_correction_bias kept in its dtype.
+  bool casts(const std::string& name) const override;
 };
 
 }  // namespace ferry::lm

@@ -180,4 +180,9 @@ nn::Parameters GptOss::sanitize(nn::Parameters weights) const {
   return out;
 }
 
+std::optional<std::pair<int, int>> GptOss::own_quantization(const std::string& path) const {
+  if (absl::EndsWith(path, "router")) return kRouterQuantization;
+  return std::nullopt;
+}
+
 }  // namespace ferry::lm

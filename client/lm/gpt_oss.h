@@ -94,6 +94,8 @@ class GptOss : public Model {
   // as gate_up_proj_bias) split into gate_proj and up_proj, down_proj_* renamed. A
   // checkpoint already in mlx-lm's layout (any "gate_proj.weight") is returned as it is.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's: the routers (mlp.router) in 8 bits.
+  std::optional<std::pair<int, int>> own_quantization(const std::string& path) const override;
 
  private:
   ModelArgs args_;

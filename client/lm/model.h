@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "client/array.h"
@@ -13,6 +15,10 @@
 #include "client/nn/module.h"
 
 namespace ferry::lm {
+
+// The quantization mlx-lm's models give their routers (their quant_predicate): 8 bits in
+// groups of 64, as (group size, bits).
+inline constexpr std::pair<int, int> kRouterQuantization = {64, 8};
 
 class Model : public nn::Module {
  public:
@@ -34,6 +40,15 @@ class Model : public nn::Module {
   // cannot (Gemma 2's soft cap, DeepSeek V3's latent, gpt-oss's sinks), which
   // GenerateOptions::kv_bits refuses before generating rather than at quantized_kv_start.
   virtual bool reads_quantized_cache() const { return true; }
+  // mlx-lm's quant_predicate, for quantize_model (convert.h): the (group size, bits) a layer,
+  // by its path, is quantized with when not the model's (a mixture's router, 8 bits in
+  // groups of 64); none: the model's.
+  virtual std::optional<std::pair<int, int>> own_quantization(const std::string& path) const {
+    return std::nullopt;
+  }
+  // mlx-lm's cast_predicate, for cast_model (convert.h): whether the parameter `name` takes
+  // the model's dtype (not DeepSeek V3's score correction bias).
+  virtual bool casts(const std::string& name) const { return true; }
   virtual const ModelArgs& args() const = 0;
   // mlx-lm's sanitize: a checkpoint's weights under the model's own names and shapes, before
   // they are quantized for and loaded (a mixture of experts stacks per-expert matrices).

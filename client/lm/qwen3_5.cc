@@ -88,4 +88,11 @@ nn::Parameters Qwen35::sanitize(nn::Parameters weights) const {
   return sanitize_conv_and_norms(std::move(weights), hugging_face);
 }
 
+std::optional<std::pair<int, int>> Qwen35::own_quantization(const std::string& path) const {
+  if (args_.num_experts <= 0) return std::nullopt;
+  return language_model_.own_quantization(path);
+}
+
+bool Qwen35::casts(const std::string& name) const { return !absl::EndsWith(name, "A_log"); }
+
 }  // namespace ferry::lm

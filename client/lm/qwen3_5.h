@@ -28,6 +28,9 @@ class Qwen35 : public Model {
   // beside them), and, where the conv1d weights are Hugging Face's (C, 1, K), those moved to
   // (C, K, 1) and the norms stored as weight - 1 shifted back.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's: a mixture's routers in 8 bits (as Qwen3-Next's), A_log kept in its dtype.
+  std::optional<std::pair<int, int>> own_quantization(const std::string& path) const override;
+  bool casts(const std::string& name) const override;
 
  private:
   ModelArgs args_;

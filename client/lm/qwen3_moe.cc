@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "client/ops.h"
 
 namespace ferry::lm {
@@ -34,6 +35,11 @@ nn::Parameters Qwen3Moe::sanitize(nn::Parameters weights) const {
   return stack_experts(
       std::move(weights), args().num_experts, "mlp.experts", "mlp.switch_mlp",
       {{"gate_proj", "gate_proj"}, {"up_proj", "up_proj"}, {"down_proj", "down_proj"}});
+}
+
+std::optional<std::pair<int, int>> Qwen3Moe::own_quantization(const std::string& path) const {
+  if (absl::EndsWith(path, "mlp.gate")) return kRouterQuantization;
+  return std::nullopt;
 }
 
 }  // namespace ferry::lm

@@ -30,6 +30,8 @@ class Qwen3Moe : public Llama {
   explicit Qwen3Moe(ModelArgs args);
   // Hugging Face's mlp.experts.E.{gate,up,down}_proj stacked as mlp.switch_mlp's.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's: the router (mlp.gate) in 8 bits.
+  std::optional<std::pair<int, int>> own_quantization(const std::string& path) const override;
 };
 
 }  // namespace ferry::lm

@@ -298,4 +298,11 @@ nn::Parameters Qwen3Next::sanitize(nn::Parameters weights) const {
   return sanitize_conv_and_norms(std::move(kept), /*shift_norms=*/true);
 }
 
+std::optional<std::pair<int, int>> Qwen3Next::own_quantization(const std::string& path) const {
+  if (absl::EndsWith(path, "mlp.gate") || absl::EndsWith(path, "shared_expert_gate")) {
+    return kRouterQuantization;
+  }
+  return std::nullopt;
+}
+
 }  // namespace ferry::lm

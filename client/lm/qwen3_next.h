@@ -143,6 +143,8 @@ class Qwen3Next : public Model {
   // dropped, conv1d weights (C, 1, K) to (C, K, 1), and the norms stored as weight - 1
   // shifted back.
   nn::Parameters sanitize(nn::Parameters weights) const override;
+  // mlx-lm's: the routers (mlp.gate, shared_expert_gate) in 8 bits.
+  std::optional<std::pair<int, int>> own_quantization(const std::string& path) const override;
 
  private:
   ModelArgs args_;
