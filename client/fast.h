@@ -52,7 +52,8 @@ Array scaled_dot_product_attention(const Array& queries, const Array& keys, cons
 // S = S + delta k[t]^T; y[t] = S q[t]. mask (B, T), if given, keeps the old S at its false
 // steps (their y is still computed, as gated_delta_ops does; mlx-lm's Metal kernel writes
 // 0 there). Inputs float32, float16 or bfloat16, computed in float32. Returns {y (B, T, Hv,
-// Dv) in q's dtype, the final state in state's dtype}. No gradient. The caller normalizes q
+// Dv) in q's dtype, the final state in state's dtype}. Differentiable in every input but
+// the mask (gated_delta_vjp recomputes the states from checkpoints). The caller normalizes q
 // and k (mlx-lm's normalize_qk) and makes g and beta (compute_g, sigmoid): no scale here.
 std::pair<Array, Array> gated_delta_update(const Array& q, const Array& k, const Array& v,
                                            const Array& g, const Array& beta,

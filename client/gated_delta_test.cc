@@ -160,19 +160,6 @@ TEST(GatedDeltaTest, BadShapesThrowWhereTheOpIsBuilt) {
               HasSubstr("[gated_delta] q must be float32, float16 or bfloat16, got float64"));
 }
 
-TEST(GatedDeltaTest, AskingForAGradientSaysThereIsNone) {
-  const Inputs in = RandomInputs(1, 2, 1, 1, 4, 4, false, 11);
-  try {
-    grad([&](const Array& v) {
-      return sum(fast::gated_delta_update(in.q, in.k, v, in.g, in.beta).first);
-    })(in.v);
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-    EXPECT_THAT(e.what(), HasSubstr("no gradient for op 'gated_delta'"));
-  }
-}
-
 // ---- mlx-lm's gated_delta_ops (testdata/gated_delta_mlx.py) ----------------------------
 
 class GatedDeltaMlxTest : public ::testing::TestWithParam<std::string> {

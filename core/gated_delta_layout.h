@@ -5,6 +5,11 @@
 // (B, Hv, Dv, Dk); as the factorizations' (linalg_layout.h), they come packed in one float32
 // array (B, T*Hv*Dv + Hv*Dv*Dk): each batch row's y, row-major, then its state. Every
 // backend writes and the client reads them through these sizes.
+//
+// gated_delta_vjp, its backward, returns the cotangents of q, k, v, g, beta and the state
+// packed the same way, float32 (B, GradRowSize()): per batch row dq and dk per value head
+// (T, Hv, Dk) each (the client sums the value heads a q/k head serves), dv (T, Hv, Dv),
+// dg (T, Hv) or (T, Hv, Dk), dbeta (T, Hv), then the initial state's (Hv, Dv, Dk).
 
 #include <cstdint>
 
@@ -19,7 +24,24 @@ struct GatedDeltaDims {
   int64_t YSize() const { return t * hv * dv; }       // one batch row's y
   int64_t StateSize() const { return hv * dv * dk; }  // one batch row's state
   int64_t RowSize() const { return YSize() + StateSize(); }
+
+  // gated_delta_vjp's row: where each cotangent starts in it.
+  int64_t GradKAt() const { return t * hv * dk; }
+  int64_t GradVAt() const { return 2 * t * hv * dk; }
+  int64_t GradGAt() const { return GradVAt() + t * hv * dv; }
+  int64_t GradBetaAt() const { return GradGAt() + t * hv * (vector_gate ? dk : 1); }
+  int64_t GradStateAt() const { return GradBetaAt() + t * hv; }
+  int64_t GradRowSize() const { return GradStateAt() + StateSize(); }
 };
+
+// The steps between the states gated_delta_vjp's backends keep while they recompute the
+// forward (ceil(sqrt(T)), at least 1): O(T/C + C) states per (batch row, value head), each
+// segment of C steps recomputed from its checkpoint before going back through it.
+inline int64_t GatedDeltaCheckpointInterval(int64_t t) {
+  int64_t c = 1;
+  while (c * c < t) ++c;
+  return c;
+}
 
 // The dims of q (B, T, Hk, Dk), v (B, T, Hv, Dv) and g, shapes inference has checked.
 inline GatedDeltaDims GatedDeltaDimsOf(const Shape& q, const Shape& v, const Shape& g) {

@@ -170,6 +170,11 @@ namespace ferry::core {
 //                     y[t] = S q[t]; a masked-out step computes y[t] but keeps the old S.
 //                     -> float32 (B, T*Hv*Dv + Hv*Dv*Dk): y then the final S per batch row,
 //                     packed as core/gated_delta_layout.h says
+// gated_delta_vjp(q, k, v, g, beta, state, cotangent[, mask])  gated_delta's backward:
+//                     cotangent float32 of gated_delta's result shape -> float32
+//                     (B, GradRowSize()): the cotangents of q, k (per value head), v, g, beta
+//                     and state, packed as core/gated_delta_layout.h says. The states it
+//                     needs are recomputed from checkpoints, never inverted.
 //
 // An op takes exactly the attributes listed for it: InferOp refuses a missing one, one of
 // the wrong kind, and one it does not know.

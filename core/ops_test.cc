@@ -69,6 +69,7 @@ TEST(OpsTest, EveryOpOfTheVocabularyIsDeclared) {
   expected.push_back("gather_mm");
   expected.push_back("gather_qmm");
   expected.push_back("gated_delta");
+  expected.push_back("gated_delta_vjp");
   for (const char* op : {"cholesky",    "solve",      "solve_triangular",
                          "qr",          "svd",        "eigh",
                          "lu",          "view",       "real",
@@ -466,6 +467,25 @@ TEST(GatedDeltaOpTest, PacksYAndTheStatePerBatchRow) {
             "[gated_delta] state must be float32, float16 or bfloat16, got float64");
   EXPECT_EQ(Fails("gated_delta", {q, q, v, gate, gate}),
             "[gated_delta] takes 6 to 7 inputs, got 5");
+}
+
+TEST(GatedDeltaOpTest, VjpPacksEachOperandsCotangentPerBatchRow) {
+  // As above: dq and dk 3*2*4 = 24 each (per value head), dv 30, dg 6 (or 24 for a vector
+  // gate), dbeta 6, the state's 40.
+  const TensorType q = F32({2, 3, 1, 4});
+  const TensorType v = F32({2, 3, 2, 5});
+  const TensorType gate = F32({2, 3, 2});
+  const TensorType state = F32({2, 2, 5, 4});
+  const TensorType cotangent = F32({2, 70});
+  EXPECT_EQ(Infer("gated_delta_vjp", {q, q, v, gate, gate, state, cotangent}), F32({2, 130}));
+  EXPECT_EQ(Infer("gated_delta_vjp",
+                  {q, q, v, F32({2, 3, 2, 4}), gate, state, cotangent, Of(DType::kBool, {2, 3})}),
+            F32({2, 148}));
+  EXPECT_EQ(Fails("gated_delta_vjp", {q, q, v, gate, gate, state, F32({2, 69})}),
+            "[gated_delta_vjp] cotangent must be float32 (2, 70) (gated_delta's result), got "
+            "float32 (2, 69)");
+  EXPECT_EQ(Fails("gated_delta_vjp", {q, q, v, gate, F32({2, 3}), state, cotangent}),
+            "[gated_delta_vjp] beta must be (B, T, Hv) (2, 3, 2), got (2, 3)");
 }
 
 // ---- Collectives ------------------------------------------------------------------

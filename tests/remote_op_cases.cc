@@ -422,6 +422,31 @@ const std::map<std::string, OpCase>& CoreOpCases() {
           return concatenate({flatten(astype(y, float32)), flatten(astype(y1, float32)),
                               flatten(state1)});
         }}},
+      {"gated_delta_vjp",
+       {false,
+        [](Inputs& in) {
+          // gated_delta's vjp: grouped heads, a vector gate, a mask and bfloat16 values.
+          const Array mask = in.Bools({2, 5});
+          auto fun = [&](const std::vector<Array>& x) {
+            auto [y, state] = fast::gated_delta_update(x[0], x[1], x[2], x[3], x[4], x[5], mask);
+            return std::vector<Array>{y, state};
+          };
+          const std::vector<Array> primals = {
+              in.Uniform({2, 5, 1, 16}, float32, -0.25, 0.25),
+              in.Uniform({2, 5, 1, 16}, float32, -0.25, 0.25),
+              in.Uniform({2, 5, 3, 8}, bfloat16, -1, 1),
+              in.Uniform({2, 5, 3, 16}, float32, 0.5, 1),
+              in.Uniform({2, 5, 3}, float32, 0, 1),
+              in.Uniform({2, 3, 8, 16}, float32, -1, 1)};
+          const std::vector<Array> grads =
+              vjp(fun, primals,
+                  {in.Uniform({2, 5, 3, 8}, bfloat16, -1, 1),
+                   in.Uniform({2, 3, 8, 16}, float32, -1, 1)})
+                  .second;
+          std::vector<Array> flat;
+          for (const Array& g : grads) flat.push_back(flatten(astype(g, float32)));
+          return concatenate(flat);
+        }}},
       {"eig",
        {false,
         [](Inputs& in) {

@@ -26,6 +26,7 @@ const VjpTable& Table() {
     RegisterComplexVjps(*t);
     RegisterCollectiveVjps(*t);
     RegisterCopyVjp(*t);
+    RegisterGatedDeltaVjp(*t);
     return t;
   }();
   return *table;

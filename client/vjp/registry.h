@@ -65,6 +65,7 @@ void RegisterLinalgVjps(VjpTable& table);      // cholesky solve solve_triangula
 void RegisterComplexVjps(VjpTable& table);     // real imag conjugate fft
 void RegisterCollectiveVjps(VjpTable& table);  // all_sum all_gather sum_scatter
 void RegisterCopyVjp(VjpTable& table);         // to (Array::to, another device's array)
+void RegisterGatedDeltaVjp(VjpTable& table);   // gated_delta
 
 }  // namespace ferry::detail
 

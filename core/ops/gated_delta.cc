@@ -1,8 +1,11 @@
 // gated_delta: the gated delta rule's recurrence (Qwen3-Next's linear attention), as
 // mlx-lm's gated_delta_ops; its two results packed as core/gated_delta_layout.h says.
+// gated_delta_vjp: its backward, the same operands and the packed result's cotangent.
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/gated_delta_layout.h"
 #include "core/ops/attrs.h"
 #include "core/ops/registry.h"
@@ -11,6 +14,7 @@ namespace ferry::core::ops_internal {
 namespace {
 
 constexpr char kOp[] = "gated_delta";
+constexpr char kVjpOp[] = "gated_delta_vjp";
 
 bool IsComputeFloat(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat16 || dtype == DType::kBFloat16;
@@ -64,8 +68,31 @@ absl::StatusOr<TensorType> InferGatedDelta(absl::Span<const TensorType> inputs, 
   return TensorType{DType::kFloat32, {b, GatedDeltaDimsOf(q, v, g).RowSize()}};
 }
 
+// q, k, v, g, beta, state, cotangent[, mask]: gated_delta's operands around the cotangent
+// of its packed result.
+absl::StatusOr<TensorType> InferGatedDeltaVjp(absl::Span<const TensorType> inputs,
+                                              const Attrs& attrs) {
+  std::vector<TensorType> forward(inputs.begin(), inputs.begin() + 6);
+  if (inputs.size() == 8) forward.push_back(inputs[7]);
+  absl::StatusOr<TensorType> out = InferGatedDelta(forward, attrs);
+  if (!out.ok()) {
+    return OpError(kVjpOp,
+                   std::string(absl::StripPrefix(out.status().message(), "[gated_delta] ")));
+  }
+  if (inputs[6].dtype != DType::kFloat32 || inputs[6].shape != out->shape) {
+    return OpError(kVjpOp, absl::StrCat("cotangent must be float32 ", Dims(out->shape),
+                                        " (gated_delta's result), got ", DTypeName(inputs[6].dtype),
+                                        " ", Dims(inputs[6].shape)));
+  }
+  const GatedDeltaDims d = GatedDeltaDimsOf(inputs[0].shape, inputs[2].shape, inputs[3].shape);
+  return TensorType{DType::kFloat32, {d.b, d.GradRowSize()}};
+}
+
 }  // namespace
 
-void RegisterGatedDeltaOp(OpTable& table) { table.push_back({kOp, 6, 7, &InferGatedDelta, {}}); }
+void RegisterGatedDeltaOp(OpTable& table) {
+  table.push_back({kOp, 6, 7, &InferGatedDelta, {}});
+  table.push_back({kVjpOp, 7, 8, &InferGatedDeltaVjp, {}});
+}
 
 }  // namespace ferry::core::ops_internal

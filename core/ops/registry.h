@@ -31,7 +31,7 @@ void RegisterQuantizedOps(OpTable& table);   // quantized_matmul gather_qmm
 void RegisterLinalgOps(OpTable& table);      // cholesky solve ... eigh lu eig
 void RegisterComplexOps(OpTable& table);     // real imag conjugate fft
 void RegisterCollectiveOps(OpTable& table);  // all_* sum_scatter send recv
-void RegisterGatedDeltaOp(OpTable& table);   // gated_delta
+void RegisterGatedDeltaOp(OpTable& table);   // gated_delta gated_delta_vjp
 
 }  // namespace ferry::core::ops_internal
 

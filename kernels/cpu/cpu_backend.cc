@@ -243,6 +243,7 @@ const KernelTable& CpuKernels() {
     RegisterComplexKernels(*t);
     RegisterFftKernels(*t);
     RegisterGatedDeltaKernels(*t);
+    RegisterGatedDeltaVjpKernels(*t);
     return t;
   }();
   return *table;

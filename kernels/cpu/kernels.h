@@ -50,6 +50,8 @@ void RegisterLinalgKernels(KernelTable& table);       // linalg.cc
 void RegisterComplexKernels(KernelTable& table);      // complex.cc
 void RegisterFftKernels(KernelTable& table);          // fft.cc
 void RegisterGatedDeltaKernels(KernelTable& table);   // gated_delta.cc
+// gated_delta_vjp.cc
+void RegisterGatedDeltaVjpKernels(KernelTable& table);
 
 // The table of every kernel above, built on first use.
 const KernelTable& CpuKernels();

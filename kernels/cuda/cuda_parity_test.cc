@@ -10,7 +10,8 @@
 // (gather, scatter, slice_update, sort, predicates, random_bits) and integer results are exact;
 // scans accumulate in the CPU's order (scaled tolerance only for the float rounding of libm-free
 // sums: 8x). Linear algebra: its own tolerances and comparison (LinalgTolerance below).
-// gated_delta: 16x float32's (a recurrence of Dk-long sums). Skips without a GPU.
+// gated_delta and gated_delta_vjp: 16x float32's (a recurrence of Dk-long sums). Skips
+// without a GPU.
 
 #include <algorithm>
 #include <cmath>
@@ -645,6 +646,60 @@ TEST_F(CudaParityTest, GatedDelta) {
           {kF32, {3, 1, 4}, 0.5, 1},
           {DType::kBFloat16, {3, 1, 4}, 0, 1},
           {kF32, {3, 4, 32, 64}, -1, 1}},
+         {},
+         16});
+}
+
+TEST_F(CudaParityTest, GatedDeltaVjp) {
+  // The backward recomputes the forward from checkpoints, then sums over value rows (dk,
+  // dq, the gate) and over both (a scalar gate's dg) in its own order: 16x float32's, as
+  // the forward. Cotangents: float32 of gated_delta's packed (B, T*Hv*Dv + Hv*Dv*Dk).
+  constexpr DType kF32 = DType::kFloat32;
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    // Grouped query heads, T = 5 (checkpoints every 3 steps).
+    Check({"gated_delta_vjp",
+           {{t, {2, 5, 2, 32}, -0.2, 0.2},
+            {t, {2, 5, 2, 32}, -0.2, 0.2},
+            {t, {2, 5, 4, 16}, -1, 1},
+            {kF32, {2, 5, 4}, 0.5, 1},
+            {t, {2, 5, 4}, 0, 1},
+            {kF32, {2, 4, 16, 32}, -1, 1},
+            {kF32, {2, 5 * 4 * 16 + 4 * 16 * 32}, -1, 1}},
+           {},
+           16});
+  }
+  // A vector gate and a mask over T = 10 (segments of 4, the last 2 long); one step.
+  Check({"gated_delta_vjp",
+         {{kF32, {2, 10, 1, 16}, -0.25, 0.25},
+          {kF32, {2, 10, 1, 16}, -0.25, 0.25},
+          {kF32, {2, 10, 3, 8}, -1, 1},
+          {kF32, {2, 10, 3, 16}, 0.5, 1},
+          {kF32, {2, 10, 3}, 0, 1},
+          {kF32, {2, 3, 8, 16}, -1, 1},
+          {kF32, {2, 10 * 3 * 8 + 3 * 8 * 16}, -1, 1},
+          {DType::kBool, {2, 10}, 0, 1}},
+         {},
+         16});
+  Check({"gated_delta_vjp",
+         {{kF32, {3, 1, 1, 16}, -0.25, 0.25},
+          {kF32, {3, 1, 1, 16}, -0.25, 0.25},
+          {kF32, {3, 1, 2, 8}, -1, 1},
+          {kF32, {3, 1, 2}, 0.5, 1},
+          {kF32, {3, 1, 2}, 0, 1},
+          {kF32, {3, 2, 8, 16}, -1, 1},
+          {kF32, {3, 2 * 8 + 2 * 8 * 16}, -1, 1}},
+         {},
+         16});
+  // Dk 288 and Dv 130: more columns and rows than a block has threads.
+  Check({"gated_delta_vjp",
+         {{kF32, {1, 3, 1, 288}, -0.06, 0.06},
+          {kF32, {1, 3, 1, 288}, -0.06, 0.06},
+          {kF32, {1, 3, 1, 130}, -1, 1},
+          {kF32, {1, 3, 1}, 0.5, 1},
+          {kF32, {1, 3, 1}, 0, 1},
+          {kF32, {1, 1, 130, 288}, -1, 1},
+          {kF32, {1, 3 * 130 + 130 * 288}, -1, 1},
+          {DType::kBool, {1, 3}, 0, 1}},
          {},
          16});
 }

@@ -1063,6 +1063,7 @@ const KernelTable& CudaKernels() {
     RegisterComplexKernels(*t);
     RegisterFftKernels(*t);
     RegisterGatedDeltaKernels(*t);
+    RegisterGatedDeltaVjpKernels(*t);
     return t;
   }();
   return *table;

@@ -77,6 +77,8 @@ void RegisterLinalgKernels(KernelTable& table);       // linalg.cc: cuSOLVER and
 void RegisterComplexKernels(KernelTable& table);      // complex.cu
 void RegisterFftKernels(KernelTable& table);          // fft.cu
 void RegisterGatedDeltaKernels(KernelTable& table);   // gated_delta.cc: gated_delta.cu
+// gated_delta_vjp.cc: gated_delta_vjp.cu
+void RegisterGatedDeltaVjpKernels(KernelTable& table);
 
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).

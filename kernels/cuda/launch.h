@@ -324,6 +324,19 @@ struct GatedDeltaArgs {
 };
 cudaError_t LaunchGatedDelta(const GatedDeltaArgs& args, float* out, cudaStream_t stream);
 
+// gated_delta_vjp.cu: the gated_delta_vjp op (core/ops.h) on dense float32 operands, its
+// cotangents written packed into `out` as core/gated_delta_layout.h says. `interval` is
+// core::GatedDeltaCheckpointInterval(t); `scratch` holds scratch_per_block floats per
+// (batch row, value head): (ceil(t / interval) + interval) * dv * dk + 3 * dv + dk.
+struct GatedDeltaVjpArgs {
+  const float *q, *k, *v, *g, *beta, *state, *cotangent;
+  const uint8_t* mask;
+  int64_t b, t, hk, hv, dk, dv, interval, scratch_per_block;
+  bool vector_gate;
+};
+cudaError_t LaunchGatedDeltaVjp(const GatedDeltaVjpArgs& args, float* out, float* scratch,
+                                cudaStream_t stream);
+
 // fault.cu (tests only): a kernel that writes through a wild pointer.
 cudaError_t LaunchFault(cudaStream_t stream);
 

@@ -170,7 +170,8 @@ kernels::Executor& CpuExecutor() {
 
 // The one op of `graph` that is not a leaf, when it has exactly one and its result does not
 // hinge on conditioning (linear algebra), on float32 against double (FFT) or on rounding a
-// recurrence compounds over its steps (gated_delta, with fuzzed magnitudes); else nullptr.
+// recurrence compounds over its steps (gated_delta and its vjp, with fuzzed magnitudes);
+// else nullptr.
 const core::Node* ComparableOp(const core::Graph& graph) {
   const core::Node* op = nullptr;
   for (const core::Node& node : graph.nodes) {
@@ -181,7 +182,7 @@ const core::Node* ComparableOp(const core::Graph& graph) {
   // clang-format off
   static const auto* excluded = new std::set<std::string>{
       "cholesky", "solve", "solve_triangular", "qr", "svd", "eigh", "lu", "eig", "fft",
-      "gated_delta"};
+      "gated_delta", "gated_delta_vjp"};
   // clang-format on
   return op == nullptr || excluded->count(op->op) != 0 ? nullptr : op;
 }
