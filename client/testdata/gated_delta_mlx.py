@@ -14,14 +14,13 @@ import mlx.core as mx
 import numpy as np
 from mlx_lm.models.gated_delta import compute_g, gated_delta_ops, normalize_qk
 
-rng = np.random.default_rng(20261207)
 
+def draw_inputs(rng, B, T, Hk, Hv, Dk, Dv, dtype=mx.float32, vector_gate=False, masked=False):
+    """q, k, v, g, beta, state and the mask (or None), drawn from rng as a layer makes them."""
 
-def normal(shape, dtype=mx.float32):
-    return mx.array(rng.normal(0, 1, shape).astype(np.float32)).astype(dtype)
+    def normal(shape, dtype=mx.float32):
+        return mx.array(rng.normal(0, 1, shape).astype(np.float32)).astype(dtype)
 
-
-def case(name, B, T, Hk, Hv, Dk, Dv, dtype=mx.float32, vector_gate=False, masked=False):
     q, k = normalize_qk(normal((B, T, Hk, Dk), dtype), normal((B, T, Hk, Dk), dtype),
                         inv_scale=Dk**-0.5, eps=1e-6)
     v = normal((B, T, Hv, Dv), dtype)
@@ -32,19 +31,30 @@ def case(name, B, T, Hk, Hv, Dk, Dv, dtype=mx.float32, vector_gate=False, masked
     beta = mx.sigmoid(normal((B, T, Hv), dtype))
     state = normal((B, Hv, Dv, Dk)) * 0.1
     mask = mx.array(rng.random((B, T)) > 0.3) if masked else None
+    return q, k, v, g, beta, state, mask
+
+
+def case(rng, name, *dims, **options):
+    q, k, v, g, beta, state, mask = draw_inputs(rng, *dims, **options)
     y, new_state = gated_delta_ops(q, k, v, g, beta, state, mask)
     arrays = {"q": q, "k": k, "v": v, "g": g, "beta": beta, "state": state, "y": y,
               "new_state": new_state}
-    if masked:
+    if mask is not None:
         arrays["mask"] = mask
     return {f"{name}.{key}": value for key, value in arrays.items()}
 
 
-arrays = {}
-arrays.update(case("prefill", 2, 6, 2, 4, 16, 8))
-arrays.update(case("decode", 3, 1, 1, 2, 32, 16))
-arrays.update(case("vector_masked", 2, 5, 1, 3, 8, 4, vector_gate=True, masked=True))
-arrays.update(case("bfloat16", 1, 4, 2, 4, 16, 8, dtype=mx.bfloat16, masked=True))
-mx.eval(arrays)
-mx.save_safetensors("client/testdata/gated_delta_mlx.safetensors", arrays)
-print("\n".join(f"{k} {v.dtype} {v.shape}" for k, v in sorted(arrays.items())))
+def main():
+    rng = np.random.default_rng(20261207)
+    arrays = {}
+    arrays.update(case(rng, "prefill", 2, 6, 2, 4, 16, 8))
+    arrays.update(case(rng, "decode", 3, 1, 1, 2, 32, 16))
+    arrays.update(case(rng, "vector_masked", 2, 5, 1, 3, 8, 4, vector_gate=True, masked=True))
+    arrays.update(case(rng, "bfloat16", 1, 4, 2, 4, 16, 8, dtype=mx.bfloat16, masked=True))
+    mx.eval(arrays)
+    mx.save_safetensors("client/testdata/gated_delta_mlx.safetensors", arrays)
+    print("\n".join(f"{k} {v.dtype} {v.shape}" for k, v in sorted(arrays.items())))
+
+
+if __name__ == "__main__":
+    main()
