@@ -6,8 +6,9 @@
 
 namespace ferry::lm {
 
-Qwen2MoeSparseMoeBlock::Qwen2MoeSparseMoeBlock(const ModelArgs& args)
+Qwen2MoeSparseMoeBlock::Qwen2MoeSparseMoeBlock(const ModelArgs& args, bool norm_topk_prob)
     : top_k_(args.num_experts_per_tok),
+      norm_topk_prob_(norm_topk_prob),
       gate_(register_module("gate", nn::Linear(args.hidden_size, args.num_experts, false))),
       switch_mlp_(register_module(
           "switch_mlp", SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))),
@@ -17,10 +18,7 @@ Qwen2MoeSparseMoeBlock::Qwen2MoeSparseMoeBlock(const ModelArgs& args)
           register_module("shared_expert_gate", nn::Linear(args.hidden_size, 1, false))) {}
 
 Array Qwen2MoeSparseMoeBlock::operator()(const Array& x) {
-  const Array gates = softmax(gate_(x), -1);
-  const Array indices =
-      stop_gradient(slice_last_axis(argpartition(-gates, top_k_ - 1, -1), 0, top_k_));
-  const Array scores = take_along_axis(gates, indices, -1);
+  const auto [indices, scores] = softmax_top_k(gate_(x), top_k_, norm_topk_prob_);
   const Array y = sum(switch_mlp_(x, indices) * expand_dims(scores, -1), -2);
   return y + sigmoid(shared_expert_gate_(x)) * shared_expert_(x);
 }

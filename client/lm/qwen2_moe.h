@@ -11,15 +11,16 @@
 namespace ferry::lm {
 
 // "gate" and "switch_mlp": the top-k experts by the softmax of all the gates, weighted by
-// it (not renormalized); plus "shared_expert", an Mlp every token takes, scaled by the
-// sigmoid of "shared_expert_gate".
+// it (renormalized over the k with norm_topk_prob: Qwen3-Next's); plus "shared_expert", an
+// Mlp every token takes, scaled by the sigmoid of "shared_expert_gate".
 class Qwen2MoeSparseMoeBlock : public nn::Layer {
  public:
-  explicit Qwen2MoeSparseMoeBlock(const ModelArgs& args);
+  explicit Qwen2MoeSparseMoeBlock(const ModelArgs& args, bool norm_topk_prob = false);
   Array operator()(const Array& x) override;
 
  private:
   int top_k_;
+  bool norm_topk_prob_;
   nn::Linear& gate_;
   SwitchGLU& switch_mlp_;
   Mlp& shared_expert_;

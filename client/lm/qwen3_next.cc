@@ -11,6 +11,7 @@
 #include "client/lm/attention.h"
 #include "client/lm/gated_delta.h"
 #include "client/lm/model_inputs.h"
+#include "client/lm/qwen2_moe.h"
 #include "client/ops.h"
 #include "client/random.h"
 
@@ -167,23 +168,6 @@ Array GatedDeltaNet::operator()(const Array& x, KVCache* cache, const std::optio
   return out_proj_(reshape(norm_(out, in.z), {batch, length, -1}));
 }
 
-Qwen3NextSparseMoeBlock::Qwen3NextSparseMoeBlock(const ModelArgs& args)
-    : top_k_(args.num_experts_per_tok),
-      norm_topk_prob_(args.norm_topk_prob),
-      gate_(register_module("gate", nn::Linear(args.hidden_size, args.num_experts, false))),
-      switch_mlp_(register_module(
-          "switch_mlp", SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))),
-      shared_expert_(register_module("shared_expert",
-                                     Mlp(args.hidden_size, args.shared_expert_intermediate_size))),
-      shared_expert_gate_(
-          register_module("shared_expert_gate", nn::Linear(args.hidden_size, 1, false))) {}
-
-Array Qwen3NextSparseMoeBlock::operator()(const Array& x) {
-  const auto [indices, scores] = softmax_top_k(gate_(x), top_k_, norm_topk_prob_);
-  const Array y = sum(switch_mlp_(x, indices) * expand_dims(scores, -1), -2);
-  return y + sigmoid(shared_expert_gate_(x)) * shared_expert_(x);
-}
-
 Qwen3NextBlock::Qwen3NextBlock(const ModelArgs& args, int index, bool fused) {
   if (is_linear_layer(args, index)) {
     linear_attn_ = &register_module("linear_attn", GatedDeltaNet(args, fused));
@@ -198,7 +182,7 @@ Qwen3NextBlock::Qwen3NextBlock(const ModelArgs& args, int index, bool fused) {
   const bool sparse = std::find(dense.begin(), dense.end(), index) == dense.end() &&
                       args.num_experts > 0 && (index + 1) % args.decoder_sparse_step == 0;
   if (sparse) {
-    mlp_ = &register_module("mlp", Qwen3NextSparseMoeBlock(args));
+    mlp_ = &register_module("mlp", Qwen2MoeSparseMoeBlock(args, args.norm_topk_prob));
   } else {
     mlp_ = &register_module("mlp", Mlp(args.hidden_size, args.intermediate_size));
   }

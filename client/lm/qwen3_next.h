@@ -80,22 +80,6 @@ class GatedDeltaNet : public nn::Module {
   nn::Linear& out_proj_;
 };
 
-// "gate" and "switch_mlp": the top-k experts by the softmax of the gates (renormalized when
-// norm_topk_prob), plus "shared_expert" scaled by the sigmoid of "shared_expert_gate".
-class Qwen3NextSparseMoeBlock : public nn::Layer {
- public:
-  explicit Qwen3NextSparseMoeBlock(const ModelArgs& args);
-  Array operator()(const Array& x) override;
-
- private:
-  int top_k_;
-  bool norm_topk_prob_;
-  nn::Linear& gate_;
-  SwitchGLU& switch_mlp_;
-  Mlp& shared_expert_;
-  nn::Linear& shared_expert_gate_;
-};
-
 // "linear_attn" or "self_attn", "mlp", "input_layernorm", "post_attention_layernorm".
 class Qwen3NextBlock : public nn::Module {
  public:
