@@ -66,8 +66,11 @@ class Losses(TrainingCallback):
         self.train.append(info["train_loss"])
 
 
-def run(case, out):
-    model_name, num_layers, fine_tune_type, keys = CASES[case]
+def run(case, out, spec=None, learning_rate=LEARNING_RATE, gradient_point=True, fuse_all=False):
+    """One case's arrays into `out`: spec (model, num_layers, fine_tune_type, keys) or
+    CASES[case]'s; the loss and gradient at a drawn point unless not gradient_point; the
+    fused logits of every model with fuse_all, else of the quantized ones."""
+    model_name, num_layers, fine_tune_type, keys = spec or CASES[case]
     lora = dict(LORA)
     if keys is not None:
         lora["keys"] = keys
@@ -91,15 +94,16 @@ def run(case, out):
     tokens, lengths = next(iterate_batches(dataset, 2, 2048))
     # The loss and its gradient at a point where lora_b is not zero (every adapter's
     # gradient then is not either): the gradient itself, which Adam's steps scale away.
-    point = {n: 0.05 * mx.random.normal(p.shape) if n.endswith("lora_b") else p for n, p in init.items()}
-    model.update(tree_unflatten(list(point.items())))
-    (loss, _), grads = nn.value_and_grad(model, default_loss)(model, tokens, lengths)
-    for name, p in point.items():
-        if name.endswith("lora_b"):  # the rest is init's
-            out[f"{case}.point.{name}"] = p
-    for name, g in tree_flatten(grads):
-        out[f"{case}.grad.{name}"] = g
-    out[f"{case}.point_loss"] = loss
+    if gradient_point:
+        point = {n: 0.05 * mx.random.normal(p.shape) if n.endswith("lora_b") else p for n, p in init.items()}
+        model.update(tree_unflatten(list(point.items())))
+        (loss, _), grads = nn.value_and_grad(model, default_loss)(model, tokens, lengths)
+        for name, p in point.items():
+            if name.endswith("lora_b"):  # the rest is init's
+                out[f"{case}.point.{name}"] = p
+        for name, g in tree_flatten(grads):
+            out[f"{case}.grad.{name}"] = g
+        out[f"{case}.point_loss"] = loss
     model.update(tree_unflatten(list(init.items())))
     callback = Losses()
     adapter_dir = HERE / f"{case}_adapter"
@@ -112,7 +116,7 @@ def run(case, out):
         steps_per_save=1000,
         adapter_file=str(adapter_dir / "adapters.safetensors"),
     )
-    train(model, optim.Adam(learning_rate=LEARNING_RATE), dataset, None, args, training_callback=callback)
+    train(model, optim.Adam(learning_rate=learning_rate), dataset, None, args, training_callback=callback)
     config = dict(CONFIG_DEFAULTS)
     config.update(
         model=f"client/lm/testdata/{model_name}",
@@ -122,7 +126,7 @@ def run(case, out):
         lora_parameters=lora,
         batch_size=2,
         iters=STEPS,
-        learning_rate=LEARNING_RATE,
+        learning_rate=learning_rate,
         adapter_path=str(adapter_dir),
     )
     save_config(config, adapter_dir / "adapter_config.json")
@@ -140,7 +144,7 @@ def run(case, out):
     adapted = [(n, m) for n, m in model.named_modules() if hasattr(m, "fuse")]
     for dequantize, key in ((False, "fused_logits"), (True, "dequantized_logits")):
         model.update_modules(tree_unflatten([(n, m.fuse(dequantize)) for n, m in adapted]))
-        if "4bit" in model_name:
+        if fuse_all or "4bit" in model_name:
             out[f"{case}.{key}"] = model(tokens).astype(mx.float32)
     print(case, "losses", callback.train)
 
