@@ -129,6 +129,36 @@ TEST(ClientLmRemoteTest, Qwen3NextAndQwen35RunOnTheDaemon) {
   ExpectOneExecuteAStep(steady, remote);
 }
 
+// Llama 4 (chunked layers' rings, its experts, both config shapes) generates mlx-lm's tokens
+// there, and through its chunks (6 positions, crossed again and again) each token is one
+// Execute of a graph the daemon holds: the slot and the chunk are computed from the position.
+TEST(ClientLmRemoteTest, Llama4RunsOnTheDaemonOneGraphAStep) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_llama4_mlx.safetensors",
+                       {"llama4", "llama4_4bit", "llama4_text"});
+  std::unique_ptr<Model> model = load_model(TestData("llama4"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9, 31, 3, 77}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// LFM2 and LFM2-MoE (short convolutions whose state an arrays cache carries, attention
+// layers between) generate mlx-lm's tokens there, each token one Execute of a graph the
+// daemon holds.
+TEST(ClientLmRemoteTest, Lfm2AndLfm2MoeRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_lfm2_mlx.safetensors",
+                       {"lfm2", "lfm2_idxs", "lfm2_moe", "lfm2_4bit", "lfm2_moe_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("lfm2_moe"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());

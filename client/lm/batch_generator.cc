@@ -156,6 +156,8 @@ bool BatchGenerator::StartPrefill() {
   BatchSequence& first = group.sequences.front().second;
   group.cache = first.cache.empty() ? FreshCache() : std::move(first.cache);
   first.cache.clear();
+  // A row's arrays caches go back to the step it ended at, the steps sent past it undone.
+  for (KVCache& layer : group.cache) layer.keep_steps(options_.steps_in_flight);
   group.before = group.cache.front().offset();
   // All but each prompt's last token fill the cache, right-aligned; the last tokens are the
   // rows' first inputs.
@@ -270,20 +272,22 @@ void BatchGenerator::ExtractRow(size_t b, Live& live) {
 }
 
 std::vector<KVCache> BatchGenerator::GivenCache(Live& live) const {
-  // The cache was taken when the row left the batch, maybe with steps past its end.
+  // The cache was taken when the row left the batch, maybe with steps past its end: undone,
+  // an arrays cache going back to the state it kept for that step.
   const int64_t past = live.fed - (live.prefilled + live.given);
-  // A ring that wrapped lost its oldest positions to those steps, and an arrays cache's
-  // state cannot take them back. One step past, the cache holds every token given, the
-  // last too (mlx-lm's convention, whose generator runs one step ahead); more, none.
-  const bool untrimmable =
+  // A ring that wrapped lost its oldest positions to those steps. One step past, the cache
+  // holds every token given, the last too (mlx-lm's convention, whose generator runs one
+  // step ahead); more, none.
+  const bool wrapped =
       past > 0 && std::any_of(live.cache.begin(), live.cache.end(), [](const KVCache& layer) {
-        return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
+        return layer.max_size() && layer.offset() > *layer.max_size();
       });
-  if (untrimmable) {
-    if (past > 1) live.cache.clear();
-    return std::move(live.cache);
+  if (wrapped && past > 1) live.cache.clear();
+  for (KVCache& layer : live.cache) {
+    if (!wrapped) layer.trim(past);
+    layer.keep_steps(0);  // the batch's steps are no more its
   }
-  for (KVCache& layer : live.cache) layer.trim(past);
+  if (past > 0) eval(CacheState(live.cache));  // a kept state: its own buffers
   return std::move(live.cache);
 }
 
@@ -344,6 +348,7 @@ void BatchGenerator::Send() {
     ++live.fed;
   }
   largest_batch_ = std::max(largest_batch_, batch);
+  most_in_flight_ = std::max(most_in_flight_, static_cast<int64_t>(pending_.size()));
 }
 
 void BatchGenerator::SendAhead() {

@@ -10,7 +10,8 @@
 // a model's sliding-window layers (Gemma 3, gpt-oss) keep a ring of the window for the whole
 // batch, so their memory stays bounded however long the sequences run; its linear-attention
 // layers (Qwen3-Next, Qwen3.5) keep each row's conv and recurrent state, a row's padding
-// masked out of both (KVCache::arrays_mask).
+// masked out of both (KVCache::arrays_mask), and the states of the steps in flight, so a row
+// that ended before them goes back to its own (KVCache::keep_steps).
 
 #include <cstdint>
 #include <deque>
@@ -65,11 +66,11 @@ struct BatchGeneration {
   Array logprobs;             // (vocab,) on the model's device, read only when wanted
   std::string finish_reason;  // "stop" or "length" on a sequence's last, else empty
   // On the last, with return_cache: the cache holding its tokens but the last (the next
-  // turn's first input), as TokenGenerator leaves a prompt cache. Where steps were sent past
-  // the end and a layer cannot take them back (a rotating layer's ring that wrapped, a
-  // linear-attention layer's arrays cache: Qwen3-Next's, Qwen3.5's), the cache holds every
-  // token given, the last too, when one step was (mlx-lm's convention: see offset()), and
-  // is empty when more were.
+  // turn's first input), as TokenGenerator leaves a prompt cache: the steps sent past it are
+  // undone, a linear-attention layer's arrays cache (Qwen3-Next's, Qwen3.5's) going back to
+  // the state it kept for that step (KVCache::keep_steps). A rotating layer's ring that
+  // wrapped cannot take them back: it holds every token given, the last too, when one step
+  // was sent past (mlx-lm's convention: see offset()), and is empty when more were.
   std::vector<KVCache> cache;
 };
 
@@ -108,6 +109,8 @@ class BatchGenerator {
   }
   // The most rows a step has decoded together so far.
   int64_t largest_batch() const { return largest_batch_; }
+  // The most steps sent ahead of the tokens read so far (at most steps_in_flight).
+  int64_t most_in_flight() const { return most_in_flight_; }
   // The batch's caches, a KVCache per layer (none while no row decodes): what its memory
   // holds, the sliding layers' bounded by their window.
   const std::vector<KVCache>& cache() const { return cache_; }
@@ -175,6 +178,7 @@ class BatchGenerator {
   std::optional<Array> inputs_;  // (B,) the next step's tokens
   std::deque<Step> pending_;     // sent, not read, oldest first
   int64_t largest_batch_ = 0;
+  int64_t most_in_flight_ = 0;
 };
 
 }  // namespace ferry::lm

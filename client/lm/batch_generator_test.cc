@@ -380,14 +380,18 @@ TEST(BatchGeneratorTest, ASequenceContinuesAGivenCacheAndReturnsItForTheNextTurn
 
 // A sequence removed with return_cache (a server's stop string met) hands back the cache
 // its last token would: its prompt and the tokens given but the last, the steps sent past
-// them undone; a next turn continuing it gets what a fresh cache gives.
-TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
-  std::unique_ptr<Model> model = Llama();
+// them undone (Qwen3-Next's linear layers back to the state they kept for that step), as a
+// fresh prefill of them leaves it; a next turn continuing it gets what a fresh cache gives.
+void ExpectARemovedSequenceHandsBackItsCache(Model& model, int steps_in_flight,
+                                             const std::string& name) {
+  const std::string what = name + ", " + std::to_string(steps_in_flight) + " steps in flight";
   const std::vector<int32_t> first_turn = RandomTokens(11, 60, 601);
   GenerateOptions four;
   four.max_tokens = 4;
-  const std::vector<int32_t> reply = Alone(*model, first_turn, four);
-  BatchGenerator generator(*model);  // 4 steps in flight: sent past the fourth token
+  const std::vector<int32_t> reply = Alone(model, first_turn, four);
+  BatchGeneratorOptions options;
+  options.steps_in_flight = steps_in_flight;  // sent past the fourth token
+  BatchGenerator generator(model, options);
   BatchSequence first{first_turn, 20};
   BatchSequence neighbour{RandomTokens(20, 60, 602), 30};
   const uint64_t uid = generator.insert(first);
@@ -400,9 +404,12 @@ TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
     }
   }
   cache = generator.remove(uid, /*return_cache=*/true);
-  EXPECT_EQ(tokens, reply);
-  ASSERT_EQ(cache.size(), 2u);
-  EXPECT_EQ(cache.front().offset(), 11 + 4 - 1);
+  EXPECT_EQ(tokens, reply) << what;
+  ASSERT_EQ(cache.size(), static_cast<size_t>(model.args().num_hidden_layers)) << what;
+  EXPECT_EQ(cache.front().offset(), 11 + 4 - 1) << what;
+  std::vector<int32_t> held = first_turn;
+  held.insert(held.end(), reply.begin(), reply.end() - 1);
+  EXPECT_EQ(testing::CacheDifference(cache, testing::Prefilled(model, held)), "") << what;
   for (const BatchGeneration& generation : generator.next()) EXPECT_NE(generation.uid, uid);
 
   std::vector<int32_t> second_turn = first_turn;
@@ -419,10 +426,18 @@ TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
       if (generation.uid == next_uid) continued.push_back(generation.token);
     }
   }
-  EXPECT_EQ(continued, Alone(*model, second_turn, seven));
+  EXPECT_EQ(continued, Alone(model, second_turn, seven)) << what;
   // A sequence still queued has no cache to give.
   const uint64_t queued = generator.insert(BatchSequence{first_turn, 5});
-  EXPECT_TRUE(generator.remove(queued, /*return_cache=*/true).empty());
+  EXPECT_TRUE(generator.remove(queued, /*return_cache=*/true).empty()) << what;
+}
+
+TEST(BatchGeneratorTest, ARemovedSequenceHandsBackItsCacheForTheNextTurn) {
+  ExpectARemovedSequenceHandsBackItsCache(*Llama(), 4, "llama");
+  std::unique_ptr<Model> qwen3_next = load_model(Runfile("client/lm/testdata/qwen3_next"));
+  for (int steps_in_flight : {1, 4}) {
+    ExpectARemovedSequenceHandsBackItsCache(*qwen3_next, steps_in_flight, "qwen3_next");
+  }
 }
 
 // max_kv_size: every layer of a plain model keeps a ring of that many positions (none of
@@ -470,30 +485,60 @@ TEST(BatchGeneratorTest, MaxKvSizeBoundsEveryLayerOfAPlainModel) {
 
 // The tokens mlx-lm's BatchGenerator gave for `fixture`'s cases (five prompts joining at the
 // first, fourth and seventh calls, prefilled in chunks), each case's name its model's
-// testdata directory (and "_kv" and max_kv_size).
-void ExpectMlxLmsBatchTokens(const std::string& fixture, const std::vector<std::string>& names) {
+// testdata directory (and "_kv" and max_kv_size), with `steps_in_flight`. With `end_early`,
+// row i also ends at its token 2 + 3i (a stop token of its own: rows ending at different
+// steps, the steps in flight past them undone), its tokens mlx-lm's up to the first such,
+// and hands back the cache a fresh prefill of its prompt and tokens but the last leaves.
+void ExpectMlxLmsBatchTokens(const std::string& fixture, const std::vector<std::string>& names,
+                             int steps_in_flight = 4, bool end_early = false) {
   std::unordered_map<std::string, Array> want =
       load_safetensors(Runfile("client/lm/testdata/" + fixture)).first;
   for (const std::string& name : names) {
+    const std::string what = name + ", " + std::to_string(steps_in_flight) + " steps in flight";
     const std::vector<int32_t> given = want.at(name + ".options").to_vector<int32_t>();
     std::unique_ptr<Model> model =
         load_model(Runfile("client/lm/testdata/" + name.substr(0, name.find("_kv"))));
     BatchGeneratorOptions options;
     if (given[0] > 0) options.max_kv_size = given[0];
     options.prefill_step_size = given[1];
+    options.steps_in_flight = steps_in_flight;
     BatchGenerator generator(*model, options);
     std::map<int, std::vector<BatchSequence>> join;  // as the script joins them
+    std::vector<std::vector<int32_t>> prompts, expected;
     const int at[] = {0, 0, 3, 3, 6};
     for (int i = 0; i < 5; ++i) {
       BatchSequence sequence;
       sequence.prompt = want.at(name + ".prompt" + std::to_string(i)).to_vector<int32_t>();
       sequence.max_tokens = 20;
+      std::vector<int32_t> tokens =
+          want.at(name + ".tokens" + std::to_string(i)).to_vector<int32_t>();
+      if (end_early) {
+        const int32_t stop = tokens[2 + 3 * i];
+        tokens.erase(std::find(tokens.begin(), tokens.end(), stop) + 1, tokens.end());
+        sequence.stop_tokens = {stop};
+        sequence.return_cache = true;
+      }
+      prompts.push_back(sequence.prompt);
+      expected.push_back(tokens);
       join[at[i]].push_back(sequence);
     }
-    const auto tokens = RunAll(generator, join);
+    std::map<uint64_t, std::vector<KVCache>> caches;
+    const auto tokens =
+        RunAll(generator, join, nullptr,
+               [&](const BatchGenerator&, const std::vector<BatchGeneration>& generations) {
+                 for (const BatchGeneration& generation : generations) {
+                   if (!generation.finish_reason.empty()) {
+                     caches[generation.uid] = generation.cache;
+                   }
+                 }
+               });
     for (uint64_t i = 0; i < 5; ++i) {
-      EXPECT_EQ(tokens.at(i), want.at(name + ".tokens" + std::to_string(i)).to_vector<int32_t>())
-          << name << ", prompt " << i;
+      EXPECT_EQ(tokens.at(i), expected[i]) << what << ", prompt " << i;
+      if (!end_early) continue;
+      std::vector<int32_t> held = prompts[i];
+      held.insert(held.end(), expected[i].begin(), expected[i].end() - 1);
+      EXPECT_EQ(testing::CacheDifference(caches.at(i), testing::Prefilled(*model, held)), "")
+          << what << ", prompt " << i;
     }
   }
 }
@@ -505,9 +550,15 @@ TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
 }
 
 // mlx-lm's BatchGenerator through its ArraysCache (testdata/lm_batch_qwen3_next_mlx.py):
-// Qwen3-Next's and Qwen3.5's gated delta nets, their padding kept out of their states.
+// Qwen3-Next's and Qwen3.5's gated delta nets, their padding kept out of their states, with
+// one step in flight and four, rows running their 20 tokens or ending early.
 TEST(BatchGeneratorTest, ArraysBatchesGiveMlxLmsTokens) {
-  ExpectMlxLmsBatchTokens("lm_batch_qwen3_next_mlx.safetensors", {"qwen3_next", "qwen3_5"});
+  for (int steps_in_flight : {1, 4}) {
+    for (bool end_early : {false, true}) {
+      ExpectMlxLmsBatchTokens("lm_batch_qwen3_next_mlx.safetensors", {"qwen3_next", "qwen3_5"},
+                              steps_in_flight, end_early);
+    }
+  }
 }
 
 TEST(BatchGeneratorTest, BadArgumentsAreNamed) {

@@ -24,7 +24,8 @@ void CheckKvBits(const char* op, const Model& model, const GenerateOptions& opti
                          "(mlx-lm's RotatingKVCache.to_quantized is not implemented).");
   }
   for (size_t i = 0; i < cache.size(); ++i) {
-    if (cache[i].max_size()) {
+    // A chunked one stays as it is (maybe_quantize_kv_cache), as mlx-lm's ChunkedKVCache does.
+    if (cache[i].max_size() && !cache[i].chunk_size()) {
       detail::ThrowOpError(op, absl::StrCat("kv_bits with a rotating cache (layer ", i, "'s, of ",
                                             *cache[i].max_size(),
                                             " positions): mlx-lm's RotatingKVCache is not "
@@ -77,6 +78,8 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
     eval(state);
     done += n;
   }
+  // A linear layer's arrays cache keeps the states of the steps in flight, for the destructor.
+  for (KVCache& c : *cache_) c.keep_steps(options_.steps_in_flight);
   if (options_.max_tokens == 0) return;
   pending_.push_back(Step(from_host(std::vector<int32_t>{prompt.back()}, {1}, device_)));
   ++sent_;
@@ -85,15 +88,10 @@ TokenGenerator::TokenGenerator(Model& model, const std::vector<int32_t>& prompt,
 
 TokenGenerator::~TokenGenerator() {
   if (!options_.prompt_cache) return;
-  std::vector<KVCache>& cache = *options_.prompt_cache;
-  // A linear layer's state holds the steps sent ahead for good: emptied, the cache is not
-  // taken for one of the tokens read (PromptCache keeps no empty cache).
-  if (sent_ > generated_ &&
-      std::any_of(cache.begin(), cache.end(), [](const KVCache& c) { return !c.is_trimmable(); })) {
-    cache.clear();
-    return;
+  for (KVCache& c : *options_.prompt_cache) {
+    c.trim(sent_ - generated_);  // an arrays cache: back to the state it kept
+    c.keep_steps(0);
   }
-  for (KVCache& c : cache) c.trim(sent_ - generated_);
 }
 
 void TokenGenerator::SendAhead() {

@@ -35,8 +35,9 @@ struct GenerateOptions {
   // A cache to continue and update in place (a conversation's earlier turns); a fresh one
   // when unset (make_prompt_cache's: rotating for sliding-window layers). It must outlive
   // the generator, which leaves it holding the prompt and the tokens it gave but the last
-  // (the next turn's first input). One holding arrays caches (Qwen3-Next's linear layers),
-  // which cannot forget the steps sent past the last token read, is emptied instead then.
+  // (the next turn's first input): the steps sent past them are forgotten, an arrays cache
+  // (Qwen3-Next's linear layers) going back to the state it kept for that step
+  // (KVCache::keep_steps).
   std::vector<KVCache>* prompt_cache = nullptr;
   // mlx-lm's max_kv_size: the fresh cache keeps at most this many positions per layer (the
   // first 4 and the latest), older keys falling out of attention (make_prompt_cache).

@@ -67,6 +67,7 @@ void KVCache::Grow(int64_t capacity, const Array& keys, const Array& values) {
 Array KVCache::make_mask(int64_t length, const Array& position,
                          std::optional<int64_t> window) const {
   RefuseArrays("make_mask");
+  if (chunk_size_) return ChunkedMask(length, position);
   if (max_size_) return RotatingMask(length, position, window);
   const Device device = position.device();
   const Array keys = arange(0, static_cast<double>(capacity_for(length)), int32, device);
@@ -83,7 +84,9 @@ Array KVCache::make_mask(int64_t length, const Array& position,
                      logical_or(keys >= padding, expand_dims(keys, 0) == expand_dims(queries, 1)));
 }
 
-bool KVCache::batchable() const { return !bits_ && !(max_size_ && (keep_ > 0 || held_from_ > 0)); }
+bool KVCache::batchable() const {
+  return !bits_ && !chunk_size_ && !(max_size_ && (keep_ > 0 || held_from_ > 0));
+}
 
 void KVCache::RefuseUnlessBatchable(const char* what) const {
   if (bits_) {
@@ -91,6 +94,13 @@ void KVCache::RefuseUnlessBatchable(const char* what) const {
                                                  " takes plain or rotating caches, not a "
                                                  "quantized one (",
                                                  *bits_, " bits)."));
+  }
+  if (chunk_size_) {
+    detail::ThrowOpError("KVCache",
+                         absl::StrCat(what,
+                                      " takes plain or rotating caches, not a chunked "
+                                      "one (chunk_size ",
+                                      *chunk_size_, "): mlx-lm's ChunkedKVCache has no merge."));
   }
   if (max_size_ && (keep_ > 0 || held_from_ > 0)) {
     // Rows share the ring's slots: a row's own first positions, or slots hidden since a
@@ -136,11 +146,7 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
 }
 
 int64_t KVCache::trim(int64_t n) {
-  if (arrays_ && n > 0) {
-    detail::ThrowOpError("KVCache",
-                         "an arrays cache (a linear-attention layer's state, mlx-lm's "
-                         "ArraysCache) cannot be trimmed: its state holds every token seen.");
-  }
+  if (arrays_) return TrimArrays(n);
   n = std::min(offset_, std::max<int64_t>(n, 0));
   if (max_size_ && n > 0) {
     // Once the ring wrapped, the trimmed positions overwrote the slots of those from here.

@@ -21,6 +21,10 @@
 // trim() after the ring wrapped cannot bring back the slots it overwrote: it hides them
 // until they are written again (mlx-lm refuses to trim then).
 //
+// Chunked (KVCache::chunked, mlx-lm's ChunkedKVCache, kv_cache_chunked.cc): a rotating cache
+// of one chunk whose masks show each query the earlier positions of its own chunk only (Llama
+// 4's local layers); it takes no batch moves, as mlx-lm's has no merge.
+//
 // Quantized (to_quantized, mlx-lm's QuantizedKVCache, from KVCache.to_quantized): a third
 // mode, as a plain cache once generation's quantized_kv_start positions are in it
 // (maybe_quantize_kv_cache). The buffers hold quantize()'s words, scales and biases (affine,
@@ -41,6 +45,7 @@
 // batch hands back; speculative decoding keeps plain ones.
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -60,12 +65,20 @@ class KVCache {
   // mlx-lm's RotatingKVCache(max_size, keep): at most max_size positions, the first `keep`
   // always among them. Throws INVALID_ARGUMENT unless 0 <= keep < max_size.
   static KVCache rotating(int64_t max_size, int64_t keep = 0);
+  // mlx-lm's ChunkedKVCache(chunk_size) (Llama 4's local layers, kv_cache_chunked.cc): a
+  // rotating cache of chunk_size positions whose queries see only the earlier positions of
+  // their own chunk (p / chunk_size alike), whatever window make_mask is given. The ring is
+  // the chunk, so a decode step is one graph, as a rotating one's. Not batchable: mlx-lm's
+  // has no merge. Throws INVALID_ARGUMENT unless chunk_size is positive.
+  static KVCache chunked(int64_t chunk_size);
+  // The chunked cache's chunk (none for any other; max_size() is the same).
+  std::optional<int64_t> chunk_size() const { return chunk_size_; }
   // The rotating cache's bound (none for a plain cache).
   std::optional<int64_t> max_size() const { return max_size_; }
   int64_t keep() const { return keep_; }
   // Whether continuous batching can move its rows (set_left_padding, extend, filter,
   // extract): plain and arrays caches, and rotating ones keeping no first positions and
-  // hiding no trimmed ones (mlx-lm's caches that have merge).
+  // hiding no trimmed ones (mlx-lm's caches that have merge); never a chunked one.
   bool batchable() const;
 
   // mlx-lm's KVCache.to_quantized: this plain cache's positions quantized (affine, `bits` 1
@@ -139,7 +152,8 @@ class KVCache {
   void extend(const KVCache& other);
   // Row `row`'s first `length` tokens as a cache of its own (no padding): what a finished
   // sequence leaves for a prompt cache. An arrays cache's state holds every token its row
-  // saw: it takes only that length (INVALID_ARGUMENT otherwise).
+  // saw: it takes only that length (INVALID_ARGUMENT otherwise), and the row's kept states
+  // (keep_steps) go with it.
   KVCache extract(int64_t row, int64_t length) const;
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
@@ -148,7 +162,8 @@ class KVCache {
   int64_t nbytes() const;
 
   // Forgets the last n positions (at most offset()); returns how many it forgot. An arrays
-  // cache refuses n > 0 (INVALID_ARGUMENT): its state cannot be taken back.
+  // cache goes back only to a state it kept (keep_steps): it refuses any other n > 0
+  // (INVALID_ARGUMENT), its state holding every token seen.
   int64_t trim(int64_t n);
 
   // Arrays (KVCache::arrays, mlx-lm's ArraysCache(size)): a fourth mode, for the layers that
@@ -156,10 +171,11 @@ class KVCache {
   // Qwen3.5's gated delta nets: slot 0 the convolution's last kernel - 1 inputs, slot 1 the
   // recurrent state). offset() counts the tokens they have seen (advance). It holds no keys,
   // so update_and_fetch, make_mask and to_quantized refuse it (maybe_quantize_kv_cache leaves
-  // it, as mlx-lm's), trim too (mlx-lm's is_trimmable is false). Continuous batching moves
-  // its slots' rows (mlx-lm's ArraysCache.filter, extend, extract), its padding counted in
-  // columns as the other modes count it: a layer masks a row's steps before its padding ends
-  // (arrays_mask). Every refusal is INVALID_ARGUMENT naming the arrays cache.
+  // it, as mlx-lm's), trim too but for the steps it keeps (keep_steps; mlx-lm's is_trimmable
+  // is false). Continuous batching moves its slots' rows (mlx-lm's ArraysCache.filter,
+  // extend, extract), its padding counted in columns as the other modes count it: a layer
+  // masks a row's steps before its padding ends (arrays_mask). Every refusal is
+  // INVALID_ARGUMENT naming the arrays cache.
   static KVCache arrays(int size);
   bool is_arrays() const { return arrays_.has_value(); }
   // Slot i's array, none until the layer sets it. Throws INVALID_ARGUMENT for a cache that is
@@ -175,6 +191,12 @@ class KVCache {
   std::optional<Array> arrays_mask(int64_t length) const;
   // mlx-lm's is_trimmable: every cache but an arrays cache.
   bool is_trimmable() const { return !is_arrays(); }
+  // For generation with steps in flight (TokenGenerator, BatchGenerator): an arrays cache keeps
+  // its states after each of its last `steps` advances (their arrays' handles, no copies), so
+  // that trim() takes back up to that many steps sent past a reply's end, as a KV cache forgets
+  // positions. 0, the default (mlx-lm's ArraysCache), keeps none. The batch moves move them
+  // with the rows, and extract carries them. Other caches ignore it.
+  void keep_steps(int steps);
 
  private:
   // Replaces the padding, and its array on `device`.
@@ -210,6 +232,7 @@ class KVCache {
   std::pair<Array, Array> UpdateRotating(const Array& keys, const Array& values,
                                          const Array& position);
   Array RotatingMask(int64_t length, const Array& position, std::optional<int64_t> window) const;
+  Array ChunkedMask(int64_t length, const Array& position) const;
 
   std::optional<Array> keys_, values_;  // quantized: the words
   std::optional<Array> key_scales_, key_biases_, value_scales_, value_biases_;  // quantized
@@ -218,7 +241,8 @@ class KVCache {
   std::vector<int32_t> padding_;  // per row; empty when never padded
   std::optional<Array> padding_array_;
   int64_t offset_ = 0;
-  std::optional<int64_t> max_size_;  // rotating
+  std::optional<int64_t> max_size_;    // rotating
+  std::optional<int64_t> chunk_size_;  // chunked (a rotating cache of that max_size_)
   int64_t keep_ = 0;
   // Rotating, after a trim of a wrapped ring: slots of positions from keep_ to here hold
   // trimmed ones (0 when none do).
@@ -230,18 +254,29 @@ class KVCache {
   void FilterArrays(const Array& rows);
   void ExtendArrays(const KVCache& other);
   KVCache ExtractArrays(int64_t row, int64_t start, int64_t length) const;
-  std::optional<std::vector<std::optional<Array>>> arrays_;  // an arrays cache's slots
+  int64_t TrimArrays(int64_t n);
+  using Slots = std::vector<std::optional<Array>>;
+  std::optional<Slots> arrays_;  // an arrays cache's slots
+  // keep_steps: the states after the last advances, oldest first, the newest the current
+  // one (its arrays and offset), at most keep_steps_ + 1.
+  struct StepState {
+    int64_t offset;
+    Slots arrays;
+  };
+  int keep_steps_ = 0;
+  std::deque<StepState> kept_;
 };
 
 // Every layer's keys and values: evaluated with a step, so the next reads them as they are.
 std::vector<Array> CacheState(const std::vector<KVCache>& cache);
 
 // mlx-lm's make_prompt_cache: the caches TokenGenerator fills. A model with sliding-window
-// layers (Model::sliding_window: Gemma 3, gpt-oss) gets mlx-lm's make_cache, a rotating cache
-// of the window for each of those and a plain one for the others, max_kv_size unused as in
-// mlx-lm; any other gets rotating caches of max_kv_size keeping 4 when it is set (mlx-lm
-// 0.32.2 gives Llama a make_cache that ignores it; ferry's Llama takes it), plain ones
-// (make_cache()) when not. A model whose make_cache() holds arrays caches (Qwen3-Next,
+// layers (Model::sliding_window: Gemma 3, gpt-oss) or chunked ones (Model::attention_chunk:
+// Llama 4) gets mlx-lm's make_cache, a rotating cache of the window or a chunked one of the
+// chunk for each of those and a plain one for the others, max_kv_size unused as in mlx-lm;
+// any other gets rotating caches of max_kv_size keeping 4 when it is set (mlx-lm 0.32.2 gives
+// Llama a make_cache that ignores it; ferry's Llama takes it), plain ones (make_cache()) when
+// not. A model whose make_cache() holds arrays caches (Qwen3-Next,
 // Qwen3.5) gets it as it is, max_kv_size unused, as mlx-lm gives a model its make_cache.
 std::vector<KVCache> make_prompt_cache(const Model& model,
                                        std::optional<int> max_kv_size = std::nullopt);

@@ -41,7 +41,9 @@ Array KVCache::rope_offset(const Array& position) const {
 void KVCache::filter(const std::vector<int64_t>& keep) {
   RefuseUnlessBatchable("filter");
   if (keep.empty()) {
+    const int steps = keep_steps_;
     *this = arrays_ ? arrays(static_cast<int>(arrays_->size())) : KVCache();
+    keep_steps(steps);
     return;
   }
   std::vector<int32_t> padding(keep.size(), 0);
@@ -81,6 +83,7 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
     }
   }
   offset_ -= shift;
+  for (StepState& kept : kept_) kept.offset -= shift;
   SetPadding(std::move(padding), device);
 }
 
@@ -139,7 +142,8 @@ void KVCache::extend(const KVCache& other) {
 }
 
 KVCache KVCache::extract(int64_t row, int64_t length) const {
-  RefuseUnlessBatchable("extract");
+  // A chunked cache is never a batch's, but PromptCache copies one's first tokens.
+  if (!chunk_size_) RefuseUnlessBatchable("extract");
   const int64_t start = padding_.empty() ? 0 : padding_.at(row);
   if (row < 0 || row >= rows() || length < 0 || start + length > offset_) {
     detail::ThrowOpError(

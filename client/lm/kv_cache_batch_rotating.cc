@@ -73,6 +73,7 @@ KVCache KVCache::ExtractRotating(int64_t row, int64_t start, int64_t length) con
                                       max_size, ", ", offset_ - start, " positions written)."));
   }
   KVCache out = rotating(max_size);
+  out.chunk_size_ = chunk_size_;
   out.offset_ = length;
   if (keys_ && length > 0) {
     const Array index =

@@ -146,8 +146,10 @@ std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> ma
     return own;
   }
   const int layers = model.args().num_hidden_layers;
-  bool sliding = false;
-  for (int i = 0; i < layers; ++i) sliding |= model.sliding_window(i).has_value();
+  bool sliding = false;  // or chunked: mlx-lm's make_cache then, max_kv_size unused
+  for (int i = 0; i < layers; ++i) {
+    sliding |= model.sliding_window(i).has_value() || model.attention_chunk(i).has_value();
+  }
   if (!sliding && !max_kv_size) return model.make_cache();
   std::vector<KVCache> cache;
   for (int i = 0; i < layers; ++i) {
@@ -155,6 +157,8 @@ std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> ma
       cache.push_back(KVCache::rotating(*max_kv_size, 4));
     } else if (const std::optional<int64_t> window = model.sliding_window(i)) {
       cache.push_back(KVCache::rotating(*window));
+    } else if (const std::optional<int64_t> chunk = model.attention_chunk(i)) {
+      cache.push_back(KVCache::chunked(*chunk));
     } else {
       cache.emplace_back();
     }
@@ -166,7 +170,8 @@ void maybe_quantize_kv_cache(std::vector<KVCache>& cache, int quantized_kv_start
                              std::optional<int> bits) {
   if (!bits) return;
   for (KVCache& c : cache) {
-    if (!c.bits() && !c.is_arrays() && c.offset() >= quantized_kv_start) {
+    // A chunked cache stays (mlx-lm's ChunkedKVCache has no to_quantized).
+    if (!c.bits() && !c.is_arrays() && !c.chunk_size() && c.offset() >= quantized_kv_start) {
       c = c.to_quantized(group_size, *bits);
     }
   }

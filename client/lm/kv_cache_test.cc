@@ -21,6 +21,7 @@
 #include "client/io.h"
 #include "client/lm/batch_generator.h"
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
 #include "client/random.h"
@@ -29,6 +30,8 @@
 
 namespace ferry::lm {
 namespace {
+
+using ::ferry::lm::testing::TestData;
 
 using ::ferry::testing::BuildError;
 using ::ferry::testing::ExpectAllClose;
@@ -446,10 +449,6 @@ TEST(KVCacheTest, AGemma3CachedDecodeIsTheWholeSequencesPrediction) {
     ExpectAllClose(logprobs[static_cast<size_t>(i)], row - logsumexp(row), 1e-4, 1e-5,
                    "step " + std::to_string(i));
   }
-}
-
-std::string TestData(const std::string& name) {
-  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
 }
 
 // mlx-lm's generate_step through its rotating caches (max_kv_size for qwen2, Gemma 3's own

@@ -28,6 +28,39 @@ LayerMasks layer_masks(int64_t length, const Device& device, const std::vector<K
   return masks;
 }
 
+LayerMasks chunked_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                         int64_t chunk_size) {
+  LayerMasks masks;
+  // Key k visible to query q when k <= q in q's chunk, over absolute positions.
+  auto within_chunks = [&](const Array& keys, const Array& queries) {
+    const Array q = expand_dims(queries, 1), k = expand_dims(keys, 0);
+    return logical_and(k <= q, k >= q - remainder(q, chunk_size));
+  };
+  if (!cache) {
+    if (length > chunk_size) {
+      const Array positions = arange(0, static_cast<double>(length), int32, device);
+      masks.chunked = within_chunks(positions, positions);
+    }
+    return masks;
+  }
+  masks.position = cache->front().offset_array(device);
+  const KVCache* plain = nullptr;
+  for (const KVCache& c : *cache) {
+    if (c.chunk_size()) {
+      if (!masks.chunked) masks.chunked = c.make_mask(length, *masks.position);
+    } else if (!plain) {
+      plain = &c;
+    }
+  }
+  if (plain) masks.global = plain->make_mask(length, *masks.position);
+  if (!masks.chunked && plain) {
+    const Array queries = arange(0, static_cast<double>(length), int32, device) + *masks.position;
+    const Array keys = arange(0, static_cast<double>(plain->capacity_for(length)), int32, device);
+    masks.chunked = logical_and(*masks.global, within_chunks(keys, queries));
+  }
+  return masks;
+}
+
 LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
                         bool as_array) {
   LayerMasks masks;

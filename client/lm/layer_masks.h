@@ -21,6 +21,8 @@ struct LayerMasks {
   // mask (fast::scaled_dot_product_attention's "causal"), and no sliding one either while
   // the window covers the whole sequence (as mlx-lm's create_attention_mask).
   std::optional<Array> global, sliding;
+  // chunked_masks' for the layers within chunks (Llama 4's local layers).
+  std::optional<Array> chunked;
 };
 
 // For `length` tokens on `device` continuing `cache` (or a whole sequence without one).
@@ -31,6 +33,12 @@ LayerMasks layer_masks(int64_t length, const Device& device, const std::vector<K
 // as Gemma 2's soft cap and DeepSeek's latent scores, takes no "causal").
 LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
                         bool as_array = false);
+// Some layers over every earlier position (`global`, from a cache that is not chunked), the
+// others (`chunked`) over the earlier positions of the query's own chunk of `chunk_size`
+// (mlx-lm's llama4 chunk_mask): from a chunked cache where there is one, else over a plain
+// cache's positions; without a cache, none while one chunk covers the whole sequence.
+LayerMasks chunked_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                         int64_t chunk_size);
 
 }  // namespace ferry::lm
 

@@ -149,7 +149,13 @@ Attention::Attention(const ModelArgs& args)
                               nn::Linear(heads_ * head_dim_, args.hidden_size, args.output_bias))),
       // GLM-4.5's rotates head_dim * partial_rotary_factor features (the rest pass).
       rope_(static_cast<int64_t>(static_cast<double>(head_dim_) * args.partial_rotary_factor),
-            args) {
+            args),
+      weightless_qk_norm_(args.weightless_qk_norm),
+      // mlx-lm's llama4 normalizes after RoPE with 1e-6, llama4_text before it with its eps.
+      weightless_eps_(args.weightless_qk_norm == "after_rope" ? 1e-6f : args.rms_norm_eps),
+      temperature_tuned_(args.attn_temperature_tuning && !args.rope),
+      floor_scale_(args.floor_scale),
+      attn_scale_(args.attn_scale) {
   if (args.qk_norm) {
     q_norm_ = &register_module("q_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
     k_norm_ = &register_module("k_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
@@ -170,9 +176,24 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
       cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
   Array queries = heads(q_proj_(x), heads_, q_norm_);
   Array keys = heads(k_proj_(x), kv_heads_, k_norm_);
+  auto normalize = [&](const char* when) {
+    if (weightless_qk_norm_ != when) return;
+    queries = fast::rms_norm(queries, std::nullopt, weightless_eps_);
+    keys = fast::rms_norm(keys, std::nullopt, weightless_eps_);
+  };
+  normalize("before_rope");
   if (rotates_) {
     queries = rope_(queries, at);
     keys = rope_(keys, at);
+  }
+  normalize("after_rope");
+  if (temperature_tuned_) {
+    // Llama 4's: queries further along sharpened, log(floor((p + 1) / floor_scale) + 1)
+    // * attn_scale + 1 at position p (from `at`, per row).
+    Array p = reshape(arange(1, static_cast<double>(length + 1), int32, x.device()), {1, -1});
+    if (at) p = p + reshape(*at, {-1, 1});
+    const Array scales = log(floor(astype(p, float32) / floor_scale_) + 1.0f) * attn_scale_ + 1.0f;
+    queries = astype(queries * reshape(scales, {p.shape(0), 1, length, 1}), queries.dtype());
   }
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));

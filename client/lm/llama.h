@@ -6,7 +6,9 @@
 // Hugging Face saved loads unchanged: Llama 2 and 3, Mistral (model_type "llama" or
 // "mistral"), Qwen2 and Qwen2.5 (biased q, k and v), Qwen3 (normalized q and k per head).
 // The mixtures of experts (mixtral.h, qwen2_moe.h, qwen3_moe.h) are these layers with
-// another feed-forward.
+// another feed-forward; Llama 4 (llama4.h) too, its attention's weightless q/k norms and
+// temperature tuning options of this one (ModelArgs::weightless_qk_norm,
+// attn_temperature_tuning).
 
 #include <functional>
 #include <optional>
@@ -54,6 +56,11 @@ class Attention : public nn::Module {
   nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
   nn::RMSNorm *q_norm_ = nullptr, *k_norm_ = nullptr;
   Rope rope_;
+  // Llama 4's (ModelArgs::weightless_qk_norm, attn_temperature_tuning).
+  std::string weightless_qk_norm_;
+  float weightless_eps_;
+  bool temperature_tuned_;
+  float floor_scale_, attn_scale_;
 };
 
 class Mlp : public nn::Layer {

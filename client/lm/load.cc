@@ -13,7 +13,10 @@
 #include "client/lm/gemma3.h"
 #include "client/lm/glm4_moe.h"
 #include "client/lm/gpt_oss.h"
+#include "client/lm/lfm2.h"
+#include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
+#include "client/lm/llama4.h"
 #include "client/lm/mixtral.h"
 #include "client/lm/olmo2.h"
 #include "client/lm/phi3.h"
@@ -152,6 +155,10 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
   if (args.model_type == "glm4_moe") return std::make_unique<Glm4Moe>(args);
   if (args.model_type == "smollm3") return std::make_unique<SmolLM3>(args);
+  if (args.model_type == "llama4") return std::make_unique<Llama4>(args);
+  if (args.model_type == "llama4_text") return std::make_unique<Llama4Text>(args);
+  if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);
+  if (args.model_type == "lfm2_moe") return std::make_unique<Lfm2Moe>(args);
   if (args.model_type == "olmo2" || args.model_type == "olmo3") {
     return std::make_unique<Olmo2>(args);
   }

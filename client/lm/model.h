@@ -36,6 +36,9 @@ class Model : public nn::Module {
   // The window of positions layer `layer` attends over, for a sliding-window layer (mlx-lm's
   // make_cache gives it a RotatingKVCache of that size); none for one that sees them all.
   virtual std::optional<int64_t> sliding_window(int layer) const { return std::nullopt; }
+  // The chunk of positions layer `layer` attends within (Llama 4's local layers: mlx-lm's
+  // make_cache gives it a ChunkedKVCache of that size); none for one that sees them all.
+  virtual std::optional<int64_t> attention_chunk(int layer) const { return std::nullopt; }
   // Whether its attention reads a quantized cache (lm::attention): not where mlx-lm's
   // cannot (Gemma 2's soft cap, DeepSeek V3's latent, gpt-oss's sinks), which
   // GenerateOptions::kv_bits refuses before generating rather than at quantized_kv_start.

@@ -601,6 +601,204 @@ void ReadQwen35(const json& top, ModelArgs& args) {
   ReadRopeScaling(rope, args);
 }
 
+// LFM2's MLP width as mlx-lm's MLP computes it: block_ff_dim (intermediate_size when it is
+// absent or null), with block_auto_adjust_ff_dim int(2 * it / 3), times
+// block_ffn_dim_multiplier unless that is null, rounded up to a multiple of block_multiple_of.
+void ReadLfm2FeedForward(const json& config, ModelArgs& args) {
+  const int64_t block_dim = Required<int64_t>(config, "block_dim");
+  const int64_t multiple_of = Required<int64_t>(config, "block_multiple_of");
+  const bool auto_adjust = Required<bool>(config, "block_auto_adjust_ff_dim");
+  if (!config.contains("block_ffn_dim_multiplier")) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"block_ffn_dim_multiplier\".");
+  }
+  const bool has_ff = config.contains("block_ff_dim") && !config["block_ff_dim"].is_null();
+  if (!has_ff && (!config.contains("intermediate_size") || config["intermediate_size"].is_null())) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json lacks \"block_ff_dim\" and \"intermediate_size\" (one gives the MLP's "
+         "width).");
+  }
+  int64_t ff = Required<int64_t>(config, has_ff ? "block_ff_dim" : "intermediate_size");
+  if (block_dim != args.hidden_size || ff <= 0 || (auto_adjust && multiple_of <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's block_dim (", block_dim, ") must be hidden_size (",
+                      args.hidden_size, "), the MLP's width (", ff,
+                      ") and, to adjust it, block_multiple_of (", multiple_of, ") positive."));
+  }
+  if (auto_adjust) {
+    ff = static_cast<int64_t>(2.0 * static_cast<double>(ff) / 3.0);
+    if (!config["block_ffn_dim_multiplier"].is_null()) {
+      ff = static_cast<int64_t>(Required<double>(config, "block_ffn_dim_multiplier") *
+                                static_cast<double>(ff));
+    }
+    ff = multiple_of * ((ff + multiple_of - 1) / multiple_of);
+  }
+  args.intermediate_size = ff;
+}
+
+// LFM2's attention layers as mlx-lm's __post_init__ finds them: full_attn_idxs, else those
+// layer_types calls "full_attention" (the others "conv"). mlx-lm takes the attention mask
+// from the first, so there must be one.
+void ReadFullAttnIdxs(const json& config, ModelArgs& args) {
+  if (config.contains("full_attn_idxs") && !config["full_attn_idxs"].is_null()) {
+    args.full_attn_idxs = Required<std::vector<int>>(config, "full_attn_idxs");
+  } else if (config.contains("layer_types") && !config["layer_types"].is_null()) {
+    const auto types = Required<std::vector<std::string>>(config, "layer_types");
+    if (static_cast<int>(types.size()) != args.num_hidden_layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types has ", types.size(),
+                        " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+    }
+    for (int i = 0; i < args.num_hidden_layers; ++i) {
+      const std::string& type = types[static_cast<size_t>(i)];
+      if (type == "full_attention") args.full_attn_idxs.push_back(i);
+      if (type != "full_attention" && type != "conv") {
+        Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's layer_types holds \"", type,
+                                                       "\", neither full_attention nor conv."));
+      }
+    }
+  } else {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json lacks \"full_attn_idxs\" and \"layer_types\" (one says which layers "
+         "attend).");
+  }
+  std::vector<int> sorted = args.full_attn_idxs;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted.empty() || sorted.front() < 0 || sorted.back() >= args.num_hidden_layers ||
+      std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's full_attn_idxs (", absl::StrJoin(args.full_attn_idxs, ", "),
+                      ") must name one or more layers below num_hidden_layers (",
+                      args.num_hidden_layers, "), each once."));
+  }
+}
+
+// mlx-lm's lfm2 and lfm2_moe ModelArgs: the fields its dataclasses require, present (lfm2's
+// num_key_value_heads null for as many as the queries), rope_theta 1e6 unless it or
+// rope_parameters' says otherwise (plain RoPE: neither reads rope_scaling), head_dim
+// hidden_size / num_attention_heads. The output is the embedding: tie_embedding false is
+// refused, since mlx-lm has no other.
+void ReadLfm2(const json& config, ModelArgs& args) {
+  const bool moe = args.model_type == "lfm2_moe";
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  if (!config.contains("num_key_value_heads")) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"num_key_value_heads\".");
+  }
+  args.num_key_value_heads =
+      moe ? Required<int>(config, "num_key_value_heads")
+          : Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rms_norm_eps = Required<float>(config, "norm_eps");
+  args.conv_bias = Required<bool>(config, "conv_bias");
+  args.conv_l_cache = Required<int>(config, "conv_L_cache");
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e6f);
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    args.rope_theta = Optional<float>(config["rope_parameters"], "rope_theta", args.rope_theta);
+  }
+  args.tie_word_embeddings = true;
+  if (!Optional<bool>(config, "tie_embedding", true)) {
+    Fail(ErrorCode::kUnimplemented,
+         "tie_embedding false is not built by ferry::lm: mlx-lm's lfm2 outputs through its "
+         "embedding.");
+  }
+  if (moe) {
+    args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+    args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+    args.num_experts = Required<int>(config, "num_experts");
+    args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+    args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+    args.use_expert_bias = Required<bool>(config, "use_expert_bias");
+    args.first_k_dense_replace = Required<int>(config, "num_dense_layers");
+    args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 1.0f);
+  } else {
+    ReadLfm2FeedForward(config, args);
+  }
+  CheckSizes(args);
+  if (args.conv_l_cache < 2) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's conv_L_cache (", args.conv_l_cache,
+                      ") must be 2 or more: the conv's state keeps conv_L_cache - 1 inputs."));
+  }
+  if (moe &&
+      (args.moe_intermediate_size <= 0 || args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+       args.num_experts_per_tok > args.num_experts || args.first_k_dense_replace < 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_experts (", args.num_experts,
+                      "), moe_intermediate_size positive, num_dense_layers not negative."));
+  }
+  ReadFullAttnIdxs(config, args);
+}
+
+// mlx-lm's llama4 TextArgs (under "text_config") and llama4_text ModelArgs: every field
+// their dataclasses lack a default for required. Both rotate traditionally; llama4's RoPE
+// follows rope_scaling (initialize_rope), llama4_text's is plain.
+void ReadLlama4(const json& top, ModelArgs& args) {
+  const bool text = args.model_type == "llama4_text";
+  if (!text && (!top.contains("text_config") || !top["text_config"].is_object())) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"text_config\" (llama4's text model).");
+  }
+  const json& config = text ? top : top["text_config"];
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.intermediate_size_mlp = Required<int64_t>(config, "intermediate_size_mlp");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.rope_traditional = true;
+  const bool qk_norm = Required<bool>(config, "use_qk_norm");
+  CheckSizes(args);
+  if (args.intermediate_size_mlp <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's intermediate_size_mlp must be positive.");
+  }
+  if (text) {
+    args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+    args.no_rope_layers = Required<std::vector<int>>(config, "no_rope_layers");
+    if (args.no_rope_layers.size() != static_cast<size_t>(args.num_hidden_layers)) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's no_rope_layers holds ", args.no_rope_layers.size(),
+                        " entries for ", args.num_hidden_layers, " layers."));
+    }
+    args.weightless_qk_norm = qk_norm ? "before_rope" : "";
+    return;
+  }
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.attention_chunk_size = Required<int64_t>(config, "attention_chunk_size");
+  args.interleave_moe_layer_step = Required<int>(config, "interleave_moe_layer_step");
+  args.num_experts = Required<int>(config, "num_local_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.attn_temperature_tuning = Optional<int>(config, "attn_temperature_tuning", 4) != 0;
+  args.floor_scale = Optional<float>(config, "floor_scale", 8192.0f);
+  args.attn_scale = Optional<float>(config, "attn_scale", 0.1f);
+  args.weightless_qk_norm = qk_norm ? "after_rope" : "";
+  args.tie_word_embeddings = false;  // mlx-lm's LanguageModel always has its lm_head
+  if (args.attention_chunk_size <= 0 || args.interleave_moe_layer_step <= 0 ||
+      args.num_experts <= 0 || args.floor_scale <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's attention_chunk_size (", args.attention_chunk_size,
+                      "), interleave_moe_layer_step (", args.interleave_moe_layer_step,
+                      "), num_local_experts (", args.num_experts, ") and floor_scale (",
+                      args.floor_scale, ") must be positive."));
+  }
+  if (args.num_experts_per_tok != 1) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok is ", args.num_experts_per_tok,
+                      "; llama4 routes each token to 1 expert (as mlx-lm asserts)."));
+  }
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -612,10 +810,10 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   args.model_type = Required<std::string>(config, "model_type");
   // In the order the refusal names them.
   static const std::vector<std::string> kTypes = {
-      "llama",       "mistral",     "qwen2",   "qwen3",      "mixtral", "qwen2_moe",
-      "qwen3_moe",   "gemma3_text", "gemma3",  "gemma2",     "phi3",    "gpt_oss",
-      "deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe",   "smollm3", "olmo2",
-      "olmo3",       "qwen3_next",  "qwen3_5", "qwen3_5_moe"};
+      "llama",       "mistral",  "qwen2",    "qwen3",  "mixtral",    "qwen2_moe",   "qwen3_moe",
+      "gemma3_text", "gemma3",   "gemma2",   "phi3",   "gpt_oss",    "deepseek_v2", "deepseek_v3",
+      "kimi_k2",     "glm4_moe", "smollm3",  "olmo2",  "olmo3",      "qwen3_next",  "qwen3_5",
+      "qwen3_5_moe", "lfm2",     "lfm2_moe", "llama4", "llama4_text"};
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type, "\" is not built by ferry::lm (",
@@ -633,7 +831,11 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"glm4_moe", ReadGlm4Moe},
       {"qwen3_next", ReadQwen3Next},
       {"qwen3_5", ReadQwen35},
-      {"qwen3_5_moe", ReadQwen35}};
+      {"qwen3_5_moe", ReadQwen35},
+      {"lfm2", ReadLfm2},
+      {"lfm2_moe", ReadLfm2},
+      {"llama4", ReadLlama4},
+      {"llama4_text", ReadLlama4}};
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);

@@ -22,7 +22,8 @@ struct ModelArgs {
   // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
   // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
   // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2",
-  // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config").
+  // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
+  // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config") and "llama4_text".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -116,6 +117,33 @@ struct ModelArgs {
   int64_t linear_value_head_dim = 0;
   int linear_conv_kernel_dim = 4;
   int full_attention_interval = 4;
+  // Llama 4 ("llama4": its text model under "text_config"): layers off every fourth attend
+  // within chunks of attention_chunk_size positions (mlx-lm's ChunkedKVCache), with RoPE;
+  // every fourth over all positions without it, its queries at position p scaled by
+  // log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1 when attn_temperature_tuning.
+  // Every interleave_moe_layer_step-th layer's feed-forward is num_experts experts of
+  // intermediate_size (top-1, num_experts_per_tok) and a shared one, the others' an MLP of
+  // intermediate_size_mlp. use_qk_norm normalizes each head's queries and keys without a
+  // weight: weightless_qk_norm "after_rope" (llama4's RoPE layers, eps 1e-6) or "before_rope"
+  // ("llama4_text", every layer, rms_norm_eps); empty for none.
+  int64_t attention_chunk_size = 0;
+  int interleave_moe_layer_step = 1;
+  int64_t intermediate_size_mlp = 0;
+  bool attn_temperature_tuning = false;
+  float floor_scale = 8192.0f;
+  float attn_scale = 0.1f;
+  std::string weightless_qk_norm;
+  // LFM2 and LFM2-MoE: the layers of full_attn_idxs (or those layer_types calls
+  // "full_attention") attend, the others are short convolutions of conv_L_cache taps,
+  // biased (and their projections) when conv_bias. LFM2's MLP is intermediate_size wide:
+  // block_ff_dim (or intermediate_size), as block_auto_adjust_ff_dim, block_ffn_dim_multiplier
+  // and block_multiple_of adjust it. LFM2-MoE's first num_dense_layers (first_k_dense_replace)
+  // layers are dense; the others' experts are chosen by sigmoid scores plus expert_bias when
+  // use_expert_bias. Their output is the embedding (tie_word_embeddings).
+  std::vector<int> full_attn_idxs;
+  int conv_l_cache = 3;
+  bool conv_bias = false;
+  bool use_expert_bias = false;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

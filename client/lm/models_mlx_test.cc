@@ -3,8 +3,8 @@
 // per-expert one) give the same logits, and generation from the same prompt the same tokens
 // and log-probabilities. testdata/lm_mlx.py, lm_moe_mlx.py, lm_gemma3_mlx.py,
 // lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss), lm_deepseek_mlx.py (DeepSeek V3, V2),
-// lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3) and lm_olmo_mlx.py (OLMo 2, 3)
-// write them.
+// lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3), lm_olmo_mlx.py (OLMo 2, 3) and
+// lm_llama4_mlx.py (Llama 4) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +14,7 @@
 #include "client/error.h"
 #include "client/io.h"
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/lm/switch_layers.h"
 #include "client/ops.h"
@@ -23,11 +24,9 @@
 namespace ferry::lm {
 namespace {
 
-using ::ferry::testing::ExpectAllClose;
+using ::ferry::lm::testing::TestData;
 
-std::string TestData(const std::string& name) {
-  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
-}
+using ::ferry::testing::ExpectAllClose;
 
 class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -41,6 +40,7 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_glm4_moe_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_smollm3_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_olmo_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_llama4_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -144,14 +144,16 @@ TEST_F(ModelsMlxTest, QuantizedExpertsAndRoutersKeepTheirBits) {
   EXPECT_EQ(shapes.at("model.layers.1.mlp.gate_proj.weight"), (Shape{64, 4}));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, ModelsMlxTest,
-    ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit", "mistral_mxfp4",
-                      "mixtral", "mixtral_hf", "qwen2_moe_hf", "qwen3_moe", "qwen3_moe_4bit",
-                      "gemma3_text", "gemma3", "gemma3_text_4bit", "gemma2", "phi3", "phi3_4bit",
-                      "gpt_oss", "gpt_oss_mxfp4", "deepseek_v3", "deepseek_v3_4bit", "deepseek_v2",
-                      "glm4_moe", "glm4_moe_4bit", "smollm3", "smollm3_layers", "olmo2", "olmo3"),
-    [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Models, ModelsMlxTest,
+                         ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit",
+                                           "mistral_mxfp4", "mixtral", "mixtral_hf", "qwen2_moe_hf",
+                                           "qwen3_moe", "qwen3_moe_4bit", "gemma3_text", "gemma3",
+                                           "gemma3_text_4bit", "gemma2", "phi3", "phi3_4bit",
+                                           "gpt_oss", "gpt_oss_mxfp4", "deepseek_v3",
+                                           "deepseek_v3_4bit", "deepseek_v2", "glm4_moe",
+                                           "glm4_moe_4bit", "smollm3", "smollm3_layers", "olmo2",
+                                           "olmo3", "llama4", "llama4_4bit", "llama4_text"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ferry::lm

@@ -1,6 +1,7 @@
 // PromptCache: the kept cache sharing the longest beginning is taken out for a prompt
 // continuing it and copied for one sharing part of it; the least recently used are
-// forgotten past the capacity and past the bytes allowed.
+// forgotten past the capacity and past the bytes allowed; a Qwen3-Next conversation stopped
+// with steps in flight is kept for its next turn.
 
 #include "client/lm/prompt_cache.h"
 
@@ -62,6 +63,33 @@ TEST(PromptCacheTest, ABeginningThatCannotBeCutGivesWayToAContinuation) {
     const int64_t kept = cache.Take(prompt).second;
     EXPECT_EQ(kept, model == llama.get() ? 6 : 4) << model->args().model_type;
   }
+}
+
+// One conversation (mlx_lm.chat's flow) of a Qwen3-Next model generated with steps in
+// flight: a turn stopped before them keeps its cache (the linear layers back at the state of
+// the last token read but one), and the next turn prefills only what follows it.
+TEST(PromptCacheTest, AnArraysModelsTurnStoppedWithStepsInFlightIsKept) {
+  std::unique_ptr<Model> model =
+      load_model(::ferry::testing::Runfile("client/lm/testdata/qwen3_next"));
+  PromptCache cache(*model);
+  GenerateOptions options;
+  options.max_tokens = 20;
+  options.steps_in_flight = 4;
+  options.prompt_cache = cache.layers();
+  std::vector<int32_t> conversation = {3, 1, 4, 1, 5, 9};
+  std::vector<int32_t> given;
+  {
+    TokenGenerator generator(*model, cache.Prepare(conversation), options);
+    for (int i = 0; i < 3; ++i) given.push_back(generator.next()->token);
+  }
+  cache.Finish(given);
+  EXPECT_EQ(cache.size(), 1);
+  conversation.insert(conversation.end(), given.begin(), given.end());
+  conversation.insert(conversation.end(), {2, 6});
+  options.max_tokens = 5;
+  const std::vector<int32_t> rest = cache.Prepare(conversation);
+  EXPECT_EQ(cache.reused(), 6 + 3 - 1);
+  EXPECT_EQ(testing::Alone(*model, rest, options), testing::Alone(*model, conversation, 5));
 }
 
 TEST(PromptCacheTest, TheLeastRecentlyUsedGoPastTheCapacityOrTheBytes) {

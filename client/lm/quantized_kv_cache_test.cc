@@ -21,6 +21,7 @@
 #include "client/lm/batch_generator.h"
 #include "client/lm/generate.h"
 #include "client/lm/kv_cache.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/lower.h"
 #include "client/ops.h"
@@ -32,12 +33,10 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::TestData;
+
 using ::ferry::testing::BuildError;
 using ::ferry::testing::ExpectAllClose;
-
-std::string TestData(const std::string& name) {
-  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
-}
 
 Array Positions(const Array& a, int64_t start, int64_t stop) {
   Shape end = a.shape();

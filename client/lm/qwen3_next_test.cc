@@ -1,7 +1,6 @@
-// Qwen3-Next and Qwen3.5 against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py
-// writes the checkpoints and what mlx-lm computed): the logits of a prompt, of the same prompt
-// through the caches in pieces, and greedy generation; then the arrays cache their linear
-// layers keep, its rows moved by continuous batching, and what refuses it.
+// Qwen3-Next and Qwen3.5 (their logits and greedy tokens against mlx-lm's are
+// arrays_models_mlx_test's): the arrays cache their linear layers keep, its rows moved by
+// continuous batching, and what refuses it.
 
 #include "client/lm/qwen3_next.h"
 
@@ -16,6 +15,7 @@
 #include "client/lm/batch_generator.h"
 #include "client/lm/gated_delta.h"
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/lm/prompt_cache.h"
 #include "client/lm/speculative_generate.h"
@@ -26,83 +26,10 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::TestData;
+
 using ::ferry::testing::ExpectAllClose;
 using ::ferry::testing::Failure;
-
-constexpr double kTolerance = 2e-4;
-
-std::string TestData(const std::string& name) {
-  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
-}
-
-class Qwen3NextMlxTest : public ::testing::TestWithParam<std::string> {
- protected:
-  static void SetUpTestSuite() {
-    arrays_ = new std::unordered_map<std::string, Array>(
-        load_safetensors(TestData("lm_qwen3_next_mlx.safetensors")).first);
-  }
-  static void TearDownTestSuite() { delete arrays_; }
-  static Array At(const std::string& name) { return arrays_->at(name); }
-
-  static std::unordered_map<std::string, Array>* arrays_;
-};
-std::unordered_map<std::string, Array>* Qwen3NextMlxTest::arrays_ = nullptr;
-
-TEST_P(Qwen3NextMlxTest, LogitsOfAWholePromptAreMlxLms) {
-  const std::string name = GetParam();
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  const Array logits = (*model)(expand_dims(At(name + ".prompt"), 0));
-  ExpectAllClose(logits, At(name + ".logits"), kTolerance, kTolerance, name);
-  std::printf("%s: logits at most %.2e from mlx-lm's\n", name.c_str(),
-              max(abs(logits - At(name + ".logits"))).item<float>());
-}
-
-// A prefill of 7 tokens, one of 5, then a token at a time (the script's CHUNKS): the conv
-// state and the recurrent state carried between them, as mlx-lm's.
-TEST_P(Qwen3NextMlxTest, LogitsThroughTheCacheInPiecesAreMlxLms) {
-  const std::string name = GetParam();
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  const Array prompt = expand_dims(At(name + ".prompt"), 0);
-  const int64_t length = prompt.shape(1);
-  std::vector<KVCache> cache = model->make_cache();
-  std::vector<Array> pieces;
-  for (int64_t start = 0; start < length;) {
-    const int64_t stop = start == 0 ? 7 : start == 7 ? 12 : start + 1;
-    pieces.push_back((*model)(slice(prompt, {0, start}, {1, stop}), &cache));
-    eval(CacheState(cache));
-    start = stop;
-  }
-  const Array logits = concatenate(pieces, 1);
-  ExpectAllClose(logits, At(name + ".cached_logits"), kTolerance, kTolerance, name);
-  std::printf("%s: cached logits at most %.2e from mlx-lm's\n", name.c_str(),
-              max(abs(logits - At(name + ".cached_logits"))).item<float>());
-  EXPECT_EQ(cache.front().offset(), length);
-  EXPECT_EQ(cache[1].offset(), length);
-}
-
-TEST_P(Qwen3NextMlxTest, GreedyGenerationIsMlxLms) {
-  const std::string name = GetParam();
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  const std::vector<int32_t> want = At(name + ".greedy").to_vector<int32_t>();
-  const Array want_logprobs = At(name + ".logprobs");
-  GenerateOptions options;
-  options.max_tokens = static_cast<int>(want.size());
-  TokenGenerator generator(*model, At(name + ".prompt").to_vector<int32_t>(), options);
-  std::vector<int32_t> got;
-  while (std::optional<GenerationStep> step = generator.next()) {
-    const int64_t i = static_cast<int64_t>(got.size());
-    ExpectAllClose(step->logprobs,
-                   reshape(slice(want_logprobs, {i, 0}, {i + 1, want_logprobs.shape(1)}), {-1}),
-                   kTolerance, kTolerance, name + " step " + std::to_string(i));
-    got.push_back(step->token);
-  }
-  EXPECT_EQ(got, want);
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, Qwen3NextMlxTest,
-                         ::testing::Values("qwen3_next", "qwen3_5", "qwen3_5_moe",
-                                           "qwen3_next_4bit"),
-                         [](const auto& info) { return info.param; });
 
 // The routers and the shared experts' gates of qwen3_next_4bit are 8-bit in groups of 64, as
 // config.json names them, the other layers 4-bit; the conv1d stays as it was.
@@ -184,29 +111,89 @@ TEST(Qwen3NextCacheTest, AnArraysCacheRefusesWhatItCannotDo) {
   EXPECT_TRUE(caches[1].bits().has_value());
 }
 
-// A conversation's cache is left holding the prompt and the tokens given but the last; one
-// the generator ran ahead of (steps in flight past the last token read) is emptied, since
-// the linear layers' state cannot forget those steps.
+// A conversation's cache is left holding the prompt and the tokens given but the last, as a
+// fresh prefill of them leaves it, however many steps were in flight past the last token
+// read: the linear layers go back to the state they kept for that step. The next turn
+// continuing it gets what the whole conversation gets afresh.
 TEST(Qwen3NextCacheTest, APromptCacheIsLeftAsTokenGeneratorLeavesIt) {
   std::unique_ptr<Model> model = load_model(TestData("qwen3_next"));
-  std::vector<KVCache> cache = make_prompt_cache(*model);
-  GenerateOptions options;
-  options.max_tokens = 4;
-  options.steps_in_flight = 2;
-  options.prompt_cache = &cache;
-  {
-    TokenGenerator generator(*model, {5, 17, 2, 40, 9}, options);
-    while (generator.next()) {
-    }
+  const std::vector<int32_t> prompt = {5, 17, 2, 40, 9};
+  for (int steps_in_flight : {1, 2, 4}) {
+    const std::string what = std::to_string(steps_in_flight) + " steps in flight";
+    std::vector<KVCache> cache = make_prompt_cache(*model);
+    GenerateOptions options;
+    options.max_tokens = 20;
+    options.steps_in_flight = steps_in_flight;
+    options.prompt_cache = &cache;
+    std::vector<int32_t> conversation = prompt;
+    {
+      TokenGenerator generator(*model, prompt, options);
+      for (int i = 0; i < 3; ++i) conversation.push_back(generator.next()->token);
+    }  // stopped with steps sent past the third token
+    ASSERT_EQ(cache.size(), 4u) << what;
+    const int32_t last = conversation.back();
+    conversation.pop_back();
+    EXPECT_EQ(cache[0].offset(), 5 + 2) << what;
+    EXPECT_EQ(testing::CacheDifference(cache, testing::Prefilled(*model, conversation)), "")
+        << what;
+    std::vector<int32_t> other = conversation;  // the state tells another last token apart
+    other.back() = (other.back() + 1) % 300;
+    EXPECT_NE(testing::CacheDifference(cache, testing::Prefilled(*model, other)), "") << what;
+    options.max_tokens = 4;
+    const std::vector<int32_t> next_turn = {last, 8, 13};
+    const std::vector<int32_t> continued = testing::Alone(*model, next_turn, options);
+    conversation.insert(conversation.end(), next_turn.begin(), next_turn.end());
+    EXPECT_EQ(continued, testing::Alone(*model, conversation, 4)) << what;
   }
-  ASSERT_EQ(cache.size(), 4u);
-  EXPECT_EQ(cache[0].offset(), 5 + 3);
-  EXPECT_EQ(cache[1].offset(), 5 + 3);
-  {
-    TokenGenerator generator(*model, {7, 8}, options);
-    generator.next();
-  }
-  EXPECT_TRUE(cache.empty());
+}
+
+// keep_steps: an arrays cache keeps its states after its last few advances, moved with its
+// rows by a batch and carried by extract, and trim() goes back to one of them; past them it
+// refuses, as an arrays cache keeping none does.
+TEST(Qwen3NextCacheTest, AnArraysCacheGoesBackToTheStepsItKept) {
+  auto Slot = [](const KVCache& c) {
+    Array a = *c.array(0);
+    return a.to_vector<float>();
+  };
+  auto step = [](KVCache& c, const std::vector<float>& rows) {
+    c.set_array(0, from_host(rows, {static_cast<int64_t>(rows.size()), 1}));
+    c.advance(1);
+  };
+  KVCache cache = KVCache::arrays(1);
+  cache.set_left_padding({0, 1}, default_device());
+  cache.keep_steps(2);
+  step(cache, {1, 10});
+  step(cache, {2, 20});
+  step(cache, {3, 30});
+  EXPECT_EQ(cache.trim(0), 0);
+  EXPECT_EQ(Slot(cache), (std::vector<float>{3, 30}));
+  // A row joins: in the states kept before, it is as it joins.
+  KVCache joining = KVCache::arrays(1);
+  joining.set_array(0, full({1, 1}, 7.0f));
+  joining.advance(1);
+  cache.extend(joining);
+  step(cache, {4, 40, 77});
+  // Row 1 leaves: rows 0 and 2 stay, in every kept state.
+  cache.filter({0, 2});
+  EXPECT_EQ(Slot(cache), (std::vector<float>{4, 77}));
+  KVCache row = cache.extract(0, 4);
+  EXPECT_EQ(row.trim(2), 2);  // two steps back: after its second token
+  EXPECT_EQ(row.offset(), 2);
+  EXPECT_EQ(Slot(row), (std::vector<float>{2}));
+  KVCache joined = cache.extract(1, 2);  // its token before joining and one step
+  EXPECT_EQ(Slot(joined), (std::vector<float>{77}));
+  EXPECT_EQ(joined.trim(1), 1);
+  EXPECT_EQ(Slot(joined), (std::vector<float>{7}));
+  EXPECT_EQ(cache.trim(1), 1);
+  EXPECT_EQ(Slot(cache), (std::vector<float>{3, 7}));
+  // Only the steps kept: not three back from here.
+  EXPECT_EQ(Failure([&] { cache.trim(3); }),
+            std::make_pair(ErrorCode::kInvalidArgument,
+                           std::string("[KVCache] an arrays cache keeps the states of its last 2 "
+                                       "steps (keep_steps), none after 0 of its 3 tokens: it "
+                                       "cannot forget 3.")));
+  cache.keep_steps(0);
+  EXPECT_EQ(Failure([&] { cache.trim(1); }).first, ErrorCode::kInvalidArgument);
 }
 
 // PromptCache takes a kept cache whose tokens the prompt continues, but cuts none of a

@@ -13,6 +13,7 @@
 
 #include "client/io.h"
 #include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/ops.h"
 #include "client/random.h"
@@ -22,12 +23,10 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::TestData;
+
 using ::ferry::testing::BuildError;
 using ::ferry::testing::ExpectAllClose;
-
-std::string TestData(const std::string& name) {
-  return ::ferry::testing::Runfile("client/lm/testdata/" + name);
-}
 
 struct Tokens {
   std::vector<int32_t> tokens;

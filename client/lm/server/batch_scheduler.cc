@@ -93,6 +93,11 @@ int64_t BatchScheduler::largest_batch() const {
   return largest_batch_;
 }
 
+int64_t BatchScheduler::most_in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return most_in_flight_;
+}
+
 void BatchScheduler::FailAll(const std::string& error) {
   auto fail = [&](Request* request) {
     request->error_ = error;
@@ -167,6 +172,7 @@ void BatchScheduler::Run() {
       continue;
     }
     largest_batch_ = std::max(largest_batch_, generator_->largest_batch());
+    most_in_flight_ = std::max(most_in_flight_, generator_->most_in_flight());
     for (BatchGeneration& generation : step) {
       auto it = running_.find(generation.uid);
       if (it == running_.end()) continue;  // its request left meanwhile

@@ -63,6 +63,8 @@ class BatchScheduler {
   std::unique_ptr<Request> Submit(BatchSequence sequence);
   // The most requests one step has decoded together so far.
   int64_t largest_batch() const;
+  // The most steps sent ahead of the tokens read so far (BatchGenerator::most_in_flight).
+  int64_t most_in_flight() const;
 
  private:
   void Run();
@@ -79,6 +81,7 @@ class BatchScheduler {
   std::map<uint64_t, Request*> running_;       // inserted, not ended
   std::unique_ptr<BatchGenerator> generator_;  // used by the thread only
   int64_t largest_batch_ = 0;
+  int64_t most_in_flight_ = 0;
   bool stopping_ = false;
   std::thread thread_;  // last: starts once the rest is built
 };

@@ -144,13 +144,7 @@ OpenAiService::OpenAiService(Model& model, Tokenizer tokenizer, ServiceOptions o
   if (!one_at_a_time_) {
     BatchGeneratorOptions batch;
     batch.completion_batch_size = options_.decode_concurrency;
-    // A linear layer's state cannot take back the steps sent past a reply's end: one step
-    // ahead (as mlx_lm.server runs) leaves it holding the whole reply, which a next turn
-    // continues; more would leave no cache for a reply ending on an end token.
-    const std::vector<KVCache> kinds = make_prompt_cache(model);
-    const bool arrays = std::any_of(kinds.begin(), kinds.end(),
-                                    [](const KVCache& layer) { return layer.is_arrays(); });
-    batch.steps_in_flight = arrays ? 1 : options_.steps_in_flight;
+    batch.steps_in_flight = options_.steps_in_flight;
     batch.prefill_step_size = options_.prefill_step_size;
     scheduler_ = std::make_unique<BatchScheduler>(model, batch);
   }

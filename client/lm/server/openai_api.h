@@ -44,8 +44,7 @@ struct ServiceOptions {
   int64_t prompt_cache_bytes = std::numeric_limits<int64_t>::max();
   // The most requests decoded together; more wait (mlx_lm.server's --decode-concurrency).
   int decode_concurrency = 32;
-  // GenerateOptions::steps_in_flight; 1 for a model whose linear layers keep arrays caches
-  // (Qwen3-Next, Qwen3.5), so that a reply ending on an end token keeps its cache.
+  // GenerateOptions::steps_in_flight, batched or not.
   int steps_in_flight = 4;
   // The format of the model's tool calls (mlx-lm's tool_parser_type: tokenizer_config.json's
   // "tool_parser_type"); empty: the one the chat template implies (see reply_format.h).
@@ -81,6 +80,8 @@ class OpenAiService {
   void Handle(const HttpRequest& request, HttpResponder& responder);
   // The most requests one step has decoded together so far.
   int64_t largest_batch() const { return scheduler_ ? scheduler_->largest_batch() : 0; }
+  // The most steps the batch has sent ahead of the tokens read so far.
+  int64_t most_in_flight() const { return scheduler_ ? scheduler_->most_in_flight() : 0; }
 
  private:
   struct Completion;  // a parsed request

@@ -580,9 +580,10 @@ std::string WideHeadModel() {
 }
 
 // A model whose linear-attention layers keep arrays caches (Qwen3-Next's gated delta nets)
-// is batched, as mlx_lm.server batches it: clients at once, joining a generation already
-// running, each get generate's reply, and the next turn continues the returned cache. (A
-// model that does not batch, with kv_bits, is served one at a time: see below.)
+// is batched, as mlx_lm.server batches it, with the steps in flight configured: clients at
+// once, joining a generation already running, each get generate's reply, and the next turn
+// continues the returned cache. (A model that does not batch, with kv_bits, is served one at
+// a time: see below.)
 TEST_F(OpenAiApiTest, AModelWithArraysCachesIsBatched) {
   Serve(RandomModel("tiny-qwen3-next", R"({
     "model_type": "qwen3_next", "hidden_size": 32, "num_hidden_layers": 4,
@@ -608,6 +609,7 @@ TEST_F(OpenAiApiTest, AModelWithArraysCachesIsBatched) {
             (std::vector<std::string>{Generate(tokenizer_->encode(prompts[0]), 12),
                                       Generate(tokenizer_->encode(prompts[1]), 12)}));
   EXPECT_GE(service_->largest_batch(), 2);
+  EXPECT_EQ(service_->most_in_flight(), ServiceOptions().steps_in_flight);
   // The next turn (in token ids: a random model's text need not encode back to its tokens)
   // continues the first's cache.
   std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
@@ -622,26 +624,36 @@ TEST_F(OpenAiApiTest, AModelWithArraysCachesIsBatched) {
             12 + 10 - 1);
 
   // A reply ending on an end token (here the fifth greedy token made the model's end) keeps
-  // its cache, holding the whole reply, end token included: a next turn repeating the reply
-  // whole (as a chat template does) prefills only what follows.
-  prompt = tokenizer_->encode(kPrompt);
+  // its cache, holding the prompt and the reply but its end token as every model's does, the
+  // steps sent past it undone: a next turn repeating the reply (as a chat template does)
+  // prefills only the rest, with one step in flight or four.
   std::vector<int32_t> reply;
-  TokenGenerator alone(*model_, prompt, GenerateOptions{});
+  TokenGenerator alone(*model_, tokenizer_->encode(kPrompt), GenerateOptions{});
   for (int i = 0; i < 5; ++i) reply.push_back(alone.next()->token);
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tiny-qwen3-next";
   Json config = Json::parse(std::ifstream(dir + "/config.json"));
   config["eos_token_id"] = reply.back();
   std::ofstream(dir + "/config.json", std::ios::trunc) << config.dump();
-  Serve(dir);
-  const HttpReply ended = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 20}});
-  ASSERT_EQ(ended.status, 200) << ended.body;
-  ASSERT_EQ(Json::parse(ended.body)["choices"][0]["finish_reason"], "stop");
-  ASSERT_EQ(Json::parse(ended.body)["usage"]["completion_tokens"], 5);
-  prompt.insert(prompt.end(), reply.begin(), reply.end());
-  prompt.push_back(7);
-  const HttpReply after = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 3}});
-  ASSERT_EQ(after.status, 200) << after.body;
-  EXPECT_EQ(Json::parse(after.body)["usage"]["prompt_tokens_details"]["cached_tokens"], 12 + 5);
+  for (int steps_in_flight : {1, 4}) {
+    ServiceOptions options;
+    options.steps_in_flight = steps_in_flight;
+    Serve(dir, options);
+    prompt = tokenizer_->encode(kPrompt);
+    const HttpReply ended = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 20}});
+    ASSERT_EQ(ended.status, 200) << ended.body;
+    ASSERT_EQ(Json::parse(ended.body)["choices"][0]["finish_reason"], "stop");
+    ASSERT_EQ(Json::parse(ended.body)["usage"]["completion_tokens"], 5);
+    EXPECT_EQ(service_->most_in_flight(), steps_in_flight);
+    prompt.insert(prompt.end(), reply.begin(), reply.end());
+    prompt.push_back(7);
+    const HttpReply after = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 3}});
+    ASSERT_EQ(after.status, 200) << after.body;
+    EXPECT_EQ(Json::parse(after.body)["usage"]["prompt_tokens_details"]["cached_tokens"],
+              12 + 5 - 1)
+        << steps_in_flight << " steps in flight";
+    EXPECT_EQ(Json::parse(after.body)["choices"][0]["text"], Generate(prompt, 3))
+        << steps_in_flight << " steps in flight";
+  }
 }
 
 // With kv_bits (mlx_lm.server's --kv-bits) requests are served one at a time, as
@@ -695,6 +707,36 @@ TEST_F(OpenAiApiTest, WithKvBitsRepliesComeFromQuantizedCachesOneAtATime) {
     EXPECT_NE(std::string(error.what()).find("kv_bits with gemma2"), std::string::npos)
         << error.what();
   }
+}
+
+// Llama 4's chunked layers' caches have no batch moves (mlx-lm's ChunkedKVCache has no
+// merge): its requests are served one at a time, as mlx_lm.server serves them, each reply
+// generate's through chunks of 4, and a next turn's too, whether or not it reuses the cache.
+TEST_F(OpenAiApiTest, Llama4IsServedOneAtATime) {
+  Serve(RandomModel("tiny-llama4", R"({
+    "model_type": "llama4", "bos_token_id": 0, "eos_token_id": 1, "text_config": {
+    "hidden_size": 32, "num_hidden_layers": 4, "intermediate_size": 16,
+    "intermediate_size_mlp": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 8, "rms_norm_eps": 1e-5, "rope_theta": 500000, "vocab_size": 384,
+    "use_qk_norm": true, "num_local_experts": 4, "num_experts_per_tok": 1,
+    "interleave_moe_layer_step": 2, "attention_chunk_size": 4, "attention_bias": false,
+    "max_position_embeddings": 4096, "rope_scaling": null, "floor_scale": 4}})"));
+  EXPECT_FALSE(batchable(*model_));
+  const std::vector<std::string> prompts = {kPrompt, "ferry lets you"};
+  EXPECT_EQ(CompleteAtOnce({{{"prompt", prompts[0]}, {"max_tokens", 12}},
+                            {{"prompt", prompts[1]}, {"max_tokens", 12}}}),
+            (std::vector<std::string>{Generate(tokenizer_->encode(prompts[0]), 12),
+                                      Generate(tokenizer_->encode(prompts[1]), 12)}));
+  EXPECT_EQ(service_->largest_batch(), 0);  // none went through the batch
+  std::vector<int32_t> prompt = tokenizer_->encode(kPrompt);
+  const HttpReply first = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 10}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  TokenGenerator generator(*model_, prompt, GenerateOptions{});
+  for (int i = 0; i < 10; ++i) prompt.push_back(generator.next()->token);
+  prompt.push_back(7);
+  const HttpReply second = Post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 6}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Json::parse(second.body)["choices"][0]["text"], Generate(prompt, 6));
 }
 
 // The service's chat_template_args (mlx_lm.server's --chat-template-args) reach every chat

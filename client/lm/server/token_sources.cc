@@ -39,14 +39,16 @@ class Batch : public TokenSource {
     if (!pool_) return;
     if (!finished_) cache_ = request_->Leave();  // a stop string ended it early
     if (cache_.empty()) return;                  // a ring that wrapped past the tokens read
-    // It may hold tokens the generator gave past those read.
+    // It may hold tokens the generator gave past those read: a stop string read while the
+    // batch ran on, or a ring that wrapped one step past (BatchGeneration::cache). Handed
+    // back, an arrays cache keeps no steps to go back to.
     int64_t extra = cache_.front().offset() - static_cast<int64_t>(held.size());
     const bool untrimmable = std::any_of(cache_.begin(), cache_.end(), [](const KVCache& layer) {
       return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
     });
     if (extra == 1 && untrimmable && last_token_) {
-      // The last token read is in it too (one step past, BatchGeneration::cache): kept
-      // under it, as a next turn that repeats the reply whole begins.
+      // The last token read is in it too: kept under it, as a next turn that repeats the
+      // reply whole begins.
       held.push_back(*last_token_);
       extra = 0;
     }

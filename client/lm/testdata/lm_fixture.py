@@ -41,6 +41,23 @@ def record(arrays, rng, vocab, name, model, prompt_length, steps, **generate_kwa
     print(f"{name}: greedy {tokens}; smallest top-2 gap {np.min(top2[:, 1] - top2[:, 0]):.4f}")
 
 
+def record_cached(arrays, name, model, chunks):
+    """arrays[name + ".prompt"] through make_cache()'s caches in pieces: a prefill of
+    chunks[0] tokens, one of chunks[1], then one token at a time, into
+    arrays[name + ".cached_logits"]."""
+    prompt = arrays[f"{name}.prompt"][None]
+    cache = model.make_cache()
+    bounds = [0, chunks[0], chunks[0] + chunks[1]] + list(
+        range(chunks[0] + chunks[1] + 1, prompt.shape[1] + 1))
+    pieces = []
+    for start, stop in zip(bounds, bounds[1:]):
+        pieces.append(model(prompt[:, start:stop], cache=cache))
+        mx.eval(pieces[-1], [c.state for c in cache])
+    arrays[f"{name}.cached_logits"] = mx.concatenate(pieces, axis=1).astype(mx.float32)
+    moved = mx.max(mx.abs(arrays[f"{name}.cached_logits"] - arrays[f"{name}.logits"])).item()
+    print(f"{name}: cached logits {moved:.2e} from the whole prompt's")
+
+
 def draw_weights(model, rng):
     """Every weight of `model` drawn: norms near 1, a router's e_score_correction_bias about
     as large as the sigmoid scores' differences, the rest of scale 0.3."""

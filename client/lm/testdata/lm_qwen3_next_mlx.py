@@ -119,35 +119,20 @@ def hugging_face_layout(weights, fused_experts=False):
     return out
 
 
-def record_cached(name, model):
-    """The prompt through make_cache()'s caches in pieces: CHUNKS, then single tokens."""
-    prompt = arrays[f"{name}.prompt"][None]
-    cache = model.make_cache()
-    bounds = [0, CHUNKS[0], CHUNKS[0] + CHUNKS[1]] + list(
-        range(CHUNKS[0] + CHUNKS[1] + 1, prompt.shape[1] + 1))
-    pieces = []
-    for start, stop in zip(bounds, bounds[1:]):
-        pieces.append(model(prompt[:, start:stop], cache=cache))
-        mx.eval(pieces[-1], [c.state for c in cache])
-    arrays[f"{name}.cached_logits"] = mx.concatenate(pieces, axis=1).astype(mx.float32)
-    moved = mx.max(mx.abs(arrays[f"{name}.cached_logits"] - arrays[f"{name}.logits"])).item()
-    print(f"{name}: cached logits {moved:.2e} from the whole prompt's")
-
-
 model = build(qwen3_next, CONFIG)
 weights = hugging_face_layout(dict(tree_flatten(model.parameters())))
 weights["mtp.fc.weight"] = mx.zeros((32, 64))
 save_model("qwen3_next", weights, CONFIG)
 loaded = reload("qwen3_next")
 record("qwen3_next", loaded, prompt_length=18, steps=10)
-record_cached("qwen3_next", loaded)
+lm_fixture.record_cached(arrays, "qwen3_next", loaded, CHUNKS)
 
 model = build(qwen3_5, dict(TEXT_CONFIG, model_type="qwen3_5"))
 save_model("qwen3_5", dict(tree_flatten(model.parameters())),
            dict(TEXT_CONFIG, model_type="qwen3_5"))
 loaded = reload("qwen3_5")
 record("qwen3_5", loaded, prompt_length=16, steps=10)
-record_cached("qwen3_5", loaded)
+lm_fixture.record_cached(arrays, "qwen3_5", loaded, CHUNKS)
 
 MOE_CONFIG = dict(model_type="qwen3_5_moe", text_config=MOE_TEXT_CONFIG,
                   vision_config=dict(depth=1), tie_word_embeddings=False)
@@ -165,7 +150,7 @@ weights["mtp.fc.weight"] = mx.zeros((32, 64))
 save_model("qwen3_5_moe", weights, MOE_CONFIG)
 loaded = reload("qwen3_5_moe")
 record("qwen3_5_moe", loaded, prompt_length=20, steps=10)
-record_cached("qwen3_5_moe", loaded)
+lm_fixture.record_cached(arrays, "qwen3_5_moe", loaded, CHUNKS)
 
 CONFIG_4BIT = dict(CONFIG, hidden_size=64, intermediate_size=64, moe_intermediate_size=32,
                    shared_expert_intermediate_size=32)
@@ -174,7 +159,7 @@ model, quantized_config = quantize_model(model, CONFIG_4BIT, group_size=32, bits
 save_model("qwen3_next_4bit", dict(tree_flatten(model.parameters())), quantized_config)
 loaded = reload("qwen3_next_4bit")
 record("qwen3_next_4bit", loaded, prompt_length=14, steps=8)
-record_cached("qwen3_next_4bit", loaded)
+lm_fixture.record_cached(arrays, "qwen3_next_4bit", loaded, CHUNKS)
 
 mx.save_safetensors(os.path.join(HERE, "lm_qwen3_next_mlx.safetensors"), arrays)
 print(f"wrote {len(arrays)} arrays")

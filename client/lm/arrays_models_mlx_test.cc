@@ -1,0 +1,110 @@
+// The models whose layers keep arrays caches (Qwen3-Next's and Qwen3.5's gated delta nets,
+// LFM2's short convolutions) against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/
+// lm_qwen3_next_mlx.py and lm_lfm2_mlx.py write the checkpoints and what mlx-lm computed):
+// the logits of a prompt, of the same prompt through the caches in pieces, and greedy
+// generation with its log-probabilities.
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "client/io.h"
+#include "client/lm/generate.h"
+#include "client/lm/lm_testing.h"
+#include "client/lm/load.h"
+#include "client/ops.h"
+#include "client/testing.h"
+#include "gtest/gtest.h"
+
+namespace ferry::lm {
+namespace {
+
+using ::ferry::lm::testing::TestData;
+
+using ::ferry::testing::ExpectAllClose;
+
+constexpr double kTolerance = 2e-4;
+
+// A model of testdata/ and the fixture that recorded it.
+struct Case {
+  std::string fixture, model;
+};
+
+class ArraysModelsMlxTest : public ::testing::TestWithParam<Case> {
+ protected:
+  // The fixture's array "<model>.<what>".
+  static Array At(const std::string& what) {
+    static auto* fixtures = new std::map<std::string, std::unordered_map<std::string, Array>>();
+    const Case& c = GetParam();
+    auto it = fixtures->find(c.fixture);
+    if (it == fixtures->end()) {
+      it =
+          fixtures->emplace(c.fixture, load_safetensors(TestData(c.fixture + ".safetensors")).first)
+              .first;
+    }
+    return it->second.at(c.model + "." + what);
+  }
+  static std::unique_ptr<Model> Load() { return load_model(TestData(GetParam().model)); }
+};
+
+TEST_P(ArraysModelsMlxTest, LogitsOfAWholePromptAreMlxLms) {
+  const std::string name = GetParam().model;
+  const Array logits = (*Load())(expand_dims(At("prompt"), 0));
+  ExpectAllClose(logits, At("logits"), kTolerance, kTolerance, name);
+  std::printf("%s: logits at most %.2e from mlx-lm's\n", name.c_str(),
+              max(abs(logits - At("logits"))).item<float>());
+}
+
+// A prefill of 7 tokens, one of 5, then a token at a time (the scripts' CHUNKS): the arrays
+// state and the attention's keys carried between them, as mlx-lm's.
+TEST_P(ArraysModelsMlxTest, LogitsThroughTheCacheInPiecesAreMlxLms) {
+  const std::string name = GetParam().model;
+  std::unique_ptr<Model> model = Load();
+  const Array prompt = expand_dims(At("prompt"), 0);
+  const int64_t length = prompt.shape(1);
+  std::vector<KVCache> cache = model->make_cache();
+  std::vector<Array> pieces;
+  for (int64_t start = 0; start < length;) {
+    const int64_t stop = start == 0 ? 7 : start == 7 ? 12 : start + 1;
+    pieces.push_back((*model)(slice(prompt, {0, start}, {1, stop}), &cache));
+    eval(CacheState(cache));
+    start = stop;
+  }
+  const Array logits = concatenate(pieces, 1);
+  ExpectAllClose(logits, At("cached_logits"), kTolerance, kTolerance, name);
+  std::printf("%s: cached logits at most %.2e from mlx-lm's\n", name.c_str(),
+              max(abs(logits - At("cached_logits"))).item<float>());
+  for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), length) << name;
+}
+
+TEST_P(ArraysModelsMlxTest, GreedyGenerationIsMlxLms) {
+  const std::string name = GetParam().model;
+  std::unique_ptr<Model> model = Load();
+  const std::vector<int32_t> want = At("greedy").to_vector<int32_t>();
+  const Array want_logprobs = At("logprobs");
+  GenerateOptions options;
+  options.max_tokens = static_cast<int>(want.size());
+  TokenGenerator generator(*model, At("prompt").to_vector<int32_t>(), options);
+  std::vector<int32_t> got;
+  while (std::optional<GenerationStep> step = generator.next()) {
+    const int64_t i = static_cast<int64_t>(got.size());
+    ExpectAllClose(step->logprobs,
+                   reshape(slice(want_logprobs, {i, 0}, {i + 1, want_logprobs.shape(1)}), {-1}),
+                   kTolerance, kTolerance, name + " step " + std::to_string(i));
+    got.push_back(step->token);
+  }
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, ArraysModelsMlxTest,
+    ::testing::Values(Case{"lm_qwen3_next_mlx", "qwen3_next"}, Case{"lm_qwen3_next_mlx", "qwen3_5"},
+                      Case{"lm_qwen3_next_mlx", "qwen3_5_moe"},
+                      Case{"lm_qwen3_next_mlx", "qwen3_next_4bit"}, Case{"lm_lfm2_mlx", "lfm2"},
+                      Case{"lm_lfm2_mlx", "lfm2_idxs"}, Case{"lm_lfm2_mlx", "lfm2_moe"},
+                      Case{"lm_lfm2_mlx", "lfm2_4bit"}, Case{"lm_lfm2_mlx", "lfm2_moe_4bit"}),
+    [](const auto& info) { return info.param.model; });
+
+}  // namespace
+}  // namespace ferry::lm
