@@ -7,6 +7,8 @@
 // With --draft_model (a smaller model of the same tokenizer) it decodes speculatively, as
 // mlx_lm.generate --draft-model: the draft proposes --num_draft_tokens tokens, the model
 // checks them in one pass, a round is one Execute; the stats say how many were the draft's.
+// With --prompt_cache_file (examples/cache_prompt's, or mlx_lm.cache_prompt's) the prompt
+// goes on from the caches it holds, as mlx_lm.generate --prompt-cache-file.
 //
 //   ./bazelw run //examples:generate
 //   ./bazelw run //examples:generate -- --model=/models/Qwen2.5-0.5B-Instruct-4bit   (one line)
@@ -24,6 +26,7 @@
 #include "absl/flags/parse.h"
 #include "client/ferry.h"
 #include "client/lm/load.h"
+#include "client/lm/prompt_cache_file.h"
 #include "client/lm/tuner/lora.h"
 #include "examples/local_ferryd.h"
 
@@ -38,6 +41,9 @@ ABSL_FLAG(bool, check, true, "also generate on the local device and compare the 
 ABSL_FLAG(std::string, adapter_path, "",
           "a LoRA adapter directory (adapters.safetensors, adapter_config.json), as mlx-lm's");
 ABSL_FLAG(std::string, draft_model, "", "a draft model directory: speculative decoding");
+ABSL_FLAG(std::string, prompt_cache_file, "",
+          "a prompt's caches (examples/cache_prompt, mlx_lm.cache_prompt): the prompt goes on "
+          "from them");
 ABSL_FLAG(int, num_draft_tokens, 3, "tokens the draft model proposes a round");
 ABSL_FLAG(int, max_kv_size, 0,
           "positions each layer's KV cache keeps at most (a rotating cache, mlx_lm.generate "
@@ -93,6 +99,11 @@ Generation Generate(ferry::lm::Model& model, const ferry::lm::Tokenizer& tokeniz
   options.sampler = ferry::lm::make_sampler(static_cast<float>(absl::GetFlag(FLAGS_temp)),
                                             static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   ferry::random::seed(absl::GetFlag(FLAGS_seed));
+  std::vector<ferry::lm::KVCache> cache;
+  if (const std::string file = absl::GetFlag(FLAGS_prompt_cache_file); !file.empty()) {
+    cache = ferry::lm::load_prompt_cache(file, device).first;
+    options.prompt_cache = &cache;
+  }
   Generation out;
   const ferry::DeviceStats before = device.stats();
   ferry::DeviceStats second;

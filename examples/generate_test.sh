@@ -25,3 +25,15 @@ grep -q "the local device generated the same 24 tokens: yes" "$out"
 grep -q "draft    18 of 24 tokens were the draft's, accepted (75.0%)" "$out"
 # Two prefills and 24 / 4 rounds.
 grep -q "daemon   8 Execute" "$out"
+# A prompt's caches saved (examples/cache_prompt, as mlx_lm.cache_prompt) and gone on from
+# (--prompt_cache_file): the rest of the prompt gives the reply the whole prompt gives.
+cache="${TEST_TMPDIR:-/tmp}/prompt_cache.safetensors"
+"$2" --model=examples/models/ferry-tiny-llama --prompt="ferry lets a C++" \
+  --prompt_cache_file="$cache" >"$out" 2>&1 || { cat "$out"; exit 1; }
+cat "$out"
+grep -q "tokens of examples/models/ferry-tiny-llama cached in $cache" "$out"
+"$1" --max_tokens=12 --prompt=" program" --prompt_cache_file="$cache" >"$out" 2>&1 ||
+  { cat "$out"; exit 1; }
+cat "$out"
+grep -q "^ program build lazy array com" "$out"
+grep -q "the local device generated the same 12 tokens: yes" "$out"

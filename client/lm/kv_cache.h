@@ -199,6 +199,8 @@ class KVCache {
   void keep_steps(int steps);
 
  private:
+  // prompt_cache_file.cc: mlx-lm's state of each kind, both ways.
+  friend class MlxCacheState;
   // Replaces the padding, and its array on `device`.
   void SetPadding(std::vector<int32_t> padding, const Device& device);
   // Throws INVALID_ARGUMENT, naming `what`, for a quantized cache, or a rotating one keeping
