@@ -233,7 +233,9 @@ void save_prompt_cache(const std::string& path, const std::vector<KVCache>& cach
 
 std::pair<std::vector<KVCache>, std::map<std::string, std::string>> load_prompt_cache(
     const std::string& path, const Device& device) {
-  auto [arrays, meta] = load_safetensors(path, device);
+  SafetensorsLoad loaded = load_safetensors(path, device);  // captured below: no binding
+  const auto& arrays = loaded.first;
+  const auto& meta = loaded.second;
   std::map<std::string, std::string> metadata;
   std::vector<std::string> classes;
   std::unordered_map<std::string, std::string> kinds;  // a leaf's name to "scalar" or "none"
