@@ -54,11 +54,6 @@ class MlxCacheState {
       state.emplace_back("2", StateLeaf{});  // lengths
       return {"ArraysCache", state};
     }
-    if (c.chunk_size_) {
-      Fail(ErrorCode::kUnimplemented,
-           "a chunked cache (mlx-lm's ChunkedKVCache, Llama 4's local layers) is not written "
-           "yet");
-    }
     if (c.bits_) {
       State state = {
           {"0.0", Leaf(c.keys_)},   {"0.1", Leaf(c.key_scales_)},   {"0.2", Leaf(c.key_biases_)},
@@ -73,7 +68,8 @@ class MlxCacheState {
       Fail(ErrorCode::kUnimplemented,
            "a rotating cache trimmed after it wrapped hides positions mlx-lm's cannot");
     }
-    // The positions the ring holds, in time order (mlx-lm's _temporal_order), _idx after them.
+    // The positions the ring holds, in time order (mlx-lm's _temporal_order): a rotating
+    // cache's _idx after them, a chunked one's start_position at the first.
     std::optional<Array> keys, values;
     int64_t held = 0;
     if (c.keys_) {
@@ -89,6 +85,14 @@ class MlxCacheState {
       const Array index = from_host(slots, {held}, c.keys_->device());
       keys = take(*c.keys_, index, 2);
       values = take(*c.values_, index, 2);
+    }
+    if (c.chunk_size_) {
+      return {"ChunkedKVCache",
+              {{"0", Leaf(keys)},
+               {"1", Leaf(values)},
+               {"2", Scalar(c.offset_)},
+               {"3", Scalar(*c.chunk_size_)},
+               {"4", Scalar(c.offset_ - held)}}};
     }
     return {"RotatingKVCache",
             {{"0", Leaf(keys)},
@@ -135,6 +139,19 @@ class MlxCacheState {
       const std::optional<Array> keys = array("0"), values = array("1");
       if (keys && values)
         Ring(c, Temporal(*keys, c, scalar("5")), Temporal(*values, c, scalar("5")));
+    } else if (type == "ChunkedKVCache") {
+      // Position start_position + i at index i, up to offset.
+      c = KVCache::chunked(scalar("3"));
+      c.offset_ = scalar("2");
+      const std::optional<Array> keys = array("0"), values = array("1");
+      const int64_t held = c.offset_ - scalar("4");
+      if (keys && values && held > 0) {
+        Shape stop = keys->shape();
+        stop[2] = held;
+        Shape vstop = values->shape();
+        vstop[2] = held;
+        Ring(c, slice(*keys, Shape(4, 0), stop), slice(*values, Shape(4, 0), vstop));
+      }
     } else if (type == "ArraysCache") {
       if (leaf("1").kind != StateLeaf::kNone || leaf("2").kind != StateLeaf::kNone) {
         Fail(
@@ -153,7 +170,7 @@ class MlxCacheState {
       Fail(ErrorCode::kUnimplemented,
            absl::StrCat("layer ", layer, "'s cache is a ", type,
                         ", which ferry does not read (KVCache, QuantizedKVCache, "
-                        "RotatingKVCache and ArraysCache)"));
+                        "RotatingKVCache, ChunkedKVCache and ArraysCache)"));
     }
     return c;
   }

@@ -5,7 +5,8 @@
 // (a long system prompt, a document), in a .safetensors file that mlx_lm.cache_prompt writes
 // and mlx_lm.generate --prompt-cache-file reads, so a prompt is computed once and reused by
 // either. The file holds each layer's state as mlx-lm's cache classes hold it (KVCache,
-// QuantizedKVCache, RotatingKVCache, ArraysCache), their class names and the metadata.
+// QuantizedKVCache, RotatingKVCache, ChunkedKVCache, ArraysCache), their class names and the
+// metadata.
 //
 //   std::vector<KVCache> cache = make_prompt_cache(*model);
 //   (*model)(prompt_tokens, &cache);
@@ -22,8 +23,8 @@
 
 namespace ferry::lm {
 
-// Writes the caches (evaluated first) and `metadata`. Throws UNIMPLEMENTED for a chunked
-// cache (mlx-lm's ChunkedKVCache, Llama 4's), which this does not write yet.
+// Writes the caches (evaluated first) and `metadata`. Throws INVALID_ARGUMENT for a batch's
+// caches (write one sequence's).
 void save_prompt_cache(const std::string& path, const std::vector<KVCache>& cache,
                        const std::map<std::string, std::string>& metadata = {});
 

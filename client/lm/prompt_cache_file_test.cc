@@ -1,7 +1,7 @@
 // Prompt cache files both ways with mlx-lm 0.32.2 (testdata/prompt_cache_mlx.py): a file
 // save_prompt_cache wrote loads here and the model goes on from it as mlx-lm's did (plain,
-// quantized, rotating and arrays caches); the file written here holds mlx-lm's state, and
-// loads back to the same continuation.
+// quantized, rotating, chunked and arrays caches); the file written here holds mlx-lm's
+// state, and loads back to the same continuation.
 
 #include "client/lm/prompt_cache_file.h"
 
@@ -87,9 +87,22 @@ TEST_P(PromptCacheFileTest, AFileWrittenHereHoldsMlxLmsStateAndLoadsBack) {
   for (const auto& [name, want] : theirs) {
     const Array& got = mine.at(name);
     const std::string layer = name.substr(0, name.find('.'));
-    if (their_metadata.at("1." + layer) == "RotatingKVCache" && name == layer + ".5") {
+    const std::string type = their_metadata.at("1." + layer);
+    const bool ring = type == "RotatingKVCache" || type == "ChunkedKVCache";
+    const int64_t held = ring ? mine.at(layer + ".0").shape(2) : 0;  // positions the ring holds
+    if (type == "RotatingKVCache" && name == layer + ".5") {
       // _idx: after the positions held, mlx-lm's the prefill's whole chunk.
-      EXPECT_EQ(Array(got).item<int32_t>(), mine.at(layer + ".0").shape(2)) << name;
+      EXPECT_EQ(Array(got).item<int32_t>(), held) << name;
+    } else if (type == "ChunkedKVCache" && name == layer + ".4") {
+      // start_position: the first position held, mlx-lm's its first not yet trimmed.
+      EXPECT_EQ(Array(got).item<int32_t>(), 13 - held) << name;
+    } else if (type == "ChunkedKVCache" && got.shape() != want.shape()) {
+      // mlx-lm's buffer holds position start_position + i at index i.
+      const int64_t at = 13 - held - Array(theirs.at(layer + ".4")).item<int32_t>();
+      Shape start(4, 0), stop = want.shape();
+      start[2] = at;
+      stop[2] = at + held;
+      ExpectAllClose(got, slice(want, start, stop), kTolerance, kTolerance, c + " " + name);
     } else if (got.shape() == want.shape()) {
       ExpectAllClose(got, want, kTolerance, kTolerance, c + " " + name);
     } else {
@@ -105,7 +118,8 @@ TEST_P(PromptCacheFileTest, AFileWrittenHereHoldsMlxLmsStateAndLoadsBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Caches, PromptCacheFileTest,
-                         ::testing::Values("llama", "llama_quantized", "gemma3_text", "qwen3_next"),
+                         ::testing::Values("llama", "llama_quantized", "gemma3_text", "qwen3_next",
+                                           "llama4"),
                          [](const auto& info) { return info.param; });
 
 TEST(PromptCacheFile, WhatIsNotAPromptCacheIsRefusedByName) {

@@ -7,6 +7,8 @@ time from those caches:
   gemma3_text      RotatingKVCache sliding layers (window 8, the prompt of 13 wrapped them)
                    beside KVCache global ones
   qwen3_next       ArraysCache linear layers beside KVCache attention layers
+  llama4           ChunkedKVCache local layers (chunks of 6: the prompt spans three) beside
+                   KVCache global ones
 prompt_cache_mlx.safetensors holds <case>.next (int32) and <case>.next_logits, (1, 4, V)
 float32: the logits of each NEXT token in turn.
 
@@ -27,6 +29,7 @@ CASES = {
     "llama_quantized": "llama_hd64",
     "gemma3_text": "gemma3_text",
     "qwen3_next": "qwen3_next",
+    "llama4": "llama4",
 }
 
 
