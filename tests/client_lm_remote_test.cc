@@ -114,6 +114,23 @@ TEST(ClientLmRemoteTest, DeepseekGlm45SmolLM3AndOlmoRunOnTheDaemon) {
   ExpectMlxLmsTokensOn(remote, "lm_olmo_mlx.safetensors", {"olmo2", "olmo3"});
 }
 
+// Granite (its multipliers) and Granite-MoE (Hugging Face's fused experts split on the
+// daemon), Cohere 2 (sliding layers' rings, global ones without RoPE) and StarCoder 2
+// (LayerNorms, biased projections), 4-bit ones too, generate mlx-lm's tokens there; Cohere 2
+// a token per Execute of a graph the daemon holds, its rings full.
+TEST(ClientLmRemoteTest, GraniteCohere2AndStarcoder2RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(
+      remote, "lm_more_families_mlx.safetensors",
+      {"granite", "granitemoe", "granitemoe_4bit", "cohere2", "cohere2_4bit", "starcoder2_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("cohere2"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
 // Qwen3-Next and Qwen3.5 (gated delta nets: the conv and recurrent state carried in arrays
 // caches, the recurrence composed of ops) generate mlx-lm's tokens there, each token one
 // Execute of a graph the daemon holds: the states keep their shapes from step to step.
@@ -157,6 +174,24 @@ TEST(ClientLmRemoteTest, Lfm2AndLfm2MoeRunOnTheDaemon) {
   options.max_tokens = 40;
   TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
   ExpectOneExecuteAStep(steady, remote);
+}
+
+// Mamba-2 and Granite 4.0 (the conv and scan states carried in arrays caches, the SSD scan
+// composed of ops; Granite's attention layers and experts between) generate mlx-lm's tokens
+// there, each token one Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, Mamba2AndGranite4RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_mamba2_mlx.safetensors",
+                       {"mamba2", "mamba2_4bit", "granitemoehybrid", "granitemoehybrid_dense",
+                        "granitemoehybrid_4bit"});
+  for (const char* name : {"mamba2", "granitemoehybrid"}) {
+    std::unique_ptr<Model> model = load_model(TestData(name), remote);
+    GenerateOptions options;
+    options.max_tokens = 40;
+    TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+    ExpectOneExecuteAStep(steady, remote);
+  }
 }
 
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {

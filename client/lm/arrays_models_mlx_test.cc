@@ -1,6 +1,7 @@
 // The models whose layers keep arrays caches (Qwen3-Next's and Qwen3.5's gated delta nets,
-// LFM2's short convolutions) against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/
-// lm_qwen3_next_mlx.py and lm_lfm2_mlx.py write the checkpoints and what mlx-lm computed):
+// LFM2's short convolutions, Mamba-2's and Granite 4.0's state-space scans) against mlx-lm
+// 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py, lm_lfm2_mlx.py and lm_mamba2_mlx.py
+// write the checkpoints and what mlx-lm computed):
 // the logits of a prompt, of the same prompt through the caches in pieces, and greedy
 // generation with its log-probabilities.
 
@@ -103,7 +104,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"lm_qwen3_next_mlx", "qwen3_5_moe"},
                       Case{"lm_qwen3_next_mlx", "qwen3_next_4bit"}, Case{"lm_lfm2_mlx", "lfm2"},
                       Case{"lm_lfm2_mlx", "lfm2_idxs"}, Case{"lm_lfm2_mlx", "lfm2_moe"},
-                      Case{"lm_lfm2_mlx", "lfm2_4bit"}, Case{"lm_lfm2_mlx", "lfm2_moe_4bit"}),
+                      Case{"lm_lfm2_mlx", "lfm2_4bit"}, Case{"lm_lfm2_mlx", "lfm2_moe_4bit"},
+                      Case{"lm_mamba2_mlx", "mamba2"}, Case{"lm_mamba2_mlx", "mamba2_long"},
+                      Case{"lm_mamba2_mlx", "mamba2_4bit"},
+                      Case{"lm_mamba2_mlx", "granitemoehybrid"},
+                      Case{"lm_mamba2_mlx", "granitemoehybrid_dense"},
+                      Case{"lm_mamba2_mlx", "granitemoehybrid_4bit"}),
     [](const auto& info) { return info.param.model; });
 
 }  // namespace

@@ -549,6 +549,14 @@ TEST(BatchGeneratorTest, RotatingBatchesGiveMlxLmsTokens) {
   ExpectMlxLmsBatchTokens("lm_batch_rotating_mlx.safetensors", {"gemma3_text", "qwen2_kv10"});
 }
 
+// mlx-lm's BatchGenerator over Granite's multipliers, Granite-MoE's experts, Cohere 2's
+// sliding layers (its BatchRotatingKVCache) and StarCoder 2's LayerNorms
+// (testdata/lm_more_families_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, MoreFamiliesBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_more_families_mlx.safetensors",
+                          {"granite", "granitemoe", "cohere2", "starcoder2"});
+}
+
 // mlx-lm's BatchGenerator through its ArraysCache (testdata/lm_batch_qwen3_next_mlx.py):
 // Qwen3-Next's and Qwen3.5's gated delta nets, their padding kept out of their states, with
 // one step in flight and four, rows running their 20 tokens or ending early.
@@ -556,6 +564,20 @@ TEST(BatchGeneratorTest, ArraysBatchesGiveMlxLmsTokens) {
   for (int steps_in_flight : {1, 4}) {
     for (bool end_early : {false, true}) {
       ExpectMlxLmsBatchTokens("lm_batch_qwen3_next_mlx.safetensors", {"qwen3_next", "qwen3_5"},
+                              steps_in_flight, end_early);
+    }
+  }
+}
+
+// The same through LFM2's short convolutions (testdata/lm_lfm2_mlx.py) and the Mamba-2 scans
+// of Mamba-2 and Granite 4.0 (testdata/lm_mamba2_mlx.py: mlx-lm right-pads a prefill where
+// ferry left-pads, either keeping the padding out of the states).
+TEST(BatchGeneratorTest, ConvAndScanBatchesGiveMlxLmsTokens) {
+  for (int steps_in_flight : {1, 4}) {
+    for (bool end_early : {false, true}) {
+      ExpectMlxLmsBatchTokens("lm_lfm2_mlx.safetensors", {"lfm2", "lfm2_moe"}, steps_in_flight,
+                              end_early);
+      ExpectMlxLmsBatchTokens("lm_mamba2_mlx.safetensors", {"mamba2", "granitemoehybrid"},
                               steps_in_flight, end_early);
     }
   }

@@ -1,8 +1,9 @@
 // LFM2 and LFM2-MoE against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_lfm2_mlx.py writes the
-// checkpoints and what mlx-lm computed; the logits of a prompt, through the caches in pieces
-// and greedy generation are arrays_models_mlx_test's): continuous batching, stream_generate,
-// batch_generate and a conversation's prompt cache; then the arrays caches their short
-// convolutions keep, the checkpoints' layouts and bits, and config.json as mlx-lm reads it.
+// checkpoints and what mlx-lm computed; a prompt's logits, through the caches in pieces, and
+// greedy generation are arrays_models_mlx_test's, continuous batching batch_generator_test's):
+// stream_generate, batch_generate and a conversation's prompt cache; then the arrays caches
+// their short convolutions keep, the checkpoints' layouts and bits, and config.json as mlx-lm
+// reads it.
 
 #include "client/lm/lfm2.h"
 
@@ -31,41 +32,6 @@ using ::ferry::lm::testing::TestData;
 
 using ::ferry::testing::ExpectAllClose;
 using ::ferry::testing::Failure;
-
-// mlx-lm's BatchGenerator over lm_fixture's batch: five prompts of other lengths, two
-// prefilled together at the first call, two at the fourth, one at the seventh, joining rows
-// already decoding; their left padding is kept out of the conv state (arrays_mask).
-TEST(Lfm2BatchTest, BatchGeneratorGivesMlxLmsTokens) {
-  auto want = load_safetensors(TestData("lm_lfm2_mlx.safetensors")).first;
-  const std::map<int, std::vector<int>> join = {{0, {0, 1}}, {3, {2, 3}}, {6, {4}}};
-  for (const std::string name : {"lfm2", "lfm2_moe"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    EXPECT_TRUE(batchable(*model));
-    BatchGeneratorOptions options;
-    options.prefill_step_size = want.at(name + ".options").to_vector<int32_t>()[1];
-    BatchGenerator generator(*model, options);
-    std::map<uint64_t, int> prompt_of;
-    std::map<int, std::vector<int32_t>> tokens;
-    for (int call = 0; generator.size() > 0 || call <= join.rbegin()->first; ++call) {
-      ASSERT_LT(call, 200) << name << " never ends";
-      if (auto it = join.find(call); it != join.end()) {
-        for (int i : it->second) {
-          BatchSequence sequence;
-          sequence.prompt = want.at(name + ".prompt" + std::to_string(i)).to_vector<int32_t>();
-          sequence.max_tokens = 20;
-          prompt_of[generator.insert(sequence)] = i;
-        }
-      }
-      for (const BatchGeneration& g : generator.next()) {
-        tokens[prompt_of.at(g.uid)].push_back(g.token);
-      }
-    }
-    for (int i = 0; i < 5; ++i) {
-      EXPECT_EQ(tokens[i], want.at(name + ".tokens" + std::to_string(i)).to_vector<int32_t>())
-          << name << ", prompt " << i;
-    }
-  }
-}
 
 // stream_generate and batch_generate over the arrays caches: the prompt's greedy tokens, and
 // the batch's prompts (left-padded together in one prefill) their BatchGenerator tokens.

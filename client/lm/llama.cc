@@ -155,20 +155,26 @@ Attention::Attention(const ModelArgs& args)
       weightless_eps_(args.weightless_qk_norm == "after_rope" ? 1e-6f : args.rms_norm_eps),
       temperature_tuned_(args.attn_temperature_tuning && !args.rope),
       floor_scale_(args.floor_scale),
-      attn_scale_(args.attn_scale) {
-  if (args.qk_norm) {
-    q_norm_ = &register_module("q_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
-    k_norm_ = &register_module("k_norm", nn::RMSNorm(head_dim_, args.rms_norm_eps));
+      attn_scale_(args.attn_scale),
+      scale_(args.attention_multiplier > 0 ? args.attention_multiplier
+                                           : 1.0f / std::sqrt(static_cast<float>(head_dim_))) {
+  norm_whole_ = args.qk_norm_whole;
+  if (args.qk_norm || args.qk_norm_whole) {
+    const int64_t q = norm_whole_ ? heads_ * head_dim_ : head_dim_;
+    const int64_t k = norm_whole_ ? kv_heads_ * head_dim_ : head_dim_;
+    q_norm_ = &register_module("q_norm", nn::RMSNorm(q, args.rms_norm_eps));
+    k_norm_ = &register_module("k_norm", nn::RMSNorm(k, args.rms_norm_eps));
   }
 }
 
 Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                             const std::optional<Array>& position) {
   const int64_t batch = x.shape(0), length = x.shape(1);
-  // (B, L, heads * D) to (B, heads, L, D), each head's features normalized first (qwen3).
+  // (B, L, heads * D) to (B, heads, L, D), each head's features normalized first (qwen3), or
+  // the whole projection's before the split (OLMo).
   auto heads = [&](const Array& y, int count, nn::RMSNorm* norm) {
-    Array split = reshape(y, {batch, length, count, head_dim_});
-    if (norm) split = (*norm)(split);
+    Array split = reshape(norm && norm_whole_ ? (*norm)(y) : y, {batch, length, count, head_dim_});
+    if (norm && !norm_whole_) split = (*norm)(split);
     return transpose(split, {0, 2, 1, 3});
   };
   // Each row from its own position (rows of a batch can be at different ones).
@@ -196,8 +202,7 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
     queries = astype(queries * reshape(scales, {p.shape(0), 1, length, 1}), queries.dtype());
   }
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  const Array out = attention(queries, keys, values, cache, position, scale, mask);
+  const Array out = attention(queries, keys, values, cache, position, scale_, mask);
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
 }
 
@@ -210,25 +215,37 @@ Mlp::Mlp(int64_t dims, int64_t hidden_dims, bool bias)
 
 Array Mlp::operator()(const Array& x) { return down_proj_(silu(gate_proj_(x)) * up_proj_(x)); }
 
+nn::Layer& TransformerBlock::register_norm(const std::string& name, const ModelArgs& args) {
+  return LlamaNorm(args,
+                   [&](auto norm) -> nn::Layer& { return register_module(name, std::move(norm)); });
+}
+
 Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                                    const std::optional<Array>& position) {
-  const Array h = x + self_attn_(input_layernorm_(x), mask, cache, position);
-  return h + mlp_(post_attention_layernorm_(h));
+  // Granite's residual_multiplier scales what each half adds (1 elsewhere: no op).
+  auto scaled = [&](const Array& r) {
+    return residual_multiplier_ == 1.0f ? r : r * residual_multiplier_;
+  };
+  const Array h = x + scaled(self_attn_(input_layernorm_(x), mask, cache, position));
+  return h + scaled(mlp_(post_attention_layernorm_(h)));
 }
 
 LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
-    : embed_tokens_(
+    : embedding_multiplier_(args.embedding_multiplier),
+      embed_tokens_(
           register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
   for (int i = 0; i < args.num_hidden_layers; ++i) {
     layers_.push_back(&register_module(absl::StrCat("layers.", i),
                                        make_layer ? make_layer(args, i) : TransformerBlock(args)));
   }
-  norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
+  norm_ = &LlamaNorm(
+      args, [&](auto norm) -> nn::Layer& { return register_module("norm", std::move(norm)); });
 }
 
 Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Llama", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
+  if (embedding_multiplier_ != 1.0f) h = h * embedding_multiplier_;  // Granite's
   // One position and one mask for every layer: the caches advance together.
   const LayerMasks masks = causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -246,7 +263,9 @@ Llama::Llama(ModelArgs args, const MakeLayer& make_layer)
 
 Array Llama::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   const Array h = model_(tokens, cache);
-  return lm_head_ ? (*lm_head_)(h) : model_.embed_tokens().as_linear(h);
+  const Array logits = lm_head_ ? (*lm_head_)(h) : model_.embed_tokens().as_linear(h);
+  // Granite divides by logits_scaling, as mlx-lm does (not times its inverse).
+  return args_.logits_scaling == 1.0f ? logits : logits / args_.logits_scaling;
 }
 
 }  // namespace ferry::lm

@@ -8,7 +8,8 @@
 // The mixtures of experts (mixtral.h, qwen2_moe.h, qwen3_moe.h) are these layers with
 // another feed-forward; Llama 4 (llama4.h) too, its attention's weightless q/k norms and
 // temperature tuning options of this one (ModelArgs::weightless_qk_norm,
-// attn_temperature_tuning).
+// attn_temperature_tuning). Granite's multipliers (ModelArgs::embedding_multiplier and the
+// others) and StarCoder 2's LayerNorm (ModelArgs::layer_norm) are options of these layers.
 
 #include <functional>
 #include <optional>
@@ -55,12 +56,14 @@ class Attention : public nn::Module {
   bool rotates_;  // false for SmolLM3's NoPE layers
   nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
   nn::RMSNorm *q_norm_ = nullptr, *k_norm_ = nullptr;
+  bool norm_whole_;  // OLMo's norms of the whole projections (ModelArgs::qk_norm_whole)
   Rope rope_;
   // Llama 4's (ModelArgs::weightless_qk_norm, attn_temperature_tuning).
   std::string weightless_qk_norm_;
   float weightless_eps_;
   bool temperature_tuned_;
   float floor_scale_, attn_scale_;
+  float scale_;  // Granite's attention_multiplier, else head_dim^-0.5
 };
 
 class Mlp : public nn::Layer {
@@ -81,19 +84,21 @@ class TransformerBlock : public nn::Module {
   // "block_sparse_moe").
   template <typename FeedForward>
   TransformerBlock(const ModelArgs& args, const std::string& name, FeedForward feed_forward)
-      : self_attn_(register_module("self_attn", Attention(args))),
+      : residual_multiplier_(args.residual_multiplier),
+        self_attn_(register_module("self_attn", Attention(args))),
         mlp_(register_module(name, std::move(feed_forward))),
-        input_layernorm_(
-            register_module("input_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
-        post_attention_layernorm_(register_module(
-            "post_attention_layernorm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {}
+        input_layernorm_(register_norm("input_layernorm", args)),
+        post_attention_layernorm_(register_norm("post_attention_layernorm", args)) {}
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
 
  private:
+  nn::Layer& register_norm(const std::string& name, const ModelArgs& args);
+
+  float residual_multiplier_;
   Attention& self_attn_;
   nn::Layer& mlp_;
-  nn::RMSNorm &input_layernorm_, &post_attention_layernorm_;
+  nn::Layer &input_layernorm_, &post_attention_layernorm_;
 };
 
 // Layer `index` of a model; TransformerBlock(args) when none is given.
@@ -108,10 +113,22 @@ class LlamaModel : public nn::Module {
   nn::Embedding& embed_tokens() { return embed_tokens_; }
 
  private:
+  float embedding_multiplier_;
   nn::Embedding& embed_tokens_;
   std::vector<TransformerBlock*> layers_;
-  nn::RMSNorm* norm_ = nullptr;
+  nn::Layer* norm_ = nullptr;
 };
+
+// RMSNorm(hidden_size), or LayerNorm where args.layer_norm (biased where layer_norm_bias),
+// both of eps rms_norm_eps: what `register_module` registers under `name`.
+template <typename Register>
+nn::Layer& LlamaNorm(const ModelArgs& args, const Register& register_module) {
+  if (args.layer_norm) {
+    return register_module(
+        nn::LayerNorm(args.hidden_size, args.rms_norm_eps, true, args.layer_norm_bias));
+  }
+  return register_module(nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
+}
 
 // "model" and, unless the embeddings are tied, "lm_head".
 class Llama : public Model {

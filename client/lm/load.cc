@@ -8,15 +8,20 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/cohere2.h"
 #include "client/lm/deepseek_v3.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
 #include "client/lm/glm4_moe.h"
 #include "client/lm/gpt_oss.h"
+#include "client/lm/granite.h"
+#include "client/lm/granitemoe.h"
+#include "client/lm/granitemoehybrid.h"
 #include "client/lm/lfm2.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
 #include "client/lm/llama4.h"
+#include "client/lm/mamba2.h"
 #include "client/lm/mixtral.h"
 #include "client/lm/olmo2.h"
 #include "client/lm/phi3.h"
@@ -25,6 +30,7 @@
 #include "client/lm/qwen3_moe.h"
 #include "client/lm/qwen3_next.h"
 #include "client/lm/smollm3.h"
+#include "client/lm/starcoder2.h"
 #include "client/lm/tokenizer_config.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
@@ -155,10 +161,16 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
   if (args.model_type == "glm4_moe") return std::make_unique<Glm4Moe>(args);
   if (args.model_type == "smollm3") return std::make_unique<SmolLM3>(args);
+  if (args.model_type == "granite") return std::make_unique<Granite>(args);
+  if (args.model_type == "granitemoe") return std::make_unique<GraniteMoe>(args);
+  if (args.model_type == "cohere2") return std::make_unique<Cohere2>(args);
+  if (args.model_type == "starcoder2") return std::make_unique<Starcoder2>(args);
   if (args.model_type == "llama4") return std::make_unique<Llama4>(args);
   if (args.model_type == "llama4_text") return std::make_unique<Llama4Text>(args);
   if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);
   if (args.model_type == "lfm2_moe") return std::make_unique<Lfm2Moe>(args);
+  if (args.model_type == "mamba2") return std::make_unique<Mamba2>(args);
+  if (args.model_type == "granitemoehybrid") return std::make_unique<GraniteMoeHybrid>(args);
   if (args.model_type == "olmo2" || args.model_type == "olmo3") {
     return std::make_unique<Olmo2>(args);
   }

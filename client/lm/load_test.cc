@@ -212,8 +212,9 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                                        "qwen2_moe, qwen3_moe, gemma3_text, gemma3, gemma2, "
                                        "phi3, gpt_oss, deepseek_v2, deepseek_v3, "
                                        "kimi_k2, glm4_moe, smollm3, olmo2, olmo3, qwen3_next, "
-                                       "qwen3_5, qwen3_5_moe, lfm2, lfm2_moe, llama4 and "
-                                       "llama4_text are).")));
+                                       "qwen3_5, qwen3_5_moe, lfm2, lfm2_moe, llama4, "
+                                       "llama4_text, granite, granitemoe, cohere2, "
+                                       "starcoder2, mamba2 and granitemoehybrid are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -799,6 +799,254 @@ void ReadLlama4(const json& top, ModelArgs& args) {
                   args);
 }
 
+// mlx-lm's granite and granitemoe ModelArgs: every field without a default required (the
+// multipliers too), head_dim hidden_size / num_attention_heads, attention_bias on all four
+// projections, RoPE as initialize_rope makes it.
+void ReadGranite(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.logits_scaling = Required<float>(config, "logits_scaling");
+  args.attention_multiplier = Required<float>(config, "attention_multiplier");
+  args.embedding_multiplier = Required<float>(config, "embedding_multiplier");
+  args.residual_multiplier = Required<float>(config, "residual_multiplier");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  if (args.model_type == "granitemoe") {
+    args.num_experts = Required<int>(config, "num_local_experts");
+    args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  } else {
+    args.mlp_bias = Required<bool>(config, "mlp_bias");
+  }
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  CheckSizes(args);
+  if (args.logits_scaling == 0 || args.attention_multiplier <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's attention_multiplier (", args.attention_multiplier,
+                      ") must be positive and logits_scaling (", args.logits_scaling, ") not 0."));
+  }
+  if (args.model_type == "granitemoe" && (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+                                          args.num_experts_per_tok > args.num_experts)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_local_experts (", args.num_experts, ")."));
+  }
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+}
+
+// mlx-lm's cohere2 ModelArgs: every field has its default. The heads must fill hidden_size
+// (as mlx-lm raises), and the first global layer exist (mlx-lm takes its cache's mask).
+void ReadCohere2(const json& config, ModelArgs& args) {
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 4096);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 128);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 14336);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 8);
+  args.rope_theta = Optional<float>(config, "rope_theta", 50000.0f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 256000);
+  args.rms_norm_eps = Optional<float>(config, "layer_norm_eps", 1e-5f);
+  args.logit_scale = Optional<float>(config, "logit_scale", 0.0625f);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.layer_norm = true;
+  args.layer_norm_bias = Optional<bool>(config, "layer_norm_bias", false);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 4096);
+  args.sliding_window_pattern = Optional<int>(config, "sliding_window_pattern", 4);
+  args.rope_traditional = true;
+  args.tie_word_embeddings = true;
+  CheckSizes(args);
+  if (args.head_dim * args.num_attention_heads != args.hidden_size) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's head_dim (", args.head_dim, ") times num_attention_heads (",
+                      args.num_attention_heads, ") is not hidden_size (", args.hidden_size, ")."));
+  }
+  if (args.sliding_window <= 0 || args.sliding_window_pattern <= 0 ||
+      args.sliding_window_pattern > args.num_hidden_layers) {
+    Fail(
+        ErrorCode::kInvalidArgument,
+        absl::StrCat("config.json's sliding_window (", args.sliding_window,
+                     ") must be positive and sliding_window_pattern (", args.sliding_window_pattern,
+                     ") from 1 to num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+}
+
+// mlx-lm's starcoder2 ModelArgs: the sizes required, norm_epsilon, vocab_size, rope_theta
+// and tie_word_embeddings its defaults; every projection biased, LayerNorms with bias, plain
+// RoPE. It reads no sliding_window: every layer attends over every position.
+void ReadStarcoder2(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.rms_norm_eps = Optional<float>(config, "norm_epsilon", 1e-5f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 49152);
+  args.rope_theta = Optional<float>(config, "rope_theta", 100000.0f);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  args.attention_bias = args.output_bias = true;
+  args.layer_norm = args.layer_norm_bias = true;
+  CheckSizes(args);
+}
+
+// time_step_limit: two numbers, the least and the most a time step is clipped to.
+std::pair<float, float> ReadTimeStepLimit(const json& config, std::pair<float, float> fallback) {
+  const auto limit = Optional<std::vector<float>>(
+      config, "time_step_limit", std::vector<float>{fallback.first, fallback.second});
+  if (limit.size() != 2 || limit[0] > limit[1]) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's time_step_limit (", absl::StrJoin(limit, ", "),
+                      ") must be two numbers, the least first."));
+  }
+  return {limit[0], limit[1]};
+}
+
+// The mamba layers' sizes, checked as the mixer splits its projection by them.
+void CheckMamba(const ModelArgs& args) {
+  if (args.mamba_n_heads <= 0 || args.mamba_d_head <= 0 || args.mamba_d_state <= 0 ||
+      args.mamba_n_groups <= 0 || args.mamba_n_heads % args.mamba_n_groups != 0 ||
+      args.mamba_chunk_size <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's mamba heads (", args.mamba_n_heads, "), head size (",
+                      args.mamba_d_head, "), state size (", args.mamba_d_state,
+                      ") and chunk size (", args.mamba_chunk_size,
+                      ") must be positive, the heads a multiple of the groups (",
+                      args.mamba_n_groups, ")."));
+  }
+  if (args.mamba_d_conv < 2) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's conv kernel (", args.mamba_d_conv,
+                      ") must be 2 or more: the conv's state keeps kernel - 1 inputs."));
+  }
+}
+
+// mlx-lm's mamba2 ModelArgs: every field its dataclass lacks a default for required
+// (intermediate_size and time_step_rank too, which it does not use: the scan is num_heads *
+// head_dim wide), ssm_state_size state_size unless given. The residual blocks' norms are
+// mlx-lm's RMSNorm(hidden_size) of eps 1e-5; norm_f and the gated norm layer_norm_epsilon's
+// (rms_norm_eps here). chunk_size, which mlx-lm does not read, chunks the scan (its 256 when
+// absent).
+void ReadMamba2(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.rms_norm_eps = Required<float>(config, "layer_norm_epsilon");
+  args.mamba_n_heads = Required<int>(config, "num_heads");
+  args.mamba_d_head = Required<int64_t>(config, "head_dim");
+  args.mamba_d_state =
+      Optional<int64_t>(config, "ssm_state_size", Required<int64_t>(config, "state_size"));
+  args.mamba_n_groups = Required<int>(config, "n_groups");
+  args.mamba_d_conv = Required<int>(config, "conv_kernel");
+  args.mamba_proj_bias = Required<bool>(config, "use_bias");
+  args.mamba_conv_bias = Required<bool>(config, "use_conv_bias");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  if (!config.contains("time_step_rank") || config["time_step_rank"].is_null()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"time_step_rank\".");
+  }
+  if (!config.contains("time_step_limit") || config["time_step_limit"].is_null()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"time_step_limit\".");
+  }
+  args.time_step_limit = ReadTimeStepLimit(config, args.time_step_limit);
+  args.mamba_chunk_size = Optional<int64_t>(config, "chunk_size", args.mamba_chunk_size);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 2056);
+  if (args.vocab_size <= 0 || args.hidden_size <= 0 || args.num_hidden_layers <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's vocab_size, hidden_size and num_hidden_layers must be positive.");
+  }
+  CheckMamba(args);
+}
+
+// mlx-lm's granitemoehybrid ModelArgs (IBM Granite 4.0): layer_types says which layers are
+// "mamba" and which "attention", one per layer; the mamba fields are required where a layer
+// is one (mamba_proj_bias and mamba_conv_bias false when absent, as mlx-lm's None; mamba_expand,
+// which mlx-lm does not read, agreeing with the heads where given); experts when
+// num_local_experts is set (their shared MLP shared_intermediate_size wide), else a dense MLP.
+// position_embedding_type "nope" rotates no positions. rope_theta, flat or under
+// rope_parameters; plain RoPE, as initialize_rope without scaling makes it.
+void ReadGraniteMoeHybrid(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.embedding_multiplier = Required<float>(config, "embedding_multiplier");
+  args.attention_multiplier = Required<float>(config, "attention_multiplier");
+  args.logits_scaling = Required<float>(config, "logits_scaling");
+  args.residual_multiplier = Required<float>(config, "residual_multiplier");
+  args.layer_types = Required<std::vector<std::string>>(config, "layer_types");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.time_step_limit = ReadTimeStepLimit(config, args.time_step_limit);
+  const std::string positions = Optional<std::string>(config, "position_embedding_type", "rope");
+  args.rope = positions != "nope";
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    args.rope_theta = Optional<float>(config["rope_parameters"], "rope_theta", args.rope_theta);
+  }
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  CheckSizes(args);
+  if (args.logits_scaling == 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's logits_scaling must not be 0.");
+  }
+  if (static_cast<int>(args.layer_types.size()) != args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
+                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+  bool mamba = false;
+  for (const std::string& type : args.layer_types) {
+    if (type != "mamba" && type != "attention") {
+      Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's layer_types holds \"", type,
+                                                     "\", neither mamba nor attention."));
+    }
+    mamba |= type == "mamba";
+  }
+  if (mamba) {
+    args.mamba_n_heads = Required<int>(config, "mamba_n_heads");
+    args.mamba_d_head = Required<int64_t>(config, "mamba_d_head");
+    args.mamba_d_state = Required<int64_t>(config, "mamba_d_state");
+    args.mamba_d_conv = Required<int>(config, "mamba_d_conv");
+    args.mamba_n_groups = Required<int>(config, "mamba_n_groups");
+    args.mamba_proj_bias = Optional<bool>(config, "mamba_proj_bias", false);
+    args.mamba_conv_bias = Optional<bool>(config, "mamba_conv_bias", false);
+    args.mamba_chunk_size = Optional<int64_t>(config, "mamba_chunk_size", args.mamba_chunk_size);
+    CheckMamba(args);
+    const int64_t expand = Optional<int64_t>(config, "mamba_expand", 0);
+    if (expand != 0 && expand * args.hidden_size != args.mamba_n_heads * args.mamba_d_head) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's mamba_expand (", expand, ") times hidden_size (",
+                        args.hidden_size, ") must be mamba_n_heads (", args.mamba_n_heads,
+                        ") times mamba_d_head (", args.mamba_d_head, "): the scan's width."));
+    }
+  }
+  args.num_experts = Optional<int>(config, "num_local_experts", 0);
+  if (args.num_experts > 0) {
+    args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+    args.shared_expert_intermediate_size = Required<int64_t>(config, "shared_intermediate_size");
+    if (args.num_experts_per_tok <= 0 || args.num_experts_per_tok > args.num_experts ||
+        args.shared_expert_intermediate_size <= 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                        ") must be from 1 to num_local_experts (", args.num_experts,
+                        "), shared_intermediate_size positive."));
+    }
+  }
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -810,10 +1058,12 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   args.model_type = Required<std::string>(config, "model_type");
   // In the order the refusal names them.
   static const std::vector<std::string> kTypes = {
-      "llama",       "mistral",  "qwen2",    "qwen3",  "mixtral",    "qwen2_moe",   "qwen3_moe",
-      "gemma3_text", "gemma3",   "gemma2",   "phi3",   "gpt_oss",    "deepseek_v2", "deepseek_v3",
-      "kimi_k2",     "glm4_moe", "smollm3",  "olmo2",  "olmo3",      "qwen3_next",  "qwen3_5",
-      "qwen3_5_moe", "lfm2",     "lfm2_moe", "llama4", "llama4_text"};
+      "llama",       "mistral",         "qwen2",   "qwen3",       "mixtral", "qwen2_moe",
+      "qwen3_moe",   "gemma3_text",     "gemma3",  "gemma2",      "phi3",    "gpt_oss",
+      "deepseek_v2", "deepseek_v3",     "kimi_k2", "glm4_moe",    "smollm3", "olmo2",
+      "olmo3",       "qwen3_next",      "qwen3_5", "qwen3_5_moe", "lfm2",    "lfm2_moe",
+      "llama4",      "llama4_text",     "granite", "granitemoe",  "cohere2", "starcoder2",
+      "mamba2",      "granitemoehybrid"};
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type, "\" is not built by ferry::lm (",
@@ -835,7 +1085,13 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"lfm2", ReadLfm2},
       {"lfm2_moe", ReadLfm2},
       {"llama4", ReadLlama4},
-      {"llama4_text", ReadLlama4}};
+      {"llama4_text", ReadLlama4},
+      {"granite", ReadGranite},
+      {"granitemoe", ReadGranite},
+      {"mamba2", ReadMamba2},
+      {"granitemoehybrid", ReadGraniteMoeHybrid},
+      {"cohere2", ReadCohere2},
+      {"starcoder2", ReadStarcoder2}};
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);
@@ -882,6 +1138,7 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
     args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
   }
   args.qk_norm = qwen3;
+  args.qk_norm_whole = args.model_type == "olmo2" || olmo3;
   args.max_position_embeddings =
       olmo3 ? Required<int64_t>(config, "max_position_embeddings")
             : Optional<int64_t>(config, "max_position_embeddings", qwen2 ? 32768 : 2048);

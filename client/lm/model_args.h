@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::lm {
@@ -23,7 +24,8 @@ struct ModelArgs {
   // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
   // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2",
   // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
-  // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config") and "llama4_text".
+  // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config"), "llama4_text",
+  // "granite", "granitemoe", "cohere2", "starcoder2", "mamba2" and "granitemoehybrid".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -37,6 +39,8 @@ struct ModelArgs {
   bool output_bias = false;     // of the o projection (llama's attention_bias sets both)
   bool mlp_bias = false;
   bool qk_norm = false;  // RMSNorm of each head's queries and keys (qwen3)
+  // OLMo 2's and 3's: q_norm and k_norm over the whole projections, before the heads split.
+  bool qk_norm_whole = false;
   // SmolLM3's (mlx-lm's no_rope_layers): 1 where layer i rotates its queries and keys, 0
   // where it sees no positions at all (NoPE); empty: every layer rotates. `rope` is one
   // layer's, as its attention is built.
@@ -144,6 +148,35 @@ struct ModelArgs {
   int conv_l_cache = 3;
   bool conv_bias = false;
   bool use_expert_bias = false;
+  // Granite and Granite-MoE: the embeddings times embedding_multiplier, attention scaled by
+  // attention_multiplier (0: head_dim^-0.5), each layer's attention and MLP outputs times
+  // residual_multiplier before they join the residual, the logits divided by logits_scaling.
+  float embedding_multiplier = 1.0f;
+  float attention_multiplier = 0.0f;
+  float residual_multiplier = 1.0f;
+  float logits_scaling = 1.0f;
+  // Cohere 2 and StarCoder 2: LayerNorm (biased when layer_norm_bias) where Llama has
+  // RMSNorm, of eps rms_norm_eps; Cohere 2's logits times logit_scale.
+  bool layer_norm = false;
+  bool layer_norm_bias = false;
+  float logit_scale = 1.0f;
+  // Mamba-2 ("mamba2") and Granite 4.0's mamba layers ("granitemoehybrid": layer_types says
+  // "mamba" or "attention" for each layer; position_embedding_type "nope" sets rope false):
+  // mamba_n_heads heads of mamba_d_head features over a state mamba_d_state wide, B and C
+  // shared by the heads of each of mamba_n_groups groups, a causal depthwise conv1d of
+  // mamba_d_conv taps (biased when mamba_conv_bias) over x, B and C, in_proj and out_proj
+  // biased when mamba_proj_bias, the time steps clipped to time_step_limit. The scan takes
+  // mamba_chunk_size positions at a time (config.json's chunk_size or mamba_chunk_size; mlx-lm
+  // always takes 256: the same sums, grouped otherwise).
+  int mamba_n_heads = 0;
+  int64_t mamba_d_head = 0;
+  int64_t mamba_d_state = 0;
+  int mamba_n_groups = 1;
+  int mamba_d_conv = 4;
+  bool mamba_conv_bias = false;
+  bool mamba_proj_bias = false;
+  std::pair<float, float> time_step_limit = {0.001f, 100.0f};
+  int64_t mamba_chunk_size = 256;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

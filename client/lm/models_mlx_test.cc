@@ -4,7 +4,8 @@
 // and log-probabilities. testdata/lm_mlx.py, lm_moe_mlx.py, lm_gemma3_mlx.py,
 // lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss), lm_deepseek_mlx.py (DeepSeek V3, V2),
 // lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3), lm_olmo_mlx.py (OLMo 2, 3) and
-// lm_llama4_mlx.py (Llama 4) write them.
+// lm_llama4_mlx.py (Llama 4) and lm_more_families_mlx.py (Granite, Granite-MoE, Cohere 2,
+// StarCoder 2) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "client/error.h"
 #include "client/io.h"
 #include "client/lm/generate.h"
+#include "client/lm/kv_cache.h"
 #include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
 #include "client/lm/switch_layers.h"
@@ -41,6 +43,7 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_smollm3_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_olmo_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_llama4_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_more_families_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -144,16 +147,46 @@ TEST_F(ModelsMlxTest, QuantizedExpertsAndRoutersKeepTheirBits) {
   EXPECT_EQ(shapes.at("model.layers.1.mlp.gate_proj.weight"), (Shape{64, 4}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ModelsMlxTest,
-                         ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit",
-                                           "mistral_mxfp4", "mixtral", "mixtral_hf", "qwen2_moe_hf",
-                                           "qwen3_moe", "qwen3_moe_4bit", "gemma3_text", "gemma3",
-                                           "gemma3_text_4bit", "gemma2", "phi3", "phi3_4bit",
-                                           "gpt_oss", "gpt_oss_mxfp4", "deepseek_v3",
-                                           "deepseek_v3_4bit", "deepseek_v2", "glm4_moe",
-                                           "glm4_moe_4bit", "smollm3", "smollm3_layers", "olmo2",
-                                           "olmo3", "llama4", "llama4_4bit", "llama4_text"),
+// The prompt a token at a time through make_prompt_cache's caches: every step's logits are
+// mlx-lm's, past Cohere 2's window of 6 on its rings (StarCoder 2's config names a window
+// mlx-lm does not read: its plain caches keep every position).
+class DecodingMlxTest : public ModelsMlxTest {};
+
+TEST_P(DecodingMlxTest, LogitsATokenAtATimeThroughThePromptCacheAreMlxLms) {
+  const std::string name = GetParam();
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  const Array prompt = At(name + ".prompt");
+  const Array want = At(name + ".steps");
+  std::vector<KVCache> cache = make_prompt_cache(*model);
+  const int64_t n = prompt.shape(0), vocab = want.shape(1);
+  for (int64_t i = 0; i < n; ++i) {
+    const Array logits = (*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache);
+    eval(CacheState(cache));
+    ExpectAllClose(reshape(logits, {-1}), reshape(slice(want, {i, 0}, {i + 1, vocab}), {-1}),
+                   Rtol(), Atol(), name + " step " + std::to_string(i));
+  }
+  for (int layer = 0; layer < static_cast<int>(cache.size()); ++layer) {
+    EXPECT_EQ(cache[layer].max_size(), model->sliding_window(layer)) << name << " layer " << layer;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(MoreFamilies, DecodingMlxTest,
+                         ::testing::Values("granite", "granite_4bit", "granitemoe",
+                                           "granitemoe_4bit", "cohere2", "cohere2_4bit",
+                                           "starcoder2", "starcoder2_4bit"),
                          [](const auto& info) { return info.param; });
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, ModelsMlxTest,
+    ::testing::Values("llama", "qwen2", "qwen3", "qwen2_bf16", "llama_4bit", "mistral_mxfp4",
+                      "mixtral", "mixtral_hf", "qwen2_moe_hf", "qwen3_moe", "qwen3_moe_4bit",
+                      "gemma3_text", "gemma3", "gemma3_text_4bit", "gemma2", "phi3", "phi3_4bit",
+                      "gpt_oss", "gpt_oss_mxfp4", "deepseek_v3", "deepseek_v3_4bit", "deepseek_v2",
+                      "glm4_moe", "glm4_moe_4bit", "smollm3", "smollm3_layers", "olmo2", "olmo3",
+                      "llama4", "llama4_4bit", "llama4_text", "granite", "granite_4bit",
+                      "granitemoe", "granitemoe_4bit", "cohere2", "cohere2_4bit", "starcoder2",
+                      "starcoder2_4bit"),
+    [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ferry::lm

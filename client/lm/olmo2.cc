@@ -26,41 +26,9 @@ ModelArgs PlainRope(ModelArgs args) {
 
 }  // namespace
 
-Olmo2Attention::Olmo2Attention(const ModelArgs& args, bool sliding)
-    : heads_(args.num_attention_heads),
-      kv_heads_(args.num_key_value_heads),
-      head_dim_(args.head_dim),
-      q_proj_(register_module(
-          "q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, args.attention_bias))),
-      k_proj_(register_module(
-          "k_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
-      v_proj_(register_module(
-          "v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
-      o_proj_(register_module(
-          "o_proj", nn::Linear(heads_ * head_dim_, args.hidden_size, args.attention_bias))),
-      q_norm_(register_module("q_norm", nn::RMSNorm(heads_ * head_dim_, args.rms_norm_eps))),
-      k_norm_(register_module("k_norm", nn::RMSNorm(kv_heads_ * head_dim_, args.rms_norm_eps))),
-      rope_(head_dim_, sliding ? PlainRope(args) : args) {}
-
-Array Olmo2Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
-                                 const std::optional<Array>& position) {
-  const int64_t batch = x.shape(0), length = x.shape(1);
-  auto heads = [&](const Array& y, int count) {
-    return transpose(reshape(y, {batch, length, count, head_dim_}), {0, 2, 1, 3});
-  };
-  const std::optional<Array> at =
-      cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
-  const Array queries = rope_(heads(q_norm_(q_proj_(x)), heads_), at);
-  const Array keys = rope_(heads(k_norm_(k_proj_(x)), kv_heads_), at);
-  const Array values = heads(v_proj_(x), kv_heads_);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  const Array out = attention(queries, keys, values, cache, position, scale, mask);
-  return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
-}
-
 Olmo2Block::Olmo2Block(const ModelArgs& args, bool sliding)
     : sliding_(sliding),
-      self_attn_(register_module("self_attn", Olmo2Attention(args, sliding))),
+      self_attn_(register_module("self_attn", Attention(sliding ? PlainRope(args) : args))),
       mlp_(register_module("mlp", Mlp(args))),
       post_attention_layernorm_(register_module("post_attention_layernorm",
                                                 nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),

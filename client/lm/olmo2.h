@@ -20,20 +20,6 @@
 
 namespace ferry::lm {
 
-class Olmo2Attention : public nn::Module {
- public:
-  Olmo2Attention(const ModelArgs& args, bool sliding);
-  Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
-                   const std::optional<Array>& position);
-
- private:
-  int heads_, kv_heads_;
-  int64_t head_dim_;
-  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
-  nn::RMSNorm &q_norm_, &k_norm_;
-  Rope rope_;
-};
-
 // "self_attn", "mlp", "post_attention_layernorm", "post_feedforward_layernorm".
 class Olmo2Block : public nn::Module {
  public:
@@ -44,7 +30,7 @@ class Olmo2Block : public nn::Module {
 
  private:
   bool sliding_;
-  Olmo2Attention& self_attn_;
+  Attention& self_attn_;  // its q/k norms over the whole projections
   Mlp& mlp_;
   nn::RMSNorm &post_attention_layernorm_, &post_feedforward_layernorm_;
 };
