@@ -2,8 +2,9 @@
 // LFM2's short convolutions, Mamba-2's and Granite 4.0's state-space scans) against mlx-lm
 // 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py, lm_lfm2_mlx.py and lm_mamba2_mlx.py
 // write the checkpoints and what mlx-lm computed):
-// the logits of a prompt, of the same prompt through the caches in pieces, and greedy
-// generation with its log-probabilities.
+// the logits of a prompt, of the same prompt through the caches in pieces, greedy
+// generation with its log-probabilities, a conversation carried in a prompt cache, and
+// stream_generate's and batch_generate's tokens.
 
 #include <cstdio>
 #include <map>
@@ -11,9 +12,12 @@
 #include <unordered_map>
 
 #include "client/io.h"
+#include "client/lm/batch_generate.h"
 #include "client/lm/generate.h"
+#include "client/lm/kv_cache.h"
 #include "client/lm/lm_testing.h"
 #include "client/lm/load.h"
+#include "client/lm/tokenizer.h"
 #include "client/ops.h"
 #include "client/testing.h"
 #include "gtest/gtest.h"
@@ -98,6 +102,27 @@ TEST_P(ArraysModelsMlxTest, GreedyGenerationIsMlxLms) {
   EXPECT_EQ(got, want);
 }
 
+// A conversation's second turn, continuing the cache the first left (the first prompt and
+// the reply but its last token, as a fresh prefill of them leaves it), gets the tokens of the
+// whole conversation generated afresh.
+TEST_P(ArraysModelsMlxTest, APromptCacheCarriesAConversation) {
+  const std::string name = GetParam().model;
+  std::unique_ptr<Model> model = Load();
+  std::vector<KVCache> cache = make_prompt_cache(*model);
+  GenerateOptions options;
+  options.max_tokens = 6;
+  options.prompt_cache = &cache;
+  std::vector<int32_t> conversation = {5, 17, 2, 40, 9, 33, 8};
+  const std::vector<int32_t> reply = testing::Alone(*model, conversation, options);
+  conversation.insert(conversation.end(), reply.begin(), reply.end());
+  conversation.insert(conversation.end(), {61, 3, 12});
+  const int64_t held = cache[0].offset();
+  EXPECT_EQ(held, 7 + 6 - 1) << name;
+  for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), held) << name;
+  const std::vector<int32_t> next(conversation.begin() + held, conversation.end());
+  EXPECT_EQ(testing::Alone(*model, next, options), testing::Alone(*model, conversation, 6)) << name;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Models, ArraysModelsMlxTest,
     ::testing::Values(Case{"lm_qwen3_next_mlx", "qwen3_next"}, Case{"lm_qwen3_next_mlx", "qwen3_5"},
@@ -111,6 +136,42 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"lm_mamba2_mlx", "granitemoehybrid_dense"},
                       Case{"lm_mamba2_mlx", "granitemoehybrid_4bit"}),
     [](const auto& info) { return info.param.model; });
+
+// The models whose fixtures record mlx-lm's BatchGenerator (lm_fixture.record_batch):
+// stream_generate gives the prompt's greedy tokens, and batch_generate the batch's prompts
+// (left-padded together in one prefill) their BatchGenerator tokens.
+class ArraysModelsBatchMlxTest : public ArraysModelsMlxTest {};
+
+TEST_P(ArraysModelsBatchMlxTest, StreamAndBatchGenerateGiveMlxLmsTokens) {
+  const std::string name = GetParam().model;
+  std::unique_ptr<Model> model = Load();
+  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
+  GenerateOptions options;
+  options.max_tokens = 10;
+  std::vector<int32_t> streamed;
+  stream_generate(*model, tokenizer, At("prompt").to_vector<int32_t>(), options,
+                  [&](const GenerationResponse& r) {
+                    streamed.push_back(r.token);
+                    return true;
+                  },
+                  {-1});
+  EXPECT_EQ(streamed, At("greedy").to_vector<int32_t>()) << name;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 5; ++i)
+    prompts.push_back(At("prompt" + std::to_string(i)).to_vector<int32_t>());
+  options.max_tokens = 20;
+  const BatchResponse batch = batch_generate(*model, tokenizer, prompts, options, {-1});
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(batch.tokens[i], At("tokens" + std::to_string(i)).to_vector<int32_t>())
+        << name << ", prompt " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ArraysModelsBatchMlxTest,
+                         ::testing::Values(Case{"lm_lfm2_mlx", "lfm2_moe"},
+                                           Case{"lm_mamba2_mlx", "mamba2"},
+                                           Case{"lm_mamba2_mlx", "granitemoehybrid"}),
+                         [](const auto& info) { return info.param.model; });
 
 }  // namespace
 }  // namespace ferry::lm

@@ -1,7 +1,7 @@
 // LFM2 and LFM2-MoE against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_lfm2_mlx.py writes the
 // checkpoints and what mlx-lm computed; a prompt's logits, through the caches in pieces, and
-// greedy generation are arrays_models_mlx_test's, continuous batching batch_generator_test's):
-// stream_generate, batch_generate and a conversation's prompt cache; then the arrays caches
+// greedy generation, stream_generate, batch_generate and a conversation's prompt cache are
+// arrays_models_mlx_test's, continuous batching batch_generator_test's): the arrays caches
 // their short convolutions keep, the checkpoints' layouts and bits, and config.json as mlx-lm
 // reads it.
 
@@ -32,55 +32,6 @@ using ::ferry::lm::testing::TestData;
 
 using ::ferry::testing::ExpectAllClose;
 using ::ferry::testing::Failure;
-
-// stream_generate and batch_generate over the arrays caches: the prompt's greedy tokens, and
-// the batch's prompts (left-padded together in one prefill) their BatchGenerator tokens.
-TEST(Lfm2GenerateTest, StreamAndBatchGenerateGiveMlxLmsTokens) {
-  auto want = load_safetensors(TestData("lm_lfm2_mlx.safetensors")).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  std::unique_ptr<Model> model = load_model(TestData("lfm2_moe"));
-  GenerateOptions options;
-  options.max_tokens = 10;
-  std::vector<int32_t> streamed;
-  stream_generate(*model, tokenizer, want.at("lfm2_moe.prompt").to_vector<int32_t>(), options,
-                  [&](const GenerationResponse& r) {
-                    streamed.push_back(r.token);
-                    return true;
-                  },
-                  {-1});
-  EXPECT_EQ(streamed, want.at("lfm2_moe.greedy").to_vector<int32_t>());
-  std::vector<std::vector<int32_t>> prompts;
-  for (int i = 0; i < 5; ++i) {
-    prompts.push_back(want.at("lfm2_moe.prompt" + std::to_string(i)).to_vector<int32_t>());
-  }
-  options.max_tokens = 20;
-  const BatchResponse batch = batch_generate(*model, tokenizer, prompts, options, {-1});
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(batch.tokens[i], want.at("lfm2_moe.tokens" + std::to_string(i)).to_vector<int32_t>())
-        << "prompt " << i;
-  }
-}
-
-// A conversation's second turn, continuing the cache the first left (what it holds of the
-// first prompt and reply), gets the tokens of the whole conversation generated afresh.
-TEST(Lfm2GenerateTest, APromptCacheCarriesAConversation) {
-  std::unique_ptr<Model> model = load_model(TestData("lfm2"));
-  std::vector<KVCache> cache = make_prompt_cache(*model);
-  GenerateOptions options;
-  options.max_tokens = 6;
-  options.prompt_cache = &cache;
-  std::vector<int32_t> conversation = {5, 17, 2, 40, 9, 33, 8};
-  const std::vector<int32_t> reply = testing::Alone(*model, conversation, options);
-  conversation.insert(conversation.end(), reply.begin(), reply.end());
-  conversation.insert(conversation.end(), {61, 3, 12});
-  // The first prompt and the reply but its last token, as a fresh prefill of them leaves it.
-  const int64_t held = cache[0].offset();
-  EXPECT_EQ(held, 7 + 6 - 1);
-  for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), held);
-  const std::vector<int32_t> next(conversation.begin() + held, conversation.end());
-  const std::vector<int32_t> continued = testing::Alone(*model, next, options);
-  EXPECT_EQ(continued, testing::Alone(*model, conversation, 6));
-}
 
 // The attention layers (2 and 4 of lfm2, as layer_types says) keep keys and values, the
 // others an arrays cache of the conv's last conv_L_cache - 1 = 2 inputs, for any

@@ -1,9 +1,9 @@
 // Mamba-2 and Granite 4.0 (granitemoehybrid) against mlx-lm 0.32.2 on MLX 0.32.4
 // (testdata/lm_mamba2_mlx.py writes the checkpoints and what mlx-lm computed; a prompt's
-// logits, through the caches in pieces, and greedy generation are arrays_models_mlx_test's,
-// continuous batching batch_generator_test's): stream_generate, batch_generate and a
-// conversation's prompt cache; then the arrays caches their mamba layers keep, the
-// checkpoints' layouts and bits, and config.json as mlx-lm reads it.
+// logits, through the caches in pieces, greedy generation, stream_generate, batch_generate
+// and a conversation's prompt cache are arrays_models_mlx_test's, continuous batching
+// batch_generator_test's): the arrays caches their mamba layers keep, the checkpoints'
+// layouts and bits, and config.json as mlx-lm reads it.
 
 #include "client/lm/mamba2.h"
 
@@ -30,62 +30,6 @@ namespace {
 using ::ferry::lm::testing::TestData;
 
 using ::ferry::testing::Failure;
-
-std::unordered_map<std::string, Array> Recorded() {
-  return load_safetensors(TestData("lm_mamba2_mlx.safetensors")).first;
-}
-
-// stream_generate and batch_generate: the prompt's greedy tokens, and the batch's prompts
-// (left-padded together in one prefill) their BatchGenerator tokens.
-TEST(Mamba2GenerateTest, StreamAndBatchGenerateGiveMlxLmsTokens) {
-  auto want = Recorded();
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string name : {"mamba2", "granitemoehybrid"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    GenerateOptions options;
-    options.max_tokens = 10;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, want.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& r) {
-                      streamed.push_back(r.token);
-                      return true;
-                    },
-                    {-1});
-    EXPECT_EQ(streamed, want.at(name + ".greedy").to_vector<int32_t>()) << name;
-    std::vector<std::vector<int32_t>> prompts;
-    for (int i = 0; i < 5; ++i) {
-      prompts.push_back(want.at(name + ".prompt" + std::to_string(i)).to_vector<int32_t>());
-    }
-    options.max_tokens = 20;
-    const BatchResponse batch = batch_generate(*model, tokenizer, prompts, options, {-1});
-    for (int i = 0; i < 5; ++i) {
-      EXPECT_EQ(batch.tokens[i], want.at(name + ".tokens" + std::to_string(i)).to_vector<int32_t>())
-          << name << ", prompt " << i;
-    }
-  }
-}
-
-// A conversation's second turn, continuing the cache the first left, gets the tokens of the
-// whole conversation generated afresh.
-TEST(Mamba2GenerateTest, APromptCacheCarriesAConversation) {
-  for (const std::string name : {"mamba2", "granitemoehybrid"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    GenerateOptions options;
-    options.max_tokens = 6;
-    options.prompt_cache = &cache;
-    std::vector<int32_t> conversation = {5, 17, 2, 40, 9, 33, 8};
-    const std::vector<int32_t> reply = testing::Alone(*model, conversation, options);
-    conversation.insert(conversation.end(), reply.begin(), reply.end());
-    conversation.insert(conversation.end(), {61, 3, 12});
-    const int64_t held = cache[0].offset();
-    EXPECT_EQ(held, 7 + 6 - 1) << name;
-    for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), held) << name;
-    const std::vector<int32_t> next(conversation.begin() + held, conversation.end());
-    EXPECT_EQ(testing::Alone(*model, next, options), testing::Alone(*model, conversation, 6))
-        << name;
-  }
-}
 
 // Every mamba layer keeps an arrays cache of 2: the conv's last d_conv - 1 = 3 inputs (x, B
 // and C: 64 + 2 * 2 groups * 16) and the scan's state (heads, head_dim, d_state), float32.
