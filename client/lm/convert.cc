@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/config_json.h"
 #include "client/lm/load.h"
 #include "client/nn/quantizable.h"
 #include "client/ops.h"
@@ -34,7 +36,9 @@ namespace fs = std::filesystem;
 json ReadJson(const fs::path& path) {
   std::ifstream in(path);
   if (!in) Fail(ErrorCode::kNotFound, absl::StrCat("cannot read ", path.string()));
-  json parsed = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::stringstream text;
+  text << in.rdbuf();
+  json parsed = parse_config_json(text.str());
   if (parsed.is_discarded()) Fail(ErrorCode::kInvalidArgument, path.string() + " is not JSON");
   return parsed;
 }
@@ -150,7 +154,9 @@ json load_config(const std::string& model_path) {
   std::error_code error;
   if (fs::exists(generation, error)) {
     std::ifstream in(generation);
-    const json parsed = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    std::stringstream text;
+    text << in.rdbuf();
+    const json parsed = parse_config_json(text.str());  // mlx-lm passes over one not JSON
     if (parsed.is_object() && parsed.contains("eos_token_id") &&
         !(parsed["eos_token_id"].is_boolean() && !parsed["eos_token_id"].get<bool>()) &&
         !parsed["eos_token_id"].is_null()) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/error.h"
+#include "client/lm/config_json.h"
 #include "core/read_file.h"
 #include "nlohmann/json.hpp"
 
@@ -1050,7 +1051,7 @@ void ReadGraniteMoeHybrid(const json& config, ModelArgs& args) {
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
-  json config = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  json config = parse_config_json(json_text);
   if (config.is_discarded() || !config.is_object()) {
     Fail(ErrorCode::kInvalidArgument, "config.json is not a JSON object.");
   }
@@ -1200,7 +1201,7 @@ ModelArgs ModelArgs::from_directory(const std::string& model_path) {
   if (const absl::StatusOr<std::string> generation =
           core::ReadFile(absl::StrCat(model_path, "/generation_config.json"));
       generation.ok()) {
-    const json config = json::parse(*generation, nullptr, /*allow_exceptions=*/false);
+    const json config = parse_config_json(*generation);
     if (config.is_object()) {
       for (int32_t id : ReadEos(config)) {
         if (std::find(args.eos_token_ids.begin(), args.eos_token_ids.end(), id) ==
