@@ -1,8 +1,8 @@
 // LoRA, QLoRA and DoRA against mlx-lm (testdata/lora_mlx.py, lora_more_mlx.py,
-// lora_qwen3_next_mlx.py): of Linear layers, a mixture's experts, embeddings and Qwen3-Next's
-// gated delta nets, the same adapters from the same start, five steps of the same trainer
-// give the same losses and adapters; an adapter mlx-lm saved gives mlx-lm's logits here; and
-// ferry's adapters load back and fuse.
+// lora_hybrid_mlx.py): of Linear layers, a mixture's experts, embeddings and the hybrids'
+// gated delta nets, Mamba-2 scans and short convolutions, the same adapters from the same start,
+// five steps of the same trainer give the same losses and adapters; an adapter mlx-lm saved gives
+// mlx-lm's logits here; and ferry's adapters load back and fuse.
 
 #include "client/lm/tuner/lora.h"
 
@@ -37,13 +37,13 @@ using ::testing::HasSubstr;
 using ::ferry::lm::tuner::testing::Difference;
 using ::ferry::testing::Runfile;
 
-// lora_mlx.py's, lora_more_mlx.py's and lora_qwen3_next_mlx.py's arrays, under their cases'
+// lora_mlx.py's, lora_more_mlx.py's and lora_hybrid_mlx.py's arrays, under their cases'
 // distinct names.
 const std::unordered_map<std::string, Array>& Fixture() {
   static const auto* fixture = [] {
     auto* all = new std::unordered_map<std::string, Array>(
         load_safetensors(Runfile("client/lm/tuner/testdata/lora_mlx.safetensors")).first);
-    for (const char* more : {"lora_more_mlx", "lora_qwen3_next_mlx"}) {
+    for (const char* more : {"lora_more_mlx", "lora_hybrid_mlx"}) {
       for (auto& [name, value] : load_safetensors(Runfile(std::string("client/lm/tuner/testdata/") +
                                                           more + ".safetensors"))
                                      .first) {
@@ -92,6 +92,8 @@ const Case& CaseNamed(const std::string& name) {
        {"qwen2", 2, 1e-3, true,
         std::vector<std::string>{"self_attn.q_proj", "model.embed_tokens"}}},
       {"qwen3_next", {"qwen3_next", 2, 1e-3}},
+      {"granitemoehybrid", {"granitemoehybrid", 2, 1e-3}},
+      {"lfm2", {"lfm2", 2, 1e-3}},
   };
   return cases->at(name);
 }
@@ -345,8 +347,9 @@ void ExpectGradientsAsMlxLm(const std::string& name) {
 }
 
 TEST(LoRA, GradientsMatchMlxLm) {
-  for (const std::string name : {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora",
-                                 "qwen2_embedding", "qwen2_dora_embedding", "qwen3_next"}) {
+  for (const std::string name :
+       {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora", "qwen2_embedding",
+        "qwen2_dora_embedding", "qwen3_next", "granitemoehybrid", "lfm2"}) {
     ExpectGradientsAsMlxLm(name);
   }
 }
@@ -371,6 +374,10 @@ TEST(LoRA, DoRATrainingMatchesMlxLm) {
 // Qwen3-Next's last two blocks: a gated delta net (its projections adapted, the gradient
 // through gated_delta's vjp) and gated attention, each over a mixture.
 TEST(LoRA, GatedDeltaNetTrainingMatchesMlxLm) { ExpectTrainingAsMlxLm("qwen3_next"); }
+
+TEST(LoRA, MambaScanTrainingMatchesMlxLm) { ExpectTrainingAsMlxLm("granitemoehybrid"); }
+
+TEST(LoRA, ShortConvTrainingMatchesMlxLm) { ExpectTrainingAsMlxLm("lfm2"); }
 
 // The tied embedding adapted: its rows and, through as_linear, the output layer.
 TEST(LoRA, EmbeddingTrainingMatchesMlxLm) {
@@ -497,8 +504,9 @@ TEST(LoRA, FusingMergesTheUpdateIntoTheWeightsAsMlxLmDoes) {
 // The other adapters fused (LoRASwitchLinear, DoRA, embeddings, Qwen3-Next's): mlx_lm.fuse's
 // logits within 2e-4, and no adapter parameter left.
 TEST(LoRA, FusingTheOtherAdaptersGivesMlxLmsLogits) {
-  for (const std::string name : {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora",
-                                 "qwen2_embedding", "qwen2_dora_embedding", "qwen3_next"}) {
+  for (const std::string name :
+       {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora", "qwen2_embedding",
+        "qwen2_dora_embedding", "qwen3_next", "granitemoehybrid", "lfm2"}) {
     for (const bool dequantize : {false, true}) {
       std::unique_ptr<Model> model =
           load_model(Runfile("client/lm/testdata/" + CaseNamed(name).model));
