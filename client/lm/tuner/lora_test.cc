@@ -92,6 +92,7 @@ const Case& CaseNamed(const std::string& name) {
        {"qwen2", 2, 1e-3, true,
         std::vector<std::string>{"self_attn.q_proj", "model.embed_tokens"}}},
       {"qwen3_next", {"qwen3_next", 2, 1e-3}},
+      {"qwen3_5", {"qwen3_5", 2, 1e-3}},
       {"granitemoehybrid", {"granitemoehybrid", 2, 1e-3}},
       {"lfm2", {"lfm2", 2, 1e-3}},
   };
@@ -349,7 +350,7 @@ void ExpectGradientsAsMlxLm(const std::string& name) {
 TEST(LoRA, GradientsMatchMlxLm) {
   for (const std::string name :
        {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora", "qwen2_embedding",
-        "qwen2_dora_embedding", "qwen3_next", "granitemoehybrid", "lfm2"}) {
+        "qwen2_dora_embedding", "qwen3_next", "qwen3_5", "granitemoehybrid", "lfm2"}) {
     ExpectGradientsAsMlxLm(name);
   }
 }
@@ -373,7 +374,10 @@ TEST(LoRA, DoRATrainingMatchesMlxLm) {
 
 // Qwen3-Next's last two blocks: a gated delta net (its projections adapted, the gradient
 // through gated_delta's vjp) and gated attention, each over a mixture.
-TEST(LoRA, GatedDeltaNetTrainingMatchesMlxLm) { ExpectTrainingAsMlxLm("qwen3_next"); }
+TEST(LoRA, GatedDeltaNetTrainingMatchesMlxLm) {
+  ExpectTrainingAsMlxLm("qwen3_next");
+  ExpectTrainingAsMlxLm("qwen3_5");  // its blocks under language_model.model.layers
+}
 
 TEST(LoRA, MambaScanTrainingMatchesMlxLm) { ExpectTrainingAsMlxLm("granitemoehybrid"); }
 
@@ -506,7 +510,7 @@ TEST(LoRA, FusingMergesTheUpdateIntoTheWeightsAsMlxLmDoes) {
 TEST(LoRA, FusingTheOtherAdaptersGivesMlxLmsLogits) {
   for (const std::string name :
        {"qwen3_moe", "qwen3_moe_4bit", "llama_dora", "llama_4bit_dora", "qwen2_embedding",
-        "qwen2_dora_embedding", "qwen3_next", "granitemoehybrid", "lfm2"}) {
+        "qwen2_dora_embedding", "qwen3_next", "qwen3_5", "granitemoehybrid", "lfm2"}) {
     for (const bool dequantize : {false, true}) {
       std::unique_ptr<Model> model =
           load_model(Runfile("client/lm/testdata/" + CaseNamed(name).model));
