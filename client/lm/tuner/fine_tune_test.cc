@@ -101,6 +101,10 @@ TEST(TrainingConfig, AWrongOptionIsRefusedByItsKey) {
               HasSubstr("\"batch_sise\" is not an option of mlx_lm.lora"));
   EXPECT_THAT(InvalidArgument([] { training_config_from_yaml("iters: many"); }),
               HasSubstr("iters must be an integer, got \"many\""));
+  EXPECT_THAT(InvalidArgument([] { training_config_from_yaml("iters: 99999999999999999999"); }),
+              HasSubstr("iters must be an integer"));
+  EXPECT_THAT(InvalidArgument([] { training_config_from_yaml("batch_size: 4294967296"); }),
+              HasSubstr("batch_size must be an integer, got 4294967296"));
   EXPECT_THAT(InvalidArgument([] { training_config_from_yaml("fine_tune_type: qlora"); }),
               HasSubstr("fine_tune_type must be one of lora, dora, full, got \"qlora\""));
   EXPECT_THAT(InvalidArgument([] { training_config_from_yaml("optimizer: adamax"); }),

@@ -7,6 +7,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -38,8 +39,12 @@ json PlainScalar(const std::string& text) {
   if (std::regex_match(text, kNull)) return nullptr;
   if (std::regex_match(text, kTrue)) return true;
   if (std::regex_match(text, kFalse)) return false;
-  if (std::regex_match(text, kInt)) return std::stoll(digits);
-  if (std::regex_match(text, kFloat)) return std::stod(digits);
+  try {
+    if (std::regex_match(text, kInt)) return std::stoll(digits);
+    if (std::regex_match(text, kFloat)) return std::stod(digits);
+  } catch (const std::out_of_range&) {
+    return text;  // past int64 or double: refused by the option's type check, by name
+  }
   if (std::regex_match(text, kInf)) {
     return text[0] == '-' ? -std::numeric_limits<double>::infinity()
                           : std::numeric_limits<double>::infinity();
@@ -68,7 +73,8 @@ json ToJson(const YAML::Node& node) {
 }
 
 int Int(const std::string& key, const json& value) {
-  if (!value.is_number_integer()) {
+  if (!value.is_number_integer() || value.get<int64_t>() < std::numeric_limits<int>::min() ||
+      value.get<int64_t>() > std::numeric_limits<int>::max()) {
     Fail(ErrorCode::kInvalidArgument, absl::StrCat(key, " must be an integer, got ", value.dump()));
   }
   return value.get<int>();
