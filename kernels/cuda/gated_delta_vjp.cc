@@ -1,5 +1,6 @@
-// gated_delta_vjp's host side: every operand as float32 (converted copies in scratch where
-// it is stored in 16 bits), the checkpoints' scratch, then gated_delta_vjp.cu's one launch.
+// gated_delta_vjp's host side: gated_delta's operands and the cotangent as float32
+// (converted copies in scratch where stored in 16 bits), the checkpoints' scratch, then
+// gated_delta_vjp.cu's one launch.
 
 #include <cstdint>
 
@@ -19,21 +20,13 @@ absl::Status GatedDeltaVjp(Context& ctx, const core::Node& node, absl::Span<cons
         absl::StrCat("[", node.op, "] unexpected output ", core::TypeToString(out.type)));
   }
   if (out.size() == 0) return absl::OkStatus();
-  const float* f[7];
-  for (int i = 0; i < 7; ++i) {
-    absl::StatusOr<const void*> data = ctx.ElementsAs(node.op, inputs[i], core::DType::kFloat32);
-    if (!data.ok()) return data.status();
-    f[i] = static_cast<const float*>(*data);
-  }
-  GatedDeltaVjpArgs args{f[0], f[1], f[2], f[3], f[4], f[5], f[6], nullptr};
-  if (inputs.size() > 7) args.mask = inputs[7].data<uint8_t>();
-  args.b = d.b;
-  args.t = d.t;
-  args.hk = d.hk;
-  args.hv = d.hv;
-  args.dk = d.dk;
-  args.dv = d.dv;
-  args.vector_gate = d.vector_gate;
+  absl::StatusOr<GatedDeltaArgs> forward = GatedDeltaOperands(ctx, node, inputs, /*mask_at=*/7);
+  if (!forward.ok()) return forward.status();
+  absl::StatusOr<const void*> cotangent = ctx.ElementsAs(node.op, inputs[6], core::DType::kFloat32);
+  if (!cotangent.ok()) return cotangent.status();
+  GatedDeltaVjpArgs args;
+  static_cast<GatedDeltaArgs&>(args) = *forward;
+  args.cotangent = static_cast<const float*>(*cotangent);
   args.interval = core::GatedDeltaCheckpointInterval(d.t);
   const int64_t segments = (d.t + args.interval - 1) / args.interval;
   args.scratch_per_block = (segments + args.interval) * d.dv * d.dk + 3 * d.dv + d.dk;

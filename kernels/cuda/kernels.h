@@ -80,6 +80,12 @@ void RegisterGatedDeltaKernels(KernelTable& table);   // gated_delta.cc: gated_d
 // gated_delta_vjp.cc: gated_delta_vjp.cu
 void RegisterGatedDeltaVjpKernels(KernelTable& table);
 
+// gated_delta's and gated_delta_vjp's shared operands (q, k, v, g, beta, state: inputs 0-5)
+// as float32, converted copies in scratch where stored in 16 bits, their dims, and the mask
+// (bool bytes) where inputs has one at mask_at (gated_delta.cc).
+absl::StatusOr<GatedDeltaArgs> GatedDeltaOperands(Context& ctx, const core::Node& node,
+                                                  absl::Span<const Tensor> inputs, size_t mask_at);
+
 // Drops the cuBLASLt handles and plans made so far: a device reset destroyed the context
 // they were made in, so the next product makes new ones (gemm.cc).
 void ForgetCublasLtHandles();

@@ -328,11 +328,9 @@ cudaError_t LaunchGatedDelta(const GatedDeltaArgs& args, float* out, cudaStream_
 // cotangents written packed into `out` as core/gated_delta_layout.h says. `interval` is
 // core::GatedDeltaCheckpointInterval(t); `scratch` holds scratch_per_block floats per
 // (batch row, value head): (ceil(t / interval) + interval) * dv * dk + 3 * dv + dk.
-struct GatedDeltaVjpArgs {
-  const float *q, *k, *v, *g, *beta, *state, *cotangent;
-  const uint8_t* mask;
-  int64_t b, t, hk, hv, dk, dv, interval, scratch_per_block;
-  bool vector_gate;
+struct GatedDeltaVjpArgs : GatedDeltaArgs {
+  const float* cotangent;
+  int64_t interval, scratch_per_block;
 };
 cudaError_t LaunchGatedDeltaVjp(const GatedDeltaVjpArgs& args, float* out, float* scratch,
                                 cudaStream_t stream);
