@@ -16,7 +16,8 @@ OUT=.gpu_bundle
 TESTS=(cuda_parity_test cuda_fused_test cuda_memory_test cuda_fault_test cuda_devices_test
        cuda_op_coverage_test cublas_loader_test cusolver_loader_test nccl_loader_test
        nccl_collectives_test fused_kernel_test)
-BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench)
+BENCHES=(matmul_bench conv_bench elementwise_bench copy_bench quantized_bench linalg_bench fft_bench
+         recurrence_bench)
 # The client against a ferryd on the GPU; random graphs of every op on its CUDA backend.
 REMOTE_TESTS=(client_remote_cuda_test ferryd_random_graphs_test)
 
@@ -157,7 +158,8 @@ run client_remote_cuda_test 180 "$HERE/bin/client_remote_cuda_test" \
   --gtest_output="xml:$LOGDIR/client_remote_cuda_test.xml"
 FERRY_TEST_TF32=1 run cuda_parity_test_tf32 60 "$HERE/bin/cuda_parity_test" \
   --gtest_filter='*Matmul*:*Convolution*'
-for b in copy_bench elementwise_bench matmul_bench conv_bench quantized_bench linalg_bench fft_bench; do
+for b in copy_bench elementwise_bench matmul_bench conv_bench quantized_bench linalg_bench fft_bench \
+    recurrence_bench; do
   run "$b" 120 "$HERE/bin/$b"
 done
 run ferryd_random_graphs_test 120 "$HERE/bin/ferryd_random_graphs_test" \
@@ -172,7 +174,7 @@ if [ -x "$MLX_INSTALL" ] && mlx_site="$("$MLX_INSTALL" 2>>"$LOGDIR/summary.txt")
   echo "MLX installed in $mlx_site" >> "$LOGDIR/summary.txt"
 fi
 run mlx_compare 180 python3 "$HERE/scripts/mlx_compare.py" "$LOGDIR/elementwise_bench.log" \
-  "$LOGDIR/quantized_bench.log" "$LOGDIR/fft_bench.log"
+  "$LOGDIR/quantized_bench.log" "$LOGDIR/fft_bench.log" "$LOGDIR/recurrence_bench.log"
 grep -h -E '^(RATIO|SKIP|DEVICE)' "$LOGDIR"/*.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -E '^\[  (FAILED|SKIPPED|PASSED) ' "$LOGDIR"/*_test.log >> "$LOGDIR/summary.txt" 2>/dev/null
 grep -h -B1 -A6 ': Failure' "$LOGDIR"/*.log 2>/dev/null | head -400 > "$LOGDIR/failures.txt"

@@ -32,4 +32,6 @@ expect quantized_bench_emulated 12 0
 expect linalg_bench_emulated 20 10
 # 4 transforms, ferry only (the emulator has no cuFFT for the baseline), in TFLOP/s and ms.
 expect fft_bench_emulated 8 0
+# gated_delta in 2 dtypes at 2 sizes and its vjp: ms and GB/s each, 5 ratios to the copy.
+expect recurrence_bench_emulated 10 5
 echo "PASS"

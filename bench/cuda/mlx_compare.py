@@ -1,8 +1,10 @@
 """ferry's CUDA backend against MLX (the mlx-cuda-13 wheel) on the workloads of
 elementwise_bench (an elementwise chain, softmax, and an MLP forward), quantized_bench
-(a 4-bit quantized_matmul, group size 64) and fft_bench (batched FFTs).
+(a 4-bit quantized_matmul, group size 64), fft_bench (batched FFTs) and recurrence_bench
+(the gated delta rule, as mlx-lm runs it on CUDA).
 
-Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG [QUANTIZED_BENCH_LOG FFT_BENCH_LOG ...]
+Usage: python3 mlx_compare.py ELEMENTWISE_BENCH_LOG [QUANTIZED_BENCH_LOG FFT_BENCH_LOG
+       RECURRENCE_BENCH_LOG ...]
 Prints RATIO lines (MLX time / ferry time: above 1 means ferry is faster). Skips cleanly
 without mlx or a GPU. On the device machine MLX comes from tools/mlx_bundle.sh (the wheels
 are larger than one run may carry); .gpu_bundle/run_all.sh installs it and runs this.
@@ -33,6 +35,20 @@ def time_ms(mx, fn, *args):
         mx.eval(fn(*args))
         reps += 1
     return (time.perf_counter() - start) / reps * 1e3
+
+
+def gated_delta_ops(mx, q, k, v, g, beta, state):
+    """The gated delta rule a step at a time, as mlx-lm's gated_delta_ops computes it."""
+    repeat = v.shape[2] // q.shape[2]
+    q, k = mx.repeat(q, repeat, 2), mx.repeat(k, repeat, 2)
+    ys = []
+    for t in range(q.shape[1]):
+        state = state * g[:, t, :, None, None]
+        kv = (state * k[:, t, :, None, :]).sum(axis=-1)
+        delta = (v[:, t] - kv) * beta[:, t, :, None]
+        state = state + k[:, t, :, None, :] * delta[..., None]
+        ys.append((state * q[:, t, :, None, :]).sum(axis=-1).astype(q.dtype))
+    return mx.stack(ys, axis=1), state
 
 
 def main():
@@ -96,6 +112,18 @@ def main():
                                    mx.zeros(shape, dtype=mx.float32 if real else mx.complex64))
         except Exception as error:  # an MLX without FFTs on this backend
             print(f"NOTE mlx {name}: {error!r}")
+    # The gated delta rule recurrence_bench ran (Qwen3-Next's heads): on CUDA mlx-lm runs
+    # its ops path (gated_delta_ops, a step's ops at a time; its kernel is Metal's), as here.
+    for name in ferry:
+        m = re.match(r"mlx_gated_delta_(\w+?)_b(\d+)_t(\d+)$", name)
+        if not m:
+            continue
+        dtype, b, t = getattr(mx, m.group(1)), int(m.group(2)), int(m.group(3))
+        hk, hv, d = (16, 32, 128) if b * t > 4 else (1, 2, 32)  # --quick's sizes below 4
+        inputs = [mx.zeros((b, t, hk, d), dtype=dtype), mx.zeros((b, t, hk, d), dtype=dtype),
+                  mx.zeros((b, t, hv, d), dtype=dtype), mx.zeros((b, t, hv), dtype=mx.float32),
+                  mx.zeros((b, t, hv), dtype=dtype), mx.zeros((b, hv, d, d), dtype=mx.float32)]
+        theirs[name] = time_ms(mx, lambda *a: gated_delta_ops(mx, *a), *inputs)
     for name, mlx_ms in sorted(theirs.items()):
         print(f"RESULT {name}_mlx {mlx_ms:.4g} ms")
         ours = ferry.get(name.removesuffix("_compiled"))
