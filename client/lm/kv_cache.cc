@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/ops.h"
@@ -133,7 +134,18 @@ std::vector<Array> KVCache::state() const {
 
 int64_t KVCache::nbytes() const {
   int64_t bytes = 0;
-  for (const Array& a : state()) bytes += a.nbytes();
+  absl::flat_hash_set<const void*> counted;
+  auto count = [&](const Array& a) {
+    if (counted.insert(a.node().get()).second) bytes += a.nbytes();
+  };
+  for (const Array& a : state()) count(a);
+  // An arrays cache's states kept for steps in flight hold memory too (a slot a step left
+  // alone is one array, counted once).
+  for (const StepState& kept : kept_) {
+    for (const std::optional<Array>& a : kept.arrays) {
+      if (a) count(*a);
+    }
+  }
   return bytes;
 }
 

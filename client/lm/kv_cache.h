@@ -158,7 +158,8 @@ class KVCache {
 
   // The arrays to evaluate with a step so that the next step reads them, not their graph.
   std::vector<Array> state() const;
-  // The buffers' bytes, as mlx-lm's nbytes (the whole capacity, written or not).
+  // The buffers' bytes, as mlx-lm's nbytes (the whole capacity, written or not), with an
+  // arrays cache's states kept for steps in flight (keep_steps), which mlx-lm has not.
   int64_t nbytes() const;
 
   // Forgets the last n positions (at most offset()); returns how many it forgot. An arrays

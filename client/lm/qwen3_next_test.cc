@@ -196,6 +196,21 @@ TEST(Qwen3NextCacheTest, AnArraysCacheGoesBackToTheStepsItKept) {
   EXPECT_EQ(Failure([&] { cache.trim(1); }).first, ErrorCode::kInvalidArgument);
 }
 
+// nbytes counts the states kept for steps in flight (a prompt cache's budget holds them),
+// each array once.
+TEST(Qwen3NextCacheTest, AnArraysCachesBytesCountTheStepsItKept) {
+  KVCache cache = KVCache::arrays(2);
+  cache.set_array(0, full({2, 3}, 1.0f));  // 24 bytes, never replaced
+  cache.keep_steps(2);
+  for (int step = 0; step < 4; ++step) {
+    cache.set_array(1, full({2, 5}, static_cast<float>(step)));  // 40 bytes a step
+    cache.advance(1);
+  }
+  EXPECT_EQ(cache.nbytes(), 24 + 3 * 40);  // the current state and the two kept before it
+  cache.keep_steps(0);
+  EXPECT_EQ(cache.nbytes(), 24 + 40);
+}
+
 // PromptCache takes a kept cache whose tokens the prompt continues, but cuts none of a
 // linear layer's state back to a shared beginning: a fresh cache then.
 TEST(Qwen3NextCacheTest, APromptCacheReusesOnlyWholeConversations) {
