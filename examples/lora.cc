@@ -67,6 +67,8 @@ ABSL_FLAG(int, steps_per_eval, 200, "training steps between validations");
 ABSL_FLAG(int, val_batches, 25, "validation batches; -1: the whole set");
 ABSL_FLAG(int, max_seq_length, 2048, "tokens an example is cut to");
 ABSL_FLAG(int, grad_accumulation_steps, 1, "steps whose gradients one update takes");
+ABSL_FLAG(bool, grad_checkpoint, false,
+          "recompute each block in the backward pass instead of keeping its activations");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the adapters' initialization and the batch order");
 
 namespace {
@@ -115,6 +117,7 @@ void SetFlagsFrom(const tuner::TrainingConfig& c) {
   absl::SetFlag(&FLAGS_val_batches, c.val_batches);
   absl::SetFlag(&FLAGS_max_seq_length, c.max_seq_length);
   absl::SetFlag(&FLAGS_grad_accumulation_steps, c.grad_accumulation_steps);
+  absl::SetFlag(&FLAGS_grad_checkpoint, c.grad_checkpoint);
   absl::SetFlag(&FLAGS_seed, c.seed);
 }
 
@@ -142,6 +145,7 @@ tuner::TrainingConfig FromFlags(tuner::TrainingConfig c) {
   c.val_batches = absl::GetFlag(FLAGS_val_batches);
   c.max_seq_length = absl::GetFlag(FLAGS_max_seq_length);
   c.grad_accumulation_steps = absl::GetFlag(FLAGS_grad_accumulation_steps);
+  c.grad_checkpoint = absl::GetFlag(FLAGS_grad_checkpoint);
   c.seed = absl::GetFlag(FLAGS_seed);
   return c;
 }

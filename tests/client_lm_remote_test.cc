@@ -131,6 +131,55 @@ TEST(ClientLmRemoteTest, GraniteCohere2AndStarcoder2RunOnTheDaemon) {
   ExpectOneExecuteAStep(steady, remote);
 }
 
+// Gemma 4 (KV-shared layers attending over an earlier layer's cache, per-layer inputs,
+// proportional RoPE, experts; Hugging Face's checkpoints sanitized on the daemon), 4-bit too,
+// generates mlx-lm's tokens there; a token per Execute of a graph the daemon holds, its rings
+// full.
+TEST(ClientLmRemoteTest, Gemma4RunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_gemma4_mlx.safetensors",
+                       {"gemma4", "gemma4_text", "gemma4_moe", "gemma4_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("gemma4"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// GLM-4 (partial RoPE, sandwich norms), EXAONE 4 (sliding layers' rings, global ones without
+// RoPE), ERNIE 4.5-MoE (Hugging Face's experts stacked on the daemon, shared experts) and OLMoE,
+// 4-bit ones too, generate mlx-lm's tokens there; EXAONE 4 a token per Execute of a graph the
+// daemon holds, its rings full.
+TEST(ClientLmRemoteTest, Glm4Exaone4Ernie45AndOlmoeRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_2_mlx.safetensors",
+                       {"glm4", "glm4_4bit", "exaone4", "ernie4_5", "ernie4_5_moe",
+                        "ernie4_5_moe_4bit", "olmoe", "olmoe_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("exaone4"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// Ministral 3 (sliding layers' rings, Llama 4's scaling of the queries by position),
+// mistral3 (Hugging Face's layout sanitized on the daemon; 4-bit) and Mistral 4 (Hugging
+// Face's fused experts and kv_b_proj split there; 4-bit) generate mlx-lm's tokens there;
+// Ministral 3 a token per Execute of a graph the daemon holds, its rings full.
+TEST(ClientLmRemoteTest, Ministral3Mistral3AndMistral4RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_mistral3_mlx.safetensors",
+                       {"ministral3", "mistral3", "mistral3_4bit", "mistral4", "mistral4_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("ministral3"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
 // Qwen3-Next and Qwen3.5 (gated delta nets: the conv and recurrent state carried in arrays
 // caches, the recurrence composed of ops) generate mlx-lm's tokens there, each token one
 // Execute of a graph the daemon holds: the states keep their shapes from step to step.
@@ -192,6 +241,53 @@ TEST(ClientLmRemoteTest, Mamba2AndGranite4RunOnTheDaemon) {
     TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
     ExpectOneExecuteAStep(steady, remote);
   }
+}
+
+// Falcon-H1 (a Mamba-2 mixer beside attention in every layer, each layer's caches a list of
+// an arrays cache and a KV cache) generates mlx-lm's tokens there, each token one Execute of
+// a graph the daemon holds.
+TEST(ClientLmRemoteTest, FalconH1RunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_falcon_h1_mlx.safetensors",
+                       {"falcon_h1", "falcon_h1_norm", "falcon_h1_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("falcon_h1"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// Kimi Linear (KDA layers: three short convs' states and the recurrent one, a decay per key
+// feature, in arrays caches; latent attention between; Hugging Face's checkpoint sanitized on
+// the daemon, a 4-bit one) generates mlx-lm's tokens there, each token one Execute of a graph
+// the daemon holds.
+TEST(ClientLmRemoteTest, KimiLinearRunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_kimi_linear_mlx.safetensors",
+                       {"kimi_linear", "kimi_linear_tied", "kimi_linear_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("kimi_linear"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// Nemotron-H (Mamba-2 mixers with a gated norm per group, attention without positions, relu2
+// MLPs and experts, only the mixers and attention cached; Hugging Face's checkpoints sanitized
+// on the daemon, a 4-bit one) generates mlx-lm's tokens there, each token one Execute of a
+// graph the daemon holds.
+TEST(ClientLmRemoteTest, NemotronHRunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_nemotron_h_mlx.safetensors",
+                       {"nemotron_h", "nemotron_h_moe", "nemotron_h_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("nemotron_h_moe"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
 }
 
 TEST(ClientLmRemoteTest, EachTokenIsOneExecuteOfAGraphTheDaemonHolds) {

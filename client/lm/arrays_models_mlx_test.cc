@@ -1,7 +1,9 @@
 // The models whose layers keep arrays caches (Qwen3-Next's and Qwen3.5's gated delta nets,
-// LFM2's short convolutions, Mamba-2's and Granite 4.0's state-space scans) against mlx-lm
-// 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py, lm_lfm2_mlx.py and lm_mamba2_mlx.py
-// write the checkpoints and what mlx-lm computed):
+// LFM2's short convolutions, Mamba-2's, Granite 4.0's, Falcon-H1's and Nemotron-H's
+// state-space scans, Kimi Linear's delta attention)
+// against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py, lm_lfm2_mlx.py,
+// lm_mamba2_mlx.py, lm_falcon_h1_mlx.py, lm_kimi_linear_mlx.py and lm_nemotron_h_mlx.py write
+// the checkpoints and what mlx-lm computed):
 // the logits of a prompt, of the same prompt through the caches in pieces, greedy
 // generation with its log-probabilities, a conversation carried in a prompt cache, and
 // stream_generate's and batch_generate's tokens.
@@ -134,7 +136,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"lm_mamba2_mlx", "mamba2_4bit"},
                       Case{"lm_mamba2_mlx", "granitemoehybrid"},
                       Case{"lm_mamba2_mlx", "granitemoehybrid_dense"},
-                      Case{"lm_mamba2_mlx", "granitemoehybrid_4bit"}),
+                      Case{"lm_mamba2_mlx", "granitemoehybrid_4bit"},
+                      Case{"lm_falcon_h1_mlx", "falcon_h1"},
+                      Case{"lm_falcon_h1_mlx", "falcon_h1_norm"},
+                      Case{"lm_falcon_h1_mlx", "falcon_h1_4bit"},
+                      Case{"lm_kimi_linear_mlx", "kimi_linear"},
+                      Case{"lm_kimi_linear_mlx", "kimi_linear_tied"},
+                      Case{"lm_kimi_linear_mlx", "kimi_linear_4bit"},
+                      Case{"lm_nemotron_h_mlx", "nemotron_h"},
+                      Case{"lm_nemotron_h_mlx", "nemotron_h_moe"},
+                      Case{"lm_nemotron_h_mlx", "nemotron_h_4bit"}),
     [](const auto& info) { return info.param.model; });
 
 // The models whose fixtures record mlx-lm's BatchGenerator (lm_fixture.record_batch):
@@ -170,7 +181,11 @@ TEST_P(ArraysModelsBatchMlxTest, StreamAndBatchGenerateGiveMlxLmsTokens) {
 INSTANTIATE_TEST_SUITE_P(Models, ArraysModelsBatchMlxTest,
                          ::testing::Values(Case{"lm_lfm2_mlx", "lfm2_moe"},
                                            Case{"lm_mamba2_mlx", "mamba2"},
-                                           Case{"lm_mamba2_mlx", "granitemoehybrid"}),
+                                           Case{"lm_mamba2_mlx", "granitemoehybrid"},
+                                           Case{"lm_falcon_h1_mlx", "falcon_h1"},
+                                           Case{"lm_kimi_linear_mlx", "kimi_linear"},
+                                           Case{"lm_nemotron_h_mlx", "nemotron_h"},
+                                           Case{"lm_nemotron_h_mlx", "nemotron_h_moe"}),
                          [](const auto& info) { return info.param.model; });
 
 }  // namespace

@@ -49,23 +49,24 @@ uint64_t BatchGenerator::insert(BatchSequence sequence) {
     detail::ThrowOpError(kOp,
                          absl::StrCat("max_tokens must be positive, got ", sequence.max_tokens));
   }
-  const size_t layers = static_cast<size_t>(model_.args().num_hidden_layers);
   if (!sequence.cache.empty()) {
+    // Rows move between caches of one kind: the layer's in make_prompt_cache.
+    const std::vector<KVCache> kinds = FreshCache();
+    const size_t layers = kinds.size();  // fewer than the model's with KV-shared layers
     if (sequence.cache.size() != layers) {
       detail::ThrowOpError(kOp, absl::StrCat("the cache holds ", sequence.cache.size(),
                                              " layers, the model ", layers, "."));
     }
-    // Rows move between caches of one kind: the layer's in make_prompt_cache.
-    const std::vector<KVCache> kinds = FreshCache();
     auto kind = [](const KVCache& c) {
       return c.is_arrays()  ? std::string("an arrays cache")
+             : c.is_list()  ? absl::StrCat("a list of ", c.parts(), " caches")
              : c.max_size() ? absl::StrCat("rotating (max_size ", *c.max_size(), ")")
                             : std::string("plain");
     };
     for (size_t i = 0; i < layers; ++i) {
       const KVCache& layer = sequence.cache[i];
       if (layer.max_size() != kinds[i].max_size() || layer.keep() != kinds[i].keep() ||
-          layer.is_arrays() != kinds[i].is_arrays()) {
+          layer.is_arrays() != kinds[i].is_arrays() || layer.parts() != kinds[i].parts()) {
         detail::ThrowOpError(kOp, absl::StrCat("the cache's layer ", i, " is ", kind(layer),
                                                "; a batch takes make_prompt_cache()'s, ",
                                                kind(kinds[i]), " there."));

@@ -557,6 +557,31 @@ TEST(BatchGeneratorTest, MoreFamiliesBatchAsMlxLmDoes) {
                           {"granite", "granitemoe", "cohere2", "starcoder2"});
 }
 
+// mlx-lm's BatchGenerator over GLM-4's sandwich norms, EXAONE 4's sliding layers (its
+// BatchRotatingKVCache) and global ones without RoPE, ERNIE 4.5's experts beside shared ones
+// and OLMoE's (testdata/lm_families_2_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, GlmExaoneErnieAndOlmoeBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_families_2_mlx.safetensors",
+                          {"glm4", "exaone4", "ernie4_5_moe", "olmoe"});
+}
+
+// mlx-lm's BatchGenerator over Ministral 3's sliding layers (its BatchRotatingKVCache) and
+// Llama 4's scaling of each row's queries by its own positions, and Mistral 4's latent
+// attention and experts (testdata/lm_mistral3_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, Ministral3AndMistral4BatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_mistral3_mlx.safetensors", {"ministral3", "mistral4"});
+}
+
+// mlx-lm's BatchGenerator over Gemma 4 (testdata/lm_gemma4_mlx.py): its sliding layers'
+// BatchRotatingKVCache, KV-shared layers attending over an earlier layer's rows under its
+// masks, per-layer inputs, and experts beside the MLP; with one step in flight and four.
+TEST(BatchGeneratorTest, Gemma4BatchesAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_gemma4_mlx.safetensors", {"gemma4", "gemma4_text", "gemma4_moe"},
+                            steps_in_flight);
+  }
+}
+
 // mlx-lm's BatchGenerator through its ArraysCache (testdata/lm_batch_qwen3_next_mlx.py):
 // Qwen3-Next's and Qwen3.5's gated delta nets, their padding kept out of their states, with
 // one step in flight and four, rows running their 20 tokens or ending early.
@@ -571,7 +596,9 @@ TEST(BatchGeneratorTest, ArraysBatchesGiveMlxLmsTokens) {
 
 // The same through LFM2's short convolutions (testdata/lm_lfm2_mlx.py) and the Mamba-2 scans
 // of Mamba-2 and Granite 4.0 (testdata/lm_mamba2_mlx.py: mlx-lm right-pads a prefill where
-// ferry left-pads, either keeping the padding out of the states).
+// ferry left-pads, either keeping the padding out of the states), and Falcon-H1's scans
+// beside attention, each layer's caches a list (testdata/lm_falcon_h1_mlx.py), and
+// Nemotron-H's, only its mamba and attention layers cached (testdata/lm_nemotron_h_mlx.py).
 TEST(BatchGeneratorTest, ConvAndScanBatchesGiveMlxLmsTokens) {
   for (int steps_in_flight : {1, 4}) {
     for (bool end_early : {false, true}) {
@@ -579,6 +606,23 @@ TEST(BatchGeneratorTest, ConvAndScanBatchesGiveMlxLmsTokens) {
                               end_early);
       ExpectMlxLmsBatchTokens("lm_mamba2_mlx.safetensors", {"mamba2", "granitemoehybrid"},
                               steps_in_flight, end_early);
+      ExpectMlxLmsBatchTokens("lm_falcon_h1_mlx.safetensors", {"falcon_h1"}, steps_in_flight,
+                              end_early);
+      ExpectMlxLmsBatchTokens("lm_nemotron_h_mlx.safetensors", {"nemotron_h", "nemotron_h_moe"},
+                              steps_in_flight, end_early);
+    }
+  }
+}
+
+// mlx-lm's BatchGenerator over Kimi Linear (testdata/lm_kimi_linear_mlx.py): its KDA layers'
+// arrays caches (three convs' states and the recurrent one, the padding kept out of them)
+// beside its latent attention's plain caches, with one step in flight and four, rows running
+// their 20 tokens or ending early.
+TEST(BatchGeneratorTest, KimiLinearBatchesGiveMlxLmsTokens) {
+  for (int steps_in_flight : {1, 4}) {
+    for (bool end_early : {false, true}) {
+      ExpectMlxLmsBatchTokens("lm_kimi_linear_mlx.safetensors", {"kimi_linear"}, steps_in_flight,
+                              end_early);
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -53,9 +54,11 @@ Array Cohere2Model::operator()(const Array& tokens, std::vector<KVCache>* cache)
   Array h = embed_tokens_(tokens);
   const LayerMasks masks = layer_masks(tokens.shape(1), tokens.device(), cache, window_);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Cohere2Block& layer = *layers_[i];
-    h = layer(h, layer.sliding() ? masks.sliding : masks.global, cache ? &(*cache)[i] : nullptr,
-              masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      Cohere2Block& layer = *layers_[i];
+      return layer(x, layer.sliding() ? masks.sliding : masks.global,
+                   cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }

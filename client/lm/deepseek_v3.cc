@@ -13,6 +13,7 @@
 #include "client/fast.h"
 #include "client/lm/attention.h"
 #include "client/lm/deepseek_v2.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -61,8 +62,15 @@ Array DeepseekV3Attention::operator()(const Array& x, const std::optional<Array>
 std::pair<Array, Array> group_expert_select(const Array& gates, const Array& bias, int top_k,
                                             int n_group, int topk_group,
                                             float routed_scaling_factor, bool norm_topk_prob) {
-  const Array original = sigmoid(astype(gates, float32));
-  Array scores = original + bias;
+  return select_grouped_experts(sigmoid(astype(gates, float32)), bias, top_k, n_group, topk_group,
+                                routed_scaling_factor, norm_topk_prob);
+}
+
+std::pair<Array, Array> select_grouped_experts(const Array& original, const Array& bias, int top_k,
+                                               int n_group, int topk_group,
+                                               float routed_scaling_factor, bool norm_topk_prob,
+                                               float epsilon) {
+  Array scores = original + astype(bias, original.dtype());
   if (n_group > 1) {
     Shape grouped = scores.shape();
     grouped.back() = n_group;
@@ -76,7 +84,11 @@ std::pair<Array, Array> group_expert_select(const Array& gates, const Array& bia
   const Array indices =
       stop_gradient(slice_last_axis(argpartition(-scores, top_k - 1, -1), 0, top_k));
   Array weights = take_along_axis(original, indices, -1);
-  if (top_k > 1 && norm_topk_prob) weights = weights / sum(weights, -1, /*keepdims=*/true);
+  if (top_k > 1 && norm_topk_prob) {
+    Array denominator = sum(weights, -1, /*keepdims=*/true);
+    if (epsilon != 0) denominator = denominator + epsilon;
+    weights = weights / denominator;
+  }
   return {indices, weights * routed_scaling_factor};
 }
 
@@ -174,7 +186,9 @@ Array DeepseekV3Model::operator()(const Array& tokens, std::vector<KVCache>* cac
   // positions' scores, which are added to the latent's.
   const LayerMasks masks = causal_masks(length, tokens.device(), cache, /*as_array=*/true);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }
@@ -189,29 +203,12 @@ Array DeepseekV3::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   return lm_head_(model_(tokens, cache));
 }
 
-nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
-  const std::map<std::string, std::string> experts = {
-      {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"}, {"down_proj", "down_proj"}};
-  if (args_.model_type == "deepseek_v2") {
-    return stack_experts(std::move(weights), args_.num_experts, "mlp.experts", "mlp.switch_mlp",
-                         experts);
-  }
+nn::Parameters split_kv_b_proj(nn::Parameters weights, const ModelArgs& args) {
   nn::Parameters kept;
   // Each layer's kv_b_proj ("weight", and "scales" and "biases" when quantized).
   std::map<std::string, std::map<std::string, Array>> kv_b;
   const std::string kv_b_name = "self_attn.kv_b_proj.";
   for (auto& [name, array] : weights) {
-    if (absl::StrContains(name, "weight_scale_inv") || absl::EndsWith(name, "weight_packed")) {
-      throw Error(ErrorCode::kUnimplemented,
-                  absl::StrCat("[load_model] ", name,
-                               ": DeepSeek's FP8 and compressed int4 checkpoints are not read by "
-                               "ferry::lm (mlx-lm's conversions of them are)."));
-    }
-    // mlx-lm drops the multi-token prediction layer by DeepSeek V3's numbering.
-    if (absl::StartsWith(name, "model.layers.61") ||
-        absl::StrContains(name, "rotary_emb.inv_freq")) {
-      continue;
-    }
     if (const size_t at = name.find(kv_b_name); at != std::string::npos) {
       kv_b[name.substr(0, at)].emplace(name.substr(at + kv_b_name.size()), std::move(array));
       continue;
@@ -236,12 +233,12 @@ nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
     int bits = 0, group_size = 0;
     if (quantized) {
       const Array scales = part("scales");
-      bits = static_cast<int>(w.shape(-1) * 32 / args_.kv_lora_rank);
-      group_size = static_cast<int>(args_.kv_lora_rank / scales.shape(-1));
+      bits = static_cast<int>(w.shape(-1) * 32 / args.kv_lora_rank);
+      group_size = static_cast<int>(args.kv_lora_rank / scales.shape(-1));
       w = dequantize(w, scales, part("biases"), group_size, bits);
     }
-    const int64_t heads = args_.num_attention_heads, nope = args_.qk_nope_head_dim;
-    w = reshape(w, {heads, nope + args_.v_head_dim, w.shape(-1)});
+    const int64_t heads = args.num_attention_heads, nope = args.qk_nope_head_dim;
+    w = reshape(w, {heads, nope + args.v_head_dim, w.shape(-1)});
     const std::vector<std::pair<std::string, Array>> split = {
         {"embed_q", swapaxes(SliceRows(w, 0, nope), -1, -2)},
         {"unembed_out", SliceRows(w, nope, w.shape(1))}};
@@ -257,8 +254,33 @@ nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
       kept.emplace_back(path + "biases", biases);
     }
   }
-  return stack_experts(std::move(kept), args_.num_experts, "mlp.experts", "mlp.switch_mlp",
-                       experts);
+  return kept;
+}
+
+nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
+  const std::map<std::string, std::string> experts = {
+      {"gate_proj", "gate_proj"}, {"up_proj", "up_proj"}, {"down_proj", "down_proj"}};
+  if (args_.model_type == "deepseek_v2") {
+    return stack_experts(std::move(weights), args_.num_experts, "mlp.experts", "mlp.switch_mlp",
+                         experts);
+  }
+  nn::Parameters kept;
+  for (auto& [name, array] : weights) {
+    if (absl::StrContains(name, "weight_scale_inv") || absl::EndsWith(name, "weight_packed")) {
+      throw Error(ErrorCode::kUnimplemented,
+                  absl::StrCat("[load_model] ", name,
+                               ": DeepSeek's FP8 and compressed int4 checkpoints are not read by "
+                               "ferry::lm (mlx-lm's conversions of them are)."));
+    }
+    // mlx-lm drops the multi-token prediction layer by DeepSeek V3's numbering.
+    if (absl::StartsWith(name, "model.layers.61") ||
+        absl::StrContains(name, "rotary_emb.inv_freq")) {
+      continue;
+    }
+    kept.emplace_back(std::move(name), std::move(array));
+  }
+  return stack_experts(split_kv_b_proj(std::move(kept), args_), args_.num_experts, "mlp.experts",
+                       "mlp.switch_mlp", experts);
 }
 
 bool DeepseekV3::casts(const std::string& name) const {

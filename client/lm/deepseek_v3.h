@@ -49,9 +49,25 @@ std::pair<Array, Array> group_expert_select(const Array& gates, const Array& bia
                                             int n_group, int topk_group,
                                             float routed_scaling_factor, bool norm_topk_prob);
 
+// group_expert_select's routing of scores already made (Kimi Linear's: sigmoids or a softmax
+// in the gates' dtype): `original` plus `bias` (in original's dtype) ranks the experts, the
+// chosen ones' `original` weighs them, `epsilon` added to their sum where they are
+// normalized (Kimi Linear's 1e-20).
+std::pair<Array, Array> select_grouped_experts(const Array& original, const Array& bias, int top_k,
+                                               int n_group, int topk_group,
+                                               float routed_scaling_factor, bool norm_topk_prob,
+                                               float epsilon = 0);
+
 // Scores (..., n_group, experts per group) with every expert of all but the topk_group groups
 // of highest `group_scores` (..., n_group, 1) scored 0, as mlx-lm's put_along_axis does.
 Array zero_weakest_groups(const Array& grouped, const Array& group_scores, int topk_group);
+
+// mlx-lm's split of each layer's self_attn.kv_b_proj (heads x (qk_nope_head_dim + v_head_dim),
+// kv_lora_rank) by head into embed_q (its key rows, transposed) and unembed_out (its value
+// rows), as DeepSeek V3's and Kimi Linear's sanitize do: a quantized one dequantized, split
+// and quantized again with the bits and group size its shapes imply. INVALID_ARGUMENT names
+// a part (weight, scales, biases) a quantized kv_b_proj lacks.
+nn::Parameters split_kv_b_proj(nn::Parameters weights, const ModelArgs& args);
 
 // mlx-lm's MoEGate: "weight" (n_routed_experts, hidden_size) and, V3's,
 // "e_score_correction_bias" (n_routed_experts,), which ranks the experts but does not weigh

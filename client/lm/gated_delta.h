@@ -2,8 +2,10 @@
 #define FERRY_CLIENT_LM_GATED_DELTA_H_
 
 // The gated delta rule (mlx-lm's models/gated_delta.py), the recurrence of Qwen3-Next's and
-// Qwen3.5's linear-attention layers: per head a state S (Dv, Dk), decayed by g, corrected
-// toward each token's value by beta, read by its query:
+// Qwen3.5's linear-attention layers and Kimi Linear's KDA layers (whose decay g is one per
+// head and key feature: a (B, T, H, Dk), A_log (H, 1), dt_bias (H, Dk) broadcast by
+// compute_g): per head a state S (Dv, Dk), decayed by g, corrected toward each token's value
+// by beta, read by its query:
 //   S = g S;  S += beta (v - S k) k^T;  y = S q.
 // The recurrence itself is one op, fast::gated_delta_update (the gated_delta kernel of every
 // backend); here is what mlx-lm computes around it.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/lm/attention.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -106,9 +107,11 @@ Array Gemma3TextModel::operator()(const Array& tokens, std::vector<KVCache>* cac
   h = h * static_cast<float>(core::BFloat16(std::sqrt(static_cast<float>(hidden_size_))));
   const LayerMasks masks = layer_masks(length, tokens.device(), cache, window_);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Gemma3Block& layer = *layers_[i];
-    h = layer(h, layer.sliding() ? masks.sliding : masks.global, cache ? &(*cache)[i] : nullptr,
-              masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      Gemma3Block& layer = *layers_[i];
+      return layer(x, layer.sliding() ? masks.sliding : masks.global,
+                   cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }

@@ -2,7 +2,8 @@
 #define FERRY_CLIENT_LM_GEMMA_LAYERS_H_
 
 // What Gemma 2 and Gemma 3 share as mlx-lm builds them (models/gemma2.py, gemma3_text.py):
-// their RMSNorm, whose weights are offsets from one, and their GELU (tanh) gated MLP.
+// their RMSNorm, whose weights are offsets from one, and their GELU (tanh) gated MLP (Gemma
+// 4's too).
 
 #include <cstdint>
 
@@ -25,7 +26,9 @@ class GemmaRMSNorm : public nn::Layer {
 // down_proj(gelu_approx(gate_proj(x)) * up_proj(x)), without biases.
 class GemmaMlp : public nn::Layer {
  public:
-  explicit GemmaMlp(const ModelArgs& args);
+  explicit GemmaMlp(const ModelArgs& args) : GemmaMlp(args.hidden_size, args.intermediate_size) {}
+  // Of another width (Gemma 4's double-wide MLPs in its KV-shared layers).
+  GemmaMlp(int64_t dims, int64_t hidden_dims);
   Array operator()(const Array& x) override;
 
  private:

@@ -6,7 +6,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "client/lm/conv_weights.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/granitemoe.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 
@@ -76,21 +79,14 @@ GraniteMoeHybridModel::GraniteMoeHybridModel(const ModelArgs& args)
 Array GraniteMoeHybridModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("GraniteMoeHybrid", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens) * embedding_multiplier_;
-  // The attention layers' position and mask, from one of their caches, and the mamba layers'
-  // mask (a batch's padding), from one of theirs: the caches advance together.
-  std::optional<Array> position, mask, mamba_mask;
-  if (cache) {
-    auto full =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return !c.is_arrays(); });
-    position = (full != cache->end() ? *full : cache->front()).offset_array(tokens.device());
-    if (full != cache->end()) mask = full->make_mask(tokens.shape(1), *position);
-    auto mamba =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); });
-    if (mamba != cache->end()) mamba_mask = mamba->arrays_mask(tokens.shape(1));
-  }
+  // The attention layers' position and mask and the mamba layers' (a batch's padding),
+  // from one cache of each kind: the caches advance together.
+  const LayerMasks masks = hybrid_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, layers_[i]->is_attention() ? mask : mamba_mask,
-                      cache ? &(*cache)[i] : nullptr, position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, layers_[i]->is_attention() ? masks.global : masks.arrays,
+                           cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }
@@ -119,7 +115,7 @@ std::vector<KVCache> GraniteMoeHybrid::make_cache() const {
 nn::Parameters GraniteMoeHybrid::sanitize(nn::Parameters weights) const {
   const bool moe = args_.num_experts > 0;
   nn::Parameters out;
-  for (auto& [name, value] : sanitize_mamba_conv(std::move(weights))) {
+  for (auto& [name, value] : sanitize_conv_weights(std::move(weights), "conv1d.weight")) {
     if (moe && absl::EndsWith(name, "block_sparse_moe.input_linear.weight")) {
       const std::vector<Array> halves = split(value, 2, 1);
       out.emplace_back(absl::StrReplaceAll(name, {{"input_linear", "switch_mlp.gate_proj"}}),

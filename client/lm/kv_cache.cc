@@ -27,7 +27,7 @@ int64_t KVCache::capacity_for(int64_t length) const {
 }
 
 Array KVCache::offset_array(const Device& device) const {
-  return from_host(std::vector<int32_t>{static_cast<int32_t>(offset_)}, {1}, device);
+  return from_host(std::vector<int32_t>{static_cast<int32_t>(offset())}, {1}, device);
 }
 
 void KVCache::CheckKeysValues(const Array& keys, const Array& values) {
@@ -86,6 +86,9 @@ Array KVCache::make_mask(int64_t length, const Array& position,
 }
 
 bool KVCache::batchable() const {
+  if (is_list()) {
+    return std::all_of(list_.begin(), list_.end(), [](const KVCache& c) { return c.batchable(); });
+  }
   return !bits_ && !chunk_size_ && !(max_size_ && (keep_ > 0 || held_from_ > 0));
 }
 
@@ -118,6 +121,13 @@ void KVCache::RefuseUnlessBatchable(const char* what) const {
 }
 
 std::vector<Array> KVCache::state() const {
+  if (is_list()) {
+    std::vector<Array> set;
+    for (const KVCache& part : list_) {
+      for (const Array& a : part.state()) set.push_back(a);
+    }
+    return set;
+  }
   if (arrays_) {
     std::vector<Array> set;
     for (const std::optional<Array>& a : *arrays_) {
@@ -134,6 +144,10 @@ std::vector<Array> KVCache::state() const {
 
 int64_t KVCache::nbytes() const {
   int64_t bytes = 0;
+  if (is_list()) {
+    for (const KVCache& part : list_) bytes += part.nbytes();
+    return bytes;
+  }
   absl::flat_hash_set<const void*> counted;
   auto count = [&](const Array& a) {
     if (counted.insert(a.node().get()).second) bytes += a.nbytes();
@@ -158,6 +172,11 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache) {
 }
 
 int64_t KVCache::trim(int64_t n) {
+  if (is_list()) {
+    int64_t trimmed = 0;
+    for (KVCache& part : list_) trimmed = part.trim(n);
+    return trimmed;
+  }
   if (arrays_) return TrimArrays(n);
   n = std::min(offset_, std::max<int64_t>(n, 0));
   if (max_size_ && n > 0) {

@@ -36,7 +36,8 @@
 //
 // Continuous batching (extend, filter, extract, set_left_padding) moves rows of plain,
 // rotating and arrays caches (mlx-lm's BatchKVCache, BatchRotatingKVCache, ArraysCache;
-// kv_cache_batch.cc, kv_cache_batch_rotating.cc, kv_cache_arrays.cc); a quantized cache, or a
+// kv_cache_batch.cc, kv_cache_batch_rotating.cc, kv_cache_arrays.cc), and of every part of a
+// list of them (mlx-lm's CacheList, kv_cache_list.cc); a quantized cache, or a
 // rotating one keeping first positions or hiding trimmed ones, refuses them (INVALID_ARGUMENT). A
 // batch's rows are right-aligned in columns every layer shares (the position array), so a rotating
 // batch's ring is shared: column c in slot c % max_size, each row hiding the columns before its own
@@ -111,14 +112,18 @@ class KVCache {
                                            const Array& position);
 
   // Tokens written so far (known here, without reading the device).
-  int64_t offset() const { return offset_; }
+  int64_t offset() const { return list_.empty() ? offset_ : ListOffset(); }
   // The same as an int32 array of one element on `device`, bound to the step that reads it.
   Array offset_array(const Device& device) const;
   // Positions the buffers hold, and will hold once `length` more are written (rotating: the
   // keys update_and_fetch will return for them).
   int64_t capacity() const { return keys_ ? keys_->shape(2) : 0; }
   int64_t capacity_for(int64_t length) const;
-  bool empty() const { return arrays_ ? !arrays_->front().has_value() : !keys_.has_value(); }
+  bool empty() const {
+    return !list_.empty() ? list_.front().empty()
+           : arrays_      ? !arrays_->front().has_value()
+                          : !keys_.has_value();
+  }
 
   // Which keys each of the next `length` queries sees, for a cache about to hold them:
   // bool (length, capacity_for(length)), key j visible to query i when j <= position + i.
@@ -135,7 +140,9 @@ class KVCache {
   // A batch of sequences of different lengths, right-aligned: how many positions of each
   // row are padding (batch_generate's left-padded prompts). Set on an empty cache.
   void set_left_padding(std::vector<int32_t> padding, const Device& device);
-  const std::vector<int32_t>& left_padding() const { return padding_; }
+  const std::vector<int32_t>& left_padding() const {
+    return list_.empty() ? padding_ : list_.front().left_padding();
+  }
   // Rows of the batch (1 for a cache that was never padded).
   int64_t rows() const;
 
@@ -191,13 +198,30 @@ class KVCache {
   // stays the same from step to step.
   std::optional<Array> arrays_mask(int64_t length) const;
   // mlx-lm's is_trimmable: every cache but an arrays cache.
-  bool is_trimmable() const { return !is_arrays(); }
+  bool is_trimmable() const;
   // For generation with steps in flight (TokenGenerator, BatchGenerator): an arrays cache keeps
   // its states after each of its last `steps` advances (their arrays' handles, no copies), so
   // that trim() takes back up to that many steps sent past a reply's end, as a KV cache forgets
   // positions. 0, the default (mlx-lm's ArraysCache), keeps none. The batch moves move them
   // with the rows, and extract carries them. Other caches ignore it.
   void keep_steps(int steps);
+
+  // A list (KVCache::list, mlx-lm's CacheList, kv_cache_list.cc): a fifth mode, for a layer
+  // keeping caches of several kinds (Falcon-H1's: its mixer's arrays cache and its
+  // attention's plain one), the layer using each through part(i). offset() is the largest of
+  // theirs and empty() the first's; trim (each in turn, returning the last's count),
+  // keep_steps and the batch moves (set_left_padding, filter, extend, extract) go to every
+  // part, and batchable() and is_trimmable() hold when they hold for every part; state() and
+  // nbytes() are the parts'. What reads keys or arrays (update_and_fetch, make_mask,
+  // to_quantized, arrays_mask, array, advance) refuses it, and maybe_quantize_kv_cache leaves
+  // it (mlx-lm's CacheList has no to_quantized). Throws INVALID_ARGUMENT for no parts or a
+  // part that is a list.
+  static KVCache list(std::vector<KVCache> parts);
+  bool is_list() const { return !list_.empty(); }
+  int parts() const { return static_cast<int>(list_.size()); }
+  // Part i. Throws INVALID_ARGUMENT for a cache that is not a list or i out of range.
+  KVCache& part(int i);
+  const KVCache& part(int i) const;
 
  private:
   // prompt_cache_file.cc: mlx-lm's state of each kind, both ways.
@@ -268,6 +292,10 @@ class KVCache {
   };
   int keep_steps_ = 0;
   std::deque<StepState> kept_;
+  std::vector<KVCache> list_;  // a list's parts
+  int64_t ListOffset() const;
+  void ExtendList(const KVCache& other);
+  KVCache ExtractList(int64_t row, int64_t length) const;
 };
 
 // Every layer's keys and values: evaluated with a step, so the next reads them as they are.
@@ -280,7 +308,8 @@ std::vector<Array> CacheState(const std::vector<KVCache>& cache);
 // any other gets rotating caches of max_kv_size keeping 4 when it is set (mlx-lm 0.32.2 gives
 // Llama a make_cache that ignores it; ferry's Llama takes it), plain ones (make_cache()) when
 // not. A model whose make_cache() holds arrays caches (Qwen3-Next,
-// Qwen3.5) gets it as it is, max_kv_size unused, as mlx-lm gives a model its make_cache.
+// Qwen3.5), or fewer caches than layers (Gemma 4's KV-shared layers keep none), gets it as it
+// is, max_kv_size unused, as mlx-lm gives a model its make_cache.
 std::vector<KVCache> make_prompt_cache(const Model& model,
                                        std::optional<int> max_kv_size = std::nullopt);
 

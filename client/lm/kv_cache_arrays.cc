@@ -51,6 +51,7 @@ void KVCache::advance(int64_t n) {
 }
 
 void KVCache::keep_steps(int steps) {
+  for (KVCache& part : list_) part.keep_steps(steps);
   if (!arrays_) return;
   keep_steps_ = std::max(steps, 0);
   kept_.clear();
@@ -171,6 +172,11 @@ KVCache KVCache::ExtractArrays(int64_t row, int64_t start, int64_t length) const
 }
 
 void KVCache::RefuseArrays(const char* what) const {
+  if (is_list()) {
+    detail::ThrowOpError("KVCache", absl::StrCat(what,
+                                                 " takes a cache of keys and values, not a cache "
+                                                 "list (mlx-lm's CacheList): its parts take it."));
+  }
   if (!arrays_) return;
   detail::ThrowOpError("KVCache",
                        absl::StrCat(what,

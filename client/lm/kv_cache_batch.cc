@@ -20,12 +20,15 @@ void KVCache::SetPadding(std::vector<int32_t> padding, const Device& device) {
 }
 
 void KVCache::set_left_padding(std::vector<int32_t> padding, const Device& device) {
+  for (KVCache& part : list_) part.set_left_padding(padding, device);
+  if (is_list()) return;
   RefuseUnlessBatchable("set_left_padding");
   if (!empty()) detail::ThrowOpError("KVCache", "left padding is set on an empty cache.");
   SetPadding(std::move(padding), device);
 }
 
 int64_t KVCache::rows() const {
+  if (is_list()) return list_.front().rows();
   if (!padding_.empty()) return static_cast<int64_t>(padding_.size());
   if (arrays_) {
     const std::optional<Array> any = AnyArray();
@@ -39,6 +42,8 @@ Array KVCache::rope_offset(const Array& position) const {
 }
 
 void KVCache::filter(const std::vector<int64_t>& keep) {
+  for (KVCache& part : list_) part.filter(keep);
+  if (is_list()) return;
   RefuseUnlessBatchable("filter");
   if (keep.empty()) {
     const int steps = keep_steps_;
@@ -88,9 +93,10 @@ void KVCache::filter(const std::vector<int64_t>& keep) {
 }
 
 void KVCache::extend(const KVCache& other) {
+  if (is_list()) return ExtendList(other);
   RefuseUnlessBatchable("extend");
   other.RefuseUnlessBatchable("extend");
-  if (arrays_.has_value() != other.arrays_.has_value() ||
+  if (arrays_.has_value() != other.arrays_.has_value() || other.is_list() ||
       (arrays_ && arrays_->size() != other.arrays_->size())) {
     detail::ThrowOpError("KVCache",
                          "extend takes an arrays cache of as many slots, not a cache "
@@ -143,6 +149,7 @@ void KVCache::extend(const KVCache& other) {
 
 KVCache KVCache::extract(int64_t row, int64_t length) const {
   // A chunked cache is never a batch's, but PromptCache copies one's first tokens.
+  if (is_list()) return ExtractList(row, length);
   if (!chunk_size_) RefuseUnlessBatchable("extract");
   const int64_t start = padding_.empty() ? 0 : padding_.at(row);
   if (row < 0 || row >= rows() || length < 0 || start + length > offset_) {

@@ -142,10 +142,13 @@ std::vector<KVCache> make_prompt_cache(const Model& model, std::optional<int> ma
   // A model keeping arrays in some layers (Qwen3-Next's) has its own, max_kv_size unused: as
   // mlx-lm's make_prompt_cache gives a model's make_cache.
   std::vector<KVCache> own = model.make_cache();
-  if (std::any_of(own.begin(), own.end(), [](const KVCache& c) { return c.is_arrays(); })) {
+  const int layers = model.args().num_hidden_layers;
+  // So does one with fewer caches than layers (Gemma 4's KV-shared layers keep none).
+  if (static_cast<int>(own.size()) != layers ||
+      std::any_of(own.begin(), own.end(),
+                  [](const KVCache& c) { return c.is_arrays() || c.is_list(); })) {
     return own;
   }
-  const int layers = model.args().num_hidden_layers;
   bool sliding = false;  // or chunked: mlx-lm's make_cache then, max_kv_size unused
   for (int i = 0; i < layers; ++i) {
     sliding |= model.sliding_window(i).has_value() || model.attention_chunk(i).has_value();
@@ -171,7 +174,8 @@ void maybe_quantize_kv_cache(std::vector<KVCache>& cache, int quantized_kv_start
   if (!bits) return;
   for (KVCache& c : cache) {
     // A chunked cache stays (mlx-lm's ChunkedKVCache has no to_quantized).
-    if (!c.bits() && !c.is_arrays() && !c.chunk_size() && c.offset() >= quantized_kv_start) {
+    if (!c.bits() && !c.is_arrays() && !c.is_list() && !c.chunk_size() &&
+        c.offset() >= quantized_kv_start) {
       c = c.to_quantized(group_size, *bits);
     }
   }

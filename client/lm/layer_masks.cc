@@ -1,5 +1,7 @@
 #include "client/lm/layer_masks.h"
 
+#include <algorithm>
+
 #include "client/ops.h"
 
 namespace ferry::lm {
@@ -71,6 +73,20 @@ LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<
     const Array keys = arange(0, static_cast<double>(length), int32, device);
     masks.global = expand_dims(keys, 0) <= expand_dims(keys, 1);
   }
+  return masks;
+}
+
+LayerMasks hybrid_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                        bool as_array) {
+  if (!cache || cache->empty()) return causal_masks(length, device, nullptr, as_array);
+  LayerMasks masks;
+  auto full =
+      std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return !c.is_arrays(); });
+  masks.position = (full != cache->end() ? *full : cache->front()).offset_array(device);
+  if (full != cache->end()) masks.global = full->make_mask(length, *masks.position);
+  auto arrays =
+      std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); });
+  if (arrays != cache->end()) masks.arrays = arrays->arrays_mask(length);
   return masks;
 }
 

@@ -23,6 +23,8 @@ struct LayerMasks {
   std::optional<Array> global, sliding;
   // chunked_masks' for the layers within chunks (Llama 4's local layers).
   std::optional<Array> chunked;
+  // hybrid_masks' for the layers keeping arrays caches: KVCache::arrays_mask.
+  std::optional<Array> arrays;
 };
 
 // For `length` tokens on `device` continuing `cache` (or a whole sequence without one).
@@ -39,6 +41,12 @@ LayerMasks causal_masks(int64_t length, const Device& device, const std::vector<
 // cache's positions; without a cache, none while one chunk covers the whole sequence.
 LayerMasks chunked_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
                          int64_t chunk_size);
+// A hybrid's (Qwen3-Next, LFM2, Granite 4.0, Nemotron-H, Kimi Linear): its attention layers'
+// position and `global` mask from the first cache that is not an arrays cache (the position
+// from the first cache where none is), and its recurrent layers' mask (`arrays`, a batch's
+// padding) from the first arrays cache. Without a cache, causal_masks' with `as_array`.
+LayerMasks hybrid_masks(int64_t length, const Device& device, const std::vector<KVCache>* cache,
+                        bool as_array = false);
 
 }  // namespace ferry::lm
 

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/lm/attention.h"
+#include "client/lm/conv_weights.h"
+#include "client/lm/grad_checkpoint.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 
@@ -123,21 +125,14 @@ Lfm2Model::Lfm2Model(const ModelArgs& args, const MakeLfm2Layer& make_layer)
 Array Lfm2Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Lfm2", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
-  // The attention layers' position and mask, from one of their caches, and the conv layers'
-  // mask (a batch's padding), from one of theirs: the caches advance together.
-  std::optional<Array> position, mask, conv_mask;
-  if (cache) {
-    auto full =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return !c.is_arrays(); });
-    position = (full != cache->end() ? *full : cache->front()).offset_array(tokens.device());
-    if (full != cache->end()) mask = full->make_mask(tokens.shape(1), *position);
-    auto conv =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); });
-    if (conv != cache->end()) conv_mask = conv->arrays_mask(tokens.shape(1));
-  }
+  // The attention layers' position and mask and the conv layers' (a batch's padding),
+  // from one cache of each kind: the caches advance together.
+  const LayerMasks masks = hybrid_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, layers_[i]->is_attention() ? mask : conv_mask,
-                      cache ? &(*cache)[i] : nullptr, position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, layers_[i]->is_attention() ? masks.global : masks.arrays,
+                           cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*embedding_norm_)(h);
 }
@@ -162,18 +157,8 @@ std::vector<KVCache> Lfm2::make_cache() const {
   return cache;
 }
 
-nn::Parameters sanitize_short_conv(nn::Parameters weights) {
-  for (auto& [name, array] : weights) {
-    if (absl::StrContains(name, "conv.weight") && array.ndim() == 3 &&
-        array.shape(-1) > array.shape(1)) {
-      array = transpose(array, {0, 2, 1});
-    }
-  }
-  return weights;
-}
-
 nn::Parameters Lfm2::sanitize(nn::Parameters weights) const {
-  return sanitize_short_conv(std::move(weights));
+  return sanitize_conv_weights(std::move(weights), "conv.conv.weight");
 }
 
 }  // namespace ferry::lm

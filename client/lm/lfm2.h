@@ -124,10 +124,6 @@ class Lfm2 : public Model {
   Lfm2Model& model_;
 };
 
-// mlx-lm's sanitize of the short convolutions' weights, shared with LFM2-MoE: a weight named
-// *conv.weight whose last axis is longer than its second ((C, 1, K)) becomes (C, K, 1).
-nn::Parameters sanitize_short_conv(nn::Parameters weights);
-
 }  // namespace ferry::lm
 
 #endif  // FERRY_CLIENT_LM_LFM2_H_

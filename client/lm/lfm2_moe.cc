@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_replace.h"
+#include "client/lm/conv_weights.h"
 #include "client/ops.h"
 
 namespace ferry::lm {
@@ -45,8 +46,8 @@ nn::Parameters Lfm2Moe::sanitize(nn::Parameters weights) const {
                                       {"w3.weight", "up_proj.weight"}});
   }
   return stack_experts(
-      sanitize_short_conv(std::move(weights)), args().num_experts, "feed_forward.experts",
-      "feed_forward.switch_mlp",
+      sanitize_conv_weights(std::move(weights), "conv.conv.weight"), args().num_experts,
+      "feed_forward.experts", "feed_forward.switch_mlp",
       {{"gate_proj", "gate_proj"}, {"up_proj", "up_proj"}, {"down_proj", "down_proj"}});
 }
 

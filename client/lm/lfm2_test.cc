@@ -16,6 +16,7 @@
 #include "client/io.h"
 #include "client/lm/batch_generate.h"
 #include "client/lm/batch_generator.h"
+#include "client/lm/conv_weights.h"
 #include "client/lm/generate.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/lm_testing.h"
@@ -77,9 +78,10 @@ TEST(Lfm2CacheTest, AConvLayerRefusesAKeysAndValuesCache) {
 // LFM2-MoE's w1, w3, w2 are renamed and its experts stacked.
 TEST(Lfm2SanitizeTest, ConvWeightsMoveAndExpertsStack) {
   const nn::Parameters conv =
-      sanitize_short_conv({{"model.layers.0.conv.conv.weight", zeros({6, 1, 3})},
-                           {"model.layers.1.conv.conv.weight", zeros({6, 3, 1})},
-                           {"model.layers.0.conv.in_proj.weight", zeros({18, 6})}});
+      sanitize_conv_weights({{"model.layers.0.conv.conv.weight", zeros({6, 1, 3})},
+                             {"model.layers.1.conv.conv.weight", zeros({6, 3, 1})},
+                             {"model.layers.0.conv.in_proj.weight", zeros({18, 6})}},
+                            "conv.conv.weight");
   EXPECT_EQ(conv[0].second.shape(), (Shape{6, 3, 1}));
   EXPECT_EQ(conv[1].second.shape(), (Shape{6, 3, 1}));
   EXPECT_EQ(conv[2].second.shape(), (Shape{18, 6}));

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
 #include "client/lm/attention.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -87,6 +89,25 @@ std::pair<std::vector<float>, float> LongRope(int64_t dims, const ModelArgs& arg
   return {freqs, static_cast<float>(scale)};
 }
 
+// mlx-lm's ProportionalRoPE (Gemma 4's full layers): factor * base^(2i/dims) for the first
+// dims * partial_rotary_factor features' pairs, infinite (no rotation) for the others.
+std::vector<float> ProportionalFreqs(int64_t dims, float base,
+                                     const std::map<std::string, double>& s) {
+  auto get = [&](const char* key, double fallback) {
+    auto it = s.find(key);
+    return it == s.end() ? fallback : it->second;
+  };
+  const int64_t rotated =
+      static_cast<int64_t>(static_cast<double>(dims) * get("partial_rotary_factor", 1.0));
+  const float factor = static_cast<float>(get("factor", 1.0));
+  std::vector<float> freqs;
+  for (int64_t i = 0; i < rotated; i += 2) {
+    freqs.push_back(factor * std::pow(base, static_cast<float>(i) / static_cast<float>(dims)));
+  }
+  freqs.resize(static_cast<size_t>(dims / 2), std::numeric_limits<float>::infinity());
+  return freqs;
+}
+
 }  // namespace
 
 Rope::Rope(int64_t dims, const ModelArgs& args)
@@ -100,6 +121,7 @@ Rope::Rope(int64_t dims, const ModelArgs& args)
   if (args.rope_type == "yarn") {
     std::tie(freqs_, input_scale_) = Yarn(dims, base_, args.rope_scaling);
   }
+  if (args.rope_type == "proportional") freqs_ = ProportionalFreqs(dims, base_, args.rope_scaling);
   if (args.rope_type == "longrope") {
     std::tie(freqs_, input_scale_) = LongRope(dims, args);
     traditional_ = false;  // SuScaledRoPE's, whatever rope_traditional says
@@ -134,6 +156,27 @@ Array Rope::operator()(const Array& input, const std::optional<Array>& offset) c
   return fast::rope(x, dims_, traditional_, base, scale_, 0, freqs_array_);
 }
 
+TemperatureTuning::TemperatureTuning(const ModelArgs& args)
+    : floor_scale_(args.floor_scale),
+      attn_scale_(args.attn_scale),
+      from_zero_(args.llama_4_scaling) {}
+
+Array TemperatureTuning::operator()(const Array& queries, const std::optional<Array>& at) const {
+  const int64_t length = queries.shape(2);
+  const double first = from_zero_ ? 0 : 1;
+  Array p =
+      reshape(arange(first, first + static_cast<double>(length), int32, queries.device()), {1, -1});
+  // A batch's left padding sits at negative positions: scaled by 1 there rather than by
+  // log(0), whose infinity would reach the rows' own positions as NaN through the masked
+  // attention (mlx's keeps it finite; either way no row reads the padding).
+  if (at) p = maximum(p + reshape(*at, {-1, 1}), 0);
+  const Array scales =
+      reshape(log(floor(astype(p, float32) / floor_scale_) + 1.0f) * attn_scale_ + 1.0f,
+              {p.shape(0), 1, length, 1});
+  if (from_zero_) return queries * astype(scales, queries.dtype());
+  return astype(queries * scales, queries.dtype());
+}
+
 Attention::Attention(const ModelArgs& args)
     : heads_(args.num_attention_heads),
       kv_heads_(args.num_key_value_heads),
@@ -153,12 +196,12 @@ Attention::Attention(const ModelArgs& args)
       weightless_qk_norm_(args.weightless_qk_norm),
       // mlx-lm's llama4 normalizes after RoPE with 1e-6, llama4_text before it with its eps.
       weightless_eps_(args.weightless_qk_norm == "after_rope" ? 1e-6f : args.rms_norm_eps),
-      temperature_tuned_(args.attn_temperature_tuning && !args.rope),
-      floor_scale_(args.floor_scale),
-      attn_scale_(args.attn_scale),
       scale_(args.attention_multiplier > 0 ? args.attention_multiplier
                                            : 1.0f / std::sqrt(static_cast<float>(head_dim_))) {
   norm_whole_ = args.qk_norm_whole;
+  if (args.attn_temperature_tuning && (!args.rope || args.llama_4_scaling)) {
+    temperature_.emplace(args);
+  }
   if (args.qk_norm || args.qk_norm_whole) {
     const int64_t q = norm_whole_ ? heads_ * head_dim_ : head_dim_;
     const int64_t k = norm_whole_ ? kv_heads_ * head_dim_ : head_dim_;
@@ -193,14 +236,8 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
     keys = rope_(keys, at);
   }
   normalize("after_rope");
-  if (temperature_tuned_) {
-    // Llama 4's: queries further along sharpened, log(floor((p + 1) / floor_scale) + 1)
-    // * attn_scale + 1 at position p (from `at`, per row).
-    Array p = reshape(arange(1, static_cast<double>(length + 1), int32, x.device()), {1, -1});
-    if (at) p = p + reshape(*at, {-1, 1});
-    const Array scales = log(floor(astype(p, float32) / floor_scale_) + 1.0f) * attn_scale_ + 1.0f;
-    queries = astype(queries * reshape(scales, {p.shape(0), 1, length, 1}), queries.dtype());
-  }
+  // Llama 4's: queries further along sharpened.
+  if (temperature_) queries = (*temperature_)(queries, at);
   Array values = heads(v_proj_(x), kv_heads_, nullptr);
   const Array out = attention(queries, keys, values, cache, position, scale_, mask);
   return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
@@ -226,8 +263,12 @@ Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& m
   auto scaled = [&](const Array& r) {
     return residual_multiplier_ == 1.0f ? r : r * residual_multiplier_;
   };
-  const Array h = x + scaled(self_attn_(input_layernorm_(x), mask, cache, position));
-  return h + scaled(mlp_(post_attention_layernorm_(h)));
+  Array attended = self_attn_(input_layernorm_(x), mask, cache, position);
+  if (post_self_attn_layernorm_) attended = (*post_self_attn_layernorm_)(attended);
+  const Array h = x + scaled(attended);
+  Array fed = mlp_(post_attention_layernorm_(h));
+  if (post_mlp_layernorm_) fed = (*post_mlp_layernorm_)(fed);
+  return h + scaled(fed);
 }
 
 LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
@@ -237,6 +278,9 @@ LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
   for (int i = 0; i < args.num_hidden_layers; ++i) {
     layers_.push_back(&register_module(absl::StrCat("layers.", i),
                                        make_layer ? make_layer(args, i) : TransformerBlock(args)));
+    sliding_.push_back(!args.layer_types.empty() &&
+                       args.layer_types.at(static_cast<size_t>(i)) == "sliding_attention");
+    if (sliding_.back()) window_ = args.sliding_window;
   }
   norm_ = &LlamaNorm(
       args, [&](auto norm) -> nn::Layer& { return register_module("norm", std::move(norm)); });
@@ -246,12 +290,23 @@ Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Llama", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
   if (embedding_multiplier_ != 1.0f) h = h * embedding_multiplier_;  // Granite's
-  // One position and one mask for every layer: the caches advance together.
-  const LayerMasks masks = causal_masks(tokens.shape(1), tokens.device(), cache);
+  // One position and one mask for every layer (the sliding ones another): the caches
+  // advance together.
+  const LayerMasks masks = window_ > 0
+                               ? layer_masks(tokens.shape(1), tokens.device(), cache, window_)
+                               : causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, sliding_[i] ? masks.sliding : masks.global,
+                           cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
+}
+
+std::optional<int64_t> LlamaModel::sliding_window(int layer) const {
+  if (!sliding_.at(static_cast<size_t>(layer))) return std::nullopt;
+  return window_;
 }
 
 Llama::Llama(ModelArgs args, const MakeLayer& make_layer)

@@ -9,7 +9,10 @@
 // another feed-forward; Llama 4 (llama4.h) too, its attention's weightless q/k norms and
 // temperature tuning options of this one (ModelArgs::weightless_qk_norm,
 // attn_temperature_tuning). Granite's multipliers (ModelArgs::embedding_multiplier and the
-// others) and StarCoder 2's LayerNorm (ModelArgs::layer_norm) are options of these layers.
+// others), StarCoder 2's LayerNorm (ModelArgs::layer_norm) and GLM-4's norms after attention
+// and the MLP (ModelArgs::sandwich_norms) are options of these layers; so are Ministral 3's
+// (ministral3.h) sliding layers (ModelArgs::layer_types) and its queries scaled at every layer
+// as Llama 4 tunes them (llama_4_scaling).
 
 #include <functional>
 #include <optional>
@@ -27,9 +30,11 @@ namespace ferry::lm {
 // Rotary positions as mlx-lm's initialize_rope makes them: plain, "linear" (positions
 // divided by the factor), "llama3" (long wavelengths stretched by the factor, the middle
 // ones smoothed), "yarn" (YarnRoPE: wavelengths past the original context stretched, a ramp
-// between, the rotated features scaled by its mscale) or "longrope" (phi3's SuScaledRoPE:
+// between, the rotated features scaled by its mscale), "longrope" (phi3's SuScaledRoPE:
 // wavelengths times rope_long_factor, the rotated features scaled by
-// sqrt(1 + ln(max / original) / ln(original)) where the context is longer than the original).
+// sqrt(1 + ln(max / original) / ln(original)) where the context is longer than the original)
+// or "proportional" (Gemma 4's: base^(2i/dims) times the factor for the first
+// partial_rotary_factor of the features, the rest not rotated).
 class Rope {
  public:
   Rope(int64_t dims, const ModelArgs& args);
@@ -42,6 +47,20 @@ class Rope {
   float input_scale_ = 1.0f;  // yarn's and longrope's, of the rotated features
   std::vector<float> freqs_;  // llama3's, yarn's, longrope's, else empty
   mutable std::optional<Array> freqs_array_;
+};
+
+// Llama 4's temperature tuning (ModelArgs::attn_temperature_tuning): the queries at position
+// p times log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1; with llama_4_scaling
+// (Ministral 3's, Mistral 4's) at p itself, the scales rounded to the queries' dtype first.
+class TemperatureTuning {
+ public:
+  explicit TemperatureTuning(const ModelArgs& args);
+  // queries (B, heads, L, D), each row from its position `at` (B,), or from 0 without one.
+  Array operator()(const Array& queries, const std::optional<Array>& at) const;
+
+ private:
+  float floor_scale_, attn_scale_;
+  bool from_zero_;
 };
 
 class Attention : public nn::Module {
@@ -61,8 +80,8 @@ class Attention : public nn::Module {
   // Llama 4's (ModelArgs::weightless_qk_norm, attn_temperature_tuning).
   std::string weightless_qk_norm_;
   float weightless_eps_;
-  bool temperature_tuned_;
-  float floor_scale_, attn_scale_;
+  // Llama 4's NoPE layers', every layer's with llama_4_scaling.
+  std::optional<TemperatureTuning> temperature_;
   float scale_;  // Granite's attention_multiplier, else head_dim^-0.5
 };
 
@@ -88,7 +107,12 @@ class TransformerBlock : public nn::Module {
         self_attn_(register_module("self_attn", Attention(args))),
         mlp_(register_module(name, std::move(feed_forward))),
         input_layernorm_(register_norm("input_layernorm", args)),
-        post_attention_layernorm_(register_norm("post_attention_layernorm", args)) {}
+        post_attention_layernorm_(register_norm("post_attention_layernorm", args)) {
+    if (args.sandwich_norms) {
+      post_self_attn_layernorm_ = &register_norm("post_self_attn_layernorm", args);
+      post_mlp_layernorm_ = &register_norm("post_mlp_layernorm", args);
+    }
+  }
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
 
@@ -99,6 +123,8 @@ class TransformerBlock : public nn::Module {
   Attention& self_attn_;
   nn::Layer& mlp_;
   nn::Layer &input_layernorm_, &post_attention_layernorm_;
+  // GLM-4's, of what attention and the MLP add (ModelArgs::sandwich_norms), else null.
+  nn::Layer *post_self_attn_layernorm_ = nullptr, *post_mlp_layernorm_ = nullptr;
 };
 
 // Layer `index` of a model; TransformerBlock(args) when none is given.
@@ -111,9 +137,13 @@ class LlamaModel : public nn::Module {
   // Hidden states (B, L, hidden_size).
   Array operator()(const Array& tokens, std::vector<KVCache>* cache);
   nn::Embedding& embed_tokens() { return embed_tokens_; }
+  // sliding_window for the layers layer_types calls "sliding_attention" (Ministral 3's).
+  std::optional<int64_t> sliding_window(int layer) const;
 
  private:
   float embedding_multiplier_;
+  int64_t window_ = 0;         // sliding_window where a layer slides, else 0
+  std::vector<bool> sliding_;  // per layer
   nn::Embedding& embed_tokens_;
   std::vector<TransformerBlock*> layers_;
   nn::Layer* norm_ = nullptr;
@@ -136,6 +166,9 @@ class Llama : public Model {
   explicit Llama(ModelArgs args, const MakeLayer& make_layer = nullptr);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  std::optional<int64_t> sliding_window(int layer) const override {
+    return model_.sliding_window(layer);
+  }
 
  private:
   ModelArgs args_;

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -96,9 +97,11 @@ Array Llama4TextModel::operator()(const Array& tokens, std::vector<KVCache>* cac
   }
   Array h = embed_tokens_(tokens);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const bool chunked = attention_chunk(static_cast<int>(i)).has_value();
-    h = (*layers_[i])(h, chunked ? masks.chunked : masks.global, cache ? &(*cache)[i] : nullptr,
-                      masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      const bool chunked = attention_chunk(static_cast<int>(i)).has_value();
+      return (*layers_[i])(x, chunked ? masks.chunked : masks.global,
+                           cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }

@@ -86,6 +86,14 @@ inline std::string CacheDifference(const std::vector<KVCache>& got,
       return layer + " holds " + std::to_string(got[i].offset()) + " tokens, not " +
              std::to_string(want[i].offset());
     }
+    if (got[i].is_list() && want[i].is_list()) {  // a CacheList: its parts compared so
+      std::vector<KVCache> got_parts, want_parts;
+      for (int j = 0; j < got[i].parts(); ++j) got_parts.push_back(got[i].part(j));
+      for (int j = 0; j < want[i].parts(); ++j) want_parts.push_back(want[i].part(j));
+      const std::string parts = CacheDifference(got_parts, want_parts, rtol, atol);
+      if (!parts.empty()) return layer + "'s parts: " + parts;
+      continue;
+    }
     if (!got[i].is_arrays() || !want[i].is_arrays()) continue;
     const std::vector<Array> g = got[i].state(), w = want[i].state();
     if (g.size() != w.size()) return layer + ": another number of arrays";

@@ -10,20 +10,30 @@
 #include "client/io.h"
 #include "client/lm/cohere2.h"
 #include "client/lm/deepseek_v3.h"
+#include "client/lm/ernie4_5_moe.h"
+#include "client/lm/falcon_h1.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
+#include "client/lm/gemma4.h"
+#include "client/lm/glm4.h"
 #include "client/lm/glm4_moe.h"
 #include "client/lm/gpt_oss.h"
 #include "client/lm/granite.h"
 #include "client/lm/granitemoe.h"
 #include "client/lm/granitemoehybrid.h"
+#include "client/lm/kimi_linear.h"
 #include "client/lm/lfm2.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
 #include "client/lm/llama4.h"
 #include "client/lm/mamba2.h"
+#include "client/lm/ministral3.h"
+#include "client/lm/mistral3.h"
+#include "client/lm/mistral4.h"
 #include "client/lm/mixtral.h"
+#include "client/lm/nemotron_h.h"
 #include "client/lm/olmo2.h"
+#include "client/lm/olmoe.h"
 #include "client/lm/phi3.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_5.h"
@@ -156,6 +166,8 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   }
   if (args.model_type == "gemma3_text") return std::make_unique<Gemma3Text>(args);
   if (args.model_type == "gemma3") return std::make_unique<Gemma3>(args);
+  if (args.model_type == "gemma4_text") return std::make_unique<Gemma4Text>(args);
+  if (args.model_type == "gemma4") return std::make_unique<Gemma4>(args);
   if (args.model_type == "gemma2") return std::make_unique<Gemma2>(args);
   if (args.model_type == "phi3") return std::make_unique<Phi3>(args);
   if (args.model_type == "gpt_oss") return std::make_unique<GptOss>(args);
@@ -170,10 +182,19 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);
   if (args.model_type == "lfm2_moe") return std::make_unique<Lfm2Moe>(args);
   if (args.model_type == "mamba2") return std::make_unique<Mamba2>(args);
+  if (args.model_type == "ministral3") return std::make_unique<Ministral3>(args);
+  if (args.model_type == "mistral3") return std::make_unique<Mistral3>(args);
+  if (args.model_type == "mistral4") return std::make_unique<Mistral4>(args);
   if (args.model_type == "granitemoehybrid") return std::make_unique<GraniteMoeHybrid>(args);
-  if (args.model_type == "olmo2" || args.model_type == "olmo3") {
+  if (args.model_type == "falcon_h1") return std::make_unique<FalconH1>(args);
+  if (args.model_type == "nemotron_h") return std::make_unique<NemotronH>(args);
+  if (args.model_type == "olmo2" || args.model_type == "olmo3" || args.model_type == "exaone4") {
     return std::make_unique<Olmo2>(args);
   }
+  if (args.model_type == "glm4") return std::make_unique<Glm4>(args);
+  if (args.model_type == "ernie4_5_moe") return std::make_unique<Ernie45Moe>(args);
+  if (args.model_type == "olmoe") return std::make_unique<Olmoe>(args);
+  if (args.model_type == "kimi_linear") return std::make_unique<KimiLinear>(args);
   if (args.model_type == "deepseek_v3" || args.model_type == "kimi_k2" ||
       args.model_type == "deepseek_v2") {
     return std::make_unique<DeepseekV3>(args);

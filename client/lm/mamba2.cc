@@ -2,21 +2,31 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/fast.h"
+#include "client/lm/conv_weights.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/model_inputs.h"
 #include "client/lm/ssm.h"
 #include "client/ops.h"
 
 namespace ferry::lm {
 
-MambaRMSNormGated::MambaRMSNormGated(int64_t dims, float eps) : eps_(eps) {
+MambaRMSNormGated::MambaRMSNormGated(int64_t dims, float eps, bool before_gate, int groups)
+    : eps_(eps), before_gate_(before_gate), groups_(groups) {
   register_parameter("weight", ones({dims}));
 }
 
 Array MambaRMSNormGated::operator()(const Array& x, const Array& gate) {
+  if (before_gate_) return silu(gate) * fast::rms_norm(x, parameter("weight"), eps_);
+  if (groups_ > 1) {
+    Shape grouped = x.shape();
+    grouped.back() = groups_;
+    grouped.push_back(x.shape(-1) / groups_);
+    const Array normed = fast::rms_norm(reshape(silu(gate) * x, grouped), std::nullopt, eps_);
+    return parameter("weight") * flatten(normed, -2, -1);
+  }
   return fast::rms_norm(silu(gate) * x, parameter("weight"), eps_);
 }
 
@@ -36,9 +46,14 @@ Mamba2Mixer::Mamba2Mixer(const ModelArgs& args, bool cast_d)
       conv1d_(
           register_module("conv1d", nn::Conv1d(conv_dim_, conv_dim_, kernel_, 1, 0, 1,
                                                static_cast<int>(conv_dim_), args.mamba_conv_bias))),
-      norm_(register_module("norm", MambaRMSNormGated(inner_, args.rms_norm_eps))),
-      out_proj_(
-          register_module("out_proj", nn::Linear(inner_, args.hidden_size, args.mamba_proj_bias))) {
+      out_proj_(register_module("out_proj",
+                                nn::Linear(inner_, args.hidden_size,
+                                           args.projectors_bias.value_or(args.mamba_proj_bias)))) {
+  if (args.mamba_rms_norm) {
+    norm_ = &register_module(
+        "norm", MambaRMSNormGated(inner_, args.rms_norm_eps, args.mamba_norm_before_gate,
+                                  args.mamba_norm_per_group ? groups_ : 1));
+  }
   register_parameter("dt_bias", ones({heads_}));
   register_parameter("A_log", log(arange(1, heads_ + 1, float32)));  // mlx-lm's
   register_parameter("D", ones({heads_}));
@@ -75,7 +90,8 @@ Array Mamba2Mixer::operator()(const Array& x, const std::optional<Array>& mask, 
     cache->set_array(1, out.second);
     cache->advance(length);
   }
-  return out_proj_(norm_(reshape(out.first, {batch, length, inner_}), gate));
+  const Array y = reshape(out.first, {batch, length, inner_});
+  return out_proj_(norm_ ? (*norm_)(y, gate) : silu(gate) * y);
 }
 
 Mamba2ResidualBlock::Mamba2ResidualBlock(const ModelArgs& args)
@@ -103,7 +119,9 @@ Array Mamba2Backbone::operator()(const Array& tokens, std::vector<KVCache>* cach
                                         ? cache->front().arrays_mask(tokens.shape(1))
                                         : std::nullopt;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, mask, cache ? &(*cache)[i] : nullptr);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, mask, cache ? &(*cache)[i] : nullptr);
+    });
   }
   return (*norm_f_)(h);
 }
@@ -126,17 +144,8 @@ std::vector<KVCache> Mamba2::make_cache() const {
   return cache;
 }
 
-nn::Parameters sanitize_mamba_conv(nn::Parameters weights) {
-  for (auto& [name, array] : weights) {
-    if (absl::StrContains(name, "conv1d.weight") && array.ndim() == 3 && array.shape(-1) != 1) {
-      array = moveaxis(array, 2, 1);
-    }
-  }
-  return weights;
-}
-
 nn::Parameters Mamba2::sanitize(nn::Parameters weights) const {
-  return sanitize_mamba_conv(std::move(weights));
+  return sanitize_conv_weights(std::move(weights), "conv1d.weight");
 }
 
 }  // namespace ferry::lm

@@ -20,22 +20,29 @@
 
 namespace ferry::lm {
 
-// mlx-lm's MambaRMSNormGated: rms_norm(silu(gate) * x) times its weight ("weight").
+// mlx-lm's MambaRMSNormGated: rms_norm(silu(gate) * x) times its weight ("weight"); with
+// `before_gate` (Falcon-H1's FalconH1RMSNormGated, norm_before_gate) silu(gate) times
+// rms_norm(x) times the weight; of `groups` > 1 (Nemotron-H's) each of that many groups of
+// features of silu(gate) * x normalized apart, then times the weight.
 class MambaRMSNormGated : public nn::Module {
  public:
-  MambaRMSNormGated(int64_t dims, float eps);
+  MambaRMSNormGated(int64_t dims, float eps, bool before_gate = false, int groups = 1);
   Array operator()(const Array& x, const Array& gate);
 
  private:
   float eps_;
+  bool before_gate_;
+  int groups_;
 };
 
 // mlx-lm's Mamba2Block (Granite's GraniteMoeHybridMamba2Mixer): "in_proj", "conv1d" (weight
 // (conv_dim, d_conv, 1)), "dt_bias", "A_log", "D", "norm", "out_proj", sized by
-// ModelArgs::mamba_*. Its cache must be an arrays cache of 2 (KVCache::arrays). A `mask` (B,
-// L) bool (the cache's arrays_mask: a batch's left padding) zeroes the false steps' conv
-// inputs and keeps them out of the state, as mlx-lm's. `cast_d`: D in the input's dtype first
-// (Granite's).
+// ModelArgs::mamba_*; Nemotron-H's NemotronHMamba2Mixer (its gated norm per group:
+// ModelArgs::mamba_norm_per_group); Falcon-H1's FalconH1Mixer too, whose "norm" is there
+// only when ModelArgs::mamba_rms_norm (without it y times silu(gate)). Its cache must be an
+// arrays cache of 2 (KVCache::arrays). A `mask` (B, L) bool (the cache's arrays_mask: a
+// batch's left padding) zeroes the false steps' conv inputs and keeps them out of the state,
+// as mlx-lm's. `cast_d`: D in the input's dtype first (Granite's).
 class Mamba2Mixer : public nn::Module {
  public:
   Mamba2Mixer(const ModelArgs& args, bool cast_d);
@@ -48,7 +55,7 @@ class Mamba2Mixer : public nn::Module {
   bool cast_d_;
   nn::Linear& in_proj_;
   nn::Conv1d& conv1d_;
-  MambaRMSNormGated& norm_;
+  MambaRMSNormGated* norm_ = nullptr;  // none: y times silu(gate)
   nn::Linear& out_proj_;
 };
 
@@ -93,10 +100,6 @@ class Mamba2 : public Model {
   Mamba2Backbone& backbone_;
   nn::Linear* lm_head_ = nullptr;
 };
-
-// mlx-lm's sanitize of the mixers' conv weights, shared with Granite 4.0: a weight named
-// *conv1d.weight whose last axis is not 1 ((C, 1, K)) becomes (C, K, 1).
-nn::Parameters sanitize_mamba_conv(nn::Parameters weights);
 
 }  // namespace ferry::lm
 

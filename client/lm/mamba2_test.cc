@@ -15,6 +15,7 @@
 #include "client/io.h"
 #include "client/lm/batch_generate.h"
 #include "client/lm/batch_generator.h"
+#include "client/lm/conv_weights.h"
 #include "client/lm/generate.h"
 #include "client/lm/granitemoehybrid.h"
 #include "client/lm/lm_testing.h"
@@ -87,9 +88,10 @@ std::map<std::string, Shape> Shapes(const nn::Parameters& weights) {
 // mlp, and a tied model's lm_head.weight is dropped.
 TEST(Mamba2SanitizeTest, ConvWeightsMoveAndGranitesMlpsAreRenamed) {
   EXPECT_EQ(
-      Shapes(sanitize_mamba_conv({{"backbone.layers.0.mixer.conv1d.weight", zeros({6, 1, 4})},
-                                  {"backbone.layers.1.mixer.conv1d.weight", zeros({6, 4, 1})},
-                                  {"backbone.layers.0.mixer.in_proj.weight", zeros({9, 6})}})),
+      Shapes(sanitize_conv_weights({{"backbone.layers.0.mixer.conv1d.weight", zeros({6, 1, 4})},
+                                    {"backbone.layers.1.mixer.conv1d.weight", zeros({6, 4, 1})},
+                                    {"backbone.layers.0.mixer.in_proj.weight", zeros({9, 6})}},
+                                   "conv1d.weight")),
       (std::map<std::string, Shape>{{"backbone.layers.0.mixer.conv1d.weight", {6, 4, 1}},
                                     {"backbone.layers.1.mixer.conv1d.weight", {6, 4, 1}},
                                     {"backbone.layers.0.mixer.in_proj.weight", {9, 6}}}));

@@ -49,10 +49,16 @@ MlaProjections::MlaProjections(const ModelArgs& args)
       kv_a_proj_with_mqa_(register_module(
           "kv_a_proj_with_mqa",
           nn::Linear(args.hidden_size, kv_lora_rank_ + rope_dims_, args.attention_bias))),
-      kv_a_layernorm_(register_module("kv_a_layernorm", nn::RMSNorm(kv_lora_rank_, 1e-6f))),
+      // mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear with rms_norm_eps.
+      kv_a_layernorm_(register_module(
+          "kv_a_layernorm",
+          nn::RMSNorm(kv_lora_rank_,
+                      args.model_type == "kimi_linear" ? args.rms_norm_eps : 1e-6f))),
       o_proj_(register_module(
           "o_proj", nn::Linear(heads_ * v_head_dim_, args.hidden_size, args.attention_bias))),
-      rope_(rope_dims_, args) {
+      rope_(rope_dims_, args),
+      rotate_(args.rope) {
+  if (args.llama_4_scaling) temperature_.emplace(args);
   const int64_t q_width = heads_ * (nope_dims_ + rope_dims_);
   if (args.q_lora_rank == 0) {
     q_proj_ = &register_module("q_proj", nn::Linear(args.hidden_size, q_width, false));
@@ -78,9 +84,15 @@ MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache*
   // Each row from its own position (rows of a batch can be at different ones).
   const std::optional<Array> at =
       cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
-  return {slice_last_axis(q, 0, nope_dims_),
-          rope_(slice_last_axis(q, nope_dims_, nope_dims_ + rope_dims_), at),
-          kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_)), rope_(k_pe, at)};
+  auto rotated = [&](const Array& y) { return rotate_ ? rope_(y, at) : y; };
+  Array q_nope = slice_last_axis(q, 0, nope_dims_);
+  Array q_pe = rotated(slice_last_axis(q, nope_dims_, nope_dims_ + rope_dims_));
+  if (temperature_) {
+    q_nope = (*temperature_)(q_nope, at);
+    q_pe = (*temperature_)(q_pe, at);
+  }
+  return {q_nope, q_pe, kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_)),
+          rotated(k_pe)};
 }
 
 Array MlaProjections::Output(const Array& heads) {

@@ -47,7 +47,9 @@ class MlaProjections : public nn::Module {
     Array k_pe;    // (B, 1, L, qk_rope_head_dim), rotated: one head every head shares
   };
   // x (B, L, hidden_size) projected, each row rotated from its own position (the cache's
-  // rope_offset of `position`, or 0 without a cache).
+  // rope_offset of `position`, or 0 without a cache); nothing rotated where args.rope is
+  // false (Kimi Linear's, whose q_pe and k_pe score unrotated). With
+  // ModelArgs::llama_4_scaling (Mistral 4's) both halves of the queries are temperature-tuned.
   Projected Project(const Array& x, const KVCache* cache, const std::optional<Array>& position);
   // The heads' values (B, heads, L, v_head_dim) through o_proj: (B, L, hidden_size).
   Array Output(const Array& heads);
@@ -63,6 +65,8 @@ class MlaProjections : public nn::Module {
   nn::RMSNorm& kv_a_layernorm_;
   nn::Linear& o_proj_;
   Rope rope_;
+  bool rotate_;
+  std::optional<TemperatureTuning> temperature_;  // Mistral 4's
 };
 
 }  // namespace ferry::lm

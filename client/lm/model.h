@@ -28,8 +28,9 @@ class Model : public nn::Module {
   virtual Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) = 0;
   // Plain caches, whose rows continuous batching can move; make_prompt_cache (kv_cache.h)
   // gives mlx-lm's, rotating where a layer has a window. A model whose layers keep other
-  // state gives its own (Qwen3-Next's linear-attention layers: KVCache::arrays), which
-  // make_prompt_cache then gives as it is.
+  // state gives its own (Qwen3-Next's linear-attention layers: KVCache::arrays; Falcon-H1's
+  // layers, an arrays cache and a plain one each: KVCache::list), which make_prompt_cache
+  // then gives as it is.
   virtual std::vector<KVCache> make_cache() const {
     return std::vector<KVCache>(static_cast<size_t>(args().num_hidden_layers));
   }

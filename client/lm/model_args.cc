@@ -1,6 +1,7 @@
 #include "client/lm/model_args.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/status/statusor.h"
@@ -899,6 +900,195 @@ void ReadStarcoder2(const json& config, ModelArgs& args) {
   CheckSizes(args);
 }
 
+// head_dim * partial_rotary_factor: the features RoPE rotates, even and at most head_dim.
+void CheckRotated(const ModelArgs& args) {
+  const int64_t rotated = static_cast<int64_t>(static_cast<double>(args.head_dim) *
+                                               static_cast<double>(args.partial_rotary_factor));
+  if (rotated <= 0 || rotated > args.head_dim || rotated % 2 != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's partial_rotary_factor gives ", rotated,
+                      " rotated features of head_dim ", args.head_dim,
+                      "; they must be even, 2 or more, at most head_dim."));
+  }
+}
+
+// mlx-lm's glm4 ModelArgs (GLM-4-0414): every field required but rope_traditional (true) and
+// max_position_embeddings (32768); attention_bias biases q, k and v, not o. Plain RoPE over
+// head_dim * partial_rotary_factor features whatever rope_scaling says; an lm_head of its own.
+void ReadGlm4(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.attention_bias = Required<bool>(config, "attention_bias");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.partial_rotary_factor = Required<float>(config, "partial_rotary_factor");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", true);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  args.sandwich_norms = true;
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  CheckRotated(args);
+}
+
+// mlx-lm's exaone4 ModelArgs: the sizes, rope_theta, head_dim and tie_word_embeddings
+// required; q and k normalized per head, RoPE as rope_scaling says (not traditional). A
+// sliding_window_pattern ("LLLG") repeats over the layers: its "L" layers attend over the
+// last sliding_window positions with RoPE, its "G" layers over all of them without
+// (no_rope_layers, layer_types). Without one every layer attends over all with RoPE.
+void ReadExaone4(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  args.qk_norm = true;
+  CheckSizes(args);
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+  if (!config.contains("sliding_window_pattern") || config["sliding_window_pattern"].is_null()) {
+    return;
+  }
+  const json& pattern = config["sliding_window_pattern"];
+  const std::string letters = pattern.is_string() ? pattern.get<std::string>() : "";
+  if (letters.find_first_not_of("LG") != std::string::npos ||
+      letters.find('L') == std::string::npos || letters.find('G') == std::string::npos) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sliding_window_pattern is ", pattern.dump(),
+                      ", not a string of L (sliding) and G (global) holding both."));
+  }
+  args.sliding_window = Required<int64_t>(config, "sliding_window");
+  if (args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    const bool local = letters[static_cast<size_t>(i) % letters.size()] == 'L';
+    args.layer_types.push_back(local ? "sliding_attention" : "full_attention");
+    args.no_rope_layers.push_back(local ? 1 : 0);
+  }
+}
+
+// mlx-lm's ernie4_5 and ernie4_5_moe ModelArgs: every size required, use_bias (every
+// projection's and MLP's) and tie_word_embeddings too; head_dim hidden_size / heads when
+// absent or null. Traditional RoPE, plain whatever rope_scaling says. ernie4_5_moe's experts
+// (moe_num_experts, moe_k per token, moe_intermediate_size wide or intermediate_size where
+// it is 0, moe_num_shared_experts of that width beside them, routed by moe_gate_act "softmax"
+// or "sigmoid") are every moe_layer_interval-th layer's from moe_layer_start_index to
+// moe_layer_end_index (the least of a list of starts, the most of a list of ends); the other
+// layers are dense (mlp_only_layers).
+void ReadErnie45(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.attention_bias = args.output_bias = args.mlp_bias = Required<bool>(config, "use_bias");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.rope_traditional = true;
+  CheckSizes(args);
+  if (args.model_type != "ernie4_5_moe") return;
+  args.num_experts = Required<int>(config, "moe_num_experts");
+  args.num_experts_per_tok = Optional<int>(config, "moe_k", 1);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 0);
+  if (args.moe_intermediate_size == 0) args.moe_intermediate_size = args.intermediate_size;
+  args.n_shared_experts = Optional<int>(config, "moe_num_shared_experts", 0);
+  args.decoder_sparse_step = Optional<int>(config, "moe_layer_interval", 1);
+  // A number, or a list of them of which `pick` (the least or the most) counts.
+  auto bound = [&](const char* key, int fallback, bool least) {
+    if (!config.contains(key) || config[key].is_null()) return fallback;
+    if (!config[key].is_array()) return Required<int>(config, key);
+    const std::vector<int> all = Required<std::vector<int>>(config, key);
+    if (all.empty()) {
+      Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's ", key, " is []."));
+    }
+    return least ? *std::min_element(all.begin(), all.end())
+                 : *std::max_element(all.begin(), all.end());
+  };
+  const int start = bound("moe_layer_start_index", 0, true);
+  const int end = bound("moe_layer_end_index", args.num_hidden_layers - 1, false);
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    if (i < start || i > end) args.mlp_only_layers.push_back(i);
+  }
+  const std::string act = Optional<std::string>(config, "moe_gate_act", "softmax");
+  if (act != "softmax" && act != "sigmoid") {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("moe_gate_act \"", act,
+                      "\" is not built by ferry::lm (softmax and sigmoid are)."));
+  }
+  args.sigmoid_router = act == "sigmoid";
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts || args.moe_intermediate_size <= 0 ||
+      args.n_shared_experts < 0 || args.decoder_sparse_step <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's moe_k (", args.num_experts_per_tok,
+                      ") must be from 1 to moe_num_experts (", args.num_experts,
+                      "), moe_intermediate_size and moe_layer_interval positive, "
+                      "moe_num_shared_experts not negative."));
+  }
+}
+
+// mlx-lm's olmoe ModelArgs: the sizes, num_experts and num_experts_per_tok required, the rest
+// its defaults. OLMo 2's q and k norms over the whole projections, RoPE as rope_scaling says,
+// every layer's MLP num_experts experts of intermediate_size (biased when mlp_bias), the top
+// num_experts_per_tok of the softmax of the router's logits (renormalized when
+// norm_topk_prob).
+void ReadOlmoe(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_experts = Required<int>(config, "num_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", false);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.moe_intermediate_size = args.intermediate_size;
+  args.qk_norm_whole = true;
+  CheckSizes(args);
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_experts (", args.num_experts, ")."));
+  }
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+}
+
 // time_step_limit: two numbers, the least and the most a time step is clipped to.
 std::pair<float, float> ReadTimeStepLimit(const json& config, std::pair<float, float> fallback) {
   const auto limit = Optional<std::vector<float>>(
@@ -1048,6 +1238,567 @@ void ReadGraniteMoeHybrid(const json& config, ModelArgs& args) {
   }
 }
 
+// mlx-lm's falcon_h1 ModelArgs: every field has its default (Falcon-H1-0.5B's). Each layer
+// runs a Mamba-2 mixer (mamba_d_ssm wide: mamba_n_heads heads of mamba_d_head) beside Llama's
+// attention (head_dim wide heads, biased when attention_bias, RoPE as initialize_rope makes
+// it); time steps clipped to [0, inf) and the scan's chunk mlx-lm's 256 (it reads no
+// mamba_chunk_size). The multipliers are read for sanitize (key_multiplier is not: mlx-lm's
+// sanitize scales no "key_proj", so k_proj takes attention_in_multiplier alone).
+void ReadFalconH1(const json& config, ModelArgs& args) {
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 1024);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 2048);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 36);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 8);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 2);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 64);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 32784);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-5f);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e11f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+  args.mamba_n_heads = Optional<int>(config, "mamba_n_heads", 24);
+  args.mamba_d_head = Optional<int64_t>(config, "mamba_d_head", 64);
+  args.mamba_d_state = Optional<int64_t>(config, "mamba_d_state", 128);
+  args.mamba_n_groups = Optional<int>(config, "mamba_n_groups", 1);
+  args.mamba_d_conv = Optional<int>(config, "mamba_d_conv", 4);
+  args.mamba_conv_bias = Optional<bool>(config, "mamba_conv_bias", true);
+  args.mamba_proj_bias = Optional<bool>(config, "mamba_proj_bias", false);
+  args.projectors_bias = Optional<bool>(config, "projectors_bias", false);
+  args.mamba_rms_norm = Optional<bool>(config, "mamba_rms_norm", false);
+  args.mamba_norm_before_gate = Optional<bool>(config, "mamba_norm_before_gate", false);
+  args.time_step_limit = {0.0f, std::numeric_limits<float>::infinity()};
+  args.embedding_multiplier = Optional<float>(config, "embedding_multiplier", 5.656854249492381f);
+  args.lm_head_multiplier = Optional<float>(config, "lm_head_multiplier", 0.0390625f);
+  args.attention_in_multiplier = Optional<float>(config, "attention_in_multiplier", 1.0f);
+  args.attention_out_multiplier = Optional<float>(config, "attention_out_multiplier", 0.9375f);
+  args.ssm_in_multiplier = Optional<float>(config, "ssm_in_multiplier", 1.25f);
+  args.ssm_out_multiplier = Optional<float>(config, "ssm_out_multiplier", 0.23570226039551587f);
+  args.mlp_multipliers = Optional<std::vector<float>>(
+      config, "mlp_multipliers", std::vector<float>{0.8838834764831844f, 0.5859375f});
+  args.ssm_multipliers = Optional<std::vector<float>>(
+      config, "ssm_multipliers",
+      std::vector<float>{0.3535533905932738f, 0.25f, 0.3535533905932738f, 0.5f,
+                         0.3535533905932738f});
+  CheckSizes(args);
+  CheckMamba(args);
+  const int64_t d_ssm = Optional<int64_t>(config, "mamba_d_ssm", 1536);
+  if (d_ssm != args.mamba_n_heads * args.mamba_d_head) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's mamba_d_ssm (", d_ssm, ") must be mamba_n_heads (",
+                      args.mamba_n_heads, ") times mamba_d_head (", args.mamba_d_head,
+                      "): the scan's width."));
+  }
+  if (args.mlp_multipliers.size() != 2 || args.ssm_multipliers.size() != 5) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's mlp_multipliers (", args.mlp_multipliers.size(),
+                      " numbers) must be 2 (gate_proj's, down_proj's) and ssm_multipliers (",
+                      args.ssm_multipliers.size(), ") 5 (in_proj's gate, x, B, C and dt)."));
+  }
+  if (args.tie_word_embeddings && args.embedding_multiplier == 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's embedding_multiplier must not be 0: tied logits are divided by it.");
+  }
+}
+
+// Llama 4's attention scaling as mlx-lm's ministral3 and mistral4 read it from
+// rope_parameters: llama_4_scaling_beta and original_max_position_embeddings, both required.
+void ReadLlama4Scaling(const json& parameters, ModelArgs& args) {
+  for (const char* key : {"llama_4_scaling_beta", "original_max_position_embeddings"}) {
+    if (!parameters.contains(key) || !parameters[key].is_number()) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's rope_parameters lacks the number \"", key,
+                        "\" (Llama 4's attention scaling)."));
+    }
+  }
+  args.attn_temperature_tuning = args.llama_4_scaling = true;
+  args.attn_scale = parameters["llama_4_scaling_beta"].get<float>();
+  args.floor_scale = parameters["original_max_position_embeddings"].get<float>();
+  if (args.floor_scale <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's rope_parameters' original_max_position_embeddings must be positive.");
+  }
+}
+
+// rope_parameters, which mlx-lm's ministral3 and mistral4 index.
+const json& RopeParameters(const json& config) {
+  if (!config.contains("rope_parameters") || !config["rope_parameters"].is_object()) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json lacks \"rope_parameters\" (", config.value("model_type", ""),
+                      "'s RoPE and Llama 4's attention scaling)."));
+  }
+  return config["rope_parameters"];
+}
+
+// mlx-lm's ministral3 ModelArgs: Llama's sizes required, head_dim hidden_size /
+// num_attention_heads when omitted, tied unless the config says not; RoPE (not traditional)
+// as rope_parameters says, its rope_theta required. layer_types (every layer full_attention
+// when omitted) slide over sliding_window where they say "sliding_attention"; one at least
+// attends over every position (mlx-lm takes its cache's mask).
+void ReadMinistral3(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  args.head_dim = Optional<int64_t>(
+      config, "head_dim",
+      args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0);
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  CheckSizes(args);
+  const json& parameters = RopeParameters(config);
+  args.rope_theta = Required<float>(parameters, "rope_theta");
+  ReadRopeScaling(parameters, args, /*yarn=*/true);
+  ReadLlama4Scaling(parameters, args);
+  ReadLayerTypes(config, args, /*full_every=*/1, /*full_at=*/0);
+  const auto& types = args.layer_types;
+  if (std::find(types.begin(), types.end(), "full_attention") == types.end()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's layer_types name no full_attention layer (ministral3 needs one).");
+  }
+  if (std::find(types.begin(), types.end(), "sliding_attention") != types.end()) {
+    args.sliding_window = Required<int64_t>(config, "sliding_window");
+    if (args.sliding_window <= 0) {
+      Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+    }
+  }
+}
+
+// mlx-lm's mistral4 ModelArgs: every field without a default required (q_lora_rank,
+// n_routed_experts or n_shared_experts null: none), an lm_head unless tie_word_embeddings;
+// RoPE over the qk_rope_head_dim features, traditional unless rope_interleave is false, as
+// rope_parameters says (its rope_theta 100000 when omitted), which gives Llama 4's scaling
+// too.
+void ReadMistral4(const json& config, ModelArgs& args) {
+  auto count = [&](const char* key) {
+    return config.contains(key) && config[key].is_null() ? 0 : Required<int>(config, key);
+  };
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  Required<int>(config, "num_key_value_heads");  // required, unread: the latent is one head
+  args.num_key_value_heads = args.num_attention_heads;
+  args.n_shared_experts = count("n_shared_experts");
+  args.num_experts = count("n_routed_experts");
+  args.routed_scaling_factor = Required<float>(config, "routed_scaling_factor");
+  args.kv_lora_rank = Required<int64_t>(config, "kv_lora_rank");
+  args.q_lora_rank = config.contains("q_lora_rank") && config["q_lora_rank"].is_null()
+                         ? 0
+                         : Required<int64_t>(config, "q_lora_rank");
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.topk_group = Required<int>(config, "topk_group");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.first_k_dense_replace = Required<int>(config, "first_k_dense_replace");
+  args.n_group = Required<int>(config, "n_group");
+  args.qk_rope_head_dim = Required<int64_t>(config, "qk_rope_head_dim");
+  args.qk_nope_head_dim = Required<int64_t>(config, "qk_nope_head_dim");
+  args.v_head_dim = Required<int64_t>(config, "v_head_dim");
+  args.head_dim = args.qk_nope_head_dim + args.qk_rope_head_dim;
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.rope_traditional = Optional<bool>(config, "rope_interleave", true);
+  CheckSizes(args);
+  if (args.kv_lora_rank <= 0 || args.q_lora_rank < 0 || args.qk_nope_head_dim <= 0 ||
+      args.qk_rope_head_dim <= 0 || args.qk_rope_head_dim % 2 != 0 || args.v_head_dim <= 0 ||
+      args.n_shared_experts < 0 || args.first_k_dense_replace < 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's kv_lora_rank, qk_nope_head_dim, v_head_dim and an even "
+         "qk_rope_head_dim must be positive, q_lora_rank, n_shared_experts and "
+         "first_k_dense_replace not negative.");
+  }
+  if (args.num_experts > 0) CheckGroupedRouting(args, 2);
+  const json& parameters = RopeParameters(config);
+  args.rope_theta = Optional<float>(parameters, "rope_theta", 100000.0f);
+  ReadRopeScaling(parameters, args, /*yarn=*/true);
+  ReadLlama4Scaling(parameters, args);
+}
+
+// mlx-lm's mistral3 (Mistral Small 3.1 and 3.2, Magistral, Ministral 3, Mistral Small 4):
+// the text model under "text_config" as ministral3, mistral4 or llama (whatever other
+// model_type it names) reads it, untied unless it says so; the vision tower unread.
+void ReadMistral3(const json& top, ModelArgs& args) {
+  if (!top.contains("text_config") || !top["text_config"].is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"text_config\" (mistral3's text model).");
+  }
+  json text = top["text_config"];
+  if (!text.contains("tie_word_embeddings")) text["tie_word_embeddings"] = false;
+  std::string type = Optional<std::string>(text, "model_type", "llama");
+  if (type != "ministral3" && type != "mistral4") type = "llama";
+  text["model_type"] = type;
+  args = ModelArgs::from_json(text.dump());
+  args.model_type = "mistral3";
+  args.text_model_type = type;
+}
+
+// One of Gemma 4's rope_parameters ("full_attention" or "sliding_attention", {} when absent, as
+// mlx-lm's .get): its theta (10000 when unset), type and numbers, as initialize_rope reads them.
+void ReadGemma4Rope(const json& parameters, float& theta, std::string& type,
+                    std::map<std::string, double>& scaling) {
+  theta = Optional<float>(parameters, "rope_theta", 10000.0f);
+  type = Optional<std::string>(parameters, "type",
+                               Optional<std::string>(parameters, "rope_type", "default"));
+  scaling.clear();
+  for (const auto& [key, value] : parameters.items()) {
+    if (value.is_number()) scaling[key] = value.get<double>();
+  }
+  static const std::set<std::string> kRopes = {"default", "linear", "llama3", "proportional"};
+  if (!kRopes.count(type)) {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("rope_parameters' rope_type \"", type,
+                      "\" is not built by ferry::lm for gemma4 (default, linear, llama3 and "
+                      "proportional are)."));
+  }
+  if ((type == "linear" || type == "llama3") && !scaling.count("factor")) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("rope_parameters' rope_type \"", type, "\" needs a \"factor\"."));
+  }
+  if (type == "proportional" && scaling.count("partial_rotary_factor") &&
+      (scaling["partial_rotary_factor"] < 0 || scaling["partial_rotary_factor"] > 1)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("rope_parameters' partial_rotary_factor (", scaling["partial_rotary_factor"],
+                      ") must be from 0 to 1."));
+  }
+}
+
+// mlx-lm's gemma4_text ModelArgs, every field with its default (gemma4.py's text_config takes
+// the top level's vocab_size, 262144 when absent, and defaults the heads to 8 and 1); null
+// global_head_dim, num_global_key_value_heads, hidden_size_per_layer_input and
+// final_logit_softcapping are none. layer_types, when absent, repeats sliding_window_pattern - 1
+// sliding layers and a full one. Every KV-shared layer needs an earlier layer of its type to read.
+void ReadGemma4(const json& top, ModelArgs& args) {
+  json config = top;
+  if (args.model_type == "gemma4") {
+    config = top.contains("text_config") && top["text_config"].is_object() ? top["text_config"]
+                                                                           : json::object();
+    config["vocab_size"] = Optional<int64_t>(top, "vocab_size", 262144);
+    config["num_attention_heads"] = Optional<int>(config, "num_attention_heads", 8);
+    config["num_key_value_heads"] = Optional<int>(config, "num_key_value_heads", 1);
+  }
+  // Null counts as 0 (mlx-lm's None) where `fallback` is the dataclass's default.
+  auto nullable = [&](const char* key, int64_t fallback) {
+    return config.contains(key) && config[key].is_null() ? 0
+                                                         : Optional<int64_t>(config, key, fallback);
+  };
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 1536);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 35);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 6144);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 8);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 256);
+  args.global_head_dim = nullable("global_head_dim", 512);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 262144);
+  args.vocab_size_per_layer_input = Optional<int64_t>(config, "vocab_size_per_layer_input", 262144);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 1);
+  args.num_global_key_value_heads = static_cast<int>(nullable("num_global_key_value_heads", 0));
+  args.num_kv_shared_layers = Optional<int>(config, "num_kv_shared_layers", 20);
+  args.hidden_size_per_layer_input = nullable("hidden_size_per_layer_input", 256);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 512);
+  args.sliding_window_pattern = Optional<int>(config, "sliding_window_pattern", 5);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.attention_k_eq_v = Optional<bool>(config, "attention_k_eq_v", false);
+  args.final_logit_softcapping = static_cast<float>(
+      config.contains("final_logit_softcapping") && config["final_logit_softcapping"].is_null()
+          ? 0.0
+          : Optional<double>(config, "final_logit_softcapping", 30.0));
+  args.use_double_wide_mlp = Optional<bool>(config, "use_double_wide_mlp", true);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  CheckSizes(args);
+  const int layers = args.num_hidden_layers;
+  if (args.sliding_window <= 0 || args.sliding_window_pattern <= 0 ||
+      args.num_kv_shared_layers < 0 || args.num_kv_shared_layers >= layers ||
+      args.global_head_dim < 0 || args.hidden_size_per_layer_input < 0 ||
+      (args.hidden_size_per_layer_input > 0 && args.vocab_size_per_layer_input <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sliding_window (", args.sliding_window,
+                      "), sliding_window_pattern (", args.sliding_window_pattern,
+                      ") and vocab_size_per_layer_input must be positive, num_kv_shared_layers (",
+                      args.num_kv_shared_layers, ") from 0 to num_hidden_layers - 1."));
+  }
+  if (args.attention_k_eq_v && args.num_global_key_value_heads > 0 &&
+      args.num_attention_heads % args.num_global_key_value_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_attention_heads (", args.num_attention_heads,
+                      ") is not a multiple of num_global_key_value_heads (",
+                      args.num_global_key_value_heads, ")."));
+  }
+  if (config.contains("layer_types") && !config["layer_types"].is_null()) {
+    args.layer_types = Required<std::vector<std::string>>(config, "layer_types");
+    if (static_cast<int>(args.layer_types.size()) < layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
+                        " entries, fewer than num_hidden_layers (", layers, ")."));
+    }
+    args.layer_types.resize(layers);
+  } else {
+    args.layer_types.clear();
+    for (int i = 0; i < layers; ++i) {
+      args.layer_types.push_back((i + 1) % args.sliding_window_pattern == 0 ? "full_attention"
+                                                                            : "sliding_attention");
+    }
+  }
+  const int first_shared = layers - args.num_kv_shared_layers;
+  for (int i = 0; i < layers; ++i) {
+    const std::string& type = args.layer_types[i];
+    if (type != "sliding_attention" && type != "full_attention") {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types holds \"", type,
+                        "\", neither sliding_attention nor full_attention."));
+    }
+    if (i >= first_shared &&
+        std::find(args.layer_types.begin(), args.layer_types.begin() + first_shared, type) ==
+            args.layer_types.begin() + first_shared) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's KV-shared layer ", i, " is ", type,
+                        " but no layer before the shared ones is: it has no keys to read."));
+    }
+  }
+  json rope = config.contains("rope_parameters") && config["rope_parameters"].is_object()
+                  ? config["rope_parameters"]
+                  : json{{"full_attention",
+                          {{"partial_rotary_factor", 0.25},
+                           {"rope_theta", 1000000.0},
+                           {"rope_type", "proportional"}}},
+                         {"sliding_attention",
+                          {{"partial_rotary_factor", 1.0},
+                           {"rope_theta", 10000.0},
+                           {"rope_type", "default"}}}};
+  auto rope_of = [&](const char* key) {
+    return rope.contains(key) && rope[key].is_object() ? rope[key] : json::object();
+  };
+  ReadGemma4Rope(rope_of("full_attention"), args.rope_theta, args.rope_type, args.rope_scaling);
+  ReadGemma4Rope(rope_of("sliding_attention"), args.rope_local_base_freq, args.rope_local_type,
+                 args.rope_local_scaling);
+  if (Optional<bool>(config, "enable_moe_block", false)) {
+    args.num_experts = Required<int>(config, "num_experts");
+    args.num_experts_per_tok = Required<int>(config, "top_k_experts");
+    args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+    if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+        args.num_experts_per_tok > args.num_experts || args.moe_intermediate_size <= 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's top_k_experts (", args.num_experts_per_tok,
+                        ") must be from 1 to num_experts (", args.num_experts,
+                        "), moe_intermediate_size positive."));
+    }
+  }
+}
+
+// mlx-lm's kimi_linear ModelArgs: the sizes its dataclass has no default for required, the
+// rest its defaults (null qk_nope_head_dim and v_head_dim: head_dim's; the experts' keys
+// num_experts_per_token, num_shared_experts, num_expert_group, moe_renormalize). The layers
+// of linear_attn_config's kda_layers (counted from 1) are KDA (num_heads heads of head_dim,
+// convs of short_conv_kernel_size), the others latent attention, which mlx-lm rotates
+// nothing in (rope_theta and rope_scaling unread). mlx-lm needs a KDA layer and, to run, a
+// latent one.
+void ReadKimiLinear(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.max_position_embeddings = Required<int64_t>(config, "model_max_length");
+  args.num_experts = Required<int>(config, "num_experts");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.kv_lora_rank = Required<int64_t>(config, "kv_lora_rank");
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.qk_nope_head_dim = Optional<int64_t>(config, "qk_nope_head_dim", args.head_dim);
+  args.qk_rope_head_dim = Optional<int64_t>(config, "qk_rope_head_dim", 0);
+  args.v_head_dim = Optional<int64_t>(config, "v_head_dim", args.head_dim);
+  args.q_lora_rank = 0;
+  args.rope = false;
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_token", 1);
+  args.n_shared_experts = Optional<int>(config, "num_shared_experts", 0);
+  const std::string act = Optional<std::string>(config, "moe_router_activation_func", "sigmoid");
+  if (act != "sigmoid" && act != "softmax") {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("moe_router_activation_func \"", act,
+                      "\" is not built by ferry::lm (sigmoid and softmax are, as mlx-lm's)."));
+  }
+  args.sigmoid_router = act == "sigmoid";
+  args.norm_topk_prob = Optional<bool>(config, "moe_renormalize", true);
+  args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 1.0f);
+  args.first_k_dense_replace = Optional<int>(config, "first_k_dense_replace", 0);
+  args.moe_layer_freq = Optional<int>(config, "moe_layer_freq", 1);
+  args.n_group = Optional<int>(config, "num_expert_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  if (!config.contains("linear_attn_config") || !config["linear_attn_config"].is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks the object \"linear_attn_config\".");
+  }
+  const json& linear = config["linear_attn_config"];
+  args.linear_num_key_heads = args.linear_num_value_heads = Required<int>(linear, "num_heads");
+  args.linear_key_head_dim = args.linear_value_head_dim = Required<int64_t>(linear, "head_dim");
+  args.linear_conv_kernel_dim = Optional<int>(linear, "short_conv_kernel_size", 4);
+  const auto kda = Required<std::vector<int>>(linear, "kda_layers");
+  CheckSizes(args);
+  if (args.kv_lora_rank <= 0 || args.qk_nope_head_dim <= 0 || args.qk_rope_head_dim <= 0 ||
+      args.v_head_dim <= 0 || args.linear_num_key_heads <= 0 || args.linear_key_head_dim <= 0 ||
+      args.linear_conv_kernel_dim < 2 || args.n_shared_experts < 0 ||
+      args.first_k_dense_replace < 0 || args.moe_layer_freq <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, "
+         "moe_layer_freq and linear_attn_config's num_heads and head_dim must be positive, its "
+         "short_conv_kernel_size 2 or more, num_shared_experts and first_k_dense_replace not "
+         "negative.");
+  }
+  for (int layer : kda) {
+    if (layer < 1 || layer > args.num_hidden_layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("linear_attn_config's kda_layers holds ", layer,
+                        ": layers are counted from 1 to num_hidden_layers (",
+                        args.num_hidden_layers, ")."));
+    }
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    if (std::find(kda.begin(), kda.end(), i + 1) == kda.end()) args.full_attn_idxs.push_back(i);
+  }
+  if (kda.empty() || args.full_attn_idxs.empty()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "linear_attn_config's kda_layers must name some layers but not all: mlx-lm's model "
+         "takes its masks from the first KDA layer's cache and the first latent-attention "
+         "layer's.");
+  }
+  if (args.num_experts > 0) CheckGroupedRouting(args, 2);
+}
+
+// The layer stack of a nemotron_h config.json as mlx-lm's ModelArgs normalizes it: one of
+// "M" (mamba), "*" (attention), "-" (MLP), "E" (experts) per layer, from
+// hybrid_override_pattern (a string, as Hugging Face's config.json holds it, or a list of
+// characters) or else from layers_block_type or layer_types (transformers' names for them).
+std::vector<std::string> ReadHybridPattern(const json& config) {
+  static const std::map<std::string, std::string> kBlockTypes = {{"full_attention", "*"},
+                                                                 {"linear_attention", "M"},
+                                                                 {"moe", "E"},
+                                                                 {"mlp", "-"},
+                                                                 {"attention", "*"},
+                                                                 {"mamba", "M"},
+                                                                 {"conv", "M"}};
+  std::vector<std::string> pattern;
+  if (config.contains("hybrid_override_pattern") && !config["hybrid_override_pattern"].is_null()) {
+    const json& given = config["hybrid_override_pattern"];
+    if (given.is_string()) {
+      for (char c : given.get<std::string>()) pattern.emplace_back(1, c);
+    } else {
+      pattern = Required<std::vector<std::string>>(config, "hybrid_override_pattern");
+    }
+  } else {
+    const char* key = config.contains("layers_block_type") && !config["layers_block_type"].is_null()
+                          ? "layers_block_type"
+                          : "layer_types";
+    if (!config.contains(key) || config[key].is_null()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "config.json must have layers_block_type or hybrid_override_pattern to describe the "
+           "layer stack.");
+    }
+    for (const std::string& type : Required<std::vector<std::string>>(config, key)) {
+      auto found = kBlockTypes.find(type);
+      if (found == kBlockTypes.end()) {
+        Fail(ErrorCode::kInvalidArgument,
+             absl::StrCat("config.json's ", key, " holds \"", type,
+                          "\", none of attention, conv, full_attention, linear_attention, "
+                          "mamba, mlp and moe."));
+      }
+      pattern.push_back(found->second);
+    }
+  }
+  for (const std::string& block : pattern) {
+    if (block != "M" && block != "*" && block != "-" && block != "E") {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's hybrid_override_pattern holds \"", block,
+                        "\", none of M (mamba), * (attention), - (MLP) and E (experts)."));
+    }
+  }
+  return pattern;
+}
+
+// mlx-lm's nemotron_h ModelArgs (NVIDIA's Nemotron-H): the fields its dataclass has no default
+// for required (use_bias too, which it does not read), the layers ReadHybridPattern's (so many
+// as num_hidden_layers). Attention sees no positions (head_dim hidden_size /
+// num_attention_heads when absent); the mixers' time steps are clipped to time_step_limit ([0,
+// inf) when absent), the gated norm per group, the scan chunked as mlx-lm's (chunk_size is
+// not read). Where experts are, n_routed_experts, num_experts_per_tok, moe_intermediate_size
+// and routed_scaling_factor are required, n_group and topk_group 1 when absent, the shared
+// experts there when n_shared_experts is (moe_shared_expert_intermediate_size wide).
+void ReadNemotronH(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.mamba_n_heads = Required<int>(config, "mamba_num_heads");
+  args.mamba_d_head = Required<int64_t>(config, "mamba_head_dim");
+  args.mamba_proj_bias = Required<bool>(config, "mamba_proj_bias");
+  args.mamba_d_state = Required<int64_t>(config, "ssm_state_size");
+  args.mamba_d_conv = Required<int>(config, "conv_kernel");
+  args.mamba_n_groups = Required<int>(config, "n_groups");
+  args.mlp_bias = Required<bool>(config, "mlp_bias");
+  args.rms_norm_eps = Required<float>(config, "layer_norm_epsilon");
+  static_cast<void>(Required<bool>(config, "use_bias"));
+  args.mamba_conv_bias = Required<bool>(config, "use_conv_bias");
+  args.mamba_norm_per_group = true;
+  args.rope = false;
+  args.tie_word_embeddings = false;
+  args.time_step_limit = ReadTimeStepLimit(config, {0.0f, std::numeric_limits<float>::infinity()});
+  args.layer_types = ReadHybridPattern(config);
+  args.num_hidden_layers = static_cast<int>(args.layer_types.size());
+  args.head_dim = Optional<int64_t>(
+      config, "head_dim",
+      args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0);
+  CheckSizes(args);
+  const auto has = [&args](const char* block) {
+    return std::find(args.layer_types.begin(), args.layer_types.end(), block) !=
+           args.layer_types.end();
+  };
+  if (has("M")) CheckMamba(args);
+  if (!has("E")) return;
+  args.num_experts = Required<int>(config, "n_routed_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.routed_scaling_factor = Required<float>(config, "routed_scaling_factor");
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", false);
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  args.moe_latent_size = Optional<int64_t>(config, "moe_latent_size", 0);
+  if (config.contains("n_shared_experts") && !config["n_shared_experts"].is_null()) {
+    args.n_shared_experts = 1;
+    args.shared_expert_intermediate_size =
+        Required<int64_t>(config, "moe_shared_expert_intermediate_size");
+  }
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts || args.moe_intermediate_size <= 0 ||
+      args.moe_latent_size < 0 || args.n_group <= 0 || args.num_experts % args.n_group != 0 ||
+      args.topk_group <= 0 || args.topk_group > args.n_group ||
+      (args.n_group > 1 && args.num_experts / args.n_group < 2) ||
+      (args.n_shared_experts > 0 && args.shared_expert_intermediate_size <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's n_routed_experts (", args.num_experts,
+                      ") must be positive and a multiple of n_group (", args.n_group,
+                      "; 2 or more in a group when there are groups), num_experts_per_tok (",
+                      args.num_experts_per_tok, ") from 1 to n_routed_experts, topk_group (",
+                      args.topk_group, ") from 1 to n_group, the experts' sizes positive."));
+  }
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -1059,12 +1810,15 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   args.model_type = Required<std::string>(config, "model_type");
   // In the order the refusal names them.
   static const std::vector<std::string> kTypes = {
-      "llama",       "mistral",         "qwen2",   "qwen3",       "mixtral", "qwen2_moe",
-      "qwen3_moe",   "gemma3_text",     "gemma3",  "gemma2",      "phi3",    "gpt_oss",
-      "deepseek_v2", "deepseek_v3",     "kimi_k2", "glm4_moe",    "smollm3", "olmo2",
-      "olmo3",       "qwen3_next",      "qwen3_5", "qwen3_5_moe", "lfm2",    "lfm2_moe",
-      "llama4",      "llama4_text",     "granite", "granitemoe",  "cohere2", "starcoder2",
-      "mamba2",      "granitemoehybrid"};
+      "llama",       "mistral",          "qwen2",       "qwen3",       "mixtral",
+      "qwen2_moe",   "qwen3_moe",        "gemma3_text", "gemma3",      "gemma2",
+      "phi3",        "gpt_oss",          "deepseek_v2", "deepseek_v3", "kimi_k2",
+      "glm4_moe",    "smollm3",          "olmo2",       "olmo3",       "qwen3_next",
+      "qwen3_5",     "qwen3_5_moe",      "lfm2",        "lfm2_moe",    "llama4",
+      "llama4_text", "granite",          "granitemoe",  "cohere2",     "starcoder2",
+      "mamba2",      "granitemoehybrid", "falcon_h1",   "glm4",        "exaone4",
+      "ernie4_5",    "ernie4_5_moe",     "olmoe",       "ministral3",  "mistral3",
+      "mistral4",    "gemma4_text",      "gemma4",      "kimi_linear", "nemotron_h"};
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type, "\" is not built by ferry::lm (",
@@ -1091,8 +1845,21 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"granitemoe", ReadGranite},
       {"mamba2", ReadMamba2},
       {"granitemoehybrid", ReadGraniteMoeHybrid},
+      {"falcon_h1", ReadFalconH1},
       {"cohere2", ReadCohere2},
-      {"starcoder2", ReadStarcoder2}};
+      {"starcoder2", ReadStarcoder2},
+      {"glm4", ReadGlm4},
+      {"exaone4", ReadExaone4},
+      {"ernie4_5", ReadErnie45},
+      {"ernie4_5_moe", ReadErnie45},
+      {"olmoe", ReadOlmoe},
+      {"ministral3", ReadMinistral3},
+      {"mistral3", ReadMistral3},
+      {"mistral4", ReadMistral4},
+      {"gemma4_text", ReadGemma4},
+      {"gemma4", ReadGemma4},
+      {"kimi_linear", ReadKimiLinear},
+      {"nemotron_h", ReadNemotronH}};
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);

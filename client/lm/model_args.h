@@ -25,7 +25,10 @@ struct ModelArgs {
   // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2",
   // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
   // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config"), "llama4_text",
-  // "granite", "granitemoe", "cohere2", "starcoder2", "mamba2" and "granitemoehybrid".
+  // "granite", "granitemoe", "cohere2", "starcoder2", "mamba2", "granitemoehybrid", "glm4",
+  // "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe", "falcon_h1", "ministral3", "mistral3",
+  // "mistral4", "gemma4_text" and "gemma4" (its text model under "text_config"), and
+  // "kimi_linear".
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -115,6 +118,8 @@ struct ModelArgs {
   // linear_num_key_heads query and key heads of linear_key_head_dim features,
   // linear_num_value_heads value heads of linear_value_head_dim, after a causal conv1d of
   // linear_conv_kernel_dim. Qwen3.5's experts are in every layer (decoder_sparse_step 1).
+  // Kimi Linear's KDA layers: linear_attn_config's num_heads (key and value heads alike) of
+  // head_dim, convs of short_conv_kernel_size taps (linear_conv_kernel_dim).
   int linear_num_key_heads = 0;
   int linear_num_value_heads = 0;
   int64_t linear_key_head_dim = 0;
@@ -137,13 +142,21 @@ struct ModelArgs {
   float floor_scale = 8192.0f;
   float attn_scale = 0.1f;
   std::string weightless_qk_norm;
+  // Ministral 3's and Mistral 4's llama_4_scaling_beta (attn_scale) over
+  // original_max_position_embeddings (floor_scale), from rope_parameters: the temperature
+  // tuning in every layer, rotated or not, at position p rather than p + 1.
+  bool llama_4_scaling = false;
+  // mistral3's text model (its "text_config"): "ministral3", "mistral4" or "llama" (any other
+  // model_type there, as mlx-lm builds it).
+  std::string text_model_type;
   // LFM2 and LFM2-MoE: the layers of full_attn_idxs (or those layer_types calls
   // "full_attention") attend, the others are short convolutions of conv_L_cache taps,
   // biased (and their projections) when conv_bias. LFM2's MLP is intermediate_size wide:
   // block_ff_dim (or intermediate_size), as block_auto_adjust_ff_dim, block_ffn_dim_multiplier
   // and block_multiple_of adjust it. LFM2-MoE's first num_dense_layers (first_k_dense_replace)
   // layers are dense; the others' experts are chosen by sigmoid scores plus expert_bias when
-  // use_expert_bias. Their output is the embedding (tie_word_embeddings).
+  // use_expert_bias. Their output is the embedding (tie_word_embeddings). Kimi Linear's
+  // latent-attention layers (those not in linear_attn_config's kda_layers) are full_attn_idxs.
   std::vector<int> full_attn_idxs;
   int conv_l_cache = 3;
   bool conv_bias = false;
@@ -160,6 +173,12 @@ struct ModelArgs {
   bool layer_norm = false;
   bool layer_norm_bias = false;
   float logit_scale = 1.0f;
+  // GLM-4's: norms of what attention and the MLP add too (post_self_attn_layernorm,
+  // post_mlp_layernorm), besides Llama's before them.
+  bool sandwich_norms = false;
+  // ERNIE 4.5-MoE's moe_gate_act "sigmoid": its router's scores sigmoids, not a softmax.
+  // Kimi Linear's moe_router_activation_func "sigmoid" (its default) too.
+  bool sigmoid_router = false;
   // Mamba-2 ("mamba2") and Granite 4.0's mamba layers ("granitemoehybrid": layer_types says
   // "mamba" or "attention" for each layer; position_embedding_type "nope" sets rope false):
   // mamba_n_heads heads of mamba_d_head features over a state mamba_d_state wide, B and C
@@ -177,6 +196,45 @@ struct ModelArgs {
   bool mamba_proj_bias = false;
   std::pair<float, float> time_step_limit = {0.001f, 100.0f};
   int64_t mamba_chunk_size = 256;
+  // Falcon-H1 ("falcon_h1"): its mixer's gated norm only when mamba_rms_norm (else y times
+  // silu(gate)), normalizing before the gate when mamba_norm_before_gate; out_proj biased when
+  // projectors_bias (none: mamba_proj_bias, as Mamba-2's and Granite 4.0's).
+  bool mamba_rms_norm = true;
+  bool mamba_norm_before_gate = false;
+  std::optional<bool> projectors_bias;
+  // Nemotron-H ("nemotron_h"): layer_types holds hybrid_override_pattern's characters, one
+  // per layer: "M" a Mamba-2 mixer, "*" attention without positions, "-" a relu2 MLP, "E"
+  // experts (num_experts routed as DeepSeek V3's, n_shared_experts > 0: a shared relu2 MLP
+  // shared_expert_intermediate_size wide). Its gated norm normalizes each of mamba_n_groups
+  // groups apart (mamba_norm_per_group); moe_latent_size (0: none) the experts' width, between
+  // fc1_latent_proj and fc2_latent_proj.
+  bool mamba_norm_per_group = false;
+  int64_t moe_latent_size = 0;
+  // Falcon-H1's muP multipliers, folded into a Hugging Face checkpoint's weights by
+  // sanitize (embedding_multiplier the embeddings'; a tied model's logits times
+  // lm_head_multiplier / embedding_multiplier): q_proj's and k_proj's, o_proj's,
+  // in_proj's (times ssm_multipliers, one each for its gate, x, B, C and dt), out_proj's,
+  // lm_head's, and gate_proj's and down_proj's (mlp_multipliers).
+  float attention_in_multiplier = 1.0f;
+  float attention_out_multiplier = 1.0f;
+  float ssm_in_multiplier = 1.0f;
+  float ssm_out_multiplier = 1.0f;
+  float lm_head_multiplier = 1.0f;
+  std::vector<float> ssm_multipliers;
+  std::vector<float> mlp_multipliers;
+  // Gemma 4 ("gemma4_text", and "gemma4" with its text model under "text_config"): layer_types
+  // says which layers slide (sliding_window) and which are full; rope_parameters'
+  // "full_attention" RoPE is rope_theta, rope_type (also "proportional") and rope_scaling,
+  // its "sliding_attention" one these three. final_logit_softcapping 0 (null): none.
+  std::string rope_local_type = "default";
+  std::map<std::string, double> rope_local_scaling;
+  int64_t global_head_dim = 0;         // the full layers' head size (0: head_dim)
+  int num_global_key_value_heads = 0;  // the full layers' with attention_k_eq_v (0: theirs)
+  bool attention_k_eq_v = false;       // full layers' values are their keys (no v_proj)
+  int num_kv_shared_layers = 0;        // the last ones, reading an earlier layer's keys
+  bool use_double_wide_mlp = false;    // KV-shared layers' MLPs 2 * intermediate_size wide
+  int64_t hidden_size_per_layer_input = 0;  // per-layer inputs' width (0: none)
+  int64_t vocab_size_per_layer_input = 0;   // embed_tokens_per_layer's rows
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

@@ -5,7 +5,8 @@
 // lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss), lm_deepseek_mlx.py (DeepSeek V3, V2),
 // lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3), lm_olmo_mlx.py (OLMo 2, 3) and
 // lm_llama4_mlx.py (Llama 4) and lm_more_families_mlx.py (Granite, Granite-MoE, Cohere 2,
-// StarCoder 2) write them.
+// StarCoder 2), lm_families_2_mlx.py (GLM-4, EXAONE 4, ERNIE 4.5, OLMoE) and lm_mistral3_mlx.py
+// (Ministral 3, mistral3, Mistral 4) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,8 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_olmo_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_llama4_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_more_families_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_2_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_mistral3_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -148,8 +151,8 @@ TEST_F(ModelsMlxTest, QuantizedExpertsAndRoutersKeepTheirBits) {
 }
 
 // The prompt a token at a time through make_prompt_cache's caches: every step's logits are
-// mlx-lm's, past Cohere 2's window of 6 on its rings (StarCoder 2's config names a window
-// mlx-lm does not read: its plain caches keep every position).
+// mlx-lm's, past Cohere 2's and EXAONE 4's windows of 6 on their rings (StarCoder 2's config
+// names a window mlx-lm does not read: its plain caches keep every position).
 class DecodingMlxTest : public ModelsMlxTest {};
 
 TEST_P(DecodingMlxTest, LogitsATokenAtATimeThroughThePromptCacheAreMlxLms) {
@@ -173,7 +176,9 @@ TEST_P(DecodingMlxTest, LogitsATokenAtATimeThroughThePromptCacheAreMlxLms) {
 INSTANTIATE_TEST_SUITE_P(MoreFamilies, DecodingMlxTest,
                          ::testing::Values("granite", "granite_4bit", "granitemoe",
                                            "granitemoe_4bit", "cohere2", "cohere2_4bit",
-                                           "starcoder2", "starcoder2_4bit"),
+                                           "starcoder2", "starcoder2_4bit", "glm4", "glm4_4bit",
+                                           "exaone4", "exaone4_4bit", "ernie4_5", "ernie4_5_moe",
+                                           "ernie4_5_moe_4bit", "olmoe", "olmoe_4bit"),
                          [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(
@@ -185,8 +190,22 @@ INSTANTIATE_TEST_SUITE_P(
                       "glm4_moe", "glm4_moe_4bit", "smollm3", "smollm3_layers", "olmo2", "olmo3",
                       "llama4", "llama4_4bit", "llama4_text", "granite", "granite_4bit",
                       "granitemoe", "granitemoe_4bit", "cohere2", "cohere2_4bit", "starcoder2",
-                      "starcoder2_4bit"),
+                      "starcoder2_4bit", "glm4", "glm4_4bit", "exaone4", "exaone4_4bit", "ernie4_5",
+                      "ernie4_5_moe", "ernie4_5_moe_4bit", "olmoe", "olmoe_4bit"),
     [](const auto& info) { return info.param; });
+
+// lm_mistral3_mlx.py's: Ministral 3 past its window (rings) and past three steps of Llama 4's
+// scaling; mlx-lm's mistral3 wrapper (its plain caches, the sliding layer masked over them)
+// over ministral3 in Hugging Face's layout, over llama, and 4-bit; Mistral 4's latent
+// attention and softmax-routed experts, from Hugging Face's layout and 4-bit.
+INSTANTIATE_TEST_SUITE_P(Mistral3, ModelsMlxTest,
+                         ::testing::Values("ministral3", "mistral3", "mistral3_llama",
+                                           "mistral3_4bit", "mistral4", "mistral4_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Mistral3, DecodingMlxTest,
+                         ::testing::Values("ministral3", "mistral3", "mistral3_llama",
+                                           "mistral3_4bit", "mistral4", "mistral4_4bit"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ferry::lm

@@ -1,8 +1,10 @@
-// Granite, Granite-MoE, Cohere 2 and StarCoder 2 as mlx-lm 0.32.2 builds them
-// (testdata/lm_more_families_mlx.py writes the models and what mlx-lm computes;
+// Granite, Granite-MoE, Cohere 2 and StarCoder 2, GLM-4, EXAONE 4, ERNIE 4.5 and OLMoE as
+// mlx-lm 0.32.2 builds them (testdata/lm_more_families_mlx.py and lm_families_2_mlx.py write
+// the models and what mlx-lm computes;
 // models_mlx_test.cc holds their logits, a token at a time too, and greedy runs): their
 // configs read as mlx-lm reads them, what is missing or inconsistent named, Hugging Face's
-// Granite-MoE experts split as mlx-lm's sanitize splits them, convert's 8-bit layers, and
+// Granite-MoE experts split and ERNIE 4.5's dropped as mlx-lm's sanitize does, convert's 8-bit
+// layers, and
 // stream_generate through them.
 
 #include <functional>
@@ -154,6 +156,158 @@ TEST(MoreFamiliesArgsTest, Starcoder2IsBiasedWithLayerNorms) {
             "[ModelArgs] config.json lacks \"num_hidden_layers\".");
 }
 
+constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 4,
+    "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5, "vocab_size": 50)";
+
+TEST(MoreFamiliesArgsTest, Glm4ReadsAsMlxLm) {
+  const std::string glm4 = std::string(kSizes) + R"(, "attention_bias": true, "head_dim": 8,
+      "partial_rotary_factor": 0.5, "rope_theta": 10000.0)";
+  const ModelArgs args = Config("glm4", glm4 + R"(, "rope_scaling": {"type": "linear"})");
+  EXPECT_TRUE(args.sandwich_norms);
+  EXPECT_TRUE(args.attention_bias);
+  EXPECT_FALSE(args.output_bias);  // o_proj is never biased
+  EXPECT_TRUE(args.rope_traditional);
+  EXPECT_EQ(args.rope_type, "default");  // rope_scaling unread
+  EXPECT_EQ(args.max_position_embeddings, 32768);
+  EXPECT_FALSE(args.tie_word_embeddings);  // mlx-lm's glm4 always has its lm_head
+  EXPECT_EQ(Refusal([&] { Config("glm4", kSizes); }),
+            "[ModelArgs] config.json lacks \"attention_bias\".");
+  EXPECT_EQ(Refusal([&] {
+              Config("glm4", std::string(kSizes) + R"(, "attention_bias": true, "head_dim": 8,
+                  "partial_rotary_factor": 0.125, "rope_theta": 10000.0)");
+            }),
+            "[ModelArgs] config.json's partial_rotary_factor gives 1 rotated features of "
+            "head_dim 8; they must be even, 2 or more, at most head_dim.");
+}
+
+TEST(MoreFamiliesArgsTest, Exaone4PatternSlidesLLayersAndRotatesOnlyThem) {
+  const std::string exaone = std::string(kSizes) + R"(, "max_position_embeddings": 4096,
+      "rope_theta": 10000.0, "head_dim": 8, "tie_word_embeddings": true)";
+  const ModelArgs args =
+      Config("exaone4", exaone + R"(, "sliding_window": 6, "sliding_window_pattern": "LLG",
+          "rope_scaling": {"rope_type": "llama3", "factor": 8.0})");
+  EXPECT_TRUE(args.qk_norm);
+  EXPECT_FALSE(args.qk_norm_whole);
+  EXPECT_EQ(args.sliding_window, 6);
+  EXPECT_EQ(args.layer_types, (std::vector<std::string>{"sliding_attention", "sliding_attention",
+                                                        "full_attention", "sliding_attention"}));
+  EXPECT_EQ(args.no_rope_layers, (std::vector<int>{1, 1, 0, 1}));
+  EXPECT_EQ(args.rope_type, "llama3");
+  // Without a pattern every layer is global and rotates.
+  const ModelArgs global = Config("exaone4", exaone + R"(, "sliding_window": 6,
+      "sliding_window_pattern": null, "rope_scaling": null)");
+  EXPECT_TRUE(global.layer_types.empty());
+  EXPECT_TRUE(global.no_rope_layers.empty());
+  EXPECT_EQ(global.sliding_window, 0);
+  for (const char* pattern : {R"("LLL")", R"("LxG")", "4"}) {
+    EXPECT_EQ(Refusal([&] {
+                Config("exaone4",
+                       exaone + R"(, "sliding_window": 6, "sliding_window_pattern": )" + pattern);
+              }),
+              std::string("[ModelArgs] config.json's sliding_window_pattern is ") + pattern +
+                  ", not a string of L (sliding) and G (global) holding both.");
+  }
+  EXPECT_EQ(Refusal([&] { Config("exaone4", exaone + R"(, "sliding_window_pattern": "LG")"); }),
+            "[ModelArgs] config.json lacks \"sliding_window\".");
+  EXPECT_EQ(Refusal([&] { Config("exaone4", kSizes); }),
+            "[ModelArgs] config.json lacks \"max_position_embeddings\".");
+}
+
+// Layers 0-2 slide ("LLLG"), 3 does not; make_prompt_cache rings the sliding ones.
+TEST(MoreFamiliesArgsTest, Exaone4SlidesItsLLayers) {
+  std::unique_ptr<Model> model = load_model(TestData("exaone4"));
+  const std::vector<std::optional<int64_t>> windows = {6, 6, 6, std::nullopt};
+  for (int layer = 0; layer < 4; ++layer) {
+    EXPECT_EQ(model->sliding_window(layer), windows[layer]) << "layer " << layer;
+  }
+  EXPECT_EQ(load_model(TestData("exaone4_4bit"))->sliding_window(0), std::nullopt);
+}
+
+TEST(MoreFamiliesArgsTest, Ernie45ReadsUseBiasAndItsExpertLayers) {
+  const std::string ernie = std::string(kSizes) + R"(, "max_position_embeddings": 4096,
+      "rope_theta": 500000.0, "use_bias": true, "tie_word_embeddings": false,
+      "head_dim": null)";
+  const ModelArgs dense = Config("ernie4_5", ernie);
+  EXPECT_EQ(dense.head_dim, 8);  // hidden_size / num_attention_heads
+  EXPECT_TRUE(dense.attention_bias && dense.output_bias && dense.mlp_bias);
+  EXPECT_TRUE(dense.rope_traditional);
+  EXPECT_EQ(dense.num_experts, 0);
+  const ModelArgs moe = Config("ernie4_5_moe", ernie + R"(, "moe_num_experts": 8, "moe_k": 2,
+      "moe_num_shared_experts": 1, "moe_layer_start_index": [1, 2],
+      "moe_layer_end_index": [2, 1], "moe_gate_act": "sigmoid")");
+  EXPECT_EQ(moe.num_experts, 8);
+  EXPECT_EQ(moe.num_experts_per_tok, 2);
+  EXPECT_EQ(moe.moe_intermediate_size, 64);  // intermediate_size where it is 0
+  EXPECT_EQ(moe.n_shared_experts, 1);
+  EXPECT_TRUE(moe.sigmoid_router);
+  EXPECT_EQ(moe.mlp_only_layers, (std::vector<int>{0, 3}));  // sparse from 1 to 2
+  const ModelArgs every_other =
+      Config("ernie4_5_moe", ernie + R"(, "moe_num_experts": 8, "moe_layer_interval": 2)");
+  EXPECT_TRUE(every_other.mlp_only_layers.empty());
+  EXPECT_EQ(every_other.decoder_sparse_step, 2);
+  EXPECT_EQ(every_other.num_experts_per_tok, 1);  // moe_k's default
+  EXPECT_EQ(Refusal([&] { Config("ernie4_5", kSizes); }),
+            "[ModelArgs] config.json lacks \"max_position_embeddings\".");
+  EXPECT_EQ(Refusal([&] { Config("ernie4_5_moe", ernie); }),
+            "[ModelArgs] config.json lacks \"moe_num_experts\".");
+  EXPECT_EQ(
+      Refusal([&] { Config("ernie4_5_moe", ernie + R"(, "moe_num_experts": 2, "moe_k": 3)"); }),
+      "[ModelArgs] config.json's moe_k (3) must be from 1 to moe_num_experts (2), "
+      "moe_intermediate_size and moe_layer_interval positive, moe_num_shared_experts not "
+      "negative.");
+  try {
+    Config("ernie4_5_moe", ernie + R"(, "moe_num_experts": 2, "moe_gate_act": "relu")");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_EQ(std::string(e.what()),
+              "[ModelArgs] moe_gate_act \"relu\" is not built by ferry::lm (softmax and sigmoid "
+              "are).");
+  }
+}
+
+// mlx-lm's sanitize: the multi-token prediction layers and the routers' unused correction
+// bias dropped, Hugging Face's experts stacked.
+TEST(MoreFamiliesTest, Ernie45MoeSanitizeDropsWhatMlxLmDrops) {
+  std::unique_ptr<Model> model =
+      make_model(Config("ernie4_5_moe", std::string(kSizes) + R"(, "max_position_embeddings": 4096,
+          "rope_theta": 500000.0, "use_bias": false, "tie_word_embeddings": false,
+          "moe_num_experts": 2)"));
+  const std::string mlp = "model.layers.0.mlp.";
+  const nn::Parameters sanitized =
+      model->sanitize({{mlp + "experts.0.up_proj.weight", zeros({3, 2})},
+                       {mlp + "experts.1.up_proj.weight", ones({3, 2})},
+                       {mlp + "moe_statics.e_score_correction_bias", zeros({1, 2})},
+                       {"mtp_block.0.input_layernorm.weight", zeros({2})},
+                       {"mtp_linear_proj.0.weight", zeros({2, 4})},
+                       {mlp + "gate.weight", zeros({2, 2})}});
+  ASSERT_EQ(sanitized.size(), 2u);
+  EXPECT_EQ(sanitized[0].first, mlp + "gate.weight");
+  EXPECT_EQ(sanitized[1].first, mlp + "switch_mlp.up_proj.weight");
+  EXPECT_EQ(sanitized[1].second.shape(), (Shape{2, 3, 2}));
+}
+
+TEST(MoreFamiliesArgsTest, OlmoeReadsAsMlxLm) {
+  const ModelArgs args =
+      Config("olmoe", std::string(kSizes) + R"(, "num_experts": 8, "num_experts_per_tok": 2,
+          "rope_scaling": {"type": "linear", "factor": 2.0})");
+  EXPECT_TRUE(args.qk_norm_whole);
+  EXPECT_FALSE(args.norm_topk_prob);
+  EXPECT_EQ(args.moe_intermediate_size, 64);  // the experts are intermediate_size wide
+  EXPECT_EQ(args.head_dim, 8);
+  EXPECT_EQ(args.rope_theta, 10000.0f);
+  EXPECT_EQ(args.rope_type, "linear");
+  EXPECT_TRUE(args.tie_word_embeddings);
+  EXPECT_EQ(Refusal([&] { Config("olmoe", kSizes); }),
+            "[ModelArgs] config.json lacks \"num_experts\".");
+  EXPECT_EQ(Refusal([&] {
+              Config("olmoe",
+                     std::string(kSizes) + R"(, "num_experts": 2, "num_experts_per_tok": 3)");
+            }),
+            "[ModelArgs] config.json's num_experts_per_tok (3) must be from 1 to num_experts (2).");
+}
+
 // Hugging Face's fused input_linear (E, 2 * intermediate, hidden): gate's rows, then up's.
 TEST(MoreFamiliesTest, GraniteMoeSanitizeSplitsInputLinear) {
   std::unique_ptr<Model> model =
@@ -191,12 +345,11 @@ TEST(MoreFamiliesTest, GraniteKeepsItsSmallLayersAt8Bits) {
 }
 
 // stream_generate gives mlx-lm's greedy tokens for each family, with a prefill in pieces of 4
-// (which straddle Cohere 2's window of 6).
-TEST(MoreFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_more_families_mlx.safetensors")).first;
+// (which straddle Cohere 2's and EXAONE 4's windows of 6).
+void ExpectStreamedTokens(const std::string& file, const std::vector<std::string>& names) {
+  std::unordered_map<std::string, Array> recorded = load_safetensors(TestData(file)).first;
   const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string name : {"granite", "granitemoe", "cohere2", "starcoder2"}) {
+  for (const std::string& name : names) {
     std::unique_ptr<Model> model = load_model(TestData(name));
     const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
     GenerateOptions options;
@@ -210,6 +363,13 @@ TEST(MoreFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
                     });
     EXPECT_EQ(streamed, want) << name;
   }
+}
+
+TEST(MoreFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
+  ExpectStreamedTokens("lm_more_families_mlx.safetensors",
+                       {"granite", "granitemoe", "cohere2", "starcoder2"});
+  ExpectStreamedTokens("lm_families_2_mlx.safetensors",
+                       {"glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe"});
 }
 
 }  // namespace

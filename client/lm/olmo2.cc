@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/lm/attention.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
@@ -17,18 +18,23 @@ bool Sliding(const ModelArgs& args, int layer) {
          args.layer_types.at(static_cast<size_t>(layer)) == "sliding_attention";
 }
 
-// OLMo 3's sliding layers rotate with the base alone (mlx-lm's nn.RoPE there).
-ModelArgs PlainRope(ModelArgs args) {
-  args.rope_type = "default";
-  args.rope_scaling.clear();
+// Layer `layer`'s attention: OLMo 3's sliding layers rotate with the base alone (mlx-lm's
+// nn.RoPE there), EXAONE 4's global layers (0 in no_rope_layers) not at all.
+ModelArgs LayerArgs(ModelArgs args, int layer) {
+  if (args.model_type == "olmo3" && Sliding(args, layer)) {
+    args.rope_type = "default";
+    args.rope_scaling.clear();
+  }
+  args.rope =
+      args.no_rope_layers.empty() || args.no_rope_layers.at(static_cast<size_t>(layer)) != 0;
   return args;
 }
 
 }  // namespace
 
-Olmo2Block::Olmo2Block(const ModelArgs& args, bool sliding)
-    : sliding_(sliding),
-      self_attn_(register_module("self_attn", Attention(sliding ? PlainRope(args) : args))),
+Olmo2Block::Olmo2Block(const ModelArgs& args, int layer)
+    : sliding_(Sliding(args, layer)),
+      self_attn_(register_module("self_attn", Attention(LayerArgs(args, layer)))),
       mlp_(register_module("mlp", Mlp(args))),
       post_attention_layernorm_(register_module("post_attention_layernorm",
                                                 nn::RMSNorm(args.hidden_size, args.rms_norm_eps))),
@@ -46,8 +52,7 @@ Olmo2Model::Olmo2Model(const ModelArgs& args)
       embed_tokens_(
           register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
   for (int i = 0; i < args.num_hidden_layers; ++i) {
-    layers_.push_back(
-        &register_module(absl::StrCat("layers.", i), Olmo2Block(args, Sliding(args, i))));
+    layers_.push_back(&register_module(absl::StrCat("layers.", i), Olmo2Block(args, i)));
   }
   norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
 }
@@ -59,9 +64,11 @@ Array Olmo2Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
                                ? layer_masks(tokens.shape(1), tokens.device(), cache, window_)
                                : causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Olmo2Block& layer = *layers_[i];
-    h = layer(h, layer.sliding() ? masks.sliding : masks.global, cache ? &(*cache)[i] : nullptr,
-              masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      Olmo2Block& layer = *layers_[i];
+      return layer(x, layer.sliding() ? masks.sliding : masks.global,
+                   cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }

@@ -6,7 +6,10 @@
 // whole projection) and the norms after the attention and the MLP rather than before.
 // OLMo 3 also attends over a sliding window in its "sliding_attention" layers (every layer
 // but each fourth by default; a ring of the window in make_prompt_cache), whose RoPE is
-// plain while the full layers' follows rope_scaling.
+// plain while the full layers' follows rope_scaling. EXAONE 4 (models/exaone4.py) is these
+// layers with q and k normalized per head (ModelArgs::qk_norm) and, where its config gives a
+// sliding_window_pattern, sliding layers whose RoPE follows rope_scaling and global ones
+// without any (ModelArgs::no_rope_layers).
 
 #include <cstdint>
 #include <optional>
@@ -23,7 +26,8 @@ namespace ferry::lm {
 // "self_attn", "mlp", "post_attention_layernorm", "post_feedforward_layernorm".
 class Olmo2Block : public nn::Module {
  public:
-  Olmo2Block(const ModelArgs& args, bool sliding);
+  // Layer `layer` of the model.
+  Olmo2Block(const ModelArgs& args, int layer);
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
   bool sliding() const { return sliding_; }
@@ -49,7 +53,8 @@ class Olmo2Model : public nn::Module {
   nn::RMSNorm* norm_ = nullptr;
 };
 
-// model_type "olmo2" or "olmo3": "model" and, unless the embeddings are tied, "lm_head".
+// model_type "olmo2", "olmo3" or "exaone4": "model" and, unless the embeddings are tied,
+// "lm_head".
 class Olmo2 : public Model {
  public:
   explicit Olmo2(ModelArgs args);

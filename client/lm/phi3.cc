@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/lm/attention.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/lm/switch_layers.h"
@@ -94,7 +95,9 @@ Array Phi3Model::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   Array h = embed_tokens_(tokens);
   const LayerMasks masks = causal_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }

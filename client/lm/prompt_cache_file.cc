@@ -23,11 +23,13 @@ namespace {
 }  // namespace
 
 // One leaf of a cache's state, as save_prompt_cache flattens it: an array, an int (saved as
-// a 0-d int32 array, named a "scalar"), or None (an empty array, named "none").
+// a 0-d int32 array, named a "scalar"), None (an empty array, named "none"), or a string (a
+// CacheList's part's class, saved as its characters' codes, named a "string").
 struct StateLeaf {
   std::optional<Array> array;
   int64_t scalar = 0;
-  enum Kind { kArray, kScalar, kNone, kMissing } kind = kNone;
+  enum Kind { kArray, kScalar, kNone, kMissing, kString } kind = kNone;
+  std::string text;
 };
 using State = std::vector<std::pair<std::string, StateLeaf>>;  // path within the layer
 
@@ -40,6 +42,18 @@ StateLeaf Scalar(int64_t v) { return StateLeaf{std::nullopt, v, StateLeaf::kScal
 class MlxCacheState {
  public:
   static std::pair<std::string, State> Of(const KVCache& c) {
+    if (c.is_list()) {
+      // mlx-lm's CacheList.state: each part's (state, class name).
+      State state;
+      for (size_t j = 0; j < c.list_.size(); ++j) {
+        const auto [type, part] = Of(c.list_[j]);
+        for (const auto& [path, leaf] : part)
+          state.emplace_back(absl::StrCat(j, ".0.", path), leaf);
+        state.emplace_back(absl::StrCat(j, ".1"),
+                           StateLeaf{std::nullopt, 0, StateLeaf::kString, type});
+      }
+      return {"CacheList", state};
+    }
     if (!c.padding_.empty() || c.rows() > 1) {
       Fail(ErrorCode::kInvalidArgument,
            "a batch's cache (its rows, their padding) is not a prompt cache; save one "
@@ -119,6 +133,20 @@ class MlxCacheState {
       return l.scalar;
     };
     KVCache c;
+    if (type == "CacheList") {
+      std::vector<KVCache> parts;
+      for (int j = 0;; ++j) {
+        const StateLeaf part_type = leaf(absl::StrCat(j, ".1"));
+        if (part_type.kind == StateLeaf::kMissing) break;  // past the list
+        if (part_type.kind != StateLeaf::kString)
+          Malformed(layer, absl::StrCat(j, ".1"), "a class");
+        const std::string prefix = absl::StrCat(j, ".0.");
+        parts.push_back(From(part_type.text, layer,
+                             [&](const std::string& path) { return leaf(prefix + path); }));
+      }
+      if (parts.empty()) Malformed(layer, "0.1", "a class");
+      return KVCache::list(std::move(parts));
+    }
     if (type == "KVCache") {
       c.keys_ = array("0");
       c.values_ = array("1");
@@ -170,13 +198,16 @@ class MlxCacheState {
       Fail(ErrorCode::kUnimplemented,
            absl::StrCat("layer ", layer, "'s cache is a ", type,
                         ", which ferry does not read (KVCache, QuantizedKVCache, "
-                        "RotatingKVCache, ChunkedKVCache and ArraysCache)"));
+                        "RotatingKVCache, ChunkedKVCache, ArraysCache and CacheList)"));
     }
     return c;
   }
 
   // An arrays cache counts the tokens the other layers hold (mlx-lm's keeps no count).
-  static void SetOffset(KVCache& c, int64_t offset) { c.offset_ = offset; }
+  static void SetOffset(KVCache& c, int64_t offset) {
+    for (KVCache& part : c.list_) SetOffset(part, offset);
+    if (c.is_arrays() && !c.empty()) c.offset_ = offset;
+  }
 
  private:
   [[noreturn]] static void Malformed(int layer, const std::string& path, const char* want) {
@@ -239,7 +270,14 @@ void save_prompt_cache(const std::string& path, const std::vector<KVCache>& cach
       }
       ++scalars;
       meta[absl::StrCat("2.", scalars, ".0")] = name;
-      meta[absl::StrCat("2.", scalars, ".1")] = leaf.kind == StateLeaf::kScalar ? "scalar" : "none";
+      meta[absl::StrCat("2.", scalars, ".1")] = leaf.kind == StateLeaf::kScalar   ? "scalar"
+                                                : leaf.kind == StateLeaf::kString ? "string"
+                                                                                  : "none";
+      if (leaf.kind == StateLeaf::kString) {
+        const std::vector<int32_t> codes(leaf.text.begin(), leaf.text.end());
+        arrays.emplace(name, from_host(codes, {static_cast<int64_t>(codes.size())}));
+        continue;
+      }
       arrays.emplace(name, leaf.kind == StateLeaf::kScalar
                                ? full({}, static_cast<double>(leaf.scalar), int32)
                                : zeros({0}, float32));
@@ -293,14 +331,17 @@ std::pair<std::vector<KVCache>, std::map<std::string, std::string>> load_prompt_
       auto kind = kinds.find(name);
       if (kind == kinds.end()) return Leaf(array->second);
       if (kind->second == "none") return StateLeaf{};
+      if (kind->second == "string") {
+        const std::vector<int32_t> codes = astype(array->second, int32).to_vector<int32_t>();
+        return StateLeaf{std::nullopt, 0, StateLeaf::kString,
+                         std::string(codes.begin(), codes.end())};
+      }
       return Scalar(astype(array->second, int64).item<int64_t>());
     };
     cache.push_back(MlxCacheState::From(classes[i], static_cast<int>(i), leaf));
     if (!cache.back().is_arrays()) offset = std::max(offset, cache.back().offset());
   }
-  for (KVCache& layer : cache) {
-    if (layer.is_arrays() && !layer.empty()) MlxCacheState::SetOffset(layer, offset);
-  }
+  for (KVCache& layer : cache) MlxCacheState::SetOffset(layer, offset);
   return {std::move(cache), std::move(metadata)};
 }
 

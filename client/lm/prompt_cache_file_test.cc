@@ -1,7 +1,7 @@
 // Prompt cache files both ways with mlx-lm 0.32.2 (testdata/prompt_cache_mlx.py): a file
 // save_prompt_cache wrote loads here and the model goes on from it as mlx-lm's did (plain,
-// quantized, rotating, chunked and arrays caches); the file written here holds mlx-lm's
-// state, and loads back to the same continuation.
+// quantized, rotating, chunked and arrays caches, and Falcon-H1's lists of both); the file
+// written here holds mlx-lm's state, and loads back to the same continuation.
 
 #include "client/lm/prompt_cache_file.h"
 
@@ -119,7 +119,7 @@ TEST_P(PromptCacheFileTest, AFileWrittenHereHoldsMlxLmsStateAndLoadsBack) {
 
 INSTANTIATE_TEST_SUITE_P(Caches, PromptCacheFileTest,
                          ::testing::Values("llama", "llama_quantized", "gemma3_text", "qwen3_next",
-                                           "llama4"),
+                                           "llama4", "falcon_h1"),
                          [](const auto& info) { return info.param; });
 
 TEST(PromptCacheFile, WhatIsNotAPromptCacheIsRefusedByName) {

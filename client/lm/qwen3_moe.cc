@@ -12,9 +12,9 @@ Qwen3MoeSparseMoeBlock::Qwen3MoeSparseMoeBlock(const ModelArgs& args)
     : top_k_(args.num_experts_per_tok),
       norm_topk_prob_(args.norm_topk_prob),
       gate_(register_module("gate", nn::Linear(args.hidden_size, args.num_experts, false))),
-      switch_mlp_(register_module(
-          "switch_mlp",
-          SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {}
+      switch_mlp_(
+          register_module("switch_mlp", SwitchGLU(args.hidden_size, args.moe_intermediate_size,
+                                                  args.num_experts, args.mlp_bias))) {}
 
 Array Qwen3MoeSparseMoeBlock::operator()(const Array& x) {
   const auto [indices, scores] = softmax_top_k(gate_(x), top_k_, norm_topk_prob_);

@@ -12,7 +12,8 @@
 namespace ferry::lm {
 
 // "gate" and "switch_mlp": the top-k experts by the softmax of all the gates, weighted by
-// it, renormalized to sum to 1 when norm_topk_prob.
+// it, renormalized to sum to 1 when norm_topk_prob; the experts biased when mlp_bias
+// (OLMoE's).
 class Qwen3MoeSparseMoeBlock : public nn::Layer {
  public:
   explicit Qwen3MoeSparseMoeBlock(const ModelArgs& args);

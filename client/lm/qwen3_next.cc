@@ -9,7 +9,10 @@
 #include "client/array_node.h"
 #include "client/fast.h"
 #include "client/lm/attention.h"
+#include "client/lm/conv_weights.h"
 #include "client/lm/gated_delta.h"
+#include "client/lm/grad_checkpoint.h"
+#include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/ops.h"
@@ -208,21 +211,14 @@ Qwen3NextModel::Qwen3NextModel(const ModelArgs& args, bool fused)
 Array Qwen3NextModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   CheckModelInputs("Qwen3Next", tokens, cache, layers_.size());
   Array h = embed_tokens_(tokens);
-  // The full-attention layers' position and mask, from one of their caches, and the linear
-  // layers' mask (a batch's padding), from one of theirs: the caches advance together.
-  std::optional<Array> position, mask, linear_mask;
-  if (cache) {
-    auto full =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return !c.is_arrays(); });
-    position = (full != cache->end() ? *full : cache->front()).offset_array(tokens.device());
-    if (full != cache->end()) mask = full->make_mask(tokens.shape(1), *position);
-    auto linear =
-        std::find_if(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); });
-    if (linear != cache->end()) linear_mask = linear->arrays_mask(tokens.shape(1));
-  }
+  // The attention layers' position and mask and the linear layers' (a batch's padding),
+  // from one cache of each kind: the caches advance together.
+  const LayerMasks masks = hybrid_masks(tokens.shape(1), tokens.device(), cache);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = (*layers_[i])(h, layers_[i]->is_linear() ? linear_mask : mask,
-                      cache ? &(*cache)[i] : nullptr, position);
+    h = call_block(*layers_[i], h, [=](const Array& x) {
+      return (*layers_[i])(x, layers_[i]->is_linear() ? masks.arrays : masks.global,
+                           cache ? &(*cache)[i] : nullptr, masks.position);
+    });
   }
   return (*norm_)(h);
 }
@@ -251,10 +247,8 @@ nn::Parameters sanitize_conv_and_norms(nn::Parameters weights, bool shift_norms)
   static constexpr const char* kNorms[] = {".input_layernorm.weight",
                                            ".post_attention_layernorm.weight", "model.norm.weight",
                                            ".q_norm.weight", ".k_norm.weight"};
+  weights = sanitize_conv_weights(std::move(weights), "conv1d.weight");
   for (auto& [name, array] : weights) {
-    if (absl::StrContains(name, "conv1d.weight") && array.shape(-1) != 1) {
-      array = moveaxis(array, 2, 1);
-    }
     const std::string& named = name;  // a lambda cannot capture a structured binding (C++17)
     const bool norm = std::any_of(std::begin(kNorms), std::end(kNorms),
                                   [&named](const char* s) { return absl::EndsWith(named, s); });

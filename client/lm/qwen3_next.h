@@ -136,8 +136,8 @@ class Qwen3Next : public Model {
   nn::Linear* lm_head_ = nullptr;
 };
 
-// mlx-lm's sanitize of the conv1d weights and the norms, shared with Qwen3.5: weights named
-// *conv1d.weight of shape (C, 1, K) become (C, K, 1), and, with `shift_norms`, the 1-D norms
+// mlx-lm's sanitize of the conv1d weights and the norms, shared with Qwen3.5: the conv1d
+// weights as sanitize_conv_weights moves them, and, with `shift_norms`, the 1-D norms
 // of the residual stream, q and k (input_layernorm, post_attention_layernorm, model.norm,
 // q_norm, k_norm; not the gated norm) gain 1.
 nn::Parameters sanitize_conv_and_norms(nn::Parameters weights, bool shift_norms);

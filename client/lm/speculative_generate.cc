@@ -76,7 +76,8 @@ SpeculativeGenerator::SpeculativeGenerator(Model& model, const std::vector<int32
   // Rejected proposals are trimmed away, which a linear layer's state cannot be (mlx-lm
   // refuses such caches too).
   for (const std::vector<KVCache>* cache : {cache_, draft_cache_}) {
-    if (std::any_of(cache->begin(), cache->end(), [](const KVCache& c) { return c.is_arrays(); })) {
+    if (std::any_of(cache->begin(), cache->end(),
+                    [](const KVCache& c) { return !c.is_trimmable(); })) {
       detail::ThrowOpError(
           kOp, absl::StrCat(cache == cache_ ? "the model's" : "the draft model's",
                             " cache holds arrays caches (linear-attention layers' state), which "

@@ -57,12 +57,16 @@ SwitchGLU::SwitchGLU(int64_t input_dims, int64_t hidden_dims, int64_t num_expert
           register_module("down_proj", SwitchLinear(hidden_dims, input_dims, num_experts, bias))),
       activation_(std::move(activation)) {}
 
-Array SwitchGLU::operator()(const Array& x, const Array& indices) {
-  // (..., 1, 1, D): one row, multiplied by each of the token's k experts.
+namespace {
+
+// x (..., D) through each of its experts `indices` (..., k): (..., k, D'), `experts` given the
+// rows (..., 1, 1, D) and the experts to multiply them by. From 64 (token, expert) pairs on,
+// the pairs are sorted by expert (mlx-lm's _gather_sort), so that each expert's rows are read
+// together, and the results put back in the tokens' order after (_scatter_unsort).
+Array ThroughExperts(const Array& x, const Array& indices,
+                     const std::function<Array(const Array&, const Array&)>& experts) {
   Array h = expand_dims(x, {-2, -3});
   Array picked = stop_gradient(indices);
-  // Many pairs are sorted by expert (mlx-lm's _gather_sort), so that each expert's rows are
-  // read together; the results are put back in the tokens' order after.
   const bool sort = indices.size() >= 64;
   std::optional<Array> inverse;
   if (sort) {
@@ -72,15 +76,35 @@ Array SwitchGLU::operator()(const Array& x, const Array& indices) {
     h = take(flatten(h, 0, -3), floor_divide(order, indices.shape(-1)), 0);
     picked = take(flat, order, 0);
   }
-  const Array up = up_proj_(h, picked);
-  const Array gate = gate_proj_(h, picked);
-  h = down_proj_(activation_ ? activation_(up, gate) : silu(gate) * up, picked);
+  h = experts(h, picked);
   if (sort) {
     Shape shape = indices.shape();
     shape.insert(shape.end(), h.shape().begin() + 1, h.shape().end());
     h = reshape(take(h, *inverse, 0), shape);
   }
   return squeeze(h, -2);
+}
+
+}  // namespace
+
+Array SwitchGLU::operator()(const Array& x, const Array& indices) {
+  return ThroughExperts(x, indices, [this](const Array& h, const Array& picked) {
+    const Array up = up_proj_(h, picked);
+    const Array gate = gate_proj_(h, picked);
+    return down_proj_(activation_ ? activation_(up, gate) : silu(gate) * up, picked);
+  });
+}
+
+SwitchMLP::SwitchMLP(int64_t input_dims, int64_t hidden_dims, int64_t num_experts,
+                     std::function<Array(const Array&)> activation, bool bias)
+    : fc1_(register_module("fc1", SwitchLinear(input_dims, hidden_dims, num_experts, bias))),
+      fc2_(register_module("fc2", SwitchLinear(hidden_dims, input_dims, num_experts, bias))),
+      activation_(std::move(activation)) {}
+
+Array SwitchMLP::operator()(const Array& x, const Array& indices) {
+  return ThroughExperts(x, indices, [this](const Array& h, const Array& picked) {
+    return fc2_(activation_(fc1_(h, picked)), picked);
+  });
 }
 
 Array slice_last_axis(const Array& a, int64_t start, int64_t stop) {

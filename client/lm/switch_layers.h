@@ -60,6 +60,21 @@ class SwitchGLU : public nn::Module {
   GluActivation activation_;
 };
 
+// mlx-lm's SwitchMLP: fc2(activation(fc1(x))), each through the experts a token's router
+// picked (Nemotron-H's, activation relu2), "fc1" and "fc2" SwitchLinears.
+class SwitchMLP : public nn::Module {
+ public:
+  SwitchMLP(int64_t input_dims, int64_t hidden_dims, int64_t num_experts,
+            std::function<Array(const Array&)> activation, bool bias = false);
+  // x (..., input_dims) through each of its experts `indices` (..., k): (..., k, input_dims),
+  // sorted by expert from 64 pairs on as SwitchGLU's.
+  Array operator()(const Array& x, const Array& indices);
+
+ private:
+  SwitchLinear &fc1_, &fc2_;
+  std::function<Array(const Array&)> activation_;
+};
+
 // a[..., start:stop] with Python's rules: the k experts a router picked out of an
 // argpartition.
 Array slice_last_axis(const Array& a, int64_t start, int64_t stop);

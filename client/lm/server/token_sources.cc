@@ -44,7 +44,7 @@ class Batch : public TokenSource {
     // back, an arrays cache keeps no steps to go back to.
     int64_t extra = cache_.front().offset() - static_cast<int64_t>(held.size());
     const bool untrimmable = std::any_of(cache_.begin(), cache_.end(), [](const KVCache& layer) {
-      return (layer.max_size() && layer.offset() > *layer.max_size()) || layer.is_arrays();
+      return (layer.max_size() && layer.offset() > *layer.max_size()) || !layer.is_trimmable();
     });
     if (extra == 1 && untrimmable && last_token_) {
       // The last token read is in it too: kept under it, as a next turn that repeats the

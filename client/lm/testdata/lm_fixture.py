@@ -1,6 +1,6 @@
-"""What lm_moe_mlx.py and lm_gemma3_mlx.py share: a model directory saved as mlx-lm saves
-one, mlx-lm's outputs for a prompt recorded, and a directory loaded back as mlx_lm.load
-loads it."""
+"""What the fixtures share: a model built with random weights, its directory saved as mlx-lm
+saves one (or in Hugging Face's layout), mlx-lm's outputs for a prompt recorded, and a
+directory loaded back as mlx_lm.load loads it."""
 import json
 import os
 from pathlib import Path
@@ -77,6 +77,35 @@ def reload(name):
     """The directory as mlx_lm.load reads it (sanitize and quantization included)."""
     model, _ = load_model(Path(HERE) / name)
     return model
+
+
+def build(rng, module, config):
+    """module.Model of config (a dict of config.json's), its weights drawn (draw_weights)."""
+    model = module.Model(module.ModelArgs.from_dict(config))
+    return draw_weights(model, rng)
+
+
+def save_and_record(arrays, rng, vocab, chunks, name, weights, config, prompt_length,
+                    steps=10):
+    """The model saved (save_model), then, as mlx_lm.load loads it back, its outputs for a
+    random prompt recorded (record, `steps` greedy tokens) and the prompt through its caches
+    in pieces (record_cached of `chunks`)."""
+    save_model(name, weights, config)
+    loaded = reload(name)
+    record(arrays, rng, vocab, name, loaded, prompt_length=prompt_length, steps=steps)
+    record_cached(arrays, name, loaded, chunks)
+
+
+def hugging_face_layout(weights, conv_suffix, rewrite=None):
+    """mlx-lm's weights as Hugging Face stores them: the depthwise conv weights named
+    *conv_suffix (C, 1, K), then each weight through rewrite(key, value, weights), a dict of
+    the entries it becomes (none: kept as it is)."""
+    out = {}
+    for key, value in weights.items():
+        if key.endswith(conv_suffix):
+            value = value.swapaxes(1, 2)
+        out.update(rewrite(key, value, weights) if rewrite else {key: value})
+    return out
 
 
 # What the batch fixtures (lm_batch_rotating_mlx.py, lm_batch_qwen3_next_mlx.py) run: five

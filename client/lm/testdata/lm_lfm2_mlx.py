@@ -49,13 +49,14 @@ from mlx_lm.models import lfm2, lfm2_moe
 from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE
 
 rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
 CHUNKS = (7, 5)
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng)
+save_and_record = functools.partial(lm_fixture.save_and_record, arrays, rng, VOCAB, CHUNKS)
 
 CONV = dict(vocab_size=VOCAB, num_attention_heads=4, num_key_value_heads=2,
             max_position_embeddings=128000, norm_eps=1e-5, conv_L_cache=3, rope_theta=1e6,
@@ -75,37 +76,23 @@ LFM2_MOE = dict(CONV, model_type="lfm2_moe", hidden_size=32, num_hidden_layers=4
                 num_dense_layers=1, conv_bias=False, routed_scaling_factor=1.5,
                 layer_types=["conv", "full_attention", "conv", "conv"])
 
+NAMES = {"gate_proj": "w1", "up_proj": "w3", "down_proj": "w2"}
 
-def build(module, config):
-    model = module.Model(module.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
+
+def moe_names(key, value, weights):
+    """The MoE's MLPs under w1 (gate), w3 (up), w2 (down), its experts one matrix each."""
+    for new, old in NAMES.items():
+        key = key.replace(f"feed_forward.{new}.", f"feed_forward.{old}.")
+    if ".switch_mlp." not in key:
+        return {key: value}
+    prefix, rest = key.split(".switch_mlp.")
+    projection, kind = rest.split(".")
+    return {f"{prefix}.experts.{e}.{NAMES[projection]}.{kind}": value[e]
+            for e in range(value.shape[0])}
 
 
 def hugging_face_layout(weights):
-    """Conv weights (C, 1, K); the MoE's MLPs under w1 (gate), w3 (up), w2 (down), its
-    experts one matrix each."""
-    names = {"gate_proj": "w1", "up_proj": "w3", "down_proj": "w2"}
-    out = {}
-    for key, value in weights.items():
-        if key.endswith("conv.conv.weight"):
-            value = value.swapaxes(1, 2)
-        for new, old in names.items():
-            key = key.replace(f"feed_forward.{new}.", f"feed_forward.{old}.")
-        if ".switch_mlp." in key:
-            prefix, rest = key.split(".switch_mlp.")
-            projection, kind = rest.split(".")
-            for e in range(value.shape[0]):
-                out[f"{prefix}.experts.{e}.{names[projection]}.{kind}"] = value[e]
-            continue
-        out[key] = value
-    return out
-
-
-def save_and_record(name, weights, config, prompt_length):
-    save_model(name, weights, config)
-    loaded = reload(name)
-    record(name, loaded, prompt_length=prompt_length, steps=10)
-    lm_fixture.record_cached(arrays, name, loaded, CHUNKS)
+    return lm_fixture.hugging_face_layout(weights, "conv.conv.weight", moe_names)
 
 
 model = build(lfm2, LFM2)

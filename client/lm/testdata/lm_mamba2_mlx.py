@@ -55,13 +55,14 @@ from mlx_lm.models import granitemoehybrid, mamba2
 from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE
 
 rng = np.random.default_rng(20261208)
 arrays = {}
 VOCAB = 96
 CHUNKS = (7, 5)
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng)
+save_and_record = functools.partial(lm_fixture.save_and_record, arrays, rng, VOCAB, CHUNKS)
 
 MAMBA2 = dict(model_type="mamba2", vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
               num_heads=4, head_dim=16, state_size=16, n_groups=2, conv_kernel=4,
@@ -91,41 +92,28 @@ for key in ("rope_theta", "mamba_conv_bias", "mamba_chunk_size", "num_experts_pe
     del GRANITE_DENSE[key]
 
 
-def build(module, config):
-    model = module.Model(module.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
+def granite_mlps(key, value, weights):
+    """Granite's experts as input_linear (E, 2 * width, hidden: gate's rows, then up's) and
+    output_linear, a dense MLP as shared_mlp's."""
+    if ".switch_mlp.up_proj." in key or ".mlp.up_proj." in key:
+        return {}
+    if ".switch_mlp.gate_proj." in key:
+        up = weights[key.replace("gate_proj", "up_proj")]
+        return {key.replace("switch_mlp.gate_proj", "input_linear"):
+                mx.concatenate([value, up], axis=1)}
+    if ".switch_mlp.down_proj." in key:
+        return {key.replace("switch_mlp.down_proj", "output_linear"): value}
+    if ".mlp.gate_proj." in key:
+        up = weights[key.replace("gate_proj", "up_proj")]
+        return {key.replace("mlp.gate_proj", "shared_mlp.input_linear"):
+                mx.concatenate([value, up], axis=0)}
+    if ".mlp.down_proj." in key:
+        return {key.replace("mlp.down_proj", "shared_mlp.output_linear"): value}
+    return {key: value}
 
 
 def hugging_face_layout(weights):
-    """Conv weights (C, 1, K); Granite's experts as input_linear (E, 2 * width, hidden: gate's
-    rows, then up's) and output_linear, a dense MLP as shared_mlp's."""
-    out = {}
-    for key, value in weights.items():
-        if key.endswith("conv1d.weight"):
-            value = value.swapaxes(1, 2)
-        if ".switch_mlp.up_proj." in key or ".mlp.up_proj." in key:
-            continue
-        if ".switch_mlp.gate_proj." in key:
-            up = weights[key.replace("gate_proj", "up_proj")]
-            key = key.replace("switch_mlp.gate_proj", "input_linear")
-            value = mx.concatenate([value, up], axis=1)
-        elif ".switch_mlp.down_proj." in key:
-            key = key.replace("switch_mlp.down_proj", "output_linear")
-        elif ".mlp.gate_proj." in key:
-            up = weights[key.replace("gate_proj", "up_proj")]
-            key = key.replace("mlp.gate_proj", "shared_mlp.input_linear")
-            value = mx.concatenate([value, up], axis=0)
-        elif ".mlp.down_proj." in key:
-            key = key.replace("mlp.down_proj", "shared_mlp.output_linear")
-        out[key] = value
-    return out
-
-
-def save_and_record(name, weights, config, prompt_length):
-    save_model(name, weights, config)
-    loaded = reload(name)
-    record(name, loaded, prompt_length=prompt_length, steps=10)
-    lm_fixture.record_cached(arrays, name, loaded, CHUNKS)
+    return lm_fixture.hugging_face_layout(weights, "conv1d.weight", granite_mlps)
 
 
 model = build(mamba2, MAMBA2)

@@ -9,6 +9,8 @@ time from those caches:
   qwen3_next       ArraysCache linear layers beside KVCache attention layers
   llama4           ChunkedKVCache local layers (chunks of 6: the prompt spans three) beside
                    KVCache global ones
+  falcon_h1        CacheList layers, each an ArraysCache (the mixer's) and a KVCache (the
+                   attention's)
 prompt_cache_mlx.safetensors holds <case>.next (int32) and <case>.next_logits, (1, 4, V)
 float32: the logits of each NEXT token in turn.
 
@@ -30,6 +32,7 @@ CASES = {
     "gemma3_text": "gemma3_text",
     "qwen3_next": "qwen3_next",
     "llama4": "llama4",
+    "falcon_h1": "falcon_h1",
 }
 
 

@@ -199,6 +199,7 @@ TrainingArgs training_args(const TrainingConfig& config) {
   args.steps_per_save = config.save_every;
   args.max_seq_length = config.max_seq_length;
   args.grad_accumulation_steps = config.grad_accumulation_steps;
+  args.grad_checkpoint = config.grad_checkpoint;
   args.seed = config.seed;
   args.adapter_file =
       (std::filesystem::path(config.adapter_path) / "adapters.safetensors").string();

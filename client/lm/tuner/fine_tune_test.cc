@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -202,9 +204,11 @@ TEST(FineTuning, FullFineTuningOfAQuantizedModelTrainsItsNorms) {
 
 // Each config trained here as lora_config_mlx.py trained it in mlx_lm.lora's train_model:
 // the losses within 1e-4 relative, every trained weight within 1e-4 of mlx-lm's (plus 5e-5),
-// the trained model's logits within 2e-4 (plus 1e-4 of theirs).
-void ExpectTrainingAsMlxLm(const std::string& name) {
+// the trained model's logits within 2e-4 (plus 1e-4 of theirs). grad_checkpoint changes
+// nothing of it (mlx-lm's neither).
+void ExpectTrainingAsMlxLm(const std::string& name, bool grad_checkpoint = false) {
   TrainingConfig config = Config(name);
+  config.grad_checkpoint = grad_checkpoint;
   std::unique_ptr<Model> model = load_model(Runfile(config.model));
   setup_fine_tuning(*model, config.fine_tune_type, config.num_layers, config.lora_parameters);
   if (!config.resume_adapter_file.empty()) {
@@ -254,6 +258,58 @@ TEST(FineTuning, FullFineTuningOfEveryBlockWithNesterovSgdMatchesMlxLm) {
 
 TEST(FineTuning, LoRAOfEveryBlockResumedAndTrainedWithMuonMatchesMlxLm) {
   ExpectTrainingAsMlxLm("lora_muon");
+}
+
+TEST(FineTuning, GradCheckpointTrainsAsMlxLm) {
+  ExpectTrainingAsMlxLm("lora_muon", /*grad_checkpoint=*/true);
+  ExpectTrainingAsMlxLm("full_sgd", /*grad_checkpoint=*/true);
+}
+
+// grad_checkpoint recomputes each block's intermediates in the backward pass instead of
+// keeping them from the forward: the same losses and weights, a lower peak of memory.
+TEST(FineTuning, GradCheckpointTakesLessMemoryForTheSameSteps) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> token(1, 95);
+  std::vector<Example> examples(8);
+  for (Example& example : examples) {
+    for (int i = 0; i < 256; ++i) example.tokens.push_back(token(rng));
+  }
+  struct Run {
+    std::vector<float> losses;
+    int64_t peak_bytes;
+    nn::Parameters weights;
+  };
+  auto run = [&](bool grad_checkpoint) {
+    std::unique_ptr<Model> model = load_model(Runfile("client/lm/testdata/llama"));
+    setup_fine_tuning(*model, "full", -1, {});
+    TrainingConfig config;
+    config.learning_rate = 1e-3;
+    std::unique_ptr<optimizers::Optimizer> optimizer = build_optimizer(config);
+    TrainingArgs args;
+    args.batch_size = 8;
+    args.iters = 3;
+    args.steps_per_report = 1;
+    args.grad_checkpoint = grad_checkpoint;
+    Run out;
+    synchronize(default_device());
+    reset_peak_memory();
+    train(*model, *optimizer, examples, {}, args,
+          [&](const Report& r) { out.losses.push_back(static_cast<float>(r.loss)); });
+    out.peak_bytes = memory_info().peak_bytes;
+    out.weights = model->trainable_parameters();
+    return out;
+  };
+  const Run plain = run(false);
+  const Run checkpointed = run(true);
+  EXPECT_EQ(checkpointed.losses, plain.losses);
+  ASSERT_EQ(checkpointed.weights.size(), plain.weights.size());
+  for (size_t i = 0; i < plain.weights.size(); ++i) {
+    ExpectAllClose(checkpointed.weights[i].second, plain.weights[i].second, 0, 1e-6,
+                   plain.weights[i].first);
+  }
+  std::cout << "peak " << plain.peak_bytes << " bytes, " << checkpointed.peak_bytes
+            << " with grad_checkpoint\n";
+  EXPECT_LT(checkpointed.peak_bytes, plain.peak_bytes * 0.9);
 }
 
 TEST(FineTuning, FullFineTuningWeightsLoadAsAdaptersBothWays) {

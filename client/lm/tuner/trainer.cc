@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/io.h"
+#include "client/lm/grad_checkpoint.h"
 #include "client/nn/losses.h"
 #include "client/nn/value_and_grad.h"
 #include "client/ops.h"
@@ -155,7 +156,10 @@ std::vector<Report> train(Model& model, optimizers::Optimizer& optimizer,
     }
     const Clock::time_point tic = Clock::now();
     const Batch batch = *batches.next();
-    auto [values, grads] = loss_and_grads({batch.tokens, batch.lengths});
+    auto [values, grads] = [&] {
+      GradCheckpoint checkpointed(args.grad_checkpoint);
+      return loss_and_grads({batch.tokens, batch.lengths});
+    }();
     if (!accumulated.empty()) {
       for (size_t i = 0; i < grads.size(); ++i)
         grads[i].second = grads[i].second + accumulated[i].second;

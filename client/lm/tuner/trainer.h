@@ -75,6 +75,9 @@ struct TrainingArgs {
   int steps_per_save = 100;
   int max_seq_length = 2048;
   int grad_accumulation_steps = 1;
+  // Each block's intermediates recomputed in the backward pass rather than kept
+  // (lm/grad_checkpoint.h): less memory, one more forward pass of the blocks.
+  bool grad_checkpoint = false;
   uint64_t seed = 0;
   std::string adapter_file;  // where steps_per_save and the end save; none when empty
 };

@@ -51,7 +51,7 @@ struct TrainingConfig {
   bool test = false;
   int test_batches = 500;
   int max_seq_length = 2048;
-  bool grad_checkpoint = false;  // no effect: a step's graph is run as a whole
+  bool grad_checkpoint = false;  // each block recomputed in the backward pass (call_block)
   int grad_accumulation_steps = 1;
   std::optional<ScheduleConfig> lr_schedule;
   LoRAConfig lora_parameters;
