@@ -5,8 +5,9 @@
 // lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss), lm_deepseek_mlx.py (DeepSeek V3, V2),
 // lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3), lm_olmo_mlx.py (OLMo 2, 3) and
 // lm_llama4_mlx.py (Llama 4) and lm_more_families_mlx.py (Granite, Granite-MoE, Cohere 2,
-// StarCoder 2), lm_families_2_mlx.py (GLM-4, EXAONE 4, ERNIE 4.5, OLMoE) and lm_mistral3_mlx.py
-// (Ministral 3, mistral3, Mistral 4) write them.
+// StarCoder 2), lm_families_2_mlx.py (GLM-4, EXAONE 4, ERNIE 4.5, OLMoE), lm_mistral3_mlx.py
+// (Ministral 3, mistral3, Mistral 4) and lm_gemma4_mlx.py (Gemma 4; gemma4_test checks its
+// caches) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,7 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_more_families_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_families_2_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_mistral3_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_gemma4_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -201,6 +203,9 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(Mistral3, ModelsMlxTest,
                          ::testing::Values("ministral3", "mistral3", "mistral3_llama",
                                            "mistral3_4bit", "mistral4", "mistral4_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Gemma4, ModelsMlxTest,
+                         ::testing::Values("gemma4", "gemma4_text", "gemma4_moe", "gemma4_4bit"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Mistral3, DecodingMlxTest,
                          ::testing::Values("ministral3", "mistral3", "mistral3_llama",
