@@ -58,6 +58,8 @@ mx.random.seed(20261211)
 arrays = {}
 VOCAB = 300
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+# Norms near 1, the correction bias about as large as the sigmoid scores' differences.
+build = functools.partial(lm_fixture.build, rng)
 
 CONFIG = dict(model_type="deepseek_v3", vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
               moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=4,
@@ -70,13 +72,6 @@ CONFIG = dict(model_type="deepseek_v3", vocab_size=VOCAB, hidden_size=32, interm
               rope_scaling=dict(type="yarn", factor=40, beta_fast=32, beta_slow=1, mscale=1.0,
                                 mscale_all_dim=0.8, original_max_position_embeddings=4096),
               attention_bias=False, tie_word_embeddings=False, num_nextn_predict_layers=1)
-
-
-def build(config, module=deepseek_v3):
-    """A model of `config` with every weight drawn: norms near 1, the correction bias about
-    as large as the sigmoid scores' differences."""
-    model = module.Model(module.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
 
 
 def hugging_face_layout(weights, v2=False):
@@ -162,14 +157,14 @@ def sensitivity(name, model, prompt):
     print(f"{name}: logits moved {moved:.2e} by a relative 1e-6 in the weights")
 
 
-model = build(CONFIG)
+model = build(deepseek_v3, CONFIG)
 save_model("deepseek_v3", hugging_face_layout(dict(tree_flatten(model.parameters()))), CONFIG)
 loaded = reload("deepseek_v3")
 record("deepseek_v3", loaded, prompt_length=36, steps=10)
 sensitivity("deepseek_v3", loaded, arrays["deepseek_v3.prompt"])
 
 CONFIG_4BIT = dict(CONFIG, q_lora_rank=None, moe_layer_freq=2)
-model = build(CONFIG_4BIT)
+model = build(deepseek_v3, CONFIG_4BIT)
 nn.quantize(model, group_size=32, bits=4)
 save_model("deepseek_v3_4bit", quantized_kv_b_proj(dict(tree_flatten(model.parameters()))),
            dict(CONFIG_4BIT, quantization=dict(group_size=32, bits=4, mode="affine")))
@@ -181,7 +176,7 @@ CONFIG_V2 = dict({k: v for k, v in CONFIG.items() if k not in ("scoring_func", "
                  rope_scaling=dict(type="yarn", factor=40, beta_fast=32, beta_slow=1,
                                    mscale=0.707, mscale_all_dim=0.6,
                                    original_max_position_embeddings=4096))
-model = build(CONFIG_V2, deepseek_v2)
+model = build(deepseek_v2, CONFIG_V2)
 save_model("deepseek_v2", hugging_face_layout(dict(tree_flatten(model.parameters())), v2=True),
            CONFIG_V2)
 loaded = reload("deepseek_v2")

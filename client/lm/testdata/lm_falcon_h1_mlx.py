@@ -46,7 +46,6 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import falcon_h1
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
 from lm_fixture import HERE
@@ -86,8 +85,8 @@ save_and_record("falcon_h1", hugging_face_layout(dict(tree_flatten(build(FALCON)
 save_and_record("falcon_h1_norm",
                 hugging_face_layout(dict(tree_flatten(build(FALCON_NORM).parameters()))),
                 FALCON_NORM, 20)
-model, config = quantize_model(build(FALCON_WIDE), FALCON_WIDE, group_size=32, bits=4)
-save_and_record("falcon_h1_4bit", dict(tree_flatten(model.parameters())), config, 14)
+save_and_record("falcon_h1_4bit", *lm_fixture.quantized(build(FALCON_WIDE), FALCON_WIDE, 32, 4),
+                14)
 
 lm_fixture.record_batch(arrays, "falcon_h1", "falcon_h1", VOCAB, 20261228)
 

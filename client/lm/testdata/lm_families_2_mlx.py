@@ -46,38 +46,16 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import ernie4_5, ernie4_5_moe, exaone4, glm4, olmoe
-from mlx_lm.models.cache import make_prompt_cache
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, save_model
 
 rng = np.random.default_rng(20261208)
 arrays = {}
 VOCAB = 96
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
-
-
-def build(module, config):
-    return lm_fixture.draw_weights(module.Model(module.ModelArgs.from_dict(config)), rng)
-
-
-def run(name, prompt_length=20, steps=10):
-    """The prompt whole, greedy, and one token at a time through make_prompt_cache's caches."""
-    model = reload(name)
-    record(name, model, prompt_length=prompt_length, steps=steps)
-    cache = make_prompt_cache(model)
-    arrays[f"{name}.steps"] = mx.concatenate(
-        [model(t.reshape(1, 1), cache=cache)[0] for t in arrays[f"{name}.prompt"]]
-    ).astype(mx.float32)
-    return cache
-
-
-def save_quantized(name, module, config, group_size, bits):
-    """Quantized as mlx_lm.convert does."""
-    model = build(module, config)
-    model, quantized = quantize_model(model, config, group_size, bits)
-    save_model(name, dict(tree_flatten(model.parameters())), quantized)
+build = functools.partial(lm_fixture.build, rng)
+run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
+save_quantized = functools.partial(lm_fixture.save_quantized, rng)
 
 
 def per_expert(weights, num_experts):

@@ -1,15 +1,17 @@
 """What the fixtures share: a model built with random weights, its directory saved as mlx-lm
-saves one (or in Hugging Face's layout), mlx-lm's outputs for a prompt recorded, and a
-directory loaded back as mlx_lm.load loads it."""
+saves one (or in Hugging Face's layout, or quantized as mlx_lm.convert does), mlx-lm's
+outputs for a prompt recorded (whole, through the caches in pieces, or a token at a time),
+and a directory loaded back as mlx_lm.load loads it."""
 import json
 import os
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_map_with_path
+from mlx.utils import tree_flatten, tree_map_with_path
 from mlx_lm.generate import generate_step
-from mlx_lm.utils import load_model
+from mlx_lm.models.cache import make_prompt_cache
+from mlx_lm.utils import load_model, quantize_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -58,15 +60,21 @@ def record_cached(arrays, name, model, chunks):
     print(f"{name}: cached logits {moved:.2e} from the whole prompt's")
 
 
-def draw_weights(model, rng):
-    """Every weight of `model` drawn: norms near 1, a router's e_score_correction_bias about
-    as large as the sigmoid scores' differences, the rest of scale 0.3."""
+def draw_weights(model, rng, norm_center=1.0, scale=0.3, embed_scale=0.3, expert_scale=0.3):
+    """Every weight of `model` drawn: norms near norm_center (0 for Gemma's, which scale by 1 +
+    weight), a router's e_score_correction_bias about as large as the sigmoid scores'
+    differences, the embedding of scale embed_scale, experts' (".experts." in the name) of
+    expert_scale, the rest of `scale`."""
     def draw(path, p):
         if path.endswith("norm.weight"):
-            return mx.array(1.0 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
+            return mx.array(norm_center + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
         if path.endswith("e_score_correction_bias"):
             return mx.array(0.1 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
+        if path.endswith("embed_tokens.weight"):
+            return mx.array(embed_scale * rng.standard_normal(p.shape).astype(np.float32))
+        if ".experts." in path:
+            return mx.array(expert_scale * rng.standard_normal(p.shape).astype(np.float32))
+        return mx.array(scale * rng.standard_normal(p.shape).astype(np.float32))
 
     model.update(tree_map_with_path(draw, model.parameters()))
     mx.eval(model.parameters())
@@ -79,10 +87,43 @@ def reload(name):
     return model
 
 
-def build(rng, module, config):
-    """module.Model of config (a dict of config.json's), its weights drawn (draw_weights)."""
+def build(rng, module, config, **scales):
+    """module.Model of config (a dict of config.json's), its weights drawn (draw_weights, of
+    `scales`: norm_center, scale, embed_scale, expert_scale)."""
     model = module.Model(module.ModelArgs.from_dict(config))
-    return draw_weights(model, rng)
+    return draw_weights(model, rng, **scales)
+
+
+def quantized(model, config, group_size, bits):
+    """model quantized as mlx_lm.convert does (quantize_model, affine in groups of group_size,
+    the model's quant_predicate's layers at their own bits): its weights by name and config
+    with their quantization, as save_model and save_and_record take them."""
+    model, config = quantize_model(model, config, group_size, bits)
+    return dict(tree_flatten(model.parameters())), config
+
+
+def save_quantized(rng, name, module, config, group_size, bits):
+    """module.Model of config built (build), quantized (quantized) and saved (save_model)."""
+    save_model(name, *quantized(build(rng, module, config), config, group_size, bits))
+
+
+def record_steps(arrays, name, model):
+    """arrays[name + ".prompt"] one token at a time through make_prompt_cache's caches, into
+    arrays[name + ".steps"] (prompt length, vocab); the caches returned."""
+    cache = make_prompt_cache(model)
+    arrays[f"{name}.steps"] = mx.concatenate(
+        [model(t.reshape(1, 1), cache=cache)[0] for t in arrays[f"{name}.prompt"]]
+    ).astype(mx.float32)
+    return cache
+
+
+def reload_and_record(arrays, rng, vocab, name, prompt_length=20, steps=10):
+    """The directory as mlx_lm.load loads it, its outputs for a random prompt recorded (record,
+    `steps` greedy tokens) and the prompt one token at a time (record_steps, whose caches it
+    returns)."""
+    model = reload(name)
+    record(arrays, rng, vocab, name, model, prompt_length=prompt_length, steps=steps)
+    return record_steps(arrays, name, model)
 
 
 def save_and_record(arrays, rng, vocab, chunks, name, weights, config, prompt_length,

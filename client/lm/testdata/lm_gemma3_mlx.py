@@ -32,7 +32,7 @@ import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map_with_path
+from mlx.utils import tree_flatten
 from mlx_lm.models import gemma3, gemma3_text
 
 import lm_fixture
@@ -43,6 +43,9 @@ mx.random.seed(20261209)
 arrays = {}
 VOCAB = 96
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+# Gemma's norms scale by 1 + weight, so theirs near 0; the embedding small (tied models
+# repeat the prompt's end otherwise).
+build = functools.partial(lm_fixture.build, rng, norm_center=0.0, embed_scale=0.1)
 
 TEXT = dict(model_type="gemma3_text", hidden_size=32, num_hidden_layers=7, intermediate_size=64,
             num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
@@ -53,26 +56,13 @@ TEXT = dict(model_type="gemma3_text", hidden_size=32, num_hidden_layers=7, inter
             ["sliding_attention"])
 
 
-def randomize(model):
-    """Draws every weight at random; Gemma's norms scale by 1 + weight, so theirs near 0."""
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        if path.endswith("embed_tokens.weight"):  # small, or tied models repeat the prompt's end
-            return mx.array(0.1 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
-    model.update(tree_map_with_path(draw, model.parameters()))
-    mx.eval(model.parameters())
-
-
 def untied(weights, head="lm_head"):
     """Without the output layer: mlx-lm's sanitize then ties it to the embedding."""
     return {k: v for k, v in weights.items() if not k.startswith(head + ".")}
 
 
 # gemma3_text, tied.
-model = gemma3_text.Model(gemma3_text.ModelArgs.from_dict(TEXT))
-randomize(model)
+model = build(gemma3_text, TEXT)
 save_model("gemma3_text", untied(dict(tree_flatten(model.parameters()))), TEXT)
 record("gemma3_text", reload("gemma3_text"), prompt_length=20, steps=10)
 
@@ -82,8 +72,7 @@ text_config = {k: v for k, v in TEXT.items()
                             "vocab_size", "layer_types")}
 text_config["head_dim"] = 8
 config = dict(model_type="gemma3", vocab_size=VOCAB, text_config=text_config)
-model = gemma3.Model(gemma3.ModelArgs.from_dict(json.loads(json.dumps(config))))
-randomize(model)
+model = build(gemma3, json.loads(json.dumps(config)))
 weights = untied(dict(tree_flatten(model.parameters())), "language_model.lm_head")
 weights["vision_tower.vision_model.embeddings.patch_embedding.weight"] = mx.zeros((4, 3))
 weights["multi_modal_projector.mm_input_projection_weight"] = mx.zeros((3, 4))
@@ -91,8 +80,7 @@ save_model("gemma3", weights, config)
 record("gemma3", reload("gemma3"), prompt_length=18, steps=10)
 
 # gemma3_text quantized, with its own (quantized) lm_head.
-model = gemma3_text.Model(gemma3_text.ModelArgs.from_dict(TEXT))
-randomize(model)
+model = build(gemma3_text, TEXT)
 nn.quantize(model, group_size=32, bits=4)
 save_model("gemma3_text_4bit", dict(tree_flatten(model.parameters())),
            dict(TEXT, quantization=dict(group_size=32, bits=4, mode="affine")))

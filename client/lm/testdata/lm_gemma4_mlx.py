@@ -42,22 +42,21 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 from mlx_lm.models import gemma4, gemma4_text
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, reload
 
 rng = np.random.default_rng(20261213)
 arrays = {}
 VOCAB = 96
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
 CHUNKS = (7, 5)
+save_and_record = functools.partial(lm_fixture.save_and_record, arrays, rng, VOCAB, CHUNKS)
 
 
-def randomize(model):
-    """lm_fixture's weights; layer scalars, router scales and expert scales near 1 too, the
-    embedding small (tied models repeat the prompt's end otherwise)."""
-    lm_fixture.draw_weights(model, rng)
+def build(module, config):
+    """lm_fixture's build, then layer scalars, router scales and expert scales drawn near 1
+    too and the embedding drawn again, small (tied models repeat the prompt's end otherwise)."""
+    model = lm_fixture.build(rng, module, config)
 
     def near_one(path, p):
         if path.endswith(("layer_scalar", "router.scale", "per_expert_scale")):
@@ -69,12 +68,6 @@ def randomize(model):
     model.update(tree_map_with_path(near_one, model.parameters()))
     mx.eval(model.parameters())
     return model
-
-
-def run(name, prompt_length=20, steps=10):
-    model = reload(name)
-    record(name, model, prompt_length=prompt_length, steps=steps)
-    lm_fixture.record_cached(arrays, name, model, CHUNKS)
 
 
 def hugging_face_experts(weights):
@@ -107,7 +100,7 @@ TEXT = dict(model_type="gemma4_text", hidden_size=32, num_hidden_layers=6, inter
 # gemma4: the text model under text_config, in Hugging Face's names, beside a vision tower.
 config = dict(model_type="gemma4", vocab_size=VOCAB, text_config=dict(TEXT),
               vision_config=dict(hidden_size=8))
-model = randomize(gemma4.Model(gemma4.ModelArgs.from_dict(json.loads(json.dumps(config)))))
+model = build(gemma4, json.loads(json.dumps(config)))
 weights = {}
 for key, value in tree_flatten(model.parameters()):
     weights["model." + key.replace("language_model.model.", "language_model.")] = value
@@ -119,8 +112,7 @@ for layer in (4, 5):  # the KV-shared layers' own projections, which mlx-lm drop
 weights["model.language_model.layers.0.mlp.gate_proj.input_max"] = mx.array(1.0)
 weights["model.vision_tower.encoder.weight"] = mx.zeros((4, 3))
 weights["model.embed_vision.embedding_projection.weight"] = mx.zeros((3, 4))
-save_model("gemma4", weights, config)
-run("gemma4")
+save_and_record("gemma4", weights, config, 20)
 assert [type(c).__name__ for c in reload("gemma4").make_cache()] == [
     "RotatingKVCache", "RotatingKVCache", "KVCache", "RotatingKVCache"]
 
@@ -129,18 +121,17 @@ GEMMA4_TEXT = dict(TEXT, num_hidden_layers=5, attention_k_eq_v=True, num_global_
                    hidden_size_per_layer_input=0, num_kv_shared_layers=0,
                    final_logit_softcapping=None, tie_word_embeddings=False)
 del GEMMA4_TEXT["rope_parameters"], GEMMA4_TEXT["layer_types"]
-model = randomize(gemma4_text.Model(gemma4_text.ModelArgs.from_dict(GEMMA4_TEXT)))
-save_model("gemma4_text", dict(tree_flatten(model.parameters())), GEMMA4_TEXT)
-run("gemma4_text")
+model = build(gemma4_text, GEMMA4_TEXT)
+save_and_record("gemma4_text", dict(tree_flatten(model.parameters())), GEMMA4_TEXT, 20)
 
 # gemma4_moe: experts beside the MLP, in Hugging Face's layout.
 MOE = dict(TEXT, num_hidden_layers=4, sliding_window_pattern=2, num_kv_shared_layers=0,
            use_double_wide_mlp=False, enable_moe_block=True, num_experts=4, top_k_experts=2,
            moe_intermediate_size=16,
            layer_types=["sliding_attention", "full_attention"] * 2)
-model = randomize(gemma4_text.Model(gemma4_text.ModelArgs.from_dict(MOE)))
-save_model("gemma4_moe", hugging_face_experts(dict(tree_flatten(model.parameters()))), MOE)
-run("gemma4_moe")
+model = build(gemma4_text, MOE)
+save_and_record("gemma4_moe", hugging_face_experts(dict(tree_flatten(model.parameters()))), MOE,
+                20)
 
 # gemma4_4bit: as mlx_lm.convert quantizes it.
 QUANTIZED = dict(MOE, hidden_size=64, num_hidden_layers=5, intermediate_size=64, head_dim=16,
@@ -148,10 +139,8 @@ QUANTIZED = dict(MOE, hidden_size=64, num_hidden_layers=5, intermediate_size=64,
                  use_double_wide_mlp=True, sliding_window_pattern=3,
                  layer_types=["sliding_attention", "sliding_attention", "full_attention",
                               "sliding_attention", "full_attention"])
-model = randomize(gemma4_text.Model(gemma4_text.ModelArgs.from_dict(QUANTIZED)))
-model, quantized = quantize_model(model, QUANTIZED, 32, 4, quant_predicate=model.quant_predicate)
-save_model("gemma4_4bit", dict(tree_flatten(model.parameters())), quantized)
-run("gemma4_4bit", prompt_length=16, steps=8)
+model = build(gemma4_text, QUANTIZED)
+save_and_record("gemma4_4bit", *lm_fixture.quantized(model, QUANTIZED, 32, 4), 16, steps=8)
 
 for seed, name in enumerate(["gemma4", "gemma4_text", "gemma4_moe"]):
     lm_fixture.record_batch(arrays, name, name, VOCAB, 20261230 + seed)

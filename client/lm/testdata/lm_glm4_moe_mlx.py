@@ -36,6 +36,8 @@ rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 300
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+# Norms near 1, the correction bias about as large as the sigmoid scores' differences.
+build = functools.partial(lm_fixture.build, rng, glm4_moe)
 
 CONFIG = dict(model_type="glm4_moe", vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
               max_position_embeddings=131072, moe_intermediate_size=32, norm_topk_prob=True,
@@ -46,13 +48,6 @@ CONFIG = dict(model_type="glm4_moe", vocab_size=VOCAB, hidden_size=32, intermedi
               tie_word_embeddings=False, attention_bias=True, partial_rotary_factor=0.5,
               rope_scaling=dict(type="yarn", factor=4.0, original_max_position_embeddings=4096),
               num_nextn_predict_layers=1)
-
-
-def build(config):
-    """Every weight drawn: norms near 1, the correction bias about as large as the sigmoid
-    scores' differences."""
-    model = glm4_moe.Model(glm4_moe.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
 
 
 def hugging_face_layout(weights):

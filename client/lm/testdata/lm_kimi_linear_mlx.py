@@ -52,17 +52,17 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import kimi_linear
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE
 
 rng = np.random.default_rng(20261209)
 mx.random.seed(20261209)
 arrays = {}
 VOCAB = 96
 CHUNKS = (7, 5)
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng, kimi_linear)
+save_and_record = functools.partial(lm_fixture.save_and_record, arrays, rng, VOCAB, CHUNKS)
 
 CONFIG = dict(model_type="kimi_linear", vocab_size=VOCAB, hidden_size=32, num_hidden_layers=4,
               num_attention_heads=4, num_key_value_heads=4, intermediate_size=48, head_dim=12,
@@ -86,11 +86,6 @@ for key in ("qk_nope_head_dim", "v_head_dim"):
 WIDE = dict(CONFIG, hidden_size=64, intermediate_size=64, head_dim=40, kv_lora_rank=32,
             qk_nope_head_dim=32, qk_rope_head_dim=8, v_head_dim=32, moe_intermediate_size=32,
             linear_attn_config=dict(CONFIG["linear_attn_config"], head_dim=32))
-
-
-def build(config):
-    model = kimi_linear.Model(kimi_linear.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
 
 
 def hugging_face_layout(weights, config):
@@ -125,13 +120,6 @@ def hugging_face_layout(weights, config):
     return out
 
 
-def save_and_record(name, weights, config, prompt_length):
-    save_model(name, weights, config)
-    loaded = reload(name)
-    record(name, loaded, prompt_length=prompt_length, steps=10)
-    lm_fixture.record_cached(arrays, name, loaded, CHUNKS)
-
-
 model = build(CONFIG)
 save_and_record("kimi_linear",
                 hugging_face_layout(dict(tree_flatten(model.parameters())), CONFIG), CONFIG, 20)
@@ -139,9 +127,7 @@ save_and_record("kimi_linear",
 model = build(TIED)
 save_and_record("kimi_linear_tied", dict(tree_flatten(model.parameters())), TIED, 18)
 
-model = build(WIDE)
-model, config = quantize_model(model, WIDE, group_size=32, bits=4)
-save_and_record("kimi_linear_4bit", dict(tree_flatten(model.parameters())), config, 14)
+save_and_record("kimi_linear_4bit", *lm_fixture.quantized(build(WIDE), WIDE, 32, 4), 14)
 
 lm_fixture.record_batch(arrays, "kimi_linear", "kimi_linear", VOCAB, 20261219)
 

@@ -46,7 +46,6 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import lfm2, lfm2_moe
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
 from lm_fixture import HERE
@@ -106,14 +105,13 @@ save_and_record("lfm2_moe", hugging_face_layout(dict(tree_flatten(model.paramete
                 LFM2_MOE, 18)
 
 WIDE = dict(hidden_size=64, block_dim=64, block_ff_dim=160, block_multiple_of=32)
-model = build(lfm2, dict(LFM2, **WIDE))
-model, config = quantize_model(model, dict(LFM2, **WIDE), group_size=32, bits=4)
-save_and_record("lfm2_4bit", dict(tree_flatten(model.parameters())), config, 14)
+config = dict(LFM2, **WIDE)
+save_and_record("lfm2_4bit", *lm_fixture.quantized(build(lfm2, config), config, 32, 4), 14)
 
 WIDE_MOE = dict(hidden_size=64, intermediate_size=64, moe_intermediate_size=32)
-model = build(lfm2_moe, dict(LFM2_MOE, **WIDE_MOE))
-model, config = quantize_model(model, dict(LFM2_MOE, **WIDE_MOE), group_size=32, bits=4)
-save_and_record("lfm2_moe_4bit", dict(tree_flatten(model.parameters())), config, 14)
+config = dict(LFM2_MOE, **WIDE_MOE)
+save_and_record("lfm2_moe_4bit", *lm_fixture.quantized(build(lfm2_moe, config), config, 32, 4),
+                14)
 
 lm_fixture.record_batch(arrays, "lfm2", "lfm2", VOCAB, 20261216)
 lm_fixture.record_batch(arrays, "lfm2_moe", "lfm2_moe", VOCAB, 20261316)

@@ -44,6 +44,7 @@ rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng)
 
 TEXT = dict(model_type="llama4_text", hidden_size=32, num_hidden_layers=4,
             intermediate_size=32, intermediate_size_mlp=64, num_attention_heads=4,
@@ -75,7 +76,7 @@ def hugging_face_layout(weights):
     return out
 
 
-model = lm_fixture.draw_weights(llama4.Model(llama4.ModelArgs.from_dict(CONFIG)), rng)
+model = build(llama4, CONFIG)
 save_model("llama4", hugging_face_layout(dict(tree_flatten(model.parameters()))), CONFIG)
 loaded = reload("llama4")
 record("llama4", loaded, prompt_length=20, steps=10)
@@ -84,7 +85,7 @@ assert type(cache[0]).__name__ == "ChunkedKVCache" and type(cache[3]).__name__ =
 arrays["llama4.steps"] = mx.concatenate(
     [loaded(t.reshape(1, 1), cache=cache)[0] for t in arrays["llama4.prompt"]]).astype(mx.float32)
 
-model = lm_fixture.draw_weights(llama4.Model(llama4.ModelArgs.from_dict(CONFIG)), rng)
+model = build(llama4, CONFIG)
 nn.quantize(model, group_size=32, bits=4)
 save_model("llama4_4bit", dict(tree_flatten(model.parameters())),
            dict(CONFIG, quantization=dict(group_size=32, bits=4, mode="affine")))
@@ -95,15 +96,14 @@ TEXT_ONLY = dict(model_type="llama4_text", hidden_size=32, num_hidden_layers=4,
                  num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-5, rope_theta=10000.0,
                  tie_word_embeddings=False, no_rope_layers=[1, 0, 1, 1], use_qk_norm=True,
                  vocab_size=VOCAB)
-model = lm_fixture.draw_weights(
-    llama4_text.Model(llama4_text.ModelArgs.from_dict(TEXT_ONLY)), rng)
+model = build(llama4_text, TEXT_ONLY)
 save_model("llama4_text", dict(tree_flatten(model.parameters())), TEXT_ONLY)
 record("llama4_text", reload("llama4_text"), prompt_length=13, steps=10)
 
 # Heads of 32 features, a quantized cache's groups: kv_bits quantizes the global layer's
 # cache (its KVCache) and leaves the chunked ones (ChunkedKVCache has no to_quantized).
 KV_CONFIG = dict(CONFIG, text_config=dict(TEXT, head_dim=32))
-model = lm_fixture.draw_weights(llama4.Model(llama4.ModelArgs.from_dict(KV_CONFIG)), rng)
+model = build(llama4, KV_CONFIG)
 save_model("llama4_kv", dict(tree_flatten(model.parameters())), KV_CONFIG)
 record("llama4_kv", reload("llama4_kv"), prompt_length=16, steps=10, kv_bits=4,
        kv_group_size=32, quantized_kv_start=0)

@@ -52,7 +52,6 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import granitemoehybrid, mamba2
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
 from lm_fixture import HERE
@@ -124,9 +123,8 @@ model = build(mamba2, MAMBA2_LONG)
 save_and_record("mamba2_long", dict(tree_flatten(model.parameters())), MAMBA2_LONG, 270)
 
 WIDE = dict(hidden_size=64, intermediate_size=128, head_dim=32)
-model = build(mamba2, dict(MAMBA2, **WIDE))
-model, config = quantize_model(model, dict(MAMBA2, **WIDE), group_size=32, bits=4)
-save_and_record("mamba2_4bit", dict(tree_flatten(model.parameters())), config, 14)
+config = dict(MAMBA2, **WIDE)
+save_and_record("mamba2_4bit", *lm_fixture.quantized(build(mamba2, config), config, 32, 4), 14)
 
 model = build(granitemoehybrid, GRANITE)
 save_and_record("granitemoehybrid",
@@ -138,9 +136,9 @@ save_and_record("granitemoehybrid_dense",
 
 WIDE_GRANITE = dict(hidden_size=64, intermediate_size=32, shared_intermediate_size=32,
                     mamba_d_head=16)
-model = build(granitemoehybrid, dict(GRANITE, **WIDE_GRANITE))
-model, config = quantize_model(model, dict(GRANITE, **WIDE_GRANITE), group_size=32, bits=4)
-save_and_record("granitemoehybrid_4bit", dict(tree_flatten(model.parameters())), config, 14)
+config = dict(GRANITE, **WIDE_GRANITE)
+save_and_record("granitemoehybrid_4bit",
+                *lm_fixture.quantized(build(granitemoehybrid, config), config, 32, 4), 14)
 
 lm_fixture.record_batch(arrays, "mamba2", "mamba2", VOCAB, 20261218)
 lm_fixture.record_batch(arrays, "granitemoehybrid", "granitemoehybrid", VOCAB, 20261318)

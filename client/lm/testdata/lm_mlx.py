@@ -54,11 +54,6 @@ CONFIGS = {
 MODULES = {"llama": llama, "qwen2": qwen2, "qwen3": qwen3}
 
 
-def randomize(model):
-    """Draws every weight at random (norm weights near 1), so no layer is an identity."""
-    lm_fixture.draw_weights(model, rng)
-
-
 def save_model(name, model, config):
     lm_fixture.save_model(name, dict(tree_flatten(model.parameters())), config)
 
@@ -67,16 +62,13 @@ record = functools.partial(lm_fixture.record, arrays, rng, BASE["vocab_size"])
 
 
 def build(name):
-    config = CONFIGS[name]
-    module = MODULES[name]
-    model = module.Model(module.ModelArgs.from_dict(config))
-    randomize(model)
-    return model, config
+    """The model of CONFIGS[name], its weights drawn (norms near 1, so no layer is an
+    identity)."""
+    return lm_fixture.build(rng, MODULES[name], CONFIGS[name]), CONFIGS[name]
 
 
 for name in ["llama", "qwen2", "qwen3"]:
     model, config = build(name)
-    mx.eval(model.parameters())
     save_model(name, model, config)
     record(name, model, prompt_length=11, steps=12)
 
@@ -96,8 +88,7 @@ for name in ["llama", "qwen2", "qwen3"]:
 
         mistral = dict(config, model_type="mistral")
         del mistral["rope_scaling"]
-        model = llama.Model(llama.ModelArgs.from_dict(mistral))
-        randomize(model)
+        model = lm_fixture.build(rng, llama, mistral)
         nn.quantize(model, group_size=32, bits=4, mode="mxfp4",
                     class_predicate=lambda p, m: isinstance(m, nn.Linear))
         save_model("mistral_mxfp4", model,

@@ -29,7 +29,7 @@ import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map_with_path
+from mlx.utils import tree_flatten
 from mlx_lm.models import mixtral, qwen2_moe, qwen3_moe
 
 import lm_fixture
@@ -58,15 +58,6 @@ MODULES = {"mixtral": mixtral, "qwen2_moe": qwen2_moe, "qwen3_moe": qwen3_moe}
 record = functools.partial(lm_fixture.record, arrays, rng, BASE["vocab_size"])
 
 
-def randomize(model):
-    """Draws every weight at random (norm weights near 1), so no layer is an identity."""
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(1 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
-    model.update(tree_map_with_path(draw, model.parameters()))
-
-
 def unstack(weights, switch, experts, names):
     """Hugging Face's layout: each stacked <switch>.<n>.weight as per-expert matrices."""
     out = {}
@@ -82,12 +73,9 @@ def unstack(weights, switch, experts, names):
 
 
 def build(name):
-    config = CONFIGS[name]
-    module = MODULES[name]
-    model = module.Model(module.ModelArgs.from_dict(config))
-    randomize(model)
-    mx.eval(model.parameters())
-    return model, config
+    """The model of CONFIGS[name], its weights drawn (norms near 1, so no layer is an
+    identity)."""
+    return lm_fixture.build(rng, MODULES[name], CONFIGS[name]), CONFIGS[name]
 
 
 # Mixtral, saved as mlx-lm saves it and as Hugging Face does.

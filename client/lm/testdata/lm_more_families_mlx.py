@@ -38,49 +38,19 @@ mlx-lm's BatchGenerator over lm_fixture's batch (record_batch): <m>.prompt<i>,
 import functools
 
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import cohere2, granite, granitemoe, starcoder2
-from mlx_lm.models.cache import make_prompt_cache
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, save_model
 
 rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
-
-
-def build(module, config):
-    return lm_fixture.draw_weights(module.Model(module.ModelArgs.from_dict(config)), rng)
-
-
-def record_steps(name, model):
-    """arrays[name + ".prompt"] one token at a time through make_prompt_cache's caches."""
-    cache = make_prompt_cache(model)
-    arrays[f"{name}.steps"] = mx.concatenate(
-        [model(t.reshape(1, 1), cache=cache)[0] for t in arrays[f"{name}.prompt"]]
-    ).astype(mx.float32)
-    return cache
-
-
-def run(name, prompt_length=20, steps=10):
-    model = reload(name)
-    record(name, model, prompt_length=prompt_length, steps=steps)
-    return record_steps(name, model)
-
-
-def save_quantized(name, module, config, group_size, bits):
-    """Quantized as mlx_lm.convert does: its quant_predicate's layers at their own bits."""
-    model = build(module, config)
-    predicate = getattr(model, "quant_predicate", None)
-    model, quantized = quantize_model(model, config, group_size, bits,
-                                      quant_predicate=predicate)
-    save_model(name, dict(tree_flatten(model.parameters())), quantized)
-
+build = functools.partial(lm_fixture.build, rng)
+run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
+save_quantized = functools.partial(lm_fixture.save_quantized, rng)
 
 GRANITE = dict(model_type="granite", hidden_size=32, num_hidden_layers=3, intermediate_size=64,
                num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,

@@ -38,7 +38,7 @@ import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map_with_path
+from mlx.utils import tree_flatten
 from mlx_lm.models import gemma2, gpt_oss, phi3
 
 import lm_fixture
@@ -49,20 +49,7 @@ mx.random.seed(20261210)
 arrays = {}
 VOCAB = 300
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
-
-
-def randomize(model, norm_center, scale=0.3, embed_scale=0.3, expert_scale=0.3):
-    """Draws every weight at random, norms' near `norm_center` (0 for Gemma's 1 + weight)."""
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(norm_center + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        if path.endswith("embed_tokens.weight"):
-            return mx.array(embed_scale * rng.standard_normal(p.shape).astype(np.float32))
-        if ".experts." in path:
-            return mx.array(expert_scale * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(scale * rng.standard_normal(p.shape).astype(np.float32))
-    model.update(tree_map_with_path(draw, model.parameters()))
-    mx.eval(model.parameters())
+build = functools.partial(lm_fixture.build, rng)
 
 
 # Gemma 2: tied embeddings (mlx-lm's gemma2 has no lm_head).
@@ -71,8 +58,7 @@ GEMMA2 = dict(model_type="gemma2", hidden_size=64, num_hidden_layers=3, intermed
               vocab_size=VOCAB, rope_theta=10000.0, query_pre_attn_scalar=24,
               attn_logit_softcapping=4.0, final_logit_softcapping=6.0, sliding_window=8,
               cache_implementation="hybrid", max_position_embeddings=8192)
-model = gemma2.Model(gemma2.ModelArgs.from_dict(GEMMA2))
-randomize(model, 0.0, embed_scale=0.1)
+model = build(gemma2, GEMMA2, norm_center=0.0, embed_scale=0.1)
 save_model("gemma2", dict(tree_flatten(model.parameters())), GEMMA2)
 record("gemma2", reload("gemma2"), prompt_length=20, steps=10)
 
@@ -85,13 +71,11 @@ PHI3 = dict(model_type="phi3", hidden_size=64, num_hidden_layers=2, intermediate
                               short_factor=[1.0, 1.1, 1.3, 1.7, 2.5, 4.0],
                               long_factor=[1.0, 1.5, 2.5, 4.5, 9.0, 20.0]),
             sliding_window=262144)
-model = phi3.Model(phi3.ModelArgs.from_dict(PHI3))
-randomize(model, 1.0)
+model = build(phi3, PHI3)
 save_model("phi3", dict(tree_flatten(model.parameters())), PHI3)
 record("phi3", reload("phi3"), prompt_length=16, steps=10)
 
-model = phi3.Model(phi3.ModelArgs.from_dict(PHI3))
-randomize(model, 1.0)
+model = build(phi3, PHI3)
 nn.quantize(model, group_size=32, bits=4)
 save_model("phi3_4bit", dict(tree_flatten(model.parameters())),
            dict(PHI3, quantization=dict(group_size=32, bits=4, mode="affine")))
@@ -108,8 +92,7 @@ GPT_OSS = dict(model_type="gpt_oss", hidden_size=64, num_hidden_layers=3, interm
                                  original_max_position_embeddings=4096, truncate=False),
                layer_types=["sliding_attention", "full_attention", "sliding_attention"],
                max_position_embeddings=131072, tie_word_embeddings=False)
-model = gpt_oss.Model(gpt_oss.ModelArgs.from_dict(GPT_OSS))
-randomize(model, 1.0, scale=0.15, embed_scale=0.15, expert_scale=0.5)
+model = build(gpt_oss, GPT_OSS, scale=0.15, embed_scale=0.15, expert_scale=0.5)
 save_model("gpt_oss", dict(tree_flatten(model.parameters())), GPT_OSS)
 record("gpt_oss", reload("gpt_oss"), prompt_length=20, steps=10)
 
@@ -149,8 +132,7 @@ def blocks(packed):
     return raw.reshape(*raw.shape[:-1], raw.shape[-1] // 16, 16)
 
 
-model = gpt_oss.Model(gpt_oss.ModelArgs.from_dict(GPT_OSS))
-randomize(model, 1.0, scale=0.15, embed_scale=0.15, expert_scale=0.5)
+model = build(gpt_oss, GPT_OSS, scale=0.15, embed_scale=0.15, expert_scale=0.5)
 nn.quantize(model, group_size=32, bits=4, mode="mxfp4",
             class_predicate=lambda path, m: ".experts." in path and hasattr(m, "to_quantized"))
 save_model("gpt_oss_mxfp4", openai_layout(dict(tree_flatten(model.parameters()))),

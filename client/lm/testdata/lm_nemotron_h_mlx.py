@@ -51,7 +51,6 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 from mlx_lm.models import nemotron_h, ssm
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
 from lm_fixture import HERE
@@ -103,8 +102,7 @@ save_and_record("nemotron_h", hugging_face_layout(dict(tree_flatten(build(DENSE)
                 DENSE, 30)
 save_and_record("nemotron_h_moe",
                 hugging_face_layout(dict(tree_flatten(build(MOE).parameters()))), MOE, 20)
-model, config = quantize_model(build(WIDE), WIDE, group_size=32, bits=4)
-save_and_record("nemotron_h_4bit", dict(tree_flatten(model.parameters())), config, 14)
+save_and_record("nemotron_h_4bit", *lm_fixture.quantized(build(WIDE), WIDE, 32, 4), 14)
 
 # mlx-lm 0.32.2's nemotron_h mixer, unlike mamba2's, granitemoehybrid's and falcon_h1's, does
 # not hand the cache's lengths (a right-padded prefill's) to ssm_update, so a padded row's

@@ -30,13 +30,14 @@ rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng)
 
 OLMO2 = dict(model_type="olmo2", hidden_size=32, num_hidden_layers=3, intermediate_size=64,
              num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6, vocab_size=VOCAB,
              rope_theta=500000.0, max_position_embeddings=4096,
              rope_scaling=dict(rope_type="llama3", factor=8.0, high_freq_factor=4.0,
                                low_freq_factor=1.0, original_max_position_embeddings=64))
-model = lm_fixture.draw_weights(olmo2.Model(olmo2.ModelArgs.from_dict(OLMO2)), rng)
+model = build(olmo2, OLMO2)
 save_model("olmo2", dict(tree_flatten(model.parameters())), OLMO2)
 record("olmo2", reload("olmo2"), prompt_length=13, steps=10)
 
@@ -45,7 +46,7 @@ OLMO3 = dict(model_type="olmo3", hidden_size=32, num_hidden_layers=5, intermedia
              rope_theta=500000.0, max_position_embeddings=65536, sliding_window=6,
              rope_scaling=dict(rope_type="yarn", factor=8.0, beta_fast=32, beta_slow=1,
                                attention_factor=1.2, original_max_position_embeddings=8192))
-model = lm_fixture.draw_weights(olmo3.Model(olmo3.ModelArgs.from_dict(OLMO3)), rng)
+model = build(olmo3, OLMO3)
 save_model("olmo3", dict(tree_flatten(model.parameters())), OLMO3)
 record("olmo3", reload("olmo3"), prompt_length=20, steps=10)
 

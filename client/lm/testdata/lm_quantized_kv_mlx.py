@@ -30,7 +30,7 @@ import os
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten, tree_map_with_path
+from mlx.utils import tree_flatten
 from mlx_lm.models import llama
 from mlx_lm.models.base import quantized_scaled_dot_product_attention
 
@@ -47,19 +47,7 @@ CONFIG = dict(model_type="llama", hidden_size=32, num_hidden_layers=2, intermedi
               vocab_size=VOCAB, tie_word_embeddings=False, rope_theta=10000.0,
               max_position_embeddings=2048)
 
-
-def randomize(model):
-    """As lm_mlx.py: every weight at random, norm weights near 1."""
-    def draw(path, p):
-        if path.endswith("norm.weight"):
-            return mx.array(1 + 0.2 * rng.standard_normal(p.shape).astype(np.float32))
-        return mx.array(0.3 * rng.standard_normal(p.shape).astype(np.float32))
-    model.update(tree_map_with_path(draw, model.parameters()))
-
-
-model = llama.Model(llama.ModelArgs.from_dict(CONFIG))
-randomize(model)
-mx.eval(model.parameters())
+model = lm_fixture.build(rng, llama, CONFIG)  # as lm_mlx.py: norm weights near 1
 lm_fixture.save_model("llama_hd64", dict(tree_flatten(model.parameters())), CONFIG)
 
 

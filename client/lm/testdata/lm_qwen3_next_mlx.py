@@ -41,17 +41,16 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 from mlx_lm.models import qwen3_5, qwen3_5_moe, qwen3_next
-from mlx_lm.utils import quantize_model
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE
 
 rng = np.random.default_rng(20261207)
 mx.random.seed(20261207)
 arrays = {}
 VOCAB = 300
 CHUNKS = (7, 5)
-record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+save_and_record = functools.partial(lm_fixture.save_and_record, arrays, rng, VOCAB, CHUNKS)
 
 LINEAR = dict(linear_num_value_heads=4, linear_num_key_heads=2, linear_key_head_dim=16,
               linear_value_head_dim=8, linear_conv_kernel_dim=4, full_attention_interval=2)
@@ -122,17 +121,11 @@ def hugging_face_layout(weights, fused_experts=False):
 model = build(qwen3_next, CONFIG)
 weights = hugging_face_layout(dict(tree_flatten(model.parameters())))
 weights["mtp.fc.weight"] = mx.zeros((32, 64))
-save_model("qwen3_next", weights, CONFIG)
-loaded = reload("qwen3_next")
-record("qwen3_next", loaded, prompt_length=18, steps=10)
-lm_fixture.record_cached(arrays, "qwen3_next", loaded, CHUNKS)
+save_and_record("qwen3_next", weights, CONFIG, 18)
 
 model = build(qwen3_5, dict(TEXT_CONFIG, model_type="qwen3_5"))
-save_model("qwen3_5", dict(tree_flatten(model.parameters())),
-           dict(TEXT_CONFIG, model_type="qwen3_5"))
-loaded = reload("qwen3_5")
-record("qwen3_5", loaded, prompt_length=16, steps=10)
-lm_fixture.record_cached(arrays, "qwen3_5", loaded, CHUNKS)
+save_and_record("qwen3_5", dict(tree_flatten(model.parameters())),
+                dict(TEXT_CONFIG, model_type="qwen3_5"), 16)
 
 MOE_CONFIG = dict(model_type="qwen3_5_moe", text_config=MOE_TEXT_CONFIG,
                   vision_config=dict(depth=1), tie_word_embeddings=False)
@@ -147,19 +140,13 @@ for key, value in hugging_face_layout(dict(tree_flatten(model.parameters())),
     weights[key] = value
 weights["model.visual.patch_embed.proj.weight"] = mx.zeros((8, 3))
 weights["mtp.fc.weight"] = mx.zeros((32, 64))
-save_model("qwen3_5_moe", weights, MOE_CONFIG)
-loaded = reload("qwen3_5_moe")
-record("qwen3_5_moe", loaded, prompt_length=20, steps=10)
-lm_fixture.record_cached(arrays, "qwen3_5_moe", loaded, CHUNKS)
+save_and_record("qwen3_5_moe", weights, MOE_CONFIG, 20)
 
 CONFIG_4BIT = dict(CONFIG, hidden_size=64, intermediate_size=64, moe_intermediate_size=32,
                    shared_expert_intermediate_size=32)
-model = build(qwen3_next, CONFIG_4BIT)
-model, quantized_config = quantize_model(model, CONFIG_4BIT, group_size=32, bits=4)
-save_model("qwen3_next_4bit", dict(tree_flatten(model.parameters())), quantized_config)
-loaded = reload("qwen3_next_4bit")
-record("qwen3_next_4bit", loaded, prompt_length=14, steps=8)
-lm_fixture.record_cached(arrays, "qwen3_next_4bit", loaded, CHUNKS)
+save_and_record("qwen3_next_4bit",
+                *lm_fixture.quantized(build(qwen3_next, CONFIG_4BIT), CONFIG_4BIT, 32, 4), 14,
+                steps=8)
 
 mx.save_safetensors(os.path.join(HERE, "lm_qwen3_next_mlx.safetensors"), arrays)
 print(f"wrote {len(arrays)} arrays")

@@ -29,17 +29,12 @@ rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
 record = functools.partial(lm_fixture.record, arrays, rng, VOCAB)
+build = functools.partial(lm_fixture.build, rng, smollm3)
 
 CONFIG = dict(model_type="smollm3", hidden_size=32, num_hidden_layers=4, intermediate_size=64,
               num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
               vocab_size=VOCAB, rope_theta=5e5, tie_word_embeddings=True,
               max_position_embeddings=65536)
-
-
-def build(config):
-    model = smollm3.Model(smollm3.ModelArgs.from_dict(config))
-    return lm_fixture.draw_weights(model, rng)
-
 
 model = build(CONFIG)
 weights = dict(tree_flatten(model.parameters()))
