@@ -6,6 +6,8 @@
 //   RESULT <name> <value> <unit>      (bench/cuda/*.py read these)
 //   RATIO <name> <ferry/baseline>
 
+#include <cuda_runtime_api.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -102,6 +104,15 @@ inline double SecondsPerCall(const std::function<void()>& run, const std::functi
   sync();
   elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return elapsed / reps;
+}
+
+// GB/s (bytes read + written) of a device-to-device cudaMemcpy of `bytes` from src to dst:
+// the memory-bound benchmarks' baseline.
+inline double MemcpyGBps(void* dst, const void* src, size_t bytes) {
+  return 2.0 * bytes /
+         SecondsPerCall([&] { cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice); },
+                        [] { cudaDeviceSynchronize(); }) /
+         1e9;
 }
 
 inline void Result(const std::string& name, double value, const char* unit) {

@@ -11,13 +11,6 @@
 namespace ferry::bench {
 namespace {
 
-double MemcpyGBps(void* dst, const void* src, size_t bytes) {
-  return 2.0 * bytes /
-         SecondsPerCall([&] { cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice); },
-                        [] { cudaDeviceSynchronize(); }) /
-         1e9;
-}
-
 void Node(kernels::Backend& backend, const std::string& name, const core::Node& node,
           const std::vector<kernels::Tensor>& inputs, double bytes, double memcpy_gbps) {
   absl::StatusOr<kernels::Tensor> out = backend.Allocate(node.out);
