@@ -147,6 +147,38 @@ TEST(ClientLmRemoteTest, Gemma4RunsOnTheDaemon) {
   ExpectOneExecuteAStep(steady, remote);
 }
 
+// Gemma 3n (AltUp, Laurel, per-layer inputs, KV-shared layers, activation sparsity; Hugging
+// Face's checkpoint sanitized on the daemon), 4-bit too, generates mlx-lm's tokens there; a
+// token per Execute of a graph the daemon holds, its rings full.
+TEST(ClientLmRemoteTest, Gemma3nRunsOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_gemma3n_mlx.safetensors",
+                       {"gemma3n", "gemma3n_mlx", "gemma3n_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("gemma3n"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// DeepSeek V3.2 (each layer's indexer choosing 8 keys from its own cache beside the latent's;
+// Hugging Face's layout sanitized on the daemon) and GLM-4.7-Flash, 4-bit too, generate
+// mlx-lm's tokens there; V3.2 past index_topk a token per Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, DeepseekV32AndGlm47FlashRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_deepseek_v32_mlx.safetensors",
+                       {"deepseek_v32", "deepseek_v32_4bit"});
+  ExpectMlxLmsTokensOn(remote, "lm_glm4_moe_lite_mlx.safetensors",
+                       {"glm4_moe_lite", "glm4_moe_lite_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("deepseek_v32"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9, 31, 3, 77, 12, 8}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
 // GLM-4 (partial RoPE, sandwich norms), EXAONE 4 (sliding layers' rings, global ones without
 // RoPE), ERNIE 4.5-MoE (Hugging Face's experts stacked on the daemon, shared experts) and OLMoE,
 // 4-bit ones too, generate mlx-lm's tokens there; EXAONE 4 a token per Execute of a graph the
@@ -158,6 +190,40 @@ TEST(ClientLmRemoteTest, Glm4Exaone4Ernie45AndOlmoeRunOnTheDaemon) {
                        {"glm4", "glm4_4bit", "exaone4", "ernie4_5", "ernie4_5_moe",
                         "ernie4_5_moe_4bit", "olmoe", "olmoe_4bit"});
   std::unique_ptr<Model> model = load_model(TestData("exaone4"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// MiniMax-M2 (its sigmoid router and correction bias, q/k norms over the whole projections,
+// partial rotary), dots.llm1 (grouped experts beside shared ones) and Bailing MoE (fused q/k/v,
+// norm_head), Hugging Face's experts stacked on the daemon, 4-bit ones too, generate mlx-lm's
+// tokens there; MiniMax a token per Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, MinimaxDots1AndBailingMoeRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(
+      remote, "lm_moe_families_mlx.safetensors",
+      {"minimax", "minimax_4bit", "dots1", "dots1_4bit", "bailing_moe", "bailing_moe_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("minimax"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// Hunyuan (q/k norms after RoPE; the mixture's cross-layer attention, experts beside a shared
+// MLP, Hugging Face's experts and Hunyuan-Large's fused projections split on the daemon),
+// Seed-OSS, Apertus (xIELU), Helium and InternLM3, 4-bit ones too, generate mlx-lm's tokens
+// there; Hunyuan's mixture a token per Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, HunyuanSeedOssApertusHeliumAndInternlm3RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_3_mlx.safetensors",
+                       {"hunyuan_v1_dense", "hunyuan", "hunyuan_fused", "hunyuan_4bit", "seed_oss",
+                        "seed_oss_4bit", "apertus", "helium", "internlm3"});
+  std::unique_ptr<Model> model = load_model(TestData("hunyuan"), remote);
   GenerateOptions options;
   options.max_tokens = 40;
   TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);

@@ -565,11 +565,42 @@ TEST(BatchGeneratorTest, GlmExaoneErnieAndOlmoeBatchAsMlxLmDoes) {
                           {"glm4", "exaone4", "ernie4_5_moe", "olmoe"});
 }
 
+// mlx-lm's BatchGenerator over Hunyuan's q/k norms after RoPE, its cross-layer attention
+// (layers attending over an earlier layer's projections, each caching its own) and experts
+// beside a shared MLP, Seed-OSS and Apertus's xIELU (testdata/lm_families_3_mlx.py writes the
+// tokens).
+TEST(BatchGeneratorTest, HunyuanSeedOssAndApertusBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_families_3_mlx.safetensors",
+                          {"hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus"});
+}
+
+// mlx-lm's BatchGenerator over MiniMax-M2's sigmoid router and partial rotary, dots.llm1's
+// grouped experts beside shared ones and Bailing MoE's (testdata/lm_moe_families_mlx.py
+// writes the tokens).
+TEST(BatchGeneratorTest, MinimaxDots1AndBailingMoeBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_moe_families_mlx.safetensors", {"minimax", "dots1", "bailing_moe"});
+}
+
 // mlx-lm's BatchGenerator over Ministral 3's sliding layers (its BatchRotatingKVCache) and
 // Llama 4's scaling of each row's queries by its own positions, and Mistral 4's latent
 // attention and experts (testdata/lm_mistral3_mlx.py writes the tokens).
 TEST(BatchGeneratorTest, Ministral3AndMistral4BatchAsMlxLmDoes) {
   ExpectMlxLmsBatchTokens("lm_mistral3_mlx.safetensors", {"ministral3", "mistral4"});
+}
+
+// mlx-lm's BatchGenerator over DeepSeek V3.2 (testdata/lm_deepseek_v32_mlx.py): each layer's
+// CacheList of the latent's and the indexer's caches, the indexer choosing 8 of each row's
+// keys under its padding, with one step in flight and four.
+TEST(BatchGeneratorTest, DeepseekV32BatchesAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_deepseek_v32_mlx.safetensors", {"deepseek_v32"}, steps_in_flight);
+  }
+}
+
+// mlx-lm's BatchGenerator over GLM-4.7-Flash's latent attention and experts
+// (testdata/lm_glm4_moe_lite_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, Glm47FlashBatchesAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_glm4_moe_lite_mlx.safetensors", {"glm4_moe_lite"});
 }
 
 // mlx-lm's BatchGenerator over Gemma 4 (testdata/lm_gemma4_mlx.py): its sliding layers'
@@ -578,6 +609,16 @@ TEST(BatchGeneratorTest, Ministral3AndMistral4BatchAsMlxLmDoes) {
 TEST(BatchGeneratorTest, Gemma4BatchesAsMlxLmDoes) {
   for (int steps_in_flight : {1, 4}) {
     ExpectMlxLmsBatchTokens("lm_gemma4_mlx.safetensors", {"gemma4", "gemma4_text", "gemma4_moe"},
+                            steps_in_flight);
+  }
+}
+
+// mlx-lm's BatchGenerator over Gemma 3n (testdata/lm_gemma3n_mlx.py): AltUp's predictions,
+// KV-shared layers over an earlier layer's rows, activation sparsity, sliding layers' rings;
+// with one step in flight and four.
+TEST(BatchGeneratorTest, Gemma3nBatchesAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_gemma3n_mlx.safetensors", {"gemma3n", "gemma3n_mlx"},
                             steps_in_flight);
   }
 }

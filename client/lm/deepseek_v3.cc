@@ -7,12 +7,14 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
 #include "client/error.h"
 #include "client/fast.h"
 #include "client/lm/attention.h"
 #include "client/lm/deepseek_v2.h"
+#include "client/lm/deepseek_v32.h"
 #include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
 #include "client/lm/model_inputs.h"
@@ -29,26 +31,56 @@ Array SliceRows(const Array& a, int64_t start, int64_t stop) {
   return slice(a, begin, end);
 }
 
+// V3.2's and GLM-4.7-Flash's multi-token prediction layers: "model.layers.N..." for N from
+// num_hidden_layers on.
+bool BeyondLayers(const std::string& name, const ModelArgs& args) {
+  const std::string prefix = "model.layers.";
+  if ((args.model_type != "deepseek_v32" && args.model_type != "glm4_moe_lite") ||
+      !absl::StartsWith(name, prefix)) {
+    return false;
+  }
+  const size_t end = name.find('.', prefix.size());
+  int layer = 0;
+  return absl::SimpleAtoi(name.substr(prefix.size(), end - prefix.size()), &layer) &&
+         layer >= args.num_hidden_layers;
+}
+
 }  // namespace
 
 DeepseekV3Attention::DeepseekV3Attention(const ModelArgs& args)
     : MlaProjections(args),
       embed_q_(register_module("embed_q", MultiLinear(nope_dims_, kv_lora_rank_, heads_))),
       unembed_out_(
-          register_module("unembed_out", MultiLinear(kv_lora_rank_, v_head_dim_, heads_))) {}
+          register_module("unembed_out", MultiLinear(kv_lora_rank_, v_head_dim_, heads_))) {
+  if (args.model_type == "deepseek_v32") {
+    indexer_ = &register_module("indexer", DeepseekV32Indexer(args));
+  }
+}
 
 Array DeepseekV3Attention::operator()(const Array& x, const std::optional<Array>& mask,
-                                      KVCache* cache, const std::optional<Array>& position) {
+                                      KVCache* layer_cache, const std::optional<Array>& position) {
+  KVCache* cache = layer_cache;
+  KVCache* indexer_cache = nullptr;
+  if (indexer_) std::tie(cache, indexer_cache) = deepseek_v32_caches(layer_cache);
   const Projected p = Project(x, cache, position);
   // (B, 1, L, kv_lora_rank): one latent "head" that every query head reads.
   Array latent = expand_dims(p.latent, 1);
   Array k_pe = p.k_pe;
   refuse_quantized_cache(cache, "deepseek_v3's latent attention");
   if (cache) std::tie(latent, k_pe) = cache->update_and_fetch(latent, k_pe, *position);
+  std::optional<Array> shown = mask;
+  if (indexer_) {
+    if (const std::optional<Array> top = (*indexer_)(x, *p.qr, mask, indexer_cache, position)) {
+      SelectedKeys selected = select_top_keys(latent, k_pe, mask, *top);
+      latent = std::move(selected.latent);
+      k_pe = std::move(selected.k_pe);
+      shown = std::move(selected.mask);
+    }
+  }
   Array pe_scores = matmul(p.q_pe * scale_, swapaxes(k_pe, -1, -2));
   // mx.finfo(dtype).min where the mask hides a score, as mlx-lm writes (finite, so that
   // adding the latent's score to it stays a number).
-  if (mask) pe_scores = where(*mask, pe_scores, -finfo_max(pe_scores.dtype()));
+  if (shown) pe_scores = where(*shown, pe_scores, -finfo_max(pe_scores.dtype()));
   if (x.shape(1) == 1) {
     const Array latent_out = fast::scaled_dot_product_attention(
         embed_q_(p.q_nope, /*transpose=*/true), latent, latent, scale_, "", pe_scores);
@@ -108,7 +140,8 @@ DeepseekV3Gate::DeepseekV3Gate(const ModelArgs& args)
       topk_group_(args.topk_group),
       routed_scaling_factor_(args.routed_scaling_factor),
       norm_topk_prob_(args.norm_topk_prob),
-      group_limited_(args.topk_method == "group_limited_greedy") {
+      group_limited_(args.topk_method == "group_limited_greedy"),
+      epsilon_(args.model_type == "glm4_moe_lite" ? 1e-20f : 0.0f) {
   register_parameter("weight", zeros({args.num_experts, args.hidden_size}));
   if (!v2_) register_parameter("e_score_correction_bias", zeros({args.num_experts}));
 }
@@ -119,19 +152,20 @@ std::pair<Array, Array> DeepseekV3Gate::operator()(const Array& x) const {
     return deepseek_v2_select(gates, top_k_, group_limited_ ? n_group_ : 1, topk_group_,
                               routed_scaling_factor_);
   }
-  return group_expert_select(gates, parameter("e_score_correction_bias"), top_k_, n_group_,
-                             topk_group_, routed_scaling_factor_, norm_topk_prob_);
+  // GLM-4.7-Flash's adds 1e-20 to the weights' sum.
+  return select_grouped_experts(sigmoid(astype(gates, float32)),
+                                parameter("e_score_correction_bias"), top_k_, n_group_, topk_group_,
+                                routed_scaling_factor_, norm_topk_prob_, epsilon_);
 }
 
-DeepseekV3MoE::DeepseekV3MoE(const ModelArgs& args)
+DeepseekV3MoE::DeepseekV3MoE(const ModelArgs& args, const std::string& experts)
     : gate_(register_module("gate", DeepseekV3Gate(args))),
       switch_mlp_(register_module(
-          "switch_mlp",
-          SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {
+          experts, SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {
   if (args.n_shared_experts > 0) {
-    shared_experts_ =
-        &register_module("shared_experts",
-                         Mlp(args.hidden_size, args.moe_intermediate_size * args.n_shared_experts));
+    shared_experts_ = &register_module(
+        "shared_experts",
+        Mlp(args.hidden_size, args.moe_intermediate_size * args.n_shared_experts, args.mlp_bias));
   }
 }
 
@@ -184,7 +218,15 @@ Array DeepseekV3Model::operator()(const Array& tokens, std::vector<KVCache>* cac
   Array h = embed_tokens_(tokens);
   // The mask is an array even for the whole sequence (mlx-lm's return_array): it hides the
   // positions' scores, which are added to the latent's.
-  const LayerMasks masks = causal_masks(length, tokens.device(), cache, /*as_array=*/true);
+  LayerMasks masks;
+  if (cache && cache->front().is_list()) {
+    // V3.2's: from the latent's caches, every layer's first.
+    const KVCache& latent = cache->front().part(0);
+    masks.position = latent.offset_array(tokens.device());
+    masks.global = latent.make_mask(length, *masks.position);
+  } else {
+    masks = causal_masks(length, tokens.device(), cache, /*as_array=*/true);
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     h = call_block(*layers_[i], h, [=](const Array& x) {
       return (*layers_[i])(x, masks.global, cache ? &(*cache)[i] : nullptr, masks.position);
@@ -201,6 +243,15 @@ DeepseekV3::DeepseekV3(ModelArgs args)
 
 Array DeepseekV3::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   return lm_head_(model_(tokens, cache));
+}
+
+std::vector<KVCache> DeepseekV3::make_cache() const {
+  if (args_.model_type != "deepseek_v32") return Model::make_cache();
+  std::vector<KVCache> cache;
+  for (int i = 0; i < args_.num_hidden_layers; ++i) {
+    cache.push_back(KVCache::list({KVCache(), KVCache()}));
+  }
+  return cache;
 }
 
 nn::Parameters split_kv_b_proj(nn::Parameters weights, const ModelArgs& args) {
@@ -272,9 +323,10 @@ nn::Parameters DeepseekV3::sanitize(nn::Parameters weights) const {
                                ": DeepSeek's FP8 and compressed int4 checkpoints are not read by "
                                "ferry::lm (mlx-lm's conversions of them are)."));
     }
-    // mlx-lm drops the multi-token prediction layer by DeepSeek V3's numbering.
+    // mlx-lm drops the multi-token prediction layer by DeepSeek V3's numbering (V3.2's and
+    // GLM-4.7-Flash's: any layer past num_hidden_layers).
     if (absl::StartsWith(name, "model.layers.61") ||
-        absl::StrContains(name, "rotary_emb.inv_freq")) {
+        absl::StrContains(name, "rotary_emb.inv_freq") || BeyondLayers(name, args_)) {
       continue;
     }
     kept.emplace_back(std::move(name), std::move(array));

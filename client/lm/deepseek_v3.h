@@ -10,6 +10,7 @@
 // (deepseek_v2.h).
 
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -24,12 +25,14 @@
 namespace ferry::lm {
 
 class DeepseekV2Attention;  // deepseek_v2.h
+class DeepseekV32Indexer;   // deepseek_v32.h
 
 // MlaProjections' layers and "embed_q", "unembed_out". The positions score as
 // (q_pe . k_pe) * scale, a mask added to the latent's scores: a decoding step (one query)
 // brings its query into the latent (embed_q) and attends over the cached latent itself, its
 // output then up-projected (unembed_out); a longer one up-projects the latent into keys and
-// values, as mlx-lm does each.
+// values, as mlx-lm does each. V3.2's ("deepseek_v32") adds "indexer": each query attends to
+// the keys it chooses (deepseek_v32.h), its cache a list of the latent's and the indexer's.
 class DeepseekV3Attention : public MlaProjections {
  public:
   explicit DeepseekV3Attention(const ModelArgs& args);
@@ -38,6 +41,7 @@ class DeepseekV3Attention : public MlaProjections {
 
  private:
   MultiLinear &embed_q_, &unembed_out_;
+  DeepseekV32Indexer* indexer_ = nullptr;
 };
 
 // mlx-lm's group_expert_select: the experts (..., top_k) of router logits `gates` and their
@@ -84,13 +88,15 @@ class DeepseekV3Gate : public nn::Module {
   int top_k_, n_group_, topk_group_;
   float routed_scaling_factor_;
   bool norm_topk_prob_, group_limited_;
+  float epsilon_;  // added to the weights' sum: GLM-4.7-Flash's 1e-20
 };
 
-// "gate", "switch_mlp", and "shared_experts" when n_shared_experts: the routed experts'
-// weighted sum plus the shared experts' output.
+// "gate", "switch_mlp" (dots1's "experts": `experts`), and "shared_experts" when
+// n_shared_experts (biased when mlp_bias, dots1's): the routed experts' weighted sum plus the
+// shared experts' output.
 class DeepseekV3MoE : public nn::Layer {
  public:
-  explicit DeepseekV3MoE(const ModelArgs& args);
+  explicit DeepseekV3MoE(const ModelArgs& args, const std::string& experts = "switch_mlp");
   Array operator()(const Array& x) override;
 
  private:
@@ -127,20 +133,27 @@ class DeepseekV3Model : public nn::Module {
   nn::RMSNorm* norm_ = nullptr;
 };
 
-// model_type "deepseek_v3" (or "kimi_k2"), or "deepseek_v2": "model" and "lm_head".
+// model_type "deepseek_v3" (or "kimi_k2"), "deepseek_v32", "glm4_moe_lite" or
+// "deepseek_v2": "model" and "lm_head". GLM-4.7-Flash's (mlx-lm's glm4_moe_lite.py) is V3
+// with its query and latent norms of rms_norm_eps and 1e-20 added to its experts' weights'
+// sum.
 class DeepseekV3 : public Model {
  public:
   explicit DeepseekV3(ModelArgs args);
   Array operator()(const Array& tokens, std::vector<KVCache>* cache = nullptr) override;
   const ModelArgs& args() const override { return args_; }
+  // V3.2's: each layer's KVCache::list of the latent's cache and the indexer's (mlx-lm's
+  // CacheList); one plain cache a layer for the others.
+  std::vector<KVCache> make_cache() const override;
   // V2's keys and values are whole, through lm::attention; V3's latent is not.
   bool reads_quantized_cache() const override { return args_.model_type == "deepseek_v2"; }
   // mlx-lm's sanitize: Hugging Face's mlp.experts.E.{gate,up,down}_proj stacked as
   // mlp.switch_mlp's; each self_attn.kv_b_proj split by head into embed_q and unembed_out
   // (a quantized one dequantized, split and quantized again with the bits and group size its
-  // shapes imply); the multi-token prediction layer ("model.layers.61", DeepSeek V3's)
-  // dropped. FP8 (weight_scale_inv) and compressed int4 (weight_packed) checkpoints throw
-  // UNIMPLEMENTED. V2's only stacks the experts, as mlx-lm's.
+  // shapes imply); the multi-token prediction layer ("model.layers.61", DeepSeek V3's; V3.2's
+  // and GLM-4.7-Flash's any from num_hidden_layers on) dropped. FP8 (weight_scale_inv) and
+  // compressed int4 (weight_packed) checkpoints throw UNIMPLEMENTED. V2's only stacks the
+  // experts, as mlx-lm's.
   nn::Parameters sanitize(nn::Parameters weights) const override;
   // mlx-lm's (V3's): e_score_correction_bias kept in its dtype.
   bool casts(const std::string& name) const override;

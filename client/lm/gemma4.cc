@@ -70,12 +70,12 @@ Array SliceRows(const Array& a, int64_t start, int64_t stop) {
 
 }  // namespace
 
-Gemma4Attention::Gemma4Attention(const ModelArgs& args, int index)
+Gemma4Attention::Gemma4Attention(const ModelArgs& args, int index, bool own_kv)
     : index_(index),
       heads_(args.num_attention_heads),
       kv_heads_(KvHeads(args, index)),
       head_dim_(HeadDim(args, index)),
-      has_kv_(index < FirstKvShared(args)),
+      has_kv_(own_kv || index < FirstKvShared(args)),
       k_eq_v_(KEqV(args, index)),
       eps_(args.rms_norm_eps),
       q_proj_(register_module("q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, false))),
@@ -230,13 +230,8 @@ Gemma4TextModel::Gemma4TextModel(const ModelArgs& args)
   const int layers = args.num_hidden_layers;
   for (int i = 0; i < layers; ++i) {
     layers_.push_back(&register_module(absl::StrCat("layers.", i), Gemma4Block(args, i)));
-    // A KV-shared layer reads the last layer of its type before the shared ones.
-    int previous = i;
-    for (int j = 0; i >= layers_with_kv_ && j < layers_with_kv_; ++j) {
-      if (args.layer_types[j] == args.layer_types[i]) previous = j;
-    }
-    previous_kvs_.push_back(previous);
   }
+  previous_kvs_ = gemma_kv_sources(args);
   norm_ = &register_module("norm", nn::RMSNorm(args.hidden_size, args.rms_norm_eps));
   if (per_layer_width_ > 0) {
     embed_tokens_per_layer_ =
@@ -250,18 +245,42 @@ Gemma4TextModel::Gemma4TextModel(const ModelArgs& args)
   }
 }
 
-Array Gemma4TextModel::PerLayerInputs(const Array& tokens, const Array& h) {
-  const int64_t batch = tokens.shape(0), length = tokens.shape(1);
-  const Shape split = {batch, length, static_cast<int64_t>(layers_.size()), per_layer_width_};
-  const Array embedded =
-      reshape((*embed_tokens_per_layer_)(tokens) *
-                  static_cast<float>(std::sqrt(static_cast<double>(per_layer_width_))),
-              split);
-  const Array projected = (*per_layer_projection_norm_)(
-      reshape((*per_layer_model_projection_)(h) *
-                  static_cast<float>(std::pow(static_cast<double>(hidden_size_), -0.5)),
-              split));
+std::vector<int> gemma_kv_sources(const ModelArgs& args) {
+  const int layers = args.num_hidden_layers, first_shared = FirstKvShared(args);
+  std::vector<int> sources;
+  for (int i = 0; i < layers; ++i) {
+    int source = i;
+    for (int j = 0; i >= first_shared && j < first_shared; ++j) {
+      if (args.layer_types[j] == args.layer_types[i]) source = j;
+    }
+    sources.push_back(source);
+  }
+  return sources;
+}
+
+std::vector<KVCache> gemma_make_cache(const ModelArgs& args) {
+  std::vector<KVCache> cache;
+  for (int i = 0; i < FirstKvShared(args); ++i) {
+    cache.push_back(Sliding(args, i) ? KVCache::rotating(args.sliding_window) : KVCache());
+  }
+  return cache;
+}
+
+Array gemma_per_layer_inputs(nn::Embedding& embed_per_layer, nn::Linear& projection,
+                             nn::RMSNorm& norm, const Array& tokens, const Array& h, int layers,
+                             int64_t width) {
+  const Shape split = {tokens.shape(0), tokens.shape(1), layers, width};
+  const Array embedded = reshape(
+      embed_per_layer(tokens) * static_cast<float>(std::sqrt(static_cast<double>(width))), split);
+  const Array projected = norm(reshape(
+      projection(h) * static_cast<float>(std::pow(static_cast<double>(h.shape(-1)), -0.5)), split));
   return (projected + embedded) * static_cast<float>(std::pow(2.0, -0.5));
+}
+
+Array Gemma4TextModel::PerLayerInputs(const Array& tokens, const Array& h) {
+  return gemma_per_layer_inputs(*embed_tokens_per_layer_, *per_layer_model_projection_,
+                                *per_layer_projection_norm_, tokens, h,
+                                static_cast<int>(layers_.size()), per_layer_width_);
 }
 
 Array Gemma4TextModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
@@ -323,13 +342,7 @@ Array Gemma4Text::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   return logits;
 }
 
-std::vector<KVCache> Gemma4Text::make_cache() const {
-  std::vector<KVCache> cache;
-  for (int i = 0; i < FirstKvShared(args_); ++i) {
-    cache.push_back(Sliding(args_, i) ? KVCache::rotating(args_.sliding_window) : KVCache());
-  }
-  return cache;
-}
+std::vector<KVCache> Gemma4Text::make_cache() const { return gemma_make_cache(args_); }
 
 std::optional<int64_t> Gemma4Text::sliding_window(int layer) const {
   if (!Sliding(args_, layer)) return std::nullopt;

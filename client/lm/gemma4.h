@@ -41,10 +41,12 @@ struct Gemma4SharedKV {
 
 class Gemma4Attention : public nn::Module {
  public:
-  Gemma4Attention(const ModelArgs& args, int index);
+  // With own_kv, a KV-shared layer keeps its own k_proj, v_proj and k_norm too, for a call
+  // given no `shared` (Gemma 3n's, which use them without a cache).
+  Gemma4Attention(const ModelArgs& args, int index, bool own_kv = false);
   // Without `shared`, the layer's own keys and values, through `cache`, returned for the
   // layers that share them; with it (a KV-shared layer), those. Throws INVALID_ARGUMENT for
-  // a KV-shared layer given none.
+  // a KV-shared layer given none (without own_kv).
   std::pair<Array, Gemma4SharedKV> operator()(const Array& x, const std::optional<Array>& mask,
                                               KVCache* cache, const std::optional<Array>& position,
                                               const Gemma4SharedKV* shared);
@@ -107,6 +109,21 @@ class Gemma4Block : public nn::Module {
   nn::Linear *per_layer_input_gate_ = nullptr, *per_layer_projection_ = nullptr;
   nn::RMSNorm* post_per_layer_input_norm_ = nullptr;
 };
+
+// Gemma 3n's and 4's KV sharing: for each layer, the layer whose keys and values it attends
+// over (with a cache), itself before the last num_kv_shared_layers and after them the last
+// layer of its type before those.
+std::vector<int> gemma_kv_sources(const ModelArgs& args);
+// Their make_cache, as mlx-lm's: for each layer before the KV-shared ones, rotating of
+// sliding_window where it slides, plain where not.
+std::vector<KVCache> gemma_make_cache(const ModelArgs& args);
+
+// Gemma 3n's and 4's per-layer inputs (B, L, layers, width): embed_per_layer(tokens) times
+// sqrt(width), plus norm(projection(h) / sqrt(hidden_size)) of the embedded tokens h (B, L,
+// hidden_size), both split per layer, times sqrt(1/2).
+Array gemma_per_layer_inputs(nn::Embedding& embed_per_layer, nn::Linear& projection,
+                             nn::RMSNorm& norm, const Array& tokens, const Array& h, int layers,
+                             int64_t width);
 
 // "embed_tokens", "layers.N", "norm", and with per-layer inputs "embed_tokens_per_layer",
 // "per_layer_model_projection", "per_layer_projection_norm".

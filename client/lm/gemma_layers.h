@@ -3,7 +3,7 @@
 
 // What Gemma 2 and Gemma 3 share as mlx-lm builds them (models/gemma2.py, gemma3_text.py):
 // their RMSNorm, whose weights are offsets from one, and their GELU (tanh) gated MLP (Gemma
-// 4's too).
+// 3n's and 4's too).
 
 #include <cstdint>
 
@@ -27,12 +27,16 @@ class GemmaRMSNorm : public nn::Layer {
 class GemmaMlp : public nn::Layer {
  public:
   explicit GemmaMlp(const ModelArgs& args) : GemmaMlp(args.hidden_size, args.intermediate_size) {}
-  // Of another width (Gemma 4's double-wide MLPs in its KV-shared layers).
-  GemmaMlp(int64_t dims, int64_t hidden_dims);
+  // Of another width (Gemma 4's double-wide MLPs in its KV-shared layers). With
+  // activation_sparsity s > 0 (Gemma 3n's first layers), the gate's features below its mean plus
+  // sqrt(2) erfinv(2 s - 1) standard deviations (a gaussian top-k) are zeroed before the GELU:
+  // gelu_approx(max(0, gate - cutoff)), as mlx-lm's gelu_topk.
+  GemmaMlp(int64_t dims, int64_t hidden_dims, float activation_sparsity = 0.0f);
   Array operator()(const Array& x) override;
 
  private:
   nn::Linear &gate_proj_, &down_proj_, &up_proj_;
+  float activation_sparsity_;
 };
 
 }  // namespace ferry::lm

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/array_node.h"
+#include "client/error.h"
 #include "client/fast.h"
 #include "client/lm/attention.h"
 #include "client/lm/grad_checkpoint.h"
@@ -108,6 +109,19 @@ std::vector<float> ProportionalFreqs(int64_t dims, float base,
   return freqs;
 }
 
+// mlx-lm's DynamicNTKAlphaRoPE (Hunyuan's): (base * alpha^(dims / (dims - 2)))^(2i/dims).
+std::vector<float> NtkAlphaFreqs(int64_t dims, float base, const std::map<std::string, double>& s) {
+  auto it = s.find("alpha");
+  const double alpha = it == s.end() ? 1.0 : it->second;
+  const double d = static_cast<double>(dims);
+  const float scaled = static_cast<float>(base * std::pow(alpha, d / (d - 2)));
+  std::vector<float> freqs;
+  for (int64_t i = 0; i < dims; i += 2) {
+    freqs.push_back(std::pow(scaled, static_cast<float>(i) / static_cast<float>(dims)));
+  }
+  return freqs;
+}
+
 }  // namespace
 
 Rope::Rope(int64_t dims, const ModelArgs& args)
@@ -122,6 +136,7 @@ Rope::Rope(int64_t dims, const ModelArgs& args)
     std::tie(freqs_, input_scale_) = Yarn(dims, base_, args.rope_scaling);
   }
   if (args.rope_type == "proportional") freqs_ = ProportionalFreqs(dims, base_, args.rope_scaling);
+  if (args.rope_type == "ntk_alpha") freqs_ = NtkAlphaFreqs(dims, base_, args.rope_scaling);
   if (args.rope_type == "longrope") {
     std::tie(freqs_, input_scale_) = LongRope(dims, args);
     traditional_ = false;  // SuScaledRoPE's, whatever rope_traditional says
@@ -184,10 +199,15 @@ Attention::Attention(const ModelArgs& args)
       rotates_(args.rope),
       q_proj_(register_module(
           "q_proj", nn::Linear(args.hidden_size, heads_ * head_dim_, args.attention_bias))),
-      k_proj_(register_module(
-          "k_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
-      v_proj_(register_module(
-          "v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_, args.attention_bias))),
+      // Hunyuan's cross-layer attention layers have none (ModelArgs::kv_proj).
+      k_proj_(args.kv_proj
+                  ? &register_module("k_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_,
+                                                          args.attention_bias))
+                  : nullptr),
+      v_proj_(args.kv_proj
+                  ? &register_module("v_proj", nn::Linear(args.hidden_size, kv_heads_ * head_dim_,
+                                                          args.attention_bias))
+                  : nullptr),
       o_proj_(register_module("o_proj",
                               nn::Linear(heads_ * head_dim_, args.hidden_size, args.output_bias))),
       // GLM-4.5's rotates head_dim * partial_rotary_factor features (the rest pass).
@@ -199,20 +219,34 @@ Attention::Attention(const ModelArgs& args)
       scale_(args.attention_multiplier > 0 ? args.attention_multiplier
                                            : 1.0f / std::sqrt(static_cast<float>(head_dim_))) {
   norm_whole_ = args.qk_norm_whole;
+  norm_after_rope_ = args.qk_norm_after_rope;
   if (args.attn_temperature_tuning && (!args.rope || args.llama_4_scaling)) {
     temperature_.emplace(args);
   }
-  if (args.qk_norm || args.qk_norm_whole) {
+  if (args.qk_norm || args.qk_norm_whole || args.qk_norm_after_rope) {
     const int64_t q = norm_whole_ ? heads_ * head_dim_ : head_dim_;
     const int64_t k = norm_whole_ ? kv_heads_ * head_dim_ : head_dim_;
-    q_norm_ = &register_module("q_norm", nn::RMSNorm(q, args.rms_norm_eps));
-    k_norm_ = &register_module("k_norm", nn::RMSNorm(k, args.rms_norm_eps));
+    q_norm_ = &register_module(norm_after_rope_ ? "query_layernorm" : "q_norm",
+                               nn::RMSNorm(q, args.rms_norm_eps));
+    k_norm_ = &register_module(norm_after_rope_ ? "key_layernorm" : "k_norm",
+                               nn::RMSNorm(k, args.rms_norm_eps));
   }
 }
 
 Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                             const std::optional<Array>& position) {
+  return (*this)(x, mask, cache, position, std::nullopt).first;
+}
+
+std::pair<Array, KvProjections> Attention::operator()(const Array& x,
+                                                      const std::optional<Array>& mask,
+                                                      KVCache* cache,
+                                                      const std::optional<Array>& position,
+                                                      const std::optional<KvProjections>& shared) {
   const int64_t batch = x.shape(0), length = x.shape(1);
+  // Hunyuan's normalize each head after RoPE, the others before it.
+  nn::RMSNorm* q_before = norm_after_rope_ ? nullptr : q_norm_;
+  nn::RMSNorm* k_before = norm_after_rope_ ? nullptr : k_norm_;
   // (B, L, heads * D) to (B, heads, L, D), each head's features normalized first (qwen3), or
   // the whole projection's before the split (OLMo).
   auto heads = [&](const Array& y, int count, nn::RMSNorm* norm) {
@@ -220,11 +254,17 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
     if (norm && !norm_whole_) split = (*norm)(split);
     return transpose(split, {0, 2, 1, 3});
   };
+  if (!k_proj_ && !shared) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "[Attention] a layer without k_proj and v_proj (cross-layer attention) was "
+                "given no earlier layer's keys and values.");
+  }
+  const KvProjections projected = k_proj_ ? KvProjections{(*k_proj_)(x), (*v_proj_)(x)} : *shared;
   // Each row from its own position (rows of a batch can be at different ones).
   const std::optional<Array> at =
       cache ? std::optional<Array>(cache->rope_offset(*position)) : position;
-  Array queries = heads(q_proj_(x), heads_, q_norm_);
-  Array keys = heads(k_proj_(x), kv_heads_, k_norm_);
+  Array queries = heads(q_proj_(x), heads_, q_before);
+  Array keys = heads(projected.keys, kv_heads_, k_before);
   auto normalize = [&](const char* when) {
     if (weightless_qk_norm_ != when) return;
     queries = fast::rms_norm(queries, std::nullopt, weightless_eps_);
@@ -236,11 +276,16 @@ Array Attention::operator()(const Array& x, const std::optional<Array>& mask, KV
     keys = rope_(keys, at);
   }
   normalize("after_rope");
+  if (norm_after_rope_ && q_norm_) {
+    queries = (*q_norm_)(queries);
+    keys = (*k_norm_)(keys);
+  }
   // Llama 4's: queries further along sharpened.
   if (temperature_) queries = (*temperature_)(queries, at);
-  Array values = heads(v_proj_(x), kv_heads_, nullptr);
+  Array values = heads(projected.values, kv_heads_, nullptr);
   const Array out = attention(queries, keys, values, cache, position, scale_, mask);
-  return o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_}));
+  return {o_proj_(reshape(transpose(out, {0, 2, 1, 3}), {batch, length, heads_ * head_dim_})),
+          projected};
 }
 
 Mlp::Mlp(const ModelArgs& args) : Mlp(args.hidden_size, args.intermediate_size, args.mlp_bias) {}
@@ -259,20 +304,28 @@ nn::Layer& TransformerBlock::register_norm(const std::string& name, const ModelA
 
 Array TransformerBlock::operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                                    const std::optional<Array>& position) {
+  return (*this)(x, mask, cache, position, std::nullopt).first;
+}
+
+std::pair<Array, KvProjections> TransformerBlock::operator()(
+    const Array& x, const std::optional<Array>& mask, KVCache* cache,
+    const std::optional<Array>& position, const std::optional<KvProjections>& shared) {
   // Granite's residual_multiplier scales what each half adds (1 elsewhere: no op).
   auto scaled = [&](const Array& r) {
     return residual_multiplier_ == 1.0f ? r : r * residual_multiplier_;
   };
-  Array attended = self_attn_(input_layernorm_(x), mask, cache, position);
-  if (post_self_attn_layernorm_) attended = (*post_self_attn_layernorm_)(attended);
-  const Array h = x + scaled(attended);
+  std::pair<Array, KvProjections> attended =
+      self_attn_(input_layernorm_(x), mask, cache, position, shared);
+  if (post_self_attn_layernorm_) attended.first = (*post_self_attn_layernorm_)(attended.first);
+  const Array h = x + scaled(attended.first);
   Array fed = mlp_(post_attention_layernorm_(h));
   if (post_mlp_layernorm_) fed = (*post_mlp_layernorm_)(fed);
-  return h + scaled(fed);
+  return {h + scaled(fed), attended.second};
 }
 
 LlamaModel::LlamaModel(const ModelArgs& args, const MakeLayer& make_layer)
     : embedding_multiplier_(args.embedding_multiplier),
+      cla_share_factor_(args.cla_share_factor),
       embed_tokens_(
           register_module("embed_tokens", nn::Embedding(args.vocab_size, args.hidden_size))) {
   for (int i = 0; i < args.num_hidden_layers; ++i) {
@@ -295,6 +348,7 @@ Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
   const LayerMasks masks = window_ > 0
                                ? layer_masks(tokens.shape(1), tokens.device(), cache, window_)
                                : causal_masks(tokens.shape(1), tokens.device(), cache);
+  if (cla_share_factor_ > 1) return (*norm_)(CrossLayer(h, masks, cache));
   for (size_t i = 0; i < layers_.size(); ++i) {
     h = call_block(*layers_[i], h, [=](const Array& x) {
       return (*layers_[i])(x, sliding_[i] ? masks.sliding : masks.global,
@@ -302,6 +356,33 @@ Array LlamaModel::operator()(const Array& tokens, std::vector<KVCache>* cache) {
     });
   }
   return (*norm_)(h);
+}
+
+Array LlamaModel::CrossLayer(Array h, const LayerMasks& masks, std::vector<KVCache>* cache) {
+  // Every cla_share_factor-th layer projects keys and values, the ones after it attend over
+  // them (each caching them as it rotates and normalizes them). The block's inputs, which
+  // grad_checkpoint recomputes it from (call_block): h, and an earlier layer's projections.
+  std::optional<KvProjections> kv;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const bool own = i % static_cast<size_t>(cla_share_factor_) == 0;
+    std::vector<Array> inputs = {h};
+    if (!own) {
+      inputs.push_back(kv->keys);
+      inputs.push_back(kv->values);
+    }
+    const std::vector<Array> out =
+        call_block(*layers_[i], std::move(inputs), [=](const std::vector<Array>& in) {
+          const std::optional<KvProjections> shared =
+              own ? std::nullopt : std::optional<KvProjections>(KvProjections{in[1], in[2]});
+          std::pair<Array, KvProjections> result =
+              (*layers_[i])(in[0], sliding_[i] ? masks.sliding : masks.global,
+                            cache ? &(*cache)[i] : nullptr, masks.position, shared);
+          return std::vector<Array>{result.first, result.second.keys, result.second.values};
+        });
+    h = out[0];
+    kv = KvProjections{out[1], out[2]};
+  }
+  return h;
 }
 
 std::optional<int64_t> LlamaModel::sliding_window(int layer) const {

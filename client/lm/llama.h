@@ -12,7 +12,8 @@
 // others), StarCoder 2's LayerNorm (ModelArgs::layer_norm) and GLM-4's norms after attention
 // and the MLP (ModelArgs::sandwich_norms) are options of these layers; so are Ministral 3's
 // (ministral3.h) sliding layers (ModelArgs::layer_types) and its queries scaled at every layer
-// as Llama 4 tunes them (llama_4_scaling).
+// as Llama 4 tunes them (llama_4_scaling); Hunyuan's (hunyuan.h) q/k norms after RoPE
+// (ModelArgs::qk_norm_after_rope) and its cross-layer attention (cla_share_factor) too.
 
 #include <functional>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/lm/layer_masks.h"
 #include "client/lm/model.h"
 #include "client/nn/embedding.h"
 #include "client/nn/linear.h"
@@ -34,7 +36,8 @@ namespace ferry::lm {
 // wavelengths times rope_long_factor, the rotated features scaled by
 // sqrt(1 + ln(max / original) / ln(original)) where the context is longer than the original)
 // or "proportional" (Gemma 4's: base^(2i/dims) times the factor for the first
-// partial_rotary_factor of the features, the rest not rotated).
+// partial_rotary_factor of the features, the rest not rotated), or "ntk_alpha" (Hunyuan's
+// DynamicNTKAlphaRoPE: base * alpha^(dims / (dims - 2)) for every length).
 class Rope {
  public:
   Rope(int64_t dims, const ModelArgs& args);
@@ -63,19 +66,34 @@ class TemperatureTuning {
   bool from_zero_;
 };
 
+// The keys' and values' projections (B, L, kv_heads * head_dim), before their heads split:
+// what a layer of Hunyuan's cross-layer attention hands to the next ones.
+struct KvProjections {
+  Array keys, values;
+};
+
 class Attention : public nn::Module {
  public:
   explicit Attention(const ModelArgs& args);
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
+  // With the projections of keys and values it attends over: its own, or `shared` (an
+  // earlier layer's) where it has no k_proj and v_proj (ModelArgs::kv_proj false); a layer
+  // without them given none throws INVALID_ARGUMENT.
+  std::pair<Array, KvProjections> operator()(const Array& x, const std::optional<Array>& mask,
+                                             KVCache* cache, const std::optional<Array>& position,
+                                             const std::optional<KvProjections>& shared);
 
  private:
   int heads_, kv_heads_;
   int64_t head_dim_;
   bool rotates_;  // false for SmolLM3's NoPE layers
-  nn::Linear &q_proj_, &k_proj_, &v_proj_, &o_proj_;
+  nn::Linear& q_proj_;
+  nn::Linear *k_proj_, *v_proj_;  // null in Hunyuan's CLA layers
+  nn::Linear& o_proj_;
   nn::RMSNorm *q_norm_ = nullptr, *k_norm_ = nullptr;
-  bool norm_whole_;  // OLMo's norms of the whole projections (ModelArgs::qk_norm_whole)
+  bool norm_whole_;       // OLMo's norms of the whole projections (ModelArgs::qk_norm_whole)
+  bool norm_after_rope_;  // Hunyuan's (ModelArgs::qk_norm_after_rope)
   Rope rope_;
   // Llama 4's (ModelArgs::weightless_qk_norm, attn_temperature_tuning).
   std::string weightless_qk_norm_;
@@ -100,14 +118,17 @@ class TransformerBlock : public nn::Module {
  public:
   explicit TransformerBlock(const ModelArgs& args) : TransformerBlock(args, "mlp", Mlp(args)) {}
   // With another feed-forward, named `name`: a mixture of experts ("mlp", or mixtral's
-  // "block_sparse_moe").
+  // "block_sparse_moe"); the norms before attention and before it named `norms` (Apertus's
+  // "attention_layernorm" and "feedforward_layernorm").
   template <typename FeedForward>
-  TransformerBlock(const ModelArgs& args, const std::string& name, FeedForward feed_forward)
+  TransformerBlock(const ModelArgs& args, const std::string& name, FeedForward feed_forward,
+                   const std::pair<std::string, std::string>& norms = {"input_layernorm",
+                                                                       "post_attention_layernorm"})
       : residual_multiplier_(args.residual_multiplier),
         self_attn_(register_module("self_attn", Attention(args))),
         mlp_(register_module(name, std::move(feed_forward))),
-        input_layernorm_(register_norm("input_layernorm", args)),
-        post_attention_layernorm_(register_norm("post_attention_layernorm", args)) {
+        input_layernorm_(register_norm(norms.first, args)),
+        post_attention_layernorm_(register_norm(norms.second, args)) {
     if (args.sandwich_norms) {
       post_self_attn_layernorm_ = &register_norm("post_self_attn_layernorm", args);
       post_mlp_layernorm_ = &register_norm("post_mlp_layernorm", args);
@@ -115,6 +136,10 @@ class TransformerBlock : public nn::Module {
   }
   Array operator()(const Array& x, const std::optional<Array>& mask, KVCache* cache,
                    const std::optional<Array>& position);
+  // Hunyuan's cross-layer attention: Attention's second form.
+  std::pair<Array, KvProjections> operator()(const Array& x, const std::optional<Array>& mask,
+                                             KVCache* cache, const std::optional<Array>& position,
+                                             const std::optional<KvProjections>& shared);
 
  private:
   nn::Layer& register_norm(const std::string& name, const ModelArgs& args);
@@ -141,7 +166,11 @@ class LlamaModel : public nn::Module {
   std::optional<int64_t> sliding_window(int layer) const;
 
  private:
+  // The layers of Hunyuan's cross-layer attention, from the embeddings.
+  Array CrossLayer(Array h, const LayerMasks& masks, std::vector<KVCache>* cache);
+
   float embedding_multiplier_;
+  int cla_share_factor_;       // Hunyuan's cross-layer attention (1: none)
   int64_t window_ = 0;         // sliding_window where a layer slides, else 0
   std::vector<bool> sliding_;  // per layer
   nn::Embedding& embed_tokens_;

@@ -8,12 +8,16 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/apertus.h"
+#include "client/lm/bailing_moe.h"
 #include "client/lm/cohere2.h"
 #include "client/lm/deepseek_v3.h"
+#include "client/lm/dots1.h"
 #include "client/lm/ernie4_5_moe.h"
 #include "client/lm/falcon_h1.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
+#include "client/lm/gemma3n.h"
 #include "client/lm/gemma4.h"
 #include "client/lm/glm4.h"
 #include "client/lm/glm4_moe.h"
@@ -21,12 +25,14 @@
 #include "client/lm/granite.h"
 #include "client/lm/granitemoe.h"
 #include "client/lm/granitemoehybrid.h"
+#include "client/lm/hunyuan.h"
 #include "client/lm/kimi_linear.h"
 #include "client/lm/lfm2.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
 #include "client/lm/llama4.h"
 #include "client/lm/mamba2.h"
+#include "client/lm/minimax.h"
 #include "client/lm/ministral3.h"
 #include "client/lm/mistral3.h"
 #include "client/lm/mistral4.h"
@@ -166,6 +172,7 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   }
   if (args.model_type == "gemma3_text") return std::make_unique<Gemma3Text>(args);
   if (args.model_type == "gemma3") return std::make_unique<Gemma3>(args);
+  if (args.model_type == "gemma3n") return std::make_unique<Gemma3n>(args);
   if (args.model_type == "gemma4_text") return std::make_unique<Gemma4Text>(args);
   if (args.model_type == "gemma4") return std::make_unique<Gemma4>(args);
   if (args.model_type == "gemma2") return std::make_unique<Gemma2>(args);
@@ -194,9 +201,15 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "glm4") return std::make_unique<Glm4>(args);
   if (args.model_type == "ernie4_5_moe") return std::make_unique<Ernie45Moe>(args);
   if (args.model_type == "olmoe") return std::make_unique<Olmoe>(args);
+  if (args.model_type == "minimax") return std::make_unique<Minimax>(args);
+  if (args.model_type == "dots1") return std::make_unique<Dots1>(args);
+  if (args.model_type == "bailing_moe") return std::make_unique<BailingMoe>(args);
   if (args.model_type == "kimi_linear") return std::make_unique<KimiLinear>(args);
+  if (args.model_type == "hunyuan") return std::make_unique<Hunyuan>(args);
+  if (args.model_type == "apertus") return std::make_unique<Apertus>(args);
   if (args.model_type == "deepseek_v3" || args.model_type == "kimi_k2" ||
-      args.model_type == "deepseek_v2") {
+      args.model_type == "deepseek_v2" || args.model_type == "deepseek_v32" ||
+      args.model_type == "glm4_moe_lite") {
     return std::make_unique<DeepseekV3>(args);
   }
   return std::make_unique<Llama>(args);

@@ -216,7 +216,10 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                                  "llama4, llama4_text, granite, granitemoe, cohere2, starcoder2, "
                                  "mamba2, granitemoehybrid, falcon_h1, glm4, exaone4, ernie4_5, "
                                  "ernie4_5_moe, olmoe, ministral3, mistral3, mistral4, "
-                                 "gemma4_text, gemma4, kimi_linear and nemotron_h are).")));
+                                 "gemma4_text, gemma4, kimi_linear, nemotron_h, minimax, dots1, "
+                                 "deepseek_v32, gemma3n, glm4_moe_lite, hunyuan_v1_dense, "
+                                 "hunyuan, seed_oss, apertus, helium, internlm3 and bailing_moe "
+                                 "are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

@@ -22,6 +22,13 @@ float Scale(const ModelArgs& args) {
   return static_cast<float>(scale);
 }
 
+// mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear and GLM-4.7-Flash with
+// rms_norm_eps.
+float LatentNormEps(const ModelArgs& args) {
+  return args.model_type == "kimi_linear" || args.model_type == "glm4_moe_lite" ? args.rms_norm_eps
+                                                                                : 1e-6f;
+}
+
 }  // namespace
 
 MultiLinear::MultiLinear(int64_t input_dims, int64_t output_dims, int64_t num_heads) {
@@ -49,11 +56,8 @@ MlaProjections::MlaProjections(const ModelArgs& args)
       kv_a_proj_with_mqa_(register_module(
           "kv_a_proj_with_mqa",
           nn::Linear(args.hidden_size, kv_lora_rank_ + rope_dims_, args.attention_bias))),
-      // mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear with rms_norm_eps.
-      kv_a_layernorm_(register_module(
-          "kv_a_layernorm",
-          nn::RMSNorm(kv_lora_rank_,
-                      args.model_type == "kimi_linear" ? args.rms_norm_eps : 1e-6f))),
+      kv_a_layernorm_(
+          register_module("kv_a_layernorm", nn::RMSNorm(kv_lora_rank_, LatentNormEps(args)))),
       o_proj_(register_module(
           "o_proj", nn::Linear(heads_ * v_head_dim_, args.hidden_size, args.attention_bias))),
       rope_(rope_dims_, args),
@@ -65,7 +69,11 @@ MlaProjections::MlaProjections(const ModelArgs& args)
   } else {
     q_a_proj_ = &register_module(
         "q_a_proj", nn::Linear(args.hidden_size, args.q_lora_rank, args.attention_bias));
-    q_a_layernorm_ = &register_module("q_a_layernorm", nn::RMSNorm(args.q_lora_rank, 1e-6f));
+    // GLM-4.7-Flash's with rms_norm_eps, DeepSeek's with 1e-6.
+    q_a_layernorm_ = &register_module(
+        "q_a_layernorm",
+        nn::RMSNorm(args.q_lora_rank,
+                    args.model_type == "glm4_moe_lite" ? args.rms_norm_eps : 1e-6f));
     q_b_proj_ = &register_module("q_b_proj", nn::Linear(args.q_lora_rank, q_width, false));
   }
 }
@@ -73,7 +81,9 @@ MlaProjections::MlaProjections(const ModelArgs& args)
 MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache* cache,
                                                   const std::optional<Array>& position) {
   const int64_t batch = x.shape(0), length = x.shape(1);
-  const Array q_flat = q_proj_ ? (*q_proj_)(x) : (*q_b_proj_)((*q_a_layernorm_)((*q_a_proj_)(x)));
+  std::optional<Array> qr;
+  if (!q_proj_) qr = (*q_a_layernorm_)((*q_a_proj_)(x));
+  const Array q_flat = q_proj_ ? (*q_proj_)(x) : (*q_b_proj_)(*qr);
   const Array q =
       transpose(reshape(q_flat, {batch, length, heads_, nope_dims_ + rope_dims_}), {0, 2, 1, 3});
   const Array compressed = kv_a_proj_with_mqa_(x);
@@ -92,7 +102,7 @@ MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache*
     q_pe = (*temperature_)(q_pe, at);
   }
   return {q_nope, q_pe, kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_)),
-          rotated(k_pe)};
+          rotated(k_pe), qr};
 }
 
 Array MlaProjections::Output(const Array& heads) {

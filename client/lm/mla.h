@@ -41,10 +41,11 @@ class MlaProjections : public nn::Module {
   explicit MlaProjections(const ModelArgs& args);
 
   struct Projected {
-    Array q_nope;  // (B, heads, L, qk_nope_head_dim)
-    Array q_pe;    // (B, heads, L, qk_rope_head_dim), rotated
-    Array latent;  // (B, L, kv_lora_rank), normalized
-    Array k_pe;    // (B, 1, L, qk_rope_head_dim), rotated: one head every head shares
+    Array q_nope;             // (B, heads, L, qk_nope_head_dim)
+    Array q_pe;               // (B, heads, L, qk_rope_head_dim), rotated
+    Array latent;             // (B, L, kv_lora_rank), normalized
+    Array k_pe;               // (B, 1, L, qk_rope_head_dim), rotated: one head every head shares
+    std::optional<Array> qr;  // (B, L, q_lora_rank): q_a_layernorm's, none without it
   };
   // x (B, L, hidden_size) projected, each row rotated from its own position (the cache's
   // rope_offset of `position`, or 0 without a cache); nothing rotated where args.rope is

@@ -481,6 +481,52 @@ void ReadDeepseek(const json& config, ModelArgs& args) {
   ReadRopeScaling(scaled ? config["rope_scaling"] : json::object(), args, /*yarn=*/true);
 }
 
+// mlx-lm's deepseek_v32 ModelArgs: deepseek_v3's, and its indexer's with their defaults. Its
+// indexer reads the queries' bottleneck, so q_lora_rank may not be null.
+void ReadDeepseekV32(const json& config, ModelArgs& args) {
+  ReadDeepseek(config, args);
+  args.index_n_heads = Optional<int>(config, "index_n_heads", 64);
+  args.index_head_dim = Optional<int64_t>(config, "index_head_dim", 128);
+  args.index_topk = Optional<int64_t>(config, "index_topk", 2048);
+  args.indexer_rope_interleave = Optional<bool>(config, "indexer_rope_interleave", false);
+  if (args.q_lora_rank <= 0 || args.index_n_heads <= 0 || args.index_topk <= 0 ||
+      args.index_head_dim < args.qk_rope_head_dim) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's q_lora_rank, index_n_heads and index_topk must be positive "
+                      "and index_head_dim (",
+                      args.index_head_dim, ") at least qk_rope_head_dim (", args.qk_rope_head_dim,
+                      ") for deepseek_v32's indexer."));
+  }
+}
+
+// mlx-lm's glm4_moe_lite ModelArgs (GLM-4.7-Flash): deepseek_v3's fields with its own
+// defaults (GLM-4.7-Flash's sizes: a q_lora_rank of 768, 64 routed experts and a shared one,
+// first_k_dense_replace 1, rms_norm_eps 1e-5, rope_theta 1e6); partial_rotary_factor and
+// num_nextn_predict_layers unread, as mlx-lm's.
+void ReadGlm4MoeLite(const json& config, ModelArgs& args) {
+  json merged = {{"vocab_size", 154880},
+                 {"hidden_size", 2048},
+                 {"intermediate_size", 10240},
+                 {"moe_intermediate_size", 1536},
+                 {"num_hidden_layers", 47},
+                 {"num_attention_heads", 20},
+                 {"n_shared_experts", 1},
+                 {"n_routed_experts", 64},
+                 {"routed_scaling_factor", 1.8},
+                 {"kv_lora_rank", 512},
+                 {"q_lora_rank", 768},
+                 {"qk_rope_head_dim", 64},
+                 {"qk_nope_head_dim", 192},
+                 {"v_head_dim", 256},
+                 {"num_experts_per_tok", 4},
+                 {"first_k_dense_replace", 1},
+                 {"max_position_embeddings", 202752},
+                 {"rms_norm_eps", 1e-5},
+                 {"rope_theta", 1e6}};
+  for (auto it = config.begin(); it != config.end(); ++it) merged[it.key()] = it.value();
+  ReadDeepseek(merged, args);
+}
+
 // The linear-attention sizes Qwen3-Next and Qwen3.5 share, and the rotated features.
 void CheckQwen3Next(const ModelArgs& args) {
   CheckSizes(args);
@@ -1799,6 +1845,459 @@ void ReadNemotronH(const json& config, ModelArgs& args) {
   }
 }
 
+// mlx-lm's minimax ModelArgs: the sizes, the experts and rotary_dim required, the rest its
+// defaults. q and k normalized over the whole projections (use_qk_norm), plain RoPE over the
+// first rotary_dim features of each head whatever rope_scaling says, every layer's experts
+// intermediate_size wide (shared_intermediate_size unread, as mlx-lm's), routed by sigmoid
+// scores whatever scoring_func says.
+void ReadMinimax(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.num_experts = Required<int>(config, "num_local_experts");
+  Required<int64_t>(config, "shared_intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  const int64_t rotary_dim = Required<int64_t>(config, "rotary_dim");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.qk_norm_whole = Optional<bool>(config, "use_qk_norm", true);
+  args.moe_intermediate_size = args.intermediate_size;
+  CheckSizes(args);
+  if (rotary_dim <= 0 || rotary_dim > args.head_dim || rotary_dim % 2 != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rotary_dim (", rotary_dim,
+                      ") must be even, from 2 to head_dim (", args.head_dim, ")."));
+  }
+  args.partial_rotary_factor =
+      static_cast<float>(static_cast<double>(rotary_dim) / static_cast<double>(args.head_dim));
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_local_experts (", args.num_experts, ")."));
+  }
+}
+
+// mlx-lm's dots1 ModelArgs: every field required but head_dim (hidden / heads), n_group and
+// topk_group (1), mlp_bias, rope_scaling and tie_word_embeddings. Qwen3's attention (q and k
+// normalized per head, no biases whatever attention_bias says, RoPE as rope_scaling says),
+// first_k_dense_replace dense layers, then DeepSeek V3's experts (grouped sigmoid routing with
+// the correction bias, whatever scoring_func says) beside n_shared_experts shared ones; the
+// dense MLPs and the shared experts biased when mlp_bias.
+void ReadDots1(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 0);
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.first_k_dense_replace = Required<int>(config, "first_k_dense_replace");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.num_experts = Required<int>(config, "n_routed_experts");
+  args.n_shared_experts = Required<int>(config, "n_shared_experts");
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.routed_scaling_factor = Required<float>(config, "routed_scaling_factor");
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.qk_norm = true;
+  CheckSizes(args);
+  if (args.n_shared_experts < 0 || args.first_k_dense_replace < 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's n_shared_experts and first_k_dense_replace must not be negative.");
+  }
+  CheckGroupedRouting(args, 2);
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+}
+
+// mlx-lm's gemma3n TextConfig, the text model under "text_config": every field it reads
+// required (it has no defaults); intermediate_size one width or one per layer; null
+// final_logit_softcapping, altup_coef_clip and activation_sparsity_pattern are none; rope_scaling
+// is not read (plain RoPE). Both kinds of layer must be among those before the KV-shared ones
+// (mlx-lm's cache map looks for each there).
+void ReadGemma3n(const json& top, ModelArgs& args) {
+  if (!top.contains("text_config") || !top["text_config"].is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's text_config is missing or not an object.");
+  }
+  const json& config = top["text_config"];
+  auto null = [&](const char* key) { return config.contains(key) && config[key].is_null(); };
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  const int layers = args.num_hidden_layers;
+  if (config.contains("intermediate_size") && config["intermediate_size"].is_array()) {
+    args.intermediate_sizes = Required<std::vector<int64_t>>(config, "intermediate_size");
+    if (static_cast<int>(args.intermediate_sizes.size()) < layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's intermediate_size has ", args.intermediate_sizes.size(),
+                        " entries, fewer than num_hidden_layers (", layers, ")."));
+    }
+    args.intermediate_sizes.resize(std::max(layers, 0));
+    args.intermediate_size =
+        *std::min_element(args.intermediate_sizes.begin(), args.intermediate_sizes.end());
+  } else {
+    args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  }
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_kv_shared_layers = Required<int>(config, "num_kv_shared_layers");
+  args.vocab_size_per_layer_input = Required<int64_t>(config, "vocab_size_per_layer_input");
+  args.hidden_size_per_layer_input = Required<int64_t>(config, "hidden_size_per_layer_input");
+  args.sliding_window = Required<int64_t>(config, "sliding_window");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rope_local_base_freq = Required<float>(config, "rope_local_base_freq");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.final_logit_softcapping =
+      null("final_logit_softcapping") ? 0.0f : Required<float>(config, "final_logit_softcapping");
+  args.altup_num_inputs = Required<int>(config, "altup_num_inputs");
+  args.altup_coef_clip =
+      null("altup_coef_clip") ? 0.0f : Required<float>(config, "altup_coef_clip");
+  args.altup_correct_scale = Required<bool>(config, "altup_correct_scale");
+  args.altup_active_idx = Required<int>(config, "altup_active_idx");
+  args.laurel_rank = Required<int64_t>(config, "laurel_rank");
+  args.tie_word_embeddings = true;
+  CheckSizes(args);
+  if (args.sliding_window <= 0 || args.num_kv_shared_layers < 0 ||
+      args.num_kv_shared_layers >= layers || args.vocab_size_per_layer_input <= 0 ||
+      args.hidden_size_per_layer_input <= 0 || args.laurel_rank <= 0 ||
+      args.altup_num_inputs <= 0 || args.altup_active_idx < 0 ||
+      args.altup_active_idx >= args.altup_num_inputs || args.altup_coef_clip < 0 ||
+      std::any_of(args.intermediate_sizes.begin(), args.intermediate_sizes.end(),
+                  [](int64_t width) { return width <= 0; })) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's sliding_window (", args.sliding_window,
+                      "), vocab_size_per_layer_input, hidden_size_per_layer_input, laurel_rank, "
+                      "altup_num_inputs (",
+                      args.altup_num_inputs, ") and every intermediate_size must be positive, ",
+                      "altup_active_idx (", args.altup_active_idx,
+                      ") from 0 to altup_num_inputs - 1, num_kv_shared_layers (",
+                      args.num_kv_shared_layers, ") from 0 to num_hidden_layers - 1."));
+  }
+  args.layer_types = Required<std::vector<std::string>>(config, "layer_types");
+  if (static_cast<int>(args.layer_types.size()) < layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's layer_types has ", args.layer_types.size(),
+                      " entries, fewer than num_hidden_layers (", layers, ")."));
+  }
+  args.layer_types.resize(layers);
+  const int first_shared = layers - args.num_kv_shared_layers;
+  for (const char* type : {"sliding_attention", "full_attention"}) {
+    if (std::find(args.layer_types.begin(), args.layer_types.begin() + first_shared, type) ==
+        args.layer_types.begin() + first_shared) {
+      Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's layer_types has no ", type,
+                                                     " layer before the KV-shared ones."));
+    }
+  }
+  for (const std::string& type : args.layer_types) {
+    if (type != "sliding_attention" && type != "full_attention") {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's layer_types holds \"", type,
+                        "\", neither sliding_attention nor full_attention."));
+    }
+  }
+  if (!null("activation_sparsity_pattern")) {
+    args.activation_sparsity_pattern =
+        Required<std::vector<float>>(config, "activation_sparsity_pattern");
+    if (static_cast<int>(args.activation_sparsity_pattern.size()) < layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's activation_sparsity_pattern has ",
+                        args.activation_sparsity_pattern.size(),
+                        " entries, fewer than num_hidden_layers (", layers, ")."));
+    }
+    args.activation_sparsity_pattern.resize(layers);
+    for (float sparsity : args.activation_sparsity_pattern) {
+      if (!(sparsity >= 0 && sparsity < 1)) {
+        Fail(ErrorCode::kInvalidArgument,
+             absl::StrCat("config.json's activation_sparsity_pattern holds ", sparsity,
+                          ", not from 0 up to 1."));
+      }
+    }
+  }
+}
+
+// hidden_size, num_hidden_layers, intermediate_size, num_attention_heads, rms_norm_eps and
+// vocab_size, required; num_key_value_heads too, or where `kv_required` is false the query
+// heads' when the config omits it.
+void ReadLlamaSizes(const json& config, ModelArgs& args, bool kv_required) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads =
+      kv_required ? Required<int>(config, "num_key_value_heads")
+                  : Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+}
+
+// config.json's rope_scaling, or an empty object where it is absent or null.
+json RopeScalingOf(const json& config) {
+  return config.contains("rope_scaling") && config["rope_scaling"].is_object()
+             ? config["rope_scaling"]
+             : json::object();
+}
+
+// A number, or a list of one per layer (Hunyuan's moe_topk, num_shared_expert,
+// moe_intermediate_size): mlx-lm builds each layer of its own entry, ferry::lm every layer
+// alike, so a list's entries must be equal (UNIMPLEMENTED where they differ).
+template <typename T>
+T UniformPerLayer(const json& config, const char* key) {
+  if (!config.contains(key) || !config[key].is_array()) return Required<T>(config, key);
+  const std::vector<T> all = Required<std::vector<T>>(config, key);
+  if (all.empty())
+    Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's ", key, " is []."));
+  if (std::any_of(all.begin(), all.end(), [&](T v) { return v != all.front(); })) {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("config.json's ", key, " is ", config[key].dump(),
+                      ": ferry::lm builds every layer alike (a number, or a list of equal ones)."));
+  }
+  return all.front();
+}
+
+// mlx-lm's hunyuan_v1_dense and hunyuan ModelArgs. Both: each head's queries and keys
+// normalized after RoPE where use_qk_norm, every projection biased where attention_bias,
+// DynamicNTKAlphaRoPE of rope_scaling's alpha (rope_scaling, where given, needs alpha,
+// factor and type; the dense model's alpha 1 without it). The dense model's head_dim is the
+// config's (hidden_size / heads when null), untied by default. The mixture ("hunyuan",
+// every field required but moe_intermediate_size and tie_word_embeddings): head_dim
+// hidden_size / heads, its output the embedding whatever the config says, in every layer
+// num_experts experts (1: a dense MLP instead) of moe_intermediate_size (else
+// intermediate_size), the top moe_topk of the softmax, beside a shared MLP
+// intermediate_size * num_shared_expert wide where use_mixed_mlp_moe; where use_cla only
+// every cla_share_factor-th layer projects keys and values.
+void ReadHunyuan(const json& config, ModelArgs& args) {
+  const bool moe = args.model_type == "hunyuan";
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.rope_theta =
+      moe ? Required<float>(config, "rope_theta") : Optional<float>(config, "rope_theta", 10000.0f);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  args.attention_bias = args.output_bias = moe ? Required<bool>(config, "attention_bias")
+                                               : Optional<bool>(config, "attention_bias", false);
+  args.qk_norm_after_rope =
+      moe ? Required<bool>(config, "use_qk_norm") : Optional<bool>(config, "use_qk_norm", true);
+  args.tie_word_embeddings = moe || Optional<bool>(config, "tie_word_embeddings", false);
+  args.head_dim = moe ? 0 : Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  CheckSizes(args);
+  const json scaling = RopeScalingOf(config);
+  if (!scaling.empty() || moe) {
+    for (const char* key : {"alpha", "factor", "type"}) {
+      if (!scaling.contains(key) || scaling[key].is_null()) {
+        Fail(ErrorCode::kInvalidArgument,
+             absl::StrCat("config.json's rope_scaling lacks \"", key,
+                          "\" (Hunyuan's needs alpha, factor and type)."));
+      }
+    }
+  }
+  args.rope_type = "ntk_alpha";
+  args.rope_scaling["alpha"] = scaling.empty() ? 1.0 : Required<double>(scaling, "alpha");
+  if (!moe) return;
+  args.num_experts = Required<int>(config, "num_experts");
+  const int top_k = UniformPerLayer<int>(config, "moe_topk");
+  const int64_t shared = UniformPerLayer<int64_t>(config, "num_shared_expert");
+  const bool mixed = Required<bool>(config, "use_mixed_mlp_moe");
+  const bool cla = Required<bool>(config, "use_cla");
+  const int share = Required<int>(config, "cla_share_factor");
+  if (args.num_experts <= 0 || top_k <= 0 || top_k > args.num_experts || shared < 0 ||
+      (cla && share <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's moe_topk (", top_k, ") must be from 1 to num_experts (",
+                      args.num_experts,
+                      "), num_shared_expert not negative and cla_share_factor positive."));
+  }
+  args.cla_share_factor = cla ? share : 1;
+  if (args.num_experts == 1) return;  // mlx-lm's: a dense MLP
+  args.num_experts_per_tok = top_k;
+  args.moe_intermediate_size =
+      config.contains("moe_intermediate_size") && !config["moe_intermediate_size"].is_null()
+          ? UniformPerLayer<int64_t>(config, "moe_intermediate_size")
+          : args.intermediate_size;
+  args.shared_expert_intermediate_size = mixed ? args.intermediate_size * shared : 0;
+  if (args.moe_intermediate_size <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's moe_intermediate_size must be positive.");
+  }
+}
+
+// mlx-lm's seed_oss ModelArgs: the sizes and head_dim required, the rest its defaults. q, k
+// and v biased where attention_bias, o where attention_out_bias, the MLP where mlp_bias,
+// RoPE as rope_scaling says, tied unless tie_word_embeddings is false.
+void ReadSeedOss(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.attention_bias = Optional<bool>(config, "attention_bias", false);
+  args.output_bias = Optional<bool>(config, "attention_out_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's apertus ModelArgs: every field required but rope_traditional and rope_scaling.
+// head_dim hidden_size / heads; no attention biases whatever attention_bias says, the MLP's
+// where mlp_bias; q and k normalized per head and no norms after attention and the MLP,
+// whatever qk_norm and post_norm say; RoPE as rope_scaling says.
+void ReadApertus(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.mlp_bias = Required<bool>(config, "mlp_bias");
+  Required<bool>(config, "attention_bias");
+  Required<bool>(config, "post_norm");
+  Required<bool>(config, "qk_norm");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.qk_norm = true;
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's helium ModelArgs: every field required. head_dim hidden_size / heads whatever the
+// config's says; q, k and v biased where attention_bias (o never), the MLP where mlp_bias;
+// traditional plain RoPE.
+void ReadHelium(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.attention_bias = Required<bool>(config, "attention_bias");
+  Required<int64_t>(config, "head_dim");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.mlp_bias = Required<bool>(config, "mlp_bias");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.rope_traditional = true;
+  CheckSizes(args);
+}
+
+// mlx-lm's internlm3 ModelArgs: the sizes required, the rest its defaults. head_dim
+// hidden_size / heads; q, k, v and o biased where qkv_bias, the MLP where bias. rope_scaling,
+// where given, needs factor and rope_type "linear" or "dynamic". mlx-lm's dynamic NTK RoPE is
+// plain RoPE while a call's length and offset stay within max_position_embeddings, which is
+// what ferry::lm builds for it (past that mlx-lm raises the base, per call, and this differs).
+void ReadInternlm3(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/false);
+  args.mlp_bias = Optional<bool>(config, "bias", false);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "qkv_bias", false);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+  json scaling = RopeScalingOf(config);
+  if (scaling.empty()) return;
+  const std::string type = Optional<std::string>(scaling, "rope_type", "");
+  if (!scaling.contains("factor") || (type != "linear" && type != "dynamic")) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rope_scaling is ", scaling.dump(),
+                      "; InternLM3's needs a factor and rope_type \"linear\" or \"dynamic\"."));
+  }
+  if (type == "dynamic") scaling = json::object();
+  ReadRopeScaling(scaling, args);
+}
+
+// mlx-lm's bailing_moe ModelArgs: the sizes and the experts required, the rest its defaults
+// (n_group 1, topk_group 4 unread then; routed_scaling_factor 1, applied whatever
+// moe_router_enable_routed_scaling says, as mlx-lm's). head_dim is hidden_size / heads;
+// RoPE over rotary_dim (else head_dim * partial_rotary_factor) features as rope_scaling says.
+// The shared experts are num_shared_experts of moe_shared_expert_intermediate_size (else
+// moe_intermediate_size), none unless moe_router_enable_shared_expert.
+void ReadBailingMoe(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.num_experts = Required<int>(config, "num_experts");
+  args.n_shared_experts = Required<int>(config, "num_shared_experts");
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.first_k_dense_replace = Required<int>(config, "first_k_dense_replace");
+  args.output_bias = args.mlp_bias = Optional<bool>(config, "use_bias", false);
+  args.attention_bias = Optional<bool>(config, "use_qkv_bias", false);
+  args.norm_head = Optional<bool>(config, "norm_head", false);
+  args.qk_norm = Optional<bool>(config, "use_qk_norm", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.router_expert_bias = Optional<bool>(config, "moe_router_enable_expert_bias", false);
+  args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 1.0f);
+  const std::string scoring = Optional<std::string>(config, "score_function", "softmax");
+  if (scoring != "softmax" && scoring != "sigmoid") {
+    Fail(ErrorCode::kUnimplemented,
+         absl::StrCat("score_function \"", scoring,
+                      "\" is not built by ferry::lm (softmax and sigmoid are)."));
+  }
+  args.sigmoid_router = scoring == "sigmoid";
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 4);
+  args.shared_expert_intermediate_size =
+      Optional<int64_t>(config, "moe_shared_expert_intermediate_size", args.moe_intermediate_size);
+  if (!Optional<bool>(config, "moe_router_enable_shared_expert", true)) args.n_shared_experts = 0;
+  args.head_dim = args.num_attention_heads > 0 ? args.hidden_size / args.num_attention_heads : 0;
+  CheckSizes(args);
+  const int64_t rotated = Optional<int64_t>(
+      config, "rotary_dim",
+      static_cast<int64_t>(static_cast<double>(args.head_dim) *
+                           Optional<double>(config, "partial_rotary_factor", 1.0)));
+  if (rotated <= 0 || rotated > args.head_dim || rotated % 2 != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rotary_dim (or head_dim * partial_rotary_factor) gives ",
+                      rotated, " rotated features of head_dim ", args.head_dim,
+                      " (an even number, at most head_dim, wanted)."));
+  }
+  args.partial_rotary_factor =
+      static_cast<float>(static_cast<double>(rotated) / static_cast<double>(args.head_dim));
+  if (args.n_shared_experts < 0 || args.first_k_dense_replace < 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's num_shared_experts and first_k_dense_replace must not be negative.");
+  }
+  if (args.n_group > 1) {
+    CheckGroupedRouting(args, 2);
+  } else if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+             args.num_experts_per_tok > args.num_experts || args.moe_intermediate_size <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_experts (", args.num_experts,
+                      "), moe_intermediate_size positive."));
+  }
+  ReadRopeScaling(config.contains("rope_scaling") && config["rope_scaling"].is_object()
+                      ? config["rope_scaling"]
+                      : json::object(),
+                  args, /*yarn=*/true);
+}
+
 }  // namespace
 
 ModelArgs ModelArgs::from_json(const std::string& json_text) {
@@ -1808,17 +2307,18 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
   }
   ModelArgs args;
   args.model_type = Required<std::string>(config, "model_type");
-  // In the order the refusal names them.
+  // In the order the refusal names them (a table: clang-format would put one a line).
+  // clang-format off
   static const std::vector<std::string> kTypes = {
-      "llama",       "mistral",          "qwen2",       "qwen3",       "mixtral",
-      "qwen2_moe",   "qwen3_moe",        "gemma3_text", "gemma3",      "gemma2",
-      "phi3",        "gpt_oss",          "deepseek_v2", "deepseek_v3", "kimi_k2",
-      "glm4_moe",    "smollm3",          "olmo2",       "olmo3",       "qwen3_next",
-      "qwen3_5",     "qwen3_5_moe",      "lfm2",        "lfm2_moe",    "llama4",
-      "llama4_text", "granite",          "granitemoe",  "cohere2",     "starcoder2",
-      "mamba2",      "granitemoehybrid", "falcon_h1",   "glm4",        "exaone4",
-      "ernie4_5",    "ernie4_5_moe",     "olmoe",       "ministral3",  "mistral3",
-      "mistral4",    "gemma4_text",      "gemma4",      "kimi_linear", "nemotron_h"};
+      "llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe", "qwen3_moe", "gemma3_text",
+      "gemma3", "gemma2", "phi3", "gpt_oss", "deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe",
+      "smollm3", "olmo2", "olmo3", "qwen3_next", "qwen3_5", "qwen3_5_moe", "lfm2", "lfm2_moe",
+      "llama4", "llama4_text", "granite", "granitemoe", "cohere2", "starcoder2", "mamba2",
+      "granitemoehybrid", "falcon_h1", "glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe",
+      "ministral3", "mistral3", "mistral4", "gemma4_text", "gemma4", "kimi_linear", "nemotron_h",
+      "minimax", "dots1", "deepseek_v32", "gemma3n", "glm4_moe_lite", "hunyuan_v1_dense",
+      "hunyuan", "seed_oss", "apertus", "helium", "internlm3", "bailing_moe"};
+  // clang-format on
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
          absl::StrCat("model_type \"", args.model_type, "\" is not built by ferry::lm (",
@@ -1833,6 +2333,8 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"deepseek_v2", ReadDeepseek},
       {"deepseek_v3", ReadDeepseek},
       {"kimi_k2", ReadDeepseek},  // mlx-lm's MODEL_REMAPPING: the same model
+      {"deepseek_v32", ReadDeepseekV32},
+      {"glm4_moe_lite", ReadGlm4MoeLite},
       {"glm4_moe", ReadGlm4Moe},
       {"qwen3_next", ReadQwen3Next},
       {"qwen3_5", ReadQwen35},
@@ -1859,7 +2361,17 @@ ModelArgs ModelArgs::from_json(const std::string& json_text) {
       {"gemma4_text", ReadGemma4},
       {"gemma4", ReadGemma4},
       {"kimi_linear", ReadKimiLinear},
-      {"nemotron_h", ReadNemotronH}};
+      {"nemotron_h", ReadNemotronH},
+      {"minimax", ReadMinimax},
+      {"dots1", ReadDots1},
+      {"bailing_moe", ReadBailingMoe},
+      {"gemma3n", ReadGemma3n},
+      {"hunyuan_v1_dense", ReadHunyuan},
+      {"hunyuan", ReadHunyuan},
+      {"seed_oss", ReadSeedOss},
+      {"apertus", ReadApertus},
+      {"helium", ReadHelium},
+      {"internlm3", ReadInternlm3}};
   if (auto reader = kReaders.find(args.model_type); reader != kReaders.end()) {
     reader->second(config, args);
     ReadQuantizationAndEos(config, args);

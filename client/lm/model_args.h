@@ -22,13 +22,15 @@ struct Quantization {
 struct ModelArgs {
   // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
   // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
-  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2") or "deepseek_v2",
+  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2"), "deepseek_v32" or
+  // "deepseek_v2", "glm4_moe_lite" (GLM-4.7-Flash: DeepSeek V3's layers),
   // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
   // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config"), "llama4_text",
   // "granite", "granitemoe", "cohere2", "starcoder2", "mamba2", "granitemoehybrid", "glm4",
   // "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe", "falcon_h1", "ministral3", "mistral3",
-  // "mistral4", "gemma4_text" and "gemma4" (its text model under "text_config"), and
-  // "kimi_linear".
+  // "mistral4", "gemma4_text" and "gemma4" (its text model under "text_config"),
+  // "kimi_linear", "hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus", "helium" and
+  // "internlm3", and "gemma3n" (its text model under "text_config").
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -113,6 +115,14 @@ struct ModelArgs {
   // "group_limited_greedy" keeps the topk_group groups of the highest single score, any other
   // all of them. V3 builds "noaux_tc" only.
   std::string topk_method = "noaux_tc";
+  // DeepSeek V3.2 ("deepseek_v32"): each layer's lightning indexer scores every cached key
+  // with index_n_heads heads of index_head_dim features (its first qk_rope_head_dim rotated,
+  // traditionally where indexer_rope_interleave) and lets each query attend to its
+  // index_topk best only (all of them while the keys number index_topk or fewer).
+  int index_n_heads = 64;
+  int64_t index_head_dim = 128;
+  int64_t index_topk = 2048;
+  bool indexer_rope_interleave = false;
   // Qwen3-Next and Qwen3.5: every full_attention_interval-th layer gated full attention
   // (head_dim * partial_rotary_factor features rotated), the others gated delta nets of
   // linear_num_key_heads query and key heads of linear_key_head_dim features,
@@ -176,9 +186,21 @@ struct ModelArgs {
   // GLM-4's: norms of what attention and the MLP add too (post_self_attn_layernorm,
   // post_mlp_layernorm), besides Llama's before them.
   bool sandwich_norms = false;
+  // Hunyuan's ("hunyuan_v1_dense", "hunyuan"): each head's queries and keys normalized after
+  // RoPE, by query_layernorm and key_layernorm (use_qk_norm).
+  bool qk_norm_after_rope = false;
+  // Hunyuan's cross-layer attention (use_cla): only every cla_share_factor-th layer projects
+  // keys and values, the layers after it attend over its projections (1: none). `kv_proj` is
+  // one layer's, as its attention is built: false where it has no k_proj and v_proj.
+  int cla_share_factor = 1;
+  bool kv_proj = true;
   // ERNIE 4.5-MoE's moe_gate_act "sigmoid": its router's scores sigmoids, not a softmax.
   // Kimi Linear's moe_router_activation_func "sigmoid" (its default) too.
   bool sigmoid_router = false;
+  // Bailing MoE's (Ling's): moe_router_enable_expert_bias (the router's "expert_bias" ranks
+  // the experts), norm_head (each column of lm_head divided by its norm when loaded).
+  bool router_expert_bias = false;
+  bool norm_head = false;
   // Mamba-2 ("mamba2") and Granite 4.0's mamba layers ("granitemoehybrid": layer_types says
   // "mamba" or "attention" for each layer; position_embedding_type "nope" sets rope false):
   // mamba_n_heads heads of mamba_d_head features over a state mamba_d_state wide, B and C
@@ -228,13 +250,23 @@ struct ModelArgs {
   // its "sliding_attention" one these three. final_logit_softcapping 0 (null): none.
   std::string rope_local_type = "default";
   std::map<std::string, double> rope_local_scaling;
-  int64_t global_head_dim = 0;         // the full layers' head size (0: head_dim)
-  int num_global_key_value_heads = 0;  // the full layers' with attention_k_eq_v (0: theirs)
-  bool attention_k_eq_v = false;       // full layers' values are their keys (no v_proj)
-  int num_kv_shared_layers = 0;        // the last ones, reading an earlier layer's keys
-  bool use_double_wide_mlp = false;    // KV-shared layers' MLPs 2 * intermediate_size wide
+  int64_t global_head_dim = 0;              // the full layers' head size (0: head_dim)
+  int num_global_key_value_heads = 0;       // the full layers' with attention_k_eq_v (0: theirs)
+  bool attention_k_eq_v = false;            // full layers' values are their keys (no v_proj)
+  int num_kv_shared_layers = 0;             // the last ones, reading an earlier layer's keys
+  bool use_double_wide_mlp = false;         // KV-shared layers' MLPs 2 * intermediate_size wide
   int64_t hidden_size_per_layer_input = 0;  // per-layer inputs' width (0: none)
   int64_t vocab_size_per_layer_input = 0;   // embed_tokens_per_layer's rows
+  // Gemma 3n ("gemma3n", its text model under "text_config"): Gemma 4's layer_types,
+  // num_kv_shared_layers and per-layer inputs, rope_theta the full layers' RoPE and
+  // rope_local_base_freq the sliding ones'; final_logit_softcapping 0 (null): none.
+  std::vector<int64_t> intermediate_sizes;  // each layer's MLP width (empty: intermediate_size)
+  std::vector<float> activation_sparsity_pattern;  // each layer's gaussian top-k (empty: none)
+  int altup_num_inputs = 0;                        // AltUp's predictions of the hidden state
+  int altup_active_idx = 0;                        // the prediction the layers compute on
+  float altup_coef_clip = 0.0f;                    // AltUp's coefficients' bound (0: none)
+  bool altup_correct_scale = false;                // correct_output_scale scales the active one
+  int64_t laurel_rank = 0;                         // Laurel's low-rank residual width
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

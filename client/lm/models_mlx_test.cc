@@ -5,9 +5,12 @@
 // lm_more_mlx.py (Gemma 2, Phi-3, gpt-oss), lm_deepseek_mlx.py (DeepSeek V3, V2),
 // lm_glm4_moe_mlx.py (GLM-4.5), lm_smollm3_mlx.py (SmolLM3), lm_olmo_mlx.py (OLMo 2, 3) and
 // lm_llama4_mlx.py (Llama 4) and lm_more_families_mlx.py (Granite, Granite-MoE, Cohere 2,
-// StarCoder 2), lm_families_2_mlx.py (GLM-4, EXAONE 4, ERNIE 4.5, OLMoE), lm_mistral3_mlx.py
-// (Ministral 3, mistral3, Mistral 4) and lm_gemma4_mlx.py (Gemma 4; gemma4_test checks its
-// caches) write them.
+// StarCoder 2), lm_families_2_mlx.py (GLM-4, EXAONE 4, ERNIE 4.5, OLMoE), lm_families_3_mlx.py
+// (Hunyuan dense and MoE, Seed-OSS, Apertus, Helium, InternLM3), lm_mistral3_mlx.py
+// (Ministral 3, mistral3, Mistral 4), lm_gemma4_mlx.py (Gemma 4; gemma4_test checks its
+// caches), lm_gemma3n_mlx.py (Gemma 3n; gemma3n_test checks its caches),
+// lm_moe_families_mlx.py (MiniMax-M2, dots.llm1, Bailing MoE), lm_deepseek_v32_mlx.py
+// (DeepSeek V3.2) and lm_glm4_moe_lite_mlx.py (GLM-4.7-Flash) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -47,8 +50,13 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_llama4_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_more_families_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_families_2_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_3_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_mistral3_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_gemma4_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_deepseek_v32_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_glm4_moe_lite_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_gemma3n_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_moe_families_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -204,13 +212,56 @@ INSTANTIATE_TEST_SUITE_P(Mistral3, ModelsMlxTest,
                          ::testing::Values("ministral3", "mistral3", "mistral3_llama",
                                            "mistral3_4bit", "mistral4", "mistral4_4bit"),
                          [](const auto& info) { return info.param; });
+// lm_deepseek_v32_mlx.py's: DeepSeek V3.2's indexer choosing 8 of up to 28 keys, whole and
+// a token at a time through its CacheLists, from Hugging Face's layout and 4-bit;
+// lm_glm4_moe_lite_mlx.py's: GLM-4.7-Flash's, from Hugging Face's layout and 4-bit.
+INSTANTIATE_TEST_SUITE_P(DeepseekV32, ModelsMlxTest,
+                         ::testing::Values("deepseek_v32", "deepseek_v32_4bit", "glm4_moe_lite",
+                                           "glm4_moe_lite_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(DeepseekV32, DecodingMlxTest,
+                         ::testing::Values("deepseek_v32", "deepseek_v32_4bit", "glm4_moe_lite",
+                                           "glm4_moe_lite_4bit"),
+                         [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Gemma4, ModelsMlxTest,
                          ::testing::Values("gemma4", "gemma4_text", "gemma4_moe", "gemma4_4bit"),
+                         [](const auto& info) { return info.param; });
+// lm_gemma3n_mlx.py's: Gemma 3n from Hugging Face's layout (KV sharing, activation sparsity,
+// AltUp's clipped coefficients), as mlx-lm saves it (widths per layer) and 4-bit; whole, the
+// KV-shared layers on their own keys, and greedily through the caches, on their sources'.
+INSTANTIATE_TEST_SUITE_P(Gemma3n, ModelsMlxTest,
+                         ::testing::Values("gemma3n", "gemma3n_mlx", "gemma3n_4bit"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Mistral3, DecodingMlxTest,
                          ::testing::Values("ministral3", "mistral3", "mistral3_llama",
                                            "mistral3_4bit", "mistral4", "mistral4_4bit"),
                          [](const auto& info) { return info.param; });
 
+// lm_moe_families_mlx.py's: MiniMax-M2 (sigmoid router with its correction bias, q/k norms
+// over the whole projections, partial rotary), dots.llm1 (DeepSeek V3's grouped experts over
+// Qwen3's attention) and Bailing MoE (fused q/k/v, grouped sigmoid or softmax routing,
+// norm_head), each from Hugging Face's per-expert layout and 4-bit.
+INSTANTIATE_TEST_SUITE_P(MoeFamilies, ModelsMlxTest,
+                         ::testing::Values("minimax", "minimax_4bit", "dots1", "dots1_4bit",
+                                           "bailing_moe", "bailing_moe_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(MoeFamilies, DecodingMlxTest,
+                         ::testing::Values("minimax", "minimax_4bit", "dots1", "dots1_4bit",
+                                           "bailing_moe", "bailing_moe_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_3_mlx.py's: Hunyuan dense and MoE (q/k norms after RoPE, NTK-alpha RoPE,
+// cross-layer attention, its experts beside a shared MLP, Hunyuan-Large's fused layout),
+// Seed-OSS, Apertus (xIELU), Helium and InternLM3, from Hugging Face's layout and 4-bit.
+INSTANTIATE_TEST_SUITE_P(Families3, ModelsMlxTest,
+                         ::testing::Values("hunyuan_v1_dense", "hunyuan", "hunyuan_fused",
+                                           "hunyuan_4bit", "seed_oss", "seed_oss_4bit", "apertus",
+                                           "helium", "internlm3"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families3, DecodingMlxTest,
+                         ::testing::Values("hunyuan_v1_dense", "hunyuan", "hunyuan_fused",
+                                           "hunyuan_4bit", "seed_oss", "seed_oss_4bit", "apertus",
+                                           "helium", "internlm3"),
+                         [](const auto& info) { return info.param; });
 }  // namespace
 }  // namespace ferry::lm

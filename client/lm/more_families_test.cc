@@ -1,5 +1,6 @@
-// Granite, Granite-MoE, Cohere 2 and StarCoder 2, GLM-4, EXAONE 4, ERNIE 4.5 and OLMoE as
-// mlx-lm 0.32.2 builds them (testdata/lm_more_families_mlx.py and lm_families_2_mlx.py write
+// Granite, Granite-MoE, Cohere 2 and StarCoder 2, GLM-4, EXAONE 4, ERNIE 4.5 and OLMoE, Hunyuan,
+// Seed-OSS, Apertus, Helium and InternLM3 as mlx-lm 0.32.2 builds them
+// (testdata/lm_more_families_mlx.py, lm_families_2_mlx.py and lm_families_3_mlx.py write
 // the models and what mlx-lm computes;
 // models_mlx_test.cc holds their logits, a token at a time too, and greedy runs): their
 // configs read as mlx-lm reads them, what is missing or inconsistent named, Hugging Face's
@@ -308,6 +309,140 @@ TEST(MoreFamiliesArgsTest, OlmoeReadsAsMlxLm) {
             "[ModelArgs] config.json's num_experts_per_tok (3) must be from 1 to num_experts (2).");
 }
 
+// Hunyuan's: q/k norms after RoPE, NTK-alpha RoPE; the mixture's lists per layer read where
+// their entries agree, its cross-layer attention and shared MLP.
+TEST(MoreFamiliesArgsTest, HunyuanReadsAsMlxLm) {
+  const ModelArgs dense = Config("hunyuan_v1_dense", std::string(kSizes) + R"(,
+      "rope_scaling": {"alpha": 1000.0, "factor": 1.0, "type": "dynamic"}, "head_dim": null)");
+  EXPECT_TRUE(dense.qk_norm_after_rope);
+  EXPECT_FALSE(dense.qk_norm);
+  EXPECT_EQ(dense.head_dim, 8);
+  EXPECT_EQ(dense.rope_type, "ntk_alpha");
+  EXPECT_EQ(dense.rope_scaling.at("alpha"), 1000.0);
+  EXPECT_FALSE(dense.tie_word_embeddings);
+  EXPECT_EQ(dense.cla_share_factor, 1);
+  EXPECT_EQ(Config("hunyuan_v1_dense", kSizes).rope_scaling.at("alpha"), 1.0);
+  const std::string moe = std::string(kSizes) + R"(, "attention_bias": true,
+      "num_experts": 8, "num_shared_expert": [1, 1, 1, 1], "use_mixed_mlp_moe": true,
+      "use_qk_norm": true, "rope_theta": 10000.0, "use_cla": true, "cla_share_factor": 2,
+      "moe_intermediate_size": [16, 16, 16, 16], "head_dim": 16, "tie_word_embeddings": false,
+      "rope_scaling": {"alpha": 1000.0, "factor": 1.0, "type": "dynamic"})";
+  const ModelArgs args = Config("hunyuan", moe + R"(, "moe_topk": [2, 2, 2, 2])");
+  EXPECT_EQ(args.num_experts, 8);
+  EXPECT_EQ(args.num_experts_per_tok, 2);
+  EXPECT_EQ(args.moe_intermediate_size, 16);
+  EXPECT_EQ(args.shared_expert_intermediate_size, 64);  // intermediate_size * num_shared_expert
+  EXPECT_EQ(args.cla_share_factor, 2);
+  EXPECT_EQ(args.head_dim, 8);  // hidden_size / heads whatever head_dim says
+  EXPECT_TRUE(args.attention_bias && args.output_bias);
+  EXPECT_TRUE(args.tie_word_embeddings);  // mlx-lm's output is the embedding
+  EXPECT_EQ(Refusal([&] { Config("hunyuan", moe + R"(, "moe_topk": 9)"); }),
+            "[ModelArgs] config.json's moe_topk (9) must be from 1 to num_experts (8), "
+            "num_shared_expert not negative and cla_share_factor positive.");
+  EXPECT_EQ(Refusal([&] { Config("hunyuan", std::string(kSizes) + R"(, "rope_theta": 1.0)"); }),
+            "[ModelArgs] config.json lacks \"attention_bias\".");
+  EXPECT_EQ(Refusal([&] {
+              Config("hunyuan_v1_dense",
+                     std::string(kSizes) + R"(, "rope_scaling": {"factor": 1.0, "type": "x"})");
+            }),
+            "[ModelArgs] config.json's rope_scaling lacks \"alpha\" (Hunyuan's needs alpha, "
+            "factor and type).");
+  try {
+    Config("hunyuan", moe + R"(, "moe_topk": [2, 1, 2, 2])");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_EQ(std::string(e.what()),
+              "[ModelArgs] config.json's moe_topk is [2,1,2,2]: ferry::lm builds every layer "
+              "alike (a number, or a list of equal ones).");
+  }
+}
+
+// mlx-lm's sanitize of Hunyuan-Large's fused projections: qkv_proj per key/value head (its
+// query heads, its key, its value), gate_and_up_proj up first.
+TEST(MoreFamiliesTest, HunyuanSanitizeSplitsFusedProjections) {
+  std::unique_ptr<Model> model = make_model(Config("hunyuan", std::string(kSizes) + R"(,
+      "attention_bias": false, "moe_topk": 1, "num_experts": 1, "num_shared_expert": 1,
+      "use_mixed_mlp_moe": false, "use_qk_norm": true, "rope_theta": 10000.0, "use_cla": false,
+      "cla_share_factor": 2, "rope_scaling": {"alpha": 1.0, "factor": 1.0, "type": "dynamic"})"));
+  const std::string layer = "model.layers.0.";
+  // 2 key/value heads of 2 query heads each, head_dim 8: rows of (2, 4, 8).
+  const Array qkv = reshape(arange(0, 64 * 3, float32), {64, 3});
+  const Array fused = reshape(arange(0, 128 * 3, float32), {128, 3});
+  const nn::Parameters sanitized = model->sanitize(
+      {{layer + "self_attn.qkv_proj.weight", qkv}, {layer + "mlp.gate_and_up_proj.weight", fused}});
+  std::unordered_map<std::string, Array> got(sanitized.begin(), sanitized.end());
+  ASSERT_EQ(got.size(), 5u);
+  const Array heads = reshape(qkv, {2, 4, 8, 3});
+  ExpectAllClose(got.at(layer + "self_attn.q_proj.weight"),
+                 reshape(slice(heads, {0, 0, 0, 0}, {2, 2, 8, 3}), {32, 3}), 0, 0, "q_proj");
+  ExpectAllClose(got.at(layer + "self_attn.k_proj.weight"),
+                 reshape(slice(heads, {0, 2, 0, 0}, {2, 3, 8, 3}), {16, 3}), 0, 0, "k_proj");
+  ExpectAllClose(got.at(layer + "self_attn.v_proj.weight"),
+                 reshape(slice(heads, {0, 3, 0, 0}, {2, 4, 8, 3}), {16, 3}), 0, 0, "v_proj");
+  ExpectAllClose(got.at(layer + "mlp.up_proj.weight"), slice(fused, {0, 0}, {64, 3}), 0, 0,
+                 "up_proj");
+  ExpectAllClose(got.at(layer + "mlp.gate_proj.weight"), slice(fused, {64, 0}, {128, 3}), 0, 0,
+                 "gate_proj");
+}
+
+TEST(MoreFamiliesArgsTest, SeedOssApertusHeliumAndInternlm3ReadAsMlxLm) {
+  const ModelArgs seed = Config("seed_oss", std::string(kSizes) + R"(, "head_dim": 16,
+      "attention_bias": true, "attention_out_bias": false, "mlp_bias": true)");
+  EXPECT_EQ(seed.head_dim, 16);
+  EXPECT_TRUE(seed.attention_bias && !seed.output_bias && seed.mlp_bias);
+  EXPECT_TRUE(seed.tie_word_embeddings);
+  EXPECT_EQ(Refusal([&] { Config("seed_oss", kSizes); }),
+            "[ModelArgs] config.json lacks \"head_dim\".");
+
+  const std::string apertus = std::string(kSizes) + R"(, "mlp_bias": false,
+      "attention_bias": true, "max_position_embeddings": 4096, "rope_theta": 10000.0,
+      "qk_norm": false, "tie_word_embeddings": false,
+      "rope_scaling": {"rope_type": "llama3", "factor": 8.0})";
+  const ModelArgs args = Config("apertus", apertus + R"(, "post_norm": true)");
+  EXPECT_TRUE(args.qk_norm);  // whatever qk_norm says
+  EXPECT_FALSE(args.attention_bias);
+  EXPECT_EQ(args.rope_type, "llama3");
+  EXPECT_EQ(Refusal([&] { Config("apertus", apertus); }),
+            "[ModelArgs] config.json lacks \"post_norm\".");
+
+  const ModelArgs helium = Config("helium", std::string(kSizes) + R"(, "attention_bias": true,
+      "head_dim": 16, "max_position_embeddings": 4096, "mlp_bias": false,
+      "rope_theta": 100000.0, "tie_word_embeddings": false)");
+  EXPECT_EQ(helium.head_dim, 8);  // hidden_size / heads whatever head_dim says
+  EXPECT_TRUE(helium.attention_bias && !helium.output_bias);
+  EXPECT_TRUE(helium.rope_traditional);
+
+  const ModelArgs intern = Config("internlm3", std::string(kSizes) + R"(, "qkv_bias": true,
+      "bias": true, "rope_scaling": {"rope_type": "dynamic", "factor": 6.0})");
+  EXPECT_TRUE(intern.attention_bias && intern.output_bias && intern.mlp_bias);
+  EXPECT_EQ(intern.rope_type, "default");  // dynamic NTK: plain up to max_position_embeddings
+  EXPECT_EQ(Config("internlm3", std::string(kSizes) +
+                                    R"(, "rope_scaling": {"rope_type": "linear", "factor": 2.0})")
+                .rope_type,
+            "linear");
+  EXPECT_EQ(Refusal([&] {
+              Config("internlm3", std::string(kSizes) +
+                                      R"(, "rope_scaling": {"rope_type": "yarn", "factor": 2.0})");
+            }),
+            "[ModelArgs] config.json's rope_scaling is {\"factor\":2.0,\"rope_type\":\"yarn\"}; "
+            "InternLM3's needs a factor and rope_type \"linear\" or \"dynamic\".");
+}
+
+// mlx-lm's sanitize: Hugging Face's xIELU alpha_p and alpha_n (1,) squeezed.
+TEST(MoreFamiliesTest, ApertusSanitizeSqueezesXielu) {
+  std::unique_ptr<Model> model = make_model(Config("apertus", std::string(kSizes) + R"(,
+      "mlp_bias": false, "attention_bias": false, "max_position_embeddings": 4096,
+      "rope_theta": 10000.0, "qk_norm": true, "post_norm": false,
+      "tie_word_embeddings": true)"));
+  const std::string act = "model.layers.0.mlp.act_fn.";
+  const nn::Parameters sanitized =
+      model->sanitize({{act + "alpha_p", ones({1})}, {act + "beta", ones({})}});
+  ASSERT_EQ(sanitized.size(), 2u);
+  EXPECT_EQ(sanitized[0].second.shape(), Shape{});
+  EXPECT_EQ(sanitized[1].second.shape(), Shape{});
+}
+
 // Hugging Face's fused input_linear (E, 2 * intermediate, hidden): gate's rows, then up's.
 TEST(MoreFamiliesTest, GraniteMoeSanitizeSplitsInputLinear) {
   std::unique_ptr<Model> model =
@@ -370,6 +505,10 @@ TEST(MoreFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
                        {"granite", "granitemoe", "cohere2", "starcoder2"});
   ExpectStreamedTokens("lm_families_2_mlx.safetensors",
                        {"glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe"});
+  ExpectStreamedTokens("lm_moe_families_mlx.safetensors", {"minimax", "dots1", "bailing_moe"});
+  ExpectStreamedTokens("lm_families_3_mlx.safetensors",
+                       {"hunyuan_v1_dense", "hunyuan", "hunyuan_fused", "seed_oss", "apertus",
+                        "helium", "internlm3"});
 }
 
 }  // namespace

@@ -90,4 +90,25 @@ PReLU::PReLU(int64_t num_parameters, double init) {
 
 Array PReLU::operator()(const Array& x) { return prelu(x, parameter("weight")); }
 
+Array xielu(const Array& x, const Array& alpha_p, const Array& alpha_n, const Array& beta,
+            const Array& eps) {
+  const Array positive = softplus(alpha_p);
+  const Array negative = beta + softplus(alpha_n);
+  return where(x > 0, positive * square(x) + beta * x,
+               (expm1(minimum(x, eps)) - x) * negative + beta * x);
+}
+
+XieLU::XieLU(double alpha_p_init, double alpha_n_init, double beta, double eps) {
+  // log(e^v - 1): softplus's inverse, in float32 as mlx-lm computes it.
+  auto inverse_softplus = [](double v) { return log(exp(full({}, v, float32)) - 1.0f); };
+  register_parameter("alpha_p", inverse_softplus(alpha_p_init));
+  register_parameter("alpha_n", inverse_softplus(alpha_n_init - beta));
+  register_parameter("beta", full({}, beta, float32));
+  register_parameter("eps", full({}, eps, float32));
+}
+
+Array XieLU::operator()(const Array& x) {
+  return xielu(x, parameter("alpha_p"), parameter("alpha_n"), parameter("beta"), parameter("eps"));
+}
+
 }  // namespace ferry::nn

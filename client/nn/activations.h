@@ -118,11 +118,23 @@ struct GELU : Lambda {
   explicit GELU(const std::string& approx = "none");
 };
 
-// max(x, 0) + weight min(x, 0), weight (num_parameters,) starting at `init`: the one
-// activation with a parameter.
+// max(x, 0) + weight min(x, 0), weight (num_parameters,) starting at `init`.
 class PReLU : public Layer {
  public:
   explicit PReLU(int64_t num_parameters = 1, double init = 0.25);
+  Array operator()(const Array& x) override;
+};
+
+// mlx-lm's xIELU (Apertus's MLP): where x > 0, softplus(alpha_p) x^2 + beta x, else
+// (expm1(min(x, eps)) - x) (beta + softplus(alpha_n)) + beta x.
+Array xielu(const Array& x, const Array& alpha_p, const Array& alpha_n, const Array& beta,
+            const Array& eps);
+// Its layer, mlx-lm's XieLU: four scalar parameters, "alpha_p" and "alpha_n" (the inverse
+// softplus of alpha_p_init and of alpha_n_init - beta), "beta" and "eps".
+class XieLU : public Layer {
+ public:
+  explicit XieLU(double alpha_p_init = 0.8, double alpha_n_init = 0.8, double beta = 0.5,
+                 double eps = -1e-6);
   Array operator()(const Array& x) override;
 };
 

@@ -137,16 +137,30 @@ def save_and_record(arrays, rng, vocab, chunks, name, weights, config, prompt_le
     record_cached(arrays, name, loaded, chunks)
 
 
-def hugging_face_layout(weights, conv_suffix, rewrite=None):
+def hugging_face_layout(weights, conv_suffix=None, rewrite=None):
     """mlx-lm's weights as Hugging Face stores them: the depthwise conv weights named
-    *conv_suffix (C, 1, K), then each weight through rewrite(key, value, weights), a dict of
-    the entries it becomes (none: kept as it is)."""
+    *conv_suffix (C, 1, K; none: no conv weights), then each weight through
+    rewrite(key, value, weights), a dict of the entries it becomes (none: kept as it is)."""
     out = {}
     for key, value in weights.items():
-        if key.endswith(conv_suffix):
+        if conv_suffix and key.endswith(conv_suffix):
             value = value.swapaxes(1, 2)
         out.update(rewrite(key, value, weights) if rewrite else {key: value})
     return out
+
+
+def split_experts(stacked, experts, names, num_experts):
+    """A rewrite for hugging_face_layout: experts stacked as `stacked` (".switch_mlp.") split
+    into Hugging Face's `experts`E.<names[projection]>.<kind> (".experts.0.w1.weight"), one
+    per expert."""
+    def rewrite(key, value, _):
+        if stacked not in key:
+            return {key: value}
+        prefix, rest = key.split(stacked)
+        projection, kind = rest.split(".")
+        return {f"{prefix}{experts}{e}.{names[projection]}.{kind}": value[e]
+                for e in range(num_experts)}
+    return rewrite
 
 
 # What the batch fixtures (lm_batch_rotating_mlx.py, lm_batch_qwen3_next_mlx.py) run: five
