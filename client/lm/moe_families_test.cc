@@ -204,8 +204,9 @@ TEST(BailingMoeTest, ConfigIsMlxLms) {
 }
 
 TEST(BailingMoeTest, WhatIsMissingOrInconsistentIsNamed) {
-  EXPECT_EQ(Refusal(R"("model_type": "bailing_moe", "hidden_size": 32)", ""),
-            "[ModelArgs] config.json lacks \"intermediate_size\".");
+  EXPECT_EQ(
+      Refusal(R"("model_type": "bailing_moe", "hidden_size": 32, "num_hidden_layers": 2)", ""),
+      "[ModelArgs] config.json lacks \"intermediate_size\".");
   EXPECT_EQ(Refusal(kBailing, R"("rotary_dim": 3)"),
             "[ModelArgs] config.json's rotary_dim (or head_dim * partial_rotary_factor) gives 3 "
             "rotated features of head_dim 8 (an even number, at most head_dim, wanted).");

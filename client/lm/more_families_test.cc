@@ -75,7 +75,7 @@ TEST(MoreFamiliesArgsTest, GraniteRequiresWhatMlxLmRequires) {
   EXPECT_EQ(Refusal([] {
               Config("granite", R"("hidden_size": 32, "num_hidden_layers": 2,
                 "intermediate_size": 64, "num_attention_heads": 4, "rms_norm_eps": 1e-6,
-                "vocab_size": 50, "attention_multiplier": 0.1)");
+                "vocab_size": 50, "num_key_value_heads": 4, "attention_multiplier": 0.1)");
             }),
             "[ModelArgs] config.json lacks \"logits_scaling\".");
   EXPECT_EQ(Refusal([] {
