@@ -27,6 +27,7 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::ExpectCachedLogitsAsMlxLm;
 using ::ferry::lm::testing::TestData;
 
 using ::ferry::testing::ExpectAllClose;
@@ -69,20 +70,11 @@ TEST_P(ArraysModelsMlxTest, LogitsThroughTheCacheInPiecesAreMlxLms) {
   const std::string name = GetParam().model;
   std::unique_ptr<Model> model = Load();
   const Array prompt = expand_dims(At("prompt"), 0);
-  const int64_t length = prompt.shape(1);
   std::vector<KVCache> cache = model->make_cache();
-  std::vector<Array> pieces;
-  for (int64_t start = 0; start < length;) {
-    const int64_t stop = start == 0 ? 7 : start == 7 ? 12 : start + 1;
-    pieces.push_back((*model)(slice(prompt, {0, start}, {1, stop}), &cache));
-    eval(CacheState(cache));
-    start = stop;
-  }
-  const Array logits = concatenate(pieces, 1);
-  ExpectAllClose(logits, At("cached_logits"), kTolerance, kTolerance, name);
-  std::printf("%s: cached logits at most %.2e from mlx-lm's\n", name.c_str(),
-              max(abs(logits - At("cached_logits"))).item<float>());
-  for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), length) << name;
+  const float worst =
+      ExpectCachedLogitsAsMlxLm(*model, cache, prompt, At("cached_logits"), kTolerance, name);
+  std::printf("%s: cached logits at most %.2e from mlx-lm's\n", name.c_str(), worst);
+  for (const KVCache& layer : cache) EXPECT_EQ(layer.offset(), prompt.shape(1)) << name;
 }
 
 TEST_P(ArraysModelsMlxTest, GreedyGenerationIsMlxLms) {

@@ -28,6 +28,8 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::ExpectCachedLogitsAsMlxLm;
+using ::ferry::lm::testing::ExpectKvSharedCachesAsMlxLm;
 using ::ferry::lm::testing::TestData;
 using ::ferry::testing::ExpectAllClose;
 
@@ -55,27 +57,11 @@ class Gemma3nMlxTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(Gemma3nMlxTest, LogitsWholeAndThroughMakeCacheCachesAreMlxLms) {
   const std::string name = GetParam();
   std::unique_ptr<Model> model = load_model(TestData(name));
-  const ModelArgs& args = model->args();
   std::vector<KVCache> cache = make_prompt_cache(*model);
-  ASSERT_EQ(static_cast<int>(cache.size()), args.num_hidden_layers - args.num_kv_shared_layers);
-  for (int i = 0; i < static_cast<int>(cache.size()); ++i) {
-    EXPECT_EQ(cache[i].max_size(), model->sliding_window(i)) << name << " layer " << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectKvSharedCachesAsMlxLm(*model, cache, name));
   const Array prompt = expand_dims(At(name + ".prompt"), 0);
-  const Array want = At(name + ".cached_logits");
-  const int64_t n = prompt.shape(1), vocab = want.shape(2);
-  std::vector<int64_t> bounds = {0, 7, 12};
-  for (int64_t i = 13; i <= n; ++i) bounds.push_back(i);
-  float worst = 0;
-  for (size_t b = 0; b + 1 < bounds.size(); ++b) {
-    const Array logits =
-        astype((*model)(slice(prompt, {0, bounds[b]}, {1, bounds[b + 1]}), &cache), float32);
-    eval(CacheState(cache));
-    const Array expected = slice(want, {0, bounds[b], 0}, {1, bounds[b + 1], vocab});
-    worst = std::max(worst, max(abs(logits - expected)).item<float>());
-    ExpectAllClose(logits, expected, kTolerance, kTolerance,
-                   name + " from " + std::to_string(bounds[b]));
-  }
+  const float worst = ExpectCachedLogitsAsMlxLm(*model, cache, prompt, At(name + ".cached_logits"),
+                                                kTolerance, name);
   // Whole (models_mlx_test checks it too): the KV-shared layers on their own keys.
   const Array whole = astype((*model)(prompt), float32);
   const float whole_worst = max(abs(whole - At(name + ".logits"))).item<float>();

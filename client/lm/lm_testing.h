@@ -3,7 +3,7 @@
 
 // For ferry::lm's tests: their testdata, random prompts, a tiny random Llama, the tokens a sequence
 // gets alone and the cache a fresh prefill leaves (what batches, servers and caches are checked
-// against).
+// against), and a prompt's logits through a cache in the mlx-lm scripts' chunks.
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +20,7 @@
 #include "client/ops.h"
 #include "client/random.h"
 #include "client/testing.h"
+#include "gtest/gtest.h"
 
 namespace ferry::lm::testing {
 
@@ -110,6 +111,42 @@ inline std::string CacheDifference(const std::vector<KVCache>& got,
     }
   }
   return "";
+}
+
+// mlx-lm's make_cache for a model with KV-shared layers (Gemma 3n, Gemma 4): a cache for each
+// layer before them, rotating where the layer slides. The count's failure is fatal (wrap the
+// call in ASSERT_NO_FATAL_FAILURE): the model would index past a short cache.
+inline void ExpectKvSharedCachesAsMlxLm(const Model& model, const std::vector<KVCache>& cache,
+                                        const std::string& name) {
+  const ModelArgs& args = model.args();
+  ASSERT_EQ(static_cast<int>(cache.size()), args.num_hidden_layers - args.num_kv_shared_layers)
+      << name;
+  for (int i = 0; i < static_cast<int>(cache.size()); ++i) {
+    EXPECT_EQ(cache[i].max_size(), model.sliding_window(i)) << name << " layer " << i;
+  }
+}
+
+// `prompt` (1 x n) through `cache` in the mlx-lm scripts' CHUNKS: a prefill of 7 tokens, one
+// of 5 continuing it, then a token at a time, the cache evaluated after each as generation
+// does. Expects each chunk's logits within `tolerance` (rtol and atol) of `want`'s
+// (1 x n x vocab) there; returns the largest difference.
+inline float ExpectCachedLogitsAsMlxLm(Model& model, std::vector<KVCache>& cache,
+                                       const Array& prompt, const Array& want, double tolerance,
+                                       const std::string& name) {
+  const int64_t n = prompt.shape(1), vocab = want.shape(2);
+  std::vector<int64_t> bounds = {0, 7, 12};
+  for (int64_t i = 13; i <= n; ++i) bounds.push_back(i);
+  float worst = 0;
+  for (size_t b = 0; b + 1 < bounds.size(); ++b) {
+    const Array logits =
+        astype(model(slice(prompt, {0, bounds[b]}, {1, bounds[b + 1]}), &cache), float32);
+    eval(CacheState(cache));
+    const Array expected = slice(want, {0, bounds[b], 0}, {1, bounds[b + 1], vocab});
+    worst = std::max(worst, max(abs(logits - expected)).item<float>());
+    ::ferry::testing::ExpectAllClose(logits, expected, tolerance, tolerance,
+                                     name + " from " + std::to_string(bounds[b]));
+  }
+  return worst;
 }
 
 }  // namespace ferry::lm::testing

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +26,8 @@ namespace ferry::lm::tuner {
 namespace {
 
 using ::ferry::lm::tuner::testing::Difference;
+using ::ferry::lm::tuner::testing::TrainingRun;
+using ::ferry::lm::tuner::testing::TrainTinyLlama;
 using ::ferry::testing::ExpectAllClose;
 using ::ferry::testing::Runfile;
 using ::testing::HasSubstr;
@@ -268,39 +269,10 @@ TEST(FineTuning, GradCheckpointTrainsAsMlxLm) {
 // grad_checkpoint recomputes each block's intermediates in the backward pass instead of
 // keeping them from the forward: the same losses and weights, a lower peak of memory.
 TEST(FineTuning, GradCheckpointTakesLessMemoryForTheSameSteps) {
-  std::mt19937 rng(3);
-  std::uniform_int_distribution<int32_t> token(1, 95);
-  std::vector<Example> examples(8);
-  for (Example& example : examples) {
-    for (int i = 0; i < 256; ++i) example.tokens.push_back(token(rng));
-  }
-  struct Run {
-    std::vector<float> losses;
-    int64_t peak_bytes;
-    nn::Parameters weights;
-  };
-  auto run = [&](bool grad_checkpoint) {
-    std::unique_ptr<Model> model = load_model(Runfile("client/lm/testdata/llama"));
-    setup_fine_tuning(*model, "full", -1, {});
-    TrainingConfig config;
-    config.learning_rate = 1e-3;
-    std::unique_ptr<optimizers::Optimizer> optimizer = build_optimizer(config);
-    TrainingArgs args;
-    args.batch_size = 8;
-    args.iters = 3;
-    args.steps_per_report = 1;
-    args.grad_checkpoint = grad_checkpoint;
-    Run out;
-    synchronize(default_device());
-    reset_peak_memory();
-    train(*model, *optimizer, examples, {}, args,
-          [&](const Report& r) { out.losses.push_back(static_cast<float>(r.loss)); });
-    out.peak_bytes = memory_info().peak_bytes;
-    out.weights = model->trainable_parameters();
-    return out;
-  };
-  const Run plain = run(false);
-  const Run checkpointed = run(true);
+  const TrainingRun plain =
+      TrainTinyLlama(default_device(), /*grad_checkpoint=*/false, /*keep_weights=*/true);
+  const TrainingRun checkpointed =
+      TrainTinyLlama(default_device(), /*grad_checkpoint=*/true, /*keep_weights=*/true);
   EXPECT_EQ(checkpointed.losses, plain.losses);
   ASSERT_EQ(checkpointed.weights.size(), plain.weights.size());
   for (size_t i = 0; i < plain.weights.size(); ++i) {

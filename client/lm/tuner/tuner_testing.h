@@ -1,17 +1,22 @@
 #ifndef FERRY_CLIENT_LM_TUNER_TUNER_TESTING_H_
 #define FERRY_CLIENT_LM_TUNER_TUNER_TESTING_H_
 
-// What the tuner's tests share: the examples of a fixture's batch, and how far apart two
-// arrays are.
+// What the tuner's tests share: the examples of a fixture's batch, how far apart two arrays
+// are, and a short fine-tuning run with its peak memory.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <random>
 #include <utility>
 #include <vector>
 
 #include "client/ferry.h"
+#include "client/lm/load.h"
+#include "client/lm/tuner/fine_tune.h"
 #include "client/lm/tuner/trainer.h"
+#include "client/testing.h"
 
 namespace ferry::lm::tuner::testing {
 
@@ -39,6 +44,47 @@ inline std::pair<double, double> Difference(Array got, Array want) {
     relative = std::max(relative, std::abs(g[i] - w[i]) / (std::abs(w[i]) + 1e-3));
   }
   return {relative, absolute};
+}
+
+// A training run's losses (one a step), the device's peak memory over it and, when kept, the
+// trained weights.
+struct TrainingRun {
+  std::vector<double> losses;
+  int64_t peak_bytes = 0;
+  nn::Parameters weights;
+};
+
+// 3 steps of full fine-tuning of testdata/llama on `device` (the client's or a ferryd's) over
+// one batch of 8 random examples of 256 tokens (the same every call), with or without
+// grad_checkpoint, the device's peak reset just before. The weights are kept only when asked
+// for: held on the device, they count in a later run's peak.
+inline TrainingRun TrainTinyLlama(const Device& device, bool grad_checkpoint,
+                                  bool keep_weights = false) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> token(1, 95);
+  std::vector<Example> examples(8);
+  for (Example& example : examples) {
+    for (int i = 0; i < 256; ++i) example.tokens.push_back(token(rng));
+  }
+  std::unique_ptr<Model> model =
+      load_model(::ferry::testing::Runfile("client/lm/testdata/llama"), device);
+  setup_fine_tuning(*model, "full", -1, {});
+  TrainingConfig config;
+  config.learning_rate = 1e-3;
+  std::unique_ptr<optimizers::Optimizer> optimizer = build_optimizer(config);
+  TrainingArgs args;
+  args.batch_size = 8;
+  args.iters = 3;
+  args.steps_per_report = 1;
+  args.grad_checkpoint = grad_checkpoint;
+  TrainingRun run;
+  synchronize(device);
+  reset_peak_memory(device);
+  train(*model, *optimizer, examples, {}, args,
+        [&](const Report& r) { run.losses.push_back(r.loss); });
+  run.peak_bytes = memory_info(device).peak_bytes;
+  if (keep_weights) run.weights = model->trainable_parameters();
+  return run;
 }
 
 }  // namespace ferry::lm::tuner::testing
