@@ -17,6 +17,7 @@
 #include "client/lm/deepseek_v32.h"
 #include "client/lm/grad_checkpoint.h"
 #include "client/lm/layer_masks.h"
+#include "client/lm/mistral4.h"
 #include "client/lm/model_inputs.h"
 #include "client/ops.h"
 
@@ -158,8 +159,13 @@ std::pair<Array, Array> DeepseekV3Gate::operator()(const Array& x) const {
                                 routed_scaling_factor_, norm_topk_prob_, epsilon_);
 }
 
-DeepseekV3MoE::DeepseekV3MoE(const ModelArgs& args, const std::string& experts)
-    : gate_(register_module("gate", DeepseekV3Gate(args))),
+ExpertRouter& DeepseekV3MoE::register_gate(const ModelArgs& args, MoeRouter router) {
+  if (router == MoeRouter::kMistral4) return register_module("gate", Mistral4Gate(args));
+  return register_module("gate", DeepseekV3Gate(args));
+}
+
+DeepseekV3MoE::DeepseekV3MoE(const ModelArgs& args, const std::string& experts, MoeRouter router)
+    : gate_(register_gate(args, router)),
       switch_mlp_(register_module(
           experts, SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {
   if (args.n_shared_experts > 0) {
@@ -170,7 +176,7 @@ DeepseekV3MoE::DeepseekV3MoE(const ModelArgs& args, const std::string& experts)
 }
 
 Array DeepseekV3MoE::operator()(const Array& x) {
-  const auto [indices, weights] = gate_(x);
+  const auto [indices, weights] = gate_.route(x);
   const Array y = switch_mlp_(x, indices);
   const Array routed = astype(sum(y * expand_dims(weights, -1), -2), y.dtype());
   return shared_experts_ ? routed + (*shared_experts_)(x) : routed;

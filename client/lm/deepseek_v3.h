@@ -73,15 +73,27 @@ Array zero_weakest_groups(const Array& grouped, const Array& group_scores, int t
 // a part (weight, scales, biases) a quantized kv_b_proj lacks.
 nn::Parameters split_kv_b_proj(nn::Parameters weights, const ModelArgs& args);
 
+// A DeepseekV3MoE's "gate": each token's experts (..., top_k) and their weights.
+class ExpertRouter {
+ public:
+  virtual ~ExpertRouter() = default;
+  virtual std::pair<Array, Array> route(const Array& x) = 0;
+};
+
+// Which "gate" a DeepseekV3MoE registers: DeepseekV3Gate, or Mistral 4's Linear
+// (Mistral4Gate, mistral4.h), whose parameters are named and quantized as a Linear's.
+enum class MoeRouter { kDeepseek, kMistral4 };
+
 // mlx-lm's MoEGate: "weight" (n_routed_experts, hidden_size) and, V3's,
 // "e_score_correction_bias" (n_routed_experts,), which ranks the experts but does not weigh
 // them.
-class DeepseekV3Gate : public nn::Module {
+class DeepseekV3Gate : public nn::Module, public ExpertRouter {
  public:
   explicit DeepseekV3Gate(const ModelArgs& args);
   // group_expert_select (V2: deepseek_v2_select) of x's router logits: the experts and
   // their weights.
   std::pair<Array, Array> operator()(const Array& x) const;
+  std::pair<Array, Array> route(const Array& x) override { return (*this)(x); }
 
  private:
   bool v2_;
@@ -91,16 +103,20 @@ class DeepseekV3Gate : public nn::Module {
   float epsilon_;  // added to the weights' sum: GLM-4.7-Flash's 1e-20
 };
 
-// "gate", "switch_mlp" (dots1's "experts": `experts`), and "shared_experts" when
-// n_shared_experts (biased when mlp_bias, dots1's): the routed experts' weighted sum plus the
-// shared experts' output.
+// "gate" (`router`'s), "switch_mlp" (dots1's "experts": `experts`), and "shared_experts"
+// when n_shared_experts (biased when mlp_bias, dots1's): the routed experts' weighted sum
+// plus the shared experts' output. DeepSeek V2 and V3's, GLM-4.5's, dots1's and Mistral 4's.
 class DeepseekV3MoE : public nn::Layer {
  public:
-  explicit DeepseekV3MoE(const ModelArgs& args, const std::string& experts = "switch_mlp");
+  explicit DeepseekV3MoE(const ModelArgs& args, const std::string& experts = "switch_mlp",
+                         MoeRouter router = MoeRouter::kDeepseek);
   Array operator()(const Array& x) override;
 
  private:
-  DeepseekV3Gate& gate_;
+  // Registers the router as "gate", before the experts, as mlx-lm orders the parameters.
+  ExpertRouter& register_gate(const ModelArgs& args, MoeRouter router);
+
+  ExpertRouter& gate_;
   SwitchGLU& switch_mlp_;
   Mlp* shared_experts_ = nullptr;
 };

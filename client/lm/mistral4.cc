@@ -26,29 +26,17 @@ std::pair<Array, Array> mistral4_expert_select(const Array& gates, int top_k, in
   return {indices, weights * routed_scaling_factor};
 }
 
-Mistral4MoE::Mistral4MoE(const ModelArgs& args)
-    : top_k_(args.num_experts_per_tok),
+Mistral4Gate::Mistral4Gate(const ModelArgs& args)
+    : nn::Linear(args.hidden_size, args.num_experts, false),
+      top_k_(args.num_experts_per_tok),
       n_group_(args.n_group),
       topk_group_(args.topk_group),
       routed_scaling_factor_(args.routed_scaling_factor),
-      norm_topk_prob_(args.norm_topk_prob),
-      gate_(register_module("gate", nn::Linear(args.hidden_size, args.num_experts, false))),
-      switch_mlp_(register_module(
-          "switch_mlp",
-          SwitchGLU(args.hidden_size, args.moe_intermediate_size, args.num_experts))) {
-  if (args.n_shared_experts > 0) {
-    shared_experts_ =
-        &register_module("shared_experts",
-                         Mlp(args.hidden_size, args.moe_intermediate_size * args.n_shared_experts));
-  }
-}
+      norm_topk_prob_(args.norm_topk_prob) {}
 
-Array Mistral4MoE::operator()(const Array& x) {
-  const auto [indices, weights] = mistral4_expert_select(gate_(x), top_k_, n_group_, topk_group_,
-                                                         routed_scaling_factor_, norm_topk_prob_);
-  const Array y = switch_mlp_(x, indices);
-  const Array routed = astype(sum(y * expand_dims(weights, -1), -2), y.dtype());
-  return shared_experts_ ? routed + (*shared_experts_)(x) : routed;
+std::pair<Array, Array> Mistral4Gate::route(const Array& x) {
+  return mistral4_expert_select((*this)(x), top_k_, n_group_, topk_group_, routed_scaling_factor_,
+                                norm_topk_prob_);
 }
 
 Mistral4Block::Mistral4Block(const ModelArgs& args, int index)
@@ -58,7 +46,7 @@ Mistral4Block::Mistral4Block(const ModelArgs& args, int index)
       post_attention_layernorm_(register_module("post_attention_layernorm",
                                                 nn::RMSNorm(args.hidden_size, args.rms_norm_eps))) {
   if (args.num_experts > 0 && index >= args.first_k_dense_replace) {
-    mlp_ = &register_module("mlp", Mistral4MoE(args));
+    mlp_ = &register_module("mlp", DeepseekV3MoE(args, "switch_mlp", MoeRouter::kMistral4));
   } else {
     mlp_ = &register_module("mlp", Mlp(args.hidden_size, args.intermediate_size));
   }

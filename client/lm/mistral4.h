@@ -6,7 +6,7 @@
 // every query scaled by Llama 4's 1 + llama_4_scaling_beta * log(1 + floor(p /
 // original_max_position_embeddings)) (ModelArgs::llama_4_scaling), traditional RoPE unless
 // rope_interleave is false; after first_k_dense_replace dense layers, experts routed by
-// softmax scores in groups (Mistral4MoE) beside shared experts; an lm_head unless tied.
+// softmax scores in groups (Mistral4Gate) beside shared experts; an lm_head unless tied.
 
 #include <optional>
 #include <utility>
@@ -31,24 +31,22 @@ std::pair<Array, Array> mistral4_expert_select(const Array& gates, int top_k, in
                                                int topk_group, float routed_scaling_factor,
                                                bool norm_topk_prob);
 
-// "gate" (a Linear, quantized with the model), "switch_mlp", and "shared_experts" (of
-// moe_intermediate_size * n_shared_experts) when n_shared_experts.
-class Mistral4MoE : public nn::Layer {
+// Mistral 4's MoE "gate": a Linear (hidden_size to num_experts, unbiased, quantized with
+// the model) whose logits mistral4_expert_select routes. Its experts are DeepseekV3MoE's
+// (MoeRouter::kMistral4).
+class Mistral4Gate : public nn::Linear, public ExpertRouter {
  public:
-  explicit Mistral4MoE(const ModelArgs& args);
-  Array operator()(const Array& x) override;
+  explicit Mistral4Gate(const ModelArgs& args);
+  std::pair<Array, Array> route(const Array& x) override;
 
  private:
   int top_k_, n_group_, topk_group_;
   float routed_scaling_factor_;
   bool norm_topk_prob_;
-  nn::Linear& gate_;
-  SwitchGLU& switch_mlp_;
-  Mlp* shared_experts_ = nullptr;
 };
 
-// "self_attn", "mlp" (Mistral4MoE, or an Mlp of intermediate_size before
-// first_k_dense_replace), "input_layernorm", "post_attention_layernorm".
+// "self_attn", "mlp" (DeepseekV3MoE routed by Mistral4Gate, or an Mlp of intermediate_size
+// before first_k_dense_replace), "input_layernorm", "post_attention_layernorm".
 class Mistral4Block : public nn::Module {
  public:
   Mistral4Block(const ModelArgs& args, int index);

@@ -47,11 +47,11 @@ import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_map
 from mlx_lm.models import deepseek_v2, deepseek_v3
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, flat, reload, save_model
 
 rng = np.random.default_rng(20261211)
 mx.random.seed(20261211)
@@ -77,19 +77,7 @@ CONFIG = dict(model_type="deepseek_v3", vocab_size=VOCAB, hidden_size=32, interm
 def hugging_face_layout(weights, v2=False):
     """The experts per expert; V3's embed_q and unembed_out as one kv_b_proj (heads x (nope
     + v), kv_lora_rank), a multi-token prediction layer and a rotary table beside them."""
-    out = {}
-    for key, value in weights.items():
-        if ".switch_mlp." in key:
-            prefix, rest = key.split(".switch_mlp.")
-            for e in range(value.shape[0]):
-                out[f"{prefix}.experts.{e}.{rest}"] = value[e]
-        elif key.endswith("embed_q.weight"):
-            prefix = key[: -len("embed_q.weight")]
-            wv = weights[prefix + "unembed_out.weight"]
-            both = mx.concatenate([value.swapaxes(-1, -2), wv], axis=1)
-            out[prefix + "kv_b_proj.weight"] = both.reshape(-1, both.shape[-1])
-        elif not key.endswith("unembed_out.weight"):
-            out[key] = value
+    out = lm_fixture.hugging_face_layout(weights, rewrite=lm_fixture.deepseek_rewrite)
     if v2:
         return out
     out["model.layers.0.self_attn.rotary_emb.inv_freq"] = mx.ones((8,))
@@ -114,8 +102,8 @@ def quantized_kv_b_proj(weights, group_size=32, bits=4):
                                  weights[f"{prefix}{name}.scales"],
                                  weights[f"{prefix}{name}.biases"], group_size, bits)
 
-        both = mx.concatenate([dense("embed_q").swapaxes(-1, -2), dense("unembed_out")], axis=1)
-        wq, scales, biases = mx.quantize(both.reshape(-1, both.shape[-1]), group_size, bits)
+        wq, scales, biases = mx.quantize(
+            lm_fixture.kv_b_proj(dense("embed_q"), dense("unembed_out")), group_size, bits)
         out[prefix + "kv_b_proj.weight"] = wq
         out[prefix + "kv_b_proj.scales"] = scales
         out[prefix + "kv_b_proj.biases"] = biases
@@ -158,7 +146,7 @@ def sensitivity(name, model, prompt):
 
 
 model = build(deepseek_v3, CONFIG)
-save_model("deepseek_v3", hugging_face_layout(dict(tree_flatten(model.parameters()))), CONFIG)
+save_model("deepseek_v3", hugging_face_layout(flat(model)), CONFIG)
 loaded = reload("deepseek_v3")
 record("deepseek_v3", loaded, prompt_length=36, steps=10)
 sensitivity("deepseek_v3", loaded, arrays["deepseek_v3.prompt"])
@@ -166,7 +154,7 @@ sensitivity("deepseek_v3", loaded, arrays["deepseek_v3.prompt"])
 CONFIG_4BIT = dict(CONFIG, q_lora_rank=None, moe_layer_freq=2)
 model = build(deepseek_v3, CONFIG_4BIT)
 nn.quantize(model, group_size=32, bits=4)
-save_model("deepseek_v3_4bit", quantized_kv_b_proj(dict(tree_flatten(model.parameters()))),
+save_model("deepseek_v3_4bit", quantized_kv_b_proj(flat(model)),
            dict(CONFIG_4BIT, quantization=dict(group_size=32, bits=4, mode="affine")))
 record("deepseek_v3_4bit", reload("deepseek_v3_4bit"), prompt_length=12, steps=8)
 
@@ -177,7 +165,7 @@ CONFIG_V2 = dict({k: v for k, v in CONFIG.items() if k not in ("scoring_func", "
                                    mscale=0.707, mscale_all_dim=0.6,
                                    original_max_position_embeddings=4096))
 model = build(deepseek_v2, CONFIG_V2)
-save_model("deepseek_v2", hugging_face_layout(dict(tree_flatten(model.parameters())), v2=True),
+save_model("deepseek_v2", hugging_face_layout(flat(model), v2=True),
            CONFIG_V2)
 loaded = reload("deepseek_v2")
 record("deepseek_v2", loaded, prompt_length=20, steps=10)

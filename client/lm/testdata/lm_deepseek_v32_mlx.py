@@ -42,11 +42,10 @@ import os
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import deepseek_v32
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, flat, reload, save_model
 
 rng = np.random.default_rng(20261207)
 mx.random.seed(20261207)
@@ -105,22 +104,6 @@ def watched_indexer(self, x, qr, mask, cache=None):
 deepseek_v32.Indexer.__call__ = watched_indexer
 
 
-def rewrite(key, value, weights):
-    """Hugging Face's: experts per expert; embed_q and unembed_out as one kv_b_proj (heads x
-    (nope + v), kv_lora_rank)."""
-    if ".switch_mlp." in key:
-        prefix, rest = key.split(".switch_mlp.")
-        return {f"{prefix}.experts.{e}.{rest}": value[e] for e in range(value.shape[0])}
-    if key.endswith("embed_q.weight"):
-        prefix = key[: -len("embed_q.weight")]
-        both = mx.concatenate([value.swapaxes(-1, -2), weights[prefix + "unembed_out.weight"]],
-                              axis=1)
-        return {prefix + "kv_b_proj.weight": both.reshape(-1, both.shape[-1])}
-    if key.endswith("unembed_out.weight"):
-        return {}
-    return {key: value}
-
-
 def record_all(name, model):
     lm_fixture.record(arrays, rng, VOCAB, name, model, prompt_length=28, steps=10)
     lm_fixture.record_cached(arrays, name, model, [5, 9])
@@ -129,8 +112,7 @@ def record_all(name, model):
 
 # deepseek_v32: Hugging Face's layout, a multi-token prediction layer beside the model's.
 model = build(deepseek_v32, CONFIG)
-weights = lm_fixture.hugging_face_layout(dict(tree_flatten(model.parameters())),
-                                         ".conv1d.weight", rewrite)
+weights = lm_fixture.hugging_face_layout(flat(model), rewrite=lm_fixture.deepseek_rewrite)
 for suffix, shape in [("enorm.weight", (32,)), ("eh_proj.weight", (32, 64)),
                       ("self_attn.indexer.wk.weight", (16, 32))]:
     weights[f"model.layers.2.{suffix}"] = mx.zeros(shape)

@@ -40,41 +40,24 @@ through make_prompt_cache's caches. For glm4, exaone4, ernie4_5_moe and olmoe al
 BatchGenerator over lm_fixture's batch (record_batch): <m>.prompt<i>, <m>.tokens<i>,
 <m>.options.
 """
-import functools
-
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import ernie4_5, ernie4_5_moe, exaone4, glm4, olmoe
 
 import lm_fixture
-from lm_fixture import HERE, save_model
+from lm_fixture import HERE, flat, per_expert, save_model
 
 rng = np.random.default_rng(20261208)
 arrays = {}
 VOCAB = 96
-build = functools.partial(lm_fixture.build, rng)
-run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
-save_quantized = functools.partial(lm_fixture.save_quantized, rng)
-
-
-def per_expert(weights, num_experts):
-    """Hugging Face's layout: mlp.switch_mlp.P.weight (E, ...) as mlp.experts.E.P.weight."""
-    out = {}
-    for key, value in weights.items():
-        if ".switch_mlp." not in key:
-            out[key] = value
-            continue
-        for e in range(num_experts):
-            out[key.replace(".switch_mlp.", f".experts.{e}.")] = value[e]
-    return out
+build, run, save_quantized = lm_fixture.bind(rng, arrays, VOCAB)
 
 
 GLM4 = dict(model_type="glm4", hidden_size=32, num_hidden_layers=3, intermediate_size=64,
             num_attention_heads=4, num_key_value_heads=2, attention_bias=True, head_dim=8,
             rms_norm_eps=1e-5, vocab_size=VOCAB, partial_rotary_factor=0.5, rope_theta=10000.0,
             max_position_embeddings=4096)
-save_model("glm4", dict(tree_flatten(build(glm4, GLM4).parameters())), GLM4)
+save_model("glm4", flat(build(glm4, GLM4)), GLM4)
 run("glm4")
 
 GLM4_4BIT = dict(GLM4, hidden_size=64, head_dim=16, intermediate_size=128, attention_bias=False)
@@ -87,7 +70,7 @@ EXAONE4 = dict(model_type="exaone4", hidden_size=32, num_hidden_layers=4, interm
                tie_word_embeddings=True, sliding_window=6, sliding_window_pattern="LLLG",
                rope_scaling=dict(rope_type="llama3", factor=8.0, high_freq_factor=4.0,
                                  low_freq_factor=1.0, original_max_position_embeddings=64))
-save_model("exaone4", dict(tree_flatten(build(exaone4, EXAONE4).parameters())), EXAONE4)
+save_model("exaone4", flat(build(exaone4, EXAONE4)), EXAONE4)
 cache = run("exaone4")
 assert [type(c).__name__ for c in cache] == ["RotatingKVCache"] * 3 + ["KVCache"]
 
@@ -101,14 +84,14 @@ ERNIE = dict(model_type="ernie4_5", hidden_size=32, intermediate_size=64,
              max_position_embeddings=4096, num_attention_heads=4, num_key_value_heads=2,
              head_dim=None, num_hidden_layers=3, rms_norm_eps=1e-5, vocab_size=VOCAB,
              rope_theta=500000.0, use_bias=True, tie_word_embeddings=True)
-save_model("ernie4_5", dict(tree_flatten(build(ernie4_5, ERNIE).parameters())), ERNIE)
+save_model("ernie4_5", flat(build(ernie4_5, ERNIE)), ERNIE)
 run("ernie4_5")
 
 ERNIE_MOE = dict(ERNIE, model_type="ernie4_5_moe", use_bias=False, tie_word_embeddings=False,
                  moe_num_experts=4, moe_k=2, moe_intermediate_size=16,
                  moe_num_shared_experts=2, moe_layer_start_index=1, moe_layer_end_index=2,
                  moe_layer_interval=1, moe_use_aux_free=True, moe_gate_act="softmax")
-weights = per_expert(dict(tree_flatten(build(ernie4_5_moe, ERNIE_MOE).parameters())), 4)
+weights = per_expert(flat(build(ernie4_5_moe, ERNIE_MOE)))
 for layer in (1, 2):
     weights[f"model.layers.{layer}.mlp.moe_statics.e_score_correction_bias"] = mx.array(
         rng.standard_normal((1, 4)).astype(np.float32))
@@ -127,7 +110,7 @@ OLMOE = dict(model_type="olmoe", hidden_size=32, num_hidden_layers=3, intermedia
              num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5, vocab_size=VOCAB,
              num_experts=4, num_experts_per_tok=2, norm_topk_prob=False,
              max_position_embeddings=4096, rope_theta=10000.0, tie_word_embeddings=True)
-save_model("olmoe", per_expert(dict(tree_flatten(build(olmoe, OLMOE).parameters())), 4), OLMOE)
+save_model("olmoe", per_expert(flat(build(olmoe, OLMOE))), OLMOE)
 run("olmoe")
 
 OLMOE_4BIT = dict(OLMOE, hidden_size=64, num_hidden_layers=2, norm_topk_prob=True,

@@ -43,38 +43,17 @@ through make_prompt_cache's caches. For hunyuan_v1_dense, hunyuan, seed_oss and 
 mlx-lm's BatchGenerator over lm_fixture's batch (record_batch): <m>.prompt<i>, <m>.tokens<i>,
 <m>.options.
 """
-import functools
-
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import apertus, helium, hunyuan, hunyuan_v1_dense, internlm3, seed_oss
 
 import lm_fixture
-from lm_fixture import HERE, save_model
+from lm_fixture import HERE, flat, per_expert, save_model
 
 rng = np.random.default_rng(20261209)
 arrays = {}
 VOCAB = 96
-build = functools.partial(lm_fixture.build, rng)
-run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
-save_quantized = functools.partial(lm_fixture.save_quantized, rng)
-
-
-def flat(model):
-    return dict(tree_flatten(model.parameters()))
-
-
-def per_expert(weights, num_experts):
-    """Hugging Face's layout: mlp.switch_mlp.P.weight (E, ...) as mlp.experts.E.P.weight."""
-    out = {}
-    for key, value in weights.items():
-        if ".switch_mlp." not in key:
-            out[key] = value
-            continue
-        for e in range(num_experts):
-            out[key.replace(".switch_mlp.", f".experts.{e}.")] = value[e]
-    return out
+build, run, save_quantized = lm_fixture.bind(rng, arrays, VOCAB)
 
 
 HUNYUAN_DENSE = dict(model_type="hunyuan_v1_dense", vocab_size=VOCAB, hidden_size=32,
@@ -93,7 +72,7 @@ HUNYUAN = dict(model_type="hunyuan", vocab_size=VOCAB, hidden_size=32, num_hidde
                rms_norm_eps=1e-5, rope_theta=10000.0, use_cla=True, cla_share_factor=2,
                moe_intermediate_size=16,
                rope_scaling=dict(alpha=1000.0, factor=1.0, type="dynamic"))
-save_model("hunyuan", per_expert(flat(build(hunyuan, HUNYUAN)), 4), HUNYUAN)
+save_model("hunyuan", per_expert(flat(build(hunyuan, HUNYUAN))), HUNYUAN)
 run("hunyuan")
 
 

@@ -2,6 +2,7 @@
 saves one (or in Hugging Face's layout, or quantized as mlx_lm.convert does), mlx-lm's
 outputs for a prompt recorded (whole, through the caches in pieces, or a token at a time),
 and a directory loaded back as mlx_lm.load loads it."""
+import functools
 import json
 import os
 from pathlib import Path
@@ -161,6 +162,53 @@ def split_experts(stacked, experts, names, num_experts):
         return {f"{prefix}{experts}{e}.{names[projection]}.{kind}": value[e]
                 for e in range(num_experts)}
     return rewrite
+
+
+def flat(model):
+    """model's parameters by dotted name, as save_model takes them."""
+    return dict(tree_flatten(model.parameters()))
+
+
+def bind(rng, arrays, vocab):
+    """build, reload_and_record and save_quantized with a script's rng, arrays and vocab
+    bound: the script's build(module, config), run(name) and save_quantized(name, ...)."""
+    return (functools.partial(build, rng),
+            functools.partial(reload_and_record, arrays, rng, vocab),
+            functools.partial(save_quantized, rng))
+
+
+def per_expert(weights):
+    """Hugging Face's layout: mlp.switch_mlp.P.weight (E, ...) as mlp.experts.E.P.weight."""
+    out = {}
+    for key, value in weights.items():
+        if ".switch_mlp." not in key:
+            out[key] = value
+            continue
+        for e in range(value.shape[0]):
+            out[key.replace(".switch_mlp.", f".experts.{e}.")] = value[e]
+    return out
+
+
+def kv_b_proj(embed_q, unembed_out):
+    """Hugging Face's kv_b_proj (heads x (nope + v), kv_lora_rank) of mlx-lm's embed_q
+    (heads, kv_lora_rank, nope) and unembed_out (heads, v, kv_lora_rank), which mlx-lm's
+    DeepSeek V3 sanitize splits."""
+    both = mx.concatenate([embed_q.swapaxes(-1, -2), unembed_out], axis=1)
+    return both.reshape(-1, both.shape[-1])
+
+
+def deepseek_rewrite(key, value, weights):
+    """A rewrite for hugging_face_layout, DeepSeek V3's: experts per expert (per_expert);
+    each layer's embed_q and unembed_out as one kv_b_proj, where embed_q was."""
+    if ".switch_mlp." in key:
+        return per_expert({key: value})
+    if key.endswith("embed_q.weight"):
+        prefix = key[: -len("embed_q.weight")]
+        wv = weights[prefix + "unembed_out.weight"]
+        return {prefix + "kv_b_proj.weight": kv_b_proj(value, wv)}
+    if key.endswith("unembed_out.weight"):
+        return {}
+    return {key: value}
 
 
 # What the batch fixtures (lm_batch_rotating_mlx.py, lm_batch_qwen3_next_mlx.py) run: five

@@ -32,11 +32,10 @@ import os
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import glm4_moe_lite
 
 import lm_fixture
-from lm_fixture import HERE, reload, save_model
+from lm_fixture import HERE, flat, reload, save_model
 
 rng = np.random.default_rng(20261208)
 mx.random.seed(20261208)
@@ -56,30 +55,13 @@ CONFIG = dict(model_type="glm4_moe_lite", vocab_size=VOCAB, hidden_size=32,
               num_nextn_predict_layers=1)
 
 
-def rewrite(key, value, weights):
-    """Hugging Face's: experts per expert; embed_q and unembed_out as one kv_b_proj (heads x
-    (nope + v), kv_lora_rank)."""
-    if ".switch_mlp." in key:
-        prefix, rest = key.split(".switch_mlp.")
-        return {f"{prefix}.experts.{e}.{rest}": value[e] for e in range(value.shape[0])}
-    if key.endswith("embed_q.weight"):
-        prefix = key[: -len("embed_q.weight")]
-        both = mx.concatenate([value.swapaxes(-1, -2), weights[prefix + "unembed_out.weight"]],
-                              axis=1)
-        return {prefix + "kv_b_proj.weight": both.reshape(-1, both.shape[-1])}
-    if key.endswith("unembed_out.weight"):
-        return {}
-    return {key: value}
-
-
 def record_all(name, model):
     lm_fixture.record(arrays, rng, VOCAB, name, model, prompt_length=20, steps=10)
     lm_fixture.record_steps(arrays, name, model)
 
 
 model = build(glm4_moe_lite, CONFIG)
-weights = lm_fixture.hugging_face_layout(dict(tree_flatten(model.parameters())),
-                                         ".conv1d.weight", rewrite)
+weights = lm_fixture.hugging_face_layout(flat(model), rewrite=lm_fixture.deepseek_rewrite)
 for suffix, shape in [("enorm.weight", (32,)), ("eh_proj.weight", (32, 64))]:
     weights[f"model.layers.2.{suffix}"] = mx.zeros(shape)
 save_model("glm4_moe_lite", weights, CONFIG)
