@@ -50,7 +50,6 @@ import os
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import kimi_linear
 
 import lm_fixture
@@ -111,9 +110,8 @@ def hugging_face_layout(weights, config):
             out[key.replace("_conv.conv.weight", "_conv1d.weight")] = value.swapaxes(1, 2)
         elif key.endswith(".embed_q.weight"):
             prefix = key[: -len("embed_q.weight")]
-            wv = weights[prefix + "unembed_out.weight"]
-            both = mx.concatenate([value.swapaxes(-1, -2), wv], axis=1)
-            out[prefix + "kv_b_proj.weight"] = both.reshape(-1, both.shape[-1])
+            out[prefix + "kv_b_proj.weight"] = lm_fixture.kv_b_proj(
+                value, weights[prefix + "unembed_out.weight"])
         elif not key.endswith("unembed_out.weight"):
             out[key] = value
     out["model.mtp.0.norm.weight"] = mx.ones((config["hidden_size"],))
@@ -122,10 +120,10 @@ def hugging_face_layout(weights, config):
 
 model = build(CONFIG)
 save_and_record("kimi_linear",
-                hugging_face_layout(dict(tree_flatten(model.parameters())), CONFIG), CONFIG, 20)
+                hugging_face_layout(lm_fixture.flat(model), CONFIG), CONFIG, 20)
 
 model = build(TIED)
-save_and_record("kimi_linear_tied", dict(tree_flatten(model.parameters())), TIED, 18)
+save_and_record("kimi_linear_tied", lm_fixture.flat(model), TIED, 18)
 
 save_and_record("kimi_linear_4bit", *lm_fixture.quantized(build(WIDE), WIDE, 32, 4), 14)
 

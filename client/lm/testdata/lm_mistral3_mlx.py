@@ -43,7 +43,6 @@ token at a time through make_prompt_cache's caches). For ministral3 and mistral4
 mlx-lm's BatchGenerator over lm_fixture's batch (record_batch): <m>.prompt<i>,
 <m>.tokens<i>, <m>.options.
 """
-import functools
 
 import mlx.core as mx
 import numpy as np
@@ -56,9 +55,7 @@ from lm_fixture import HERE, save_model
 rng = np.random.default_rng(20261210)
 arrays = {}
 VOCAB = 96
-build = functools.partial(lm_fixture.build, rng)
-run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
-save_quantized = functools.partial(lm_fixture.save_quantized, rng)
+build, run, save_quantized = lm_fixture.bind(rng, arrays, VOCAB)
 
 MINISTRAL3 = dict(model_type="ministral3", hidden_size=32, num_hidden_layers=4,
                   intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
@@ -69,7 +66,7 @@ MINISTRAL3 = dict(model_type="ministral3", hidden_size=32, num_hidden_layers=4,
                                        original_max_position_embeddings=8, beta_fast=32.0,
                                        beta_slow=1.0, mscale=1.0, mscale_all_dim=1.0,
                                        llama_4_scaling_beta=0.5))
-save_model("ministral3", dict(tree_flatten(build(ministral3, MINISTRAL3).parameters())),
+save_model("ministral3", lm_fixture.flat(build(ministral3, MINISTRAL3)),
            MINISTRAL3)
 cache = run("ministral3")
 assert [type(c).__name__ for c in cache] == ["RotatingKVCache", "KVCache"] * 2
@@ -103,7 +100,7 @@ MISTRAL3_LLAMA = dict(model_type="mistral3", text_config=dict(
     num_attention_heads=4, num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-5,
     vocab_size=VOCAB, rope_theta=1e6, max_position_embeddings=128, sliding_window=None))
 model = build(mistral3, MISTRAL3_LLAMA)
-save_model("mistral3_llama", dict(tree_flatten(model.parameters())), MISTRAL3_LLAMA)
+save_model("mistral3_llama", lm_fixture.flat(model), MISTRAL3_LLAMA)
 run("mistral3_llama", prompt_length=15, steps=8)
 
 MISTRAL3_4BIT = dict(MISTRAL3, text_config=dict(
@@ -125,16 +122,14 @@ MISTRAL4 = dict(model_type="mistral4", vocab_size=VOCAB, hidden_size=32, interme
                                      llama_4_scaling_beta=0.5))
 
 
-def mistral4_hugging_face_layout(weights, args):
+def mistral4_hugging_face_layout(weights):
     """kv_b_proj from embed_q and unembed_out; the experts fused as Hugging Face's."""
     out = {}
     for key, value in weights.items():
         if key.endswith("self_attn.embed_q.weight"):
             prefix = key.removesuffix("embed_q.weight")
-            wk = value.swapaxes(-1, -2)  # (heads, nope, kv_lora_rank)
-            wv = weights[prefix + "unembed_out.weight"]  # (heads, v, kv_lora_rank)
-            out[prefix + "kv_b_proj.weight"] = mx.concatenate([wk, wv], axis=1).reshape(
-                -1, args["kv_lora_rank"])
+            out[prefix + "kv_b_proj.weight"] = lm_fixture.kv_b_proj(
+                value, weights[prefix + "unembed_out.weight"])
         elif key.endswith("mlp.switch_mlp.gate_proj.weight"):
             prefix = key.removesuffix("switch_mlp.gate_proj.weight")
             up = weights[prefix + "switch_mlp.up_proj.weight"]
@@ -148,7 +143,7 @@ def mistral4_hugging_face_layout(weights, args):
 
 model = build(mistral4, MISTRAL4)
 save_model("mistral4",
-           mistral4_hugging_face_layout(dict(tree_flatten(model.parameters())), MISTRAL4),
+           mistral4_hugging_face_layout(lm_fixture.flat(model)),
            MISTRAL4)
 run("mistral4")
 

@@ -42,11 +42,9 @@ and <m>.steps: the logits (prompt length, vocab) of its prompt fed one token at 
 through make_prompt_cache's caches. For minimax, dots1 and bailing_moe also mlx-lm's BatchGenerator over
 lm_fixture's batch (record_batch): <m>.prompt<i>, <m>.tokens<i>, <m>.options.
 """
-import functools
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import bailing_moe, dots1, minimax
 
 import lm_fixture
@@ -55,9 +53,7 @@ from lm_fixture import HERE, save_model
 rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
-build = functools.partial(lm_fixture.build, rng)
-run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
-save_quantized = functools.partial(lm_fixture.save_quantized, rng)
+build, run, save_quantized = lm_fixture.bind(rng, arrays, VOCAB)
 
 
 MINIMAX = dict(model_type="minimax", hidden_size=32, intermediate_size=16,
@@ -67,7 +63,7 @@ MINIMAX = dict(model_type="minimax", hidden_size=32, intermediate_size=16,
                rope_theta=10000.0, rotary_dim=4, vocab_size=VOCAB, use_qk_norm=True,
                scoring_func="sigmoid")
 weights = lm_fixture.hugging_face_layout(
-    dict(tree_flatten(build(minimax, MINIMAX).parameters())),
+    lm_fixture.flat(build(minimax, MINIMAX)),
     rewrite=lm_fixture.split_experts(".switch_mlp.", ".experts.",
                                      dict(gate_proj="w1", down_proj="w2", up_proj="w3"), 4))
 save_model("minimax", weights, MINIMAX)
@@ -87,7 +83,7 @@ DOTS1 = dict(model_type="dots1", hidden_size=32, num_hidden_layers=3, intermedia
              tie_word_embeddings=False)
 names = dict(gate_proj="gate_proj", down_proj="down_proj", up_proj="up_proj")
 weights = lm_fixture.hugging_face_layout(
-    dict(tree_flatten(build(dots1, DOTS1).parameters())),
+    lm_fixture.flat(build(dots1, DOTS1)),
     rewrite=lm_fixture.split_experts(".mlp.experts.", ".mlp.experts.", names, 8))
 for layer in range(3):
     weights[f"model.layers.{layer}.self_attn.rotary_emb.inv_freq"] = mx.ones((4,))
@@ -123,7 +119,7 @@ def bailing_hugging_face(key, value, weights):
 
 
 weights = lm_fixture.hugging_face_layout(
-    dict(tree_flatten(build(bailing_moe, BAILING).parameters())), rewrite=bailing_hugging_face)
+    lm_fixture.flat(build(bailing_moe, BAILING)), rewrite=bailing_hugging_face)
 save_model("bailing_moe", weights, BAILING)
 run("bailing_moe")
 

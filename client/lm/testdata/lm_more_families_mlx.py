@@ -35,11 +35,9 @@ through make_prompt_cache's caches. For granite, granitemoe, cohere2 and starcod
 mlx-lm's BatchGenerator over lm_fixture's batch (record_batch): <m>.prompt<i>,
 <m>.tokens<i>, <m>.options.
 """
-import functools
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 from mlx_lm.models import cohere2, granite, granitemoe, starcoder2
 
 import lm_fixture
@@ -48,9 +46,7 @@ from lm_fixture import HERE, save_model
 rng = np.random.default_rng(20261207)
 arrays = {}
 VOCAB = 96
-build = functools.partial(lm_fixture.build, rng)
-run = functools.partial(lm_fixture.reload_and_record, arrays, rng, VOCAB)
-save_quantized = functools.partial(lm_fixture.save_quantized, rng)
+build, run, save_quantized = lm_fixture.bind(rng, arrays, VOCAB)
 
 GRANITE = dict(model_type="granite", hidden_size=32, num_hidden_layers=3, intermediate_size=64,
                num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
@@ -60,7 +56,7 @@ GRANITE = dict(model_type="granite", hidden_size=32, num_hidden_layers=3, interm
                rope_theta=10000.0, tie_word_embeddings=True,
                rope_scaling=dict(rope_type="llama3", factor=8.0, high_freq_factor=4.0,
                                  low_freq_factor=1.0, original_max_position_embeddings=64))
-weights = dict(tree_flatten(build(granite, GRANITE).parameters()))
+weights = lm_fixture.flat(build(granite, GRANITE))
 weights["lm_head.weight"] = mx.zeros((VOCAB, 32))
 save_model("granite", weights, GRANITE)
 run("granite")
@@ -90,7 +86,7 @@ def granitemoe_hugging_face_layout(weights):
 
 
 model = build(granitemoe, GRANITEMOE)
-save_model("granitemoe", granitemoe_hugging_face_layout(dict(tree_flatten(model.parameters()))),
+save_model("granitemoe", granitemoe_hugging_face_layout(lm_fixture.flat(model)),
            GRANITEMOE)
 run("granitemoe")
 
@@ -103,7 +99,7 @@ COHERE2 = dict(model_type="cohere2", hidden_size=32, head_dim=8, num_hidden_laye
                rope_theta=50000.0, vocab_size=VOCAB, layer_norm_eps=1e-5, logit_scale=0.25,
                attention_bias=False, layer_norm_bias=False, sliding_window=6,
                sliding_window_pattern=4)
-save_model("cohere2", dict(tree_flatten(build(cohere2, COHERE2).parameters())), COHERE2)
+save_model("cohere2", lm_fixture.flat(build(cohere2, COHERE2)), COHERE2)
 cache = run("cohere2")
 assert [type(c).__name__ for c in cache] == ["RotatingKVCache"] * 3 + ["KVCache",
                                                                        "RotatingKVCache"]
@@ -117,7 +113,7 @@ STARCODER2 = dict(model_type="starcoder2", hidden_size=32, num_hidden_layers=3,
                   intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
                   norm_epsilon=1e-5, vocab_size=VOCAB, rope_theta=100000.0,
                   tie_word_embeddings=True, sliding_window=6, use_bias=True)
-save_model("starcoder2", dict(tree_flatten(build(starcoder2, STARCODER2).parameters())),
+save_model("starcoder2", lm_fixture.flat(build(starcoder2, STARCODER2)),
            STARCODER2)
 run("starcoder2")
 
