@@ -230,6 +230,39 @@ TEST(ClientLmRemoteTest, HunyuanSeedOssApertusHeliumAndInternlm3RunOnTheDaemon) 
   ExpectOneExecuteAStep(steady, remote);
 }
 
+// GPT-2 (Hugging Face's Conv1D weights transposed on the daemon), GPT-NeoX (partial rotary,
+// per-head fused q/k/v) and GPT-BigCode (multi-query attention), 4-bit ones too, generate
+// mlx-lm's tokens there; GPT-2 a token per Execute of a graph the daemon holds, its learned
+// positions read from the step's offset.
+TEST(ClientLmRemoteTest, Gpt2GptNeoxAndGptBigCodeRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_gpt_mlx.safetensors",
+                       {"gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit", "gpt_bigcode",
+                        "gpt_bigcode_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("gpt2"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// Gemma (1), Cohere (per-head LayerNorms of q and k), Phi (partial rotary, every Linear
+// biased) and StableLM (per-head q/k LayerNorms; 4-bit its parallel residual), 4-bit ones too,
+// generate mlx-lm's tokens there; Phi a token per Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, GemmaCoherePhiAndStablelmRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_4_mlx.safetensors",
+                       {"gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi", "phi_4bit",
+                        "stablelm", "stablelm_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("phi"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
 // Ministral 3 (sliding layers' rings, Llama 4's scaling of the queries by position),
 // mistral3 (Hugging Face's layout sanitized on the daemon; 4-bit) and Mistral 4 (Hugging
 // Face's fused experts and kv_b_proj split there; 4-bit) generate mlx-lm's tokens there;
@@ -240,6 +273,22 @@ TEST(ClientLmRemoteTest, Ministral3Mistral3AndMistral4RunOnTheDaemon) {
   ExpectMlxLmsTokensOn(remote, "lm_mistral3_mlx.safetensors",
                        {"ministral3", "mistral3", "mistral3_4bit", "mistral4", "mistral4_4bit"});
   std::unique_ptr<Model> model = load_model(TestData("ministral3"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// The text models of mlx-lm's vision-language wrappers (Qwen2-VL's and Qwen3-VL-MoE's
+// Hugging Face layouts sanitized on the daemon, Qwen3-VL 4-bit, LFM2-VL's arrays caches,
+// Kimi K2.5's DeepSeek V3) generate mlx-lm's tokens there; Qwen2-VL a token per Execute of a
+// graph the daemon holds.
+TEST(ClientLmRemoteTest, VisionLanguageWrappersRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_vl_mlx.safetensors",
+                       {"qwen2_vl", "qwen3_vl_4bit", "qwen3_vl_moe", "lfm2_vl", "kimi_k25"});
+  std::unique_ptr<Model> model = load_model(TestData("qwen2_vl"), remote);
   GenerateOptions options;
   options.max_tokens = 40;
   TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);

@@ -574,6 +574,20 @@ TEST(BatchGeneratorTest, HunyuanSeedOssAndApertusBatchAsMlxLmDoes) {
                           {"hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus"});
 }
 
+// mlx-lm's BatchGenerator over GPT-2's learned positions (each row's from its own offset,
+// its padding's negative) and GPT-NeoX's partial rotary and parallel residual
+// (testdata/lm_gpt_mlx.py writes the tokens; mlx-lm's gpt_bigcode does not batch).
+TEST(BatchGeneratorTest, Gpt2AndGptNeoxBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_gpt_mlx.safetensors", {"gpt2", "gpt_neox"});
+}
+
+// mlx-lm's BatchGenerator over Gemma's norms, Cohere's per-head LayerNorms, Phi's partial
+// rotary and biased layers and StableLM's per-head LayerNorms, each row at its own position
+// (testdata/lm_families_4_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, GemmaCoherePhiAndStablelmBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_families_4_mlx.safetensors", {"gemma", "cohere", "phi", "stablelm"});
+}
+
 // mlx-lm's BatchGenerator over MiniMax-M2's sigmoid router and partial rotary, dots.llm1's
 // grouped experts beside shared ones and Bailing MoE's (testdata/lm_moe_families_mlx.py
 // writes the tokens).

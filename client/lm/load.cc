@@ -10,17 +10,22 @@
 #include "client/io.h"
 #include "client/lm/apertus.h"
 #include "client/lm/bailing_moe.h"
+#include "client/lm/cohere.h"
 #include "client/lm/cohere2.h"
 #include "client/lm/deepseek_v3.h"
 #include "client/lm/dots1.h"
 #include "client/lm/ernie4_5_moe.h"
 #include "client/lm/falcon_h1.h"
+#include "client/lm/gemma.h"
 #include "client/lm/gemma2.h"
 #include "client/lm/gemma3.h"
 #include "client/lm/gemma3n.h"
 #include "client/lm/gemma4.h"
 #include "client/lm/glm4.h"
 #include "client/lm/glm4_moe.h"
+#include "client/lm/gpt2.h"
+#include "client/lm/gpt_bigcode.h"
+#include "client/lm/gpt_neox.h"
 #include "client/lm/gpt_oss.h"
 #include "client/lm/granite.h"
 #include "client/lm/granitemoe.h"
@@ -40,14 +45,17 @@
 #include "client/lm/nemotron_h.h"
 #include "client/lm/olmo2.h"
 #include "client/lm/olmoe.h"
+#include "client/lm/phi.h"
 #include "client/lm/phi3.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_5.h"
 #include "client/lm/qwen3_moe.h"
 #include "client/lm/qwen3_next.h"
 #include "client/lm/smollm3.h"
+#include "client/lm/stablelm.h"
 #include "client/lm/starcoder2.h"
 #include "client/lm/tokenizer_config.h"
+#include "client/lm/vl.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
 
@@ -184,6 +192,13 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "granitemoe") return std::make_unique<GraniteMoe>(args);
   if (args.model_type == "cohere2") return std::make_unique<Cohere2>(args);
   if (args.model_type == "starcoder2") return std::make_unique<Starcoder2>(args);
+  if (args.model_type == "gpt2") return std::make_unique<Gpt2>(args);
+  if (args.model_type == "gpt_neox") return std::make_unique<GptNeox>(args);
+  if (args.model_type == "gpt_bigcode") return std::make_unique<GptBigCode>(args);
+  if (args.model_type == "gemma") return std::make_unique<Gemma>(args);
+  if (args.model_type == "cohere") return std::make_unique<Cohere>(args);
+  if (args.model_type == "phi") return std::make_unique<Phi>(args);
+  if (args.model_type == "stablelm") return std::make_unique<StableLm>(args);
   if (args.model_type == "llama4") return std::make_unique<Llama4>(args);
   if (args.model_type == "llama4_text") return std::make_unique<Llama4Text>(args);
   if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);
@@ -191,6 +206,9 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "mamba2") return std::make_unique<Mamba2>(args);
   if (args.model_type == "ministral3") return std::make_unique<Ministral3>(args);
   if (args.model_type == "mistral3") return std::make_unique<Mistral3>(args);
+  if (is_vision_language_wrapper(args.model_type)) {
+    return std::make_unique<VisionLanguageWrapper>(args);
+  }
   if (args.model_type == "mistral4") return std::make_unique<Mistral4>(args);
   if (args.model_type == "granitemoehybrid") return std::make_unique<GraniteMoeHybrid>(args);
   if (args.model_type == "falcon_h1") return std::make_unique<FalconH1>(args);

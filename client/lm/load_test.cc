@@ -65,6 +65,16 @@ TEST(ModelArgsTest, EachFamilyHasMlxLmsDefaults) {
   EXPECT_EQ(quantized.quantization->mode, "affine");
   EXPECT_FALSE(quantized.layer_quantization.at("model.embed_tokens").has_value());
   EXPECT_EQ(quantized.layer_quantization.at("lm_head")->bits, 6);
+
+  // initialize_rope reads "type" before "rope_type" (an empty or null "type" reads neither).
+  EXPECT_EQ(Args(R"("model_type": "llama",
+      "rope_scaling": {"type": "linear", "rope_type": "llama3", "factor": 2.0})")
+                .rope_type,
+            "linear");
+  EXPECT_EQ(Args(R"("model_type": "llama",
+      "rope_scaling": {"type": "", "rope_type": "linear", "factor": 2.0})")
+                .rope_type,
+            "linear");
 }
 
 TEST(ModelArgsTest, MixturesOfExpertsHaveMlxLmsDefaults) {
@@ -216,10 +226,14 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                                  "llama4, llama4_text, granite, granitemoe, cohere2, starcoder2, "
                                  "mamba2, granitemoehybrid, falcon_h1, glm4, exaone4, ernie4_5, "
                                  "ernie4_5_moe, olmoe, ministral3, mistral3, mistral4, "
-                                 "gemma4_text, gemma4, kimi_linear, nemotron_h, minimax, dots1, "
+                                 "gemma4_text, gemma4, kimi_linear, nemotron_h, qwen2_vl, "
+                                 "qwen2_5_vl, qwen3_vl, qwen3_vl_moe, lfm2-vl, pixtral, kimi_vl, "
+                                 "kimi_k25, llava, solar_open, glm_moe_dsa, joyai_llm_flash, "
+                                 "minimax_m2, iquestcoder, xverse, gemma4_unified, gpt2, gpt_neox, "
+                                 "gpt_bigcode, minimax, dots1, "
                                  "deepseek_v32, gemma3n, glm4_moe_lite, hunyuan_v1_dense, "
-                                 "hunyuan, seed_oss, apertus, helium, internlm3 and bailing_moe "
-                                 "are).")));
+                                 "hunyuan, seed_oss, apertus, helium, internlm3, bailing_moe, "
+                                 "gemma, cohere, phi and stablelm are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

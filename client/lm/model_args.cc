@@ -18,8 +18,11 @@ namespace internal {
 
 // rope_scaling's type and numbers (initialize_rope's); gpt-oss's also "yarn".
 void ReadRopeScaling(const json& scaling, ModelArgs& args, bool yarn) {
-  args.rope_type = Optional<std::string>(scaling, "rope_type",
-                                         Optional<std::string>(scaling, "type", "default"));
+  // initialize_rope's `scaling.get("type") or scaling.get("rope_type", "default")`.
+  args.rope_type = Optional<std::string>(scaling, "type", "");
+  if (args.rope_type.empty()) {
+    args.rope_type = Optional<std::string>(scaling, "rope_type", "default");
+  }
   if (yarn && args.rope_type == "deepseek_yarn") args.rope_type = "yarn";  // initialize_rope's
   for (const auto& [key, value] : scaling.items()) {
     if (value.is_number()) args.rope_scaling[key] = value.get<double>();
@@ -159,8 +162,13 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       "llama4", "llama4_text", "granite", "granitemoe", "cohere2", "starcoder2", "mamba2",
       "granitemoehybrid", "falcon_h1", "glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe",
       "ministral3", "mistral3", "mistral4", "gemma4_text", "gemma4", "kimi_linear", "nemotron_h",
+      "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "lfm2-vl", "pixtral", "kimi_vl",
+      "kimi_k25", "llava", "solar_open", "glm_moe_dsa", "joyai_llm_flash", "minimax_m2",
+      "iquestcoder", "xverse", "gemma4_unified",
+      "gpt2", "gpt_neox", "gpt_bigcode",
       "minimax", "dots1", "deepseek_v32", "gemma3n", "glm4_moe_lite", "hunyuan_v1_dense",
-      "hunyuan", "seed_oss", "apertus", "helium", "internlm3", "bailing_moe"};
+      "hunyuan", "seed_oss", "apertus", "helium", "internlm3", "bailing_moe", "gemma", "cohere",
+      "phi", "stablelm"};
   // clang-format on
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
@@ -177,8 +185,10 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"deepseek_v3", ReadDeepseek},
       {"kimi_k2", ReadDeepseek},  // mlx-lm's MODEL_REMAPPING: the same model
       {"deepseek_v32", ReadDeepseekV32},
+      {"glm_moe_dsa", ReadGlmMoeDsa},
       {"glm4_moe_lite", ReadGlm4MoeLite},
       {"glm4_moe", ReadGlm4Moe},
+      {"solar_open", ReadSolarOpen},
       {"qwen3_next", ReadQwen3Next},
       {"qwen3_5", ReadQwen35},
       {"qwen3_5_moe", ReadQwen35},
@@ -193,6 +203,9 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"falcon_h1", ReadFalconH1},
       {"cohere2", ReadCohere2},
       {"starcoder2", ReadStarcoder2},
+      {"gpt2", ReadGpt2},
+      {"gpt_neox", ReadGptNeox},
+      {"gpt_bigcode", ReadGptBigCode},
       {"glm4", ReadGlm4},
       {"exaone4", ReadExaone4},
       {"ernie4_5", ReadErnie45},
@@ -200,6 +213,21 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"olmoe", ReadOlmoe},
       {"ministral3", ReadMinistral3},
       {"mistral3", ReadMistral3},
+      // mlx-lm's vision-language wrappers and MODEL_REMAPPING (model_args_vl.cc).
+      {"qwen2_vl", ReadVisionLanguage},
+      {"qwen3_vl", ReadVisionLanguage},
+      {"qwen3_vl_moe", ReadVisionLanguage},
+      {"lfm2-vl", ReadVisionLanguage},
+      {"pixtral", ReadVisionLanguage},
+      {"kimi_vl", ReadVisionLanguage},
+      {"kimi_k25", ReadVisionLanguage},
+      {"llava", ReadRemapped},
+      {"joyai_llm_flash", ReadRemapped},
+      {"qwen2_5_vl", ReadRemapped},
+      {"minimax_m2", ReadRemapped},
+      {"iquestcoder", ReadRemapped},
+      {"xverse", ReadRemapped},
+      {"gemma4_unified", ReadRemapped},
       {"mistral4", ReadMistral4},
       {"gemma4_text", ReadGemma4},
       {"gemma4", ReadGemma4},
@@ -215,6 +243,10 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"apertus", ReadApertus},
       {"helium", ReadHelium},
       {"internlm3", ReadInternlm3},
+      {"gemma", ReadGemma},
+      {"cohere", ReadCohere},
+      {"phi", ReadPhi},
+      {"stablelm", ReadStablelm},
       {"gemma3_text", ReadGemma3},
       {"gemma3", ReadGemma3}};
   // Llama's reader serves the types with no reader of their own (llama.cc's models).

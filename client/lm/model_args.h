@@ -26,11 +26,18 @@ struct ModelArgs {
   // "deepseek_v2", "glm4_moe_lite" (GLM-4.7-Flash: DeepSeek V3's layers),
   // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
   // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config"), "llama4_text",
-  // "granite", "granitemoe", "cohere2", "starcoder2", "mamba2", "granitemoehybrid", "glm4",
+  // "granite", "granitemoe", "cohere2", "starcoder2", "gpt2", "gpt_neox", "gpt_bigcode"
+  // (their GPT-2 names read as these: n_embd as hidden_size and so on), "mamba2",
+  // "granitemoehybrid", "glm4",
   // "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe", "falcon_h1", "ministral3", "mistral3",
   // "mistral4", "gemma4_text" and "gemma4" (its text model under "text_config"),
-  // "kimi_linear", "hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus", "helium" and
-  // "internlm3", and "gemma3n" (its text model under "text_config").
+  // "kimi_linear", "hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus", "helium",
+  // "internlm3", "gemma3n" (its text model under "text_config"), "gemma", "cohere", "phi"
+  // and "stablelm". mlx-lm's vision-language wrappers "qwen2_vl", "qwen3_vl",
+  // "qwen3_vl_moe", "lfm2-vl", "pixtral", "kimi_vl" and "kimi_k25" (vl.h) are their text
+  // models. Aliases name the type they are built as: "solar_open" reads as "glm4_moe",
+  // "glm_moe_dsa" as "deepseek_v32", and MODEL_REMAPPING's "llava", "joyai_llm_flash",
+  // "qwen2_5_vl", "minimax_m2", "iquestcoder", "xverse" and "gemma4_unified" as its targets.
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -43,7 +50,8 @@ struct ModelArgs {
   bool attention_bias = false;  // biases of the q, k and v projections
   bool output_bias = false;     // of the o projection (llama's attention_bias sets both)
   bool mlp_bias = false;
-  bool qk_norm = false;  // RMSNorm of each head's queries and keys (qwen3)
+  // RMSNorm of each head's queries and keys (qwen3); Cohere's and StableLM's a LayerNorm.
+  bool qk_norm = false;
   // OLMo 2's and 3's: q_norm and k_norm over the whole projections, before the heads split.
   bool qk_norm_whole = false;
   // SmolLM3's (mlx-lm's no_rope_layers): 1 where layer i rotates its queries and keys, 0
@@ -157,7 +165,8 @@ struct ModelArgs {
   // tuning in every layer, rotated or not, at position p rather than p + 1.
   bool llama_4_scaling = false;
   // mistral3's text model (its "text_config"): "ministral3", "mistral4" or "llama" (any other
-  // model_type there, as mlx-lm builds it).
+  // model_type there, as mlx-lm builds it); the family the other vision-language wrappers
+  // build theirs with (vl.h: "qwen2", "qwen3", "qwen3_moe", "lfm2", "llama", "deepseek_v3").
   std::string text_model_type;
   // LFM2 and LFM2-MoE: the layers of full_attn_idxs (or those layer_types calls
   // "full_attention") attend, the others are short convolutions of conv_L_cache taps,
@@ -183,6 +192,9 @@ struct ModelArgs {
   bool layer_norm = false;
   bool layer_norm_bias = false;
   float logit_scale = 1.0f;
+  // StableLM's and GPT-NeoX's use_parallel_residual: attention and the MLP side by side on
+  // one norm's output (GPT-NeoX's: each its own norm's).
+  bool parallel_residual = false;
   // GLM-4's: norms of what attention and the MLP add too (post_self_attn_layernorm,
   // post_mlp_layernorm), besides Llama's before them.
   bool sandwich_norms = false;

@@ -53,6 +53,18 @@ void ReadGlm4Moe(const json& config, ModelArgs& args) {
   if (args.num_experts > 0) CheckGroupedRouting(args, 2);
 }
 
+// mlx-lm's solar_open (Solar Open): glm4_moe's Model under a ModelArgs of its own, which
+// requires tie_word_embeddings and gives attention_bias and use_qk_norm (false), n_group and
+// topk_group (1) and rope_scaling (none) defaults glm4_moe's lacks. Built as glm4_moe.
+void ReadSolarOpen(const json& config, ModelArgs& args) {
+  Required<bool>(config, "tie_word_embeddings");
+  json merged = {
+      {"attention_bias", false}, {"use_qk_norm", false}, {"n_group", 1}, {"topk_group", 1}};
+  for (auto it = config.begin(); it != config.end(); ++it) merged[it.key()] = it.value();
+  args.model_type = "glm4_moe";
+  ReadGlm4Moe(merged, args);
+}
+
 // mlx-lm's deepseek_v3 and deepseek_v2 ModelArgs, every field with its default (q_lora_rank
 // null: no bottleneck; n_routed_experts or n_shared_experts null: none). Their RoPE is
 // traditional, over the qk_rope_head_dim features: V3's as rope_scaling says (DeepSeek's own
@@ -139,6 +151,40 @@ void ReadDeepseekV32(const json& config, ModelArgs& args) {
                       args.index_head_dim, ") at least qk_rope_head_dim (", args.qk_rope_head_dim,
                       ") for deepseek_v32's indexer."));
   }
+}
+
+// mlx-lm's glm_moe_dsa (GLM-5): deepseek_v32's Model under a ModelArgs that requires every
+// field but rope_scaling, rope_theta and indexer_rope_interleave (true here), a null
+// n_shared_experts or n_routed_experts allowed; RoPE is rope_parameters' (rope_scaling
+// and rope_theta are set from it). Built as deepseek_v32.
+void ReadGlmMoeDsa(const json& config, ModelArgs& args) {
+  // The fields without a default (a table: clang-format would put one a line).
+  // clang-format off
+  static const char* const kRequired[] = {
+      "vocab_size", "hidden_size", "index_head_dim", "index_n_heads", "index_topk",
+      "intermediate_size", "moe_intermediate_size", "num_hidden_layers", "num_attention_heads",
+      "num_key_value_heads", "n_shared_experts", "n_routed_experts", "routed_scaling_factor",
+      "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "v_head_dim", "qk_nope_head_dim",
+      "topk_method", "scoring_func", "norm_topk_prob", "n_group", "topk_group",
+      "num_experts_per_tok", "moe_layer_freq", "first_k_dense_replace",
+      "max_position_embeddings", "rms_norm_eps", "rope_parameters", "attention_bias"};
+  // clang-format on
+  for (const char* key : kRequired) {
+    if (!config.contains(key)) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json lacks \"", key, "\" (glm_moe_dsa's)."));
+    }
+  }
+  const json& parameters = config["rope_parameters"];
+  if (!parameters.is_object() || !parameters.contains("rope_theta")) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's rope_parameters lacks \"rope_theta\".");
+  }
+  json merged = config;
+  merged["rope_scaling"] = parameters;
+  merged["rope_theta"] = Required<float>(parameters, "rope_theta");
+  merged["indexer_rope_interleave"] = Optional<bool>(config, "indexer_rope_interleave", true);
+  args.model_type = "deepseek_v32";
+  ReadDeepseekV32(merged, args);
 }
 
 // mlx-lm's glm4_moe_lite ModelArgs (GLM-4.7-Flash): deepseek_v3's fields with its own

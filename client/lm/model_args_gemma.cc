@@ -1,5 +1,5 @@
-// ModelArgs::from_json's readers for Gemma 2, Gemma 3, Gemma 3n and Gemma 4: each as mlx-lm's
-// ModelArgs reads config.json.
+// ModelArgs::from_json's readers for Gemma (1), Gemma 2, Gemma 3, Gemma 3n and Gemma 4: each as
+// mlx-lm's ModelArgs reads config.json.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -113,6 +113,18 @@ void ReadGemma2(const json& config, ModelArgs& args) {
          "config.json's attn_logit_softcapping, final_logit_softcapping and "
          "query_pre_attn_scalar must be positive.");
   }
+}
+
+// mlx-lm's gemma ModelArgs (Gemma 1): the sizes, head_dim and num_key_value_heads required,
+// rope_theta and rope_traditional its defaults; no rope_scaling, hidden_activation or
+// sliding window read. The output is the embedding.
+void ReadGemma(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e4f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = true;
+  CheckSizes(args);
 }
 
 // mlx-lm's gemma4_text ModelArgs, every field with its default (gemma4.py's text_config takes

@@ -71,6 +71,7 @@ void ReadGemma3(const json& top, ModelArgs& args);
 void ReadGemma2(const json& config, ModelArgs& args);
 void ReadGemma4(const json& top, ModelArgs& args);
 void ReadGemma3n(const json& top, ModelArgs& args);
+void ReadGemma(const json& config, ModelArgs& args);
 
 // The readers of model_args_hybrid.cc
 void ReadQwen3Next(const json& config, ModelArgs& args);
@@ -89,10 +90,17 @@ void ReadMistral3(const json& top, ModelArgs& args);
 
 // The readers of model_args_deepseek.cc
 void ReadGlm4Moe(const json& config, ModelArgs& args);
+void ReadSolarOpen(const json& config, ModelArgs& args);
 void ReadDeepseek(const json& config, ModelArgs& args);
 void ReadDeepseekV32(const json& config, ModelArgs& args);
+void ReadGlmMoeDsa(const json& config, ModelArgs& args);
 void ReadGlm4MoeLite(const json& config, ModelArgs& args);
 void ReadDots1(const json& config, ModelArgs& args);
+
+// The readers of model_args_vl.cc: mlx-lm's vision-language wrappers (their text models)
+// and MODEL_REMAPPING's aliases
+void ReadVisionLanguage(const json& top, ModelArgs& args);
+void ReadRemapped(const json& config, ModelArgs& args);
 
 // The readers of model_args_moe.cc
 void ReadGptOss(const json& config, ModelArgs& args);
@@ -101,6 +109,11 @@ void ReadOlmoe(const json& config, ModelArgs& args);
 void ReadMinimax(const json& config, ModelArgs& args);
 void ReadHunyuan(const json& config, ModelArgs& args);
 void ReadBailingMoe(const json& config, ModelArgs& args);
+
+// The readers of model_args_gpt.cc
+void ReadGpt2(const json& config, ModelArgs& args);
+void ReadGptNeox(const json& config, ModelArgs& args);
+void ReadGptBigCode(const json& config, ModelArgs& args);
 
 // The readers of model_args_llama.cc (ReadLlama: every model_type without a reader of its own)
 void ReadLlama(const json& config, ModelArgs& args);
@@ -115,6 +128,9 @@ void ReadSeedOss(const json& config, ModelArgs& args);
 void ReadApertus(const json& config, ModelArgs& args);
 void ReadHelium(const json& config, ModelArgs& args);
 void ReadInternlm3(const json& config, ModelArgs& args);
+void ReadCohere(const json& config, ModelArgs& args);
+void ReadPhi(const json& config, ModelArgs& args);
+void ReadStablelm(const json& config, ModelArgs& args);
 
 }  // namespace ferry::lm::internal
 

@@ -1,7 +1,7 @@
 // ModelArgs::from_json's readers for Llama and the models built on its layers (Mistral, Qwen 2 and
 // 3 and their mixtures, SmolLM3, OLMo 2 and 3, Phi-3, Llama 4, Granite, Cohere 2, StarCoder 2,
-// GLM-4, EXAONE 4, Seed-OSS, Apertus, Helium, InternLM3): each as mlx-lm's ModelArgs reads
-// config.json.
+// GLM-4, EXAONE 4, Seed-OSS, Apertus, Helium, InternLM3, Cohere, Phi, StableLM): each as
+// mlx-lm's ModelArgs reads config.json.
 #include <string>
 #include <vector>
 
@@ -276,6 +276,95 @@ void ReadStarcoder2(const json& config, ModelArgs& args) {
   args.attention_bias = args.output_bias = true;
   args.layer_norm = args.layer_norm_bias = true;
   CheckSizes(args);
+}
+
+// mlx-lm's cohere ModelArgs (Command-R): every field has its default. head_dim is
+// hidden_size / heads (rounded down, as mlx-lm's), all four projections biased where
+// attention_bias, LayerNorms biased where layer_norm_bias, use_qk_norm their LayerNorm per
+// head (qk_norm), traditional RoPE in every layer, tied.
+void ReadCohere(const json& config, ModelArgs& args) {
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 8192);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 40);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 22528);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 64);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 64);
+  args.rope_theta = Optional<float>(config, "rope_theta", 8000000.0f);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 256000);
+  args.rms_norm_eps = Optional<float>(config, "layer_norm_eps", 1e-5f);
+  args.logit_scale = Optional<float>(config, "logit_scale", 0.0625f);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.layer_norm_bias = Optional<bool>(config, "layer_norm_bias", false);
+  args.qk_norm = Optional<bool>(config, "use_qk_norm", false);
+  args.layer_norm = true;
+  args.rope_traditional = true;
+  args.tie_word_embeddings = true;
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+}
+
+namespace {
+
+// hidden_size / num_attention_heads, which must divide it (Phi's and StableLM's attention
+// raise otherwise).
+void ReadWholeHeads(ModelArgs& args) {
+  if (args.num_attention_heads <= 0 || args.hidden_size % args.num_attention_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's hidden_size (", args.hidden_size,
+                      ") must be a multiple of num_attention_heads (", args.num_attention_heads,
+                      ")."));
+  }
+  args.head_dim = args.hidden_size / args.num_attention_heads;
+}
+
+}  // namespace
+
+// mlx-lm's phi ModelArgs (Phi-1.5, Phi-2): every field has its default; num_key_value_heads
+// null is the query heads' (absent, its default 32). LayerNorms and every Linear biased, plain
+// RoPE over int(head_dim * partial_rotary_factor) features, an lm_head of its own.
+void ReadPhi(const json& config, ModelArgs& args) {
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 2048);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 51200);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 2560);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.num_key_value_heads =
+      config.contains("num_key_value_heads") && config["num_key_value_heads"].is_null()
+          ? args.num_attention_heads
+          : Optional<int>(config, "num_key_value_heads", 32);
+  args.partial_rotary_factor = Optional<float>(config, "partial_rotary_factor", 0.4f);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 10240);
+  args.rms_norm_eps = Optional<float>(config, "layer_norm_eps", 1e-5f);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.attention_bias = args.output_bias = args.mlp_bias = true;
+  args.layer_norm = args.layer_norm_bias = true;
+  args.tie_word_embeddings = false;
+  ReadWholeHeads(args);
+  CheckSizes(args);
+  CheckRotated(args);
+}
+
+// mlx-lm's stablelm ModelArgs: every field required but use_parallel_residual and
+// qk_layernorm (false). q, k and v biased where use_qkv_bias (o never), LayerNorms with bias,
+// each head's queries and keys through a LayerNorm of its own where qk_layernorm (qk_norm),
+// plain RoPE over int(head_dim * partial_rotary_factor) features, an lm_head of its own.
+void ReadStablelm(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.attention_bias = Required<bool>(config, "use_qkv_bias");
+  args.partial_rotary_factor = Required<float>(config, "partial_rotary_factor");
+  args.rms_norm_eps = Required<float>(config, "layer_norm_eps");
+  args.parallel_residual = Optional<bool>(config, "use_parallel_residual", false);
+  args.qk_norm = Optional<bool>(config, "qk_layernorm", false);
+  args.layer_norm = args.layer_norm_bias = true;
+  args.tie_word_embeddings = false;
+  ReadWholeHeads(args);
+  CheckSizes(args);
+  CheckRotated(args);
 }
 
 // mlx-lm's glm4 ModelArgs (GLM-4-0414): every field required but rope_traditional (true) and

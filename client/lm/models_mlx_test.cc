@@ -10,7 +10,9 @@
 // (Ministral 3, mistral3, Mistral 4), lm_gemma4_mlx.py (Gemma 4; gemma4_test checks its
 // caches), lm_gemma3n_mlx.py (Gemma 3n; gemma3n_test checks its caches),
 // lm_moe_families_mlx.py (MiniMax-M2, dots.llm1, Bailing MoE), lm_deepseek_v32_mlx.py
-// (DeepSeek V3.2) and lm_glm4_moe_lite_mlx.py (GLM-4.7-Flash) write them.
+// (DeepSeek V3.2), lm_vl_mlx.py (mlx-lm's vision-language wrappers' text models),
+// lm_glm4_moe_lite_mlx.py (GLM-4.7-Flash) and lm_gpt_mlx.py (GPT-2,
+// GPT-NeoX, GPT-BigCode) and lm_families_4_mlx.py (Gemma, Cohere, Phi, StableLM) write them.
 
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +59,9 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_glm4_moe_lite_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_gemma3n_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_moe_families_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_4_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_vl_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_gpt_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -237,6 +242,21 @@ INSTANTIATE_TEST_SUITE_P(Mistral3, DecodingMlxTest,
                                            "mistral3_4bit", "mistral4", "mistral4_4bit"),
                          [](const auto& info) { return info.param; });
 
+// lm_vl_mlx.py's: the text models of mlx-lm's vision-language wrappers, their towers dropped
+// by each one's sanitize: Qwen2-VL from Hugging Face's newer and (qwen2_5_vl, flat, tied)
+// older layouts, Qwen3-VL and 4-bit, Qwen3-VL-MoE's fused experts and 4-bit, LFM2-VL (its
+// arrays caches), pixtral (Llama), Kimi-VL's per-expert and Kimi K2.5's DeepSeek V3.
+INSTANTIATE_TEST_SUITE_P(VisionLanguage, ModelsMlxTest,
+                         ::testing::Values("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_4bit",
+                                           "qwen3_vl_moe", "qwen3_vl_moe_4bit", "lfm2_vl",
+                                           "pixtral", "kimi_vl", "kimi_k25"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(VisionLanguage, DecodingMlxTest,
+                         ::testing::Values("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_4bit",
+                                           "qwen3_vl_moe", "qwen3_vl_moe_4bit", "lfm2_vl",
+                                           "pixtral", "kimi_vl", "kimi_k25"),
+                         [](const auto& info) { return info.param; });
+
 // lm_moe_families_mlx.py's: MiniMax-M2 (sigmoid router with its correction bias, q/k norms
 // over the whole projections, partial rotary), dots.llm1 (DeepSeek V3's grouped experts over
 // Qwen3's attention) and Bailing MoE (fused q/k/v, grouped sigmoid or softmax routing,
@@ -262,6 +282,32 @@ INSTANTIATE_TEST_SUITE_P(Families3, DecodingMlxTest,
                          ::testing::Values("hunyuan_v1_dense", "hunyuan", "hunyuan_fused",
                                            "hunyuan_4bit", "seed_oss", "seed_oss_4bit", "apertus",
                                            "helium", "internlm3"),
+                         [](const auto& info) { return info.param; });
+
+// lm_gpt_mlx.py's: GPT-2 (learned positions, Hugging Face's Conv1D layout), GPT-NeoX (partial
+// rotary, per-head fused q/k/v, parallel and sequential residuals) and GPT-BigCode
+// (multi-query attention, learned positions), from Hugging Face's layout and 4-bit; a token
+// at a time, the learned positions from the cache's offset.
+INSTANTIATE_TEST_SUITE_P(Gpt, ModelsMlxTest,
+                         ::testing::Values("gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit",
+                                           "gpt_bigcode", "gpt_bigcode_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Gpt, DecodingMlxTest,
+                         ::testing::Values("gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit",
+                                           "gpt_bigcode", "gpt_bigcode_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_4_mlx.py's: Gemma (1) (its norms of 1 + weight, exact gelu, head_dim apart from
+// hidden_size), Cohere (LayerNorm2D q/k norms, logit_scale), Phi (partial rotary, biased
+// everything, a biased lm_head) and StableLM (per-head q/k LayerNorms, parallel residual), each
+// from Hugging Face's layout (mlx-lm's names) and 4-bit.
+INSTANTIATE_TEST_SUITE_P(Families4, ModelsMlxTest,
+                         ::testing::Values("gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi",
+                                           "phi_4bit", "stablelm", "stablelm_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families4, DecodingMlxTest,
+                         ::testing::Values("gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi",
+                                           "phi_4bit", "stablelm", "stablelm_4bit"),
                          [](const auto& info) { return info.param; });
 }  // namespace
 }  // namespace ferry::lm
