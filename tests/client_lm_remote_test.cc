@@ -237,9 +237,9 @@ TEST(ClientLmRemoteTest, HunyuanSeedOssApertusHeliumAndInternlm3RunOnTheDaemon) 
 TEST(ClientLmRemoteTest, Gpt2GptNeoxAndGptBigCodeRunOnTheDaemon) {
   auto ferryd = testing::StartFerryd();
   const Device remote = connect(ferryd->address());
-  ExpectMlxLmsTokensOn(remote, "lm_gpt_mlx.safetensors",
-                       {"gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit", "gpt_bigcode",
-                        "gpt_bigcode_4bit"});
+  ExpectMlxLmsTokensOn(
+      remote, "lm_gpt_mlx.safetensors",
+      {"gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit", "gpt_bigcode", "gpt_bigcode_4bit"});
   std::unique_ptr<Model> model = load_model(TestData("gpt2"), remote);
   GenerateOptions options;
   options.max_tokens = 40;
@@ -257,6 +257,46 @@ TEST(ClientLmRemoteTest, GemmaCoherePhiAndStablelmRunOnTheDaemon) {
                        {"gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi", "phi_4bit",
                         "stablelm", "stablelm_4bit"});
   std::unique_ptr<Model> model = load_model(TestData("phi"), remote);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
+  ExpectOneExecuteAStep(steady, remote);
+}
+
+// PhiMoE (sparsemixer, SuScaledRoPE), DBRX (clipped fused q/k/v, experts), Mamba and
+// Falcon-Mamba (the selective scan a step at a time, its arrays caches) and MiMo, 4-bit ones
+// too, generate mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, PhimoeDbrxMambaAndMimoRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_6_mlx.safetensors",
+                       {"phimoe", "phimoe_4bit", "dbrx", "dbrx_4bit", "mamba", "falcon_mamba",
+                        "mamba_4bit", "mimo", "mimo_4bit"});
+}
+
+// InternLM2 (fused wqkv), MiniCPM (its scales), MiniCPM3 (latent attention), Nemotron
+// (LayerNorm1P, relu2, partial rotary) and EXAONE 3, 4-bit ones too, generate mlx-lm's tokens
+// there.
+TEST(ClientLmRemoteTest, Internlm2MinicpmNemotronAndExaoneRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_5_mlx.safetensors",
+                       {"internlm2", "internlm2_4bit", "minicpm", "minicpm_4bit", "minicpm3",
+                        "minicpm3_4bit", "nemotron", "nemotron_4bit", "exaone", "exaone_4bit"});
+}
+
+// Youtu-LLM (latent attention), Nanbeige (looped layers), TeleChat3, Klear (experts mixed
+// with a shared MLP) and Baichuan-M1 (convolved keys and values, caches lists of an arrays
+// cache and a plain or rotating one), 4-bit ones too, generate mlx-lm's tokens there;
+// Nanbeige a token per Execute of a graph the daemon holds.
+TEST(ClientLmRemoteTest, YoutuNanbeigeTelechat3KlearAndBaichuanM1RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(
+      remote, "lm_families_7_mlx.safetensors",
+      {"youtu_llm", "youtu_llm_4bit", "nanbeige", "nanbeige_4bit", "telechat3", "telechat3_4bit",
+       "klear", "klear_4bit", "baichuan_m1", "baichuan_m1_4bit"});
+  std::unique_ptr<Model> model = load_model(TestData("nanbeige"), remote);
   GenerateOptions options;
   options.max_tokens = 40;
   TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);

@@ -588,6 +588,33 @@ TEST(BatchGeneratorTest, GemmaCoherePhiAndStablelmBatchAsMlxLmDoes) {
   ExpectMlxLmsBatchTokens("lm_families_4_mlx.safetensors", {"gemma", "cohere", "phi", "stablelm"});
 }
 
+// mlx-lm's BatchGenerator over PhiMoE's sparsemixer and SuScaledRoPE, DBRX's clipped fused
+// q/k/v and experts, and MiMo, each row at its own position (testdata/lm_families_6_mlx.py
+// writes the tokens).
+TEST(BatchGeneratorTest, PhimoeDbrxAndMimoBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_families_6_mlx.safetensors", {"phimoe", "dbrx", "mimo"});
+}
+
+// mlx-lm's BatchGenerator over InternLM2's fused wqkv (its 4-bit model: mlx-lm's dynamic NTK
+// RoPE does not batch), MiniCPM's scales, MiniCPM3's latent attention, Nemotron's LayerNorm1P
+// and partial rotary, and EXAONE 3 (testdata/lm_families_5_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, Internlm2MinicpmMinicpm3NemotronAndExaoneBatchAsMlxLmDoes) {
+  ExpectMlxLmsBatchTokens("lm_families_5_mlx.safetensors",
+                          {"internlm2_4bit", "minicpm", "minicpm3", "nemotron", "exaone"});
+}
+
+// mlx-lm's BatchGenerator over Youtu-LLM's latent attention, Nanbeige's looped layers (a cache
+// per layer per pass), TeleChat3 and Klear's experts mixed with a shared MLP
+// (testdata/lm_families_7_mlx.py writes the tokens). Not Baichuan-M1: its rows 0 to 3 are
+// mlx-lm's, but mlx-lm's own BatchGenerator gives prompt 4 (joining rows whose sliding rings
+// have wrapped) other tokens than mlx-lm gives it alone, which ferry::lm's batch gives.
+TEST(BatchGeneratorTest, YoutuNanbeigeTelechat3AndKlearBatchAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_families_7_mlx.safetensors",
+                            {"youtu_llm", "nanbeige", "telechat3", "klear"}, steps_in_flight);
+  }
+}
+
 // mlx-lm's BatchGenerator over MiniMax-M2's sigmoid router and partial rotary, dots.llm1's
 // grouped experts beside shared ones and Bailing MoE's (testdata/lm_moe_families_mlx.py
 // writes the tokens).

@@ -86,7 +86,10 @@ std::pair<std::vector<float>, float> LongRope(int64_t dims, const ModelArgs& arg
   }
   const double original = args.rope_scaling.at("original_max_position_embeddings");
   const double factor = static_cast<double>(args.max_position_embeddings) / original;
-  const double scale = factor <= 1 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(original));
+  double scale = factor <= 1 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(original));
+  // PhiMoE's long_mscale, where not 0, in place of the default (SuScaledRoPE's `or`).
+  const auto mscale = args.rope_scaling.find("long_mscale");
+  if (mscale != args.rope_scaling.end() && mscale->second != 0) scale = mscale->second;
   return {freqs, static_cast<float>(scale)};
 }
 

@@ -9,12 +9,15 @@
 #include "client/error.h"
 #include "client/io.h"
 #include "client/lm/apertus.h"
+#include "client/lm/baichuan_m1.h"
 #include "client/lm/bailing_moe.h"
 #include "client/lm/cohere.h"
 #include "client/lm/cohere2.h"
+#include "client/lm/dbrx.h"
 #include "client/lm/deepseek_v3.h"
 #include "client/lm/dots1.h"
 #include "client/lm/ernie4_5_moe.h"
+#include "client/lm/exaone.h"
 #include "client/lm/falcon_h1.h"
 #include "client/lm/gemma.h"
 #include "client/lm/gemma2.h"
@@ -31,22 +34,31 @@
 #include "client/lm/granitemoe.h"
 #include "client/lm/granitemoehybrid.h"
 #include "client/lm/hunyuan.h"
+#include "client/lm/internlm2.h"
 #include "client/lm/kimi_linear.h"
+#include "client/lm/klear.h"
 #include "client/lm/lfm2.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
 #include "client/lm/llama4.h"
+#include "client/lm/mamba.h"
 #include "client/lm/mamba2.h"
+#include "client/lm/mimo.h"
+#include "client/lm/minicpm.h"
+#include "client/lm/minicpm3.h"
 #include "client/lm/minimax.h"
 #include "client/lm/ministral3.h"
 #include "client/lm/mistral3.h"
 #include "client/lm/mistral4.h"
 #include "client/lm/mixtral.h"
+#include "client/lm/nanbeige.h"
+#include "client/lm/nemotron.h"
 #include "client/lm/nemotron_h.h"
 #include "client/lm/olmo2.h"
 #include "client/lm/olmoe.h"
 #include "client/lm/phi.h"
 #include "client/lm/phi3.h"
+#include "client/lm/phimoe.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_5.h"
 #include "client/lm/qwen3_moe.h"
@@ -56,6 +68,7 @@
 #include "client/lm/starcoder2.h"
 #include "client/lm/tokenizer_config.h"
 #include "client/lm/vl.h"
+#include "client/lm/youtu_llm.h"
 #include "client/nn/quantizable.h"
 #include "nlohmann/json.hpp"
 
@@ -199,11 +212,26 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "cohere") return std::make_unique<Cohere>(args);
   if (args.model_type == "phi") return std::make_unique<Phi>(args);
   if (args.model_type == "stablelm") return std::make_unique<StableLm>(args);
+  if (args.model_type == "youtu_llm") return std::make_unique<YoutuLlm>(args);
+  if (args.model_type == "nanbeige") return std::make_unique<Nanbeige>(args);
+  if (args.model_type == "Klear") return std::make_unique<Klear>(args);
+  if (args.model_type == "baichuan_m1") return std::make_unique<BaichuanM1>(args);
+  if (args.model_type == "internlm2") return std::make_unique<InternLM2>(args);
+  if (args.model_type == "minicpm") return std::make_unique<MiniCPM>(args);
+  if (args.model_type == "minicpm3") return std::make_unique<MiniCPM3>(args);
+  if (args.model_type == "nemotron") return std::make_unique<Nemotron>(args);
+  if (args.model_type == "exaone") return std::make_unique<Exaone>(args);
   if (args.model_type == "llama4") return std::make_unique<Llama4>(args);
   if (args.model_type == "llama4_text") return std::make_unique<Llama4Text>(args);
   if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);
   if (args.model_type == "lfm2_moe") return std::make_unique<Lfm2Moe>(args);
   if (args.model_type == "mamba2") return std::make_unique<Mamba2>(args);
+  if (args.model_type == "mamba" || args.model_type == "falcon_mamba") {
+    return std::make_unique<Mamba>(args);
+  }
+  if (args.model_type == "mimo") return std::make_unique<Mimo>(args);
+  if (args.model_type == "dbrx") return std::make_unique<Dbrx>(args);
+  if (args.model_type == "phimoe") return std::make_unique<Phimoe>(args);
   if (args.model_type == "ministral3") return std::make_unique<Ministral3>(args);
   if (args.model_type == "mistral3") return std::make_unique<Mistral3>(args);
   if (is_vision_language_wrapper(args.model_type)) {

@@ -233,7 +233,9 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                                  "gpt_bigcode, minimax, dots1, "
                                  "deepseek_v32, gemma3n, glm4_moe_lite, hunyuan_v1_dense, "
                                  "hunyuan, seed_oss, apertus, helium, internlm3, bailing_moe, "
-                                 "gemma, cohere, phi and stablelm are).")));
+                                 "gemma, cohere, phi, stablelm, youtu_llm, nanbeige, telechat3, "
+                                 "Klear, baichuan_m1, phimoe, dbrx, mamba, falcon_mamba, mimo, "
+                                 "internlm2, minicpm, minicpm3, nemotron and exaone are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

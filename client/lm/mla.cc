@@ -12,6 +12,8 @@ namespace {
 float Scale(const ModelArgs& args) {
   double scale =
       1.0 / std::sqrt(static_cast<double>(args.qk_nope_head_dim + args.qk_rope_head_dim));
+  // Youtu-LLM's is q_head_dim^-0.5 whatever its yarn says.
+  if (args.model_type == "youtu_llm") return static_cast<float>(scale);
   const auto all_dim = args.rope_scaling.find("mscale_all_dim");
   const auto factor = args.rope_scaling.find("factor");
   if (all_dim != args.rope_scaling.end() && all_dim->second != 0 &&
@@ -22,11 +24,14 @@ float Scale(const ModelArgs& args) {
   return static_cast<float>(scale);
 }
 
-// mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear and GLM-4.7-Flash with
-// rms_norm_eps.
+// mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear, GLM-4.7-Flash and
+// Youtu-LLM with rms_norm_eps.
 float LatentNormEps(const ModelArgs& args) {
-  return args.model_type == "kimi_linear" || args.model_type == "glm4_moe_lite" ? args.rms_norm_eps
-                                                                                : 1e-6f;
+  if (args.model_type == "minicpm3") return 1e-5f;  // MiniCPM3's: nn.RMSNorm's default
+  return args.model_type == "kimi_linear" || args.model_type == "glm4_moe_lite" ||
+                 args.model_type == "youtu_llm"
+             ? args.rms_norm_eps
+             : 1e-6f;
 }
 
 }  // namespace
@@ -69,11 +74,14 @@ MlaProjections::MlaProjections(const ModelArgs& args)
   } else {
     q_a_proj_ = &register_module(
         "q_a_proj", nn::Linear(args.hidden_size, args.q_lora_rank, args.attention_bias));
-    // GLM-4.7-Flash's with rms_norm_eps, DeepSeek's with 1e-6.
+    // GLM-4.7-Flash's and Youtu-LLM's with rms_norm_eps, DeepSeek's with 1e-6.
     q_a_layernorm_ = &register_module(
         "q_a_layernorm",
         nn::RMSNorm(args.q_lora_rank,
-                    args.model_type == "glm4_moe_lite" ? args.rms_norm_eps : 1e-6f));
+                    args.model_type == "glm4_moe_lite" || args.model_type == "youtu_llm"
+                        ? args.rms_norm_eps
+                    : args.model_type == "minicpm3" ? 1e-5f  // nn.RMSNorm's default
+                                                    : 1e-6f));
     q_b_proj_ = &register_module("q_b_proj", nn::Linear(args.q_lora_rank, q_width, false));
   }
 }

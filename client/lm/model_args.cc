@@ -168,7 +168,10 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       "gpt2", "gpt_neox", "gpt_bigcode",
       "minimax", "dots1", "deepseek_v32", "gemma3n", "glm4_moe_lite", "hunyuan_v1_dense",
       "hunyuan", "seed_oss", "apertus", "helium", "internlm3", "bailing_moe", "gemma", "cohere",
-      "phi", "stablelm"};
+      "phi", "stablelm",
+      "youtu_llm", "nanbeige", "telechat3", "Klear", "baichuan_m1",
+      "phimoe", "dbrx", "mamba", "falcon_mamba", "mimo",
+      "internlm2", "minicpm", "minicpm3", "nemotron", "exaone"};
   // clang-format on
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
@@ -247,8 +250,23 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"cohere", ReadCohere},
       {"phi", ReadPhi},
       {"stablelm", ReadStablelm},
+      {"phimoe", ReadPhimoe},
+      {"dbrx", ReadDbrx},
+      {"mamba", ReadMamba},
+      {"falcon_mamba", ReadMamba},  // mlx-lm's MODEL_REMAPPING: mamba
+      {"mimo", ReadMimo},
+      {"internlm2", ReadInternlm2},
+      {"minicpm", ReadMinicpm},
+      {"minicpm3", ReadMinicpm3},
+      {"nemotron", ReadNemotron},
+      {"exaone", ReadExaone},
       {"gemma3_text", ReadGemma3},
-      {"gemma3", ReadGemma3}};
+      {"gemma3", ReadGemma3},
+      {"youtu_llm", ReadYoutuLlm},
+      {"nanbeige", ReadNanbeige},
+      {"telechat3", ReadTelechat3},
+      {"Klear", ReadKlear},
+      {"baichuan_m1", ReadBaichuanM1}};
   // Llama's reader serves the types with no reader of their own (llama.cc's models).
   const auto reader = kReaders.find(args.model_type);
   (reader != kReaders.end() ? reader->second : ReadLlama)(config, args);

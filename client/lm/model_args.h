@@ -20,24 +20,14 @@ struct Quantization {
 };
 
 struct ModelArgs {
-  // "llama", "mistral", "qwen2", "qwen3", the mixtures of experts "mixtral", "qwen2_moe"
-  // and "qwen3_moe", "gemma3_text" and "gemma3" (its text model under "text_config"),
-  // "gemma2", "phi3", "gpt_oss", "deepseek_v3" (also as "kimi_k2"), "deepseek_v32" or
-  // "deepseek_v2", "glm4_moe_lite" (GLM-4.7-Flash: DeepSeek V3's layers),
-  // "qwen3_next", "qwen3_5" or "qwen3_5_moe" (their text model, flat or under "text_config"),
-  // "lfm2", "lfm2_moe", "llama4" (its text model under "text_config"), "llama4_text",
-  // "granite", "granitemoe", "cohere2", "starcoder2", "gpt2", "gpt_neox", "gpt_bigcode"
-  // (their GPT-2 names read as these: n_embd as hidden_size and so on), "mamba2",
-  // "granitemoehybrid", "glm4",
-  // "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe", "falcon_h1", "ministral3", "mistral3",
-  // "mistral4", "gemma4_text" and "gemma4" (its text model under "text_config"),
-  // "kimi_linear", "hunyuan_v1_dense", "hunyuan", "seed_oss", "apertus", "helium",
-  // "internlm3", "gemma3n" (its text model under "text_config"), "gemma", "cohere", "phi"
-  // and "stablelm". mlx-lm's vision-language wrappers "qwen2_vl", "qwen3_vl",
-  // "qwen3_vl_moe", "lfm2-vl", "pixtral", "kimi_vl" and "kimi_k25" (vl.h) are their text
-  // models. Aliases name the type they are built as: "solar_open" reads as "glm4_moe",
-  // "glm_moe_dsa" as "deepseek_v32", and MODEL_REMAPPING's "llava", "joyai_llm_flash",
-  // "qwen2_5_vl", "minimax_m2", "iquestcoder", "xverse" and "gemma4_unified" as its targets.
+  // One of the types ModelArgs::from_json's table (model_args.cc, kTypes) lists, as
+  // mlx-lm's module of that name reads it; the refusal of any other names them all. Some
+  // hold their text model under "text_config" (gemma3, gemma3n, gemma4, llama4, mistral3,
+  // qwen3_5, and mlx-lm's vision-language wrappers in vl.h). Aliases are read and named as
+  // the type they are built as: "solar_open" as "glm4_moe", "glm_moe_dsa" as
+  // "deepseek_v32", and MODEL_REMAPPING's "llava", "joyai_llm_flash", "qwen2_5_vl",
+  // "minimax_m2", "iquestcoder", "xverse" and "gemma4_unified" as their targets
+  // ("falcon_mamba" keeps its name: mamba's model with its own norms).
   std::string model_type;
   int64_t hidden_size = 0;
   int num_hidden_layers = 0;
@@ -279,6 +269,20 @@ struct ModelArgs {
   float altup_coef_clip = 0.0f;                    // AltUp's coefficients' bound (0: none)
   bool altup_correct_scale = false;                // correct_output_scale scales the active one
   int64_t laurel_rank = 0;                         // Laurel's low-rank residual width
+  // Nanbeige's: the layers run num_loops times (each pass its own caches), the final norm
+  // after each pass unless skip_loop_final_norm (then once, after the last).
+  int num_loops = 1;
+  bool skip_loop_final_norm = false;
+  // Baichuan-M1's sliding layers' heads (layer_types "sliding_attention"; 0: the others').
+  int num_swa_attention_heads = 0;
+  int num_swa_key_value_heads = 0;
+  // PhiMoE's sparsemixer: the band of gates within 2 * router_jitter_noise of the top one.
+  float router_jitter_noise = 0.01f;
+  float clip_qkv = 0.0f;  // DBRX's fused q/k/v clipped to [-clip_qkv, clip_qkv]
+  // Mamba 1's: dt's rank, and Falcon-Mamba's weightless norms of dt, B and C (mixer_rms_eps).
+  int64_t time_step_rank = 0;
+  bool use_bcdt_rms = false;
+  float mixer_rms_eps = 1e-6f;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

@@ -1,6 +1,6 @@
 // ModelArgs::from_json's readers for the hybrids of attention with linear attention or state-space
-// layers (Qwen3-Next and Qwen3.5, LFM2, Mamba-2, Granite 4.0, Falcon-H1, Nemotron-H, Kimi Linear):
-// each as mlx-lm's ModelArgs reads config.json.
+// layers (Qwen3-Next and Qwen3.5, LFM2, Mamba-2, Granite 4.0, Falcon-H1, Nemotron-H, Kimi Linear)
+// and Mamba 1: each as mlx-lm's ModelArgs reads config.json.
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -671,6 +671,49 @@ void ReadNemotronH(const json& config, ModelArgs& args) {
                       "; 2 or more in a group when there are groups), num_experts_per_tok (",
                       args.num_experts_per_tok, ") from 1 to n_routed_experts, topk_group (",
                       args.topk_group, ") from 1 to n_group, the experts' sizes positive."));
+  }
+}
+
+// mlx-lm's mamba ModelArgs (falcon_mamba through MODEL_REMAPPING): the sizes, conv_kernel,
+// use_bias, use_conv_bias and time_step_rank required under these names (the dataclass
+// requires them before __post_init__'s fallbacks to d_model and the others could run);
+// time_step_rank "auto" is ceil(hidden_size / 16). Tied unless tie_word_embeddings is false;
+// falcon_mamba normalizes dt, B and C (use_bcdt_rms) whatever the config says.
+void ReadMamba(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.mamba_d_state = Required<int64_t>(config, "state_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.mamba_d_conv = Required<int>(config, "conv_kernel");
+  args.mamba_proj_bias = Required<bool>(config, "use_bias");
+  args.mamba_conv_bias = Required<bool>(config, "use_conv_bias");
+  if (!config.contains("time_step_rank") || config["time_step_rank"].is_null()) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"time_step_rank\".");
+  }
+  const json& rank = config["time_step_rank"];
+  if (rank.is_string() && rank.get<std::string>() == "auto") {
+    args.time_step_rank = (args.hidden_size + 15) / 16;
+  } else if (rank.is_number()) {
+    args.time_step_rank = static_cast<int64_t>(rank.get<double>());
+  } else {
+    Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's \"time_step_rank\" is ",
+                                                   rank.dump(), ", not a number or \"auto\"."));
+  }
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.use_bcdt_rms =
+      args.model_type == "falcon_mamba" || Optional<bool>(config, "use_bcdt_rms", false);
+  args.mixer_rms_eps = Optional<float>(config, "mixer_rms_eps", 1e-6f);
+  if (args.vocab_size <= 0 || args.hidden_size <= 0 || args.intermediate_size <= 0 ||
+      args.num_hidden_layers <= 0 || args.mamba_d_state <= 0 || args.time_step_rank <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's vocab_size, hidden_size, intermediate_size, state_size, "
+         "num_hidden_layers and time_step_rank must be positive.");
+  }
+  if (args.mamba_d_conv < 2) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's conv_kernel (", args.mamba_d_conv,
+                      ") must be 2 or more: the conv's state keeps kernel - 1 inputs."));
   }
 }
 

@@ -82,6 +82,7 @@ void ReadGraniteMoeHybrid(const json& config, ModelArgs& args);
 void ReadFalconH1(const json& config, ModelArgs& args);
 void ReadKimiLinear(const json& config, ModelArgs& args);
 void ReadNemotronH(const json& config, ModelArgs& args);
+void ReadMamba(const json& config, ModelArgs& args);
 
 // The readers of model_args_mistral.cc
 void ReadMinistral3(const json& config, ModelArgs& args);
@@ -109,6 +110,9 @@ void ReadOlmoe(const json& config, ModelArgs& args);
 void ReadMinimax(const json& config, ModelArgs& args);
 void ReadHunyuan(const json& config, ModelArgs& args);
 void ReadBailingMoe(const json& config, ModelArgs& args);
+void ReadPhimoe(const json& config, ModelArgs& args);
+void ReadDbrx(const json& config, ModelArgs& args);
+void ReadKlear(const json& config, ModelArgs& args);
 
 // The readers of model_args_gpt.cc
 void ReadGpt2(const json& config, ModelArgs& args);
@@ -131,6 +135,18 @@ void ReadInternlm3(const json& config, ModelArgs& args);
 void ReadCohere(const json& config, ModelArgs& args);
 void ReadPhi(const json& config, ModelArgs& args);
 void ReadStablelm(const json& config, ModelArgs& args);
+void ReadMimo(const json& config, ModelArgs& args);
+void ReadYoutuLlm(const json& config, ModelArgs& args);
+void ReadNanbeige(const json& config, ModelArgs& args);
+void ReadTelechat3(const json& config, ModelArgs& args);
+void ReadBaichuanM1(const json& config, ModelArgs& args);
+
+// The readers of model_args_llama.cc: InternLM2, MiniCPM, MiniCPM3, Nemotron, EXAONE 3
+void ReadInternlm2(const json& config, ModelArgs& args);
+void ReadMinicpm(const json& config, ModelArgs& args);
+void ReadMinicpm3(const json& config, ModelArgs& args);
+void ReadNemotron(const json& config, ModelArgs& args);
+void ReadExaone(const json& config, ModelArgs& args);
 
 }  // namespace ferry::lm::internal
 

@@ -1,8 +1,12 @@
 // ModelArgs::from_json's readers for Llama and the models built on its layers (Mistral, Qwen 2 and
 // 3 and their mixtures, SmolLM3, OLMo 2 and 3, Phi-3, Llama 4, Granite, Cohere 2, StarCoder 2,
-// GLM-4, EXAONE 4, Seed-OSS, Apertus, Helium, InternLM3, Cohere, Phi, StableLM): each as
-// mlx-lm's ModelArgs reads config.json.
+// GLM-4, EXAONE 3 and 4, Seed-OSS, Apertus, Helium, InternLM2 and 3, Cohere, Phi, StableLM, MiMo,
+// MiniCPM and MiniCPM3, Nemotron, Youtu-LLM, Nanbeige, TeleChat3, Baichuan-M1): each as mlx-lm's
+// ModelArgs reads config.json.
+#include <algorithm>
+#include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -308,10 +312,9 @@ namespace {
 // raise otherwise).
 void ReadWholeHeads(ModelArgs& args) {
   if (args.num_attention_heads <= 0 || args.hidden_size % args.num_attention_heads != 0) {
-    Fail(ErrorCode::kInvalidArgument,
-         absl::StrCat("config.json's hidden_size (", args.hidden_size,
-                      ") must be a multiple of num_attention_heads (", args.num_attention_heads,
-                      ")."));
+    Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json's hidden_size (", args.hidden_size,
+                                                   ") must be a multiple of num_attention_heads (",
+                                                   args.num_attention_heads, ")."));
   }
   args.head_dim = args.hidden_size / args.num_attention_heads;
 }
@@ -586,6 +589,346 @@ void ReadLlama(const json& config, ModelArgs& args) {
       }
     }
   }
+}
+
+// mlx-lm's mimo ModelArgs (Xiaomi MiMo): the sizes and num_key_value_heads required, the rest
+// its defaults. Qwen2's layers: head_dim hidden_size / heads, q, k and v biased (o and the MLP
+// not), RoPE as initialize_rope makes it from rope_scaling, untied unless tie_word_embeddings.
+// num_nextn_predict_layers' multi-token-prediction layers are not built (sanitize drops them).
+void ReadMimo(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.attention_bias = true;
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's youtu_llm ModelArgs: every field has its default (num_key_value_heads unread: the
+// latent is one head). DeepSeek V2's latent attention, keys and values cached whole, q_proj
+// without q_lora_rank (null); RoPE (traditional unless rope_traditional is false) as
+// rope_scaling says, scaled by q_head_dim^-0.5 alone; q_a_proj, kv_a_proj_with_mqa and o_proj
+// biased where attention_bias, the MLP where mlp_bias; tied unless tie_word_embeddings false.
+void ReadYoutuLlm(const json& config, ModelArgs& args) {
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 128256);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 2048);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 6144);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 16);
+  args.num_key_value_heads = args.num_attention_heads;
+  args.kv_lora_rank = Optional<int64_t>(config, "kv_lora_rank", 512);
+  args.q_lora_rank = config.contains("q_lora_rank") && config["q_lora_rank"].is_null()
+                         ? 0
+                         : Optional<int64_t>(config, "q_lora_rank", 1536);
+  args.qk_rope_head_dim = Optional<int64_t>(config, "qk_rope_head_dim", 64);
+  args.v_head_dim = Optional<int64_t>(config, "v_head_dim", 128);
+  args.qk_nope_head_dim = Optional<int64_t>(config, "qk_nope_head_dim", 128);
+  args.head_dim = args.qk_nope_head_dim + args.qk_rope_head_dim;
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1600000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", true);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  CheckSizes(args);
+  if (args.kv_lora_rank <= 0 || args.q_lora_rank < 0 || args.qk_nope_head_dim <= 0 ||
+      args.qk_rope_head_dim <= 0 || args.qk_rope_head_dim % 2 != 0 || args.v_head_dim <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's kv_lora_rank, qk_nope_head_dim, v_head_dim and an even qk_rope_head_dim "
+         "must be positive, q_lora_rank not negative.");
+  }
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's nanbeige ModelArgs: the sizes required, the rest its defaults. Llama's layers
+// (head_dim hidden_size / heads when omitted; q, k, v and o biased where attention_bias, the
+// MLP where mlp_bias; RoPE as rope_scaling says), run num_loops times, or once more than
+// loop_loss_weights has entries where it has any. The reference's features without weights
+// of their own are refused, as mlx-lm raises for them.
+void ReadNanbeige(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  if (args.num_attention_heads > 0) {
+    args.head_dim =
+        Optional<int64_t>(config, "head_dim", args.hidden_size / args.num_attention_heads);
+  }
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.skip_loop_final_norm = Optional<bool>(config, "skip_loop_final_norm", false);
+  for (const char* key : {"enable_double_loop_split", "loop_share_kv", "enable_depth_attention"}) {
+    if (Optional<bool>(config, key, false)) {
+      Fail(ErrorCode::kUnimplemented,
+           absl::StrCat("config.json's \"", key, "\" is not built by ferry::lm (nor by mlx-lm)."));
+    }
+  }
+  const std::vector<float> weights = Optional<std::vector<float>>(config, "loop_loss_weights", {});
+  args.num_loops = weights.empty() ? Optional<int>(config, "num_loops", 1)
+                                   : static_cast<int>(weights.size()) + 1;
+  if (args.num_loops <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's num_loops must be positive.");
+  }
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's telechat3 ModelArgs: the sizes, max_position_embeddings and rope_theta required.
+// Llama's layers: head_dim hidden_size / heads when omitted (or 0), q, k, v and o biased where
+// attention_bias, the MLP where mlp_bias, RoPE as rope_scaling says (not traditional), an
+// lm_head of its own unless tie_word_embeddings.
+void ReadTelechat3(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's baichuan_m1 ModelArgs: every field required but num_swa_attention_heads,
+// num_swa_key_value_heads (null or 0: the other layers') and tie_word_embeddings. The layers
+// of sliding_window_layers attend over the last sliding_window positions (layer_types), each
+// layer's heads hidden_size / heads wide; conv_window must be 2, as mlx-lm asserts. Its
+// output is always lm_head, so a tied model (which mlx-lm builds without one) is refused.
+void ReadBaichuanM1(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.sliding_window = Required<int64_t>(config, "sliding_window");
+  const std::vector<int> sliding = Required<std::vector<int>>(config, "sliding_window_layers");
+  const int conv_window = Required<int>(config, "conv_window");
+  args.num_swa_attention_heads = Optional<int>(config, "num_swa_attention_heads", 0);
+  args.num_swa_key_value_heads = Optional<int>(config, "num_swa_key_value_heads", 0);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  if (conv_window != 2) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's conv_window is ", conv_window, "; Baichuan-M1's is 2."));
+  }
+  if (args.tie_word_embeddings) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's tie_word_embeddings is true: mlx-lm's baichuan_m1 then has no lm_head "
+         "to compute its logits with.");
+  }
+  if (args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    const bool swa = std::find(sliding.begin(), sliding.end(), i) != sliding.end();
+    args.layer_types.push_back(swa ? "sliding_attention" : "full_attention");
+  }
+  const int swa_heads =
+      args.num_swa_attention_heads > 0 ? args.num_swa_attention_heads : args.num_attention_heads;
+  const int swa_kv_heads =
+      args.num_swa_key_value_heads > 0 ? args.num_swa_key_value_heads : args.num_key_value_heads;
+  for (const auto& [heads, kv_heads] :
+       {std::pair<int, int>{args.num_attention_heads, args.num_key_value_heads},
+        std::pair<int, int>{swa_heads, swa_kv_heads}}) {
+    if (heads <= 0 || kv_heads <= 0 || args.hidden_size % heads != 0 || heads % kv_heads != 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's hidden_size (", args.hidden_size,
+                        ") must be a multiple of the heads (", heads,
+                        ", num_attention_heads or num_swa_attention_heads), and they of the "
+                        "key/value heads (",
+                        kv_heads, ")."));
+    }
+  }
+  args.head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+}
+
+// mlx-lm's internlm2 ModelArgs: the sizes required (num_key_value_heads the query heads'
+// where omitted), the rest its defaults. head_dim hidden_size / heads; wqkv and wo biased
+// where `bias` (true). rope_scaling, where given, needs "factor" and "type" "linear" or
+// "dynamic"; mlx-lm's dynamic NTK RoPE is plain RoPE within max_position_embeddings, which is
+// what ferry::lm builds for it (as InternLM3's).
+void ReadInternlm2(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/false);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "bias", true);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 32768);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+  json scaling = RopeScalingOf(config);
+  if (scaling.empty()) return;
+  const std::string type = Optional<std::string>(scaling, "type", "");
+  if (!scaling.contains("factor") || (type != "linear" && type != "dynamic")) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rope_scaling is ", scaling.dump(),
+                      "; InternLM2's needs a factor and type \"linear\" or \"dynamic\"."));
+  }
+  if (type == "dynamic") scaling = json::object();
+  ReadRopeScaling(scaling, args);
+}
+
+namespace {
+
+// MiniCPM's and MiniCPM3's scales: the embeddings times scale_emb, what each layer adds times
+// scale_depth / sqrt(num_hidden_layers), the hidden state divided by hidden_size /
+// dim_model_base before lm_head (held in logits_scaling), all three required.
+void ReadMiniCPMScales(const json& config, ModelArgs& args) {
+  const int64_t dim_model_base = Required<int64_t>(config, "dim_model_base");
+  const double scale_depth = Required<double>(config, "scale_depth");
+  args.embedding_multiplier = static_cast<float>(Required<double>(config, "scale_emb"));
+  if (dim_model_base <= 0 || args.num_hidden_layers <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's dim_model_base must be positive.");
+  }
+  args.residual_multiplier =
+      static_cast<float>(scale_depth / std::sqrt(static_cast<double>(args.num_hidden_layers)));
+  args.logits_scaling = static_cast<float>(static_cast<double>(args.hidden_size) /
+                                           static_cast<double>(dim_model_base));
+}
+
+}  // namespace
+
+// mlx-lm's minicpm ModelArgs: the sizes, dim_model_base, scale_depth and scale_emb required,
+// the rest its defaults (rope_theta 1e6, an lm_head of its own). head_dim hidden_size /
+// heads; no biases; RoPE as rope_scaling says.
+void ReadMinicpm(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e6f);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+  ReadMiniCPMScales(config, args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+}
+
+// mlx-lm's minicpm3 ModelArgs: the sizes, the latent's (q_lora_rank, qk_nope_head_dim,
+// qk_rope_head_dim, kv_lora_rank), max_position_embeddings and MiniCPM's scales required,
+// num_key_value_heads too (unused: every head is cached). v_head_dim hidden_size / heads;
+// q_a_proj, kv_a_proj_with_mqa and o_proj biased where attention_bias. rope_scaling is
+// required: SuScaledRoPE over qk_rope_head_dim features, of its long_factor (a number or one
+// per pair) and original_max_position_embeddings (4096), whatever its type says.
+void ReadMinicpm3(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.q_lora_rank = Required<int64_t>(config, "q_lora_rank");
+  args.qk_nope_head_dim = Required<int64_t>(config, "qk_nope_head_dim");
+  args.qk_rope_head_dim = Required<int64_t>(config, "qk_rope_head_dim");
+  args.kv_lora_rank = Required<int64_t>(config, "kv_lora_rank");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.attention_bias = Optional<bool>(config, "attention_bias", false);
+  args.rope_theta = Optional<float>(config, "rope_theta", 1e6f);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.num_key_value_heads = args.num_attention_heads;
+  args.head_dim = args.qk_nope_head_dim + args.qk_rope_head_dim;
+  if (args.num_attention_heads > 0) args.v_head_dim = args.hidden_size / args.num_attention_heads;
+  CheckSizes(args);
+  if (args.q_lora_rank <= 0 || args.kv_lora_rank <= 0 || args.qk_nope_head_dim <= 0 ||
+      args.qk_rope_head_dim <= 0 || args.qk_rope_head_dim % 2 != 0 || args.v_head_dim <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's q_lora_rank, kv_lora_rank, qk_nope_head_dim and an even "
+         "qk_rope_head_dim must be positive, hidden_size at least num_attention_heads.");
+  }
+  ReadMiniCPMScales(config, args);
+  if (!config.contains("rope_scaling") || !config["rope_scaling"].is_object()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json lacks \"rope_scaling\", which MiniCPM3's SuScaledRoPE reads.");
+  }
+  const json& scaling = config["rope_scaling"];
+  args.rope_type = "longrope";
+  args.rope_scaling = {{"original_max_position_embeddings",
+                        Optional<double>(scaling, "original_max_position_embeddings", 4096)}};
+  const size_t pairs = static_cast<size_t>(args.qk_rope_head_dim / 2);
+  std::vector<float> long_factor =
+      scaling.contains("long_factor") && scaling["long_factor"].is_array()
+          ? Required<std::vector<float>>(scaling, "long_factor")
+          : std::vector<float>{Optional<float>(scaling, "long_factor", 1.0f)};
+  if (long_factor.size() == 1) long_factor.resize(pairs, long_factor[0]);  // broadcast
+  if (long_factor.size() != pairs) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rope_scaling long_factor has ", long_factor.size(),
+                      " entries for qk_rope_head_dim / 2 (", pairs, ")."));
+  }
+  args.rope_long_factor = long_factor;
+}
+
+// mlx-lm's nemotron ModelArgs: the sizes, hidden_act (unread: the MLP is relu2's) and
+// norm_eps required, the rest its defaults. head_dim hidden_size / heads where null or 0; all
+// four projections biased where attention_bias, the MLP where mlp_bias; RoPE over
+// int(head_dim * partial_rotary_factor) (0.5) features, never traditional; rope_scaling,
+// where given, must be {"type": "linear", "factor": a float} (mlx-lm reads "type" and
+// asserts the float).
+void ReadNemotron(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  Required<std::string>(config, "hidden_act");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.rms_norm_eps = Required<float>(config, "norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  args.partial_rotary_factor = Optional<float>(config, "partial_rotary_factor", 0.5f);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  CheckSizes(args);
+  CheckRotated(args);
+  const json scaling = RopeScalingOf(config);
+  if (scaling.empty()) return;
+  if (Optional<std::string>(scaling, "type", "") != "linear" || !scaling.contains("factor") ||
+      !scaling["factor"].is_number_float()) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rope_scaling is ", scaling.dump(),
+                      "; Nemotron's needs type \"linear\" and a float factor."));
+  }
+  ReadRopeScaling(scaling, args);
+}
+
+// mlx-lm's exaone ModelArgs (EXAONE 3, 3.5): the sizes (num_layers, layer_norm_epsilon),
+// rope_theta and num_key_value_heads required, the rest its defaults (tied). head_dim
+// hidden_size / heads where omitted; heads * head_dim must be hidden_size (mlx-lm reshapes
+// attention's output to it). q, k, v and out_proj biased where attention_bias, the MLP where
+// mlp_bias; RoPE as rope_scaling says.
+void ReadExaone(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_layers");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.rms_norm_eps = Required<float>(config, "layer_norm_epsilon");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.head_dim = Optional<int64_t>(config, "head_dim", 0);
+  if (args.head_dim == 0 && args.num_attention_heads > 0) {
+    args.head_dim = args.hidden_size / args.num_attention_heads;
+  }
+  args.max_position_embeddings =
+      Optional<int64_t>(config, "max_position_embeddings", args.max_position_embeddings);
+  args.rope_traditional = Optional<bool>(config, "rope_traditional", false);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.attention_bias = args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.mlp_bias = Optional<bool>(config, "mlp_bias", false);
+  CheckSizes(args);
+  if (args.num_attention_heads * args.head_dim != args.hidden_size) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's head_dim (", args.head_dim, ") times num_attention_heads (",
+                      args.num_attention_heads, ") is not hidden_size (", args.hidden_size,
+                      "), as EXAONE's attention needs."));
+  }
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
 }
 
 }  // namespace ferry::lm::internal

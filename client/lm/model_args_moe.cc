@@ -1,6 +1,6 @@
 // ModelArgs::from_json's readers for the mixtures of experts on attention of their own (gpt-oss,
-// OLMoE, ERNIE 4.5, MiniMax-M2, Bailing MoE, Hunyuan): each as mlx-lm's ModelArgs reads
-// config.json.
+// OLMoE, ERNIE 4.5, MiniMax-M2, Bailing MoE, Hunyuan, PhiMoE, DBRX, Klear): each as mlx-lm's
+// ModelArgs reads config.json.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -331,6 +331,133 @@ void ReadBailingMoe(const json& config, ModelArgs& args) {
                       ? config["rope_scaling"]
                       : json::object(),
                   args, /*yarn=*/true);
+}
+
+// mlx-lm's phimoe ModelArgs: every field has a default (Phi-3.5-MoE's). q, k, v and o biased,
+// LayerNorms of eps rms_norm_eps, lm_head its own (biased). rope_scaling null is plain RoPE;
+// otherwise SuScaledRoPE, which needs short_factor, long_factor, short_mscale and long_mscale
+// (mlx-lm reads all four; long_mscale, where not 0, scales the rotated features).
+void ReadPhimoe(const json& config, ModelArgs& args) {
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 32064);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 4096);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 6400);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 8);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.num_experts = Optional<int>(config, "num_local_experts", 16);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 2);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.router_jitter_noise = Optional<float>(config, "router_jitter_noise", 0.01f);
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.attention_bias = args.output_bias = true;
+  args.layer_norm = args.layer_norm_bias = true;
+  args.tie_word_embeddings = false;
+  args.moe_intermediate_size = args.intermediate_size;
+  CheckSizes(args);
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts_per_tok (", args.num_experts_per_tok,
+                      ") must be from 1 to num_local_experts (", args.num_experts, ")."));
+  }
+  if (!config.contains("rope_scaling") || config["rope_scaling"].is_null()) return;
+  const json& scaling = config["rope_scaling"];
+  for (const char* key : {"short_factor", "long_factor", "short_mscale", "long_mscale"}) {
+    if (!scaling.is_object() || !scaling.contains(key)) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's rope_scaling lacks \"", key, "\" (PhiMoE's SuScaledRoPE)."));
+    }
+  }
+  const int64_t pairs = args.head_dim / 2;
+  args.rope_type = "longrope";
+  args.rope_long_factor =
+      scaling["long_factor"].is_array()
+          ? Required<std::vector<float>>(scaling, "long_factor")
+          : std::vector<float>(static_cast<size_t>(pairs), Required<float>(scaling, "long_factor"));
+  if (static_cast<int64_t>(args.rope_long_factor.size()) != pairs) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's rope_scaling long_factor has ", args.rope_long_factor.size(),
+                      " numbers, not one per rotated pair (", pairs, ")."));
+  }
+  args.rope_scaling["original_max_position_embeddings"] =
+      static_cast<double>(Optional<int64_t>(config, "original_max_position_embeddings", 4096));
+  args.rope_scaling["long_mscale"] = Optional<double>(scaling, "long_mscale", 0.0);
+}
+
+// mlx-lm's dbrx ModelArgs: every field required, ffn_config's ffn_hidden_size,
+// moe_num_experts and moe_top_k and attn_config's kv_n_heads, clip_qkv and rope_theta too.
+// head_dim d_model / n_heads; LayerNorms without bias of eps 1e-5; plain RoPE; lm_head its own.
+void ReadDbrx(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "d_model");
+  args.num_hidden_layers = Required<int>(config, "n_layers");
+  args.num_attention_heads = Required<int>(config, "n_heads");
+  for (const char* key : {"ffn_config", "attn_config"}) {
+    if (!config.contains(key) || !config[key].is_object()) {
+      Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json lacks \"", key, "\"."));
+    }
+  }
+  const json& ffn = config["ffn_config"];
+  const json& attn = config["attn_config"];
+  args.intermediate_size = Required<int64_t>(ffn, "ffn_hidden_size");
+  args.num_experts = Required<int>(ffn, "moe_num_experts");
+  args.num_experts_per_tok = Required<int>(ffn, "moe_top_k");
+  args.num_key_value_heads = Required<int>(attn, "kv_n_heads");
+  args.clip_qkv = Required<float>(attn, "clip_qkv");
+  args.rope_theta = Required<float>(attn, "rope_theta");
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.rms_norm_eps = 1e-5f;
+  args.tie_word_embeddings = false;
+  args.moe_intermediate_size = args.intermediate_size;
+  CheckSizes(args);
+  if (args.head_dim * args.num_attention_heads != args.hidden_size) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's d_model (", args.hidden_size,
+                      ") must be a multiple of n_heads (", args.num_attention_heads,
+                      "): DBRX splits its fused Wqkv at d_model."));
+  }
+  if (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's ffn_config moe_top_k (", args.num_experts_per_tok,
+                      ") must be from 1 to moe_num_experts (", args.num_experts, ")."));
+  }
+}
+
+// mlx-lm's Klear ModelArgs (model_type "Klear", its module's name): every field required.
+// Qwen3's attention (q and k normalized per head; head_dim hidden_size / heads; q, k, v and
+// o biased where attention_bias; plain RoPE whatever rope_scaling says); layer i sparse
+// unless in mlp_only_layers or off decoder_sparse_step: sigmoid scores ranked with
+// expert_bias, n_shared_experts * moe_intermediate_size of shared MLP beside, an lm_head of
+// its own.
+void ReadKlear(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.mlp_only_layers = Required<std::vector<int>>(config, "mlp_only_layers");
+  args.num_experts = Required<int>(config, "num_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.decoder_sparse_step = Required<int>(config, "decoder_sparse_step");
+  args.n_shared_experts = Required<int>(config, "n_shared_experts");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  if (args.num_attention_heads > 0) args.head_dim = args.hidden_size / args.num_attention_heads;
+  args.qk_norm = true;
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  if (args.num_experts < 0 || args.decoder_sparse_step <= 0 || args.n_shared_experts <= 0 ||
+      args.moe_intermediate_size <= 0 ||
+      (args.num_experts > 0 &&
+       (args.num_experts_per_tok <= 0 || args.num_experts_per_tok > args.num_experts))) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts (", args.num_experts, "), num_experts_per_tok (",
+                      args.num_experts_per_tok,
+                      "), decoder_sparse_step, n_shared_experts and moe_intermediate_size must "
+                      "be positive, and num_experts_per_tok at most num_experts."));
+  }
 }
 
 }  // namespace ferry::lm::internal

@@ -12,7 +12,8 @@
 // lm_moe_families_mlx.py (MiniMax-M2, dots.llm1, Bailing MoE), lm_deepseek_v32_mlx.py
 // (DeepSeek V3.2), lm_vl_mlx.py (mlx-lm's vision-language wrappers' text models),
 // lm_glm4_moe_lite_mlx.py (GLM-4.7-Flash) and lm_gpt_mlx.py (GPT-2,
-// GPT-NeoX, GPT-BigCode) and lm_families_4_mlx.py (Gemma, Cohere, Phi, StableLM) write them.
+// GPT-NeoX, GPT-BigCode) and lm_families_4_mlx.py (Gemma, Cohere, Phi, StableLM) write them;
+// lm_families_7_mlx.py (Youtu-LLM, Nanbeige, TeleChat3, Klear, Baichuan-M1) too.
 
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +61,11 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_gemma3n_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_moe_families_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_families_4_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_5_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_6_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_vl_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_gpt_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_7_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -308,6 +312,51 @@ INSTANTIATE_TEST_SUITE_P(Families4, ModelsMlxTest,
 INSTANTIATE_TEST_SUITE_P(Families4, DecodingMlxTest,
                          ::testing::Values("gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi",
                                            "phi_4bit", "stablelm", "stablelm_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_6_mlx.py's: PhiMoE (sparsemixer's router, SuScaledRoPE with its long_mscale,
+// LayerNorms, biased attention and lm_head; Hugging Face's per-expert layout), DBRX (fused
+// Wqkv clipped, experts Hugging Face fuses across experts), MiMo (Qwen2's layers, Hugging
+// Face's multi-token-prediction weights dropped), each also 4-bit; Mamba and Falcon-Mamba a
+// token at a time (their whole and cached logits in arrays_models_mlx_test).
+INSTANTIATE_TEST_SUITE_P(Families6, ModelsMlxTest,
+                         ::testing::Values("phimoe", "phimoe_4bit", "dbrx", "dbrx_4bit", "mimo",
+                                           "mimo_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families6, DecodingMlxTest,
+                         ::testing::Values("phimoe", "phimoe_4bit", "dbrx", "dbrx_4bit", "mimo",
+                                           "mimo_4bit", "mamba", "falcon_mamba", "mamba_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_7_mlx.py's: Youtu-LLM (DeepSeek V2's latent attention, tied), Nanbeige (layers
+// looped, each pass its caches), TeleChat3 (Llama's, llama3 RoPE), Klear (q/k norms, experts
+// mixed with a shared MLP by a coefficient; Hugging Face's per-expert layout) and Baichuan-M1
+// (W_pack, conv of keys and values, sliding layers of their own heads, caches lists of an
+// arrays cache and a plain or rotating one), each also 4-bit.
+INSTANTIATE_TEST_SUITE_P(Families7, ModelsMlxTest,
+                         ::testing::Values("youtu_llm", "youtu_llm_4bit", "nanbeige",
+                                           "nanbeige_4bit", "telechat3", "telechat3_4bit", "klear",
+                                           "klear_4bit", "baichuan_m1", "baichuan_m1_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families7, DecodingMlxTest,
+                         ::testing::Values("youtu_llm", "youtu_llm_4bit", "nanbeige",
+                                           "nanbeige_4bit", "telechat3", "telechat3_4bit", "klear",
+                                           "klear_4bit", "baichuan_m1", "baichuan_m1_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_5_mlx.py's: InternLM2 (wqkv fused per key/value head; Hugging Face's rotary
+// table sanitized away), MiniCPM (scale_emb, scale_depth, dim_model_base; lm_head from the
+// embedding by sanitize), MiniCPM3 (DeepSeek V2's latent attention, SuScaledRoPE), Nemotron
+// (LayerNorm1P, relu2, partial rotary) and EXAONE 3 (GPT-2's names), each also 4-bit.
+INSTANTIATE_TEST_SUITE_P(Families5, ModelsMlxTest,
+                         ::testing::Values("internlm2", "internlm2_4bit", "minicpm", "minicpm_4bit",
+                                           "minicpm3", "minicpm3_4bit", "nemotron", "nemotron_4bit",
+                                           "exaone", "exaone_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families5, DecodingMlxTest,
+                         ::testing::Values("internlm2", "internlm2_4bit", "minicpm", "minicpm_4bit",
+                                           "minicpm3", "minicpm3_4bit", "nemotron", "nemotron_4bit",
+                                           "exaone", "exaone_4bit"),
                          [](const auto& info) { return info.param; });
 }  // namespace
 }  // namespace ferry::lm

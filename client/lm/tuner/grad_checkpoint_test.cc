@@ -88,12 +88,14 @@ INSTANTIATE_TEST_SUITE_P(
                       "gpt_oss", "deepseek_v3", "deepseek_v32", "glm4_moe_lite", "glm4_moe",
                       "smollm3", "olmo2", "olmo3", "qwen3_next", "qwen3_5", "lfm2", "lfm2_moe",
                       "llama4_text", "granite", "granitemoe", "cohere2", "starcoder2", "gpt2",
-                      "gpt_neox", "gpt_bigcode", "mamba2",
-                      "granitemoehybrid", "falcon_h1", "glm4", "exaone4", "ernie4_5",
-                      "ernie4_5_moe", "olmoe", "ministral3", "mistral3", "mistral4", "kimi_linear",
-                      "nemotron_h", "hunyuan_v1_dense", "hunyuan", "hunyuan_fused", "seed_oss",
-                      "apertus", "helium", "internlm3", "minimax", "dots1", "bailing_moe", "gemma",
-                      "cohere", "phi", "stablelm"));
+                      "gpt_neox", "gpt_bigcode", "mamba2", "granitemoehybrid", "falcon_h1", "glm4",
+                      "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe", "ministral3", "mistral3",
+                      "mistral4", "kimi_linear", "nemotron_h", "hunyuan_v1_dense", "hunyuan",
+                      "hunyuan_fused", "seed_oss", "apertus", "helium", "internlm3", "minimax",
+                      "dots1", "bailing_moe", "gemma", "cohere", "phi", "stablelm", "youtu_llm",
+                      "nanbeige", "telechat3", "klear", "baichuan_m1", "internlm2", "minicpm",
+                      "minicpm3", "nemotron", "exaone", "phimoe", "dbrx", "mamba", "falcon_mamba",
+                      "mimo"));
 
 }  // namespace
 }  // namespace ferry::lm::tuner
