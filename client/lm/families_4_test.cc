@@ -26,34 +26,15 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ExpectStreamedTokensAsMlxLm;
+using ::ferry::lm::testing::ParameterShapes;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 
 constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
     "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
     "vocab_size": 50)";
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-std::string Refusal(const std::function<void()>& read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
-
-// The shapes of a loaded model's parameters, by name.
-std::unordered_map<std::string, Shape> Shapes(const std::string& name) {
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  std::unordered_map<std::string, Shape> shapes;
-  for (const auto& [key, array] : model->parameters()) shapes[key] = array.shape();
-  return shapes;
-}
 
 TEST(Families4ArgsTest, GemmaReadsAsMlxLm) {
   const ModelArgs args =
@@ -66,7 +47,7 @@ TEST(Families4ArgsTest, GemmaReadsAsMlxLm) {
   EXPECT_EQ(Refusal([] { Config("gemma", std::string(kSizes) + R"(, "rms_norm_eps": 1e-6)"); }),
             "[ModelArgs] config.json lacks \"head_dim\".");
   // Gemma's norms and its MLP, and no lm_head: the embedding is the output.
-  const std::unordered_map<std::string, Shape> shapes = Shapes("gemma");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("gemma");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_proj.weight"), (Shape{64, 32}));
   EXPECT_EQ(shapes.at("model.layers.2.post_attention_layernorm.weight"), (Shape{32}));
   EXPECT_EQ(shapes.count("lm_head.weight"), 0u);
@@ -98,11 +79,11 @@ TEST(Families4ArgsTest, CohereHasMlxLmsDefaults) {
 
 // use_qk_norm's LayerNorm2D: one weight (heads, head_dim) for the queries, one for the keys.
 TEST(Families4ArgsTest, CohereNormsEachHeadWhereAsked) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("cohere");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("cohere");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_norm.weight"), (Shape{4, 8}));
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.k_norm.weight"), (Shape{2, 8}));
   EXPECT_EQ(shapes.count("model.layers.0.input_layernorm.bias"), 0u);
-  const std::unordered_map<std::string, Shape> biased = Shapes("cohere_4bit");
+  const std::unordered_map<std::string, Shape> biased = ParameterShapes("cohere_4bit");
   EXPECT_EQ(biased.count("model.layers.0.self_attn.q_norm.weight"), 0u);
   EXPECT_EQ(biased.at("model.layers.0.self_attn.o_proj.bias"), (Shape{64}));
   EXPECT_EQ(biased.at("model.norm.bias"), (Shape{64}));
@@ -140,12 +121,12 @@ TEST(Families4ArgsTest, PhiInconsistenciesAreNamed) {
 // Every Linear biased, lm_head too; the attention's output "dense", the last norm
 // "final_layernorm".
 TEST(Families4ArgsTest, PhiIsBiasedEverywhere) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("phi");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("phi");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.dense.bias"), (Shape{64}));
   EXPECT_EQ(shapes.at("model.layers.0.mlp.fc1.bias"), (Shape{96}));
   EXPECT_EQ(shapes.at("model.final_layernorm.bias"), (Shape{64}));
   EXPECT_EQ(shapes.at("lm_head.bias"), (Shape{96}));
-  EXPECT_EQ(Shapes("phi_4bit").at("lm_head.bias"), (Shape{96}));
+  EXPECT_EQ(ParameterShapes("phi_4bit").at("lm_head.bias"), (Shape{96}));
 }
 
 TEST(Families4ArgsTest, StablelmReadsAsMlxLm) {
@@ -174,64 +155,23 @@ TEST(Families4ArgsTest, StablelmReadsAsMlxLm) {
 
 // qk_layernorm's LayerNorm per head ("norms.N"), and use_parallel_residual's single norm.
 TEST(Families4ArgsTest, StablelmBuildsTheLayersItsConfigAsks) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("stablelm");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("stablelm");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_layernorm.norms.3.weight"), (Shape{8}));
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.k_layernorm.norms.1.weight"), (Shape{8}));
   EXPECT_EQ(shapes.count("model.layers.0.self_attn.k_layernorm.norms.2.weight"), 0u);
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_proj.bias"), (Shape{32}));
   EXPECT_EQ(shapes.count("model.layers.0.self_attn.o_proj.bias"), 0u);
   EXPECT_EQ(shapes.at("model.layers.0.post_attention_layernorm.bias"), (Shape{32}));
-  const std::unordered_map<std::string, Shape> parallel = Shapes("stablelm_4bit");
+  const std::unordered_map<std::string, Shape> parallel = ParameterShapes("stablelm_4bit");
   EXPECT_EQ(parallel.count("model.layers.0.post_attention_layernorm.weight"), 0u);
   EXPECT_EQ(parallel.count("model.layers.0.self_attn.q_proj.bias"), 0u);
 }
 
-// How far each model's logits are from mlx-lm's, whole and a token at a time through
-// make_prompt_cache's caches (printed: the README quotes them), within models_mlx_test's 2e-4.
-TEST(Families4Test, LargestDifferencesFromMlxLmsLogits) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_4_mlx.safetensors")).first;
-  for (const std::string name : {"gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi", "phi_4bit",
-                                 "stablelm", "stablelm_4bit"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const Array prompt = recorded.at(name + ".prompt");
-    const double whole =
-        max(abs((*model)(expand_dims(prompt, 0)) - recorded.at(name + ".logits"))).item<float>();
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    std::vector<Array> steps;
-    for (int64_t i = 0; i < prompt.shape(0); ++i) {
-      steps.push_back(
-          reshape((*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache), {1, -1}));
-    }
-    const double cached =
-        max(abs(concatenate(steps, 0) - recorded.at(name + ".steps"))).item<float>();
-    std::printf("%s: logits at most %.2g from mlx-lm's whole, %.2g a token at a time\n",
-                name.c_str(), whole, cached);
-    EXPECT_LE(whole, 2e-4) << name;
-    EXPECT_LE(cached, 2e-4) << name;
-  }
-}
-
 // stream_generate gives mlx-lm's greedy tokens for each family, with a prefill in pieces of 4.
 TEST(Families4Test, StreamGenerateGivesMlxLmsTokens) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_4_mlx.safetensors")).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string name : {"gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi", "phi_4bit",
-                                 "stablelm", "stablelm_4bit"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(want.size());
-    options.prefill_step_size = 4;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& response) {
-                      streamed.push_back(response.token);
-                      return true;
-                    });
-    EXPECT_EQ(streamed, want) << name;
-  }
+  ExpectStreamedTokensAsMlxLm("lm_families_4_mlx.safetensors",
+                              {"gemma", "gemma_4bit", "cohere", "cohere_4bit", "phi", "phi_4bit",
+                               "stablelm", "stablelm_4bit"});
 }
 
 }  // namespace

@@ -25,34 +25,15 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ExpectStreamedTokensAsMlxLm;
+using ::ferry::lm::testing::ParameterShapes;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 
 constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
     "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
     "vocab_size": 50)";
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-std::string Refusal(const std::function<void()>& read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
-
-// The shapes of a loaded model's parameters, by name.
-std::unordered_map<std::string, Shape> Shapes(const std::string& name) {
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  std::unordered_map<std::string, Shape> shapes;
-  for (const auto& [key, array] : model->parameters()) shapes[key] = array.shape();
-  return shapes;
-}
 
 TEST(Families5ArgsTest, Internlm2ReadsAsMlxLm) {
   const ModelArgs args = Config("internlm2", R"("hidden_size": 32, "num_hidden_layers": 2,
@@ -84,12 +65,12 @@ TEST(Families5ArgsTest, Internlm2ReadsAsMlxLm) {
 
 TEST(Families5ArgsTest, Internlm2SanitizesAwayTheRotaryTable) {
   // The checkpoint holds model.layers.0.attention.rope.inv_freq; load would refuse it.
-  const std::unordered_map<std::string, Shape> shapes = Shapes("internlm2");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("internlm2");
   EXPECT_EQ(shapes.at("model.layers.0.attention.wqkv.weight"), (Shape{64, 32}));  // 4 + 2 * 2
   EXPECT_EQ(shapes.at("model.layers.0.attention.wqkv.bias"), (Shape{64}));
   EXPECT_EQ(shapes.at("output.weight"), (Shape{96, 32}));
   EXPECT_EQ(shapes.count("model.layers.0.attention.rope.inv_freq"), 0u);
-  EXPECT_EQ(Shapes("internlm2_4bit").count("output.weight"), 0u);  // tied
+  EXPECT_EQ(ParameterShapes("internlm2_4bit").count("output.weight"), 0u);  // tied
 }
 
 TEST(Families5ArgsTest, MinicpmReadsItsScales) {
@@ -141,11 +122,11 @@ TEST(Families5ArgsTest, Minicpm3ReadsItsLatentAndSuScaledRope) {
             }),
             "[ModelArgs] config.json's rope_scaling long_factor has 3 entries for "
             "qk_rope_head_dim / 2 (4).");
-  const std::unordered_map<std::string, Shape> shapes = Shapes("minicpm3");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("minicpm3");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.kv_b_proj.weight"), (Shape{64, 16}));  // 4*(8+8)
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_b_proj.weight"), (Shape{64, 16}));
   EXPECT_EQ(shapes.count("model.layers.0.self_attn.q_a_proj.bias"), 0u);
-  EXPECT_EQ(Shapes("minicpm3_4bit").count("model.layers.0.self_attn.q_a_proj.bias"), 1u);
+  EXPECT_EQ(ParameterShapes("minicpm3_4bit").count("model.layers.0.self_attn.q_a_proj.bias"), 1u);
 }
 
 TEST(Families5ArgsTest, NemotronReadsAsMlxLm) {
@@ -167,11 +148,11 @@ TEST(Families5ArgsTest, NemotronReadsAsMlxLm) {
             "Nemotron's needs type \"linear\" and a float factor.");
   EXPECT_EQ(Refusal([] { Config("nemotron", std::string(kSizes) + R"(, "norm_eps": 1e-5)"); }),
             "[ModelArgs] config.json lacks \"hidden_act\".");
-  const std::unordered_map<std::string, Shape> shapes = Shapes("nemotron");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("nemotron");
   EXPECT_EQ(shapes.at("model.layers.0.input_layernorm.bias"), (Shape{32}));
   EXPECT_EQ(shapes.count("model.layers.0.mlp.gate_proj.weight"), 0u);
   EXPECT_EQ(shapes.at("model.layers.0.mlp.up_proj.weight"), (Shape{64, 32}));
-  EXPECT_EQ(Shapes("nemotron_4bit").count("model.layers.0.mlp.up_proj.bias"), 1u);
+  EXPECT_EQ(ParameterShapes("nemotron_4bit").count("model.layers.0.mlp.up_proj.bias"), 1u);
 }
 
 TEST(Families5ArgsTest, ExaoneReadsAsMlxLm) {
@@ -187,11 +168,11 @@ TEST(Families5ArgsTest, ExaoneReadsAsMlxLm) {
             "hidden_size (32), as EXAONE's attention needs.");
   EXPECT_EQ(Refusal([] { Config("exaone", kSizes); }),
             "[ModelArgs] config.json lacks \"num_layers\".");
-  const std::unordered_map<std::string, Shape> shapes = Shapes("exaone");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("exaone");
   EXPECT_EQ(shapes.at("transformer.h.0.attn.attention.out_proj.weight"), (Shape{32, 32}));
   EXPECT_EQ(shapes.at("transformer.h.2.mlp.c_fc_1.weight"), (Shape{64, 32}));
   EXPECT_EQ(shapes.count("lm_head.weight"), 0u);
-  EXPECT_EQ(Shapes("exaone_4bit").count("lm_head.weight"), 1u);
+  EXPECT_EQ(ParameterShapes("exaone_4bit").count("lm_head.weight"), 1u);
 }
 
 const std::vector<std::string>& Names() {
@@ -201,50 +182,9 @@ const std::vector<std::string>& Names() {
   return names;
 }
 
-// How far each model's logits are from mlx-lm's, whole and a token at a time through
-// make_prompt_cache's caches (printed: the README quotes them), within models_mlx_test's 2e-4.
-TEST(Families5Test, LargestDifferencesFromMlxLmsLogits) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_5_mlx.safetensors")).first;
-  for (const std::string& name : Names()) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const Array prompt = recorded.at(name + ".prompt");
-    const double whole =
-        max(abs((*model)(expand_dims(prompt, 0)) - recorded.at(name + ".logits"))).item<float>();
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    std::vector<Array> steps;
-    for (int64_t i = 0; i < prompt.shape(0); ++i) {
-      steps.push_back(
-          reshape((*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache), {1, -1}));
-    }
-    const double cached =
-        max(abs(concatenate(steps, 0) - recorded.at(name + ".steps"))).item<float>();
-    std::printf("%s: logits at most %.2g from mlx-lm's whole, %.2g a token at a time\n",
-                name.c_str(), whole, cached);
-    EXPECT_LE(whole, 2e-4) << name;
-    EXPECT_LE(cached, 2e-4) << name;
-  }
-}
-
 // stream_generate gives mlx-lm's greedy tokens for each family, with a prefill in pieces of 4.
 TEST(Families5Test, StreamGenerateGivesMlxLmsTokens) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_5_mlx.safetensors")).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string& name : Names()) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(want.size());
-    options.prefill_step_size = 4;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& response) {
-                      streamed.push_back(response.token);
-                      return true;
-                    });
-    EXPECT_EQ(streamed, want) << name;
-  }
+  ExpectStreamedTokensAsMlxLm("lm_families_5_mlx.safetensors", Names());
 }
 
 }  // namespace

@@ -24,31 +24,11 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ParameterShapes;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 using ::ferry::testing::ExpectAllClose;
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-std::string Refusal(const std::function<void()>& read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
-
-// The shapes of a loaded model's parameters, by name.
-std::unordered_map<std::string, Shape> Shapes(const std::string& name) {
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  std::unordered_map<std::string, Shape> shapes;
-  for (const auto& [key, array] : model->parameters()) shapes[key] = array.shape();
-  return shapes;
-}
 
 // The names of `weights`, in order.
 std::vector<std::string> Names(const nn::Parameters& weights) {
@@ -99,7 +79,7 @@ TEST(Families6ArgsTest, PhimoeReadsSuScaledRope) {
 
 // Hugging Face's experts stacked; biased attention, LayerNorms and lm_head.
 TEST(Families6ArgsTest, PhimoeStacksHuggingFacesExperts) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("phimoe");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("phimoe");
   EXPECT_EQ(shapes.at("model.layers.0.block_sparse_moe.switch_mlp.gate_proj.weight"),
             (Shape{4, 48, 32}));
   EXPECT_EQ(shapes.at("model.layers.1.block_sparse_moe.switch_mlp.down_proj.weight"),
@@ -164,7 +144,7 @@ TEST(Families6ArgsTest, DbrxSanitizeStacksBothLayouts) {
   ExpectAllClose(reshape(slice(down, {1, 0, 0}, {2, dims, ffn}), {dims, ffn}), transpose(rows), 0,
                  0, "down_proj");
   ExpectAllClose(reshape(slice(up, {1, 0, 0}, {2, ffn, dims}), {ffn, dims}), rows, 0, 0, "up_proj");
-  const std::unordered_map<std::string, Shape> quantized = Shapes("dbrx_4bit");
+  const std::unordered_map<std::string, Shape> quantized = ParameterShapes("dbrx_4bit");
   // 64 inputs in 32-bit words of 4 bits each: 8; one scale per group of 32.
   EXPECT_EQ(quantized.at("transformer.blocks.0.ffn.switch_mlp.gate_proj.weight"),
             (Shape{4, 64, 8}));
@@ -210,14 +190,14 @@ TEST(Families6ArgsTest, MambaReadsAsMlxLm) {
 // Hugging Face's conv weights (C, 1, K) moved to (C, K, 1); tied, so no lm_head; untied
 // Falcon-Mamba's own, its in_proj and out_proj biased.
 TEST(Families6ArgsTest, MambaSanitizesHuggingFacesConv) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("mamba");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("mamba");
   EXPECT_EQ(shapes.at("backbone.layers.0.mixer.conv1d.weight"), (Shape{64, 4, 1}));
   EXPECT_EQ(shapes.at("backbone.layers.1.mixer.A_log"), (Shape{64, 8}));
   EXPECT_EQ(shapes.at("backbone.layers.0.mixer.x_proj.weight"), (Shape{2 + 16, 64}));
   EXPECT_EQ(shapes.at("backbone.layers.0.mixer.dt_proj.bias"), (Shape{64}));
   EXPECT_EQ(shapes.count("lm_head.weight"), 0u);
   EXPECT_EQ(shapes.count("backbone.layers.0.mixer.in_proj.bias"), 0u);
-  const std::unordered_map<std::string, Shape> falcon = Shapes("falcon_mamba");
+  const std::unordered_map<std::string, Shape> falcon = ParameterShapes("falcon_mamba");
   EXPECT_EQ(falcon.at("lm_head.weight"), (Shape{96, 32}));
   EXPECT_EQ(falcon.at("backbone.layers.0.mixer.in_proj.bias"), (Shape{128}));
   EXPECT_EQ(falcon.at("backbone.layers.0.mixer.x_proj.weight"), (Shape{3 + 16, 64}));
@@ -253,34 +233,10 @@ TEST(Families6ArgsTest, MimoSanitizeDropsWhatMlxLmDrops) {
             (std::vector<std::string>{"model.norm.weight", "lm_head.weight"}));
   EXPECT_EQ(Names(load_model(TestData("mimo_4bit"))->sanitize(weights)),
             (std::vector<std::string>{"model.norm.weight"}));
-  const std::unordered_map<std::string, Shape> shapes = Shapes("mimo");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("mimo");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.k_proj.bias"), (Shape{16}));
   EXPECT_EQ(shapes.count("model.layers.0.self_attn.o_proj.bias"), 0u);
   EXPECT_EQ(shapes.at("lm_head.weight"), (Shape{96, 32}));
-}
-
-// Each model's logits, of the prompt whole and a token at a time through make_prompt_cache's
-// caches, within 2e-4 of mlx-lm's; the largest differences printed (the README's numbers).
-TEST(Families6Test, LogitsAreMlxLmsAndTheirLargestDifferencesPrinted) {
-  const auto recorded = load_safetensors(TestData("lm_families_6_mlx.safetensors")).first;
-  for (const std::string name : {"phimoe", "phimoe_4bit", "dbrx", "dbrx_4bit", "mamba",
-                                 "falcon_mamba", "mamba_4bit", "mimo", "mimo_4bit"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const Array prompt = recorded.at(name + ".prompt");
-    const Array whole = astype((*model)(expand_dims(prompt, 0)), float32);
-    ExpectAllClose(whole, recorded.at(name + ".logits"), 2e-4, 2e-4, name);
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    std::vector<Array> steps;
-    for (int64_t i = 0; i < prompt.shape(0); ++i) {
-      steps.push_back(
-          reshape((*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache), {1, -1}));
-    }
-    const Array stepped = astype(concatenate(steps, 0), float32);
-    ExpectAllClose(stepped, recorded.at(name + ".steps"), 2e-4, 2e-4, name + " steps");
-    std::printf("%s: logits at most %.1e (whole) and %.1e (a token at a time) from mlx-lm's\n",
-                name.c_str(), max(abs(whole - recorded.at(name + ".logits"))).item<float>(),
-                max(abs(stepped - recorded.at(name + ".steps"))).item<float>());
-  }
 }
 
 }  // namespace

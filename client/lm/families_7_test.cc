@@ -27,6 +27,10 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ExpectStreamedTokensAsMlxLm;
+using ::ferry::lm::testing::ParameterShapes;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 
 constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
@@ -36,31 +40,6 @@ constexpr char kSizes[] = R"("hidden_size": 32, "num_hidden_layers": 2,
 const char* const kModels[] = {"youtu_llm",   "youtu_llm_4bit",  "nanbeige", "nanbeige_4bit",
                                "telechat3",   "telechat3_4bit",  "klear",    "klear_4bit",
                                "baichuan_m1", "baichuan_m1_4bit"};
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-// The message of what `read` throws, which must be of `code`.
-std::string Refusal(const std::function<void()>& read,
-                    ErrorCode code = ErrorCode::kInvalidArgument) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
-
-// The shapes of a loaded model's parameters, by name.
-std::unordered_map<std::string, Shape> Shapes(const std::string& name) {
-  std::unique_ptr<Model> model = load_model(TestData(name));
-  std::unordered_map<std::string, Shape> shapes;
-  for (const auto& [key, array] : model->parameters()) shapes[key] = array.shape();
-  return shapes;
-}
 
 TEST(Families7ArgsTest, YoutuLlmHasMlxLmsDefaults) {
   const ModelArgs args = Config("youtu_llm", "");
@@ -90,12 +69,12 @@ TEST(Families7ArgsTest, YoutuLlmHasMlxLmsDefaults) {
 // Tied: the directory's lm_head.weight dropped as mlx-lm's sanitize drops it. Without
 // q_lora_rank one q_proj; attention_bias biases q_a_proj, kv_a_proj_with_mqa and o_proj.
 TEST(Families7ArgsTest, YoutuLlmBuildsTheLayersItsConfigAsks) {
-  const std::unordered_map<std::string, Shape> shapes = Shapes("youtu_llm");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("youtu_llm");
   EXPECT_EQ(shapes.count("lm_head.weight"), 0u);
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_a_proj.weight"), (Shape{24, 32}));
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.kv_b_proj.weight"), (Shape{4 * (16 + 16), 16}));
   EXPECT_EQ(shapes.count("model.layers.0.self_attn.o_proj.bias"), 0u);
-  const std::unordered_map<std::string, Shape> biased = Shapes("youtu_llm_4bit");
+  const std::unordered_map<std::string, Shape> biased = ParameterShapes("youtu_llm_4bit");
   EXPECT_EQ(biased.count("model.layers.0.self_attn.q_a_proj.weight"), 0u);
   EXPECT_EQ(biased.count("model.layers.0.self_attn.q_proj.bias"), 0u);
   EXPECT_EQ(biased.at("model.layers.0.self_attn.kv_a_proj_with_mqa.bias"), (Shape{16 + 8}));
@@ -165,10 +144,10 @@ TEST(Families7ArgsTest, Telechat3ReadsAsMlxLm) {
               Config("telechat3", std::string(kSizes) + R"(, "max_position_embeddings": 4096)");
             }),
             "[ModelArgs] config.json lacks \"rope_theta\".");
-  const std::unordered_map<std::string, Shape> shapes = Shapes("telechat3");
+  const std::unordered_map<std::string, Shape> shapes = ParameterShapes("telechat3");
   EXPECT_EQ(shapes.at("model.layers.0.self_attn.q_proj.weight"), (Shape{64, 32}));
   EXPECT_EQ(shapes.at("lm_head.weight"), (Shape{96, 32}));
-  EXPECT_EQ(Shapes("telechat3_4bit").count("lm_head.weight"), 0u);
+  EXPECT_EQ(ParameterShapes("telechat3_4bit").count("lm_head.weight"), 0u);
 }
 
 constexpr char kKlear[] = R"("hidden_size": 32, "num_hidden_layers": 3,
@@ -222,7 +201,7 @@ TEST(Families7ArgsTest, KlearSanitizesAndBuildsItsExperts) {
   EXPECT_EQ(model->own_quantization("model.layers.1.mlp.gate"), kRouterQuantization);
   EXPECT_EQ(model->own_quantization("model.layers.1.mlp.coefficient"), std::nullopt);
   // decoder_sparse_step 2: layer 0 dense, layer 1 sparse; the router's scales of 8 bits.
-  const std::unordered_map<std::string, Shape> quantized = Shapes("klear_4bit");
+  const std::unordered_map<std::string, Shape> quantized = ParameterShapes("klear_4bit");
   EXPECT_EQ(quantized.count("model.layers.0.mlp.experts.gate_proj.weight"), 0u);
   EXPECT_EQ(quantized.at("model.layers.1.mlp.gate.weight"), (Shape{4, 64 * 8 / 32}));
 }
@@ -290,50 +269,10 @@ TEST(Families7ArgsTest, BaichuanM1BuildsCachesAndNormalizesItsHead) {
   EXPECT_EQ(max(abs(kept.front().second - ones({4, 4}))).item<float>(), 0.0f);
 }
 
-// How far each model's logits are from mlx-lm's, whole and a token at a time through
-// make_prompt_cache's caches (printed: the README quotes them), within models_mlx_test's 2e-4.
-TEST(Families7Test, LargestDifferencesFromMlxLmsLogits) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_7_mlx.safetensors")).first;
-  for (const std::string name : kModels) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const Array prompt = recorded.at(name + ".prompt");
-    const double whole =
-        max(abs((*model)(expand_dims(prompt, 0)) - recorded.at(name + ".logits"))).item<float>();
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    std::vector<Array> steps;
-    for (int64_t i = 0; i < prompt.shape(0); ++i) {
-      steps.push_back(
-          reshape((*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache), {1, -1}));
-    }
-    const double cached =
-        max(abs(concatenate(steps, 0) - recorded.at(name + ".steps"))).item<float>();
-    std::printf("%s: logits at most %.2g from mlx-lm's whole, %.2g a token at a time\n",
-                name.c_str(), whole, cached);
-    EXPECT_LE(whole, 2e-4) << name;
-    EXPECT_LE(cached, 2e-4) << name;
-  }
-}
-
 // stream_generate gives mlx-lm's greedy tokens for each family, with a prefill in pieces of 4.
 TEST(Families7Test, StreamGenerateGivesMlxLmsTokens) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_families_7_mlx.safetensors")).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string name : kModels) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(want.size());
-    options.prefill_step_size = 4;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& response) {
-                      streamed.push_back(response.token);
-                      return true;
-                    });
-    EXPECT_EQ(streamed, want) << name;
-  }
+  ExpectStreamedTokensAsMlxLm("lm_families_7_mlx.safetensors",
+                              {std::begin(kModels), std::end(kModels)});
 }
 
 }  // namespace

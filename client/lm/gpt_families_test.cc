@@ -27,6 +27,9 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ExpectStreamedTokensAsMlxLm;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 using ::ferry::testing::ExpectAllClose;
 
@@ -37,21 +40,6 @@ constexpr char kNeox[] = R"("max_position_embeddings": 64, "hidden_size": 32,
     "vocab_size": 50, "rotary_emb_base": 10000, "rotary_pct": 0.25)";
 constexpr char kBigCode[] = R"("n_embd": 32, "n_layer": 2, "n_inner": 48, "n_head": 4,
     "n_positions": 64, "layer_norm_epsilon": 1e-5, "vocab_size": 50)";
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-std::string Refusal(const std::function<void()>& read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(GptFamiliesArgsTest, Gpt2ReadsAsMlxLm) {
   const ModelArgs args = Config("gpt2", std::string(kGpt2) + R"(, "num_key_value_heads": 2,
@@ -178,24 +166,9 @@ TEST(GptFamiliesTest, GptNeoxSanitizeRenamesAndDropsBuffers) {
 // stream_generate gives mlx-lm's greedy tokens, with a prefill in pieces of 4 (the learned
 // positions of each piece from the cache's offset).
 TEST(GptFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
-  std::unordered_map<std::string, Array> recorded =
-      load_safetensors(TestData("lm_gpt_mlx.safetensors")).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string name :
-       {"gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit", "gpt_bigcode", "gpt_bigcode_4bit"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(want.size());
-    options.prefill_step_size = 4;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& response) {
-                      streamed.push_back(response.token);
-                      return true;
-                    });
-    EXPECT_EQ(streamed, want) << name;
-  }
+  ExpectStreamedTokensAsMlxLm(
+      "lm_gpt_mlx.safetensors",
+      {"gpt2", "gpt2_4bit", "gpt_neox", "gpt_neox_4bit", "gpt_bigcode", "gpt_bigcode_4bit"});
 }
 
 // mlx-lm's gpt_bigcode cannot batch (np.arange over a BatchKVCache's offsets); ferry's takes

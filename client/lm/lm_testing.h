@@ -8,15 +8,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "client/error.h"
+#include "client/io.h"
 #include "client/lm/generate.h"
 #include "client/lm/kv_cache.h"
 #include "client/lm/load.h"
 #include "client/lm/model.h"
+#include "client/lm/model_args.h"
+#include "client/lm/tokenizer.h"
 #include "client/ops.h"
 #include "client/random.h"
 #include "client/testing.h"
@@ -147,6 +153,55 @@ inline float ExpectCachedLogitsAsMlxLm(Model& model, std::vector<KVCache>& cache
                                      name + " from " + std::to_string(bounds[b]));
   }
   return worst;
+}
+
+// ModelArgs of config.json {"model_type": type, fields...}.
+inline ModelArgs Config(const std::string& type, const std::string& fields) {
+  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
+                              fields + "}");
+}
+
+// The message of the ferry::Error `read` throws, which must be of `code`.
+inline std::string Refusal(const std::function<void()>& read,
+                           ErrorCode code = ErrorCode::kInvalidArgument) {
+  try {
+    read();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    return e.what();
+  }
+  return "no error";
+}
+
+// The shapes of testdata model `name`'s parameters, by name.
+inline std::unordered_map<std::string, Shape> ParameterShapes(const std::string& name) {
+  std::unique_ptr<Model> model = load_model(TestData(name));
+  std::unordered_map<std::string, Shape> shapes;
+  for (const auto& [key, array] : model->parameters()) shapes[key] = array.shape();
+  return shapes;
+}
+
+// stream_generate gives each testdata model of `names` the greedy tokens `file` recorded
+// from mlx-lm ("NAME.greedy" after "NAME.prompt"), its prefill in pieces of 4 (which
+// straddle the fixtures' sliding windows).
+inline void ExpectStreamedTokensAsMlxLm(const std::string& file,
+                                        const std::vector<std::string>& names) {
+  std::unordered_map<std::string, Array> recorded = load_safetensors(TestData(file)).first;
+  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
+  for (const std::string& name : names) {
+    std::unique_ptr<Model> model = load_model(TestData(name));
+    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
+    GenerateOptions options;
+    options.max_tokens = static_cast<int>(want.size());
+    options.prefill_step_size = 4;
+    std::vector<int32_t> streamed;
+    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
+                    [&](const GenerationResponse& response) {
+                      streamed.push_back(response.token);
+                      return true;
+                    });
+    EXPECT_EQ(streamed, want) << name;
+  }
 }
 
 }  // namespace ferry::lm::testing

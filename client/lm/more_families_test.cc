@@ -28,6 +28,9 @@
 namespace ferry::lm {
 namespace {
 
+using ::ferry::lm::testing::Config;
+using ::ferry::lm::testing::ExpectStreamedTokensAsMlxLm;
+using ::ferry::lm::testing::Refusal;
 using ::ferry::lm::testing::TestData;
 using ::ferry::testing::ExpectAllClose;
 
@@ -37,21 +40,6 @@ constexpr char kGranite[] = R"("hidden_size": 32, "num_hidden_layers": 2,
     "attention_multiplier": 0.015625, "embedding_multiplier": 12.0,
     "residual_multiplier": 0.22, "max_position_embeddings": 4096, "attention_bias": false,
     "rope_theta": 10000000.0)";
-
-ModelArgs Config(const std::string& type, const std::string& fields) {
-  return ModelArgs::from_json(R"({"model_type": ")" + type + R"(")" + (fields.empty() ? "" : ", ") +
-                              fields + "}");
-}
-
-std::string Refusal(const std::function<void()>& read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(MoreFamiliesArgsTest, GraniteReadsItsMultipliers) {
   const ModelArgs args = Config("granite", std::string(kGranite) + R"(, "mlp_bias": true,
@@ -479,36 +467,16 @@ TEST(MoreFamiliesTest, GraniteKeepsItsSmallLayersAt8Bits) {
             std::nullopt);
 }
 
-// stream_generate gives mlx-lm's greedy tokens for each family, with a prefill in pieces of 4
-// (which straddle Cohere 2's and EXAONE 4's windows of 6).
-void ExpectStreamedTokens(const std::string& file, const std::vector<std::string>& names) {
-  std::unordered_map<std::string, Array> recorded = load_safetensors(TestData(file)).first;
-  const Tokenizer tokenizer = Tokenizer::from_file(TestData("tokenizer_llama3.json"));
-  for (const std::string& name : names) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const std::vector<int32_t> want = recorded.at(name + ".greedy").to_vector<int32_t>();
-    GenerateOptions options;
-    options.max_tokens = static_cast<int>(want.size());
-    options.prefill_step_size = 4;
-    std::vector<int32_t> streamed;
-    stream_generate(*model, tokenizer, recorded.at(name + ".prompt").to_vector<int32_t>(), options,
-                    [&](const GenerationResponse& response) {
-                      streamed.push_back(response.token);
-                      return true;
-                    });
-    EXPECT_EQ(streamed, want) << name;
-  }
-}
-
 TEST(MoreFamiliesTest, StreamGenerateGivesMlxLmsTokens) {
-  ExpectStreamedTokens("lm_more_families_mlx.safetensors",
-                       {"granite", "granitemoe", "cohere2", "starcoder2"});
-  ExpectStreamedTokens("lm_families_2_mlx.safetensors",
-                       {"glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe"});
-  ExpectStreamedTokens("lm_moe_families_mlx.safetensors", {"minimax", "dots1", "bailing_moe"});
-  ExpectStreamedTokens("lm_families_3_mlx.safetensors",
-                       {"hunyuan_v1_dense", "hunyuan", "hunyuan_fused", "seed_oss", "apertus",
-                        "helium", "internlm3"});
+  ExpectStreamedTokensAsMlxLm("lm_more_families_mlx.safetensors",
+                              {"granite", "granitemoe", "cohere2", "starcoder2"});
+  ExpectStreamedTokensAsMlxLm("lm_families_2_mlx.safetensors",
+                              {"glm4", "exaone4", "ernie4_5", "ernie4_5_moe", "olmoe"});
+  ExpectStreamedTokensAsMlxLm("lm_moe_families_mlx.safetensors",
+                              {"minimax", "dots1", "bailing_moe"});
+  ExpectStreamedTokensAsMlxLm("lm_families_3_mlx.safetensors",
+                              {"hunyuan_v1_dense", "hunyuan", "hunyuan_fused", "seed_oss",
+                               "apertus", "helium", "internlm3"});
 }
 
 }  // namespace

@@ -363,30 +363,5 @@ TEST(VlLoadTest, CheckpointsLoadAsTheTextModel) {
   }
 }
 
-// How far ferry's logits are from mlx-lm's for each fixture, whole and a token at a time
-// through make_prompt_cache's caches (models_mlx_test holds them to 2e-4): printed, as the
-// README reports them.
-TEST(VlLoadTest, LargestLogitDifferencesFromMlxLm) {
-  const auto recorded = load_safetensors(TestData("lm_vl_mlx.safetensors")).first;
-  for (const char* name : {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_4bit", "qwen3_vl_moe",
-                           "qwen3_vl_moe_4bit", "lfm2_vl", "pixtral", "kimi_vl", "kimi_k25"}) {
-    std::unique_ptr<Model> model = load_model(TestData(name));
-    const Array prompt = recorded.at(std::string(name) + ".prompt");
-    const double whole =
-        max(abs((*model)(expand_dims(prompt, 0)) - recorded.at(std::string(name) + ".logits")))
-            .item<float>();
-    std::vector<KVCache> cache = make_prompt_cache(*model);
-    std::vector<Array> steps;
-    for (int64_t i = 0; i < prompt.shape(0); ++i) {
-      steps.push_back(
-          reshape((*model)(reshape(slice(prompt, {i}, {i + 1}), {1, 1}), &cache), {1, -1}));
-    }
-    const double stepped =
-        max(abs(concatenate(steps, 0) - recorded.at(std::string(name) + ".steps"))).item<float>();
-    std::printf("%s: whole %.2e, a token at a time %.2e\n", name, whole, stepped);
-    EXPECT_LE(std::max(whole, stepped), 2e-4) << name;
-  }
-}
-
 }  // namespace
 }  // namespace ferry::lm
