@@ -303,6 +303,26 @@ TEST(ClientLmRemoteTest, YoutuNanbeigeTelechat3KlearAndBaichuanM1RunOnTheDaemon)
   ExpectOneExecuteAStep(steady, remote);
 }
 
+// OpenELM (heads per layer), OLMo hybrid (gated delta nets, their arrays caches) and PLaMo 2
+// (Mamba mixers beside attention), 4-bit ones too, generate mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, OpenelmOlmoHybridAndPlamo2RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(
+      remote, "lm_families_9_mlx.safetensors",
+      {"openelm", "openelm_4bit", "olmo_hybrid", "olmo_hybrid_4bit", "plamo2", "plamo2_4bit"});
+}
+
+// EXAONE MoE, AFM MoE and Step-3.5 (sliding layers beside global ones, gated attention,
+// grouped and biased experts, clamped SwiGLUs), 4-bit ones too, generate mlx-lm's tokens there.
+TEST(ClientLmRemoteTest, ExaoneMoeAfmoeAndStep3p5RunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(
+      remote, "lm_families_8_mlx.safetensors",
+      {"exaone_moe", "exaone_moe_4bit", "afmoe", "afmoe_4bit", "step3p5", "step3p5_4bit"});
+}
+
 // Ministral 3 (sliding layers' rings, Llama 4's scaling of the queries by position),
 // mistral3 (Hugging Face's layout sanitized on the daemon; 4-bit) and Mistral 4 (Hugging
 // Face's fused experts and kv_b_proj split there; 4-bit) generate mlx-lm's tokens there;
@@ -317,6 +337,17 @@ TEST(ClientLmRemoteTest, Ministral3Mistral3AndMistral4RunOnTheDaemon) {
   options.max_tokens = 40;
   TokenGenerator steady(*model, {5, 17, 2, 40, 9}, options);
   ExpectOneExecuteAStep(steady, remote);
+}
+
+// MiMo-V2-Flash (sinks, rotating caches), Laguna (its original layout sanitized on the daemon)
+// and LongCat-Flash (caches lists of two latent caches), 4-bit ones too, generate mlx-lm's
+// tokens there.
+TEST(ClientLmRemoteTest, MimoV2FlashLagunaAndLongcatFlashRunOnTheDaemon) {
+  auto ferryd = testing::StartFerryd();
+  const Device remote = connect(ferryd->address());
+  ExpectMlxLmsTokensOn(remote, "lm_families_10_mlx.safetensors",
+                       {"mimo_v2_flash", "mimo_v2_flash_4bit", "laguna", "laguna_4bit",
+                        "longcat_flash", "longcat_flash_4bit"});
 }
 
 // The text models of mlx-lm's vision-language wrappers (Qwen2-VL's and Qwen3-VL-MoE's

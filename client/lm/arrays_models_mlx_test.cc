@@ -1,6 +1,7 @@
 // The models whose layers keep arrays caches (Qwen3-Next's and Qwen3.5's gated delta nets,
 // LFM2's short convolutions, Mamba-2's, Granite 4.0's, Falcon-H1's and Nemotron-H's
-// state-space scans, Kimi Linear's delta attention)
+// state-space scans, Kimi Linear's delta attention, OLMo hybrid's gated delta nets, PLaMo 2's
+// Mamba mixers; lm_families_9_mlx.py writes theirs)
 // against mlx-lm 0.32.2 on MLX 0.32.4 (testdata/lm_qwen3_next_mlx.py, lm_lfm2_mlx.py,
 // lm_mamba2_mlx.py, lm_falcon_h1_mlx.py, lm_kimi_linear_mlx.py and lm_nemotron_h_mlx.py write
 // the checkpoints and what mlx-lm computed):
@@ -133,7 +134,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"lm_kimi_linear_mlx", "kimi_linear_4bit"}, Case{"lm_nemotron_h_mlx", "nemotron_h"},
         Case{"lm_nemotron_h_mlx", "nemotron_h_moe"}, Case{"lm_nemotron_h_mlx", "nemotron_h_4bit"},
         Case{"lm_families_6_mlx", "mamba"}, Case{"lm_families_6_mlx", "falcon_mamba"},
-        Case{"lm_families_6_mlx", "mamba_4bit"}),
+        Case{"lm_families_6_mlx", "mamba_4bit"}, Case{"lm_families_9_mlx", "olmo_hybrid"},
+        Case{"lm_families_9_mlx", "olmo_hybrid_4bit"}, Case{"lm_families_9_mlx", "plamo2"},
+        Case{"lm_families_9_mlx", "plamo2_4bit"}),
     [](const auto& info) { return info.param.model; });
 
 // The models whose fixtures record mlx-lm's BatchGenerator (lm_fixture.record_batch):

@@ -615,6 +615,38 @@ TEST(BatchGeneratorTest, YoutuNanbeigeTelechat3AndKlearBatchAsMlxLmDoes) {
   }
 }
 
+// mlx-lm's BatchGenerator over EXAONE MoE's, AFM MoE's and Step-3.5's sliding layers (its
+// BatchRotatingKVCache) beside global ones, AFM's and Step-3.5's gated attention and their
+// experts (testdata/lm_families_8_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, ExaoneMoeAfmoeAndStep3p5BatchAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_families_8_mlx.safetensors", {"exaone_moe", "afmoe", "step3p5"},
+                            steps_in_flight);
+  }
+}
+
+// mlx-lm's BatchGenerator over OpenELM's heads per layer and PLaMo 2's Mamba mixers beside
+// attention (testdata/lm_families_9_mlx.py writes the tokens). Not OLMo hybrid: its rows 0 to
+// 3 are mlx-lm's, but mlx-lm's convs take a right-padded row's padding into their states, so
+// its BatchGenerator gives prompt 4 other tokens than mlx-lm gives it alone, which ferry::lm's
+// batch gives.
+TEST(BatchGeneratorTest, OpenelmAndPlamo2BatchAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_families_9_mlx.safetensors", {"openelm", "plamo2"},
+                            steps_in_flight);
+  }
+}
+
+// mlx-lm's BatchGenerator over MiMo-V2-Flash's sliding layers with sinks (its
+// BatchRotatingKVCache), Laguna's gated attention and LongCat-Flash's caches lists of two
+// latent caches (testdata/lm_families_10_mlx.py writes the tokens).
+TEST(BatchGeneratorTest, MimoV2FlashLagunaAndLongcatFlashBatchAsMlxLmDoes) {
+  for (int steps_in_flight : {1, 4}) {
+    ExpectMlxLmsBatchTokens("lm_families_10_mlx.safetensors",
+                            {"mimo_v2_flash", "laguna", "longcat_flash"}, steps_in_flight);
+  }
+}
+
 // mlx-lm's BatchGenerator over MiniMax-M2's sigmoid router and partial rotary, dots.llm1's
 // grouped experts beside shared ones and Bailing MoE's (testdata/lm_moe_families_mlx.py
 // writes the tokens).

@@ -142,7 +142,11 @@ DeepseekV3Gate::DeepseekV3Gate(const ModelArgs& args)
       routed_scaling_factor_(args.routed_scaling_factor),
       norm_topk_prob_(args.norm_topk_prob),
       group_limited_(args.topk_method == "group_limited_greedy"),
-      epsilon_(args.model_type == "glm4_moe_lite" ? 1e-20f : 0.0f) {
+      // GLM-4.7-Flash's, MiMo-V2-Flash's and EXAONE MoE's add 1e-20 to the weights' sum.
+      epsilon_(args.model_type == "glm4_moe_lite" || args.model_type == "mimo_v2_flash" ||
+                       args.model_type == "exaone_moe"
+                   ? 1e-20f
+                   : 0.0f) {
   register_parameter("weight", zeros({args.num_experts, args.hidden_size}));
   if (!v2_) register_parameter("e_score_correction_bias", zeros({args.num_experts}));
 }

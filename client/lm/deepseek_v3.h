@@ -100,7 +100,7 @@ class DeepseekV3Gate : public nn::Module, public ExpertRouter {
   int top_k_, n_group_, topk_group_;
   float routed_scaling_factor_;
   bool norm_topk_prob_, group_limited_;
-  float epsilon_;  // added to the weights' sum: GLM-4.7-Flash's 1e-20
+  float epsilon_;  // added to the weights' sum: GLM-4.7-Flash's and MiMo-V2-Flash's 1e-20
 };
 
 // "gate" (`router`'s), "switch_mlp" (dots1's "experts": `experts`), and "shared_experts"

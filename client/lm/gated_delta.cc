@@ -19,8 +19,9 @@ std::pair<Array, Array> normalize_qk(const Array& q, const Array& k, double inv_
 std::pair<Array, Array> gated_delta_update(const Array& q, const Array& k, const Array& v,
                                            const Array& a, const Array& b, const Array& A_log,
                                            const Array& dt_bias, const std::optional<Array>& state,
-                                           const std::optional<Array>& mask) {
-  const Array beta = sigmoid(b);
+                                           const std::optional<Array>& mask,
+                                           bool allow_neg_eigval) {
+  const Array beta = allow_neg_eigval ? sigmoid(b) * 2.0 : sigmoid(b);
   const Array g = compute_g(A_log, a, dt_bias);
   const Array initial =
       state ? *state : zeros({q.shape(0), v.shape(2), v.shape(3), q.shape(3)}, float32, q.device());

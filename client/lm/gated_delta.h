@@ -25,14 +25,16 @@ Array compute_g(const Array& A_log, const Array& a, const Array& dt_bias);
 std::pair<Array, Array> normalize_qk(const Array& q, const Array& k, double inv_scale,
                                      double eps = 1e-6);
 
-// mlx-lm's gated_delta_update: beta = sigmoid(b), g = compute_g(A_log, a, dt_bias), the
-// state zeros (float32) when none is given, then the recurrence. q and k come normalized
-// (normalize_qk). Returns y (in q's dtype) and the new state.
+// mlx-lm's gated_delta_update: beta = sigmoid(b) (times 2 with allow_neg_eigval, OLMo
+// hybrid's: beta in [0, 2]), g = compute_g(A_log, a, dt_bias), the state zeros (float32) when
+// none is given, then the recurrence. q and k come normalized (normalize_qk). Returns y (in
+// q's dtype) and the new state.
 std::pair<Array, Array> gated_delta_update(const Array& q, const Array& k, const Array& v,
                                            const Array& a, const Array& b, const Array& A_log,
                                            const Array& dt_bias,
                                            const std::optional<Array>& state = std::nullopt,
-                                           const std::optional<Array>& mask = std::nullopt);
+                                           const std::optional<Array>& mask = std::nullopt,
+                                           bool allow_neg_eigval = false);
 
 }  // namespace ferry::lm
 

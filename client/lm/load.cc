@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/error.h"
 #include "client/io.h"
+#include "client/lm/afmoe.h"
 #include "client/lm/apertus.h"
 #include "client/lm/baichuan_m1.h"
 #include "client/lm/bailing_moe.h"
@@ -18,6 +19,7 @@
 #include "client/lm/dots1.h"
 #include "client/lm/ernie4_5_moe.h"
 #include "client/lm/exaone.h"
+#include "client/lm/exaone_moe.h"
 #include "client/lm/falcon_h1.h"
 #include "client/lm/gemma.h"
 #include "client/lm/gemma2.h"
@@ -37,13 +39,16 @@
 #include "client/lm/internlm2.h"
 #include "client/lm/kimi_linear.h"
 #include "client/lm/klear.h"
+#include "client/lm/laguna.h"
 #include "client/lm/lfm2.h"
 #include "client/lm/lfm2_moe.h"
 #include "client/lm/llama.h"
 #include "client/lm/llama4.h"
+#include "client/lm/longcat_flash.h"
 #include "client/lm/mamba.h"
 #include "client/lm/mamba2.h"
 #include "client/lm/mimo.h"
+#include "client/lm/mimo_v2_flash.h"
 #include "client/lm/minicpm.h"
 #include "client/lm/minicpm3.h"
 #include "client/lm/minimax.h"
@@ -55,10 +60,13 @@
 #include "client/lm/nemotron.h"
 #include "client/lm/nemotron_h.h"
 #include "client/lm/olmo2.h"
+#include "client/lm/olmo_hybrid.h"
 #include "client/lm/olmoe.h"
+#include "client/lm/openelm.h"
 #include "client/lm/phi.h"
 #include "client/lm/phi3.h"
 #include "client/lm/phimoe.h"
+#include "client/lm/plamo2.h"
 #include "client/lm/qwen2_moe.h"
 #include "client/lm/qwen3_5.h"
 #include "client/lm/qwen3_moe.h"
@@ -66,6 +74,7 @@
 #include "client/lm/smollm3.h"
 #include "client/lm/stablelm.h"
 #include "client/lm/starcoder2.h"
+#include "client/lm/step3p5.h"
 #include "client/lm/tokenizer_config.h"
 #include "client/lm/vl.h"
 #include "client/lm/youtu_llm.h"
@@ -215,12 +224,21 @@ std::unique_ptr<Model> make_model(const ModelArgs& args, const Device& device) {
   if (args.model_type == "youtu_llm") return std::make_unique<YoutuLlm>(args);
   if (args.model_type == "nanbeige") return std::make_unique<Nanbeige>(args);
   if (args.model_type == "Klear") return std::make_unique<Klear>(args);
+  if (args.model_type == "exaone_moe") return std::make_unique<ExaoneMoe>(args);
+  if (args.model_type == "afmoe") return std::make_unique<Afmoe>(args);
+  if (args.model_type == "step3p5") return std::make_unique<Step3p5>(args);
   if (args.model_type == "baichuan_m1") return std::make_unique<BaichuanM1>(args);
+  if (args.model_type == "mimo_v2_flash") return std::make_unique<MimoV2Flash>(args);
+  if (args.model_type == "laguna") return std::make_unique<Laguna>(args);
+  if (args.model_type == "longcat_flash") return std::make_unique<LongcatFlash>(args);
   if (args.model_type == "internlm2") return std::make_unique<InternLM2>(args);
   if (args.model_type == "minicpm") return std::make_unique<MiniCPM>(args);
   if (args.model_type == "minicpm3") return std::make_unique<MiniCPM3>(args);
   if (args.model_type == "nemotron") return std::make_unique<Nemotron>(args);
   if (args.model_type == "exaone") return std::make_unique<Exaone>(args);
+  if (args.model_type == "openelm") return std::make_unique<OpenELM>(args);
+  if (args.model_type == "olmo_hybrid") return std::make_unique<OlmoHybrid>(args);
+  if (args.model_type == "plamo2") return std::make_unique<Plamo2>(args);
   if (args.model_type == "llama4") return std::make_unique<Llama4>(args);
   if (args.model_type == "llama4_text") return std::make_unique<Llama4Text>(args);
   if (args.model_type == "lfm2") return std::make_unique<Lfm2>(args);

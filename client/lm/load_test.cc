@@ -235,7 +235,9 @@ TEST(ModelArgsTest, WhatIsNotBuiltIsNamed) {
                                  "hunyuan, seed_oss, apertus, helium, internlm3, bailing_moe, "
                                  "gemma, cohere, phi, stablelm, youtu_llm, nanbeige, telechat3, "
                                  "Klear, baichuan_m1, phimoe, dbrx, mamba, falcon_mamba, mimo, "
-                                 "internlm2, minicpm, minicpm3, nemotron and exaone are).")));
+                                 "internlm2, minicpm, minicpm3, nemotron, exaone, "
+                                 "openelm, olmo_hybrid, plamo2, exaone_moe, afmoe, step3p5, "
+                                 "mimo_v2_flash, laguna and longcat_flash are).")));
   EXPECT_EQ(Failure([] {
               Args(R"("model_type": "llama", "rope_scaling": {"rope_type": "yarn",
                                   "factor": 4})");

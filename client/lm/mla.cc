@@ -27,7 +27,8 @@ float Scale(const ModelArgs& args) {
 // mlx-lm's DeepSeek norms the latent with eps 1e-6, its Kimi Linear, GLM-4.7-Flash and
 // Youtu-LLM with rms_norm_eps.
 float LatentNormEps(const ModelArgs& args) {
-  if (args.model_type == "minicpm3") return 1e-5f;  // MiniCPM3's: nn.RMSNorm's default
+  // MiniCPM3's and LongCat-Flash's: nn.RMSNorm's default.
+  if (args.model_type == "minicpm3" || args.model_type == "longcat_flash") return 1e-5f;
   return args.model_type == "kimi_linear" || args.model_type == "glm4_moe_lite" ||
                  args.model_type == "youtu_llm"
              ? args.rms_norm_eps
@@ -66,7 +67,9 @@ MlaProjections::MlaProjections(const ModelArgs& args)
       o_proj_(register_module(
           "o_proj", nn::Linear(heads_ * v_head_dim_, args.hidden_size, args.attention_bias))),
       rope_(rope_dims_, args),
-      rotate_(args.rope) {
+      rotate_(args.rope),
+      q_scale_(args.mla_q_scale),
+      kv_scale_(args.mla_kv_scale) {
   if (args.llama_4_scaling) temperature_.emplace(args);
   const int64_t q_width = heads_ * (nope_dims_ + rope_dims_);
   if (args.q_lora_rank == 0) {
@@ -80,8 +83,9 @@ MlaProjections::MlaProjections(const ModelArgs& args)
         nn::RMSNorm(args.q_lora_rank,
                     args.model_type == "glm4_moe_lite" || args.model_type == "youtu_llm"
                         ? args.rms_norm_eps
-                    : args.model_type == "minicpm3" ? 1e-5f  // nn.RMSNorm's default
-                                                    : 1e-6f));
+                    // MiniCPM3's and LongCat-Flash's: nn.RMSNorm's default.
+                    : args.model_type == "minicpm3" || args.model_type == "longcat_flash" ? 1e-5f
+                                                                                          : 1e-6f));
     q_b_proj_ = &register_module("q_b_proj", nn::Linear(args.q_lora_rank, q_width, false));
   }
 }
@@ -92,8 +96,10 @@ MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache*
   std::optional<Array> qr;
   if (!q_proj_) qr = (*q_a_layernorm_)((*q_a_proj_)(x));
   const Array q_flat = q_proj_ ? (*q_proj_)(x) : (*q_b_proj_)(*qr);
-  const Array q =
+  Array q =
       transpose(reshape(q_flat, {batch, length, heads_, nope_dims_ + rope_dims_}), {0, 2, 1, 3});
+  // LongCat-Flash's mla_scale_q_lora, of both halves of the queries.
+  if (q_scale_ != 0.0f) q = q * q_scale_;
   const Array compressed = kv_a_proj_with_mqa_(x);
   const Array k_pe =
       transpose(reshape(slice_last_axis(compressed, kv_lora_rank_, kv_lora_rank_ + rope_dims_),
@@ -109,8 +115,9 @@ MlaProjections::Projected MlaProjections::Project(const Array& x, const KVCache*
     q_nope = (*temperature_)(q_nope, at);
     q_pe = (*temperature_)(q_pe, at);
   }
-  return {q_nope, q_pe, kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_)),
-          rotated(k_pe), qr};
+  Array latent = kv_a_layernorm_(slice_last_axis(compressed, 0, kv_lora_rank_));
+  if (kv_scale_ != 0.0f) latent = latent * kv_scale_;  // LongCat-Flash's mla_scale_kv_lora
+  return {q_nope, q_pe, latent, rotated(k_pe), qr};
 }
 
 Array MlaProjections::Output(const Array& heads) {

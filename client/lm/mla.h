@@ -68,6 +68,8 @@ class MlaProjections : public nn::Module {
   Rope rope_;
   bool rotate_;
   std::optional<TemperatureTuning> temperature_;  // Mistral 4's
+  // LongCat-Flash's scales of the queries and the normalized latent (0: none).
+  float q_scale_, kv_scale_;
 };
 
 }  // namespace ferry::lm

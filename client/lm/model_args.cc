@@ -171,7 +171,10 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       "phi", "stablelm",
       "youtu_llm", "nanbeige", "telechat3", "Klear", "baichuan_m1",
       "phimoe", "dbrx", "mamba", "falcon_mamba", "mimo",
-      "internlm2", "minicpm", "minicpm3", "nemotron", "exaone"};
+      "internlm2", "minicpm", "minicpm3", "nemotron", "exaone",
+      "openelm", "olmo_hybrid", "plamo2",
+      "exaone_moe", "afmoe", "step3p5",
+      "mimo_v2_flash", "laguna", "longcat_flash"};
   // clang-format on
   if (std::find(kTypes.begin(), kTypes.end(), args.model_type) == kTypes.end()) {
     Fail(ErrorCode::kUnimplemented,
@@ -260,13 +263,22 @@ void ReadByModelType(const json& config, ModelArgs& args) {
       {"minicpm3", ReadMinicpm3},
       {"nemotron", ReadNemotron},
       {"exaone", ReadExaone},
+      {"openelm", ReadOpenelm},
+      {"olmo_hybrid", ReadOlmoHybrid},
+      {"plamo2", ReadPlamo2},
       {"gemma3_text", ReadGemma3},
       {"gemma3", ReadGemma3},
       {"youtu_llm", ReadYoutuLlm},
       {"nanbeige", ReadNanbeige},
       {"telechat3", ReadTelechat3},
       {"Klear", ReadKlear},
-      {"baichuan_m1", ReadBaichuanM1}};
+      {"baichuan_m1", ReadBaichuanM1},
+      {"exaone_moe", ReadExaoneMoe},
+      {"afmoe", ReadAfmoe},
+      {"step3p5", ReadStep3p5},
+      {"mimo_v2_flash", ReadMimoV2Flash},
+      {"laguna", ReadLaguna},
+      {"longcat_flash", ReadLongcatFlash}};
   // Llama's reader serves the types with no reader of their own (llama.cc's models).
   const auto reader = kReaders.find(args.model_type);
   (reader != kReaders.end() ? reader->second : ReadLlama)(config, args);

@@ -63,7 +63,7 @@ struct ModelArgs {
   int64_t shared_expert_intermediate_size = 0;  // qwen2_moe's expert every token takes
   bool norm_topk_prob = false;                  // qwen3_moe: the top-k weights sum to 1
   // qwen3_moe: layer i is sparse when (i + 1) % decoder_sparse_step == 0 and it is not one of
-  // mlp_only_layers.
+  // mlp_only_layers (EXAONE MoE's and Step-3.5's dense layers, their experts elsewhere).
   int decoder_sparse_step = 1;
   std::vector<int> mlp_only_layers;
   bool tie_word_embeddings = true;
@@ -283,6 +283,47 @@ struct ModelArgs {
   int64_t time_step_rank = 0;
   bool use_bcdt_rms = false;
   float mixer_rms_eps = 1e-6f;
+  // OpenELM's ("openelm"): each layer's query and key/value heads (its MLP widths in
+  // intermediate_sizes); empty: num_attention_heads and num_key_value_heads in every layer.
+  std::vector<int> layer_num_attention_heads;
+  std::vector<int> layer_num_key_value_heads;
+  // OLMo hybrid's ("olmo_hybrid") gated delta nets: beta in [0, 2] rather than [0, 1].
+  bool linear_allow_neg_eigval = false;
+  // MiMo-V2-Flash's sliding layers' query and value head sizes (0: head_dim's, v_head_dim's);
+  // attention sinks in its sliding and its full layers; the values times
+  // attention_value_scale (none: not).
+  int64_t swa_head_dim = 0;
+  int64_t swa_v_head_dim = 0;
+  bool swa_sinks = false;
+  bool full_sinks = false;
+  std::optional<float> attention_value_scale;
+  // Laguna's: each layer's query heads (empty: num_attention_heads), a softplus gate per head
+  // on the attention's output (attention_gating), the sliding layers' rotated fraction (their
+  // RoPE rope_local_base_freq, rope_local_type, rope_local_scaling); its router's logits
+  // soft-capped at router_softcap (0: not) and scored by router_score_func ("sigmoid" or
+  // "sqrtsoftplus").
+  std::vector<int> heads_per_layer;
+  bool attention_gating = false;
+  float local_partial_rotary_factor = 1.0f;
+  float router_softcap = 0.0f;
+  std::string router_score_func = "sigmoid";
+  // LongCat-Flash's: the queries and the latent times sqrt(hidden_size / rank) (mla_scale_q_lora,
+  // mla_scale_kv_lora; 0: not), zero_experts identity experts beside the routed ones, its
+  // router's classifier biased where router_bias.
+  float mla_q_scale = 0.0f;
+  float mla_kv_scale = 0.0f;
+  int zero_experts = 0;
+  bool router_bias = false;
+  // Step-3.5's ("step3p5"): rope_theta and the rotated fraction of each layer (empty:
+  // rope_theta, partial_rotary_factor), rope_scaling only in the layers of yarn_only_types
+  // (empty: every layer), a sigmoid gate per head on the attention's output, and its SwiGLUs
+  // clamped at each layer's limit (0: not) in the experts and in the shared or dense MLP.
+  std::vector<float> layer_rope_thetas;
+  std::vector<float> partial_rotary_factors;
+  std::vector<std::string> yarn_only_types;
+  bool head_wise_attn_gate = false;
+  std::vector<float> swiglu_limits;
+  std::vector<float> swiglu_limits_shared;
   // The whole model's quantization, and a layer path's own where config.json names one.
   std::optional<Quantization> quantization;
   std::map<std::string, std::optional<Quantization>> layer_quantization;

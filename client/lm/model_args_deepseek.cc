@@ -1,5 +1,6 @@
 // ModelArgs::from_json's readers for DeepSeek V2, V3 and V3.2 (Kimi K2, GLM-4.7-Flash) and the
 // grouped routers of GLM-4.5 and dots.llm1: each as mlx-lm's ModelArgs reads config.json.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -251,6 +252,73 @@ void ReadDots1(const json& config, ModelArgs& args) {
                       ? config["rope_scaling"]
                       : json::object(),
                   args, /*yarn=*/true);
+}
+
+// mlx-lm's longcat_flash ModelArgs: every field required but norm_topk_prob, router_bias
+// (false) and rope_scaling (none). Each of num_layers layers is two latent attentions (DeepSeek
+// V3's, the queries and the latent scaled where mla_scale_q_lora, mla_scale_kv_lora; mlx-lm
+// reads those scales unset otherwise, so both must be true, and q_lora_rank given), two MLPs
+// of ffn_hidden_size and one mixture: moe_topk of n_routed_experts experts of
+// expert_ffn_hidden_size and zero_expert_num identity experts (zero_expert_type "identity"),
+// chosen by softmax scores plus a correction bias.
+void ReadLongcatFlash(const json& config, ModelArgs& args) {
+  Required<std::string>(config, "attention_method");  // required, unread
+  const std::string zero_type = Required<std::string>(config, "zero_expert_type");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "ffn_hidden_size");
+  args.num_experts_per_tok = Required<int>(config, "moe_topk");
+  args.moe_intermediate_size = Required<int64_t>(config, "expert_ffn_hidden_size");
+  args.num_experts = Required<int>(config, "n_routed_experts");
+  args.zero_experts = Required<int>(config, "zero_expert_num");
+  args.num_hidden_layers = Required<int>(config, "num_layers");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = args.num_attention_heads;  // unread: the latent is one head
+  args.kv_lora_rank = Required<int64_t>(config, "kv_lora_rank");
+  args.q_lora_rank = Required<int64_t>(config, "q_lora_rank");
+  args.qk_rope_head_dim = Required<int64_t>(config, "qk_rope_head_dim");
+  args.qk_nope_head_dim = Required<int64_t>(config, "qk_nope_head_dim");
+  args.v_head_dim = Required<int64_t>(config, "v_head_dim");
+  args.head_dim = args.qk_nope_head_dim + args.qk_rope_head_dim;
+  args.routed_scaling_factor = Required<float>(config, "routed_scaling_factor");
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  const bool scale_q = Required<bool>(config, "mla_scale_q_lora");
+  const bool scale_kv = Required<bool>(config, "mla_scale_kv_lora");
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", false);
+  args.router_bias = Optional<bool>(config, "router_bias", false);
+  args.rope_traditional = true;
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  if (args.kv_lora_rank <= 0 || args.q_lora_rank <= 0 || args.qk_nope_head_dim <= 0 ||
+      args.qk_rope_head_dim <= 0 || args.qk_rope_head_dim % 2 != 0 || args.v_head_dim <= 0 ||
+      args.num_experts <= 0 || args.zero_experts < 0 || args.moe_intermediate_size <= 0 ||
+      args.num_experts_per_tok <= 0 ||
+      args.num_experts_per_tok > args.num_experts + args.zero_experts) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's kv_lora_rank, q_lora_rank, qk_nope_head_dim, v_head_dim, "
+                      "an even qk_rope_head_dim, n_routed_experts (",
+                      args.num_experts,
+                      ") and expert_ffn_hidden_size must be positive, "
+                      "zero_expert_num not negative, moe_topk (",
+                      args.num_experts_per_tok, ") from 1 to all the experts."));
+  }
+  if (!scale_q || !scale_kv) {
+    Fail(ErrorCode::kUnimplemented,
+         "config.json's mla_scale_q_lora and mla_scale_kv_lora must be true: mlx-lm's "
+         "longcat_flash reads the scales, which it sets only then.");
+  }
+  if (zero_type != "identity") {
+    Fail(ErrorCode::kUnimplemented, absl::StrCat("zero_expert_type \"", zero_type,
+                                                 "\" is not built by mlx-lm (identity is)."));
+  }
+  args.mla_q_scale = static_cast<float>(
+      std::sqrt(static_cast<double>(args.hidden_size) / static_cast<double>(args.q_lora_rank)));
+  args.mla_kv_scale = static_cast<float>(
+      std::sqrt(static_cast<double>(args.hidden_size) / static_cast<double>(args.kv_lora_rank)));
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
 }
 
 }  // namespace ferry::lm::internal

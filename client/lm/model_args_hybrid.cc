@@ -717,4 +717,114 @@ void ReadMamba(const json& config, ModelArgs& args) {
   }
 }
 
+// mlx-lm's olmo_hybrid ModelArgs (OLMo hybrid): the fields its dataclass has no default for
+// required (num_key_value_heads may be null: the query heads'), head_dim hidden_size /
+// num_attention_heads when absent. rope_theta is rope_parameters' (10000 where it lacks one)
+// when that is given, else rope_theta's (10000 when absent; null: no RoPE), plain RoPE either
+// way. layer_types, one per layer, says which layers are "linear_attention" (gated delta nets;
+// any other name a full attention layer, as mlx-lm's), else every fourth is full attention.
+// The gated norm's eps is layer_norm_epsilon (mixer_rms_eps).
+void ReadOlmoHybrid(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  if (!config.contains("num_key_value_heads")) {
+    Fail(ErrorCode::kInvalidArgument, "config.json lacks \"num_key_value_heads\".");
+  }
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", args.num_attention_heads);
+  args.rms_norm_eps = Required<float>(config, "rms_norm_eps");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  ReadLinearAttention(config, args, /*required=*/true);
+  args.linear_allow_neg_eigval = Required<bool>(config, "linear_allow_neg_eigval");
+  args.tie_word_embeddings = Required<bool>(config, "tie_word_embeddings");
+  args.attention_bias = args.output_bias = Required<bool>(config, "attention_bias");
+  args.mixer_rms_eps = Optional<float>(config, "layer_norm_epsilon", 1e-5f);
+  args.qk_norm_whole = true;
+  if (args.num_attention_heads > 0) {
+    args.head_dim =
+        Optional<int64_t>(config, "head_dim", args.hidden_size / args.num_attention_heads);
+  }
+  bool rope = true;
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    const json& parameters = config["rope_parameters"];
+    rope = !(parameters.contains("rope_theta") && parameters["rope_theta"].is_null());
+    args.rope_theta = Optional<float>(parameters, "rope_theta", 10000.0f);
+  } else {
+    rope = !(config.contains("rope_theta") && config["rope_theta"].is_null());
+    args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  }
+  args.rope = rope;
+  std::vector<std::string> types;
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    types.push_back(i % 4 == 3 ? "full_attention" : "linear_attention");
+  }
+  types = Optional<std::vector<std::string>>(config, "layer_types", types);
+  if (static_cast<int>(types.size()) != args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's layer_types has ", types.size(),
+                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+  args.layer_types.clear();
+  for (const std::string& type : types) {
+    args.layer_types.push_back(type == "linear_attention" ? type : "full_attention");
+  }
+  CheckSizes(args);
+  if (args.linear_num_key_heads <= 0 || args.linear_num_value_heads <= 0 ||
+      args.linear_key_head_dim <= 0 || args.linear_value_head_dim <= 0 ||
+      args.linear_conv_kernel_dim < 2 ||
+      args.linear_num_value_heads % args.linear_num_key_heads != 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's linear_* sizes must be positive, linear_conv_kernel_dim 2 "
+                      "or more and linear_num_value_heads (",
+                      args.linear_num_value_heads, ") a multiple of linear_num_key_heads (",
+                      args.linear_num_key_heads, ")."));
+  }
+}
+
+// mlx-lm's plamo2 ModelArgs (PLaMo 2): every field its default where absent. Layer i is a
+// Mamba mixer ("mamba" in layer_types) where mamba_enabled and i % mamba_step !=
+// mamba_step / 2 (with no more layers than mamba_step / 2, all but the last), else attention
+// ("attention") of num_attention_heads over num_key_value_heads heads of
+// hidden_size_per_head; a mixer's mamba_num_heads heads are hidden_size_per_head wide too,
+// over a state of mamba_d_state, after a conv of mamba_d_conv taps. The scan takes mlx-lm's
+// 256 positions at a time (mamba_chunk_size is not read), its time steps clipped to
+// ssm_update's [0.001, 100].
+void ReadPlamo2(const json& config, ModelArgs& args) {
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 4096);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", true);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 4);
+  args.head_dim = args.mamba_d_head = Optional<int64_t>(config, "hidden_size_per_head", 128);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 2048);
+  args.mamba_d_state = Optional<int64_t>(config, "mamba_d_state", 64);
+  args.mamba_d_conv = Optional<int>(config, "mamba_d_conv", 4);
+  args.mamba_n_heads = Optional<int>(config, "mamba_num_heads", 64);
+  const int step = Optional<int>(config, "mamba_step", 2);
+  const bool enabled = Optional<bool>(config, "mamba_enabled", true);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 13312);
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 32000);
+  args.time_step_limit = {0.001f, 100.0f};
+  CheckSizes(args);
+  if (enabled && step <= 1) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's mamba_step (", step, ") must be 2 or more."));
+  }
+  if (enabled && (args.mamba_n_heads <= 0 || args.mamba_d_state <= 0 || args.mamba_d_conv < 2)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's mamba_num_heads and mamba_d_state must be positive, mamba_d_conv 2 or "
+         "more.");
+  }
+  args.layer_types.clear();
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    const bool mamba =
+        enabled && (args.num_hidden_layers <= step / 2 ? i != args.num_hidden_layers - 1
+                                                       : i % step != step / 2);
+    args.layer_types.push_back(mamba ? "mamba" : "attention");
+  }
+}
+
 }  // namespace ferry::lm::internal

@@ -83,6 +83,8 @@ void ReadFalconH1(const json& config, ModelArgs& args);
 void ReadKimiLinear(const json& config, ModelArgs& args);
 void ReadNemotronH(const json& config, ModelArgs& args);
 void ReadMamba(const json& config, ModelArgs& args);
+void ReadOlmoHybrid(const json& config, ModelArgs& args);
+void ReadPlamo2(const json& config, ModelArgs& args);
 
 // The readers of model_args_mistral.cc
 void ReadMinistral3(const json& config, ModelArgs& args);
@@ -97,6 +99,7 @@ void ReadDeepseekV32(const json& config, ModelArgs& args);
 void ReadGlmMoeDsa(const json& config, ModelArgs& args);
 void ReadGlm4MoeLite(const json& config, ModelArgs& args);
 void ReadDots1(const json& config, ModelArgs& args);
+void ReadLongcatFlash(const json& config, ModelArgs& args);
 
 // The readers of model_args_vl.cc: mlx-lm's vision-language wrappers (their text models)
 // and MODEL_REMAPPING's aliases
@@ -113,6 +116,11 @@ void ReadBailingMoe(const json& config, ModelArgs& args);
 void ReadPhimoe(const json& config, ModelArgs& args);
 void ReadDbrx(const json& config, ModelArgs& args);
 void ReadKlear(const json& config, ModelArgs& args);
+void ReadMimoV2Flash(const json& config, ModelArgs& args);
+void ReadLaguna(const json& config, ModelArgs& args);
+void ReadExaoneMoe(const json& config, ModelArgs& args);
+void ReadAfmoe(const json& config, ModelArgs& args);
+void ReadStep3p5(const json& config, ModelArgs& args);
 
 // The readers of model_args_gpt.cc
 void ReadGpt2(const json& config, ModelArgs& args);
@@ -147,6 +155,7 @@ void ReadMinicpm(const json& config, ModelArgs& args);
 void ReadMinicpm3(const json& config, ModelArgs& args);
 void ReadNemotron(const json& config, ModelArgs& args);
 void ReadExaone(const json& config, ModelArgs& args);
+void ReadOpenelm(const json& config, ModelArgs& args);
 
 }  // namespace ferry::lm::internal
 

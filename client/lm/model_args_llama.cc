@@ -931,4 +931,61 @@ void ReadExaone(const json& config, ModelArgs& args) {
   ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
 }
 
+// mlx-lm's openelm ModelArgs (Apple's OpenELM): head_dim, num_transformer_layers, model_dim,
+// vocab_size, ffn_dim_divisor and the per-layer lists num_query_heads, num_kv_heads and
+// ffn_multipliers required (mlx-lm reads entry i for layer i; entries past the layers are
+// unread); layer i's MLP make_divisible(ffn_multipliers[i] * model_dim, ffn_dim_divisor) wide,
+// a GLU whatever ffn_with_glu says (mlx-lm's always is); q/k norms per head unless
+// normalize_qk_projections is false; plain RoPE of rope_freq_constant; tied unless
+// share_input_output_layers is false.
+void ReadOpenelm(const json& config, ModelArgs& args) {
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.num_hidden_layers = Required<int>(config, "num_transformer_layers");
+  args.hidden_size = Required<int64_t>(config, "model_dim");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  const int64_t divisor = Required<int64_t>(config, "ffn_dim_divisor");
+  auto heads = Required<std::vector<int>>(config, "num_query_heads");
+  auto kv_heads = Required<std::vector<int>>(config, "num_kv_heads");
+  const auto multipliers = Required<std::vector<double>>(config, "ffn_multipliers");
+  args.qk_norm = Optional<bool>(config, "normalize_qk_projections", true);
+  args.tie_word_embeddings = Optional<bool>(config, "share_input_output_layers", true);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.rope_theta = Optional<float>(config, "rope_freq_constant", 10000.0f);
+  const size_t layers = static_cast<size_t>(std::max(args.num_hidden_layers, 0));
+  if (heads.size() < layers || kv_heads.size() < layers || multipliers.size() < layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_query_heads (", heads.size(), "), num_kv_heads (",
+                      kv_heads.size(), ") and ffn_multipliers (", multipliers.size(),
+                      ") need an entry for each of num_transformer_layers (",
+                      args.num_hidden_layers, ")."));
+  }
+  if (divisor <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's ffn_dim_divisor must be positive.");
+  }
+  heads.resize(layers);
+  kv_heads.resize(layers);
+  args.intermediate_sizes.clear();
+  for (size_t i = 0; i < layers; ++i) {
+    // mlx-lm's make_divisible: the nearest multiple of the divisor, at least the divisor, and
+    // not under 90% of the value.
+    const double v = multipliers[i] * static_cast<double>(args.hidden_size);
+    int64_t width = std::max<int64_t>(
+        divisor, static_cast<int64_t>(v + static_cast<double>(divisor) / 2.0) / divisor * divisor);
+    if (static_cast<double>(width) < 0.9 * v) width += divisor;
+    args.intermediate_sizes.push_back(width);
+    if (heads[i] <= 0 || kv_heads[i] <= 0 || heads[i] % kv_heads[i] != 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's num_query_heads[", i, "] (", heads[i],
+                        ") must be a positive multiple of num_kv_heads[", i, "] (", kv_heads[i],
+                        ")."));
+    }
+  }
+  args.layer_num_attention_heads = heads;
+  args.layer_num_key_value_heads = kv_heads;
+  args.num_attention_heads = heads.empty() ? 0 : heads.front();
+  args.num_key_value_heads = kv_heads.empty() ? 0 : kv_heads.front();
+  args.intermediate_size = args.intermediate_sizes.empty() ? 0 : args.intermediate_sizes.front();
+  CheckSizes(args);
+}
+
 }  // namespace ferry::lm::internal

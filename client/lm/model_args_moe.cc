@@ -2,10 +2,15 @@
 // OLMoE, ERNIE 4.5, MiniMax-M2, Bailing MoE, Hunyuan, PhiMoE, DBRX, Klear): each as mlx-lm's
 // ModelArgs reads config.json.
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "client/lm/model_args_internal.h"
 #include "nlohmann/json.hpp"
 
@@ -457,6 +462,451 @@ void ReadKlear(const json& config, ModelArgs& args) {
                       args.num_experts_per_tok,
                       "), decoder_sparse_step, n_shared_experts and moe_intermediate_size must "
                       "be positive, and num_experts_per_tok at most num_experts."));
+  }
+}
+
+// mlx-lm's mimo_v2_flash ModelArgs: every field required but attention_value_scale
+// (n_shared_experts and routed_scaling_factor given, null for none and 1). Layer i slides
+// where hybrid_layer_pattern[i] is 1 (its own heads, head sizes, RoPE base
+// swa_rope_theta and window sliding_window_size) and is a mixture where moe_layer_freq[i] is
+// 1; mlx-lm finds one layer of each attention, so both must be in the pattern. Plain RoPE
+// over int(partial_rotary_factor * head size) features, whatever rope_scaling says.
+void ReadMimoV2Flash(const json& config, ModelArgs& args) {
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_key_value_heads");
+  args.num_swa_attention_heads = Required<int>(config, "swa_num_attention_heads");
+  args.num_swa_key_value_heads = Required<int>(config, "swa_num_key_value_heads");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.v_head_dim = Required<int64_t>(config, "v_head_dim");
+  args.swa_head_dim = Required<int64_t>(config, "swa_head_dim");
+  args.swa_v_head_dim = Required<int64_t>(config, "swa_v_head_dim");
+  args.partial_rotary_factor = Required<float>(config, "partial_rotary_factor");
+  args.rope_theta = Required<float>(config, "rope_theta");
+  args.rope_local_base_freq = Required<float>(config, "swa_rope_theta");
+  args.rms_norm_eps = Required<float>(config, "layernorm_epsilon");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.sliding_window = Required<int64_t>(config, "sliding_window_size");
+  args.swa_sinks = Required<bool>(config, "add_swa_attention_sink_bias");
+  args.full_sinks = Required<bool>(config, "add_full_attention_sink_bias");
+  if (config.contains("attention_value_scale") && !config["attention_value_scale"].is_null()) {
+    args.attention_value_scale = Required<float>(config, "attention_value_scale");
+  }
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  for (const char* key : {"n_shared_experts", "n_routed_experts", "routed_scaling_factor"}) {
+    if (!config.contains(key)) {
+      Fail(ErrorCode::kInvalidArgument, absl::StrCat("config.json lacks \"", key, "\"."));
+    }
+  }
+  args.n_shared_experts = Optional<int>(config, "n_shared_experts", 0);
+  args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 1.0f);
+  args.topk_method = Required<std::string>(config, "topk_method");
+  Required<std::string>(config, "scoring_func");  // required, unread: the router's sigmoid
+  args.norm_topk_prob = Required<bool>(config, "norm_topk_prob");
+  args.n_group = Required<int>(config, "n_group");
+  args.topk_group = Required<int>(config, "topk_group");
+  const auto pattern = Required<std::vector<int>>(config, "hybrid_layer_pattern");
+  const auto moe = Required<std::vector<int>>(config, "moe_layer_freq");
+  args.tie_word_embeddings = false;
+  CheckSizes(args);
+  if (static_cast<int>(pattern.size()) < args.num_hidden_layers ||
+      static_cast<int>(moe.size()) < args.num_hidden_layers ||
+      std::find(pattern.begin(), pattern.end(), 1) == pattern.end() ||
+      std::find(pattern.begin(), pattern.end(), 0) == pattern.end()) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's hybrid_layer_pattern and moe_layer_freq need an entry per "
+                      "layer (",
+                      args.num_hidden_layers,
+                      "), and the pattern a 1 (sliding) and a 0 (full): mlx-lm finds both."));
+  }
+  bool sparse = false;
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    args.layer_types.push_back(pattern[i] == 1 ? "sliding_attention" : "full_attention");
+    if (moe[i] == 1) {
+      sparse = true;
+    } else {
+      args.mlp_only_layers.push_back(i);
+    }
+  }
+  if (args.num_swa_attention_heads <= 0 || args.num_swa_key_value_heads <= 0 ||
+      args.num_swa_attention_heads % args.num_swa_key_value_heads != 0 || args.v_head_dim <= 0 ||
+      args.swa_head_dim <= 0 || args.swa_v_head_dim <= 0 || args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's swa_num_attention_heads (", args.num_swa_attention_heads,
+                      ") must be a multiple of swa_num_key_value_heads (",
+                      args.num_swa_key_value_heads,
+                      "), and v_head_dim, swa_head_dim, swa_v_head_dim and sliding_window_size "
+                      "positive."));
+  }
+  if (sparse) {
+    args.num_experts = Required<int>(config, "n_routed_experts");
+    if (args.topk_method != "noaux_tc") {
+      Fail(ErrorCode::kUnimplemented, absl::StrCat("topk_method \"", args.topk_method,
+                                                   "\" is not built by mlx-lm (noaux_tc is)."));
+    }
+    CheckGroupedRouting(args, 2);
+  }
+}
+
+// mlx-lm's laguna ModelArgs, every field with its default. layer_types (all
+// "full_attention" when omitted; one at least, as mlx-lm finds one) say which layers slide
+// over sliding_window; mlp_layer_types ("dense" then "sparse" when omitted) which are
+// mixtures; num_attention_heads_per_layer each layer's query heads. rope_parameters is
+// {layer type: its RoPE}: rope_theta (10000), partial_rotary_factor (the top-level one, else
+// 1) and initialize_rope's scaling, default, linear, llama3 or yarn.
+void ReadLaguna(const json& config, ModelArgs& args) {
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 100352);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 2048);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 8192);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 40);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 48);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 8);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 128);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 262144);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-6f);
+  args.output_bias = Optional<bool>(config, "attention_bias", false);
+  args.attention_bias = Optional<bool>(config, "qkv_bias", false);
+  args.attention_gating = Optional<bool>(config, "gating", true);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.num_experts = Optional<int>(config, "num_experts", 256);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 8);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 512);
+  args.shared_expert_intermediate_size =
+      Optional<int64_t>(config, "shared_expert_intermediate_size", 512);
+  args.routed_scaling_factor = Optional<float>(config, "moe_routed_scaling_factor", 1.0f);
+  args.router_softcap = Optional<float>(config, "moe_router_logit_softcapping", 0.0f);
+  args.router_score_func = Optional<std::string>(config, "moe_router_score_func", "sigmoid");
+  args.qk_norm = true;
+  CheckSizes(args);
+  ReadLayerTypes(config, args, /*full_every=*/1, /*full_at=*/0);
+  if (std::find(args.layer_types.begin(), args.layer_types.end(), "full_attention") ==
+      args.layer_types.end()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's layer_types has no \"full_attention\" layer, which mlx-lm's laguna "
+         "finds.");
+  }
+  const bool slides = std::find(args.layer_types.begin(), args.layer_types.end(),
+                                "sliding_attention") != args.layer_types.end();
+  if (slides) {
+    args.sliding_window = Optional<int64_t>(config, "sliding_window", 512);
+    if (args.sliding_window <= 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           "config.json's sliding_window must be positive where a layer slides.");
+    }
+  }
+  args.heads_per_layer = Optional<std::vector<int>>(
+      config, "num_attention_heads_per_layer",
+      std::vector<int>(static_cast<size_t>(args.num_hidden_layers), args.num_attention_heads));
+  std::vector<std::string> mlp_types(1, "dense");
+  mlp_types.resize(static_cast<size_t>(args.num_hidden_layers), "sparse");
+  mlp_types = Optional<std::vector<std::string>>(config, "mlp_layer_types", mlp_types);
+  if (static_cast<int>(args.heads_per_layer.size()) < args.num_hidden_layers ||
+      static_cast<int>(mlp_types.size()) < args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_attention_heads_per_layer and mlp_layer_types need an "
+                      "entry per layer (",
+                      args.num_hidden_layers, ")."));
+  }
+  bool sparse = false;
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    if (args.heads_per_layer[i] <= 0 || args.heads_per_layer[i] % args.num_key_value_heads != 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's num_attention_heads_per_layer[", i, "] (",
+                        args.heads_per_layer[i], ") must be a multiple of num_key_value_heads."));
+    }
+    if (mlp_types[i] == "sparse") {
+      sparse = true;
+    } else {
+      args.mlp_only_layers.push_back(i);
+    }
+  }
+  if (args.router_score_func != "sigmoid" && args.router_score_func != "sqrtsoftplus") {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's moe_router_score_func \"", args.router_score_func,
+                      "\" is not sigmoid or sqrtsoftplus."));
+  }
+  if (sparse && (args.num_experts <= 0 || args.num_experts_per_tok <= 0 ||
+                 args.num_experts_per_tok > args.num_experts || args.moe_intermediate_size <= 0 ||
+                 args.shared_expert_intermediate_size <= 0)) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's num_experts (", args.num_experts, "), num_experts_per_tok (",
+                      args.num_experts_per_tok,
+                      "), moe_intermediate_size and shared_expert_intermediate_size must be "
+                      "positive, and num_experts_per_tok at most num_experts."));
+  }
+  // Each layer type's RoPE: a sub-dict of rope_parameters, or none (10000, plain).
+  const float partial = Optional<float>(config, "partial_rotary_factor", 1.0f);
+  const json none = json::object();
+  const json& ropes = config.contains("rope_parameters") && config["rope_parameters"].is_object()
+                          ? config["rope_parameters"]
+                          : none;
+  for (const char* type : {"full_attention", "sliding_attention"}) {
+    const json& rope = ropes.contains(type) && ropes[type].is_object() ? ropes[type] : none;
+    ModelArgs read;
+    ReadRopeScaling(rope, read, /*yarn=*/true);
+    read.rope_scaling.erase("rope_theta");
+    read.rope_scaling.erase("partial_rotary_factor");
+    const float theta = Optional<float>(rope, "rope_theta", 10000.0f);
+    const float factor = Optional<float>(rope, "partial_rotary_factor", partial);
+    if (std::string(type) == "full_attention") {
+      args.rope_theta = theta;
+      args.rope_type = read.rope_type;
+      args.rope_scaling = read.rope_scaling;
+      args.partial_rotary_factor = factor;
+    } else {
+      args.rope_local_base_freq = theta;
+      args.rope_local_type = read.rope_type;
+      args.rope_local_scaling = read.rope_scaling;
+      args.local_partial_rotary_factor = factor;
+    }
+  }
+}
+
+// mlx-lm's exaone_moe ModelArgs: the sizes, head_dim, the experts (num_experts,
+// num_experts_per_tok, num_shared_experts, moe_intermediate_size), max_position_embeddings,
+// sliding_window, layer_types and is_moe_layer required; the rest its defaults (rope_theta
+// 1e6, or rope_parameters' rope_theta). EXAONE 4's attention: q/k norms per head, RoPE only in
+// the sliding layers where any slides (else in every layer); DeepSeek V3's grouped sigmoid
+// router (topk_method noaux_tc only) and shared experts in the layers is_moe_layer marks.
+void ReadExaoneMoe(const json& config, ModelArgs& args) {
+  ReadLlamaSizes(config, args, /*kv_required=*/true);
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.moe_intermediate_size = Required<int64_t>(config, "moe_intermediate_size");
+  args.num_experts = Required<int>(config, "num_experts");
+  args.num_experts_per_tok = Required<int>(config, "num_experts_per_tok");
+  args.n_shared_experts = Required<int>(config, "num_shared_experts");
+  args.max_position_embeddings = Required<int64_t>(config, "max_position_embeddings");
+  args.sliding_window = Required<int64_t>(config, "sliding_window");
+  Required<std::vector<std::string>>(config, "layer_types");
+  const std::vector<bool> moe = Required<std::vector<bool>>(config, "is_moe_layer");
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  args.routed_scaling_factor = Optional<float>(config, "routed_scaling_factor", 2.5f);
+  args.norm_topk_prob = Optional<bool>(config, "norm_topk_prob", true);
+  args.topk_method = Optional<std::string>(config, "topk_method", "noaux_tc");
+  args.rope_theta = Optional<float>(config, "rope_theta", 1000000.0f);
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    args.rope_theta = Optional<float>(config["rope_parameters"], "rope_theta", args.rope_theta);
+  }
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+  ReadLayerTypes(config, args, 1, 0);
+  if (args.topk_method != "noaux_tc") {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's topk_method is \"", args.topk_method,
+                      "\": mlx-lm's exaone_moe builds noaux_tc only."));
+  }
+  if (static_cast<int>(moe.size()) != args.num_hidden_layers) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's is_moe_layer has ", moe.size(),
+                      " entries, not num_hidden_layers (", args.num_hidden_layers, ")."));
+  }
+  CheckGroupedRouting(args, 2);
+  const bool any_sliding = std::find(args.layer_types.begin(), args.layer_types.end(),
+                                     "sliding_attention") != args.layer_types.end();
+  if (any_sliding && args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    const bool sliding = args.layer_types[static_cast<size_t>(i)] == "sliding_attention";
+    args.no_rope_layers.push_back(!any_sliding || sliding ? 1 : 0);
+    if (!moe[static_cast<size_t>(i)]) args.mlp_only_layers.push_back(i);
+  }
+  args.qk_norm = true;
+}
+
+// mlx-lm's afmoe ModelArgs: layer_types required (one full_attention layer at least, as
+// mlx-lm finds its mask's layer), every other field its default. q/k norms per head, RoPE in
+// the sliding layers only, a sigmoid gate of the attention's output (gate_proj); the first
+// num_dense_layers dense, the others num_experts experts routed by sigmoid (score_func, else
+// softmax) scores plus expert_bias, in n_group groups, renormalized where route_norm, times
+// route_scale, beside num_shared_experts shared ones; the embeddings times
+// sqrt(hidden_size) where mup_enabled; norms after attention and the MLP too.
+void ReadAfmoe(const json& config, ModelArgs& args) {
+  Required<std::vector<std::string>>(config, "layer_types");
+  args.vocab_size = Optional<int64_t>(config, "vocab_size", 200192);
+  args.hidden_size = Optional<int64_t>(config, "hidden_size", 2048);
+  args.intermediate_size = Optional<int64_t>(config, "intermediate_size", 6144);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 1024);
+  args.num_hidden_layers = Optional<int>(config, "num_hidden_layers", 32);
+  args.num_attention_heads = Optional<int>(config, "num_attention_heads", 32);
+  args.num_key_value_heads = Optional<int>(config, "num_key_value_heads", 4);
+  args.head_dim = Optional<int64_t>(config, "head_dim", 64);
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 131072);
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-5f);
+  args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  args.tie_word_embeddings = Optional<bool>(config, "tie_word_embeddings", false);
+  args.num_experts = Optional<int>(config, "num_experts", 128);
+  args.num_experts_per_tok = Optional<int>(config, "num_experts_per_tok", 8);
+  args.n_shared_experts = Optional<int>(config, "num_shared_experts", 1);
+  args.first_k_dense_replace = Optional<int>(config, "num_dense_layers", 2);
+  args.norm_topk_prob = Optional<bool>(config, "route_norm", true);
+  args.routed_scaling_factor = Optional<float>(config, "route_scale", 2.826f);
+  args.sigmoid_router = Optional<std::string>(config, "score_func", "sigmoid") == "sigmoid";
+  args.n_group = Optional<int>(config, "n_group", 1);
+  args.topk_group = Optional<int>(config, "topk_group", 1);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 2048);
+  if (Optional<bool>(config, "mup_enabled", true)) {
+    args.embedding_multiplier =
+        static_cast<float>(std::sqrt(static_cast<double>(args.hidden_size)));
+  }
+  args.qk_norm = true;
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+  ReadLayerTypes(config, args, 1, 0);
+  if (std::find(args.layer_types.begin(), args.layer_types.end(), "full_attention") ==
+      args.layer_types.end()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's layer_types holds no full_attention layer, which mlx-lm's afmoe takes "
+         "its mask from.");
+  }
+  if (args.n_shared_experts < 0 || args.first_k_dense_replace < 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "config.json's num_shared_experts and num_dense_layers must not be negative.");
+  }
+  if (args.first_k_dense_replace < args.num_hidden_layers) CheckGroupedRouting(args, 2);
+  for (const std::string& type : args.layer_types) {
+    args.no_rope_layers.push_back(type == "sliding_attention" ? 1 : 0);
+  }
+  if (args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
+  }
+}
+
+namespace {
+
+// Step-3.5's per-layer limits: a list of numbers or nulls (0: not clamped), or none.
+std::vector<float> Limits(const json& config, const char* key) {
+  std::vector<float> limits;
+  if (!config.contains(key) || config[key].is_null()) return limits;
+  if (!config[key].is_array()) {
+    Fail(ErrorCode::kInvalidArgument,
+         absl::StrCat("config.json's \"", key, "\" is ", config[key].dump(), ", not a list."));
+  }
+  for (const json& limit : config[key]) {
+    if (!limit.is_null() && !limit.is_number()) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's \"", key, "\" holds ", limit.dump(), ", not a number."));
+    }
+    limits.push_back(limit.is_null() ? 0.0f : limit.get<float>());
+  }
+  return limits;
+}
+
+}  // namespace
+
+// mlx-lm's step3p5 ModelArgs: hidden_size, num_hidden_layers, vocab_size,
+// num_attention_heads, num_attention_groups (the key/value heads), head_dim and
+// intermediate_size required, the rest its defaults. layer_types, where omitted, slide in the
+// even layers; the sliding layers' heads attention_other_setting's where given. rope_theta a
+// number or one per layer; partial_rotary_factors each layer's rotated fraction (1 past the
+// list); rope_scaling only in the layers of yarn_only_types where given. The layers of
+// moe_layers_enum ("1,2,..."; none: all but the first) hold moe_num_experts experts
+// (moe_top_k of them by sigmoid scores plus router_bias, renormalized where
+// norm_expert_weight, times moe_router_scaling_factor) beside a shared MLP share_expert_dim
+// wide, the others an MLP intermediate_size wide; the SwiGLUs clamped per swiglu_limits (the
+// experts') and swiglu_limits_shared (the shared and the dense MLPs').
+void ReadStep3p5(const json& config, ModelArgs& args) {
+  args.hidden_size = Required<int64_t>(config, "hidden_size");
+  args.num_hidden_layers = Required<int>(config, "num_hidden_layers");
+  args.vocab_size = Required<int64_t>(config, "vocab_size");
+  args.num_attention_heads = Required<int>(config, "num_attention_heads");
+  args.num_key_value_heads = Required<int>(config, "num_attention_groups");
+  args.head_dim = Required<int64_t>(config, "head_dim");
+  args.intermediate_size = Required<int64_t>(config, "intermediate_size");
+  args.rms_norm_eps = Optional<float>(config, "rms_norm_eps", 1e-5f);
+  if (config.contains("rope_theta") && config["rope_theta"].is_array()) {
+    args.layer_rope_thetas = Required<std::vector<float>>(config, "rope_theta");
+    if (static_cast<int>(args.layer_rope_thetas.size()) < args.num_hidden_layers) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's rope_theta has ", args.layer_rope_thetas.size(),
+                        " entries, fewer than num_hidden_layers (", args.num_hidden_layers, ")."));
+    }
+  } else {
+    args.rope_theta = Optional<float>(config, "rope_theta", 10000.0f);
+  }
+  args.max_position_embeddings = Optional<int64_t>(config, "max_position_embeddings", 262144);
+  args.sliding_window = Optional<int64_t>(config, "sliding_window", 512);
+  args.yarn_only_types =
+      Optional<std::vector<std::string>>(config, "yarn_only_types", std::vector<std::string>{});
+  args.partial_rotary_factors =
+      Optional<std::vector<float>>(config, "partial_rotary_factors", std::vector<float>{});
+  args.head_wise_attn_gate = Optional<bool>(config, "use_head_wise_attn_gate", true);
+  args.num_experts = Optional<int>(config, "moe_num_experts", 288);
+  args.num_experts_per_tok = Optional<int>(config, "moe_top_k", 8);
+  args.moe_intermediate_size = Optional<int64_t>(config, "moe_intermediate_size", 1280);
+  args.shared_expert_intermediate_size = Optional<int64_t>(config, "share_expert_dim", 1280);
+  args.routed_scaling_factor = Optional<float>(config, "moe_router_scaling_factor", 3.0f);
+  args.norm_topk_prob = Optional<bool>(config, "norm_expert_weight", true);
+  args.swiglu_limits = Limits(config, "swiglu_limits");
+  args.swiglu_limits_shared = Limits(config, "swiglu_limits_shared");
+  args.tie_word_embeddings = false;  // mlx-lm's Step-3.5 always has its lm_head
+  args.qk_norm = true;
+  CheckSizes(args);
+  ReadRopeScaling(RopeScalingOf(config), args, /*yarn=*/true);
+  const bool typed = config.contains("layer_types") && !config["layer_types"].is_null();
+  ReadLayerTypes(config, args, 2, 1);
+  // Without layer_types mlx-lm takes every layer as "full_attention" for yarn_only_types.
+  if (!typed && !args.yarn_only_types.empty()) {
+    const std::vector<std::string>& yarn = args.yarn_only_types;
+    if (std::find(yarn.begin(), yarn.end(), "full_attention") == yarn.end()) {
+      args.rope_type = "default";
+      args.rope_scaling.clear();
+    }
+    args.yarn_only_types.clear();
+  }
+  if (config.contains("attention_other_setting") && config["attention_other_setting"].is_object() &&
+      !config["attention_other_setting"].empty()) {
+    const json& other = config["attention_other_setting"];
+    args.num_swa_attention_heads = Required<int>(other, "num_attention_heads");
+    args.num_swa_key_value_heads = Required<int>(other, "num_attention_groups");
+    if (args.num_swa_attention_heads <= 0 || args.num_swa_key_value_heads <= 0 ||
+        args.num_swa_attention_heads % args.num_swa_key_value_heads != 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's attention_other_setting num_attention_heads (",
+                        args.num_swa_attention_heads,
+                        ") must be a positive multiple of its num_attention_groups (",
+                        args.num_swa_key_value_heads, ")."));
+    }
+  }
+  for (size_t i = 0; i < args.partial_rotary_factors.size(); ++i) {
+    const int64_t dims = static_cast<int64_t>(static_cast<double>(args.head_dim) *
+                                              static_cast<double>(args.partial_rotary_factors[i]));
+    if (dims <= 0 || dims > args.head_dim || dims % 2 != 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           absl::StrCat("config.json's partial_rotary_factors[", i, "] (",
+                        args.partial_rotary_factors[i],
+                        ") must rotate an even number of head_dim's features, at least 2."));
+    }
+  }
+  std::vector<bool> moe(static_cast<size_t>(args.num_hidden_layers), true);
+  moe[0] = false;
+  if (config.contains("moe_layers_enum") && !config["moe_layers_enum"].is_null()) {
+    const std::string layers = Required<std::string>(config, "moe_layers_enum");
+    std::fill(moe.begin(), moe.end(), false);
+    for (absl::string_view part : absl::StrSplit(layers, ',')) {
+      int layer = 0;
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &layer)) {
+        Fail(ErrorCode::kInvalidArgument,
+             absl::StrCat("config.json's moe_layers_enum is \"", layers,
+                          "\", not layer numbers joined by commas."));
+      }
+      if (layer >= 0 && layer < args.num_hidden_layers) moe[static_cast<size_t>(layer)] = true;
+    }
+  }
+  for (int i = 0; i < args.num_hidden_layers; ++i) {
+    if (!moe[static_cast<size_t>(i)]) args.mlp_only_layers.push_back(i);
+  }
+  if (static_cast<int>(args.mlp_only_layers.size()) < args.num_hidden_layers) {
+    CheckGroupedRouting(args, 1);
+  }
+  if (args.sliding_window <= 0) {
+    Fail(ErrorCode::kInvalidArgument, "config.json's sliding_window must be positive.");
   }
 }
 

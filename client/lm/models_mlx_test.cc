@@ -13,7 +13,9 @@
 // (DeepSeek V3.2), lm_vl_mlx.py (mlx-lm's vision-language wrappers' text models),
 // lm_glm4_moe_lite_mlx.py (GLM-4.7-Flash) and lm_gpt_mlx.py (GPT-2,
 // GPT-NeoX, GPT-BigCode) and lm_families_4_mlx.py (Gemma, Cohere, Phi, StableLM) write them;
-// lm_families_7_mlx.py (Youtu-LLM, Nanbeige, TeleChat3, Klear, Baichuan-M1) too.
+// lm_families_7_mlx.py (Youtu-LLM, Nanbeige, TeleChat3, Klear, Baichuan-M1) too, and
+// lm_families_9_mlx.py (OpenELM, OLMo hybrid, PLaMo 2).
+// lm_families_8_mlx.py (EXAONE MoE, AFM MoE, Step-3.5) too.
 
 #include <algorithm>
 #include <cstdio>
@@ -67,6 +69,9 @@ class ModelsMlxTest : public ::testing::TestWithParam<std::string> {
     arrays_->merge(load_safetensors(TestData("lm_vl_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_gpt_mlx.safetensors")).first);
     arrays_->merge(load_safetensors(TestData("lm_families_7_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_9_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_10_mlx.safetensors")).first);
+    arrays_->merge(load_safetensors(TestData("lm_families_8_mlx.safetensors")).first);
   }
   static void TearDownTestSuite() { delete arrays_; }
   static Array At(const std::string& name) { return arrays_->at(name); }
@@ -192,8 +197,8 @@ TEST_P(DecodingMlxTest, LogitsATokenAtATimeThroughThePromptCacheAreMlxLms) {
     const Array expected = reshape(slice(want, {i, 0}, {i + 1, vocab}), {-1});
     ExpectAllClose(reshape(logits, {-1}), expected, Rtol(), Atol(),
                    name + " step " + std::to_string(i));
-    worst = std::max(worst,
-                     max(abs(astype(reshape(logits, {-1}), float32) - expected)).item<float>());
+    worst =
+        std::max(worst, max(abs(astype(reshape(logits, {-1}), float32) - expected)).item<float>());
   }
   std::printf("%s: logits at most %.2g from mlx-lm's a token at a time\n", name.c_str(), worst);
   for (int layer = 0; layer < static_cast<int>(cache.size()); ++layer) {
@@ -366,6 +371,43 @@ INSTANTIATE_TEST_SUITE_P(Families5, DecodingMlxTest,
                          ::testing::Values("internlm2", "internlm2_4bit", "minicpm", "minicpm_4bit",
                                            "minicpm3", "minicpm3_4bit", "nemotron", "nemotron_4bit",
                                            "exaone", "exaone_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_10_mlx.py's: MiMo-V2-Flash (sliding and full layers of their own heads, head
+// and value sizes, sinks, scaled values; DeepSeek V3's grouped experts), Laguna (heads per
+// layer, the softplus gate per head, RoPE per layer type, soft-capped sigmoid router; the
+// original layout) and LongCat-Flash (two latent attentions and MLPs a layer, the shortcut
+// mixture with identity experts, caches lists of two), each also 4-bit.
+INSTANTIATE_TEST_SUITE_P(Families10, ModelsMlxTest,
+                         ::testing::Values("mimo_v2_flash", "mimo_v2_flash_4bit", "laguna",
+                                           "laguna_4bit", "longcat_flash", "longcat_flash_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families10, DecodingMlxTest,
+                         ::testing::Values("mimo_v2_flash", "mimo_v2_flash_4bit", "laguna",
+                                           "laguna_4bit", "longcat_flash", "longcat_flash_4bit"),
+                         [](const auto& info) { return info.param; });
+// lm_families_9_mlx.py's: OpenELM (heads and MLP widths per layer, fused qkv_proj, q/k norms
+// per head), also 4-bit; OLMo hybrid's and PLaMo 2's a token at a time (their whole and
+// cached logits in arrays_models_mlx_test).
+INSTANTIATE_TEST_SUITE_P(Families9, ModelsMlxTest, ::testing::Values("openelm", "openelm_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families9, DecodingMlxTest,
+                         ::testing::Values("openelm", "openelm_4bit", "olmo_hybrid",
+                                           "olmo_hybrid_4bit", "plamo2", "plamo2_4bit"),
+                         [](const auto& info) { return info.param; });
+
+// lm_families_8_mlx.py's: EXAONE MoE (EXAONE 4's attention, DeepSeek V3's grouped experts;
+// Hugging Face's per-expert layout), AFM MoE (gated attention, RoPE in the sliding layers
+// only, norms around attention and the MLP, biased experts; Hugging Face's per-expert layout)
+// and Step-3.5 (per-layer RoPE and heads, a gate per head, clamped SwiGLUs; Hugging Face's
+// zero-centred norms), each also 4-bit; past their windows of 6.
+INSTANTIATE_TEST_SUITE_P(Families8, ModelsMlxTest,
+                         ::testing::Values("exaone_moe", "exaone_moe_4bit", "afmoe", "afmoe_4bit",
+                                           "step3p5", "step3p5_4bit"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Families8, DecodingMlxTest,
+                         ::testing::Values("exaone_moe", "exaone_moe_4bit", "afmoe", "afmoe_4bit",
+                                           "step3p5", "step3p5_4bit"),
                          [](const auto& info) { return info.param; });
 }  // namespace
 }  // namespace ferry::lm

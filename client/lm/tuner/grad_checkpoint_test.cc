@@ -95,7 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "dots1", "bailing_moe", "gemma", "cohere", "phi", "stablelm", "youtu_llm",
                       "nanbeige", "telechat3", "klear", "baichuan_m1", "internlm2", "minicpm",
                       "minicpm3", "nemotron", "exaone", "phimoe", "dbrx", "mamba", "falcon_mamba",
-                      "mimo"));
+                      "mimo", "mimo_v2_flash", "laguna", "longcat_flash", "openelm", "olmo_hybrid",
+                      "plamo2", "exaone_moe", "afmoe", "step3p5"));
 
 }  // namespace
 }  // namespace ferry::lm::tuner
